@@ -1,0 +1,319 @@
+/* ed_compile and ed_run: checks, store binding, feeds, dispatch to the backend,
+ * updates, and the output accessors. The program layout is in backend/program.h. */
+#include "backend/backend.h"
+#include "backend/interp/interp.h"
+#include "backend/program.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- compile ------------------------------------------------------------------ */
+
+void ed_program_free(ed_program *p)
+{
+    if (!p) return;
+    for (int i = 0; p->owned && i < p->nnodes; i++) ed_tensor_free(p->owned[i]);
+    for (int i = 0; p->stage && i < p->ninputs; i++) ed_tensor_free(p->stage[i]);
+    for (int i = 0; p->out_copy && i < p->noutputs; i++) ed_tensor_free(p->out_copy[i]);
+    for (int i = 0; p->upd_stage && i < p->nupdates; i++) ed_tensor_free(p->upd_stage[i]);
+    free(p->order);
+    free(p->owned);
+    free(p->value);
+    free(p->bound);
+    free(p->args);
+    free(p->inputs);
+    free(p->fed);
+    free(p->stage);
+    free(p->stored);
+    free(p->outputs);
+    free(p->out_copy);
+    free(p->updates);
+    free(p->upd_target);
+    free(p->upd_stage);
+    free(p);
+}
+
+/* calloc of n items that never returns NULL for n == 0, so NULL always means failure. */
+static void *zalloc(int n, size_t size) { return calloc(n > 0 ? (size_t)n : 1, size); }
+
+static bool is_stored(ed_op op) { return op == ED_OP_PARAM || op == ED_OP_STATE; }
+
+/* The checks that decide whether a graph can be compiled at all. */
+static int check_graph(const ed_graph *g, const ed_store *st, ed_backend backend)
+{
+    if (!g) return ed_fail("compile: no graph (NULL)");
+    if (ed_graph_error(g)) return ed_fail("compile: graph @%s has an error: %s", g->name, ed_graph_error(g));
+    if (ed_graph_verify(g) != ED_OK) return ED_ERR; /* the verifier's message stands */
+    if (backend == ED_BACKEND_JIT)
+        return ed_fail("backend jit: the LLVM JIT is not built yet; use the interp backend");
+    if (backend != ED_BACKEND_INTERP) return ed_fail("compile: unknown backend %d", (int)backend);
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *n = g->nodes[i];
+        if (!ed_interp_has_kernel(n->op))
+            return ed_fail("compile: the interpreter has no kernel for op %s (%%%d)", ed_op_name(n->op), n->id);
+        if (is_stored(n->op) && !st)
+            return ed_fail("compile: %s \"%s\" needs a store, but none was given", ed_op_name(n->op),
+                           n->attr.name);
+    }
+    return ED_OK;
+}
+
+/* Bind params and state to the store (creating missing ones with their initializer)
+ * and give every computed node its value tensor. */
+static int bind_nodes(ed_program *p)
+{
+    const ed_graph *g = p->graph;
+    for (int i = 0; i < p->nnodes; i++) {
+        const ed_node *n = g->nodes[i];
+        if (n->nin > p->maxin) p->maxin = n->nin;
+        if (n->op == ED_OP_INPUT) {
+            p->inputs[p->ninputs++] = n;
+        } else if (is_stored(n->op)) {
+            ed_tensor *t = ed_store_ensure(p->store, n->attr.name, n->dtype, n->shape, n->attr.init,
+                                           n->op == ED_OP_PARAM);
+            if (!t) return ED_ERR; /* the store names both types */
+            p->bound[n->id] = t;
+            p->stored[p->nstored++] = n;
+        } else {
+            if (!(p->owned[n->id] = ed_tensor_new(n->dtype, n->shape))) return ED_ERR;
+            p->value[n->id] = p->owned[n->id];
+        }
+    }
+    return ED_OK;
+}
+
+/* A copy tensor for a value that is a bound leaf (whose memory is not the program's). */
+static int copy_if_bound_leaf(const ed_node *n, ed_tensor **copy)
+{
+    if (!ed_interp_is_bound_leaf(n->op)) return ED_OK;
+    *copy = ed_tensor_new(n->dtype, n->shape);
+    return *copy ? ED_OK : ED_ERR;
+}
+
+static int bind_outputs_and_updates(ed_program *p)
+{
+    const ed_graph *g = p->graph;
+    for (int i = 0; i < p->noutputs; i++) {
+        p->outputs[i] = (ed_program_binding){g->outputs[i].name, g->outputs[i].node};
+        if (copy_if_bound_leaf(g->outputs[i].node, &p->out_copy[i]) != ED_OK) return ED_ERR;
+    }
+    for (int i = 0; i < p->nupdates; i++) {
+        const ed_binding *b = &g->updates[i];
+        p->updates[i] = (ed_program_binding){b->name, b->node};
+        /* Same lookup as ed_update: a param of that name, else a state (verified). */
+        const ed_node *t = ed_graph_leaf(g, ED_OP_PARAM, b->name);
+        p->upd_target[i] = t ? t : ed_graph_leaf(g, ED_OP_STATE, b->name);
+        if (copy_if_bound_leaf(b->node, &p->upd_stage[i]) != ED_OK) return ED_ERR;
+    }
+    return ED_OK;
+}
+
+ed_program *ed_compile(const ed_graph *g, ed_store *st, const ed_compile_opts *opts)
+{
+    ed_compile_opts o = opts ? *opts : (ed_compile_opts){.backend = ED_BACKEND_INTERP};
+    if (check_graph(g, st, o.backend) != ED_OK) return NULL;
+
+    ed_program *p = calloc(1, sizeof *p);
+    if (!p) {
+        ed_fail("compile: out of memory");
+        return NULL;
+    }
+    *p = (ed_program){.graph = g, .store = st, .opts = o, .nnodes = g->nnodes,
+                      .noutputs = g->noutputs, .nupdates = g->nupdates};
+    int n = g->nnodes;
+    p->order = ed_graph_topo(g);
+    p->owned = zalloc(n, sizeof *p->owned);
+    p->value = zalloc(n, sizeof *p->value);
+    p->bound = zalloc(n, sizeof *p->bound);
+    p->inputs = zalloc(n, sizeof *p->inputs);
+    p->fed = zalloc(n, sizeof *p->fed);
+    p->stage = zalloc(n, sizeof *p->stage);
+    p->stored = zalloc(n, sizeof *p->stored);
+    p->outputs = zalloc(p->noutputs, sizeof *p->outputs);
+    p->out_copy = zalloc(p->noutputs, sizeof *p->out_copy);
+    p->updates = zalloc(p->nupdates, sizeof *p->updates);
+    p->upd_target = zalloc(p->nupdates, sizeof *p->upd_target);
+    p->upd_stage = zalloc(p->nupdates, sizeof *p->upd_stage);
+    bool ok = p->order && p->owned && p->value && p->bound && p->inputs && p->fed && p->stage &&
+              p->stored && p->outputs && p->out_copy && p->updates && p->upd_target && p->upd_stage;
+    if (!ok) {
+        ed_fail("compile: out of memory");
+        goto fail;
+    }
+    if (bind_nodes(p) != ED_OK || bind_outputs_and_updates(p) != ED_OK) goto fail;
+    if (!(p->args = zalloc(p->maxin, sizeof *p->args))) {
+        ed_fail("compile: out of memory");
+        goto fail;
+    }
+    return p;
+fail:
+    ed_program_free(p);
+    return NULL;
+}
+
+/* ---- feeds ---------------------------------------------------------------------- */
+
+static int find_input(const ed_program *p, const char *name)
+{
+    for (int i = 0; i < p->ninputs; i++)
+        if (strcmp(p->inputs[i]->attr.name, name) == 0) return i;
+    return -1;
+}
+
+static int check_feed(const ed_program *p, const ed_feed *f, int k)
+{
+    if (!f->name) return ed_fail("feed %d has no name", k);
+    int i = find_input(p, f->name);
+    if (i < 0) return ed_fail("no input named \"%s\" in @%s", f->name, p->graph->name);
+    const ed_node *x = p->inputs[i];
+    const ed_tensor *t = f->tensor;
+    if (p->fed[i]) return ed_fail("input \"%s\" is fed twice", f->name);
+    if (!t) return ed_fail("input \"%s\" is fed a NULL tensor", f->name);
+    if (t->dtype != x->dtype || !ed_shape_eq(t->shape, x->shape)) {
+        char have[96], want[96];
+        return ed_fail("input \"%s\": fed %s, graph wants %s", f->name,
+                       ed_type_str(t->dtype, t->shape, have, sizeof have), ed_node_type_str(x, want, sizeof want));
+    }
+    if (!t->data && ed_tensor_bytes(t)) return ed_fail("input \"%s\": the fed tensor has no data", f->name);
+    return i;
+}
+
+/* Does t's buffer share bytes with u's? */
+static bool overlap(const ed_tensor *t, const ed_tensor *u)
+{
+    size_t tb = ed_tensor_bytes(t), ub = u ? ed_tensor_bytes(u) : 0;
+    if (!tb || !ub) return false;
+    uintptr_t a = (uintptr_t)t->data, b = (uintptr_t)u->data;
+    return a < b + ub && b < a + tb;
+}
+
+/* Memory a call writes before it has read every input. */
+static bool overlaps_program(const ed_program *p, const ed_tensor *t)
+{
+    for (int i = 0; i < p->nnodes; i++)
+        if (overlap(t, p->owned[i])) return true;
+    for (int i = 0; i < p->noutputs; i++)
+        if (overlap(t, p->out_copy[i])) return true;
+    return false;
+}
+
+static int bind_inputs(ed_program *p, const ed_feed *feeds, int nfeeds)
+{
+    if (nfeeds < 0 || (nfeeds > 0 && !feeds))
+        return ed_fail("run: bad feed list (%d feeds%s)", nfeeds, feeds ? "" : ", NULL array");
+    for (int i = 0; i < p->ninputs; i++) p->fed[i] = NULL;
+    for (int k = 0; k < nfeeds; k++) {
+        int i = check_feed(p, &feeds[k], k);
+        if (i < 0) return ED_ERR;
+        p->fed[i] = feeds[k].tensor;
+    }
+    for (int i = 0; i < p->ninputs; i++) {
+        const ed_node *x = p->inputs[i];
+        const ed_tensor *t = p->fed[i];
+        if (!t) return ed_fail("input \"%s\" is not fed", x->attr.name);
+        /* Last call's output fed back would be overwritten while still being read. */
+        if (overlaps_program(p, t)) {
+            if (!p->stage[i] && !(p->stage[i] = ed_tensor_new(x->dtype, x->shape))) return ED_ERR;
+            memcpy(p->stage[i]->data, t->data, ed_tensor_bytes(t));
+            t = p->stage[i];
+        }
+        p->value[x->id] = t;
+    }
+    return ED_OK;
+}
+
+/* The store entries may have been replaced since compile: look them up again. */
+static int bind_store(ed_program *p)
+{
+    for (int i = 0; i < p->nstored; i++) {
+        const ed_node *n = p->stored[i];
+        ed_tensor *t = ed_store_get(p->store, n->attr.name);
+        if (!t)
+            return ed_fail("%s \"%s\" is no longer in the store", ed_op_name(n->op), n->attr.name);
+        if (t->dtype != n->dtype || !ed_shape_eq(t->shape, n->shape)) {
+            char have[96], want[96];
+            return ed_fail("%s \"%s\": the store holds %s, graph wants %s", ed_op_name(n->op), n->attr.name,
+                           ed_type_str(t->dtype, t->shape, have, sizeof have), ed_node_type_str(n, want, sizeof want));
+        }
+        p->bound[n->id] = t;
+        p->value[n->id] = t;
+    }
+    return ED_OK;
+}
+
+/* ---- run ------------------------------------------------------------------------ */
+
+static void run_interp(ed_program *p)
+{
+    ed_interp_ctx ctx = {.seed = p->opts.seed, .call = p->calls};
+    for (int i = 0; i < p->nnodes; i++) {
+        const ed_node *n = p->order[i];
+        ed_tensor *out = p->owned[n->id];
+        if (!out) continue; /* a bound leaf: its value is already in place */
+        for (int k = 0; k < n->nin; k++) p->args[k] = p->value[n->in[k]->id];
+        ed_interp_eval(n, p->args, out, &ctx);
+    }
+}
+
+static void copy_value(ed_tensor *dst, const ed_tensor *src)
+{
+    size_t bytes = ed_tensor_bytes(dst);
+    if (bytes && dst->data != src->data) memcpy(dst->data, src->data, bytes);
+}
+
+/* Outputs that are bound leaves are copied, then updates are written: every read of an
+ * old value (staging, output copies) happens before the first store write. */
+static void finish(ed_program *p)
+{
+    for (int i = 0; i < p->nupdates; i++)
+        if (p->upd_stage[i]) copy_value(p->upd_stage[i], p->value[p->updates[i].node->id]);
+    for (int i = 0; i < p->noutputs; i++)
+        if (p->out_copy[i]) copy_value(p->out_copy[i], p->value[p->outputs[i].node->id]);
+    for (int i = 0; i < p->nupdates; i++) {
+        const ed_tensor *src = p->upd_stage[i] ? p->upd_stage[i] : p->value[p->updates[i].node->id];
+        copy_value(p->bound[p->upd_target[i]->id], src);
+    }
+}
+
+int ed_run(ed_program *p, const ed_feed *feeds, int nfeeds)
+{
+    if (!p) return ed_fail("run: no program (NULL)");
+    if (p->graph->nnodes != p->nnodes)
+        return ed_fail("run: graph @%s changed after it was compiled (%d nodes, now %d); compile it again",
+                       p->graph->name, p->nnodes, p->graph->nnodes);
+    if (bind_inputs(p, feeds, nfeeds) != ED_OK || bind_store(p) != ED_OK) return ED_ERR;
+    run_interp(p); /* the only backend so far (ed_compile refuses the others) */
+    finish(p);
+    p->calls++;
+    return ED_OK;
+}
+
+/* ---- accessors ------------------------------------------------------------------ */
+
+int ed_program_num_outputs(const ed_program *p) { return p ? p->noutputs : 0; }
+
+const char *ed_program_output_name(const ed_program *p, int i)
+{
+    return p && i >= 0 && i < p->noutputs ? p->outputs[i].name : NULL;
+}
+
+const ed_tensor *ed_program_output_at(const ed_program *p, int i)
+{
+    if (!p || i < 0 || i >= p->noutputs) return NULL;
+    return p->out_copy[i] ? p->out_copy[i] : p->owned[p->outputs[i].node->id];
+}
+
+const ed_tensor *ed_program_output(const ed_program *p, const char *name)
+{
+    for (int i = 0; p && name && i < p->noutputs; i++)
+        if (strcmp(p->outputs[i].name, name) == 0) return ed_program_output_at(p, i);
+    return NULL;
+}
+
+uint64_t ed_program_calls(const ed_program *p) { return p ? p->calls : 0; }
+
+void ed_program_set_calls(ed_program *p, uint64_t calls)
+{
+    if (p) p->calls = calls;
+}

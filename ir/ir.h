@@ -1,0 +1,215 @@
+/* The graph IR: op table, nodes, graphs, shape rules, verifier, traversal.
+ *
+ * A graph owns its nodes. Node ids are dense and follow creation order, and every
+ * analysis is an array indexed by id. Nodes are immutable after creation except that
+ * ed_replace_all_uses redirects inputs. Errors on user input are sticky: the first
+ * one is recorded on the graph, the constructor returns NULL, and NULL propagates. */
+#ifndef ED_IR_H
+#define ED_IR_H
+
+#include "runtime/store.h"
+#include "runtime/tensor.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- the op table ---------------------------------------------------------- */
+
+typedef enum {
+#define OP(id, name, min_in, max_in, kind, flags, attrs) ED_OP_##id,
+#include "ir/ops.def"
+#undef OP
+    ED_OP_COUNT
+} ed_op;
+
+typedef enum {
+    ED_KIND_LEAF,
+    ED_KIND_ELEM,
+    ED_KIND_REDUCE,
+    ED_KIND_MOVE,
+    ED_KIND_INDEX,
+    ED_KIND_MATMUL,
+    ED_KIND_RANDOM,
+} ed_op_kind;
+
+enum {
+    F_COMM = 1 << 0,
+    F_DIFF = 1 << 1,
+    F_INPLACE = 1 << 2,
+    F_FLOAT = 1 << 3,
+    F_TYPED = 1 << 4,
+};
+
+/* Attribute groups an op uses (the attribute schema of its row). */
+enum {
+    A_NAME = 1 << 0,   /* name: binding name of a leaf */
+    A_INIT = 1 << 1,   /* init: initializer of a param or state */
+    A_DATA = 1 << 2,   /* data, ndata: const values */
+    A_AXES = 1 << 3,   /* axes, keepdims */
+    A_AXIS = 1 << 4,   /* axis */
+    A_PERM = 1 << 5,   /* perm */
+    A_SLICE = 1 << 6,  /* start, stop, step */
+    A_PAD = 1 << 7,    /* pad_lo, pad_hi, pad_value */
+    A_ALPHA = 1 << 8,  /* alpha */
+    A_APPROX = 1 << 9, /* approx: 0 erf, 1 tanh */
+    A_RANGE = 1 << 10, /* lo, hi */
+    A_PROB = 1 << 11,  /* p */
+    A_STREAM = 1 << 12,/* stream */
+    A_TRANS = 1 << 13, /* ta, tb */
+};
+
+typedef struct {
+    const char *name;
+    int min_inputs, max_inputs; /* max -1: any number */
+    ed_op_kind kind;
+    unsigned flags;
+    unsigned attrs;
+} ed_op_info;
+
+extern const ed_op_info ed_ops[ED_OP_COUNT];
+const char *ed_op_name(ed_op op);
+/* Returns false if no op has this mnemonic. */
+bool ed_op_lookup(const char *name, ed_op *out);
+
+/* ---- nodes and attributes -------------------------------------------------- */
+
+typedef struct ed_graph ed_graph;
+typedef struct ed_node ed_node;
+
+typedef struct ed_attrs {
+    const char *name;      /* leaves: binding name */
+    ed_init init;          /* param, state */
+    const double *data;    /* const: 1 value (splat) or one per element */
+    int64_t ndata;
+    uint32_t axes;         /* reductions: bit i set = reduce axis i */
+    bool keepdims;
+    int axis;              /* concat, gather, scatter_add */
+    int perm[ED_MAX_RANK]; /* transpose: output axis i is input axis perm[i] */
+    int64_t start[ED_MAX_RANK], stop[ED_MAX_RANK], step[ED_MAX_RANK]; /* slice */
+    int64_t pad_lo[ED_MAX_RANK], pad_hi[ED_MAX_RANK];                  /* pad */
+    double pad_value;
+    double alpha;          /* leaky_relu slope for x < 0 */
+    int approx;            /* gelu: 0 exact (erf), 1 tanh approximation */
+    double lo, hi;         /* clamp bounds; rand [lo, hi); randint [lo, hi) */
+    double p;              /* bernoulli probability of 1 */
+    uint32_t stream;       /* random ops: stream id, kept by every pass */
+    bool ta, tb;           /* matmul: transpose the last two dims of a / b */
+    ed_dtype dtype;        /* F_TYPED ops: output dtype */
+    ed_shape shape;        /* F_TYPED ops: output shape */
+} ed_attrs;
+
+struct ed_node {
+    ed_graph *graph;
+    int id;
+    ed_op op;
+    ed_dtype dtype;
+    ed_shape shape;
+    int nin;
+    ed_node **in;
+    ed_attrs attr;    /* graph-owned copies of name and data */
+    const char *name; /* optional debug name; leaves: the binding name */
+};
+
+typedef struct {
+    const char *name;
+    ed_node *node;
+} ed_binding;
+
+struct ed_graph {
+    char *name;
+    ed_node **nodes; /* nodes[id] */
+    int nnodes, cap;
+    ed_binding *outputs; /* `out NAME = %v` */
+    int noutputs, outcap;
+    ed_binding *updates; /* `update "param or state" = %v`: new value after a call */
+    int nupdates, updcap;
+    uint32_t next_stream;
+    char *scope;      /* prefix for names of nodes built by nn blocks */
+    size_t scope_len[64]; /* length of scope before each push */
+    int scope_depth;
+    struct ed_chunk *chunks; /* arena for nodes, names, data */
+    bool failed;
+    char error[1024];
+};
+
+/* ---- graphs ---------------------------------------------------------------- */
+
+ed_graph *ed_graph_new(const char *name);
+void ed_graph_free(ed_graph *g);
+/* The first error recorded on the graph, or NULL if none. */
+const char *ed_graph_error(const ed_graph *g);
+/* Record an error (only the first is kept). Returns NULL for `return ed_graph_fail(...)`. */
+ed_node *ed_graph_fail(ed_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Create a node: checks arity, dtypes and shapes with the op's rule, copies the
+ * attributes. On bad input records the error on g and returns NULL. Random ops get
+ * a fresh stream id unless attrs->stream is already set to a non-zero value. */
+ed_node *ed_node_new(ed_graph *g, ed_op op, ed_node *const *in, int nin, const ed_attrs *a);
+
+/* Give a node a debug name (copied). Returns the node; NULL passes through. */
+ed_node *ed_set_name(ed_node *n, const char *name);
+
+/* Name scopes: nn blocks name their params and results "scope.name". A push may add
+ * several dotted parts at once; a pop undoes exactly one push. */
+void ed_scope_push(ed_graph *g, const char *name);
+void ed_scope_pop(ed_graph *g);
+const char *ed_scope(const ed_graph *g); /* "" at top level */
+
+/* Outputs and state updates. A NULL node is ignored (the graph has an error already). */
+void ed_output(ed_graph *g, const char *name, ed_node *v);
+void ed_update(ed_graph *g, const char *name, ed_node *v);
+ed_node *ed_graph_output(const ed_graph *g, const char *name);
+
+/* Find a leaf by binding name (input, param or state), or NULL. */
+ed_node *ed_graph_leaf(const ed_graph *g, ed_op op, const char *name);
+
+/* Graph-owned memory (freed with the graph). */
+void *ed_graph_alloc(ed_graph *g, size_t bytes);
+char *ed_graph_strdup(ed_graph *g, const char *s);
+
+/* ---- shape and dtype rules (ir/shape.c) ---------------------------------- */
+
+/* Infer the output type of op applied to in[] with attributes a. On failure writes
+ * a message without the op prefix into msg and returns false. */
+bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+              ed_shape *shape, char *msg, size_t msgsize);
+/* True when the op has a shape rule (checked for every op by a test). */
+bool ed_shape_rule_exists(ed_op op);
+/* numpy broadcasting of two shapes; false if incompatible. */
+bool ed_broadcast_shapes(ed_shape a, ed_shape b, ed_shape *out);
+
+/* ---- traversal, uses, verification (ir/graph.c, ir/verify.c) -------------- */
+
+/* A topological order of all nodes: creation order when it is one, otherwise the
+ * order that always takes the lowest ready id. Returns a malloc'd array of nnodes. */
+ed_node **ed_graph_topo(const ed_graph *g);
+
+/* Use lists: users of node id are list[start[id] .. start[id+1]), one entry per use. */
+typedef struct {
+    int *start;
+    ed_node **list;
+} ed_uses;
+ed_uses *ed_uses_build(const ed_graph *g);
+void ed_uses_free(ed_uses *u);
+int ed_use_count(const ed_uses *u, const ed_node *n);
+
+/* Redirect every use of old (inputs, outputs, updates) to new. Types must match. */
+int ed_replace_all_uses(ed_graph *g, ed_node *old, ed_node *new_node);
+
+/* Check the whole graph; returns ED_OK or ED_ERR with the reason in ed_last_error(). */
+int ed_graph_verify(const ed_graph *g);
+
+/* Error text for a type: "f32[2,3]". */
+char *ed_node_type_str(const ed_node *n, char *buf, size_t size);
+
+/* ---- scalar semantics of elementwise ops (ir/scalar.c) -------------------- */
+
+/* The reference value of an elementwise op on scalars, in double, for result dtype
+ * dt (i32 division truncates, etc.). Shared by the interpreter, constant folding
+ * and fused kernels so they agree. x has the op's inputs in order. */
+double ed_scalar_eval(ed_op op, const double *x, const ed_attrs *a, ed_dtype dt);
+/* Round v to what a dt element holds (float rounding, i32 conversion). */
+double ed_scalar_round(double v, ed_dtype dt);
+
+#endif

@@ -1,0 +1,421 @@
+/* Shape and dtype rules, one per op (a table indexed by ed_op). Each rule checks its
+ * inputs and attributes and writes the output type, or writes a message and fails.
+ * Constructors, the text parser and the verifier all go through ed_infer. */
+#include "ir/ir.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+typedef bool (*rule_fn)(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                        ed_shape *out, char *msg, size_t size);
+
+static bool fail(char *msg, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool fail(char *msg, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, size, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* "f32[2,3]" of an input, in a rotating set of buffers so one message can show several. */
+static const char *ty(const ed_node *n)
+{
+    static _Thread_local char bufs[4][96];
+    static _Thread_local int next;
+    char *b = bufs[next++ & 3];
+    return ed_node_type_str(n, b, sizeof bufs[0]);
+}
+
+static const char *shape_ty(ed_dtype dt, ed_shape s)
+{
+    static _Thread_local char bufs[2][96];
+    static _Thread_local int next;
+    char *b = bufs[next++ & 1];
+    return ed_type_str(dt, s, b, sizeof bufs[0]);
+}
+
+static bool valid_shape(ed_shape s)
+{
+    if (s.rank < 0 || s.rank > ED_MAX_RANK) return false;
+    for (int i = 0; i < s.rank; i++)
+        if (s.dim[i] < 0) return false;
+    return true;
+}
+
+static bool valid_dtype(ed_dtype t) { return (unsigned)t < ED_DTYPE_COUNT; }
+
+static bool check_float(ed_op op, const ed_node *x, char *msg, size_t size)
+{
+    if ((ed_ops[op].flags & F_FLOAT) && !ed_dtype_is_float(x->dtype))
+        return fail(msg, size, "needs a float dtype, got %s (use cast)", ty(x));
+    return true;
+}
+
+bool ed_broadcast_shapes(ed_shape a, ed_shape b, ed_shape *out)
+{
+    ed_shape r = {.rank = a.rank > b.rank ? a.rank : b.rank};
+    for (int i = 0; i < r.rank; i++) {
+        int ia = a.rank - r.rank + i, ib = b.rank - r.rank + i;
+        int64_t da = ia >= 0 ? a.dim[ia] : 1, db = ib >= 0 ? b.dim[ib] : 1;
+        if (da != db && da != 1 && db != 1) return false;
+        r.dim[i] = da == 1 ? db : da;
+    }
+    *out = r;
+    return true;
+}
+
+/* ---- leaves and random ops: the type comes from the attributes ------------ */
+
+static bool rule_typed_leaf(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                            ed_shape *out, char *msg, size_t size)
+{
+    (void)in, (void)nin;
+    if (!valid_dtype(a->dtype)) return fail(msg, size, "bad dtype %d", (int)a->dtype);
+    if (!valid_shape(a->shape))
+        return fail(msg, size, "bad shape (rank %d; rank must be 0..%d and dims >= 0)",
+                    a->shape.rank, ED_MAX_RANK);
+    if ((ed_ops[op].flags & F_FLOAT) && !ed_dtype_is_float(a->dtype))
+        return fail(msg, size, "needs a float dtype, got %s", ed_dtype_name(a->dtype));
+    if (op == ED_OP_CONST) {
+        int64_t n = ed_shape_numel(a->shape);
+        if (a->ndata != 1 && a->ndata != n)
+            return fail(msg, size, "has %lld values for %s (give 1 value or %lld)",
+                        (long long)a->ndata, shape_ty(a->dtype, a->shape), (long long)n);
+        if (!a->data) return fail(msg, size, "has no values");
+    }
+    if ((op == ED_OP_PARAM || op == ED_OP_STATE) && (unsigned)a->init.kind >= ED_INIT_COUNT)
+        return fail(msg, size, "bad initializer %d", (int)a->init.kind);
+    if ((op == ED_OP_PARAM) && !ed_dtype_is_float(a->dtype))
+        return fail(msg, size, "trainable params must be float, got %s", ed_dtype_name(a->dtype));
+    if (op == ED_OP_RAND && !(a->lo <= a->hi))
+        return fail(msg, size, "needs lo <= hi, got lo=%g hi=%g", a->lo, a->hi);
+    if (op == ED_OP_RANDINT) {
+        if (a->dtype != ED_I32) return fail(msg, size, "gives i32, not %s", ed_dtype_name(a->dtype));
+        if (!(a->lo < a->hi) || a->lo != floor(a->lo) || a->hi != floor(a->hi) || a->lo < INT32_MIN ||
+            a->hi > (double)INT32_MAX + 1)
+            return fail(msg, size, "needs integers lo < hi within i32, got lo=%g hi=%g", a->lo, a->hi);
+    }
+    if (op == ED_OP_BERNOULLI && !(a->p >= 0 && a->p <= 1))
+        return fail(msg, size, "needs 0 <= p <= 1, got p=%g", a->p);
+    *dt = a->dtype;
+    *out = a->shape;
+    return true;
+}
+
+/* ---- elementwise ------------------------------------------------------------ */
+
+static bool rule_binary(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                        ed_shape *out, char *msg, size_t size)
+{
+    (void)nin, (void)a;
+    const ed_node *x = in[0], *y = in[1];
+    if (x->dtype != y->dtype) return fail(msg, size, "dtypes differ: %s vs %s (use cast)", ty(x), ty(y));
+    if (!ed_broadcast_shapes(x->shape, y->shape, out))
+        return fail(msg, size, "shapes do not broadcast: %s vs %s", ty(x), ty(y));
+    if (!check_float(op, x, msg, size)) return false;
+    bool compare = op == ED_OP_LT || op == ED_OP_LE || op == ED_OP_GT || op == ED_OP_GE || op == ED_OP_EQ;
+    *dt = compare ? ED_I32 : x->dtype;
+    return true;
+}
+
+static bool rule_where(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                       ed_shape *out, char *msg, size_t size)
+{
+    (void)op, (void)nin, (void)a;
+    const ed_node *c = in[0], *x = in[1], *y = in[2];
+    if (c->dtype != ED_I32) return fail(msg, size, "condition must be i32 (a comparison), got %s", ty(c));
+    if (x->dtype != y->dtype) return fail(msg, size, "dtypes differ: %s vs %s", ty(x), ty(y));
+    ed_shape s;
+    if (!ed_broadcast_shapes(c->shape, x->shape, &s) || !ed_broadcast_shapes(s, y->shape, out))
+        return fail(msg, size, "shapes do not broadcast: %s, %s, %s", ty(c), ty(x), ty(y));
+    *dt = x->dtype;
+    return true;
+}
+
+static bool rule_unary(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                       ed_shape *out, char *msg, size_t size)
+{
+    (void)nin;
+    if (!check_float(op, in[0], msg, size)) return false;
+    if (op == ED_OP_CLAMP && !(a->lo <= a->hi))
+        return fail(msg, size, "needs lo <= hi, got lo=%g hi=%g", a->lo, a->hi);
+    if (op == ED_OP_GELU && a->approx != 0 && a->approx != 1)
+        return fail(msg, size, "approx must be 0 (erf) or 1 (tanh), got %d", a->approx);
+    *dt = in[0]->dtype;
+    *out = in[0]->shape;
+    return true;
+}
+
+static bool rule_cast(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                      ed_shape *out, char *msg, size_t size)
+{
+    (void)op, (void)nin;
+    if (!valid_dtype(a->dtype)) return fail(msg, size, "bad target dtype %d", (int)a->dtype);
+    *dt = a->dtype;
+    *out = in[0]->shape;
+    return true;
+}
+
+/* ---- reductions ------------------------------------------------------------- */
+
+static bool rule_reduce(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                        ed_shape *out, char *msg, size_t size)
+{
+    (void)nin;
+    const ed_node *x = in[0];
+    if (!check_float(op, x, msg, size)) return false;
+    if (a->axes >> x->shape.rank)
+        return fail(msg, size, "axes mask 0x%x names an axis beyond rank %d of %s", a->axes,
+                    x->shape.rank, ty(x));
+    bool picks = op == ED_OP_MAX || op == ED_OP_MIN || op == ED_OP_ARGMAX || op == ED_OP_ARGMIN;
+    ed_shape s = {0};
+    for (int i = 0; i < x->shape.rank; i++) {
+        bool reduced = a->axes >> i & 1;
+        if (reduced && picks && x->shape.dim[i] == 0)
+            return fail(msg, size, "reduces axis %d of size 0 in %s (no element to pick)", i, ty(x));
+        if (!reduced) s.dim[s.rank++] = x->shape.dim[i];
+        else if (a->keepdims) s.dim[s.rank++] = 1;
+    }
+    *out = s;
+    *dt = (op == ED_OP_ARGMAX || op == ED_OP_ARGMIN) ? ED_I32 : x->dtype;
+    return true;
+}
+
+/* ---- movement --------------------------------------------------------------- */
+
+static bool rule_reshape(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                         ed_shape *out, char *msg, size_t size)
+{
+    (void)op, (void)nin;
+    if (!valid_shape(a->shape)) return fail(msg, size, "bad target shape");
+    if (ed_shape_numel(a->shape) != ed_shape_numel(in[0]->shape))
+        return fail(msg, size, "element counts differ: %s to %s", ty(in[0]),
+                    shape_ty(in[0]->dtype, a->shape));
+    *dt = in[0]->dtype;
+    *out = a->shape;
+    return true;
+}
+
+static bool rule_broadcast_to(ed_op op, ed_node *const *in, int nin, const ed_attrs *a,
+                              ed_dtype *dt, ed_shape *out, char *msg, size_t size)
+{
+    (void)op, (void)nin;
+    const ed_node *x = in[0];
+    ed_shape t = a->shape, r;
+    if (!valid_shape(t) || x->shape.rank > t.rank || !ed_broadcast_shapes(x->shape, t, &r) ||
+        !ed_shape_eq(r, t))
+        return fail(msg, size, "cannot broadcast %s to %s", ty(x), shape_ty(x->dtype, t));
+    *dt = x->dtype;
+    *out = t;
+    return true;
+}
+
+static bool rule_transpose(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                           ed_shape *out, char *msg, size_t size)
+{
+    (void)op, (void)nin;
+    const ed_node *x = in[0];
+    bool seen[ED_MAX_RANK] = {0};
+    ed_shape s = {.rank = x->shape.rank};
+    for (int i = 0; i < s.rank; i++) {
+        int p = a->perm[i];
+        if (p < 0 || p >= s.rank || seen[p])
+            return fail(msg, size, "perm is not a permutation of 0..%d for %s", s.rank - 1, ty(x));
+        seen[p] = true;
+        s.dim[i] = x->shape.dim[p];
+    }
+    *dt = x->dtype;
+    *out = s;
+    return true;
+}
+
+static bool rule_slice(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                       ed_shape *out, char *msg, size_t size)
+{
+    (void)op, (void)nin;
+    const ed_node *x = in[0];
+    ed_shape s = {.rank = x->shape.rank};
+    for (int i = 0; i < s.rank; i++) {
+        int64_t d = x->shape.dim[i], b = a->start[i], e = a->stop[i], st = a->step[i];
+        if (st < 1) return fail(msg, size, "axis %d: step must be >= 1, got %lld", i, (long long)st);
+        if (b < 0 || b > d || e < b || e > d)
+            return fail(msg, size, "axis %d: need 0 <= start <= stop <= %lld, got start=%lld stop=%lld in %s",
+                        i, (long long)d, (long long)b, (long long)e, ty(x));
+        s.dim[i] = (e - b + st - 1) / st;
+    }
+    *dt = x->dtype;
+    *out = s;
+    return true;
+}
+
+static bool rule_concat(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                        ed_shape *out, char *msg, size_t size)
+{
+    (void)op;
+    const ed_node *x = in[0];
+    int ax = a->axis;
+    if (ax < 0 || ax >= x->shape.rank)
+        return fail(msg, size, "axis %d out of range for %s", ax, ty(x));
+    ed_shape s = x->shape;
+    for (int k = 1; k < nin; k++) {
+        const ed_node *y = in[k];
+        if (y->dtype != x->dtype) return fail(msg, size, "dtypes differ: %s vs %s", ty(x), ty(y));
+        bool ok = y->shape.rank == x->shape.rank;
+        for (int i = 0; ok && i < s.rank; i++)
+            ok = i == ax || y->shape.dim[i] == x->shape.dim[i];
+        if (!ok)
+            return fail(msg, size, "shapes differ off axis %d: %s vs %s (input %d)", ax, ty(x), ty(y), k + 1);
+        s.dim[ax] += y->shape.dim[ax];
+    }
+    *dt = x->dtype;
+    *out = s;
+    return true;
+}
+
+static bool rule_pad(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                     ed_shape *out, char *msg, size_t size)
+{
+    (void)op, (void)nin;
+    const ed_node *x = in[0];
+    ed_shape s = x->shape;
+    for (int i = 0; i < s.rank; i++) {
+        if (a->pad_lo[i] < 0 || a->pad_hi[i] < 0)
+            return fail(msg, size, "axis %d: padding must be >= 0 (use slice to crop), got %lld, %lld",
+                        i, (long long)a->pad_lo[i], (long long)a->pad_hi[i]);
+        s.dim[i] += a->pad_lo[i] + a->pad_hi[i];
+    }
+    *dt = x->dtype;
+    *out = s;
+    return true;
+}
+
+/* ---- indexing --------------------------------------------------------------- */
+
+/* x.shape[:axis] + idx.shape + x.shape[axis+1:] */
+static bool take_shape(const ed_node *x, const ed_node *idx, int axis, ed_shape *s, char *msg, size_t size)
+{
+    if (axis < 0 || axis >= x->shape.rank)
+        return fail(msg, size, "axis %d out of range for %s", axis, ty(x));
+    if (idx->dtype != ED_I32) return fail(msg, size, "indices must be i32, got %s", ty(idx));
+    int rank = x->shape.rank - 1 + idx->shape.rank;
+    if (rank > ED_MAX_RANK)
+        return fail(msg, size, "result rank %d exceeds %d: %s indexed by %s", rank, ED_MAX_RANK, ty(x), ty(idx));
+    s->rank = 0;
+    for (int i = 0; i < axis; i++) s->dim[s->rank++] = x->shape.dim[i];
+    for (int i = 0; i < idx->shape.rank; i++) s->dim[s->rank++] = idx->shape.dim[i];
+    for (int i = axis + 1; i < x->shape.rank; i++) s->dim[s->rank++] = x->shape.dim[i];
+    return true;
+}
+
+static bool rule_gather(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                        ed_shape *out, char *msg, size_t size)
+{
+    (void)op, (void)nin;
+    if (!take_shape(in[0], in[1], a->axis, out, msg, size)) return false;
+    if (in[0]->shape.dim[a->axis] == 0 && ed_shape_numel(*out) > 0)
+        return fail(msg, size, "gathers from axis %d of size 0 in %s", a->axis, ty(in[0]));
+    *dt = in[0]->dtype;
+    return true;
+}
+
+static bool rule_scatter_add(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                             ed_shape *out, char *msg, size_t size)
+{
+    (void)op, (void)nin;
+    const ed_node *base = in[0], *idx = in[1], *upd = in[2];
+    ed_shape want;
+    if (!take_shape(base, idx, a->axis, &want, msg, size)) return false;
+    if (upd->dtype != base->dtype) return fail(msg, size, "dtypes differ: %s vs %s", ty(base), ty(upd));
+    if (!ed_shape_eq(want, upd->shape))
+        return fail(msg, size, "updates are %s but %s indexed by %s on axis %d needs %s", ty(upd),
+                    ty(base), ty(idx), a->axis, shape_ty(base->dtype, want));
+    *dt = base->dtype;
+    *out = base->shape;
+    return true;
+}
+
+static bool rule_one_hot(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                         ed_shape *out, char *msg, size_t size)
+{
+    (void)op, (void)nin;
+    const ed_node *idx = in[0];
+    if (idx->dtype != ED_I32) return fail(msg, size, "indices must be i32, got %s", ty(idx));
+    if (!valid_dtype(a->dtype)) return fail(msg, size, "bad dtype");
+    ed_shape t = a->shape;
+    bool ok = valid_shape(t) && t.rank == idx->shape.rank + 1;
+    for (int i = 0; ok && i < idx->shape.rank; i++) ok = t.dim[i] == idx->shape.dim[i];
+    if (!ok)
+        return fail(msg, size, "result %s must be the indices' shape %s plus one depth axis",
+                    shape_ty(a->dtype, t), ty(idx));
+    *dt = a->dtype;
+    *out = t;
+    return true;
+}
+
+/* ---- matmul ------------------------------------------------------------------- */
+
+static bool rule_matmul(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+                        ed_shape *out, char *msg, size_t size)
+{
+    (void)nin;
+    const ed_node *x = in[0], *y = in[1];
+    if (x->shape.rank < 2 || y->shape.rank < 2)
+        return fail(msg, size, "operands need rank >= 2 (reshape vectors to [1,k] or [k,1]): %s x %s",
+                    ty(x), ty(y));
+    if (x->dtype != y->dtype) return fail(msg, size, "dtypes differ: %s x %s", ty(x), ty(y));
+    if (!check_float(op, x, msg, size)) return false;
+    int rx = x->shape.rank, ry = y->shape.rank;
+    int64_t m = x->shape.dim[rx - (a->ta ? 1 : 2)], kx = x->shape.dim[rx - (a->ta ? 2 : 1)];
+    int64_t ky = y->shape.dim[ry - (a->tb ? 1 : 2)], n = y->shape.dim[ry - (a->tb ? 2 : 1)];
+    if (kx != ky)
+        return fail(msg, size, "inner dimensions differ: %s%s x %s%s", ty(x), a->ta ? "^T" : "", ty(y),
+                    a->tb ? "^T" : "");
+    ed_shape bx = {.rank = rx - 2}, by = {.rank = ry - 2}, b;
+    for (int i = 0; i < rx - 2; i++) bx.dim[i] = x->shape.dim[i];
+    for (int i = 0; i < ry - 2; i++) by.dim[i] = y->shape.dim[i];
+    if (!ed_broadcast_shapes(bx, by, &b))
+        return fail(msg, size, "batch dimensions do not broadcast: %s x %s", ty(x), ty(y));
+    b.dim[b.rank++] = m;
+    b.dim[b.rank++] = n;
+    *dt = x->dtype;
+    *out = b;
+    return true;
+}
+
+static const rule_fn rules[ED_OP_COUNT] = {
+    [ED_OP_INPUT] = rule_typed_leaf, [ED_OP_PARAM] = rule_typed_leaf, [ED_OP_STATE] = rule_typed_leaf,
+    [ED_OP_CONST] = rule_typed_leaf,
+    [ED_OP_ADD] = rule_binary, [ED_OP_SUB] = rule_binary, [ED_OP_MUL] = rule_binary,
+    [ED_OP_DIV] = rule_binary, [ED_OP_POW] = rule_binary, [ED_OP_MAXIMUM] = rule_binary,
+    [ED_OP_MINIMUM] = rule_binary, [ED_OP_LT] = rule_binary, [ED_OP_LE] = rule_binary,
+    [ED_OP_GT] = rule_binary, [ED_OP_GE] = rule_binary, [ED_OP_EQ] = rule_binary,
+    [ED_OP_WHERE] = rule_where,
+    [ED_OP_NEG] = rule_unary, [ED_OP_ABS] = rule_unary, [ED_OP_EXP] = rule_unary,
+    [ED_OP_LOG] = rule_unary, [ED_OP_SQRT] = rule_unary, [ED_OP_RSQRT] = rule_unary,
+    [ED_OP_SQUARE] = rule_unary, [ED_OP_TANH] = rule_unary, [ED_OP_SIGMOID] = rule_unary,
+    [ED_OP_RELU] = rule_unary, [ED_OP_LEAKY_RELU] = rule_unary, [ED_OP_GELU] = rule_unary,
+    [ED_OP_SILU] = rule_unary, [ED_OP_SOFTPLUS] = rule_unary, [ED_OP_SIN] = rule_unary,
+    [ED_OP_COS] = rule_unary, [ED_OP_SIGN] = rule_unary, [ED_OP_CLAMP] = rule_unary,
+    [ED_OP_CAST] = rule_cast, [ED_OP_STOP_GRADIENT] = rule_unary,
+    [ED_OP_SUM] = rule_reduce, [ED_OP_MEAN] = rule_reduce, [ED_OP_MAX] = rule_reduce,
+    [ED_OP_MIN] = rule_reduce, [ED_OP_ARGMAX] = rule_reduce, [ED_OP_ARGMIN] = rule_reduce,
+    [ED_OP_RESHAPE] = rule_reshape, [ED_OP_TRANSPOSE] = rule_transpose,
+    [ED_OP_BROADCAST_TO] = rule_broadcast_to, [ED_OP_SLICE] = rule_slice,
+    [ED_OP_CONCAT] = rule_concat, [ED_OP_PAD] = rule_pad,
+    [ED_OP_GATHER] = rule_gather, [ED_OP_ONE_HOT] = rule_one_hot, [ED_OP_SCATTER_ADD] = rule_scatter_add,
+    [ED_OP_MATMUL] = rule_matmul,
+    [ED_OP_RAND] = rule_typed_leaf, [ED_OP_RANDN] = rule_typed_leaf, [ED_OP_RANDINT] = rule_typed_leaf,
+    [ED_OP_BERNOULLI] = rule_typed_leaf,
+};
+
+bool ed_shape_rule_exists(ed_op op) { return (unsigned)op < ED_OP_COUNT && rules[op]; }
+
+bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
+              ed_shape *shape, char *msg, size_t msgsize)
+{
+    if ((unsigned)op >= ED_OP_COUNT || !rules[op]) return fail(msg, msgsize, "no shape rule");
+    return rules[op](op, in, nin, a, dt, shape, msg, msgsize);
+}

@@ -1,0 +1,171 @@
+/* Philox-4x32-10 and the streams built on it; the exact rules are in philox.h. */
+#include "runtime/philox.h"
+
+#include <math.h>
+
+/* Round multipliers and key increments ("Weyl" constants) from the Philox paper. */
+#define PHILOX_M0 UINT32_C(0xD2511F53)
+#define PHILOX_M1 UINT32_C(0xCD9E8D57)
+#define PHILOX_W0 UINT32_C(0x9E3779B9)
+#define PHILOX_W1 UINT32_C(0xBB67AE85)
+
+#define TWO_PI 6.283185307179586 /* the double nearest 2 pi */
+#define INV_2_24 (1.0 / 16777216.0)
+
+static void philox_round(uint32_t x[4], const uint32_t k[2])
+{
+    uint64_t p0 = (uint64_t)PHILOX_M0 * x[0];
+    uint64_t p1 = (uint64_t)PHILOX_M1 * x[2];
+    uint32_t y0 = (uint32_t)(p1 >> 32) ^ x[1] ^ k[0];
+    uint32_t y1 = (uint32_t)p1;
+    uint32_t y2 = (uint32_t)(p0 >> 32) ^ x[3] ^ k[1];
+    uint32_t y3 = (uint32_t)p0;
+    x[0] = y0;
+    x[1] = y1;
+    x[2] = y2;
+    x[3] = y3;
+}
+
+void ed_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
+{
+    uint32_t x[4] = {ctr[0], ctr[1], ctr[2], ctr[3]};
+    uint32_t k[2] = {key[0], key[1]};
+    for (int round = 0; round < 10; round++) {
+        if (round > 0) { /* the key is bumped between rounds, not before the first */
+            k[0] += PHILOX_W0;
+            k[1] += PHILOX_W1;
+        }
+        philox_round(x, k);
+    }
+    for (int i = 0; i < 4; i++)
+        out[i] = x[i];
+}
+
+void ed_rng_block(uint64_t seed, uint64_t call, uint32_t stream, uint32_t block,
+                  uint32_t out[4])
+{
+    const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    const uint32_t ctr[4] = {block, stream, (uint32_t)call, (uint32_t)(call >> 32)};
+    ed_philox4x32_10(ctr, key, out);
+}
+
+/* Elements come in blocks of four; the last block may be partly used. */
+static int lanes_in_block(int64_t n, int64_t base) { return n - base < 4 ? (int)(n - base) : 4; }
+
+static uint32_t block_of(int64_t base) { return (uint32_t)(base / 4); }
+
+static double unit_double(uint32_t bits) { return (double)(bits >> 8) * INV_2_24; }
+
+/* Exact in float too: a 24-bit integer times a power of two. */
+static float unit_float(uint32_t bits) { return (float)(bits >> 8) * (float)INV_2_24; }
+
+static void uniform_f32(float *y, int64_t n, uint64_t seed, uint64_t call, uint32_t stream,
+                        double lo, double hi)
+{
+    const float flo = (float)lo, span = (float)hi - flo;
+    uint32_t b[4];
+    for (int64_t base = 0; base < n; base += 4) {
+        ed_rng_block(seed, call, stream, block_of(base), b);
+        for (int lane = 0; lane < lanes_in_block(n, base); lane++) {
+            /* Two roundings, never one FMA: ISO C mode (-std=c17) keeps GCC from
+             * contracting, and the JIT must not contract this either. */
+            float scaled = span * unit_float(b[lane]);
+            y[base + lane] = flo + scaled;
+        }
+    }
+}
+
+static void uniform_f64(double *y, int64_t n, uint64_t seed, uint64_t call, uint32_t stream,
+                        double lo, double hi)
+{
+    const double span = hi - lo;
+    uint32_t b[4];
+    for (int64_t base = 0; base < n; base += 4) {
+        ed_rng_block(seed, call, stream, block_of(base), b);
+        for (int lane = 0; lane < lanes_in_block(n, base); lane++) {
+            double scaled = span * unit_double(b[lane]);
+            y[base + lane] = lo + scaled;
+        }
+    }
+}
+
+void ed_rng_uniform(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call,
+                    uint32_t stream, double lo, double hi)
+{
+    if (dt == ED_F32)
+        uniform_f32(out, n, seed, call, stream, lo, hi);
+    else if (dt == ED_F64)
+        uniform_f64(out, n, seed, call, stream, lo, hi);
+}
+
+/* The four normals of one block; see philox.h. */
+static void box_muller_block(const uint32_t b[4], double z[4])
+{
+    for (int pair = 0; pair < 2; pair++) {
+        double u1 = ((double)(b[2 * pair] >> 8) + 1.0) * INV_2_24;
+        double u2 = unit_double(b[2 * pair + 1]);
+        double r = sqrt(-2.0 * log(u1));
+        double angle = TWO_PI * u2;
+        z[2 * pair] = r * cos(angle);
+        z[2 * pair + 1] = r * sin(angle);
+    }
+}
+
+void ed_rng_normal(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call,
+                   uint32_t stream)
+{
+    if (dt != ED_F32 && dt != ED_F64)
+        return;
+    uint32_t b[4];
+    double z[4];
+    for (int64_t base = 0; base < n; base += 4) {
+        ed_rng_block(seed, call, stream, block_of(base), b);
+        box_muller_block(b, z);
+        for (int lane = 0; lane < lanes_in_block(n, base); lane++) {
+            if (dt == ED_F32)
+                ((float *)out)[base + lane] = (float)z[lane];
+            else
+                ((double *)out)[base + lane] = z[lane];
+        }
+    }
+}
+
+void ed_rng_randint(int32_t *out, int64_t n, uint64_t seed, uint64_t call, uint32_t stream,
+                    int64_t lo, int64_t hi)
+{
+    if (hi <= lo) {
+        for (int64_t i = 0; i < n; i++)
+            out[i] = (int32_t)lo;
+        return;
+    }
+    const uint64_t span = (uint64_t)hi - (uint64_t)lo;
+    uint32_t b[4];
+    for (int64_t base = 0; base < n; base += 4) {
+        ed_rng_block(seed, call, stream, block_of(base), b);
+        for (int lane = 0; lane < lanes_in_block(n, base); lane++) {
+            uint64_t offset = ((uint64_t)b[lane] * span) >> 32;
+            out[base + lane] = (int32_t)(lo + (int64_t)offset);
+        }
+    }
+}
+
+void ed_rng_bernoulli(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call,
+                      uint32_t stream, double p)
+{
+    if (dt != ED_F32 && dt != ED_F64 && dt != ED_I32)
+        return;
+    uint32_t b[4];
+    for (int64_t base = 0; base < n; base += 4) {
+        ed_rng_block(seed, call, stream, block_of(base), b);
+        for (int lane = 0; lane < lanes_in_block(n, base); lane++) {
+            int hit = unit_double(b[lane]) < p;
+            int64_t i = base + lane;
+            if (dt == ED_F32)
+                ((float *)out)[i] = (float)hit;
+            else if (dt == ED_F64)
+                ((double *)out)[i] = hit;
+            else
+                ((int32_t *)out)[i] = hit;
+        }
+    }
+}

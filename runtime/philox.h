@@ -1,0 +1,60 @@
+/* Philox-4x32-10 (Salmon, Moraes, Dror, Shaw, SC'11; the Random123 library) and the
+ * random streams behind the graph's random ops.
+ *
+ * Every random value is a pure function of (seed, call, stream, element index), so
+ * the interpreter and the JIT produce identical bits as long as both follow these
+ * rules exactly:
+ *
+ *   key     = {seed low 32 bits, seed high 32 bits}
+ *   counter = {block, stream, call low 32 bits, call high 32 bits}
+ *   element i uses output lane i % 4 of block i / 4 (the block index is a uint32,
+ *   so streams longer than 2^34 elements repeat)
+ *
+ *   uniform:   u = (bits >> 8) * 2^-24 in [0, 1)
+ *              f32: (float)lo + ((float)hi - (float)lo) * u, every step in float
+ *              f64: lo + (hi - lo) * u in double
+ *              (no fused multiply-add: the two roundings are part of the contract;
+ *              rounding can make a value equal hi when hi - lo is large relative to lo)
+ *   normal:    Box-Muller per block, in double, then rounded to the output dtype:
+ *              lanes (0,1) give z0, z1 and lanes (2,3) give z2, z3 with
+ *              u1 = ((b_even >> 8) + 1) * 2^-24 in (0, 1], u2 = (b_odd >> 8) * 2^-24,
+ *              r = sqrt(-2 log u1), z_even = r cos(2 pi u2), z_odd = r sin(2 pi u2)
+ *              (libm's log, sqrt, cos, sin in double; 2 pi is the double nearest it)
+ *   randint:   lo + (int64)(((uint64)bits * (uint64)(hi - lo)) >> 32)
+ *   bernoulli: 1 if u < p (u as for uniform, compared in double) else 0
+ */
+#ifndef ED_PHILOX_H
+#define ED_PHILOX_H
+
+#include "runtime/tensor.h"
+
+#include <stdint.h>
+
+/* One Philox-4x32 block with 10 rounds. out may alias ctr. */
+void ed_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+
+/* The four 32-bit words of one block of the stream (seed, call, stream). */
+void ed_rng_block(uint64_t seed, uint64_t call, uint32_t stream, uint32_t block,
+                  uint32_t out[4]);
+
+/* The functions below write n elements to out (nothing if n <= 0). An unsupported dt
+ * leaves out untouched: callers (graph verifier, store) check dtypes first. */
+
+/* dt: ED_F32 or ED_F64. Values in [lo, hi) (see the rounding note above). */
+void ed_rng_uniform(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call,
+                    uint32_t stream, double lo, double hi);
+
+/* dt: ED_F32 or ED_F64. Standard normal N(0, 1). */
+void ed_rng_normal(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call,
+                   uint32_t stream);
+
+/* Integers in [lo, hi). The caller validates lo < hi, hi - lo <= 2^32 and that both
+ * fit in int32; if hi <= lo every element is lo (a defined answer, never a crash). */
+void ed_rng_randint(int32_t *out, int64_t n, uint64_t seed, uint64_t call, uint32_t stream,
+                    int64_t lo, int64_t hi);
+
+/* dt: ED_F32, ED_F64 or ED_I32. 1 with probability p, else 0. */
+void ed_rng_bernoulli(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call,
+                      uint32_t stream, double p);
+
+#endif

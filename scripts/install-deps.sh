@@ -1,0 +1,31 @@
+#!/bin/sh
+# Install the Debian 12 packages edifice needs, and only those that are missing.
+# Idempotent: prints nothing and touches nothing when everything is present.
+set -eu
+
+PACKAGES="cmake make gcc pkg-config llvm-19-dev libopenblas-dev libcmocka-dev libpng-dev zlib1g-dev"
+
+missing=""
+for p in $PACKAGES; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$status" in
+        "install ok installed") ;;
+        *) missing="$missing $p" ;;
+    esac
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+else
+    echo "install-deps: missing packages:$missing; run this script as root or install sudo" >&2
+    exit 1
+fi
+
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq $missing >/dev/null

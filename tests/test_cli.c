@@ -1,0 +1,220 @@
+/* The edifice CLI, run as a user would: dump (text, DOT) round-trips the example graph,
+ * run writes outputs, and every user error is one clear line with a non-zero exit. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "runtime/npy.h"
+#include "runtime/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define EXAMPLE ED_SOURCE_DIR "/examples/mlp.edir"
+#define TMP ED_BINARY_DIR "/test_cli_tmp"
+
+typedef struct {
+    int status;
+    char out[65536];
+    char err[4096];
+} result;
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    char *s = malloc(n + 1);
+    memcpy(s, buf, n + 1);
+    return s;
+}
+
+/* Run the CLI with args (a shell fragment), capturing stdout and stderr. */
+static void cli(result *r, const char *args)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/stdout' 2>'%s/stderr'", ED_CLI, args, TMP, TMP);
+    int rc = system(cmd);
+    r->status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/stdout", TMP);
+    char *s = slurp(path);
+    snprintf(r->out, sizeof r->out, "%s", s ? s : "");
+    free(s);
+    snprintf(path, sizeof path, "%s/stderr", TMP);
+    s = slurp(path);
+    snprintf(r->err, sizeof r->err, "%s", s ? s : "");
+    free(s);
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", TMP, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* One line on stderr, starting "edifice: ", containing want. */
+static void assert_one_error_line(const result *r, const char *want)
+{
+    if (r->status == 0) fail_msg("expected failure, got exit 0; stderr: %s", r->err);
+    if (strncmp(r->err, "edifice: ", 9) != 0 || !strstr(r->err, want))
+        fail_msg("stderr should contain '%s', got: %s", want, r->err);
+    const char *nl = strchr(r->err, '\n');
+    assert_non_null(nl);
+    assert_int_equal(nl[1], '\0');
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return system("mkdir -p '" TMP "'") == 0 ? 0 : -1;
+}
+
+static void test_dump_round_trips_the_example(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "dump '" EXAMPLE "'");
+    assert_int_equal(r.status, 0);
+    char *file = slurp(EXAMPLE);
+    assert_non_null(file);
+    assert_string_equal(r.out, file); /* the committed example is in printed form */
+    free(file);
+    assert_non_null(strstr(r.out, "graph @mlp {"));
+}
+
+static void test_dump_dot(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "dump '" EXAMPLE "' --format dot");
+    assert_int_equal(r.status, 0);
+    assert_true(strncmp(r.out, "digraph", 7) == 0);
+    assert_non_null(strstr(r.out, "->"));
+    assert_non_null(strstr(r.out, "matmul"));
+    cli(&r, "dump '" EXAMPLE "' --format=dot");
+    assert_int_equal(r.status, 0);
+}
+
+static void test_run_writes_outputs(void **state)
+{
+    (void)state;
+    float xs[8] = {0, 0, 0, 1, 1, 0, 1, 1};
+    ed_tensor *x = ed_tensor_wrap(ED_F32, ed_shape2(4, 2), xs);
+    assert_int_equal(ed_npy_write(TMP "/x.npy", x), ED_OK);
+    ed_tensor_free(x);
+    static result r;
+    cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/out' --seed 42");
+    if (r.status != 0) fail_msg("run failed: %s", r.err);
+    assert_non_null(strstr(r.out, "y: f32[4,1] -> "));
+    ed_tensor *y = ed_npy_read(TMP "/out/y.npy");
+    assert_non_null(y);
+    assert_int_equal(y->dtype, ED_F32);
+    assert_true(ed_shape_eq(y->shape, ed_shape2(4, 1)));
+    ed_tensor *m = ed_npy_read(TMP "/out/mean.npy");
+    assert_non_null(m);
+    double mean = 0;
+    for (int i = 0; i < 4; i++) mean += ed_tensor_get(y, i) / 4;
+    assert_float_equal(ed_tensor_get(m, 0), mean, 1e-6);
+    /* The same seed gives the same parameters and the same outputs. */
+    cli(&r, "run '" EXAMPLE "' --input=x='" TMP "/x.npy' --out='" TMP "/out2' --seed=42");
+    assert_int_equal(r.status, 0);
+    ed_tensor *y2 = ed_npy_read(TMP "/out2/y.npy");
+    assert_non_null(y2);
+    assert_memory_equal(y->data, y2->data, 16);
+    ed_tensor_free(y);
+    ed_tensor_free(y2);
+    ed_tensor_free(m);
+}
+
+static void test_help_everywhere(void **state)
+{
+    (void)state;
+    static result r;
+    const char *cmds[] = {"--help", "dump --help", "run --help", "help"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        cli(&r, cmds[i]);
+        assert_int_equal(r.status, 0);
+        assert_non_null(strstr(r.out, "usage: edifice"));
+    }
+    cli(&r, "version");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "LLVM 19."));
+}
+
+static void test_user_errors(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "");
+    assert_int_equal(r.status, 2);
+    cli(&r, "frobnicate");
+    assert_one_error_line(&r, "unknown command 'frobnicate'");
+    cli(&r, "dump");
+    assert_one_error_line(&r, "dump: no graph file given");
+    cli(&r, "dump '" TMP "/missing.edir'");
+    assert_one_error_line(&r, "missing.edir");
+    cli(&r, "dump '" EXAMPLE "' --format svg");
+    assert_one_error_line(&r, "unknown format 'svg'");
+    cli(&r, "dump '" EXAMPLE "' --bogus");
+    assert_one_error_line(&r, "unknown option '--bogus'");
+
+    write_file("bad_op.edir", "graph @g {\n  %0 = input \"x\" : f32[2]\n  %1 = frob %0 : f32[2]\n}\n");
+    cli(&r, "dump '" TMP "/bad_op.edir'");
+    assert_one_error_line(&r, "bad_op.edir:3:");
+    assert_non_null(strstr(r.err, "frob"));
+    write_file("truncated.edir", "graph @g {\n  %0 = input \"x\" : f32[2]\n  %1 = relu %0");
+    cli(&r, "dump '" TMP "/truncated.edir'");
+    assert_one_error_line(&r, "truncated.edir:3:");
+
+    cli(&r, "run '" EXAMPLE "' --out '" TMP "/o'");
+    assert_one_error_line(&r, "input \"x\" is not fed");
+    cli(&r, "run '" EXAMPLE "' --input x");
+    assert_one_error_line(&r, "--input wants NAME=FILE.npy");
+    cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy'");
+    assert_one_error_line(&r, "--out DIR is required");
+    cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/o' --seed -3");
+    assert_one_error_line(&r, "--seed wants a whole number");
+    write_file("garbage.npy", "this is not an npy file at all");
+    cli(&r, "run '" EXAMPLE "' --input x='" TMP "/garbage.npy' --out '" TMP "/o'");
+    assert_one_error_line(&r, "garbage.npy");
+
+    /* A well-formed .npy of the wrong dtype or shape. */
+    int32_t iv[8] = {0};
+    ed_tensor *xi = ed_tensor_wrap(ED_I32, ed_shape2(4, 2), iv);
+    assert_int_equal(ed_npy_write(TMP "/xi.npy", xi), ED_OK);
+    ed_tensor_free(xi);
+    cli(&r, "run '" EXAMPLE "' --input x='" TMP "/xi.npy' --out '" TMP "/o'");
+    assert_one_error_line(&r, "input \"x\": fed i32[4,2], graph wants f32[4,2]");
+    float fv[3] = {0};
+    ed_tensor *x3 = ed_tensor_wrap(ED_F32, ed_shape1(3), fv);
+    assert_int_equal(ed_npy_write(TMP "/x3.npy", x3), ED_OK);
+    ed_tensor_free(x3);
+    cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x3.npy' --out '" TMP "/o'");
+    assert_one_error_line(&r, "input \"x\": fed f32[3], graph wants f32[4,2]");
+    cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --input q='" TMP "/x.npy' --out '" TMP "/o'");
+    assert_one_error_line(&r, "no input named \"q\"");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dump_round_trips_the_example),
+        cmocka_unit_test(test_dump_dot),
+        cmocka_unit_test(test_run_writes_outputs),
+        cmocka_unit_test(test_help_everywhere),
+        cmocka_unit_test(test_user_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

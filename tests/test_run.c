@@ -1,0 +1,410 @@
+/* ed_compile / ed_run: feed checks, store binding, updates, outputs, backend choice
+ * and the errors a user can cause. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "support/interp_check.h"
+
+#include <string.h>
+
+static ed_program *interp(const ed_graph *g, ed_store *st)
+{
+    return ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
+}
+
+static float f32_at(const ed_tensor *t, int i) { return ((const float *)t->data)[i]; }
+static int32_t i32_at(const ed_tensor *t, int i) { return ((const int32_t *)t->data)[i]; }
+
+/* ---- feeds ------------------------------------------------------------------------ */
+
+static void test_feed_errors(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("g");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(4, 3));
+    ed_node *k = ed_input(g, "k", ED_I32, ed_shape0());
+    ed_output(g, "s", ed_sum(x, ED_ALL_AXES, false));
+    ed_output(g, "k2", ed_mul(k, ed_scalar(g, ED_I32, 2)));
+    ed_program *p = interp(g, NULL);
+    assert_non_null(p);
+
+    ed_tensor *xt = ed_tensor_new(ED_F32, ed_shape2(4, 3));
+    ed_tensor *kt = ed_tensor_new(ED_I32, ed_shape0());
+    ed_tensor *v3 = ed_tensor_new(ED_F32, ed_shape1(3));
+    ed_tensor *xi = ed_tensor_new(ED_I32, ed_shape2(4, 3));
+    for (int i = 0; i < 12; i++) ((float *)xt->data)[i] = (float)i;
+    *(int32_t *)kt->data = 21;
+
+    assert_int_equal(ed_run(p, (ed_feed[]){{"k", kt}}, 1), ED_ERR);
+    CHECK_ERROR_HAS("input \"x\" is not fed");
+    assert_int_equal(ed_run(p, (ed_feed[]){{"x", xt}, {"k", kt}, {"q", kt}}, 3), ED_ERR);
+    CHECK_ERROR_HAS("no input named \"q\" in @g");
+    assert_int_equal(ed_run(p, (ed_feed[]){{"x", xt}, {"k", kt}, {"x", xt}}, 3), ED_ERR);
+    CHECK_ERROR_HAS("input \"x\" is fed twice");
+    assert_int_equal(ed_run(p, (ed_feed[]){{"x", NULL}, {"k", kt}}, 2), ED_ERR);
+    CHECK_ERROR_HAS("input \"x\" is fed a NULL tensor");
+    assert_int_equal(ed_run(p, (ed_feed[]){{"x", v3}, {"k", kt}}, 2), ED_ERR);
+    CHECK_ERROR_HAS("input \"x\": fed f32[3], graph wants f32[4,3]");
+    assert_int_equal(ed_run(p, (ed_feed[]){{"x", xi}, {"k", kt}}, 2), ED_ERR);
+    CHECK_ERROR_HAS("input \"x\": fed i32[4,3], graph wants f32[4,3]");
+    assert_int_equal(ed_run(p, (ed_feed[]){{NULL, xt}}, 1), ED_ERR);
+    CHECK_ERROR_HAS("no name");
+    assert_int_equal(ed_run(p, NULL, 2), ED_ERR);
+    assert_int_equal(ed_run(p, (ed_feed[]){{"x", xt}}, -1), ED_ERR);
+    assert_int_equal(ed_run(NULL, NULL, 0), ED_ERR);
+    /* failed calls do not advance the random counter */
+    assert_int_equal(ed_program_calls(p), 0);
+
+    /* feed order does not matter */
+    assert_int_equal(ed_run(p, (ed_feed[]){{"k", kt}, {"x", xt}}, 2), ED_OK);
+    assert_true(f32_at(ed_program_output(p, "s"), 0) == 66);
+    assert_int_equal(i32_at(ed_program_output(p, "k2"), 0), 42);
+    assert_int_equal(ed_program_calls(p), 1);
+
+    ed_tensor_free(xt);
+    ed_tensor_free(kt);
+    ed_tensor_free(v3);
+    ed_tensor_free(xi);
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
+/* ---- outputs ---------------------------------------------------------------------- */
+
+static void test_outputs(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("g");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape1(3));
+    ed_node *y = ed_add(ed_mul_scalar(x, 2), ed_scalar(g, ED_F32, 1));
+    ed_output(g, "y", y);
+    ed_output(g, "x_again", x); /* a leaf as output: the program keeps a copy */
+    ed_output(g, "c", CST(g, ED_I32, ed_shape1(2), 4, 5));
+    ed_program *p = interp(g, NULL);
+    assert_non_null(p);
+    assert_int_equal(ed_program_num_outputs(p), 3);
+    assert_string_equal(ed_program_output_name(p, 0), "y");
+    assert_string_equal(ed_program_output_name(p, 2), "c");
+    assert_null(ed_program_output_name(p, 3));
+    assert_null(ed_program_output_at(p, -1));
+    assert_null(ed_program_output(p, "nope"));
+
+    float xs[3] = {1, -2, 0.5f};
+    ed_tensor *xt = ed_tensor_wrap(ED_F32, ed_shape1(3), xs);
+    assert_int_equal(ed_run(p, &(ed_feed){"x", xt}, 1), ED_OK);
+    const ed_tensor *yt = ed_program_output(p, "y");
+    assert_ptr_equal(yt, ed_program_output_at(p, 0));
+    assert_true(yt->dtype == ED_F32 && ed_shape_eq(yt->shape, ed_shape1(3)));
+    assert_true(f32_at(yt, 0) == 3 && f32_at(yt, 1) == -3 && f32_at(yt, 2) == 2);
+    const ed_tensor *xa = ed_program_output(p, "x_again");
+    assert_true(xa->data != (void *)xs);
+    xs[0] = 100; /* the caller's buffer changes; the output keeps what the call saw */
+    assert_true(f32_at(xa, 0) == 1 && f32_at(xa, 1) == -2);
+    const ed_tensor *c = ed_program_output(p, "c");
+    assert_int_equal(i32_at(c, 0), 4);
+    assert_int_equal(i32_at(c, 1), 5);
+
+    /* output tensors are the program's and are reused by the next call */
+    xs[0] = 10;
+    assert_int_equal(ed_run(p, &(ed_feed){"x", xt}, 1), ED_OK);
+    assert_ptr_equal(ed_program_output(p, "y"), yt);
+    assert_true(f32_at(yt, 0) == 21);
+    ed_tensor_free(xt);
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
+/* Last call's output fed back as this call's input (a sampler loop): the program must
+ * read the old values even though it rewrites that tensor during the call. */
+static void test_output_fed_back(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("loop");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape1(2));
+    ed_output(g, "u", ed_add_scalar(x, 1));  /* computed first, into its own tensor */
+    ed_output(g, "v", ed_mul_scalar(x, 10)); /* reads x after u was written */
+    ed_program *p = interp(g, NULL);
+    float xs[2] = {1, 2};
+    ed_tensor *xt = ed_tensor_wrap(ED_F32, ed_shape1(2), xs);
+    assert_int_equal(ed_run(p, &(ed_feed){"x", xt}, 1), ED_OK);
+    for (int step = 0; step < 3; step++) {
+        const ed_tensor *u = ed_program_output(p, "u");
+        float u0 = f32_at(u, 0), u1 = f32_at(u, 1);
+        assert_int_equal(ed_run(p, &(ed_feed){"x", u}, 1), ED_OK);
+        assert_true(f32_at(ed_program_output(p, "u"), 0) == u0 + 1);
+        assert_true(f32_at(ed_program_output(p, "v"), 0) == u0 * 10);
+        assert_true(f32_at(ed_program_output(p, "v"), 1) == u1 * 10);
+    }
+    assert_true(f32_at(ed_program_output(p, "u"), 0) == 5);
+    ed_tensor_free(xt);
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
+/* ---- store binding ---------------------------------------------------------------- */
+
+static void test_store_binding(void **state)
+{
+    (void)state;
+    ed_store *st = ed_store_new(9);
+    ed_graph *g1 = ed_graph_new("train");
+    ed_node *w = ed_param(g1, "w", ED_F32, ed_shape2(2, 2), (ed_init){ED_INIT_ONES, 0});
+    ed_node *s = ed_state(g1, "s", ED_F32, ed_shape1(2), (ed_init){ED_INIT_ZEROS, 0});
+    ed_output(g1, "ws", ed_sum(w, ED_ALL_AXES, false));
+    ed_output(g1, "ss", ed_sum(s, ED_ALL_AXES, false));
+    ed_program *p1 = interp(g1, st);
+    assert_non_null(p1);
+
+    /* created with their initializers; params trainable, state not */
+    assert_int_equal(ed_store_count(st), 2);
+    ed_tensor *wt = ed_store_get(st, "w");
+    assert_non_null(wt);
+    for (int i = 0; i < 4; i++) assert_true(f32_at(wt, i) == 1);
+    for (int i = 0; i < ed_store_count(st); i++)
+        assert_int_equal(ed_store_trainable(st, i), strcmp(ed_store_name(st, i), "w") == 0);
+
+    /* a second graph naming "w" binds the same tensor */
+    ed_graph *g2 = ed_graph_new("sample");
+    ed_node *w2 = ed_param(g2, "w", ED_F32, ed_shape2(2, 2), (ed_init){ED_INIT_NORMAL, 1});
+    ed_output(g2, "w_copy", w2);
+    ed_program *p2 = interp(g2, st);
+    assert_non_null(p2);
+    assert_int_equal(ed_store_count(st), 2);
+    assert_ptr_equal(ed_store_get(st, "w"), wt);
+
+    /* params are read from the store tensor by pointer: edits are seen */
+    ((float *)wt->data)[3] = 5;
+    assert_int_equal(ed_run(p1, NULL, 0), ED_OK);
+    assert_true(f32_at(ed_program_output(p1, "ws"), 0) == 8);
+    assert_int_equal(ed_run(p2, NULL, 0), ED_OK);
+    assert_true(f32_at(ed_program_output(p2, "w_copy"), 3) == 5);
+
+    /* an entry replaced by a tensor of the same type is picked up */
+    ed_tensor *nw = ed_tensor_new(ED_F32, ed_shape2(2, 2));
+    for (int i = 0; i < 4; i++) ((float *)nw->data)[i] = 0.5f;
+    assert_int_equal(ed_store_put(st, "w", nw, true), ED_OK);
+    assert_int_equal(ed_run(p1, NULL, 0), ED_OK);
+    assert_true(f32_at(ed_program_output(p1, "ws"), 0) == 2);
+
+    /* ... one of another type is refused at run time */
+    assert_int_equal(ed_store_put(st, "w", ed_tensor_new(ED_F32, ed_shape1(3)), true), ED_OK);
+    assert_int_equal(ed_run(p1, NULL, 0), ED_ERR);
+    CHECK_ERROR_HAS("param \"w\": the store holds f32[3], graph wants f32[2,2]");
+
+    ed_program_free(p1);
+    ed_program_free(p2);
+    ed_graph_free(g1);
+    ed_graph_free(g2);
+    ed_store_free(st);
+}
+
+static void test_store_errors_at_compile(void **state)
+{
+    (void)state;
+    ed_store *st = ed_store_new(0);
+    assert_int_equal(ed_store_put(st, "w", ed_tensor_new(ED_F32, ed_shape1(3)), true), ED_OK);
+    ed_graph *g = ed_graph_new("g");
+    ed_output(g, "w", ed_param(g, "w", ED_F32, ed_shape2(3, 1), (ed_init){ED_INIT_ZEROS, 0}));
+    assert_null(interp(g, st));
+    CHECK_ERROR_HAS("\"w\"");
+    CHECK_ERROR_HAS("f32[3]");
+    CHECK_ERROR_HAS("f32[3,1]");
+    /* a graph with params needs a store */
+    assert_null(interp(g, NULL));
+    CHECK_ERROR_HAS("param \"w\" needs a store");
+    ed_graph_free(g);
+    ed_store_free(st);
+}
+
+/* ---- updates ---------------------------------------------------------------------- */
+
+static void test_counter_update(void **state)
+{
+    (void)state;
+    ed_store *st = ed_store_new(0);
+    ed_graph *g = ed_graph_new("g");
+    ed_node *count = ed_state(g, "count", ED_I32, ed_shape0(), (ed_init){ED_INIT_ZEROS, 0});
+    ed_node *next = ed_add(count, ed_scalar(g, ED_I32, 1));
+    ed_update(g, "count", next);
+    ed_output(g, "seen", count);
+    ed_output(g, "next", next);
+    ed_program *p = interp(g, st);
+    assert_non_null(p);
+    for (int call = 0; call < 3; call++) {
+        assert_int_equal(ed_run(p, NULL, 0), ED_OK);
+        /* outputs show the values the call read; the store holds the update */
+        assert_int_equal(i32_at(ed_program_output(p, "seen"), 0), call);
+        assert_int_equal(i32_at(ed_program_output(p, "next"), 0), call + 1);
+        assert_int_equal(i32_at(ed_store_get(st, "count"), 0), call + 1);
+    }
+    /* a second program on the same store continues from the stored value */
+    ed_program *q = interp(g, st);
+    assert_int_equal(ed_run(q, NULL, 0), ED_OK);
+    assert_int_equal(i32_at(ed_program_output(q, "seen"), 0), 3);
+    assert_int_equal(i32_at(ed_store_get(st, "count"), 0), 4);
+    ed_program_free(q);
+    ed_program_free(p);
+    ed_graph_free(g);
+    ed_store_free(st);
+}
+
+/* Updates see old values only: a swap, and an SGD-like step that reads w twice. */
+static void test_updates_read_old_values(void **state)
+{
+    (void)state;
+    ed_store *st = ed_store_new(0);
+    ed_graph *g = ed_graph_new("g");
+    ed_node *a = ed_param(g, "a", ED_F32, ed_shape1(2), (ed_init){ED_INIT_ONES, 0});
+    ed_node *b = ed_param(g, "b", ED_F32, ed_shape1(2), (ed_init){ED_INIT_ZEROS, 0});
+    ed_node *w = ed_param(g, "w", ED_F32, ed_shape1(2), (ed_init){ED_INIT_ONES, 0});
+    ed_node *grad = ed_input(g, "grad", ED_F32, ed_shape1(2));
+    ed_update(g, "a", b);
+    ed_update(g, "b", a);
+    ed_update(g, "w", ed_sub(w, ed_mul_scalar(grad, 0.5)));
+    ed_output(g, "w_before", w);
+    ed_program *p = interp(g, st);
+    assert_non_null(p);
+    float gs[2] = {2, -4};
+    ed_tensor *gt = ed_tensor_wrap(ED_F32, ed_shape1(2), gs);
+
+    /* a failed call writes nothing */
+    assert_int_equal(ed_run(p, NULL, 0), ED_ERR);
+    assert_true(f32_at(ed_store_get(st, "a"), 0) == 1);
+
+    assert_int_equal(ed_run(p, &(ed_feed){"grad", gt}, 1), ED_OK);
+    assert_true(f32_at(ed_store_get(st, "a"), 0) == 0 && f32_at(ed_store_get(st, "a"), 1) == 0);
+    assert_true(f32_at(ed_store_get(st, "b"), 0) == 1 && f32_at(ed_store_get(st, "b"), 1) == 1);
+    assert_true(f32_at(ed_store_get(st, "w"), 0) == 0 && f32_at(ed_store_get(st, "w"), 1) == 3);
+    assert_true(f32_at(ed_program_output(p, "w_before"), 1) == 1);
+    assert_int_equal(ed_run(p, &(ed_feed){"grad", gt}, 1), ED_OK);
+    assert_true(f32_at(ed_store_get(st, "a"), 0) == 1 && f32_at(ed_store_get(st, "b"), 0) == 0);
+    assert_true(f32_at(ed_store_get(st, "w"), 1) == 5);
+    ed_tensor_free(gt);
+    ed_program_free(p);
+    ed_graph_free(g);
+    ed_store_free(st);
+}
+
+/* ---- compile errors and backends -------------------------------------------------- */
+
+static void test_jit_backend_is_a_clear_error(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("g");
+    ed_output(g, "y", ed_scalar(g, ED_F32, 1));
+    assert_null(ed_compile(g, NULL, &(ed_compile_opts){.backend = ED_BACKEND_JIT}));
+    assert_string_equal(ed_last_error(), "backend jit: the LLVM JIT is not built yet; use the interp backend");
+    assert_null(ed_compile(g, NULL, &(ed_compile_opts){.backend = (ed_backend)7}));
+    CHECK_ERROR_HAS("unknown backend 7");
+    /* NULL options mean the interpreter with seed 0 */
+    ed_program *p = ed_compile(g, NULL, NULL);
+    assert_non_null(p);
+    assert_int_equal(ed_run(p, NULL, 0), ED_OK);
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
+static void test_graph_errors_refuse_compile(void **state)
+{
+    (void)state;
+    assert_null(ed_compile(NULL, NULL, NULL));
+    CHECK_ERROR_HAS("no graph");
+
+    ed_graph *g = ed_graph_new("bad");
+    ed_node *a = ed_input(g, "a", ED_F32, ed_shape2(2, 3));
+    ed_node *b = ed_input(g, "b", ED_F32, ed_shape2(4, 5));
+    assert_null(ed_matmul(a, b));
+    assert_null(ed_compile(g, NULL, NULL));
+    CHECK_ERROR_HAS("graph @bad has an error");
+    CHECK_ERROR_HAS(ed_graph_error(g));
+    /* the sticky error wins over the backend choice */
+    assert_null(ed_compile(g, NULL, &(ed_compile_opts){.backend = ED_BACKEND_JIT}));
+    CHECK_ERROR_HAS("inner dimensions differ");
+    ed_graph_free(g);
+
+    /* a graph the verifier rejects (a node whose type disagrees with its rule) */
+    ed_graph *h = ed_graph_new("corrupt");
+    ed_node *x = ed_input(h, "x", ED_F32, ed_shape1(3));
+    ed_node *y = ed_neg(x);
+    y->dtype = ED_I32;
+    assert_null(ed_compile(h, NULL, NULL));
+    CHECK_ERROR_HAS("verify:");
+    ed_graph_free(h);
+}
+
+static void test_graph_changed_after_compile(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("g");
+    ed_output(g, "y", ed_scalar(g, ED_F32, 1));
+    ed_program *p = interp(g, NULL);
+    assert_non_null(p);
+    ed_scalar(g, ED_F32, 2);
+    assert_int_equal(ed_run(p, NULL, 0), ED_ERR);
+    CHECK_ERROR_HAS("changed after it was compiled");
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
+static void test_empty_graph(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("empty");
+    ed_program *p = interp(g, NULL);
+    assert_non_null(p);
+    assert_int_equal(ed_run(p, NULL, 0), ED_OK);
+    assert_int_equal(ed_program_num_outputs(p), 0);
+    ed_program_free(p);
+    ed_program_free(NULL);
+    ed_graph_free(g);
+}
+
+/* The seed option keys the random streams; the counter advances per call. */
+static void test_seed_and_calls(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("g");
+    ed_output(g, "r", ed_randint(g, ed_shape1(64), 0, 1000000));
+    ed_program *a = ed_compile(g, NULL, &(ed_compile_opts){.seed = 1});
+    ed_program *b = ed_compile(g, NULL, &(ed_compile_opts){.seed = 2});
+    assert_int_equal(ed_run(a, NULL, 0), ED_OK);
+    assert_int_equal(ed_run(b, NULL, 0), ED_OK);
+    const ed_tensor *ra = ed_program_output(a, "r"), *rb = ed_program_output(b, "r");
+    assert_memory_not_equal(ra->data, rb->data, ed_tensor_bytes(ra));
+    ed_program_set_calls(b, 5);
+    ed_program_set_calls(a, 5);
+    assert_int_equal(ed_program_calls(a), 5);
+    ed_program_free(b);
+    b = ed_compile(g, NULL, &(ed_compile_opts){.seed = 1});
+    ed_program_set_calls(b, 5);
+    assert_int_equal(ed_run(a, NULL, 0), ED_OK);
+    assert_int_equal(ed_run(b, NULL, 0), ED_OK);
+    assert_memory_equal(ed_program_output(a, "r")->data, ed_program_output(b, "r")->data, ed_tensor_bytes(ra));
+    assert_int_equal(ed_program_calls(a), 6);
+    ed_program_free(a);
+    ed_program_free(b);
+    ed_graph_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_feed_errors),
+        cmocka_unit_test(test_outputs),
+        cmocka_unit_test(test_output_fed_back),
+        cmocka_unit_test(test_store_binding),
+        cmocka_unit_test(test_store_errors_at_compile),
+        cmocka_unit_test(test_counter_update),
+        cmocka_unit_test(test_updates_read_old_values),
+        cmocka_unit_test(test_jit_backend_is_a_clear_error),
+        cmocka_unit_test(test_graph_errors_refuse_compile),
+        cmocka_unit_test(test_graph_changed_after_compile),
+        cmocka_unit_test(test_empty_graph),
+        cmocka_unit_test(test_seed_and_calls),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

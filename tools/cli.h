@@ -1,0 +1,25 @@
+/* Shared pieces of the `edifice` command-line program. */
+#ifndef ED_CLI_H
+#define ED_CLI_H
+
+#include <stdbool.h>
+
+/* Exit codes: 0 success, 1 failure of the work, 2 bad command line. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* Print "edifice: <message>" on stderr; return the given code. */
+int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Match argv[*i] against --name, taking the value from "--name=V" or the next
+ * argument. Returns true on a match; *value is NULL when the value is missing. */
+bool cli_option(int argc, char **argv, int *i, const char *name, const char **value);
+bool cli_is_help(const char *arg);
+/* Parse a whole unsigned decimal number. */
+bool cli_parse_u64(const char *s, unsigned long long *out);
+/* mkdir -p */
+int cli_make_dirs(const char *path);
+
+int cmd_dump(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+#endif

@@ -1,0 +1,35 @@
+/* edifice: dump and run graphs from the command line. */
+#include "backend/llvm/llvm_info.h"
+#include "tools/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: edifice COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  dump FILE.edir [--format text|dot]   print a graph as text or Graphviz\n"
+    "  run FILE.edir --input NAME=FILE.npy ... --out DIR [--seed N]\n"
+    "                                       run a graph, write each output as DIR/NAME.npy\n"
+    "  version                              print the version and the LLVM it links\n"
+    "\n"
+    "`edifice COMMAND --help` describes one command.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || cli_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "dump") == 0) return cmd_dump(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        char llvm[256];
+        ed_llvm_describe(llvm, sizeof llvm);
+        printf("edifice 0.1.0, LLVM %s\n", llvm);
+        return CLI_OK;
+    }
+    return cli_error(CLI_USAGE, "unknown command '%s' (try edifice --help)", cmd);
+}
