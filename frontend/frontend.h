@@ -51,6 +51,7 @@ ed_node *ed_sigmoid(ed_node *x);
 ed_node *ed_relu(ed_node *x);
 ed_node *ed_leaky_relu(ed_node *x, double alpha);
 ed_node *ed_gelu(ed_node *x, bool tanh_approx);
+ed_node *ed_erf(ed_node *x);
 ed_node *ed_silu(ed_node *x);
 ed_node *ed_softplus(ed_node *x);
 ed_node *ed_sin(ed_node *x);

@@ -107,6 +107,7 @@ ed_node *ed_square(ed_node *x) { return op1(ED_OP_SQUARE, x, NULL); }
 ed_node *ed_tanh(ed_node *x) { return op1(ED_OP_TANH, x, NULL); }
 ed_node *ed_sigmoid(ed_node *x) { return op1(ED_OP_SIGMOID, x, NULL); }
 ed_node *ed_relu(ed_node *x) { return op1(ED_OP_RELU, x, NULL); }
+ed_node *ed_erf(ed_node *x) { return op1(ED_OP_ERF, x, NULL); }
 ed_node *ed_silu(ed_node *x) { return op1(ED_OP_SILU, x, NULL); }
 ed_node *ed_softplus(ed_node *x) { return op1(ED_OP_SOFTPLUS, x, NULL); }
 ed_node *ed_sin(ed_node *x) { return op1(ED_OP_SIN, x, NULL); }

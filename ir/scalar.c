@@ -76,6 +76,7 @@ double ed_scalar_eval(ed_op op, const double *x, const ed_attrs *a, ed_dtype dt)
     case ED_OP_GELU:
         if (a->approx) return 0.5 * u * (1.0 + tanh(SQRT_2_OVER_PI * (u + 0.044715 * u * u * u)));
         return 0.5 * u * (1.0 + erf(u * SQRT_HALF));
+    case ED_OP_ERF: return erf(u);
     case ED_OP_SILU: return u * sigmoid(u);
     case ED_OP_SOFTPLUS: return (u > 0 ? u : 0.0) + log1p(exp(-fabs(u)));
     case ED_OP_SIN: return sin(u);

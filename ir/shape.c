@@ -398,7 +398,7 @@ static const rule_fn rules[ED_OP_COUNT] = {
     [ED_OP_SQUARE] = rule_unary, [ED_OP_TANH] = rule_unary, [ED_OP_SIGMOID] = rule_unary,
     [ED_OP_RELU] = rule_unary, [ED_OP_LEAKY_RELU] = rule_unary, [ED_OP_GELU] = rule_unary,
     [ED_OP_SILU] = rule_unary, [ED_OP_SOFTPLUS] = rule_unary, [ED_OP_SIN] = rule_unary,
-    [ED_OP_COS] = rule_unary, [ED_OP_SIGN] = rule_unary, [ED_OP_CLAMP] = rule_unary,
+    [ED_OP_COS] = rule_unary, [ED_OP_ERF] = rule_unary, [ED_OP_SIGN] = rule_unary, [ED_OP_CLAMP] = rule_unary,
     [ED_OP_CAST] = rule_cast, [ED_OP_STOP_GRADIENT] = rule_unary,
     [ED_OP_SUM] = rule_reduce, [ED_OP_MEAN] = rule_reduce, [ED_OP_MAX] = rule_reduce,
     [ED_OP_MIN] = rule_reduce, [ED_OP_ARGMAX] = rule_reduce, [ED_OP_ARGMIN] = rule_reduce,

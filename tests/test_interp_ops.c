@@ -259,6 +259,8 @@ static void test_unary_activations(void **state)
           0.6931471805599453, 1.3132616875182228, 0.31326168751822286, 100);
     CHECK(ed_sin(CST(g, ED_F32, ed_shape1(2), 0, 0.5)), ED_F32, ed_shape1(2), F32TOL, 0, 0.479425538604203);
     CHECK(ed_cos(CST(g, ED_F32, ed_shape1(2), 0, 0.5)), ED_F32, ed_shape1(2), F32TOL, 1, 0.8775825618903728);
+    CHECK(ed_erf(CST(g, ED_F32, ed_shape1(4), 0, 0.5, -1, 3)), ED_F32, ed_shape1(4), F32TOL, 0,
+          0.5204998778130465, -0.8427007929497149, 0.9999779095030014);
     CHECK(ed_sigmoid(ed_scalar(g, ED_F64, 2)), ED_F64, ed_shape0(), F64TOL, 0.8807970779778823);
 }
 

@@ -72,6 +72,7 @@ BAD_FLOAT_UNARY(silu)
 BAD_FLOAT_UNARY(softplus)
 BAD_FLOAT_UNARY(sin)
 BAD_FLOAT_UNARY(cos)
+BAD_FLOAT_UNARY(erf)
 #undef BAD_FLOAT_UNARY
 static ed_node *bad_leaky(ed_graph *g) { return ed_leaky_relu(ini(g, "i", ed_shape1(3)), 0.1); }
 static ed_node *bad_gelu(ed_graph *g) { return ed_gelu(ini(g, "i", ed_shape1(3)), false); }
@@ -160,6 +161,7 @@ static const bad_case bad_cases[] = {
     {ED_OP_SOFTPLUS, bad_softplus, "softplus: needs a float dtype"},
     {ED_OP_SIN, bad_sin, "sin: needs a float dtype"},
     {ED_OP_COS, bad_cos, "cos: needs a float dtype"},
+    {ED_OP_ERF, bad_erf, "erf: needs a float dtype"},
     {ED_OP_LEAKY_RELU, bad_leaky, "leaky_relu: needs a float dtype"},
     {ED_OP_GELU, bad_gelu, "gelu: needs a float dtype"},
     {ED_OP_CLAMP, bad_clamp, "clamp: needs lo <= hi, got lo=2 hi=1"},

@@ -64,6 +64,7 @@ static ed_node *build_op(ed_graph *g, ed_op op)
     case ED_OP_SOFTPLUS: return ed_softplus(X(g));
     case ED_OP_SIN: return ed_sin(X(g));
     case ED_OP_COS: return ed_cos(X(g));
+    case ED_OP_ERF: return ed_erf(X(g));
     case ED_OP_SIGN: return ed_sign(X(g));
     case ED_OP_CLAMP: return ed_clamp(X(g), -1, 2.5);
     case ED_OP_CAST: return ed_cast(X(g), ED_I32);

@@ -17,7 +17,7 @@ static const ed_interp_kernel kernels[ED_OP_COUNT] = {
     [ED_OP_SQUARE] = ed_k_elementwise, [ED_OP_TANH] = ed_k_elementwise, [ED_OP_SIGMOID] = ed_k_elementwise,
     [ED_OP_RELU] = ed_k_elementwise, [ED_OP_LEAKY_RELU] = ed_k_elementwise, [ED_OP_GELU] = ed_k_elementwise,
     [ED_OP_SILU] = ed_k_elementwise, [ED_OP_SOFTPLUS] = ed_k_elementwise, [ED_OP_SIN] = ed_k_elementwise,
-    [ED_OP_COS] = ed_k_elementwise, [ED_OP_SIGN] = ed_k_elementwise, [ED_OP_CLAMP] = ed_k_elementwise,
+    [ED_OP_COS] = ed_k_elementwise, [ED_OP_ERF] = ed_k_elementwise, [ED_OP_SIGN] = ed_k_elementwise, [ED_OP_CLAMP] = ed_k_elementwise,
     [ED_OP_CAST] = ed_k_elementwise, [ED_OP_STOP_GRADIENT] = ed_k_elementwise,
     [ED_OP_SUM] = ed_k_sum_mean, [ED_OP_MEAN] = ed_k_sum_mean, [ED_OP_MAX] = ed_k_max_min,
     [ED_OP_MIN] = ed_k_max_min, [ED_OP_ARGMAX] = ed_k_argmax_argmin, [ED_OP_ARGMIN] = ed_k_argmax_argmin,
