@@ -350,6 +350,13 @@ ed_node *ed_graph_output(const ed_graph *g, const char *name)
     return NULL;
 }
 
+ed_node *ed_graph_update(const ed_graph *g, const char *name)
+{
+    for (int i = 0; g && i < g->nupdates; i++)
+        if (strcmp(g->updates[i].name, name) == 0) return g->updates[i].node;
+    return NULL;
+}
+
 ed_node *ed_graph_leaf(const ed_graph *g, ed_op op, const char *name)
 {
     for (int i = 0; g && name && i < g->nnodes; i++) {

@@ -160,6 +160,8 @@ const char *ed_scope(const ed_graph *g); /* "" at top level */
 void ed_output(ed_graph *g, const char *name, ed_node *v);
 void ed_update(ed_graph *g, const char *name, ed_node *v);
 ed_node *ed_graph_output(const ed_graph *g, const char *name);
+/* The new value bound to a param or state, or NULL. */
+ed_node *ed_graph_update(const ed_graph *g, const char *name);
 
 /* Find a leaf by binding name (input, param or state), or NULL. */
 ed_node *ed_graph_leaf(const ed_graph *g, ed_op op, const char *name);

@@ -9,6 +9,7 @@
 #include "runtime/npy.h"
 #include "runtime/error.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,11 +139,44 @@ static void test_run_writes_outputs(void **state)
     ed_tensor_free(m);
 }
 
+static void test_grad_prints_and_writes(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "grad '" EXAMPLE "' --loss mean --wrt x,mlp.0.w");
+    if (r.status != 0) fail_msg("grad failed: %s", r.err);
+    assert_non_null(strstr(r.out, "out grad.x = %"));
+    assert_non_null(strstr(r.out, "out grad.mlp.0.w = %"));
+    assert_non_null(strstr(r.out, "{ta=true}")); /* the weight gradient is x^T @ dy */
+    cli(&r, "grad '" EXAMPLE "' --loss mean --wrt x --input x='" TMP "/x.npy' --out '" TMP "/gout'");
+    if (r.status != 0) fail_msg("grad run failed: %s", r.err);
+    assert_non_null(strstr(r.err, "grad.x: f32[4,2] -> "));
+    ed_tensor *gx = ed_npy_read(TMP "/gout/grad.x.npy");
+    assert_non_null(gx);
+    assert_true(ed_shape_eq(gx->shape, ed_shape2(4, 2)));
+    /* finite and not all zero (the values themselves are checked in test_grad) */
+    double total = 0;
+    for (int i = 0; i < 8; i++) total += fabs(ed_tensor_get(gx, i));
+    assert_true(total > 0 && total < 1e6);
+    ed_tensor_free(gx);
+
+    cli(&r, "grad '" EXAMPLE "' --loss y --wrt x");
+    assert_one_error_line(&r, "grad: the loss must be a float scalar, got f32[4,1]");
+    cli(&r, "grad '" EXAMPLE "' --loss mean --wrt q");
+    assert_one_error_line(&r, "grad: no input, param or state named \"q\"");
+    cli(&r, "grad '" EXAMPLE "' --loss nope --wrt x");
+    assert_one_error_line(&r, "grad: @mlp has no output named \"nope\"");
+    cli(&r, "grad '" EXAMPLE "' --wrt x");
+    assert_one_error_line(&r, "--loss NAME and --wrt NAME[,NAME...] are required");
+    cli(&r, "grad '" EXAMPLE "' --loss mean --wrt x --input x='" TMP "/x.npy'");
+    assert_one_error_line(&r, "--input needs --out DIR");
+}
+
 static void test_help_everywhere(void **state)
 {
     (void)state;
     static result r;
-    const char *cmds[] = {"--help", "dump --help", "run --help", "help"};
+    const char *cmds[] = {"--help", "dump --help", "run --help", "grad --help", "help"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         cli(&r, cmds[i]);
         assert_int_equal(r.status, 0);
@@ -213,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_dump_round_trips_the_example),
         cmocka_unit_test(test_dump_dot),
         cmocka_unit_test(test_run_writes_outputs),
+        cmocka_unit_test(test_grad_prints_and_writes),
         cmocka_unit_test(test_help_everywhere),
         cmocka_unit_test(test_user_errors),
     };

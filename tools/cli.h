@@ -2,7 +2,10 @@
 #ifndef ED_CLI_H
 #define ED_CLI_H
 
+#include "backend/backend.h"
+
 #include <stdbool.h>
+#include <stdio.h>
 
 /* Exit codes: 0 success, 1 failure of the work, 2 bad command line. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -19,7 +22,22 @@ bool cli_parse_u64(const char *s, unsigned long long *out);
 /* mkdir -p */
 int cli_make_dirs(const char *path);
 
+/* --input bindings read from .npy files; the feeds array is what ed_run takes. */
+#define CLI_MAX_FEEDS 256
+typedef struct {
+    ed_feed feeds[CLI_MAX_FEEDS];
+    ed_tensor *tensors[CLI_MAX_FEEDS];
+    char *names[CLI_MAX_FEEDS];
+    int n;
+} cli_feeds;
+/* Add NAME=FILE.npy; cmd names the command in messages. Returns a CLI_* code. */
+int cli_feeds_add(cli_feeds *f, const char *spec, const char *cmd);
+void cli_feeds_free(cli_feeds *f);
+/* Write every output of p as DIR/NAME.npy (creating DIR), reporting one line each. */
+int cli_write_outputs(const ed_program *p, const char *dir, const char *cmd, FILE *report);
+
 int cmd_dump(int argc, char **argv);
+int cmd_grad(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 
 #endif

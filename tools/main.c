@@ -12,6 +12,8 @@ static const char usage[] =
     "  dump FILE.edir [--format text|dot]   print a graph as text or Graphviz\n"
     "  run FILE.edir --input NAME=FILE.npy ... --out DIR [--seed N]\n"
     "                                       run a graph, write each output as DIR/NAME.npy\n"
+    "  grad FILE.edir --loss NAME --wrt NAME[,NAME...] [--input NAME=FILE.npy ... --out DIR]\n"
+    "                                       append the backward graph, print it, optionally run it\n"
     "  version                              print the version and the LLVM it links\n"
     "\n"
     "`edifice COMMAND --help` describes one command.\n";
@@ -25,6 +27,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "dump") == 0) return cmd_dump(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "grad") == 0) return cmd_grad(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         char llvm[256];
         ed_llvm_describe(llvm, sizeof llvm);

@@ -1,0 +1,65 @@
+#include "passes/train.h"
+#include "passes/autodiff.h"
+#include "runtime/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void output_once(ed_graph *g, const char *name, ed_node *v)
+{
+    if (!ed_graph_output(g, name)) ed_output(g, name, v);
+}
+
+int ed_train_step(ed_graph *g, ed_node *loss, const ed_train_opts *opts)
+{
+    if (!g || !loss || ed_graph_error(g)) return ED_ERR;
+    ed_train_opts o = opts ? *opts : (ed_train_opts){0};
+    int n = 0;
+    for (int i = 0; i < g->nnodes; i++) n += g->nodes[i]->op == ED_OP_PARAM;
+    if (n == 0) {
+        ed_graph_fail(g, "train_step: graph @%s has no params to train", g->name);
+        return ED_ERR;
+    }
+    ed_node **params = malloc((size_t)n * sizeof *params);
+    ed_node **grads = malloc((size_t)n * sizeof *grads);
+    ed_node **clipped = malloc((size_t)n * sizeof *clipped);
+    const char **names = malloc((size_t)n * sizeof *names);
+    if (!params || !grads || !clipped || !names) {
+        free(params), free(grads), free(clipped), free(names);
+        ed_graph_fail(g, "train_step: out of memory");
+        return ED_ERR;
+    }
+    int k = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i]->op == ED_OP_PARAM) params[k++] = g->nodes[i];
+
+    if (ed_grad(loss, params, n, grads) == ED_OK) {
+        ed_node *norm;
+        ed_optim_opts optim = o.optim;
+        if (optim.clip_norm > 0) {
+            norm = ed_clip_by_global_norm(grads, n, optim.clip_norm, clipped);
+            optim.clip_norm = 0; /* clipped here, once */
+        } else {
+            norm = ed_global_norm(grads, n);
+            for (int i = 0; i < n; i++) clipped[i] = grads[i];
+        }
+        /* The EMA reads the step counter before the optimizer's increment. */
+        ed_node *lr = ed_optimizer_step(g, params, clipped, n, &optim);
+        if (lr && o.ema_decay > 0) {
+            /* Average the new param values: the update bindings just made. */
+            for (int i = 0; i < n; i++) {
+                names[i] = params[i]->attr.name;
+                grads[i] = ed_graph_update(g, names[i]);
+            }
+            const char *prefix = optim.prefix ? optim.prefix : "opt.";
+            char step_name[256];
+            snprintf(step_name, sizeof step_name, "%sstep", prefix);
+            ed_ema(g, names, grads, n, o.ema_decay, ed_graph_leaf(g, ED_OP_STATE, step_name), prefix);
+        }
+        output_once(g, "loss", loss);
+        output_once(g, "grad_norm", norm);
+        output_once(g, "lr", lr);
+    }
+    free(params), free(grads), free(clipped), free(names);
+    return ed_graph_error(g) ? ED_ERR : ED_OK;
+}

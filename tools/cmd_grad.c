@@ -1,0 +1,119 @@
+/* edifice grad: append the backward graph of an output with respect to named leaves,
+ * print the result, and optionally run it to write the gradients as .npy. */
+#include "ir/text.h"
+#include "passes/autodiff.h"
+#include "tools/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: edifice grad FILE.edir --loss NAME --wrt NAME[,NAME...]\n"
+    "                    [--input NAME=FILE.npy ... --out DIR] [--seed N]\n"
+    "\n"
+    "Differentiates the output `out NAME` (a float scalar) with respect to the named\n"
+    "leaves (inputs, params or state), binds each gradient as `out grad.LEAF` and\n"
+    "prints the whole graph. With --out, also runs it once on the interpreter with the\n"
+    "--input bindings (params from their initializers, seeded by --seed, default 0)\n"
+    "and writes every output, gradients included, as DIR/NAME.npy.\n";
+
+#define MAX_WRT 64
+
+static ed_node *find_leaf(const ed_graph *g, const char *name)
+{
+    const ed_op kinds[3] = {ED_OP_PARAM, ED_OP_INPUT, ED_OP_STATE};
+    for (int i = 0; i < 3; i++) {
+        ed_node *n = ed_graph_leaf(g, kinds[i], name);
+        if (n) return n;
+    }
+    return NULL;
+}
+
+/* Split "a,b,c" into leaf nodes. */
+static int resolve_wrt(ed_graph *g, const char *list, ed_node **wrt, int *n)
+{
+    char buf[4096];
+    if (strlen(list) >= sizeof buf) return cli_error(CLI_USAGE, "grad: --wrt list too long");
+    strcpy(buf, list);
+    *n = 0;
+    for (char *name = strtok(buf, ","); name; name = strtok(NULL, ",")) {
+        if (*n == MAX_WRT) return cli_error(CLI_USAGE, "grad: more than %d --wrt names", MAX_WRT);
+        ed_node *leaf = find_leaf(g, name);
+        if (!leaf) return cli_error(CLI_FAIL, "grad: no input, param or state named \"%s\" in @%s", name, g->name);
+        wrt[(*n)++] = leaf;
+    }
+    if (*n == 0) return cli_error(CLI_USAGE, "grad: --wrt needs at least one name");
+    return CLI_OK;
+}
+
+static int differentiate(ed_graph *g, const char *loss_name, const char *wrt_list)
+{
+    ed_node *loss = ed_graph_output(g, loss_name);
+    if (!loss) return cli_error(CLI_FAIL, "grad: @%s has no output named \"%s\"", g->name, loss_name);
+    ed_node *wrt[MAX_WRT], *grads[MAX_WRT];
+    int n = 0, rc = resolve_wrt(g, wrt_list, wrt, &n);
+    if (rc != CLI_OK) return rc;
+    if (ed_grad(loss, wrt, n, grads) != ED_OK) return cli_error(CLI_FAIL, "%s", ed_graph_error(g));
+    for (int i = 0; i < n; i++) {
+        char name[512];
+        snprintf(name, sizeof name, "grad.%s", wrt[i]->attr.name);
+        ed_output(g, name, grads[i]);
+    }
+    return ed_graph_error(g) ? cli_error(CLI_FAIL, "%s", ed_graph_error(g)) : CLI_OK;
+}
+
+int cmd_grad(int argc, char **argv)
+{
+    const char *path = NULL, *loss = NULL, *wrt = NULL, *out = NULL, *v;
+    unsigned long long seed = 0;
+    cli_feeds feeds = {.n = 0};
+    int rc = CLI_OK;
+    for (int i = 1; i < argc && rc == CLI_OK; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(usage, stdout);
+            cli_feeds_free(&feeds);
+            return CLI_OK;
+        }
+        if (cli_option(argc, argv, &i, "--input", &v)) rc = cli_feeds_add(&feeds, v, "grad");
+        else if (cli_option(argc, argv, &i, "--loss", &v)) loss = v;
+        else if (cli_option(argc, argv, &i, "--wrt", &v)) wrt = v;
+        else if (cli_option(argc, argv, &i, "--out", &v)) {
+            if (!v) rc = cli_error(CLI_USAGE, "grad: --out needs a directory");
+            out = v;
+        } else if (cli_option(argc, argv, &i, "--seed", &v)) {
+            if (!cli_parse_u64(v, &seed))
+                rc = cli_error(CLI_USAGE, "grad: --seed wants a whole number >= 0, got '%s'", v ? v : "");
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            rc = cli_error(CLI_USAGE, "grad: unknown option '%s' (try edifice grad --help)", argv[i]);
+        } else if (path) {
+            rc = cli_error(CLI_USAGE, "grad: one graph file at a time ('%s' and '%s')", path, argv[i]);
+        } else {
+            path = argv[i];
+        }
+    }
+    if (rc == CLI_OK && !path) rc = cli_error(CLI_USAGE, "grad: no graph file given (try edifice grad --help)");
+    if (rc == CLI_OK && (!loss || !wrt)) rc = cli_error(CLI_USAGE, "grad: --loss NAME and --wrt NAME[,NAME...] are required");
+    if (rc == CLI_OK && feeds.n > 0 && !out) rc = cli_error(CLI_USAGE, "grad: --input needs --out DIR to write the gradients");
+    if (rc != CLI_OK) {
+        cli_feeds_free(&feeds);
+        return rc;
+    }
+
+    ed_graph *g = ed_graph_read_file(path);
+    if (!g) rc = cli_error(CLI_FAIL, "%s", ed_last_error());
+    else rc = differentiate(g, loss, wrt);
+    if (rc == CLI_OK && ed_graph_write(g, stdout) != ED_OK) rc = cli_error(CLI_FAIL, "grad: %s", ed_last_error());
+    if (rc == CLI_OK && out) {
+        ed_store *st = ed_store_new(seed);
+        ed_program *p = st ? ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_INTERP, .seed = seed}) : NULL;
+        if (!p) rc = cli_error(CLI_FAIL, "%s: %s", path, ed_last_error());
+        else if (ed_run(p, feeds.feeds, feeds.n) != ED_OK) rc = cli_error(CLI_FAIL, "%s: %s", path, ed_last_error());
+        else rc = cli_write_outputs(p, out, "grad", stderr);
+        ed_program_free(p);
+        ed_store_free(st);
+    }
+    ed_graph_free(g);
+    cli_feeds_free(&feeds);
+    return rc;
+}

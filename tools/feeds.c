@@ -1,0 +1,57 @@
+/* Shared by the commands that run graphs: --input NAME=FILE.npy bindings and
+ * writing every output as DIR/NAME.npy. */
+#include "tools/cli.h"
+#include "runtime/npy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_feeds_free(cli_feeds *f)
+{
+    for (int i = 0; i < f->n; i++) {
+        ed_tensor_free(f->tensors[i]);
+        free(f->names[i]);
+    }
+}
+
+/* NAME=FILE.npy */
+int cli_feeds_add(cli_feeds *f, const char *spec, const char *cmd)
+{
+    const char *eq = spec ? strchr(spec, '=') : NULL;
+    if (!eq || eq == spec || !eq[1])
+        return cli_error(CLI_USAGE, "%s: --input wants NAME=FILE.npy, got '%s'", cmd, spec ? spec : "");
+    if (f->n == CLI_MAX_FEEDS) return cli_error(CLI_USAGE, "%s: more than %d inputs", cmd, CLI_MAX_FEEDS);
+    ed_tensor *t = ed_npy_read(eq + 1);
+    if (!t) return cli_error(CLI_FAIL, "%s", ed_last_error());
+    size_t len = (size_t)(eq - spec);
+    char *name = malloc(len + 1);
+    if (!name) {
+        ed_tensor_free(t);
+        return cli_error(CLI_FAIL, "out of memory");
+    }
+    memcpy(name, spec, len);
+    name[len] = '\0';
+    f->names[f->n] = name;
+    f->tensors[f->n] = t;
+    f->feeds[f->n] = (ed_feed){name, t};
+    f->n++;
+    return CLI_OK;
+}
+
+int cli_write_outputs(const ed_program *p, const char *dir, const char *cmd, FILE *report)
+{
+    if (cli_make_dirs(dir) != 0) return cli_error(CLI_FAIL, "%s: cannot create directory '%s'", cmd, dir);
+    for (int i = 0; i < ed_program_num_outputs(p); i++) {
+        const char *name = ed_program_output_name(p, i);
+        const ed_tensor *t = ed_program_output_at(p, i);
+        char path[4096], type[96];
+        if (strchr(name, '/'))
+            return cli_error(CLI_FAIL, "%s: output name '%s' cannot be a file name", cmd, name);
+        snprintf(path, sizeof path, "%s/%s.npy", dir, name);
+        if (ed_npy_write(path, t) != ED_OK) return cli_error(CLI_FAIL, "%s", ed_last_error());
+        fprintf(report, "%s: %s -> %s\n", name, ed_type_str(t->dtype, t->shape, type, sizeof type), path);
+    }
+    return CLI_OK;
+}
+
