@@ -36,6 +36,21 @@ void cli_feeds_free(cli_feeds *f);
 /* Write every output of p as DIR/NAME.npy (creating DIR), reporting one line each. */
 int cli_write_outputs(const ed_program *p, const char *dir, const char *cmd, FILE *report);
 
+/* What the commands that run a graph share: the graph file, --input, --out, --seed. */
+typedef struct {
+    const char *cmd; /* for messages: "run", "grad" */
+    const char *path, *out;
+    unsigned long long seed;
+    cli_feeds feeds;
+} cli_run_args;
+
+/* Take argv[*i] if it is the graph file or a shared option (a bad value sets *rc).
+ * Returns false for anything else, which the command handles or reports. */
+bool cli_run_arg(cli_run_args *a, int argc, char **argv, int *i, int *rc);
+/* Compile g on the interpreter with a store seeded by a->seed, run it once with the
+ * feeds and write every output to a->out. */
+int cli_run_and_write(ed_graph *g, const cli_run_args *a, FILE *report);
+
 int cmd_dump(int argc, char **argv);
 int cmd_grad(int argc, char **argv);
 int cmd_run(int argc, char **argv);

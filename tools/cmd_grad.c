@@ -65,55 +65,31 @@ static int differentiate(ed_graph *g, const char *loss_name, const char *wrt_lis
 
 int cmd_grad(int argc, char **argv)
 {
-    const char *path = NULL, *loss = NULL, *wrt = NULL, *out = NULL, *v;
-    unsigned long long seed = 0;
-    cli_feeds feeds = {.n = 0};
+    const char *loss = NULL, *wrt = NULL, *v;
+    cli_run_args a = {.cmd = "grad"};
     int rc = CLI_OK;
     for (int i = 1; i < argc && rc == CLI_OK; i++) {
         if (cli_is_help(argv[i])) {
             fputs(usage, stdout);
-            cli_feeds_free(&feeds);
+            cli_feeds_free(&a.feeds);
             return CLI_OK;
         }
-        if (cli_option(argc, argv, &i, "--input", &v)) rc = cli_feeds_add(&feeds, v, "grad");
-        else if (cli_option(argc, argv, &i, "--loss", &v)) loss = v;
+        if (cli_option(argc, argv, &i, "--loss", &v)) loss = v;
         else if (cli_option(argc, argv, &i, "--wrt", &v)) wrt = v;
-        else if (cli_option(argc, argv, &i, "--out", &v)) {
-            if (!v) rc = cli_error(CLI_USAGE, "grad: --out needs a directory");
-            out = v;
-        } else if (cli_option(argc, argv, &i, "--seed", &v)) {
-            if (!cli_parse_u64(v, &seed))
-                rc = cli_error(CLI_USAGE, "grad: --seed wants a whole number >= 0, got '%s'", v ? v : "");
-        } else if (argv[i][0] == '-' && argv[i][1]) {
+        else if (!cli_run_arg(&a, argc, argv, &i, &rc))
             rc = cli_error(CLI_USAGE, "grad: unknown option '%s' (try edifice grad --help)", argv[i]);
-        } else if (path) {
-            rc = cli_error(CLI_USAGE, "grad: one graph file at a time ('%s' and '%s')", path, argv[i]);
-        } else {
-            path = argv[i];
-        }
     }
-    if (rc == CLI_OK && !path) rc = cli_error(CLI_USAGE, "grad: no graph file given (try edifice grad --help)");
+    if (rc == CLI_OK && !a.path) rc = cli_error(CLI_USAGE, "grad: no graph file given (try edifice grad --help)");
     if (rc == CLI_OK && (!loss || !wrt)) rc = cli_error(CLI_USAGE, "grad: --loss NAME and --wrt NAME[,NAME...] are required");
-    if (rc == CLI_OK && feeds.n > 0 && !out) rc = cli_error(CLI_USAGE, "grad: --input needs --out DIR to write the gradients");
-    if (rc != CLI_OK) {
-        cli_feeds_free(&feeds);
-        return rc;
+    if (rc == CLI_OK && a.feeds.n > 0 && !a.out) rc = cli_error(CLI_USAGE, "grad: --input needs --out DIR to write the gradients");
+    if (rc == CLI_OK) {
+        ed_graph *g = ed_graph_read_file(a.path);
+        if (!g) rc = cli_error(CLI_FAIL, "%s", ed_last_error());
+        else rc = differentiate(g, loss, wrt);
+        if (rc == CLI_OK && ed_graph_write(g, stdout) != ED_OK) rc = cli_error(CLI_FAIL, "grad: %s", ed_last_error());
+        if (rc == CLI_OK && a.out) rc = cli_run_and_write(g, &a, stderr);
+        ed_graph_free(g);
     }
-
-    ed_graph *g = ed_graph_read_file(path);
-    if (!g) rc = cli_error(CLI_FAIL, "%s", ed_last_error());
-    else rc = differentiate(g, loss, wrt);
-    if (rc == CLI_OK && ed_graph_write(g, stdout) != ED_OK) rc = cli_error(CLI_FAIL, "grad: %s", ed_last_error());
-    if (rc == CLI_OK && out) {
-        ed_store *st = ed_store_new(seed);
-        ed_program *p = st ? ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_INTERP, .seed = seed}) : NULL;
-        if (!p) rc = cli_error(CLI_FAIL, "%s: %s", path, ed_last_error());
-        else if (ed_run(p, feeds.feeds, feeds.n) != ED_OK) rc = cli_error(CLI_FAIL, "%s: %s", path, ed_last_error());
-        else rc = cli_write_outputs(p, out, "grad", stderr);
-        ed_program_free(p);
-        ed_store_free(st);
-    }
-    ed_graph_free(g);
-    cli_feeds_free(&feeds);
+    cli_feeds_free(&a.feeds);
     return rc;
 }

@@ -55,3 +55,38 @@ int cli_write_outputs(const ed_program *p, const char *dir, const char *cmd, FIL
     return CLI_OK;
 }
 
+
+bool cli_run_arg(cli_run_args *a, int argc, char **argv, int *i, int *rc)
+{
+    const char *v;
+    if (cli_option(argc, argv, i, "--input", &v)) {
+        *rc = cli_feeds_add(&a->feeds, v, a->cmd);
+    } else if (cli_option(argc, argv, i, "--out", &v)) {
+        if (!v) *rc = cli_error(CLI_USAGE, "%s: --out needs a directory", a->cmd);
+        a->out = v;
+    } else if (cli_option(argc, argv, i, "--seed", &v)) {
+        if (!cli_parse_u64(v, &a->seed))
+            *rc = cli_error(CLI_USAGE, "%s: --seed wants a whole number >= 0, got '%s'", a->cmd, v ? v : "");
+    } else if (argv[*i][0] == '-' && argv[*i][1]) {
+        return false;
+    } else if (a->path) {
+        *rc = cli_error(CLI_USAGE, "%s: one graph file at a time ('%s' and '%s')", a->cmd, a->path, argv[*i]);
+    } else {
+        a->path = argv[*i];
+    }
+    return true;
+}
+
+int cli_run_and_write(ed_graph *g, const cli_run_args *a, FILE *report)
+{
+    ed_store *st = ed_store_new(a->seed);
+    if (!st) return cli_error(CLI_FAIL, "out of memory");
+    int rc;
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_INTERP, .seed = a->seed});
+    if (!p) rc = cli_error(CLI_FAIL, "%s: %s", a->path, ed_last_error());
+    else if (ed_run(p, a->feeds.feeds, a->feeds.n) != ED_OK) rc = cli_error(CLI_FAIL, "%s: %s", a->path, ed_last_error());
+    else rc = cli_write_outputs(p, a->out, a->cmd, report);
+    ed_program_free(p);
+    ed_store_free(st);
+    return rc;
+}
