@@ -2,6 +2,7 @@
  * updates, and the output accessors. The program layout is in backend/program.h. */
 #include "backend/backend.h"
 #include "backend/interp/interp.h"
+#include "backend/llvm/jit.h"
 #include "backend/program.h"
 
 #include <stdint.h>
@@ -31,6 +32,8 @@ void ed_program_free(ed_program *p)
     free(p->updates);
     free(p->upd_target);
     free(p->upd_stage);
+    ed_jit_free(p->jit);
+    free(p->ptrs);
     free(p);
 }
 
@@ -45,9 +48,9 @@ static int check_graph(const ed_graph *g, const ed_store *st, ed_backend backend
     if (!g) return ed_fail("compile: no graph (NULL)");
     if (ed_graph_error(g)) return ed_fail("compile: graph @%s has an error: %s", g->name, ed_graph_error(g));
     if (ed_graph_verify(g) != ED_OK) return ED_ERR; /* the verifier's message stands */
-    if (backend == ED_BACKEND_JIT)
-        return ed_fail("backend jit: the LLVM JIT is not built yet; use the interp backend");
-    if (backend != ED_BACKEND_INTERP) return ed_fail("compile: unknown backend %d", (int)backend);
+    if (backend != ED_BACKEND_INTERP && backend != ED_BACKEND_JIT)
+        return ed_fail("compile: unknown backend %d", (int)backend);
+    if (backend == ED_BACKEND_JIT && ed_jit_check(g) != ED_OK) return ED_ERR;
     for (int i = 0; i < g->nnodes; i++) {
         const ed_node *n = g->nodes[i];
         if (!ed_interp_has_kernel(n->op))
@@ -109,6 +112,20 @@ static int bind_outputs_and_updates(ed_program *p)
     return ED_OK;
 }
 
+/* Consts never change and their buffers are the program's: fill them once here, then
+ * let LLVM compile the rest. */
+static int compile_jit(ed_program *p)
+{
+    ed_interp_ctx ctx = {.seed = p->opts.seed};
+    for (int i = 0; i < p->nnodes; i++) {
+        const ed_node *n = p->graph->nodes[i];
+        if (n->op == ED_OP_CONST) ed_interp_eval(n, NULL, p->owned[i], &ctx);
+    }
+    if (!(p->ptrs = zalloc(p->nnodes, sizeof *p->ptrs))) return ed_fail("compile: out of memory");
+    p->jit = ed_jit_compile(p->graph, p->order);
+    return p->jit ? ED_OK : ED_ERR;
+}
+
 ed_program *ed_compile(const ed_graph *g, ed_store *st, const ed_compile_opts *opts)
 {
     ed_compile_opts o = opts ? *opts : (ed_compile_opts){.backend = ED_BACKEND_INTERP};
@@ -146,6 +163,7 @@ ed_program *ed_compile(const ed_graph *g, ed_store *st, const ed_compile_opts *o
         ed_fail("compile: out of memory");
         goto fail;
     }
+    if (o.backend == ED_BACKEND_JIT && compile_jit(p) != ED_OK) goto fail;
     return p;
 fail:
     ed_program_free(p);
@@ -256,6 +274,12 @@ static void run_interp(ed_program *p)
     }
 }
 
+static void run_jit(ed_program *p)
+{
+    for (int i = 0; i < p->nnodes; i++) p->ptrs[i] = p->value[i] ? p->value[i]->data : NULL;
+    ed_jit_entry_fn(p->jit)(p->ptrs, p->opts.seed, p->calls);
+}
+
 static void copy_value(ed_tensor *dst, const ed_tensor *src)
 {
     size_t bytes = ed_tensor_bytes(dst);
@@ -283,7 +307,8 @@ int ed_run(ed_program *p, const ed_feed *feeds, int nfeeds)
         return ed_fail("run: graph @%s changed after it was compiled (%d nodes, now %d); compile it again",
                        p->graph->name, p->nnodes, p->graph->nnodes);
     if (bind_inputs(p, feeds, nfeeds) != ED_OK || bind_store(p) != ED_OK) return ED_ERR;
-    run_interp(p); /* the only backend so far (ed_compile refuses the others) */
+    if (p->jit) run_jit(p);
+    else run_interp(p);
     finish(p);
     p->calls++;
     return ED_OK;

@@ -52,6 +52,9 @@ struct ed_program {
     const ed_node **upd_target; /* per update: the param or state it writes */
     ed_tensor **upd_stage;      /* per update: staging copy when the value is a bound leaf,
                                    so every read of old values precedes every write */
+
+    struct ed_jit *jit;      /* ED_BACKEND_JIT: the compiled entry function's engine */
+    void **ptrs;             /* ED_BACKEND_JIT: by node id, the data pointer of its value */
 };
 
 #endif

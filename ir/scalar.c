@@ -5,7 +5,10 @@
  * by zero gives 0, and results wrap like two's complement (ed_to_i32). */
 #include "ir/ir.h"
 
+#include "runtime/tensor.h"
+
 #include <math.h>
+#include <stdint.h>
 
 static const double SQRT_2_OVER_PI = 0.79788456080286535588;
 static const double SQRT_HALF = 0.70710678118654752440;
@@ -44,6 +47,14 @@ static double int_div(double a, double b)
     return trunc(a / b);
 }
 
+/* A product of two i32 values can pass 2^53, where double loses the low bits that
+ * two's-complement wrapping keeps: multiply in uint64 and wrap to i32 here. */
+static double int_mul(double a, double b)
+{
+    uint64_t p = (uint64_t)(int64_t)a * (uint64_t)(int64_t)b;
+    return (double)ed_to_i32((double)(uint32_t)p);
+}
+
 double ed_scalar_eval(ed_op op, const double *x, const ed_attrs *a, ed_dtype dt)
 {
     double u = x[0];
@@ -51,7 +62,7 @@ double ed_scalar_eval(ed_op op, const double *x, const ed_attrs *a, ed_dtype dt)
     switch (op) {
     case ED_OP_ADD: return u + x[1];
     case ED_OP_SUB: return u - x[1];
-    case ED_OP_MUL: return u * x[1];
+    case ED_OP_MUL: return ints ? int_mul(u, x[1]) : u * x[1];
     case ED_OP_DIV: return ints ? int_div(u, x[1]) : u / x[1];
     case ED_OP_POW: return pow(u, x[1]);
     case ED_OP_MAXIMUM: return nan_max(u, x[1]);
@@ -68,7 +79,7 @@ double ed_scalar_eval(ed_op op, const double *x, const ed_attrs *a, ed_dtype dt)
     case ED_OP_LOG: return log(u);
     case ED_OP_SQRT: return sqrt(u);
     case ED_OP_RSQRT: return 1.0 / sqrt(u);
-    case ED_OP_SQUARE: return u * u;
+    case ED_OP_SQUARE: return ints ? int_mul(u, u) : u * u;
     case ED_OP_TANH: return tanh(u);
     case ED_OP_SIGMOID: return sigmoid(u);
     case ED_OP_RELU: return isnan(u) ? u : (u > 0 ? u : 0.0);

@@ -193,6 +193,10 @@ static void test_i32_arithmetic(void **state)
     CHECK(ed_sub(lo, one), ED_I32, ed_shape0(), EXACT, 2147483647);
     CHECK(ed_neg(lo), ED_I32, ed_shape0(), EXACT, -2147483648.0);
     CHECK(ed_mul(ed_scalar(g, ED_I32, 65536), ed_scalar(g, ED_I32, 65536)), ED_I32, ed_shape0(), EXACT, 0);
+    /* products past 2^53 keep their low 32 bits: (2^31-1)^2 = 2^62 - 2^32 + 1 wraps to 1 */
+    CHECK(ed_square(ed_scalar(g, ED_I32, 2147483647)), ED_I32, ed_shape0(), EXACT, 1);
+    CHECK(ed_mul(ed_scalar(g, ED_I32, -2147483648.0), ed_scalar(g, ED_I32, 2147483647)), ED_I32, ed_shape0(),
+          EXACT, -2147483648.0);
     ed_node *p = CST(g, ED_I32, ed_shape1(4), 2, 3, -2, 2);
     ed_node *q = CST(g, ED_I32, ed_shape1(4), 10, 2, 3, -1);
     CHECK(ed_pow(p, q), ED_I32, ed_shape1(4), EXACT, 1024, 9, -8, 0);

@@ -1,0 +1,238 @@
+/* Module construction: one internal kernel per computed node and the entry function
+ * `void ed_entry(ptr values, i64 seed, i64 call)` that calls them in order. Also the
+ * small IR helpers (loops, calls, types) shared by the lower_*.c files. */
+#include "backend/llvm/lower.h"
+
+#include "backend/llvm/jit.h"
+#include "runtime/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+LLVMTypeRef ed_cg_type(ed_cg *cg, ed_dtype dt)
+{
+    return dt == ED_F32 ? cg->f32 : dt == ED_I32 ? cg->i32 : cg->f64;
+}
+
+LLVMValueRef ed_cg_i64(ed_cg *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
+
+LLVMValueRef ed_cg_call(ed_cg *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int np,
+                        LLVMValueRef *args)
+{
+    LLVMTypeRef ft = LLVMFunctionType(ret, params, (unsigned)np, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(cg->mod, name);
+    if (!f) f = LLVMAddFunction(cg->mod, name, ft);
+    return LLVMBuildCall2(cg->b, ft, f, args, (unsigned)np, "");
+}
+
+LLVMValueRef ed_cg_alloca(ed_cg *cg, LLVMTypeRef ty)
+{
+    /* Allocas in the entry block are what mem2reg/SROA promote to registers. */
+    LLVMBuilderRef tmp = LLVMCreateBuilderInContext(cg->ctx);
+    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(cg->fn);
+    LLVMValueRef first = LLVMGetFirstInstruction(entry);
+    if (first) LLVMPositionBuilderBefore(tmp, first);
+    else LLVMPositionBuilderAtEnd(tmp, entry);
+    LLVMValueRef a = LLVMBuildAlloca(tmp, ty, "");
+    LLVMDisposeBuilder(tmp);
+    return a;
+}
+
+ed_loop ed_loop_open(ed_cg *cg)
+{
+    ed_loop l;
+    l.pre = LLVMGetInsertBlock(cg->b);
+    l.body = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "loop");
+    LLVMBuildBr(cg->b, l.body);
+    LLVMPositionBuilderAtEnd(cg->b, l.body);
+    l.i = LLVMBuildPhi(cg->b, cg->i64, "i");
+    return l;
+}
+
+/* Do-while form: callers only open loops with n > 0 (empty kernels emit nothing). */
+void ed_loop_close(ed_cg *cg, ed_loop *l, int64_t n)
+{
+    LLVMValueRef next = LLVMBuildNUWAdd(cg->b, l->i, ed_cg_i64(cg, 1), "");
+    LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSLT, next, ed_cg_i64(cg, n), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
+    LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "done");
+    LLVMBuildCondBr(cg->b, more, l->body, exit);
+    LLVMValueRef vals[2] = {ed_cg_i64(cg, 0), next};
+    LLVMBasicBlockRef from[2] = {l->pre, latch};
+    LLVMAddIncoming(l->i, vals, from, 2);
+    LLVMPositionBuilderAtEnd(cg->b, exit);
+}
+
+
+/* ---- strided walk --------------------------------------------------------------- */
+
+typedef struct {
+    int rank, nops;
+    int64_t dim[ED_MAX_RANK];
+    int64_t stride[4][ED_MAX_RANK];
+} walk_shape;
+
+/* Drop size-1 axes, then merge axis a into a+1 when every operand steps contiguously. */
+static walk_shape collapse(ed_shape s, const ed_lop *ops, int nops)
+{
+    walk_shape w = {.nops = nops};
+    for (int a = 0; a < s.rank; a++) {
+        if (s.dim[a] == 1) continue;
+        w.dim[w.rank] = s.dim[a];
+        for (int k = 0; k < nops; k++) w.stride[k][w.rank] = ops[k].stride[a];
+        w.rank++;
+    }
+    for (int a = w.rank - 2; a >= 0; a--) {
+        bool merge = true;
+        for (int k = 0; k < nops; k++)
+            if (w.stride[k][a] != w.stride[k][a + 1] * w.dim[a + 1]) merge = false;
+        if (!merge) continue;
+        w.dim[a] *= w.dim[a + 1];
+        for (int k = 0; k < nops; k++) w.stride[k][a] = w.stride[k][a + 1];
+        for (int b = a + 1; b + 1 < w.rank; b++) {
+            w.dim[b] = w.dim[b + 1];
+            for (int k = 0; k < nops; k++) w.stride[k][b] = w.stride[k][b + 1];
+        }
+        w.rank--;
+    }
+    return w;
+}
+
+static void walk_level(ed_cg *cg, const walk_shape *w, int a, const ed_lop *ops, LLVMValueRef *off,
+                       ed_walk_body body, void *ud)
+{
+    if (a == w->rank) {
+        LLVMValueRef ptrs[4];
+        for (int k = 0; k < w->nops; k++)
+            ptrs[k] = LLVMBuildInBoundsGEP2(cg->b, ops[k].ty, ops[k].ptr, &off[k], 1, "");
+        body(cg, ptrs, ud);
+        return;
+    }
+    ed_loop l = ed_loop_open(cg);
+    LLVMValueRef inner[4];
+    for (int k = 0; k < w->nops; k++) {
+        LLVMValueRef step = LLVMBuildNSWMul(cg->b, l.i, ed_cg_i64(cg, w->stride[k][a]), "");
+        inner[k] = LLVMBuildNSWAdd(cg->b, off[k], step, "");
+    }
+    walk_level(cg, w, a + 1, ops, inner, body, ud);
+    ed_loop_close(cg, &l, w->dim[a]);
+}
+
+void ed_lower_walk(ed_cg *cg, ed_shape shape, ed_lop *ops, int nops, ed_walk_body body, void *ud)
+{
+    if (ed_shape_numel(shape) == 0) return;
+    walk_shape w = collapse(shape, ops, nops);
+    LLVMValueRef off[4];
+    for (int k = 0; k < nops; k++) off[k] = ed_cg_i64(cg, ops[k].base);
+    walk_level(cg, &w, 0, ops, off, body, ud);
+}
+
+/* ---- support table --------------------------------------------------------------- */
+
+bool ed_jit_has_lowering(ed_op op)
+{
+    switch (ed_ops[op].kind) {
+    case ED_KIND_LEAF: return true; /* bound leaves need nothing; consts are filled at compile */
+    case ED_KIND_ELEM: return ed_lower_elem_ok(op);
+    case ED_KIND_REDUCE: return true;
+    case ED_KIND_MOVE: return ed_lower_move_ok(op);
+    case ED_KIND_MATMUL: return true;
+    case ED_KIND_RANDOM: return true;
+    default: return false;
+    }
+}
+
+int ed_jit_check(const ed_graph *g)
+{
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *n = g->nodes[i];
+        if (!ed_jit_has_lowering(n->op))
+            return ed_fail("backend jit: op %s (%%%d) is not lowered yet; use the interp backend",
+                           ed_op_name(n->op), n->id);
+    }
+    return ED_OK;
+}
+
+/* ---- kernels and entry ------------------------------------------------------------ */
+
+static bool has_kernel(const ed_node *n) { return ed_ops[n->op].kind != ED_KIND_LEAF; }
+
+/* void k<id>(ptr noalias out, ptr noalias in..., i64 seed, i64 call) */
+static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n)
+{
+    LLVMTypeRef params[8];
+    int np = 0;
+    for (int k = 0; k <= n->nin; k++) params[np++] = cg->ptr;
+    params[np++] = cg->i64;
+    params[np++] = cg->i64;
+    char name[32];
+    snprintf(name, sizeof name, "k%d_%s", n->id, ed_op_name(n->op));
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->vd, params, (unsigned)np, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    for (int k = 0; k <= n->nin; k++)
+        LLVMAddAttributeAtIndex(fn, (unsigned)k + 1, LLVMCreateEnumAttribute(cg->ctx, noalias, 0));
+    cg->fn = fn;
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMValueRef args[8];
+    for (int k = 0; k <= n->nin; k++) args[k] = LLVMGetParam(fn, (unsigned)k);
+    switch (ed_ops[n->op].kind) {
+    case ED_KIND_ELEM: ed_lower_elem(cg, n, args); break;
+    case ED_KIND_MOVE: ed_lower_move(cg, n, args); break;
+    case ED_KIND_REDUCE: ed_lower_reduce(cg, n, args); break;
+    case ED_KIND_MATMUL:
+        if (ed_lower_matmul(cg, n, args) != ED_OK) return NULL;
+        break;
+    case ED_KIND_RANDOM:
+        ed_lower_random(cg, n, args[0], LLVMGetParam(fn, (unsigned)n->nin + 1), LLVMGetParam(fn, (unsigned)n->nin + 2));
+        break;
+    default: break;
+    }
+    LLVMBuildRetVoid(cg->b);
+    return fn;
+}
+
+int ed_lower_program(ed_cg *cg, const ed_graph *g, ed_node *const *order)
+{
+    if (ed_jit_check(g) != ED_OK) return ED_ERR;
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i]->nin > 5)
+            return ed_fail("backend jit: op %s (%%%d) has more than 5 inputs; use the interp backend",
+                           ed_op_name(g->nodes[i]->op), g->nodes[i]->id);
+    LLVMValueRef *kern = calloc((size_t)g->nnodes + 1, sizeof *kern);
+    if (!kern) return ed_fail("backend jit: out of memory");
+    for (int i = 0; i < g->nnodes; i++)
+        if (has_kernel(g->nodes[i]) && !(kern[i] = emit_kernel(cg, g->nodes[i]))) {
+            free(kern);
+            return ED_ERR;
+        }
+
+    LLVMTypeRef ep[3] = {cg->ptr, cg->i64, cg->i64};
+    LLVMValueRef entry = LLVMAddFunction(cg->mod, "ed_entry", LLVMFunctionType(cg->vd, ep, 3, 0));
+    cg->fn = entry;
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, entry, "entry"));
+    LLVMValueRef values = LLVMGetParam(entry, 0);
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *n = order[i];
+        if (!kern[n->id]) continue;
+        LLVMValueRef args[8];
+        LLVMTypeRef types[8];
+        int na = 0;
+        for (int k = -1; k < n->nin; k++) {
+            int id = k < 0 ? n->id : n->in[k]->id;
+            LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, cg->ptr, values, (LLVMValueRef[]){ed_cg_i64(cg, id)}, 1, "");
+            types[na] = cg->ptr;
+            args[na++] = LLVMBuildLoad2(cg->b, cg->ptr, slot, "");
+        }
+        types[na] = cg->i64;
+        args[na++] = LLVMGetParam(entry, 1);
+        types[na] = cg->i64;
+        args[na++] = LLVMGetParam(entry, 2);
+        LLVMBuildCall2(cg->b, LLVMFunctionType(cg->vd, types, (unsigned)na, 0), kern[n->id], args, (unsigned)na, "");
+    }
+    LLVMBuildRetVoid(cg->b);
+    free(kern);
+    return ED_OK;
+}

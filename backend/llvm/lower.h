@@ -1,0 +1,63 @@
+/* Internal to backend/llvm: the code generator's state and the lowering of each
+ * kind of op. lower.c builds the module; lower_*.c emit one kernel body each. */
+#ifndef ED_LLVM_LOWER_H
+#define ED_LLVM_LOWER_H
+
+#include "ir/ir.h"
+
+#include <llvm-c/Core.h>
+
+typedef struct {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMValueRef fn; /* the kernel being emitted */
+    LLVMTypeRef i1, i32, i64, f32, f64, ptr, vd;
+} ed_cg;
+
+/* One operand of a strided walk: element type, base pointer, offsets in elements. */
+typedef struct {
+    LLVMTypeRef ty;
+    LLVMValueRef ptr;
+    int64_t base;
+    int64_t stride[ED_MAX_RANK];
+} ed_lop;
+
+/* Called once per element with each operand's element pointer (operand 0 is written). */
+typedef void (*ed_walk_body)(ed_cg *cg, LLVMValueRef *elem_ptrs, void *ud);
+
+/* Loop over shape in C order (size-1 axes dropped, contiguous axes merged so dense
+ * operands get one flat, vectorizable loop). */
+void ed_lower_walk(ed_cg *cg, ed_shape shape, ed_lop *ops, int nops, ed_walk_body body, void *ud);
+
+/* Counted loop i = 0..n-1, n > 0 (do-while form): open gives the index phi, close
+ * with the same n jumps back and leaves the builder after the loop. */
+typedef struct {
+    LLVMBasicBlockRef body, pre;
+    LLVMValueRef i;
+} ed_loop;
+ed_loop ed_loop_open(ed_cg *cg);
+void ed_loop_close(ed_cg *cg, ed_loop *l, int64_t n);
+
+LLVMTypeRef ed_cg_type(ed_cg *cg, ed_dtype dt);
+LLVMValueRef ed_cg_i64(ed_cg *cg, int64_t v);
+/* Declare (once) and call an external function. */
+LLVMValueRef ed_cg_call(ed_cg *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int np,
+                        LLVMValueRef *args);
+LLVMValueRef ed_cg_alloca(ed_cg *cg, LLVMTypeRef ty); /* in the entry block */
+
+/* Kernel bodies. args: output pointer, then one pointer per input. */
+void ed_lower_elem(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+void ed_lower_move(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+void ed_lower_reduce(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+/* Random ops: args[0] output; seed and call are the kernel's extra i64 parameters. */
+void ed_lower_random(ed_cg *cg, const ed_node *n, LLVMValueRef out, LLVMValueRef seed, LLVMValueRef call);
+
+bool ed_lower_elem_ok(ed_op op);
+bool ed_lower_move_ok(ed_op op);
+
+/* Build the whole module (kernels + ed_entry) into cg->mod. */
+int ed_lower_program(ed_cg *cg, const ed_graph *g, ed_node *const *order);
+
+#endif

@@ -1,0 +1,113 @@
+/* Reductions over any set of axes, in the interpreter's order: an outer walk over the
+ * kept axes (meeting output elements in C order) and an inner walk over the reduced
+ * ones (meeting a group's elements in C order). Sums accumulate in double (i64 for
+ * i32) strictly in that order, so results are bit-identical to the interpreter; this
+ * also means the inner loop does not vectorize yet (that needs reassociation). */
+#include "backend/llvm/lower.h"
+
+#include <string.h>
+
+typedef struct {
+    const ed_node *n;
+    int64_t red_stride[ED_MAX_RANK];
+    ed_shape red;
+    LLVMValueRef acc, best, at, j; /* allocas */
+} reduce_ud;
+
+static bool is_pick(ed_op op) { return op == ED_OP_MAX || op == ED_OP_MIN || op == ED_OP_ARGMAX || op == ED_OP_ARGMIN; }
+
+static void inner_body(ed_cg *cg, LLVMValueRef *ptrs, void *udp)
+{
+    reduce_ud *u = udp;
+    LLVMBuilderRef b = cg->b;
+    ed_dtype dt = u->n->in[0]->dtype;
+    LLVMValueRef v = LLVMBuildLoad2(b, ed_cg_type(cg, dt), ptrs[0], "");
+    if (!is_pick(u->n->op)) {
+        LLVMValueRef acc = LLVMBuildLoad2(b, dt == ED_I32 ? cg->i64 : cg->f64, u->acc, "");
+        if (dt == ED_I32) acc = LLVMBuildAdd(b, acc, LLVMBuildSExt(b, v, cg->i64, ""), "");
+        else acc = LLVMBuildFAdd(b, acc, dt == ED_F32 ? LLVMBuildFPExt(b, v, cg->f64, "") : v, "");
+        LLVMBuildStore(b, acc, u->acc);
+        return;
+    }
+    /* The first element, then any that beats the best: a NaN wins and the first NaN stays. */
+    bool want_max = u->n->op == ED_OP_MAX || u->n->op == ED_OP_ARGMAX;
+    LLVMValueRef j = LLVMBuildLoad2(b, cg->i64, u->j, "");
+    LLVMValueRef best = LLVMBuildLoad2(b, ed_cg_type(cg, dt), u->best, "");
+    LLVMValueRef take;
+    if (dt == ED_I32) {
+        take = LLVMBuildICmp(b, want_max ? LLVMIntSGT : LLVMIntSLT, v, best, "");
+    } else {
+        LLVMValueRef better = LLVMBuildFCmp(b, want_max ? LLVMRealOGT : LLVMRealOLT, v, best, "");
+        LLVMValueRef vnan = LLVMBuildFCmp(b, LLVMRealUNO, v, v, "");
+        LLVMValueRef bnum = LLVMBuildFCmp(b, LLVMRealORD, best, best, "");
+        take = LLVMBuildAnd(b, bnum, LLVMBuildOr(b, vnan, better, ""), "");
+    }
+    take = LLVMBuildOr(b, take, LLVMBuildICmp(b, LLVMIntEQ, j, ed_cg_i64(cg, 0), ""), "");
+    LLVMBuildStore(b, LLVMBuildSelect(b, take, v, best, ""), u->best);
+    LLVMValueRef at = LLVMBuildLoad2(b, cg->i64, u->at, "");
+    LLVMBuildStore(b, LLVMBuildSelect(b, take, j, at, ""), u->at);
+    LLVMBuildStore(b, LLVMBuildAdd(b, j, ed_cg_i64(cg, 1), ""), u->j);
+}
+
+static void outer_body(ed_cg *cg, LLVMValueRef *ptrs, void *udp)
+{
+    reduce_ud *u = udp;
+    LLVMBuilderRef b = cg->b;
+    const ed_node *n = u->n;
+    ed_dtype dt = n->in[0]->dtype;
+    bool pick = is_pick(n->op);
+    if (pick) {
+        LLVMBuildStore(b, ed_cg_i64(cg, 0), u->j);
+        LLVMBuildStore(b, ed_cg_i64(cg, 0), u->at);
+        LLVMBuildStore(b, LLVMConstNull(ed_cg_type(cg, dt)), u->best);
+    } else {
+        LLVMBuildStore(b, LLVMConstNull(dt == ED_I32 ? cg->i64 : cg->f64), u->acc);
+    }
+    ed_lop in = {.ty = ed_cg_type(cg, dt), .ptr = ptrs[1]};
+    memcpy(in.stride, u->red_stride, sizeof in.stride);
+    ed_lower_walk(cg, u->red, &in, 1, inner_body, u);
+
+    LLVMValueRef r;
+    if (n->op == ED_OP_ARGMAX || n->op == ED_OP_ARGMIN) {
+        r = LLVMBuildTrunc(b, LLVMBuildLoad2(b, cg->i64, u->at, ""), cg->i32, "");
+    } else if (pick) {
+        r = LLVMBuildLoad2(b, ed_cg_type(cg, dt), u->best, "");
+    } else if (dt == ED_I32) {
+        r = LLVMBuildTrunc(b, LLVMBuildLoad2(b, cg->i64, u->acc, ""), cg->i32, "");
+    } else {
+        r = LLVMBuildLoad2(b, cg->f64, u->acc, "");
+        if (n->op == ED_OP_MEAN) r = LLVMBuildFDiv(b, r, LLVMConstReal(cg->f64, (double)ed_shape_numel(u->red)), "");
+        if (dt == ED_F32) r = LLVMBuildFPTrunc(b, r, cg->f32, "");
+    }
+    LLVMBuildStore(b, r, ptrs[0]);
+}
+
+void ed_lower_reduce(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
+{
+    const ed_shape xs = n->in[0]->shape;
+    int64_t st[ED_MAX_RANK];
+    ed_shape_strides(xs, st);
+    reduce_ud u = {.n = n};
+    ed_shape kept = {0};
+    ed_lop ops[2] = {{.ty = ed_cg_type(cg, n->dtype), .ptr = args[0]},
+                     {.ty = ed_cg_type(cg, n->in[0]->dtype), .ptr = args[1]}};
+    for (int a = 0; a < xs.rank; a++) {
+        if (n->attr.axes >> a & 1) {
+            u.red_stride[u.red.rank] = st[a];
+            u.red.dim[u.red.rank++] = xs.dim[a];
+        } else {
+            ops[1].stride[kept.rank] = st[a];
+            kept.dim[kept.rank++] = xs.dim[a];
+        }
+    }
+    ed_shape_strides(kept, ops[0].stride); /* output elements in C order over kept axes */
+    ed_dtype dt = n->in[0]->dtype;
+    if (is_pick(n->op)) {
+        u.best = ed_cg_alloca(cg, ed_cg_type(cg, dt));
+        u.at = ed_cg_alloca(cg, cg->i64);
+        u.j = ed_cg_alloca(cg, cg->i64);
+    } else {
+        u.acc = ed_cg_alloca(cg, dt == ED_I32 ? cg->i64 : cg->f64);
+    }
+    ed_lower_walk(cg, kept, ops, 2, outer_body, &u);
+}

@@ -1,0 +1,527 @@
+/* The LLVM JIT backend against the interpreter (the oracle): every lowered op on
+ * shapes with dims 1, 7, 13, 64 and 1000 and broadcasting patterns, seeded random
+ * graphs, random ops bit for bit, an MLP, errors, and a vectorization check. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "backend/llvm/jit.h"
+#include "frontend/nn.h"
+#include "support/interp_check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+#define MAXF 16
+static ed_feed feeds[MAXF];
+static ed_tensor *fed[MAXF];
+static int nfeeds;
+static uint64_t rng_state = 1;
+
+static uint32_t next_u32(void)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(rng_state >> 33);
+}
+static double uniform(double lo, double hi) { return lo + (hi - lo) * (next_u32() / 4294967296.0); }
+static int pick(int n) { return (int)(next_u32() % (uint32_t)n); }
+
+static void free_feeds(void)
+{
+    for (int i = 0; i < nfeeds; i++) ed_tensor_free(fed[i]);
+    nfeeds = 0;
+}
+
+/* An input fed with values in [-3, 3] (ints in [-5, 5]); with special set, some
+ * elements are 0, -0, NaN, inf (ints: 0, -1, INT_MIN, INT_MAX). */
+static ed_node *input(ed_graph *g, ed_dtype dt, ed_shape s, bool special)
+{
+    assert_true(nfeeds < MAXF);
+    char name[16];
+    snprintf(name, sizeof name, "x%d", nfeeds);
+    ed_node *x = ed_input(g, name, dt, s);
+    ed_tensor *t = ed_tensor_new(dt, s);
+    for (int64_t i = 0; i < ed_tensor_numel(t); i++) {
+        double v = dt == ED_I32 ? (double)(pick(11) - 5) : uniform(-3, 3);
+        if (special && pick(8) == 0) {
+            static const double fs[] = {0.0, -0.0, NAN, INFINITY, -INFINITY, 1.0};
+            /* No products beyond 2^53: the interpreter multiplies i32 in double (see the report). */
+            static const double is[] = {0, -1, -2147483648.0, 65536, 0, 1};
+            v = dt == ED_I32 ? is[pick(6)] : fs[pick(6)];
+        }
+        ed_tensor_set(t, i, v);
+    }
+    fed[nfeeds] = t;
+    feeds[nfeeds] = (ed_feed){x->attr.name, t};
+    nfeeds++;
+    return x;
+}
+
+/* Every test starts with no feeds (a failed test may leave some). */
+static int reset(void **state)
+{
+    (void)state;
+    free_feeds();
+    return 0;
+}
+
+static bool close_enough(double want, double have, double tol)
+{
+    if (isnan(want) || isnan(have)) return isnan(want) && isnan(have);
+    if (tol == 0 || isinf(want) || isinf(have)) return want == have;
+    return fabs(want - have) <= tol * (1 + fabs(want));
+}
+
+/* Compile g on both backends (each with its own store, seed 7), run `calls` times with
+ * the current feeds, and compare every output; tol 0 means identical values. */
+static void compare_backends(ed_graph *g, double tol, int calls)
+{
+    ed_store *si = ed_store_new(7), *sj = ed_store_new(7);
+    ed_program *pi = ed_compile(g, si, &(ed_compile_opts){.backend = ED_BACKEND_INTERP, .seed = 42});
+    ed_program *pj = ed_compile(g, sj, &(ed_compile_opts){.backend = ED_BACKEND_JIT, .seed = 42});
+    if (!pi || !pj) fail_msg("compile failed: %s", ed_last_error());
+    for (int c = 0; c < calls; c++) {
+        if (ed_run(pi, feeds, nfeeds) != ED_OK || ed_run(pj, feeds, nfeeds) != ED_OK)
+            fail_msg("run failed: %s", ed_last_error());
+        for (int o = 0; o < ed_program_num_outputs(pi); o++) {
+            const ed_tensor *a = ed_program_output_at(pi, o), *b = ed_program_output_at(pj, o);
+            assert_int_equal(a->dtype, b->dtype);
+            assert_true(ed_shape_eq(a->shape, b->shape));
+            for (int64_t i = 0; i < ed_tensor_numel(a); i++) {
+                double want = ed_tensor_get(a, i), have = ed_tensor_get(b, i);
+                if (!close_enough(want, have, tol)) {
+                    const ed_node *n = g->outputs[o].node;
+                    fail_msg("call %d output %s (op %s, %s): element %lld: interp %.9g, jit %.9g", c,
+                             ed_program_output_name(pi, o), ed_op_name(n->op), ed_dtype_name(n->dtype),
+                             (long long)i, want, have);
+                }
+            }
+        }
+    }
+    ed_program_free(pi);
+    ed_program_free(pj);
+    ed_store_free(si);
+    ed_store_free(sj);
+}
+
+static const ed_shape *test_shapes(int *n)
+{
+    static ed_shape s[6];
+    s[0] = ed_shape0();
+    s[1] = ed_shape1(1);
+    s[2] = ed_shape1(7);
+    s[3] = ed_shape2(13, 64);
+    s[4] = ed_shape1(1000);
+    s[5] = ed_shape3(7, 1, 13);
+    *n = 6;
+    return s;
+}
+
+/* ---- elementwise --------------------------------------------------------------- */
+
+typedef ed_node *(*unary_fn)(ed_node *);
+static ed_node *leaky(ed_node *x) { return ed_leaky_relu(x, 0.1); }
+static ed_node *gelu_erf(ed_node *x) { return ed_gelu(x, false); }
+static ed_node *gelu_tanh(ed_node *x) { return ed_gelu(x, true); }
+static ed_node *clamp(ed_node *x) { return ed_clamp(x, -1.5, 0.7); }
+static ed_node *to_i32(ed_node *x) { return ed_cast(x, ED_I32); }
+static ed_node *to_f32(ed_node *x) { return ed_cast(x, ED_F32); }
+static ed_node *to_f64(ed_node *x) { return ed_cast(x, ED_F64); }
+
+static const unary_fn float_unary[] = {
+    ed_neg, ed_abs, ed_exp, ed_log, ed_sqrt, ed_rsqrt, ed_square, ed_tanh, ed_sigmoid, ed_relu, leaky,
+    gelu_erf, gelu_tanh, ed_erf, ed_silu, ed_softplus, ed_sin, ed_cos, ed_sign, clamp, ed_stop_gradient,
+    to_i32, to_f64, to_f32,
+};
+static const unary_fn int_unary[] = {ed_neg, ed_abs, ed_square, ed_relu, ed_sign, clamp, ed_stop_gradient,
+                                     to_f32, to_f64};
+
+/* Transcendentals are computed in double and rounded once, like the interpreter, so
+ * every elementwise op is compared for identical values. */
+static void test_unary_ops(void **state)
+{
+    (void)state;
+    int ns;
+    const ed_shape *shapes = test_shapes(&ns);
+    static const ed_dtype fdts[] = {ED_F32, ED_F64};
+    for (int d = 0; d < 2; d++)
+        for (int s = 0; s < ns; s++) {
+            ed_graph *g = ed_graph_new("unary");
+            ed_node *x = input(g, fdts[d], shapes[s], true);
+            for (size_t k = 0; k < sizeof float_unary / sizeof float_unary[0]; k++) {
+                char name[16];
+                snprintf(name, sizeof name, "y%zu", k);
+                ed_output(g, name, float_unary[k](x));
+            }
+            compare_backends(g, 0, 1);
+            free_feeds();
+            ed_graph_free(g);
+        }
+    for (int s = 0; s < ns; s++) {
+        ed_graph *g = ed_graph_new("unary_i32");
+        ed_node *x = input(g, ED_I32, shapes[s], true);
+        for (size_t k = 0; k < sizeof int_unary / sizeof int_unary[0]; k++) {
+            char name[16];
+            snprintf(name, sizeof name, "y%zu", k);
+            ed_output(g, name, int_unary[k](x));
+        }
+        compare_backends(g, 0, 1);
+        free_feeds();
+        ed_graph_free(g);
+    }
+}
+
+typedef ed_node *(*binary_fn)(ed_node *, ed_node *);
+static const binary_fn binary[] = {ed_add, ed_sub, ed_mul, ed_div, ed_pow, ed_maximum, ed_minimum,
+                                   ed_lt, ed_le, ed_gt, ed_ge, ed_eq};
+
+/* numpy broadcasting: same shape, scalar, [n,1]x[1,m], rank mismatch, size-1 dims. */
+static void test_binary_ops_broadcast(void **state)
+{
+    (void)state;
+    struct {
+        ed_shape a, b;
+    } pairs[] = {
+        {ed_shape2(13, 64), ed_shape2(13, 64)}, {ed_shape1(1000), ed_shape1(1000)},
+        {ed_shape0(), ed_shape2(7, 13)},        {ed_shape2(7, 13), ed_shape0()},
+        {ed_shape2(64, 1), ed_shape2(1, 13)},   {ed_shape1(13), ed_shape3(7, 1, 13)},
+        {ed_shape3(7, 64, 1), ed_shape1(1)},    {ed_shape2(1, 1), ed_shape1(1)},
+        {ed_shape2(1, 1000), ed_shape2(7, 1)},
+    };
+    static const ed_dtype dts[] = {ED_F32, ED_I32, ED_F64};
+    for (int d = 0; d < 3; d++)
+        for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
+            ed_graph *g = ed_graph_new("binary");
+            ed_node *a = input(g, dts[d], pairs[p].a, true), *b = input(g, dts[d], pairs[p].b, true);
+            for (size_t k = 0; k < sizeof binary / sizeof binary[0]; k++) {
+                char name[16];
+                snprintf(name, sizeof name, "y%zu", k);
+                ed_output(g, name, binary[k](a, b));
+            }
+            ed_output(g, "where", ed_where(ed_lt(a, b), a, b));
+            compare_backends(g, 0, 1);
+            free_feeds();
+            ed_graph_free(g);
+        }
+}
+
+/* i32 division: x/0 = 0, truncation toward zero, INT_MIN/-1 wraps. */
+static void test_int_division_edges(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("idiv");
+    ed_node *a = CST(g, ED_I32, ed_shape1(8), 7, -7, 7, -7, 5, -2147483648.0, -2147483648.0, 0);
+    ed_node *b = CST(g, ED_I32, ed_shape1(8), 2, 2, -2, 0, 0, -1, 1, -1);
+    ed_node *q = ed_div(a, b);
+    ed_output(g, "q", q);
+    compare_backends(g, 0, 1);
+    ed_store *st = ed_store_new(0);
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_JIT});
+    assert_non_null(p);
+    assert_int_equal(ed_run(p, NULL, 0), ED_OK);
+    const int32_t want[8] = {3, -3, -3, 0, 0, INT32_MIN, INT32_MIN, 0};
+    assert_memory_equal(ed_program_output(p, "q")->data, want, sizeof want);
+    ed_program_free(p);
+    ed_store_free(st);
+    ed_graph_free(g);
+}
+
+/* ---- reductions ------------------------------------------------------------------ */
+
+static void test_reductions_all_axis_sets(void **state)
+{
+    (void)state;
+    typedef ed_node *(*red_fn)(ed_node *, unsigned, bool);
+    static const red_fn fns[] = {ed_sum, ed_mean, ed_max, ed_min, ed_argmax, ed_argmin};
+    static const ed_dtype dts[] = {ED_F32, ED_I32, ED_F64};
+    for (int d = 0; d < 3; d++)
+        for (int keep = 0; keep < 2; keep++) {
+            ed_graph *g = ed_graph_new("reduce");
+            ed_node *x = input(g, dts[d], ed_shape3(7, 13, 64), d == 0 && keep);
+            ed_node *v = input(g, dts[d], ed_shape1(1000), false);
+            ed_node *one = input(g, dts[d], ed_shape2(1, 7), false);
+            int k = 0;
+            for (size_t f = 0; f < sizeof fns / sizeof fns[0]; f++) {
+                if (fns[f] == ed_mean && dts[d] == ED_I32) continue;
+                char name[24];
+                for (unsigned axes = 1; axes < 8; axes++) {
+                    snprintf(name, sizeof name, "r%d", k++);
+                    ed_output(g, name, fns[f](x, axes, keep));
+                }
+                snprintf(name, sizeof name, "r%d", k++);
+                ed_output(g, name, fns[f](v, 1, keep));
+                snprintf(name, sizeof name, "r%d", k++);
+                ed_output(g, name, fns[f](one, 1, keep));
+            }
+            compare_backends(g, 0, 1);
+            free_feeds();
+            ed_graph_free(g);
+        }
+}
+
+/* ---- movement ------------------------------------------------------------------- */
+
+static void test_movement_ops(void **state)
+{
+    (void)state;
+    static const ed_dtype dts[] = {ED_F32, ED_I32, ED_F64};
+    for (int d = 0; d < 3; d++) {
+        ed_graph *g = ed_graph_new("move");
+        ed_node *x = input(g, dts[d], ed_shape3(7, 13, 64), true);
+        ed_node *c = input(g, dts[d], ed_shape3(7, 1, 64), true);
+        ed_output(g, "reshape", ed_reshape(x, ed_shape2(91, 64)));
+        ed_output(g, "reshape1", ed_reshape(x, ed_shape1(7 * 13 * 64)));
+        static const int perms[][3] = {{0, 1, 2}, {2, 1, 0}, {1, 0, 2}, {0, 2, 1}, {2, 0, 1}, {1, 2, 0}};
+        for (int p = 0; p < 6; p++) {
+            char name[16];
+            snprintf(name, sizeof name, "t%d", p);
+            ed_output(g, name, ed_transpose(x, perms[p]));
+        }
+        ed_output(g, "bcast", ed_broadcast_to(c, ed_shape4(2, 7, 13, 64)));
+        ed_output(g, "bcast_scalar", ed_broadcast_to(ed_reshape(ed_slice(c, (const int64_t[]){2, 0, 3}, (const int64_t[]){3, 1, 4}, (const int64_t[]){1, 1, 1}), ed_shape0()),
+                                                     ed_shape1(1000)));
+        ed_output(g, "slice", ed_slice(x, (const int64_t[]){1, 0, 3}, (const int64_t[]){7, 13, 64},
+                                       (const int64_t[]){2, 5, 3}));
+        ed_output(g, "concat", ed_concat((ed_node *const[]){x, c, x}, 3, 1));
+        ed_output(g, "pad", ed_pad(x, (const int64_t[]){1, 0, 2}, (const int64_t[]){0, 3, 1}, 1.5));
+        compare_backends(g, 0, 1);
+        free_feeds();
+        ed_graph_free(g);
+    }
+}
+
+/* ---- matmul --------------------------------------------------------------------- */
+
+static void test_matmul(void **state)
+{
+    (void)state;
+    struct {
+        ed_shape a, b;
+        bool ta, tb;
+    } cases[] = {
+        {ed_shape2(7, 13), ed_shape2(13, 64), false, false},
+        {ed_shape2(13, 7), ed_shape2(13, 64), true, false},
+        {ed_shape2(7, 13), ed_shape2(64, 13), false, true},
+        {ed_shape2(13, 7), ed_shape2(64, 13), true, true},
+        {ed_shape2(1, 1000), ed_shape2(1000, 1), false, false},
+        {ed_shape2(64, 64), ed_shape2(64, 64), false, false},
+        {ed_shape3(2, 7, 13), ed_shape2(13, 5), false, false},
+        {ed_shape4(3, 1, 4, 5), ed_shape3(2, 5, 6), false, false},
+        {ed_shape3(2, 5, 4), ed_shape4(3, 1, 6, 5), true, true},
+    };
+    static const ed_dtype dts[] = {ED_F32, ED_F64};
+    for (int d = 0; d < 2; d++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            ed_graph *g = ed_graph_new("mm");
+            ed_node *a = input(g, dts[d], cases[c].a, false), *b = input(g, dts[d], cases[c].b, false);
+            ed_output(g, "y", ed_matmul_t(a, b, cases[c].ta, cases[c].tb));
+            /* sgemm sums in float, the interpreter in double */
+            compare_backends(g, dts[d] == ED_F32 ? 1e-5 : 1e-12, 2);
+            free_feeds();
+            ed_graph_free(g);
+        }
+}
+
+/* ---- random ops, consts ------------------------------------------------------------ */
+
+static void test_random_ops_bit_identical(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("rng");
+    ed_output(g, "u", ed_rand(g, ED_F32, ed_shape2(13, 64), -2, 3));
+    ed_output(g, "u64", ed_rand(g, ED_F64, ed_shape1(1000), 0, 1));
+    ed_output(g, "n", ed_randn(g, ED_F32, ed_shape1(1001)));
+    ed_output(g, "n64", ed_randn(g, ED_F64, ed_shape1(7)));
+    ed_output(g, "i", ed_randint(g, ed_shape2(7, 13), -5, 9));
+    ed_output(g, "b", ed_bernoulli(g, ED_F32, ed_shape1(1000), 0.3));
+    ed_output(g, "bi", ed_bernoulli(g, ED_I32, ed_shape1(1), 0.5));
+    ed_output(g, "c", CST(g, ED_F32, ed_shape2(2, 2), 1, 2, 3, 4));
+    ed_output(g, "splat", ed_fill(g, ED_I32, ed_shape1(13), 3));
+    compare_backends(g, 0, 3); /* three calls: the call counter advances the streams */
+    ed_graph_free(g);
+}
+
+/* ---- random graphs ---------------------------------------------------------------- */
+
+/* 5-30 ops drawn from unary, binary (broadcasting among [7,13], [1,13], [7,1], [13],
+ * []), reductions with keepdims and matmul by a [13,13] weight. */
+static void random_graph(uint64_t seed)
+{
+    rng_state = seed * 2654435761u + 1;
+    ed_graph *g = ed_graph_new("random");
+    ed_node *pool[64];
+    int np = 0;
+    pool[np++] = input(g, ED_F32, ed_shape2(7, 13), false);
+    pool[np++] = input(g, ED_F32, ed_shape1(13), false);
+    pool[np++] = input(g, ED_F32, ed_shape2(7, 1), false);
+    ed_node *w = input(g, ED_F32, ed_shape2(13, 13), false);
+    static const unary_fn un[] = {ed_tanh, ed_sigmoid, ed_relu, ed_neg, ed_abs, ed_sin, ed_silu, gelu_tanh, ed_softplus};
+    static const binary_fn bin[] = {ed_add, ed_sub, ed_mul, ed_maximum, ed_minimum};
+    int nops = 5 + pick(26);
+    for (int i = 0; i < nops; i++) {
+        ed_node *x = pool[pick(np)], *y;
+        switch (pick(5)) {
+        case 0: y = un[pick(9)](x); break;
+        case 1: y = bin[pick(5)](x, pool[pick(np)]); break;
+        case 2:
+            y = x->shape.rank == 2 ? (pick(2) ? ed_sum(x, 1u << pick(2), true) : ed_max(x, 1u << pick(2), true))
+                                   : x->shape.rank == 1 ? ed_mean(x, 1, false) : ed_exp(x);
+            break;
+        case 3: y = ed_matmul(ed_broadcast_to(x, ed_shape2(7, 13)), w); break;
+        default: y = ed_where(ed_gt(x, pool[pick(np)]), x, pool[pick(np)]); break;
+        }
+        assert_non_null(y);
+        if (y->shape.rank > 2 || ed_shape_numel(y->shape) > 91) continue;
+        if (np < 64) pool[np++] = y;
+    }
+    for (int i = 3; i < np; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "o%d", i);
+        ed_output(g, name, pool[i]);
+    }
+    if (np == 3) ed_output(g, "o", pool[0]);
+    compare_backends(g, 1e-4, 1);
+    free_feeds();
+    ed_graph_free(g);
+}
+
+static void test_random_graphs(void **state)
+{
+    (void)state;
+    for (uint64_t s = 1; s <= 40; s++) random_graph(s);
+}
+
+/* ---- a model ----------------------------------------------------------------------- */
+
+static void test_mlp_forward(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("mlp");
+    ed_node *x = input(g, ED_F32, ed_shape2(64, 13), false);
+    ed_node *h = ed_tanh(ed_dense(x, "l1", 64, true));
+    ed_node *y = ed_dense(h, "l2", 7, true);
+    ed_output(g, "y", y);
+    ed_output(g, "loss", ed_mean(ed_square(y), 3, false));
+    compare_backends(g, 1e-5, 2);
+    free_feeds();
+    ed_graph_free(g);
+}
+
+/* ---- errors ------------------------------------------------------------------------ */
+
+static void test_unlowered_op_is_a_clear_error(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("g");
+    ed_node *x = CST(g, ED_F32, ed_shape1(3), 1, 2, 3);
+    ed_node *i = CST(g, ED_I32, ed_shape1(2), 2, 0);
+    ed_output(g, "y", ed_gather(x, i, 0));
+    assert_null(ed_compile(g, NULL, &(ed_compile_opts){.backend = ED_BACKEND_JIT}));
+    assert_string_equal(ed_last_error(), "backend jit: op gather (%2) is not lowered yet; use the interp backend");
+    ed_graph_free(g);
+}
+
+static void test_wrong_feed_shape_fails(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("g");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(7, 13));
+    ed_output(g, "y", ed_exp(x));
+    ed_program *p = ed_compile(g, NULL, &(ed_compile_opts){.backend = ED_BACKEND_JIT});
+    assert_non_null(p);
+    ed_tensor *t = ed_tensor_new(ED_F32, ed_shape2(13, 7));
+    assert_int_equal(ed_run(p, &(ed_feed){"x", t}, 1), ED_ERR);
+    assert_string_equal(ed_last_error(), "input \"x\": fed f32[13,7], graph wants f32[7,13]");
+    ed_tensor_free(t);
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
+/* ---- vectorization and speed ----------------------------------------------------------- */
+
+static void test_ir_is_vectorized(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("vec");
+    ed_node *a = ed_input(g, "a", ED_F32, ed_shape1(1 << 16)), *b = ed_input(g, "b", ED_F32, ed_shape1(1 << 16));
+    ed_output(g, "y", ed_maximum(ed_mul(ed_add(a, b), b), a));
+    char *ir = ed_jit_dump_ir(g);
+    assert_non_null(ir);
+    /* 8 floats per ymm register; LLVM may interleave two of them as <16 x float>. SSE
+     * alone would give <4 x float>. */
+    assert_true(strstr(ir, "<8 x float>") || strstr(ir, "<16 x float>"));
+    free(ir);
+    ed_graph_free(g);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Reported, not asserted: 8 adds over 1e6 floats, median of 5 calls per backend. */
+static void test_add_chain_timing(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("chain");
+    ed_node *x = input(g, ED_F32, ed_shape1(1000000), false), *y = input(g, ED_F32, ed_shape1(1000000), false);
+    ed_node *acc = x;
+    for (int i = 0; i < 8; i++) acc = ed_add(acc, y);
+    ed_output(g, "z", acc);
+    double med[2], cms[2];
+    for (int be = 0; be < 2; be++) {
+        double t0 = now_ms();
+        ed_program *p = ed_compile(g, NULL, &(ed_compile_opts){.backend = be ? ED_BACKEND_JIT : ED_BACKEND_INTERP});
+        cms[be] = now_ms() - t0;
+        assert_non_null(p);
+        double t[5];
+        for (int r = 0; r < 5; r++) {
+            t0 = now_ms();
+            assert_int_equal(ed_run(p, feeds, nfeeds), ED_OK);
+            t[r] = now_ms() - t0;
+        }
+        qsort(t, 5, sizeof t[0], cmp_double);
+        med[be] = t[2];
+        ed_program_free(p);
+    }
+    printf("add chain 8 x 1e6 f32: interp %.2f ms, jit %.2f ms (median of 5); compile interp %.2f ms, jit %.2f ms\n",
+           med[0], med[1], cms[0], cms[1]);
+    compare_backends(g, 0, 1);
+    free_feeds();
+    ed_graph_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_unary_ops, reset),
+        cmocka_unit_test_setup(test_binary_ops_broadcast, reset),
+        cmocka_unit_test_setup(test_int_division_edges, reset),
+        cmocka_unit_test_setup(test_reductions_all_axis_sets, reset),
+        cmocka_unit_test_setup(test_movement_ops, reset),
+        cmocka_unit_test_setup(test_matmul, reset),
+        cmocka_unit_test_setup(test_random_ops_bit_identical, reset),
+        cmocka_unit_test_setup(test_random_graphs, reset),
+        cmocka_unit_test_setup(test_mlp_forward, reset),
+        cmocka_unit_test_setup(test_unlowered_op_is_a_clear_error, reset),
+        cmocka_unit_test_setup(test_wrong_feed_shape_fails, reset),
+        cmocka_unit_test_setup(test_ir_is_vectorized, reset),
+        cmocka_unit_test_setup(test_add_chain_timing, reset),
+    };
+    return cmocka_run_group_tests(tests, NULL, reset);
+}
