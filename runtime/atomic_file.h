@@ -1,0 +1,27 @@
+/* Atomic file replacement for checkpoints and plots: write a fresh temporary file next
+ * to the target ("PATH.tmp<pid>.<n>", created with O_EXCL), flush and fsync it, then
+ * rename it over PATH and fsync the directory. A crash at any point leaves either the
+ * old file or the complete new one (plus, at worst, a stray temporary file), never a
+ * torn PATH. The same scheme as runtime/npy.c. */
+#ifndef ED_ATOMIC_FILE_H
+#define ED_ATOMIC_FILE_H
+
+#include <stdio.h>
+
+typedef struct {
+    FILE *f;   /* write here */
+    char *tmp; /* the temporary file's name */
+    const char *path;
+} ed_atomic_file;
+
+/* Creates the temporary file. ED_OK, or ED_ERR with a message naming path. */
+int ed_atomic_open(ed_atomic_file *af, const char *path);
+
+/* Finishes: if status is ED_OK, flushes, fsyncs, closes and renames into place
+ * (returning ED_ERR with a message if any step fails); otherwise (or on failure)
+ * closes and removes the temporary file, leaving path untouched. Always releases af.
+ * Returns ED_OK only if the new file is in place. A failing status keeps the caller's
+ * message. */
+int ed_atomic_finish(ed_atomic_file *af, int status);
+
+#endif
