@@ -1,6 +1,6 @@
 /* Compiled programs: a graph bound to a store, ready to be called in a loop.
  *
- *   ed_program *p = ed_compile(g, store, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
+ *   ed_program *p = ed_compile(g, store, NULL); // the JIT at -O2, seed 0
  *   ed_run(p, feeds, nfeeds);                 // inputs bound by name
  *   const ed_tensor *y = ed_program_output(p, "y");
  *
@@ -15,12 +15,32 @@
 #include "runtime/error.h"
 #include "runtime/store.h"
 
-typedef enum { ED_BACKEND_INTERP, ED_BACKEND_JIT } ed_backend;
+/* The zero value means the default, so `(ed_compile_opts){0}` and NULL options agree. */
+typedef enum {
+    ED_BACKEND_DEFAULT, /* = ED_BACKEND_JIT */
+    ED_BACKEND_JIT,     /* LLVM ORC JIT: native code, buffers in one arena per program */
+    ED_BACKEND_INTERP,  /* the reference interpreter: plain C loops, the oracle */
+} ed_backend;
+
+/* LLVM optimization level. Zero is the default (O2); the levels proper are 1..4 so
+ * that a zero-initialized struct still means the default. ED_OPT_O0 + n is -On. */
+typedef enum { ED_OPT_DEFAULT, ED_OPT_O0, ED_OPT_O1, ED_OPT_O2, ED_OPT_O3 } ed_opt_level;
 
 typedef struct {
     ed_backend backend;
-    uint64_t seed; /* seed of the random ops' streams */
+    uint64_t seed;          /* seed of the random ops' streams */
+    ed_opt_level opt_level; /* JIT only */
 } ed_compile_opts;
+
+/* What compiling cost. The JIT fills every field; the interpreter compiles nothing
+ * (times 0, arena 0) and reports one kernel per computed node, like the JIT. */
+typedef struct {
+    double lower_ms;    /* building the LLVM IR */
+    double optimize_ms; /* the LLVM pass pipeline */
+    double codegen_ms;  /* machine code (ORC compiles on the first lookup) */
+    int kernels;        /* kernel functions lowered */
+    size_t arena_bytes; /* the one buffer holding every computed node's value */
+} ed_compile_stats;
 
 typedef struct {
     const char *name;
@@ -30,7 +50,8 @@ typedef struct {
 typedef struct ed_program ed_program;
 
 /* NULL with ed_last_error() on failure (graph error, verifier, store type mismatch,
- * unavailable backend). The graph and store must outlive the program. */
+ * unknown backend or opt level). opts may be NULL: the defaults (JIT, O2, seed 0).
+ * The graph and store must outlive the program. */
 ed_program *ed_compile(const ed_graph *g, ed_store *st, const ed_compile_opts *opts);
 void ed_program_free(ed_program *p);
 
@@ -46,5 +67,9 @@ const ed_tensor *ed_program_output(const ed_program *p, const char *name);
 /* How many calls have run (the next call's random counter). */
 uint64_t ed_program_calls(const ed_program *p);
 void ed_program_set_calls(ed_program *p, uint64_t calls);
+/* The backend p runs on (resolved: JIT or INTERP; DEFAULT for NULL). */
+ed_backend ed_program_backend(const ed_program *p);
+/* Zeros for NULL. */
+ed_compile_stats ed_program_compile_stats(const ed_program *p);
 
 #endif

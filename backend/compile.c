@@ -1,6 +1,7 @@
 /* ed_compile and ed_run: checks, store binding, feeds, dispatch to the backend,
  * updates, and the output accessors. The program layout is in backend/program.h. */
 #include "backend/backend.h"
+#include "backend/arena.h"
 #include "backend/interp/interp.h"
 #include "backend/llvm/jit.h"
 #include "backend/program.h"
@@ -33,6 +34,7 @@ void ed_program_free(ed_program *p)
     free(p->upd_target);
     free(p->upd_stage);
     ed_jit_free(p->jit);
+    ed_aligned_free(p->arena); /* after the views in owned are gone */
     free(p->ptrs);
     free(p);
 }
@@ -42,14 +44,26 @@ static void *zalloc(int n, size_t size) { return calloc(n > 0 ? (size_t)n : 1, s
 
 static bool is_stored(ed_op op) { return op == ED_OP_PARAM || op == ED_OP_STATE; }
 
+/* NULL options and zero fields mean the defaults: the JIT at O2. */
+static int resolve_opts(const ed_compile_opts *opts, ed_compile_opts *o)
+{
+    *o = opts ? *opts : (ed_compile_opts){0};
+    if (o->backend == ED_BACKEND_DEFAULT) o->backend = ED_BACKEND_JIT;
+    if (o->opt_level == ED_OPT_DEFAULT) o->opt_level = ED_OPT_O2;
+    if (o->backend != ED_BACKEND_INTERP && o->backend != ED_BACKEND_JIT)
+        return ed_fail("compile: unknown backend %d", (int)o->backend);
+    if (o->opt_level < ED_OPT_O0 || o->opt_level > ED_OPT_O3)
+        return ed_fail("compile: unknown opt level %d (ED_OPT_O0..ED_OPT_O3, or 0 for the default)",
+                       (int)o->opt_level);
+    return ED_OK;
+}
+
 /* The checks that decide whether a graph can be compiled at all. */
 static int check_graph(const ed_graph *g, const ed_store *st, ed_backend backend)
 {
     if (!g) return ed_fail("compile: no graph (NULL)");
     if (ed_graph_error(g)) return ed_fail("compile: graph @%s has an error: %s", g->name, ed_graph_error(g));
     if (ed_graph_verify(g) != ED_OK) return ED_ERR; /* the verifier's message stands */
-    if (backend != ED_BACKEND_INTERP && backend != ED_BACKEND_JIT)
-        return ed_fail("compile: unknown backend %d", (int)backend);
     if (backend == ED_BACKEND_JIT && ed_jit_check(g) != ED_OK) return ED_ERR;
     for (int i = 0; i < g->nnodes; i++) {
         const ed_node *n = g->nodes[i];
@@ -62,9 +76,20 @@ static int check_graph(const ed_graph *g, const ed_store *st, ed_backend backend
     return ED_OK;
 }
 
+/* JIT: one allocation for every computed node, laid out by ed_arena_plan. */
+static int alloc_arena(ed_program *p, int64_t *offsets)
+{
+    int64_t bytes = ed_arena_plan(p->graph, p->order, offsets);
+    if (bytes < 0) return ED_ERR;
+    if (!(p->arena = ed_aligned_alloc((size_t)bytes))) return ED_ERR; /* zero-filled */
+    p->arena_bytes = (size_t)bytes;
+    return ED_OK;
+}
+
 /* Bind params and state to the store (creating missing ones with their initializer)
- * and give every computed node its value tensor. */
-static int bind_nodes(ed_program *p)
+ * and give every computed node its value tensor: a view into the arena when there is
+ * one (offsets from alloc_arena), else a tensor of its own. */
+static int bind_nodes(ed_program *p, const int64_t *offsets)
 {
     const ed_graph *g = p->graph;
     for (int i = 0; i < p->nnodes; i++) {
@@ -79,7 +104,10 @@ static int bind_nodes(ed_program *p)
             p->bound[n->id] = t;
             p->stored[p->nstored++] = n;
         } else {
-            if (!(p->owned[n->id] = ed_tensor_new(n->dtype, n->shape))) return ED_ERR;
+            p->owned[n->id] = p->arena ? ed_tensor_wrap(n->dtype, n->shape, (char *)p->arena + offsets[n->id])
+                                       : ed_tensor_new(n->dtype, n->shape);
+            if (!p->owned[n->id]) return ED_ERR;
+            if (ed_ops[n->op].kind != ED_KIND_LEAF) p->stats.kernels++; /* counted as the JIT does: consts aside */
             p->value[n->id] = p->owned[n->id];
         }
     }
@@ -113,8 +141,8 @@ static int bind_outputs_and_updates(ed_program *p)
 }
 
 /* Consts never change and their buffers are the program's: fill them once here, then
- * let LLVM compile the rest. */
-static int compile_jit(ed_program *p)
+ * let LLVM compile the rest with the arena offsets baked in. */
+static int compile_jit(ed_program *p, const int64_t *offsets)
 {
     ed_interp_ctx ctx = {.seed = p->opts.seed};
     for (int i = 0; i < p->nnodes; i++) {
@@ -122,14 +150,19 @@ static int compile_jit(ed_program *p)
         if (n->op == ED_OP_CONST) ed_interp_eval(n, NULL, p->owned[i], &ctx);
     }
     if (!(p->ptrs = zalloc(p->nnodes, sizeof *p->ptrs))) return ed_fail("compile: out of memory");
-    p->jit = ed_jit_compile(p->graph, p->order);
-    return p->jit ? ED_OK : ED_ERR;
+    p->jit = ed_jit_compile(p->graph, p->order, offsets, (int)p->opts.opt_level - ED_OPT_O0);
+    if (!p->jit) return ED_ERR;
+    ed_jit_stats js = ed_jit_get_stats(p->jit);
+    p->stats = (ed_compile_stats){.lower_ms = js.lower_ms, .optimize_ms = js.optimize_ms,
+                                  .codegen_ms = js.codegen_ms, .kernels = js.kernels,
+                                  .arena_bytes = p->arena_bytes};
+    return ED_OK;
 }
 
 ed_program *ed_compile(const ed_graph *g, ed_store *st, const ed_compile_opts *opts)
 {
-    ed_compile_opts o = opts ? *opts : (ed_compile_opts){.backend = ED_BACKEND_INTERP};
-    if (check_graph(g, st, o.backend) != ED_OK) return NULL;
+    ed_compile_opts o;
+    if (resolve_opts(opts, &o) != ED_OK || check_graph(g, st, o.backend) != ED_OK) return NULL;
 
     ed_program *p = calloc(1, sizeof *p);
     if (!p) {
@@ -152,20 +185,25 @@ ed_program *ed_compile(const ed_graph *g, ed_store *st, const ed_compile_opts *o
     p->updates = zalloc(p->nupdates, sizeof *p->updates);
     p->upd_target = zalloc(p->nupdates, sizeof *p->upd_target);
     p->upd_stage = zalloc(p->nupdates, sizeof *p->upd_stage);
+    int64_t *offsets = zalloc(n, sizeof *offsets); /* only needed while compiling */
     bool ok = p->order && p->owned && p->value && p->bound && p->inputs && p->fed && p->stage &&
-              p->stored && p->outputs && p->out_copy && p->updates && p->upd_target && p->upd_stage;
+              p->stored && p->outputs && p->out_copy && p->updates && p->upd_target && p->upd_stage && offsets;
     if (!ok) {
         ed_fail("compile: out of memory");
         goto fail;
     }
-    if (bind_nodes(p) != ED_OK || bind_outputs_and_updates(p) != ED_OK) goto fail;
+    bool jit = o.backend == ED_BACKEND_JIT;
+    if (jit && alloc_arena(p, offsets) != ED_OK) goto fail;
+    if (bind_nodes(p, offsets) != ED_OK || bind_outputs_and_updates(p) != ED_OK) goto fail;
     if (!(p->args = zalloc(p->maxin, sizeof *p->args))) {
         ed_fail("compile: out of memory");
         goto fail;
     }
-    if (o.backend == ED_BACKEND_JIT && compile_jit(p) != ED_OK) goto fail;
+    if (jit && compile_jit(p, offsets) != ED_OK) goto fail;
+    free(offsets);
     return p;
 fail:
+    free(offsets);
     ed_program_free(p);
     return NULL;
 }
@@ -197,19 +235,26 @@ static int check_feed(const ed_program *p, const ed_feed *f, int k)
     return i;
 }
 
-/* Does t's buffer share bytes with u's? */
-static bool overlap(const ed_tensor *t, const ed_tensor *u)
+/* Does t's buffer share bytes with [data, data + bytes)? */
+static bool overlap_range(const ed_tensor *t, const void *data, size_t bytes)
 {
-    size_t tb = ed_tensor_bytes(t), ub = u ? ed_tensor_bytes(u) : 0;
-    if (!tb || !ub) return false;
-    uintptr_t a = (uintptr_t)t->data, b = (uintptr_t)u->data;
-    return a < b + ub && b < a + tb;
+    size_t tb = ed_tensor_bytes(t);
+    if (!tb || !bytes) return false;
+    uintptr_t a = (uintptr_t)t->data, b = (uintptr_t)data;
+    return a < b + bytes && b < a + tb;
 }
 
-/* Memory a call writes before it has read every input. */
+static bool overlap(const ed_tensor *t, const ed_tensor *u)
+{
+    return u && overlap_range(t, u->data, ed_tensor_bytes(u));
+}
+
+/* Memory a call writes before it has read every input: the arena holds every
+ * computed node's buffer (one check), else each has its own. */
 static bool overlaps_program(const ed_program *p, const ed_tensor *t)
 {
-    for (int i = 0; i < p->nnodes; i++)
+    if (p->arena && overlap_range(t, p->arena, p->arena_bytes)) return true;
+    for (int i = 0; !p->arena && i < p->nnodes; i++)
         if (overlap(t, p->owned[i])) return true;
     for (int i = 0; i < p->noutputs; i++)
         if (overlap(t, p->out_copy[i])) return true;
@@ -274,10 +319,12 @@ static void run_interp(ed_program *p)
     }
 }
 
+/* Computed nodes are at fixed places in the arena; only bound leaves move per call. */
 static void run_jit(ed_program *p)
 {
-    for (int i = 0; i < p->nnodes; i++) p->ptrs[i] = p->value[i] ? p->value[i]->data : NULL;
-    ed_jit_entry_fn(p->jit)(p->ptrs, p->opts.seed, p->calls);
+    for (int i = 0; i < p->ninputs; i++) p->ptrs[p->inputs[i]->id] = p->value[p->inputs[i]->id]->data;
+    for (int i = 0; i < p->nstored; i++) p->ptrs[p->stored[i]->id] = p->value[p->stored[i]->id]->data;
+    ed_jit_entry_fn(p->jit)(p->arena, p->ptrs, p->opts.seed, p->calls);
 }
 
 static void copy_value(ed_tensor *dst, const ed_tensor *src)
@@ -337,6 +384,10 @@ const ed_tensor *ed_program_output(const ed_program *p, const char *name)
 }
 
 uint64_t ed_program_calls(const ed_program *p) { return p ? p->calls : 0; }
+
+ed_backend ed_program_backend(const ed_program *p) { return p ? p->opts.backend : ED_BACKEND_DEFAULT; }
+
+ed_compile_stats ed_program_compile_stats(const ed_program *p) { return p ? p->stats : (ed_compile_stats){0}; }
 
 void ed_program_set_calls(ed_program *p, uint64_t calls)
 {

@@ -1,7 +1,8 @@
 /* The compiled program behind ed_program, shared by every backend.
  *
  * ed_compile does all the setup once: the topological order, one value tensor per
- * computed node, the store binding of params and state, and copies for outputs and
+ * computed node (JIT: views into one arena, see backend/arena.h; interpreter: one
+ * allocation each), the store binding of params and state, and copies for outputs and
  * updates whose value is a bound leaf. A call then only checks and binds its feeds,
  * re-checks the store entries (a user may have replaced one), runs the nodes and
  * writes the updates; it allocates nothing in the steady state.
@@ -22,12 +23,14 @@ typedef struct {
 struct ed_program {
     const ed_graph *graph;
     ed_store *store;
-    ed_compile_opts opts;
+    ed_compile_opts opts;    /* backend and opt level resolved: never the DEFAULT values */
+    ed_compile_stats stats;
     uint64_t calls; /* calls that completed: the next call's random counter */
 
     int nnodes;
     ed_node **order;         /* topological order */
-    ed_tensor **owned;       /* by node id: the tensor a computed node writes; NULL for bound leaves */
+    ed_tensor **owned;       /* by node id: the tensor a computed node writes; NULL for bound leaves.
+                                JIT: non-owning views into arena */
     const ed_tensor **value; /* by node id: where the node's value is during a call */
     ed_tensor **bound;       /* by node id: the store tensor of a param or state, for this call */
     const ed_tensor **args;  /* scratch for one node's input values (maxin entries) */
@@ -54,7 +57,10 @@ struct ed_program {
                                    so every read of old values precedes every write */
 
     struct ed_jit *jit;      /* ED_BACKEND_JIT: the compiled entry function's engine */
-    void **ptrs;             /* ED_BACKEND_JIT: by node id, the data pointer of its value */
+    void *arena;             /* ED_BACKEND_JIT: every computed node's buffer, one allocation */
+    size_t arena_bytes;
+    void **ptrs;             /* ED_BACKEND_JIT: by node id, the data pointer of an input, param
+                                or state for this call (the values table of ed_entry) */
 };
 
 #endif

@@ -10,7 +10,7 @@ echo "== examples/mlp_demo.c: build, print and run an MLP graph"
 echo
 echo "== edifice dump examples/mlp.edir --format dot > $OUT/mlp.dot"
 "$BUILD/edifice" dump examples/mlp.edir --format dot > "$OUT/mlp.dot"
-echo "== edifice run examples/mlp.edir --input x=$OUT/x.npy --out $OUT --seed 42"
-"$BUILD/edifice" run examples/mlp.edir --input "x=$OUT/x.npy" --out "$OUT" --seed 42
+echo "== edifice run examples/mlp.edir --input x=$OUT/x.npy --out $OUT --seed 42 --stats"
+"$BUILD/edifice" run examples/mlp.edir --input "x=$OUT/x.npy" --out "$OUT" --seed 42 --stats
 echo
 echo "demo outputs are in $OUT/"

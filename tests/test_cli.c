@@ -1,5 +1,6 @@
 /* The edifice CLI, run as a user would: dump (text, DOT) round-trips the example graph,
- * run writes outputs, and every user error is one clear line with a non-zero exit. */
+ * dump shows the JIT's LLVM IR and assembly, run writes outputs on either backend at
+ * any opt level, and every user error is one clear line with a non-zero exit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -172,6 +173,96 @@ static void test_grad_prints_and_writes(void **state)
     assert_one_error_line(&r, "--input needs --out DIR");
 }
 
+/* The example's outputs from one run command, as read back from DIR. */
+static void run_example(const char *flags, const char *dir, ed_tensor **y, ed_tensor **mean)
+{
+    static result r;
+    char args[4096], path[4096];
+    snprintf(args, sizeof args, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/%s' --seed 7 %s", dir, flags);
+    cli(&r, args);
+    if (r.status != 0) fail_msg("run %s failed: %s", flags, r.err);
+    snprintf(path, sizeof path, TMP "/%s/y.npy", dir);
+    assert_non_null(*y = ed_npy_read(path));
+    snprintf(path, sizeof path, TMP "/%s/mean.npy", dir);
+    assert_non_null(*mean = ed_npy_read(path));
+}
+
+static void assert_close(const ed_tensor *a, const ed_tensor *b, const char *what)
+{
+    assert_true(a->dtype == b->dtype && ed_shape_eq(a->shape, b->shape));
+    for (int64_t i = 0; i < ed_tensor_numel(a); i++) {
+        double u = ed_tensor_get(a, i), v = ed_tensor_get(b, i);
+        if (!(fabs(u - v) <= 1e-5 * fmax(1, fabs(v))))
+            fail_msg("%s: element %lld: %.9g vs interp %.9g", what, (long long)i, u, v);
+    }
+}
+
+static void test_backends_agree(void **state)
+{
+    (void)state;
+    float xs[8] = {0.5f, -1, 2, 1, 1, 0, -3, 1};
+    ed_tensor *x = ed_tensor_wrap(ED_F32, ed_shape2(4, 2), xs);
+    assert_int_equal(ed_npy_write(TMP "/x.npy", x), ED_OK);
+    ed_tensor_free(x);
+    ed_tensor *yi, *mi;
+    run_example("--backend interp", "b_interp", &yi, &mi);
+    const char *flags[] = {"--backend jit", "", "-O0", "-O3 --backend=jit", "--opt-level 1"};
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++) {
+        ed_tensor *y, *m;
+        run_example(flags[k], "b_jit", &y, &m);
+        assert_close(y, yi, flags[k]);
+        assert_close(m, mi, flags[k]);
+        ed_tensor_free(y);
+        ed_tensor_free(m);
+    }
+    ed_tensor_free(yi);
+    ed_tensor_free(mi);
+}
+
+static void test_dump_llvm_and_asm(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "dump '" EXAMPLE "' --format llvm");
+    if (r.status != 0) fail_msg("dump llvm failed: %s", r.err);
+    assert_non_null(strstr(r.out, "define"));
+    assert_non_null(strstr(r.out, "@ed_entry("));
+    assert_non_null(strstr(r.out, "cblas_sgemm")); /* the matmuls */
+    cli(&r, "dump '" EXAMPLE "' --format=llvm -O0");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "define internal void @k2_matmul(")); /* O0 inlines nothing */
+    cli(&r, "dump '" EXAMPLE "' --format asm");
+    if (r.status != 0) fail_msg("dump asm failed: %s", r.err);
+    assert_non_null(strstr(r.out, "ed_entry:"));
+    assert_non_null(strstr(r.out, "\tret"));
+    assert_non_null(strstr(r.out, "vmov")); /* AVX: the host CPU's, not generic x86-64 */
+    cli(&r, "dump '" EXAMPLE "' --format asm --opt-level 3");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "ed_entry:"));
+}
+
+static void test_stats(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/s' --stats");
+    if (r.status != 0) fail_msg("run --stats failed: %s", r.err);
+    double lower, opt, cg;
+    int kernels, end = 0;
+    int got = sscanf(r.err, "compile: lower %lf ms, optimize %lf ms, codegen %lf ms, %d kernels\n%n", &lower, &opt,
+                     &cg, &kernels, &end);
+    if (got != 4 || end == 0) fail_msg("no stats line on stderr: %s", r.err);
+    assert_int_equal(kernels, 9); /* 3 matmuls, 3 bias adds, 2 tanh, 1 mean */
+    assert_true(lower >= 0 && opt > 0 && cg > 0);
+    assert_null(strstr(r.out, "compile:")); /* stdout keeps the output list only */
+    cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/s' --backend interp --stats");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "compile: interp, nothing to compile, 9 kernels\n"));
+    cli(&r, "grad '" EXAMPLE "' --loss mean --wrt x --input x='" TMP "/x.npy' --out '" TMP "/s' --stats -O1");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "compile: lower "));
+}
+
 static void test_help_everywhere(void **state)
 {
     (void)state;
@@ -181,7 +272,10 @@ static void test_help_everywhere(void **state)
         cli(&r, cmds[i]);
         assert_int_equal(r.status, 0);
         assert_non_null(strstr(r.out, "usage: edifice"));
+        if (i != 1) assert_non_null(strstr(r.out, "--backend jit|interp"));
     }
+    cli(&r, "dump --help");
+    assert_non_null(strstr(r.out, "text|dot|llvm|asm"));
     cli(&r, "version");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "LLVM 19."));
@@ -203,6 +297,9 @@ static void test_user_errors(void **state)
     assert_one_error_line(&r, "unknown format 'svg'");
     cli(&r, "dump '" EXAMPLE "' --bogus");
     assert_one_error_line(&r, "unknown option '--bogus'");
+    cli(&r, "dump '" EXAMPLE "' --format llvm -O9");
+    assert_int_equal(r.status, 2);
+    assert_one_error_line(&r, "dump: the opt level is 0, 1, 2 or 3 (-O0..-O3 or --opt-level N), got '-O9'");
 
     write_file("bad_op.edir", "graph @g {\n  %0 = input \"x\" : f32[2]\n  %1 = frob %0 : f32[2]\n}\n");
     cli(&r, "dump '" TMP "/bad_op.edir'");
@@ -220,6 +317,25 @@ static void test_user_errors(void **state)
     assert_one_error_line(&r, "--out DIR is required");
     cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/o' --seed -3");
     assert_one_error_line(&r, "--seed wants a whole number");
+    const char *bad[][2] = {
+        {"--backend llvm", "run: --backend wants jit or interp, got 'llvm' (try edifice run --help)"},
+        {"--backend", "run: --backend wants jit or interp, got ''"},
+        {"-O4", "run: the opt level is 0, 1, 2 or 3 (-O0..-O3 or --opt-level N), got '-O4'"},
+        {"-Os", "got '-Os'"},
+        {"-O", "got '-O'"},
+        {"--opt-level=x", "got 'x'"},
+        {"--opt-level 12", "got '12'"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char args[4096];
+        snprintf(args, sizeof args, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/o' %s", bad[k][0]);
+        cli(&r, args);
+        assert_int_equal(r.status, 2);
+        assert_one_error_line(&r, bad[k][1]);
+    }
+    cli(&r, "grad '" EXAMPLE "' --loss mean --wrt x --backend=fast");
+    assert_int_equal(r.status, 2);
+    assert_one_error_line(&r, "grad: --backend wants jit or interp, got 'fast'");
     write_file("garbage.npy", "this is not an npy file at all");
     cli(&r, "run '" EXAMPLE "' --input x='" TMP "/garbage.npy' --out '" TMP "/o'");
     assert_one_error_line(&r, "garbage.npy");
@@ -248,6 +364,9 @@ int main(void)
         cmocka_unit_test(test_dump_dot),
         cmocka_unit_test(test_run_writes_outputs),
         cmocka_unit_test(test_grad_prints_and_writes),
+        cmocka_unit_test(test_backends_agree),
+        cmocka_unit_test(test_dump_llvm_and_asm),
+        cmocka_unit_test(test_stats),
         cmocka_unit_test(test_help_everywhere),
         cmocka_unit_test(test_user_errors),
     };

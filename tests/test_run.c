@@ -1,5 +1,7 @@
 /* ed_compile / ed_run: feed checks, store binding, updates, outputs, backend choice
- * and the errors a user can cause. */
+ * and the errors a user can cause. The tests of ed_run's contract run twice, once per
+ * backend; then the JIT's own plumbing: the default backend, opt levels, the arena
+ * and the compile statistics. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,11 +11,48 @@
 
 #include "support/interp_check.h"
 
+#include "backend/program.h"
+#include "ir/text.h"
+
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
-static ed_program *interp(const ed_graph *g, ed_store *st)
+/* Count heap allocations, forwarding to glibc's own entry points. Not under ASan,
+ * which owns malloc; there the steady-state test checks pointers only. */
+#ifndef __SANITIZE_ADDRESS__
+#define COUNTS_ALLOCS 1
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void *__libc_memalign(size_t align, size_t n);
+static long allocs;
+void *malloc(size_t n) { return allocs++, __libc_malloc(n); }
+void *calloc(size_t n, size_t size) { return allocs++, __libc_calloc(n, size); }
+void *realloc(void *p, size_t n) { return allocs++, __libc_realloc(p, n); }
+void *aligned_alloc(size_t align, size_t n) { return allocs++, __libc_memalign(align, n); }
+#endif
+
+/* The backend the shared tests run on; set by each group's setup. */
+static ed_backend backend_under_test;
+
+static int on_jit(void **state)
 {
-    return ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
+    (void)state;
+    backend_under_test = ED_BACKEND_JIT;
+    return 0;
+}
+
+static int on_interp(void **state)
+{
+    (void)state;
+    backend_under_test = ED_BACKEND_INTERP;
+    return 0;
+}
+
+static ed_program *compile_on(const ed_graph *g, ed_store *st)
+{
+    return ed_compile(g, st, &(ed_compile_opts){.backend = backend_under_test});
 }
 
 static float f32_at(const ed_tensor *t, int i) { return ((const float *)t->data)[i]; }
@@ -29,7 +68,7 @@ static void test_feed_errors(void **state)
     ed_node *k = ed_input(g, "k", ED_I32, ed_shape0());
     ed_output(g, "s", ed_sum(x, ED_ALL_AXES, false));
     ed_output(g, "k2", ed_mul(k, ed_scalar(g, ED_I32, 2)));
-    ed_program *p = interp(g, NULL);
+    ed_program *p = compile_on(g, NULL);
     assert_non_null(p);
 
     ed_tensor *xt = ed_tensor_new(ED_F32, ed_shape2(4, 3));
@@ -84,7 +123,7 @@ static void test_outputs(void **state)
     ed_output(g, "y", y);
     ed_output(g, "x_again", x); /* a leaf as output: the program keeps a copy */
     ed_output(g, "c", CST(g, ED_I32, ed_shape1(2), 4, 5));
-    ed_program *p = interp(g, NULL);
+    ed_program *p = compile_on(g, NULL);
     assert_non_null(p);
     assert_int_equal(ed_program_num_outputs(p), 3);
     assert_string_equal(ed_program_output_name(p, 0), "y");
@@ -127,7 +166,7 @@ static void test_output_fed_back(void **state)
     ed_node *x = ed_input(g, "x", ED_F32, ed_shape1(2));
     ed_output(g, "u", ed_add_scalar(x, 1));  /* computed first, into its own tensor */
     ed_output(g, "v", ed_mul_scalar(x, 10)); /* reads x after u was written */
-    ed_program *p = interp(g, NULL);
+    ed_program *p = compile_on(g, NULL);
     float xs[2] = {1, 2};
     ed_tensor *xt = ed_tensor_wrap(ED_F32, ed_shape1(2), xs);
     assert_int_equal(ed_run(p, &(ed_feed){"x", xt}, 1), ED_OK);
@@ -156,7 +195,7 @@ static void test_store_binding(void **state)
     ed_node *s = ed_state(g1, "s", ED_F32, ed_shape1(2), (ed_init){ED_INIT_ZEROS, 0});
     ed_output(g1, "ws", ed_sum(w, ED_ALL_AXES, false));
     ed_output(g1, "ss", ed_sum(s, ED_ALL_AXES, false));
-    ed_program *p1 = interp(g1, st);
+    ed_program *p1 = compile_on(g1, st);
     assert_non_null(p1);
 
     /* created with their initializers; params trainable, state not */
@@ -171,7 +210,7 @@ static void test_store_binding(void **state)
     ed_graph *g2 = ed_graph_new("sample");
     ed_node *w2 = ed_param(g2, "w", ED_F32, ed_shape2(2, 2), (ed_init){ED_INIT_NORMAL, 1});
     ed_output(g2, "w_copy", w2);
-    ed_program *p2 = interp(g2, st);
+    ed_program *p2 = compile_on(g2, st);
     assert_non_null(p2);
     assert_int_equal(ed_store_count(st), 2);
     assert_ptr_equal(ed_store_get(st, "w"), wt);
@@ -209,12 +248,12 @@ static void test_store_errors_at_compile(void **state)
     assert_int_equal(ed_store_put(st, "w", ed_tensor_new(ED_F32, ed_shape1(3)), true), ED_OK);
     ed_graph *g = ed_graph_new("g");
     ed_output(g, "w", ed_param(g, "w", ED_F32, ed_shape2(3, 1), (ed_init){ED_INIT_ZEROS, 0}));
-    assert_null(interp(g, st));
+    assert_null(compile_on(g, st));
     CHECK_ERROR_HAS("\"w\"");
     CHECK_ERROR_HAS("f32[3]");
     CHECK_ERROR_HAS("f32[3,1]");
     /* a graph with params needs a store */
-    assert_null(interp(g, NULL));
+    assert_null(compile_on(g, NULL));
     CHECK_ERROR_HAS("param \"w\" needs a store");
     ed_graph_free(g);
     ed_store_free(st);
@@ -232,7 +271,7 @@ static void test_counter_update(void **state)
     ed_update(g, "count", next);
     ed_output(g, "seen", count);
     ed_output(g, "next", next);
-    ed_program *p = interp(g, st);
+    ed_program *p = compile_on(g, st);
     assert_non_null(p);
     for (int call = 0; call < 3; call++) {
         assert_int_equal(ed_run(p, NULL, 0), ED_OK);
@@ -242,7 +281,7 @@ static void test_counter_update(void **state)
         assert_int_equal(i32_at(ed_store_get(st, "count"), 0), call + 1);
     }
     /* a second program on the same store continues from the stored value */
-    ed_program *q = interp(g, st);
+    ed_program *q = compile_on(g, st);
     assert_int_equal(ed_run(q, NULL, 0), ED_OK);
     assert_int_equal(i32_at(ed_program_output(q, "seen"), 0), 3);
     assert_int_equal(i32_at(ed_store_get(st, "count"), 0), 4);
@@ -266,7 +305,7 @@ static void test_updates_read_old_values(void **state)
     ed_update(g, "b", a);
     ed_update(g, "w", ed_sub(w, ed_mul_scalar(grad, 0.5)));
     ed_output(g, "w_before", w);
-    ed_program *p = interp(g, st);
+    ed_program *p = compile_on(g, st);
     assert_non_null(p);
     float gs[2] = {2, -4};
     ed_tensor *gt = ed_tensor_wrap(ED_F32, ed_shape1(2), gs);
@@ -291,29 +330,194 @@ static void test_updates_read_old_values(void **state)
 
 /* ---- compile errors and backends -------------------------------------------------- */
 
-static void test_jit_backend_runs_or_names_the_op(void **state)
+static void test_backend_choice(void **state)
 {
     (void)state;
     ed_graph *g = ed_graph_new("g");
     ed_output(g, "y", ed_add_scalar(ed_scalar(g, ED_F32, 1), 2));
-    ed_program *j = ed_compile(g, NULL, &(ed_compile_opts){.backend = ED_BACKEND_JIT});
-    assert_non_null(j);
-    assert_int_equal(ed_run(j, NULL, 0), ED_OK);
-    assert_true(f32_at(ed_program_output(j, "y"), 0) == 3);
-    ed_program_free(j);
-    ed_graph *h = ed_graph_new("h");
-    ed_node *oh = ed_one_hot(ed_scalar(h, ED_I32, 1), 3, ED_F32);
-    ed_output(h, "y", oh);
-    assert_null(ed_compile(h, NULL, &(ed_compile_opts){.backend = ED_BACKEND_JIT}));
-    assert_string_equal(ed_last_error(), "backend jit: op one_hot (%1) is not lowered yet; use the interp backend");
-    ed_graph_free(h);
+    /* NULL options, a zeroed struct and an unset backend all mean the JIT */
+    ed_program *d[3] = {ed_compile(g, NULL, NULL), ed_compile(g, NULL, &(ed_compile_opts){0}),
+                        ed_compile(g, NULL, &(ed_compile_opts){.seed = 3})};
+    for (int i = 0; i < 3; i++) {
+        assert_non_null(d[i]);
+        assert_int_equal(ed_program_backend(d[i]), ED_BACKEND_JIT);
+        assert_int_equal(ed_run(d[i], NULL, 0), ED_OK);
+        assert_true(f32_at(ed_program_output(d[i], "y"), 0) == 3);
+        ed_program_free(d[i]);
+    }
+    ed_program *p = ed_compile(g, NULL, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
+    assert_int_equal(ed_program_backend(p), ED_BACKEND_INTERP);
+    ed_program_free(p);
+    assert_int_equal(ed_program_backend(NULL), ED_BACKEND_DEFAULT);
+
     assert_null(ed_compile(g, NULL, &(ed_compile_opts){.backend = (ed_backend)7}));
     CHECK_ERROR_HAS("unknown backend 7");
-    /* NULL options mean the interpreter with seed 0 */
-    ed_program *p = ed_compile(g, NULL, NULL);
+    assert_null(ed_compile(g, NULL, &(ed_compile_opts){.opt_level = (ed_opt_level)9}));
+    CHECK_ERROR_HAS("unknown opt level 9");
+    assert_null(ed_compile(g, NULL, &(ed_compile_opts){.backend = ED_BACKEND_INTERP, .opt_level = (ed_opt_level)-1}));
+    CHECK_ERROR_HAS("unknown opt level -1");
+    ed_graph_free(g);
+}
+
+/* Element-wise closeness relative to max(1, |want|). */
+static void assert_close(const ed_tensor *got, const ed_tensor *want, double tol, const char *what)
+{
+    assert_int_equal(got->dtype, want->dtype);
+    assert_true(ed_shape_eq(got->shape, want->shape));
+    for (int64_t i = 0; i < ed_tensor_numel(want); i++) {
+        double a = ed_tensor_get(got, i), b = ed_tensor_get(want, i);
+        if (!(fabs(a - b) <= tol * fmax(1, fabs(b))))
+            fail_msg("%s: element %lld: got %.9g, interpreter %.9g", what, (long long)i, a, b);
+    }
+}
+
+/* The example MLP plus a step of plain SGD on it (updates, randomness, i32 state):
+ * every opt level computes what the interpreter does, call after call. */
+static ed_graph *opt_level_graph(void)
+{
+    ed_graph *g = ed_graph_read_file(ED_SOURCE_DIR "/examples/mlp.edir");
+    assert_non_null(g);
+    ed_node *w = ed_graph_leaf(g, ED_OP_PARAM, "mlp.0.w");
+    ed_node *noise = ed_randn(g, ED_F32, w->shape);
+    ed_update(g, "mlp.0.w", ed_add(w, ed_mul_scalar(noise, 0.01)));
+    ed_node *steps = ed_state(g, "steps", ED_I32, ed_shape0(), (ed_init){ED_INIT_ZEROS, 0});
+    ed_update(g, "steps", ed_add(steps, ed_scalar(g, ED_I32, 1)));
+    ed_output(g, "steps", steps);
+    assert_null(ed_graph_error(g));
+    return g;
+}
+
+static void test_opt_levels_match_the_interpreter(void **state)
+{
+    (void)state;
+    ed_graph *g = opt_level_graph();
+    float xs[8] = {0, 0, 0, 1, 1, 0, 1, 1};
+    ed_tensor *xt = ed_tensor_wrap(ED_F32, ed_shape2(4, 2), xs);
+    const ed_opt_level levels[5] = {ED_OPT_O0, ED_OPT_O1, ED_OPT_O2, ED_OPT_O3, ED_OPT_DEFAULT};
+    for (int l = 0; l < 5; l++) {
+        ed_store *si = ed_store_new(4), *sj = ed_store_new(4);
+        ed_program *pi = ed_compile(g, si, &(ed_compile_opts){.backend = ED_BACKEND_INTERP, .seed = 8});
+        ed_program *pj = ed_compile(g, sj, &(ed_compile_opts){.seed = 8, .opt_level = levels[l]});
+        assert_non_null(pi);
+        if (!pj) fail_msg("opt level %d: %s", (int)levels[l], ed_last_error());
+        for (int call = 0; call < 3; call++) {
+            assert_int_equal(ed_run(pi, &(ed_feed){"x", xt}, 1), ED_OK);
+            assert_int_equal(ed_run(pj, &(ed_feed){"x", xt}, 1), ED_OK);
+            for (int k = 0; k < ed_program_num_outputs(pi); k++)
+                assert_close(ed_program_output_at(pj, k), ed_program_output_at(pi, k), 1e-5,
+                             ed_program_output_name(pi, k));
+            assert_close(ed_store_get(sj, "mlp.0.w"), ed_store_get(si, "mlp.0.w"), 1e-6, "update mlp.0.w");
+        }
+        assert_int_equal(i32_at(ed_store_get(sj, "steps"), 0), 3);
+        ed_program_free(pi);
+        ed_program_free(pj);
+        ed_store_free(si);
+        ed_store_free(sj);
+    }
+    ed_tensor_free(xt);
+    ed_graph_free(g);
+}
+
+/* Every computed node of a JIT program lives in one arena allocated at compile time;
+ * a call binds pointers and allocates nothing. */
+static void test_jit_arena_and_steady_state(void **state)
+{
+    (void)state;
+    ed_graph *g = opt_level_graph();
+    ed_store *st = ed_store_new(1);
+    ed_program *p = ed_compile(g, st, NULL);
     assert_non_null(p);
-    assert_int_equal(ed_run(p, NULL, 0), ED_OK);
+    assert_non_null(p->arena);
+    assert_int_equal((uintptr_t)p->arena % 64, 0);
+    void *arena = p->arena;
+    for (int i = 0; i < p->nnodes; i++) {
+        const ed_tensor *t = p->owned[i];
+        if (!t) continue;
+        assert_false(t->owns); /* a view */
+        uintptr_t at = (uintptr_t)t->data - (uintptr_t)arena;
+        assert_int_equal(at % 64, 0);
+        assert_true(at + ed_tensor_bytes(t) <= p->arena_bytes);
+    }
+    assert_int_equal(ed_program_compile_stats(p).arena_bytes, p->arena_bytes);
+
+    float xs[8] = {0, 0, 0, 1, 1, 0, 1, 1};
+    ed_tensor *xt = ed_tensor_wrap(ED_F32, ed_shape2(4, 2), xs);
+    ed_feed feed = {"x", xt};
+    assert_int_equal(ed_run(p, &feed, 1), ED_OK); /* warm-up: OpenBLAS sets up its buffers */
+    const ed_tensor *y = ed_program_output(p, "y");
+    float y0[4];
+    memcpy(y0, y->data, sizeof y0);
+#ifdef COUNTS_ALLOCS
+    long before = allocs;
+#endif
+    int rc1 = ed_run(p, &feed, 1), rc2 = ed_run(p, &feed, 1);
+#ifdef COUNTS_ALLOCS
+    long during = allocs - before;
+    assert_true(before > 0); /* the counter works: compiling allocated */
+    assert_int_equal(during, 0);
+#endif
+    assert_int_equal(rc1, ED_OK);
+    assert_int_equal(rc2, ED_OK);
+    assert_ptr_equal(p->arena, arena);
+    assert_ptr_equal(ed_program_output(p, "y"), y);
+    assert_true((uintptr_t)y->data >= (uintptr_t)arena && (uintptr_t)y->data < (uintptr_t)arena + p->arena_bytes);
+    /* the noisy update of mlp.0.w moves y from call to call; the step counter is exact */
+    assert_memory_not_equal(y->data, y0, sizeof y0);
+    assert_int_equal(i32_at(ed_program_output(p, "steps"), 0), 2);
+    ed_tensor_free(xt);
     ed_program_free(p);
+    ed_store_free(st);
+    ed_graph_free(g);
+}
+
+/* Stable outputs: the same feeds give bit-identical outputs, call after call. */
+static void test_jit_outputs_are_stable(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_read_file(ED_SOURCE_DIR "/examples/mlp.edir");
+    ed_store *st = ed_store_new(2);
+    ed_program *p = ed_compile(g, st, NULL);
+    assert_non_null(p);
+    float xs[8] = {0.5f, -1, 2, 1, 1, 0, -3, 1};
+    ed_tensor *xt = ed_tensor_wrap(ED_F32, ed_shape2(4, 2), xs);
+    assert_int_equal(ed_run(p, &(ed_feed){"x", xt}, 1), ED_OK);
+    const ed_tensor *y = ed_program_output(p, "y");
+    float y0[4];
+    memcpy(y0, y->data, sizeof y0);
+    for (int call = 0; call < 3; call++) {
+        assert_int_equal(ed_run(p, &(ed_feed){"x", xt}, 1), ED_OK);
+        assert_ptr_equal(ed_program_output(p, "y"), y);
+        assert_memory_equal(y->data, y0, sizeof y0);
+    }
+    ed_tensor_free(xt);
+    ed_program_free(p);
+    ed_store_free(st);
+    ed_graph_free(g);
+}
+
+static void test_compile_stats(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("g");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape1(3));      /* bound: not in the arena */
+    ed_node *c = CST(g, ED_F32, ed_shape1(3), 1, 2, 3);         /* 12 bytes -> 64 */
+    ed_node *y = ed_mul(ed_add(x, c), c);                         /* two kernels, 64 each */
+    ed_output(g, "y", ed_sum(ed_exp(y), ED_ALL_AXES, false)); /* two more */
+    ed_program *p = ed_compile(g, NULL, &(ed_compile_opts){.opt_level = ED_OPT_O3});
+    assert_non_null(p);
+    ed_compile_stats s = ed_program_compile_stats(p);
+    assert_int_equal(s.kernels, 4);
+    assert_int_equal(s.arena_bytes, 5 * 64);
+    assert_true(s.lower_ms > 0 && s.optimize_ms > 0 && s.codegen_ms > 0);
+    ed_program_free(p);
+
+    p = ed_compile(g, NULL, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
+    s = ed_program_compile_stats(p);
+    assert_int_equal(s.kernels, 4);
+    assert_true(s.lower_ms == 0 && s.optimize_ms == 0 && s.codegen_ms == 0 && s.arena_bytes == 0);
+    ed_program_free(p);
+    s = ed_program_compile_stats(NULL);
+    assert_int_equal(s.kernels, 0);
     ed_graph_free(g);
 }
 
@@ -350,7 +554,7 @@ static void test_graph_changed_after_compile(void **state)
     (void)state;
     ed_graph *g = ed_graph_new("g");
     ed_output(g, "y", ed_scalar(g, ED_F32, 1));
-    ed_program *p = interp(g, NULL);
+    ed_program *p = compile_on(g, NULL);
     assert_non_null(p);
     ed_scalar(g, ED_F32, 2);
     assert_int_equal(ed_run(p, NULL, 0), ED_ERR);
@@ -363,7 +567,7 @@ static void test_empty_graph(void **state)
 {
     (void)state;
     ed_graph *g = ed_graph_new("empty");
-    ed_program *p = interp(g, NULL);
+    ed_program *p = compile_on(g, NULL);
     assert_non_null(p);
     assert_int_equal(ed_run(p, NULL, 0), ED_OK);
     assert_int_equal(ed_program_num_outputs(p), 0);
@@ -378,8 +582,8 @@ static void test_seed_and_calls(void **state)
     (void)state;
     ed_graph *g = ed_graph_new("g");
     ed_output(g, "r", ed_randint(g, ed_shape1(64), 0, 1000000));
-    ed_program *a = ed_compile(g, NULL, &(ed_compile_opts){.seed = 1});
-    ed_program *b = ed_compile(g, NULL, &(ed_compile_opts){.seed = 2});
+    ed_program *a = ed_compile(g, NULL, &(ed_compile_opts){.backend = backend_under_test, .seed = 1});
+    ed_program *b = ed_compile(g, NULL, &(ed_compile_opts){.backend = backend_under_test, .seed = 2});
     assert_int_equal(ed_run(a, NULL, 0), ED_OK);
     assert_int_equal(ed_run(b, NULL, 0), ED_OK);
     const ed_tensor *ra = ed_program_output(a, "r"), *rb = ed_program_output(b, "r");
@@ -388,7 +592,7 @@ static void test_seed_and_calls(void **state)
     ed_program_set_calls(a, 5);
     assert_int_equal(ed_program_calls(a), 5);
     ed_program_free(b);
-    b = ed_compile(g, NULL, &(ed_compile_opts){.seed = 1});
+    b = ed_compile(g, NULL, &(ed_compile_opts){.backend = backend_under_test, .seed = 1});
     ed_program_set_calls(b, 5);
     assert_int_equal(ed_run(a, NULL, 0), ED_OK);
     assert_int_equal(ed_run(b, NULL, 0), ED_OK);
@@ -401,7 +605,8 @@ static void test_seed_and_calls(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    /* ed_run's contract, on each backend */
+    const struct CMUnitTest shared[] = {
         cmocka_unit_test(test_feed_errors),
         cmocka_unit_test(test_outputs),
         cmocka_unit_test(test_output_fed_back),
@@ -409,11 +614,19 @@ int main(void)
         cmocka_unit_test(test_store_errors_at_compile),
         cmocka_unit_test(test_counter_update),
         cmocka_unit_test(test_updates_read_old_values),
-        cmocka_unit_test(test_jit_backend_runs_or_names_the_op),
-        cmocka_unit_test(test_graph_errors_refuse_compile),
         cmocka_unit_test(test_graph_changed_after_compile),
         cmocka_unit_test(test_empty_graph),
         cmocka_unit_test(test_seed_and_calls),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest own[] = {
+        cmocka_unit_test(test_backend_choice),
+        cmocka_unit_test(test_graph_errors_refuse_compile),
+        cmocka_unit_test(test_opt_levels_match_the_interpreter),
+        cmocka_unit_test(test_jit_arena_and_steady_state),
+        cmocka_unit_test(test_jit_outputs_are_stable),
+        cmocka_unit_test(test_compile_stats),
+    };
+    int failed = cmocka_run_group_tests_name("jit", shared, on_jit, NULL);
+    failed += cmocka_run_group_tests_name("interp", shared, on_interp, NULL);
+    return failed + cmocka_run_group_tests_name("backends", own, NULL, NULL);
 }

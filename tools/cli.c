@@ -61,3 +61,23 @@ int cli_make_dirs(const char *path)
     struct stat st;
     return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
+
+bool cli_opt_level_arg(const char *cmd, int argc, char **argv, int *i, ed_opt_level *level, int *rc)
+{
+    const char *arg = argv[*i], *v = NULL;
+    unsigned long long n = 4;
+    if (strncmp(arg, "-O", 2) == 0) {
+        v = arg;
+        if (arg[2] >= '0' && arg[2] <= '3' && !arg[3]) n = (unsigned long long)(arg[2] - '0');
+    } else if (cli_option(argc, argv, i, "--opt-level", &v)) {
+        if (!cli_parse_u64(v, &n)) n = 4;
+    } else {
+        return false;
+    }
+    if (n > 3)
+        *rc = cli_error(CLI_USAGE, "%s: the opt level is 0, 1, 2 or 3 (-O0..-O3 or --opt-level N), got '%s' (try edifice %s --help)",
+                        cmd, v ? v : "", cmd);
+    else
+        *level = (ed_opt_level)(ED_OPT_O0 + (int)n);
+    return true;
+}

@@ -36,20 +36,31 @@ void cli_feeds_free(cli_feeds *f);
 /* Write every output of p as DIR/NAME.npy (creating DIR), reporting one line each. */
 int cli_write_outputs(const ed_program *p, const char *dir, const char *cmd, FILE *report);
 
-/* What the commands that run a graph share: the graph file, --input, --out, --seed. */
+/* -O0..-O3 or --opt-level N (0..3): take argv[*i] if it is one of those and set *level
+ * (a bad value sets *rc to CLI_USAGE with a message naming cmd). */
+bool cli_opt_level_arg(const char *cmd, int argc, char **argv, int *i, ed_opt_level *level, int *rc);
+
+/* What the commands that run a graph share: the graph file, --input, --out, --seed,
+ * --backend jit|interp, the opt level and --stats. */
 typedef struct {
     const char *cmd; /* for messages: "run", "grad" */
     const char *path, *out;
     unsigned long long seed;
     cli_feeds feeds;
+    ed_backend backend;     /* ED_BACKEND_DEFAULT unless --backend */
+    ed_opt_level opt_level; /* ED_OPT_DEFAULT unless -On */
+    bool stats;             /* --stats: print the compile statistics on stderr */
 } cli_run_args;
 
 /* Take argv[*i] if it is the graph file or a shared option (a bad value sets *rc).
  * Returns false for anything else, which the command handles or reports. */
 bool cli_run_arg(cli_run_args *a, int argc, char **argv, int *i, int *rc);
-/* Compile g on the interpreter with a store seeded by a->seed, run it once with the
- * feeds and write every output to a->out. */
+/* Compile g on the chosen backend with a store seeded by a->seed, run it once with
+ * the feeds and write every output to a->out. */
 int cli_run_and_write(ed_graph *g, const cli_run_args *a, FILE *report);
+/* "compile: lower X ms, optimize Y ms, codegen Z ms, N kernels" (the JIT), or
+ * "compile: interp, nothing to compile, N kernels". */
+void cli_print_stats(const ed_program *p, FILE *f);
 
 int cmd_dump(int argc, char **argv);
 int cmd_grad(int argc, char **argv);

@@ -1,4 +1,6 @@
-/* edifice dump: parse a graph and print it as text (round trip) or Graphviz. */
+/* edifice dump: parse a graph and print it as text (round trip) or Graphviz, or print
+ * what the JIT compiles it to: optimized LLVM IR or host assembly. */
+#include "backend/llvm/jit.h"
 #include "ir/text.h"
 #include "runtime/error.h"
 #include "tools/cli.h"
@@ -8,22 +10,52 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: edifice dump FILE.edir [--format text|dot]\n"
+    "usage: edifice dump FILE.edir [--format text|dot|llvm|asm] [-O0|-O1|-O2|-O3]\n"
     "\n"
-    "Parses FILE.edir, verifies it and prints it: as edifice text (the default; the\n"
-    "printed form parses back to the same graph) or as a Graphviz digraph\n"
-    "(render with: edifice dump g.edir --format dot | dot -Tpng -o g.png).\n";
+    "Parses FILE.edir, verifies it and prints it:\n"
+    "  text  edifice text (the default; the printed form parses back to the same graph)\n"
+    "  dot   a Graphviz digraph (edifice dump g.edir --format dot | dot -Tpng -o g.png)\n"
+    "  llvm  the LLVM IR the JIT runs, after optimization at -On (default -O2)\n"
+    "  asm   the host assembly the JIT generates at -On\n";
+
+typedef enum { FMT_TEXT, FMT_DOT, FMT_LLVM, FMT_ASM } dump_format;
+
+static bool parse_format(const char *s, dump_format *f)
+{
+    static const char *names[] = {"text", "dot", "llvm", "asm"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *f = (dump_format)i;
+            return true;
+        }
+    return false;
+}
+
+static char *render(const ed_graph *g, dump_format f, ed_opt_level level)
+{
+    int n = level == ED_OPT_DEFAULT ? 2 : (int)level - ED_OPT_O0;
+    switch (f) {
+    case FMT_DOT: return ed_graph_dot(g);
+    case FMT_LLVM: return ed_jit_dump(g, n, ED_JIT_DUMP_IR);
+    case FMT_ASM: return ed_jit_dump(g, n, ED_JIT_DUMP_ASM);
+    default: return ed_graph_print(g);
+    }
+}
 
 int cmd_dump(int argc, char **argv)
 {
     const char *path = NULL, *format = "text", *v;
+    ed_opt_level level = ED_OPT_DEFAULT;
+    int rc = CLI_OK;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(usage, stdout);
             return CLI_OK;
         }
-        if (cli_option(argc, argv, &i, "--format", &v)) {
-            if (!v) return cli_error(CLI_USAGE, "dump: --format needs a value (text or dot)");
+        if (cli_opt_level_arg("dump", argc, argv, &i, &level, &rc)) {
+            if (rc != CLI_OK) return rc;
+        } else if (cli_option(argc, argv, &i, "--format", &v)) {
+            if (!v) return cli_error(CLI_USAGE, "dump: --format needs a value (text, dot, llvm or asm)");
             format = v;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_error(CLI_USAGE, "dump: unknown option '%s' (try edifice dump --help)", argv[i]);
@@ -34,13 +66,13 @@ int cmd_dump(int argc, char **argv)
         }
     }
     if (!path) return cli_error(CLI_USAGE, "dump: no graph file given (try edifice dump --help)");
-    bool dot = strcmp(format, "dot") == 0;
-    if (!dot && strcmp(format, "text") != 0)
-        return cli_error(CLI_USAGE, "dump: unknown format '%s' (text or dot)", format);
+    dump_format f;
+    if (!parse_format(format, &f))
+        return cli_error(CLI_USAGE, "dump: unknown format '%s' (text, dot, llvm or asm)", format);
 
     ed_graph *g = ed_graph_read_file(path);
     if (!g) return cli_error(CLI_FAIL, "%s", ed_last_error());
-    char *text = dot ? ed_graph_dot(g) : ed_graph_print(g);
+    char *text = render(g, f, level);
     ed_graph_free(g);
     if (!text) return cli_error(CLI_FAIL, "dump: %s", ed_last_error());
     fputs(text, stdout);

@@ -11,12 +11,17 @@
 static const char usage[] =
     "usage: edifice grad FILE.edir --loss NAME --wrt NAME[,NAME...]\n"
     "                    [--input NAME=FILE.npy ... --out DIR] [--seed N]\n"
+    "                    [--backend jit|interp] [-O0|-O1|-O2|-O3] [--stats]\n"
     "\n"
     "Differentiates the output `out NAME` (a float scalar) with respect to the named\n"
     "leaves (inputs, params or state), binds each gradient as `out grad.LEAF` and\n"
-    "prints the whole graph. With --out, also runs it once on the interpreter with the\n"
-    "--input bindings (params from their initializers, seeded by --seed, default 0)\n"
-    "and writes every output, gradients included, as DIR/NAME.npy.\n";
+    "prints the whole graph. With --out, also runs it once with the --input bindings\n"
+    "(params from their initializers, seeded by --seed, default 0) and writes every\n"
+    "output, gradients included, as DIR/NAME.npy.\n"
+    "\n"
+    "  --backend jit|interp  run on the LLVM JIT (default) or the reference interpreter\n"
+    "  -O0 .. -O3            LLVM optimization level (default -O2; also --opt-level N)\n"
+    "  --stats               print the compile times and kernel count on stderr\n";
 
 #define MAX_WRT 64
 

@@ -9,11 +9,16 @@
 
 static const char usage[] =
     "usage: edifice run FILE.edir --input NAME=FILE.npy ... --out DIR [--seed N]\n"
+    "                   [--backend jit|interp] [-O0|-O1|-O2|-O3] [--stats]\n"
     "\n"
-    "Runs the graph once on the reference interpreter. Every `input` of the graph must\n"
-    "be bound with --input; params and state start from their initializers, drawn\n"
-    "from --seed (default 0), which also seeds the random ops. Each `out NAME` is\n"
-    "written as DIR/NAME.npy (DIR is created if missing).\n";
+    "Runs the graph once. Every `input` of the graph must be bound with --input;\n"
+    "params and state start from their initializers, drawn from --seed (default 0),\n"
+    "which also seeds the random ops. Each `out NAME` is written as DIR/NAME.npy (DIR\n"
+    "is created if missing).\n"
+    "\n"
+    "  --backend jit|interp  the LLVM JIT (default) or the reference interpreter\n"
+    "  -O0 .. -O3            LLVM optimization level (default -O2; also --opt-level N)\n"
+    "  --stats               print the compile times and kernel count on stderr\n";
 
 int cmd_run(int argc, char **argv)
 {

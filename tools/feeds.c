@@ -1,5 +1,6 @@
-/* Shared by the commands that run graphs: --input NAME=FILE.npy bindings and
- * writing every output as DIR/NAME.npy. */
+/* Shared by the commands that run graphs: --input NAME=FILE.npy bindings, the
+ * compile options, compiling and running once, and writing every output as
+ * DIR/NAME.npy. */
 #include "tools/cli.h"
 #include "runtime/npy.h"
 
@@ -56,10 +57,26 @@ int cli_write_outputs(const ed_program *p, const char *dir, const char *cmd, FIL
 }
 
 
+/* --backend jit|interp */
+static int parse_backend(const char *cmd, const char *v, ed_backend *out)
+{
+    if (v && strcmp(v, "jit") == 0) *out = ED_BACKEND_JIT;
+    else if (v && strcmp(v, "interp") == 0) *out = ED_BACKEND_INTERP;
+    else return cli_error(CLI_USAGE, "%s: --backend wants jit or interp, got '%s' (try edifice %s --help)", cmd,
+                          v ? v : "", cmd);
+    return CLI_OK;
+}
+
 bool cli_run_arg(cli_run_args *a, int argc, char **argv, int *i, int *rc)
 {
     const char *v;
-    if (cli_option(argc, argv, i, "--input", &v)) {
+    if (cli_opt_level_arg(a->cmd, argc, argv, i, &a->opt_level, rc)) {
+        /* taken */
+    } else if (cli_option(argc, argv, i, "--backend", &v)) {
+        *rc = parse_backend(a->cmd, v, &a->backend);
+    } else if (strcmp(argv[*i], "--stats") == 0) {
+        a->stats = true;
+    } else if (cli_option(argc, argv, i, "--input", &v)) {
         *rc = cli_feeds_add(&a->feeds, v, a->cmd);
     } else if (cli_option(argc, argv, i, "--out", &v)) {
         if (!v) *rc = cli_error(CLI_USAGE, "%s: --out needs a directory", a->cmd);
@@ -82,11 +99,23 @@ int cli_run_and_write(ed_graph *g, const cli_run_args *a, FILE *report)
     ed_store *st = ed_store_new(a->seed);
     if (!st) return cli_error(CLI_FAIL, "out of memory");
     int rc;
-    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_INTERP, .seed = a->seed});
+    ed_compile_opts o = {.backend = a->backend, .seed = a->seed, .opt_level = a->opt_level};
+    ed_program *p = ed_compile(g, st, &o);
+    if (p && a->stats) cli_print_stats(p, stderr);
     if (!p) rc = cli_error(CLI_FAIL, "%s: %s", a->path, ed_last_error());
     else if (ed_run(p, a->feeds.feeds, a->feeds.n) != ED_OK) rc = cli_error(CLI_FAIL, "%s: %s", a->path, ed_last_error());
     else rc = cli_write_outputs(p, a->out, a->cmd, report);
     ed_program_free(p);
     ed_store_free(st);
     return rc;
+}
+
+void cli_print_stats(const ed_program *p, FILE *f)
+{
+    ed_compile_stats s = ed_program_compile_stats(p);
+    if (ed_program_backend(p) == ED_BACKEND_INTERP)
+        fprintf(f, "compile: interp, nothing to compile, %d kernels\n", s.kernels);
+    else
+        fprintf(f, "compile: lower %.2f ms, optimize %.2f ms, codegen %.2f ms, %d kernels\n", s.lower_ms,
+                s.optimize_ms, s.codegen_ms, s.kernels);
 }

@@ -9,14 +9,17 @@ static const char usage[] =
     "usage: edifice COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  dump FILE.edir [--format text|dot]   print a graph as text or Graphviz\n"
+    "  dump FILE.edir [--format text|dot|llvm|asm] [-O0..-O3]\n"
+    "                                       print a graph as text or Graphviz, or what the\n"
+    "                                       JIT compiles it to (LLVM IR, host assembly)\n"
     "  run FILE.edir --input NAME=FILE.npy ... --out DIR [--seed N]\n"
     "                                       run a graph, write each output as DIR/NAME.npy\n"
     "  grad FILE.edir --loss NAME --wrt NAME[,NAME...] [--input NAME=FILE.npy ... --out DIR]\n"
     "                                       append the backward graph, print it, optionally run it\n"
     "  version                              print the version and the LLVM it links\n"
     "\n"
-    "`edifice COMMAND --help` describes one command.\n";
+    "run and grad also take --backend jit|interp (default jit), -O0..-O3 (default -O2)\n"
+    "and --stats. `edifice COMMAND --help` describes one command.\n";
 
 int main(int argc, char **argv)
 {

@@ -1,10 +1,12 @@
-/* The JIT engine: LLVM initialization, the host TargetMachine for the optimizer,
- * one ORC LLJIT per program with the runtime's symbols defined explicitly (so linker
- * flags such as --as-needed cannot hide them), default<O2>, lookup and teardown.
+/* The JIT engine: LLVM initialization, the host TargetMachine (one recipe for the
+ * optimizer, the JIT and the assembly dump), one ORC LLJIT per program with the
+ * runtime's symbols defined explicitly (so linker flags such as --as-needed cannot
+ * hide them), default<On>, lookup, per-phase timing and teardown.
  * Ownership follows the LLVM C API: the TSM takes the module, the JIT takes the TSM,
  * the builder and the JTMB; we dispose the context handle, the TM and messages. */
 #include "backend/llvm/jit.h"
 
+#include "backend/arena.h"
 #include "backend/llvm/lower.h"
 #include "runtime/error.h"
 #include "runtime/philox.h"
@@ -19,6 +21,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,7 +29,7 @@
 struct ed_jit {
     LLVMOrcLLJITRef jit;
     ed_jit_entry entry;
-    double ms;
+    ed_jit_stats stats;
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -53,9 +56,12 @@ static int fail_llvm(const char *what, LLVMErrorRef err)
     return ED_ERR;
 }
 
-/* The optimizer needs the host CPU and features, or nothing vectorizes past SSE. */
-static LLVMTargetMachineRef host_tm(void)
+/* The optimizer needs the host CPU and features, or nothing vectorizes past SSE.
+ * level 0..3 picks the code generator's effort. */
+static LLVMTargetMachineRef host_tm(int level)
 {
+    static const LLVMCodeGenOptLevel cg_level[4] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess,
+                                                    LLVMCodeGenLevelDefault, LLVMCodeGenLevelAggressive};
     char *triple = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
     char *err = NULL;
     LLVMTargetRef target;
@@ -64,7 +70,7 @@ static LLVMTargetMachineRef host_tm(void)
         ed_fail("backend jit: no target for %s: %s", triple, err);
         LLVMDisposeMessage(err);
     } else {
-        tm = LLVMCreateTargetMachine(target, triple, cpu, feat, LLVMCodeGenLevelAggressive, LLVMRelocPIC,
+        tm = LLVMCreateTargetMachine(target, triple, cpu, feat, cg_level[level], LLVMRelocPIC,
                                      LLVMCodeModelSmall);
         if (!tm) ed_fail("backend jit: cannot create a target machine for %s", cpu);
     }
@@ -88,13 +94,23 @@ static void cg_init(ed_cg *cg, LLVMContextRef ctx, const char *name)
     cg->vd = LLVMVoidTypeInContext(ctx);
 }
 
-/* Lower g into cg->mod, verify it and run default<O2> with the host TM. */
-static int build_and_optimize(ed_cg *cg, const ed_graph *g, ed_node *const *order, const char *triple,
-                              const char *layout)
+/* Kernel functions defined in m (everything but ed_entry). */
+static int count_kernels(LLVMModuleRef m)
 {
+    int n = 0;
+    for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+        if (!LLVMIsDeclaration(f) && strcmp(LLVMGetValueName2(f, &(size_t){0}), "ed_entry") != 0) n++;
+    return n;
+}
+
+/* Lower g into cg->mod and verify it; times the work into st. */
+static int lower_module(ed_cg *cg, const ed_graph *g, ed_node *const *order, const int64_t *offsets,
+                        const char *triple, const char *layout, ed_jit_stats *st)
+{
+    double t0 = now_ms();
     LLVMSetTarget(cg->mod, triple);
     LLVMSetDataLayout(cg->mod, layout);
-    if (ed_lower_program(cg, g, order) != ED_OK) return ED_ERR;
+    if (ed_lower_program(cg, g, order, offsets) != ED_OK) return ED_ERR;
     char *msg = NULL;
     if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &msg)) {
         ed_fail("backend jit: internal error, invalid IR: %.900s", msg);
@@ -102,12 +118,21 @@ static int build_and_optimize(ed_cg *cg, const ed_graph *g, ed_node *const *orde
         return ED_ERR;
     }
     LLVMDisposeMessage(msg);
-    LLVMTargetMachineRef tm = host_tm();
-    if (!tm) return ED_ERR;
+    st->kernels = count_kernels(cg->mod);
+    st->lower_ms = now_ms() - t0;
+    return ED_OK;
+}
+
+/* default<O{level}> with tm, the host TM at the same level. */
+static int optimize_module(LLVMModuleRef m, LLVMTargetMachineRef tm, int level, ed_jit_stats *st)
+{
+    double t0 = now_ms();
+    char pipeline[16];
+    snprintf(pipeline, sizeof pipeline, "default<O%d>", level);
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-    LLVMErrorRef err = LLVMRunPasses(cg->mod, "default<O2>", tm, po);
+    LLVMErrorRef err = LLVMRunPasses(m, pipeline, tm, po);
     LLVMDisposePassBuilderOptions(po);
-    LLVMDisposeTargetMachine(tm);
+    st->optimize_ms = now_ms() - t0;
     return err ? fail_llvm("optimizing", err) : ED_OK;
 }
 
@@ -144,17 +169,17 @@ static int define_symbols(LLVMOrcLLJITRef jit)
     return ED_OK;
 }
 
-static LLVMOrcLLJITRef new_lljit(void)
+/* The JIT's target machine is built from host_tm(level), so the JIT generates code
+ * for exactly what the optimizer tuned for and the assembly dump shows. */
+static LLVMOrcLLJITRef new_lljit(int level)
 {
-    LLVMOrcJITTargetMachineBuilderRef jtmb;
-    LLVMErrorRef err = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
-    if (err) {
-        fail_llvm("detecting the host", err);
-        return NULL;
-    }
+    LLVMTargetMachineRef tm = host_tm(level);
+    if (!tm) return NULL;
+    LLVMOrcJITTargetMachineBuilderRef jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm); /* takes tm */
     LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
     LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb); /* takes jtmb */
     LLVMOrcLLJITRef jit;
+    LLVMErrorRef err;
     if ((err = LLVMOrcCreateLLJIT(&jit, builder))) { /* takes the builder */
         fail_llvm("creating the LLJIT", err);
         return NULL;
@@ -177,28 +202,39 @@ void ed_jit_free(ed_jit *j)
     free(j);
 }
 
-ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order)
+ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *offsets, int level)
 {
     pthread_once(&init_once, init_llvm);
-    double t0 = now_ms();
+    if (level < 0 || level > 3) {
+        ed_fail("backend jit: opt level %d is outside 0..3", level);
+        return NULL;
+    }
     ed_jit *j = calloc(1, sizeof *j);
     if (!j) {
         ed_fail("backend jit: out of memory");
         return NULL;
     }
-    if (!(j->jit = new_lljit())) goto fail;
+    double t0 = now_ms();
+    if (!(j->jit = new_lljit(level))) goto fail;
+    double jit_ms = now_ms() - t0;
 
     LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
     ed_cg cg;
     cg_init(&cg, LLVMOrcThreadSafeContextGetContext(tsctx), g->name);
-    int st = build_and_optimize(&cg, g, order, LLVMOrcLLJITGetTripleString(j->jit),
-                                LLVMOrcLLJITGetDataLayoutStr(j->jit));
+    int st = lower_module(&cg, g, order, offsets, LLVMOrcLLJITGetTripleString(j->jit),
+                          LLVMOrcLLJITGetDataLayoutStr(j->jit), &j->stats);
     LLVMDisposeBuilder(cg.b);
-    if (st != ED_OK) {
+    LLVMTargetMachineRef tm = st == ED_OK ? host_tm(level) : NULL;
+    if (tm) {
+        st = optimize_module(cg.mod, tm, level, &j->stats);
+        LLVMDisposeTargetMachine(tm);
+    }
+    if (st != ED_OK || !tm) {
         LLVMDisposeModule(cg.mod);
         LLVMOrcDisposeThreadSafeContext(tsctx);
         goto fail;
     }
+    t0 = now_ms();
     LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(cg.mod, tsctx); /* takes mod */
     LLVMOrcDisposeThreadSafeContext(tsctx); /* the TSM keeps it alive */
     LLVMErrorRef err = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
@@ -213,7 +249,7 @@ ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order)
         goto fail;
     }
     j->entry = (ed_jit_entry)(uintptr_t)addr;
-    j->ms = now_ms() - t0;
+    j->stats.codegen_ms = jit_ms + (now_ms() - t0);
     return j;
 fail:
     ed_jit_free(j);
@@ -222,9 +258,76 @@ fail:
 
 ed_jit_entry ed_jit_entry_fn(const ed_jit *j) { return j ? j->entry : NULL; }
 
-double ed_jit_compile_ms(const ed_jit *j) { return j ? j->ms : 0; }
+ed_jit_stats ed_jit_get_stats(const ed_jit *j) { return j ? j->stats : (ed_jit_stats){0}; }
 
-char *ed_jit_dump_ir(const ed_graph *g)
+double ed_jit_compile_ms(const ed_jit *j)
+{
+    return j ? j->stats.lower_ms + j->stats.optimize_ms + j->stats.codegen_ms : 0;
+}
+
+/* NUL-terminated malloc copy of n bytes. */
+static char *copy_text(const char *s, size_t n)
+{
+    char *t = malloc(n + 1);
+    if (!t) {
+        ed_fail("backend jit: out of memory");
+        return NULL;
+    }
+    memcpy(t, s, n);
+    t[n] = '\0';
+    return t;
+}
+
+/* The optimized module as IR text or host assembly. */
+static char *module_text(LLVMModuleRef m, LLVMTargetMachineRef tm, ed_jit_dump_kind kind)
+{
+    if (kind == ED_JIT_DUMP_IR) {
+        char *s = LLVMPrintModuleToString(m);
+        char *t = copy_text(s, strlen(s));
+        LLVMDisposeMessage(s);
+        return t;
+    }
+    char *msg = NULL;
+    LLVMMemoryBufferRef buf = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMAssemblyFile, &msg, &buf)) {
+        ed_fail("backend jit: emitting assembly: %s", msg ? msg : "unknown error");
+        LLVMDisposeMessage(msg);
+        return NULL;
+    }
+    char *t = copy_text(LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
+    LLVMDisposeMemoryBuffer(buf);
+    return t;
+}
+
+/* Lower and optimize g at level in a private context, then print the module. */
+static char *dump_graph(const ed_graph *g, ed_node *const *order, const int64_t *offsets, int level,
+                        ed_jit_dump_kind kind)
+{
+    LLVMTargetMachineRef tm = host_tm(level);
+    if (!tm) return NULL;
+    /* The same triple and layout the LLJIT would use: the host TM's. */
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
+    char *layout = LLVMCopyStringRepOfTargetData(td);
+    LLVMContextRef ctx = LLVMContextCreate();
+    ed_cg cg;
+    cg_init(&cg, ctx, g->name);
+    ed_jit_stats st;
+    char *text = NULL;
+    if (lower_module(&cg, g, order, offsets, triple, layout, &st) == ED_OK &&
+        optimize_module(cg.mod, tm, level, &st) == ED_OK)
+        text = module_text(cg.mod, tm, kind);
+    LLVMDisposeBuilder(cg.b);
+    LLVMDisposeModule(cg.mod);
+    LLVMContextDispose(ctx);
+    LLVMDisposeMessage(layout);
+    LLVMDisposeTargetData(td);
+    LLVMDisposeMessage(triple);
+    LLVMDisposeTargetMachine(tm);
+    return text;
+}
+
+char *ed_jit_dump(const ed_graph *g, int level, ed_jit_dump_kind kind)
 {
     pthread_once(&init_once, init_llvm);
     if (!g) {
@@ -235,33 +338,18 @@ char *ed_jit_dump_ir(const ed_graph *g)
         ed_fail("backend jit: graph @%s has an error: %s", g->name, ed_graph_error(g));
         return NULL;
     }
-    ed_node **order = ed_graph_topo(g);
-    LLVMTargetMachineRef tm = host_tm();
-    if (!order || !tm) {
-        free(order);
-        if (tm) LLVMDisposeTargetMachine(tm);
+    if (level < 0 || level > 3) {
+        ed_fail("backend jit: opt level %d is outside 0..3", level);
         return NULL;
     }
-    /* The same triple and layout the LLJIT would use: the host TM's. */
-    char *triple = LLVMGetTargetMachineTriple(tm);
-    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
-    char *layout = LLVMCopyStringRepOfTargetData(td);
-    LLVMContextRef ctx = LLVMContextCreate();
-    ed_cg cg;
-    cg_init(&cg, ctx, g->name);
+    ed_node **order = ed_graph_topo(g);
+    int64_t *offsets = malloc(((size_t)g->nnodes + 1) * sizeof *offsets);
     char *text = NULL;
-    if (build_and_optimize(&cg, g, order, triple, layout) == ED_OK) {
-        char *s = LLVMPrintModuleToString(cg.mod);
-        text = strdup(s);
-        LLVMDisposeMessage(s);
-    }
-    LLVMDisposeBuilder(cg.b);
-    LLVMDisposeModule(cg.mod);
-    LLVMContextDispose(ctx);
-    LLVMDisposeMessage(layout);
-    LLVMDisposeTargetData(td);
-    LLVMDisposeMessage(triple);
-    LLVMDisposeTargetMachine(tm);
+    if (!order || !offsets) ed_fail("backend jit: out of memory");
+    else if (ed_arena_plan(g, order, offsets) >= 0) text = dump_graph(g, order, offsets, level, kind);
+    free(offsets);
     free(order);
     return text;
 }
+
+char *ed_jit_dump_ir(const ed_graph *g) { return ed_jit_dump(g, 2, ED_JIT_DUMP_IR); }

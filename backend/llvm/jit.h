@@ -1,6 +1,9 @@
 /* The LLVM JIT backend: one LLVM function per computed node, one entry function
- * `ed_entry(values, seed, call)` that calls them in topological order. values[id] is
- * the data pointer of node id's value for this call (filled by backend/compile.c).
+ * `ed_entry(arena, values, seed, call)` that calls them in topological order.
+ * Computed nodes (consts included) live in the program's arena at offsets fixed at
+ * compile time (backend/arena.h) and baked into the code as constants; values[id] is
+ * the data pointer of input, param or state id for this call (filled by
+ * backend/compile.c). Other entries of values are not read.
  *
  * Ops without a lowering make the check fail with one clear line naming the op. */
 #ifndef ED_LLVM_JIT_H
@@ -12,22 +15,36 @@
 #include <stdint.h>
 
 typedef struct ed_jit ed_jit;
-typedef void (*ed_jit_entry)(void *const *values, uint64_t seed, uint64_t call);
+typedef void (*ed_jit_entry)(void *arena, void *const *values, uint64_t seed, uint64_t call);
+
+/* Milliseconds per phase of ed_jit_compile; codegen includes creating the LLJIT. */
+typedef struct {
+    double lower_ms, optimize_ms, codegen_ms;
+    int kernels; /* kernel functions in the module before optimization */
+} ed_jit_stats;
 
 /* True when op has a lowering (leaves included). */
 bool ed_jit_has_lowering(ed_op op);
 /* ED_OK, or ED_ERR with "backend jit: op X (%N) is not lowered yet; use the interp backend". */
 int ed_jit_check(const ed_graph *g);
 
-/* Build, optimize (default<O2>, host CPU) and JIT the program of g in the given
- * topological order. NULL with ed_last_error() on failure. */
-ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order);
+/* Build, optimize (default<O{level}> with level 0..3, host CPU) and JIT the program of
+ * g in the given topological order, with the arena offsets of ed_arena_plan. The
+ * code-generation level follows level too (O0 = CodeGenLevelNone ... O3 = Aggressive).
+ * NULL with ed_last_error() on failure. */
+ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *offsets, int level);
 ed_jit_entry ed_jit_entry_fn(const ed_jit *j);
-/* Milliseconds spent building, optimizing and code-generating. */
+ed_jit_stats ed_jit_get_stats(const ed_jit *j);
+/* Milliseconds spent building, optimizing and code-generating, in total. */
 double ed_jit_compile_ms(const ed_jit *j);
 void ed_jit_free(ed_jit *j);
 
-/* The optimized LLVM IR of g's program as text (free() it), or NULL on failure. */
+/* What g's program compiles to at level 0..3, as text (free() it), or NULL with
+ * ed_last_error(): the optimized LLVM IR, or the host assembly (the same target
+ * machine the JIT uses). */
+typedef enum { ED_JIT_DUMP_IR, ED_JIT_DUMP_ASM } ed_jit_dump_kind;
+char *ed_jit_dump(const ed_graph *g, int level, ed_jit_dump_kind kind);
+/* ed_jit_dump(g, 2, ED_JIT_DUMP_IR). */
 char *ed_jit_dump_ir(const ed_graph *g);
 
 #endif

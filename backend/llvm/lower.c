@@ -1,5 +1,5 @@
 /* Module construction: one internal kernel per computed node and the entry function
- * `void ed_entry(ptr values, i64 seed, i64 call)` that calls them in order. Also the
+ * `void ed_entry(ptr arena, ptr values, i64 seed, i64 call)` that calls them in order. Also the
  * small IR helpers (loops, calls, types) shared by the lower_*.c files. */
 #include "backend/llvm/lower.h"
 
@@ -138,6 +138,7 @@ bool ed_jit_has_lowering(ed_op op)
     case ED_KIND_ELEM: return ed_lower_elem_ok(op);
     case ED_KIND_REDUCE: return true;
     case ED_KIND_MOVE: return ed_lower_move_ok(op);
+    case ED_KIND_INDEX: return ed_lower_index_ok(op);
     case ED_KIND_MATMUL: return true;
     case ED_KIND_RANDOM: return true;
     default: return false;
@@ -159,48 +160,104 @@ int ed_jit_check(const ed_graph *g)
 
 static bool has_kernel(const ed_node *n) { return ed_ops[n->op].kind != ED_KIND_LEAF; }
 
-/* void k<id>(ptr noalias out, ptr noalias in..., i64 seed, i64 call) */
-static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n)
+/* Arrays sized by a node's input count (concat takes any number of inputs). */
+static void *alloc_array(int n, size_t size)
 {
-    LLVMTypeRef params[8];
-    int np = 0;
-    for (int k = 0; k <= n->nin; k++) params[np++] = cg->ptr;
-    params[np++] = cg->i64;
-    params[np++] = cg->i64;
+    void *p = calloc((size_t)n, size);
+    if (!p) ed_fail("backend jit: out of memory");
+    return p;
+}
+
+/* void k<id>(ptr noalias out, ptr noalias in..., i64 seed, i64 call) */
+static LLVMValueRef declare_kernel(ed_cg *cg, const ed_node *n)
+{
+    int np = n->nin + 3;
+    LLVMTypeRef *params = alloc_array(np, sizeof *params);
+    if (!params) return NULL;
+    for (int k = 0; k < np; k++) params[k] = k <= n->nin ? cg->ptr : cg->i64;
     char name[32];
     snprintf(name, sizeof name, "k%d_%s", n->id, ed_op_name(n->op));
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->vd, params, (unsigned)np, 0));
+    free(params);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
     for (int k = 0; k <= n->nin; k++)
         LLVMAddAttributeAtIndex(fn, (unsigned)k + 1, LLVMCreateEnumAttribute(cg->ctx, noalias, 0));
-    cg->fn = fn;
-    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
-    LLVMValueRef args[8];
-    for (int k = 0; k <= n->nin; k++) args[k] = LLVMGetParam(fn, (unsigned)k);
+    return fn;
+}
+
+static int emit_body(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
+{
     switch (ed_ops[n->op].kind) {
     case ED_KIND_ELEM: ed_lower_elem(cg, n, args); break;
     case ED_KIND_MOVE: ed_lower_move(cg, n, args); break;
     case ED_KIND_REDUCE: ed_lower_reduce(cg, n, args); break;
-    case ED_KIND_MATMUL:
-        if (ed_lower_matmul(cg, n, args) != ED_OK) return NULL;
-        break;
+    case ED_KIND_INDEX: ed_lower_index(cg, n, args); break;
+    case ED_KIND_MATMUL: return ed_lower_matmul(cg, n, args);
     case ED_KIND_RANDOM:
-        ed_lower_random(cg, n, args[0], LLVMGetParam(fn, (unsigned)n->nin + 1), LLVMGetParam(fn, (unsigned)n->nin + 2));
+        ed_lower_random(cg, n, args[0], LLVMGetParam(cg->fn, (unsigned)n->nin + 1),
+                        LLVMGetParam(cg->fn, (unsigned)n->nin + 2));
         break;
     default: break;
     }
+    return ED_OK;
+}
+
+static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n)
+{
+    LLVMValueRef fn = declare_kernel(cg, n);
+    LLVMValueRef *args = fn ? alloc_array(n->nin + 1, sizeof *args) : NULL;
+    if (!args) return NULL;
+    cg->fn = fn;
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    for (int k = 0; k <= n->nin; k++) args[k] = LLVMGetParam(fn, (unsigned)k);
+    int st = emit_body(cg, n, args);
+    free(args);
+    if (st != ED_OK) return NULL;
     LLVMBuildRetVoid(cg->b);
     return fn;
 }
 
-int ed_lower_program(ed_cg *cg, const ed_graph *g, ed_node *const *order)
+/* In ed_entry, where node id's value is: arena + its constant offset, or for a bound
+ * leaf (input, param, state) the pointer in values[id]. */
+static LLVMValueRef value_ptr(ed_cg *cg, LLVMValueRef entry, const int64_t *offsets, int id)
+{
+    if (offsets[id] >= 0) {
+        LLVMValueRef off = ed_cg_i64(cg, offsets[id]);
+        return LLVMBuildInBoundsGEP2(cg->b, LLVMInt8TypeInContext(cg->ctx), LLVMGetParam(entry, 0), &off, 1, "");
+    }
+    LLVMValueRef slot = ed_cg_i64(cg, id);
+    slot = LLVMBuildInBoundsGEP2(cg->b, cg->ptr, LLVMGetParam(entry, 1), &slot, 1, "");
+    return LLVMBuildLoad2(cg->b, cg->ptr, slot, "");
+}
+
+/* In ed_entry: kern(out, in..., seed, call). */
+static int emit_call(ed_cg *cg, LLVMValueRef entry, LLVMValueRef kern, const ed_node *n, const int64_t *offsets)
+{
+    int na = n->nin + 3;
+    LLVMValueRef *args = alloc_array(na, sizeof *args);
+    if (!args) return ED_ERR;
+    for (int k = -1; k < n->nin; k++) args[k + 1] = value_ptr(cg, entry, offsets, k < 0 ? n->id : n->in[k]->id);
+    args[na - 2] = LLVMGetParam(entry, 2);
+    args[na - 1] = LLVMGetParam(entry, 3);
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(kern), kern, args, (unsigned)na, "");
+    free(args);
+    return ED_OK;
+}
+
+/* The arena is 64-byte aligned and no other pointer reaches it during a call (fed
+ * tensors that overlap program memory are staged by compile.c): say so to LLVM. */
+static void mark_arena_param(ed_cg *cg, LLVMValueRef entry)
+{
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    unsigned align = LLVMGetEnumAttributeKindForName("align", 5);
+    LLVMAddAttributeAtIndex(entry, 1, LLVMCreateEnumAttribute(cg->ctx, noalias, 0));
+    LLVMAddAttributeAtIndex(entry, 1, LLVMCreateEnumAttribute(cg->ctx, align, 64));
+}
+
+int ed_lower_program(ed_cg *cg, const ed_graph *g, ed_node *const *order, const int64_t *offsets)
 {
     if (ed_jit_check(g) != ED_OK) return ED_ERR;
-    for (int i = 0; i < g->nnodes; i++)
-        if (g->nodes[i]->nin > 5)
-            return ed_fail("backend jit: op %s (%%%d) has more than 5 inputs; use the interp backend",
-                           ed_op_name(g->nodes[i]->op), g->nodes[i]->id);
     LLVMValueRef *kern = calloc((size_t)g->nnodes + 1, sizeof *kern);
     if (!kern) return ed_fail("backend jit: out of memory");
     for (int i = 0; i < g->nnodes; i++)
@@ -209,30 +266,15 @@ int ed_lower_program(ed_cg *cg, const ed_graph *g, ed_node *const *order)
             return ED_ERR;
         }
 
-    LLVMTypeRef ep[3] = {cg->ptr, cg->i64, cg->i64};
-    LLVMValueRef entry = LLVMAddFunction(cg->mod, "ed_entry", LLVMFunctionType(cg->vd, ep, 3, 0));
+    LLVMTypeRef ep[4] = {cg->ptr, cg->ptr, cg->i64, cg->i64};
+    LLVMValueRef entry = LLVMAddFunction(cg->mod, "ed_entry", LLVMFunctionType(cg->vd, ep, 4, 0));
+    mark_arena_param(cg, entry);
     cg->fn = entry;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, entry, "entry"));
-    LLVMValueRef values = LLVMGetParam(entry, 0);
-    for (int i = 0; i < g->nnodes; i++) {
-        const ed_node *n = order[i];
-        if (!kern[n->id]) continue;
-        LLVMValueRef args[8];
-        LLVMTypeRef types[8];
-        int na = 0;
-        for (int k = -1; k < n->nin; k++) {
-            int id = k < 0 ? n->id : n->in[k]->id;
-            LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, cg->ptr, values, (LLVMValueRef[]){ed_cg_i64(cg, id)}, 1, "");
-            types[na] = cg->ptr;
-            args[na++] = LLVMBuildLoad2(cg->b, cg->ptr, slot, "");
-        }
-        types[na] = cg->i64;
-        args[na++] = LLVMGetParam(entry, 1);
-        types[na] = cg->i64;
-        args[na++] = LLVMGetParam(entry, 2);
-        LLVMBuildCall2(cg->b, LLVMFunctionType(cg->vd, types, (unsigned)na, 0), kern[n->id], args, (unsigned)na, "");
-    }
+    int st = ED_OK;
+    for (int i = 0; i < g->nnodes && st == ED_OK; i++)
+        if (kern[order[i]->id]) st = emit_call(cg, entry, kern[order[i]->id], order[i], offsets);
     LLVMBuildRetVoid(cg->b);
     free(kern);
-    return ED_OK;
+    return st;
 }

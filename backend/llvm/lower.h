@@ -50,14 +50,29 @@ LLVMValueRef ed_cg_alloca(ed_cg *cg, LLVMTypeRef ty); /* in the entry block */
 void ed_lower_elem(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 void ed_lower_move(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 void ed_lower_reduce(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+/* gather, one_hot, scatter_add (lower_index.c). */
+void ed_lower_index(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 /* Random ops: args[0] output; seed and call are the kernel's extra i64 parameters. */
 void ed_lower_random(ed_cg *cg, const ed_node *n, LLVMValueRef out, LLVMValueRef seed, LLVMValueRef call);
 
+/* Inline f32 transcendentals (lower_math.c): straight-line IR on one f32 value, no
+ * calls and no branches, so elementwise loops vectorize. Special values as libm. */
+LLVMValueRef ed_math_exp_f32(ed_cg *cg, LLVMValueRef x);
+LLVMValueRef ed_math_log_f32(ed_cg *cg, LLVMValueRef x);
+LLVMValueRef ed_math_tanh_f32(ed_cg *cg, LLVMValueRef x);
+LLVMValueRef ed_math_erf_f32(ed_cg *cg, LLVMValueRef x);
+LLVMValueRef ed_math_sigmoid_f32(ed_cg *cg, LLVMValueRef x);
+LLVMValueRef ed_math_silu_f32(ed_cg *cg, LLVMValueRef x);
+LLVMValueRef ed_math_softplus_f32(ed_cg *cg, LLVMValueRef x);
+LLVMValueRef ed_math_gelu_f32(ed_cg *cg, LLVMValueRef x, bool approx);
+
 bool ed_lower_elem_ok(ed_op op);
 bool ed_lower_move_ok(ed_op op);
+bool ed_lower_index_ok(ed_op op);
 
-/* Build the whole module (kernels + ed_entry) into cg->mod. */
-int ed_lower_program(ed_cg *cg, const ed_graph *g, ed_node *const *order);
+/* Build the whole module (kernels + ed_entry) into cg->mod. offsets[id] is node id's
+ * byte offset in the arena, or -1 for a leaf bound through the values table. */
+int ed_lower_program(ed_cg *cg, const ed_graph *g, ed_node *const *order, const int64_t *offsets);
 
 #endif

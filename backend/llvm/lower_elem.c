@@ -1,12 +1,17 @@
 /* Elementwise and movement kernels: one strided walk over the output with each input
  * read through its numpy-broadcast strides (baked in as constants).
  *
- * Semantics follow ir/scalar.c exactly. Ops whose f32 result equals the double
- * computation rounded once (add, sub, mul, div, sqrt, compares, max/min, ...) are
- * emitted natively in the element type so they vectorize; the rest are computed in
- * double like the interpreter and rounded at the end, which makes them bit-identical
- * to it. Transcendentals call libm's double functions for now: to be replaced by
- * inline polynomials so they vectorize too. No fast-math flags anywhere. */
+ * Semantics follow ir/scalar.c. Ops whose f32 result equals the double computation
+ * rounded once (add, sub, mul, div, sqrt, compares, max/min, ...) are emitted natively
+ * in the element type so they vectorize. On f32, exp, log, tanh, erf, sigmoid, silu,
+ * softplus and gelu (both forms) are inline f32 polynomials (lower_math.c): no calls,
+ * so they vectorize too, within a few ulp of the double result rounded to float but
+ * not bit-identical to the interpreter (bounds measured by tests/test_jit_math.c).
+ * The rest (those ops on f64; sin, cos, pow, rsqrt, leaky_relu, clamp on any type)
+ * are computed in double like the interpreter, calling libm where needed, and rounded
+ * at the end, which makes them bit-identical to it. f64 stays on libm on purpose: it
+ * exists for gradient checks, where agreement with the oracle beats speed. No
+ * fast-math flags anywhere. */
 #include "backend/interp/iter.h"
 #include "backend/llvm/lower.h"
 
@@ -179,6 +184,23 @@ static LLVMValueRef eval_cast(ed_cg *cg, LLVMValueRef u, ed_dtype from, ed_dtype
     return to == ED_F64 ? LLVMBuildFPExt(cg->b, u, cg->f64, "") : LLVMBuildFPTrunc(cg->b, u, cg->f32, "");
 }
 
+/* f32 transcendentals as inline polynomials (lower_math.c); NULL for anything else. */
+static LLVMValueRef eval_poly_f32(ed_cg *cg, const ed_node *n, LLVMValueRef u)
+{
+    if (n->dtype != ED_F32 || n->nin != 1 || n->in[0]->dtype != ED_F32) return NULL;
+    switch (n->op) {
+    case ED_OP_EXP: return ed_math_exp_f32(cg, u);
+    case ED_OP_LOG: return ed_math_log_f32(cg, u);
+    case ED_OP_TANH: return ed_math_tanh_f32(cg, u);
+    case ED_OP_ERF: return ed_math_erf_f32(cg, u);
+    case ED_OP_SIGMOID: return ed_math_sigmoid_f32(cg, u);
+    case ED_OP_SILU: return ed_math_silu_f32(cg, u);
+    case ED_OP_SOFTPLUS: return ed_math_softplus_f32(cg, u);
+    case ED_OP_GELU: return ed_math_gelu_f32(cg, u, n->attr.approx);
+    default: return NULL;
+    }
+}
+
 static void elem_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
 {
     const ed_node *n = ud;
@@ -190,7 +212,7 @@ static void elem_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
     LLVMValueRef r;
     if (n->op == ED_OP_CAST) {
         r = eval_cast(cg, x[0], idt, n->dtype);
-    } else if (!(r = eval_native(cg, n, x, idt))) {
+    } else if (!(r = eval_poly_f32(cg, n, x[0])) && !(r = eval_native(cg, n, x, idt))) {
         LLVMValueRef d[3];
         for (int k = 0; k < n->nin; k++) d[k] = to_double(cg, x[k], n->in[k]->dtype);
         r = from_double(cg, eval_double(cg, n, d), n->dtype);

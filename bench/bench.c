@@ -1,0 +1,62 @@
+/* The benchmark driver: `bench WORKLOAD [--backend jit|interp] [--threads N]
+ * [--repeats R] [--steps S]`. Workloads are defined in bench/README.md; record what
+ * it prints, with the command, in bench/RESULTS.md. */
+#include "bench/bench.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*run)(const bench_opts *o);
+} workloads[] = {
+    {"w1", bench_w1},
+    {"w6", bench_w6},
+};
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: bench WORKLOAD [--backend jit|interp] [--threads N] [--repeats R] [--steps S]\n"
+                    "workloads:");
+    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) fprintf(stderr, " %s", workloads[i].name);
+    fprintf(stderr, "\n");
+    return 2;
+}
+
+static bool int_arg(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end != 0 || v < lo || v > hi) return false;
+    *out = (int)v;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) return usage();
+    bench_opts o = {.backend = ED_BACKEND_JIT, .threads = 1, .repeats = 5, .steps = 3};
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = v != NULL;
+        if (!strcmp(a, "--backend") && v) {
+            ok = !strcmp(v, "jit") || !strcmp(v, "interp");
+            o.backend = !strcmp(v, "interp") ? ED_BACKEND_INTERP : ED_BACKEND_JIT;
+        } else if (!strcmp(a, "--threads") && v) ok = int_arg(v, 1, 64, &o.threads);
+        else if (!strcmp(a, "--repeats") && v) ok = int_arg(v, 1, 100, &o.repeats);
+        else if (!strcmp(a, "--steps") && v) ok = int_arg(v, 1, 1000000, &o.steps);
+        else ok = false;
+        if (!ok) {
+            fprintf(stderr, "bench: bad argument %s%s%s\n", a, v ? " " : "", v ? v : "");
+            return usage();
+        }
+        i++;
+    }
+    openblas_set_num_threads(o.threads);
+    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
+        if (!strcmp(argv[1], workloads[i].name)) return workloads[i].run(&o);
+    fprintf(stderr, "bench: unknown workload %s\n", argv[1]);
+    return usage();
+}

@@ -1,0 +1,33 @@
+/* The benchmark driver's shared pieces: a clock, repeat-and-median timing, the
+ * options every workload takes, and the workload table. */
+#ifndef ED_BENCH_H
+#define ED_BENCH_H
+
+#include "backend/backend.h"
+
+#include <stdbool.h>
+
+typedef struct {
+    ed_backend backend;
+    int threads; /* OpenBLAS threads */
+    int repeats; /* timed repeats (>= 5 for a reported median) */
+    int steps;   /* calls per timed repeat */
+} bench_opts;
+
+/* Median, min and max of one figure over the repeats, in seconds. */
+typedef struct {
+    double median, min, max;
+} bench_stat;
+
+double bench_now(void);
+/* Time fn(ud) `steps` times per repeat after one warm-up call; per-call seconds. fn
+ * returns false to stop with its error already printed. */
+bool bench_time(const bench_opts *o, bool (*fn)(void *ud), void *ud, bench_stat *out);
+const char *bench_backend_name(ed_backend b);
+/* Measured peak f32 FLOP/s of one core (register-only FMA loop, widest vectors). */
+double bench_peak_flops(void);
+
+int bench_w1(const bench_opts *o);
+int bench_w6(const bench_opts *o);
+
+#endif
