@@ -1,5 +1,5 @@
 /* The benchmark driver: `bench WORKLOAD [--backend jit|interp] [--threads N]
- * [--repeats R] [--steps S]`. Workloads are defined in bench/README.md; record what
+ * [--repeats R] [--steps S] [-O0..-O3]`. Workloads are defined in bench/README.md; record what
  * it prints, with the command, in bench/RESULTS.md. */
 #include "bench/bench.h"
 
@@ -18,7 +18,7 @@ static const struct {
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: bench WORKLOAD [--backend jit|interp] [--threads N] [--repeats R] [--steps S]\n"
+    fprintf(stderr, "usage: bench WORKLOAD [--backend jit|interp] [--threads N] [--repeats R] [--steps S] [-O0..-O3]\n"
                     "workloads:");
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) fprintf(stderr, " %s", workloads[i].name);
     fprintf(stderr, "\n");
@@ -40,6 +40,10 @@ int main(int argc, char **argv)
     bench_opts o = {.backend = ED_BACKEND_JIT, .threads = 1, .repeats = 5, .steps = 3};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strlen(a) == 3 && a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3') {
+            o.opt = (ed_opt_level)(ED_OPT_O0 + (a[2] - '0'));
+            continue;
+        }
         bool ok = v != NULL;
         if (!strcmp(a, "--backend") && v) {
             ok = !strcmp(v, "jit") || !strcmp(v, "interp");

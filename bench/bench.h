@@ -12,6 +12,7 @@ typedef struct {
     int threads; /* OpenBLAS threads */
     int repeats; /* timed repeats (>= 5 for a reported median) */
     int steps;   /* calls per timed repeat */
+    ed_opt_level opt; /* JIT optimization level (-O0..-O3; default O2) */
 } bench_opts;
 
 /* Median, min and max of one figure over the repeats, in seconds. */

@@ -82,7 +82,7 @@ int bench_w1(const bench_opts *o)
     ed_tensor *x0 = ed_tensor_wrap(ED_F32, ed_shape2(BATCH, 2), xs);
     ed_store *st = ed_store_new(0);
     double t0 = bench_now();
-    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = o->backend});
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = o->backend, .opt_level = o->opt});
     double compile_s = bench_now() - t0;
     int rc = 1;
     bench_stat s;
@@ -95,6 +95,9 @@ int bench_w1(const bench_opts *o)
                bench_backend_name(o->backend), o->threads, g->nnodes, compile_s, 1e3 * s.median, 1e3 * s.min,
                1e3 * s.max, o->repeats, o->steps, 1.0 / s.median, flops / 1e6, flops / s.median / 1e9,
                ed_tensor_get(ed_program_output(p, "loss"), 0));
+        ed_compile_stats cs = ed_program_compile_stats(p);
+        printf("W1 compile split: lower=%.1fms optimize=%.1fms codegen=%.1fms kernels=%d arena=%zu bytes\n",
+               cs.lower_ms, cs.optimize_ms, cs.codegen_ms, cs.kernels, cs.arena_bytes);
         rc = 0;
     }
     ed_program_free(p);
