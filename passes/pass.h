@@ -41,7 +41,7 @@ typedef struct {
 } ed_pass;
 
 /* The pipeline ed_compile runs when none is given. */
-#define ED_DEFAULT_PIPELINE "cse,dce"
+#define ED_DEFAULT_PIPELINE "simplify,fold,cse,dce"
 
 /* The passes known by name: the built-in table, then any registered ones. */
 int ed_pass_count(void);
@@ -85,6 +85,8 @@ void ed_pass_stats_print(const ed_pass_stats *st, FILE *f);
 
 /* ---- the built-in passes ------------------------------------------------------ */
 
+int ed_pass_simplify(ed_graph *g, ed_pass_stats *st);
+int ed_pass_fold(ed_graph *g, ed_pass_stats *st);
 int ed_pass_cse(ed_graph *g, ed_pass_stats *st);
 int ed_pass_dce(ed_graph *g, ed_pass_stats *st);
 

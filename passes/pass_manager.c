@@ -10,6 +10,9 @@
 
 /* The built-in passes, in the order --help lists them. Add a row for a new pass. */
 static const ed_pass builtin[] = {
+    {"simplify", ed_pass_simplify,
+     "algebraic identities, reshape/transpose chains, transposes into matmul flags, broadcasts into consumers"},
+    {"fold", ed_pass_fold, "evaluate nodes whose inputs are all constants (interpreter kernels, size-limited)"},
     {"cse", ed_pass_cse, "merge nodes with the same op, inputs, attributes and type"},
     {"dce", ed_pass_dce, "remove nodes no output or update depends on"},
 };
@@ -120,7 +123,8 @@ static bool verify_on(ed_pass_verify v)
 }
 
 /* Remove what the pass left dead: nodes live before it and dead now, and new nodes
- * that nothing uses. Dead code from before stays (dce removes it). */
+ * that nothing uses. Dead code from before stays (dce removes it), except where it
+ * reads a removed node. */
 static int sweep(ed_graph *g, const bool *live_before, int nbefore)
 {
     bool *live = calloc((size_t)g->nnodes + 1, sizeof *live);
@@ -129,14 +133,23 @@ static int sweep(ed_graph *g, const bool *live_before, int nbefore)
         free(live), free(dead);
         return ed_fail("passes: out of memory");
     }
+    ed_node **order = ed_graph_topo(g);
+    if (!order) {
+        free(live), free(dead);
+        return ED_ERR;
+    }
     ed_pass_live(g, live);
     bool any = false;
     for (int i = 0; i < g->nnodes; i++) {
-        dead[i] = !live[i] && (i >= nbefore || live_before[i]);
-        any |= dead[i];
+        /* old dead code reading a removed node goes with it */
+        const ed_node *n = order[i];
+        bool d = !live[n->id] && (n->id >= nbefore || live_before[n->id]);
+        for (int k = 0; k < n->nin && !d && !live[n->id]; k++) d = dead[n->in[k]->id];
+        dead[n->id] = d;
+        any |= d;
     }
     int rc = any ? ed_graph_remove_nodes(g, dead) : ED_OK;
-    free(live), free(dead);
+    free(live), free(dead), free(order);
     return rc;
 }
 
