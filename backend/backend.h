@@ -12,6 +12,7 @@
 #define ED_BACKEND_H
 
 #include "ir/ir.h"
+#include "passes/pass.h"
 #include "runtime/error.h"
 #include "runtime/store.h"
 
@@ -30,6 +31,9 @@ typedef struct {
     ed_backend backend;
     uint64_t seed;          /* seed of the random ops' streams */
     ed_opt_level opt_level; /* JIT only */
+    const char *passes;     /* graph passes run on a copy of the graph: NULL for
+                               ED_DEFAULT_PIPELINE, "" for none (passes/pass.h) */
+    ed_pass_opts *pass_opts; /* NULL, or verification, printing and stats for the passes */
 } ed_compile_opts;
 
 /* What compiling cost. The JIT fills every field; the interpreter compiles nothing
@@ -50,8 +54,10 @@ typedef struct {
 typedef struct ed_program ed_program;
 
 /* NULL with ed_last_error() on failure (graph error, verifier, store type mismatch,
- * unknown backend or opt level). opts may be NULL: the defaults (JIT, O2, seed 0).
- * The graph and store must outlive the program. */
+ * unknown backend or opt level, unknown pass). opts may be NULL: the defaults (JIT,
+ * O2, seed 0, the default pass pipeline). The program compiles a copy of g after the
+ * passes, so g itself is never changed; g (ed_run refuses it once it has changed)
+ * and the store must outlive the program. */
 ed_program *ed_compile(const ed_graph *g, ed_store *st, const ed_compile_opts *opts);
 void ed_program_free(ed_program *p);
 

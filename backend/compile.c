@@ -36,6 +36,7 @@ void ed_program_free(ed_program *p)
     ed_jit_free(p->jit);
     ed_aligned_free(p->arena); /* after the views in owned are gone */
     free(p->ptrs);
+    ed_graph_free(p->copy);
     free(p);
 }
 
@@ -159,18 +160,36 @@ static int compile_jit(ed_program *p, const int64_t *offsets)
     return ED_OK;
 }
 
-ed_program *ed_compile(const ed_graph *g, ed_store *st, const ed_compile_opts *opts)
+/* The caller's graph stays as it is: the passes rewrite a copy, which is compiled. */
+static ed_graph *copy_and_run_passes(const ed_graph *src, const ed_compile_opts *o)
+{
+    if (ed_pipeline_check(o->passes) != ED_OK) return NULL;
+    ed_graph *g = ed_graph_clone(src);
+    if (g && ed_pass_run(g, o->passes, o->pass_opts) != ED_OK) {
+        ed_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+ed_program *ed_compile(const ed_graph *src, ed_store *st, const ed_compile_opts *opts)
 {
     ed_compile_opts o;
-    if (resolve_opts(opts, &o) != ED_OK || check_graph(g, st, o.backend) != ED_OK) return NULL;
+    if (resolve_opts(opts, &o) != ED_OK || check_graph(src, st, o.backend) != ED_OK) return NULL;
+    ed_graph *g = copy_and_run_passes(src, &o);
+    if (!g || check_graph(g, st, o.backend) != ED_OK) {
+        ed_graph_free(g);
+        return NULL;
+    }
 
     ed_program *p = calloc(1, sizeof *p);
     if (!p) {
+        ed_graph_free(g);
         ed_fail("compile: out of memory");
         return NULL;
     }
-    *p = (ed_program){.graph = g, .store = st, .opts = o, .nnodes = g->nnodes,
-                      .noutputs = g->noutputs, .nupdates = g->nupdates};
+    *p = (ed_program){.graph = g, .copy = g, .source = src, .source_nnodes = src->nnodes, .store = st,
+                      .opts = o, .nnodes = g->nnodes, .noutputs = g->noutputs, .nupdates = g->nupdates};
     int n = g->nnodes;
     p->order = ed_graph_topo(g);
     p->owned = zalloc(n, sizeof *p->owned);
@@ -350,9 +369,9 @@ static void finish(ed_program *p)
 int ed_run(ed_program *p, const ed_feed *feeds, int nfeeds)
 {
     if (!p) return ed_fail("run: no program (NULL)");
-    if (p->graph->nnodes != p->nnodes)
+    if (p->source->nnodes != p->source_nnodes)
         return ed_fail("run: graph @%s changed after it was compiled (%d nodes, now %d); compile it again",
-                       p->graph->name, p->nnodes, p->graph->nnodes);
+                       p->source->name, p->source_nnodes, p->source->nnodes);
     if (bind_inputs(p, feeds, nfeeds) != ED_OK || bind_store(p) != ED_OK) return ED_ERR;
     if (p->jit) run_jit(p);
     else run_interp(p);

@@ -82,7 +82,10 @@ int bench_w1(const bench_opts *o)
     ed_tensor *x0 = ed_tensor_wrap(ED_F32, ed_shape2(BATCH, 2), xs);
     ed_store *st = ed_store_new(0);
     double t0 = bench_now();
-    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = o->backend, .opt_level = o->opt});
+    ed_pass_stats ps[16];
+    ed_pass_opts po = {.stats = ps, .stats_cap = 16};
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = o->backend, .opt_level = o->opt, .pass_opts = &po});
+    int nodes_after = po.nstats ? ps[po.nstats - 1].nodes_after : g->nnodes;
     double compile_s = bench_now() - t0;
     int rc = 1;
     bench_stat s;
@@ -90,9 +93,9 @@ int bench_w1(const bench_opts *o)
     if (!p) fprintf(stderr, "bench w1: %s\n", ed_last_error());
     else if (bench_time(o, w1_step, &call, &s)) {
         double flops = matmul_flops(g);
-        printf("W1 ddpm_mlp_2d backend=%s threads=%d nodes=%d compile=%.3fs step median=%.3fms min=%.3fms "
+        printf("W1 ddpm_mlp_2d backend=%s threads=%d nodes=%d->%d compile=%.3fs step median=%.3fms min=%.3fms "
                "max=%.3fms (%d repeats x %d steps) steps/s=%.1f matmul=%.1f MFLOP/step (%.2f GFLOP/s) loss=%.4f\n",
-               bench_backend_name(o->backend), o->threads, g->nnodes, compile_s, 1e3 * s.median, 1e3 * s.min,
+               bench_backend_name(o->backend), o->threads, g->nnodes, nodes_after, compile_s, 1e3 * s.median, 1e3 * s.min,
                1e3 * s.max, o->repeats, o->steps, 1.0 / s.median, flops / 1e6, flops / s.median / 1e9,
                ed_tensor_get(ed_program_output(p, "loss"), 0));
         ed_compile_stats cs = ed_program_compile_stats(p);

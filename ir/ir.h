@@ -199,6 +199,17 @@ int ed_use_count(const ed_uses *u, const ed_node *n);
 /* Redirect every use of old (inputs, outputs, updates) to new. Types must match. */
 int ed_replace_all_uses(ed_graph *g, ed_node *old, ed_node *new_node);
 
+/* ---- copying and removing (ir/clone.c) -------------------------------------- */
+
+/* A deep copy: same name, nodes (in topological order, ids renumbered), attributes,
+ * debug names, stream ids, outputs and updates. A graph with a sticky error clones
+ * with that error. NULL and ed_last_error() on failure. */
+ed_graph *ed_graph_clone(const ed_graph *g);
+/* Remove the nodes with dead[id] set and renumber the rest densely in topological
+ * order (their memory stays in the graph arena until the graph is freed). Fails,
+ * changing nothing, if a kept node, an output or an update uses a removed node. */
+int ed_graph_remove_nodes(ed_graph *g, const bool *dead);
+
 /* Check the whole graph; returns ED_OK or ED_ERR with the reason in ed_last_error(). */
 int ed_graph_verify(const ed_graph *g);
 

@@ -81,3 +81,37 @@ bool cli_opt_level_arg(const char *cmd, int argc, char **argv, int *i, ed_opt_le
         *level = (ed_opt_level)(ED_OPT_O0 + (int)n);
     return true;
 }
+
+const char cli_pass_usage[] =
+    "  --passes LIST         graph passes to run, e.g. simplify,fold,cse,dce (default\n"
+    "                        " ED_DEFAULT_PIPELINE "; --passes '' runs none)\n"
+    "  --print-after-all     print the graph as text after every pass, on stderr\n"
+    "  --print-after=NAME    ... after the named passes only (NAME[,NAME...])\n"
+    "  --pass-stats          time and node counts of every pass, on stderr\n";
+
+bool cli_pass_arg(const char *cmd, cli_pass_args *a, int argc, char **argv, int *i, int *rc)
+{
+    const char *v;
+    if (strcmp(argv[*i], "--print-after-all") == 0) {
+        a->print_after_all = true;
+    } else if (strcmp(argv[*i], "--pass-stats") == 0) {
+        a->stats = true;
+    } else if (cli_option(argc, argv, i, "--passes", &v)) {
+        if (!v) *rc = cli_error(CLI_USAGE, "%s: --passes needs a list of passes (try edifice %s --help)", cmd, cmd);
+        else if (ed_pipeline_check(v) != ED_OK) *rc = cli_error(CLI_USAGE, "%s: %s", cmd, ed_last_error());
+        a->pipeline = v;
+    } else if (cli_option(argc, argv, i, "--print-after", &v)) {
+        if (!v || !v[0]) *rc = cli_error(CLI_USAGE, "%s: --print-after needs a pass name", cmd);
+        else if (ed_pipeline_check(v) != ED_OK) *rc = cli_error(CLI_USAGE, "%s: %s", cmd, ed_last_error());
+        a->print_after = v;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+ed_pass_opts cli_pass_opts(const cli_pass_args *a)
+{
+    return (ed_pass_opts){.print_after_all = a->print_after_all, .print_after = a->print_after,
+                          .print_to = stderr, .stats_to = a->stats ? stderr : NULL};
+}

@@ -40,6 +40,20 @@ int cli_write_outputs(const ed_program *p, const char *dir, const char *cmd, FIL
  * (a bad value sets *rc to CLI_USAGE with a message naming cmd). */
 bool cli_opt_level_arg(const char *cmd, int argc, char **argv, int *i, ed_opt_level *level, int *rc);
 
+/* The graph-pass options of every command that compiles (and of opt). */
+typedef struct {
+    const char *pipeline;    /* --passes LIST; NULL: the default pipeline */
+    bool print_after_all;    /* --print-after-all: the text form after every pass, on stderr */
+    const char *print_after; /* --print-after=NAME[,NAME...] */
+    bool stats;              /* --pass-stats: time and node counts per pass, on stderr */
+} cli_pass_args;
+/* Take argv[*i] if it is one of the pass options (a bad value sets *rc). */
+bool cli_pass_arg(const char *cmd, cli_pass_args *a, int argc, char **argv, int *i, int *rc);
+/* The ed_pass_opts these options ask for (printing to stderr). */
+ed_pass_opts cli_pass_opts(const cli_pass_args *a);
+/* The usage lines of the pass options. */
+extern const char cli_pass_usage[];
+
 /* What the commands that run a graph share: the graph file, --input, --out, --seed,
  * --backend jit|interp, the opt level and --stats. */
 typedef struct {
@@ -50,6 +64,7 @@ typedef struct {
     ed_backend backend;     /* ED_BACKEND_DEFAULT unless --backend */
     ed_opt_level opt_level; /* ED_OPT_DEFAULT unless -On */
     bool stats;             /* --stats: print the compile statistics on stderr */
+    cli_pass_args passes;   /* --passes, --print-after-all, --print-after, --pass-stats */
 } cli_run_args;
 
 /* Take argv[*i] if it is the graph file or a shared option (a bad value sets *rc).
@@ -63,6 +78,7 @@ int cli_run_and_write(ed_graph *g, const cli_run_args *a, FILE *report);
 void cli_print_stats(const ed_program *p, FILE *f);
 
 int cmd_dump(int argc, char **argv);
+int cmd_opt(int argc, char **argv);
 int cmd_grad(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 

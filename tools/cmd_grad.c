@@ -12,6 +12,7 @@ static const char usage[] =
     "usage: edifice grad FILE.edir --loss NAME --wrt NAME[,NAME...]\n"
     "                    [--input NAME=FILE.npy ... --out DIR] [--seed N]\n"
     "                    [--backend jit|interp] [-O0|-O1|-O2|-O3] [--stats]\n"
+    "                    [--passes LIST] [--print-after-all] [--print-after=NAME] [--pass-stats]\n"
     "\n"
     "Differentiates the output `out NAME` (a float scalar) with respect to the named\n"
     "leaves (inputs, params or state), binds each gradient as `out grad.LEAF` and\n"
@@ -76,6 +77,7 @@ int cmd_grad(int argc, char **argv)
     for (int i = 1; i < argc && rc == CLI_OK; i++) {
         if (cli_is_help(argv[i])) {
             fputs(usage, stdout);
+            fputs(cli_pass_usage, stdout);
             cli_feeds_free(&a.feeds);
             return CLI_OK;
         }

@@ -10,6 +10,7 @@
 static const char usage[] =
     "usage: edifice run FILE.edir --input NAME=FILE.npy ... --out DIR [--seed N]\n"
     "                   [--backend jit|interp] [-O0|-O1|-O2|-O3] [--stats]\n"
+    "                   [--passes LIST] [--print-after-all] [--print-after=NAME] [--pass-stats]\n"
     "\n"
     "Runs the graph once. Every `input` of the graph must be bound with --input;\n"
     "params and state start from their initializers, drawn from --seed (default 0),\n"
@@ -27,6 +28,7 @@ int cmd_run(int argc, char **argv)
     for (int i = 1; i < argc && rc == CLI_OK; i++) {
         if (cli_is_help(argv[i])) {
             fputs(usage, stdout);
+            fputs(cli_pass_usage, stdout);
             cli_feeds_free(&a.feeds);
             return CLI_OK;
         }

@@ -70,7 +70,9 @@ static int parse_backend(const char *cmd, const char *v, ed_backend *out)
 bool cli_run_arg(cli_run_args *a, int argc, char **argv, int *i, int *rc)
 {
     const char *v;
-    if (cli_opt_level_arg(a->cmd, argc, argv, i, &a->opt_level, rc)) {
+    if (cli_pass_arg(a->cmd, &a->passes, argc, argv, i, rc)) {
+        /* taken */
+    } else if (cli_opt_level_arg(a->cmd, argc, argv, i, &a->opt_level, rc)) {
         /* taken */
     } else if (cli_option(argc, argv, i, "--backend", &v)) {
         *rc = parse_backend(a->cmd, v, &a->backend);
@@ -99,7 +101,9 @@ int cli_run_and_write(ed_graph *g, const cli_run_args *a, FILE *report)
     ed_store *st = ed_store_new(a->seed);
     if (!st) return cli_error(CLI_FAIL, "out of memory");
     int rc;
-    ed_compile_opts o = {.backend = a->backend, .seed = a->seed, .opt_level = a->opt_level};
+    ed_pass_opts po = cli_pass_opts(&a->passes);
+    ed_compile_opts o = {.backend = a->backend, .seed = a->seed, .opt_level = a->opt_level,
+                         .passes = a->passes.pipeline, .pass_opts = &po};
     ed_program *p = ed_compile(g, st, &o);
     if (p && a->stats) cli_print_stats(p, stderr);
     if (!p) rc = cli_error(CLI_FAIL, "%s: %s", a->path, ed_last_error());

@@ -16,10 +16,12 @@ static const char usage[] =
     "                                       run a graph, write each output as DIR/NAME.npy\n"
     "  grad FILE.edir --loss NAME --wrt NAME[,NAME...] [--input NAME=FILE.npy ... --out DIR]\n"
     "                                       append the backward graph, print it, optionally run it\n"
+    "  opt FILE.edir [--passes LIST]        run graph passes, print the resulting graph\n"
     "  version                              print the version and the LLVM it links\n"
     "\n"
-    "run and grad also take --backend jit|interp (default jit), -O0..-O3 (default -O2)\n"
-    "and --stats. `edifice COMMAND --help` describes one command.\n";
+    "run and grad also take --backend jit|interp (default jit), -O0..-O3 (default -O2),\n"
+    "--stats, and the pass options --passes LIST, --print-after-all, --print-after=NAME\n"
+    "and --pass-stats (opt takes those too). `edifice COMMAND --help` describes one command.\n";
 
 int main(int argc, char **argv)
 {
@@ -31,6 +33,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "dump") == 0) return cmd_dump(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "grad") == 0) return cmd_grad(argc - 1, argv + 1);
+    if (strcmp(cmd, "opt") == 0) return cmd_opt(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         char llvm[256];
         ed_llvm_describe(llvm, sizeof llvm);

@@ -1,0 +1,786 @@
+/* The pass manager and the passes simplify, fold, cse and dce: pipeline strings and
+ * their errors, hooks and stats, golden CHECK-style tests per pass (lines the printed
+ * IR must contain, and lines it must not), and meaning: every pass and the default
+ * pipeline against the interpreter on the graph as built, on the example graph, on
+ * seeded random graphs full of rewritable patterns (interpreter and JIT), and on MLP
+ * training steps run for several calls (outputs and every store value). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "frontend/nn.h"
+#include "ir/text.h"
+#include "passes/pass.h"
+#include "passes/train.h"
+#include "support/interp_check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static ed_graph *parse(const char *text)
+{
+    ed_graph *g = ed_graph_parse(text, "test");
+    if (!g) fail_msg("parse: %s", ed_last_error());
+    return g;
+}
+
+/* Run pipeline on the graph in text, then require every line in want (substrings of
+ * the printed result) and no line in lack. */
+static void check_after(const char *text, const char *pipeline, const char *const *want, const char *const *lack)
+{
+    ed_graph *g = parse(text);
+    if (ed_pass_run(g, pipeline, &(ed_pass_opts){.verify = ED_VERIFY_ON}) != ED_OK)
+        fail_msg("%s: %s", pipeline, ed_last_error());
+    char *out = ed_graph_print(g);
+    assert_non_null(out);
+    for (int i = 0; want && want[i]; i++)
+        if (!strstr(out, want[i])) fail_msg("after %s, missing \"%s\" in\n%s", pipeline, want[i], out);
+    for (int i = 0; lack && lack[i]; i++)
+        if (strstr(out, lack[i])) fail_msg("after %s, unexpected \"%s\" in\n%s", pipeline, lack[i], out);
+    free(out);
+    ed_graph_free(g);
+}
+
+#define LINES(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* Feeds for every input of g: values in [-2, 2] from a fixed LCG (ints in [-3, 3]). */
+typedef struct {
+    ed_feed f[16];
+    ed_tensor *t[16];
+    int n;
+} feeds;
+
+static uint64_t lcg = 1;
+static uint32_t next_u32(void)
+{
+    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(lcg >> 33);
+}
+static int pick(int n) { return (int)(next_u32() % (uint32_t)n); }
+
+static void make_feeds(const ed_graph *g, feeds *fd)
+{
+    fd->n = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *x = g->nodes[i];
+        if (x->op != ED_OP_INPUT) continue;
+        assert_true(fd->n < 16);
+        ed_tensor *t = ed_tensor_new(x->dtype, x->shape);
+        for (int64_t k = 0; k < ed_tensor_numel(t); k++)
+            ed_tensor_set(t, k, x->dtype == ED_I32 ? pick(7) - 3 : 4.0 * (next_u32() / 4294967296.0) - 2);
+        fd->t[fd->n] = t;
+        fd->f[fd->n] = (ed_feed){x->attr.name, t};
+        fd->n++;
+    }
+}
+
+static void free_feeds(feeds *fd)
+{
+    for (int i = 0; i < fd->n; i++) ed_tensor_free(fd->t[i]);
+    fd->n = 0;
+}
+
+static bool close_enough(double want, double have, double tol)
+{
+    if (isnan(want) || isnan(have)) return isnan(want) && isnan(have);
+    if (isinf(want) || isinf(have)) return want == have;
+    return fabs(want - have) <= tol * (1 + fabs(want));
+}
+
+static void compare_tensors(const ed_tensor *a, const ed_tensor *b, double tol, const char *what, const char *name,
+                            int call)
+{
+    assert_int_equal(a->dtype, b->dtype);
+    assert_true(ed_shape_eq(a->shape, b->shape));
+    for (int64_t i = 0; i < ed_tensor_numel(a); i++) {
+        double want = ed_tensor_get(a, i), have = ed_tensor_get(b, i);
+        if (!close_enough(want, have, tol))
+            fail_msg("%s: %s[%lld] call %d: %.9g without passes, %.9g with", what, name, (long long)i, call, want,
+                     have);
+    }
+}
+
+/* g without passes on the interpreter (the oracle) against g after pipeline on
+ * backend, each with its own store (seed 3) and program seed 5, for `calls` calls:
+ * every output of every call, then every store value. Returns the node count after
+ * the passes. */
+static int compare_pipeline(const ed_graph *g, const char *pipeline, ed_backend backend, double tol, int calls,
+                            const char *what)
+{
+    feeds fd;
+    make_feeds(g, &fd);
+    ed_store *s0 = ed_store_new(3), *s1 = ed_store_new(3);
+    ed_pass_stats stats[16];
+    ed_pass_opts po = {.verify = ED_VERIFY_ON, .stats = stats, .stats_cap = 16};
+    ed_program *p0 = ed_compile(g, s0, &(ed_compile_opts){.backend = ED_BACKEND_INTERP, .seed = 5, .passes = ""});
+    if (!p0) fail_msg("%s: compile without passes: %s", what, ed_last_error());
+    ed_program *p1 = ed_compile(g, s1, &(ed_compile_opts){.backend = backend, .seed = 5, .passes = pipeline, .pass_opts = &po});
+    if (!p1) fail_msg("%s: compile with %s: %s", what, pipeline ? pipeline : "the default", ed_last_error());
+    assert_int_equal(ed_program_num_outputs(p0), ed_program_num_outputs(p1));
+    for (int c = 0; c < calls; c++) {
+        if (ed_run(p0, fd.f, fd.n) != ED_OK || ed_run(p1, fd.f, fd.n) != ED_OK)
+            fail_msg("%s: run: %s", what, ed_last_error());
+        for (int o = 0; o < ed_program_num_outputs(p0); o++) {
+            assert_string_equal(ed_program_output_name(p0, o), ed_program_output_name(p1, o));
+            compare_tensors(ed_program_output_at(p0, o), ed_program_output_at(p1, o), tol, what,
+                            ed_program_output_name(p0, o), c);
+        }
+    }
+    assert_int_equal(ed_store_count(s0), ed_store_count(s1));
+    for (int i = 0; i < ed_store_count(s0); i++) {
+        const char *name = ed_store_name(s0, i);
+        ed_tensor *b = ed_store_get(s1, name);
+        if (!b) fail_msg("%s: store entry %s missing after the passes", what, name);
+        compare_tensors(ed_store_get(s0, name), b, tol, what, name, calls);
+    }
+    int after = po.nstats ? stats[po.nstats - 1].nodes_after : g->nnodes;
+    ed_program_free(p0);
+    ed_program_free(p1);
+    ed_store_free(s0);
+    ed_store_free(s1);
+    free_feeds(&fd);
+    return after;
+}
+
+static const char *const single_passes[] = {"simplify", "fold", "cse", "dce", NULL, "simplify,fold,cse,dce,simplify,cse"};
+enum { NPIPELINES = sizeof single_passes / sizeof single_passes[0] };
+
+/* Every pass alone, the default pipeline (NULL) and a longer one, on the interpreter. */
+static void check_every_pipeline(const ed_graph *g, double tol, int calls, const char *what)
+{
+    for (int i = 0; i < NPIPELINES; i++) {
+        char label[256];
+        snprintf(label, sizeof label, "%s [%s]", what, single_passes[i] ? single_passes[i] : "default");
+        compare_pipeline(g, single_passes[i], ED_BACKEND_INTERP, tol, calls, label);
+    }
+}
+
+/* ---- the pass manager ---------------------------------------------------------- */
+
+static void test_pass_table(void **state)
+{
+    (void)state;
+    const char *names[] = {"simplify", "fold", "cse", "dce"};
+    for (int i = 0; i < 4; i++) {
+        const ed_pass *p = ed_pass_find(names[i]);
+        assert_non_null(p);
+        assert_string_equal(p->name, names[i]);
+        assert_non_null(p->run);
+        assert_true(strlen(p->description) > 10);
+    }
+    assert_null(ed_pass_find("nope"));
+    assert_true(ed_pass_count() >= 4);
+    assert_int_equal(ed_pipeline_check(ED_DEFAULT_PIPELINE), ED_OK);
+    /* every op of today's table is one passes understand */
+    for (int op = 0; op < ED_OP_COUNT; op++) assert_true(ed_pass_op_is_known((ed_op)op));
+    assert_false(ed_pass_op_is_known(ED_OP_COUNT));
+}
+
+static void test_pipeline_strings(void **state)
+{
+    (void)state;
+    assert_int_equal(ed_pipeline_check(""), ED_OK);
+    assert_int_equal(ed_pipeline_check("  "), ED_OK);
+    assert_int_equal(ed_pipeline_check(NULL), ED_OK);
+    assert_int_equal(ed_pipeline_check("cse"), ED_OK);
+    assert_int_equal(ed_pipeline_check(" simplify , fold,cse ,dce "), ED_OK);
+    assert_int_equal(ed_pipeline_check("cse,cse,dce"), ED_OK);
+    assert_int_equal(ed_pipeline_check("simplify,fuse"), ED_ERR);
+    CHECK_ERROR_HAS("unknown pass 'fuse' in pipeline 'simplify,fuse' (known: simplify, fold, cse, dce");
+    assert_int_equal(ed_pipeline_check("cse,,dce"), ED_ERR);
+    CHECK_ERROR_HAS("empty pass name");
+    assert_int_equal(ed_pipeline_check("cse,"), ED_ERR);
+    CHECK_ERROR_HAS("empty pass name");
+    assert_int_equal(ed_pipeline_check("cse dce"), ED_ERR);
+    CHECK_ERROR_HAS("separated by commas");
+
+    /* an unknown name anywhere stops the pipeline before any pass runs */
+    ed_graph *g = parse("graph @g {\n %0 = input \"x\" : f32[2]\n %1 = const 1 : f32[]\n %2 = mul %0, %1 : f32[2]\n"
+                        " out y = %2\n}\n");
+    assert_int_equal(ed_pass_run(g, "simplify,bogus", NULL), ED_ERR);
+    CHECK_ERROR_HAS("unknown pass 'bogus'");
+    assert_int_equal(g->nnodes, 3);
+    assert_int_equal(ed_pass_run(g, "simplify", &(ed_pass_opts){.print_after = "cse,nope"}), ED_ERR);
+    CHECK_ERROR_HAS("unknown pass 'nope' in print-after 'cse,nope'");
+    assert_int_equal(g->nnodes, 3);
+    /* the empty pipeline changes nothing */
+    assert_int_equal(ed_pass_run(g, "", NULL), ED_OK);
+    assert_int_equal(g->nnodes, 3);
+    /* and ed_compile reports a bad pipeline */
+    assert_null(ed_compile(g, NULL, &(ed_compile_opts){.passes = "cse,dse"}));
+    CHECK_ERROR_HAS("unknown pass 'dse'");
+    ed_graph_free(g);
+}
+
+static int bad_pass(ed_graph *g, ed_pass_stats *st)
+{
+    (void)st;
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i]->op == ED_OP_NEG) g->nodes[i]->dtype = ED_I32; /* a type its rule does not give */
+    return ED_OK;
+}
+
+static int failing_pass(ed_graph *g, ed_pass_stats *st)
+{
+    (void)g, (void)st;
+    return ed_fail("failing_pass: not built yet");
+}
+
+static void test_register_and_verify(void **state)
+{
+    (void)state;
+    assert_int_equal(ed_pass_register(&(ed_pass){"test_bad", bad_pass, "breaks types"}), ED_OK);
+    assert_int_equal(ed_pass_register(&(ed_pass){"test_fail", failing_pass, "fails"}), ED_OK);
+    assert_int_equal(ed_pass_register(&(ed_pass){"test_bad", bad_pass, "again"}), ED_ERR);
+    CHECK_ERROR_HAS("exists already");
+    assert_int_equal(ed_pass_register(&(ed_pass){"Bad-Name", bad_pass, "x"}), ED_ERR);
+    assert_int_equal(ed_pass_register(&(ed_pass){"cse", bad_pass, "x"}), ED_ERR);
+    assert_non_null(ed_pass_find("test_bad"));
+
+    const char *text = "graph @g {\n %0 = input \"x\" : f32[2]\n %1 = neg %0 : f32[2]\n out y = %1\n}\n";
+    ed_graph *g = parse(text);
+    assert_int_equal(ed_pass_run(g, "cse,test_bad,dce", &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_ERR);
+    CHECK_ERROR_HAS("does not verify after pass test_bad");
+    ed_graph_free(g);
+    g = parse(text);
+    assert_int_equal(ed_pass_run(g, "test_fail", NULL), ED_ERR);
+    CHECK_ERROR_HAS("not built yet");
+    ed_graph_free(g);
+    /* verification off lets the broken graph through; the compile verifier still stops it */
+    g = parse(text);
+    assert_int_equal(ed_pass_run(g, "test_bad", &(ed_pass_opts){.verify = ED_VERIFY_OFF}), ED_OK);
+    ed_graph_free(g);
+    g = parse(text);
+    assert_null(ed_compile(g, NULL, &(ed_compile_opts){.passes = "test_bad",
+                                                      .pass_opts = &(ed_pass_opts){.verify = ED_VERIFY_OFF}}));
+    CHECK_ERROR_HAS("verify:");
+    /* the caller's graph is untouched by the passes of ed_compile */
+    assert_int_equal(g->nodes[1]->dtype, ED_F32);
+    ed_graph_free(g);
+}
+
+static void test_hooks_and_stats(void **state)
+{
+    (void)state;
+    ed_graph *g = parse("graph @g {\n %0 = input \"x\" : f32[2]\n %1 = const 1 : f32[]\n %2 = mul %0, %1 : f32[2]\n"
+                        " %3 = neg %2 : f32[2]\n %4 = neg %2 : f32[2]\n %5 = add %3, %4 : f32[2]\n"
+                        " %6 = exp %0 : f32[2]\n out y = %5\n}\n");
+    char *buf = NULL, *sbuf = NULL;
+    size_t len = 0, slen = 0;
+    FILE *f = open_memstream(&buf, &len), *sf = open_memstream(&sbuf, &slen);
+    ed_pass_stats st[8];
+    ed_pass_opts o = {.verify = ED_VERIFY_ON, .print_after = "cse", .print_to = f, .stats_to = sf,
+                      .stats = st, .stats_cap = 8};
+    assert_int_equal(ed_pass_run(g, NULL, &o), ED_OK);
+    fclose(f);
+    fclose(sf);
+    /* print-after=cse: one graph, after cse */
+    assert_non_null(strstr(buf, "# after cse\ngraph @g {"));
+    assert_null(strstr(buf, "# after simplify"));
+    assert_null(strstr(buf + 1, "# after"));
+    /* stats: four passes in order with their node counts */
+    assert_int_equal(o.nstats, 4);
+    assert_string_equal(st[0].name, "simplify");
+    assert_int_equal(st[0].nodes_before, 7);
+    assert_int_equal(st[0].nodes_after, 5); /* mul x, 1 and its const gone; the dead exp stays (dce's job) */
+    assert_int_equal(st[0].rewrites, 1);
+    assert_string_equal(st[2].name, "cse");
+    assert_int_equal(st[2].rewrites, 1);
+    assert_int_equal(st[2].nodes_after, 4);
+    assert_string_equal(st[3].name, "dce");
+    assert_int_equal(st[3].nodes_after, 3); /* x, neg, add */
+    assert_int_equal(g->nnodes, 3);
+    for (int i = 0; i < 4; i++) assert_true(st[i].ms >= 0);
+    assert_non_null(strstr(sbuf, "pass simplify: "));
+    assert_non_null(strstr(sbuf, "7 -> 5 nodes, 1 rewrites\n"));
+    assert_non_null(strstr(sbuf, "pass dce: "));
+    free(buf);
+    free(sbuf);
+
+    /* print-after-all prints after every pass; the stats array stops at its capacity */
+    f = open_memstream(&buf, &len);
+    ed_pass_stats one[1];
+    o = (ed_pass_opts){.print_after_all = true, .print_to = f, .stats = one, .stats_cap = 1};
+    assert_int_equal(ed_pass_run(g, "cse,dce,cse", &o), ED_OK);
+    fclose(f);
+    int n = 0;
+    for (const char *p = buf; (p = strstr(p, "# after ")); p++) n++;
+    assert_int_equal(n, 3);
+    assert_int_equal(o.nstats, 1);
+    free(buf);
+    ed_graph_free(g);
+}
+
+/* ---- clone ------------------------------------------------------------------------ */
+
+static void test_clone(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("c");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(3, 4));
+    ed_node *w = ed_param(g, "w", ED_F32, ed_shape2(4, 2), (ed_init){ED_INIT_GLOROT_UNIFORM, 0});
+    ed_node *s = ed_state(g, "s", ED_F32, ed_shape2(4, 2), (ed_init){ED_INIT_ZEROS, 0});
+    ed_node *r = ed_randn(g, ED_F32, ed_shape2(3, 2));
+    ed_node *y = ed_set_name(ed_add(ed_matmul(x, w), r), "y.sum");
+    ed_output(g, "y", y);
+    ed_update(g, "s", ed_add(s, w));
+    /* make creation order non-topological: the clone must still come out in order */
+    ed_node *late = ed_neg(x);
+    ed_node *first = ed_abs(x);
+    assert_int_equal(ed_replace_all_uses(g, first, ed_exp(late)), ED_OK);
+    ed_output(g, "z", first);
+    char *a = ed_graph_print(g);
+    ed_graph *c = ed_graph_clone(g);
+    assert_non_null(c);
+    char *b = ed_graph_print(c);
+    assert_string_equal(a, b);
+    assert_int_equal(c->nnodes, g->nnodes);
+    assert_int_equal(c->next_stream, g->next_stream);
+    assert_string_equal(ed_graph_output(c, "y")->name, "y.sum");
+    for (int i = 0; i < c->nnodes; i++) {
+        assert_int_equal(c->nodes[i]->id, i);
+        assert_ptr_equal(c->nodes[i]->graph, c);
+        for (int k = 0; k < c->nodes[i]->nin; k++) assert_true(c->nodes[i]->in[k]->id < i);
+    }
+    assert_int_equal(ed_graph_verify(c), ED_OK);
+    /* independent: changing the clone leaves g as it was */
+    ed_output(c, "extra", ed_neg(ed_graph_leaf(c, ED_OP_INPUT, "x")));
+    char *a2 = ed_graph_print(g);
+    assert_string_equal(a, a2);
+    free(a), free(b), free(a2);
+    ed_graph_free(c);
+
+    /* a graph with a sticky error clones with it */
+    assert_null(ed_matmul(x, x));
+    c = ed_graph_clone(g);
+    assert_non_null(c);
+    assert_non_null(ed_graph_error(c));
+    assert_string_equal(ed_graph_error(c), ed_graph_error(g));
+    ed_graph_free(c);
+    ed_graph_free(g);
+    assert_null(ed_graph_clone(NULL));
+}
+
+static void test_remove_nodes_refuses_used(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("r");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape1(2));
+    ed_node *e = ed_exp(x);
+    ed_output(g, "y", ed_neg(e));
+    bool dead[3] = {false, true, false};
+    assert_int_equal(ed_graph_remove_nodes(g, dead), ED_ERR);
+    CHECK_ERROR_HAS("uses it");
+    assert_int_equal(g->nnodes, 3);
+    bool dead2[3] = {false, false, true};
+    assert_int_equal(ed_graph_remove_nodes(g, dead2), ED_ERR);
+    CHECK_ERROR_HAS("out y binds it");
+    ed_graph_free(g);
+}
+
+/* ---- golden tests per pass ------------------------------------------------------- */
+
+static void test_golden_simplify_identities(void **state)
+{
+    (void)state;
+    const char *text =
+        "graph @s {\n"
+        "  %x = input \"x\" : f32[4,3]\n"
+        "  %one = const 1 : f32[]\n"
+        "  %zero = const 0 : f32[]\n"
+        "  %a = mul %x, %one : f32[4,3]\n"
+        "  %b = add %zero, %a : f32[4,3]\n"
+        "  %c = sub %b, %zero : f32[4,3]\n"
+        "  %d = div %c, %one : f32[4,3]\n"
+        "  %e = neg %d : f32[4,3]\n"
+        "  %f = neg %e : f32[4,3]\n"
+        "  %g = exp %f : f32[4,3]\n"
+        "  %h = log %g : f32[4,3]\n"
+        "  %i = tanh %h : f32[4,3] \"kept\"\n"
+        "  %big = const 1 : f32[2,4,3]\n"
+        "  %j = mul %x, %big : f32[2,4,3] \"grows\"\n"
+        "  out y = %i\n"
+        "  out z = %j\n"
+        "}\n";
+    check_after(text, "simplify",
+                LINES("%0 = input \"x\" : f32[4,3]", "%1 = tanh %0 : f32[4,3] \"kept\"", "out y = %1",
+                      "mul %0, %2 : f32[2,4,3] \"grows\""),
+                LINES(" neg ", " exp ", " log ", " div ", " sub ", " add ", "f32[4,3]\n  %2 = mul"));
+}
+
+static void test_golden_simplify_exp_log(void **state)
+{
+    (void)state;
+    /* exp(log x) goes only where x is never negative */
+    const char *text =
+        "graph @s {\n"
+        "  %x = input \"x\" : f32[5]\n"
+        "  %sq = square %x : f32[5]\n"
+        "  %l1 = log %sq : f32[5]\n"
+        "  %e1 = exp %l1 : f32[5] \"safe\"\n"
+        "  %l2 = log %x : f32[5]\n"
+        "  %e2 = exp %l2 : f32[5] \"unsafe\"\n"
+        "  out a = %e1\n"
+        "  out b = %e2\n"
+        "}\n";
+    check_after(text, "simplify", LINES("out a = %1", "%1 = square %0", "exp %2 : f32[5] \"unsafe\"", "%2 = log %0"),
+                LINES("\"safe\""));
+}
+
+static void test_golden_simplify_movement(void **state)
+{
+    (void)state;
+    const char *text =
+        "graph @m {\n"
+        "  %x = input \"x\" : f32[2,3,4]\n"
+        "  %r1 = reshape %x : f32[6,4]\n"
+        "  %r2 = reshape %r1 : f32[24]\n"
+        "  %r3 = reshape %r2 : f32[4,6] \"r3\"\n"
+        "  %same = reshape %x : f32[2,3,4]\n"
+        "  %t1 = transpose %same {perm=[1, 2, 0]} : f32[3,4,2]\n"
+        "  %t2 = transpose %t1 {perm=[2, 0, 1]} : f32[2,3,4]\n"
+        "  %t3 = transpose %x {perm=[2, 1, 0]} : f32[4,3,2]\n"
+        "  %t4 = transpose %t3 {perm=[0, 2, 1]} : f32[4,2,3] \"t4\"\n"
+        "  %id = transpose %x {perm=[0, 1, 2]} : f32[2,3,4]\n"
+        "  %b = broadcast_to %id : f32[2,3,4]\n"
+        "  out a = %r3\n"
+        "  out b = %t2\n"
+        "  out c = %t4\n"
+        "  out d = %b\n"
+        "}\n";
+    check_after(text, "simplify",
+                LINES("%1 = reshape %0 : f32[4,6] \"r3\"", "transpose %0 {perm=[2, 0, 1]} : f32[4,2,3] \"t4\"",
+                      "out b = %0", "out d = %0"),
+                LINES("f32[6,4]", "f32[24]", "f32[3,4,2]", "f32[4,3,2]", "broadcast_to"));
+}
+
+static void test_golden_simplify_matmul_and_broadcast(void **state)
+{
+    (void)state;
+    const char *text =
+        "graph @mm {\n"
+        "  %a = input \"a\" : f32[5,3]\n"
+        "  %b = input \"b\" : f32[4,5]\n"
+        "  %at = transpose %a {perm=[1, 0]} : f32[3,5]\n"
+        "  %bt = transpose %b {perm=[1, 0]} : f32[5,4]\n"
+        "  %m = matmul %at, %bt : f32[3,4] \"m\"\n"
+        "  %w = input \"w\" : f32[2,4,3]\n"
+        "  %wt = transpose %w {perm=[0, 2, 1]} : f32[2,3,4]\n"
+        "  %m2 = matmul %wt, %w : f32[2,3,3] \"m2\"\n"
+        "  %v = input \"v\" : f32[4]\n"
+        "  %vb = broadcast_to %v : f32[3,4]\n"
+        "  %s = add %m, %vb : f32[3,4] \"biased\"\n"
+        "  %c = input \"c\" : f32[1]\n"
+        "  %cb = broadcast_to %c : f32[3,4]\n"
+        "  %k = input \"k\" : f32[4]\n"
+        "  %kb = broadcast_to %k : f32[3,4]\n"
+        "  %s2 = mul %cb, %kb : f32[3,4] \"needs one\"\n"
+        "  out y = %s\n"
+        "  out z = %m2\n"
+        "  out u = %s2\n"
+        "}\n";
+    check_after(text, "simplify",
+                LINES("%7 = matmul %0, %1 {ta=true, tb=true} : f32[3,4] \"m\"", "add %7, %3 : f32[3,4] \"biased\"",
+                      "matmul %2, %2 {ta=true} : f32[2,3,3] \"m2\"", "broadcast_to"),
+                LINES("transpose", "f32[5,4]"));
+    /* of the two broadcasts feeding mul, exactly one stays: the result needs [3,4] */
+    ed_graph *g = parse(text);
+    assert_int_equal(ed_pass_run(g, "simplify", NULL), ED_OK);
+    int nb = 0;
+    for (int i = 0; i < g->nnodes; i++) nb += g->nodes[i]->op == ED_OP_BROADCAST_TO;
+    assert_int_equal(nb, 1);
+    ed_graph_free(g);
+}
+
+static void test_golden_fold(void **state)
+{
+    (void)state;
+    const char *text =
+        "graph @f {\n"
+        "  %x = input \"x\" : f32[3]\n"
+        "  %c = const [1, 2, 3] : f32[3]\n"
+        "  %two = const 2 : f32[]\n"
+        "  %p = mul %c, %two : f32[3]\n"
+        "  %s = sum %p {axes=[0], keepdims=false} : f32[] \"total\"\n"
+        "  %e = exp %two : f32[]\n"
+        "  %big = broadcast_to %e : f32[100000]\n"
+        "  %huge = const [0, 1] : f32[2]\n"
+        "  %hb = broadcast_to %huge : f32[20000,2]\n"
+        "  %y = add %x, %s : f32[3]\n"
+        "  %r = rand {lo=0, hi=1, stream=1} : f32[3]\n"
+        "  %rr = mul %r, %two : f32[3]\n"
+        "  out y = %y\n"
+        "  out big = %big\n"
+        "  out hb = %hb\n"
+        "  out rr = %rr\n"
+        "}\n";
+    check_after(text, "fold",
+                LINES("const 12 : f32[] \"total\"", "const 7.389056 : f32[100000]", "broadcast_to",
+                      "mul %", "rand {"),
+                LINES("sum ", "exp ", "[2, 4, 6]"));
+}
+
+static void test_golden_cse(void **state)
+{
+    (void)state;
+    const char *text =
+        "graph @c {\n"
+        "  %x = input \"x\" : f32[3]\n"
+        "  %y = input \"y\" : f32[3]\n"
+        "  %a1 = add %x, %y : f32[3] \"first\"\n"
+        "  %a2 = add %y, %x : f32[3] \"second\"\n"
+        "  %s1 = sub %x, %y : f32[3]\n"
+        "  %s2 = sub %y, %x : f32[3] \"sub.kept\"\n"
+        "  %c1 = const 2 : f32[3]\n"
+        "  %c2 = const 2 : f32[3]\n"
+        "  %c3 = const -0 : f32[3]\n"
+        "  %c4 = const 0 : f32[3]\n"
+        "  %r1 = randn {stream=4} : f32[3]\n"
+        "  %r2 = randn {stream=5} : f32[3] \"other.stream\"\n"
+        "  %r3 = randn {stream=4} : f32[3] \"same.stream\"\n"
+        "  %t1 = sum %x {axes=[0], keepdims=false} : f32[]\n"
+        "  %t2 = sum %x {axes=[0], keepdims=true} : f32[1] \"keepdims.differs\"\n"
+        "  %m = mul %a1, %a2 : f32[3]\n"
+        "  %n = mul %s1, %s2 : f32[3]\n"
+        "  %k = mul %c1, %c2 : f32[3]\n"
+        "  %z = add %c3, %c4 : f32[3]\n"
+        "  %q = add %r1, %r2 : f32[3]\n"
+        "  %q2 = add %q, %r3 : f32[3]\n"
+        "  out m = %m\n  out n = %n\n  out k = %k\n  out z = %z\n  out q = %q2\n"
+        "  out t1 = %t1\n  out t2 = %t2\n"
+        "}\n";
+    check_after(text, "cse,dce",
+                LINES("add %0, %1 : f32[3] \"first\"", "sub %1, %0 : f32[3] \"sub.kept\"", "mul %2, %2",
+                      "const -0 : f32[3]", "const 0 : f32[3]", "randn {stream=5} : f32[3] \"other.stream\"",
+                      "\"keepdims.differs\""),
+                LINES("\"second\"", "\"same.stream\""));
+    ed_graph *g = parse(text);
+    assert_int_equal(ed_pass_run(g, "cse,dce", NULL), ED_OK);
+    int consts = 0, randns = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        consts += g->nodes[i]->op == ED_OP_CONST;
+        randns += g->nodes[i]->op == ED_OP_RANDN;
+    }
+    assert_int_equal(consts, 3); /* 2 merged; -0 and 0 kept apart */
+    assert_int_equal(randns, 2);
+    ed_graph_free(g);
+}
+
+static void test_golden_dce(void **state)
+{
+    (void)state;
+    const char *text =
+        "graph @d {\n"
+        "  %x = input \"x\" : f32[3]\n"
+        "  %unused = input \"unused\" : f32[2]\n"
+        "  %p = param \"p\" {init=zeros, scale=0} : f32[3]\n"
+        "  %q = param \"q\" {init=ones, scale=0} : f32[3]\n"
+        "  %s = state \"s\" {init=zeros, scale=0} : f32[3]\n"
+        "  %dead1 = exp %x : f32[3] \"dead1\"\n"
+        "  %dead2 = neg %dead1 : f32[3] \"dead2\"\n"
+        "  %c = const 5 : f32[] \"dead.const\"\n"
+        "  %y = mul %x, %p : f32[3]\n"
+        "  %u = add %s, %x : f32[3] \"state.update\"\n"
+        "  out y = %y\n"
+        "  update \"s\" = %u\n"
+        "}\n";
+    check_after(text, "dce",
+                LINES("input \"unused\"", "param \"q\"", "\"state.update\"", "update \"s\" = %"),
+                LINES("dead1", "dead2", "dead.const"));
+    /* the sweep after a pass leaves old dead code for dce */
+    check_after(text, "cse", LINES("dead1", "dead2", "dead.const"), NULL);
+}
+
+/* ---- meaning -------------------------------------------------------------------- */
+
+static void test_meaning_example_graph(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_read_file(ED_SOURCE_DIR "/examples/mlp.edir");
+    assert_non_null(g);
+    check_every_pipeline(g, 0, 2, "examples/mlp.edir");
+    ed_graph_free(g);
+}
+
+/* A graph built to hit every rule: identities, chains, matmul transposes, broadcasts,
+ * constant subgraphs, repeats and random ops, mixed with ordinary ops. */
+typedef ed_node *(*unary_fn)(ed_node *);
+typedef ed_node *(*binary_fn)(ed_node *, ed_node *);
+
+static ed_node *rewritable(ed_graph *g, ed_node *x, ed_node *w)
+{
+    static const int perm10[2] = {1, 0};
+    ed_node *c;
+    switch (pick(14)) {
+    case 0: return ed_mul(x, ed_scalar(g, ED_F32, 1));
+    case 1: return ed_add(ed_fill(g, ED_F32, x->shape, 0), x);
+    case 2: return ed_neg(ed_neg(x));
+    case 3: return ed_log(ed_exp(x));
+    case 4: return ed_exp(ed_log(ed_abs(x)));
+    case 5: return ed_exp(ed_log(x)); /* not safe: stays */
+    case 6: return ed_reshape(ed_reshape(ed_reshape(x, ed_shape1(91)), ed_shape2(13, 7)), ed_shape2(7, 13));
+    case 7: return ed_transpose(ed_transpose(x, perm10), perm10);
+    case 8: return ed_matmul(ed_transpose(ed_transpose(x, perm10), perm10), ed_transpose_last2(w));
+    case 9: return ed_add(ed_broadcast_to(ed_sum(x, 1, true), ed_shape2(7, 13)), x);
+    case 10: /* a constant subgraph */
+        c = ed_exp(ed_mul(ed_fill(g, ED_F32, ed_shape1(13), 0.5), ed_scalar(g, ED_F32, -1)));
+        return ed_mul(x, ed_add(c, ed_scalar(g, ED_F32, 0.25)));
+    case 11: return ed_add(ed_tanh(x), ed_tanh(x)); /* a repeat */
+    case 12: return ed_add(x, ed_mul(ed_randn(g, ED_F32, x->shape), ed_scalar(g, ED_F32, 0.1)));
+    default: return ed_div(ed_sub(x, ed_scalar(g, ED_F32, 0)), ed_scalar(g, ED_F32, 1));
+    }
+}
+
+static ed_graph *random_graph(uint64_t seed)
+{
+    lcg = seed * 2654435761u + 11;
+    ed_graph *g = ed_graph_new("random");
+    ed_node *pool[64];
+    int np = 0;
+    pool[np++] = ed_input(g, "a", ED_F32, ed_shape2(7, 13));
+    pool[np++] = ed_input(g, "b", ED_F32, ed_shape2(7, 13));
+    ed_node *w = ed_input(g, "w", ED_F32, ed_shape2(13, 13));
+    static const unary_fn un[] = {ed_tanh, ed_sigmoid, ed_relu, ed_neg, ed_abs, ed_sin, ed_silu, ed_softplus};
+    static const binary_fn bin[] = {ed_add, ed_sub, ed_mul, ed_maximum, ed_minimum};
+    int nops = 6 + pick(20);
+    for (int i = 0; i < nops; i++) {
+        ed_node *x = pool[pick(np)], *y;
+        switch (pick(4)) {
+        case 0: y = un[pick(8)](x); break;
+        case 1: y = bin[pick(5)](x, pool[pick(np)]); break;
+        default: y = rewritable(g, x, w); break;
+        }
+        assert_non_null(y);
+        if (np < 64) pool[np++] = y;
+    }
+    int nout = 0;
+    for (int i = 2; i < np; i++) {
+        if (pick(3) == 0 && i != np - 1) continue; /* some dead code */
+        char name[16];
+        snprintf(name, sizeof name, "o%d", i);
+        ed_output(g, name, pool[i]);
+        nout++;
+    }
+    assert_true(nout > 0);
+    if (ed_graph_error(g)) fail_msg("random graph %llu: %s", (unsigned long long)seed, ed_graph_error(g));
+    return g;
+}
+
+static void test_meaning_random_graphs(void **state)
+{
+    (void)state;
+    int before = 0, after = 0;
+    for (uint64_t s = 1; s <= 30; s++) {
+        ed_graph *g = random_graph(s);
+        char what[64];
+        snprintf(what, sizeof what, "random graph %llu", (unsigned long long)s);
+        /* log(exp x) can differ from x by an ulp of the round trip */
+        check_every_pipeline(g, 1e-6, 2, what);
+        before += g->nnodes;
+        after += compare_pipeline(g, NULL, ED_BACKEND_INTERP, 1e-6, 1, what);
+        ed_graph_free(g);
+    }
+    print_message("random graphs: %d nodes before the default pipeline, %d after\n", before, after);
+    assert_true(after < before);
+}
+
+static void test_meaning_random_graphs_jit(void **state)
+{
+    (void)state;
+    for (uint64_t s = 101; s <= 112; s++) {
+        ed_graph *g = random_graph(s);
+        char what[64];
+        snprintf(what, sizeof what, "random graph %llu on the JIT", (unsigned long long)s);
+        compare_pipeline(g, NULL, ED_BACKEND_JIT, 1e-4, 2, what);
+        ed_graph_free(g);
+    }
+}
+
+/* An MLP regression training step (Adam, clipping, EMA, a warm-up schedule). */
+static ed_graph *mlp_train_graph(void)
+{
+    ed_graph *g = ed_graph_new("mlp_train");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(16, 3));
+    ed_node *t = ed_input(g, "t", ED_F32, ed_shape2(16, 2));
+    int64_t sizes[3] = {12, 12, 2};
+    ed_node *y = ed_mlp(x, "mlp", sizes, 3, ED_ACT_SILU, false);
+    ed_node *loss = ed_mean(ed_square(ed_sub(y, t)), ED_ALL_AXES, false);
+    ed_train_opts o = {.optim = {.kind = ED_OPT_ADAM, .lr = 1e-2, .clip_norm = 1.0,
+                                 .schedule = {.kind = ED_SCHED_WARMUP, .warmup_steps = 3}},
+                       .ema_decay = 0.9};
+    assert_int_equal(ed_train_step(g, loss, &o), ED_OK);
+    return g;
+}
+
+static void test_meaning_training_step(void **state)
+{
+    (void)state;
+    ed_graph *g = mlp_train_graph();
+    check_every_pipeline(g, 1e-5, 5, "MLP training step");
+    int after = compare_pipeline(g, NULL, ED_BACKEND_JIT, 1e-4, 5, "MLP training step on the JIT");
+    print_message("MLP training step: %d nodes, %d after the default pipeline\n", g->nnodes, after);
+    assert_true(after < g->nnodes);
+    ed_graph_free(g);
+}
+
+/* The W1 training step of bench/w1.c at a smaller batch: the default pipeline keeps
+ * its meaning and removes a bounded share of its nodes. */
+static void test_w1_training_step(void **state)
+{
+    (void)state;
+    enum { B = 32, T = 1000 };
+    ed_graph *g = ed_graph_new("w1");
+    ed_node *x0 = ed_input(g, "x0", ED_F32, ed_shape2(B, 2));
+    double s1[T], s2[T], prod = 1;
+    for (int i = 0; i < T; i++) {
+        prod *= 1 - (1e-4 + (0.02 - 1e-4) * i / (T - 1));
+        s1[i] = sqrt(prod);
+        s2[i] = sqrt(1 - prod);
+    }
+    ed_node *t = ed_randint(g, ed_shape1(B), 0, T);
+    ed_node *eps = ed_randn(g, ED_F32, ed_shape2(B, 2));
+    ed_node *a = ed_reshape(ed_gather(ed_const(g, ED_F32, ed_shape1(T), s1, T), t, 0), ed_shape2(B, 1));
+    ed_node *b = ed_reshape(ed_gather(ed_const(g, ED_F32, ed_shape1(T), s2, T), t, 0), ed_shape2(B, 1));
+    ed_node *xt = ed_add(ed_mul(a, x0), ed_mul(b, eps));
+    ed_node *temb = ed_silu(ed_dense(ed_timestep_embedding(ed_cast(t, ED_F32), 32, 10000), "temb", 32, true));
+    ed_node *h = ed_concat((ed_node *[]){xt, temb}, 2, 1);
+    int64_t sizes[4] = {32, 32, 32, 2};
+    ed_node *pred = ed_mlp(h, "den", sizes, 4, ED_ACT_SILU, false);
+    ed_node *loss = ed_mean(ed_square(ed_sub(pred, eps)), ED_ALL_AXES, false);
+    assert_int_equal(ed_train_step(g, loss, &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 1e-3}}), ED_OK);
+    int after = compare_pipeline(g, NULL, ED_BACKEND_INTERP, 1e-5, 3, "W1 step");
+    print_message("W1 training step: %d nodes, %d after the default pipeline\n", g->nnodes, after);
+    assert_true(after <= g->nnodes * 9 / 10);
+    ed_graph_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pass_table),
+        cmocka_unit_test(test_pipeline_strings),
+        cmocka_unit_test(test_register_and_verify),
+        cmocka_unit_test(test_hooks_and_stats),
+        cmocka_unit_test(test_clone),
+        cmocka_unit_test(test_remove_nodes_refuses_used),
+        cmocka_unit_test(test_golden_simplify_identities),
+        cmocka_unit_test(test_golden_simplify_exp_log),
+        cmocka_unit_test(test_golden_simplify_movement),
+        cmocka_unit_test(test_golden_simplify_matmul_and_broadcast),
+        cmocka_unit_test(test_golden_fold),
+        cmocka_unit_test(test_golden_cse),
+        cmocka_unit_test(test_golden_dce),
+        cmocka_unit_test(test_meaning_example_graph),
+        cmocka_unit_test(test_meaning_random_graphs),
+        cmocka_unit_test(test_meaning_random_graphs_jit),
+        cmocka_unit_test(test_meaning_training_step),
+        cmocka_unit_test(test_w1_training_step),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
