@@ -141,15 +141,34 @@ static int bind_outputs_and_updates(ed_program *p)
     return ED_OK;
 }
 
+/* Fill the consts of g whose arena is at base (offsets from ed_arena_plan), and those
+ * of loop bodies inside g, which live in their loop's slot (ed_loop_layout). */
+static int fill_consts(const ed_graph *g, char *base, const int64_t *offsets)
+{
+    ed_interp_ctx ctx = {0};
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *n = g->nodes[i];
+        if (n->op == ED_OP_CONST) {
+            ed_tensor *t = ed_tensor_wrap(n->dtype, n->shape, base + offsets[i]);
+            if (!t) return ED_ERR;
+            ed_interp_eval(n, NULL, t, &ctx);
+            ed_tensor_free(t);
+        } else if (n->op == ED_OP_LOOP) {
+            ed_loop_layout l;
+            int st = ed_loop_layout_make(n, &l);
+            if (st == ED_OK) st = fill_consts(n->attr.body, base + offsets[i] + l.body, l.body_off);
+            ed_loop_layout_free(&l);
+            if (st != ED_OK) return ED_ERR;
+        }
+    }
+    return ED_OK;
+}
+
 /* Consts never change and their buffers are the program's: fill them once here, then
  * let LLVM compile the rest with the arena offsets baked in. */
 static int compile_jit(ed_program *p, const int64_t *offsets)
 {
-    ed_interp_ctx ctx = {.seed = p->opts.seed};
-    for (int i = 0; i < p->nnodes; i++) {
-        const ed_node *n = p->graph->nodes[i];
-        if (n->op == ED_OP_CONST) ed_interp_eval(n, NULL, p->owned[i], &ctx);
-    }
+    if (fill_consts(p->graph, p->arena, offsets) != ED_OK) return ED_ERR;
     if (!(p->ptrs = zalloc(p->nnodes, sizeof *p->ptrs))) return ed_fail("compile: out of memory");
     p->jit = ed_jit_compile(p->graph, p->order, offsets, (int)p->opts.opt_level - ED_OPT_O0);
     if (!p->jit) return ED_ERR;
@@ -188,7 +207,7 @@ ed_program *ed_compile(const ed_graph *src, ed_store *st, const ed_compile_opts 
         ed_fail("compile: out of memory");
         return NULL;
     }
-    *p = (ed_program){.graph = g, .copy = g, .source = src, .source_nnodes = src->nnodes, .store = st,
+    *p = (ed_program){.graph = g, .copy = g, .store = st,
                       .opts = o, .nnodes = g->nnodes, .noutputs = g->noutputs, .nupdates = g->nupdates};
     int n = g->nnodes;
     p->order = ed_graph_topo(g);
@@ -326,16 +345,18 @@ static int bind_store(ed_program *p)
 
 /* ---- run ------------------------------------------------------------------------ */
 
-static void run_interp(ed_program *p)
+static int run_interp(ed_program *p)
 {
-    ed_interp_ctx ctx = {.seed = p->opts.seed, .call = p->calls};
-    for (int i = 0; i < p->nnodes; i++) {
+    int status = ED_OK;
+    ed_interp_ctx ctx = {.seed = p->opts.seed, .call = p->calls, .status = &status};
+    for (int i = 0; i < p->nnodes && status == ED_OK; i++) {
         const ed_node *n = p->order[i];
         ed_tensor *out = p->owned[n->id];
         if (!out) continue; /* a bound leaf: its value is already in place */
         for (int k = 0; k < n->nin; k++) p->args[k] = p->value[n->in[k]->id];
         ed_interp_eval(n, p->args, out, &ctx);
     }
+    return status;
 }
 
 /* Computed nodes are at fixed places in the arena; only bound leaves move per call. */
@@ -369,12 +390,9 @@ static void finish(ed_program *p)
 int ed_run(ed_program *p, const ed_feed *feeds, int nfeeds)
 {
     if (!p) return ed_fail("run: no program (NULL)");
-    if (p->source->nnodes != p->source_nnodes)
-        return ed_fail("run: graph @%s changed after it was compiled (%d nodes, now %d); compile it again",
-                       p->source->name, p->source_nnodes, p->source->nnodes);
     if (bind_inputs(p, feeds, nfeeds) != ED_OK || bind_store(p) != ED_OK) return ED_ERR;
     if (p->jit) run_jit(p);
-    else run_interp(p);
+    else if (run_interp(p) != ED_OK) return ED_ERR; /* no update written, the call does not count */
     finish(p);
     p->calls++;
     return ED_OK;

@@ -22,9 +22,8 @@ typedef struct {
 
 struct ed_program {
     const ed_graph *graph;   /* the copy that was compiled: the caller's graph after the passes */
-    ed_graph *copy;          /* owned: the same graph, freed with the program */
-    const ed_graph *source;  /* the caller's graph, and its node count at compile time */
-    int source_nnodes;
+    ed_graph *copy;          /* owned: the same graph, freed with the program. The program is a snapshot:
+                              * the caller may change or free its graph afterwards. */
     ed_store *store;
     ed_compile_opts opts;    /* backend and opt level resolved: never the DEFAULT values */
     ed_compile_stats stats;

@@ -14,6 +14,7 @@ static const struct {
 } workloads[] = {
     {"w1", bench_w1},
     {"w6", bench_w6},
+    {"loop", bench_loop},
 };
 
 static int usage(void)

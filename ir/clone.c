@@ -30,7 +30,17 @@ ed_graph *ed_graph_clone(const ed_graph *g)
     for (int i = 0; i < g->nnodes && !c->failed; i++) {
         const ed_node *n = order[i];
         for (int k = 0; k < n->nin; k++) ins[k] = map[n->in[k]->id];
-        ed_node *m = ed_node_new(c, n->op, ins, n->nin, &n->attr);
+        ed_attrs a = n->attr;
+        if (a.body) { /* a loop's body is owned by its graph: the copy gets its own */
+            ed_graph *body = ed_graph_clone(a.body);
+            if (!body || ed_graph_adopt(c, body) != ED_OK) {
+                if (body) ed_graph_free(body);
+                else ed_graph_fail(c, "clone of loop body @%s: %s", a.body->name, ed_last_error());
+                break;
+            }
+            a.body = body;
+        }
+        ed_node *m = ed_node_new(c, n->op, ins, n->nin, &a);
         if (m && n->name && n->name != n->attr.name) ed_set_name(m, n->name);
         map[n->id] = m;
     }
