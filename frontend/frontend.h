@@ -60,6 +60,13 @@ ed_node *ed_sign(ed_node *x);
 ed_node *ed_clamp(ed_node *x, double lo, double hi);
 ed_node *ed_cast(ed_node *x, ed_dtype dt);
 ed_node *ed_stop_gradient(ed_node *x);
+/* One kernel for an elementwise expression over in[0..nin): body is a graph of
+ * elementwise ops, broadcast_to and splat consts whose input leaves, in id order, have
+ * the types of in[], and whose one `out` is the result (ir.h, "fused expressions").
+ * in[0]'s graph takes body over (unless the inputs are NULL or body already belongs
+ * to a graph, which is an error). The fuse pass makes these after
+ * autodiff; ed_grad refuses them. */
+ed_node *ed_fused(ed_node *const *in, int nin, ed_graph *body);
 
 /* ---- reductions: axes is a bit mask (bit i = axis i) ------------------------- */
 

@@ -1,5 +1,6 @@
 /* One constructor per op: fill the attributes, then ed_node_new checks and builds. */
 #include "frontend/frontend.h"
+#include "runtime/error.h"
 
 #include <stdio.h>
 
@@ -114,6 +115,14 @@ ed_node *ed_sin(ed_node *x) { return op1(ED_OP_SIN, x, NULL); }
 ed_node *ed_cos(ed_node *x) { return op1(ED_OP_COS, x, NULL); }
 ed_node *ed_sign(ed_node *x) { return op1(ED_OP_SIGN, x, NULL); }
 ed_node *ed_stop_gradient(ed_node *x) { return op1(ED_OP_STOP_GRADIENT, x, NULL); }
+
+ed_node *ed_fused(ed_node *const *in, int nin, ed_graph *body)
+{
+    ed_graph *g = nin > 0 && in && in[0] ? in[0]->graph : NULL;
+    if (g && !body) ed_graph_fail(g, "fused: no body graph");
+    if (!g || !body || ed_graph_adopt(g, body) != ED_OK) return NULL; /* body stays the caller's */
+    return ed_node_new(g, ED_OP_FUSED, in, nin, &(ed_attrs){.body = body});
+}
 
 ed_node *ed_leaky_relu(ed_node *x, double alpha)
 {

@@ -14,6 +14,7 @@ static const char *fill_color(const ed_node *n)
     case ED_OP_STATE: return "orange";
     case ED_OP_CONST: return "lightgray";
     case ED_OP_LOOP: return "palegreen";
+    case ED_OP_FUSED: return "khaki";
     default: return ed_ops[n->op].kind == ED_KIND_RANDOM ? "pink" : "white";
     }
 }
@@ -57,7 +58,7 @@ static void node_label(ed_strbuf *label, const ed_node *n, int num)
 
 static bool dot_nodes(ed_strbuf *b, const ed_graph *g, const char *prefix);
 
-/* The body of loop n (named prefix + "n<num>") as a cluster. */
+/* The body of loop or fused node n (named prefix + "n<num>") as a cluster. */
 static bool dot_body(ed_strbuf *b, const ed_node *n, const char *loop_name)
 {
     const ed_graph *body = n->attr.body;
@@ -91,7 +92,7 @@ static bool dot_node(ed_strbuf *b, const ed_graph *g, const ed_node *n, const in
         if (x && x->graph == g && x->id >= 0 && x->id < g->nnodes)
             ed_sb_printf(b, "  %sn%d -> %sn%d;\n", prefix, num[x->id], prefix, num[n->id]);
     }
-    if (n->op != ED_OP_LOOP || !n->attr.body) return true;
+    if (!(ed_ops[n->op].attrs & (A_BODY | A_EXPR)) || !n->attr.body) return true;
     char name[256];
     snprintf(name, sizeof name, "%sn%d", prefix, num[n->id]);
     if (!dot_body(b, n, name)) return false;

@@ -32,6 +32,7 @@ typedef enum {
     ED_KIND_MATMUL,
     ED_KIND_RANDOM,
     ED_KIND_CONTROL,
+    ED_KIND_FUSED,
 } ed_op_kind;
 
 enum {
@@ -61,7 +62,14 @@ enum {
     A_TRANS = 1 << 13, /* ta, tb */
     A_BODY = 1 << 14,  /* body, trips, ncarried: loop */
     A_INDEX = 1 << 15, /* index: get */
+    A_EXPR = 1 << 16,  /* body: fused (the expression, a graph printed after the inputs) */
 };
+
+/* A fused node reads at most this many inputs (kernels walk them all at once). */
+#define ED_FUSED_MAX_INPUTS 15
+/* ... and its body has at most this many nodes, in topological creation order, so
+ * kernels keep one value per body node on the stack. */
+#define ED_FUSED_MAX_NODES 64
 
 typedef struct {
     const char *name;
@@ -101,7 +109,7 @@ typedef struct ed_attrs {
     bool ta, tb;           /* matmul: transpose the last two dims of a / b */
     ed_dtype dtype;        /* F_TYPED ops: output dtype */
     ed_shape shape;        /* F_TYPED ops: output shape */
-    struct ed_graph *body; /* loop: the body graph, owned by the loop's graph */
+    struct ed_graph *body; /* loop, fused: the body graph, owned by the node's graph */
     int64_t trips;         /* loop: iteration count (static, 0..INT32_MAX) */
     int ncarried;          /* loop: how many inputs are carried (the rest are captured) */
     int index;             /* get: which result of the tuple */
@@ -259,6 +267,18 @@ bool ed_loop_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_d
                   char *msg, size_t size);
 bool ed_get_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
                  char *msg, size_t size);
+
+/* ---- fused expressions (ir/fused.c) ------------------------------------------
+ *
+ * A fused node's body is a graph whose INPUT leaves, in id order, have the types of the
+ * node's inputs; its other nodes are elementwise ops, broadcast_to and splat consts,
+ * each of a shape that broadcasts to the result's; its one `out` is the result. Every
+ * body value is read at the result's index through numpy broadcasting (elementwise ops
+ * commute with broadcasting), so the body runs once per result element. */
+bool ed_fused_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                   char *msg, size_t size);
+/* May node n be a body node of a fused expression (besides its inputs)? */
+bool ed_fused_body_op(const ed_node *n);
 
 /* ---- scalar semantics of elementwise ops (ir/scalar.c) -------------------- */
 

@@ -790,7 +790,7 @@ static ed_node *read_node(parser *p)
     }
     if ((groups & A_DATA) && !read_values(p)) return NULL;
     if (!read_inputs(p) || !read_attrs(p, &st)) return NULL;
-    if ((groups & A_BODY) && !(st.a.body = read_body(p))) return NULL;
+    if ((groups & (A_BODY | A_EXPR)) && !(st.a.body = read_body(p))) return NULL;
     bool tuple = ed_ops[st.op].flags & F_TUPLE;
     if (!tuple) {
         if (!expect(p, ':', "':' and the type")) return NULL;

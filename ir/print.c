@@ -276,7 +276,7 @@ static int ref(const ed_graph *g, const int *num, const ed_node *x)
 
 static bool print_nodes(ed_strbuf *b, const ed_graph *g, int indent);
 
-/* A loop's body: `graph @NAME {`, its statements indented one step more, `}`. */
+/* A loop's or fused node's body: `graph @NAME {`, its statements indented one step more, `}`. */
 static bool print_body(ed_strbuf *b, const ed_graph *body, int indent)
 {
     ed_sb_puts(b, " graph @");
@@ -299,7 +299,7 @@ static bool print_node(ed_strbuf *b, const ed_graph *g, const ed_node *n, const 
     if (info->attrs & A_DATA) print_values(b, n);
     for (int k = 0; k < n->nin; k++) ed_sb_printf(b, k ? ", %%%d" : " %%%d", ref(g, num, n->in[k]));
     print_attrs(b, n);
-    if (info->attrs & A_BODY) {
+    if (info->attrs & (A_BODY | A_EXPR)) {
         if (!n->attr.body) ed_sb_puts(b, " graph @missing {\n}"); /* the verifier refuses it */
         else if (!print_body(b, n->attr.body, indent)) return false;
     }

@@ -21,8 +21,8 @@ static int verify_node(const ed_graph *g, const ed_node *n)
             return ed_fail("verify: input %d of %%%d %s is a %s (read its results with get)", k + 1, n->id,
                            info->name, ed_op_name(x->op));
     }
-    if (n->op == ED_OP_LOOP && n->attr.body && n->attr.body->parent != g)
-        return ed_fail("verify: the body of loop %%%d is not owned by @%s", n->id, g->name);
+    if ((info->attrs & (A_BODY | A_EXPR)) && n->attr.body && n->attr.body->parent != g)
+        return ed_fail("verify: the body of %s %%%d is not owned by @%s", info->name, n->id, g->name);
     ed_dtype dt;
     ed_shape s;
     char msg[768];

@@ -317,9 +317,13 @@ static bool carries_gradient(const ed_node *n)
     return (ed_ops[n->op].flags & F_DIFF) && ed_dtype_is_float(n->dtype);
 }
 
-/* Control ops pass dependence on so that a loss reached through them is an error
- * rather than a silent zero gradient. */
-static bool control(const ed_node *n) { return ed_ops[n->op].kind == ED_KIND_CONTROL; }
+/* Control ops (and fused nodes, which the fuse pass makes after autodiff) pass
+ * dependence on so that a loss reached through them is an error rather than a silent
+ * zero gradient. */
+static bool control(const ed_node *n)
+{
+    return ed_ops[n->op].kind == ED_KIND_CONTROL || ed_ops[n->op].kind == ED_KIND_FUSED;
+}
 
 int ed_grad(ed_node *loss, ed_node *const *wrt, int n, ed_node **grads)
 {
@@ -374,6 +378,9 @@ int ed_grad(ed_node *loss, ed_node *const *wrt, int n, ed_node **grads)
     for (int k = 0; k < count && !g->failed; k++)
         if (needed[order[k]->id] && order[k]->op == ED_OP_LOOP)
             ed_graph_fail(g, "autodiff: op loop has no gradient rule yet (%%%d)", order[k]->id);
+        else if (needed[order[k]->id] && order[k]->op == ED_OP_FUSED)
+            ed_graph_fail(g, "autodiff: fused node %%%d has no gradient: run the fuse pass after ed_grad "
+                          "(ed_compile does)", order[k]->id);
 
     grad[loss->id] = ed_scalar_like(loss, 1.0);
     for (int k = count - 1; k >= 0 && !g->failed; k--) {

@@ -41,7 +41,7 @@ typedef struct {
 } ed_pass;
 
 /* The pipeline ed_compile runs when none is given. */
-#define ED_DEFAULT_PIPELINE "simplify,fold,cse,dce,plan"
+#define ED_DEFAULT_PIPELINE "simplify,fold,cse,dce,fuse,plan"
 
 /* The passes known by name: the built-in table, then any registered ones. */
 int ed_pass_count(void);
@@ -89,6 +89,8 @@ int ed_pass_simplify(ed_graph *g, ed_pass_stats *st);
 int ed_pass_fold(ed_graph *g, ed_pass_stats *st);
 int ed_pass_cse(ed_graph *g, ed_pass_stats *st);
 int ed_pass_dce(ed_graph *g, ed_pass_stats *st);
+/* fuse (passes/fuse.c): elementwise chains into fused nodes. After ed_grad only. */
+int ed_pass_fuse(ed_graph *g, ed_pass_stats *st);
 /* plan (passes/schedule.c): reorder the nodes (and those of loop bodies) into
  * ed_plan_order's order. */
 int ed_pass_plan(ed_graph *g, ed_pass_stats *st);

@@ -252,7 +252,7 @@ static void test_stats(void **state)
     int got = sscanf(r.err, "compile: lower %lf ms, optimize %lf ms, codegen %lf ms, %d kernels\n%n", &lower, &opt,
                      &cg, &kernels, &end);
     if (got != 4 || end == 0) fail_msg("no stats line on stderr: %s", r.err);
-    assert_int_equal(kernels, 9); /* 3 matmuls, 3 bias adds, 2 tanh, 1 mean */
+    assert_int_equal(kernels, 7); /* 3 matmuls, 2 fused bias add + tanh, the last bias add, 1 mean */
     assert_true(lower >= 0 && opt > 0 && cg > 0);
     assert_null(strstr(r.out, "compile:")); /* stdout keeps the output list only */
     long long arena, bufs, peak;
@@ -261,7 +261,7 @@ static void test_stats(void **state)
                  &arena, &bufs, &nbufs, &peak, &inplace);
     if (got != 5) fail_msg("no memory line on stderr: %s", r.err);
     assert_true(peak <= arena && arena < bufs); /* buffers are reused */
-    assert_int_equal(inplace, 5); /* each bias add over its matmul, each tanh over its add */
+    assert_int_equal(inplace, 3); /* each fused bias add + tanh and the last add over its matmul */
     cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/s' --stats --arena separate");
     assert_int_equal(r.status, 0);
     long long arena2, bufs2;
@@ -274,7 +274,7 @@ static void test_stats(void **state)
     assert_non_null(strstr(r.err, "--arena wants inplace, reuse or separate"));
     cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/s' --backend interp --stats");
     assert_int_equal(r.status, 0);
-    assert_non_null(strstr(r.err, "compile: interp, nothing to compile, 9 kernels\n"));
+    assert_non_null(strstr(r.err, "compile: interp, nothing to compile, 7 kernels\n"));
     cli(&r, "grad '" EXAMPLE "' --loss mean --wrt x --input x='" TMP "/x.npy' --out '" TMP "/s' --stats -O1");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.err, "compile: lower "));

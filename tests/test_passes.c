@@ -178,9 +178,9 @@ static void test_pass_table(void **state)
     assert_true(ed_pass_count() >= 4);
     assert_int_equal(ed_pipeline_check(ED_DEFAULT_PIPELINE), ED_OK);
     /* every op of today's table is one passes understand, except the control ops
-     * (loop and its result picker get), which passes treat as opaque */
+     * (loop and its result picker get) and fused nodes, which passes treat as opaque */
     for (int op = 0; op < ED_OP_COUNT; op++)
-        assert_true(ed_pass_op_is_known((ed_op)op) == (op != ED_OP_LOOP && op != ED_OP_GET));
+        assert_true(ed_pass_op_is_known((ed_op)op) == (op != ED_OP_LOOP && op != ED_OP_GET && op != ED_OP_FUSED));
     assert_false(ed_pass_op_is_known(ED_OP_COUNT));
 }
 
@@ -193,8 +193,8 @@ static void test_pipeline_strings(void **state)
     assert_int_equal(ed_pipeline_check("cse"), ED_OK);
     assert_int_equal(ed_pipeline_check(" simplify , fold,cse ,dce "), ED_OK);
     assert_int_equal(ed_pipeline_check("cse,cse,dce"), ED_OK);
-    assert_int_equal(ed_pipeline_check("simplify,fuse"), ED_ERR);
-    CHECK_ERROR_HAS("unknown pass 'fuse' in pipeline 'simplify,fuse' (known: simplify, fold, cse, dce");
+    assert_int_equal(ed_pipeline_check("simplify,vectorize"), ED_ERR);
+    CHECK_ERROR_HAS("unknown pass 'vectorize' in pipeline 'simplify,vectorize' (known: simplify, fold, cse, dce, fuse, plan");
     assert_int_equal(ed_pipeline_check("cse,,dce"), ED_ERR);
     CHECK_ERROR_HAS("empty pass name");
     assert_int_equal(ed_pipeline_check("cse,"), ED_ERR);
@@ -286,8 +286,8 @@ static void test_hooks_and_stats(void **state)
     assert_non_null(strstr(buf, "# after cse\ngraph @g {"));
     assert_null(strstr(buf, "# after simplify"));
     assert_null(strstr(buf + 1, "# after"));
-    /* stats: five passes in order with their node counts */
-    assert_int_equal(o.nstats, 5);
+    /* stats: six passes in order with their node counts */
+    assert_int_equal(o.nstats, 6);
     assert_string_equal(st[0].name, "simplify");
     assert_int_equal(st[0].nodes_before, 7);
     assert_int_equal(st[0].nodes_after, 5); /* mul x, 1 and its const gone; the dead exp stays (dce's job) */
@@ -297,7 +297,9 @@ static void test_hooks_and_stats(void **state)
     assert_int_equal(st[2].nodes_after, 4);
     assert_string_equal(st[3].name, "dce");
     assert_int_equal(st[3].nodes_after, 3); /* x, neg, add */
-    assert_int_equal(g->nnodes, 3);
+    assert_string_equal(st[4].name, "fuse");
+    assert_int_equal(st[4].nodes_after, 2); /* x, fused neg and add */
+    assert_int_equal(g->nnodes, 2);
     for (int i = 0; i < 4; i++) assert_true(st[i].ms >= 0);
     assert_non_null(strstr(sbuf, "pass simplify: "));
     assert_non_null(strstr(sbuf, "7 -> 5 nodes, 1 rewrites\n"));

@@ -76,9 +76,13 @@ static void compare(const ed_tensor *a, const ed_tensor *b, double tol, const ch
     }
 }
 
+/* The default pipeline without fuse, so planning is tested on its own (fused graphs
+ * are planned in test_fuse). */
+#define NO_FUSE "simplify,fold,cse,dce,plan"
+
 /* Three programs of g, each with its own store: the interpreter without passes (the
- * oracle), the JIT after the default pipeline with the default arena (reuse and
- * in-place), and the JIT after the same pipeline without reuse. Each call's outputs
+ * oracle), the JIT after NO_FUSE with the default arena (reuse and in-place), and the
+ * JIT after the same pipeline without reuse. Each call's outputs
  * and finally every store value: planned vs oracle within tol, planned vs unplanned
  * bit for bit. Outputs are compared only after the call has finished, so a buffer
  * reused for an output would show. Returns the planned program's memory stats. */
@@ -89,8 +93,8 @@ static ed_arena_stats check_planned(const ed_graph *g, double tol, int calls, co
     ed_store *s[3] = {ed_store_new(3), ed_store_new(3), ed_store_new(3)};
     ed_program *p[3];
     p[0] = ed_compile(g, s[0], &(ed_compile_opts){.backend = ED_BACKEND_INTERP, .seed = 5, .passes = ""});
-    p[1] = ed_compile(g, s[1], &(ed_compile_opts){.seed = 5});
-    p[2] = ed_compile(g, s[2], &(ed_compile_opts){.seed = 5, .arena = ED_ARENA_SEPARATE});
+    p[1] = ed_compile(g, s[1], &(ed_compile_opts){.seed = 5, .passes = NO_FUSE});
+    p[2] = ed_compile(g, s[2], &(ed_compile_opts){.seed = 5, .passes = NO_FUSE, .arena = ED_ARENA_SEPARATE});
     for (int k = 0; k < 3; k++)
         if (!p[k]) fail_msg("%s: compile %d: %s", what, k, ed_last_error());
     for (int c = 0; c < calls; c++) {
@@ -228,7 +232,7 @@ static void test_plan_pass_lowers_peak(void **state)
     /* the arena follows: smaller after the pass than in creation order */
     ed_store *s0 = ed_store_new(0), *s1 = ed_store_new(0);
     ed_program *p0 = ed_compile(g, s0, &(ed_compile_opts){.passes = "simplify,fold,cse,dce"});
-    ed_program *p1 = ed_compile(g, s1, NULL);
+    ed_program *p1 = ed_compile(g, s1, &(ed_compile_opts){.passes = NO_FUSE});
     assert_non_null(p0);
     assert_non_null(p1);
     ed_arena_stats m0 = ed_program_compile_stats(p0).memory, m1 = ed_program_compile_stats(p1).memory;
@@ -394,7 +398,7 @@ static void test_random_graphs(void **state)
         snprintf(what, sizeof what, "random graph %llu", (unsigned long long)s);
         /* the layout itself, on the graph after the default pipeline */
         ed_graph *h = ed_graph_clone(g);
-        assert_int_equal(ed_pass_run(h, NULL, NULL), ED_OK);
+        assert_int_equal(ed_pass_run(h, NULL, NULL), ED_OK); /* fused nodes included */
         ed_node **order = ed_graph_topo(h);
         int64_t *off = malloc((size_t)h->nnodes * sizeof *off);
         for (int mode = ED_ARENA_INPLACE; mode <= ED_ARENA_SEPARATE; mode++) {

@@ -44,6 +44,17 @@ static ed_node *build_loop(ed_graph *g)
     return ed_loop_end(b, &x2, 1, &stk, 1);
 }
 
+/* (x + y broadcast) * 0.5, cast to i32 and compared, with debug names in the body. */
+static ed_node *build_fused(ed_graph *g)
+{
+    ed_graph *body = ed_graph_new("f \"body\"");
+    ed_node *a = ed_input(body, "x0", ED_F32, ed_shape2(2, 3));
+    ed_node *b = ed_input(body, "x1", ED_F32, ed_shape1(3));
+    ed_node *s = ed_set_name(ed_mul(ed_add(a, ed_broadcast_to(b, ed_shape2(2, 3))), ed_scalar(body, ED_F32, 0.5)), "half");
+    ed_output(body, "y", ed_gt(ed_cast(s, ED_I32), ed_scalar(body, ED_I32, -2)));
+    return ed_fused((ed_node *const[]){X(g), ed_input(g, "y3", ED_F32, ed_shape1(3))}, 2, body);
+}
+
 /* A tuple (loop) is bound through one of its results. */
 static ed_node *value_of(ed_node *n)
 {
@@ -121,6 +132,7 @@ static ed_node *build_op(ed_graph *g, ed_op op)
     case ED_OP_BERNOULLI: return ed_bernoulli(g, ED_F32, ed_shape1(2), 0.25);
     case ED_OP_LOOP: return build_loop(g);
     case ED_OP_GET: return ed_loop_result(build_loop(g), 0);
+    case ED_OP_FUSED: return build_fused(g);
     case ED_OP_COUNT: break;
     }
     return NULL;

@@ -36,7 +36,7 @@ static inline void interp_copy_elem(ed_tensor *dst, int64_t di, const ed_tensor 
     memcpy((char *)dst->data + (size_t)di * es, (const char *)src->data + (size_t)si * es, es);
 }
 
-#define ED_ITER_MAX_OPS 4
+#define ED_ITER_MAX_OPS 16 /* a fused node's inputs and its output */
 
 typedef struct {
     int rank, nops;

@@ -13,6 +13,8 @@ typedef void (*ed_interp_kernel)(const ed_node *n, const ed_tensor *const *in, e
 
 /* elementwise.c: every ELEM op, through ed_scalar_eval */
 ED_KERNEL(ed_k_elementwise);
+/* fused.c: a fused expression, per element */
+ED_KERNEL(ed_k_fused);
 
 /* reduce.c */
 ED_KERNEL(ed_k_sum_mean);

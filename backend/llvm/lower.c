@@ -72,7 +72,7 @@ void ed_loop_close(ed_cg *cg, ed_loop *l, int64_t n)
 typedef struct {
     int rank, nops;
     int64_t dim[ED_MAX_RANK];
-    int64_t stride[4][ED_MAX_RANK];
+    int64_t stride[ED_WALK_MAX_OPS][ED_MAX_RANK];
 } walk_shape;
 
 /* Drop size-1 axes, then merge axis a into a+1 when every operand steps contiguously. */
@@ -105,14 +105,14 @@ static void walk_level(ed_cg *cg, const walk_shape *w, int a, const ed_lop *ops,
                        ed_walk_body body, void *ud)
 {
     if (a == w->rank) {
-        LLVMValueRef ptrs[4];
+        LLVMValueRef ptrs[ED_WALK_MAX_OPS];
         for (int k = 0; k < w->nops; k++)
             ptrs[k] = LLVMBuildInBoundsGEP2(cg->b, ops[k].ty, ops[k].ptr, &off[k], 1, "");
         body(cg, ptrs, ud);
         return;
     }
     ed_loop l = ed_loop_open(cg);
-    LLVMValueRef inner[4];
+    LLVMValueRef inner[ED_WALK_MAX_OPS];
     for (int k = 0; k < w->nops; k++) {
         LLVMValueRef step = LLVMBuildNSWMul(cg->b, l.i, ed_cg_i64(cg, w->stride[k][a]), "");
         inner[k] = LLVMBuildNSWAdd(cg->b, off[k], step, "");
@@ -125,7 +125,7 @@ void ed_lower_walk(ed_cg *cg, ed_shape shape, ed_lop *ops, int nops, ed_walk_bod
 {
     if (ed_shape_numel(shape) == 0) return;
     walk_shape w = collapse(shape, ops, nops);
-    LLVMValueRef off[4];
+    LLVMValueRef off[ED_WALK_MAX_OPS];
     for (int k = 0; k < nops; k++) off[k] = ed_cg_i64(cg, ops[k].base);
     walk_level(cg, &w, 0, ops, off, body, ud);
 }
@@ -143,6 +143,7 @@ bool ed_jit_has_lowering(ed_op op)
     case ED_KIND_MATMUL: return true;
     case ED_KIND_RANDOM: return true;
     case ED_KIND_CONTROL: return op == ED_OP_LOOP || op == ED_OP_GET;
+    case ED_KIND_FUSED: return op == ED_OP_FUSED;
     default: return false;
     }
 }
@@ -203,6 +204,7 @@ static int emit_body(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
                         LLVMGetParam(cg->fn, (unsigned)n->nin + 2));
         break;
     case ED_KIND_CONTROL: ed_lower_get(cg, n, args); break; /* loops have their own emitter */
+    case ED_KIND_FUSED: ed_lower_fused(cg, n, args); break;
     default: break;
     }
     return ED_OK;

@@ -26,6 +26,9 @@ typedef struct {
 /* Called once per element with each operand's element pointer (operand 0 is written). */
 typedef void (*ed_walk_body)(ed_cg *cg, LLVMValueRef *elem_ptrs, void *ud);
 
+/* Operands of one walk: a fused node's inputs and its output. */
+#define ED_WALK_MAX_OPS 16
+
 /* Loop over shape in C order (size-1 axes dropped, contiguous axes merged so dense
  * operands get one flat, vectorizable loop). */
 void ed_lower_walk(ed_cg *cg, ed_shape shape, ed_lop *ops, int nops, ed_walk_body body, void *ud);
@@ -48,6 +51,11 @@ LLVMValueRef ed_cg_alloca(ed_cg *cg, LLVMTypeRef ty); /* in the entry block */
 
 /* Kernel bodies. args: output pointer, then one pointer per input. */
 void ed_lower_elem(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+/* The value of elementwise node n on one element, from its inputs' loaded values x
+ * (each of its input's type): what ed_lower_elem stores. */
+LLVMValueRef ed_lower_elem_value(ed_cg *cg, const ed_node *n, LLVMValueRef *x);
+/* A fused node: one walk over the result evaluating the body per element (lower_fused.c). */
+void ed_lower_fused(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 void ed_lower_move(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 void ed_lower_reduce(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 /* gather, one_hot, scatter_add (lower_index.c). */

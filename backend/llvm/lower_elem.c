@@ -201,23 +201,25 @@ static LLVMValueRef eval_poly_f32(ed_cg *cg, const ed_node *n, LLVMValueRef u)
     }
 }
 
+LLVMValueRef ed_lower_elem_value(ed_cg *cg, const ed_node *n, LLVMValueRef *x)
+{
+    /* where's first input is the i32 condition; the value type is its second. */
+    ed_dtype idt = n->in[n->op == ED_OP_WHERE ? 1 : 0]->dtype;
+    LLVMValueRef r;
+    if (n->op == ED_OP_CAST) return eval_cast(cg, x[0], idt, n->dtype);
+    if ((r = eval_poly_f32(cg, n, x[0])) || (r = eval_native(cg, n, x, idt))) return r;
+    LLVMValueRef d[3];
+    for (int k = 0; k < n->nin; k++) d[k] = to_double(cg, x[k], n->in[k]->dtype);
+    return from_double(cg, eval_double(cg, n, d), n->dtype);
+}
+
 static void elem_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
 {
     const ed_node *n = ud;
     LLVMValueRef x[3];
     for (int k = 0; k < n->nin; k++)
         x[k] = LLVMBuildLoad2(cg->b, ed_cg_type(cg, n->in[k]->dtype), ptrs[k + 1], "");
-    /* where's first input is the i32 condition; the value type is its second. */
-    ed_dtype idt = n->in[n->op == ED_OP_WHERE ? 1 : 0]->dtype;
-    LLVMValueRef r;
-    if (n->op == ED_OP_CAST) {
-        r = eval_cast(cg, x[0], idt, n->dtype);
-    } else if (!(r = eval_poly_f32(cg, n, x[0])) && !(r = eval_native(cg, n, x, idt))) {
-        LLVMValueRef d[3];
-        for (int k = 0; k < n->nin; k++) d[k] = to_double(cg, x[k], n->in[k]->dtype);
-        r = from_double(cg, eval_double(cg, n, d), n->dtype);
-    }
-    LLVMBuildStore(cg->b, r, ptrs[0]);
+    LLVMBuildStore(cg->b, ed_lower_elem_value(cg, n, x), ptrs[0]);
 }
 
 bool ed_lower_elem_ok(ed_op op) { return ed_ops[op].kind == ED_KIND_ELEM; }

@@ -1,0 +1,431 @@
+/* The fuse pass and the fused op: golden output, text round trips of pass-made
+ * graphs, meaning (the interpreter before and after fusion agree bit for bit, as do
+ * the JIT before and after; the JIT against the interpreter within the f32 math
+ * bounds) on seeded random graphs and training steps, the limits of a fused node,
+ * values bound to out/update staying materialized, autodiff refusing fused nodes,
+ * and the W1 training step's kernel count. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "frontend/nn.h"
+#include "ir/text.h"
+#include "passes/autodiff.h"
+#include "passes/pass.h"
+#include "passes/train.h"
+#include "support/interp_check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NO_FUSE "simplify,fold,cse,dce,plan"
+
+static uint64_t lcg = 1;
+static uint32_t next_u32(void)
+{
+    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(lcg >> 33);
+}
+static int pick(int n) { return (int)(next_u32() % (uint32_t)n); }
+
+typedef struct {
+    ed_feed f[64];
+    ed_tensor *t[64];
+    int n;
+} feeds;
+
+static void make_feeds(const ed_graph *g, feeds *fd)
+{
+    fd->n = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *x = g->nodes[i];
+        if (x->op != ED_OP_INPUT) continue;
+        assert_true(fd->n < 64);
+        ed_tensor *t = ed_tensor_new(x->dtype, x->shape);
+        for (int64_t k = 0; k < ed_tensor_numel(t); k++)
+            ed_tensor_set(t, k, x->dtype == ED_I32 ? pick(7) - 3 : 3.0 * (next_u32() / 4294967296.0) - 1.5);
+        fd->t[fd->n] = t;
+        fd->f[fd->n] = (ed_feed){x->attr.name, t};
+        fd->n++;
+    }
+}
+
+static void free_feeds(feeds *fd)
+{
+    for (int i = 0; i < fd->n; i++) ed_tensor_free(fd->t[i]);
+}
+
+/* tol 0: the same bits (NaNs of any payload are equal). */
+static void compare(const ed_tensor *a, const ed_tensor *b, double tol, const char *what, const char *name)
+{
+    assert_int_equal(a->dtype, b->dtype);
+    assert_true(ed_shape_eq(a->shape, b->shape));
+    for (int64_t i = 0; i < ed_tensor_numel(a); i++) {
+        double want = ed_tensor_get(a, i), have = ed_tensor_get(b, i);
+        if (isnan(want) && isnan(have)) continue;
+        bool ok = tol == 0 ? memcmp(&want, &have, sizeof want) == 0
+                           : (isinf(want) || isinf(have) ? want == have : fabs(want - have) <= tol * (1 + fabs(want)));
+        if (!ok) fail_msg("%s: %s[%lld]: %.9g expected, %.9g", what, name, (long long)i, want, have);
+    }
+}
+
+typedef struct {
+    ed_backend backend;
+    const char *passes;
+} config;
+
+/* Run g under each config for `calls` calls (own store, seed 3, program seed 5) and
+ * compare every output and store value with config 0's: within tol[k] for config k.
+ * Returns the kernel count of config `count_of`. */
+static int check_configs(const ed_graph *g, const config *cf, const double *tol, int ncf, int calls, const char *what,
+                         int count_of)
+{
+    feeds fd;
+    make_feeds(g, &fd);
+    ed_store *s[4];
+    ed_program *p[4];
+    int kernels = 0;
+    for (int k = 0; k < ncf; k++) {
+        s[k] = ed_store_new(3);
+        p[k] = ed_compile(g, s[k], &(ed_compile_opts){.backend = cf[k].backend, .seed = 5, .passes = cf[k].passes});
+        if (!p[k]) fail_msg("%s: compile %d: %s", what, k, ed_last_error());
+    }
+    kernels = ed_program_compile_stats(p[count_of]).kernels;
+    for (int c = 0; c < calls; c++) {
+        for (int k = 0; k < ncf; k++)
+            if (ed_run(p[k], fd.f, fd.n) != ED_OK) fail_msg("%s: run %d: %s", what, k, ed_last_error());
+        for (int k = 1; k < ncf; k++)
+            for (int o = 0; o < ed_program_num_outputs(p[0]); o++) {
+                char label[160];
+                snprintf(label, sizeof label, "%s, config %d, call %d", what, k, c);
+                compare(ed_program_output_at(p[0], o), ed_program_output(p[k], ed_program_output_name(p[0], o)), tol[k],
+                        label, ed_program_output_name(p[0], o));
+            }
+    }
+    for (int k = 1; k < ncf; k++)
+        for (int i = 0; i < ed_store_count(s[0]); i++) {
+            const char *name = ed_store_name(s[0], i);
+            compare(ed_store_get(s[0], name), ed_store_get(s[k], name), tol[k], what, name);
+        }
+    for (int k = 0; k < ncf; k++) {
+        ed_program_free(p[k]);
+        ed_store_free(s[k]);
+    }
+    free_feeds(&fd);
+    return kernels;
+}
+
+/* The interpreter and the JIT, each without and with fuse: interp before/after and JIT
+ * before/after bit for bit, JIT against interp within tol. Returns the fused JIT's
+ * kernel count. */
+static int check_fusion(const ed_graph *g, double tol, int calls, const char *what)
+{
+    const config interp[2] = {{ED_BACKEND_INTERP, NO_FUSE}, {ED_BACKEND_INTERP, NULL}};
+    check_configs(g, interp, (const double[]){0, 0}, 2, calls, what, 1);
+    const config jit[3] = {{ED_BACKEND_JIT, NO_FUSE}, {ED_BACKEND_JIT, NULL}, {ED_BACKEND_INTERP, ""}};
+    return check_configs(g, jit, (const double[]){0, 0, tol}, 3, calls, what, 1);
+}
+
+static ed_graph *parse(const char *text)
+{
+    ed_graph *g = ed_graph_parse(text, "test");
+    if (!g) fail_msg("parse: %s", ed_last_error());
+    return g;
+}
+
+static int count_op(const ed_graph *g, ed_op op)
+{
+    int n = 0;
+    for (int i = 0; i < g->nnodes; i++) n += g->nodes[i]->op == op;
+    return n;
+}
+
+/* ---- golden and text -------------------------------------------------------------- */
+
+static void test_golden_chain_with_broadcast(void **state)
+{
+    (void)state;
+    ed_graph *g = parse("graph @g {\n"
+                        "  %x = input \"x\" : f32[4,3]\n"
+                        "  %b = input \"b\" : f32[3]\n"
+                        "  %w = input \"w\" : f32[3,3]\n"
+                        "  %m = matmul %x, %w : f32[4,3]\n"
+                        "  %bb = broadcast_to %b : f32[4,3]\n"
+                        "  %h = add %m, %bb : f32[4,3]\n"
+                        "  %half = const 0.5 : f32[]\n"
+                        "  %s = mul %h, %half : f32[4,3]\n"
+                        "  %t = tanh %s : f32[4,3]\n"
+                        "  %r = sum %t {axes=[1], keepdims=true} : f32[4,1]\n"
+                        "  %y = sub %t, %r : f32[4,3]\n"
+                        "  out y = %y\n"
+                        "}\n");
+    assert_int_equal(ed_pass_run(g, "fuse", &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    char *text = ed_graph_print(g);
+    const char *want = "  %4 = fused %1, %3 graph @f8 {\n"
+                       "    %0 = input \"x0\" : f32[3]\n"
+                       "    %1 = input \"x1\" : f32[4,3]\n"
+                       "    %2 = broadcast_to %0 : f32[4,3]\n"
+                       "    %3 = add %1, %2 : f32[4,3]\n"
+                       "    %4 = const 0.5 : f32[]\n"
+                       "    %5 = mul %3, %4 : f32[4,3]\n"
+                       "    %6 = tanh %5 : f32[4,3]\n"
+                       "    out y = %6\n"
+                       "  } : f32[4,3]\n";
+    if (!strstr(text, want)) fail_msg("missing\n%s\nin\n%s", want, text);
+    /* the sum reads the fused tanh, and the sub is left alone (one op) */
+    assert_non_null(strstr(text, "  %5 = sum %4 {axes=[1], keepdims=true} : f32[4,1]\n"));
+    assert_non_null(strstr(text, "  %6 = sub %4, %5 : f32[4,3]\n"));
+    assert_int_equal(count_op(g, ED_OP_FUSED), 1);
+    assert_int_equal(count_op(g, ED_OP_TANH), 0);
+    /* the text form round-trips byte for byte */
+    ed_graph *back = parse(text);
+    char *again = ed_graph_print(back);
+    assert_string_equal(again, text);
+    free(again);
+    free(text);
+    ed_graph_free(back);
+    ed_graph_free(g);
+}
+
+static void test_parse_errors(void **state)
+{
+    (void)state;
+    const char *bad = "graph @g {\n  %x = input \"x\" : f32[2]\n"
+                      "  %f = fused %x graph @b {\n    %0 = input \"x0\" : f32[2]\n"
+                      "    %1 = exp %0 : f32[2]\n    %2 = sum %1 {axes=[0], keepdims=false} : f32[]\n"
+                      "    out y = %2\n  } : f32[]\n  out y = %f\n}\n";
+    assert_null(ed_graph_parse(bad, "bad"));
+    CHECK_ERROR_HAS("only elementwise ops, broadcast_to and splat consts");
+    const char *wrong_type = "graph @g {\n  %x = input \"x\" : f32[2]\n"
+                             "  %f = fused %x graph @b {\n    %0 = input \"x0\" : f32[3]\n"
+                             "    %1 = exp %0 : f32[3]\n    out y = %1\n  } : f32[3]\n  out y = %f\n}\n";
+    assert_null(ed_graph_parse(wrong_type, "bad"));
+    CHECK_ERROR_HAS("input 0 is f32[2] but the body's input \"x0\" is f32[3]");
+}
+
+/* ---- meaning ------------------------------------------------------------------------- */
+
+typedef ed_node *(*unary_fn)(ed_node *);
+typedef ed_node *(*binary_fn)(ed_node *, ed_node *);
+
+/* Elementwise chains over f32[6,8] with broadcast operands ([8], [6,1]), splat consts,
+ * broadcast_to, comparisons, where and casts, broken by reductions and matmuls, with
+ * some intermediates bound to out. */
+static ed_graph *random_graph(uint64_t seed)
+{
+    lcg = seed * 2654435761u + 3;
+    ed_graph *g = ed_graph_new("random");
+    ed_node *pool[64];
+    int np = 0;
+    pool[np++] = ed_input(g, "a", ED_F32, ed_shape2(6, 8));
+    pool[np++] = ed_input(g, "b", ED_F32, ed_shape2(6, 8));
+    ed_node *row = ed_input(g, "row", ED_F32, ed_shape1(8));
+    ed_node *col = ed_input(g, "col", ED_F32, ed_shape2(6, 1));
+    ed_node *w = ed_input(g, "w", ED_F32, ed_shape2(8, 8));
+    ed_node *k = ed_input(g, "k", ED_I32, ed_shape2(6, 8));
+    static const unary_fn un[] = {ed_tanh, ed_sigmoid, ed_relu, ed_neg, ed_abs, ed_silu, ed_square, ed_exp,
+                                  ed_sin, ed_softplus};
+    static const binary_fn bin[] = {ed_add, ed_sub, ed_mul, ed_maximum, ed_minimum};
+    int nops = 12 + pick(30);
+    for (int i = 0; i < nops && np < 64; i++) {
+        ed_node *x = pool[pick(np)], *y = pool[pick(np)], *r;
+        switch (pick(12)) {
+        case 0: case 1: case 2: r = un[pick(10)](x); break;
+        case 3: case 4: r = bin[pick(5)](x, y); break;
+        case 5: r = bin[pick(5)](x, pick(2) ? row : col); break;
+        case 6: r = ed_add(x, ed_broadcast_to(pick(2) ? row : col, ed_shape2(6, 8))); break;
+        case 7: r = ed_mul(ed_add(x, ed_scalar(g, ED_F32, 0.25)), ed_scalar(g, ED_F32, -1.5)); break;
+        case 8: r = ed_where(ed_gt(x, y), ed_tanh(x), ed_mul(y, ed_scalar(g, ED_F32, 0.5))); break;
+        case 9: r = ed_add(x, ed_cast(ed_add(k, ed_cast(ed_mul(y, ed_scalar(g, ED_F32, 2)), ED_I32)), ED_F32)); break;
+        case 10: r = ed_sub(x, ed_mean(x, 2, true)); break; /* a reduction breaks the chain */
+        default: r = ed_matmul(ed_tanh(x), w); break;
+        }
+        assert_non_null(r);
+        pool[np++] = r;
+    }
+    for (int i = 2; i < np; i++) {
+        if (pick(4) && i != np - 1) continue;
+        char name[16];
+        snprintf(name, sizeof name, "o%d", i);
+        ed_output(g, name, pool[i]);
+    }
+    if (ed_graph_error(g)) fail_msg("random graph %llu: %s", (unsigned long long)seed, ed_graph_error(g));
+    return g;
+}
+
+static void test_random_graphs(void **state)
+{
+    (void)state;
+    int fused = 0, unfused_kernels = 0, fused_kernels = 0;
+    for (uint64_t s = 1; s <= 30; s++) {
+        ed_graph *g = random_graph(s);
+        char what[64];
+        snprintf(what, sizeof what, "random graph %llu", (unsigned long long)s);
+        /* the fused graph verifies and prints back byte for byte */
+        ed_graph *h = ed_graph_clone(g);
+        assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+        fused += count_op(h, ED_OP_FUSED);
+        for (int i = 0; i < h->nnodes; i++)
+            if (h->nodes[i]->op == ED_OP_FUSED) assert_true(h->nodes[i]->nin <= ED_FUSED_MAX_INPUTS);
+        char *text = ed_graph_print(h);
+        ed_graph *back = parse(text);
+        char *again = ed_graph_print(back);
+        assert_string_equal(again, text);
+        free(text), free(again);
+        ed_graph_free(back);
+        ed_graph_free(h);
+        fused_kernels += check_fusion(g, 2e-6, 2, what);
+        const config one[1] = {{ED_BACKEND_INTERP, NO_FUSE}};
+        unfused_kernels += check_configs(g, one, (const double[]){0}, 1, 0, what, 0);
+        ed_graph_free(g);
+    }
+    print_message("random graphs: %d fused nodes, kernels %d -> %d\n", fused, unfused_kernels, fused_kernels);
+    assert_true(fused >= 30);
+    assert_true(fused_kernels < unfused_kernels);
+}
+
+/* More inputs than a fused node takes: the chain is cut, meaning kept. */
+static void test_input_limit(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("wide");
+    ed_node *acc = ed_input(g, "x0", ED_F32, ed_shape1(16));
+    for (int i = 1; i < 40; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "x%d", i);
+        acc = ed_add(ed_mul(acc, ed_scalar(g, ED_F32, 0.5)), ed_input(g, name, ED_F32, ed_shape1(16)));
+    }
+    ed_output(g, "y", acc);
+    ed_graph *h = ed_graph_clone(g);
+    assert_int_equal(ed_pass_run(h, "fuse", &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    int nf = count_op(h, ED_OP_FUSED);
+    for (int i = 0; i < h->nnodes; i++)
+        if (h->nodes[i]->op == ED_OP_FUSED) {
+            assert_true(h->nodes[i]->nin <= ED_FUSED_MAX_INPUTS);
+            assert_true(h->nodes[i]->attr.body->nnodes <= ED_FUSED_MAX_NODES);
+        }
+    print_message("40-input chain: %d fused nodes\n", nf);
+    assert_true(nf >= 3 && nf <= 6);
+    ed_graph_free(h);
+    check_fusion(g, 1e-6, 1, "40-input chain");
+    ed_graph_free(g);
+}
+
+/* Values bound to out or update stay materialized; the rest of the chain fuses. */
+static void test_bound_values_stay(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("bound");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(8, 8));
+    ed_node *e = ed_exp(ed_neg(x));
+    ed_output(g, "e", e);
+    ed_node *s = ed_state(g, "s", ED_F32, ed_shape2(8, 8), (ed_init){ED_INIT_ONES, 0});
+    ed_node *ns = ed_mul(ed_add(s, e), ed_scalar(g, ED_F32, 0.5));
+    ed_update(g, "s", ns);
+    ed_output(g, "y", ed_tanh(ed_sub(ns, e)));
+    ed_graph *h = ed_graph_clone(g);
+    assert_int_equal(ed_pass_run(h, "fuse", &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    const ed_node *he = ed_graph_output(h, "e"), *hs = ed_graph_update(h, "s"), *hy = ed_graph_output(h, "y");
+    assert_int_equal(he->op, ED_OP_FUSED); /* exp(neg x) */
+    assert_int_equal(hs->op, ED_OP_FUSED); /* (s + e) * 0.5, reading e */
+    assert_int_equal(hy->op, ED_OP_FUSED); /* tanh(ns - e), reading both */
+    assert_ptr_equal(hs->in[1], he);
+    assert_true(hy->in[0] == hs || hy->in[1] == hs);
+    assert_int_equal(count_op(h, ED_OP_FUSED), 3);
+    ed_graph_free(h);
+    check_fusion(g, 2e-6, 3, "bound values");
+    ed_graph_free(g);
+}
+
+/* ed_grad refuses a graph whose loss is reached through a fused node. */
+static void test_autodiff_refuses_fused(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("g");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape1(4));
+    ed_output(g, "t", ed_tanh(ed_exp(x)));
+    assert_int_equal(ed_pass_run(g, "fuse", NULL), ED_OK);
+    ed_node *xx = ed_graph_leaf(g, ED_OP_INPUT, "x");
+    ed_node *loss = ed_sum(ed_graph_output(g, "t"), ED_ALL_AXES, false);
+    ed_node *grad;
+    assert_int_equal(ed_grad(loss, &xx, 1, &grad), ED_ERR);
+    assert_non_null(strstr(ed_graph_error(g), "fused node"));
+    assert_non_null(strstr(ed_graph_error(g), "after ed_grad"));
+    ed_graph_free(g);
+}
+
+/* An MLP training step (Adam, clipping, EMA) with the default pipeline. */
+static void test_training_step(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("mlp_train");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(32, 3));
+    ed_node *t = ed_input(g, "t", ED_F32, ed_shape2(32, 2));
+    int64_t sizes[3] = {16, 16, 2};
+    ed_node *y = ed_mlp(x, "mlp", sizes, 3, ED_ACT_GELU, false);
+    ed_node *loss = ed_mean(ed_square(ed_sub(y, t)), ED_ALL_AXES, false);
+    ed_train_opts o = {.optim = {.kind = ED_OPT_ADAM, .lr = 1e-2, .clip_norm = 1.0}, .ema_decay = 0.9};
+    assert_int_equal(ed_train_step(g, loss, &o), ED_OK);
+    int kernels = check_fusion(g, 1e-4, 5, "MLP training step");
+    print_message("MLP training step: %d kernels after fusion\n", kernels);
+    ed_graph_free(g);
+}
+
+/* The W1 training step (bench/w1.c): kernels after the default pipeline. A regression
+ * in fusion fails here. */
+static void test_w1_kernel_count(void **state)
+{
+    (void)state;
+    enum { B = 512, T = 1000 };
+    ed_graph *g = ed_graph_new("w1");
+    ed_node *x0 = ed_input(g, "x0", ED_F32, ed_shape2(B, 2));
+    double s1[T], s2[T], prod = 1;
+    for (int i = 0; i < T; i++) {
+        prod *= 1 - (1e-4 + (0.02 - 1e-4) * i / (T - 1));
+        s1[i] = sqrt(prod);
+        s2[i] = sqrt(1 - prod);
+    }
+    ed_node *t = ed_randint(g, ed_shape1(B), 0, T);
+    ed_node *eps = ed_randn(g, ED_F32, ed_shape2(B, 2));
+    ed_node *a = ed_reshape(ed_gather(ed_const(g, ED_F32, ed_shape1(T), s1, T), t, 0), ed_shape2(B, 1));
+    ed_node *b = ed_reshape(ed_gather(ed_const(g, ED_F32, ed_shape1(T), s2, T), t, 0), ed_shape2(B, 1));
+    ed_node *xt = ed_add(ed_mul(a, x0), ed_mul(b, eps));
+    ed_node *temb = ed_silu(ed_dense(ed_timestep_embedding(ed_cast(t, ED_F32), 32, 10000), "temb", 128, true));
+    ed_node *h = ed_concat((ed_node *[]){xt, temb}, 2, 1);
+    int64_t sizes[4] = {256, 256, 256, 2};
+    ed_node *pred = ed_mlp(h, "den", sizes, 4, ED_ACT_SILU, false);
+    ed_node *loss = ed_mean(ed_square(ed_sub(pred, eps)), ED_ALL_AXES, false);
+    assert_int_equal(ed_train_step(g, loss, &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 1e-3}}), ED_OK);
+    ed_store *st = ed_store_new(0);
+    ed_program *p0 = ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_INTERP, .passes = NO_FUSE});
+    ed_program *p1 = ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
+    assert_non_null(p0);
+    assert_non_null(p1);
+    int k0 = ed_program_compile_stats(p0).kernels, k1 = ed_program_compile_stats(p1).kernels;
+    print_message("W1 training step: %d kernels without fuse, %d with\n", k0, k1);
+    assert_int_equal(k0, 245);
+    assert_true(k1 <= 110);
+    ed_program_free(p0);
+    ed_program_free(p1);
+    ed_store_free(st);
+    ed_graph_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_chain_with_broadcast),
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_random_graphs),
+        cmocka_unit_test(test_input_limit),
+        cmocka_unit_test(test_bound_values_stay),
+        cmocka_unit_test(test_autodiff_refuses_fused),
+        cmocka_unit_test(test_training_step),
+        cmocka_unit_test(test_w1_kernel_count),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
