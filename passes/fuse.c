@@ -11,7 +11,8 @@
  * the group within ED_FUSED_MAX_INPUTS distinct inputs and ED_FUSED_MAX_NODES body
  * nodes. Every node that joins has all its users inside the group, so no value leaves a
  * group except through its root and no cycle can form. Groups of one op stay as they
- * are. Splat consts read by a group are copied into its body.
+ * are, and so do groups reading nothing but splat consts (fold's work). Splat consts
+ * read by a group are copied into its body.
  *
  * Autodiff does not know fused nodes (ed_grad refuses them): fuse runs after ed_grad,
  * as in ed_compile's default pipeline. Loop bodies are not fused yet. */
@@ -184,7 +185,8 @@ int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
     for (int i = 0; i < n && rc == ED_OK; i++) {
         ed_node *r = order[i];
         int h = f.gid[r->id];
-        if (h < 0 || f.groups[h].root != r || f.groups[h].members < 2) continue;
+        /* one op gains nothing; no input at all is a constant, which is fold's */
+        if (h < 0 || f.groups[h].root != r || f.groups[h].members < 2 || f.groups[h].next == 0) continue;
         ed_node *fused = build(&f, h, order, map, repl);
         if (!fused) {
             rc = ed_graph_error(g) ? ed_fail("fuse: %s", ed_graph_error(g)) : ED_ERR;

@@ -341,6 +341,22 @@ static void test_bound_values_stay(void **state)
     ed_graph_free(g);
 }
 
+/* A chain of splat consts only is a constant (fold's job): fuse leaves it, without error. */
+static void test_constant_chain_is_left(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("c");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape1(4));
+    ed_node *c = ed_exp(ed_mul(ed_fill(g, ED_F32, ed_shape1(4), 0.5), ed_scalar(g, ED_F32, -1)));
+    ed_output(g, "y", ed_add(x, c)); /* two users in two groups: c roots its own group */
+    ed_output(g, "z", ed_mul(x, c));
+    assert_int_equal(ed_pass_run(g, "fuse", &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    assert_int_equal(count_op(g, ED_OP_FUSED), 0);
+    assert_int_equal(count_op(g, ED_OP_EXP), 1);
+    check_fusion(g, 2e-6, 1, "constant chain");
+    ed_graph_free(g);
+}
+
 /* ed_grad refuses a graph whose loss is reached through a fused node. */
 static void test_autodiff_refuses_fused(void **state)
 {
@@ -423,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_random_graphs),
         cmocka_unit_test(test_input_limit),
         cmocka_unit_test(test_bound_values_stay),
+        cmocka_unit_test(test_constant_chain_is_left),
         cmocka_unit_test(test_autodiff_refuses_fused),
         cmocka_unit_test(test_training_step),
         cmocka_unit_test(test_w1_kernel_count),

@@ -148,7 +148,7 @@ static int compare_pipeline(const ed_graph *g, const char *pipeline, ed_backend 
     return after;
 }
 
-static const char *const single_passes[] = {"simplify", "fold", "cse", "dce", "plan", NULL, "simplify,fold,cse,dce,simplify,cse"};
+static const char *const single_passes[] = {"simplify", "fold", "cse", "dce", "fuse", "plan", NULL, "simplify,fold,cse,dce,simplify,cse"};
 enum { NPIPELINES = sizeof single_passes / sizeof single_passes[0] };
 
 /* Every pass alone, the default pipeline (NULL) and a longer one, on the interpreter. */
