@@ -307,16 +307,18 @@ static int bind_store(ed_program *p)
 
 /* ---- run ------------------------------------------------------------------------ */
 
-static void run_interp(ed_program *p)
+static int run_interp(ed_program *p)
 {
-    ed_interp_ctx ctx = {.seed = p->opts.seed, .call = p->calls};
-    for (int i = 0; i < p->nnodes; i++) {
+    int status = ED_OK;
+    ed_interp_ctx ctx = {.seed = p->opts.seed, .call = p->calls, .status = &status};
+    for (int i = 0; i < p->nnodes && status == ED_OK; i++) {
         const ed_node *n = p->order[i];
         ed_tensor *out = p->owned[n->id];
         if (!out) continue; /* a bound leaf: its value is already in place */
         for (int k = 0; k < n->nin; k++) p->args[k] = p->value[n->in[k]->id];
         ed_interp_eval(n, p->args, out, &ctx);
     }
+    return status;
 }
 
 /* Computed nodes are at fixed places in the arena; only bound leaves move per call. */
@@ -355,7 +357,7 @@ int ed_run(ed_program *p, const ed_feed *feeds, int nfeeds)
                        p->graph->name, p->nnodes, p->graph->nnodes);
     if (bind_inputs(p, feeds, nfeeds) != ED_OK || bind_store(p) != ED_OK) return ED_ERR;
     if (p->jit) run_jit(p);
-    else run_interp(p);
+    else if (run_interp(p) != ED_OK) return ED_ERR; /* no update written, the call does not count */
     finish(p);
     p->calls++;
     return ED_OK;

@@ -1,6 +1,7 @@
 /* Graph storage: the op table instance, node creation with sticky errors, names,
  * scopes, outputs and updates, graph-owned memory. */
 #include "ir/ir.h"
+#include "runtime/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@ bool ed_op_lookup(const char *name, ed_op *out)
     }
     return false;
 }
+
+static bool grow(void **items, int *cap, int need, size_t item_size);
 
 /* ---- graph-owned memory: a list of chunks, freed together ---------------- */
 
@@ -95,12 +98,34 @@ void ed_graph_free(ed_graph *g)
         next = c->next;
         free(c);
     }
+    for (int i = 0; i < g->nsubs; i++) ed_graph_free(g->subs[i]);
+    free(g->subs);
     free(g->nodes);
     free(g->outputs);
     free(g->updates);
     free(g->name);
     free(g->scope);
     free(g);
+}
+
+int ed_graph_adopt(ed_graph *g, ed_graph *sub)
+{
+    if (!g || !sub) return ED_ERR;
+    /* A loop builder sets the parent while the body is built (for better messages). */
+    bool ancestor = false;
+    for (const ed_graph *a = g; a; a = a->parent) ancestor |= a == sub;
+    for (int i = 0; i < g->nsubs; i++) ancestor |= g->subs[i] == sub;
+    if (ancestor || (sub->parent && sub->parent != g)) {
+        ed_graph_fail(g, "graph @%s already belongs to a graph (or contains @%s)", sub->name, g->name);
+        return ED_ERR;
+    }
+    if (!grow((void **)&g->subs, &g->subcap, g->nsubs + 1, sizeof *g->subs)) {
+        ed_graph_fail(g, "out of memory");
+        return ED_ERR;
+    }
+    g->subs[g->nsubs++] = sub;
+    sub->parent = g;
+    return ED_OK;
 }
 
 /* ---- errors --------------------------------------------------------------- */
@@ -152,8 +177,14 @@ static ed_graph *inputs_graph(ed_graph *g, ed_op op, ed_node *const *in, int nin
             return NULL;
         }
         if (in[i]->graph != g) {
-            ed_graph_fail(g, "%s: input %d (%%%d) belongs to graph @%s, not @%s", ed_op_name(op),
-                          i + 1, in[i]->id, in[i]->graph->name, g->name);
+            ed_graph_fail(g, "%s: input %d (%%%d) belongs to graph @%s, not @%s%s", ed_op_name(op),
+                          i + 1, in[i]->id, in[i]->graph->name, g->name,
+                          g->parent ? " (use ed_loop_capture to bring an outer value into a loop body)" : "");
+            return NULL;
+        }
+        if ((ed_ops[in[i]->op].flags & F_TUPLE) && op != ED_OP_GET) {
+            ed_graph_fail(g, "%s: input %d (%%%d) is a %s, whose results are read with get (ed_loop_result)",
+                          ed_op_name(op), i + 1, in[i]->id, ed_op_name(in[i]->op));
             return NULL;
         }
     }
@@ -298,6 +329,11 @@ static void bind(ed_graph *g, ed_binding **list, int *n, int *cap, const char *n
     if (!g || !v) return;
     if (v->graph != g) {
         ed_graph_fail(g, "%s \"%s\": node %%%d belongs to another graph", what, name, v->id);
+        return;
+    }
+    if (ed_ops[v->op].flags & F_TUPLE) {
+        ed_graph_fail(g, "%s \"%s\": %%%d is a %s; bind one of its results (get)", what, name, v->id,
+                      ed_op_name(v->op));
         return;
     }
     if (!name || !name[0]) {

@@ -31,6 +31,7 @@ typedef enum {
     ED_KIND_INDEX,
     ED_KIND_MATMUL,
     ED_KIND_RANDOM,
+    ED_KIND_CONTROL,
 } ed_op_kind;
 
 enum {
@@ -39,6 +40,7 @@ enum {
     F_INPLACE = 1 << 2,
     F_FLOAT = 1 << 3,
     F_TYPED = 1 << 4,
+    F_TUPLE = 1 << 5,
 };
 
 /* Attribute groups an op uses (the attribute schema of its row). */
@@ -57,6 +59,8 @@ enum {
     A_PROB = 1 << 11,  /* p */
     A_STREAM = 1 << 12,/* stream */
     A_TRANS = 1 << 13, /* ta, tb */
+    A_BODY = 1 << 14,  /* body, trips, ncarried: loop */
+    A_INDEX = 1 << 15, /* index: get */
 };
 
 typedef struct {
@@ -97,6 +101,10 @@ typedef struct ed_attrs {
     bool ta, tb;           /* matmul: transpose the last two dims of a / b */
     ed_dtype dtype;        /* F_TYPED ops: output dtype */
     ed_shape shape;        /* F_TYPED ops: output shape */
+    struct ed_graph *body; /* loop: the body graph, owned by the loop's graph */
+    int64_t trips;         /* loop: iteration count (static, 0..INT32_MAX) */
+    int ncarried;          /* loop: how many inputs are carried (the rest are captured) */
+    int index;             /* get: which result of the tuple */
 } ed_attrs;
 
 struct ed_node {
@@ -131,6 +139,9 @@ struct ed_graph {
     struct ed_chunk *chunks; /* arena for nodes, names, data */
     bool failed;
     char error[1024];
+    ed_graph *parent;  /* the graph owning this one as a loop body, or NULL */
+    ed_graph **subs;   /* loop bodies this graph owns (freed with it) */
+    int nsubs, subcap;
 };
 
 /* ---- graphs ---------------------------------------------------------------- */
@@ -165,6 +176,10 @@ ed_node *ed_graph_update(const ed_graph *g, const char *name);
 
 /* Find a leaf by binding name (input, param or state), or NULL. */
 ed_node *ed_graph_leaf(const ed_graph *g, ed_op op, const char *name);
+
+/* Make sub (a loop body) owned by g: freed with g, its parent is g. A sub that already
+ * has a parent is an error. Returns ED_OK or ED_ERR (recorded on g). */
+int ed_graph_adopt(ed_graph *g, ed_graph *sub);
 
 /* Graph-owned memory (freed with the graph). */
 void *ed_graph_alloc(ed_graph *g, size_t bytes);
@@ -204,6 +219,31 @@ int ed_graph_verify(const ed_graph *g);
 
 /* Error text for a type: "f32[2,3]". */
 char *ed_node_type_str(const ed_node *n, char *buf, size_t size);
+
+/* ---- loops (ir/loop.c) ------------------------------------------------------
+ *
+ * A loop node's body is a graph whose INPUT leaves, in id order, are: the index (i32[]),
+ * then one per carried value, then one per captured value (the loop's inputs in order).
+ * Its `out` bindings, in order, are: the next value of each carried value (same type),
+ * then the per-iteration outputs the loop stacks into [trips, ...]. The body has no
+ * params, state or updates: outer params are captured like any other value. */
+
+/* Results of a tuple node (loop): carried finals, then stacked outputs. */
+int ed_loop_nresults(const ed_node *loop);
+/* Type of result k; false if k is out of range or the node is not a loop. */
+bool ed_loop_result_type(const ed_node *loop, int k, ed_dtype *dt, ed_shape *shape);
+/* Byte offset of result k in the loop's own storage (each result ED_ALIGN aligned). */
+int64_t ed_loop_result_offset(const ed_node *loop, int k);
+/* The k-th INPUT leaf of body in id order (0: index, then carried, then captured). */
+ed_node *ed_loop_body_input(const ed_graph *body, int k);
+int ed_loop_body_ninputs(const ed_graph *body);
+/* Does g (or a loop body inside it) contain a random op? */
+bool ed_graph_has_random(const ed_graph *g);
+/* The shape rules of loop and get (used by ir/shape.c's table). */
+bool ed_loop_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                  char *msg, size_t size);
+bool ed_get_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                 char *msg, size_t size);
 
 /* ---- scalar semantics of elementwise ops (ir/scalar.c) -------------------- */
 

@@ -1,5 +1,5 @@
 /* The text parser: recursive descent over bytes, no recursion deeper than one
- * statement. Positions are byte offsets; line and column are worked out only when an
+ * statement except into loop bodies (at most MAX_DEPTH deep). Positions are byte offsets; line and column are worked out only when an
  * error is reported. Nodes are built with ed_node_new, so every shape rule runs, and
  * the finished graph goes through ed_graph_verify. */
 #include "ir/text.h"
@@ -15,6 +15,7 @@
 /* Larger integers are refused, so no shape rule can overflow on parsed dims. */
 #define MAX_INT 9007199254740992LL /* 2^53 */
 #define MAX_NUMBER_CHARS 400
+#define MAX_DEPTH 32 /* loops nested in loops */
 
 /* Doubles at least this large round to infinity as f32 (FLT_MAX plus half an ulp). */
 static const double F32_OVERFLOW = 0x1.ffffffp127;
@@ -38,6 +39,7 @@ typedef struct {
     size_t *data_at;
     int64_t ndata, capdata;
     ed_strbuf name, debug;
+    int depth; /* 0 for the top graph, +1 per loop body */
     bool failed;
     char msg[ED_ERROR_MAX];
 } parser;
@@ -527,6 +529,15 @@ static bool read_key_value(parser *p, stmt *st, ed_text_key key)
         return true;
     case ED_KEY_TA: return read_bool(p, &a->ta);
     case ED_KEY_TB: return read_bool(p, &a->tb);
+    case ED_KEY_TRIPS: return read_int(p, 0, INT32_MAX, "a trip count", &a->trips);
+    case ED_KEY_NCARRIED:
+        if (!read_int(p, 0, INT_MAX, "a count", &v)) return false;
+        a->ncarried = (int)v;
+        return true;
+    case ED_KEY_INDEX:
+        if (!read_int(p, 0, INT_MAX, "an index", &v)) return false;
+        a->index = (int)v;
+        return true;
     case ED_KEY_COUNT: break;
     }
     return false;
@@ -755,7 +766,9 @@ static bool set_debug_name(parser *p, ed_node *n)
     return (n->name && strcmp(n->name, p->debug.s) == 0) || out_of_memory(p);
 }
 
-/* `OP ... : TYPE ["debug"]` after `%name =`. */
+static ed_graph *read_body(parser *p);
+
+/* `OP ... : TYPE ["debug"]` after `%name =` (a tuple op such as loop has no type). */
 static ed_node *read_node(parser *p)
 {
     stmt st = {0};
@@ -777,10 +790,14 @@ static ed_node *read_node(parser *p)
     }
     if ((groups & A_DATA) && !read_values(p)) return NULL;
     if (!read_inputs(p) || !read_attrs(p, &st)) return NULL;
-    if (!expect(p, ':', "':' and the type")) return NULL;
-    skip_ws(p);
-    st.type_at = p->pos;
-    if (!read_type(p, &st.dtype, &st.shape)) return NULL;
+    if ((groups & A_BODY) && !(st.a.body = read_body(p))) return NULL;
+    bool tuple = ed_ops[st.op].flags & F_TUPLE;
+    if (!tuple) {
+        if (!expect(p, ':', "':' and the type")) return NULL;
+        skip_ws(p);
+        st.type_at = p->pos;
+        if (!read_type(p, &st.dtype, &st.shape)) return NULL;
+    }
     if (ed_text_has_debug_name(st.op) && peek(p) == '"') {
         if (!read_string(p, &p->debug, "a debug name")) return NULL;
         st.has_debug = true;
@@ -789,7 +806,7 @@ static ed_node *read_node(parser *p)
         return NULL;
     }
     ed_node *n = build_node(p, &st);
-    if (!n || !check_type(p, &st, n) || (st.has_debug && !set_debug_name(p, n))) return NULL;
+    if (!n || (!tuple && !check_type(p, &st, n)) || (st.has_debug && !set_debug_name(p, n))) return NULL;
     return n;
 }
 
@@ -839,7 +856,8 @@ static bool read_statement(parser *p)
     return expected(p, "a statement (%name = ..., out or update) or '}'");
 }
 
-static bool read_graph(parser *p)
+/* `graph @NAME { statements }` into a new p->g. */
+static bool read_graph_block(parser *p)
 {
     char w[16];
     size_t start;
@@ -854,7 +872,50 @@ static bool read_graph(parser *p)
     if (!expect(p, '{', "'{'")) return false;
     while (peek(p) != '}')
         if (!read_statement(p)) return false;
-    size_t close = p->pos++;
+    p->pos++;
+    return true;
+}
+
+static void parser_free(parser *p)
+{
+    free(p->slots);
+    free(p->ins);
+    free(p->data);
+    free(p->data_at);
+    ed_sb_free(&p->name);
+    ed_sb_free(&p->debug);
+}
+
+/* A loop's `graph @NAME { ... }`, parsed with its own value names and owned by p->g
+ * (so it is freed with it whatever happens next). NULL on failure. */
+static ed_graph *read_body(parser *p)
+{
+    skip_ws(p);
+    if (p->depth + 1 > MAX_DEPTH) {
+        fail_at(p, p->pos, "loops nested more than %d deep", MAX_DEPTH);
+        return NULL;
+    }
+    parser q = {.s = p->s, .len = p->len, .pos = p->pos, .file = p->file, .depth = p->depth + 1};
+    bool ok = read_graph_block(&q);
+    p->pos = q.pos;
+    if (!ok) {
+        p->failed = true;
+        memcpy(p->msg, q.msg, sizeof p->msg);
+    } else if (ed_graph_adopt(p->g, q.g) != ED_OK) {
+        ed_graph_free(q.g);
+        q.g = NULL;
+        ok = out_of_memory(p);
+    }
+    ed_graph *body = ok ? q.g : NULL;
+    if (!ok) ed_graph_free(q.g);
+    parser_free(&q);
+    return body;
+}
+
+static bool read_graph(parser *p)
+{
+    if (!read_graph_block(p)) return false;
+    size_t close = p->pos - 1;
     if (peek(p) != -1) return fail_at(p, p->pos, "expected the end of input after the graph's '}'");
     if (ed_graph_verify(p->g) != ED_OK) return fail_at(p, close, "%s", ed_last_error());
     return true;
@@ -864,12 +925,7 @@ static ed_graph *parse_text(const char *text, size_t len, const char *filename)
 {
     parser p = {.s = text, .len = len, .file = filename ? filename : "<input>"};
     bool ok = read_graph(&p);
-    free(p.slots);
-    free(p.ins);
-    free(p.data);
-    free(p.data_at);
-    ed_sb_free(&p.name);
-    ed_sb_free(&p.debug);
+    parser_free(&p);
     if (ok) return p.g;
     ed_graph_free(p.g);
     ed_fail("%s", p.failed ? p.msg : "parse failed");

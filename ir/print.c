@@ -29,6 +29,9 @@ const ed_text_key_info ed_text_keys[ED_KEY_COUNT] = {
     [ED_KEY_STREAM] = {"stream", A_STREAM, false},
     [ED_KEY_TA] = {"ta", A_TRANS, true},
     [ED_KEY_TB] = {"tb", A_TRANS, true},
+    [ED_KEY_TRIPS] = {"trips", A_BODY, false},
+    [ED_KEY_NCARRIED] = {"ncarried", A_BODY, false},
+    [ED_KEY_INDEX] = {"index", A_INDEX, false},
 };
 
 /* ---- string buffers ------------------------------------------------------------ */
@@ -236,6 +239,9 @@ static void print_key_value(ed_strbuf *b, ed_text_key key, const ed_node *n)
     case ED_KEY_STREAM: ed_sb_printf(b, "%lu", (unsigned long)a->stream); break;
     case ED_KEY_TA: ed_sb_puts(b, "true"); break;
     case ED_KEY_TB: ed_sb_puts(b, "true"); break;
+    case ED_KEY_TRIPS: ed_sb_printf(b, "%lld", (long long)a->trips); break;
+    case ED_KEY_NCARRIED: ed_sb_printf(b, "%d", a->ncarried); break;
+    case ED_KEY_INDEX: ed_sb_printf(b, "%d", a->index); break;
     case ED_KEY_COUNT: break;
     }
 }
@@ -268,10 +274,24 @@ static int ref(const ed_graph *g, const int *num, const ed_node *x)
     return num[x->id];
 }
 
-static void print_node(ed_strbuf *b, const ed_graph *g, const ed_node *n, const int *num)
+static bool print_nodes(ed_strbuf *b, const ed_graph *g, int indent);
+
+/* A loop's body: `graph @NAME {`, its statements indented one step more, `}`. */
+static bool print_body(ed_strbuf *b, const ed_graph *body, int indent)
+{
+    ed_sb_puts(b, " graph @");
+    if (ed_text_is_bare(body->name)) ed_sb_puts(b, body->name);
+    else ed_text_quote(b, body->name);
+    ed_sb_puts(b, " {\n");
+    if (!print_nodes(b, body, indent + 2)) return false;
+    ed_sb_printf(b, "%*s}", indent, "");
+    return true;
+}
+
+static bool print_node(ed_strbuf *b, const ed_graph *g, const ed_node *n, const int *num, int indent)
 {
     const ed_op_info *info = &ed_ops[n->op];
-    ed_sb_printf(b, "  %%%d = %s", num[n->id], info->name);
+    ed_sb_printf(b, "%*s%%%d = %s", indent, "", num[n->id], info->name);
     if (info->attrs & A_NAME) {
         ed_sb_putc(b, ' ');
         ed_text_quote(b, n->attr.name);
@@ -279,13 +299,20 @@ static void print_node(ed_strbuf *b, const ed_graph *g, const ed_node *n, const 
     if (info->attrs & A_DATA) print_values(b, n);
     for (int k = 0; k < n->nin; k++) ed_sb_printf(b, k ? ", %%%d" : " %%%d", ref(g, num, n->in[k]));
     print_attrs(b, n);
-    char type[160];
-    ed_sb_printf(b, " : %s", ed_node_type_str(n, type, sizeof type));
+    if (info->attrs & A_BODY) {
+        if (!n->attr.body) ed_sb_puts(b, " graph @missing {\n}"); /* the verifier refuses it */
+        else if (!print_body(b, n->attr.body, indent)) return false;
+    }
+    if (!(info->flags & F_TUPLE)) { /* a tuple's own type is storage, not a value */
+        char type[160];
+        ed_sb_printf(b, " : %s", ed_node_type_str(n, type, sizeof type));
+    }
     if (ed_text_has_debug_name(n->op) && n->name) {
         ed_sb_putc(b, ' ');
         ed_text_quote(b, n->name);
     }
     ed_sb_putc(b, '\n');
+    return true;
 }
 
 /* ---- graphs ------------------------------------------------------------------------ */
@@ -304,34 +331,49 @@ static void print_header(ed_strbuf *b, const ed_graph *g)
     ed_sb_puts(b, " {\n");
 }
 
-static void print_bindings(ed_strbuf *b, const ed_graph *g, const int *num)
+static void print_bindings(ed_strbuf *b, const ed_graph *g, const int *num, int indent)
 {
     for (int i = 0; i < g->noutputs; i++) {
         const ed_binding *o = &g->outputs[i];
-        ed_sb_puts(b, "  out ");
+        ed_sb_printf(b, "%*sout ", indent, "");
         if (ed_text_is_bare(o->name)) ed_sb_puts(b, o->name);
         else ed_text_quote(b, o->name);
         ed_sb_printf(b, " = %%%d\n", ref(g, num, o->node));
     }
     for (int i = 0; i < g->nupdates; i++) {
-        ed_sb_puts(b, "  update ");
+        ed_sb_printf(b, "%*supdate ", indent, "");
         ed_text_quote(b, g->updates[i].name);
         ed_sb_printf(b, " = %%%d\n", ref(g, num, g->updates[i].node));
     }
 }
 
-char *ed_graph_print(const ed_graph *g)
+/* The statements of g (nodes, then bindings), each line indented by indent spaces. */
+static bool print_nodes(ed_strbuf *b, const ed_graph *g, int indent)
 {
     int *num;
     ed_node **order = ed_text_order(g, &num);
-    if (!order) return NULL;
-    ed_strbuf b = {0};
-    print_header(&b, g);
-    for (int i = 0; i < g->nnodes; i++) print_node(&b, g, order[i], num);
-    print_bindings(&b, g, num);
-    ed_sb_puts(&b, "}\n");
+    if (!order) return false;
+    bool ok = true;
+    for (int i = 0; i < g->nnodes && ok; i++) ok = print_node(b, g, order[i], num, indent);
+    print_bindings(b, g, num, indent);
     free(order);
     free(num);
+    return ok;
+}
+
+char *ed_graph_print(const ed_graph *g)
+{
+    if (!g) {
+        ed_fail("no graph (NULL)");
+        return NULL;
+    }
+    ed_strbuf b = {0};
+    print_header(&b, g);
+    if (!print_nodes(&b, g, 2)) {
+        ed_sb_free(&b);
+        return NULL;
+    }
+    ed_sb_puts(&b, "}\n");
     if (b.failed) {
         ed_sb_free(&b);
         ed_fail("print: out of memory printing graph @%s", g->name);

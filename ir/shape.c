@@ -409,6 +409,7 @@ static const rule_fn rules[ED_OP_COUNT] = {
     [ED_OP_MATMUL] = rule_matmul,
     [ED_OP_RAND] = rule_typed_leaf, [ED_OP_RANDN] = rule_typed_leaf, [ED_OP_RANDINT] = rule_typed_leaf,
     [ED_OP_BERNOULLI] = rule_typed_leaf,
+    [ED_OP_LOOP] = ed_loop_rule, [ED_OP_GET] = ed_get_rule,
 };
 
 bool ed_shape_rule_exists(ed_op op) { return (unsigned)op < ED_OP_COUNT && rules[op]; }

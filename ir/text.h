@@ -19,6 +19,18 @@
  * before use. '#' starts a comment; whitespace is free. Integers in the text are
  * limited to 2^53 in magnitude.
  *
+ * A loop prints its body graph inside, one indentation step deeper, and has no type
+ * (read its results with get):
+ *
+ *   %2 = loop %0, %1 {stream=1, trips=10, ncarried=1} graph @body {
+ *     %0 = input "index" : i32[]
+ *     ...
+ *     out next0 = %3
+ *   }
+ *   %3 = get %2 {index=0} : f32[4]
+ *
+ * The body has its own value names; it sees outer values only as its inputs.
+ *
  * print(parse(print(g))) is byte-identical to print(g). */
 #ifndef ED_TEXT_H
 #define ED_TEXT_H
@@ -96,6 +108,9 @@ typedef enum {
     ED_KEY_STREAM,
     ED_KEY_TA,
     ED_KEY_TB,
+    ED_KEY_TRIPS,
+    ED_KEY_NCARRIED,
+    ED_KEY_INDEX,
     ED_KEY_COUNT
 } ed_text_key;
 

@@ -17,7 +17,12 @@ static int verify_node(const ed_graph *g, const ed_node *n)
         const ed_node *x = n->in[k];
         if (!x || x->graph != g || x->id < 0 || x->id >= g->nnodes || g->nodes[x->id] != x)
             return ed_fail("verify: input %d of %%%d %s is not a node of @%s", k + 1, n->id, info->name, g->name);
+        if ((ed_ops[x->op].flags & F_TUPLE) && n->op != ED_OP_GET)
+            return ed_fail("verify: input %d of %%%d %s is a %s (read its results with get)", k + 1, n->id,
+                           info->name, ed_op_name(x->op));
     }
+    if (n->op == ED_OP_LOOP && n->attr.body && n->attr.body->parent != g)
+        return ed_fail("verify: the body of loop %%%d is not owned by @%s", n->id, g->name);
     ed_dtype dt;
     ed_shape s;
     char msg[768];
@@ -49,6 +54,8 @@ int ed_graph_verify(const ed_graph *g)
     for (int i = 0; i < g->noutputs; i++) {
         const ed_node *v = g->outputs[i].node;
         if (!v || v->graph != g) return ed_fail("verify: out %s is not a node of @%s", g->outputs[i].name, g->name);
+        if (ed_ops[v->op].flags & F_TUPLE)
+            return ed_fail("verify: out %s is a %s, not a value (bind a get)", g->outputs[i].name, ed_op_name(v->op));
         for (int j = 0; j < i; j++)
             if (strcmp(g->outputs[j].name, g->outputs[i].name) == 0)
                 return ed_fail("verify: out %s is bound twice", g->outputs[i].name);

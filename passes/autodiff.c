@@ -317,6 +317,10 @@ static bool carries_gradient(const ed_node *n)
     return (ed_ops[n->op].flags & F_DIFF) && ed_dtype_is_float(n->dtype);
 }
 
+/* Control ops pass dependence on so that a loss reached through them is an error
+ * rather than a silent zero gradient. */
+static bool control(const ed_node *n) { return ed_ops[n->op].kind == ED_KIND_CONTROL; }
+
 int ed_grad(ed_node *loss, ed_node *const *wrt, int n, ed_node **grads)
 {
     for (int i = 0; i < n; i++) grads[i] = NULL;
@@ -355,7 +359,7 @@ int ed_grad(ed_node *loss, ed_node *const *wrt, int n, ed_node **grads)
     for (int i = 0; i < n; i++) depends[wrt[i]->id] = true;
     for (int k = 0; k < count; k++) {
         ed_node *v = order[k];
-        if (depends[v->id] || !carries_gradient(v)) continue;
+        if (depends[v->id] || (!carries_gradient(v) && !control(v))) continue;
         for (int j = 0; j < v->nin; j++)
             if (depends[v->in[j]->id]) depends[v->id] = true;
     }
@@ -363,10 +367,13 @@ int ed_grad(ed_node *loss, ed_node *const *wrt, int n, ed_node **grads)
     needed[loss->id] = depends[loss->id];
     for (int k = count - 1; k >= 0; k--) {
         ed_node *v = order[k];
-        if (!needed[v->id] || !carries_gradient(v)) continue;
+        if (!needed[v->id] || (!carries_gradient(v) && !control(v))) continue;
         for (int j = 0; j < v->nin; j++)
             if (depends[v->in[j]->id]) needed[v->in[j]->id] = true;
     }
+    for (int k = 0; k < count && !g->failed; k++)
+        if (needed[order[k]->id] && order[k]->op == ED_OP_LOOP)
+            ed_graph_fail(g, "autodiff: op loop has no gradient rule yet (%%%d)", order[k]->id);
 
     grad[loss->id] = ed_scalar_like(loss, 1.0);
     for (int k = count - 1; k >= 0 && !g->failed; k--) {

@@ -49,6 +49,13 @@ void ed_rng_block(uint64_t seed, uint64_t call, uint32_t stream, uint32_t block,
     ed_philox4x32_10(ctr, key, out);
 }
 
+uint64_t ed_rng_loop_seed(uint64_t seed, uint64_t call, uint32_t loop_stream, uint32_t iteration)
+{
+    uint32_t b[4];
+    ed_rng_block(seed, call, loop_stream, iteration, b);
+    return (uint64_t)b[0] | (uint64_t)b[1] << 32;
+}
+
 /* Elements come in blocks of four; the last block may be partly used. */
 static int lanes_in_block(int64_t n, int64_t base) { return n - base < 4 ? (int)(n - base) : 4; }
 

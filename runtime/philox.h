@@ -22,6 +22,11 @@
  *              (libm's log, sqrt, cos, sin in double; 2 pi is the double nearest it)
  *   randint:   lo + (int64)(((uint64)bits * (uint64)(hi - lo)) >> 32)
  *   bernoulli: 1 if u < p (u as for uniform, compared in double) else 0
+ *
+ * Loops: a loop node owns a stream of its graph. Iteration i of a call runs its body
+ * with seed_i = words 0 and 1 (low, high) of block i of the stream (seed, call, loop
+ * stream), and the body's random ops draw from (seed_i, call, their stream). Nested
+ * loops apply the rule again with seed_i as the seed.
  */
 #ifndef ED_PHILOX_H
 #define ED_PHILOX_H
@@ -36,6 +41,9 @@ void ed_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out
 /* The four 32-bit words of one block of the stream (seed, call, stream). */
 void ed_rng_block(uint64_t seed, uint64_t call, uint32_t stream, uint32_t block,
                   uint32_t out[4]);
+
+/* The seed of iteration `iteration` of the loop owning stream loop_stream. */
+uint64_t ed_rng_loop_seed(uint64_t seed, uint64_t call, uint32_t loop_stream, uint32_t iteration);
 
 /* The functions below write n elements to out (nothing if n <= 0). An unsupported dt
  * leaves out untouched: callers (graph verifier, store) check dtypes first. */

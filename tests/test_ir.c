@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "frontend/frontend.h"
+#include "frontend/loop.h"
 #include "runtime/error.h"
 
 #include <stdlib.h>
@@ -126,6 +127,19 @@ static ed_node *bad_rand(ed_graph *g) { return ed_rand(g, ED_I32, ed_shape1(3), 
 static ed_node *bad_randn(ed_graph *g) { return ed_randn(g, ED_F32, (ed_shape){.rank = 1, .dim = {-1}}); }
 static ed_node *bad_randint(ed_graph *g) { return ed_randint(g, ed_shape1(3), 5, 5); }
 static ed_node *bad_bernoulli(ed_graph *g) { return ed_bernoulli(g, ED_F32, ed_shape1(3), 1.5); }
+static ed_node *bad_loop(ed_graph *g)
+{
+    ed_loop_builder *b = ed_loop_begin(g, 2);
+    ed_node *x = ed_loop_carried(b, ed_fill(g, ED_F32, ed_shape1(2), 0));
+    ed_node *x1 = ed_cast(x, ED_I32);
+    return ed_loop_end(b, &x1, 1, NULL, 0);
+}
+static ed_node *bad_get(ed_graph *g)
+{
+    ed_loop_builder *b = ed_loop_begin(g, 2);
+    ed_node *x = ed_loop_carried(b, ed_fill(g, ED_F32, ed_shape1(2), 0));
+    return ed_loop_result(ed_loop_end(b, &x, 1, NULL, 0), 3);
+}
 
 typedef struct {
     ed_op op;
@@ -190,6 +204,8 @@ static const bad_case bad_cases[] = {
     {ED_OP_RANDN, bad_randn, "randn: bad shape"},
     {ED_OP_RANDINT, bad_randint, "randint: needs integers lo < hi within i32, got lo=5 hi=5"},
     {ED_OP_BERNOULLI, bad_bernoulli, "bernoulli: needs 0 <= p <= 1, got p=1.5"},
+    {ED_OP_LOOP, bad_loop, "loop: carried value 0 is f32[2] but its next value (out next0) is i32[2] (at %1)"},
+    {ED_OP_GET, bad_get, "get: index 3 is out of range: the loop (%1) has 1 results"},
 };
 
 static void test_shape_error_of_every_op(void **state)

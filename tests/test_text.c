@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "frontend/frontend.h"
+#include "frontend/loop.h"
 #include "ir/text.h"
 #include "runtime/error.h"
 
@@ -24,6 +25,30 @@
 static ed_node *X(ed_graph *g) { return ed_input(g, "x", ED_F32, ed_shape2(2, 3)); }
 static ed_node *Y(ed_graph *g) { return ed_input(g, "y", ED_F32, ed_shape1(3)); }
 static ed_node *IDX(ed_graph *g) { return ed_input(g, "idx", ED_I32, ed_shape1(5)); }
+
+/* A loop with carried, captured and stacked values, a random op and a nested loop. */
+static ed_node *build_loop(ed_graph *g)
+{
+    ed_loop_builder *b = ed_loop_begin(g, 5);
+    ed_graph *body = ed_loop_body(b);
+    ed_node *y = ed_loop_capture(b, Y(g));
+    ed_node *x = ed_loop_carried(b, X(g));
+    ed_node *i = ed_cast(ed_loop_index(b), ED_F32);
+    ed_node *z = ed_randn(body, ED_F32, ed_shape1(3));
+    ed_node *x1 = ed_add(ed_mul(x, y), ed_add(i, z));
+    ed_loop_builder *inner = ed_loop_begin(body, 2);
+    ed_node *acc = ed_loop_carried(inner, x1);
+    ed_node *acc1 = ed_set_name(ed_sub(acc, ed_loop_capture(inner, y)), "inner \"dbg\"");
+    ed_node *x2 = ed_loop_result(ed_loop_end(inner, &acc1, 1, NULL, 0), 0);
+    ed_node *stk = ed_sum(x2, 2, false);
+    return ed_loop_end(b, &x2, 1, &stk, 1);
+}
+
+/* A tuple (loop) is bound through one of its results. */
+static ed_node *value_of(ed_node *n)
+{
+    return n && (ed_ops[n->op].flags & F_TUPLE) ? ed_loop_result(n, 1) : n;
+}
 
 /* One node of each op with attributes away from their defaults. The switch has no
  * default, so -Wswitch flags an op added to ops.def without a case here. */
@@ -94,6 +119,8 @@ static ed_node *build_op(ed_graph *g, ed_op op)
     case ED_OP_RANDN: return ed_randn(g, ED_F64, ed_shape1(4));
     case ED_OP_RANDINT: return ed_randint(g, ed_shape1(5), 3, 17);
     case ED_OP_BERNOULLI: return ed_bernoulli(g, ED_F32, ed_shape1(2), 0.25);
+    case ED_OP_LOOP: return build_loop(g);
+    case ED_OP_GET: return ed_loop_result(build_loop(g), 0);
     case ED_OP_COUNT: break;
     }
     return NULL;
@@ -321,7 +348,7 @@ static void test_round_trip_every_op(void **state)
         assert_non_null(n);
         assert_int_equal(n->op, op); /* the test covers this row */
         if (ed_text_has_debug_name(n->op)) ed_set_name(n, "dbg \"n\"\n");
-        ed_output(g, "y", n);
+        ed_output(g, "y", value_of(n));
         ed_graph *back = round_trip(g);
         assert_same_node(ed_graph_output(g, "y"), ed_graph_output(back, "y"));
         ed_graph_free(back);
@@ -336,7 +363,7 @@ static ed_graph *every_op_graph(void)
     for (int op = 0; op < ED_OP_COUNT; op++) {
         char out[32];
         snprintf(out, sizeof out, "o%d", op);
-        ed_output(g, out, ed_set_name(build_op(g, (ed_op)op), ed_text_has_debug_name((ed_op)op) ? out : NULL));
+        ed_output(g, out, value_of(ed_set_name(build_op(g, (ed_op)op), ed_text_has_debug_name((ed_op)op) ? out : NULL)));
     }
     ed_node *w = ed_graph_leaf(g, ED_OP_PARAM, "enc.fc1.w");
     ed_update(g, "enc.fc1.w", ed_mul_scalar(w, 0.5));

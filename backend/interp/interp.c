@@ -28,6 +28,7 @@ static const ed_interp_kernel kernels[ED_OP_COUNT] = {
     [ED_OP_MATMUL] = ed_k_matmul,
     [ED_OP_RAND] = ed_k_rand, [ED_OP_RANDN] = ed_k_randn, [ED_OP_RANDINT] = ed_k_randint,
     [ED_OP_BERNOULLI] = ed_k_bernoulli,
+    [ED_OP_LOOP] = ed_k_loop, [ED_OP_GET] = ed_k_get,
 };
 
 bool ed_interp_has_kernel(ed_op op) { return (unsigned)op < ED_OP_COUNT && kernels[op]; }

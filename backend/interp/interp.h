@@ -2,8 +2,8 @@
  * backend and pass is tested against.
  *
  * A kernel computes one node from the values of its inputs into a tensor of the
- * node's dtype and shape. Kernels never allocate and never fail on a graph that passed
- * the verifier. The kernel table is indexed by ed_op; ed_interp_has_kernel lets a
+ * node's dtype and shape. Kernels never fail on a graph that passed the verifier, and
+ * only loop allocates (its body's buffers, once per call). The kernel table is indexed by ed_op; ed_interp_has_kernel lets a
  * start-up check (and a test) find any op left without one. */
 #ifndef ED_INTERP_H
 #define ED_INTERP_H
@@ -13,10 +13,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* What a kernel may need beyond its inputs: the random streams' key. */
+/* What a kernel may need beyond its inputs: the random streams' key, and where the
+ * loop kernel (the one kernel that allocates, once per call) reports running out of
+ * memory: it sets *status to ED_ERR with the message in ed_last_error(). */
 typedef struct {
-    uint64_t seed; /* ed_compile_opts.seed */
+    uint64_t seed; /* ed_compile_opts.seed; inside a loop body, the iteration's seed */
     uint64_t call; /* the program's call counter */
+    int *status;   /* may be NULL */
 } ed_interp_ctx;
 
 bool ed_interp_has_kernel(ed_op op);

@@ -43,4 +43,8 @@ ED_KERNEL(ed_k_randn);
 ED_KERNEL(ed_k_randint);
 ED_KERNEL(ed_k_bernoulli);
 
+/* loop.c */
+ED_KERNEL(ed_k_loop);
+ED_KERNEL(ed_k_get);
+
 #endif

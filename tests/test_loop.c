@@ -1,0 +1,617 @@
+/* The loop op: builder, verifier, text form, interpreter (values checked by hand) and
+ * the JIT against the interpreter, bit for bit. Shared tests run once per backend. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "support/interp_check.h"
+
+#include "backend/program.h"
+#include "frontend/loop.h"
+#include "ir/text.h"
+#include "passes/autodiff.h"
+#include "runtime/philox.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ed_backend backend_under_test;
+
+static int on_jit(void **state)
+{
+    (void)state;
+    backend_under_test = ED_BACKEND_JIT;
+    return 0;
+}
+
+static int on_interp(void **state)
+{
+    (void)state;
+    backend_under_test = ED_BACKEND_INTERP;
+    return 0;
+}
+
+static ed_program *compile_with(const ed_graph *g, ed_store *st, ed_backend be, uint64_t seed)
+{
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = be, .seed = seed});
+    if (!p) fail_msg("compile failed: %s", ed_last_error());
+    return p;
+}
+
+static void run_ok(ed_program *p, const ed_feed *feeds, int n)
+{
+    if (ed_run(p, feeds, n) != ED_OK) fail_msg("run failed: %s", ed_last_error());
+}
+
+static const ed_tensor *out(const ed_program *p, const char *name)
+{
+    const ed_tensor *t = ed_program_output(p, name);
+    assert_non_null(t);
+    return t;
+}
+
+static float f32_at(const ed_tensor *t, int64_t i) { return ((const float *)t->data)[i]; }
+static int32_t i32_at(const ed_tensor *t, int64_t i) { return ((const int32_t *)t->data)[i]; }
+
+static void assert_error_has(const ed_graph *g, const char *part)
+{
+    const char *err = ed_graph_error(g);
+    if (!err || !strstr(err, part)) fail_msg("expected an error containing\n  %s\ngot\n  %s", part, err ? err : "(none)");
+}
+
+/* ---- values by hand --------------------------------------------------------------- */
+
+/* c = 0; 10 times c += 1, s += index: c = 10, s = 0 + 1 + ... + 9 = 45. */
+static void test_counter_and_index_sum(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("count");
+    ed_loop_builder *b = ed_loop_begin(g, 10);
+    ed_node *c = ed_loop_carried(b, ed_scalar(g, ED_I32, 0));
+    ed_node *s = ed_loop_carried(b, ed_scalar(g, ED_I32, 0));
+    ed_node *next[2] = {ed_add(c, ed_scalar(ed_loop_body(b), ED_I32, 1)), ed_add(s, ed_loop_index(b))};
+    ed_node *loop = ed_loop_end(b, next, 2, NULL, 0);
+    ed_output(g, "c", ed_loop_result(loop, 0));
+    ed_output(g, "s", ed_loop_result(loop, 1));
+    assert_null(ed_graph_error(g));
+    ed_program *p = compile_with(g, NULL, backend_under_test, 0);
+    run_ok(p, NULL, 0);
+    assert_int_equal(i32_at(out(p, "c"), 0), 10);
+    assert_int_equal(i32_at(out(p, "s"), 0), 45);
+    run_ok(p, NULL, 0); /* a second call starts again from the initial values */
+    assert_int_equal(i32_at(out(p, "c"), 0), 10);
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
+/* acc = 0; acc += x * (index + 1) over 4 trips: acc = 10 x. The input x is captured. */
+static void test_running_sum_of_captured_input(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("rsum");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape1(3));
+    ed_loop_builder *b = ed_loop_begin(g, 4);
+    ed_node *acc = ed_loop_carried(b, ed_fill(g, ED_F32, ed_shape1(3), 0));
+    ed_node *xb = ed_loop_capture(b, x);
+    assert_ptr_equal(ed_loop_capture(b, x), xb); /* captured once */
+    ed_node *k = ed_add_scalar(ed_cast(ed_loop_index(b), ED_F32), 1);
+    ed_node *acc1 = ed_add(acc, ed_mul(xb, k));
+    ed_node *loop = ed_loop_end(b, &acc1, 1, NULL, 0);
+    ed_output(g, "acc", ed_loop_result(loop, 0));
+    assert_null(ed_graph_error(g));
+    assert_int_equal(loop->nin, 2);
+    ed_program *p = compile_with(g, NULL, backend_under_test, 0);
+    ed_tensor *xt = ed_tensor_new(ED_F32, ed_shape1(3));
+    float xs[3] = {1, -2, 0.5f};
+    memcpy(xt->data, xs, sizeof xs);
+    run_ok(p, &(ed_feed){"x", xt}, 1);
+    for (int i = 0; i < 3; i++) assert_float_equal(f32_at(out(p, "acc"), i), 10 * xs[i], 0);
+    ed_tensor_free(xt);
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
+/* v = 1; v *= 2 with v stacked before the update: [1, 2, 4, 8, 16], final 32. */
+static void test_stacked_trajectory(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("traj");
+    ed_loop_builder *b = ed_loop_begin(g, 5);
+    ed_node *v = ed_loop_carried(b, CST(g, ED_F32, ed_shape1(2), 1, -1));
+    ed_node *v2 = ed_mul_scalar(v, 2);
+    ed_node *i = ed_loop_index(b);
+    ed_node *stacked[2] = {v, i};
+    ed_node *loop = ed_loop_end(b, &v2, 1, stacked, 2);
+    ed_node *traj = ed_loop_result(loop, 1), *idx = ed_loop_result(loop, 2);
+    assert_non_null(traj);
+    assert_true(ed_shape_eq(traj->shape, ed_shape2(5, 2)));
+    assert_true(ed_shape_eq(idx->shape, ed_shape1(5)));
+    ed_output(g, "v", ed_loop_result(loop, 0));
+    ed_output(g, "traj", traj);
+    ed_output(g, "idx", idx);
+    ed_program *p = compile_with(g, NULL, backend_under_test, 0);
+    run_ok(p, NULL, 0);
+    for (int t = 0; t < 5; t++) {
+        assert_float_equal(f32_at(out(p, "traj"), 2 * t), (float)(1 << t), 0);
+        assert_float_equal(f32_at(out(p, "traj"), 2 * t + 1), -(float)(1 << t), 0);
+        assert_int_equal(i32_at(out(p, "idx"), t), t);
+    }
+    assert_float_equal(f32_at(out(p, "v"), 0), 32, 0);
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
+/* (a, b) -> (b, a + b): Fibonacci, which needs the carried values double-buffered. */
+static void test_carried_swap(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("fib");
+    ed_loop_builder *b = ed_loop_begin(g, 10);
+    ed_node *a = ed_loop_carried(b, ed_scalar(g, ED_I32, 0));
+    ed_node *c = ed_loop_carried(b, ed_scalar(g, ED_I32, 1));
+    ed_node *next[2] = {c, ed_add(a, c)};
+    ed_node *loop = ed_loop_end(b, next, 2, NULL, 0);
+    ed_output(g, "a", ed_loop_result(loop, 0));
+    ed_output(g, "b", ed_loop_result(loop, 1));
+    ed_program *p = compile_with(g, NULL, backend_under_test, 0);
+    run_ok(p, NULL, 0);
+    assert_int_equal(i32_at(out(p, "a"), 0), 55);
+    assert_int_equal(i32_at(out(p, "b"), 0), 89);
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
+static void test_zero_trips_returns_initial_values(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("zero");
+    ed_loop_builder *b = ed_loop_begin(g, 0);
+    ed_node *v = ed_loop_carried(b, CST(g, ED_F32, ed_shape1(3), 1, 2, 3));
+    ed_node *v1 = ed_add(v, ed_randn(ed_loop_body(b), ED_F32, ed_shape1(3)));
+    ed_node *loop = ed_loop_end(b, &v1, 1, &v1, 1);
+    ed_node *traj = ed_loop_result(loop, 1);
+    assert_true(ed_shape_eq(traj->shape, ed_shape2(0, 3)));
+    ed_output(g, "v", ed_loop_result(loop, 0));
+    ed_output(g, "traj", traj);
+    ed_program *p = compile_with(g, NULL, backend_under_test, 0);
+    run_ok(p, NULL, 0);
+    for (int i = 0; i < 3; i++) assert_float_equal(f32_at(out(p, "v"), i), i + 1, 0);
+    assert_int_equal(ed_tensor_numel(out(p, "traj")), 0);
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
+/* x += 0.1 * randn each step: the increments are exactly the draws of the rule in
+ * runtime/philox.h (iteration seed from the loop's stream, then the op's stream). */
+static ed_graph *random_walk_graph(int64_t trips, ed_shape s, ed_node **loop_out, ed_node **randn_out)
+{
+    ed_graph *g = ed_graph_new("walk");
+    ed_loop_builder *b = ed_loop_begin(g, trips);
+    ed_node *x = ed_loop_carried(b, ed_fill(g, ED_F32, s, 0));
+    ed_node *z = ed_randn(ed_loop_body(b), ED_F32, s);
+    ed_node *x1 = ed_add(x, ed_mul_scalar(z, 0.1));
+    ed_node *loop = ed_loop_end(b, &x1, 1, &x1, 1);
+    ed_output(g, "x", ed_loop_result(loop, 0));
+    ed_output(g, "traj", ed_loop_result(loop, 1));
+    assert_null(ed_graph_error(g));
+    if (loop_out) *loop_out = loop;
+    if (randn_out) *randn_out = z;
+    return g;
+}
+
+static void test_random_walk_by_hand(void **state)
+{
+    (void)state;
+    ed_node *loop, *z;
+    ed_graph *g = random_walk_graph(6, ed_shape1(5), &loop, &z);
+    const uint64_t seed = 77;
+    ed_program *p = compile_with(g, NULL, backend_under_test, seed);
+    for (uint64_t call = 0; call < 2; call++) {
+        run_ok(p, NULL, 0);
+        float x[5] = {0};
+        for (uint32_t i = 0; i < 6; i++) {
+            uint64_t si = ed_rng_loop_seed(seed, call, loop->attr.stream, i);
+            float draw[5];
+            ed_rng_normal(draw, ED_F32, 5, si, call, z->attr.stream);
+            for (int e = 0; e < 5; e++) {
+                x[e] = x[e] + (float)(draw[e] * 0.1f);
+                assert_true(f32_at(out(p, "traj"), i * 5 + e) == x[e]);
+            }
+        }
+        for (int e = 0; e < 5; e++) assert_true(f32_at(out(p, "x"), e) == x[e]);
+        /* every step moved: the iterations do not repeat one draw */
+        assert_true(f32_at(out(p, "traj"), 5) - f32_at(out(p, "traj"), 0) != f32_at(out(p, "traj"), 0));
+    }
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
+/* y = w * x over 3 steps with the param w captured; and a param the body builds
+ * itself is moved to the outer graph and captured. */
+static void test_captured_param(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("param");
+    ed_node *w = ed_param(g, "w", ED_F32, ed_shape1(2), (ed_init){ED_INIT_ONES, 0});
+    ed_loop_builder *b = ed_loop_begin(g, 3);
+    ed_node *x = ed_loop_carried(b, ed_fill(g, ED_F32, ed_shape1(2), 1));
+    ed_node *bias = ed_param(ed_loop_body(b), "bias", ED_F32, ed_shape1(2), (ed_init){ED_INIT_ZEROS, 0});
+    ed_node *x1 = ed_add(ed_mul(x, ed_loop_capture(b, w)), bias);
+    ed_node *loop = ed_loop_end(b, &x1, 1, NULL, 0);
+    ed_output(g, "x", ed_loop_result(loop, 0));
+    assert_null(ed_graph_error(g));
+    ed_graph *body = loop->attr.body;
+    assert_null(ed_graph_leaf(body, ED_OP_PARAM, "bias"));
+    assert_non_null(ed_graph_leaf(g, ED_OP_PARAM, "bias"));
+    assert_int_equal(loop->nin, 3); /* carried x, captured w, captured bias */
+    assert_int_equal(ed_loop_body_ninputs(body), 4);
+
+    ed_store *st = ed_store_new(0);
+    ed_program *p = compile_with(g, st, backend_under_test, 0);
+    float *wv = ed_store_get(st, "w")->data, *bv = ed_store_get(st, "bias")->data;
+    wv[0] = 2, wv[1] = -1;
+    bv[0] = 1, bv[1] = 0.5f;
+    run_ok(p, NULL, 0);
+    /* x0 = 1: x1 = 3, 7, 15; x1' = -0.5, 1, -0.5 */
+    assert_float_equal(f32_at(out(p, "x"), 0), 15, 0);
+    assert_float_equal(f32_at(out(p, "x"), 1), -0.5, 0);
+    ed_program_free(p);
+    ed_store_free(st);
+    ed_graph_free(g);
+}
+
+/* for i < 3: for j < 4: s += i * j + 1 -> sum_i (6 i + 4) = 30; inner loop nested. */
+static void test_nested_loop(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("nest");
+    ed_loop_builder *ob = ed_loop_begin(g, 3);
+    ed_node *s = ed_loop_carried(ob, ed_scalar(g, ED_I32, 0));
+    ed_node *i = ed_loop_index(ob);
+    ed_loop_builder *ib = ed_loop_begin(ed_loop_body(ob), 4);
+    ed_node *si = ed_loop_carried(ib, s);
+    ed_node *ii = ed_loop_capture(ib, i);
+    ed_node *si1 = ed_add(si, ed_add_scalar(ed_mul(ii, ed_loop_index(ib)), 1));
+    ed_node *inner = ed_loop_end(ib, &si1, 1, NULL, 0);
+    ed_node *s1 = ed_loop_result(inner, 0);
+    ed_node *rnd = ed_randn(ed_loop_body(ob), ED_F32, ed_shape1(2));
+    ed_node *outer = ed_loop_end(ob, &s1, 1, &rnd, 1);
+    ed_output(g, "s", ed_loop_result(outer, 0));
+    ed_output(g, "r", ed_loop_result(outer, 1));
+    assert_null(ed_graph_error(g));
+    ed_program *p = compile_with(g, NULL, backend_under_test, 3);
+    run_ok(p, NULL, 0);
+    assert_int_equal(i32_at(out(p, "s"), 0), 30);
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
+/* ---- builder errors ------------------------------------------------------------------ */
+
+static void test_builder_errors(void **state)
+{
+    (void)state;
+    /* the carried value's next value has another shape */
+    ed_graph *g = ed_graph_new("e1");
+    ed_loop_builder *b = ed_loop_begin(g, 3);
+    ed_node *x = ed_loop_carried(b, ed_fill(g, ED_F32, ed_shape1(2), 0));
+    ed_node *x1 = ed_sum(x, 1, true);
+    assert_null(ed_loop_end(b, &x1, 1, NULL, 0));
+    assert_error_has(g, "carried value 0 is f32[2] but its next value (out next0) is f32[1]");
+    ed_graph_free(g);
+
+    /* negative trips: recorded at begin, end gives NULL */
+    g = ed_graph_new("e2");
+    b = ed_loop_begin(g, -1);
+    x = ed_loop_carried(b, ed_scalar(g, ED_F32, 0));
+    assert_null(ed_loop_end(b, &x, 1, NULL, 0));
+    assert_error_has(g, "loop: trips must be 0..2147483647 (the index is i32), got -1");
+    ed_graph_free(g);
+
+    /* NULL propagation: a failed body op, and an error inside the body */
+    g = ed_graph_new("e3");
+    b = ed_loop_begin(g, 3);
+    x = ed_loop_carried(b, ed_fill(g, ED_F32, ed_shape1(2), 0));
+    ed_node *bad = ed_add(x, ed_fill(ed_loop_body(b), ED_F32, ed_shape1(3), 1));
+    assert_null(bad);
+    assert_null(ed_loop_end(b, &bad, 1, NULL, 0));
+    assert_error_has(g, "loop body: add: shapes do not broadcast");
+    assert_null(ed_loop_result(NULL, 0));
+    ed_graph_free(g);
+
+    /* an outer node used in the body directly, and a foreign capture */
+    g = ed_graph_new("e4");
+    ed_node *outer_x = ed_input(g, "x", ED_F32, ed_shape1(2));
+    b = ed_loop_begin(g, 3);
+    x = ed_loop_carried(b, outer_x);
+    assert_null(ed_add(x, outer_x));
+    assert_null(ed_loop_end(b, &x, 1, NULL, 0));
+    assert_error_has(g, "use ed_loop_capture to bring an outer value into a loop body");
+    ed_graph_free(g);
+    g = ed_graph_new("e5");
+    ed_graph *other = ed_graph_new("other");
+    b = ed_loop_begin(g, 3);
+    assert_null(ed_loop_capture(b, ed_input(other, "y", ED_F32, ed_shape1(2))));
+    assert_null(ed_loop_end(b, NULL, 0, NULL, 0));
+    assert_error_has(g, "ed_loop_capture: %0 belongs to @other, not to the loop's outer graph @e5");
+    ed_graph_free(other);
+    ed_graph_free(g);
+
+    /* counts that disagree, an out-of-range result, a loop used as a value */
+    g = ed_graph_new("e6");
+    b = ed_loop_begin(g, 3);
+    x = ed_loop_carried(b, ed_scalar(g, ED_F32, 0));
+    assert_null(ed_loop_end(b, NULL, 0, NULL, 0));
+    assert_error_has(g, "ed_loop_end: 0 next values for 1 carried values");
+    ed_graph_free(g);
+    g = ed_graph_new("e7");
+    b = ed_loop_begin(g, 3);
+    x = ed_loop_carried(b, ed_scalar(g, ED_F32, 0));
+    ed_node *loop = ed_loop_end(b, &x, 1, NULL, 0);
+    assert_non_null(loop);
+    assert_null(ed_loop_result(loop, 1));
+    assert_error_has(g, "get: index 1 is out of range: the loop (%1) has 1 results");
+    ed_graph_free(g);
+    g = ed_graph_new("e8");
+    b = ed_loop_begin(g, 3);
+    x = ed_loop_carried(b, ed_scalar(g, ED_F32, 0));
+    loop = ed_loop_end(b, &x, 1, NULL, 0);
+    assert_null(ed_neg(loop));
+    assert_error_has(g, "neg: input 1 (%1) is a loop, whose results are read with get (ed_loop_result)");
+    ed_graph_free(g);
+    g = ed_graph_new("e9");
+    b = ed_loop_begin(g, 3);
+    x = ed_loop_carried(b, ed_scalar(g, ED_F32, 0));
+    loop = ed_loop_end(b, &x, 1, NULL, 0);
+    ed_output(g, "y", loop);
+    assert_error_has(g, "out \"y\": %1 is a loop; bind one of its results (get)");
+    ed_graph_free(g);
+
+    /* NULL everywhere is no crash */
+    assert_null(ed_loop_begin(NULL, 3));
+    assert_null(ed_loop_index(NULL));
+    assert_null(ed_loop_carried(NULL, NULL));
+    assert_null(ed_loop_capture(NULL, NULL));
+    assert_null(ed_loop_end(NULL, NULL, 0, NULL, 0));
+    assert_null(ed_loop_body(NULL));
+}
+
+static void test_autodiff_refuses_loops(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("grad");
+    ed_node *w = ed_param(g, "w", ED_F32, ed_shape1(2), (ed_init){ED_INIT_ONES, 0});
+    ed_loop_builder *b = ed_loop_begin(g, 3);
+    ed_node *x = ed_loop_carried(b, w);
+    ed_node *x1 = ed_mul_scalar(x, 2);
+    ed_node *loop = ed_loop_end(b, &x1, 1, NULL, 0);
+    ed_node *loss = ed_sum(ed_loop_result(loop, 0), 1, false);
+    assert_null(ed_grad1(loss, w));
+    assert_error_has(g, "autodiff: op loop has no gradient rule yet (%1)");
+    ed_graph_free(g);
+}
+
+/* ---- text, DOT and the verifier ------------------------------------------------------- */
+
+static const char loop_text[] =
+    "graph @t {\n"
+    "  %0 = input \"x\" : f32[2]\n"
+    "  %1 = const 0 : f32[2]\n"
+    "  %2 = loop %1, %0 {stream=1, trips=4, ncarried=1} graph @body {\n"
+    "    %0 = input \"index\" : i32[]\n"
+    "    %1 = input \"carried0\" : f32[2]\n"
+    "    %2 = input \"captured0\" : f32[2]\n"
+    "    %3 = loop %1, %2 {stream=1, trips=2, ncarried=1} graph @body {\n"
+    "      %0 = input \"index\" : i32[]\n"
+    "      %1 = input \"carried0\" : f32[2]\n"
+    "      %2 = input \"captured0\" : f32[2]\n"
+    "      %3 = add %1, %2 : f32[2]\n"
+    "      out next0 = %3\n"
+    "    } \"inner\"\n"
+    "    %4 = get %3 {index=0} : f32[2]\n"
+    "    %5 = randn {stream=2} : f32[2]\n"
+    "    %6 = add %4, %5 : f32[2]\n"
+    "    out next0 = %6\n"
+    "    out y0 = %0\n"
+    "  }\n"
+    "  %3 = get %2 {index=0} : f32[2]\n"
+    "  %4 = get %2 {index=1} : i32[4]\n"
+    "  out x = %3\n"
+    "  out i = %4\n"
+    "}\n";
+
+static ed_graph *build_text_graph(void)
+{
+    ed_graph *g = ed_graph_new("t");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape1(2));
+    ed_loop_builder *b = ed_loop_begin(g, 4);
+    ed_node *c = ed_loop_carried(b, ed_fill(g, ED_F32, ed_shape1(2), 0));
+    ed_node *xb = ed_loop_capture(b, x);
+    ed_loop_builder *ib = ed_loop_begin(ed_loop_body(b), 2);
+    ed_node *ic = ed_loop_carried(ib, c);
+    ed_node *ic1 = ed_add(ic, ed_loop_capture(ib, xb));
+    ed_node *inner = ed_set_name(ed_loop_end(ib, &ic1, 1, NULL, 0), "inner");
+    ed_node *r = ed_loop_result(inner, 0);
+    ed_node *c1 = ed_add(r, ed_randn(ed_loop_body(b), ED_F32, ed_shape1(2)));
+    ed_node *idx = ed_loop_index(b);
+    ed_node *loop = ed_loop_end(b, &c1, 1, &idx, 1);
+    ed_output(g, "x", ed_loop_result(loop, 0));
+    ed_output(g, "i", ed_loop_result(loop, 1));
+    assert_null(ed_graph_error(g));
+    return g;
+}
+
+static void test_text_golden_and_round_trip(void **state)
+{
+    (void)state;
+    ed_graph *g = build_text_graph();
+    char *text = ed_graph_print(g);
+    assert_non_null(text);
+    assert_string_equal(text, loop_text);
+    ed_graph *back = ed_graph_parse(text, "loop.edir");
+    if (!back) fail_msg("parse: %s", ed_last_error());
+    char *again = ed_graph_print(back);
+    assert_string_equal(again, text);
+    /* the parsed graph runs like the built one */
+    ed_program *p1 = compile_with(g, NULL, ED_BACKEND_INTERP, 5), *p2 = compile_with(back, NULL, ED_BACKEND_INTERP, 5);
+    ed_tensor *xt = ed_tensor_new(ED_F32, ed_shape1(2));
+    ((float *)xt->data)[0] = 1, ((float *)xt->data)[1] = 2;
+    run_ok(p1, &(ed_feed){"x", xt}, 1);
+    run_ok(p2, &(ed_feed){"x", xt}, 1);
+    assert_memory_equal(out(p1, "x")->data, out(p2, "x")->data, 8);
+    assert_memory_equal(out(p1, "i")->data, out(p2, "i")->data, 16);
+    ed_tensor_free(xt);
+    ed_program_free(p1);
+    ed_program_free(p2);
+    free(text);
+    free(again);
+    ed_graph_free(back);
+    ed_graph_free(g);
+}
+
+static void test_dot_has_body_cluster(void **state)
+{
+    (void)state;
+    ed_graph *g = build_text_graph();
+    char *dot = ed_graph_dot(g);
+    assert_non_null(dot);
+    assert_non_null(strstr(dot, "  subgraph cluster_n2 {\n"));
+    assert_non_null(strstr(dot, "  n2 [label=\"%2 loop x4\", fillcolor=palegreen];\n"));
+    assert_non_null(strstr(dot, "  n2_b_n3 [label=\"%3 loop x2\\n\\\"inner\\\"\", fillcolor=palegreen];\n"));
+    assert_non_null(strstr(dot, "  subgraph cluster_n2_b_n3 {\n"));
+    assert_non_null(strstr(dot, "  n2_b_n3_b_n1 -> n2_b_n3_b_n3;\n"));
+    assert_non_null(strstr(dot, "  n2_b_n6 -> n2 [style=dashed];\n"));
+    free(dot);
+    ed_graph_free(g);
+}
+
+static void expect_parse_error(const char *text, const char *part)
+{
+    ed_graph *g = ed_graph_parse(text, "bad.edir");
+    if (g) {
+        ed_graph_free(g);
+        fail_msg("parsed, but wanted an error containing: %s", part);
+    }
+    if (!strstr(ed_last_error(), part)) fail_msg("expected an error containing\n  %s\ngot\n  %s", part, ed_last_error());
+}
+
+#define HEAD "graph @t {\n  %0 = const 0 : f32[2]\n"
+#define IDX "    %0 = input \"index\" : i32[]\n"
+
+static void test_verifier_rejections(void **state)
+{
+    (void)state;
+    /* next value of the wrong type */
+    expect_parse_error(HEAD "  %1 = loop %0 {stream=1, trips=2, ncarried=1} graph @b {\n" IDX
+                            "    %1 = input \"c\" : f32[2]\n    %2 = sum %1 {axes=[0], keepdims=false} : f32[]\n"
+                            "    out n = %2\n  }\n}\n",
+                       "carried value 0 is f32[2] but its next value (out n) is f32[]");
+    /* too few body inputs */
+    expect_parse_error(HEAD "  %1 = loop %0 {stream=1, trips=2, ncarried=1} graph @b {\n" IDX "    out n = %0\n  }\n}\n",
+                       "body @b has 1 inputs, but the loop needs 2: the index, 1 carried and 0 captured");
+    /* an index that is not i32[] */
+    expect_parse_error(HEAD "  %1 = loop %0 {stream=1, trips=2, ncarried=1} graph @b {\n"
+                            "    %0 = input \"i\" : f32[]\n    %1 = input \"c\" : f32[2]\n    out n = %1\n  }\n}\n",
+                       "the body's first input (the index, \"i\") must be i32[], got f32[]");
+    /* a captured value of the wrong type */
+    expect_parse_error(HEAD "  %1 = loop %0 {stream=1, trips=2, ncarried=0} graph @b {\n" IDX
+                            "    %1 = input \"c\" : f32[3]\n  }\n}\n",
+                       "captured value 0 is f32[2] but the body's input \"c\" is f32[3]");
+    /* a param in the body */
+    expect_parse_error(HEAD "  %1 = loop {stream=1, trips=2, ncarried=0} graph @b {\n" IDX
+                            "    %1 = param \"w\" {init=zeros, scale=0} : f32[2]\n    out y = %1\n  }\n}\n",
+                       "body @b has param \"w\": build it in the outer graph and capture it (ed_loop_capture)");
+    /* ncarried beyond the inputs; trips out of range; get out of range; a loop used as a value */
+    expect_parse_error(HEAD "  %1 = loop %0 {stream=1, trips=2, ncarried=2} graph @b {\n" IDX "  }\n}\n",
+                       "ncarried must be 0..1 (the number of inputs), got 2");
+    expect_parse_error(HEAD "  %1 = loop {stream=1, trips=-1, ncarried=0} graph @b {\n" IDX "  }\n}\n",
+                       "trip count -1 is out of range 0..2147483647");
+    expect_parse_error(HEAD "  %1 = loop {stream=1, trips=2, ncarried=0} graph @b {\n" IDX "  }\n"
+                            "  %2 = get %1 {index=0} : f32[2]\n}\n",
+                       "get: index 0 is out of range: the loop (%1) has 0 results");
+    expect_parse_error(HEAD "  %1 = loop {stream=1, trips=2, ncarried=0} graph @b {\n" IDX "  }\n"
+                            "  %2 = neg %1 : f32[0]\n}\n",
+                       "neg: input 1 (%1) is a loop, whose results are read with get");
+    expect_parse_error(HEAD "  %1 = loop {stream=1, trips=2, ncarried=0} graph @b {\n" IDX "  }\n  out y = %1\n}\n",
+                       "out \"y\": %1 is a loop; bind one of its results (get)");
+    expect_parse_error(HEAD "  %1 = get %0 {index=0} : f32[2]\n}\n", "get: reads a result of a loop, got const f32[2]");
+    /* body values are not visible outside, outer values not inside */
+    expect_parse_error(HEAD "  %1 = loop {stream=1, trips=2, ncarried=0} graph @b {\n" IDX
+                            "    %1 = neg %0 : i32[]\n    %2 = neg %0 : f32[2]\n  }\n}\n",
+                       "annotation f32[2] does not match the inferred i32[]");
+    expect_parse_error(HEAD "  %1 = loop {stream=1, trips=2, ncarried=0} graph @b {\n    %x = neg %0 : f32[2]\n  }\n}\n",
+                       "undefined value %0");
+    /* an unterminated body and a missing body */
+    expect_parse_error(HEAD "  %1 = loop {stream=1, trips=2, ncarried=0} graph @b {\n" IDX,
+                       "unexpected end of input: expected '}'");
+    expect_parse_error(HEAD "  %1 = loop {stream=1, trips=2, ncarried=0} : f32[0]\n}\n", "expected 'graph', got ':'");
+
+    /* a body owned by another graph */
+    ed_graph *g = ed_graph_new("own"), *body = ed_graph_new("stray");
+    ed_input(body, "index", ED_I32, (ed_shape){0});
+    ed_node *loop = ed_node_new(g, ED_OP_LOOP, NULL, 0, &(ed_attrs){.body = body, .trips = 1});
+    assert_non_null(loop);
+    assert_int_equal(ed_graph_verify(g), ED_ERR);
+    assert_non_null(strstr(ed_last_error(), "the body of loop %0 is not owned by @own"));
+    assert_int_equal(ed_graph_adopt(g, body), ED_OK);
+    assert_int_equal(ed_graph_verify(g), ED_OK);
+    assert_int_equal(ed_graph_adopt(body, g), ED_ERR); /* no cycles */
+    ed_graph_free(g);
+}
+
+/* Deep nesting in text is refused, not a stack overflow. */
+static void test_nesting_limit(void **state)
+{
+    (void)state;
+    char *text = malloc(1 << 16), *q = text;
+    q += sprintf(q, "graph @t {\n");
+    for (int d = 0; d < 40; d++) q += sprintf(q, "%%l = loop {stream=1, trips=1, ncarried=0} graph @b {\n");
+    for (int d = 0; d < 40; d++) q += sprintf(q, "}\n");
+    sprintf(q, "}\n");
+    expect_parse_error(text, "loops nested more than 32 deep");
+    free(text);
+}
+
+/* Until the JIT lowers loops, it refuses them with one clear line. */
+static void test_jit_refuses_loops_for_now(void **state)
+{
+    (void)state;
+    ed_node *loop;
+    ed_graph *g = random_walk_graph(3, ed_shape1(2), &loop, NULL);
+    assert_null(ed_compile(g, NULL, &(ed_compile_opts){.backend = backend_under_test}));
+    assert_string_equal(ed_last_error(), "backend jit: op loop (%1) is not lowered yet; use the interp backend");
+    ed_graph_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest shared[] = {
+        cmocka_unit_test(test_counter_and_index_sum),
+        cmocka_unit_test(test_running_sum_of_captured_input),
+        cmocka_unit_test(test_stacked_trajectory),
+        cmocka_unit_test(test_carried_swap),
+        cmocka_unit_test(test_zero_trips_returns_initial_values),
+        cmocka_unit_test(test_random_walk_by_hand),
+        cmocka_unit_test(test_captured_param),
+        cmocka_unit_test(test_nested_loop),
+    };
+    const struct CMUnitTest ir[] = {
+        cmocka_unit_test(test_builder_errors),
+        cmocka_unit_test(test_autodiff_refuses_loops),
+        cmocka_unit_test(test_text_golden_and_round_trip),
+        cmocka_unit_test(test_dot_has_body_cluster),
+        cmocka_unit_test(test_verifier_rejections),
+        cmocka_unit_test(test_nesting_limit),
+    };
+    const struct CMUnitTest jit[] = {
+        cmocka_unit_test(test_jit_refuses_loops_for_now),
+    };
+    int failed = cmocka_run_group_tests_name("loop_interp", shared, on_interp, NULL);
+    failed += cmocka_run_group_tests_name("loop_jit", jit, on_jit, NULL);
+    failed += cmocka_run_group_tests_name("loop_ir", ir, NULL, NULL);
+    return failed;
+}
