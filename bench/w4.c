@@ -57,9 +57,9 @@ static int run_one(const bench_opts *o, const char *what, ed_graph *g, ed_sample
         const float *x = ed_program_output(p, "x")->data;
         double mean1 = 0;
         for (int i = 0; i < NPTS; i++) mean1 += x[2 * i + 1] / NPTS;
-        printf("W4 %s backend=%s nodes=%d iterations=%d compile=%.3fs call median=%.1fms min=%.1fms max=%.1fms "
+        printf("W4 %s backend=%s nodes=%d body=%d iterations=%d compile=%.3fs call median=%.1fms min=%.1fms max=%.1fms "
                "(%d repeats x %d calls) per-iteration=%.1fus mean[1]=%.3f\n",
-               what, bench_backend_name(o->backend), g->nnodes, r.iterations, compile_s, 1e3 * s.median,
+               what, bench_backend_name(o->backend), g->nnodes, r.loop->attr.body->nnodes, r.iterations, compile_s, 1e3 * s.median,
                1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, 1e6 * s.median / r.iterations, mean1);
         rc = 0;
     }
