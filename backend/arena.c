@@ -17,15 +17,15 @@ int64_t ed_arena_plan(const ed_graph *g, ed_node *const *order, int64_t *offsets
     for (int i = 0; i < g->nnodes; i++) {
         const ed_node *n = order[i];
         if (!ed_arena_holds(n)) continue;
-        int64_t numel = ed_shape_numel(n->shape), size = (int64_t)ed_dtype_size(n->dtype);
-        if (numel < 0 || numel > (limit - top) / size) {
+        int64_t bytes = ed_arena_node_bytes(n);
+        if (bytes < 0 || bytes > limit - top) {
             char type[96];
             ed_fail("compile: %s (%%%d) does not fit in the program's memory",
                     ed_node_type_str(n, type, sizeof type), n->id);
             return -1;
         }
         offsets[n->id] = top;
-        top += (numel * size + ED_ALIGN - 1) / ED_ALIGN * ED_ALIGN;
+        top += (bytes + ED_ALIGN - 1) / ED_ALIGN * ED_ALIGN;
     }
     return top;
 }

@@ -22,4 +22,26 @@ bool ed_arena_holds(const ed_node *n);
  * arena's size in bytes, or -1 with ed_last_error() on overflow. */
 int64_t ed_arena_plan(const ed_graph *g, ed_node *const *order, int64_t *offsets);
 
+/* Bytes node n needs in the arena: its value, and for a loop also the scratch its
+ * native loop uses (ed_loop_layout). -1 with ed_last_error() on overflow. */
+int64_t ed_arena_node_bytes(const ed_node *n);
+
+/* Where a loop's scratch lives, as byte offsets from the start of the loop's slot
+ * (backend/arena_loop.c). The slot holds, in order: the results (the loop's own
+ * type), the i32 index, two buffers per carried value (iteration i reads buffer i % 2
+ * and writes its next values into the other), and the body's own arena, planned by
+ * ed_arena_plan on the body (so nested loops nest their scratch). */
+typedef struct {
+    int64_t index;      /* the i32 index the body reads */
+    int64_t *carried;   /* 2 per carried value: [2k] buffer A of value k, [2k+1] buffer B */
+    int64_t body;       /* start of the body's arena */
+    int64_t *body_off;  /* by body node id: offset within the body's arena, -1 for its inputs */
+    ed_node **order;    /* the body's topological order */
+    int64_t total;      /* the whole slot */
+} ed_loop_layout;
+
+/* ED_OK or ED_ERR with ed_last_error(); free with ed_loop_layout_free either way. */
+int ed_loop_layout_make(const ed_node *loop, ed_loop_layout *l);
+void ed_loop_layout_free(ed_loop_layout *l);
+
 #endif

@@ -140,15 +140,34 @@ static int bind_outputs_and_updates(ed_program *p)
     return ED_OK;
 }
 
+/* Fill the consts of g whose arena is at base (offsets from ed_arena_plan), and those
+ * of loop bodies inside g, which live in their loop's slot (ed_loop_layout). */
+static int fill_consts(const ed_graph *g, char *base, const int64_t *offsets)
+{
+    ed_interp_ctx ctx = {0};
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *n = g->nodes[i];
+        if (n->op == ED_OP_CONST) {
+            ed_tensor *t = ed_tensor_wrap(n->dtype, n->shape, base + offsets[i]);
+            if (!t) return ED_ERR;
+            ed_interp_eval(n, NULL, t, &ctx);
+            ed_tensor_free(t);
+        } else if (n->op == ED_OP_LOOP) {
+            ed_loop_layout l;
+            int st = ed_loop_layout_make(n, &l);
+            if (st == ED_OK) st = fill_consts(n->attr.body, base + offsets[i] + l.body, l.body_off);
+            ed_loop_layout_free(&l);
+            if (st != ED_OK) return ED_ERR;
+        }
+    }
+    return ED_OK;
+}
+
 /* Consts never change and their buffers are the program's: fill them once here, then
  * let LLVM compile the rest with the arena offsets baked in. */
 static int compile_jit(ed_program *p, const int64_t *offsets)
 {
-    ed_interp_ctx ctx = {.seed = p->opts.seed};
-    for (int i = 0; i < p->nnodes; i++) {
-        const ed_node *n = p->graph->nodes[i];
-        if (n->op == ED_OP_CONST) ed_interp_eval(n, NULL, p->owned[i], &ctx);
-    }
+    if (fill_consts(p->graph, p->arena, offsets) != ED_OK) return ED_ERR;
     if (!(p->ptrs = zalloc(p->nnodes, sizeof *p->ptrs))) return ed_fail("compile: out of memory");
     p->jit = ed_jit_compile(p->graph, p->order, offsets, (int)p->opts.opt_level - ED_OPT_O0);
     if (!p->jit) return ED_ERR;

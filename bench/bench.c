@@ -15,6 +15,7 @@ static const struct {
     {"w1", bench_w1},
     {"w4", bench_w4},
     {"w6", bench_w6},
+    {"loop", bench_loop},
 };
 
 static int usage(void)

@@ -141,6 +141,7 @@ bool ed_jit_has_lowering(ed_op op)
     case ED_KIND_INDEX: return ed_lower_index_ok(op);
     case ED_KIND_MATMUL: return true;
     case ED_KIND_RANDOM: return true;
+    case ED_KIND_CONTROL: return op == ED_OP_LOOP || op == ED_OP_GET;
     default: return false;
     }
 }
@@ -150,8 +151,9 @@ int ed_jit_check(const ed_graph *g)
     for (int i = 0; i < g->nnodes; i++) {
         const ed_node *n = g->nodes[i];
         if (!ed_jit_has_lowering(n->op))
-            return ed_fail("backend jit: op %s (%%%d) is not lowered yet; use the interp backend",
-                           ed_op_name(n->op), n->id);
+            return ed_fail("backend jit: op %s (%%%d%s) is not lowered yet; use the interp backend",
+                           ed_op_name(n->op), n->id, g->parent ? " in a loop body" : "");
+        if (n->op == ED_OP_LOOP && ed_jit_check(n->attr.body) != ED_OK) return ED_ERR;
     }
     return ED_OK;
 }
@@ -168,15 +170,13 @@ static void *alloc_array(int n, size_t size)
     return p;
 }
 
-/* void k<id>(ptr noalias out, ptr noalias in..., i64 seed, i64 call) */
-static LLVMValueRef declare_kernel(ed_cg *cg, const ed_node *n)
+/* void NAME(ptr noalias out, ptr noalias in..., i64 seed, i64 call) */
+LLVMValueRef ed_lower_declare_kernel(ed_cg *cg, const ed_node *n, const char *name)
 {
     int np = n->nin + 3;
     LLVMTypeRef *params = alloc_array(np, sizeof *params);
     if (!params) return NULL;
     for (int k = 0; k < np; k++) params[k] = k <= n->nin ? cg->ptr : cg->i64;
-    char name[32];
-    snprintf(name, sizeof name, "k%d_%s", n->id, ed_op_name(n->op));
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->vd, params, (unsigned)np, 0));
     free(params);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
@@ -198,14 +198,19 @@ static int emit_body(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
         ed_lower_random(cg, n, args[0], LLVMGetParam(cg->fn, (unsigned)n->nin + 1),
                         LLVMGetParam(cg->fn, (unsigned)n->nin + 2));
         break;
+    case ED_KIND_CONTROL: ed_lower_get(cg, n, args); break; /* loops have their own emitter */
     default: break;
     }
     return ED_OK;
 }
 
-static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n)
+/* The kernel of computed node n, named prefix + "k<id>_<op>". */
+static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n, const char *prefix)
 {
-    LLVMValueRef fn = declare_kernel(cg, n);
+    char name[256];
+    snprintf(name, sizeof name, "%.200sk%d_%s", prefix, n->id, ed_op_name(n->op));
+    if (n->op == ED_OP_LOOP) return ed_lower_loop(cg, n, name);
+    LLVMValueRef fn = ed_lower_declare_kernel(cg, n, name);
     LLVMValueRef *args = fn ? alloc_array(n->nin + 1, sizeof *args) : NULL;
     if (!args) return NULL;
     cg->fn = fn;
@@ -218,31 +223,48 @@ static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n)
     return fn;
 }
 
+int ed_lower_kernels(ed_cg *cg, const ed_graph *g, const char *prefix, LLVMValueRef *kern)
+{
+    for (int i = 0; i < g->nnodes; i++)
+        if (has_kernel(g->nodes[i]) && !(kern[i] = emit_kernel(cg, g->nodes[i], prefix))) return ED_ERR;
+    return ED_OK;
+}
+
+int ed_lower_calls(ed_cg *cg, const ed_graph *g, ed_node *const *order, const LLVMValueRef *kern,
+                   const LLVMValueRef *vals, LLVMValueRef seed, LLVMValueRef call)
+{
+    int maxin = 0;
+    for (int i = 0; i < g->nnodes; i++) maxin = g->nodes[i]->nin > maxin ? g->nodes[i]->nin : maxin;
+    LLVMValueRef *args = alloc_array(maxin + 3, sizeof *args);
+    if (!args) return ED_ERR;
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *n = order[i];
+        LLVMValueRef k = kern[n->id];
+        if (!k) continue;
+        args[0] = vals[n->id];
+        for (int j = 0; j < n->nin; j++) args[j + 1] = vals[n->in[j]->id];
+        args[n->nin + 1] = seed;
+        args[n->nin + 2] = call;
+        LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(k), k, args, (unsigned)n->nin + 3, "");
+    }
+    free(args);
+    return ED_OK;
+}
+
+LLVMValueRef ed_cg_byte_gep(ed_cg *cg, LLVMValueRef base, int64_t off)
+{
+    LLVMValueRef o = ed_cg_i64(cg, off);
+    return LLVMBuildInBoundsGEP2(cg->b, LLVMInt8TypeInContext(cg->ctx), base, &o, 1, "");
+}
+
 /* In ed_entry, where node id's value is: arena + its constant offset, or for a bound
  * leaf (input, param, state) the pointer in values[id]. */
 static LLVMValueRef value_ptr(ed_cg *cg, LLVMValueRef entry, const int64_t *offsets, int id)
 {
-    if (offsets[id] >= 0) {
-        LLVMValueRef off = ed_cg_i64(cg, offsets[id]);
-        return LLVMBuildInBoundsGEP2(cg->b, LLVMInt8TypeInContext(cg->ctx), LLVMGetParam(entry, 0), &off, 1, "");
-    }
+    if (offsets[id] >= 0) return ed_cg_byte_gep(cg, LLVMGetParam(entry, 0), offsets[id]);
     LLVMValueRef slot = ed_cg_i64(cg, id);
     slot = LLVMBuildInBoundsGEP2(cg->b, cg->ptr, LLVMGetParam(entry, 1), &slot, 1, "");
     return LLVMBuildLoad2(cg->b, cg->ptr, slot, "");
-}
-
-/* In ed_entry: kern(out, in..., seed, call). */
-static int emit_call(ed_cg *cg, LLVMValueRef entry, LLVMValueRef kern, const ed_node *n, const int64_t *offsets)
-{
-    int na = n->nin + 3;
-    LLVMValueRef *args = alloc_array(na, sizeof *args);
-    if (!args) return ED_ERR;
-    for (int k = -1; k < n->nin; k++) args[k + 1] = value_ptr(cg, entry, offsets, k < 0 ? n->id : n->in[k]->id);
-    args[na - 2] = LLVMGetParam(entry, 2);
-    args[na - 1] = LLVMGetParam(entry, 3);
-    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(kern), kern, args, (unsigned)na, "");
-    free(args);
-    return ED_OK;
 }
 
 /* The arena is 64-byte aligned and no other pointer reaches it during a call (fed
@@ -259,22 +281,23 @@ int ed_lower_program(ed_cg *cg, const ed_graph *g, ed_node *const *order, const 
 {
     if (ed_jit_check(g) != ED_OK) return ED_ERR;
     LLVMValueRef *kern = calloc((size_t)g->nnodes + 1, sizeof *kern);
-    if (!kern) return ed_fail("backend jit: out of memory");
-    for (int i = 0; i < g->nnodes; i++)
-        if (has_kernel(g->nodes[i]) && !(kern[i] = emit_kernel(cg, g->nodes[i]))) {
-            free(kern);
-            return ED_ERR;
-        }
-
-    LLVMTypeRef ep[4] = {cg->ptr, cg->ptr, cg->i64, cg->i64};
-    LLVMValueRef entry = LLVMAddFunction(cg->mod, "ed_entry", LLVMFunctionType(cg->vd, ep, 4, 0));
-    mark_arena_param(cg, entry);
-    cg->fn = entry;
-    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, entry, "entry"));
-    int st = ED_OK;
-    for (int i = 0; i < g->nnodes && st == ED_OK; i++)
-        if (kern[order[i]->id]) st = emit_call(cg, entry, kern[order[i]->id], order[i], offsets);
-    LLVMBuildRetVoid(cg->b);
+    LLVMValueRef *vals = calloc((size_t)g->nnodes + 1, sizeof *vals);
+    if (!kern || !vals) {
+        free(kern), free(vals);
+        return ed_fail("backend jit: out of memory");
+    }
+    int st = ed_lower_kernels(cg, g, "", kern);
+    if (st == ED_OK) {
+        LLVMTypeRef ep[4] = {cg->ptr, cg->ptr, cg->i64, cg->i64};
+        LLVMValueRef entry = LLVMAddFunction(cg->mod, "ed_entry", LLVMFunctionType(cg->vd, ep, 4, 0));
+        mark_arena_param(cg, entry);
+        cg->fn = entry;
+        LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, entry, "entry"));
+        for (int i = 0; i < g->nnodes; i++) vals[order[i]->id] = value_ptr(cg, entry, offsets, order[i]->id);
+        st = ed_lower_calls(cg, g, order, kern, vals, LLVMGetParam(entry, 2), LLVMGetParam(entry, 3));
+        LLVMBuildRetVoid(cg->b);
+    }
     free(kern);
+    free(vals);
     return st;
 }

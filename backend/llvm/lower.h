@@ -67,6 +67,22 @@ LLVMValueRef ed_math_silu_f32(ed_cg *cg, LLVMValueRef x);
 LLVMValueRef ed_math_softplus_f32(ed_cg *cg, LLVMValueRef x);
 LLVMValueRef ed_math_gelu_f32(ed_cg *cg, LLVMValueRef x, bool approx);
 
+/* get: copy result k out of the loop's storage. */
+void ed_lower_get(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+/* The kernel function of loop n named name (lower_loop.c): its body's kernels, then a
+ * native loop calling them. NULL with ed_last_error() on failure. */
+LLVMValueRef ed_lower_loop(ed_cg *cg, const ed_node *n, const char *name);
+
+/* Shared by lower.c and lower_loop.c. */
+LLVMValueRef ed_lower_declare_kernel(ed_cg *cg, const ed_node *n, const char *name);
+/* kern[id] = the kernel of each computed node of g (names start with prefix). */
+int ed_lower_kernels(ed_cg *cg, const ed_graph *g, const char *prefix, LLVMValueRef *kern);
+/* At the builder: call every kernel in order, with vals[id] the pointer to node id's value. */
+int ed_lower_calls(ed_cg *cg, const ed_graph *g, ed_node *const *order, const LLVMValueRef *kern,
+                   const LLVMValueRef *vals, LLVMValueRef seed, LLVMValueRef call);
+/* base + off bytes. */
+LLVMValueRef ed_cg_byte_gep(ed_cg *cg, LLVMValueRef base, int64_t off);
+
 bool ed_lower_elem_ok(ed_op op);
 bool ed_lower_move_ok(ed_op op);
 bool ed_lower_index_ok(ed_op op);
