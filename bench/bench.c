@@ -13,6 +13,7 @@ static const struct {
     int (*run)(const bench_opts *o);
 } workloads[] = {
     {"w1", bench_w1},
+    {"w4", bench_w4},
     {"w6", bench_w6},
     {"loop", bench_loop},
 };

@@ -29,6 +29,7 @@ const char *bench_backend_name(ed_backend b);
 double bench_peak_flops(void);
 
 int bench_w1(const bench_opts *o);
+int bench_w4(const bench_opts *o);
 int bench_w6(const bench_opts *o);
 int bench_loop(const bench_opts *o);
 
