@@ -206,6 +206,7 @@ int ed_trainer_save(const ed_trainer *t, const char *path)
     rc |= meta_setf(m, "train.seed", "%llu", (unsigned long long)t->o.seed);
     rc |= meta_setf(m, "train.batch", "%lld", (long long)t->o.batch);
     rc |= ed_meta_set(m, "train.lr", exact(t->o.lr, buf, sizeof buf));
+    rc |= meta_setf(m, "train.steps", "%lld", (long long)t->o.steps);
     rc |= ed_meta_set(m, "train.loss", isfinite(t->loss) ? exact(t->loss, buf, sizeof buf) : "nan");
     rc |= meta_setf(m, "train.data_rng", "philox4x32-10 stream=train.batch call=%lld", (long long)t->step);
     if (rc == ED_OK) rc = ed_safetensors_save(path, t->st, m);
@@ -297,6 +298,8 @@ static int parse_meta(const char *path, const ed_meta *m, ed_checkpoint *c)
     if (!(v = need(m, path, "train.seed")) || !parse_u64(v, &c->train.seed)) return v ? ed_fail("%s: bad train.seed '%s'", path, v) : ED_ERR;
     if (!(v = need(m, path, "train.batch")) || !parse_i64(v, 1, &i64)) return v ? ed_fail("%s: bad train.batch '%s'", path, v) : ED_ERR;
     c->train.batch = i64;
+    if (!(v = need(m, path, "train.steps")) || !parse_i64(v, 0, &c->train.steps))
+        return v ? ed_fail("%s: bad train.steps '%s'", path, v) : ED_ERR;
     if (!(v = need(m, path, "train.lr"))) return ED_ERR;
     char *end;
     c->train.lr = strtod(v, &end);

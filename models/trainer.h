@@ -14,7 +14,8 @@
  *   "model.sample_shape"     e.g. "8,2";  "model.obs_size": "6" (0: unconditional)
  *   "option.<name>"          every option of the model (reals exactly, %.17g at most)
  *   "data", "data.n", "data.seed"   the data spec and what generated it
- *   "train.step", "train.seed", "train.batch", "train.lr", "train.loss" (last loss)
+ *   "train.step", "train.seed", "train.batch", "train.lr", "train.steps" (planned),
+ *                            "train.loss" (last loss)
  *   "train.data_rng"         "philox4x32-10 stream=train.batch call=<next batch>"
  * Loading checks every key, that the store holds exactly the params and state of the
  * step graph with their shapes, and that opt.step agrees with train.step. */
@@ -30,6 +31,7 @@ typedef struct {
     double lr;          /* Adam learning rate [1e-3] */
     uint64_t seed;      /* params, the step's random draws and the batches [0] */
     ed_backend backend; /* [JIT] */
+    int64_t steps;      /* the run's planned length, kept in checkpoints [0: not said] */
 } ed_trainer_opts;
 
 #define ED_TRAIN_DEFAULT_BATCH 256

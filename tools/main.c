@@ -1,4 +1,4 @@
-/* edifice: dump and run graphs from the command line. */
+/* edifice: dump and run graphs, and train generative models, from the command line. */
 #include "backend/llvm/llvm_info.h"
 #include "tools/cli.h"
 
@@ -16,10 +16,16 @@ static const char usage[] =
     "                                       run a graph, write each output as DIR/NAME.npy\n"
     "  grad FILE.edir --loss NAME --wrt NAME[,NAME...] [--input NAME=FILE.npy ... --out DIR]\n"
     "                                       append the backward graph, print it, optionally run it\n"
+    "  train MODEL --data NAME|FILE.npy [--steps N --batch B --lr X --seed S --out FILE\n"
+    "        --resume FILE]                 train a model, write a checkpoint (Ctrl-C saves)\n"
+    "  models [MODEL]                       list the models and their options with defaults\n"
+    "  data NAME --n N [--seed S] --out FILE.npy|FILE.png\n"
+    "                                       write samples of a built-in data set\n"
     "  version                              print the version and the LLVM it links\n"
     "\n"
-    "run and grad also take --backend jit|interp (default jit), -O0..-O3 (default -O2)\n"
-    "and --stats. `edifice COMMAND --help` describes one command.\n";
+    "run, grad and train also take --backend jit|interp (default jit); run and grad\n"
+    "take -O0..-O3 (default -O2) and --stats. `edifice COMMAND --help` describes one\n"
+    "command.\n";
 
 int main(int argc, char **argv)
 {
@@ -31,6 +37,9 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "dump") == 0) return cmd_dump(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "grad") == 0) return cmd_grad(argc - 1, argv + 1);
+    if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "models") == 0) return cmd_models(argc - 1, argv + 1);
+    if (strcmp(cmd, "data") == 0) return cmd_data(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         char llvm[256];
         ed_llvm_describe(llvm, sizeof llvm);
