@@ -95,6 +95,26 @@ ed_shape ed_dataset_sample_shape(const ed_dataset *d)
 
 int64_t ed_dataset_obs_size(const ed_dataset *d) { return d->obs ? d->obs->shape.dim[1] : 0; }
 
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static uint64_t fnv_tensor(uint64_t h, const ed_tensor *t)
+{
+    if (!t) return fnv_bytes(h, "none", 4);
+    h = fnv_bytes(h, &t->shape.rank, sizeof t->shape.rank);
+    h = fnv_bytes(h, t->shape.dim, sizeof t->shape.dim[0] * (size_t)t->shape.rank);
+    return fnv_bytes(h, t->data, ed_tensor_bytes(t));
+}
+
+uint64_t ed_dataset_fingerprint(const ed_dataset *d)
+{
+    return fnv_tensor(fnv_tensor(0xcbf29ce484222325ULL, d->x), d->obs);
+}
+
 int ed_dataset_batch(const ed_dataset *d, uint64_t seed, uint64_t k, ed_tensor *xb, ed_tensor *ob)
 {
     int64_t b = xb->shape.dim[0], rows = ed_dataset_rows(d);

@@ -38,6 +38,10 @@ int64_t ed_dataset_rows(const ed_dataset *d);
 ed_shape ed_dataset_sample_shape(const ed_dataset *d); /* x's shape without axis 0 */
 int64_t ed_dataset_obs_size(const ed_dataset *d);      /* 0 when unconditional */
 
+/* FNV-1a 64 over the shapes and bytes of x and obs: checkpoints keep it so a resumed
+ * run notices data that changed under the same spec (an edited .npy file). */
+uint64_t ed_dataset_fingerprint(const ed_dataset *d);
+
 /* Rows of batch k into xb [B, sample...] and ob [B, O] (ob NULL when unconditional). */
 int ed_dataset_batch(const ed_dataset *d, uint64_t seed, uint64_t k, ed_tensor *xb, ed_tensor *ob);
 

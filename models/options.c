@@ -21,6 +21,18 @@ void ed_options_defaults(const ed_option *t, int n, void *opts)
     }
 }
 
+const char *ed_options_list(const ed_option *t, int n, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        int k = snprintf(buf + len, size - len, "%s%s", i ? ", " : "", t[i].name);
+        if (k < 0 || (size_t)k >= size - len) break;
+        len += (size_t)k;
+    }
+    return buf;
+}
+
 const ed_option *ed_option_find(const ed_option *t, int n, const char *name)
 {
     for (int i = 0; i < n; i++)
@@ -85,14 +97,7 @@ int ed_options_set(const ed_option *t, int n, void *opts, const char *name, cons
     const ed_option *o = ed_option_find(t, n, name);
     if (!o) {
         char list[1024];
-        size_t len = 0;
-        list[0] = '\0';
-        for (int i = 0; i < n; i++) {
-            int k = snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", t[i].name);
-            if (k < 0 || (size_t)k >= sizeof list - len) break;
-            len += (size_t)k;
-        }
-        return ed_fail("unknown option '%s' (options: %s)", name, list);
+        return ed_fail("unknown option '%s' (options: %s)", name, ed_options_list(t, n, list, sizeof list));
     }
     char range[256];
     ed_option_range_str(o, range, sizeof range);

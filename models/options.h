@@ -36,6 +36,8 @@ const char *ed_options_get(const ed_option *t, int n, const void *opts, const ch
 const char *ed_option_default_str(const ed_option *o, char *buf, size_t size);
 /* The accepted values as text: "[1, 4096]", "euler|midpoint|rk4". */
 const char *ed_option_range_str(const ed_option *o, char *buf, size_t size);
+/* "hidden, layers, ..." into buf; returns buf. */
+const char *ed_options_list(const ed_option *t, int n, char *buf, size_t size);
 /* NULL if no option has that name. */
 const ed_option *ed_option_find(const ed_option *t, int n, const char *name);
 

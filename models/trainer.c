@@ -84,16 +84,28 @@ static int check_resumed_store(const ed_trainer *t, int count_before)
     return ED_OK;
 }
 
+static int check_opts(const ed_trainer_opts *o)
+{
+    if (!(o->batch >= 1 && o->batch <= (INT64_C(1) << 24)))
+        return ed_fail("the batch size must be in [1, 16777216], got %lld", (long long)o->batch);
+    if (!(o->lr > 0 && isfinite(o->lr))) return ed_fail("the learning rate must be finite and > 0, got %g", o->lr);
+    return ED_OK;
+}
+
+/* st: NULL for a fresh run, else a checkpoint's store (taken over, freed on failure). */
 static ed_trainer *make(const ed_gen_model *m, const ed_dataset *d, const ed_trainer_opts *o, ed_store *st,
                         int64_t step)
 {
-    if (!(o->batch >= 1 && o->batch <= (INT64_C(1) << 24)))
-        return ed_store_free(st), ed_fail("the batch size must be in [1, 16777216], got %lld", (long long)o->batch), NULL;
-    if (!(o->lr > 0 && isfinite(o->lr)))
-        return ed_store_free(st), ed_fail("the learning rate must be finite and > 0, got %g", o->lr), NULL;
-    if (check_fit(m, d) != ED_OK) return ed_store_free(st), NULL;
+    if (check_opts(o) != ED_OK || check_fit(m, d) != ED_OK) {
+        ed_store_free(st);
+        return NULL;
+    }
     ed_trainer *t = calloc(1, sizeof *t);
-    if (!t) return ed_store_free(st), ed_fail("out of memory"), NULL;
+    if (!t) {
+        ed_store_free(st);
+        ed_fail("out of memory");
+        return NULL;
+    }
     t->model = *m;
     t->o = *o;
     t->d = d;
@@ -130,7 +142,21 @@ ed_trainer *ed_trainer_resume(ed_checkpoint *ck, const ed_dataset *d, const ed_t
 {
     ed_store *st = ck->store;
     ck->store = NULL;
-    if (!st) return ed_fail("the checkpoint has no store (already resumed?)"), NULL;
+    if (!st) {
+        ed_fail("the checkpoint has no store (already resumed?)");
+        return NULL;
+    }
+    uint64_t fp = ed_dataset_fingerprint(d);
+    if (check_fit(&ck->model, d) != ED_OK) { /* the clearer message when the shapes differ */
+        ed_store_free(st);
+        return NULL;
+    }
+    if (fp != ck->data_fingerprint) {
+        ed_store_free(st);
+        ed_fail("the data '%s' is not what the checkpoint was trained on (fingerprint %016llx, now %016llx): it changed",
+                d->spec, (unsigned long long)ck->data_fingerprint, (unsigned long long)fp);
+        return NULL;
+    }
     ed_trainer *t = make(&ck->model, d, o, st, ck->step);
     if (t) t->loss = ck->loss;
     return t;
@@ -202,6 +228,7 @@ int ed_trainer_save(const ed_trainer *t, const char *path)
     rc |= ed_meta_set(m, "data", t->d->spec);
     rc |= meta_setf(m, "data.n", "%lld", (long long)t->d->n);
     rc |= meta_setf(m, "data.seed", "%llu", (unsigned long long)t->d->seed);
+    rc |= meta_setf(m, "data.fingerprint", "%016llx", (unsigned long long)ed_dataset_fingerprint(t->d));
     rc |= meta_setf(m, "train.step", "%lld", (long long)t->step);
     rc |= meta_setf(m, "train.seed", "%llu", (unsigned long long)t->o.seed);
     rc |= meta_setf(m, "train.batch", "%lld", (long long)t->o.batch);
@@ -293,6 +320,9 @@ static int parse_meta(const char *path, const ed_meta *m, ed_checkpoint *c)
     snprintf(c->data, sizeof c->data, "%s", v);
     if (!(v = need(m, path, "data.n")) || !parse_i64(v, 0, &c->data_n)) return v ? ed_fail("%s: bad data.n '%s'", path, v) : ED_ERR;
     if (!(v = need(m, path, "data.seed")) || !parse_u64(v, &c->data_seed)) return v ? ed_fail("%s: bad data.seed '%s'", path, v) : ED_ERR;
+    if (!(v = need(m, path, "data.fingerprint"))) return ED_ERR;
+    if (strlen(v) != 16 || strspn(v, "0123456789abcdef") != 16) return ed_fail("%s: bad data.fingerprint '%s'", path, v);
+    c->data_fingerprint = strtoull(v, NULL, 16);
     if (!(v = need(m, path, "train.step")) || !parse_i64(v, 0, &c->step) || c->step > INT32_MAX)
         return v ? ed_fail("%s: bad train.step '%s'", path, v) : ED_ERR;
     if (!(v = need(m, path, "train.seed")) || !parse_u64(v, &c->train.seed)) return v ? ed_fail("%s: bad train.seed '%s'", path, v) : ED_ERR;

@@ -14,6 +14,7 @@
  *   "model.sample_shape"     e.g. "8,2";  "model.obs_size": "6" (0: unconditional)
  *   "option.<name>"          every option of the model (reals exactly, %.17g at most)
  *   "data", "data.n", "data.seed"   the data spec and what generated it
+ *   "data.fingerprint"       16 hex digits of ed_dataset_fingerprint (resume checks it)
  *   "train.step", "train.seed", "train.batch", "train.lr", "train.steps" (planned),
  *                            "train.loss" (last loss)
  *   "train.data_rng"         "philox4x32-10 stream=train.batch call=<next batch>"
@@ -44,6 +45,7 @@ typedef struct {
     char data[1024];
     int64_t data_n;
     uint64_t data_seed;
+    uint64_t data_fingerprint;
     int64_t step;
     double loss;
     ed_store *store; /* owned; ed_trainer_resume takes it */
@@ -60,7 +62,7 @@ typedef struct ed_trainer ed_trainer;
  * the data's shapes. d must outlive the trainer. NULL with ed_last_error() on failure. */
 ed_trainer *ed_trainer_new(const ed_gen_model *m, const ed_dataset *d, const ed_trainer_opts *o);
 /* Continue a checkpoint's run (its model and store; ck->store is taken and set to
- * NULL) with o (normally ck->train; another lr or batch is allowed but then the run is
+ * NULL) on the same data (its fingerprint must match) with o (normally ck->train; another lr or batch is allowed but then the run is
  * not the one that was interrupted). */
 ed_trainer *ed_trainer_resume(ed_checkpoint *ck, const ed_dataset *d, const ed_trainer_opts *o);
 void ed_trainer_free(ed_trainer *t);

@@ -279,6 +279,16 @@ static void test_train_errors(void **state)
     assert_one_error_line(&r, "flipped.safetensors");
     assert_non_null(strstr(r.err, "checksum mismatch"));
 
+    /* The data file changed under the checkpoint. */
+    cli(&r, "data moons --n 100 --out d.npy");
+    assert_ok(&r);
+    cli(&r, "train ddpm --data d.npy --steps 2 " SMALL " --out d.safetensors");
+    assert_ok(&r);
+    cli(&r, "data moons --n 100 --seed 1 --out d.npy");
+    assert_ok(&r);
+    cli(&r, "train ddpm --resume d.safetensors --steps 4");
+    assert_one_error_line(&r, "the data 'd.npy' is not what the checkpoint was trained on");
+
     /* A safetensors file that is not a training checkpoint. */
     ed_store *st = ed_store_new(0);
     ed_store_put(st, "w", ed_tensor_new(ED_F32, ed_shape1(3)), true);

@@ -95,11 +95,9 @@ static int model_option(train_args *a, int argc, char **argv, int *i)
     memcpy(name, arg + 2, len);
     name[len] = '\0';
     if (!ed_option_find(a->def->options, a->def->noptions, name)) {
-        ed_gen_model m;
-        ed_gen_model_init(&m, a->def, ed_shape1(1), 0);
-        ed_gen_model_set(&m, name, "0"); /* for the message listing the options */
-        return cli_error(CLI_USAGE, "train: '%s' is neither a train flag nor an option of %s: %s (try edifice train --help)", arg,
-                         a->def->name, ed_last_error());
+        char list[1024];
+        return cli_error(CLI_USAGE, "train: '%s' is neither a train flag nor an option of %s (options: %s; try edifice train --help)",
+                         arg, a->def->name, ed_options_list(a->def->options, a->def->noptions, list, sizeof list));
     }
     value = eq ? eq + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
     if (!value) return cli_error(CLI_USAGE, "train: --%s needs a value", name);
