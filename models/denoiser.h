@@ -9,7 +9,9 @@
  *   h    = silu(dense(concat(x, temb, c), hidden))
  *   num_layers x pre-LayerNorm residual blocks: h += dense(silu(dense(LN(h), expansion *
  *          hidden)), hidden)
- *   out  = dense(h, D) reshaped to x's shape
+ *   out  = dense(h, D) reshaped to x's shape, its weight and bias starting at zero (so
+ *          the first loss is the target's variance; Edifice's glorot start adds a random
+ *          network's output of variance ~|h|^2 / hidden on top, a loss near 10 here)
  *
  * keep is the condition flag: 1 = the observation is given, 0 = the null condition
  * (classifier-free guidance trains it by dropping conditions; a sampler asks for the

@@ -156,6 +156,13 @@ static void test_denoise_interface(void **state)
         ed_store *st = ed_store_new(1);
         ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
         if (!p) fail_msg("%s", ed_last_error());
+        /* The output layer starts at zero (every prediction 0): give it values. */
+        ed_tensor *wout = ed_store_get(st, k ? "ddpm.out.w" : "fm.out.w");
+        assert_non_null(wout);
+        for (int64_t i = 0; i < ed_tensor_numel(wout); i++) {
+            assert_true(ed_tensor_get(wout, i) == 0);
+            ed_tensor_set(wout, i, 0.3 * sin((double)i));
+        }
         ed_tensor *xv = ed_tensor_new(ED_F32, x->shape), *ov = ed_tensor_new(ED_F32, obs->shape);
         for (int i = 0; i < 80; i++) ed_tensor_set(xv, i, sin(i));
         for (int i = 0; i < 30; i++) ed_tensor_set(ov, i, cos(i));
@@ -188,6 +195,7 @@ static void test_denoise_interface(void **state)
 
 typedef struct {
     const char *model, *data;
+    double max_ratio; /* the last window's mean loss must be below this times the first's */
     int steps;
     int64_t batch;
     double lr;
@@ -222,17 +230,19 @@ static void test_loss_falls(void **state)
 {
     (void)state;
     const run_spec runs[] = {
-        {"flow_matching", "moons", 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2"}},
-        {"ddpm", "moons", 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2"}},
-        {"flow_matching", "demo", 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2", "cond_dropout", "0.1"}},
-        {"ddpm", "demo", 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2", "cond_dropout", "0.1"}},
-        {"ddim", "moons", 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2"}},
+        {"flow_matching", "moons", 0.85, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2"}},
+        {"ddpm", "moons", 0.85, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2"}},
+        {"flow_matching", "demo", 0.5, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2", "cond_dropout", "0.1"}},
+        {"ddpm", "demo", 0.5, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2", "cond_dropout", "0.1"}},
+        {"ddim", "moons", 0.85, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2"}},
     };
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         double first, last;
         train_run(&runs[i], 20, &first, &last);
-        /* A clear fall, not noise: at least 20% below the start (the same seeds give the same run). */
-        if (!(last < 0.8 * first)) fail_msg("%s on %s: loss %.4f -> %.4f did not fall", runs[i].model, runs[i].data, first, last);
+        /* A clear fall (the runs are seeded, so this is not luck). The output layer starts
+         * at zero, so the first loss is the target's variance (FM on moons: about 2, with
+         * an irreducible part near 1.4; DDPM: 1); the demonstration set is far easier. */
+        if (!(last < runs[i].max_ratio * first)) fail_msg("%s on %s: loss %.4f -> %.4f did not fall", runs[i].model, runs[i].data, first, last);
     }
 }
 
