@@ -2,13 +2,25 @@
  * offset in one arena, allocated once per program. Inputs, params and state are not in
  * the arena: they are bound by pointer at each call.
  *
- * This is the seam for memory planning: today each buffer gets its own slot (no reuse);
- * a later pass can give buffers whose live ranges do not overlap the same bytes by
- * changing ed_arena_plan alone. Whatever it does, a kernel's output must not share bytes
- * with its inputs (the JIT marks kernel pointers noalias). */
+ * The planner (backend/arena.c) works on any graph and any topological order of it
+ * (loop bodies use it too):
+ *   - liveness: a buffer lives from the node that writes it to its last reader in the
+ *     order; consts (filled once at compile time) live for the whole program, and the
+ *     values bound to `out` and `update` live to the end of the call (outputs stay
+ *     valid after it, updates are copied into the store after every kernel ran);
+ *   - in-place: an F_INPLACE node of the same dtype and shape as an input that dies at
+ *     that node writes over that input's buffer (never a const, leaf or bound value).
+ *     Only elementwise kernels have the flag: they read element i of each input
+ *     before writing element i of the output, so exact aliasing is safe; the JIT
+ *     lowers such an input through the output pointer (ed_arena_inplace_input);
+ *   - reuse: buffers (in-place chains as one) get offsets greedily by size, each at
+ *     the best-fitting gap among the buffers whose lifetimes overlap its own.
+ * Apart from in-place, a kernel's output never shares bytes with its inputs, which are
+ * alive while it runs (the JIT marks kernel pointers noalias). */
 #ifndef ED_ARENA_H
 #define ED_ARENA_H
 
+#include "backend/backend.h"
 #include "ir/ir.h"
 
 #include <stdbool.h>
@@ -19,8 +31,15 @@ bool ed_arena_holds(const ed_node *n);
 
 /* Fill offsets[id] (g->nnodes entries) with each held node's byte offset, ED_ALIGN
  * aligned, and -1 for the others. order is a topological order of g. Returns the
- * arena's size in bytes, or -1 with ed_last_error() on overflow. */
+ * arena's size in bytes, or -1 with ed_last_error() on overflow. stats may be NULL.
+ * ED_ARENA_SEPARATE gives every buffer its own slot, in order (no reuse). */
+int64_t ed_arena_plan_mode(const ed_graph *g, ed_node *const *order, ed_arena_mode mode, int64_t *offsets,
+                           ed_arena_stats *stats);
+/* ed_arena_plan_mode with the default mode (reuse and in-place), no stats. */
 int64_t ed_arena_plan(const ed_graph *g, ed_node *const *order, int64_t *offsets);
+
+/* Does node n write over its input k (the same bytes, by the plan in offsets)? */
+bool ed_arena_inplace_input(const ed_node *n, int k, const int64_t *offsets);
 
 /* Bytes node n needs in the arena: its value, and for a loop also the scratch its
  * native loop uses (ed_loop_layout). -1 with ed_last_error() on overflow. */

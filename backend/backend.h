@@ -27,9 +27,29 @@ typedef enum {
  * that a zero-initialized struct still means the default. ED_OPT_O0 + n is -On. */
 typedef enum { ED_OPT_DEFAULT, ED_OPT_O0, ED_OPT_O1, ED_OPT_O2, ED_OPT_O3 } ed_opt_level;
 
+/* How the JIT lays out its arena (backend/arena.h). Zero is the default: reuse and
+ * in-place. The others exist to measure the planner and to debug it. Loop bodies are
+ * always planned with the default. */
+typedef enum {
+    ED_ARENA_DEFAULT,  /* = ED_ARENA_INPLACE */
+    ED_ARENA_INPLACE,  /* buffers with disjoint lifetimes share bytes; elementwise ops overwrite dying inputs */
+    ED_ARENA_REUSE,    /* sharing, but no in-place updates */
+    ED_ARENA_SEPARATE, /* every buffer its own slot */
+} ed_arena_mode;
+
+/* The memory figures of a plan (bytes; every buffer rounded up to ED_ALIGN). */
+typedef struct {
+    int64_t arena_bytes;  /* the arena: what the program allocates */
+    int64_t buffer_bytes; /* the sum of all buffers (the arena without reuse) */
+    int64_t peak_bytes;   /* the most bytes alive at once along the order: no layout does better */
+    int buffers;          /* buffers planned */
+    int inplace;          /* nodes that write over an input */
+} ed_arena_stats;
+
 typedef struct {
     ed_backend backend;
     uint64_t seed;          /* seed of the random ops' streams */
+    ed_arena_mode arena;    /* JIT only: the memory plan */
     ed_opt_level opt_level; /* JIT only */
     const char *passes;     /* graph passes run on a copy of the graph: NULL for
                                ED_DEFAULT_PIPELINE, "" for none (passes/pass.h) */
@@ -43,7 +63,9 @@ typedef struct {
     double optimize_ms; /* the LLVM pass pipeline */
     double codegen_ms;  /* machine code (ORC compiles on the first lookup) */
     int kernels;        /* kernel functions lowered */
-    size_t arena_bytes; /* the one buffer holding every computed node's value */
+    size_t arena_bytes; /* the one buffer holding every computed node's value (JIT) */
+    ed_arena_stats memory; /* the memory plan along the program's order; the interpreter
+                              reports what the JIT's default plan would be (arena_bytes 0) */
 } ed_compile_stats;
 
 typedef struct {

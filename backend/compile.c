@@ -53,6 +53,9 @@ static int resolve_opts(const ed_compile_opts *opts, ed_compile_opts *o)
     if (o->opt_level == ED_OPT_DEFAULT) o->opt_level = ED_OPT_O2;
     if (o->backend != ED_BACKEND_INTERP && o->backend != ED_BACKEND_JIT)
         return ed_fail("compile: unknown backend %d", (int)o->backend);
+    if (o->arena == ED_ARENA_DEFAULT) o->arena = ED_ARENA_INPLACE;
+    if (o->arena < ED_ARENA_INPLACE || o->arena > ED_ARENA_SEPARATE)
+        return ed_fail("compile: unknown arena mode %d", (int)o->arena);
     if (o->opt_level < ED_OPT_O0 || o->opt_level > ED_OPT_O3)
         return ed_fail("compile: unknown opt level %d (ED_OPT_O0..ED_OPT_O3, or 0 for the default)",
                        (int)o->opt_level);
@@ -77,11 +80,13 @@ static int check_graph(const ed_graph *g, const ed_store *st, ed_backend backend
     return ED_OK;
 }
 
-/* JIT: one allocation for every computed node, laid out by ed_arena_plan. */
-static int alloc_arena(ed_program *p, int64_t *offsets)
+/* The memory plan along the program's order. The JIT allocates its one arena by it;
+ * the interpreter (one allocation per node) only reports its figures. */
+static int plan_memory(ed_program *p, int64_t *offsets, bool jit)
 {
-    int64_t bytes = ed_arena_plan(p->graph, p->order, offsets);
+    int64_t bytes = ed_arena_plan_mode(p->graph, p->order, p->opts.arena, offsets, &p->stats.memory);
     if (bytes < 0) return ED_ERR;
+    if (!jit) return ED_OK;
     if (!(p->arena = ed_aligned_alloc((size_t)bytes))) return ED_ERR; /* zero-filled */
     p->arena_bytes = (size_t)bytes;
     return ED_OK;
@@ -175,7 +180,7 @@ static int compile_jit(ed_program *p, const int64_t *offsets)
     ed_jit_stats js = ed_jit_get_stats(p->jit);
     p->stats = (ed_compile_stats){.lower_ms = js.lower_ms, .optimize_ms = js.optimize_ms,
                                   .codegen_ms = js.codegen_ms, .kernels = js.kernels,
-                                  .arena_bytes = p->arena_bytes};
+                                  .arena_bytes = p->arena_bytes, .memory = p->stats.memory};
     return ED_OK;
 }
 
@@ -231,7 +236,7 @@ ed_program *ed_compile(const ed_graph *src, ed_store *st, const ed_compile_opts 
         goto fail;
     }
     bool jit = o.backend == ED_BACKEND_JIT;
-    if (jit && alloc_arena(p, offsets) != ED_OK) goto fail;
+    if (plan_memory(p, offsets, jit) != ED_OK) goto fail;
     if (bind_nodes(p, offsets) != ED_OK || bind_outputs_and_updates(p) != ED_OK) goto fail;
     if (!(p->args = zalloc(p->maxin, sizeof *p->args))) {
         ed_fail("compile: out of memory");

@@ -1,5 +1,5 @@
 /* The benchmark driver: `bench WORKLOAD [--backend jit|interp] [--threads N]
- * [--repeats R] [--steps S] [-O0..-O3]`. Workloads are defined in bench/README.md; record what
+ * [--repeats R] [--steps S] [-O0..-O3] [--passes LIST] [--arena MODE]`. Workloads are defined in bench/README.md; record what
  * it prints, with the command, in bench/RESULTS.md. */
 #include "bench/bench.h"
 
@@ -21,6 +21,7 @@ static const struct {
 static int usage(void)
 {
     fprintf(stderr, "usage: bench WORKLOAD [--backend jit|interp] [--threads N] [--repeats R] [--steps S] [-O0..-O3]\n"
+                    "             [--passes LIST] [--arena inplace|reuse|separate]   (w1)\n"
                     "workloads:");
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) fprintf(stderr, " %s", workloads[i].name);
     fprintf(stderr, "\n");
@@ -53,7 +54,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--threads") && v) ok = int_arg(v, 1, 64, &o.threads);
         else if (!strcmp(a, "--repeats") && v) ok = int_arg(v, 1, 100, &o.repeats);
         else if (!strcmp(a, "--steps") && v) ok = int_arg(v, 1, 1000000, &o.steps);
-        else ok = false;
+        else if (!strcmp(a, "--passes") && v) o.passes = v;
+        else if (!strcmp(a, "--arena") && v) {
+            ok = !strcmp(v, "inplace") || !strcmp(v, "reuse") || !strcmp(v, "separate");
+            o.arena = !strcmp(v, "separate") ? ED_ARENA_SEPARATE : !strcmp(v, "reuse") ? ED_ARENA_REUSE : ED_ARENA_INPLACE;
+        } else ok = false;
         if (!ok) {
             fprintf(stderr, "bench: bad argument %s%s%s\n", a, v ? " " : "", v ? v : "");
             return usage();

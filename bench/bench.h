@@ -13,6 +13,8 @@ typedef struct {
     int repeats; /* timed repeats (>= 5 for a reported median) */
     int steps;   /* calls per timed repeat */
     ed_opt_level opt; /* JIT optimization level (-O0..-O3; default O2) */
+    const char *passes;  /* --passes: the graph pipeline (NULL: the default) */
+    ed_arena_mode arena; /* --arena: the JIT's memory plan (default: in place) */
 } bench_opts;
 
 /* Median, min and max of one figure over the repeats, in seconds. */

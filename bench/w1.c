@@ -84,7 +84,8 @@ int bench_w1(const bench_opts *o)
     double t0 = bench_now();
     ed_pass_stats ps[16];
     ed_pass_opts po = {.stats = ps, .stats_cap = 16};
-    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = o->backend, .opt_level = o->opt, .pass_opts = &po});
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = o->backend, .opt_level = o->opt, .passes = o->passes,
+                                                         .arena = o->arena, .pass_opts = &po});
     int nodes_after = po.nstats ? ps[po.nstats - 1].nodes_after : g->nnodes;
     double compile_s = bench_now() - t0;
     int rc = 1;
@@ -101,6 +102,9 @@ int bench_w1(const bench_opts *o)
         ed_compile_stats cs = ed_program_compile_stats(p);
         printf("W1 compile split: lower=%.1fms optimize=%.1fms codegen=%.1fms kernels=%d arena=%zu bytes\n",
                cs.lower_ms, cs.optimize_ms, cs.codegen_ms, cs.kernels, cs.arena_bytes);
+        printf("W1 memory: arena=%lld buffers=%lld (%d) peak=%lld bytes, %d in place (passes %s)\n",
+               (long long)cs.memory.arena_bytes, (long long)cs.memory.buffer_bytes, cs.memory.buffers,
+               (long long)cs.memory.peak_bytes, cs.memory.inplace, o->passes ? o->passes : ED_DEFAULT_PIPELINE);
         rc = 0;
     }
     ed_program_free(p);

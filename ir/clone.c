@@ -89,3 +89,31 @@ int ed_graph_remove_nodes(ed_graph *g, const bool *dead)
     free(order);
     return ED_OK;
 }
+
+int ed_graph_reorder(ed_graph *g, ed_node *const *order)
+{
+    int n = g->nnodes;
+    int *at = malloc(((size_t)n + 1) * sizeof *at);
+    if (!at) return ed_fail("reorder: out of memory");
+    for (int i = 0; i < n; i++) at[i] = -1;
+    for (int i = 0; i < n; i++) {
+        const ed_node *v = order[i];
+        if (!v || v->graph != g || v->id < 0 || v->id >= n || g->nodes[v->id] != v || at[v->id] >= 0) {
+            free(at);
+            return ed_fail("reorder: the order is not a permutation of @%s's nodes", g->name);
+        }
+        at[v->id] = i;
+    }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < order[i]->nin; k++)
+            if (at[order[i]->in[k]->id] >= i) {
+                free(at);
+                return ed_fail("reorder: %%%d comes before its input %%%d", order[i]->id, order[i]->in[k]->id);
+            }
+    free(at);
+    for (int i = 0; i < n; i++) {
+        g->nodes[i] = order[i];
+        order[i]->id = i;
+    }
+    return ED_OK;
+}

@@ -224,6 +224,10 @@ ed_graph *ed_graph_clone(const ed_graph *g);
  * order (their memory stays in the graph arena until the graph is freed). Fails,
  * changing nothing, if a kept node, an output or an update uses a removed node. */
 int ed_graph_remove_nodes(ed_graph *g, const bool *dead);
+/* Make order (every node of g once, inputs before users) the creation order: g's
+ * nodes are renumbered so that node order[i] gets id i. Fails, changing nothing, if
+ * order is not such a permutation. */
+int ed_graph_reorder(ed_graph *g, ed_node *const *order);
 
 /* Check the whole graph; returns ED_OK or ED_ERR with the reason in ed_last_error(). */
 int ed_graph_verify(const ed_graph *g);

@@ -41,7 +41,7 @@ typedef struct {
 } ed_pass;
 
 /* The pipeline ed_compile runs when none is given. */
-#define ED_DEFAULT_PIPELINE "simplify,fold,cse,dce"
+#define ED_DEFAULT_PIPELINE "simplify,fold,cse,dce,plan"
 
 /* The passes known by name: the built-in table, then any registered ones. */
 int ed_pass_count(void);
@@ -89,6 +89,18 @@ int ed_pass_simplify(ed_graph *g, ed_pass_stats *st);
 int ed_pass_fold(ed_graph *g, ed_pass_stats *st);
 int ed_pass_cse(ed_graph *g, ed_pass_stats *st);
 int ed_pass_dce(ed_graph *g, ed_pass_stats *st);
+/* plan (passes/schedule.c): reorder the nodes (and those of loop bodies) into
+ * ed_plan_order's order. */
+int ed_pass_plan(ed_graph *g, ed_pass_stats *st);
+
+/* A topological order of g that keeps the peak of live memory low (malloc'd, nnodes
+ * entries), or NULL with ed_last_error(). Never worse than ed_graph_topo by
+ * ed_plan_peak. */
+ed_node **ed_plan_order(const ed_graph *g);
+/* The peak bytes of computed values alive at once along order, by the schedule's
+ * cost model (inputs, params, state, consts and out/update values not counted), or
+ * -1 when out of memory. */
+int64_t ed_plan_peak(const ed_graph *g, ed_node *const *order);
 
 /* ---- helpers for pass authors (passes/pass_util.c) --------------------------------- */
 

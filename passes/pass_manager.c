@@ -15,6 +15,7 @@ static const ed_pass builtin[] = {
     {"fold", ed_pass_fold, "evaluate nodes whose inputs are all constants (interpreter kernels, size-limited)"},
     {"cse", ed_pass_cse, "merge nodes with the same op, inputs, attributes and type"},
     {"dce", ed_pass_dce, "remove nodes no output or update depends on"},
+    {"plan", ed_pass_plan, "reorder nodes so that fewer bytes are alive at once (the arena follows this order)"},
 };
 enum { NBUILTIN = sizeof builtin / sizeof builtin[0], MAX_REGISTERED = 32 };
 

@@ -255,6 +255,23 @@ static void test_stats(void **state)
     assert_int_equal(kernels, 9); /* 3 matmuls, 3 bias adds, 2 tanh, 1 mean */
     assert_true(lower >= 0 && opt > 0 && cg > 0);
     assert_null(strstr(r.out, "compile:")); /* stdout keeps the output list only */
+    long long arena, bufs, peak;
+    int nbufs, inplace;
+    got = sscanf(r.err + end, "memory: arena %lld bytes, buffers %lld bytes (%d), peak live %lld bytes, %d in place",
+                 &arena, &bufs, &nbufs, &peak, &inplace);
+    if (got != 5) fail_msg("no memory line on stderr: %s", r.err);
+    assert_true(peak <= arena && arena < bufs); /* buffers are reused */
+    assert_int_equal(inplace, 5); /* each bias add over its matmul, each tanh over its add */
+    cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/s' --stats --arena separate");
+    assert_int_equal(r.status, 0);
+    long long arena2, bufs2;
+    const char *mem = strstr(r.err, "memory: ");
+    assert_non_null(mem);
+    assert_int_equal(sscanf(mem, "memory: arena %lld bytes, buffers %lld", &arena2, &bufs2), 2);
+    assert_true(arena2 == bufs2 && bufs2 == bufs);
+    cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/s' --arena everywhere");
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--arena wants inplace, reuse or separate"));
     cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/s' --backend interp --stats");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.err, "compile: interp, nothing to compile, 9 kernels\n"));

@@ -148,7 +148,7 @@ static int compare_pipeline(const ed_graph *g, const char *pipeline, ed_backend 
     return after;
 }
 
-static const char *const single_passes[] = {"simplify", "fold", "cse", "dce", NULL, "simplify,fold,cse,dce,simplify,cse"};
+static const char *const single_passes[] = {"simplify", "fold", "cse", "dce", "plan", NULL, "simplify,fold,cse,dce,simplify,cse"};
 enum { NPIPELINES = sizeof single_passes / sizeof single_passes[0] };
 
 /* Every pass alone, the default pipeline (NULL) and a longer one, on the interpreter. */
@@ -286,8 +286,8 @@ static void test_hooks_and_stats(void **state)
     assert_non_null(strstr(buf, "# after cse\ngraph @g {"));
     assert_null(strstr(buf, "# after simplify"));
     assert_null(strstr(buf + 1, "# after"));
-    /* stats: four passes in order with their node counts */
-    assert_int_equal(o.nstats, 4);
+    /* stats: five passes in order with their node counts */
+    assert_int_equal(o.nstats, 5);
     assert_string_equal(st[0].name, "simplify");
     assert_int_equal(st[0].nodes_before, 7);
     assert_int_equal(st[0].nodes_after, 5); /* mul x, 1 and its const gone; the dead exp stays (dce's job) */

@@ -507,9 +507,30 @@ static void test_compile_stats(void **state)
     assert_non_null(p);
     ed_compile_stats s = ed_program_compile_stats(p);
     assert_int_equal(s.kernels, 4);
-    assert_int_equal(s.arena_bytes, 5 * 64);
+    /* the const, add (mul and exp write over it in place), the sum */
+    assert_int_equal(s.arena_bytes, 3 * 64);
+    assert_int_equal(s.memory.arena_bytes, 3 * 64);
+    assert_int_equal(s.memory.buffer_bytes, 5 * 64);
+    assert_int_equal(s.memory.peak_bytes, 3 * 64);
+    assert_int_equal(s.memory.buffers, 5);
+    assert_int_equal(s.memory.inplace, 2);
     assert_true(s.lower_ms > 0 && s.optimize_ms > 0 && s.codegen_ms > 0);
     ed_program_free(p);
+    /* no reuse: every buffer its own slot, as before planning */
+    p = ed_compile(g, NULL, &(ed_compile_opts){.arena = ED_ARENA_SEPARATE});
+    s = ed_program_compile_stats(p);
+    assert_int_equal(s.arena_bytes, 5 * 64);
+    assert_int_equal(s.memory.inplace, 0);
+    ed_program_free(p);
+    /* reuse without in-place: exp takes the dead add's slot, the sum the mul's */
+    p = ed_compile(g, NULL, &(ed_compile_opts){.arena = ED_ARENA_REUSE});
+    s = ed_program_compile_stats(p);
+    assert_int_equal(s.arena_bytes, 3 * 64);
+    assert_int_equal(s.memory.peak_bytes, 3 * 64);
+    assert_int_equal(s.memory.inplace, 0);
+    ed_program_free(p);
+    assert_null(ed_compile(g, NULL, &(ed_compile_opts){.arena = (ed_arena_mode)9}));
+    assert_non_null(strstr(ed_last_error(), "arena mode"));
 
     p = ed_compile(g, NULL, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
     s = ed_program_compile_stats(p);

@@ -64,6 +64,7 @@ typedef struct {
     ed_backend backend;     /* ED_BACKEND_DEFAULT unless --backend */
     ed_opt_level opt_level; /* ED_OPT_DEFAULT unless -On */
     bool stats;             /* --stats: print the compile statistics on stderr */
+    ed_arena_mode arena;    /* --arena: the JIT's memory plan (default: in place) */
     cli_pass_args passes;   /* --passes, --print-after-all, --print-after, --pass-stats */
 } cli_run_args;
 
@@ -74,7 +75,8 @@ bool cli_run_arg(cli_run_args *a, int argc, char **argv, int *i, int *rc);
  * the feeds and write every output to a->out. */
 int cli_run_and_write(ed_graph *g, const cli_run_args *a, FILE *report);
 /* "compile: lower X ms, optimize Y ms, codegen Z ms, N kernels" (the JIT), or
- * "compile: interp, nothing to compile, N kernels". */
+ * "compile: interp, nothing to compile, N kernels"; then the memory plan: "memory:
+ * arena A bytes, buffers B bytes (N), peak live P bytes, K in place". */
 void cli_print_stats(const ed_program *p, FILE *f);
 
 /* The training progress line (tools/progress.c): step, loss, steps/s and ETA, redrawn

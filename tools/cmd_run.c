@@ -10,6 +10,7 @@
 static const char usage[] =
     "usage: edifice run FILE.edir --input NAME=FILE.npy ... --out DIR [--seed N]\n"
     "                   [--backend jit|interp] [-O0|-O1|-O2|-O3] [--stats]\n"
+    "                   [--arena inplace|reuse|separate]\n"
     "                   [--passes LIST] [--print-after-all] [--print-after=NAME] [--pass-stats]\n"
     "\n"
     "Runs the graph once. Every `input` of the graph must be bound with --input;\n"
@@ -19,7 +20,9 @@ static const char usage[] =
     "\n"
     "  --backend jit|interp  the LLVM JIT (default) or the reference interpreter\n"
     "  -O0 .. -O3            LLVM optimization level (default -O2; also --opt-level N)\n"
-    "  --stats               print the compile times and kernel count on stderr\n";
+    "  --stats               print the compile times, kernel count and memory plan on stderr\n"
+    "  --arena MODE          the JIT's memory plan: inplace (default: buffers reused, elementwise\n"
+    "                        ops overwrite dying inputs), reuse (no in-place), separate (no reuse)\n";
 
 int cmd_run(int argc, char **argv)
 {

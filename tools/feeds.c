@@ -67,6 +67,16 @@ static int parse_backend(const char *cmd, const char *v, ed_backend *out)
     return CLI_OK;
 }
 
+/* --arena inplace|reuse|separate */
+static int parse_arena(const char *cmd, const char *v, ed_arena_mode *out)
+{
+    if (v && strcmp(v, "inplace") == 0) *out = ED_ARENA_INPLACE;
+    else if (v && strcmp(v, "reuse") == 0) *out = ED_ARENA_REUSE;
+    else if (v && strcmp(v, "separate") == 0) *out = ED_ARENA_SEPARATE;
+    else return cli_error(CLI_USAGE, "%s: --arena wants inplace, reuse or separate, got '%s'", cmd, v ? v : "");
+    return CLI_OK;
+}
+
 bool cli_run_arg(cli_run_args *a, int argc, char **argv, int *i, int *rc)
 {
     const char *v;
@@ -76,6 +86,8 @@ bool cli_run_arg(cli_run_args *a, int argc, char **argv, int *i, int *rc)
         /* taken */
     } else if (cli_option(argc, argv, i, "--backend", &v)) {
         *rc = parse_backend(a->cmd, v, &a->backend);
+    } else if (cli_option(argc, argv, i, "--arena", &v)) {
+        *rc = parse_arena(a->cmd, v, &a->arena);
     } else if (strcmp(argv[*i], "--stats") == 0) {
         a->stats = true;
     } else if (cli_option(argc, argv, i, "--input", &v)) {
@@ -102,7 +114,7 @@ int cli_run_and_write(ed_graph *g, const cli_run_args *a, FILE *report)
     if (!st) return cli_error(CLI_FAIL, "out of memory");
     int rc;
     ed_pass_opts po = cli_pass_opts(&a->passes);
-    ed_compile_opts o = {.backend = a->backend, .seed = a->seed, .opt_level = a->opt_level,
+    ed_compile_opts o = {.backend = a->backend, .seed = a->seed, .opt_level = a->opt_level, .arena = a->arena,
                          .passes = a->passes.pipeline, .pass_opts = &po};
     ed_program *p = ed_compile(g, st, &o);
     if (p && a->stats) cli_print_stats(p, stderr);
@@ -122,4 +134,8 @@ void cli_print_stats(const ed_program *p, FILE *f)
     else
         fprintf(f, "compile: lower %.2f ms, optimize %.2f ms, codegen %.2f ms, %d kernels\n", s.lower_ms,
                 s.optimize_ms, s.codegen_ms, s.kernels);
+    const ed_arena_stats *m = &s.memory;
+    fprintf(f, "memory: arena %lld bytes%s, buffers %lld bytes (%d), peak live %lld bytes, %d in place\n",
+            (long long)m->arena_bytes, ed_program_backend(p) == ED_BACKEND_INTERP ? " (planned; interp allocates per node)" : "",
+            (long long)m->buffer_bytes, m->buffers, (long long)m->peak_bytes, m->inplace);
 }

@@ -3,6 +3,7 @@
  * small IR helpers (loops, calls, types) shared by the lower_*.c files. */
 #include "backend/llvm/lower.h"
 
+#include "backend/arena.h"
 #include "backend/llvm/jit.h"
 #include "runtime/error.h"
 
@@ -170,8 +171,10 @@ static void *alloc_array(int n, size_t size)
     return p;
 }
 
-/* void NAME(ptr noalias out, ptr noalias in..., i64 seed, i64 call) */
-LLVMValueRef ed_lower_declare_kernel(ed_cg *cg, const ed_node *n, const char *name)
+/* void NAME(ptr noalias out, ptr noalias in..., i64 seed, i64 call). An input the
+ * memory plan puts in the output's bytes (offsets, may be NULL: none) is not marked:
+ * the kernel reads it through the output pointer instead (emit_kernel). */
+LLVMValueRef ed_lower_declare_kernel(ed_cg *cg, const ed_node *n, const char *name, const int64_t *offsets)
 {
     int np = n->nin + 3;
     LLVMTypeRef *params = alloc_array(np, sizeof *params);
@@ -182,7 +185,8 @@ LLVMValueRef ed_lower_declare_kernel(ed_cg *cg, const ed_node *n, const char *na
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
     for (int k = 0; k <= n->nin; k++)
-        LLVMAddAttributeAtIndex(fn, (unsigned)k + 1, LLVMCreateEnumAttribute(cg->ctx, noalias, 0));
+        if (k == 0 || !offsets || !ed_arena_inplace_input(n, k - 1, offsets))
+            LLVMAddAttributeAtIndex(fn, (unsigned)k + 1, LLVMCreateEnumAttribute(cg->ctx, noalias, 0));
     return fn;
 }
 
@@ -204,18 +208,21 @@ static int emit_body(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     return ED_OK;
 }
 
-/* The kernel of computed node n, named prefix + "k<id>_<op>". */
-static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n, const char *prefix)
+/* The kernel of computed node n, named prefix + "k<id>_<op>". An input written over in
+ * place is read through the output pointer: one base pointer for both, so LLVM sees
+ * that element i is read before it is written and vectorizes without overlap checks. */
+static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n, const char *prefix, const int64_t *offsets)
 {
     char name[256];
     snprintf(name, sizeof name, "%.200sk%d_%s", prefix, n->id, ed_op_name(n->op));
     if (n->op == ED_OP_LOOP) return ed_lower_loop(cg, n, name);
-    LLVMValueRef fn = ed_lower_declare_kernel(cg, n, name);
+    LLVMValueRef fn = ed_lower_declare_kernel(cg, n, name, offsets);
     LLVMValueRef *args = fn ? alloc_array(n->nin + 1, sizeof *args) : NULL;
     if (!args) return NULL;
     cg->fn = fn;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
-    for (int k = 0; k <= n->nin; k++) args[k] = LLVMGetParam(fn, (unsigned)k);
+    for (int k = 0; k <= n->nin; k++)
+        args[k] = LLVMGetParam(fn, k > 0 && ed_arena_inplace_input(n, k - 1, offsets) ? 0 : (unsigned)k);
     int st = emit_body(cg, n, args);
     free(args);
     if (st != ED_OK) return NULL;
@@ -223,10 +230,10 @@ static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n, const char *prefix)
     return fn;
 }
 
-int ed_lower_kernels(ed_cg *cg, const ed_graph *g, const char *prefix, LLVMValueRef *kern)
+int ed_lower_kernels(ed_cg *cg, const ed_graph *g, const char *prefix, const int64_t *offsets, LLVMValueRef *kern)
 {
     for (int i = 0; i < g->nnodes; i++)
-        if (has_kernel(g->nodes[i]) && !(kern[i] = emit_kernel(cg, g->nodes[i], prefix))) return ED_ERR;
+        if (has_kernel(g->nodes[i]) && !(kern[i] = emit_kernel(cg, g->nodes[i], prefix, offsets))) return ED_ERR;
     return ED_OK;
 }
 
@@ -286,7 +293,7 @@ int ed_lower_program(ed_cg *cg, const ed_graph *g, ed_node *const *order, const 
         free(kern), free(vals);
         return ed_fail("backend jit: out of memory");
     }
-    int st = ed_lower_kernels(cg, g, "", kern);
+    int st = ed_lower_kernels(cg, g, "", offsets, kern);
     if (st == ED_OK) {
         LLVMTypeRef ep[4] = {cg->ptr, cg->ptr, cg->i64, cg->i64};
         LLVMValueRef entry = LLVMAddFunction(cg->mod, "ed_entry", LLVMFunctionType(cg->vd, ep, 4, 0));

@@ -74,9 +74,11 @@ void ed_lower_get(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 LLVMValueRef ed_lower_loop(ed_cg *cg, const ed_node *n, const char *name);
 
 /* Shared by lower.c and lower_loop.c. */
-LLVMValueRef ed_lower_declare_kernel(ed_cg *cg, const ed_node *n, const char *name);
-/* kern[id] = the kernel of each computed node of g (names start with prefix). */
-int ed_lower_kernels(ed_cg *cg, const ed_graph *g, const char *prefix, LLVMValueRef *kern);
+/* offsets: the memory plan of n's graph (in-place inputs lose noalias), or NULL. */
+LLVMValueRef ed_lower_declare_kernel(ed_cg *cg, const ed_node *n, const char *name, const int64_t *offsets);
+/* kern[id] = the kernel of each computed node of g (names start with prefix); offsets
+ * is g's memory plan (ed_arena_plan), which says which inputs are written in place. */
+int ed_lower_kernels(ed_cg *cg, const ed_graph *g, const char *prefix, const int64_t *offsets, LLVMValueRef *kern);
 /* At the builder: call every kernel in order, with vals[id] the pointer to node id's value. */
 int ed_lower_calls(ed_cg *cg, const ed_graph *g, ed_node *const *order, const LLVMValueRef *kern,
                    const LLVMValueRef *vals, LLVMValueRef seed, LLVMValueRef call);

@@ -126,8 +126,8 @@ LLVMValueRef ed_lower_loop(ed_cg *cg, const ed_node *n, const char *name)
         ed_fail("backend jit: out of memory");
         goto done;
     }
-    if (ed_lower_kernels(cg, body, prefix, lg.kern) != ED_OK) goto done;
-    if (!(fn = ed_lower_declare_kernel(cg, n, name))) goto done;
+    if (ed_lower_kernels(cg, body, prefix, l.body_off, lg.kern) != ED_OK) goto done;
+    if (!(fn = ed_lower_declare_kernel(cg, n, name, NULL))) goto done;
     cg->fn = fn;
     lg.out = LLVMGetParam(fn, 0);
     lg.seed = LLVMGetParam(fn, (unsigned)n->nin + 1);
