@@ -26,12 +26,14 @@ def load(out):
     runs = {}
     for path in sorted(glob.glob(os.path.join(out, "*.txt"))):
         name = os.path.basename(path)[:-4]
-        r = {"cmd": "", "exit": None, "results": [], "lines": []}
+        r = {"cmd": "", "exit": None, "load": "", "results": [], "lines": []}
         with open(path) as f:
             for line in f:
                 line = line.rstrip("\n")
                 if line.startswith("CMD "):
                     r["cmd"] = line[4:]
+                elif line.startswith("LOAD "):
+                    r["load"] = line[5:]
                 elif line.startswith("EXIT "):
                     r["exit"] = int(line[5:])
                 elif line.startswith("RESULT "):
@@ -151,7 +153,7 @@ def training_section(runs, w, summary):
     title, what = DEFS[w]
     out = ["## %s" % title, "", what + " (bench/README.md).", ""]
     out += ["| side | mode | threads | step median | min..max | steps/s | matmul GFLOP/s | roofline share | "
-            "edifice / this | compile | command |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "edifice / this | compile | load | command |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = []
     for t in (1, 2):
         c = first(runs, "c-%s-jit-t%d" % (w, t), workload=w)
@@ -175,7 +177,7 @@ def training_section(runs, w, summary):
                         "?")
                 if side == "PyTorch" and not any(k.startswith("torch-") and k != "torch-missing" for k in runs):
                     why = "PyTorch not installed"
-                rows.append("| %s | %s | %d | %s | | | | | | | %s |" % (side, mode, t, why, cmd(runs, name)))
+                rows.append("| %s | %s | %d | %s | | | | | | | | %s |" % (side, mode, t, why, cmd(runs, name)))
                 continue
             gfl = mflop / med if mflop else None  # MFLOP per ms = GFLOP/s
             share = "%.0f%%" % (100 * roof / med) if roof else "n/a"
@@ -185,9 +187,9 @@ def training_section(runs, w, summary):
                     num(res, "compile_s"), num(res, "optimize_ms"), num(res, "codegen_ms")) if mode == "jit" else ""
             else:
                 comp = "script %.2f s" % num(res, "script_s") if mode == "TorchScript" else ""
-            rows.append("| %s | %s | %d | %.3f ms | %.3f..%.3f | %.1f | %s | %s | %s | %s | %s |" % (
+            rows.append("| %s | %s | %d | %.3f ms | %.3f..%.3f | %.1f | %s | %s | %s | %s | %s | %s |" % (
                 side, mode, t, med, num(res, "min_ms"), num(res, "max_ms"), 1e3 / med, f(gfl), share, ratio, comp,
-                cmd(runs, name)))
+                runs[name]["load"], cmd(runs, name)))
             srow[mode] = med
         summary.append((w, srow))
     out += rows
@@ -196,7 +198,8 @@ def training_section(runs, w, summary):
         out += ["", "Matmul work %.1f MFLOP per step (counted from the graph: 2mnk over every matmul, forward, "
                 "backward and none in the optimizer); roofline time at the 256^3 sgemm rate measured in the same "
                 "run (%s GFLOP/s at 1 thread) is %.3f ms. \"edifice / this\" is this row's step time over the edifice "
-                "JIT's at the same thread count: above 1, edifice is faster." % (mflop, f(sg, "%.1f"), roof or 0)]
+                "JIT's at the same thread count: above 1, edifice is faster. Load: the machine's 1-minute load average when "
+                "the command started (2 or more: the other core was busy)." % (mflop, f(sg, "%.1f"), roof or 0)]
     c1 = first(runs, "c-%s-jit-t1" % w, workload=w)
     if c1:
         out += ["", "Graph: %s nodes, %s after the passes, %s kernels, arena %.1f MB; loss %s -> %s over the timed "

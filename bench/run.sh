@@ -37,6 +37,7 @@ run() {
     local f="$OUT/$name.txt"
     local env="OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE"
     echo "CMD $env$(printf ' %q' "$@")" >"$f"
+    echo "LOAD $(cut -d' ' -f1 /proc/loadavg)" >>"$f"
     echo "bench: $name:$(printf ' %q' "$@")" >&2
     env $env "$@" >>"$f" 2>&1
     echo "EXIT $?" >>"$f"
@@ -50,11 +51,30 @@ steps_for() {
 }
 
 B=$BUILD/bench
+have_torch=0
+if "$PY" -c "import torch" >/dev/null 2>&1; then
+    have_torch=1
+else
+    echo "bench: PyTorch is not installed for $PY (apt-get install python3-torch python3-numpy);" \
+        "the C tables are written without the PyTorch side" >&2
+    "$PY" -c "import torch" >"$OUT/torch-missing.txt" 2>&1
+fi
+
+# Each workload's edifice and PyTorch runs back to back, so a change in the machine's
+# load (other builds) hits both sides of a ratio alike.
 for w in w1 w2 w3 w5; do
     s=$(steps_for $w)
     for t in 1 2; do
         run "c-$w-jit-t$t" $t "$B" $w --backend jit --threads $t --repeats $REPEATS --steps $s
+        [ $have_torch = 1 ] || continue
+        for m in eager script; do
+            run "torch-$w-$m-t$t" $t "$PY" bench/torch/run.py $w --mode $m --threads $t --repeats $REPEATS --steps $s
+        done
     done
+done
+for t in 1 2; do
+    run "c-w6-t$t" $t "$B" w6 --threads $t --repeats $REPEATS --steps 3
+    [ $have_torch = 1 ] && run "torch-w6-t$t" $t "$PY" bench/torch/run.py w6 --threads $t --repeats $REPEATS --steps 3
 done
 for t in 1 2; do
     run "c-w1-interp-t$t" $t "$B" w1 --backend interp --threads $t --repeats $REPEATS --steps 2
@@ -63,29 +83,8 @@ for o in 0 1 3; do
     run "c-w1-jit-O$o" 1 "$B" w1 -O$o --threads 1 --repeats $REPEATS --steps 10
 done
 run "c-w1-interp-nopasses" 1 "$B" w1 --backend interp --passes '' --threads 1 --repeats 1 --steps 1
-for t in 1 2; do
-    run "c-w6-t$t" $t "$B" w6 --threads $t --repeats $REPEATS --steps 3
-done
 run "c-loop-jit" 1 "$B" loop --backend jit --steps 1 --repeats $REPEATS
 run "c-loop-interp" 1 "$B" loop --backend interp --steps 1 --repeats $REPEATS
-
-if "$PY" -c "import torch" >/dev/null 2>&1; then
-    for w in w1 w2 w3 w5; do
-        s=$(steps_for $w)
-        for m in eager script; do
-            for t in 1 2; do
-                run "torch-$w-$m-t$t" $t "$PY" bench/torch/run.py $w --mode $m --threads $t --repeats $REPEATS --steps $s
-            done
-        done
-    done
-    for t in 1 2; do
-        run "torch-w6-t$t" $t "$PY" bench/torch/run.py w6 --threads $t --repeats $REPEATS --steps 3
-    done
-else
-    echo "bench: PyTorch is not installed for $PY (apt-get install python3-torch python3-numpy);" \
-        "the C tables are written without the PyTorch side" >&2
-    "$PY" -c "import torch" >"$OUT/torch-missing.txt" 2>&1
-fi
 
 uptime >"$OUT/load-after.txt"
 echo "$(($(date +%s) - start))" >"$OUT/elapsed.txt"
