@@ -77,9 +77,7 @@ def machine(out, runs):
     torch_deb = sh("dpkg-query", "-W", "-f=${Version}", "python3-torch")
     if torch_deb:
         torch += " (Debian python3-torch %s)" % torch_deb
-    commit = sh("git", "rev-parse", "--short", "HEAD")
-    if sh("git", "status", "--porcelain", "--untracked-files=no"):
-        commit += " plus uncommitted changes"
+    commit = read(os.path.join(out, "commit.txt"))  # as it was when the runs started
     load_before = read(os.path.join(out, "load-before.txt"))
     load_after = read(os.path.join(out, "load-after.txt"))
     return [
@@ -195,12 +193,18 @@ def training_section(runs, w, summary):
         summary.append((w, srow))
     out += rows
     if mflop:
-        sg = num(first(runs, "c-%s-jit-t1" % w, workload=w) or {}, "sgemm_gflops")
-        out += ["", "Matmul work %.1f MFLOP per step (counted from the graph: 2mnk over every matmul, forward, "
-                "backward and none in the optimizer); roofline time at the 256^3 sgemm rate measured in the same "
-                "run (%s GFLOP/s at 1 thread) is %.3f ms. \"edifice / this\" is this row's step time over the edifice "
-                "JIT's at the same thread count: above 1, edifice is faster. Load: the machine's 1-minute load average when "
-                "the command started (2 or more: the other core was busy)." % (mflop, f(sg, "%.1f"), roof or 0)]
+        rates = []
+        for t in (1, 2):
+            c = first(runs, "c-%s-jit-t%d" % (w, t), workload=w)
+            if c:
+                rates.append("%s GFLOP/s at %d thread%s, roofline %.3f ms" % (
+                    f(num(c, "sgemm_gflops"), "%.1f"), t, "s" if t > 1 else "", num(c, "roofline_ms")))
+        out += ["", "Matmul work %.1f MFLOP per step (counted from the graph: 2mnk over every matmul, forward "
+                "and backward; the optimizer has none). Roofline: that work at the 256^3 sgemm rate measured in the "
+                "same process (%s); the roofline share is it over the row's step time. \"edifice / this\" is this "
+                "row's step time over the edifice JIT's at the same thread count: above 1, edifice is faster. "
+                "Load: the 1-minute load average when the command started (the previous command counts in it; 2 or "
+                "more means other work shared the 2 cores)." % (mflop, "; ".join(rates) or "n/a")]
     c1 = first(runs, "c-%s-jit-t1" % w, workload=w)
     if c1:
         out += ["", "Graph: %s nodes, %s after the passes, %s kernels, arena %.1f MB; loss %s -> %s over the timed "

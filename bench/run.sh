@@ -26,6 +26,10 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 start=$(date +%s)
 uptime >"$OUT/load-before.txt"
+{
+    git rev-parse --short HEAD 2>/dev/null || echo unknown
+    [ -z "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] || echo "plus uncommitted changes"
+} | paste -sd' ' >"$OUT/commit.txt"
 
 # run NAME THREADS COMMAND...: one command with OpenBLAS and OpenMP at THREADS, its
 # exact command line, output and exit status kept in $OUT/NAME.txt. OpenMP threads wait
