@@ -16,6 +16,7 @@ static const struct {
     {"w1", NULL}, /* NULL: a training workload, run by bench_train */
     {"w2", NULL},
     {"w3", NULL},
+    {"w4", bench_w4},
     {"w5", NULL},
     {"w6", bench_w6},
     {"loop", bench_loop},

@@ -36,6 +36,7 @@ double bench_sgemm_flops(int n);
 /* A training workload of bench/workloads.h (w1, w2, w3, w5): compile, time steps,
  * report compile time, step time, FLOPs per step and the roofline share. */
 int bench_train(const bench_opts *o, const char *id);
+int bench_w4(const bench_opts *o);
 int bench_w6(const bench_opts *o);
 int bench_loop(const bench_opts *o);
 

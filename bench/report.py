@@ -271,6 +271,32 @@ def w6_section(runs):
     return out + streams + [""]
 
 
+def w4_section(runs):
+    out = ["## W4 sampling, analytic-denoiser variant (10,000 2-D points, one call = the whole sampler)", "",
+           "The denoiser is the optimal epsilon (velocity) predictor of N((1, -2), diag(0.25, 4)) built from "
+           "ops, so this measures the sampler loop and its per-step arithmetic, not a network (bench/w4.c; "
+           "PyTorch: the same samplers as Python loops over tensor ops, bench/torch/workloads.py). mean[1] should "
+           "be near -2. 1 thread.", "",
+           "| sampler | edifice JIT | interp | PyTorch eager | edifice / PyTorch | JIT compile | mean[1] JIT / "
+           "PyTorch | commands |", "|---|---|---|---|---|---|---|---|"]
+    for sampler in ("ddpm-1000", "ddim-50", "fm-rk4-20"):
+        j = first(runs, "c-w4-jit", sampler=sampler)
+        i = first(runs, "c-w4-interp", sampler=sampler)
+        t = first(runs, "torch-w4-t1", sampler=sampler)
+        jm, im, tm = (num(r, "median_ms") if r else None for r in (j, i, t))
+
+        def ms(r, m, name):
+            return "%.1f ms (%.1f..%.1f)" % (m, num(r, "min_ms"), num(r, "max_ms")) if r else status(runs, name)
+
+        out.append("| %s | %s | %s | %s | %s | %s | %s / %s | %s; %s; %s |" % (
+            sampler, ms(j, jm, "c-w4-jit"), ms(i, im, "c-w4-interp"), ms(t, tm, "torch-w4-t1"),
+            f(tm / jm) if jm and tm else "n/a", "%.0f ms" % (1e3 * num(j, "compile_s")) if j else "",
+            j["mean1"] if j else "?", t["mean1"] if t else "?", cmd(runs, "c-w4-jit"), cmd(runs, "c-w4-interp"),
+            cmd(runs, "torch-w4-t1")))
+    return out + ["", "DDPM draws 20,000 normals per step; edifice's come from the runtime's Box-Muller in double "
+                  "(see the loop table), which dominates its DDPM time.", ""]
+
+
 def loop_section(runs):
     out = ["## loop: 1000 trips over a carried f32[10000,2] (one call)", "",
            "| backend | body | call median | min..max | per trip | compile | kernels | command |",
@@ -319,7 +345,7 @@ def main():
         sections += training_section(runs, w, summary)
         if w == "w1":
             sections += w1_extras(runs)
-    sections += w6_section(runs) + loop_section(runs)
+    sections += w4_section(runs) + w6_section(runs) + loop_section(runs)
     doc = ["# Benchmark results", "",
            "Written by `make bench` (bench/run.sh, bench/report.py) on %s UTC. Do not edit by hand: re-run it. "
            "Workload definitions: bench/README.md. Earlier hand-recorded figures and their analysis: "
@@ -340,8 +366,8 @@ def main():
                 "python3-numpy`), so this run has the C side only.", ""]
     doc += summary_table(summary) + sections
     doc += ["## Not yet measured", "",
-            "- W4 sampling (DDPM 1000 steps, DDIM 50, flow-matching RK4 20 on 10,000 points) and W7 policy "
-            "latency: they need the samplers (issue: samplers and DiT), not yet merged.", ""]
+            "- W4 with the W1 network as the denoiser, and W7 policy latency (batch 1, the Edifice DDPM denoiser, "
+            "DDPM 100 / DDIM 10 / flow-matching Euler 20 per action chunk).", ""]
     sys.stdout.write("\n".join(doc))
 
 

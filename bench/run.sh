@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: build, run every C workload (JIT at 1 and 2 threads; the interpreter for
-# W1 and the loop only, it is slow) and the PyTorch versions (eager and TorchScript, 1
+# W1, W4 and the loop only, it is slow) and the PyTorch versions (eager and TorchScript, 1
 # and 2 threads), then write bench/RESULTS.md with bench/report.py. Raw output of every
 # command goes to $BUILD/bench-out/. PyTorch missing is reported, not a failure.
 #
@@ -80,6 +80,9 @@ for t in 1 2; do
     run "c-w6-t$t" $t "$B" w6 --threads $t --repeats $REPEATS --steps 3
     [ $have_torch = 1 ] && run "torch-w6-t$t" $t "$PY" bench/torch/run.py w6 --threads $t --repeats $REPEATS --steps 3
 done
+run "c-w4-jit" 1 "$B" w4 --backend jit --threads 1 --repeats $REPEATS --steps 1
+[ $have_torch = 1 ] && run "torch-w4-t1" 1 "$PY" bench/torch/run.py w4 --threads 1 --repeats $REPEATS --steps 1
+run "c-w4-interp" 1 "$B" w4 --backend interp --threads 1 --repeats $REPEATS --steps 1
 for t in 1 2; do
     run "c-w1-interp-t$t" $t "$B" w1 --backend interp --threads $t --repeats $REPEATS --steps 2
 done

@@ -4,7 +4,8 @@ them (warm-up, then R repeats of S steps; median, min and max per step).
 
     python3 bench/torch/run.py WORKLOAD [--mode eager|script] [--threads N] [--repeats R] [--steps S]
 
-WORKLOAD is w1, w2, w3, w5 (training steps) or w6 (sgemm and an elementwise chain).
+WORKLOAD is w1, w2, w3, w5 (training steps), w4 (the three samplers with the analytic
+denoiser of bench/w4.c, eager only) or w6 (sgemm and an elementwise chain).
 --mode script runs the model through torch.jit.script (the loss, backward and optimizer
 stay in Python, as TorchScript cannot script autograd or the optimizer); it gets three
 warm-up steps instead of one because the profiling executor specializes on the first
@@ -97,9 +98,27 @@ def kernels(args):
     return 0
 
 
+def sampling(args):
+    torch.manual_seed(0)
+    for name, fn in workloads.SAMPLERS.items():
+        out = {}
+
+        def one():
+            out["x"] = fn()
+
+        with torch.no_grad():
+            med, lo, hi = timed(one, args.repeats, args.steps)
+        mean1 = out["x"][:, 1].mean().item()
+        print("torch w4 %s threads=%d call median=%.1fms min=%.1fms max=%.1fms mean[1]=%.3f"
+              % (name, args.threads, 1e3 * med, 1e3 * lo, 1e3 * hi, mean1))
+        result(workload="w4", sampler=name, mode="eager", threads=args.threads, median_ms="%.4f" % (1e3 * med),
+               min_ms="%.4f" % (1e3 * lo), max_ms="%.4f" % (1e3 * hi), mean1="%.4f" % mean1)
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("workload", choices=sorted(list(workloads.TRAINING) + ["w6"]))
+    p.add_argument("workload", choices=sorted(list(workloads.TRAINING) + ["w4", "w6"]))
     p.add_argument("--mode", choices=["eager", "script"], default="eager")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
@@ -107,6 +126,8 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
+    if args.workload == "w4":
+        return sampling(args)
     return kernels(args) if args.workload == "w6" else train(args)
 
 

@@ -296,3 +296,73 @@ def w5():
 
 
 TRAINING = {"w1": w1, "w2": w2, "w3": w3, "w5": w5}
+
+
+# ---- W4 sampling, analytic-denoiser variant (bench/w4.c) -------------------------------
+#
+# 10,000 2-D points; the denoiser is the optimal predictor for data N((1, -2),
+# diag(0.25, 4)) written with tensor ops, so the figure is the sampler loop: per-step
+# coefficients are Python floats from double-precision tables, as in models/samplers.c.
+
+W4_M = torch.tensor([1.0, -2.0])
+W4_S2 = torch.tensor([0.25, 4.0])
+
+
+def gauss_r(x, alpha: float, sigma: float):
+    return (x - alpha * W4_M) / (alpha * alpha * W4_S2 + sigma * sigma)
+
+
+def sample_ddpm(n=10000, steps=1000):
+    """x_T ~ N(0, I); x <- posterior mean given x0_hat, plus sqrt(beta_t) z for t > 0."""
+    betas = np.linspace(1e-4, 0.02, steps)
+    abar = np.cumprod(1 - betas)
+    x = torch.randn(n, 2)
+    for t in range(steps - 1, -1, -1):
+        a, s = math.sqrt(abar[t]), math.sqrt(1 - abar[t])
+        eps = s * gauss_r(x, a, s)
+        x0 = (x - s * eps) / a
+        ab_prev = abar[t - 1] if t > 0 else 1.0
+        c1 = math.sqrt(ab_prev) * betas[t] / (1 - abar[t])
+        c2 = math.sqrt(1 - betas[t]) * (1 - ab_prev) / (1 - abar[t])
+        x = c1 * x0 + c2 * x
+        if t > 0:
+            x = x + math.sqrt(betas[t]) * torch.randn_like(x)
+    return x
+
+
+def sample_ddim(n=10000, steps=50, T=1000):
+    """eta = 0, timesteps uniform in 0..T-1."""
+    abar = np.cumprod(1 - np.linspace(1e-4, 0.02, T))
+    ts = np.linspace(0, T - 1, steps).round().astype(int)
+    x = torch.randn(n, 2)
+    for i in range(steps - 1, -1, -1):
+        t = ts[i]
+        a, s = math.sqrt(abar[t]), math.sqrt(1 - abar[t])
+        eps = s * gauss_r(x, a, s)
+        x0 = (x - s * eps) / a
+        ap = math.sqrt(abar[ts[i - 1]]) if i > 0 else 1.0
+        sp = math.sqrt(1 - abar[ts[i - 1]]) if i > 0 else 0.0
+        x = ap * x0 + sp * eps
+    return x
+
+
+def sample_fm_rk4(n=10000, steps=20):
+    """Flow matching, t = 0 noise to t = 1 data, x_t = t x1 + (1 - t) x0, v = x1 - x0."""
+
+    def v(x, t: float):
+        r = gauss_r(x, t, 1 - t)
+        return (W4_M + t * W4_S2 * r) - (1 - t) * r
+
+    x = torch.randn(n, 2)
+    h = 1.0 / steps
+    for i in range(steps):
+        t = i * h
+        k1 = v(x, t)
+        k2 = v(x + 0.5 * h * k1, t + 0.5 * h)
+        k3 = v(x + 0.5 * h * k2, t + 0.5 * h)
+        k4 = v(x + h * k3, t + h)
+        x = x + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
+    return x
+
+
+SAMPLERS = {"ddpm-1000": sample_ddpm, "ddim-50": sample_ddim, "fm-rk4-20": sample_fm_rk4}
