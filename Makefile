@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-fast asan clean
+.PHONY: all deps build demo test test-fast asan bench clean
 
 all: build
 
@@ -18,6 +18,10 @@ build: deps
 
 demo: build
 	@./scripts/demo.sh $(BUILD)
+
+# Every benchmark workload, edifice and PyTorch, written to bench/RESULTS.md (~4 min).
+bench: deps
+	@./bench/run.sh $(BUILD)
 
 # The whole suite: the normal build, then again under AddressSanitizer + UBSan.
 test: test-fast asan

@@ -1,7 +1,8 @@
 /* The benchmark driver: `bench WORKLOAD [--backend jit|interp] [--threads N]
- * [--repeats R] [--steps S] [-O0..-O3] [--passes LIST] [--arena MODE]`. Workloads are defined in bench/README.md; record what
+ * [--repeats R] [--steps S] [-O0..-O3] [--passes PIPELINE] [--arena MODE]`. Workloads are defined in bench/README.md; record what
  * it prints, with the command, in bench/RESULTS.md. */
 #include "bench/bench.h"
+#include "bench/workloads.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -12,15 +13,19 @@ static const struct {
     const char *name;
     int (*run)(const bench_opts *o);
 } workloads[] = {
-    {"w1", bench_w1},
+    {"w1", NULL}, /* NULL: a training workload, run by bench_train */
+    {"w2", NULL},
+    {"w3", NULL},
+    {"w4", bench_w4},
+    {"w5", NULL},
     {"w6", bench_w6},
     {"loop", bench_loop},
 };
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: bench WORKLOAD [--backend jit|interp] [--threads N] [--repeats R] [--steps S] [-O0..-O3]\n"
-                    "             [--passes LIST] [--arena inplace|reuse|separate]   (w1)\n"
+    fprintf(stderr, "usage: bench WORKLOAD [--backend jit|interp] [--threads N] [--repeats R] [--steps S] [-O0..-O3] [--passes P]\n"
+                    "  --passes '' compiles without graph passes; --arena inplace|reuse|separate picks the JIT memory plan\n"
                     "workloads:");
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) fprintf(stderr, " %s", workloads[i].name);
     fprintf(stderr, "\n");
@@ -57,7 +62,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--arena") && v) {
             ok = !strcmp(v, "inplace") || !strcmp(v, "reuse") || !strcmp(v, "separate");
             o.arena = !strcmp(v, "separate") ? ED_ARENA_SEPARATE : !strcmp(v, "reuse") ? ED_ARENA_REUSE : ED_ARENA_INPLACE;
-        } else ok = false;
+        }
+        else ok = false;
         if (!ok) {
             fprintf(stderr, "bench: bad argument %s%s%s\n", a, v ? " " : "", v ? v : "");
             return usage();
@@ -66,7 +72,8 @@ int main(int argc, char **argv)
     }
     openblas_set_num_threads(o.threads);
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
-        if (!strcmp(argv[1], workloads[i].name)) return workloads[i].run(&o);
+        if (!strcmp(argv[1], workloads[i].name))
+            return workloads[i].run ? workloads[i].run(&o) : bench_train(&o, workloads[i].name);
     fprintf(stderr, "bench: unknown workload %s\n", argv[1]);
     return usage();
 }

@@ -13,7 +13,7 @@ typedef struct {
     int repeats; /* timed repeats (>= 5 for a reported median) */
     int steps;   /* calls per timed repeat */
     ed_opt_level opt; /* JIT optimization level (-O0..-O3; default O2) */
-    const char *passes;  /* --passes: the graph pipeline (NULL: the default) */
+    const char *passes; /* graph pass pipeline; NULL for the default, "" for none */
     ed_arena_mode arena; /* --arena: the JIT's memory plan (default: in place) */
 } bench_opts;
 
@@ -30,7 +30,14 @@ const char *bench_backend_name(ed_backend b);
 /* Measured peak f32 FLOP/s of one core (register-only FMA loop, widest vectors). */
 double bench_peak_flops(void);
 
-int bench_w1(const bench_opts *o);
+/* Measured cblas_sgemm rate at n^3 with OpenBLAS's current thread count, in FLOP/s
+ * (median of 5 repeats after a warm-up): the rate a workload's roofline time uses. */
+double bench_sgemm_flops(int n);
+
+/* A training workload of bench/workloads.h (w1, w2, w3, w5): compile, time steps,
+ * report compile time, step time, FLOPs per step and the roofline share. */
+int bench_train(const bench_opts *o, const char *id);
+int bench_w4(const bench_opts *o);
 int bench_w6(const bench_opts *o);
 int bench_loop(const bench_opts *o);
 

@@ -1,6 +1,7 @@
 /* Timing helpers for the benchmark driver. */
 #include "bench/bench.h"
 
+#include <cblas.h>
 #include <stdlib.h>
 #include <immintrin.h>
 #include <time.h>
@@ -80,4 +81,40 @@ double bench_peak_flops(void)
         if (rate > best) best = rate;
     }
     return best;
+}
+
+typedef struct {
+    int n;
+    float *a, *b, *c;
+} sgemm_probe;
+
+static bool probe_step(void *ud)
+{
+    sgemm_probe *p = ud;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p->n, p->n, p->n, 1.0f, p->a, p->n, p->b, p->n, 0.0f, p->c,
+                p->n);
+    return true;
+}
+
+double bench_sgemm_flops(int n)
+{
+    size_t nn = (size_t)n * (size_t)n;
+    sgemm_probe p = {n, malloc(nn * sizeof(float)), malloc(nn * sizeof(float)), malloc(nn * sizeof(float))};
+    double rate = 0;
+    if (p.a && p.b && p.c) {
+        for (size_t i = 0; i < nn; i++) {
+            p.a[i] = 0.5f + 1e-3f * (float)(i % 89);
+            p.b[i] = -0.25f + 1e-3f * (float)(i % 97);
+        }
+        double flops = 2.0 * n * (double)n * n;
+        /* about 20 ms of work per repeat at ~100 GFLOP/s */
+        int steps = (int)(2e9 / flops) + 1;
+        bench_opts o = {.repeats = 5, .steps = steps};
+        bench_stat s;
+        if (bench_time(&o, probe_step, &p, &s)) rate = flops / s.median;
+    }
+    free(p.a);
+    free(p.b);
+    free(p.c);
+    return rate;
 }

@@ -79,9 +79,25 @@ int cli_run_and_write(ed_graph *g, const cli_run_args *a, FILE *report);
  * arena A bytes, buffers B bytes (N), peak live P bytes, K in place". */
 void cli_print_stats(const ed_program *p, FILE *f);
 
+/* The training progress line (tools/progress.c): step, loss, steps/s and ETA, redrawn
+ * in place on a terminal, else a plain line every `every` steps (0: a tenth of the run). */
+typedef struct {
+    FILE *f;
+    bool tty, drawn;
+    int64_t start, total, every;
+    double t0, last_draw;
+} cli_progress;
+void cli_progress_start(cli_progress *p, FILE *f, int64_t start, int64_t total, int64_t every);
+void cli_progress_update(cli_progress *p, int64_t step, double loss);
+/* The last line (and a newline on a terminal); returns the seconds since start. */
+double cli_progress_end(cli_progress *p, int64_t step, double loss);
+
+int cmd_data(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_opt(int argc, char **argv);
 int cmd_grad(int argc, char **argv);
+int cmd_models(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

@@ -1,4 +1,4 @@
-/* edifice: dump and run graphs from the command line. */
+/* edifice: dump and run graphs, and train generative models, from the command line. */
 #include "backend/llvm/llvm_info.h"
 #include "tools/cli.h"
 
@@ -17,11 +17,17 @@ static const char usage[] =
     "  grad FILE.edir --loss NAME --wrt NAME[,NAME...] [--input NAME=FILE.npy ... --out DIR]\n"
     "                                       append the backward graph, print it, optionally run it\n"
     "  opt FILE.edir [--passes LIST]        run graph passes, print the resulting graph\n"
+    "  train MODEL --data NAME|FILE.npy [--steps N --batch B --lr X --seed S --out FILE\n"
+    "        --resume FILE]                 train a model, write a checkpoint (Ctrl-C saves)\n"
+    "  models [MODEL]                       list the models and their options with defaults\n"
+    "  data NAME --n N [--seed S] --out FILE.npy|FILE.png\n"
+    "                                       write samples of a built-in data set\n"
     "  version                              print the version and the LLVM it links\n"
     "\n"
-    "run and grad also take --backend jit|interp (default jit), -O0..-O3 (default -O2),\n"
-    "--stats, and the pass options --passes LIST, --print-after-all, --print-after=NAME\n"
-    "and --pass-stats (opt takes those too). `edifice COMMAND --help` describes one command.\n";
+    "run, grad and train also take --backend jit|interp (default jit); run and grad\n"
+    "take -O0..-O3 (default -O2), --stats, and the pass options --passes LIST,\n"
+    "--print-after-all, --print-after=NAME and --pass-stats (opt takes those too).\n"
+    "`edifice COMMAND --help` describes one command.\n";
 
 int main(int argc, char **argv)
 {
@@ -34,6 +40,9 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "grad") == 0) return cmd_grad(argc - 1, argv + 1);
     if (strcmp(cmd, "opt") == 0) return cmd_opt(argc - 1, argv + 1);
+    if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "models") == 0) return cmd_models(argc - 1, argv + 1);
+    if (strcmp(cmd, "data") == 0) return cmd_data(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         char llvm[256];
         ed_llvm_describe(llvm, sizeof llvm);

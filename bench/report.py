@@ -1,0 +1,375 @@
+#!/usr/bin/python3
+"""Write bench/RESULTS.md (to stdout) from the raw output bench/run.sh left in OUT_DIR.
+
+    python3 bench/report.py OUT_DIR BUILD_DIR > bench/RESULTS.md
+
+Each OUT_DIR/NAME.txt holds `CMD ...`, the command's output (with `RESULT key=value`
+lines) and `EXIT n`. Only the standard library is used.
+"""
+import datetime
+import glob
+import os
+import platform
+import re
+import subprocess
+import sys
+
+
+def sh(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def load(out):
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(out, "*.txt"))):
+        name = os.path.basename(path)[:-4]
+        r = {"cmd": "", "exit": None, "load": "", "results": [], "lines": []}
+        with open(path) as f:
+            for line in f:
+                line = line.rstrip("\n")
+                if line.startswith("CMD "):
+                    r["cmd"] = line[4:]
+                elif line.startswith("LOAD "):
+                    r["load"] = line[5:]
+                elif line.startswith("EXIT "):
+                    r["exit"] = int(line[5:])
+                elif line.startswith("RESULT "):
+                    r["results"].append(dict(kv.split("=", 1) for kv in line[7:].split() if "=" in kv))
+                else:
+                    r["lines"].append(line)
+        runs[name] = r
+    return runs
+
+
+def machine(out, runs):
+    cpu = "?"
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and cpu == "?":
+                    cpu = line.split(":", 1)[1].strip()
+                if line.startswith("flags") and not flags:
+                    flags = line.split(":", 1)[1]
+    except OSError:
+        pass
+    isa = ", ".join(x for x in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl") if " %s " % x in flags + " ")
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            mem = "%.0f GiB" % (int(f.readline().split()[1]) / 2**20)
+    except (OSError, ValueError, IndexError):
+        pass
+    debian = ""
+    if os.path.exists("/etc/debian_version"):
+        with open("/etc/debian_version") as f:
+            debian = "Debian " + f.read().strip()
+    blas = sh("dpkg-query", "-W", "-f=${Version}", "libopenblas0-pthread") or sh(
+        "dpkg-query", "-W", "-f=${Version}", "libopenblas0") or "?"
+    torch = "not installed"
+    for r in runs.values():
+        for res in r["results"]:
+            if res.get("side") == "torch":
+                torch = res.get("torch", "?")
+    torch_deb = sh("dpkg-query", "-W", "-f=${Version}", "python3-torch")
+    if torch_deb:
+        torch += " (Debian python3-torch %s)" % torch_deb
+    commit = read(os.path.join(out, "commit.txt"))  # as it was when the runs started
+    load_before = read(os.path.join(out, "load-before.txt"))
+    load_after = read(os.path.join(out, "load-after.txt"))
+    return [
+        "- CPU: %s, %d cores visible (%s), %s memory" % (cpu, os.cpu_count() or 0, isa or "no AVX2", mem),
+        "- OS: %s, kernel %s" % (debian or platform.system(), platform.release()),
+        "- LLVM %s, OpenBLAS %s, gcc %s, Python %s, PyTorch %s" % (
+            sh("llvm-config-19", "--version") or "?", blas, sh("gcc", "-dumpfullversion") or "?",
+            platform.python_version(), torch),
+        "- edifice commit %s, build type RelWithDebInfo" % (commit or "?"),
+        "- load: before the runs `%s`; after `%s`; %s s of runs" % (
+            load_before.split("load average:")[-1].strip() if load_before else "?",
+            load_after.split("load average:")[-1].strip() if load_after else "?",
+            read(os.path.join(out, "elapsed.txt")) or "?"),
+    ]
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def f(x, fmt="%.2f"):
+    return fmt % x if x is not None else "n/a"
+
+
+def num(d, k):
+    try:
+        return float(d[k])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def first(runs, name, **match):
+    r = runs.get(name)
+    if not r:
+        return None
+    for res in r["results"]:
+        if all(res.get(k) == str(v) for k, v in match.items()):
+            return res
+    return None
+
+
+def cmd(runs, name):
+    r = runs.get(name)
+    return "`%s`" % r["cmd"] if r else ""
+
+
+def status(runs, name):
+    """Why a run has no figure: not run, failed (with its last message) or no result."""
+    r = runs.get(name)
+    if not r:
+        return "not run"
+    if r["exit"]:
+        msg = next((ln for ln in reversed(r["lines"]) if ln.strip()), "")
+        return "failed (exit %s: %s)" % (r["exit"], msg[:120])
+    return "no result"
+
+
+DEFS = {
+    "w1": ("W1 ddpm_mlp_2d", "DDPM training step, MLP 130-256-256-256-2 + time MLP, batch 512, Adam"),
+    "w2": ("W2 vae_digits", "VAE training step on the 8x8 digits, 64-256-256-(16,16) / 16-256-256-64, batch 128, Adam"),
+    "w3": ("W3 dit_small", "DiT training step, 16 tokens x 128, 4 blocks, 4 heads, adaLN-zero, batch 64, AdamW"),
+    "w5": ("W5 realnvp_2d", "RealNVP training step, 8 affine couplings with 1-128-128-1 nets, batch 512, Adam"),
+}
+
+
+def training_section(runs, w, summary):
+    title, what = DEFS[w]
+    out = ["## %s" % title, "", what + " (bench/README.md).", ""]
+    out += ["| side | mode | threads | step median | min..max | steps/s | matmul GFLOP/s | roofline share | "
+            "edifice / this | compile | load | command |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = []
+    for t in (1, 2):
+        c = first(runs, "c-%s-jit-t%d" % (w, t), workload=w)
+        cmed = num(c, "median_ms") if c else None
+        roof = num(c, "roofline_ms") if c else None
+        mflop = num(c, "mflop") if c else None
+        entries = [("edifice", "jit", "c-%s-jit-t%d" % (w, t))]
+        if w == "w1":
+            entries.append(("edifice", "interp", "c-w1-interp-t%d" % t))
+        entries += [("PyTorch", "eager", "torch-%s-eager-t%d" % (w, t)), ("PyTorch", "TorchScript",
+                                                                         "torch-%s-script-t%d" % (w, t))]
+        srow = {"threads": t, "c": cmed, "c_min": num(c, "min_ms") if c else None, "mflop": mflop, "roof": roof}
+        for side, mode, name in entries:
+            res = first(runs, name, workload=w)
+            med = num(res, "median_ms") if res else None
+            if res is None or med is None:
+                why = status(runs, name)
+                if res is not None and res.get("status") == "failed":
+                    why = "TorchScript failed: " + next(
+                        (ln.split(": ", 1)[-1] for ln in runs[name]["lines"] if ln.startswith("TORCHSCRIPT_FAILED")),
+                        "?")
+                if side == "PyTorch" and not any(k.startswith("torch-") and k != "torch-missing" for k in runs):
+                    why = "PyTorch not installed"
+                rows.append("| %s | %s | %d | %s | | | | | | | | %s |" % (side, mode, t, why, cmd(runs, name)))
+                continue
+            gfl = mflop / med if mflop else None  # MFLOP per ms = GFLOP/s
+            share = "%.0f%%" % (100 * roof / med) if roof else "n/a"
+            ratio = "%.2f" % (med / cmed) if cmed and not (side == "edifice" and mode == "jit") else ""
+            if side == "edifice":
+                comp = "%.2f s (LLVM passes %.0f ms, codegen %.0f ms)" % (
+                    num(res, "compile_s"), num(res, "optimize_ms"), num(res, "codegen_ms")) if mode == "jit" else ""
+            else:
+                comp = "script %.2f s" % num(res, "script_s") if mode == "TorchScript" else ""
+            rows.append("| %s | %s | %d | %.3f ms | %.3f..%.3f | %.1f | %s | %s | %s | %s | %s | %s |" % (
+                side, mode, t, med, num(res, "min_ms"), num(res, "max_ms"), 1e3 / med, f(gfl), share, ratio, comp,
+                runs[name]["load"], cmd(runs, name)))
+            srow[mode] = med
+            srow[mode + "_min"] = num(res, "min_ms")
+        summary.append((w, srow))
+    out += rows
+    if mflop:
+        rates = []
+        for t in (1, 2):
+            c = first(runs, "c-%s-jit-t%d" % (w, t), workload=w)
+            if c:
+                rates.append("%s GFLOP/s at %d thread%s, roofline %.3f ms" % (
+                    f(num(c, "sgemm_gflops"), "%.1f"), t, "s" if t > 1 else "", num(c, "roofline_ms")))
+        out += ["", "Matmul work %.1f MFLOP per step (counted from the graph: 2mnk over every matmul, forward "
+                "and backward; the optimizer has none). Roofline: that work at the 256^3 sgemm rate measured in the "
+                "same process (%s); the roofline share is it over the row's step time. \"edifice / this\" is this "
+                "row's step time over the edifice JIT's at the same thread count: above 1, edifice is faster. "
+                "Load: the 1-minute load average when the command started (the previous command counts in it; 2 or "
+                "more means other work shared the 2 cores)." % (mflop, "; ".join(rates) or "n/a")]
+    c1 = first(runs, "c-%s-jit-t1" % w, workload=w)
+    if c1:
+        out += ["", "Graph: %s nodes, %s after the passes, %s kernels, arena %.1f MB; loss %s -> %s over the timed "
+                "steps." % (c1["nodes"], c1["nodes_after"], c1["kernels"], int(c1["arena_bytes"]) / 1e6,
+                            c1["loss_first"], c1["loss_last"])]
+    return out + [""]
+
+
+def w1_extras(runs):
+    out = ["### W1 compile time by optimization level (1 thread)", "",
+           "| level | lower | LLVM passes | codegen | total compile | step median | command |",
+           "|---|---|---|---|---|---|---|"]
+    for o in (0, 1, 2, 3):
+        name = "c-w1-jit-t1" if o == 2 else "c-w1-jit-O%d" % o
+        r = first(runs, name, workload="w1")
+        if not r:
+            out.append("| -O%d | %s | | | | | %s |" % (o, status(runs, name), cmd(runs, name)))
+            continue
+        out.append("| -O%d | %.1f ms | %.1f ms | %.1f ms | %.3f s | %.2f ms | %s |" % (
+            o, num(r, "lower_ms"), num(r, "optimize_ms"), num(r, "codegen_ms"), num(r, "compile_s"),
+            num(r, "median_ms"), cmd(runs, name)))
+    out += ["", "Total compile includes building the program and the arena beyond the three phases.", ""]
+    a = first(runs, "c-w1-interp-t1", workload="w1")
+    b = first(runs, "c-w1-interp-nopasses", workload="w1")
+    if a and b:
+        out += ["### W1 graph passes", "",
+                "The default pipeline takes the W1 step from %s nodes to %s and from %s kernels to %s (kernels: one "
+                "per computed node, from the interpreter's compile stats without passes, %s, and with the default "
+                "pipeline, %s)." % (a["nodes"], a["nodes_after"], b["kernels"], a["kernels"],
+                                    cmd(runs, "c-w1-interp-nopasses"), cmd(runs, "c-w1-interp-t1")), ""]
+    return out
+
+
+def w6_section(runs):
+    out = ["## W6 kernels", "",
+           "Peak: a register-only loop of independent FMAs at the widest vector width (`bench_peak_flops` in "
+           "bench/bench_util.c), measured on one core, times the threads used.", "",
+           "| size | threads | JIT sgemm GFLOP/s | cblas direct | JIT/direct | direct / peak | torch.mm | JIT/torch |"
+           " command |", "|---|---|---|---|---|---|---|---|---|"]
+    streams = []
+    for t in (1, 2):
+        name = "c-w6-t%d" % t
+        for n in (64, 256, 1024):
+            r = first(runs, name, kind="sgemm", n=n)
+            tr = first(runs, "torch-w6-t%d" % t, kind="sgemm", n=n)
+            if not r:
+                out.append("| %d^3 | %d | %s | | | | | | %s |" % (n, t, status(runs, name), cmd(runs, name)))
+                continue
+            g, d, p = num(r, "gflops"), num(r, "direct_gflops"), num(r, "peak_gflops")
+            tg = num(tr, "gflops") if tr else None
+            out.append("| %d^3 | %d | %.2f | %.2f | %.3f | %.0f%% | %s | %s | %s |" % (
+                n, t, g, d, g / d, 100 * d / p, f(tg), f(g / tg, "%.3f") if tg else "n/a", cmd(runs, name)))
+        s = first(runs, name, kind="stream")
+        ts = first(runs, "torch-w6-t%d" % t, kind="stream")
+        if s:
+            streams.append("| %d | %.2f GB/s | %.2f GB/s | %.3f | %s | %s |" % (
+                t, num(s, "gbs"), num(s, "memcpy_gbs"), num(s, "gbs") / num(s, "memcpy_gbs"),
+                "%s GB/s (copy_ %s GB/s)" % (ts["gbs"], ts["copy_gbs"]) if ts else "n/a",
+                "%.2f" % (num(ts, "median_ms") / num(s, "median_ms")) if ts else "n/a"))
+    out += ["", "Elementwise: y = relu(x * 1.5 + 0.25) over 2^25 f32 (three ops), bytes moved counted as each op "
+            "reading and writing 2^25 floats, against memcpy of the same bytes. PyTorch eager runs the same three "
+            "ops (each allocating its result).", "",
+            "| threads | JIT | memcpy | JIT/memcpy | PyTorch eager | PyTorch time / JIT time |", "|---|---|---|---|---|---|"]
+    return out + streams + [""]
+
+
+def w4_section(runs):
+    out = ["## W4 sampling, analytic-denoiser variant (10,000 2-D points, one call = the whole sampler)", "",
+           "The denoiser is the optimal epsilon (velocity) predictor of N((1, -2), diag(0.25, 4)) built from "
+           "ops, so this measures the sampler loop and its per-step arithmetic, not a network (bench/w4.c; "
+           "PyTorch: the same samplers as Python loops over tensor ops, bench/torch/workloads.py). mean[1] should "
+           "be near -2. 1 thread.", "",
+           "| sampler | edifice JIT | interp | PyTorch eager | edifice / PyTorch | JIT compile | mean[1] JIT / "
+           "PyTorch | commands |", "|---|---|---|---|---|---|---|---|"]
+    for sampler in ("ddpm-1000", "ddim-50", "fm-rk4-20"):
+        j = first(runs, "c-w4-jit", sampler=sampler)
+        i = first(runs, "c-w4-interp", sampler=sampler)
+        t = first(runs, "torch-w4-t1", sampler=sampler)
+        jm, im, tm = (num(r, "median_ms") if r else None for r in (j, i, t))
+
+        def ms(r, m, name):
+            return "%.1f ms (%.1f..%.1f)" % (m, num(r, "min_ms"), num(r, "max_ms")) if r else status(runs, name)
+
+        out.append("| %s | %s | %s | %s | %s | %s | %s / %s | %s; %s; %s |" % (
+            sampler, ms(j, jm, "c-w4-jit"), ms(i, im, "c-w4-interp"), ms(t, tm, "torch-w4-t1"),
+            f(tm / jm) if jm and tm else "n/a", "%.0f ms" % (1e3 * num(j, "compile_s")) if j else "",
+            j["mean1"] if j else "?", t["mean1"] if t else "?", cmd(runs, "c-w4-jit"), cmd(runs, "c-w4-interp"),
+            cmd(runs, "torch-w4-t1")))
+    return out + ["", "DDPM draws 20,000 normals per step; edifice's come from the runtime's Box-Muller in double "
+                  "(see the loop table), which dominates its DDPM time.", ""]
+
+
+def loop_section(runs):
+    out = ["## loop: 1000 trips over a carried f32[10000,2] (one call)", "",
+           "| backend | body | call median | min..max | per trip | compile | kernels | command |",
+           "|---|---|---|---|---|---|---|---|"]
+    for be in ("jit", "interp"):
+        name = "c-loop-%s" % be
+        for body in ("randn", "const"):
+            r = first(runs, name, body=body)
+            if not r:
+                out.append("| %s | %s | %s | | | | | %s |" % (be, body, status(runs, name), cmd(runs, name)))
+                continue
+            out.append("| %s | 6 elementwise ops + %s | %.1f ms | %.1f..%.1f ms | %.1f us | %s | %s | %s |" % (
+                be, body, num(r, "median_ms"), num(r, "min_ms"), num(r, "max_ms"), num(r, "median_ms"),
+                "%.0f ms" % num(r, "compile_ms") if be == "jit" else "", r["kernels"], cmd(runs, name)))
+    return out + [""]
+
+
+def summary_table(summary):
+    out = ["## Summary", "",
+           "Steps per second of one training step (higher is better) and the ratio edifice / PyTorch = edifice's "
+           "steps/s over PyTorch's, measured in this run (above 1: edifice is faster), from the medians; "
+           "\"fastest repeats\" divides the two sides' minimum repeat times instead, which a busy machine "
+           "disturbs less. Roofline share: the step's matmul FLOPs at the measured sgemm rate, over edifice's step time.", "",
+           "| workload | threads | edifice JIT | PyTorch eager | TorchScript | edifice / eager | edifice / TorchScript "
+           "| edifice / eager, fastest repeats | MFLOP/step | roofline share |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for w, s in summary:
+        c, e, sc = s.get("c"), s.get("eager"), s.get("TorchScript")
+        cm, em = s.get("c_min"), s.get("eager_min")
+        out.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            DEFS[w][0], s["threads"], f(1e3 / c, "%.1f") if c else "failed", f(1e3 / e, "%.1f") if e else "n/a",
+            f(1e3 / sc, "%.1f") if sc else "n/a", f(e / c) if c and e else "n/a", f(sc / c) if c and sc else "n/a",
+            f(em / cm) if cm and em else "n/a",
+            f(s["mflop"], "%.1f"), "%.0f%%" % (100 * s["roof"] / c) if c and s["roof"] else "n/a"))
+    return out + [""]
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: report.py OUT_DIR BUILD_DIR")
+    out_dir = sys.argv[1]
+    runs = load(out_dir)
+    summary = []
+    sections = []
+    for w in ("w1", "w2", "w3", "w5"):
+        sections += training_section(runs, w, summary)
+        if w == "w1":
+            sections += w1_extras(runs)
+    sections += w4_section(runs) + w6_section(runs) + loop_section(runs)
+    doc = ["# Benchmark results", "",
+           "Written by `make bench` (bench/run.sh, bench/report.py) on %s UTC. Do not edit by hand: re-run it. "
+           "Workload definitions: bench/README.md. Earlier hand-recorded figures and their analysis: "
+           "bench/HISTORY.md." % datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), "", "## Machine", ""]
+    doc += machine(out_dir, runs)
+    doc += ["",
+            "The machine is shared with other engineers' builds and small (2 cores): figures are medians of 5 "
+            "repeats, both sides ran back to back in the same run, and ratios within one run mean more than "
+            "absolute figures. Thread counts set OpenBLAS's threads (both sides, `OPENBLAS_NUM_THREADS`) and "
+            "PyTorch's intra-op threads (`torch.set_num_threads`); edifice's own JIT kernels run on one thread. "
+            "Every command runs with `OMP_WAIT_POLICY=PASSIVE`: with libgomp's default spinning, PyTorch's OpenMP "
+            "threads compete with OpenBLAS's own on the 2 cores and its 2-thread steps were 3-20x slower in trial "
+            "runs. "
+            "Timing: one warm-up step (three for TorchScript, whose profiling executor specializes on the first "
+            "two calls), then 5 repeats of S steps; the per-step median, min and max over the repeats.", ""]
+    if "torch-missing" in runs or not any(k.startswith("torch-") for k in runs):
+        doc += ["**PyTorch is not installed** for /usr/bin/python3 (`apt-get install python3-torch "
+                "python3-numpy`), so this run has the C side only.", ""]
+    doc += summary_table(summary) + sections
+    doc += ["## Not yet measured", "",
+            "- W4 with the W1 network as the denoiser, and W7 policy latency (batch 1, the Edifice DDPM denoiser, "
+            "DDPM 100 / DDIM 10 / flow-matching Euler 20 per action chunk).", ""]
+    sys.stdout.write("\n".join(doc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+"""The bench/README.md workloads in PyTorch, defined exactly as the C ones in bench/w*.c.
+
+Each training workload is a factory returning (model, step, batches): model is the
+nn.Module TorchScript may compile, step(model, opt, batch) runs one training step
+(forward, backward, optimizer) and returns the loss tensor, batches is the list of
+input tensors the steps cycle through.
+"""
+import gzip
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def glorot(layer):
+    """Glorot-uniform weights and zero biases, as ed_dense."""
+    nn.init.xavier_uniform_(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+def timestep_embedding(t, dim: int, max_period: float = 10000.0):
+    """concat(sin(t f), cos(t f)), f_i = exp(-ln(max_period) i / half): ed_timestep_embedding."""
+    half = dim // 2
+    f = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
+    a = t.float().unsqueeze(1) * f.unsqueeze(0)
+    return torch.cat([torch.sin(a), torch.cos(a)], dim=1)
+
+
+def ddpm_tables(steps=1000):
+    betas = torch.linspace(1e-4, 0.02, steps, dtype=torch.float64)
+    abar = torch.cumprod(1 - betas, 0)
+    return abar.sqrt().float(), (1 - abar).sqrt().float()
+
+
+def ddpm_noised(x0, s1, s2, steps=1000):
+    """t ~ U{0..T-1}, eps ~ N(0, 1), x_t = sqrt(abar) x0 + sqrt(1 - abar) eps (bench_ddpm_noised)."""
+    b = x0.shape[0]
+    t = torch.randint(0, steps, (b,))
+    eps = torch.randn_like(x0)
+    col = (b,) + (1,) * (x0.dim() - 1)
+    return s1[t].view(col) * x0 + s2[t].view(col) * eps, t, eps
+
+
+def digits(rows):
+    path = os.environ.get("EDIFICE_DIGITS") or os.path.join(ROOT, "data", "digits.csv.gz")
+    with gzip.open(path, "rt") as f:
+        a = np.loadtxt(f, delimiter=",", dtype=np.float32, max_rows=rows)
+    return torch.from_numpy(a[:, :64] / 16.0)
+
+
+# ---- W1 ddpm_mlp_2d ----------------------------------------------------------------
+
+
+class W1Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.temb = glorot(nn.Linear(32, 128))
+        self.l0 = glorot(nn.Linear(130, 256))
+        self.l1 = glorot(nn.Linear(256, 256))
+        self.l2 = glorot(nn.Linear(256, 256))
+        self.l3 = glorot(nn.Linear(256, 2))
+
+    def forward(self, xt, t):
+        e = F.silu(self.temb(timestep_embedding(t, 32)))
+        h = torch.cat([xt, e], dim=1)
+        h = F.silu(self.l0(h))
+        h = F.silu(self.l1(h))
+        h = F.silu(self.l2(h))
+        return self.l3(h)
+
+
+def w1():
+    n = 512
+    i = np.arange(n)
+    u = i * 0.618033988749895 - np.floor(i * 0.618033988749895)
+    x = np.stack([np.where(i % 2 == 1, 1.0, -1.0) + 0.1 * np.cos(6.283 * u), 0.1 * np.sin(6.283 * u)], 1)
+    s1, s2 = ddpm_tables()
+
+    def step(model, opt, x0):
+        xt, t, eps = ddpm_noised(x0, s1, s2)
+        loss = F.mse_loss(model(xt, t), eps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    model = W1Net()
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3), step, [torch.tensor(x, dtype=torch.float32)]
+
+
+# ---- W2 vae_digits ------------------------------------------------------------------
+
+
+class VAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.e0 = glorot(nn.Linear(64, 256))
+        self.e1 = glorot(nn.Linear(256, 256))
+        self.mu = glorot(nn.Linear(256, 16))
+        self.logvar = glorot(nn.Linear(256, 16))
+        self.d0 = glorot(nn.Linear(16, 256))
+        self.d1 = glorot(nn.Linear(256, 256))
+        self.d2 = glorot(nn.Linear(256, 64))
+
+    def forward(self, x, eps):
+        h = F.relu(self.e1(F.relu(self.e0(x))))
+        mu, logvar = self.mu(h), self.logvar(h)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        logits = self.d2(F.relu(self.d1(F.relu(self.d0(z)))))
+        return logits, mu, logvar
+
+
+def w2():
+    b = 128
+    data = digits(b * 11)
+    batches = [data[k * b:(k + 1) * b].contiguous() for k in range(11)]
+
+    def step(model, opt, x):
+        logits, mu, logvar = model(x, torch.randn(b, 16))
+        bce = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        loss = (bce + kl) / b
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    model = VAE()
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3), step, batches
+
+
+# ---- W3 dit_small --------------------------------------------------------------------
+
+
+def modulate(x, shift, scale):
+    return F.layer_norm(x, (x.shape[-1],), eps=1e-6) * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
+
+
+class Attention(nn.Module):
+    """q, k, v, o projections with bias, like ed_self_attention."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v, self.o = (glorot(nn.Linear(d, d)) for _ in range(4))
+
+    def forward(self, x):
+        b, n, d = x.shape
+        h = self.heads
+        q = self.q(x).view(b, n, h, d // h).transpose(1, 2)
+        k = self.k(x).view(b, n, h, d // h).transpose(1, 2)
+        v = self.v(x).view(b, n, h, d // h).transpose(1, 2)
+        p = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d // h), dim=-1)
+        return self.o((p @ v).transpose(1, 2).reshape(b, n, d))
+
+
+def zero_linear(i, o):
+    layer = nn.Linear(i, o)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class DiTBlock(nn.Module):
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.ada = zero_linear(d, 6 * d)
+        self.attn = Attention(d, heads)
+        self.fc1 = glorot(nn.Linear(d, 4 * d))
+        self.fc2 = glorot(nn.Linear(4 * d, d))
+
+    def forward(self, h, sc):
+        m = self.ada(sc).chunk(6, dim=1)
+        h = h + m[2].unsqueeze(1) * self.attn(modulate(h, m[0], m[1]))
+        y = self.fc2(F.gelu(self.fc1(modulate(h, m[3], m[4])), approximate="tanh"))
+        return h + m[5].unsqueeze(1) * y
+
+
+class DiT(nn.Module):
+    def __init__(self, d=128, blocks=4, heads=4):
+        super().__init__()
+        self.d = d
+        self.patch = glorot(nn.Linear(4, d))
+        self.pos = nn.Parameter(torch.randn(16, d) * 0.02)
+        self.t0 = glorot(nn.Linear(d, d))
+        self.t1 = glorot(nn.Linear(d, d))
+        self.blocks = nn.ModuleList([DiTBlock(d, heads) for _ in range(blocks)])
+        self.final_ada = zero_linear(d, 2 * d)
+        self.final = zero_linear(d, 4)
+
+    def forward(self, xt, t):
+        h = self.patch(xt) + self.pos
+        sc = F.silu(self.t1(F.silu(self.t0(timestep_embedding(t, self.d)))))
+        for blk in self.blocks:
+            h = blk(h, sc)
+        m = self.final_ada(sc).chunk(2, dim=1)
+        return self.final(modulate(h, m[0], m[1]))
+
+
+def patchify(x):
+    """[B, 64] row-major 8x8 -> [B, 16, 4]: token (pr, pc) holds pixels (2pr + dy, 2pc + dx)."""
+    b = x.shape[0]
+    return x.view(b, 4, 2, 4, 2).permute(0, 1, 3, 2, 4).reshape(b, 16, 4)
+
+
+def w3():
+    b = 64
+    data = digits(b * 22) * 2 - 1
+    batches = [patchify(data[k * b:(k + 1) * b]).contiguous() for k in range(22)]
+    s1, s2 = ddpm_tables()
+
+    def step(model, opt, x0):
+        xt, t, eps = ddpm_noised(x0, s1, s2)
+        loss = F.mse_loss(model(xt, t), eps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    model = DiT()
+    return model, torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01), step, batches
+
+
+# ---- W5 realnvp_2d -------------------------------------------------------------------
+
+
+def mlp_1_128_128_1():
+    return nn.Sequential(glorot(nn.Linear(1, 128)), nn.ReLU(), glorot(nn.Linear(128, 128)), nn.ReLU(),
+                         glorot(nn.Linear(128, 1)))
+
+
+class Coupling(nn.Module):
+    """Keeps coordinate `keep`, maps the other: y = x exp(tanh(S(kept))) + T(kept)."""
+
+    def __init__(self, keep: int):
+        super().__init__()
+        self.keep = keep
+        self.s = mlp_1_128_128_1()
+        self.t = mlp_1_128_128_1()
+
+    def forward(self, c0, c1, logdet):
+        if self.keep == 0:
+            s = torch.tanh(self.s(c0))
+            c1 = c1 * torch.exp(s) + self.t(c0)
+        else:
+            s = torch.tanh(self.s(c1))
+            c0 = c0 * torch.exp(s) + self.t(c1)
+        return c0, c1, logdet + s
+
+
+class RealNVP(nn.Module):
+    def __init__(self, layers=8):
+        super().__init__()
+        self.layers = nn.ModuleList([Coupling(i % 2) for i in range(layers)])
+
+    def forward(self, x):
+        c0, c1 = x[:, 0:1], x[:, 1:2]
+        logdet = torch.zeros_like(c0)
+        for layer in self.layers:
+            c0, c1, logdet = layer(c0, c1, logdet)
+        z = torch.cat([c0, c1], dim=1)
+        return (0.5 * z.pow(2).sum(1, keepdim=True) + math.log(2 * math.pi) - logdet).mean()
+
+
+def moons(n, seed=0, noise=0.1):
+    """Two half circles centred by (0.5, 0.25) and scaled by 1.418, as ED_TOY_MOONS."""
+    r = np.random.default_rng(seed)
+    t = r.uniform(0, np.pi, n)
+    upper = r.uniform(size=n) < 0.5
+    x = np.where(upper, np.cos(t), 1 - np.cos(t)) - 0.5
+    y = np.where(upper, np.sin(t), 0.5 - np.sin(t)) - 0.25
+    return np.stack([x, y], 1) * 1.418 + noise * r.standard_normal((n, 2))
+
+
+def w5():
+    b = 512
+    data = torch.tensor(moons(b * 16), dtype=torch.float32)
+    batches = [data[k * b:(k + 1) * b].contiguous() for k in range(16)]
+
+    def step(model, opt, x):
+        loss = model(x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    model = RealNVP()
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3), step, batches
+
+
+TRAINING = {"w1": w1, "w2": w2, "w3": w3, "w5": w5}
+
+
+# ---- W4 sampling, analytic-denoiser variant (bench/w4.c) -------------------------------
+#
+# 10,000 2-D points; the denoiser is the optimal predictor for data N((1, -2),
+# diag(0.25, 4)) written with tensor ops, so the figure is the sampler loop: per-step
+# coefficients are Python floats from double-precision tables, as in models/samplers.c.
+
+W4_M = torch.tensor([1.0, -2.0])
+W4_S2 = torch.tensor([0.25, 4.0])
+
+
+def gauss_r(x, alpha: float, sigma: float):
+    return (x - alpha * W4_M) / (alpha * alpha * W4_S2 + sigma * sigma)
+
+
+def sample_ddpm(n=10000, steps=1000):
+    """x_T ~ N(0, I); x <- posterior mean given x0_hat, plus sqrt(beta_t) z for t > 0."""
+    betas = np.linspace(1e-4, 0.02, steps)
+    abar = np.cumprod(1 - betas)
+    x = torch.randn(n, 2)
+    for t in range(steps - 1, -1, -1):
+        a, s = math.sqrt(abar[t]), math.sqrt(1 - abar[t])
+        eps = s * gauss_r(x, a, s)
+        x0 = (x - s * eps) / a
+        ab_prev = abar[t - 1] if t > 0 else 1.0
+        c1 = math.sqrt(ab_prev) * betas[t] / (1 - abar[t])
+        c2 = math.sqrt(1 - betas[t]) * (1 - ab_prev) / (1 - abar[t])
+        x = c1 * x0 + c2 * x
+        if t > 0:
+            x = x + math.sqrt(betas[t]) * torch.randn_like(x)
+    return x
+
+
+def sample_ddim(n=10000, steps=50, T=1000):
+    """eta = 0, timesteps uniform in 0..T-1."""
+    abar = np.cumprod(1 - np.linspace(1e-4, 0.02, T))
+    ts = np.linspace(0, T - 1, steps).round().astype(int)
+    x = torch.randn(n, 2)
+    for i in range(steps - 1, -1, -1):
+        t = ts[i]
+        a, s = math.sqrt(abar[t]), math.sqrt(1 - abar[t])
+        eps = s * gauss_r(x, a, s)
+        x0 = (x - s * eps) / a
+        ap = math.sqrt(abar[ts[i - 1]]) if i > 0 else 1.0
+        sp = math.sqrt(1 - abar[ts[i - 1]]) if i > 0 else 0.0
+        x = ap * x0 + sp * eps
+    return x
+
+
+def sample_fm_rk4(n=10000, steps=20):
+    """Flow matching, t = 0 noise to t = 1 data, x_t = t x1 + (1 - t) x0, v = x1 - x0."""
+
+    def v(x, t: float):
+        r = gauss_r(x, t, 1 - t)
+        return (W4_M + t * W4_S2 * r) - (1 - t) * r
+
+    x = torch.randn(n, 2)
+    h = 1.0 / steps
+    for i in range(steps):
+        t = i * h
+        k1 = v(x, t)
+        k2 = v(x + 0.5 * h * k1, t + 0.5 * h)
+        k3 = v(x + 0.5 * h * k2, t + 0.5 * h)
+        k4 = v(x + h * k3, t + h)
+        x = x + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
+    return x
+
+
+SAMPLERS = {"ddpm-1000": sample_ddpm, "ddim-50": sample_ddim, "fm-rk4-20": sample_fm_rk4}

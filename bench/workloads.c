@@ -1,0 +1,147 @@
+/* The workload table and what the workloads share: the digits loader, batch cutting,
+ * and matmul FLOP counting. */
+#include "bench/workloads.h"
+#include "frontend/frontend.h"
+#include "runtime/error.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#ifndef ED_SOURCE_DIR
+#define ED_SOURCE_DIR "."
+#endif
+
+static const struct {
+    const char *id;
+    int (*build)(bench_workload *w);
+} table[] = {
+    {"w1", bench_w1_build},
+    {"w2", bench_w2_build},
+    {"w3", bench_w3_build},
+    {"w5", bench_w5_build},
+};
+
+bool bench_is_training_workload(const char *id)
+{
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(id, table[i].id)) return true;
+    return false;
+}
+
+int bench_workload_build(const char *id, bench_workload *w)
+{
+    memset(w, 0, sizeof *w);
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        if (strcmp(id, table[i].id)) continue;
+        if (table[i].build(w) == 0 && w->g && !ed_graph_error(w->g)) return 0;
+        if (w->g && ed_graph_error(w->g)) ed_fail("workload %s: %s", id, ed_graph_error(w->g));
+        bench_workload_free(w);
+        return -1;
+    }
+    return ed_fail("unknown training workload %s", id);
+}
+
+void bench_workload_free(bench_workload *w)
+{
+    for (int i = 0; i < w->nbatches; i++) ed_tensor_free(w->batches[i]);
+    free(w->batches);
+    ed_graph_free(w->g);
+    memset(w, 0, sizeof *w);
+}
+
+ed_tensor *bench_digits_load(int64_t rows)
+{
+    const char *path = getenv("EDIFICE_DIGITS");
+    if (!path || !*path) path = ED_SOURCE_DIR "/data/digits.csv.gz";
+    gzFile f = gzopen(path, "rb");
+    if (!f) {
+        ed_fail("digits: cannot open %s (set EDIFICE_DIGITS to data/digits.csv.gz)", path);
+        return NULL;
+    }
+    ed_tensor *t = ed_tensor_new(ED_F32, ed_shape2(rows, 64));
+    float *d = t ? t->data : NULL;
+    char line[1024];
+    int64_t r = 0;
+    while (d && r < rows && gzgets(f, line, sizeof line)) {
+        char *p = line;
+        for (int c = 0; c < 65; c++) {
+            char *end;
+            long v = strtol(p, &end, 10);
+            if (end == p || v < 0 || v > (c < 64 ? 16 : 9) || (c < 64 && *end != ',')) {
+                ed_fail("digits: %s line %lld column %d is not a valid value", path, (long long)r + 1, c + 1);
+                ed_tensor_free(t);
+                gzclose(f);
+                return NULL;
+            }
+            if (c < 64) d[r * 64 + c] = (float)v / 16.0f;
+            p = end + 1;
+        }
+        r++;
+    }
+    gzclose(f);
+    if (d && r < rows) {
+        ed_fail("digits: %s has %lld rows, %lld wanted", path, (long long)r, (long long)rows);
+        ed_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+ed_tensor **bench_split_batches(const ed_tensor *x, int64_t b, int n, ed_shape shape)
+{
+    int64_t dcols = x->shape.dim[1];
+    if (x->shape.rank != 2 || (int64_t)n * b > x->shape.dim[0] || ed_shape_numel(shape) != b * dcols) {
+        ed_fail("split_batches: cannot cut %d batches of %lld rows as wanted", n, (long long)b);
+        return NULL;
+    }
+    ed_tensor **out = calloc((size_t)n, sizeof *out);
+    for (int k = 0; out && k < n; k++) {
+        out[k] = ed_tensor_new(ED_F32, shape);
+        memcpy(out[k]->data, (const float *)x->data + (size_t)(k * b * dcols), sizeof(float) * (size_t)(b * dcols));
+    }
+    return out;
+}
+
+double bench_matmul_flops(const ed_graph *g)
+{
+    double f = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *n = g->nodes[i];
+        if (n->op != ED_OP_MATMUL) continue;
+        const ed_shape a = n->in[0]->shape;
+        double k = (double)a.dim[a.rank - (n->attr.ta ? 2 : 1)];
+        f += 2.0 * k * (double)ed_shape_numel(n->shape);
+    }
+    return f;
+}
+
+ed_node *bench_ddpm_noised(ed_node *x0, int steps, ed_node **t_out, ed_node **eps_out)
+{
+    ed_graph *g = x0->graph;
+    double *s1 = malloc(sizeof(double) * (size_t)steps), *s2 = malloc(sizeof(double) * (size_t)steps), prod = 1;
+    if (!s1 || !s2) {
+        free(s1);
+        free(s2);
+        return ed_graph_fail(g, "out of memory");
+    }
+    for (int i = 0; i < steps; i++) {
+        double beta = 1e-4 + (0.02 - 1e-4) * i / (steps - 1);
+        prod *= 1 - beta;
+        s1[i] = sqrt(prod);
+        s2[i] = sqrt(1 - prod);
+    }
+    int64_t batch = x0->shape.dim[0];
+    ed_shape col = x0->shape; /* [B, 1, ..., 1] */
+    for (int i = 1; i < col.rank; i++) col.dim[i] = 1;
+    ed_node *t = ed_randint(g, ed_shape1(batch), 0, steps);
+    ed_node *eps = ed_randn(g, ED_F32, x0->shape);
+    ed_node *a = ed_reshape(ed_gather(ed_const(g, ED_F32, ed_shape1(steps), s1, steps), t, 0), col);
+    ed_node *b = ed_reshape(ed_gather(ed_const(g, ED_F32, ed_shape1(steps), s2, steps), t, 0), col);
+    free(s1);
+    free(s2);
+    *t_out = t;
+    *eps_out = eps;
+    return ed_add(ed_mul(a, x0), ed_mul(b, eps));
+}

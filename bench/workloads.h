@@ -1,0 +1,46 @@
+/* The training-step workloads of bench/README.md (W1, W2, W3, W5) as graphs plus the
+ * data batches a step is fed, shared by the driver (bench/train.c) and the tests
+ * (tests/test_bench_workloads.c). One program call of a workload's graph is one
+ * training step: forward, backward and the optimizer update, with output "loss". */
+#ifndef ED_BENCH_WORKLOADS_H
+#define ED_BENCH_WORKLOADS_H
+
+#include "ir/ir.h"
+#include "runtime/tensor.h"
+
+typedef struct {
+    const char *id;     /* "w1" */
+    const char *title;  /* "W1 ddpm_mlp_2d" */
+    ed_graph *g;
+    const char *input;  /* the one data input, fed batches[k % nbatches] at call k */
+    ed_tensor **batches;
+    int nbatches;
+} bench_workload;
+
+/* Build workload id ("w1", "w2", "w3", "w5") into *w. Returns 0, or -1 with one line in
+ * ed_last_error() (unknown id, graph error, data file missing). */
+int bench_workload_build(const char *id, bench_workload *w);
+void bench_workload_free(bench_workload *w);
+/* Whether id names a training workload. */
+bool bench_is_training_workload(const char *id);
+
+int bench_w1_build(bench_workload *w);
+int bench_w2_build(bench_workload *w);
+int bench_w3_build(bench_workload *w);
+int bench_w5_build(bench_workload *w);
+
+/* The first rows images of data/digits.csv.gz (EDIFICE_DIGITS overrides the path) as
+ * f32 [rows, 64], pixels scaled to [0, 1]. NULL with ed_last_error() on failure. */
+ed_tensor *bench_digits_load(int64_t rows);
+/* Cut rows [k*b, (k+1)*b) of x [N, D] into n new tensors reshaped to shape (numel b*D). */
+ed_tensor **bench_split_batches(const ed_tensor *x, int64_t b, int n, ed_shape shape);
+
+/* DDPM forward noising of x0 [B, ...] (f32) with T linear betas 1e-4..0.02: draws
+ * t ~ U{0..T-1} [B] and eps ~ N(0, 1) like x0 inside the graph and returns
+ * x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps. */
+ed_node *bench_ddpm_noised(ed_node *x0, int T, ed_node **t, ed_node **eps);
+
+/* 2mnk summed over every matmul node of g: the FLOPs that dominate a step. */
+double bench_matmul_flops(const ed_graph *g);
+
+#endif

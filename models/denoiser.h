@@ -1,0 +1,44 @@
+/* The denoising network shared by the diffusion family and flow matching: the layout of
+ * Edifice's Diffusion denoiser, with the standard time embedding.
+ *
+ *   x [B, ...] -> flatten [B, D]
+ *   temb = sinusoidal(t * time_scale) [B, hidden], decreasing frequencies
+ *          f_i = max_period^(-i / half) (ed_timestep_embedding; Edifice used increasing
+ *          frequencies on t / T here, which we do not copy)
+ *   c    = dense(concat(obs * keep, keep)) [B, hidden] when the model is conditional
+ *   h    = silu(dense(concat(x, temb, c), hidden))
+ *   num_layers x pre-LayerNorm residual blocks: h += dense(silu(dense(LN(h), expansion *
+ *          hidden)), hidden)
+ *   out  = dense(h, D) reshaped to x's shape, its weight and bias starting at zero (so
+ *          the first loss is the target's variance; Edifice's glorot start adds a random
+ *          network's output of variance ~|h|^2 / hidden on top, a loss near 10 here)
+ *
+ * keep is the condition flag: 1 = the observation is given, 0 = the null condition
+ * (classifier-free guidance trains it by dropping conditions; a sampler asks for the
+ * unconditional output with cond = NULL). Carrying the flag as an input column keeps
+ * the null condition distinct from a real all-zero observation.
+ *
+ * Parameters are named "<name>.in", "<name>.cond", "<name>.block<i>.{ln,fc1,fc2}",
+ * "<name>.out" (each with .w/.b, LN with .g/.b). */
+#ifndef ED_DENOISER_H
+#define ED_DENOISER_H
+
+#include "frontend/nn.h"
+
+typedef struct {
+    int64_t hidden;     /* width [256] */
+    int64_t layers;     /* residual blocks [4] */
+    int64_t expansion;  /* inner width of a block = expansion * hidden [4] */
+    double time_scale;  /* t is multiplied by this before the embedding */
+    double max_period;  /* of the sinusoidal embedding [10000] */
+    int64_t obs_size;   /* 0: unconditional; else the width of cond */
+} ed_denoiser_opts;
+
+/* x: [B, ...] float; t: [B] or [] (broadcast over the batch), any dtype (cast to x's);
+ * cond: [B, obs_size] or NULL (the null condition when obs_size > 0; must be NULL when
+ * obs_size is 0); keep: [B, 1] of x's dtype or NULL (all ones). Returns x's shape, or
+ * NULL with the reason on the graph. */
+ed_node *ed_denoiser(ed_node *x, ed_node *t, ed_node *cond, ed_node *keep, const ed_denoiser_opts *o,
+                     const char *name);
+
+#endif

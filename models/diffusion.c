@@ -1,0 +1,122 @@
+#include "models/diffusion.h"
+#include "runtime/error.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#define PI 3.14159265358979323846
+
+static const char *const schedules[] = {"linear", "cosine", NULL};
+
+#define D(field) offsetof(ed_diffusion_opts, field)
+#define NET_OPTIONS                                                                                           \
+    {"hidden", ED_OPTION_INT, D(net.hidden), 256, 2, 65536, NULL, "width of the denoiser (even)"},            \
+    {"layers", ED_OPTION_INT, D(net.layers), 4, 0, 64, NULL, "pre-LayerNorm residual MLP blocks"},            \
+    {"expansion", ED_OPTION_INT, D(net.expansion), 4, 1, 64, NULL, "block inner width / hidden"},             \
+    {"time_scale", ED_OPTION_REAL, D(net.time_scale), 1, 1e-6, 1e9, NULL, "the timestep is scaled by this before the embedding"}, \
+    {"max_period", ED_OPTION_REAL, D(net.max_period), 10000, 1, 1e12, NULL, "longest period of the time embedding"}
+
+#define SCHEDULE_OPTIONS                                                                                      \
+    {"beta_schedule", ED_OPTION_ENUM, D(beta_schedule), ED_DIFF_BETA_LINEAR, 0, 0, schedules, "noise schedule"}, \
+    {"beta_start", ED_OPTION_REAL, D(beta_start), 1e-4, 1e-8, 0.5, NULL, "first beta (linear)"},              \
+    {"beta_end", ED_OPTION_REAL, D(beta_end), 0.02, 1e-8, 0.999, NULL, "last beta (linear)"},                 \
+    {"cond_dropout", ED_OPTION_REAL, D(cond_dropout), 0, 0, 1, NULL, "training probability of the null condition (CFG)"}
+
+const ed_option ed_ddpm_options[] = {
+    NET_OPTIONS,
+    {"timesteps", ED_OPTION_INT, D(timesteps), 100, 1, 100000, NULL, "diffusion steps T"},
+    SCHEDULE_OPTIONS,
+};
+
+const ed_option ed_ddim_options[] = {
+    NET_OPTIONS,
+    {"timesteps", ED_OPTION_INT, D(timesteps), 1000, 1, 100000, NULL, "diffusion steps T"},
+    SCHEDULE_OPTIONS,
+    {"ddim_steps", ED_OPTION_INT, D(ddim_steps), 50, 1, 100000, NULL, "DDIM sampling steps"},
+    {"eta", ED_OPTION_REAL, D(eta), 0, 0, 1, NULL, "DDIM noise (0 deterministic, 1 DDPM-like)"},
+    {"clip_x0", ED_OPTION_REAL, D(clip_x0), 0, 0, 1e6, NULL, "clamp the predicted x0 to [-c, c] (0: off)"},
+};
+#undef NET_OPTIONS
+#undef SCHEDULE_OPTIONS
+#undef D
+
+void ed_ddpm_defaults(ed_diffusion_opts *o)
+{
+    *o = (ed_diffusion_opts){0};
+    ed_options_defaults(ed_ddim_options, ED_DDIM_NOPTIONS, o); /* the sampling fields too */
+    ed_options_defaults(ed_ddpm_options, ED_DDPM_NOPTIONS, o);
+}
+
+void ed_ddim_defaults(ed_diffusion_opts *o)
+{
+    *o = (ed_diffusion_opts){0};
+    ed_options_defaults(ed_ddim_options, ED_DDIM_NOPTIONS, o);
+}
+
+int ed_diffusion_betas(const ed_diffusion_opts *o, double *out)
+{
+    int64_t T = o->timesteps;
+    if (T < 1) return ed_fail("diffusion: timesteps must be >= 1, got %lld", (long long)T);
+    for (int64_t t = 0; t < T; t++) {
+        double b;
+        if (o->beta_schedule == ED_DIFF_BETA_COSINE) {
+            const double s = 0.008;
+            double a0 = cos(((double)t / (double)T + s) / (1 + s) * PI / 2);
+            double a1 = cos(((double)(t + 1) / (double)T + s) / (1 + s) * PI / 2);
+            b = fmin(1 - (a1 * a1) / (a0 * a0), 0.999);
+        } else {
+            b = T == 1 ? o->beta_start : o->beta_start + (o->beta_end - o->beta_start) * (double)t / (double)(T - 1);
+        }
+        if (!(b > 0 && b < 1)) return ed_fail("diffusion: beta[%lld] = %g is outside (0, 1)", (long long)t, b);
+        out[t] = b;
+    }
+    return ED_OK;
+}
+
+int ed_diffusion_alpha_bar(const ed_diffusion_opts *o, double *out)
+{
+    if (ed_diffusion_betas(o, out) != ED_OK) return ED_ERR;
+    double prod = 1;
+    for (int64_t t = 0; t < o->timesteps; t++) {
+        prod *= 1 - out[t];
+        out[t] = prod;
+    }
+    return ED_OK;
+}
+
+ed_node *ed_diffusion_eps(ed_node *x, ed_node *t, ed_node *cond, ed_node *keep, const ed_diffusion_opts *o)
+{
+    return ed_denoiser(x, t, cond, keep, &o->net, "ddpm");
+}
+
+ed_node *ed_diffusion_loss(ed_graph *g, ed_node *x0, ed_node *obs, const ed_diffusion_opts *o)
+{
+    if (!x0 || ed_graph_error(g)) return NULL;
+    int64_t T = o->timesteps, batch = x0->shape.dim[0];
+    double *abar = malloc((size_t)(T > 0 ? T : 1) * 2 * sizeof *abar);
+    if (!abar) return ed_graph_fail(g, "diffusion: out of memory");
+    if (ed_diffusion_alpha_bar(o, abar) != ED_OK) {
+        ed_graph_fail(g, "%s", ed_last_error());
+        free(abar);
+        return NULL;
+    }
+    double *s1 = abar, *s2 = abar + T;
+    for (int64_t i = 0; i < T; i++) {
+        s2[i] = sqrt(1 - abar[i]);
+        s1[i] = sqrt(abar[i]);
+    }
+    ed_node *t = ed_randint(g, ed_shape1(batch), 0, T);
+    ed_node *eps = ed_randn(g, x0->dtype, x0->shape);
+    ed_node *keep = NULL;
+    if (obs && o->cond_dropout > 0)
+        keep = ed_sub(ed_scalar(g, x0->dtype, 1), ed_bernoulli(g, x0->dtype, ed_shape2(batch, 1), o->cond_dropout));
+    ed_shape ps = x0->shape; /* [B, 1, ...] */
+    for (int i = 1; i < ps.rank; i++) ps.dim[i] = 1;
+    ed_node *a = ed_reshape(ed_gather(ed_const(g, x0->dtype, ed_shape1(T), s1, T), t, 0), ps);
+    ed_node *b = ed_reshape(ed_gather(ed_const(g, x0->dtype, ed_shape1(T), s2, T), t, 0), ps);
+    free(abar);
+    ed_node *xt = ed_add(ed_mul(a, x0), ed_mul(b, eps));
+    ed_node *pred = ed_diffusion_eps(xt, t, obs, keep, o);
+    return ed_mean(ed_square(ed_sub(pred, eps)), ED_ALL_AXES, false);
+}

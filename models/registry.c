@@ -1,0 +1,134 @@
+#include "models/registry.h"
+#include "runtime/error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void fm_defaults(ed_gen_model *m) { ed_fm_defaults(&m->opts.fm); }
+static void ddpm_defaults(ed_gen_model *m) { ed_ddpm_defaults(&m->opts.diffusion); }
+static void ddim_defaults(ed_gen_model *m) { ed_ddim_defaults(&m->opts.diffusion); }
+
+static ed_node *fm_loss(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *obs)
+{
+    return ed_fm_loss(g, x, obs, &m->opts.fm);
+}
+
+static ed_node *fm_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond)
+{
+    (void)g;
+    return ed_fm_velocity(x, t, cond, NULL, &m->opts.fm);
+}
+
+static ed_node *diffusion_loss(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *obs)
+{
+    return ed_diffusion_loss(g, x, obs, &m->opts.diffusion);
+}
+
+static ed_node *diffusion_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond)
+{
+    (void)g;
+    return ed_diffusion_eps(x, t, cond, NULL, &m->opts.diffusion);
+}
+
+static const ed_model_def models[] = {
+    {"flow_matching", "conditional flow matching, linear OT path, velocity prediction, ODE sampling", "velocity",
+     ed_fm_options, ED_FM_NOPTIONS, fm_defaults, fm_loss, fm_denoise},
+    {"ddpm", "DDPM, epsilon prediction, ancestral sampling (Edifice Diffusion: T = 100)", "eps", ed_ddpm_options,
+     ED_DDPM_NOPTIONS, ddpm_defaults, diffusion_loss, diffusion_denoise},
+    {"ddim", "DDPM-trained denoiser sampled with DDIM (Edifice DDIM: T = 1000, 50 steps, eta 0)", "eps",
+     ed_ddim_options, ED_DDIM_NOPTIONS, ddim_defaults, diffusion_loss, diffusion_denoise},
+};
+enum { NMODELS = sizeof models / sizeof models[0] };
+
+int ed_model_count(void) { return NMODELS; }
+
+const ed_model_def *ed_model_at(int i)
+{
+    return i >= 0 && i < NMODELS ? &models[i] : NULL;
+}
+
+const ed_model_def *ed_model_find(const char *name)
+{
+    for (int i = 0; i < NMODELS; i++)
+        if (name && strcmp(models[i].name, name) == 0) return &models[i];
+    char list[256];
+    size_t len = 0;
+    list[0] = '\0';
+    for (int i = 0; i < NMODELS; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", models[i].name);
+    ed_fail("unknown model '%s' (models: %s)", name ? name : "", list);
+    return NULL;
+}
+
+int ed_gen_model_init(ed_gen_model *m, const ed_model_def *def, ed_shape sample, int64_t obs_size)
+{
+    *m = (ed_gen_model){0};
+    if (!def) return ed_fail("no model given");
+    if (sample.rank < 1 || sample.rank >= ED_MAX_RANK || ed_shape_numel(sample) < 1)
+        return ed_fail("model %s: a sample must have rank 1..%d and at least one element", def->name, ED_MAX_RANK - 1);
+    if (obs_size < 0) return ed_fail("model %s: negative observation size", def->name);
+    m->def = def;
+    m->sample = sample;
+    m->obs_size = obs_size;
+    def->defaults(m);
+    return ED_OK;
+}
+
+int ed_gen_model_set(ed_gen_model *m, const char *name, const char *value)
+{
+    if (ed_options_set(m->def->options, m->def->noptions, &m->opts, name, value) != ED_OK) {
+        char msg[ED_ERROR_MAX];
+        snprintf(msg, sizeof msg, "%s", ed_last_error());
+        return ed_fail("%s: %s", m->def->name, msg);
+    }
+    return ED_OK;
+}
+
+const char *ed_gen_model_get(const ed_gen_model *m, const char *name, char *buf, size_t size)
+{
+    return ed_options_get(m->def->options, m->def->noptions, &m->opts, name, buf, size);
+}
+
+/* The network's obs_size comes from the data, not from an option. */
+static ed_gen_model with_obs(const ed_gen_model *m)
+{
+    ed_gen_model c = *m;
+    if (c.def->pred[0] == 'v') c.opts.fm.net.obs_size = m->obs_size;
+    else c.opts.diffusion.net.obs_size = m->obs_size;
+    return c;
+}
+
+static bool check_x(ed_graph *g, const ed_gen_model *m, ed_node *x)
+{
+    if (!x) return false;
+    bool ok = x->shape.rank == m->sample.rank + 1;
+    for (int i = 0; ok && i < m->sample.rank; i++) ok = x->shape.dim[i + 1] == m->sample.dim[i];
+    if (!ok) {
+        char have[96], want[96];
+        ed_node_type_str(x, have, sizeof have);
+        ed_shape s = m->sample;
+        s.rank++;
+        for (int i = s.rank - 1; i > 0; i--) s.dim[i] = s.dim[i - 1];
+        s.dim[0] = x->shape.rank > 0 ? x->shape.dim[0] : 1;
+        ed_type_str(x->dtype, s, want, sizeof want);
+        ed_graph_fail(g, "model %s: x is %s, the model was built for %s", m->def->name, have, want);
+    }
+    return ok;
+}
+
+ed_node *ed_gen_model_loss(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *obs)
+{
+    if (!check_x(g, m, x)) return NULL;
+    if ((obs != NULL) != (m->obs_size > 0))
+        return ed_graph_fail(g, "model %s: %s", m->def->name,
+                             obs ? "observations given to an unconditional model" : "a conditional model needs observations");
+    ed_gen_model c = with_obs(m);
+    return m->def->loss(g, &c, x, obs);
+}
+
+ed_node *ed_gen_model_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond)
+{
+    if (!check_x(g, m, x)) return NULL;
+    ed_gen_model c = with_obs(m);
+    return m->def->denoise(g, &c, x, t, cond);
+}

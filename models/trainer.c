@@ -1,0 +1,367 @@
+#include "models/trainer.h"
+#include "passes/train.h"
+#include "runtime/safetensors.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ed_trainer {
+    ed_gen_model model;
+    ed_trainer_opts o;
+    const ed_dataset *d;
+    ed_graph *g;
+    ed_store *st;
+    ed_program *p;
+    ed_tensor *xb, *ob;
+    int64_t step;
+    double loss;
+};
+
+static const char *shape_text(ed_shape s, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < s.rank && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? "," : "", (long long)s.dim[i]);
+    return buf;
+}
+
+static int check_fit(const ed_gen_model *m, const ed_dataset *d)
+{
+    ed_shape s = ed_dataset_sample_shape(d);
+    int64_t obs = ed_dataset_obs_size(d);
+    if (ed_shape_eq(s, m->sample) && obs == m->obs_size) return ED_OK;
+    char a[96], b[96];
+    return ed_fail("model %s is for samples [%s] with %lld observation features; data '%s' has samples [%s] "
+                   "with %lld",
+                   m->def->name, shape_text(m->sample, a, sizeof a), (long long)m->obs_size, d->spec,
+                   shape_text(s, b, sizeof b), (long long)obs);
+}
+
+static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o)
+{
+    char name[128];
+    snprintf(name, sizeof name, "train_%s", m->def->name);
+    ed_graph *g = ed_graph_new(name);
+    if (!g) return NULL;
+    ed_shape xs = m->sample;
+    xs.rank++;
+    for (int i = xs.rank - 1; i > 0; i--) xs.dim[i] = xs.dim[i - 1];
+    xs.dim[0] = o->batch;
+    ed_node *x = ed_input(g, "x", ED_F32, xs);
+    ed_node *obs = m->obs_size ? ed_input(g, "obs", ED_F32, ed_shape2(o->batch, m->obs_size)) : NULL;
+    ed_node *loss = ed_gen_model_loss(g, m, x, obs);
+    ed_train_opts to = {.optim = {.kind = ED_OPT_ADAM, .lr = o->lr}};
+    if (ed_graph_error(g) || ed_train_step(g, loss, &to) != ED_OK) {
+        ed_fail("%s", ed_graph_error(g));
+        ed_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* A resumed store must hold exactly the graph's params and state (compiling added
+ * nothing) and its step counter must agree with the metadata. */
+static int check_resumed_store(const ed_trainer *t, int count_before)
+{
+    int count = ed_store_count(t->st);
+    if (count != count_before)
+        return ed_fail("the checkpoint lacks '%s' (and %d more), which model %s needs: it was written by "
+                       "another model or version",
+                       ed_store_name(t->st, count_before), count - count_before - 1, t->model.def->name);
+    for (int i = 0; i < count; i++) {
+        const char *name = ed_store_name(t->st, i);
+        if (!ed_graph_leaf(t->g, ED_OP_PARAM, name) && !ed_graph_leaf(t->g, ED_OP_STATE, name))
+            return ed_fail("the checkpoint holds '%s', which model %s does not use", name, t->model.def->name);
+    }
+    const ed_tensor *s = ed_store_get(t->st, "opt.step");
+    if (!s || s->dtype != ED_I32 || s->shape.rank != 0 || ((const int32_t *)s->data)[0] != (int32_t)t->step)
+        return ed_fail("the optimizer's step counter disagrees with train.step = %lld", (long long)t->step);
+    return ED_OK;
+}
+
+static int check_opts(const ed_trainer_opts *o)
+{
+    if (!(o->batch >= 1 && o->batch <= (INT64_C(1) << 24)))
+        return ed_fail("the batch size must be in [1, 16777216], got %lld", (long long)o->batch);
+    if (!(o->lr > 0 && isfinite(o->lr))) return ed_fail("the learning rate must be finite and > 0, got %g", o->lr);
+    return ED_OK;
+}
+
+/* st: NULL for a fresh run, else a checkpoint's store (taken over, freed on failure). */
+static ed_trainer *make(const ed_gen_model *m, const ed_dataset *d, const ed_trainer_opts *o, ed_store *st,
+                        int64_t step)
+{
+    if (check_opts(o) != ED_OK || check_fit(m, d) != ED_OK) {
+        ed_store_free(st);
+        return NULL;
+    }
+    ed_trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        ed_store_free(st);
+        ed_fail("out of memory");
+        return NULL;
+    }
+    t->model = *m;
+    t->o = *o;
+    t->d = d;
+    t->step = step;
+    t->loss = NAN;
+    bool resumed = st != NULL;
+    t->st = st ? st : ed_store_new(o->seed);
+    int count_before = ed_store_count(t->st);
+    t->g = build_step(m, o);
+    if (!t->g) goto fail;
+    t->p = ed_compile(t->g, t->st, &(ed_compile_opts){.backend = o->backend, .seed = o->seed});
+    if (!t->p) goto fail;
+    if (resumed && check_resumed_store(t, count_before) != ED_OK) goto fail;
+    ed_program_set_calls(t->p, (uint64_t)step);
+    const ed_node *x = ed_graph_leaf(t->g, ED_OP_INPUT, "x");
+    t->xb = ed_tensor_new(ED_F32, x->shape);
+    if (m->obs_size) t->ob = ed_tensor_new(ED_F32, ed_shape2(o->batch, m->obs_size));
+    if (!t->xb || (m->obs_size && !t->ob)) {
+        ed_fail("out of memory");
+        goto fail;
+    }
+    return t;
+fail:
+    ed_trainer_free(t);
+    return NULL;
+}
+
+ed_trainer *ed_trainer_new(const ed_gen_model *m, const ed_dataset *d, const ed_trainer_opts *o)
+{
+    return make(m, d, o, NULL, 0);
+}
+
+ed_trainer *ed_trainer_resume(ed_checkpoint *ck, const ed_dataset *d, const ed_trainer_opts *o)
+{
+    ed_store *st = ck->store;
+    ck->store = NULL;
+    if (!st) {
+        ed_fail("the checkpoint has no store (already resumed?)");
+        return NULL;
+    }
+    uint64_t fp = ed_dataset_fingerprint(d);
+    if (check_fit(&ck->model, d) != ED_OK) { /* the clearer message when the shapes differ */
+        ed_store_free(st);
+        return NULL;
+    }
+    if (fp != ck->data_fingerprint) {
+        ed_store_free(st);
+        ed_fail("the data '%s' is not what the checkpoint was trained on (fingerprint %016llx, now %016llx): it changed",
+                d->spec, (unsigned long long)ck->data_fingerprint, (unsigned long long)fp);
+        return NULL;
+    }
+    ed_trainer *t = make(&ck->model, d, o, st, ck->step);
+    if (t) t->loss = ck->loss;
+    return t;
+}
+
+void ed_trainer_free(ed_trainer *t)
+{
+    if (!t) return;
+    ed_program_free(t->p);
+    ed_graph_free(t->g);
+    ed_store_free(t->st);
+    ed_tensor_free(t->xb);
+    ed_tensor_free(t->ob);
+    free(t);
+}
+
+int ed_trainer_step(ed_trainer *t, double *loss)
+{
+    if (ed_dataset_batch(t->d, t->o.seed, (uint64_t)t->step, t->xb, t->ob) != ED_OK) return ED_ERR;
+    ed_feed feeds[2] = {{"x", t->xb}, {"obs", t->ob}};
+    if (ed_run(t->p, feeds, t->ob ? 2 : 1) != ED_OK) return ED_ERR;
+    t->loss = ed_tensor_get(ed_program_output(t->p, "loss"), 0);
+    t->step++;
+    if (loss) *loss = t->loss;
+    return ED_OK;
+}
+
+int64_t ed_trainer_steps_done(const ed_trainer *t) { return t->step; }
+const ed_store *ed_trainer_store(const ed_trainer *t) { return t->st; }
+const ed_program *ed_trainer_program(const ed_trainer *t) { return t->p; }
+
+/* ---- checkpoints ------------------------------------------------------------------ */
+
+static int meta_setf(ed_meta *m, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int meta_setf(ed_meta *m, const char *key, const char *fmt, ...)
+{
+    char buf[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return ed_meta_set(m, key, buf);
+}
+
+/* The shortest %.Ng that reads back to the same double. */
+static const char *exact(double v, char *buf, size_t size)
+{
+    for (int p = 15; p <= 17; p++) {
+        snprintf(buf, size, "%.*g", p, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+int ed_trainer_save(const ed_trainer *t, const char *path)
+{
+    ed_meta *m = ed_meta_new();
+    if (!m) return ED_ERR;
+    const ed_gen_model *gm = &t->model;
+    char buf[96], key[128];
+    int rc = ed_meta_set(m, "model", gm->def->name);
+    rc |= ed_meta_set(m, "model.sample_shape", shape_text(gm->sample, buf, sizeof buf));
+    rc |= meta_setf(m, "model.obs_size", "%lld", (long long)gm->obs_size);
+    for (int i = 0; i < gm->def->noptions; i++) {
+        const char *name = gm->def->options[i].name;
+        snprintf(key, sizeof key, "option.%s", name);
+        rc |= ed_meta_set(m, key, ed_gen_model_get(gm, name, buf, sizeof buf));
+    }
+    rc |= ed_meta_set(m, "data", t->d->spec);
+    rc |= meta_setf(m, "data.n", "%lld", (long long)t->d->n);
+    rc |= meta_setf(m, "data.seed", "%llu", (unsigned long long)t->d->seed);
+    rc |= meta_setf(m, "data.fingerprint", "%016llx", (unsigned long long)ed_dataset_fingerprint(t->d));
+    rc |= meta_setf(m, "train.step", "%lld", (long long)t->step);
+    rc |= meta_setf(m, "train.seed", "%llu", (unsigned long long)t->o.seed);
+    rc |= meta_setf(m, "train.batch", "%lld", (long long)t->o.batch);
+    rc |= ed_meta_set(m, "train.lr", exact(t->o.lr, buf, sizeof buf));
+    rc |= meta_setf(m, "train.steps", "%lld", (long long)t->o.steps);
+    rc |= ed_meta_set(m, "train.loss", isfinite(t->loss) ? exact(t->loss, buf, sizeof buf) : "nan");
+    rc |= meta_setf(m, "train.data_rng", "philox4x32-10 stream=train.batch call=%lld", (long long)t->step);
+    if (rc == ED_OK) rc = ed_safetensors_save(path, t->st, m);
+    ed_meta_free(m);
+    return rc == ED_OK ? ED_OK : ED_ERR;
+}
+
+static const char *need(const ed_meta *m, const char *path, const char *key)
+{
+    const char *v = ed_meta_get(m, key);
+    if (!v) ed_fail("%s: metadata '%s' is missing", path, key);
+    return v;
+}
+
+static bool parse_i64(const char *s, int64_t lo, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s == '-') return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_shape(const char *s, ed_shape *out)
+{
+    *out = (ed_shape){0};
+    while (*s) {
+        if (out->rank == ED_MAX_RANK - 1) return false;
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno || end == s || v < 1) return false;
+        out->dim[out->rank++] = v;
+        s = end;
+        if (*s == ',') s++;
+        else if (*s) return false;
+    }
+    return out->rank >= 1;
+}
+
+static int parse_meta(const char *path, const ed_meta *m, ed_checkpoint *c)
+{
+    const char *name = ed_meta_get(m, "model");
+    if (!name) return ed_fail("%s: not an edifice training checkpoint (no 'model' in its metadata)", path);
+    const ed_model_def *def = ed_model_find(name);
+    if (!def) return ed_fail("%s: checkpoint of an unknown model '%s'", path, name);
+    const char *v;
+    ed_shape sample;
+    int64_t obs = 0, i64;
+    if (!(v = need(m, path, "model.sample_shape"))) return ED_ERR;
+    if (!parse_shape(v, &sample)) return ed_fail("%s: bad model.sample_shape '%s'", path, v);
+    if (!(v = need(m, path, "model.obs_size"))) return ED_ERR;
+    if (!parse_i64(v, 0, &obs)) return ed_fail("%s: bad model.obs_size '%s'", path, v);
+    if (ed_gen_model_init(&c->model, def, sample, obs) != ED_OK) return ED_ERR;
+    for (int i = 0; i < def->noptions; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "option.%s", def->options[i].name);
+        if (!(v = need(m, path, key))) return ED_ERR;
+        if (ed_gen_model_set(&c->model, def->options[i].name, v) != ED_OK) {
+            char msg[ED_ERROR_MAX];
+            snprintf(msg, sizeof msg, "%s", ed_last_error());
+            return ed_fail("%s: %s", path, msg);
+        }
+    }
+    for (int i = 0; i < ed_meta_count(m); i++) {
+        const char *k = ed_meta_key(m, i);
+        if (strncmp(k, "option.", 7) == 0 && !ed_option_find(def->options, def->noptions, k + 7))
+            return ed_fail("%s: model %s has no option '%s'", path, name, k + 7);
+    }
+    if (!(v = need(m, path, "data"))) return ED_ERR;
+    if (strlen(v) >= sizeof c->data) return ed_fail("%s: data spec too long", path);
+    snprintf(c->data, sizeof c->data, "%s", v);
+    if (!(v = need(m, path, "data.n")) || !parse_i64(v, 0, &c->data_n)) return v ? ed_fail("%s: bad data.n '%s'", path, v) : ED_ERR;
+    if (!(v = need(m, path, "data.seed")) || !parse_u64(v, &c->data_seed)) return v ? ed_fail("%s: bad data.seed '%s'", path, v) : ED_ERR;
+    if (!(v = need(m, path, "data.fingerprint"))) return ED_ERR;
+    if (strlen(v) != 16 || strspn(v, "0123456789abcdef") != 16) return ed_fail("%s: bad data.fingerprint '%s'", path, v);
+    c->data_fingerprint = strtoull(v, NULL, 16);
+    if (!(v = need(m, path, "train.step")) || !parse_i64(v, 0, &c->step) || c->step > INT32_MAX)
+        return v ? ed_fail("%s: bad train.step '%s'", path, v) : ED_ERR;
+    if (!(v = need(m, path, "train.seed")) || !parse_u64(v, &c->train.seed)) return v ? ed_fail("%s: bad train.seed '%s'", path, v) : ED_ERR;
+    if (!(v = need(m, path, "train.batch")) || !parse_i64(v, 1, &i64)) return v ? ed_fail("%s: bad train.batch '%s'", path, v) : ED_ERR;
+    c->train.batch = i64;
+    if (!(v = need(m, path, "train.steps")) || !parse_i64(v, 0, &c->train.steps))
+        return v ? ed_fail("%s: bad train.steps '%s'", path, v) : ED_ERR;
+    if (!(v = need(m, path, "train.lr"))) return ED_ERR;
+    char *end;
+    c->train.lr = strtod(v, &end);
+    if (*end || end == v || !(c->train.lr > 0)) return ed_fail("%s: bad train.lr '%s'", path, v);
+    v = ed_meta_get(m, "train.loss");
+    c->loss = v ? strtod(v, NULL) : NAN;
+    char want[128];
+    snprintf(want, sizeof want, "philox4x32-10 stream=train.batch call=%lld", (long long)c->step);
+    if (!(v = need(m, path, "train.data_rng"))) return ED_ERR;
+    if (strcmp(v, want) != 0) return ed_fail("%s: train.data_rng '%s' does not match step %lld", path, v, (long long)c->step);
+    return ED_OK;
+}
+
+int ed_checkpoint_load(const char *path, ed_checkpoint *out)
+{
+    *out = (ed_checkpoint){0};
+    ed_meta *m = NULL;
+    ed_store *st = ed_safetensors_load(path, &m);
+    if (!st) return ED_ERR;
+    int rc = parse_meta(path, m, out);
+    ed_meta_free(m);
+    if (rc != ED_OK) {
+        ed_store_free(st);
+        *out = (ed_checkpoint){0};
+        return ED_ERR;
+    }
+    out->store = st;
+    return ED_OK;
+}
+
+void ed_checkpoint_free(ed_checkpoint *c)
+{
+    ed_store_free(c->store);
+    *c = (ed_checkpoint){0};
+}

@@ -1,0 +1,394 @@
+/* The training commands of the edifice CLI, run as a user would: `models` lists the
+ * registry with defaults, `data` writes .npy and PNG, `train` prints progress, writes a
+ * checkpoint, resumes to the same losses, stops cleanly and saves on SIGINT, and every
+ * user error (bad flags, options, data, wrong or damaged checkpoints) is one clear
+ * line with a non-zero exit. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "runtime/error.h"
+#include "runtime/npy.h"
+#include "runtime/safetensors.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TMP ED_BINARY_DIR "/test_cli_train_tmp"
+/* A model small enough that each run takes a moment. */
+#define SMALL "--hidden 16 --layers 1 --batch 32 --n 500"
+
+typedef struct {
+    int status;
+    char out[65536];
+    char err[65536];
+} result;
+
+static char *slurp(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = '\0';
+    fclose(f);
+    if (size) *size = got;
+    return s;
+}
+
+static void cli(result *r, const char *args)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd '%s' && OPENBLAS_NUM_THREADS=1 '%s' %s >stdout 2>stderr", TMP, ED_CLI, args);
+    int rc = system(cmd);
+    r->status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    char *s = slurp(TMP "/stdout", NULL);
+    snprintf(r->out, sizeof r->out, "%s", s ? s : "");
+    free(s);
+    s = slurp(TMP "/stderr", NULL);
+    snprintf(r->err, sizeof r->err, "%s", s ? s : "");
+    free(s);
+}
+
+static void assert_one_error_line(const result *r, const char *want)
+{
+    if (r->status == 0) fail_msg("expected failure, got exit 0; stderr: %s", r->err);
+    if (strncmp(r->err, "edifice: ", 9) != 0 || !strstr(r->err, want))
+        fail_msg("stderr should contain '%s', got: %s", want, r->err);
+    const char *nl = strchr(r->err, '\n');
+    assert_non_null(nl);
+    assert_int_equal(nl[1], '\0');
+}
+
+static void assert_ok(const result *r)
+{
+    if (r->status != 0) fail_msg("exit %d; stderr: %s", r->status, r->err);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return system("rm -rf '" TMP "' && mkdir -p '" TMP "'") == 0 ? 0 : -1;
+}
+
+static void test_models_lists_defaults(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "models");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "flow_matching: "));
+    assert_non_null(strstr(r.out, "ddpm: "));
+    assert_non_null(strstr(r.out, "ddim: "));
+    assert_non_null(strstr(r.out, "--hidden           256"));
+    assert_non_null(strstr(r.out, "--timesteps        100 "));
+    assert_non_null(strstr(r.out, "--timesteps        1000"));
+    assert_non_null(strstr(r.out, "--solver           euler    euler|midpoint|heun|rk4"));
+    cli(&r, "models ddim");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "--ddim_steps       50"));
+    assert_null(strstr(r.out, "flow_matching"));
+    cli(&r, "models vae");
+    assert_one_error_line(&r, "models: unknown model 'vae' (models: flow_matching, ddpm, ddim)");
+    cli(&r, "models --help");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "usage: edifice models"));
+}
+
+static void test_data_writes_npy_and_png(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "data moons --n 300 --seed 4 --out moons.npy");
+    assert_ok(&r);
+    ed_tensor *x = ed_npy_read(TMP "/moons.npy");
+    assert_non_null(x);
+    assert_true(ed_shape_eq(x->shape, ed_shape2(300, 2)));
+    ed_tensor_free(x);
+    cli(&r, "data circles --n 300 --out circles.png");
+    assert_ok(&r);
+    size_t n;
+    char *png = slurp(TMP "/circles.png", &n);
+    assert_non_null(png);
+    assert_memory_equal(png, "\x89PNG", 4);
+    free(png);
+    cli(&r, "data demo --n 50 --out demo.npy");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "demo.obs.npy"));
+    ed_tensor *o = ed_npy_read(TMP "/demo.obs.npy"), *a = ed_npy_read(TMP "/demo.actions.npy");
+    assert_non_null(o);
+    assert_non_null(a);
+    assert_true(ed_shape_eq(o->shape, ed_shape2(50, 6)));
+    assert_true(ed_shape_eq(a->shape, ed_shape3(50, 8, 2)));
+    ed_tensor_free(o);
+    ed_tensor_free(a);
+    cli(&r, "data demo --n 50 --out demo.png");
+    assert_ok(&r);
+
+    cli(&r, "data spirals --n 5 --out s.npy");
+    assert_one_error_line(&r, "data: unknown data set 'spirals'");
+    cli(&r, "data moons --out s.npy");
+    assert_one_error_line(&r, "data: --n N is required");
+    cli(&r, "data moons --n 0 --out s.npy");
+    assert_one_error_line(&r, "data: --n wants an integer in [1, ");
+    cli(&r, "data moons --n 5 --out s.csv");
+    assert_one_error_line(&r, "data: --out must end in .npy or .png");
+    cli(&r, "data moons --n 5");
+    assert_one_error_line(&r, "data: --out FILE.npy or FILE.png is required");
+    cli(&r, "data moons --n 5 --noise -1 --out s.npy");
+    assert_one_error_line(&r, "data: --noise wants a finite number >= 0");
+    cli(&r, "data moons --n 5 --out no/such/dir/s.npy");
+    assert_one_error_line(&r, "no/such/dir/s.npy");
+}
+
+/* Lines "step,loss" of a --log file from step `from` on, as one string. */
+static char *log_from(const char *file, int from)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", TMP, file);
+    char *s = slurp(path, NULL);
+    if (!s) fail_msg("no log %s", path);
+    assert_true(strncmp(s, "step,loss\n", 10) == 0);
+    char *p = s + 10;
+    while (*p && atoi(p) < from) p = strchr(p, '\n') + 1;
+    char *r = strdup(p);
+    free(s);
+    return r;
+}
+
+static void test_train_and_resume(void **state)
+{
+    (void)state;
+    static result r;
+    /* Straight: 8 steps. Then 4, resume to 8: the same losses and the same bytes of
+     * every tensor (the metadata differs only in nothing: same step, same loss). */
+    cli(&r, "train flow_matching --data demo --steps 8 " SMALL " --cond_dropout 0.2 --out straight.safetensors --log straight.csv --every 2");
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "train flow_matching on demo: 500 rows of [8, 2] given observations"));
+    /* Not a terminal: plain periodic lines, no carriage returns. */
+    assert_non_null(strstr(r.err, "step 2/8  loss "));
+    assert_non_null(strstr(r.err, "step 8/8  loss "));
+    assert_non_null(strstr(r.err, " steps/s  ETA "));
+    assert_null(strchr(r.err, '\r'));
+    assert_non_null(strstr(r.err, "checkpoint saved to straight.safetensors"));
+
+    cli(&r, "train flow_matching --data demo --steps 4 " SMALL " --cond_dropout 0.2 --out half.safetensors --log half.csv");
+    assert_ok(&r);
+    /* The planned length is the run's own: resume to 8 says --steps 8. */
+    cli(&r, "train flow_matching --resume half.safetensors --steps 8 --out resumed.safetensors --log resumed.csv");
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "resume flow_matching on demo"));
+    assert_non_null(strstr(r.err, "from step 4"));
+    char *a = log_from("straight.csv", 5), *b = log_from("resumed.csv", 5);
+    assert_string_equal(a, b);
+    assert_true(strlen(a) > 20);
+    free(a);
+    free(b);
+    size_t na, nb;
+    char *fa = slurp(TMP "/straight.safetensors", &na), *fb = slurp(TMP "/resumed.safetensors", &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(fa, fb, na);
+    free(fa);
+    free(fb);
+
+    /* Resuming a finished run does nothing and says so. */
+    cli(&r, "train flow_matching --resume straight.safetensors");
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "already at step 8 of 8"));
+    /* The same run on the interpreter starts with the same loss to float precision. */
+    cli(&r, "train flow_matching --data demo --steps 1 " SMALL " --cond_dropout 0.2 --backend interp --out i.safetensors --log i.csv");
+    assert_ok(&r);
+    a = log_from("straight.csv", 1);
+    b = log_from("i.csv", 1);
+    double la = strtod(strchr(a, ',') + 1, NULL), lb = strtod(strchr(b, ',') + 1, NULL);
+    assert_float_equal(la, lb, 1e-5 * la);
+    free(a);
+    free(b);
+}
+
+static void test_train_errors(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train");
+    assert_one_error_line(&r, "train: give the model first");
+    cli(&r, "train vae --data moons");
+    assert_one_error_line(&r, "train: unknown model 'vae' (models: flow_matching, ddpm, ddim)");
+    cli(&r, "train ddpm");
+    assert_one_error_line(&r, "train: --data is required");
+    cli(&r, "train ddpm --data spirals");
+    assert_one_error_line(&r, "train: unknown data 'spirals'");
+    cli(&r, "train ddpm --data missing.npy");
+    assert_one_error_line(&r, "missing.npy");
+    cli(&r, "train ddpm --data moons --hiden 3");
+    assert_one_error_line(&r, "train: '--hiden' is neither a train flag nor an option of ddpm");
+    cli(&r, "train ddpm --data moons --timesteps 0");
+    assert_one_error_line(&r, "train: ddpm: option timesteps: 0 is outside [1, 100000]");
+    cli(&r, "train ddpm --data moons --beta_schedule quadratic");
+    assert_one_error_line(&r, "'quadratic' is not one of linear|cosine");
+    cli(&r, "train ddpm --data moons --hidden 15 --steps 1");
+    assert_one_error_line(&r, "hidden must be even");
+    cli(&r, "train ddpm --data moons --lr -1");
+    assert_one_error_line(&r, "train: --lr wants a finite number > 0, got '-1'");
+    cli(&r, "train ddpm --data moons --steps 0");
+    assert_one_error_line(&r, "train: --steps wants a whole number >= 1, got '0'");
+    cli(&r, "train ddpm --data moons --backend gpu");
+    assert_one_error_line(&r, "train: --backend wants jit or interp, got 'gpu'");
+    cli(&r, "train ddpm --data moons --steps");
+    assert_one_error_line(&r, "train: --steps wants a whole number >= 1, got ''");
+    cli(&r, "train ddpm --data moons --steps 1 " SMALL " --out no/such/dir/x.safetensors");
+    assert_one_error_line(&r, "no/such/dir/x.safetensors");
+
+    /* Checkpoints: a good one, then the wrong model, a truncated and a bit-flipped copy. */
+    cli(&r, "train flow_matching --data moons --steps 2 " SMALL " --out good.safetensors");
+    assert_ok(&r);
+    cli(&r, "train ddpm --resume good.safetensors --steps 4");
+    assert_one_error_line(&r, "train: good.safetensors is a checkpoint of model flow_matching, not ddpm");
+    cli(&r, "train flow_matching --resume good.safetensors --steps 4 --hidden 32");
+    assert_one_error_line(&r, "good.safetensors was trained with hidden = 16; a resumed run keeps its model options");
+    cli(&r, "train flow_matching --resume good.safetensors --steps 4 --data circles");
+    assert_one_error_line(&r, "good.safetensors was trained with --data moons");
+    cli(&r, "train flow_matching --resume good.safetensors --steps 4 --seed 9");
+    assert_one_error_line(&r, "was trained with --seed 0");
+    cli(&r, "train flow_matching --resume missing.safetensors");
+    assert_one_error_line(&r, "missing.safetensors");
+
+    size_t n;
+    char *bytes = slurp(TMP "/good.safetensors", &n);
+    FILE *f = fopen(TMP "/short.safetensors", "wb");
+    fwrite(bytes, 1, n / 2, f);
+    fclose(f);
+    cli(&r, "train flow_matching --resume short.safetensors --steps 4");
+    assert_one_error_line(&r, "short.safetensors");
+    bytes[n - 5] ^= 0x04;
+    f = fopen(TMP "/flipped.safetensors", "wb");
+    fwrite(bytes, 1, n, f);
+    fclose(f);
+    free(bytes);
+    cli(&r, "train flow_matching --resume flipped.safetensors --steps 4");
+    assert_one_error_line(&r, "flipped.safetensors");
+    assert_non_null(strstr(r.err, "checksum mismatch"));
+
+    /* The data file changed under the checkpoint. */
+    cli(&r, "data moons --n 100 --out d.npy");
+    assert_ok(&r);
+    cli(&r, "train ddpm --data d.npy --steps 2 " SMALL " --out d.safetensors");
+    assert_ok(&r);
+    cli(&r, "data moons --n 100 --seed 1 --out d.npy");
+    assert_ok(&r);
+    cli(&r, "train ddpm --resume d.safetensors --steps 4");
+    assert_one_error_line(&r, "the data 'd.npy' is not what the checkpoint was trained on");
+
+    /* A safetensors file that is not a training checkpoint. */
+    ed_store *st = ed_store_new(0);
+    ed_store_put(st, "w", ed_tensor_new(ED_F32, ed_shape1(3)), true);
+    assert_int_equal(ed_safetensors_save(TMP "/plain.safetensors", st, NULL), ED_OK);
+    ed_store_free(st);
+    cli(&r, "train flow_matching --resume plain.safetensors");
+    assert_one_error_line(&r, "plain.safetensors: not an edifice training checkpoint");
+}
+
+static bool wait_for_lines(const char *path, int lines, double timeout_s)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        char *s = slurp(path, NULL);
+        int k = 0;
+        for (char *p = s; p && *p; p++) k += *p == '\n';
+        free(s);
+        if (k >= lines) return true;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((double)(t.tv_sec - t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - t0.tv_nsec) > timeout_s) return false;
+        usleep(20000);
+    }
+}
+
+/* Ctrl-C: the run stops after the current step, saves, exits 130; resume finishes it
+ * and the losses equal an uninterrupted run's. */
+static void test_sigint_saves(void **state)
+{
+    (void)state;
+    static result r;
+    unlink(TMP "/int.csv");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (chdir(TMP) != 0) _exit(99);
+        FILE *e = freopen("int.err", "w", stderr);
+        (void)e;
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        execl(ED_CLI, ED_CLI, "train", "ddpm", "--data", "moons", "--steps", "100000", "--hidden", "16", "--layers", "1",
+              "--batch", "32", "--n", "500", "--out", "int.safetensors", "--log", "int.csv", (char *)NULL);
+        _exit(98);
+    }
+    if (!wait_for_lines(TMP "/int.csv", 4, 60)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("training did not start");
+    }
+    kill(pid, SIGINT);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 130);
+    char *err = slurp(TMP "/int.err", NULL);
+    assert_non_null(strstr(err, "edifice: interrupted at step "));
+    assert_non_null(strstr(err, "checkpoint saved to int.safetensors (continue with --resume int.safetensors)"));
+    int stopped = atoi(strstr(err, "interrupted at step ") + 20);
+    free(err);
+    assert_true(stopped >= 3 && stopped < 100000);
+
+    /* Finish two more steps from the checkpoint; compare with a straight run. */
+    char args[1024];
+    snprintf(args, sizeof args, "train ddpm --resume int.safetensors --steps %d --log int2.csv", stopped + 2);
+    cli(&r, args);
+    assert_ok(&r);
+    snprintf(args, sizeof args,
+             "train ddpm --data moons --steps %d --hidden 16 --layers 1 --batch 32 --n 500 --out s.safetensors --log s.csv",
+             stopped + 2);
+    cli(&r, args);
+    assert_ok(&r);
+    char *a = log_from("s.csv", stopped + 1), *b = log_from("int2.csv", stopped + 1);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train --help");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "usage: edifice train MODEL"));
+    assert_non_null(strstr(r.out, "--resume FILE"));
+    cli(&r, "train ddpm --help");
+    assert_ok(&r);
+    cli(&r, "data --help");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "usage: edifice data NAME"));
+    cli(&r, "--help");
+    assert_non_null(strstr(r.out, "train MODEL --data"));
+    assert_non_null(strstr(r.out, "models [MODEL]"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_models_lists_defaults), cmocka_unit_test(test_data_writes_npy_and_png),
+        cmocka_unit_test(test_train_and_resume),      cmocka_unit_test(test_train_errors),
+        cmocka_unit_test(test_sigint_saves),          cmocka_unit_test(test_help),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
