@@ -331,6 +331,10 @@ def summary_table(summary):
             f(1e3 / sc, "%.1f") if sc else "n/a", f(e / c) if c and e else "n/a", f(sc / c) if c and sc else "n/a",
             f(em / cm) if cm and em else "n/a",
             f(s["mflop"], "%.1f"), "%.0f%%" % (100 * s["roof"] / c) if c and s["roof"] else "n/a"))
+    heads = ["%s %sx" % (DEFS[w][0].split(" ", 1)[0], f(s["eager"] / s["c"]))
+             for w, s in summary if s["threads"] == 1 and s.get("c") and s.get("eager")]
+    if heads:
+        out += ["", "Headline (1 thread, edifice JIT over PyTorch eager, medians): " + ", ".join(heads) + "."]
     return out + [""]
 
 

@@ -61,10 +61,15 @@ ed_tensor *bench_digits_load(int64_t rows)
         return NULL;
     }
     ed_tensor *t = ed_tensor_new(ED_F32, ed_shape2(rows, 64));
-    float *d = t ? t->data : NULL;
+    if (!t) {
+        gzclose(f);
+        ed_fail("digits: out of memory for %lld rows", (long long)rows);
+        return NULL;
+    }
+    float *d = t->data;
     char line[1024];
     int64_t r = 0;
-    while (d && r < rows && gzgets(f, line, sizeof line)) {
+    while (r < rows && gzgets(f, line, sizeof line)) {
         char *p = line;
         for (int c = 0; c < 65; c++) {
             char *end;
@@ -81,7 +86,7 @@ ed_tensor *bench_digits_load(int64_t rows)
         r++;
     }
     gzclose(f);
-    if (d && r < rows) {
+    if (r < rows) {
         ed_fail("digits: %s has %lld rows, %lld wanted", path, (long long)r, (long long)rows);
         ed_tensor_free(t);
         return NULL;
@@ -91,14 +96,24 @@ ed_tensor *bench_digits_load(int64_t rows)
 
 ed_tensor **bench_split_batches(const ed_tensor *x, int64_t b, int n, ed_shape shape)
 {
-    int64_t dcols = x->shape.dim[1];
-    if (x->shape.rank != 2 || (int64_t)n * b > x->shape.dim[0] || ed_shape_numel(shape) != b * dcols) {
+    int64_t dcols = x->shape.rank == 2 ? x->shape.dim[1] : 0;
+    if (dcols < 1 || (int64_t)n * b > x->shape.dim[0] || ed_shape_numel(shape) != b * dcols) {
         ed_fail("split_batches: cannot cut %d batches of %lld rows as wanted", n, (long long)b);
         return NULL;
     }
     ed_tensor **out = calloc((size_t)n, sizeof *out);
-    for (int k = 0; out && k < n; k++) {
+    if (!out) {
+        ed_fail("split_batches: out of memory");
+        return NULL;
+    }
+    for (int k = 0; k < n; k++) {
         out[k] = ed_tensor_new(ED_F32, shape);
+        if (!out[k]) {
+            while (k--) ed_tensor_free(out[k]);
+            free(out);
+            ed_fail("split_batches: out of memory");
+            return NULL;
+        }
         memcpy(out[k]->data, (const float *)x->data + (size_t)(k * b * dcols), sizeof(float) * (size_t)(b * dcols));
     }
     return out;
