@@ -260,6 +260,8 @@ int64_t ed_loop_result_offset(const ed_node *loop, int k);
 /* The k-th INPUT leaf of body in id order (0: index, then carried, then captured). */
 ed_node *ed_loop_body_input(const ed_graph *body, int k);
 int ed_loop_body_ninputs(const ed_graph *body);
+/* Format a body checker's message into msg[size]; always returns false. */
+bool ed_body_fail(char *msg, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Does g (or a loop body inside it) contain a random op? */
 bool ed_graph_has_random(const ed_graph *g);
 /* The shape rules of loop and get (used by ir/shape.c's table). */

@@ -8,8 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static bool fail(char *msg, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool fail(char *msg, size_t size, const char *fmt, ...)
+/* Write a checker's message into msg and return false (shared by the loop and fused
+ * body checks). */
+bool ed_body_fail(char *msg, size_t size, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -92,17 +93,17 @@ static bool check_inputs(const ed_graph *body, ed_node *const *in, int nin, int 
 {
     int have = ed_loop_body_ninputs(body);
     if (have != 1 + nin)
-        return fail(msg, size, "body @%s has %d inputs, but the loop needs %d: the index, %d carried and %d captured",
+        return ed_body_fail(msg, size, "body @%s has %d inputs, but the loop needs %d: the index, %d carried and %d captured",
                     body->name, have, 1 + nin, nc, nin - nc);
     char t1[96], t2[96];
     const ed_node *index = ed_loop_body_input(body, 0);
     if (index->dtype != ED_I32 || index->shape.rank != 0)
-        return fail(msg, size, "the body's first input (the index, \"%s\") must be i32[], got %s", index->attr.name,
+        return ed_body_fail(msg, size, "the body's first input (the index, \"%s\") must be i32[], got %s", index->attr.name,
                     ty(index, t1, sizeof t1));
     for (int k = 0; k < nin; k++) {
         const ed_node *b = ed_loop_body_input(body, k + 1);
         if (b->dtype != in[k]->dtype || !ed_shape_eq(b->shape, in[k]->shape))
-            return fail(msg, size, "%s value %d is %s but the body's input \"%s\" is %s",
+            return ed_body_fail(msg, size, "%s value %d is %s but the body's input \"%s\" is %s",
                         k < nc ? "carried" : "captured", k < nc ? k : k - nc, ty(in[k], t1, sizeof t1),
                         b->attr.name, ty(b, t2, sizeof t2));
     }
@@ -112,16 +113,16 @@ static bool check_inputs(const ed_graph *body, ed_node *const *in, int nin, int 
 static bool check_outputs(const ed_graph *body, ed_node *const *in, int nc, int64_t trips, char *msg, size_t size)
 {
     if (body->noutputs < nc)
-        return fail(msg, size, "body @%s has %d outputs, fewer than the %d carried values", body->name,
+        return ed_body_fail(msg, size, "body @%s has %d outputs, fewer than the %d carried values", body->name,
                     body->noutputs, nc);
     char t1[96], t2[96];
     for (int k = 0; k < body->noutputs; k++) {
         const ed_node *v = body->outputs[k].node;
         if (k < nc && (v->dtype != in[k]->dtype || !ed_shape_eq(v->shape, in[k]->shape)))
-            return fail(msg, size, "carried value %d is %s but its next value (out %s) is %s", k,
+            return ed_body_fail(msg, size, "carried value %d is %s but its next value (out %s) is %s", k,
                         ty(in[k], t1, sizeof t1), body->outputs[k].name, ty(v, t2, sizeof t2));
         if (k >= nc && v->shape.rank >= ED_MAX_RANK)
-            return fail(msg, size, "stacked output %s is %s: stacking adds an axis beyond rank %d",
+            return ed_body_fail(msg, size, "stacked output %s is %s: stacking adds an axis beyond rank %d",
                         body->outputs[k].name, ty(v, t1, sizeof t1), ED_MAX_RANK);
         (void)trips;
     }
@@ -134,11 +135,11 @@ static bool check_leaves(const ed_graph *body, char *msg, size_t size)
     for (int i = 0; i < body->nnodes; i++) {
         const ed_node *n = body->nodes[i];
         if (n->op == ED_OP_PARAM || n->op == ED_OP_STATE)
-            return fail(msg, size, "body @%s has %s \"%s\": build it in the outer graph and capture it "
+            return ed_body_fail(msg, size, "body @%s has %s \"%s\": build it in the outer graph and capture it "
                         "(ed_loop_capture)", body->name, ed_op_name(n->op), n->attr.name);
     }
     if (body->nupdates)
-        return fail(msg, size, "body @%s has update bindings (\"%s\"); a loop body has none", body->name,
+        return ed_body_fail(msg, size, "body @%s has update bindings (\"%s\"); a loop body has none", body->name,
                     body->updates[0].name);
     return true;
 }
@@ -148,25 +149,25 @@ bool ed_loop_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_d
 {
     (void)op;
     const ed_graph *body = a->body;
-    if (!body) return fail(msg, size, "has no body graph");
-    if (body->failed) return fail(msg, size, "body @%s has an error: %s", body->name, body->error);
+    if (!body) return ed_body_fail(msg, size, "has no body graph");
+    if (body->failed) return ed_body_fail(msg, size, "body @%s has an error: %s", body->name, body->error);
     if (a->trips < 0 || a->trips > INT32_MAX)
-        return fail(msg, size, "trips must be 0..%d (the index is i32), got %lld", INT32_MAX, (long long)a->trips);
+        return ed_body_fail(msg, size, "trips must be 0..%d (the index is i32), got %lld", INT32_MAX, (long long)a->trips);
     if (a->ncarried < 0 || a->ncarried > nin)
-        return fail(msg, size, "ncarried must be 0..%d (the number of inputs), got %d", nin, a->ncarried);
+        return ed_body_fail(msg, size, "ncarried must be 0..%d (the number of inputs), got %d", nin, a->ncarried);
     if (!check_leaves(body, msg, size) || !check_inputs(body, in, nin, a->ncarried, msg, size) ||
         !check_outputs(body, in, a->ncarried, a->trips, msg, size))
         return false;
-    if (ed_graph_verify(body) != ED_OK) return fail(msg, size, "body: %s", ed_last_error());
+    if (ed_graph_verify(body) != ED_OK) return ed_body_fail(msg, size, "body: %s", ed_last_error());
     /* The node's own type is its storage: every result, ED_ALIGN aligned, as f32 words. */
     int64_t total = 0;
     for (int k = 0; k < body->noutputs; k++) {
         ed_dtype rdt;
         ed_shape s;
-        if (!result_type(body, a->ncarried, a->trips, k, &rdt, &s)) return fail(msg, size, "bad result %d", k);
+        if (!result_type(body, a->ncarried, a->trips, k, &rdt, &s)) return ed_body_fail(msg, size, "bad result %d", k);
         int64_t numel = ed_shape_numel(s), es = (int64_t)ed_dtype_size(rdt);
         if (numel < 0 || numel > ((INT64_C(1) << 60) - total) / es)
-            return fail(msg, size, "results are too large (%d stacked over %lld trips)", k, (long long)a->trips);
+            return ed_body_fail(msg, size, "results are too large (%d stacked over %lld trips)", k, (long long)a->trips);
         total += aligned(numel * es);
     }
     *dt = ED_F32;
@@ -180,10 +181,10 @@ bool ed_get_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dt
     (void)op, (void)nin;
     const ed_node *t = in[0];
     char buf[96];
-    if (t->op != ED_OP_LOOP) return fail(msg, size, "reads a result of a loop, got %s %s", ed_op_name(t->op), ty(t, buf, sizeof buf));
+    if (t->op != ED_OP_LOOP) return ed_body_fail(msg, size, "reads a result of a loop, got %s %s", ed_op_name(t->op), ty(t, buf, sizeof buf));
     int n = ed_loop_nresults(t);
     if (a->index < 0 || a->index >= n)
-        return fail(msg, size, "index %d is out of range: the loop (%%%d) has %d results", a->index, t->id, n);
-    if (!ed_loop_result_type(t, a->index, dt, out)) return fail(msg, size, "bad loop result %d", a->index);
+        return ed_body_fail(msg, size, "index %d is out of range: the loop (%%%d) has %d results", a->index, t->id, n);
+    if (!ed_loop_result_type(t, a->index, dt, out)) return ed_body_fail(msg, size, "bad loop result %d", a->index);
     return true;
 }
