@@ -2,10 +2,9 @@
 #include "runtime/error.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
-
-#define PI 3.14159265358979323846
 
 static const char *const schedules[] = {"linear", "cosine", NULL};
 
@@ -54,24 +53,21 @@ void ed_ddim_defaults(ed_diffusion_opts *o)
     ed_options_defaults(ed_ddim_options, ED_DDIM_NOPTIONS, o);
 }
 
+ed_beta_opts ed_diffusion_beta_opts(const ed_diffusion_opts *o)
+{
+    return (ed_beta_opts){
+        .kind = o->beta_schedule == ED_DIFF_BETA_COSINE ? ED_BETA_COSINE : ED_BETA_LINEAR,
+        .steps = o->timesteps > INT32_MAX ? -1 : (int)o->timesteps,
+        .beta_start = o->beta_start,
+        .beta_end = o->beta_end,
+    };
+}
+
 int ed_diffusion_betas(const ed_diffusion_opts *o, double *out)
 {
-    int64_t T = o->timesteps;
-    if (T < 1) return ed_fail("diffusion: timesteps must be >= 1, got %lld", (long long)T);
-    for (int64_t t = 0; t < T; t++) {
-        double b;
-        if (o->beta_schedule == ED_DIFF_BETA_COSINE) {
-            const double s = 0.008;
-            double a0 = cos(((double)t / (double)T + s) / (1 + s) * PI / 2);
-            double a1 = cos(((double)(t + 1) / (double)T + s) / (1 + s) * PI / 2);
-            b = fmin(1 - (a1 * a1) / (a0 * a0), 0.999);
-        } else {
-            b = T == 1 ? o->beta_start : o->beta_start + (o->beta_end - o->beta_start) * (double)t / (double)(T - 1);
-        }
-        if (!(b > 0 && b < 1)) return ed_fail("diffusion: beta[%lld] = %g is outside (0, 1)", (long long)t, b);
-        out[t] = b;
-    }
-    return ED_OK;
+    if (o->timesteps < 1) return ed_fail("diffusion: timesteps must be >= 1, got %lld", (long long)o->timesteps);
+    ed_beta_opts b = ed_diffusion_beta_opts(o);
+    return ed_betas(&b, out);
 }
 
 int ed_diffusion_alpha_bar(const ed_diffusion_opts *o, double *out)

@@ -10,13 +10,13 @@
  * through the standard sinusoidal embedding; Edifice's increasing frequencies on t / T
  * are not copied. cond_dropout trains the null condition as in flow matching.
  *
- * The beta table is computed here (ed_diffusion_betas) until models/schedules.h lands;
- * then it should call that module instead. */
+ * The beta tables come from models/schedules.h (ed_diffusion_beta_opts maps the options). */
 #ifndef ED_DIFFUSION_H
 #define ED_DIFFUSION_H
 
 #include "models/denoiser.h"
 #include "models/options.h"
+#include "models/schedules.h"
 
 typedef enum { ED_DIFF_BETA_LINEAR, ED_DIFF_BETA_COSINE, ED_DIFF_BETA_COUNT } ed_diff_beta;
 
@@ -41,10 +41,10 @@ extern const ed_option ed_ddim_options[ED_DDIM_NOPTIONS];
 void ed_ddpm_defaults(ed_diffusion_opts *o);
 void ed_ddim_defaults(ed_diffusion_opts *o);
 
-/* T betas into out. Linear: beta_start + (beta_end - beta_start) t / (T - 1). Cosine
- * (Nichol and Dhariwal 2021, s = 0.008): 1 - abar(t + 1) / abar(t) on
- * abar(u) = cos^2((u / T + s) / (1 + s) pi / 2), clipped to 0.999. ED_ERR with a message
- * if T < 1 or a beta falls outside (0, 1). */
+/* The schedule of o as models/schedules.h describes it (linear or cosine, T steps). */
+ed_beta_opts ed_diffusion_beta_opts(const ed_diffusion_opts *o);
+/* T betas into out (ed_betas of ed_diffusion_beta_opts). ED_ERR with a message if
+ * T < 1 or a beta falls outside (0, 1). */
 int ed_diffusion_betas(const ed_diffusion_opts *o, double *out);
 /* T cumulative products alpha_bar[t] into out (computed in double). */
 int ed_diffusion_alpha_bar(const ed_diffusion_opts *o, double *out);

@@ -145,14 +145,16 @@ ed_level ed_process_level(const ed_process *p, double t)
         l.v_s = 1;
         break;
     }
-    case ED_PROC_FLOW:
+    case ED_PROC_FLOW: {
+        double c = 1 - d.flow_sigma_min;
         l.alpha = t;
-        l.sigma = 1 - t;
+        l.sigma = 1 - c * t;
         l.dalpha = 1;
-        l.dsigma = -1;
+        l.dsigma = -c;
         l.v_a = 1;
-        l.v_s = -1;
+        l.v_s = -c;
         break;
+    }
     default: l.alpha = l.sigma = NAN; break;
     }
     return l;

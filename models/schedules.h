@@ -71,8 +71,9 @@ int ed_time_grid(double t0, double t1, int n, double *t);
 typedef enum {
     ED_PROC_VP,   /* variance preserving SDE, beta(t) = beta_min + t (beta_max - beta_min) */
     ED_PROC_VE,   /* variance exploding SDE, sigma(t) = sigma_min (sigma_max / sigma_min)^t */
-    ED_PROC_FLOW, /* flow matching / rectified flow: x_t = t data + (1 - t) noise, so
-                   * alpha = t, sigma = 1 - t (x0 always names the data here) */
+    ED_PROC_FLOW, /* flow matching: x_t = t data + (1 - (1 - sigma_min) t) noise, so
+                   * alpha = t, sigma = 1 - (1 - sigma_min) t (x0 always names the data
+                   * here); sigma_min = 0 is rectified flow */
     ED_PROC_COUNT
 } ed_process_kind;
 
@@ -83,6 +84,7 @@ typedef struct {
     double beta_max;      /* VP [20] */
     double sigma_min;     /* VE [0.01] */
     double sigma_max;     /* VE [50] */
+    double flow_sigma_min; /* FLOW: the noise left at t = 1 [0] */
 } ed_process;
 
 /* Everything a sampler needs at one time t, in double. */
@@ -98,7 +100,7 @@ typedef struct {
 
 /* The level of process p (NULL: VP defaults) at time t. Velocity conventions:
  * VP: v = alpha eps - sigma x0 (Salimans & Ho; the derivative along the angle
- * atan2(sigma, alpha)); VE: v = eps (d x / d sigma); FLOW: v = d x / dt = x0 - eps
+ * atan2(sigma, alpha)); VE: v = eps (d x / d sigma); FLOW: v = d x / dt = x0 - (1 - sigma_min) eps
  * (data minus noise). */
 ed_level ed_process_level(const ed_process *p, double t);
 

@@ -42,6 +42,20 @@ static int check_fit(const ed_gen_model *m, const ed_dataset *d)
                    shape_text(s, b, sizeof b), (long long)obs);
 }
 
+static const char *const lr_schedules[ED_LR_COUNT] = {"constant", "cosine"};
+
+const char *ed_lr_schedule_name(ed_lr_schedule s) { return (unsigned)s < ED_LR_COUNT ? lr_schedules[s] : "?"; }
+
+bool ed_lr_schedule_parse(const char *s, ed_lr_schedule *out)
+{
+    for (int i = 0; i < ED_LR_COUNT; i++)
+        if (s && strcmp(s, lr_schedules[i]) == 0) {
+            *out = (ed_lr_schedule)i;
+            return true;
+        }
+    return false;
+}
+
 static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o)
 {
     char name[128];
@@ -56,6 +70,8 @@ static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o)
     ed_node *obs = m->obs_size ? ed_input(g, "obs", ED_F32, ed_shape2(o->batch, m->obs_size)) : NULL;
     ed_node *loss = ed_gen_model_loss(g, m, x, obs);
     ed_train_opts to = {.optim = {.kind = ED_OPT_ADAM, .lr = o->lr}};
+    if (o->lr_schedule == ED_LR_COSINE)
+        to.optim.schedule = (ed_schedule){.kind = ED_SCHED_COSINE, .warmup_steps = 1, .total_steps = o->steps, .min_ratio = 0.01};
     if (ed_graph_error(g) || ed_train_step(g, loss, &to) != ED_OK) {
         ed_fail("%s", ed_graph_error(g));
         ed_graph_free(g);
@@ -89,6 +105,9 @@ static int check_opts(const ed_trainer_opts *o)
     if (!(o->batch >= 1 && o->batch <= (INT64_C(1) << 24)))
         return ed_fail("the batch size must be in [1, 16777216], got %lld", (long long)o->batch);
     if (!(o->lr > 0 && isfinite(o->lr))) return ed_fail("the learning rate must be finite and > 0, got %g", o->lr);
+    if ((unsigned)o->lr_schedule >= ED_LR_COUNT) return ed_fail("unknown learning-rate schedule %d", (int)o->lr_schedule);
+    if (o->lr_schedule == ED_LR_COSINE && o->steps < 1)
+        return ed_fail("a cosine learning-rate schedule needs the run's planned steps");
     return ED_OK;
 }
 
@@ -234,6 +253,7 @@ int ed_trainer_save(const ed_trainer *t, const char *path)
     rc |= meta_setf(m, "train.batch", "%lld", (long long)t->o.batch);
     rc |= ed_meta_set(m, "train.lr", exact(t->o.lr, buf, sizeof buf));
     rc |= meta_setf(m, "train.steps", "%lld", (long long)t->o.steps);
+    rc |= ed_meta_set(m, "train.lr_schedule", ed_lr_schedule_name(t->o.lr_schedule));
     rc |= ed_meta_set(m, "train.loss", isfinite(t->loss) ? exact(t->loss, buf, sizeof buf) : "nan");
     rc |= meta_setf(m, "train.data_rng", "philox4x32-10 stream=train.batch call=%lld", (long long)t->step);
     if (rc == ED_OK) rc = ed_safetensors_save(path, t->st, m);
@@ -334,6 +354,8 @@ static int parse_meta(const char *path, const ed_meta *m, ed_checkpoint *c)
     char *end;
     c->train.lr = strtod(v, &end);
     if (*end || end == v || !(c->train.lr > 0)) return ed_fail("%s: bad train.lr '%s'", path, v);
+    v = ed_meta_get(m, "train.lr_schedule");
+    if (v && !ed_lr_schedule_parse(v, &c->train.lr_schedule)) return ed_fail("%s: bad train.lr_schedule '%s'", path, v);
     v = ed_meta_get(m, "train.loss");
     c->loss = v ? strtod(v, NULL) : NAN;
     char want[128];

@@ -16,7 +16,7 @@
  *   "data", "data.n", "data.seed"   the data spec and what generated it
  *   "data.fingerprint"       16 hex digits of ed_dataset_fingerprint (resume checks it)
  *   "train.step", "train.seed", "train.batch", "train.lr", "train.steps" (planned),
- *                            "train.loss" (last loss)
+ *                            "train.lr_schedule" (absent: constant), "train.loss" (last loss)
  *   "train.data_rng"         "philox4x32-10 stream=train.batch call=<next batch>"
  * Loading checks every key, that the store holds exactly the params and state of the
  * step graph with their shapes, and that opt.step agrees with train.step. */
@@ -27,12 +27,21 @@
 #include "models/dataset.h"
 #include "models/registry.h"
 
+/* The learning rate over a run: constant, or cosine (one step of warm-up, then a
+ * cosine from lr down to lr / 100 at the planned last step; the one knob that made the
+ * 2-D models' samples sharp within a short budget, see models/README.md). */
+typedef enum { ED_LR_CONSTANT, ED_LR_COSINE, ED_LR_COUNT } ed_lr_schedule;
+
+const char *ed_lr_schedule_name(ed_lr_schedule s); /* "constant", "cosine" */
+bool ed_lr_schedule_parse(const char *s, ed_lr_schedule *out);
+
 typedef struct {
     int64_t batch;      /* [256] */
     double lr;          /* Adam learning rate [1e-3] */
     uint64_t seed;      /* params, the step's random draws and the batches [0] */
     ed_backend backend; /* [JIT] */
     int64_t steps;      /* the run's planned length, kept in checkpoints [0: not said] */
+    ed_lr_schedule lr_schedule; /* [constant]; cosine needs steps */
 } ed_trainer_opts;
 
 #define ED_TRAIN_DEFAULT_BATCH 256

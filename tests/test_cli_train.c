@@ -13,6 +13,7 @@
 #include "runtime/npy.h"
 #include "runtime/safetensors.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,10 @@
 #define TMP ED_BINARY_DIR "/test_cli_train_tmp"
 /* A model small enough that each run takes a moment. */
 #define SMALL "--hidden 16 --layers 1 --batch 32 --n 500"
+/* Runs that a test stops early and resumes with another --steps: the cosine schedule
+ * ends at the planned step, so these use a constant one (tests/test_models.c resumes a
+ * cosine run at its own planned length). */
+#define CONST "--lr-schedule constant"
 
 typedef struct {
     int status;
@@ -172,7 +177,7 @@ static void test_train_and_resume(void **state)
     static result r;
     /* Straight: 8 steps. Then 4, resume to 8: the same losses and the same bytes of
      * every tensor (the metadata differs only in nothing: same step, same loss). */
-    cli(&r, "train flow_matching --data demo --steps 8 " SMALL " --cond_dropout 0.2 --out straight.safetensors --log straight.csv --every 2");
+    cli(&r, "train flow_matching --data demo --steps 8 " SMALL " " CONST " --cond_dropout 0.2 --out straight.safetensors --log straight.csv --every 2");
     assert_ok(&r);
     assert_non_null(strstr(r.err, "train flow_matching on demo: 500 rows of [8, 2] given observations"));
     /* Not a terminal: plain periodic lines, no carriage returns. */
@@ -182,7 +187,7 @@ static void test_train_and_resume(void **state)
     assert_null(strchr(r.err, '\r'));
     assert_non_null(strstr(r.err, "checkpoint saved to straight.safetensors"));
 
-    cli(&r, "train flow_matching --data demo --steps 4 " SMALL " --cond_dropout 0.2 --out half.safetensors --log half.csv");
+    cli(&r, "train flow_matching --data demo --steps 4 " SMALL " " CONST " --cond_dropout 0.2 --out half.safetensors --log half.csv");
     assert_ok(&r);
     /* The planned length is the run's own: resume to 8 says --steps 8. */
     cli(&r, "train flow_matching --resume half.safetensors --steps 8 --out resumed.safetensors --log resumed.csv");
@@ -206,7 +211,7 @@ static void test_train_and_resume(void **state)
     assert_ok(&r);
     assert_non_null(strstr(r.err, "already at step 8 of 8"));
     /* The same run on the interpreter starts with the same loss to float precision. */
-    cli(&r, "train flow_matching --data demo --steps 1 " SMALL " --cond_dropout 0.2 --backend interp --out i.safetensors --log i.csv");
+    cli(&r, "train flow_matching --data demo --steps 1 " SMALL " " CONST " --cond_dropout 0.2 --backend interp --out i.safetensors --log i.csv");
     assert_ok(&r);
     a = log_from("straight.csv", 1);
     b = log_from("i.csv", 1);
@@ -329,7 +334,8 @@ static void test_sigint_saves(void **state)
         (void)e;
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
         execl(ED_CLI, ED_CLI, "train", "ddpm", "--data", "moons", "--steps", "100000", "--hidden", "16", "--layers", "1",
-              "--batch", "32", "--n", "500", "--out", "int.safetensors", "--log", "int.csv", (char *)NULL);
+              "--batch", "32", "--n", "500", "--lr-schedule", "constant", "--out", "int.safetensors", "--log", "int.csv",
+              (char *)NULL);
         _exit(98);
     }
     if (!wait_for_lines(TMP "/int.csv", 4, 60)) {
@@ -355,7 +361,7 @@ static void test_sigint_saves(void **state)
     cli(&r, args);
     assert_ok(&r);
     snprintf(args, sizeof args,
-             "train ddpm --data moons --steps %d --hidden 16 --layers 1 --batch 32 --n 500 --out s.safetensors --log s.csv",
+             "train ddpm --data moons --steps %d --hidden 16 --layers 1 --batch 32 --n 500 " CONST " --out s.safetensors --log s.csv",
              stopped + 2);
     cli(&r, args);
     assert_ok(&r);
@@ -363,6 +369,81 @@ static void test_sigint_saves(void **state)
     assert_string_equal(a, b);
     free(a);
     free(b);
+}
+
+static void expect_npy(const char *path, int rank, int64_t d0, int64_t d1, int64_t d2)
+{
+    ed_tensor *t = ed_npy_read(path);
+    if (!t) fail_msg("%s", ed_last_error());
+    assert_int_equal(t->shape.rank, rank);
+    assert_int_equal(t->shape.dim[0], d0);
+    assert_int_equal(t->shape.dim[1], d1);
+    if (rank > 2) assert_int_equal(t->shape.dim[2], d2);
+    for (int64_t i = 0; i < ed_tensor_numel(t); i++) assert_true(isfinite(((float *)t->data)[i]));
+    ed_tensor_free(t);
+}
+
+/* sample and eval on a small checkpoint of each kind: files of the right shape, the
+ * figures printed, and bad requests refused with one line. */
+static void test_sample_and_eval(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train flow_matching --data moons --steps 20 " SMALL " --out fm.safetensors");
+    assert_ok(&r);
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --n 300 --out s.npy --sampler heun --steps 4 --batch 128");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "wrote s.npy"));
+    assert_non_null(strstr(r.err, "300 samples of flow_matching (step 20)"));
+    expect_npy(TMP "/s.npy", 2, 300, 2, 0);
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --n 300 --out s.png");
+    assert_ok(&r);
+    assert_true(access(TMP "/s.png", F_OK) == 0);
+    cli(&r, "eval flow_matching --ckpt fm.safetensors --n 400 --plot e.png");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "400 samples against 400 fresh points of moons"));
+    assert_non_null(strstr(r.out, "sliced Wasserstein-1"));
+    assert_non_null(strstr(r.out, "MMD^2 (rbf, sigma"));
+    assert_true(access(TMP "/e.png", F_OK) == 0);
+    /* The same seed draws the same samples; the interpreter agrees with the JIT. */
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --n 300 --out s2.npy --sampler heun --steps 4 --batch 128 --backend interp");
+    assert_ok(&r);
+    ed_tensor *a = ed_npy_read(TMP "/s.npy"), *b = ed_npy_read(TMP "/s2.npy");
+    for (int64_t i = 0; i < ed_tensor_numel(a); i++) assert_float_equal(((float *)a->data)[i], ((float *)b->data)[i], 1e-4);
+    ed_tensor_free(a);
+    ed_tensor_free(b);
+
+    /* Conditional: chunks [n, 8, 2] for fresh observations, written beside them. */
+    cli(&r, "train ddpm --data demo --steps 10 " SMALL " --cond_dropout 0.1 --out dd.safetensors");
+    assert_ok(&r);
+    cli(&r, "sample ddpm --ckpt dd.safetensors --n 50 --out c.npy --sampler ddim --steps 5 --guidance 2");
+    assert_ok(&r);
+    expect_npy(TMP "/c.npy", 3, 50, 8, 2);
+    expect_npy(TMP "/c.obs.npy", 2, 50, 6, 0);
+    cli(&r, "sample ddpm --ckpt dd.safetensors --obs c.obs.npy --n 20 --out c2.npy");
+    assert_ok(&r);
+    expect_npy(TMP "/c2.npy", 3, 20, 8, 2);
+    cli(&r, "eval ddpm --ckpt dd.safetensors --n 100 --sampler ddim --steps 5");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "valid chunks"));
+    assert_non_null(strstr(r.out, "left/right"));
+
+    cli(&r, "sample flow_matching --out x.npy");
+    assert_one_error_line(&r, "--ckpt FILE is required");
+    cli(&r, "sample ddpm --ckpt fm.safetensors --out x.npy");
+    assert_one_error_line(&r, "fm.safetensors is a checkpoint of model flow_matching, not ddpm");
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --sampler ddim");
+    assert_one_error_line(&r, "unknown sampler 'ddim' (samplers: euler|midpoint|heun|rk4)");
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --obs c.obs.npy");
+    assert_one_error_line(&r, "flow_matching is unconditional; --obs is not used");
+    cli(&r, "sample ddpm --ckpt dd.safetensors --out x.npy --steps 7");
+    assert_one_error_line(&r, "the ddpm sampler runs all 100 steps");
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.txt");
+    assert_one_error_line(&r, "--out wants FILE.npy or FILE.png");
+    cli(&r, "eval flow_matching --ckpt missing.safetensors");
+    assert_one_error_line(&r, "missing.safetensors");
+    cli(&r, "eval flow_matching --ckpt fm.safetensors --data demo --n 50");
+    assert_one_error_line(&r, "does not fit model flow_matching");
 }
 
 static void test_help(void **state)
@@ -389,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_models_lists_defaults), cmocka_unit_test(test_data_writes_npy_and_png),
         cmocka_unit_test(test_train_and_resume),      cmocka_unit_test(test_train_errors),
         cmocka_unit_test(test_sigint_saves),          cmocka_unit_test(test_help),
+        cmocka_unit_test(test_sample_and_eval),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -254,7 +254,9 @@ static ed_trainer *small_trainer(const ed_dataset *d, ed_backend be)
     set(&m, "hidden", "16");
     set(&m, "layers", "1");
     set(&m, "cond_dropout", "0.2");
-    ed_trainer *t = ed_trainer_new(&m, d, &(ed_trainer_opts){.batch = 32, .lr = 1e-2, .seed = 11, .backend = be});
+    /* A cosine schedule over the planned 12 steps: the resumed half must follow it. */
+    ed_trainer *t = ed_trainer_new(&m, d, &(ed_trainer_opts){.batch = 32, .lr = 1e-2, .seed = 11, .backend = be, .steps = 12,
+                                                             .lr_schedule = ED_LR_COSINE});
     if (!t) fail_msg("%s", ed_last_error());
     return t;
 }
@@ -292,6 +294,8 @@ static void resume_case(ed_backend be)
     assert_int_equal(ck.data_n, 500);
     assert_int_equal(ck.train.batch, 32);
     assert_true(ck.train.lr == 1e-2);
+    assert_int_equal(ck.train.lr_schedule, ED_LR_COSINE);
+    assert_int_equal(ck.train.steps, 12);
     assert_float_equal(ck.model.opts.fm.cond_dropout, 0.2, 0);
     ed_trainer_opts o = ck.train;
     o.backend = be;

@@ -14,7 +14,8 @@ static const char usage[] =
     "usage: edifice train MODEL --data NAME|FILE.npy|OBS.npy,ACTIONS.npy\n"
     "                     [--steps N] [--batch B] [--lr X] [--seed S] [--n ROWS]\n"
     "                     [--backend jit|interp] [--out FILE.safetensors] [--resume FILE]\n"
-    "                     [--log FILE.csv] [--every K] [--OPTION VALUE ...]\n"
+    "                     [--lr-schedule cosine|constant] [--log FILE.csv] [--every K]\n"
+    "                     [--OPTION VALUE ...]\n"
     "\n"
     "Trains MODEL (see `edifice models`) with Adam and writes a checkpoint: the params,\n"
     "the optimizer state, the step and the data RNG state, with the model, its options\n"
@@ -29,6 +30,8 @@ static const char usage[] =
     "  --steps N         train until step N (default 1000; on --resume, the run's own)\n"
     "  --batch B         batch size (default 256)\n"
     "  --lr X            Adam learning rate (default 0.001)\n"
+    "  --lr-schedule S   cosine (default: from lr down to lr/100 at the last step) or\n"
+    "                    constant\n"
     "  --seed S          seeds the params, the noise, the batches and a built-in set (0)\n"
     "  --backend B       jit (default) or interp (the reference interpreter)\n"
     "  --out FILE        the checkpoint (default MODEL.safetensors; on --resume, FILE)\n"
@@ -67,6 +70,7 @@ typedef struct {
     long long steps, batch, n, seed, every; /* -1: not given */
     double lr;                              /* NAN: not given */
     ed_backend backend;
+    int lr_schedule; /* -1: not given */
     const char *opt_name[MAX_MODEL_OPTS], *opt_value[MAX_MODEL_OPTS];
     char opt_buf[MAX_MODEL_OPTS][128];
     int nopts;
@@ -133,6 +137,10 @@ static int parse_args(train_args *a, int argc, char **argv)
             a->lr = v ? strtod(v, &end) : NAN;
             if (!v || *end || end == v || !(a->lr > 0 && isfinite(a->lr)))
                 rc = cli_error(CLI_USAGE, "train: --lr wants a finite number > 0, got '%s'", v ? v : "");
+        } else if (cli_option(argc, argv, &i, "--lr-schedule", &v)) {
+            ed_lr_schedule k = ED_LR_COSINE;
+            if (!ed_lr_schedule_parse(v, &k)) rc = cli_error(CLI_USAGE, "train: --lr-schedule wants cosine or constant, got '%s'", v ? v : "");
+            a->lr_schedule = (int)k;
         } else if (cli_option(argc, argv, &i, "--backend", &v)) {
             if (v && strcmp(v, "jit") == 0) a->backend = ED_BACKEND_JIT;
             else if (v && strcmp(v, "interp") == 0) a->backend = ED_BACKEND_INTERP;
@@ -252,8 +260,9 @@ static int train(train_args *a)
     ed_checkpoint ck = {0};
     ed_dataset d = {0};
     ed_gen_model m;
-    ed_trainer_opts o = {.batch = ED_TRAIN_DEFAULT_BATCH, .lr = ED_TRAIN_DEFAULT_LR, .steps = 1000};
+    ed_trainer_opts o = {.batch = ED_TRAIN_DEFAULT_BATCH, .lr = ED_TRAIN_DEFAULT_LR, .steps = 1000, .lr_schedule = ED_LR_COSINE};
     ed_trainer *t = NULL;
+    bool differs = false; /* a resumed run that will not be the interrupted one */
     char name[1024];
     int rc = CLI_OK;
     if (a->resume) {
@@ -270,12 +279,11 @@ static int train(train_args *a)
         m = ck.model;
         if (rc == CLI_OK) rc = apply_model_options(a, &m, true, a->resume);
         o = ck.train;
-        if (rc == CLI_OK && ((a->batch >= 0 && a->batch != o.batch) || (!isnan(a->lr) && a->lr != o.lr)))
-            fprintf(stderr, "edifice: note: --batch/--lr differ from the checkpoint's (%lld, %g): the run continues, but not as "
-                            "the interrupted one would have\n",
-                    (long long)o.batch, o.lr);
         if (rc == CLI_OK && ed_dataset_open(&d, ck.data, ck.data_n, ck.data_seed) != ED_OK)
             rc = cli_error(CLI_FAIL, "train: %s (the data of %s)", ed_last_error(), a->resume);
+        differs = (a->batch >= 0 && a->batch != o.batch) || (!isnan(a->lr) && a->lr != o.lr) ||
+                  (a->lr_schedule >= 0 && a->lr_schedule != (int)o.lr_schedule) ||
+                  (o.lr_schedule == ED_LR_COSINE && a->steps >= 0 && a->steps != o.steps);
     } else {
         if (!a->data) return cli_error(CLI_USAGE, "train: --data is required (a built-in set, FILE.npy or OBS.npy,ACTIONS.npy)");
         uint64_t seed = a->seed >= 0 ? (uint64_t)a->seed : 0;
@@ -288,6 +296,7 @@ static int train(train_args *a)
     }
     if (a->batch >= 0) o.batch = a->batch;
     if (!isnan(a->lr)) o.lr = a->lr;
+    if (a->lr_schedule >= 0) o.lr_schedule = (ed_lr_schedule)a->lr_schedule;
     if (a->steps >= 0) o.steps = a->steps;
     o.backend = a->backend;
     const char *out = a->out ? a->out : a->resume;
@@ -308,14 +317,18 @@ static int train(train_args *a)
         t = ck.store ? ed_trainer_resume(&ck, &d, &o) : ed_trainer_new(&m, &d, &o);
         if (!t) rc = cli_error(CLI_FAIL, "train: %s%s%s", a->resume ? a->resume : "", a->resume ? ": " : "", ed_last_error());
     }
+    if (rc == CLI_OK && differs)
+        fprintf(stderr, "edifice: note: --batch/--lr/--lr-schedule (or --steps, which ends the cosine) differ from the "
+                        "checkpoint's (%lld, %g, %s, %lld): the run continues, but not as the interrupted one would have\n",
+                (long long)ck.train.batch, ck.train.lr, ed_lr_schedule_name(ck.train.lr_schedule), (long long)ck.train.steps);
     if (rc == CLI_OK) {
         char shape[96];
         const ed_compile_stats cs = ed_program_compile_stats(ed_trainer_program(t));
-        fprintf(stderr, "%s %s on %s: %lld rows of %s%s%lld params, batch %lld, lr %g, seed %llu, %s",
+        fprintf(stderr, "%s %s on %s: %lld rows of %s%s%lld params, batch %lld, lr %g (%s), seed %llu, %s",
                 a->resume ? "resume" : "train", a->def->name, d.spec, (long long)ed_dataset_rows(&d),
                 shape_str(ed_dataset_sample_shape(&d), shape, sizeof shape),
                 ed_dataset_obs_size(&d) ? " given observations, " : ", ", (long long)param_count(ed_trainer_store(t)),
-                (long long)o.batch, o.lr, (unsigned long long)o.seed, a->backend == ED_BACKEND_INTERP ? "interp" : "jit");
+                (long long)o.batch, o.lr, ed_lr_schedule_name(o.lr_schedule), (unsigned long long)o.seed, a->backend == ED_BACKEND_INTERP ? "interp" : "jit");
         if (a->backend != ED_BACKEND_INTERP)
             fprintf(stderr, " (compiled in %.0f ms)", cs.lower_ms + cs.optimize_ms + cs.codegen_ms);
         if (a->resume) fprintf(stderr, ", from step %lld", (long long)ed_trainer_steps_done(t));
@@ -341,7 +354,7 @@ int cmd_train(int argc, char **argv)
         }
     if (argc < 2 || argv[1][0] == '-')
         return cli_error(CLI_USAGE, "train: give the model first, e.g. edifice train flow_matching --data moons (see edifice models)");
-    train_args a = {.steps = -1, .batch = -1, .n = -1, .seed = -1, .lr = NAN};
+    train_args a = {.steps = -1, .batch = -1, .n = -1, .seed = -1, .lr = NAN, .lr_schedule = -1};
     a.def = ed_model_find(argv[1]);
     if (!a.def) return cli_error(CLI_USAGE, "train: %s", ed_last_error());
     int rc = parse_args(&a, argc, argv);

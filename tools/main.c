@@ -19,12 +19,16 @@ static const char usage[] =
     "  opt FILE.edir [--passes LIST]        run graph passes, print the resulting graph\n"
     "  train MODEL --data NAME|FILE.npy [--steps N --batch B --lr X --seed S --out FILE\n"
     "        --resume FILE]                 train a model, write a checkpoint (Ctrl-C saves)\n"
+    "  sample MODEL --ckpt FILE --n N --out FILE.npy|FILE.png [--sampler NAME --steps K]\n"
+    "                                       draw samples from a checkpoint (one compiled call)\n"
+    "  eval MODEL --ckpt FILE [--data NAME] sliced Wasserstein and MMD against fresh data,\n"
+    "                                       beside the data-against-data floor\n"
     "  models [MODEL]                       list the models and their options with defaults\n"
     "  data NAME --n N [--seed S] --out FILE.npy|FILE.png\n"
     "                                       write samples of a built-in data set\n"
     "  version                              print the version and the LLVM it links\n"
     "\n"
-    "run, grad and train also take --backend jit|interp (default jit); run and grad\n"
+    "run, grad, train, sample and eval also take --backend jit|interp (default jit); run and grad\n"
     "take -O0..-O3 (default -O2), --stats, and the pass options --passes LIST,\n"
     "--print-after-all, --print-after=NAME and --pass-stats (opt takes those too).\n"
     "`edifice COMMAND --help` describes one command.\n";
@@ -41,6 +45,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "grad") == 0) return cmd_grad(argc - 1, argv + 1);
     if (strcmp(cmd, "opt") == 0) return cmd_opt(argc - 1, argv + 1);
     if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "sample") == 0) return cmd_sample(argc - 1, argv + 1);
+    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
     if (strcmp(cmd, "models") == 0) return cmd_models(argc - 1, argv + 1);
     if (strcmp(cmd, "data") == 0) return cmd_data(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

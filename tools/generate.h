@@ -1,0 +1,46 @@
+/* The sampler flags and the sample drawing that `edifice sample` and `edifice eval`
+ * share (tools/generate.c). */
+#ifndef ED_TOOLS_GENERATE_H
+#define ED_TOOLS_GENERATE_H
+
+#include "models/sampling.h"
+#include "models/trainer.h"
+
+typedef struct {
+    const char *cmd;          /* "sample", "eval": for messages */
+    const ed_model_def *def;  /* the model named on the command line */
+    const char *ckpt;
+    ed_gen_sample_opts so;    /* --sampler, --steps, --guidance, --eta */
+    uint64_t seed;            /* --seed: the program's seed */
+    int64_t batch;            /* --batch: samples per call [10000] */
+    ed_backend backend;       /* --backend */
+} gen_args;
+
+/* The usage lines of the flags gen_arg takes. */
+extern const char gen_usage[];
+
+/* Take argv[*i] if it is one of the shared flags (a bad value sets *rc). */
+bool gen_arg(gen_args *a, int argc, char **argv, int *i, int *rc);
+/* A whole number in lo..hi for flag, else a usage error naming cmd. */
+int gen_parse_count(const char *cmd, const char *flag, const char *v, long long lo, long long hi, long long *out);
+
+/* Load a->ckpt, which must be a checkpoint of a->def. A CLI_* code. */
+int gen_load(const gen_args *a, ed_checkpoint *ck);
+
+/* n samples f32 [n, sample...] into *out (the caller frees it), given obs f32 [n, O] for
+ * a conditional model (NULL otherwise). Prints one timing line on stderr. */
+int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *obs, ed_tensor **out);
+
+/* A fresh draw of n rows of the data spec, seeded apart from the training data's seed
+ * and by k (draws 0 and 1 of a floor differ). Files are read whole. */
+int gen_fresh_data(const gen_args *a, const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t k,
+                   ed_dataset *d);
+
+/* A scatter plot of samples (columns 0 and 1 of the last axis: action chunks plot every
+ * waypoint) over data in grey (NULL: none); prints "wrote PATH". */
+int plot_over_data(const char *cmd, const char *path, const ed_tensor *samples, const ed_tensor *data);
+
+/* The sampler a->so asks for, by name, for messages. */
+const char *gen_sampler_name(const gen_args *a, const ed_gen_model *m, char *buf, size_t size);
+
+#endif
