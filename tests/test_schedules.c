@@ -189,6 +189,15 @@ static void test_process_levels(void **state)
     near(l.alpha, 0.25, 0, "flow alpha");
     near(l.sigma, 0.75, 0, "flow sigma");
     near(l.v_a * 2 + l.v_s * 1, 1, 0, "flow v = x0 - eps");
+    /* sigma_min: x_t = t x1 + (1 - 0.9 t) x0, so sigma(0.5) = 0.55 and v = x1 - 0.9 x0
+     * (flow matching's regression target). */
+    l = ed_process_level(&(ed_process){.kind = ED_PROC_FLOW, .flow_sigma_min = 0.1}, 0.5);
+    near(l.alpha, 0.5, 0, "flow alpha, sigma_min");
+    near(l.sigma, 0.55, 1e-15, "flow sigma, sigma_min");
+    near(l.dalpha, 1, 0, "flow dalpha, sigma_min");
+    near(l.dsigma, -0.9, 1e-15, "flow dsigma, sigma_min");
+    near(l.v_a, 1, 0, "flow v_a, sigma_min");
+    near(l.v_s, -0.9, 1e-15, "flow v_s, sigma_min");
 
     /* The derivatives against central differences, and the probability-flow identity:
      * dalpha x0 + dsigma eps = f x - g^2/2 score with x = alpha x0 + sigma eps and
