@@ -20,6 +20,7 @@ static const struct {
     {"w5", NULL},
     {"w6", bench_w6},
     {"loop", bench_loop},
+    {"rng", bench_rng},
 };
 
 static int usage(void)

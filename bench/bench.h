@@ -40,5 +40,7 @@ int bench_train(const bench_opts *o, const char *id);
 int bench_w4(const bench_opts *o);
 int bench_w6(const bench_opts *o);
 int bench_loop(const bench_opts *o);
+/* ns per normal of ed_rng_normal, f32 and f64. */
+int bench_rng(const bench_opts *o);
 
 #endif
