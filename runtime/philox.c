@@ -122,9 +122,10 @@ static void box_muller_block(const uint32_t b[4], double z[4])
 }
 
 /* ed_rng_block for GROUP consecutive blocks at once, the words as ed_rng_block
- * leaves them (w[4k + lane]). Lanes across blocks are independent, so with the state
- * held per word (x0[k]..x3[k]) and a fixed trip count gcc -O2 vectorizes the rounds
- * (32x32->64-bit multiplies as pmuludq). */
+ * leaves them (w[4k + lane]): the same rounds as philox_round, with the state held per
+ * word (x0[k]..x3[k]) so that, with a fixed trip count, gcc -O2 vectorizes them across
+ * blocks (32x32->64-bit multiplies as pmuludq). test_normal_f32 checks the words
+ * against ed_rng_block through the element rule. */
 enum { GROUP = 16 };
 
 static void philox_group(uint64_t seed, uint64_t call, uint32_t stream, uint32_t first,
