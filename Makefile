@@ -19,7 +19,7 @@ build: deps
 demo: build
 	@./scripts/demo.sh $(BUILD)
 
-# Every benchmark workload, edifice and PyTorch, written to bench/RESULTS.md (~5 min).
+# Every benchmark workload, edifice and PyTorch, written to bench/RESULTS.md (~10 min).
 bench: deps
 	@./bench/run.sh $(BUILD)
 

@@ -1,5 +1,5 @@
 /* The benchmark driver: `bench WORKLOAD [--backend jit|interp] [--threads N]
- * [--repeats R] [--steps S] [-O0..-O3] [--passes PIPELINE] [--arena MODE]`. Workloads are defined in bench/README.md; record what
+ * [--repeats R] [--steps S] [-O0..-O3] [--passes PIPELINE] [--arena MODE] [--no-warmup]`. Workloads are defined in bench/README.md; record what
  * it prints, with the command, in bench/RESULTS.md. */
 #include "bench/bench.h"
 #include "bench/workloads.h"
@@ -17,14 +17,17 @@ static const struct {
     {"w2", NULL},
     {"w3", NULL},
     {"w4", bench_w4},
+    {"w4net", bench_w4net},
     {"w5", NULL},
     {"w6", bench_w6},
+    {"w7", bench_w7},
     {"loop", bench_loop},
+    {"rng", bench_rng},
 };
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: bench WORKLOAD [--backend jit|interp] [--threads N] [--repeats R] [--steps S] [-O0..-O3] [--passes P]\n"
+    fprintf(stderr, "usage: bench WORKLOAD [--backend jit|interp] [--threads N] [--repeats R] [--steps S] [-O0..-O3] [--passes P] [--no-warmup]\n"
                     "  --passes '' compiles without graph passes; --arena inplace|reuse|separate picks the JIT memory plan\n"
                     "workloads:");
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) fprintf(stderr, " %s", workloads[i].name);
@@ -49,6 +52,10 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strlen(a) == 3 && a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3') {
             o.opt = (ed_opt_level)(ED_OPT_O0 + (a[2] - '0'));
+            continue;
+        }
+        if (!strcmp(a, "--no-warmup")) { /* for calls of a minute (w4net's DDPM 1000) */
+            o.no_warmup = true;
             continue;
         }
         bool ok = v != NULL;

@@ -15,6 +15,7 @@ typedef struct {
     ed_opt_level opt; /* JIT optimization level (-O0..-O3; default O2) */
     const char *passes; /* graph pass pipeline; NULL for the default, "" for none */
     ed_arena_mode arena; /* --arena: the JIT's memory plan (default: in place) */
+    bool no_warmup; /* --no-warmup: time from the first call (calls of a minute) */
 } bench_opts;
 
 /* Median, min and max of one figure over the repeats, in seconds. */
@@ -23,8 +24,8 @@ typedef struct {
 } bench_stat;
 
 double bench_now(void);
-/* Time fn(ud) `steps` times per repeat after one warm-up call; per-call seconds. fn
- * returns false to stop with its error already printed. */
+/* Time fn(ud) `steps` times per repeat after one warm-up call (none with no_warmup);
+ * per-call seconds. fn returns false to stop with its error already printed. */
 bool bench_time(const bench_opts *o, bool (*fn)(void *ud), void *ud, bench_stat *out);
 const char *bench_backend_name(ed_backend b);
 /* Measured peak f32 FLOP/s of one core (register-only FMA loop, widest vectors). */
@@ -38,7 +39,13 @@ double bench_sgemm_flops(int n);
  * report compile time, step time, FLOPs per step and the roofline share. */
 int bench_train(const bench_opts *o, const char *id);
 int bench_w4(const bench_opts *o);
+/* W4 with the W1 network as the denoiser (bench/w4net.c). */
+int bench_w4net(const bench_opts *o);
 int bench_w6(const bench_opts *o);
+/* W7 policy latency (bench/w7.c). */
+int bench_w7(const bench_opts *o);
 int bench_loop(const bench_opts *o);
+/* ns per normal of ed_rng_normal, f32 and f64. */
+int bench_rng(const bench_opts *o);
 
 #endif

@@ -23,7 +23,7 @@ bool bench_time(const bench_opts *o, bool (*fn)(void *ud), void *ud, bench_stat 
 {
     double t[100];
     int r = o->repeats < 1 ? 1 : o->repeats > 100 ? 100 : o->repeats;
-    if (!fn(ud)) return false; /* warm-up: first-touch pages, lazy symbol binding */
+    if (!o->no_warmup && !fn(ud)) return false; /* warm-up: first-touch pages, lazy symbol binding */
     for (int i = 0; i < r; i++) {
         double s = bench_now();
         for (int k = 0; k < o->steps; k++)

@@ -293,8 +293,58 @@ def w4_section(runs):
             f(tm / jm) if jm and tm else "n/a", "%.0f ms" % (1e3 * num(j, "compile_s")) if j else "",
             j["mean1"] if j else "?", t["mean1"] if t else "?", cmd(runs, "c-w4-jit"), cmd(runs, "c-w4-interp"),
             cmd(runs, "torch-w4-t1")))
-    return out + ["", "DDPM draws 20,000 normals per step; edifice's come from the runtime's Box-Muller in double "
-                  "(see the loop table), which dominates its DDPM time.", ""]
+    return out + ["", "DDPM draws 20,000 normals per step; edifice's come from the runtime's f32 Box-Muller "
+                  "(runtime/normal_f32.c, a few ns per normal), PyTorch's from torch.randn.", ""]
+
+
+def w4net_section(runs):
+    out = ["## W4 sampling with the W1 network (10,000 2-D points, one call = the whole sampler)", "",
+           "The W1 MLP (130-256-256-256-2 with SiLU, time MLP 32-128) as the denoiser, initial parameters (speed, "
+           "not quality): bench/w4net.c and bench/torch/workloads.py. One call of each sampler, no warm-up (a "
+           "DDPM call takes a minute or more), 1 thread. The interpreter runs the network at a few GFLOP/s, so it "
+           "samples with fewer iterations (DDPM 2, DDIM 2, RK4 1) and its full-sampler time is that per-iteration "
+           "time times the real count, marked *est.*", "",
+           "| sampler | edifice JIT | per iteration | interp (per iteration) | interp full, est. | PyTorch eager | "
+           "edifice / PyTorch | edifice / interp | JIT compile | commands |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for sampler in ("ddpm-1000", "ddim-50", "fm-rk4-20"):
+        j = first(runs, "c-w4net-jit", sampler=sampler)
+        i = first(runs, "c-w4net-interp", sampler=sampler)
+        t = first(runs, "torch-w4net-t1", sampler=sampler)
+        jm, tm = (num(r, "median_ms") if r else None for r in (j, t))
+        ifull = num(i, "full_ms") if i else None
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s; %s; %s |" % (
+            sampler, "%.0f ms" % jm if jm else status(runs, "c-w4net-jit"),
+            "%.2f ms" % num(j, "per_iter_ms") if j else "",
+            "%.0f ms (from %s)" % (num(i, "per_iter_ms"), i["iterations"]) if i else status(runs, "c-w4net-interp"),
+            "%.0f s" % (ifull / 1e3) if ifull else "", "%.0f ms" % tm if tm else status(runs, "torch-w4net-t1"),
+            f(tm / jm) if jm and tm else "n/a", f(ifull / jm, "%.0f") if jm and ifull else "n/a",
+            "%.2f s" % num(j, "compile_s") if j else "", cmd(runs, "c-w4net-jit"), cmd(runs, "c-w4net-interp"),
+            cmd(runs, "torch-w4net-t1")))
+    return out + [""]
+
+
+def w7_section(runs):
+    out = ["## W7 policy latency (batch 1, observation 287, action chunk 8 x 64)", "",
+           "The denoiser of models/denoiser.h (hidden 256, 4 pre-LN residual blocks, expansion 4), the observation "
+           "an input fed per call and captured into the sampler loop (bench/w7.c; PyTorch: the same network and "
+           "sampler loops, bench/torch/workloads.py). Wall time per generated chunk, 1 thread.", "",
+           "| sampler | edifice JIT | per step | interp | PyTorch eager | edifice / PyTorch | edifice / interp | "
+           "JIT compile | commands |", "|---|---|---|---|---|---|---|---|---|"]
+    for sampler in ("ddpm-100", "ddim-10", "fm-euler-20"):
+        j = first(runs, "c-w7-jit", sampler=sampler)
+        i = first(runs, "c-w7-interp", sampler=sampler)
+        t = first(runs, "torch-w7-t1", sampler=sampler)
+        jm, im, tm = (num(r, "median_ms") if r else None for r in (j, i, t))
+
+        def ms(r, m, name):
+            return "%.2f ms (%.2f..%.2f)" % (m, num(r, "min_ms"), num(r, "max_ms")) if r else status(runs, name)
+
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s; %s; %s |" % (
+            sampler, ms(j, jm, "c-w7-jit"), "%.0f us" % (1e3 * jm / int(j["iterations"])) if j else "",
+            ms(i, im, "c-w7-interp"), ms(t, tm, "torch-w7-t1"), f(tm / jm) if jm and tm else "n/a",
+            f(im / jm, "%.0f") if jm and im else "n/a", "%.2f s" % num(j, "compile_s") if j else "",
+            cmd(runs, "c-w7-jit"), cmd(runs, "c-w7-interp"), cmd(runs, "torch-w7-t1")))
+    return out + [""]
 
 
 def loop_section(runs):
@@ -349,7 +399,7 @@ def main():
         sections += training_section(runs, w, summary)
         if w == "w1":
             sections += w1_extras(runs)
-    sections += w4_section(runs) + w6_section(runs) + loop_section(runs)
+    sections += w4_section(runs) + w4net_section(runs) + w7_section(runs) + w6_section(runs) + loop_section(runs)
     doc = ["# Benchmark results", "",
            "Written by `make bench` (bench/run.sh, bench/report.py) on %s UTC. Do not edit by hand: re-run it. "
            "Workload definitions: bench/README.md. Earlier hand-recorded figures and their analysis: "
@@ -369,9 +419,6 @@ def main():
         doc += ["**PyTorch is not installed** for /usr/bin/python3 (`apt-get install python3-torch "
                 "python3-numpy`), so this run has the C side only.", ""]
     doc += summary_table(summary) + sections
-    doc += ["## Not yet measured", "",
-            "- W4 with the W1 network as the denoiser, and W7 policy latency (batch 1, the Edifice DDPM denoiser, "
-            "DDPM 100 / DDIM 10 / flow-matching Euler 20 per action chunk).", ""]
     sys.stdout.write("\n".join(doc))
 
 

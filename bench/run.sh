@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: build, run every C workload (JIT at 1 and 2 threads; the interpreter for
-# W1, W4 and the loop only, it is slow) and the PyTorch versions (eager and TorchScript, 1
+# W1, W4, W7 and the loop only, it is slow) and the PyTorch versions (eager and TorchScript, 1
 # and 2 threads), then write bench/RESULTS.md with bench/report.py. Raw output of every
 # command goes to $BUILD/bench-out/. PyTorch missing is reported, not a failure.
 #
@@ -83,6 +83,14 @@ done
 run "c-w4-jit" 1 "$B" w4 --backend jit --threads 1 --repeats $REPEATS --steps 1
 [ $have_torch = 1 ] && run "torch-w4-t1" 1 "$PY" bench/torch/run.py w4 --threads 1 --repeats $REPEATS --steps 1
 run "c-w4-interp" 1 "$B" w4 --backend interp --threads 1 --repeats $REPEATS --steps 1
+# W4 with the W1 network: a DDPM call is a minute (JIT) to minutes (PyTorch), so one
+# call each without a warm-up; the interpreter samples fewer iterations (bench/w4net.c).
+run "c-w4net-jit" 1 "$B" w4net --backend jit --threads 1 --repeats 1 --steps 1 --no-warmup
+[ $have_torch = 1 ] && run "torch-w4net-t1" 1 "$PY" bench/torch/run.py w4net --threads 1 --repeats 1 --steps 1 --no-warmup
+run "c-w4net-interp" 1 "$B" w4net --backend interp --threads 1 --repeats 1 --steps 1 --no-warmup
+run "c-w7-jit" 1 "$B" w7 --backend jit --threads 1 --repeats $REPEATS --steps 5
+[ $have_torch = 1 ] && run "torch-w7-t1" 1 "$PY" bench/torch/run.py w7 --threads 1 --repeats $REPEATS --steps 5
+run "c-w7-interp" 1 "$B" w7 --backend interp --threads 1 --repeats 3 --steps 1
 for t in 1 2; do
     run "c-w1-interp-t$t" $t "$B" w1 --backend interp --threads $t --repeats $REPEATS --steps 2
 done

@@ -149,7 +149,19 @@ static ed_node *dense_body(ed_node *x, int64_t units, bool bias)
     if (units < 1) return nn_fail(g, "dense", "units must be >= 1, got %lld", (long long)units);
     int64_t in = x->shape.dim[x->shape.rank - 1];
     ed_node *w = scoped_param(g, "w", x->dtype, ed_shape2(in, units), ED_INIT_GLOROT_UNIFORM);
-    ed_node *y = ed_matmul(x, w);
+    ed_node *y;
+    if (x->shape.rank == 2) {
+        y = ed_matmul(x, w);
+    } else {
+        /* [..., in] as one [rows, in] @ [in, units] matmul rather than a batched one that
+         * broadcasts w: the forward pass and both gradients are then one sgemm each, and
+         * the weight gradient is not a [batch, in, units] stack summed afterwards. */
+        ed_shape out = x->shape;
+        out.dim[out.rank - 1] = units;
+        int64_t rows = 1;
+        for (int d = 0; d < x->shape.rank - 1; d++) rows *= x->shape.dim[d];
+        y = ed_reshape(ed_matmul(ed_reshape(x, ed_shape2(rows, in)), w), out);
+    }
     if (!bias) return y;
     return ed_add(y, scoped_param(g, "b", x->dtype, ed_shape1(units), ED_INIT_ZEROS));
 }

@@ -40,7 +40,8 @@ bool ed_activation_parse(const char *s, ed_activation *out);
 /* ---- layers with parameters ------------------------------------------------- */
 
 /* x [..., in] (rank >= 2) @ W [in, units] (+ b [units]). W: glorot_uniform (Axon's
- * default), b: zeros. Batch dims broadcast through matmul, no reshape. */
+ * default), b: zeros. Rank > 2: the leading dims are flattened into one [rows, in]
+ * matmul and reshaped back (one sgemm for the forward pass and for each gradient). */
 ed_node *ed_dense(ed_node *x, const char *name, int64_t units, bool bias);
 
 /* n dense layers of sizes[0..n) named name.0 .. name.(n-1), each with a bias and followed

@@ -682,6 +682,65 @@ static void test_jit_mixed_bodies(void **state)
     ed_graph_free(g);
 }
 
+/* Carried values computed by the body are written straight into the next buffer (the
+ * JIT's ping-pong without a copy), whatever the body binds: an in-place chain, one
+ * node bound to two carried slots and a stacked output, a const, a pass-through and a
+ * swap, with 6 and 7 trips (the final buffer alternates). */
+static void test_jit_carried_values_written_in_place(void **state)
+{
+    (void)state;
+    for (int trips = 6; trips <= 7; trips++) {
+        ed_graph *g = ed_graph_new("direct");
+        ed_shape s = ed_shape2(37, 3);
+        ed_loop_builder *b = ed_loop_begin(g, trips);
+        ed_node *x = ed_loop_carried(b, ed_fill(g, ED_F32, s, 0.25));
+        ed_node *y = ed_loop_carried(b, ed_fill(g, ED_F32, s, -1));
+        ed_node *c = ed_loop_carried(b, ed_fill(g, ED_F32, s, 7));
+        ed_node *p = ed_loop_carried(b, ed_fill(g, ED_F32, s, 2));
+        ed_node *q = ed_loop_carried(b, ed_fill(g, ED_F32, s, 3));
+        ed_node *a = ed_add_scalar(ed_mul_scalar(ed_sub(x, ed_mul_scalar(y, 0.5)), 0.75), 1.0);
+        a = ed_add(a, ed_mul_scalar(ed_randn(ed_loop_body(b), ED_F32, s), 0.1));
+        ed_node *next[5] = {a, a, ed_fill(ed_loop_body(b), ED_F32, s, 5), q, p};
+        ed_node *stacked[2] = {a, ed_add(y, c)};
+        ed_node *loop = ed_loop_end(b, next, 5, stacked, 2);
+        for (int k = 0; k < 7; k++) {
+            char name[8];
+            snprintf(name, sizeof name, "r%d", k);
+            ed_output(g, name, ed_loop_result(loop, k));
+        }
+        assert_null(ed_graph_error(g));
+        assert_backends_agree(g, 5, 2);
+        ed_graph_free(g);
+    }
+}
+
+/* The copy is gone: a loop whose one carried value is computed by the body has three
+ * memcpy of its 800 bytes, all once per call (the initial value in, the final value to
+ * the results, and `get`), none per trip. */
+static void test_jit_no_copy_per_trip(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("nocopy");
+    ed_loop_builder *b = ed_loop_begin(g, 50);
+    ed_node *x = ed_loop_carried(b, ed_fill(g, ED_F32, ed_shape2(100, 2), 0.5));
+    ed_node *x1 = ed_add_scalar(ed_mul_scalar(x, 0.5), 1.0);
+    ed_node *loop = ed_loop_end(b, &x1, 1, NULL, 0);
+    ed_output(g, "x", ed_loop_result(loop, 0));
+    char *ir = ed_jit_dump(g, 0, ED_JIT_DUMP_IR);
+    assert_non_null(ir);
+    int copies = 0;
+    for (char *at = strstr(ir, "@llvm.memcpy"); at; at = strstr(at + 1, "@llvm.memcpy")) {
+        char line[256];
+        char *end = strchr(at, '\n');
+        snprintf(line, sizeof line, "%.*s", end ? (int)(end - at) : 255, at);
+        if (strncmp(at - 10, "call void ", 10) == 0 && strstr(line, "i64 800,")) copies++;
+    }
+    free(ir);
+    assert_int_equal(copies, 3);
+    assert_backends_agree(g, 1, 1);
+    ed_graph_free(g);
+}
+
 /* A 1000-trip loop is one native loop inside one compiled call: the kernels do not
  * grow with the trip count, the IR has a counted loop to 1000, and one ed_run (one
  * ed_entry call) runs all the trips. */
@@ -767,6 +826,8 @@ int main(void)
     const struct CMUnitTest jit[] = {
         cmocka_unit_test(test_jit_random_walk_bit_for_bit),
         cmocka_unit_test(test_jit_mixed_bodies),
+        cmocka_unit_test(test_jit_carried_values_written_in_place),
+        cmocka_unit_test(test_jit_no_copy_per_trip),
         cmocka_unit_test(test_jit_thousand_trips_is_one_call),
         cmocka_unit_test(test_jit_parsed_nested_graph),
     };

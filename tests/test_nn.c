@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "frontend/nn.h"
+#include "passes/autodiff.h"
 #include "support/interp_check.h"
 
 #include <math.h>
@@ -194,6 +195,40 @@ static void test_dense_batched_and_f64(void **state)
     assert_shape(ed_dense(x, "d", 4, true), ED_F64, ed_shape3(2, 7, 4));
     assert_param("d.w", ED_F64, ed_shape2(3, 4), ED_INIT_GLOROT_UNIFORM);
     assert_param("d.b", ED_F64, ed_shape1(4), ED_INIT_ZEROS);
+}
+
+/* Rank 3: one [rows, in] @ [in, units] matmul between reshapes, with the values and the
+ * weight gradient of the batched matmul that broadcasts w (interpreter, f64). */
+static void test_dense_rank3_is_one_matmul(void **state)
+{
+    (void)state;
+    ed_node *x = ed_rand(g, ED_F64, ed_shape3(2, 5, 3), -1, 1);
+    ed_node *y = ed_dense(x, "d", 4, true);
+    assert_shape(y, ED_F64, ed_shape3(2, 5, 4));
+    int matmuls = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i]->op == ED_OP_MATMUL) {
+            matmuls++;
+            assert_int_equal(g->nodes[i]->in[0]->shape.rank, 2);
+            assert_int_equal(g->nodes[i]->in[0]->shape.dim[0], 10);
+        }
+    assert_int_equal(matmuls, 1);
+    ed_node *w = ed_param(g, "d.w", ED_F64, ed_shape2(3, 4), (ed_init){ED_INIT_GLOROT_UNIFORM, 0});
+    ed_node *b = ed_param(g, "d.b", ED_F64, ed_shape1(4), (ed_init){ED_INIT_ZEROS, 0});
+    ed_node *ref = ed_add(ed_matmul(x, w), b);
+    ed_node *gw[2];
+    assert_int_equal(ed_grad(ed_sum(ed_square(y), ED_ALL_AXES, false), &w, 1, &gw[0]), ED_OK);
+    assert_int_equal(ed_grad(ed_sum(ed_square(ref), ED_ALL_AXES, false), &w, 1, &gw[1]), ED_OK);
+    ed_node *parts[2] = {ed_reshape(ed_sub(y, ref), ed_shape1(40)), ed_reshape(ed_sub(gw[0], gw[1]), ed_shape1(12))};
+    ed_store *st = ed_store_new(3);
+    ed_tensor *diff = run_y(st, ed_concat(parts, 2, 0));
+    double ref_norm = 0;
+    for (int64_t i = 0; i < ed_tensor_numel(diff); i++) assert_true(fabs(ed_tensor_get(diff, i)) < 1e-12);
+    ed_tensor *wt = ed_store_get(st, "d.w");
+    for (int64_t i = 0; i < 12; i++) ref_norm += fabs(ed_tensor_get(wt, i));
+    assert_true(ref_norm > 0); /* the weights are not all zero, so the check means something */
+    ed_tensor_free(diff);
+    ed_store_free(st);
 }
 
 static void test_dense_errors(void **state)
@@ -713,6 +748,7 @@ int main(void)
         T(test_activate_values),
         T(test_dense_params),
         T(test_dense_batched_and_f64),
+        T(test_dense_rank3_is_one_matmul),
         T(test_dense_errors),
         T(test_dense_bad_arguments),
         T(test_dense_i32_and_conflict),

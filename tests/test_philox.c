@@ -97,7 +97,8 @@ static void test_normal_element_rule(void **state)
         double r = sqrt(-2.0 * log(u1));
         double want = i % 2 ? r * sin(6.283185307179586 * u2) : r * cos(6.283185307179586 * u2);
         assert_true(z[i] == want);
-        assert_true(zf[i] == (float)want);
+        /* f32 has its own rule in float (exact bits: test_normal_f32). */
+        assert_true(fabs((double)zf[i] - want) <= 3.5e-7 * (1 + fabs(want)));
     }
 }
 

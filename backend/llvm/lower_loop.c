@@ -3,8 +3,10 @@
  * 1000-trip loop is one call from ed_entry. Everything it needs lives in the loop's
  * arena slot (ed_loop_layout): the results, the i32 index, two buffers per carried
  * value, and the body's arena with its offsets baked in. Iteration i reads buffer
- * i % 2 of each carried value and copies its next values into the other; stacked
- * outputs are copied to row i of their result. Random ops in the body get the
+ * i % 2 of each carried value and writes its next values into the other: a next value
+ * computed by a body node is written there directly (see direct_targets), anything
+ * else (a pass-through, a const, a value bound twice) is copied; stacked outputs are
+ * copied to row i of their result. Random ops in the body get the
  * iteration's seed from ed_rng_loop_seed, as in the interpreter. */
 #include "backend/llvm/lower.h"
 
@@ -43,6 +45,36 @@ static void carried_buffers(ed_cg *cg, const loop_gen *lg, LLVMValueRef odd, int
     *nxt = LLVMBuildSelect(cg->b, odd, a, b, "next");
 }
 
+/* The node whose bytes node w writes over (an in-place input by the plan), or NULL. */
+static const ed_node *inplace_source(const ed_node *w, const int64_t *body_off)
+{
+    for (int j = 0; j < w->nin; j++)
+        if (ed_arena_inplace_input(w, j, body_off)) return w->in[j];
+    return NULL;
+}
+
+/* Ping-pong without a copy: when carried value k's next value v is a computed body node
+ * (not an input, a const or a value already given to another carried slot), v and
+ * the in-place chain it ends (the values v writes over, and those they write over)
+ * take next buffer k as their memory instead of their body slot. That is safe: the
+ * next buffer is read by no one during the iteration, v is bound so nothing writes
+ * over it later, each chain member is read last by the next member (it dies there),
+ * and every reader finds the value through vals[]. Sets direct[k]. */
+static void direct_targets(const loop_gen *lg, LLVMValueRef *nxt, bool *direct, bool *moved)
+{
+    const ed_graph *body = lg->loop->attr.body;
+    const int64_t *off = lg->l->body_off;
+    for (int k = 0; k < lg->loop->attr.ncarried; k++) {
+        const ed_node *v = body->outputs[k].node;
+        if (off[v->id] < 0 || ed_ops[v->op].kind == ED_KIND_LEAF || moved[v->id]) continue;
+        for (const ed_node *w = v; w; w = inplace_source(w, off)) {
+            lg->vals[w->id] = nxt[k];
+            moved[w->id] = true;
+        }
+        direct[k] = true;
+    }
+}
+
 /* One iteration at index i (i64): bind the body's inputs, call its kernels, then copy
  * the next carried values and the stacked rows. */
 static int emit_iteration(ed_cg *cg, const loop_gen *lg, LLVMValueRef i)
@@ -62,7 +94,14 @@ static int emit_iteration(ed_cg *cg, const loop_gen *lg, LLVMValueRef i)
         seed = ed_cg_call(cg, "ed_rng_loop_seed", cg->i64, p, 4, a);
     }
     LLVMValueRef *nxt = calloc((size_t)nc + 1, sizeof *nxt);
-    if (!nxt) return ed_fail("backend jit: out of memory");
+    bool *direct = calloc((size_t)nc + 1, sizeof *direct);
+    bool *moved = calloc((size_t)body->nnodes + 1, sizeof *moved);
+    if (!nxt || !direct || !moved) {
+        free(nxt);
+        free(direct);
+        free(moved);
+        return ed_fail("backend jit: out of memory");
+    }
     for (int id = 0; id < body->nnodes; id++)
         if (l->body_off[id] >= 0) lg->vals[id] = ed_cg_byte_gep(cg, lg->out, l->body + l->body_off[id]);
     lg->vals[ed_loop_body_input(body, 0)->id] = index;
@@ -71,12 +110,13 @@ static int emit_iteration(ed_cg *cg, const loop_gen *lg, LLVMValueRef i)
         if (k < nc) carried_buffers(cg, lg, odd, k, &cur, &nxt[k]);
         lg->vals[ed_loop_body_input(body, k + 1)->id] = cur;
     }
+    direct_targets(lg, nxt, direct, moved);
     int st = ed_lower_calls(cg, body, l->order, lg->kern, lg->vals, seed, lg->call);
     for (int k = 0; k < body->noutputs && st == ED_OK; k++) {
         const ed_node *v = body->outputs[k].node;
         int64_t bytes = value_bytes(v);
         if (k < nc) {
-            copy(cg, nxt[k], lg->vals[v->id], bytes);
+            if (!direct[k]) copy(cg, nxt[k], lg->vals[v->id], bytes);
         } else if (bytes > 0) {
             LLVMValueRef row = LLVMBuildNUWMul(cg->b, i, ed_cg_i64(cg, bytes), "");
             LLVMValueRef base = ed_cg_byte_gep(cg, lg->out, ed_loop_result_offset(n, k));
@@ -85,6 +125,8 @@ static int emit_iteration(ed_cg *cg, const loop_gen *lg, LLVMValueRef i)
         }
     }
     free(nxt);
+    free(direct);
+    free(moved);
     return st;
 }
 

@@ -2,10 +2,12 @@
 """PyTorch side of the benchmark: the bench/README.md workloads timed as build/bench times
 them (warm-up, then R repeats of S steps; median, min and max per step).
 
-    python3 bench/torch/run.py WORKLOAD [--mode eager|script] [--threads N] [--repeats R] [--steps S]
+    python3 bench/torch/run.py WORKLOAD [--mode eager|script] [--threads N] [--repeats R] [--steps S] [--no-warmup]
 
 WORKLOAD is w1, w2, w3, w5 (training steps), w4 (the three samplers with the analytic
-denoiser of bench/w4.c, eager only) or w6 (sgemm and an elementwise chain).
+denoiser of bench/w4.c, eager only), w4net (the same samplers with the W1 network,
+bench/w4net.c, eager only), w6 (sgemm and an elementwise chain) or w7 (policy latency,
+bench/w7.c, eager only).
 --mode script runs the model through torch.jit.script (the loss, backward and optimizer
 stay in Python, as TorchScript cannot script autograd or the optimizer); it gets three
 warm-up steps instead of one because the profiling executor specializes on the first
@@ -100,34 +102,50 @@ def kernels(args):
 
 def sampling(args):
     torch.manual_seed(0)
-    for name, fn in workloads.SAMPLERS.items():
+    samplers = workloads.net_samplers() if args.workload == "w4net" else workloads.SAMPLERS
+    for name, fn in samplers.items():
         out = {}
 
         def one():
             out["x"] = fn()
 
         with torch.no_grad():
-            med, lo, hi = timed(one, args.repeats, args.steps)
+            med, lo, hi = timed(one, args.repeats, args.steps, 0 if args.no_warmup else 1)
         mean1 = out["x"][:, 1].mean().item()
-        print("torch w4 %s threads=%d call median=%.1fms min=%.1fms max=%.1fms mean[1]=%.3f"
-              % (name, args.threads, 1e3 * med, 1e3 * lo, 1e3 * hi, mean1))
-        result(workload="w4", sampler=name, mode="eager", threads=args.threads, median_ms="%.4f" % (1e3 * med),
+        print("torch %s %s threads=%d call median=%.1fms min=%.1fms max=%.1fms mean[1]=%.3f"
+              % (args.workload, name, args.threads, 1e3 * med, 1e3 * lo, 1e3 * hi, mean1))
+        result(workload=args.workload, sampler=name, repeats=args.repeats, mode="eager", threads=args.threads, median_ms="%.4f" % (1e3 * med),
                min_ms="%.4f" % (1e3 * lo), max_ms="%.4f" % (1e3 * hi), mean1="%.4f" % mean1)
+    return 0
+
+
+def policy(args):
+    torch.manual_seed(0)
+    for name, fn in workloads.policy_samplers().items():
+        with torch.no_grad():
+            med, lo, hi = timed(fn, args.repeats, args.steps, 0 if args.no_warmup else 1)
+        print("torch w7 %s threads=%d per chunk median=%.3fms min=%.3fms max=%.3fms"
+              % (name, args.threads, 1e3 * med, 1e3 * lo, 1e3 * hi))
+        result(workload="w7", sampler=name, mode="eager", threads=args.threads, median_ms="%.4f" % (1e3 * med),
+               min_ms="%.4f" % (1e3 * lo), max_ms="%.4f" % (1e3 * hi), repeats=args.repeats)
     return 0
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("workload", choices=sorted(list(workloads.TRAINING) + ["w4", "w6"]))
+    p.add_argument("workload", choices=sorted(list(workloads.TRAINING) + ["w4", "w4net", "w6", "w7"]))
     p.add_argument("--mode", choices=["eager", "script"], default="eager")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--no-warmup", action="store_true", help="time from the first call (w4net's minute-long calls)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
-    if args.workload == "w4":
+    if args.workload in ("w4", "w4net"):
         return sampling(args)
+    if args.workload == "w7":
+        return policy(args)
     return kernels(args) if args.workload == "w6" else train(args)
 
 

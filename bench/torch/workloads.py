@@ -312,14 +312,24 @@ def gauss_r(x, alpha: float, sigma: float):
     return (x - alpha * W4_M) / (alpha * alpha * W4_S2 + sigma * sigma)
 
 
-def sample_ddpm(n=10000, steps=1000):
-    """x_T ~ N(0, I); x <- posterior mean given x0_hat, plus sqrt(beta_t) z for t > 0."""
+def gauss_eps(x, t, a: float, s: float):
+    return s * gauss_r(x, a, s)
+
+
+def gauss_v(x, t: float):
+    r = gauss_r(x, t, 1 - t)
+    return (W4_M + t * W4_S2 * r) - (1 - t) * r
+
+
+def sample_ddpm(n=10000, steps=1000, eps_fn=gauss_eps, shape=None):
+    """x_T ~ N(0, I); x <- posterior mean given x0_hat, plus sqrt(beta_t) z for t > 0.
+    eps_fn(x, t, alpha, sigma) is the denoiser (t the integer timestep)."""
     betas = np.linspace(1e-4, 0.02, steps)
     abar = np.cumprod(1 - betas)
-    x = torch.randn(n, 2)
+    x = torch.randn(shape or (n, 2))
     for t in range(steps - 1, -1, -1):
         a, s = math.sqrt(abar[t]), math.sqrt(1 - abar[t])
-        eps = s * gauss_r(x, a, s)
+        eps = eps_fn(x, t, a, s)
         x0 = (x - s * eps) / a
         ab_prev = abar[t - 1] if t > 0 else 1.0
         c1 = math.sqrt(ab_prev) * betas[t] / (1 - abar[t])
@@ -330,15 +340,15 @@ def sample_ddpm(n=10000, steps=1000):
     return x
 
 
-def sample_ddim(n=10000, steps=50, T=1000):
+def sample_ddim(n=10000, steps=50, T=1000, eps_fn=gauss_eps, shape=None):
     """eta = 0, timesteps uniform in 0..T-1."""
     abar = np.cumprod(1 - np.linspace(1e-4, 0.02, T))
     ts = np.linspace(0, T - 1, steps).round().astype(int)
-    x = torch.randn(n, 2)
+    x = torch.randn(shape or (n, 2))
     for i in range(steps - 1, -1, -1):
         t = ts[i]
         a, s = math.sqrt(abar[t]), math.sqrt(1 - abar[t])
-        eps = s * gauss_r(x, a, s)
+        eps = eps_fn(x, t, a, s)
         x0 = (x - s * eps) / a
         ap = math.sqrt(abar[ts[i - 1]]) if i > 0 else 1.0
         sp = math.sqrt(1 - abar[ts[i - 1]]) if i > 0 else 0.0
@@ -346,14 +356,10 @@ def sample_ddim(n=10000, steps=50, T=1000):
     return x
 
 
-def sample_fm_rk4(n=10000, steps=20):
-    """Flow matching, t = 0 noise to t = 1 data, x_t = t x1 + (1 - t) x0, v = x1 - x0."""
-
-    def v(x, t: float):
-        r = gauss_r(x, t, 1 - t)
-        return (W4_M + t * W4_S2 * r) - (1 - t) * r
-
-    x = torch.randn(n, 2)
+def sample_fm_rk4(n=10000, steps=20, v=gauss_v, shape=None):
+    """Flow matching, t = 0 noise to t = 1 data, x_t = t x1 + (1 - t) x0, v = x1 - x0;
+    v(x, t) is the velocity model."""
+    x = torch.randn(shape or (n, 2))
     h = 1.0 / steps
     for i in range(steps):
         t = i * h
@@ -366,3 +372,90 @@ def sample_fm_rk4(n=10000, steps=20):
 
 
 SAMPLERS = {"ddpm-1000": sample_ddpm, "ddim-50": sample_ddim, "fm-rk4-20": sample_fm_rk4}
+
+
+# ---- W4 with the W1 network (bench/w4net.c) ------------------------------------------
+#
+# The same three sampler loops with W1Net as the denoiser (glorot weights: speed, not
+# quality). The embedding of the scalar t is computed once per call and broadcast over
+# the batch, as the C side does; flow matching scales t by 1000.
+
+
+def w1net_eval(model, x, t: float):
+    e = F.silu(model.temb(timestep_embedding(torch.tensor([float(t)]), 32)))
+    h = torch.cat([x, e.expand(x.shape[0], -1)], dim=1)
+    h = F.silu(model.l0(h))
+    h = F.silu(model.l1(h))
+    h = F.silu(model.l2(h))
+    return model.l3(h)
+
+
+def net_samplers():
+    model = W1Net()
+
+    def eps(x, t, a, s):
+        return w1net_eval(model, x, t)
+
+    def vel(x, t):
+        return w1net_eval(model, x, 1000.0 * t)
+
+    return {"ddpm-1000": lambda: sample_ddpm(eps_fn=eps), "ddim-50": lambda: sample_ddim(eps_fn=eps),
+            "fm-rk4-20": lambda: sample_fm_rk4(v=vel)}
+
+
+# ---- W7 policy latency (bench/w7.c) ----------------------------------------------------
+#
+# Batch 1, observation 287, action chunk 8 x 64; the denoiser of models/denoiser.h
+# (hidden 256, 4 pre-LayerNorm residual blocks, expansion 4): flatten x, the sinusoidal
+# embedding of t * time_scale (256), a dense layer of (obs * keep, keep), concat, dense +
+# SiLU, blocks h += fc2(silu(fc1(LN(h)))), an output layer starting at zero.
+
+W7_OBS, W7_H, W7_A, W7_HIDDEN = 287, 8, 64, 256
+
+
+class PolicyDenoiser(nn.Module):
+    def __init__(self, hidden=W7_HIDDEN, blocks=4, expansion=4, obs=W7_OBS, d=W7_H * W7_A):
+        super().__init__()
+        self.hidden = hidden
+        self.cond = glorot(nn.Linear(obs + 1, hidden))
+        self.inp = glorot(nn.Linear(d + 2 * hidden, hidden))
+        self.ln = nn.ModuleList([nn.LayerNorm(hidden, eps=1e-5) for _ in range(blocks)])
+        self.fc1 = nn.ModuleList([glorot(nn.Linear(hidden, expansion * hidden)) for _ in range(blocks)])
+        self.fc2 = nn.ModuleList([glorot(nn.Linear(expansion * hidden, hidden)) for _ in range(blocks)])
+        self.out = nn.Linear(hidden, d)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x, t: float, obs):
+        b = x.shape[0]
+        e = timestep_embedding(torch.tensor([t]), self.hidden).expand(b, -1)
+        keep = torch.ones(b, 1)
+        c = self.cond(torch.cat([obs * keep, keep], dim=1))
+        h = F.silu(self.inp(torch.cat([x.reshape(b, -1), e, c], dim=1)))
+        for ln, fc1, fc2 in zip(self.ln, self.fc1, self.fc2):
+            h = h + fc2(F.silu(fc1(ln(h))))
+        return self.out(h).reshape(x.shape)
+
+
+def sample_fm_euler(steps=20, v=gauss_v, shape=None):
+    x = torch.randn(shape)
+    h = 1.0 / steps
+    for i in range(steps):
+        x = x + h * v(x, i * h)
+    return x
+
+
+def policy_samplers():
+    model = PolicyDenoiser()
+    obs = torch.tensor([[((i % 17) - 8) / 8.0 for i in range(W7_OBS)]])
+    shape = (1, W7_H, W7_A)
+
+    def eps(x, t, a, s):
+        return model(x, float(t), obs)
+
+    def vel(x, t):
+        return model(x, 1000.0 * t, obs)
+
+    return {"ddpm-100": lambda: sample_ddpm(steps=100, eps_fn=eps, shape=shape),
+            "ddim-10": lambda: sample_ddim(steps=10, eps_fn=eps, shape=shape),
+            "fm-euler-20": lambda: sample_fm_euler(steps=20, v=vel, shape=shape)}

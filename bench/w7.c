@@ -1,0 +1,103 @@
+/* W7 policy latency (bench/README.md): batch 1, an observation of 287 numbers, an
+ * action chunk of 8 x 64; the denoiser of models/denoiser.h (hidden 256, 4 pre-LN
+ * residual blocks, expansion 4, obs_size 287) captured into each sampler's loop with
+ * the observation an input fed every call. Wall time per generated chunk for DDPM 100
+ * steps, DDIM 10 steps (of T = 1000) and flow-matching Euler 20 steps. Parameters come
+ * from the store's initializers (the output layer starts at zero, which changes no
+ * arithmetic count): this measures latency, not policy quality. */
+#include "bench/bench.h"
+#include "models/denoiser.h"
+#include "models/samplers.h"
+
+#include <stdio.h>
+
+enum { OBS = 287, HORIZON = 8, ACTION = 64 };
+
+typedef struct {
+    ed_node *obs;      /* in the outer graph */
+    double time_scale; /* 1 for the integer timestep, 1000 for flow's t in [0, 1] */
+} w7_ctx;
+
+static ed_node *policy_net(ed_graph *body, ed_node *x, const ed_denoise_in *in, void *vctx)
+{
+    (void)body;
+    const w7_ctx *c = vctx;
+    const ed_denoiser_opts o = {.hidden = 256, .layers = 4, .expansion = 4, .time_scale = c->time_scale,
+                                .max_period = 10000, .obs_size = OBS};
+    return ed_denoiser(x, in->t, ed_loop_capture(in->loop, c->obs), NULL, &o, "policy");
+}
+
+typedef struct {
+    ed_program *p;
+    ed_feed feed;
+} w7_call;
+
+static bool call_once(void *ud)
+{
+    w7_call *c = ud;
+    if (ed_run(c->p, &c->feed, 1) == ED_OK) return true;
+    fprintf(stderr, "bench w7: %s\n", ed_last_error());
+    return false;
+}
+
+static int run_one(const bench_opts *o, const char *what, ed_graph *g, ed_sample_result r, const ed_tensor *obs)
+{
+    if (!r.samples) {
+        fprintf(stderr, "bench w7 %s: %s\n", what, ed_graph_error(g));
+        ed_graph_free(g);
+        return 1;
+    }
+    ed_output(g, "actions", r.samples);
+    ed_store *st = ed_store_new(0);
+    double t0 = bench_now();
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = o->backend, .seed = 1});
+    double compile_s = bench_now() - t0;
+    int rc = 1;
+    bench_stat s;
+    w7_call call = {p, {"obs", obs}};
+    if (!p) fprintf(stderr, "bench w7 %s: %s\n", what, ed_last_error());
+    else if (bench_time(o, call_once, &call, &s)) {
+        printf("W7 %s backend=%s steps=%d compile=%.3fs per chunk median=%.3fms min=%.3fms max=%.3fms "
+               "(%d repeats x %d chunks) per step=%.1fus\n",
+               what, bench_backend_name(o->backend), r.iterations, compile_s, 1e3 * s.median, 1e3 * s.min,
+               1e3 * s.max, o->repeats, o->steps, 1e6 * s.median / r.iterations);
+        printf("RESULT workload=w7 sampler=%s backend=%s iterations=%d compile_s=%.4f median_ms=%.4f min_ms=%.4f "
+               "max_ms=%.4f repeats=%d\n",
+               what, bench_backend_name(o->backend), r.iterations, compile_s, 1e3 * s.median, 1e3 * s.min,
+               1e3 * s.max, o->repeats);
+        rc = 0;
+    }
+    ed_program_free(p);
+    ed_store_free(st);
+    ed_graph_free(g);
+    return rc;
+}
+
+int bench_w7(const bench_opts *o)
+{
+    const ed_sample_spec spec = {.shape = ed_shape3(1, HORIZON, ACTION)};
+    ed_tensor *obs = ed_tensor_new(ED_F32, ed_shape2(1, OBS));
+    if (!obs) return 1;
+    for (int i = 0; i < OBS; i++) ((float *)obs->data)[i] = (float)((i % 17) - 8) / 8.0f;
+    int rc = 0;
+    ed_graph *g = ed_graph_new("w7_ddpm");
+    w7_ctx c = {ed_input(g, "obs", ED_F32, ed_shape2(1, OBS)), 1};
+    rc |= run_one(o, "ddpm-100", g,
+                  ed_sample_ddpm(g, &(ed_model){policy_net, &c, ED_PRED_EPS}, &spec,
+                                 &(ed_ddpm_opts){.beta = {.steps = 100}}),
+                  obs);
+    g = ed_graph_new("w7_ddim");
+    c = (w7_ctx){ed_input(g, "obs", ED_F32, ed_shape2(1, OBS)), 1};
+    rc |= run_one(o, "ddim-10", g,
+                  ed_sample_ddim(g, &(ed_model){policy_net, &c, ED_PRED_EPS}, &spec, &(ed_ddim_opts){.steps = 10}),
+                  obs);
+    g = ed_graph_new("w7_fm");
+    c = (w7_ctx){ed_input(g, "obs", ED_F32, ed_shape2(1, OBS)), 1000};
+    rc |= run_one(o, "fm-euler-20", g,
+                  ed_sample_ode(g, &(ed_model){policy_net, &c, ED_PRED_VELOCITY}, &spec,
+                                &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_EULER,
+                                               .steps = 20}),
+                  obs);
+    ed_tensor_free(obs);
+    return rc;
+}
