@@ -1,18 +1,22 @@
-/* The `fuse` pass: chains of elementwise ops (broadcasts and splat consts included)
- * become one `fused` node each, whose body graph is the chain (ir.h, "fused
- * expressions"), so the backends run them as one loop with the intermediate values in
- * registers.
+/* The `fuse` pass: chains of elementwise ops (broadcasts and splat consts included),
+ * and the reduction (sum, mean, max, min) they feed or that feeds them, become one
+ * `fused` node each, whose body graph is the chain (ir.h, "fused expressions"), so the
+ * backends run them as one loop nest with the intermediate values in registers.
  *
- * Groups are found in one reverse topological sweep. An elementwise node starts a group
- * (as its root) unless it can join the group of its users: every user is in that one
- * group, the node is not bound to out or update (its value is needed as such), and it
- * has as many elements as the root (a smaller value, say a bias, would be recomputed
- * for every result element; broadcast_to is free and always joins). A join must keep
- * the group within ED_FUSED_MAX_INPUTS distinct inputs and ED_FUSED_MAX_NODES body
- * nodes. Every node that joins has all its users inside the group, so no value leaves a
- * group except through its root and no cycle can form. Groups of one op stay as they
- * are, and so do groups reading nothing but splat consts (fold's work). Splat consts
- * read by a group are copied into its body.
+ * Groups are found in one reverse topological sweep. An elementwise node or reduction
+ * starts a group (as its root) unless it can join the group of its users: every user
+ * is in that one group, the node is not bound to out or update (its value is needed as
+ * such), and it fits. A group holds at most one reduction; a reduction joins a group
+ * whose root has the reduction's shape (the members after it are an epilogue run once
+ * per group: log(sum(.)) + m) or its operand's (a row kernel: exp(x - m) / sum(...)).
+ * An elementwise node fits when it has as many elements as the shape each phase that
+ * reads it runs over (the reduction's operand, or the root): a smaller value, say a
+ * bias, would be recomputed for every element; broadcast_to is free and always joins.
+ * A join must keep the group within ED_FUSED_MAX_INPUTS distinct inputs and
+ * ED_FUSED_MAX_NODES body nodes. Every node that joins has all its users inside the
+ * group, so no value leaves a group except through its root and no cycle can form.
+ * Groups of one op stay as they are, and so do groups reading nothing but splat
+ * consts (fold's work). Splat consts read by a group are copied into its body.
  *
  * Autodiff does not know fused nodes (ed_grad refuses them): fuse runs after ed_grad,
  * as in ed_compile's default pipeline. Loop bodies are not fused yet. */
@@ -25,6 +29,7 @@
 
 typedef struct {
     ed_node *root;
+    ed_node *red; /* the group's reduction, or NULL */
     int members;
     int next;
     ed_node *ext[ED_FUSED_MAX_INPUTS + 1]; /* distinct inputs from outside, not splat consts */
@@ -37,6 +42,7 @@ typedef struct {
     ed_uses *uses;
     bool *pinned;  /* by id: bound to out or update */
     int *gid;      /* by id: the node's group, -1 for none */
+    unsigned char *phase; /* by id, members of groups with a reduction: 1 read by it, 2 by the result */
     group *groups;
     int ngroups;
 } fuser;
@@ -44,6 +50,11 @@ typedef struct {
 static bool splat_const(const ed_node *n) { return n->op == ED_OP_CONST && n->attr.ndata == 1; }
 
 static bool elementwise(const ed_node *n) { return ed_ops[n->op].kind == ED_KIND_ELEM; }
+
+static bool reduction(const ed_node *n)
+{
+    return n->op == ED_OP_SUM || n->op == ED_OP_MEAN || n->op == ED_OP_MAX || n->op == ED_OP_MIN;
+}
 
 static bool has_ext(const group *gr, const ed_node *x)
 {
@@ -88,25 +99,54 @@ static int users_group(const fuser *f, const ed_node *x)
     return g;
 }
 
+/* Which phases of gr read x (all of x's users are in gr): 1 the reduction's operand,
+ * 2 the result (ir.h). */
+static unsigned user_phases(const fuser *f, const group *gr, const ed_node *x)
+{
+    const ed_uses *u = f->uses;
+    unsigned ph = 0;
+    for (int k = u->start[x->id]; k < u->start[x->id + 1]; k++) {
+        const ed_node *user = u->list[k];
+        ph |= user == gr->red ? 1u : f->phase[user->id];
+    }
+    return ph;
+}
+
+/* May x join gr, whose members read it, by size? Each phase runs per element of its
+ * shape, so a smaller value would be recomputed per element (broadcast_to is free). A
+ * reduction joins a group without one whose result has its shape (then the rest is
+ * its epilogue) or its operand's (a row kernel). */
+static bool fits(const fuser *f, const group *gr, const ed_node *x, unsigned *ph)
+{
+    int64_t ny = ed_shape_numel(gr->root->shape);
+    if (reduction(x))
+        return !gr->red && (ed_shape_eq(x->shape, gr->root->shape) || ed_shape_eq(x->in[0]->shape, gr->root->shape));
+    *ph = gr->red ? user_phases(f, gr, x) : 2;
+    if (x->op == ED_OP_BROADCAST_TO) return true;
+    int64_t n = ed_shape_numel(x->shape);
+    if ((*ph & 1) && n != ed_shape_numel(gr->red->in[0]->shape)) return false;
+    return !(*ph & 2) || n == ny;
+}
+
 static void find_groups(fuser *f, ed_node *const *order)
 {
     for (int i = f->n - 1; i >= 0; i--) {
         ed_node *x = order[i];
         f->gid[x->id] = -1;
-        if (!elementwise(x) && x->op != ED_OP_BROADCAST_TO) continue;
+        if (!elementwise(x) && x->op != ED_OP_BROADCAST_TO && !reduction(x)) continue;
         int h = f->pinned[x->id] ? -1 : users_group(f, x);
-        if (h >= 0) {
-            group *gr = &f->groups[h];
-            bool same_size = ed_shape_numel(x->shape) == ed_shape_numel(gr->root->shape);
-            if ((same_size || x->op == ED_OP_BROADCAST_TO) && try_join(gr, x)) {
-                f->gid[x->id] = h;
-                continue;
-            }
+        unsigned ph = 0;
+        if (h >= 0 && fits(f, &f->groups[h], x, &ph) && try_join(&f->groups[h], x)) {
+            f->gid[x->id] = h;
+            f->phase[x->id] = (unsigned char)ph;
+            if (reduction(x)) f->groups[h].red = x;
+            continue;
         }
-        if (!elementwise(x)) continue;
+        if (x->op == ED_OP_BROADCAST_TO) continue;
         group *gr = &f->groups[f->ngroups];
-        *gr = (group){.root = x};
+        *gr = (group){.root = x, .red = reduction(x) ? x : NULL};
         if (!try_join(gr, x)) continue; /* more inputs than a fused node takes: stays as it is */
+        f->phase[x->id] = reduction(x) ? 0 : 2;
         f->gid[x->id] = f->ngroups++;
     }
 }
@@ -172,9 +212,10 @@ int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
     f.uses = ed_uses_build(g);
     f.pinned = calloc((size_t)n + 1, sizeof *f.pinned);
     f.gid = calloc((size_t)n + 1, sizeof *f.gid);
+    f.phase = calloc((size_t)n + 1, sizeof *f.phase);
     f.groups = calloc((size_t)n + 1, sizeof *f.groups);
     int rc = ED_OK;
-    if (!order || !map || !repl || !f.uses || !f.pinned || !f.gid || !f.groups) {
+    if (!order || !map || !repl || !f.uses || !f.pinned || !f.gid || !f.phase || !f.groups) {
         rc = ed_fail("fuse: out of memory");
         goto done;
     }
@@ -197,7 +238,7 @@ int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
         st->rewrites += f.groups[h].members;
     }
 done:
-    free(order), free(map), free(repl), free(f.pinned), free(f.gid), free(f.groups);
+    free(order), free(map), free(repl), free(f.pinned), free(f.gid), free(f.phase), free(f.groups);
     ed_uses_free(f.uses);
     return rc;
 }
