@@ -36,9 +36,14 @@ typedef struct {
     int nconst;                           /* distinct splat consts read (an upper bound) */
 } group;
 
+/* Limits of a chain copied into a reduction's group (recompute_into_reductions). */
+#define RECOMPUTE_MAX_NODES 8
+#define RECOMPUTE_MAX_INPUTS 4
+
 typedef struct {
     ed_graph *g;
     int n;         /* nodes before the pass (order's length; fused nodes are added after) */
+    ed_node **order; /* topological */
     ed_uses *uses;
     bool *pinned;  /* by id: bound to out or update */
     int *gid;      /* by id: the node's group, -1 for none */
@@ -202,26 +207,109 @@ static ed_node *build(fuser *f, int h, ed_node *const *order, ed_node **map, ed_
     return fused;
 }
 
-int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
+static void fuser_free(fuser *f)
+{
+    free(f->order), free(f->pinned), free(f->gid), free(f->phase), free(f->groups);
+    ed_uses_free(f->uses);
+    *f = (fuser){0};
+}
+
+/* Find g's groups into f (freed with fuser_free, also on failure). */
+static int fuser_init(fuser *f, ed_graph *g)
 {
     int n = g->nnodes;
-    fuser f = {.g = g, .n = n};
-    ed_node **order = ed_graph_topo(g);
+    *f = (fuser){.g = g, .n = n};
+    f->order = ed_graph_topo(g);
+    f->uses = ed_uses_build(g);
+    f->pinned = calloc((size_t)n + 1, sizeof *f->pinned);
+    f->gid = calloc((size_t)n + 1, sizeof *f->gid);
+    f->phase = calloc((size_t)n + 1, sizeof *f->phase);
+    f->groups = calloc((size_t)n + 1, sizeof *f->groups);
+    if (!f->order || !f->uses || !f->pinned || !f->gid || !f->phase || !f->groups) return ed_fail("fuse: out of memory");
+    for (int i = 0; i < g->noutputs; i++) f->pinned[g->outputs[i].node->id] = true;
+    for (int i = 0; i < g->nupdates; i++) f->pinned[g->updates[i].node->id] = true;
+    find_groups(f, f->order);
+    return ED_OK;
+}
+
+/* A copy of group gx's members (new nodes of g, reading what the members read), or NULL. */
+static ed_node *copy_group(fuser *f, int gx)
+{
+    ed_node *from[RECOMPUTE_MAX_NODES], *to[RECOMPUTE_MAX_NODES];
+    int nc = 0;
+    for (int i = 0; i < f->n; i++) {
+        ed_node *m = f->order[i], *in[3];
+        if (f->gid[m->id] != gx) continue;
+        for (int k = 0; k < m->nin; k++) {
+            in[k] = m->in[k];
+            for (int j = 0; j < nc; j++)
+                if (from[j] == m->in[k]) in[k] = to[j];
+        }
+        from[nc] = m;
+        if (!(to[nc++] = ed_node_new(f->g, m->op, in, m->nin, &m->attr))) return NULL;
+    }
+    return to[nc - 1]; /* the root comes last in topological order */
+}
+
+/* A chain stored because several groups read it, one of them as (part of) a
+ * reduction's operand: give that reduction its own copy, so its group recomputes the
+ * chain from the chain's inputs instead of reading the stored value, and the stored
+ * chain may fuse into its other readers. W1: a gradient's square read by Adam and by
+ * the global norm; MSE's difference read by the loss and by its gradient. Only small
+ * chains without a reduction of their own. Returns the copies made, or -1. */
+static int recompute_into_reductions(fuser *f)
+{
+    int copies = 0;
+    for (int i = 0; i < f->n; i++) {
+        ed_node *x = f->order[i];
+        int gx = f->gid[x->id];
+        if (gx < 0 || f->groups[gx].root != x || f->pinned[x->id]) continue;
+        const group *gr = &f->groups[gx];
+        if (gr->red || gr->members > RECOMPUTE_MAX_NODES || gr->next > RECOMPUTE_MAX_INPUTS) continue;
+        int done[ED_FUSED_MAX_INPUTS], ndone = 0; /* groups given a copy already, and the copy */
+        ed_node *made[ED_FUSED_MAX_INPUTS];
+        const ed_uses *u = f->uses;
+        for (int k = u->start[x->id]; k < u->start[x->id + 1]; k++) {
+            ed_node *user = u->list[k];
+            int h = f->gid[user->id];
+            if (h < 0 || h == gx || !f->groups[h].red) continue;
+            const group *hr = &f->groups[h];
+            if (user != hr->red && !(f->phase[user->id] & 1)) continue;
+            if (ed_shape_numel(x->shape) != ed_shape_numel(hr->red->in[0]->shape)) continue;
+            if (hr->next + gr->next > ED_FUSED_MAX_INPUTS) continue;
+            ed_node *copy = NULL;
+            for (int j = 0; j < ndone; j++)
+                if (done[j] == h) copy = made[j];
+            if (!copy) {
+                if (ndone == ED_FUSED_MAX_INPUTS || !(copy = copy_group(f, gx))) continue;
+                done[ndone] = h, made[ndone++] = copy;
+                copies++;
+            }
+            for (int j = 0; j < user->nin; j++)
+                if (user->in[j] == x) user->in[j] = copy;
+        }
+        if (ed_graph_error(f->g)) return -1;
+    }
+    return copies;
+}
+
+int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
+{
+    fuser f;
+    int rc = fuser_init(&f, g);
+    if (rc == ED_OK) {
+        int copies = recompute_into_reductions(&f);
+        if (copies < 0) rc = ed_fail("fuse: %s", ed_graph_error(g));
+        else if (copies > 0) {
+            fuser_free(&f);
+            rc = fuser_init(&f, g); /* the copies join their reductions' groups */
+        }
+    }
+    int n = f.n;
+    ed_node *const *order = f.order;
     /* by id, fused nodes included: a member may read an earlier group's fused node */
     ed_node **map = calloc(2 * (size_t)n + 1, sizeof *map), **repl = calloc(2 * (size_t)n + 1, sizeof *repl);
-    f.uses = ed_uses_build(g);
-    f.pinned = calloc((size_t)n + 1, sizeof *f.pinned);
-    f.gid = calloc((size_t)n + 1, sizeof *f.gid);
-    f.phase = calloc((size_t)n + 1, sizeof *f.phase);
-    f.groups = calloc((size_t)n + 1, sizeof *f.groups);
-    int rc = ED_OK;
-    if (!order || !map || !repl || !f.uses || !f.pinned || !f.gid || !f.phase || !f.groups) {
-        rc = ed_fail("fuse: out of memory");
-        goto done;
-    }
-    for (int i = 0; i < g->noutputs; i++) f.pinned[g->outputs[i].node->id] = true;
-    for (int i = 0; i < g->nupdates; i++) f.pinned[g->updates[i].node->id] = true;
-    find_groups(&f, order);
+    if (rc == ED_OK && (!map || !repl)) rc = ed_fail("fuse: out of memory");
     /* Roots in topological order, so a group reading an earlier root reads its fused node. */
     for (int i = 0; i < n && rc == ED_OK; i++) {
         ed_node *r = order[i];
@@ -237,8 +325,7 @@ int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
         rc = ed_replace_all_uses(g, r, fused);
         st->rewrites += f.groups[h].members;
     }
-done:
-    free(order), free(map), free(repl), free(f.pinned), free(f.gid), free(f.phase), free(f.groups);
-    ed_uses_free(f.uses);
+    free(map), free(repl);
+    fuser_free(&f);
     return rc;
 }
