@@ -276,7 +276,10 @@ static int recompute_into_reductions(fuser *f)
             const group *hr = &f->groups[h];
             if (user != hr->red && !(f->phase[user->id] & 1)) continue;
             if (ed_shape_numel(x->shape) != ed_shape_numel(hr->red->in[0]->shape)) continue;
-            if (hr->next + gr->next > ED_FUSED_MAX_INPUTS) continue;
+            /* x stops being an input of h, the copy's inputs become ones (at most) */
+            if (hr->next - 1 + gr->next > ED_FUSED_MAX_INPUTS ||
+                hr->members + hr->next + hr->nconst + gr->members + gr->nconst > ED_FUSED_MAX_NODES)
+                continue;
             ed_node *copy = NULL;
             for (int j = 0; j < ndone; j++)
                 if (done[j] == h) copy = made[j];
