@@ -34,6 +34,7 @@ typedef struct {
     int next;
     ed_node *ext[ED_FUSED_MAX_INPUTS + 1]; /* distinct inputs from outside, not splat consts */
     int nconst;                           /* distinct splat consts read (an upper bound) */
+    bool costly;                          /* has a member that is not cheap arithmetic */
 } group;
 
 /* Limits of a chain copied into a reduction's group (recompute_into_reductions). */
@@ -232,6 +233,36 @@ static int fuser_init(fuser *f, ed_graph *g)
     return ED_OK;
 }
 
+/* Ops a reduction's loop may recompute for free: a few cycles each, hidden behind the
+ * sequential accumulation. Transcendentals are not (exp, sigmoid: tens of
+ * instructions that vectorize in their own kernel but not inside the reduction). */
+static bool cheap(ed_op op)
+{
+    switch (op) {
+    case ED_OP_ADD: case ED_OP_SUB: case ED_OP_MUL: case ED_OP_MAXIMUM: case ED_OP_MINIMUM:
+    case ED_OP_LT: case ED_OP_LE: case ED_OP_GT: case ED_OP_GE: case ED_OP_EQ: case ED_OP_WHERE:
+    case ED_OP_NEG: case ED_OP_ABS: case ED_OP_SQUARE: case ED_OP_RELU: case ED_OP_SIGN: case ED_OP_CLAMP:
+    case ED_OP_CAST: case ED_OP_STOP_GRADIENT: case ED_OP_BROADCAST_TO: return true;
+    default: return false;
+    }
+}
+
+/* Does reduction r meet each group's elements contiguously (its reduced axes, size-1
+ * axes aside, after its kept ones)? Otherwise a copied chain's inputs would be read
+ * strided, each one as slowly as the stored value it replaces. */
+static bool contiguous_groups(const ed_node *r)
+{
+    const ed_shape d = r->in[0]->shape;
+    bool reducing = false;
+    for (int a = 0; a < d.rank; a++) {
+        if (d.dim[a] == 1) continue;
+        bool reduced = r->attr.axes >> a & 1;
+        if (reducing && !reduced) return false;
+        reducing = reducing || reduced;
+    }
+    return true;
+}
+
 /* A copy of group gx's members (new nodes of g, reading what the members read), or NULL. */
 static ed_node *copy_group(fuser *f, int gx)
 {
@@ -256,16 +287,21 @@ static ed_node *copy_group(fuser *f, int gx)
  * chain from the chain's inputs instead of reading the stored value, and the stored
  * chain may fuse into its other readers. W1: a gradient's square read by Adam and by
  * the global norm; MSE's difference read by the loss and by its gradient. Only small
- * chains without a reduction of their own. Returns the copies made, or -1. */
+ * chains of cheap ops without a reduction of their own, into reductions over
+ * contiguous groups. Returns the copies made, or -1. */
 static int recompute_into_reductions(fuser *f)
 {
     int copies = 0;
+    for (int i = 0; i < f->n; i++) {
+        const ed_node *m = f->order[i];
+        if (f->gid[m->id] >= 0 && !cheap(m->op)) f->groups[f->gid[m->id]].costly = true;
+    }
     for (int i = 0; i < f->n; i++) {
         ed_node *x = f->order[i];
         int gx = f->gid[x->id];
         if (gx < 0 || f->groups[gx].root != x || f->pinned[x->id]) continue;
         const group *gr = &f->groups[gx];
-        if (gr->red || gr->members > RECOMPUTE_MAX_NODES || gr->next > RECOMPUTE_MAX_INPUTS) continue;
+        if (gr->red || gr->costly || gr->members > RECOMPUTE_MAX_NODES || gr->next > RECOMPUTE_MAX_INPUTS) continue;
         int done[ED_FUSED_MAX_INPUTS], ndone = 0; /* groups given a copy already, and the copy */
         ed_node *made[ED_FUSED_MAX_INPUTS];
         const ed_uses *u = f->uses;
@@ -275,7 +311,8 @@ static int recompute_into_reductions(fuser *f)
             if (h < 0 || h == gx || !f->groups[h].red) continue;
             const group *hr = &f->groups[h];
             if (user != hr->red && !(f->phase[user->id] & 1)) continue;
-            if (ed_shape_numel(x->shape) != ed_shape_numel(hr->red->in[0]->shape)) continue;
+            if (ed_shape_numel(x->shape) != ed_shape_numel(hr->red->in[0]->shape) || !contiguous_groups(hr->red))
+                continue;
             /* x stops being an input of h, the copy's inputs become ones (at most) */
             if (hr->next - 1 + gr->next > ED_FUSED_MAX_INPUTS ||
                 hr->members + hr->next + hr->nconst + gr->members + gr->nconst > ED_FUSED_MAX_NODES)
