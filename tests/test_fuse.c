@@ -539,6 +539,34 @@ static void test_recompute_into_reduction(void **state)
     ed_graph_free(g);
 }
 
+/* What is not recomputed: a chain with a transcendental (it would leave its vectorized
+ * kernel for the reduction's sequential loop), and a cheap chain read by a reduction
+ * down columns (its inputs would be read strided). Both stay stored and are read. */
+static void test_no_costly_recompute(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("no_recompute");
+    ed_node *a = ed_input(g, "a", ED_F32, ed_shape2(16, 9)), *b = ed_input(g, "b", ED_F32, ed_shape2(16, 9));
+    ed_node *w = ed_input(g, "w", ED_F32, ed_shape2(9, 4));
+    ed_node *costly = ed_mul(ed_sigmoid(a), b), *cheap = ed_mul(ed_add(a, b), b);
+    ed_output(g, "mc", ed_matmul(costly, w));
+    ed_output(g, "sc", ed_sum(costly, 2, true)); /* rows: contiguous, but sigmoid */
+    ed_output(g, "mp", ed_matmul(cheap, w));
+    ed_output(g, "sp", ed_sum(cheap, 1, true)); /* columns */
+    ed_graph *h = ed_graph_clone(g);
+    assert_int_equal(ed_pass_run(h, "fuse", &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    const ed_node *mc = ed_graph_output(h, "mc"), *sc = ed_graph_output(h, "sc");
+    const ed_node *mp = ed_graph_output(h, "mp"), *sp = ed_graph_output(h, "sp");
+    assert_int_equal(sc->op, ED_OP_SUM);
+    assert_ptr_equal(sc->in[0], mc->in[0]);
+    assert_int_equal(sp->op, ED_OP_SUM);
+    assert_ptr_equal(sp->in[0], mp->in[0]);
+    assert_int_equal(count_kernels(h), 6); /* two fused chains, two matmuls, two sums */
+    ed_graph_free(h);
+    check_fusion(g, 2e-6, 1, "no costly recompute");
+    ed_graph_free(g);
+}
+
 /* A fused reduction in text: several axes, keepdims false, an i32 sum; parses, runs
  * (interpreter and JIT) and prints back. */
 static void test_text_round_trip(void **state)
@@ -819,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_golden_layer_norm),
         cmocka_unit_test(test_golden_log_softmax),
         cmocka_unit_test(test_recompute_into_reduction),
+        cmocka_unit_test(test_no_costly_recompute),
         cmocka_unit_test(test_text_round_trip),
         cmocka_unit_test(test_random_reduction_graphs),
         cmocka_unit_test(test_input_limit),
