@@ -567,6 +567,31 @@ static void test_no_costly_recompute(void **state)
     ed_graph_free(g);
 }
 
+/* An epilogue never writes over an input: here v (f32[3], dying at the fused node, of
+ * the result's type) is read by every group as the row x * v, so writing group 0's
+ * result into v's bytes would change what groups 1 and 2 read. A row kernel may write
+ * over its D-shaped input (each group reads only its own elements first). */
+static void test_epilogue_not_in_place(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("epilogue_in_place");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(3, 3)), *z = ed_input(g, "z", ED_F32, ed_shape1(3));
+    ed_node *v = ed_exp(z);
+    ed_output(g, "y", ed_add(ed_sum(ed_mul(x, v), 2, false), v));
+    ed_node *d = ed_tanh(x); /* a computed [3,3] input of a row kernel, dying there */
+    ed_output(g, "r", ed_sub(d, ed_max(d, 2, true)));
+    ed_graph *h = ed_graph_clone(g);
+    assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    const ed_node *y = ed_graph_output(h, "y"), *r = ed_graph_output(h, "r");
+    assert_int_equal(y->op, ED_OP_FUSED);
+    assert_false(ed_fused_row_kernel(y) || ed_fused_inplace_ok(y));
+    assert_int_equal(r->op, ED_OP_FUSED);
+    assert_true(ed_fused_row_kernel(r) && ed_fused_inplace_ok(r));
+    ed_graph_free(h);
+    check_fusion(g, 2e-6, 2, "epilogue not in place");
+    ed_graph_free(g);
+}
+
 /* A fused reduction in text: several axes, keepdims false, an i32 sum; parses, runs
  * (interpreter and JIT) and prints back. */
 static void test_text_round_trip(void **state)
@@ -848,6 +873,7 @@ int main(void)
         cmocka_unit_test(test_golden_log_softmax),
         cmocka_unit_test(test_recompute_into_reduction),
         cmocka_unit_test(test_no_costly_recompute),
+        cmocka_unit_test(test_epilogue_not_in_place),
         cmocka_unit_test(test_text_round_trip),
         cmocka_unit_test(test_random_reduction_graphs),
         cmocka_unit_test(test_input_limit),
