@@ -67,6 +67,27 @@ static bool broadcasts_to(ed_shape s, ed_shape to)
     return ed_broadcast_shapes(s, to, &b) && ed_shape_eq(b, to);
 }
 
+bool ed_reduction_reads_back(const ed_node *r)
+{
+    const ed_shape d = r->in[0]->shape, s = r->shape;
+    if (!broadcasts_to(s, d)) return false;
+    /* numpy broadcasting reads r at strides `have`; its own group is at the strides of
+     * the kept axes in C order (`want`); axes of size 1 move nothing */
+    int64_t own[ED_MAX_RANK], want = 1, kept_stride[ED_MAX_RANK];
+    ed_shape_strides(s, own);
+    for (int a = d.rank - 1; a >= 0; a--) {
+        bool reduced = r->attr.axes >> a & 1;
+        kept_stride[a] = reduced ? 0 : want;
+        if (!reduced) want *= d.dim[a];
+    }
+    for (int a = 0; a < d.rank; a++) {
+        int j = a - (d.rank - s.rank);
+        int64_t have = j < 0 || s.dim[j] == 1 ? 0 : own[j];
+        if (d.dim[a] > 1 && have != kept_stride[a]) return false;
+    }
+    return true;
+}
+
 /* With a reduction r: phase 1 (r's operand and what it reads) broadcasts to r's input
  * shape D; the result is r's shape or D; everything else broadcasts to the result. */
 static bool check_shapes(const ed_graph *body, char *msg, size_t size)
@@ -87,6 +108,11 @@ static bool check_shapes(const ed_graph *body, char *msg, size_t size)
                                 body->name, ed_node_type_str(y, t1, sizeof t1), ed_node_type_str(r, t2, sizeof t2));
         if (!broadcasts_to(r->shape, y->shape))
             return ed_body_fail(msg, size, "body @%s's reduction %%%d is %s, which does not broadcast to the result %s",
+                                body->name, r->id, ed_node_type_str(r, t1, sizeof t1), ed_node_type_str(y, t2, sizeof t2));
+        if (!ed_shape_eq(y->shape, r->shape) && !ed_reduction_reads_back(r))
+            return ed_body_fail(msg, size,
+                                "body @%s's reduction %%%d (%s) broadcast to %s does not read each element's own group "
+                                "(a row kernel needs keepdims or leading reduced axes)",
                                 body->name, r->id, ed_node_type_str(r, t1, sizeof t1), ed_node_type_str(y, t2, sizeof t2));
     }
     for (int i = 0; i < body->nnodes; i++) {

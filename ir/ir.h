@@ -295,6 +295,10 @@ const ed_node *ed_fused_reduction(const ed_graph *body);
  * reads other than through the reduction (per result element). Without a reduction
  * phase1 is empty. Nodes in both are evaluated in both. */
 void ed_fused_phases(const ed_graph *body, bool *phase1, bool *phase2);
+/* Does reduction r, broadcast back to its operand's shape, give every element the value
+ * of its own group (keepdims, a scalar, or leading reduced axes without keepdims)? A
+ * row kernel computes exactly that, so only such a reduction may feed one. */
+bool ed_reduction_reads_back(const ed_node *r);
 /* Does fused node n write D-shaped results after its reduction (a row kernel, as
  * softmax's division) rather than one per reduced group (an epilogue)? */
 bool ed_fused_row_kernel(const ed_node *n);

@@ -8,7 +8,8 @@
  * is in that one group, the node is not bound to out or update (its value is needed as
  * such), and it fits. A group holds at most one reduction; a reduction joins a group
  * whose root has the reduction's shape (the members after it are an epilogue run once
- * per group: log(sum(.)) + m) or its operand's (a row kernel: exp(x - m) / sum(...)).
+ * per group: log(sum(.)) + m) or its operand's (a row kernel: exp(x - m) / sum(...),
+ * when the reduction is read back at each element's own group).
  * An elementwise node fits when it has as many elements as the shape each phase that
  * reads it runs over (the reduction's operand, or the root): a smaller value, say a
  * bias, would be recomputed for every element; broadcast_to is free and always joins.
@@ -126,7 +127,8 @@ static bool fits(const fuser *f, const group *gr, const ed_node *x, unsigned *ph
 {
     int64_t ny = ed_shape_numel(gr->root->shape);
     if (reduction(x))
-        return !gr->red && (ed_shape_eq(x->shape, gr->root->shape) || ed_shape_eq(x->in[0]->shape, gr->root->shape));
+        return !gr->red && (ed_shape_eq(x->shape, gr->root->shape) ||
+                            (ed_shape_eq(x->in[0]->shape, gr->root->shape) && ed_reduction_reads_back(x)));
     *ph = gr->red ? user_phases(f, gr, x) : 2;
     if (x->op == ED_OP_BROADCAST_TO) return true;
     int64_t n = ed_shape_numel(x->shape);

@@ -592,6 +592,34 @@ static void test_epilogue_not_in_place(void **state)
     ed_graph_free(g);
 }
 
+/* A reduction read back broadcast along other axes than its groups (square operands
+ * make it legal: sum over axis 1 without keepdims, added to rows) is no row kernel:
+ * such a body is refused, and the pass stores the reduction instead. Over leading axes
+ * without keepdims the broadcast does read each element's group. */
+static void test_row_kernel_needs_its_groups(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("transposed_broadcast");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(4, 4)), *y = ed_input(g, "y", ED_F32, ed_shape2(4, 4));
+    ed_output(g, "a", ed_add(y, ed_sum(ed_tanh(x), 2, false)));  /* r[j] by column: not a row */
+    ed_output(g, "b", ed_mul(y, ed_max(ed_exp(x), 1, false)));   /* axis 0: r[j] is column j's group */
+    ed_graph *h = ed_graph_clone(g);
+    assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    const ed_node *a = ed_graph_output(h, "a"), *b = ed_graph_output(h, "b");
+    assert_false(a->op == ED_OP_FUSED && ed_fused_reduction(a->attr.body));
+    assert_true(b->op == ED_OP_FUSED && ed_fused_row_kernel(b));
+    ed_graph_free(h);
+    check_fusion(g, 2e-6, 1, "row kernels and their groups");
+    ed_graph_free(g);
+    const char *bad = "graph @g {\n  %x = input \"x\" : f32[3,3]\n"
+                      "  %f = fused %x graph @b {\n    %0 = input \"x0\" : f32[3,3]\n"
+                      "    %1 = sum %0 {axes=[1], keepdims=false} : f32[3]\n"
+                      "    %2 = add %0, %1 : f32[3,3]\n"
+                      "    out y = %2\n  } : f32[3,3]\n  out y = %f\n}\n";
+    assert_null(ed_graph_parse(bad, "bad"));
+    CHECK_ERROR_HAS("reduction %1 (f32[3]) broadcast to f32[3,3] does not read each element's own group");
+}
+
 /* A fused reduction in text: several axes, keepdims false, an i32 sum; parses, runs
  * (interpreter and JIT) and prints back. */
 static void test_text_round_trip(void **state)
@@ -630,13 +658,15 @@ static void test_text_round_trip(void **state)
 }
 
 /* Elementwise chains feeding sum/mean/max/min over random axes (odd shapes, size-1
- * axes, keepdims or not), in f32 or f64, with epilogues on the reduced value, row
+ * axes, a cube, keepdims or not), in f32 or f64, with epilogues on the reduced value, row
  * kernels reading it back broadcast, i32 sums, and intermediates bound to out. */
 static ed_graph *random_reduce_graph(uint64_t seed)
 {
     lcg = seed * 40503u + 11;
-    static const ed_shape shapes[4] = {{3, {5, 7, 3}}, {4, {3, 1, 4, 5}}, {2, {9, 5}}, {3, {2, 6, 1}}};
-    ed_shape sh = shapes[pick(4)];
+    /* a cube: reductions without keepdims broadcast back along any axes */
+    static const ed_shape shapes[6] = {{3, {5, 7, 3}}, {4, {3, 1, 4, 5}}, {2, {9, 5}},
+                                       {3, {2, 6, 1}}, {3, {4, 4, 4}},   {3, {4, 4, 4}}};
+    ed_shape sh = shapes[pick(6)];
     ed_dtype dt = seed % 2 ? ED_F32 : ED_F64;
     ed_graph *g = ed_graph_new("random_reduce");
     ed_node *pool[64];
@@ -664,7 +694,9 @@ static ed_graph *random_reduce_graph(uint64_t seed)
             }
             ed_node *e = ed_exp(ed_neg(ed_abs(m))); /* an epilogue */
             int how = pick(4);
-            bool broadcasts_back = m->shape.rank == sh.rank || m->shape.rank == 0;
+            ed_shape back;
+            bool broadcasts_back = ed_broadcast_shapes(m->shape, sh, &back) && ed_shape_eq(back, sh);
+            if (broadcasts_back && !keep && m->shape.rank > 0) how = 3; /* read back along any axes */
             if (how >= 2 && broadcasts_back) { /* a row kernel: the group read back */
                 r = how == 2 ? ed_div(ed_exp(operand), ed_add(e, ed_scalar(g, dt, 1))) : ed_sub(operand, m);
             } else {
@@ -874,6 +906,7 @@ int main(void)
         cmocka_unit_test(test_recompute_into_reduction),
         cmocka_unit_test(test_no_costly_recompute),
         cmocka_unit_test(test_epilogue_not_in_place),
+        cmocka_unit_test(test_row_kernel_needs_its_groups),
         cmocka_unit_test(test_text_round_trip),
         cmocka_unit_test(test_random_reduction_graphs),
         cmocka_unit_test(test_input_limit),
