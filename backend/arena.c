@@ -85,6 +85,7 @@ static int liveness(const ed_graph *g, ed_node *const *order, plan *p)
 static int inplace_source(const plan *p, const ed_node *n)
 {
     if (!(ed_ops[n->op].flags & F_INPLACE)) return -1;
+    if (n->op == ED_OP_FUSED && !ed_fused_inplace_ok(n)) return -1;
     for (int k = 0; k < n->nin; k++) {
         const ed_node *x = n->in[k];
         if (!ed_arena_holds(x) || x->op == ED_OP_CONST || p->pinned[x->id]) continue;
@@ -219,6 +220,6 @@ int64_t ed_arena_plan(const ed_graph *g, ed_node *const *order, int64_t *offsets
 bool ed_arena_inplace_input(const ed_node *n, int k, const int64_t *offsets)
 {
     const ed_node *x = n->in[k];
-    return (ed_ops[n->op].flags & F_INPLACE) && offsets[n->id] >= 0 && offsets[x->id] == offsets[n->id] &&
+    return (ed_ops[n->op].flags & F_INPLACE) && (n->op != ED_OP_FUSED || ed_fused_inplace_ok(n)) && offsets[n->id] >= 0 && offsets[x->id] == offsets[n->id] &&
            x->dtype == n->dtype && ed_shape_eq(x->shape, n->shape);
 }

@@ -61,7 +61,9 @@ ed_node *ed_clamp(ed_node *x, double lo, double hi);
 ed_node *ed_cast(ed_node *x, ed_dtype dt);
 ed_node *ed_stop_gradient(ed_node *x);
 /* One kernel for an elementwise expression over in[0..nin): body is a graph of
- * elementwise ops, broadcast_to and splat consts whose input leaves, in id order, have
+ * elementwise ops, broadcast_to, splat consts and at most one sum, mean, max or min
+ * (its operand accumulated per group, then an epilogue or a row; ir.h, "fused
+ * expressions") whose input leaves, in id order, have
  * the types of in[], and whose one `out` is the result (ir.h, "fused expressions").
  * in[0]'s graph takes body over (unless the inputs are NULL or body already belongs
  * to a graph, which is an error). The fuse pass makes these after

@@ -1,15 +1,130 @@
 /* The fused op's shape rule: its body must be an elementwise expression over inputs of
- * the node's input types (layout in ir.h). */
+ * the node's input types, with at most one reduction (layout in ir.h). */
 #include "ir/ir.h"
 #include "runtime/error.h"
 
 #include <stdio.h>
 
+static bool fusable_reduction(ed_op op)
+{
+    return op == ED_OP_SUM || op == ED_OP_MEAN || op == ED_OP_MAX || op == ED_OP_MIN;
+}
 
 bool ed_fused_body_op(const ed_node *n)
 {
     if (n->op == ED_OP_CONST) return n->attr.ndata == 1; /* a splat: one value, folded into the code */
-    return ed_ops[n->op].kind == ED_KIND_ELEM || n->op == ED_OP_BROADCAST_TO;
+    return ed_ops[n->op].kind == ED_KIND_ELEM || n->op == ED_OP_BROADCAST_TO || fusable_reduction(n->op);
+}
+
+const ed_node *ed_fused_reduction(const ed_graph *body)
+{
+    for (int i = 0; body && i < body->nnodes; i++)
+        if (ed_ops[body->nodes[i]->op].kind == ED_KIND_REDUCE) return body->nodes[i];
+    return NULL;
+}
+
+/* Mark from (and its ancestors) in mark[], not walking through stop. Ids are
+ * topological, so one backward sweep does it. */
+static void mark_ancestors(const ed_graph *body, const ed_node *from, const ed_node *stop, bool *mark)
+{
+    for (int i = 0; i < body->nnodes; i++) mark[i] = false;
+    if (from == stop) return;
+    mark[from->id] = true;
+    for (int i = from->id; i >= 0; i--) {
+        const ed_node *n = body->nodes[i];
+        if (!mark[i]) continue;
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] != stop) mark[n->in[k]->id] = true;
+    }
+}
+
+void ed_fused_phases(const ed_graph *body, bool *phase1, bool *phase2)
+{
+    const ed_node *r = ed_fused_reduction(body), *y = body->outputs[0].node;
+    if (r) mark_ancestors(body, r->in[0], NULL, phase1);
+    else
+        for (int i = 0; i < body->nnodes; i++) phase1[i] = false;
+    mark_ancestors(body, y, r, phase2);
+}
+
+bool ed_fused_row_kernel(const ed_node *n)
+{
+    const ed_node *r = ed_fused_reduction(n->attr.body);
+    return r && !ed_shape_eq(n->shape, r->shape);
+}
+
+bool ed_fused_inplace_ok(const ed_node *n)
+{
+    /* An epilogue result (one element per group) is written while later groups still
+     * read inputs of its shape at other indices. A row kernel writes element e of a
+     * group after reading element e, and reads nothing of other groups. */
+    return !ed_fused_reduction(n->attr.body) || ed_fused_row_kernel(n);
+}
+
+static bool broadcasts_to(ed_shape s, ed_shape to)
+{
+    ed_shape b;
+    return ed_broadcast_shapes(s, to, &b) && ed_shape_eq(b, to);
+}
+
+bool ed_reduction_reads_back(const ed_node *r)
+{
+    const ed_shape d = r->in[0]->shape, s = r->shape;
+    if (!broadcasts_to(s, d)) return false;
+    /* numpy broadcasting reads r at strides `have`; its own group is at the strides of
+     * the kept axes in C order (`want`); axes of size 1 move nothing */
+    int64_t own[ED_MAX_RANK], want = 1, kept_stride[ED_MAX_RANK];
+    ed_shape_strides(s, own);
+    for (int a = d.rank - 1; a >= 0; a--) {
+        bool reduced = r->attr.axes >> a & 1;
+        kept_stride[a] = reduced ? 0 : want;
+        if (!reduced) want *= d.dim[a];
+    }
+    for (int a = 0; a < d.rank; a++) {
+        int j = a - (d.rank - s.rank);
+        int64_t have = j < 0 || s.dim[j] == 1 ? 0 : own[j];
+        if (d.dim[a] > 1 && have != kept_stride[a]) return false;
+    }
+    return true;
+}
+
+/* With a reduction r: phase 1 (r's operand and what it reads) broadcasts to r's input
+ * shape D; the result is r's shape or D; everything else broadcasts to the result. */
+static bool check_shapes(const ed_graph *body, char *msg, size_t size)
+{
+    char t1[96], t2[96];
+    const ed_node *y = body->outputs[0].node, *r = ed_fused_reduction(body);
+    bool p1[ED_FUSED_MAX_NODES], p2[ED_FUSED_MAX_NODES];
+    ed_fused_phases(body, p1, p2);
+    if (r) {
+        for (int i = r->id + 1; i < body->nnodes; i++)
+            if (ed_ops[body->nodes[i]->op].kind == ED_KIND_REDUCE)
+                return ed_body_fail(msg, size, "body @%s has two reductions (%%%d and %%%d), at most one", body->name,
+                                    r->id, i);
+        const ed_node *x = r->in[0];
+        if (!ed_shape_eq(y->shape, r->shape) && !ed_shape_eq(y->shape, x->shape))
+            return ed_body_fail(msg, size, "body @%s's result %s has neither the shape of its reduction %s nor that of the "
+                                "reduced operand",
+                                body->name, ed_node_type_str(y, t1, sizeof t1), ed_node_type_str(r, t2, sizeof t2));
+        if (!broadcasts_to(r->shape, y->shape))
+            return ed_body_fail(msg, size, "body @%s's reduction %%%d is %s, which does not broadcast to the result %s",
+                                body->name, r->id, ed_node_type_str(r, t1, sizeof t1), ed_node_type_str(y, t2, sizeof t2));
+        if (!ed_shape_eq(y->shape, r->shape) && !ed_reduction_reads_back(r))
+            return ed_body_fail(msg, size,
+                                "body @%s's reduction %%%d (%s) broadcast to %s does not read each element's own group "
+                                "(a row kernel needs keepdims or leading reduced axes)",
+                                body->name, r->id, ed_node_type_str(r, t1, sizeof t1), ed_node_type_str(y, t2, sizeof t2));
+    }
+    for (int i = 0; i < body->nnodes; i++) {
+        const ed_node *n = body->nodes[i];
+        if (p1[i] && !broadcasts_to(n->shape, r->in[0]->shape))
+            return ed_body_fail(msg, size, "body value %%%d is %s, which does not broadcast to the reduced operand %s",
+                                n->id, ed_node_type_str(n, t1, sizeof t1), ed_node_type_str(r->in[0], t2, sizeof t2));
+        if ((p2[i] || !p1[i]) && n != r && !broadcasts_to(n->shape, y->shape))
+            return ed_body_fail(msg, size, "body value %%%d is %s, which does not broadcast to the result %s", n->id,
+                                ed_node_type_str(n, t1, sizeof t1), ed_node_type_str(y, t2, sizeof t2));
+    }
+    return true;
 }
 
 static bool check_body(const ed_graph *body, ed_node *const *in, int nin, char *msg, size_t size)
@@ -38,17 +153,12 @@ static bool check_body(const ed_graph *body, ed_node *const *in, int nin, char *
     for (int i = 0; i < body->nnodes; i++) {
         const ed_node *n = body->nodes[i];
         if (n->op != ED_OP_INPUT && !ed_fused_body_op(n))
-            return ed_body_fail(msg, size, "body @%s has %s (%%%d): only elementwise ops, broadcast_to and splat consts",
-                        body->name, ed_op_name(n->op), n->id);
+            return ed_body_fail(msg, size,
+                                "body @%s has %s (%%%d): only elementwise ops, broadcast_to, splat consts and one "
+                                "sum, mean, max or min",
+                                body->name, ed_op_name(n->op), n->id);
     }
-    for (int i = 0; i < body->nnodes; i++) {
-        const ed_node *n = body->nodes[i];
-        ed_shape s;
-        if (!ed_broadcast_shapes(n->shape, y->shape, &s) || !ed_shape_eq(s, y->shape))
-            return ed_body_fail(msg, size, "body value %%%d is %s, which does not broadcast to the result %s", n->id,
-                        ed_node_type_str(n, t1, sizeof t1), ed_node_type_str(y, t2, sizeof t2));
-    }
-    return true;
+    return check_shapes(body, msg, size);
 }
 
 bool ed_fused_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,

@@ -276,11 +276,34 @@ bool ed_get_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dt
  * node's inputs; its other nodes are elementwise ops, broadcast_to and splat consts,
  * each of a shape that broadcasts to the result's; its one `out` is the result. Every
  * body value is read at the result's index through numpy broadcasting (elementwise ops
- * commute with broadcasting), so the body runs once per result element. */
+ * commute with broadcasting), so the body runs once per result element.
+ *
+ * A body may also hold one reduction r (sum, mean, max, min) over an operand of shape
+ * D. Then what r reads is evaluated per element of D (broadcasting to D) and
+ * accumulated per group, in the reduction's order; the result has r's shape (an
+ * epilogue: the rest runs once per group, e.g. log(sum(exp(x - m))) + m) or D's (a row
+ * kernel: the rest runs per element of the group after its reduction, reading r
+ * broadcast, e.g. exp(x - m) / sum(exp(x - m))). */
 bool ed_fused_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
                    char *msg, size_t size);
 /* May node n be a body node of a fused expression (besides its inputs)? */
 bool ed_fused_body_op(const ed_node *n);
+/* The body's reduction, or NULL (an elementwise expression). */
+const ed_node *ed_fused_reduction(const ed_graph *body);
+/* What each phase evaluates, by body id: phase1 = the reduction's operand and the values
+ * it reads (per element of the operand's shape D), phase2 = the result and what it
+ * reads other than through the reduction (per result element). Without a reduction
+ * phase1 is empty. Nodes in both are evaluated in both. */
+void ed_fused_phases(const ed_graph *body, bool *phase1, bool *phase2);
+/* Does reduction r, broadcast back to its operand's shape, give every element the value
+ * of its own group (keepdims, a scalar, or leading reduced axes without keepdims)? A
+ * row kernel computes exactly that, so only such a reduction may feed one. */
+bool ed_reduction_reads_back(const ed_node *r);
+/* Does fused node n write D-shaped results after its reduction (a row kernel, as
+ * softmax's division) rather than one per reduced group (an epilogue)? */
+bool ed_fused_row_kernel(const ed_node *n);
+/* May n's result take the bytes of an input of its type (the arena's in-place rule)? */
+bool ed_fused_inplace_ok(const ed_node *n);
 
 /* ---- scalar semantics of elementwise ops (ir/scalar.c) -------------------- */
 

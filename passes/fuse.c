@@ -1,18 +1,23 @@
-/* The `fuse` pass: chains of elementwise ops (broadcasts and splat consts included)
- * become one `fused` node each, whose body graph is the chain (ir.h, "fused
- * expressions"), so the backends run them as one loop with the intermediate values in
- * registers.
+/* The `fuse` pass: chains of elementwise ops (broadcasts and splat consts included),
+ * and the reduction (sum, mean, max, min) they feed or that feeds them, become one
+ * `fused` node each, whose body graph is the chain (ir.h, "fused expressions"), so the
+ * backends run them as one loop nest with the intermediate values in registers.
  *
- * Groups are found in one reverse topological sweep. An elementwise node starts a group
- * (as its root) unless it can join the group of its users: every user is in that one
- * group, the node is not bound to out or update (its value is needed as such), and it
- * has as many elements as the root (a smaller value, say a bias, would be recomputed
- * for every result element; broadcast_to is free and always joins). A join must keep
- * the group within ED_FUSED_MAX_INPUTS distinct inputs and ED_FUSED_MAX_NODES body
- * nodes. Every node that joins has all its users inside the group, so no value leaves a
- * group except through its root and no cycle can form. Groups of one op stay as they
- * are, and so do groups reading nothing but splat consts (fold's work). Splat consts
- * read by a group are copied into its body.
+ * Groups are found in one reverse topological sweep. An elementwise node or reduction
+ * starts a group (as its root) unless it can join the group of its users: every user
+ * is in that one group, the node is not bound to out or update (its value is needed as
+ * such), and it fits. A group holds at most one reduction; a reduction joins a group
+ * whose root has the reduction's shape (the members after it are an epilogue run once
+ * per group: log(sum(.)) + m) or its operand's (a row kernel: exp(x - m) / sum(...),
+ * when the reduction is read back at each element's own group).
+ * An elementwise node fits when it has as many elements as the shape each phase that
+ * reads it runs over (the reduction's operand, or the root): a smaller value, say a
+ * bias, would be recomputed for every element; broadcast_to is free and always joins.
+ * A join must keep the group within ED_FUSED_MAX_INPUTS distinct inputs and
+ * ED_FUSED_MAX_NODES body nodes. Every node that joins has all its users inside the
+ * group, so no value leaves a group except through its root and no cycle can form.
+ * Groups of one op stay as they are, and so do groups reading nothing but splat
+ * consts (fold's work). Splat consts read by a group are copied into its body.
  *
  * Autodiff does not know fused nodes (ed_grad refuses them): fuse runs after ed_grad,
  * as in ed_compile's default pipeline. Loop bodies are not fused yet. */
@@ -25,18 +30,26 @@
 
 typedef struct {
     ed_node *root;
+    ed_node *red; /* the group's reduction, or NULL */
     int members;
     int next;
     ed_node *ext[ED_FUSED_MAX_INPUTS + 1]; /* distinct inputs from outside, not splat consts */
     int nconst;                           /* distinct splat consts read (an upper bound) */
+    bool costly;                          /* has a member that is not cheap arithmetic */
 } group;
+
+/* Limits of a chain copied into a reduction's group (recompute_into_reductions). */
+#define RECOMPUTE_MAX_NODES 8
+#define RECOMPUTE_MAX_INPUTS 4
 
 typedef struct {
     ed_graph *g;
     int n;         /* nodes before the pass (order's length; fused nodes are added after) */
+    ed_node **order; /* topological */
     ed_uses *uses;
     bool *pinned;  /* by id: bound to out or update */
     int *gid;      /* by id: the node's group, -1 for none */
+    unsigned char *phase; /* by id, members of groups with a reduction: 1 read by it, 2 by the result */
     group *groups;
     int ngroups;
 } fuser;
@@ -44,6 +57,11 @@ typedef struct {
 static bool splat_const(const ed_node *n) { return n->op == ED_OP_CONST && n->attr.ndata == 1; }
 
 static bool elementwise(const ed_node *n) { return ed_ops[n->op].kind == ED_KIND_ELEM; }
+
+static bool reduction(const ed_node *n)
+{
+    return n->op == ED_OP_SUM || n->op == ED_OP_MEAN || n->op == ED_OP_MAX || n->op == ED_OP_MIN;
+}
 
 static bool has_ext(const group *gr, const ed_node *x)
 {
@@ -88,25 +106,55 @@ static int users_group(const fuser *f, const ed_node *x)
     return g;
 }
 
+/* Which phases of gr read x (all of x's users are in gr): 1 the reduction's operand,
+ * 2 the result (ir.h). */
+static unsigned user_phases(const fuser *f, const group *gr, const ed_node *x)
+{
+    const ed_uses *u = f->uses;
+    unsigned ph = 0;
+    for (int k = u->start[x->id]; k < u->start[x->id + 1]; k++) {
+        const ed_node *user = u->list[k];
+        ph |= user == gr->red ? 1u : f->phase[user->id];
+    }
+    return ph;
+}
+
+/* May x join gr, whose members read it, by size? Each phase runs per element of its
+ * shape, so a smaller value would be recomputed per element (broadcast_to is free). A
+ * reduction joins a group without one whose result has its shape (then the rest is
+ * its epilogue) or its operand's (a row kernel). */
+static bool fits(const fuser *f, const group *gr, const ed_node *x, unsigned *ph)
+{
+    int64_t ny = ed_shape_numel(gr->root->shape);
+    if (reduction(x))
+        return !gr->red && (ed_shape_eq(x->shape, gr->root->shape) ||
+                            (ed_shape_eq(x->in[0]->shape, gr->root->shape) && ed_reduction_reads_back(x)));
+    *ph = gr->red ? user_phases(f, gr, x) : 2;
+    if (x->op == ED_OP_BROADCAST_TO) return true;
+    int64_t n = ed_shape_numel(x->shape);
+    if ((*ph & 1) && n != ed_shape_numel(gr->red->in[0]->shape)) return false;
+    return !(*ph & 2) || n == ny;
+}
+
 static void find_groups(fuser *f, ed_node *const *order)
 {
     for (int i = f->n - 1; i >= 0; i--) {
         ed_node *x = order[i];
         f->gid[x->id] = -1;
-        if (!elementwise(x) && x->op != ED_OP_BROADCAST_TO) continue;
+        if (!elementwise(x) && x->op != ED_OP_BROADCAST_TO && !reduction(x)) continue;
         int h = f->pinned[x->id] ? -1 : users_group(f, x);
-        if (h >= 0) {
-            group *gr = &f->groups[h];
-            bool same_size = ed_shape_numel(x->shape) == ed_shape_numel(gr->root->shape);
-            if ((same_size || x->op == ED_OP_BROADCAST_TO) && try_join(gr, x)) {
-                f->gid[x->id] = h;
-                continue;
-            }
+        unsigned ph = 0;
+        if (h >= 0 && fits(f, &f->groups[h], x, &ph) && try_join(&f->groups[h], x)) {
+            f->gid[x->id] = h;
+            f->phase[x->id] = (unsigned char)ph;
+            if (reduction(x)) f->groups[h].red = x;
+            continue;
         }
-        if (!elementwise(x)) continue;
+        if (x->op == ED_OP_BROADCAST_TO) continue;
         group *gr = &f->groups[f->ngroups];
-        *gr = (group){.root = x};
+        *gr = (group){.root = x, .red = reduction(x) ? x : NULL};
         if (!try_join(gr, x)) continue; /* more inputs than a fused node takes: stays as it is */
+        f->phase[x->id] = reduction(x) ? 0 : 2;
         f->gid[x->id] = f->ngroups++;
     }
 }
@@ -162,25 +210,148 @@ static ed_node *build(fuser *f, int h, ed_node *const *order, ed_node **map, ed_
     return fused;
 }
 
-int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
+static void fuser_free(fuser *f)
+{
+    free(f->order), free(f->pinned), free(f->gid), free(f->phase), free(f->groups);
+    ed_uses_free(f->uses);
+    *f = (fuser){0};
+}
+
+/* Find g's groups into f (freed with fuser_free, also on failure). */
+static int fuser_init(fuser *f, ed_graph *g)
 {
     int n = g->nnodes;
-    fuser f = {.g = g, .n = n};
-    ed_node **order = ed_graph_topo(g);
+    *f = (fuser){.g = g, .n = n};
+    f->order = ed_graph_topo(g);
+    f->uses = ed_uses_build(g);
+    f->pinned = calloc((size_t)n + 1, sizeof *f->pinned);
+    f->gid = calloc((size_t)n + 1, sizeof *f->gid);
+    f->phase = calloc((size_t)n + 1, sizeof *f->phase);
+    f->groups = calloc((size_t)n + 1, sizeof *f->groups);
+    if (!f->order || !f->uses || !f->pinned || !f->gid || !f->phase || !f->groups) return ed_fail("fuse: out of memory");
+    for (int i = 0; i < g->noutputs; i++) f->pinned[g->outputs[i].node->id] = true;
+    for (int i = 0; i < g->nupdates; i++) f->pinned[g->updates[i].node->id] = true;
+    find_groups(f, f->order);
+    return ED_OK;
+}
+
+/* Ops a reduction's loop may recompute for free: a few cycles each, hidden behind the
+ * sequential accumulation. Transcendentals are not (exp, sigmoid: tens of
+ * instructions that vectorize in their own kernel but not inside the reduction). */
+static bool cheap(ed_op op)
+{
+    switch (op) {
+    case ED_OP_ADD: case ED_OP_SUB: case ED_OP_MUL: case ED_OP_MAXIMUM: case ED_OP_MINIMUM:
+    case ED_OP_LT: case ED_OP_LE: case ED_OP_GT: case ED_OP_GE: case ED_OP_EQ: case ED_OP_WHERE:
+    case ED_OP_NEG: case ED_OP_ABS: case ED_OP_SQUARE: case ED_OP_RELU: case ED_OP_SIGN: case ED_OP_CLAMP:
+    case ED_OP_CAST: case ED_OP_STOP_GRADIENT: case ED_OP_BROADCAST_TO: return true;
+    default: return false;
+    }
+}
+
+/* Does reduction r meet each group's elements contiguously (its reduced axes, size-1
+ * axes aside, after its kept ones)? Otherwise a copied chain's inputs would be read
+ * strided, each one as slowly as the stored value it replaces. */
+static bool contiguous_groups(const ed_node *r)
+{
+    const ed_shape d = r->in[0]->shape;
+    bool reducing = false;
+    for (int a = 0; a < d.rank; a++) {
+        if (d.dim[a] == 1) continue;
+        bool reduced = r->attr.axes >> a & 1;
+        if (reducing && !reduced) return false;
+        reducing = reducing || reduced;
+    }
+    return true;
+}
+
+/* A copy of group gx's members (new nodes of g, reading what the members read), or NULL. */
+static ed_node *copy_group(fuser *f, int gx)
+{
+    ed_node *from[RECOMPUTE_MAX_NODES], *to[RECOMPUTE_MAX_NODES];
+    int nc = 0;
+    for (int i = 0; i < f->n; i++) {
+        ed_node *m = f->order[i], *in[3];
+        if (f->gid[m->id] != gx) continue;
+        for (int k = 0; k < m->nin; k++) {
+            in[k] = m->in[k];
+            for (int j = 0; j < nc; j++)
+                if (from[j] == m->in[k]) in[k] = to[j];
+        }
+        from[nc] = m;
+        if (!(to[nc++] = ed_node_new(f->g, m->op, in, m->nin, &m->attr))) return NULL;
+    }
+    return to[nc - 1]; /* the root comes last in topological order */
+}
+
+/* A chain stored because several groups read it, one of them as (part of) a
+ * reduction's operand: give that reduction its own copy, so its group recomputes the
+ * chain from the chain's inputs instead of reading the stored value, and the stored
+ * chain may fuse into its other readers. W1: a gradient's square read by Adam and by
+ * the global norm; MSE's difference read by the loss and by its gradient. Only small
+ * chains of cheap ops without a reduction of their own, into reductions over
+ * contiguous groups. Returns the copies made, or -1. */
+static int recompute_into_reductions(fuser *f)
+{
+    int copies = 0;
+    for (int i = 0; i < f->n; i++) {
+        const ed_node *m = f->order[i];
+        if (f->gid[m->id] >= 0 && !cheap(m->op)) f->groups[f->gid[m->id]].costly = true;
+    }
+    for (int i = 0; i < f->n; i++) {
+        ed_node *x = f->order[i];
+        int gx = f->gid[x->id];
+        if (gx < 0 || f->groups[gx].root != x || f->pinned[x->id]) continue;
+        const group *gr = &f->groups[gx];
+        if (gr->red || gr->costly || gr->members > RECOMPUTE_MAX_NODES || gr->next > RECOMPUTE_MAX_INPUTS) continue;
+        int done[ED_FUSED_MAX_INPUTS], ndone = 0; /* groups given a copy already, and the copy */
+        ed_node *made[ED_FUSED_MAX_INPUTS];
+        const ed_uses *u = f->uses;
+        for (int k = u->start[x->id]; k < u->start[x->id + 1]; k++) {
+            ed_node *user = u->list[k];
+            int h = f->gid[user->id];
+            if (h < 0 || h == gx || !f->groups[h].red) continue;
+            const group *hr = &f->groups[h];
+            if (user != hr->red && !(f->phase[user->id] & 1)) continue;
+            if (ed_shape_numel(x->shape) != ed_shape_numel(hr->red->in[0]->shape) || !contiguous_groups(hr->red))
+                continue;
+            /* x stops being an input of h, the copy's inputs become ones (at most) */
+            if (hr->next - 1 + gr->next > ED_FUSED_MAX_INPUTS ||
+                hr->members + hr->next + hr->nconst + gr->members + gr->nconst > ED_FUSED_MAX_NODES)
+                continue;
+            ed_node *copy = NULL;
+            for (int j = 0; j < ndone; j++)
+                if (done[j] == h) copy = made[j];
+            if (!copy) {
+                if (ndone == ED_FUSED_MAX_INPUTS || !(copy = copy_group(f, gx))) continue;
+                done[ndone] = h, made[ndone++] = copy;
+                copies++;
+            }
+            for (int j = 0; j < user->nin; j++)
+                if (user->in[j] == x) user->in[j] = copy;
+        }
+        if (ed_graph_error(f->g)) return -1;
+    }
+    return copies;
+}
+
+int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
+{
+    fuser f;
+    int rc = fuser_init(&f, g);
+    if (rc == ED_OK) {
+        int copies = recompute_into_reductions(&f);
+        if (copies < 0) rc = ed_fail("fuse: %s", ed_graph_error(g));
+        else if (copies > 0) {
+            fuser_free(&f);
+            rc = fuser_init(&f, g); /* the copies join their reductions' groups */
+        }
+    }
+    int n = f.n;
+    ed_node *const *order = f.order;
     /* by id, fused nodes included: a member may read an earlier group's fused node */
     ed_node **map = calloc(2 * (size_t)n + 1, sizeof *map), **repl = calloc(2 * (size_t)n + 1, sizeof *repl);
-    f.uses = ed_uses_build(g);
-    f.pinned = calloc((size_t)n + 1, sizeof *f.pinned);
-    f.gid = calloc((size_t)n + 1, sizeof *f.gid);
-    f.groups = calloc((size_t)n + 1, sizeof *f.groups);
-    int rc = ED_OK;
-    if (!order || !map || !repl || !f.uses || !f.pinned || !f.gid || !f.groups) {
-        rc = ed_fail("fuse: out of memory");
-        goto done;
-    }
-    for (int i = 0; i < g->noutputs; i++) f.pinned[g->outputs[i].node->id] = true;
-    for (int i = 0; i < g->nupdates; i++) f.pinned[g->updates[i].node->id] = true;
-    find_groups(&f, order);
+    if (rc == ED_OK && (!map || !repl)) rc = ed_fail("fuse: out of memory");
     /* Roots in topological order, so a group reading an earlier root reads its fused node. */
     for (int i = 0; i < n && rc == ED_OK; i++) {
         ed_node *r = order[i];
@@ -196,8 +367,7 @@ int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
         rc = ed_replace_all_uses(g, r, fused);
         st->rewrites += f.groups[h].members;
     }
-done:
-    free(order), free(map), free(repl), free(f.pinned), free(f.gid), free(f.groups);
-    ed_uses_free(f.uses);
+    free(map), free(repl);
+    fuser_free(&f);
     return rc;
 }

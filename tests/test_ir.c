@@ -141,13 +141,14 @@ static ed_node *bad_get(ed_graph *g)
     return ed_loop_result(ed_loop_end(b, &x, 1, NULL, 0), 3);
 }
 
-/* A fused body must be an elementwise expression: a reduction inside is refused. */
+/* A fused body is an elementwise expression with at most one sum, mean, max or min:
+ * argmax inside is refused. */
 static ed_node *bad_fused(ed_graph *g)
 {
     ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(2, 3));
     ed_graph *body = ed_graph_new("f");
     ed_node *b = ed_input(body, "x0", ED_F32, ed_shape2(2, 3));
-    ed_output(body, "y", ed_add(b, ed_sum(b, 2, true)));
+    ed_output(body, "y", ed_add(b, ed_cast(ed_argmax(b, 2, true), ED_F32)));
     return ed_fused(&x, 1, body);
 }
 
@@ -215,7 +216,7 @@ static const bad_case bad_cases[] = {
     {ED_OP_RANDINT, bad_randint, "randint: needs integers lo < hi within i32, got lo=5 hi=5"},
     {ED_OP_BERNOULLI, bad_bernoulli, "bernoulli: needs 0 <= p <= 1, got p=1.5"},
     {ED_OP_LOOP, bad_loop, "loop: carried value 0 is f32[2] but its next value (out next0) is i32[2] (at %1)"},
-    {ED_OP_FUSED, bad_fused, "fused: body @f has sum (%1): only elementwise ops, broadcast_to and splat consts"},
+    {ED_OP_FUSED, bad_fused, "fused: body @f has argmax (%1): only elementwise ops, broadcast_to, splat consts and one sum, mean, max or min"},
     {ED_OP_GET, bad_get, "get: index 3 is out of range: the loop (%1) has 1 results"},
 };
 

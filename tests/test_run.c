@@ -535,7 +535,7 @@ static void test_compile_stats(void **state)
 
     p = ed_compile(g, NULL, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
     s = ed_program_compile_stats(p);
-    assert_int_equal(s.kernels, 2); /* the default pipeline fuses add, mul and exp */
+    assert_int_equal(s.kernels, 1); /* the default pipeline fuses add, mul, exp and the sum */
     assert_true(s.lower_ms == 0 && s.optimize_ms == 0 && s.codegen_ms == 0 && s.arena_bytes == 0);
     ed_program_free(p);
     s = ed_program_compile_stats(NULL);

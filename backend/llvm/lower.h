@@ -26,8 +26,9 @@ typedef struct {
 /* Called once per element with each operand's element pointer (operand 0 is written). */
 typedef void (*ed_walk_body)(ed_cg *cg, LLVMValueRef *elem_ptrs, void *ud);
 
-/* Operands of one walk: a fused node's inputs and its output. */
-#define ED_WALK_MAX_OPS 16
+/* Operands of one walk: a fused node's output and its inputs, twice for a fused
+ * reduction's epilogue (read at the group and at the result). */
+#define ED_WALK_MAX_OPS 32
 
 /* Loop over shape in C order (size-1 axes dropped, contiguous axes merged so dense
  * operands get one flat, vectorizable loop). */
@@ -58,6 +59,17 @@ LLVMValueRef ed_lower_elem_value(ed_cg *cg, const ed_node *n, LLVMValueRef *x);
 void ed_lower_fused(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 void ed_lower_move(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 void ed_lower_reduce(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+/* The accumulator of reduction n (lower_reduce.c), for a walk over its groups: init
+ * once (allocas), start per group, add each element (a value of n's input type) in
+ * the group's order, result after the group (count: its elements, for mean). */
+typedef struct {
+    const ed_node *n;
+    LLVMValueRef acc, best, at, j; /* allocas */
+} ed_red_acc;
+void ed_red_acc_init(ed_cg *cg, ed_red_acc *a, const ed_node *n);
+void ed_red_acc_start(ed_cg *cg, ed_red_acc *a);
+void ed_red_acc_add(ed_cg *cg, ed_red_acc *a, LLVMValueRef v);
+LLVMValueRef ed_red_acc_result(ed_cg *cg, ed_red_acc *a, int64_t count);
 /* gather, one_hot, scatter_add (lower_index.c). */
 void ed_lower_index(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args);

@@ -2,11 +2,18 @@
  * broadcast strides, as ed_lower_elem does) whose body evaluates the expression graph
  * on registers, each step emitted exactly as its own elementwise kernel would
  * (ed_lower_elem_value), so the result equals the unfused kernels' and the
- * intermediate values never touch memory. */
+ * intermediate values never touch memory.
+ *
+ * With a reduction in the body: an outer walk over the reduction's groups (kept axes)
+ * and, per group, an inner walk over its elements evaluating the reduction's operand
+ * and accumulating it exactly as ed_lower_reduce does (the same accumulator), then the
+ * rest of the body once at the group's result (epilogue) or in a second inner walk
+ * over the group (row kernel). */
 #include "backend/interp/iter.h"
 #include "backend/llvm/lower.h"
 
 #include <assert.h>
+#include <string.h>
 
 static LLVMValueRef splat(ed_cg *cg, const ed_node *c)
 {
@@ -15,31 +22,42 @@ static LLVMValueRef splat(ed_cg *cg, const ed_node *c)
     return LLVMConstReal(ed_cg_type(cg, c->dtype), v);
 }
 
-static void fused_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
+/* Evaluate the body nodes with want[] set (all if NULL) into v; input number k is
+ * loaded from ptr[k]. */
+static void eval(ed_cg *cg, const ed_graph *body, const bool *want, LLVMValueRef *ptr, LLVMValueRef *v)
 {
-    const ed_node *n = ud;
-    const ed_graph *body = n->attr.body;
-    LLVMValueRef v[ED_FUSED_MAX_NODES], x[3];
-    int k = 0;
-    for (int i = 0; i < body->nnodes; i++) {
+    LLVMValueRef x[3];
+    for (int i = 0, k = 0; i < body->nnodes; i++) {
         const ed_node *b = body->nodes[i];
+        bool skip = want && !want[i];
         if (b->op == ED_OP_INPUT) {
-            v[i] = LLVMBuildLoad2(cg->b, ed_cg_type(cg, b->dtype), ptrs[1 + k++], "");
+            if (!skip) v[i] = LLVMBuildLoad2(cg->b, ed_cg_type(cg, b->dtype), ptr[k], "");
+            k++;
+        } else if (skip) {
+            continue;
         } else if (b->op == ED_OP_CONST) {
             v[i] = splat(cg, b);
         } else if (b->op == ED_OP_BROADCAST_TO) {
-            v[i] = v[b->in[0]->id]; /* every value is read at the result's index */
+            v[i] = v[b->in[0]->id]; /* every value is read at the walk's index */
         } else {
             for (int j = 0; j < b->nin; j++) x[j] = v[b->in[j]->id];
             v[i] = ed_lower_elem_value(cg, b, x);
         }
     }
+}
+
+static void fused_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
+{
+    const ed_node *n = ud;
+    const ed_graph *body = n->attr.body;
+    LLVMValueRef v[ED_FUSED_MAX_NODES];
+    eval(cg, body, NULL, ptrs + 1, v);
     LLVMBuildStore(cg->b, v[body->outputs[0].node->id], ptrs[0]);
 }
 
-void ed_lower_fused(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
+static void lower_elementwise(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 {
-    assert(n->nin + 1 <= ED_WALK_MAX_OPS && n->attr.body->nnodes <= ED_FUSED_MAX_NODES);
+    assert(n->nin + 1 <= ED_WALK_MAX_OPS);
     ed_lop ops[ED_WALK_MAX_OPS] = {{0}};
     ops[0].ty = ed_cg_type(cg, n->dtype);
     ops[0].ptr = args[0];
@@ -50,4 +68,165 @@ void ed_lower_fused(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
         ed_iter_bcast_strides(ops[k + 1].stride, n->in[k]->shape, n->shape);
     }
     ed_lower_walk(cg, n->shape, ops, n->nin + 1, fused_body, (void *)n);
+}
+
+/* ---- with a reduction -------------------------------------------------------------- */
+
+/* One inner walk over a group: its operands and, per input number, the operand it is
+ * read through (-1: not read in this phase). Operand 0 is the result in row kernels. */
+typedef struct {
+    ed_lop ops[ED_WALK_MAX_OPS];
+    int nops;
+    int of[ED_FUSED_MAX_INPUTS];
+    int outer[ED_WALK_MAX_OPS]; /* operand -> the outer walk's operand at the group start */
+} phase_walk;
+
+typedef struct {
+    const ed_node *n, *r;
+    const ed_graph *body;
+    bool p1[ED_FUSED_MAX_NODES], p2[ED_FUSED_MAX_NODES];
+    bool row;
+    ed_shape red;
+    int64_t count;
+    phase_walk w1, w2;
+    int epi_of[ED_FUSED_MAX_INPUTS]; /* epilogue: input -> outer operand */
+    ed_red_acc acc;
+    LLVMValueRef rv; /* the group's reduction, for phase 2 */
+} fred;
+
+static void load_ptrs(const fred *f, const int *of, LLVMValueRef *ptrs, LLVMValueRef *by_input)
+{
+    for (int k = 0; k < f->n->nin; k++) by_input[k] = of[k] >= 0 ? ptrs[of[k]] : NULL;
+}
+
+static void phase1_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
+{
+    fred *f = ud;
+    LLVMValueRef in[ED_FUSED_MAX_INPUTS], v[ED_FUSED_MAX_NODES];
+    load_ptrs(f, f->w1.of, ptrs, in);
+    eval(cg, f->body, f->p1, in, v);
+    ed_red_acc_add(cg, &f->acc, v[f->r->in[0]->id]);
+}
+
+static void phase2_eval(ed_cg *cg, fred *f, LLVMValueRef *in, LLVMValueRef out)
+{
+    LLVMValueRef v[ED_FUSED_MAX_NODES];
+    v[f->r->id] = f->rv;
+    eval(cg, f->body, f->p2, in, v);
+    LLVMBuildStore(cg->b, v[f->body->outputs[0].node->id], out);
+}
+
+static void row_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
+{
+    fred *f = ud;
+    LLVMValueRef in[ED_FUSED_MAX_INPUTS];
+    load_ptrs(f, f->w2.of, ptrs, in);
+    phase2_eval(cg, f, in, ptrs[0]);
+}
+
+static void run_phase(ed_cg *cg, fred *f, phase_walk *w, LLVMValueRef *outer_ptrs, ed_walk_body body)
+{
+    for (int j = 0; j < w->nops; j++) w->ops[j].ptr = outer_ptrs[w->outer[j]];
+    ed_lower_walk(cg, f->red, w->ops, w->nops, body, f);
+}
+
+static void group_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
+{
+    fred *f = ud;
+    ed_red_acc_start(cg, &f->acc);
+    run_phase(cg, f, &f->w1, ptrs, phase1_body);
+    f->rv = ed_red_acc_result(cg, &f->acc, f->count);
+    if (f->row) {
+        run_phase(cg, f, &f->w2, ptrs, row_body);
+        return;
+    }
+    LLVMValueRef in[ED_FUSED_MAX_INPUTS];
+    load_ptrs(f, f->epi_of, ptrs, in);
+    phase2_eval(cg, f, in, ptrs[0]);
+}
+
+/* Split strides st over D into the kept axes (kept) and the reduced ones (red). */
+static void split(const int64_t *st, uint32_t axes, int rank, int64_t *kept, int64_t *red)
+{
+    for (int a = 0, nk = 0, nr = 0; a < rank; a++) {
+        if (axes >> a & 1) red[nr++] = st[a];
+        else kept[nk++] = st[a];
+    }
+}
+
+static void lower_reduction(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
+{
+    fred fs = {0}, *f = &fs;
+    f->n = n;
+    f->body = n->attr.body;
+    f->r = ed_fused_reduction(f->body);
+    f->row = ed_fused_row_kernel(n);
+    ed_fused_phases(f->body, f->p1, f->p2);
+    const ed_shape d = f->r->in[0]->shape;
+    uint32_t axes = f->r->attr.axes;
+    ed_shape kept = {0};
+    for (int a = 0; a < d.rank; a++) {
+        if (axes >> a & 1) f->red.dim[f->red.rank++] = d.dim[a];
+        else kept.dim[kept.rank++] = d.dim[a];
+    }
+    f->count = ed_shape_numel(f->red);
+    bool used1[ED_FUSED_MAX_INPUTS] = {0}, used2[ED_FUSED_MAX_INPUTS] = {0};
+    for (int i = 0, k = 0; i < f->body->nnodes; i++)
+        if (f->body->nodes[i]->op == ED_OP_INPUT) {
+            used1[k] = f->p1[i];
+            used2[k] = f->p2[i];
+            k++;
+        }
+    /* The outer walk: the result, then each input at its group's start. */
+    ed_lop outer[ED_WALK_MAX_OPS] = {{0}};
+    int nouter = 1;
+    int64_t st[ED_MAX_RANK], unused[ED_MAX_RANK];
+    outer[0] = (ed_lop){.ty = ed_cg_type(cg, n->dtype), .ptr = args[0]};
+    f->w2.ops[0] = (ed_lop){.ty = outer[0].ty};
+    f->w2.nops = f->row ? 1 : 0;
+    if (f->row) {
+        ed_shape_strides(d, st);
+        split(st, axes, d.rank, outer[0].stride, f->w2.ops[0].stride);
+    } else {
+        ed_shape_strides(kept, outer[0].stride); /* groups in C order over the kept axes */
+    }
+    for (int k = 0; k < n->nin; k++) {
+        f->w1.of[k] = f->w2.of[k] = f->epi_of[k] = -1;
+        LLVMTypeRef ty = ed_cg_type(cg, n->in[k]->dtype);
+        int at_d = -1; /* the outer operand reading input k broadcast to D */
+        int64_t red_st[ED_MAX_RANK] = {0};
+        if (used1[k] || (used2[k] && f->row)) {
+            ed_iter_bcast_strides(st, n->in[k]->shape, d);
+            at_d = nouter++;
+            outer[at_d] = (ed_lop){.ty = ty, .ptr = args[k + 1]};
+            split(st, axes, d.rank, outer[at_d].stride, red_st);
+        }
+        phase_walk *ws[2] = {used1[k] ? &f->w1 : NULL, used2[k] && f->row ? &f->w2 : NULL};
+        for (int w = 0; w < 2; w++) {
+            if (!ws[w]) continue;
+            int j = ws[w]->nops++;
+            ws[w]->ops[j] = (ed_lop){.ty = ty};
+            memcpy(ws[w]->ops[j].stride, red_st, sizeof red_st);
+            ws[w]->outer[j] = at_d;
+            ws[w]->of[k] = j;
+        }
+        if (used2[k] && !f->row) { /* read at the group's result element */
+            ed_iter_bcast_strides(st, n->in[k]->shape, n->shape);
+            f->epi_of[k] = nouter++;
+            outer[f->epi_of[k]] = (ed_lop){.ty = ty, .ptr = args[k + 1]};
+            if (n->shape.rank == d.rank) split(st, axes, d.rank, outer[f->epi_of[k]].stride, unused);
+            else memcpy(outer[f->epi_of[k]].stride, st, sizeof st);
+        }
+    }
+    f->w2.outer[0] = 0;
+    assert(nouter <= ED_WALK_MAX_OPS);
+    ed_red_acc_init(cg, &f->acc, f->r);
+    ed_lower_walk(cg, kept, outer, nouter, group_body, f);
+}
+
+void ed_lower_fused(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
+{
+    assert(n->attr.body->nnodes <= ED_FUSED_MAX_NODES && n->nin <= ED_FUSED_MAX_INPUTS);
+    if (ed_fused_reduction(n->attr.body)) lower_reduction(cg, n, args);
+    else lower_elementwise(cg, n, args);
 }

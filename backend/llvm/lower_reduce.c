@@ -2,37 +2,55 @@
  * kept axes (meeting output elements in C order) and an inner walk over the reduced
  * ones (meeting a group's elements in C order). Sums accumulate in double (i64 for
  * i32) strictly in that order, so results are bit-identical to the interpreter; this
- * also means the inner loop does not vectorize yet (that needs reassociation). */
+ * also means the inner loop does not vectorize yet (that needs reassociation). The
+ * accumulator is shared with fused reductions (lower_fused.c). */
 #include "backend/llvm/lower.h"
 
 #include <string.h>
 
-typedef struct {
-    const ed_node *n;
-    int64_t red_stride[ED_MAX_RANK];
-    ed_shape red;
-    LLVMValueRef acc, best, at, j; /* allocas */
-} reduce_ud;
-
 static bool is_pick(ed_op op) { return op == ED_OP_MAX || op == ED_OP_MIN || op == ED_OP_ARGMAX || op == ED_OP_ARGMIN; }
 
-static void inner_body(ed_cg *cg, LLVMValueRef *ptrs, void *udp)
+void ed_red_acc_init(ed_cg *cg, ed_red_acc *a, const ed_node *n)
 {
-    reduce_ud *u = udp;
+    ed_dtype dt = n->in[0]->dtype;
+    *a = (ed_red_acc){.n = n};
+    if (is_pick(n->op)) {
+        a->best = ed_cg_alloca(cg, ed_cg_type(cg, dt));
+        a->at = ed_cg_alloca(cg, cg->i64);
+        a->j = ed_cg_alloca(cg, cg->i64);
+    } else {
+        a->acc = ed_cg_alloca(cg, dt == ED_I32 ? cg->i64 : cg->f64);
+    }
+}
+
+void ed_red_acc_start(ed_cg *cg, ed_red_acc *a)
+{
     LLVMBuilderRef b = cg->b;
-    ed_dtype dt = u->n->in[0]->dtype;
-    LLVMValueRef v = LLVMBuildLoad2(b, ed_cg_type(cg, dt), ptrs[0], "");
-    if (!is_pick(u->n->op)) {
-        LLVMValueRef acc = LLVMBuildLoad2(b, dt == ED_I32 ? cg->i64 : cg->f64, u->acc, "");
+    ed_dtype dt = a->n->in[0]->dtype;
+    if (is_pick(a->n->op)) {
+        LLVMBuildStore(b, ed_cg_i64(cg, 0), a->j);
+        LLVMBuildStore(b, ed_cg_i64(cg, 0), a->at);
+        LLVMBuildStore(b, LLVMConstNull(ed_cg_type(cg, dt)), a->best);
+    } else {
+        LLVMBuildStore(b, LLVMConstNull(dt == ED_I32 ? cg->i64 : cg->f64), a->acc);
+    }
+}
+
+void ed_red_acc_add(ed_cg *cg, ed_red_acc *a, LLVMValueRef v)
+{
+    LLVMBuilderRef b = cg->b;
+    ed_dtype dt = a->n->in[0]->dtype;
+    if (!is_pick(a->n->op)) {
+        LLVMValueRef acc = LLVMBuildLoad2(b, dt == ED_I32 ? cg->i64 : cg->f64, a->acc, "");
         if (dt == ED_I32) acc = LLVMBuildAdd(b, acc, LLVMBuildSExt(b, v, cg->i64, ""), "");
         else acc = LLVMBuildFAdd(b, acc, dt == ED_F32 ? LLVMBuildFPExt(b, v, cg->f64, "") : v, "");
-        LLVMBuildStore(b, acc, u->acc);
+        LLVMBuildStore(b, acc, a->acc);
         return;
     }
     /* The first element, then any that beats the best: a NaN wins and the first NaN stays. */
-    bool want_max = u->n->op == ED_OP_MAX || u->n->op == ED_OP_ARGMAX;
-    LLVMValueRef j = LLVMBuildLoad2(b, cg->i64, u->j, "");
-    LLVMValueRef best = LLVMBuildLoad2(b, ed_cg_type(cg, dt), u->best, "");
+    bool want_max = a->n->op == ED_OP_MAX || a->n->op == ED_OP_ARGMAX;
+    LLVMValueRef j = LLVMBuildLoad2(b, cg->i64, a->j, "");
+    LLVMValueRef best = LLVMBuildLoad2(b, ed_cg_type(cg, dt), a->best, "");
     LLVMValueRef take;
     if (dt == ED_I32) {
         take = LLVMBuildICmp(b, want_max ? LLVMIntSGT : LLVMIntSLT, v, best, "");
@@ -43,43 +61,48 @@ static void inner_body(ed_cg *cg, LLVMValueRef *ptrs, void *udp)
         take = LLVMBuildAnd(b, bnum, LLVMBuildOr(b, vnan, better, ""), "");
     }
     take = LLVMBuildOr(b, take, LLVMBuildICmp(b, LLVMIntEQ, j, ed_cg_i64(cg, 0), ""), "");
-    LLVMBuildStore(b, LLVMBuildSelect(b, take, v, best, ""), u->best);
-    LLVMValueRef at = LLVMBuildLoad2(b, cg->i64, u->at, "");
-    LLVMBuildStore(b, LLVMBuildSelect(b, take, j, at, ""), u->at);
-    LLVMBuildStore(b, LLVMBuildAdd(b, j, ed_cg_i64(cg, 1), ""), u->j);
+    LLVMBuildStore(b, LLVMBuildSelect(b, take, v, best, ""), a->best);
+    LLVMValueRef at = LLVMBuildLoad2(b, cg->i64, a->at, "");
+    LLVMBuildStore(b, LLVMBuildSelect(b, take, j, at, ""), a->at);
+    LLVMBuildStore(b, LLVMBuildAdd(b, j, ed_cg_i64(cg, 1), ""), a->j);
+}
+
+LLVMValueRef ed_red_acc_result(ed_cg *cg, ed_red_acc *a, int64_t count)
+{
+    LLVMBuilderRef b = cg->b;
+    const ed_node *n = a->n;
+    ed_dtype dt = n->in[0]->dtype;
+    if (n->op == ED_OP_ARGMAX || n->op == ED_OP_ARGMIN)
+        return LLVMBuildTrunc(b, LLVMBuildLoad2(b, cg->i64, a->at, ""), cg->i32, "");
+    if (is_pick(n->op)) return LLVMBuildLoad2(b, ed_cg_type(cg, dt), a->best, "");
+    if (dt == ED_I32) return LLVMBuildTrunc(b, LLVMBuildLoad2(b, cg->i64, a->acc, ""), cg->i32, "");
+    LLVMValueRef r = LLVMBuildLoad2(b, cg->f64, a->acc, "");
+    if (n->op == ED_OP_MEAN) r = LLVMBuildFDiv(b, r, LLVMConstReal(cg->f64, (double)count), "");
+    if (dt == ED_F32) r = LLVMBuildFPTrunc(b, r, cg->f32, "");
+    return r;
+}
+
+typedef struct {
+    ed_red_acc acc;
+    int64_t red_stride[ED_MAX_RANK];
+    ed_shape red;
+} reduce_ud;
+
+static void inner_body(ed_cg *cg, LLVMValueRef *ptrs, void *udp)
+{
+    reduce_ud *u = udp;
+    ed_dtype dt = u->acc.n->in[0]->dtype;
+    ed_red_acc_add(cg, &u->acc, LLVMBuildLoad2(cg->b, ed_cg_type(cg, dt), ptrs[0], ""));
 }
 
 static void outer_body(ed_cg *cg, LLVMValueRef *ptrs, void *udp)
 {
     reduce_ud *u = udp;
-    LLVMBuilderRef b = cg->b;
-    const ed_node *n = u->n;
-    ed_dtype dt = n->in[0]->dtype;
-    bool pick = is_pick(n->op);
-    if (pick) {
-        LLVMBuildStore(b, ed_cg_i64(cg, 0), u->j);
-        LLVMBuildStore(b, ed_cg_i64(cg, 0), u->at);
-        LLVMBuildStore(b, LLVMConstNull(ed_cg_type(cg, dt)), u->best);
-    } else {
-        LLVMBuildStore(b, LLVMConstNull(dt == ED_I32 ? cg->i64 : cg->f64), u->acc);
-    }
-    ed_lop in = {.ty = ed_cg_type(cg, dt), .ptr = ptrs[1]};
+    ed_red_acc_start(cg, &u->acc);
+    ed_lop in = {.ty = ed_cg_type(cg, u->acc.n->in[0]->dtype), .ptr = ptrs[1]};
     memcpy(in.stride, u->red_stride, sizeof in.stride);
     ed_lower_walk(cg, u->red, &in, 1, inner_body, u);
-
-    LLVMValueRef r;
-    if (n->op == ED_OP_ARGMAX || n->op == ED_OP_ARGMIN) {
-        r = LLVMBuildTrunc(b, LLVMBuildLoad2(b, cg->i64, u->at, ""), cg->i32, "");
-    } else if (pick) {
-        r = LLVMBuildLoad2(b, ed_cg_type(cg, dt), u->best, "");
-    } else if (dt == ED_I32) {
-        r = LLVMBuildTrunc(b, LLVMBuildLoad2(b, cg->i64, u->acc, ""), cg->i32, "");
-    } else {
-        r = LLVMBuildLoad2(b, cg->f64, u->acc, "");
-        if (n->op == ED_OP_MEAN) r = LLVMBuildFDiv(b, r, LLVMConstReal(cg->f64, (double)ed_shape_numel(u->red)), "");
-        if (dt == ED_F32) r = LLVMBuildFPTrunc(b, r, cg->f32, "");
-    }
-    LLVMBuildStore(b, r, ptrs[0]);
+    LLVMBuildStore(cg->b, ed_red_acc_result(cg, &u->acc, ed_shape_numel(u->red)), ptrs[0]);
 }
 
 void ed_lower_reduce(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
@@ -87,7 +110,7 @@ void ed_lower_reduce(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     const ed_shape xs = n->in[0]->shape;
     int64_t st[ED_MAX_RANK];
     ed_shape_strides(xs, st);
-    reduce_ud u = {.n = n};
+    reduce_ud u = {0};
     ed_shape kept = {0};
     ed_lop ops[2] = {{.ty = ed_cg_type(cg, n->dtype), .ptr = args[0]},
                      {.ty = ed_cg_type(cg, n->in[0]->dtype), .ptr = args[1]}};
@@ -101,13 +124,6 @@ void ed_lower_reduce(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
         }
     }
     ed_shape_strides(kept, ops[0].stride); /* output elements in C order over kept axes */
-    ed_dtype dt = n->in[0]->dtype;
-    if (is_pick(n->op)) {
-        u.best = ed_cg_alloca(cg, ed_cg_type(cg, dt));
-        u.at = ed_cg_alloca(cg, cg->i64);
-        u.j = ed_cg_alloca(cg, cg->i64);
-    } else {
-        u.acc = ed_cg_alloca(cg, dt == ED_I32 ? cg->i64 : cg->f64);
-    }
+    ed_red_acc_init(cg, &u.acc, n);
     ed_lower_walk(cg, kept, ops, 2, outer_body, &u);
 }
