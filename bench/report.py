@@ -305,22 +305,36 @@ def w4net_section(runs):
            "samples with fewer iterations (DDPM 2, DDIM 2, RK4 1) and its full-sampler time is that per-iteration "
            "time times the real count, marked *est.*", "",
            "| sampler | edifice JIT | per iteration | interp (per iteration) | interp full, est. | PyTorch eager | "
-           "edifice / PyTorch | edifice / interp | JIT compile | commands |", "|---|---|---|---|---|---|---|---|---|---|"]
+           "edifice / PyTorch | edifice / interp | JIT compile | GFLOP per call | roofline share | commands |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for sampler in ("ddpm-1000", "ddim-50", "fm-rk4-20"):
         j = first(runs, "c-w4net-jit", sampler=sampler)
         i = first(runs, "c-w4net-interp", sampler=sampler)
         t = first(runs, "torch-w4net-t1", sampler=sampler)
         jm, tm = (num(r, "median_ms") if r else None for r in (j, t))
         ifull = num(i, "full_ms") if i else None
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s; %s; %s |" % (
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s; %s; %s |" % (
             sampler, "%.0f ms" % jm if jm else status(runs, "c-w4net-jit"),
             "%.2f ms" % num(j, "per_iter_ms") if j else "",
             "%.0f ms (from %s)" % (num(i, "per_iter_ms"), i["iterations"]) if i else status(runs, "c-w4net-interp"),
             "%.0f s" % (ifull / 1e3) if ifull else "", "%.0f ms" % tm if tm else status(runs, "torch-w4net-t1"),
             f(tm / jm) if jm and tm else "n/a", f(ifull / jm, "%.0f") if jm and ifull else "n/a",
-            "%.2f s" % num(j, "compile_s") if j else "", cmd(runs, "c-w4net-jit"), cmd(runs, "c-w4net-interp"),
-            cmd(runs, "torch-w4net-t1")))
-    return out + [""]
+            "%.2f s" % num(j, "compile_s") if j else "", gflop(j), roof_share(j, jm),
+            cmd(runs, "c-w4net-jit"), cmd(runs, "c-w4net-interp"), cmd(runs, "torch-w4net-t1")))
+    return out + ["", ROOF_NOTE, ""]
+
+
+ROOF_NOTE = ("GFLOP per call: the matmul work of one whole sampler call, counted from the graph (2mnk over every "
+             "matmul, a loop body once per trip). Roofline share: that work at the 256^3 sgemm rate measured in the "
+             "same process, over the JIT's call time.")
+
+
+def gflop(r):
+    return "%.2f" % (num(r, "mflop") / 1e3) if r and "mflop" in r else ""
+
+
+def roof_share(r, m):
+    return "%.0f%%" % (100 * num(r, "roofline_ms") / m) if r and m and num(r, "roofline_ms") else ""
 
 
 def w7_section(runs):
@@ -329,7 +343,7 @@ def w7_section(runs):
            "an input fed per call and captured into the sampler loop (bench/w7.c; PyTorch: the same network and "
            "sampler loops, bench/torch/workloads.py). Wall time per generated chunk, 1 thread.", "",
            "| sampler | edifice JIT | per step | interp | PyTorch eager | edifice / PyTorch | edifice / interp | "
-           "JIT compile | commands |", "|---|---|---|---|---|---|---|---|---|"]
+           "JIT compile | GFLOP per call | roofline share | commands |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for sampler in ("ddpm-100", "ddim-10", "fm-euler-20"):
         j = first(runs, "c-w7-jit", sampler=sampler)
         i = first(runs, "c-w7-interp", sampler=sampler)
@@ -339,12 +353,12 @@ def w7_section(runs):
         def ms(r, m, name):
             return "%.2f ms (%.2f..%.2f)" % (m, num(r, "min_ms"), num(r, "max_ms")) if r else status(runs, name)
 
-        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s; %s; %s |" % (
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s; %s; %s |" % (
             sampler, ms(j, jm, "c-w7-jit"), "%.0f us" % (1e3 * jm / int(j["iterations"])) if j else "",
             ms(i, im, "c-w7-interp"), ms(t, tm, "torch-w7-t1"), f(tm / jm) if jm and tm else "n/a",
             f(im / jm, "%.0f") if jm and im else "n/a", "%.2f s" % num(j, "compile_s") if j else "",
-            cmd(runs, "c-w7-jit"), cmd(runs, "c-w7-interp"), cmd(runs, "torch-w7-t1")))
-    return out + [""]
+            gflop(j), roof_share(j, jm), cmd(runs, "c-w7-jit"), cmd(runs, "c-w7-interp"), cmd(runs, "torch-w7-t1")))
+    return out + ["", ROOF_NOTE, ""]
 
 
 def loop_section(runs):

@@ -11,6 +11,7 @@
  * figure reported is the time per iteration, with the full sampler's time extrapolated
  * from it (labelled `est`). */
 #include "bench/bench.h"
+#include "bench/workloads.h"
 #include "frontend/nn.h"
 #include "models/samplers.h"
 
@@ -48,6 +49,10 @@ static int run_one(const bench_opts *o, const char *what, int full, ed_graph *g,
     }
     ed_output(g, "x", r.samples);
     ed_store *st = ed_store_new(0);
+    /* Matmul work of one full sampler call (the interpreter's graph has fewer trips),
+     * before the passes, and the roofline at this process's sgemm rate (JIT runs). */
+    double flops = bench_matmul_flops(g) / r.iterations * full;
+    double sgemm = o->backend == ED_BACKEND_INTERP ? 0 : bench_sgemm_flops(256);
     double t0 = bench_now();
     ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = o->backend, .seed = 1});
     double compile_s = bench_now() - t0;
@@ -63,9 +68,11 @@ static int run_one(const bench_opts *o, const char *what, int full, ed_graph *g,
                cs.arena_bytes / 1e6, 1e3 * s.median, 1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, 1e3 * per_iter,
                r.iterations == full ? "" : "est ", 1e3 * est);
         printf("RESULT workload=w4net sampler=%s backend=%s iterations=%d full_iterations=%d compile_s=%.4f "
-               "median_ms=%.4f min_ms=%.4f max_ms=%.4f per_iter_ms=%.4f full_ms=%.4f estimated=%d repeats=%d\n",
+               "median_ms=%.4f min_ms=%.4f max_ms=%.4f per_iter_ms=%.4f full_ms=%.4f estimated=%d repeats=%d "
+               "mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f\n",
                what, bench_backend_name(o->backend), r.iterations, full, compile_s, 1e3 * s.median, 1e3 * s.min,
-               1e3 * s.max, 1e3 * per_iter, 1e3 * est, r.iterations != full, o->repeats);
+               1e3 * s.max, 1e3 * per_iter, 1e3 * est, r.iterations != full, o->repeats, flops / 1e6, sgemm / 1e9,
+               sgemm > 0 ? 1e3 * flops / sgemm : 0.0);
         rc = 0;
     }
     ed_program_free(p);

@@ -6,6 +6,7 @@
  * from the store's initializers (the output layer starts at zero, which changes no
  * arithmetic count): this measures latency, not policy quality. */
 #include "bench/bench.h"
+#include "bench/workloads.h"
 #include "models/denoiser.h"
 #include "models/samplers.h"
 
@@ -49,6 +50,9 @@ static int run_one(const bench_opts *o, const char *what, ed_graph *g, ed_sample
     }
     ed_output(g, "actions", r.samples);
     ed_store *st = ed_store_new(0);
+    double flops = bench_matmul_flops(g); /* per chunk, before the passes */
+    /* The roofline: that work at the sgemm rate of this process (probed on the JIT run). */
+    double sgemm = o->backend == ED_BACKEND_INTERP ? 0 : bench_sgemm_flops(256);
     double t0 = bench_now();
     ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = o->backend, .seed = 1});
     double compile_s = bench_now() - t0;
@@ -62,9 +66,9 @@ static int run_one(const bench_opts *o, const char *what, ed_graph *g, ed_sample
                what, bench_backend_name(o->backend), r.iterations, compile_s, 1e3 * s.median, 1e3 * s.min,
                1e3 * s.max, o->repeats, o->steps, 1e6 * s.median / r.iterations);
         printf("RESULT workload=w7 sampler=%s backend=%s iterations=%d compile_s=%.4f median_ms=%.4f min_ms=%.4f "
-               "max_ms=%.4f repeats=%d\n",
+               "max_ms=%.4f repeats=%d mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f\n",
                what, bench_backend_name(o->backend), r.iterations, compile_s, 1e3 * s.median, 1e3 * s.min,
-               1e3 * s.max, o->repeats);
+               1e3 * s.max, o->repeats, flops / 1e6, sgemm / 1e9, sgemm > 0 ? 1e3 * flops / sgemm : 0.0);
         rc = 0;
     }
     ed_program_free(p);

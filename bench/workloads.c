@@ -124,6 +124,7 @@ double bench_matmul_flops(const ed_graph *g)
     double f = 0;
     for (int i = 0; i < g->nnodes; i++) {
         const ed_node *n = g->nodes[i];
+        if (n->op == ED_OP_LOOP) f += (double)n->attr.trips * bench_matmul_flops(n->attr.body);
         if (n->op != ED_OP_MATMUL) continue;
         const ed_shape a = n->in[0]->shape;
         double k = (double)a.dim[a.rank - (n->attr.ta ? 2 : 1)];

@@ -40,7 +40,8 @@ ed_tensor **bench_split_batches(const ed_tensor *x, int64_t b, int n, ed_shape s
  * x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps. */
 ed_node *bench_ddpm_noised(ed_node *x0, int T, ed_node **t, ed_node **eps);
 
-/* 2mnk summed over every matmul node of g: the FLOPs that dominate a step. */
+/* 2mnk summed over every matmul node of g, a loop's body counted once per trip: the
+ * FLOPs that dominate a step or a sampler call. */
 double bench_matmul_flops(const ed_graph *g);
 
 #endif
