@@ -371,6 +371,17 @@ static void test_sigint_saves(void **state)
     free(b);
 }
 
+/* Whether the file's bytes contain s (binary files included). */
+static bool file_has(const char *path, const char *s)
+{
+    size_t n, k = strlen(s);
+    char *b = slurp(path, &n);
+    bool found = false;
+    for (size_t i = 0; b && !found && i + k <= n; i++) found = memcmp(b + i, s, k) == 0;
+    free(b);
+    return found;
+}
+
 static void expect_npy(const char *path, int rank, int64_t d0, int64_t d1, int64_t d2)
 {
     ed_tensor *t = ed_npy_read(path);
@@ -399,6 +410,12 @@ static void test_sample_and_eval(void **state)
     cli(&r, "sample flow_matching --ckpt fm.safetensors --n 300 --out s.png");
     assert_ok(&r);
     assert_true(access(TMP "/s.png", F_OK) == 0);
+    /* The plot's description (a tEXt chunk) counts the points drawn under the samples. */
+    assert_true(file_has(TMP "/s.png", "under:"));
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --n 300 --out bare.png --no-data");
+    assert_ok(&r);
+    assert_true(file_has(TMP "/bare.png", "points: 300 of 300 drawn"));
+    assert_false(file_has(TMP "/bare.png", "under:"));
     cli(&r, "eval flow_matching --ckpt fm.safetensors --n 400 --plot e.png");
     assert_ok(&r);
     assert_non_null(strstr(r.out, "400 samples against 400 fresh points of moons"));

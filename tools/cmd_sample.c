@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: edifice sample MODEL --ckpt FILE [--n N] --out FILE.npy|FILE.png [--obs FILE.npy]\n"
+    "usage: edifice sample MODEL --ckpt FILE [--n N] --out FILE.npy|FILE.png [--no-data] [--obs FILE.npy]\n"
     "                      [--sampler NAME] [--steps K] [--guidance S] [--eta X] [--seed S]\n"
     "                      [--batch B] [--backend jit|interp]\n"
     "\n"
@@ -20,6 +20,7 @@ static const char usage[] =
     "                    observations they were drawn for, as F.obs.npy\n"
     "  --out F.png       a scatter plot of the samples (columns 0 and 1; action chunks:\n"
     "                    every waypoint) over a fresh draw of the training data in grey\n"
+    "  --no-data         the plot without the data\n"
     "  --obs FILE.npy    observations [N, O] for a conditional model (default: a fresh\n"
     "                    draw of the training data's observations)\n";
 
@@ -56,7 +57,7 @@ static int write_npy(const char *cmd, const char *path, const ed_tensor *t)
     return CLI_OK;
 }
 
-static int sample(gen_args *a, long long n, const char *out, const char *obs_path)
+static int sample(gen_args *a, long long n, const char *out, const char *obs_path, bool underlay)
 {
     ed_checkpoint ck = {0};
     ed_dataset fresh = {0};
@@ -81,13 +82,13 @@ static int sample(gen_args *a, long long n, const char *out, const char *obs_pat
     if (n < 0) n = 10000;
     bool plot = ends_with(out, ".png");
     /* A fresh draw of the training data: the observations to condition on and the plot's underlay. */
-    if (rc == CLI_OK && (plot || (m->obs_size > 0 && !obs))) rc = gen_fresh_data(a, &ck, ck.data, n, 0, &fresh);
+    if (rc == CLI_OK && ((plot && underlay) || (m->obs_size > 0 && !obs))) rc = gen_fresh_data(a, &ck, ck.data, n, 0, &fresh);
     if (rc == CLI_OK && m->obs_size > 0 && !obs) {
         obs = fresh.obs;
         fresh.obs = NULL;
     }
     if (rc == CLI_OK) rc = gen_draw(a, &ck, n, obs, &s);
-    if (rc == CLI_OK && plot) rc = plot_over_data("sample", out, s, fresh.x);
+    if (rc == CLI_OK && plot) rc = plot_over_data("sample", out, s, underlay ? fresh.x : NULL);
     else if (rc == CLI_OK) {
         rc = write_npy("sample", out, s);
         if (rc == CLI_OK && m->obs_size > 0) {
@@ -117,10 +118,12 @@ int cmd_sample(int argc, char **argv)
     if (!a.def) return cli_error(CLI_USAGE, "sample: %s", ed_last_error());
     const char *out = NULL, *obs = NULL, *v;
     long long n = -1;
+    bool underlay = true;
     int rc = CLI_OK;
     for (int i = 2; i < argc && rc == CLI_OK; i++) {
         if (gen_arg(&a, argc, argv, &i, &rc)) continue;
-        if (cli_option(argc, argv, &i, "--n", &v)) rc = gen_parse_count("sample", "--n", v, 1, INT32_MAX, &n);
+        if (strcmp(argv[i], "--no-data") == 0) underlay = false;
+        else if (cli_option(argc, argv, &i, "--n", &v)) rc = gen_parse_count("sample", "--n", v, 1, INT32_MAX, &n);
         else if (cli_option(argc, argv, &i, "--out", &v)) {
             out = v;
             if (!v || !(ends_with(v, ".npy") || ends_with(v, ".png")))
@@ -131,5 +134,5 @@ int cmd_sample(int argc, char **argv)
         } else rc = cli_error(CLI_USAGE, "sample: unexpected argument '%s' (try edifice sample --help)", argv[i]);
     }
     if (rc == CLI_OK && !out) rc = cli_error(CLI_USAGE, "sample: --out FILE.npy|FILE.png is required");
-    return rc == CLI_OK ? sample(&a, n, out, obs) : rc;
+    return rc == CLI_OK ? sample(&a, n, out, obs, underlay) : rc;
 }
