@@ -132,6 +132,11 @@ int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *o
     int rc = p && res && (!o || ob) ? CLI_OK : cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
     double t1 = now_s();
     size_t row = (size_t)(ed_shape_numel(s->shape) / b) * sizeof(float);
+    int64_t calls = (n + b - 1) / b;
+    /* One call runs the whole sampler, so there is no step to report; say what is coming. */
+    if (rc == CLI_OK)
+        fprintf(stderr, "%s: compiled in %.2f s; drawing %lld samples in %lld call%s of %lld...\n", a->cmd, t1 - t0,
+                (long long)n, (long long)calls, calls == 1 ? "" : "s", (long long)b);
     for (int64_t done = 0; rc == CLI_OK && done < n; done += b) {
         int64_t rows = n - done < b ? n - done : b;
         if (ob) copy_rows(ob, obs, done, b); /* a short last batch repeats rows, then drops them */
@@ -141,11 +146,13 @@ int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *o
             break;
         }
         memcpy((char *)res->data + (size_t)done * row, ed_program_output(p, "samples")->data, (size_t)rows * row);
+        if (calls > 1)
+            fprintf(stderr, "%s: %lld of %lld samples, %.1f s\n", a->cmd, (long long)(done + rows), (long long)n, now_s() - t1);
     }
     double t2 = now_s();
     if (rc == CLI_OK) {
-        fprintf(stderr, "%s: %lld samples of %s (step %lld) in %.2f s (%s; compiled in %.2f s)\n", a->cmd, (long long)n,
-                m->def->name, (long long)ck->step, t2 - t1, a->backend == ED_BACKEND_INTERP ? "interp" : "jit", t1 - t0);
+        fprintf(stderr, "%s: %lld samples of %s (step %lld) in %.2f s (%s)\n", a->cmd, (long long)n, m->def->name,
+                (long long)ck->step, t2 - t1, a->backend == ED_BACKEND_INTERP ? "interp" : "jit");
         *out = res;
         res = NULL;
     }
