@@ -231,6 +231,18 @@ static void test_dump_llvm_and_asm(void **state)
     cli(&r, "dump '" EXAMPLE "' --format=llvm -O0");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "define internal void @k2_matmul(")); /* O0 inlines nothing */
+    /* What the JIT runs: the graph after the default passes (the bias adds and tanh
+     * fused), or as written with --passes ''. */
+    assert_non_null(strstr(r.out, "_fused("));
+    cli(&r, "dump '" EXAMPLE "' --format=llvm -O0 --passes '' --pass-stats");
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.out, "_fused("));
+    cli(&r, "dump '" EXAMPLE "' --format=llvm -O0 --pass-stats");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "pass fuse: "));
+    cli(&r, "dump '" EXAMPLE "' --passes ''");
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "pass options apply to --format llvm|asm"));
     cli(&r, "dump '" EXAMPLE "' --format asm");
     if (r.status != 0) fail_msg("dump asm failed: %s", r.err);
     assert_non_null(strstr(r.out, "ed_entry:"));
