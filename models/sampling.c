@@ -30,7 +30,7 @@ const char *ed_gen_model_samplers(const ed_gen_model *m)
 static const ed_ode_method fm_methods[ED_FM_SOLVER_COUNT] = {ED_ODE_EULER, ED_ODE_MIDPOINT, ED_ODE_HEUN, ED_ODE_RK4};
 
 static ed_sample_result sample_fm(ed_graph *g, const ed_gen_model *m, const ed_model *model,
-                                  const ed_sample_spec *spec, const char *name, int64_t steps)
+                                  const ed_sample_spec *spec, const char *name, int64_t steps, bool eta)
 {
     const ed_fm_opts *f = &m->opts.fm;
     ed_ode_opts o = {.process = {.kind = ED_PROC_FLOW, .flow_sigma_min = f->sigma_min},
@@ -38,6 +38,10 @@ static ed_sample_result sample_fm(ed_graph *g, const ed_gen_model *m, const ed_m
                      .steps = (int)(steps ? steps : f->sample_steps)};
     if (name && *name && !ed_ode_method_parse(name, &o.method)) {
         ed_graph_fail(g, "sample %s: unknown sampler '%s' (samplers: %s)", m->def->name, name, ed_gen_model_samplers(m));
+        return (ed_sample_result){0};
+    }
+    if (eta) {
+        ed_graph_fail(g, "sample %s: eta applies to the ddim sampler only", m->def->name);
         return (ed_sample_result){0};
     }
     return ed_sample_ode(g, model, spec, &o);
@@ -54,6 +58,10 @@ static ed_sample_result sample_diffusion(ed_graph *g, const ed_gen_model *m, con
         if (steps && steps != d->timesteps) {
             ed_graph_fail(g, "sample %s: the ddpm sampler runs all %lld steps (for fewer, use the ddim sampler)",
                           m->def->name, (long long)d->timesteps);
+            return (ed_sample_result){0};
+        }
+        if (o->has_eta) {
+            ed_graph_fail(g, "sample %s: eta applies to the ddim sampler only", m->def->name);
             return (ed_sample_result){0};
         }
         ed_ddpm_opts p = {.beta = beta, .posterior_variance = true, .clip_x0 = d->clip_x0 > 0, .clip = d->clip_x0};
@@ -88,7 +96,10 @@ ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
                              obs ? "observations given to an unconditional model" : "a conditional model needs observations");
     if (obs && (obs->shape.rank != 2 || obs->shape.dim[0] != n || obs->shape.dim[1] != m->obs_size))
         return ed_graph_fail(g, "sample %s: observations must be [%lld, %lld]", who, (long long)n, (long long)m->obs_size);
-    if (d.has_eta && !is_fm(m) && d.eta < 0) return ed_graph_fail(g, "sample %s: eta must be >= 0", who);
+    if (d.has_eta && d.eta < 0) return ed_graph_fail(g, "sample %s: eta must be >= 0", who);
+    if (d.has_guidance && !obs)
+        return ed_graph_fail(g, "sample %s: guidance needs a conditional model (this one has no observations)", who);
+    if (d.has_guidance && !(d.guidance >= 0)) return ed_graph_fail(g, "sample %s: the guidance scale must be >= 0", who);
     denoise_ctx ctx = {m, obs, d.has_guidance ? d.guidance : is_fm(m) ? m->opts.fm.guidance_scale : 1};
     ed_pred pred;
     if (!ed_pred_parse(m->def->pred, &pred)) return ed_graph_fail(g, "sample %s: unknown prediction", who);
@@ -97,7 +108,7 @@ ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
     spec.shape.rank = m->sample.rank + 1;
     spec.shape.dim[0] = n;
     for (int i = 0; i < m->sample.rank; i++) spec.shape.dim[i + 1] = m->sample.dim[i];
-    ed_sample_result r = is_fm(m) ? sample_fm(g, m, &model, &spec, d.sampler, d.steps)
+    ed_sample_result r = is_fm(m) ? sample_fm(g, m, &model, &spec, d.sampler, d.steps, d.has_eta)
                                   : sample_diffusion(g, m, &model, &spec, d.sampler, d.steps, &d);
     return r.samples;
 }

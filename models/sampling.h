@@ -12,7 +12,8 @@
  *
  * Classifier-free guidance: with observations and a scale s != 1, the model output is
  * out_null + s (out_cond - out_null), out_null the network under the null condition
- * (two network evaluations per model call). */
+ * (two network evaluations per model call). Guidance on an unconditional model, or eta
+ * for a sampler other than ddim, is an error rather than silently ignored. */
 #ifndef ED_MODEL_SAMPLING_H
 #define ED_MODEL_SAMPLING_H
 

@@ -153,6 +153,10 @@ static void test_errors(void **state)
     expect_error(&fm, 8, true, NULL, "observations given to an unconditional model");
     expect_error(&cond, 8, false, NULL, "a conditional model needs observations");
     expect_error(&fm, 0, false, NULL, "the sample count must be in 1..");
+    expect_error(&fm, 8, false, &(ed_gen_sample_opts){.has_eta = true, .eta = 1}, "eta applies to the ddim sampler only");
+    expect_error(&ddpm, 8, false, &(ed_gen_sample_opts){.has_eta = true, .eta = 1}, "eta applies to the ddim sampler only");
+    expect_error(&fm, 8, false, &(ed_gen_sample_opts){.has_guidance = true, .guidance = 2}, "guidance needs a conditional model");
+    expect_error(&cond, 8, true, &(ed_gen_sample_opts){.has_guidance = true, .guidance = -1}, "guidance scale must be >= 0");
 }
 
 int main(void)
