@@ -9,21 +9,15 @@
 
 #include "runtime/npy.h"
 #include "runtime/error.h"
+#include "support/cli_run.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #define EXAMPLE ED_SOURCE_DIR "/examples/mlp.edir"
 #define TMP ED_BINARY_DIR "/test_cli_tmp"
-
-typedef struct {
-    int status;
-    char out[65536];
-    char err[4096];
-} result;
 
 static char *slurp(const char *path)
 {
@@ -38,36 +32,11 @@ static char *slurp(const char *path)
     return s;
 }
 
-/* Run the CLI with args (a shell fragment), capturing stdout and stderr. */
-static void cli(result *r, const char *args)
-{
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/stdout' 2>'%s/stderr'", ED_CLI, args, TMP, TMP);
-    int rc = system(cmd);
-    r->status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/stdout", TMP);
-    char *s = slurp(path);
-    snprintf(r->out, sizeof r->out, "%s", s ? s : "");
-    free(s);
-    snprintf(path, sizeof path, "%s/stderr", TMP);
-    s = slurp(path);
-    snprintf(r->err, sizeof r->err, "%s", s ? s : "");
-    free(s);
-}
-
-static void write_file(const char *name, const char *text)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", TMP, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
+static void cli(cli_result *r, const char *args) { cli_run(ED_CLI, TMP, r, args); }
+static void write_file(const char *name, const char *text) { write_file_in(TMP, name, text); }
 
 /* One line on stderr, starting "edifice: ", containing want. */
-static void assert_one_error_line(const result *r, const char *want)
+static void assert_one_error_line(const cli_result *r, const char *want)
 {
     if (r->status == 0) fail_msg("expected failure, got exit 0; stderr: %s", r->err);
     if (strncmp(r->err, "edifice: ", 9) != 0 || !strstr(r->err, want))
@@ -86,7 +55,7 @@ static int setup(void **state)
 static void test_dump_round_trips_the_example(void **state)
 {
     (void)state;
-    static result r;
+    static cli_result r;
     cli(&r, "dump '" EXAMPLE "'");
     assert_int_equal(r.status, 0);
     char *file = slurp(EXAMPLE);
@@ -99,7 +68,7 @@ static void test_dump_round_trips_the_example(void **state)
 static void test_dump_dot(void **state)
 {
     (void)state;
-    static result r;
+    static cli_result r;
     cli(&r, "dump '" EXAMPLE "' --format dot");
     assert_int_equal(r.status, 0);
     assert_true(strncmp(r.out, "digraph", 7) == 0);
@@ -116,7 +85,7 @@ static void test_run_writes_outputs(void **state)
     ed_tensor *x = ed_tensor_wrap(ED_F32, ed_shape2(4, 2), xs);
     assert_int_equal(ed_npy_write(TMP "/x.npy", x), ED_OK);
     ed_tensor_free(x);
-    static result r;
+    static cli_result r;
     cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/out' --seed 42");
     if (r.status != 0) fail_msg("run failed: %s", r.err);
     assert_non_null(strstr(r.out, "y: f32[4,1] -> "));
@@ -143,7 +112,7 @@ static void test_run_writes_outputs(void **state)
 static void test_grad_prints_and_writes(void **state)
 {
     (void)state;
-    static result r;
+    static cli_result r;
     cli(&r, "grad '" EXAMPLE "' --loss mean --wrt x,mlp.0.w");
     if (r.status != 0) fail_msg("grad failed: %s", r.err);
     assert_non_null(strstr(r.out, "out grad.x = %"));
@@ -176,7 +145,7 @@ static void test_grad_prints_and_writes(void **state)
 /* The example's outputs from one run command, as read back from DIR. */
 static void run_example(const char *flags, const char *dir, ed_tensor **y, ed_tensor **mean)
 {
-    static result r;
+    static cli_result r;
     char args[4096], path[4096];
     snprintf(args, sizeof args, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/%s' --seed 7 %s", dir, flags);
     cli(&r, args);
@@ -222,7 +191,7 @@ static void test_backends_agree(void **state)
 static void test_dump_llvm_and_asm(void **state)
 {
     (void)state;
-    static result r;
+    static cli_result r;
     cli(&r, "dump '" EXAMPLE "' --format llvm");
     if (r.status != 0) fail_msg("dump llvm failed: %s", r.err);
     assert_non_null(strstr(r.out, "define"));
@@ -256,7 +225,7 @@ static void test_dump_llvm_and_asm(void **state)
 static void test_stats(void **state)
 {
     (void)state;
-    static result r;
+    static cli_result r;
     cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/s' --stats");
     if (r.status != 0) fail_msg("run --stats failed: %s", r.err);
     double lower, opt, cg;
@@ -295,7 +264,7 @@ static void test_stats(void **state)
 static void test_help_everywhere(void **state)
 {
     (void)state;
-    static result r;
+    static cli_result r;
     const char *cmds[] = {"--help", "dump --help", "run --help", "grad --help", "help"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         cli(&r, cmds[i]);
@@ -313,7 +282,7 @@ static void test_help_everywhere(void **state)
 static void test_user_errors(void **state)
 {
     (void)state;
-    static result r;
+    static cli_result r;
     cli(&r, "");
     assert_int_equal(r.status, 2);
     cli(&r, "frobnicate");

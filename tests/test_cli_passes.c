@@ -9,50 +9,17 @@
 
 #include "runtime/error.h"
 #include "runtime/npy.h"
+#include "support/cli_run.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #define EXAMPLE ED_SOURCE_DIR "/examples/mlp.edir"
 #define TMP ED_BINARY_DIR "/test_cli_passes_tmp"
 
-typedef struct {
-    int status;
-    char out[65536];
-    char err[65536];
-} result;
-
-static void slurp_into(const char *path, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    FILE *f = fopen(path, "rb");
-    if (!f) return;
-    size_t n = fread(buf, 1, size - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-static void cli(result *r, const char *args)
-{
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/stdout' 2>'%s/stderr'", ED_CLI, args, TMP, TMP);
-    int rc = system(cmd);
-    r->status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    slurp_into(TMP "/stdout", r->out, sizeof r->out);
-    slurp_into(TMP "/stderr", r->err, sizeof r->err);
-}
-
-static void write_file(const char *name, const char *text)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", TMP, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
+static void cli(cli_result *r, const char *args) { cli_run(ED_CLI, TMP, r, args); }
+static void write_file(const char *name, const char *text) { write_file_in(TMP, name, text); }
 
 static int count(const char *s, const char *part)
 {
@@ -91,7 +58,7 @@ static int setup(void **state)
 static void test_opt_default_pipeline(void **state)
 {
     (void)state;
-    result r;
+    cli_result r;
     cli(&r, "opt '" TMP "/s.edir'");
     assert_int_equal(r.status, 0);
     assert_string_equal(r.out, "graph @s {\n"
@@ -110,7 +77,7 @@ static void test_opt_default_pipeline(void **state)
 static void test_opt_passes_and_hooks(void **state)
 {
     (void)state;
-    result r;
+    cli_result r;
     cli(&r, "opt '" TMP "/s.edir' --passes cse");
     assert_int_equal(r.status, 0);
     assert_int_equal(count(r.out, "neg "), 2);
@@ -144,7 +111,7 @@ static void test_opt_passes_and_hooks(void **state)
 static void test_bad_pass_names(void **state)
 {
     (void)state;
-    result r;
+    cli_result r;
     cli(&r, "opt '" TMP "/s.edir' --passes simplify,fuze");
     assert_int_equal(r.status, 2);
     assert_non_null(strstr(r.err, "edifice: opt: passes: unknown pass 'fuze'"));
@@ -168,7 +135,7 @@ static void test_bad_pass_names(void **state)
 static void test_run_and_grad_flags(void **state)
 {
     (void)state;
-    result r;
+    cli_result r;
     cli(&r, "run '" TMP "/s.edir' --input x='" TMP "/x.npy' --out '" TMP "/o1' --pass-stats --print-after=dce");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "y: f32[2,3] -> "));

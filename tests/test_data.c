@@ -11,6 +11,7 @@
 #include "runtime/error.h"
 #include "runtime/npy.h"
 #include "runtime/tensor.h"
+#include "support/error_check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -20,13 +21,6 @@
 
 #define TMP ED_BINARY_DIR "/test_data_"
 #define PI 3.14159265358979323846
-
-static void assert_error_has(const char *part)
-{
-    const char *msg = ed_last_error();
-    if (!strstr(msg, part))
-        fail_msg("last error \"%s\" does not contain \"%s\"", msg, part);
-}
 
 static const float *rows(const ed_tensor *t) { return t->data; }
 
@@ -63,11 +57,11 @@ static void test_names(void **state)
     assert_string_equal(ed_toy_name(ED_TOY_COUNT), "?");
     ed_toy set;
     assert_int_equal(ed_toy_parse("moon", &set), ED_ERR);
-    assert_error_has("unknown data set 'moon'");
-    assert_error_has("valid: moons, circles, swiss_roll, 8gaussians, checkerboard");
+    CHECK_ERROR_HAS("unknown data set 'moon'");
+    CHECK_ERROR_HAS("valid: moons, circles, swiss_roll, 8gaussians, checkerboard");
     assert_int_equal(ed_toy_parse(NULL, &set), ED_ERR);
     assert_null(ed_toy_by_name("spirals", 10, 0, ED_NOISE_DEFAULT));
-    assert_error_has("unknown data set 'spirals'");
+    CHECK_ERROR_HAS("unknown data set 'spirals'");
 }
 
 /* ---- determinism and shape ------------------------------------------------------------ */
@@ -105,14 +99,14 @@ static void test_sizes_and_bad_arguments(void **state)
     assert_true(ed_shape_eq(empty->shape, ed_shape2(0, 2)));
     ed_tensor_free(empty);
     assert_null(ed_toy_sample(ED_TOY_MOONS, -1, 1, ED_NOISE_DEFAULT));
-    assert_error_has("number of rows -1");
+    CHECK_ERROR_HAS("number of rows -1");
     assert_null(ed_toy_sample(ED_TOY_MOONS, ED_DATA_MAX_ROWS + 1, 1, 0));
-    assert_error_has("outside 0..");
+    CHECK_ERROR_HAS("outside 0..");
     assert_null(ed_toy_sample(ED_TOY_CIRCLES, 10, 1, NAN));
-    assert_error_has("circles: noise must be a finite number");
+    CHECK_ERROR_HAS("circles: noise must be a finite number");
     assert_null(ed_toy_sample(ED_TOY_CIRCLES, 10, 1, INFINITY));
     assert_null(ed_toy_sample(ED_TOY_COUNT, 10, 1, 0));
-    assert_error_has("unknown toy set");
+    CHECK_ERROR_HAS("unknown toy set");
 }
 
 /* Every set is centred and scaled to unit average variance before noise, so the mean is
@@ -341,25 +335,25 @@ static void test_load_npy(void **state)
 
     write_npy(bad, ED_I32, ed_shape2(4, 2), NULL);
     assert_null(ed_data_load_npy(bad));
-    assert_error_has(bad);
-    assert_error_has("expected a non-empty 2-D array [N, D] of f32 or f64, found i32[4,2]");
+    CHECK_ERROR_HAS(bad);
+    CHECK_ERROR_HAS("expected a non-empty 2-D array [N, D] of f32 or f64, found i32[4,2]");
     write_npy(bad, ED_F32, ed_shape1(7), NULL);
     assert_null(ed_data_load_npy(bad));
-    assert_error_has("found f32[7]");
+    CHECK_ERROR_HAS("found f32[7]");
     write_npy(bad, ED_F64, ed_shape3(2, 3, 2), NULL);
     assert_null(ed_data_load_npy(bad));
-    assert_error_has("found f64[2,3,2]");
+    CHECK_ERROR_HAS("found f64[2,3,2]");
     write_npy(bad, ED_F32, ed_shape2(0, 2), NULL);
     assert_null(ed_data_load_npy(bad));
-    assert_error_has("found f32[0,2]");
+    CHECK_ERROR_HAS("found f32[0,2]");
     write_npy(bad, ED_F32, ed_shape2(2, 2), (const double[]){1, 2, NAN, 4});
     assert_null(ed_data_load_npy(bad));
-    assert_error_has("value nan at [1, 0] is not a finite number");
+    CHECK_ERROR_HAS("value nan at [1, 0] is not a finite number");
     write_npy(bad, ED_F64, ed_shape2(2, 2), (const double[]){1, 1e300, 3, 4});
     assert_null(ed_data_load_npy(bad));
-    assert_error_has("value 1e+300 at [0, 1] is not a finite f32 number");
+    CHECK_ERROR_HAS("value 1e+300 at [0, 1] is not a finite f32 number");
     assert_null(ed_data_load_npy(TMP "missing.npy"));
-    assert_error_has("cannot open");
+    CHECK_ERROR_HAS("cannot open");
     unlink(f64);
     unlink(f32);
     unlink(bad);
@@ -384,16 +378,16 @@ static void test_load_pairs(void **state)
 
     write_npy(act, ED_F32, ed_shape3(9, 8, 2), NULL);
     assert_int_equal(ed_pairs_load_npy(obs, act, &p), ED_ERR);
-    assert_error_has("9 action chunks, but");
-    assert_error_has("has 10 observations");
+    CHECK_ERROR_HAS("9 action chunks, but");
+    CHECK_ERROR_HAS("has 10 observations");
     assert_null(p.obs);
     write_npy(act, ED_F32, ed_shape2(10, 16), NULL);
     assert_int_equal(ed_pairs_load_npy(obs, act, &p), ED_ERR);
-    assert_error_has(act);
-    assert_error_has("3-D array [N, H, A] of f32 or f64, found f32[10,16]");
+    CHECK_ERROR_HAS(act);
+    CHECK_ERROR_HAS("3-D array [N, H, A] of f32 or f64, found f32[10,16]");
     write_npy(obs, ED_I32, ed_shape2(10, 6), NULL);
     assert_int_equal(ed_pairs_load_npy(obs, act, &p), ED_ERR);
-    assert_error_has(obs);
+    CHECK_ERROR_HAS(obs);
     unlink(obs);
     unlink(act);
 }
@@ -426,7 +420,7 @@ static void test_demo_shapes_and_determinism(void **state)
     ed_pairs_free(&a);
     ed_pairs_free(&b);
     assert_int_equal(ed_demo_pairs(-5, 3, &a), ED_ERR);
-    assert_error_has("demo: number of rows -5");
+    CHECK_ERROR_HAS("demo: number of rows -5");
     assert_null(a.obs);
 }
 
@@ -548,17 +542,17 @@ static void test_demo_evaluate_edge_cases(void **state)
     assert_int_equal(s.reached, 48);
 
     assert_int_equal(ed_demo_evaluate(p.actions, p.obs, 0, &s), ED_ERR);
-    assert_error_has("expected observations [N, >=6] and chunks [N, H, 2]");
+    CHECK_ERROR_HAS("expected observations [N, >=6] and chunks [N, H, 2]");
     ed_tensor *few = ed_tensor_new(ED_F32, ed_shape3(49, 8, 2));
     assert_int_equal(ed_demo_evaluate(p.obs, few, 0, &s), ED_ERR);
     ed_tensor_free(few);
     float out[16];
     const float same[6] = {1, 1, 1, 1, 1, 1};
     assert_int_equal(ed_demo_path(same, ED_DEMO_LEFT, 0.4, out), ED_ERR);
-    assert_error_has("start and goal must be distinct");
+    CHECK_ERROR_HAS("start and goal must be distinct");
     const float behind[6] = {0, 0, 1, 0, -1, 0};
     assert_int_equal(ed_demo_path(behind, ED_DEMO_LEFT, 0.4, out), ED_ERR);
-    assert_error_has("between start and goal");
+    CHECK_ERROR_HAS("between start and goal");
     assert_int_equal(ed_demo_path((const float[6]){0, 0, 2, 0, 1, 0}, 7, 0.4, out), ED_ERR);
     ed_tensor_free(junk);
     ed_pairs_free(&p);

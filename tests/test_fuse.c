@@ -16,6 +16,7 @@
 #include "passes/pass.h"
 #include "passes/train.h"
 #include "support/interp_check.h"
+#include "support/run_check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,55 +24,6 @@
 #include <string.h>
 
 #define NO_FUSE "simplify,fold,cse,dce,plan"
-
-static uint64_t lcg = 1;
-static uint32_t next_u32(void)
-{
-    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (uint32_t)(lcg >> 33);
-}
-static int pick(int n) { return (int)(next_u32() % (uint32_t)n); }
-
-typedef struct {
-    ed_feed f[64];
-    ed_tensor *t[64];
-    int n;
-} feeds;
-
-static void make_feeds(const ed_graph *g, feeds *fd)
-{
-    fd->n = 0;
-    for (int i = 0; i < g->nnodes; i++) {
-        const ed_node *x = g->nodes[i];
-        if (x->op != ED_OP_INPUT) continue;
-        assert_true(fd->n < 64);
-        ed_tensor *t = ed_tensor_new(x->dtype, x->shape);
-        for (int64_t k = 0; k < ed_tensor_numel(t); k++)
-            ed_tensor_set(t, k, x->dtype == ED_I32 ? pick(7) - 3 : 3.0 * (next_u32() / 4294967296.0) - 1.5);
-        fd->t[fd->n] = t;
-        fd->f[fd->n] = (ed_feed){x->attr.name, t};
-        fd->n++;
-    }
-}
-
-static void free_feeds(feeds *fd)
-{
-    for (int i = 0; i < fd->n; i++) ed_tensor_free(fd->t[i]);
-}
-
-/* tol 0: the same bits (NaNs of any payload are equal). */
-static void compare(const ed_tensor *a, const ed_tensor *b, double tol, const char *what, const char *name)
-{
-    assert_int_equal(a->dtype, b->dtype);
-    assert_true(ed_shape_eq(a->shape, b->shape));
-    for (int64_t i = 0; i < ed_tensor_numel(a); i++) {
-        double want = ed_tensor_get(a, i), have = ed_tensor_get(b, i);
-        if (isnan(want) && isnan(have)) continue;
-        bool ok = tol == 0 ? memcmp(&want, &have, sizeof want) == 0
-                           : (isinf(want) || isinf(have) ? want == have : fabs(want - have) <= tol * (1 + fabs(want)));
-        if (!ok) fail_msg("%s: %s[%lld]: %.9g expected, %.9g", what, name, (long long)i, want, have);
-    }
-}
 
 typedef struct {
     ed_backend backend;
@@ -84,38 +36,22 @@ typedef struct {
 static int check_configs(const ed_graph *g, const config *cf, const double *tol, int ncf, int calls, const char *what,
                          int count_of)
 {
-    feeds fd;
-    make_feeds(g, &fd);
-    ed_store *s[4];
-    ed_program *p[4];
-    int kernels = 0;
-    for (int k = 0; k < ncf; k++) {
-        s[k] = ed_store_new(3);
-        p[k] = ed_compile(g, s[k], &(ed_compile_opts){.backend = cf[k].backend, .seed = 5, .passes = cf[k].passes});
-        if (!p[k]) fail_msg("%s: compile %d: %s", what, k, ed_last_error());
-    }
-    kernels = ed_program_compile_stats(p[count_of]).kernels;
+    random_feeds fd;
+    random_feeds_make(g, -1.5, 1.5, &fd);
+    assert_true(ncf <= PROGRAMS_MAX);
+    ed_compile_opts opts[PROGRAMS_MAX];
+    for (int k = 0; k < ncf; k++)
+        opts[k] = (ed_compile_opts){.backend = cf[k].backend, .seed = 5, .passes = cf[k].passes};
+    program_set ps;
+    programs_compile(&ps, g, opts, ncf, what);
+    int kernels = ed_program_compile_stats(ps.p[count_of]).kernels;
     for (int c = 0; c < calls; c++) {
-        for (int k = 0; k < ncf; k++)
-            if (ed_run(p[k], fd.f, fd.n) != ED_OK) fail_msg("%s: run %d: %s", what, k, ed_last_error());
-        for (int k = 1; k < ncf; k++)
-            for (int o = 0; o < ed_program_num_outputs(p[0]); o++) {
-                char label[160];
-                snprintf(label, sizeof label, "%s, config %d, call %d", what, k, c);
-                compare(ed_program_output_at(p[0], o), ed_program_output(p[k], ed_program_output_name(p[0], o)), tol[k],
-                        label, ed_program_output_name(p[0], o));
-            }
+        programs_run(&ps, &fd, what);
+        for (int k = 1; k < ncf; k++) programs_check_outputs(&ps, 0, k, check_tensors_agree, tol[k], what, c);
     }
-    for (int k = 1; k < ncf; k++)
-        for (int i = 0; i < ed_store_count(s[0]); i++) {
-            const char *name = ed_store_name(s[0], i);
-            compare(ed_store_get(s[0], name), ed_store_get(s[k], name), tol[k], what, name);
-        }
-    for (int k = 0; k < ncf; k++) {
-        ed_program_free(p[k]);
-        ed_store_free(s[k]);
-    }
-    free_feeds(&fd);
+    for (int k = 1; k < ncf; k++) programs_check_stores(&ps, 0, k, check_tensors_agree, tol[k], what);
+    programs_free(&ps);
+    random_feeds_free(&fd);
     return kernels;
 }
 
@@ -245,7 +181,7 @@ typedef ed_node *(*binary_fn)(ed_node *, ed_node *);
  * some intermediates bound to out. */
 static ed_graph *random_graph(uint64_t seed)
 {
-    lcg = seed * 2654435761u + 3;
+    rng_seed(seed * 2654435761u + 3);
     ed_graph *g = ed_graph_new("random");
     ed_node *pool[64];
     int np = 0;
@@ -662,7 +598,7 @@ static void test_text_round_trip(void **state)
  * kernels reading it back broadcast, i32 sums, and intermediates bound to out. */
 static ed_graph *random_reduce_graph(uint64_t seed)
 {
-    lcg = seed * 40503u + 11;
+    rng_seed(seed * 40503u + 11);
     /* a cube: reductions without keepdims broadcast back along any axes */
     static const ed_shape shapes[6] = {{3, {5, 7, 3}}, {4, {3, 1, 4, 5}}, {2, {9, 5}},
                                        {3, {2, 6, 1}}, {3, {4, 4, 4}},   {3, {4, 4, 4}}};

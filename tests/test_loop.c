@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "support/interp_check.h"
+#include "support/run_check.h"
 
 #include "backend/llvm/jit.h"
 #include "backend/program.h"
@@ -19,44 +20,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static ed_backend backend_under_test;
-
-static int on_jit(void **state)
-{
-    (void)state;
-    backend_under_test = ED_BACKEND_JIT;
-    return 0;
-}
-
-static int on_interp(void **state)
-{
-    (void)state;
-    backend_under_test = ED_BACKEND_INTERP;
-    return 0;
-}
-
-static ed_program *compile_with(const ed_graph *g, ed_store *st, ed_backend be, uint64_t seed)
-{
-    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = be, .seed = seed});
-    if (!p) fail_msg("compile failed: %s", ed_last_error());
-    return p;
-}
-
-static void run_ok(ed_program *p, const ed_feed *feeds, int n)
-{
-    if (ed_run(p, feeds, n) != ED_OK) fail_msg("run failed: %s", ed_last_error());
-}
-
-static const ed_tensor *out(const ed_program *p, const char *name)
-{
-    const ed_tensor *t = ed_program_output(p, name);
-    assert_non_null(t);
-    return t;
-}
-
-static float f32_at(const ed_tensor *t, int64_t i) { return ((const float *)t->data)[i]; }
-static int32_t i32_at(const ed_tensor *t, int64_t i) { return ((const int32_t *)t->data)[i]; }
 
 static void assert_error_has(const ed_graph *g, const char *part)
 {

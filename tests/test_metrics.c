@@ -12,6 +12,7 @@
 #include "runtime/metrics.h"
 #include "runtime/philox.h"
 #include "runtime/tensor.h"
+#include "support/error_check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -20,13 +21,6 @@
 #include <time.h>
 
 #define PI 3.14159265358979323846
-
-static void assert_error_has(const char *part)
-{
-    const char *msg = ed_last_error();
-    if (!strstr(msg, part))
-        fail_msg("last error \"%s\" does not contain \"%s\"", msg, part);
-}
 
 /* n x d standard normals (f32 or f64) from seed, plus shift on coordinate 0. */
 static ed_tensor *gaussian(ed_dtype dt, int64_t n, int64_t d, uint64_t seed, double shift)
@@ -124,19 +118,19 @@ static void test_swd_errors(void **state)
     ed_tensor *a = gaussian(ED_F32, 10, 2, 1, 0), *b = gaussian(ED_F32, 10, 3, 1, 0);
     double sw;
     assert_int_equal(ed_sliced_wasserstein(a, b, NULL, &sw), ED_ERR);
-    assert_error_has("same D >= 1, got f32[10,2] and f32[10,3]");
+    CHECK_ERROR_HAS("same D >= 1, got f32[10,2] and f32[10,3]");
     assert_int_equal(ed_sliced_wasserstein(a, a, &(ed_swd_opts){.p = 3}, &sw), ED_ERR);
-    assert_error_has("p (3) 1 or 2");
+    CHECK_ERROR_HAS("p (3) 1 or 2");
     assert_int_equal(ed_sliced_wasserstein(a, a, &(ed_swd_opts){.projections = -1}, &sw),
                      ED_ERR);
     ed_tensor *i32 = ed_tensor_new(ED_I32, ed_shape2(10, 2));
     assert_int_equal(ed_sliced_wasserstein(a, i32, NULL, &sw), ED_ERR);
     ((float *)a->data)[7] = NAN;
     assert_int_equal(ed_sliced_wasserstein(a, a, NULL, &sw), ED_ERR);
-    assert_error_has("point 3 has a non-finite coordinate");
+    CHECK_ERROR_HAS("point 3 has a non-finite coordinate");
     ed_tensor *none = ed_tensor_new(ED_F32, ed_shape2(0, 2));
     assert_int_equal(ed_sliced_wasserstein(none, none, NULL, &sw), ED_ERR);
-    assert_error_has("at least 1 points");
+    CHECK_ERROR_HAS("at least 1 points");
     ed_tensor_free(a);
     ed_tensor_free(b);
     ed_tensor_free(i32);
@@ -314,12 +308,12 @@ static void test_mmd_errors(void **state)
     ed_tensor *one = gaussian(ED_F32, 1, 2, 1, 0), *a = gaussian(ED_F32, 10, 2, 1, 0);
     double v;
     assert_int_equal(ed_mmd2_rbf(one, a, 1.0, &v), ED_ERR);
-    assert_error_has("needs at least 2 points in each set");
+    CHECK_ERROR_HAS("needs at least 2 points in each set");
     assert_int_equal(ed_mmd2_rbf(a, a, NAN, &v), ED_ERR);
-    assert_error_has("bandwidth must be finite");
+    CHECK_ERROR_HAS("bandwidth must be finite");
     ed_tensor *same = from_values(3, 1, (const double[]){4, 4, 4});
     assert_int_equal(ed_mmd2_rbf(same, same, 0, &v), ED_ERR);
-    assert_error_has("the median distance between points is 0");
+    CHECK_ERROR_HAS("the median distance between points is 0");
     assert_int_equal(ed_mmd2_rbf(same, same, 1.0, &v), ED_OK); /* fine with a bandwidth */
     assert_true(fabs(v) < 1e-15);
     assert_int_equal(ed_mmd2_rbf(a, NULL, 1.0, &v), ED_ERR);

@@ -10,6 +10,7 @@
 #include "runtime/error.h"
 #include "runtime/npy.h"
 #include "runtime/tensor.h"
+#include "support/error_check.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -19,13 +20,6 @@
 #include <unistd.h>
 
 #define TMP_PREFIX ED_BINARY_DIR "/test_npy_"
-
-static void assert_error_has(const char *part)
-{
-    const char *msg = ed_last_error();
-    if (!strstr(msg, part))
-        fail_msg("last error \"%s\" does not contain \"%s\"", msg, part);
-}
 
 /* A .npy image as numpy lays it out: preamble, dict padded with spaces to a multiple
  * of 64 bytes, '\n', data. Returns its size. */
@@ -230,8 +224,8 @@ static void expect_parse_error(const char *dict, const void *data, size_t len, c
         ed_tensor_free(t);
         fail_msg("accepted %s", dict);
     }
-    assert_error_has("x.npy: ");
-    assert_error_has(part);
+    CHECK_ERROR_HAS("x.npy: ");
+    CHECK_ERROR_HAS(part);
 }
 
 static void test_rejects_bad_dtypes_and_layouts(void **state)
@@ -295,42 +289,42 @@ static void test_rejects_truncated_and_trailing(void **state)
     size_t n = make_npy(image, 1, dict, d, sizeof d);
     image[n] = 7;
     assert_null(ed_npy_parse(image, n + 1, "x.npy"));
-    assert_error_has("x.npy: 1 unexpected bytes after the data");
+    CHECK_ERROR_HAS("x.npy: 1 unexpected bytes after the data");
 
     /* Cut inside the header and inside the preamble. */
     assert_null(ed_npy_parse(image, 40, "x.npy"));
-    assert_error_has("x.npy: truncated: preamble says the header is 118 bytes, file has 30");
+    CHECK_ERROR_HAS("x.npy: truncated: preamble says the header is 118 bytes, file has 30");
     assert_null(ed_npy_parse(image, 9, "x.npy"));
-    assert_error_has("x.npy: truncated");
+    CHECK_ERROR_HAS("x.npy: truncated");
     assert_null(ed_npy_parse(image, 3, "x.npy"));
-    assert_error_has("x.npy: truncated");
+    CHECK_ERROR_HAS("x.npy: truncated");
 }
 
 static void test_rejects_bad_magic_and_version(void **state)
 {
     (void)state;
     assert_null(ed_npy_parse("PK\x03\x04 this is a zip", 20, "x.npy"));
-    assert_error_has("x.npy: not an .npy file (bad magic)");
+    CHECK_ERROR_HAS("x.npy: not an .npy file (bad magic)");
     assert_null(ed_npy_parse("", 0, "x.npy"));
-    assert_error_has("bad magic");
+    CHECK_ERROR_HAS("bad magic");
     assert_null(ed_npy_parse(NULL, 0, NULL));
-    assert_error_has("npy: not an .npy file");
+    CHECK_ERROR_HAS("npy: not an .npy file");
 
     const float f = 1;
     size_t n = make_npy(image, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': ()}", &f, 4);
     image[6] = 4;
     assert_null(ed_npy_parse(image, n, "x.npy"));
-    assert_error_has("x.npy: unsupported .npy format version 4.0 (edifice reads 1.0, 2.0, 3.0)");
+    CHECK_ERROR_HAS("x.npy: unsupported .npy format version 4.0 (edifice reads 1.0, 2.0, 3.0)");
     image[6] = 1;
     image[7] = 1;
     assert_null(ed_npy_parse(image, n, "x.npy"));
-    assert_error_has("version 1.1");
+    CHECK_ERROR_HAS("version 1.1");
 
     /* A 2.0 header length of 4 GB is refused before anything is allocated. */
     n = make_npy(image, 2, "{'descr': '<f4', 'fortran_order': False, 'shape': ()}", &f, 4);
     memset(image + 8, 0xff, 4);
     assert_null(ed_npy_parse(image, n, "x.npy"));
-    assert_error_has("implausible .npy header length");
+    CHECK_ERROR_HAS("implausible .npy header length");
 }
 
 static void test_file_errors_name_the_file(void **state)
@@ -338,8 +332,8 @@ static void test_file_errors_name_the_file(void **state)
     (void)state;
     const char *missing = TMP_PREFIX "does_not_exist.npy";
     assert_null(ed_npy_read(missing));
-    assert_error_has(missing);
-    assert_error_has("cannot open: No such file");
+    CHECK_ERROR_HAS(missing);
+    CHECK_ERROR_HAS("cannot open: No such file");
 
     const char *path = TMP_PREFIX "bad.npy";
     unsigned char garbage[100];
@@ -347,54 +341,54 @@ static void test_file_errors_name_the_file(void **state)
         garbage[i] = (unsigned char)(i * 37 + 11);
     write_file(path, garbage, sizeof garbage);
     assert_null(ed_npy_read(path));
-    assert_error_has(TMP_PREFIX "bad.npy: not an .npy file (bad magic)");
+    CHECK_ERROR_HAS(TMP_PREFIX "bad.npy: not an .npy file (bad magic)");
 
     write_file(path, "", 0);
     assert_null(ed_npy_read(path));
-    assert_error_has("bad magic");
+    CHECK_ERROR_HAS("bad magic");
 
     const double d[3] = {1, 2, 3};
     size_t n = make_npy(image, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }",
                         d, sizeof d);
     write_file(path, image, n - 12);
     assert_null(ed_npy_read(path));
-    assert_error_has(TMP_PREFIX "bad.npy: truncated: header says 24 bytes of data, file has 12");
+    CHECK_ERROR_HAS(TMP_PREFIX "bad.npy: truncated: header says 24 bytes of data, file has 12");
 
     write_file(path, image, 50);
     assert_null(ed_npy_read(path));
-    assert_error_has("truncated: preamble says the header is 118 bytes, file has 40");
+    CHECK_ERROR_HAS("truncated: preamble says the header is 118 bytes, file has 40");
 
     write_file(path, image, 9);
     assert_null(ed_npy_read(path));
-    assert_error_has("truncated");
+    CHECK_ERROR_HAS("truncated");
 
     image[n] = 0;
     write_file(path, image, n + 1);
     assert_null(ed_npy_read(path));
-    assert_error_has("1 unexpected bytes after the data");
+    CHECK_ERROR_HAS("1 unexpected bytes after the data");
 
     n = make_npy(image, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", d,
                  sizeof d);
     write_file(path, image, n);
     assert_null(ed_npy_read(path));
-    assert_error_has("bad.npy: unsupported dtype '<i8'");
+    CHECK_ERROR_HAS("bad.npy: unsupported dtype '<i8'");
 
     /* A huge shape over a tiny file fails on size, without trying to allocate it. */
     n = make_npy(image, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 4096), }",
                  d, 8);
     write_file(path, image, n);
     assert_null(ed_npy_read(path));
-    assert_error_has("truncated: header says 18014398509481984 bytes of data, file has 8");
+    CHECK_ERROR_HAS("truncated: header says 18014398509481984 bytes of data, file has 8");
 
     n = make_npy(image, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }",
                  d, 8);
     write_file(path, image, n);
     assert_null(ed_npy_read(path));
-    assert_error_has("too large");
+    CHECK_ERROR_HAS("too large");
     remove(path);
 
     assert_null(ed_npy_read(NULL));
-    assert_error_has("NULL path");
+    CHECK_ERROR_HAS("NULL path");
 }
 
 static void test_write_errors(void **state)
@@ -402,17 +396,17 @@ static void test_write_errors(void **state)
     (void)state;
     ed_tensor *t = ed_tensor_new(ED_F32, ed_shape1(4));
     assert_int_equal(ed_npy_write(ED_BINARY_DIR "/no_such_dir/x.npy", t), ED_ERR);
-    assert_error_has(ED_BINARY_DIR "/no_such_dir/x.npy: cannot create temporary file");
+    CHECK_ERROR_HAS(ED_BINARY_DIR "/no_such_dir/x.npy: cannot create temporary file");
     assert_int_equal(ed_npy_write(TMP_PREFIX "null.npy", NULL), ED_ERR);
-    assert_error_has("cannot write a NULL tensor");
+    CHECK_ERROR_HAS("cannot write a NULL tensor");
     assert_int_equal(ed_npy_write(NULL, t), ED_ERR);
-    assert_error_has("NULL path");
+    CHECK_ERROR_HAS("NULL path");
     /* Writing over a directory fails at the rename and leaves nothing behind. */
     const char *dir = TMP_PREFIX "dir";
     rmdir(dir);
     assert_int_equal(mkdir(dir, 0777), 0);
     assert_int_equal(ed_npy_write(dir, t), ED_ERR);
-    assert_error_has("rename");
+    CHECK_ERROR_HAS("rename");
     assert_int_equal(rmdir(dir), 0);
     ed_tensor_free(t);
     assert_no_temp_files();

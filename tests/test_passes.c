@@ -15,6 +15,7 @@
 #include "passes/pass.h"
 #include "passes/train.h"
 #include "support/interp_check.h"
+#include "support/run_check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -49,63 +50,6 @@ static void check_after(const char *text, const char *pipeline, const char *cons
 
 #define LINES(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-/* Feeds for every input of g: values in [-2, 2] from a fixed LCG (ints in [-3, 3]). */
-typedef struct {
-    ed_feed f[16];
-    ed_tensor *t[16];
-    int n;
-} feeds;
-
-static uint64_t lcg = 1;
-static uint32_t next_u32(void)
-{
-    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (uint32_t)(lcg >> 33);
-}
-static int pick(int n) { return (int)(next_u32() % (uint32_t)n); }
-
-static void make_feeds(const ed_graph *g, feeds *fd)
-{
-    fd->n = 0;
-    for (int i = 0; i < g->nnodes; i++) {
-        const ed_node *x = g->nodes[i];
-        if (x->op != ED_OP_INPUT) continue;
-        assert_true(fd->n < 16);
-        ed_tensor *t = ed_tensor_new(x->dtype, x->shape);
-        for (int64_t k = 0; k < ed_tensor_numel(t); k++)
-            ed_tensor_set(t, k, x->dtype == ED_I32 ? pick(7) - 3 : 4.0 * (next_u32() / 4294967296.0) - 2);
-        fd->t[fd->n] = t;
-        fd->f[fd->n] = (ed_feed){x->attr.name, t};
-        fd->n++;
-    }
-}
-
-static void free_feeds(feeds *fd)
-{
-    for (int i = 0; i < fd->n; i++) ed_tensor_free(fd->t[i]);
-    fd->n = 0;
-}
-
-static bool close_enough(double want, double have, double tol)
-{
-    if (isnan(want) || isnan(have)) return isnan(want) && isnan(have);
-    if (isinf(want) || isinf(have)) return want == have;
-    return fabs(want - have) <= tol * (1 + fabs(want));
-}
-
-static void compare_tensors(const ed_tensor *a, const ed_tensor *b, double tol, const char *what, const char *name,
-                            int call)
-{
-    assert_int_equal(a->dtype, b->dtype);
-    assert_true(ed_shape_eq(a->shape, b->shape));
-    for (int64_t i = 0; i < ed_tensor_numel(a); i++) {
-        double want = ed_tensor_get(a, i), have = ed_tensor_get(b, i);
-        if (!close_enough(want, have, tol))
-            fail_msg("%s: %s[%lld] call %d: %.9g without passes, %.9g with", what, name, (long long)i, call, want,
-                     have);
-    }
-}
-
 /* g without passes on the interpreter (the oracle) against g after pipeline on
  * backend, each with its own store (seed 3) and program seed 5, for `calls` calls:
  * every output of every call, then every store value. Returns the node count after
@@ -113,38 +57,24 @@ static void compare_tensors(const ed_tensor *a, const ed_tensor *b, double tol, 
 static int compare_pipeline(const ed_graph *g, const char *pipeline, ed_backend backend, double tol, int calls,
                             const char *what)
 {
-    feeds fd;
-    make_feeds(g, &fd);
-    ed_store *s0 = ed_store_new(3), *s1 = ed_store_new(3);
+    random_feeds fd;
+    random_feeds_make(g, -2, 2, &fd);
     ed_pass_stats stats[16];
     ed_pass_opts po = {.verify = ED_VERIFY_ON, .stats = stats, .stats_cap = 16};
-    ed_program *p0 = ed_compile(g, s0, &(ed_compile_opts){.backend = ED_BACKEND_INTERP, .seed = 5, .passes = ""});
-    if (!p0) fail_msg("%s: compile without passes: %s", what, ed_last_error());
-    ed_program *p1 = ed_compile(g, s1, &(ed_compile_opts){.backend = backend, .seed = 5, .passes = pipeline, .pass_opts = &po});
-    if (!p1) fail_msg("%s: compile with %s: %s", what, pipeline ? pipeline : "the default", ed_last_error());
-    assert_int_equal(ed_program_num_outputs(p0), ed_program_num_outputs(p1));
+    const ed_compile_opts opts[2] = {{.backend = ED_BACKEND_INTERP, .seed = 5, .passes = ""},
+                                     {.backend = backend, .seed = 5, .passes = pipeline, .pass_opts = &po}};
+    char label[256];
+    snprintf(label, sizeof label, "%s (without passes, then with %s)", what, pipeline ? pipeline : "the default");
+    program_set ps;
+    programs_compile(&ps, g, opts, 2, label);
     for (int c = 0; c < calls; c++) {
-        if (ed_run(p0, fd.f, fd.n) != ED_OK || ed_run(p1, fd.f, fd.n) != ED_OK)
-            fail_msg("%s: run: %s", what, ed_last_error());
-        for (int o = 0; o < ed_program_num_outputs(p0); o++) {
-            assert_string_equal(ed_program_output_name(p0, o), ed_program_output_name(p1, o));
-            compare_tensors(ed_program_output_at(p0, o), ed_program_output_at(p1, o), tol, what,
-                            ed_program_output_name(p0, o), c);
-        }
+        programs_run(&ps, &fd, label);
+        programs_check_outputs(&ps, 0, 1, check_tensors_close, tol, label, c);
     }
-    assert_int_equal(ed_store_count(s0), ed_store_count(s1));
-    for (int i = 0; i < ed_store_count(s0); i++) {
-        const char *name = ed_store_name(s0, i);
-        ed_tensor *b = ed_store_get(s1, name);
-        if (!b) fail_msg("%s: store entry %s missing after the passes", what, name);
-        compare_tensors(ed_store_get(s0, name), b, tol, what, name, calls);
-    }
+    programs_check_stores(&ps, 0, 1, check_tensors_close, tol, label);
     int after = po.nstats ? stats[po.nstats - 1].nodes_after : g->nnodes;
-    ed_program_free(p0);
-    ed_program_free(p1);
-    ed_store_free(s0);
-    ed_store_free(s1);
-    free_feeds(&fd);
+    programs_free(&ps);
+    random_feeds_free(&fd);
     return after;
 }
 
@@ -643,7 +573,7 @@ static ed_node *rewritable(ed_graph *g, ed_node *x, ed_node *w)
 
 static ed_graph *random_graph(uint64_t seed)
 {
-    lcg = seed * 2654435761u + 11;
+    rng_seed(seed * 2654435761u + 11);
     ed_graph *g = ed_graph_new("random");
     ed_node *pool[64];
     int np = 0;

@@ -15,6 +15,7 @@
 #include "passes/pass.h"
 #include "passes/train.h"
 #include "support/interp_check.h"
+#include "support/run_check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -22,59 +23,6 @@
 #include <string.h>
 
 /* ---- helpers ------------------------------------------------------------------ */
-
-static uint64_t lcg = 1;
-static uint32_t next_u32(void)
-{
-    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (uint32_t)(lcg >> 33);
-}
-static int pick(int n) { return (int)(next_u32() % (uint32_t)n); }
-
-typedef struct {
-    ed_feed f[8];
-    ed_tensor *t[8];
-    int n;
-} feeds;
-
-static void make_feeds(const ed_graph *g, feeds *fd)
-{
-    fd->n = 0;
-    for (int i = 0; i < g->nnodes; i++) {
-        const ed_node *x = g->nodes[i];
-        if (x->op != ED_OP_INPUT) continue;
-        assert_true(fd->n < 8);
-        ed_tensor *t = ed_tensor_new(x->dtype, x->shape);
-        for (int64_t k = 0; k < ed_tensor_numel(t); k++) ed_tensor_set(t, k, 3.0 * (next_u32() / 4294967296.0) - 1.5);
-        fd->t[fd->n] = t;
-        fd->f[fd->n] = (ed_feed){x->attr.name, t};
-        fd->n++;
-    }
-}
-
-static void free_feeds(feeds *fd)
-{
-    for (int i = 0; i < fd->n; i++) ed_tensor_free(fd->t[i]);
-}
-
-static bool close_enough(double want, double have, double tol)
-{
-    if (isnan(want) || isnan(have)) return isnan(want) && isnan(have);
-    if (isinf(want) || isinf(have)) return want == have;
-    return fabs(want - have) <= tol * (1 + fabs(want));
-}
-
-static void compare(const ed_tensor *a, const ed_tensor *b, double tol, const char *what, const char *name)
-{
-    assert_int_equal(a->dtype, b->dtype);
-    assert_true(ed_shape_eq(a->shape, b->shape));
-    for (int64_t i = 0; i < ed_tensor_numel(a); i++) {
-        double want = ed_tensor_get(a, i), have = ed_tensor_get(b, i);
-        if (tol == 0 ? memcmp(&want, &have, sizeof want) != 0 && !(isnan(want) && isnan(have))
-                     : !close_enough(want, have, tol))
-            fail_msg("%s: %s[%lld]: %.9g expected, %.9g", what, name, (long long)i, want, have);
-    }
-}
 
 /* The default pipeline without fuse, so planning is tested on its own (fused graphs
  * are planned in test_fuse). */
@@ -88,38 +36,27 @@ static void compare(const ed_tensor *a, const ed_tensor *b, double tol, const ch
  * reused for an output would show. Returns the planned program's memory stats. */
 static ed_arena_stats check_planned(const ed_graph *g, double tol, int calls, const char *what)
 {
-    feeds fd;
-    make_feeds(g, &fd);
-    ed_store *s[3] = {ed_store_new(3), ed_store_new(3), ed_store_new(3)};
-    ed_program *p[3];
-    p[0] = ed_compile(g, s[0], &(ed_compile_opts){.backend = ED_BACKEND_INTERP, .seed = 5, .passes = ""});
-    p[1] = ed_compile(g, s[1], &(ed_compile_opts){.seed = 5, .passes = NO_FUSE});
-    p[2] = ed_compile(g, s[2], &(ed_compile_opts){.seed = 5, .passes = NO_FUSE, .arena = ED_ARENA_SEPARATE});
-    for (int k = 0; k < 3; k++)
-        if (!p[k]) fail_msg("%s: compile %d: %s", what, k, ed_last_error());
+    random_feeds fd;
+    random_feeds_make(g, -1.5, 1.5, &fd);
+    const ed_compile_opts opts[3] = {{.backend = ED_BACKEND_INTERP, .seed = 5, .passes = ""},
+                                     {.seed = 5, .passes = NO_FUSE},
+                                     {.seed = 5, .passes = NO_FUSE, .arena = ED_ARENA_SEPARATE}};
+    program_set ps;
+    programs_compile(&ps, g, opts, 3, what);
     for (int c = 0; c < calls; c++) {
-        for (int k = 0; k < 3; k++)
-            if (ed_run(p[k], fd.f, fd.n) != ED_OK) fail_msg("%s: run: %s", what, ed_last_error());
-        for (int o = 0; o < ed_program_num_outputs(p[0]); o++) {
-            const char *name = ed_program_output_name(p[0], o);
-            compare(ed_program_output_at(p[0], o), ed_program_output(p[1], name), tol, what, name);
-            compare(ed_program_output(p[2], name), ed_program_output(p[1], name), 0, what, name);
-        }
+        programs_run(&ps, &fd, what);
+        programs_check_outputs(&ps, 0, 1, check_tensors_agree, tol, what, c);
+        programs_check_outputs(&ps, 2, 1, check_tensors_agree, 0, what, c);
     }
-    for (int i = 0; i < ed_store_count(s[0]); i++) {
-        const char *name = ed_store_name(s[0], i);
-        compare(ed_store_get(s[0], name), ed_store_get(s[1], name), tol, what, name);
-        compare(ed_store_get(s[2], name), ed_store_get(s[1], name), 0, what, name);
-    }
+    programs_check_stores(&ps, 0, 1, check_tensors_agree, tol, what);
+    programs_check_stores(&ps, 2, 1, check_tensors_agree, 0, what);
+    ed_program **p = ps.p;
     ed_arena_stats st = ed_program_compile_stats(p[1]).memory;
     assert_int_equal(st.arena_bytes, (int64_t)p[1]->arena_bytes);
     assert_true(st.peak_bytes <= st.arena_bytes && st.arena_bytes <= st.buffer_bytes);
     assert_int_equal(p[2]->arena_bytes, st.buffer_bytes); /* no reuse: the sum of all buffers */
-    for (int k = 0; k < 3; k++) {
-        ed_program_free(p[k]);
-        ed_store_free(s[k]);
-    }
-    free_feeds(&fd);
+    programs_free(&ps);
+    random_feeds_free(&fd);
     return st;
 }
 
@@ -348,7 +285,7 @@ typedef ed_node *(*binary_fn)(ed_node *, ed_node *);
 /* Values of type f32[6, 8] and f32[8, 6] mixed by every kind of op the planner meets. */
 static ed_graph *random_graph(uint64_t seed)
 {
-    lcg = seed * 2654435761u + 7;
+    rng_seed(seed * 2654435761u + 7);
     ed_graph *g = ed_graph_new("random");
     ed_node *pool[48];
     int np = 0;

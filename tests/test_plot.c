@@ -11,6 +11,7 @@
 #include "runtime/error.h"
 #include "runtime/plot.h"
 #include "runtime/tensor.h"
+#include "support/error_check.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -21,13 +22,6 @@
 #include <unistd.h>
 
 #define TMP ED_BINARY_DIR "/test_plot_"
-
-static void assert_error_has(const char *part)
-{
-    const char *msg = ed_last_error();
-    if (!strstr(msg, part))
-        fail_msg("last error \"%s\" does not contain \"%s\"", msg, part);
-}
 
 typedef struct {
     int w, h;
@@ -150,23 +144,23 @@ static void test_scatter_errors(void **state)
     const char *path = TMP "bad.png";
     ed_tensor *one_col = ed_tensor_new(ED_F32, ed_shape2(3, 1));
     assert_int_equal(ed_plot_scatter(path, one_col, NULL, NULL), ED_ERR);
-    assert_error_has("points must be f32 or f64 [N, D] with D >= 2, got f32[3,1]");
+    CHECK_ERROR_HAS("points must be f32 or f64 [N, D] with D >= 2, got f32[3,1]");
     ed_tensor *ok = ed_tensor_new(ED_F32, ed_shape2(3, 2));
     assert_int_equal(ed_plot_scatter(path, ok, one_col, NULL), ED_ERR);
-    assert_error_has("the under set must be");
+    CHECK_ERROR_HAS("the under set must be");
     assert_int_equal(ed_plot_scatter(path, NULL, NULL, NULL), ED_ERR);
-    assert_error_has("no points to plot");
+    CHECK_ERROR_HAS("no points to plot");
     assert_int_equal(ed_plot_scatter(path, ok, NULL, &(ed_scatter_opts){.width = 10}), ED_ERR);
-    assert_error_has("picture size 10x512 is outside 64..8192");
+    CHECK_ERROR_HAS("picture size 10x512 is outside 64..8192");
     assert_int_equal(ed_plot_scatter(path, ok, NULL,
                                      &(ed_scatter_opts){.fixed_bounds = true, .xmin = 1, .xmax = 1,
                                                         .ymin = 0, .ymax = 1}),
                      ED_ERR);
-    assert_error_has("must be finite with min < max");
+    CHECK_ERROR_HAS("must be finite with min < max");
     assert_int_equal(ed_plot_scatter(path, ok, NULL, &(ed_scatter_opts){.alpha = 2}), ED_ERR);
-    assert_error_has("opacity 2");
+    CHECK_ERROR_HAS("opacity 2");
     assert_int_equal(ed_plot_scatter(ED_BINARY_DIR "/no/such/dir/x.png", ok, NULL, NULL), ED_ERR);
-    assert_error_has("cannot create temporary file");
+    CHECK_ERROR_HAS("cannot create temporary file");
     assert_true(access(path, F_OK) != 0);
     /* empty and all-NaN sets still give a picture (default bounds) */
     ed_tensor *nan = points(1, (const float[]){NAN, 1});
@@ -233,17 +227,17 @@ static void test_image_grid_errors(void **state)
     const char *path = TMP "badgrid.png";
     ed_tensor *flat = ed_tensor_new(ED_F32, ed_shape2(4, 64));
     assert_int_equal(ed_plot_image_grid(path, flat, 0, 1), ED_ERR);
-    assert_error_has("images must be f32 or f64 [N, H, W] or [N, H, W, 1 or 3]");
-    assert_error_has("got f32[4,64]");
+    CHECK_ERROR_HAS("images must be f32 or f64 [N, H, W] or [N, H, W, 1 or 3]");
+    CHECK_ERROR_HAS("got f32[4,64]");
     ed_tensor *i32 = ed_tensor_new(ED_I32, ed_shape3(1, 2, 2));
     assert_int_equal(ed_plot_image_grid(path, i32, 0, 1), ED_ERR);
     ed_tensor *two = ed_tensor_new(ED_F32, (ed_shape){4, {1, 2, 2, 2}});
     assert_int_equal(ed_plot_image_grid(path, two, 0, 1), ED_ERR);
     ed_tensor *digits = ed_tensor_new(ED_F32, ed_shape3(100, 8, 8));
     assert_int_equal(ed_plot_image_grid(path, digits, 0, 65), ED_ERR);
-    assert_error_has("scale 65 in 0..64");
+    CHECK_ERROR_HAS("scale 65 in 0..64");
     assert_int_equal(ed_plot_image_grid(path, digits, 100, 64), ED_ERR);
-    assert_error_has("above the limit of 8192 per side");
+    CHECK_ERROR_HAS("above the limit of 8192 per side");
     assert_int_equal(ed_plot_image_grid(path, digits, 10, 8), ED_OK); /* 10 x 10 digits */
     decoded d = decode(path);
     assert_int_equal(d.w, 10 * (64 + 2) + 2);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "support/interp_check.h"
+#include "support/run_check.h"
 
 #include "backend/program.h"
 #include "ir/text.h"
@@ -33,30 +34,10 @@ void *realloc(void *p, size_t n) { return allocs++, __libc_realloc(p, n); }
 void *aligned_alloc(size_t align, size_t n) { return allocs++, __libc_memalign(align, n); }
 #endif
 
-/* The backend the shared tests run on; set by each group's setup. */
-static ed_backend backend_under_test;
-
-static int on_jit(void **state)
-{
-    (void)state;
-    backend_under_test = ED_BACKEND_JIT;
-    return 0;
-}
-
-static int on_interp(void **state)
-{
-    (void)state;
-    backend_under_test = ED_BACKEND_INTERP;
-    return 0;
-}
-
 static ed_program *compile_on(const ed_graph *g, ed_store *st)
 {
     return ed_compile(g, st, &(ed_compile_opts){.backend = backend_under_test});
 }
-
-static float f32_at(const ed_tensor *t, int i) { return ((const float *)t->data)[i]; }
-static int32_t i32_at(const ed_tensor *t, int i) { return ((const int32_t *)t->data)[i]; }
 
 /* ---- feeds ------------------------------------------------------------------------ */
 

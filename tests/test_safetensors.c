@@ -13,6 +13,7 @@
 #include "runtime/safetensors.h"
 #include "runtime/store.h"
 #include "runtime/tensor.h"
+#include "support/error_check.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -23,13 +24,6 @@
 #include <unistd.h>
 
 #define TMP ED_BINARY_DIR "/test_safetensors_"
-
-static void assert_error_has(const char *part)
-{
-    const char *msg = ed_last_error();
-    if (!strstr(msg, part))
-        fail_msg("last error \"%s\" does not contain \"%s\"", msg, part);
-}
 
 static unsigned char *slurp(const char *path, size_t *n)
 {
@@ -141,7 +135,7 @@ static void test_meta_map(void **state)
     assert_string_equal(ed_meta_get(m, "b"), "2");
     assert_null(ed_meta_key(m, 2));
     assert_int_equal(ed_meta_set(m, "", "x"), ED_ERR);
-    assert_error_has("keys must be non-empty");
+    CHECK_ERROR_HAS("keys must be non-empty");
     ed_meta_free(m);
     ed_meta_free(NULL);
 }
@@ -288,7 +282,7 @@ static void test_load_into(void **state)
     ed_tensor *ow = ed_store_ensure(other, "enc.fc1.w", ED_F32, ed_shape2(4, 4),
                                     (ed_init){ED_INIT_ONES, 0}, true);
     assert_int_equal(ed_safetensors_load_into(path, other, false, NULL), ED_ERR);
-    assert_error_has("tensor 'enc.fc1.w' is f32[3,4] in the file but f32[4,4] in the store");
+    CHECK_ERROR_HAS("tensor 'enc.fc1.w' is f32[3,4] in the file but f32[4,4] in the store");
     assert_int_equal(ed_store_count(other), 1);
     assert_true(((float *)ow->data)[0] == 1);
     ed_store_free(other);
@@ -297,7 +291,7 @@ static void test_load_into(void **state)
     other = ed_store_new(5);
     ed_store_ensure(other, "enc.fc1.w", ED_F32, ed_shape2(3, 4), (ed_init){ED_INIT_ONES, 0}, true);
     assert_int_equal(ed_safetensors_load_into(path, other, true, NULL), ED_ERR);
-    assert_error_has("is in the file but not in the store");
+    CHECK_ERROR_HAS("is in the file but not in the store");
     assert_int_equal(ed_store_count(other), 1);
     /* not exact: the missing entries are added with the file's trainable flags */
     assert_int_equal(ed_safetensors_load_into(path, other, false, NULL), ED_OK);
@@ -305,7 +299,7 @@ static void test_load_into(void **state)
     assert_false(ed_store_trainable(other, 2)); /* opt.step, added third */
     ed_store_ensure(other, "dec.w", ED_F32, ed_shape1(2), (ed_init){ED_INIT_ONES, 0}, true);
     assert_int_equal(ed_safetensors_load_into(path, other, true, NULL), ED_ERR);
-    assert_error_has("the store's tensor 'dec.w' is missing from the file");
+    CHECK_ERROR_HAS("the store's tensor 'dec.w' is missing from the file");
     ed_store_free(other);
     ed_store_free(st);
     ed_store_free(saved);
@@ -341,14 +335,14 @@ static void test_atomic_replace(void **state)
     size_t n_before;
     unsigned char *before = slurp(path, &n_before);
     assert_int_equal(ed_safetensors_save(path, a, bad), ED_ERR);
-    assert_error_has("metadata key 'edifice.step' is reserved");
+    CHECK_ERROR_HAS("metadata key 'edifice.step' is reserved");
     size_t n_after;
     unsigned char *after = slurp(path, &n_after);
     assert_int_equal(n_before, n_after);
     assert_memory_equal(before, after, n_before);
     assert_int_equal(ed_safetensors_save(ED_BINARY_DIR "/no/such/dir/x.safetensors", a, NULL),
                      ED_ERR);
-    assert_error_has("cannot create temporary file");
+    CHECK_ERROR_HAS("cannot create temporary file");
     assert_no_temp_files();
     ed_meta_free(bad);
     free(old);
@@ -366,10 +360,10 @@ static void test_save_rejects_bad_names(void **state)
     ed_store *st = ed_store_new(0);
     ed_store_ensure(st, "bad\xff", ED_F32, ed_shape1(1), (ed_init){ED_INIT_ONES, 0}, true);
     assert_int_equal(ed_safetensors_save(TMP "badname.safetensors", st, NULL), ED_ERR);
-    assert_error_has("tensor name #0 is not valid UTF-8");
+    CHECK_ERROR_HAS("tensor name #0 is not valid UTF-8");
     assert_int_equal(ed_safetensors_save(NULL, st, NULL), ED_ERR);
     assert_int_equal(ed_safetensors_save(TMP "x.safetensors", NULL, NULL), ED_ERR);
-    assert_error_has("cannot save a NULL store");
+    CHECK_ERROR_HAS("cannot save a NULL store");
     ed_store_free(st);
     assert_no_temp_files();
 }
@@ -385,8 +379,8 @@ static void expect_rejected(const char *part)
         ed_store_free(st);
         fail_msg("a corrupt file loaded (expected \"%s\")", part);
     }
-    assert_error_has(CORRUPT);
-    assert_error_has(part);
+    CHECK_ERROR_HAS(CORRUPT);
+    CHECK_ERROR_HAS(part);
 }
 
 static void test_rejects_truncation(void **state)
@@ -416,7 +410,7 @@ static void test_rejects_truncation(void **state)
     free(good);
     ed_store_free(st);
     assert_null(ed_safetensors_load(TMP "missing.safetensors", NULL));
-    assert_error_has("cannot open");
+    CHECK_ERROR_HAS("cannot open");
     unlink(CORRUPT);
 }
 
@@ -544,7 +538,7 @@ static void test_every_bit_flip_rejected(void **state)
                 ed_store_free(bad);
                 fail_msg("flipping bit %d of byte %zu (of %zu) went unnoticed", bit, i, n);
             }
-            assert_error_has(CORRUPT);
+            CHECK_ERROR_HAS(CORRUPT);
         }
     }
     spit(CORRUPT, good, n);

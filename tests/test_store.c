@@ -10,17 +10,11 @@
 #include "runtime/philox.h"
 #include "runtime/store.h"
 #include "runtime/tensor.h"
+#include "support/error_check.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-static void assert_error_has(const char *part)
-{
-    const char *msg = ed_last_error();
-    if (!strstr(msg, part))
-        fail_msg("last error \"%s\" does not contain \"%s\"", msg, part);
-}
 
 static void test_init_names(void **state)
 {
@@ -168,18 +162,18 @@ static void test_init_errors(void **state)
     (void)state;
     ed_tensor *i = ed_tensor_new(ED_I32, ed_shape1(4));
     assert_int_equal(ed_init_fill(i, (ed_init){ED_INIT_NORMAL, 1}, 0, "steps"), ED_ERR);
-    assert_error_has("init: \"steps\" is i32; only zeros and ones can initialize it, not normal");
+    CHECK_ERROR_HAS("init: \"steps\" is i32; only zeros and ones can initialize it, not normal");
     assert_int_equal(ed_init_fill(i, (ed_init){ED_INIT_ONES, 0}, 0, "steps"), ED_OK);
     assert_true(ed_tensor_get(i, 3) == 1.0);
     ed_tensor_free(i);
 
     ed_tensor *f = ed_tensor_new(ED_F32, ed_shape1(4));
     assert_int_equal(ed_init_fill(f, (ed_init){ED_INIT_NORMAL, -1}, 0, "w"), ED_ERR);
-    assert_error_has("scale must be finite and >= 0");
+    CHECK_ERROR_HAS("scale must be finite and >= 0");
     assert_int_equal(ed_init_fill(f, (ed_init){ED_INIT_UNIFORM, NAN}, 0, "w"), ED_ERR);
-    assert_error_has("scale");
+    CHECK_ERROR_HAS("scale");
     assert_int_equal(ed_init_fill(f, (ed_init){(ed_init_kind)99, 1}, 0, "w"), ED_ERR);
-    assert_error_has("unknown initializer kind 99");
+    CHECK_ERROR_HAS("unknown initializer kind 99");
     assert_int_equal(ed_init_fill(NULL, (ed_init){ED_INIT_ZEROS, 0}, 0, "w"), ED_ERR);
     ed_tensor_free(f);
 
@@ -278,11 +272,11 @@ static void test_ensure(void **state)
 
     /* Failures insert nothing. */
     assert_null(ed_store_ensure(st, "step", ED_I32, ed_shape0(), glorot, false));
-    assert_error_has("\"step\" is i32");
+    CHECK_ERROR_HAS("\"step\" is i32");
     assert_null(ed_store_ensure(st, "bad", ED_F32, ed_shape2(3, -1), glorot, true));
-    assert_error_has("store: \"bad\": tensor: negative dimension -1");
+    CHECK_ERROR_HAS("store: \"bad\": tensor: negative dimension -1");
     assert_null(ed_store_ensure(st, "", ED_F32, ed_shape0(), glorot, true));
-    assert_error_has("non-empty name");
+    CHECK_ERROR_HAS("non-empty name");
     assert_int_equal(ed_store_count(st), 1);
 
     ed_tensor *step = ed_store_ensure(st, "step", ED_I32, ed_shape0(), (ed_init){ED_INIT_ZEROS, 0},
@@ -328,11 +322,11 @@ static void test_put_replace_and_get(void **state)
 
     /* Ownership passes even when put fails, so nothing leaks. */
     assert_int_equal(ed_store_put(NULL, "x", ed_tensor_new(ED_F32, ed_shape1(2)), true), ED_ERR);
-    assert_error_has("NULL store");
+    CHECK_ERROR_HAS("NULL store");
     assert_int_equal(ed_store_put(st, "", ed_tensor_new(ED_F32, ed_shape1(2)), true), ED_ERR);
-    assert_error_has("non-empty name");
+    CHECK_ERROR_HAS("non-empty name");
     assert_int_equal(ed_store_put(st, "x", NULL, true), ED_ERR);
-    assert_error_has("NULL tensor");
+    CHECK_ERROR_HAS("NULL tensor");
     assert_int_equal(ed_store_count(st), 2);
     ed_store_free(st);
     ed_store_free(NULL);

@@ -8,16 +8,10 @@
 
 #include "runtime/error.h"
 #include "runtime/tensor.h"
+#include "support/error_check.h"
 
 #include <math.h>
 #include <string.h>
-
-static void assert_error_has(const char *part)
-{
-    const char *msg = ed_last_error();
-    if (!strstr(msg, part))
-        fail_msg("last error \"%s\" does not contain \"%s\"", msg, part);
-}
 
 static void test_shapes(void **state)
 {
@@ -125,18 +119,18 @@ static void test_new_rejects_bad_shapes(void **state)
     (void)state;
     int64_t dims[7] = {1, 1, 1, 1, 1, 1, 1};
     assert_null(ed_tensor_new(ED_F32, ed_shapen(7, dims)));
-    assert_error_has("rank 7");
+    CHECK_ERROR_HAS("rank 7");
     assert_null(ed_tensor_new(ED_F32, ed_shapen(-1, dims)));
-    assert_error_has("rank -1");
+    CHECK_ERROR_HAS("rank -1");
     assert_null(ed_tensor_new(ED_F32, ed_shape2(4, -3)));
-    assert_error_has("negative dimension -3 at axis 1");
+    CHECK_ERROR_HAS("negative dimension -3 at axis 1");
     assert_null(ed_tensor_new(ED_F32, ed_shape3(INT64_C(1) << 40, INT64_C(1) << 40, 4)));
-    assert_error_has("too large");
+    CHECK_ERROR_HAS("too large");
     /* Element count fits int64 but bytes do not fit size_t. */
     assert_null(ed_tensor_new(ED_F64, ed_shape1(INT64_C(1) << 62)));
-    assert_error_has("too large");
+    CHECK_ERROR_HAS("too large");
     assert_null(ed_tensor_new((ed_dtype)7, ed_shape1(2)));
-    assert_error_has("unknown dtype");
+    CHECK_ERROR_HAS("unknown dtype");
 }
 
 static void test_copy_and_wrap(void **state)
@@ -155,7 +149,7 @@ static void test_copy_and_wrap(void **state)
     ed_tensor_free(a);
     ed_tensor_free(b);
     assert_null(ed_tensor_copy(NULL));
-    assert_error_has("NULL");
+    CHECK_ERROR_HAS("NULL");
 
     float local[6] = {1, 2, 3, 4, 5, 6};
     ed_tensor *w = ed_tensor_wrap(ED_F32, ed_shape2(2, 3), local);
@@ -166,7 +160,7 @@ static void test_copy_and_wrap(void **state)
     assert_true(local[0] == -1.5f);
     ed_tensor_free(w); /* must not free the stack array (ASan would say) */
     assert_null(ed_tensor_wrap(ED_F32, ed_shape1(3), NULL));
-    assert_error_has("NULL buffer");
+    CHECK_ERROR_HAS("NULL buffer");
 }
 
 static void test_get_set_each_dtype(void **state)
@@ -220,7 +214,7 @@ static void test_aligned_alloc(void **state)
     }
     ed_aligned_free(NULL);
     assert_null(ed_aligned_alloc(SIZE_MAX));
-    assert_error_has("out of memory");
+    CHECK_ERROR_HAS("out of memory");
 }
 
 int main(void)

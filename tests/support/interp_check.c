@@ -72,12 +72,3 @@ void check_node_at(ed_node *n, ed_dtype dt, ed_shape s, const double *want, int6
         stop(file, line);
     }
 }
-
-void check_error_has_at(const char *part, const char *file, int line)
-{
-    const char *msg = ed_last_error();
-    if (!strstr(msg, part)) {
-        print_error("last error \"%s\" does not contain \"%s\"\n", msg, part);
-        stop(file, line);
-    }
-}

@@ -5,6 +5,7 @@
 
 #include "backend/backend.h"
 #include "frontend/frontend.h"
+#include "support/error_check.h"
 
 /* A const from a literal list: CST(g, ED_F32, ed_shape2(2, 2), 1, 2, 3, 4). */
 #define CST(g, dt, shape, ...)                                                           \
@@ -22,9 +23,5 @@ void check_node_at(ed_node *n, ed_dtype dt, ed_shape s, const double *want, int6
     check_node_at((n), (dt), (s), (const double[]){__VA_ARGS__},                         \
                   (int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)), (tol), \
                   __FILE__, __LINE__)
-
-/* Fail the test unless ed_last_error() contains part. */
-void check_error_has_at(const char *part, const char *file, int line);
-#define CHECK_ERROR_HAS(part) check_error_has_at((part), __FILE__, __LINE__)
 
 #endif
