@@ -378,6 +378,13 @@ static void test_random_loop_bodies(void **state)
         ed_graph *h = ed_graph_clone(g);
         assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
         fused += count_fused_in_bodies(h);
+        /* fused nodes inside a loop body print and parse back byte for byte */
+        char *text = ed_graph_print(h);
+        ed_graph *back = parse(text);
+        char *again = ed_graph_print(back);
+        assert_string_equal(again, text);
+        free(text), free(again);
+        ed_graph_free(back);
         ed_graph_free(h);
         fused_kernels += check_fusion(g, 1e-4, 2, what);
         const config jit_unfused[1] = {{ED_BACKEND_JIT, NO_FUSE}};
