@@ -62,9 +62,9 @@ static int run_one(const bench_opts *o, const char *what, int full, ed_graph *g,
     else if (bench_time(o, call_once, p, &s)) {
         double per_iter = s.median / r.iterations, est = per_iter * full;
         ed_compile_stats cs = ed_program_compile_stats(p);
-        printf("W4net %s backend=%s iterations=%d of %d body=%d nodes compile=%.3fs arena=%.1fMB call median=%.1fms "
+        printf("W4net %s backend=%s iterations=%d of %d body=%d nodes (%d after passes) kernels=%d compile=%.3fs arena=%.1fMB call median=%.1fms "
                "min=%.1fms max=%.1fms (%d repeats x %d calls) per-iteration=%.2fms full sampler %s%.1fms\n",
-               what, bench_backend_name(o->backend), r.iterations, full, r.loop->attr.body->nnodes, compile_s,
+               what, bench_backend_name(o->backend), r.iterations, full, r.loop->attr.body->nnodes, bench_body_nodes_after_passes(g), cs.kernels, compile_s,
                cs.arena_bytes / 1e6, 1e3 * s.median, 1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, 1e3 * per_iter,
                r.iterations == full ? "" : "est ", 1e3 * est);
         printf("RESULT workload=w4net sampler=%s backend=%s iterations=%d full_iterations=%d compile_s=%.4f "

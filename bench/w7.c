@@ -61,10 +61,11 @@ static int run_one(const bench_opts *o, const char *what, ed_graph *g, ed_sample
     w7_call call = {p, {"obs", obs}};
     if (!p) fprintf(stderr, "bench w7 %s: %s\n", what, ed_last_error());
     else if (bench_time(o, call_once, &call, &s)) {
-        printf("W7 %s backend=%s steps=%d compile=%.3fs per chunk median=%.3fms min=%.3fms max=%.3fms "
+        printf("W7 %s backend=%s steps=%d body=%d nodes (%d after passes) kernels=%d compile=%.3fs per chunk median=%.3fms min=%.3fms max=%.3fms "
                "(%d repeats x %d chunks) per step=%.1fus\n",
-               what, bench_backend_name(o->backend), r.iterations, compile_s, 1e3 * s.median, 1e3 * s.min,
-               1e3 * s.max, o->repeats, o->steps, 1e6 * s.median / r.iterations);
+               what, bench_backend_name(o->backend), r.iterations, r.loop->attr.body->nnodes, bench_body_nodes_after_passes(g),
+               ed_program_compile_stats(p).kernels, compile_s, 1e3 * s.median, 1e3 * s.min, 1e3 * s.max, o->repeats,
+               o->steps, 1e6 * s.median / r.iterations);
         printf("RESULT workload=w7 sampler=%s backend=%s iterations=%d compile_s=%.4f median_ms=%.4f min_ms=%.4f "
                "max_ms=%.4f repeats=%d mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f\n",
                what, bench_backend_name(o->backend), r.iterations, compile_s, 1e3 * s.median, 1e3 * s.min,

@@ -10,6 +10,12 @@
  * densely in topological order, and, when verification is on, runs the IR verifier.
  * Dead code that was there before a pass is the job of `dce`.
  *
+ * Loop bodies are graphs like any other: before a pass runs on g, the manager runs it
+ * (with the same sweeping and verification) on the body of each loop of g, nested
+ * bodies first, and checks that the body's interface stayed: the same input leaves in
+ * the same order and out bindings of the same types. A pass function itself sees one
+ * graph and treats loop nodes as opaque.
+ *
  * Every pass keeps the meaning of the graph: the same outputs and updates for the
  * same feeds, store and seed; inputs, params and state are never removed or merged,
  * so feeds and the store bind exactly as before. Ops a pass does not know (a kind it
@@ -91,8 +97,8 @@ int ed_pass_cse(ed_graph *g, ed_pass_stats *st);
 int ed_pass_dce(ed_graph *g, ed_pass_stats *st);
 /* fuse (passes/fuse.c): elementwise chains into fused nodes. After ed_grad only. */
 int ed_pass_fuse(ed_graph *g, ed_pass_stats *st);
-/* plan (passes/schedule.c): reorder the nodes (and those of loop bodies) into
- * ed_plan_order's order. */
+/* plan (passes/schedule.c): reorder the nodes (and those of fused bodies) into
+ * ed_plan_order's order; the manager applies it to loop bodies. */
 int ed_pass_plan(ed_graph *g, ed_pass_stats *st);
 
 /* A topological order of g that keeps the peak of live memory low (malloc'd, nnodes

@@ -168,14 +168,77 @@ static int print_graph(const ed_graph *g, const char *pass, FILE *f)
     return ed_graph_write(g, f);
 }
 
+/* A loop body's interface: its input leaves in order (index, carried, captured) and
+ * the types of its out bindings. Passes keep leaves (never removed or merged) and
+ * types, so the manager checks that they did. */
+typedef struct {
+    int ninputs, noutputs;
+    ed_node **inputs;
+    ed_dtype *dtype;
+    ed_shape *shape;
+} body_interface;
+
+static void interface_free(body_interface *bi)
+{
+    free(bi->inputs), free(bi->dtype), free(bi->shape);
+    *bi = (body_interface){0};
+}
+
+static int interface_take(const ed_graph *body, body_interface *bi)
+{
+    *bi = (body_interface){.ninputs = ed_loop_body_ninputs(body), .noutputs = body->noutputs};
+    bi->inputs = calloc((size_t)bi->ninputs + 1, sizeof *bi->inputs);
+    bi->dtype = calloc((size_t)bi->noutputs + 1, sizeof *bi->dtype);
+    bi->shape = calloc((size_t)bi->noutputs + 1, sizeof *bi->shape);
+    if (!bi->inputs || !bi->dtype || !bi->shape) return ed_fail("passes: out of memory");
+    for (int k = 0; k < bi->ninputs; k++) bi->inputs[k] = ed_loop_body_input(body, k);
+    for (int k = 0; k < bi->noutputs; k++) {
+        bi->dtype[k] = body->outputs[k].node->dtype;
+        bi->shape[k] = body->outputs[k].node->shape;
+    }
+    return ED_OK;
+}
+
+static int interface_check(const ed_graph *body, const body_interface *bi, const char *pass)
+{
+    bool same = ed_loop_body_ninputs(body) == bi->ninputs && body->noutputs == bi->noutputs;
+    for (int k = 0; same && k < bi->ninputs; k++) same = ed_loop_body_input(body, k) == bi->inputs[k];
+    for (int k = 0; same && k < bi->noutputs; k++)
+        same = body->outputs[k].node->dtype == bi->dtype[k] && ed_shape_eq(body->outputs[k].node->shape, bi->shape[k]);
+    return same ? ED_OK : ed_fail("passes: pass %s changed the inputs or outputs of loop body @%s", pass, body->name);
+}
+
+static int run_one(ed_graph *g, const ed_pass *pass, bool verify, ed_pass_stats *st);
+
+/* Run pass on the body of every loop of g (their loops' bodies first), as if each
+ * body were a graph of its own; their rewrites count towards st. */
+static int run_bodies(ed_graph *g, const ed_pass *pass, bool verify, ed_pass_stats *st)
+{
+    for (int i = 0; i < g->nnodes; i++) {
+        ed_node *n = g->nodes[i];
+        if (n->op != ED_OP_LOOP || !n->attr.body) continue;
+        body_interface bi;
+        ed_pass_stats inner;
+        int rc = interface_take(n->attr.body, &bi);
+        if (rc == ED_OK) rc = run_one(n->attr.body, pass, verify, &inner);
+        if (rc == ED_OK) rc = interface_check(n->attr.body, &bi, pass->name);
+        interface_free(&bi);
+        if (rc != ED_OK) return ED_ERR;
+        st->rewrites += inner.rewrites;
+    }
+    return ED_OK;
+}
+
 static int run_one(ed_graph *g, const ed_pass *pass, bool verify, ed_pass_stats *st)
 {
+    *st = (ed_pass_stats){.name = pass->name};
+    double t0 = now_ms();
+    if (run_bodies(g, pass, verify, st) != ED_OK) return ED_ERR;
     int nbefore = g->nnodes;
     bool *live_before = calloc((size_t)nbefore + 1, sizeof *live_before);
     if (!live_before) return ed_fail("passes: out of memory");
     ed_pass_live(g, live_before);
-    *st = (ed_pass_stats){.name = pass->name, .nodes_before = nbefore};
-    double t0 = now_ms();
+    st->nodes_before = nbefore;
     int rc = pass->run(g, st);
     if (rc == ED_OK && ed_graph_error(g)) rc = ed_fail("pass %s: %s", pass->name, ed_graph_error(g));
     if (rc == ED_OK) rc = sweep(g, live_before, nbefore);

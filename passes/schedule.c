@@ -158,11 +158,14 @@ ed_node **ed_plan_order(const ed_graph *g)
     return next;
 }
 
-/* Schedule g and the bodies of its loops. rewrites counts nodes that moved. */
+/* Schedule g and the bodies of its fused nodes; loop bodies are the pass manager's
+ * (it runs every pass on them). rewrites counts nodes that moved. */
 static int plan_graph(ed_graph *g, ed_pass_stats *st)
 {
-    for (int i = 0; i < g->nnodes; i++)
-        if (g->nodes[i]->attr.body && plan_graph(g->nodes[i]->attr.body, st) != ED_OK) return ED_ERR;
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *n = g->nodes[i];
+        if (n->attr.body && n->op != ED_OP_LOOP && plan_graph(n->attr.body, st) != ED_OK) return ED_ERR;
+    }
     ed_node **order = ed_plan_order(g);
     if (!order) return ED_ERR;
     for (int i = 0; i < g->nnodes; i++)

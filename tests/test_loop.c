@@ -14,6 +14,8 @@
 #include "backend/program.h"
 #include "frontend/loop.h"
 #include "ir/text.h"
+#include "frontend/nn.h"
+#include "passes/pass.h"
 #include "passes/autodiff.h"
 #include "runtime/philox.h"
 
@@ -569,10 +571,26 @@ static void test_nesting_limit(void **state)
 
 /* Compile g on both backends with the same seed, run `calls` times, and require every
  * output to be bit-identical after each call. */
-static void assert_backends_agree_within(const ed_graph *g, uint64_t seed, int calls, double tol)
+typedef struct {
+    ed_backend backend;
+    const char *passes; /* NULL: the default pipeline */
+} program_kind;
+
+static ed_program *compile_kind(const ed_graph *g, ed_store *st, program_kind k, uint64_t seed)
+{
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = k.backend, .seed = seed, .passes = k.passes});
+    if (!p) fail_msg("compile failed: %s", ed_last_error());
+    return p;
+}
+
+/* Compile g as two kinds of program (backend, passes) with the same seed and store
+ * seed, run both `calls` times, and require every output to agree after each call:
+ * bit for bit when tol is 0, else f32 within tol relative. */
+static void assert_programs_agree(const ed_graph *g, program_kind k1, program_kind k2, uint64_t seed, int calls,
+                                  double tol)
 {
     ed_store *s1 = ed_store_new(1), *s2 = ed_store_new(1);
-    ed_program *pi = compile_with(g, s1, ED_BACKEND_INTERP, seed), *pj = compile_with(g, s2, ED_BACKEND_JIT, seed);
+    ed_program *pi = compile_kind(g, s1, k1, seed), *pj = compile_kind(g, s2, k2, seed);
     for (int c = 0; c < calls; c++) {
         run_ok(pi, NULL, 0);
         run_ok(pj, NULL, 0);
@@ -581,14 +599,13 @@ static void assert_backends_agree_within(const ed_graph *g, uint64_t seed, int c
             assert_int_equal(ed_tensor_bytes(a), ed_tensor_bytes(b));
             if (tol == 0 || a->dtype != ED_F32) {
                 if (ed_tensor_bytes(a) && memcmp(a->data, b->data, ed_tensor_bytes(a)) != 0)
-                    fail_msg("output %s differs between the interpreter and the JIT (call %d)",
-                             ed_program_output_name(pi, k), c);
+                    fail_msg("output %s differs between the two programs (call %d)", ed_program_output_name(pi, k), c);
                 continue;
             }
             for (int64_t e = 0; e < ed_tensor_numel(a); e++) {
                 double x = f32_at(a, e), y = f32_at(b, e);
                 if (!(fabs(x - y) <= tol * fmax(1, fabs(x))))
-                    fail_msg("output %s[%lld]: interpreter %.9g, JIT %.9g (call %d)", ed_program_output_name(pi, k),
+                    fail_msg("output %s[%lld]: first %.9g, second %.9g (call %d)", ed_program_output_name(pi, k),
                              (long long)e, x, y, c);
             }
         }
@@ -597,6 +614,12 @@ static void assert_backends_agree_within(const ed_graph *g, uint64_t seed, int c
     ed_program_free(pj);
     ed_store_free(s1);
     ed_store_free(s2);
+}
+
+static void assert_backends_agree_within(const ed_graph *g, uint64_t seed, int calls, double tol)
+{
+    assert_programs_agree(g, (program_kind){ED_BACKEND_INTERP, NULL}, (program_kind){ED_BACKEND_JIT, NULL}, seed,
+                          calls, tol);
 }
 
 static void assert_backends_agree(const ed_graph *g, uint64_t seed, int calls)
@@ -765,6 +788,271 @@ static void test_jit_parsed_nested_graph(void **state)
     ed_graph_free(g);
 }
 
+/* ---- graph passes inside loop bodies ------------------------------------------------- */
+
+static const program_kind INTERP_RAW = {ED_BACKEND_INTERP, ""}, INTERP_PASSES = {ED_BACKEND_INTERP, NULL},
+                          JIT_RAW = {ED_BACKEND_JIT, ""}, JIT_PASSES = {ED_BACKEND_JIT, NULL};
+
+/* A DDPM-like sampler: x ~ N(0, 1) carried; per-step coefficients gathered from a
+ * captured table by the index; a small denoiser eps = tanh(x w + b); the step
+ * x1 = c1 (x - c2 eps) + sigma z with z ~ N(0, 1) in the body; stacked: the batch mean
+ * and the batch variance of x1 (reductions), with redundant arithmetic for simplify,
+ * fold and cse to remove. */
+static ed_graph *ddpm_like_graph(void)
+{
+    enum { T = 9 };
+    ed_graph *g = ed_graph_new("ddpm_like");
+    ed_shape s = ed_shape2(37, 5);
+    double tab[3 * T];
+    for (int t = 0; t < T; t++) {
+        tab[t] = 1.0 / sqrt(1 - 0.02 * (t + 1));
+        tab[T + t] = 0.02 * (t + 1) / sqrt(1 - 0.1 * t);
+        tab[2 * T + t] = t == 0 ? 0 : sqrt(0.02 * t);
+    }
+    ed_node *w = ed_param(g, "w", ED_F32, ed_shape2(5, 5), (ed_init){ED_INIT_NORMAL, 0.5});
+    ed_node *bias = ed_param(g, "b", ED_F32, ed_shape1(5), (ed_init){ED_INIT_NORMAL, 0.1});
+    ed_node *table = ed_const(g, ED_F32, ed_shape2(3, T), tab, 3 * T);
+    ed_loop_builder *b = ed_loop_begin(g, T);
+    ed_graph *body = ed_loop_body(b);
+    ed_node *x = ed_loop_carried(b, ed_randn(g, ED_F32, s));
+    ed_node *coef = ed_gather(ed_loop_capture(b, table), ed_loop_index(b), 1);
+    ed_node *c1 = ed_slice_axis(coef, 0, 0, 1), *c2 = ed_slice_axis(coef, 0, 1, 2), *sig = ed_slice_axis(coef, 0, 2, 3);
+    ed_node *eps = ed_tanh(ed_add(ed_matmul(x, ed_loop_capture(b, w)), ed_loop_capture(b, bias)));
+    ed_node *one = ed_mul(ed_scalar(body, ED_F32, 0.5), ed_scalar(body, ED_F32, 2)); /* fold: 1 */
+    ed_node *mean_part = ed_mul(c1, ed_sub(x, ed_mul(c2, ed_mul(eps, one))));    /* simplify: eps * 1 */
+    ed_node *x1 = ed_add(mean_part, ed_mul(sig, ed_randn(body, ED_F32, s)));
+    ed_node *m = ed_mean(x1, 1, true);
+    ed_node *d = ed_sub(x1, ed_mean(x1, 1, true)); /* cse: the same mean */
+    ed_node *stacked[2] = {ed_reshape(m, ed_shape1(5)), ed_mean(ed_mul(d, d), 1, false)};
+    ed_node *loop = ed_loop_end(b, &x1, 1, stacked, 2);
+    ed_output(g, "x", ed_loop_result(loop, 0));
+    ed_output(g, "mean", ed_loop_result(loop, 1));
+    ed_output(g, "var", ed_loop_result(loop, 2));
+    assert_null(ed_graph_error(g));
+    return g;
+}
+
+/* Online softmax over the rows of a captured [T, 8, 19] param, one block per trip: the
+ * running max and sum of exponentials are carried ([8, 1]), each block's softmax is
+ * stacked, and the log-sum-exp is formed from the finals outside. */
+static ed_graph *running_softmax_graph(void)
+{
+    ed_graph *g = ed_graph_new("running_softmax");
+    ed_node *xs = ed_param(g, "xs", ED_F32, ed_shape3(6, 8, 19), (ed_init){ED_INIT_NORMAL, 2});
+    ed_loop_builder *b = ed_loop_begin(g, 6);
+    ed_node *m = ed_loop_carried(b, ed_fill(g, ED_F32, ed_shape2(8, 1), -1e30));
+    ed_node *sum = ed_loop_carried(b, ed_fill(g, ED_F32, ed_shape2(8, 1), 0));
+    ed_node *row = ed_gather(ed_loop_capture(b, xs), ed_loop_index(b), 0);
+    ed_node *m1 = ed_maximum(m, ed_max(row, 2, true));
+    ed_node *s1 = ed_add(ed_mul(sum, ed_exp(ed_sub(m, m1))), ed_sum(ed_exp(ed_sub(row, m1)), 2, true));
+    ed_node *next[2] = {m1, s1};
+    ed_node *sm = ed_softmax(row, 1);
+    ed_node *loop = ed_loop_end(b, next, 2, &sm, 1);
+    ed_output(g, "lse", ed_add(ed_log(ed_loop_result(loop, 1)), ed_loop_result(loop, 0)));
+    ed_output(g, "softmax", ed_loop_result(loop, 2));
+    assert_null(ed_graph_error(g));
+    return g;
+}
+
+/* Nested loops, random ops at both levels, a fusible chain with a reduction in each. */
+static ed_graph *nested_fusible_graph(void)
+{
+    ed_graph *g = ed_graph_new("nested_fusible");
+    ed_shape s = ed_shape2(13, 7);
+    ed_loop_builder *ob = ed_loop_begin(g, 5);
+    ed_graph *body = ed_loop_body(ob);
+    ed_node *x = ed_loop_carried(ob, ed_fill(g, ED_F32, s, 0.5));
+    ed_loop_builder *ib = ed_loop_begin(body, 3);
+    ed_node *y = ed_loop_carried(ib, x);
+    ed_node *centred = ed_sub(y, ed_mean(y, 2, true));
+    ed_node *y1 = ed_add(ed_sub(y, ed_mul_scalar(ed_mul(centred, ed_sigmoid(y)), 0.1)),
+                         ed_mul_scalar(ed_randn(ed_loop_body(ib), ED_F32, s), 0.05));
+    ed_node *energy = ed_sum(ed_mul(y1, y1), 2, false);
+    ed_node *inner = ed_loop_end(ib, &y1, 1, &energy, 1);
+    ed_node *x1 = ed_add(ed_mul_scalar(ed_loop_result(inner, 0), 0.9),
+                         ed_mul_scalar(ed_rand(body, ED_F32, s, -1, 1), 0.01));
+    ed_node *st = ed_max(ed_loop_result(inner, 1), 1, false);
+    ed_node *loop = ed_loop_end(ob, &x1, 1, &st, 1);
+    ed_output(g, "x", ed_loop_result(loop, 0));
+    ed_output(g, "energy", ed_loop_result(loop, 1));
+    assert_null(ed_graph_error(g));
+    return g;
+}
+
+typedef ed_graph *(*graph_builder)(void);
+static const graph_builder pass_graphs[] = {ddpm_like_graph, running_softmax_graph, nested_fusible_graph};
+enum { NPASS_GRAPHS = sizeof pass_graphs / sizeof pass_graphs[0] };
+
+/* Passes keep a body's meaning: with and without the default pipeline the interpreter
+ * gives the same bits, and so does the JIT (fused kernels compute what the unfused
+ * ones do, random ops keep their streams); the JIT with passes agrees with the
+ * interpreter with passes (bit for bit for the DDPM-like steps' draws, within the
+ * inline math's tolerance elsewhere). */
+static void test_passes_in_bodies_keep_values(void **state)
+{
+    (void)state;
+    for (int i = 0; i < NPASS_GRAPHS; i++) {
+        ed_graph *g = pass_graphs[i]();
+        assert_programs_agree(g, INTERP_RAW, INTERP_PASSES, 21, 2, 0);
+        assert_programs_agree(g, JIT_RAW, JIT_PASSES, 21, 2, 0);
+        assert_programs_agree(g, INTERP_PASSES, JIT_PASSES, 21, 2, 2e-5);
+        ed_graph_free(g);
+    }
+}
+
+static int count_op(const ed_graph *g, ed_op op)
+{
+    int n = 0;
+    for (int i = 0; i < g->nnodes; i++) n += g->nodes[i]->op == op;
+    return n;
+}
+
+static ed_graph *first_body(const ed_graph *g)
+{
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i]->op == ED_OP_LOOP) return g->nodes[i]->attr.body;
+    return NULL;
+}
+
+/* The default pipeline fuses inside bodies, nested ones included: every body has
+ * fewer nodes and at least one fused node, and keeps its inputs (names, types, order)
+ * and its outputs' types. */
+static void test_passes_fuse_bodies(void **state)
+{
+    (void)state;
+    for (int i = 0; i < NPASS_GRAPHS; i++) {
+        ed_graph *g = pass_graphs[i]();
+        ed_graph *copy = ed_graph_clone(g);
+        assert_non_null(copy);
+        if (ed_pass_run(copy, NULL, NULL) != ED_OK) fail_msg("passes: %s", ed_last_error());
+        int depth = 0;
+        for (ed_graph *b0 = first_body(g), *b1 = first_body(copy); b0; b0 = first_body(b0), b1 = first_body(b1)) {
+            assert_non_null(b1);
+            depth++;
+            if (b1->nnodes >= b0->nnodes || count_op(b1, ED_OP_FUSED) == 0)
+                fail_msg("graph %s, body depth %d: %d nodes before, %d after, %d fused", g->name, depth, b0->nnodes,
+                         b1->nnodes, count_op(b1, ED_OP_FUSED));
+            assert_int_equal(ed_loop_body_ninputs(b1), ed_loop_body_ninputs(b0));
+            for (int k = 0; k < ed_loop_body_ninputs(b0); k++) {
+                const ed_node *u = ed_loop_body_input(b0, k), *v = ed_loop_body_input(b1, k);
+                assert_string_equal(u->attr.name, v->attr.name);
+                assert_int_equal(u->dtype, v->dtype);
+                assert_true(ed_shape_eq(u->shape, v->shape));
+            }
+            assert_int_equal(b1->noutputs, b0->noutputs);
+            for (int k = 0; k < b0->noutputs; k++) {
+                assert_int_equal(b1->outputs[k].node->dtype, b0->outputs[k].node->dtype);
+                assert_true(ed_shape_eq(b1->outputs[k].node->shape, b0->outputs[k].node->shape));
+            }
+        }
+        assert_int_equal(depth, i == 2 ? 2 : 1);
+        ed_graph_free(copy);
+        ed_graph_free(g);
+    }
+}
+
+/* What each pass does in a body, on a text graph: x * 1 goes (simplify), 2 * 3
+ * becomes 6 (fold) but cast(index) * 6 stays (the index is an input, never a
+ * constant), the repeated add merges (cse), the unused exp goes (dce), while the
+ * unused captured input stays: 4 inputs + cast, 6, mul, add, 0.5, mul, add = 11.
+ * Then the values by hand on both backends: c_{i+1} = 1.5 (c_i + x), y0 = 6 i,
+ * y1 = c_i (a pass-through). */
+static const char body_passes_text[] =
+    "graph @bp {\n"
+    "  %0 = input \"x\" : f32[3]\n"
+    "  %1 = input \"unused\" : f32[2]\n"
+    "  %2 = loop %0, %0, %1 {stream=1, trips=4, ncarried=1} graph @body {\n"
+    "    %0 = input \"index\" : i32[]\n"
+    "    %1 = input \"carried0\" : f32[3]\n"
+    "    %2 = input \"captured0\" : f32[3]\n"
+    "    %3 = input \"captured1\" : f32[2]\n"
+    "    %4 = const 2 : f32[]\n"
+    "    %5 = const 3 : f32[]\n"
+    "    %6 = mul %4, %5 : f32[]\n"
+    "    %7 = cast %0 : f32[]\n"
+    "    %8 = mul %7, %6 : f32[]\n"
+    "    %9 = add %1, %2 : f32[3]\n"
+    "    %10 = add %1, %2 : f32[3]\n"
+    "    %11 = const 1 : f32[]\n"
+    "    %12 = mul %10, %11 : f32[3]\n"
+    "    %13 = const 0.5 : f32[]\n"
+    "    %14 = mul %12, %13 : f32[3]\n"
+    "    %15 = add %9, %14 : f32[3]\n"
+    "    %16 = exp %2 : f32[3]\n"
+    "    out next0 = %15\n"
+    "    out y0 = %8\n"
+    "    out y1 = %1\n"
+    "  }\n"
+    "  %3 = get %2 {index=0} : f32[3]\n"
+    "  %4 = get %2 {index=1} : f32[4]\n"
+    "  %5 = get %2 {index=2} : f32[4,3]\n"
+    "  out c = %3\n"
+    "  out y0 = %4\n"
+    "  out y1 = %5\n"
+    "}\n";
+
+static void test_passes_in_body_by_hand(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_parse(body_passes_text, "bp.edir");
+    if (!g) fail_msg("parse: %s", ed_last_error());
+    ed_graph *copy = ed_graph_clone(g);
+    if (ed_pass_run(copy, "simplify,fold,cse,dce", NULL) != ED_OK) fail_msg("passes: %s", ed_last_error());
+    const ed_graph *body = first_body(copy);
+    assert_int_equal(body->nnodes, 11);
+    assert_int_equal(count_op(body, ED_OP_EXP), 0);
+    assert_int_equal(count_op(body, ED_OP_CAST), 1);
+    assert_int_equal(count_op(body, ED_OP_ADD), 2);
+    assert_int_equal(ed_loop_body_ninputs(body), 4);
+    assert_string_equal(ed_loop_body_input(body, 3)->attr.name, "captured1");
+    ed_graph_free(copy);
+
+    const program_kind kinds[2] = {INTERP_PASSES, JIT_PASSES};
+    ed_tensor *x = ed_tensor_new(ED_F32, ed_shape1(3)), *u = ed_tensor_new(ED_F32, ed_shape1(2));
+    float *xv = x->data;
+    xv[0] = 1, xv[1] = -2, xv[2] = 0.25f;
+    ((float *)u->data)[0] = ((float *)u->data)[1] = 0;
+    for (int k = 0; k < 2; k++) {
+        ed_program *p = compile_kind(g, NULL, kinds[k], 0);
+        run_ok(p, (ed_feed[]){{"x", x}, {"unused", u}}, 2);
+        float c[3] = {xv[0], xv[1], xv[2]};
+        for (int i = 0; i < 4; i++) {
+            assert_true(f32_at(out(p, "y0"), i) == 6.0f * (float)i);
+            for (int e = 0; e < 3; e++) {
+                assert_true(f32_at(out(p, "y1"), 3 * i + e) == c[e]);
+                float sum = c[e] + xv[e];
+                c[e] = sum + sum * 0.5f;
+            }
+        }
+        for (int e = 0; e < 3; e++) assert_true(f32_at(out(p, "c"), e) == c[e]);
+        ed_program_free(p);
+    }
+    ed_tensor_free(x);
+    ed_tensor_free(u);
+    ed_graph_free(g);
+}
+
+/* A pass that adds an input leaf to every loop body: the manager refuses it. */
+static int add_body_input(ed_graph *g, ed_pass_stats *st)
+{
+    (void)st;
+    if (g->parent) ed_input(g, "stray", ED_F32, ed_shape1(1));
+    return ED_OK;
+}
+
+static void test_pass_changing_a_body_interface_fails(void **state)
+{
+    (void)state;
+    static const ed_pass stray = {"add_body_input", add_body_input, "test: breaks a loop body's interface"};
+    if (!ed_pass_find(stray.name)) assert_int_equal(ed_pass_register(&stray), ED_OK);
+    ed_graph *g = ed_graph_parse(body_passes_text, "bp.edir");
+    assert_non_null(g);
+    assert_int_equal(ed_pass_run(g, "add_body_input", NULL), ED_ERR);
+    if (!strstr(ed_last_error(), "pass add_body_input changed the inputs or outputs of loop body @body"))
+        fail_msg("unexpected error: %s", ed_last_error());
+    ed_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest shared[] = {
@@ -793,6 +1081,10 @@ int main(void)
         cmocka_unit_test(test_jit_no_copy_per_trip),
         cmocka_unit_test(test_jit_thousand_trips_is_one_call),
         cmocka_unit_test(test_jit_parsed_nested_graph),
+        cmocka_unit_test(test_passes_in_bodies_keep_values),
+        cmocka_unit_test(test_passes_fuse_bodies),
+        cmocka_unit_test(test_passes_in_body_by_hand),
+        cmocka_unit_test(test_pass_changing_a_body_interface_fails),
     };
     int failed = cmocka_run_group_tests_name("loop_interp", shared, on_interp, NULL);
     failed += cmocka_run_group_tests_name("loop_shared_on_jit", shared, on_jit, NULL);
