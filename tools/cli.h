@@ -17,6 +17,8 @@ int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * argument. Returns true on a match; *value is NULL when the value is missing. */
 bool cli_option(int argc, char **argv, int *i, const char *name, const char **value);
 bool cli_is_help(const char *arg);
+/* s ends with suffix ("x.npy", ".npy"). */
+bool cli_ends_with(const char *s, const char *suffix);
 /* Parse a whole unsigned decimal number. */
 bool cli_parse_u64(const char *s, unsigned long long *out);
 /* mkdir -p */

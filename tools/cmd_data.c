@@ -21,12 +21,6 @@ static const char usage[] =
     "  --seed S     default 0\n"
     "  --noise X    the 2-D sets' noise (default: the set's own)\n";
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 /* F.npy -> F.<part>.npy */
 static int write_part(const char *out, const char *part, const ed_tensor *t)
 {
@@ -42,7 +36,7 @@ static int write_demo(const char *out, int64_t n, uint64_t seed)
     ed_pairs p = {0};
     if (ed_demo_pairs(n, seed, &p) != ED_OK) return cli_error(CLI_FAIL, "data: %s", ed_last_error());
     int rc;
-    if (ends_with(out, ".png")) {
+    if (cli_ends_with(out, ".png")) {
         ed_tensor *pts = ed_tensor_wrap(ED_F32, ed_shape2(n * ED_DEMO_HORIZON, ED_DEMO_ACTION), p.actions->data);
         rc = pts && ed_plot_scatter(out, pts, NULL, NULL) == ED_OK ? CLI_OK : cli_error(CLI_FAIL, "data: %s", ed_last_error());
         if (rc == CLI_OK) printf("wrote %s\n", out);
@@ -90,7 +84,7 @@ int cmd_data(int argc, char **argv)
     if (!name) return cli_error(CLI_USAGE, "data: give a data set name (try edifice data --help)");
     if (!have_n) return cli_error(CLI_USAGE, "data: --n N is required");
     if (!out) return cli_error(CLI_USAGE, "data: --out FILE.npy or FILE.png is required");
-    if (!ends_with(out, ".npy") && !ends_with(out, ".png"))
+    if (!cli_ends_with(out, ".npy") && !cli_ends_with(out, ".png"))
         return cli_error(CLI_USAGE, "data: --out must end in .npy or .png, got '%s'", out);
     if (strcmp(name, "demo") == 0) {
         if (noise != ED_NOISE_DEFAULT) return cli_error(CLI_USAGE, "data: --noise is for the 2-D sets, not demo");
@@ -101,7 +95,7 @@ int cmd_data(int argc, char **argv)
         return cli_error(CLI_USAGE, "data: unknown data set '%s' (moons, circles, swiss_roll, 8gaussians, checkerboard, demo)", name);
     ed_tensor *x = ed_toy_sample(set, (int64_t)n, seed, noise);
     if (!x) return cli_error(CLI_FAIL, "data: %s", ed_last_error());
-    int rc = ends_with(out, ".png") ? ed_plot_scatter(out, x, NULL, NULL) : ed_npy_write(out, x);
+    int rc = cli_ends_with(out, ".png") ? ed_plot_scatter(out, x, NULL, NULL) : ed_npy_write(out, x);
     ed_tensor_free(x);
     if (rc != ED_OK) return cli_error(CLI_FAIL, "data: %s", ed_last_error());
     printf("wrote %s\n", out);

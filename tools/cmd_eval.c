@@ -177,19 +177,11 @@ static int eval(gen_args *a, const char *spec, long long n, const char *plot)
 
 int cmd_eval(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (cli_is_help(argv[i])) {
-            fputs(usage, stdout);
-            fputs(gen_usage, stdout);
-            return CLI_OK;
-        }
-    if (argc < 2 || argv[1][0] == '-')
-        return cli_error(CLI_USAGE, "eval: give the model first, e.g. edifice eval flow_matching --ckpt F");
-    gen_args a = {.cmd = "eval", .def = ed_model_find(argv[1])};
-    if (!a.def) return cli_error(CLI_USAGE, "eval: %s", ed_last_error());
+    gen_args a = {.cmd = "eval"};
+    int rc;
+    if (!gen_start(&a, usage, "edifice eval flow_matching --ckpt F", argc, argv, &rc)) return rc;
     const char *spec = NULL, *plot = NULL, *v;
     long long n = -1;
-    int rc = CLI_OK;
     for (int i = 2; i < argc && rc == CLI_OK; i++) {
         if (gen_arg(&a, argc, argv, &i, &rc)) continue;
         if (cli_option(argc, argv, &i, "--n", &v)) rc = gen_parse_count("eval", "--n", v, 2, INT32_MAX, &n);
@@ -197,7 +189,7 @@ int cmd_eval(int argc, char **argv)
             if (!v) rc = cli_error(CLI_USAGE, "eval: --data needs a value");
             spec = v;
         } else if (cli_option(argc, argv, &i, "--plot", &v)) {
-            if (!v || strlen(v) < 5 || strcmp(v + strlen(v) - 4, ".png") != 0)
+            if (!v || !cli_ends_with(v, ".png"))
                 rc = cli_error(CLI_USAGE, "eval: --plot wants FILE.png, got '%s'", v ? v : "");
             plot = v;
         } else rc = cli_error(CLI_USAGE, "eval: unexpected argument '%s' (try edifice eval --help)", argv[i]);

@@ -24,12 +24,6 @@ static const char usage[] =
     "  --obs FILE.npy    observations [N, O] for a conditional model (default: a fresh\n"
     "                    draw of the training data's observations)\n";
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 /* [N, ...] -> [N * rows, cols] points for a scatter plot (cols = the last axis). */
 static ed_tensor *as_points(const ed_tensor *t)
 {
@@ -80,7 +74,7 @@ static int sample(gen_args *a, long long n, const char *out, const char *obs_pat
         }
     }
     if (n < 0) n = 10000;
-    bool plot = ends_with(out, ".png");
+    bool plot = cli_ends_with(out, ".png");
     /* A fresh draw of the training data: the observations to condition on and the plot's underlay. */
     if (rc == CLI_OK && ((plot && underlay) || (m->obs_size > 0 && !obs))) rc = gen_fresh_data(a, &ck, ck.data, n, 0, &fresh);
     if (rc == CLI_OK && m->obs_size > 0 && !obs) {
@@ -106,27 +100,19 @@ static int sample(gen_args *a, long long n, const char *out, const char *obs_pat
 
 int cmd_sample(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (cli_is_help(argv[i])) {
-            fputs(usage, stdout);
-            fputs(gen_usage, stdout);
-            return CLI_OK;
-        }
-    if (argc < 2 || argv[1][0] == '-')
-        return cli_error(CLI_USAGE, "sample: give the model first, e.g. edifice sample flow_matching --ckpt F --out x.png");
-    gen_args a = {.cmd = "sample", .def = ed_model_find(argv[1])};
-    if (!a.def) return cli_error(CLI_USAGE, "sample: %s", ed_last_error());
+    gen_args a = {.cmd = "sample"};
+    int rc;
+    if (!gen_start(&a, usage, "edifice sample flow_matching --ckpt F --out x.png", argc, argv, &rc)) return rc;
     const char *out = NULL, *obs = NULL, *v;
     long long n = -1;
     bool underlay = true;
-    int rc = CLI_OK;
     for (int i = 2; i < argc && rc == CLI_OK; i++) {
         if (gen_arg(&a, argc, argv, &i, &rc)) continue;
         if (strcmp(argv[i], "--no-data") == 0) underlay = false;
         else if (cli_option(argc, argv, &i, "--n", &v)) rc = gen_parse_count("sample", "--n", v, 1, INT32_MAX, &n);
         else if (cli_option(argc, argv, &i, "--out", &v)) {
             out = v;
-            if (!v || !(ends_with(v, ".npy") || ends_with(v, ".png")))
+            if (!v || !(cli_ends_with(v, ".npy") || cli_ends_with(v, ".png")))
                 rc = cli_error(CLI_USAGE, "sample: --out wants FILE.npy or FILE.png, got '%s'", v ? v : "");
         } else if (cli_option(argc, argv, &i, "--obs", &v)) {
             if (!v) rc = cli_error(CLI_USAGE, "sample: --obs needs a file");

@@ -36,6 +36,24 @@ int gen_parse_count(const char *cmd, const char *flag, const char *v, long long 
     return CLI_OK;
 }
 
+bool gen_start(gen_args *a, const char *usage, const char *example, int argc, char **argv, int *rc)
+{
+    *rc = CLI_OK;
+    for (int i = 1; i < argc; i++)
+        if (cli_is_help(argv[i])) {
+            fputs(usage, stdout);
+            fputs(gen_usage, stdout);
+            return false;
+        }
+    if (argc < 2 || argv[1][0] == '-') {
+        *rc = cli_error(CLI_USAGE, "%s: give the model first, e.g. %s", a->cmd, example);
+        return false;
+    }
+    a->def = ed_model_find(argv[1]);
+    if (!a->def) *rc = cli_error(CLI_USAGE, "%s: %s", a->cmd, ed_last_error());
+    return a->def != NULL;
+}
+
 bool gen_arg(gen_args *a, int argc, char **argv, int *i, int *rc)
 {
     const char *v;

@@ -19,6 +19,12 @@ typedef struct {
 /* The usage lines of the flags gen_arg takes. */
 extern const char gen_usage[];
 
+/* The start of `edifice sample|eval MODEL ...`: prints usage and the shared flags for
+ * --help anywhere (*rc = CLI_OK), or checks that MODEL comes first and is known. Returns
+ * true when the command should go on to its own flags (from argv[2]); otherwise *rc is
+ * the exit code. */
+bool gen_start(gen_args *a, const char *usage, const char *example, int argc, char **argv, int *rc);
+
 /* Take argv[*i] if it is one of the shared flags (a bad value sets *rc). */
 bool gen_arg(gen_args *a, int argc, char **argv, int *i, int *rc);
 /* A whole number in lo..hi for flag, else a usage error naming cmd. */
