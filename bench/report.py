@@ -227,16 +227,40 @@ def w1_extras(runs):
             o, num(r, "lower_ms"), num(r, "optimize_ms"), num(r, "codegen_ms"), num(r, "compile_s"),
             num(r, "median_ms"), cmd(runs, name)))
     out += ["", "Total compile includes building the program and the arena beyond the three phases.", ""]
-    a = first(runs, "c-w1-interp-t1", workload="w1")
-    b = first(runs, "c-w1-interp-nopasses", workload="w1")
-    if a and b:
-        out += ["### W1 graph passes", "",
-                "The default pipeline takes the W1 step from %s nodes to %s and from %s kernels to %s (kernels: one "
-                "per computed node, from the interpreter's compile stats without passes, %s, and with the default "
-                "pipeline, %s)." % (a["nodes"], a["nodes_after"], b["kernels"], a["kernels"],
-                                    cmd(runs, "c-w1-interp-nopasses"), cmd(runs, "c-w1-interp-t1")), ""]
     return out
 
+
+
+def passes_section(runs):
+    """Each training step with the default pipeline against the same step without graph
+    passes (`--passes ''`), JIT at 1 thread, run back to back."""
+    out = ["## Graph passes", "",
+           "Each training step compiled with the default pipeline (`simplify,fold,cse,dce,fuse,plan`) and with "
+           "none (`--passes ''`), JIT, 1 thread, the two runs back to back. Kernels: one per computed node "
+           "(a fused node is one). Arena: the bytes the JIT's memory plan allocates; buffers: the sum of every "
+           "computed value's size (what an arena without reuse would need); peak: the largest set of values "
+           "alive at once in the compiled order. The memory plan (reuse and in-place updates) is the backend's "
+           "and runs in both rows; the passes change what it is given.", "",
+           "| workload | pipeline | nodes | kernels | arena | buffers | peak live | in place | step median | "
+           "steps/s | default / none | command |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for w in ("w1", "w2", "w3", "w5"):
+        d = first(runs, "c-%s-jit-t1" % w, workload=w)
+        n = first(runs, "c-%s-jit-nopasses" % w, workload=w)
+        dmed = num(d, "median_ms") if d else None
+        for label, name, r in (("default", "c-%s-jit-t1" % w, d), ("none", "c-%s-jit-nopasses" % w, n)):
+            if not r:
+                out.append("| %s | %s | %s | | | | | | | | | %s |" % (w.upper(), label, status(runs, name),
+                                                                      cmd(runs, name)))
+                continue
+            med = num(r, "median_ms")
+            mb = lambda k: "%.2f MB" % (num(r, k) / 1e6) if num(r, k) is not None else "n/a"
+            ratio = "%.2fx" % (med / dmed) if dmed and label == "none" else ""
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %.3f ms | %.1f | %s | %s |" % (
+                w.upper(), label, r["nodes_after"], r["kernels"], mb("arena_bytes"), mb("buffer_bytes"),
+                mb("peak_bytes"), r.get("inplace", "n/a"), med, 1e3 / med, ratio, cmd(runs, name)))
+    out += ["", "\"default / none\" is the step time without the passes over the step time with them: above 1, "
+            "the pipeline makes the step faster. W3 is the DiT-sized transformer block (bench/README.md).", ""]
+    return out
 
 def w6_section(runs):
     out = ["## W6 kernels", "",
@@ -413,7 +437,7 @@ def main():
         sections += training_section(runs, w, summary)
         if w == "w1":
             sections += w1_extras(runs)
-    sections += w4_section(runs) + w4net_section(runs) + w7_section(runs) + w6_section(runs) + loop_section(runs)
+    sections += passes_section(runs) + w4_section(runs) + w4net_section(runs) + w7_section(runs) + w6_section(runs) + loop_section(runs)
     doc = ["# Benchmark results", "",
            "Written by `make bench` (bench/run.sh, bench/report.py) on %s UTC. Do not edit by hand: re-run it. "
            "Workload definitions: bench/README.md. Earlier hand-recorded figures and their analysis: "

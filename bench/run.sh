@@ -70,6 +70,8 @@ for w in w1 w2 w3 w5; do
     s=$(steps_for $w)
     for t in 1 2; do
         run "c-$w-jit-t$t" $t "$B" $w --backend jit --threads $t --repeats $REPEATS --steps $s
+        # The same step without the graph passes, right after, for the passes table.
+        [ $t = 1 ] && run "c-$w-jit-nopasses" 1 "$B" $w --backend jit --passes '' --threads 1 --repeats $REPEATS --steps $s
         [ $have_torch = 1 ] || continue
         for m in eager script; do
             run "torch-$w-$m-t$t" $t "$PY" bench/torch/run.py $w --mode $m --threads $t --repeats $REPEATS --steps $s
@@ -97,7 +99,6 @@ done
 for o in 0 1 3; do
     run "c-w1-jit-O$o" 1 "$B" w1 -O$o --threads 1 --repeats $REPEATS --steps 10
 done
-run "c-w1-interp-nopasses" 1 "$B" w1 --backend interp --passes '' --threads 1 --repeats 1 --steps 1
 run "c-loop-jit" 1 "$B" loop --backend jit --steps 1 --repeats $REPEATS
 run "c-loop-interp" 1 "$B" loop --backend interp --steps 1 --repeats $REPEATS
 

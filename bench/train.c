@@ -69,11 +69,12 @@ int bench_train(const bench_opts *o, const char *id)
                (long long)cs.memory.arena_bytes, (long long)cs.memory.buffer_bytes, cs.memory.buffers,
                (long long)cs.memory.peak_bytes, cs.memory.inplace);
         printf("RESULT workload=%s backend=%s threads=%d opt=%d passes=%s nodes=%d nodes_after=%d kernels=%d "
-               "arena_bytes=%zu compile_s=%.4f lower_ms=%.2f optimize_ms=%.2f codegen_ms=%.2f median_ms=%.4f "
+               "arena_bytes=%zu buffer_bytes=%lld peak_bytes=%lld inplace=%d compile_s=%.4f lower_ms=%.2f optimize_ms=%.2f codegen_ms=%.2f median_ms=%.4f "
                "min_ms=%.4f max_ms=%.4f repeats=%d steps=%d mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f "
                "loss_first=%.6g loss_last=%.6g\n",
                id, bench_backend_name(o->backend), o->threads, opt, o->passes && !*o->passes ? "none" : "default",
-               w.g->nnodes, nodes_after, cs.kernels, cs.arena_bytes, compile_s, cs.lower_ms, cs.optimize_ms,
+               w.g->nnodes, nodes_after, cs.kernels, cs.arena_bytes, (long long)cs.memory.buffer_bytes,
+               (long long)cs.memory.peak_bytes, cs.memory.inplace, compile_s, cs.lower_ms, cs.optimize_ms,
                cs.codegen_ms, 1e3 * s.median, 1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, flops / 1e6,
                sgemm / 1e9, 1e3 * roof, call.first_loss, call.last_loss);
         rc = isfinite(call.last_loss) ? 0 : 1;
