@@ -28,9 +28,6 @@ double bench_now(void);
  * per-call seconds. fn returns false to stop with its error already printed. */
 bool bench_time(const bench_opts *o, bool (*fn)(void *ud), void *ud, bench_stat *out);
 const char *bench_backend_name(ed_backend b);
-/* Nodes in g's loop bodies (nested ones included) after the default pass pipeline
- * on a copy, as ed_compile would run it; -1 on error. */
-int bench_body_nodes_after_passes(const ed_graph *g);
 /* Measured peak f32 FLOP/s of one core (register-only FMA loop, widest vectors). */
 double bench_peak_flops(void);
 

@@ -1,6 +1,5 @@
 /* Timing helpers for the benchmark driver. */
 #include "bench/bench.h"
-#include "passes/pass.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -120,18 +119,3 @@ double bench_sgemm_flops(int n)
     return rate;
 }
 
-static int body_nodes(const ed_graph *g)
-{
-    int n = 0;
-    for (int i = 0; i < g->nnodes; i++)
-        if (g->nodes[i]->op == ED_OP_LOOP) n += g->nodes[i]->attr.body->nnodes + body_nodes(g->nodes[i]->attr.body);
-    return n;
-}
-
-int bench_body_nodes_after_passes(const ed_graph *g)
-{
-    ed_graph *copy = ed_graph_clone(g);
-    int n = copy && ed_pass_run(copy, NULL, NULL) == ED_OK ? body_nodes(copy) : -1;
-    ed_graph_free(copy);
-    return n;
-}

@@ -10,7 +10,7 @@
  * sampler is built with fewer iterations (DDPM T = 2, DDIM 2 steps, RK4 1 step) and the
  * figure reported is the time per iteration, with the full sampler's time extrapolated
  * from it (labelled `est`). */
-#include "bench/bench.h"
+#include "bench/sampler.h"
 #include "bench/workloads.h"
 #include "frontend/nn.h"
 #include "models/samplers.h"
@@ -32,52 +32,30 @@ static ed_node *w1_net(ed_graph *body, ed_node *x, const ed_denoise_in *in, void
     return ed_mlp(h, "den", sizes, 4, ED_ACT_SILU, false);
 }
 
-static bool call_once(void *ud)
-{
-    if (ed_run(ud, NULL, 0) == ED_OK) return true;
-    fprintf(stderr, "bench w4net: %s\n", ed_last_error());
-    return false;
-}
-
 /* full: the sampler's real iteration count (r.iterations may be fewer on the interpreter). */
 static int run_one(const bench_opts *o, const char *what, int full, ed_graph *g, ed_sample_result r)
 {
-    if (!r.samples) {
-        fprintf(stderr, "bench w4net %s: %s\n", what, ed_graph_error(g));
-        ed_graph_free(g);
-        return 1;
-    }
-    ed_output(g, "x", r.samples);
-    ed_store *st = ed_store_new(0);
-    /* Matmul work of one full sampler call (the interpreter's graph has fewer trips),
-     * before the passes, and the roofline at this process's sgemm rate (JIT runs). */
-    double flops = bench_matmul_flops(g) / r.iterations * full;
-    double sgemm = o->backend == ED_BACKEND_INTERP ? 0 : bench_sgemm_flops(256);
-    double t0 = bench_now();
-    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = o->backend, .seed = 1});
-    double compile_s = bench_now() - t0;
-    int rc = 1;
-    bench_stat s;
-    if (!p) fprintf(stderr, "bench w4net %s: %s\n", what, ed_last_error());
-    else if (bench_time(o, call_once, p, &s)) {
-        double per_iter = s.median / r.iterations, est = per_iter * full;
-        ed_compile_stats cs = ed_program_compile_stats(p);
-        printf("W4net %s backend=%s iterations=%d of %d body=%d nodes (%d after passes) kernels=%d compile=%.3fs arena=%.1fMB call median=%.1fms "
-               "min=%.1fms max=%.1fms (%d repeats x %d calls) per-iteration=%.2fms full sampler %s%.1fms\n",
-               what, bench_backend_name(o->backend), r.iterations, full, r.loop->attr.body->nnodes, bench_body_nodes_after_passes(g), cs.kernels, compile_s,
-               cs.arena_bytes / 1e6, 1e3 * s.median, 1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, 1e3 * per_iter,
-               r.iterations == full ? "" : "est ", 1e3 * est);
+    char name[64];
+    snprintf(name, sizeof name, "w4net %s", what);
+    bench_sampler b;
+    int rc = bench_sampler_run(o, name, g, r, "x", full, NULL, 0, &b);
+    if (!rc) {
+        double per_iter = b.s.median / b.iterations, est = per_iter * full;
+        printf("W4net %s backend=%s iterations=%d of %d body=%d nodes (%d after passes) kernels=%d compile=%.3fs "
+               "arena=%.1fMB call median=%.1fms min=%.1fms max=%.1fms (%d repeats x %d calls) per-iteration=%.2fms "
+               "full sampler %s%.1fms\n",
+               what, bench_backend_name(o->backend), b.iterations, full, b.body, b.body_after, b.cs.kernels,
+               b.compile_s, b.cs.arena_bytes / 1e6, 1e3 * b.s.median, 1e3 * b.s.min, 1e3 * b.s.max, o->repeats,
+               o->steps, 1e3 * per_iter, b.iterations == full ? "" : "est ", 1e3 * est);
         printf("RESULT workload=w4net sampler=%s backend=%s iterations=%d full_iterations=%d compile_s=%.4f "
                "median_ms=%.4f min_ms=%.4f max_ms=%.4f per_iter_ms=%.4f full_ms=%.4f estimated=%d repeats=%d "
-               "mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f\n",
-               what, bench_backend_name(o->backend), r.iterations, full, compile_s, 1e3 * s.median, 1e3 * s.min,
-               1e3 * s.max, 1e3 * per_iter, 1e3 * est, r.iterations != full, o->repeats, flops / 1e6, sgemm / 1e9,
-               sgemm > 0 ? 1e3 * flops / sgemm : 0.0);
-        rc = 0;
+               "mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f arena_bytes=%zu kernels=%d\n",
+               what, bench_backend_name(o->backend), b.iterations, full, b.compile_s, 1e3 * b.s.median,
+               1e3 * b.s.min, 1e3 * b.s.max, 1e3 * per_iter, 1e3 * est, b.iterations != full, o->repeats,
+               b.flops / 1e6, b.sgemm / 1e9, b.sgemm > 0 ? 1e3 * b.flops / b.sgemm : 0.0, b.cs.arena_bytes,
+               b.cs.kernels);
     }
-    ed_program_free(p);
-    ed_store_free(st);
-    ed_graph_free(g);
+    bench_sampler_free(&b, g);
     return rc;
 }
 

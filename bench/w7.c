@@ -5,7 +5,7 @@
  * steps, DDIM 10 steps (of T = 1000) and flow-matching Euler 20 steps. Parameters come
  * from the store's initializers (the output layer starts at zero, which changes no
  * arithmetic count): this measures latency, not policy quality. */
-#include "bench/bench.h"
+#include "bench/sampler.h"
 #include "bench/workloads.h"
 #include "models/denoiser.h"
 #include "models/samplers.h"
@@ -28,53 +28,23 @@ static ed_node *policy_net(ed_graph *body, ed_node *x, const ed_denoise_in *in, 
     return ed_denoiser(x, in->t, ed_loop_capture(in->loop, c->obs), NULL, &o, "policy");
 }
 
-typedef struct {
-    ed_program *p;
-    ed_feed feed;
-} w7_call;
-
-static bool call_once(void *ud)
-{
-    w7_call *c = ud;
-    if (ed_run(c->p, &c->feed, 1) == ED_OK) return true;
-    fprintf(stderr, "bench w7: %s\n", ed_last_error());
-    return false;
-}
-
 static int run_one(const bench_opts *o, const char *what, ed_graph *g, ed_sample_result r, const ed_tensor *obs)
 {
-    if (!r.samples) {
-        fprintf(stderr, "bench w7 %s: %s\n", what, ed_graph_error(g));
-        ed_graph_free(g);
-        return 1;
-    }
-    ed_output(g, "actions", r.samples);
-    ed_store *st = ed_store_new(0);
-    double flops = bench_matmul_flops(g); /* per chunk, before the passes */
-    /* The roofline: that work at the sgemm rate of this process (probed on the JIT run). */
-    double sgemm = o->backend == ED_BACKEND_INTERP ? 0 : bench_sgemm_flops(256);
-    double t0 = bench_now();
-    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = o->backend, .seed = 1});
-    double compile_s = bench_now() - t0;
-    int rc = 1;
-    bench_stat s;
-    w7_call call = {p, {"obs", obs}};
-    if (!p) fprintf(stderr, "bench w7 %s: %s\n", what, ed_last_error());
-    else if (bench_time(o, call_once, &call, &s)) {
-        printf("W7 %s backend=%s steps=%d body=%d nodes (%d after passes) kernels=%d compile=%.3fs per chunk median=%.3fms min=%.3fms max=%.3fms "
-               "(%d repeats x %d chunks) per step=%.1fus\n",
-               what, bench_backend_name(o->backend), r.iterations, r.loop->attr.body->nnodes, bench_body_nodes_after_passes(g),
-               ed_program_compile_stats(p).kernels, compile_s, 1e3 * s.median, 1e3 * s.min, 1e3 * s.max, o->repeats,
-               o->steps, 1e6 * s.median / r.iterations);
+    char name[64];
+    snprintf(name, sizeof name, "w7 %s", what);
+    bench_sampler b;
+    int rc = bench_sampler_run(o, name, g, r, "actions", r.iterations, &(ed_feed){"obs", obs}, 1, &b);
+    if (!rc) {
+        printf("W7 %s backend=%s steps=%d body=%d nodes (%d after passes) kernels=%d compile=%.3fs per chunk "
+               "median=%.3fms min=%.3fms max=%.3fms (%d repeats x %d chunks) per step=%.1fus\n",
+               what, bench_backend_name(o->backend), b.iterations, b.body, b.body_after, b.cs.kernels, b.compile_s,
+               1e3 * b.s.median, 1e3 * b.s.min, 1e3 * b.s.max, o->repeats, o->steps, 1e6 * b.s.median / b.iterations);
         printf("RESULT workload=w7 sampler=%s backend=%s iterations=%d compile_s=%.4f median_ms=%.4f min_ms=%.4f "
                "max_ms=%.4f repeats=%d mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f\n",
-               what, bench_backend_name(o->backend), r.iterations, compile_s, 1e3 * s.median, 1e3 * s.min,
-               1e3 * s.max, o->repeats, flops / 1e6, sgemm / 1e9, sgemm > 0 ? 1e3 * flops / sgemm : 0.0);
-        rc = 0;
+               what, bench_backend_name(o->backend), b.iterations, b.compile_s, 1e3 * b.s.median, 1e3 * b.s.min,
+               1e3 * b.s.max, o->repeats, b.flops / 1e6, b.sgemm / 1e9, b.sgemm > 0 ? 1e3 * b.flops / b.sgemm : 0.0);
     }
-    ed_program_free(p);
-    ed_store_free(st);
-    ed_graph_free(g);
+    bench_sampler_free(&b, g);
     return rc;
 }
 
