@@ -258,6 +258,22 @@ def passes_section(runs):
             out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %.3f ms | %.1f | %s | %s |" % (
                 w.upper(), label, r["nodes_after"], r["kernels"], mb("arena_bytes"), mb("buffer_bytes"),
                 mb("peak_bytes"), r.get("inplace", "n/a"), med, 1e3 / med, ratio, cmd(runs, name)))
+    out += ["", "Sampler loops (W7, batch 1, one chunk per call; the passes run inside the loop body):", "",
+            "| sampler | pipeline | body nodes | kernels | arena | per chunk | default / none | command |",
+            "|---|---|---|---|---|---|---|---|"]
+    for smp in ("ddpm-100", "ddim-10", "fm-euler-20"):
+        d = first(runs, "c-w7-jit", workload="w7", sampler=smp)
+        dmed = num(d, "median_ms") if d else None
+        for label, name in (("default", "c-w7-jit"), ("none", "c-w7-jit-nopasses")):
+            r = first(runs, name, workload="w7", sampler=smp)
+            if not r or num(r, "median_ms") is None:
+                out.append("| %s | %s | %s | | | | | %s |" % (smp, label, status(runs, name), cmd(runs, name)))
+                continue
+            med = num(r, "median_ms")
+            ratio = "%.2fx" % (med / dmed) if dmed and label == "none" else ""
+            arena = "%.2f MB" % (num(r, "arena_bytes") / 1e6) if num(r, "arena_bytes") is not None else "n/a"
+            out.append("| %s | %s | %s | %s | %s | %.3f ms | %s | %s |" % (
+                smp, label, r.get("body_after", "n/a"), r.get("kernels", "n/a"), arena, med, ratio, cmd(runs, name)))
     out += ["", "\"default / none\" is the step time without the passes over the step time with them: above 1, "
             "the pipeline makes the step faster. W3 is the DiT-sized transformer block (bench/README.md).", ""]
     return out

@@ -91,6 +91,7 @@ run "c-w4net-jit" 1 "$B" w4net --backend jit --threads 1 --repeats 1 --steps 1 -
 [ $have_torch = 1 ] && run "torch-w4net-t1" 1 "$PY" bench/torch/run.py w4net --threads 1 --repeats 1 --steps 1 --no-warmup
 run "c-w4net-interp" 1 "$B" w4net --backend interp --threads 1 --repeats 1 --steps 1 --no-warmup
 run "c-w7-jit" 1 "$B" w7 --backend jit --threads 1 --repeats $REPEATS --steps 5
+run "c-w7-jit-nopasses" 1 "$B" w7 --backend jit --passes '' --threads 1 --repeats $REPEATS --steps 5
 [ $have_torch = 1 ] && run "torch-w7-t1" 1 "$PY" bench/torch/run.py w7 --threads 1 --repeats $REPEATS --steps 5
 run "c-w7-interp" 1 "$B" w7 --backend interp --threads 1 --repeats 3 --steps 1
 for t in 1 2; do

@@ -40,9 +40,11 @@ static int run_one(const bench_opts *o, const char *what, ed_graph *g, ed_sample
                what, bench_backend_name(o->backend), b.iterations, b.body, b.body_after, b.cs.kernels, b.compile_s,
                1e3 * b.s.median, 1e3 * b.s.min, 1e3 * b.s.max, o->repeats, o->steps, 1e6 * b.s.median / b.iterations);
         printf("RESULT workload=w7 sampler=%s backend=%s iterations=%d compile_s=%.4f median_ms=%.4f min_ms=%.4f "
-               "max_ms=%.4f repeats=%d mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f\n",
+               "max_ms=%.4f repeats=%d mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f kernels=%d body_after=%d "
+               "arena_bytes=%zu\n",
                what, bench_backend_name(o->backend), b.iterations, b.compile_s, 1e3 * b.s.median, 1e3 * b.s.min,
-               1e3 * b.s.max, o->repeats, b.flops / 1e6, b.sgemm / 1e9, b.sgemm > 0 ? 1e3 * b.flops / b.sgemm : 0.0);
+               1e3 * b.s.max, o->repeats, b.flops / 1e6, b.sgemm / 1e9, b.sgemm > 0 ? 1e3 * b.flops / b.sgemm : 0.0,
+               b.cs.kernels, b.body_after, b.cs.arena_bytes);
     }
     bench_sampler_free(&b, g);
     return rc;
