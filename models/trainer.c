@@ -135,7 +135,8 @@ static ed_trainer *make(const ed_gen_model *m, const ed_dataset *d, const ed_tra
     int count_before = ed_store_count(t->st);
     t->g = build_step(m, o);
     if (!t->g) goto fail;
-    t->p = ed_compile(t->g, t->st, &(ed_compile_opts){.backend = o->backend, .seed = o->seed});
+    t->p = ed_compile(t->g, t->st, &(ed_compile_opts){.backend = o->backend, .seed = o->seed, .passes = o->passes,
+                                                        .pass_opts = o->pass_opts});
     if (!t->p) goto fail;
     if (resumed && check_resumed_store(t, count_before) != ED_OK) goto fail;
     ed_program_set_calls(t->p, (uint64_t)step);

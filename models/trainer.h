@@ -23,6 +23,7 @@
 #ifndef ED_TRAINER_H
 #define ED_TRAINER_H
 
+#include "passes/pass.h"
 #include "backend/backend.h"
 #include "models/dataset.h"
 #include "models/registry.h"
@@ -42,6 +43,11 @@ typedef struct {
     ed_backend backend; /* [JIT] */
     int64_t steps;      /* the run's planned length, kept in checkpoints [0: not said] */
     ed_lr_schedule lr_schedule; /* [constant]; cosine needs steps */
+    /* How the step is compiled (not kept in checkpoints: a run resumes the same with any
+     * pipeline): graph passes [NULL: the default pipeline, "": none] and their printing
+     * and statistics [NULL]. */
+    const char *passes;
+    ed_pass_opts *pass_opts;
 } ed_trainer_opts;
 
 #define ED_TRAIN_DEFAULT_BATCH 256

@@ -463,6 +463,38 @@ static void test_sample_and_eval(void **state)
     assert_one_error_line(&r, "does not fit model flow_matching");
 }
 
+/* The pass options reach the compiled step and sampler: stats and printing on stderr,
+ * and a run without passes trains bit for bit like the default pipeline (every pass
+ * keeps the values exactly). */
+static void test_pass_options(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train flow_matching --data moons --steps 12 " SMALL " --out p1.safetensors --log p1.csv --pass-stats");
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "pass fuse:"));
+    assert_non_null(strstr(r.err, "pass plan:"));
+    cli(&r, "train flow_matching --data moons --steps 12 " SMALL " --out p2.safetensors --log p2.csv --passes ''");
+    assert_ok(&r);
+    assert_null(strstr(r.err, "pass fuse:"));
+    char *a = slurp(TMP "/p1.csv", NULL), *b = slurp(TMP "/p2.csv", NULL);
+    assert_true(strlen(a) > 12 * 4);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    cli(&r, "sample flow_matching --ckpt p1.safetensors --n 20 --out p.npy --print-after=fuse");
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "fused"));
+    cli(&r, "eval flow_matching --ckpt p1.safetensors --n 50 --passes simplify,dce --pass-stats");
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "pass dce:"));
+    assert_null(strstr(r.err, "pass fuse:"));
+    cli(&r, "train flow_matching --data moons --steps 2 " SMALL " --out p3.safetensors --passes simplify,bogus");
+    assert_one_error_line(&r, "unknown pass 'bogus'");
+    cli(&r, "sample flow_matching --ckpt p1.safetensors --out p.npy --print-after");
+    assert_one_error_line(&r, "--print-after needs a pass name");
+}
+
 static void test_help(void **state)
 {
     (void)state;
@@ -471,6 +503,7 @@ static void test_help(void **state)
     assert_ok(&r);
     assert_non_null(strstr(r.out, "usage: edifice train MODEL"));
     assert_non_null(strstr(r.out, "--resume FILE"));
+    assert_non_null(strstr(r.out, "--pass-stats"));
     cli(&r, "train ddpm --help");
     assert_ok(&r);
     cli(&r, "data --help");
@@ -487,7 +520,7 @@ int main(void)
         cmocka_unit_test(test_models_lists_defaults), cmocka_unit_test(test_data_writes_npy_and_png),
         cmocka_unit_test(test_train_and_resume),      cmocka_unit_test(test_train_errors),
         cmocka_unit_test(test_sigint_saves),          cmocka_unit_test(test_help),
-        cmocka_unit_test(test_sample_and_eval),
+        cmocka_unit_test(test_sample_and_eval),       cmocka_unit_test(test_pass_options),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

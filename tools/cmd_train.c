@@ -15,7 +15,7 @@ static const char usage[] =
     "                     [--steps N] [--batch B] [--lr X] [--seed S] [--n ROWS]\n"
     "                     [--backend jit|interp] [--out FILE.safetensors] [--resume FILE]\n"
     "                     [--lr-schedule cosine|constant] [--log FILE.csv] [--every K]\n"
-    "                     [--OPTION VALUE ...]\n"
+    "                     [--OPTION VALUE ...] [pass options]\n"
     "\n"
     "Trains MODEL (see `edifice models`) with Adam and writes a checkpoint: the params,\n"
     "the optimizer state, the step and the data RNG state, with the model, its options\n"
@@ -40,7 +40,8 @@ static const char usage[] =
     "  --log FILE.csv    write step,loss for every step\n"
     "  --every K         without a terminal, print progress every K steps (default: a\n"
     "                    tenth of the run)\n"
-    "  --OPTION VALUE    a model option, e.g. --hidden 128 (see `edifice models MODEL`)\n";
+    "  --OPTION VALUE    a model option, e.g. --hidden 128 (see `edifice models MODEL`)\n"
+    "Pass options (how the training step is compiled; not kept in the checkpoint):\n";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -70,6 +71,7 @@ typedef struct {
     long long steps, batch, n, seed, every; /* -1: not given */
     double lr;                              /* NAN: not given */
     ed_backend backend;
+    cli_pass_args passes; /* --passes, --print-after-all, --print-after, --pass-stats */
     int lr_schedule; /* -1: not given */
     const char *opt_name[MAX_MODEL_OPTS], *opt_value[MAX_MODEL_OPTS];
     char opt_buf[MAX_MODEL_OPTS][128];
@@ -145,6 +147,7 @@ static int parse_args(train_args *a, int argc, char **argv)
             if (v && strcmp(v, "jit") == 0) a->backend = ED_BACKEND_JIT;
             else if (v && strcmp(v, "interp") == 0) a->backend = ED_BACKEND_INTERP;
             else rc = cli_error(CLI_USAGE, "train: --backend wants jit or interp, got '%s'", v ? v : "");
+        } else if (cli_pass_arg("train", &a->passes, argc, argv, &i, &rc)) {
         } else {
             rc = model_option(a, argc, argv, &i);
         }
@@ -299,6 +302,9 @@ static int train(train_args *a)
     if (a->lr_schedule >= 0) o.lr_schedule = (ed_lr_schedule)a->lr_schedule;
     if (a->steps >= 0) o.steps = a->steps;
     o.backend = a->backend;
+    ed_pass_opts po = cli_pass_opts(&a->passes);
+    o.passes = a->passes.pipeline;
+    o.pass_opts = &po;
     const char *out = a->out ? a->out : a->resume;
     if (!out) {
         snprintf(name, sizeof name, "%s.safetensors", a->def->name);
@@ -345,11 +351,13 @@ int cmd_train(int argc, char **argv)
 {
     if (argc >= 2 && cli_is_help(argv[1])) {
         fputs(usage, stdout);
+        fputs(cli_pass_usage, stdout);
         return CLI_OK;
     }
     for (int i = 1; i < argc; i++)
         if (cli_is_help(argv[i])) {
             fputs(usage, stdout);
+            fputs(cli_pass_usage, stdout);
             return CLI_OK;
         }
     if (argc < 2 || argv[1][0] == '-')

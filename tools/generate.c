@@ -43,6 +43,8 @@ bool gen_start(gen_args *a, const char *usage, const char *example, int argc, ch
         if (cli_is_help(argv[i])) {
             fputs(usage, stdout);
             fputs(gen_usage, stdout);
+            fputs("Pass options (how the sampler is compiled):\n", stdout);
+            fputs(cli_pass_usage, stdout);
             return false;
         }
     if (argc < 2 || argv[1][0] == '-') {
@@ -83,7 +85,7 @@ bool gen_arg(gen_args *a, int argc, char **argv, int *i, int *rc)
         if (v && strcmp(v, "jit") == 0) a->backend = ED_BACKEND_JIT;
         else if (v && strcmp(v, "interp") == 0) a->backend = ED_BACKEND_INTERP;
         else *rc = cli_error(CLI_USAGE, "%s: --backend wants jit or interp, got '%s'", a->cmd, v ? v : "");
-    } else {
+    } else if (!cli_pass_arg(a->cmd, &a->passes, argc, argv, i, rc)) {
         return false;
     }
     return true;
@@ -141,7 +143,8 @@ int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *o
         return rc;
     }
     double t0 = now_s();
-    ed_compile_opts co = {.backend = a->backend, .seed = a->seed};
+    ed_pass_opts po = cli_pass_opts(&a->passes);
+    ed_compile_opts co = {.backend = a->backend, .seed = a->seed, .passes = a->passes.pipeline, .pass_opts = &po};
     ed_program *p = ed_compile(g, ck->store, &co);
     ed_tensor *ob = o ? ed_tensor_new(ED_F32, o->shape) : NULL;
     ed_shape full = s->shape;

@@ -5,6 +5,7 @@
 
 #include "models/sampling.h"
 #include "models/trainer.h"
+#include "tools/cli.h"
 
 typedef struct {
     const char *cmd;          /* "sample", "eval": for messages */
@@ -14,6 +15,7 @@ typedef struct {
     uint64_t seed;            /* --seed: the program's seed */
     int64_t batch;            /* --batch: samples per call [10000] */
     ed_backend backend;       /* --backend */
+    cli_pass_args passes;     /* --passes, --print-after-all, --print-after, --pass-stats */
 } gen_args;
 
 /* The usage lines of the flags gen_arg takes. */
