@@ -203,6 +203,11 @@ bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype
 bool ed_shape_rule_exists(ed_op op);
 /* numpy broadcasting of two shapes; false if incompatible. */
 bool ed_broadcast_shapes(ed_shape a, ed_shape b, ed_shape *out);
+/* A shape viewed as [outer, dim, inner] around one axis (gather, scatter_add). */
+typedef struct {
+    int64_t outer, dim, inner;
+} ed_axis_view;
+ed_axis_view ed_axis_view_of(ed_shape s, int axis);
 
 /* ---- traversal, uses, verification (ir/graph.c, ir/verify.c) -------------- */
 

@@ -421,3 +421,11 @@ bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype
     if ((unsigned)op >= ED_OP_COUNT || !rules[op]) return fail(msg, msgsize, "no shape rule");
     return rules[op](op, in, nin, a, dt, shape, msg, msgsize);
 }
+
+ed_axis_view ed_axis_view_of(ed_shape s, int axis)
+{
+    ed_axis_view v = {1, s.dim[axis], 1};
+    for (int a = 0; a < axis; a++) v.outer *= s.dim[a];
+    for (int a = axis + 1; a < s.rank; a++) v.inner *= s.dim[a];
+    return v;
+}

@@ -4,24 +4,12 @@
 #include "backend/interp/iter.h"
 #include "backend/interp/kernels.h"
 
-typedef struct {
-    int64_t outer, dim, inner; /* x as [outer, dim, inner] around the axis */
-} axis_view;
-
-static axis_view view_around(ed_shape s, int axis)
-{
-    axis_view v = {1, s.dim[axis], 1};
-    for (int a = 0; a < axis; a++) v.outer *= s.dim[a];
-    for (int a = axis + 1; a < s.rank; a++) v.inner *= s.dim[a];
-    return v;
-}
-
 /* numpy take with indices clamped into [0, dim - 1]. */
 ED_KERNEL(ed_k_gather)
 {
     (void)ctx;
     const ed_tensor *x = in[0], *idx = in[1];
-    axis_view v = view_around(x->shape, n->attr.axis);
+    ed_axis_view v = ed_axis_view_of(x->shape, n->attr.axis);
     int64_t ni = ed_tensor_numel(idx);
     if (v.dim == 0) return; /* the shape rule allows this only when out is empty */
     for (int64_t o = 0; o < v.outer; o++)
@@ -41,7 +29,7 @@ ED_KERNEL(ed_k_scatter_add)
     const ed_tensor *base = in[0], *idx = in[1], *upd = in[2];
     size_t bytes = ed_tensor_bytes(out);
     if (bytes) memcpy(out->data, base->data, bytes);
-    axis_view v = view_around(base->shape, n->attr.axis);
+    ed_axis_view v = ed_axis_view_of(base->shape, n->attr.axis);
     int64_t ni = ed_tensor_numel(idx);
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t i = 0; i < ni; i++) {

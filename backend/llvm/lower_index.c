@@ -5,18 +5,6 @@
  * a 1 per in-range index. Sizes are static and baked in as constants. */
 #include "backend/llvm/lower.h"
 
-typedef struct {
-    int64_t outer, dim, inner; /* x as [outer, dim, inner] around the axis */
-} axis_view;
-
-static axis_view view_around(ed_shape s, int axis)
-{
-    axis_view v = {1, s.dim[axis], 1};
-    for (int a = 0; a < axis; a++) v.outer *= s.dim[a];
-    for (int a = axis + 1; a < s.rank; a++) v.inner *= s.dim[a];
-    return v;
-}
-
 static LLVMValueRef elem_ptr(ed_cg *cg, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef i)
 {
     return LLVMBuildInBoundsGEP2(cg->b, ty, base, &i, 1, "");
@@ -76,7 +64,7 @@ static LLVMValueRef clamp_index(ed_cg *cg, LLVMValueRef j, int64_t dim)
  * copy, so NaN payloads survive as in the interpreter). */
 static void lower_gather(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 {
-    axis_view v = view_around(n->in[0]->shape, n->attr.axis);
+    ed_axis_view v = ed_axis_view_of(n->in[0]->shape, n->attr.axis);
     int64_t ni = ed_shape_numel(n->in[1]->shape);
     if (v.dim == 0 || ed_shape_numel(n->shape) == 0) return; /* shape rule: dim 0 only if out is empty */
     LLVMTypeRef ety = ed_cg_type(cg, n->dtype);
@@ -122,7 +110,7 @@ static void lower_scatter_add(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     int64_t bytes = ed_shape_numel(n->shape) * (int64_t)ed_dtype_size(n->dtype);
     unsigned al = elem_align(n->dtype);
     if (bytes) LLVMBuildMemCpy(cg->b, args[0], al, args[1], al, ed_cg_i64(cg, bytes));
-    axis_view v = view_around(n->in[0]->shape, n->attr.axis);
+    ed_axis_view v = ed_axis_view_of(n->in[0]->shape, n->attr.axis);
     int64_t ni = ed_shape_numel(n->in[1]->shape);
     if (v.dim == 0 || v.outer * ni * v.inner == 0) return; /* no update lands */
     ed_loop lo = ed_loop_open(cg);
