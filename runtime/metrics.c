@@ -60,6 +60,18 @@ static int load_points(const char *what, const ed_tensor *t, const int64_t *rows
     return ED_OK;
 }
 
+/* Every row of x and of y; on failure neither is left allocated. */
+static int load_pair(const char *what, const ed_tensor *x, const ed_tensor *y, points *px, points *py)
+{
+    if (load_points(what, x, NULL, x->shape.dim[0], px) != ED_OK)
+        return ED_ERR;
+    if (load_points(what, y, NULL, y->shape.dim[0], py) != ED_OK) {
+        free(px->cols);
+        return ED_ERR;
+    }
+    return ED_OK;
+}
+
 /* ---- sorting and selection of doubles ---------------------------------------------- */
 
 static void insertion_sort(double *a, int64_t n)
@@ -204,12 +216,8 @@ int ed_sliced_wasserstein(const ed_tensor *x, const ed_tensor *y, const ed_swd_o
     if (swd_opts(opts, &o) != ED_OK || check_pair(what, x, y, 1) != ED_OK)
         return ED_ERR;
     points px = {0}, py = {0};
-    if (load_points(what, x, NULL, x->shape.dim[0], &px) != ED_OK)
+    if (load_pair(what, x, y, &px, &py) != ED_OK)
         return ED_ERR;
-    if (load_points(what, y, NULL, y->shape.dim[0], &py) != ED_OK) {
-        free(px.cols);
-        return ED_ERR;
-    }
     double *dir = directions(o.projections, px.d, o.seed);
     double *a = malloc((size_t)px.n * sizeof *a), *b = malloc((size_t)py.n * sizeof *b);
     int status = dir && a && b ? ED_OK : ed_fail("%s: out of memory", what);
@@ -358,12 +366,8 @@ int ed_mmd2_rbf(const ed_tensor *x, const ed_tensor *y, double sigma, double *ou
     if (sigma <= 0 && ed_mmd_median_bandwidth(x, y, &sigma) != ED_OK)
         return ED_ERR;
     points px = {0}, py = {0};
-    if (load_points(what, x, NULL, x->shape.dim[0], &px) != ED_OK)
+    if (load_pair(what, x, y, &px, &py) != ED_OK)
         return ED_ERR;
-    if (load_points(what, y, NULL, y->shape.dim[0], &py) != ED_OK) {
-        free(px.cols);
-        return ED_ERR;
-    }
     double *p = malloc((size_t)px.d * sizeof *p);
     int status = p ? ED_OK : ed_fail("%s: out of memory", what);
     if (status == ED_OK) {
