@@ -14,7 +14,8 @@
  * (with the same sweeping and verification) on the body of each loop of g, nested
  * bodies first, and checks that the body's interface stayed: the same input leaves in
  * the same order and out bindings of the same types. A pass function itself sees one
- * graph and treats loop nodes as opaque.
+ * graph and treats loop nodes as opaque, so calling ed_pass_fuse(g, st) directly does
+ * not enter bodies; ed_pass_run_one(g, "fuse", st) does.
  *
  * Every pass keeps the meaning of the graph: the same outputs and updates for the
  * same feeds, store and seed; inputs, params and state are never removed or merged,
@@ -29,11 +30,14 @@
 #include <stdio.h>
 
 /* What one pass did. The manager fills name, ms and the node counts; the pass adds
- * to rewrites the number of nodes it replaced or created. */
+ * to rewrites the number of nodes it replaced or created. Node counts are of the
+ * graph and the bodies of its loops (nested ones too; fused nodes' bodies are not
+ * counted), and body_nodes_* say how many of them are in loop bodies. */
 typedef struct {
     const char *name;
     double ms;
     int nodes_before, nodes_after;
+    int body_nodes_before, body_nodes_after;
     int rewrites;
 } ed_pass_stats;
 
@@ -86,10 +90,22 @@ int ed_pipeline_check(const char *pipeline);
  * the pass. */
 int ed_pass_run(ed_graph *g, const char *pipeline, ed_pass_opts *opts);
 
-/* Print one stats line: "pass cse: 0.12 ms, 140 -> 128 nodes, 12 rewrites". */
+/* Run the one pass called name on g as a pipeline of one does: on loop bodies first
+ * (interface checked), with the sweep and verification (ED_VERIFY_DEFAULT). st may be
+ * NULL. This, not the ed_pass_<name> functions below, is the way to run one pass. */
+int ed_pass_run_one(ed_graph *g, const char *name, ed_pass_stats *st);
+
+/* Print one stats line: "pass cse: 0.12 ms, 140 -> 128 nodes, 12 rewrites", or with
+ * loops "pass cse: 0.12 ms, 140 -> 128 nodes (40 -> 30 of them in loop bodies), 12
+ * rewrites". */
 void ed_pass_stats_print(const ed_pass_stats *st, FILE *f);
 
 /* ---- the built-in passes ------------------------------------------------------ */
+
+/* These are the table's functions: each acts on the one graph it is given and treats
+ * loop nodes as opaque (it does not enter their bodies), and it does not sweep what it
+ * left dead or verify. The manager adds all that (ed_pass_run, ed_pass_run_one); call
+ * these directly only to test a pass on one graph. */
 
 int ed_pass_simplify(ed_graph *g, ed_pass_stats *st);
 int ed_pass_fold(ed_graph *g, ed_pass_stats *st);

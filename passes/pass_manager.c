@@ -229,21 +229,33 @@ static int run_bodies(ed_graph *g, const ed_pass *pass, bool verify, ed_pass_sta
     return ED_OK;
 }
 
+/* Nodes of g and of its loops' bodies, nested ones included. */
+static int count_nodes(const ed_graph *g)
+{
+    int n = g->nnodes;
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i]->op == ED_OP_LOOP && g->nodes[i]->attr.body) n += count_nodes(g->nodes[i]->attr.body);
+    return n;
+}
+
 static int run_one(ed_graph *g, const ed_pass *pass, bool verify, ed_pass_stats *st)
 {
     *st = (ed_pass_stats){.name = pass->name};
     double t0 = now_ms();
+    int total_before = count_nodes(g);
+    st->body_nodes_before = total_before - g->nnodes;
     if (run_bodies(g, pass, verify, st) != ED_OK) return ED_ERR;
     int nbefore = g->nnodes;
     bool *live_before = calloc((size_t)nbefore + 1, sizeof *live_before);
     if (!live_before) return ed_fail("passes: out of memory");
     ed_pass_live(g, live_before);
-    st->nodes_before = nbefore;
     int rc = pass->run(g, st);
     if (rc == ED_OK && ed_graph_error(g)) rc = ed_fail("pass %s: %s", pass->name, ed_graph_error(g));
     if (rc == ED_OK) rc = sweep(g, live_before, nbefore);
     st->ms = now_ms() - t0;
-    st->nodes_after = g->nnodes;
+    st->nodes_before = total_before;
+    st->nodes_after = count_nodes(g);
+    st->body_nodes_after = st->nodes_after - g->nnodes;
     free(live_before);
     if (rc != ED_OK) return ED_ERR;
     if (verify && ed_graph_verify(g) != ED_OK) {
@@ -278,8 +290,24 @@ int ed_pass_run(ed_graph *g, const char *pipeline, ed_pass_opts *opts)
     return ED_OK;
 }
 
+int ed_pass_run_one(ed_graph *g, const char *name, ed_pass_stats *st)
+{
+    if (!g) return ed_fail("passes: no graph (NULL)");
+    if (ed_graph_error(g)) return ed_fail("passes: graph @%s has an error: %s", g->name, ed_graph_error(g));
+    const ed_pass *pass = ed_pass_find(name);
+    if (!pass) {
+        char known[512];
+        known_list(known, sizeof known);
+        return ed_fail("passes: unknown pass '%s' (known: %s)", name ? name : "(NULL)", known);
+    }
+    ed_pass_stats own;
+    return run_one(g, pass, verify_on(ED_VERIFY_DEFAULT), st ? st : &own);
+}
+
 void ed_pass_stats_print(const ed_pass_stats *st, FILE *f)
 {
-    fprintf(f, "pass %s: %.2f ms, %d -> %d nodes, %d rewrites\n", st->name, st->ms, st->nodes_before,
-            st->nodes_after, st->rewrites);
+    fprintf(f, "pass %s: %.2f ms, %d -> %d nodes", st->name, st->ms, st->nodes_before, st->nodes_after);
+    if (st->body_nodes_before || st->body_nodes_after)
+        fprintf(f, " (%d -> %d of them in loop bodies)", st->body_nodes_before, st->body_nodes_after);
+    fprintf(f, ", %d rewrites\n", st->rewrites);
 }

@@ -96,6 +96,26 @@ static void test_opt_passes_and_hooks(void **state)
     assert_non_null(strstr(r.err, "pass dce: "));
     assert_non_null(strstr(r.err, "9 -> 5 nodes, 2 rewrites"));
 
+    /* a loop's body counts, and the line says how many nodes are in bodies */
+    write_file("loop.edir", "graph @l {\n"
+                            "  %x = input \"x\" : f32[2]\n"
+                            "  %z = const 0 : f32[2]\n"
+                            "  %l = loop %z, %x {stream=1, trips=3, ncarried=1} graph @body {\n"
+                            "    %i = input \"index\" : i32[]\n"
+                            "    %c = input \"carried0\" : f32[2]\n"
+                            "    %k = input \"captured0\" : f32[2]\n"
+                            "    %one = const 1 : f32[]\n"
+                            "    %m = mul %k, %one : f32[2]\n"
+                            "    %n = add %c, %m : f32[2]\n"
+                            "    out next0 = %n\n"
+                            "  }\n"
+                            "  %y = get %l {index=0} : f32[2]\n"
+                            "  out y = %y\n"
+                            "}\n");
+    cli(&r, "opt '" TMP "/loop.edir' --passes simplify --pass-stats");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "10 -> 8 nodes (6 -> 4 of them in loop bodies), 1 rewrites"));
+
     cli(&r, "opt '" TMP "/s.edir' --print-after=cse");
     assert_int_equal(r.status, 0);
     assert_int_equal(count(r.err, "# after "), 1);

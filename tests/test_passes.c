@@ -251,6 +251,86 @@ static void test_hooks_and_stats(void **state)
     ed_graph_free(g);
 }
 
+/* A graph with a loop whose body (and the body of a loop in it) hold x * 1. */
+static const char loop_text[] =
+    "graph @t {\n"
+    "  %0 = input \"x\" : f32[2]\n"
+    "  %1 = const 0 : f32[2]\n"
+    "  %2 = loop %1, %0 {stream=1, trips=3, ncarried=1} graph @body {\n"
+    "    %0 = input \"index\" : i32[]\n"
+    "    %1 = input \"carried0\" : f32[2]\n"
+    "    %2 = input \"captured0\" : f32[2]\n"
+    "    %3 = loop %1, %2 {stream=1, trips=2, ncarried=1} graph @inner {\n"
+    "      %0 = input \"index\" : i32[]\n"
+    "      %1 = input \"carried0\" : f32[2]\n"
+    "      %2 = input \"captured0\" : f32[2]\n"
+    "      %3 = const 1 : f32[]\n"
+    "      %4 = mul %2, %3 : f32[2]\n"
+    "      %5 = add %1, %4 : f32[2]\n"
+    "      out next0 = %5\n"
+    "    }\n"
+    "    %4 = get %3 {index=0} : f32[2]\n"
+    "    %5 = const 1 : f32[]\n"
+    "    %6 = mul %4, %5 : f32[2]\n"
+    "    out next0 = %6\n"
+    "  }\n"
+    "  %3 = get %2 {index=0} : f32[2]\n"
+    "  %4 = const 1 : f32[]\n"
+    "  %5 = mul %3, %4 : f32[2]\n"
+    "  out y = %5\n"
+    "}\n";
+
+/* Stats count the nodes of loop bodies too and say how many are there. */
+static void test_stats_count_loop_bodies(void **state)
+{
+    (void)state;
+    ed_graph *g = parse(loop_text);
+    char *sbuf = NULL;
+    size_t slen = 0;
+    FILE *sf = open_memstream(&sbuf, &slen);
+    ed_pass_stats st[1];
+    ed_pass_opts o = {.verify = ED_VERIFY_ON, .stats_to = sf, .stats = st, .stats_cap = 1};
+    assert_int_equal(ed_pass_run(g, "simplify", &o), ED_OK);
+    fclose(sf);
+    /* outer 6 -> 4, body 7 -> 5, inner 6 -> 4: 19 -> 13, 13 -> 9 of them in bodies */
+    assert_int_equal(st[0].nodes_before, 19);
+    assert_int_equal(st[0].nodes_after, 13);
+    assert_int_equal(st[0].body_nodes_before, 13);
+    assert_int_equal(st[0].body_nodes_after, 9);
+    assert_int_equal(st[0].rewrites, 3);
+    assert_non_null(strstr(sbuf, "19 -> 13 nodes (13 -> 9 of them in loop bodies), 3 rewrites\n"));
+    free(sbuf);
+    ed_graph_free(g);
+}
+
+/* A pass function called directly acts on one graph; ed_pass_run_one runs the named
+ * pass on loop bodies too, as the manager does. */
+static void test_run_one_enters_loop_bodies(void **state)
+{
+    (void)state;
+    ed_graph *g = parse(loop_text);
+    ed_graph *body = g->nodes[2]->attr.body;
+    ed_pass_stats st = {0};
+    assert_int_equal(ed_pass_simplify(g, &st), ED_OK);
+    assert_int_equal(st.rewrites, 1);
+    assert_int_equal(body->nnodes, 7); /* the body is untouched */
+    ed_graph_free(g);
+
+    g = parse(loop_text);
+    body = g->nodes[2]->attr.body;
+    assert_int_equal(ed_pass_run_one(g, "simplify", &st), ED_OK);
+    assert_string_equal(st.name, "simplify");
+    assert_int_equal(st.rewrites, 3);
+    assert_int_equal(g->nnodes, 4);
+    assert_int_equal(body->nnodes, 5);
+    assert_int_equal(body->nodes[3]->attr.body->nnodes, 4);
+    assert_int_equal(ed_graph_verify(g), ED_OK);
+    assert_int_equal(ed_pass_run_one(g, "dce", NULL), ED_OK);
+    assert_int_equal(ed_pass_run_one(g, "vectorize", &st), ED_ERR);
+    CHECK_ERROR_HAS("unknown pass 'vectorize' (known: simplify, fold");
+    ed_graph_free(g);
+}
+
 /* ---- clone ------------------------------------------------------------------------ */
 
 static void test_clone(void **state)
@@ -430,6 +510,166 @@ static void test_golden_simplify_matmul_and_broadcast(void **state)
     for (int i = 0; i < g->nnodes; i++) nb += g->nodes[i]->op == ED_OP_BROADCAST_TO;
     assert_int_equal(nb, 1);
     ed_graph_free(g);
+}
+
+/* A reduction read through a reshape that only regroups axes reduces the original
+ * axes (a reshape follows when the kept shape differs); one that cuts a group stays. */
+static void test_golden_simplify_reduce_through_reshape(void **state)
+{
+    (void)state;
+    const char *text =
+        "graph @r {\n"
+        "  %g = input \"g\" : f32[4,3,5]\n"
+        "  %x = input \"x\" : f32[2,3,4,5]\n"
+        "  %y = input \"y\" : f32[6,4]\n"
+        "  %u = input \"u\" : i32[4,1,6]\n"
+        "  %flat = reshape %g : f32[12,5]\n"
+        "  %bias = sum %flat {axes=[0], keepdims=false} : f32[5] \"bias\"\n"
+        "  %m = reshape %x : f32[6,20]\n"
+        "  %mean = mean %m {axes=[1], keepdims=true} : f32[6,1] \"mean\"\n"
+        "  %s = reshape %y : f32[2,3,4]\n"
+        "  %max = max %s {axes=[0, 1], keepdims=false} : f32[4] \"max\"\n"
+        "  %v = reshape %u : i32[4,6,1]\n"
+        "  %min = min %v {axes=[1, 2], keepdims=false} : i32[4] \"min\"\n"
+        "  out bias = %bias\n"
+        "  out mean = %mean\n"
+        "  out max = %max\n"
+        "  out min = %min\n"
+        "}\n";
+    check_after(text, "simplify",
+                LINES("sum %0 {axes=[0, 1], keepdims=false} : f32[5] \"bias\"",
+                      "mean %1 {axes=[2, 3], keepdims=false} : f32[2,3]", ": f32[6,1] \"mean\"",
+                      "max %2 {axes=[0], keepdims=false} : f32[4] \"max\"",
+                      "min %3 {axes=[1, 2], keepdims=false} : i32[4] \"min\""),
+                LINES("f32[12,5]", "f32[6,20]", "f32[2,3,4]", "i32[4,6,1]"));
+
+    /* refused: [1024,128] -> [64,16,128] reducing 16 cuts the split group of 1024 (W3's
+     * modulation sums); [B, T*D] -> [B*T, D] is one group both merged and split, so
+     * reducing B*T cuts it; [6,4] -> [4,6] interleaves; reducing only a size-1 axis; a
+     * reshape also read elementwise (softmax over a flattened view: the max and the sub
+     * fuse when they read one layout) */
+    const char *refused =
+        "graph @n {\n"
+        "  %a = input \"a\" : f32[12,5]\n"
+        "  %b = input \"b\" : f32[4,15]\n"
+        "  %c = input \"c\" : f32[6,4]\n"
+        "  %d = input \"d\" : f32[3,4]\n"
+        "  %ra = reshape %a : f32[4,3,5]\n"
+        "  %sa = sum %ra {axes=[1], keepdims=true} : f32[4,1,5]\n"
+        "  %rb = reshape %b : f32[12,5]\n"
+        "  %sb = sum %rb {axes=[0], keepdims=false} : f32[5]\n"
+        "  %rc = reshape %c : f32[4,6]\n"
+        "  %sc = mean %rc {axes=[0], keepdims=false} : f32[6]\n"
+        "  %rd = reshape %d : f32[3,1,4]\n"
+        "  %sd = max %rd {axes=[1], keepdims=false} : f32[3,4]\n"
+        "  %e = input \"e\" : f32[4,8,16]\n"
+        "  %re = reshape %e : f32[32,16]\n"
+        "  %me = max %re {axes=[1], keepdims=true} : f32[32,1]\n"
+        "  %be = broadcast_to %me : f32[32,16]\n"
+        "  %de = sub %re, %be : f32[32,16]\n"
+        "  out a = %sa\n"
+        "  out b = %sb\n"
+        "  out c = %sc\n"
+        "  out d = %sd\n"
+        "  out e = %de\n"
+        "}\n";
+    check_after(refused, "simplify",
+                LINES("sum %4 {axes=[1], keepdims=true} : f32[4,1,5]", "sum %6 {axes=[0], keepdims=false} : f32[5]",
+                      "mean %8 {axes=[0], keepdims=false} : f32[6]", "max %10 {axes=[1], keepdims=false} : f32[3,4]",
+                      "max %13 {axes=[1], keepdims=true} : f32[32,1]"),
+                NULL);
+}
+
+/* A seeded random reshape of a random shape (runs of small factors grouped one way for
+ * the input and another for the reshape, sometimes reordered so groups interleave),
+ * reduced by a random op over random axes. */
+static ed_graph *reshape_reduce_graph(uint64_t seed)
+{
+    rng_seed(seed * 2654435761u + 7);
+    int64_t atom[6];
+    int natoms = 2 + pick(5);
+    for (int i = 0; i < natoms; i++) atom[i] = 1 + pick(4);
+    ed_shape from = {0}, to = {0};
+    /* from: consecutive atoms grouped at random */
+    for (int i = 0; i < natoms; i++) {
+        if (from.rank == 0 || (from.rank < 4 && pick(2))) from.dim[from.rank++] = atom[i];
+        else from.dim[from.rank - 1] *= atom[i];
+    }
+    if (pick(4) == 0) /* a different order of the atoms: groups interleave */
+        for (int i = natoms - 1; i > 0; i--) {
+            int j = pick(i + 1);
+            int64_t t = atom[i];
+            atom[i] = atom[j], atom[j] = t;
+        }
+    for (int i = 0; i < natoms; i++) {
+        if (to.rank < 5 && (to.rank == 0 || pick(2))) to.dim[to.rank++] = atom[i];
+        else to.dim[to.rank - 1] *= atom[i];
+    }
+    if (to.rank < 5 && pick(5) == 0) { /* a size-1 axis somewhere */
+        int at = pick(to.rank + 1);
+        for (int k = to.rank; k > at; k--) to.dim[k] = to.dim[k - 1];
+        to.dim[at] = 1;
+        to.rank++;
+    }
+    static const ed_op ops[] = {ED_OP_SUM, ED_OP_MEAN, ED_OP_MAX, ED_OP_MIN};
+    ed_op op = ops[pick(4)];
+    ed_dtype dt = op != ED_OP_MEAN && pick(4) == 0 ? ED_I32 : ED_F32;
+    unsigned axes = (unsigned)pick(1 << to.rank);
+    if (!axes) axes = 1;
+    ed_graph *g = ed_graph_new("reshape_reduce");
+    ed_node *x = ed_input(g, "x", dt, from);
+    ed_node *src = dt == ED_F32 && pick(2) ? ed_tanh(x) : x; /* a producer to fuse with */
+    ed_node *r = ed_reshape(src, to);
+    ed_node *in[1] = {r};
+    ed_node *red = ed_node_new(g, op, in, 1, &(ed_attrs){.axes = axes, .keepdims = pick(2) == 0});
+    ed_output(g, "r", red);
+    if (pick(3) == 0) ed_output(g, "reshaped", dt == ED_F32 ? ed_exp(r) : r); /* the reshape has other users */
+    if (ed_graph_error(g)) fail_msg("reshape/reduce graph %llu: %s", (unsigned long long)seed, ed_graph_error(g));
+    return g;
+}
+
+/* Before and after simplify (and the default pipeline), on the interpreter and the JIT:
+ * the same bits everywhere, since the rule keeps the order of accumulation. */
+static void test_meaning_reduce_through_reshape(void **state)
+{
+    (void)state;
+    int rewritten = 0, kept = 0;
+    for (uint64_t s = 1; s <= 60; s++) {
+        ed_graph *g = reshape_reduce_graph(s);
+        char what[64];
+        snprintf(what, sizeof what, "reshape/reduce graph %llu", (unsigned long long)s);
+        random_feeds fd;
+        random_feeds_make(g, -2, 2, &fd);
+        ed_pass_stats st[8];
+        ed_pass_opts po = {.verify = ED_VERIFY_ON, .stats = st, .stats_cap = 8};
+        /* the interpreter without passes, with simplify and with the default pipeline */
+        const ed_compile_opts on_interp[3] = {{.backend = ED_BACKEND_INTERP, .seed = 5, .passes = ""},
+                                              {.backend = ED_BACKEND_INTERP, .seed = 5, .passes = "simplify", .pass_opts = &po},
+                                              {.backend = ED_BACKEND_INTERP, .seed = 5}};
+        program_set ps;
+        programs_compile(&ps, g, on_interp, 3, what);
+        if (st[0].rewrites) rewritten++;
+        else kept++;
+        programs_run(&ps, &fd, what);
+        for (int k = 1; k < 3; k++) programs_check_outputs(&ps, 0, k, check_tensors_agree, 0, what, 0);
+        programs_free(&ps);
+        /* the same on the JIT, and the JIT against the interpreter (tanh and exp are the
+         * JIT's own inline math, so within its usual tolerance there) */
+        const ed_compile_opts on_jit[4] = {{.backend = ED_BACKEND_INTERP, .seed = 5, .passes = ""},
+                                           {.backend = ED_BACKEND_JIT, .seed = 5, .passes = ""},
+                                           {.backend = ED_BACKEND_JIT, .seed = 5, .passes = "simplify"},
+                                           {.backend = ED_BACKEND_JIT, .seed = 5}};
+        programs_compile(&ps, g, on_jit, 4, what);
+        programs_run(&ps, &fd, what);
+        programs_check_outputs(&ps, 0, 1, check_tensors_close, 1e-5, what, 0);
+        for (int k = 2; k < 4; k++) programs_check_outputs(&ps, 1, k, check_tensors_agree, 0, what, 0);
+        programs_free(&ps);
+        random_feeds_free(&fd);
+        ed_graph_free(g);
+    }
+    print_message("reshape/reduce graphs: %d rewritten, %d kept\n", rewritten, kept);
+    assert_true(rewritten >= 15);
+    assert_true(kept >= 10);
 }
 
 static void test_golden_fold(void **state)
@@ -701,18 +941,22 @@ int main(void)
         cmocka_unit_test(test_pipeline_strings),
         cmocka_unit_test(test_register_and_verify),
         cmocka_unit_test(test_hooks_and_stats),
+        cmocka_unit_test(test_stats_count_loop_bodies),
+        cmocka_unit_test(test_run_one_enters_loop_bodies),
         cmocka_unit_test(test_clone),
         cmocka_unit_test(test_remove_nodes_refuses_used),
         cmocka_unit_test(test_golden_simplify_identities),
         cmocka_unit_test(test_golden_simplify_exp_log),
         cmocka_unit_test(test_golden_simplify_movement),
         cmocka_unit_test(test_golden_simplify_matmul_and_broadcast),
+        cmocka_unit_test(test_golden_simplify_reduce_through_reshape),
         cmocka_unit_test(test_golden_fold),
         cmocka_unit_test(test_golden_cse),
         cmocka_unit_test(test_golden_dce),
         cmocka_unit_test(test_meaning_example_graph),
         cmocka_unit_test(test_meaning_random_graphs),
         cmocka_unit_test(test_meaning_random_graphs_jit),
+        cmocka_unit_test(test_meaning_reduce_through_reshape),
         cmocka_unit_test(test_meaning_training_step),
         cmocka_unit_test(test_w1_training_step),
     };
