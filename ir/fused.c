@@ -53,6 +53,18 @@ bool ed_fused_row_kernel(const ed_node *n)
     return r && !ed_shape_eq(n->shape, r->shape);
 }
 
+void ed_fused_group_values(const ed_graph *body, bool *per_group)
+{
+    const ed_node *r = ed_fused_reduction(body);
+    for (int i = 0; i < body->nnodes; i++) {
+        const ed_node *n = body->nodes[i];
+        /* consts too, so a value computed once reads them computed */
+        bool from_group = n->op == ED_OP_CONST || (n->op != ED_OP_INPUT && r && n->id > r->id);
+        for (int k = 0; k < n->nin && from_group; k++) from_group = n->in[k] == r || per_group[n->in[k]->id];
+        per_group[i] = from_group;
+    }
+}
+
 bool ed_fused_inplace_ok(const ed_node *n)
 {
     /* An epilogue result (one element per group) is written while later groups still
