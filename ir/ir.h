@@ -307,9 +307,11 @@ bool ed_reduction_reads_back(const ed_node *r);
 /* Does fused node n write D-shaped results after its reduction (a row kernel, as
  * softmax's division) rather than one per reduced group (an epilogue)? */
 bool ed_fused_row_kernel(const ed_node *n);
-/* By body id: splat consts and the values computed from nothing but the reduction's
- * result and them (log(s) in log-softmax, rsqrt(var + eps) in layer norm): the same
- * for every element of a group, so a row kernel may evaluate them once per group. */
+/* By body id: splat consts, inputs holding one value per group of the reduction
+ * (broadcast along its reduced axes), and the values computed from nothing but the
+ * reduction's result and those (log(s) in log-softmax, rsqrt(var + eps) in layer
+ * norm): the same for every element of a group, so a row kernel may evaluate them
+ * once per group, reading such inputs at the group's first element. */
 void ed_fused_group_values(const ed_graph *body, bool *per_group);
 /* May n's result take the bytes of an input of its type (the arena's in-place rule)? */
 bool ed_fused_inplace_ok(const ed_node *n);

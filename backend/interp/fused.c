@@ -6,8 +6,9 @@
  * With a reduction in the body (ir.h): per group of the reduction, phase 1 evaluates
  * the reduction's operand per element of the group (in the reduction kernel's order,
  * accumulating as reduce.c does), then phase 2 evaluates the rest once (an epilogue)
- * or per element of the group (a row kernel; its values computed from the reduction
- * and consts alone, ed_fused_group_values, once per group before the elements). */
+ * or per element of the group (a row kernel; its values computed from the reduction,
+ * consts and inputs of one value per group alone, ed_fused_group_values, once per group
+ * before the elements). */
 #include "backend/interp/iter.h"
 #include "backend/interp/kernels.h"
 
@@ -133,7 +134,7 @@ static void reduction(const ed_node *n, const ed_tensor *const *in, ed_tensor *o
             ed_iter_next(&epi);
             continue;
         }
-        eval(&e, once, NULL); /* reads no input */
+        eval(&e, once, outer.off); /* inputs at the group's first element */
         ed_iter_rewind(&inner);
         for (int64_t j = 0; j < ngroup; j++, ed_iter_next(&inner)) {
             eval(&e, each, inner.off);

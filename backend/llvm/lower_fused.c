@@ -8,9 +8,10 @@
  * and, per group, an inner walk over its elements evaluating the reduction's operand
  * and accumulating it exactly as ed_lower_reduce does (the same accumulator), then the
  * rest of the body once at the group's result (epilogue) or in a second inner walk
- * over the group (row kernel; its values computed from the reduction and consts alone,
- * ed_fused_group_values, e.g. log(s) in log-softmax, once per group before the walk:
- * the same code on the same operands, so the same bits, without relying on LICM). */
+ * over the group (row kernel; its values computed from the reduction, consts and
+ * inputs of one value per group alone, ed_fused_group_values, e.g. log(s) in
+ * log-softmax, once per group before the walk: the same code on the same operands, so
+ * the same bits, without relying on LICM). */
 #include "backend/interp/iter.h"
 #include "backend/llvm/lower.h"
 
@@ -142,8 +143,11 @@ static void group_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
     run_phase(cg, f, &f->w1, ptrs, phase1_body);
     f->rv = ed_red_acc_result(cg, &f->acc, f->count);
     if (f->row) {
+        /* before the walk, which they dominate; inputs at the group's first element */
+        LLVMValueRef in[ED_FUSED_MAX_INPUTS];
+        for (int k = 0; k < f->n->nin; k++) in[k] = f->w2.of[k] >= 0 ? ptrs[f->w2.outer[f->w2.of[k]]] : NULL;
         f->gv[f->r->id] = f->rv;
-        eval(cg, f->body, f->once, NULL, f->gv); /* before the walk, which they dominate */
+        eval(cg, f->body, f->once, in, f->gv);
         run_phase(cg, f, &f->w2, ptrs, row_body);
         return;
     }
