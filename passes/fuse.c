@@ -13,8 +13,9 @@
  * An elementwise node fits when it has as many elements as the shape each phase that
  * reads it runs over (the reduction's operand, or the root): a smaller value, say a
  * bias, would be recomputed for every element; broadcast_to is free and always joins.
- * A group value (log(s) in x - m - log(s)) is the exception: computed from the
- * reduction of the row kernel it joins, which evaluates it once per group.
+ * A group value (log(s) in x - m - log(s)) is the exception: it joins the row kernel
+ * of the reduction it is computed from, which evaluates it from that reduction (once
+ * per group when it reads nothing per element, ed_fused_group_values).
  * A join must keep the group within ED_FUSED_MAX_INPUTS distinct inputs and
  * ED_FUSED_MAX_NODES body nodes. Every node that joins has all its users inside the
  * group, so no value leaves a group except through its root and no cycle can form.
