@@ -53,6 +53,34 @@ bool ed_fused_row_kernel(const ed_node *n)
     return r && !ed_shape_eq(n->shape, r->shape);
 }
 
+/* Does input b, broadcast to r's operand, hold one value per group of r (every reduced
+ * axis of size > 1 broadcast from size 1 or absent)? */
+static bool constant_per_group(const ed_node *b, const ed_node *r)
+{
+    const ed_shape d = r->in[0]->shape, s = b->shape;
+    for (int a = 0; a < d.rank; a++) {
+        int j = a - (d.rank - s.rank);
+        if ((r->attr.axes >> a & 1) && d.dim[a] > 1 && j >= 0 && s.dim[j] > 1) return false;
+    }
+    return true;
+}
+
+void ed_fused_group_values(const ed_graph *body, bool *per_group)
+{
+    const ed_node *r = ed_fused_reduction(body);
+    for (int i = 0; i < body->nnodes; i++) {
+        const ed_node *n = body->nodes[i];
+        if (n->op == ED_OP_INPUT) {
+            per_group[i] = r && constant_per_group(n, r);
+            continue;
+        }
+        /* consts too, so a value computed once reads them computed */
+        bool from_group = n->op == ED_OP_CONST || r;
+        for (int k = 0; k < n->nin && from_group; k++) from_group = n->in[k] == r || per_group[n->in[k]->id];
+        per_group[i] = from_group;
+    }
+}
+
 bool ed_fused_inplace_ok(const ed_node *n)
 {
     /* An epilogue result (one element per group) is written while later groups still

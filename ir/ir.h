@@ -288,7 +288,12 @@ bool ed_get_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dt
  * accumulated per group, in the reduction's order; the result has r's shape (an
  * epilogue: the rest runs once per group, e.g. log(sum(exp(x - m))) + m) or D's (a row
  * kernel: the rest runs per element of the group after its reduction, reading r
- * broadcast, e.g. exp(x - m) / sum(exp(x - m))). */
+ * broadcast, e.g. exp(x - m) / sum(exp(x - m))). A row kernel's phase 2 may hold values
+ * smaller than D computed from r, e.g. log(s) in (x - m) - log(s): like any body value
+ * they are read per element of D through broadcasting, and r, read back, is each
+ * element's own group's (ed_reduction_reads_back). Those computed from r and splat
+ * consts alone are the same for every element of a group, so a backend may evaluate
+ * them once per group (same inputs, same rounding: the same bits). */
 bool ed_fused_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
                    char *msg, size_t size);
 /* May node n be a body node of a fused expression (besides its inputs)? */
@@ -307,6 +312,12 @@ bool ed_reduction_reads_back(const ed_node *r);
 /* Does fused node n write D-shaped results after its reduction (a row kernel, as
  * softmax's division) rather than one per reduced group (an epilogue)? */
 bool ed_fused_row_kernel(const ed_node *n);
+/* By body id: splat consts, inputs holding one value per group of the reduction
+ * (broadcast along its reduced axes), and the values computed from nothing but the
+ * reduction's result and those (log(s) in log-softmax, rsqrt(var + eps) in layer
+ * norm): the same for every element of a group, so a row kernel may evaluate them
+ * once per group, reading such inputs at the group's first element. */
+void ed_fused_group_values(const ed_graph *body, bool *per_group);
 /* May n's result take the bytes of an input of its type (the arena's in-place rule)? */
 bool ed_fused_inplace_ok(const ed_node *n);
 

@@ -13,6 +13,9 @@
  * An elementwise node fits when it has as many elements as the shape each phase that
  * reads it runs over (the reduction's operand, or the root): a smaller value, say a
  * bias, would be recomputed for every element; broadcast_to is free and always joins.
+ * A group value (log(s) in x - m - log(s)) is the exception: it joins the row kernel
+ * of the reduction it is computed from, which evaluates it from that reduction (once
+ * per group when it reads nothing per element, ed_fused_group_values).
  * A join must keep the group within ED_FUSED_MAX_INPUTS distinct inputs and
  * ED_FUSED_MAX_NODES body nodes. Every node that joins has all its users inside the
  * group, so no value leaves a group except through its root and no cycle can form.
@@ -50,6 +53,7 @@ typedef struct {
     bool *pinned;  /* by id: bound to out or update */
     int *gid;      /* by id: the node's group, -1 for none */
     unsigned char *phase; /* by id, members of groups with a reduction: 1 read by it, 2 by the result */
+    bool *refused; /* by id: a group value (below) that found no row kernel to join last time */
     group *groups;
     int ngroups;
 } fuser;
@@ -119,21 +123,39 @@ static unsigned user_phases(const fuser *f, const group *gr, const ed_node *x)
     return ph;
 }
 
+/* May reduction r feed a row kernel whose result has shape d? */
+static bool row_reduction(const ed_node *r, ed_shape d)
+{
+    return reduction(r) && ed_shape_eq(r->in[0]->shape, d) && ed_reduction_reads_back(r);
+}
+
+/* Is x, smaller than d, computed (through elementwise values smaller than d) from a
+ * reduction that may feed a row kernel of shape d? A few levels: log(s), rsqrt(v + eps). */
+static bool group_value(const ed_node *x, ed_shape d, int depth)
+{
+    if (depth == 0 || !elementwise(x) || ed_shape_numel(x->shape) >= ed_shape_numel(d)) return false;
+    for (int k = 0; k < x->nin; k++)
+        if (row_reduction(x->in[k], d) || group_value(x->in[k], d, depth - 1)) return true;
+    return false;
+}
+
 /* May x join gr, whose members read it, by size? Each phase runs per element of its
- * shape, so a smaller value would be recomputed per element (broadcast_to is free). A
- * reduction joins a group without one whose result has its shape (then the rest is
- * its epilogue) or its operand's (a row kernel). */
+ * shape, so a smaller value would be recomputed per element (broadcast_to is free),
+ * except a group value read by the result (x - m - log(s)): a row kernel evaluates it
+ * from its reduction once per group. A reduction joins a group without one whose
+ * result has its shape (then the rest is its epilogue) or its operand's (a row kernel). */
 static bool fits(const fuser *f, const group *gr, const ed_node *x, unsigned *ph)
 {
     int64_t ny = ed_shape_numel(gr->root->shape);
     if (reduction(x))
-        return !gr->red && (ed_shape_eq(x->shape, gr->root->shape) ||
-                            (ed_shape_eq(x->in[0]->shape, gr->root->shape) && ed_reduction_reads_back(x)));
+        return !gr->red && (ed_shape_eq(x->shape, gr->root->shape) || row_reduction(x, gr->root->shape));
     *ph = gr->red ? user_phases(f, gr, x) : 2;
     if (x->op == ED_OP_BROADCAST_TO) return true;
     int64_t n = ed_shape_numel(x->shape);
     if ((*ph & 1) && n != ed_shape_numel(gr->red->in[0]->shape)) return false;
-    return !(*ph & 2) || n == ny;
+    if (!(*ph & 2) || n == ny) return true;
+    /* the reduction comes later in the sweep; group_values_ok checks it joined */
+    return !gr->red && !f->refused[x->id] && group_value(x, gr->root->shape, 4);
 }
 
 static void find_groups(fuser *f, ed_node *const *order)
@@ -210,9 +232,39 @@ static ed_node *build(fuser *f, int h, ed_node *const *order, ed_node **map, ed_
     return fused;
 }
 
+/* Did every group value that joined a group (fits) find its row kernel: a reduction
+ * in its group that it is computed from? Otherwise it would be recomputed per element
+ * (the reduction stayed out: bound, read elsewhere, over the limits), so mark it
+ * refused and return false for another sweep. */
+static bool group_values_ok(fuser *f)
+{
+    bool ok = true;
+    bool *from_red = calloc((size_t)f->n + 1, sizeof *from_red); /* by id: computed from its group's reduction */
+    if (!from_red) return true; /* out of memory: keep the groups, which are correct, only slower */
+    for (int i = 0; i < f->n; i++) {
+        const ed_node *x = f->order[i];
+        int h = f->gid[x->id];
+        if (h < 0) continue;
+        const group *gr = &f->groups[h];
+        from_red[x->id] = x == gr->red;
+        for (int k = 0; k < x->nin && !from_red[x->id]; k++) {
+            const ed_node *y = x->in[k];
+            from_red[x->id] = y->id < f->n && f->gid[y->id] == h && from_red[y->id];
+        }
+        bool small = x != gr->red && x->op != ED_OP_BROADCAST_TO && (f->phase[x->id] & 2) &&
+                     ed_shape_numel(x->shape) < ed_shape_numel(gr->root->shape);
+        if (small && !(from_red[x->id] && gr->red && row_reduction(gr->red, gr->root->shape))) {
+            f->refused[x->id] = true;
+            ok = false;
+        }
+    }
+    free(from_red);
+    return ok;
+}
+
 static void fuser_free(fuser *f)
 {
-    free(f->order), free(f->pinned), free(f->gid), free(f->phase), free(f->groups);
+    free(f->order), free(f->pinned), free(f->gid), free(f->phase), free(f->refused), free(f->groups);
     ed_uses_free(f->uses);
     *f = (fuser){0};
 }
@@ -227,11 +279,16 @@ static int fuser_init(fuser *f, ed_graph *g)
     f->pinned = calloc((size_t)n + 1, sizeof *f->pinned);
     f->gid = calloc((size_t)n + 1, sizeof *f->gid);
     f->phase = calloc((size_t)n + 1, sizeof *f->phase);
+    f->refused = calloc((size_t)n + 1, sizeof *f->refused);
     f->groups = calloc((size_t)n + 1, sizeof *f->groups);
-    if (!f->order || !f->uses || !f->pinned || !f->gid || !f->phase || !f->groups) return ed_fail("fuse: out of memory");
+    if (!f->order || !f->uses || !f->pinned || !f->gid || !f->phase || !f->refused || !f->groups)
+        return ed_fail("fuse: out of memory");
     for (int i = 0; i < g->noutputs; i++) f->pinned[g->outputs[i].node->id] = true;
     for (int i = 0; i < g->nupdates; i++) f->pinned[g->updates[i].node->id] = true;
-    find_groups(f, f->order);
+    do { /* each sweep but the last refuses one more value at least */
+        f->ngroups = 0;
+        find_groups(f, f->order);
+    } while (!group_values_ok(f));
     return ED_OK;
 }
 

@@ -454,67 +454,73 @@ static void test_golden_mse(void **state)
     ed_graph_free(g);
 }
 
-/* layer norm: three kernels: x - mean(x) (a row kernel), rsqrt(mean(d^2) + eps) (an
- * epilogue), the normalization with gain and bias. */
+/* layer norm: two kernels: mean(x) (one op, not fused); one row kernel that
+ * recomputes d = x - mean per element, sums d^2 into the variance, computes
+ * rsqrt(var + eps) once per group and writes d * that * g + b per element. */
 static void test_golden_layer_norm(void **state)
 {
     (void)state;
     ed_graph *g = ed_graph_new("layer_norm");
     ed_output(g, "y", ed_layer_norm(ed_input(g, "x", ED_F32, ed_shape3(2, 3, 7)), "ln", 1e-5, true));
     static const char *const want[] = {
-        "  %3 = fused %0 graph @f2 {",
-        "    %1 = mean %0 {axes=[2], keepdims=true} : f32[2,3,1]",
-        "    %2 = sub %0, %1 : f32[2,3,7]",
-        "  } : f32[2,3,7]",
-        "  %4 = fused %3 graph @f7 {",
-        "    %1 = square %0 : f32[2,3,7]",
-        "    %2 = mean %1 {axes=[2], keepdims=true} : f32[2,3,1]",
-        "    %4 = add %2, %3 : f32[2,3,1]",
-        "    %5 = rsqrt %4 : f32[2,3,1]",
-        "  } : f32[2,3,1]",
-        "  %5 = fused %3, %4, %1, %2 graph @f12 {",
-        "    %4 = mul %0, %1 : f32[2,3,7]",
+        "  %1 = mean %0 {axes=[2], keepdims=true} : f32[2,3,1]",
+        "  %4 = fused %0, %1, %2, %3 graph @f12 {",
+        "    %4 = sub %0, %1 : f32[2,3,7]",
+        "    %5 = square %4 : f32[2,3,7]",
+        "    %6 = mean %5 {axes=[2], keepdims=true} : f32[2,3,1]",
+        "    %7 = const 1e-05 : f32[]",
+        "    %8 = add %6, %7 : f32[2,3,1]",
+        "    %9 = rsqrt %8 : f32[2,3,1]",
+        "    %10 = mul %4, %9 : f32[2,3,7]",
+        "    %11 = mul %10, %2 : f32[2,3,7]",
+        "    %12 = add %11, %3 : f32[2,3,7] \"ln\"",
+        "    out y = %12",
         "  } : f32[2,3,7] \"ln\"",
+        "  out y = %4",
         NULL};
-    check_golden(g, want, 3, 2e-6);
+    check_golden(g, want, 2, 2e-6);
     ed_graph_free(g);
 }
 
-/* log-softmax: three kernels: the max; log(sum(exp(x - m))), which recomputes x - m
- * rather than reading it (fuse copies a cheap chain into the group of a reduction over
- * contiguous groups); and x - m - that, so x - m is never stored. Over axis 0 the
- * groups are strided and x - m is stored instead: four kernels. */
+/* log-softmax: two kernels: the max (with its clamp); one row kernel: exp(x - m)
+ * summed, log(s) once per group, x - m - log(s) per element (x - m is computed in both
+ * phases, never stored). Over axis 0 the same two kernels, with strided groups. */
 static void test_golden_log_softmax(void **state)
 {
     (void)state;
     ed_graph *g = ed_graph_new("log_softmax");
     ed_output(g, "y", ed_log_softmax(ed_input(g, "x", ED_F32, ed_shape2(5, 7)), -1));
     static const char *const want[] = {
+        "  %1 = fused %0 graph @f3 {",
         "    %1 = max %0 {axes=[1], keepdims=true} : f32[5,1]",
-        "  %2 = fused %0, %1 graph @f7 {",
+        "  } : f32[5,1]",
+        "  %2 = fused %0, %1 graph @f8 {",
+        "    %0 = input \"x0\" : f32[5,7]",
+        "    %1 = input \"x1\" : f32[5,1]",
         "    %2 = sub %0, %1 : f32[5,7]",
         "    %3 = exp %2 : f32[5,7]",
         "    %4 = sum %3 {axes=[1], keepdims=true} : f32[5,1]",
         "    %5 = log %4 : f32[5,1]",
-        "  } : f32[5,1]",
-        "  %3 = fused %0, %1, %2 graph @f8 {",
-        "    %3 = sub %0, %1 : f32[5,7]",
-        "    %4 = sub %3, %2 : f32[5,7]",
+        "    %6 = sub %2, %5 : f32[5,7]",
+        "    out y = %6",
         "  } : f32[5,7]",
-        "  out y = %3",
+        "  out y = %2",
         NULL};
-    check_golden(g, want, 3, 2e-6);
+    check_golden(g, want, 2, 2e-6);
     ed_graph_free(g);
     g = ed_graph_new("log_softmax_axis0");
     ed_output(g, "y", ed_log_softmax(ed_input(g, "x", ED_F32, ed_shape2(5, 7)), 0));
     static const char *const want0[] = {
         "    %1 = max %0 {axes=[0], keepdims=true} : f32[1,7]",
-        "  %2 = sub %0, %1 : f32[5,7]",
-        "  %3 = fused %2 graph @f7 {",
-        "    %2 = sum %1 {axes=[0], keepdims=true} : f32[1,7]",
-        "  %4 = sub %2, %3 : f32[5,7]",
+        "  %2 = fused %0, %1 graph @f8 {",
+        "    %2 = sub %0, %1 : f32[5,7]",
+        "    %3 = exp %2 : f32[5,7]",
+        "    %4 = sum %3 {axes=[0], keepdims=true} : f32[1,7]",
+        "    %5 = log %4 : f32[1,7]",
+        "    %6 = sub %2, %5 : f32[5,7]",
+        "  } : f32[5,7]",
         NULL};
-    check_golden(g, want0, 4, 2e-6);
+    check_golden(g, want0, 2, 2e-6);
     ed_graph_free(g);
 }
 
@@ -765,6 +771,158 @@ static void test_random_reduction_graphs(void **state)
     assert_true(fused_kernels < unfused_kernels);
 }
 
+/* Row kernels whose phase 2 holds a value smaller than the result (log(s) in
+ * log-softmax): a group value read back per element. */
+static int count_group_value_rows(const ed_graph *g)
+{
+    int n = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *x = g->nodes[i];
+        if (x->op != ED_OP_FUSED || !ed_fused_row_kernel(x)) continue;
+        const ed_graph *b = x->attr.body;
+        bool p1[ED_FUSED_MAX_NODES], p2[ED_FUSED_MAX_NODES], found = false;
+        ed_fused_phases(b, p1, p2);
+        for (int k = 0; k < b->nnodes; k++) {
+            const ed_node *v = b->nodes[k];
+            found = found || (p2[k] && ed_ops[v->op].kind == ED_KIND_ELEM &&
+                              ed_shape_numel(v->shape) < ed_shape_numel(x->shape));
+        }
+        n += found;
+    }
+    return n;
+}
+
+/* A value of a reduction's shape computed from it (log, rsqrt(. + eps), times an input
+ * of that shape, exp(-|.|) + 1), read back per element by the reduced operand's shape:
+ * odd shapes, keepdims or leading reduced axes, f32 or f64; sometimes bound to out or
+ * read elsewhere too (it stays stored), its reduction bound to out (v stays out of
+ * the row kernel), two reductions' values in one result (one joins), and on square
+ * operands reductions that do not read back (the group value is then refused: it
+ * would be read along the wrong axis). */
+static ed_graph *random_group_value_graph(uint64_t seed)
+{
+    rng_seed(seed * 69069u + 5);
+    static const ed_shape shapes[6] = {{3, {5, 7, 3}}, {4, {3, 1, 4, 5}}, {2, {9, 5}},
+                                       {3, {2, 6, 1}}, {3, {4, 4, 4}},   {2, {4, 4}}};
+    ed_shape sh = shapes[pick(6)];
+    ed_dtype dt = seed % 2 ? ED_F32 : ED_F64;
+    ed_graph *g = ed_graph_new("random_group_value");
+    ed_node *pool[16];
+    int np = 0, nout = 0;
+    pool[np++] = ed_input(g, "a", dt, sh);
+    pool[np++] = ed_input(g, "b", dt, sh);
+    ed_node *last = ed_input(g, "last", dt, ed_shape1(sh.dim[sh.rank - 1]));
+    typedef ed_node *(*reduce_fn)(ed_node *, unsigned, bool);
+    static const reduce_fn red[] = {ed_sum, ed_mean, ed_max, ed_min};
+    int blocks = 1 + pick(3);
+    for (int i = 0; i < blocks; i++) {
+        ed_node *x = pool[pick(np)], *y = pool[pick(np)];
+        ed_node *operand = pick(2) ? ed_sub(x, y) : ed_mul(ed_tanh(x), y);
+        unsigned axes = 1u + (unsigned)pick((1 << sh.rank) - 1);
+        bool keep = pick(3) > 0 || axes == (1u << sh.rank) - 1;
+        ed_node *m = red[pick(4)](operand, axes, keep), *v = NULL;
+        char name[16];
+        snprintf(name, sizeof name, "gin%d", i);
+        switch (pick(4)) {
+        case 0: v = ed_log(ed_add_scalar(ed_abs(m), 1)); break;
+        case 1: v = ed_rsqrt(ed_add_scalar(ed_square(m), 1e-3)); break;
+        case 2: v = ed_mul(ed_sigmoid(m), ed_input(g, name, dt, m->shape)); break;
+        default: v = ed_add_scalar(ed_exp(ed_neg(ed_abs(m))), 1); break;
+        }
+        if (pick(4) == 0) /* a second reduction's group value: one of the two joins */
+            v = ed_add(v, ed_log(ed_add_scalar(ed_abs(ed_max(operand, axes, keep)), 2)));
+        ed_shape back;
+        if (!ed_broadcast_shapes(v->shape, sh, &back) || !ed_shape_eq(back, sh)) {
+            snprintf(name, sizeof name, "r%d", nout++);
+            ed_output(g, name, v);
+            continue;
+        }
+        ed_node *r;
+        switch (pick(3)) {
+        case 0: r = ed_sub(operand, v); break;                             /* log-softmax */
+        case 1: r = ed_add(ed_mul(ed_sub(operand, m), v), last); break;    /* layer norm */
+        default: r = ed_mul(ed_exp(operand), v); break;
+        }
+        int bind = pick(8);
+        if (bind == 0) { /* bound: stays stored */
+            snprintf(name, sizeof name, "v%d", i);
+            ed_output(g, name, v);
+        } else if (bind == 1) { /* read by another group too */
+            snprintf(name, sizeof name, "w%d", i);
+            ed_output(g, name, ed_mul(v, ed_scalar(g, dt, 3)));
+        } else if (bind == 2) { /* the reduction bound: v has no row kernel to join */
+            snprintf(name, sizeof name, "m%d", i);
+            ed_output(g, name, m);
+        }
+        if (np < 16) pool[np++] = r;
+    }
+    for (int i = 2; i < np; i++) {
+        if (pick(2) && i != np - 1) continue;
+        char name[16];
+        snprintf(name, sizeof name, "o%d", i);
+        ed_output(g, name, pool[i]);
+    }
+    if (ed_graph_error(g)) fail_msg("random graph %llu: %s", (unsigned long long)seed, ed_graph_error(g));
+    return g;
+}
+
+static void test_random_group_values(void **state)
+{
+    (void)state;
+    int rows = 0, unfused_kernels = 0, fused_kernels = 0;
+    for (uint64_t s = 1; s <= 40; s++) {
+        ed_graph *g = random_group_value_graph(s);
+        char what[64];
+        snprintf(what, sizeof what, "random group value graph %llu", (unsigned long long)s);
+        ed_graph *h = ed_graph_clone(g);
+        assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+        rows += count_group_value_rows(h);
+        char *text = ed_graph_print(h);
+        ed_graph *back = parse(text);
+        char *again = ed_graph_print(back);
+        assert_string_equal(again, text);
+        free(text), free(again);
+        ed_graph_free(back);
+        ed_graph_free(h);
+        fused_kernels += check_fusion(g, 1e-5, 2, what);
+        const config one[1] = {{ED_BACKEND_INTERP, NO_FUSE}};
+        unfused_kernels += check_configs(g, one, (const double[]){0}, 1, 0, what, 0);
+        ed_graph_free(g);
+    }
+    print_message("random group value graphs: %d row kernels with group values, kernels %d -> %d\n", rows,
+                  unfused_kernels, fused_kernels);
+    assert_true(rows >= 20);
+    assert_true(fused_kernels < unfused_kernels);
+}
+
+/* A group value of a reduction that does not read back (axis 1 of a square operand
+ * without keepdims: broadcast, log(s)[j] meets row i) joins no row kernel: the pass
+ * stores it, and a body holding it is refused. */
+static void test_group_value_needs_its_groups(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("transposed_group_value");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(4, 4));
+    ed_node *ls = ed_log(ed_sum(ed_exp(x), 2, false)); /* f32[4], by row */
+    ed_output(g, "y", ed_sub(x, ls));
+    ed_graph *h = ed_graph_clone(g);
+    assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    const ed_node *y = ed_graph_output(h, "y");
+    assert_false(y->op == ED_OP_FUSED && ed_fused_reduction(y->attr.body));
+    assert_int_equal(count_group_value_rows(h), 0);
+    ed_graph_free(h);
+    check_fusion(g, 2e-6, 1, "transposed group value");
+    ed_graph_free(g);
+    const char *bad = "graph @g {\n  %x = input \"x\" : f32[3,3]\n"
+                      "  %f = fused %x graph @b {\n    %0 = input \"x0\" : f32[3,3]\n"
+                      "    %1 = sum %0 {axes=[1], keepdims=false} : f32[3]\n"
+                      "    %2 = log %1 : f32[3]\n"
+                      "    %3 = sub %0, %2 : f32[3,3]\n"
+                      "    out y = %3\n  } : f32[3,3]\n  out y = %f\n}\n";
+    assert_null(ed_graph_parse(bad, "bad"));
+    CHECK_ERROR_HAS("reduction %1 (f32[3]) broadcast to f32[3,3] does not read each element's own group");
+}
+
 /* More inputs than a fused node takes: the chain is cut, meaning kept. */
 static void test_input_limit(void **state)
 {
@@ -868,6 +1026,27 @@ static void test_training_step(void **state)
     ed_graph_free(g);
 }
 
+/* A layer norm's training step: the backward reads d, var + eps and rsqrt(var + eps),
+ * so the forward stores them (d = x - mean(x) as a row kernel, var + eps as an epilogue,
+ * rsqrt and d * rsqrt as their own kernels) and no group value joins a row kernel:
+ * 31 kernels, as before group values could. Bit equality on both backends. */
+static void test_layer_norm_training_step(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("ln_train");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(6, 5)), *t = ed_input(g, "t", ED_F32, ed_shape2(6, 3));
+    ed_node *y = ed_dense(ed_layer_norm(ed_dense(x, "in", 9, true), "ln", 1e-5, true), "out", 3, false);
+    ed_node *loss = ed_mean(ed_square(ed_sub(y, t)), ED_ALL_AXES, false);
+    assert_int_equal(ed_train_step(g, loss, &(ed_train_opts){.optim = {.kind = ED_OPT_SGD, .lr = 1e-2}}), ED_OK);
+    ed_graph *h = ed_graph_clone(g);
+    assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    assert_int_equal(count_kernels(h), 31);
+    assert_int_equal(count_group_value_rows(h), 0);
+    ed_graph_free(h);
+    check_fusion(g, 1e-4, 3, "layer norm training step");
+    ed_graph_free(g);
+}
+
 /* The W1 training step (bench/w1.c): kernels after the default pipeline. A regression
  * in fusion fails here. */
 static void test_w1_kernel_count(void **state)
@@ -926,11 +1105,14 @@ int main(void)
         cmocka_unit_test(test_row_kernel_needs_its_groups),
         cmocka_unit_test(test_text_round_trip),
         cmocka_unit_test(test_random_reduction_graphs),
+        cmocka_unit_test(test_random_group_values),
+        cmocka_unit_test(test_group_value_needs_its_groups),
         cmocka_unit_test(test_input_limit),
         cmocka_unit_test(test_bound_values_stay),
         cmocka_unit_test(test_constant_chain_is_left),
         cmocka_unit_test(test_autodiff_refuses_fused),
         cmocka_unit_test(test_training_step),
+        cmocka_unit_test(test_layer_norm_training_step),
         cmocka_unit_test(test_w1_kernel_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

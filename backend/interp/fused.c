@@ -6,7 +6,9 @@
  * With a reduction in the body (ir.h): per group of the reduction, phase 1 evaluates
  * the reduction's operand per element of the group (in the reduction kernel's order,
  * accumulating as reduce.c does), then phase 2 evaluates the rest once (an epilogue)
- * or per element of the group (a row kernel). */
+ * or per element of the group (a row kernel; its values computed from the reduction,
+ * consts and inputs of one value per group alone, ed_fused_group_values, once per group
+ * before the elements). */
 #include "backend/interp/iter.h"
 #include "backend/interp/kernels.h"
 
@@ -84,9 +86,15 @@ static void reduction(const ed_node *n, const ed_tensor *const *in, ed_tensor *o
     const ed_graph *body = n->attr.body;
     const ed_node *r = ed_fused_reduction(body), *y = body->outputs[0].node;
     const ed_shape d = r->in[0]->shape;
-    bool p1[ED_FUSED_MAX_NODES], p2[ED_FUSED_MAX_NODES];
+    bool p1[ED_FUSED_MAX_NODES], p2[ED_FUSED_MAX_NODES], once[ED_FUSED_MAX_NODES], each[ED_FUSED_MAX_NODES];
     ed_fused_phases(body, p1, p2);
     bool row = ed_fused_row_kernel(n);
+    /* a row kernel's values of the group alone (log(s)) once per group, the rest per element */
+    ed_fused_group_values(body, once);
+    for (int i = 0; i < body->nnodes; i++) {
+        once[i] = once[i] && p2[i] && row;
+        each[i] = p2[i] && !once[i];
+    }
     evaluator e;
     eval_init(&e, body, in);
     /* Operand k < nin: input k broadcast to D; operand nin: the result (row kernels). */
@@ -126,9 +134,10 @@ static void reduction(const ed_node *n, const ed_tensor *const *in, ed_tensor *o
             ed_iter_next(&epi);
             continue;
         }
+        eval(&e, once, outer.off); /* inputs at the group's first element */
         ed_iter_rewind(&inner);
         for (int64_t j = 0; j < ngroup; j++, ed_iter_next(&inner)) {
-            eval(&e, p2, inner.off);
+            eval(&e, each, inner.off);
             interp_set(out, inner.off[n->nin], e.v[y->id]);
         }
     }

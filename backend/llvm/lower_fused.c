@@ -8,7 +8,10 @@
  * and, per group, an inner walk over its elements evaluating the reduction's operand
  * and accumulating it exactly as ed_lower_reduce does (the same accumulator), then the
  * rest of the body once at the group's result (epilogue) or in a second inner walk
- * over the group (row kernel). */
+ * over the group (row kernel; its values computed from the reduction, consts and
+ * inputs of one value per group alone, ed_fused_group_values, e.g. log(s) in
+ * log-softmax, once per group before the walk: the same code on the same operands, so
+ * the same bits, without relying on LICM). */
 #include "backend/interp/iter.h"
 #include "backend/llvm/lower.h"
 
@@ -85,6 +88,7 @@ typedef struct {
     const ed_node *n, *r;
     const ed_graph *body;
     bool p1[ED_FUSED_MAX_NODES], p2[ED_FUSED_MAX_NODES];
+    bool once[ED_FUSED_MAX_NODES], each[ED_FUSED_MAX_NODES]; /* a row kernel's phase 2: per group, per element */
     bool row;
     ed_shape red;
     int64_t count;
@@ -92,6 +96,7 @@ typedef struct {
     int epi_of[ED_FUSED_MAX_INPUTS]; /* epilogue: input -> outer operand */
     ed_red_acc acc;
     LLVMValueRef rv; /* the group's reduction, for phase 2 */
+    LLVMValueRef gv[ED_FUSED_MAX_NODES]; /* the group's values with once[] set */
 } fred;
 
 static void load_ptrs(const fred *f, const int *of, LLVMValueRef *ptrs, LLVMValueRef *by_input)
@@ -111,8 +116,9 @@ static void phase1_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
 static void phase2_eval(ed_cg *cg, fred *f, LLVMValueRef *in, LLVMValueRef out)
 {
     LLVMValueRef v[ED_FUSED_MAX_NODES];
+    memcpy(v, f->gv, sizeof v);
     v[f->r->id] = f->rv;
-    eval(cg, f->body, f->p2, in, v);
+    eval(cg, f->body, f->row ? f->each : f->p2, in, v);
     LLVMBuildStore(cg->b, v[f->body->outputs[0].node->id], out);
 }
 
@@ -137,6 +143,11 @@ static void group_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
     run_phase(cg, f, &f->w1, ptrs, phase1_body);
     f->rv = ed_red_acc_result(cg, &f->acc, f->count);
     if (f->row) {
+        /* before the walk, which they dominate; inputs at the group's first element */
+        LLVMValueRef in[ED_FUSED_MAX_INPUTS];
+        for (int k = 0; k < f->n->nin; k++) in[k] = f->w2.of[k] >= 0 ? ptrs[f->w2.outer[f->w2.of[k]]] : NULL;
+        f->gv[f->r->id] = f->rv;
+        eval(cg, f->body, f->once, in, f->gv);
         run_phase(cg, f, &f->w2, ptrs, row_body);
         return;
     }
@@ -162,6 +173,11 @@ static void lower_reduction(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     f->r = ed_fused_reduction(f->body);
     f->row = ed_fused_row_kernel(n);
     ed_fused_phases(f->body, f->p1, f->p2);
+    ed_fused_group_values(f->body, f->once);
+    for (int i = 0; i < f->body->nnodes; i++) {
+        f->once[i] = f->once[i] && f->p2[i] && f->row;
+        f->each[i] = f->p2[i] && !f->once[i];
+    }
     const ed_shape d = f->r->in[0]->shape;
     uint32_t axes = f->r->attr.axes;
     ed_shape kept = {0};
