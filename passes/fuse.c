@@ -19,8 +19,14 @@
  * Groups of one op stay as they are, and so do groups reading nothing but splat
  * consts (fold's work). Splat consts read by a group are copied into its body.
  *
+ * Before grouping for good, values are copied into their readers (then the groups are
+ * found again): broadcasts into the groups that read them, small cheap chains into
+ * every group that reads them (a bias add: act(mm + b) in one pass, the backward group
+ * reading mm), a cheap chain into a reduction that reads it. After grouping, a
+ * broadcast still read by several nodes gets a copy per later reader (split_broadcasts).
+ *
  * Autodiff does not know fused nodes (ed_grad refuses them): fuse runs after ed_grad,
- * as in ed_compile's default pipeline. Loop bodies are not fused yet. */
+ * as in ed_compile's default pipeline. The pass manager runs fuse in loop bodies. */
 #include "frontend/frontend.h"
 #include "passes/pass.h"
 #include "runtime/error.h"

@@ -697,7 +697,7 @@ static void test_dense_bias_activation(void **state)
     }
     for (int i = 0; i < h->nnodes; i++) {
         const ed_node *n = h->nodes[i];
-        if (n->op == ED_OP_FUSED && n->shape.dim[n->shape.rank - 1] == 12 && n->in[0]->op == ED_OP_MATMUL) readers++;
+        if (n->op == ED_OP_FUSED && n->shape.rank == 2 && n->shape.dim[1] == 12 && n->in[0]->op == ED_OP_MATMUL) readers++;
     }
     assert_true(readers >= 4); /* two layers, forward and backward */
     int k = count_kernels(h);
