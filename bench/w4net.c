@@ -54,7 +54,7 @@ static int run_one(const bench_opts *o, const char *what, int full, ed_graph *g,
     double flops = bench_matmul_flops(g) / r.iterations * full;
     double sgemm = o->backend == ED_BACKEND_INTERP ? 0 : bench_sgemm_flops(256);
     double t0 = bench_now();
-    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = o->backend, .seed = 1});
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = o->backend, .seed = 1, .passes = o->passes});
     double compile_s = bench_now() - t0;
     int rc = 1;
     bench_stat s;

@@ -453,9 +453,7 @@ static int split_broadcasts(ed_graph *g)
 static bool cheap_to_recompute(const fuser *f, const ed_node *x, int gx)
 {
     const group *gr = &f->groups[gx];
-    if (gr->red || gr->members > READERS_MAX_NODES || gr->next > RECOMPUTE_MAX_INPUTS) return false;
-    for (int i = 0; i < f->n; i++)
-        if (f->gid[f->order[i]->id] == gx && !cheap(f->order[i]->op)) return false;
+    if (gr->red || gr->costly || gr->members > READERS_MAX_NODES || gr->next > RECOMPUTE_MAX_INPUTS) return false;
     int full = 0;
     for (int k = 0; k < gr->next; k++) {
         const ed_node *y = gr->ext[k];
@@ -488,6 +486,10 @@ static int recompute_into_readers(fuser *f)
 {
     int copies = 0;
     const ed_uses *u = f->uses;
+    for (int i = 0; i < f->n; i++) {
+        const ed_node *m = f->order[i];
+        if (f->gid[m->id] >= 0 && !cheap(m->op)) f->groups[f->gid[m->id]].costly = true;
+    }
     for (int i = 0; i < f->n; i++) {
         ed_node *x = f->order[i];
         int gx = f->gid[x->id];

@@ -259,6 +259,27 @@ static void test_random_graphs(void **state)
     assert_true(fused_kernels < unfused_kernels);
 }
 
+/* The random graphs without simplify, so their broadcast_to nodes (read by several
+ * groups, by matmuls) reach fuse: copied into groups and split per reader, with the
+ * same bits on each backend as without fuse. */
+static void test_random_graphs_keep_broadcasts(void **state)
+{
+    (void)state;
+    int broadcasts = 0;
+    for (uint64_t s = 1; s <= 15; s++) {
+        ed_graph *g = random_graph(s);
+        broadcasts += count_op(g, ED_OP_BROADCAST_TO);
+        char what[64];
+        snprintf(what, sizeof what, "random graph %llu without simplify", (unsigned long long)s);
+        const config interp[2] = {{ED_BACKEND_INTERP, "cse,dce"}, {ED_BACKEND_INTERP, "cse,dce,fuse,plan"}};
+        check_configs(g, interp, (const double[]){0, 0}, 2, 1, what, 1);
+        const config jit[2] = {{ED_BACKEND_JIT, "cse,dce"}, {ED_BACKEND_JIT, "cse,dce,fuse,plan"}};
+        check_configs(g, jit, (const double[]){0, 0}, 2, 1, what, 1);
+        ed_graph_free(g);
+    }
+    assert_true(broadcasts >= 5);
+}
+
 /* The same chains as the body of a 3-trip loop: a carried (tanh of the last value),
  * the other operands captured, a randn in the body, some values stacked. */
 static ed_graph *random_loop_graph(uint64_t seed)
@@ -1069,6 +1090,7 @@ int main(void)
         cmocka_unit_test(test_golden_chain_with_broadcast),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_random_graphs),
+        cmocka_unit_test(test_random_graphs_keep_broadcasts),
         cmocka_unit_test(test_random_loop_bodies),
         cmocka_unit_test(test_golden_softmax),
         cmocka_unit_test(test_golden_logsumexp),
