@@ -408,7 +408,8 @@ static int split_broadcasts(ed_graph *g)
     ed_uses *u = ed_uses_build(g);
     int *rank = calloc((size_t)n + 1, sizeof *rank);
     bool *pinned = calloc((size_t)n + 1, sizeof *pinned);
-    ed_node **reader = malloc(((size_t)n + 1) * sizeof *reader); /* of copy k (a copy per use at most) */
+    /* reader[k]: the reader of copy k (node n + k); a copy per use at most */
+    ed_node **reader = u ? malloc(((size_t)u->start[n] + 1) * sizeof *reader) : NULL;
     int rc = order && u && rank && pinned && reader ? ED_OK : ed_fail("fuse: out of memory");
     for (int i = 0; i < g->noutputs && rc == ED_OK; i++) pinned[g->outputs[i].node->id] = true;
     for (int i = 0; i < g->nupdates && rc == ED_OK; i++) pinned[g->updates[i].node->id] = true;
