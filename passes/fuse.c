@@ -22,8 +22,14 @@
  * Groups of one op stay as they are, and so do groups reading nothing but splat
  * consts (fold's work). Splat consts read by a group are copied into its body.
  *
+ * Before grouping for good, values are copied into their readers (then the groups are
+ * found again): broadcasts into the groups that read them, small cheap chains into
+ * every group that reads them (a bias add: act(mm + b) in one pass, the backward group
+ * reading mm), a cheap chain into a reduction that reads it. After grouping, a
+ * broadcast still read by several nodes gets a copy per later reader (split_broadcasts).
+ *
  * Autodiff does not know fused nodes (ed_grad refuses them): fuse runs after ed_grad,
- * as in ed_compile's default pipeline. Loop bodies are not fused yet. */
+ * as in ed_compile's default pipeline. The pass manager runs fuse in loop bodies. */
 #include "frontend/frontend.h"
 #include "passes/pass.h"
 #include "runtime/error.h"
@@ -392,10 +398,202 @@ static int recompute_into_reductions(fuser *f)
     return copies;
 }
 
+/* ---- values every reader recomputes: broadcasts and cheap chains ---------------- */
+
+/* Limits of a chain copied into every group that reads it (recompute_into_readers). */
+#define READERS_MAX_NODES 4
+#define READERS_MAX_GROUPS 8
+
+/* Redirect user's reads of x to y. */
+static void redirect(ed_node *user, const ed_node *x, ed_node *y)
+{
+    for (int j = 0; j < user->nin; j++)
+        if (user->in[j] == x) user->in[j] = y;
+}
+
+/* Room in group hr for a copy of `members` nodes reading `inputs` values in place of
+ * one input it reads now (counted as in try_join: the copy's inputs may all be new). */
+static bool room_for_copy(const group *hr, int members, int inputs)
+{
+    return hr->next - 1 + inputs <= ED_FUSED_MAX_INPUTS &&
+           hr->members + hr->next + hr->nconst + members + inputs <= ED_FUSED_MAX_NODES;
+}
+
+/* A broadcast_to that groups read is not stored for them: each group that reads it
+ * gets its own copy, which joins the group (a broadcast is free there). Readers outside
+ * groups keep reading it (split_broadcasts gives them their own). Returns the copies
+ * made, or -1. */
+static int copy_broadcasts(fuser *f)
+{
+    int copies = 0;
+    const ed_uses *u = f->uses;
+    for (int i = 0; i < f->n; i++) {
+        ed_node *x = f->order[i];
+        if (x->op != ED_OP_BROADCAST_TO || f->gid[x->id] >= 0) continue;
+        int done[READERS_MAX_GROUPS], ndone = 0; /* groups given a copy already, and the copy */
+        ed_node *made[READERS_MAX_GROUPS];
+        for (int k = u->start[x->id]; k < u->start[x->id + 1]; k++) {
+            ed_node *user = u->list[k];
+            int h = f->gid[user->id];
+            if (h < 0) continue;
+            ed_node *copy = NULL;
+            for (int j = 0; j < ndone; j++)
+                if (done[j] == h) copy = made[j];
+            if (!copy) {
+                if (ndone == READERS_MAX_GROUPS || !room_for_copy(&f->groups[h], 1, 1)) continue;
+                if (!(copy = ed_node_new(f->g, ED_OP_BROADCAST_TO, x->in, 1, &x->attr))) return -1;
+                done[ndone] = h, made[ndone++] = copy;
+                copies++;
+            }
+            redirect(user, x, copy);
+        }
+    }
+    return copies;
+}
+
+/* After grouping: a broadcast_to still read by several nodes (a concat, a matmul)
+ * keeps its first reader, in topological order, and each later one gets its own copy,
+ * placed just before it (the graph is reordered so, which the manager's renumbering
+ * keeps), so a full-size buffer is not kept alive between distant readers. RK4: cse
+ * merges k2's and k3's time embeddings, and their [10000, 128] broadcast would stay
+ * alive across k2's network. A broadcast costs one write of its result, no more than
+ * the read it saves. Not for one bound to out (stored to the end anyway). */
+static int split_broadcasts(ed_graph *g)
+{
+    int n = g->nnodes, ncopies = 0;
+    ed_node **order = ed_graph_topo(g);
+    ed_uses *u = ed_uses_build(g);
+    int *rank = calloc((size_t)n + 1, sizeof *rank);
+    bool *pinned = calloc((size_t)n + 1, sizeof *pinned);
+    /* reader[k]: the reader of copy k (node n + k); a copy per use at most */
+    ed_node **reader = u ? malloc(((size_t)u->start[n] + 1) * sizeof *reader) : NULL;
+    int rc = order && u && rank && pinned && reader ? ED_OK : ed_fail("fuse: out of memory");
+    for (int i = 0; i < g->noutputs && rc == ED_OK; i++) pinned[g->outputs[i].node->id] = true;
+    for (int i = 0; i < g->nupdates && rc == ED_OK; i++) pinned[g->updates[i].node->id] = true;
+    for (int i = 0; i < n && rc == ED_OK; i++) rank[order[i]->id] = i;
+    for (int i = 0; i < n && rc == ED_OK; i++) {
+        ed_node *x = order[i];
+        if (x->op != ED_OP_BROADCAST_TO || pinned[x->id]) continue;
+        ed_node *first = NULL;
+        for (int k = u->start[x->id]; k < u->start[x->id + 1]; k++)
+            if (!first || rank[u->list[k]->id] < rank[first->id]) first = u->list[k];
+        for (int k = u->start[x->id]; k < u->start[x->id + 1] && rc == ED_OK; k++) {
+            ed_node *user = u->list[k];
+            bool reads_x = false; /* still: a use entry per read, the first redirects them all */
+            for (int j = 0; j < user->nin; j++) reads_x |= user->in[j] == x;
+            if (user == first || !reads_x) continue;
+            ed_node *copy = ed_node_new(g, ED_OP_BROADCAST_TO, x->in, 1, &x->attr);
+            if (!copy) rc = ed_fail("fuse: %s", ed_graph_error(g));
+            else redirect(user, x, copy), reader[ncopies++] = user;
+        }
+    }
+    if (rc == ED_OK && ncopies > 0) { /* the copies (nodes n..) each just before its reader */
+        ed_node **placed = malloc((size_t)g->nnodes * sizeof *placed);
+        int np = 0;
+        if (!placed) rc = ed_fail("fuse: out of memory");
+        for (int i = 0; i < n && rc == ED_OK; i++) {
+            for (int k = 0; k < ncopies; k++)
+                if (reader[k] == order[i]) placed[np++] = g->nodes[n + k];
+            placed[np++] = order[i];
+        }
+        if (rc == ED_OK) rc = ed_graph_reorder(g, placed);
+        free(placed);
+    }
+    free(order), free(rank), free(pinned), free(reader);
+    ed_uses_free(u);
+    return rc;
+}
+
+/* Is chain root x (a group without a reduction) recomputed as cheaply as it is read?
+ * Cheap arithmetic only (no transcendentals: see cheap()), a few ops, and at most one
+ * input of x's size (others smaller: a bias, a scalar), no wider than x: a reader then
+ * reads that input in place of x, and keeping it alive costs no more than keeping x. */
+static bool cheap_to_recompute(const fuser *f, const ed_node *x, int gx)
+{
+    const group *gr = &f->groups[gx];
+    if (gr->red || gr->costly || gr->members > READERS_MAX_NODES || gr->next > RECOMPUTE_MAX_INPUTS) return false;
+    int full = 0;
+    for (int k = 0; k < gr->next; k++) {
+        const ed_node *y = gr->ext[k];
+        if (ed_shape_numel(y->shape) < ed_shape_numel(x->shape)) continue;
+        if (ed_dtype_size(y->dtype) > ed_dtype_size(x->dtype)) return false;
+        full++;
+    }
+    return full <= 1;
+}
+
+/* May group h recompute x, which its member user reads? As fits() asks of a member: x
+ * has the elements of each phase that reads it, and a reduction's operand is read over
+ * contiguous groups (recompute_into_reductions). */
+static bool reader_fits(const fuser *f, int h, const ed_node *user, const ed_node *x)
+{
+    const group *hr = &f->groups[h];
+    unsigned ph = !hr->red ? 2u : user == hr->red ? 1u : f->phase[user->id];
+    int64_t n = ed_shape_numel(x->shape);
+    if ((ph & 1) && (n != ed_shape_numel(hr->red->in[0]->shape) || !contiguous_groups(hr->red))) return false;
+    return !(ph & 2) || n == ed_shape_numel(hr->root->shape);
+}
+
+/* A cheap chain stored only because several groups read it: each of them recomputes it
+ * from the chain's inputs instead, and it is not stored. A dense layer act(x @ W + b)
+ * in a training step: the activation and the backward pass's group both read x @ W +
+ * b; each gets a copy, so the forward pass is the sgemm and one fused act(mm + b), and
+ * the backward group reads mm (alive for it anyway). Only when every reader is a group
+ * that fits it (readers outside groups need it stored). Returns the copies made, or -1. */
+static int recompute_into_readers(fuser *f)
+{
+    int copies = 0;
+    const ed_uses *u = f->uses;
+    for (int i = 0; i < f->n; i++) {
+        const ed_node *m = f->order[i];
+        if (f->gid[m->id] >= 0 && !cheap(m->op)) f->groups[f->gid[m->id]].costly = true;
+    }
+    for (int i = 0; i < f->n; i++) {
+        ed_node *x = f->order[i];
+        int gx = f->gid[x->id];
+        if (gx < 0 || f->groups[gx].root != x || f->pinned[x->id]) continue;
+        int gs[READERS_MAX_GROUPS], ng = 0;
+        bool ok = u->start[x->id] < u->start[x->id + 1] && cheap_to_recompute(f, x, gx);
+        for (int k = u->start[x->id]; ok && k < u->start[x->id + 1]; k++) {
+            const ed_node *user = u->list[k];
+            int h = f->gid[user->id];
+            ok = h >= 0 && reader_fits(f, h, user, x);
+            bool seen = false;
+            for (int j = 0; j < ng; j++) seen |= gs[j] == h;
+            if (ok && !seen) {
+                ok = ng < READERS_MAX_GROUPS && room_for_copy(&f->groups[h], f->groups[gx].members, f->groups[gx].next);
+                gs[ng++] = h;
+            }
+        }
+        if (!ok) continue;
+        for (int j = 0; j < ng; j++) {
+            ed_node *copy = copy_group(f, gx);
+            if (!copy) return -1;
+            copies++;
+            for (int k = u->start[x->id]; k < u->start[x->id + 1]; k++)
+                if (f->gid[u->list[k]->id] == gs[j]) redirect(u->list[k], x, copy);
+        }
+    }
+    return copies;
+}
+
+/* Run a copying rule on f's groups; when it copied, find the groups again (the copies
+ * join their readers' groups). */
+static int copy_then_regroup(fuser *f, ed_graph *g, int (*rule)(fuser *))
+{
+    int copies = rule(f);
+    if (copies < 0) return ed_fail("fuse: %s", ed_graph_error(g) ? ed_graph_error(g) : "out of memory");
+    if (copies == 0) return ED_OK;
+    fuser_free(f);
+    return fuser_init(f, g);
+}
+
 int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
 {
     fuser f;
     int rc = fuser_init(&f, g);
+    if (rc == ED_OK) rc = copy_then_regroup(&f, g, copy_broadcasts);
+    if (rc == ED_OK) rc = copy_then_regroup(&f, g, recompute_into_readers);
     if (rc == ED_OK) {
         int copies = recompute_into_reductions(&f);
         if (copies < 0) rc = ed_fail("fuse: %s", ed_graph_error(g));
@@ -415,6 +613,8 @@ int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
         int h = f.gid[r->id];
         /* one op gains nothing; no input at all is a constant, which is fold's */
         if (h < 0 || f.groups[h].root != r || f.groups[h].members < 2 || f.groups[h].next == 0) continue;
+        /* dead: every reader got its own copy (a fused node would be kept as opaque) */
+        if (!f.pinned[r->id] && ed_use_count(f.uses, r) == 0) continue;
         ed_node *fused = build(&f, h, order, map, repl);
         if (!fused) {
             rc = ed_graph_error(g) ? ed_fail("fuse: %s", ed_graph_error(g)) : ED_ERR;
@@ -426,5 +626,6 @@ int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
     }
     free(map), free(repl);
     fuser_free(&f);
+    if (rc == ED_OK) rc = split_broadcasts(g);
     return rc;
 }
