@@ -347,6 +347,15 @@ static ed_node *copy_group(fuser *f, int gx)
     return to[nc - 1]; /* the root comes last in topological order */
 }
 
+/* Flag the groups holding a transcendental (or any op that is not cheap). */
+static void mark_costly(fuser *f)
+{
+    for (int i = 0; i < f->n; i++) {
+        const ed_node *m = f->order[i];
+        if (f->gid[m->id] >= 0 && !cheap(m->op)) f->groups[f->gid[m->id]].costly = true;
+    }
+}
+
 /* A chain stored because several groups read it, one of them as (part of) a
  * reduction's operand: give that reduction its own copy, so its group recomputes the
  * chain from the chain's inputs instead of reading the stored value, and the stored
@@ -357,10 +366,7 @@ static ed_node *copy_group(fuser *f, int gx)
 static int recompute_into_reductions(fuser *f)
 {
     int copies = 0;
-    for (int i = 0; i < f->n; i++) {
-        const ed_node *m = f->order[i];
-        if (f->gid[m->id] >= 0 && !cheap(m->op)) f->groups[f->gid[m->id]].costly = true;
-    }
+    mark_costly(f);
     for (int i = 0; i < f->n; i++) {
         ed_node *x = f->order[i];
         int gx = f->gid[x->id];
@@ -544,10 +550,7 @@ static int recompute_into_readers(fuser *f)
 {
     int copies = 0;
     const ed_uses *u = f->uses;
-    for (int i = 0; i < f->n; i++) {
-        const ed_node *m = f->order[i];
-        if (f->gid[m->id] >= 0 && !cheap(m->op)) f->groups[f->gid[m->id]].costly = true;
-    }
+    mark_costly(f);
     for (int i = 0; i < f->n; i++) {
         ed_node *x = f->order[i];
         int gx = f->gid[x->id];

@@ -74,6 +74,26 @@ static ed_graph *parse(const char *text)
     return g;
 }
 
+/* A copy of g after the default pipeline, verified after every pass. */
+static ed_graph *passed(const ed_graph *g)
+{
+    ed_graph *h = ed_graph_clone(g);
+    assert_non_null(h);
+    assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    return h;
+}
+
+/* h prints, parses back and prints again byte for byte (fused bodies included). */
+static void assert_round_trips(const ed_graph *h)
+{
+    char *text = ed_graph_print(h);
+    ed_graph *back = parse(text);
+    char *again = ed_graph_print(back);
+    assert_string_equal(again, text);
+    free(text), free(again);
+    ed_graph_free(back);
+}
+
 static int count_op(const ed_graph *g, ed_op op)
 {
     int n = 0;
@@ -237,17 +257,11 @@ static void test_random_graphs(void **state)
         char what[64];
         snprintf(what, sizeof what, "random graph %llu", (unsigned long long)s);
         /* the fused graph verifies and prints back byte for byte */
-        ed_graph *h = ed_graph_clone(g);
-        assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+        ed_graph *h = passed(g);
         fused += count_op(h, ED_OP_FUSED);
         for (int i = 0; i < h->nnodes; i++)
             if (h->nodes[i]->op == ED_OP_FUSED) assert_true(h->nodes[i]->nin <= ED_FUSED_MAX_INPUTS);
-        char *text = ed_graph_print(h);
-        ed_graph *back = parse(text);
-        char *again = ed_graph_print(back);
-        assert_string_equal(again, text);
-        free(text), free(again);
-        ed_graph_free(back);
+        assert_round_trips(h);
         ed_graph_free(h);
         fused_kernels += check_fusion(g, 2e-6, 2, what);
         const config one[1] = {{ED_BACKEND_INTERP, NO_FUSE}};
@@ -332,16 +346,10 @@ static void test_random_loop_bodies(void **state)
         ed_graph *g = random_loop_graph(s);
         char what[64];
         snprintf(what, sizeof what, "random loop graph %llu", (unsigned long long)s);
-        ed_graph *h = ed_graph_clone(g);
-        assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+        ed_graph *h = passed(g);
         fused += count_fused_in_bodies(h);
         /* fused nodes inside a loop body print and parse back byte for byte */
-        char *text = ed_graph_print(h);
-        ed_graph *back = parse(text);
-        char *again = ed_graph_print(back);
-        assert_string_equal(again, text);
-        free(text), free(again);
-        ed_graph_free(back);
+        assert_round_trips(h);
         ed_graph_free(h);
         fused_kernels += check_fusion(g, 1e-4, 2, what);
         const config jit_unfused[1] = {{ED_BACKEND_JIT, NO_FUSE}};
@@ -667,8 +675,7 @@ static void test_broadcast_into_readers(void **state)
     ed_node *h1 = ed_tanh(ed_matmul(ed_concat((ed_node *[]){x, bt}, 2, 1), w));
     ed_node *h2 = ed_matmul(ed_concat((ed_node *[]){ed_slice_axis(h1, 1, 0, 2), bt}, 2, 1), w);
     ed_output(g, "y", h2);
-    h = ed_graph_clone(g);
-    assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    h = passed(g);
     assert_int_equal(count_op(h, ED_OP_BROADCAST_TO), 2);
     for (int i = 0; i < h->nnodes; i++) {
         const ed_node *n = h->nodes[i];
@@ -693,8 +700,7 @@ static void test_dense_bias_activation(void **state)
     const int64_t sizes[3] = {12, 12, 3};
     ed_node *y = ed_mlp(x, "mlp", sizes, 3, ED_ACT_SILU, false);
     ed_output(g, "y", y);
-    ed_graph *h = ed_graph_clone(g);
-    assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    ed_graph *h = passed(g);
     /* 3 sgemms, a fused add + silu for each hidden layer, the last bias add */
     assert_int_equal(count_kernels(h), 6);
     assert_int_equal(count_op(h, ED_OP_MATMUL), 3);
@@ -712,8 +718,7 @@ static void test_dense_bias_activation(void **state)
     y = ed_mlp(x, "mlp", sizes, 3, ED_ACT_SILU, false);
     ed_node *loss = ed_mean(ed_square(ed_sub(y, target)), ED_ALL_AXES, false);
     assert_int_equal(ed_train_step(g, loss, &(ed_train_opts){.optim = {.kind = ED_OPT_SGD, .lr = 1e-2}}), ED_OK);
-    h = ed_graph_clone(g);
-    assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    h = passed(g);
     /* no pre-activation [16, 12] is stored: every elementwise [16, 12] value is a fused
      * node reading a matmul (the forward silu(mm + b), the backward group) */
     int readers = 0;
@@ -778,8 +783,7 @@ static void test_epilogue_not_in_place(void **state)
     ed_output(g, "y", ed_add(ed_sum(ed_mul(x, v), 2, false), v));
     ed_node *d = ed_tanh(x); /* a computed [3,3] input of a row kernel, dying there */
     ed_output(g, "r", ed_sub(d, ed_max(d, 2, true)));
-    ed_graph *h = ed_graph_clone(g);
-    assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    ed_graph *h = passed(g);
     const ed_node *y = ed_graph_output(h, "y"), *r = ed_graph_output(h, "r");
     assert_int_equal(y->op, ED_OP_FUSED);
     assert_false(ed_fused_row_kernel(y) || ed_fused_inplace_ok(y));
@@ -801,8 +805,7 @@ static void test_row_kernel_needs_its_groups(void **state)
     ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(4, 4)), *y = ed_input(g, "y", ED_F32, ed_shape2(4, 4));
     ed_output(g, "a", ed_add(y, ed_sum(ed_tanh(x), 2, false)));  /* r[j] by column: not a row */
     ed_output(g, "b", ed_mul(y, ed_max(ed_exp(x), 1, false)));   /* axis 0: r[j] is column j's group */
-    ed_graph *h = ed_graph_clone(g);
-    assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    ed_graph *h = passed(g);
     const ed_node *a = ed_graph_output(h, "a"), *b = ed_graph_output(h, "b");
     assert_false(a->op == ED_OP_FUSED && ed_fused_reduction(a->attr.body));
     assert_true(b->op == ED_OP_FUSED && ed_fused_row_kernel(b));
@@ -925,15 +928,9 @@ static void test_random_reduction_graphs(void **state)
         ed_graph *g = random_reduce_graph(s);
         char what[64];
         snprintf(what, sizeof what, "random reduction graph %llu", (unsigned long long)s);
-        ed_graph *h = ed_graph_clone(g);
-        assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+        ed_graph *h = passed(g);
         fused += count_fused_reductions(h, &rows);
-        char *text = ed_graph_print(h);
-        ed_graph *back = parse(text);
-        char *again = ed_graph_print(back);
-        assert_string_equal(again, text);
-        free(text), free(again);
-        ed_graph_free(back);
+        assert_round_trips(h);
         ed_graph_free(h);
         fused_kernels += check_fusion(g, 1e-5, 2, what);
         const config one[1] = {{ED_BACKEND_INTERP, NO_FUSE}};
@@ -1050,15 +1047,9 @@ static void test_random_group_values(void **state)
         ed_graph *g = random_group_value_graph(s);
         char what[64];
         snprintf(what, sizeof what, "random group value graph %llu", (unsigned long long)s);
-        ed_graph *h = ed_graph_clone(g);
-        assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+        ed_graph *h = passed(g);
         rows += count_group_value_rows(h);
-        char *text = ed_graph_print(h);
-        ed_graph *back = parse(text);
-        char *again = ed_graph_print(back);
-        assert_string_equal(again, text);
-        free(text), free(again);
-        ed_graph_free(back);
+        assert_round_trips(h);
         ed_graph_free(h);
         fused_kernels += check_fusion(g, 1e-5, 2, what);
         const config one[1] = {{ED_BACKEND_INTERP, NO_FUSE}};
@@ -1081,8 +1072,7 @@ static void test_group_value_needs_its_groups(void **state)
     ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(4, 4));
     ed_node *ls = ed_log(ed_sum(ed_exp(x), 2, false)); /* f32[4], by row */
     ed_output(g, "y", ed_sub(x, ls));
-    ed_graph *h = ed_graph_clone(g);
-    assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    ed_graph *h = passed(g);
     const ed_node *y = ed_graph_output(h, "y");
     assert_false(y->op == ED_OP_FUSED && ed_fused_reduction(y->attr.body));
     assert_int_equal(count_group_value_rows(h), 0);
@@ -1214,8 +1204,7 @@ static void test_layer_norm_training_step(void **state)
     ed_node *y = ed_dense(ed_layer_norm(ed_dense(x, "in", 9, true), "ln", 1e-5, true), "out", 3, false);
     ed_node *loss = ed_mean(ed_square(ed_sub(y, t)), ED_ALL_AXES, false);
     assert_int_equal(ed_train_step(g, loss, &(ed_train_opts){.optim = {.kind = ED_OPT_SGD, .lr = 1e-2}}), ED_OK);
-    ed_graph *h = ed_graph_clone(g);
-    assert_int_equal(ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}), ED_OK);
+    ed_graph *h = passed(g);
     assert_int_equal(count_kernels(h), 31);
     assert_int_equal(count_group_value_rows(h), 0);
     ed_graph_free(h);
