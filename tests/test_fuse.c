@@ -67,6 +67,15 @@ static int check_fusion(const ed_graph *g, double tol, int calls, const char *wh
     return check_configs(g, jit, (const double[]){0, 0, tol}, 3, calls, what, 1);
 }
 
+/* check_fusion over two calls, adding the kernels of g without fuse (interpreter) and
+ * with it (JIT) to the counters of a random-graph test. */
+static void count_fusion(const ed_graph *g, double tol, const char *what, int *unfused, int *fused)
+{
+    *fused += check_fusion(g, tol, 2, what);
+    const config one[1] = {{ED_BACKEND_INTERP, NO_FUSE}};
+    *unfused += check_configs(g, one, (const double[]){0}, 1, 0, what, 0);
+}
+
 static ed_graph *parse(const char *text)
 {
     ed_graph *g = ed_graph_parse(text, "test");
@@ -225,6 +234,20 @@ static int random_ops(ed_graph *g, ed_node **pool, int np, ed_node *row, ed_node
     return np;
 }
 
+/* The last value of pool and some of the others from pool[2] on (pick(skip) drops
+ * one) become outputs o<i>; the graph must have no error. */
+static ed_graph *with_random_outputs(ed_graph *g, ed_node **pool, int np, int skip, uint64_t seed)
+{
+    for (int i = 2; i < np; i++) {
+        if (pick(skip) && i != np - 1) continue;
+        char name[16];
+        snprintf(name, sizeof name, "o%d", i);
+        ed_output(g, name, pool[i]);
+    }
+    if (ed_graph_error(g)) fail_msg("random graph %llu: %s", (unsigned long long)seed, ed_graph_error(g));
+    return g;
+}
+
 static ed_graph *random_graph(uint64_t seed)
 {
     rng_seed(seed * 2654435761u + 3);
@@ -238,14 +261,7 @@ static ed_graph *random_graph(uint64_t seed)
     ed_node *w = ed_input(g, "w", ED_F32, ed_shape2(8, 8));
     ed_node *k = ed_input(g, "k", ED_I32, ed_shape2(6, 8));
     np = random_ops(g, pool, np, row, col, w, k);
-    for (int i = 2; i < np; i++) {
-        if (pick(4) && i != np - 1) continue;
-        char name[16];
-        snprintf(name, sizeof name, "o%d", i);
-        ed_output(g, name, pool[i]);
-    }
-    if (ed_graph_error(g)) fail_msg("random graph %llu: %s", (unsigned long long)seed, ed_graph_error(g));
-    return g;
+    return with_random_outputs(g, pool, np, 4, seed);
 }
 
 static void test_random_graphs(void **state)
@@ -263,9 +279,7 @@ static void test_random_graphs(void **state)
             if (h->nodes[i]->op == ED_OP_FUSED) assert_true(h->nodes[i]->nin <= ED_FUSED_MAX_INPUTS);
         assert_round_trips(h);
         ed_graph_free(h);
-        fused_kernels += check_fusion(g, 2e-6, 2, what);
-        const config one[1] = {{ED_BACKEND_INTERP, NO_FUSE}};
-        unfused_kernels += check_configs(g, one, (const double[]){0}, 1, 0, what, 0);
+        count_fusion(g, 2e-6, what, &unfused_kernels, &fused_kernels);
         ed_graph_free(g);
     }
     print_message("random graphs: %d fused nodes, kernels %d -> %d\n", fused, unfused_kernels, fused_kernels);
@@ -910,14 +924,7 @@ static ed_graph *random_reduce_graph(uint64_t seed)
         assert_non_null(r);
         pool[np++] = r;
     }
-    for (int i = 2; i < np; i++) {
-        if (pick(3) && i != np - 1) continue;
-        char name[16];
-        snprintf(name, sizeof name, "o%d", i);
-        ed_output(g, name, pool[i]);
-    }
-    if (ed_graph_error(g)) fail_msg("random graph %llu: %s", (unsigned long long)seed, ed_graph_error(g));
-    return g;
+    return with_random_outputs(g, pool, np, 3, seed);
 }
 
 static void test_random_reduction_graphs(void **state)
@@ -932,9 +939,7 @@ static void test_random_reduction_graphs(void **state)
         fused += count_fused_reductions(h, &rows);
         assert_round_trips(h);
         ed_graph_free(h);
-        fused_kernels += check_fusion(g, 1e-5, 2, what);
-        const config one[1] = {{ED_BACKEND_INTERP, NO_FUSE}};
-        unfused_kernels += check_configs(g, one, (const double[]){0}, 1, 0, what, 0);
+        count_fusion(g, 1e-5, what, &unfused_kernels, &fused_kernels);
         ed_graph_free(g);
     }
     print_message("random reduction graphs: %d fused reductions (%d row kernels), kernels %d -> %d\n", fused, rows,
@@ -1029,14 +1034,7 @@ static ed_graph *random_group_value_graph(uint64_t seed)
         }
         if (np < 16) pool[np++] = r;
     }
-    for (int i = 2; i < np; i++) {
-        if (pick(2) && i != np - 1) continue;
-        char name[16];
-        snprintf(name, sizeof name, "o%d", i);
-        ed_output(g, name, pool[i]);
-    }
-    if (ed_graph_error(g)) fail_msg("random graph %llu: %s", (unsigned long long)seed, ed_graph_error(g));
-    return g;
+    return with_random_outputs(g, pool, np, 2, seed);
 }
 
 static void test_random_group_values(void **state)
@@ -1051,9 +1049,7 @@ static void test_random_group_values(void **state)
         rows += count_group_value_rows(h);
         assert_round_trips(h);
         ed_graph_free(h);
-        fused_kernels += check_fusion(g, 1e-5, 2, what);
-        const config one[1] = {{ED_BACKEND_INTERP, NO_FUSE}};
-        unfused_kernels += check_configs(g, one, (const double[]){0}, 1, 0, what, 0);
+        count_fusion(g, 1e-5, what, &unfused_kernels, &fused_kernels);
         ed_graph_free(g);
     }
     print_message("random group value graphs: %d row kernels with group values, kernels %d -> %d\n", rows,
