@@ -2,8 +2,14 @@
  * kept axes (meeting output elements in C order) and an inner walk over the reduced
  * ones (meeting a group's elements in C order). Sums accumulate in double (i64 for
  * i32) strictly in that order, so results are bit-identical to the interpreter; this
- * also means the inner loop does not vectorize yet (that needs reassociation). The
- * accumulator is shared with fused reductions (lower_fused.c). */
+ * also means the inner loop does not vectorize (that needs reassociation). The
+ * accumulator is shared with fused reductions (lower_fused.c).
+ *
+ * Sums and means over leading axes (a bias gradient: [B, K] over axis 0) interchange
+ * the loops instead (lower_leading): one accumulator per output element in a stack
+ * array, rows in C order, and per row a contiguous loop over the K outputs. Each
+ * output still adds its elements in the same order, so the bits are unchanged, and
+ * the loop over outputs vectorizes. */
 #include "backend/llvm/lower.h"
 
 #include <string.h>
@@ -105,8 +111,83 @@ static void outer_body(ed_cg *cg, LLVMValueRef *ptrs, void *udp)
     LLVMBuildStore(cg->b, ed_red_acc_result(cg, &u->acc, ed_shape_numel(u->red)), ptrs[0]);
 }
 
+/* The interchanged loop's limits: below MIN outputs the strided walk is as good; the
+ * accumulators live on the stack, at most MAX doubles (128 KB). */
+#define LEADING_MIN_K 8
+#define LEADING_MAX_K 16384
+
+/* Is n a sum or mean whose reduced axes all come before its kept ones (size-1 axes
+ * aside)? Then x is [rows, cols] in memory and output c sums x[r * cols + c] over r. */
+static bool leading_reduction(const ed_node *n, int64_t *rows, int64_t *cols)
+{
+    if (n->op != ED_OP_SUM && n->op != ED_OP_MEAN) return false;
+    const ed_shape xs = n->in[0]->shape;
+    bool kept_seen = false;
+    *rows = *cols = 1;
+    for (int a = 0; a < xs.rank; a++) {
+        if (xs.dim[a] == 1) continue;
+        if (n->attr.axes >> a & 1) {
+            if (kept_seen) return false;
+            *rows *= xs.dim[a];
+        } else {
+            kept_seen = true;
+            *cols *= xs.dim[a];
+        }
+    }
+    return *rows >= 1 && *cols >= LEADING_MIN_K && *cols <= LEADING_MAX_K;
+}
+
+/* Point a at accumulator c of the array accs. */
+static void acc_at(ed_cg *cg, ed_red_acc *a, LLVMTypeRef ty, LLVMValueRef accs, LLVMValueRef c)
+{
+    a->acc = LLVMBuildInBoundsGEP2(cg->b, ty, accs, &c, 1, "");
+}
+
+/* Zero the accumulators; for each row r, for each c: acc[c] += x[r * cols + c]; then
+ * out[c] = result(acc[c]): ed_red_acc's own add and result on each element, so the
+ * same operations as the strided walk. The kernel is kept out of line so that its
+ * accumulator array is on the stack only while it runs (inlined into ed_entry, every
+ * such kernel's array would share one frame). */
+static void lower_leading(ed_cg *cg, const ed_node *n, LLVMValueRef *args, int64_t rows, int64_t cols)
+{
+    LLVMBuilderRef b = cg->b;
+    ed_red_acc a = {.n = n}; /* acc points into the array */
+    LLVMTypeRef acc_ty = n->in[0]->dtype == ED_I32 ? cg->i64 : cg->f64;
+    LLVMTypeRef in_ty = ed_cg_type(cg, n->in[0]->dtype);
+    LLVMValueRef accs = ed_cg_alloca(cg, LLVMArrayType2(acc_ty, (uint64_t)cols));
+    LLVMSetAlignment(accs, 64);
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    LLVMAddAttributeAtIndex(cg->fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
+
+    ed_loop c = ed_loop_open(cg);
+    acc_at(cg, &a, acc_ty, accs, c.i);
+    ed_red_acc_start(cg, &a);
+    ed_loop_close(cg, &c, cols);
+
+    ed_loop r = ed_loop_open(cg);
+    LLVMValueRef row = LLVMBuildNSWMul(b, r.i, ed_cg_i64(cg, cols), "");
+    c = ed_loop_open(cg);
+    LLVMValueRef at = LLVMBuildNSWAdd(b, row, c.i, "");
+    LLVMValueRef v = LLVMBuildLoad2(b, in_ty, LLVMBuildInBoundsGEP2(b, in_ty, args[1], &at, 1, ""), "");
+    acc_at(cg, &a, acc_ty, accs, c.i);
+    ed_red_acc_add(cg, &a, v);
+    ed_loop_close(cg, &c, cols);
+    ed_loop_close(cg, &r, rows);
+
+    c = ed_loop_open(cg);
+    acc_at(cg, &a, acc_ty, accs, c.i);
+    LLVMValueRef res = ed_red_acc_result(cg, &a, rows);
+    LLVMBuildStore(b, res, LLVMBuildInBoundsGEP2(b, ed_cg_type(cg, n->dtype), args[0], &c.i, 1, ""));
+    ed_loop_close(cg, &c, cols);
+}
+
 void ed_lower_reduce(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 {
+    int64_t rows, cols;
+    if (leading_reduction(n, &rows, &cols)) {
+        lower_leading(cg, n, args, rows, cols);
+        return;
+    }
     const ed_shape xs = n->in[0]->shape;
     int64_t st[ED_MAX_RANK];
     ed_shape_strides(xs, st);
