@@ -10,6 +10,7 @@
 #include "backend/llvm/jit.h"
 #include "frontend/nn.h"
 #include "passes/autodiff.h"
+#include "passes/pass.h"
 #include "support/interp_check.h"
 
 #include <math.h>
@@ -291,26 +292,29 @@ static void test_reductions_all_axis_sets(void **state)
         }
 }
 
-/* Both backends on g (no passes), every output compared byte for byte. */
-static void compare_backends_bits(ed_graph *g)
+/* g1 in backend b1 and g2 in b2 (no passes), every output compared byte for byte. */
+static void compare_programs_bits(const ed_graph *g1, ed_backend b1, const ed_graph *g2, ed_backend b2)
 {
-    ed_store *si = ed_store_new(7), *sj = ed_store_new(7);
-    ed_program *pi = ed_compile(g, si, &(ed_compile_opts){.backend = ED_BACKEND_INTERP, .passes = ""});
-    ed_program *pj = ed_compile(g, sj, &(ed_compile_opts){.backend = ED_BACKEND_JIT, .passes = ""});
-    if (!pi || !pj) fail_msg("compile failed: %s", ed_last_error());
-    if (ed_run(pi, feeds, nfeeds) != ED_OK || ed_run(pj, feeds, nfeeds) != ED_OK)
+    ed_store *s1 = ed_store_new(7), *s2 = ed_store_new(7);
+    ed_program *p1 = ed_compile(g1, s1, &(ed_compile_opts){.backend = b1, .passes = ""});
+    ed_program *p2 = ed_compile(g2, s2, &(ed_compile_opts){.backend = b2, .passes = ""});
+    if (!p1 || !p2) fail_msg("compile failed: %s", ed_last_error());
+    if (ed_run(p1, feeds, nfeeds) != ED_OK || ed_run(p2, feeds, nfeeds) != ED_OK)
         fail_msg("run failed: %s", ed_last_error());
-    for (int o = 0; o < ed_program_num_outputs(pi); o++) {
-        const ed_tensor *a = ed_program_output_at(pi, o), *b = ed_program_output_at(pj, o);
+    assert_int_equal(ed_program_num_outputs(p1), ed_program_num_outputs(p2));
+    for (int o = 0; o < ed_program_num_outputs(p1); o++) {
+        const ed_tensor *a = ed_program_output_at(p1, o), *b = ed_program_output_at(p2, o);
         assert_true(ed_shape_eq(a->shape, b->shape) && a->dtype == b->dtype);
         size_t bytes = (size_t)ed_tensor_numel(a) * ed_dtype_size(a->dtype);
-        if (memcmp(a->data, b->data, bytes) != 0) fail_msg("output %s differs", ed_program_output_name(pi, o));
+        if (memcmp(a->data, b->data, bytes) != 0) fail_msg("output %s differs", ed_program_output_name(p1, o));
     }
-    ed_program_free(pi);
-    ed_program_free(pj);
-    ed_store_free(si);
-    ed_store_free(sj);
+    ed_program_free(p1);
+    ed_program_free(p2);
+    ed_store_free(s1);
+    ed_store_free(s2);
 }
+
+static void compare_backends_bits(const ed_graph *g) { compare_programs_bits(g, ED_BACKEND_INTERP, g, ED_BACKEND_JIT); }
 
 /* Sums and means over leading axes (the JIT's interchanged loop, or its fallback for
  * few or too many kept elements) against the interpreter bit for bit, on values from
@@ -363,6 +367,50 @@ static void test_leading_reduction_ir_is_vectorized(void **state)
     assert_true(strstr(ir, "fadd <4 x double>") || strstr(ir, "fadd <8 x double>") || strstr(ir, "fadd <16 x double>"));
     free(ir);
     ed_graph_free(g);
+}
+
+/* Fused epilogues over leading axes (the interchanged loop in lower_fused.c): tanh
+ * times a row vector summed over two axes then exp(-|.|), a bias added to a mean, a
+ * sum of relu, an i32 sum of a cast. Bit for bit, the fused graph in the JIT against
+ * the unfused one in the JIT (f32 tanh and exp are inline polynomials there, not
+ * libm's) and, in f64, against the fused graph in the interpreter; its IR adds
+ * vectors of doubles. */
+static void test_fused_leading_reductions_bit_exact(void **state)
+{
+    (void)state;
+    for (int d = 0; d < 2; d++) {
+        ed_dtype dt = d ? ED_F64 : ED_F32;
+        ed_graph *g = ed_graph_new("fused_leading");
+        ed_node *x = input(g, dt, ed_shape3(64, 16, 40), false), *y = input(g, dt, ed_shape1(40), false);
+        ed_node *a = input(g, dt, ed_shape2(1000, 13), false), *b = input(g, dt, ed_shape2(1000, 13), false);
+        ed_node *bias = input(g, dt, ed_shape1(13), false);
+        for (int k = 0; k < 2; k++) {
+            ed_tensor *t = fed[k == 0 ? 0 : 2];
+            for (int64_t i = 0; i < ed_tensor_numel(t); i++) ed_tensor_set(t, i, uniform(-1, 1) * pow(10, pick(9) - 4));
+        }
+        ed_output(g, "e1", ed_exp(ed_neg(ed_abs(ed_sum(ed_mul(ed_tanh(x), y), 3, true)))));
+        ed_output(g, "e2", ed_add(ed_mean(ed_sub(a, b), 1, false), bias));
+        ed_output(g, "e3", ed_sigmoid(ed_sum(ed_relu(x), 1, false)));
+        ed_output(g, "e4", ed_mul(ed_sum(ed_cast(ed_mul(a, ed_scalar(g, dt, 100)), ED_I32), 1, false),
+                                  ed_scalar(g, ED_I32, 3)));
+        ed_graph *h = ed_graph_clone(g);
+        assert_non_null(h);
+        assert_int_equal(ed_pass_run(h, NULL, NULL), ED_OK);
+        int epilogues = 0;
+        for (int i = 0; i < h->nnodes; i++)
+            epilogues += h->nodes[i]->op == ED_OP_FUSED && ed_fused_reduction(h->nodes[i]->attr.body) &&
+                         !ed_fused_row_kernel(h->nodes[i]);
+        assert_int_equal(epilogues, 4);
+        compare_programs_bits(g, ED_BACKEND_JIT, h, ED_BACKEND_JIT);
+        if (dt == ED_F64) compare_backends_bits(h);
+        char *ir = ed_jit_dump_ir(h);
+        assert_non_null(ir);
+        assert_true(strstr(ir, "fadd <4 x double>") || strstr(ir, "fadd <8 x double>") || strstr(ir, "fadd <16 x double>"));
+        free(ir);
+        free_feeds();
+        ed_graph_free(h);
+        ed_graph_free(g);
+    }
 }
 
 /* ---- movement ------------------------------------------------------------------- */
@@ -765,6 +813,7 @@ int main(void)
         cmocka_unit_test_setup(test_reductions_all_axis_sets, reset),
         cmocka_unit_test_setup(test_leading_reductions_bit_exact, reset),
         cmocka_unit_test_setup(test_leading_reduction_ir_is_vectorized, reset),
+        cmocka_unit_test_setup(test_fused_leading_reductions_bit_exact, reset),
         cmocka_unit_test_setup(test_movement_ops, reset),
         cmocka_unit_test_setup(test_gather_every_axis, reset),
         cmocka_unit_test_setup(test_one_hot, reset),

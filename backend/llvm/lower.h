@@ -70,6 +70,15 @@ void ed_red_acc_init(ed_cg *cg, ed_red_acc *a, const ed_node *n);
 void ed_red_acc_start(ed_cg *cg, ed_red_acc *a);
 void ed_red_acc_add(ed_cg *cg, ed_red_acc *a, LLVMValueRef v);
 LLVMValueRef ed_red_acc_result(ed_cg *cg, ed_red_acc *a, int64_t count);
+/* Is reduction n a sum or mean whose reduced axes all come before its kept ones (size-1
+ * axes aside), with 8 to 16384 kept elements? Then its input is [rows, cols] in memory
+ * and output c adds element c of each row in row order: one accumulator per output in
+ * an array (ed_red_acc_array), rows outer, outputs inner, vectorizes with the same bits. */
+bool ed_red_leading(const ed_node *n, int64_t *rows, int64_t *cols);
+LLVMTypeRef ed_red_acc_type(ed_cg *cg, const ed_node *n); /* an accumulator: double, i64 for i32 */
+/* cols zeroed accumulators of a's reduction on the stack (the kernel becomes noinline);
+ * point a->acc at one before each ed_red_acc_add / ed_red_acc_result. */
+LLVMValueRef ed_red_acc_array(ed_cg *cg, ed_red_acc *a, int64_t cols);
 /* gather, one_hot, scatter_add (lower_index.c). */
 void ed_lower_index(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args);

@@ -11,7 +11,10 @@
  * over the group (row kernel; its values computed from the reduction, consts and
  * inputs of one value per group alone, ed_fused_group_values, e.g. log(s) in
  * log-softmax, once per group before the walk: the same code on the same operands, so
- * the same bits, without relying on LICM). */
+ * the same bits, without relying on LICM). An epilogue whose sum or mean is over
+ * leading axes (ed_red_leading) interchanges the walks as ed_lower_reduce does: phase
+ * 1 over the whole operand into an array of accumulators, then the epilogue per
+ * result; each result still adds its elements in order, and the first walk vectorizes. */
 #include "backend/interp/iter.h"
 #include "backend/llvm/lower.h"
 
@@ -165,6 +168,81 @@ static void split(const int64_t *st, uint32_t axes, int rank, int64_t *kept, int
     }
 }
 
+/* ---- an epilogue over leading reduced axes ----------------------------------------- */
+
+/* Phase 1 at one element of D: operand 0 is the element's accumulator. */
+static void leading_p1_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
+{
+    fred *f = ud;
+    f->acc.acc = ptrs[0];
+    phase1_body(cg, ptrs, ud);
+}
+
+/* The epilogue at one result element: operand 1 is its accumulator. */
+static void leading_epi_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
+{
+    fred *f = ud;
+    LLVMValueRef in[ED_FUSED_MAX_INPUTS];
+    f->acc.acc = ptrs[1];
+    f->rv = ed_red_acc_result(cg, &f->acc, f->count);
+    load_ptrs(f, f->epi_of, ptrs, in);
+    phase2_eval(cg, f, in, ptrs[0]);
+}
+
+/* A sum or mean over leading axes with an epilogue, as ed_lower_reduce does it
+ * (ed_red_leading): one walk over D in C order accumulating phase 1 into an array of
+ * accumulators (stride 0 along the reduced axes), rows outer and outputs inner, so it
+ * vectorizes across the outputs with each output's additions in the same order; then
+ * one walk over the results evaluating the epilogue. used1/used2: the inputs each
+ * phase reads. */
+static void lower_leading(ed_cg *cg, fred *f, LLVMValueRef *args, int64_t cols, const bool *used1, const bool *used2)
+{
+    const ed_node *n = f->n;
+    const ed_shape d = f->r->in[0]->shape;
+    uint32_t axes = f->r->attr.axes;
+    ed_shape kept = {0};
+    for (int a = 0; a < d.rank; a++)
+        if (!(axes >> a & 1)) kept.dim[kept.rank++] = d.dim[a];
+    int64_t kst[ED_MAX_RANK], st[ED_MAX_RANK], unused[ED_MAX_RANK];
+    ed_shape_strides(kept, kst);
+    LLVMTypeRef acc_ty = ed_red_acc_type(cg, f->r);
+    f->acc = (ed_red_acc){.n = f->r};
+    LLVMValueRef accs = ed_red_acc_array(cg, &f->acc, cols);
+
+    ed_lop ops[ED_WALK_MAX_OPS] = {{0}};
+    int nops = 1;
+    ops[0] = (ed_lop){.ty = acc_ty, .ptr = accs};
+    for (int a = 0, k = 0; a < d.rank; a++) ops[0].stride[a] = axes >> a & 1 ? 0 : kst[k++];
+    for (int k = 0; k < n->nin; k++) {
+        f->w1.of[k] = -1;
+        if (!used1[k]) continue;
+        f->w1.of[k] = nops;
+        ops[nops] = (ed_lop){.ty = ed_cg_type(cg, n->in[k]->dtype), .ptr = args[k + 1]};
+        ed_iter_bcast_strides(ops[nops].stride, n->in[k]->shape, d);
+        nops++;
+    }
+    ed_lower_walk(cg, d, ops, nops, leading_p1_body, f);
+
+    /* the epilogue: result, accumulator, then the inputs it reads at the result element */
+    memset(ops, 0, sizeof ops);
+    ops[0] = (ed_lop){.ty = ed_cg_type(cg, n->dtype), .ptr = args[0]};
+    ops[1] = (ed_lop){.ty = acc_ty, .ptr = accs};
+    memcpy(ops[0].stride, kst, sizeof kst);
+    memcpy(ops[1].stride, kst, sizeof kst);
+    nops = 2;
+    for (int k = 0; k < n->nin; k++) {
+        f->epi_of[k] = -1;
+        if (!used2[k]) continue;
+        f->epi_of[k] = nops;
+        ops[nops] = (ed_lop){.ty = ed_cg_type(cg, n->in[k]->dtype), .ptr = args[k + 1]};
+        ed_iter_bcast_strides(st, n->in[k]->shape, n->shape);
+        if (n->shape.rank == d.rank) split(st, axes, d.rank, ops[nops].stride, unused);
+        else memcpy(ops[nops].stride, st, sizeof st);
+        nops++;
+    }
+    ed_lower_walk(cg, kept, ops, nops, leading_epi_body, f);
+}
+
 static void lower_reduction(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 {
     fred fs = {0}, *f = &fs;
@@ -193,6 +271,11 @@ static void lower_reduction(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
             used2[k] = f->p2[i];
             k++;
         }
+    int64_t rows, cols;
+    if (!f->row && ed_red_leading(f->r, &rows, &cols)) {
+        lower_leading(cg, f, args, cols, used1, used2);
+        return;
+    }
     /* The outer walk: the result, then each input at its group's start. */
     ed_lop outer[ED_WALK_MAX_OPS] = {{0}};
     int nouter = 1;

@@ -112,13 +112,11 @@ static void outer_body(ed_cg *cg, LLVMValueRef *ptrs, void *udp)
 }
 
 /* The interchanged loop's limits: below MIN outputs the strided walk is as good; the
- * accumulators live on the stack, at most MAX doubles (128 KB). */
+ * accumulators live on the stack of ed_run's caller, at most MAX doubles (128 KB). */
 #define LEADING_MIN_K 8
 #define LEADING_MAX_K 16384
 
-/* Is n a sum or mean whose reduced axes all come before its kept ones (size-1 axes
- * aside)? Then x is [rows, cols] in memory and output c sums x[r * cols + c] over r. */
-static bool leading_reduction(const ed_node *n, int64_t *rows, int64_t *cols)
+bool ed_red_leading(const ed_node *n, int64_t *rows, int64_t *cols)
 {
     if (n->op != ED_OP_SUM && n->op != ED_OP_MEAN) return false;
     const ed_shape xs = n->in[0]->shape;
@@ -137,6 +135,25 @@ static bool leading_reduction(const ed_node *n, int64_t *rows, int64_t *cols)
     return *rows >= 1 && *cols >= LEADING_MIN_K && *cols <= LEADING_MAX_K;
 }
 
+LLVMTypeRef ed_red_acc_type(ed_cg *cg, const ed_node *n) { return n->in[0]->dtype == ED_I32 ? cg->i64 : cg->f64; }
+
+/* The kernel is kept out of line so that its accumulator array is on the stack only
+ * while it runs (inlined into ed_entry, every such kernel's array would share one
+ * frame). */
+LLVMValueRef ed_red_acc_array(ed_cg *cg, ed_red_acc *a, int64_t cols)
+{
+    LLVMTypeRef ty = ed_red_acc_type(cg, a->n);
+    LLVMValueRef accs = ed_cg_alloca(cg, LLVMArrayType2(ty, (uint64_t)cols));
+    LLVMSetAlignment(accs, 64);
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    LLVMAddAttributeAtIndex(cg->fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
+    ed_loop c = ed_loop_open(cg);
+    a->acc = LLVMBuildInBoundsGEP2(cg->b, ty, accs, &c.i, 1, "");
+    ed_red_acc_start(cg, a);
+    ed_loop_close(cg, &c, cols);
+    return accs;
+}
+
 /* Point a at accumulator c of the array accs. */
 static void acc_at(ed_cg *cg, ed_red_acc *a, LLVMTypeRef ty, LLVMValueRef accs, LLVMValueRef c)
 {
@@ -145,28 +162,18 @@ static void acc_at(ed_cg *cg, ed_red_acc *a, LLVMTypeRef ty, LLVMValueRef accs, 
 
 /* Zero the accumulators; for each row r, for each c: acc[c] += x[r * cols + c]; then
  * out[c] = result(acc[c]): ed_red_acc's own add and result on each element, so the
- * same operations as the strided walk. The kernel is kept out of line so that its
- * accumulator array is on the stack only while it runs (inlined into ed_entry, every
- * such kernel's array would share one frame). */
+ * same operations as the strided walk. */
 static void lower_leading(ed_cg *cg, const ed_node *n, LLVMValueRef *args, int64_t rows, int64_t cols)
 {
     LLVMBuilderRef b = cg->b;
     ed_red_acc a = {.n = n}; /* acc points into the array */
-    LLVMTypeRef acc_ty = n->in[0]->dtype == ED_I32 ? cg->i64 : cg->f64;
+    LLVMTypeRef acc_ty = ed_red_acc_type(cg, n);
     LLVMTypeRef in_ty = ed_cg_type(cg, n->in[0]->dtype);
-    LLVMValueRef accs = ed_cg_alloca(cg, LLVMArrayType2(acc_ty, (uint64_t)cols));
-    LLVMSetAlignment(accs, 64);
-    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
-    LLVMAddAttributeAtIndex(cg->fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
-
-    ed_loop c = ed_loop_open(cg);
-    acc_at(cg, &a, acc_ty, accs, c.i);
-    ed_red_acc_start(cg, &a);
-    ed_loop_close(cg, &c, cols);
+    LLVMValueRef accs = ed_red_acc_array(cg, &a, cols);
 
     ed_loop r = ed_loop_open(cg);
     LLVMValueRef row = LLVMBuildNSWMul(b, r.i, ed_cg_i64(cg, cols), "");
-    c = ed_loop_open(cg);
+    ed_loop c = ed_loop_open(cg);
     LLVMValueRef at = LLVMBuildNSWAdd(b, row, c.i, "");
     LLVMValueRef v = LLVMBuildLoad2(b, in_ty, LLVMBuildInBoundsGEP2(b, in_ty, args[1], &at, 1, ""), "");
     acc_at(cg, &a, acc_ty, accs, c.i);
@@ -184,7 +191,7 @@ static void lower_leading(ed_cg *cg, const ed_node *n, LLVMValueRef *args, int64
 void ed_lower_reduce(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 {
     int64_t rows, cols;
-    if (leading_reduction(n, &rows, &cols)) {
+    if (ed_red_leading(n, &rows, &cols)) {
         lower_leading(cg, n, args, rows, cols);
         return;
     }
