@@ -2,7 +2,7 @@
  * updates, and the output accessors. The program layout is in backend/program.h. */
 #include "backend/backend.h"
 #include "backend/arena.h"
-#include "backend/interp/interp.h"
+#include "interp/interp.h"
 #include "backend/llvm/jit.h"
 #include "backend/program.h"
 

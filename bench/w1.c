@@ -2,7 +2,7 @@
  * MLP on 2-D data, batch 512, Adam. The data is one fixed batch of two blobs. */
 #include "bench/workloads.h"
 #include "frontend/nn.h"
-#include "passes/train.h"
+#include "models/train_step.h"
 #include "runtime/error.h"
 
 #include <math.h>

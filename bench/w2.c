@@ -5,7 +5,7 @@
  * pixels plus the KL to N(0, I) summed over the 16 latents. Batch 128, Adam lr 1e-3. */
 #include "bench/workloads.h"
 #include "frontend/nn.h"
-#include "passes/train.h"
+#include "models/train_step.h"
 #include "runtime/error.h"
 
 enum { BATCH = 128, PIXELS = 64, LATENT = 16, HIDDEN = 256, NBATCHES = 11 };

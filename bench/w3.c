@@ -12,7 +12,7 @@
  * linear betas. Batch 64, AdamW lr 1e-4, weight decay 0.01. */
 #include "bench/workloads.h"
 #include "frontend/nn.h"
-#include "passes/train.h"
+#include "models/train_step.h"
 #include "runtime/error.h"
 
 #include <stdio.h>

@@ -6,8 +6,8 @@
  * set, Adam lr 1e-3. */
 #include "bench/workloads.h"
 #include "frontend/nn.h"
-#include "passes/train.h"
-#include "runtime/data.h"
+#include "models/train_step.h"
+#include "models/toy_data.h"
 #include "runtime/error.h"
 
 #include <math.h>

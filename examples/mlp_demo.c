@@ -4,7 +4,7 @@
 #include "frontend/frontend.h"
 #include "frontend/nn.h"
 #include "ir/text.h"
-#include "runtime/npy.h"
+#include "io/npy.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 #include "models/dataset.h"
-#include "runtime/data.h"
+#include "models/toy_data.h"
 #include "runtime/error.h"
 #include "runtime/philox.h"
 #include "runtime/store.h"

@@ -2,7 +2,7 @@
  *
  * A spec is one of
  *   a built-in 2-D set   moons, circles, swiss_roll, 8gaussians, checkerboard: n rows
- *                        generated from seed (runtime/data.h), unconditional [n, 2]
+ *                        generated from seed (models/toy_data.h), unconditional [n, 2]
  *   demo                 the obstacle-avoidance demonstrations: obs [n, 6] -> action
  *                        chunks [n, 8, 2]
  *   FILE.npy             any [N, D] array, unconditional

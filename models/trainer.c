@@ -1,6 +1,6 @@
 #include "models/trainer.h"
-#include "passes/train.h"
-#include "runtime/safetensors.h"
+#include "models/train_step.h"
+#include "io/safetensors.h"
 
 #include <errno.h>
 #include <stdarg.h>

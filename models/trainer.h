@@ -2,13 +2,13 @@
  * checkpoints that resume bit for bit.
  *
  * The step graph: inputs "x" [B, sample...] (and "obs" [B, O]), the model's loss with
- * its random draws (t, noise, dropout) inside the graph, then passes/train.h's
+ * its random draws (t, noise, dropout) inside the graph, then models/train_step.h's
  * ed_train_step with Adam. The program's random streams use the training seed, and its
  * call counter equals the step, as does the batch index of the data RNG
  * (models/dataset.h): so the step count, the store (params, Adam moments, opt.step)
  * and the options are the whole state of a run.
  *
- * A checkpoint is the store as safetensors (runtime/safetensors.h: atomic write, CRC)
+ * A checkpoint is the store as safetensors (io/safetensors.h: atomic write, CRC)
  * with this metadata:
  *   "model"                  the registry name
  *   "model.sample_shape"     e.g. "8,2";  "model.obs_size": "6" (0: unconditional)

@@ -6,7 +6,7 @@
  *
  * This is the one place a pass uses backend code: the interpreter's kernels, which
  * depend only on ir/ and runtime/. */
-#include "backend/interp/interp.h"
+#include "interp/interp.h"
 #include "passes/pass.h"
 #include "runtime/error.h"
 

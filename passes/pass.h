@@ -113,7 +113,7 @@ int ed_pass_cse(ed_graph *g, ed_pass_stats *st);
 int ed_pass_dce(ed_graph *g, ed_pass_stats *st);
 /* fuse (passes/fuse.c): elementwise chains into fused nodes. After ed_grad only. */
 int ed_pass_fuse(ed_graph *g, ed_pass_stats *st);
-/* plan (passes/schedule.c): reorder the nodes (and those of fused bodies) into
+/* plan (passes/plan.c): reorder the nodes (and those of fused bodies) into
  * ed_plan_order's order; the manager applies it to loop bodies. */
 int ed_pass_plan(ed_graph *g, ed_pass_stats *st);
 

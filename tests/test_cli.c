@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "runtime/npy.h"
+#include "io/npy.h"
 #include "runtime/error.h"
 #include "support/cli_run.h"
 

@@ -10,8 +10,8 @@
 #include <cmocka.h>
 
 #include "runtime/error.h"
-#include "runtime/npy.h"
-#include "runtime/safetensors.h"
+#include "io/npy.h"
+#include "io/safetensors.h"
 
 #include <math.h>
 #include <signal.h>

@@ -15,7 +15,7 @@
 #include "ir/text.h"
 #include "passes/autodiff.h"
 #include "passes/pass.h"
-#include "passes/train.h"
+#include "models/train_step.h"
 #include "support/interp_check.h"
 #include "support/run_check.h"
 

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "backend/interp/interp.h"
+#include "interp/interp.h"
 #include "runtime/philox.h"
 #include "support/interp_check.h"
 

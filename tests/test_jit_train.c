@@ -9,7 +9,7 @@
 
 #include "backend/backend.h"
 #include "frontend/nn.h"
-#include "passes/train.h"
+#include "models/train_step.h"
 
 #include <math.h>
 #include <stdio.h>

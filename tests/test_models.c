@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "models/trainer.h"
-#include "runtime/safetensors.h"
+#include "io/safetensors.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "runtime/error.h"
-#include "runtime/npy.h"
+#include "io/npy.h"
 #include "runtime/tensor.h"
 #include "support/error_check.h"
 

@@ -13,7 +13,7 @@
 #include "frontend/nn.h"
 #include "ir/text.h"
 #include "passes/pass.h"
-#include "passes/train.h"
+#include "models/train_step.h"
 #include "support/interp_check.h"
 #include "support/run_check.h"
 

@@ -7,9 +7,9 @@
 
 #include <cmocka.h>
 
-#include "runtime/data.h"
+#include "models/toy_data.h"
 #include "runtime/error.h"
-#include "runtime/plot.h"
+#include "io/plot.h"
 #include "runtime/tensor.h"
 #include "support/error_check.h"
 

@@ -15,10 +15,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "models/sampling.h"
+#include "models/generate.h"
 #include "models/trainer.h"
-#include "runtime/data.h"
-#include "runtime/metrics.h"
+#include "models/toy_data.h"
+#include "models/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>

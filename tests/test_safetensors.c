@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "runtime/error.h"
-#include "runtime/safetensors.h"
+#include "io/safetensors.h"
 #include "runtime/store.h"
 #include "runtime/tensor.h"
 #include "support/error_check.h"

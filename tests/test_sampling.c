@@ -1,4 +1,4 @@
-/* Sampling registered models (models/sampling.h): every model and sampler gives finite
+/* Sampling registered models (models/generate.h): every model and sampler gives finite
  * samples of the right shape, unconditional and conditional (with guidance), the JIT
  * agrees with the interpreter, and bad requests fail with a message. */
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 
 #include "backend/backend.h"
 #include "models/dataset.h"
-#include "models/sampling.h"
+#include "models/generate.h"
 
 #include <math.h>
 #include <string.h>

@@ -11,7 +11,7 @@
 #include "frontend/nn.h"
 #include "frontend/optim.h"
 #include "ir/text.h"
-#include "passes/train.h"
+#include "models/train_step.h"
 
 #include <math.h>
 #include <stdlib.h>

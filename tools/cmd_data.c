@@ -1,7 +1,7 @@
 /* edifice data: write samples of a built-in data set as .npy or as a PNG scatter plot. */
-#include "runtime/data.h"
-#include "runtime/npy.h"
-#include "runtime/plot.h"
+#include "models/toy_data.h"
+#include "io/npy.h"
+#include "io/plot.h"
 #include "tools/cli.h"
 
 #include <math.h>

@@ -1,9 +1,9 @@
 /* edifice eval: how close a trained model's samples are to its data, next to how close
  * two independent draws of the data are to each other (the floor). */
-#include "runtime/data.h"
-#include "runtime/metrics.h"
+#include "models/toy_data.h"
+#include "models/metrics.h"
 #include "tools/cli.h"
-#include "tools/generate.h"
+#include "tools/gen_args.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* edifice sample: draw samples from a trained model's checkpoint, as .npy or a plot. */
-#include "runtime/npy.h"
-#include "runtime/plot.h"
+#include "io/npy.h"
+#include "io/plot.h"
 #include "tools/cli.h"
-#include "tools/generate.h"
+#include "tools/gen_args.h"
 
 #include <stdio.h>
 #include <string.h>

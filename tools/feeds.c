@@ -2,7 +2,7 @@
  * compile options, compiling and running once, and writing every output as
  * DIR/NAME.npy. */
 #include "tools/cli.h"
-#include "runtime/npy.h"
+#include "io/npy.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
  * at the end, which makes them bit-identical to it. f64 stays on libm on purpose: it
  * exists for gradient checks, where agreement with the oracle beats speed. No
  * fast-math flags anywhere. */
-#include "backend/interp/iter.h"
+#include "interp/iter.h"
 #include "backend/llvm/lower.h"
 
 #include <math.h>

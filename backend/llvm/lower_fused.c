@@ -15,7 +15,7 @@
  * leading axes (ed_red_leading) interchanges the walks as ed_lower_reduce does: phase
  * 1 over the whole operand into an array of accumulators, then the epilogue per
  * result; each result still adds its elements in order, and the first walk vectorizes. */
-#include "backend/interp/iter.h"
+#include "interp/iter.h"
 #include "backend/llvm/lower.h"
 
 #include <assert.h>

@@ -1,4 +1,4 @@
-/* Indexing kernels, in the interpreter's loop order (backend/interp/index.c): the data
+/* Indexing kernels, in the interpreter's loop order (interp/index.c): the data
  * is viewed as [outer, dim, inner] around the axis and the indices as one flat i32
  * list. gather copies bits from the clamped index; scatter_add copies base, then adds
  * updates in index order, dropping out-of-range ones; one_hot zero-fills, then writes

@@ -1,7 +1,7 @@
 /* matmul as calls to OpenBLAS (row-major cblas_sgemm, cblas_dgemm for f64), one per
  * batch element. Batch offsets of a and b (numpy-broadcast batch dims) are computed
  * here and baked in as constant tables. */
-#include "backend/interp/iter.h"
+#include "interp/iter.h"
 #include "backend/llvm/lower.h"
 #include "runtime/error.h"
 

@@ -9,8 +9,8 @@
  * or per element of the group (a row kernel; its values computed from the reduction,
  * consts and inputs of one value per group alone, ed_fused_group_values, once per group
  * before the elements). */
-#include "backend/interp/iter.h"
-#include "backend/interp/kernels.h"
+#include "interp/iter.h"
+#include "interp/kernels.h"
 
 #include <assert.h>
 #include <math.h>

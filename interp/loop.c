@@ -4,7 +4,7 @@
  * may swap or pass carried values through) and copies each stacked output into its
  * slice of the result. Random ops in the body draw with the iteration's seed
  * (ed_rng_loop_seed, runtime/philox.h). */
-#include "backend/interp/kernels.h"
+#include "interp/kernels.h"
 #include "runtime/error.h"
 #include "runtime/philox.h"
 

@@ -1,7 +1,7 @@
 /* Batched matmul: [..., m, k] x [..., k, n] with numpy-broadcast batch dims; ta / tb
  * read a or b with its last two dims swapped. Plain loops, accumulated in double. */
-#include "backend/interp/iter.h"
-#include "backend/interp/kernels.h"
+#include "interp/iter.h"
+#include "interp/kernels.h"
 
 ED_KERNEL(ed_k_matmul)
 {

@@ -1,9 +1,9 @@
 /* The sampler flags and the sample drawing that `edifice sample` and `edifice eval`
- * share (tools/generate.c). */
-#ifndef ED_TOOLS_GENERATE_H
-#define ED_TOOLS_GENERATE_H
+ * share (tools/gen_args.c). */
+#ifndef ED_TOOLS_GEN_ARGS_H
+#define ED_TOOLS_GEN_ARGS_H
 
-#include "models/sampling.h"
+#include "models/generate.h"
 #include "models/trainer.h"
 #include "tools/cli.h"
 

@@ -2,8 +2,8 @@
  * input read through its broadcast strides. The value of every element comes from
  * ed_scalar_eval (ir/scalar.c), so the interpreter, constant folding and fused kernels
  * share one definition of each op. */
-#include "backend/interp/iter.h"
-#include "backend/interp/kernels.h"
+#include "interp/iter.h"
+#include "interp/kernels.h"
 
 #include <assert.h>
 

@@ -1,4 +1,4 @@
-#include "models/sampling.h"
+#include "models/generate.h"
 #include "models/samplers.h"
 
 #include <string.h>

@@ -25,8 +25,8 @@
  *   checkerboard uniform on the 8 cells (c, r) of a 4 x 4 board with c + r even (cell
  *                (c, r) covers [c - 2, c - 1) x [r - 2, r - 1)), scaled by sqrt(3)/2 so
  *                the board spans +-1.732. Default noise 0. */
-#ifndef ED_DATA_H
-#define ED_DATA_H
+#ifndef ED_TOY_DATA_H
+#define ED_TOY_DATA_H
 
 #include "runtime/tensor.h"
 

@@ -21,7 +21,7 @@
  *                       whole file with these 8 digits read as "00000000"; any flipped
  *                       bit anywhere in the file is caught.
  * The file is written to a temporary file, fsynced and renamed over the target
- * (runtime/atomic_file.h), so a crash never loses or tears the previous checkpoint.
+ * (io/atomic_file.h), so a crash never loses or tears the previous checkpoint.
  *
  * Loading validates everything before anything is handed out: the length field against
  * the file size (truncation), that the header is UTF-8 JSON of the shape above (the

@@ -14,8 +14,8 @@
  * out_null + s (out_cond - out_null), out_null the network under the null condition
  * (two network evaluations per model call). Guidance on an unconditional model, or eta
  * for a sampler other than ddim, is an error rather than silently ignored. */
-#ifndef ED_MODEL_SAMPLING_H
-#define ED_MODEL_SAMPLING_H
+#ifndef ED_GENERATE_H
+#define ED_GENERATE_H
 
 #include "models/registry.h"
 

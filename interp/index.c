@@ -1,8 +1,8 @@
 /* Indexing ops. gather and scatter_add view their data as [outer, axis, inner] and
  * the indices as one flat list, which is exactly numpy take's layout:
  * out[o, i, r] = x[o, idx[i], r]. */
-#include "backend/interp/iter.h"
-#include "backend/interp/kernels.h"
+#include "interp/iter.h"
+#include "interp/kernels.h"
 
 /* numpy take with indices clamped into [0, dim - 1]. */
 ED_KERNEL(ed_k_gather)

@@ -4,7 +4,7 @@
  *   header: a Python dict literal {'descr': '<f4', 'fortran_order': False,
  *           'shape': (2, 3), } padded with spaces and ended by '\n'
  *   data:   the elements in C order */
-#include "runtime/npy.h"
+#include "io/npy.h"
 #include "runtime/error.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* safetensors checkpoints of an ed_store. Format: see safetensors.h and
  * https://github.com/huggingface/safetensors (README, "Format"). */
-#include "runtime/safetensors.h"
-#include "runtime/atomic_file.h"
+#include "io/safetensors.h"
+#include "io/atomic_file.h"
 #include "runtime/error.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* Movement ops: each walks one shape in C order and copies elements between strided
  * positions (bit copies: the dtype never changes). */
-#include "backend/interp/iter.h"
-#include "backend/interp/kernels.h"
+#include "interp/iter.h"
+#include "interp/kernels.h"
 
 /* Copy every element of a walk: operand 0 indexes dst, operand 1 indexes src. */
 static void copy_walk(ed_iter *it, ed_tensor *dst, const ed_tensor *src)

@@ -1,7 +1,7 @@
 /* The training-step builder: one graph holding forward, backward, optimizer update
  * and named outputs, so one program call is one training step. */
-#ifndef ED_TRAIN_H
-#define ED_TRAIN_H
+#ifndef ED_TRAIN_STEP_H
+#define ED_TRAIN_STEP_H
 
 #include "frontend/optim.h"
 

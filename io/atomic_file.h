@@ -2,7 +2,7 @@
  * to the target ("PATH.tmp<pid>.<n>", created with O_EXCL), flush and fsync it, then
  * rename it over PATH and fsync the directory. A crash at any point leaves either the
  * old file or the complete new one (plus, at worst, a stray temporary file), never a
- * torn PATH. The same scheme as runtime/npy.c. */
+ * torn PATH. The same scheme as io/npy.c. */
 #ifndef ED_ATOMIC_FILE_H
 #define ED_ATOMIC_FILE_H
 

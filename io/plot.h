@@ -1,7 +1,7 @@
 /* PNG pictures with libpng: 2-D scatter plots and grids of images.
  *
  * Both writers build an 8-bit RGB image in memory and write it atomically (temporary
- * file, fsync, rename: runtime/atomic_file.h), so an interrupted run never leaves a
+ * file, fsync, rename: io/atomic_file.h), so an interrupted run never leaves a
  * torn PNG. Failures return ED_ERR with one line in ed_last_error() naming the file. */
 #ifndef ED_PLOT_H
 #define ED_PLOT_H

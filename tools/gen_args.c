@@ -1,9 +1,9 @@
 /* What `edifice sample` and `edifice eval` share: their sampler flags, loading a
  * checkpoint of the named model, and drawing samples from it through one compiled
- * sampler program (models/sampling.h), batch by batch. */
+ * sampler program (models/generate.h), batch by batch. */
 #include "models/dataset.h"
 #include "tools/cli.h"
-#include "tools/generate.h"
+#include "tools/gen_args.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* The interpreter's kernel table (indexed by ed_op, like ir/shape.c's rules) and the
  * entry point that dispatches one node. */
-#include "backend/interp/kernels.h"
+#include "interp/kernels.h"
 
 #include <assert.h>
 

@@ -3,7 +3,7 @@
 #ifndef ED_INTERP_KERNELS_H
 #define ED_INTERP_KERNELS_H
 
-#include "backend/interp/interp.h"
+#include "interp/interp.h"
 
 typedef void (*ed_interp_kernel)(const ed_node *n, const ed_tensor *const *in, ed_tensor *out,
                                  const ed_interp_ctx *ctx);

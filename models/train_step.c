@@ -1,4 +1,4 @@
-#include "passes/train.h"
+#include "models/train_step.h"
 #include "passes/autodiff.h"
 #include "runtime/error.h"
 

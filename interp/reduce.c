@@ -2,8 +2,8 @@
  * loop, which meets output elements in C order, with or without keepdims since size-1
  * axes do not move memory) and reduced ones (the inner loop, which meets a group's
  * elements in C order, so a counter there is the flattened index argmax reports). */
-#include "backend/interp/iter.h"
-#include "backend/interp/kernels.h"
+#include "interp/iter.h"
+#include "interp/kernels.h"
 
 #include <math.h>
 

@@ -1,5 +1,5 @@
 /* Atomic file replacement: temporary file, fsync, rename, fsync of the directory. */
-#include "runtime/atomic_file.h"
+#include "io/atomic_file.h"
 #include "runtime/error.h"
 
 #include <errno.h>

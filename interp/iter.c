@@ -1,5 +1,5 @@
 /* The strided odometer of iter.h. */
-#include "backend/interp/iter.h"
+#include "interp/iter.h"
 
 void ed_iter_init(ed_iter *it, ed_shape shape, int nops)
 {

@@ -1,6 +1,6 @@
 /* Scatter plots and image grids written as PNG with libpng. */
-#include "runtime/plot.h"
-#include "runtime/atomic_file.h"
+#include "io/plot.h"
+#include "io/atomic_file.h"
 #include "runtime/error.h"
 
 #include <math.h>

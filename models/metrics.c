@@ -1,5 +1,5 @@
 /* Sliced Wasserstein distance and RBF-kernel MMD^2 between point sets. */
-#include "runtime/metrics.h"
+#include "models/metrics.h"
 #include "runtime/error.h"
 #include "runtime/philox.h"
 #include "runtime/store.h"

@@ -1,8 +1,8 @@
 /* Leaves: constants are filled from their attribute data; bound leaves compute
  * nothing; random ops draw from the Philox streams keyed by (seed, call, stream), so
  * any backend following runtime/philox.h gets the same bits. */
-#include "backend/interp/iter.h"
-#include "backend/interp/kernels.h"
+#include "interp/iter.h"
+#include "interp/kernels.h"
 #include "runtime/philox.h"
 
 /* One value splats; otherwise one value per element (already rounded to the dtype). */

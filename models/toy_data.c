@@ -1,7 +1,7 @@
 /* Toy 2-D data sets, .npy data, and the obstacle-avoidance demonstration set. */
-#include "runtime/data.h"
+#include "models/toy_data.h"
 #include "runtime/error.h"
-#include "runtime/npy.h"
+#include "io/npy.h"
 #include "runtime/philox.h"
 #include "runtime/store.h"
 
