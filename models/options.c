@@ -1,6 +1,7 @@
 #include "models/options.h"
 #include "runtime/error.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +11,41 @@
 static int64_t *int_field(void *opts, const ed_option *o) { return (int64_t *)((char *)opts + o->offset); }
 static double *real_field(void *opts, const ed_option *o) { return (double *)((char *)opts + o->offset); }
 static int *enum_field(void *opts, const ed_option *o) { return (int *)((char *)opts + o->offset); }
+static ed_sizes *sizes_field(void *opts, const ed_option *o) { return (ed_sizes *)((char *)opts + o->offset); }
+
+/* "256,128" into *out; ED_ERR naming the option for a malformed list or a width out of range. */
+static int parse_sizes(const ed_option *o, const char *value, ed_sizes *out)
+{
+    ed_sizes s = {0};
+    const char *p = value;
+    while (*p) {
+        if (s.n == ED_SIZES_MAX) return ed_fail("option %s: at most %d sizes, got '%s'", o->name, ED_SIZES_MAX, value);
+        char *end;
+        errno = 0;
+        long long k = strtoll(p, &end, 10);
+        if (errno || end == p || (*end && *end != ','))
+            return ed_fail("option %s: '%s' is not a list of integers like 256,128", o->name, value);
+        if (k < o->lo || k > o->hi)
+            return ed_fail("option %s: %lld is outside [%.0f, %.0f]", o->name, k, o->lo, o->hi);
+        s.v[s.n++] = k;
+        p = *end ? end + 1 : end;
+        if (*end && !*p) return ed_fail("option %s: '%s' ends with a comma", o->name, value);
+    }
+    *out = s;
+    return ED_OK;
+}
+
+static const char *format_sizes(const ed_sizes *s, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < s->n; i++) {
+        int k = snprintf(buf + len, size - len, "%s%lld", i ? "," : "", (long long)s->v[i]);
+        if (k < 0 || (size_t)k >= size - len) break;
+        len += (size_t)k;
+    }
+    return buf;
+}
 
 void ed_options_defaults(const ed_option *t, int n, void *opts)
 {
@@ -17,7 +53,11 @@ void ed_options_defaults(const ed_option *t, int n, void *opts)
         const ed_option *o = &t[i];
         if (o->kind == ED_OPTION_INT) *int_field(opts, o) = (int64_t)o->def;
         else if (o->kind == ED_OPTION_REAL) *real_field(opts, o) = o->def;
-        else *enum_field(opts, o) = (int)o->def;
+        else if (o->kind == ED_OPTION_SIZES) {
+            int rc = parse_sizes(o, o->def_text ? o->def_text : "", sizes_field(opts, o));
+            assert(rc == ED_OK && "a SIZES option's default must parse");
+            (void)rc;
+        } else *enum_field(opts, o) = (int)o->def;
     }
 }
 
@@ -58,6 +98,10 @@ static const char *format_value(const ed_option *o, double v, char *buf, size_t 
 
 const char *ed_option_default_str(const ed_option *o, char *buf, size_t size)
 {
+    if (o->kind == ED_OPTION_SIZES) {
+        snprintf(buf, size, "%s", o->def_text ? o->def_text : "");
+        return buf;
+    }
     return format_value(o, o->def, buf, size);
 }
 
@@ -74,6 +118,12 @@ const char *ed_option_range_str(const ed_option *o, char *buf, size_t size)
         return buf;
     }
     char a[40], b[40];
+    if (o->kind == ED_OPTION_SIZES) {
+        format_value(&(ed_option){.kind = ED_OPTION_INT}, o->lo, a, sizeof a);
+        format_value(&(ed_option){.kind = ED_OPTION_INT}, o->hi, b, sizeof b);
+        snprintf(buf, size, "widths in [%s, %s], e.g. 256,128", a, b);
+        return buf;
+    }
     format_value(o, o->lo, a, sizeof a);
     format_value(o, o->hi, b, sizeof b);
     snprintf(buf, size, "[%s, %s]", a, b);
@@ -86,6 +136,7 @@ const char *ed_options_get(const ed_option *t, int n, const void *opts, const ch
     const ed_option *o = ed_option_find(t, n, name);
     if (!o) return NULL;
     void *p = (void *)opts;
+    if (o->kind == ED_OPTION_SIZES) return format_sizes(sizes_field(p, o), buf, size);
     double v = o->kind == ED_OPTION_INT    ? (double)*int_field(p, o)
                : o->kind == ED_OPTION_REAL ? *real_field(p, o)
                                            : (double)*enum_field(p, o);
@@ -110,6 +161,7 @@ int ed_options_set(const ed_option *t, int n, void *opts, const char *name, cons
             }
         return ed_fail("option %s: '%s' is not one of %s", name, value, range);
     }
+    if (o->kind == ED_OPTION_SIZES) return parse_sizes(o, value, sizes_field(opts, o));
     char *end;
     errno = 0;
     double v;

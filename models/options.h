@@ -3,7 +3,8 @@
  * checkpoint can store and restore them without per-model code.
  *
  * Kinds: INT (int64_t field), REAL (double field), ENUM (int field holding an index
- * into choices[]). Values print in a form that parses back to the same bits (reals with
+ * into choices[]), SIZES (ed_sizes field: a list of layer widths, "256,128", each in
+ * [lo, hi], default in def_text). Values print in a form that parses back to the same bits (reals with
  * %.17g), so options written to a checkpoint rebuild exactly the same graph. */
 #ifndef ED_MODEL_OPTIONS_H
 #define ED_MODEL_OPTIONS_H
@@ -12,7 +13,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { ED_OPTION_INT, ED_OPTION_REAL, ED_OPTION_ENUM } ed_option_kind;
+typedef enum { ED_OPTION_INT, ED_OPTION_REAL, ED_OPTION_ENUM, ED_OPTION_SIZES } ed_option_kind;
+
+#define ED_SIZES_MAX 8
+typedef struct {
+    int n;
+    int64_t v[ED_SIZES_MAX];
+} ed_sizes;
 
 typedef struct {
     const char *name;
@@ -22,6 +29,7 @@ typedef struct {
     double lo, hi;              /* accepted range, inclusive (INT and REAL) */
     const char *const *choices; /* ENUM: NULL-terminated names */
     const char *help;
+    const char *def_text; /* SIZES: the default list */
 } ed_option;
 
 /* Write every default into opts. */

@@ -100,6 +100,39 @@ static void test_option_errors(void **state)
     assert_non_null(strstr(ed_last_error(), "flow_matching, ddpm, ddim"));
 }
 
+/* A SIZES option: a list of widths with its default, parse errors and exact round trip. */
+typedef struct {
+    ed_sizes hidden;
+} sizes_opts;
+
+static void test_option_sizes(void **state)
+{
+    (void)state;
+    static const ed_option table[] = {
+        {"hidden", ED_OPTION_SIZES, offsetof(sizes_opts, hidden), 0, 1, 4096, NULL, "widths", "256,128"},
+    };
+    sizes_opts o;
+    char buf[64];
+    ed_options_defaults(table, 1, &o);
+    assert_int_equal(o.hidden.n, 2);
+    assert_int_equal(o.hidden.v[0], 256);
+    assert_int_equal(o.hidden.v[1], 128);
+    assert_string_equal(ed_options_get(table, 1, &o, "hidden", buf, sizeof buf), "256,128");
+    assert_string_equal(ed_option_default_str(&table[0], buf, sizeof buf), "256,128");
+    assert_int_equal(ed_options_set(table, 1, &o, "hidden", "64"), ED_OK);
+    assert_int_equal(o.hidden.n, 1);
+    assert_string_equal(ed_options_get(table, 1, &o, "hidden", buf, sizeof buf), "64");
+    assert_int_equal(ed_options_set(table, 1, &o, "hidden", "64,x"), ED_ERR);
+    assert_non_null(strstr(ed_last_error(), "not a list of integers"));
+    assert_int_equal(ed_options_set(table, 1, &o, "hidden", "64,0"), ED_ERR);
+    assert_non_null(strstr(ed_last_error(), "0 is outside [1, 4096]"));
+    assert_int_equal(ed_options_set(table, 1, &o, "hidden", "64,"), ED_ERR);
+    assert_non_null(strstr(ed_last_error(), "ends with a comma"));
+    assert_int_equal(ed_options_set(table, 1, &o, "hidden", "1,2,3,4,5,6,7,8,9"), ED_ERR);
+    assert_non_null(strstr(ed_last_error(), "at most 8"));
+    assert_int_equal(o.hidden.n, 1); /* a failed set leaves the value alone */
+}
+
 /* ---- schedules ------------------------------------------------------------------- */
 
 static void test_beta_schedules(void **state)
@@ -420,6 +453,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_follow_edifice),
         cmocka_unit_test(test_option_errors),
+        cmocka_unit_test(test_option_sizes),
         cmocka_unit_test(test_beta_schedules),
         cmocka_unit_test(test_denoise_interface),
         cmocka_unit_test(test_dataset_errors),
