@@ -22,10 +22,7 @@ static ed_node *denoise(ed_graph *body, ed_node *x, const ed_denoise_in *in, voi
 
 static bool is_fm(const ed_gen_model *m) { return m->def->pred[0] == 'v'; }
 
-const char *ed_gen_model_samplers(const ed_gen_model *m)
-{
-    return is_fm(m) ? "euler|midpoint|heun|rk4" : "ddpm|ddim";
-}
+const char *ed_gen_model_samplers(const ed_gen_model *m) { return m->def->samplers ? m->def->samplers : ""; }
 
 static const ed_ode_method fm_methods[ED_FM_SOLVER_COUNT] = {ED_ODE_EULER, ED_ODE_MIDPOINT, ED_ODE_HEUN, ED_ODE_RK4};
 
@@ -83,7 +80,30 @@ static ed_sample_result sample_diffusion(ed_graph *g, const ed_gen_model *m, con
     return (ed_sample_result){0};
 }
 
-ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, const ed_gen_sample_opts *o)
+ed_node *ed_denoiser_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
+                            const ed_gen_sample_opts *o)
+{
+    (void)labels;
+    const char *who = m->def->name;
+    if (o->has_eta && o->eta < 0) return ed_graph_fail(g, "sample %s: eta must be >= 0", who);
+    if (o->has_guidance && !obs)
+        return ed_graph_fail(g, "sample %s: guidance needs a conditional model (this one has no observations)", who);
+    if (o->has_guidance && !(o->guidance >= 0)) return ed_graph_fail(g, "sample %s: the guidance scale must be >= 0", who);
+    denoise_ctx ctx = {m, obs, o->has_guidance ? o->guidance : is_fm(m) ? m->opts.fm.guidance_scale : 1};
+    ed_pred pred;
+    if (!ed_pred_parse(m->def->pred, &pred)) return ed_graph_fail(g, "sample %s: unknown prediction", who);
+    ed_model model = {denoise, &ctx, pred};
+    ed_sample_spec spec = {.dtype = ED_F32};
+    spec.shape.rank = m->sample.rank + 1;
+    spec.shape.dim[0] = n;
+    for (int i = 0; i < m->sample.rank; i++) spec.shape.dim[i + 1] = m->sample.dim[i];
+    ed_sample_result r = is_fm(m) ? sample_fm(g, m, &model, &spec, o->sampler, o->steps, o->has_eta)
+                                  : sample_diffusion(g, m, &model, &spec, o->sampler, o->steps, o);
+    return r.samples;
+}
+
+ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
+                             const ed_gen_sample_opts *o)
 {
     ed_gen_sample_opts d = o ? *o : (ed_gen_sample_opts){0};
     if (!g || ed_graph_error(g)) return NULL;
@@ -96,19 +116,8 @@ ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
                              obs ? "observations given to an unconditional model" : "a conditional model needs observations");
     if (obs && (obs->shape.rank != 2 || obs->shape.dim[0] != n || obs->shape.dim[1] != m->obs_size))
         return ed_graph_fail(g, "sample %s: observations must be [%lld, %lld]", who, (long long)n, (long long)m->obs_size);
-    if (d.has_eta && d.eta < 0) return ed_graph_fail(g, "sample %s: eta must be >= 0", who);
-    if (d.has_guidance && !obs)
-        return ed_graph_fail(g, "sample %s: guidance needs a conditional model (this one has no observations)", who);
-    if (d.has_guidance && !(d.guidance >= 0)) return ed_graph_fail(g, "sample %s: the guidance scale must be >= 0", who);
-    denoise_ctx ctx = {m, obs, d.has_guidance ? d.guidance : is_fm(m) ? m->opts.fm.guidance_scale : 1};
-    ed_pred pred;
-    if (!ed_pred_parse(m->def->pred, &pred)) return ed_graph_fail(g, "sample %s: unknown prediction", who);
-    ed_model model = {denoise, &ctx, pred};
-    ed_sample_spec spec = {.dtype = ED_F32};
-    spec.shape.rank = m->sample.rank + 1;
-    spec.shape.dim[0] = n;
-    for (int i = 0; i < m->sample.rank; i++) spec.shape.dim[i + 1] = m->sample.dim[i];
-    ed_sample_result r = is_fm(m) ? sample_fm(g, m, &model, &spec, d.sampler, d.steps, d.has_eta)
-                                  : sample_diffusion(g, m, &model, &spec, d.sampler, d.steps, &d);
-    return r.samples;
+    if (labels && (labels->dtype != ED_I32 || labels->shape.rank != 1 || labels->shape.dim[0] != n))
+        return ed_graph_fail(g, "sample %s: labels must be i32[%lld]", who, (long long)n);
+    if (!m->def->sample) return ed_graph_fail(g, "sample %s: this model cannot sample", who);
+    return m->def->sample(g, m, n, obs, labels, &d);
 }

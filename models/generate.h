@@ -19,17 +19,6 @@
 
 #include "models/registry.h"
 
-/* Zero fields take the model's own settings. */
-typedef struct {
-    const char *sampler; /* NULL or "": the model's default sampler */
-    int64_t steps;       /* 0: the model's default (ddpm: T, and no other count is accepted) */
-    bool has_guidance;   /* guidance below is set (else flow matching's guidance_scale, 1
-                            for the diffusion models) */
-    double guidance;
-    bool has_eta;        /* eta below is set (else the model's eta: 0 for ddpm models) */
-    double eta;
-} ed_gen_sample_opts;
-
 /* The sampler names a model accepts, "a|b|c" (for help and messages). */
 const char *ed_gen_model_samplers(const ed_gen_model *m);
 
@@ -37,7 +26,12 @@ const char *ed_gen_model_samplers(const ed_gen_model *m);
  * model and must be NULL otherwise. The initial noise and every step's noise are drawn
  * in the graph (the program's seed and call counter). NULL with the reason on the graph
  * for an unknown sampler or a bad option. */
-ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs,
+ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
                              const ed_gen_sample_opts *o);
+
+/* The denoiser families' sample callback (flow matching's ODE solvers, ddpm and ddim):
+ * the whole sampler loop around the model's network. */
+ed_node *ed_denoiser_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
+                            const ed_gen_sample_opts *o);
 
 #endif

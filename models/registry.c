@@ -1,4 +1,5 @@
 #include "models/registry.h"
+#include "models/generate.h"
 #include "runtime/error.h"
 
 #include <stdio.h>
@@ -8,9 +9,9 @@ static void fm_defaults(ed_gen_model *m) { ed_fm_defaults(&m->opts.fm); }
 static void ddpm_defaults(ed_gen_model *m) { ed_ddpm_defaults(&m->opts.diffusion); }
 static void ddim_defaults(ed_gen_model *m) { ed_ddim_defaults(&m->opts.diffusion); }
 
-static ed_node *fm_loss(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *obs)
+static ed_node *fm_loss(ed_graph *g, const ed_gen_model *m, const ed_batch *b)
 {
-    return ed_fm_loss(g, x, obs, &m->opts.fm);
+    return ed_fm_loss(g, b->x, b->obs, &m->opts.fm);
 }
 
 static ed_node *fm_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond)
@@ -19,9 +20,9 @@ static ed_node *fm_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_no
     return ed_fm_velocity(x, t, cond, NULL, &m->opts.fm);
 }
 
-static ed_node *diffusion_loss(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *obs)
+static ed_node *diffusion_loss(ed_graph *g, const ed_gen_model *m, const ed_batch *b)
 {
-    return ed_diffusion_loss(g, x, obs, &m->opts.diffusion);
+    return ed_diffusion_loss(g, b->x, b->obs, &m->opts.diffusion);
 }
 
 static ed_node *diffusion_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond)
@@ -31,12 +32,39 @@ static ed_node *diffusion_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x
 }
 
 static const ed_model_def models[] = {
-    {"flow_matching", "conditional flow matching, linear OT path, velocity prediction, ODE sampling", "velocity",
-     ed_fm_options, ED_FM_NOPTIONS, fm_defaults, fm_loss, fm_denoise},
-    {"ddpm", "DDPM, epsilon prediction, ancestral sampling (Edifice Diffusion: T = 100)", "eps", ed_ddpm_options,
-     ED_DDPM_NOPTIONS, ddpm_defaults, diffusion_loss, diffusion_denoise},
-    {"ddim", "DDPM-trained denoiser sampled with DDIM (Edifice DDIM: T = 1000, 50 steps, eta 0)", "eps",
-     ed_ddim_options, ED_DDIM_NOPTIONS, ddim_defaults, diffusion_loss, diffusion_denoise},
+    {.name = "flow_matching",
+     .summary = "conditional flow matching, linear OT path, velocity prediction, ODE sampling",
+     .options = ed_fm_options,
+     .noptions = ED_FM_NOPTIONS,
+     .defaults = fm_defaults,
+     .nsteps = 1,
+     .steps = {{.name = "train", .loss = fm_loss}},
+     .sample = ed_denoiser_sample,
+     .samplers = "euler|midpoint|heun|rk4",
+     .pred = "velocity",
+     .denoise = fm_denoise},
+    {.name = "ddpm",
+     .summary = "DDPM, epsilon prediction, ancestral sampling (Edifice Diffusion: T = 100)",
+     .options = ed_ddpm_options,
+     .noptions = ED_DDPM_NOPTIONS,
+     .defaults = ddpm_defaults,
+     .nsteps = 1,
+     .steps = {{.name = "train", .loss = diffusion_loss}},
+     .sample = ed_denoiser_sample,
+     .samplers = "ddpm|ddim",
+     .pred = "eps",
+     .denoise = diffusion_denoise},
+    {.name = "ddim",
+     .summary = "DDPM-trained denoiser sampled with DDIM (Edifice DDIM: T = 1000, 50 steps, eta 0)",
+     .options = ed_ddim_options,
+     .noptions = ED_DDIM_NOPTIONS,
+     .defaults = ddim_defaults,
+     .nsteps = 1,
+     .steps = {{.name = "train", .loss = diffusion_loss}},
+     .sample = ed_denoiser_sample,
+     .samplers = "ddpm|ddim",
+     .pred = "eps",
+     .denoise = diffusion_denoise},
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -89,10 +117,16 @@ const char *ed_gen_model_get(const ed_gen_model *m, const char *name, char *buf,
     return ed_options_get(m->def->options, m->def->noptions, &m->opts, name, buf, size);
 }
 
+int ed_gen_model_check(const ed_gen_model *m)
+{
+    return m->def->check ? m->def->check(m) : ED_OK;
+}
+
 /* The network's obs_size comes from the data, not from an option. */
 static ed_gen_model with_obs(const ed_gen_model *m)
 {
     ed_gen_model c = *m;
+    if (!c.def->pred) return c;
     if (c.def->pred[0] == 'v') c.opts.fm.net.obs_size = m->obs_size;
     else c.opts.diffusion.net.obs_size = m->obs_size;
     return c;
@@ -116,18 +150,34 @@ static bool check_x(ed_graph *g, const ed_gen_model *m, ed_node *x)
     return ok;
 }
 
+ed_node *ed_gen_model_step_loss(ed_graph *g, const ed_gen_model *m, int k, const ed_batch *b)
+{
+    if (!b || !check_x(g, m, b->x)) return NULL;
+    if (k < 0 || k >= m->def->nsteps) return ed_graph_fail(g, "model %s has no training step %d", m->def->name, k);
+    if ((b->obs != NULL) != (m->obs_size > 0))
+        return ed_graph_fail(g, "model %s: %s", m->def->name,
+                             b->obs ? "observations given to an unconditional model" : "a conditional model needs observations");
+    if ((b->labels != NULL) != (m->classes > 0))
+        return ed_graph_fail(g, "model %s: %s", m->def->name,
+                             b->labels ? "labels given to a model built without classes" : "the model needs labels");
+    ed_gen_model c = with_obs(m);
+    return m->def->steps[k].loss(g, &c, b);
+}
+
 ed_node *ed_gen_model_loss(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *obs)
 {
-    if (!check_x(g, m, x)) return NULL;
-    if ((obs != NULL) != (m->obs_size > 0))
-        return ed_graph_fail(g, "model %s: %s", m->def->name,
-                             obs ? "observations given to an unconditional model" : "a conditional model needs observations");
-    ed_gen_model c = with_obs(m);
-    return m->def->loss(g, &c, x, obs);
+    return ed_gen_model_step_loss(g, m, 0, &(ed_batch){.x = x, .obs = obs});
+}
+
+int64_t ed_gen_model_step_repeats(const ed_gen_model *m, int k)
+{
+    const ed_step_def *s = &m->def->steps[k];
+    return s->repeats ? s->repeats(m) : 1;
 }
 
 ed_node *ed_gen_model_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond)
 {
+    if (!m->def->denoise) return ed_graph_fail(g, "model %s has no denoiser", m->def->name);
     if (!check_x(g, m, x)) return NULL;
     ed_gen_model c = with_obs(m);
     return m->def->denoise(g, &c, x, t, cond);

@@ -1,27 +1,90 @@
-/* The models by name: each entry knows its options table, how to build its training
- * loss and its denoiser. The CLI lists and builds models only through this table, and a
- * checkpoint names its entry and stores the option values.
+/* The models by name. An entry (ed_model_def) says everything the trainer, the sampler
+ * and the CLI need about a family: its options table, its training steps (each a loss
+ * over named parameter groups with its own optimizer settings, run in order every
+ * iteration), how to sample it, and its own evaluation figures. A checkpoint names its
+ * entry and stores the option values.
  *
  * A model instance (ed_gen_model) is an entry plus option values plus the data's
- * shapes: one sample x (no batch axis, e.g. [2] or [8, 2]) and the observation width
- * (0: unconditional). Build a sampler around ed_gen_model_denoise: it adds the network
- * to any graph (e.g. a loop body) and returns what def->pred names. */
+ * shapes: one sample x (no batch axis, e.g. [2], [8, 2] or [1, 8, 8]), the observation
+ * width (0: unconditional) and the number of classes (0: no labels). */
 #ifndef ED_MODEL_REGISTRY_H
 #define ED_MODEL_REGISTRY_H
 
+#include "frontend/optim.h"
 #include "models/diffusion.h"
 #include "models/flow_matching.h"
 
 typedef struct ed_gen_model ed_gen_model;
 
+/* One training batch as graph inputs. */
+typedef struct {
+    ed_node *x;      /* f32 [B, sample...] */
+    ed_node *obs;    /* f32 [B, obs_size], or NULL when unconditional */
+    ed_node *labels; /* i32 [B], or NULL when the data have no labels */
+} ed_batch;
+
+/* One training step of a family. Every iteration runs the model's steps in order, each
+ * `repeats` times (a GAN's n_critic), each on a batch of its own, and each as one
+ * compiled program over the one store. */
+typedef struct {
+    const char *name; /* "train" for single-step families; "disc", "gen", "prior", ... */
+    /* The params it trains: name prefixes, NULL-terminated; NULL: every param of its
+     * graph. A param no step trains is frozen: kept and checkpointed, never updated. */
+    const char *const *groups;
+    ed_node *(*loss)(ed_graph *g, const ed_gen_model *m, const ed_batch *b);
+    int64_t (*repeats)(const ed_gen_model *m); /* NULL: 1 */
+    /* Adjust the optimizer (betas, lr scale) from the options; NULL: Adam with the run's
+     * lr. The trainer sets the state prefix ("opt." for the first step, "opt.<name>."
+     * for the others, so single-step checkpoints keep their names). */
+    void (*optim)(const ed_gen_model *m, ed_optim_opts *o);
+} ed_step_def;
+
+#define ED_MAX_STEPS 4
+
+/* How to sample; zero fields take the model's own settings. */
+typedef struct {
+    const char *sampler; /* NULL or "": the model's default sampler */
+    int64_t steps;       /* 0: the model's default (ddpm: T, and no other count is accepted) */
+    bool has_guidance;   /* guidance below is set (else the model's own) */
+    double guidance;
+    bool has_eta;        /* eta below is set (else the model's own) */
+    double eta;
+} ed_gen_sample_opts;
+
+/* A family's own evaluation figure, computed per test sample and averaged. */
+typedef struct {
+    const char *name; /* "neg_elbo", "iwae_nll", ... */
+    const char *unit; /* "nats/image", "bits/dim" */
+} ed_figure_def;
+
+#define ED_MAX_FIGURES 8
+
 typedef struct {
     const char *name;
     const char *summary;
-    const char *pred; /* what the denoiser returns: "eps" or "velocity" */
     const ed_option *options;
     int noptions;
     void (*defaults)(ed_gen_model *m);
-    ed_node *(*loss)(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *obs);
+    /* Check the data fit the family (flat data only, labels needed, ...); NULL: any. */
+    int (*check)(const ed_gen_model *m);
+
+    int nsteps;
+    ed_step_def steps[ED_MAX_STEPS];
+
+    /* n samples [n, sample...] into g; obs [n, obs_size] for a conditional model, labels
+     * i32 [n] for a class-conditional one, else NULL. NULL with the reason on g. */
+    ed_node *(*sample)(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
+                       const ed_gen_sample_opts *o);
+    const char *samplers; /* the sampler names it accepts, "a|b|c"; NULL: only its own */
+
+    /* Figures [B] per test sample, written into out[0..nfigures-1]; NULL: none. */
+    int nfigures;
+    ed_figure_def figures[ED_MAX_FIGURES];
+    int (*figure_nodes)(ed_graph *g, const ed_gen_model *m, const ed_batch *b, ed_node **out);
+
+    /* Denoiser families only (the diffusion samplers wrap it): what the network returns,
+     * "eps" or "velocity", and the network itself; NULL for other families. */
+    const char *pred;
     ed_node *(*denoise)(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond);
 } ed_model_def;
 
@@ -29,6 +92,7 @@ struct ed_gen_model {
     const ed_model_def *def;
     ed_shape sample;  /* one sample's shape, rank 1..5 */
     int64_t obs_size; /* 0: unconditional */
+    int64_t classes;  /* 0: no labels */
     union {
         ed_fm_opts fm;
         ed_diffusion_opts diffusion;
@@ -46,14 +110,21 @@ int ed_gen_model_init(ed_gen_model *m, const ed_model_def *def, ed_shape sample,
 int ed_gen_model_set(ed_gen_model *m, const char *name, const char *value);
 /* An option's value as text (NULL for an unknown name). */
 const char *ed_gen_model_get(const ed_gen_model *m, const char *name, char *buf, size_t size);
+/* The family's own check of the data's shapes (after the options are set). */
+int ed_gen_model_check(const ed_gen_model *m);
 
-/* The scalar training loss: x [B, sample...] and obs [B, obs_size] (NULL when
- * unconditional) are the batch; the random draws (t, noise, dropout) are in the graph. */
+/* Step k's scalar loss on a batch. x [B, sample...], obs [B, obs_size] (NULL when
+ * unconditional); the random draws (t, noise, dropout) are in the graph. */
+ed_node *ed_gen_model_step_loss(ed_graph *g, const ed_gen_model *m, int k, const ed_batch *b);
+/* The first step's loss: the whole training loss of a single-step family. */
 ed_node *ed_gen_model_loss(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *obs);
+/* How many times step k runs per iteration. */
+int64_t ed_gen_model_step_repeats(const ed_gen_model *m, int k);
 
-/* The network at (x, t): x [B, sample...], t [B] or [] (the model's time: the integer
- * timestep for the diffusion models, t in [0, 1] with 1 = data for flow matching), cond
- * [B, obs_size] or NULL (the null condition). Same shape as x. */
+/* The network at (x, t) of a denoiser family: x [B, sample...], t [B] or [] (the
+ * model's time: the integer timestep for the diffusion models, t in [0, 1] with 1 =
+ * data for flow matching), cond [B, obs_size] or NULL (the null condition). Same shape
+ * as x. An error on g for a family without a denoiser. */
 ed_node *ed_gen_model_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond);
 
 #endif

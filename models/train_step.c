@@ -4,6 +4,20 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+bool ed_train_in_groups(const char *name, const char *const *groups)
+{
+    if (!groups) return true;
+    for (int i = 0; groups[i]; i++)
+        if (strncmp(name, groups[i], strlen(groups[i])) == 0) return true;
+    return false;
+}
+
+static bool trained(const ed_node *n, const char *const *groups)
+{
+    return n->op == ED_OP_PARAM && ed_train_in_groups(n->attr.name, groups);
+}
 
 static void output_once(ed_graph *g, const char *name, ed_node *v)
 {
@@ -15,9 +29,10 @@ int ed_train_step(ed_graph *g, ed_node *loss, const ed_train_opts *opts)
     if (!g || !loss || ed_graph_error(g)) return ED_ERR;
     ed_train_opts o = opts ? *opts : (ed_train_opts){0};
     int n = 0;
-    for (int i = 0; i < g->nnodes; i++) n += g->nodes[i]->op == ED_OP_PARAM;
+    for (int i = 0; i < g->nnodes; i++) n += trained(g->nodes[i], o.groups);
     if (n == 0) {
-        ed_graph_fail(g, "train_step: graph @%s has no params to train", g->name);
+        ed_graph_fail(g, "train_step: graph @%s has no params to train%s", g->name,
+                      o.groups ? " in the given groups" : "");
         return ED_ERR;
     }
     ed_node **params = malloc((size_t)n * sizeof *params);
@@ -31,7 +46,7 @@ int ed_train_step(ed_graph *g, ed_node *loss, const ed_train_opts *opts)
     }
     int k = 0;
     for (int i = 0; i < g->nnodes; i++)
-        if (g->nodes[i]->op == ED_OP_PARAM) params[k++] = g->nodes[i];
+        if (trained(g->nodes[i], o.groups)) params[k++] = g->nodes[i];
 
     if (ed_grad(loss, params, n, grads) == ED_OK) {
         ed_node *norm;

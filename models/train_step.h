@@ -8,12 +8,19 @@
 typedef struct {
     ed_optim_opts optim;
     double ema_decay; /* > 0: keep an EMA of every param in "<prefix>ema.<param>" */
+    /* The params this step trains: those whose names start with one of these prefixes
+     * (NULL-terminated), e.g. {"gen.", NULL}. NULL: every param of the graph. The others
+     * are frozen for this step: read as values, not differentiated, no optimizer state. */
+    const char *const *groups;
 } ed_train_opts;
 
-/* Differentiate loss (a float scalar) with respect to every param of the graph, clip
+/* Differentiate loss (a float scalar) with respect to the params of opts->groups, clip
  * and apply the optimizer, and bind the outputs "loss", "grad_norm" (before clipping)
  * and "lr" (this step's learning rate), unless the graph already binds those names.
  * Returns ED_OK, or ED_ERR with the reason on the graph. */
 int ed_train_step(ed_graph *g, ed_node *loss, const ed_train_opts *opts);
+
+/* True when a param of this name is in groups (always for groups == NULL). */
+bool ed_train_in_groups(const char *name, const char *const *groups);
 
 #endif

@@ -9,13 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One compiled program per training step of the model (models/registry.h), all over
+ * one store. An iteration runs step k repeats[k] times; run r of step k in iteration i
+ * is that program's call i * repeats[k] + r and draws batch i * runs + (the runs before
+ * it in the iteration), so a single-step model's call and batch are both i. */
 struct ed_trainer {
     ed_gen_model model;
     ed_trainer_opts o;
     const ed_dataset *d;
-    ed_graph *g;
+    int nsteps;
+    ed_graph *g[ED_MAX_STEPS];
+    ed_program *p[ED_MAX_STEPS];
+    int64_t repeats[ED_MAX_STEPS];
+    int64_t runs; /* program calls per iteration, all steps */
+    double losses[ED_MAX_STEPS];
     ed_store *st;
-    ed_program *p;
     ed_tensor *xb, *ob;
     int64_t step;
     double loss;
@@ -56,22 +64,35 @@ bool ed_lr_schedule_parse(const char *s, ed_lr_schedule *out)
     return false;
 }
 
-static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o)
+/* Step k's optimizer state prefix: "opt." for the first step (the names single-step
+ * checkpoints have always had), "opt.<step>." for the others. */
+static void state_prefix(const ed_gen_model *m, int k, char *buf, size_t size)
 {
-    char name[128];
-    snprintf(name, sizeof name, "train_%s", m->def->name);
+    if (k == 0) snprintf(buf, size, "opt.");
+    else snprintf(buf, size, "opt.%s.", m->def->steps[k].name);
+}
+
+static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o, int k)
+{
+    char name[128], prefix[64];
+    if (k == 0) snprintf(name, sizeof name, "train_%s", m->def->name);
+    else snprintf(name, sizeof name, "train_%s_%s", m->def->name, m->def->steps[k].name);
     ed_graph *g = ed_graph_new(name);
     if (!g) return NULL;
     ed_shape xs = m->sample;
     xs.rank++;
     for (int i = xs.rank - 1; i > 0; i--) xs.dim[i] = xs.dim[i - 1];
     xs.dim[0] = o->batch;
-    ed_node *x = ed_input(g, "x", ED_F32, xs);
-    ed_node *obs = m->obs_size ? ed_input(g, "obs", ED_F32, ed_shape2(o->batch, m->obs_size)) : NULL;
-    ed_node *loss = ed_gen_model_loss(g, m, x, obs);
-    ed_train_opts to = {.optim = {.kind = ED_OPT_ADAM, .lr = o->lr}};
+    ed_batch b = {.x = ed_input(g, "x", ED_F32, xs)};
+    if (m->obs_size) b.obs = ed_input(g, "obs", ED_F32, ed_shape2(o->batch, m->obs_size));
+    if (m->classes) b.labels = ed_input(g, "labels", ED_I32, ed_shape1(o->batch));
+    ed_node *loss = ed_gen_model_step_loss(g, m, k, &b);
+    state_prefix(m, k, prefix, sizeof prefix);
+    ed_train_opts to = {.optim = {.kind = ED_OPT_ADAM, .lr = o->lr, .prefix = prefix},
+                        .groups = m->def->steps[k].groups};
     if (o->lr_schedule == ED_LR_COSINE)
         to.optim.schedule = (ed_schedule){.kind = ED_SCHED_COSINE, .warmup_steps = 1, .total_steps = o->steps, .min_ratio = 0.01};
+    if (m->def->steps[k].optim) m->def->steps[k].optim(m, &to.optim);
     if (ed_graph_error(g) || ed_train_step(g, loss, &to) != ED_OK) {
         ed_fail("%s", ed_graph_error(g));
         ed_graph_free(g);
@@ -82,6 +103,13 @@ static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o)
 
 /* A resumed store must hold exactly the graph's params and state (compiling added
  * nothing) and its step counter must agree with the metadata. */
+static bool has_leaf(const ed_trainer *t, const char *name)
+{
+    for (int k = 0; k < t->nsteps; k++)
+        if (ed_graph_leaf(t->g[k], ED_OP_PARAM, name) || ed_graph_leaf(t->g[k], ED_OP_STATE, name)) return true;
+    return false;
+}
+
 static int check_resumed_store(const ed_trainer *t, int count_before)
 {
     int count = ed_store_count(t->st);
@@ -91,12 +119,18 @@ static int check_resumed_store(const ed_trainer *t, int count_before)
                        ed_store_name(t->st, count_before), count - count_before - 1, t->model.def->name);
     for (int i = 0; i < count; i++) {
         const char *name = ed_store_name(t->st, i);
-        if (!ed_graph_leaf(t->g, ED_OP_PARAM, name) && !ed_graph_leaf(t->g, ED_OP_STATE, name))
+        if (!has_leaf(t, name))
             return ed_fail("the checkpoint holds '%s', which model %s does not use", name, t->model.def->name);
     }
-    const ed_tensor *s = ed_store_get(t->st, "opt.step");
-    if (!s || s->dtype != ED_I32 || s->shape.rank != 0 || ((const int32_t *)s->data)[0] != (int32_t)t->step)
-        return ed_fail("the optimizer's step counter disagrees with train.step = %lld", (long long)t->step);
+    for (int k = 0; k < t->nsteps; k++) {
+        char prefix[64], key[80];
+        state_prefix(&t->model, k, prefix, sizeof prefix);
+        snprintf(key, sizeof key, "%sstep", prefix);
+        const ed_tensor *s = ed_store_get(t->st, key);
+        int64_t want = t->step * t->repeats[k];
+        if (!s || s->dtype != ED_I32 || s->shape.rank != 0 || ((const int32_t *)s->data)[0] != (int32_t)want)
+            return ed_fail("the optimizer's step counter %s disagrees with train.step = %lld", key, (long long)t->step);
+    }
     return ED_OK;
 }
 
@@ -133,14 +167,22 @@ static ed_trainer *make(const ed_gen_model *m, const ed_dataset *d, const ed_tra
     bool resumed = st != NULL;
     t->st = st ? st : ed_store_new(o->seed);
     int count_before = ed_store_count(t->st);
-    t->g = build_step(m, o);
-    if (!t->g) goto fail;
-    t->p = ed_compile(t->g, t->st, &(ed_compile_opts){.backend = o->backend, .seed = o->seed, .passes = o->passes,
-                                                        .pass_opts = o->pass_opts});
-    if (!t->p) goto fail;
+    t->nsteps = m->def->nsteps;
+    for (int k = 0; k < t->nsteps; k++) {
+        t->repeats[k] = ed_gen_model_step_repeats(m, k);
+        t->runs += t->repeats[k];
+        t->losses[k] = NAN;
+        t->g[k] = build_step(m, o, k);
+        if (!t->g[k]) goto fail;
+        /* Step k's seed: the run's seed for the first step (as single-step runs have
+         * always drawn), then one more per step so two steps never share a stream. */
+        t->p[k] = ed_compile(t->g[k], t->st, &(ed_compile_opts){.backend = o->backend, .seed = o->seed + (uint64_t)k,
+                                                                  .passes = o->passes, .pass_opts = o->pass_opts});
+        if (!t->p[k]) goto fail;
+        ed_program_set_calls(t->p[k], (uint64_t)(step * t->repeats[k]));
+    }
     if (resumed && check_resumed_store(t, count_before) != ED_OK) goto fail;
-    ed_program_set_calls(t->p, (uint64_t)step);
-    const ed_node *x = ed_graph_leaf(t->g, ED_OP_INPUT, "x");
+    const ed_node *x = ed_graph_leaf(t->g[0], ED_OP_INPUT, "x");
     t->xb = ed_tensor_new(ED_F32, x->shape);
     if (m->obs_size) t->ob = ed_tensor_new(ED_F32, ed_shape2(o->batch, m->obs_size));
     if (!t->xb || (m->obs_size && !t->ob)) {
@@ -185,8 +227,10 @@ ed_trainer *ed_trainer_resume(ed_checkpoint *ck, const ed_dataset *d, const ed_t
 void ed_trainer_free(ed_trainer *t)
 {
     if (!t) return;
-    ed_program_free(t->p);
-    ed_graph_free(t->g);
+    for (int k = 0; k < t->nsteps; k++) {
+        ed_program_free(t->p[k]);
+        ed_graph_free(t->g[k]);
+    }
     ed_store_free(t->st);
     ed_tensor_free(t->xb);
     ed_tensor_free(t->ob);
@@ -195,18 +239,30 @@ void ed_trainer_free(ed_trainer *t)
 
 int ed_trainer_step(ed_trainer *t, double *loss)
 {
-    if (ed_dataset_batch(t->d, t->o.seed, (uint64_t)t->step, t->xb, t->ob) != ED_OK) return ED_ERR;
-    ed_feed feeds[2] = {{"x", t->xb}, {"obs", t->ob}};
-    if (ed_run(t->p, feeds, t->ob ? 2 : 1) != ED_OK) return ED_ERR;
-    t->loss = ed_tensor_get(ed_program_output(t->p, "loss"), 0);
+    int64_t batch = t->step * t->runs;
+    for (int k = 0; k < t->nsteps; k++) {
+        for (int64_t r = 0; r < t->repeats[k]; r++, batch++) {
+            if (ed_dataset_batch(t->d, t->o.seed, (uint64_t)batch, t->xb, t->ob) != ED_OK) return ED_ERR;
+            ed_feed feeds[2] = {{"x", t->xb}, {"obs", t->ob}};
+            if (ed_run(t->p[k], feeds, t->ob ? 2 : 1) != ED_OK) return ED_ERR;
+            t->losses[k] = ed_tensor_get(ed_program_output(t->p[k], "loss"), 0);
+        }
+    }
+    t->loss = t->losses[0];
     t->step++;
     if (loss) *loss = t->loss;
     return ED_OK;
 }
 
+int ed_trainer_step_losses(const ed_trainer *t, double *losses)
+{
+    for (int k = 0; k < t->nsteps; k++) losses[k] = t->losses[k];
+    return t->nsteps;
+}
+
 int64_t ed_trainer_steps_done(const ed_trainer *t) { return t->step; }
 const ed_store *ed_trainer_store(const ed_trainer *t) { return t->st; }
-const ed_program *ed_trainer_program(const ed_trainer *t) { return t->p; }
+const ed_program *ed_trainer_program(const ed_trainer *t) { return t->p[0]; }
 
 /* ---- checkpoints ------------------------------------------------------------------ */
 
@@ -256,7 +312,7 @@ int ed_trainer_save(const ed_trainer *t, const char *path)
     rc |= meta_setf(m, "train.steps", "%lld", (long long)t->o.steps);
     rc |= ed_meta_set(m, "train.lr_schedule", ed_lr_schedule_name(t->o.lr_schedule));
     rc |= ed_meta_set(m, "train.loss", isfinite(t->loss) ? exact(t->loss, buf, sizeof buf) : "nan");
-    rc |= meta_setf(m, "train.data_rng", "philox4x32-10 stream=train.batch call=%lld", (long long)t->step);
+    rc |= meta_setf(m, "train.data_rng", "philox4x32-10 stream=train.batch call=%lld", (long long)(t->step * t->runs));
     if (rc == ED_OK) rc = ed_safetensors_save(path, t->st, m);
     ed_meta_free(m);
     return rc == ED_OK ? ED_OK : ED_ERR;
@@ -360,7 +416,9 @@ static int parse_meta(const char *path, const ed_meta *m, ed_checkpoint *c)
     v = ed_meta_get(m, "train.loss");
     c->loss = v ? strtod(v, NULL) : NAN;
     char want[128];
-    snprintf(want, sizeof want, "philox4x32-10 stream=train.batch call=%lld", (long long)c->step);
+    int64_t runs = 0;
+    for (int k = 0; k < def->nsteps; k++) runs += ed_gen_model_step_repeats(&c->model, k);
+    snprintf(want, sizeof want, "philox4x32-10 stream=train.batch call=%lld", (long long)(c->step * runs));
     if (!(v = need(m, path, "train.data_rng"))) return ED_ERR;
     if (strcmp(v, want) != 0) return ed_fail("%s: train.data_rng '%s' does not match step %lld", path, v, (long long)c->step);
     return ED_OK;

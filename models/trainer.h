@@ -82,9 +82,12 @@ ed_trainer *ed_trainer_new(const ed_gen_model *m, const ed_dataset *d, const ed_
 ed_trainer *ed_trainer_resume(ed_checkpoint *ck, const ed_dataset *d, const ed_trainer_opts *o);
 void ed_trainer_free(ed_trainer *t);
 
-/* One step: draw the batch, run. *loss gets the step's loss (before the update). */
+/* One iteration: every training step of the model in order, each on its own batch.
+ * *loss gets the first step's loss (before the update). */
 int ed_trainer_step(ed_trainer *t, double *loss);
 int64_t ed_trainer_steps_done(const ed_trainer *t);
+/* The last loss of each of the model's training steps into losses[0..]; returns how many. */
+int ed_trainer_step_losses(const ed_trainer *t, double *losses);
 const ed_store *ed_trainer_store(const ed_trainer *t);
 const ed_program *ed_trainer_program(const ed_trainer *t);
 

@@ -68,7 +68,7 @@ static ed_tensor *sample(ed_checkpoint *ck, const ed_tensor *obs)
 {
     ed_graph *g = ed_graph_new("sample");
     ed_node *o = obs ? ed_input(g, "obs", ED_F32, obs->shape) : NULL;
-    ed_node *s = ed_gen_model_sample(g, &ck->model, N, o, NULL);
+    ed_node *s = ed_gen_model_sample(g, &ck->model, N, o, NULL, NULL);
     if (!s) fail_msg("%s", ed_graph_error(g));
     ed_output(g, "s", s);
     ed_program *p = ed_compile(g, ck->store, &(ed_compile_opts){.seed = 1});

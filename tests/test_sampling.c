@@ -30,7 +30,7 @@ static ed_tensor *draw(const ed_gen_model *m, int64_t n, const ed_gen_sample_opt
 {
     ed_graph *g = ed_graph_new("t");
     ed_node *obs = m->obs_size ? ed_input(g, "obs", ED_F32, ed_shape2(n, m->obs_size)) : NULL;
-    ed_node *s = ed_gen_model_sample(g, m, n, obs, o);
+    ed_node *s = ed_gen_model_sample(g, m, n, obs, NULL, o);
     if (!s) fail_msg("%s", ed_graph_error(g));
     ed_output(g, "s", s);
     ed_store *st = ed_store_new(5);
@@ -135,7 +135,7 @@ static void expect_error(const ed_gen_model *m, int64_t n, bool with_obs, const 
 {
     ed_graph *g = ed_graph_new("t");
     ed_node *obs = with_obs ? ed_input(g, "obs", ED_F32, ed_shape2(n, m->obs_size ? m->obs_size : 3)) : NULL;
-    assert_null(ed_gen_model_sample(g, m, n, obs, o));
+    assert_null(ed_gen_model_sample(g, m, n, obs, NULL, o));
     const char *e = ed_graph_error(g);
     if (!e || !strstr(e, msg)) fail_msg("error '%s', want '%s'", e ? e : "(none)", msg);
     ed_graph_free(g);

@@ -127,6 +127,44 @@ static void test_outputs_of_train_step(void **state)
     ed_graph_free(g);
 }
 
+/* Two params "a.x" and "b.x" in one loss; a step that trains group "a." moves a.x only,
+ * keeps b.x bit for bit, and makes optimizer state for a.x alone (b.x is frozen). */
+static void test_groups_freeze_the_rest(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("groups");
+    ed_node *a = ed_param(g, "a.x", ED_F64, ed_shape1(2), (ed_init){ED_INIT_ONES, 0});
+    ed_node *b = ed_param(g, "b.x", ED_F64, ed_shape1(2), (ed_init){ED_INIT_ONES, 0});
+    ed_node *loss = ed_sum(ed_square(ed_mul(a, b)), ED_ALL_AXES, false);
+    const char *const groups[] = {"a.", NULL};
+    ed_train_opts o = {.optim = {.kind = ED_OPT_ADAM, .lr = 0.1}, .groups = groups};
+    assert_int_equal(ed_train_step(g, loss, &o), ED_OK);
+    assert_non_null(ed_graph_update(g, "a.x"));
+    assert_null(ed_graph_update(g, "b.x"));
+    ed_store *st = ed_store_new(0);
+    ed_program *p = ed_compile(g, st, NULL);
+    if (!p) fail_msg("%s", ed_last_error());
+    assert_int_equal(ed_run(p, NULL, 0), ED_OK);
+    assert_true(ed_tensor_get(ed_store_get(st, "a.x"), 0) < 1);
+    assert_true(ed_tensor_get(ed_store_get(st, "b.x"), 0) == 1);
+    assert_non_null(ed_store_get(st, "opt.m.a.x"));
+    assert_null(ed_store_get(st, "opt.m.b.x"));
+    ed_program_free(p);
+    ed_store_free(st);
+    ed_graph_free(g);
+    assert_true(ed_train_in_groups("gen.fc.w", (const char *const[]){"disc.", "gen.", NULL}));
+    assert_false(ed_train_in_groups("genx.w", (const char *const[]){"gen.", NULL}));
+    assert_true(ed_train_in_groups("anything", NULL));
+
+    /* No param in the groups is an error on the graph, not a silent no-op. */
+    g = quadratic(NULL);
+    const char *const none[] = {"zzz.", NULL};
+    o.groups = none;
+    assert_int_equal(ed_train_step(g, ed_graph_output(g, "loss"), &o), ED_ERR);
+    assert_non_null(strstr(ed_graph_error(g), "no params to train in the given groups"));
+    ed_graph_free(g);
+}
+
 static void test_schedules(void **state)
 {
     (void)state;
@@ -289,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_sgd_momentum_three_steps),
         cmocka_unit_test(test_clipping),
         cmocka_unit_test(test_outputs_of_train_step),
+        cmocka_unit_test(test_groups_freeze_the_rest),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_ema),
         cmocka_unit_test(test_mlp_learns_xor),

@@ -135,7 +135,7 @@ int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *o
                          (long long)m->obs_size);
     ed_graph *g = ed_graph_new("sample");
     ed_node *o = m->obs_size > 0 ? ed_input(g, "obs", ED_F32, ed_shape2(b, m->obs_size)) : NULL;
-    ed_node *s = ed_gen_model_sample(g, m, b, o, &a->so);
+    ed_node *s = ed_gen_model_sample(g, m, b, o, NULL, &a->so);
     if (s) ed_output(g, "samples", s);
     if (ed_graph_error(g)) {
         int rc = cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_graph_error(g));
