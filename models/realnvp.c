@@ -1,10 +1,13 @@
 /* RealNVP's graph builders: masked affine couplings, the logit pre-transform, uniform
  * dequantisation, the exact log density and the exact inverse (models/realnvp.h). */
 #include "models/realnvp.h"
+#include "models/registry.h"
+#include "runtime/error.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define PI 3.14159265358979323846
 
@@ -225,3 +228,70 @@ ed_node *ed_realnvp_sample(ed_graph *g, int64_t n, const ed_realnvp_opts *o)
     double k = (double)o->levels;
     return ed_clamp(ed_mul_scalar(ed_add_scalar(ed_mul_scalar(v, k), -0.5), 1 / (k - 1)), 0, 1);
 }
+
+/* ---- the registry entry ------------------------------------------------------------- */
+
+/* The data facts the options do not hold: the flat size, the pixel levels and, for
+ * one-channel images, the grid (where the checkerboard mask is the default). */
+static void model_defaults(ed_gen_model *m)
+{
+    ed_realnvp_opts *o = &m->opts.realnvp;
+    ed_realnvp_defaults(o);
+    o->data_dim = ed_gen_model_dim(m);
+    o->levels = m->levels;
+    if (m->sample.rank == 3 && m->sample.dim[0] == 1) {
+        o->height = m->sample.dim[1];
+        o->width = m->sample.dim[2];
+        o->mask = ED_RNVP_MASK_CHECKERBOARD;
+    }
+}
+
+static int model_check(const ed_gen_model *m)
+{
+    if (m->obs_size) return ed_fail("model realnvp is unconditional: the data have observations");
+    if (m->opts.realnvp.mask == ED_RNVP_MASK_CHECKERBOARD && m->opts.realnvp.height == 0 &&
+        (m->sample.rank != 1 || (int64_t)sqrt((double)m->sample.dim[0]) * (int64_t)sqrt((double)m->sample.dim[0]) != m->sample.dim[0]))
+        return ed_fail("model realnvp: the checkerboard mask needs one-channel images or a square number of features");
+    return ED_OK;
+}
+
+static ed_node *model_loss(ed_graph *g, const ed_gen_model *m, const ed_batch *b)
+{
+    return ed_realnvp_loss(g, ed_gen_model_flatten(m, b->x), &m->opts.realnvp);
+}
+
+static ed_node *model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
+                             const ed_gen_sample_opts *so)
+{
+    (void)obs, (void)labels;
+    if ((so->sampler && *so->sampler && strcmp(so->sampler, "inverse") != 0) || so->steps || so->has_guidance ||
+        so->has_eta)
+        return ed_graph_fail(g, "sample realnvp: the flow samples through its exact inverse (sampler 'inverse'; "
+                                "no steps, guidance or eta)");
+    return ed_gen_model_unflatten(m, ed_realnvp_sample(g, n, &m->opts.realnvp));
+}
+
+/* nll: -log p in nats per sample (the dequantisation bound for pixel data); bits/dim. */
+static int model_figures(ed_graph *g, const ed_gen_model *m, const ed_batch *b, ed_node **out)
+{
+    ed_node *nll = ed_neg(ed_realnvp_log_prob(g, ed_gen_model_flatten(m, b->x), &m->opts.realnvp));
+    out[0] = nll;
+    out[1] = ed_mul_scalar(nll, 1 / ((double)ed_gen_model_dim(m) * log(2)));
+    return ed_graph_error(g) ? ED_ERR : ED_OK;
+}
+
+const ed_model_def ed_realnvp_model = {
+    .name = "realnvp",
+    .summary = "RealNVP normalizing flow: affine couplings, exact likelihood, sampling by the exact inverse",
+    .options = ed_realnvp_options,
+    .noptions = ED_REALNVP_NOPTIONS,
+    .defaults = model_defaults,
+    .check = model_check,
+    .nsteps = 1,
+    .steps = {{.name = "train", .loss = model_loss}},
+    .sample = model_sample,
+    .samplers = "inverse",
+    .nfigures = 2,
+    .figures = {{"nll", "nats/sample"}, {"bits_per_dim", "bits/dim"}},
+    .figure_nodes = model_figures,
+};

@@ -197,7 +197,7 @@ const char *gen_sampler_name(const gen_args *a, const ed_gen_model *m, char *buf
 {
     char solver[64];
     if (a->so.sampler && *a->so.sampler) snprintf(buf, size, "%s", a->so.sampler);
-    else if (m->def->pred[0] == 'v') snprintf(buf, size, "%s", ed_gen_model_get(m, "solver", solver, sizeof solver));
+    else if (m->def->pred && m->def->pred[0] == 'v') snprintf(buf, size, "%s", ed_gen_model_get(m, "solver", solver, sizeof solver));
     else snprintf(buf, size, "%s", m->def->name);
     return buf;
 }
