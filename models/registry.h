@@ -14,6 +14,7 @@
 #include "models/diffusion.h"
 #include "models/flow_matching.h"
 #include "models/realnvp.h"
+#include "models/vae.h"
 
 typedef struct ed_gen_model ed_gen_model;
 
@@ -100,6 +101,7 @@ struct ed_gen_model {
         ed_fm_opts fm;
         ed_diffusion_opts diffusion;
         ed_realnvp_opts realnvp;
+        ed_vae_opts vae;
     } opts;
 };
 
@@ -113,6 +115,7 @@ typedef struct {
 
 /* The families defined in their own files. */
 extern const ed_model_def ed_realnvp_model;
+extern const ed_model_def ed_vae_model;
 
 int ed_model_count(void);
 const ed_model_def *ed_model_at(int i);

@@ -1,7 +1,10 @@
 #include "models/vae.h"
+#include "models/registry.h"
+#include "runtime/error.h"
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 /* In ed_activation order, so the option's index is the activation itself. */
 static const char *const activations[] = {"none",    "relu",       "silu",     "gelu", "gelu_tanh", "tanh",
@@ -202,3 +205,61 @@ ed_node *ed_vae_reconstruct(ed_node *x, const ed_vae_opts *o)
 {
     return ed_vae_mean(ed_vae_decode(ed_vae_encode(x, o, NULL), o), o);
 }
+
+/* ---- the registry entry ------------------------------------------------------------- */
+
+/* The eval figure's importance samples (the K = 100). */
+enum { IWAE_SAMPLES = 100 };
+
+static void model_defaults(ed_gen_model *m)
+{
+    ed_vae_defaults(&m->opts.vae);
+    m->opts.vae.data_dim = ed_gen_model_dim(m);
+}
+
+static int model_check(const ed_gen_model *m)
+{
+    if (m->obs_size) return ed_fail("model vae is unconditional: the data have observations");
+    return ED_OK;
+}
+
+static ed_node *model_loss(ed_graph *g, const ed_gen_model *m, const ed_batch *b)
+{
+    return ed_vae_loss(g, ed_gen_model_flatten(m, b->x), &m->opts.vae);
+}
+
+static ed_node *model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
+                             const ed_gen_sample_opts *so)
+{
+    (void)obs, (void)labels;
+    if ((so->sampler && *so->sampler && strcmp(so->sampler, "prior") != 0) || so->steps || so->has_guidance ||
+        so->has_eta)
+        return ed_graph_fail(g, "sample vae: the decoder's mean at z ~ N(0, I) (sampler 'prior'; no steps, guidance or eta)");
+    return ed_gen_model_unflatten(m, ed_vae_sample(g, n, &m->opts.vae));
+}
+
+/* The negative ELBO (with the model's beta) and the K = 100 importance-weighted bound on
+ * -log p(x), both in nats per sample. */
+static int model_figures(ed_graph *g, const ed_gen_model *m, const ed_batch *b, ed_node **out)
+{
+    ed_node *x = ed_gen_model_flatten(m, b->x);
+    out[0] = ed_vae_neg_elbo(g, x, &m->opts.vae);
+    out[1] = ed_vae_iwae(g, x, IWAE_SAMPLES, &m->opts.vae);
+    return ed_graph_error(g) ? ED_ERR : ED_OK;
+}
+
+const ed_model_def ed_vae_model = {
+    .name = "vae",
+    .summary = "variational autoencoder (beta-VAE), Bernoulli or Gaussian decoder, samples from the prior",
+    .options = ed_vae_options,
+    .noptions = ED_VAE_NOPTIONS,
+    .defaults = model_defaults,
+    .check = model_check,
+    .nsteps = 1,
+    .steps = {{.name = "train", .loss = model_loss}},
+    .sample = model_sample,
+    .samplers = "prior",
+    .nfigures = 2,
+    .figures = {{"neg_elbo", "nats/sample"}, {"iwae_nll", "nats/sample"}},
+    .figure_nodes = model_figures,
+};
