@@ -70,7 +70,7 @@ static ed_tensor *points(int64_t n, const float *xy)
     return t;
 }
 
-/* Plot area of a 512 x 512 picture: pixels 16..495 both ways, so with bounds [-1, 1]^2
+/* Plot area of a bare 512 x 512 picture: pixels 16..495 both ways, so with bounds [-1, 1]^2
  * data x maps to pixel 16 + (x + 1) / 2 * 480 and y to 16 + (1 - y) / 2 * 480. */
 static int px_of(double x) { return (int)(16 + (x + 1) / 2 * 480); }
 static int py_of(double y) { return (int)(16 + (1 - y) / 2 * 480); }
@@ -81,7 +81,7 @@ static void test_scatter_pixels(void **state)
     const char *path = TMP "scatter.png";
     ed_tensor *pts = points(2, (const float[]){0.5f, 0.5f, 5.0f, 0.0f}); /* 2nd: outside */
     ed_tensor *under = points(2, (const float[]){-0.5f, -0.5f, 0.5f, 0.5f});
-    ed_scatter_opts o = {.fixed_bounds = true, .xmin = -1, .xmax = 1, .ymin = -1, .ymax = 1};
+    ed_scatter_opts o = {.fixed_bounds = true, .xmin = -1, .xmax = 1, .ymin = -1, .ymax = 1, .bare = true};
     assert_int_equal(ed_plot_scatter(path, pts, under, &o), ED_OK);
     decoded d = decode(path);
     assert_int_equal(d.w, 512);
@@ -120,7 +120,7 @@ static void test_scatter_auto_bounds(void **state)
     ed_tensor *f64 = ed_tensor_new(ED_F64, ed_shape2(200, 2));
     for (int i = 0; i < 400; i++)
         ((double *)f64->data)[i] = ((const float *)data->data)[i];
-    ed_scatter_opts o = {.width = 300, .height = 200};
+    ed_scatter_opts o = {.width = 300, .height = 200, .bare = true};
     assert_int_equal(ed_plot_scatter(path, f64, data, &o), ED_OK);
     decoded d = decode(path);
     assert_int_equal(d.w, 300);
