@@ -707,6 +707,7 @@ static void test_npy_images(void **state)
     assert_true(ed_dataset_fingerprint(&d) != with_labels);
     assert_int_equal(ed_dataset_batch_labels(&d, 3, 4, lb), ED_ERR);
     CHECK_ERROR_HAS("has no labels");
+    ed_dataset_free(&d);
     assert_int_equal(ed_dataset_open_split(&d, x_path, 1, 0, ED_SPLIT_TEST), ED_ERR);
     CHECK_ERROR_HAS("has no test split");
 
