@@ -13,6 +13,7 @@ struct ed_trainer {
     ed_gen_model model;
     ed_trainer_opts o;
     const ed_dataset *d;
+    ed_dataset own_data; /* d points here once the trainer owns its data */
     ed_graph *g;
     ed_store *st;
     ed_program *p;
@@ -190,7 +191,18 @@ void ed_trainer_free(ed_trainer *t)
     ed_store_free(t->st);
     ed_tensor_free(t->xb);
     ed_tensor_free(t->ob);
+    ed_dataset_free(&t->own_data);
     free(t);
+}
+
+int ed_trainer_take_data(ed_trainer *t, ed_dataset *d)
+{
+    if (t->d != d)
+        return ed_fail("the trainer reads other data than '%s'", d->spec);
+    t->own_data = *d;
+    t->d = &t->own_data;
+    *d = (ed_dataset){0};
+    return ED_OK;
 }
 
 int ed_trainer_step(ed_trainer *t, double *loss)
@@ -207,6 +219,8 @@ int ed_trainer_step(ed_trainer *t, double *loss)
 int64_t ed_trainer_steps_done(const ed_trainer *t) { return t->step; }
 const ed_store *ed_trainer_store(const ed_trainer *t) { return t->st; }
 const ed_program *ed_trainer_program(const ed_trainer *t) { return t->p; }
+const ed_dataset *ed_trainer_data(const ed_trainer *t) { return t->d; }
+const ed_trainer_opts *ed_trainer_options(const ed_trainer *t) { return &t->o; }
 
 /* ---- checkpoints ------------------------------------------------------------------ */
 
@@ -381,6 +395,17 @@ int ed_checkpoint_load(const char *path, ed_checkpoint *out)
     }
     out->store = st;
     return ED_OK;
+}
+
+int ed_checkpoint_load_for(const char *path, const ed_model_def *def, ed_checkpoint *out)
+{
+    if (ed_checkpoint_load(path, out) != ED_OK)
+        return ED_ERR;
+    if (out->model.def == def)
+        return ED_OK;
+    ed_fail("%s is a checkpoint of model %s, not %s", path, out->model.def->name, def->name);
+    ed_checkpoint_free(out);
+    return ED_ERR;
 }
 
 void ed_checkpoint_free(ed_checkpoint *c)
