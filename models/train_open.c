@@ -9,12 +9,11 @@
 #define DEFAULT_ROWS 10000
 #define DEFAULT_STEPS 1000
 
-/* The last error between before and after. */
-static int fail_around(const char *before, const char *after)
+/* The last error, copied so that it can go into the next message. */
+static const char *last_error_copy(char buf[ED_ERROR_MAX])
 {
-    char msg[ED_ERROR_MAX];
-    snprintf(msg, sizeof msg, "%s", ed_last_error());
-    return ed_fail("%s%s%s", before, msg, after);
+    snprintf(buf, ED_ERROR_MAX, "%s", ed_last_error());
+    return buf;
 }
 
 static int bad_request(ed_train_open_result *res) /* the message is set */
@@ -115,21 +114,32 @@ static int output_path(const ed_train_request *r, ed_train_open_result *res)
     return check_writable(res->out);
 }
 
+/* What no run can take (the command line never gives these). */
+static int check_request(const ed_train_request *r, ed_train_open_result *res)
+{
+    if (!r->def)
+        ed_fail("no model given");
+    else if (r->n < 0 || r->steps < 0)
+        ed_fail("--n and --steps must be >= 1, got %lld and %lld", (long long)r->n, (long long)r->steps);
+    else if (r->noptions && !r->options)
+        ed_fail("%d model options but no array of them", r->noptions);
+    else
+        return ED_OK;
+    return bad_request(res);
+}
+
 /* Everything before the trainer: the model, the data and the options of the run. */
 static int prepare(const ed_train_request *r, ed_checkpoint *ck, ed_gen_model *m, ed_dataset *d,
                    ed_trainer_opts *o, ed_train_open_result *res)
 {
-    if (!r->def || r->n < 0 || r->steps < 0 || (r->noptions && !r->options)) {
-        ed_fail(!r->def ? "no model given" : r->n < 0 ? "--n must be >= 1" : r->steps < 0 ? "--steps must be >= 1" : "no options given");
-        return bad_request(res);
-    }
+    if (check_request(r, res) != ED_OK)
+        return ED_ERR;
     if (r->resume) {
         if (ed_checkpoint_load_for(r->resume, r->def, ck) != ED_OK || check_kept(r, ck, m, res) != ED_OK)
             return ED_ERR;
         if (ed_dataset_open(d, ck->data, ck->data_n, ck->data_seed) != ED_OK) {
-            char after[4200];
-            snprintf(after, sizeof after, " (the data of %s)", r->resume);
-            return fail_around("", after);
+            char msg[ED_ERROR_MAX];
+            return ed_fail("%s (the data of %s)", last_error_copy(msg), r->resume);
         }
         res->resumed = true;
         res->was = ck->train;
@@ -163,10 +173,9 @@ int ed_trainer_open(const ed_train_request *r, ed_train_open_result *res)
     if (status == ED_OK) {
         ed_clear_error();
         ed_trainer *t = ck.store ? ed_trainer_resume(&ck, &d, &o) : ed_trainer_new(&m, &d, &o);
-        char before[4200];
-        snprintf(before, sizeof before, "%s: ", r->resume ? r->resume : "");
+        char msg[ED_ERROR_MAX];
         if (!t)
-            status = r->resume ? fail_around(before, "") : ED_ERR;
+            status = r->resume ? ed_fail("%s: %s", r->resume, last_error_copy(msg)) : ED_ERR;
         else
             ed_trainer_take_data(t, &d);
         res->trainer = t;
