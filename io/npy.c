@@ -5,17 +5,15 @@
  *           'shape': (2, 3), } padded with spaces and ended by '\n'
  *   data:   the elements in C order */
 #include "io/npy.h"
+#include "io/atomic_file.h"
 #include "runtime/error.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -628,64 +626,12 @@ static int check_writable(const char *path, const ed_tensor *t)
     return ED_OK;
 }
 
-/* Creates a fresh temporary file next to path (mode 0666 less the umask, like any
- * new file). The name goes to tmp. */
-static FILE *create_temp(const char *path, char *tmp, size_t cap)
-{
-    static atomic_uint counter;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        unsigned n = atomic_fetch_add(&counter, 1);
-        if ((size_t)snprintf(tmp, cap, "%s.tmp%ld.%u", path, (long)getpid(), n) >= cap) {
-            ed_fail("%s: path too long", path);
-            return NULL;
-        }
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) {
-            FILE *f = fdopen(fd, "wb");
-            if (!f) {
-                ed_fail("%s: cannot open a temporary file: %s", path, strerror(errno));
-                close(fd);
-                unlink(tmp);
-            }
-            return f;
-        }
-        if (errno != EEXIST) {
-            ed_fail("%s: cannot create temporary file '%s': %s", path, tmp, strerror(errno));
-            return NULL;
-        }
-    }
-    ed_fail("%s: cannot find a free temporary file name", path);
-    return NULL;
-}
-
-/* Makes the rename itself durable; best effort, as some file systems refuse. */
-static void sync_parent_dir(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        strcpy(dir, ".");
-    } else {
-        size_t len = slash == path ? 1 : (size_t)(slash - path);
-        if (len >= sizeof dir)
-            return;
-        memcpy(dir, path, len);
-        dir[len] = '\0';
-    }
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 static int write_all(FILE *f, const char *path, const char *header, size_t header_len,
                      const ed_tensor *t)
 {
     size_t bytes = ed_tensor_bytes(t);
     if (fwrite(header, 1, header_len, f) != header_len ||
-        (bytes && fwrite(t->data, 1, bytes, f) != bytes) || fflush(f) != 0 ||
-        fsync(fileno(f)) != 0)
+        (bytes && fwrite(t->data, 1, bytes, f) != bytes))
         return ed_fail("%s: write failed: %s", path, strerror(errno));
     return ED_OK;
 }
@@ -698,25 +644,8 @@ int ed_npy_write(const char *path, const ed_tensor *t)
     size_t header_len = format_header(t, header, sizeof header);
     if (header_len == 0)
         return ed_fail("%s: header too long", path);
-    size_t cap = strlen(path) + 64;
-    char *tmp = malloc(cap);
-    if (!tmp)
-        return ed_fail("%s: out of memory", path);
-    FILE *f = create_temp(path, tmp, cap);
-    if (!f) {
-        free(tmp);
+    ed_atomic_file af;
+    if (ed_atomic_open(&af, path) != ED_OK)
         return ED_ERR;
-    }
-    int status = write_all(f, path, header, header_len, t);
-    if (fclose(f) != 0 && status == ED_OK)
-        status = ed_fail("%s: write failed: %s", path, strerror(errno));
-    if (status == ED_OK && rename(tmp, path) != 0)
-        status = ed_fail("%s: cannot rename the temporary file into place: %s", path,
-                         strerror(errno));
-    if (status == ED_OK)
-        sync_parent_dir(path);
-    else
-        unlink(tmp);
-    free(tmp);
-    return status;
+    return ed_atomic_finish(&af, write_all(af.f, path, header, header_len, t));
 }

@@ -31,6 +31,7 @@ static int take_images(ed_dataset *d, ed_images *im)
     d->x = im->x;
     d->labels = im->labels;
     d->classes = im->classes;
+    d->levels = im->levels;
     if (d->x->shape.rank == 4) {
         d->channels = d->x->shape.dim[1];
         d->height = d->x->shape.dim[2];
@@ -205,4 +206,13 @@ int ed_dataset_batch_labels(const ed_dataset *d, uint64_t seed, uint64_t k, ed_t
     for (int64_t i = 0; i < lb->shape.dim[0]; i++) ((int32_t *)lb->data)[i] = y[idx[i]];
     free(idx);
     return ED_OK;
+}
+
+ed_data_facts ed_dataset_facts(const ed_dataset *d)
+{
+    ed_data_facts f = {.sample = ed_dataset_sample_shape(d), .obs_size = ed_dataset_obs_size(d),
+                       .classes = d->labels ? d->classes : 0, .levels = d->levels, .unit_range = true};
+    const float *x = d->x->data;
+    for (int64_t i = 0, n = ed_tensor_numel(d->x); i < n && f.unit_range; i++) f.unit_range = x[i] >= 0 && x[i] <= 1;
+    return f;
 }

@@ -40,7 +40,19 @@ typedef struct {
     ed_tensor *labels; /* i32 [N] in 0..classes-1, or NULL */
     int32_t classes;   /* 0 without labels */
     int64_t channels, height, width; /* x is images [N, C, H, W]; 0 otherwise */
+    int64_t levels;                  /* grey levels of integer pixels (digits 17); 0: continuous */
 } ed_dataset;
+
+/* What a model needs to know of its data. */
+typedef struct {
+    ed_shape sample;  /* one sample's shape; images [C, H, W] */
+    int64_t obs_size; /* observation width, 0: unconditional */
+    int64_t classes;  /* label classes, 0: no labels */
+    int64_t levels;   /* pixel levels, 0: continuous */
+    bool unit_range;  /* every value of x in [0, 1] */
+} ed_data_facts;
+
+ed_data_facts ed_dataset_facts(const ed_dataset *d);
 
 /* The names of the built-in sets, for help texts: "moons, circles, ..., demo". */
 const char *ed_dataset_builtin_names(void);

@@ -43,6 +43,7 @@ static int take_rows(const ed_images *all, int64_t from, int64_t to, ed_images *
     out->x = ed_tensor_new(ED_F32, s);
     out->labels = all->labels ? ed_tensor_new(ED_I32, ed_shape1(to - from)) : NULL;
     out->classes = all->classes;
+    out->levels = all->levels;
     if (!out->x || (all->labels && !out->labels)) return out_of_memory(out, "data");
     memcpy(out->x->data, (const float *)all->x->data + from * row, sizeof(float) * (size_t)((to - from) * row));
     if (all->labels)
@@ -126,6 +127,7 @@ int ed_digits_read(const char *path, ed_images *out)
         out->x = ed_tensor_new(ED_F32, ed_shape4(rows, 1, ED_DIGITS_SIDE, ED_DIGITS_SIDE));
         out->labels = ed_tensor_new(ED_I32, ed_shape1(rows));
         out->classes = 10;
+        out->levels = 17;
         if (!out->x || !out->labels) status = out_of_memory(out, "digits");
     }
     if (status == ED_OK) {
@@ -187,6 +189,7 @@ static int fashion_to_images(const ed_idx *img, const ed_idx *lab, const char *l
     out->x = ed_tensor_new(ED_F32, ed_shape4(n, 1, h, w));
     out->labels = ed_tensor_new(ED_I32, ed_shape1(n));
     out->classes = 10;
+    out->levels = 256;
     if (!out->x || !out->labels) return out_of_memory(out, "fashion_mnist");
     const uint8_t *p = img->data, *l = lab->data;
     float *x = out->x->data;
@@ -307,6 +310,9 @@ int ed_images_load_npy(const char *x_path, const char *labels_path, ed_images *o
     if (!out) return ed_fail("data: NULL output");
     *out = (ed_images){0};
     if (!x_path) return ed_fail("data: NULL path");
+    char descr[4] = "";
+    ed_shape s;
+    if (ed_npy_peek(x_path, descr, &s) == ED_OK && strcmp(descr, "u1") == 0) out->levels = 256;
     out->x = read_pixels(x_path);
     if (!out->x) return ED_ERR;
     if (labels_path && !(out->labels = ed_labels_load_npy(labels_path, out->x->shape.dim[0], &out->classes))) {

@@ -27,6 +27,7 @@ typedef struct {
     ed_tensor *x;      /* f32 [N, C, H, W] in [0, 1] */
     ed_tensor *labels; /* i32 [N] or NULL */
     int32_t classes;   /* 0 without labels */
+    int64_t levels;    /* grey levels of the source pixels (digits 17, uint8 256); 0: float */
 } ed_images;
 
 void ed_images_free(ed_images *im);

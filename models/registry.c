@@ -106,6 +106,7 @@ int ed_gen_model_init_data(ed_gen_model *m, const ed_model_def *def, const ed_da
     m->obs_size = f->obs_size;
     m->classes = def->uses_labels ? f->classes : 0;
     m->levels = f->levels;
+    m->unit_range = f->unit_range;
     def->defaults(m);
     return ED_OK;
 }

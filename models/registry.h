@@ -11,6 +11,7 @@
 #define ED_MODEL_REGISTRY_H
 
 #include "frontend/optim.h"
+#include "models/dataset.h"
 #include "models/diffusion.h"
 #include "models/flow_matching.h"
 #include "models/realnvp.h"
@@ -97,6 +98,7 @@ struct ed_gen_model {
     int64_t obs_size; /* 0: unconditional */
     int64_t classes;  /* 0: no labels */
     int64_t levels;   /* integer pixels with this many levels (17 for digits); 0: continuous */
+    bool unit_range;  /* the training data lie in [0, 1] */
     union {
         ed_fm_opts fm;
         ed_diffusion_opts diffusion;
@@ -105,13 +107,6 @@ struct ed_gen_model {
     } opts;
 };
 
-/* What a model needs to know of its data. */
-typedef struct {
-    ed_shape sample;  /* one sample's shape; images [C, H, W] */
-    int64_t obs_size; /* observation width, 0: unconditional */
-    int64_t classes;  /* label classes, 0: no labels */
-    int64_t levels;   /* pixel levels, 0: continuous */
-} ed_data_facts;
 
 /* The families defined in their own files. */
 extern const ed_model_def ed_realnvp_model;

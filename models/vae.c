@@ -220,6 +220,9 @@ static void model_defaults(ed_gen_model *m)
 static int model_check(const ed_gen_model *m)
 {
     if (m->obs_size) return ed_fail("model vae is unconditional: the data have observations");
+    if (m->opts.vae.likelihood == ED_VAE_BERNOULLI && !m->unit_range)
+        return ed_fail("model vae: the Bernoulli likelihood needs data in [0, 1]; these data leave it "
+                       "(use --likelihood gaussian)");
     return ED_OK;
 }
 

@@ -63,21 +63,12 @@ static void train(const recipe *r, ed_checkpoint *ck)
     if (ed_checkpoint_load(path, ck) != ED_OK) fail_msg("%s", ed_last_error());
 }
 
-/* n samples from the checkpoint's model, given obs (NULL when unconditional). */
+/* N samples from the checkpoint's model in one call, given obs (NULL when unconditional). */
 static ed_tensor *sample(ed_checkpoint *ck, const ed_tensor *obs)
 {
-    ed_graph *g = ed_graph_new("sample");
-    ed_node *o = obs ? ed_input(g, "obs", ED_F32, obs->shape) : NULL;
-    ed_node *s = ed_gen_model_sample(g, &ck->model, N, o, NULL, NULL);
-    if (!s) fail_msg("%s", ed_graph_error(g));
-    ed_output(g, "s", s);
-    ed_program *p = ed_compile(g, ck->store, &(ed_compile_opts){.seed = 1});
-    if (!p) fail_msg("%s", ed_last_error());
-    ed_feed f = {"obs", obs};
-    if (ed_run(p, &f, obs ? 1 : 0) != ED_OK) fail_msg("%s", ed_last_error());
-    ed_tensor *r = ed_tensor_copy(ed_program_output(p, "s"));
-    ed_program_free(p);
-    ed_graph_free(g);
+    ed_tensor *r = NULL;
+    ed_gen_draw_opts o = {.seed = 1, .batch = N};
+    if (ed_gen_draw(&ck->model, ck->store, N, obs, &o, &r) != ED_OK) fail_msg("%s", ed_last_error());
     return r;
 }
 

@@ -1,0 +1,151 @@
+/* The evaluation protocol of `edifice eval`: reference and floor draws, then the
+ * metrics of models/metrics.h on (observation, sample) vectors. */
+#include "models/evaluate.h"
+#include "models/generate.h"
+#include "models/metrics.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_file_spec(const char *spec) { return strchr(spec, ',') || strstr(spec, ".npy"); }
+
+/* Rows perm[from..from+n) of t (f32 [N, ...]) into a new tensor. */
+static ed_tensor *take_rows(const ed_tensor *t, const int64_t *perm, int64_t from, int64_t n)
+{
+    if (!t)
+        return NULL;
+    ed_shape s = t->shape;
+    s.dim[0] = n;
+    ed_tensor *r = ed_tensor_new(t->dtype, s);
+    size_t row = (size_t)(ed_tensor_numel(t) / t->shape.dim[0]) * ed_dtype_size(t->dtype);
+    for (int64_t i = 0; r && i < n; i++)
+        memcpy((char *)r->data + (size_t)i * row, (const char *)t->data + (size_t)perm[from + i] * row, row);
+    return r;
+}
+
+/* Two halves of a file's rows in a seeded random order (Fisher-Yates on a 64-bit LCG). */
+static int split_file(ed_eval_data *e, const char *spec, uint64_t seed)
+{
+    ed_dataset all = {0};
+    if (ed_dataset_open(&all, spec, 1, 0) != ED_OK)
+        return ED_ERR;
+    int64_t rows = ed_dataset_rows(&all), half = rows / 2;
+    if (half < 2) {
+        ed_dataset_free(&all);
+        return ed_fail("%s has %lld rows; a floor needs at least 4", spec, (long long)rows);
+    }
+    if (e->n > half)
+        e->n = half;
+    int64_t *perm = malloc((size_t)rows * sizeof *perm);
+    if (!perm) {
+        ed_dataset_free(&all);
+        return ed_fail("out of memory");
+    }
+    uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
+    for (int64_t i = 0; i < rows; i++)
+        perm[i] = i;
+    for (int64_t i = rows - 1; i > 0; i--) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        int64_t j = (int64_t)((s >> 33) % (uint64_t)(i + 1));
+        int64_t t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+    ed_dataset *a = &e->ref, *b = &e->floor[0];
+    bool has_obs = all.obs != NULL;
+    a->x = take_rows(all.x, perm, 0, e->n), a->obs = take_rows(all.obs, perm, 0, e->n);
+    b->x = take_rows(all.x, perm, half, e->n), b->obs = take_rows(all.obs, perm, half, e->n);
+    e->nfloor = 1;
+    free(perm);
+    ed_dataset_free(&all);
+    if (!a->x || !b->x || (has_obs && (!a->obs || !b->obs)))
+        return ed_fail("out of memory");
+    return ED_OK;
+}
+
+static int check_fit(const ed_eval_data *e, const ed_checkpoint *ck, const char *spec)
+{
+    const ed_gen_model *m = &ck->model;
+    if (ed_dataset_obs_size(&e->ref) == m->obs_size &&
+        ed_shape_numel(ed_dataset_sample_shape(&e->ref)) == ed_shape_numel(m->sample))
+        return ED_OK;
+    return ed_fail("data %s does not fit model %s of %s (observations %lld, sample of %lld values)", spec,
+                   m->def->name, ck->data, (long long)m->obs_size, (long long)ed_shape_numel(m->sample));
+}
+
+int ed_eval_data_open(ed_eval_data *e, const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t seed)
+{
+    *e = (ed_eval_data){.n = n};
+    if (!spec)
+        spec = ck->data;
+    int status = ED_OK;
+    if (is_file_spec(spec)) {
+        status = split_file(e, spec, seed);
+    } else {
+        e->nfloor = ED_EVAL_FLOOR_DRAWS;
+        status = ed_gen_fresh_data(ck, spec, n, seed, 0, &e->ref);
+        for (int k = 0; k < e->nfloor && status == ED_OK; k++)
+            status = ed_gen_fresh_data(ck, spec, n, seed, 1 + (uint64_t)k, &e->floor[k]);
+    }
+    if (status == ED_OK)
+        status = check_fit(e, ck, spec);
+    if (status != ED_OK)
+        ed_eval_data_free(e);
+    return status;
+}
+
+void ed_eval_data_free(ed_eval_data *e)
+{
+    ed_dataset_free(&e->ref);
+    for (int k = 0; k < ED_EVAL_FLOOR_DRAWS; k++)
+        ed_dataset_free(&e->floor[k]);
+    e->nfloor = 0;
+}
+
+/* The points compared: x flattened to [N, D], with the observations in front if any. */
+static ed_tensor *joint(const ed_tensor *obs, const ed_tensor *x)
+{
+    int64_t n = x->shape.dim[0], dx = ed_tensor_numel(x) / n, dobs = obs ? obs->shape.dim[1] : 0;
+    ed_tensor *r = ed_tensor_new(ED_F32, ed_shape2(n, dobs + dx));
+    for (int64_t i = 0; r && i < n; i++) {
+        float *row = (float *)r->data + i * (dobs + dx);
+        if (obs)
+            memcpy(row, (const float *)obs->data + i * dobs, (size_t)dobs * sizeof(float));
+        memcpy(row + dobs, (const float *)x->data + i * dx, (size_t)dx * sizeof(float));
+    }
+    return r;
+}
+
+static int metrics(const ed_tensor *s, const ed_tensor *a, ed_tensor *const *b, int nb, ed_eval_figures *out)
+{
+    ed_swd_opts so = {.projections = 256, .seed = 0, .p = 1};
+    if (ed_mmd_median_bandwidth(a, NULL, &out->bandwidth) != ED_OK || ed_sliced_wasserstein(s, a, &so, &out->swd) != ED_OK ||
+        ed_mmd2_rbf(s, a, out->bandwidth, &out->mmd2) != ED_OK ||
+        ed_mmd2_rbf(b[0], a, out->bandwidth, &out->mmd2_floor) != ED_OK)
+        return ED_ERR;
+    out->swd_floor = 0;
+    for (int k = 0; k < nb; k++) {
+        double f;
+        if (ed_sliced_wasserstein(b[k], a, &so, &f) != ED_OK)
+            return ED_ERR;
+        out->swd_floor += f / nb;
+    }
+    return ED_OK;
+}
+
+int ed_eval_compare(const ed_eval_data *e, const ed_tensor *samples, ed_eval_figures *out)
+{
+    *out = (ed_eval_figures){0};
+    if (!samples || samples->shape.rank < 1 || samples->shape.dim[0] != e->n ||
+        ed_tensor_numel(samples) / e->n != ed_tensor_numel(e->ref.x) / e->n)
+        return ed_fail("the samples must be [%lld, ...] like the data", (long long)e->n);
+    ed_tensor *js = joint(e->ref.obs, samples), *ja = joint(e->ref.obs, e->ref.x), *jb[ED_EVAL_FLOOR_DRAWS] = {0};
+    bool ok = js && ja;
+    for (int k = 0; k < e->nfloor; k++)
+        ok &= (jb[k] = joint(e->floor[k].obs, e->floor[k].x)) != NULL;
+    int status = ok ? metrics(js, ja, jb, e->nfloor, out) : ed_fail("out of memory");
+    ed_tensor_free(js);
+    ed_tensor_free(ja);
+    for (int k = 0; k < ED_EVAL_FLOOR_DRAWS; k++)
+        ed_tensor_free(jb[k]);
+    return status;
+}
