@@ -149,3 +149,90 @@ int ed_eval_compare(const ed_eval_data *e, const ed_tensor *samples, ed_eval_fig
         ed_tensor_free(jb[k]);
     return status;
 }
+
+/* ---- a family's own figures ---------------------------------------------------------- */
+
+/* The figures' graph for batches of b rows. */
+static ed_graph *figure_graph(const ed_gen_model *m, int64_t b)
+{
+    ed_graph *g = ed_graph_new("eval");
+    if (!g) return NULL;
+    ed_shape xs = m->sample;
+    xs.rank++;
+    for (int i = xs.rank - 1; i > 0; i--) xs.dim[i] = xs.dim[i - 1];
+    xs.dim[0] = b;
+    ed_batch in = {.x = ed_input(g, "x", ED_F32, xs)};
+    if (m->obs_size) in.obs = ed_input(g, "obs", ED_F32, ed_shape2(b, m->obs_size));
+    if (m->classes) in.labels = ed_input(g, "labels", ED_I32, ed_shape1(b));
+    ed_node *figs[ED_MAX_FIGURES] = {0};
+    if (m->def->figure_nodes(g, m, &in, figs) == ED_OK && !ed_graph_error(g))
+        for (int i = 0; i < m->def->nfigures; i++) ed_output(g, m->def->figures[i].name, figs[i]);
+    if (ed_graph_error(g)) {
+        ed_fail("eval %s: %s", m->def->name, ed_graph_error(g));
+        ed_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* Rows [start, start + n) of t (axis 0) as a tensor that borrows t's data. */
+static ed_tensor rows_of(const ed_tensor *t, int64_t start, int64_t n)
+{
+    ed_tensor r = *t;
+    int64_t row = ed_tensor_numel(t) / t->shape.dim[0];
+    r.shape.dim[0] = n;
+    r.data = (char *)t->data + (size_t)(start * row) * ed_dtype_size(t->dtype);
+    r.owns = false;
+    return r;
+}
+
+int ed_eval_model_figures(const ed_gen_model *m, ed_store *st, const ed_dataset *d, const ed_eval_opts *o, double *means)
+{
+    ed_eval_opts opts = o ? *o : (ed_eval_opts){0};
+    if (opts.batch <= 0) opts.batch = 500;
+    int nf = m->def->nfigures;
+    if (nf == 0 || !m->def->figure_nodes) return 0;
+    int64_t rows = ed_dataset_rows(d);
+    if (rows < 1) return ed_fail("eval %s: no rows to evaluate", m->def->name), -1;
+    if ((m->classes > 0 && !d->labels) || (d->obs != NULL) != (m->obs_size > 0))
+        return ed_fail("eval %s: the data's labels or observations do not match the model", m->def->name), -1;
+    double sum[ED_MAX_FIGURES] = {0};
+    ed_graph *g = NULL;
+    ed_program *p = NULL;
+    int64_t built = 0, call = 0;
+    int rc = ED_OK;
+    for (int64_t start = 0; start < rows && rc == ED_OK; start += opts.batch, call++) {
+        int64_t b = rows - start < opts.batch ? rows - start : opts.batch;
+        if (b != built) { /* the first batch, and a smaller last one */
+            ed_program_free(p);
+            ed_graph_free(g);
+            p = NULL;
+            g = figure_graph(m, b);
+            if (g) p = ed_compile(g, st, &(ed_compile_opts){.backend = opts.backend, .seed = opts.seed});
+            if (!p) {
+                rc = ED_ERR;
+                break;
+            }
+            built = b;
+        }
+        ed_program_set_calls(p, (uint64_t)call);
+        ed_tensor x = rows_of(d->x, start, b), obs, lab;
+        ed_feed feeds[3] = {{"x", &x}};
+        int nfeeds = 1;
+        if (d->obs) obs = rows_of(d->obs, start, b), feeds[nfeeds++] = (ed_feed){"obs", &obs};
+        if (m->classes) lab = rows_of(d->labels, start, b), feeds[nfeeds++] = (ed_feed){"labels", &lab};
+        if (ed_run(p, feeds, nfeeds) != ED_OK) {
+            rc = ED_ERR;
+            break;
+        }
+        for (int i = 0; i < nf; i++) {
+            const ed_tensor *f = ed_program_output(p, m->def->figures[i].name);
+            for (int64_t r = 0; r < b; r++) sum[i] += ed_tensor_get(f, r);
+        }
+    }
+    ed_program_free(p);
+    ed_graph_free(g);
+    if (rc != ED_OK) return -1;
+    for (int i = 0; i < nf; i++) means[i] = sum[i] / (double)rows;
+    return nf;
+}

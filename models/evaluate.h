@@ -37,4 +37,20 @@ typedef struct {
 /* samples [e->n, sample...], drawn for e->ref's observations, against e->ref. */
 int ed_eval_compare(const ed_eval_data *e, const ed_tensor *samples, ed_eval_figures *out);
 
+/* A family's own figures (models/registry.h: figures, figure_nodes) over a whole data
+ * split: the per-sample figures of every row, averaged. Rows go in order in batches
+ * (the last one smaller), each batch one program call with its own random draws (seed,
+ * call = batch index), so the result is a function of the store, the data and the seed. */
+typedef struct {
+    int64_t batch;      /* rows per program call [500] */
+    uint64_t seed;      /* the figures' random draws (IWAE's samples, dequantisation) [0] */
+    ed_backend backend; /* [JIT] */
+} ed_eval_opts;
+
+/* The mean over d's rows of each of m's figures into means[0..nfigures-1]; returns the
+ * number of figures (0 for a family without any) or -1 with ed_last_error(). st holds
+ * the model's params (a checkpoint's store). */
+int ed_eval_model_figures(const ed_gen_model *m, ed_store *st, const ed_dataset *d, const ed_eval_opts *o,
+                          double *means);
+
 #endif

@@ -42,6 +42,32 @@ static void print_demo(const ed_tensor *obs, const ed_tensor *chunks, const ed_t
     printf("%-26s %5.1f/%4.1f%% %5.1f/%4.1f%%\n", "left/right (passing ones)", ml, 100 - ml, dl, 100 - dl);
 }
 
+/* The family's own figures on the test split of spec (or, for a set without one, on
+ * the data the model was trained on). */
+static int print_model_figures(gen_args *a, ed_checkpoint *ck, const char *spec)
+{
+    ed_dataset d = {0};
+    const char *which = "test split";
+    if (ed_dataset_open_split(&d, spec, ck->data_n, ck->data_seed, ED_SPLIT_TEST) != ED_OK) {
+        which = "training data (the set has no test split)";
+        if (ed_dataset_open(&d, spec, ck->data_n, ck->data_seed) != ED_OK)
+            return cli_error(CLI_FAIL, "eval: %s", ed_last_error());
+    }
+    const ed_gen_model *m = &ck->model;
+    double means[ED_MAX_FIGURES];
+    int rc = CLI_OK;
+    if (ed_eval_model_figures(m, ck->store, &d, &(ed_eval_opts){.seed = a->seed, .backend = a->backend}, means) < 0)
+        rc = cli_error(CLI_FAIL, "eval: %s", ed_last_error());
+    else {
+        printf("eval %s (%s, step %lld) on the %s of %s, %lld rows:\n", m->def->name, a->ckpt, (long long)ck->step,
+               which, spec, (long long)ed_dataset_rows(&d));
+        for (int i = 0; i < m->def->nfigures; i++)
+            printf("  %-24s %12.4f %s\n", m->def->figures[i].name, means[i], m->def->figures[i].unit);
+    }
+    ed_dataset_free(&d);
+    return rc;
+}
+
 static int eval(gen_args *a, const char *spec, long long n, const char *plot)
 {
     ed_checkpoint ck = {0};
@@ -51,6 +77,11 @@ static int eval(gen_args *a, const char *spec, long long n, const char *plot)
     int rc = gen_load(a, &ck);
     if (rc != CLI_OK) return rc;
     if (!spec) spec = ck.data;
+    if (ck.model.def->nfigures) rc = print_model_figures(a, &ck, spec);
+    if (rc != CLI_OK || ck.model.sample.rank == 3) { /* images: the figures above are the evaluation */
+        ed_checkpoint_free(&ck);
+        return rc;
+    }
     if (ed_eval_data_open(&e, &ck, spec, n < 0 ? 10000 : n, a->seed) != ED_OK) rc = cli_error(CLI_FAIL, "eval: %s", ed_last_error());
     if (rc == CLI_OK) rc = gen_draw(a, &ck, e.n, e.ref.obs, &s);
     if (rc == CLI_OK && ed_eval_compare(&e, s, &v) != ED_OK) rc = cli_error(CLI_FAIL, "eval: %s", ed_last_error());
