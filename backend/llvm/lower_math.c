@@ -17,7 +17,7 @@
  * No fast-math flags: LLVM keeps every rounding as written.
  *
  * Measured accuracy against double libm rounded to float is printed and asserted by
- * tests/test_jit_math.c (see docs/ARCHITECTURE.md for the figures). */
+ * tests/test_jit_math.c (the exhaustive measurement: bench/HISTORY.md). */
 #include "backend/llvm/lower.h"
 
 #include <math.h>
