@@ -99,3 +99,9 @@ double ed_scalar_eval(ed_op op, const double *x, const ed_attrs *a, ed_dtype dt)
     default: return NAN; /* not elementwise: callers check the op kind */
     }
 }
+
+double ed_scalar_eval3(ed_op op, ed_dtype dt, double x0, double x1, double x2)
+{
+    const double x[3] = {x0, x1, x2};
+    return ed_scalar_eval(op, x, &(ed_attrs){0}, dt);
+}

@@ -57,6 +57,17 @@ static void test_every_op_has_a_kernel(void **state)
     assert_false(ed_interp_has_kernel((ed_op)-1));
 }
 
+/* Every elementwise op runs ed_k_elementwise, so what it needs is its case in
+ * ir/scalar.c, whose default gives NaN; at 0.5 no op's value is NaN. */
+static void test_every_elementwise_op_has_scalar_semantics(void **state)
+{
+    (void)state;
+    const double x[3] = {0.5, 0.5, 0.5};
+    for (int op = 0; op < ED_OP_COUNT; op++)
+        if (ed_ops[op].kind == ED_KIND_ELEM && isnan(ed_scalar_eval((ed_op)op, x, &(ed_attrs){0}, ED_F64)))
+            fail_msg("op %s has no scalar semantics (ir/scalar.c)", ed_op_name((ed_op)op));
+}
+
 /* ---- elementwise, binary ----------------------------------------------------------- */
 
 static void test_binary_arith_f32(void **state)
@@ -774,6 +785,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_every_op_has_a_kernel),
+        T(test_every_elementwise_op_has_scalar_semantics),
         T(test_binary_arith_f32),
         T(test_binary_f64),
         T(test_broadcasting),

@@ -102,6 +102,9 @@ static bool close_rel(double want, double have, double tol)
     return fabs(want - have) <= tol * fabs(want);
 }
 
+/* Ops compare_backends has seen as an output (test_every_elementwise_op_is_compared). */
+static bool compared[ED_OP_COUNT];
+
 /* Compile g on both backends (each with its own store, seed 7), run `calls` times with
  * the current feeds, and compare every output; tol 0 means identical values. */
 static void compare_backends(ed_graph *g, double tol, int calls)
@@ -117,6 +120,7 @@ static void compare_backends(ed_graph *g, double tol, int calls)
             fail_msg("run failed: %s", ed_last_error());
         for (int o = 0; o < ed_program_num_outputs(pi); o++) {
             const ed_tensor *a = ed_program_output_at(pi, o), *b = ed_program_output_at(pj, o);
+            compared[g->outputs[o].node->op] = true;
             assert_int_equal(a->dtype, b->dtype);
             assert_true(ed_shape_eq(a->shape, b->shape));
             for (int64_t i = 0; i < ed_tensor_numel(a); i++) {
@@ -726,6 +730,16 @@ static void test_every_op_has_a_lowering(void **state)
         if (!ed_jit_has_lowering((ed_op)op)) fail_msg("op %s has no JIT lowering", ed_op_name((ed_op)op));
 }
 
+/* Runs after the elementwise tests: each elementwise op was the output of a graph
+ * compared against the interpreter (an op left out of their lists fails here). */
+static void test_every_elementwise_op_is_compared(void **state)
+{
+    (void)state;
+    for (int op = 0; op < ED_OP_COUNT; op++)
+        if (ed_ops[op].kind == ED_KIND_ELEM && !compared[op])
+            fail_msg("op %s is not compared with the interpreter", ed_op_name((ed_op)op));
+}
+
 static void test_wrong_feed_shape_fails(void **state)
 {
     (void)state;
@@ -826,6 +840,7 @@ int main(void)
         cmocka_unit_test_setup(test_random_graphs, reset),
         cmocka_unit_test_setup(test_mlp_forward, reset),
         cmocka_unit_test_setup(test_every_op_has_a_lowering, reset),
+        cmocka_unit_test_setup(test_every_elementwise_op_is_compared, reset),
         cmocka_unit_test_setup(test_wrong_feed_shape_fails, reset),
         cmocka_unit_test_setup(test_ir_is_vectorized, reset),
         cmocka_unit_test_setup(test_add_chain_timing, reset),
