@@ -77,6 +77,7 @@ double ed_scalar_eval(ed_op op, const double *x, const ed_attrs *a, ed_dtype dt)
     case ED_OP_ABS: return fabs(u);
     case ED_OP_EXP: return exp(u);
     case ED_OP_LOG: return log(u);
+    case ED_OP_LOG1P: return log1p(u);
     case ED_OP_SQRT: return sqrt(u);
     case ED_OP_RSQRT: return 1.0 / sqrt(u);
     case ED_OP_SQUARE: return ints ? int_mul(u, u) : u * u;

@@ -96,6 +96,7 @@ static void vjp_unary(ed_node *y, ed_node *gy, const bool *need, ed_node **gin)
     case ED_OP_ABS: d = ed_sign(x); break;
     case ED_OP_EXP: d = y; break;
     case ED_OP_LOG: gin[0] = ed_div(gy, x); return;
+    case ED_OP_LOG1P: gin[0] = ed_div(gy, ed_add_scalar(x, 1)); return;
     case ED_OP_SQRT: gin[0] = ed_div(ed_mul_scalar(gy, 0.5), y); return;
     case ED_OP_RSQRT: d = ed_mul_scalar(ed_div(y, x), -0.5); break; /* -x^-1.5 / 2 */
     case ED_OP_SQUARE: d = ed_mul_scalar(x, 2); break;

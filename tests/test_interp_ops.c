@@ -255,6 +255,20 @@ static void test_unary_exp_log(void **state)
     CHECK(ed_log(ed_scalar(g, ED_F64, 10)), ED_F64, ed_shape0(), F64TOL, 2.302585092994046);
 }
 
+/* CHECK's tolerance is absolute below 1, so the small results get one of their own
+ * size: 1e-22 is ~1e-15 relative at 1e-7, where log(1 + x) in double is off by 6e-17.
+ * Expected values there are the series x - x^2/2 + x^3/3 (f32: at x = (float)1e-7). */
+static void test_unary_log1p(void **state)
+{
+    (void)state;
+    CHECK(ed_log1p(CST(g, ED_F32, ed_shape1(6), 0, 1, -0.5, -1, -2, INFINITY)), ED_F32, ed_shape1(6), F32TOL, 0,
+          0.6931471805599453, -0.6931471805599453, -INFINITY, NAN, INFINITY);
+    CHECK(ed_log1p(ed_scalar(g, ED_F64, 1e-7)), ED_F64, ed_shape0(), 1e-22, 9.999999500000033e-08);
+    CHECK(ed_log1p(ed_scalar(g, ED_F64, -1e-7)), ED_F64, ed_shape0(), 1e-22, -1.0000000500000033e-07);
+    CHECK(ed_log1p(ed_scalar(g, ED_F32, 1e-7)), ED_F32, ed_shape0(), 1e-14, 9.999999616860996e-08);
+    CHECK(ed_log1p(ed_scalar(g, ED_F64, 1.718281828459045)), ED_F64, ed_shape0(), F64TOL, 1);
+}
+
 static void test_unary_activations(void **state)
 {
     (void)state;
@@ -797,6 +811,7 @@ int main(void)
         T(test_i32_unary),
         T(test_unary_basic),
         T(test_unary_exp_log),
+        T(test_unary_log1p),
         T(test_unary_activations),
         T(test_clamp_nan),
         T(test_cast),

@@ -193,6 +193,21 @@ static LLVMValueRef log1p_unit(ed_cg *cg, LLVMValueRef t)
     return sel(cg, cmp(cg, LLVMRealOEQ, u, K(cg, 1)), t, r);
 }
 
+/* log1p(x) = log(u) (x / (u - 1)) with u = 1 + x rounded (Goldberg): the quotient
+ * corrects u's rounding, so small x keep their digits; x itself where u == 1. The
+ * quotient is taken first so that large x do not overflow. u >= 2^-24 for x > -1, so
+ * log_core sees a normal number; -1, below -1, +inf and NaN are selected after. */
+static LLVMValueRef log1p_f32(ed_cg *cg, LLVMValueRef x)
+{
+    LLVMValueRef u = add(cg, K(cg, 1), x);
+    LLVMValueRef r = mul(cg, log_core(cg, u, KI(cg, 0)), quo(cg, x, sub(cg, u, K(cg, 1))));
+    r = sel(cg, cmp(cg, LLVMRealOEQ, u, K(cg, 1)), x, r);
+    r = sel(cg, cmp(cg, LLVMRealOEQ, x, K(cg, INFINITY)), x, r);
+    r = sel(cg, cmp(cg, LLVMRealOEQ, x, K(cg, -1)), K(cg, -INFINITY), r);
+    r = sel(cg, cmp(cg, LLVMRealOLT, x, K(cg, -1)), K(cg, NAN), r);
+    return sel(cg, is_nan(cg, x), x, r);
+}
+
 /* ---- tanh ----------------------------------------------------------------------------- */
 
 /* Cephes tanhf: tanh(a) = a + a^3 P(a^2) on |a| < 0.625. */
@@ -382,6 +397,7 @@ LLVMValueRef ed_math_f32(ed_cg *cg, const ed_node *n, LLVMValueRef x)
     switch (n->op) {
     case ED_OP_EXP: return exp_f32(cg, x);
     case ED_OP_LOG: return log_f32(cg, x);
+    case ED_OP_LOG1P: return log1p_f32(cg, x);
     case ED_OP_TANH: return tanh_f32(cg, x);
     case ED_OP_ERF: return erf_f32(cg, x);
     case ED_OP_SIGMOID: return sigmoid_f32(cg, x);
