@@ -76,6 +76,7 @@ double ed_scalar_eval(ed_op op, const double *x, const ed_attrs *a, ed_dtype dt)
     case ED_OP_NEG: return -u;
     case ED_OP_ABS: return fabs(u);
     case ED_OP_EXP: return exp(u);
+    case ED_OP_EXPM1: return expm1(u);
     case ED_OP_LOG: return log(u);
     case ED_OP_LOG1P: return log1p(u);
     case ED_OP_SQRT: return sqrt(u);

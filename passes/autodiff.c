@@ -95,6 +95,7 @@ static void vjp_unary(ed_node *y, ed_node *gy, const bool *need, ed_node **gin)
     case ED_OP_NEG: gin[0] = ed_neg(gy); return;
     case ED_OP_ABS: d = ed_sign(x); break;
     case ED_OP_EXP: d = y; break;
+    case ED_OP_EXPM1: d = ed_exp(x); break; /* not y + 1, which loses exp(x) for x << 0 */
     case ED_OP_LOG: gin[0] = ed_div(gy, x); return;
     case ED_OP_LOG1P: gin[0] = ed_div(gy, ed_add_scalar(x, 1)); return;
     case ED_OP_SQRT: gin[0] = ed_div(ed_mul_scalar(gy, 0.5), y); return;

@@ -269,6 +269,19 @@ static void test_unary_log1p(void **state)
     CHECK(ed_log1p(ed_scalar(g, ED_F64, 1.718281828459045)), ED_F64, ed_shape0(), F64TOL, 1);
 }
 
+/* As log1p: exp(x) - 1 in double is off by 6e-17 at 1e-7; the series is x + x^2/2 +
+ * x^3/6 there. */
+static void test_unary_expm1(void **state)
+{
+    (void)state;
+    CHECK(ed_expm1(CST(g, ED_F32, ed_shape1(6), 0, 1, -1, -INFINITY, INFINITY, 1000)), ED_F32, ed_shape1(6),
+          F32TOL, 0, 1.718281828459045, -0.6321205588285577, -1, INFINITY, INFINITY);
+    CHECK(ed_expm1(ed_scalar(g, ED_F64, 1e-7)), ED_F64, ed_shape0(), 1e-22, 1.0000000500000017e-07);
+    CHECK(ed_expm1(ed_scalar(g, ED_F64, -1e-7)), ED_F64, ed_shape0(), 1e-22, -9.999999500000016e-08);
+    CHECK(ed_expm1(ed_scalar(g, ED_F32, 1e-7)), ED_F32, ed_shape0(), 1e-14, 1.0000000616861003e-07);
+    CHECK(ed_expm1(ed_scalar(g, ED_F64, 0.6931471805599453)), ED_F64, ed_shape0(), F64TOL, 1);
+}
+
 static void test_unary_activations(void **state)
 {
     (void)state;
@@ -812,6 +825,7 @@ int main(void)
         T(test_unary_basic),
         T(test_unary_exp_log),
         T(test_unary_log1p),
+        T(test_unary_expm1),
         T(test_unary_activations),
         T(test_clamp_nan),
         T(test_cast),

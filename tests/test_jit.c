@@ -90,7 +90,7 @@ static bool is_poly_f32(const ed_node *n)
 {
     if (n->dtype != ED_F32) return false;
     switch (n->op) {
-    case ED_OP_EXP: case ED_OP_LOG: case ED_OP_LOG1P: case ED_OP_TANH: case ED_OP_ERF: case ED_OP_SIGMOID:
+    case ED_OP_EXP: case ED_OP_EXPM1: case ED_OP_LOG: case ED_OP_LOG1P: case ED_OP_TANH: case ED_OP_ERF: case ED_OP_SIGMOID:
     case ED_OP_SILU: case ED_OP_SOFTPLUS: case ED_OP_GELU: return true;
     default: return false;
     }
@@ -166,7 +166,7 @@ static ed_node *to_f32(ed_node *x) { return ed_cast(x, ED_F32); }
 static ed_node *to_f64(ed_node *x) { return ed_cast(x, ED_F64); }
 
 static const unary_fn float_unary[] = {
-    ed_neg, ed_abs, ed_exp, ed_log, ed_log1p, ed_sqrt, ed_rsqrt, ed_square, ed_tanh, ed_sigmoid, ed_relu, leaky,
+    ed_neg, ed_abs, ed_exp, ed_expm1, ed_log, ed_log1p, ed_sqrt, ed_rsqrt, ed_square, ed_tanh, ed_sigmoid, ed_relu, leaky,
     gelu_erf, gelu_tanh, ed_erf, ed_silu, ed_softplus, ed_sin, ed_cos, ed_sign, clamp, ed_stop_gradient,
     to_i32, to_f64, to_f32,
 };

@@ -141,6 +141,29 @@ static LLVMValueRef exp_f32(ed_cg *cg, LLVMValueRef x)
     return mul(cg, m, s);
 }
 
+/* expm1(x) = 2^n expm1(r) + (2^n - 1), r = x - n ln2 as in exp_split and expm1(r) =
+ * r + r^2 P(r) from exp's polynomial, so small x (n = 0, r = x) keep their digits.
+ * Below -18 the result rounds to -1, so x is clamped there; above 64 it is exp(x),
+ * and the clamp keeps 2^n normal. Zeros keep their sign. */
+static LLVMValueRef expm1_f32(ed_cg *cg, LLVMValueRef x)
+{
+    LLVMBuilderRef b = cg->b;
+    LLVMValueRef xc = sel(cg, cmp(cg, LLVMRealOLT, x, K(cg, -18)), K(cg, -18), x);
+    xc = sel(cg, cmp(cg, LLVMRealOGT, xc, K(cg, 64)), K(cg, 64), xc);
+    LLVMValueRef t = fma3(cg, xc, K(cg, LOG2E), K(cg, MAGIC));
+    LLVMValueRef mnf = neg(cg, sub(cg, t, K(cg, MAGIC)));
+    LLVMValueRef n = LLVMBuildSub(b, bits(cg, t), KI(cg, 0x4B400000), "");
+    float l2h = (float)LN2;
+    LLVMValueRef r = fma3(cg, mnf, K(cg, l2h), xc);
+    r = fma3(cg, mnf, K(cg, LN2 - (double)l2h), r);
+    LLVMValueRef em = fma3(cg, poly(cg, r, EXP_P, 6), mul(cg, r, r), r);
+    LLVMValueRef s = pow2i(cg, n);
+    LLVMValueRef res = fma3(cg, s, em, sub(cg, s, K(cg, 1)));
+    res = sel(cg, cmp(cg, LLVMRealOGT, x, K(cg, 64)), exp_f32(cg, x), res);
+    res = sel(cg, cmp(cg, LLVMRealOEQ, x, K(cg, 0)), x, res);
+    return sel(cg, is_nan(cg, x), x, res);
+}
+
 /* ---- log ----------------------------------------------------------------------------- */
 
 /* Cephes logf: log(1+f) = f - f^2/2 + f^3 P(f) on sqrt(1/2) <= 1+f < sqrt(2). */
@@ -396,6 +419,7 @@ LLVMValueRef ed_math_f32(ed_cg *cg, const ed_node *n, LLVMValueRef x)
     if (n->dtype != ED_F32 || n->nin != 1 || n->in[0]->dtype != ED_F32) return NULL;
     switch (n->op) {
     case ED_OP_EXP: return exp_f32(cg, x);
+    case ED_OP_EXPM1: return expm1_f32(cg, x);
     case ED_OP_LOG: return log_f32(cg, x);
     case ED_OP_LOG1P: return log1p_f32(cg, x);
     case ED_OP_TANH: return tanh_f32(cg, x);
