@@ -8,10 +8,7 @@
 
 static const int64_t LIMIT = INT64_C(1) << 60;
 
-bool ed_arena_holds(const ed_node *n)
-{
-    return n->op != ED_OP_INPUT && n->op != ED_OP_PARAM && n->op != ED_OP_STATE;
-}
+bool ed_arena_holds(const ed_node *n) { return n->op != ED_OP_INPUT && n->op != ED_OP_PARAM && n->op != ED_OP_STATE; }
 
 static int64_t aligned(int64_t bytes) { return (bytes + ED_ALIGN - 1) / ED_ALIGN * ED_ALIGN; }
 
@@ -44,19 +41,16 @@ typedef struct {
 } buffer;
 
 typedef struct {
-    int n;          /* nodes in the order; position n means "after the call" */
-    int *pos;       /* by id: position in the order */
-    int *last;      /* by id: last position reading the value (its own if none) */
-    bool *pinned;   /* by id: alive to the end (bound to out or update) */
-    int *buf;       /* by id: its buffer, -1 if not held */
+    int n;        /* nodes in the order; position n means "after the call" */
+    int *pos;     /* by id: position in the order */
+    int *last;    /* by id: last position reading the value (its own if none) */
+    bool *pinned; /* by id: alive to the end (bound to out or update) */
+    int *buf;     /* by id: its buffer, -1 if not held */
     buffer *bufs;
     int nbufs;
 } plan;
 
-static void plan_free(plan *p)
-{
-    free(p->pos), free(p->last), free(p->pinned), free(p->buf), free(p->bufs);
-}
+static void plan_free(plan *p) { free(p->pos), free(p->last), free(p->pinned), free(p->buf), free(p->bufs); }
 
 /* Positions, last reads and the values that must survive the call. */
 static int liveness(const ed_graph *g, ed_node *const *order, plan *p)
@@ -220,6 +214,7 @@ int64_t ed_arena_plan(const ed_graph *g, ed_node *const *order, int64_t *offsets
 bool ed_arena_inplace_input(const ed_node *n, int k, const int64_t *offsets)
 {
     const ed_node *x = n->in[k];
-    return (ed_ops[n->op].flags & F_INPLACE) && (n->op != ED_OP_FUSED || ed_fused_inplace_ok(n)) && offsets[n->id] >= 0 && offsets[x->id] == offsets[n->id] &&
-           x->dtype == n->dtype && ed_shape_eq(x->shape, n->shape);
+    return (ed_ops[n->op].flags & F_INPLACE) && (n->op != ED_OP_FUSED || ed_fused_inplace_ok(n)) &&
+           offsets[n->id] >= 0 && offsets[x->id] == offsets[n->id] && x->dtype == n->dtype &&
+           ed_shape_eq(x->shape, n->shape);
 }

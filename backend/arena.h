@@ -51,12 +51,12 @@ int64_t ed_arena_node_bytes(const ed_node *n);
  * and writes its next values into the other), and the body's own arena, planned by
  * ed_arena_plan on the body (so nested loops nest their scratch). */
 typedef struct {
-    int64_t index;      /* the i32 index the body reads */
-    int64_t *carried;   /* 2 per carried value: [2k] buffer A of value k, [2k+1] buffer B */
-    int64_t body;       /* start of the body's arena */
-    int64_t *body_off;  /* by body node id: offset within the body's arena, -1 for its inputs */
-    ed_node **order;    /* the body's topological order */
-    int64_t total;      /* the whole slot */
+    int64_t index;     /* the i32 index the body reads */
+    int64_t *carried;  /* 2 per carried value: [2k] buffer A of value k, [2k+1] buffer B */
+    int64_t body;      /* start of the body's arena */
+    int64_t *body_off; /* by body node id: offset within the body's arena, -1 for its inputs */
+    ed_node **order;   /* the body's topological order */
+    int64_t total;     /* the whole slot */
 } ed_loop_layout;
 
 /* ED_OK or ED_ERR with ed_last_error(); free with ed_loop_layout_free either way. */

@@ -57,7 +57,8 @@ int ed_loop_layout_make(const ed_node *loop, ed_loop_layout *l)
     }
     l->body = top;
     int64_t body_bytes = ed_arena_plan(body, l->order, l->body_off);
-    if (body_bytes < 0 || body_bytes > LIMIT - top) return ed_fail("compile: loop %%%d does not fit in memory", loop->id);
+    if (body_bytes < 0 || body_bytes > LIMIT - top)
+        return ed_fail("compile: loop %%%d does not fit in memory", loop->id);
     l->total = top + body_bytes;
     return ED_OK;
 }

@@ -48,10 +48,10 @@ typedef struct {
 
 typedef struct {
     ed_backend backend;
-    uint64_t seed;          /* seed of the random ops' streams */
-    ed_arena_mode arena;    /* JIT only: the memory plan */
-    ed_opt_level opt_level; /* JIT only */
-    const char *passes;     /* graph passes run on a copy of the graph: NULL for
+    uint64_t seed;           /* seed of the random ops' streams */
+    ed_arena_mode arena;     /* JIT only: the memory plan */
+    ed_opt_level opt_level;  /* JIT only */
+    const char *passes;      /* graph passes run on a copy of the graph: NULL for
                                ED_DEFAULT_PIPELINE, "" for none (passes/pass.h) */
     ed_pass_opts *pass_opts; /* NULL, or verification, printing and stats for the passes */
 } ed_compile_opts;
@@ -59,11 +59,11 @@ typedef struct {
 /* What compiling cost. The JIT fills every field; the interpreter compiles nothing
  * (times 0, arena 0) and reports one kernel per computed node, like the JIT. */
 typedef struct {
-    double lower_ms;    /* building the LLVM IR */
-    double optimize_ms; /* the LLVM pass pipeline */
-    double codegen_ms;  /* machine code (ORC compiles on the first lookup) */
-    int kernels;        /* kernel functions lowered */
-    size_t arena_bytes; /* the one buffer holding every computed node's value (JIT) */
+    double lower_ms;       /* building the LLVM IR */
+    double optimize_ms;    /* the LLVM pass pipeline */
+    double codegen_ms;     /* machine code (ORC compiles on the first lookup) */
+    int kernels;           /* kernel functions lowered */
+    size_t arena_bytes;    /* the one buffer holding every computed node's value (JIT) */
     ed_arena_stats memory; /* the memory plan along the program's order; the interpreter
                               reports what the JIT's default plan would be (arena_bytes 0) */
 } ed_compile_stats;

@@ -57,8 +57,7 @@ static int resolve_opts(const ed_compile_opts *opts, ed_compile_opts *o)
     if (o->arena < ED_ARENA_INPLACE || o->arena > ED_ARENA_SEPARATE)
         return ed_fail("compile: unknown arena mode %d", (int)o->arena);
     if (o->opt_level < ED_OPT_O0 || o->opt_level > ED_OPT_O3)
-        return ed_fail("compile: unknown opt level %d (ED_OPT_O0..ED_OPT_O3, or 0 for the default)",
-                       (int)o->opt_level);
+        return ed_fail("compile: unknown opt level %d (ED_OPT_O0..ED_OPT_O3, or 0 for the default)", (int)o->opt_level);
     return ED_OK;
 }
 
@@ -74,8 +73,7 @@ static int check_graph(const ed_graph *g, const ed_store *st, ed_backend backend
         if (!ed_interp_has_kernel(n->op))
             return ed_fail("compile: the interpreter has no kernel for op %s (%%%d)", ed_op_name(n->op), n->id);
         if (is_stored(n->op) && !st)
-            return ed_fail("compile: %s \"%s\" needs a store, but none was given", ed_op_name(n->op),
-                           n->attr.name);
+            return ed_fail("compile: %s \"%s\" needs a store, but none was given", ed_op_name(n->op), n->attr.name);
     }
     return ED_OK;
 }
@@ -178,9 +176,12 @@ static int compile_jit(ed_program *p, const int64_t *offsets)
     p->jit = ed_jit_compile(p->graph, p->order, offsets, (int)p->opts.opt_level - ED_OPT_O0);
     if (!p->jit) return ED_ERR;
     ed_jit_stats js = ed_jit_get_stats(p->jit);
-    p->stats = (ed_compile_stats){.lower_ms = js.lower_ms, .optimize_ms = js.optimize_ms,
-                                  .codegen_ms = js.codegen_ms, .kernels = js.kernels,
-                                  .arena_bytes = p->arena_bytes, .memory = p->stats.memory};
+    p->stats = (ed_compile_stats){.lower_ms = js.lower_ms,
+                                  .optimize_ms = js.optimize_ms,
+                                  .codegen_ms = js.codegen_ms,
+                                  .kernels = js.kernels,
+                                  .arena_bytes = p->arena_bytes,
+                                  .memory = p->stats.memory};
     return ED_OK;
 }
 
@@ -212,8 +213,13 @@ ed_program *ed_compile(const ed_graph *src, ed_store *st, const ed_compile_opts 
         ed_fail("compile: out of memory");
         return NULL;
     }
-    *p = (ed_program){.graph = g, .copy = g, .store = st,
-                      .opts = o, .nnodes = g->nnodes, .noutputs = g->noutputs, .nupdates = g->nupdates};
+    *p = (ed_program){.graph = g,
+                      .copy = g,
+                      .store = st,
+                      .opts = o,
+                      .nnodes = g->nnodes,
+                      .noutputs = g->noutputs,
+                      .nupdates = g->nupdates};
     int n = g->nnodes;
     p->order = ed_graph_topo(g);
     p->owned = zalloc(n, sizeof *p->owned);
@@ -229,8 +235,8 @@ ed_program *ed_compile(const ed_graph *src, ed_store *st, const ed_compile_opts 
     p->upd_target = zalloc(p->nupdates, sizeof *p->upd_target);
     p->upd_stage = zalloc(p->nupdates, sizeof *p->upd_stage);
     int64_t *offsets = zalloc(n, sizeof *offsets); /* only needed while compiling */
-    bool ok = p->order && p->owned && p->value && p->bound && p->inputs && p->fed && p->stage &&
-              p->stored && p->outputs && p->out_copy && p->updates && p->upd_target && p->upd_stage && offsets;
+    bool ok = p->order && p->owned && p->value && p->bound && p->inputs && p->fed && p->stage && p->stored &&
+              p->outputs && p->out_copy && p->updates && p->upd_target && p->upd_stage && offsets;
     if (!ok) {
         ed_fail("compile: out of memory");
         goto fail;
@@ -335,8 +341,7 @@ static int bind_store(ed_program *p)
     for (int i = 0; i < p->nstored; i++) {
         const ed_node *n = p->stored[i];
         ed_tensor *t = ed_store_get(p->store, n->attr.name);
-        if (!t)
-            return ed_fail("%s \"%s\" is no longer in the store", ed_op_name(n->op), n->attr.name);
+        if (!t) return ed_fail("%s \"%s\" is no longer in the store", ed_op_name(n->op), n->attr.name);
         if (t->dtype != n->dtype || !ed_shape_eq(t->shape, n->shape)) {
             char have[96], want[96];
             return ed_fail("%s \"%s\": the store holds %s, graph wants %s", ed_op_name(n->op), n->attr.name,

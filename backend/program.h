@@ -16,16 +16,16 @@
 #include "backend/backend.h"
 
 typedef struct {
-    const char *name;   /* graph-owned */
+    const char *name; /* graph-owned */
     const ed_node *node;
 } ed_program_binding;
 
 struct ed_program {
-    const ed_graph *graph;   /* the copy that was compiled: the caller's graph after the passes */
-    ed_graph *copy;          /* owned: the same graph, freed with the program. The program is a snapshot:
+    const ed_graph *graph; /* the copy that was compiled: the caller's graph after the passes */
+    ed_graph *copy;        /* owned: the same graph, freed with the program. The program is a snapshot:
                               * the caller may change or free its graph afterwards. */
     ed_store *store;
-    ed_compile_opts opts;    /* backend and opt level resolved: never the DEFAULT values */
+    ed_compile_opts opts; /* backend and opt level resolved: never the DEFAULT values */
     ed_compile_stats stats;
     uint64_t calls; /* calls that completed: the next call's random counter */
 
@@ -39,18 +39,18 @@ struct ed_program {
     int maxin;
 
     int ninputs;
-    const ed_node **inputs;  /* the input leaves */
-    const ed_tensor **fed;   /* per input: the tensor fed in this call */
-    ed_tensor **stage;       /* per input: a private copy, used when a fed tensor overlaps
+    const ed_node **inputs; /* the input leaves */
+    const ed_tensor **fed;  /* per input: the tensor fed in this call */
+    ed_tensor **stage;      /* per input: a private copy, used when a fed tensor overlaps
                                 program memory (e.g. last call's output fed back);
                                 allocated the first time it is needed */
 
     int nstored;
-    const ed_node **stored;  /* the param and state leaves */
+    const ed_node **stored; /* the param and state leaves */
 
     int noutputs;
     ed_program_binding *outputs;
-    ed_tensor **out_copy;    /* per output: a program copy when its node is a bound leaf,
+    ed_tensor **out_copy; /* per output: a program copy when its node is a bound leaf,
                                 so the output keeps the value the call saw */
     int nupdates;
     ed_program_binding *updates;
@@ -58,10 +58,10 @@ struct ed_program {
     ed_tensor **upd_stage;      /* per update: staging copy when the value is a bound leaf,
                                    so every read of old values precedes every write */
 
-    struct ed_jit *jit;      /* ED_BACKEND_JIT: the compiled entry function's engine */
-    void *arena;             /* ED_BACKEND_JIT: every computed node's buffer, one allocation */
+    struct ed_jit *jit; /* ED_BACKEND_JIT: the compiled entry function's engine */
+    void *arena;        /* ED_BACKEND_JIT: every computed node's buffer, one allocation */
     size_t arena_bytes;
-    void **ptrs;             /* ED_BACKEND_JIT: by node id, the data pointer of an input, param
+    void **ptrs; /* ED_BACKEND_JIT: by node id, the data pointer of an input, param
                                 or state for this call (the values table of ed_entry) */
 };
 

@@ -14,22 +14,17 @@ static const struct {
     int (*run)(const bench_opts *o);
 } workloads[] = {
     {"w1", NULL}, /* NULL: a training workload, run by bench_train */
-    {"w2", NULL},
-    {"w3", NULL},
-    {"w4", bench_w4},
-    {"w4net", bench_w4net},
-    {"w5", NULL},
-    {"w6", bench_w6},
-    {"w7", bench_w7},
-    {"loop", bench_loop},
-    {"rng", bench_rng},
+    {"w2", NULL},     {"w3", NULL},     {"w4", bench_w4},     {"w4net", bench_w4net}, {"w5", NULL},
+    {"w6", bench_w6}, {"w7", bench_w7}, {"loop", bench_loop}, {"rng", bench_rng},
 };
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: bench WORKLOAD [--backend jit|interp] [--threads N] [--repeats R] [--steps S] [-O0..-O3] [--passes P] [--no-warmup]\n"
-                    "  --passes '' compiles without graph passes; --arena inplace|reuse|separate picks the JIT memory plan\n"
-                    "workloads:");
+    fprintf(
+        stderr,
+        "usage: bench WORKLOAD [--backend jit|interp] [--threads N] [--repeats R] [--steps S] [-O0..-O3] [--passes P] [--no-warmup]\n"
+        "  --passes '' compiles without graph passes; --arena inplace|reuse|separate picks the JIT memory plan\n"
+        "workloads:");
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) fprintf(stderr, " %s", workloads[i].name);
     fprintf(stderr, "\n");
     return 2;
@@ -68,9 +63,10 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--passes") && v) o.passes = v;
         else if (!strcmp(a, "--arena") && v) {
             ok = !strcmp(v, "inplace") || !strcmp(v, "reuse") || !strcmp(v, "separate");
-            o.arena = !strcmp(v, "separate") ? ED_ARENA_SEPARATE : !strcmp(v, "reuse") ? ED_ARENA_REUSE : ED_ARENA_INPLACE;
-        }
-        else ok = false;
+            o.arena = !strcmp(v, "separate") ? ED_ARENA_SEPARATE
+                      : !strcmp(v, "reuse")  ? ED_ARENA_REUSE
+                                             : ED_ARENA_INPLACE;
+        } else ok = false;
         if (!ok) {
             fprintf(stderr, "bench: bad argument %s%s%s\n", a, v ? " " : "", v ? v : "");
             return usage();

@@ -9,13 +9,13 @@
 
 typedef struct {
     ed_backend backend;
-    int threads; /* OpenBLAS threads */
-    int repeats; /* timed repeats (>= 5 for a reported median) */
-    int steps;   /* calls per timed repeat */
-    ed_opt_level opt; /* JIT optimization level (-O0..-O3; default O2) */
-    const char *passes; /* graph pass pipeline; NULL for the default, "" for none */
+    int threads;         /* OpenBLAS threads */
+    int repeats;         /* timed repeats (>= 5 for a reported median) */
+    int steps;           /* calls per timed repeat */
+    ed_opt_level opt;    /* JIT optimization level (-O0..-O3; default O2) */
+    const char *passes;  /* graph pass pipeline; NULL for the default, "" for none */
     ed_arena_mode arena; /* --arena: the JIT's memory plan (default: in place) */
-    bool no_warmup; /* --no-warmup: time from the first call (calls of a minute) */
+    bool no_warmup;      /* --no-warmup: time from the first call (calls of a minute) */
 } bench_opts;
 
 /* Median, min and max of one figure over the repeats, in seconds. */

@@ -118,4 +118,3 @@ double bench_sgemm_flops(int n)
     free(p.c);
     return rate;
 }
-

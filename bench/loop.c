@@ -36,12 +36,14 @@ static int one(const bench_opts *o, bool with_noise)
         ed_compile_stats cs = ed_program_compile_stats(p);
         printf("loop %d trips x f32[%d,2], 6 ops + %s per trip: %s median %.1f ms per call (%.1f..%.1f), "
                "%.1f us per trip | compile %.1f ms, %d kernels, arena %zu bytes\n",
-               TRIPS, N, with_noise ? "randn" : "const", bench_backend_name(o->backend), 1e3 * st.median, 1e3 * st.min, 1e3 * st.max,
-               1e6 * st.median / TRIPS, cs.lower_ms + cs.optimize_ms + cs.codegen_ms, cs.kernels, cs.arena_bytes);
-        printf("RESULT workload=loop body=%s backend=%s median_ms=%.4f min_ms=%.4f max_ms=%.4f trips=%d compile_ms=%.2f "
-               "kernels=%d arena_bytes=%zu\n",
-               with_noise ? "randn" : "const", bench_backend_name(o->backend), 1e3 * st.median, 1e3 * st.min,
-               1e3 * st.max, TRIPS, cs.lower_ms + cs.optimize_ms + cs.codegen_ms, cs.kernels, cs.arena_bytes);
+               TRIPS, N, with_noise ? "randn" : "const", bench_backend_name(o->backend), 1e3 * st.median, 1e3 * st.min,
+               1e3 * st.max, 1e6 * st.median / TRIPS, cs.lower_ms + cs.optimize_ms + cs.codegen_ms, cs.kernels,
+               cs.arena_bytes);
+        printf(
+            "RESULT workload=loop body=%s backend=%s median_ms=%.4f min_ms=%.4f max_ms=%.4f trips=%d compile_ms=%.2f "
+            "kernels=%d arena_bytes=%zu\n",
+            with_noise ? "randn" : "const", bench_backend_name(o->backend), 1e3 * st.median, 1e3 * st.min, 1e3 * st.max,
+            TRIPS, cs.lower_ms + cs.optimize_ms + cs.codegen_ms, cs.kernels, cs.arena_bytes);
         rc = 0;
     }
     ed_program_free(p);

@@ -38,8 +38,8 @@ static bool call_once(void *ud)
     return false;
 }
 
-int bench_sampler_run(const bench_opts *o, const char *name, ed_graph *g, ed_sample_result r, const char *out,
-                      int full, const ed_feed *feed, int nfeed, bench_sampler *b)
+int bench_sampler_run(const bench_opts *o, const char *name, ed_graph *g, ed_sample_result r, const char *out, int full,
+                      const ed_feed *feed, int nfeed, bench_sampler *b)
 {
     *b = (bench_sampler){0};
     if (!r.samples) {

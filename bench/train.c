@@ -42,8 +42,9 @@ int bench_train(const bench_opts *o, const char *id)
     ed_pass_opts po = {.stats = ps, .stats_cap = 16};
     double t0 = bench_now();
     ed_program *p = ed_compile(
-        w.g, st, &(ed_compile_opts){.backend = o->backend, .opt_level = o->opt, .passes = o->passes,
-                                    .arena = o->arena, .pass_opts = &po});
+        w.g, st,
+        &(ed_compile_opts){
+            .backend = o->backend, .opt_level = o->opt, .passes = o->passes, .arena = o->arena, .pass_opts = &po});
     double compile_s = bench_now() - t0;
     int nodes_after = po.nstats ? ps[po.nstats - 1].nodes_after : w.g->nnodes;
     train_call call = {.p = p, .w = &w, .feed = {w.input, NULL}};
@@ -59,24 +60,24 @@ int bench_train(const bench_opts *o, const char *id)
         printf("%s backend=%s threads=%d nodes=%d->%d compile=%.3fs step median=%.3fms min=%.3fms max=%.3fms "
                "(%d repeats x %d steps) steps/s=%.1f matmul=%.1f MFLOP/step (%.2f GFLOP/s) | sgemm 256^3 %.1f GFLOP/s, "
                "roofline %.3fms = %.0f%% of the step | loss %.4f -> %.4f\n",
-               w.title, bench_backend_name(o->backend), o->threads, w.g->nnodes, nodes_after, compile_s,
-               1e3 * s.median, 1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, 1.0 / s.median, flops / 1e6,
-               flops / s.median / 1e9, sgemm / 1e9, 1e3 * roof, 100 * roof / s.median, call.first_loss,
-               call.last_loss);
+               w.title, bench_backend_name(o->backend), o->threads, w.g->nnodes, nodes_after, compile_s, 1e3 * s.median,
+               1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, 1.0 / s.median, flops / 1e6, flops / s.median / 1e9,
+               sgemm / 1e9, 1e3 * roof, 100 * roof / s.median, call.first_loss, call.last_loss);
         printf("%s compile split: lower=%.1fms optimize=%.1fms codegen=%.1fms kernels=%d arena=%zu bytes\n", w.title,
                cs.lower_ms, cs.optimize_ms, cs.codegen_ms, cs.kernels, cs.arena_bytes);
         printf("%s memory: arena=%lld buffers=%lld (%d) peak=%lld bytes, %d in place\n", w.title,
                (long long)cs.memory.arena_bytes, (long long)cs.memory.buffer_bytes, cs.memory.buffers,
                (long long)cs.memory.peak_bytes, cs.memory.inplace);
-        printf("RESULT workload=%s backend=%s threads=%d opt=%d passes=%s nodes=%d nodes_after=%d kernels=%d "
-               "arena_bytes=%zu buffer_bytes=%lld peak_bytes=%lld inplace=%d compile_s=%.4f lower_ms=%.2f optimize_ms=%.2f codegen_ms=%.2f median_ms=%.4f "
-               "min_ms=%.4f max_ms=%.4f repeats=%d steps=%d mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f "
-               "loss_first=%.6g loss_last=%.6g\n",
-               id, bench_backend_name(o->backend), o->threads, opt, o->passes && !*o->passes ? "none" : "default",
-               w.g->nnodes, nodes_after, cs.kernels, cs.arena_bytes, (long long)cs.memory.buffer_bytes,
-               (long long)cs.memory.peak_bytes, cs.memory.inplace, compile_s, cs.lower_ms, cs.optimize_ms,
-               cs.codegen_ms, 1e3 * s.median, 1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, flops / 1e6,
-               sgemm / 1e9, 1e3 * roof, call.first_loss, call.last_loss);
+        printf(
+            "RESULT workload=%s backend=%s threads=%d opt=%d passes=%s nodes=%d nodes_after=%d kernels=%d "
+            "arena_bytes=%zu buffer_bytes=%lld peak_bytes=%lld inplace=%d compile_s=%.4f lower_ms=%.2f optimize_ms=%.2f codegen_ms=%.2f median_ms=%.4f "
+            "min_ms=%.4f max_ms=%.4f repeats=%d steps=%d mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f "
+            "loss_first=%.6g loss_last=%.6g\n",
+            id, bench_backend_name(o->backend), o->threads, opt, o->passes && !*o->passes ? "none" : "default",
+            w.g->nnodes, nodes_after, cs.kernels, cs.arena_bytes, (long long)cs.memory.buffer_bytes,
+            (long long)cs.memory.peak_bytes, cs.memory.inplace, compile_s, cs.lower_ms, cs.optimize_ms, cs.codegen_ms,
+            1e3 * s.median, 1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, flops / 1e6, sgemm / 1e9, 1e3 * roof,
+            call.first_loss, call.last_loss);
         rc = isfinite(call.last_loss) ? 0 : 1;
         if (rc) fprintf(stderr, "bench %s: the loss is not finite\n", id);
     }

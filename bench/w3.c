@@ -19,8 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { BATCH = 64, TOKENS = 16, PATCH_PIX = 4, WIDTH = 128, BLOCKS = 4, HEADS = 4, MLP = 4 * WIDTH, T = 1000,
-       NBATCHES = 22 };
+enum {
+    BATCH = 64,
+    TOKENS = 16,
+    PATCH_PIX = 4,
+    WIDTH = 128,
+    BLOCKS = 4,
+    HEADS = 4,
+    MLP = 4 * WIDTH,
+    T = 1000,
+    NBATCHES = 22
+};
 
 /* x [N, in] @ W + b with W and b zero-initialized (adaLN-zero and the final layer). */
 static ed_node *zero_dense(ed_node *x, const char *name, int64_t units)

@@ -59,8 +59,8 @@ static int run_one(const bench_opts *o, const char *what, ed_graph *g, ed_sample
         for (int i = 0; i < NPTS; i++) mean1 += x[2 * i + 1] / NPTS;
         printf("W4 %s backend=%s nodes=%d body=%d iterations=%d compile=%.3fs call median=%.1fms min=%.1fms max=%.1fms "
                "(%d repeats x %d calls) per-iteration=%.1fus mean[1]=%.3f\n",
-               what, bench_backend_name(o->backend), g->nnodes, r.loop->attr.body->nnodes, r.iterations, compile_s, 1e3 * s.median,
-               1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, 1e6 * s.median / r.iterations, mean1);
+               what, bench_backend_name(o->backend), g->nnodes, r.loop->attr.body->nnodes, r.iterations, compile_s,
+               1e3 * s.median, 1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, 1e6 * s.median / r.iterations, mean1);
         printf("RESULT workload=w4 sampler=%s backend=%s iterations=%d body_nodes=%d compile_s=%.4f median_ms=%.4f "
                "min_ms=%.4f max_ms=%.4f mean1=%.4f\n",
                what, bench_backend_name(o->backend), r.iterations, r.loop->attr.body->nnodes, compile_s, 1e3 * s.median,

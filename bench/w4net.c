@@ -50,10 +50,9 @@ static int run_one(const bench_opts *o, const char *what, int full, ed_graph *g,
         printf("RESULT workload=w4net sampler=%s backend=%s iterations=%d full_iterations=%d compile_s=%.4f "
                "median_ms=%.4f min_ms=%.4f max_ms=%.4f per_iter_ms=%.4f full_ms=%.4f estimated=%d repeats=%d "
                "mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f arena_bytes=%zu kernels=%d body_after=%d\n",
-               what, bench_backend_name(o->backend), b.iterations, full, b.compile_s, 1e3 * b.s.median,
-               1e3 * b.s.min, 1e3 * b.s.max, 1e3 * per_iter, 1e3 * est, b.iterations != full, o->repeats,
-               b.flops / 1e6, b.sgemm / 1e9, b.sgemm > 0 ? 1e3 * b.flops / b.sgemm : 0.0, b.cs.arena_bytes,
-               b.cs.kernels, b.body_after);
+               what, bench_backend_name(o->backend), b.iterations, full, b.compile_s, 1e3 * b.s.median, 1e3 * b.s.min,
+               1e3 * b.s.max, 1e3 * per_iter, 1e3 * est, b.iterations != full, o->repeats, b.flops / 1e6, b.sgemm / 1e9,
+               b.sgemm > 0 ? 1e3 * b.flops / b.sgemm : 0.0, b.cs.arena_bytes, b.cs.kernels, b.body_after);
     }
     bench_sampler_free(&b, g);
     return rc;
@@ -73,9 +72,9 @@ int bench_w4net(const bench_opts *o)
     g = ed_graph_new("w4net_ddim");
     rc |= run_one(o, "ddim-50", 50, g, ed_sample_ddim(g, &eps_model, &spec, &(ed_ddim_opts){.steps = few ? 2 : 50}));
     g = ed_graph_new("w4net_fm");
-    rc |= run_one(o, "fm-rk4-20", 20, g,
-                  ed_sample_ode(g, &flow_model, &spec,
-                                &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_RK4,
-                                               .steps = few ? 1 : 20}));
+    rc |= run_one(
+        o, "fm-rk4-20", 20, g,
+        ed_sample_ode(g, &flow_model, &spec,
+                      &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_RK4, .steps = few ? 1 : 20}));
     return rc;
 }

@@ -33,7 +33,8 @@ static ed_graph *build_w5(void)
         logdet = logdet ? ed_add(logdet, s) : s;
     }
     ed_node *z = ed_concat(c, 2, 1);
-    ed_node *nll = ed_sub(ed_add_scalar(ed_mul_scalar(ed_sum(ed_square(z), 2u, true), 0.5), log(2 * 3.14159265358979323846)), logdet);
+    ed_node *nll = ed_sub(
+        ed_add_scalar(ed_mul_scalar(ed_sum(ed_square(z), 2u, true), 0.5), log(2 * 3.14159265358979323846)), logdet);
     ed_node *loss = ed_mean(nll, ED_ALL_AXES, false);
     ed_train_step(g, loss, &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 1e-3}});
     return g;

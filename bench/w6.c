@@ -35,8 +35,8 @@ typedef struct {
 static bool run_cblas(void *ud)
 {
     gemm_call *c = ud;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->n, c->n, c->n, 1.0f, c->a, c->n, c->b, c->n, 0.0f,
-                c->c, c->n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->n, c->n, c->n, 1.0f, c->a, c->n, c->b, c->n, 0.0f, c->c,
+                c->n);
     return true;
 }
 

@@ -23,8 +23,8 @@ static ed_node *policy_net(ed_graph *body, ed_node *x, const ed_denoise_in *in, 
 {
     (void)body;
     const w7_ctx *c = vctx;
-    const ed_denoiser_opts o = {.hidden = 256, .layers = 4, .expansion = 4, .time_scale = c->time_scale,
-                                .max_period = 10000, .obs_size = OBS};
+    const ed_denoiser_opts o = {
+        .hidden = 256, .layers = 4, .expansion = 4, .time_scale = c->time_scale, .max_period = 10000, .obs_size = OBS};
     return ed_denoiser(x, in->t, ed_loop_capture(in->loop, c->obs), NULL, &o, "policy");
 }
 
@@ -59,10 +59,10 @@ int bench_w7(const bench_opts *o)
     int rc = 0;
     ed_graph *g = ed_graph_new("w7_ddpm");
     w7_ctx c = {ed_input(g, "obs", ED_F32, ed_shape2(1, OBS)), 1};
-    rc |= run_one(o, "ddpm-100", g,
-                  ed_sample_ddpm(g, &(ed_model){policy_net, &c, ED_PRED_EPS}, &spec,
-                                 &(ed_ddpm_opts){.beta = {.steps = 100}}),
-                  obs);
+    rc |= run_one(
+        o, "ddpm-100", g,
+        ed_sample_ddpm(g, &(ed_model){policy_net, &c, ED_PRED_EPS}, &spec, &(ed_ddpm_opts){.beta = {.steps = 100}}),
+        obs);
     g = ed_graph_new("w7_ddim");
     c = (w7_ctx){ed_input(g, "obs", ED_F32, ed_shape2(1, OBS)), 1};
     rc |= run_one(o, "ddim-10", g,
@@ -72,8 +72,7 @@ int bench_w7(const bench_opts *o)
     c = (w7_ctx){ed_input(g, "obs", ED_F32, ed_shape2(1, OBS)), 1000};
     rc |= run_one(o, "fm-euler-20", g,
                   ed_sample_ode(g, &(ed_model){policy_net, &c, ED_PRED_VELOCITY}, &spec,
-                                &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_EULER,
-                                               .steps = 20}),
+                                &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_EULER, .steps = 20}),
                   obs);
     ed_tensor_free(obs);
     return rc;

@@ -57,8 +57,7 @@ ed_tensor *bench_digits_load(int64_t rows)
                 (long long)rows);
     else if (!(t = ed_tensor_new(ED_F32, ed_shape2(rows, 64))))
         ed_fail("digits: out of memory for %lld rows", (long long)rows);
-    else
-        memcpy(t->data, all.x->data, sizeof(float) * 64 * (size_t)rows);
+    else memcpy(t->data, all.x->data, sizeof(float) * 64 * (size_t)rows);
     ed_images_free(&all);
     return t;
 }

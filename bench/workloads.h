@@ -9,10 +9,10 @@
 #include "runtime/tensor.h"
 
 typedef struct {
-    const char *id;     /* "w1" */
-    const char *title;  /* "W1 ddpm_mlp_2d" */
+    const char *id;    /* "w1" */
+    const char *title; /* "W1 ddpm_mlp_2d" */
     ed_graph *g;
-    const char *input;  /* the one data input, fed batches[k % nbatches] at call k */
+    const char *input; /* the one data input, fed batches[k % nbatches] at call k */
     ed_tensor **batches;
     int nbatches;
 } bench_workload;

@@ -67,7 +67,8 @@ static bool outer_value(ed_loop_builder *b, ed_node *v, const char *what)
     if (v->graph != b->outer) {
         ed_graph_fail(b->outer, "%s: %%%d belongs to @%s, not to the loop's outer graph @%s%s", what, v->id,
                       v->graph->name, b->outer->name,
-                      v->graph == b->body ? " (it is already a body node)" : " (capture it into the enclosing loop first)");
+                      v->graph == b->body ? " (it is already a body node)"
+                                          : " (capture it into the enclosing loop first)");
         return false;
     }
     if (ed_ops[v->op].flags & F_TUPLE) {
@@ -81,7 +82,8 @@ static ed_node *body_input(ed_loop_builder *b, const char *prefix, int k, const 
 {
     char name[48];
     snprintf(name, sizeof name, "%s%d", prefix, k);
-    return ed_node_new(b->body, ED_OP_INPUT, NULL, 0, &(ed_attrs){.name = name, .dtype = like->dtype, .shape = like->shape});
+    return ed_node_new(b->body, ED_OP_INPUT, NULL, 0,
+                       &(ed_attrs){.name = name, .dtype = like->dtype, .shape = like->shape});
 }
 
 ed_node *ed_loop_carried(ed_loop_builder *b, ed_node *init)

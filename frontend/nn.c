@@ -91,21 +91,14 @@ static ed_node *set_scoped_name(ed_node *n, const char *leaf)
 /* ---- activations ------------------------------------------------------------ */
 
 static const char *const act_names[ED_ACT_COUNT] = {
-    [ED_ACT_NONE] = "none",
-    [ED_ACT_RELU] = "relu",
-    [ED_ACT_SILU] = "silu",
-    [ED_ACT_GELU] = "gelu",
-    [ED_ACT_GELU_TANH] = "gelu_tanh",
-    [ED_ACT_TANH] = "tanh",
-    [ED_ACT_SIGMOID] = "sigmoid",
-    [ED_ACT_LEAKY_RELU] = "leaky_relu",
+    [ED_ACT_NONE] = "none",           [ED_ACT_RELU] = "relu",
+    [ED_ACT_SILU] = "silu",           [ED_ACT_GELU] = "gelu",
+    [ED_ACT_GELU_TANH] = "gelu_tanh", [ED_ACT_TANH] = "tanh",
+    [ED_ACT_SIGMOID] = "sigmoid",     [ED_ACT_LEAKY_RELU] = "leaky_relu",
     [ED_ACT_SOFTPLUS] = "softplus",
 };
 
-const char *ed_activation_name(ed_activation act)
-{
-    return (unsigned)act < ED_ACT_COUNT ? act_names[act] : "?";
-}
+const char *ed_activation_name(ed_activation act) { return (unsigned)act < ED_ACT_COUNT ? act_names[act] : "?"; }
 
 bool ed_activation_parse(const char *s, ed_activation *out)
 {
@@ -190,8 +183,7 @@ static ed_node *mlp_body(ed_node *x, const int64_t *sizes, int n, ed_activation 
     return h;
 }
 
-ed_node *ed_mlp(ed_node *x, const char *name, const int64_t *sizes, int n, ed_activation act,
-                bool activate_last)
+ed_node *ed_mlp(ed_node *x, const char *name, const int64_t *sizes, int n, ed_activation act, bool activate_last)
 {
     if (!block_enter(x, "mlp", name)) return NULL;
     return block_leave(x->graph, mlp_body(x, sizes, n, act, activate_last));
@@ -206,8 +198,7 @@ static ed_node *layer_norm_body(ed_node *x, double eps, bool affine)
     ed_node_type_str(x, t, sizeof t);
     if (!is_float(x)) return nn_fail(g, "layer_norm", "x is %s, needs f32 or f64", t);
     if (x->shape.rank < 1) return nn_fail(g, "layer_norm", "x is %s, needs rank >= 1", t);
-    if (!(eps >= 0 && eps < INFINITY))
-        return nn_fail(g, "layer_norm", "eps must be finite and >= 0, got %g", eps);
+    if (!(eps >= 0 && eps < INFINITY)) return nn_fail(g, "layer_norm", "eps must be finite and >= 0, got %g", eps);
     unsigned last = ed_axis_bit(x, -1);
     ed_node *d = ed_sub(x, ed_mean(x, last, true));
     ed_node *var = ed_mean(ed_square(d), last, true); /* biased: divides by D */
@@ -326,8 +317,8 @@ static ed_node *attention_body(ed_node *x, int heads, bool causal)
     if (x->shape.rank != 3) return nn_fail(g, "self_attention", "x is %s, needs [B, T, D]", t);
     int64_t dm = x->shape.dim[2];
     if (heads < 1 || dm % heads)
-        return nn_fail(g, "self_attention", "D = %lld is not divisible by heads = %d (x is %s)",
-                       (long long)dm, heads, t);
+        return nn_fail(g, "self_attention", "D = %lld is not divisible by heads = %d (x is %s)", (long long)dm, heads,
+                       t);
     ed_node *q = split_heads(ed_dense(x, "q", dm, true), heads);
     ed_node *k = split_heads(ed_dense(x, "k", dm, true), heads);
     ed_node *v = split_heads(ed_dense(x, "v", dm, true), heads);

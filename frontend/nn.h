@@ -46,8 +46,7 @@ ed_node *ed_dense(ed_node *x, const char *name, int64_t units, bool bias);
 
 /* n dense layers of sizes[0..n) named name.0 .. name.(n-1), each with a bias and followed
  * by act, except the last unless activate_last. */
-ed_node *ed_mlp(ed_node *x, const char *name, const int64_t *sizes, int n, ed_activation act,
-                bool activate_last);
+ed_node *ed_mlp(ed_node *x, const char *name, const int64_t *sizes, int n, ed_activation act, bool activate_last);
 
 /* Normalize over the last axis with its mean and biased variance:
  * (x - mean) / sqrt(var + eps), then * name.g (ones) + name.b (zeros) when affine. */

@@ -49,17 +49,11 @@ ed_node *ed_const(ed_graph *g, ed_dtype dt, ed_shape shape, const double *values
     return c;
 }
 
-ed_node *ed_fill(ed_graph *g, ed_dtype dt, ed_shape shape, double value)
-{
-    return ed_const(g, dt, shape, &value, 1);
-}
+ed_node *ed_fill(ed_graph *g, ed_dtype dt, ed_shape shape, double value) { return ed_const(g, dt, shape, &value, 1); }
 
 ed_node *ed_scalar(ed_graph *g, ed_dtype dt, double value) { return ed_fill(g, dt, ed_shape0(), value); }
 
-ed_node *ed_scalar_like(const ed_node *x, double value)
-{
-    return x ? ed_scalar(x->graph, x->dtype, value) : NULL;
-}
+ed_node *ed_scalar_like(const ed_node *x, double value) { return x ? ed_scalar(x->graph, x->dtype, value) : NULL; }
 
 /* ---- elementwise ------------------------------------------------------------- */
 
@@ -126,20 +120,14 @@ ed_node *ed_fused(ed_node *const *in, int nin, ed_graph *body)
     return ed_node_new(g, ED_OP_FUSED, in, nin, &(ed_attrs){.body = body});
 }
 
-ed_node *ed_leaky_relu(ed_node *x, double alpha)
-{
-    return op1(ED_OP_LEAKY_RELU, x, &(ed_attrs){.alpha = alpha});
-}
+ed_node *ed_leaky_relu(ed_node *x, double alpha) { return op1(ED_OP_LEAKY_RELU, x, &(ed_attrs){.alpha = alpha}); }
 
 ed_node *ed_gelu(ed_node *x, bool tanh_approx)
 {
     return op1(ED_OP_GELU, x, &(ed_attrs){.approx = tanh_approx ? 1 : 0});
 }
 
-ed_node *ed_clamp(ed_node *x, double lo, double hi)
-{
-    return op1(ED_OP_CLAMP, x, &(ed_attrs){.lo = lo, .hi = hi});
-}
+ed_node *ed_clamp(ed_node *x, double lo, double hi) { return op1(ED_OP_CLAMP, x, &(ed_attrs){.lo = lo, .hi = hi}); }
 
 ed_node *ed_cast(ed_node *x, ed_dtype dt)
 {
@@ -185,7 +173,8 @@ ed_node *ed_reshape(ed_node *x, ed_shape shape)
         int64_t total = ed_shape_numel(x->shape);
         if (known <= 0 || total % known) {
             char t[96];
-            return ed_graph_fail(x->graph, "reshape: cannot infer the -1 dim: %s has %lld elements, not a multiple of %lld",
+            return ed_graph_fail(x->graph,
+                                 "reshape: cannot infer the -1 dim: %s has %lld elements, not a multiple of %lld",
                                  ed_node_type_str(x, t, sizeof t), (long long)total, (long long)known);
         }
         shape.dim[infer] = total / known;
@@ -289,8 +278,8 @@ ed_node *ed_one_hot(ed_node *idx, int64_t depth, ed_dtype dt)
     if (!idx) return NULL;
     if (depth < 0 || idx->shape.rank >= ED_MAX_RANK) {
         char t[96];
-        return ed_graph_fail(idx->graph, "one_hot: depth %lld on %s needs depth >= 0 and rank < %d",
-                             (long long)depth, ed_node_type_str(idx, t, sizeof t), ED_MAX_RANK);
+        return ed_graph_fail(idx->graph, "one_hot: depth %lld on %s needs depth >= 0 and rank < %d", (long long)depth,
+                             ed_node_type_str(idx, t, sizeof t), ED_MAX_RANK);
     }
     ed_shape s = idx->shape;
     s.dim[s.rank++] = depth;
@@ -320,8 +309,7 @@ ed_node *ed_matmul(ed_node *a, ed_node *b) { return ed_matmul_t(a, b, false, fal
 
 ed_node *ed_rand(ed_graph *g, ed_dtype dt, ed_shape shape, double lo, double hi)
 {
-    return g ? ed_node_new(g, ED_OP_RAND, NULL, 0, &(ed_attrs){.lo = lo, .hi = hi, .dtype = dt, .shape = shape})
-             : NULL;
+    return g ? ed_node_new(g, ED_OP_RAND, NULL, 0, &(ed_attrs){.lo = lo, .hi = hi, .dtype = dt, .shape = shape}) : NULL;
 }
 
 ed_node *ed_randn(ed_graph *g, ed_dtype dt, ed_shape shape)

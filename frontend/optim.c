@@ -9,10 +9,7 @@ static const double PI = 3.14159265358979323846;
 
 static const char *const optimizer_names[ED_OPT_COUNT] = {"sgd", "adam", "adamw"};
 
-const char *ed_optimizer_name(ed_optimizer k)
-{
-    return (unsigned)k < ED_OPT_COUNT ? optimizer_names[k] : "?";
-}
+const char *ed_optimizer_name(ed_optimizer k) { return (unsigned)k < ED_OPT_COUNT ? optimizer_names[k] : "?"; }
 
 bool ed_optimizer_parse(const char *s, ed_optimizer *out)
 {
@@ -36,12 +33,12 @@ ed_node *ed_schedule_factor(ed_node *step, const ed_schedule *s, ed_dtype dt)
     if (sc.kind == ED_SCHED_CONSTANT) return scalar(g, dt, 1);
     if ((unsigned)sc.kind >= ED_SCHED_COUNT || sc.warmup_steps < 0 ||
         (sc.kind == ED_SCHED_COSINE && sc.total_steps <= sc.warmup_steps))
-        return ed_graph_fail(g, "schedule: kind %d with warmup %lld and total %lld steps is not valid (cosine needs total > warmup)",
-                             (int)sc.kind, (long long)sc.warmup_steps, (long long)sc.total_steps);
+        return ed_graph_fail(
+            g, "schedule: kind %d with warmup %lld and total %lld steps is not valid (cosine needs total > warmup)",
+            (int)sc.kind, (long long)sc.warmup_steps, (long long)sc.total_steps);
     ed_node *t = ed_cast(step, dt);
     ed_node *warm = scalar(g, dt, 1);
-    if (sc.warmup_steps > 0)
-        warm = ed_minimum(warm, ed_mul_scalar(ed_add_scalar(t, 1), 1.0 / (double)sc.warmup_steps));
+    if (sc.warmup_steps > 0) warm = ed_minimum(warm, ed_mul_scalar(ed_add_scalar(t, 1), 1.0 / (double)sc.warmup_steps));
     if (sc.kind == ED_SCHED_WARMUP) return warm;
     double span = (double)(sc.total_steps - sc.warmup_steps);
     ed_node *progress = ed_clamp(ed_mul_scalar(ed_add_scalar(t, -(double)sc.warmup_steps), 1.0 / span), 0, 1);
@@ -133,15 +130,15 @@ static ed_node *adam_update(ed_graph *g, ed_node *p, ed_node *grad, const ed_opt
     return ed_sub(base, ed_mul(s->lr, ed_div(mhat, ed_add_scalar(ed_sqrt(vhat), eps))));
 }
 
-ed_node *ed_optimizer_step(ed_graph *g, ed_node *const *params, ed_node *const *grads, int n,
-                           const ed_optim_opts *opts)
+ed_node *ed_optimizer_step(ed_graph *g, ed_node *const *params, ed_node *const *grads, int n, const ed_optim_opts *opts)
 {
     if (!g || ed_graph_error(g)) return NULL;
     ed_optim_opts o = opts ? *opts : (ed_optim_opts){0};
     if ((unsigned)o.kind >= ED_OPT_COUNT || o.lr < 0 || o.momentum < 0 || o.weight_decay < 0 || o.clip_norm < 0 ||
         o.beta1 < 0 || o.beta1 >= 1 || o.beta2 < 0 || o.beta2 >= 1 || o.eps < 0)
-        return ed_graph_fail(g, "optimizer: bad options (kind %d, lr %g, momentum %g, betas %g %g, eps %g, weight decay %g, clip %g)",
-                             (int)o.kind, o.lr, o.momentum, o.beta1, o.beta2, o.eps, o.weight_decay, o.clip_norm);
+        return ed_graph_fail(
+            g, "optimizer: bad options (kind %d, lr %g, momentum %g, betas %g %g, eps %g, weight decay %g, clip %g)",
+            (int)o.kind, o.lr, o.momentum, o.beta1, o.beta2, o.eps, o.weight_decay, o.clip_norm);
     if (o.nesterov && o.momentum == 0) return ed_graph_fail(g, "optimizer: nesterov needs momentum > 0");
     const char *prefix = o.prefix ? o.prefix : "opt.";
     for (int i = 0; i < n; i++)
@@ -169,7 +166,8 @@ ed_node *ed_optimizer_step(ed_graph *g, ed_node *const *params, ed_node *const *
         const step_scalars *s = &per_dtype[p->dtype];
         if (!lr_first) lr_first = s->lr;
         if (o.weight_decay != 0 && o.kind != ED_OPT_ADAMW) grad = ed_add(grad, ed_mul_scalar(p, o.weight_decay));
-        ed_node *p_new = o.kind == ED_OPT_SGD ? sgd_update(g, p, grad, &o, s, prefix) : adam_update(g, p, grad, &o, s, prefix);
+        ed_node *p_new = o.kind == ED_OPT_SGD ? sgd_update(g, p, grad, &o, s, prefix)
+                                              : adam_update(g, p, grad, &o, s, prefix);
         bind_update(g, p, p_new);
     }
     bind_update(g, step, ed_add(step, ed_scalar(g, ED_I32, 1)));

@@ -26,16 +26,16 @@ typedef struct {
 
 /* Zero fields take the defaults in brackets. */
 typedef struct {
-    ed_optimizer kind;     /* [SGD] */
-    double lr;             /* [1e-3] */
-    double momentum;       /* SGD [0: plain SGD] */
-    bool nesterov;         /* SGD with momentum */
-    double beta1, beta2;   /* Adam(W) [0.9, 0.999] */
-    double eps;            /* Adam(W) [1e-8] */
-    double weight_decay;   /* SGD, Adam: L2 added to the gradient; AdamW: decoupled [0] */
-    double clip_norm;      /* clip gradients to this global L2 norm [0: off] */
-    ed_schedule schedule;  /* [constant] */
-    const char *prefix;    /* state name prefix ["opt."] */
+    ed_optimizer kind;    /* [SGD] */
+    double lr;            /* [1e-3] */
+    double momentum;      /* SGD [0: plain SGD] */
+    bool nesterov;        /* SGD with momentum */
+    double beta1, beta2;  /* Adam(W) [0.9, 0.999] */
+    double eps;           /* Adam(W) [1e-8] */
+    double weight_decay;  /* SGD, Adam: L2 added to the gradient; AdamW: decoupled [0] */
+    double clip_norm;     /* clip gradients to this global L2 norm [0: off] */
+    ed_schedule schedule; /* [constant] */
+    const char *prefix;   /* state name prefix ["opt."] */
 } ed_optim_opts;
 
 const char *ed_optimizer_name(ed_optimizer k); /* "sgd", "adam", "adamw" */
@@ -65,7 +65,7 @@ ed_node *ed_optimizer_step(ed_graph *g, ed_node *const *params, ed_node *const *
  * "<prefix>ema.<name>": ema = decay * ema + (1 - decay) * value, and ema = value on the
  * first call (step == 0), so it never averages in its zero start. step is the i32
  * counter of the optimizer (the value before this call's increment). */
-int ed_ema(ed_graph *g, const char *const *names, ed_node *const *values, int n, double decay,
-           ed_node *step, const char *prefix);
+int ed_ema(ed_graph *g, const char *const *names, ed_node *const *values, int n, double decay, ed_node *step,
+           const char *prefix);
 
 #endif

@@ -27,8 +27,7 @@ bool ed_interp_has_kernel(ed_op op);
 /* Compute n into out. in[k] is the value of n->in[k]; out has n's dtype and shape and
  * must not overlap any input. Bound leaves (input, param, state) compute nothing: their
  * value is the bound tensor itself, which the caller puts in its value table. */
-void ed_interp_eval(const ed_node *n, const ed_tensor *const *in, ed_tensor *out,
-                    const ed_interp_ctx *ctx);
+void ed_interp_eval(const ed_node *n, const ed_tensor *const *in, ed_tensor *out, const ed_interp_ctx *ctx);
 
 /* True for input, param and state: leaves whose value is bound, not computed. */
 bool ed_interp_is_bound_leaf(ed_op op);

@@ -8,8 +8,7 @@
 typedef void (*ed_interp_kernel)(const ed_node *n, const ed_tensor *const *in, ed_tensor *out,
                                  const ed_interp_ctx *ctx);
 
-#define ED_KERNEL(fn) \
-    void fn(const ed_node *n, const ed_tensor *const *in, ed_tensor *out, const ed_interp_ctx *ctx)
+#define ED_KERNEL(fn) void fn(const ed_node *n, const ed_tensor *const *in, ed_tensor *out, const ed_interp_ctx *ctx)
 
 /* elementwise.c: every ELEM op, through ed_scalar_eval */
 ED_KERNEL(ed_k_elementwise);

@@ -14,16 +14,13 @@ ED_KERNEL(ed_k_const)
 }
 
 /* input, param, state: the caller binds the value tensor itself. */
-ED_KERNEL(ed_k_bound_leaf)
-{
-    (void)n, (void)in, (void)out, (void)ctx;
-}
+ED_KERNEL(ed_k_bound_leaf) { (void)n, (void)in, (void)out, (void)ctx; }
 
 ED_KERNEL(ed_k_rand)
 {
     (void)in;
-    ed_rng_uniform(out->data, out->dtype, ed_tensor_numel(out), ctx->seed, ctx->call, n->attr.stream,
-                   n->attr.lo, n->attr.hi);
+    ed_rng_uniform(out->data, out->dtype, ed_tensor_numel(out), ctx->seed, ctx->call, n->attr.stream, n->attr.lo,
+                   n->attr.hi);
 }
 
 ED_KERNEL(ed_k_randn)
@@ -35,13 +32,12 @@ ED_KERNEL(ed_k_randn)
 ED_KERNEL(ed_k_randint)
 {
     (void)in;
-    ed_rng_randint(out->data, ed_tensor_numel(out), ctx->seed, ctx->call, n->attr.stream,
-                   (int64_t)n->attr.lo, (int64_t)n->attr.hi);
+    ed_rng_randint(out->data, ed_tensor_numel(out), ctx->seed, ctx->call, n->attr.stream, (int64_t)n->attr.lo,
+                   (int64_t)n->attr.hi);
 }
 
 ED_KERNEL(ed_k_bernoulli)
 {
     (void)in;
-    ed_rng_bernoulli(out->data, out->dtype, ed_tensor_numel(out), ctx->seed, ctx->call, n->attr.stream,
-                     n->attr.p);
+    ed_rng_bernoulli(out->data, out->dtype, ed_tensor_numel(out), ctx->seed, ctx->call, n->attr.stream, n->attr.p);
 }

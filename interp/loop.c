@@ -19,8 +19,8 @@ typedef struct {
     ed_tensor **owned;       /* by body id: computed nodes */
     const ed_tensor **args;
     ed_tensor *index;
-    ed_tensor **carried[2];  /* by carried k: the two buffers */
-    ed_tensor **result;      /* by result k: views into the loop's storage */
+    ed_tensor **carried[2]; /* by carried k: the two buffers */
+    ed_tensor **result;     /* by result k: views into the loop's storage */
 } frame;
 
 static void frame_free(frame *f)
@@ -125,8 +125,7 @@ ED_KERNEL(ed_k_loop)
         }
         cur = 1 - cur;
     }
-    for (int k = 0; k < f.nc; k++)
-        copy_bytes(f.result[k]->data, f.carried[cur][k]->data, ed_tensor_bytes(f.result[k]));
+    for (int k = 0; k < f.nc; k++) copy_bytes(f.result[k]->data, f.carried[cur][k]->data, ed_tensor_bytes(f.result[k]));
     frame_free(&f);
 }
 

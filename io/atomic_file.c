@@ -15,34 +15,28 @@ int ed_atomic_open(ed_atomic_file *af, const char *path)
     af->f = NULL;
     af->tmp = NULL;
     af->path = path;
-    if (!path || !*path)
-        return ed_fail("cannot write a file with an empty path");
+    if (!path || !*path) return ed_fail("cannot write a file with an empty path");
     size_t cap = strlen(path) + 64;
     af->tmp = malloc(cap);
-    if (!af->tmp)
-        return ed_fail("%s: out of memory", path);
+    if (!af->tmp) return ed_fail("%s: out of memory", path);
     int status = ED_OK;
     for (int attempt = 0; attempt < 100; attempt++) {
         unsigned n = atomic_fetch_add(&counter, 1);
         snprintf(af->tmp, cap, "%s.tmp%ld.%u", path, (long)getpid(), n);
         int fd = open(af->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno == EEXIST)
-            continue;
+        if (fd < 0 && errno == EEXIST) continue;
         if (fd < 0) {
-            status = ed_fail("%s: cannot create temporary file '%s': %s", path, af->tmp,
-                             strerror(errno));
+            status = ed_fail("%s: cannot create temporary file '%s': %s", path, af->tmp, strerror(errno));
             break;
         }
         af->f = fdopen(fd, "wb");
-        if (af->f)
-            return ED_OK;
+        if (af->f) return ED_OK;
         status = ed_fail("%s: cannot open a temporary file: %s", path, strerror(errno));
         close(fd);
         unlink(af->tmp);
         break;
     }
-    if (status == ED_OK)
-        status = ed_fail("%s: cannot find a free temporary file name", path);
+    if (status == ED_OK) status = ed_fail("%s: cannot find a free temporary file name", path);
     free(af->tmp);
     af->tmp = NULL;
     return status;
@@ -54,12 +48,9 @@ static void sync_parent_dir(const char *path)
     const char *slash = strrchr(path, '/');
     size_t len = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
     char *dir = malloc(len + 1);
-    if (!dir)
-        return;
-    if (!slash)
-        memcpy(dir, ".", 1);
-    else
-        memcpy(dir, path, len);
+    if (!dir) return;
+    if (!slash) memcpy(dir, ".", 1);
+    else memcpy(dir, path, len);
     dir[len] = '\0';
     int fd = open(dir, O_RDONLY);
     if (fd >= 0) {
@@ -78,16 +69,12 @@ int ed_atomic_finish(ed_atomic_file *af, int status)
     }
     if (status == ED_OK && (fflush(af->f) != 0 || fsync(fileno(af->f)) != 0))
         status = ed_fail("%s: write failed: %s", af->path, strerror(errno));
-    if (fclose(af->f) != 0 && status == ED_OK)
-        status = ed_fail("%s: write failed: %s", af->path, strerror(errno));
+    if (fclose(af->f) != 0 && status == ED_OK) status = ed_fail("%s: write failed: %s", af->path, strerror(errno));
     af->f = NULL;
     if (status == ED_OK && rename(af->tmp, af->path) != 0)
-        status = ed_fail("%s: cannot rename the temporary file into place: %s", af->path,
-                         strerror(errno));
-    if (status == ED_OK)
-        sync_parent_dir(af->path);
-    else
-        unlink(af->tmp);
+        status = ed_fail("%s: cannot rename the temporary file into place: %s", af->path, strerror(errno));
+    if (status == ED_OK) sync_parent_dir(af->path);
+    else unlink(af->tmp);
     free(af->tmp);
     af->tmp = NULL;
     return status;

@@ -14,8 +14,7 @@ int ed_canvas_new(ed_canvas *c, int w, int h, uint32_t fill, const char *path)
     c->w = w;
     c->h = h;
     c->px = malloc((size_t)w * (size_t)h * 3);
-    if (!c->px)
-        return ed_fail("%s: out of memory for a %dx%d picture", path, w, h);
+    if (!c->px) return ed_fail("%s: out of memory for a %dx%d picture", path, w, h);
     for (size_t i = 0; i < (size_t)w * (size_t)h; i++) {
         c->px[3 * i] = (unsigned char)(fill >> 16);
         c->px[3 * i + 1] = (unsigned char)(fill >> 8);
@@ -32,8 +31,7 @@ void ed_canvas_free(ed_canvas *c)
 
 void ed_canvas_blend(ed_canvas *c, int x, int y, uint32_t color, double a)
 {
-    if (x < 0 || y < 0 || x >= c->w || y >= c->h || a <= 0)
-        return;
+    if (x < 0 || y < 0 || x >= c->w || y >= c->h || a <= 0) return;
     unsigned char *p = c->px + 3 * ((size_t)y * (size_t)c->w + (size_t)x);
     for (int k = 0; k < 3; k++) {
         double want = (double)((color >> (16 - 8 * k)) & 0xff);
@@ -44,8 +42,7 @@ void ed_canvas_blend(ed_canvas *c, int x, int y, uint32_t color, double a)
 void ed_canvas_fill(ed_canvas *c, int x0, int y0, int x1, int y1, uint32_t color)
 {
     for (int y = y0 < 0 ? 0 : y0; y <= y1 && y < c->h; y++)
-        for (int x = x0 < 0 ? 0 : x0; x <= x1 && x < c->w; x++)
-            ed_canvas_blend(c, x, y, color, 1);
+        for (int x = x0 < 0 ? 0 : x0; x <= x1 && x < c->w; x++) ed_canvas_blend(c, x, y, color, 1);
 }
 
 /* Distance from (px, py) to the segment (x0, y0)-(x1, y1). */
@@ -67,8 +64,7 @@ void ed_canvas_line(ed_canvas *c, double x0, double y0, double x1, double y1, do
     for (int y = lo_y; y <= hi_y && y < c->h; y++)
         for (int x = lo_x; x <= hi_x && x < c->w; x++) {
             double cover = r + 0.5 - segment_distance(x + 0.5, y + 0.5, x0, y0, x1, y1);
-            if (cover > 0)
-                ed_canvas_blend(c, x, y, color, cover > 1 ? 1 : cover);
+            if (cover > 0) ed_canvas_blend(c, x, y, color, cover > 1 ? 1 : cover);
         }
 }
 
@@ -79,8 +75,7 @@ void ed_canvas_disc(ed_canvas *c, double x, double y, double radius, uint32_t co
     for (int iy = lo_y; iy <= hi_y; iy++)
         for (int ix = lo_x; ix <= hi_x; ix++) {
             double cover = radius + 0.5 - hypot(ix + 0.5 - x, iy + 0.5 - y);
-            if (cover > 0)
-                ed_canvas_blend(c, ix, iy, color, alpha * (cover > 1 ? 1 : cover));
+            if (cover > 0) ed_canvas_blend(c, ix, iy, color, alpha * (cover > 1 ? 1 : cover));
         }
 }
 
@@ -105,8 +100,7 @@ static void on_png_warning(png_structp png, png_const_charp msg)
 static int encode_png(FILE *f, const ed_canvas *c, const char *description, const char *path)
 {
     png_message[0] = '\0';
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, on_png_error,
-                                              on_png_warning);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, on_png_error, on_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_write_struct(&png, NULL);
@@ -117,18 +111,14 @@ static int encode_png(FILE *f, const ed_canvas *c, const char *description, cons
         return ed_fail("%s: libpng: %s", path, png_message);
     }
     png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)c->w, (png_uint_32)c->h, 8, PNG_COLOR_TYPE_RGB,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_text text[2] = {{.compression = PNG_TEXT_COMPRESSION_NONE,
-                         .key = (png_charp) "Software",
-                         .text = (png_charp) "edifice"},
-                        {.compression = PNG_TEXT_COMPRESSION_NONE,
-                         .key = (png_charp) "Description",
-                         .text = (png_charp)description}};
+    png_set_IHDR(png, info, (png_uint_32)c->w, (png_uint_32)c->h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_text text[2] = {
+        {.compression = PNG_TEXT_COMPRESSION_NONE, .key = (png_charp) "Software", .text = (png_charp) "edifice"},
+        {.compression = PNG_TEXT_COMPRESSION_NONE, .key = (png_charp) "Description", .text = (png_charp)description}};
     png_set_text(png, info, text, description ? 2 : 1);
     png_write_info(png, info);
-    for (int y = 0; y < c->h; y++)
-        png_write_row(png, c->px + (size_t)y * (size_t)c->w * 3);
+    for (int y = 0; y < c->h; y++) png_write_row(png, c->px + (size_t)y * (size_t)c->w * 3);
     png_write_end(png, info);
     png_destroy_write_struct(&png, &info);
     return ED_OK;
@@ -137,7 +127,6 @@ static int encode_png(FILE *f, const ed_canvas *c, const char *description, cons
 int ed_canvas_write_png(const ed_canvas *c, const char *path, const char *description)
 {
     ed_atomic_file af;
-    if (ed_atomic_open(&af, path) != ED_OK)
-        return ED_ERR;
+    if (ed_atomic_open(&af, path) != ED_OK) return ED_ERR;
     return ed_atomic_finish(&af, encode_png(af.f, c, description, path));
 }

@@ -17,9 +17,11 @@
 static size_t type_size(int type)
 {
     switch (type) {
-    case ED_IDX_U8: case ED_IDX_I8: return 1;
+    case ED_IDX_U8:
+    case ED_IDX_I8: return 1;
     case ED_IDX_I16: return 2;
-    case ED_IDX_I32: case ED_IDX_F32: return 4;
+    case ED_IDX_I32:
+    case ED_IDX_F32: return 4;
     case ED_IDX_F64: return 8;
     default: return 0;
     }
@@ -72,11 +74,12 @@ static int read_header(gzFile f, const char *path, ed_idx *out)
     if (read_some(f, head, 4, &got, path) != ED_OK) return ED_ERR;
     if (got < 4) return ed_fail("%s: truncated: %zu bytes, shorter than an IDX header", path, got);
     if (head[0] != 0 || head[1] != 0)
-        return ed_fail("%s: not an IDX file (bad magic %02x %02x %02x %02x: expected 00 00 TYPE RANK)", path,
-                       head[0], head[1], head[2], head[3]);
+        return ed_fail("%s: not an IDX file (bad magic %02x %02x %02x %02x: expected 00 00 TYPE RANK)", path, head[0],
+                       head[1], head[2], head[3]);
     if (!type_size(head[2]))
         return ed_fail("%s: unknown IDX type code 0x%02x (expected 0x08 u8, 0x09 i8, 0x0B i16, 0x0C i32, "
-                       "0x0D f32 or 0x0E f64)", path, head[2]);
+                       "0x0D f32 or 0x0E f64)",
+                       path, head[2]);
     if (head[3] < 1 || head[3] > ED_MAX_RANK)
         return ed_fail("%s: IDX rank %d is outside 1..%d", path, head[3], ED_MAX_RANK);
     out->type = head[2];
@@ -117,8 +120,8 @@ static int data_bytes(const ed_idx *a, const char *path, long long file_size, bo
                        ed_idx_type_name(a->type), n);
     if (!plain && n / GZIP_MAX_RATIO > (size_t)file_size)
         return ed_fail("%s: dims %s of %s need %zu bytes of data, more than a gzip file of %lld bytes can "
-                       "hold", path, dims_text(&a->shape, dims, sizeof dims), ed_idx_type_name(a->type), n,
-                       file_size);
+                       "hold",
+                       path, dims_text(&a->shape, dims, sizeof dims), ed_idx_type_name(a->type), n, file_size);
     return ED_OK;
 }
 
@@ -153,7 +156,8 @@ static int read_data(gzFile f, const char *path, long long file_size, ed_idx *ou
         if (read_some(f, extra, sizeof extra, &got, path) != ED_OK) return ED_ERR;
         rest += got;
     } while (got == sizeof extra);
-    if (rest) return ed_fail("%s: %zu unexpected bytes after the data (the IDX dims need %zu bytes)", path, rest, bytes);
+    if (rest)
+        return ed_fail("%s: %zu unexpected bytes after the data (the IDX dims need %zu bytes)", path, rest, bytes);
     to_host_order(out, bytes);
     return ED_OK;
 }

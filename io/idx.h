@@ -14,11 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { ED_IDX_U8 = 0x08, ED_IDX_I8 = 0x09, ED_IDX_I16 = 0x0B, ED_IDX_I32 = 0x0C,
-       ED_IDX_F32 = 0x0D, ED_IDX_F64 = 0x0E };
+enum { ED_IDX_U8 = 0x08, ED_IDX_I8 = 0x09, ED_IDX_I16 = 0x0B, ED_IDX_I32 = 0x0C, ED_IDX_F32 = 0x0D, ED_IDX_F64 = 0x0E };
 
 typedef struct {
-    int type;   /* ED_IDX_* */
+    int type; /* ED_IDX_* */
     ed_shape shape;
     void *data; /* numel elements of the type, converted to host byte order */
 } ed_idx;

@@ -23,8 +23,7 @@ typedef struct {
 
 /* Starts reading text[0, len). ED_ERR, naming the first bad byte, unless the text is
  * valid UTF-8. */
-int ed_json_init(ed_json *j, const char *text, size_t len, const char *source, const char *what,
-                 size_t offset);
+int ed_json_init(ed_json *j, const char *text, size_t len, const char *source, const char *what, size_t offset);
 
 /* "...at byte N: expected <expected>" for the current position; returns ED_ERR. */
 int ed_json_fail(const ed_json *j, const char *expected);

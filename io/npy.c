@@ -33,9 +33,9 @@ typedef struct {
 } npy_type;
 
 static const npy_type npy_types[] = {
-    {"f4", ED_F32, 4, true, true}, {"i4", ED_I32, 4, true, true}, {"f8", ED_F64, 8, true, true},
-    {"u1", ED_I32, 1, false, false}, {"i1", ED_I32, 1, false, true}, {"u2", ED_I32, 2, false, false},
-    {"i2", ED_I32, 2, false, true}, {"u4", ED_I32, 4, false, false}, {"i8", ED_I32, 8, false, true},
+    {"f4", ED_F32, 4, true, true},   {"i4", ED_I32, 4, true, true},   {"f8", ED_F64, 8, true, true},
+    {"u1", ED_I32, 1, false, false}, {"i1", ED_I32, 1, false, true},  {"u2", ED_I32, 2, false, false},
+    {"i2", ED_I32, 2, false, true},  {"u4", ED_I32, 4, false, false}, {"i8", ED_I32, 8, false, true},
     {"u8", ED_I32, 8, false, false},
 };
 
@@ -56,8 +56,7 @@ static bool host_is_little_endian(void)
 
 static int check_host(const char *name)
 {
-    if (!host_is_little_endian())
-        return ed_fail("%s: .npy support needs a little-endian host", name);
+    if (!host_is_little_endian()) return ed_fail("%s: .npy support needs a little-endian host", name);
     return ED_OK;
 }
 
@@ -66,10 +65,8 @@ static int check_host(const char *name)
 static int check_magic(const unsigned char *p, size_t n, const char *name)
 {
     size_t cmp = n < NPY_MAGIC_LEN ? n : NPY_MAGIC_LEN;
-    if (n == 0 || memcmp(p, NPY_MAGIC, cmp) != 0)
-        return ed_fail("%s: not an .npy file (bad magic)", name);
-    if (n < NPY_MAGIC_LEN + 2)
-        return ed_fail("%s: truncated: file ends inside the .npy preamble (%zu bytes)", name, n);
+    if (n == 0 || memcmp(p, NPY_MAGIC, cmp) != 0) return ed_fail("%s: not an .npy file (bad magic)", name);
+    if (n < NPY_MAGIC_LEN + 2) return ed_fail("%s: truncated: file ends inside the .npy preamble (%zu bytes)", name, n);
     return ED_OK;
 }
 
@@ -84,22 +81,19 @@ static int length_field_size(unsigned major, unsigned minor, const char *name, s
         *size = 4;
         return ED_OK;
     }
-    return ed_fail("%s: unsupported .npy format version %u.%u (edifice reads 1.0, 2.0, 3.0)",
-                   name, major, minor);
+    return ed_fail("%s: unsupported .npy format version %u.%u (edifice reads 1.0, 2.0, 3.0)", name, major, minor);
 }
 
 static size_t read_le(const unsigned char *p, size_t size)
 {
     size_t v = 0;
-    for (size_t i = size; i-- > 0;)
-        v = v << 8 | p[i];
+    for (size_t i = size; i-- > 0;) v = v << 8 | p[i];
     return v;
 }
 
 static int check_header_len(size_t len, const char *name)
 {
-    if (len > NPY_MAX_HEADER)
-        return ed_fail("%s: implausible .npy header length %zu bytes", name, len);
+    if (len > NPY_MAX_HEADER) return ed_fail("%s: implausible .npy header length %zu bytes", name, len);
     return ED_OK;
 }
 
@@ -119,8 +113,7 @@ static int malformed(const cursor *c, const char *expected)
 
 static void skip_space(cursor *c)
 {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-        c->p++;
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
 }
 
 /* Skips spaces, then consumes ch if it is next. */
@@ -134,10 +127,7 @@ static bool accept(cursor *c, char ch)
     return false;
 }
 
-static int expect(cursor *c, char ch, const char *what)
-{
-    return accept(c, ch) ? ED_OK : malformed(c, what);
-}
+static int expect(cursor *c, char ch, const char *what) { return accept(c, ch) ? ED_OK : malformed(c, what); }
 
 static bool accept_word(cursor *c, const char *word)
 {
@@ -154,17 +144,14 @@ static bool accept_word(cursor *c, const char *word)
 static int parse_string(cursor *c, char *out, size_t cap)
 {
     skip_space(c);
-    if (c->p >= c->end || (*c->p != '\'' && *c->p != '"'))
-        return malformed(c, "a quoted string");
+    if (c->p >= c->end || (*c->p != '\'' && *c->p != '"')) return malformed(c, "a quoted string");
     char quote = *c->p++;
     size_t len = 0;
     while (c->p < c->end && *c->p != quote) {
-        if (*c->p == '\\' || len + 1 >= cap)
-            return malformed(c, "a short string without escapes");
+        if (*c->p == '\\' || len + 1 >= cap) return malformed(c, "a short string without escapes");
         out[len++] = *c->p++;
     }
-    if (c->p >= c->end)
-        return malformed(c, "a closing quote");
+    if (c->p >= c->end) return malformed(c, "a closing quote");
     c->p++;
     out[len] = '\0';
     return ED_OK;
@@ -172,25 +159,20 @@ static int parse_string(cursor *c, char *out, size_t cap)
 
 static int parse_bool(cursor *c, bool *out)
 {
-    if (accept_word(c, "True"))
-        *out = true;
-    else if (accept_word(c, "False"))
-        *out = false;
-    else
-        return malformed(c, "True or False");
+    if (accept_word(c, "True")) *out = true;
+    else if (accept_word(c, "False")) *out = false;
+    else return malformed(c, "True or False");
     return ED_OK;
 }
 
 static int parse_dim(cursor *c, int64_t *out)
 {
     skip_space(c);
-    if (c->p >= c->end || *c->p < '0' || *c->p > '9')
-        return malformed(c, "a non-negative integer dimension");
+    if (c->p >= c->end || *c->p < '0' || *c->p > '9') return malformed(c, "a non-negative integer dimension");
     int64_t v = 0;
     while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
         int digit = *c->p - '0';
-        if (v > (INT64_MAX - digit) / 10)
-            return malformed(c, "a dimension that fits in 64 bits");
+        if (v > (INT64_MAX - digit) / 10) return malformed(c, "a dimension that fits in 64 bits");
         v = v * 10 + digit;
         c->p++;
     }
@@ -204,18 +186,14 @@ static int parse_dim(cursor *c, int64_t *out)
 static int parse_shape(cursor *c, ed_shape *out, int *rank)
 {
     *rank = 0;
-    if (expect(c, '(', "'(' starting the shape tuple") != ED_OK)
-        return ED_ERR;
+    if (expect(c, '(', "'(' starting the shape tuple") != ED_OK) return ED_ERR;
     while (!accept(c, ')')) {
         int64_t d = 0;
-        if (parse_dim(c, &d) != ED_OK)
-            return ED_ERR;
-        if (*rank < ED_MAX_RANK)
-            out->dim[*rank] = d;
+        if (parse_dim(c, &d) != ED_OK) return ED_ERR;
+        if (*rank < ED_MAX_RANK) out->dim[*rank] = d;
         (*rank)++;
         if (!accept(c, ',')) {
-            if (expect(c, ')', "',' or ')' in the shape tuple") != ED_OK)
-                return ED_ERR;
+            if (expect(c, ')', "',' or ')' in the shape tuple") != ED_OK) return ED_ERR;
             break;
         }
     }
@@ -235,17 +213,16 @@ static int parse_descr(cursor *c, header_fields *h)
     skip_space(c);
     if (c->p < c->end && *c->p == '[')
         return ed_fail("%s: unsupported dtype: structured arrays are not supported "
-                       "(edifice reads <f4, <i4, <f8)", c->name);
+                       "(edifice reads <f4, <i4, <f8)",
+                       c->name);
     return parse_string(c, h->descr, sizeof h->descr);
 }
 
 static int parse_entry(cursor *c, header_fields *h)
 {
     char key[32];
-    if (parse_string(c, key, sizeof key) != ED_OK)
-        return ED_ERR;
-    if (expect(c, ':', "':' after a key") != ED_OK)
-        return ED_ERR;
+    if (parse_string(c, key, sizeof key) != ED_OK) return ED_ERR;
+    if (expect(c, ':', "':' after a key") != ED_OK) return ED_ERR;
     bool *seen;
     int status;
     if (strcmp(key, "descr") == 0) {
@@ -260,33 +237,29 @@ static int parse_entry(cursor *c, header_fields *h)
     } else {
         return ed_fail("%s: malformed .npy header: unexpected key '%s'", c->name, key);
     }
-    if (status != ED_OK)
-        return ED_ERR;
-    if (*seen)
-        return ed_fail("%s: malformed .npy header: key '%s' appears twice", c->name, key);
+    if (status != ED_OK) return ED_ERR;
+    if (*seen) return ed_fail("%s: malformed .npy header: key '%s' appears twice", c->name, key);
     *seen = true;
     return ED_OK;
 }
 
 static int parse_dict(cursor *c, header_fields *h)
 {
-    if (expect(c, '{', "'{' starting the header dict") != ED_OK)
-        return ED_ERR;
+    if (expect(c, '{', "'{' starting the header dict") != ED_OK) return ED_ERR;
     while (!accept(c, '}')) {
-        if (parse_entry(c, h) != ED_OK)
-            return ED_ERR;
+        if (parse_entry(c, h) != ED_OK) return ED_ERR;
         if (!accept(c, ',')) {
-            if (expect(c, '}', "',' or '}' in the header dict") != ED_OK)
-                return ED_ERR;
+            if (expect(c, '}', "',' or '}' in the header dict") != ED_OK) return ED_ERR;
             break;
         }
     }
     skip_space(c);
-    if (c->p != c->end)
-        return malformed(c, "only padding after the header dict");
+    if (c->p != c->end) return malformed(c, "only padding after the header dict");
     if (!h->seen_descr || !h->seen_order || !h->seen_shape)
         return ed_fail("%s: malformed .npy header: missing key '%s'", c->name,
-                       !h->seen_descr ? "descr" : !h->seen_order ? "fortran_order" : "shape");
+                       !h->seen_descr   ? "descr"
+                       : !h->seen_order ? "fortran_order"
+                                        : "shape");
     return ED_OK;
 }
 
@@ -297,38 +270,31 @@ static int dtype_from_descr(const char *descr, const char *name, bool widen, con
     char order = descr[0];
     for (size_t i = 0; i < sizeof npy_types / sizeof npy_types[0]; i++) {
         const npy_type *t = &npy_types[i];
-        if (order == '\0' || strcmp(descr + 1, t->code) != 0 || (!t->native && !widen))
-            continue;
+        if (order == '\0' || strcmp(descr + 1, t->code) != 0 || (!t->native && !widen)) continue;
         if (order == '<' || order == '|' || order == '=') {
             *out = t;
             return ED_OK;
         }
         if (order == '>')
-            return ed_fail("%s: big-endian dtype '%s' is not supported (save with '<%s')",
-                           name, descr, t->code);
+            return ed_fail("%s: big-endian dtype '%s' is not supported (save with '<%s')", name, descr, t->code);
     }
     if (widen)
-        return ed_fail("%s: unsupported dtype '%s' (edifice reads <f4, <f8 and integers of 1 to 8 bytes)",
-                       name, descr);
+        return ed_fail("%s: unsupported dtype '%s' (edifice reads <f4, <f8 and integers of 1 to 8 bytes)", name, descr);
     return ed_fail("%s: unsupported dtype '%s' (edifice reads <f4, <i4, <f8)", name, descr);
 }
 
-static int parse_header(const char *text, size_t len, size_t file_offset, const char *name,
-                        bool widen, npy_header *out)
+static int parse_header(const char *text, size_t len, size_t file_offset, const char *name, bool widen, npy_header *out)
 {
-    cursor c = {.text = text, .p = text, .end = text + len, .file_offset = file_offset,
-                .name = name};
+    cursor c = {.text = text, .p = text, .end = text + len, .file_offset = file_offset, .name = name};
     header_fields h = {0};
-    if (parse_dict(&c, &h) != ED_OK)
-        return ED_ERR;
-    if (dtype_from_descr(h.descr, name, widen, &out->type) != ED_OK)
-        return ED_ERR;
+    if (parse_dict(&c, &h) != ED_OK) return ED_ERR;
+    if (dtype_from_descr(h.descr, name, widen, &out->type) != ED_OK) return ED_ERR;
     out->dtype = out->type->dtype;
     if (h.fortran_order)
         return ed_fail("%s: fortran_order arrays are not supported (save a C-ordered array, "
-                       "e.g. np.ascontiguousarray)", name);
-    if (h.rank > ED_MAX_RANK)
-        return ed_fail("%s: rank %d exceeds edifice's maximum of %d", name, h.rank, ED_MAX_RANK);
+                       "e.g. np.ascontiguousarray)",
+                       name);
+    if (h.rank > ED_MAX_RANK) return ed_fail("%s: rank %d exceeds edifice's maximum of %d", name, h.rank, ED_MAX_RANK);
     out->shape = h.shape;
     out->shape.rank = h.rank;
     int64_t numel = ed_shape_numel(out->shape);
@@ -341,34 +307,26 @@ static int parse_header(const char *text, size_t len, size_t file_offset, const 
 
 static int check_data_size(size_t have, size_t want, const char *name)
 {
-    if (have < want)
-        return ed_fail("%s: truncated: header says %zu bytes of data, file has %zu", name, want,
-                       have);
+    if (have < want) return ed_fail("%s: truncated: header says %zu bytes of data, file has %zu", name, want, have);
     if (have > want)
-        return ed_fail("%s: %zu unexpected bytes after the data (header says %zu bytes of data)",
-                       name, have - want, want);
+        return ed_fail("%s: %zu unexpected bytes after the data (header says %zu bytes of data)", name, have - want,
+                       want);
     return ED_OK;
 }
 
 /* ---- reading from memory ----------------------------------------------------------- */
 
 /* Magic, version and header length of an in-memory image. */
-static int parse_preamble(const unsigned char *p, size_t n, const char *name, size_t *preamble,
-                          size_t *header_len)
+static int parse_preamble(const unsigned char *p, size_t n, const char *name, size_t *preamble, size_t *header_len)
 {
-    if (check_magic(p, n, name) != ED_OK)
-        return ED_ERR;
+    if (check_magic(p, n, name) != ED_OK) return ED_ERR;
     size_t field = 0;
-    if (length_field_size(p[6], p[7], name, &field) != ED_OK)
-        return ED_ERR;
+    if (length_field_size(p[6], p[7], name, &field) != ED_OK) return ED_ERR;
     *preamble = NPY_MAGIC_LEN + 2 + field;
-    if (n < *preamble)
-        return ed_fail("%s: truncated: file ends inside the .npy preamble (%zu bytes)", name, n);
+    if (n < *preamble) return ed_fail("%s: truncated: file ends inside the .npy preamble (%zu bytes)", name, n);
     *header_len = read_le(p + NPY_MAGIC_LEN + 2, field);
-    if (check_header_len(*header_len, name) != ED_OK)
-        return ED_ERR;
-    if (n - *preamble < *header_len)
-        return ed_fail(HEADER_TRUNCATED, name, *header_len, n - *preamble);
+    if (check_header_len(*header_len, name) != ED_OK) return ED_ERR;
+    if (n - *preamble < *header_len) return ed_fail(HEADER_TRUNCATED, name, *header_len, n - *preamble);
     return ED_OK;
 }
 
@@ -376,8 +334,7 @@ ed_tensor *ed_npy_parse(const void *bytes, size_t n, const char *what)
 {
     const char *name = what ? what : "npy";
     const unsigned char *p = bytes;
-    if (check_host(name) != ED_OK)
-        return NULL;
+    if (check_host(name) != ED_OK) return NULL;
     if (!p && n) {
         ed_fail("%s: NULL buffer", name);
         return NULL;
@@ -388,11 +345,9 @@ ed_tensor *ed_npy_parse(const void *bytes, size_t n, const char *what)
         parse_header((const char *)p + preamble, header_len, preamble, name, false, &h) != ED_OK)
         return NULL;
     size_t data_offset = preamble + header_len;
-    if (check_data_size(n - data_offset, h.data_bytes, name) != ED_OK)
-        return NULL;
+    if (check_data_size(n - data_offset, h.data_bytes, name) != ED_OK) return NULL;
     ed_tensor *t = ed_tensor_new(h.dtype, h.shape);
-    if (t && h.data_bytes)
-        memcpy(t->data, p + data_offset, h.data_bytes);
+    if (t && h.data_bytes) memcpy(t->data, p + data_offset, h.data_bytes);
     return t;
 }
 
@@ -402,8 +357,7 @@ ed_tensor *ed_npy_parse(const void *bytes, size_t n, const char *what)
 static int read_some(FILE *f, void *buf, size_t n, size_t *got, const char *name)
 {
     *got = fread(buf, 1, n, f);
-    if (*got < n && ferror(f))
-        return ed_fail("%s: read error: %s", name, strerror(errno));
+    if (*got < n && ferror(f)) return ed_fail("%s: read error: %s", name, strerror(errno));
     return ED_OK;
 }
 
@@ -414,8 +368,7 @@ static int count_rest(FILE *f, size_t *rest, const char *name)
     size_t got;
     *rest = 0;
     do {
-        if (read_some(f, buf, sizeof buf, &got, name) != ED_OK)
-            return ED_ERR;
+        if (read_some(f, buf, sizeof buf, &got, name) != ED_OK) return ED_ERR;
         *rest += got;
     } while (got == sizeof buf);
     return ED_OK;
@@ -425,18 +378,13 @@ static int read_preamble(FILE *f, const char *name, size_t *preamble, size_t *he
 {
     unsigned char p[NPY_MAGIC_LEN + 2 + 4];
     size_t got;
-    if (read_some(f, p, NPY_MAGIC_LEN + 2, &got, name) != ED_OK)
-        return ED_ERR;
-    if (check_magic(p, got, name) != ED_OK)
-        return ED_ERR;
+    if (read_some(f, p, NPY_MAGIC_LEN + 2, &got, name) != ED_OK) return ED_ERR;
+    if (check_magic(p, got, name) != ED_OK) return ED_ERR;
     size_t field = 0;
-    if (length_field_size(p[6], p[7], name, &field) != ED_OK)
-        return ED_ERR;
-    if (read_some(f, p + NPY_MAGIC_LEN + 2, field, &got, name) != ED_OK)
-        return ED_ERR;
+    if (length_field_size(p[6], p[7], name, &field) != ED_OK) return ED_ERR;
+    if (read_some(f, p + NPY_MAGIC_LEN + 2, field, &got, name) != ED_OK) return ED_ERR;
     if (got < field)
-        return ed_fail("%s: truncated: file ends inside the .npy preamble (%zu bytes)", name,
-                       NPY_MAGIC_LEN + 2 + got);
+        return ed_fail("%s: truncated: file ends inside the .npy preamble (%zu bytes)", name, NPY_MAGIC_LEN + 2 + got);
     *preamble = NPY_MAGIC_LEN + 2 + field;
     *header_len = read_le(p + NPY_MAGIC_LEN + 2, field);
     return check_header_len(*header_len, name);
@@ -445,16 +393,12 @@ static int read_preamble(FILE *f, const char *name, size_t *preamble, size_t *he
 static int read_header(FILE *f, const char *name, bool widen, npy_header *h)
 {
     size_t preamble = 0, header_len = 0, got = 0;
-    if (read_preamble(f, name, &preamble, &header_len) != ED_OK)
-        return ED_ERR;
+    if (read_preamble(f, name, &preamble, &header_len) != ED_OK) return ED_ERR;
     char *text = malloc(header_len ? header_len : 1);
-    if (!text)
-        return ed_fail("%s: out of memory reading the header", name);
+    if (!text) return ed_fail("%s: out of memory reading the header", name);
     int status = read_some(f, text, header_len, &got, name);
-    if (status == ED_OK && got < header_len)
-        status = ed_fail(HEADER_TRUNCATED, name, header_len, got);
-    if (status == ED_OK)
-        status = parse_header(text, header_len, preamble, name, widen, h);
+    if (status == ED_OK && got < header_len) status = ed_fail(HEADER_TRUNCATED, name, header_len, got);
+    if (status == ED_OK) status = parse_header(text, header_len, preamble, name, widen, h);
     free(text);
     return status;
 }
@@ -477,10 +421,8 @@ static int64_t int_at(const unsigned char *p, const npy_type *t, size_t i)
 {
     uint64_t v = 0;
     memcpy(&v, p + i * t->size, t->size); /* little-endian host: low bytes first */
-    if (t->is_signed && t->size < 8 && (v >> (8 * t->size - 1)) & 1)
-        v |= ~UINT64_C(0) << (8 * t->size);
-    if (!t->is_signed && v > INT64_MAX)
-        return INT64_MAX;
+    if (t->is_signed && t->size < 8 && (v >> (8 * t->size - 1)) & 1) v |= ~UINT64_C(0) << (8 * t->size);
+    if (!t->is_signed && v > INT64_MAX) return INT64_MAX;
     return (int64_t)v;
 }
 
@@ -492,8 +434,8 @@ static int narrow_to_i32(const unsigned char *raw, const npy_header *h, ed_tenso
     for (int64_t i = 0; i < n; i++) {
         int64_t v = int_at(raw, h->type, (size_t)i);
         if (v < INT32_MIN || v > INT32_MAX)
-            return ed_fail("%s: element %lld is %lld, outside the i32 range edifice converts to", name,
-                           (long long)i, (long long)v);
+            return ed_fail("%s: element %lld is %lld, outside the i32 range edifice converts to", name, (long long)i,
+                           (long long)v);
         out[i] = (int32_t)v;
     }
     return ED_OK;
@@ -502,24 +444,17 @@ static int narrow_to_i32(const unsigned char *raw, const npy_header *h, ed_tenso
 static ed_tensor *read_tensor(FILE *f, const char *name, bool widen)
 {
     npy_header h = {0};
-    if (read_header(f, name, widen, &h) != ED_OK || check_file_size(f, h.data_bytes, name) != ED_OK)
-        return NULL;
+    if (read_header(f, name, widen, &h) != ED_OK || check_file_size(f, h.data_bytes, name) != ED_OK) return NULL;
     ed_tensor *t = ed_tensor_new(h.dtype, h.shape);
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     unsigned char *raw = h.type->native ? t->data : malloc(h.data_bytes ? h.data_bytes : 1);
     size_t got = 0, rest = 0;
     int status = raw ? ED_OK : ed_fail("%s: out of memory for %zu bytes", name, h.data_bytes);
-    if (status == ED_OK)
-        status = read_some(f, raw, h.data_bytes, &got, name);
-    if (status == ED_OK)
-        status = count_rest(f, &rest, name);
-    if (status == ED_OK)
-        status = check_data_size(got + rest, h.data_bytes, name);
-    if (status == ED_OK && !h.type->native)
-        status = narrow_to_i32(raw, &h, t, name);
-    if (raw != t->data)
-        free(raw);
+    if (status == ED_OK) status = read_some(f, raw, h.data_bytes, &got, name);
+    if (status == ED_OK) status = count_rest(f, &rest, name);
+    if (status == ED_OK) status = check_data_size(got + rest, h.data_bytes, name);
+    if (status == ED_OK && !h.type->native) status = narrow_to_i32(raw, &h, t, name);
+    if (raw != t->data) free(raw);
     if (status != ED_OK) {
         ed_tensor_free(t);
         return NULL;
@@ -533,19 +468,16 @@ static FILE *open_for_reading(const char *path)
         ed_fail("npy: NULL path");
         return NULL;
     }
-    if (check_host(path) != ED_OK)
-        return NULL;
+    if (check_host(path) != ED_OK) return NULL;
     FILE *f = fopen(path, "rb");
-    if (!f)
-        ed_fail("%s: cannot open: %s", path, strerror(errno));
+    if (!f) ed_fail("%s: cannot open: %s", path, strerror(errno));
     return f;
 }
 
 ed_tensor *ed_npy_read(const char *path)
 {
     FILE *f = open_for_reading(path);
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     ed_tensor *t = read_tensor(f, path, false);
     fclose(f);
     return t;
@@ -554,8 +486,7 @@ ed_tensor *ed_npy_read(const char *path)
 ed_tensor *ed_npy_read_any(const char *path)
 {
     FILE *f = open_for_reading(path);
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     ed_tensor *t = read_tensor(f, path, true);
     fclose(f);
     return t;
@@ -564,13 +495,11 @@ ed_tensor *ed_npy_read_any(const char *path)
 int ed_npy_peek(const char *path, char descr[4], ed_shape *shape)
 {
     FILE *f = open_for_reading(path);
-    if (!f)
-        return ED_ERR;
+    if (!f) return ED_ERR;
     npy_header h = {0};
     int status = read_header(f, path, true, &h);
     fclose(f);
-    if (status != ED_OK)
-        return ED_ERR;
+    if (status != ED_OK) return ED_ERR;
     snprintf(descr, 4, "%s", h.type->code);
     *shape = h.shape;
     return ED_OK;
@@ -582,22 +511,17 @@ int ed_npy_peek(const char *path, char descr[4], ed_shape *shape)
  * NPY_DATA_ALIGN and ended by '\n' as numpy writes it. Returns its length. */
 static size_t format_header(const ed_tensor *t, char *buf, size_t cap)
 {
-    static const char *descr[ED_DTYPE_COUNT] = {[ED_F32] = "<f4", [ED_I32] = "<i4",
-                                                [ED_F64] = "<f8"};
+    static const char *descr[ED_DTYPE_COUNT] = {[ED_F32] = "<f4", [ED_I32] = "<i4", [ED_F64] = "<f8"};
     const size_t preamble = NPY_MAGIC_LEN + 4;
     char dict[512];
-    size_t len = (size_t)snprintf(dict, sizeof dict,
-                                  "{'descr': '%s', 'fortran_order': False, 'shape': (",
+    size_t len = (size_t)snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
                                   descr[t->dtype]);
     for (int i = 0; i < t->shape.rank; i++)
-        len += (size_t)snprintf(dict + len, sizeof dict - len, i ? ", %lld" : "%lld",
-                                (long long)t->shape.dim[i]);
-    len += (size_t)snprintf(dict + len, sizeof dict - len, "%s), }",
-                            t->shape.rank == 1 ? "," : "");
+        len += (size_t)snprintf(dict + len, sizeof dict - len, i ? ", %lld" : "%lld", (long long)t->shape.dim[i]);
+    len += (size_t)snprintf(dict + len, sizeof dict - len, "%s), }", t->shape.rank == 1 ? "," : "");
     size_t total = (preamble + len + 1 + NPY_DATA_ALIGN - 1) / NPY_DATA_ALIGN * NPY_DATA_ALIGN;
     size_t header_len = total - preamble;
-    if (total > cap)
-        return 0;
+    if (total > cap) return 0;
     memcpy(buf, NPY_MAGIC, NPY_MAGIC_LEN);
     buf[6] = 1; /* version 1.0 */
     buf[7] = 0;
@@ -611,41 +535,31 @@ static size_t format_header(const ed_tensor *t, char *buf, size_t cap)
 
 static int check_writable(const char *path, const ed_tensor *t)
 {
-    if (!path)
-        return ed_fail("npy: NULL path");
-    if (check_host(path) != ED_OK)
-        return ED_ERR;
-    if (!t)
-        return ed_fail("%s: cannot write a NULL tensor", path);
+    if (!path) return ed_fail("npy: NULL path");
+    if (check_host(path) != ED_OK) return ED_ERR;
+    if (!t) return ed_fail("%s: cannot write a NULL tensor", path);
     if (t->dtype != ED_F32 && t->dtype != ED_I32 && t->dtype != ED_F64)
         return ed_fail("%s: cannot write dtype %d", path, (int)t->dtype);
-    if (ed_shape_numel(t->shape) < 0)
-        return ed_fail("%s: cannot write a tensor with an invalid shape", path);
-    if (!t->data && ed_tensor_bytes(t))
-        return ed_fail("%s: tensor has no data", path);
+    if (ed_shape_numel(t->shape) < 0) return ed_fail("%s: cannot write a tensor with an invalid shape", path);
+    if (!t->data && ed_tensor_bytes(t)) return ed_fail("%s: tensor has no data", path);
     return ED_OK;
 }
 
-static int write_all(FILE *f, const char *path, const char *header, size_t header_len,
-                     const ed_tensor *t)
+static int write_all(FILE *f, const char *path, const char *header, size_t header_len, const ed_tensor *t)
 {
     size_t bytes = ed_tensor_bytes(t);
-    if (fwrite(header, 1, header_len, f) != header_len ||
-        (bytes && fwrite(t->data, 1, bytes, f) != bytes))
+    if (fwrite(header, 1, header_len, f) != header_len || (bytes && fwrite(t->data, 1, bytes, f) != bytes))
         return ed_fail("%s: write failed: %s", path, strerror(errno));
     return ED_OK;
 }
 
 int ed_npy_write(const char *path, const ed_tensor *t)
 {
-    if (check_writable(path, t) != ED_OK)
-        return ED_ERR;
+    if (check_writable(path, t) != ED_OK) return ED_ERR;
     char header[1024];
     size_t header_len = format_header(t, header, sizeof header);
-    if (header_len == 0)
-        return ed_fail("%s: header too long", path);
+    if (header_len == 0) return ed_fail("%s: header too long", path);
     ed_atomic_file af;
-    if (ed_atomic_open(&af, path) != ED_OK)
-        return ED_ERR;
+    if (ed_atomic_open(&af, path) != ED_OK) return ED_ERR;
     return ed_atomic_finish(&af, write_all(af.f, path, header, header_len, t));
 }

@@ -26,15 +26,15 @@
  * "x [a, b] y [c, d]; points: k of n drawn; under: ...; area x X0..X1 y Y0..Y1" (the
  * plot area's pixels, inclusive). Zero fields mean the defaults in brackets. */
 typedef struct {
-    int width, height;   /* [512, 512] pixels, each 64..ED_PLOT_MAX_SIDE */
-    bool fixed_bounds;   /* use the bounds below as given (min < max, finite) */
+    int width, height; /* [512, 512] pixels, each 64..ED_PLOT_MAX_SIDE */
+    bool fixed_bounds; /* use the bounds below as given (min < max, finite) */
     double xmin, xmax, ymin, ymax;
-    double radius;       /* [1.6] dot radius in pixels, 0.5..32 */
-    double alpha;        /* [0.75] dot opacity, in (0, 1] */
-    uint32_t color;      /* [0x1f77b4, blue] 0xRRGGBB of `points`; 0 means the default,
+    double radius;           /* [1.6] dot radius in pixels, 0.5..32 */
+    double alpha;            /* [0.75] dot opacity, in (0, 1] */
+    uint32_t color;          /* [0x1f77b4, blue] 0xRRGGBB of `points`; 0 means the default,
                             so pure black is 0x010101 */
-    uint32_t under_color; /* [0xa0a0a0, grey] of `under` */
-    bool bare;            /* no text, grid or legend: the plain picture */
+    uint32_t under_color;    /* [0xa0a0a0, grey] of `under` */
+    bool bare;               /* no text, grid or legend: the plain picture */
     const char *label;       /* ["samples"] the legend's name for `points` */
     const char *under_label; /* ["data"] ... for `under` */
     const char *caption;     /* [none] e.g. the model, the step and eval figures; '\n'
@@ -46,8 +46,7 @@ typedef struct {
  * any (so samples are seen against the data, and a few wild samples cannot squash the
  * picture), else of `points` (else [-1, 1]^2), plus 5% on each side, then the narrower
  * range widened so one unit is as long on both axes. opts may be NULL. */
-int ed_plot_scatter(const char *path, const ed_tensor *points, const ed_tensor *under,
-                    const ed_scatter_opts *opts);
+int ed_plot_scatter(const char *path, const ed_tensor *points, const ed_tensor *under, const ed_scatter_opts *opts);
 
 /* Line chart: each series is drawn as an anti-aliased polyline through (x[i], y[i])
  * (a non-finite value breaks the line), in the frame the scatter plot has: ticks with

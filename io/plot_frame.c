@@ -23,8 +23,7 @@ typedef struct {
 static void make_ticks(double lo, double hi, int want, ticks *t)
 {
     t->n = 0;
-    if (!(hi > lo) || !isfinite(hi - lo))
-        return;
+    if (!(hi > lo) || !isfinite(hi - lo)) return;
     want = want < 2 ? 2 : want > MAX_TICKS - 2 ? MAX_TICKS - 2 : want;
     double raw = (hi - lo) / want, mag = pow(10, floor(log10(raw))), norm = raw / mag;
     double step = (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag;
@@ -32,13 +31,10 @@ static void make_ticks(double lo, double hi, int want, ticks *t)
     bool plain = fmax(fabs(lo), fabs(hi)) < 1e6 && step >= 1e-4;
     for (double k = ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9 && t->n < MAX_TICKS; k++) {
         double v = k * step;
-        if (fabs(v) < step * 1e-9)
-            v = 0; /* no "-0.0" */
+        if (fabs(v) < step * 1e-9) v = 0; /* no "-0.0" */
         t->v[t->n] = v;
-        if (plain)
-            snprintf(t->text[t->n], sizeof t->text[0], "%.*f", decimals, v);
-        else
-            snprintf(t->text[t->n], sizeof t->text[0], "%.3g", v);
+        if (plain) snprintf(t->text[t->n], sizeof t->text[0], "%.*f", decimals, v);
+        else snprintf(t->text[t->n], sizeof t->text[0], "%.3g", v);
         t->n++;
     }
 }
@@ -50,28 +46,22 @@ static int x_tick_count(int width, int scale) { return width / (ED_FONT_ADVANCE 
  * and at '\n', a word longer than a line cut where the line ends. */
 static int caption_lines(ed_canvas *c, const ed_frame *f, const char *s, int top)
 {
-    if (!s || !*s)
-        return 0;
+    if (!s || !*s) return 0;
     int per_line = (f->w - 2 * PAD) / (ED_FONT_ADVANCE * f->scale);
     per_line = per_line < 1 ? 1 : per_line;
     int lines = 0;
     while (*s) {
         int len = 0, cut = -1;
         while (s[len] && s[len] != '\n' && len < per_line) {
-            if (s[len] == ' ')
-                cut = len;
+            if (s[len] == ' ') cut = len;
             len++;
         }
-        if (s[len] && s[len] != '\n' && s[len] != ' ' && cut > 0)
-            len = cut; /* break at the last space */
-        if (c)
-            ed_canvas_text(c, PAD, top + lines * (ED_FONT_HEIGHT + 3) * f->scale, s, len, f->scale, TEXT_COLOR);
+        if (s[len] && s[len] != '\n' && s[len] != ' ' && cut > 0) len = cut; /* break at the last space */
+        if (c) ed_canvas_text(c, PAD, top + lines * (ED_FONT_HEIGHT + 3) * f->scale, s, len, f->scale, TEXT_COLOR);
         lines++;
         s += len;
-        while (*s == ' ')
-            s++;
-        if (*s == '\n')
-            s++;
+        while (*s == ' ') s++;
+        if (*s == '\n') s++;
     }
     return lines;
 }
@@ -83,8 +73,7 @@ void ed_frame_layout(ed_frame *f, int w, int h, const ed_bounds *b, bool legend,
     int top = legend ? PAD + text_h + PAD : PAD + text_h / 2;
     int bottom = TICK_LEN + 4 + text_h + PAD;
     int lines = caption_lines(NULL, f, caption, 0);
-    if (lines)
-        bottom += lines * (ED_FONT_HEIGHT + 3) * s;
+    if (lines) bottom += lines * (ED_FONT_HEIGHT + 3) * s;
     ticks ty;
     make_ticks(b->ymin, b->ymax, y_tick_count(h - top - bottom, s), &ty);
     int label_w = 0;
@@ -165,13 +154,10 @@ void ed_frame_legend(ed_canvas *c, const ed_frame *f, const ed_legend_item *item
         total += mark_w + 4 * s + ed_text_width(items[i].label, -1, s) + (i ? 4 * ED_FONT_ADVANCE * s / 2 : 0);
     int x = f->x1 + 1 - total, y = PAD;
     for (int i = 0; i < n; i++) {
-        if (i)
-            x += 4 * ED_FONT_ADVANCE * s / 2;
+        if (i) x += 4 * ED_FONT_ADVANCE * s / 2;
         double mid = y + text_h / 2.0;
-        if (items[i].line)
-            ed_canvas_line(c, x, mid, x + mark_w, mid, 1.5 * s, items[i].color);
-        else
-            ed_canvas_disc(c, x + mark_w / 2.0, mid, 2.5 * s, items[i].color, 1);
+        if (items[i].line) ed_canvas_line(c, x, mid, x + mark_w, mid, 1.5 * s, items[i].color);
+        else ed_canvas_disc(c, x + mark_w / 2.0, mid, 2.5 * s, items[i].color, 1);
         x += mark_w + 4 * s;
         ed_canvas_text(c, x, y, items[i].label, -1, s, TEXT_COLOR);
         x += ed_text_width(items[i].label, -1, s);

@@ -14,8 +14,7 @@ static const uint32_t palette[] = {0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x946
 
 static void widen(double *lo, double *hi, double v)
 {
-    if (!isfinite(v))
-        return;
+    if (!isfinite(v)) return;
     *lo = fmin(*lo, v);
     *hi = fmax(*hi, v);
 }
@@ -25,15 +24,11 @@ static ed_bounds line_bounds(const double *x, int64_t n, const ed_series *series
     ed_bounds b = {INFINITY, -INFINITY, INFINITY, -INFINITY};
     for (int64_t i = 0; i < n; i++) {
         widen(&b.xmin, &b.xmax, x[i]);
-        for (int k = 0; k < nseries; k++)
-            widen(&b.ymin, &b.ymax, series[k].y[i]);
+        for (int k = 0; k < nseries; k++) widen(&b.ymin, &b.ymax, series[k].y[i]);
     }
-    if (!(b.xmin <= b.xmax))
-        b.xmin = -1, b.xmax = 1;
-    if (b.xmin == b.xmax)
-        b.xmin -= 1, b.xmax += 1;
-    if (!(b.ymin <= b.ymax))
-        b.ymin = -1, b.ymax = 1;
+    if (!(b.xmin <= b.xmax)) b.xmin = -1, b.xmax = 1;
+    if (b.xmin == b.xmax) b.xmin -= 1, b.xmax += 1;
+    if (!(b.ymin <= b.ymax)) b.ymin = -1, b.ymax = 1;
     double pad = b.ymax > b.ymin ? 0.05 * (b.ymax - b.ymin) : 1;
     b.ymin -= pad;
     b.ymax += pad;
@@ -43,8 +38,7 @@ static ed_bounds line_bounds(const double *x, int64_t n, const ed_series *series
 static int check_lines(const char *path, const double *x, int64_t n, const ed_series *series, int nseries,
                        const ed_line_opts *o)
 {
-    if (!x || n < 1)
-        return ed_fail("%s: a line chart needs at least one x value", path);
+    if (!x || n < 1) return ed_fail("%s: a line chart needs at least one x value", path);
     if (!series || nseries < 1 || nseries > MAX_SERIES)
         return ed_fail("%s: a line chart takes 1..%d series, got %d", path, MAX_SERIES, nseries);
     for (int k = 0; k < nseries; k++)
@@ -69,10 +63,8 @@ static void draw_series(ed_canvas *c, const ed_frame *f, const ed_bounds *b, con
             continue;
         }
         double qx = ed_frame_px(f, b, x[i]), qy = ed_frame_py(f, b, s->y[i]);
-        if (have_prev)
-            ed_canvas_line(c, px, py, qx, qy, width, color);
-        else
-            ed_canvas_disc(c, qx, qy, width / 2, color, 1); /* a lone point stays visible */
+        if (have_prev) ed_canvas_line(c, px, py, qx, qy, width, color);
+        else ed_canvas_disc(c, qx, qy, width / 2, color, 1); /* a lone point stays visible */
         px = qx, py = qy, have_prev = true;
     }
 }
@@ -80,23 +72,19 @@ static void draw_series(ed_canvas *c, const ed_frame *f, const ed_bounds *b, con
 int ed_plot_lines(const char *path, const double *x, int64_t n, const ed_series *series, int nseries,
                   const ed_line_opts *opts)
 {
-    if (!path)
-        return ed_fail("plot: NULL path");
+    if (!path) return ed_fail("plot: NULL path");
     ed_line_opts o = opts ? *opts : (ed_line_opts){0};
     o.width = o.width ? o.width : 720;
     o.height = o.height ? o.height : 450;
-    if (check_lines(path, x, n, series, nseries, &o) != ED_OK)
-        return ED_ERR;
+    if (check_lines(path, x, n, series, nseries, &o) != ED_OK) return ED_ERR;
     ed_canvas c;
-    if (ed_canvas_new(&c, o.width, o.height, 0xffffff, path) != ED_OK)
-        return ED_ERR;
+    if (ed_canvas_new(&c, o.width, o.height, 0xffffff, path) != ED_OK) return ED_ERR;
     ed_bounds b = line_bounds(x, n, series, nseries);
     ed_legend_item items[MAX_SERIES];
     int named = 0;
     for (int k = 0; k < nseries; k++)
         if (series[k].name)
-            items[named++] = (ed_legend_item){series[k].name,
-                                              series[k].color ? series[k].color : palette[k % 8], true};
+            items[named++] = (ed_legend_item){series[k].name, series[k].color ? series[k].color : palette[k % 8], true};
     ed_frame f;
     ed_frame_layout(&f, o.width, o.height, &b, named > 0, o.caption);
     ed_frame_grid(&c, &f, &b);

@@ -33,8 +33,7 @@ static char *dup_str(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
+    if (d) memcpy(d, s, n);
     return d;
 }
 
@@ -48,15 +47,13 @@ struct ed_meta {
 ed_meta *ed_meta_new(void)
 {
     ed_meta *m = calloc(1, sizeof *m);
-    if (!m)
-        ed_fail("metadata: out of memory");
+    if (!m) ed_fail("metadata: out of memory");
     return m;
 }
 
 void ed_meta_free(ed_meta *m)
 {
-    if (!m)
-        return;
+    if (!m) return;
     for (int i = 0; i < m->count; i++) {
         free(m->keys[i]);
         free(m->values[i]);
@@ -69,24 +66,19 @@ void ed_meta_free(ed_meta *m)
 static int meta_find(const ed_meta *m, const char *key)
 {
     for (int i = 0; m && key && i < m->count; i++)
-        if (strcmp(m->keys[i], key) == 0)
-            return i;
+        if (strcmp(m->keys[i], key) == 0) return i;
     return -1;
 }
 
 static int meta_grow(ed_meta *m)
 {
-    if (m->count < m->cap)
-        return ED_OK;
-    if (m->cap >= INT32_MAX / 4)
-        return ed_fail("metadata: too many entries");
+    if (m->count < m->cap) return ED_OK;
+    if (m->cap >= INT32_MAX / 4) return ed_fail("metadata: too many entries");
     int cap = m->cap ? 2 * m->cap : 8;
     char **keys = realloc(m->keys, (size_t)cap * sizeof *keys);
-    if (keys)
-        m->keys = keys;
+    if (keys) m->keys = keys;
     char **values = keys ? realloc(m->values, (size_t)cap * sizeof *values) : NULL;
-    if (!values)
-        return ed_fail("metadata: out of memory");
+    if (!values) return ed_fail("metadata: out of memory");
     m->values = values;
     m->cap = cap;
     return ED_OK;
@@ -94,13 +86,10 @@ static int meta_grow(ed_meta *m)
 
 int ed_meta_set(ed_meta *m, const char *key, const char *value)
 {
-    if (!m || !key || !value)
-        return ed_fail("metadata: NULL argument");
-    if (!*key)
-        return ed_fail("metadata: keys must be non-empty");
+    if (!m || !key || !value) return ed_fail("metadata: NULL argument");
+    if (!*key) return ed_fail("metadata: keys must be non-empty");
     char *v = dup_str(value);
-    if (!v)
-        return ed_fail("metadata: out of memory");
+    if (!v) return ed_fail("metadata: out of memory");
     int i = meta_find(m, key);
     if (i >= 0) {
         free(m->values[i]);
@@ -127,15 +116,9 @@ const char *ed_meta_get(const ed_meta *m, const char *key)
 
 int ed_meta_count(const ed_meta *m) { return m ? m->count : 0; }
 
-const char *ed_meta_key(const ed_meta *m, int i)
-{
-    return m && i >= 0 && i < m->count ? m->keys[i] : NULL;
-}
+const char *ed_meta_key(const ed_meta *m, int i) { return m && i >= 0 && i < m->count ? m->keys[i] : NULL; }
 
-const char *ed_meta_value(const ed_meta *m, int i)
-{
-    return m && i >= 0 && i < m->count ? m->values[i] : NULL;
-}
+const char *ed_meta_value(const ed_meta *m, int i) { return m && i >= 0 && i < m->count ? m->values[i] : NULL; }
 
 static bool utf8_ok(const char *s)
 {
@@ -153,12 +136,10 @@ typedef struct {
 
 static void sb_putn(sbuf *b, const char *s, size_t n)
 {
-    if (b->oom)
-        return;
+    if (b->oom) return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
+        while (cap < b->len + n + 1) cap *= 2;
         char *p = realloc(b->p, cap);
         if (!p) {
             b->oom = true;
@@ -202,28 +183,24 @@ static const char *st_dtype_name(ed_dtype t)
 
 static int check_save_args(const char *path, const ed_store *st, const ed_meta *meta)
 {
-    if (!path)
-        return ed_fail("safetensors: NULL path");
-    if (!host_is_little_endian())
-        return ed_fail("%s: safetensors support needs a little-endian host", path);
-    if (!st)
-        return ed_fail("%s: cannot save a NULL store", path);
+    if (!path) return ed_fail("safetensors: NULL path");
+    if (!host_is_little_endian()) return ed_fail("%s: safetensors support needs a little-endian host", path);
+    if (!st) return ed_fail("%s: cannot save a NULL store", path);
     for (int i = 0; i < ed_meta_count(meta); i++) {
         const char *k = meta->keys[i];
         if (strncmp(k, RESERVED_PREFIX, strlen(RESERVED_PREFIX)) == 0)
-            return ed_fail("%s: metadata key '%s' is reserved (keys starting with '"
-                           RESERVED_PREFIX "' belong to edifice)", path, k);
+            return ed_fail("%s: metadata key '%s' is reserved (keys starting with '" RESERVED_PREFIX
+                           "' belong to edifice)",
+                           path, k);
         if (!utf8_ok(k) || !utf8_ok(meta->values[i]))
             return ed_fail("%s: metadata entry %d is not valid UTF-8", path, i);
     }
     for (int i = 0; i < ed_store_count(st); i++) {
         const ed_tensor *t = ed_store_tensor(st, i);
         const char *name = ed_store_name(st, i);
-        if (!utf8_ok(name))
-            return ed_fail("%s: tensor name #%d is not valid UTF-8", path, i);
+        if (!utf8_ok(name)) return ed_fail("%s: tensor name #%d is not valid UTF-8", path, i);
         if (!t || !st_dtype_name(t->dtype) || (!t->data && ed_tensor_bytes(t)))
-            return ed_fail("%s: tensor '%s' cannot be saved (no data or unknown dtype)", path,
-                           name);
+            return ed_fail("%s: tensor '%s' cannot be saved (no data or unknown dtype)", path, name);
     }
     return ED_OK;
 }
@@ -247,10 +224,8 @@ static void put_metadata(sbuf *b, const ed_store *st, const ed_meta *meta, size_
     sbuf names = {0};
     sb_puts(&names, "[");
     for (int i = 0, first = 1; i < ed_store_count(st); i++) {
-        if (!ed_store_trainable(st, i))
-            continue;
-        if (!first)
-            sb_puts(&names, ",");
+        if (!ed_store_trainable(st, i)) continue;
+        if (!first) sb_puts(&names, ",");
         sb_json_string(&names, ed_store_name(st, i));
         first = 0;
     }
@@ -297,8 +272,7 @@ static int *data_order(const ed_store *st, uint64_t **begin)
     }
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < n; i++)
-            if ((ed_store_tensor(st, i)->dtype == ED_F64) == (pass == 0))
-                order[k++] = i;
+            if ((ed_store_tensor(st, i)->dtype == ED_F64) == (pass == 0)) order[k++] = i;
     uint64_t at = 0;
     for (k = 0; k < n; k++) {
         (*begin)[order[k]] = at;
@@ -309,70 +283,59 @@ static int *data_order(const ed_store *st, uint64_t **begin)
 
 /* The whole header, padded with spaces to a multiple of 8 bytes; tensors listed in
  * store order (which loading keeps). */
-static int build_header(const char *path, const ed_store *st, const ed_meta *meta,
-                        const uint64_t *begin, sbuf *b, size_t *crc_at)
+static int build_header(const char *path, const ed_store *st, const ed_meta *meta, const uint64_t *begin, sbuf *b,
+                        size_t *crc_at)
 {
     sb_puts(b, "{");
     put_metadata(b, st, meta, crc_at);
-    for (int i = 0; i < ed_store_count(st); i++)
-        put_tensor(b, ed_store_name(st, i), ed_store_tensor(st, i), begin[i]);
+    for (int i = 0; i < ed_store_count(st); i++) put_tensor(b, ed_store_name(st, i), ed_store_tensor(st, i), begin[i]);
     sb_puts(b, "}");
-    while (!b->oom && b->len % 8)
-        sb_puts(b, " ");
-    if (b->oom)
-        return ed_fail("%s: out of memory building the header", path);
+    while (!b->oom && b->len % 8) sb_puts(b, " ");
+    if (b->oom) return ed_fail("%s: out of memory building the header", path);
     if (b->len > ST_MAX_HEADER)
-        return ed_fail("%s: header of %zu bytes exceeds the format's limit of %u", path, b->len,
-                       ST_MAX_HEADER);
+        return ed_fail("%s: header of %zu bytes exceeds the format's limit of %u", path, b->len, ST_MAX_HEADER);
     return ED_OK;
 }
 
 static void put_le64(unsigned char out[8], uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        out[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 8; i++) out[i] = (unsigned char)(v >> (8 * i));
 }
 
-static int write_file(const char *path, const unsigned char prefix[8], const sbuf *header,
-                      const ed_store *st, const int *order)
+static int write_file(const char *path, const unsigned char prefix[8], const sbuf *header, const ed_store *st,
+                      const int *order)
 {
     ed_atomic_file af;
-    if (ed_atomic_open(&af, path) != ED_OK)
-        return ED_ERR;
+    if (ed_atomic_open(&af, path) != ED_OK) return ED_ERR;
     int status = ED_OK;
     if (fwrite(prefix, 1, 8, af.f) != 8 || fwrite(header->p, 1, header->len, af.f) != header->len)
         status = ed_fail("%s: write failed: %s", path, strerror(errno));
     for (int k = 0; status == ED_OK && k < ed_store_count(st); k++) {
         const ed_tensor *t = ed_store_tensor(st, order[k]);
         size_t n = ed_tensor_bytes(t);
-        if (n && fwrite(t->data, 1, n, af.f) != n)
-            status = ed_fail("%s: write failed: %s", path, strerror(errno));
+        if (n && fwrite(t->data, 1, n, af.f) != n) status = ed_fail("%s: write failed: %s", path, strerror(errno));
     }
     return ed_atomic_finish(&af, status);
 }
 
 /* CRC-32 of the file as it will be written, with the checksum digits as zeros. */
-static uLong file_crc(const unsigned char prefix[8], const sbuf *header, const ed_store *st,
-                      const int *order)
+static uLong file_crc(const unsigned char prefix[8], const sbuf *header, const ed_store *st, const int *order)
 {
     uLong crc = crc32_z(0, prefix, 8);
     crc = crc32_z(crc, (const Bytef *)header->p, header->len);
     for (int k = 0; k < ed_store_count(st); k++) {
         const ed_tensor *t = ed_store_tensor(st, order[k]);
-        if (ed_tensor_bytes(t))
-            crc = crc32_z(crc, t->data, ed_tensor_bytes(t));
+        if (ed_tensor_bytes(t)) crc = crc32_z(crc, t->data, ed_tensor_bytes(t));
     }
     return crc;
 }
 
 int ed_safetensors_save(const char *path, const ed_store *st, const ed_meta *meta)
 {
-    if (check_save_args(path, st, meta) != ED_OK)
-        return ED_ERR;
+    if (check_save_args(path, st, meta) != ED_OK) return ED_ERR;
     uint64_t *begin = NULL;
     int *order = data_order(st, &begin);
-    if (!order)
-        return ed_fail("%s: out of memory", path);
+    if (!order) return ed_fail("%s: out of memory", path);
     sbuf header = {0};
     size_t crc_at = 0;
     int status = build_header(path, st, meta, begin, &header, &crc_at);
@@ -380,8 +343,7 @@ int ed_safetensors_save(const char *path, const ed_store *st, const ed_meta *met
         unsigned char prefix[8];
         put_le64(prefix, header.len);
         char digits[9];
-        snprintf(digits, sizeof digits, "%08lx",
-                 (unsigned long)(file_crc(prefix, &header, st, order) & 0xffffffffUL));
+        snprintf(digits, sizeof digits, "%08lx", (unsigned long)(file_crc(prefix, &header, st, order) & 0xffffffffUL));
         memcpy(header.p + crc_at, digits, 8);
         status = write_file(path, prefix, &header, st, order);
     }
@@ -408,7 +370,7 @@ typedef struct {
     int count, cap;
     ed_meta *meta; /* every __metadata__ entry, reserved ones included */
     bool seen_meta;
-    size_t crc_at; /* offset of the checksum's raw digits in the header */
+    size_t crc_at;  /* offset of the checksum's raw digits in the header */
     size_t crc_len; /* raw length of the checksum string; 0 if absent */
 } header_info;
 
@@ -417,18 +379,15 @@ typedef struct {
 static int parse_dtype(ed_json *j, const char *name, ed_dtype *out)
 {
     char *s = NULL;
-    if (ed_json_string(j, &s, NULL, NULL) != ED_OK)
-        return ED_ERR;
+    if (ed_json_string(j, &s, NULL, NULL) != ED_OK) return ED_ERR;
     int status = ED_OK;
-    if (strcmp(s, "F32") == 0)
-        *out = ED_F32;
-    else if (strcmp(s, "I32") == 0)
-        *out = ED_I32;
-    else if (strcmp(s, "F64") == 0)
-        *out = ED_F64;
+    if (strcmp(s, "F32") == 0) *out = ED_F32;
+    else if (strcmp(s, "I32") == 0) *out = ED_I32;
+    else if (strcmp(s, "F64") == 0) *out = ED_F64;
     else
         status = ed_fail("%s: tensor '%s': dtype '%s' is not supported (edifice reads F32, "
-                         "I32, F64)", j->source, name, s);
+                         "I32, F64)",
+                         j->source, name, s);
     free(s);
     return status;
 }
@@ -437,21 +396,17 @@ static int parse_dim(ed_json *j, void *ctx)
 {
     tinfo *t = ctx;
     uint64_t d;
-    if (ed_json_uint(j, &d) != ED_OK)
-        return ED_ERR;
+    if (ed_json_uint(j, &d) != ED_OK) return ED_ERR;
     if (t->shape.rank == ED_MAX_RANK)
-        return ed_fail("%s: tensor '%s': rank above edifice's maximum of %d", j->source, t->name,
-                       ED_MAX_RANK);
+        return ed_fail("%s: tensor '%s': rank above edifice's maximum of %d", j->source, t->name, ED_MAX_RANK);
     t->shape.dim[t->shape.rank++] = (int64_t)d;
     return ED_OK;
 }
 
 static int parse_offsets(ed_json *j, uint64_t *begin, uint64_t *end)
 {
-    if (ed_json_expect(j, '[', "'[' starting data_offsets") != ED_OK ||
-        ed_json_uint(j, begin) != ED_OK ||
-        ed_json_expect(j, ',', "',' between the two data_offsets") != ED_OK ||
-        ed_json_uint(j, end) != ED_OK ||
+    if (ed_json_expect(j, '[', "'[' starting data_offsets") != ED_OK || ed_json_uint(j, begin) != ED_OK ||
+        ed_json_expect(j, ',', "',' between the two data_offsets") != ED_OK || ed_json_uint(j, end) != ED_OK ||
         ed_json_expect(j, ']', "']' after the two data_offsets") != ED_OK)
         return ED_ERR;
     return ED_OK;
@@ -463,8 +418,7 @@ static int tensor_bytes(const char *path, tinfo *t)
     uint64_t n = ed_dtype_size(t->dtype);
     for (int d = 0; d < t->shape.rank; d++) {
         uint64_t dim = (uint64_t)t->shape.dim[d];
-        if (dim && n > (UINT64_C(1) << 62) / dim)
-            return ed_fail("%s: tensor '%s': shape too large", path, t->name);
+        if (dim && n > (UINT64_C(1) << 62) / dim) return ed_fail("%s: tensor '%s': shape too large", path, t->name);
         n *= dim;
     }
     t->bytes = n;
@@ -483,15 +437,11 @@ static int parse_tensor_field(ed_json *j, const char *key, void *ctx)
     tensor_entry *e = ctx;
     tinfo *t = e->t;
     int f = 0;
-    while (f < 3 && strcmp(key, fields[f]) != 0)
-        f++;
-    if (f == 3)
-        return ed_json_skip(j); /* unknown fields are allowed */
-    if (e->seen & (1u << f))
-        return ed_fail("%s: tensor '%s': \"%s\" appears twice", j->source, t->name, key);
+    while (f < 3 && strcmp(key, fields[f]) != 0) f++;
+    if (f == 3) return ed_json_skip(j); /* unknown fields are allowed */
+    if (e->seen & (1u << f)) return ed_fail("%s: tensor '%s': \"%s\" appears twice", j->source, t->name, key);
     e->seen |= 1u << f;
-    if (f == 0)
-        return parse_dtype(j, t->name, &t->dtype);
+    if (f == 0) return parse_dtype(j, t->name, &t->dtype);
     if (f == 1) {
         t->shape = (ed_shape){0};
         return ed_json_array(j, "the shape", parse_dim, t);
@@ -502,11 +452,12 @@ static int parse_tensor_field(ed_json *j, const char *key, void *ctx)
 static int parse_tensor(ed_json *j, tinfo *t)
 {
     tensor_entry e = {t, 0};
-    if (ed_json_object(j, "a tensor entry", parse_tensor_field, &e) != ED_OK)
-        return ED_ERR;
+    if (ed_json_object(j, "a tensor entry", parse_tensor_field, &e) != ED_OK) return ED_ERR;
     if (e.seen != 7)
         return ed_fail("%s: tensor '%s': missing \"%s\"", j->source, t->name,
-                       !(e.seen & 1) ? "dtype" : !(e.seen & 2) ? "shape" : "data_offsets");
+                       !(e.seen & 1)   ? "dtype"
+                       : !(e.seen & 2) ? "shape"
+                                       : "data_offsets");
     return tensor_bytes(j->source, t);
 }
 
@@ -519,10 +470,8 @@ static int parse_meta_entry(ed_json *j, const char *key, void *ctx)
                                         : ed_json_fail(j, "a string value in __metadata__");
     if (status == ED_OK && ed_meta_get(h->meta, key))
         status = ed_fail("%s: metadata key '%s' appears twice", h->path, key);
-    if (status == ED_OK && !*key)
-        status = ed_fail("%s: empty metadata key", h->path);
-    if (status == ED_OK)
-        status = ed_meta_set(h->meta, key, value);
+    if (status == ED_OK && !*key) status = ed_fail("%s: empty metadata key", h->path);
+    if (status == ED_OK) status = ed_meta_set(h->meta, key, value);
     if (status == ED_OK && strcmp(key, KEY_CRC) == 0) {
         h->crc_at = raw;
         h->crc_len = raw_len;
@@ -533,11 +482,9 @@ static int parse_meta_entry(ed_json *j, const char *key, void *ctx)
 
 static int parse_metadata(ed_json *j, header_info *h)
 {
-    if (h->seen_meta)
-        return ed_fail("%s: \"__metadata__\" appears twice", h->path);
+    if (h->seen_meta) return ed_fail("%s: \"__metadata__\" appears twice", h->path);
     h->seen_meta = true;
-    if (ed_json_accept_null(j))
-        return ED_OK;
+    if (ed_json_accept_null(j)) return ED_OK;
     return ed_json_object(j, "__metadata__", parse_meta_entry, h);
 }
 
@@ -561,13 +508,10 @@ static tinfo *new_tensor_info(header_info *h)
 static int parse_member(ed_json *j, const char *key, void *ctx)
 {
     header_info *h = ctx;
-    if (strcmp(key, "__metadata__") == 0)
-        return parse_metadata(j, h);
+    if (strcmp(key, "__metadata__") == 0) return parse_metadata(j, h);
     tinfo *t = new_tensor_info(h);
-    if (!t)
-        return ED_ERR;
-    if (!(t->name = dup_str(key)))
-        return ed_fail("%s: out of memory reading the header", h->path);
+    if (!t) return ED_ERR;
+    if (!(t->name = dup_str(key))) return ed_fail("%s: out of memory reading the header", h->path);
     return parse_tensor(j, t);
 }
 
@@ -588,8 +532,7 @@ static _Thread_local const tinfo *sort_base;
 static int by_offset(const void *a, const void *b)
 {
     const tinfo *x = &sort_base[*(const int *)a], *y = &sort_base[*(const int *)b];
-    if (x->begin != y->begin)
-        return x->begin < y->begin ? -1 : 1;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
     return x->end < y->end ? -1 : x->end > y->end;
 }
 
@@ -606,8 +549,7 @@ static int *sorted_index(const header_info *h, int (*cmp)(const void *, const vo
         ed_fail("%s: out of memory", h->path);
         return NULL;
     }
-    for (int i = 0; i < h->count; i++)
-        idx[i] = i;
+    for (int i = 0; i < h->count; i++) idx[i] = i;
     sort_base = h->tensors;
     qsort(idx, (size_t)h->count, sizeof *idx, cmp);
     return idx;
@@ -616,22 +558,20 @@ static int *sorted_index(const header_info *h, int (*cmp)(const void *, const vo
 static int check_entry(const header_info *h, const tinfo *t)
 {
     char type[96];
-    if (!*t->name)
-        return ed_fail("%s: a tensor has an empty name", h->path);
+    if (!*t->name) return ed_fail("%s: a tensor has an empty name", h->path);
     if (t->begin > t->end)
-        return ed_fail("%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] are reversed",
-                       h->path, t->name, t->begin, t->end);
+        return ed_fail("%s: tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] are reversed", h->path, t->name,
+                       t->begin, t->end);
     if (t->end - t->begin != t->bytes)
-        return ed_fail("%s: tensor '%s': %s needs %" PRIu64 " bytes but data_offsets [%" PRIu64
-                       ", %" PRIu64 "] hold %" PRIu64 " (dtype or shape does not match the data)",
-                       h->path, t->name, ed_type_str(t->dtype, t->shape, type, sizeof type),
-                       t->bytes, t->begin, t->end, t->end - t->begin);
+        return ed_fail("%s: tensor '%s': %s needs %" PRIu64 " bytes but data_offsets [%" PRIu64 ", %" PRIu64
+                       "] hold %" PRIu64 " (dtype or shape does not match the data)",
+                       h->path, t->name, ed_type_str(t->dtype, t->shape, type, sizeof type), t->bytes, t->begin, t->end,
+                       t->end - t->begin);
     return ED_OK;
 }
 
 /* The tensors, sorted by offset, must tile [0, data_len) exactly. */
-static int check_layout(const header_info *h, const int *order, uint64_t data_len,
-                        uint64_t file_size)
+static int check_layout(const header_info *h, const int *order, uint64_t data_len, uint64_t file_size)
 {
     bool tiles = true;
     uint64_t at = 0;
@@ -642,8 +582,7 @@ static int check_layout(const header_info *h, const int *order, uint64_t data_le
     }
     for (int k = 0; k < h->count; k++) {
         const tinfo *t = &h->tensors[order[k]];
-        if (t->end <= data_len)
-            continue;
+        if (t->end <= data_len) continue;
         if (tiles)
             return ed_fail("%s: truncated: the tensors need %" PRIu64 " bytes of data but the "
                            "file (%" PRIu64 " bytes) has %" PRIu64 " after the header",
@@ -656,16 +595,13 @@ static int check_layout(const header_info *h, const int *order, uint64_t data_le
     for (int k = 0; k < h->count; k++) {
         const tinfo *t = &h->tensors[order[k]];
         if (t->begin > at)
-            return ed_fail("%s: bytes %" PRIu64 "..%" PRIu64 " of the data belong to no tensor",
-                           h->path, at, t->begin);
+            return ed_fail("%s: bytes %" PRIu64 "..%" PRIu64 " of the data belong to no tensor", h->path, at, t->begin);
         if (t->begin < at)
             return ed_fail("%s: tensor '%s' overlaps tensor '%s' in the data", h->path, t->name,
                            h->tensors[order[k - 1]].name);
         at = t->end;
     }
-    if (at < data_len)
-        return ed_fail("%s: %" PRIu64 " unexpected bytes after the last tensor", h->path,
-                       data_len - at);
+    if (at < data_len) return ed_fail("%s: %" PRIu64 " unexpected bytes after the last tensor", h->path, data_len - at);
     return ED_OK;
 }
 
@@ -673,8 +609,7 @@ static int check_names(const header_info *h, const int *by_name_idx)
 {
     for (int k = 1; k < h->count; k++)
         if (strcmp(h->tensors[by_name_idx[k]].name, h->tensors[by_name_idx[k - 1]].name) == 0)
-            return ed_fail("%s: tensor '%s' appears twice", h->path,
-                           h->tensors[by_name_idx[k]].name);
+            return ed_fail("%s: tensor '%s' appears twice", h->path, h->tensors[by_name_idx[k]].name);
     return ED_OK;
 }
 
@@ -683,12 +618,9 @@ static tinfo *find_by_name(header_info *h, const int *by_name_idx, const char *n
     int lo = 0, hi = h->count - 1;
     while (lo <= hi) {
         int mid = lo + (hi - lo) / 2, c = strcmp(h->tensors[by_name_idx[mid]].name, name);
-        if (c == 0)
-            return &h->tensors[by_name_idx[mid]];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
+        if (c == 0) return &h->tensors[by_name_idx[mid]];
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
     }
     return NULL;
 }
@@ -702,14 +634,11 @@ static int mark_trainable(ed_json *j, void *ctx)
 {
     trainable_list *l = ctx;
     char *name = NULL;
-    if (ed_json_string(j, &name, NULL, NULL) != ED_OK)
-        return ED_ERR;
+    if (ed_json_string(j, &name, NULL, NULL) != ED_OK) return ED_ERR;
     tinfo *t = find_by_name(l->h, l->by_name_idx, name);
-    if (!t)
-        ed_fail("%s: edifice.trainable names '%s', which is not in the file", l->h->path, name);
+    if (!t) ed_fail("%s: edifice.trainable names '%s', which is not in the file", l->h->path, name);
     free(name);
-    if (!t)
-        return ED_ERR;
+    if (!t) return ED_ERR;
     t->trainable = true;
     return ED_OK;
 }
@@ -717,8 +646,7 @@ static int mark_trainable(ed_json *j, void *ctx)
 /* "edifice.trainable": a JSON array of names, each a tensor of the file. */
 static int apply_trainable(header_info *h, const int *by_name_idx, const char *list)
 {
-    for (int i = 0; i < h->count; i++)
-        h->tensors[i].trainable = false;
+    for (int i = 0; i < h->count; i++) h->tensors[i].trainable = false;
     ed_json j;
     trainable_list l = {h, by_name_idx};
     if (ed_json_init(&j, list, strlen(list), h->path, "edifice.trainable metadata", 0) != ED_OK ||
@@ -730,8 +658,7 @@ static int apply_trainable(header_info *h, const int *by_name_idx, const char *l
 static int parse_seed(const char *path, const char *s, uint64_t *seed)
 {
     ed_json j;
-    if (ed_json_init(&j, s, strlen(s), path, "edifice.seed", 0) != ED_OK ||
-        ed_json_uint(&j, seed) != ED_OK)
+    if (ed_json_init(&j, s, strlen(s), path, "edifice.seed", 0) != ED_OK || ed_json_uint(&j, seed) != ED_OK)
         return ED_ERR;
     return j.p == j.end ? ED_OK : ed_json_fail(&j, "only digits");
 }
@@ -740,8 +667,7 @@ static int parse_seed(const char *path, const char *s, uint64_t *seed)
 static bool has_reserved_key(const ed_meta *m)
 {
     for (int i = 0; i < m->count; i++)
-        if (strncmp(m->keys[i], RESERVED_PREFIX, strlen(RESERVED_PREFIX)) == 0)
-            return true;
+        if (strncmp(m->keys[i], RESERVED_PREFIX, strlen(RESERVED_PREFIX)) == 0) return true;
     return false;
 }
 
@@ -751,25 +677,19 @@ static bool has_reserved_key(const ed_meta *m)
 static int check_reserved(header_info *h, const int *by_name_idx, uint64_t *seed)
 {
     *seed = 0;
-    if (!has_reserved_key(h->meta))
-        return ED_OK; /* a file from another tool */
+    if (!has_reserved_key(h->meta)) return ED_OK; /* a file from another tool */
     const char *crc = ed_meta_get(h->meta, KEY_CRC);
-    if (!crc)
-        return ed_fail("%s: corrupt: an edifice checkpoint without its " KEY_CRC " checksum",
-                       h->path);
+    if (!crc) return ed_fail("%s: corrupt: an edifice checkpoint without its " KEY_CRC " checksum", h->path);
     bool hex = h->crc_len == 8 && strlen(crc) == 8;
-    for (int i = 0; hex && i < 8; i++)
-        hex = (crc[i] >= '0' && crc[i] <= '9') || (crc[i] >= 'a' && crc[i] <= 'f');
-    if (!hex)
-        return ed_fail("%s: corrupt: " KEY_CRC " is '%s', not 8 lower-case hex digits", h->path,
-                       crc);
+    for (int i = 0; hex && i < 8; i++) hex = (crc[i] >= '0' && crc[i] <= '9') || (crc[i] >= 'a' && crc[i] <= 'f');
+    if (!hex) return ed_fail("%s: corrupt: " KEY_CRC " is '%s', not 8 lower-case hex digits", h->path, crc);
     const char *format = ed_meta_get(h->meta, KEY_FORMAT);
     if (!format || strcmp(format, "1") != 0)
         return ed_fail("%s: checkpoint format '%s' is not supported (this edifice reads "
-                       "format 1)", h->path, format ? format : "(missing)");
+                       "format 1)",
+                       h->path, format ? format : "(missing)");
     const char *seed_text = ed_meta_get(h->meta, KEY_SEED);
-    if (seed_text && parse_seed(h->path, seed_text, seed) != ED_OK)
-        return ED_ERR;
+    if (seed_text && parse_seed(h->path, seed_text, seed) != ED_OK) return ED_ERR;
     const char *trainable = ed_meta_get(h->meta, KEY_TRAINABLE);
     return trainable ? apply_trainable(h, by_name_idx, trainable) : ED_OK;
 }
@@ -790,39 +710,35 @@ static void header_free(header_info *h)
 static int read_exact(FILE *f, void *buf, size_t n, const char *path, const char *what)
 {
     size_t got = n ? fread(buf, 1, n, f) : 0;
-    if (got == n)
-        return ED_OK;
-    if (ferror(f))
-        return ed_fail("%s: read error: %s", path, strerror(errno));
+    if (got == n) return ED_OK;
+    if (ferror(f)) return ed_fail("%s: read error: %s", path, strerror(errno));
     return ed_fail("%s: truncated: the file ended while reading %s", path, what);
 }
 
 /* The 8-byte length and the header text; *size is the file's size. */
-static int read_header_text(FILE *f, const char *path, char **text, uint64_t *header_len,
-                            uint64_t *size, unsigned char prefix[8])
+static int read_header_text(FILE *f, const char *path, char **text, uint64_t *header_len, uint64_t *size,
+                            unsigned char prefix[8])
 {
     struct stat info;
-    if (fstat(fileno(f), &info) != 0 || !S_ISREG(info.st_mode))
-        return ed_fail("%s: not a regular file", path);
+    if (fstat(fileno(f), &info) != 0 || !S_ISREG(info.st_mode)) return ed_fail("%s: not a regular file", path);
     *size = (uint64_t)info.st_size;
     if (*size < 8)
         return ed_fail("%s: truncated: %" PRIu64 " bytes, shorter than the 8-byte header "
-                       "length", path, *size);
-    if (read_exact(f, prefix, 8, path, "the header length") != ED_OK)
-        return ED_ERR;
+                       "length",
+                       path, *size);
+    if (read_exact(f, prefix, 8, path, "the header length") != ED_OK) return ED_ERR;
     uint64_t n = 0;
-    for (int i = 7; i >= 0; i--)
-        n = n << 8 | prefix[i];
+    for (int i = 7; i >= 0; i--) n = n << 8 | prefix[i];
     if (n > ST_MAX_HEADER)
         return ed_fail("%s: not a safetensors file: header length %" PRIu64 " exceeds the "
-                       "format's limit of %u bytes", path, n, ST_MAX_HEADER);
+                       "format's limit of %u bytes",
+                       path, n, ST_MAX_HEADER);
     if (n > *size - 8)
-        return ed_fail("%s: truncated: the header length says %" PRIu64 " bytes but only %"
-                       PRIu64 " follow", path, n, *size - 8);
+        return ed_fail("%s: truncated: the header length says %" PRIu64 " bytes but only %" PRIu64 " follow", path, n,
+                       *size - 8);
     *header_len = n;
     *text = malloc(n ? n : 1);
-    if (!*text)
-        return ed_fail("%s: out of memory reading the header", path);
+    if (!*text) return ed_fail("%s: out of memory reading the header", path);
     return read_exact(f, *text, n, path, "the header");
 }
 
@@ -832,27 +748,23 @@ static int read_data(FILE *f, header_info *h, const int *order, uLong crc)
     for (int k = 0; k < h->count; k++) {
         tinfo *t = &h->tensors[order[k]];
         t->t = ed_tensor_new(t->dtype, t->shape);
-        if (!t->t)
-            return ED_ERR;
-        if (read_exact(f, t->t->data, t->bytes, h->path, "the tensor data") != ED_OK)
-            return ED_ERR;
-        if (t->bytes)
-            crc = crc32_z(crc, t->t->data, t->bytes);
+        if (!t->t) return ED_ERR;
+        if (read_exact(f, t->t->data, t->bytes, h->path, "the tensor data") != ED_OK) return ED_ERR;
+        if (t->bytes) crc = crc32_z(crc, t->t->data, t->bytes);
     }
     const char *want = ed_meta_get(h->meta, KEY_CRC);
-    if (!want)
-        return ED_OK; /* a foreign file (check_reserved insists on it for ours) */
+    if (!want) return ED_OK; /* a foreign file (check_reserved insists on it for ours) */
     char got[9];
     snprintf(got, sizeof got, "%08lx", (unsigned long)(crc & 0xffffffffUL));
     if (strcmp(got, want) != 0)
         return ed_fail("%s: corrupt: checksum mismatch (the file says crc32 %s, its contents "
-                       "give %s)", h->path, want, got);
+                       "give %s)",
+                       h->path, want, got);
     return ED_OK;
 }
 
 /* CRC of the length field and of the header with the checksum digits as zeros. */
-static uLong header_crc(const unsigned char prefix[8], char *text, uint64_t len,
-                        const header_info *h)
+static uLong header_crc(const unsigned char prefix[8], char *text, uint64_t len, const header_info *h)
 {
     uLong crc = crc32_z(0, prefix, 8);
     char saved[8];
@@ -862,8 +774,7 @@ static uLong header_crc(const unsigned char prefix[8], char *text, uint64_t len,
         memset(text + h->crc_at, '0', 8);
     }
     crc = crc32_z(crc, (const Bytef *)text, len);
-    if (patch)
-        memcpy(text + h->crc_at, saved, 8);
+    if (patch) memcpy(text + h->crc_at, saved, 8);
     return crc;
 }
 
@@ -871,34 +782,23 @@ static uLong header_crc(const unsigned char prefix[8], char *text, uint64_t len,
 static int read_checkpoint(const char *path, header_info *h, uint64_t *seed)
 {
     *h = (header_info){.path = path};
-    if (!path)
-        return ed_fail("safetensors: NULL path");
-    if (!host_is_little_endian())
-        return ed_fail("%s: safetensors support needs a little-endian host", path);
-    if (!(h->meta = ed_meta_new()))
-        return ED_ERR;
+    if (!path) return ed_fail("safetensors: NULL path");
+    if (!host_is_little_endian()) return ed_fail("%s: safetensors support needs a little-endian host", path);
+    if (!(h->meta = ed_meta_new())) return ED_ERR;
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return ed_fail("%s: cannot open: %s", path, strerror(errno));
+    if (!f) return ed_fail("%s: cannot open: %s", path, strerror(errno));
     char *text = NULL;
     uint64_t len = 0, size = 0;
     unsigned char prefix[8];
     int *order = NULL, *names = NULL;
     int status = read_header_text(f, path, &text, &len, &size, prefix);
-    if (status == ED_OK)
-        status = parse_header(text, len, h);
-    for (int i = 0; status == ED_OK && i < h->count; i++)
-        status = check_entry(h, &h->tensors[i]);
-    if (status == ED_OK)
-        status = (order = sorted_index(h, by_offset)) ? ED_OK : ED_ERR;
-    if (status == ED_OK)
-        status = check_layout(h, order, size - 8 - len, size);
-    if (status == ED_OK)
-        status = (names = sorted_index(h, by_name)) ? check_names(h, names) : ED_ERR;
-    if (status == ED_OK)
-        status = check_reserved(h, names, seed);
-    if (status == ED_OK)
-        status = read_data(f, h, order, header_crc(prefix, text, len, h));
+    if (status == ED_OK) status = parse_header(text, len, h);
+    for (int i = 0; status == ED_OK && i < h->count; i++) status = check_entry(h, &h->tensors[i]);
+    if (status == ED_OK) status = (order = sorted_index(h, by_offset)) ? ED_OK : ED_ERR;
+    if (status == ED_OK) status = check_layout(h, order, size - 8 - len, size);
+    if (status == ED_OK) status = (names = sorted_index(h, by_name)) ? check_names(h, names) : ED_ERR;
+    if (status == ED_OK) status = check_reserved(h, names, seed);
+    if (status == ED_OK) status = read_data(f, h, order, header_crc(prefix, text, len, h));
     free(order);
     free(names);
     free(text);
@@ -909,15 +809,13 @@ static int read_checkpoint(const char *path, header_info *h, uint64_t *seed)
 /* The caller's metadata: every entry except the reserved ones. */
 static int user_meta(const header_info *h, ed_meta **meta)
 {
-    if (!meta)
-        return ED_OK;
+    if (!meta) return ED_OK;
     *meta = ed_meta_new();
-    if (!*meta)
-        return ED_ERR;
+    if (!*meta) return ED_ERR;
     for (int i = 0; i < h->meta->count; i++) {
         const char *k = h->meta->keys[i];
-        if (strcmp(k, KEY_FORMAT) == 0 || strcmp(k, KEY_SEED) == 0 ||
-            strcmp(k, KEY_TRAINABLE) == 0 || strcmp(k, KEY_CRC) == 0)
+        if (strcmp(k, KEY_FORMAT) == 0 || strcmp(k, KEY_SEED) == 0 || strcmp(k, KEY_TRAINABLE) == 0 ||
+            strcmp(k, KEY_CRC) == 0)
             continue;
         if (ed_meta_set(*meta, k, h->meta->values[i]) != ED_OK) {
             ed_meta_free(*meta);
@@ -930,8 +828,7 @@ static int user_meta(const header_info *h, ed_meta **meta)
 
 ed_store *ed_safetensors_load(const char *path, ed_meta **meta)
 {
-    if (meta)
-        *meta = NULL;
+    if (meta) *meta = NULL;
     header_info h;
     uint64_t seed = 0;
     ed_store *st = NULL;
@@ -964,48 +861,40 @@ static int check_against_store(const header_info *h, const ed_store *st, bool ex
         const ed_tensor *have = ed_store_get(st, t->name);
         if (!have && exact)
             return ed_fail("%s: tensor '%s' is in the file but not in the store (a checkpoint "
-                           "of a different model?)", h->path, t->name);
+                           "of a different model?)",
+                           h->path, t->name);
         if (have && (have->dtype != t->dtype || !ed_shape_eq(have->shape, t->shape)))
-            return ed_fail("%s: tensor '%s' is %s in the file but %s in the store", h->path,
-                           t->name, ed_type_str(t->dtype, t->shape, a, sizeof a),
+            return ed_fail("%s: tensor '%s' is %s in the file but %s in the store", h->path, t->name,
+                           ed_type_str(t->dtype, t->shape, a, sizeof a),
                            ed_type_str(have->dtype, have->shape, b, sizeof b));
     }
     /* Every name of the file is in the store and names are unique on both sides, so
      * equal counts mean equal sets. */
-    if (!exact || h->count == ed_store_count(st))
-        return ED_OK;
+    if (!exact || h->count == ed_store_count(st)) return ED_OK;
     for (int i = 0; i < ed_store_count(st); i++) {
         const char *name = ed_store_name(st, i);
         bool found = false;
-        for (int k = 0; !found && k < h->count; k++)
-            found = strcmp(h->tensors[k].name, name) == 0;
-        if (!found)
-            return ed_fail("%s: the store's tensor '%s' is missing from the file", h->path,
-                           name);
+        for (int k = 0; !found && k < h->count; k++) found = strcmp(h->tensors[k].name, name) == 0;
+        if (!found) return ed_fail("%s: the store's tensor '%s' is missing from the file", h->path, name);
     }
     return ED_OK;
 }
 
 int ed_safetensors_load_into(const char *path, ed_store *st, bool exact, ed_meta **meta)
 {
-    if (meta)
-        *meta = NULL;
-    if (!st)
-        return ed_fail("%s: cannot load into a NULL store", path ? path : "safetensors");
+    if (meta) *meta = NULL;
+    if (!st) return ed_fail("%s: cannot load into a NULL store", path ? path : "safetensors");
     header_info h;
     uint64_t seed = 0;
     int status = read_checkpoint(path, &h, &seed);
-    if (status == ED_OK)
-        status = check_against_store(&h, st, exact);
+    if (status == ED_OK) status = check_against_store(&h, st, exact);
     ed_meta *m = NULL;
-    if (status == ED_OK && meta)
-        status = user_meta(&h, &m);
+    if (status == ED_OK && meta) status = user_meta(&h, &m);
     for (int i = 0; status == ED_OK && i < h.count; i++) {
         tinfo *t = &h.tensors[i];
         ed_tensor *have = ed_store_get(st, t->name);
         if (have) {
-            if (t->bytes)
-                memcpy(have->data, t->t->data, t->bytes);
+            if (t->bytes) memcpy(have->data, t->t->data, t->bytes);
             continue;
         }
         ed_tensor *owned = t->t;
@@ -1013,9 +902,7 @@ int ed_safetensors_load_into(const char *path, ed_store *st, bool exact, ed_meta
         status = ed_store_put(st, t->name, owned, t->trainable);
     }
     header_free(&h);
-    if (meta && status == ED_OK)
-        *meta = m;
-    else
-        ed_meta_free(m);
+    if (meta && status == ED_OK) *meta = m;
+    else ed_meta_free(m);
     return status;
 }

@@ -8,8 +8,7 @@
 bool ed_fused_body_op(const ed_node *n)
 {
     if (n->op == ED_OP_CONST) return n->attr.ndata == 1; /* a splat: one value, folded into the code */
-    return ed_ops[n->op].kind == ED_KIND_ELEM || n->op == ED_OP_BROADCAST_TO ||
-           (ed_ops[n->op].flags & F_FUSABLE_RED);
+    return ed_ops[n->op].kind == ED_KIND_ELEM || n->op == ED_OP_BROADCAST_TO || (ed_ops[n->op].flags & F_FUSABLE_RED);
 }
 
 const ed_node *ed_fused_reduction(const ed_graph *body)
@@ -127,17 +126,20 @@ static bool check_shapes(const ed_graph *body, char *msg, size_t size)
                                     r->id, i);
         const ed_node *x = r->in[0];
         if (!ed_shape_eq(y->shape, r->shape) && !ed_shape_eq(y->shape, x->shape))
-            return ed_body_fail(msg, size, "body @%s's result %s has neither the shape of its reduction %s nor that of the "
+            return ed_body_fail(msg, size,
+                                "body @%s's result %s has neither the shape of its reduction %s nor that of the "
                                 "reduced operand",
                                 body->name, ed_node_type_str(y, t1, sizeof t1), ed_node_type_str(r, t2, sizeof t2));
         if (!broadcasts_to(r->shape, y->shape))
             return ed_body_fail(msg, size, "body @%s's reduction %%%d is %s, which does not broadcast to the result %s",
-                                body->name, r->id, ed_node_type_str(r, t1, sizeof t1), ed_node_type_str(y, t2, sizeof t2));
+                                body->name, r->id, ed_node_type_str(r, t1, sizeof t1),
+                                ed_node_type_str(y, t2, sizeof t2));
         if (!ed_shape_eq(y->shape, r->shape) && !ed_reduction_reads_back(r))
             return ed_body_fail(msg, size,
                                 "body @%s's reduction %%%d (%s) broadcast to %s does not read each element's own group "
                                 "(a row kernel needs keepdims or leading reduced axes)",
-                                body->name, r->id, ed_node_type_str(r, t1, sizeof t1), ed_node_type_str(y, t2, sizeof t2));
+                                body->name, r->id, ed_node_type_str(r, t1, sizeof t1),
+                                ed_node_type_str(y, t2, sizeof t2));
     }
     for (int i = 0; i < body->nnodes; i++) {
         const ed_node *n = body->nodes[i];
@@ -155,23 +157,26 @@ static bool check_body(const ed_graph *body, ed_node *const *in, int nin, char *
 {
     char t1[96], t2[96];
     if (ed_loop_body_ninputs(body) != nin)
-        return ed_body_fail(msg, size, "body @%s has %d inputs, the node %d", body->name, ed_loop_body_ninputs(body), nin);
+        return ed_body_fail(msg, size, "body @%s has %d inputs, the node %d", body->name, ed_loop_body_ninputs(body),
+                            nin);
     for (int k = 0; k < nin; k++) {
         const ed_node *b = ed_loop_body_input(body, k);
         if (b->dtype != in[k]->dtype || !ed_shape_eq(b->shape, in[k]->shape))
             return ed_body_fail(msg, size, "input %d is %s but the body's input \"%s\" is %s", k,
-                        ed_node_type_str(in[k], t1, sizeof t1), b->attr.name, ed_node_type_str(b, t2, sizeof t2));
+                                ed_node_type_str(in[k], t1, sizeof t1), b->attr.name,
+                                ed_node_type_str(b, t2, sizeof t2));
     }
     if (body->noutputs != 1 || body->nupdates)
         return ed_body_fail(msg, size, "body @%s must have one out binding and no updates (has %d and %d)", body->name,
-                    body->noutputs, body->nupdates);
+                            body->noutputs, body->nupdates);
     if (body->nnodes > ED_FUSED_MAX_NODES)
-        return ed_body_fail(msg, size, "body @%s has %d nodes, at most %d", body->name, body->nnodes, ED_FUSED_MAX_NODES);
+        return ed_body_fail(msg, size, "body @%s has %d nodes, at most %d", body->name, body->nnodes,
+                            ED_FUSED_MAX_NODES);
     for (int i = 0; i < body->nnodes; i++)
         for (int k = 0; k < body->nodes[i]->nin; k++)
             if (body->nodes[i]->in[k]->id >= i)
-                return ed_body_fail(msg, size, "body @%s is not in topological creation order (%%%d reads %%%d)", body->name,
-                            i, body->nodes[i]->in[k]->id);
+                return ed_body_fail(msg, size, "body @%s is not in topological creation order (%%%d reads %%%d)",
+                                    body->name, i, body->nodes[i]->in[k]->id);
     const ed_node *y = body->outputs[0].node;
     if (!y || y->op == ED_OP_INPUT) return ed_body_fail(msg, size, "body @%s's result must be computed", body->name);
     for (int i = 0; i < body->nnodes; i++) {
@@ -185,14 +190,15 @@ static bool check_body(const ed_graph *body, ed_node *const *in, int nin, char *
     return check_shapes(body, msg, size);
 }
 
-bool ed_fused_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
-                   char *msg, size_t size)
+bool ed_fused_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
+                   size_t size)
 {
     (void)op;
     const ed_graph *body = a->body;
     if (!body) return ed_body_fail(msg, size, "has no body graph");
     if (body->failed) return ed_body_fail(msg, size, "body @%s has an error: %s", body->name, body->error);
-    if (nin > ED_FUSED_MAX_INPUTS) return ed_body_fail(msg, size, "reads %d inputs, at most %d", nin, ED_FUSED_MAX_INPUTS);
+    if (nin > ED_FUSED_MAX_INPUTS)
+        return ed_body_fail(msg, size, "reads %d inputs, at most %d", nin, ED_FUSED_MAX_INPUTS);
     if (ed_graph_verify(body) != ED_OK) return ed_body_fail(msg, size, "body: %s", ed_last_error());
     if (!check_body(body, in, nin, msg, size)) return false;
     *dt = body->outputs[0].node->dtype;

@@ -15,10 +15,7 @@ const ed_op_info ed_ops[ED_OP_COUNT] = {
 #undef OP
 };
 
-const char *ed_op_name(ed_op op)
-{
-    return (unsigned)op < ED_OP_COUNT ? ed_ops[op].name : "?";
-}
+const char *ed_op_name(ed_op op) { return (unsigned)op < ED_OP_COUNT ? ed_ops[op].name : "?"; }
 
 bool ed_op_lookup(const char *name, ed_op *out)
 {
@@ -147,10 +144,7 @@ ed_node *ed_graph_fail(ed_graph *g, const char *fmt, ...)
     return NULL;
 }
 
-char *ed_node_type_str(const ed_node *n, char *buf, size_t size)
-{
-    return ed_type_str(n->dtype, n->shape, buf, size);
-}
+char *ed_node_type_str(const ed_node *n, char *buf, size_t size) { return ed_type_str(n->dtype, n->shape, buf, size); }
 
 /* ---- nodes ---------------------------------------------------------------- */
 
@@ -172,13 +166,12 @@ static ed_graph *inputs_graph(ed_graph *g, ed_op op, ed_node *const *in, int nin
     for (int i = 0; i < nin; i++) {
         if (!in[i]) {
             /* A NULL input is either propagation of an earlier error or a user bug. */
-            if (g && !g->failed)
-                ed_graph_fail(g, "%s: input %d is NULL", ed_op_name(op), i + 1);
+            if (g && !g->failed) ed_graph_fail(g, "%s: input %d is NULL", ed_op_name(op), i + 1);
             return NULL;
         }
         if (in[i]->graph != g) {
-            ed_graph_fail(g, "%s: input %d (%%%d) belongs to graph @%s, not @%s%s", ed_op_name(op),
-                          i + 1, in[i]->id, in[i]->graph->name, g->name,
+            ed_graph_fail(g, "%s: input %d (%%%d) belongs to graph @%s, not @%s%s", ed_op_name(op), i + 1, in[i]->id,
+                          in[i]->graph->name, g->name,
                           g->parent ? " (use ed_loop_capture to bring an outer value into a loop body)" : "");
             return NULL;
         }
@@ -193,10 +186,8 @@ static ed_graph *inputs_graph(ed_graph *g, ed_op op, ed_node *const *in, int nin
 
 static void fail_with_context(ed_graph *g, ed_op op, const char *msg)
 {
-    if (g->scope[0])
-        ed_graph_fail(g, "%s: %s (at %%%d in \"%s\")", ed_op_name(op), msg, g->nnodes, g->scope);
-    else
-        ed_graph_fail(g, "%s: %s (at %%%d)", ed_op_name(op), msg, g->nnodes);
+    if (g->scope[0]) ed_graph_fail(g, "%s: %s (at %%%d in \"%s\")", ed_op_name(op), msg, g->nnodes, g->scope);
+    else ed_graph_fail(g, "%s: %s (at %%%d)", ed_op_name(op), msg, g->nnodes);
 }
 
 /* Copy the pointer-valued attributes into graph memory. */
@@ -225,11 +216,10 @@ ed_node *ed_node_new(ed_graph *g, ed_op op, ed_node *const *in, int nin, const e
     const ed_op_info *info = &ed_ops[op];
     if (nin < info->min_inputs || (info->max_inputs >= 0 && nin > info->max_inputs)) {
         char msg[128];
-        snprintf(msg, sizeof msg, "takes %d%s inputs, got %d", info->min_inputs,
-                 info->max_inputs < 0 ? " or more" : "", nin);
+        snprintf(msg, sizeof msg, "takes %d%s inputs, got %d", info->min_inputs, info->max_inputs < 0 ? " or more" : "",
+                 nin);
         if (info->max_inputs > info->min_inputs)
-            snprintf(msg, sizeof msg, "takes %d to %d inputs, got %d", info->min_inputs,
-                     info->max_inputs, nin);
+            snprintf(msg, sizeof msg, "takes %d to %d inputs, got %d", info->min_inputs, info->max_inputs, nin);
         fail_with_context(g, op, msg);
         return NULL;
     }
@@ -262,8 +252,7 @@ ed_node *ed_node_new(ed_graph *g, ed_op op, ed_node *const *in, int nin, const e
     if (info->attrs & A_STREAM && a.stream == 0) a.stream = g->next_stream++;
     else if (info->attrs & A_STREAM && a.stream >= g->next_stream) g->next_stream = a.stream + 1;
 
-    if (!grow((void **)&g->nodes, &g->cap, g->nnodes + 1, sizeof *g->nodes))
-        return ed_graph_fail(g, "out of memory");
+    if (!grow((void **)&g->nodes, &g->cap, g->nnodes + 1, sizeof *g->nodes)) return ed_graph_fail(g, "out of memory");
     ed_node *n = ed_graph_alloc(g, sizeof *n);
     ed_node **ins = nin ? ed_graph_alloc(g, (size_t)nin * sizeof *ins) : NULL;
     if (!n || (nin && !ins) || !own_attrs(g, &a)) return ed_graph_fail(g, "out of memory");
@@ -323,8 +312,7 @@ const char *ed_scope(const ed_graph *g) { return g ? g->scope : ""; }
 
 /* ---- outputs and updates ------------------------------------------------- */
 
-static void bind(ed_graph *g, ed_binding **list, int *n, int *cap, const char *name, ed_node *v,
-                 const char *what)
+static void bind(ed_graph *g, ed_binding **list, int *n, int *cap, const char *name, ed_node *v, const char *what)
 {
     if (!g || !v) return;
     if (v->graph != g) {
@@ -371,9 +359,8 @@ void ed_update(ed_graph *g, const char *name, ed_node *v)
     }
     if (target->dtype != v->dtype || !ed_shape_eq(target->shape, v->shape)) {
         char a[96], b[96];
-        ed_graph_fail(g, "update \"%s\": new value is %s but the %s is %s", name,
-                      ed_node_type_str(v, a, sizeof a), ed_op_name(target->op),
-                      ed_node_type_str(target, b, sizeof b));
+        ed_graph_fail(g, "update \"%s\": new value is %s but the %s is %s", name, ed_node_type_str(v, a, sizeof a),
+                      ed_op_name(target->op), ed_node_type_str(target, b, sizeof b));
         return;
     }
     bind(g, &g->updates, &g->nupdates, &g->updcap, name, v, "update");

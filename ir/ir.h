@@ -59,23 +59,23 @@ enum {
 
 /* Attribute groups an op uses (the attribute schema of its row). */
 enum {
-    A_NAME = 1 << 0,   /* name: binding name of a leaf */
-    A_INIT = 1 << 1,   /* init: initializer of a param or state */
-    A_DATA = 1 << 2,   /* data, ndata: const values */
-    A_AXES = 1 << 3,   /* axes, keepdims */
-    A_AXIS = 1 << 4,   /* axis */
-    A_PERM = 1 << 5,   /* perm */
-    A_SLICE = 1 << 6,  /* start, stop, step */
-    A_PAD = 1 << 7,    /* pad_lo, pad_hi, pad_value */
-    A_ALPHA = 1 << 8,  /* alpha */
-    A_APPROX = 1 << 9, /* approx: 0 erf, 1 tanh */
-    A_RANGE = 1 << 10, /* lo, hi */
-    A_PROB = 1 << 11,  /* p */
-    A_STREAM = 1 << 12,/* stream */
-    A_TRANS = 1 << 13, /* ta, tb */
-    A_BODY = 1 << 14,  /* body, trips, ncarried: loop */
-    A_INDEX = 1 << 15, /* index: get */
-    A_EXPR = 1 << 16,  /* body: fused (the expression, a graph printed after the inputs) */
+    A_NAME = 1 << 0,    /* name: binding name of a leaf */
+    A_INIT = 1 << 1,    /* init: initializer of a param or state */
+    A_DATA = 1 << 2,    /* data, ndata: const values */
+    A_AXES = 1 << 3,    /* axes, keepdims */
+    A_AXIS = 1 << 4,    /* axis */
+    A_PERM = 1 << 5,    /* perm */
+    A_SLICE = 1 << 6,   /* start, stop, step */
+    A_PAD = 1 << 7,     /* pad_lo, pad_hi, pad_value */
+    A_ALPHA = 1 << 8,   /* alpha */
+    A_APPROX = 1 << 9,  /* approx: 0 erf, 1 tanh */
+    A_RANGE = 1 << 10,  /* lo, hi */
+    A_PROB = 1 << 11,   /* p */
+    A_STREAM = 1 << 12, /* stream */
+    A_TRANS = 1 << 13,  /* ta, tb */
+    A_BODY = 1 << 14,   /* body, trips, ncarried: loop */
+    A_INDEX = 1 << 15,  /* index: get */
+    A_EXPR = 1 << 16,   /* body: fused (the expression, a graph printed after the inputs) */
 };
 
 /* A fused node reads at most this many inputs (kernels walk them all at once). */
@@ -104,16 +104,16 @@ typedef struct ed_graph ed_graph;
 typedef struct ed_node ed_node;
 
 typedef struct ed_attrs {
-    const char *name;      /* leaves: binding name */
-    ed_init init;          /* param, state */
-    const double *data;    /* const: 1 value (splat) or one per element */
+    const char *name;   /* leaves: binding name */
+    ed_init init;       /* param, state */
+    const double *data; /* const: 1 value (splat) or one per element */
     int64_t ndata;
-    uint32_t axes;         /* reductions: bit i set = reduce axis i */
+    uint32_t axes; /* reductions: bit i set = reduce axis i */
     bool keepdims;
     int axis;              /* concat, gather, scatter_add */
     int perm[ED_MAX_RANK]; /* transpose: output axis i is input axis perm[i] */
     int64_t start[ED_MAX_RANK], stop[ED_MAX_RANK], step[ED_MAX_RANK]; /* slice */
-    int64_t pad_lo[ED_MAX_RANK], pad_hi[ED_MAX_RANK];                  /* pad */
+    int64_t pad_lo[ED_MAX_RANK], pad_hi[ED_MAX_RANK];                 /* pad */
     double pad_value;
     double alpha;          /* leaky_relu slope for x < 0 */
     int approx;            /* gelu: 0 exact (erf), 1 tanh approximation */
@@ -155,14 +155,14 @@ struct ed_graph {
     ed_binding *updates; /* `update "param or state" = %v`: new value after a call */
     int nupdates, updcap;
     uint32_t next_stream;
-    char *scope;      /* prefix for names of nodes built by nn blocks */
+    char *scope;          /* prefix for names of nodes built by nn blocks */
     size_t scope_len[64]; /* length of scope before each push */
     int scope_depth;
     struct ed_chunk *chunks; /* arena for nodes, names, data */
     bool failed;
     char error[1024];
-    ed_graph *parent;  /* the graph owning this one as a loop body, or NULL */
-    ed_graph **subs;   /* loop bodies this graph owns (freed with it) */
+    ed_graph *parent; /* the graph owning this one as a loop body, or NULL */
+    ed_graph **subs;  /* loop bodies this graph owns (freed with it) */
     int nsubs, subcap;
 };
 
@@ -211,8 +211,8 @@ char *ed_graph_strdup(ed_graph *g, const char *s);
 
 /* Infer the output type of op applied to in[] with attributes a. On failure writes
  * a message without the op prefix into msg and returns false. */
-bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-              ed_shape *shape, char *msg, size_t msgsize);
+bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *shape, char *msg,
+              size_t msgsize);
 /* True when the op has a shape rule (checked for every op by a test). */
 bool ed_shape_rule_exists(ed_op op);
 /* numpy broadcasting of two shapes; false if incompatible. */
@@ -284,10 +284,10 @@ bool ed_body_fail(char *msg, size_t size, const char *fmt, ...) __attribute__((f
 /* Does g (or a loop body inside it) contain a random op? */
 bool ed_graph_has_random(const ed_graph *g);
 /* The shape rules of loop and get (used by ir/shape.c's table). */
-bool ed_loop_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
-                  char *msg, size_t size);
-bool ed_get_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
-                 char *msg, size_t size);
+bool ed_loop_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
+                  size_t size);
+bool ed_get_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
+                 size_t size);
 
 /* ---- fused expressions (ir/fused.c) ------------------------------------------
  *
@@ -308,8 +308,8 @@ bool ed_get_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dt
  * element's own group's (ed_reduction_reads_back). Those computed from r and splat
  * consts alone are the same for every element of a group, so a backend may evaluate
  * them once per group (same inputs, same rounding: the same bits). */
-bool ed_fused_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
-                   char *msg, size_t size);
+bool ed_fused_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
+                   size_t size);
 /* May node n be a body node of a fused expression (besides its inputs)? */
 bool ed_fused_body_op(const ed_node *n);
 /* The body's reduction, or NULL (an elementwise expression). */

@@ -93,19 +93,20 @@ static bool check_inputs(const ed_graph *body, ed_node *const *in, int nin, int 
 {
     int have = ed_loop_body_ninputs(body);
     if (have != 1 + nin)
-        return ed_body_fail(msg, size, "body @%s has %d inputs, but the loop needs %d: the index, %d carried and %d captured",
-                    body->name, have, 1 + nin, nc, nin - nc);
+        return ed_body_fail(msg, size,
+                            "body @%s has %d inputs, but the loop needs %d: the index, %d carried and %d captured",
+                            body->name, have, 1 + nin, nc, nin - nc);
     char t1[96], t2[96];
     const ed_node *index = ed_loop_body_input(body, 0);
     if (index->dtype != ED_I32 || index->shape.rank != 0)
-        return ed_body_fail(msg, size, "the body's first input (the index, \"%s\") must be i32[], got %s", index->attr.name,
-                    ty(index, t1, sizeof t1));
+        return ed_body_fail(msg, size, "the body's first input (the index, \"%s\") must be i32[], got %s",
+                            index->attr.name, ty(index, t1, sizeof t1));
     for (int k = 0; k < nin; k++) {
         const ed_node *b = ed_loop_body_input(body, k + 1);
         if (b->dtype != in[k]->dtype || !ed_shape_eq(b->shape, in[k]->shape))
             return ed_body_fail(msg, size, "%s value %d is %s but the body's input \"%s\" is %s",
-                        k < nc ? "carried" : "captured", k < nc ? k : k - nc, ty(in[k], t1, sizeof t1),
-                        b->attr.name, ty(b, t2, sizeof t2));
+                                k < nc ? "carried" : "captured", k < nc ? k : k - nc, ty(in[k], t1, sizeof t1),
+                                b->attr.name, ty(b, t2, sizeof t2));
     }
     return true;
 }
@@ -114,16 +115,16 @@ static bool check_outputs(const ed_graph *body, ed_node *const *in, int nc, int6
 {
     if (body->noutputs < nc)
         return ed_body_fail(msg, size, "body @%s has %d outputs, fewer than the %d carried values", body->name,
-                    body->noutputs, nc);
+                            body->noutputs, nc);
     char t1[96], t2[96];
     for (int k = 0; k < body->noutputs; k++) {
         const ed_node *v = body->outputs[k].node;
         if (k < nc && (v->dtype != in[k]->dtype || !ed_shape_eq(v->shape, in[k]->shape)))
             return ed_body_fail(msg, size, "carried value %d is %s but its next value (out %s) is %s", k,
-                        ty(in[k], t1, sizeof t1), body->outputs[k].name, ty(v, t2, sizeof t2));
+                                ty(in[k], t1, sizeof t1), body->outputs[k].name, ty(v, t2, sizeof t2));
         if (k >= nc && v->shape.rank >= ED_MAX_RANK)
             return ed_body_fail(msg, size, "stacked output %s is %s: stacking adds an axis beyond rank %d",
-                        body->outputs[k].name, ty(v, t1, sizeof t1), ED_MAX_RANK);
+                                body->outputs[k].name, ty(v, t1, sizeof t1), ED_MAX_RANK);
         (void)trips;
     }
     return true;
@@ -135,24 +136,27 @@ static bool check_leaves(const ed_graph *body, char *msg, size_t size)
     for (int i = 0; i < body->nnodes; i++) {
         const ed_node *n = body->nodes[i];
         if (n->op == ED_OP_PARAM || n->op == ED_OP_STATE)
-            return ed_body_fail(msg, size, "body @%s has %s \"%s\": build it in the outer graph and capture it "
-                        "(ed_loop_capture)", body->name, ed_op_name(n->op), n->attr.name);
+            return ed_body_fail(msg, size,
+                                "body @%s has %s \"%s\": build it in the outer graph and capture it "
+                                "(ed_loop_capture)",
+                                body->name, ed_op_name(n->op), n->attr.name);
     }
     if (body->nupdates)
         return ed_body_fail(msg, size, "body @%s has update bindings (\"%s\"); a loop body has none", body->name,
-                    body->updates[0].name);
+                            body->updates[0].name);
     return true;
 }
 
-bool ed_loop_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
-                  char *msg, size_t size)
+bool ed_loop_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
+                  size_t size)
 {
     (void)op;
     const ed_graph *body = a->body;
     if (!body) return ed_body_fail(msg, size, "has no body graph");
     if (body->failed) return ed_body_fail(msg, size, "body @%s has an error: %s", body->name, body->error);
     if (a->trips < 0 || a->trips > INT32_MAX)
-        return ed_body_fail(msg, size, "trips must be 0..%d (the index is i32), got %lld", INT32_MAX, (long long)a->trips);
+        return ed_body_fail(msg, size, "trips must be 0..%d (the index is i32), got %lld", INT32_MAX,
+                            (long long)a->trips);
     if (a->ncarried < 0 || a->ncarried > nin)
         return ed_body_fail(msg, size, "ncarried must be 0..%d (the number of inputs), got %d", nin, a->ncarried);
     if (!check_leaves(body, msg, size) || !check_inputs(body, in, nin, a->ncarried, msg, size) ||
@@ -167,7 +171,8 @@ bool ed_loop_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_d
         if (!result_type(body, a->ncarried, a->trips, k, &rdt, &s)) return ed_body_fail(msg, size, "bad result %d", k);
         int64_t numel = ed_shape_numel(s), es = (int64_t)ed_dtype_size(rdt);
         if (numel < 0 || numel > ((INT64_C(1) << 60) - total) / es)
-            return ed_body_fail(msg, size, "results are too large (%d stacked over %lld trips)", k, (long long)a->trips);
+            return ed_body_fail(msg, size, "results are too large (%d stacked over %lld trips)", k,
+                                (long long)a->trips);
         total += aligned(numel * es);
     }
     *dt = ED_F32;
@@ -175,13 +180,15 @@ bool ed_loop_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_d
     return true;
 }
 
-bool ed_get_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
-                 char *msg, size_t size)
+bool ed_get_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
+                 size_t size)
 {
     (void)op, (void)nin;
     const ed_node *t = in[0];
     char buf[96];
-    if (t->op != ED_OP_LOOP) return ed_body_fail(msg, size, "reads a result of a loop, got %s %s", ed_op_name(t->op), ty(t, buf, sizeof buf));
+    if (t->op != ED_OP_LOOP)
+        return ed_body_fail(msg, size, "reads a result of a loop, got %s %s", ed_op_name(t->op),
+                            ty(t, buf, sizeof buf));
     int n = ed_loop_nresults(t);
     if (a->index < 0 || a->index >= n)
         return ed_body_fail(msg, size, "index %d is out of range: the loop (%%%d) has %d results", a->index, t->id, n);

@@ -339,8 +339,7 @@ static bool read_bool(parser *p, bool *out)
 
 /* [a, b, ...] of at most ED_MAX_RANK integers in lo..hi; where (may be NULL) gets
  * each entry's offset. */
-static bool read_int_list(parser *p, int64_t lo, int64_t hi, const char *what, int64_t *v, int *n,
-                          size_t *where)
+static bool read_int_list(parser *p, int64_t lo, int64_t hi, const char *what, int64_t *v, int *n, size_t *where)
 {
     *n = 0;
     if (!expect(p, '[', "'[' and a list of integers")) return false;
@@ -371,8 +370,7 @@ static uint64_t hash_span(const char *s, size_t n)
 static vslot *find_slot(const parser *p, vslot *slots, size_t nslots, size_t off, size_t len)
 {
     size_t i = hash_span(p->s + off, len) & (nslots - 1);
-    while (slots[i].node &&
-           !(slots[i].len == len && memcmp(p->s + slots[i].off, p->s + off, len) == 0))
+    while (slots[i].node && !(slots[i].len == len && memcmp(p->s + slots[i].off, p->s + off, len) == 0))
         i = (i + 1) & (nslots - 1);
     return &slots[i];
 }
@@ -383,8 +381,7 @@ static bool grow_slots(parser *p)
     vslot *slots = calloc(n, sizeof *slots);
     if (!slots) return false;
     for (size_t i = 0; i < p->nslots; i++)
-        if (p->slots[i].node)
-            *find_slot(p, slots, n, p->slots[i].off, p->slots[i].len) = p->slots[i];
+        if (p->slots[i].node) *find_slot(p, slots, n, p->slots[i].off, p->slots[i].len) = p->slots[i];
     free(p->slots);
     p->slots = slots;
     p->nslots = n;
@@ -648,8 +645,7 @@ static bool fit_values(parser *p, ed_dtype dt)
         double v = p->data[i];
         char num[ED_NUM_BUF];
         if (dt == ED_I32 && !(v == floor(v) && v >= INT32_MIN && v <= INT32_MAX))
-            return fail_at(p, p->data_at[i], "value %s is not an i32 integer",
-                           ed_text_number(v, ED_F64, num));
+            return fail_at(p, p->data_at[i], "value %s is not an i32 integer", ed_text_number(v, ED_F64, num));
         if (dt == ED_F32 && isfinite(v) && fabs(v) >= F32_OVERFLOW)
             return fail_at(p, p->data_at[i], "value %s is out of the f32 range", ed_text_number(v, ED_F64, num));
         p->data[i] = ed_scalar_round(v, dt);
@@ -688,7 +684,8 @@ static bool check_list_lengths(parser *p, const stmt *st)
 {
     if (p->nins < 1) return true; /* ed_node_new reports the arity */
     const ed_node *x = p->ins[0];
-    static const ed_text_key lists[] = {ED_KEY_PERM, ED_KEY_START, ED_KEY_STOP, ED_KEY_STEP, ED_KEY_PAD_LO, ED_KEY_PAD_HI};
+    static const ed_text_key lists[] = {ED_KEY_PERM, ED_KEY_START,  ED_KEY_STOP,
+                                        ED_KEY_STEP, ED_KEY_PAD_LO, ED_KEY_PAD_HI};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         ed_text_key k = lists[i];
         if (st->seen[k] && st->count[k] != x->shape.rank) {
@@ -832,8 +829,8 @@ static bool read_binding(parser *p, bool update)
     skip_ws(p);
     size_t start = p->pos;
     bool ok = at(p, start) == '"' ? read_string(p, &p->name, "a name")
-              : read_bare(p, &p->name) || expected(p, update ? "the quoted name of a param or state"
-                                                             : "the output's name");
+                                  : read_bare(p, &p->name) || expected(p, update ? "the quoted name of a param or state"
+                                                                                 : "the output's name");
     ed_node *n;
     if (!ok || !expect(p, '=', "'='") || !read_ref(p, &n)) return false;
     if (update) ed_update(p->g, p->name.s, n);

@@ -8,8 +8,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-typedef bool (*rule_fn)(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                        ed_shape *out, char *msg, size_t size);
+typedef bool (*rule_fn)(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                        char *msg, size_t size);
 
 static bool fail(char *msg, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static bool fail(char *msg, size_t size, const char *fmt, ...)
@@ -70,37 +70,34 @@ bool ed_broadcast_shapes(ed_shape a, ed_shape b, ed_shape *out)
 
 /* ---- leaves and random ops: the type comes from the attributes ------------ */
 
-static bool rule_typed_leaf(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                            ed_shape *out, char *msg, size_t size)
+static bool rule_typed_leaf(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                            char *msg, size_t size)
 {
     (void)in, (void)nin;
     if (!valid_dtype(a->dtype)) return fail(msg, size, "bad dtype %d", (int)a->dtype);
     if (!valid_shape(a->shape))
-        return fail(msg, size, "bad shape (rank %d; rank must be 0..%d and dims >= 0)",
-                    a->shape.rank, ED_MAX_RANK);
+        return fail(msg, size, "bad shape (rank %d; rank must be 0..%d and dims >= 0)", a->shape.rank, ED_MAX_RANK);
     if ((ed_ops[op].flags & F_FLOAT) && !ed_dtype_is_float(a->dtype))
         return fail(msg, size, "needs a float dtype, got %s", ed_dtype_name(a->dtype));
     if (op == ED_OP_CONST) {
         int64_t n = ed_shape_numel(a->shape);
         if (a->ndata != 1 && a->ndata != n)
-            return fail(msg, size, "has %lld values for %s (give 1 value or %lld)",
-                        (long long)a->ndata, shape_ty(a->dtype, a->shape), (long long)n);
+            return fail(msg, size, "has %lld values for %s (give 1 value or %lld)", (long long)a->ndata,
+                        shape_ty(a->dtype, a->shape), (long long)n);
         if (!a->data) return fail(msg, size, "has no values");
     }
     if ((op == ED_OP_PARAM || op == ED_OP_STATE) && (unsigned)a->init.kind >= ED_INIT_COUNT)
         return fail(msg, size, "bad initializer %d", (int)a->init.kind);
     if ((op == ED_OP_PARAM) && !ed_dtype_is_float(a->dtype))
         return fail(msg, size, "trainable params must be float, got %s", ed_dtype_name(a->dtype));
-    if (op == ED_OP_RAND && !(a->lo <= a->hi))
-        return fail(msg, size, "needs lo <= hi, got lo=%g hi=%g", a->lo, a->hi);
+    if (op == ED_OP_RAND && !(a->lo <= a->hi)) return fail(msg, size, "needs lo <= hi, got lo=%g hi=%g", a->lo, a->hi);
     if (op == ED_OP_RANDINT) {
         if (a->dtype != ED_I32) return fail(msg, size, "gives i32, not %s", ed_dtype_name(a->dtype));
         if (!(a->lo < a->hi) || a->lo != floor(a->lo) || a->hi != floor(a->hi) || a->lo < INT32_MIN ||
             a->hi > (double)INT32_MAX + 1)
             return fail(msg, size, "needs integers lo < hi within i32, got lo=%g hi=%g", a->lo, a->hi);
     }
-    if (op == ED_OP_BERNOULLI && !(a->p >= 0 && a->p <= 1))
-        return fail(msg, size, "needs 0 <= p <= 1, got p=%g", a->p);
+    if (op == ED_OP_BERNOULLI && !(a->p >= 0 && a->p <= 1)) return fail(msg, size, "needs 0 <= p <= 1, got p=%g", a->p);
     *dt = a->dtype;
     *out = a->shape;
     return true;
@@ -108,8 +105,8 @@ static bool rule_typed_leaf(ed_op op, ed_node *const *in, int nin, const ed_attr
 
 /* ---- elementwise ------------------------------------------------------------ */
 
-static bool rule_binary(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                        ed_shape *out, char *msg, size_t size)
+static bool rule_binary(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                        char *msg, size_t size)
 {
     (void)nin, (void)a;
     const ed_node *x = in[0], *y = in[1];
@@ -121,8 +118,8 @@ static bool rule_binary(ed_op op, ed_node *const *in, int nin, const ed_attrs *a
     return true;
 }
 
-static bool rule_where(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                       ed_shape *out, char *msg, size_t size)
+static bool rule_where(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
+                       size_t size)
 {
     (void)op, (void)nin, (void)a;
     const ed_node *c = in[0], *x = in[1], *y = in[2];
@@ -135,13 +132,12 @@ static bool rule_where(ed_op op, ed_node *const *in, int nin, const ed_attrs *a,
     return true;
 }
 
-static bool rule_unary(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                       ed_shape *out, char *msg, size_t size)
+static bool rule_unary(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
+                       size_t size)
 {
     (void)nin;
     if (!check_float(op, in[0], msg, size)) return false;
-    if (op == ED_OP_CLAMP && !(a->lo <= a->hi))
-        return fail(msg, size, "needs lo <= hi, got lo=%g hi=%g", a->lo, a->hi);
+    if (op == ED_OP_CLAMP && !(a->lo <= a->hi)) return fail(msg, size, "needs lo <= hi, got lo=%g hi=%g", a->lo, a->hi);
     if (op == ED_OP_GELU && a->approx != 0 && a->approx != 1)
         return fail(msg, size, "approx must be 0 (erf) or 1 (tanh), got %d", a->approx);
     *dt = in[0]->dtype;
@@ -149,8 +145,8 @@ static bool rule_unary(ed_op op, ed_node *const *in, int nin, const ed_attrs *a,
     return true;
 }
 
-static bool rule_cast(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                      ed_shape *out, char *msg, size_t size)
+static bool rule_cast(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
+                      size_t size)
 {
     (void)op, (void)nin;
     if (!valid_dtype(a->dtype)) return fail(msg, size, "bad target dtype %d", (int)a->dtype);
@@ -161,15 +157,14 @@ static bool rule_cast(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, 
 
 /* ---- reductions ------------------------------------------------------------- */
 
-static bool rule_reduce(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                        ed_shape *out, char *msg, size_t size)
+static bool rule_reduce(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                        char *msg, size_t size)
 {
     (void)nin;
     const ed_node *x = in[0];
     if (!check_float(op, x, msg, size)) return false;
     if (a->axes >> x->shape.rank)
-        return fail(msg, size, "axes mask 0x%x names an axis beyond rank %d of %s", a->axes,
-                    x->shape.rank, ty(x));
+        return fail(msg, size, "axes mask 0x%x names an axis beyond rank %d of %s", a->axes, x->shape.rank, ty(x));
     bool picks = op == ED_OP_MAX || op == ED_OP_MIN || op == ED_OP_ARGMAX || op == ED_OP_ARGMIN;
     ed_shape s = {0};
     for (int i = 0; i < x->shape.rank; i++) {
@@ -186,35 +181,33 @@ static bool rule_reduce(ed_op op, ed_node *const *in, int nin, const ed_attrs *a
 
 /* ---- movement --------------------------------------------------------------- */
 
-static bool rule_reshape(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                         ed_shape *out, char *msg, size_t size)
+static bool rule_reshape(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                         char *msg, size_t size)
 {
     (void)op, (void)nin;
     if (!valid_shape(a->shape)) return fail(msg, size, "bad target shape");
     if (ed_shape_numel(a->shape) != ed_shape_numel(in[0]->shape))
-        return fail(msg, size, "element counts differ: %s to %s", ty(in[0]),
-                    shape_ty(in[0]->dtype, a->shape));
+        return fail(msg, size, "element counts differ: %s to %s", ty(in[0]), shape_ty(in[0]->dtype, a->shape));
     *dt = in[0]->dtype;
     *out = a->shape;
     return true;
 }
 
-static bool rule_broadcast_to(ed_op op, ed_node *const *in, int nin, const ed_attrs *a,
-                              ed_dtype *dt, ed_shape *out, char *msg, size_t size)
+static bool rule_broadcast_to(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                              char *msg, size_t size)
 {
     (void)op, (void)nin;
     const ed_node *x = in[0];
     ed_shape t = a->shape, r;
-    if (!valid_shape(t) || x->shape.rank > t.rank || !ed_broadcast_shapes(x->shape, t, &r) ||
-        !ed_shape_eq(r, t))
+    if (!valid_shape(t) || x->shape.rank > t.rank || !ed_broadcast_shapes(x->shape, t, &r) || !ed_shape_eq(r, t))
         return fail(msg, size, "cannot broadcast %s to %s", ty(x), shape_ty(x->dtype, t));
     *dt = x->dtype;
     *out = t;
     return true;
 }
 
-static bool rule_transpose(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                           ed_shape *out, char *msg, size_t size)
+static bool rule_transpose(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                           char *msg, size_t size)
 {
     (void)op, (void)nin;
     const ed_node *x = in[0];
@@ -232,8 +225,8 @@ static bool rule_transpose(ed_op op, ed_node *const *in, int nin, const ed_attrs
     return true;
 }
 
-static bool rule_slice(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                       ed_shape *out, char *msg, size_t size)
+static bool rule_slice(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
+                       size_t size)
 {
     (void)op, (void)nin;
     const ed_node *x = in[0];
@@ -242,8 +235,8 @@ static bool rule_slice(ed_op op, ed_node *const *in, int nin, const ed_attrs *a,
         int64_t d = x->shape.dim[i], b = a->start[i], e = a->stop[i], st = a->step[i];
         if (st < 1) return fail(msg, size, "axis %d: step must be >= 1, got %lld", i, (long long)st);
         if (b < 0 || b > d || e < b || e > d)
-            return fail(msg, size, "axis %d: need 0 <= start <= stop <= %lld, got start=%lld stop=%lld in %s",
-                        i, (long long)d, (long long)b, (long long)e, ty(x));
+            return fail(msg, size, "axis %d: need 0 <= start <= stop <= %lld, got start=%lld stop=%lld in %s", i,
+                        (long long)d, (long long)b, (long long)e, ty(x));
         s.dim[i] = (e - b + st - 1) / st;
     }
     *dt = x->dtype;
@@ -251,23 +244,20 @@ static bool rule_slice(ed_op op, ed_node *const *in, int nin, const ed_attrs *a,
     return true;
 }
 
-static bool rule_concat(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                        ed_shape *out, char *msg, size_t size)
+static bool rule_concat(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                        char *msg, size_t size)
 {
     (void)op;
     const ed_node *x = in[0];
     int ax = a->axis;
-    if (ax < 0 || ax >= x->shape.rank)
-        return fail(msg, size, "axis %d out of range for %s", ax, ty(x));
+    if (ax < 0 || ax >= x->shape.rank) return fail(msg, size, "axis %d out of range for %s", ax, ty(x));
     ed_shape s = x->shape;
     for (int k = 1; k < nin; k++) {
         const ed_node *y = in[k];
         if (y->dtype != x->dtype) return fail(msg, size, "dtypes differ: %s vs %s", ty(x), ty(y));
         bool ok = y->shape.rank == x->shape.rank;
-        for (int i = 0; ok && i < s.rank; i++)
-            ok = i == ax || y->shape.dim[i] == x->shape.dim[i];
-        if (!ok)
-            return fail(msg, size, "shapes differ off axis %d: %s vs %s (input %d)", ax, ty(x), ty(y), k + 1);
+        for (int i = 0; ok && i < s.rank; i++) ok = i == ax || y->shape.dim[i] == x->shape.dim[i];
+        if (!ok) return fail(msg, size, "shapes differ off axis %d: %s vs %s (input %d)", ax, ty(x), ty(y), k + 1);
         s.dim[ax] += y->shape.dim[ax];
     }
     *dt = x->dtype;
@@ -275,16 +265,16 @@ static bool rule_concat(ed_op op, ed_node *const *in, int nin, const ed_attrs *a
     return true;
 }
 
-static bool rule_pad(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                     ed_shape *out, char *msg, size_t size)
+static bool rule_pad(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
+                     size_t size)
 {
     (void)op, (void)nin;
     const ed_node *x = in[0];
     ed_shape s = x->shape;
     for (int i = 0; i < s.rank; i++) {
         if (a->pad_lo[i] < 0 || a->pad_hi[i] < 0)
-            return fail(msg, size, "axis %d: padding must be >= 0 (use slice to crop), got %lld, %lld",
-                        i, (long long)a->pad_lo[i], (long long)a->pad_hi[i]);
+            return fail(msg, size, "axis %d: padding must be >= 0 (use slice to crop), got %lld, %lld", i,
+                        (long long)a->pad_lo[i], (long long)a->pad_hi[i]);
         s.dim[i] += a->pad_lo[i] + a->pad_hi[i];
     }
     *dt = x->dtype;
@@ -297,8 +287,7 @@ static bool rule_pad(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, e
 /* x.shape[:axis] + idx.shape + x.shape[axis+1:] */
 static bool take_shape(const ed_node *x, const ed_node *idx, int axis, ed_shape *s, char *msg, size_t size)
 {
-    if (axis < 0 || axis >= x->shape.rank)
-        return fail(msg, size, "axis %d out of range for %s", axis, ty(x));
+    if (axis < 0 || axis >= x->shape.rank) return fail(msg, size, "axis %d out of range for %s", axis, ty(x));
     if (idx->dtype != ED_I32) return fail(msg, size, "indices must be i32, got %s", ty(idx));
     int rank = x->shape.rank - 1 + idx->shape.rank;
     if (rank > ED_MAX_RANK)
@@ -310,8 +299,8 @@ static bool take_shape(const ed_node *x, const ed_node *idx, int axis, ed_shape 
     return true;
 }
 
-static bool rule_gather(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                        ed_shape *out, char *msg, size_t size)
+static bool rule_gather(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                        char *msg, size_t size)
 {
     (void)op, (void)nin;
     if (!take_shape(in[0], in[1], a->axis, out, msg, size)) return false;
@@ -321,8 +310,8 @@ static bool rule_gather(ed_op op, ed_node *const *in, int nin, const ed_attrs *a
     return true;
 }
 
-static bool rule_scatter_add(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                             ed_shape *out, char *msg, size_t size)
+static bool rule_scatter_add(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                             char *msg, size_t size)
 {
     (void)op, (void)nin;
     const ed_node *base = in[0], *idx = in[1], *upd = in[2];
@@ -330,15 +319,15 @@ static bool rule_scatter_add(ed_op op, ed_node *const *in, int nin, const ed_att
     if (!take_shape(base, idx, a->axis, &want, msg, size)) return false;
     if (upd->dtype != base->dtype) return fail(msg, size, "dtypes differ: %s vs %s", ty(base), ty(upd));
     if (!ed_shape_eq(want, upd->shape))
-        return fail(msg, size, "updates are %s but %s indexed by %s on axis %d needs %s", ty(upd),
-                    ty(base), ty(idx), a->axis, shape_ty(base->dtype, want));
+        return fail(msg, size, "updates are %s but %s indexed by %s on axis %d needs %s", ty(upd), ty(base), ty(idx),
+                    a->axis, shape_ty(base->dtype, want));
     *dt = base->dtype;
     *out = base->shape;
     return true;
 }
 
-static bool rule_one_hot(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                         ed_shape *out, char *msg, size_t size)
+static bool rule_one_hot(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                         char *msg, size_t size)
 {
     (void)op, (void)nin;
     const ed_node *idx = in[0];
@@ -348,8 +337,8 @@ static bool rule_one_hot(ed_op op, ed_node *const *in, int nin, const ed_attrs *
     bool ok = valid_shape(t) && t.rank == idx->shape.rank + 1;
     for (int i = 0; ok && i < idx->shape.rank; i++) ok = t.dim[i] == idx->shape.dim[i];
     if (!ok)
-        return fail(msg, size, "result %s must be the indices' shape %s plus one depth axis",
-                    shape_ty(a->dtype, t), ty(idx));
+        return fail(msg, size, "result %s must be the indices' shape %s plus one depth axis", shape_ty(a->dtype, t),
+                    ty(idx));
     *dt = a->dtype;
     *out = t;
     return true;
@@ -357,14 +346,13 @@ static bool rule_one_hot(ed_op op, ed_node *const *in, int nin, const ed_attrs *
 
 /* ---- matmul ------------------------------------------------------------------- */
 
-static bool rule_matmul(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-                        ed_shape *out, char *msg, size_t size)
+static bool rule_matmul(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                        char *msg, size_t size)
 {
     (void)nin;
     const ed_node *x = in[0], *y = in[1];
     if (x->shape.rank < 2 || y->shape.rank < 2)
-        return fail(msg, size, "operands need rank >= 2 (reshape vectors to [1,k] or [k,1]): %s x %s",
-                    ty(x), ty(y));
+        return fail(msg, size, "operands need rank >= 2 (reshape vectors to [1,k] or [k,1]): %s x %s", ty(x), ty(y));
     if (x->dtype != y->dtype) return fail(msg, size, "dtypes differ: %s x %s", ty(x), ty(y));
     if (!check_float(op, x, msg, size)) return false;
     int rx = x->shape.rank, ry = y->shape.rank;
@@ -387,19 +375,26 @@ static bool rule_matmul(ed_op op, ed_node *const *in, int nin, const ed_attrs *a
 
 /* The rule of each class of ops.def's rule column. */
 static const rule_fn class_rules[ED_RULE_OWN] = {
-    [ED_RULE_LEAF] = rule_typed_leaf, [ED_RULE_UNARY] = rule_unary, [ED_RULE_BINARY] = rule_binary,
+    [ED_RULE_LEAF] = rule_typed_leaf, [ED_RULE_UNARY] = rule_unary,   [ED_RULE_BINARY] = rule_binary,
     [ED_RULE_COMPARE] = rule_binary,  [ED_RULE_REDUCE] = rule_reduce,
 };
 
 /* The rules of the ops of class OWN. */
 static const rule_fn own_rules[ED_OP_COUNT] = {
-    [ED_OP_WHERE] = rule_where, [ED_OP_CAST] = rule_cast,
-    [ED_OP_RESHAPE] = rule_reshape, [ED_OP_TRANSPOSE] = rule_transpose,
-    [ED_OP_BROADCAST_TO] = rule_broadcast_to, [ED_OP_SLICE] = rule_slice,
-    [ED_OP_CONCAT] = rule_concat, [ED_OP_PAD] = rule_pad,
-    [ED_OP_GATHER] = rule_gather, [ED_OP_ONE_HOT] = rule_one_hot, [ED_OP_SCATTER_ADD] = rule_scatter_add,
+    [ED_OP_WHERE] = rule_where,
+    [ED_OP_CAST] = rule_cast,
+    [ED_OP_RESHAPE] = rule_reshape,
+    [ED_OP_TRANSPOSE] = rule_transpose,
+    [ED_OP_BROADCAST_TO] = rule_broadcast_to,
+    [ED_OP_SLICE] = rule_slice,
+    [ED_OP_CONCAT] = rule_concat,
+    [ED_OP_PAD] = rule_pad,
+    [ED_OP_GATHER] = rule_gather,
+    [ED_OP_ONE_HOT] = rule_one_hot,
+    [ED_OP_SCATTER_ADD] = rule_scatter_add,
     [ED_OP_MATMUL] = rule_matmul,
-    [ED_OP_LOOP] = ed_loop_rule, [ED_OP_GET] = ed_get_rule,
+    [ED_OP_LOOP] = ed_loop_rule,
+    [ED_OP_GET] = ed_get_rule,
     [ED_OP_FUSED] = ed_fused_rule,
 };
 
@@ -412,8 +407,8 @@ static rule_fn rule_of(ed_op op)
 
 bool ed_shape_rule_exists(ed_op op) { return rule_of(op) != NULL; }
 
-bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
-              ed_shape *shape, char *msg, size_t msgsize)
+bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *shape, char *msg,
+              size_t msgsize)
 {
     rule_fn rule = rule_of(op);
     if (!rule) return fail(msg, msgsize, "no shape rule");

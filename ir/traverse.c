@@ -121,9 +121,8 @@ int ed_replace_all_uses(ed_graph *g, ed_node *old, ed_node *new_node)
         return ed_fail("replace_all_uses: nodes must be non-NULL and belong to @%s", g->name);
     if (old->dtype != new_node->dtype || !ed_shape_eq(old->shape, new_node->shape)) {
         char a[96], b[96];
-        return ed_fail("replace_all_uses: %%%d is %s but %%%d is %s", old->id,
-                       ed_node_type_str(old, a, sizeof a), new_node->id,
-                       ed_node_type_str(new_node, b, sizeof b));
+        return ed_fail("replace_all_uses: %%%d is %s but %%%d is %s", old->id, ed_node_type_str(old, a, sizeof a),
+                       new_node->id, ed_node_type_str(new_node, b, sizeof b));
     }
     for (int i = 0; i < g->nnodes; i++) {
         ed_node *n = g->nodes[i];

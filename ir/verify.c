@@ -18,8 +18,8 @@ static int verify_node(const ed_graph *g, const ed_node *n)
         if (!x || x->graph != g || x->id < 0 || x->id >= g->nnodes || g->nodes[x->id] != x)
             return ed_fail("verify: input %d of %%%d %s is not a node of @%s", k + 1, n->id, info->name, g->name);
         if ((ed_ops[x->op].flags & F_TUPLE) && n->op != ED_OP_GET)
-            return ed_fail("verify: input %d of %%%d %s is a %s (read its results with get)", k + 1, n->id,
-                           info->name, ed_op_name(x->op));
+            return ed_fail("verify: input %d of %%%d %s is a %s (read its results with get)", k + 1, n->id, info->name,
+                           ed_op_name(x->op));
     }
     if ((info->attrs & (A_BODY | A_EXPR)) && n->attr.body && n->attr.body->parent != g)
         return ed_fail("verify: the body of %s %%%d is not owned by @%s", info->name, n->id, g->name);
@@ -36,8 +36,8 @@ static int verify_node(const ed_graph *g, const ed_node *n)
     if (info->attrs & A_NAME) {
         const ed_node *first = ed_graph_leaf(g, n->op, n->attr.name);
         if (first != n)
-            return ed_fail("verify: %s \"%s\" is defined twice (%%%d and %%%d)", info->name, n->attr.name,
-                           first->id, n->id);
+            return ed_fail("verify: %s \"%s\" is defined twice (%%%d and %%%d)", info->name, n->attr.name, first->id,
+                           n->id);
     }
     return ED_OK;
 }

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *ed_dataset_builtin_names(void) { return "moons, circles, swiss_roll, 8gaussians, checkerboard, demo, digits, fashion_mnist"; }
+const char *ed_dataset_builtin_names(void)
+{
+    return "moons, circles, swiss_roll, 8gaussians, checkerboard, demo, digits, fashion_mnist";
+}
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -54,8 +57,7 @@ static int open_npy(ed_dataset *d, const char *x_path, const char *labels_path)
     }
     d->x = ed_data_load_npy(x_path);
     if (!d->x) return ED_ERR;
-    if (labels_path && !(d->labels = ed_labels_load_npy(labels_path, d->x->shape.dim[0], &d->classes)))
-        return ED_ERR;
+    if (labels_path && !(d->labels = ed_labels_load_npy(labels_path, d->x->shape.dim[0], &d->classes))) return ED_ERR;
     return ED_OK;
 }
 
@@ -69,8 +71,7 @@ static int open_image_set(ed_dataset *d, const char *spec, ed_split split)
 static int open_spec(ed_dataset *d, const char *spec, int64_t n, uint64_t seed, ed_split split)
 {
     if (strcmp(spec, "digits") == 0 || strcmp(spec, "fashion_mnist") == 0) return open_image_set(d, spec, split);
-    if (split != ED_SPLIT_TRAIN)
-        return ed_fail("data %s has no test split (digits and fashion_mnist have one)", spec);
+    if (split != ED_SPLIT_TRAIN) return ed_fail("data %s has no test split (digits and fashion_mnist have one)", spec);
     ed_toy toy;
     const char *comma = strchr(spec, ',');
     if (comma) {
@@ -93,7 +94,8 @@ static int open_spec(ed_dataset *d, const char *spec, int64_t n, uint64_t seed, 
     }
     if (ed_toy_parse(spec, &toy) != ED_OK)
         return ed_fail("unknown data '%s': give a built-in set (%s), FILE.npy, FILE.npy,labels=Y.npy, or "
-                       "OBS.npy,ACTIONS.npy", spec, ed_dataset_builtin_names());
+                       "OBS.npy,ACTIONS.npy",
+                       spec, ed_dataset_builtin_names());
     d->x = ed_toy_sample(toy, n, seed, ED_NOISE_DEFAULT);
     return d->x ? ED_OK : ED_ERR;
 }
@@ -210,8 +212,11 @@ int ed_dataset_batch_labels(const ed_dataset *d, uint64_t seed, uint64_t k, ed_t
 
 ed_data_facts ed_dataset_facts(const ed_dataset *d)
 {
-    ed_data_facts f = {.sample = ed_dataset_sample_shape(d), .obs_size = ed_dataset_obs_size(d),
-                       .classes = d->labels ? d->classes : 0, .levels = d->levels, .unit_range = true};
+    ed_data_facts f = {.sample = ed_dataset_sample_shape(d),
+                       .obs_size = ed_dataset_obs_size(d),
+                       .classes = d->labels ? d->classes : 0,
+                       .levels = d->levels,
+                       .unit_range = true};
     const float *x = d->x->data;
     for (int64_t i = 0, n = ed_tensor_numel(d->x); i < n && f.unit_range; i++) f.unit_range = x[i] >= 0 && x[i] <= 1;
     return f;

@@ -32,13 +32,13 @@
 
 typedef struct {
     char spec[1024];
-    int64_t n;     /* the n asked for (generated sets) */
-    uint64_t seed; /* the seed asked for (generated sets) */
+    int64_t n;      /* the n asked for (generated sets) */
+    uint64_t seed;  /* the seed asked for (generated sets) */
     ed_tensor *x;   /* f32 [N, sample...] */
     ed_tensor *obs; /* f32 [N, O] or NULL (unconditional) */
     ed_split split;
-    ed_tensor *labels; /* i32 [N] in 0..classes-1, or NULL */
-    int32_t classes;   /* 0 without labels */
+    ed_tensor *labels;               /* i32 [N] in 0..classes-1, or NULL */
+    int32_t classes;                 /* 0 without labels */
     int64_t channels, height, width; /* x is images [N, C, H, W]; 0 otherwise */
     int64_t levels;                  /* grey levels of integer pixels (digits 17); 0: continuous */
 } ed_dataset;

@@ -26,8 +26,7 @@ static ed_node *condition(ed_graph *g, ed_node *cond, ed_node *keep, int64_t bat
     return ed_concat(parts, 2, 1);
 }
 
-ed_node *ed_denoiser(ed_node *x, ed_node *t, ed_node *cond, ed_node *keep, const ed_denoiser_opts *o,
-                     const char *name)
+ed_node *ed_denoiser(ed_node *x, ed_node *t, ed_node *cond, ed_node *keep, const ed_denoiser_opts *o, const char *name)
 {
     if (!x || !t) return NULL;
     ed_graph *g = x->graph;

@@ -26,19 +26,18 @@
 #include "frontend/nn.h"
 
 typedef struct {
-    int64_t hidden;     /* width [256] */
-    int64_t layers;     /* residual blocks [4] */
-    int64_t expansion;  /* inner width of a block = expansion * hidden [4] */
-    double time_scale;  /* t is multiplied by this before the embedding */
-    double max_period;  /* of the sinusoidal embedding [10000] */
-    int64_t obs_size;   /* 0: unconditional; else the width of cond */
+    int64_t hidden;    /* width [256] */
+    int64_t layers;    /* residual blocks [4] */
+    int64_t expansion; /* inner width of a block = expansion * hidden [4] */
+    double time_scale; /* t is multiplied by this before the embedding */
+    double max_period; /* of the sinusoidal embedding [10000] */
+    int64_t obs_size;  /* 0: unconditional; else the width of cond */
 } ed_denoiser_opts;
 
 /* x: [B, ...] float; t: [B] or [] (broadcast over the batch), any dtype (cast to x's);
  * cond: [B, obs_size] or NULL (the null condition when obs_size > 0; must be NULL when
  * obs_size is 0); keep: [B, 1] of x's dtype or NULL (all ones). Returns x's shape, or
  * NULL with the reason on the graph. */
-ed_node *ed_denoiser(ed_node *x, ed_node *t, ed_node *cond, ed_node *keep, const ed_denoiser_opts *o,
-                     const char *name);
+ed_node *ed_denoiser(ed_node *x, ed_node *t, ed_node *cond, ed_node *keep, const ed_denoiser_opts *o, const char *name);
 
 #endif

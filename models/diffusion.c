@@ -9,18 +9,32 @@
 static const char *const schedules[] = {"linear", "cosine", NULL};
 
 #define D(field) offsetof(ed_diffusion_opts, field)
-#define NET_OPTIONS                                                                                           \
-    {"hidden", ED_OPTION_INT, D(net.hidden), 256, 2, 65536, NULL, "width of the denoiser (even)", NULL},            \
-    {"layers", ED_OPTION_INT, D(net.layers), 4, 0, 64, NULL, "pre-LayerNorm residual MLP blocks", NULL},            \
-    {"expansion", ED_OPTION_INT, D(net.expansion), 4, 1, 64, NULL, "block inner width / hidden", NULL},             \
-    {"time_scale", ED_OPTION_REAL, D(net.time_scale), 1, 1e-6, 1e9, NULL, "the timestep is scaled by this before the embedding", NULL}, \
-    {"max_period", ED_OPTION_REAL, D(net.max_period), 10000, 1, 1e12, NULL, "longest period of the time embedding", NULL}
+#define NET_OPTIONS                                                                                                    \
+    {"hidden", ED_OPTION_INT, D(net.hidden), 256, 2, 65536, NULL, "width of the denoiser (even)", NULL},               \
+        {"layers", ED_OPTION_INT, D(net.layers), 4, 0, 64, NULL, "pre-LayerNorm residual MLP blocks", NULL},           \
+        {"expansion", ED_OPTION_INT, D(net.expansion), 4, 1, 64, NULL, "block inner width / hidden", NULL},            \
+        {"time_scale",                                                                                                 \
+         ED_OPTION_REAL,                                                                                               \
+         D(net.time_scale),                                                                                            \
+         1,                                                                                                            \
+         1e-6,                                                                                                         \
+         1e9,                                                                                                          \
+         NULL,                                                                                                         \
+         "the timestep is scaled by this before the embedding",                                                        \
+         NULL},                                                                                                        \
+    {                                                                                                                  \
+        "max_period", ED_OPTION_REAL, D(net.max_period), 10000, 1, 1e12, NULL, "longest period of the time embedding", \
+            NULL                                                                                                       \
+    }
 
-#define SCHEDULE_OPTIONS                                                                                      \
+#define SCHEDULE_OPTIONS                                                                                               \
     {"beta_schedule", ED_OPTION_ENUM, D(beta_schedule), ED_DIFF_BETA_LINEAR, 0, 0, schedules, "noise schedule", NULL}, \
-    {"beta_start", ED_OPTION_REAL, D(beta_start), 1e-4, 1e-8, 0.5, NULL, "first beta (linear)", NULL},              \
-    {"beta_end", ED_OPTION_REAL, D(beta_end), 0.02, 1e-8, 0.999, NULL, "last beta (linear)", NULL},                 \
-    {"cond_dropout", ED_OPTION_REAL, D(cond_dropout), 0, 0, 1, NULL, "training probability of the null condition (CFG)", NULL}
+        {"beta_start", ED_OPTION_REAL, D(beta_start), 1e-4, 1e-8, 0.5, NULL, "first beta (linear)", NULL},             \
+        {"beta_end", ED_OPTION_REAL, D(beta_end), 0.02, 1e-8, 0.999, NULL, "last beta (linear)", NULL},                \
+    {                                                                                                                  \
+        "cond_dropout", ED_OPTION_REAL, D(cond_dropout), 0, 0, 1, NULL,                                                \
+            "training probability of the null condition (CFG)", NULL                                                   \
+    }
 
 const ed_option ed_ddpm_options[] = {
     NET_OPTIONS,

@@ -21,16 +21,16 @@
 typedef enum { ED_DIFF_BETA_LINEAR, ED_DIFF_BETA_COSINE, ED_DIFF_BETA_COUNT } ed_diff_beta;
 
 typedef struct {
-    ed_denoiser_opts net;  /* hidden 256, layers 4, expansion 4, time_scale 1 */
-    int64_t timesteps;     /* T [100; DDIM: 1000] */
-    int beta_schedule;     /* ed_diff_beta [linear] */
-    double beta_start;     /* linear [1e-4] */
-    double beta_end;       /* linear [0.02] */
-    double cond_dropout;   /* probability of the null condition in training [0] */
+    ed_denoiser_opts net; /* hidden 256, layers 4, expansion 4, time_scale 1 */
+    int64_t timesteps;    /* T [100; DDIM: 1000] */
+    int beta_schedule;    /* ed_diff_beta [linear] */
+    double beta_start;    /* linear [1e-4] */
+    double beta_end;      /* linear [0.02] */
+    double cond_dropout;  /* probability of the null condition in training [0] */
     /* Sampling with DDIM (only in the "ddim" model's options). */
-    int64_t ddim_steps;    /* [50] */
-    double eta;            /* [0: deterministic] */
-    double clip_x0;        /* clamp the predicted x0 to [-c, c]; 0 = off [0] */
+    int64_t ddim_steps; /* [50] */
+    double eta;         /* [0: deterministic] */
+    double clip_x0;     /* clamp the predicted x0 to [-c, c]; 0 = off [0] */
 } ed_diffusion_opts;
 
 #define ED_DDPM_NOPTIONS 10

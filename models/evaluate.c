@@ -12,8 +12,7 @@ static bool is_file_spec(const char *spec) { return strchr(spec, ',') || strstr(
 /* Rows perm[from..from+n) of t (f32 [N, ...]) into a new tensor. */
 static ed_tensor *take_rows(const ed_tensor *t, const int64_t *perm, int64_t from, int64_t n)
 {
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     ed_shape s = t->shape;
     s.dim[0] = n;
     ed_tensor *r = ed_tensor_new(t->dtype, s);
@@ -27,23 +26,20 @@ static ed_tensor *take_rows(const ed_tensor *t, const int64_t *perm, int64_t fro
 static int split_file(ed_eval_data *e, const char *spec, uint64_t seed)
 {
     ed_dataset all = {0};
-    if (ed_dataset_open(&all, spec, 1, 0) != ED_OK)
-        return ED_ERR;
+    if (ed_dataset_open(&all, spec, 1, 0) != ED_OK) return ED_ERR;
     int64_t rows = ed_dataset_rows(&all), half = rows / 2;
     if (half < 2) {
         ed_dataset_free(&all);
         return ed_fail("%s has %lld rows; a floor needs at least 4", spec, (long long)rows);
     }
-    if (e->n > half)
-        e->n = half;
+    if (e->n > half) e->n = half;
     int64_t *perm = malloc((size_t)rows * sizeof *perm);
     if (!perm) {
         ed_dataset_free(&all);
         return ed_fail("out of memory");
     }
     uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
-    for (int64_t i = 0; i < rows; i++)
-        perm[i] = i;
+    for (int64_t i = 0; i < rows; i++) perm[i] = i;
     for (int64_t i = rows - 1; i > 0; i--) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
         int64_t j = (int64_t)((s >> 33) % (uint64_t)(i + 1));
@@ -57,8 +53,7 @@ static int split_file(ed_eval_data *e, const char *spec, uint64_t seed)
     e->nfloor = 1;
     free(perm);
     ed_dataset_free(&all);
-    if (!a->x || !b->x || (has_obs && (!a->obs || !b->obs)))
-        return ed_fail("out of memory");
+    if (!a->x || !b->x || (has_obs && (!a->obs || !b->obs))) return ed_fail("out of memory");
     return ED_OK;
 }
 
@@ -68,15 +63,14 @@ static int check_fit(const ed_eval_data *e, const ed_checkpoint *ck, const char 
     if (ed_dataset_obs_size(&e->ref) == m->obs_size &&
         ed_shape_numel(ed_dataset_sample_shape(&e->ref)) == ed_shape_numel(m->sample))
         return ED_OK;
-    return ed_fail("data %s does not fit model %s of %s (observations %lld, sample of %lld values)", spec,
-                   m->def->name, ck->data, (long long)m->obs_size, (long long)ed_shape_numel(m->sample));
+    return ed_fail("data %s does not fit model %s of %s (observations %lld, sample of %lld values)", spec, m->def->name,
+                   ck->data, (long long)m->obs_size, (long long)ed_shape_numel(m->sample));
 }
 
 int ed_eval_data_open(ed_eval_data *e, const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t seed)
 {
     *e = (ed_eval_data){.n = n};
-    if (!spec)
-        spec = ck->data;
+    if (!spec) spec = ck->data;
     int status = ED_OK;
     if (is_file_spec(spec)) {
         status = split_file(e, spec, seed);
@@ -86,18 +80,15 @@ int ed_eval_data_open(ed_eval_data *e, const ed_checkpoint *ck, const char *spec
         for (int k = 0; k < e->nfloor && status == ED_OK; k++)
             status = ed_gen_fresh_data(ck, spec, n, seed, 1 + (uint64_t)k, &e->floor[k]);
     }
-    if (status == ED_OK)
-        status = check_fit(e, ck, spec);
-    if (status != ED_OK)
-        ed_eval_data_free(e);
+    if (status == ED_OK) status = check_fit(e, ck, spec);
+    if (status != ED_OK) ed_eval_data_free(e);
     return status;
 }
 
 void ed_eval_data_free(ed_eval_data *e)
 {
     ed_dataset_free(&e->ref);
-    for (int k = 0; k < ED_EVAL_FLOOR_DRAWS; k++)
-        ed_dataset_free(&e->floor[k]);
+    for (int k = 0; k < ED_EVAL_FLOOR_DRAWS; k++) ed_dataset_free(&e->floor[k]);
     e->nfloor = 0;
 }
 
@@ -108,8 +99,7 @@ static ed_tensor *joint(const ed_tensor *obs, const ed_tensor *x)
     ed_tensor *r = ed_tensor_new(ED_F32, ed_shape2(n, dobs + dx));
     for (int64_t i = 0; r && i < n; i++) {
         float *row = (float *)r->data + i * (dobs + dx);
-        if (obs)
-            memcpy(row, (const float *)obs->data + i * dobs, (size_t)dobs * sizeof(float));
+        if (obs) memcpy(row, (const float *)obs->data + i * dobs, (size_t)dobs * sizeof(float));
         memcpy(row + dobs, (const float *)x->data + i * dx, (size_t)dx * sizeof(float));
     }
     return r;
@@ -118,15 +108,15 @@ static ed_tensor *joint(const ed_tensor *obs, const ed_tensor *x)
 static int metrics(const ed_tensor *s, const ed_tensor *a, ed_tensor *const *b, int nb, ed_eval_figures *out)
 {
     ed_swd_opts so = {.projections = 256, .seed = 0, .p = 1};
-    if (ed_mmd_median_bandwidth(a, NULL, &out->bandwidth) != ED_OK || ed_sliced_wasserstein(s, a, &so, &out->swd) != ED_OK ||
+    if (ed_mmd_median_bandwidth(a, NULL, &out->bandwidth) != ED_OK ||
+        ed_sliced_wasserstein(s, a, &so, &out->swd) != ED_OK ||
         ed_mmd2_rbf(s, a, out->bandwidth, &out->mmd2) != ED_OK ||
         ed_mmd2_rbf(b[0], a, out->bandwidth, &out->mmd2_floor) != ED_OK)
         return ED_ERR;
     out->swd_floor = 0;
     for (int k = 0; k < nb; k++) {
         double f;
-        if (ed_sliced_wasserstein(b[k], a, &so, &f) != ED_OK)
-            return ED_ERR;
+        if (ed_sliced_wasserstein(b[k], a, &so, &f) != ED_OK) return ED_ERR;
         out->swd_floor += f / nb;
     }
     return ED_OK;
@@ -140,13 +130,11 @@ int ed_eval_compare(const ed_eval_data *e, const ed_tensor *samples, ed_eval_fig
         return ed_fail("the samples must be [%lld, ...] like the data", (long long)e->n);
     ed_tensor *js = joint(e->ref.obs, samples), *ja = joint(e->ref.obs, e->ref.x), *jb[ED_EVAL_FLOOR_DRAWS] = {0};
     bool ok = js && ja;
-    for (int k = 0; k < e->nfloor; k++)
-        ok &= (jb[k] = joint(e->floor[k].obs, e->floor[k].x)) != NULL;
+    for (int k = 0; k < e->nfloor; k++) ok &= (jb[k] = joint(e->floor[k].obs, e->floor[k].x)) != NULL;
     int status = ok ? metrics(js, ja, jb, e->nfloor, out) : ed_fail("out of memory");
     ed_tensor_free(js);
     ed_tensor_free(ja);
-    for (int k = 0; k < ED_EVAL_FLOOR_DRAWS; k++)
-        ed_tensor_free(jb[k]);
+    for (int k = 0; k < ED_EVAL_FLOOR_DRAWS; k++) ed_tensor_free(jb[k]);
     return status;
 }
 
@@ -186,7 +174,8 @@ static ed_tensor rows_of(const ed_tensor *t, int64_t start, int64_t n)
     return r;
 }
 
-int ed_eval_model_figures(const ed_gen_model *m, ed_store *st, const ed_dataset *d, const ed_eval_opts *o, double *means)
+int ed_eval_model_figures(const ed_gen_model *m, ed_store *st, const ed_dataset *d, const ed_eval_opts *o,
+                          double *means)
 {
     ed_eval_opts opts = o ? *o : (ed_eval_opts){0};
     if (opts.batch <= 0) opts.batch = 500;

@@ -10,13 +10,17 @@ const ed_option ed_fm_options[] = {
     {"hidden", ED_OPTION_INT, FM(net.hidden), 256, 2, 65536, NULL, "width of the denoiser (even)", NULL},
     {"layers", ED_OPTION_INT, FM(net.layers), 4, 0, 64, NULL, "pre-LayerNorm residual MLP blocks", NULL},
     {"expansion", ED_OPTION_INT, FM(net.expansion), 4, 1, 64, NULL, "block inner width / hidden", NULL},
-    {"time_scale", ED_OPTION_REAL, FM(net.time_scale), 1000, 1e-6, 1e9, NULL, "t is scaled by this before the sinusoidal embedding", NULL},
-    {"max_period", ED_OPTION_REAL, FM(net.max_period), 10000, 1, 1e12, NULL, "longest period of the time embedding", NULL},
+    {"time_scale", ED_OPTION_REAL, FM(net.time_scale), 1000, 1e-6, 1e9, NULL,
+     "t is scaled by this before the sinusoidal embedding", NULL},
+    {"max_period", ED_OPTION_REAL, FM(net.max_period), 10000, 1, 1e12, NULL, "longest period of the time embedding",
+     NULL},
     {"sigma_min", ED_OPTION_REAL, FM(sigma_min), 0, 0, 0.999, NULL, "noise left at t = 1 (0: rectified flow)", NULL},
-    {"cond_dropout", ED_OPTION_REAL, FM(cond_dropout), 0, 0, 1, NULL, "training probability of the null condition (CFG)", NULL},
+    {"cond_dropout", ED_OPTION_REAL, FM(cond_dropout), 0, 0, 1, NULL,
+     "training probability of the null condition (CFG)", NULL},
     {"solver", ED_OPTION_ENUM, FM(solver), ED_FM_EULER, 0, 0, solvers, "ODE solver for sampling", NULL},
     {"sample_steps", ED_OPTION_INT, FM(sample_steps), 20, 1, 100000, NULL, "ODE steps for sampling", NULL},
-    {"guidance_scale", ED_OPTION_REAL, FM(guidance_scale), 1, 0, 100, NULL, "classifier-free guidance scale (1: none)", NULL},
+    {"guidance_scale", ED_OPTION_REAL, FM(guidance_scale), 1, 0, 100, NULL, "classifier-free guidance scale (1: none)",
+     NULL},
 };
 #undef FM
 

@@ -28,15 +28,16 @@ const char *ed_gen_model_samplers(const ed_gen_model *m) { return m->def->sample
 
 static const ed_ode_method fm_methods[ED_FM_SOLVER_COUNT] = {ED_ODE_EULER, ED_ODE_MIDPOINT, ED_ODE_HEUN, ED_ODE_RK4};
 
-static ed_sample_result sample_fm(ed_graph *g, const ed_gen_model *m, const ed_model *model,
-                                  const ed_sample_spec *spec, const char *name, int64_t steps, bool eta)
+static ed_sample_result sample_fm(ed_graph *g, const ed_gen_model *m, const ed_model *model, const ed_sample_spec *spec,
+                                  const char *name, int64_t steps, bool eta)
 {
     const ed_fm_opts *f = &m->opts.fm;
     ed_ode_opts o = {.process = {.kind = ED_PROC_FLOW, .flow_sigma_min = f->sigma_min},
                      .method = fm_methods[f->solver],
                      .steps = (int)(steps ? steps : f->sample_steps)};
     if (name && *name && !ed_ode_method_parse(name, &o.method)) {
-        ed_graph_fail(g, "sample %s: unknown sampler '%s' (samplers: %s)", m->def->name, name, ed_gen_model_samplers(m));
+        ed_graph_fail(g, "sample %s: unknown sampler '%s' (samplers: %s)", m->def->name, name,
+                      ed_gen_model_samplers(m));
         return (ed_sample_result){0};
     }
     if (eta) {
@@ -69,8 +70,11 @@ static ed_sample_result sample_diffusion(ed_graph *g, const ed_gen_model *m, con
     if (strcmp(name, "ddim") == 0) {
         int64_t s = steps ? steps : d->ddim_steps;
         if (s > d->timesteps) s = d->timesteps; /* the ddpm model's T = 100 is below ddim_steps' default */
-        ed_ddim_opts p = {.beta = beta, .steps = (int)s, .eta = o->has_eta ? o->eta : d->eta,
-                          .clip_x0 = d->clip_x0 > 0, .clip = d->clip_x0};
+        ed_ddim_opts p = {.beta = beta,
+                          .steps = (int)s,
+                          .eta = o->has_eta ? o->eta : d->eta,
+                          .clip_x0 = d->clip_x0 > 0,
+                          .clip = d->clip_x0};
         if (steps > d->timesteps) {
             ed_graph_fail(g, "sample %s: %lld ddim steps, but the model has only %lld timesteps", m->def->name,
                           (long long)steps, (long long)d->timesteps);
@@ -90,7 +94,8 @@ ed_node *ed_denoiser_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_no
     if (o->has_eta && o->eta < 0) return ed_graph_fail(g, "sample %s: eta must be >= 0", who);
     if (o->has_guidance && !obs)
         return ed_graph_fail(g, "sample %s: guidance needs a conditional model (this one has no observations)", who);
-    if (o->has_guidance && !(o->guidance >= 0)) return ed_graph_fail(g, "sample %s: the guidance scale must be >= 0", who);
+    if (o->has_guidance && !(o->guidance >= 0))
+        return ed_graph_fail(g, "sample %s: the guidance scale must be >= 0", who);
     denoise_ctx ctx = {m, obs, o->has_guidance ? o->guidance : is_fm(m) ? m->opts.fm.guidance_scale : 1};
     ed_pred pred;
     if (!ed_pred_parse(m->def->pred, &pred)) return ed_graph_fail(g, "sample %s: unknown prediction", who);
@@ -115,9 +120,11 @@ ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
     if (d.steps < 0 || d.steps > 1000000) return ed_graph_fail(g, "sample %s: steps must be in 1..1000000", who);
     if ((obs != NULL) != (m->obs_size > 0))
         return ed_graph_fail(g, "sample %s: %s", who,
-                             obs ? "observations given to an unconditional model" : "a conditional model needs observations");
+                             obs ? "observations given to an unconditional model"
+                                 : "a conditional model needs observations");
     if (obs && (obs->shape.rank != 2 || obs->shape.dim[0] != n || obs->shape.dim[1] != m->obs_size))
-        return ed_graph_fail(g, "sample %s: observations must be [%lld, %lld]", who, (long long)n, (long long)m->obs_size);
+        return ed_graph_fail(g, "sample %s: observations must be [%lld, %lld]", who, (long long)n,
+                             (long long)m->obs_size);
     if (labels && (labels->dtype != ED_I32 || labels->shape.rank != 1 || labels->shape.dim[0] != n))
         return ed_graph_fail(g, "sample %s: labels must be i32[%lld]", who, (long long)n);
     if (!m->def->sample) return ed_graph_fail(g, "sample %s: this model cannot sample", who);
@@ -127,12 +134,9 @@ ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
 const char *ed_gen_sampler_name(const ed_gen_model *m, const ed_gen_sample_opts *o, char *buf, size_t size)
 {
     char solver[64];
-    if (o && o->sampler && *o->sampler)
-        snprintf(buf, size, "%s", o->sampler);
-    else if (m->def->pred && is_fm(m))
-        snprintf(buf, size, "%s", ed_gen_model_get(m, "solver", solver, sizeof solver));
-    else
-        snprintf(buf, size, "%s", m->def->name);
+    if (o && o->sampler && *o->sampler) snprintf(buf, size, "%s", o->sampler);
+    else if (m->def->pred && is_fm(m)) snprintf(buf, size, "%s", ed_gen_model_get(m, "solver", solver, sizeof solver));
+    else snprintf(buf, size, "%s", m->def->name);
     return buf;
 }
 
@@ -155,8 +159,7 @@ static void copy_rows(ed_tensor *dst, const ed_tensor *t, int64_t from, int64_t 
 
 static int check_obs(const ed_gen_model *m, int64_t n, const ed_tensor *obs)
 {
-    if (m->obs_size == 0 && obs)
-        return ed_fail("model %s is unconditional; it takes no observations", m->def->name);
+    if (m->obs_size == 0 && obs) return ed_fail("model %s is unconditional; it takes no observations", m->def->name);
     if (m->obs_size > 0 && (!obs || obs->dtype != ED_F32 || obs->shape.rank != 2 || obs->shape.dim[0] != n ||
                             obs->shape.dim[1] != m->obs_size))
         return ed_fail("model %s needs f32 observations [%lld, %lld]", m->def->name, (long long)n,
@@ -169,12 +172,10 @@ static ed_program *compile_sampler(const ed_gen_model *m, ed_store *st, int64_t 
                                    ed_graph **g)
 {
     *g = ed_graph_new("sample");
-    if (!*g)
-        return NULL;
+    if (!*g) return NULL;
     ed_node *obs = m->obs_size > 0 ? ed_input(*g, "obs", ED_F32, ed_shape2(b, m->obs_size)) : NULL;
     ed_node *s = ed_gen_model_sample(*g, m, b, obs, NULL, &o->sampler);
-    if (s)
-        ed_output(*g, "samples", s);
+    if (s) ed_output(*g, "samples", s);
     if (ed_graph_error(*g)) {
         ed_fail("%s", ed_graph_error(*g));
         return NULL;
@@ -185,8 +186,7 @@ static ed_program *compile_sampler(const ed_gen_model *m, ed_store *st, int64_t 
 
 static void report(const ed_gen_draw_opts *o, const ed_gen_progress *p)
 {
-    if (o->progress)
-        o->progress(o->progress_ctx, p);
+    if (o->progress) o->progress(o->progress_ctx, p);
 }
 
 /* The calls of a draw into res [n, ...]: call k feeds obs rows k*batch on (wrapping) through ob. */
@@ -197,11 +197,9 @@ static int draw_batches(ed_program *p, const ed_tensor *obs, ed_tensor *ob, ed_t
     size_t row = ed_tensor_bytes(res) / (size_t)pr->n;
     for (int64_t done = 0; done < pr->n; done += pr->batch) {
         int64_t rows = pr->n - done < pr->batch ? pr->n - done : pr->batch;
-        if (ob)
-            copy_rows(ob, obs, done, pr->batch); /* a short last batch repeats rows, then drops them */
+        if (ob) copy_rows(ob, obs, done, pr->batch); /* a short last batch repeats rows, then drops them */
         ed_feed f = {"obs", ob};
-        if (ed_run(p, &f, ob ? 1 : 0) != ED_OK)
-            return ED_ERR;
+        if (ed_run(p, &f, ob ? 1 : 0) != ED_OK) return ED_ERR;
         memcpy((char *)res->data + (size_t)done * row, ed_program_output(p, "samples")->data, (size_t)rows * row);
         pr->done = done + rows;
         pr->draw_s = now_s() - t0;
@@ -215,25 +213,19 @@ int ed_gen_draw(const ed_gen_model *m, ed_store *st, int64_t n, const ed_tensor 
 {
     const ed_gen_draw_opts o = opts ? *opts : (ed_gen_draw_opts){0};
     *out = NULL;
-    if (!m || !m->def || !st)
-        return ed_fail("sample: no model or no params");
-    if (n < 1 || n > INT32_MAX)
-        return ed_fail("sample %s: the sample count must be in 1..%d", m->def->name, INT32_MAX);
-    if (o.batch < 0)
-        return ed_fail("sample %s: the batch must be >= 1", m->def->name);
-    if (check_obs(m, n, obs) != ED_OK)
-        return ED_ERR;
+    if (!m || !m->def || !st) return ed_fail("sample: no model or no params");
+    if (n < 1 || n > INT32_MAX) return ed_fail("sample %s: the sample count must be in 1..%d", m->def->name, INT32_MAX);
+    if (o.batch < 0) return ed_fail("sample %s: the batch must be >= 1", m->def->name);
+    if (check_obs(m, n, obs) != ED_OK) return ED_ERR;
     ed_gen_progress pr = {.n = n, .batch = o.batch ? o.batch : ED_GEN_DEFAULT_BATCH};
-    if (pr.batch > n)
-        pr.batch = n;
+    if (pr.batch > n) pr.batch = n;
     pr.calls = (n + pr.batch - 1) / pr.batch;
     double t0 = now_s();
     ed_graph *g = NULL;
     ed_program *p = compile_sampler(m, st, pr.batch, &o, &g);
     ed_tensor *ob = p && obs ? ed_tensor_new(ED_F32, ed_shape2(pr.batch, m->obs_size)) : NULL;
     ed_shape full = {.rank = m->sample.rank + 1, .dim = {n}};
-    for (int i = 0; i < m->sample.rank; i++)
-        full.dim[i + 1] = m->sample.dim[i];
+    for (int i = 0; i < m->sample.rank; i++) full.dim[i + 1] = m->sample.dim[i];
     ed_tensor *res = p ? ed_tensor_new(ED_F32, full) : NULL;
     int status = p && res && (!obs || ob) ? ED_OK : ED_ERR;
     pr.compile_s = now_s() - t0;
@@ -252,8 +244,7 @@ int ed_gen_draw(const ed_gen_model *m, ed_store *st, int64_t n, const ed_tensor 
     return status;
 }
 
-int ed_gen_fresh_data(const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t seed, uint64_t k,
-                      ed_dataset *d)
+int ed_gen_fresh_data(const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t seed, uint64_t k, ed_dataset *d)
 {
     /* Seeds apart from the training data's, and apart for the two draws of a floor. */
     return ed_dataset_open(d, spec, n, ck->data_seed + 1 + 2 * seed + k);

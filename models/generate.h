@@ -79,7 +79,6 @@ int ed_gen_draw(const ed_gen_model *m, ed_store *st, int64_t n, const ed_tensor 
 /* A fresh draw of n rows of spec for sampling and evaluating ck's model: seeded apart
  * from the training data's seed, by seed (the sampler's) and by k (draws 0 and 1 of a
  * floor differ). Files are read whole. */
-int ed_gen_fresh_data(const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t seed, uint64_t k,
-                      ed_dataset *d);
+int ed_gen_fresh_data(const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t seed, uint64_t k, ed_dataset *d);
 
 #endif

@@ -17,8 +17,9 @@
 #define ED_DATA_DIR "data"
 #endif
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
-#define FASHION_PACKAGE "Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist, " \
-                        "or scripts/install-deps.sh)"
+#define FASHION_PACKAGE                                                               \
+    "Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist, " \
+    "or scripts/install-deps.sh)"
 
 void ed_images_free(ed_images *im)
 {
@@ -75,7 +76,8 @@ static int parse_digits_line(char *line, const char *path, int64_t lineno, float
         bool sep_ok = c < 64 ? *end == ',' : blank(end);
         if (end == p || v < 0 || v > (c < 64 ? 16 : 9) || !sep_ok)
             return ed_fail("digits: %s line %lld column %d is not a valid value (expected 64 pixels 0..16 and a "
-                           "label 0..9)", path, (long long)lineno, c + 1);
+                           "label 0..9)",
+                           path, (long long)lineno, c + 1);
         if (c < 64) px[c] = (float)v / 16.0f;
         else *label = (int32_t)v;
         p = end + 1;
@@ -148,10 +150,8 @@ int ed_digits_load(ed_split split, ed_images *out)
     if (rows <= ED_DIGITS_TRAIN)
         status = ed_fail("digits: %s has %lld rows; the split needs more than %d (train: the first %d)",
                          ed_digits_path(), (long long)rows, ED_DIGITS_TRAIN, ED_DIGITS_TRAIN);
-    else if (split == ED_SPLIT_TRAIN)
-        status = take_rows(&all, 0, ED_DIGITS_TRAIN, out);
-    else
-        status = take_rows(&all, ED_DIGITS_TRAIN, rows, out);
+    else if (split == ED_SPLIT_TRAIN) status = take_rows(&all, 0, ED_DIGITS_TRAIN, out);
+    else status = take_rows(&all, ED_DIGITS_TRAIN, rows, out);
     ed_images_free(&all);
     return status;
 }
@@ -171,7 +171,8 @@ static int read_fashion_file(const char *name, int rank, ed_idx *out)
     snprintf(path, sizeof path, "%s/%s", ed_fashion_mnist_dir(), name);
     if (access(path, R_OK) != 0)
         return ed_fail("fashion_mnist: %s: %s; it comes with %s, or set EDIFICE_FASHION_MNIST to a folder "
-                       "holding the four IDX files", path, strerror(errno), FASHION_PACKAGE);
+                       "holding the four IDX files",
+                       path, strerror(errno), FASHION_PACKAGE);
     if (ed_idx_read(path, out) != ED_OK) return ED_ERR;
     if (out->type == ED_IDX_U8 && out->shape.rank == rank) return ED_OK;
     ed_fail("%s: expected %s u8 data, found %s of rank %d", path, rank == 3 ? "images [N, H, W]" : "labels [N]",
@@ -237,8 +238,8 @@ static ed_tensor *pixels_to_unit(const ed_tensor *t, const char *descr, const ch
     for (int64_t i = 0; i < n; i++) {
         double v = ed_tensor_get(t, i);
         if (!bytes && !(v >= 0 && v <= 1)) {
-            ed_fail("%s: float pixels must be in [0, 1], element %lld is %g (scale them, or save uint8 0..255)",
-                    path, (long long)i, v);
+            ed_fail("%s: float pixels must be in [0, 1], element %lld is %g (scale them, or save uint8 0..255)", path,
+                    (long long)i, v);
             ed_tensor_free(x);
             return NULL;
         }
@@ -263,13 +264,14 @@ static ed_tensor *read_pixels(const char *path)
     if (ed_npy_peek(path, descr, &s) != ED_OK) return NULL;
     bool ok = strcmp(descr, "u1") == 0 || strcmp(descr, "f4") == 0 || strcmp(descr, "f8") == 0;
     if (!ok || (s.rank != 3 && s.rank != 4) || ed_shape_numel(s) < 1) {
-        ed_fail("%s: expected non-empty images [N, H, W] or [N, C, H, W] of uint8 or float, found '%s' %s",
-                path, descr, shape_text(s, type, sizeof type));
+        ed_fail("%s: expected non-empty images [N, H, W] or [N, C, H, W] of uint8 or float, found '%s' %s", path, descr,
+                shape_text(s, type, sizeof type));
         return NULL;
     }
     if (s.rank == 4 && s.dim[1] > 4) {
         ed_fail("%s: images are channels first [N, C, H, W] with C <= 4, found C = %lld (channels last? transpose "
-                "to [N, C, H, W])", path, (long long)s.dim[1]);
+                "to [N, C, H, W])",
+                path, (long long)s.dim[1]);
         return NULL;
     }
     ed_tensor *raw = ed_npy_read_any(path);

@@ -18,31 +18,28 @@ typedef struct {
 
 static int check_pair(const char *what, const ed_tensor *x, const ed_tensor *y, int64_t min_n)
 {
-    if (!x || !y)
-        return ed_fail("%s: NULL point set", what);
+    if (!x || !y) return ed_fail("%s: NULL point set", what);
     char a[96], b[96];
     ed_type_str(x->dtype, x->shape, a, sizeof a);
     ed_type_str(y->dtype, y->shape, b, sizeof b);
-    if (!ed_dtype_is_float(x->dtype) || !ed_dtype_is_float(y->dtype) || x->shape.rank != 2 ||
-        y->shape.rank != 2 || x->shape.dim[1] != y->shape.dim[1] || x->shape.dim[1] < 1)
+    if (!ed_dtype_is_float(x->dtype) || !ed_dtype_is_float(y->dtype) || x->shape.rank != 2 || y->shape.rank != 2 ||
+        x->shape.dim[1] != y->shape.dim[1] || x->shape.dim[1] < 1)
         return ed_fail("%s: expected two f32 or f64 point sets [N, D] and [M, D] with the same "
-                       "D >= 1, got %s and %s", what, a, b);
+                       "D >= 1, got %s and %s",
+                       what, a, b);
     if (x->shape.dim[0] < min_n || y->shape.dim[0] < min_n)
-        return ed_fail("%s: needs at least %lld points in each set, got %s and %s", what,
-                       (long long)min_n, a, b);
+        return ed_fail("%s: needs at least %lld points in each set, got %s and %s", what, (long long)min_n, a, b);
     return ED_OK;
 }
 
 /* Rows rows[0..k) of t (all rows if rows is NULL) in column-major double. */
-static int load_points(const char *what, const ed_tensor *t, const int64_t *rows, int64_t k,
-                       points *out)
+static int load_points(const char *what, const ed_tensor *t, const int64_t *rows, int64_t k, points *out)
 {
     int64_t d = t->shape.dim[1];
     out->n = k;
     out->d = d;
     out->cols = malloc((size_t)(k * d > 0 ? k * d : 1) * sizeof(double));
-    if (!out->cols)
-        return ed_fail("%s: out of memory for %lld points", what, (long long)k);
+    if (!out->cols) return ed_fail("%s: out of memory for %lld points", what, (long long)k);
     for (int64_t i = 0; i < k; i++) {
         int64_t r = rows ? rows[i] : i;
         for (int64_t c = 0; c < d; c++) {
@@ -51,8 +48,7 @@ static int load_points(const char *what, const ed_tensor *t, const int64_t *rows
             if (!isfinite(v)) {
                 free(out->cols);
                 out->cols = NULL;
-                return ed_fail("%s: point %lld has a non-finite coordinate (%g)", what,
-                               (long long)r, v);
+                return ed_fail("%s: point %lld has a non-finite coordinate (%g)", what, (long long)r, v);
             }
             out->cols[c * k + i] = v;
         }
@@ -63,8 +59,7 @@ static int load_points(const char *what, const ed_tensor *t, const int64_t *rows
 /* Every row of x and of y; on failure neither is left allocated. */
 static int load_pair(const char *what, const ed_tensor *x, const ed_tensor *y, points *px, points *py)
 {
-    if (load_points(what, x, NULL, x->shape.dim[0], px) != ED_OK)
-        return ED_ERR;
+    if (load_points(what, x, NULL, x->shape.dim[0], px) != ED_OK) return ED_ERR;
     if (load_points(what, y, NULL, y->shape.dim[0], py) != ED_OK) {
         free(px->cols);
         return ED_ERR;
@@ -79,8 +74,7 @@ static void insertion_sort(double *a, int64_t n)
     for (int64_t i = 1; i < n; i++) {
         double v = a[i];
         int64_t j = i;
-        for (; j > 0 && a[j - 1] > v; j--)
-            a[j] = a[j - 1];
+        for (; j > 0 && a[j - 1] > v; j--) a[j] = a[j - 1];
         a[j] = v;
     }
 }
@@ -96,14 +90,11 @@ static int64_t partition(double *a, int64_t n)
     double pivot = median3(a[0], a[n / 2], a[n - 1]);
     int64_t i = -1, j = n;
     for (;;) {
-        do
-            i++;
+        do i++;
         while (a[i] < pivot);
-        do
-            j--;
+        do j--;
         while (a[j] > pivot);
-        if (i >= j)
-            return j;
+        if (i >= j) return j;
         double t = a[i];
         a[i] = a[j];
         a[j] = t;
@@ -167,13 +158,11 @@ static double w_pp_sorted(const double *a, int64_t n, const double *b, int64_t m
 
 static void project(const points *pt, const double *dir, double *out)
 {
-    for (int64_t i = 0; i < pt->n; i++)
-        out[i] = 0;
+    for (int64_t i = 0; i < pt->n; i++) out[i] = 0;
     for (int64_t c = 0; c < pt->d; c++) {
         const double *col = pt->cols + c * pt->n;
         double w = dir[c];
-        for (int64_t i = 0; i < pt->n; i++)
-            out[i] += w * col[i];
+        for (int64_t i = 0; i < pt->n; i++) out[i] += w * col[i];
     }
 }
 
@@ -181,16 +170,13 @@ static void project(const points *pt, const double *dir, double *out)
 static double *directions(int p, int64_t d, uint64_t seed)
 {
     double *dir = malloc((size_t)(p * d) * sizeof *dir);
-    if (!dir)
-        return NULL;
+    if (!dir) return NULL;
     ed_rng_normal(dir, ED_F64, p * d, seed, 0, ed_name_stream("metrics.swd"));
     for (int k = 0; k < p; k++) {
         double *v = dir + k * d, norm = 0;
-        for (int64_t c = 0; c < d; c++)
-            norm += v[c] * v[c];
+        for (int64_t c = 0; c < d; c++) norm += v[c] * v[c];
         norm = sqrt(norm);
-        for (int64_t c = 0; c < d; c++)
-            v[c] = norm > 0 ? v[c] / norm : (c == 0); /* a zero draw: the first axis */
+        for (int64_t c = 0; c < d; c++) v[c] = norm > 0 ? v[c] / norm : (c == 0); /* a zero draw: the first axis */
     }
     return dir;
 }
@@ -201,23 +187,19 @@ static int swd_opts(const ed_swd_opts *in, ed_swd_opts *o)
     o->projections = o->projections ? o->projections : 256;
     o->p = o->p ? o->p : 1;
     if (o->projections < 1 || o->projections > 65536 || (o->p != 1 && o->p != 2))
-        return ed_fail("sliced wasserstein: projections %d must be in 1..65536 and p (%d) 1 or 2",
-                       o->projections, o->p);
+        return ed_fail("sliced wasserstein: projections %d must be in 1..65536 and p (%d) 1 or 2", o->projections,
+                       o->p);
     return ED_OK;
 }
 
-int ed_sliced_wasserstein(const ed_tensor *x, const ed_tensor *y, const ed_swd_opts *opts,
-                          double *out)
+int ed_sliced_wasserstein(const ed_tensor *x, const ed_tensor *y, const ed_swd_opts *opts, double *out)
 {
     const char *what = "sliced wasserstein";
     ed_swd_opts o;
-    if (!out)
-        return ed_fail("%s: NULL output", what);
-    if (swd_opts(opts, &o) != ED_OK || check_pair(what, x, y, 1) != ED_OK)
-        return ED_ERR;
+    if (!out) return ed_fail("%s: NULL output", what);
+    if (swd_opts(opts, &o) != ED_OK || check_pair(what, x, y, 1) != ED_OK) return ED_ERR;
     points px = {0}, py = {0};
-    if (load_pair(what, x, y, &px, &py) != ED_OK)
-        return ED_ERR;
+    if (load_pair(what, x, y, &px, &py) != ED_OK) return ED_ERR;
     double *dir = directions(o.projections, px.d, o.seed);
     double *a = malloc((size_t)px.n * sizeof *a), *b = malloc((size_t)py.n * sizeof *b);
     int status = dir && a && b ? ED_OK : ed_fail("%s: out of memory", what);
@@ -229,8 +211,7 @@ int ed_sliced_wasserstein(const ed_tensor *x, const ed_tensor *y, const ed_swd_o
         sort_doubles(b, py.n);
         total += w_pp_sorted(a, px.n, b, py.n, o.p);
     }
-    if (status == ED_OK)
-        *out = o.p == 1 ? total / o.projections : sqrt(total / o.projections);
+    if (status == ED_OK) *out = o.p == 1 ? total / o.projections : sqrt(total / o.projections);
     free(dir);
     free(a);
     free(b);
@@ -251,8 +232,8 @@ int ed_sliced_wasserstein(const ed_tensor *x, const ed_tensor *y, const ed_swd_o
  * exponent bits (k >= -1022, so the result is a normal number). */
 static inline double exp_nonpos(double x)
 {
-    const double log2e = 1.4426950408889634, ln2_hi = 0.6931471803691238,
-                 ln2_lo = 1.9082149292705877e-10, shifter = 0x1.8p52;
+    const double log2e = 1.4426950408889634, ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10,
+                 shifter = 0x1.8p52;
     double kf = x * log2e + shifter; /* round to nearest; k sits in the low mantissa bits */
     int64_t kbits;
     memcpy(&kbits, &kf, sizeof kbits);
@@ -282,12 +263,10 @@ static inline double exp_nonpos(double x)
 /* acc[k] += k(p, q_{j+k}) for one full block of BLOCK points starting at j. The loops
  * have a fixed trip count so the compiler vectorizes them without an epilogue, and each
  * lane keeps its own accumulator (no reassociation needed). */
-static void kernel_block(const points *q, int64_t j, const double *p, double c,
-                         double acc[BLOCK])
+static void kernel_block(const points *q, int64_t j, const double *p, double c, double acc[BLOCK])
 {
     double d2[BLOCK];
-    for (int k = 0; k < BLOCK; k++)
-        d2[k] = 0;
+    for (int k = 0; k < BLOCK; k++) d2[k] = 0;
     for (int64_t dim = 0; dim < q->d; dim++) {
         const double *col = q->cols + dim * q->n + j;
         double v = p[dim];
@@ -300,8 +279,7 @@ static void kernel_block(const points *q, int64_t j, const double *p, double c,
         double u = c * d2[k];
         d2[k] = u < EXP_ARG_MAX ? u : EXP_ARG_MAX;
     }
-    for (int k = 0; k < BLOCK; k++)
-        acc[k] += exp_nonpos(-d2[k]);
+    for (int k = 0; k < BLOCK; k++) acc[k] += exp_nonpos(-d2[k]);
 }
 
 /* Sum over j in [j0, n) of k(p, q_j). */
@@ -309,8 +287,7 @@ static double kernel_row(const points *q, int64_t j0, const double *p, double c)
 {
     double acc[BLOCK] = {0};
     int64_t j = j0;
-    for (; j + BLOCK <= q->n; j += BLOCK)
-        kernel_block(q, j, p, c, acc);
+    for (; j + BLOCK <= q->n; j += BLOCK) kernel_block(q, j, p, c, acc);
     double tail = 0;
     for (; j < q->n; j++) {
         double d2 = 0;
@@ -322,15 +299,13 @@ static double kernel_row(const points *q, int64_t j0, const double *p, double c)
         tail += exp_nonpos(-(u < EXP_ARG_MAX ? u : EXP_ARG_MAX));
     }
     double sum = 0;
-    for (int k = 0; k < BLOCK; k++)
-        sum += acc[k];
+    for (int k = 0; k < BLOCK; k++) sum += acc[k];
     return sum + tail;
 }
 
 static void row_of(const points *pt, int64_t i, double *p)
 {
-    for (int64_t c = 0; c < pt->d; c++)
-        p[c] = pt->cols[c * pt->n + i];
+    for (int64_t c = 0; c < pt->d; c++) p[c] = pt->cols[c * pt->n + i];
 }
 
 /* Mean of k over pairs i < j of one set (= the mean over i != j). */
@@ -357,17 +332,12 @@ static double cross_mean(const points *px, const points *py, double c, double *p
 int ed_mmd2_rbf(const ed_tensor *x, const ed_tensor *y, double sigma, double *out)
 {
     const char *what = "mmd";
-    if (!out)
-        return ed_fail("%s: NULL output", what);
-    if (check_pair(what, x, y, 2) != ED_OK)
-        return ED_ERR;
-    if (isnan(sigma) || isinf(sigma))
-        return ed_fail("%s: bandwidth must be finite, got %g", what, sigma);
-    if (sigma <= 0 && ed_mmd_median_bandwidth(x, y, &sigma) != ED_OK)
-        return ED_ERR;
+    if (!out) return ed_fail("%s: NULL output", what);
+    if (check_pair(what, x, y, 2) != ED_OK) return ED_ERR;
+    if (isnan(sigma) || isinf(sigma)) return ed_fail("%s: bandwidth must be finite, got %g", what, sigma);
+    if (sigma <= 0 && ed_mmd_median_bandwidth(x, y, &sigma) != ED_OK) return ED_ERR;
     points px = {0}, py = {0};
-    if (load_pair(what, x, y, &px, &py) != ED_OK)
-        return ED_ERR;
+    if (load_pair(what, x, y, &px, &py) != ED_OK) return ED_ERR;
     double *p = malloc((size_t)px.d * sizeof *p);
     int status = p ? ED_OK : ed_fail("%s: out of memory", what);
     if (status == ED_OK) {
@@ -384,8 +354,7 @@ int ed_mmd2_rbf(const ed_tensor *x, const ed_tensor *y, double sigma, double *ou
 static int64_t strided_rows(int64_t n, int64_t most, int64_t *rows)
 {
     int64_t k = n < most ? n : most;
-    for (int64_t i = 0; i < k; i++)
-        rows[i] = i * n / k;
+    for (int64_t i = 0; i < k; i++) rows[i] = i * n / k;
     return k;
 }
 
@@ -408,14 +377,12 @@ static double *pairwise_distances(const points *pt, int64_t *count)
 }
 
 /* Rows of x and y (y may be NULL) pooled into one column-major set. */
-static int pooled_subsample(const char *what, const ed_tensor *x, const ed_tensor *y,
-                            points *out)
+static int pooled_subsample(const char *what, const ed_tensor *x, const ed_tensor *y, points *out)
 {
     int64_t rows[1000];
     points a = {0}, b = {0};
     int64_t ka = strided_rows(x->shape.dim[0], 500, rows);
-    if (load_points(what, x, rows, ka, &a) != ED_OK)
-        return ED_ERR;
+    if (load_points(what, x, rows, ka, &a) != ED_OK) return ED_ERR;
     int64_t kb = y ? strided_rows(y->shape.dim[0], 500, rows) : 0;
     if (y && load_points(what, y, rows, kb, &b) != ED_OK) {
         free(a.cols);
@@ -425,8 +392,7 @@ static int pooled_subsample(const char *what, const ed_tensor *x, const ed_tenso
     *out = (points){.n = n, .d = d, .cols = malloc((size_t)(n * d) * sizeof(double))};
     for (int64_t c = 0; out->cols && c < d; c++) {
         memcpy(out->cols + c * n, a.cols + c * ka, (size_t)ka * sizeof(double));
-        if (kb)
-            memcpy(out->cols + c * n + ka, b.cols + c * kb, (size_t)kb * sizeof(double));
+        if (kb) memcpy(out->cols + c * n + ka, b.cols + c * kb, (size_t)kb * sizeof(double));
     }
     free(a.cols);
     free(b.cols);
@@ -436,26 +402,21 @@ static int pooled_subsample(const char *what, const ed_tensor *x, const ed_tenso
 int ed_mmd_median_bandwidth(const ed_tensor *x, const ed_tensor *y, double *sigma)
 {
     const char *what = "mmd bandwidth";
-    if (!sigma)
-        return ed_fail("%s: NULL output", what);
-    if (check_pair(what, x, y ? y : x, 1) != ED_OK)
-        return ED_ERR;
+    if (!sigma) return ed_fail("%s: NULL output", what);
+    if (check_pair(what, x, y ? y : x, 1) != ED_OK) return ED_ERR;
     points pool;
-    if (pooled_subsample(what, x, y, &pool) != ED_OK)
-        return ED_ERR;
+    if (pooled_subsample(what, x, y, &pool) != ED_OK) return ED_ERR;
     int64_t count = 0;
     double *dist = pool.n >= 2 ? pairwise_distances(&pool, &count) : NULL;
     int status = ED_OK;
-    if (pool.n < 2)
-        status = ed_fail("%s: needs at least 2 points", what);
-    else if (!dist)
-        status = ed_fail("%s: out of memory", what);
+    if (pool.n < 2) status = ed_fail("%s: needs at least 2 points", what);
+    else if (!dist) status = ed_fail("%s: out of memory", what);
     double median = status == ED_OK ? select_kth(dist, count, (count - 1) / 2) : 0;
     if (status == ED_OK && !(median > 0))
         status = ed_fail("%s: the median distance between points is 0 (are all points equal?); "
-                         "give a bandwidth", what);
-    if (status == ED_OK)
-        *sigma = median;
+                         "give a bandwidth",
+                         what);
+    if (status == ED_OK) *sigma = median;
     free(dist);
     free(pool.cols);
     return status;

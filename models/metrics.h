@@ -31,8 +31,7 @@ typedef struct {
 } ed_swd_opts;
 
 /* opts may be NULL (defaults). N, M >= 1, the same D >= 1, finite values. */
-int ed_sliced_wasserstein(const ed_tensor *x, const ed_tensor *y, const ed_swd_opts *opts,
-                          double *out);
+int ed_sliced_wasserstein(const ed_tensor *x, const ed_tensor *y, const ed_swd_opts *opts, double *out);
 
 /* Squared maximum mean discrepancy with the RBF kernel
  * k(a, b) = exp(-|a - b|^2 / (2 sigma^2)), the unbiased estimator

@@ -25,8 +25,7 @@ static int parse_sizes(const ed_option *o, const char *value, ed_sizes *out)
         long long k = strtoll(p, &end, 10);
         if (errno || end == p || (*end && *end != ','))
             return ed_fail("option %s: '%s' is not a list of integers like 256,128", o->name, value);
-        if (k < o->lo || k > o->hi)
-            return ed_fail("option %s: %lld is outside [%.0f, %.0f]", o->name, k, o->lo, o->hi);
+        if (k < o->lo || k > o->hi) return ed_fail("option %s: %lld is outside [%.0f, %.0f]", o->name, k, o->lo, o->hi);
         s.v[s.n++] = k;
         p = *end ? end + 1 : end;
         if (*end && !*p) return ed_fail("option %s: '%s' ends with a comma", o->name, value);
@@ -130,8 +129,7 @@ const char *ed_option_range_str(const ed_option *o, char *buf, size_t size)
     return buf;
 }
 
-const char *ed_options_get(const ed_option *t, int n, const void *opts, const char *name, char *buf,
-                           size_t size)
+const char *ed_options_get(const ed_option *t, int n, const void *opts, const char *name, char *buf, size_t size)
 {
     const ed_option *o = ed_option_find(t, n, name);
     if (!o) return NULL;
@@ -174,7 +172,8 @@ int ed_options_set(const ed_option *t, int n, void *opts, const char *name, cons
         return ED_OK;
     }
     v = strtod(value, &end);
-    if (errno || *end || end == value || !isfinite(v)) return ed_fail("option %s: '%s' is not a finite number", name, value);
+    if (errno || *end || end == value || !isfinite(v))
+        return ed_fail("option %s: '%s' is not a finite number", name, value);
     if (v < o->lo || v > o->hi) return ed_fail("option %s: %s is outside %s", name, value, range);
     *real_field(opts, o) = v;
     return ED_OK;

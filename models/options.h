@@ -38,8 +38,7 @@ void ed_options_defaults(const ed_option *t, int n, void *opts);
  * accepts for an unknown name, a malformed value or a value out of range. */
 int ed_options_set(const ed_option *t, int n, void *opts, const char *name, const char *value);
 /* The option's current value as text (buf of at least 32 bytes); NULL for an unknown name. */
-const char *ed_options_get(const ed_option *t, int n, const void *opts, const char *name, char *buf,
-                           size_t size);
+const char *ed_options_get(const ed_option *t, int n, const void *opts, const char *name, char *buf, size_t size);
 /* The default as text. */
 const char *ed_option_default_str(const ed_option *o, char *buf, size_t size);
 /* The accepted values as text: "[1, 4096]", "euler|midpoint|rk4". */

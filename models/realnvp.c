@@ -14,8 +14,8 @@
 static const char *const masks[] = {"halves", "parity", "checkerboard", NULL};
 static const char *const scales[] = {"fixed", "learned", NULL};
 /* In ed_activation's order, so the option's index is the enum value. */
-static const char *const activations[] = {"none",    "relu",       "silu",     "gelu", "gelu_tanh", "tanh",
-                                          "sigmoid", "leaky_relu", "softplus", NULL};
+static const char *const activations[] = {"none", "relu",    "silu",       "gelu",     "gelu_tanh",
+                                          "tanh", "sigmoid", "leaky_relu", "softplus", NULL};
 _Static_assert(sizeof activations / sizeof activations[0] == ED_ACT_COUNT + 1, "one name per ed_activation");
 
 #define RN(field) offsetof(ed_realnvp_opts, field)
@@ -23,10 +23,13 @@ const ed_option ed_realnvp_options[] = {
     {"couplings", ED_OPTION_INT, RN(couplings), 4, 1, 256, NULL, "affine coupling layers", NULL},
     {"hidden", ED_OPTION_SIZES, RN(hidden), 0, 1, 65536, NULL, "hidden widths of each coupling's conditioner", "256"},
     {"activation", ED_OPTION_ENUM, RN(activation), ED_ACT_RELU, 0, 0, activations, "conditioner activation", NULL},
-    {"mask", ED_OPTION_ENUM, RN(mask), ED_RNVP_MASK_HALVES, 0, 0, masks, "coupling masks, alternating with their complement (checkerboard: 1-channel images)", NULL},
+    {"mask", ED_OPTION_ENUM, RN(mask), ED_RNVP_MASK_HALVES, 0, 0, masks,
+     "coupling masks, alternating with their complement (checkerboard: 1-channel images)", NULL},
     {"scale_bound", ED_OPTION_REAL, RN(scale_bound), 1, 1e-3, 100, NULL, "log-scale s = scale_bound * tanh(raw)", NULL},
-    {"scale", ED_OPTION_ENUM, RN(scale), ED_RNVP_SCALE_FIXED, 0, 0, scales, "the bound fixed, or times a learned per-coordinate factor", NULL},
-    {"logit_alpha", ED_OPTION_REAL, RN(logit_alpha), 0.05, 0, 0.49, NULL, "image data: y = logit(a + (1 - 2a) v) (0: no pre-transform)", NULL},
+    {"scale", ED_OPTION_ENUM, RN(scale), ED_RNVP_SCALE_FIXED, 0, 0, scales,
+     "the bound fixed, or times a learned per-coordinate factor", NULL},
+    {"logit_alpha", ED_OPTION_REAL, RN(logit_alpha), 0.05, 0, 0.49, NULL,
+     "image data: y = logit(a + (1 - 2a) v) (0: no pre-transform)", NULL},
 };
 #undef RN
 
@@ -66,7 +69,8 @@ static bool check_opts(ed_graph *g, const ed_realnvp_opts *o)
     else if (!(o->scale_bound > 0 && o->scale_bound < INFINITY)) bad = "scale_bound must be finite and > 0";
     else if (!(o->logit_alpha >= 0 && o->logit_alpha < 0.5)) bad = "logit_alpha must be in [0, 0.5)";
     else if (o->levels < 0 || o->levels == 1) bad = "levels must be 0 (continuous) or >= 2";
-    else if (o->mask == ED_RNVP_MASK_CHECKERBOARD && !grid(o, &h, &w)) bad = "the checkerboard needs height * width = data_dim (or a square data_dim)";
+    else if (o->mask == ED_RNVP_MASK_CHECKERBOARD && !grid(o, &h, &w))
+        bad = "the checkerboard needs height * width = data_dim (or a square data_dim)";
     for (int i = 0; !bad && i < o->hidden.n; i++)
         if (o->hidden.v[i] < 1) bad = "hidden widths must be >= 1";
     if (bad) ed_graph_fail(g, "realnvp: %s (data_dim %lld)", bad, (long long)o->data_dim);
@@ -250,7 +254,8 @@ static int model_check(const ed_gen_model *m)
 {
     if (m->obs_size) return ed_fail("model realnvp is unconditional: the data have observations");
     if (m->opts.realnvp.mask == ED_RNVP_MASK_CHECKERBOARD && m->opts.realnvp.height == 0 &&
-        (m->sample.rank != 1 || (int64_t)sqrt((double)m->sample.dim[0]) * (int64_t)sqrt((double)m->sample.dim[0]) != m->sample.dim[0]))
+        (m->sample.rank != 1 ||
+         (int64_t)sqrt((double)m->sample.dim[0]) * (int64_t)sqrt((double)m->sample.dim[0]) != m->sample.dim[0]))
         return ed_fail("model realnvp: the checkerboard mask needs one-channel images or a square number of features");
     return ED_OK;
 }

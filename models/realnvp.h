@@ -34,7 +34,12 @@
 #include "frontend/nn.h"
 #include "models/options.h"
 
-typedef enum { ED_RNVP_MASK_HALVES, ED_RNVP_MASK_PARITY, ED_RNVP_MASK_CHECKERBOARD, ED_RNVP_MASK_COUNT } ed_realnvp_mask;
+typedef enum {
+    ED_RNVP_MASK_HALVES,
+    ED_RNVP_MASK_PARITY,
+    ED_RNVP_MASK_CHECKERBOARD,
+    ED_RNVP_MASK_COUNT
+} ed_realnvp_mask;
 typedef enum { ED_RNVP_SCALE_FIXED, ED_RNVP_SCALE_LEARNED, ED_RNVP_SCALE_COUNT } ed_realnvp_scale;
 
 typedef struct {

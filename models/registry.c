@@ -73,10 +73,7 @@ enum { NMODELS = sizeof models / sizeof models[0] };
 
 int ed_model_count(void) { return NMODELS; }
 
-const ed_model_def *ed_model_at(int i)
-{
-    return i >= 0 && i < NMODELS ? models[i] : NULL;
-}
+const ed_model_def *ed_model_at(int i) { return i >= 0 && i < NMODELS ? models[i] : NULL; }
 
 const ed_model_def *ed_model_find(const char *name)
 {
@@ -149,10 +146,7 @@ const char *ed_gen_model_get(const ed_gen_model *m, const char *name, char *buf,
     return ed_options_get(m->def->options, m->def->noptions, &m->opts, name, buf, size);
 }
 
-int ed_gen_model_check(const ed_gen_model *m)
-{
-    return m->def->check ? m->def->check(m) : ED_OK;
-}
+int ed_gen_model_check(const ed_gen_model *m) { return m->def->check ? m->def->check(m) : ED_OK; }
 
 /* The network's obs_size comes from the data, not from an option. */
 static ed_gen_model with_obs(const ed_gen_model *m)
@@ -188,7 +182,8 @@ ed_node *ed_gen_model_step_loss(ed_graph *g, const ed_gen_model *m, int k, const
     if (k < 0 || k >= m->def->nsteps) return ed_graph_fail(g, "model %s has no training step %d", m->def->name, k);
     if ((b->obs != NULL) != (m->obs_size > 0))
         return ed_graph_fail(g, "model %s: %s", m->def->name,
-                             b->obs ? "observations given to an unconditional model" : "a conditional model needs observations");
+                             b->obs ? "observations given to an unconditional model"
+                                    : "a conditional model needs observations");
     if ((b->labels != NULL) != (m->classes > 0))
         return ed_graph_fail(g, "model %s: %s", m->def->name,
                              b->labels ? "labels given to a model built without classes" : "the model needs labels");

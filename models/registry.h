@@ -50,7 +50,7 @@ typedef struct {
     int64_t steps;       /* 0: the model's default (ddpm: T, and no other count is accepted) */
     bool has_guidance;   /* guidance below is set (else the model's own) */
     double guidance;
-    bool has_eta;        /* eta below is set (else the model's own) */
+    bool has_eta; /* eta below is set (else the model's own) */
     double eta;
 } ed_gen_sample_opts;
 
@@ -106,7 +106,6 @@ struct ed_gen_model {
         ed_vae_opts vae;
     } opts;
 };
-
 
 /* The families defined in their own files. */
 extern const ed_model_def ed_realnvp_model;

@@ -54,12 +54,8 @@ static bool pred_coefficients(ed_pred p, const ed_level *l, double c[4])
 {
     double a = l->alpha, s = l->sigma;
     switch (p) {
-    case ED_PRED_EPS: /* x0 = (x - s eps) / a */
-        c[0] = 1 / a, c[1] = -s / a, c[2] = 0, c[3] = 1;
-        break;
-    case ED_PRED_X0: /* eps = (x - a x0) / s */
-        c[0] = 0, c[1] = 1, c[2] = 1 / s, c[3] = -a / s;
-        break;
+    case ED_PRED_EPS: /* x0 = (x - s eps) / a */ c[0] = 1 / a, c[1] = -s / a, c[2] = 0, c[3] = 1; break;
+    case ED_PRED_X0: /* eps = (x - a x0) / s */ c[0] = 0, c[1] = 1, c[2] = 1 / s, c[3] = -a / s; break;
     case ED_PRED_VELOCITY: { /* solve x = a x0 + s eps, v = v_a x0 + v_s eps */
         double det = a * l->v_s - s * l->v_a;
         c[0] = l->v_s / det, c[1] = -s / det, c[2] = -l->v_a / det, c[3] = a / det;
@@ -79,16 +75,16 @@ static bool pred_coefficients(ed_pred p, const ed_level *l, double c[4])
 
 /* One sampler under construction. */
 typedef struct {
-    ed_graph *g;        /* outer graph */
+    ed_graph *g; /* outer graph */
     const ed_model *m;
     ed_dtype dt;
     ed_shape shape;
     bool trajectory;
-    int n;              /* iterations */
+    int n; /* iterations */
     ed_loop_builder *loop;
     ed_graph *body;
-    ed_node *idx;       /* loop index, i32 [] */
-    const char *who;    /* sampler name for errors */
+    ed_node *idx;    /* loop index, i32 [] */
+    const char *who; /* sampler name for errors */
 } build;
 
 /* What one model evaluation needs per iteration, host side. */
@@ -110,7 +106,8 @@ static bool eval_host_set(build *b, eval_host *e, int k, const ed_level *l)
 {
     double c[4];
     if (!pred_coefficients(b->m->pred, l, c)) {
-        ed_graph_fail(b->g, "%s: the %s parameterization is singular at iteration %d (t = %g, alpha = %g, sigma = %g); "
+        ed_graph_fail(b->g,
+                      "%s: the %s parameterization is singular at iteration %d (t = %g, alpha = %g, sigma = %g); "
                       "move the grid off that end",
                       b->who, ed_pred_name(b->m->pred), k, l->t, l->alpha, l->sigma);
         return false;
@@ -121,23 +118,17 @@ static bool eval_host_set(build *b, eval_host *e, int k, const ed_level *l)
 }
 
 /* A per-iteration value in the body: the table gathered at the loop index. */
-static ed_node *per_step(build *b, const double *v)
-{
-    return ed_table_at(ed_table(b->body, b->dt, v, b->n), b->idx);
-}
+static ed_node *per_step(build *b, const double *v) { return ed_table_at(ed_table(b->body, b->dt, v, b->n), b->idx); }
 
 /* a * x + c * y with scalars a, c; NULL if anything is NULL (the error is recorded). */
-static ed_node *axpby(ed_node *a, ed_node *x, ed_node *c, ed_node *y)
-{
-    return ed_add(ed_mul(a, x), ed_mul(c, y));
-}
+static ed_node *axpby(ed_node *a, ed_node *x, ed_node *c, ed_node *y) { return ed_add(ed_mul(a, x), ed_mul(c, y)); }
 
 /* The model's raw output at x for the iteration's level e, checked for type. */
 static ed_node *model_out(build *b, const eval_host *e, ed_node *x)
 {
     if (!x) return NULL;
-    ed_denoise_in in = {.loop = b->loop, .t = per_step(b, e->t), .alpha = per_step(b, e->alpha),
-                        .sigma = per_step(b, e->sigma)};
+    ed_denoise_in in = {
+        .loop = b->loop, .t = per_step(b, e->t), .alpha = per_step(b, e->alpha), .sigma = per_step(b, e->sigma)};
     ed_node *out = b->m->fn(b->body, x, &in, b->m->ctx);
     if (!out) {
         if (!ed_graph_error(b->body) && !ed_graph_error(b->g))
@@ -237,7 +228,8 @@ static ed_sample_result finish(build *b, ed_node *next)
 {
     ed_sample_result r = {.iterations = b->n};
     if (!next) {
-        if (!ed_graph_error(b->g) && !ed_graph_error(b->body)) ed_graph_fail(b->body, "%s: building the step failed", b->who);
+        if (!ed_graph_error(b->g) && !ed_graph_error(b->body))
+            ed_graph_fail(b->body, "%s: building the step failed", b->who);
         ed_node *none = NULL;
         ed_loop_end(b->loop, &none, 1, NULL, 0); /* frees the builder; the error stays */
         return r;
@@ -326,8 +318,7 @@ ed_sample_result ed_sample_ddim(ed_graph *g, const ed_model *m, const ed_sample_
         for (int i = 0; i < S; i++) {
             tau[i] = d.timesteps[i];
             if (tau[i] < 0 || tau[i] >= T || (i > 0 && tau[i] <= tau[i - 1]))
-                return fail_result(g, "ddim",
-                                   "custom timesteps must be strictly increasing within 0..T-1");
+                return fail_result(g, "ddim", "custom timesteps must be strictly increasing within 0..T-1");
         }
     } else if (ed_ddim_timesteps(T, S, d.spacing, tau) != ED_OK) {
         return fail_result(g, "ddim", ed_last_error());
@@ -447,7 +438,8 @@ ed_sample_result ed_sample_ode(ed_graph *g, const ed_model *m, const ed_sample_s
     for (int k = 0; k < n; k++) {
         h[k] = times[k + 1] - times[k];
         for (int j = 0; j < nstage[d.method]; j++)
-            if (!drift_host_set(&b, &st[j], k, &d.process, times[k] + frac[d.method][j] * h[k])) return finish(&b, NULL);
+            if (!drift_host_set(&b, &st[j], k, &d.process, times[k] + frac[d.method][j] * h[k]))
+                return finish(&b, NULL);
     }
     ed_node *hn = per_step(&b, h), *next = NULL;
     ed_node *k1 = drift(&b, &st[0], x);

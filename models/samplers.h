@@ -36,9 +36,9 @@ bool ed_pred_parse(const char *s, ed_pred *out);
 /* What the denoiser gets besides x. All nodes are scalars [] of x's dtype in body. */
 typedef struct {
     ed_loop_builder *loop; /* to capture outer nodes: ed_loop_capture(loop, node) */
-    ed_node *t;        /* the model's time input: the integer timestep (DDPM, DDIM), t in
+    ed_node *t;            /* the model's time input: the integer timestep (DDPM, DDIM), t in
                         * [0, 1] (VP, VE, flow matching), sigma (consistency) */
-    ed_node *alpha;    /* x = alpha x0 + sigma eps at this t */
+    ed_node *alpha;        /* x = alpha x0 + sigma eps at this t */
     ed_node *sigma;
 } ed_denoise_in;
 
@@ -52,11 +52,11 @@ typedef struct {
 
 /* What to sample. Zero fields take the defaults in brackets. */
 typedef struct {
-    ed_shape shape;    /* the batch, e.g. [10000, 2]; axis 0 is the sample index */
-    ed_dtype dtype;    /* [f32] */
-    ed_node *x_init;   /* starting x in the outer graph (already at the prior's scale);
+    ed_shape shape;  /* the batch, e.g. [10000, 2]; axis 0 is the sample index */
+    ed_dtype dtype;  /* [f32] */
+    ed_node *x_init; /* starting x in the outer graph (already at the prior's scale);
                         * [NULL: drawn from the sampler's prior] */
-    bool trajectory;   /* also return x after every loop iteration, [steps, shape...] */
+    bool trajectory; /* also return x after every loop iteration, [steps, shape...] */
 } ed_sample_spec;
 
 typedef struct {
@@ -78,27 +78,25 @@ typedef struct {
 
 /* x_T ~ N(0, I); for t = T-1..0: x <- posterior mean given x0_hat, plus noise for t > 0.
  * T iterations; the model's t is the integer timestep. */
-ed_sample_result ed_sample_ddpm(ed_graph *g, const ed_model *m, const ed_sample_spec *spec,
-                                const ed_ddpm_opts *o);
+ed_sample_result ed_sample_ddpm(ed_graph *g, const ed_model *m, const ed_sample_spec *spec, const ed_ddpm_opts *o);
 
 /* ---- DDIM ----------------------------------------------------------------------- */
 
 typedef struct {
-    ed_beta_opts beta;     /* [linear 1e-4..0.02, T = 1000] */
-    int steps;             /* S [50] */
-    ed_spacing spacing;    /* [uniform] */
-    const int *timesteps;  /* a custom ascending sub-sequence of 0..T-1, length steps
+    ed_beta_opts beta;    /* [linear 1e-4..0.02, T = 1000] */
+    int steps;            /* S [50] */
+    ed_spacing spacing;   /* [uniform] */
+    const int *timesteps; /* a custom ascending sub-sequence of 0..T-1, length steps
                             * [NULL: ed_ddim_timesteps(T, S, spacing)] */
-    double eta;            /* 0 deterministic, 1 DDPM-like [0] */
-    bool clip_x0;          /* [false] */
-    double clip;           /* [1] */
+    double eta;           /* 0 deterministic, 1 DDPM-like [0] */
+    bool clip_x0;         /* [false] */
+    double clip;          /* [1] */
 } ed_ddim_opts;
 
 /* x <- sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - s^2) eps_hat + s z with
  * s = eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev), going down
  * the sub-sequence (abar_prev = 1 after its first element). S iterations. */
-ed_sample_result ed_sample_ddim(ed_graph *g, const ed_model *m, const ed_sample_spec *spec,
-                                const ed_ddim_opts *o);
+ed_sample_result ed_sample_ddim(ed_graph *g, const ed_model *m, const ed_sample_spec *spec, const ed_ddim_opts *o);
 
 /* ---- ODE integrators: flow matching and probability-flow ODEs -------------------- */
 
@@ -118,8 +116,7 @@ typedef struct {
 
 /* dx/dt = dalpha x0_hat + dsigma eps_hat (ed_level), from the prior at the grid's start
  * (flow: N(0, I); VP: N(0, I); VE: N(0, sigma_max^2 I)). steps iterations. */
-ed_sample_result ed_sample_ode(ed_graph *g, const ed_model *m, const ed_sample_spec *spec,
-                               const ed_ode_opts *o);
+ed_sample_result ed_sample_ode(ed_graph *g, const ed_model *m, const ed_sample_spec *spec, const ed_ode_opts *o);
 
 /* ---- reverse SDEs: Euler-Maruyama and predictor-corrector --------------------------- */
 

@@ -11,10 +11,7 @@
 
 static const char *beta_names[ED_BETA_COUNT] = {"linear", "cosine", "sigmoid"};
 
-const char *ed_beta_kind_name(ed_beta_kind k)
-{
-    return (unsigned)k < ED_BETA_COUNT ? beta_names[k] : "?";
-}
+const char *ed_beta_kind_name(ed_beta_kind k) { return (unsigned)k < ED_BETA_COUNT ? beta_names[k] : "?"; }
 
 bool ed_beta_kind_parse(const char *s, ed_beta_kind *out)
 {
@@ -177,7 +174,4 @@ ed_node *ed_table(ed_graph *g, ed_dtype dt, const double *v, int n)
     return ed_const(g, dt, ed_shape1(n), v, n);
 }
 
-ed_node *ed_table_at(ed_node *table, ed_node *index)
-{
-    return ed_gather(table, index, 0);
-}
+ed_node *ed_table_at(ed_node *table, ed_node *index) { return ed_gather(table, index, 0); }

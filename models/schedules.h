@@ -79,11 +79,11 @@ typedef enum {
 
 /* Zero fields take the defaults in brackets. */
 typedef struct {
-    ed_process_kind kind; /* [VP] */
-    double beta_min;      /* VP [0.1] */
-    double beta_max;      /* VP [20] */
-    double sigma_min;     /* VE [0.01] */
-    double sigma_max;     /* VE [50] */
+    ed_process_kind kind;  /* [VP] */
+    double beta_min;       /* VP [0.1] */
+    double beta_max;       /* VP [20] */
+    double sigma_min;      /* VE [0.01] */
+    double sigma_max;      /* VE [50] */
     double flow_sigma_min; /* FLOW: the noise left at t = 1 [0] */
 } ed_process;
 

@@ -15,30 +15,18 @@
 #define PI 3.14159265358979323846
 
 static const char *const toy_names[ED_TOY_COUNT] = {
-    [ED_TOY_MOONS] = "moons",
-    [ED_TOY_CIRCLES] = "circles",
-    [ED_TOY_SWISS_ROLL] = "swiss_roll",
-    [ED_TOY_8GAUSSIANS] = "8gaussians",
-    [ED_TOY_CHECKERBOARD] = "checkerboard",
+    [ED_TOY_MOONS] = "moons",           [ED_TOY_CIRCLES] = "circles",           [ED_TOY_SWISS_ROLL] = "swiss_roll",
+    [ED_TOY_8GAUSSIANS] = "8gaussians", [ED_TOY_CHECKERBOARD] = "checkerboard",
 };
 
 static const double toy_noise[ED_TOY_COUNT] = {
-    [ED_TOY_MOONS] = 0.1,
-    [ED_TOY_CIRCLES] = 0.05,
-    [ED_TOY_SWISS_ROLL] = 0.05,
-    [ED_TOY_8GAUSSIANS] = 0.1,
-    [ED_TOY_CHECKERBOARD] = 0.0,
+    [ED_TOY_MOONS] = 0.1,      [ED_TOY_CIRCLES] = 0.05,     [ED_TOY_SWISS_ROLL] = 0.05,
+    [ED_TOY_8GAUSSIANS] = 0.1, [ED_TOY_CHECKERBOARD] = 0.0,
 };
 
-const char *ed_toy_name(ed_toy set)
-{
-    return (unsigned)set < ED_TOY_COUNT ? toy_names[set] : "?";
-}
+const char *ed_toy_name(ed_toy set) { return (unsigned)set < ED_TOY_COUNT ? toy_names[set] : "?"; }
 
-double ed_toy_default_noise(ed_toy set)
-{
-    return (unsigned)set < ED_TOY_COUNT ? toy_noise[set] : 0.0;
-}
+double ed_toy_default_noise(ed_toy set) { return (unsigned)set < ED_TOY_COUNT ? toy_noise[set] : 0.0; }
 
 int ed_toy_parse(const char *name, ed_toy *out)
 {
@@ -49,7 +37,8 @@ int ed_toy_parse(const char *name, ed_toy *out)
         }
     }
     return ed_fail("unknown data set '%s' (valid: moons, circles, swiss_roll, 8gaussians, "
-                   "checkerboard)", name ? name : "(null)");
+                   "checkerboard)",
+                   name ? name : "(null)");
 }
 
 /* ---- random draws -------------------------------------------------------------- */
@@ -71,10 +60,8 @@ static double *draw(const char *set, uint32_t k, int64_t n, uint64_t seed, bool 
         ed_fail("data: out of memory drawing %lld values", (long long)n);
         return NULL;
     }
-    if (normal)
-        ed_rng_normal(v, ED_F64, n, seed, 0, data_stream(set, k));
-    else
-        ed_rng_uniform(v, ED_F64, n, seed, 0, data_stream(set, k), 0.0, 1.0);
+    if (normal) ed_rng_normal(v, ED_F64, n, seed, 0, data_stream(set, k));
+    else ed_rng_uniform(v, ED_F64, n, seed, 0, data_stream(set, k), 0.0, 1.0);
     return v;
 }
 
@@ -148,8 +135,7 @@ static void gaussians_row(double u, double w, double *x, double *y)
 {
     (void)w;
     int k = (int)(u * 8.0);
-    if (k > 7)
-        k = 7;
+    if (k > 7) k = 7;
     *x = sqrt(2.0) * cos(k * PI / 4.0);
     *y = sqrt(2.0) * sin(k * PI / 4.0);
 }
@@ -167,11 +153,8 @@ static void checker_row(double u, double w, double *x, double *y)
 typedef void (*row_fn)(double u, double w, double *x, double *y);
 
 static const row_fn toy_rows[ED_TOY_COUNT] = {
-    [ED_TOY_MOONS] = moons_row,
-    [ED_TOY_CIRCLES] = circles_row,
-    [ED_TOY_SWISS_ROLL] = swiss_row,
-    [ED_TOY_8GAUSSIANS] = gaussians_row,
-    [ED_TOY_CHECKERBOARD] = checker_row,
+    [ED_TOY_MOONS] = moons_row,          [ED_TOY_CIRCLES] = circles_row,      [ED_TOY_SWISS_ROLL] = swiss_row,
+    [ED_TOY_8GAUSSIANS] = gaussians_row, [ED_TOY_CHECKERBOARD] = checker_row,
 };
 
 static placement toy_placement(ed_toy set)
@@ -188,8 +171,7 @@ static placement toy_placement(ed_toy set)
 static int check_rows(const char *what, int64_t n)
 {
     if (n < 0 || n > ED_DATA_MAX_ROWS)
-        return ed_fail("%s: number of rows %lld is outside 0..%lld", what, (long long)n,
-                       (long long)ED_DATA_MAX_ROWS);
+        return ed_fail("%s: number of rows %lld is outside 0..%lld", what, (long long)n, (long long)ED_DATA_MAX_ROWS);
     return ED_OK;
 }
 
@@ -200,14 +182,12 @@ ed_tensor *ed_toy_sample(ed_toy set, int64_t n, uint64_t seed, double noise)
         return NULL;
     }
     const char *name = toy_names[set];
-    if (check_rows(name, n) != ED_OK)
-        return NULL;
+    if (check_rows(name, n) != ED_OK) return NULL;
     if (isnan(noise) || isinf(noise)) {
         ed_fail("%s: noise must be a finite number, got %g", name, noise);
         return NULL;
     }
-    if (noise < 0)
-        noise = toy_noise[set];
+    if (noise < 0) noise = toy_noise[set];
     ed_tensor *t = ed_tensor_new(ED_F32, ed_shape2(n, 2));
     double *u = t ? draw(name, 0, n, seed, false) : NULL;
     double *w = u ? draw(name, 1, n, seed, false) : NULL;
@@ -235,8 +215,7 @@ ed_tensor *ed_toy_sample(ed_toy set, int64_t n, uint64_t seed, double noise)
 ed_tensor *ed_toy_by_name(const char *name, int64_t n, uint64_t seed, double noise)
 {
     ed_toy set;
-    if (ed_toy_parse(name, &set) != ED_OK)
-        return NULL;
+    if (ed_toy_parse(name, &set) != ED_OK) return NULL;
     return ed_toy_sample(set, n, seed, noise);
 }
 
@@ -251,8 +230,7 @@ static void index_str(const ed_shape *s, int64_t flat, char *buf, size_t cap)
         len += (size_t)snprintf(buf + len, cap - len, i ? ", %lld" : "%lld",
                                 (long long)(flat / strides[i] % s->dim[i]));
     }
-    if (len < cap)
-        snprintf(buf + len, cap - len, "]");
+    if (len < cap) snprintf(buf + len, cap - len, "]");
 }
 
 /* A new f32 copy of t (f32 or f64) whose every value is finite in f32; frees t in every
@@ -267,22 +245,19 @@ static ed_tensor *to_finite_f32(ed_tensor *t, const char *path)
     int64_t n = ed_tensor_numel(t);
     float *dst = out->data;
     for (int64_t i = 0; i < n; i++) {
-        double v = t->dtype == ED_F32 ? (double)((const float *)t->data)[i]
-                                      : ((const double *)t->data)[i];
+        double v = t->dtype == ED_F32 ? (double)((const float *)t->data)[i] : ((const double *)t->data)[i];
         if (!isfinite(v) || fabs(v) > FLT_MAX) {
             char idx[96];
             index_str(&t->shape, i, idx, sizeof idx);
             ed_fail("%s: value %g at %s is not a finite %s", path, v, idx,
                     t->dtype == ED_F32 ? "number" : "f32 number");
-            if (out != t)
-                ed_tensor_free(out);
+            if (out != t) ed_tensor_free(out);
             ed_tensor_free(t);
             return NULL;
         }
         dst[i] = (float)v;
     }
-    if (out != t)
-        ed_tensor_free(t);
+    if (out != t) ed_tensor_free(t);
     return out;
 }
 
@@ -295,31 +270,24 @@ static ed_tensor *read_array(const char *path, int rank, const char *layout)
         return NULL;
     }
     ed_tensor *t = ed_npy_read(path);
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     bool ok = (t->dtype == ED_F32 || t->dtype == ED_F64) && t->shape.rank == rank;
-    for (int i = 0; ok && i < rank; i++)
-        ok = t->shape.dim[i] > 0;
+    for (int i = 0; ok && i < rank; i++) ok = t->shape.dim[i] > 0;
     if (!ok) {
         char type[96];
         ed_type_str(t->dtype, t->shape, type, sizeof type);
-        ed_fail("%s: expected a non-empty %d-D array %s of f32 or f64, found %s", path, rank,
-                layout, type);
+        ed_fail("%s: expected a non-empty %d-D array %s of f32 or f64, found %s", path, rank, layout, type);
         ed_tensor_free(t);
         return NULL;
     }
     return to_finite_f32(t, path);
 }
 
-ed_tensor *ed_data_load_npy(const char *path)
-{
-    return read_array(path, 2, "[N, D]");
-}
+ed_tensor *ed_data_load_npy(const char *path) { return read_array(path, 2, "[N, D]"); }
 
 void ed_pairs_free(ed_pairs *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     ed_tensor_free(p->obs);
     ed_tensor_free(p->actions);
     ed_tensor_free(p->side);
@@ -328,20 +296,18 @@ void ed_pairs_free(ed_pairs *p)
 
 int ed_pairs_load_npy(const char *obs_path, const char *actions_path, ed_pairs *out)
 {
-    if (!out)
-        return ed_fail("data: NULL output");
+    if (!out) return ed_fail("data: NULL output");
     *out = (ed_pairs){0};
     ed_tensor *obs = read_array(obs_path, 2, "[N, O]");
-    if (!obs)
-        return ED_ERR;
+    if (!obs) return ED_ERR;
     ed_tensor *act = read_array(actions_path, 3, "[N, H, A]");
     if (!act) {
         ed_tensor_free(obs);
         return ED_ERR;
     }
     if (obs->shape.dim[0] != act->shape.dim[0]) {
-        ed_fail("%s: %lld action chunks, but %s has %lld observations", actions_path,
-                (long long)act->shape.dim[0], obs_path, (long long)obs->shape.dim[0]);
+        ed_fail("%s: %lld action chunks, but %s has %lld observations", actions_path, (long long)act->shape.dim[0],
+                obs_path, (long long)obs->shape.dim[0]);
         ed_tensor_free(obs);
         ed_tensor_free(act);
         return ED_ERR;
@@ -355,10 +321,7 @@ int ed_pairs_load_npy(const char *obs_path, const char *actions_path, ed_pairs *
 
 enum { D_SX, D_SY, D_THETA, D_LEN, D_A, D_B, D_SIDE, D_CLEAR, D_DRAWS };
 
-static double smoothstep(double x)
-{
-    return x * x * (3.0 - 2.0 * x);
-}
+static double smoothstep(double x) { return x * x * (3.0 - 2.0 * x); }
 
 /* The bump S(tau) of data.h: 0 at both ends, 1 at tau = a, C1. */
 static double bump(double tau, double a)
@@ -368,8 +331,7 @@ static double bump(double tau, double a)
 
 /* The waypoints p(k / H), k = 1..H, of the path from s along u (length len) whose
  * lateral offset along the left normal is h S(tau), S peaking at tau = a. */
-static void demo_waypoints(double sx, double sy, double ux, double uy, double len, double a,
-                           double h, float *out)
+static void demo_waypoints(double sx, double sy, double ux, double uy, double len, double a, double h, float *out)
 {
     double nx = -uy, ny = ux;
     for (int k = 1; k <= ED_DEMO_HORIZON; k++) {
@@ -387,36 +349,28 @@ static void demo_row(const double d[D_DRAWS], float *obs, float *act, int32_t *s
     double ux = cos(theta), uy = sin(theta), nx = -uy, ny = ux;
     bool left = d[D_SIDE] < 0.5;
     double h = b + (left ? 1.0 : -1.0) * (0.35 + 0.2 * d[D_CLEAR]);
-    const double o[ED_DEMO_OBS] = {sx,
-                                   sy,
-                                   sx + len * ux,
-                                   sy + len * uy,
-                                   sx + a * len * ux + b * nx,
-                                   sy + a * len * uy + b * ny};
-    for (int k = 0; k < ED_DEMO_OBS; k++)
-        obs[k] = (float)o[k];
+    const double o[ED_DEMO_OBS] = {
+        sx, sy, sx + len * ux, sy + len * uy, sx + a * len * ux + b * nx, sy + a * len * uy + b * ny};
+    for (int k = 0; k < ED_DEMO_OBS; k++) obs[k] = (float)o[k];
     demo_waypoints(sx, sy, ux, uy, len, a, h, act);
     *side = left ? ED_DEMO_LEFT : ED_DEMO_RIGHT;
 }
 
-int ed_demo_path(const float obs[ED_DEMO_OBS], int side, double clearance,
-                 float out[ED_DEMO_HORIZON * ED_DEMO_ACTION])
+int ed_demo_path(const float obs[ED_DEMO_OBS], int side, double clearance, float out[ED_DEMO_HORIZON * ED_DEMO_ACTION])
 {
-    if (!obs || !out)
-        return ed_fail("demo path: NULL argument");
+    if (!obs || !out) return ed_fail("demo path: NULL argument");
     if (side != ED_DEMO_LEFT && side != ED_DEMO_RIGHT)
         return ed_fail("demo path: side %d is neither ED_DEMO_LEFT nor ED_DEMO_RIGHT", side);
-    if (!isfinite(clearance))
-        return ed_fail("demo path: clearance must be finite, got %g", clearance);
+    if (!isfinite(clearance)) return ed_fail("demo path: clearance must be finite, got %g", clearance);
     double sx = obs[0], sy = obs[1], dx = obs[2] - sx, dy = obs[3] - sy;
     double len = sqrt(dx * dx + dy * dy);
-    if (!(len > 0) || !isfinite(len))
-        return ed_fail("demo path: start and goal must be distinct finite points");
+    if (!(len > 0) || !isfinite(len)) return ed_fail("demo path: start and goal must be distinct finite points");
     double ux = dx / len, uy = dy / len, ox = obs[4] - sx, oy = obs[5] - sy;
     double a = (ox * ux + oy * uy) / len, b = -uy * ox + ux * oy;
     if (!(a > 0 && a < 1))
         return ed_fail("demo path: the obstacle must lie between start and goal along the "
-                       "line (its fraction along it is %g)", a);
+                       "line (its fraction along it is %g)",
+                       a);
     double h = b + (side == ED_DEMO_LEFT ? clearance : -clearance);
     demo_waypoints(sx, sy, ux, uy, len, a, h, out);
     return ED_OK;
@@ -424,11 +378,9 @@ int ed_demo_path(const float obs[ED_DEMO_OBS], int side, double clearance,
 
 int ed_demo_pairs(int64_t n, uint64_t seed, ed_pairs *out)
 {
-    if (!out)
-        return ed_fail("demo: NULL output");
+    if (!out) return ed_fail("demo: NULL output");
     *out = (ed_pairs){0};
-    if (check_rows("demo", n) != ED_OK)
-        return ED_ERR;
+    if (check_rows("demo", n) != ED_OK) return ED_ERR;
     ed_pairs p = {
         .obs = ed_tensor_new(ED_F32, ed_shape2(n, ED_DEMO_OBS)),
         .actions = ed_tensor_new(ED_F32, ed_shape3(n, ED_DEMO_HORIZON, ED_DEMO_ACTION)),
@@ -436,18 +388,14 @@ int ed_demo_pairs(int64_t n, uint64_t seed, ed_pairs *out)
     };
     double *draws[D_DRAWS] = {0};
     bool ok = p.obs && p.actions && p.side;
-    for (int k = 0; ok && k < D_DRAWS; k++)
-        ok = (draws[k] = draw("demo", (uint32_t)k, n, seed, false)) != NULL;
+    for (int k = 0; ok && k < D_DRAWS; k++) ok = (draws[k] = draw("demo", (uint32_t)k, n, seed, false)) != NULL;
     for (int64_t i = 0; ok && i < n; i++) {
         double d[D_DRAWS];
-        for (int k = 0; k < D_DRAWS; k++)
-            d[k] = draws[k][i];
+        for (int k = 0; k < D_DRAWS; k++) d[k] = draws[k][i];
         demo_row(d, (float *)p.obs->data + i * ED_DEMO_OBS,
-                 (float *)p.actions->data + i * ED_DEMO_HORIZON * ED_DEMO_ACTION,
-                 (int32_t *)p.side->data + i);
+                 (float *)p.actions->data + i * ED_DEMO_HORIZON * ED_DEMO_ACTION, (int32_t *)p.side->data + i);
     }
-    for (int k = 0; k < D_DRAWS; k++)
-        free(draws[k]);
+    for (int k = 0; k < D_DRAWS; k++) free(draws[k]);
     if (!ok) {
         ed_pairs_free(&p);
         return ED_ERR;
@@ -476,27 +424,22 @@ typedef struct {
 static chunk_verdict judge_chunk(const double o[6], const double *p, int64_t h, double tol)
 {
     chunk_verdict v = {.finite = true, .side = -1};
-    for (int k = 0; k < 6; k++)
-        v.finite = v.finite && isfinite(o[k]);
-    for (int64_t k = 0; k < 2 * h; k++)
-        v.finite = v.finite && isfinite(p[k]);
-    if (!v.finite)
-        return v;
+    for (int k = 0; k < 6; k++) v.finite = v.finite && isfinite(o[k]);
+    for (int64_t k = 0; k < 2 * h; k++) v.finite = v.finite && isfinite(p[k]);
+    if (!v.finite) return v;
     double ux = o[2] - o[0], uy = o[3] - o[1], ox = o[4], oy = o[5];
     double r2 = ED_DEMO_RADIUS * ED_DEMO_RADIUS;
     double px = o[0], py = o[1];
     double prev_along = (px - ox) * ux + (py - oy) * uy;
     for (int64_t k = 0; k < h; k++) {
         double qx = p[2 * k], qy = p[2 * k + 1];
-        if (seg_dist2(px, py, qx, qy, ox, oy) < r2)
-            v.collided = true;
+        if (seg_dist2(px, py, qx, qy, ox, oy) < r2) v.collided = true;
         double along = (qx - ox) * ux + (qy - oy) * uy;
         if (v.side < 0 && prev_along < 0 && along >= 0) {
             double t = -prev_along / (along - prev_along);
             double cx = px + t * (qx - px) - ox, cy = py + t * (qy - py) - oy;
             double lateral = -uy * cx + ux * cy; /* along the left normal */
-            if (lateral != 0)
-                v.side = lateral > 0 ? ED_DEMO_LEFT : ED_DEMO_RIGHT;
+            if (lateral != 0) v.side = lateral > 0 ? ED_DEMO_LEFT : ED_DEMO_RIGHT;
         }
         prev_along = along;
         px = qx;
@@ -509,24 +452,22 @@ static chunk_verdict judge_chunk(const double o[6], const double *p, int64_t h, 
 
 static int check_eval_args(const ed_tensor *obs, const ed_tensor *chunks, ed_demo_stats *out)
 {
-    if (!obs || !chunks || !out)
-        return ed_fail("demo evaluate: NULL argument");
+    if (!obs || !chunks || !out) return ed_fail("demo evaluate: NULL argument");
     char a[96], b[96];
     ed_type_str(obs->dtype, obs->shape, a, sizeof a);
     ed_type_str(chunks->dtype, chunks->shape, b, sizeof b);
     bool float_types = ed_dtype_is_float(obs->dtype) && ed_dtype_is_float(chunks->dtype);
-    if (!float_types || obs->shape.rank != 2 || obs->shape.dim[1] < ED_DEMO_OBS ||
-        chunks->shape.rank != 3 || chunks->shape.dim[1] < 1 || chunks->shape.dim[2] != 2 ||
-        obs->shape.dim[0] != chunks->shape.dim[0])
+    if (!float_types || obs->shape.rank != 2 || obs->shape.dim[1] < ED_DEMO_OBS || chunks->shape.rank != 3 ||
+        chunks->shape.dim[1] < 1 || chunks->shape.dim[2] != 2 || obs->shape.dim[0] != chunks->shape.dim[0])
         return ed_fail("demo evaluate: expected observations [N, >=6] and chunks [N, H, 2] of "
-                       "f32 or f64, got %s and %s", a, b);
+                       "f32 or f64, got %s and %s",
+                       a, b);
     return ED_OK;
 }
 
 static void add_verdict(ed_demo_stats *s, chunk_verdict v)
 {
-    if (!v.finite)
-        return;
+    if (!v.finite) return;
     s->collided += v.collided;
     s->reached += v.reached;
     s->left += v.side == ED_DEMO_LEFT;
@@ -534,23 +475,18 @@ static void add_verdict(ed_demo_stats *s, chunk_verdict v)
     s->valid += v.reached && !v.collided && v.side >= 0;
 }
 
-int ed_demo_evaluate(const ed_tensor *obs, const ed_tensor *chunks, double goal_tol,
-                     ed_demo_stats *out)
+int ed_demo_evaluate(const ed_tensor *obs, const ed_tensor *chunks, double goal_tol, ed_demo_stats *out)
 {
-    if (check_eval_args(obs, chunks, out) != ED_OK)
-        return ED_ERR;
+    if (check_eval_args(obs, chunks, out) != ED_OK) return ED_ERR;
     int64_t n = obs->shape.dim[0], h = chunks->shape.dim[1], width = obs->shape.dim[1];
     double tol = goal_tol > 0 ? goal_tol : ED_DEMO_GOAL_TOL;
     double *p = malloc((size_t)(2 * h) * sizeof *p);
-    if (!p)
-        return ed_fail("demo evaluate: out of memory");
+    if (!p) return ed_fail("demo evaluate: out of memory");
     ed_demo_stats s = {.n = n};
     for (int64_t i = 0; i < n; i++) {
         double o[6];
-        for (int k = 0; k < 6; k++)
-            o[k] = ed_tensor_get(obs, i * width + k);
-        for (int64_t k = 0; k < 2 * h; k++)
-            p[k] = ed_tensor_get(chunks, i * 2 * h + k);
+        for (int k = 0; k < 6; k++) o[k] = ed_tensor_get(obs, i * width + k);
+        for (int64_t k = 0; k < 2 * h; k++) p[k] = ed_tensor_get(chunks, i * 2 * h + k);
         add_verdict(&s, judge_chunk(o, p, h, tol));
     }
     free(p);

@@ -116,8 +116,7 @@ int ed_demo_pairs(int64_t n, uint64_t seed, ed_pairs *out);
  * H x 2 waypoints. For tests and pictures: e.g. the mean of the left and the right path
  * of an observation is the "mode-averaging policy", and it hits the obstacle. An error
  * if start equals goal or the obstacle is not strictly between them along the line. */
-int ed_demo_path(const float obs[ED_DEMO_OBS], int side, double clearance,
-                 float out[ED_DEMO_HORIZON * ED_DEMO_ACTION]);
+int ed_demo_path(const float obs[ED_DEMO_OBS], int side, double clearance, float out[ED_DEMO_HORIZON * ED_DEMO_ACTION]);
 
 /* How a batch of action chunks for the demonstration set behaves. A chunk's path is the
  * polyline start, waypoint 1, ..., waypoint H.
@@ -136,7 +135,6 @@ typedef struct {
 
 /* obs: f32 or f64 [N, >= 6] laid out as above; chunks: f32 or f64 [N, H, 2], H >= 1.
  * goal_tol <= 0 means ED_DEMO_GOAL_TOL. */
-int ed_demo_evaluate(const ed_tensor *obs, const ed_tensor *chunks, double goal_tol,
-                     ed_demo_stats *out);
+int ed_demo_evaluate(const ed_tensor *obs, const ed_tensor *chunks, double goal_tol, ed_demo_stats *out);
 
 #endif

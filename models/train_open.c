@@ -29,8 +29,7 @@ static int apply_options(const ed_train_request *r, ed_gen_model *m, ed_train_op
         const char *name = r->options[i].name;
         char before[64], after[64];
         ed_gen_model_get(m, name, before, sizeof before);
-        if (ed_gen_model_set(m, name, r->options[i].value) != ED_OK)
-            return bad_request(res);
+        if (ed_gen_model_set(m, name, r->options[i].value) != ED_OK) return bad_request(res);
         ed_gen_model_get(m, name, after, sizeof after);
         if (r->resume && strcmp(before, after) != 0) {
             ed_fail("%s was trained with %s = %s; a resumed run keeps its model options", r->resume, name, before);
@@ -44,8 +43,7 @@ static int apply_options(const ed_train_request *r, ed_gen_model *m, ed_train_op
 static int same_or_absent(const char *ckpt, const char *flag, bool given, bool equal, const char *was,
                           ed_train_open_result *res)
 {
-    if (!given || equal)
-        return ED_OK;
+    if (!given || equal) return ED_OK;
     ed_fail("%s was trained with %s %s; a resumed run keeps it (leave %s out)", ckpt, flag, was, flag);
     return bad_request(res);
 }
@@ -56,7 +54,8 @@ static int check_kept(const ed_train_request *r, const ed_checkpoint *ck, ed_gen
     char rows[32], seed[32];
     snprintf(rows, sizeof rows, "%lld", (long long)ck->data_n);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)ck->train.seed);
-    if (same_or_absent(r->resume, "--data", r->data, r->data && strcmp(r->data, ck->data) == 0, ck->data, res) != ED_OK ||
+    if (same_or_absent(r->resume, "--data", r->data, r->data && strcmp(r->data, ck->data) == 0, ck->data, res) !=
+            ED_OK ||
         same_or_absent(r->resume, "--n", r->n != 0, r->n == ck->data_n, rows, res) != ED_OK ||
         same_or_absent(r->resume, "--seed", r->has_seed, r->seed == ck->train.seed, seed, res) != ED_OK)
         return ED_ERR;
@@ -76,14 +75,10 @@ static bool diverges(const ed_train_request *r, const ed_trainer_opts *was)
  * (their values are checked when the trainer is made). */
 static ed_trainer_opts run_opts(const ed_train_request *r, ed_trainer_opts o)
 {
-    if (r->batch)
-        o.batch = r->batch;
-    if (r->lr != 0)
-        o.lr = r->lr;
-    if (r->has_lr_schedule)
-        o.lr_schedule = r->lr_schedule;
-    if (r->steps)
-        o.steps = r->steps;
+    if (r->batch) o.batch = r->batch;
+    if (r->lr != 0) o.lr = r->lr;
+    if (r->has_lr_schedule) o.lr_schedule = r->lr_schedule;
+    if (r->steps) o.steps = r->steps;
     o.backend = r->backend;
     o.passes = r->passes;
     o.pass_opts = r->pass_opts;
@@ -95,10 +90,8 @@ static int check_writable(const char *out)
 {
     char dir[4096];
     const char *slash = strrchr(out, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", slash == out ? 1 : (int)(slash - out), out);
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, sizeof dir, "%.*s", slash == out ? 1 : (int)(slash - out), out);
     if (access(dir, W_OK) != 0)
         return ed_fail("cannot write the checkpoint %s: directory '%s' does not exist or is not writable", out, dir);
     return ED_OK;
@@ -109,34 +102,28 @@ static int output_path(const ed_train_request *r, ed_train_open_result *res)
     const char *out = r->out ? r->out : r->resume;
     int len = out ? snprintf(res->out, sizeof res->out, "%s", out)
                   : snprintf(res->out, sizeof res->out, "%s.safetensors", r->def->name);
-    if (len < 0 || (size_t)len >= sizeof res->out)
-        return ed_fail("the output path is too long");
+    if (len < 0 || (size_t)len >= sizeof res->out) return ed_fail("the output path is too long");
     return check_writable(res->out);
 }
 
 /* What no run can take (the command line never gives these). */
 static int check_request(const ed_train_request *r, ed_train_open_result *res)
 {
-    if (!r->def)
-        ed_fail("no model given");
+    if (!r->def) ed_fail("no model given");
     else if (r->n < 0 || r->steps < 0)
         ed_fail("--n and --steps must be >= 1, got %lld and %lld", (long long)r->n, (long long)r->steps);
-    else if (r->noptions && !r->options)
-        ed_fail("%d model options but no array of them", r->noptions);
-    else
-        return ED_OK;
+    else if (r->noptions && !r->options) ed_fail("%d model options but no array of them", r->noptions);
+    else return ED_OK;
     return bad_request(res);
 }
 
 /* Everything before the trainer: the model, the data and the options of the run. */
-static int prepare(const ed_train_request *r, ed_checkpoint *ck, ed_gen_model *m, ed_dataset *d,
-                   ed_trainer_opts *o, ed_train_open_result *res)
+static int prepare(const ed_train_request *r, ed_checkpoint *ck, ed_gen_model *m, ed_dataset *d, ed_trainer_opts *o,
+                   ed_train_open_result *res)
 {
-    if (check_request(r, res) != ED_OK)
-        return ED_ERR;
+    if (check_request(r, res) != ED_OK) return ED_ERR;
     if (r->resume) {
-        if (ed_checkpoint_load_for(r->resume, r->def, ck) != ED_OK || check_kept(r, ck, m, res) != ED_OK)
-            return ED_ERR;
+        if (ed_checkpoint_load_for(r->resume, r->def, ck) != ED_OK || check_kept(r, ck, m, res) != ED_OK) return ED_ERR;
         if (ed_dataset_open(d, ck->data, ck->data_n, ck->data_seed) != ED_OK) {
             char msg[ED_ERROR_MAX];
             return ed_fail("%s (the data of %s)", last_error_copy(msg), r->resume);
@@ -156,8 +143,11 @@ static int prepare(const ed_train_request *r, ed_checkpoint *ck, ed_gen_model *m
         if (ed_gen_model_init_data(m, r->def, &facts) != ED_OK || apply_options(r, m, res) != ED_OK ||
             ed_gen_model_check(m) != ED_OK)
             return ED_ERR;
-        ed_trainer_opts defaults = {.batch = ED_TRAIN_DEFAULT_BATCH, .lr = ED_TRAIN_DEFAULT_LR, .seed = seed,
-                                    .steps = DEFAULT_STEPS, .lr_schedule = ED_LR_COSINE};
+        ed_trainer_opts defaults = {.batch = ED_TRAIN_DEFAULT_BATCH,
+                                    .lr = ED_TRAIN_DEFAULT_LR,
+                                    .seed = seed,
+                                    .steps = DEFAULT_STEPS,
+                                    .lr_schedule = ED_LR_COSINE};
         *o = run_opts(r, defaults);
     }
     return output_path(r, res);
@@ -175,10 +165,8 @@ int ed_trainer_open(const ed_train_request *r, ed_train_open_result *res)
         ed_clear_error();
         ed_trainer *t = ck.store ? ed_trainer_resume(&ck, &d, &o) : ed_trainer_new(&m, &d, &o);
         char msg[ED_ERROR_MAX];
-        if (!t)
-            status = r->resume ? ed_fail("%s: %s", r->resume, last_error_copy(msg)) : ED_ERR;
-        else
-            ed_trainer_take_data(t, &d);
+        if (!t) status = r->resume ? ed_fail("%s: %s", r->resume, last_error_copy(msg)) : ED_ERR;
+        else ed_trainer_take_data(t, &d);
         res->trainer = t;
     }
     ed_checkpoint_free(&ck);

@@ -92,7 +92,8 @@ static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o, int
     ed_train_opts to = {.optim = {.kind = ED_OPT_ADAM, .lr = o->lr, .prefix = prefix},
                         .groups = m->def->steps[k].groups};
     if (o->lr_schedule == ED_LR_COSINE)
-        to.optim.schedule = (ed_schedule){.kind = ED_SCHED_COSINE, .warmup_steps = 1, .total_steps = o->steps, .min_ratio = 0.01};
+        to.optim.schedule = (ed_schedule){
+            .kind = ED_SCHED_COSINE, .warmup_steps = 1, .total_steps = o->steps, .min_ratio = 0.01};
     if (m->def->steps[k].optim) m->def->steps[k].optim(m, &to.optim);
     if (ed_graph_error(g) || ed_train_step(g, loss, &to) != ED_OK) {
         ed_fail("%s", ed_graph_error(g));
@@ -140,7 +141,8 @@ static int check_opts(const ed_trainer_opts *o)
     if (!(o->batch >= 1 && o->batch <= (INT64_C(1) << 24)))
         return ed_fail("the batch size must be in [1, 16777216], got %lld", (long long)o->batch);
     if (!(o->lr > 0 && isfinite(o->lr))) return ed_fail("the learning rate must be finite and > 0, got %g", o->lr);
-    if ((unsigned)o->lr_schedule >= ED_LR_COUNT) return ed_fail("unknown learning-rate schedule %d", (int)o->lr_schedule);
+    if ((unsigned)o->lr_schedule >= ED_LR_COUNT)
+        return ed_fail("unknown learning-rate schedule %d", (int)o->lr_schedule);
     if (o->lr_schedule == ED_LR_COSINE && o->steps < 1)
         return ed_fail("a cosine learning-rate schedule needs the run's planned steps");
     return ED_OK;
@@ -177,8 +179,10 @@ static ed_trainer *make(const ed_gen_model *m, const ed_dataset *d, const ed_tra
         if (!t->g[k]) goto fail;
         /* Step k's seed: the run's seed for the first step (as single-step runs have
          * always drawn), then one more per step so two steps never share a stream. */
-        t->p[k] = ed_compile(t->g[k], t->st, &(ed_compile_opts){.backend = o->backend, .seed = o->seed + (uint64_t)k,
-                                                                  .passes = o->passes, .pass_opts = o->pass_opts});
+        t->p[k] = ed_compile(
+            t->g[k], t->st,
+            &(ed_compile_opts){
+                .backend = o->backend, .seed = o->seed + (uint64_t)k, .passes = o->passes, .pass_opts = o->pass_opts});
         if (!t->p[k]) goto fail;
         ed_program_set_calls(t->p[k], (uint64_t)(step * t->repeats[k]));
     }
@@ -217,8 +221,9 @@ ed_trainer *ed_trainer_resume(ed_checkpoint *ck, const ed_dataset *d, const ed_t
     }
     if (fp != ck->data_fingerprint) {
         ed_store_free(st);
-        ed_fail("the data '%s' is not what the checkpoint was trained on (fingerprint %016llx, now %016llx): it changed",
-                d->spec, (unsigned long long)ck->data_fingerprint, (unsigned long long)fp);
+        ed_fail(
+            "the data '%s' is not what the checkpoint was trained on (fingerprint %016llx, now %016llx): it changed",
+            d->spec, (unsigned long long)ck->data_fingerprint, (unsigned long long)fp);
         return NULL;
     }
     ed_trainer *t = make(&ck->model, d, o, st, ck->step);
@@ -243,8 +248,7 @@ void ed_trainer_free(ed_trainer *t)
 
 int ed_trainer_take_data(ed_trainer *t, ed_dataset *d)
 {
-    if (t->d != d)
-        return ed_fail("the trainer reads other data than '%s'", d->spec);
+    if (t->d != d) return ed_fail("the trainer reads other data than '%s'", d->spec);
     t->own_data = *d;
     t->d = &t->own_data;
     *d = (ed_dataset){0};
@@ -423,15 +427,20 @@ static int parse_meta(const char *path, const ed_meta *m, ed_checkpoint *c)
     if (!(v = need(m, path, "data"))) return ED_ERR;
     if (strlen(v) >= sizeof c->data) return ed_fail("%s: data spec too long", path);
     snprintf(c->data, sizeof c->data, "%s", v);
-    if (!(v = need(m, path, "data.n")) || !parse_i64(v, 0, &c->data_n)) return v ? ed_fail("%s: bad data.n '%s'", path, v) : ED_ERR;
-    if (!(v = need(m, path, "data.seed")) || !parse_u64(v, &c->data_seed)) return v ? ed_fail("%s: bad data.seed '%s'", path, v) : ED_ERR;
+    if (!(v = need(m, path, "data.n")) || !parse_i64(v, 0, &c->data_n))
+        return v ? ed_fail("%s: bad data.n '%s'", path, v) : ED_ERR;
+    if (!(v = need(m, path, "data.seed")) || !parse_u64(v, &c->data_seed))
+        return v ? ed_fail("%s: bad data.seed '%s'", path, v) : ED_ERR;
     if (!(v = need(m, path, "data.fingerprint"))) return ED_ERR;
-    if (strlen(v) != 16 || strspn(v, "0123456789abcdef") != 16) return ed_fail("%s: bad data.fingerprint '%s'", path, v);
+    if (strlen(v) != 16 || strspn(v, "0123456789abcdef") != 16)
+        return ed_fail("%s: bad data.fingerprint '%s'", path, v);
     c->data_fingerprint = strtoull(v, NULL, 16);
     if (!(v = need(m, path, "train.step")) || !parse_i64(v, 0, &c->step) || c->step > INT32_MAX)
         return v ? ed_fail("%s: bad train.step '%s'", path, v) : ED_ERR;
-    if (!(v = need(m, path, "train.seed")) || !parse_u64(v, &c->train.seed)) return v ? ed_fail("%s: bad train.seed '%s'", path, v) : ED_ERR;
-    if (!(v = need(m, path, "train.batch")) || !parse_i64(v, 1, &i64)) return v ? ed_fail("%s: bad train.batch '%s'", path, v) : ED_ERR;
+    if (!(v = need(m, path, "train.seed")) || !parse_u64(v, &c->train.seed))
+        return v ? ed_fail("%s: bad train.seed '%s'", path, v) : ED_ERR;
+    if (!(v = need(m, path, "train.batch")) || !parse_i64(v, 1, &i64))
+        return v ? ed_fail("%s: bad train.batch '%s'", path, v) : ED_ERR;
     c->train.batch = i64;
     if (!(v = need(m, path, "train.steps")) || !parse_i64(v, 0, &c->train.steps))
         return v ? ed_fail("%s: bad train.steps '%s'", path, v) : ED_ERR;
@@ -448,7 +457,8 @@ static int parse_meta(const char *path, const ed_meta *m, ed_checkpoint *c)
     for (int k = 0; k < def->nsteps; k++) runs += ed_gen_model_step_repeats(&c->model, k);
     snprintf(want, sizeof want, "philox4x32-10 stream=train.batch call=%lld", (long long)(c->step * runs));
     if (!(v = need(m, path, "train.data_rng"))) return ED_ERR;
-    if (strcmp(v, want) != 0) return ed_fail("%s: train.data_rng '%s' does not match step %lld", path, v, (long long)c->step);
+    if (strcmp(v, want) != 0)
+        return ed_fail("%s: train.data_rng '%s' does not match step %lld", path, v, (long long)c->step);
     return ED_OK;
 }
 
@@ -471,10 +481,8 @@ int ed_checkpoint_load(const char *path, ed_checkpoint *out)
 
 int ed_checkpoint_load_for(const char *path, const ed_model_def *def, ed_checkpoint *out)
 {
-    if (ed_checkpoint_load(path, out) != ED_OK)
-        return ED_ERR;
-    if (out->model.def == def)
-        return ED_OK;
+    if (ed_checkpoint_load(path, out) != ED_OK) return ED_ERR;
+    if (out->model.def == def) return ED_OK;
     ed_fail("%s is a checkpoint of model %s, not %s", path, out->model.def->name, def->name);
     ed_checkpoint_free(out);
     return ED_ERR;

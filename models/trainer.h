@@ -37,11 +37,11 @@ const char *ed_lr_schedule_name(ed_lr_schedule s); /* "constant", "cosine" */
 bool ed_lr_schedule_parse(const char *s, ed_lr_schedule *out);
 
 typedef struct {
-    int64_t batch;      /* [256] */
-    double lr;          /* Adam learning rate [1e-3] */
-    uint64_t seed;      /* params, the step's random draws and the batches [0] */
-    ed_backend backend; /* [JIT] */
-    int64_t steps;      /* the run's planned length, kept in checkpoints [0: not said] */
+    int64_t batch;              /* [256] */
+    double lr;                  /* Adam learning rate [1e-3] */
+    uint64_t seed;              /* params, the step's random draws and the batches [0] */
+    ed_backend backend;         /* [JIT] */
+    int64_t steps;              /* the run's planned length, kept in checkpoints [0: not said] */
     ed_lr_schedule lr_schedule; /* [constant]; cosine needs steps */
     /* How the step is compiled (not kept in checkpoints: a run resumes the same with any
      * pipeline): graph passes [NULL: the default pipeline, "": none] and their printing
@@ -112,17 +112,17 @@ typedef struct {
     const ed_model_def *def;      /* the model (required) */
     const ed_option_arg *options; /* model options set from text, in order */
     int noptions;
-    const char *data;             /* the data spec (a fresh run needs it) */
-    int64_t n;                    /* rows generated for a built-in set [10000] */
-    bool has_seed;                /* seed below is given [0] */
+    const char *data; /* the data spec (a fresh run needs it) */
+    int64_t n;        /* rows generated for a built-in set [10000] */
+    bool has_seed;    /* seed below is given [0] */
     uint64_t seed;
-    const char *resume;           /* a checkpoint of def to continue; NULL: a fresh run */
-    const char *out;              /* where the run will be saved [the resumed file, else
+    const char *resume;   /* a checkpoint of def to continue; NULL: a fresh run */
+    const char *out;      /* where the run will be saved [the resumed file, else
                                      "<model>.safetensors"] */
-    int64_t steps;                /* the run's planned length [1000] */
-    int64_t batch;                /* [256] */
-    double lr;                    /* Adam's learning rate [1e-3] */
-    bool has_lr_schedule;         /* lr_schedule below is given [cosine] */
+    int64_t steps;        /* the run's planned length [1000] */
+    int64_t batch;        /* [256] */
+    double lr;            /* Adam's learning rate [1e-3] */
+    bool has_lr_schedule; /* lr_schedule below is given [cosine] */
     ed_lr_schedule lr_schedule;
     /* How the step is compiled (never taken from a checkpoint). */
     ed_backend backend;
@@ -132,14 +132,14 @@ typedef struct {
 
 /* What ed_trainer_open decided, for the caller to report. */
 typedef struct {
-    ed_trainer *trainer;   /* the run, owning its data; the caller frees it */
-    char out[4096];        /* where to save it */
+    ed_trainer *trainer; /* the run, owning its data; the caller frees it */
+    char out[4096];      /* where to save it */
     bool resumed;
-    ed_trainer_opts was;   /* resumed: the checkpoint's own options */
-    bool diverges;         /* resumed with another batch, lr or schedule, or another length
+    ed_trainer_opts was; /* resumed: the checkpoint's own options */
+    bool diverges;       /* resumed with another batch, lr or schedule, or another length
                               of a cosine schedule: the run goes on, but not as the
                               interrupted one would have */
-    bool bad_request;      /* on failure: the request is at fault (a missing field, a bad
+    bool bad_request;    /* on failure: the request is at fault (a missing field, a bad
                               option value, a field the checkpoint fixes given otherwise),
                               not a file, the data or the compiler */
 } ed_train_open_result;

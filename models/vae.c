@@ -7,8 +7,8 @@
 #include <string.h>
 
 /* In ed_activation order, so the option's index is the activation itself. */
-static const char *const activations[] = {"none",    "relu",       "silu",     "gelu", "gelu_tanh", "tanh",
-                                          "sigmoid", "leaky_relu", "softplus", NULL};
+static const char *const activations[] = {"none", "relu",    "silu",       "gelu",     "gelu_tanh",
+                                          "tanh", "sigmoid", "leaky_relu", "softplus", NULL};
 static const char *const likelihoods[] = {"bernoulli", "gaussian", NULL};
 
 #define VAE(field) offsetof(ed_vae_opts, field)
@@ -237,7 +237,8 @@ static ed_node *model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
     (void)obs, (void)labels;
     if ((so->sampler && *so->sampler && strcmp(so->sampler, "prior") != 0) || so->steps || so->has_guidance ||
         so->has_eta)
-        return ed_graph_fail(g, "sample vae: the decoder's mean at z ~ N(0, I) (sampler 'prior'; no steps, guidance or eta)");
+        return ed_graph_fail(
+            g, "sample vae: the decoder's mean at z ~ N(0, I) (sampler 'prior'; no steps, guidance or eta)");
     return ed_gen_model_unflatten(m, ed_vae_sample(g, n, &m->opts.vae));
 }
 

@@ -113,9 +113,7 @@ static void vjp_unary(ed_node *y, ed_node *gy, const bool *need, ed_node **gin)
     case ED_OP_SOFTPLUS: d = ed_sigmoid(x); break;
     case ED_OP_SIN: d = ed_cos(x); break;
     case ED_OP_COS: d = ed_neg(ed_sin(x)); break;
-    case ED_OP_CLAMP:
-        d = ed_mul(mask(ed_ge(x, c(x, y->attr.lo)), x), mask(ed_le(x, c(x, y->attr.hi)), x));
-        break;
+    case ED_OP_CLAMP: d = ed_mul(mask(ed_ge(x, c(x, y->attr.lo)), x), mask(ed_le(x, c(x, y->attr.hi)), x)); break;
     case ED_OP_GELU: {
         if (y->attr.approx) {
             /* u = k (x + 0.044715 x^3), t = tanh u:
@@ -295,14 +293,26 @@ static void vjp_leaf(ed_node *y, ed_node *gy, const bool *need, ed_node **gin)
 
 static const vjp_fn vjps[ED_OP_COUNT] = {
     [ED_OP_PARAM] = vjp_leaf,
-    [ED_OP_ADD] = vjp_add, [ED_OP_SUB] = vjp_sub, [ED_OP_MUL] = vjp_mul, [ED_OP_DIV] = vjp_div,
-    [ED_OP_POW] = vjp_pow, [ED_OP_MAXIMUM] = vjp_extremum, [ED_OP_MINIMUM] = vjp_extremum,
+    [ED_OP_ADD] = vjp_add,
+    [ED_OP_SUB] = vjp_sub,
+    [ED_OP_MUL] = vjp_mul,
+    [ED_OP_DIV] = vjp_div,
+    [ED_OP_POW] = vjp_pow,
+    [ED_OP_MAXIMUM] = vjp_extremum,
+    [ED_OP_MINIMUM] = vjp_extremum,
     [ED_OP_WHERE] = vjp_where,
-    [ED_OP_SUM] = vjp_reduce, [ED_OP_MEAN] = vjp_reduce, [ED_OP_MAX] = vjp_reduce, [ED_OP_MIN] = vjp_reduce,
-    [ED_OP_RESHAPE] = vjp_reshape, [ED_OP_TRANSPOSE] = vjp_transpose,
-    [ED_OP_BROADCAST_TO] = vjp_broadcast_to, [ED_OP_SLICE] = vjp_slice, [ED_OP_CONCAT] = vjp_concat,
+    [ED_OP_SUM] = vjp_reduce,
+    [ED_OP_MEAN] = vjp_reduce,
+    [ED_OP_MAX] = vjp_reduce,
+    [ED_OP_MIN] = vjp_reduce,
+    [ED_OP_RESHAPE] = vjp_reshape,
+    [ED_OP_TRANSPOSE] = vjp_transpose,
+    [ED_OP_BROADCAST_TO] = vjp_broadcast_to,
+    [ED_OP_SLICE] = vjp_slice,
+    [ED_OP_CONCAT] = vjp_concat,
     [ED_OP_PAD] = vjp_pad,
-    [ED_OP_GATHER] = vjp_gather, [ED_OP_SCATTER_ADD] = vjp_scatter_add,
+    [ED_OP_GATHER] = vjp_gather,
+    [ED_OP_SCATTER_ADD] = vjp_scatter_add,
     [ED_OP_MATMUL] = vjp_matmul,
 };
 
@@ -335,10 +345,7 @@ bool ed_has_vjp(ed_op op)
 
 /* ---- the reverse walk --------------------------------------------------------- */
 
-static bool carries_gradient(const ed_node *n)
-{
-    return (ed_ops[n->op].flags & F_DIFF) && ed_dtype_is_float(n->dtype);
-}
+static bool carries_gradient(const ed_node *n) { return (ed_ops[n->op].flags & F_DIFF) && ed_dtype_is_float(n->dtype); }
 
 /* Control ops (and fused nodes, which the fuse pass makes after autodiff) pass
  * dependence on so that a loss reached through them is an error rather than a silent
@@ -366,8 +373,8 @@ int ed_grad(ed_node *loss, ed_node *const *wrt, int n, ed_node **grads)
             return ED_ERR;
         }
         if (!ed_dtype_is_float(wrt[i]->dtype)) {
-            ed_graph_fail(g, "grad: wrt[%d] (%%%d) is %s; gradients exist only for float values", i,
-                          wrt[i]->id, ed_node_type_str(wrt[i], t, sizeof t));
+            ed_graph_fail(g, "grad: wrt[%d] (%%%d) is %s; gradients exist only for float values", i, wrt[i]->id,
+                          ed_node_type_str(wrt[i], t, sizeof t));
             return ED_ERR;
         }
     }
@@ -402,8 +409,10 @@ int ed_grad(ed_node *loss, ed_node *const *wrt, int n, ed_node **grads)
         if (needed[order[k]->id] && order[k]->op == ED_OP_LOOP)
             ed_graph_fail(g, "autodiff: op loop has no gradient rule yet (%%%d)", order[k]->id);
         else if (needed[order[k]->id] && order[k]->op == ED_OP_FUSED)
-            ed_graph_fail(g, "autodiff: fused node %%%d has no gradient: run the fuse pass after ed_grad "
-                          "(ed_compile does)", order[k]->id);
+            ed_graph_fail(g,
+                          "autodiff: fused node %%%d has no gradient: run the fuse pass after ed_grad "
+                          "(ed_compile does)",
+                          order[k]->id);
 
     grad[loss->id] = ed_scalar_like(loss, 1.0);
     for (int k = count - 1; k >= 0 && !g->failed; k--) {
@@ -428,8 +437,7 @@ int ed_grad(ed_node *loss, ed_node *const *wrt, int n, ed_node **grads)
             grad[x->id] = grad[x->id] ? ed_add(grad[x->id], contrib) : contrib;
         }
     }
-    for (int i = 0; i < n && !g->failed; i++)
-        grads[i] = grad[wrt[i]->id] ? grad[wrt[i]->id] : zeros_of(wrt[i]);
+    for (int i = 0; i < n && !g->failed; i++) grads[i] = grad[wrt[i]->id] ? grad[wrt[i]->id] : zeros_of(wrt[i]);
     free(order), free(depends), free(needed), free(grad);
     if (g->failed) {
         for (int i = 0; i < n; i++) grads[i] = NULL;

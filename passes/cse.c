@@ -11,10 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool mergeable(const ed_node *n)
-{
-    return ed_pass_op_is_known(n->op) && !(ed_ops[n->op].attrs & A_NAME);
-}
+static bool mergeable(const ed_node *n) { return ed_pass_op_is_known(n->op) && !(ed_ops[n->op].attrs & A_NAME); }
 
 static bool swapped_inputs(const ed_node *n)
 {
@@ -41,7 +38,10 @@ static uint64_t hash_node(const ed_node *n)
 
 static bool same_double(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
 
-static bool same_i64s(const int64_t *a, const int64_t *b, int n) { return !n || memcmp(a, b, (size_t)n * sizeof *a) == 0; }
+static bool same_i64s(const int64_t *a, const int64_t *b, int n)
+{
+    return !n || memcmp(a, b, (size_t)n * sizeof *a) == 0;
+}
 
 /* The attributes of the op's schema (A_NAME and A_INIT belong to leaves never merged). */
 static bool same_attrs(const ed_node *a, const ed_node *b)
@@ -59,8 +59,8 @@ static bool same_attrs(const ed_node *a, const ed_node *b)
     if (s & A_PERM)
         for (int d = 0; d < r; d++)
             if (x->perm[d] != y->perm[d]) return false;
-    if ((s & A_SLICE) && !(same_i64s(x->start, y->start, r) && same_i64s(x->stop, y->stop, r) &&
-                           same_i64s(x->step, y->step, r)))
+    if ((s & A_SLICE) &&
+        !(same_i64s(x->start, y->start, r) && same_i64s(x->stop, y->stop, r) && same_i64s(x->step, y->step, r)))
         return false;
     if ((s & A_PAD) && !(same_i64s(x->pad_lo, y->pad_lo, r) && same_i64s(x->pad_hi, y->pad_hi, r) &&
                          same_double(x->pad_value, y->pad_value)))

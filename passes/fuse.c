@@ -43,8 +43,8 @@ typedef struct {
     int members;
     int next;
     ed_node *ext[ED_FUSED_MAX_INPUTS + 1]; /* distinct inputs from outside, not splat consts */
-    int nconst;                           /* distinct splat consts read (an upper bound) */
-    bool costly;                          /* has a member that is not cheap arithmetic */
+    int nconst;                            /* distinct splat consts read (an upper bound) */
+    bool costly;                           /* has a member that is not cheap arithmetic */
 } group;
 
 /* Limits of a chain copied into a reduction's group (recompute_into_reductions). */
@@ -53,13 +53,13 @@ typedef struct {
 
 typedef struct {
     ed_graph *g;
-    int n;         /* nodes before the pass (order's length; fused nodes are added after) */
+    int n;           /* nodes before the pass (order's length; fused nodes are added after) */
     ed_node **order; /* topological */
     ed_uses *uses;
-    bool *pinned;  /* by id: bound to out or update */
-    int *gid;      /* by id: the node's group, -1 for none */
+    bool *pinned;         /* by id: bound to out or update */
+    int *gid;             /* by id: the node's group, -1 for none */
     unsigned char *phase; /* by id, members of groups with a reduction: 1 read by it, 2 by the result */
-    bool *refused; /* by id: a group value (below) that found no row kernel to join last time */
+    bool *refused;        /* by id: a group value (below) that found no row kernel to join last time */
     group *groups;
     int ngroups;
 } fuser;
@@ -150,8 +150,7 @@ static bool group_value(const ed_node *x, ed_shape d, int depth)
 static bool fits(const fuser *f, const group *gr, const ed_node *x, unsigned *ph)
 {
     int64_t ny = ed_shape_numel(gr->root->shape);
-    if (reduction(x))
-        return !gr->red && (ed_shape_eq(x->shape, gr->root->shape) || row_reduction(x, gr->root->shape));
+    if (reduction(x)) return !gr->red && (ed_shape_eq(x->shape, gr->root->shape) || row_reduction(x, gr->root->shape));
     *ph = gr->red ? user_phases(f, gr, x) : 2;
     if (x->op == ED_OP_BROADCAST_TO) return true;
     int64_t n = ed_shape_numel(x->shape);

@@ -45,7 +45,7 @@ typedef struct {
 typedef int (*ed_pass_fn)(ed_graph *g, ed_pass_stats *st);
 
 typedef struct {
-    const char *name;        /* [a-z_]+, used in pipeline strings */
+    const char *name; /* [a-z_]+, used in pipeline strings */
     ed_pass_fn run;
     const char *description; /* one line, for --help and errors */
 } ed_pass;
@@ -77,7 +77,7 @@ typedef struct {
     FILE *stats_to;          /* when set: one line per pass, time and node counts */
     ed_pass_stats *stats;    /* when set: up to stats_cap entries, one per pass run */
     int stats_cap;
-    int nstats;              /* out: entries written to stats */
+    int nstats; /* out: entries written to stats */
 } ed_pass_opts;
 
 /* Check a pipeline string without running it: names separated by commas (spaces

@@ -11,8 +11,13 @@ bool ed_pass_op_is_known(ed_op op)
     if ((unsigned)op >= ED_OP_COUNT) return false;
     if (ed_ops[op].attrs & ~KNOWN_ATTRS) return false;
     switch (ed_ops[op].kind) {
-    case ED_KIND_LEAF: case ED_KIND_ELEM: case ED_KIND_REDUCE: case ED_KIND_MOVE: case ED_KIND_INDEX:
-    case ED_KIND_MATMUL: case ED_KIND_RANDOM: return true;
+    case ED_KIND_LEAF:
+    case ED_KIND_ELEM:
+    case ED_KIND_REDUCE:
+    case ED_KIND_MOVE:
+    case ED_KIND_INDEX:
+    case ED_KIND_MATMUL:
+    case ED_KIND_RANDOM: return true;
     default: return false;
     }
 }

@@ -33,10 +33,10 @@ static int64_t cost(const ed_node *n, const bool *pinned)
 
 typedef struct {
     int n;
-    bool *pinned;   /* by id: bound to out or update */
-    int *uses;      /* by id: reads of the value not yet scheduled */
-    int *pending;   /* by id: inputs (per use) not yet scheduled */
-    int *rank;      /* by id: position in the current order (tie-break) */
+    bool *pinned; /* by id: bound to out or update */
+    int *uses;    /* by id: reads of the value not yet scheduled */
+    int *pending; /* by id: inputs (per use) not yet scheduled */
+    int *rank;    /* by id: position in the current order (tie-break) */
     ed_uses *users;
 } sched;
 

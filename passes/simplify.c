@@ -54,13 +54,20 @@ static bool never_negative(const ed_node *n, int depth)
         for (int64_t i = 0; i < n->attr.ndata; i++)
             if (n->attr.data[i] < 0) return false;
         return true;
-    case ED_OP_ADD: case ED_OP_MUL: case ED_OP_DIV: case ED_OP_MAXIMUM: case ED_OP_MINIMUM:
-        return never_negative(n->in[0], depth + 1) && never_negative(n->in[1], depth + 1);
-    case ED_OP_SUM: case ED_OP_MEAN: case ED_OP_MAX: case ED_OP_MIN: case ED_OP_RESHAPE: case ED_OP_TRANSPOSE:
-    case ED_OP_BROADCAST_TO: case ED_OP_SLICE:
-        return never_negative(n->in[0], depth + 1);
-    default:
-        return false;
+    case ED_OP_ADD:
+    case ED_OP_MUL:
+    case ED_OP_DIV:
+    case ED_OP_MAXIMUM:
+    case ED_OP_MINIMUM: return never_negative(n->in[0], depth + 1) && never_negative(n->in[1], depth + 1);
+    case ED_OP_SUM:
+    case ED_OP_MEAN:
+    case ED_OP_MAX:
+    case ED_OP_MIN:
+    case ED_OP_RESHAPE:
+    case ED_OP_TRANSPOSE:
+    case ED_OP_BROADCAST_TO:
+    case ED_OP_SLICE: return never_negative(n->in[0], depth + 1);
+    default: return false;
     }
 }
 
@@ -81,11 +88,11 @@ static ed_node *identity_operand(ed_node *x)
     case ED_OP_SUB:
         if (is_const_value(b, 0)) keep = a;
         break;
-    case ED_OP_DIV: case ED_OP_POW:
+    case ED_OP_DIV:
+    case ED_OP_POW:
         if (is_const_value(b, 1)) keep = a;
         break;
-    default:
-        break;
+    default: break;
     }
     return keep && same_type(keep, x) ? keep : NULL;
 }
@@ -204,7 +211,9 @@ static ed_node *simplify_once(ed_node *x, bool operand_shared)
     case ED_OP_EXP:
         if (in0->op == ED_OP_LOG && never_negative(in0->in[0], 0)) return in0->in[0];
         break;
-    case ED_OP_RESHAPE: case ED_OP_BROADCAST_TO: case ED_OP_CAST:
+    case ED_OP_RESHAPE:
+    case ED_OP_BROADCAST_TO:
+    case ED_OP_CAST:
         if (same_type(in0, x)) return in0;
         if (x->op == ED_OP_RESHAPE && in0->op == ED_OP_RESHAPE) return rebuild(x, in0->in, &x->attr);
         break;
@@ -231,8 +240,7 @@ static ed_node *simplify_once(ed_node *x, bool operand_shared)
             return rebuild(x, in, &a);
         }
         break;
-    default:
-        break;
+    default: break;
     }
     /* an elementwise op reading a broadcast it would do itself */
     if (ed_ops[x->op].kind == ED_KIND_ELEM && x->nin >= 2) {

@@ -29,7 +29,7 @@ static inline float float_of(uint32_t b)
 static inline float unit_log(float u)
 {
     uint32_t b = bits_of(u);
-    int32_t e = (int32_t)(b >> 23) - 126;                 /* u = f 2^e, f in [0.5, 1) */
+    int32_t e = (int32_t)(b >> 23) - 126; /* u = f 2^e, f in [0.5, 1) */
     float f = float_of((b & UINT32_C(0x007fffff)) | UINT32_C(0x3f000000));
     int32_t below = f < 0.70710678f;
     e -= below;
@@ -97,8 +97,7 @@ static void box_muller_8(const uint32_t *restrict w, float *restrict z)
 void ed_box_muller_f32(const uint32_t *w, float *z, int64_t npairs)
 {
     int64_t p = 0;
-    for (; p + PAIRS <= npairs; p += PAIRS)
-        box_muller_8(w + 2 * p, z + 2 * p);
+    for (; p + PAIRS <= npairs; p += PAIRS) box_muller_8(w + 2 * p, z + 2 * p);
     if (p < npairs) { /* the tail through zero-padded copies */
         uint32_t wt[2 * PAIRS] = {0};
         float zt[2 * PAIRS];

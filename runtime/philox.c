@@ -40,12 +40,10 @@ void ed_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out
         }
         philox_round(x, k);
     }
-    for (int i = 0; i < 4; i++)
-        out[i] = x[i];
+    for (int i = 0; i < 4; i++) out[i] = x[i];
 }
 
-void ed_rng_block(uint64_t seed, uint64_t call, uint32_t stream, uint32_t block,
-                  uint32_t out[4])
+void ed_rng_block(uint64_t seed, uint64_t call, uint32_t stream, uint32_t block, uint32_t out[4])
 {
     const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
     const uint32_t ctr[4] = {block, stream, (uint32_t)call, (uint32_t)(call >> 32)};
@@ -69,8 +67,7 @@ static double unit_double(uint32_t bits) { return (double)(bits >> 8) * INV_2_24
 /* Exact in float too: a 24-bit integer times a power of two. */
 static float unit_float(uint32_t bits) { return (float)(bits >> 8) * (float)INV_2_24; }
 
-static void uniform_f32(float *y, int64_t n, uint64_t seed, uint64_t call, uint32_t stream,
-                        double lo, double hi)
+static void uniform_f32(float *y, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double lo, double hi)
 {
     const float flo = (float)lo, span = (float)hi - flo;
     uint32_t b[4];
@@ -85,8 +82,7 @@ static void uniform_f32(float *y, int64_t n, uint64_t seed, uint64_t call, uint3
     }
 }
 
-static void uniform_f64(double *y, int64_t n, uint64_t seed, uint64_t call, uint32_t stream,
-                        double lo, double hi)
+static void uniform_f64(double *y, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double lo, double hi)
 {
     const double span = hi - lo;
     uint32_t b[4];
@@ -99,13 +95,11 @@ static void uniform_f64(double *y, int64_t n, uint64_t seed, uint64_t call, uint
     }
 }
 
-void ed_rng_uniform(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call,
-                    uint32_t stream, double lo, double hi)
+void ed_rng_uniform(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double lo,
+                    double hi)
 {
-    if (dt == ED_F32)
-        uniform_f32(out, n, seed, call, stream, lo, hi);
-    else if (dt == ED_F64)
-        uniform_f64(out, n, seed, call, stream, lo, hi);
+    if (dt == ED_F32) uniform_f32(out, n, seed, call, stream, lo, hi);
+    else if (dt == ED_F64) uniform_f64(out, n, seed, call, stream, lo, hi);
 }
 
 /* The four f64 normals of one block; see philox.h. */
@@ -128,8 +122,7 @@ static void box_muller_block(const uint32_t b[4], double z[4])
  * against ed_rng_block through the element rule. */
 enum { GROUP = 16 };
 
-static void philox_group(uint64_t seed, uint64_t call, uint32_t stream, uint32_t first,
-                         uint32_t *restrict w)
+static void philox_group(uint64_t seed, uint64_t call, uint32_t stream, uint32_t first, uint32_t *restrict w)
 {
     uint32_t x0[GROUP], x1[GROUP], x2[GROUP], x3[GROUP];
     for (int k = 0; k < GROUP; k++) {
@@ -184,32 +177,27 @@ static void normal_f32(float *y, int64_t n, uint64_t seed, uint64_t call, uint32
     }
 }
 
-void ed_rng_normal(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call,
-                   uint32_t stream)
+void ed_rng_normal(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream)
 {
     if (dt == ED_F32) {
         normal_f32(out, n, seed, call, stream);
         return;
     }
-    if (dt != ED_F64)
-        return;
+    if (dt != ED_F64) return;
     uint32_t b[4];
     double z[4];
     double *y = out;
     for (int64_t base = 0; base < n; base += 4) {
         ed_rng_block(seed, call, stream, block_of(base), b);
         box_muller_block(b, z);
-        for (int lane = 0; lane < lanes_in_block(n, base); lane++)
-            y[base + lane] = z[lane];
+        for (int lane = 0; lane < lanes_in_block(n, base); lane++) y[base + lane] = z[lane];
     }
 }
 
-void ed_rng_randint(int32_t *out, int64_t n, uint64_t seed, uint64_t call, uint32_t stream,
-                    int64_t lo, int64_t hi)
+void ed_rng_randint(int32_t *out, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, int64_t lo, int64_t hi)
 {
     if (hi <= lo) {
-        for (int64_t i = 0; i < n; i++)
-            out[i] = (int32_t)lo;
+        for (int64_t i = 0; i < n; i++) out[i] = (int32_t)lo;
         return;
     }
     const uint64_t span = (uint64_t)hi - (uint64_t)lo;
@@ -223,23 +211,18 @@ void ed_rng_randint(int32_t *out, int64_t n, uint64_t seed, uint64_t call, uint3
     }
 }
 
-void ed_rng_bernoulli(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call,
-                      uint32_t stream, double p)
+void ed_rng_bernoulli(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double p)
 {
-    if (dt != ED_F32 && dt != ED_F64 && dt != ED_I32)
-        return;
+    if (dt != ED_F32 && dt != ED_F64 && dt != ED_I32) return;
     uint32_t b[4];
     for (int64_t base = 0; base < n; base += 4) {
         ed_rng_block(seed, call, stream, block_of(base), b);
         for (int lane = 0; lane < lanes_in_block(n, base); lane++) {
             int hit = unit_double(b[lane]) < p;
             int64_t i = base + lane;
-            if (dt == ED_F32)
-                ((float *)out)[i] = (float)hit;
-            else if (dt == ED_F64)
-                ((double *)out)[i] = hit;
-            else
-                ((int32_t *)out)[i] = hit;
+            if (dt == ED_F32) ((float *)out)[i] = (float)hit;
+            else if (dt == ED_F64) ((double *)out)[i] = hit;
+            else ((int32_t *)out)[i] = hit;
         }
     }
 }

@@ -63,8 +63,7 @@
 void ed_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
 /* The four 32-bit words of one block of the stream (seed, call, stream). */
-void ed_rng_block(uint64_t seed, uint64_t call, uint32_t stream, uint32_t block,
-                  uint32_t out[4]);
+void ed_rng_block(uint64_t seed, uint64_t call, uint32_t stream, uint32_t block, uint32_t out[4]);
 
 /* The seed of iteration `iteration` of the loop owning stream loop_stream. */
 uint64_t ed_rng_loop_seed(uint64_t seed, uint64_t call, uint32_t loop_stream, uint32_t iteration);
@@ -73,20 +72,17 @@ uint64_t ed_rng_loop_seed(uint64_t seed, uint64_t call, uint32_t loop_stream, ui
  * leaves out untouched: callers (graph verifier, store) check dtypes first. */
 
 /* dt: ED_F32 or ED_F64. Values in [lo, hi) (see the rounding note above). */
-void ed_rng_uniform(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call,
-                    uint32_t stream, double lo, double hi);
+void ed_rng_uniform(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double lo,
+                    double hi);
 
 /* dt: ED_F32 or ED_F64. Standard normal N(0, 1). */
-void ed_rng_normal(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call,
-                   uint32_t stream);
+void ed_rng_normal(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream);
 
 /* Integers in [lo, hi). The caller validates lo < hi, hi - lo <= 2^32 and that both
  * fit in int32; if hi <= lo every element is lo (a defined answer, never a crash). */
-void ed_rng_randint(int32_t *out, int64_t n, uint64_t seed, uint64_t call, uint32_t stream,
-                    int64_t lo, int64_t hi);
+void ed_rng_randint(int32_t *out, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, int64_t lo, int64_t hi);
 
 /* dt: ED_F32, ED_F64 or ED_I32. 1 with probability p, else 0. */
-void ed_rng_bernoulli(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call,
-                      uint32_t stream, double p);
+void ed_rng_bernoulli(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double p);
 
 #endif

@@ -21,19 +21,14 @@ static const char *const init_names[ED_INIT_COUNT] = {
     [ED_INIT_KAIMING_NORMAL] = "kaiming_normal",
 };
 
-const char *ed_init_name(ed_init_kind kind)
-{
-    return (unsigned)kind < ED_INIT_COUNT ? init_names[kind] : "?";
-}
+const char *ed_init_name(ed_init_kind kind) { return (unsigned)kind < ED_INIT_COUNT ? init_names[kind] : "?"; }
 
 bool ed_init_parse(const char *s, ed_init_kind *out)
 {
-    if (!s)
-        return false;
+    if (!s) return false;
     for (int k = 0; k < ED_INIT_COUNT; k++) {
         if (strcmp(s, init_names[k]) == 0) {
-            if (out)
-                *out = (ed_init_kind)k;
+            if (out) *out = (ed_init_kind)k;
             return true;
         }
     }
@@ -61,16 +56,14 @@ void ed_init_fans(ed_shape s, double *fan_in, double *fan_out)
         return;
     }
     double receptive = 1;
-    for (int i = 0; i < s.rank - 2; i++)
-        receptive *= (double)s.dim[i];
+    for (int i = 0; i < s.rank - 2; i++) receptive *= (double)s.dim[i];
     *fan_in = (double)s.dim[s.rank - 2] * receptive;
     *fan_out = (double)s.dim[s.rank - 1] * receptive;
 }
 
 static void fill_constant(ed_tensor *t, int64_t n, double v)
 {
-    for (int64_t i = 0; i < n; i++)
-        ed_tensor_set(t, i, v);
+    for (int64_t i = 0; i < n; i++) ed_tensor_set(t, i, v);
 }
 
 /* Normal draws are made in double and scaled before the one rounding to f32. */
@@ -79,13 +72,10 @@ static int fill_normal(ed_tensor *t, int64_t n, double std, uint64_t seed, uint3
     if ((uint64_t)n > SIZE_MAX / sizeof(double))
         return ed_fail("init: %lld normals do not fit in memory", (long long)n);
     double *z = t->dtype == ED_F64 ? t->data : malloc((size_t)n * sizeof *z);
-    if (!z)
-        return ed_fail("init: out of memory drawing %lld normals", (long long)n);
+    if (!z) return ed_fail("init: out of memory drawing %lld normals", (long long)n);
     ed_rng_normal(z, ED_F64, n, seed, 0, stream);
-    for (int64_t i = 0; i < n; i++)
-        ed_tensor_set(t, i, z[i] * std);
-    if (z != t->data)
-        free(z);
+    for (int64_t i = 0; i < n; i++) ed_tensor_set(t, i, z[i] * std);
+    if (z != t->data) free(z);
     return ED_OK;
 }
 
@@ -101,29 +91,25 @@ static double default_gain(ed_init_kind kind)
 
 static int check_init(const ed_tensor *t, ed_init init, const char *name)
 {
-    if (!t)
-        return ed_fail("init: \"%s\": NULL tensor", name);
+    if (!t) return ed_fail("init: \"%s\": NULL tensor", name);
     if ((unsigned)init.kind >= ED_INIT_COUNT)
         return ed_fail("init: \"%s\": unknown initializer kind %d", name, (int)init.kind);
-    if (init.kind == ED_INIT_ZEROS || init.kind == ED_INIT_ONES)
-        return ED_OK;
+    if (init.kind == ED_INIT_ZEROS || init.kind == ED_INIT_ONES) return ED_OK;
     if (!ed_dtype_is_float(t->dtype))
-        return ed_fail("init: \"%s\" is %s; only zeros and ones can initialize it, not %s",
-                       name, ed_dtype_name(t->dtype), ed_init_name(init.kind));
+        return ed_fail("init: \"%s\" is %s; only zeros and ones can initialize it, not %s", name,
+                       ed_dtype_name(t->dtype), ed_init_name(init.kind));
     if (!isfinite(init.scale) || init.scale < 0)
-        return ed_fail("init: \"%s\": %s scale must be finite and >= 0, got %g", name,
-                       ed_init_name(init.kind), init.scale);
+        return ed_fail("init: \"%s\": %s scale must be finite and >= 0, got %g", name, ed_init_name(init.kind),
+                       init.scale);
     return ED_OK;
 }
 
 int ed_init_fill(ed_tensor *t, ed_init init, uint64_t seed, const char *name)
 {
     name = name ? name : "";
-    if (check_init(t, init, name) != ED_OK)
-        return ED_ERR;
+    if (check_init(t, init, name) != ED_OK) return ED_ERR;
     int64_t n = ed_tensor_numel(t);
-    if (n <= 0)
-        return ED_OK;
+    if (n <= 0) return ED_OK;
     uint32_t stream = ed_name_stream(name);
     double fan_in, fan_out;
     ed_init_fans(t->shape, &fan_in, &fan_out);
@@ -133,16 +119,10 @@ int ed_init_fill(ed_tensor *t, ed_init init, uint64_t seed, const char *name)
     case ED_INIT_ONES: fill_constant(t, n, 1); return ED_OK;
     case ED_INIT_NORMAL: return fill_normal(t, n, init.scale, seed, stream);
     case ED_INIT_UNIFORM: fill_uniform(t, n, init.scale, seed, stream); return ED_OK;
-    case ED_INIT_GLOROT_UNIFORM:
-        fill_uniform(t, n, gain * sqrt(6.0 / (fan_in + fan_out)), seed, stream);
-        return ED_OK;
-    case ED_INIT_GLOROT_NORMAL:
-        return fill_normal(t, n, gain * sqrt(2.0 / (fan_in + fan_out)), seed, stream);
-    case ED_INIT_KAIMING_UNIFORM:
-        fill_uniform(t, n, gain * sqrt(3.0 / fan_in), seed, stream);
-        return ED_OK;
-    case ED_INIT_KAIMING_NORMAL:
-        return fill_normal(t, n, gain / sqrt(fan_in), seed, stream);
+    case ED_INIT_GLOROT_UNIFORM: fill_uniform(t, n, gain * sqrt(6.0 / (fan_in + fan_out)), seed, stream); return ED_OK;
+    case ED_INIT_GLOROT_NORMAL: return fill_normal(t, n, gain * sqrt(2.0 / (fan_in + fan_out)), seed, stream);
+    case ED_INIT_KAIMING_UNIFORM: fill_uniform(t, n, gain * sqrt(3.0 / fan_in), seed, stream); return ED_OK;
+    case ED_INIT_KAIMING_NORMAL: return fill_normal(t, n, gain / sqrt(fan_in), seed, stream);
     default: return ed_fail("init: \"%s\": unknown initializer kind %d", name, (int)init.kind);
     }
 }
@@ -178,8 +158,7 @@ ed_store *ed_store_new(uint64_t seed)
 
 void ed_store_free(ed_store *st)
 {
-    if (!st)
-        return;
+    if (!st) return;
     for (int i = 0; i < st->count; i++) {
         free(st->entries[i].name);
         ed_tensor_free(st->entries[i].tensor);
@@ -196,58 +175,48 @@ static int find_slot(const ed_store *st, const char *name)
 {
     unsigned mask = (unsigned)st->nslots - 1;
     unsigned i = ed_name_stream(name) & mask;
-    while (st->slots[i] >= 0 && strcmp(st->entries[st->slots[i]].name, name) != 0)
-        i = (i + 1) & mask;
+    while (st->slots[i] >= 0 && strcmp(st->entries[st->slots[i]].name, name) != 0) i = (i + 1) & mask;
     return (int)i;
 }
 
 static int find_entry(const ed_store *st, const char *name)
 {
-    if (!st || !name || st->nslots == 0)
-        return -1;
+    if (!st || !name || st->nslots == 0) return -1;
     return st->slots[find_slot(st, name)];
 }
 
 static int rebuild_slots(ed_store *st, int nslots)
 {
     int *slots = malloc((size_t)nslots * sizeof *slots);
-    if (!slots)
-        return ed_fail("store: out of memory");
-    for (int i = 0; i < nslots; i++)
-        slots[i] = -1;
+    if (!slots) return ed_fail("store: out of memory");
+    for (int i = 0; i < nslots; i++) slots[i] = -1;
     free(st->slots);
     st->slots = slots;
     st->nslots = nslots;
-    for (int e = 0; e < st->count; e++)
-        st->slots[find_slot(st, st->entries[e].name)] = e;
+    for (int e = 0; e < st->count; e++) st->slots[find_slot(st, st->entries[e].name)] = e;
     return ED_OK;
 }
 
 /* Room for one more entry, keeping the table at most half full. */
 static int reserve_one(ed_store *st)
 {
-    if (st->count == INT32_MAX / 4)
-        return ed_fail("store: too many entries");
+    if (st->count == INT32_MAX / 4) return ed_fail("store: too many entries");
     if (st->count == st->capacity) {
         int capacity = st->capacity ? st->capacity * 2 : 16;
         entry *entries = realloc(st->entries, (size_t)capacity * sizeof *entries);
-        if (!entries)
-            return ed_fail("store: out of memory");
+        if (!entries) return ed_fail("store: out of memory");
         st->entries = entries;
         st->capacity = capacity;
     }
-    if (2 * (st->count + 1) > st->nslots)
-        return rebuild_slots(st, st->nslots ? st->nslots * 2 : 32);
+    if (2 * (st->count + 1) > st->nslots) return rebuild_slots(st, st->nslots ? st->nslots * 2 : 32);
     return ED_OK;
 }
 
 static int insert_entry(ed_store *st, const char *name, ed_tensor *t, bool trainable)
 {
-    if (reserve_one(st) != ED_OK)
-        return ED_ERR;
+    if (reserve_one(st) != ED_OK) return ED_ERR;
     char *copy = malloc(strlen(name) + 1);
-    if (!copy)
-        return ed_fail("store: out of memory");
+    if (!copy) return ed_fail("store: out of memory");
     strcpy(copy, name);
     st->entries[st->count] = (entry){.name = copy, .tensor = t, .trainable = trainable};
     st->slots[find_slot(st, copy)] = st->count;
@@ -263,10 +232,8 @@ ed_tensor *ed_store_get(const ed_store *st, const char *name)
 
 static int check_name(const ed_store *st, const char *name)
 {
-    if (!st)
-        return ed_fail("store: NULL store");
-    if (!name || !*name)
-        return ed_fail("store: a parameter needs a non-empty name");
+    if (!st) return ed_fail("store: NULL store");
+    if (!name || !*name) return ed_fail("store: a parameter needs a non-empty name");
     return ED_OK;
 }
 
@@ -276,12 +243,10 @@ int ed_store_put(ed_store *st, const char *name, ed_tensor *t, bool trainable)
         ed_tensor_free(t); /* ownership was handed over either way */
         return ED_ERR;
     }
-    if (!t)
-        return ed_fail("store: \"%s\": NULL tensor", name);
+    if (!t) return ed_fail("store: \"%s\": NULL tensor", name);
     int e = find_entry(st, name);
     if (e >= 0) {
-        if (st->entries[e].tensor != t)
-            ed_tensor_free(st->entries[e].tensor);
+        if (st->entries[e].tensor != t) ed_tensor_free(st->entries[e].tensor);
         st->entries[e].tensor = t;
         st->entries[e].trainable = trainable;
         return ED_OK;
@@ -295,8 +260,7 @@ int ed_store_put(ed_store *st, const char *name, ed_tensor *t, bool trainable)
 
 static ed_tensor *check_existing(const char *name, ed_tensor *have, ed_dtype dt, ed_shape shape)
 {
-    if (have->dtype == dt && ed_shape_eq(have->shape, shape))
-        return have;
+    if (have->dtype == dt && ed_shape_eq(have->shape, shape)) return have;
     char have_str[128], want_str[128];
     ed_fail("store: \"%s\" is %s but the graph wants %s", name,
             ed_type_str(have->dtype, have->shape, have_str, sizeof have_str),
@@ -304,14 +268,11 @@ static ed_tensor *check_existing(const char *name, ed_tensor *have, ed_dtype dt,
     return NULL;
 }
 
-ed_tensor *ed_store_ensure(ed_store *st, const char *name, ed_dtype dt, ed_shape shape,
-                           ed_init init, bool trainable)
+ed_tensor *ed_store_ensure(ed_store *st, const char *name, ed_dtype dt, ed_shape shape, ed_init init, bool trainable)
 {
-    if (check_name(st, name) != ED_OK)
-        return NULL;
+    if (check_name(st, name) != ED_OK) return NULL;
     ed_tensor *have = ed_store_get(st, name);
-    if (have)
-        return check_existing(name, have, dt, shape);
+    if (have) return check_existing(name, have, dt, shape);
     ed_tensor *t = ed_tensor_new(dt, shape);
     if (!t) {
         char why[ED_ERROR_MAX]; /* copied: ed_fail rewrites the buffer it reads */
@@ -323,8 +284,7 @@ ed_tensor *ed_store_ensure(ed_store *st, const char *name, ed_dtype dt, ed_shape
         ed_tensor_free(t);
         return NULL;
     }
-    if (ed_store_put(st, name, t, trainable) != ED_OK)
-        return NULL;
+    if (ed_store_put(st, name, t, trainable) != ED_OK) return NULL;
     return t;
 }
 
@@ -332,17 +292,8 @@ int ed_store_count(const ed_store *st) { return st ? st->count : 0; }
 
 static bool index_ok(const ed_store *st, int i) { return st && i >= 0 && i < st->count; }
 
-const char *ed_store_name(const ed_store *st, int i)
-{
-    return index_ok(st, i) ? st->entries[i].name : NULL;
-}
+const char *ed_store_name(const ed_store *st, int i) { return index_ok(st, i) ? st->entries[i].name : NULL; }
 
-ed_tensor *ed_store_tensor(const ed_store *st, int i)
-{
-    return index_ok(st, i) ? st->entries[i].tensor : NULL;
-}
+ed_tensor *ed_store_tensor(const ed_store *st, int i) { return index_ok(st, i) ? st->entries[i].tensor : NULL; }
 
-bool ed_store_trainable(const ed_store *st, int i)
-{
-    return index_ok(st, i) && st->entries[i].trainable;
-}
+bool ed_store_trainable(const ed_store *st, int i) { return index_ok(st, i) && st->entries[i].trainable; }

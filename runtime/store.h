@@ -68,8 +68,7 @@ int ed_store_put(ed_store *st, const char *name, ed_tensor *t, bool trainable);
 /* Returns the existing entry if its dtype and shape match (its trainable flag is left
  * as it was), NULL with a message naming both types on a mismatch, or creates,
  * initializes and inserts a new tensor. */
-ed_tensor *ed_store_ensure(ed_store *st, const char *name, ed_dtype dt, ed_shape shape,
-                           ed_init init, bool trainable);
+ed_tensor *ed_store_ensure(ed_store *st, const char *name, ed_dtype dt, ed_shape shape, ed_init init, bool trainable);
 
 /* Entries in insertion order, 0 <= i < count. */
 int ed_store_count(const ed_store *st);

@@ -15,10 +15,7 @@ ed_shape ed_shape1(int64_t d0) { return (ed_shape){.rank = 1, .dim = {d0}}; }
 
 ed_shape ed_shape2(int64_t d0, int64_t d1) { return (ed_shape){.rank = 2, .dim = {d0, d1}}; }
 
-ed_shape ed_shape3(int64_t d0, int64_t d1, int64_t d2)
-{
-    return (ed_shape){.rank = 3, .dim = {d0, d1, d2}};
-}
+ed_shape ed_shape3(int64_t d0, int64_t d1, int64_t d2) { return (ed_shape){.rank = 3, .dim = {d0, d1, d2}}; }
 
 ed_shape ed_shape4(int64_t d0, int64_t d1, int64_t d2, int64_t d3)
 {
@@ -31,8 +28,7 @@ ed_shape ed_shapen(int rank, const int64_t *dims)
 {
     ed_shape s = {.rank = rank};
     int copy = rank < 0 ? 0 : rank > ED_MAX_RANK ? ED_MAX_RANK : rank;
-    for (int i = 0; i < copy && dims; i++)
-        s.dim[i] = dims[i];
+    for (int i = 0; i < copy && dims; i++) s.dim[i] = dims[i];
     return s;
 }
 
@@ -42,15 +38,12 @@ static bool rank_ok(int rank) { return rank >= 0 && rank <= ED_MAX_RANK; }
  * overflows int64. */
 int64_t ed_shape_numel(ed_shape s)
 {
-    if (!rank_ok(s.rank))
-        return -1;
+    if (!rank_ok(s.rank)) return -1;
     int64_t n = 1;
     for (int i = 0; i < s.rank; i++) {
         int64_t d = s.dim[i];
-        if (d < 0)
-            return -1;
-        if (d != 0 && n > INT64_MAX / d)
-            return -1;
+        if (d < 0) return -1;
+        if (d != 0 && n > INT64_MAX / d) return -1;
         n *= d;
     }
     return n;
@@ -58,11 +51,9 @@ int64_t ed_shape_numel(ed_shape s)
 
 bool ed_shape_eq(ed_shape a, ed_shape b)
 {
-    if (a.rank != b.rank || !rank_ok(a.rank))
-        return false;
+    if (a.rank != b.rank || !rank_ok(a.rank)) return false;
     for (int i = 0; i < a.rank; i++)
-        if (a.dim[i] != b.dim[i])
-            return false;
+        if (a.dim[i] != b.dim[i]) return false;
     return true;
 }
 
@@ -98,12 +89,10 @@ const char *ed_dtype_name(ed_dtype t)
 
 bool ed_dtype_parse(const char *s, ed_dtype *out)
 {
-    if (!s)
-        return false;
+    if (!s) return false;
     for (int t = 0; t < ED_DTYPE_COUNT; t++) {
         if (strcmp(s, ed_dtype_name((ed_dtype)t)) == 0) {
-            if (out)
-                *out = (ed_dtype)t;
+            if (out) *out = (ed_dtype)t;
             return true;
         }
     }
@@ -126,19 +115,15 @@ bool ed_dtype_is_float(ed_dtype t) { return t == ED_F32 || t == ED_F64; }
  * message is better than none. */
 char *ed_type_str(ed_dtype t, ed_shape s, char *buf, size_t n)
 {
-    if (!buf || n == 0)
-        return buf;
+    if (!buf || n == 0) return buf;
     size_t used = (size_t)snprintf(buf, n, "%s[", ed_dtype_name(t));
     if (!rank_ok(s.rank)) {
-        if (used < n)
-            used += (size_t)snprintf(buf + used, n - used, "<rank %d>", s.rank);
+        if (used < n) used += (size_t)snprintf(buf + used, n - used, "<rank %d>", s.rank);
     } else {
         for (int i = 0; i < s.rank && used < n; i++)
-            used += (size_t)snprintf(buf + used, n - used, i ? ",%lld" : "%lld",
-                                     (long long)s.dim[i]);
+            used += (size_t)snprintf(buf + used, n - used, i ? ",%lld" : "%lld", (long long)s.dim[i]);
     }
-    if (used < n)
-        snprintf(buf + used, n - used, "]");
+    if (used < n) snprintf(buf + used, n - used, "]");
     return buf;
 }
 
@@ -153,8 +138,7 @@ void *ed_aligned_alloc(size_t bytes)
         return NULL;
     }
     size_t rounded = (bytes + ED_ALIGN - 1) / ED_ALIGN * ED_ALIGN;
-    if (rounded == 0)
-        rounded = ED_ALIGN;
+    if (rounded == 0) rounded = ED_ALIGN;
     void *p = aligned_alloc(ED_ALIGN, rounded);
     if (!p) {
         ed_fail("out of memory: cannot allocate %zu bytes", bytes);
@@ -169,20 +153,15 @@ void ed_aligned_free(void *p) { free(p); }
 /* Checks dtype and shape and computes the byte size; ED_ERR with a message if bad. */
 static int check_type(ed_dtype t, ed_shape s, size_t *bytes)
 {
-    if (!dtype_ok(t))
-        return ed_fail("tensor: unknown dtype %d", (int)t);
-    if (!rank_ok(s.rank))
-        return ed_fail("tensor: rank %d is outside 0..%d", s.rank, ED_MAX_RANK);
+    if (!dtype_ok(t)) return ed_fail("tensor: unknown dtype %d", (int)t);
+    if (!rank_ok(s.rank)) return ed_fail("tensor: rank %d is outside 0..%d", s.rank, ED_MAX_RANK);
     for (int i = 0; i < s.rank; i++)
-        if (s.dim[i] < 0)
-            return ed_fail("tensor: negative dimension %lld at axis %d",
-                           (long long)s.dim[i], i);
+        if (s.dim[i] < 0) return ed_fail("tensor: negative dimension %lld at axis %d", (long long)s.dim[i], i);
     char type[96];
     int64_t n = ed_shape_numel(s);
     size_t size = ed_dtype_size(t);
     if (n < 0 || (uint64_t)n > SIZE_MAX / size)
-        return ed_fail("tensor: %s is too large to allocate",
-                       ed_type_str(t, s, type, sizeof type));
+        return ed_fail("tensor: %s is too large to allocate", ed_type_str(t, s, type, sizeof type));
     *bytes = (size_t)n * size;
     return ED_OK;
 }
@@ -197,8 +176,7 @@ static ed_tensor *tensor_struct(ed_dtype t, ed_shape s, void *data, bool owns)
     /* Only the dims inside the rank are meaningful; zero the rest so shapes compare
      * and hash the same however they were built. */
     ed_shape clean = {.rank = s.rank};
-    for (int i = 0; i < s.rank; i++)
-        clean.dim[i] = s.dim[i];
+    for (int i = 0; i < s.rank; i++) clean.dim[i] = s.dim[i];
     *x = (ed_tensor){.dtype = t, .shape = clean, .data = data, .owns = owns};
     return x;
 }
@@ -206,14 +184,11 @@ static ed_tensor *tensor_struct(ed_dtype t, ed_shape s, void *data, bool owns)
 ed_tensor *ed_tensor_new(ed_dtype t, ed_shape s)
 {
     size_t bytes;
-    if (check_type(t, s, &bytes) != ED_OK)
-        return NULL;
+    if (check_type(t, s, &bytes) != ED_OK) return NULL;
     void *data = ed_aligned_alloc(bytes);
-    if (!data)
-        return NULL;
+    if (!data) return NULL;
     ed_tensor *x = tensor_struct(t, s, data, true);
-    if (!x)
-        ed_aligned_free(data);
+    if (!x) ed_aligned_free(data);
     return x;
 }
 
@@ -224,19 +199,16 @@ ed_tensor *ed_tensor_copy(const ed_tensor *src)
         return NULL;
     }
     ed_tensor *x = ed_tensor_new(src->dtype, src->shape);
-    if (!x)
-        return NULL;
+    if (!x) return NULL;
     size_t bytes = ed_tensor_bytes(x);
-    if (bytes)
-        memcpy(x->data, src->data, bytes);
+    if (bytes) memcpy(x->data, src->data, bytes);
     return x;
 }
 
 ed_tensor *ed_tensor_wrap(ed_dtype t, ed_shape s, void *data)
 {
     size_t bytes;
-    if (check_type(t, s, &bytes) != ED_OK)
-        return NULL;
+    if (check_type(t, s, &bytes) != ED_OK) return NULL;
     if (!data && bytes) {
         ed_fail("tensor: wrapping a NULL buffer as a non-empty tensor");
         return NULL;
@@ -246,10 +218,8 @@ ed_tensor *ed_tensor_wrap(ed_dtype t, ed_shape s, void *data)
 
 void ed_tensor_free(ed_tensor *t)
 {
-    if (!t)
-        return;
-    if (t->owns)
-        ed_aligned_free(t->data);
+    if (!t) return;
+    if (t->owns) ed_aligned_free(t->data);
     free(t);
 }
 
@@ -289,13 +259,10 @@ void ed_tensor_set(ed_tensor *t, int64_t i, double v)
  * to the two's-complement range. */
 int32_t ed_to_i32(double v)
 {
-    if (!isfinite(v))
-        return 0;
+    if (!isfinite(v)) return 0;
     double m = fmod(trunc(v), 4294967296.0); /* in (-2^32, 2^32), an integer */
-    if (m < 0)
-        m += 4294967296.0;
+    if (m < 0) m += 4294967296.0;
     int64_t u = (int64_t)m; /* in [0, 2^32) */
-    if (u >= INT64_C(2147483648))
-        u -= INT64_C(4294967296);
+    if (u >= INT64_C(2147483648)) u -= INT64_C(4294967296);
     return (int32_t)u;
 }

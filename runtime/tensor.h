@@ -42,7 +42,7 @@ bool ed_shape_eq(ed_shape a, ed_shape b);
 /* Row-major strides in elements. */
 void ed_shape_strides(ed_shape s, int64_t strides[ED_MAX_RANK]);
 
-const char *ed_dtype_name(ed_dtype t);       /* "f32", "i32", "f64" */
+const char *ed_dtype_name(ed_dtype t); /* "f32", "i32", "f64" */
 bool ed_dtype_parse(const char *s, ed_dtype *out);
 size_t ed_dtype_size(ed_dtype t);
 bool ed_dtype_is_float(ed_dtype t);

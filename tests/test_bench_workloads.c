@@ -141,11 +141,9 @@ static void matmul_flops(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(matmul_flops),      cmocka_unit_test(digits_load),
-        cmocka_unit_test(digits_missing_file), cmocka_unit_test(unknown_workload),
-        cmocka_unit_test(w1_trains),         cmocka_unit_test(w2_trains),
-        cmocka_unit_test(w3_trains),         cmocka_unit_test(w5_trains),
-        cmocka_unit_test(w2_jit_matches_interp),
+        cmocka_unit_test(matmul_flops),     cmocka_unit_test(digits_load), cmocka_unit_test(digits_missing_file),
+        cmocka_unit_test(unknown_workload), cmocka_unit_test(w1_trains),   cmocka_unit_test(w2_trains),
+        cmocka_unit_test(w3_trains),        cmocka_unit_test(w5_trains),   cmocka_unit_test(w2_jit_matches_interp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -147,7 +147,8 @@ static void run_example(const char *flags, const char *dir, ed_tensor **y, ed_te
 {
     static cli_result r;
     char args[4096], path[4096];
-    snprintf(args, sizeof args, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/%s' --seed 7 %s", dir, flags);
+    snprintf(args, sizeof args, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/%s' --seed 7 %s", dir,
+             flags);
     cli(&r, args);
     if (r.status != 0) fail_msg("run %s failed: %s", flags, r.err);
     snprintf(path, sizeof path, TMP "/%s/y.npy", dir);
@@ -230,8 +231,8 @@ static void test_stats(void **state)
     if (r.status != 0) fail_msg("run --stats failed: %s", r.err);
     double lower, opt, cg;
     int kernels, end = 0;
-    int got = sscanf(r.err, "compile: lower %lf ms, optimize %lf ms, codegen %lf ms, %d kernels\n%n", &lower, &opt,
-                     &cg, &kernels, &end);
+    int got = sscanf(r.err, "compile: lower %lf ms, optimize %lf ms, codegen %lf ms, %d kernels\n%n", &lower, &opt, &cg,
+                     &kernels, &end);
     if (got != 4 || end == 0) fail_msg("no stats line on stderr: %s", r.err);
     assert_int_equal(kernels, 7); /* 3 matmuls, 2 fused bias add + tanh, the last bias add, 1 mean */
     assert_true(lower >= 0 && opt > 0 && cg > 0);
@@ -242,7 +243,7 @@ static void test_stats(void **state)
                  &arena, &bufs, &nbufs, &peak, &inplace);
     if (got != 5) fail_msg("no memory line on stderr: %s", r.err);
     assert_true(peak <= arena && arena < bufs); /* buffers are reused */
-    assert_int_equal(inplace, 3); /* each fused bias add + tanh and the last add over its matmul */
+    assert_int_equal(inplace, 3);               /* each fused bias add + tanh and the last add over its matmul */
     cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/s' --stats --arena separate");
     assert_int_equal(r.status, 0);
     long long arena2, bufs2;

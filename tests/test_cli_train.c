@@ -177,7 +177,8 @@ static void test_train_and_resume(void **state)
     static result r;
     /* Straight: 8 steps. Then 4, resume to 8: the same losses and the same bytes of
      * every tensor (the metadata differs only in nothing: same step, same loss). */
-    cli(&r, "train flow_matching --data demo --steps 8 " SMALL " " CONST " --cond_dropout 0.2 --out straight.safetensors --log straight.csv --every 2");
+    cli(&r, "train flow_matching --data demo --steps 8 " SMALL " " CONST
+            " --cond_dropout 0.2 --out straight.safetensors --log straight.csv --every 2");
     assert_ok(&r);
     assert_non_null(strstr(r.err, "train flow_matching on demo: 500 rows of [8, 2] given observations"));
     /* Not a terminal: plain periodic lines, no carriage returns. */
@@ -187,7 +188,8 @@ static void test_train_and_resume(void **state)
     assert_null(strchr(r.err, '\r'));
     assert_non_null(strstr(r.err, "checkpoint saved to straight.safetensors"));
 
-    cli(&r, "train flow_matching --data demo --steps 4 " SMALL " " CONST " --cond_dropout 0.2 --out half.safetensors --log half.csv");
+    cli(&r, "train flow_matching --data demo --steps 4 " SMALL " " CONST
+            " --cond_dropout 0.2 --out half.safetensors --log half.csv");
     assert_ok(&r);
     /* The planned length is the run's own: resume to 8 says --steps 8. */
     cli(&r, "train flow_matching --resume half.safetensors --steps 8 --out resumed.safetensors --log resumed.csv");
@@ -211,7 +213,8 @@ static void test_train_and_resume(void **state)
     assert_ok(&r);
     assert_non_null(strstr(r.err, "already at step 8 of 8"));
     /* The same run on the interpreter starts with the same loss to float precision. */
-    cli(&r, "train flow_matching --data demo --steps 1 " SMALL " " CONST " --cond_dropout 0.2 --backend interp --out i.safetensors --log i.csv");
+    cli(&r, "train flow_matching --data demo --steps 1 " SMALL " " CONST
+            " --cond_dropout 0.2 --backend interp --out i.safetensors --log i.csv");
     assert_ok(&r);
     a = log_from("straight.csv", 1);
     b = log_from("i.csv", 1);
@@ -335,9 +338,9 @@ static void test_sigint_saves(void **state)
         FILE *e = freopen("int.err", "w", stderr);
         (void)e;
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
-        execl(ED_CLI, ED_CLI, "train", "ddpm", "--data", "moons", "--steps", "100000", "--hidden", "16", "--layers", "1",
-              "--batch", "32", "--n", "500", "--lr-schedule", "constant", "--out", "int.safetensors", "--log", "int.csv",
-              (char *)NULL);
+        execl(ED_CLI, ED_CLI, "train", "ddpm", "--data", "moons", "--steps", "100000", "--hidden", "16", "--layers",
+              "1", "--batch", "32", "--n", "500", "--lr-schedule", "constant", "--out", "int.safetensors", "--log",
+              "int.csv", (char *)NULL);
         _exit(98);
     }
     if (!wait_for_lines(TMP "/int.csv", 4, 60)) {
@@ -363,7 +366,8 @@ static void test_sigint_saves(void **state)
     cli(&r, args);
     assert_ok(&r);
     snprintf(args, sizeof args,
-             "train ddpm --data moons --steps %d --hidden 16 --layers 1 --batch 32 --n 500 " CONST " --out s.safetensors --log s.csv",
+             "train ddpm --data moons --steps %d --hidden 16 --layers 1 --batch 32 --n 500 " CONST
+             " --out s.safetensors --log s.csv",
              stopped + 2);
     cli(&r, args);
     assert_ok(&r);
@@ -425,10 +429,12 @@ static void test_sample_and_eval(void **state)
     assert_non_null(strstr(r.out, "MMD^2 (rbf, sigma"));
     assert_true(access(TMP "/e.png", F_OK) == 0);
     /* The same seed draws the same samples; the interpreter agrees with the JIT. */
-    cli(&r, "sample flow_matching --ckpt fm.safetensors --n 300 --out s2.npy --sampler heun --steps 4 --batch 128 --backend interp");
+    cli(&r,
+        "sample flow_matching --ckpt fm.safetensors --n 300 --out s2.npy --sampler heun --steps 4 --batch 128 --backend interp");
     assert_ok(&r);
     ed_tensor *a = ed_npy_read(TMP "/s.npy"), *b = ed_npy_read(TMP "/s2.npy");
-    for (int64_t i = 0; i < ed_tensor_numel(a); i++) assert_float_equal(((float *)a->data)[i], ((float *)b->data)[i], 1e-4);
+    for (int64_t i = 0; i < ed_tensor_numel(a); i++)
+        assert_float_equal(((float *)a->data)[i], ((float *)b->data)[i], 1e-4);
     ed_tensor_free(a);
     ed_tensor_free(b);
 

@@ -37,11 +37,9 @@ static moments moments_of(const ed_tensor *t)
     int64_t n = t->shape.dim[0];
     const float *p = rows(t);
     for (int64_t i = 0; i < n; i++)
-        for (int c = 0; c < 2; c++)
-            m.mean[c] += p[2 * i + c] / (double)n;
+        for (int c = 0; c < 2; c++) m.mean[c] += p[2 * i + c] / (double)n;
     for (int64_t i = 0; i < n; i++)
-        for (int c = 0; c < 2; c++)
-            m.var[c] += (p[2 * i + c] - m.mean[c]) * (p[2 * i + c] - m.mean[c]) / (double)n;
+        for (int c = 0; c < 2; c++) m.var[c] += (p[2 * i + c] - m.mean[c]) * (p[2 * i + c] - m.mean[c]) / (double)n;
     return m;
 }
 
@@ -85,8 +83,7 @@ static void test_deterministic_per_seed(void **state)
         assert_memory_not_equal(a->data, c->data, 1000 * 2 * sizeof(float));
         /* rows are a pure function of (seed, row): a shorter draw is a prefix */
         assert_memory_equal(a->data, prefix->data, 100 * 2 * sizeof(float));
-        for (int64_t i = 0; i < 2000; i++)
-            assert_true(isfinite(rows(a)[i]));
+        for (int64_t i = 0; i < 2000; i++) assert_true(isfinite(rows(a)[i]));
         ed_tensor_free(a);
         ed_tensor_free(b);
         ed_tensor_free(c);
@@ -127,10 +124,9 @@ static void test_moments(void **state)
         moments m = moments_of(t);
         double noise = ed_toy_default_noise((ed_toy)k);
         double avg_var = (m.var[0] + m.var[1]) / 2;
-        if (fabs(m.mean[0]) > 0.05 || fabs(m.mean[1]) > 0.05 ||
-            fabs(avg_var - (1 + noise * noise)) > 0.05)
-            fail_msg("%s: mean (%g, %g), average variance %g, want ~0 and ~%g",
-                     ed_toy_name((ed_toy)k), m.mean[0], m.mean[1], avg_var, 1 + noise * noise);
+        if (fabs(m.mean[0]) > 0.05 || fabs(m.mean[1]) > 0.05 || fabs(avg_var - (1 + noise * noise)) > 0.05)
+            fail_msg("%s: mean (%g, %g), average variance %g, want ~0 and ~%g", ed_toy_name((ed_toy)k), m.mean[0],
+                     m.mean[1], avg_var, 1 + noise * noise);
         ed_tensor_free(t);
     }
 }
@@ -145,8 +141,7 @@ static void test_noise_option(void **state)
     ed_tensor *clean = ed_toy_sample(ED_TOY_MOONS, 20000, 5, 0.0);
     ed_tensor *noisy = ed_toy_sample(ED_TOY_MOONS, 20000, 5, 0.3);
     ed_tensor *diff = ed_tensor_new(ED_F32, ed_shape2(20000, 2));
-    for (int64_t i = 0; i < 40000; i++)
-        ((float *)diff->data)[i] = rows(noisy)[i] - rows(clean)[i];
+    for (int64_t i = 0; i < 40000; i++) ((float *)diff->data)[i] = rows(noisy)[i] - rows(clean)[i];
     moments m = moments_of(diff);
     assert_true(fabs(m.mean[0]) < 0.01 && fabs(m.mean[1]) < 0.01);
     assert_true(fabs(m.var[0] - 0.09) < 0.005 && fabs(m.var[1] - 0.09) < 0.005);
@@ -244,8 +239,7 @@ static void test_circles_radii(void **state)
         quadrant[(x < 0) * 2 + (y < 0)]++;
     }
     assert_true(llabs(outer - n / 2) <= 250);
-    for (int q = 0; q < 4; q++)
-        assert_true(llabs(quadrant[q] - n / 4) <= 220);
+    for (int q = 0; q < 4; q++) assert_true(llabs(quadrant[q] - n / 4) <= 220);
     ed_tensor_free(t);
 }
 
@@ -265,8 +259,7 @@ static void test_moons_geometry(void **state)
         double x = rows(t)[2 * i] / scale + 0.5, y = rows(t)[2 * i + 1] / scale + 0.25;
         bool up = fabs(hypot(x, y) - 1) < 1e-5 && y >= -1e-5;
         bool down = fabs(hypot(x - 1, y - 0.5) - 1) < 1e-5 && y <= 0.5 + 1e-5;
-        if (!up && !down)
-            fail_msg("point %lld (%g, %g) is on neither moon", (long long)i, x, y);
+        if (!up && !down) fail_msg("point %lld (%g, %g) is on neither moon", (long long)i, x, y);
         upper += up;
     }
     assert_true(llabs(upper - n / 2) <= 250);
@@ -312,8 +305,7 @@ static void test_swiss_roll_curve(void **state)
 static void write_npy(const char *path, ed_dtype dt, ed_shape s, const double *v)
 {
     ed_tensor *t = ed_tensor_new(dt, s);
-    for (int64_t i = 0; i < ed_shape_numel(s); i++)
-        ed_tensor_set(t, i, v ? v[i] : (double)i * 0.25);
+    for (int64_t i = 0; i < ed_shape_numel(s); i++) ed_tensor_set(t, i, v ? v[i] : (double)i * 0.25);
     assert_int_equal(ed_npy_write(path, t), ED_OK);
     ed_tensor_free(t);
 }
@@ -327,8 +319,7 @@ static void test_load_npy(void **state)
     assert_non_null(t);
     assert_int_equal(t->dtype, ED_F32);
     assert_true(ed_shape_eq(t->shape, ed_shape2(5, 3)));
-    for (int i = 0; i < 15; i++)
-        assert_true(rows(t)[i] == (float)(i * 0.25));
+    for (int i = 0; i < 15; i++) assert_true(rows(t)[i] == (float)(i * 0.25));
     ed_tensor_free(t);
     write_npy(f32, ED_F32, ed_shape2(4, 2), NULL);
     t = ed_data_load_npy(f32);
@@ -444,8 +435,7 @@ static void test_demo_modes_balanced_and_valid(void **state)
     assert_int_equal(s.valid, n);
     assert_int_equal(s.left + s.right, n);
     int64_t left = 0;
-    for (int64_t i = 0; i < n; i++)
-        left += ((const int32_t *)p.side->data)[i] == ED_DEMO_LEFT;
+    for (int64_t i = 0; i < n; i++) left += ((const int32_t *)p.side->data)[i] == ED_DEMO_LEFT;
     assert_int_equal(s.left, left);
     assert_true(fabs(s.left_rate - 0.5) < 0.04 && fabs(s.right_rate - 0.5) < 0.04);
     assert_true(s.valid_rate == 1.0);
@@ -465,8 +455,7 @@ static void test_demo_modes_balanced_and_valid(void **state)
             py = qy;
         }
     }
-    if (worst < ED_DEMO_RADIUS + 0.1)
-        fail_msg("a demonstration passes %g from an obstacle centre", worst);
+    if (worst < ED_DEMO_RADIUS + 0.1) fail_msg("a demonstration passes %g from an obstacle centre", worst);
     ed_pairs_free(&p);
 }
 
@@ -494,8 +483,7 @@ static void test_demo_mode_average_collides(void **state)
             ((float *)mean->data)[16 * i + k] = 0.5f * (l[k] + r[k]);
             ((float *)left->data)[16 * i + k] = l[k];
         }
-        for (int k = 0; k < 8; k++)
-            gap = fmax(gap, hypot(l[2 * k] - r[2 * k], l[2 * k + 1] - r[2 * k + 1]));
+        for (int k = 0; k < 8; k++) gap = fmax(gap, hypot(l[2 * k] - r[2 * k], l[2 * k + 1] - r[2 * k + 1]));
         min_gap = fmin(min_gap, gap);
         for (int k = 1; k <= 8; k++) {
             float *si = (float *)straight->data + 16 * i + 2 * (k - 1);
@@ -530,9 +518,8 @@ static void test_demo_evaluate_edge_cases(void **state)
     assert_int_equal(ed_demo_pairs(50, 1, &p), ED_OK);
     ed_tensor *junk = ed_tensor_copy(p.actions);
     float *j = junk->data;
-    for (int k = 0; k < 16; k++)
-        j[k] = NAN; /* row 0: not finite: counted nowhere */
-    for (int k = 0; k < 16; k++) /* row 1: stays at the start: never crosses, never arrives */
+    for (int k = 0; k < 16; k++) j[k] = NAN; /* row 0: not finite: counted nowhere */
+    for (int k = 0; k < 16; k++)             /* row 1: stays at the start: never crosses, never arrives */
         j[16 + k] = ((const float *)p.obs->data)[6 + k % 2];
     j[32 + 14] += 0.5f; /* row 2: last waypoint 0.5 off the goal */
     ed_demo_stats s;
@@ -659,7 +646,8 @@ static void write_u8_npy(const char *path, ed_shape s, const uint8_t *v)
 {
     char dict[256];
     int len = snprintf(dict, sizeof dict, "{'descr': '|u1', 'fortran_order': False, 'shape': (");
-    for (int i = 0; i < s.rank; i++) len += snprintf(dict + len, sizeof dict - (size_t)len, "%lld, ", (long long)s.dim[i]);
+    for (int i = 0; i < s.rank; i++)
+        len += snprintf(dict + len, sizeof dict - (size_t)len, "%lld, ", (long long)s.dim[i]);
     len += snprintf(dict + len, sizeof dict - (size_t)len, "), }");
     size_t header = (10 + (size_t)len + 1 + 63) / 64 * 64 - 10;
     FILE *f = fopen(path, "wb");

@@ -77,8 +77,9 @@ static void test_checks_that_hold(void **state)
     /* patterns match whole lines; {{regex}} is a POSIX extended regex */
     expect("# CHECK: %1 = tanh {{%[0-9]+}} : f32[2,3]\n# CHECK: {{.*}}exp{{.*}}\n", 0, NULL);
     /* no passes: the graph as parsed */
-    write_file_in(TMP, "t.edir", "# RUN: passes=\ngraph @s {\n  %x = input \"x\" : f32[2]\n  %n = neg %x : f32[2]\n"
-                                 "  out y = %n\n}\n# CHECK: %1 = neg %0 : f32[2]\n");
+    write_file_in(TMP, "t.edir",
+                  "# RUN: passes=\ngraph @s {\n  %x = input \"x\" : f32[2]\n  %n = neg %x : f32[2]\n"
+                  "  out y = %n\n}\n# CHECK: %1 = neg %0 : f32[2]\n");
     cli_result r;
     cli_run(ED_EDIR_CHECK, TMP, &r, "'" ED_CLI "' '" TMP "/t.edir'");
     if (r.status != 0) fail_msg("exit status %d; stderr:\n%s", r.status, r.err);

@@ -159,7 +159,8 @@ static void test_parse_errors(void **state)
                         "    %3 = add %1, %2 : f32[4,2,3]\n"
                         "    out y = %3\n  } : f32[4,2,3]\n  out y = %f\n}\n";
     assert_null(ed_graph_parse(other, "bad"));
-    CHECK_ERROR_HAS("result f32[4,2,3] has neither the shape of its reduction f32[2,1] nor that of the reduced operand");
+    CHECK_ERROR_HAS(
+        "result f32[4,2,3] has neither the shape of its reduction f32[2,1] nor that of the reduced operand");
     /* nor a result that the reduction broadcasts to but larger than its operand */
     const char *wide = "graph @g {\n  %x = input \"x\" : f32[3]\n  %z = input \"z\" : f32[2,3]\n"
                        "  %f = fused %x, %z graph @b {\n    %0 = input \"x0\" : f32[3]\n"
@@ -187,15 +188,18 @@ typedef ed_node *(*binary_fn)(ed_node *, ed_node *);
  * some intermediates bound to out. */
 static int random_ops(ed_graph *g, ed_node **pool, int np, ed_node *row, ed_node *col, ed_node *w, ed_node *k)
 {
-    static const unary_fn un[] = {ed_tanh, ed_sigmoid, ed_relu, ed_neg, ed_abs, ed_silu, ed_square, ed_exp,
-                                  ed_sin, ed_softplus};
+    static const unary_fn un[] = {ed_tanh, ed_sigmoid, ed_relu, ed_neg, ed_abs,
+                                  ed_silu, ed_square,  ed_exp,  ed_sin, ed_softplus};
     static const binary_fn bin[] = {ed_add, ed_sub, ed_mul, ed_maximum, ed_minimum};
     int nops = 12 + pick(30);
     for (int i = 0; i < nops && np < 64; i++) {
         ed_node *x = pool[pick(np)], *y = pool[pick(np)], *r;
         switch (pick(12)) {
-        case 0: case 1: case 2: r = un[pick(10)](x); break;
-        case 3: case 4: r = bin[pick(5)](x, y); break;
+        case 0:
+        case 1:
+        case 2: r = un[pick(10)](x); break;
+        case 3:
+        case 4: r = bin[pick(5)](x, y); break;
         case 5: r = bin[pick(5)](x, pick(2) ? row : col); break;
         case 6: r = ed_add(x, ed_broadcast_to(pick(2) ? row : col, ed_shape2(6, 8))); break;
         case 7: r = ed_mul(ed_add(x, ed_scalar(g, ED_F32, 0.25)), ed_scalar(g, ED_F32, -1.5)); break;
@@ -580,7 +584,8 @@ static void test_dense_bias_activation(void **state)
     }
     for (int i = 0; i < h->nnodes; i++) {
         const ed_node *n = h->nodes[i];
-        if (n->op == ED_OP_FUSED && n->shape.rank == 2 && n->shape.dim[1] == 12 && n->in[0]->op == ED_OP_MATMUL) readers++;
+        if (n->op == ED_OP_FUSED && n->shape.rank == 2 && n->shape.dim[1] == 12 && n->in[0]->op == ED_OP_MATMUL)
+            readers++;
     }
     assert_true(readers >= 4); /* two layers, forward and backward */
     int k = count_kernels(h);
@@ -654,8 +659,8 @@ static void test_row_kernel_needs_its_groups(void **state)
     (void)state;
     ed_graph *g = ed_graph_new("transposed_broadcast");
     ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(4, 4)), *y = ed_input(g, "y", ED_F32, ed_shape2(4, 4));
-    ed_output(g, "a", ed_add(y, ed_sum(ed_tanh(x), 2, false)));  /* r[j] by column: not a row */
-    ed_output(g, "b", ed_mul(y, ed_max(ed_exp(x), 1, false)));   /* axis 0: r[j] is column j's group */
+    ed_output(g, "a", ed_add(y, ed_sum(ed_tanh(x), 2, false))); /* r[j] by column: not a row */
+    ed_output(g, "b", ed_mul(y, ed_max(ed_exp(x), 1, false)));  /* axis 0: r[j] is column j's group */
     ed_graph *h = passed(g);
     const ed_node *a = ed_graph_output(h, "a"), *b = ed_graph_output(h, "b");
     assert_false(a->op == ED_OP_FUSED && ed_fused_reduction(a->attr.body));
@@ -717,7 +722,7 @@ static ed_graph *random_reduce_graph(uint64_t seed)
     rng_seed(seed * 40503u + 11);
     /* a cube: reductions without keepdims broadcast back along any axes */
     static const ed_shape shapes[6] = {{3, {5, 7, 3}}, {4, {3, 1, 4, 5}}, {2, {9, 5}},
-                                       {3, {2, 6, 1}}, {3, {4, 4, 4}},   {3, {4, 4, 4}}};
+                                       {3, {2, 6, 1}}, {3, {4, 4, 4}},    {3, {4, 4, 4}}};
     ed_shape sh = shapes[pick(6)];
     ed_dtype dt = seed % 2 ? ED_F32 : ED_F64;
     ed_graph *g = ed_graph_new("random_reduce");
@@ -749,7 +754,7 @@ static ed_graph *random_reduce_graph(uint64_t seed)
             ed_shape back;
             bool broadcasts_back = ed_broadcast_shapes(m->shape, sh, &back) && ed_shape_eq(back, sh);
             if (broadcasts_back && !keep && m->shape.rank > 0) how = 3; /* read back along any axes */
-            if (how >= 2 && broadcasts_back) { /* a row kernel: the group read back */
+            if (how >= 2 && broadcasts_back) {                          /* a row kernel: the group read back */
                 r = how == 2 ? ed_div(ed_exp(operand), ed_add(e, ed_scalar(g, dt, 1))) : ed_sub(operand, m);
             } else {
                 char name[16];
@@ -818,7 +823,7 @@ static ed_graph *random_group_value_graph(uint64_t seed)
 {
     rng_seed(seed * 69069u + 5);
     static const ed_shape shapes[6] = {{3, {5, 7, 3}}, {4, {3, 1, 4, 5}}, {2, {9, 5}},
-                                       {3, {2, 6, 1}}, {3, {4, 4, 4}},   {2, {4, 4}}};
+                                       {3, {2, 6, 1}}, {3, {4, 4, 4}},    {2, {4, 4}}};
     ed_shape sh = shapes[pick(6)];
     ed_dtype dt = seed % 2 ? ED_F32 : ED_F64;
     ed_graph *g = ed_graph_new("random_group_value");
@@ -854,8 +859,8 @@ static ed_graph *random_group_value_graph(uint64_t seed)
         }
         ed_node *r;
         switch (pick(3)) {
-        case 0: r = ed_sub(operand, v); break;                             /* log-softmax */
-        case 1: r = ed_add(ed_mul(ed_sub(operand, m), v), last); break;    /* layer norm */
+        case 0: r = ed_sub(operand, v); break;                          /* log-softmax */
+        case 1: r = ed_add(ed_mul(ed_sub(operand, m), v), last); break; /* layer norm */
         default: r = ed_mul(ed_exp(operand), v); break;
         }
         int bind = pick(8);

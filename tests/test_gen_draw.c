@@ -34,8 +34,14 @@ static void small_checkpoint(const char *def, const char *data, ed_checkpoint *c
     static const ed_option_arg small[] = {{"hidden", "16"}, {"layers", "1"}};
     char path[512];
     snprintf(path, sizeof path, TMP "/%s_%s.safetensors", def, data);
-    ed_train_request r = {.def = ed_model_find(def), .options = small, .noptions = 2, .data = data, .n = 200,
-                          .batch = 16, .out = path, .backend = ED_BACKEND_INTERP};
+    ed_train_request r = {.def = ed_model_find(def),
+                          .options = small,
+                          .noptions = 2,
+                          .data = data,
+                          .n = 200,
+                          .batch = 16,
+                          .out = path,
+                          .backend = ED_BACKEND_INTERP};
     ed_train_open_result res;
     if (ed_trainer_open(&r, &res) != ED_OK) fail_msg("%s", ed_last_error());
     assert_int_equal(ed_trainer_save(res.trainer, path), ED_OK);
@@ -122,7 +128,8 @@ static void test_batch_not_dividing_n(void **state)
 
     int64_t seen[8] = {0};
     ed_tensor *s = NULL;
-    ed_gen_draw_opts o = {.seed = 7, .batch = 128, .sampler = {.steps = 4}, .progress = count_calls, .progress_ctx = seen};
+    ed_gen_draw_opts o = {
+        .seed = 7, .batch = 128, .sampler = {.steps = 4}, .progress = count_calls, .progress_ctx = seen};
     assert_int_equal(ed_gen_draw(&ck.model, ck.store, 300, NULL, &o, &s), ED_OK);
     assert_int_equal(seen[0], 4);
     assert_int_equal(seen[1], 0);

@@ -120,8 +120,9 @@ static void check_case(grad_case *c, ed_node *y, double tol, double step, const 
     int64_t ny = ed_shape_numel(y->shape);
     double *w = malloc((size_t)(ny ? ny : 1) * sizeof *w);
     for (int64_t i = 0; i < ny; i++) w[i] = 0.5 + urand();
-    ed_node *loss = y->shape.rank == 0 && ny == 1 ? y
-                                                  : ed_sum(ed_mul(y, ed_const(g, ED_F64, y->shape, w, ny)), ED_ALL_AXES, false);
+    ed_node *loss = y->shape.rank == 0 && ny == 1
+                        ? y
+                        : ed_sum(ed_mul(y, ed_const(g, ED_F64, y->shape, w, ny)), ED_ALL_AXES, false);
     free(w);
     ed_node *grads[MAX_X];
     if (ed_grad(loss, c->x, c->nx, grads) != ED_OK) fail_msg("%s: ed_grad failed: %s", what, ed_graph_error(g));
@@ -242,17 +243,17 @@ static void test_unary_ops(void **state)
         double lo, hi;
         bool away;
     } cases[] = {
-        {ed_neg, "neg", -2, 2, false},        {ed_abs, "abs", 0.1, 2, true},
-        {ed_exp, "exp", -2, 2, false},        {ed_log, "log", 0.2, 3, false},
-        {ed_log1p, "log1p", -0.5, 2, false},  {ed_expm1, "expm1", -2, 2, false},
-        {ed_sqrt, "sqrt", 0.2, 3, false},     {ed_rsqrt, "rsqrt", 0.2, 3, false},
-        {ed_square, "square", -2, 2, false},  {ed_tanh, "tanh", -2, 2, false},
-        {ed_sigmoid, "sigmoid", -4, 4, false}, {ed_relu, "relu", 0.1, 2, true},
-        {leaky, "leaky_relu", 0.1, 2, true},  {gelu_erf, "gelu erf", -3, 3, false},
+        {ed_neg, "neg", -2, 2, false},          {ed_abs, "abs", 0.1, 2, true},
+        {ed_exp, "exp", -2, 2, false},          {ed_log, "log", 0.2, 3, false},
+        {ed_log1p, "log1p", -0.5, 2, false},    {ed_expm1, "expm1", -2, 2, false},
+        {ed_sqrt, "sqrt", 0.2, 3, false},       {ed_rsqrt, "rsqrt", 0.2, 3, false},
+        {ed_square, "square", -2, 2, false},    {ed_tanh, "tanh", -2, 2, false},
+        {ed_sigmoid, "sigmoid", -4, 4, false},  {ed_relu, "relu", 0.1, 2, true},
+        {leaky, "leaky_relu", 0.1, 2, true},    {gelu_erf, "gelu erf", -3, 3, false},
         {gelu_tanh, "gelu tanh", -3, 3, false}, {ed_erf, "erf", -2, 2, false},
-        {ed_silu, "silu", -4, 4, false},      {ed_softplus, "softplus", -4, 4, false},
-        {ed_sin, "sin", -3, 3, false},        {ed_cos, "cos", -3, 3, false},
-        {ed_sign, "sign", 0.1, 2, true},      {cast_f64, "cast f64->f64", -2, 2, false},
+        {ed_silu, "silu", -4, 4, false},        {ed_softplus, "softplus", -4, 4, false},
+        {ed_sin, "sin", -3, 3, false},          {ed_cos, "cos", -3, 3, false},
+        {ed_sign, "sign", 0.1, 2, true},        {cast_f64, "cast f64->f64", -2, 2, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         grad_case *c = case_new();
@@ -347,12 +348,9 @@ static void test_matmul(void **state)
         ed_shape a, b;
         bool ta, tb;
     } cases[] = {
-        {ed_shape2(3, 4), ed_shape2(4, 2), false, false},
-        {ed_shape3(2, 3, 4), ed_shape2(4, 5), false, false},
-        {ed_shape2(3, 4), ed_shape3(2, 4, 5), false, false},
-        {ed_shape2(4, 3), ed_shape2(2, 4), true, true},
-        {ed_shape2(4, 3), ed_shape2(4, 2), true, false},
-        {ed_shape2(3, 4), ed_shape2(2, 4), false, true},
+        {ed_shape2(3, 4), ed_shape2(4, 2), false, false},          {ed_shape3(2, 3, 4), ed_shape2(4, 5), false, false},
+        {ed_shape2(3, 4), ed_shape3(2, 4, 5), false, false},       {ed_shape2(4, 3), ed_shape2(2, 4), true, true},
+        {ed_shape2(4, 3), ed_shape2(4, 2), true, false},           {ed_shape2(3, 4), ed_shape2(2, 4), false, true},
         {ed_shape4(2, 1, 3, 4), ed_shape3(3, 4, 2), false, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -501,7 +499,8 @@ static void test_accumulation_and_blocking(void **state)
     x = ed_input(g, "x", ED_F64, ed_shape0());
     ed_node *gate = ed_cast(ed_gt(x, ed_scalar(g, ED_F64, 0)), ED_F64);
     ed_node *r = ed_add(ed_randn(g, ED_F64, ed_shape0()), ed_cast(ed_cast(x, ED_I32), ED_F64));
-    ed_node *picked = ed_cast(ed_argmax(ed_mul(x, ed_const(g, ED_F64, ed_shape1(2), (double[]){1, -1}, 2)), ED_ALL_AXES, false), ED_F64);
+    ed_node *picked = ed_cast(
+        ed_argmax(ed_mul(x, ed_const(g, ED_F64, ed_shape1(2), (double[]){1, -1}, 2)), ED_ALL_AXES, false), ED_F64);
     assert_float_equal(run_scalar(g, ed_grad1(ed_add(ed_add(gate, r), picked), x), 2.5), 0, 0);
     ed_graph_free(g);
 }

@@ -115,8 +115,8 @@ static void test_bad_files(void **state)
     const unsigned char short_dims[] = {0, 0, 0x08, 2, 0, 0, 0, 3, 0, 0};
     const unsigned char short_data[] = {0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3};
     const unsigned char long_data[] = {0, 0, 0x08, 1, 0, 0, 0, 2, 1, 2, 3};
-    const unsigned char huge[] = {0, 0, 0x0E, 4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    const unsigned char huge[] = {0,    0,    0x0E, 4,    0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     const unsigned char big[] = {0, 0, 0x08, 3, 0, 0, 0x27, 0x10, 0, 0, 0x27, 0x10, 0, 0, 0x27, 0x10, 7};
     for (int gz = 0; gz < 2; gz++) {
         expect_bad(npy, sizeof npy, gz, "not an IDX file (bad magic 93 4e 55 4d: expected 00 00 TYPE RANK)");
@@ -133,8 +133,9 @@ static void test_bad_files(void **state)
     expect_bad(short_data, sizeof short_data, false, "dims 2 x 2 of u8 need 4 bytes of data, the file has 3");
     expect_bad(short_data, sizeof short_data, true, "need 4 bytes of data, the file has 3");
     /* 10^12 bytes promised by a gzip file of a few dozen bytes */
-    expect_bad(big, sizeof big, true, "dims 10000 x 10000 x 10000 of u8 need 1000000000000 bytes of data, "
-                                      "more than a gzip file of");
+    expect_bad(big, sizeof big, true,
+               "dims 10000 x 10000 x 10000 of u8 need 1000000000000 bytes of data, "
+               "more than a gzip file of");
     expect_bad(big, sizeof big, false, "the file has 1");
     /* a gzip stream cut in the middle */
     unsigned char good[4 + 4 + 400] = {0, 0, 0x08, 1, 0, 0, 0x01, 0x90};

@@ -37,15 +37,12 @@ static int teardown(void **state)
 }
 
 /* [2,3] and [2,3,4] tensors holding 0, 1, 2, ... */
-static ed_node *iota23(ed_dtype dt)
-{
-    return CST(g, dt, ed_shape2(2, 3), 0, 1, 2, 3, 4, 5);
-}
+static ed_node *iota23(ed_dtype dt) { return CST(g, dt, ed_shape2(2, 3), 0, 1, 2, 3, 4, 5); }
 
 static ed_node *iota234(void)
 {
-    return CST(g, ED_F32, ed_shape3(2, 3, 4), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
-               19, 20, 21, 22, 23);
+    return CST(g, ED_F32, ed_shape3(2, 3, 4), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+               21, 22, 23);
 }
 
 static void test_every_op_has_a_kernel(void **state)
@@ -110,19 +107,18 @@ static void test_broadcasting(void **state)
     /* [3,1] with [1,4] */
     ed_node *col = CST(g, ED_F32, ed_shape2(3, 1), 1, 2, 3);
     ed_node *row = CST(g, ED_F32, ed_shape2(1, 4), 10, 20, 30, 40);
-    CHECK(ed_sub(col, row), ED_F32, ed_shape2(3, 4), EXACT, -9, -19, -29, -39, -8, -18, -28, -38, -7, -17,
-          -27, -37);
+    CHECK(ed_sub(col, row), ED_F32, ed_shape2(3, 4), EXACT, -9, -19, -29, -39, -8, -18, -28, -38, -7, -17, -27, -37);
     /* rank mismatch: [2,3] * [3] */
     ed_node *v = CST(g, ED_F32, ed_shape1(3), 10, 100, 1000);
     CHECK(ed_mul(iota23(ED_F32), v), ED_F32, ed_shape2(2, 3), EXACT, 0, 100, 2000, 30, 400, 5000);
     /* [2,1,3] + [4,1] -> [2,4,3] */
     ed_node *x = CST(g, ED_F32, ed_shape3(2, 1, 3), 0, 1, 2, 3, 4, 5);
     ed_node *y = CST(g, ED_F32, ed_shape2(4, 1), 10, 20, 30, 40);
-    CHECK(ed_add(x, y), ED_F32, ed_shape3(2, 4, 3), EXACT, 10, 11, 12, 20, 21, 22, 30, 31, 32, 40, 41, 42, 13,
-          14, 15, 23, 24, 25, 33, 34, 35, 43, 44, 45);
+    CHECK(ed_add(x, y), ED_F32, ed_shape3(2, 4, 3), EXACT, 10, 11, 12, 20, 21, 22, 30, 31, 32, 40, 41, 42, 13, 14, 15,
+          23, 24, 25, 33, 34, 35, 43, 44, 45);
     /* size-1 dims and rank 0 */
-    CHECK(ed_add(ed_fill(g, ED_F32, ed_shape2(1, 1), 2), ed_fill(g, ED_F32, ed_shape1(1), 3)), ED_F32,
-          ed_shape2(1, 1), EXACT, 5);
+    CHECK(ed_add(ed_fill(g, ED_F32, ed_shape2(1, 1), 2), ed_fill(g, ED_F32, ed_shape1(1), 3)), ED_F32, ed_shape2(1, 1),
+          EXACT, 5);
     CHECK(ed_add(ed_scalar(g, ED_F32, 2.5), ed_scalar(g, ED_F32, 0.25)), ED_F32, ed_shape0(), EXACT, 2.75);
 }
 
@@ -172,8 +168,8 @@ static void test_where(void **state)
 {
     (void)state;
     ed_node *cond = CST(g, ED_I32, ed_shape2(2, 1), 7, 0);
-    CHECK(ed_where(cond, iota23(ED_F32), ed_scalar(g, ED_F32, -1)), ED_F32, ed_shape2(2, 3), EXACT, 0, 1, 2, -1,
-          -1, -1);
+    CHECK(ed_where(cond, iota23(ED_F32), ed_scalar(g, ED_F32, -1)), ED_F32, ed_shape2(2, 3), EXACT, 0, 1, 2, -1, -1,
+          -1);
     /* per-element condition; any nonzero is true */
     ed_node *c2 = CST(g, ED_I32, ed_shape1(3), 0, -2, 1);
     ed_node *a = CST(g, ED_I32, ed_shape1(3), 10, 20, 30);
@@ -198,16 +194,15 @@ static void test_i32_arithmetic(void **state)
     ed_node *big = CST(g, ED_I32, ed_shape1(2), 2147483647, 46341);
     ed_node *one = ed_scalar(g, ED_I32, 1);
     CHECK(ed_add(big, one), ED_I32, ed_shape1(2), EXACT, -2147483648.0, 46342);
-    CHECK(ed_mul(big, CST(g, ED_I32, ed_shape1(2), 1, 46341)), ED_I32, ed_shape1(2), EXACT, 2147483647,
-          -2147479015);
+    CHECK(ed_mul(big, CST(g, ED_I32, ed_shape1(2), 1, 46341)), ED_I32, ed_shape1(2), EXACT, 2147483647, -2147479015);
     ed_node *lo = ed_scalar(g, ED_I32, -2147483648.0);
     CHECK(ed_sub(lo, one), ED_I32, ed_shape0(), EXACT, 2147483647);
     CHECK(ed_neg(lo), ED_I32, ed_shape0(), EXACT, -2147483648.0);
     CHECK(ed_mul(ed_scalar(g, ED_I32, 65536), ed_scalar(g, ED_I32, 65536)), ED_I32, ed_shape0(), EXACT, 0);
     /* products past 2^53 keep their low 32 bits: (2^31-1)^2 = 2^62 - 2^32 + 1 wraps to 1 */
     CHECK(ed_square(ed_scalar(g, ED_I32, 2147483647)), ED_I32, ed_shape0(), EXACT, 1);
-    CHECK(ed_mul(ed_scalar(g, ED_I32, -2147483648.0), ed_scalar(g, ED_I32, 2147483647)), ED_I32, ed_shape0(),
-          EXACT, -2147483648.0);
+    CHECK(ed_mul(ed_scalar(g, ED_I32, -2147483648.0), ed_scalar(g, ED_I32, 2147483647)), ED_I32, ed_shape0(), EXACT,
+          -2147483648.0);
     ed_node *p = CST(g, ED_I32, ed_shape1(4), 2, 3, -2, 2);
     ed_node *q = CST(g, ED_I32, ed_shape1(4), 10, 2, 3, -1);
     CHECK(ed_pow(p, q), ED_I32, ed_shape1(4), EXACT, 1024, 9, -8, 0);
@@ -237,8 +232,8 @@ static void test_unary_basic(void **state)
     CHECK(ed_neg(CST(g, ED_F32, ed_shape1(2), 1.5, -2)), ED_F32, ed_shape1(2), EXACT, -1.5, 2);
     CHECK(ed_abs(CST(g, ED_F32, ed_shape1(3), -1.5, 2, -0.0)), ED_F32, ed_shape1(3), EXACT, 1.5, 2, 0);
     CHECK(ed_square(CST(g, ED_F32, ed_shape1(2), -3, 0.5)), ED_F32, ed_shape1(2), EXACT, 9, 0.25);
-    CHECK(ed_sqrt(CST(g, ED_F32, ed_shape1(4), 4, 2, 0, -1)), ED_F32, ed_shape1(4), F32TOL, 2,
-          1.4142135623730951, 0, NAN);
+    CHECK(ed_sqrt(CST(g, ED_F32, ed_shape1(4), 4, 2, 0, -1)), ED_F32, ed_shape1(4), F32TOL, 2, 1.4142135623730951, 0,
+          NAN);
     CHECK(ed_rsqrt(CST(g, ED_F32, ed_shape1(3), 4, 0.25, 0)), ED_F32, ed_shape1(3), EXACT, 0.5, 2, INFINITY);
     CHECK(ed_sign(CST(g, ED_F32, ed_shape1(4), -2.5, 0, 3, NAN)), ED_F32, ed_shape1(4), EXACT, -1, 0, 1, NAN);
     CHECK(ed_stop_gradient(CST(g, ED_F32, ed_shape1(2), 1, -2)), ED_F32, ed_shape1(2), EXACT, 1, -2);
@@ -247,8 +242,8 @@ static void test_unary_basic(void **state)
 static void test_unary_exp_log(void **state)
 {
     (void)state;
-    CHECK(ed_exp(CST(g, ED_F32, ed_shape1(4), 0, 1, -1, 1000)), ED_F32, ed_shape1(4), F32TOL, 1,
-          2.718281828459045, 0.36787944117144233, INFINITY);
+    CHECK(ed_exp(CST(g, ED_F32, ed_shape1(4), 0, 1, -1, 1000)), ED_F32, ed_shape1(4), F32TOL, 1, 2.718281828459045,
+          0.36787944117144233, INFINITY);
     CHECK(ed_log(CST(g, ED_F32, ed_shape1(4), 1, 0, -1, 10)), ED_F32, ed_shape1(4), F32TOL, 0, -INFINITY, NAN,
           2.302585092994046);
     CHECK(ed_exp(ed_scalar(g, ED_F64, 1)), ED_F64, ed_shape0(), F64TOL, 2.718281828459045);
@@ -274,8 +269,8 @@ static void test_unary_log1p(void **state)
 static void test_unary_expm1(void **state)
 {
     (void)state;
-    CHECK(ed_expm1(CST(g, ED_F32, ed_shape1(6), 0, 1, -1, -INFINITY, INFINITY, 1000)), ED_F32, ed_shape1(6),
-          F32TOL, 0, 1.718281828459045, -0.6321205588285577, -1, INFINITY, INFINITY);
+    CHECK(ed_expm1(CST(g, ED_F32, ed_shape1(6), 0, 1, -1, -INFINITY, INFINITY, 1000)), ED_F32, ed_shape1(6), F32TOL, 0,
+          1.718281828459045, -0.6321205588285577, -1, INFINITY, INFINITY);
     CHECK(ed_expm1(ed_scalar(g, ED_F64, 1e-7)), ED_F64, ed_shape0(), 1e-22, 1.0000000500000017e-07);
     CHECK(ed_expm1(ed_scalar(g, ED_F64, -1e-7)), ED_F64, ed_shape0(), 1e-22, -9.999999500000016e-08);
     CHECK(ed_expm1(ed_scalar(g, ED_F32, 1e-7)), ED_F32, ed_shape0(), 1e-14, 1.0000000616861003e-07);
@@ -285,32 +280,31 @@ static void test_unary_expm1(void **state)
 static void test_unary_activations(void **state)
 {
     (void)state;
-    CHECK(ed_tanh(CST(g, ED_F32, ed_shape1(3), 0, 0.5, -20)), ED_F32, ed_shape1(3), F32TOL, 0,
-          0.46211715726000974, -1);
+    CHECK(ed_tanh(CST(g, ED_F32, ed_shape1(3), 0, 0.5, -20)), ED_F32, ed_shape1(3), F32TOL, 0, 0.46211715726000974, -1);
     CHECK(ed_sigmoid(CST(g, ED_F32, ed_shape1(4), 0, 2, -2, -1000)), ED_F32, ed_shape1(4), F32TOL, 0.5,
           0.8807970779778823, 0.11920292202211755, 0);
     CHECK(ed_relu(CST(g, ED_F32, ed_shape1(4), -1, 0, 2.5, NAN)), ED_F32, ed_shape1(4), EXACT, 0, 0, 2.5, NAN);
     CHECK(ed_leaky_relu(CST(g, ED_F32, ed_shape1(3), -2, 3, 0), 0.1), ED_F32, ed_shape1(3), F32TOL, -0.2, 3, 0);
-    CHECK(ed_gelu(CST(g, ED_F32, ed_shape1(3), 0, 1, -1), false), ED_F32, ed_shape1(3), F32TOL, 0,
-          0.8413447460685429, -0.15865525393145707);
+    CHECK(ed_gelu(CST(g, ED_F32, ed_shape1(3), 0, 1, -1), false), ED_F32, ed_shape1(3), F32TOL, 0, 0.8413447460685429,
+          -0.15865525393145707);
     CHECK(ed_gelu(CST(g, ED_F32, ed_shape1(2), 1, -1), true), ED_F32, ed_shape1(2), F32TOL, 0.8411919906082768,
           -0.15880800939172324);
     CHECK(ed_silu(CST(g, ED_F32, ed_shape1(3), 0, 1, -1)), ED_F32, ed_shape1(3), F32TOL, 0, 0.7310585786300049,
           -0.2689414213699951);
-    CHECK(ed_softplus(CST(g, ED_F32, ed_shape1(4), 0, 1, -1, 100)), ED_F32, ed_shape1(4), F32TOL,
-          0.6931471805599453, 1.3132616875182228, 0.31326168751822286, 100);
+    CHECK(ed_softplus(CST(g, ED_F32, ed_shape1(4), 0, 1, -1, 100)), ED_F32, ed_shape1(4), F32TOL, 0.6931471805599453,
+          1.3132616875182228, 0.31326168751822286, 100);
     CHECK(ed_sin(CST(g, ED_F32, ed_shape1(2), 0, 0.5)), ED_F32, ed_shape1(2), F32TOL, 0, 0.479425538604203);
     CHECK(ed_cos(CST(g, ED_F32, ed_shape1(2), 0, 0.5)), ED_F32, ed_shape1(2), F32TOL, 1, 0.8775825618903728);
-    CHECK(ed_erf(CST(g, ED_F32, ed_shape1(4), 0, 0.5, -1, 3)), ED_F32, ed_shape1(4), F32TOL, 0,
-          0.5204998778130465, -0.8427007929497149, 0.9999779095030014);
+    CHECK(ed_erf(CST(g, ED_F32, ed_shape1(4), 0, 0.5, -1, 3)), ED_F32, ed_shape1(4), F32TOL, 0, 0.5204998778130465,
+          -0.8427007929497149, 0.9999779095030014);
     CHECK(ed_sigmoid(ed_scalar(g, ED_F64, 2)), ED_F64, ed_shape0(), F64TOL, 0.8807970779778823);
 }
 
 static void test_clamp_nan(void **state)
 {
     (void)state;
-    CHECK(ed_clamp(CST(g, ED_F32, ed_shape1(5), -5, 0.5, 5, NAN, -1), -1, 1), ED_F32, ed_shape1(5), EXACT, -1,
-          0.5, 1, NAN, -1);
+    CHECK(ed_clamp(CST(g, ED_F32, ed_shape1(5), -5, 0.5, 5, NAN, -1), -1, 1), ED_F32, ed_shape1(5), EXACT, -1, 0.5, 1,
+          NAN, -1);
 }
 
 static void test_cast(void **state)
@@ -476,15 +470,15 @@ static void test_transpose(void **state)
     (void)state;
     CHECK(ed_transpose(iota23(ED_F32), NULL), ED_F32, ed_shape2(3, 2), EXACT, 0, 3, 1, 4, 2, 5);
     int perm[3] = {2, 0, 1};
-    CHECK(ed_transpose(iota234(), perm), ED_F32, ed_shape3(4, 2, 3), EXACT, 0, 4, 8, 12, 16, 20, 1, 5, 9, 13, 17,
-          21, 2, 6, 10, 14, 18, 22, 3, 7, 11, 15, 19, 23);
+    CHECK(ed_transpose(iota234(), perm), ED_F32, ed_shape3(4, 2, 3), EXACT, 0, 4, 8, 12, 16, 20, 1, 5, 9, 13, 17, 21, 2,
+          6, 10, 14, 18, 22, 3, 7, 11, 15, 19, 23);
     int perm2[3] = {1, 2, 0};
-    CHECK(ed_transpose(iota234(), perm2), ED_F32, ed_shape3(3, 4, 2), EXACT, 0, 12, 1, 13, 2, 14, 3, 15, 4, 16, 5,
-          17, 6, 18, 7, 19, 8, 20, 9, 21, 10, 22, 11, 23);
+    CHECK(ed_transpose(iota234(), perm2), ED_F32, ed_shape3(3, 4, 2), EXACT, 0, 12, 1, 13, 2, 14, 3, 15, 4, 16, 5, 17,
+          6, 18, 7, 19, 8, 20, 9, 21, 10, 22, 11, 23);
     /* element sizes 4 and 8 */
     CHECK(ed_transpose_last2(iota23(ED_I32)), ED_I32, ed_shape2(3, 2), EXACT, 0, 3, 1, 4, 2, 5);
-    CHECK(ed_transpose_last2(CST(g, ED_F64, ed_shape2(2, 2), 0.1, 0.2, 0.3, 0.4)), ED_F64, ed_shape2(2, 2), EXACT,
-          0.1, 0.3, 0.2, 0.4);
+    CHECK(ed_transpose_last2(CST(g, ED_F64, ed_shape2(2, 2), 0.1, 0.2, 0.3, 0.4)), ED_F64, ed_shape2(2, 2), EXACT, 0.1,
+          0.3, 0.2, 0.4);
     CHECK(ed_transpose(ed_scalar(g, ED_F32, 3), NULL), ED_F32, ed_shape0(), EXACT, 3);
 }
 
@@ -495,11 +489,11 @@ static void test_broadcast_to(void **state)
     CHECK(ed_broadcast_to(v, ed_shape2(2, 3)), ED_F32, ed_shape2(2, 3), EXACT, 1, 2, 3, 1, 2, 3);
     ed_node *c = CST(g, ED_I32, ed_shape2(3, 1), 1, 2, 3);
     CHECK(ed_broadcast_to(c, ed_shape2(3, 4)), ED_I32, ed_shape2(3, 4), EXACT, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    CHECK(ed_broadcast_to(ed_scalar(g, ED_F64, 0.5), ed_shape2(2, 2)), ED_F64, ed_shape2(2, 2), EXACT, 0.5, 0.5,
-          0.5, 0.5);
+    CHECK(ed_broadcast_to(ed_scalar(g, ED_F64, 0.5), ed_shape2(2, 2)), ED_F64, ed_shape2(2, 2), EXACT, 0.5, 0.5, 0.5,
+          0.5);
     int64_t od[6] = {2, 1, 1, 1, 2, 2};
-    CHECK(ed_broadcast_to(CST(g, ED_F32, ed_shape2(1, 2), 8, 9), ed_shapen(6, od)), ED_F32, ed_shapen(6, od), EXACT,
-          8, 9, 8, 9, 8, 9, 8, 9);
+    CHECK(ed_broadcast_to(CST(g, ED_F32, ed_shape2(1, 2), 8, 9), ed_shapen(6, od)), ED_F32, ed_shapen(6, od), EXACT, 8,
+          9, 8, 9, 8, 9, 8, 9);
 }
 
 static void test_slice(void **state)
@@ -562,12 +556,10 @@ static void test_gather(void **state)
     CHECK(ed_gather(y, idx2, 1), ED_F32, ed_shape3(2, 2, 2), EXACT, 3, 1, 2, 2, 6, 4, 5, 5);
     /* a scalar index drops the axis */
     CHECK(ed_gather(y, ed_scalar(g, ED_I32, 1), 0), ED_F32, ed_shape1(3), EXACT, 4, 5, 6);
-    CHECK(ed_gather(CST(g, ED_I32, ed_shape1(3), 7, 8, 9), ed_scalar(g, ED_I32, 2), 0), ED_I32, ed_shape0(),
-          EXACT, 9);
+    CHECK(ed_gather(CST(g, ED_I32, ed_shape1(3), 7, 8, 9), ed_scalar(g, ED_I32, 2), 0), ED_I32, ed_shape0(), EXACT, 9);
     /* the middle axis of a rank-3 tensor */
     ed_node *z = CST(g, ED_F64, ed_shape3(2, 3, 1), 0.5, 1.5, 2.5, 3.5, 4.5, 5.5);
-    CHECK(ed_gather(z, CST(g, ED_I32, ed_shape1(2), 2, 2), 1), ED_F64, ed_shape3(2, 2, 1), EXACT, 2.5, 2.5, 5.5,
-          5.5);
+    CHECK(ed_gather(z, CST(g, ED_I32, ed_shape1(2), 2, 2), 1), ED_F64, ed_shape3(2, 2, 1), EXACT, 2.5, 2.5, 5.5, 5.5);
 }
 
 static void test_scatter_add(void **state)
@@ -585,8 +577,8 @@ static void test_scatter_add(void **state)
     CHECK(ed_scatter_add(b2, i2, u2, 1), ED_I32, ed_shape2(2, 3), EXACT, 3, 0, 3, 7, 0, 11);
     /* scalar index */
     ed_node *b3 = CST(g, ED_F64, ed_shape1(3), 0.5, 0.5, 0.5);
-    CHECK(ed_scatter_add(b3, ed_scalar(g, ED_I32, 1), ed_scalar(g, ED_F64, 0.25), 0), ED_F64, ed_shape1(3), EXACT,
-          0.5, 0.75, 0.5);
+    CHECK(ed_scatter_add(b3, ed_scalar(g, ED_I32, 1), ed_scalar(g, ED_F64, 0.25), 0), ED_F64, ed_shape1(3), EXACT, 0.5,
+          0.75, 0.5);
 }
 
 static void test_one_hot(void **state)
@@ -633,8 +625,8 @@ static void test_matmul_batched(void **state)
     int64_t ad[4] = {2, 1, 2, 2}, od[4] = {2, 3, 2, 2};
     ed_node *a4 = CST(g, ED_F32, ed_shapen(4, ad), 1, 0, 0, 1, 2, 0, 0, 2);
     ed_node *b3 = CST(g, ED_F32, ed_shape3(3, 2, 2), 1, 2, 3, 4, 0, 1, 1, 0, 5, 0, 0, 5);
-    CHECK(ed_matmul(a4, b3), ED_F32, ed_shapen(4, od), EXACT, 1, 2, 3, 4, 0, 1, 1, 0, 5, 0, 0, 5, 2, 4, 6, 8, 0,
-          2, 2, 0, 10, 0, 0, 10);
+    CHECK(ed_matmul(a4, b3), ED_F32, ed_shapen(4, od), EXACT, 1, 2, 3, 4, 0, 1, 1, 0, 5, 0, 0, 5, 2, 4, 6, 8, 0, 2, 2,
+          0, 10, 0, 0, 10);
     /* batched with transposes: a[k] stored as its transpose, b[k] = [[1,2],[3,4]] stored transposed */
     ed_node *ta = CST(g, ED_F32, ed_shape3(2, 2, 2), 1, 3, 2, 4, 0, 1, 1, 0);
     ed_node *tb = CST(g, ED_F32, ed_shape3(1, 2, 2), 1, 3, 2, 4);

@@ -36,13 +36,16 @@ typedef ed_node *(*bad_fn)(ed_graph *g);
 
 static ed_node *bad_input(ed_graph *g) { return ed_input(g, "x", ED_F32, (ed_shape){.rank = 7}); }
 static ed_node *bad_param(ed_graph *g) { return ed_param(g, "w", ED_I32, ed_shape1(3), (ed_init){0}); }
-static ed_node *bad_state(ed_graph *g) { return ed_state(g, "s", ED_F32, (ed_shape){.rank = 1, .dim = {-2}}, (ed_init){0}); }
+static ed_node *bad_state(ed_graph *g)
+{
+    return ed_state(g, "s", ED_F32, (ed_shape){.rank = 1, .dim = {-2}}, (ed_init){0});
+}
 static ed_node *bad_const(ed_graph *g)
 {
     double v[3] = {1, 2, 3};
     return ed_const(g, ED_F32, ed_shape2(2, 2), v, 3);
 }
-#define BAD_BINARY(fn)                                                                  \
+#define BAD_BINARY(fn) \
     static ed_node *bad_##fn(ed_graph *g) { return ed_##fn(in32(g, "a", ed_shape2(2, 3)), in32(g, "b", ed_shape1(4))); }
 BAD_BINARY(add)
 BAD_BINARY(sub)
@@ -61,7 +64,7 @@ static ed_node *bad_where(ed_graph *g)
 {
     return ed_where(in32(g, "c", ed_shape1(3)), in32(g, "a", ed_shape1(3)), in32(g, "b", ed_shape1(3)));
 }
-#define BAD_FLOAT_UNARY(fn)                                                              \
+#define BAD_FLOAT_UNARY(fn) \
     static ed_node *bad_##fn(ed_graph *g) { return ed_##fn(ini(g, "i", ed_shape1(3))); }
 BAD_FLOAT_UNARY(exp)
 BAD_FLOAT_UNARY(expm1)
@@ -113,18 +116,27 @@ static ed_node *bad_pad(ed_graph *g)
     int64_t lo[1] = {-1}, hi[1] = {0};
     return ed_pad(in32(g, "x", ed_shape1(3)), lo, hi, 0);
 }
-static ed_node *bad_gather(ed_graph *g) { return ed_gather(in32(g, "x", ed_shape2(4, 3)), in32(g, "i", ed_shape1(2)), 0); }
+static ed_node *bad_gather(ed_graph *g)
+{
+    return ed_gather(in32(g, "x", ed_shape2(4, 3)), in32(g, "i", ed_shape1(2)), 0);
+}
 static ed_node *bad_one_hot(ed_graph *g) { return ed_one_hot(in32(g, "i", ed_shape1(2)), 5, ED_F32); }
 static ed_node *bad_scatter(ed_graph *g)
 {
     return ed_scatter_add(in32(g, "x", ed_shape2(4, 3)), ini(g, "i", ed_shape1(2)), in32(g, "u", ed_shape2(2, 4)), 0);
 }
-static ed_node *bad_matmul(ed_graph *g) { return ed_matmul(in32(g, "a", ed_shape2(32, 64)), in32(g, "b", ed_shape2(128, 10))); }
+static ed_node *bad_matmul(ed_graph *g)
+{
+    return ed_matmul(in32(g, "a", ed_shape2(32, 64)), in32(g, "b", ed_shape2(128, 10)));
+}
 static ed_node *bad_matmul_batch(ed_graph *g)
 {
     return ed_matmul(in32(g, "a", ed_shape3(2, 3, 4)), in32(g, "b", ed_shape3(5, 4, 2)));
 }
-static ed_node *bad_matmul_rank(ed_graph *g) { return ed_matmul(in32(g, "a", ed_shape1(3)), in32(g, "b", ed_shape2(3, 2))); }
+static ed_node *bad_matmul_rank(ed_graph *g)
+{
+    return ed_matmul(in32(g, "a", ed_shape1(3)), in32(g, "b", ed_shape2(3, 2)));
+}
 static ed_node *bad_rand(ed_graph *g) { return ed_rand(g, ED_I32, ed_shape1(3), 0, 1); }
 static ed_node *bad_randn(ed_graph *g) { return ed_randn(g, ED_F32, (ed_shape){.rank = 1, .dim = {-1}}); }
 static ed_node *bad_randint(ed_graph *g) { return ed_randint(g, ed_shape1(3), 5, 5); }
@@ -203,7 +215,8 @@ static const bad_case bad_cases[] = {
     {ED_OP_ARGMAX, bad_argmax, "argmax: reduces axis 1 of size 0 in f32[2,0]"},
     {ED_OP_ARGMIN, bad_argmin, "argmin: axes mask 0x8 names an axis beyond rank 2"},
     {ED_OP_RESHAPE, bad_reshape, "reshape: element counts differ: f32[2,3] to f32[4,2]"},
-    {ED_OP_RESHAPE, bad_reshape_infer, "reshape: cannot infer the -1 dim: f32[2,3] has 6 elements, not a multiple of 4"},
+    {ED_OP_RESHAPE, bad_reshape_infer,
+     "reshape: cannot infer the -1 dim: f32[2,3] has 6 elements, not a multiple of 4"},
     {ED_OP_TRANSPOSE, bad_transpose, "transpose: perm is not a permutation of 0..1 for f32[2,3]"},
     {ED_OP_BROADCAST_TO, bad_broadcast, "broadcast_to: cannot broadcast f32[2,3] to f32[2,4]"},
     {ED_OP_SLICE, bad_slice, "slice: axis 0: step must be >= 1, got 0"},
@@ -211,7 +224,8 @@ static const bad_case bad_cases[] = {
     {ED_OP_PAD, bad_pad, "pad: axis 0: padding must be >= 0"},
     {ED_OP_GATHER, bad_gather, "gather: indices must be i32, got f32[2]"},
     {ED_OP_ONE_HOT, bad_one_hot, "one_hot: indices must be i32, got f32[2]"},
-    {ED_OP_SCATTER_ADD, bad_scatter, "scatter_add: updates are f32[2,4] but f32[4,3] indexed by i32[2] on axis 0 needs f32[2,3]"},
+    {ED_OP_SCATTER_ADD, bad_scatter,
+     "scatter_add: updates are f32[2,4] but f32[4,3] indexed by i32[2] on axis 0 needs f32[2,3]"},
     {ED_OP_MATMUL, bad_matmul, "matmul: inner dimensions differ: f32[32,64] x f32[128,10] (at %2)"},
     {ED_OP_MATMUL, bad_matmul_batch, "matmul: batch dimensions do not broadcast: f32[2,3,4] x f32[5,4,2]"},
     {ED_OP_MATMUL, bad_matmul_rank, "matmul: operands need rank >= 2"},
@@ -220,7 +234,8 @@ static const bad_case bad_cases[] = {
     {ED_OP_RANDINT, bad_randint, "randint: needs integers lo < hi within i32, got lo=5 hi=5"},
     {ED_OP_BERNOULLI, bad_bernoulli, "bernoulli: needs 0 <= p <= 1, got p=1.5"},
     {ED_OP_LOOP, bad_loop, "loop: carried value 0 is f32[2] but its next value (out next0) is i32[2] (at %1)"},
-    {ED_OP_FUSED, bad_fused, "fused: body @f has argmax (%1): only elementwise ops, broadcast_to, splat consts and one sum, mean, max or min"},
+    {ED_OP_FUSED, bad_fused,
+     "fused: body @f has argmax (%1): only elementwise ops, broadcast_to, splat consts and one sum, mean, max or min"},
     {ED_OP_GET, bad_get, "get: index 3 is out of range: the loop (%1) has 1 results"},
 };
 
@@ -290,7 +305,8 @@ static void test_scope_in_message(void **state)
     assert_string_equal(ed_scope(g), "enc.fc1");
     ed_node *w = ed_param(g, "enc.fc1.w", ED_F32, ed_shape2(128, 10), (ed_init){ED_INIT_GLOROT_UNIFORM, 0});
     assert_null(ed_matmul(x, w));
-    assert_string_equal(ed_graph_error(g), "matmul: inner dimensions differ: f32[32,64] x f32[128,10] (at %2 in \"enc.fc1\")");
+    assert_string_equal(ed_graph_error(g),
+                        "matmul: inner dimensions differ: f32[32,64] x f32[128,10] (at %2 in \"enc.fc1\")");
     ed_scope_pop(g);
     assert_string_equal(ed_scope(g), "enc");
     ed_scope_pop(g);
@@ -385,8 +401,8 @@ static void test_topo_uses_replace(void **state)
     (void)state;
     ed_graph *g = ed_graph_new("g");
     ed_node *x = in32(g, "x", ed_shape1(3));
-    ed_node *e = ed_exp(x);          /* %1 */
-    ed_node *y = ed_mul(e, e);       /* %2: uses e twice */
+    ed_node *e = ed_exp(x);    /* %1 */
+    ed_node *y = ed_mul(e, e); /* %2: uses e twice */
     ed_output(g, "y", y);
     ed_uses *u = ed_uses_build(g);
     assert_int_equal(ed_use_count(u, x), 1);

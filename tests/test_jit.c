@@ -90,8 +90,16 @@ static bool is_poly_f32(const ed_node *n)
 {
     if (n->dtype != ED_F32) return false;
     switch (n->op) {
-    case ED_OP_EXP: case ED_OP_EXPM1: case ED_OP_LOG: case ED_OP_LOG1P: case ED_OP_TANH: case ED_OP_ERF: case ED_OP_SIGMOID:
-    case ED_OP_SILU: case ED_OP_SOFTPLUS: case ED_OP_GELU: return true;
+    case ED_OP_EXP:
+    case ED_OP_EXPM1:
+    case ED_OP_LOG:
+    case ED_OP_LOG1P:
+    case ED_OP_TANH:
+    case ED_OP_ERF:
+    case ED_OP_SIGMOID:
+    case ED_OP_SILU:
+    case ED_OP_SOFTPLUS:
+    case ED_OP_GELU: return true;
     default: return false;
     }
 }
@@ -129,8 +137,8 @@ static void compare_backends(ed_graph *g, double tol, int calls)
                 if (poly ? !close_rel(want, have, POLY_REL_TOL) : !close_enough(want, have, tol)) {
                     const ed_node *n = g->outputs[o].node;
                     fail_msg("call %d output %s (op %s, %s): element %lld: interp %.9g, jit %.9g", c,
-                             ed_program_output_name(pi, o), ed_op_name(n->op), ed_dtype_name(n->dtype),
-                             (long long)i, want, have);
+                             ed_program_output_name(pi, o), ed_op_name(n->op), ed_dtype_name(n->dtype), (long long)i,
+                             want, have);
                 }
             }
         }
@@ -166,12 +174,12 @@ static ed_node *to_f32(ed_node *x) { return ed_cast(x, ED_F32); }
 static ed_node *to_f64(ed_node *x) { return ed_cast(x, ED_F64); }
 
 static const unary_fn float_unary[] = {
-    ed_neg, ed_abs, ed_exp, ed_expm1, ed_log, ed_log1p, ed_sqrt, ed_rsqrt, ed_square, ed_tanh, ed_sigmoid, ed_relu, leaky,
-    gelu_erf, gelu_tanh, ed_erf, ed_silu, ed_softplus, ed_sin, ed_cos, ed_sign, clamp, ed_stop_gradient,
-    to_i32, to_f64, to_f32,
+    ed_neg,  ed_abs,     ed_exp,  ed_expm1, ed_log,           ed_log1p,  ed_sqrt, ed_rsqrt, ed_square,
+    ed_tanh, ed_sigmoid, ed_relu, leaky,    gelu_erf,         gelu_tanh, ed_erf,  ed_silu,  ed_softplus,
+    ed_sin,  ed_cos,     ed_sign, clamp,    ed_stop_gradient, to_i32,    to_f64,  to_f32,
 };
-static const unary_fn int_unary[] = {ed_neg, ed_abs, ed_square, ed_relu, ed_sign, clamp, ed_stop_gradient,
-                                     to_f32, to_f64};
+static const unary_fn int_unary[] = {ed_neg, ed_abs,           ed_square, ed_relu, ed_sign,
+                                     clamp,  ed_stop_gradient, to_f32,    to_f64};
 
 /* Every elementwise op is compared for identical values, except the f32
  * transcendentals, which are polynomials on the JIT: POLY_REL_TOL relative. */
@@ -209,8 +217,8 @@ static void test_unary_ops(void **state)
 }
 
 typedef ed_node *(*binary_fn)(ed_node *, ed_node *);
-static const binary_fn binary[] = {ed_add, ed_sub, ed_mul, ed_div, ed_pow, ed_maximum, ed_minimum,
-                                   ed_lt, ed_le, ed_gt, ed_ge, ed_eq};
+static const binary_fn binary[] = {ed_add,     ed_sub, ed_mul, ed_div, ed_pow, ed_maximum,
+                                   ed_minimum, ed_lt,  ed_le,  ed_gt,  ed_ge,  ed_eq};
 
 /* numpy broadcasting: same shape, scalar, [n,1]x[1,m], rank mismatch, size-1 dims. */
 static void test_binary_ops_broadcast(void **state)
@@ -330,9 +338,9 @@ static void test_leading_reductions_bit_exact(void **state)
         ed_shape s;
         unsigned axes;
     } cases[] = {
-        {{2, {1, 7}}, 1},          {{2, {13, 1}}, 1},        {{2, {1000, 13}}, 1},    {{3, {7, 5, 33}}, 1},
-        {{3, {7, 5, 33}}, 3},      {{3, {64, 16, 128}}, 1},  {{3, {64, 16, 128}}, 3}, {{4, {1, 9, 1, 12}}, 7},
-        {{4, {3, 1, 4, 10}}, 2},   {{2, {5, 16385}}, 1},     {{2, {3, 40000}}, 1},    {{2, {1000, 8}}, 1},
+        {{2, {1, 7}}, 1},        {{2, {13, 1}}, 1},       {{2, {1000, 13}}, 1},    {{3, {7, 5, 33}}, 1},
+        {{3, {7, 5, 33}}, 3},    {{3, {64, 16, 128}}, 1}, {{3, {64, 16, 128}}, 3}, {{4, {1, 9, 1, 12}}, 7},
+        {{4, {3, 1, 4, 10}}, 2}, {{2, {5, 16385}}, 1},    {{2, {3, 40000}}, 1},    {{2, {1000, 8}}, 1},
     };
     static const ed_dtype dts[] = {ED_F32, ED_F64, ED_I32};
     for (int d = 0; d < 3; d++)
@@ -395,8 +403,8 @@ static void test_fused_leading_reductions_bit_exact(void **state)
         ed_output(g, "e1", ed_exp(ed_neg(ed_abs(ed_sum(ed_mul(ed_tanh(x), y), 3, true)))));
         ed_output(g, "e2", ed_add(ed_mean(ed_sub(a, b), 1, false), bias));
         ed_output(g, "e3", ed_sigmoid(ed_sum(ed_relu(x), 1, false)));
-        ed_output(g, "e4", ed_mul(ed_sum(ed_cast(ed_mul(a, ed_scalar(g, dt, 100)), ED_I32), 1, false),
-                                  ed_scalar(g, ED_I32, 3)));
+        ed_output(g, "e4",
+                  ed_mul(ed_sum(ed_cast(ed_mul(a, ed_scalar(g, dt, 100)), ED_I32), 1, false), ed_scalar(g, ED_I32, 3)));
         ed_graph *h = ed_graph_clone(g);
         assert_non_null(h);
         assert_int_equal(ed_pass_run(h, NULL, NULL), ED_OK);
@@ -409,7 +417,8 @@ static void test_fused_leading_reductions_bit_exact(void **state)
         if (dt == ED_F64) compare_backends_bits(h);
         char *ir = ed_jit_dump_ir(h);
         assert_non_null(ir);
-        assert_true(strstr(ir, "fadd <4 x double>") || strstr(ir, "fadd <8 x double>") || strstr(ir, "fadd <16 x double>"));
+        assert_true(strstr(ir, "fadd <4 x double>") || strstr(ir, "fadd <8 x double>") ||
+                    strstr(ir, "fadd <16 x double>"));
         free(ir);
         free_feeds();
         ed_graph_free(h);
@@ -436,10 +445,13 @@ static void test_movement_ops(void **state)
             ed_output(g, name, ed_transpose(x, perms[p]));
         }
         ed_output(g, "bcast", ed_broadcast_to(c, ed_shape4(2, 7, 13, 64)));
-        ed_output(g, "bcast_scalar", ed_broadcast_to(ed_reshape(ed_slice(c, (const int64_t[]){2, 0, 3}, (const int64_t[]){3, 1, 4}, (const int64_t[]){1, 1, 1}), ed_shape0()),
-                                                     ed_shape1(1000)));
-        ed_output(g, "slice", ed_slice(x, (const int64_t[]){1, 0, 3}, (const int64_t[]){7, 13, 64},
-                                       (const int64_t[]){2, 5, 3}));
+        ed_output(g, "bcast_scalar",
+                  ed_broadcast_to(ed_reshape(ed_slice(c, (const int64_t[]){2, 0, 3}, (const int64_t[]){3, 1, 4},
+                                                      (const int64_t[]){1, 1, 1}),
+                                             ed_shape0()),
+                                  ed_shape1(1000)));
+        ed_output(g, "slice",
+                  ed_slice(x, (const int64_t[]){1, 0, 3}, (const int64_t[]){7, 13, 64}, (const int64_t[]){2, 5, 3}));
         ed_output(g, "concat", ed_concat((ed_node *const[]){x, c, x}, 3, 1));
         ed_output(g, "pad", ed_pad(x, (const int64_t[]){1, 0, 2}, (const int64_t[]){0, 3, 1}, 1.5));
         compare_backends(g, 0, 1);
@@ -667,7 +679,8 @@ static void random_graph(uint64_t seed)
     pool[np++] = input(g, ED_F32, ed_shape1(13), false);
     pool[np++] = input(g, ED_F32, ed_shape2(7, 1), false);
     ed_node *w = input(g, ED_F32, ed_shape2(13, 13), false);
-    static const unary_fn un[] = {ed_tanh, ed_sigmoid, ed_relu, ed_neg, ed_abs, ed_sin, ed_silu, gelu_tanh, ed_softplus};
+    static const unary_fn un[] = {ed_tanh, ed_sigmoid, ed_relu,   ed_neg,     ed_abs,
+                                  ed_sin,  ed_silu,    gelu_tanh, ed_softplus};
     static const binary_fn bin[] = {ed_add, ed_sub, ed_mul, ed_maximum, ed_minimum};
     int nops = 5 + pick(26);
     for (int i = 0; i < nops; i++) {
@@ -676,8 +689,9 @@ static void random_graph(uint64_t seed)
         case 0: y = un[pick(9)](x); break;
         case 1: y = bin[pick(5)](x, pool[pick(np)]); break;
         case 2:
-            y = x->shape.rank == 2 ? (pick(2) ? ed_sum(x, 1u << pick(2), true) : ed_max(x, 1u << pick(2), true))
-                                   : x->shape.rank == 1 ? ed_mean(x, 1, false) : ed_exp(x);
+            y = x->shape.rank == 2   ? (pick(2) ? ed_sum(x, 1u << pick(2), true) : ed_max(x, 1u << pick(2), true))
+                : x->shape.rank == 1 ? ed_mean(x, 1, false)
+                                     : ed_exp(x);
             break;
         case 3: y = ed_matmul(ed_broadcast_to(x, ed_shape2(7, 13)), w); break;
         default: y = ed_where(ed_gt(x, pool[pick(np)]), x, pool[pick(np)]); break;

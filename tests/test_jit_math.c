@@ -89,9 +89,10 @@ enum { NCASES = sizeof cases / sizeof cases[0] };
 enum { NSWEEP = 1000000, NBITS = 1 << 18 };
 
 static const float specials[] = {
-    NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, FLT_MAX, -FLT_MAX, FLT_MIN, -FLT_MIN, 0x1p-149f, -0x1p-149f,
-    1e-30f, -1e-30f, 1e-7f, -1e-7f, 1e30f, -1e30f, 1.0f, -1.0f, 0.5f, 0.625f, -0.625f, 2.0f, -2.0f, 4.0f,
-    -4.0f, 9.0f, -9.0f, 88.72283f, 88.72284f, 89.0f, -87.33654f, -103.97208f, -104.0f, -150.0f, 1e10f, -1e10f,
+    NAN,       -NAN,       INFINITY,   -INFINITY,   0.0f,    -0.0f,   FLT_MAX, -FLT_MAX, FLT_MIN, -FLT_MIN,
+    0x1p-149f, -0x1p-149f, 1e-30f,     -1e-30f,     1e-7f,   -1e-7f,  1e30f,   -1e30f,   1.0f,    -1.0f,
+    0.5f,      0.625f,     -0.625f,    2.0f,        -2.0f,   4.0f,    -4.0f,   9.0f,     -9.0f,   88.72283f,
+    88.72284f, 89.0f,      -87.33654f, -103.97208f, -104.0f, -150.0f, 1e10f,   -1e10f,
 };
 enum { NSPECIAL = sizeof specials / sizeof specials[0] };
 
@@ -163,8 +164,7 @@ static void measure(const op_case *c, const float *x, const float *y, int64_t n,
         float reff = (float)ref, got = y[i];
         if (isnan(ref) || isnan(got)) {
             if (!(isnan(ref) && isnan(got))) {
-                if (e->bad_special++ < 5)
-                    printf("  %s(%.9g): want %.9g, got %.9g\n", c->name, x[i], ref, (double)got);
+                if (e->bad_special++ < 5) printf("  %s(%.9g): want %.9g, got %.9g\n", c->name, x[i], ref, (double)got);
             }
             continue;
         }
@@ -249,8 +249,8 @@ static void test_kernels_vectorize_without_calls(void **state)
         if (!ir) fail_msg("%s: %s", cases[k].name, ed_last_error());
         /* 8 floats per ymm register (LLVM may use <16 x float> with AVX-512). */
         bool vec = strstr(ir, "<8 x float>") || strstr(ir, "<16 x float>");
-        static const char *libm[] = {"@exp(", "@expf(", "@log(", "@logf(", "@log1p(", "@tanh(", "@erf(",
-                                     "call double", "call float", "fpext"};
+        static const char *libm[] = {"@exp(",  "@expf(", "@log(",       "@logf(",     "@log1p(",
+                                     "@tanh(", "@erf(",  "call double", "call float", "fpext"};
         for (size_t m = 0; m < sizeof libm / sizeof libm[0]; m++)
             if (strstr(ir, libm[m])) fail_msg("%s: optimized IR has %s", cases[k].name, libm[m]);
         if (!vec) fail_msg("%s: kernel not vectorized", cases[k].name);

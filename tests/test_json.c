@@ -28,25 +28,21 @@ typedef struct {
 static int read_dim(ed_json *j, void *ctx)
 {
     doc *d = ctx;
-    if (d->ndims == 8)
-        return ed_fail("too many dims");
+    if (d->ndims == 8) return ed_fail("too many dims");
     return ed_json_uint(j, &d->dims[d->ndims++]);
 }
 
 static int read_member(ed_json *j, const char *key, void *ctx)
 {
     doc *d = ctx;
-    if (d->members < 8)
-        snprintf(d->keys[d->members], sizeof d->keys[0], "%s", key);
+    if (d->members < 8) snprintf(d->keys[d->members], sizeof d->keys[0], "%s", key);
     d->members++;
     if (strcmp(key, "name") == 0) {
         free(d->name);
         return ed_json_string(j, &d->name, NULL, NULL);
     }
-    if (strcmp(key, "dims") == 0)
-        return ed_json_array(j, "the dims", read_dim, d);
-    if (strcmp(key, "x") == 0)
-        return ed_json_number(j, &d->x);
+    if (strcmp(key, "dims") == 0) return ed_json_array(j, "the dims", read_dim, d);
+    if (strcmp(key, "x") == 0) return ed_json_number(j, &d->x);
     d->skipped++;
     return ed_json_skip(j);
 }
@@ -66,8 +62,7 @@ static void expect_refused(const char *text, const char *message)
 {
     doc d;
     ed_clear_error();
-    if (read_doc(text, &d) == ED_OK)
-        fail_msg("accepted: %s", text);
+    if (read_doc(text, &d) == ED_OK) fail_msg("accepted: %s", text);
     free(d.name);
     if (strncmp(ed_last_error(), "f.json: ", 8) != 0)
         fail_msg("the message does not name the source: %s", ed_last_error());
@@ -83,8 +78,7 @@ static void test_reads_a_document(void **state)
                        "  \"x\": -1.5e3,\n"
                        "  \"other\": {\"t\": [true, false, null, {}, [], \"s\", 0, -0.25E-2, 12e+1]},\n"
                        "  \"empty\": \"\"}  ";
-    if (read_doc(text, &d) != ED_OK)
-        fail_msg("%s", ed_last_error());
+    if (read_doc(text, &d) != ED_OK) fail_msg("%s", ed_last_error());
     assert_string_equal(d.name, "a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80");
     assert_int_equal(d.ndims, 3);
     assert_int_equal(d.dims[0], 0);
@@ -177,19 +171,15 @@ static void test_nesting_depth(void **state)
     (void)state;
     char text[256] = "{\"y\": ";
     size_t at = strlen(text);
-    for (int i = 1; i < ED_JSON_MAX_DEPTH; i++)
-        text[at++] = '[';
-    for (int i = 1; i < ED_JSON_MAX_DEPTH; i++)
-        text[at++] = ']';
+    for (int i = 1; i < ED_JSON_MAX_DEPTH; i++) text[at++] = '[';
+    for (int i = 1; i < ED_JSON_MAX_DEPTH; i++) text[at++] = ']';
     text[at++] = '}';
     text[at] = '\0';
     doc d;
-    if (read_doc(text, &d) != ED_OK)
-        fail_msg("%s", ed_last_error());
+    if (read_doc(text, &d) != ED_OK) fail_msg("%s", ed_last_error());
     char deeper[256] = "{\"y\": ";
     at = strlen(deeper);
-    for (int i = 0; i < ED_JSON_MAX_DEPTH; i++)
-        deeper[at++] = '[';
+    for (int i = 0; i < ED_JSON_MAX_DEPTH; i++) deeper[at++] = '[';
     deeper[at] = '\0';
     expect_refused(deeper, "expected nesting at most 64 deep");
 }
@@ -200,7 +190,7 @@ static void test_utf8_prefix(void **state)
     assert_int_equal(ed_utf8_valid_prefix("abc", 3), 3);
     assert_int_equal(ed_utf8_valid_prefix("a\xc3\xa9z", 4), 4);
     assert_int_equal(ed_utf8_valid_prefix("ab\xff", 3), 2);
-    assert_int_equal(ed_utf8_valid_prefix("a\xc3", 2), 1); /* cut in the middle */
+    assert_int_equal(ed_utf8_valid_prefix("a\xc3", 2), 1);            /* cut in the middle */
     assert_int_equal(ed_utf8_valid_prefix("\xf4\x90\x80\x80", 4), 0); /* above U+10FFFF */
 }
 

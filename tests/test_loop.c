@@ -26,7 +26,8 @@
 static void assert_error_has(const ed_graph *g, const char *part)
 {
     const char *err = ed_graph_error(g);
-    if (!err || !strstr(err, part)) fail_msg("expected an error containing\n  %s\ngot\n  %s", part, err ? err : "(none)");
+    if (!err || !strstr(err, part))
+        fail_msg("expected an error containing\n  %s\ngot\n  %s", part, err ? err : "(none)");
 }
 
 /* ---- values by hand --------------------------------------------------------------- */
@@ -388,32 +389,31 @@ static void test_autodiff_refuses_loops(void **state)
 
 /* ---- text, DOT and the verifier ------------------------------------------------------- */
 
-static const char loop_text[] =
-    "graph @t {\n"
-    "  %0 = input \"x\" : f32[2]\n"
-    "  %1 = const 0 : f32[2]\n"
-    "  %2 = loop %1, %0 {stream=1, trips=4, ncarried=1} graph @body {\n"
-    "    %0 = input \"index\" : i32[]\n"
-    "    %1 = input \"carried0\" : f32[2]\n"
-    "    %2 = input \"captured0\" : f32[2]\n"
-    "    %3 = loop %1, %2 {stream=1, trips=2, ncarried=1} graph @body {\n"
-    "      %0 = input \"index\" : i32[]\n"
-    "      %1 = input \"carried0\" : f32[2]\n"
-    "      %2 = input \"captured0\" : f32[2]\n"
-    "      %3 = add %1, %2 : f32[2]\n"
-    "      out next0 = %3\n"
-    "    } \"inner\"\n"
-    "    %4 = get %3 {index=0} : f32[2]\n"
-    "    %5 = randn {stream=2} : f32[2]\n"
-    "    %6 = add %4, %5 : f32[2]\n"
-    "    out next0 = %6\n"
-    "    out y0 = %0\n"
-    "  }\n"
-    "  %3 = get %2 {index=0} : f32[2]\n"
-    "  %4 = get %2 {index=1} : i32[4]\n"
-    "  out x = %3\n"
-    "  out i = %4\n"
-    "}\n";
+static const char loop_text[] = "graph @t {\n"
+                                "  %0 = input \"x\" : f32[2]\n"
+                                "  %1 = const 0 : f32[2]\n"
+                                "  %2 = loop %1, %0 {stream=1, trips=4, ncarried=1} graph @body {\n"
+                                "    %0 = input \"index\" : i32[]\n"
+                                "    %1 = input \"carried0\" : f32[2]\n"
+                                "    %2 = input \"captured0\" : f32[2]\n"
+                                "    %3 = loop %1, %2 {stream=1, trips=2, ncarried=1} graph @body {\n"
+                                "      %0 = input \"index\" : i32[]\n"
+                                "      %1 = input \"carried0\" : f32[2]\n"
+                                "      %2 = input \"captured0\" : f32[2]\n"
+                                "      %3 = add %1, %2 : f32[2]\n"
+                                "      out next0 = %3\n"
+                                "    } \"inner\"\n"
+                                "    %4 = get %3 {index=0} : f32[2]\n"
+                                "    %5 = randn {stream=2} : f32[2]\n"
+                                "    %6 = add %4, %5 : f32[2]\n"
+                                "    out next0 = %6\n"
+                                "    out y0 = %0\n"
+                                "  }\n"
+                                "  %3 = get %2 {index=0} : f32[2]\n"
+                                "  %4 = get %2 {index=1} : i32[4]\n"
+                                "  out x = %3\n"
+                                "  out i = %4\n"
+                                "}\n";
 
 static ed_graph *build_text_graph(void)
 {
@@ -487,7 +487,8 @@ static void expect_parse_error(const char *text, const char *part)
         ed_graph_free(g);
         fail_msg("parsed, but wanted an error containing: %s", part);
     }
-    if (!strstr(ed_last_error(), part)) fail_msg("expected an error containing\n  %s\ngot\n  %s", part, ed_last_error());
+    if (!strstr(ed_last_error(), part))
+        fail_msg("expected an error containing\n  %s\ngot\n  %s", part, ed_last_error());
 }
 
 #define HEAD "graph @t {\n  %0 = const 0 : f32[2]\n"
@@ -502,7 +503,8 @@ static void test_verifier_rejections(void **state)
                             "    out n = %2\n  }\n}\n",
                        "carried value 0 is f32[2] but its next value (out n) is f32[]");
     /* too few body inputs */
-    expect_parse_error(HEAD "  %1 = loop %0 {stream=1, trips=2, ncarried=1} graph @b {\n" IDX "    out n = %0\n  }\n}\n",
+    expect_parse_error(HEAD "  %1 = loop %0 {stream=1, trips=2, ncarried=1} graph @b {\n" IDX
+                            "    out n = %0\n  }\n}\n",
                        "body @b has 1 inputs, but the loop needs 2: the index, 1 carried and 0 captured");
     /* an index that is not i32[] */
     expect_parse_error(HEAD "  %1 = loop %0 {stream=1, trips=2, ncarried=1} graph @b {\n"
@@ -534,7 +536,8 @@ static void test_verifier_rejections(void **state)
     expect_parse_error(HEAD "  %1 = loop {stream=1, trips=2, ncarried=0} graph @b {\n" IDX
                             "    %1 = neg %0 : i32[]\n    %2 = neg %0 : f32[2]\n  }\n}\n",
                        "annotation f32[2] does not match the inferred i32[]");
-    expect_parse_error(HEAD "  %1 = loop {stream=1, trips=2, ncarried=0} graph @b {\n    %x = neg %0 : f32[2]\n  }\n}\n",
+    expect_parse_error(HEAD
+                       "  %1 = loop {stream=1, trips=2, ncarried=0} graph @b {\n    %x = neg %0 : f32[2]\n  }\n}\n",
                        "undefined value %0");
     /* an unterminated body and a missing body */
     expect_parse_error(HEAD "  %1 = loop {stream=1, trips=2, ncarried=0} graph @b {\n" IDX,
@@ -618,8 +621,8 @@ static void assert_programs_agree(const ed_graph *g, program_kind k1, program_ki
 
 static void assert_backends_agree_within(const ed_graph *g, uint64_t seed, int calls, double tol)
 {
-    assert_programs_agree(g, (program_kind){ED_BACKEND_INTERP, NULL}, (program_kind){ED_BACKEND_JIT, NULL}, seed,
-                          calls, tol);
+    assert_programs_agree(g, (program_kind){ED_BACKEND_INTERP, NULL}, (program_kind){ED_BACKEND_JIT, NULL}, seed, calls,
+                          tol);
 }
 
 static void assert_backends_agree(const ed_graph *g, uint64_t seed, int calls)
@@ -819,7 +822,7 @@ static ed_graph *ddpm_like_graph(void)
     ed_node *c1 = ed_slice_axis(coef, 0, 0, 1), *c2 = ed_slice_axis(coef, 0, 1, 2), *sig = ed_slice_axis(coef, 0, 2, 3);
     ed_node *eps = ed_tanh(ed_add(ed_matmul(x, ed_loop_capture(b, w)), ed_loop_capture(b, bias)));
     ed_node *one = ed_mul(ed_scalar(body, ED_F32, 0.5), ed_scalar(body, ED_F32, 2)); /* fold: 1 */
-    ed_node *mean_part = ed_mul(c1, ed_sub(x, ed_mul(c2, ed_mul(eps, one))));    /* simplify: eps * 1 */
+    ed_node *mean_part = ed_mul(c1, ed_sub(x, ed_mul(c2, ed_mul(eps, one))));        /* simplify: eps * 1 */
     ed_node *x1 = ed_add(mean_part, ed_mul(sig, ed_randn(body, ED_F32, s)));
     ed_node *m = ed_mean(x1, 1, true);
     ed_node *d = ed_sub(x1, ed_mean(x1, 1, true)); /* cse: the same mean */
@@ -957,39 +960,38 @@ static void test_passes_fuse_bodies(void **state)
  * unused captured input stays: 4 inputs + cast, 6, mul, add, 0.5, mul, add = 11.
  * Then the values by hand on both backends: c_{i+1} = 1.5 (c_i + x), y0 = 6 i,
  * y1 = c_i (a pass-through). */
-static const char body_passes_text[] =
-    "graph @bp {\n"
-    "  %0 = input \"x\" : f32[3]\n"
-    "  %1 = input \"unused\" : f32[2]\n"
-    "  %2 = loop %0, %0, %1 {stream=1, trips=4, ncarried=1} graph @body {\n"
-    "    %0 = input \"index\" : i32[]\n"
-    "    %1 = input \"carried0\" : f32[3]\n"
-    "    %2 = input \"captured0\" : f32[3]\n"
-    "    %3 = input \"captured1\" : f32[2]\n"
-    "    %4 = const 2 : f32[]\n"
-    "    %5 = const 3 : f32[]\n"
-    "    %6 = mul %4, %5 : f32[]\n"
-    "    %7 = cast %0 : f32[]\n"
-    "    %8 = mul %7, %6 : f32[]\n"
-    "    %9 = add %1, %2 : f32[3]\n"
-    "    %10 = add %1, %2 : f32[3]\n"
-    "    %11 = const 1 : f32[]\n"
-    "    %12 = mul %10, %11 : f32[3]\n"
-    "    %13 = const 0.5 : f32[]\n"
-    "    %14 = mul %12, %13 : f32[3]\n"
-    "    %15 = add %9, %14 : f32[3]\n"
-    "    %16 = exp %2 : f32[3]\n"
-    "    out next0 = %15\n"
-    "    out y0 = %8\n"
-    "    out y1 = %1\n"
-    "  }\n"
-    "  %3 = get %2 {index=0} : f32[3]\n"
-    "  %4 = get %2 {index=1} : f32[4]\n"
-    "  %5 = get %2 {index=2} : f32[4,3]\n"
-    "  out c = %3\n"
-    "  out y0 = %4\n"
-    "  out y1 = %5\n"
-    "}\n";
+static const char body_passes_text[] = "graph @bp {\n"
+                                       "  %0 = input \"x\" : f32[3]\n"
+                                       "  %1 = input \"unused\" : f32[2]\n"
+                                       "  %2 = loop %0, %0, %1 {stream=1, trips=4, ncarried=1} graph @body {\n"
+                                       "    %0 = input \"index\" : i32[]\n"
+                                       "    %1 = input \"carried0\" : f32[3]\n"
+                                       "    %2 = input \"captured0\" : f32[3]\n"
+                                       "    %3 = input \"captured1\" : f32[2]\n"
+                                       "    %4 = const 2 : f32[]\n"
+                                       "    %5 = const 3 : f32[]\n"
+                                       "    %6 = mul %4, %5 : f32[]\n"
+                                       "    %7 = cast %0 : f32[]\n"
+                                       "    %8 = mul %7, %6 : f32[]\n"
+                                       "    %9 = add %1, %2 : f32[3]\n"
+                                       "    %10 = add %1, %2 : f32[3]\n"
+                                       "    %11 = const 1 : f32[]\n"
+                                       "    %12 = mul %10, %11 : f32[3]\n"
+                                       "    %13 = const 0.5 : f32[]\n"
+                                       "    %14 = mul %12, %13 : f32[3]\n"
+                                       "    %15 = add %9, %14 : f32[3]\n"
+                                       "    %16 = exp %2 : f32[3]\n"
+                                       "    out next0 = %15\n"
+                                       "    out y0 = %8\n"
+                                       "    out y1 = %1\n"
+                                       "  }\n"
+                                       "  %3 = get %2 {index=0} : f32[3]\n"
+                                       "  %4 = get %2 {index=1} : f32[4]\n"
+                                       "  %5 = get %2 {index=2} : f32[4,3]\n"
+                                       "  out c = %3\n"
+                                       "  out y0 = %4\n"
+                                       "  out y1 = %5\n"
+                                       "}\n";
 
 static void test_passes_in_body_by_hand(void **state)
 {

@@ -27,8 +27,7 @@ static ed_tensor *gaussian(ed_dtype dt, int64_t n, int64_t d, uint64_t seed, dou
 {
     ed_tensor *t = ed_tensor_new(dt, ed_shape2(n, d));
     ed_rng_normal(t->data, dt, n * d, seed, 0, 77);
-    for (int64_t i = 0; i < n; i++)
-        ed_tensor_set(t, i * d, ed_tensor_get(t, i * d) + shift);
+    for (int64_t i = 0; i < n; i++) ed_tensor_set(t, i * d, ed_tensor_get(t, i * d) + shift);
     return t;
 }
 
@@ -65,10 +64,8 @@ static void test_swd_exact_cases(void **state)
     assert_int_equal(ed_sliced_wasserstein(two, three, &(ed_swd_opts){.p = 2}, &sw), ED_OK);
     assert_true(fabs(sw - sqrt(1.0 / 3)) < 1e-12);
     /* a single point each: |c . theta| averaged over the directions, at most |c| */
-    ed_tensor *p = from_values(1, 2, (const double[]){0, 0}), *q = from_values(1, 2,
-                                                                              (const double[]){3, 4});
-    assert_int_equal(ed_sliced_wasserstein(p, q, &(ed_swd_opts){.projections = 4096}, &sw),
-                     ED_OK);
+    ed_tensor *p = from_values(1, 2, (const double[]){0, 0}), *q = from_values(1, 2, (const double[]){3, 4});
+    assert_int_equal(ed_sliced_wasserstein(p, q, &(ed_swd_opts){.projections = 4096}, &sw), ED_OK);
     /* E|theta . c| = |c| E|cos| = 5 * 2 / pi = 3.183; 4096 directions: s.e. 5 * 0.31 / 64 */
     assert_true(fabs(sw - 10 / PI) < 0.12);
     ed_tensor_free(x);
@@ -121,8 +118,7 @@ static void test_swd_errors(void **state)
     CHECK_ERROR_HAS("same D >= 1, got f32[10,2] and f32[10,3]");
     assert_int_equal(ed_sliced_wasserstein(a, a, &(ed_swd_opts){.p = 3}, &sw), ED_ERR);
     CHECK_ERROR_HAS("p (3) 1 or 2");
-    assert_int_equal(ed_sliced_wasserstein(a, a, &(ed_swd_opts){.projections = -1}, &sw),
-                     ED_ERR);
+    assert_int_equal(ed_sliced_wasserstein(a, a, &(ed_swd_opts){.projections = -1}, &sw), ED_ERR);
     ed_tensor *i32 = ed_tensor_new(ED_I32, ed_shape2(10, 2));
     assert_int_equal(ed_sliced_wasserstein(a, i32, NULL, &sw), ED_ERR);
     ((float *)a->data)[7] = NAN;
@@ -156,14 +152,11 @@ static double brute_mmd2(const ed_tensor *x, const ed_tensor *y, double sigma)
     int64_t n = x->shape.dim[0], m = y->shape.dim[0];
     double xx = 0, yy = 0, xy = 0;
     for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < n; j++)
-            xx += i == j ? 0 : kern(x, i, x, j, sigma);
+        for (int64_t j = 0; j < n; j++) xx += i == j ? 0 : kern(x, i, x, j, sigma);
     for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < m; j++)
-            yy += i == j ? 0 : kern(y, i, y, j, sigma);
+        for (int64_t j = 0; j < m; j++) yy += i == j ? 0 : kern(y, i, y, j, sigma);
     for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < m; j++)
-            xy += kern(x, i, y, j, sigma);
+        for (int64_t j = 0; j < m; j++) xy += kern(x, i, y, j, sigma);
     return xx / (double)(n * (n - 1)) + yy / (double)(m * (m - 1)) - 2 * xy / (double)(n * m);
 }
 
@@ -254,8 +247,7 @@ static void test_mmd_same_and_shifted(void **state)
     double same, shifted, want = 2.0 / 3 * (1 - exp(-1.0 / 6));
     assert_int_equal(ed_mmd2_rbf(x, y, 1.0, &same), ED_OK);
     assert_int_equal(ed_mmd2_rbf(x, z, 1.0, &shifted), ED_OK);
-    print_message("MMD^2 same %.2e, shifted by 1: %.5f (closed form %.5f)\n", same, shifted,
-                  want);
+    print_message("MMD^2 same %.2e, shifted by 1: %.5f (closed form %.5f)\n", same, shifted, want);
     assert_true(fabs(same) < 0.003);
     assert_true(fabs(shifted - want) < 0.025);
     /* the median heuristic gives sigma ~ median |x - y| of N(0, 2 I) in 2-D:
@@ -294,7 +286,8 @@ static void test_mmd_ten_thousand(void **state)
     double dt_mmd = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     double dt_sw = (double)(t2.tv_sec - t1.tv_sec) + 1e-9 * (double)(t2.tv_nsec - t1.tv_nsec);
     print_message("N = %lld moons vs moons: MMD^2 %.2e (sigma %.3f) in %.2f s; SW1 %.4f in "
-                  "%.2f s\n", (long long)n, mmd, sigma, dt_mmd, sw, dt_sw);
+                  "%.2f s\n",
+                  (long long)n, mmd, sigma, dt_mmd, sw, dt_sw);
     /* floors: MMD^2 ~ 1e-4 at most; SW1 ~ 0.012 at n = 10000, scaling as 1 / sqrt(n) */
     assert_true(isfinite(mmd) && fabs(mmd) < 0.003);
     assert_true(sw > 0 && sw < 0.05 * sqrt(2000.0 / (double)n));

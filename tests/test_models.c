@@ -200,7 +200,8 @@ static void test_denoise_interface(void **state)
         for (int i = 0; i < 80; i++) ed_tensor_set(xv, i, sin(i));
         for (int i = 0; i < 30; i++) ed_tensor_set(ov, i, cos(i));
         assert_int_equal(ed_run(p, (ed_feed[]){{"x", xv}, {"obs", ov}}, 2), ED_OK);
-        const ed_tensor *ta = ed_program_output(p, "a"), *tb = ed_program_output(p, "b"), *tc = ed_program_output(p, "c");
+        const ed_tensor *ta = ed_program_output(p, "a"), *tb = ed_program_output(p, "b"),
+                        *tc = ed_program_output(p, "c");
         bool differs = false;
         for (int i = 0; i < 80; i++) {
             assert_true(isfinite(ed_tensor_get(ta, i)));
@@ -217,7 +218,8 @@ static void test_denoise_interface(void **state)
         ed_tensor_free(xv);
         ed_tensor_free(ov);
         /* Shape errors are clear and sticky. */
-        ed_node *bad = ed_gen_model_denoise(g, &m, ed_input(g, "x2", ED_F32, ed_shape2(5, 16)), ed_scalar(g, ED_F32, 0), NULL);
+        ed_node *bad = ed_gen_model_denoise(g, &m, ed_input(g, "x2", ED_F32, ed_shape2(5, 16)), ed_scalar(g, ED_F32, 0),
+                                            NULL);
         assert_null(bad);
         assert_non_null(strstr(ed_graph_error(g), "the model was built for f32[5,8,2]"));
         ed_graph_free(g);
@@ -243,7 +245,8 @@ static void train_run(const run_spec *r, int window, double *first, double *last
     if (ed_dataset_open(&d, r->data, 4000, 7) != ED_OK) fail_msg("%s", ed_last_error());
     ed_gen_model m = make_model(r->model, &d);
     for (int i = 0; r->opts[i]; i += 2) set(&m, r->opts[i], r->opts[i + 1]);
-    ed_trainer *t = ed_trainer_new(&m, &d, &(ed_trainer_opts){.batch = r->batch, .lr = r->lr, .seed = 3, .backend = r->backend});
+    ed_trainer *t = ed_trainer_new(
+        &m, &d, &(ed_trainer_opts){.batch = r->batch, .lr = r->lr, .seed = 3, .backend = r->backend});
     if (!t) fail_msg("%s", ed_last_error());
     *first = *last = 0;
     for (int s = 0; s < r->steps; s++) {
@@ -265,7 +268,14 @@ static void test_loss_falls(void **state)
     const run_spec runs[] = {
         {"flow_matching", "moons", 0.85, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2"}},
         {"ddpm", "moons", 0.85, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2"}},
-        {"flow_matching", "demo", 0.5, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2", "cond_dropout", "0.1"}},
+        {"flow_matching",
+         "demo",
+         0.5,
+         300,
+         128,
+         2e-3,
+         ED_BACKEND_JIT,
+         {"hidden", "64", "layers", "2", "cond_dropout", "0.1"}},
         {"ddpm", "demo", 0.5, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2", "cond_dropout", "0.1"}},
         {"ddim", "moons", 0.85, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2"}},
     };
@@ -275,7 +285,8 @@ static void test_loss_falls(void **state)
         /* A clear fall (the runs are seeded, so this is not luck). The output layer starts
          * at zero, so the first loss is the target's variance (FM on moons: about 2, with
          * an irreducible part near 1.4; DDPM: 1); the demonstration set is far easier. */
-        if (!(last < runs[i].max_ratio * first)) fail_msg("%s on %s: loss %.4f -> %.4f did not fall", runs[i].model, runs[i].data, first, last);
+        if (!(last < runs[i].max_ratio * first))
+            fail_msg("%s on %s: loss %.4f -> %.4f did not fall", runs[i].model, runs[i].data, first, last);
     }
 }
 
@@ -288,8 +299,10 @@ static ed_trainer *small_trainer(const ed_dataset *d, ed_backend be)
     set(&m, "layers", "1");
     set(&m, "cond_dropout", "0.2");
     /* A cosine schedule over the planned 12 steps: the resumed half must follow it. */
-    ed_trainer *t = ed_trainer_new(&m, d, &(ed_trainer_opts){.batch = 32, .lr = 1e-2, .seed = 11, .backend = be, .steps = 12,
-                                                             .lr_schedule = ED_LR_COSINE});
+    ed_trainer *t = ed_trainer_new(
+        &m, d,
+        &(ed_trainer_opts){
+            .batch = 32, .lr = 1e-2, .seed = 11, .backend = be, .steps = 12, .lr_schedule = ED_LR_COSINE});
     if (!t) fail_msg("%s", ed_last_error());
     return t;
 }

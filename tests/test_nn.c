@@ -75,8 +75,8 @@ static void put_at(ed_store *st, const char *name, ed_dtype dt, ed_shape s, cons
     for (int64_t i = 0; i < n; i++) ed_tensor_set(t, i, v[i]);
     assert_int_equal(ed_store_put(st, name, t, true), ED_OK);
 }
-#define PUT(st, name, dt, s, ...)                                                          \
-    put_at((st), (name), (dt), (s), (const double[]){__VA_ARGS__},                          \
+#define PUT(st, name, dt, s, ...)                                  \
+    put_at((st), (name), (dt), (s), (const double[]){__VA_ARGS__}, \
            (int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)))
 
 /* Output y of g run once on the interpreter with store st; the caller frees the copy. */
@@ -102,9 +102,9 @@ static void expect_at(const ed_tensor *t, const double *want, int64_t n, double 
             fail_msg("line %d: element %lld: got %.17g, want %.17g", line, (long long)i, got, want[i]);
     }
 }
-#define EXPECT(t, tol, ...)                                                                 \
-    expect_at((t), (const double[]){__VA_ARGS__},                                           \
-              (int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)), (tol), __LINE__)
+#define EXPECT(t, tol, ...)                                                                                          \
+    expect_at((t), (const double[]){__VA_ARGS__}, (int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)), \
+              (tol), __LINE__)
 
 /* ---- activations ------------------------------------------------------------------------ */
 
@@ -131,9 +131,14 @@ static void test_activate_ops(void **state)
     ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(2, 3));
     assert_ptr_equal(ed_activate(x, ED_ACT_NONE), x);
     const ed_op ops[ED_ACT_COUNT] = {
-        [ED_ACT_RELU] = ED_OP_RELU, [ED_ACT_SILU] = ED_OP_SILU, [ED_ACT_GELU] = ED_OP_GELU,
-        [ED_ACT_GELU_TANH] = ED_OP_GELU, [ED_ACT_TANH] = ED_OP_TANH, [ED_ACT_SIGMOID] = ED_OP_SIGMOID,
-        [ED_ACT_LEAKY_RELU] = ED_OP_LEAKY_RELU, [ED_ACT_SOFTPLUS] = ED_OP_SOFTPLUS,
+        [ED_ACT_RELU] = ED_OP_RELU,
+        [ED_ACT_SILU] = ED_OP_SILU,
+        [ED_ACT_GELU] = ED_OP_GELU,
+        [ED_ACT_GELU_TANH] = ED_OP_GELU,
+        [ED_ACT_TANH] = ED_OP_TANH,
+        [ED_ACT_SIGMOID] = ED_OP_SIGMOID,
+        [ED_ACT_LEAKY_RELU] = ED_OP_LEAKY_RELU,
+        [ED_ACT_SOFTPLUS] = ED_OP_SOFTPLUS,
     };
     for (int i = 1; i < ED_ACT_COUNT; i++) {
         ed_node *y = ed_activate(x, (ed_activation)i);
@@ -484,10 +489,10 @@ static void test_softmax_values(void **state)
     (void)state;
     /* [0, ln 2, ln 3] -> [1, 2, 3] / 6; a constant row -> 1/3; a 2000-wide row stays finite */
     ed_node *x = CST(g, ED_F32, ed_shape2(3, 3), 0, log(2.0), log(3.0), -5, -5, -5, 1000, 0, -1000);
-    CHECK(ed_softmax(x, -1), ED_F32, ed_shape2(3, 3), F32TOL, 1.0 / 6, 2.0 / 6, 3.0 / 6, 1.0 / 3,
-          1.0 / 3, 1.0 / 3, 1, 0, 0);
-    CHECK(ed_log_softmax(x, 1), ED_F32, ed_shape2(3, 3), F32TOL, -log(6.0), -log(3.0), -log(2.0),
-          -log(3.0), -log(3.0), -log(3.0), 0, -1000, -2000);
+    CHECK(ed_softmax(x, -1), ED_F32, ed_shape2(3, 3), F32TOL, 1.0 / 6, 2.0 / 6, 3.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 3, 1,
+          0, 0);
+    CHECK(ed_log_softmax(x, 1), ED_F32, ed_shape2(3, 3), F32TOL, -log(6.0), -log(3.0), -log(2.0), -log(3.0), -log(3.0),
+          -log(3.0), 0, -1000, -2000);
     /* over axis 0 (negative): columns of [[0, 1], [0, 1]] */
     ed_node *c = CST(g, ED_F64, ed_shape2(2, 2), 0, 1, 0, 1);
     CHECK(ed_softmax(c, -2), ED_F64, ed_shape2(2, 2), F64TOL, 0.5, 0.5, 0.5, 0.5);
@@ -527,8 +532,7 @@ static void test_logsumexp_values(void **state)
 {
     (void)state;
     ed_node *x = CST(g, ED_F32, ed_shape2(3, 2), 1000, 1000, -1000, -1000, 0, log(3.0));
-    CHECK(ed_logsumexp(x, -1, false), ED_F32, ed_shape1(3), F32TOL, 1000 + log(2.0),
-          -1000 + log(2.0), log(4.0));
+    CHECK(ed_logsumexp(x, -1, false), ED_F32, ed_shape1(3), F32TOL, 1000 + log(2.0), -1000 + log(2.0), log(4.0));
     CHECK(ed_logsumexp(x, 0, true), ED_F32, ed_shape2(1, 2), F32TOL, 1000, 1000);
     /* an all -inf row: -inf, not NaN */
     ed_node *n = CST(g, ED_F64, ed_shape2(2, 2), -INFINITY, -INFINITY, -INFINITY, 0);
@@ -659,29 +663,28 @@ static void put_formula_attention(ed_store *st, const char *name, int d)
 static void test_attention_two_heads(void **state)
 {
     (void)state;
-    ed_node *x = CST(g, ED_F64, ed_shape3(2, 3, 4), 0.5, -1, 0.25, 2, 1, 0, -0.5, 0.75, -0.25, 1.5, 1, -1,
-                     2, 0.5, -1, 0, -0.5, -0.5, 1, 1, 0.25, 0, 0, -2);
+    ed_node *x = CST(g, ED_F64, ed_shape3(2, 3, 4), 0.5, -1, 0.25, 2, 1, 0, -0.5, 0.75, -0.25, 1.5, 1, -1, 2, 0.5, -1,
+                     0, -0.5, -0.5, 1, 1, 0.25, 0, 0, -2);
     ed_output(g, "causal", ed_self_attention(x, "c", 2, true));
     ed_store *st = ed_store_new(0);
     put_formula_attention(st, "a", 4);
     put_formula_attention(st, "c", 4);
     ed_tensor *t = run_y(st, ed_self_attention(x, "a", 2, false));
     EXPECT(t, F64TOL, 0.22707569225339039, 0.31176701601724699, 0.10982118304210517, -0.19309373915561404,
-           0.32538030597697876, 0.32305804196847143, 0.023717704032643991, -0.29742858161100022,
-           -0.01527540782459097, -0.097638938956901677, -0.090233679897274155, 0.00013200832597209944,
-           0.070656537329460811, 0.16591565142488351, 0.10863268075949739, -0.048526675610895714,
-           0.062948234317052584, 0.11706450761206269, 0.063552212479179152, -0.048389693721017764,
-           0.02399016757055189, -0.044816779393176909, -0.07241938606598626, -0.033439943168837943);
+           0.32538030597697876, 0.32305804196847143, 0.023717704032643991, -0.29742858161100022, -0.01527540782459097,
+           -0.097638938956901677, -0.090233679897274155, 0.00013200832597209944, 0.070656537329460811,
+           0.16591565142488351, 0.10863268075949739, -0.048526675610895714, 0.062948234317052584, 0.11706450761206269,
+           0.063552212479179152, -0.048389693721017764, 0.02399016757055189, -0.044816779393176909,
+           -0.07241938606598626, -0.033439943168837943);
     ed_tensor_free(t);
     ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
     assert_int_equal(ed_run(p, NULL, 0), ED_OK);
-    EXPECT(ed_program_output(p, "causal"), F64TOL, 0.084110540022025115, -0.09342965628832034,
-           -0.18507105748011954, -0.10655898192360674, 0.16484953258770801, -0.019903361284068499,
-           -0.1863571965803259, -0.18147508477087598, -0.01527540782459097, -0.097638938956901677,
-           -0.090233679897274155, 0.00013200832597209944,
-           0.2702101281415159, 0.073746417405653242, -0.19051940939393847, -0.27962256982201533,
-           0.12932211903811983, 0.081262931411583694, -0.041509020591553522, -0.12611777049147258,
-           0.02399016757055189, -0.044816779393176909, -0.07241938606598626, -0.033439943168837943);
+    EXPECT(ed_program_output(p, "causal"), F64TOL, 0.084110540022025115, -0.09342965628832034, -0.18507105748011954,
+           -0.10655898192360674, 0.16484953258770801, -0.019903361284068499, -0.1863571965803259, -0.18147508477087598,
+           -0.01527540782459097, -0.097638938956901677, -0.090233679897274155, 0.00013200832597209944,
+           0.2702101281415159, 0.073746417405653242, -0.19051940939393847, -0.27962256982201533, 0.12932211903811983,
+           0.081262931411583694, -0.041509020591553522, -0.12611777049147258, 0.02399016757055189,
+           -0.044816779393176909, -0.07241938606598626, -0.033439943168837943);
     ed_program_free(p);
     ed_store_free(st);
 }
@@ -730,13 +733,12 @@ static void test_timestep_values(void **state)
     (void)state;
     /* dim 4, period 1e4: f = [1, 0.01] */
     ed_node *t = CST(g, ED_F32, ed_shape1(2), 0, 1);
-    CHECK(ed_timestep_embedding(t, 4, 10000), ED_F32, ed_shape2(2, 4), F32TOL, 0, 0, 1, 1,
-          0.8414709848078965, 0.0099998333341666645, 0.54030230586813977, 0.99995000041666526);
+    CHECK(ed_timestep_embedding(t, 4, 10000), ED_F32, ed_shape2(2, 4), F32TOL, 0, 0, 1, 1, 0.8414709848078965,
+          0.0099998333341666645, 0.54030230586813977, 0.99995000041666526);
     /* dim 6 from i32 t = 2: f = [1, 1e4^(-1/3), 1e4^(-2/3)] */
     ed_node *ti = CST(g, ED_I32, ed_shape1(1), 2);
     CHECK(ed_timestep_embedding(ti, 6, 10000), ED_F32, ed_shape2(1, 6), F32TOL, 0.90929742682568171,
-          0.092698500778727239, 0.0043088560467428125, -0.41614683654714241, 0.99569422412373987,
-          0.99999071683669571);
+          0.092698500778727239, 0.0043088560467428125, -0.41614683654714241, 0.99569422412373987, 0.99999071683669571);
 }
 
 int main(void)

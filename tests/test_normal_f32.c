@@ -153,8 +153,8 @@ static void test_tails(void **state)
     ed_box_muller_f32(w, z, 4);
     const double rmax = sqrt(48.0 * log(2.0));
     assert_true(fabs(z[0] - rmax) < 1e-6 && z[1] == 0.0f);
-    assert_true(fabs(z[3] - rmax) < 1e-6 && z[2] == 0.0f); /* a quarter turn: all sine */
-    assert_true(z[4] == 0.0f && z[5] == 0.0f);              /* u1 = 1 */
+    assert_true(fabs(z[3] - rmax) < 1e-6 && z[2] == 0.0f);      /* a quarter turn: all sine */
+    assert_true(z[4] == 0.0f && z[5] == 0.0f);                  /* u1 = 1 */
     assert_true(fabs(z[7] + sqrt(-2.0 * log(0x1p-24))) < 1e-6); /* u1 = 2^-24 exactly */
     /* Every u1 at a fixed angle: finite, |z| <= rmax. */
     uint32_t pair[2] = {0, UINT32_C(0x20000000)};
@@ -169,10 +169,8 @@ static void test_tails(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_log_every_u1),
-        cmocka_unit_test(test_sincos_every_angle),
-        cmocka_unit_test(test_element_rule),
-        cmocka_unit_test(test_distribution),
+        cmocka_unit_test(test_log_every_u1), cmocka_unit_test(test_sincos_every_angle),
+        cmocka_unit_test(test_element_rule), cmocka_unit_test(test_distribution),
         cmocka_unit_test(test_tails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

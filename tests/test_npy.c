@@ -23,8 +23,7 @@
 
 /* A .npy image as numpy lays it out: preamble, dict padded with spaces to a multiple
  * of 64 bytes, '\n', data. Returns its size. */
-static size_t make_npy(unsigned char *out, int major, const char *dict, const void *data,
-                       size_t data_len)
+static size_t make_npy(unsigned char *out, int major, const char *dict, const void *data, size_t data_len)
 {
     size_t preamble = major == 1 ? 10 : 12;
     size_t len = strlen(dict);
@@ -33,13 +32,11 @@ static size_t make_npy(unsigned char *out, int major, const char *dict, const vo
     memcpy(out, "\x93NUMPY", 6);
     out[6] = (unsigned char)major;
     out[7] = 0;
-    for (size_t i = 0; i < preamble - 8; i++)
-        out[8 + i] = (unsigned char)(header_len >> (8 * i));
+    for (size_t i = 0; i < preamble - 8; i++) out[8 + i] = (unsigned char)(header_len >> (8 * i));
     memcpy(out + preamble, dict, len);
     memset(out + preamble + len, ' ', header_len - len - 1);
     out[total - 1] = '\n';
-    if (data_len)
-        memcpy(out + total, data, data_len);
+    if (data_len) memcpy(out + total, data, data_len);
     return total + data_len;
 }
 
@@ -85,8 +82,7 @@ static ed_tensor *filled(ed_dtype dt, ed_shape s)
 {
     ed_tensor *t = ed_tensor_new(dt, s);
     assert_non_null(t);
-    for (int64_t i = 0; i < ed_tensor_numel(t); i++)
-        ed_tensor_set(t, i, (double)(i * 7 % 23) - 11.25 * (dt != ED_I32));
+    for (int64_t i = 0; i < ed_tensor_numel(t); i++) ed_tensor_set(t, i, (double)(i * 7 % 23) - 11.25 * (dt != ED_I32));
     return t;
 }
 
@@ -96,13 +92,11 @@ static void round_trip(ed_dtype dt, ed_shape s)
     ed_tensor *t = filled(dt, s);
     assert_int_equal(ed_npy_write(path, t), ED_OK);
     ed_tensor *back = ed_npy_read(path);
-    if (!back)
-        fail_msg("read back failed: %s", ed_last_error());
+    if (!back) fail_msg("read back failed: %s", ed_last_error());
     assert_int_equal(back->dtype, dt);
     assert_true(ed_shape_eq(back->shape, s));
     assert_int_equal(ed_tensor_bytes(back), ed_tensor_bytes(t));
-    if (ed_tensor_bytes(t))
-        assert_memory_equal(back->data, t->data, ed_tensor_bytes(t));
+    if (ed_tensor_bytes(t)) assert_memory_equal(back->data, t->data, ed_tensor_bytes(t));
 
     /* Layout: version 1.0, data at a multiple of 64, header ends in '\n'. */
     size_t n;
@@ -123,8 +117,7 @@ static void test_round_trip_every_dtype_and_rank(void **state)
     (void)state;
     const int64_t dims[ED_MAX_RANK] = {2, 3, 1, 4, 2, 3};
     for (int dt = 0; dt < ED_DTYPE_COUNT; dt++) {
-        for (int rank = 0; rank <= ED_MAX_RANK; rank++)
-            round_trip((ed_dtype)dt, ed_shapen(rank, dims));
+        for (int rank = 0; rank <= ED_MAX_RANK; rank++) round_trip((ed_dtype)dt, ed_shapen(rank, dims));
         round_trip((ed_dtype)dt, ed_shape3(2, 0, 5)); /* empty */
         round_trip((ed_dtype)dt, ed_shape1(0));
     }
@@ -140,8 +133,8 @@ static void test_writer_matches_numpy_layout(void **state)
     ed_tensor *t = ed_tensor_wrap(ED_F64, ed_shape1(3), (void *)values);
     assert_int_equal(ed_npy_write(path, t), ED_OK);
     unsigned char want[256];
-    size_t want_n = make_npy(want, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }",
-                             values, sizeof values);
+    size_t want_n = make_npy(want, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", values,
+                             sizeof values);
     size_t n;
     unsigned char *bytes = read_file(path, &n);
     assert_int_equal(n, want_n);
@@ -198,8 +191,7 @@ static void test_reads_versions_and_header_variants(void **state)
     for (int major = 1; major <= 3; major++) {
         for (size_t k = 0; k < sizeof dicts / sizeof dicts[0]; k++) {
             ed_tensor *t = parse_dict(major, dicts[k], f, sizeof f);
-            if (!t)
-                fail_msg("version %d, %s: %s", major, dicts[k], ed_last_error());
+            if (!t) fail_msg("version %d, %s: %s", major, dicts[k], ed_last_error());
             assert_int_equal(t->dtype, ED_F32);
             assert_true(ed_shape_eq(t->shape, ed_shape2(2, 3)));
             assert_memory_equal(t->data, f, sizeof f);
@@ -208,8 +200,7 @@ static void test_reads_versions_and_header_variants(void **state)
         }
     }
     const int32_t i = -42;
-    ed_tensor *t = parse_dict(1, "{'descr': '<i4', 'fortran_order': False, 'shape': ()}", &i,
-                              sizeof i);
+    ed_tensor *t = parse_dict(1, "{'descr': '<i4', 'fortran_order': False, 'shape': ()}", &i, sizeof i);
     assert_non_null(t);
     assert_int_equal(t->shape.rank, 0);
     assert_true(ed_tensor_get(t, 0) == -42.0);
@@ -234,18 +225,12 @@ static void test_rejects_bad_dtypes_and_layouts(void **state)
     const double d[4] = {0};
     expect_parse_error("{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", d, 24,
                        "x.npy: unsupported dtype '<i8' (edifice reads <f4, <i4, <f8)");
-    expect_parse_error("{'descr': '<f2', 'fortran_order': False, 'shape': (3,), }", d, 6,
-                       "unsupported dtype '<f2'");
-    expect_parse_error("{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }", d, 3,
-                       "unsupported dtype '|u1'");
-    expect_parse_error("{'descr': '>f4', 'fortran_order': False, 'shape': (3,), }", d, 12,
-                       "big-endian dtype '>f4'");
-    expect_parse_error("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (3,), }", d,
-                       12, "structured");
-    expect_parse_error("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", d, 16,
-                       "fortran_order");
-    expect_parse_error("{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1), }",
-                       d, 4, "rank 7 exceeds");
+    expect_parse_error("{'descr': '<f2', 'fortran_order': False, 'shape': (3,), }", d, 6, "unsupported dtype '<f2'");
+    expect_parse_error("{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }", d, 3, "unsupported dtype '|u1'");
+    expect_parse_error("{'descr': '>f4', 'fortran_order': False, 'shape': (3,), }", d, 12, "big-endian dtype '>f4'");
+    expect_parse_error("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (3,), }", d, 12, "structured");
+    expect_parse_error("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", d, 16, "fortran_order");
+    expect_parse_error("{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1), }", d, 4, "rank 7 exceeds");
 }
 
 /* ed_npy_read_any: integer files of other widths become i32, checked for range; the
@@ -323,15 +308,13 @@ static void test_rejects_malformed_headers(void **state)
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (-3,)}", "non-negative integer"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (3 4)}", "',' or ')'"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': 3}", "'('"},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}",
-         "fits in 64 bits"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}", "fits in 64 bits"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (3,)} junk", "only padding"},
         {"['descr', '<f4']", "'{'"},
         {"", "'{'"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (3,)", "',' or '}'"},
     };
-    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
-        expect_parse_error(bad[k].dict, f, sizeof f, bad[k].part);
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) expect_parse_error(bad[k].dict, f, sizeof f, bad[k].part);
     /* Messages point at the offending byte of the file. */
     expect_parse_error("{'descr' '<f4'}", f, 0, "at byte 19");
 }
@@ -395,8 +378,7 @@ static void test_file_errors_name_the_file(void **state)
 
     const char *path = TMP_PREFIX "bad.npy";
     unsigned char garbage[100];
-    for (int i = 0; i < 100; i++)
-        garbage[i] = (unsigned char)(i * 37 + 11);
+    for (int i = 0; i < 100; i++) garbage[i] = (unsigned char)(i * 37 + 11);
     write_file(path, garbage, sizeof garbage);
     assert_null(ed_npy_read(path));
     CHECK_ERROR_HAS(TMP_PREFIX "bad.npy: not an .npy file (bad magic)");
@@ -406,8 +388,7 @@ static void test_file_errors_name_the_file(void **state)
     CHECK_ERROR_HAS("bad magic");
 
     const double d[3] = {1, 2, 3};
-    size_t n = make_npy(image, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }",
-                        d, sizeof d);
+    size_t n = make_npy(image, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", d, sizeof d);
     write_file(path, image, n - 12);
     assert_null(ed_npy_read(path));
     CHECK_ERROR_HAS(TMP_PREFIX "bad.npy: truncated: header says 24 bytes of data, file has 12");
@@ -425,21 +406,18 @@ static void test_file_errors_name_the_file(void **state)
     assert_null(ed_npy_read(path));
     CHECK_ERROR_HAS("1 unexpected bytes after the data");
 
-    n = make_npy(image, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", d,
-                 sizeof d);
+    n = make_npy(image, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", d, sizeof d);
     write_file(path, image, n);
     assert_null(ed_npy_read(path));
     CHECK_ERROR_HAS("bad.npy: unsupported dtype '<i8'");
 
     /* A huge shape over a tiny file fails on size, without trying to allocate it. */
-    n = make_npy(image, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 4096), }",
-                 d, 8);
+    n = make_npy(image, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 4096), }", d, 8);
     write_file(path, image, n);
     assert_null(ed_npy_read(path));
     CHECK_ERROR_HAS("truncated: header says 18014398509481984 bytes of data, file has 8");
 
-    n = make_npy(image, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }",
-                 d, 8);
+    n = make_npy(image, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", d, 8);
     write_file(path, image, n);
     assert_null(ed_npy_read(path));
     CHECK_ERROR_HAS("too large");

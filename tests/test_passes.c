@@ -59,7 +59,8 @@ static int compare_pipeline(const ed_graph *g, const char *pipeline, ed_backend 
     return after;
 }
 
-static const char *const single_passes[] = {"simplify", "fold", "cse", "dce", "fuse", "plan", NULL, "simplify,fold,cse,dce,simplify,cse"};
+static const char *const single_passes[] = {"simplify", "fold", "cse", "dce",
+                                            "fuse",     "plan", NULL,  "simplify,fold,cse,dce,simplify,cse"};
 enum { NPIPELINES = sizeof single_passes / sizeof single_passes[0] };
 
 /* Every pass alone, the default pipeline (NULL) and a longer one, on the interpreter. */
@@ -105,7 +106,8 @@ static void test_pipeline_strings(void **state)
     assert_int_equal(ed_pipeline_check(" simplify , fold,cse ,dce "), ED_OK);
     assert_int_equal(ed_pipeline_check("cse,cse,dce"), ED_OK);
     assert_int_equal(ed_pipeline_check("simplify,vectorize"), ED_ERR);
-    CHECK_ERROR_HAS("unknown pass 'vectorize' in pipeline 'simplify,vectorize' (known: simplify, fold, cse, dce, fuse, plan");
+    CHECK_ERROR_HAS(
+        "unknown pass 'vectorize' in pipeline 'simplify,vectorize' (known: simplify, fold, cse, dce, fuse, plan");
     assert_int_equal(ed_pipeline_check("cse,,dce"), ED_ERR);
     CHECK_ERROR_HAS("empty pass name");
     assert_int_equal(ed_pipeline_check("cse,"), ED_ERR);
@@ -170,8 +172,8 @@ static void test_register_and_verify(void **state)
     assert_int_equal(ed_pass_run(g, "test_bad", &(ed_pass_opts){.verify = ED_VERIFY_OFF}), ED_OK);
     ed_graph_free(g);
     g = parse(text);
-    assert_null(ed_compile(g, NULL, &(ed_compile_opts){.passes = "test_bad",
-                                                      .pass_opts = &(ed_pass_opts){.verify = ED_VERIFY_OFF}}));
+    assert_null(ed_compile(
+        g, NULL, &(ed_compile_opts){.passes = "test_bad", .pass_opts = &(ed_pass_opts){.verify = ED_VERIFY_OFF}}));
     CHECK_ERROR_HAS("verify:");
     /* the caller's graph is untouched by the passes of ed_compile */
     assert_int_equal(g->nodes[1]->dtype, ED_F32);
@@ -188,8 +190,8 @@ static void test_hooks_and_stats(void **state)
     size_t len = 0, slen = 0;
     FILE *f = open_memstream(&buf, &len), *sf = open_memstream(&sbuf, &slen);
     ed_pass_stats st[8];
-    ed_pass_opts o = {.verify = ED_VERIFY_ON, .print_after = "cse", .print_to = f, .stats_to = sf,
-                      .stats = st, .stats_cap = 8};
+    ed_pass_opts o = {
+        .verify = ED_VERIFY_ON, .print_after = "cse", .print_to = f, .stats_to = sf, .stats = st, .stats_cap = 8};
     assert_int_equal(ed_pass_run(g, NULL, &o), ED_OK);
     fclose(f);
     fclose(sf);
@@ -233,33 +235,32 @@ static void test_hooks_and_stats(void **state)
 }
 
 /* A graph with a loop whose body (and the body of a loop in it) hold x * 1. */
-static const char loop_text[] =
-    "graph @t {\n"
-    "  %0 = input \"x\" : f32[2]\n"
-    "  %1 = const 0 : f32[2]\n"
-    "  %2 = loop %1, %0 {stream=1, trips=3, ncarried=1} graph @body {\n"
-    "    %0 = input \"index\" : i32[]\n"
-    "    %1 = input \"carried0\" : f32[2]\n"
-    "    %2 = input \"captured0\" : f32[2]\n"
-    "    %3 = loop %1, %2 {stream=1, trips=2, ncarried=1} graph @inner {\n"
-    "      %0 = input \"index\" : i32[]\n"
-    "      %1 = input \"carried0\" : f32[2]\n"
-    "      %2 = input \"captured0\" : f32[2]\n"
-    "      %3 = const 1 : f32[]\n"
-    "      %4 = mul %2, %3 : f32[2]\n"
-    "      %5 = add %1, %4 : f32[2]\n"
-    "      out next0 = %5\n"
-    "    }\n"
-    "    %4 = get %3 {index=0} : f32[2]\n"
-    "    %5 = const 1 : f32[]\n"
-    "    %6 = mul %4, %5 : f32[2]\n"
-    "    out next0 = %6\n"
-    "  }\n"
-    "  %3 = get %2 {index=0} : f32[2]\n"
-    "  %4 = const 1 : f32[]\n"
-    "  %5 = mul %3, %4 : f32[2]\n"
-    "  out y = %5\n"
-    "}\n";
+static const char loop_text[] = "graph @t {\n"
+                                "  %0 = input \"x\" : f32[2]\n"
+                                "  %1 = const 0 : f32[2]\n"
+                                "  %2 = loop %1, %0 {stream=1, trips=3, ncarried=1} graph @body {\n"
+                                "    %0 = input \"index\" : i32[]\n"
+                                "    %1 = input \"carried0\" : f32[2]\n"
+                                "    %2 = input \"captured0\" : f32[2]\n"
+                                "    %3 = loop %1, %2 {stream=1, trips=2, ncarried=1} graph @inner {\n"
+                                "      %0 = input \"index\" : i32[]\n"
+                                "      %1 = input \"carried0\" : f32[2]\n"
+                                "      %2 = input \"captured0\" : f32[2]\n"
+                                "      %3 = const 1 : f32[]\n"
+                                "      %4 = mul %2, %3 : f32[2]\n"
+                                "      %5 = add %1, %4 : f32[2]\n"
+                                "      out next0 = %5\n"
+                                "    }\n"
+                                "    %4 = get %3 {index=0} : f32[2]\n"
+                                "    %5 = const 1 : f32[]\n"
+                                "    %6 = mul %4, %5 : f32[2]\n"
+                                "    out next0 = %6\n"
+                                "  }\n"
+                                "  %3 = get %2 {index=0} : f32[2]\n"
+                                "  %4 = const 1 : f32[]\n"
+                                "  %5 = mul %3, %4 : f32[2]\n"
+                                "  out y = %5\n"
+                                "}\n";
 
 /* Stats count the nodes of loop bodies too and say how many are there. */
 static void test_stats_count_loop_bodies(void **state)
@@ -444,9 +445,10 @@ static void test_meaning_reduce_through_reshape(void **state)
         ed_pass_stats st[8];
         ed_pass_opts po = {.verify = ED_VERIFY_ON, .stats = st, .stats_cap = 8};
         /* the interpreter without passes, with simplify and with the default pipeline */
-        const ed_compile_opts on_interp[3] = {{.backend = ED_BACKEND_INTERP, .seed = 5, .passes = ""},
-                                              {.backend = ED_BACKEND_INTERP, .seed = 5, .passes = "simplify", .pass_opts = &po},
-                                              {.backend = ED_BACKEND_INTERP, .seed = 5}};
+        const ed_compile_opts on_interp[3] = {
+            {.backend = ED_BACKEND_INTERP, .seed = 5, .passes = ""},
+            {.backend = ED_BACKEND_INTERP, .seed = 5, .passes = "simplify", .pass_opts = &po},
+            {.backend = ED_BACKEND_INTERP, .seed = 5}};
         program_set ps;
         programs_compile(&ps, g, on_interp, 3, what);
         if (st[0].rewrites) rewritten++;
@@ -585,7 +587,9 @@ static ed_graph *mlp_train_graph(void)
     int64_t sizes[3] = {12, 12, 2};
     ed_node *y = ed_mlp(x, "mlp", sizes, 3, ED_ACT_SILU, false);
     ed_node *loss = ed_mean(ed_square(ed_sub(y, t)), ED_ALL_AXES, false);
-    ed_train_opts o = {.optim = {.kind = ED_OPT_ADAM, .lr = 1e-2, .clip_norm = 1.0,
+    ed_train_opts o = {.optim = {.kind = ED_OPT_ADAM,
+                                 .lr = 1e-2,
+                                 .clip_norm = 1.0,
                                  .schedule = {.kind = ED_SCHED_WARMUP, .warmup_steps = 3}},
                        .ema_decay = 0.9};
     assert_int_equal(ed_train_step(g, loss, &o), ED_OK);

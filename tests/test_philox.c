@@ -32,8 +32,7 @@ static void test_known_answers(void **state)
     for (size_t k = 0; k < sizeof kat / sizeof kat[0]; k++) {
         uint32_t out[4];
         ed_philox4x32_10(kat[k].ctr, kat[k].key, out);
-        for (int i = 0; i < 4; i++)
-            assert_int_equal(out[i], kat[k].out[i]);
+        for (int i = 0; i < 4; i++) assert_int_equal(out[i], kat[k].out[i]);
         /* In place, as the header allows. */
         uint32_t x[4];
         memcpy(x, kat[k].ctr, sizeof x);
@@ -118,8 +117,7 @@ static void test_prefix_and_determinism(void **state)
     float *f = malloc(n * sizeof *f);
     ed_rng_uniform(a, ED_F64, n, 5, 0, 0, 0.0, 1.0);
     ed_rng_uniform(f, ED_F32, n, 5, 0, 0, 0.0, 1.0);
-    for (int i = 0; i < n; i++)
-        assert_true((double)f[i] == a[i]);
+    for (int i = 0; i < n; i++) assert_true((double)f[i] == a[i]);
     free(a);
     free(b);
     free(f);
@@ -128,8 +126,7 @@ static void test_prefix_and_determinism(void **state)
 static int count_equal(const double *a, const double *b, int n)
 {
     int same = 0;
-    for (int i = 0; i < n; i++)
-        same += a[i] == b[i];
+    for (int i = 0; i < n; i++) same += a[i] == b[i];
     return same;
 }
 
@@ -157,11 +154,9 @@ static void test_streams_differ(void **state)
 static void moments(const double *x, int n, double *mean, double *var)
 {
     double s = 0, ss = 0;
-    for (int i = 0; i < n; i++)
-        s += x[i];
+    for (int i = 0; i < n; i++) s += x[i];
     *mean = s / n;
-    for (int i = 0; i < n; i++)
-        ss += (x[i] - *mean) * (x[i] - *mean);
+    for (int i = 0; i < n; i++) ss += (x[i] - *mean) * (x[i] - *mean);
     *var = ss / (n - 1);
 }
 
@@ -182,8 +177,7 @@ static void test_uniform_stats(void **state)
     /* mean 0.5 (std error 0.0046), variance 25/12 */
     assert_true(fabs(mean - 0.5) < 0.025);
     assert_true(fabs(var - 25.0 / 12.0) < 0.04);
-    for (int i = 0; i < N_STATS; i++)
-        x[i] = xf[i];
+    for (int i = 0; i < N_STATS; i++) x[i] = xf[i];
     moments(x, N_STATS, &mean, &var);
     assert_true(fabs(mean - 0.5) < 0.025);
     assert_true(fabs(var - 25.0 / 12.0) < 0.04);
@@ -222,8 +216,7 @@ static void test_randint(void **state)
         counts[v[i] - lo]++;
     }
     /* Each value ~ N/7 = 14286 with sd ~ 111. */
-    for (int k = 0; k < span; k++)
-        assert_true(abs(counts[k] - N_STATS / span) < 600);
+    for (int k = 0; k < span; k++) assert_true(abs(counts[k] - N_STATS / span) < 600);
 
     /* A wide range stays inside int32 bounds. */
     ed_rng_randint(v, 1000, 9, 8, 7, INT32_MIN, INT32_MAX);
@@ -236,11 +229,9 @@ static void test_randint(void **state)
 
     /* A single value, and the documented answer for an empty range. */
     ed_rng_randint(v, 100, 1, 1, 1, 5, 6);
-    for (int i = 0; i < 100; i++)
-        assert_int_equal(v[i], 5);
+    for (int i = 0; i < 100; i++) assert_int_equal(v[i], 5);
     ed_rng_randint(v, 100, 1, 1, 1, 5, 5);
-    for (int i = 0; i < 100; i++)
-        assert_int_equal(v[i], 5);
+    for (int i = 0; i < 100; i++) assert_int_equal(v[i], 5);
     free(v);
 }
 
@@ -265,11 +256,9 @@ static void test_bernoulli(void **state)
     assert_true(fabs((double)ones / N_STATS - p) < 0.008);
 
     ed_rng_bernoulli(k, ED_I32, 1000, 5, 6, 7, 0.0);
-    for (int i = 0; i < 1000; i++)
-        assert_int_equal(k[i], 0);
+    for (int i = 0; i < 1000; i++) assert_int_equal(k[i], 0);
     ed_rng_bernoulli(k, ED_I32, 1000, 5, 6, 7, 1.0);
-    for (int i = 0; i < 1000; i++)
-        assert_int_equal(k[i], 1);
+    for (int i = 0; i < 1000; i++) assert_int_equal(k[i], 1);
     free(d);
     free(f);
     free(k);
@@ -284,8 +273,7 @@ static void test_bad_dtype_and_empty_leave_output(void **state)
     ed_rng_bernoulli(sentinel, (ed_dtype)17, 4, 1, 1, 1, 0.5);
     ed_rng_uniform(sentinel, ED_F32, 0, 1, 1, 1, 0, 1);
     ed_rng_randint(sentinel, -5, 1, 1, 1, 0, 10);
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(sentinel[i], -9);
+    for (int i = 0; i < 4; i++) assert_int_equal(sentinel[i], -9);
 }
 
 int main(void)

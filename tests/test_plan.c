@@ -300,14 +300,16 @@ static ed_graph *random_graph(uint64_t seed)
         ed_node *x = pool[pick(np)], *y = pool[pick(np)];
         ed_node *r;
         switch (pick(10)) {
-        case 0: case 1: r = un[pick(8)](x); break;
-        case 2: case 3: r = bin[pick(4)](x, y); break;
-        case 4: r = ed_add(x, ed_sum(y, 1, true)); break;  /* broadcast */
+        case 0:
+        case 1: r = un[pick(8)](x); break;
+        case 2:
+        case 3: r = bin[pick(4)](x, y); break;
+        case 4: r = ed_add(x, ed_sum(y, 1, true)); break; /* broadcast */
         case 5: r = ed_matmul(x, w); break;
         case 6: r = ed_transpose(ed_transpose(ed_tanh(x), perm10), perm10); break;
         case 7: r = ed_mul(x, ed_randn(g, ED_F32, ed_shape2(6, 8))); break;
-        case 8: r = ed_slice(ed_concat((ed_node *[]){x, y}, 2, 0), (int64_t[]){3, 0}, (int64_t[]){9, 8},
-                             (int64_t[]){1, 1});
+        case 8:
+            r = ed_slice(ed_concat((ed_node *[]){x, y}, 2, 0), (int64_t[]){3, 0}, (int64_t[]){9, 8}, (int64_t[]){1, 1});
             break;
         default: r = ed_add(ed_mul(x, ed_scalar(g, ED_F32, 0.5)), ed_exp(ed_neg(ed_square(y)))); break;
         }
@@ -351,8 +353,8 @@ static void test_random_graphs(void **state)
         inplace += m.inplace;
         ed_graph_free(g);
     }
-    print_message("random graphs: arena %lld bytes, buffers %lld, %d in place\n", (long long)arena,
-                  (long long)buffers, inplace);
+    print_message("random graphs: arena %lld bytes, buffers %lld, %d in place\n", (long long)arena, (long long)buffers,
+                  inplace);
     assert_true(arena < buffers);
     assert_true(inplace > 0);
 }

@@ -37,12 +37,10 @@ static decoded decode(const char *path)
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&img, path))
-        fail_msg("libpng cannot read %s: %s", path, img.message);
+    if (!png_image_begin_read_from_file(&img, path)) fail_msg("libpng cannot read %s: %s", path, img.message);
     img.format = PNG_FORMAT_RGB;
     decoded d = {(int)img.width, (int)img.height, malloc(PNG_IMAGE_SIZE(img))};
-    if (!png_image_finish_read(&img, NULL, d.rgb, 0, NULL))
-        fail_msg("libpng cannot decode %s: %s", path, img.message);
+    if (!png_image_finish_read(&img, NULL, d.rgb, 0, NULL)) fail_msg("libpng cannot decode %s: %s", path, img.message);
     return d;
 }
 
@@ -62,8 +60,7 @@ static bool file_contains(const char *path, const char *text)
     fclose(f);
     size_t len = strlen(text);
     for (size_t i = 0; i + len <= n; i++)
-        if (memcmp(buf + i, text, len) == 0)
-            return true;
+        if (memcmp(buf + i, text, len) == 0) return true;
     return false;
 }
 
@@ -122,8 +119,7 @@ static void test_scatter_auto_bounds(void **state)
     const char *path = TMP "moons.png";
     ed_tensor *data = ed_toy_by_name("moons", 2000, 1, ED_NOISE_DEFAULT);
     ed_tensor *f64 = ed_tensor_new(ED_F64, ed_shape2(200, 2));
-    for (int i = 0; i < 400; i++)
-        ((double *)f64->data)[i] = ((const float *)data->data)[i];
+    for (int i = 0; i < 400; i++) ((double *)f64->data)[i] = ((const float *)data->data)[i];
     ed_scatter_opts o = {.width = 300, .height = 200, .bare = true};
     assert_int_equal(ed_plot_scatter(path, f64, data, &o), ED_OK);
     decoded d = decode(path);
@@ -132,8 +128,7 @@ static void test_scatter_auto_bounds(void **state)
     assert_true(file_contains(path, "points: 200 of 200 drawn; under: 2000 of 2000 drawn"));
     int64_t ink = 0;
     for (int y = 16; y < 184; y++)
-        for (int x = 16; x < 284; x++)
-            ink += !is_white(pixel(&d, x, y));
+        for (int x = 16; x < 284; x++) ink += !is_white(pixel(&d, x, y));
     /* 2000 dots of radius 1.6 cover a good part of the area but far from all of it */
     assert_true(ink > 2000 && ink < 268 * 168 / 2);
     free(d.rgb);
@@ -156,10 +151,10 @@ static void test_scatter_errors(void **state)
     CHECK_ERROR_HAS("no points to plot");
     assert_int_equal(ed_plot_scatter(path, ok, NULL, &(ed_scatter_opts){.width = 10}), ED_ERR);
     CHECK_ERROR_HAS("picture size 10x512 is outside 64..8192");
-    assert_int_equal(ed_plot_scatter(path, ok, NULL,
-                                     &(ed_scatter_opts){.fixed_bounds = true, .xmin = 1, .xmax = 1,
-                                                        .ymin = 0, .ymax = 1}),
-                     ED_ERR);
+    assert_int_equal(
+        ed_plot_scatter(path, ok, NULL,
+                        &(ed_scatter_opts){.fixed_bounds = true, .xmin = 1, .xmax = 1, .ymin = 0, .ymax = 1}),
+        ED_ERR);
     CHECK_ERROR_HAS("must be finite with min < max");
     assert_int_equal(ed_plot_scatter(path, ok, NULL, &(ed_scatter_opts){.alpha = 2}), ED_ERR);
     CHECK_ERROR_HAS("opacity 2");
@@ -184,22 +179,20 @@ static void test_image_grid(void **state)
     const char *path = TMP "grid.png";
     ed_tensor *img = ed_tensor_new(ED_F32, ed_shape3(3, 2, 3));
     float *v = img->data;
-    for (int i = 0; i < 18; i++)
-        v[i] = (float)i / 17.0f;
-    v[0] = -1;    /* clamped to black */
-    v[5] = 7;     /* clamped to white */
-    v[6] = NAN;   /* image 1, pixel (0, 0): red */
+    for (int i = 0; i < 18; i++) v[i] = (float)i / 17.0f;
+    v[0] = -1;  /* clamped to black */
+    v[5] = 7;   /* clamped to white */
+    v[6] = NAN; /* image 1, pixel (0, 0): red */
     assert_int_equal(ed_plot_image_grid(path, img, 2, 4), ED_OK);
     decoded d = decode(path);
     assert_int_equal(d.w, 30);
     assert_int_equal(d.h, 22);
     const unsigned char *gap = pixel(&d, 0, 0), *hole = pixel(&d, 2 + 14 + 5, 2 + 10 + 3);
     assert_true(gap[0] == 128 && gap[1] == 128 && gap[2] == 128);
-    assert_true(hole[0] == 128); /* the empty fourth slot */
+    assert_true(hole[0] == 128);   /* the empty fourth slot */
     for (int dy = 0; dy < 4; dy++) /* the whole 4 x 4 block of a pixel has its value */
-        for (int dx = 0; dx < 4; dx++)
-            assert_int_equal(pixel(&d, 2 + dx, 2 + dy)[0], 0);
-    assert_int_equal(pixel(&d, 2 + 2 * 4, 2 + 4)[1], 255);           /* image 0 (1, 2) */
+        for (int dx = 0; dx < 4; dx++) assert_int_equal(pixel(&d, 2 + dx, 2 + dy)[0], 0);
+    assert_int_equal(pixel(&d, 2 + 2 * 4, 2 + 4)[1], 255);                 /* image 0 (1, 2) */
     assert_int_equal(pixel(&d, 2 + 4, 2)[0], (int)lround(1.0 / 17 * 255)); /* (0, 1) */
     const unsigned char *red = pixel(&d, 16 + 1, 2 + 1);
     assert_true(red[0] == 255 && red[1] == 0 && red[2] == 0);
@@ -211,7 +204,7 @@ static void test_image_grid(void **state)
     /* RGB images [N, H, W, 3] and the default layout (ceil(sqrt(5)) = 3 columns) */
     ed_tensor *rgb = ed_tensor_new(ED_F64, (ed_shape){4, {5, 1, 1, 3}});
     double *c = rgb->data;
-    c[0] = 1; /* image 0: pure red */
+    c[0] = 1;         /* image 0: pure red */
     c[3 * 4 + 2] = 1; /* image 4: pure blue, row 1, column 1 */
     assert_int_equal(ed_plot_image_grid(path, rgb, 0, 0), ED_OK);
     d = decode(path);
@@ -274,7 +267,8 @@ static area area_of(const char *path)
     buf[n] = '\0';
     for (size_t i = 0; i + 7 < n; i++) {
         area a;
-        if (memcmp(buf + i, "area x ", 7) == 0 && sscanf(buf + i, "area x %d..%d y %d..%d", &a.x0, &a.x1, &a.y0, &a.y1) == 4)
+        if (memcmp(buf + i, "area x ", 7) == 0 &&
+            sscanf(buf + i, "area x %d..%d y %d..%d", &a.x0, &a.x1, &a.y0, &a.y1) == 4)
             return a;
     }
     fail_msg("%s has no plot area in its Description", path);
@@ -310,18 +304,22 @@ static void test_scatter_frame(void **state)
     const char *path = TMP "framed.png";
     ed_tensor *data = ed_toy_by_name("moons", 1000, 1, ED_NOISE_DEFAULT);
     ed_tensor *pts = points(1, (const float[]){0.5f, 0.5f});
-    ed_scatter_opts o = {.fixed_bounds = true, .xmin = -1, .xmax = 1, .ymin = -1, .ymax = 1,
+    ed_scatter_opts o = {.fixed_bounds = true,
+                         .xmin = -1,
+                         .xmax = 1,
+                         .ymin = -1,
+                         .ymax = 1,
                          .caption = "flow_matching step 5000: sw 0.034, mmd 0.0012"};
     assert_int_equal(ed_plot_scatter(path, pts, data, &o), ED_OK);
     decoded d = decode(path);
     assert_int_equal(d.w, 512);
     assert_int_equal(d.h, 512);
     area a = area_of(path);
-    assert_true(a.x0 > 40 && a.x1 < 511 && a.y0 > 16 && a.y1 < 450); /* room for text all round */
-    assert_true(dark_pixels(&d, 0, a.y0, a.x0 - 8, a.y1) > 100);      /* y tick labels */
+    assert_true(a.x0 > 40 && a.x1 < 511 && a.y0 > 16 && a.y1 < 450);     /* room for text all round */
+    assert_true(dark_pixels(&d, 0, a.y0, a.x0 - 8, a.y1) > 100);         /* y tick labels */
     assert_true(dark_pixels(&d, a.x0, a.y1 + 8, a.x1, a.y1 + 28) > 100); /* x tick labels */
-    assert_true(dark_pixels(&d, 0, a.y1 + 30, 511, 511) > 200);        /* the caption */
-    assert_true(dark_pixels(&d, a.x0, 0, a.x1, a.y0 - 3) > 50);         /* legend text */
+    assert_true(dark_pixels(&d, 0, a.y1 + 30, 511, 511) > 200);          /* the caption */
+    assert_true(dark_pixels(&d, a.x0, 0, a.x1, a.y0 - 3) > 50);          /* legend text */
     /* the legend's dots: blue for the samples, grey for the data */
     int blue = 0, grey = 0;
     for (int y = 0; y < a.y0 - 2; y++)
@@ -439,8 +437,8 @@ static void test_image_grid_nchw(void **state)
     const char *path = TMP "nchw.png";
     ed_tensor *rgb = ed_tensor_new(ED_F32, ed_shape4(2, 3, 2, 2));
     float *v = rgb->data;
-    v[0 * 4 + 1] = 1; /* image 0, red at (0, 1) */
-    v[1 * 4 + 2] = 1; /* image 0, green at (1, 0) */
+    v[0 * 4 + 1] = 1;      /* image 0, red at (0, 1) */
+    v[1 * 4 + 2] = 1;      /* image 0, green at (1, 0) */
     v[12 + 2 * 4 + 3] = 1; /* image 1, blue at (1, 1) */
     assert_int_equal(ed_plot_image_grid_nchw(path, rgb, 2, 3), ED_OK);
     decoded d = decode(path);
@@ -466,7 +464,8 @@ static void test_cli_pictures(void **state)
     static cli_result r;
     const char *dir = ED_BINARY_DIR;
     char log[4096] = "step,loss\n";
-    for (int i = 1; i <= 200; i++) snprintf(log + strlen(log), sizeof log - strlen(log), "%d,%g\n", i, 2.0 / i + 0.01 * (i % 3));
+    for (int i = 1; i <= 200; i++)
+        snprintf(log + strlen(log), sizeof log - strlen(log), "%d,%g\n", i, 2.0 / i + 0.01 * (i % 3));
     write_file_in(dir, "test_plot_log.csv", log);
     cli_run(ED_CLI, dir, &r, "plot-log '" ED_BINARY_DIR "/test_plot_log.csv' --out '" TMP "loss.png'");
     assert_int_equal(r.status, 0);

@@ -53,8 +53,8 @@ static void train(const recipe *r, ed_checkpoint *ck)
     for (int i = 0; i < 8 && r->opts[i]; i += 2)
         if (ed_gen_model_set(&m, r->opts[i], r->opts[i + 1]) != ED_OK) fail_msg("%s", ed_last_error());
     if (ed_gen_model_check(&m) != ED_OK) fail_msg("%s", ed_last_error());
-    ed_trainer_opts o = {.batch = ED_TRAIN_DEFAULT_BATCH, .lr = ED_TRAIN_DEFAULT_LR, .steps = r->steps,
-                         .lr_schedule = ED_LR_COSINE};
+    ed_trainer_opts o = {
+        .batch = ED_TRAIN_DEFAULT_BATCH, .lr = ED_TRAIN_DEFAULT_LR, .steps = r->steps, .lr_schedule = ED_LR_COSINE};
     ed_trainer *t = ed_trainer_new(&m, &d, &o);
     if (!t) fail_msg("%s", ed_last_error());
     double loss = 0;
@@ -131,8 +131,9 @@ static void test_flow_matching_demo(void **state)
     ed_demo_stats st;
     assert_int_equal(ed_demo_evaluate(fresh.obs, s, 0, &st), ED_OK);
     double left = st.left + st.right ? (double)st.left / (double)(st.left + st.right) : 0;
-    printf("flow_matching on demo, %lld steps: valid %.1f%% (reach %.1f%%, collide %.1f%%), left %.1f%% of the passing\n",
-           (long long)r.steps, 100 * st.valid_rate, 100 * st.reach_rate, 100 * st.collision_rate, 100 * left);
+    printf(
+        "flow_matching on demo, %lld steps: valid %.1f%% (reach %.1f%%, collide %.1f%%), left %.1f%% of the passing\n",
+        (long long)r.steps, 100 * st.valid_rate, 100 * st.reach_rate, 100 * st.collision_rate, 100 * left);
     if (!(st.valid_rate >= 0.9)) fail_msg("only %.1f%% of the chunks are valid", 100 * st.valid_rate);
     if (!(left >= 0.4 && left <= 0.6)) fail_msg("%.1f%% of the passing chunks go left", 100 * left);
     ed_tensor_free(s);
@@ -189,12 +190,9 @@ static void test_realnvp_moons(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_flow_matching_moons),
-        cmocka_unit_test(test_ddpm_moons),
-        cmocka_unit_test(test_flow_matching_demo),
-        cmocka_unit_test(test_vae_digits),
-        cmocka_unit_test(test_realnvp_digits),
-        cmocka_unit_test(test_realnvp_moons),
+        cmocka_unit_test(test_flow_matching_moons), cmocka_unit_test(test_ddpm_moons),
+        cmocka_unit_test(test_flow_matching_demo),  cmocka_unit_test(test_vae_digits),
+        cmocka_unit_test(test_realnvp_digits),      cmocka_unit_test(test_realnvp_moons),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -352,8 +352,9 @@ static void test_training_on_moons(void **state)
 
     ed_graph *g = ed_graph_new("realnvp_train");
     ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(B, D));
-    assert_int_equal(ed_train_step(g, ed_realnvp_loss(g, x, &o), &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 2e-3}}),
-                     ED_OK);
+    assert_int_equal(
+        ed_train_step(g, ed_realnvp_loss(g, x, &o), &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 2e-3}}),
+        ED_OK);
     build_ok(g);
     ed_store *st = ed_store_new(3);
     ed_program *p = compile_with(g, st, ED_BACKEND_JIT, 0);
@@ -425,8 +426,9 @@ static void test_training_on_images(void **state)
     ed_tensor *train = bar_images((int64_t)B * STEPS), *test = bar_images(EVAL);
     ed_graph *g = ed_graph_new("realnvp_train_images");
     ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(B, D));
-    assert_int_equal(ed_train_step(g, ed_realnvp_loss(g, x, &o), &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 2e-3}}),
-                     ED_OK);
+    assert_int_equal(
+        ed_train_step(g, ed_realnvp_loss(g, x, &o), &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 2e-3}}),
+        ED_OK);
     build_ok(g);
     ed_store *st = ed_store_new(3);
     ed_program *p = compile_with(g, st, ED_BACKEND_JIT, 0);
@@ -494,8 +496,8 @@ static void test_param_names(void **state)
     ed_output(g, "loss", ed_realnvp_loss(g, x, &o));
     ed_output(g, "sample", ed_realnvp_sample(g, 3, &o)); /* binds the same params */
     build_ok(g);
-    const char *names[] = {"flow.c0.net.0.w", "flow.c0.net.1.b", "flow.c0.s.w", "flow.c0.t.b", "flow.c3.s.b",
-                           "flow.c3.t.w", "flow.c2.scale"};
+    const char *names[] = {"flow.c0.net.0.w", "flow.c0.net.1.b", "flow.c0.s.w",  "flow.c0.t.b",
+                           "flow.c3.s.b",     "flow.c3.t.w",     "flow.c2.scale"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!ed_graph_leaf(g, ED_OP_PARAM, names[i])) fail_msg("no param %s", names[i]);
     int params = 0;

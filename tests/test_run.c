@@ -481,8 +481,8 @@ static void test_compile_stats(void **state)
     (void)state;
     ed_graph *g = ed_graph_new("g");
     ed_node *x = ed_input(g, "x", ED_F32, ed_shape1(3));      /* bound: not in the arena */
-    ed_node *c = CST(g, ED_F32, ed_shape1(3), 1, 2, 3);         /* 12 bytes -> 64 */
-    ed_node *y = ed_mul(ed_add(x, c), c);                         /* two kernels, 64 each */
+    ed_node *c = CST(g, ED_F32, ed_shape1(3), 1, 2, 3);       /* 12 bytes -> 64 */
+    ed_node *y = ed_mul(ed_add(x, c), c);                     /* two kernels, 64 each */
     ed_output(g, "y", ed_sum(ed_exp(y), ED_ALL_AXES, false)); /* two more */
     /* no graph passes: fuse would make add, mul and exp one kernel */
     ed_program *p = ed_compile(g, NULL, &(ed_compile_opts){.opt_level = ED_OPT_O3, .passes = ""});

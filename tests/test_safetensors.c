@@ -52,11 +52,9 @@ static void craft(const char *path, const char *header, const void *data, size_t
 {
     size_t hn = strlen(header);
     unsigned char *buf = malloc(8 + hn + data_len + 1);
-    for (int i = 0; i < 8; i++)
-        buf[i] = (unsigned char)((uint64_t)hn >> (8 * i));
+    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)((uint64_t)hn >> (8 * i));
     memcpy(buf + 8, header, hn);
-    if (data_len)
-        memcpy(buf + 8 + hn, data, data_len);
+    if (data_len) memcpy(buf + 8 + hn, data, data_len);
     spit(path, buf, 8 + hn + data_len);
     free(buf);
 }
@@ -74,11 +72,9 @@ static ed_store *sample_store(uint64_t seed)
     bv[1] = -INFINITY;
     bv[2] = -0.0f;
     bv[3] = 1e-45f; /* a denormal */
-    ed_tensor *step = ed_store_ensure(st, "opt.step", ED_I32, ed_shape0(),
-                                      (ed_init){ED_INIT_ZEROS, 0}, false);
+    ed_tensor *step = ed_store_ensure(st, "opt.step", ED_I32, ed_shape0(), (ed_init){ED_INIT_ZEROS, 0}, false);
     *(int32_t *)step->data = -123456789;
-    assert_non_null(ed_store_ensure(st, "x64 \"quoted\"\\ tab\t é ✓", ED_F64,
-                                    ed_shape3(2, 2, 2), normal, true));
+    assert_non_null(ed_store_ensure(st, "x64 \"quoted\"\\ tab\t é ✓", ED_F64, ed_shape3(2, 2, 2), normal, true));
     assert_non_null(ed_store_ensure(st, "empty", ED_F32, ed_shape2(0, 3), normal, false));
     return st;
 }
@@ -102,8 +98,7 @@ static void assert_same_store(const ed_store *a, const ed_store *b)
         assert_int_equal(x->dtype, y->dtype);
         assert_true(ed_shape_eq(x->shape, y->shape));
         assert_int_equal(ed_store_trainable(a, i), ed_store_trainable(b, i));
-        if (ed_tensor_bytes(x))
-            assert_memory_equal(x->data, y->data, ed_tensor_bytes(x));
+        if (ed_tensor_bytes(x)) assert_memory_equal(x->data, y->data, ed_tensor_bytes(x));
     }
 }
 
@@ -149,8 +144,7 @@ static void test_round_trip_bit_exact(void **state)
     assert_int_equal(ed_safetensors_save(path, st, meta), ED_OK);
     ed_meta *got_meta = NULL;
     ed_store *back = ed_safetensors_load(path, &got_meta);
-    if (!back)
-        fail_msg("%s", ed_last_error());
+    if (!back) fail_msg("%s", ed_last_error());
     assert_same_store(st, back);
     /* the caller's metadata comes back, in order; the reserved keys do not */
     assert_int_equal(ed_meta_count(got_meta), 3);
@@ -186,19 +180,16 @@ static void test_file_layout(void **state)
     (void)state;
     const char *path = TMP "layout.safetensors";
     ed_store *st = ed_store_new(3);
-    ed_tensor *w = ed_store_ensure(st, "w", ED_F32, ed_shape2(2, 3), (ed_init){ED_INIT_ONES, 0},
-                                   true);
+    ed_tensor *w = ed_store_ensure(st, "w", ED_F32, ed_shape2(2, 3), (ed_init){ED_INIT_ONES, 0}, true);
     ((float *)w->data)[5] = 2.5f;
     ed_store_ensure(st, "k", ED_I32, ed_shape1(1), (ed_init){ED_INIT_ONES, 0}, false);
-    ed_tensor *d = ed_store_ensure(st, "d", ED_F64, ed_shape1(2), (ed_init){ED_INIT_ZEROS, 0},
-                                   true);
+    ed_tensor *d = ed_store_ensure(st, "d", ED_F64, ed_shape1(2), (ed_init){ED_INIT_ZEROS, 0}, true);
     ((double *)d->data)[1] = -0.125;
     assert_int_equal(ed_safetensors_save(path, st, NULL), ED_OK);
     size_t n;
     unsigned char *b = slurp(path, &n);
     uint64_t hn = 0;
-    for (int i = 7; i >= 0; i--)
-        hn = hn << 8 | b[i];
+    for (int i = 7; i >= 0; i--) hn = hn << 8 | b[i];
     assert_int_equal(hn % 8, 0);
     assert_int_equal(n, 8 + hn + 16 + 24 + 4);
     char *header = strndup((const char *)b + 8, hn);
@@ -243,8 +234,7 @@ static void test_foreign_file(void **state)
           data, sizeof data);
     ed_meta *meta = NULL;
     ed_store *st = ed_safetensors_load(path, &meta);
-    if (!st)
-        fail_msg("%s", ed_last_error());
+    if (!st) fail_msg("%s", ed_last_error());
     assert_int_equal(ed_store_count(st), 2);
     assert_string_equal(ed_store_name(st, 0), "b\xc3\xa9\xf0\x9f\x98\x80");
     assert_true(ed_store_trainable(st, 0) && ed_store_trainable(st, 1));
@@ -279,8 +269,7 @@ static void test_load_into(void **state)
 
     /* a mismatching type: an error naming both, and nothing changes */
     ed_store *other = ed_store_new(5);
-    ed_tensor *ow = ed_store_ensure(other, "enc.fc1.w", ED_F32, ed_shape2(4, 4),
-                                    (ed_init){ED_INIT_ONES, 0}, true);
+    ed_tensor *ow = ed_store_ensure(other, "enc.fc1.w", ED_F32, ed_shape2(4, 4), (ed_init){ED_INIT_ONES, 0}, true);
     assert_int_equal(ed_safetensors_load_into(path, other, false, NULL), ED_ERR);
     CHECK_ERROR_HAS("tensor 'enc.fc1.w' is f32[3,4] in the file but f32[4,4] in the store");
     assert_int_equal(ed_store_count(other), 1);
@@ -340,8 +329,7 @@ static void test_atomic_replace(void **state)
     unsigned char *after = slurp(path, &n_after);
     assert_int_equal(n_before, n_after);
     assert_memory_equal(before, after, n_before);
-    assert_int_equal(ed_safetensors_save(ED_BINARY_DIR "/no/such/dir/x.safetensors", a, NULL),
-                     ED_ERR);
+    assert_int_equal(ed_safetensors_save(ED_BINARY_DIR "/no/such/dir/x.safetensors", a, NULL), ED_ERR);
     CHECK_ERROR_HAS("cannot create temporary file");
     assert_no_temp_files();
     ed_meta_free(bad);
@@ -444,12 +432,10 @@ static void test_rejects_bad_json(void **state)
     expect_rejected("expected a string value in __metadata__");
     craft(CORRUPT, "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", NULL, 0);
     expect_rejected("metadata key 'k' appears twice");
-    craft(CORRUPT, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
-          d, 4);
+    craft(CORRUPT, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", d, 4);
     expect_rejected("rank above edifice's maximum of 6");
     char deep[300] = "{\"a\":{\"x\":";
-    for (int i = 0; i < 70; i++)
-        strcat(deep, "[");
+    for (int i = 0; i < 70; i++) strcat(deep, "[");
     craft(CORRUPT, deep, NULL, 0);
     expect_rejected("nesting at most 64 deep");
 }
@@ -470,34 +456,41 @@ static void test_rejects_bad_tensors(void **state)
     expect_rejected("data_offsets [8, 0] are reversed");
     craft(CORRUPT,
           "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-          "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}", d, 24);
+          "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}",
+          d, 24);
     expect_rejected("bytes 8..16 of the data belong to no tensor");
     craft(CORRUPT,
           "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-          "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", d, 12);
+          "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+          d, 12);
     expect_rejected("overlaps tensor");
     craft(CORRUPT,
           "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-          "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", d, 16);
+          "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+          d, 16);
     expect_rejected("tensor 'a' appears twice");
     craft(CORRUPT, "{\"\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d, 8);
     expect_rejected("a tensor has an empty name");
     craft(CORRUPT,
           "{\"__metadata__\":{\"edifice.format\":\"1\"},"
-          "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d, 8);
+          "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+          d, 8);
     expect_rejected("corrupt: an edifice checkpoint without its edifice.crc32 checksum");
     craft(CORRUPT,
           "{\"__metadata__\":{\"edifice.format\":\"2\",\"edifice.crc32\":\"00000000\"},"
-          "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d, 8);
+          "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+          d, 8);
     expect_rejected("checkpoint format '2' is not supported");
     craft(CORRUPT,
           "{\"__metadata__\":{\"edifice.format\":\"1\",\"edifice.crc32\":\"0000000G\"},"
-          "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d, 8);
+          "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+          d, 8);
     expect_rejected("edifice.crc32 is '0000000G', not 8 lower-case hex digits");
     craft(CORRUPT,
           "{\"__metadata__\":{\"edifice.format\":\"1\",\"edifice.crc32\":\"00000000\","
           "\"edifice.trainable\":\"[\\\"b\\\"]\"},"
-          "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d, 8);
+          "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+          d, 8);
     expect_rejected("edifice.trainable names 'b', which is not in the file");
 }
 

@@ -149,7 +149,8 @@ static void run_check(ed_backend be, ed_graph *g, const ed_sample_result *r, con
         for (int i = 0; i < N_SAMPLES; i++) sq += (v[2 * i + d] - mean) * (v[2 * i + d] - mean);
         double sd = sqrt(sq / (N_SAMPLES - 1));
         double se_m = 5 * S[d] / sqrt(N_SAMPLES), se_s = 5 * S[d] / sqrt(2.0 * N_SAMPLES);
-        if (getenv("ED_TEST_VERBOSE")) printf("  dim %d: mean %.5f (exact %.5f) std %.5f (exact %.5f)\n", d, mean, pm[d], sd, ps[d]);
+        if (getenv("ED_TEST_VERBOSE"))
+            printf("  dim %d: mean %.5f (exact %.5f) std %.5f (exact %.5f)\n", d, mean, pm[d], sd, ps[d]);
         if (fabs(mean - pm[d]) > se_m || fabs(sd - ps[d]) > se_s)
             fail_msg("dim %d: mean %.5f std %.5f, exact discretized %.5f %.5f (tolerance %.4f %.4f)", d, mean, sd,
                      pm[d], ps[d], se_m, se_s);
@@ -178,8 +179,8 @@ typedef struct {
     const ed_sde_opts *sde;
     const ed_pc_opts *pc;
     const ed_consistency_opts *cm;
-    double grid_end;      /* ODE: when set, times on ed_time_grid(0, grid_end, steps) */
-    int iterations;       /* when set, the sampler's expected iteration count */
+    double grid_end; /* ODE: when set, times on ed_time_grid(0, grid_end, steps) */
+    int iterations;  /* when set, the sampler's expected iteration count */
     double pm[2], ps[2], b;
 } sampler_case;
 
@@ -187,97 +188,192 @@ static const sampler_case CASES[] = {
     /* DDPM. Linear schedule, eps model, variance beta_t. Exact: mean (0.99999, -1.99968),
      * std (0.50075, 1.99764). b = 0.01: the start N(0, I) misses sqrt(abar_T) m = 0.013 m
      * and the beta_t variance slightly overshoots; both are below 0.2% of s. */
-    {"test_ddpm_eps", "ddpm", {.tk = TK_DISCRETE, .pred = ED_PRED_EPS}, SAMPLE_DDPM, .iterations = 1000,
-     .pm = {0.999990, -1.999677}, .ps = {0.500752, 1.997641}, .b = 0.01},
+    {"test_ddpm_eps",
+     "ddpm",
+     {.tk = TK_DISCRETE, .pred = ED_PRED_EPS},
+     SAMPLE_DDPM,
+     .iterations = 1000,
+     .pm = {0.999990, -1.999677},
+     .ps = {0.500752, 1.997641},
+     .b = 0.01},
     /* Cosine schedule, velocity model, posterior variance beta~. Exact: mean (1.00000,
      * -2.00000), std (0.49799, 1.99572); b = 0.01 (beta~ undershoots the variance by 0.4%
      * of s: the true reverse step also carries Var[x0 | x_t]). */
-    {"test_ddpm_velocity_cosine", "ddpm_v", {.tk = TK_DISCRETE, .pred = ED_PRED_VELOCITY}, SAMPLE_DDPM,
+    {"test_ddpm_velocity_cosine",
+     "ddpm_v",
+     {.tk = TK_DISCRETE, .pred = ED_PRED_VELOCITY},
+     SAMPLE_DDPM,
      .ddpm = &(ed_ddpm_opts){.beta = {.kind = ED_BETA_COSINE}, .posterior_variance = true},
-     .pm = {1.0, -2.0}, .ps = {0.497993, 1.995717}, .b = 0.01},
+     .pm = {1.0, -2.0},
+     .ps = {0.497993, 1.995717},
+     .b = 0.01},
     /* DDIM. 100 uniform steps, eta = 0, x0 model. Exact: mean (0.99691, -1.97497), std
      * (0.48585, 1.96975). b = 0.03: deterministic DDIM keeps the start's mean error (no
      * noise washes it out) and loses ~1.5-3% of s in std at 100 steps. */
-    {"test_ddim_deterministic", "ddim0", {.tk = TK_DISCRETE, .pred = ED_PRED_X0}, SAMPLE_DDIM,
-     .ddim = &(ed_ddim_opts){.steps = 100}, .pm = {0.996913, -1.974973}, .ps = {0.485848, 1.969751}, .b = 0.03},
+    {"test_ddim_deterministic",
+     "ddim0",
+     {.tk = TK_DISCRETE, .pred = ED_PRED_X0},
+     SAMPLE_DDIM,
+     .ddim = &(ed_ddim_opts){.steps = 100},
+     .pm = {0.996913, -1.974973},
+     .ps = {0.485848, 1.969751},
+     .b = 0.03},
     /* 100 uniform steps, eta = 1 (really adds sigma-scaled noise), score model. Exact: mean
      * (0.99999, -1.99968), std (0.46795, 1.93964). b = 0.07: DDIM's eta = 1 noise over 10x
      * coarser steps undershoots the variance (6% of s for the first dimension). The std
      * differs from the eta = 0 run: the noise is really added. */
-    {"test_ddim_eta1", "ddim1", {.tk = TK_DISCRETE, .pred = ED_PRED_SCORE}, SAMPLE_DDIM,
-     .ddim = &(ed_ddim_opts){.steps = 100, .eta = 1}, .pm = {0.999990, -1.999677}, .ps = {0.467954, 1.939644},
+    {"test_ddim_eta1",
+     "ddim1",
+     {.tk = TK_DISCRETE, .pred = ED_PRED_SCORE},
+     SAMPLE_DDIM,
+     .ddim = &(ed_ddim_opts){.steps = 100, .eta = 1},
+     .pm = {0.999990, -1.999677},
+     .ps = {0.467954, 1.939644},
      .b = 0.07},
     /* 50 quadratic steps, eta = 0.5, velocity model. Exact: mean (0.99908, -1.98998), std
      * (0.47966, 1.91792). b = 0.05 (coarse steps at the noisy end). */
-    {"test_ddim_quadratic", "ddimq", {.tk = TK_DISCRETE, .pred = ED_PRED_VELOCITY}, SAMPLE_DDIM,
+    {"test_ddim_quadratic",
+     "ddimq",
+     {.tk = TK_DISCRETE, .pred = ED_PRED_VELOCITY},
+     SAMPLE_DDIM,
      .ddim = &(ed_ddim_opts){.steps = 50, .eta = 0.5, .spacing = ED_SPACING_QUADRATIC},
-     .pm = {0.999082, -1.989976}, .ps = {0.479664, 1.917921}, .b = 0.05},
+     .pm = {0.999082, -1.989976},
+     .ps = {0.479664, 1.917921},
+     .b = 0.05},
     /* ODE integrators. Flow matching, velocity, Euler 100 steps. Exact: mean (1, -2) (the
      * start N(0, I) is exact for flow matching), std (0.49265, 1.97058): Euler's
      * first-order error, b = 0.02. */
-    {"test_flow_euler", "fm_euler", {.tk = TK_FLOW, .pred = ED_PRED_VELOCITY}, SAMPLE_ODE,
+    {"test_flow_euler",
+     "fm_euler",
+     {.tk = TK_FLOW, .pred = ED_PRED_VELOCITY},
+     SAMPLE_ODE,
      .ode = &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_EULER, .steps = 100},
-     .pm = {1, -2}, .ps = {0.492645, 1.970582}, .b = 0.02},
+     .pm = {1, -2},
+     .ps = {0.492645, 1.970582},
+     .b = 0.02},
     /* Flow matching, velocity, midpoint 20 steps: std (0.49999, 1.99994); b = 0.005. */
-    {"test_flow_midpoint", "fm_mid", {.tk = TK_FLOW, .pred = ED_PRED_VELOCITY}, SAMPLE_ODE,
+    {"test_flow_midpoint",
+     "fm_mid",
+     {.tk = TK_FLOW, .pred = ED_PRED_VELOCITY},
+     SAMPLE_ODE,
      .ode = &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_MIDPOINT, .steps = 20},
-     .pm = {1, -2}, .ps = {0.499985, 1.999942}, .b = 0.005},
+     .pm = {1, -2},
+     .ps = {0.499985, 1.999942},
+     .b = 0.005},
     /* Flow matching with an x0 model, Heun 20 steps on a custom grid 0..0.999 (x0 is
      * singular at t = 1, sigma = 0). The result is x at t = 0.999, so mean 0.999 m; exact
      * std (0.50001, 1.99536); b = 0.005. */
-    {"test_flow_heun_x0", "fm_heun", {.tk = TK_FLOW, .pred = ED_PRED_X0}, SAMPLE_ODE,
+    {"test_flow_heun_x0",
+     "fm_heun",
+     {.tk = TK_FLOW, .pred = ED_PRED_X0},
+     SAMPLE_ODE,
      .ode = &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_HEUN, .steps = 20},
-     .grid_end = 0.999, .pm = {0.999, -1.998}, .ps = {0.500010, 1.995364}, .b = 0.005},
+     .grid_end = 0.999,
+     .pm = {0.999, -1.998},
+     .ps = {0.500010, 1.995364},
+     .b = 0.005},
     /* Flow matching, velocity, RK4 10 steps (40 model calls): std (0.50000, 1.99999); b = 0.002. */
-    {"test_flow_rk4", "fm_rk4", {.tk = TK_FLOW, .pred = ED_PRED_VELOCITY}, SAMPLE_ODE,
+    {"test_flow_rk4",
+     "fm_rk4",
+     {.tk = TK_FLOW, .pred = ED_PRED_VELOCITY},
+     SAMPLE_ODE,
      .ode = &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_RK4, .steps = 10},
-     .pm = {1, -2}, .ps = {0.500000, 1.999991}, .b = 0.002},
+     .pm = {1, -2},
+     .ps = {0.500000, 1.999991},
+     .b = 0.002},
     /* VP probability-flow ODE, eps model, RK4 20 steps from t = 1 to 1e-3. Exact: mean
      * (0.99666, -1.97361), std (0.50008, 1.99979). b = 0.015: the prior N(0, I) misses the
      * true mean alpha(1) m = 0.0066 m, and the deterministic flow carries that to the end. */
-    {"test_vp_ode_rk4", "vp_rk4", {.tk = TK_VP, .pred = ED_PRED_EPS}, SAMPLE_ODE,
+    {"test_vp_ode_rk4",
+     "vp_rk4",
+     {.tk = TK_VP, .pred = ED_PRED_EPS},
+     SAMPLE_ODE,
      .ode = &(ed_ode_opts){.process = {.kind = ED_PROC_VP}, .method = ED_ODE_RK4, .steps = 20},
-     .pm = {0.996660, -1.973607}, .ps = {0.500081, 1.999788}, .b = 0.015},
+     .pm = {0.996660, -1.973607},
+     .ps = {0.500081, 1.999788},
+     .b = 0.015},
     /* VP probability-flow ODE, score model, Heun 50 steps: mean (0.99617, -1.97279), std
      * (0.50063, 1.99911); b = 0.015 as above. */
-    {"test_vp_ode_heun_score", "vp_heun", {.tk = TK_VP, .pred = ED_PRED_SCORE}, SAMPLE_ODE,
+    {"test_vp_ode_heun_score",
+     "vp_heun",
+     {.tk = TK_VP, .pred = ED_PRED_SCORE},
+     SAMPLE_ODE,
      .ode = &(ed_ode_opts){.process = {.kind = ED_PROC_VP}, .method = ED_ODE_HEUN, .steps = 50},
-     .pm = {0.996169, -1.972791}, .ps = {0.500626, 1.999105}, .b = 0.015},
+     .pm = {0.996169, -1.972791},
+     .ps = {0.500626, 1.999105},
+     .b = 0.015},
     /* VE probability-flow ODE, score model, RK4 50 steps, prior N(0, 50^2). Exact: mean
      * (0.98999, -1.92006), std (0.50009, 1.99846). b = 0.045: the prior ignores the data's
      * mean, an error of about m s / sigma_max = 0.04 s in the result. */
-    {"test_ve_ode_rk4", "ve_rk4", {.tk = TK_VE, .pred = ED_PRED_SCORE}, SAMPLE_ODE,
+    {"test_ve_ode_rk4",
+     "ve_rk4",
+     {.tk = TK_VE, .pred = ED_PRED_SCORE},
+     SAMPLE_ODE,
      .ode = &(ed_ode_opts){.process = {.kind = ED_PROC_VE}, .method = ED_ODE_RK4, .steps = 50},
-     .pm = {0.989998, -1.920062}, .ps = {0.500091, 1.998461}, .b = 0.045},
+     .pm = {0.989998, -1.920062},
+     .ps = {0.500091, 1.998461},
+     .b = 0.045},
     /* SDEs. VP reverse SDE, Euler-Maruyama 500 steps, eps model. Exact: mean (1.00112,
      * -2.00116), std (0.50049, 2.00147). b = 0.005. */
-    {"test_vp_em", "vp_em", {.tk = TK_VP, .pred = ED_PRED_EPS}, SAMPLE_EM,
+    {"test_vp_em",
+     "vp_em",
+     {.tk = TK_VP, .pred = ED_PRED_EPS},
+     SAMPLE_EM,
      .sde = &(ed_sde_opts){.process = {.kind = ED_PROC_VP}, .steps = 500},
-     .pm = {1.001124, -2.001157}, .ps = {0.500488, 2.001468}, .b = 0.005},
+     .pm = {1.001124, -2.001157},
+     .ps = {0.500488, 2.001468},
+     .b = 0.005},
     /* VE reverse SDE, Euler-Maruyama 500 steps, score model. Exact: mean (0.99992,
      * -1.99714), std (0.50012, 2.00010). b = 0.005. */
-    {"test_ve_em", "ve_em", {.tk = TK_VE, .pred = ED_PRED_SCORE}, SAMPLE_EM,
+    {"test_ve_em",
+     "ve_em",
+     {.tk = TK_VE, .pred = ED_PRED_SCORE},
+     SAMPLE_EM,
      .sde = &(ed_sde_opts){.process = {.kind = ED_PROC_VE}, .steps = 500},
-     .pm = {0.999915, -1.997143}, .ps = {0.500124, 2.000097}, .b = 0.005},
+     .pm = {0.999915, -1.997143},
+     .ps = {0.500124, 2.000097},
+     .b = 0.005},
     /* Predictor-corrector: the Langevin corrector targets the exact marginal p_t, so for
      * the analytic score it leaves the distribution near what Euler-Maruyama gives; its
      * step size depends on batch norms, so there is no affine closed form: pred = the EM
      * moments above, b = 0.01 (and the same five standard errors). */
-    {"test_vp_pc", "vp_pc", {.tk = TK_VP, .pred = ED_PRED_EPS}, SAMPLE_PC,
+    {"test_vp_pc",
+     "vp_pc",
+     {.tk = TK_VP, .pred = ED_PRED_EPS},
+     SAMPLE_PC,
      .pc = &(ed_pc_opts){.sde = {.process = {.kind = ED_PROC_VP}, .steps = 500}, .snr = 0.16},
-     .pm = {1.001124, -2.001157}, .ps = {0.500488, 2.001468}, .b = 0.01},
-    {"test_ve_pc", "ve_pc", {.tk = TK_VE, .pred = ED_PRED_SCORE}, SAMPLE_PC,
+     .pm = {1.001124, -2.001157},
+     .ps = {0.500488, 2.001468},
+     .b = 0.01},
+    {"test_ve_pc",
+     "ve_pc",
+     {.tk = TK_VE, .pred = ED_PRED_SCORE},
+     SAMPLE_PC,
      .pc = &(ed_pc_opts){.sde = {.process = {.kind = ED_PROC_VE}, .steps = 500}, .corrector_steps = 2},
-     .pm = {0.999915, -1.997143}, .ps = {0.500124, 2.000097}, .b = 0.01},
+     .pm = {0.999915, -1.997143},
+     .ps = {0.500124, 2.000097},
+     .b = 0.01},
     /* Consistency. One step from sigma = 80 with the exact consistency function: mean
      * m (1 - s / sqrt(s^2 + 80^2)) = (0.99375, -1.95002), std (0.49999, 1.99938). b = 0.03
      * (the prior ignores the mean: m s / 80 = 0.025 s). */
-    {"test_consistency_one_step", "cm1", {.tk = TK_SIGMA, .pred = ED_PRED_X0, .consistency = true},
-     SAMPLE_CONSISTENCY, .iterations = 1, .pm = {0.993750, -1.950016}, .ps = {0.499990, 1.999375}, .b = 0.03},
+    {"test_consistency_one_step",
+     "cm1",
+     {.tk = TK_SIGMA, .pred = ED_PRED_X0, .consistency = true},
+     SAMPLE_CONSISTENCY,
+     .iterations = 1,
+     .pm = {0.993750, -1.950016},
+     .ps = {0.499990, 1.999375},
+     .b = 0.03},
     /* Two steps (80, 0.661): mean (0.99623, -1.95254), std (0.49999, 1.99944); b = 0.03. */
-    {"test_consistency_two_steps", "cm2", {.tk = TK_SIGMA, .pred = ED_PRED_X0, .consistency = true},
-     SAMPLE_CONSISTENCY, .cm = &(ed_consistency_opts){.steps = 2}, .iterations = 2,
-     .pm = {0.996230, -1.952540}, .ps = {0.499995, 1.999436}, .b = 0.03},
+    {"test_consistency_two_steps",
+     "cm2",
+     {.tk = TK_SIGMA, .pred = ED_PRED_X0, .consistency = true},
+     SAMPLE_CONSISTENCY,
+     .cm = &(ed_consistency_opts){.steps = 2},
+     .iterations = 2,
+     .pm = {0.996230, -1.952540},
+     .ps = {0.499995, 1.999436},
+     .b = 0.03},
 };
 enum { NCASES = sizeof CASES / sizeof CASES[0] };
 
@@ -336,8 +432,7 @@ static void test_ddim_eta_adds_noise(void **state)
     ed_graph *g = ed_graph_new("ddim_zero");
     ed_sample_spec sp = SPEC;
     sp.x_init = ed_fill(g, ED_F32, SPEC.shape, 0);
-    ed_sample_result r =
-        ed_sample_ddim(g, &(ed_model){analytic, &c, ED_PRED_EPS}, &sp, &(ed_ddim_opts){.steps = 100});
+    ed_sample_result r = ed_sample_ddim(g, &(ed_model){analytic, &c, ED_PRED_EPS}, &sp, &(ed_ddim_opts){.steps = 100});
     ed_output(g, "x", r.samples);
     ed_store *st = ed_store_new(0);
     ed_program *p = compile_with(g, st, *(const ed_backend *)*state, 0);
@@ -354,7 +449,8 @@ static void test_ddim_eta_adds_noise(void **state)
     g = ed_graph_new("ddim_zero_eta1");
     sp.x_init = ed_fill(g, ED_F32, SPEC.shape, 0);
     r = ed_sample_ddim(g, &(ed_model){analytic, &c, ED_PRED_EPS}, &sp, &(ed_ddim_opts){.steps = 100, .eta = 1});
-    run_check(*(const ed_backend *)*state, g, &r, (double[]){0.999990, -1.999677}, (double[]){0.467951, 1.939477}, 0.07);
+    run_check(*(const ed_backend *)*state, g, &r, (double[]){0.999990, -1.999677}, (double[]){0.467951, 1.939477},
+              0.07);
     gauss_free(&c);
 }
 
@@ -371,11 +467,11 @@ static void test_clip_x0(void **state)
     ed_graph *g = ed_graph_new("clip_loose");
     ed_sample_result r = ed_sample_ddim(g, &(ed_model){analytic, &c, ED_PRED_EPS}, &SPEC,
                                         &(ed_ddim_opts){.steps = 100, .clip_x0 = true, .clip = 100});
-    run_check(*(const ed_backend *)*state, g, &r, (double[]){0.996913, -1.974973}, (double[]){0.485848, 1.969751}, 0.03);
+    run_check(*(const ed_backend *)*state, g, &r, (double[]){0.996913, -1.974973}, (double[]){0.485848, 1.969751},
+              0.03);
     for (int which = 0; which < 2; which++) {
         g = ed_graph_new("clip_tight");
-        r = which ? ed_sample_ddpm(g, &(ed_model){analytic, &c, ED_PRED_EPS}, &SPEC,
-                                   &(ed_ddpm_opts){.clip_x0 = true})
+        r = which ? ed_sample_ddpm(g, &(ed_model){analytic, &c, ED_PRED_EPS}, &SPEC, &(ed_ddpm_opts){.clip_x0 = true})
                   : ed_sample_ddim(g, &(ed_model){analytic, &c, ED_PRED_EPS}, &SPEC,
                                    &(ed_ddim_opts){.steps = 20, .clip_x0 = true});
         if (!r.samples) fail_msg("%s", ed_graph_error(g));
@@ -386,7 +482,8 @@ static void test_clip_x0(void **state)
         const float *x = ed_program_output(p, "x")->data;
         int at_minus1 = 0;
         for (int i = 0; i < 2 * N_SAMPLES; i++) {
-            if (!(x[i] >= -1 && x[i] <= 1)) fail_msg("%s sample %d = %g outside [-1, 1]", which ? "ddpm" : "ddim", i, x[i]);
+            if (!(x[i] >= -1 && x[i] <= 1))
+                fail_msg("%s sample %d = %g outside [-1, 1]", which ? "ddpm" : "ddim", i, x[i]);
             at_minus1 += i % 2 && x[i] == -1;
         }
         if (at_minus1 < (which ? N_SAMPLES / 20 : N_SAMPLES / 4)) fail_msg("only %d of dim 1 clipped at -1", at_minus1);
@@ -587,18 +684,16 @@ int main(void)
 {
     static case_run runs[2 * NCASES];
     struct CMUnitTest tests[2 * NCASES + 9] = {
-        BOTH(test_ddim_eta_adds_noise),
-        BOTH(test_clip_x0),
-        cmocka_unit_test(test_trajectory),
-        cmocka_unit_test(test_singular_parameterization),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_jit_matches_interp),
+        BOTH(test_ddim_eta_adds_noise),          BOTH(test_clip_x0),
+        cmocka_unit_test(test_trajectory),       cmocka_unit_test(test_singular_parameterization),
+        cmocka_unit_test(test_errors),           cmocka_unit_test(test_jit_matches_interp),
         cmocka_unit_test(test_network_denoiser),
     };
     /* every case of the table on both backends, under its old test's name */
     for (int i = 0; i < 2 * NCASES; i++) {
         runs[i] = (case_run){&CASES[i / 2], i % 2 ? ED_BACKEND_JIT : ED_BACKEND_INTERP};
-        tests[9 + i] = (struct CMUnitTest){.name = CASES[i / 2].test, .test_func = test_case, .initial_state = &runs[i]};
+        tests[9 + i] = (struct CMUnitTest){
+            .name = CASES[i / 2].test, .test_func = test_case, .initial_state = &runs[i]};
     }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

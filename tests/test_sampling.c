@@ -78,9 +78,14 @@ typedef struct {
 } case_t;
 
 static const case_t cases[] = {
-    {"flow_matching", NULL, 0},   {"flow_matching", "heun", 3}, {"flow_matching", "midpoint", 3},
-    {"flow_matching", "rk4", 2},  {"ddpm", NULL, 0},            {"ddpm", "ddim", 10},
-    {"ddim", NULL, 0},            {"ddim", "ddim", 7},
+    {"flow_matching", NULL, 0},
+    {"flow_matching", "heun", 3},
+    {"flow_matching", "midpoint", 3},
+    {"flow_matching", "rk4", 2},
+    {"ddpm", NULL, 0},
+    {"ddpm", "ddim", 10},
+    {"ddim", NULL, 0},
+    {"ddim", "ddim", 7},
 };
 
 /* Every model and sampler, unconditional [n, 2] and conditional [n, 8, 2] given 6
@@ -97,7 +102,8 @@ static void test_models_and_samplers(void **state)
             expect_finite_shape(a, 37, sample);
             expect_finite_shape(b, 37, sample);
             double d = max_diff(a, b);
-            if (d > 1e-3) fail_msg("%s/%s cond %d: jit and interp differ by %g", cases[i].model, cases[i].sampler, cond, d);
+            if (d > 1e-3)
+                fail_msg("%s/%s cond %d: jit and interp differ by %g", cases[i].model, cases[i].sampler, cond, d);
             ed_tensor_free(a);
             ed_tensor_free(b);
         }
@@ -146,17 +152,23 @@ static void test_errors(void **state)
     (void)state;
     ed_gen_model fm = small_model("flow_matching", ed_shape1(2), 0), ddpm = small_model("ddpm", ed_shape1(2), 0);
     ed_gen_model cond = small_model("ddim", ed_shape2(8, 2), 6);
-    expect_error(&fm, 8, false, &(ed_gen_sample_opts){.sampler = "ddim"}, "unknown sampler 'ddim' (samplers: euler|midpoint|heun|rk4)");
-    expect_error(&ddpm, 8, false, &(ed_gen_sample_opts){.sampler = "euler"}, "unknown sampler 'euler' (samplers: ddpm|ddim)");
+    expect_error(&fm, 8, false, &(ed_gen_sample_opts){.sampler = "ddim"},
+                 "unknown sampler 'ddim' (samplers: euler|midpoint|heun|rk4)");
+    expect_error(&ddpm, 8, false, &(ed_gen_sample_opts){.sampler = "euler"},
+                 "unknown sampler 'euler' (samplers: ddpm|ddim)");
     expect_error(&ddpm, 8, false, &(ed_gen_sample_opts){.steps = 10}, "the ddpm sampler runs all 100 steps");
     expect_error(&ddpm, 8, false, &(ed_gen_sample_opts){.sampler = "ddim", .steps = 101}, "only 100 timesteps");
     expect_error(&fm, 8, true, NULL, "observations given to an unconditional model");
     expect_error(&cond, 8, false, NULL, "a conditional model needs observations");
     expect_error(&fm, 0, false, NULL, "the sample count must be in 1..");
-    expect_error(&fm, 8, false, &(ed_gen_sample_opts){.has_eta = true, .eta = 1}, "eta applies to the ddim sampler only");
-    expect_error(&ddpm, 8, false, &(ed_gen_sample_opts){.has_eta = true, .eta = 1}, "eta applies to the ddim sampler only");
-    expect_error(&fm, 8, false, &(ed_gen_sample_opts){.has_guidance = true, .guidance = 2}, "guidance needs a conditional model");
-    expect_error(&cond, 8, true, &(ed_gen_sample_opts){.has_guidance = true, .guidance = -1}, "guidance scale must be >= 0");
+    expect_error(&fm, 8, false, &(ed_gen_sample_opts){.has_eta = true, .eta = 1},
+                 "eta applies to the ddim sampler only");
+    expect_error(&ddpm, 8, false, &(ed_gen_sample_opts){.has_eta = true, .eta = 1},
+                 "eta applies to the ddim sampler only");
+    expect_error(&fm, 8, false, &(ed_gen_sample_opts){.has_guidance = true, .guidance = 2},
+                 "guidance needs a conditional model");
+    expect_error(&cond, 8, true, &(ed_gen_sample_opts){.has_guidance = true, .guidance = -1},
+                 "guidance scale must be >= 0");
 }
 
 int main(void)

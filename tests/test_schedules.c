@@ -82,10 +82,8 @@ static void test_sigmoid(void **state)
 {
     (void)state;
     double b[3];
-    assert_int_equal(ed_betas(&(ed_beta_opts){.kind = ED_BETA_SIGMOID, .steps = 3, .beta_start = 0.1,
-                                              .beta_end = 0.5},
-                              b),
-                     ED_OK);
+    assert_int_equal(
+        ed_betas(&(ed_beta_opts){.kind = ED_BETA_SIGMOID, .steps = 3, .beta_start = 0.1, .beta_end = 0.5}, b), ED_OK);
     /* 0.1 + 0.4 sigmoid(-6, 0, 6); sigmoid(6) = 1 / (1 + e^-6) = 0.99752737684 */
     near(b[0], 0.1 + 0.4 * (1 - 0.99752737684336534), 1e-12, "beta[0]");
     near(b[1], 0.3, 1e-15, "beta[1]");

@@ -19,9 +19,8 @@
 static void test_init_names(void **state)
 {
     (void)state;
-    const char *names[ED_INIT_COUNT] = {"zeros",          "ones",          "normal",
-                                        "uniform",        "glorot_uniform", "glorot_normal",
-                                        "kaiming_uniform", "kaiming_normal"};
+    const char *names[ED_INIT_COUNT] = {"zeros",          "ones",          "normal",          "uniform",
+                                        "glorot_uniform", "glorot_normal", "kaiming_uniform", "kaiming_normal"};
     for (int k = 0; k < ED_INIT_COUNT; k++) {
         ed_init_kind parsed = ED_INIT_COUNT;
         assert_string_equal(ed_init_name((ed_init_kind)k), names[k]);
@@ -96,8 +95,7 @@ static void check_normal(ed_tensor *t, double std)
 {
     stats s = stats_of(t);
     double n = (double)ed_tensor_numel(t);
-    if (!moments_close(s, std, n))
-        fail_msg("normal: mean %g std %g, want 0 and %g", s.mean, s.std, std);
+    if (!moments_close(s, std, n)) fail_msg("normal: mean %g std %g, want 0 and %g", s.mean, s.std, std);
     ed_tensor_free(t);
 }
 
@@ -153,8 +151,7 @@ static void test_random_initializers_match_formulas(void **state)
     check_normal(initialized(ED_F32, k, ED_INIT_KAIMING_NORMAL, 0), sqrt(2.0 / 144));
     check_uniform(initialized(ED_F32, k, ED_INIT_GLOROT_UNIFORM, 0), sqrt(6.0 / 432));
     /* A vector: fan_in = fan_out = its length. */
-    check_uniform(initialized(ED_F32, ed_shape1(40960), ED_INIT_GLOROT_UNIFORM, 0),
-                  sqrt(6.0 / 81920));
+    check_uniform(initialized(ED_F32, ed_shape1(40960), ED_INIT_GLOROT_UNIFORM, 0), sqrt(6.0 / 81920));
 }
 
 static void test_init_errors(void **state)
@@ -184,8 +181,7 @@ static void test_init_errors(void **state)
 
 static bool same_bits(const ed_tensor *a, const ed_tensor *b)
 {
-    return a->dtype == b->dtype && ed_shape_eq(a->shape, b->shape) &&
-           memcmp(a->data, b->data, ed_tensor_bytes(a)) == 0;
+    return a->dtype == b->dtype && ed_shape_eq(a->shape, b->shape) && memcmp(a->data, b->data, ed_tensor_bytes(a)) == 0;
 }
 
 static void test_determinism_by_seed_and_name(void **state)
@@ -203,8 +199,7 @@ static void test_determinism_by_seed_and_name(void **state)
     assert_false(same_bits(a, other_name));
     assert_false(same_bits(a, other_seed));
     int equal = 0;
-    for (int i = 0; i < 128; i++)
-        equal += ed_tensor_get(a, i) == ed_tensor_get(other_name, i);
+    for (int i = 0; i < 128; i++) equal += ed_tensor_get(a, i) == ed_tensor_get(other_name, i);
     assert_true(equal < 3);
     ed_tensor_free(a);
     ed_tensor_free(b);
@@ -234,17 +229,13 @@ static void test_order_independence(void **state)
 {
     (void)state;
     const char *names[] = {"dec.fc1.w", "dec.fc1.b", "dec.out.w", "enc.fc1.w"};
-    const ed_init inits[] = {{ED_INIT_KAIMING_UNIFORM, 0}, {ED_INIT_NORMAL, 0.1},
-                             {ED_INIT_GLOROT_NORMAL, 1}, {ED_INIT_UNIFORM, 0.05}};
-    const ed_shape shapes[] = {ed_shape2(6, 10), ed_shape1(10), ed_shape2(10, 3),
-                               ed_shape2(3, 6)};
+    const ed_init inits[] = {
+        {ED_INIT_KAIMING_UNIFORM, 0}, {ED_INIT_NORMAL, 0.1}, {ED_INIT_GLOROT_NORMAL, 1}, {ED_INIT_UNIFORM, 0.05}};
+    const ed_shape shapes[] = {ed_shape2(6, 10), ed_shape1(10), ed_shape2(10, 3), ed_shape2(3, 6)};
     ed_store *fwd = ed_store_new(99), *rev = ed_store_new(99);
-    for (int k = 0; k < 4; k++)
-        assert_non_null(ed_store_ensure(fwd, names[k], ED_F32, shapes[k], inits[k], true));
-    for (int k = 3; k >= 0; k--)
-        assert_non_null(ed_store_ensure(rev, names[k], ED_F32, shapes[k], inits[k], true));
-    for (int k = 0; k < 4; k++)
-        assert_true(same_bits(ed_store_get(fwd, names[k]), ed_store_get(rev, names[k])));
+    for (int k = 0; k < 4; k++) assert_non_null(ed_store_ensure(fwd, names[k], ED_F32, shapes[k], inits[k], true));
+    for (int k = 3; k >= 0; k--) assert_non_null(ed_store_ensure(rev, names[k], ED_F32, shapes[k], inits[k], true));
+    for (int k = 0; k < 4; k++) assert_true(same_bits(ed_store_get(fwd, names[k]), ed_store_get(rev, names[k])));
     /* Insertion order is kept. */
     assert_string_equal(ed_store_name(fwd, 0), "dec.fc1.w");
     assert_string_equal(ed_store_name(rev, 0), "enc.fc1.w");
@@ -264,11 +255,9 @@ static void test_ensure(void **state)
     assert_int_equal(ed_store_count(st), 1);
 
     assert_null(ed_store_ensure(st, "fc1.w", ED_F32, ed_shape2(4, 8), glorot, true));
-    assert_string_equal(ed_last_error(),
-                        "store: \"fc1.w\" is f32[3,8] but the graph wants f32[4,8]");
+    assert_string_equal(ed_last_error(), "store: \"fc1.w\" is f32[3,8] but the graph wants f32[4,8]");
     assert_null(ed_store_ensure(st, "fc1.w", ED_F64, ed_shape2(3, 8), glorot, true));
-    assert_string_equal(ed_last_error(),
-                        "store: \"fc1.w\" is f32[3,8] but the graph wants f64[3,8]");
+    assert_string_equal(ed_last_error(), "store: \"fc1.w\" is f32[3,8] but the graph wants f64[3,8]");
 
     /* Failures insert nothing. */
     assert_null(ed_store_ensure(st, "step", ED_I32, ed_shape0(), glorot, false));
@@ -279,8 +268,7 @@ static void test_ensure(void **state)
     CHECK_ERROR_HAS("non-empty name");
     assert_int_equal(ed_store_count(st), 1);
 
-    ed_tensor *step = ed_store_ensure(st, "step", ED_I32, ed_shape0(), (ed_init){ED_INIT_ZEROS, 0},
-                                      false);
+    ed_tensor *step = ed_store_ensure(st, "step", ED_I32, ed_shape0(), (ed_init){ED_INIT_ZEROS, 0}, false);
     assert_non_null(step);
     assert_int_equal(ed_store_count(st), 2);
     assert_true(ed_store_trainable(st, 0));

@@ -78,8 +78,7 @@ static void test_type_str(void **state)
     assert_string_equal(ed_type_str(ED_F32, ed_shape0(), buf, sizeof buf), "f32[]");
     assert_string_equal(ed_type_str(ED_I32, ed_shape1(7), buf, sizeof buf), "i32[7]");
     int64_t dims[6] = {1, 2, 3, 4, 5, 6};
-    assert_string_equal(ed_type_str(ED_F64, ed_shapen(6, dims), buf, sizeof buf),
-                        "f64[1,2,3,4,5,6]");
+    assert_string_equal(ed_type_str(ED_F64, ed_shapen(6, dims), buf, sizeof buf), "f64[1,2,3,4,5,6]");
     /* A short buffer truncates but stays terminated. */
     char small[6];
     ed_type_str(ED_F32, ed_shape2(512, 2), small, sizeof small);
@@ -97,8 +96,7 @@ static void test_new_is_zeroed_and_aligned(void **state)
     assert_int_equal((uintptr_t)t->data % ED_ALIGN, 0);
     assert_int_equal(ed_tensor_numel(t), 15);
     assert_int_equal(ed_tensor_bytes(t), 60);
-    for (int i = 0; i < 15; i++)
-        assert_true(ed_tensor_get(t, i) == 0.0);
+    for (int i = 0; i < 15; i++) assert_true(ed_tensor_get(t, i) == 0.0);
     ed_tensor_free(t);
 
     /* Scalars and empty tensors are fine; an empty tensor still gets a buffer. */
@@ -137,8 +135,7 @@ static void test_copy_and_wrap(void **state)
 {
     (void)state;
     ed_tensor *a = ed_tensor_new(ED_I32, ed_shape1(4));
-    for (int i = 0; i < 4; i++)
-        ed_tensor_set(a, i, i * 10);
+    for (int i = 0; i < 4; i++) ed_tensor_set(a, i, i * 10);
     ed_tensor *b = ed_tensor_copy(a);
     assert_non_null(b);
     assert_ptr_not_equal(a->data, b->data);
@@ -208,8 +205,7 @@ static void test_aligned_alloc(void **state)
         unsigned char *p = ed_aligned_alloc(sizes[k]);
         assert_non_null(p);
         assert_int_equal((uintptr_t)p % ED_ALIGN, 0);
-        for (size_t j = 0; j < sizes[k]; j++)
-            assert_int_equal(p[j], 0);
+        for (size_t j = 0; j < sizes[k]; j++) assert_int_equal(p[j], 0);
         ed_aligned_free(p);
     }
     ed_aligned_free(NULL);

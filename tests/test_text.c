@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CST(g, dt, shape, ...)                                                           \
-    ed_const((g), (dt), (shape), (const double[]){__VA_ARGS__},                          \
+#define CST(g, dt, shape, ...)                                  \
+    ed_const((g), (dt), (shape), (const double[]){__VA_ARGS__}, \
              (int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)))
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -50,16 +50,14 @@ static ed_node *build_fused(ed_graph *g)
     ed_graph *body = ed_graph_new("f \"body\"");
     ed_node *a = ed_input(body, "x0", ED_F32, ed_shape2(2, 3));
     ed_node *b = ed_input(body, "x1", ED_F32, ed_shape1(3));
-    ed_node *s = ed_set_name(ed_mul(ed_add(a, ed_broadcast_to(b, ed_shape2(2, 3))), ed_scalar(body, ED_F32, 0.5)), "half");
+    ed_node *s = ed_set_name(ed_mul(ed_add(a, ed_broadcast_to(b, ed_shape2(2, 3))), ed_scalar(body, ED_F32, 0.5)),
+                             "half");
     ed_output(body, "y", ed_gt(ed_cast(s, ED_I32), ed_scalar(body, ED_I32, -2)));
     return ed_fused((ed_node *const[]){X(g), ed_input(g, "y3", ED_F32, ed_shape1(3))}, 2, body);
 }
 
 /* A tuple (loop) is bound through one of its results. */
-static ed_node *value_of(ed_node *n)
-{
-    return n && (ed_ops[n->op].flags & F_TUPLE) ? ed_loop_result(n, 1) : n;
-}
+static ed_node *value_of(ed_node *n) { return n && (ed_ops[n->op].flags & F_TUPLE) ? ed_loop_result(n, 1) : n; }
 
 /* One node of each op with attributes away from their defaults. The switch has no
  * default, so -Wswitch flags an op added to ops.def without a case here. */
@@ -67,8 +65,7 @@ static ed_node *build_op(ed_graph *g, ed_op op)
 {
     switch (op) {
     case ED_OP_INPUT: return ed_input(g, "in put", ED_F64, ed_shape3(1, 2, 3));
-    case ED_OP_PARAM:
-        return ed_param(g, "enc.fc1.w", ED_F32, ed_shape2(3, 4), (ed_init){ED_INIT_KAIMING_NORMAL, 1.5});
+    case ED_OP_PARAM: return ed_param(g, "enc.fc1.w", ED_F32, ed_shape2(3, 4), (ed_init){ED_INIT_KAIMING_NORMAL, 1.5});
     case ED_OP_STATE: return ed_state(g, "adam.m", ED_I32, ed_shape1(4), (ed_init){ED_INIT_ONES, 0.25});
     case ED_OP_CONST: return CST(g, ED_F32, ed_shape2(2, 3), 0.1, -0.0, NAN, INFINITY, -INFINITY, 1e-45);
     case ED_OP_ADD: return ed_add(X(g), Y(g));
@@ -114,20 +111,17 @@ static ed_node *build_op(ed_graph *g, ed_op op)
     case ED_OP_ARGMAX: return ed_argmax(X(g), 2, true);
     case ED_OP_ARGMIN: return ed_argmin(X(g), 1, false);
     case ED_OP_RESHAPE: return ed_reshape(X(g), ed_shape3(3, 1, 2));
-    case ED_OP_TRANSPOSE:
-        return ed_transpose(ed_input(g, "x3", ED_F32, ed_shape3(2, 3, 4)), (const int[]){2, 0, 1});
+    case ED_OP_TRANSPOSE: return ed_transpose(ed_input(g, "x3", ED_F32, ed_shape3(2, 3, 4)), (const int[]){2, 0, 1});
     case ED_OP_BROADCAST_TO: return ed_broadcast_to(Y(g), ed_shape3(4, 2, 3));
-    case ED_OP_SLICE:
-        return ed_slice(X(g), (const int64_t[]){1, 0}, (const int64_t[]){2, 3}, (const int64_t[]){1, 2});
+    case ED_OP_SLICE: return ed_slice(X(g), (const int64_t[]){1, 0}, (const int64_t[]){2, 3}, (const int64_t[]){1, 2});
     case ED_OP_CONCAT: return ed_concat((ed_node *const[]){X(g), ed_neg(X(g)), X(g)}, 3, 1);
     case ED_OP_PAD: return ed_pad(X(g), (const int64_t[]){1, 0}, (const int64_t[]){0, 2}, 0.5);
     case ED_OP_GATHER: return ed_gather(X(g), IDX(g), 1);
     case ED_OP_ONE_HOT: return ed_one_hot(IDX(g), 7, ED_F32);
-    case ED_OP_SCATTER_ADD:
-        return ed_scatter_add(X(g), IDX(g), ed_input(g, "upd", ED_F32, ed_shape2(2, 5)), 1);
+    case ED_OP_SCATTER_ADD: return ed_scatter_add(X(g), IDX(g), ed_input(g, "upd", ED_F32, ed_shape2(2, 5)), 1);
     case ED_OP_MATMUL:
-        return ed_matmul_t(ed_input(g, "a", ED_F32, ed_shape2(3, 2)), ed_input(g, "b", ED_F32, ed_shape2(4, 3)),
-                           true, true);
+        return ed_matmul_t(ed_input(g, "a", ED_F32, ed_shape2(3, 2)), ed_input(g, "b", ED_F32, ed_shape2(4, 3)), true,
+                           true);
     case ED_OP_RAND: return ed_rand(g, ED_F32, ed_shape2(2, 3), -1, 3);
     case ED_OP_RANDN: return ed_randn(g, ED_F64, ed_shape1(4));
     case ED_OP_RANDINT: return ed_randint(g, ed_shape1(5), 3, 17);
@@ -214,22 +208,21 @@ static ed_graph *mlp_graph(void)
     return g;
 }
 
-static const char mlp_text[] =
-    "graph @mlp {\n"
-    "  %0 = input \"x\" : f32[4,3]\n"
-    "  %1 = param \"fc1.w\" {init=glorot_uniform, scale=0} : f32[3,8]\n"
-    "  %2 = matmul %0, %1 : f32[4,8]\n"
-    "  %3 = const 1.5 : f32[]\n"
-    "  %4 = const [1, 2, 3] : f32[3]\n"
-    "  %5 = sum %2 {axes=[1], keepdims=false} : f32[4]\n"
-    "  %6 = randn {stream=1} : f32[4,8]\n"
-    "  %7 = add %5, %3 : f32[4] \"my.debug.name\"\n"
-    "  %8 = const 0.01 : f32[]\n"
-    "  %9 = mul %1, %8 : f32[3,8]\n"
-    "  %10 = sub %1, %9 : f32[3,8]\n"
-    "  out y = %7\n"
-    "  update \"fc1.w\" = %10\n"
-    "}\n";
+static const char mlp_text[] = "graph @mlp {\n"
+                               "  %0 = input \"x\" : f32[4,3]\n"
+                               "  %1 = param \"fc1.w\" {init=glorot_uniform, scale=0} : f32[3,8]\n"
+                               "  %2 = matmul %0, %1 : f32[4,8]\n"
+                               "  %3 = const 1.5 : f32[]\n"
+                               "  %4 = const [1, 2, 3] : f32[3]\n"
+                               "  %5 = sum %2 {axes=[1], keepdims=false} : f32[4]\n"
+                               "  %6 = randn {stream=1} : f32[4,8]\n"
+                               "  %7 = add %5, %3 : f32[4] \"my.debug.name\"\n"
+                               "  %8 = const 0.01 : f32[]\n"
+                               "  %9 = mul %1, %8 : f32[3,8]\n"
+                               "  %10 = sub %1, %9 : f32[3,8]\n"
+                               "  out y = %7\n"
+                               "  update \"fc1.w\" = %10\n"
+                               "}\n";
 
 static void test_golden_mlp(void **state)
 {
@@ -377,7 +370,8 @@ static ed_graph *every_op_graph(void)
     for (int op = 0; op < ED_OP_COUNT; op++) {
         char out[32];
         snprintf(out, sizeof out, "o%d", op);
-        ed_output(g, out, value_of(ed_set_name(build_op(g, (ed_op)op), ed_text_has_debug_name((ed_op)op) ? out : NULL)));
+        ed_output(g, out,
+                  value_of(ed_set_name(build_op(g, (ed_op)op), ed_text_has_debug_name((ed_op)op) ? out : NULL)));
     }
     ed_node *w = ed_graph_leaf(g, ED_OP_PARAM, "enc.fc1.w");
     ed_update(g, "enc.fc1.w", ed_mul_scalar(w, 0.5));
@@ -473,10 +467,10 @@ static void test_errors_structure(void **state)
     assert_parse_error("graph g {}", "g.edir:1:7: expected '@' and the graph name, got 'g'");
     assert_parse_error("graph @ g {}", "g.edir:1:8: expected the graph name after '@', got ' '");
     assert_parse_error("graph @g }", "g.edir:1:10: expected '{', got '}'");
-    assert_parse_error(HEAD "\n  %1 = relu %0 : f32[4,8]\n\n",
-                       "g.edir:6:1: unexpected end of input: expected '}'");
+    assert_parse_error(HEAD "\n  %1 = relu %0 : f32[4,8]\n\n", "g.edir:6:1: unexpected end of input: expected '}'");
     assert_parse_error(HEAD "}\n}", "g.edir:4:1: expected the end of input after the graph's '}'");
-    assert_parse_error(HEAD "  output y = %0\n}", "g.edir:3:3: expected a statement (%name = ..., out or update) or '}', got 'output'");
+    assert_parse_error(HEAD "  output y = %0\n}",
+                       "g.edir:3:3: expected a statement (%name = ..., out or update) or '}', got 'output'");
     assert_parse_error(HEAD "  % = relu %0 : f32[4,8]\n}", "g.edir:3:3: expected a value name after '%'");
     assert_parse_error(HEAD "  %1 relu %0 : f32[4,8]\n}", "g.edir:3:6: expected '=' after the value name, got 'relu'");
     assert_parse_error(HEAD "  %1 = 3 : f32[]\n}", "g.edir:3:8: expected an op name, got '3'");
@@ -489,11 +483,13 @@ static void test_errors_structure(void **state)
     assert_parse_error(HEAD "  out = %0\n}", "g.edir:3:7: expected the output's name, got '='");
     assert_parse_error(HEAD "  out y %0\n}", "g.edir:3:9: expected '=', got '%'");
     assert_parse_error(HEAD "  out y = %0\n  out y = %0\n}", "g.edir:4:7: out \"y\" is bound twice");
-    assert_parse_error(HEAD "  update \"w\" = %0\n}", "g.edir:3:10: update \"w\": no param or state of that name in @g");
+    assert_parse_error(HEAD "  update \"w\" = %0\n}",
+                       "g.edir:3:10: update \"w\": no param or state of that name in @g");
     assert_parse_error(HEAD "  %1 = input \"x\" : f32[4,8]\n}", "g.edir:3:14: input \"x\" is already defined");
     assert_parse_error(HEAD "  %1 = input \"y\" : f32[4,8] \"dbg\"\n}",
                        "g.edir:3:29: input takes no debug name (its binding name is its name)");
-    assert_parse_error(HEAD "  %1 = relu %0 : f32[4,8]\n  # \xff\x00", "g.edir:4:6: unexpected end of input: expected '}'");
+    assert_parse_error(HEAD "  %1 = relu %0 : f32[4,8]\n  # \xff\x00",
+                       "g.edir:4:6: unexpected end of input: expected '}'");
 }
 
 static void test_errors_types_and_numbers(void **state)
@@ -505,7 +501,8 @@ static void test_errors_types_and_numbers(void **state)
                        "g.edir:3:18: type annotation i32[4] does not match the inferred i32[4,8]");
     assert_parse_error(HEAD "  %1 = relu %0 : f16[4,8]\n}", "g.edir:3:18: bad dtype 'f16' (expected f32, i32 or f64)");
     assert_parse_error(HEAD "  %1 = relu %0 : [4,8]\n}", "g.edir:3:18: expected a type such as f32[4,8], got '['");
-    assert_parse_error(HEAD "  %1 = relu %0 : f32 4\n}", "g.edir:3:22: expected '[' and the shape after the dtype, got '4'");
+    assert_parse_error(HEAD "  %1 = relu %0 : f32 4\n}",
+                       "g.edir:3:22: expected '[' and the shape after the dtype, got '4'");
     assert_parse_error(HEAD "  %1 = relu %0 : f32[4;8]\n}", "g.edir:3:23: expected ',' or ']' in the shape, got ';'");
     assert_parse_error(HEAD "  %1 = input \"z\" : f32[1,1,1,1,1,1,1]\n}",
                        "g.edir:3:36: rank > 6: a shape has at most 6 dimensions");
@@ -521,7 +518,8 @@ static void test_errors_types_and_numbers(void **state)
     assert_parse_error(HEAD "  %1 = const - 1 : f32[]\n}", "g.edir:3:14: bad number '-'");
     assert_parse_error(HEAD "  %1 = const 1e999 : f64[]\n}", "g.edir:3:14: number out of range: 1e999");
     assert_parse_error(HEAD "  %1 = const : f32[]\n}", "g.edir:3:14: expected a value or a [list] of values, got ':'");
-    assert_parse_error(HEAD "  %1 = const [1, 2 : f32[2]\n}", "g.edir:3:20: expected ',' or ']' in the value list, got ':'");
+    assert_parse_error(HEAD "  %1 = const [1, 2 : f32[2]\n}",
+                       "g.edir:3:20: expected ',' or ']' in the value list, got ':'");
     assert_parse_error(HEAD "  %1 = const [1, 1.5] : i32[2]\n}", "g.edir:3:18: value 1.5 is not an i32 integer");
     assert_parse_error(HEAD "  %1 = const 1e39 : f32[]\n}", "g.edir:3:14: value 1e+39 is out of the f32 range");
     assert_parse_error(HEAD "  %1 = const [1, 2, 3] : f32[2,2]\n}",
@@ -539,7 +537,8 @@ static void test_errors_attributes(void **state)
                        "g.edir:3:16: unknown attribute 'axis' for sum (expected axes, keepdims)");
     assert_parse_error(HEAD "  %1 = relu %0 {alpha=1} : f32[4,8]\n}",
                        "g.edir:3:17: unknown attribute 'alpha': relu takes none");
-    assert_parse_error(HEAD "  %1 = sum %0 {axes=[1]} : f32[4]\n}", "g.edir:3:26: missing attribute 'keepdims' for sum");
+    assert_parse_error(HEAD "  %1 = sum %0 {axes=[1]} : f32[4]\n}",
+                       "g.edir:3:26: missing attribute 'keepdims' for sum");
     assert_parse_error(HEAD "  %1 = sum %0 : f32[4]\n}", "g.edir:3:15: missing attribute 'axes' for sum");
     assert_parse_error(HEAD "  %1 = sum %0 {axes=[1], axes=[1], keepdims=true} : f32[4,1]\n}",
                        "g.edir:3:26: attribute 'axes' is given twice");
@@ -561,7 +560,8 @@ static void test_errors_attributes(void **state)
                        "g.edir:3:8: transpose: perm is not a permutation of 0..1 for f32[4,8] (at %1)");
     assert_parse_error(HEAD "  %1 = slice %0 {start=[0,0,0,0,0,0,0]} : f32[4,8]\n}",
                        "g.edir:3:37: too many entries (at most 6)");
-    assert_parse_error(HEAD "  %1 = gelu %0 {approx=fast} : f32[4,8]\n}", "g.edir:3:24: expected erf or tanh, got 'fast'");
+    assert_parse_error(HEAD "  %1 = gelu %0 {approx=fast} : f32[4,8]\n}",
+                       "g.edir:3:24: expected erf or tanh, got 'fast'");
     assert_parse_error("graph @g {\n  %0 = param \"w\" {init=he, scale=1} : f32[2]\n}",
                        "g.edir:2:24: unknown initializer 'he' (expected one of zeros, ones, normal, uniform, "
                        "glorot_uniform, glorot_normal, kaiming_uniform, kaiming_normal)");

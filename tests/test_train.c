@@ -51,7 +51,8 @@ static void check_trajectory(const ed_train_opts *o, const double want[][2], int
         assert_int_equal(ed_run(p, NULL, 0), ED_OK);
         const double *x = ed_store_get(st, "x")->data;
         for (int i = 0; i < 2; i++)
-            if (fabs(x[i] - want[s][i]) > tol) fail_msg("step %d x[%d] = %.17g, want %.17g", s + 1, i, x[i], want[s][i]);
+            if (fabs(x[i] - want[s][i]) > tol)
+                fail_msg("step %d x[%d] = %.17g, want %.17g", s + 1, i, x[i], want[s][i]);
     }
     assert_float_equal(ed_tensor_get(ed_store_get(st, "opt.step"), 0), rows, 0);
     ed_program_free(p);
@@ -74,8 +75,7 @@ static void test_adamw_three_steps(void **state)
     const double want[3][2] = {{0.89000000099999999, -1.8800000001999999},
                                {0.78249473905553768, -1.7613583758696036},
                                {0.67904017100862957, -1.644176218495963}};
-    check_trajectory(&(ed_train_opts){.optim = {.kind = ED_OPT_ADAMW, .lr = 0.1, .weight_decay = 0.1}}, want, 3,
-                     1e-12);
+    check_trajectory(&(ed_train_opts){.optim = {.kind = ED_OPT_ADAMW, .lr = 0.1, .weight_decay = 0.1}}, want, 3, 1e-12);
 }
 
 static void test_sgd_momentum_three_steps(void **state)
@@ -177,9 +177,18 @@ static void test_schedules(void **state)
     ed_output(g, "const", ed_schedule_factor(step, &(ed_schedule){0}, ED_F64));
     ed_program *p = ed_compile(g, NULL, NULL);
     assert_non_null(p);
-    const double want_cos[12] = {0.5, 1, 1, 0.96574578963007907, 0.86819805153394636, 0.72220754456429037,
-                                 0.55000000000000004, 0.37779245543570961, 0.23180194846605365,
-                                 0.13425421036992097, 0.1, 0.1};
+    const double want_cos[12] = {0.5,
+                                 1,
+                                 1,
+                                 0.96574578963007907,
+                                 0.86819805153394636,
+                                 0.72220754456429037,
+                                 0.55000000000000004,
+                                 0.37779245543570961,
+                                 0.23180194846605365,
+                                 0.13425421036992097,
+                                 0.1,
+                                 0.1};
     for (int s = 0; s < 12; s++) {
         int32_t sv = s;
         ed_tensor *t = ed_tensor_wrap(ED_I32, ed_shape0(), &sv);
@@ -193,7 +202,8 @@ static void test_schedules(void **state)
     ed_graph_free(g);
     g = ed_graph_new("bad");
     step = ed_input(g, "step", ED_I32, ed_shape0());
-    assert_null(ed_schedule_factor(step, &(ed_schedule){.kind = ED_SCHED_COSINE, .warmup_steps = 5, .total_steps = 5}, ED_F32));
+    assert_null(
+        ed_schedule_factor(step, &(ed_schedule){.kind = ED_SCHED_COSINE, .warmup_steps = 5, .total_steps = 5}, ED_F32));
     assert_non_null(strstr(ed_graph_error(g), "cosine needs total > warmup"));
     ed_graph_free(g);
 }
@@ -259,7 +269,10 @@ static void test_train_step_text_round_trip(void **state)
     ed_node *h = ed_dense(x, "fc", 4, true);
     ed_node *noise = ed_randn(g, ED_F32, ed_shape2(8, 4));
     ed_node *loss = ed_mean(ed_square(ed_sub(ed_silu(h), noise)), ED_ALL_AXES, false);
-    ed_train_opts o = {.optim = {.kind = ED_OPT_ADAMW, .lr = 0.01, .weight_decay = 0.01, .clip_norm = 1,
+    ed_train_opts o = {.optim = {.kind = ED_OPT_ADAMW,
+                                 .lr = 0.01,
+                                 .weight_decay = 0.01,
+                                 .clip_norm = 1,
                                  .schedule = {.kind = ED_SCHED_COSINE, .warmup_steps = 2, .total_steps = 10}},
                        .ema_decay = 0.9};
     assert_int_equal(ed_train_step(g, loss, &o), ED_OK);
@@ -283,7 +296,7 @@ static void test_train_step_text_round_trip(void **state)
         assert_int_equal(ed_run(p2, &(ed_feed){"x", xt}, 1), ED_OK);
         double l1 = ed_tensor_get(ed_program_output(p1, "loss"), 0);
         double l2 = ed_tensor_get(ed_program_output(p2, "loss"), 0);
-        assert_true(l1 == l2); /* same graph, same seed: same bits */
+        assert_true(l1 == l2);   /* same graph, same seed: same bits */
         assert_true(l1 != prev); /* the random stream advances every call */
         prev = l1;
     }
@@ -303,13 +316,14 @@ static void test_bad_options(void **state)
 {
     (void)state;
     ed_graph *g = quadratic(NULL);
-    assert_int_equal(ed_train_step(g, ed_graph_output(g, "loss"),
-                                   &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .beta1 = 1.5}}),
-                     ED_ERR);
+    assert_int_equal(
+        ed_train_step(g, ed_graph_output(g, "loss"), &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .beta1 = 1.5}}),
+        ED_ERR);
     assert_non_null(strstr(ed_graph_error(g), "optimizer: bad options"));
     ed_graph_free(g);
     g = quadratic(NULL);
-    assert_int_equal(ed_train_step(g, ed_graph_output(g, "loss"), &(ed_train_opts){.optim = {.nesterov = true}}), ED_ERR);
+    assert_int_equal(ed_train_step(g, ed_graph_output(g, "loss"), &(ed_train_opts){.optim = {.nesterov = true}}),
+                     ED_ERR);
     assert_non_null(strstr(ed_graph_error(g), "nesterov needs momentum"));
     ed_graph_free(g);
     g = ed_graph_new("none");

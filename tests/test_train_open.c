@@ -29,8 +29,15 @@ static int setup(void **state)
 /* A small flow-matching run on 500 rows of moons: batch 32, 8 planned steps. */
 static ed_train_request small_run(const char *out)
 {
-    return (ed_train_request){.def = ed_model_find("flow_matching"), .options = small, .noptions = 2,
-                              .data = "moons", .n = 500, .steps = 8, .batch = 32, .lr = 1e-2, .out = out};
+    return (ed_train_request){.def = ed_model_find("flow_matching"),
+                              .options = small,
+                              .noptions = 2,
+                              .data = "moons",
+                              .n = 500,
+                              .steps = 8,
+                              .batch = 32,
+                              .lr = 1e-2,
+                              .out = out};
 }
 
 static ed_trainer *open_ok(const ed_train_request *r, ed_train_open_result *res)
@@ -65,7 +72,10 @@ static void expect_refused(const ed_train_request *r, const char *want, bool bad
 static void test_fresh_defaults(void **state)
 {
     (void)state;
-    ed_train_request r = {.def = ed_model_find("flow_matching"), .options = small, .noptions = 2, .data = "moons",
+    ed_train_request r = {.def = ed_model_find("flow_matching"),
+                          .options = small,
+                          .noptions = 2,
+                          .data = "moons",
                           .backend = ED_BACKEND_INTERP};
     ed_train_open_result res;
     ed_trainer *t = open_ok(&r, &res);
@@ -117,7 +127,8 @@ static void test_resume_rules(void **state)
 
     const ed_option_arg wider[] = {{"hidden", "32"}};
     r.options = wider, r.noptions = 1;
-    expect_refused(&r, TMP "/rules.safetensors was trained with hidden = 16; a resumed run keeps its model options", true);
+    expect_refused(&r, TMP "/rules.safetensors was trained with hidden = 16; a resumed run keeps its model options",
+                   true);
     r.options = NULL, r.noptions = 0;
     r.data = "circles";
     expect_refused(&r, "was trained with --data moons; a resumed run keeps it (leave --data out)", true);
@@ -134,8 +145,14 @@ static void test_resume_rules(void **state)
 
     /* The same values given again are no change; the output defaults to the resumed file. */
     const ed_option_arg same[] = {{"hidden", "16"}, {"layers", "1"}};
-    r = (ed_train_request){.def = fm, .resume = ck, .options = same, .noptions = 2, .data = "moons", .n = 500,
-                           .has_seed = true, .seed = 0};
+    r = (ed_train_request){.def = fm,
+                           .resume = ck,
+                           .options = same,
+                           .noptions = 2,
+                           .data = "moons",
+                           .n = 500,
+                           .has_seed = true,
+                           .seed = 0};
     ed_train_open_result res;
     ed_trainer *t = open_ok(&r, &res);
     assert_true(res.resumed);
@@ -229,10 +246,8 @@ static void test_resume_changed_data(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fresh_defaults),
-        cmocka_unit_test(test_fresh_errors),
-        cmocka_unit_test(test_resume_rules),
-        cmocka_unit_test(test_resumed_equals_uninterrupted),
+        cmocka_unit_test(test_fresh_defaults),      cmocka_unit_test(test_fresh_errors),
+        cmocka_unit_test(test_resume_rules),        cmocka_unit_test(test_resumed_equals_uninterrupted),
         cmocka_unit_test(test_resume_changed_data),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

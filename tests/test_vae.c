@@ -275,8 +275,7 @@ static void test_beta_scales_only_the_kl(void **state)
     for (int b = 0; b < NB; b++) {
         double kl = ed_tensor_get(out(p1, "kl"), b);
         assert_true(kl > 0);
-        EXPECT_NEAR(ed_tensor_get(out(p4, "neg_elbo"), b) - ed_tensor_get(out(p1, "neg_elbo"), b), 3 * kl,
-                           1e-11);
+        EXPECT_NEAR(ed_tensor_get(out(p4, "neg_elbo"), b) - ed_tensor_get(out(p1, "neg_elbo"), b), 3 * kl, 1e-11);
         EXPECT_NEAR(ed_tensor_get(out(p4, "iwae"), b), ed_tensor_get(out(p1, "iwae"), b), 1e-12);
     }
     ed_program_free(p1);
@@ -335,10 +334,10 @@ static void test_gradients_reach_encoder_and_decoder(void **state)
     graph_ok(g);
     ed_store *st = ed_store_new(8);
     ed_program *p = compile_with(g, st, ED_BACKEND_JIT, 0);
-    static const char *const names[] = {"vae.enc.0.w", "vae.enc.0.b", "vae.enc.1.w", "vae.enc.1.b",
+    static const char *const names[] = {"vae.enc.0.w",  "vae.enc.0.b",  "vae.enc.1.w",       "vae.enc.1.b",
                                         "vae.enc.mu.w", "vae.enc.mu.b", "vae.enc.log_var.w", "vae.enc.log_var.b",
-                                        "vae.dec.0.w", "vae.dec.0.b", "vae.dec.1.w", "vae.dec.1.b",
-                                        "vae.dec.2.w", "vae.dec.2.b"};
+                                        "vae.dec.0.w",  "vae.dec.0.b",  "vae.dec.1.w",       "vae.dec.1.b",
+                                        "vae.dec.2.w",  "vae.dec.2.b"};
     enum { NP = sizeof names / sizeof names[0] };
     ed_tensor *before[NP];
     for (int i = 0; i < NP; i++) {
@@ -414,8 +413,7 @@ static void test_training_and_eval(void **state)
     assert_true(ed_shape_eq(recon->shape, ed_shape2(EVAL_N, D)));
     assert_true(ed_shape_eq(sample->shape, ed_shape2(10, D)));
     for (int64_t i = 0; i < ed_tensor_numel(recon); i++) assert_true(f32_at(recon, i) >= 0 && f32_at(recon, i) <= 1);
-    for (int64_t i = 0; i < ed_tensor_numel(sample); i++)
-        assert_true(f32_at(sample, i) >= 0 && f32_at(sample, i) <= 1);
+    for (int64_t i = 0; i < ed_tensor_numel(sample); i++) assert_true(f32_at(sample, i) >= 0 && f32_at(sample, i) <= 1);
     /* Reconstructions resemble their inputs: mean absolute error well below the 0.5 of a guess. */
     double err = 0;
     for (int64_t i = 0; i < ed_tensor_numel(recon); i++) err += fabs(f32_at(recon, i) - f32_at(test, i));
@@ -514,10 +512,9 @@ static void test_errors(void **state)
     g = ed_graph_new("e2");
     expect_graph_error(g, ed_vae_iwae(g, ed_input(g, "x", ED_F32, ed_shape2(4, D)), 0, &o), "k must be >= 1");
     g = ed_graph_new("e3");
-    expect_graph_error(g,
-                       ed_vae_iwae_eps(ed_input(g, "x", ED_F32, ed_shape2(4, D)),
-                                       ed_input(g, "eps", ED_F32, ed_shape2(4, NL)), &o),
-                       "eps is f32[4,3], need f32[k, B = 4, latent = 3]");
+    expect_graph_error(
+        g, ed_vae_iwae_eps(ed_input(g, "x", ED_F32, ed_shape2(4, D)), ed_input(g, "eps", ED_F32, ed_shape2(4, NL)), &o),
+        "eps is f32[4,3], need f32[k, B = 4, latent = 3]");
     g = ed_graph_new("e4");
     expect_graph_error(g, ed_vae_decode(ed_input(g, "z", ED_F32, ed_shape2(4, NL + 1)), &o),
                        "vae decoder: z is f32[4,4], need a float [..., 3]");

@@ -81,19 +81,19 @@ bool cli_opt_level_arg(const char *cmd, int argc, char **argv, int *i, ed_opt_le
         return false;
     }
     if (n > 3)
-        *rc = cli_error(CLI_USAGE, "%s: the opt level is 0, 1, 2 or 3 (-O0..-O3 or --opt-level N), got '%s' (try edifice %s --help)",
-                        cmd, v ? v : "", cmd);
-    else
-        *level = (ed_opt_level)(ED_OPT_O0 + (int)n);
+        *rc = cli_error(
+            CLI_USAGE,
+            "%s: the opt level is 0, 1, 2 or 3 (-O0..-O3 or --opt-level N), got '%s' (try edifice %s --help)", cmd,
+            v ? v : "", cmd);
+    else *level = (ed_opt_level)(ED_OPT_O0 + (int)n);
     return true;
 }
 
-const char cli_pass_usage[] =
-    "  --passes LIST         graph passes to run, e.g. simplify,fold,cse,dce (default\n"
-    "                        " ED_DEFAULT_PIPELINE "; --passes '' runs none)\n"
-    "  --print-after-all     print the graph as text after every pass, on stderr\n"
-    "  --print-after=NAME    ... after the named passes only (NAME[,NAME...])\n"
-    "  --pass-stats          time and node counts of every pass, on stderr\n";
+const char cli_pass_usage[] = "  --passes LIST         graph passes to run, e.g. simplify,fold,cse,dce (default\n"
+                              "                        " ED_DEFAULT_PIPELINE "; --passes '' runs none)\n"
+                              "  --print-after-all     print the graph as text after every pass, on stderr\n"
+                              "  --print-after=NAME    ... after the named passes only (NAME[,NAME...])\n"
+                              "  --pass-stats          time and node counts of every pass, on stderr\n";
 
 bool cli_pass_arg(const char *cmd, cli_pass_args *a, int argc, char **argv, int *i, int *rc)
 {
@@ -118,6 +118,8 @@ bool cli_pass_arg(const char *cmd, cli_pass_args *a, int argc, char **argv, int 
 
 ed_pass_opts cli_pass_opts(const cli_pass_args *a)
 {
-    return (ed_pass_opts){.print_after_all = a->print_after_all, .print_after = a->print_after,
-                          .print_to = stderr, .stats_to = a->stats ? stderr : NULL};
+    return (ed_pass_opts){.print_after_all = a->print_after_all,
+                          .print_after = a->print_after,
+                          .print_to = stderr,
+                          .stats_to = a->stats ? stderr : NULL};
 }

@@ -11,22 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: edifice data NAME --n N [--seed S] [--noise X] --out FILE.npy|FILE.png\n"
-    "       edifice data IMAGES [--split train|test] [--n N] --out FILE.npy|FILE.png\n"
-    "\n"
-    "Writes N samples of a built-in data set, a function of (N, seed, noise).\n"
-    "  NAME         moons, circles, swiss_roll, 8gaussians, checkerboard (2-D, [N, 2]),\n"
-    "               or demo (observation [N, 6] -> action chunk [N, 8, 2])\n"
-    "  IMAGES       digits, fashion_mnist, or IMG.npy[,labels=Y.npy] (see train --help):\n"
-    "               the first N images of the split (default: 100 for a PNG, all for\n"
-    "               .npy) as a grid, or as F.npy [N, C, H, W] in [0, 1] and, with\n"
-    "               labels, F.labels.npy [N]\n"
-    "  --out F.npy  the array; for demo two arrays, F.obs.npy and F.actions.npy (train\n"
-    "               on them with --data F.obs.npy,F.actions.npy)\n"
-    "  --out F.png  a scatter plot (demo: every waypoint of every chunk)\n"
-    "  --seed S     default 0\n"
-    "  --noise X    the 2-D sets' noise (default: the set's own)\n";
+static const char usage[] = "usage: edifice data NAME --n N [--seed S] [--noise X] --out FILE.npy|FILE.png\n"
+                            "       edifice data IMAGES [--split train|test] [--n N] --out FILE.npy|FILE.png\n"
+                            "\n"
+                            "Writes N samples of a built-in data set, a function of (N, seed, noise).\n"
+                            "  NAME         moons, circles, swiss_roll, 8gaussians, checkerboard (2-D, [N, 2]),\n"
+                            "               or demo (observation [N, 6] -> action chunk [N, 8, 2])\n"
+                            "  IMAGES       digits, fashion_mnist, or IMG.npy[,labels=Y.npy] (see train --help):\n"
+                            "               the first N images of the split (default: 100 for a PNG, all for\n"
+                            "               .npy) as a grid, or as F.npy [N, C, H, W] in [0, 1] and, with\n"
+                            "               labels, F.labels.npy [N]\n"
+                            "  --out F.npy  the array; for demo two arrays, F.obs.npy and F.actions.npy (train\n"
+                            "               on them with --data F.obs.npy,F.actions.npy)\n"
+                            "  --out F.png  a scatter plot (demo: every waypoint of every chunk)\n"
+                            "  --seed S     default 0\n"
+                            "  --noise X    the 2-D sets' noise (default: the set's own)\n";
 
 /* F.npy -> F.<part>.npy */
 static int write_part(const char *out, const char *part, const ed_tensor *t)
@@ -45,7 +44,8 @@ static int write_demo(const char *out, int64_t n, uint64_t seed)
     int rc;
     if (cli_ends_with(out, ".png")) {
         ed_tensor *pts = ed_tensor_wrap(ED_F32, ed_shape2(n * ED_DEMO_HORIZON, ED_DEMO_ACTION), p.actions->data);
-        rc = pts && ed_plot_scatter(out, pts, NULL, NULL) == ED_OK ? CLI_OK : cli_error(CLI_FAIL, "data: %s", ed_last_error());
+        rc = pts && ed_plot_scatter(out, pts, NULL, NULL) == ED_OK ? CLI_OK
+                                                                   : cli_error(CLI_FAIL, "data: %s", ed_last_error());
         if (rc == CLI_OK) printf("wrote %s\n", out);
         ed_tensor_free(pts);
     } else {
@@ -81,10 +81,12 @@ static int write_images(const char *spec, ed_split split, int64_t n, const char 
     int scale = d.height >= 64 ? 1 : (int)(64 / d.height);
     int rc = CLI_OK;
     if (!x || (d.labels && !y)) rc = cli_error(CLI_FAIL, "data: out of memory");
-    else if (png && ed_plot_image_grid_nchw(out, x, 0, scale) != ED_OK) rc = cli_error(CLI_FAIL, "data: %s", ed_last_error());
+    else if (png && ed_plot_image_grid_nchw(out, x, 0, scale) != ED_OK)
+        rc = cli_error(CLI_FAIL, "data: %s", ed_last_error());
     else if (!png && ed_npy_write(out, x) != ED_OK) rc = cli_error(CLI_FAIL, "data: %s", ed_last_error());
-    if (rc == CLI_OK) printf("wrote %s (%lld images of %lldx%lldx%lld%s)\n", out, (long long)n, (long long)d.channels,
-                             (long long)d.height, (long long)d.width, d.labels ? ", labelled" : "");
+    if (rc == CLI_OK)
+        printf("wrote %s (%lld images of %lldx%lldx%lld%s)\n", out, (long long)n, (long long)d.channels,
+               (long long)d.height, (long long)d.width, d.labels ? ", labelled" : "");
     if (rc == CLI_OK && !png && y) rc = write_part(out, "labels", y);
     ed_tensor_free(x);
     ed_tensor_free(y);
@@ -107,11 +109,12 @@ int cmd_data(int argc, char **argv)
         }
         if (cli_option(argc, argv, &i, "--n", &v)) {
             if (!v || !cli_parse_u64(v, &n) || n < 1 || n > (unsigned long long)ED_DATA_MAX_ROWS)
-                return cli_error(CLI_USAGE, "data: --n wants an integer in [1, %lld], got '%s'", (long long)ED_DATA_MAX_ROWS,
-                                 v ? v : "");
+                return cli_error(CLI_USAGE, "data: --n wants an integer in [1, %lld], got '%s'",
+                                 (long long)ED_DATA_MAX_ROWS, v ? v : "");
             have_n = true;
         } else if (cli_option(argc, argv, &i, "--seed", &v)) {
-            if (!v || !cli_parse_u64(v, &seed)) return cli_error(CLI_USAGE, "data: --seed wants a whole number, got '%s'", v ? v : "");
+            if (!v || !cli_parse_u64(v, &seed))
+                return cli_error(CLI_USAGE, "data: --seed wants a whole number, got '%s'", v ? v : "");
         } else if (cli_option(argc, argv, &i, "--noise", &v)) {
             char *end = NULL;
             noise = v ? strtod(v, &end) : NAN;
@@ -148,7 +151,10 @@ int cmd_data(int argc, char **argv)
     }
     ed_toy set;
     if (ed_toy_parse(name, &set) != ED_OK)
-        return cli_error(CLI_USAGE, "data: unknown data set '%s' (moons, circles, swiss_roll, 8gaussians, checkerboard, demo, digits, fashion_mnist)", name);
+        return cli_error(
+            CLI_USAGE,
+            "data: unknown data set '%s' (moons, circles, swiss_roll, 8gaussians, checkerboard, demo, digits, fashion_mnist)",
+            name);
     ed_tensor *x = ed_toy_sample(set, (int64_t)n, seed, noise);
     if (!x) return cli_error(CLI_FAIL, "data: %s", ed_last_error());
     int rc = cli_ends_with(out, ".png") ? ed_plot_scatter(out, x, NULL, NULL) : ed_npy_write(out, x);

@@ -80,7 +80,8 @@ int cmd_dump(int argc, char **argv)
         return cli_error(CLI_USAGE, "dump: unknown format '%s' (text, dot, llvm or asm)", format);
 
     if (pass_given && (f == FMT_TEXT || f == FMT_DOT))
-        return cli_error(CLI_USAGE, "dump: pass options apply to --format llvm|asm (for text after passes: edifice opt)");
+        return cli_error(CLI_USAGE,
+                         "dump: pass options apply to --format llvm|asm (for text after passes: edifice opt)");
     ed_graph *g = ed_graph_read_file(path);
     if (!g) return cli_error(CLI_FAIL, "%s", ed_last_error());
     /* What the JIT runs is the graph after the passes, as ed_compile does it. */

@@ -8,24 +8,23 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: edifice eval MODEL --ckpt FILE [--data SPEC] [--n N] [--plot FILE.png]\n"
-    "                    [--sampler NAME] [--steps K] [--guidance S] [--eta X] [--seed S]\n"
-    "                    [--batch B] [--backend jit|interp]\n"
-    "\n"
-    "Draws N samples (default 10000) and compares them with N fresh points of the data\n"
-    "(default: the data the checkpoint was trained on), printed beside the same figures\n"
-    "for two independent draws of the data (the floor a perfect model would reach;\n"
-    "sliced Wasserstein averaged over four draws):\n"
-    "  sliced Wasserstein-1 (256 directions) and squared MMD with an RBF kernel whose\n"
-    "  bandwidth is the median distance of the data. A conditional model is compared on\n"
-    "  (observation, action chunk) pairs, its chunks drawn for the fresh observations.\n"
-    "For the demonstration set (demo), also the share of chunks that reach the goal\n"
-    "without touching the obstacle, and the left/right balance of the valid ones.\n"
-    "Generated sets are drawn fresh; for .npy data the rows are split into two random\n"
-    "halves (N is at most half the rows).\n"
-    "\n"
-    "  --plot FILE.png   also write a scatter plot of the samples over the data\n";
+static const char usage[] = "usage: edifice eval MODEL --ckpt FILE [--data SPEC] [--n N] [--plot FILE.png]\n"
+                            "                    [--sampler NAME] [--steps K] [--guidance S] [--eta X] [--seed S]\n"
+                            "                    [--batch B] [--backend jit|interp]\n"
+                            "\n"
+                            "Draws N samples (default 10000) and compares them with N fresh points of the data\n"
+                            "(default: the data the checkpoint was trained on), printed beside the same figures\n"
+                            "for two independent draws of the data (the floor a perfect model would reach;\n"
+                            "sliced Wasserstein averaged over four draws):\n"
+                            "  sliced Wasserstein-1 (256 directions) and squared MMD with an RBF kernel whose\n"
+                            "  bandwidth is the median distance of the data. A conditional model is compared on\n"
+                            "  (observation, action chunk) pairs, its chunks drawn for the fresh observations.\n"
+                            "For the demonstration set (demo), also the share of chunks that reach the goal\n"
+                            "without touching the obstacle, and the left/right balance of the valid ones.\n"
+                            "Generated sets are drawn fresh; for .npy data the rows are split into two random\n"
+                            "halves (N is at most half the rows).\n"
+                            "\n"
+                            "  --plot FILE.png   also write a scatter plot of the samples over the data\n";
 
 static void print_demo(const ed_tensor *obs, const ed_tensor *chunks, const ed_tensor *data_chunks)
 {
@@ -82,17 +81,21 @@ static int eval(gen_args *a, const char *spec, long long n, const char *plot)
         ed_checkpoint_free(&ck);
         return rc;
     }
-    if (ed_eval_data_open(&e, &ck, spec, n < 0 ? 10000 : n, a->seed) != ED_OK) rc = cli_error(CLI_FAIL, "eval: %s", ed_last_error());
+    if (ed_eval_data_open(&e, &ck, spec, n < 0 ? 10000 : n, a->seed) != ED_OK)
+        rc = cli_error(CLI_FAIL, "eval: %s", ed_last_error());
     if (rc == CLI_OK) rc = gen_draw(a, &ck, e.n, e.ref.obs, &s);
     if (rc == CLI_OK && ed_eval_compare(&e, s, &v) != ED_OK) rc = cli_error(CLI_FAIL, "eval: %s", ed_last_error());
     if (rc == CLI_OK) {
         const ed_gen_model *m = &ck.model;
         char name[64];
-        printf("eval %s (%s, step %lld), sampler %s: %lld samples against %lld fresh points of %s\n", m->def->name, a->ckpt,
-               (long long)ck.step, ed_gen_sampler_name(m, &a->so, name, sizeof name), (long long)e.n, (long long)e.n, spec);
+        printf("eval %s (%s, step %lld), sampler %s: %lld samples against %lld fresh points of %s\n", m->def->name,
+               a->ckpt, (long long)ck.step, ed_gen_sampler_name(m, &a->so, name, sizeof name), (long long)e.n,
+               (long long)e.n, spec);
         printf("%-26s %12s %12s %8s\n", "", "model", "floor", "ratio");
-        if (e.nfloor > 1) printf("(the floor: two independent draws of the data; sliced W1 averaged over %d)\n", e.nfloor);
-        printf("%-26s %12.5f %12.5f %8.2f\n", "sliced Wasserstein-1", v.swd, v.swd_floor, v.swd_floor > 0 ? v.swd / v.swd_floor : 0);
+        if (e.nfloor > 1)
+            printf("(the floor: two independent draws of the data; sliced W1 averaged over %d)\n", e.nfloor);
+        printf("%-26s %12.5f %12.5f %8.2f\n", "sliced Wasserstein-1", v.swd, v.swd_floor,
+               v.swd_floor > 0 ? v.swd / v.swd_floor : 0);
         snprintf(name, sizeof name, "MMD^2 (rbf, sigma %.3g)", v.bandwidth);
         printf("%-26s %12.6f %12.6f\n", name, v.mmd2, v.mmd2_floor);
         if (strcmp(spec, "demo") == 0) print_demo(e.ref.obs, s, e.ref.x);

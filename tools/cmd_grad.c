@@ -90,8 +90,10 @@ int cmd_grad(int argc, char **argv)
             rc = cli_error(CLI_USAGE, "grad: unknown option '%s' (try edifice grad --help)", argv[i]);
     }
     if (rc == CLI_OK && !a.path) rc = cli_error(CLI_USAGE, "grad: no graph file given (try edifice grad --help)");
-    if (rc == CLI_OK && (!loss || !wrt)) rc = cli_error(CLI_USAGE, "grad: --loss NAME and --wrt NAME[,NAME...] are required");
-    if (rc == CLI_OK && a.feeds.n > 0 && !a.out) rc = cli_error(CLI_USAGE, "grad: --input needs --out DIR to write the gradients");
+    if (rc == CLI_OK && (!loss || !wrt))
+        rc = cli_error(CLI_USAGE, "grad: --loss NAME and --wrt NAME[,NAME...] are required");
+    if (rc == CLI_OK && a.feeds.n > 0 && !a.out)
+        rc = cli_error(CLI_USAGE, "grad: --input needs --out DIR to write the gradients");
     if (rc == CLI_OK) {
         ed_graph *g = ed_graph_read_file(a.path);
         if (!g) rc = cli_error(CLI_FAIL, "%s", ed_last_error());

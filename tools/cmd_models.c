@@ -5,12 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: edifice models [MODEL]\n"
-    "\n"
-    "Lists the models `edifice train` builds, each with its options: name, default,\n"
-    "accepted values and meaning. Set an option with --NAME VALUE on the train command.\n"
-    "The data shape (sample size, observation size) comes from --data.\n";
+static const char usage[] = "usage: edifice models [MODEL]\n"
+                            "\n"
+                            "Lists the models `edifice train` builds, each with its options: name, default,\n"
+                            "accepted values and meaning. Set an option with --NAME VALUE on the train command.\n"
+                            "The data shape (sample size, observation size) comes from --data.\n";
 
 static void print_model(const ed_model_def *def)
 {

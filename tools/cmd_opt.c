@@ -7,13 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: edifice opt FILE.edir [--passes LIST] [--print-after-all] [--print-after=NAME]\n"
-    "                   [--pass-stats]\n"
-    "\n"
-    "Parses FILE.edir, runs the passes (the IR verifier checks the graph after each\n"
-    "one) and prints the resulting graph as text on stdout.\n"
-    "\n";
+static const char usage[] = "usage: edifice opt FILE.edir [--passes LIST] [--print-after-all] [--print-after=NAME]\n"
+                            "                   [--pass-stats]\n"
+                            "\n"
+                            "Parses FILE.edir, runs the passes (the IR verifier checks the graph after each\n"
+                            "one) and prints the resulting graph as text on stdout.\n"
+                            "\n";
 
 static void print_pass_list(FILE *f)
 {
@@ -37,10 +36,8 @@ int cmd_opt(int argc, char **argv)
         if (cli_pass_arg("opt", &pa, argc, argv, &i, &rc)) continue;
         if (argv[i][0] == '-' && argv[i][1])
             rc = cli_error(CLI_USAGE, "opt: unknown option '%s' (try edifice opt --help)", argv[i]);
-        else if (path)
-            rc = cli_error(CLI_USAGE, "opt: one graph file at a time ('%s' and '%s')", path, argv[i]);
-        else
-            path = argv[i];
+        else if (path) rc = cli_error(CLI_USAGE, "opt: one graph file at a time ('%s' and '%s')", path, argv[i]);
+        else path = argv[i];
     }
     if (rc != CLI_OK) return rc;
     if (!path) return cli_error(CLI_USAGE, "opt: no graph file given (try edifice opt --help)");

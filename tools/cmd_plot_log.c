@@ -8,19 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: edifice plot-log LOG.csv --out FILE.png [--smooth K] [--caption TEXT]\n"
-    "                        [--width W] [--height H]\n"
-    "\n"
-    "Draws every column of a CSV log against its first column: `train --log` writes\n"
-    "step,loss, so this is the loss curve. A header line names the columns; each\n"
-    "further line holds numbers (an empty field or nan breaks the line).\n"
-    "  --smooth K     also draw each column's running mean over the last K rows, dark on\n"
-    "                 top of the raw values in a light colour (default: rows / 50, at\n"
-    "                 least 1; 1 draws the raw values alone)\n"
-    "  --caption T    the text under the chart (default: the file, the rows and the last\n"
-    "                 values)\n"
-    "  --width W      default 720; --height H default 450 (64..8192)\n";
+static const char usage[] = "usage: edifice plot-log LOG.csv --out FILE.png [--smooth K] [--caption TEXT]\n"
+                            "                        [--width W] [--height H]\n"
+                            "\n"
+                            "Draws every column of a CSV log against its first column: `train --log` writes\n"
+                            "step,loss, so this is the loss curve. A header line names the columns; each\n"
+                            "further line holds numbers (an empty field or nan breaks the line).\n"
+                            "  --smooth K     also draw each column's running mean over the last K rows, dark on\n"
+                            "                 top of the raw values in a light colour (default: rows / 50, at\n"
+                            "                 least 1; 1 draws the raw values alone)\n"
+                            "  --caption T    the text under the chart (default: the file, the rows and the last\n"
+                            "                 values)\n"
+                            "  --width W      default 720; --height H default 450 (64..8192)\n";
 
 #define MAX_COLUMNS 8
 
@@ -40,10 +39,12 @@ static int parse_header(csv_log *l, char *line, const char *path)
 {
     line[strcspn(line, "\r\n")] = '\0';
     for (char *tok = strtok(line, ","); tok; tok = strtok(NULL, ",")) {
-        if (l->ncol == MAX_COLUMNS) return cli_error(CLI_FAIL, "plot-log: %s has more than %d columns", path, MAX_COLUMNS);
+        if (l->ncol == MAX_COLUMNS)
+            return cli_error(CLI_FAIL, "plot-log: %s has more than %d columns", path, MAX_COLUMNS);
         snprintf(l->names[l->ncol++], sizeof l->names[0], "%s", tok);
     }
-    if (l->ncol < 2) return cli_error(CLI_FAIL, "plot-log: %s: the header must name at least two columns (e.g. step,loss)", path);
+    if (l->ncol < 2)
+        return cli_error(CLI_FAIL, "plot-log: %s: the header must name at least two columns (e.g. step,loss)", path);
     return CLI_OK;
 }
 
@@ -63,13 +64,16 @@ static int parse_row(csv_log *l, char *line, const char *path, long lineno)
         double v = strtod(p, &end);
         if (end == p && (*p == ',' || *p == '\0' || *p == '\n' || *p == '\r')) v = NAN; /* empty field */
         else if (end == p || (*end != ',' && *end != '\0' && *end != '\n' && *end != '\r'))
-            return cli_error(CLI_FAIL, "plot-log: %s line %ld column %d (%s): not a number", path, lineno, k + 1, l->names[k]);
+            return cli_error(CLI_FAIL, "plot-log: %s line %ld column %d (%s): not a number", path, lineno, k + 1,
+                             l->names[k]);
         l->v[k][l->rows] = v;
         if (k + 1 < l->ncol && *end != ',')
-            return cli_error(CLI_FAIL, "plot-log: %s line %ld has %d fields, the header names %d", path, lineno, k + 1, l->ncol);
+            return cli_error(CLI_FAIL, "plot-log: %s line %ld has %d fields, the header names %d", path, lineno, k + 1,
+                             l->ncol);
         p = end + 1;
     }
-    if (p[-1] == ',') return cli_error(CLI_FAIL, "plot-log: %s line %ld has more fields than the header names", path, lineno);
+    if (p[-1] == ',')
+        return cli_error(CLI_FAIL, "plot-log: %s line %ld has more fields than the header names", path, lineno);
     l->rows++;
     return CLI_OK;
 }
@@ -83,7 +87,8 @@ static int read_log(const char *path, csv_log *l)
     int rc = CLI_OK;
     while (rc == CLI_OK && fgets(line, sizeof line, f)) {
         lineno++;
-        if (!strchr(line, '\n') && !feof(f)) rc = cli_error(CLI_FAIL, "plot-log: %s line %ld is too long", path, lineno);
+        if (!strchr(line, '\n') && !feof(f))
+            rc = cli_error(CLI_FAIL, "plot-log: %s line %ld is too long", path, lineno);
         else if (lineno == 1) rc = parse_header(l, line, path);
         else if (line[strspn(line, " \r\n")] != '\0') rc = parse_row(l, line, path, lineno);
     }
@@ -171,9 +176,11 @@ int cmd_plot_log(int argc, char **argv)
             if (!v) return cli_error(CLI_USAGE, "plot-log: --caption needs a text");
             caption = v;
         } else if (cli_option(argc, argv, &i, "--width", &v)) {
-            if (!v || !parse_int(v, 64, 8192, &w)) return cli_error(CLI_USAGE, "plot-log: --width wants 64..8192, got '%s'", v ? v : "");
+            if (!v || !parse_int(v, 64, 8192, &w))
+                return cli_error(CLI_USAGE, "plot-log: --width wants 64..8192, got '%s'", v ? v : "");
         } else if (cli_option(argc, argv, &i, "--height", &v)) {
-            if (!v || !parse_int(v, 64, 8192, &h)) return cli_error(CLI_USAGE, "plot-log: --height wants 64..8192, got '%s'", v ? v : "");
+            if (!v || !parse_int(v, 64, 8192, &h))
+                return cli_error(CLI_USAGE, "plot-log: --height wants 64..8192, got '%s'", v ? v : "");
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {

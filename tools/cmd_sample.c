@@ -60,7 +60,8 @@ static int sample(gen_args *a, long long n, const char *out, const char *obs_pat
     int rc = gen_load(a, &ck);
     if (rc != CLI_OK) return rc;
     const ed_gen_model *m = &ck.model;
-    if (obs_path && m->obs_size == 0) rc = cli_error(CLI_USAGE, "sample: %s is unconditional; --obs is not used", m->def->name);
+    if (obs_path && m->obs_size == 0)
+        rc = cli_error(CLI_USAGE, "sample: %s is unconditional; --obs is not used", m->def->name);
     if (rc == CLI_OK && obs_path) {
         obs = ed_npy_read(obs_path);
         if (!obs) rc = cli_error(CLI_FAIL, "sample: %s", ed_last_error());
@@ -69,7 +70,8 @@ static int sample(gen_args *a, long long n, const char *out, const char *obs_pat
                            (long long)m->obs_size);
         else if (n < 0) n = obs->shape.dim[0];
         else if (n > obs->shape.dim[0])
-            rc = cli_error(CLI_USAGE, "sample: --n %lld, but %s has only %lld rows", n, obs_path, (long long)obs->shape.dim[0]);
+            rc = cli_error(CLI_USAGE, "sample: --n %lld, but %s has only %lld rows", n, obs_path,
+                           (long long)obs->shape.dim[0]);
         if (rc == CLI_OK && n < obs->shape.dim[0]) {
             obs->shape.dim[0] = n; /* the first n rows: the data is row-major */
         }
@@ -79,7 +81,8 @@ static int sample(gen_args *a, long long n, const char *out, const char *obs_pat
     bool plot = cli_ends_with(out, ".png");
     if (images) underlay = false; /* a grid of images has no data underneath */
     /* A fresh draw of the training data: the observations to condition on and the plot's underlay. */
-    if (rc == CLI_OK && ((plot && underlay) || (m->obs_size > 0 && !obs))) rc = gen_fresh_data(a, &ck, ck.data, n, 0, &fresh);
+    if (rc == CLI_OK && ((plot && underlay) || (m->obs_size > 0 && !obs)))
+        rc = gen_fresh_data(a, &ck, ck.data, n, 0, &fresh);
     if (rc == CLI_OK && m->obs_size > 0 && !obs) {
         obs = fresh.obs;
         fresh.obs = NULL;

@@ -9,38 +9,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: edifice train MODEL --data NAME|FILE.npy|OBS.npy,ACTIONS.npy\n"
-    "                     [--steps N] [--batch B] [--lr X] [--seed S] [--n ROWS]\n"
-    "                     [--backend jit|interp] [--out FILE.safetensors] [--resume FILE]\n"
-    "                     [--lr-schedule cosine|constant] [--log FILE.csv] [--every K]\n"
-    "                     [--OPTION VALUE ...] [pass options]\n"
-    "\n"
-    "Trains MODEL (see `edifice models`) with Adam and writes a checkpoint: the params,\n"
-    "the optimizer state, the step and the data RNG state, with the model, its options\n"
-    "and the data named in the metadata. Ctrl-C stops after the current step and saves\n"
-    "the checkpoint (exit status 130); --resume FILE continues that run exactly as if\n"
-    "it had not been stopped.\n"
-    "\n"
-    "  --data SPEC       a built-in set (moons, circles, swiss_roll, 8gaussians,\n"
-    "                    checkerboard: 2-D; demo: observation -> 8x2 action chunk), an\n"
-    "                    .npy array [N, D], or OBS.npy,ACTIONS.npy pairs [N, O], [N, H, A]\n"
-    "  --n ROWS          rows generated for a built-in set (default 10000)\n"
-    "  --steps N         train until step N (default 1000; on --resume, the run's own)\n"
-    "  --batch B         batch size (default 256)\n"
-    "  --lr X            Adam learning rate (default 0.001)\n"
-    "  --lr-schedule S   cosine (default: from lr down to lr/100 at the last step) or\n"
-    "                    constant\n"
-    "  --seed S          seeds the params, the noise, the batches and a built-in set (0)\n"
-    "  --backend B       jit (default) or interp (the reference interpreter)\n"
-    "  --out FILE        the checkpoint (default MODEL.safetensors; on --resume, FILE)\n"
-    "  --resume FILE     continue from a checkpoint of MODEL; the data, seed and model\n"
-    "                    options come from it (giving other values is an error)\n"
-    "  --log FILE.csv    write step,loss for every step\n"
-    "  --every K         without a terminal, print progress every K steps (default: a\n"
-    "                    tenth of the run)\n"
-    "  --OPTION VALUE    a model option, e.g. --hidden 128 (see `edifice models MODEL`)\n"
-    "Pass options (how the training step is compiled; not kept in the checkpoint):\n";
+static const char usage[] = "usage: edifice train MODEL --data NAME|FILE.npy|OBS.npy,ACTIONS.npy\n"
+                            "                     [--steps N] [--batch B] [--lr X] [--seed S] [--n ROWS]\n"
+                            "                     [--backend jit|interp] [--out FILE.safetensors] [--resume FILE]\n"
+                            "                     [--lr-schedule cosine|constant] [--log FILE.csv] [--every K]\n"
+                            "                     [--OPTION VALUE ...] [pass options]\n"
+                            "\n"
+                            "Trains MODEL (see `edifice models`) with Adam and writes a checkpoint: the params,\n"
+                            "the optimizer state, the step and the data RNG state, with the model, its options\n"
+                            "and the data named in the metadata. Ctrl-C stops after the current step and saves\n"
+                            "the checkpoint (exit status 130); --resume FILE continues that run exactly as if\n"
+                            "it had not been stopped.\n"
+                            "\n"
+                            "  --data SPEC       a built-in set (moons, circles, swiss_roll, 8gaussians,\n"
+                            "                    checkerboard: 2-D; demo: observation -> 8x2 action chunk), an\n"
+                            "                    .npy array [N, D], or OBS.npy,ACTIONS.npy pairs [N, O], [N, H, A]\n"
+                            "  --n ROWS          rows generated for a built-in set (default 10000)\n"
+                            "  --steps N         train until step N (default 1000; on --resume, the run's own)\n"
+                            "  --batch B         batch size (default 256)\n"
+                            "  --lr X            Adam learning rate (default 0.001)\n"
+                            "  --lr-schedule S   cosine (default: from lr down to lr/100 at the last step) or\n"
+                            "                    constant\n"
+                            "  --seed S          seeds the params, the noise, the batches and a built-in set (0)\n"
+                            "  --backend B       jit (default) or interp (the reference interpreter)\n"
+                            "  --out FILE        the checkpoint (default MODEL.safetensors; on --resume, FILE)\n"
+                            "  --resume FILE     continue from a checkpoint of MODEL; the data, seed and model\n"
+                            "                    options come from it (giving other values is an error)\n"
+                            "  --log FILE.csv    write step,loss for every step\n"
+                            "  --every K         without a terminal, print progress every K steps (default: a\n"
+                            "                    tenth of the run)\n"
+                            "  --OPTION VALUE    a model option, e.g. --hidden 128 (see `edifice models MODEL`)\n"
+                            "Pass options (how the training step is compiled; not kept in the checkpoint):\n";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -65,10 +64,10 @@ static void catch_signals(struct sigaction *old_int, struct sigaction *old_term)
 #define MAX_MODEL_OPTS 64
 
 typedef struct {
-    ed_train_request req;  /* the flags, as the library takes them */
+    ed_train_request req; /* the flags, as the library takes them */
     const char *log;
-    long long every;       /* -1: not given */
-    cli_pass_args passes;  /* --passes, --print-after-all, --print-after, --pass-stats */
+    long long every;      /* -1: not given */
+    cli_pass_args passes; /* --passes, --print-after-all, --print-after, --pass-stats */
     ed_option_arg opts[MAX_MODEL_OPTS];
     char opt_name[MAX_MODEL_OPTS][128];
 } train_args;
@@ -98,8 +97,10 @@ static int model_option(train_args *a, int argc, char **argv, int *i)
     name[len] = '\0';
     if (!ed_option_find(def->options, def->noptions, name)) {
         char list[1024];
-        return cli_error(CLI_USAGE, "train: '%s' is neither a train flag nor an option of %s (options: %s; try edifice train --help)",
-                         arg, def->name, ed_options_list(def->options, def->noptions, list, sizeof list));
+        return cli_error(
+            CLI_USAGE,
+            "train: '%s' is neither a train flag nor an option of %s (options: %s; try edifice train --help)", arg,
+            def->name, ed_options_list(def->options, def->noptions, list, sizeof list));
     }
     value = eq ? eq + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
     if (!value) return cli_error(CLI_USAGE, "train: --%s needs a value", name);
@@ -202,7 +203,8 @@ static int run_steps(ed_trainer *t, int64_t total, const char *out, const char *
         int64_t step = ed_trainer_steps_done(t);
         if (log) fprintf(log, "%lld,%.9g\n", (long long)step, loss);
         if (!isfinite(loss)) {
-            rc = cli_error(CLI_FAIL, "train: the loss is %g at step %lld; stopping without a checkpoint (try a lower --lr)", loss,
+            rc = cli_error(CLI_FAIL,
+                           "train: the loss is %g at step %lld; stopping without a checkpoint (try a lower --lr)", loss,
                            (long long)step);
             break;
         }
@@ -215,7 +217,8 @@ static int run_steps(ed_trainer *t, int64_t total, const char *out, const char *
         if (ed_trainer_save(t, out) != ED_OK) {
             rc = cli_error(CLI_FAIL, "train: %s", ed_last_error());
         } else if (stop_requested) {
-            fprintf(stderr, "edifice: interrupted at step %lld of %lld; checkpoint saved to %s (continue with --resume %s)\n",
+            fprintf(stderr,
+                    "edifice: interrupted at step %lld of %lld; checkpoint saved to %s (continue with --resume %s)\n",
                     (long long)done, (long long)total, out, out);
             rc = 130;
         } else {
@@ -260,13 +263,15 @@ static int train(train_args *a)
     const ed_trainer_opts *o = ed_trainer_options(t);
     int rc = CLI_OK;
     if (run.resumed && ed_trainer_steps_done(t) >= o->steps) {
-        fprintf(stderr, "edifice: %s is already at step %lld of %lld; nothing to do (give --steps N above it)\n", a->req.resume,
-                (long long)ed_trainer_steps_done(t), (long long)o->steps);
+        fprintf(stderr, "edifice: %s is already at step %lld of %lld; nothing to do (give --steps N above it)\n",
+                a->req.resume, (long long)ed_trainer_steps_done(t), (long long)o->steps);
     } else {
         if (run.diverges)
-            fprintf(stderr, "edifice: note: --batch/--lr/--lr-schedule (or --steps, which ends the cosine) differ from the "
-                            "checkpoint's (%lld, %g, %s, %lld): the run continues, but not as the interrupted one would have\n",
-                    (long long)run.was.batch, run.was.lr, ed_lr_schedule_name(run.was.lr_schedule), (long long)run.was.steps);
+            fprintf(stderr,
+                    "edifice: note: --batch/--lr/--lr-schedule (or --steps, which ends the cosine) differ from the "
+                    "checkpoint's (%lld, %g, %s, %lld): the run continues, but not as the interrupted one would have\n",
+                    (long long)run.was.batch, run.was.lr, ed_lr_schedule_name(run.was.lr_schedule),
+                    (long long)run.was.steps);
         print_run(a, t);
         rc = run_steps(t, o->steps, run.out, a->log, a->every);
     }
@@ -288,7 +293,9 @@ int cmd_train(int argc, char **argv)
             return CLI_OK;
         }
     if (argc < 2 || argv[1][0] == '-')
-        return cli_error(CLI_USAGE, "train: give the model first, e.g. edifice train flow_matching --data moons (see edifice models)");
+        return cli_error(
+            CLI_USAGE,
+            "train: give the model first, e.g. edifice train flow_matching --data moons (see edifice models)");
     train_args a = {.every = -1};
     a.req.def = ed_model_find(argv[1]);
     if (!a.req.def) return cli_error(CLI_USAGE, "train: %s", ed_last_error());

@@ -47,8 +47,7 @@ int cli_write_outputs(const ed_program *p, const char *dir, const char *cmd, FIL
         const char *name = ed_program_output_name(p, i);
         const ed_tensor *t = ed_program_output_at(p, i);
         char path[4096], type[96];
-        if (strchr(name, '/'))
-            return cli_error(CLI_FAIL, "%s: output name '%s' cannot be a file name", cmd, name);
+        if (strchr(name, '/')) return cli_error(CLI_FAIL, "%s: output name '%s' cannot be a file name", cmd, name);
         snprintf(path, sizeof path, "%s/%s.npy", dir, name);
         if (ed_npy_write(path, t) != ED_OK) return cli_error(CLI_FAIL, "%s", ed_last_error());
         fprintf(report, "%s: %s -> %s\n", name, ed_type_str(t->dtype, t->shape, type, sizeof type), path);
@@ -56,14 +55,14 @@ int cli_write_outputs(const ed_program *p, const char *dir, const char *cmd, FIL
     return CLI_OK;
 }
 
-
 /* --backend jit|interp */
 static int parse_backend(const char *cmd, const char *v, ed_backend *out)
 {
     if (v && strcmp(v, "jit") == 0) *out = ED_BACKEND_JIT;
     else if (v && strcmp(v, "interp") == 0) *out = ED_BACKEND_INTERP;
-    else return cli_error(CLI_USAGE, "%s: --backend wants jit or interp, got '%s' (try edifice %s --help)", cmd,
-                          v ? v : "", cmd);
+    else
+        return cli_error(CLI_USAGE, "%s: --backend wants jit or interp, got '%s' (try edifice %s --help)", cmd,
+                         v ? v : "", cmd);
     return CLI_OK;
 }
 
@@ -114,12 +113,17 @@ int cli_run_and_write(ed_graph *g, const cli_run_args *a, FILE *report)
     if (!st) return cli_error(CLI_FAIL, "out of memory");
     int rc;
     ed_pass_opts po = cli_pass_opts(&a->passes);
-    ed_compile_opts o = {.backend = a->backend, .seed = a->seed, .opt_level = a->opt_level, .arena = a->arena,
-                         .passes = a->passes.pipeline, .pass_opts = &po};
+    ed_compile_opts o = {.backend = a->backend,
+                         .seed = a->seed,
+                         .opt_level = a->opt_level,
+                         .arena = a->arena,
+                         .passes = a->passes.pipeline,
+                         .pass_opts = &po};
     ed_program *p = ed_compile(g, st, &o);
     if (p && a->stats) cli_print_stats(p, stderr);
     if (!p) rc = cli_error(CLI_FAIL, "%s: %s", a->path, ed_last_error());
-    else if (ed_run(p, a->feeds.feeds, a->feeds.n) != ED_OK) rc = cli_error(CLI_FAIL, "%s: %s", a->path, ed_last_error());
+    else if (ed_run(p, a->feeds.feeds, a->feeds.n) != ED_OK)
+        rc = cli_error(CLI_FAIL, "%s: %s", a->path, ed_last_error());
     else rc = cli_write_outputs(p, a->out, a->cmd, report);
     ed_program_free(p);
     ed_store_free(st);
@@ -132,10 +136,11 @@ void cli_print_stats(const ed_program *p, FILE *f)
     if (ed_program_backend(p) == ED_BACKEND_INTERP)
         fprintf(f, "compile: interp, nothing to compile, %d kernels\n", s.kernels);
     else
-        fprintf(f, "compile: lower %.2f ms, optimize %.2f ms, codegen %.2f ms, %d kernels\n", s.lower_ms,
-                s.optimize_ms, s.codegen_ms, s.kernels);
+        fprintf(f, "compile: lower %.2f ms, optimize %.2f ms, codegen %.2f ms, %d kernels\n", s.lower_ms, s.optimize_ms,
+                s.codegen_ms, s.kernels);
     const ed_arena_stats *m = &s.memory;
     fprintf(f, "memory: arena %lld bytes%s, buffers %lld bytes (%d), peak live %lld bytes, %d in place\n",
-            (long long)m->arena_bytes, ed_program_backend(p) == ED_BACKEND_INTERP ? " (planned; interp allocates per node)" : "",
+            (long long)m->arena_bytes,
+            ed_program_backend(p) == ED_BACKEND_INTERP ? " (planned; interp allocates per node)" : "",
             (long long)m->buffer_bytes, m->buffers, (long long)m->peak_bytes, m->inplace);
 }

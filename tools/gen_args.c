@@ -21,7 +21,8 @@ int gen_parse_count(const char *cmd, const char *flag, const char *v, long long 
 {
     unsigned long long u;
     if (!v || !cli_parse_u64(v, &u) || u > (unsigned long long)hi || (long long)u < lo)
-        return cli_error(CLI_USAGE, "%s: %s wants a whole number in %lld..%lld, got '%s'", cmd, flag, lo, hi, v ? v : "");
+        return cli_error(CLI_USAGE, "%s: %s wants a whole number in %lld..%lld, got '%s'", cmd, flag, lo, hi,
+                         v ? v : "");
     *out = (long long)u;
     return CLI_OK;
 }
@@ -81,21 +82,23 @@ bool gen_arg(gen_args *a, int argc, char **argv, int *i, int *rc)
     return true;
 }
 
-const char gen_usage[] =
-    "  --ckpt FILE       the checkpoint `edifice train MODEL` wrote (required)\n"
-    "  --sampler NAME    flow_matching: euler|midpoint|heun|rk4 (default: the model's\n"
-    "                    solver option); ddpm, ddim: ddpm|ddim (default: the model's name)\n"
-    "  --steps K         sampler steps (default: sample_steps, ddim_steps; ddpm runs all T)\n"
-    "  --guidance S      classifier-free guidance scale for a conditional model (1: none)\n"
-    "  --eta X           DDIM noise (0 deterministic, 1 DDPM-like; default the model's)\n"
-    "  --seed S          seeds the sampler's noise and any fresh data drawn (default 0)\n"
-    "  --batch B         samples per compiled call (default 10000)\n"
-    "  --backend B       jit (default) or interp (the reference interpreter)\n";
+const char gen_usage[] = "  --ckpt FILE       the checkpoint `edifice train MODEL` wrote (required)\n"
+                         "  --sampler NAME    flow_matching: euler|midpoint|heun|rk4 (default: the model's\n"
+                         "                    solver option); ddpm, ddim: ddpm|ddim (default: the model's name)\n"
+                         "  --steps K         sampler steps (default: sample_steps, ddim_steps; ddpm runs all T)\n"
+                         "  --guidance S      classifier-free guidance scale for a conditional model (1: none)\n"
+                         "  --eta X           DDIM noise (0 deterministic, 1 DDPM-like; default the model's)\n"
+                         "  --seed S          seeds the sampler's noise and any fresh data drawn (default 0)\n"
+                         "  --batch B         samples per compiled call (default 10000)\n"
+                         "  --backend B       jit (default) or interp (the reference interpreter)\n";
 
 int gen_load(const gen_args *a, ed_checkpoint *ck)
 {
-    if (!a->ckpt) return cli_error(CLI_USAGE, "%s: --ckpt FILE is required (the checkpoint of edifice train %s)", a->cmd, a->def->name);
-    if (ed_checkpoint_load_for(a->ckpt, a->def, ck) != ED_OK) return cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
+    if (!a->ckpt)
+        return cli_error(CLI_USAGE, "%s: --ckpt FILE is required (the checkpoint of edifice train %s)", a->cmd,
+                         a->def->name);
+    if (ed_checkpoint_load_for(a->ckpt, a->def, ck) != ED_OK)
+        return cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
     return CLI_OK;
 }
 
@@ -122,18 +125,24 @@ int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *o
 {
     ed_pass_opts po = cli_pass_opts(&a->passes);
     draw_report report = {a, 0};
-    ed_gen_draw_opts o = {.sampler = a->so, .seed = a->seed, .batch = a->batch, .backend = a->backend,
-                          .passes = a->passes.pipeline, .pass_opts = &po, .progress = print_progress,
+    ed_gen_draw_opts o = {.sampler = a->so,
+                          .seed = a->seed,
+                          .batch = a->batch,
+                          .backend = a->backend,
+                          .passes = a->passes.pipeline,
+                          .pass_opts = &po,
+                          .progress = print_progress,
                           .progress_ctx = &report};
-    if (ed_gen_draw(&ck->model, ck->store, n, obs, &o, out) != ED_OK) return cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
+    if (ed_gen_draw(&ck->model, ck->store, n, obs, &o, out) != ED_OK)
+        return cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
     fprintf(stderr, "%s: %lld samples of %s (step %lld) in %.2f s (%s)\n", a->cmd, (long long)n, ck->model.def->name,
             (long long)ck->step, report.draw_s, a->backend == ED_BACKEND_INTERP ? "interp" : "jit");
     return CLI_OK;
 }
 
-int gen_fresh_data(const gen_args *a, const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t k,
-                   ed_dataset *d)
+int gen_fresh_data(const gen_args *a, const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t k, ed_dataset *d)
 {
-    if (ed_gen_fresh_data(ck, spec, n, a->seed, k, d) != ED_OK) return cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
+    if (ed_gen_fresh_data(ck, spec, n, a->seed, k, d) != ED_OK)
+        return cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
     return CLI_OK;
 }

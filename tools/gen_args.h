@@ -8,14 +8,14 @@
 #include "tools/cli.h"
 
 typedef struct {
-    const char *cmd;          /* "sample", "eval": for messages */
-    const ed_model_def *def;  /* the model named on the command line */
+    const char *cmd;         /* "sample", "eval": for messages */
+    const ed_model_def *def; /* the model named on the command line */
     const char *ckpt;
-    ed_gen_sample_opts so;    /* --sampler, --steps, --guidance, --eta */
-    uint64_t seed;            /* --seed: the program's seed */
-    int64_t batch;            /* --batch: samples per call [10000] */
-    ed_backend backend;       /* --backend */
-    cli_pass_args passes;     /* --passes, --print-after-all, --print-after, --pass-stats */
+    ed_gen_sample_opts so; /* --sampler, --steps, --guidance, --eta */
+    uint64_t seed;         /* --seed: the program's seed */
+    int64_t batch;         /* --batch: samples per call [10000] */
+    ed_backend backend;    /* --backend */
+    cli_pass_args passes;  /* --passes, --print-after-all, --print-after, --pass-stats */
 } gen_args;
 
 /* The usage lines of the flags gen_arg takes. */
@@ -39,8 +39,7 @@ int gen_load(const gen_args *a, ed_checkpoint *ck);
 int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *obs, ed_tensor **out);
 
 /* ed_gen_fresh_data seeded by --seed and k. */
-int gen_fresh_data(const gen_args *a, const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t k,
-                   ed_dataset *d);
+int gen_fresh_data(const gen_args *a, const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t k, ed_dataset *d);
 
 /* A scatter plot of samples (columns 0 and 1 of the last axis: action chunks plot every
  * waypoint) over data in grey (NULL: none); prints "wrote PATH". */

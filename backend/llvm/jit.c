@@ -60,8 +60,8 @@ static int fail_llvm(const char *what, LLVMErrorRef err)
  * level 0..3 picks the code generator's effort. */
 static LLVMTargetMachineRef host_tm(int level)
 {
-    static const LLVMCodeGenOptLevel cg_level[4] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess,
-                                                    LLVMCodeGenLevelDefault, LLVMCodeGenLevelAggressive};
+    static const LLVMCodeGenOptLevel cg_level[4] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess, LLVMCodeGenLevelDefault,
+                                                    LLVMCodeGenLevelAggressive};
     char *triple = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
     char *err = NULL;
     LLVMTargetRef target;
@@ -70,8 +70,7 @@ static LLVMTargetMachineRef host_tm(int level)
         ed_fail("backend jit: no target for %s: %s", triple, err);
         LLVMDisposeMessage(err);
     } else {
-        tm = LLVMCreateTargetMachine(target, triple, cpu, feat, cg_level[level], LLVMRelocPIC,
-                                     LLVMCodeModelSmall);
+        tm = LLVMCreateTargetMachine(target, triple, cpu, feat, cg_level[level], LLVMRelocPIC, LLVMCodeModelSmall);
         if (!tm) ed_fail("backend jit: cannot create a target machine for %s", cpu);
     }
     LLVMDisposeMessage(triple);
@@ -104,8 +103,8 @@ static int count_kernels(LLVMModuleRef m)
 }
 
 /* Lower g into cg->mod and verify it; times the work into st. */
-static int lower_module(ed_cg *cg, const ed_graph *g, ed_node *const *order, const int64_t *offsets,
-                        const char *triple, const char *layout, ed_jit_stats *st)
+static int lower_module(ed_cg *cg, const ed_graph *g, ed_node *const *order, const int64_t *offsets, const char *triple,
+                        const char *layout, ed_jit_stats *st)
 {
     double t0 = now_ms();
     LLVMSetTarget(cg->mod, triple);
@@ -143,16 +142,26 @@ static int define_symbols(LLVMOrcLLJITRef jit)
         const char *name;
         void *addr;
     } syms[] = {
-        {"exp", (void *)(double (*)(double))exp},     {"log", (void *)(double (*)(double))log},
-        {"log1p", (void *)(double (*)(double))log1p}, {"tanh", (void *)(double (*)(double))tanh},
-        {"erf", (void *)(double (*)(double))erf},     {"sin", (void *)(double (*)(double))sin},
-        {"cos", (void *)(double (*)(double))cos},     {"pow", (void *)(double (*)(double, double))pow},
-        {"sqrt", (void *)(double (*)(double))sqrt},   {"memset", (void *)memset},
-        {"memcpy", (void *)memcpy},                   {"cblas_sgemm", (void *)cblas_sgemm},
-        {"cblas_dgemm", (void *)cblas_dgemm},         {"ed_to_i32", (void *)ed_to_i32},
-        {"ed_rng_uniform", (void *)ed_rng_uniform},   {"ed_rng_normal", (void *)ed_rng_normal},
-        {"ed_rng_randint", (void *)ed_rng_randint},   {"ed_rng_bernoulli", (void *)ed_rng_bernoulli},
-        {"ed_rng_loop_seed", (void *)ed_rng_loop_seed}, {"ed_scalar_eval3", (void *)ed_scalar_eval3},
+        {"exp", (void *)(double (*)(double))exp},
+        {"log", (void *)(double (*)(double))log},
+        {"log1p", (void *)(double (*)(double))log1p},
+        {"tanh", (void *)(double (*)(double))tanh},
+        {"erf", (void *)(double (*)(double))erf},
+        {"sin", (void *)(double (*)(double))sin},
+        {"cos", (void *)(double (*)(double))cos},
+        {"pow", (void *)(double (*)(double, double))pow},
+        {"sqrt", (void *)(double (*)(double))sqrt},
+        {"memset", (void *)memset},
+        {"memcpy", (void *)memcpy},
+        {"cblas_sgemm", (void *)cblas_sgemm},
+        {"cblas_dgemm", (void *)cblas_dgemm},
+        {"ed_to_i32", (void *)ed_to_i32},
+        {"ed_rng_uniform", (void *)ed_rng_uniform},
+        {"ed_rng_normal", (void *)ed_rng_normal},
+        {"ed_rng_randint", (void *)ed_rng_randint},
+        {"ed_rng_bernoulli", (void *)ed_rng_bernoulli},
+        {"ed_rng_loop_seed", (void *)ed_rng_loop_seed},
+        {"ed_scalar_eval3", (void *)ed_scalar_eval3},
     };
     enum { N = sizeof syms / sizeof syms[0] };
     LLVMOrcCSymbolMapPair pairs[N];
@@ -237,7 +246,7 @@ ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *
     }
     t0 = now_ms();
     LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(cg.mod, tsctx); /* takes mod */
-    LLVMOrcDisposeThreadSafeContext(tsctx); /* the TSM keeps it alive */
+    LLVMOrcDisposeThreadSafeContext(tsctx);                                           /* the TSM keeps it alive */
     LLVMErrorRef err = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
     if (err) {
         LLVMOrcDisposeThreadSafeModule(tsm);

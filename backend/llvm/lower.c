@@ -12,15 +12,11 @@
 
 /* ---- helpers ------------------------------------------------------------------- */
 
-LLVMTypeRef ed_cg_type(ed_cg *cg, ed_dtype dt)
-{
-    return dt == ED_F32 ? cg->f32 : dt == ED_I32 ? cg->i32 : cg->f64;
-}
+LLVMTypeRef ed_cg_type(ed_cg *cg, ed_dtype dt) { return dt == ED_F32 ? cg->f32 : dt == ED_I32 ? cg->i32 : cg->f64; }
 
 LLVMValueRef ed_cg_i64(ed_cg *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
 
-LLVMValueRef ed_cg_call(ed_cg *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int np,
-                        LLVMValueRef *args)
+LLVMValueRef ed_cg_call(ed_cg *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int np, LLVMValueRef *args)
 {
     LLVMTypeRef ft = LLVMFunctionType(ret, params, (unsigned)np, 0);
     LLVMValueRef f = LLVMGetNamedFunction(cg->mod, name);
@@ -66,7 +62,6 @@ void ed_loop_close(ed_cg *cg, ed_loop *l, int64_t n)
     LLVMPositionBuilderAtEnd(cg->b, exit);
 }
 
-
 /* ---- strided walk --------------------------------------------------------------- */
 
 typedef struct {
@@ -101,13 +96,12 @@ static walk_shape collapse(ed_shape s, const ed_lop *ops, int nops)
     return w;
 }
 
-static void walk_level(ed_cg *cg, const walk_shape *w, int a, const ed_lop *ops, LLVMValueRef *off,
-                       ed_walk_body body, void *ud)
+static void walk_level(ed_cg *cg, const walk_shape *w, int a, const ed_lop *ops, LLVMValueRef *off, ed_walk_body body,
+                       void *ud)
 {
     if (a == w->rank) {
         LLVMValueRef ptrs[ED_WALK_MAX_OPS];
-        for (int k = 0; k < w->nops; k++)
-            ptrs[k] = LLVMBuildInBoundsGEP2(cg->b, ops[k].ty, ops[k].ptr, &off[k], 1, "");
+        for (int k = 0; k < w->nops; k++) ptrs[k] = LLVMBuildInBoundsGEP2(cg->b, ops[k].ty, ops[k].ptr, &off[k], 1, "");
         body(cg, ptrs, ud);
         return;
     }
@@ -153,8 +147,8 @@ int ed_jit_check(const ed_graph *g)
     for (int i = 0; i < g->nnodes; i++) {
         const ed_node *n = g->nodes[i];
         if (!ed_jit_has_lowering(n->op))
-            return ed_fail("backend jit: op %s (%%%d%s) is not lowered yet; use the interp backend",
-                           ed_op_name(n->op), n->id, g->parent ? " in a loop body" : "");
+            return ed_fail("backend jit: op %s (%%%d%s) is not lowered yet; use the interp backend", ed_op_name(n->op),
+                           n->id, g->parent ? " in a loop body" : "");
         if (n->op == ED_OP_LOOP && ed_jit_check(n->attr.body) != ED_OK) return ED_ERR;
     }
     return ED_OK;

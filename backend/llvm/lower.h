@@ -46,8 +46,7 @@ void ed_loop_close(ed_cg *cg, ed_loop *l, int64_t n);
 LLVMTypeRef ed_cg_type(ed_cg *cg, ed_dtype dt);
 LLVMValueRef ed_cg_i64(ed_cg *cg, int64_t v);
 /* Declare (once) and call an external function. */
-LLVMValueRef ed_cg_call(ed_cg *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int np,
-                        LLVMValueRef *args);
+LLVMValueRef ed_cg_call(ed_cg *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int np, LLVMValueRef *args);
 LLVMValueRef ed_cg_alloca(ed_cg *cg, LLVMTypeRef ty); /* in the entry block */
 
 /* Kernel bodies. args: output pointer, then one pointer per input. */

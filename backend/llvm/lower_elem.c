@@ -98,7 +98,8 @@ static LLVMValueRef eval_double(ed_cg *cg, const ed_node *n, LLVMValueRef *x)
         LLVMValueRef half_u = LLVMBuildFMul(b, dconst(cg, 0.5), u, "");
         LLVMValueRef t;
         if (n->attr.approx) {
-            LLVMValueRef c3 = LLVMBuildFMul(b, LLVMBuildFMul(b, LLVMBuildFMul(b, dconst(cg, 0.044715), u, ""), u, ""), u, "");
+            LLVMValueRef c3 = LLVMBuildFMul(b, LLVMBuildFMul(b, LLVMBuildFMul(b, dconst(cg, 0.044715), u, ""), u, ""),
+                                            u, "");
             LLVMValueRef in = LLVMBuildFMul(b, dconst(cg, 0.79788456080286535588), LLVMBuildFAdd(b, u, c3, ""), "");
             t = libm1(cg, "tanh", in);
         } else {
@@ -147,14 +148,19 @@ static LLVMValueRef eval_native(ed_cg *cg, const ed_node *n, LLVMValueRef *x, ed
     case ED_OP_MAXIMUM:
     case ED_OP_MINIMUM:
         if (fl) return nan_pick(cg, u, x[1], n->op == ED_OP_MAXIMUM, ty);
-        return LLVMBuildSelect(b, LLVMBuildICmp(b, n->op == ED_OP_MAXIMUM ? LLVMIntSGT : LLVMIntSLT, u, x[1], ""),
-                               u, x[1], "");
-    case ED_OP_LT: case ED_OP_LE: case ED_OP_GT: case ED_OP_GE: case ED_OP_EQ: {
+        return LLVMBuildSelect(b, LLVMBuildICmp(b, n->op == ED_OP_MAXIMUM ? LLVMIntSGT : LLVMIntSLT, u, x[1], ""), u,
+                               x[1], "");
+    case ED_OP_LT:
+    case ED_OP_LE:
+    case ED_OP_GT:
+    case ED_OP_GE:
+    case ED_OP_EQ: {
         int k = n->op - ED_OP_LT;
         LLVMValueRef c = fl ? LLVMBuildFCmp(b, fp[k], u, x[1], "") : LLVMBuildICmp(b, ip[k], u, x[1], "");
         return LLVMBuildZExt(b, c, cg->i32, "");
     }
-    case ED_OP_WHERE: return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntNE, u, LLVMConstInt(cg->i32, 0, 0), ""), x[1], x[2], "");
+    case ED_OP_WHERE:
+        return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntNE, u, LLVMConstInt(cg->i32, 0, 0), ""), x[1], x[2], "");
     case ED_OP_NEG: return fl ? LLVMBuildFNeg(b, u, "") : LLVMBuildSub(b, zero, u, "");
     case ED_OP_ABS:
         if (fl) return intrinsic1(cg, "llvm.fabs", ty, u);
@@ -215,8 +221,7 @@ static void elem_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
 {
     const ed_node *n = ud;
     LLVMValueRef x[3];
-    for (int k = 0; k < n->nin; k++)
-        x[k] = LLVMBuildLoad2(cg->b, ed_cg_type(cg, n->in[k]->dtype), ptrs[k + 1], "");
+    for (int k = 0; k < n->nin; k++) x[k] = LLVMBuildLoad2(cg->b, ed_cg_type(cg, n->in[k]->dtype), ptrs[k + 1], "");
     LLVMBuildStore(cg->b, ed_lower_elem_value(cg, n, x), ptrs[0]);
 }
 
@@ -253,10 +258,7 @@ typedef struct {
     LLVMValueRef v;
 } fill_ud;
 
-static void fill_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
-{
-    LLVMBuildStore(cg->b, ((fill_ud *)ud)->v, ptrs[0]);
-}
+static void fill_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud) { LLVMBuildStore(cg->b, ((fill_ud *)ud)->v, ptrs[0]); }
 
 bool ed_lower_move_ok(ed_op op)
 {

@@ -98,7 +98,7 @@ typedef struct {
     phase_walk w1, w2;
     int epi_of[ED_FUSED_MAX_INPUTS]; /* epilogue: input -> outer operand */
     ed_red_acc acc;
-    LLVMValueRef rv; /* the group's reduction, for phase 2 */
+    LLVMValueRef rv;                     /* the group's reduction, for phase 2 */
     LLVMValueRef gv[ED_FUSED_MAX_NODES]; /* the group's values with once[] set */
 } fred;
 

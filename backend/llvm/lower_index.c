@@ -90,8 +90,7 @@ static LLVMValueRef add(ed_cg *cg, ed_dtype dt, LLVMValueRef a, LLVMValueRef b)
 }
 
 /* out[at .. at + inner) += upd[from .. from + inner), element by element. */
-static void add_row(ed_cg *cg, const ed_node *n, LLVMValueRef *args, LLVMValueRef at, LLVMValueRef from,
-                    int64_t inner)
+static void add_row(ed_cg *cg, const ed_node *n, LLVMValueRef *args, LLVMValueRef at, LLVMValueRef from, int64_t inner)
 {
     LLVMTypeRef ety = ed_cg_type(cg, n->dtype);
     ed_loop lr = ed_loop_open(cg);
@@ -154,10 +153,7 @@ static void lower_one_hot(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 
 /* ---- dispatch ---------------------------------------------------------------------- */
 
-bool ed_lower_index_ok(ed_op op)
-{
-    return op == ED_OP_GATHER || op == ED_OP_ONE_HOT || op == ED_OP_SCATTER_ADD;
-}
+bool ed_lower_index_ok(ed_op op) { return op == ED_OP_GATHER || op == ED_OP_ONE_HOT || op == ED_OP_SCATTER_ADD; }
 
 void ed_lower_index(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 {

@@ -37,7 +37,8 @@ typedef struct {
 } loop_gen;
 
 /* The buffer pointers of carried value k for iteration i: cur (read) and next (written). */
-static void carried_buffers(ed_cg *cg, const loop_gen *lg, LLVMValueRef odd, int k, LLVMValueRef *cur, LLVMValueRef *nxt)
+static void carried_buffers(ed_cg *cg, const loop_gen *lg, LLVMValueRef odd, int k, LLVMValueRef *cur,
+                            LLVMValueRef *nxt)
 {
     LLVMValueRef a = ed_cg_byte_gep(cg, lg->out, lg->l->carried[2 * k]);
     LLVMValueRef b = ed_cg_byte_gep(cg, lg->out, lg->l->carried[2 * k + 1]);

@@ -81,12 +81,20 @@ int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
         C = LLVMBuildInBoundsGEP2(b, ety, args[0], &oc, 1, "");
     }
     free(offs);
-    LLVMValueRef cargs[14] = {
-        LLVMConstInt(cg->i32, CblasRowMajor, 0),
-        LLVMConstInt(cg->i32, n->attr.ta ? CblasTrans : CblasNoTrans, 0),
-        LLVMConstInt(cg->i32, n->attr.tb ? CblasTrans : CblasNoTrans, 0),
-        BI(m), BI(nn), BI(k), LLVMConstReal(ety, 1.0), A, BI(a_cols), B, BI(b_cols),
-        LLVMConstReal(ety, 0.0), C, BI(nn)};
+    LLVMValueRef cargs[14] = {LLVMConstInt(cg->i32, CblasRowMajor, 0),
+                              LLVMConstInt(cg->i32, n->attr.ta ? CblasTrans : CblasNoTrans, 0),
+                              LLVMConstInt(cg->i32, n->attr.tb ? CblasTrans : CblasNoTrans, 0),
+                              BI(m),
+                              BI(nn),
+                              BI(k),
+                              LLVMConstReal(ety, 1.0),
+                              A,
+                              BI(a_cols),
+                              B,
+                              BI(b_cols),
+                              LLVMConstReal(ety, 0.0),
+                              C,
+                              BI(nn)};
 #undef BI
     ed_cg_call(cg, f32 ? "cblas_sgemm" : "cblas_dgemm", cg->vd, params, 14, cargs);
     if (nbatch != 1) ed_loop_close(cg, &l, nbatch);

@@ -12,8 +12,8 @@ void ed_lower_random(ed_cg *cg, const ed_node *n, LLVMValueRef out, LLVMValueRef
     LLVMTypeRef p[8] = {cg->ptr, cg->i32, cg->i64, cg->i64, cg->i64, cg->i32, cg->f64, cg->f64};
     switch (n->op) {
     case ED_OP_RAND: {
-        LLVMValueRef a[8] = {out, dt, cnt, seed, call, stream, LLVMConstReal(cg->f64, n->attr.lo),
-                             LLVMConstReal(cg->f64, n->attr.hi)};
+        LLVMValueRef a[8] = {
+            out, dt, cnt, seed, call, stream, LLVMConstReal(cg->f64, n->attr.lo), LLVMConstReal(cg->f64, n->attr.hi)};
         ed_cg_call(cg, "ed_rng_uniform", cg->vd, p, 8, a);
         break;
     }
@@ -29,8 +29,8 @@ void ed_lower_random(ed_cg *cg, const ed_node *n, LLVMValueRef out, LLVMValueRef
     }
     case ED_OP_RANDINT: {
         LLVMTypeRef q[7] = {cg->ptr, cg->i64, cg->i64, cg->i64, cg->i32, cg->i64, cg->i64};
-        LLVMValueRef a[7] = {out, cnt, seed, call, stream, ed_cg_i64(cg, (int64_t)n->attr.lo),
-                             ed_cg_i64(cg, (int64_t)n->attr.hi)};
+        LLVMValueRef a[7] = {
+            out, cnt, seed, call, stream, ed_cg_i64(cg, (int64_t)n->attr.lo), ed_cg_i64(cg, (int64_t)n->attr.hi)};
         ed_cg_call(cg, "ed_rng_randint", cg->vd, q, 7, a);
         break;
     }

@@ -259,8 +259,7 @@ static bool match_all(const text_lines *t, const check *checks, int n)
                           : check_failed(c, "no output line after line %d (the previous match) matches", prev + 1);
         else if (c->kind == CHECK_NEXT && l != prev + 1)
             ok = check_failed(c, "matched output line %d, not line %d right after the previous match", l + 1, prev + 2);
-        else
-            ok = check_nots(t, nots, nnots, prev + 1, l);
+        else ok = check_nots(t, nots, nnots, prev + 1, l);
         nnots = 0;
         prev = l;
     }

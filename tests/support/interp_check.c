@@ -22,8 +22,8 @@ static bool close_enough(double got, double want, double tol)
 /* Stops the test: cmocka's _fail longjmps out. */
 static void stop(const char *file, int line) { _fail(file, line); }
 
-void check_node_at(ed_node *n, ed_dtype dt, ed_shape s, const double *want, int64_t count, double tol,
-                   const char *file, int line)
+void check_node_at(ed_node *n, ed_dtype dt, ed_shape s, const double *want, int64_t count, double tol, const char *file,
+                   int line)
 {
     if (!n) {
         print_error("node is NULL\n");
@@ -41,8 +41,8 @@ void check_node_at(ed_node *n, ed_dtype dt, ed_shape s, const double *want, int6
     ed_output(g, name, n);
     ed_node_type_str(n, have, sizeof have);
     if (n->dtype != dt || !ed_shape_eq(n->shape, s) || ed_shape_numel(s) != count) {
-        print_error("node is %s, test wants %s with %lld values\n", have,
-                    ed_type_str(dt, s, wanted, sizeof wanted), (long long)count);
+        print_error("node is %s, test wants %s with %lld values\n", have, ed_type_str(dt, s, wanted, sizeof wanted),
+                    (long long)count);
         stop(file, line);
         return;
     }
@@ -67,8 +67,7 @@ void check_node_at(ed_node *n, ed_dtype dt, ed_shape s, const double *want, int6
         print_error("compile/run failed: %s\n", err);
         stop(file, line);
     } else if (bad >= 0) {
-        print_error("element %d of %s: got %.17g, want %.17g (tol %g)\n", bad, have, got,
-                    want[bad], tol);
+        print_error("element %d of %s: got %.17g, want %.17g (tol %g)\n", bad, have, got, want[bad], tol);
         stop(file, line);
     }
 }

@@ -102,8 +102,8 @@ static bool same_bits(double want, double have)
     return memcmp(&want, &have, sizeof want) == 0 || (isnan(want) && isnan(have));
 }
 
-static void check_tensors(const ed_tensor *want, const ed_tensor *have, double tol, bool bits_at_zero,
-                          const char *what, const char *name)
+static void check_tensors(const ed_tensor *want, const ed_tensor *have, double tol, bool bits_at_zero, const char *what,
+                          const char *name)
 {
     assert_int_equal(want->dtype, have->dtype);
     assert_true(ed_shape_eq(want->shape, have->shape));
@@ -114,14 +114,12 @@ static void check_tensors(const ed_tensor *want, const ed_tensor *have, double t
     }
 }
 
-void check_tensors_agree(const ed_tensor *want, const ed_tensor *have, double tol, const char *what,
-                         const char *name)
+void check_tensors_agree(const ed_tensor *want, const ed_tensor *have, double tol, const char *what, const char *name)
 {
     check_tensors(want, have, tol, true, what, name);
 }
 
-void check_tensors_close(const ed_tensor *want, const ed_tensor *have, double tol, const char *what,
-                         const char *name)
+void check_tensors_close(const ed_tensor *want, const ed_tensor *have, double tol, const char *what, const char *name)
 {
     check_tensors(want, have, tol, false, what, name);
 }

@@ -62,11 +62,9 @@ bool values_close(double want, double have, double tol);
 
 /* Same dtype and shape, then every element: at tol 0 the same bits (NaNs of any payload
  * are equal), else values_close. Fails with what, name and the element. */
-void check_tensors_agree(const ed_tensor *want, const ed_tensor *have, double tol, const char *what,
-                         const char *name);
+void check_tensors_agree(const ed_tensor *want, const ed_tensor *have, double tol, const char *what, const char *name);
 /* As check_tensors_agree, but values_close at every tol, 0 included. */
-void check_tensors_close(const ed_tensor *want, const ed_tensor *have, double tol, const char *what,
-                         const char *name);
+void check_tensors_close(const ed_tensor *want, const ed_tensor *have, double tol, const char *what, const char *name);
 
 /* One of the two above: how a caller wants two programs' values compared. */
 typedef void (*tensor_check)(const ed_tensor *want, const ed_tensor *have, double tol, const char *what,
