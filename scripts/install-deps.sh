@@ -4,7 +4,7 @@
 # Idempotent: prints nothing and touches nothing when everything is present.
 set -eu
 
-PACKAGES="cmake make gcc pkg-config llvm-19-dev libopenblas-dev libcmocka-dev libpng-dev zlib1g-dev dataset-fashion-mnist"
+PACKAGES="cmake make gcc pkg-config clang-format-19 llvm-19-dev libopenblas-dev libcmocka-dev libpng-dev zlib1g-dev dataset-fashion-mnist"
 
 missing=""
 for p in $PACKAGES; do
