@@ -83,8 +83,8 @@ def section(out_dir, command):
         f"Mean ± sd over {nseeds} seeds (0, 1, 2), per test sample, lower is better. vae: neg ELBO with one z "
         "per digit, IWAE bound with K = 100; realnvp: one uniform-dequantisation draw per digit, the bound "
         "on the 17-level discrete likelihood. Training time: edifice's is the CLI's own `trained N steps in "
-        "X s` (the step loop, its first step's JIT compile included); PyTorch's is its step loop. Both on "
-        "one OpenBLAS thread, on a loaded 2-core machine.",
+        "X s` (the step loop; the JIT compile before it, about a second, is not counted); PyTorch's is its "
+        "step loop (eager). Both on one OpenBLAS thread, on a loaded 2-core machine.",
         "",
         "| figure | edifice | PyTorch | edifice train s | PyTorch train s |",
         "|---|---|---|---|---|",
