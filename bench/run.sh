@@ -105,7 +105,11 @@ run "c-loop-interp" 1 "$B" loop --backend interp --steps 1 --repeats $REPEATS
 
 uptime >"$OUT/load-after.txt"
 echo "$(($(date +%s) - start))" >"$OUT/elapsed.txt"
-"$PY" bench/report.py "$OUT" "$BUILD" >bench/RESULTS.md.tmp && mv bench/RESULTS.md.tmp bench/RESULTS.md \
+# The Learning section is bench/learning.sh's (minutes of training): kept as it was.
+[ -f bench/RESULTS.md ] && awk '/^## /{on = /^## Learning/} on' bench/RESULTS.md >"$OUT/learning-section.md"
+"$PY" bench/report.py "$OUT" "$BUILD" >bench/RESULTS.md.tmp \
+    && { [ ! -s "$OUT/learning-section.md" ] || { printf '\n'; cat "$OUT/learning-section.md"; } >>bench/RESULTS.md.tmp; } \
+    && mv bench/RESULTS.md.tmp bench/RESULTS.md \
     || { echo "bench: writing bench/RESULTS.md failed" >&2; exit 1; }
 echo "bench: wrote bench/RESULTS.md ($(cat "$OUT/elapsed.txt") s of runs)" >&2
 # A workload that failed is in the tables as failed; make the command fail too.

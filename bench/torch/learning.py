@@ -1,0 +1,202 @@
+#!/usr/bin/python3
+"""PyTorch twins of `edifice train vae --data digits` and `edifice train realnvp --data digits`
+at the CLI's defaults, for the learning table of bench/RESULTS.md (bench/learning.sh).
+
+Same architecture, init, loss, data split and budget as models/vae.c and models/realnvp.c
+with the trainer's defaults (models/trainer.c, frontend/optim.c):
+  - data: data/digits.csv.gz, pixels / 16 flattened to 64; train rows 0..1499, test
+    1500..1796 (data/README.md);
+  - Adam (0.9, 0.999, eps 1e-8), lr 1e-3, cosine schedule with a 1-step warm-up down to
+    lr/100 at the last step: factor(t) = min(1, t + 1) * (0.01 + 0.99 (1 + cos(pi p)) / 2),
+    p = clamp((t - 1) / (steps - 1), 0, 1), t = 0-based step; no clipping, no weight decay;
+  - 1000 steps of batch 256 drawn uniformly with replacement from the 1,500 rows;
+  - dense layers glorot-uniform weights, zero biases (frontend/nn.c ed_dense); RealNVP's
+    s/t heads start at zero.
+Random streams differ from edifice's (philox); only the distributions match.
+
+Eval on the 297 test digits, per sample and averaged, as `edifice eval` does:
+  vae: neg_elbo (one z per x) and iwae_nll (K = 100), nats;
+  realnvp: nll (one dequantisation draw per x, minus D log 17), nats, and bits_per_dim.
+
+Usage: learning.py vae|realnvp [--seed S] [--steps N] [--threads T]
+Prints "name value" lines: train_seconds, then the figures.
+"""
+import argparse
+import gzip
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TRAIN_ROWS = 1500
+D = 64
+LEVELS = 17  # digits pixels are 0..16
+
+
+def load_digits():
+    path = os.environ.get("EDIFICE_DIGITS", os.path.join(ROOT, "data", "digits.csv.gz"))
+    with gzip.open(path, "rt") as f:
+        a = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    x = torch.from_numpy(a[:, :D] / 16.0)
+    return x[:TRAIN_ROWS].contiguous(), x[TRAIN_ROWS:].contiguous()
+
+
+def dense(n_in, n_out, zero=False):
+    """ed_dense: y = x W + b, W glorot-uniform (limit sqrt(6 / (in + out))), b zero."""
+    lin = torch.nn.Linear(n_in, n_out)
+    with torch.no_grad():
+        if zero:
+            lin.weight.zero_()
+        else:
+            lim = math.sqrt(6.0 / (n_in + n_out))
+            lin.weight.uniform_(-lim, lim)
+        lin.bias.zero_()
+    return lin
+
+
+def mlp(sizes, activate_last):
+    """ed_mlp: dense layers with ReLU after each (after the last one only if asked)."""
+    layers = []
+    for i in range(1, len(sizes)):
+        layers.append(dense(sizes[i - 1], sizes[i]))
+        if i < len(sizes) - 1 or activate_last:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers)
+
+
+class VAE(torch.nn.Module):
+    """models/vae.c defaults: latent 32, encoder 256,128, decoder 128,256, ReLU, Bernoulli."""
+
+    def __init__(self, latent=32):
+        super().__init__()
+        self.latent = latent
+        self.enc = mlp([D, 256, 128], activate_last=True)
+        self.mu = dense(128, latent)
+        self.log_var = dense(128, latent)
+        self.dec = mlp([latent, 128, 256, D], activate_last=False)
+
+    def encode(self, x):
+        h = self.enc(x)
+        return self.mu(h), self.log_var(h)
+
+    @staticmethod
+    def recon_nll(x, logits):
+        return (F.softplus(logits) - x * logits).sum(-1)
+
+    def neg_elbo(self, x):
+        mu, log_var = self.encode(x)
+        z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
+        kl = 0.5 * (mu.square() + log_var.exp() - 1 - log_var).sum(-1)
+        return self.recon_nll(x, self.dec(z)) + kl
+
+    def iwae(self, x, k=100):
+        mu, log_var = self.encode(x)
+        eps = torch.randn(k, *mu.shape)
+        z = mu + torch.exp(0.5 * log_var) * eps
+        # log p(z) - log q(z | x): the 2 pi terms cancel, (z - mu)^2 / var = eps^2.
+        prior_ratio = 0.5 * (eps.square().sum(-1) + log_var.sum(-1) - z.square().sum(-1))
+        log_w = prior_ratio - self.recon_nll(x, self.dec(z))
+        return math.log(k) - torch.logsumexp(log_w, 0)
+
+    def loss(self, x):
+        return self.neg_elbo(x).mean()
+
+    def figures(self, x):
+        return {"neg_elbo": self.neg_elbo(x).mean().item(), "iwae_nll": self.iwae(x).mean().item()}
+
+
+class RealNVP(torch.nn.Module):
+    """models/realnvp.c with digits' defaults: 4 couplings, hidden [256] ReLU, checkerboard
+    masks on the 8x8 grid alternating with the complement, s = tanh(raw), zero heads,
+    17-level dequantisation, logit pre-transform with alpha 0.05."""
+
+    def __init__(self, couplings=4, hidden=256, alpha=0.05):
+        super().__init__()
+        self.alpha = alpha
+        masks = []
+        for i in range(couplings):
+            m = [float((((j // 8) + (j % 8)) % 2 == 0) == (i % 2 == 0)) for j in range(D)]
+            masks.append(m)
+        self.register_buffer("masks", torch.tensor(masks))
+        self.nets = torch.nn.ModuleList(mlp([D, hidden], activate_last=True) for _ in range(couplings))
+        self.s = torch.nn.ModuleList(dense(hidden, D, zero=True) for _ in range(couplings))
+        self.t = torch.nn.ModuleList(dense(hidden, D, zero=True) for _ in range(couplings))
+
+    def log_density(self, v):
+        a = self.alpha
+        p = a + (1 - 2 * a) * v
+        log_p, log_q = torch.log(p), torch.log(1 - p)
+        y = log_p - log_q
+        ld = -(log_p + log_q).sum(1) + D * math.log(1 - 2 * a)
+        for i in range(len(self.nets)):
+            m = self.masks[i]
+            h = self.nets[i](y * m)
+            s = (1 - m) * torch.tanh(self.s[i](h))
+            t = (1 - m) * self.t[i](h)
+            y = y * torch.exp(s) + t
+            ld = ld + s.sum(1)
+        return -0.5 * y.square().sum(1) - 0.5 * D * math.log(2 * math.pi) + ld
+
+    def log_prob(self, x):
+        v = (x * (LEVELS - 1) + torch.rand_like(x)) / LEVELS
+        return self.log_density(v) - D * math.log(LEVELS)
+
+    def loss(self, x):
+        return -self.log_prob(x).mean()
+
+    def figures(self, x):
+        nll = -self.log_prob(x).mean().item()
+        return {"nll": nll, "bits_per_dim": nll / (D * math.log(2))}
+
+
+def lr_factor(t, steps):
+    """frontend/optim.c's cosine schedule with warmup_steps 1, min_ratio 0.01."""
+    warm = min(1.0, (t + 1) / 1.0)
+    p = min(max((t - 1) / (steps - 1), 0.0), 1.0)
+    return warm * (0.01 + 0.99 * 0.5 * (math.cos(math.pi * p) + 1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("model", choices=["vae", "realnvp"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    train, test = load_digits()
+    model = VAE() if a.model == "vae" else RealNVP()
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
+    gen = torch.Generator().manual_seed(a.seed + 1)
+
+    start = time.perf_counter()
+    for t in range(a.steps):
+        for group in opt.param_groups:
+            group["lr"] = a.lr * lr_factor(t, a.steps)
+        idx = torch.randint(0, train.shape[0], (a.batch,), generator=gen)
+        loss = model.loss(train[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if not math.isfinite(loss.item()):
+            print(f"learning.py: the loss is {loss.item()} at step {t + 1}", file=sys.stderr)
+            return 1
+    seconds = time.perf_counter() - start
+    print(f"train_seconds {seconds:.3f}")
+    print(f"final_loss {loss.item():.6f}")
+    with torch.no_grad():
+        for name, value in model.figures(test).items():
+            print(f"{name} {value:.6f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
