@@ -111,8 +111,11 @@ static int make_buffers(ed_node *const *order, ed_arena_mode mode, plan *p, ed_a
             p->bufs[b] = (buffer){.size = aligned(bytes), .first = i, .last = i};
         }
         p->buf[n->id] = b;
-        int end = n->op == ED_OP_CONST || p->pinned[n->id] ? p->n : p->last[n->id];
-        if (n->op == ED_OP_CONST) p->bufs[b].first = 0; /* filled at compile time */
+        /* Consts, and loops (their slot holds the body's consts), are filled at compile
+         * time: their buffers live for the whole program, so no other buffer reuses them. */
+        bool filled = n->op == ED_OP_CONST || n->op == ED_OP_LOOP;
+        int end = filled || p->pinned[n->id] ? p->n : p->last[n->id];
+        if (filled) p->bufs[b].first = 0;
         if (end > p->bufs[b].last) p->bufs[b].last = end;
     }
     return ED_OK;

@@ -1055,6 +1055,39 @@ static void test_pass_changing_a_body_interface_fails(void **state)
     ed_graph_free(g);
 }
 
+/* A body's consts live in the loop's arena slot, filled once at compile time: no other
+ * buffer may reuse that slot, or later calls read clobbered consts. Here matmuls after
+ * the loop would take the slot; every call must still give 3 6 9 12. */
+static void test_jit_body_consts_survive_calls(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("body_consts");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(16, 16));
+    ed_loop_builder *b = ed_loop_begin(g, 3);
+    ed_node *c = ed_loop_carried(b, ed_fill(g, ED_F32, ed_shape1(4), 0));
+    ed_node *next = ed_add(c, ed_const(ed_loop_body(b), ED_F32, ed_shape1(4), (double[]){1, 2, 3, 4}, 4));
+    ed_node *loop = ed_loop_end(b, &next, 1, NULL, 0);
+    ed_output(g, "c", ed_mul_scalar(ed_loop_result(loop, 0), 1));
+    ed_node *h = ed_matmul(x, x);
+    h = ed_matmul(h, ed_exp(h));
+    h = ed_matmul(h, ed_exp(h));
+    ed_output(g, "y", ed_sum(h, ED_ALL_AXES, false));
+    ed_store *st = ed_store_new(0);
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_JIT});
+    if (!p) fail_msg("%s", ed_last_error());
+    ed_tensor *xv = ed_tensor_new(ED_F32, ed_shape2(16, 16));
+    for (int call = 0; call < 3; call++) {
+        assert_int_equal(ed_run(p, (ed_feed[]){{"x", xv}}, 1), ED_OK);
+        const float *cv = ed_program_output(p, "c")->data;
+        for (int i = 0; i < 4; i++)
+            if (cv[i] != 3.0f * (float)(i + 1)) fail_msg("call %d: c[%d] = %g, want %g", call, i, cv[i], 3.0 * (i + 1));
+    }
+    ed_tensor_free(xv);
+    ed_program_free(p);
+    ed_store_free(st);
+    ed_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest shared[] = {
@@ -1082,6 +1115,7 @@ int main(void)
         cmocka_unit_test(test_jit_carried_values_written_in_place),
         cmocka_unit_test(test_jit_no_copy_per_trip),
         cmocka_unit_test(test_jit_thousand_trips_is_one_call),
+        cmocka_unit_test(test_jit_body_consts_survive_calls),
         cmocka_unit_test(test_jit_parsed_nested_graph),
         cmocka_unit_test(test_passes_in_bodies_keep_values),
         cmocka_unit_test(test_passes_fuse_bodies),
