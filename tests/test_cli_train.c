@@ -224,6 +224,64 @@ static void test_train_and_resume(void **state)
     free(b);
 }
 
+/* Every family through the one path: train 6 steps straight, or 3 and resume to 6, on
+ * the digits; the checkpoints are the same bytes, eval prints the family's figures on
+ * the test split, sample writes a grid, and the samples are finite and in [0, 1]. */
+static void train_resume_sample(const char *model, const char *opts, const char *figure)
+{
+    static result r;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "train %s --data digits --steps 6 --batch 32 %s --out %s_a.safetensors", model, opts,
+             model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    snprintf(cmd, sizeof cmd, "train %s --data digits --steps 3 --batch 32 %s --out %s_h.safetensors", model, opts,
+             model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    snprintf(cmd, sizeof cmd, "train %s --resume %s_h.safetensors --steps 6 --out %s_b.safetensors", model, model,
+             model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    char pa[256], pb[256];
+    snprintf(pa, sizeof pa, TMP "/%s_a.safetensors", model);
+    snprintf(pb, sizeof pb, TMP "/%s_b.safetensors", model);
+    size_t na, nb;
+    char *fa = slurp(pa, &na), *fb = slurp(pb, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(fa, fb, na);
+    free(fa);
+    free(fb);
+    snprintf(cmd, sizeof cmd, "eval %s --ckpt %s_a.safetensors", model, model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "on the test split of digits, 297 rows"));
+    assert_non_null(strstr(r.out, figure));
+    snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --n 16 --out %s.npy", model, model, model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    snprintf(pa, sizeof pa, TMP "/%s.npy", model);
+    ed_tensor *s = ed_npy_read(pa);
+    if (!s) fail_msg("%s", ed_last_error());
+    assert_int_equal(s->shape.rank, 4);
+    assert_int_equal(s->shape.dim[0], 16);
+    for (int64_t i = 0; i < ed_tensor_numel(s); i++) {
+        double v = ed_tensor_get(s, i);
+        if (!(v >= 0 && v <= 1)) fail_msg("%s sample %lld is %g", model, (long long)i, v);
+    }
+    ed_tensor_free(s);
+    snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --out %s.png", model, model, model);
+    cli(&r, cmd);
+    assert_ok(&r);
+}
+
+static void test_image_families(void **state)
+{
+    (void)state;
+    train_resume_sample("vae", "--encoder 32 --decoder 32 --latent 4", "iwae_nll");
+    train_resume_sample("realnvp", "--couplings 2 --hidden 32", "bits_per_dim");
+}
+
 static void test_train_errors(void **state)
 {
     (void)state;
@@ -525,10 +583,15 @@ static void test_help(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_models_lists_defaults), cmocka_unit_test(test_data_writes_npy_and_png),
-        cmocka_unit_test(test_train_and_resume),      cmocka_unit_test(test_train_errors),
-        cmocka_unit_test(test_sigint_saves),          cmocka_unit_test(test_help),
-        cmocka_unit_test(test_sample_and_eval),       cmocka_unit_test(test_pass_options),
+        cmocka_unit_test(test_models_lists_defaults),
+        cmocka_unit_test(test_data_writes_npy_and_png),
+        cmocka_unit_test(test_train_and_resume),
+        cmocka_unit_test(test_image_families),
+        cmocka_unit_test(test_train_errors),
+        cmocka_unit_test(test_sigint_saves),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_sample_and_eval),
+        cmocka_unit_test(test_pass_options),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
