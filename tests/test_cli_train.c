@@ -278,8 +278,8 @@ static void train_resume_sample(const char *model, const char *opts, const char 
 static void test_image_families(void **state)
 {
     (void)state;
-    train_resume_sample("vae", "--encoder 32 --decoder 32 --latent 4", "iwae_nll");
-    train_resume_sample("realnvp", "--couplings 2 --hidden 32", "bits_per_dim");
+    train_resume_sample("vae", "--encoder 32 --decoder 32 --latent 4 " CONST, "iwae_nll");
+    train_resume_sample("realnvp", "--couplings 2 --hidden 32 " CONST, "bits_per_dim");
 }
 
 static void test_train_errors(void **state)
