@@ -110,4 +110,29 @@ ed_node *ed_vqvae_decode_indices(ed_node *idx, const ed_vqvae_opts *o);
 /* Per-image reconstruction error [B]: mean over D of (x - decoded)^2, through the codes. */
 ed_node *ed_vqvae_recon_mse(ed_graph *g, ed_node *x, const ed_vqvae_opts *o);
 
+/* ---- the prior (models/vqvae_prior.c) ---------------------------------------------- */
+
+/* Next-code logits [B, T, K] for tokens i32 [B, T], T <= G: token K is the start token,
+ * position t sees tokens 0..t. A pre-LayerNorm causal transformer: token and learned
+ * position embeddings, prior_layers blocks of self-attention and a GELU MLP (4x).
+ * Params "vq.prior.*". */
+ed_node *ed_vqvae_prior_logits(ed_node *tokens, const ed_vqvae_opts *o);
+/* -log p(idx) in nats [B] of codes idx i32 [B, G] (cross-entropy summed over G). */
+ed_node *ed_vqvae_prior_nll_indices(ed_node *idx, const ed_vqvae_opts *o);
+/* The prior's NLL [B] of the encoder's codes of x [B, D]. */
+ed_node *ed_vqvae_prior_nll(ed_graph *g, ed_node *x, const ed_vqvae_opts *o);
+/* Step "prior"'s loss: the mean of ed_vqvae_prior_nll. */
+ed_node *ed_vqvae_prior_loss(ed_graph *g, ed_node *x, const ed_vqvae_opts *o);
+
+/* n code grids i32 [n, G] drawn from the prior, one position after another (G
+ * transformer passes unrolled in the graph, Gumbel-max draws from ed_rand). */
+ed_node *ed_vqvae_sample_indices(ed_graph *g, int64_t n, const ed_vqvae_opts *o);
+/* n images [n, D] in [0, 1]: decoded prior samples. */
+ed_node *ed_vqvae_sample(ed_graph *g, int64_t n, const ed_vqvae_opts *o);
+
+/* Codebook perplexity exp(H) of n code indices in [0, k), H the entropy of their
+ * histogram; *used (may be NULL) gets the number of distinct codes. NAN with
+ * ed_last_error() set for n < 1, k < 1 or an index out of range. */
+double ed_vqvae_perplexity(const int32_t *idx, int64_t n, int64_t k, int64_t *used);
+
 #endif

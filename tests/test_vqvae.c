@@ -1,7 +1,8 @@
 /* VQ-VAE's builders: options, the quantizer against a hand-built codebook, the
  * codebook's size, gradient and movement (loss mode) and its EMA update with a dead
- * code restarted (checked against the formula), the straight-through gradient and a
- * short training run. */
+ * code restarted (checked against the formula), the straight-through gradient, a
+ * short training run, the prior's NLL falling on codes with structure, frozen groups,
+ * samples, and the perplexity helper. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -408,6 +409,154 @@ static void test_training_lowers_recon(void **state)
     ed_tensor_free(data), ed_tensor_free(test);
 }
 
+/* ---- prior ------------------------------------------------------------------------------- */
+
+/* Codes with structure: c, c + 1, ... (mod K) from a uniform c, so -log p = log K
+ * (2.08 nats for K = 8) under the true law against G log K (8.3 for G = 4) uniformly. */
+static ed_tensor *runs_of_codes(int64_t rows, int g, int k)
+{
+    ed_tensor *t = ed_tensor_new(ED_I32, ed_shape2(rows, g));
+    int32_t *v = t->data;
+    for (int64_t r = 0; r < rows; r++)
+        for (int i = 0; i < g; i++) v[r * g + i] = (int32_t)((r * 5 + r / 8 + i) % k);
+    return t;
+}
+
+static void test_prior_learns_structure(void **state)
+{
+    (void)state;
+    ed_vqvae_opts o = small_opts();
+    o.codes = 4;
+    ed_store *st = ed_store_new(2);
+    ed_graph *g = ed_graph_new("prior");
+    ed_node *nll = ed_vqvae_prior_nll_indices(ed_input(g, "idx", ED_I32, ed_shape2(64, 4)), &o);
+    ed_output(g, "nll", nll);
+    const char *const groups[] = {"vq.prior.", NULL};
+    assert_int_equal(ed_train_step(g, ed_mean(nll, ED_ALL_AXES, false), &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 1e-2}, .groups = groups}), ED_OK);
+    ed_program *p = compile(g, st, ED_BACKEND_JIT);
+    ed_tensor *codes = runs_of_codes(64, 4, 8);
+    run(p, "idx", codes);
+    double first = ed_tensor_get(ed_program_output(p, "loss"), 0);
+    for (int s = 0; s < 150; s++) run(p, "idx", codes);
+    double last = ed_tensor_get(ed_program_output(p, "loss"), 0);
+    if (!(first > 7 && last < 2.6)) fail_msg("prior NLL %g nats at the start, %g after 150 steps (log 8 = 2.08)", first, last);
+    ed_program_free(p), ed_graph_free(g), ed_tensor_free(codes);
+
+    /* Its samples follow the rule: each code is the one before plus 1 (mod 8). */
+    g = ed_graph_new("sample_codes");
+    ed_output(g, "codes", ed_vqvae_sample_indices(g, 200, &o));
+    p = compile(g, st, ED_BACKEND_INTERP);
+    run(p, NULL, NULL);
+    const ed_tensor *s = ed_program_output(p, "codes");
+    assert_int_equal(s->dtype, ED_I32);
+    assert_int_equal(s->shape.dim[0], 200);
+    assert_int_equal(s->shape.dim[1], 4);
+    const int32_t *c = s->data;
+    int follow = 0;
+    int64_t used;
+    for (int r = 0; r < 200; r++) {
+        bool ok = true;
+        for (int i = 1; i < 4; i++) ok &= c[r * 4 + i] == (c[r * 4 + i - 1] + 1) % 8;
+        follow += ok;
+    }
+    double ppl = ed_vqvae_perplexity(c, 200 * 4, 8, &used);
+    if (follow < 180) fail_msg("%d of 200 sampled grids follow the rule", follow);
+    assert_int_equal(used, 8); /* and the first code is not stuck */
+    assert_true(ppl > 6);
+    ed_program_free(p), ed_graph_free(g), ed_store_free(st);
+}
+
+/* Step "prior" on data x trains only "vq.prior.*": the encoder and codebook stay
+ * bit for bit, and ed_vqvae_prior_nll is the NLL of the encoder's codes. */
+static void test_prior_step_freezes_autoencoder(void **state)
+{
+    (void)state;
+    ed_vqvae_opts o = small_opts();
+    ed_store *st = ed_store_new(3);
+    ed_graph *g = ed_graph_new("prior_step");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(16, D));
+    ed_output(g, "nll", ed_vqvae_prior_nll(g, x, &o));
+    ed_output(g, "nll_of_codes", ed_vqvae_prior_nll_indices(ed_vqvae_encode_indices(x, &o), &o));
+    const char *const groups[] = {"vq.prior.", NULL};
+    assert_int_equal(ed_train_step(g, ed_vqvae_prior_loss(g, x, &o), &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 1e-2}, .groups = groups}), ED_OK);
+    ed_program *p = compile(g, st, ED_BACKEND_INTERP);
+    ed_tensor *enc = copy_of(st, "vq.enc.0.w"), *cb = copy_of(st, "vq.codebook"), *out = copy_of(st, "vq.prior.out.w");
+    ed_tensor *xv = patterns(16);
+    for (int s = 0; s < 3; s++) run(p, "x", xv);
+    const float *a = out_f32(p, "nll"), *b = out_f32(p, "nll_of_codes");
+    for (int i = 0; i < 16; i++) {
+        assert_true(isfinite(a[i]) && a[i] > 0);
+        assert_float_equal(a[i], b[i], 0);
+    }
+    assert_float_equal(max_abs_diff(enc, ed_store_get(st, "vq.enc.0.w")), 0, 0);
+    assert_float_equal(max_abs_diff(cb, ed_store_get(st, "vq.codebook")), 0, 0);
+    assert_true(max_abs_diff(out, ed_store_get(st, "vq.prior.out.w")) > 1e-4);
+    assert_null(ed_store_get(st, "opt.m.vq.enc.0.w"));
+    ed_tensor_free(enc), ed_tensor_free(cb), ed_tensor_free(out), ed_tensor_free(xv);
+    ed_program_free(p), ed_graph_free(g), ed_store_free(st);
+}
+
+/* ---- sampling and decoding ------------------------------------------------------------- */
+
+static void sample_case(ed_backend be)
+{
+    ed_vqvae_opts o = small_opts();
+    ed_store *st = ed_store_new(4);
+    ed_graph *g = ed_graph_new("sample");
+    ed_output(g, "x", ed_vqvae_sample(g, 10, &o));
+    ed_tensor *codes = ed_tensor_new(ED_I32, ed_shape2(3, 2));
+    int32_t *c = codes->data;
+    for (int i = 0; i < 6; i++) c[i] = i % 8;
+    ed_output(g, "decoded", ed_vqvae_decode_indices(ed_input(g, "codes", ED_I32, ed_shape2(3, 2)), &o));
+    ed_program *p = compile(g, st, be);
+    run(p, "codes", codes);
+    const ed_tensor *x = ed_program_output(p, "x");
+    assert_int_equal(x->dtype, ED_F32);
+    assert_int_equal(x->shape.rank, 2);
+    assert_int_equal(x->shape.dim[0], 10);
+    assert_int_equal(x->shape.dim[1], D);
+    ed_tensor *first = ed_tensor_copy(x);
+    for (int64_t i = 0; i < 10 * D; i++) {
+        double v = ed_tensor_get(x, i);
+        if (!(v >= 0 && v <= 1)) fail_msg("sample value %lld is %g", (long long)i, v);
+    }
+    const ed_tensor *dec = ed_program_output(p, "decoded");
+    assert_int_equal(dec->shape.dim[0], 3);
+    for (int64_t i = 0; i < 3 * D; i++) assert_true(ed_tensor_get(dec, i) >= 0 && ed_tensor_get(dec, i) <= 1);
+    run(p, "codes", codes);
+    assert_true(max_abs_diff(first, ed_program_output(p, "x")) > 0); /* a new call draws anew */
+    ed_tensor_free(first), ed_tensor_free(codes);
+    ed_program_free(p), ed_graph_free(g), ed_store_free(st);
+}
+
+static void test_sample_shape_and_range(void **state)
+{
+    (void)state;
+    sample_case(ED_BACKEND_INTERP);
+    sample_case(ED_BACKEND_JIT);
+}
+
+/* ---- perplexity and errors ------------------------------------------------------------- */
+
+static void test_perplexity(void **state)
+{
+    (void)state;
+    int64_t used;
+    assert_float_equal(ed_vqvae_perplexity((int32_t[]){2, 2, 2, 2}, 4, 4, &used), 1, 1e-12);
+    assert_int_equal(used, 1);
+    assert_float_equal(ed_vqvae_perplexity((int32_t[]){0, 1, 2, 3}, 4, 4, &used), 4, 1e-12);
+    assert_int_equal(used, 4);
+    assert_float_equal(ed_vqvae_perplexity((int32_t[]){0, 3, 0, 3}, 4, 8, &used), 2, 1e-12);
+    assert_int_equal(used, 2);
+    /* p = (3/4, 1/4): exp(-(0.75 log 0.75 + 0.25 log 0.25)) = 1.7547654... */
+    assert_float_equal(ed_vqvae_perplexity((int32_t[]){1, 1, 1, 0}, 4, 2, NULL), 1.7547653760398644, 1e-12);
+    assert_true(isnan(ed_vqvae_perplexity((int32_t[]){0, 4}, 2, 4, &used)));
+    assert_non_null(strstr(ed_last_error(), "index 1 is 4, outside [0, 4)"));
+    assert_int_equal(used, 0);
+    assert_true(isnan(ed_vqvae_perplexity((int32_t[]){0}, 0, 4, NULL)));
+    assert_true(isnan(ed_vqvae_perplexity((int32_t[]){-1}, 1, 4, NULL)));
+}
+
 static void expect_graph_error(ed_graph *g, const char *part)
 {
     const char *e = ed_graph_error(g);
@@ -423,15 +572,29 @@ static void test_errors(void **state)
     assert_null(ed_vqvae_loss(g, ed_input(g, "x", ED_F32, ed_shape2(4, D + 1)), &o));
     expect_graph_error(g, "x is f32[4,17], needs f32[B, 16]");
 
+    o.prior_heads = 3;
+    g = ed_graph_new("e");
+    assert_null(ed_vqvae_sample(g, 2, &o));
+    expect_graph_error(g, "prior_heads dividing prior_width");
+
     o = small_opts();
     g = ed_graph_new("e");
     assert_null(ed_vqvae_decode_indices(ed_input(g, "c", ED_F32, ed_shape2(4, 2)), &o));
+    expect_graph_error(g, "need i32[B, 2]");
+
+    g = ed_graph_new("e");
+    assert_null(ed_vqvae_prior_nll_indices(ed_input(g, "c", ED_I32, ed_shape2(4, 3)), &o));
     expect_graph_error(g, "need i32[B, 2]");
 
     o.data_dim = 0;
     g = ed_graph_new("e");
     assert_null(ed_vqvae_encode(ed_input(g, "x", ED_F32, ed_shape2(4, D)), &o));
     expect_graph_error(g, "must be >= 1");
+
+    o = small_opts();
+    g = ed_graph_new("e");
+    assert_null(ed_vqvae_sample(g, 0, &o));
+    expect_graph_error(g, "n = 0");
 }
 
 int main(void)
@@ -444,6 +607,10 @@ int main(void)
         cmocka_unit_test(test_straight_through),
         cmocka_unit_test(test_ema_update_and_restart),
         cmocka_unit_test(test_training_lowers_recon),
+        cmocka_unit_test(test_prior_learns_structure),
+        cmocka_unit_test(test_prior_step_freezes_autoencoder),
+        cmocka_unit_test(test_sample_shape_and_range),
+        cmocka_unit_test(test_perplexity),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
