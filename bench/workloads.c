@@ -2,16 +2,12 @@
  * and matmul FLOP counting. */
 #include "bench/workloads.h"
 #include "frontend/frontend.h"
+#include "models/image_data.h"
 #include "runtime/error.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
-
-#ifndef ED_SOURCE_DIR
-#define ED_SOURCE_DIR "."
-#endif
 
 static const struct {
     const char *id;
@@ -53,44 +49,17 @@ void bench_workload_free(bench_workload *w)
 
 ed_tensor *bench_digits_load(int64_t rows)
 {
-    const char *path = getenv("EDIFICE_DIGITS");
-    if (!path || !*path) path = ED_SOURCE_DIR "/data/digits.csv.gz";
-    gzFile f = gzopen(path, "rb");
-    if (!f) {
-        ed_fail("digits: cannot open %s (set EDIFICE_DIGITS to data/digits.csv.gz)", path);
-        return NULL;
-    }
-    ed_tensor *t = ed_tensor_new(ED_F32, ed_shape2(rows, 64));
-    if (!t) {
-        gzclose(f);
+    ed_images all;
+    if (ed_digits_read(ed_digits_path(), &all) != ED_OK) return NULL;
+    ed_tensor *t = NULL;
+    if (rows > all.x->shape.dim[0])
+        ed_fail("digits: %s has %lld rows, %lld wanted", ed_digits_path(), (long long)all.x->shape.dim[0],
+                (long long)rows);
+    else if (!(t = ed_tensor_new(ED_F32, ed_shape2(rows, 64))))
         ed_fail("digits: out of memory for %lld rows", (long long)rows);
-        return NULL;
-    }
-    float *d = t->data;
-    char line[1024];
-    int64_t r = 0;
-    while (r < rows && gzgets(f, line, sizeof line)) {
-        char *p = line;
-        for (int c = 0; c < 65; c++) {
-            char *end;
-            long v = strtol(p, &end, 10);
-            if (end == p || v < 0 || v > (c < 64 ? 16 : 9) || (c < 64 && *end != ',')) {
-                ed_fail("digits: %s line %lld column %d is not a valid value", path, (long long)r + 1, c + 1);
-                ed_tensor_free(t);
-                gzclose(f);
-                return NULL;
-            }
-            if (c < 64) d[r * 64 + c] = (float)v / 16.0f;
-            p = end + 1;
-        }
-        r++;
-    }
-    gzclose(f);
-    if (r < rows) {
-        ed_fail("digits: %s has %lld rows, %lld wanted", path, (long long)r, (long long)rows);
-        ed_tensor_free(t);
-        return NULL;
-    }
+    else
+        memcpy(t->data, all.x->data, sizeof(float) * 64 * (size_t)rows);
+    ed_images_free(&all);
     return t;
 }
 

@@ -30,7 +30,8 @@ int bench_w3_build(bench_workload *w);
 int bench_w5_build(bench_workload *w);
 
 /* The first rows images of data/digits.csv.gz (EDIFICE_DIGITS overrides the path) as
- * f32 [rows, 64], pixels scaled to [0, 1]. NULL with ed_last_error() on failure. */
+ * f32 [rows, 64], pixels scaled to [0, 1]: the library's reader (models/image_data.h),
+ * flattened. NULL with ed_last_error() on failure. */
 ed_tensor *bench_digits_load(int64_t rows);
 /* Cut rows [k*b, (k+1)*b) of x [N, D] into n new tensors reshaped to shape (numel b*D). */
 ed_tensor **bench_split_batches(const ed_tensor *x, int64_t b, int n, ed_shape shape);

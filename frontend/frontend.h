@@ -42,7 +42,11 @@ ed_node *ed_mul_scalar(ed_node *x, double v);
 ed_node *ed_neg(ed_node *x);
 ed_node *ed_abs(ed_node *x);
 ed_node *ed_exp(ed_node *x);
+/* exp(x) - 1, accurate for small x. */
+ed_node *ed_expm1(ed_node *x);
 ed_node *ed_log(ed_node *x);
+/* log(1 + x), accurate for small x. */
+ed_node *ed_log1p(ed_node *x);
 ed_node *ed_sqrt(ed_node *x);
 ed_node *ed_rsqrt(ed_node *x);
 ed_node *ed_square(ed_node *x);

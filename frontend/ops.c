@@ -101,7 +101,9 @@ ed_node *ed_mul_scalar(ed_node *x, double v) { return ed_mul(x, ed_scalar_like(x
 ed_node *ed_neg(ed_node *x) { return op1(ED_OP_NEG, x, NULL); }
 ed_node *ed_abs(ed_node *x) { return op1(ED_OP_ABS, x, NULL); }
 ed_node *ed_exp(ed_node *x) { return op1(ED_OP_EXP, x, NULL); }
+ed_node *ed_expm1(ed_node *x) { return op1(ED_OP_EXPM1, x, NULL); }
 ed_node *ed_log(ed_node *x) { return op1(ED_OP_LOG, x, NULL); }
+ed_node *ed_log1p(ed_node *x) { return op1(ED_OP_LOG1P, x, NULL); }
 ed_node *ed_sqrt(ed_node *x) { return op1(ED_OP_SQRT, x, NULL); }
 ed_node *ed_rsqrt(ed_node *x) { return op1(ED_OP_RSQRT, x, NULL); }
 ed_node *ed_square(ed_node *x) { return op1(ED_OP_SQUARE, x, NULL); }

@@ -1,5 +1,5 @@
-/* The interpreter's kernel table (indexed by ed_op, like ir/shape.c's rules) and the
- * entry point that dispatches one node. */
+/* The interpreter's kernel table (indexed by ed_op) and the entry point that dispatches
+ * one node. Elementwise ops need no entry: they all run ed_k_elementwise. */
 #include "interp/kernels.h"
 
 #include <assert.h>
@@ -7,18 +7,6 @@
 static const ed_interp_kernel kernels[ED_OP_COUNT] = {
     [ED_OP_INPUT] = ed_k_bound_leaf, [ED_OP_PARAM] = ed_k_bound_leaf, [ED_OP_STATE] = ed_k_bound_leaf,
     [ED_OP_CONST] = ed_k_const,
-    [ED_OP_ADD] = ed_k_elementwise, [ED_OP_SUB] = ed_k_elementwise, [ED_OP_MUL] = ed_k_elementwise,
-    [ED_OP_DIV] = ed_k_elementwise, [ED_OP_POW] = ed_k_elementwise, [ED_OP_MAXIMUM] = ed_k_elementwise,
-    [ED_OP_MINIMUM] = ed_k_elementwise, [ED_OP_LT] = ed_k_elementwise, [ED_OP_LE] = ed_k_elementwise,
-    [ED_OP_GT] = ed_k_elementwise, [ED_OP_GE] = ed_k_elementwise, [ED_OP_EQ] = ed_k_elementwise,
-    [ED_OP_WHERE] = ed_k_elementwise,
-    [ED_OP_NEG] = ed_k_elementwise, [ED_OP_ABS] = ed_k_elementwise, [ED_OP_EXP] = ed_k_elementwise,
-    [ED_OP_LOG] = ed_k_elementwise, [ED_OP_SQRT] = ed_k_elementwise, [ED_OP_RSQRT] = ed_k_elementwise,
-    [ED_OP_SQUARE] = ed_k_elementwise, [ED_OP_TANH] = ed_k_elementwise, [ED_OP_SIGMOID] = ed_k_elementwise,
-    [ED_OP_RELU] = ed_k_elementwise, [ED_OP_LEAKY_RELU] = ed_k_elementwise, [ED_OP_GELU] = ed_k_elementwise,
-    [ED_OP_SILU] = ed_k_elementwise, [ED_OP_SOFTPLUS] = ed_k_elementwise, [ED_OP_SIN] = ed_k_elementwise,
-    [ED_OP_COS] = ed_k_elementwise, [ED_OP_ERF] = ed_k_elementwise, [ED_OP_SIGN] = ed_k_elementwise, [ED_OP_CLAMP] = ed_k_elementwise,
-    [ED_OP_CAST] = ed_k_elementwise, [ED_OP_STOP_GRADIENT] = ed_k_elementwise,
     [ED_OP_SUM] = ed_k_sum_mean, [ED_OP_MEAN] = ed_k_sum_mean, [ED_OP_MAX] = ed_k_max_min,
     [ED_OP_MIN] = ed_k_max_min, [ED_OP_ARGMAX] = ed_k_argmax_argmin, [ED_OP_ARGMIN] = ed_k_argmax_argmin,
     [ED_OP_RESHAPE] = ed_k_reshape, [ED_OP_TRANSPOSE] = ed_k_transpose,
@@ -32,7 +20,14 @@ static const ed_interp_kernel kernels[ED_OP_COUNT] = {
     [ED_OP_FUSED] = ed_k_fused,
 };
 
-bool ed_interp_has_kernel(ed_op op) { return (unsigned)op < ED_OP_COUNT && kernels[op]; }
+static ed_interp_kernel kernel_of(ed_op op)
+{
+    if ((unsigned)op >= ED_OP_COUNT) return NULL;
+    if (ed_ops[op].kind == ED_KIND_ELEM) return ed_k_elementwise;
+    return kernels[op];
+}
+
+bool ed_interp_has_kernel(ed_op op) { return kernel_of(op) != NULL; }
 
 bool ed_interp_is_bound_leaf(ed_op op)
 {
@@ -45,5 +40,5 @@ void ed_interp_eval(const ed_node *n, const ed_tensor *const *in, ed_tensor *out
     /* ed_compile checks every op of the graph has a kernel before anything runs. */
     assert(ed_interp_has_kernel(n->op));
     assert(out->dtype == n->dtype && ed_shape_eq(out->shape, n->shape));
-    kernels[n->op](n, in, out, ctx);
+    kernel_of(n->op)(n, in, out, ctx);
 }

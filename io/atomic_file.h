@@ -1,8 +1,8 @@
-/* Atomic file replacement for checkpoints and plots: write a fresh temporary file next
- * to the target ("PATH.tmp<pid>.<n>", created with O_EXCL), flush and fsync it, then
- * rename it over PATH and fsync the directory. A crash at any point leaves either the
- * old file or the complete new one (plus, at worst, a stray temporary file), never a
- * torn PATH. The same scheme as io/npy.c. */
+/* Atomic file replacement, the one way io/ writes a file (safetensors, npy, PNG): write
+ * a fresh temporary file next to the target ("PATH.tmp<pid>.<n>", created with O_EXCL),
+ * flush and fsync it, then rename it over PATH and fsync the directory. A crash at any
+ * point leaves either the old file or the complete new one (plus, at worst, a stray
+ * temporary file), never a torn PATH. */
 #ifndef ED_ATOMIC_FILE_H
 #define ED_ATOMIC_FILE_H
 

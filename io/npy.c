@@ -5,17 +5,15 @@
  *           'shape': (2, 3), } padded with spaces and ended by '\n'
  *   data:   the elements in C order */
 #include "io/npy.h"
+#include "io/atomic_file.h"
 #include "runtime/error.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -25,10 +23,27 @@
 #define NPY_MAX_HEADER (1u << 20)
 #define HEADER_TRUNCATED "%s: truncated: preamble says the header is %zu bytes, file has %zu"
 
+/* An element type a file may hold. Native types are the tensor's bytes; the others are
+ * integers that ed_npy_read_any widens or narrows into i32. */
 typedef struct {
+    const char *code; /* descr without its byte-order character */
+    ed_dtype dtype;
+    size_t size;
+    bool native, is_signed;
+} npy_type;
+
+static const npy_type npy_types[] = {
+    {"f4", ED_F32, 4, true, true}, {"i4", ED_I32, 4, true, true}, {"f8", ED_F64, 8, true, true},
+    {"u1", ED_I32, 1, false, false}, {"i1", ED_I32, 1, false, true}, {"u2", ED_I32, 2, false, false},
+    {"i2", ED_I32, 2, false, true}, {"u4", ED_I32, 4, false, false}, {"i8", ED_I32, 8, false, true},
+    {"u8", ED_I32, 8, false, false},
+};
+
+typedef struct {
+    const npy_type *type;
     ed_dtype dtype;
     ed_shape shape;
-    size_t data_bytes;
+    size_t data_bytes; /* in the file */
 } npy_header;
 
 static bool host_is_little_endian(void)
@@ -275,38 +290,40 @@ static int parse_dict(cursor *c, header_fields *h)
     return ED_OK;
 }
 
-/* Maps a descr such as '<f4' to a dtype, with a message naming what is wrong. */
-static int dtype_from_descr(const char *descr, const char *name, ed_dtype *out)
+/* Maps a descr such as '<f4' to a type (the non-native ones only when widen), with a
+ * message naming what is wrong. */
+static int dtype_from_descr(const char *descr, const char *name, bool widen, const npy_type **out)
 {
-    static const struct {
-        const char *code;
-        ed_dtype dtype;
-    } known[] = {{"f4", ED_F32}, {"i4", ED_I32}, {"f8", ED_F64}};
     char order = descr[0];
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-        if (order == '\0' || strcmp(descr + 1, known[i].code) != 0)
+    for (size_t i = 0; i < sizeof npy_types / sizeof npy_types[0]; i++) {
+        const npy_type *t = &npy_types[i];
+        if (order == '\0' || strcmp(descr + 1, t->code) != 0 || (!t->native && !widen))
             continue;
         if (order == '<' || order == '|' || order == '=') {
-            *out = known[i].dtype;
+            *out = t;
             return ED_OK;
         }
         if (order == '>')
             return ed_fail("%s: big-endian dtype '%s' is not supported (save with '<%s')",
-                           name, descr, known[i].code);
+                           name, descr, t->code);
     }
+    if (widen)
+        return ed_fail("%s: unsupported dtype '%s' (edifice reads <f4, <f8 and integers of 1 to 8 bytes)",
+                       name, descr);
     return ed_fail("%s: unsupported dtype '%s' (edifice reads <f4, <i4, <f8)", name, descr);
 }
 
 static int parse_header(const char *text, size_t len, size_t file_offset, const char *name,
-                        npy_header *out)
+                        bool widen, npy_header *out)
 {
     cursor c = {.text = text, .p = text, .end = text + len, .file_offset = file_offset,
                 .name = name};
     header_fields h = {0};
     if (parse_dict(&c, &h) != ED_OK)
         return ED_ERR;
-    if (dtype_from_descr(h.descr, name, &out->dtype) != ED_OK)
+    if (dtype_from_descr(h.descr, name, widen, &out->type) != ED_OK)
         return ED_ERR;
+    out->dtype = out->type->dtype;
     if (h.fortran_order)
         return ed_fail("%s: fortran_order arrays are not supported (save a C-ordered array, "
                        "e.g. np.ascontiguousarray)", name);
@@ -315,7 +332,7 @@ static int parse_header(const char *text, size_t len, size_t file_offset, const 
     out->shape = h.shape;
     out->shape.rank = h.rank;
     int64_t numel = ed_shape_numel(out->shape);
-    size_t size = ed_dtype_size(out->dtype);
+    size_t size = out->type->size;
     if (numel < 0 || (uint64_t)numel > SIZE_MAX / size)
         return ed_fail("%s: shape in the .npy header is too large", name);
     out->data_bytes = (size_t)numel * size;
@@ -368,7 +385,7 @@ ed_tensor *ed_npy_parse(const void *bytes, size_t n, const char *what)
     size_t preamble = 0, header_len = 0;
     npy_header h = {0};
     if (parse_preamble(p, n, name, &preamble, &header_len) != ED_OK ||
-        parse_header((const char *)p + preamble, header_len, preamble, name, &h) != ED_OK)
+        parse_header((const char *)p + preamble, header_len, preamble, name, false, &h) != ED_OK)
         return NULL;
     size_t data_offset = preamble + header_len;
     if (check_data_size(n - data_offset, h.data_bytes, name) != ED_OK)
@@ -425,7 +442,7 @@ static int read_preamble(FILE *f, const char *name, size_t *preamble, size_t *he
     return check_header_len(*header_len, name);
 }
 
-static int read_header(FILE *f, const char *name, npy_header *h)
+static int read_header(FILE *f, const char *name, bool widen, npy_header *h)
 {
     size_t preamble = 0, header_len = 0, got = 0;
     if (read_preamble(f, name, &preamble, &header_len) != ED_OK)
@@ -437,7 +454,7 @@ static int read_header(FILE *f, const char *name, npy_header *h)
     if (status == ED_OK && got < header_len)
         status = ed_fail(HEADER_TRUNCATED, name, header_len, got);
     if (status == ED_OK)
-        status = parse_header(text, header_len, preamble, name, h);
+        status = parse_header(text, header_len, preamble, name, widen, h);
     free(text);
     return status;
 }
@@ -454,25 +471,63 @@ static int check_file_size(FILE *f, size_t want, const char *name)
     return check_data_size(have, want, name);
 }
 
-static ed_tensor *read_tensor(FILE *f, const char *name)
+/* Element i of n integers of type t at p, as an int64 (u8 values above INT64_MAX
+ * saturate, which is out of i32's range all the same). */
+static int64_t int_at(const unsigned char *p, const npy_type *t, size_t i)
+{
+    uint64_t v = 0;
+    memcpy(&v, p + i * t->size, t->size); /* little-endian host: low bytes first */
+    if (t->is_signed && t->size < 8 && (v >> (8 * t->size - 1)) & 1)
+        v |= ~UINT64_C(0) << (8 * t->size);
+    if (!t->is_signed && v > INT64_MAX)
+        return INT64_MAX;
+    return (int64_t)v;
+}
+
+/* Converts the file's integers in raw into t's i32 elements, each checked for range. */
+static int narrow_to_i32(const unsigned char *raw, const npy_header *h, ed_tensor *t, const char *name)
+{
+    int32_t *out = t->data;
+    int64_t n = ed_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = int_at(raw, h->type, (size_t)i);
+        if (v < INT32_MIN || v > INT32_MAX)
+            return ed_fail("%s: element %lld is %lld, outside the i32 range edifice converts to", name,
+                           (long long)i, (long long)v);
+        out[i] = (int32_t)v;
+    }
+    return ED_OK;
+}
+
+static ed_tensor *read_tensor(FILE *f, const char *name, bool widen)
 {
     npy_header h = {0};
-    if (read_header(f, name, &h) != ED_OK || check_file_size(f, h.data_bytes, name) != ED_OK)
+    if (read_header(f, name, widen, &h) != ED_OK || check_file_size(f, h.data_bytes, name) != ED_OK)
         return NULL;
     ed_tensor *t = ed_tensor_new(h.dtype, h.shape);
     if (!t)
         return NULL;
+    unsigned char *raw = h.type->native ? t->data : malloc(h.data_bytes ? h.data_bytes : 1);
     size_t got = 0, rest = 0;
-    if (read_some(f, t->data, h.data_bytes, &got, name) != ED_OK ||
-        count_rest(f, &rest, name) != ED_OK ||
-        check_data_size(got + rest, h.data_bytes, name) != ED_OK) {
+    int status = raw ? ED_OK : ed_fail("%s: out of memory for %zu bytes", name, h.data_bytes);
+    if (status == ED_OK)
+        status = read_some(f, raw, h.data_bytes, &got, name);
+    if (status == ED_OK)
+        status = count_rest(f, &rest, name);
+    if (status == ED_OK)
+        status = check_data_size(got + rest, h.data_bytes, name);
+    if (status == ED_OK && !h.type->native)
+        status = narrow_to_i32(raw, &h, t, name);
+    if (raw != t->data)
+        free(raw);
+    if (status != ED_OK) {
         ed_tensor_free(t);
         return NULL;
     }
     return t;
 }
 
-ed_tensor *ed_npy_read(const char *path)
+static FILE *open_for_reading(const char *path)
 {
     if (!path) {
         ed_fail("npy: NULL path");
@@ -481,13 +536,44 @@ ed_tensor *ed_npy_read(const char *path)
     if (check_host(path) != ED_OK)
         return NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) {
+    if (!f)
         ed_fail("%s: cannot open: %s", path, strerror(errno));
+    return f;
+}
+
+ed_tensor *ed_npy_read(const char *path)
+{
+    FILE *f = open_for_reading(path);
+    if (!f)
         return NULL;
-    }
-    ed_tensor *t = read_tensor(f, path);
+    ed_tensor *t = read_tensor(f, path, false);
     fclose(f);
     return t;
+}
+
+ed_tensor *ed_npy_read_any(const char *path)
+{
+    FILE *f = open_for_reading(path);
+    if (!f)
+        return NULL;
+    ed_tensor *t = read_tensor(f, path, true);
+    fclose(f);
+    return t;
+}
+
+int ed_npy_peek(const char *path, char descr[4], ed_shape *shape)
+{
+    FILE *f = open_for_reading(path);
+    if (!f)
+        return ED_ERR;
+    npy_header h = {0};
+    int status = read_header(f, path, true, &h);
+    fclose(f);
+    if (status != ED_OK)
+        return ED_ERR;
+    snprintf(descr, 4, "%s", h.type->code);
+    *shape = h.shape;
+    return ED_OK;
 }
 
 /* ---- writing ------------------------------------------------------------------------- */
@@ -540,64 +626,12 @@ static int check_writable(const char *path, const ed_tensor *t)
     return ED_OK;
 }
 
-/* Creates a fresh temporary file next to path (mode 0666 less the umask, like any
- * new file). The name goes to tmp. */
-static FILE *create_temp(const char *path, char *tmp, size_t cap)
-{
-    static atomic_uint counter;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        unsigned n = atomic_fetch_add(&counter, 1);
-        if ((size_t)snprintf(tmp, cap, "%s.tmp%ld.%u", path, (long)getpid(), n) >= cap) {
-            ed_fail("%s: path too long", path);
-            return NULL;
-        }
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) {
-            FILE *f = fdopen(fd, "wb");
-            if (!f) {
-                ed_fail("%s: cannot open a temporary file: %s", path, strerror(errno));
-                close(fd);
-                unlink(tmp);
-            }
-            return f;
-        }
-        if (errno != EEXIST) {
-            ed_fail("%s: cannot create temporary file '%s': %s", path, tmp, strerror(errno));
-            return NULL;
-        }
-    }
-    ed_fail("%s: cannot find a free temporary file name", path);
-    return NULL;
-}
-
-/* Makes the rename itself durable; best effort, as some file systems refuse. */
-static void sync_parent_dir(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        strcpy(dir, ".");
-    } else {
-        size_t len = slash == path ? 1 : (size_t)(slash - path);
-        if (len >= sizeof dir)
-            return;
-        memcpy(dir, path, len);
-        dir[len] = '\0';
-    }
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 static int write_all(FILE *f, const char *path, const char *header, size_t header_len,
                      const ed_tensor *t)
 {
     size_t bytes = ed_tensor_bytes(t);
     if (fwrite(header, 1, header_len, f) != header_len ||
-        (bytes && fwrite(t->data, 1, bytes, f) != bytes) || fflush(f) != 0 ||
-        fsync(fileno(f)) != 0)
+        (bytes && fwrite(t->data, 1, bytes, f) != bytes))
         return ed_fail("%s: write failed: %s", path, strerror(errno));
     return ED_OK;
 }
@@ -610,25 +644,8 @@ int ed_npy_write(const char *path, const ed_tensor *t)
     size_t header_len = format_header(t, header, sizeof header);
     if (header_len == 0)
         return ed_fail("%s: header too long", path);
-    size_t cap = strlen(path) + 64;
-    char *tmp = malloc(cap);
-    if (!tmp)
-        return ed_fail("%s: out of memory", path);
-    FILE *f = create_temp(path, tmp, cap);
-    if (!f) {
-        free(tmp);
+    ed_atomic_file af;
+    if (ed_atomic_open(&af, path) != ED_OK)
         return ED_ERR;
-    }
-    int status = write_all(f, path, header, header_len, t);
-    if (fclose(f) != 0 && status == ED_OK)
-        status = ed_fail("%s: write failed: %s", path, strerror(errno));
-    if (status == ED_OK && rename(tmp, path) != 0)
-        status = ed_fail("%s: cannot rename the temporary file into place: %s", path,
-                         strerror(errno));
-    if (status == ED_OK)
-        sync_parent_dir(path);
-    else
-        unlink(tmp);
-    free(tmp);
-    return status;
+    return ed_atomic_finish(&af, write_all(af.f, path, header, header_len, t));
 }

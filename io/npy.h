@@ -15,6 +15,15 @@
 /* Reads a whole .npy file into a new tensor. */
 ed_tensor *ed_npy_read(const char *path);
 
+/* Like ed_npy_read, and also reads integer files of other widths ('|u1', '|i1', '<u2',
+ * '<i2', '<u4', '<i8', '<u8') into i32; a value outside i32's range is an error naming
+ * the file and the element. For data loaders (uint8 images, int64 labels). */
+ed_tensor *ed_npy_read_any(const char *path);
+
+/* The type code without byte order ("f4", "u1", ...; any type ed_npy_read_any takes)
+ * and the shape of a .npy file, from its header alone. */
+int ed_npy_peek(const char *path, char descr[4], ed_shape *shape);
+
 /* Parses an in-memory .npy image of n bytes; what names it in messages (NULL: "npy"). */
 ed_tensor *ed_npy_parse(const void *bytes, size_t n, const char *what);
 

@@ -1,11 +1,10 @@
-/* Scatter plots and image grids written as PNG with libpng. */
+/* Scatter plots and image grids, drawn on an io/canvas.h picture. */
 #include "io/plot.h"
-#include "io/atomic_file.h"
+#include "io/canvas.h"
+#include "io/plot_frame.h"
 #include "runtime/error.h"
 
 #include <math.h>
-#include <png.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,101 +12,9 @@
 #define MARGIN 16
 #define GAP 2
 
-typedef struct {
-    int w, h;
-    unsigned char *px; /* RGB, row-major */
-} canvas;
-
-static int canvas_new(canvas *c, int w, int h, uint32_t fill, const char *path)
-{
-    c->w = w;
-    c->h = h;
-    c->px = malloc((size_t)w * (size_t)h * 3);
-    if (!c->px)
-        return ed_fail("%s: out of memory for a %dx%d picture", path, w, h);
-    for (size_t i = 0; i < (size_t)w * (size_t)h; i++) {
-        c->px[3 * i] = (unsigned char)(fill >> 16);
-        c->px[3 * i + 1] = (unsigned char)(fill >> 8);
-        c->px[3 * i + 2] = (unsigned char)fill;
-    }
-    return ED_OK;
-}
-
-/* Blends colour into pixel (x, y) with opacity a in [0, 1]. */
-static void blend(canvas *c, int x, int y, uint32_t color, double a)
-{
-    if (x < 0 || y < 0 || x >= c->w || y >= c->h || a <= 0)
-        return;
-    unsigned char *p = c->px + 3 * ((size_t)y * (size_t)c->w + (size_t)x);
-    for (int k = 0; k < 3; k++) {
-        double want = (double)((color >> (16 - 8 * k)) & 0xff);
-        p[k] = (unsigned char)lround(p[k] + (want - p[k]) * (a > 1 ? 1 : a));
-    }
-}
-
-/* ---- PNG output ----------------------------------------------------------------------- */
-
-/* libpng's message, kept outside encode_png's frame so it survives the longjmp. */
-static _Thread_local char png_message[256];
-
-static void on_png_error(png_structp png, png_const_charp msg)
-{
-    snprintf(png_message, sizeof png_message, "%s", msg);
-    png_longjmp(png, 1);
-}
-
-static void on_png_warning(png_structp png, png_const_charp msg)
-{
-    (void)png;
-    (void)msg;
-}
-
-/* Encodes c into f; description (may be NULL) goes into a tEXt chunk. */
-static int encode_png(FILE *f, const canvas *c, const char *description, const char *path)
-{
-    png_message[0] = '\0';
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, on_png_error,
-                                              on_png_warning);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!info) {
-        png_destroy_write_struct(&png, NULL);
-        return ed_fail("%s: cannot set up libpng (out of memory)", path);
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        return ed_fail("%s: libpng: %s", path, png_message);
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)c->w, (png_uint_32)c->h, 8, PNG_COLOR_TYPE_RGB,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_text text[2] = {{.compression = PNG_TEXT_COMPRESSION_NONE,
-                         .key = (png_charp) "Software",
-                         .text = (png_charp) "edifice"},
-                        {.compression = PNG_TEXT_COMPRESSION_NONE,
-                         .key = (png_charp) "Description",
-                         .text = (png_charp)description}};
-    png_set_text(png, info, text, description ? 2 : 1);
-    png_write_info(png, info);
-    for (int y = 0; y < c->h; y++)
-        png_write_row(png, c->px + (size_t)y * (size_t)c->w * 3);
-    png_write_end(png, info);
-    png_destroy_write_struct(&png, &info);
-    return ED_OK;
-}
-
-static int write_png(const char *path, const canvas *c, const char *description)
-{
-    ed_atomic_file af;
-    if (ed_atomic_open(&af, path) != ED_OK)
-        return ED_ERR;
-    return ed_atomic_finish(&af, encode_png(af.f, c, description, path));
-}
-
 /* ---- scatter plots --------------------------------------------------------------------- */
 
-typedef struct {
-    double xmin, xmax, ymin, ymax;
-} bounds;
+typedef ed_bounds bounds;
 
 static int check_points(const char *path, const ed_tensor *t, const char *role)
 {
@@ -165,7 +72,7 @@ static bounds auto_bounds(const ed_tensor *points, const ed_tensor *under, int p
 }
 
 typedef struct {
-    canvas *c;
+    ed_canvas *c;
     bounds b;
     int x0, y0, x1, y1; /* the plot area inside the frame, inclusive */
     double radius, alpha;
@@ -186,7 +93,7 @@ static bool draw_dot(const plot_area *a, double x, double y, uint32_t color)
             double dx = ix + 0.5 - px, dy = iy + 0.5 - py;
             double cover = a->radius + 0.5 - sqrt(dx * dx + dy * dy);
             if (cover > 0)
-                blend(a->c, ix, iy, color, a->alpha * (cover > 1 ? 1 : cover));
+                ed_canvas_blend(a->c, ix, iy, color, a->alpha * (cover > 1 ? 1 : cover));
         }
     }
     return true;
@@ -203,32 +110,33 @@ static int64_t draw_set(const plot_area *a, const ed_tensor *t, uint32_t color)
     return drawn;
 }
 
-static void draw_axes(const plot_area *a)
+static void draw_zero_lines(const plot_area *a)
 {
-    const uint32_t zero_line = 0xdcdcdc, frame = 0x404040;
+    const uint32_t zero_line = 0xdcdcdc;
     const bounds *b = &a->b;
     if (b->xmin < 0 && b->xmax > 0) {
         int x = a->x0 + (int)((0 - b->xmin) / (b->xmax - b->xmin) * (a->x1 - a->x0 + 1));
-        for (int y = a->y0; y <= a->y1; y++)
-            blend(a->c, x, y, zero_line, 1);
+        ed_canvas_fill(a->c, x, a->y0, x, a->y1, zero_line);
     }
     if (b->ymin < 0 && b->ymax > 0) {
         int y = a->y0 + (int)((b->ymax - 0) / (b->ymax - b->ymin) * (a->y1 - a->y0 + 1));
-        for (int x = a->x0; x <= a->x1; x++)
-            blend(a->c, x, y, zero_line, 1);
+        ed_canvas_fill(a->c, a->x0, y, a->x1, y, zero_line);
     }
-    for (int x = a->x0 - 1; x <= a->x1 + 1; x++) {
-        blend(a->c, x, a->y0 - 1, frame, 1);
-        blend(a->c, x, a->y1 + 1, frame, 1);
-    }
-    for (int y = a->y0 - 1; y <= a->y1 + 1; y++) {
-        blend(a->c, a->x0 - 1, y, frame, 1);
-        blend(a->c, a->x1 + 1, y, frame, 1);
-    }
+}
+
+static void draw_box(const plot_area *a)
+{
+    const uint32_t frame = 0x404040;
+    ed_canvas_fill(a->c, a->x0 - 1, a->y0 - 1, a->x1 + 1, a->y0 - 1, frame);
+    ed_canvas_fill(a->c, a->x0 - 1, a->y1 + 1, a->x1 + 1, a->y1 + 1, frame);
+    ed_canvas_fill(a->c, a->x0 - 1, a->y0 - 1, a->x0 - 1, a->y1 + 1, frame);
+    ed_canvas_fill(a->c, a->x1 + 1, a->y0 - 1, a->x1 + 1, a->y1 + 1, frame);
 }
 
 static int check_scatter_opts(const char *path, const ed_scatter_opts *o)
 {
+    if (o->caption && strlen(o->caption) > 4096)
+        return ed_fail("%s: a caption of %zu characters is too long (4096 at most)", path, strlen(o->caption));
     if (o->width < 64 || o->width > ED_PLOT_MAX_SIDE || o->height < 64 ||
         o->height > ED_PLOT_MAX_SIDE)
         return ed_fail("%s: picture size %dx%d is outside 64..%d", path, o->width, o->height,
@@ -253,7 +161,29 @@ static ed_scatter_opts scatter_defaults(const ed_scatter_opts *in)
     o.alpha = o.alpha != 0 ? o.alpha : 0.75;
     o.color = o.color ? o.color : 0x1f77b4;
     o.under_color = o.under_color ? o.under_color : 0xa0a0a0;
+    o.label = o.label ? o.label : "samples";
+    o.under_label = o.under_label ? o.under_label : "data";
     return o;
+}
+
+/* The plot area and bounds: bare, a 16-pixel margin; else the frame's layout, with the
+ * automatic bounds fitted to the area it leaves (twice: the y labels' width depends on
+ * the bounds). */
+static void place_area(plot_area *a, ed_frame *f, const ed_scatter_opts *o, const ed_tensor *points,
+                       const ed_tensor *under, bool legend)
+{
+    a->x0 = MARGIN;
+    a->y0 = MARGIN;
+    a->x1 = o->width - MARGIN - 1;
+    a->y1 = o->height - MARGIN - 1;
+    for (int pass = 0; pass < (o->bare ? 1 : 3); pass++) {
+        a->b = o->fixed_bounds ? (bounds){o->xmin, o->xmax, o->ymin, o->ymax}
+                               : auto_bounds(points, under, a->x1 - a->x0 + 1, a->y1 - a->y0 + 1);
+        if (o->bare || pass == 2)
+            break;
+        ed_frame_layout(f, o->width, o->height, &a->b, legend, o->caption);
+        a->x0 = f->x0, a->y0 = f->y0, a->x1 = f->x1, a->y1 = f->y1;
+    }
 }
 
 int ed_plot_scatter(const char *path, const ed_tensor *points, const ed_tensor *under,
@@ -266,45 +196,72 @@ int ed_plot_scatter(const char *path, const ed_tensor *points, const ed_tensor *
         check_points(path, under, "the under set") != ED_OK ||
         check_scatter_opts(path, &o) != ED_OK)
         return ED_ERR;
-    canvas c;
-    if (canvas_new(&c, o.width, o.height, 0xffffff, path) != ED_OK)
+    ed_canvas c;
+    if (ed_canvas_new(&c, o.width, o.height, 0xffffff, path) != ED_OK)
         return ED_ERR;
-    plot_area a = {.c = &c, .x0 = MARGIN, .y0 = MARGIN, .x1 = o.width - MARGIN - 1,
-                   .y1 = o.height - MARGIN - 1, .radius = o.radius, .alpha = o.alpha};
-    a.b = o.fixed_bounds ? (bounds){o.xmin, o.xmax, o.ymin, o.ymax}
-                         : auto_bounds(points, under, a.x1 - a.x0 + 1, a.y1 - a.y0 + 1);
-    draw_axes(&a);
+    bool legend = !o.bare && (under || (opts && opts->label));
+    plot_area a = {.c = &c, .radius = o.radius, .alpha = o.alpha};
+    ed_frame f;
+    place_area(&a, &f, &o, points, under, legend);
+    if (!o.bare)
+        ed_frame_grid(&c, &f, &a.b);
+    draw_zero_lines(&a);
+    draw_box(&a);
     int64_t under_drawn = draw_set(&a, under, o.under_color);
     int64_t drawn = draw_set(&a, points, o.color);
-    draw_axes(&a); /* the frame stays on top of dots at the edge */
+    draw_box(&a); /* the frame stays on top of dots at the edge */
+    if (!o.bare) {
+        ed_frame_axes(&c, &f, &a.b);
+        ed_legend_item items[2] = {{o.label, o.color, false}, {o.under_label, o.under_color, false}};
+        if (legend)
+            ed_frame_legend(&c, &f, items, under ? 2 : 1);
+        ed_frame_caption(&c, &f, o.caption);
+    }
     char desc[512];
     int len = snprintf(desc, sizeof desc, "x [%.6g, %.6g] y [%.6g, %.6g]; points: %lld of %lld drawn",
                        a.b.xmin, a.b.xmax, a.b.ymin, a.b.ymax, (long long)drawn,
                        (long long)points->shape.dim[0]);
     if (under && len > 0 && (size_t)len < sizeof desc)
-        snprintf(desc + len, sizeof desc - (size_t)len, "; under: %lld of %lld drawn",
-                 (long long)under_drawn, (long long)under->shape.dim[0]);
-    int status = write_png(path, &c, desc);
-    free(c.px);
+        len += snprintf(desc + len, sizeof desc - (size_t)len, "; under: %lld of %lld drawn",
+                        (long long)under_drawn, (long long)under->shape.dim[0]);
+    if (len > 0 && (size_t)len < sizeof desc)
+        snprintf(desc + len, sizeof desc - (size_t)len, "; area x %d..%d y %d..%d", a.x0, a.x1, a.y0, a.y1);
+    int status = ed_canvas_write_png(&c, path, desc);
+    ed_canvas_free(&c);
     return status;
 }
 
 /* ---- image grids ------------------------------------------------------------------------- */
 
-static int check_images(const char *path, const ed_tensor *t, int64_t *channels)
+/* Where element (image n, row y, column x, channel k) lives: offsets by stride. */
+typedef struct {
+    int64_t n, h, w, channels;
+    int64_t n_stride, y_stride, x_stride, c_stride;
+} image_layout;
+
+static int check_images(const char *path, const ed_tensor *t, bool channels_first, image_layout *l)
 {
+    *l = (image_layout){0};
     if (!t)
         return ed_fail("%s: no images to draw", path);
-    bool ok = ed_dtype_is_float(t->dtype) && (t->shape.rank == 3 || t->shape.rank == 4);
-    *channels = ok && t->shape.rank == 4 ? t->shape.dim[3] : 1;
-    ok = ok && (*channels == 1 || *channels == 3);
-    for (int i = 0; ok && i < 3; i++)
-        ok = t->shape.dim[i] > 0;
+    int rank = t->shape.rank;
+    bool ok = ed_dtype_is_float(t->dtype) && (channels_first ? rank == 4 : rank == 3 || rank == 4);
+    const int64_t *d = t->shape.dim;
+    if (ok && channels_first)
+        *l = (image_layout){d[0], d[2], d[3], d[1], d[1] * d[2] * d[3], d[3], 1, d[2] * d[3]};
+    else if (ok) {
+        int64_t ch = rank == 4 ? d[3] : 1;
+        *l = (image_layout){d[0], d[1], d[2], ch, d[1] * d[2] * ch, d[2] * ch, ch, 1};
+    }
+    ok = ok && (l->channels == 1 || l->channels == 3) && l->n > 0 && l->h > 0 && l->w > 0;
     if (ok)
         return ED_OK;
     char type[96];
-    return ed_fail("%s: images must be f32 or f64 [N, H, W] or [N, H, W, 1 or 3] with N, H, "
-                   "W >= 1, got %s", path, ed_type_str(t->dtype, t->shape, type, sizeof type));
+    return ed_fail(channels_first ? "%s: images must be f32 or f64 [N, C, H, W] with C = 1 or 3 and N, H, W >= 1, "
+                                    "got %s"
+                                  : "%s: images must be f32 or f64 [N, H, W] or [N, H, W, 1 or 3] with N, H, "
+                                    "W >= 1, got %s",
+                   path, ed_type_str(t->dtype, t->shape, type, sizeof type));
 }
 
 static unsigned char to_byte(double v)
@@ -313,8 +270,8 @@ static unsigned char to_byte(double v)
     return (unsigned char)lround(v * 255.0);
 }
 
-/* Fills the scale x scale block of canvas pixel (x, y) of tile (tx, ty). */
-static void put_image_pixel(canvas *c, int tile_x, int tile_y, int scale, const double *rgb)
+/* Fills the scale x scale block of one image pixel at (left, top). */
+static void put_image_pixel(ed_canvas *c, int left, int top, int scale, const double *rgb)
 {
     uint32_t color = 0;
     if (isnan(rgb[0]) || isnan(rgb[1]) || isnan(rgb[2]))
@@ -322,34 +279,31 @@ static void put_image_pixel(canvas *c, int tile_x, int tile_y, int scale, const 
     else
         color = (uint32_t)to_byte(rgb[0]) << 16 | (uint32_t)to_byte(rgb[1]) << 8 |
                 to_byte(rgb[2]);
-    for (int dy = 0; dy < scale; dy++)
-        for (int dx = 0; dx < scale; dx++)
-            blend(c, tile_x + dx, tile_y + dy, color, 1);
+    ed_canvas_fill(c, left, top, left + scale - 1, top + scale - 1, color);
 }
 
-static void draw_tile(canvas *c, const ed_tensor *t, int64_t n, int64_t channels, int left,
-                      int top, int scale)
+static void draw_tile(ed_canvas *c, const ed_tensor *t, const image_layout *l, int64_t n, int left, int top,
+                      int scale)
 {
-    int64_t h = t->shape.dim[1], w = t->shape.dim[2];
-    for (int64_t y = 0; y < h; y++) {
-        for (int64_t x = 0; x < w; x++) {
-            int64_t base = ((n * h + y) * w + x) * channels;
+    for (int64_t y = 0; y < l->h; y++) {
+        for (int64_t x = 0; x < l->w; x++) {
+            int64_t base = n * l->n_stride + y * l->y_stride + x * l->x_stride;
             double rgb[3];
             for (int k = 0; k < 3; k++)
-                rgb[k] = ed_tensor_get(t, base + (channels == 3 ? k : 0));
+                rgb[k] = ed_tensor_get(t, base + (l->channels == 3 ? k * l->c_stride : 0));
             put_image_pixel(c, left + (int)x * scale, top + (int)y * scale, scale, rgb);
         }
     }
 }
 
-int ed_plot_image_grid(const char *path, const ed_tensor *images, int cols, int scale)
+static int image_grid(const char *path, const ed_tensor *images, bool channels_first, int cols, int scale)
 {
     if (!path)
         return ed_fail("plot: NULL path");
-    int64_t channels = 1;
-    if (check_images(path, images, &channels) != ED_OK)
+    image_layout l = {0};
+    if (check_images(path, images, channels_first, &l) != ED_OK)
         return ED_ERR;
-    int64_t n = images->shape.dim[0], h = images->shape.dim[1], w = images->shape.dim[2];
+    int64_t n = l.n, h = l.h, w = l.w;
     if (cols < 0 || scale < 0 || scale > 64)
         return ed_fail("%s: columns %d must be >= 0 and scale %d in 0..64", path, cols, scale);
     scale = scale ? scale : 1;
@@ -362,18 +316,28 @@ int ed_plot_image_grid(const char *path, const ed_tensor *images, int cols, int 
                        "pixels, above the limit of %d per side", path, (long long)ncol,
                        (long long)nrow, (long long)h, (long long)w, scale, (long long)width,
                        (long long)height, ED_PLOT_MAX_SIDE);
-    canvas c;
-    if (canvas_new(&c, (int)width, (int)height, 0x808080, path) != ED_OK)
+    ed_canvas c;
+    if (ed_canvas_new(&c, (int)width, (int)height, 0x808080, path) != ED_OK)
         return ED_ERR;
     for (int64_t i = 0; i < n; i++) {
         int left = (int)(GAP + (i % ncol) * (w * scale + GAP));
         int top = (int)(GAP + (i / ncol) * (h * scale + GAP));
-        draw_tile(&c, images, i, channels, left, top, scale);
+        draw_tile(&c, images, &l, i, left, top, scale);
     }
     char desc[128];
     snprintf(desc, sizeof desc, "%lld images of %lldx%lld, scale %d", (long long)n,
              (long long)h, (long long)w, scale);
-    int status = write_png(path, &c, desc);
-    free(c.px);
+    int status = ed_canvas_write_png(&c, path, desc);
+    ed_canvas_free(&c);
     return status;
+}
+
+int ed_plot_image_grid(const char *path, const ed_tensor *images, int cols, int scale)
+{
+    return image_grid(path, images, false, cols, scale);
+}
+
+int ed_plot_image_grid_nchw(const char *path, const ed_tensor *images, int cols, int scale)
+{
+    return image_grid(path, images, true, cols, scale);
 }

@@ -2,6 +2,7 @@
  * https://github.com/huggingface/safetensors (README, "Format"). */
 #include "io/safetensors.h"
 #include "io/atomic_file.h"
+#include "io/json.h"
 #include "runtime/error.h"
 
 #include <errno.h>
@@ -14,7 +15,6 @@
 
 /* The reference implementation refuses headers over 100 MB; so do we. */
 #define ST_MAX_HEADER 100000000u
-#define ST_MAX_DEPTH 64
 #define KEY_FORMAT "edifice.format"
 #define KEY_SEED "edifice.seed"
 #define KEY_TRAINABLE "edifice.trainable"
@@ -137,46 +137,10 @@ const char *ed_meta_value(const ed_meta *m, int i)
     return m && i >= 0 && i < m->count ? m->values[i] : NULL;
 }
 
-/* ---- UTF-8 --------------------------------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if it is invalid
- * (overlong forms, surrogates and code points above U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t len = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC0 ? 2 : 0;
-    if (len == 0 || len > n || s[0] > 0xF4)
-        return 0;
-    uint32_t cp = s[0] & (0x7F >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-/* Offset of the first invalid byte, or n if all of s is valid UTF-8. */
-static size_t utf8_check(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        size_t len = utf8_seq(s + i, n - i);
-        if (len == 0)
-            return i;
-        i += len;
-    }
-    return n;
-}
-
 static bool utf8_ok(const char *s)
 {
     size_t n = strlen(s);
-    return utf8_check((const unsigned char *)s, n) == n;
+    return ed_utf8_valid_prefix(s, n) == n;
 }
 
 /* ---- writing --------------------------------------------------------------------------- */
@@ -448,235 +412,12 @@ typedef struct {
     size_t crc_len; /* raw length of the checksum string; 0 if absent */
 } header_info;
 
-typedef struct {
-    const char *base, *p, *end;
-    const char *path, *what; /* messages: "<path>: bad <what> at byte N: ..." */
-    size_t file_offset;      /* of base[0] */
-    int depth;
-} jcur;
-
-static int jerr(const jcur *c, const char *expected)
-{
-    return ed_fail("%s: bad %s at byte %zu: expected %s", c->path, c->what,
-                   c->file_offset + (size_t)(c->p - c->base), expected);
-}
-
-static void jws(jcur *c)
-{
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-        c->p++;
-}
-
-static bool jaccept(jcur *c, char ch)
-{
-    jws(c);
-    if (c->p < c->end && *c->p == ch) {
-        c->p++;
-        return true;
-    }
-    return false;
-}
-
-static int jexpect(jcur *c, char ch, const char *what)
-{
-    return jaccept(c, ch) ? ED_OK : jerr(c, what);
-}
-
-static int hex4(jcur *c, uint32_t *out)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++, c->p++) {
-        char h = c->p < c->end ? *c->p : 0;
-        int d = h >= '0' && h <= '9' ? h - '0'
-                : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                : h >= 'A' && h <= 'F' ? h - 'A' + 10
-                                       : -1;
-        if (d < 0)
-            return jerr(c, "4 hex digits after \\u");
-        v = v << 4 | (uint32_t)d;
-    }
-    *out = v;
-    return ED_OK;
-}
-
-static size_t put_utf8(uint32_t cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12);
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | cp >> 18);
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* A \u escape (c->p just after the 'u'), with surrogate pairs, into out. */
-static int unicode_escape(jcur *c, char *out, size_t *len)
-{
-    uint32_t cp, lo;
-    if (hex4(c, &cp) != ED_OK)
-        return ED_ERR;
-    if (cp >= 0xDC00 && cp <= 0xDFFF)
-        return jerr(c, "a high surrogate before a low one");
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-        if (c->end - c->p < 2 || c->p[0] != '\\' || c->p[1] != 'u')
-            return jerr(c, "a low surrogate \\uDC00-\\uDFFF after a high one");
-        c->p += 2;
-        if (hex4(c, &lo) != ED_OK)
-            return ED_ERR;
-        if (lo < 0xDC00 || lo > 0xDFFF)
-            return jerr(c, "a low surrogate \\uDC00-\\uDFFF after a high one");
-        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    }
-    if (cp == 0)
-        return jerr(c, "no \\u0000 in a string");
-    *len += put_utf8(cp, out + *len);
-    return ED_OK;
-}
-
-static int simple_escape(jcur *c, char *out, size_t *len)
-{
-    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-    const char *hit = c->p < c->end && *c->p ? strchr(from, *c->p) : NULL;
-    if (!hit)
-        return jerr(c, "a valid escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)");
-    out[(*len)++] = to[hit - from];
-    c->p++;
-    return ED_OK;
-}
-
-/* A string: its raw bytes are [*raw, *raw + *raw_len) in the header; *out (may be NULL
- * to skip) gets a new NUL-terminated copy with escapes decoded. */
-static int jstring(jcur *c, char **out, size_t *raw, size_t *raw_len)
-{
-    if (!jaccept(c, '"'))
-        return jerr(c, "a string");
-    const char *start = c->p, *q = c->p;
-    while (q < c->end && *q != '"')
-        q += *q == '\\' && q + 1 < c->end ? 2 : 1;
-    if (q >= c->end)
-        return jerr(c, "a closing quote");
-    char *s = malloc((size_t)(q - start) + 1);
-    if (!s)
-        return ed_fail("%s: out of memory reading the header", c->path);
-    size_t len = 0;
-    int status = ED_OK;
-    while (status == ED_OK && c->p < q) {
-        if ((unsigned char)*c->p < 0x20) {
-            status = jerr(c, "no raw control characters in a string");
-        } else if (*c->p == '\\') {
-            c->p++;
-            status = *c->p == 'u' ? (c->p++, unicode_escape(c, s, &len))
-                                  : simple_escape(c, s, &len);
-        } else {
-            s[len++] = *c->p++;
-        }
-    }
-    if (status != ED_OK || c->p != q) { /* an escape ran past the closing quote */
-        free(s);
-        return status != ED_OK ? status : jerr(c, "a complete escape");
-    }
-    c->p++;
-    s[len] = '\0';
-    if (raw)
-        *raw = (size_t)(start - c->base);
-    if (raw_len)
-        *raw_len = (size_t)(q - start);
-    if (out)
-        *out = s;
-    else
-        free(s);
-    return ED_OK;
-}
-
-static int juint(jcur *c, uint64_t *out)
-{
-    jws(c);
-    if (c->p >= c->end || *c->p < '0' || *c->p > '9')
-        return jerr(c, "a non-negative integer");
-    if (*c->p == '0' && c->end - c->p > 1 && c->p[1] >= '0' && c->p[1] <= '9')
-        return jerr(c, "an integer without leading zeros");
-    uint64_t v = 0;
-    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-        unsigned d = (unsigned)(*c->p - '0');
-        if (v > (UINT64_C(1) << 62) / 10)
-            return jerr(c, "an integer below 2^62");
-        v = v * 10 + d;
-        c->p++;
-    }
-    if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E'))
-        return jerr(c, "an integer (no fraction or exponent)");
-    *out = v;
-    return ED_OK;
-}
-
-static int jskip(jcur *c);
-
-static int jskip_container(jcur *c, char close, bool object)
-{
-    if (++c->depth > ST_MAX_DEPTH)
-        return jerr(c, "nesting at most 64 deep");
-    if (!jaccept(c, close)) {
-        do {
-            if (object && (jstring(c, NULL, NULL, NULL) != ED_OK ||
-                           jexpect(c, ':', "':' after a key") != ED_OK))
-                return ED_ERR;
-            if (jskip(c) != ED_OK)
-                return ED_ERR;
-        } while (jaccept(c, ','));
-        if (jexpect(c, close, object ? "',' or '}'" : "',' or ']'") != ED_OK)
-            return ED_ERR;
-    }
-    c->depth--;
-    return ED_OK;
-}
-
-/* Skips any JSON value (numbers are checked loosely: a run of number characters). */
-static int jskip(jcur *c)
-{
-    jws(c);
-    if (c->p >= c->end)
-        return jerr(c, "a value");
-    char ch = *c->p;
-    if (ch == '"')
-        return jstring(c, NULL, NULL, NULL);
-    if (ch == '{' || ch == '[') {
-        c->p++;
-        return jskip_container(c, ch == '{' ? '}' : ']', ch == '{');
-    }
-    static const char *const words[] = {"true", "false", "null"};
-    for (int i = 0; i < 3; i++) {
-        size_t n = strlen(words[i]);
-        if ((size_t)(c->end - c->p) >= n && memcmp(c->p, words[i], n) == 0) {
-            c->p += n;
-            return ED_OK;
-        }
-    }
-    const char *start = c->p;
-    while (c->p < c->end && strchr("+-0123456789.eE", *c->p) && *c->p)
-        c->p++;
-    return c->p > start ? ED_OK : jerr(c, "a value");
-}
-
 /* ---- reading: tensor entries and metadata -------------------------------------------- */
 
-static int parse_dtype(jcur *c, const char *name, ed_dtype *out)
+static int parse_dtype(ed_json *j, const char *name, ed_dtype *out)
 {
     char *s = NULL;
-    if (jstring(c, &s, NULL, NULL) != ED_OK)
+    if (ed_json_string(j, &s, NULL, NULL) != ED_OK)
         return ED_ERR;
     int status = ED_OK;
     if (strcmp(s, "F32") == 0)
@@ -687,35 +428,31 @@ static int parse_dtype(jcur *c, const char *name, ed_dtype *out)
         *out = ED_F64;
     else
         status = ed_fail("%s: tensor '%s': dtype '%s' is not supported (edifice reads F32, "
-                         "I32, F64)", c->path, name, s);
+                         "I32, F64)", j->source, name, s);
     free(s);
     return status;
 }
 
-static int parse_shape(jcur *c, const char *name, ed_shape *out)
+static int parse_dim(ed_json *j, void *ctx)
 {
-    *out = (ed_shape){0};
-    if (jexpect(c, '[', "'[' starting the shape") != ED_OK)
+    tinfo *t = ctx;
+    uint64_t d;
+    if (ed_json_uint(j, &d) != ED_OK)
         return ED_ERR;
-    if (jaccept(c, ']'))
-        return ED_OK;
-    do {
-        uint64_t d;
-        if (juint(c, &d) != ED_OK)
-            return ED_ERR;
-        if (out->rank == ED_MAX_RANK)
-            return ed_fail("%s: tensor '%s': rank above edifice's maximum of %d", c->path, name,
-                           ED_MAX_RANK);
-        out->dim[out->rank++] = (int64_t)d;
-    } while (jaccept(c, ','));
-    return jexpect(c, ']', "',' or ']' in the shape");
+    if (t->shape.rank == ED_MAX_RANK)
+        return ed_fail("%s: tensor '%s': rank above edifice's maximum of %d", j->source, t->name,
+                       ED_MAX_RANK);
+    t->shape.dim[t->shape.rank++] = (int64_t)d;
+    return ED_OK;
 }
 
-static int parse_offsets(jcur *c, uint64_t *begin, uint64_t *end)
+static int parse_offsets(ed_json *j, uint64_t *begin, uint64_t *end)
 {
-    if (jexpect(c, '[', "'[' starting data_offsets") != ED_OK || juint(c, begin) != ED_OK ||
-        jexpect(c, ',', "',' between the two data_offsets") != ED_OK || juint(c, end) != ED_OK ||
-        jexpect(c, ']', "']' after the two data_offsets") != ED_OK)
+    if (ed_json_expect(j, '[', "'[' starting data_offsets") != ED_OK ||
+        ed_json_uint(j, begin) != ED_OK ||
+        ed_json_expect(j, ',', "',' between the two data_offsets") != ED_OK ||
+        ed_json_uint(j, end) != ED_OK ||
+        ed_json_expect(j, ']', "']' after the two data_offsets") != ED_OK)
         return ED_ERR;
     return ED_OK;
 }
@@ -734,60 +471,52 @@ static int tensor_bytes(const char *path, tinfo *t)
     return ED_OK;
 }
 
-static int parse_tensor_field(jcur *c, tinfo *t, const char *key, unsigned *seen)
+/* A tensor entry's fields, with a bit per field seen. */
+typedef struct {
+    tinfo *t;
+    unsigned seen;
+} tensor_entry;
+
+static int parse_tensor_field(ed_json *j, const char *key, void *ctx)
 {
     static const char *const fields[] = {"dtype", "shape", "data_offsets"};
+    tensor_entry *e = ctx;
+    tinfo *t = e->t;
     int f = 0;
     while (f < 3 && strcmp(key, fields[f]) != 0)
         f++;
     if (f == 3)
-        return jskip(c); /* unknown fields are allowed */
-    if (*seen & (1u << f))
-        return ed_fail("%s: tensor '%s': \"%s\" appears twice", c->path, t->name, key);
-    *seen |= 1u << f;
-    return f == 0   ? parse_dtype(c, t->name, &t->dtype)
-           : f == 1 ? parse_shape(c, t->name, &t->shape)
-                    : parse_offsets(c, &t->begin, &t->end);
+        return ed_json_skip(j); /* unknown fields are allowed */
+    if (e->seen & (1u << f))
+        return ed_fail("%s: tensor '%s': \"%s\" appears twice", j->source, t->name, key);
+    e->seen |= 1u << f;
+    if (f == 0)
+        return parse_dtype(j, t->name, &t->dtype);
+    if (f == 1) {
+        t->shape = (ed_shape){0};
+        return ed_json_array(j, "the shape", parse_dim, t);
+    }
+    return parse_offsets(j, &t->begin, &t->end);
 }
 
-static int parse_tensor(jcur *c, tinfo *t)
+static int parse_tensor(ed_json *j, tinfo *t)
 {
-    if (jexpect(c, '{', "'{' starting a tensor entry") != ED_OK)
+    tensor_entry e = {t, 0};
+    if (ed_json_object(j, "a tensor entry", parse_tensor_field, &e) != ED_OK)
         return ED_ERR;
-    unsigned seen = 0;
-    if (!jaccept(c, '}')) {
-        do {
-            char *key = NULL;
-            if (jstring(c, &key, NULL, NULL) != ED_OK)
-                return ED_ERR;
-            int status = jexpect(c, ':', "':' after a key");
-            if (status == ED_OK)
-                status = parse_tensor_field(c, t, key, &seen);
-            free(key);
-            if (status != ED_OK)
-                return ED_ERR;
-        } while (jaccept(c, ','));
-        if (jexpect(c, '}', "',' or '}' in a tensor entry") != ED_OK)
-            return ED_ERR;
-    }
-    if (seen != 7)
-        return ed_fail("%s: tensor '%s': missing \"%s\"", c->path, t->name,
-                       !(seen & 1) ? "dtype" : !(seen & 2) ? "shape" : "data_offsets");
-    return tensor_bytes(c->path, t);
+    if (e.seen != 7)
+        return ed_fail("%s: tensor '%s': missing \"%s\"", j->source, t->name,
+                       !(e.seen & 1) ? "dtype" : !(e.seen & 2) ? "shape" : "data_offsets");
+    return tensor_bytes(j->source, t);
 }
 
-static int parse_meta_entry(jcur *c, header_info *h)
+static int parse_meta_entry(ed_json *j, const char *key, void *ctx)
 {
-    char *key = NULL, *value = NULL;
+    header_info *h = ctx;
+    char *value = NULL;
     size_t raw = 0, raw_len = 0;
-    int status = jstring(c, &key, NULL, NULL);
-    if (status == ED_OK)
-        status = jexpect(c, ':', "':' after a metadata key");
-    if (status == ED_OK) {
-        jws(c);
-        status = c->p < c->end && *c->p == '"' ? jstring(c, &value, &raw, &raw_len)
-                                                : jerr(c, "a string value in __metadata__");
-    }
+    int status = ed_json_peek(j) == '"' ? ed_json_string(j, &value, &raw, &raw_len)
+                                        : ed_json_fail(j, "a string value in __metadata__");
     if (status == ED_OK && ed_meta_get(h->meta, key))
         status = ed_fail("%s: metadata key '%s' appears twice", h->path, key);
     if (status == ED_OK && !*key)
@@ -798,30 +527,18 @@ static int parse_meta_entry(jcur *c, header_info *h)
         h->crc_at = raw;
         h->crc_len = raw_len;
     }
-    free(key);
     free(value);
     return status;
 }
 
-static int parse_metadata(jcur *c, header_info *h)
+static int parse_metadata(ed_json *j, header_info *h)
 {
     if (h->seen_meta)
         return ed_fail("%s: \"__metadata__\" appears twice", h->path);
     h->seen_meta = true;
-    jws(c);
-    if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
-        c->p += 4;
+    if (ed_json_accept_null(j))
         return ED_OK;
-    }
-    if (jexpect(c, '{', "'{' starting __metadata__") != ED_OK)
-        return ED_ERR;
-    if (jaccept(c, '}'))
-        return ED_OK;
-    do {
-        if (parse_meta_entry(c, h) != ED_OK)
-            return ED_ERR;
-    } while (jaccept(c, ','));
-    return jexpect(c, '}', "',' or '}' in __metadata__");
+    return ed_json_object(j, "__metadata__", parse_meta_entry, h);
 }
 
 static tinfo *new_tensor_info(header_info *h)
@@ -841,47 +558,26 @@ static tinfo *new_tensor_info(header_info *h)
     return t;
 }
 
-static int parse_member(jcur *c, header_info *h)
+static int parse_member(ed_json *j, const char *key, void *ctx)
 {
-    char *key = NULL;
-    if (jstring(c, &key, NULL, NULL) != ED_OK)
-        return ED_ERR;
-    if (jexpect(c, ':', "':' after a key") != ED_OK) {
-        free(key);
-        return ED_ERR;
-    }
-    if (strcmp(key, "__metadata__") == 0) {
-        free(key);
-        return parse_metadata(c, h);
-    }
+    header_info *h = ctx;
+    if (strcmp(key, "__metadata__") == 0)
+        return parse_metadata(j, h);
     tinfo *t = new_tensor_info(h);
-    if (!t) {
-        free(key);
+    if (!t)
         return ED_ERR;
-    }
-    t->name = key;
-    return parse_tensor(c, t);
+    if (!(t->name = dup_str(key)))
+        return ed_fail("%s: out of memory reading the header", h->path);
+    return parse_tensor(j, t);
 }
 
 static int parse_header(const char *text, size_t len, header_info *h)
 {
-    size_t bad = utf8_check((const unsigned char *)text, len);
-    if (bad < len)
-        return ed_fail("%s: bad JSON header at byte %zu: invalid UTF-8", h->path, 8 + bad);
-    jcur c = {.base = text, .p = text, .end = text + len, .path = h->path,
-              .what = "JSON header", .file_offset = 8};
-    if (jexpect(&c, '{', "'{' starting the header") != ED_OK)
+    ed_json j;
+    if (ed_json_init(&j, text, len, h->path, "JSON header", 8) != ED_OK ||
+        ed_json_object(&j, "the header", parse_member, h) != ED_OK)
         return ED_ERR;
-    if (!jaccept(&c, '}')) {
-        do {
-            if (parse_member(&c, h) != ED_OK)
-                return ED_ERR;
-        } while (jaccept(&c, ','));
-        if (jexpect(&c, '}', "',' or '}' in the header") != ED_OK)
-            return ED_ERR;
-    }
-    jws(&c);
-    return c.p == c.end ? ED_OK : jerr(&c, "only spaces after the header object");
+    return ed_json_end(&j, "only spaces after the header object");
 }
 
 /* ---- reading: checks across entries ------------------------------------------------- */
@@ -997,42 +693,47 @@ static tinfo *find_by_name(header_info *h, const int *by_name_idx, const char *n
     return NULL;
 }
 
+typedef struct {
+    header_info *h;
+    const int *by_name_idx;
+} trainable_list;
+
+static int mark_trainable(ed_json *j, void *ctx)
+{
+    trainable_list *l = ctx;
+    char *name = NULL;
+    if (ed_json_string(j, &name, NULL, NULL) != ED_OK)
+        return ED_ERR;
+    tinfo *t = find_by_name(l->h, l->by_name_idx, name);
+    if (!t)
+        ed_fail("%s: edifice.trainable names '%s', which is not in the file", l->h->path, name);
+    free(name);
+    if (!t)
+        return ED_ERR;
+    t->trainable = true;
+    return ED_OK;
+}
+
 /* "edifice.trainable": a JSON array of names, each a tensor of the file. */
 static int apply_trainable(header_info *h, const int *by_name_idx, const char *list)
 {
-    jcur c = {.base = list, .p = list, .end = list + strlen(list), .path = h->path,
-              .what = "edifice.trainable metadata"};
     for (int i = 0; i < h->count; i++)
         h->tensors[i].trainable = false;
-    if (jexpect(&c, '[', "'['") != ED_OK)
+    ed_json j;
+    trainable_list l = {h, by_name_idx};
+    if (ed_json_init(&j, list, strlen(list), h->path, "edifice.trainable metadata", 0) != ED_OK ||
+        ed_json_array(&j, "the list", mark_trainable, &l) != ED_OK)
         return ED_ERR;
-    if (!jaccept(&c, ']')) {
-        do {
-            char *name = NULL;
-            if (jstring(&c, &name, NULL, NULL) != ED_OK)
-                return ED_ERR;
-            tinfo *t = find_by_name(h, by_name_idx, name);
-            if (!t)
-                ed_fail("%s: edifice.trainable names '%s', which is not in the file", h->path,
-                        name);
-            free(name);
-            if (!t)
-                return ED_ERR;
-            t->trainable = true;
-        } while (jaccept(&c, ','));
-        if (jexpect(&c, ']', "',' or ']'") != ED_OK)
-            return ED_ERR;
-    }
-    jws(&c);
-    return c.p == c.end ? ED_OK : jerr(&c, "the end of the list");
+    return ed_json_end(&j, "the end of the list");
 }
 
 static int parse_seed(const char *path, const char *s, uint64_t *seed)
 {
-    jcur c = {.base = s, .p = s, .end = s + strlen(s), .path = path, .what = "edifice.seed"};
-    if (juint(&c, seed) != ED_OK)
+    ed_json j;
+    if (ed_json_init(&j, s, strlen(s), path, "edifice.seed", 0) != ED_OK ||
+        ed_json_uint(&j, seed) != ED_OK)
         return ED_ERR;
-    return c.p == c.end ? ED_OK : jerr(&c, "only digits");
+    return j.p == j.end ? ED_OK : ed_json_fail(&j, "only digits");
 }
 
 /* Whether any metadata key starts with "edifice.". */

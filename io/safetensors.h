@@ -24,8 +24,8 @@
  * (io/atomic_file.h), so a crash never loses or tears the previous checkpoint.
  *
  * Loading validates everything before anything is handed out: the length field against
- * the file size (truncation), that the header is UTF-8 JSON of the shape above (the
- * message gives the byte offset), each tensor's dtype (F32, I32, F64; others are
+ * the file size (truncation), that the header is UTF-8 JSON of the shape above (read
+ * by io/json.h; the message gives the byte offset), each tensor's dtype (F32, I32, F64; others are
  * named and refused), rank <= 6, that data_offsets hold exactly the bytes dtype and shape
  * need, lie inside the data and tile it (no gaps, overlaps or trailing bytes), unique
  * non-empty names, and the CRC when the file is edifice's (any "edifice." key present:

@@ -5,15 +5,11 @@
 
 #include <stdio.h>
 
-static bool fusable_reduction(ed_op op)
-{
-    return op == ED_OP_SUM || op == ED_OP_MEAN || op == ED_OP_MAX || op == ED_OP_MIN;
-}
-
 bool ed_fused_body_op(const ed_node *n)
 {
     if (n->op == ED_OP_CONST) return n->attr.ndata == 1; /* a splat: one value, folded into the code */
-    return ed_ops[n->op].kind == ED_KIND_ELEM || n->op == ED_OP_BROADCAST_TO || fusable_reduction(n->op);
+    return ed_ops[n->op].kind == ED_KIND_ELEM || n->op == ED_OP_BROADCAST_TO ||
+           (ed_ops[n->op].flags & F_FUSABLE_RED);
 }
 
 const ed_node *ed_fused_reduction(const ed_graph *body)

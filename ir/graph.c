@@ -9,8 +9,8 @@
 #include <string.h>
 
 const ed_op_info ed_ops[ED_OP_COUNT] = {
-#define OP(id, name, min_in, max_in, kind, flags, attrs) \
-    [ED_OP_##id] = {name, min_in, max_in, ED_KIND_##kind, flags, attrs},
+#define OP(id, name, min_in, max_in, kind, rule, flags, attrs) \
+    [ED_OP_##id] = {name, min_in, max_in, ED_KIND_##kind, ED_RULE_##rule, flags, attrs},
 #include "ir/ops.def"
 #undef OP
 };

@@ -17,7 +17,7 @@
 /* ---- the op table ---------------------------------------------------------- */
 
 typedef enum {
-#define OP(id, name, min_in, max_in, kind, flags, attrs) ED_OP_##id,
+#define OP(id, name, min_in, max_in, kind, rule, flags, attrs) ED_OP_##id,
 #include "ir/ops.def"
 #undef OP
     ED_OP_COUNT
@@ -35,6 +35,16 @@ typedef enum {
     ED_KIND_FUSED,
 } ed_op_kind;
 
+/* The class of an op's shape rule (ops.def); OWN: a rule of its own. */
+typedef enum {
+    ED_RULE_LEAF,
+    ED_RULE_UNARY,
+    ED_RULE_BINARY,
+    ED_RULE_COMPARE,
+    ED_RULE_REDUCE,
+    ED_RULE_OWN,
+} ed_rule_class;
+
 enum {
     F_COMM = 1 << 0,
     F_DIFF = 1 << 1,
@@ -42,6 +52,9 @@ enum {
     F_FLOAT = 1 << 3,
     F_TYPED = 1 << 4,
     F_TUPLE = 1 << 5,
+    F_CHEAP = 1 << 6,
+    F_NONNEG = 1 << 7,
+    F_FUSABLE_RED = 1 << 8,
 };
 
 /* Attribute groups an op uses (the attribute schema of its row). */
@@ -75,6 +88,7 @@ typedef struct {
     const char *name;
     int min_inputs, max_inputs; /* max -1: any number */
     ed_op_kind kind;
+    ed_rule_class rule;
     unsigned flags;
     unsigned attrs;
 } ed_op_info;
@@ -327,6 +341,9 @@ bool ed_fused_inplace_ok(const ed_node *n);
  * dt (i32 division truncates, etc.). Shared by the interpreter, constant folding
  * and fused kernels so they agree. x has the op's inputs in order. */
 double ed_scalar_eval(ed_op op, const double *x, const ed_attrs *a, ed_dtype dt);
+/* The same for an op without attributes, inputs as arguments (unused ones 0): what
+ * JIT code calls for an elementwise op it has no lowering of its own for. */
+double ed_scalar_eval3(ed_op op, ed_dtype dt, double x0, double x1, double x2);
 /* Round v to what a dt element holds (float rounding, i32 conversion). */
 double ed_scalar_round(double v, ed_dtype dt);
 

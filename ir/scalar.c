@@ -76,7 +76,9 @@ double ed_scalar_eval(ed_op op, const double *x, const ed_attrs *a, ed_dtype dt)
     case ED_OP_NEG: return -u;
     case ED_OP_ABS: return fabs(u);
     case ED_OP_EXP: return exp(u);
+    case ED_OP_EXPM1: return expm1(u);
     case ED_OP_LOG: return log(u);
+    case ED_OP_LOG1P: return log1p(u);
     case ED_OP_SQRT: return sqrt(u);
     case ED_OP_RSQRT: return 1.0 / sqrt(u);
     case ED_OP_SQUARE: return ints ? int_mul(u, u) : u * u;
@@ -98,4 +100,10 @@ double ed_scalar_eval(ed_op op, const double *x, const ed_attrs *a, ed_dtype dt)
     case ED_OP_STOP_GRADIENT: return u;
     default: return NAN; /* not elementwise: callers check the op kind */
     }
+}
+
+double ed_scalar_eval3(ed_op op, ed_dtype dt, double x0, double x1, double x2)
+{
+    const double x[3] = {x0, x1, x2};
+    return ed_scalar_eval(op, x, &(ed_attrs){0}, dt);
 }

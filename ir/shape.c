@@ -1,5 +1,6 @@
-/* Shape and dtype rules, one per op (a table indexed by ed_op). Each rule checks its
- * inputs and attributes and writes the output type, or writes a message and fails.
+/* Shape and dtype rules: one per rule class of ops.def, and one per op of class OWN.
+ * Each rule checks its inputs and attributes and writes the output type, or writes a
+ * message and fails.
  * Constructors, the text parser and the verifier all go through ed_infer. */
 #include "ir/ir.h"
 
@@ -116,8 +117,7 @@ static bool rule_binary(ed_op op, ed_node *const *in, int nin, const ed_attrs *a
     if (!ed_broadcast_shapes(x->shape, y->shape, out))
         return fail(msg, size, "shapes do not broadcast: %s vs %s", ty(x), ty(y));
     if (!check_float(op, x, msg, size)) return false;
-    bool compare = op == ED_OP_LT || op == ED_OP_LE || op == ED_OP_GT || op == ED_OP_GE || op == ED_OP_EQ;
-    *dt = compare ? ED_I32 : x->dtype;
+    *dt = ed_ops[op].rule == ED_RULE_COMPARE ? ED_I32 : x->dtype;
     return true;
 }
 
@@ -385,41 +385,39 @@ static bool rule_matmul(ed_op op, ed_node *const *in, int nin, const ed_attrs *a
     return true;
 }
 
-static const rule_fn rules[ED_OP_COUNT] = {
-    [ED_OP_INPUT] = rule_typed_leaf, [ED_OP_PARAM] = rule_typed_leaf, [ED_OP_STATE] = rule_typed_leaf,
-    [ED_OP_CONST] = rule_typed_leaf,
-    [ED_OP_ADD] = rule_binary, [ED_OP_SUB] = rule_binary, [ED_OP_MUL] = rule_binary,
-    [ED_OP_DIV] = rule_binary, [ED_OP_POW] = rule_binary, [ED_OP_MAXIMUM] = rule_binary,
-    [ED_OP_MINIMUM] = rule_binary, [ED_OP_LT] = rule_binary, [ED_OP_LE] = rule_binary,
-    [ED_OP_GT] = rule_binary, [ED_OP_GE] = rule_binary, [ED_OP_EQ] = rule_binary,
-    [ED_OP_WHERE] = rule_where,
-    [ED_OP_NEG] = rule_unary, [ED_OP_ABS] = rule_unary, [ED_OP_EXP] = rule_unary,
-    [ED_OP_LOG] = rule_unary, [ED_OP_SQRT] = rule_unary, [ED_OP_RSQRT] = rule_unary,
-    [ED_OP_SQUARE] = rule_unary, [ED_OP_TANH] = rule_unary, [ED_OP_SIGMOID] = rule_unary,
-    [ED_OP_RELU] = rule_unary, [ED_OP_LEAKY_RELU] = rule_unary, [ED_OP_GELU] = rule_unary,
-    [ED_OP_SILU] = rule_unary, [ED_OP_SOFTPLUS] = rule_unary, [ED_OP_SIN] = rule_unary,
-    [ED_OP_COS] = rule_unary, [ED_OP_ERF] = rule_unary, [ED_OP_SIGN] = rule_unary, [ED_OP_CLAMP] = rule_unary,
-    [ED_OP_CAST] = rule_cast, [ED_OP_STOP_GRADIENT] = rule_unary,
-    [ED_OP_SUM] = rule_reduce, [ED_OP_MEAN] = rule_reduce, [ED_OP_MAX] = rule_reduce,
-    [ED_OP_MIN] = rule_reduce, [ED_OP_ARGMAX] = rule_reduce, [ED_OP_ARGMIN] = rule_reduce,
+/* The rule of each class of ops.def's rule column. */
+static const rule_fn class_rules[ED_RULE_OWN] = {
+    [ED_RULE_LEAF] = rule_typed_leaf, [ED_RULE_UNARY] = rule_unary, [ED_RULE_BINARY] = rule_binary,
+    [ED_RULE_COMPARE] = rule_binary,  [ED_RULE_REDUCE] = rule_reduce,
+};
+
+/* The rules of the ops of class OWN. */
+static const rule_fn own_rules[ED_OP_COUNT] = {
+    [ED_OP_WHERE] = rule_where, [ED_OP_CAST] = rule_cast,
     [ED_OP_RESHAPE] = rule_reshape, [ED_OP_TRANSPOSE] = rule_transpose,
     [ED_OP_BROADCAST_TO] = rule_broadcast_to, [ED_OP_SLICE] = rule_slice,
     [ED_OP_CONCAT] = rule_concat, [ED_OP_PAD] = rule_pad,
     [ED_OP_GATHER] = rule_gather, [ED_OP_ONE_HOT] = rule_one_hot, [ED_OP_SCATTER_ADD] = rule_scatter_add,
     [ED_OP_MATMUL] = rule_matmul,
-    [ED_OP_RAND] = rule_typed_leaf, [ED_OP_RANDN] = rule_typed_leaf, [ED_OP_RANDINT] = rule_typed_leaf,
-    [ED_OP_BERNOULLI] = rule_typed_leaf,
     [ED_OP_LOOP] = ed_loop_rule, [ED_OP_GET] = ed_get_rule,
     [ED_OP_FUSED] = ed_fused_rule,
 };
 
-bool ed_shape_rule_exists(ed_op op) { return (unsigned)op < ED_OP_COUNT && rules[op]; }
+static rule_fn rule_of(ed_op op)
+{
+    if ((unsigned)op >= ED_OP_COUNT) return NULL;
+    ed_rule_class c = ed_ops[op].rule;
+    return c == ED_RULE_OWN ? own_rules[op] : class_rules[c];
+}
+
+bool ed_shape_rule_exists(ed_op op) { return rule_of(op) != NULL; }
 
 bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt,
               ed_shape *shape, char *msg, size_t msgsize)
 {
-    if ((unsigned)op >= ED_OP_COUNT || !rules[op]) return fail(msg, msgsize, "no shape rule");
-    return rules[op](op, in, nin, a, dt, shape, msg, msgsize);
+    rule_fn rule = rule_of(op);
+    if (!rule) return fail(msg, msgsize, "no shape rule");
+    return rule(op, in, nin, a, dt, shape, msg, msgsize);
 }
 
 ed_axis_view ed_axis_view_of(ed_shape s, int axis)

@@ -1,7 +1,9 @@
 #include "models/generate.h"
 #include "models/samplers.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* What the denoise callback needs: the model, the outer observations and the scale. */
 typedef struct {
@@ -120,4 +122,139 @@ ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
         return ed_graph_fail(g, "sample %s: labels must be i32[%lld]", who, (long long)n);
     if (!m->def->sample) return ed_graph_fail(g, "sample %s: this model cannot sample", who);
     return m->def->sample(g, m, n, obs, labels, &d);
+}
+
+const char *ed_gen_sampler_name(const ed_gen_model *m, const ed_gen_sample_opts *o, char *buf, size_t size)
+{
+    char solver[64];
+    if (o && o->sampler && *o->sampler)
+        snprintf(buf, size, "%s", o->sampler);
+    else if (m->def->pred && is_fm(m))
+        snprintf(buf, size, "%s", ed_gen_model_get(m, "solver", solver, sizeof solver));
+    else
+        snprintf(buf, size, "%s", m->def->name);
+    return buf;
+}
+
+/* ---- drawing samples in batches ------------------------------------------------------ */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Rows [from, from + rows) of t into dst (rows wrap around t's first axis). */
+static void copy_rows(ed_tensor *dst, const ed_tensor *t, int64_t from, int64_t rows)
+{
+    int64_t n = t->shape.dim[0], row = ed_tensor_numel(t) / n * (int64_t)ed_dtype_size(t->dtype);
+    for (int64_t r = 0; r < rows; r++)
+        memcpy((char *)dst->data + r * row, (const char *)t->data + (from + r) % n * row, (size_t)row);
+}
+
+static int check_obs(const ed_gen_model *m, int64_t n, const ed_tensor *obs)
+{
+    if (m->obs_size == 0 && obs)
+        return ed_fail("model %s is unconditional; it takes no observations", m->def->name);
+    if (m->obs_size > 0 && (!obs || obs->dtype != ED_F32 || obs->shape.rank != 2 || obs->shape.dim[0] != n ||
+                            obs->shape.dim[1] != m->obs_size))
+        return ed_fail("model %s needs f32 observations [%lld, %lld]", m->def->name, (long long)n,
+                       (long long)m->obs_size);
+    return ED_OK;
+}
+
+/* The sampler program for b samples, its graph in *g (outputs "samples"). */
+static ed_program *compile_sampler(const ed_gen_model *m, ed_store *st, int64_t b, const ed_gen_draw_opts *o,
+                                   ed_graph **g)
+{
+    *g = ed_graph_new("sample");
+    if (!*g)
+        return NULL;
+    ed_node *obs = m->obs_size > 0 ? ed_input(*g, "obs", ED_F32, ed_shape2(b, m->obs_size)) : NULL;
+    ed_node *s = ed_gen_model_sample(*g, m, b, obs, NULL, &o->sampler);
+    if (s)
+        ed_output(*g, "samples", s);
+    if (ed_graph_error(*g)) {
+        ed_fail("%s", ed_graph_error(*g));
+        return NULL;
+    }
+    ed_compile_opts co = {.backend = o->backend, .seed = o->seed, .passes = o->passes, .pass_opts = o->pass_opts};
+    return ed_compile(*g, st, &co);
+}
+
+static void report(const ed_gen_draw_opts *o, const ed_gen_progress *p)
+{
+    if (o->progress)
+        o->progress(o->progress_ctx, p);
+}
+
+/* The calls of a draw into res [n, ...]: call k feeds obs rows k*batch on (wrapping) through ob. */
+static int draw_batches(ed_program *p, const ed_tensor *obs, ed_tensor *ob, ed_tensor *res, ed_gen_progress *pr,
+                        const ed_gen_draw_opts *o)
+{
+    double t0 = now_s();
+    size_t row = ed_tensor_bytes(res) / (size_t)pr->n;
+    for (int64_t done = 0; done < pr->n; done += pr->batch) {
+        int64_t rows = pr->n - done < pr->batch ? pr->n - done : pr->batch;
+        if (ob)
+            copy_rows(ob, obs, done, pr->batch); /* a short last batch repeats rows, then drops them */
+        ed_feed f = {"obs", ob};
+        if (ed_run(p, &f, ob ? 1 : 0) != ED_OK)
+            return ED_ERR;
+        memcpy((char *)res->data + (size_t)done * row, ed_program_output(p, "samples")->data, (size_t)rows * row);
+        pr->done = done + rows;
+        pr->draw_s = now_s() - t0;
+        report(o, pr);
+    }
+    return ED_OK;
+}
+
+int ed_gen_draw(const ed_gen_model *m, ed_store *st, int64_t n, const ed_tensor *obs, const ed_gen_draw_opts *opts,
+                ed_tensor **out)
+{
+    const ed_gen_draw_opts o = opts ? *opts : (ed_gen_draw_opts){0};
+    *out = NULL;
+    if (!m || !m->def || !st)
+        return ed_fail("sample: no model or no params");
+    if (n < 1 || n > INT32_MAX)
+        return ed_fail("sample %s: the sample count must be in 1..%d", m->def->name, INT32_MAX);
+    if (o.batch < 0)
+        return ed_fail("sample %s: the batch must be >= 1", m->def->name);
+    if (check_obs(m, n, obs) != ED_OK)
+        return ED_ERR;
+    ed_gen_progress pr = {.n = n, .batch = o.batch ? o.batch : ED_GEN_DEFAULT_BATCH};
+    if (pr.batch > n)
+        pr.batch = n;
+    pr.calls = (n + pr.batch - 1) / pr.batch;
+    double t0 = now_s();
+    ed_graph *g = NULL;
+    ed_program *p = compile_sampler(m, st, pr.batch, &o, &g);
+    ed_tensor *ob = p && obs ? ed_tensor_new(ED_F32, ed_shape2(pr.batch, m->obs_size)) : NULL;
+    ed_shape full = {.rank = m->sample.rank + 1, .dim = {n}};
+    for (int i = 0; i < m->sample.rank; i++)
+        full.dim[i + 1] = m->sample.dim[i];
+    ed_tensor *res = p ? ed_tensor_new(ED_F32, full) : NULL;
+    int status = p && res && (!obs || ob) ? ED_OK : ED_ERR;
+    pr.compile_s = now_s() - t0;
+    if (status == ED_OK) {
+        report(&o, &pr);
+        status = draw_batches(p, obs, ob, res, &pr, &o);
+    }
+    if (status == ED_OK) {
+        *out = res;
+        res = NULL;
+    }
+    ed_tensor_free(res);
+    ed_tensor_free(ob);
+    ed_program_free(p);
+    ed_graph_free(g);
+    return status;
+}
+
+int ed_gen_fresh_data(const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t seed, uint64_t k,
+                      ed_dataset *d)
+{
+    /* Seeds apart from the training data's, and apart for the two draws of a floor. */
+    return ed_dataset_open(d, spec, n, ck->data_seed + 1 + 2 * seed + k);
 }

@@ -17,7 +17,9 @@
 #ifndef ED_GENERATE_H
 #define ED_GENERATE_H
 
+#include "backend/backend.h"
 #include "models/registry.h"
+#include "models/trainer.h"
 
 /* The sampler names a model accepts, "a|b|c" (for help and messages). */
 const char *ed_gen_model_samplers(const ed_gen_model *m);
@@ -33,5 +35,51 @@ ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
  * the whole sampler loop around the model's network. */
 ed_node *ed_denoiser_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
                             const ed_gen_sample_opts *o);
+
+/* The sampler o asks for, by name, for messages: o->sampler, or the model's default. */
+const char *ed_gen_sampler_name(const ed_gen_model *m, const ed_gen_sample_opts *o, char *buf, size_t size);
+
+/* ---- drawing samples in batches ------------------------------------------------------ */
+
+#define ED_GEN_DEFAULT_BATCH 10000
+
+/* Where a draw is, for a progress line. */
+typedef struct {
+    int64_t done, n;      /* samples drawn so far, of n */
+    int64_t calls, batch; /* compiled calls in all, samples per call */
+    double compile_s;     /* seconds spent compiling the sampler */
+    double draw_s;        /* seconds spent drawing so far */
+} ed_gen_progress;
+
+/* Zero fields take the defaults in brackets. */
+typedef struct {
+    ed_gen_sample_opts sampler;
+    uint64_t seed;      /* the program's seed: every draw of noise [0] */
+    int64_t batch;      /* samples per compiled call [ED_GEN_DEFAULT_BATCH] */
+    ed_backend backend; /* [JIT] */
+    const char *passes; /* graph passes [NULL: the default pipeline] and their printing */
+    ed_pass_opts *pass_opts;
+    /* Called once compiled (done = 0) and after each call (done = n after the last). */
+    void (*progress)(void *ctx, const ed_gen_progress *p);
+    void *progress_ctx;
+} ed_gen_draw_opts;
+
+/* n samples f32 [n, sample...] of m with the params in st, into *out (the caller frees
+ * it). A conditional model needs obs f32 [n, obs_size]; an unconditional one takes NULL.
+ *
+ * One sampler program for `batch` samples is compiled and called ceil(n / batch) times:
+ * call k draws samples k*batch onwards with call counter k, for observation rows
+ * k*batch onwards (the last call's rows past n wrap around to row 0 and its samples
+ * past n are dropped). So the samples depend on the seed and the batch, not on n: a draw
+ * of n is the first n rows of any longer draw with the same seed, batch and leading
+ * observations. ED_ERR with the reason in ed_last_error(). */
+int ed_gen_draw(const ed_gen_model *m, ed_store *st, int64_t n, const ed_tensor *obs, const ed_gen_draw_opts *o,
+                ed_tensor **out);
+
+/* A fresh draw of n rows of spec for sampling and evaluating ck's model: seeded apart
+ * from the training data's seed, by seed (the sampler's) and by k (draws 0 and 1 of a
+ * floor differ). Files are read whole. */
+int ed_gen_fresh_data(const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t seed, uint64_t k,
+                      ed_dataset *d);
 
 #endif

@@ -121,7 +121,7 @@ const char *ed_option_range_str(const ed_option *o, char *buf, size_t size)
     if (o->kind == ED_OPTION_SIZES) {
         format_value(&(ed_option){.kind = ED_OPTION_INT}, o->lo, a, sizeof a);
         format_value(&(ed_option){.kind = ED_OPTION_INT}, o->hi, b, sizeof b);
-        snprintf(buf, size, "widths in [%s, %s], e.g. 256,128", a, b);
+        snprintf(buf, size, "list in [%s, %s]", a, b);
         return buf;
     }
     format_value(o, o->lo, a, sizeof a);

@@ -31,7 +31,7 @@ static ed_node *diffusion_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x
     return ed_diffusion_eps(x, t, cond, NULL, &m->opts.diffusion);
 }
 
-static const ed_model_def models[] = {
+static const ed_model_def denoiser_models[] = {
     {.name = "flow_matching",
      .summary = "conditional flow matching, linear OT path, velocity prediction, ODE sampling",
      .options = ed_fm_options,
@@ -66,40 +66,72 @@ static const ed_model_def models[] = {
      .pred = "eps",
      .denoise = diffusion_denoise},
 };
+static const ed_model_def *const models[] = {
+    &denoiser_models[0], &denoiser_models[1], &denoiser_models[2], &ed_vae_model, &ed_realnvp_model,
+};
 enum { NMODELS = sizeof models / sizeof models[0] };
 
 int ed_model_count(void) { return NMODELS; }
 
 const ed_model_def *ed_model_at(int i)
 {
-    return i >= 0 && i < NMODELS ? &models[i] : NULL;
+    return i >= 0 && i < NMODELS ? models[i] : NULL;
 }
 
 const ed_model_def *ed_model_find(const char *name)
 {
     for (int i = 0; i < NMODELS; i++)
-        if (name && strcmp(models[i].name, name) == 0) return &models[i];
+        if (name && strcmp(models[i]->name, name) == 0) return models[i];
     char list[256];
     size_t len = 0;
     list[0] = '\0';
     for (int i = 0; i < NMODELS; i++)
-        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", models[i].name);
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", models[i]->name);
     ed_fail("unknown model '%s' (models: %s)", name ? name : "", list);
     return NULL;
 }
 
-int ed_gen_model_init(ed_gen_model *m, const ed_model_def *def, ed_shape sample, int64_t obs_size)
+int ed_gen_model_init_data(ed_gen_model *m, const ed_model_def *def, const ed_data_facts *f)
 {
     *m = (ed_gen_model){0};
     if (!def) return ed_fail("no model given");
+    ed_shape sample = f->sample;
     if (sample.rank < 1 || sample.rank >= ED_MAX_RANK || ed_shape_numel(sample) < 1)
         return ed_fail("model %s: a sample must have rank 1..%d and at least one element", def->name, ED_MAX_RANK - 1);
-    if (obs_size < 0) return ed_fail("model %s: negative observation size", def->name);
+    if (f->obs_size < 0 || f->classes < 0 || f->levels < 0 || f->levels == 1)
+        return ed_fail("model %s: bad data facts (observations %lld, classes %lld, levels %lld)", def->name,
+                       (long long)f->obs_size, (long long)f->classes, (long long)f->levels);
     m->def = def;
     m->sample = sample;
-    m->obs_size = obs_size;
+    m->obs_size = f->obs_size;
+    m->classes = def->uses_labels ? f->classes : 0;
+    m->levels = f->levels;
+    m->unit_range = f->unit_range;
     def->defaults(m);
     return ED_OK;
+}
+
+int ed_gen_model_init(ed_gen_model *m, const ed_model_def *def, ed_shape sample, int64_t obs_size)
+{
+    return ed_gen_model_init_data(m, def, &(ed_data_facts){.sample = sample, .obs_size = obs_size});
+}
+
+int64_t ed_gen_model_dim(const ed_gen_model *m) { return ed_shape_numel(m->sample); }
+
+ed_node *ed_gen_model_flatten(const ed_gen_model *m, ed_node *x)
+{
+    if (!x) return NULL;
+    return ed_reshape(x, ed_shape2(x->shape.dim[0], ed_gen_model_dim(m)));
+}
+
+ed_node *ed_gen_model_unflatten(const ed_gen_model *m, ed_node *flat)
+{
+    if (!flat) return NULL;
+    ed_shape s = m->sample;
+    s.rank++;
+    for (int i = s.rank - 1; i > 0; i--) s.dim[i] = s.dim[i - 1];
+    s.dim[0] = flat->shape.dim[0];
+    return ed_reshape(flat, s);
 }
 
 int ed_gen_model_set(ed_gen_model *m, const char *name, const char *value)

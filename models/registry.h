@@ -11,8 +11,11 @@
 #define ED_MODEL_REGISTRY_H
 
 #include "frontend/optim.h"
+#include "models/dataset.h"
 #include "models/diffusion.h"
 #include "models/flow_matching.h"
+#include "models/realnvp.h"
+#include "models/vae.h"
 
 typedef struct ed_gen_model ed_gen_model;
 
@@ -62,6 +65,7 @@ typedef struct {
 typedef struct {
     const char *name;
     const char *summary;
+    bool uses_labels; /* class-conditional: labels reach its steps and samples */
     const ed_option *options;
     int noptions;
     void (*defaults)(ed_gen_model *m);
@@ -93,11 +97,20 @@ struct ed_gen_model {
     ed_shape sample;  /* one sample's shape, rank 1..5 */
     int64_t obs_size; /* 0: unconditional */
     int64_t classes;  /* 0: no labels */
+    int64_t levels;   /* integer pixels with this many levels (17 for digits); 0: continuous */
+    bool unit_range;  /* the training data lie in [0, 1] */
     union {
         ed_fm_opts fm;
         ed_diffusion_opts diffusion;
+        ed_realnvp_opts realnvp;
+        ed_vae_opts vae;
     } opts;
 };
+
+
+/* The families defined in their own files. */
+extern const ed_model_def ed_realnvp_model;
+extern const ed_model_def ed_vae_model;
 
 int ed_model_count(void);
 const ed_model_def *ed_model_at(int i);
@@ -106,6 +119,13 @@ const ed_model_def *ed_model_find(const char *name);
 
 /* def's defaults for data of the given shapes. ED_ERR for a bad shape. */
 int ed_gen_model_init(ed_gen_model *m, const ed_model_def *def, ed_shape sample, int64_t obs_size);
+/* The same with every fact of the data (labels and pixel levels too). */
+int ed_gen_model_init_data(ed_gen_model *m, const ed_model_def *def, const ed_data_facts *f);
+/* The flattened size of one sample, and x [B, sample...] as [B, D] and back: for the
+ * families whose networks read flat vectors. */
+int64_t ed_gen_model_dim(const ed_gen_model *m);
+ed_node *ed_gen_model_flatten(const ed_gen_model *m, ed_node *x);
+ed_node *ed_gen_model_unflatten(const ed_gen_model *m, ed_node *flat);
 /* Set one option by name from text (see ed_options_set). */
 int ed_gen_model_set(ed_gen_model *m, const char *name, const char *value);
 /* An option's value as text (NULL for an unknown name). */

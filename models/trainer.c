@@ -23,8 +23,9 @@ struct ed_trainer {
     int64_t repeats[ED_MAX_STEPS];
     int64_t runs; /* program calls per iteration, all steps */
     double losses[ED_MAX_STEPS];
+    ed_dataset own_data; /* d points here once the trainer owns its data */
     ed_store *st;
-    ed_tensor *xb, *ob;
+    ed_tensor *xb, *ob, *lb;
     int64_t step;
     double loss;
 };
@@ -185,6 +186,7 @@ static ed_trainer *make(const ed_gen_model *m, const ed_dataset *d, const ed_tra
     const ed_node *x = ed_graph_leaf(t->g[0], ED_OP_INPUT, "x");
     t->xb = ed_tensor_new(ED_F32, x->shape);
     if (m->obs_size) t->ob = ed_tensor_new(ED_F32, ed_shape2(o->batch, m->obs_size));
+    if (m->classes) t->lb = ed_tensor_new(ED_I32, ed_shape1(o->batch));
     if (!t->xb || (m->obs_size && !t->ob)) {
         ed_fail("out of memory");
         goto fail;
@@ -234,7 +236,19 @@ void ed_trainer_free(ed_trainer *t)
     ed_store_free(t->st);
     ed_tensor_free(t->xb);
     ed_tensor_free(t->ob);
+    ed_tensor_free(t->lb);
+    ed_dataset_free(&t->own_data);
     free(t);
+}
+
+int ed_trainer_take_data(ed_trainer *t, ed_dataset *d)
+{
+    if (t->d != d)
+        return ed_fail("the trainer reads other data than '%s'", d->spec);
+    t->own_data = *d;
+    t->d = &t->own_data;
+    *d = (ed_dataset){0};
+    return ED_OK;
 }
 
 int ed_trainer_step(ed_trainer *t, double *loss)
@@ -243,8 +257,12 @@ int ed_trainer_step(ed_trainer *t, double *loss)
     for (int k = 0; k < t->nsteps; k++) {
         for (int64_t r = 0; r < t->repeats[k]; r++, batch++) {
             if (ed_dataset_batch(t->d, t->o.seed, (uint64_t)batch, t->xb, t->ob) != ED_OK) return ED_ERR;
-            ed_feed feeds[2] = {{"x", t->xb}, {"obs", t->ob}};
-            if (ed_run(t->p[k], feeds, t->ob ? 2 : 1) != ED_OK) return ED_ERR;
+            if (t->lb && ed_dataset_batch_labels(t->d, t->o.seed, (uint64_t)batch, t->lb) != ED_OK) return ED_ERR;
+            ed_feed feeds[3] = {{"x", t->xb}};
+            int nfeeds = 1;
+            if (t->ob) feeds[nfeeds++] = (ed_feed){"obs", t->ob};
+            if (t->lb) feeds[nfeeds++] = (ed_feed){"labels", t->lb};
+            if (ed_run(t->p[k], feeds, nfeeds) != ED_OK) return ED_ERR;
             t->losses[k] = ed_tensor_get(ed_program_output(t->p[k], "loss"), 0);
         }
     }
@@ -263,6 +281,8 @@ int ed_trainer_step_losses(const ed_trainer *t, double *losses)
 int64_t ed_trainer_steps_done(const ed_trainer *t) { return t->step; }
 const ed_store *ed_trainer_store(const ed_trainer *t) { return t->st; }
 const ed_program *ed_trainer_program(const ed_trainer *t) { return t->p[0]; }
+const ed_dataset *ed_trainer_data(const ed_trainer *t) { return t->d; }
+const ed_trainer_opts *ed_trainer_options(const ed_trainer *t) { return &t->o; }
 
 /* ---- checkpoints ------------------------------------------------------------------ */
 
@@ -296,6 +316,8 @@ int ed_trainer_save(const ed_trainer *t, const char *path)
     int rc = ed_meta_set(m, "model", gm->def->name);
     rc |= ed_meta_set(m, "model.sample_shape", shape_text(gm->sample, buf, sizeof buf));
     rc |= meta_setf(m, "model.obs_size", "%lld", (long long)gm->obs_size);
+    if (gm->classes) rc |= meta_setf(m, "model.classes", "%lld", (long long)gm->classes);
+    if (gm->levels) rc |= meta_setf(m, "model.levels", "%lld", (long long)gm->levels);
     for (int i = 0; i < gm->def->noptions; i++) {
         const char *name = gm->def->options[i].name;
         snprintf(key, sizeof key, "option.%s", name);
@@ -376,7 +398,13 @@ static int parse_meta(const char *path, const ed_meta *m, ed_checkpoint *c)
     if (!parse_shape(v, &sample)) return ed_fail("%s: bad model.sample_shape '%s'", path, v);
     if (!(v = need(m, path, "model.obs_size"))) return ED_ERR;
     if (!parse_i64(v, 0, &obs)) return ed_fail("%s: bad model.obs_size '%s'", path, v);
-    if (ed_gen_model_init(&c->model, def, sample, obs) != ED_OK) return ED_ERR;
+    /* Labels and pixel levels: absent in checkpoints of models that have none. */
+    ed_data_facts facts = {.sample = sample, .obs_size = obs, .unit_range = true};
+    if ((v = ed_meta_get(m, "model.classes")) && !parse_i64(v, 1, &facts.classes))
+        return ed_fail("%s: bad model.classes '%s'", path, v);
+    if ((v = ed_meta_get(m, "model.levels")) && !parse_i64(v, 2, &facts.levels))
+        return ed_fail("%s: bad model.levels '%s'", path, v);
+    if (ed_gen_model_init_data(&c->model, def, &facts) != ED_OK) return ED_ERR;
     for (int i = 0; i < def->noptions; i++) {
         char key[128];
         snprintf(key, sizeof key, "option.%s", def->options[i].name);
@@ -439,6 +467,17 @@ int ed_checkpoint_load(const char *path, ed_checkpoint *out)
     }
     out->store = st;
     return ED_OK;
+}
+
+int ed_checkpoint_load_for(const char *path, const ed_model_def *def, ed_checkpoint *out)
+{
+    if (ed_checkpoint_load(path, out) != ED_OK)
+        return ED_ERR;
+    if (out->model.def == def)
+        return ED_OK;
+    ed_fail("%s is a checkpoint of model %s, not %s", path, out->model.def->name, def->name);
+    ed_checkpoint_free(out);
+    return ED_ERR;
 }
 
 void ed_checkpoint_free(ed_checkpoint *c)

@@ -94,4 +94,75 @@ const ed_program *ed_trainer_program(const ed_trainer *t);
 /* Write the checkpoint (atomic). */
 int ed_trainer_save(const ed_trainer *t, const char *path);
 
+/* Loads a checkpoint that must be of model def: ED_ERR naming both models if it is
+ * another's (else as ed_checkpoint_load). */
+int ed_checkpoint_load_for(const char *path, const ed_model_def *def, ed_checkpoint *out);
+
+/* ---- a training run, fresh or resumed, from one request (models/train_open.c) ------ */
+
+/* A model option as text, as the command line gives it (--hidden 128). */
+typedef struct {
+    const char *name, *value;
+} ed_option_arg;
+
+/* A training run as the caller asks for it. The fields are the `train` command's flags,
+ * and messages name them so (--data, --seed). A field left at zero (NULL, false) is
+ * not given: a resumed run takes the checkpoint's value, a fresh one the default. */
+typedef struct {
+    const ed_model_def *def;      /* the model (required) */
+    const ed_option_arg *options; /* model options set from text, in order */
+    int noptions;
+    const char *data;             /* the data spec (a fresh run needs it) */
+    int64_t n;                    /* rows generated for a built-in set [10000] */
+    bool has_seed;                /* seed below is given [0] */
+    uint64_t seed;
+    const char *resume;           /* a checkpoint of def to continue; NULL: a fresh run */
+    const char *out;              /* where the run will be saved [the resumed file, else
+                                     "<model>.safetensors"] */
+    int64_t steps;                /* the run's planned length [1000] */
+    int64_t batch;                /* [256] */
+    double lr;                    /* Adam's learning rate [1e-3] */
+    bool has_lr_schedule;         /* lr_schedule below is given [cosine] */
+    ed_lr_schedule lr_schedule;
+    /* How the step is compiled (never taken from a checkpoint). */
+    ed_backend backend;
+    const char *passes;
+    ed_pass_opts *pass_opts;
+} ed_train_request;
+
+/* What ed_trainer_open decided, for the caller to report. */
+typedef struct {
+    ed_trainer *trainer;   /* the run, owning its data; the caller frees it */
+    char out[4096];        /* where to save it */
+    bool resumed;
+    ed_trainer_opts was;   /* resumed: the checkpoint's own options */
+    bool diverges;         /* resumed with another batch, lr or schedule, or another length
+                              of a cosine schedule: the run goes on, but not as the
+                              interrupted one would have */
+    bool bad_request;      /* on failure: the request is at fault (a missing field, a bad
+                              option value, a field the checkpoint fixes given otherwise),
+                              not a file, the data or the compiler */
+} ed_train_open_result;
+
+/* Opens the run r asks for; ED_ERR with one line in ed_last_error() otherwise.
+ *
+ * Fresh: opens r->data (n rows, seed) and builds def for its shapes with r's options.
+ * Resumed (the resume rules): r->resume must be a checkpoint of def; --data, --n,
+ * --seed and every model option must be absent or equal to the checkpoint's (a run
+ * keeps its data, seed and model); the data is opened again from the checkpoint's spec
+ * and must be what it was (ed_trainer_resume checks its fingerprint); steps, batch, lr
+ * and schedule default to the checkpoint's and may be changed (res->diverges says so).
+ * Either way the directory of the output must be writable, checked before anything is
+ * compiled, so a run never fails at its end for want of a place to save it. A resumed
+ * run may already be at its planned length: ed_trainer_steps_done(t) >= steps. */
+int ed_trainer_open(const ed_train_request *r, ed_train_open_result *res);
+
+/* Makes t own the data it was made with (d, freed with t; *d is zeroed), for a caller
+ * that opened the data for this run only. ED_ERR if t reads other data. */
+int ed_trainer_take_data(ed_trainer *t, ed_dataset *d);
+
+/* The data and options of a run (ed_trainer_open decided them). */
+const ed_dataset *ed_trainer_data(const ed_trainer *t);
+const ed_trainer_opts *ed_trainer_options(const ed_trainer *t);
+
 #endif

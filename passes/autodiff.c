@@ -1,6 +1,7 @@
 /* Reverse-mode autodiff. One vector-Jacobian rule per differentiable op, in a table
- * indexed by ed_op; every rule is built from frontend constructors, so the backward
- * graph is ordinary, differentiable IR. Broadcasting is undone once, in unbroadcast(). */
+ * indexed by ed_op (unary elementwise ops: a case of vjp_unary); every rule is built
+ * from frontend constructors, so the backward graph is ordinary, differentiable IR.
+ * Broadcasting is undone once, in unbroadcast(). */
 #include "passes/autodiff.h"
 #include "frontend/frontend.h"
 #include "runtime/error.h"
@@ -94,7 +95,9 @@ static void vjp_unary(ed_node *y, ed_node *gy, const bool *need, ed_node **gin)
     case ED_OP_NEG: gin[0] = ed_neg(gy); return;
     case ED_OP_ABS: d = ed_sign(x); break;
     case ED_OP_EXP: d = y; break;
+    case ED_OP_EXPM1: d = ed_exp(x); break; /* not y + 1, which loses exp(x) for x << 0 */
     case ED_OP_LOG: gin[0] = ed_div(gy, x); return;
+    case ED_OP_LOG1P: gin[0] = ed_div(gy, ed_add_scalar(x, 1)); return;
     case ED_OP_SQRT: gin[0] = ed_div(ed_mul_scalar(gy, 0.5), y); return;
     case ED_OP_RSQRT: d = ed_mul_scalar(ed_div(y, x), -0.5); break; /* -x^-1.5 / 2 */
     case ED_OP_SQUARE: d = ed_mul_scalar(x, 2); break;
@@ -140,7 +143,9 @@ static void vjp_unary(ed_node *y, ed_node *gy, const bool *need, ed_node **gin)
     case ED_OP_CAST:
         if (ed_dtype_is_float(x->dtype)) gin[0] = ed_cast(gy, x->dtype);
         return;
-    default: return;
+    default:
+        ed_graph_fail(y->graph, "autodiff: op %s has no gradient rule yet (%%%d)", ed_op_name(y->op), y->id);
+        return;
     }
     gin[0] = ed_mul(gy, d);
 }
@@ -293,13 +298,6 @@ static const vjp_fn vjps[ED_OP_COUNT] = {
     [ED_OP_ADD] = vjp_add, [ED_OP_SUB] = vjp_sub, [ED_OP_MUL] = vjp_mul, [ED_OP_DIV] = vjp_div,
     [ED_OP_POW] = vjp_pow, [ED_OP_MAXIMUM] = vjp_extremum, [ED_OP_MINIMUM] = vjp_extremum,
     [ED_OP_WHERE] = vjp_where,
-    [ED_OP_NEG] = vjp_unary, [ED_OP_ABS] = vjp_unary, [ED_OP_EXP] = vjp_unary, [ED_OP_LOG] = vjp_unary,
-    [ED_OP_SQRT] = vjp_unary, [ED_OP_RSQRT] = vjp_unary, [ED_OP_SQUARE] = vjp_unary,
-    [ED_OP_TANH] = vjp_unary, [ED_OP_SIGMOID] = vjp_unary, [ED_OP_RELU] = vjp_unary,
-    [ED_OP_LEAKY_RELU] = vjp_unary, [ED_OP_GELU] = vjp_unary, [ED_OP_ERF] = vjp_unary,
-    [ED_OP_SILU] = vjp_unary, [ED_OP_SOFTPLUS] = vjp_unary, [ED_OP_SIN] = vjp_unary,
-    [ED_OP_COS] = vjp_unary, [ED_OP_SIGN] = vjp_unary, [ED_OP_CLAMP] = vjp_unary,
-    [ED_OP_CAST] = vjp_unary,
     [ED_OP_SUM] = vjp_reduce, [ED_OP_MEAN] = vjp_reduce, [ED_OP_MAX] = vjp_reduce, [ED_OP_MIN] = vjp_reduce,
     [ED_OP_RESHAPE] = vjp_reshape, [ED_OP_TRANSPOSE] = vjp_transpose,
     [ED_OP_BROADCAST_TO] = vjp_broadcast_to, [ED_OP_SLICE] = vjp_slice, [ED_OP_CONCAT] = vjp_concat,
@@ -308,7 +306,32 @@ static const vjp_fn vjps[ED_OP_COUNT] = {
     [ED_OP_MATMUL] = vjp_matmul,
 };
 
-bool ed_has_vjp(ed_op op) { return (unsigned)op < ED_OP_COUNT && vjps[op]; }
+/* Unary elementwise ops need no entry above: their rule is their case in vjp_unary. */
+static vjp_fn vjp_of(ed_op op)
+{
+    if (vjps[op]) return vjps[op];
+    return ed_ops[op].kind == ED_KIND_ELEM && ed_ops[op].max_inputs == 1 ? vjp_unary : NULL;
+}
+
+/* Whether vjp_unary has a case for op, asked on a scratch graph: f64[] x, y = op(x). */
+static bool unary_rule_exists(ed_op op)
+{
+    ed_graph *g = ed_graph_new("vjp_probe");
+    ed_node *x = g ? ed_input(g, "x", ED_F64, ed_shape0()) : NULL;
+    ed_node *y = x ? ed_node_new(g, op, &x, 1, &(ed_attrs){.dtype = ED_F64}) : NULL;
+    bool need = true;
+    ed_node *gin = NULL;
+    if (y) vjp_unary(y, x, &need, &gin);
+    bool ok = y && !g->failed;
+    ed_graph_free(g);
+    return ok;
+}
+
+bool ed_has_vjp(ed_op op)
+{
+    if ((unsigned)op >= ED_OP_COUNT || !vjp_of(op)) return false;
+    return vjp_of(op) != vjp_unary || unary_rule_exists(op);
+}
 
 /* ---- the reverse walk --------------------------------------------------------- */
 
@@ -392,7 +415,12 @@ int ed_grad(ed_node *loss, ed_node *const *wrt, int n, ed_node **grads)
             need[j] = needed[v->in[j]->id];
             gin[j] = NULL;
         }
-        vjps[v->op](v, grad[v->id], need, gin);
+        vjp_fn vjp = vjp_of(v->op);
+        if (!vjp) {
+            ed_graph_fail(g, "autodiff: op %s has no gradient rule yet (%%%d)", ed_op_name(v->op), v->id);
+            break;
+        }
+        vjp(v, grad[v->id], need, gin);
         for (int j = 0; j < v->nin; j++) {
             if (!need[j] || !gin[j]) continue;
             ed_node *x = v->in[j];

@@ -68,10 +68,7 @@ static bool splat_const(const ed_node *n) { return n->op == ED_OP_CONST && n->at
 
 static bool elementwise(const ed_node *n) { return ed_ops[n->op].kind == ED_KIND_ELEM; }
 
-static bool reduction(const ed_node *n)
-{
-    return n->op == ED_OP_SUM || n->op == ED_OP_MEAN || n->op == ED_OP_MAX || n->op == ED_OP_MIN;
-}
+static bool reduction(const ed_node *n) { return ed_ops[n->op].flags & F_FUSABLE_RED; }
 
 static bool has_ext(const group *gr, const ed_node *x)
 {
@@ -298,19 +295,10 @@ static int fuser_init(fuser *f, ed_graph *g)
     return ED_OK;
 }
 
-/* Ops a reduction's loop may recompute for free: a few cycles each, hidden behind the
- * sequential accumulation. Transcendentals are not (exp, sigmoid: tens of
+/* Ops a reduction's loop may recompute for free (F_CHEAP): a few cycles each, hidden
+ * behind the sequential accumulation. Transcendentals are not (exp, sigmoid: tens of
  * instructions that vectorize in their own kernel but not inside the reduction). */
-static bool cheap(ed_op op)
-{
-    switch (op) {
-    case ED_OP_ADD: case ED_OP_SUB: case ED_OP_MUL: case ED_OP_MAXIMUM: case ED_OP_MINIMUM:
-    case ED_OP_LT: case ED_OP_LE: case ED_OP_GT: case ED_OP_GE: case ED_OP_EQ: case ED_OP_WHERE:
-    case ED_OP_NEG: case ED_OP_ABS: case ED_OP_SQUARE: case ED_OP_RELU: case ED_OP_SIGN: case ED_OP_CLAMP:
-    case ED_OP_CAST: case ED_OP_STOP_GRADIENT: case ED_OP_BROADCAST_TO: return true;
-    default: return false;
-    }
-}
+static bool cheap(ed_op op) { return ed_ops[op].flags & F_CHEAP; }
 
 /* Does reduction r meet each group's elements contiguously (its reduced axes, size-1
  * axes aside, after its kept ones)? Otherwise a copied chain's inputs would be read

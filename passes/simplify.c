@@ -48,10 +48,8 @@ static bool is_const_value(const ed_node *n, double v)
 static bool never_negative(const ed_node *n, int depth)
 {
     if (depth > 4) return false;
+    if (ed_ops[n->op].flags & F_NONNEG) return true;
     switch (n->op) {
-    case ED_OP_EXP: case ED_OP_SQRT: case ED_OP_RSQRT: case ED_OP_SQUARE: case ED_OP_ABS: case ED_OP_RELU:
-    case ED_OP_SIGMOID: case ED_OP_SOFTPLUS:
-        return true;
     case ED_OP_CONST:
         for (int64_t i = 0; i < n->attr.ndata; i++)
             if (n->attr.data[i] < 0) return false;
@@ -195,6 +193,7 @@ static ed_node *simplify_once(ed_node *x, bool operand_shared)
     ed_node *in0 = x->nin > 0 ? x->in[0] : NULL;
     ed_node *r = identity_operand(x);
     if (r) return r;
+    if (ed_ops[x->op].flags & F_FUSABLE_RED) return reduce_through_reshape(x, operand_shared);
     switch (x->op) {
     case ED_OP_NEG:
         if (in0->op == ED_OP_NEG) return in0->in[0];
@@ -219,8 +218,6 @@ static ed_node *simplify_once(ed_node *x, bool operand_shared)
         if (is_identity_perm(a.perm, rank)) return in0->in[0];
         return rebuild(x, in0->in, &a);
     }
-    case ED_OP_SUM: case ED_OP_MEAN: case ED_OP_MAX: case ED_OP_MIN:
-        return reduce_through_reshape(x, operand_shared);
     case ED_OP_MATMUL:
         if (swaps_last_two(x->in[0]) || swaps_last_two(x->in[1])) {
             ed_attrs a = x->attr;

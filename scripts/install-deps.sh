@@ -1,9 +1,10 @@
 #!/bin/sh
 # Install the Debian 12 packages edifice needs, and only those that are missing.
+# dataset-fashion-mnist is the `--data fashion_mnist` set (data/README.md).
 # Idempotent: prints nothing and touches nothing when everything is present.
 set -eu
 
-PACKAGES="cmake make gcc pkg-config llvm-19-dev libopenblas-dev libcmocka-dev libpng-dev zlib1g-dev"
+PACKAGES="cmake make gcc pkg-config llvm-19-dev libopenblas-dev libcmocka-dev libpng-dev zlib1g-dev dataset-fashion-mnist"
 
 missing=""
 for p in $PACKAGES; do

@@ -103,8 +103,8 @@ static void test_models_lists_defaults(void **state)
     assert_ok(&r);
     assert_non_null(strstr(r.out, "--ddim_steps       50"));
     assert_null(strstr(r.out, "flow_matching"));
-    cli(&r, "models vae");
-    assert_one_error_line(&r, "models: unknown model 'vae' (models: flow_matching, ddpm, ddim)");
+    cli(&r, "models nosuch");
+    assert_one_error_line(&r, "models: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, realnvp)");
     cli(&r, "models --help");
     assert_ok(&r);
     assert_non_null(strstr(r.out, "usage: edifice models"));
@@ -227,8 +227,10 @@ static void test_train_errors(void **state)
     static result r;
     cli(&r, "train");
     assert_one_error_line(&r, "train: give the model first");
-    cli(&r, "train vae --data moons");
-    assert_one_error_line(&r, "train: unknown model 'vae' (models: flow_matching, ddpm, ddim)");
+    cli(&r, "train vae --data moons --steps 5");
+    assert_one_error_line(&r, "the Bernoulli likelihood needs data in [0, 1]");
+    cli(&r, "train nosuch --data moons");
+    assert_one_error_line(&r, "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, realnvp)");
     cli(&r, "train ddpm");
     assert_one_error_line(&r, "train: --data is required");
     cli(&r, "train ddpm --data spirals");

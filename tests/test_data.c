@@ -1,5 +1,6 @@
 /* Data sets: the seeded 2-D toy sets (determinism, shape, moments, geometry), the .npy
- * loaders and the obstacle-avoidance demonstration set with its evaluator. */
+ * loaders, the obstacle-avoidance demonstration set with its evaluator, and the image
+ * sets (digits, Fashion-MNIST, .npy images with labels) behind --data. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "models/dataset.h"
+#include "models/image_data.h"
 #include "models/toy_data.h"
 #include "runtime/error.h"
 #include "io/npy.h"
@@ -558,6 +561,228 @@ static void test_demo_evaluate_edge_cases(void **state)
     ed_pairs_free(&p);
 }
 
+/* ---- image data ------------------------------------------------------------------------ */
+
+static void check_unit_pixels(const ed_tensor *x)
+{
+    const float *p = x->data;
+    for (int64_t i = 0; i < ed_tensor_numel(x); i++)
+        if (!(p[i] >= 0 && p[i] <= 1)) fail_msg("pixel %lld is %g, outside [0, 1]", (long long)i, p[i]);
+}
+
+static void check_labels(const ed_tensor *y, int32_t classes, int64_t per_class_min)
+{
+    int64_t count[16] = {0};
+    for (int64_t i = 0; i < y->shape.dim[0]; i++) {
+        int32_t v = ((const int32_t *)y->data)[i];
+        if (v < 0 || v >= classes) fail_msg("label %d at row %lld is outside 0..%d", v, (long long)i, classes - 1);
+        count[v]++;
+    }
+    for (int k = 0; k < classes; k++) assert_true(count[k] >= per_class_min);
+}
+
+/* The split is by file order: train rows 0..1499, test rows 1500..1796. */
+static void test_digits(void **state)
+{
+    (void)state;
+    ed_images tr, te;
+    assert_int_equal(ed_digits_load(ED_SPLIT_TRAIN, &tr), ED_OK);
+    assert_int_equal(ed_digits_load(ED_SPLIT_TEST, &te), ED_OK);
+    assert_true(ed_shape_eq(tr.x->shape, ed_shape4(1500, 1, 8, 8)));
+    assert_true(ed_shape_eq(te.x->shape, ed_shape4(297, 1, 8, 8)));
+    assert_true(ed_shape_eq(tr.labels->shape, ed_shape1(1500)));
+    assert_int_equal(tr.classes, 10);
+    check_unit_pixels(tr.x);
+    check_unit_pixels(te.x);
+    check_labels(tr.labels, 10, 146); /* 146..153 of each digit in the train rows */
+    check_labels(te.labels, 10, 27);
+    /* the file's first line: 0,0,5,13,9,1,0,0, 0,0,13,15,10,15,5,0, ... label 0 */
+    const float *x = tr.x->data;
+    const float row0[8] = {0, 0, 5, 13, 9, 1, 0, 0}, row1[8] = {0, 0, 13, 15, 10, 15, 5, 0};
+    for (int k = 0; k < 8; k++) {
+        assert_true(x[k] == row0[k] / 16);
+        assert_true(x[8 + k] == row1[k] / 16);
+    }
+    assert_int_equal(((int32_t *)tr.labels->data)[0], 0);
+    /* line 1501 starts the test split (0,0,0,3,12,12,2,0 ... label 1); line 1797 is an 8 */
+    assert_true(((float *)te.x->data)[3] == 3.0f / 16 && ((float *)te.x->data)[4] == 12.0f / 16);
+    assert_int_equal(((int32_t *)te.labels->data)[0], 1);
+    assert_int_equal(((int32_t *)te.labels->data)[296], 8);
+    ed_images_free(&tr);
+    ed_images_free(&te);
+
+    setenv("EDIFICE_DIGITS", TMP "no-digits.csv.gz", 1);
+    assert_int_equal(ed_digits_load(ED_SPLIT_TRAIN, &tr), ED_ERR);
+    CHECK_ERROR_HAS("no-digits.csv.gz");
+    CHECK_ERROR_HAS("EDIFICE_DIGITS");
+    assert_null(tr.x);
+    FILE *f = fopen(TMP "digits.csv", "w");
+    fputs("0,1,2\n", f);
+    fclose(f);
+    setenv("EDIFICE_DIGITS", TMP "digits.csv", 1);
+    assert_int_equal(ed_digits_load(ED_SPLIT_TEST, &te), ED_ERR);
+    CHECK_ERROR_HAS("digits.csv line 1 column 3 is not a valid value");
+    unsetenv("EDIFICE_DIGITS");
+    unlink(TMP "digits.csv");
+}
+
+static void test_fashion_mnist(void **state)
+{
+    (void)state;
+    ed_dataset tr, te;
+    assert_int_equal(ed_dataset_open(&tr, "fashion_mnist", 0, 0), ED_OK);
+    assert_int_equal(ed_dataset_open_split(&te, "fashion_mnist", 0, 0, ED_SPLIT_TEST), ED_OK);
+    assert_int_equal(ed_dataset_rows(&tr), 60000);
+    assert_int_equal(ed_dataset_rows(&te), 10000);
+    assert_true(ed_shape_eq(ed_dataset_sample_shape(&tr), ed_shape3(1, 28, 28)));
+    assert_true(ed_dataset_is_images(&te));
+    assert_true(te.channels == 1 && te.height == 28 && te.width == 28);
+    assert_int_equal(tr.classes, 10);
+    assert_int_equal(te.split, ED_SPLIT_TEST);
+    check_unit_pixels(te.x);
+    check_labels(tr.labels, 10, 6000); /* the upstream train split is balanced */
+    check_labels(te.labels, 10, 1000);
+    assert_int_equal(((int32_t *)tr.labels->data)[0], 9);
+    assert_int_equal(((int32_t *)te.labels->data)[1], 2);
+    assert_true(((float *)te.x->data)[221] == 37.0f / 255); /* the first test image's pixel (7, 25) */
+    ed_dataset_free(&tr);
+    ed_dataset_free(&te);
+
+    setenv("EDIFICE_FASHION_MNIST", TMP "no-such-dir", 1);
+    assert_int_equal(ed_dataset_open(&tr, "fashion_mnist", 0, 0), ED_ERR);
+    CHECK_ERROR_HAS("no-such-dir/train-images-idx3-ubyte.gz: No such file or directory");
+    CHECK_ERROR_HAS("dataset-fashion-mnist");
+    unsetenv("EDIFICE_FASHION_MNIST");
+}
+
+static void write_u8_npy(const char *path, ed_shape s, const uint8_t *v)
+{
+    char dict[256];
+    int len = snprintf(dict, sizeof dict, "{'descr': '|u1', 'fortran_order': False, 'shape': (");
+    for (int i = 0; i < s.rank; i++) len += snprintf(dict + len, sizeof dict - (size_t)len, "%lld, ", (long long)s.dim[i]);
+    len += snprintf(dict + len, sizeof dict - (size_t)len, "), }");
+    size_t header = (10 + (size_t)len + 1 + 63) / 64 * 64 - 10;
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc((int)(header & 0xff), f);
+    fputc((int)(header >> 8), f);
+    fprintf(f, "%s%*s\n", dict, (int)(header - (size_t)len - 1), "");
+    fwrite(v, 1, (size_t)ed_shape_numel(s), f);
+    fclose(f);
+}
+
+/* .npy images: [N, H, W] uint8 gains a channel axis and is divided by 255; labels come
+ * from a second file; every batch's labels belong to its images. */
+static void test_npy_images(void **state)
+{
+    (void)state;
+    const char *x_path = TMP "img.npy", *y_path = TMP "lab.npy";
+    uint8_t px[20 * 2 * 3];
+    for (int i = 0; i < 20; i++)
+        for (int k = 0; k < 6; k++) px[6 * i + k] = (uint8_t)(10 * i + k);
+    write_u8_npy(x_path, ed_shape3(20, 2, 3), px);
+    ed_tensor *y = ed_tensor_new(ED_I32, ed_shape1(20));
+    for (int i = 0; i < 20; i++) ((int32_t *)y->data)[i] = i % 7;
+    assert_int_equal(ed_npy_write(y_path, y), ED_OK);
+
+    ed_dataset d;
+    assert_int_equal(ed_dataset_open(&d, TMP "img.npy,labels=" TMP "lab.npy", 1, 0), ED_OK);
+    assert_true(ed_shape_eq(d.x->shape, ed_shape4(20, 1, 2, 3)));
+    assert_true(d.channels == 1 && d.height == 2 && d.width == 3);
+    assert_int_equal(d.classes, 7);
+    assert_true(((float *)d.x->data)[6 * 19 + 5] == 195.0f / 255);
+    ed_tensor *xb = ed_tensor_new(ED_F32, ed_shape4(16, 1, 2, 3)), *lb = ed_tensor_new(ED_I32, ed_shape1(16));
+    assert_int_equal(ed_dataset_batch(&d, 3, 4, xb, NULL), ED_OK);
+    assert_int_equal(ed_dataset_batch_labels(&d, 3, 4, lb), ED_OK);
+    for (int j = 0; j < 16; j++) {
+        int row = (int)lroundf(((float *)xb->data)[6 * j] * 255) / 10;
+        assert_int_equal(((int32_t *)lb->data)[j], row % 7);
+    }
+    uint64_t with_labels = ed_dataset_fingerprint(&d);
+    ed_dataset_free(&d);
+    assert_int_equal(ed_dataset_open(&d, x_path, 1, 0), ED_OK);
+    assert_null(d.labels);
+    assert_int_equal(d.classes, 0);
+    assert_true(ed_dataset_fingerprint(&d) != with_labels);
+    assert_int_equal(ed_dataset_batch_labels(&d, 3, 4, lb), ED_ERR);
+    CHECK_ERROR_HAS("has no labels");
+    ed_dataset_free(&d);
+    assert_int_equal(ed_dataset_open_split(&d, x_path, 1, 0, ED_SPLIT_TEST), ED_ERR);
+    CHECK_ERROR_HAS("has no test split");
+
+    /* [N, C, H, W] floats stay as they are; channels last or values beyond [0, 1] do not */
+    ed_tensor *rgb = ed_tensor_new(ED_F64, ed_shape4(2, 3, 4, 5));
+    for (int i = 0; i < 120; i++) ((double *)rgb->data)[i] = i / 119.0;
+    assert_int_equal(ed_npy_write(x_path, rgb), ED_OK);
+    assert_int_equal(ed_dataset_open(&d, x_path, 1, 0), ED_OK);
+    assert_true(ed_shape_eq(ed_dataset_sample_shape(&d), ed_shape3(3, 4, 5)));
+    assert_true(((float *)d.x->data)[119] == 1.0f);
+    ed_dataset_free(&d);
+    ((double *)rgb->data)[7] = 2;
+    assert_int_equal(ed_npy_write(x_path, rgb), ED_OK);
+    assert_int_equal(ed_dataset_open(&d, x_path, 1, 0), ED_ERR);
+    CHECK_ERROR_HAS("float pixels must be in [0, 1], element 7 is 2");
+    ed_tensor *nhwc = ed_tensor_new(ED_F32, ed_shape4(2, 28, 28, 1));
+    assert_int_equal(ed_npy_write(x_path, nhwc), ED_OK);
+    assert_int_equal(ed_dataset_open(&d, x_path, 1, 0), ED_ERR);
+    CHECK_ERROR_HAS("channels first [N, C, H, W] with C <= 4, found C = 28");
+    ed_tensor *ints = ed_tensor_new(ED_I32, ed_shape3(2, 3, 3));
+    assert_int_equal(ed_npy_write(x_path, ints), ED_OK);
+    assert_int_equal(ed_dataset_open(&d, x_path, 1, 0), ED_ERR);
+    CHECK_ERROR_HAS("of uint8 or float, found 'i4' [2, 3, 3]");
+
+    /* labels: the wrong count, a negative label, floats */
+    write_u8_npy(x_path, ed_shape3(20, 2, 3), px);
+    ed_tensor *few = ed_tensor_new(ED_I32, ed_shape1(19));
+    assert_int_equal(ed_npy_write(y_path, few), ED_OK);
+    assert_int_equal(ed_dataset_open(&d, TMP "img.npy,labels=" TMP "lab.npy", 1, 0), ED_ERR);
+    CHECK_ERROR_HAS("lab.npy: expected integer labels [20], found i32[19]");
+    ((int32_t *)y->data)[3] = -1;
+    assert_int_equal(ed_npy_write(y_path, y), ED_OK);
+    assert_int_equal(ed_dataset_open(&d, TMP "img.npy,labels=" TMP "lab.npy", 1, 0), ED_ERR);
+    CHECK_ERROR_HAS("label -1 at row 3 is negative");
+    ed_tensor *fy = ed_tensor_new(ED_F32, ed_shape1(20));
+    assert_int_equal(ed_npy_write(y_path, fy), ED_OK);
+    assert_int_equal(ed_dataset_open(&d, TMP "img.npy,labels=" TMP "lab.npy", 1, 0), ED_ERR);
+    CHECK_ERROR_HAS("found f32[20]");
+    assert_null(d.x);
+
+    /* [N, D] data takes labels too, and is otherwise read as before */
+    ed_tensor *flat = ed_tensor_new(ED_F32, ed_shape2(19, 2));
+    assert_int_equal(ed_npy_write(x_path, flat), ED_OK);
+    assert_int_equal(ed_npy_write(y_path, few), ED_OK);
+    assert_int_equal(ed_dataset_open(&d, TMP "img.npy,labels=" TMP "lab.npy", 1, 0), ED_OK);
+    assert_false(ed_dataset_is_images(&d));
+    assert_int_equal(d.classes, 1);
+    assert_true(ed_shape_eq(ed_dataset_sample_shape(&d), ed_shape1(2)));
+    ed_dataset_free(&d);
+    ed_tensor *tensors[] = {xb, lb, y, rgb, nhwc, ints, few, fy, flat};
+    for (size_t i = 0; i < sizeof tensors / sizeof tensors[0]; i++) ed_tensor_free(tensors[i]);
+    unlink(x_path);
+    unlink(y_path);
+}
+
+/* The old specs: no labels, no image shape, no test split. */
+static void test_dataset_specs_without_images(void **state)
+{
+    (void)state;
+    ed_dataset d;
+    assert_int_equal(ed_dataset_open(&d, "moons", 50, 1), ED_OK);
+    assert_false(ed_dataset_is_images(&d));
+    assert_null(d.labels);
+    assert_int_equal(d.split, ED_SPLIT_TRAIN);
+    ed_dataset_free(&d);
+    assert_int_equal(ed_dataset_open_split(&d, "moons", 50, 1, ED_SPLIT_TEST), ED_ERR);
+    CHECK_ERROR_HAS("data moons has no test split (digits and fashion_mnist have one)");
+    assert_int_equal(ed_dataset_open(&d, "digits", 0, 0), ED_OK); /* n does not matter */
+    assert_int_equal(ed_dataset_rows(&d), 1500);
+    assert_true(ed_shape_eq(ed_dataset_sample_shape(&d), ed_shape3(1, 8, 8)));
+    ed_dataset_free(&d);
+    assert_int_equal(ed_dataset_open(&d, "spirals", 10, 0), ED_ERR);
+    CHECK_ERROR_HAS("digits, fashion_mnist), FILE.npy, FILE.npy,labels=Y.npy, or OBS.npy,ACTIONS.npy");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -577,6 +802,10 @@ int main(void)
         cmocka_unit_test(test_demo_modes_balanced_and_valid),
         cmocka_unit_test(test_demo_mode_average_collides),
         cmocka_unit_test(test_demo_evaluate_edge_cases),
+        cmocka_unit_test(test_digits),
+        cmocka_unit_test(test_fashion_mnist),
+        cmocka_unit_test(test_npy_images),
+        cmocka_unit_test(test_dataset_specs_without_images),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

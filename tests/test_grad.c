@@ -244,6 +244,7 @@ static void test_unary_ops(void **state)
     } cases[] = {
         {ed_neg, "neg", -2, 2, false},        {ed_abs, "abs", 0.1, 2, true},
         {ed_exp, "exp", -2, 2, false},        {ed_log, "log", 0.2, 3, false},
+        {ed_log1p, "log1p", -0.5, 2, false},  {ed_expm1, "expm1", -2, 2, false},
         {ed_sqrt, "sqrt", 0.2, 3, false},     {ed_rsqrt, "rsqrt", 0.2, 3, false},
         {ed_square, "square", -2, 2, false},  {ed_tanh, "tanh", -2, 2, false},
         {ed_sigmoid, "sigmoid", -4, 4, false}, {ed_relu, "relu", 0.1, 2, true},

@@ -57,6 +57,17 @@ static void test_every_op_has_a_kernel(void **state)
     assert_false(ed_interp_has_kernel((ed_op)-1));
 }
 
+/* Every elementwise op runs ed_k_elementwise, so what it needs is its case in
+ * ir/scalar.c, whose default gives NaN; at 0.5 no op's value is NaN. */
+static void test_every_elementwise_op_has_scalar_semantics(void **state)
+{
+    (void)state;
+    const double x[3] = {0.5, 0.5, 0.5};
+    for (int op = 0; op < ED_OP_COUNT; op++)
+        if (ed_ops[op].kind == ED_KIND_ELEM && isnan(ed_scalar_eval((ed_op)op, x, &(ed_attrs){0}, ED_F64)))
+            fail_msg("op %s has no scalar semantics (ir/scalar.c)", ed_op_name((ed_op)op));
+}
+
 /* ---- elementwise, binary ----------------------------------------------------------- */
 
 static void test_binary_arith_f32(void **state)
@@ -242,6 +253,33 @@ static void test_unary_exp_log(void **state)
           2.302585092994046);
     CHECK(ed_exp(ed_scalar(g, ED_F64, 1)), ED_F64, ed_shape0(), F64TOL, 2.718281828459045);
     CHECK(ed_log(ed_scalar(g, ED_F64, 10)), ED_F64, ed_shape0(), F64TOL, 2.302585092994046);
+}
+
+/* CHECK's tolerance is absolute below 1, so the small results get one of their own
+ * size: 1e-22 is ~1e-15 relative at 1e-7, where log(1 + x) in double is off by 6e-17.
+ * Expected values there are the series x - x^2/2 + x^3/3 (f32: at x = (float)1e-7). */
+static void test_unary_log1p(void **state)
+{
+    (void)state;
+    CHECK(ed_log1p(CST(g, ED_F32, ed_shape1(6), 0, 1, -0.5, -1, -2, INFINITY)), ED_F32, ed_shape1(6), F32TOL, 0,
+          0.6931471805599453, -0.6931471805599453, -INFINITY, NAN, INFINITY);
+    CHECK(ed_log1p(ed_scalar(g, ED_F64, 1e-7)), ED_F64, ed_shape0(), 1e-22, 9.999999500000033e-08);
+    CHECK(ed_log1p(ed_scalar(g, ED_F64, -1e-7)), ED_F64, ed_shape0(), 1e-22, -1.0000000500000033e-07);
+    CHECK(ed_log1p(ed_scalar(g, ED_F32, 1e-7)), ED_F32, ed_shape0(), 1e-14, 9.999999616860996e-08);
+    CHECK(ed_log1p(ed_scalar(g, ED_F64, 1.718281828459045)), ED_F64, ed_shape0(), F64TOL, 1);
+}
+
+/* As log1p: exp(x) - 1 in double is off by 6e-17 at 1e-7; the series is x + x^2/2 +
+ * x^3/6 there. */
+static void test_unary_expm1(void **state)
+{
+    (void)state;
+    CHECK(ed_expm1(CST(g, ED_F32, ed_shape1(6), 0, 1, -1, -INFINITY, INFINITY, 1000)), ED_F32, ed_shape1(6),
+          F32TOL, 0, 1.718281828459045, -0.6321205588285577, -1, INFINITY, INFINITY);
+    CHECK(ed_expm1(ed_scalar(g, ED_F64, 1e-7)), ED_F64, ed_shape0(), 1e-22, 1.0000000500000017e-07);
+    CHECK(ed_expm1(ed_scalar(g, ED_F64, -1e-7)), ED_F64, ed_shape0(), 1e-22, -9.999999500000016e-08);
+    CHECK(ed_expm1(ed_scalar(g, ED_F32, 1e-7)), ED_F32, ed_shape0(), 1e-14, 1.0000000616861003e-07);
+    CHECK(ed_expm1(ed_scalar(g, ED_F64, 0.6931471805599453)), ED_F64, ed_shape0(), F64TOL, 1);
 }
 
 static void test_unary_activations(void **state)
@@ -774,6 +812,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_every_op_has_a_kernel),
+        T(test_every_elementwise_op_has_scalar_semantics),
         T(test_binary_arith_f32),
         T(test_binary_f64),
         T(test_broadcasting),
@@ -785,6 +824,8 @@ int main(void)
         T(test_i32_unary),
         T(test_unary_basic),
         T(test_unary_exp_log),
+        T(test_unary_log1p),
+        T(test_unary_expm1),
         T(test_unary_activations),
         T(test_clamp_nan),
         T(test_cast),

@@ -90,7 +90,7 @@ static bool is_poly_f32(const ed_node *n)
 {
     if (n->dtype != ED_F32) return false;
     switch (n->op) {
-    case ED_OP_EXP: case ED_OP_LOG: case ED_OP_TANH: case ED_OP_ERF: case ED_OP_SIGMOID:
+    case ED_OP_EXP: case ED_OP_EXPM1: case ED_OP_LOG: case ED_OP_LOG1P: case ED_OP_TANH: case ED_OP_ERF: case ED_OP_SIGMOID:
     case ED_OP_SILU: case ED_OP_SOFTPLUS: case ED_OP_GELU: return true;
     default: return false;
     }
@@ -101,6 +101,9 @@ static bool close_rel(double want, double have, double tol)
     if (isinf(want) || isinf(have)) return want == have;
     return fabs(want - have) <= tol * fabs(want);
 }
+
+/* Ops compare_backends has seen as an output (test_every_elementwise_op_is_compared). */
+static bool compared[ED_OP_COUNT];
 
 /* Compile g on both backends (each with its own store, seed 7), run `calls` times with
  * the current feeds, and compare every output; tol 0 means identical values. */
@@ -117,6 +120,7 @@ static void compare_backends(ed_graph *g, double tol, int calls)
             fail_msg("run failed: %s", ed_last_error());
         for (int o = 0; o < ed_program_num_outputs(pi); o++) {
             const ed_tensor *a = ed_program_output_at(pi, o), *b = ed_program_output_at(pj, o);
+            compared[g->outputs[o].node->op] = true;
             assert_int_equal(a->dtype, b->dtype);
             assert_true(ed_shape_eq(a->shape, b->shape));
             for (int64_t i = 0; i < ed_tensor_numel(a); i++) {
@@ -162,7 +166,7 @@ static ed_node *to_f32(ed_node *x) { return ed_cast(x, ED_F32); }
 static ed_node *to_f64(ed_node *x) { return ed_cast(x, ED_F64); }
 
 static const unary_fn float_unary[] = {
-    ed_neg, ed_abs, ed_exp, ed_log, ed_sqrt, ed_rsqrt, ed_square, ed_tanh, ed_sigmoid, ed_relu, leaky,
+    ed_neg, ed_abs, ed_exp, ed_expm1, ed_log, ed_log1p, ed_sqrt, ed_rsqrt, ed_square, ed_tanh, ed_sigmoid, ed_relu, leaky,
     gelu_erf, gelu_tanh, ed_erf, ed_silu, ed_softplus, ed_sin, ed_cos, ed_sign, clamp, ed_stop_gradient,
     to_i32, to_f64, to_f32,
 };
@@ -726,6 +730,16 @@ static void test_every_op_has_a_lowering(void **state)
         if (!ed_jit_has_lowering((ed_op)op)) fail_msg("op %s has no JIT lowering", ed_op_name((ed_op)op));
 }
 
+/* Runs after the elementwise tests: each elementwise op was the output of a graph
+ * compared against the interpreter (an op left out of their lists fails here). */
+static void test_every_elementwise_op_is_compared(void **state)
+{
+    (void)state;
+    for (int op = 0; op < ED_OP_COUNT; op++)
+        if (ed_ops[op].kind == ED_KIND_ELEM && !compared[op])
+            fail_msg("op %s is not compared with the interpreter", ed_op_name((ed_op)op));
+}
+
 static void test_wrong_feed_shape_fails(void **state)
 {
     (void)state;
@@ -826,6 +840,7 @@ int main(void)
         cmocka_unit_test_setup(test_random_graphs, reset),
         cmocka_unit_test_setup(test_mlp_forward, reset),
         cmocka_unit_test_setup(test_every_op_has_a_lowering, reset),
+        cmocka_unit_test_setup(test_every_elementwise_op_is_compared, reset),
         cmocka_unit_test_setup(test_wrong_feed_shape_fails, reset),
         cmocka_unit_test_setup(test_ir_is_vectorized, reset),
         cmocka_unit_test_setup(test_add_chain_timing, reset),

@@ -71,7 +71,9 @@ typedef struct {
  * 3 units on subnormals.) */
 static const op_case cases[] = {
     {"exp", ed_exp, exp, -104, 89, 1e-6, 8, 2.5e-7},
+    {"expm1", ed_expm1, expm1, -20, 89, 1e-6, 8, 2.5e-7},
     {"log", ed_log, log, 0, 4, 1e-6, 8, 2.5e-7},
+    {"log1p", ed_log1p, log1p, -1, 4, 1e-6, 8, 2.5e-7},
     {"tanh", ed_tanh, tanh, -10, 10, 1e-6, 8, 2.5e-7},
     {"erf", ed_erf, erf, -5, 5, 1e-6, 8, 2.5e-7},
     {"sigmoid", ed_sigmoid, sigmoid_d, -110, 110, 1e-6, 8, 2.5e-7},

@@ -248,6 +248,64 @@ static void test_rejects_bad_dtypes_and_layouts(void **state)
                        d, 4, "rank 7 exceeds");
 }
 
+/* ed_npy_read_any: integer files of other widths become i32, checked for range; the
+ * plain reader still refuses them; ed_npy_peek reads the header only. */
+static void test_read_any_integers(void **state)
+{
+    (void)state;
+    const char *path = TMP_PREFIX "any.npy";
+    const unsigned char u1[4] = {0, 7, 200, 255};
+    write_file(path, image, make_npy(image, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2), }", u1, 4));
+    assert_null(ed_npy_read(path));
+    CHECK_ERROR_HAS("unsupported dtype '|u1' (edifice reads <f4, <i4, <f8)");
+    char descr[4];
+    ed_shape shape;
+    assert_int_equal(ed_npy_peek(path, descr, &shape), ED_OK);
+    assert_string_equal(descr, "u1");
+    assert_true(ed_shape_eq(shape, ed_shape2(2, 2)));
+    ed_tensor *t = ed_npy_read_any(path);
+    assert_non_null(t);
+    assert_int_equal(t->dtype, ED_I32);
+    assert_true(ed_shape_eq(t->shape, ed_shape2(2, 2)));
+    for (int i = 0; i < 4; i++) assert_int_equal(((int32_t *)t->data)[i], u1[i]);
+    ed_tensor_free(t);
+
+    const int64_t i8[3] = {-5, 9, INT64_C(3000000000)};
+    write_file(path, image, make_npy(image, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", i8, 16));
+    t = ed_npy_read_any(path);
+    assert_non_null(t);
+    assert_int_equal(((int32_t *)t->data)[0], -5);
+    assert_int_equal(((int32_t *)t->data)[1], 9);
+    ed_tensor_free(t);
+    write_file(path, image, make_npy(image, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", i8, 24));
+    assert_null(ed_npy_read_any(path));
+    CHECK_ERROR_HAS("any.npy: element 2 is 3000000000, outside the i32 range");
+    const int16_t i2[2] = {-300, 300};
+    write_file(path, image, make_npy(image, 1, "{'descr': '<i2', 'fortran_order': False, 'shape': (2,), }", i2, 4));
+    t = ed_npy_read_any(path);
+    assert_non_null(t);
+    assert_int_equal(((int32_t *)t->data)[0], -300);
+    ed_tensor_free(t);
+    write_file(path, image, make_npy(image, 1, "{'descr': '<i2', 'fortran_order': False, 'shape': (2,), }", i2, 3));
+    assert_null(ed_npy_read_any(path));
+    CHECK_ERROR_HAS("truncated");
+    /* native types read exactly as ed_npy_read reads them */
+    const float f4[2] = {0.25f, -1};
+    write_file(path, image, make_npy(image, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", f4, 8));
+    t = ed_npy_read_any(path);
+    assert_non_null(t);
+    assert_int_equal(t->dtype, ED_F32);
+    assert_memory_equal(t->data, f4, 8);
+    ed_tensor_free(t);
+    write_file(path, image, make_npy(image, 1, "{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", f4, 4));
+    assert_null(ed_npy_read_any(path));
+    CHECK_ERROR_HAS("unsupported dtype '<f2' (edifice reads <f4, <f8 and integers of 1 to 8 bytes)");
+    assert_int_equal(ed_npy_peek(path, descr, &shape), ED_ERR);
+    assert_int_equal(ed_npy_peek(TMP_PREFIX "none.npy", descr, &shape), ED_ERR);
+    CHECK_ERROR_HAS("none.npy: cannot open");
+    unlink(path);
+}
+
 static void test_rejects_malformed_headers(void **state)
 {
     (void)state;
@@ -420,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_overwrite_replaces),
         cmocka_unit_test(test_reads_versions_and_header_variants),
         cmocka_unit_test(test_rejects_bad_dtypes_and_layouts),
+        cmocka_unit_test(test_read_any_integers),
         cmocka_unit_test(test_rejects_malformed_headers),
         cmocka_unit_test(test_rejects_truncated_and_trailing),
         cmocka_unit_test(test_rejects_bad_magic_and_version),

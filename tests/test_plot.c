@@ -1,5 +1,6 @@
-/* PNG output: scatter plots and image grids are decoded again with libpng and checked
- * pixel by pixel where the geometry says what must be there. */
+/* PNG output: scatter plots, line charts and image grids are decoded again with libpng
+ * and checked pixel by pixel where the geometry says what must be there; the built-in
+ * font; the plot-log and data commands. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,8 +10,11 @@
 
 #include "models/toy_data.h"
 #include "runtime/error.h"
+#include "io/canvas.h"
+#include "io/npy.h"
 #include "io/plot.h"
 #include "runtime/tensor.h"
+#include "support/cli_run.h"
 #include "support/error_check.h"
 
 #include <dirent.h>
@@ -70,7 +74,7 @@ static ed_tensor *points(int64_t n, const float *xy)
     return t;
 }
 
-/* Plot area of a 512 x 512 picture: pixels 16..495 both ways, so with bounds [-1, 1]^2
+/* Plot area of a bare 512 x 512 picture: pixels 16..495 both ways, so with bounds [-1, 1]^2
  * data x maps to pixel 16 + (x + 1) / 2 * 480 and y to 16 + (1 - y) / 2 * 480. */
 static int px_of(double x) { return (int)(16 + (x + 1) / 2 * 480); }
 static int py_of(double y) { return (int)(16 + (1 - y) / 2 * 480); }
@@ -81,7 +85,7 @@ static void test_scatter_pixels(void **state)
     const char *path = TMP "scatter.png";
     ed_tensor *pts = points(2, (const float[]){0.5f, 0.5f, 5.0f, 0.0f}); /* 2nd: outside */
     ed_tensor *under = points(2, (const float[]){-0.5f, -0.5f, 0.5f, 0.5f});
-    ed_scatter_opts o = {.fixed_bounds = true, .xmin = -1, .xmax = 1, .ymin = -1, .ymax = 1};
+    ed_scatter_opts o = {.fixed_bounds = true, .xmin = -1, .xmax = 1, .ymin = -1, .ymax = 1, .bare = true};
     assert_int_equal(ed_plot_scatter(path, pts, under, &o), ED_OK);
     decoded d = decode(path);
     assert_int_equal(d.w, 512);
@@ -120,7 +124,7 @@ static void test_scatter_auto_bounds(void **state)
     ed_tensor *f64 = ed_tensor_new(ED_F64, ed_shape2(200, 2));
     for (int i = 0; i < 400; i++)
         ((double *)f64->data)[i] = ((const float *)data->data)[i];
-    ed_scatter_opts o = {.width = 300, .height = 200};
+    ed_scatter_opts o = {.width = 300, .height = 200, .bare = true};
     assert_int_equal(ed_plot_scatter(path, f64, data, &o), ED_OK);
     decoded d = decode(path);
     assert_int_equal(d.w, 300);
@@ -255,6 +259,260 @@ static void test_image_grid_errors(void **state)
     closedir(dir);
 }
 
+/* The plot area a decorated picture reports in its Description ("area x A..B y C..D"). */
+typedef struct {
+    int x0, x1, y0, y1;
+} area;
+
+static area area_of(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    for (size_t i = 0; i + 7 < n; i++) {
+        area a;
+        if (memcmp(buf + i, "area x ", 7) == 0 && sscanf(buf + i, "area x %d..%d y %d..%d", &a.x0, &a.x1, &a.y0, &a.y1) == 4)
+            return a;
+    }
+    fail_msg("%s has no plot area in its Description", path);
+    return (area){0};
+}
+
+/* Pixels darker than mid-grey in [x0, x1] x [y0, y1]: text and axes are dark, data
+ * dots and grid lines are not. */
+static int64_t dark_pixels(const decoded *d, int x0, int y0, int x1, int y1)
+{
+    int64_t n = 0;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) {
+            const unsigned char *p = pixel(d, x, y);
+            n += p[0] < 100 && p[1] < 100 && p[2] < 100;
+        }
+    return n;
+}
+
+static int64_t non_white(const decoded *d, int x0, int y0, int x1, int y1)
+{
+    int64_t n = 0;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) n += !is_white(pixel(d, x, y));
+    return n;
+}
+
+/* A decorated scatter plot: tick labels left of and below the area, the legend above,
+ * the caption at the bottom, and the data where the area's mapping puts it. */
+static void test_scatter_frame(void **state)
+{
+    (void)state;
+    const char *path = TMP "framed.png";
+    ed_tensor *data = ed_toy_by_name("moons", 1000, 1, ED_NOISE_DEFAULT);
+    ed_tensor *pts = points(1, (const float[]){0.5f, 0.5f});
+    ed_scatter_opts o = {.fixed_bounds = true, .xmin = -1, .xmax = 1, .ymin = -1, .ymax = 1,
+                         .caption = "flow_matching step 5000: sw 0.034, mmd 0.0012"};
+    assert_int_equal(ed_plot_scatter(path, pts, data, &o), ED_OK);
+    decoded d = decode(path);
+    assert_int_equal(d.w, 512);
+    assert_int_equal(d.h, 512);
+    area a = area_of(path);
+    assert_true(a.x0 > 40 && a.x1 < 511 && a.y0 > 16 && a.y1 < 450); /* room for text all round */
+    assert_true(dark_pixels(&d, 0, a.y0, a.x0 - 8, a.y1) > 100);      /* y tick labels */
+    assert_true(dark_pixels(&d, a.x0, a.y1 + 8, a.x1, a.y1 + 28) > 100); /* x tick labels */
+    assert_true(dark_pixels(&d, 0, a.y1 + 30, 511, 511) > 200);        /* the caption */
+    assert_true(dark_pixels(&d, a.x0, 0, a.x1, a.y0 - 3) > 50);         /* legend text */
+    /* the legend's dots: blue for the samples, grey for the data */
+    int blue = 0, grey = 0;
+    for (int y = 0; y < a.y0 - 2; y++)
+        for (int x = a.x0; x <= a.x1; x++) {
+            const unsigned char *p = pixel(&d, x, y);
+            blue += p[2] > p[0] + 60;
+            grey += p[0] == 0xa0 && p[1] == 0xa0 && p[2] == 0xa0;
+        }
+    assert_true(blue > 5 && grey > 5);
+    /* the box, and the sample's dot where the area's mapping puts (0.5, 0.5) */
+    const unsigned char *f = pixel(&d, a.x0 - 1, (a.y0 + a.y1) / 2);
+    assert_true(f[0] == 0x40 && f[1] == 0x40 && f[2] == 0x40);
+    int sx = (int)(a.x0 + 0.75 * (a.x1 - a.x0 + 1)), sy = (int)(a.y0 + 0.25 * (a.y1 - a.y0 + 1));
+    const unsigned char *s = pixel(&d, sx, sy);
+    assert_true(s[2] > s[0] + 60);
+    free(d.rgb);
+
+    /* no caption, no under set, no label: nothing above the area, less below it */
+    assert_int_equal(ed_plot_scatter(path, data, NULL, &(ed_scatter_opts){.width = 300, .height = 200}), ED_OK);
+    d = decode(path);
+    a = area_of(path);
+    assert_true(a.y0 < 16);
+    assert_int_equal(non_white(&d, 0, 0, 299, a.y0 - 2), 0);
+    assert_true(dark_pixels(&d, 0, a.y0, a.x0 - 4, a.y1) > 20); /* small text still there */
+    assert_int_equal(non_white(&d, 0, a.y1 + 25, 299, 199), 0);
+    free(d.rgb);
+    /* a long caption wraps onto more lines: the area shrinks */
+    char caption[600];
+    memset(caption, 0, sizeof caption);
+    for (int i = 0; i < 60; i++) memcpy(caption + 5 * i, "word ", 5);
+    assert_int_equal(ed_plot_scatter(path, data, NULL, &(ed_scatter_opts){.caption = caption}), ED_OK);
+    area wrapped = area_of(path);
+    assert_int_equal(ed_plot_scatter(path, data, NULL, &(ed_scatter_opts){.caption = "word"}), ED_OK);
+    assert_true(area_of(path).y1 - wrapped.y1 >= 3 * 20); /* 300 characters at 12 pixels: 8 lines, not 1 */
+    char huge[5000];
+    memset(huge, 'x', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    assert_int_equal(ed_plot_scatter(path, data, NULL, &(ed_scatter_opts){.caption = huge}), ED_ERR);
+    CHECK_ERROR_HAS("caption of 4999 characters is too long");
+    ed_tensor_free(data);
+    ed_tensor_free(pts);
+    unlink(path);
+}
+
+/* The font: widths, glyph shapes, lower case as upper case, a box for the unknown. */
+static void test_font(void **state)
+{
+    (void)state;
+    assert_int_equal(ed_text_width("", -1, 1), 0);
+    assert_int_equal(ed_text_width("AB", -1, 1), 11);
+    assert_int_equal(ed_text_width("ABC", 2, 3), 33);
+    ed_canvas c;
+    assert_int_equal(ed_canvas_new(&c, 40, 10, 0xffffff, "font"), ED_OK);
+    ed_canvas_text(&c, 0, 0, "1aA~", -1, 1, 0x000000);
+    /* '1': a stem in column 2 and a foot across columns 1..3 */
+    for (int y = 0; y < 7; y++) assert_int_equal(c.px[3 * (y * 40 + 2)], 0);
+    assert_int_equal(c.px[3 * (6 * 40 + 1)], 0);
+    assert_int_equal(c.px[3 * (0 * 40 + 0)], 255);
+    /* 'a' and 'A' are the same picture */
+    for (int y = 0; y < 7; y++)
+        for (int x = 0; x < 5; x++) assert_int_equal(c.px[3 * (y * 40 + 6 + x)], c.px[3 * (y * 40 + 12 + x)]);
+    /* '~' has no glyph: a hollow box */
+    assert_int_equal(c.px[3 * (0 * 40 + 18)], 0);
+    assert_int_equal(c.px[3 * (3 * 40 + 20)], 255);
+    assert_int_equal(c.px[3 * (8 * 40 + 18)], 255); /* nothing below the cell */
+    ed_canvas_free(&c);
+}
+
+/* A line chart: a rising line goes from the area's bottom-left to its top-right. */
+static void test_line_chart(void **state)
+{
+    (void)state;
+    const char *path = TMP "lines.png";
+    double x[101], up[101], flat[101];
+    for (int i = 0; i <= 100; i++) x[i] = i, up[i] = i / 100.0, flat[i] = i == 50 ? NAN : 0.5;
+    ed_series s[2] = {{"rising", up, 0x1f77b4, 2}, {"flat", flat, 0xd62728, 2}};
+    assert_int_equal(ed_plot_lines(path, x, 101, s, 2, &(ed_line_opts){.caption = "a caption"}), ED_OK);
+    decoded d = decode(path);
+    assert_int_equal(d.w, 720);
+    assert_int_equal(d.h, 450);
+    area a = area_of(path);
+    /* y bounds [-0.05, 1.05]: y = v maps to y0 + (1.05 - v) / 1.1 * height */
+    int hgt = a.y1 - a.y0 + 1, wid = a.x1 - a.x0 + 1;
+    for (int i = 10; i <= 90; i += 20) {
+        int px = (int)(a.x0 + i / 100.0 * wid), py = (int)(a.y0 + (1.05 - i / 100.0) / 1.1 * hgt);
+        bool found = false;
+        for (int dy = -2; dy <= 2; dy++) {
+            const unsigned char *p = pixel(&d, px, py + dy);
+            found |= p[2] > 150 && p[0] < 100;
+        }
+        if (!found) fail_msg("no blue near (%d, %d) for x = %d", px, py, i);
+    }
+    int mid = (int)(a.y0 + 0.55 / 1.1 * hgt);
+    const unsigned char *red = pixel(&d, (int)(a.x0 + 0.25 * wid), mid);
+    assert_true(red[0] > 150 && red[2] < 100);
+    const unsigned char *gap = pixel(&d, (int)(a.x0 + 0.5 * wid), mid); /* the NaN breaks the red line */
+    assert_false(gap[0] > 150 && gap[2] < 100);
+    assert_true(dark_pixels(&d, 0, a.y0, a.x0 - 8, a.y1) > 100);
+    assert_true(dark_pixels(&d, a.x0, 0, a.x1, a.y0 - 3) > 50); /* legend */
+    assert_true(file_contains(path, "series: 2 of 101 points"));
+    free(d.rgb);
+    assert_int_equal(ed_plot_lines(path, x, 0, s, 2, NULL), ED_ERR);
+    CHECK_ERROR_HAS("at least one x value");
+    assert_int_equal(ed_plot_lines(path, x, 5, s, 0, NULL), ED_ERR);
+    CHECK_ERROR_HAS("1..16 series");
+    assert_int_equal(ed_plot_lines(path, x, 5, s, 1, &(ed_line_opts){.height = 9000}), ED_ERR);
+    CHECK_ERROR_HAS("picture size 720x9000");
+    unlink(path);
+}
+
+/* Channels-first grids: [N, C, H, W] reads channel k of pixel (y, x) at ((n C + k) H + y) W + x. */
+static void test_image_grid_nchw(void **state)
+{
+    (void)state;
+    const char *path = TMP "nchw.png";
+    ed_tensor *rgb = ed_tensor_new(ED_F32, ed_shape4(2, 3, 2, 2));
+    float *v = rgb->data;
+    v[0 * 4 + 1] = 1; /* image 0, red at (0, 1) */
+    v[1 * 4 + 2] = 1; /* image 0, green at (1, 0) */
+    v[12 + 2 * 4 + 3] = 1; /* image 1, blue at (1, 1) */
+    assert_int_equal(ed_plot_image_grid_nchw(path, rgb, 2, 3), ED_OK);
+    decoded d = decode(path);
+    assert_int_equal(d.w, 2 * (2 * 3 + 2) + 2);
+    assert_int_equal(d.h, 2 * 3 + 4);
+    const unsigned char *r = pixel(&d, 2 + 3, 2), *g = pixel(&d, 2, 2 + 3), *b = pixel(&d, 10 + 3, 2 + 3);
+    assert_true(r[0] == 255 && r[1] == 0 && r[2] == 0);
+    assert_true(g[0] == 0 && g[1] == 255 && g[2] == 0);
+    assert_true(b[0] == 0 && b[1] == 0 && b[2] == 255);
+    free(d.rgb);
+    ed_tensor *nhwc = ed_tensor_new(ED_F32, ed_shape3(2, 4, 4));
+    assert_int_equal(ed_plot_image_grid_nchw(path, nhwc, 0, 1), ED_ERR);
+    CHECK_ERROR_HAS("images must be f32 or f64 [N, C, H, W] with C = 1 or 3");
+    ed_tensor_free(nhwc);
+    ed_tensor_free(rgb);
+    unlink(path);
+}
+
+/* edifice plot-log and edifice data with an image set, end to end. */
+static void test_cli_pictures(void **state)
+{
+    (void)state;
+    static cli_result r;
+    const char *dir = ED_BINARY_DIR;
+    char log[4096] = "step,loss\n";
+    for (int i = 1; i <= 200; i++) snprintf(log + strlen(log), sizeof log - strlen(log), "%d,%g\n", i, 2.0 / i + 0.01 * (i % 3));
+    write_file_in(dir, "test_plot_log.csv", log);
+    cli_run(ED_CLI, dir, &r, "plot-log '" ED_BINARY_DIR "/test_plot_log.csv' --out '" TMP "loss.png'");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "wrote " TMP "loss.png"));
+    decoded d = decode(TMP "loss.png");
+    assert_int_equal(d.w, 720);
+    area a = area_of(TMP "loss.png");
+    assert_true(dark_pixels(&d, 0, a.y1 + 30, 719, 449) > 100); /* the default caption */
+    free(d.rgb);
+    write_file_in(dir, "test_plot_log.csv", "step,loss\n1,0.5\n2,abc\n");
+    cli_run(ED_CLI, dir, &r, "plot-log '" ED_BINARY_DIR "/test_plot_log.csv' --out '" TMP "loss.png'");
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "test_plot_log.csv line 3 column 2 (loss): not a number"));
+    write_file_in(dir, "test_plot_log.csv", "step,loss\n");
+    cli_run(ED_CLI, dir, &r, "plot-log '" ED_BINARY_DIR "/test_plot_log.csv' --out '" TMP "loss.png'");
+    assert_non_null(strstr(r.err, "has a header but no rows"));
+    cli_run(ED_CLI, dir, &r, "plot-log '" ED_BINARY_DIR "/test_plot_log.csv'");
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--out FILE.png is required"));
+    unlink(ED_BINARY_DIR "/test_plot_log.csv");
+
+    /* 100 digits at scale 8: a 10 x 10 grid of 64-pixel tiles */
+    cli_run(ED_CLI, dir, &r, "data digits --out '" TMP "digits.png'");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "100 images of 1x8x8, labelled"));
+    d = decode(TMP "digits.png");
+    assert_int_equal(d.w, 10 * (64 + 2) + 2);
+    free(d.rgb);
+    cli_run(ED_CLI, dir, &r, "data digits --split test --out '" TMP "digits.npy'");
+    assert_int_equal(r.status, 0);
+    ed_tensor *x = ed_npy_read(TMP "digits.npy"), *y = ed_npy_read(TMP "digits.labels.npy");
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_true(ed_shape_eq(x->shape, ed_shape4(297, 1, 8, 8)));
+    assert_true(ed_shape_eq(y->shape, ed_shape1(297)));
+    ed_tensor_free(x);
+    ed_tensor_free(y);
+    cli_run(ED_CLI, dir, &r, "data moons --n 10 --split test --out '" TMP "m.npy'");
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--split is for the image sets"));
+    unlink(TMP "loss.png");
+    unlink(TMP "digits.png");
+    unlink(TMP "digits.npy");
+    unlink(TMP "digits.labels.npy");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +521,11 @@ int main(void)
         cmocka_unit_test(test_scatter_errors),
         cmocka_unit_test(test_image_grid),
         cmocka_unit_test(test_image_grid_errors),
+        cmocka_unit_test(test_scatter_frame),
+        cmocka_unit_test(test_font),
+        cmocka_unit_test(test_line_chart),
+        cmocka_unit_test(test_image_grid_nchw),
+        cmocka_unit_test(test_cli_pictures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

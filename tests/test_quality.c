@@ -6,7 +6,10 @@
  *   flow matching and DDPM on moons: sliced Wasserstein-1 (256 directions, 10,000
  *   points each) within a stated multiple of the floor;
  *   flow matching on the obstacle demonstrations: the share of valid chunks and the
- *   balance of the two sides.
+ *   balance of the two sides;
+ *   the VAE and RealNVP on the digits at the CLI's defaults (1,000 steps): their own
+ *   figures on the 297 test digits below bounds set about 10% above measured runs, and
+ *   RealNVP on moons within a stated multiple of the floor, as flow matching is.
  *
  * The figures are printed, so a regression shows by how much. */
 #include <setjmp.h>
@@ -15,6 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "models/evaluate.h"
 #include "models/generate.h"
 #include "models/trainer.h"
 #include "models/toy_data.h"
@@ -44,10 +48,11 @@ static void train(const recipe *r, ed_checkpoint *ck)
     ed_dataset d;
     if (ed_dataset_open(&d, r->data, 10000, 0) != ED_OK) fail_msg("%s", ed_last_error());
     ed_gen_model m;
-    if (ed_gen_model_init(&m, ed_model_find(r->model), ed_dataset_sample_shape(&d), ed_dataset_obs_size(&d)) != ED_OK)
-        fail_msg("%s", ed_last_error());
+    ed_data_facts facts = ed_dataset_facts(&d);
+    if (ed_gen_model_init_data(&m, ed_model_find(r->model), &facts) != ED_OK) fail_msg("%s", ed_last_error());
     for (int i = 0; i < 8 && r->opts[i]; i += 2)
         if (ed_gen_model_set(&m, r->opts[i], r->opts[i + 1]) != ED_OK) fail_msg("%s", ed_last_error());
+    if (ed_gen_model_check(&m) != ED_OK) fail_msg("%s", ed_last_error());
     ed_trainer_opts o = {.batch = ED_TRAIN_DEFAULT_BATCH, .lr = ED_TRAIN_DEFAULT_LR, .steps = r->steps,
                          .lr_schedule = ED_LR_COSINE};
     ed_trainer *t = ed_trainer_new(&m, &d, &o);
@@ -63,21 +68,12 @@ static void train(const recipe *r, ed_checkpoint *ck)
     if (ed_checkpoint_load(path, ck) != ED_OK) fail_msg("%s", ed_last_error());
 }
 
-/* n samples from the checkpoint's model, given obs (NULL when unconditional). */
+/* N samples from the checkpoint's model in one call, given obs (NULL when unconditional). */
 static ed_tensor *sample(ed_checkpoint *ck, const ed_tensor *obs)
 {
-    ed_graph *g = ed_graph_new("sample");
-    ed_node *o = obs ? ed_input(g, "obs", ED_F32, obs->shape) : NULL;
-    ed_node *s = ed_gen_model_sample(g, &ck->model, N, o, NULL, NULL);
-    if (!s) fail_msg("%s", ed_graph_error(g));
-    ed_output(g, "s", s);
-    ed_program *p = ed_compile(g, ck->store, &(ed_compile_opts){.seed = 1});
-    if (!p) fail_msg("%s", ed_last_error());
-    ed_feed f = {"obs", obs};
-    if (ed_run(p, &f, obs ? 1 : 0) != ED_OK) fail_msg("%s", ed_last_error());
-    ed_tensor *r = ed_tensor_copy(ed_program_output(p, "s"));
-    ed_program_free(p);
-    ed_graph_free(g);
+    ed_tensor *r = NULL;
+    ed_gen_draw_opts o = {.seed = 1, .batch = N};
+    if (ed_gen_draw(&ck->model, ck->store, N, obs, &o, &r) != ED_OK) fail_msg("%s", ed_last_error());
     return r;
 }
 
@@ -144,12 +140,61 @@ static void test_flow_matching_demo(void **state)
     ed_checkpoint_free(&ck);
 }
 
+/* A family's own figures on the digits' test split after the CLI's default run. */
+static void figures_on_test_digits(const recipe *r, double *fig)
+{
+    ed_checkpoint ck;
+    train(r, &ck);
+    ed_dataset test;
+    if (ed_dataset_open_split(&test, "digits", 0, 0, ED_SPLIT_TEST) != ED_OK) fail_msg("%s", ed_last_error());
+    int nf = ed_eval_model_figures(&ck.model, ck.store, &test, NULL, fig);
+    if (nf < 0) fail_msg("%s", ed_last_error());
+    for (int i = 0; i < nf; i++)
+        printf("%s on digits, %lld steps: test %s %.4f %s\n", r->model, (long long)r->steps,
+               ck.model.def->figures[i].name, fig[i], ck.model.def->figures[i].unit);
+    ed_dataset_free(&test);
+    ed_checkpoint_free(&ck);
+}
+
+static void test_vae_digits(void **state)
+{
+    (void)state;
+    /* Measured 24.87 and 24.96 nats (neg ELBO), 24.52 and 24.47 (IWAE, K = 100), seeds 0, 1. */
+    const recipe r = {"vae", "digits", {NULL}, 1000};
+    double fig[2];
+    figures_on_test_digits(&r, fig);
+    if (!(fig[0] < 27.5)) fail_msg("test neg ELBO %.3f nats", fig[0]);
+    if (!(fig[1] <= fig[0])) fail_msg("the K = 100 bound %.3f is looser than the ELBO %.3f", fig[1], fig[0]);
+}
+
+static void test_realnvp_digits(void **state)
+{
+    (void)state;
+    /* Measured 2.31 bits/dim (102.5 nats) on the test digits. */
+    const recipe r = {"realnvp", "digits", {NULL}, 1000};
+    double fig[2];
+    figures_on_test_digits(&r, fig);
+    if (!(fig[1] < 2.55)) fail_msg("test %.3f bits/dim", fig[1]);
+}
+
+static void test_realnvp_moons(void **state)
+{
+    (void)state;
+    /* Measured 4.47x the floor at 3000 steps; flow matching's default network, 3000 steps,
+     * Euler 20: 4.32x. */
+    const recipe r = {"realnvp", "moons", {NULL}, 3000};
+    expect_close_to_floor(&r, 5.5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flow_matching_moons),
         cmocka_unit_test(test_ddpm_moons),
         cmocka_unit_test(test_flow_matching_demo),
+        cmocka_unit_test(test_vae_digits),
+        cmocka_unit_test(test_realnvp_digits),
+        cmocka_unit_test(test_realnvp_moons),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

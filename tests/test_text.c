@@ -87,7 +87,9 @@ static ed_node *build_op(ed_graph *g, ed_op op)
     case ED_OP_NEG: return ed_neg(X(g));
     case ED_OP_ABS: return ed_abs(X(g));
     case ED_OP_EXP: return ed_exp(X(g));
+    case ED_OP_EXPM1: return ed_expm1(X(g));
     case ED_OP_LOG: return ed_log(X(g));
+    case ED_OP_LOG1P: return ed_log1p(X(g));
     case ED_OP_SQRT: return ed_sqrt(X(g));
     case ED_OP_RSQRT: return ed_rsqrt(X(g));
     case ED_OP_SQUARE: return ed_square(X(g));

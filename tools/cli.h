@@ -95,6 +95,7 @@ void cli_progress_update(cli_progress *p, int64_t step, double loss);
 double cli_progress_end(cli_progress *p, int64_t step, double loss);
 
 int cmd_data(int argc, char **argv);
+int cmd_plot_log(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_opt(int argc, char **argv);
 int cmd_grad(int argc, char **argv);

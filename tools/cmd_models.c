@@ -14,7 +14,8 @@ static const char usage[] =
 
 static void print_model(const ed_model_def *def)
 {
-    printf("%s: %s (the network predicts %s)\n", def->name, def->summary, def->pred);
+    if (def->pred) printf("%s: %s (the network predicts %s)\n", def->name, def->summary, def->pred);
+    else printf("%s: %s\n", def->name, def->summary);
     for (int i = 0; i < def->noptions; i++) {
         const ed_option *o = &def->options[i];
         char dflt[64], range[128];

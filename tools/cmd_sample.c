@@ -18,7 +18,8 @@ static const char usage[] =
     "  --n N             samples (default 10000; with --obs, the observations' rows)\n"
     "  --out F.npy       the samples [N, sample...]; for a conditional model also the\n"
     "                    observations they were drawn for, as F.obs.npy\n"
-    "  --out F.png       a scatter plot of the samples (columns 0 and 1; action chunks:\n"
+    "  --out F.png       image data: a grid of the samples (N defaults to 100); otherwise\n"
+    "                    a scatter plot of the samples (columns 0 and 1; action chunks:\n"
     "                    every waypoint) over a fresh draw of the training data in grey\n"
     "  --no-data         the plot without the data\n"
     "  --obs FILE.npy    observations [N, O] for a conditional model (default: a fresh\n"
@@ -73,8 +74,10 @@ static int sample(gen_args *a, long long n, const char *out, const char *obs_pat
             obs->shape.dim[0] = n; /* the first n rows: the data is row-major */
         }
     }
-    if (n < 0) n = 10000;
+    bool images = m->sample.rank == 3 && (m->sample.dim[0] == 1 || m->sample.dim[0] == 3);
+    if (n < 0) n = images ? 100 : 10000;
     bool plot = cli_ends_with(out, ".png");
+    if (images) underlay = false; /* a grid of images has no data underneath */
     /* A fresh draw of the training data: the observations to condition on and the plot's underlay. */
     if (rc == CLI_OK && ((plot && underlay) || (m->obs_size > 0 && !obs))) rc = gen_fresh_data(a, &ck, ck.data, n, 0, &fresh);
     if (rc == CLI_OK && m->obs_size > 0 && !obs) {
@@ -82,7 +85,11 @@ static int sample(gen_args *a, long long n, const char *out, const char *obs_pat
         fresh.obs = NULL;
     }
     if (rc == CLI_OK) rc = gen_draw(a, &ck, n, obs, &s);
-    if (rc == CLI_OK && plot) rc = plot_over_data("sample", out, s, underlay ? fresh.x : NULL);
+    if (rc == CLI_OK && plot && images) {
+        /* Images at least 64 pixels on a side, in a square-ish grid. */
+        int scale = (int)(64 / m->sample.dim[1]) > 1 ? (int)(64 / m->sample.dim[1]) : 1;
+        if (ed_plot_image_grid_nchw(out, s, 0, scale) != ED_OK) rc = cli_error(CLI_FAIL, "sample: %s", ed_last_error());
+    } else if (rc == CLI_OK && plot) rc = plot_over_data("sample", out, s, underlay ? fresh.x : NULL);
     else if (rc == CLI_OK) {
         rc = write_npy("sample", out, s);
         if (rc == CLI_OK && m->obs_size > 0) {

@@ -1,21 +1,11 @@
-/* What `edifice sample` and `edifice eval` share: their sampler flags, loading a
- * checkpoint of the named model, and drawing samples from it through one compiled
- * sampler program (models/generate.h), batch by batch. */
-#include "models/dataset.h"
+/* What `edifice sample` and `edifice eval` share: their sampler flags, and the lines
+ * they print while models/generate.h draws samples batch by batch. */
 #include "tools/cli.h"
 #include "tools/gen_args.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int parse_real(const char *cmd, const char *flag, const char *v, double lo, double *out)
 {
@@ -105,99 +95,45 @@ const char gen_usage[] =
 int gen_load(const gen_args *a, ed_checkpoint *ck)
 {
     if (!a->ckpt) return cli_error(CLI_USAGE, "%s: --ckpt FILE is required (the checkpoint of edifice train %s)", a->cmd, a->def->name);
-    if (ed_checkpoint_load(a->ckpt, ck) != ED_OK) return cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
-    if (ck->model.def != a->def) {
-        int rc = cli_error(CLI_FAIL, "%s: %s is a checkpoint of model %s, not %s", a->cmd, a->ckpt, ck->model.def->name,
-                           a->def->name);
-        ed_checkpoint_free(ck);
-        return rc;
-    }
+    if (ed_checkpoint_load_for(a->ckpt, a->def, ck) != ED_OK) return cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
     return CLI_OK;
 }
 
-/* Rows [from, from + rows) of t into dst (rows wrap around t's first axis). */
-static void copy_rows(ed_tensor *dst, const ed_tensor *t, int64_t from, int64_t rows)
+typedef struct {
+    const gen_args *a;
+    double draw_s; /* the time of the last report */
+} draw_report;
+
+/* One call runs the whole sampler, so there is no step to report; say what is coming,
+ * then one line per call. */
+static void print_progress(void *ctx, const ed_gen_progress *p)
 {
-    int64_t n = t->shape.dim[0], row = ed_tensor_numel(t) / n * (int64_t)ed_dtype_size(t->dtype);
-    for (int64_t r = 0; r < rows; r++)
-        memcpy((char *)dst->data + r * row, (const char *)t->data + (from + r) % n * row, (size_t)row);
+    draw_report *r = ctx;
+    const char *cmd = r->a->cmd;
+    r->draw_s = p->draw_s;
+    if (p->done == 0)
+        fprintf(stderr, "%s: compiled in %.2f s; drawing %lld samples in %lld call%s of %lld...\n", cmd, p->compile_s,
+                (long long)p->n, (long long)p->calls, p->calls == 1 ? "" : "s", (long long)p->batch);
+    else if (p->calls > 1)
+        fprintf(stderr, "%s: %lld of %lld samples, %.1f s\n", cmd, (long long)p->done, (long long)p->n, p->draw_s);
 }
 
 int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *obs, ed_tensor **out)
 {
-    const ed_gen_model *m = &ck->model;
-    int64_t b = a->batch > 0 ? a->batch : 10000;
-    if (b > n) b = n;
-    *out = NULL;
-    if (m->obs_size > 0 && (!obs || obs->dtype != ED_F32 || obs->shape.rank != 2 || obs->shape.dim[0] != n ||
-                            obs->shape.dim[1] != m->obs_size))
-        return cli_error(CLI_FAIL, "%s: model %s needs f32 observations [%lld, %lld]", a->cmd, m->def->name, (long long)n,
-                         (long long)m->obs_size);
-    ed_graph *g = ed_graph_new("sample");
-    ed_node *o = m->obs_size > 0 ? ed_input(g, "obs", ED_F32, ed_shape2(b, m->obs_size)) : NULL;
-    ed_node *s = ed_gen_model_sample(g, m, b, o, NULL, &a->so);
-    if (s) ed_output(g, "samples", s);
-    if (ed_graph_error(g)) {
-        int rc = cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_graph_error(g));
-        ed_graph_free(g);
-        return rc;
-    }
-    double t0 = now_s();
     ed_pass_opts po = cli_pass_opts(&a->passes);
-    ed_compile_opts co = {.backend = a->backend, .seed = a->seed, .passes = a->passes.pipeline, .pass_opts = &po};
-    ed_program *p = ed_compile(g, ck->store, &co);
-    ed_tensor *ob = o ? ed_tensor_new(ED_F32, o->shape) : NULL;
-    ed_shape full = s->shape;
-    full.dim[0] = n;
-    ed_tensor *res = p ? ed_tensor_new(ED_F32, full) : NULL;
-    int rc = p && res && (!o || ob) ? CLI_OK : cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
-    double t1 = now_s();
-    size_t row = (size_t)(ed_shape_numel(s->shape) / b) * sizeof(float);
-    int64_t calls = (n + b - 1) / b;
-    /* One call runs the whole sampler, so there is no step to report; say what is coming. */
-    if (rc == CLI_OK)
-        fprintf(stderr, "%s: compiled in %.2f s; drawing %lld samples in %lld call%s of %lld...\n", a->cmd, t1 - t0,
-                (long long)n, (long long)calls, calls == 1 ? "" : "s", (long long)b);
-    for (int64_t done = 0; rc == CLI_OK && done < n; done += b) {
-        int64_t rows = n - done < b ? n - done : b;
-        if (ob) copy_rows(ob, obs, done, b); /* a short last batch repeats rows, then drops them */
-        ed_feed f = {"obs", ob};
-        if (ed_run(p, &f, ob ? 1 : 0) != ED_OK) {
-            rc = cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
-            break;
-        }
-        memcpy((char *)res->data + (size_t)done * row, ed_program_output(p, "samples")->data, (size_t)rows * row);
-        if (calls > 1)
-            fprintf(stderr, "%s: %lld of %lld samples, %.1f s\n", a->cmd, (long long)(done + rows), (long long)n, now_s() - t1);
-    }
-    double t2 = now_s();
-    if (rc == CLI_OK) {
-        fprintf(stderr, "%s: %lld samples of %s (step %lld) in %.2f s (%s)\n", a->cmd, (long long)n, m->def->name,
-                (long long)ck->step, t2 - t1, a->backend == ED_BACKEND_INTERP ? "interp" : "jit");
-        *out = res;
-        res = NULL;
-    }
-    ed_tensor_free(res);
-    ed_tensor_free(ob);
-    ed_program_free(p);
-    ed_graph_free(g);
-    return rc;
+    draw_report report = {a, 0};
+    ed_gen_draw_opts o = {.sampler = a->so, .seed = a->seed, .batch = a->batch, .backend = a->backend,
+                          .passes = a->passes.pipeline, .pass_opts = &po, .progress = print_progress,
+                          .progress_ctx = &report};
+    if (ed_gen_draw(&ck->model, ck->store, n, obs, &o, out) != ED_OK) return cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
+    fprintf(stderr, "%s: %lld samples of %s (step %lld) in %.2f s (%s)\n", a->cmd, (long long)n, ck->model.def->name,
+            (long long)ck->step, report.draw_s, a->backend == ED_BACKEND_INTERP ? "interp" : "jit");
+    return CLI_OK;
 }
 
 int gen_fresh_data(const gen_args *a, const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t k,
                    ed_dataset *d)
 {
-    /* Seeds apart from the training data's, and apart for the two draws of a floor. */
-    uint64_t seed = ck->data_seed + 1 + 2 * a->seed + k;
-    if (ed_dataset_open(d, spec, n, seed) != ED_OK) return cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
+    if (ed_gen_fresh_data(ck, spec, n, a->seed, k, d) != ED_OK) return cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
     return CLI_OK;
-}
-
-const char *gen_sampler_name(const gen_args *a, const ed_gen_model *m, char *buf, size_t size)
-{
-    char solver[64];
-    if (a->so.sampler && *a->so.sampler) snprintf(buf, size, "%s", a->so.sampler);
-    else if (m->def->pred[0] == 'v') snprintf(buf, size, "%s", ed_gen_model_get(m, "solver", solver, sizeof solver));
-    else snprintf(buf, size, "%s", m->def->name);
-    return buf;
 }

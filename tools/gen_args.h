@@ -1,5 +1,5 @@
-/* The sampler flags and the sample drawing that `edifice sample` and `edifice eval`
- * share (tools/gen_args.c). */
+/* The sampler flags and the progress lines that `edifice sample` and `edifice eval`
+ * share (tools/gen_args.c); the drawing itself is models/generate.h's. */
 #ifndef ED_TOOLS_GEN_ARGS_H
 #define ED_TOOLS_GEN_ARGS_H
 
@@ -35,20 +35,15 @@ int gen_parse_count(const char *cmd, const char *flag, const char *v, long long 
 /* Load a->ckpt, which must be a checkpoint of a->def. A CLI_* code. */
 int gen_load(const gen_args *a, ed_checkpoint *ck);
 
-/* n samples f32 [n, sample...] into *out (the caller frees it), given obs f32 [n, O] for
- * a conditional model (NULL otherwise). Prints one timing line on stderr. */
+/* ed_gen_draw with the flags, printing its progress and one timing line on stderr. */
 int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *obs, ed_tensor **out);
 
-/* A fresh draw of n rows of the data spec, seeded apart from the training data's seed
- * and by k (draws 0 and 1 of a floor differ). Files are read whole. */
+/* ed_gen_fresh_data seeded by --seed and k. */
 int gen_fresh_data(const gen_args *a, const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t k,
                    ed_dataset *d);
 
 /* A scatter plot of samples (columns 0 and 1 of the last axis: action chunks plot every
  * waypoint) over data in grey (NULL: none); prints "wrote PATH". */
 int plot_over_data(const char *cmd, const char *path, const ed_tensor *samples, const ed_tensor *data);
-
-/* The sampler a->so asks for, by name, for messages. */
-const char *gen_sampler_name(const gen_args *a, const ed_gen_model *m, char *buf, size_t size);
 
 #endif

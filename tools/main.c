@@ -49,6 +49,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
     if (strcmp(cmd, "models") == 0) return cmd_models(argc - 1, argv + 1);
     if (strcmp(cmd, "data") == 0) return cmd_data(argc - 1, argv + 1);
+    if (strcmp(cmd, "plot-log") == 0) return cmd_plot_log(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         char llvm[256];
         ed_llvm_describe(llvm, sizeof llvm);

@@ -152,7 +152,7 @@ static int define_symbols(LLVMOrcLLJITRef jit)
         {"cblas_dgemm", (void *)cblas_dgemm},         {"ed_to_i32", (void *)ed_to_i32},
         {"ed_rng_uniform", (void *)ed_rng_uniform},   {"ed_rng_normal", (void *)ed_rng_normal},
         {"ed_rng_randint", (void *)ed_rng_randint},   {"ed_rng_bernoulli", (void *)ed_rng_bernoulli},
-        {"ed_rng_loop_seed", (void *)ed_rng_loop_seed},
+        {"ed_rng_loop_seed", (void *)ed_rng_loop_seed}, {"ed_scalar_eval3", (void *)ed_scalar_eval3},
     };
     enum { N = sizeof syms / sizeof syms[0] };
     LLVMOrcCSymbolMapPair pairs[N];

@@ -85,16 +85,10 @@ int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 /* Random ops: args[0] output; seed and call are the kernel's extra i64 parameters. */
 void ed_lower_random(ed_cg *cg, const ed_node *n, LLVMValueRef out, LLVMValueRef seed, LLVMValueRef call);
 
-/* Inline f32 transcendentals (lower_math.c): straight-line IR on one f32 value, no
- * calls and no branches, so elementwise loops vectorize. Special values as libm. */
-LLVMValueRef ed_math_exp_f32(ed_cg *cg, LLVMValueRef x);
-LLVMValueRef ed_math_log_f32(ed_cg *cg, LLVMValueRef x);
-LLVMValueRef ed_math_tanh_f32(ed_cg *cg, LLVMValueRef x);
-LLVMValueRef ed_math_erf_f32(ed_cg *cg, LLVMValueRef x);
-LLVMValueRef ed_math_sigmoid_f32(ed_cg *cg, LLVMValueRef x);
-LLVMValueRef ed_math_silu_f32(ed_cg *cg, LLVMValueRef x);
-LLVMValueRef ed_math_softplus_f32(ed_cg *cg, LLVMValueRef x);
-LLVMValueRef ed_math_gelu_f32(ed_cg *cg, LLVMValueRef x, bool approx);
+/* The inline f32 form of n's op (lower_math.c): straight-line IR on one f32 value,
+ * no calls and no branches, so elementwise loops vectorize; special values as libm.
+ * NULL when the op has none, or n is not f32. */
+LLVMValueRef ed_math_f32(ed_cg *cg, const ed_node *n, LLVMValueRef x);
 
 /* get: copy result k out of the loop's storage. */
 void ed_lower_get(ed_cg *cg, const ed_node *n, LLVMValueRef *args);

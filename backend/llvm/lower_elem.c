@@ -9,7 +9,9 @@
  * not bit-identical to the interpreter (bounds measured by tests/test_jit_math.c).
  * The rest (those ops on f64; sin, cos, pow, rsqrt, leaky_relu, clamp on any type)
  * are computed in double like the interpreter, calling libm where needed, and rounded
- * at the end, which makes them bit-identical to it. f64 stays on libm on purpose: it
+ * at the end, which makes them bit-identical to it; an op with no case here calls its
+ * scalar semantics (ed_scalar_eval3), so a new op needs no lowering to be right, only
+ * to be fast. f64 stays on libm on purpose: it
  * exists for gradient checks, where agreement with the oracle beats speed. No
  * fast-math flags anywhere. */
 #include "interp/iter.h"
@@ -184,21 +186,16 @@ static LLVMValueRef eval_cast(ed_cg *cg, LLVMValueRef u, ed_dtype from, ed_dtype
     return to == ED_F64 ? LLVMBuildFPExt(cg->b, u, cg->f64, "") : LLVMBuildFPTrunc(cg->b, u, cg->f32, "");
 }
 
-/* f32 transcendentals as inline polynomials (lower_math.c); NULL for anything else. */
-static LLVMValueRef eval_poly_f32(ed_cg *cg, const ed_node *n, LLVMValueRef u)
+/* Any op without attributes that has no case above: a call to its scalar semantics
+ * (ir/scalar.c), in double like the interpreter, so the result is the same. */
+static LLVMValueRef eval_by_call(ed_cg *cg, const ed_node *n, LLVMValueRef *x)
 {
-    if (n->dtype != ED_F32 || n->nin != 1 || n->in[0]->dtype != ED_F32) return NULL;
-    switch (n->op) {
-    case ED_OP_EXP: return ed_math_exp_f32(cg, u);
-    case ED_OP_LOG: return ed_math_log_f32(cg, u);
-    case ED_OP_TANH: return ed_math_tanh_f32(cg, u);
-    case ED_OP_ERF: return ed_math_erf_f32(cg, u);
-    case ED_OP_SIGMOID: return ed_math_sigmoid_f32(cg, u);
-    case ED_OP_SILU: return ed_math_silu_f32(cg, u);
-    case ED_OP_SOFTPLUS: return ed_math_softplus_f32(cg, u);
-    case ED_OP_GELU: return ed_math_gelu_f32(cg, u, n->attr.approx);
-    default: return NULL;
-    }
+    LLVMTypeRef p[5] = {cg->i32, cg->i32, cg->f64, cg->f64, cg->f64};
+    LLVMValueRef a[5] = {LLVMConstInt(cg->i32, (unsigned long long)n->op, 0),
+                         LLVMConstInt(cg->i32, (unsigned long long)n->dtype, 0), dconst(cg, 0), dconst(cg, 0),
+                         dconst(cg, 0)};
+    for (int k = 0; k < n->nin; k++) a[2 + k] = x[k];
+    return ed_cg_call(cg, "ed_scalar_eval3", cg->f64, p, 5, a);
 }
 
 LLVMValueRef ed_lower_elem_value(ed_cg *cg, const ed_node *n, LLVMValueRef *x)
@@ -207,10 +204,11 @@ LLVMValueRef ed_lower_elem_value(ed_cg *cg, const ed_node *n, LLVMValueRef *x)
     ed_dtype idt = n->in[n->op == ED_OP_WHERE ? 1 : 0]->dtype;
     LLVMValueRef r;
     if (n->op == ED_OP_CAST) return eval_cast(cg, x[0], idt, n->dtype);
-    if ((r = eval_poly_f32(cg, n, x[0])) || (r = eval_native(cg, n, x, idt))) return r;
+    if ((r = ed_math_f32(cg, n, x[0])) || (r = eval_native(cg, n, x, idt))) return r;
     LLVMValueRef d[3];
     for (int k = 0; k < n->nin; k++) d[k] = to_double(cg, x[k], n->in[k]->dtype);
-    return from_double(cg, eval_double(cg, n, d), n->dtype);
+    if (!(r = eval_double(cg, n, d))) r = eval_by_call(cg, n, d);
+    return from_double(cg, r, n->dtype);
 }
 
 static void elem_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
@@ -222,7 +220,12 @@ static void elem_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
     LLVMBuildStore(cg->b, ed_lower_elem_value(cg, n, x), ptrs[0]);
 }
 
-bool ed_lower_elem_ok(ed_op op) { return ed_ops[op].kind == ED_KIND_ELEM; }
+/* eval_by_call passes no attributes: an op with some needs a case of its own. */
+bool ed_lower_elem_ok(ed_op op)
+{
+    if (ed_ops[op].kind != ED_KIND_ELEM) return false;
+    return ed_ops[op].attrs == 0 || op == ED_OP_LEAKY_RELU || op == ED_OP_GELU || op == ED_OP_CLAMP;
+}
 
 void ed_lower_elem(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 {

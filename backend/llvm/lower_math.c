@@ -1,7 +1,8 @@
 /* Inline f32 transcendentals for the JIT: exp, log, tanh, erf and the activations
  * built from them, emitted as straight-line LLVM IR in f32 (no calls, no branches) so
  * the loop vectorizer turns an elementwise kernel into <8 x float> code with AVX2
- * (<16 x float> where the host prefers AVX-512).
+ * (<16 x float> where the host prefers AVX-512). ed_math_f32, at the end, says which
+ * op has which form.
  *
  * The scheme is the usual one (Cephes, Eigen, XLA's CPU backend): reduce the argument
  * exactly (with fma), evaluate a Cephes polynomial with fma-Horner, rebuild the
@@ -17,7 +18,7 @@
  * No fast-math flags: LLVM keeps every rounding as written.
  *
  * Measured accuracy against double libm rounded to float is printed and asserted by
- * tests/test_jit_math.c (see docs/ARCHITECTURE.md for the figures). */
+ * tests/test_jit_math.c (the exhaustive measurement: bench/HISTORY.md). */
 #include "backend/llvm/lower.h"
 
 #include <math.h>
@@ -134,10 +135,33 @@ static LLVMValueRef exp_split(ed_cg *cg, LLVMValueRef x, bool zero_below, LLVMVa
     return m;
 }
 
-LLVMValueRef ed_math_exp_f32(ed_cg *cg, LLVMValueRef x)
+static LLVMValueRef exp_f32(ed_cg *cg, LLVMValueRef x)
 {
     LLVMValueRef s, m = exp_split(cg, x, false, &s);
     return mul(cg, m, s);
+}
+
+/* expm1(x) = 2^n expm1(r) + (2^n - 1), r = x - n ln2 as in exp_split and expm1(r) =
+ * r + r^2 P(r) from exp's polynomial, so small x (n = 0, r = x) keep their digits.
+ * Below -18 the result rounds to -1, so x is clamped there; above 64 it is exp(x),
+ * and the clamp keeps 2^n normal. Zeros keep their sign. */
+static LLVMValueRef expm1_f32(ed_cg *cg, LLVMValueRef x)
+{
+    LLVMBuilderRef b = cg->b;
+    LLVMValueRef xc = sel(cg, cmp(cg, LLVMRealOLT, x, K(cg, -18)), K(cg, -18), x);
+    xc = sel(cg, cmp(cg, LLVMRealOGT, xc, K(cg, 64)), K(cg, 64), xc);
+    LLVMValueRef t = fma3(cg, xc, K(cg, LOG2E), K(cg, MAGIC));
+    LLVMValueRef mnf = neg(cg, sub(cg, t, K(cg, MAGIC)));
+    LLVMValueRef n = LLVMBuildSub(b, bits(cg, t), KI(cg, 0x4B400000), "");
+    float l2h = (float)LN2;
+    LLVMValueRef r = fma3(cg, mnf, K(cg, l2h), xc);
+    r = fma3(cg, mnf, K(cg, LN2 - (double)l2h), r);
+    LLVMValueRef em = fma3(cg, poly(cg, r, EXP_P, 6), mul(cg, r, r), r);
+    LLVMValueRef s = pow2i(cg, n);
+    LLVMValueRef res = fma3(cg, s, em, sub(cg, s, K(cg, 1)));
+    res = sel(cg, cmp(cg, LLVMRealOGT, x, K(cg, 64)), exp_f32(cg, x), res);
+    res = sel(cg, cmp(cg, LLVMRealOEQ, x, K(cg, 0)), x, res);
+    return sel(cg, is_nan(cg, x), x, res);
 }
 
 /* ---- log ----------------------------------------------------------------------------- */
@@ -170,7 +194,7 @@ static LLVMValueRef log_core(ed_cg *cg, LLVMValueRef x, LLVMValueRef eadj)
     return fma3(cg, fe, K(cg, 0.693359375), add(cg, f, y));
 }
 
-LLVMValueRef ed_math_log_f32(ed_cg *cg, LLVMValueRef x)
+static LLVMValueRef log_f32(ed_cg *cg, LLVMValueRef x)
 {
     /* Subnormal inputs: scale by 2^23 first (the exponent field would be 0). */
     LLVMValueRef sub_n = cmp(cg, LLVMRealOLT, x, K(cg, 0x1p-126));
@@ -192,20 +216,35 @@ static LLVMValueRef log1p_unit(ed_cg *cg, LLVMValueRef t)
     return sel(cg, cmp(cg, LLVMRealOEQ, u, K(cg, 1)), t, r);
 }
 
+/* log1p(x) = log(u) (x / (u - 1)) with u = 1 + x rounded (Goldberg): the quotient
+ * corrects u's rounding, so small x keep their digits; x itself where u == 1. The
+ * quotient is taken first so that large x do not overflow. u >= 2^-24 for x > -1, so
+ * log_core sees a normal number; -1, below -1, +inf and NaN are selected after. */
+static LLVMValueRef log1p_f32(ed_cg *cg, LLVMValueRef x)
+{
+    LLVMValueRef u = add(cg, K(cg, 1), x);
+    LLVMValueRef r = mul(cg, log_core(cg, u, KI(cg, 0)), quo(cg, x, sub(cg, u, K(cg, 1))));
+    r = sel(cg, cmp(cg, LLVMRealOEQ, u, K(cg, 1)), x, r);
+    r = sel(cg, cmp(cg, LLVMRealOEQ, x, K(cg, INFINITY)), x, r);
+    r = sel(cg, cmp(cg, LLVMRealOEQ, x, K(cg, -1)), K(cg, -INFINITY), r);
+    r = sel(cg, cmp(cg, LLVMRealOLT, x, K(cg, -1)), K(cg, NAN), r);
+    return sel(cg, is_nan(cg, x), x, r);
+}
+
 /* ---- tanh ----------------------------------------------------------------------------- */
 
 /* Cephes tanhf: tanh(a) = a + a^3 P(a^2) on |a| < 0.625. */
 static const double TANH_P[] = {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1,
                                 -3.33332819422E-1};
 
-LLVMValueRef ed_math_tanh_f32(ed_cg *cg, LLVMValueRef x)
+static LLVMValueRef tanh_f32(ed_cg *cg, LLVMValueRef x)
 {
     LLVMValueRef a = fabs1(cg, x);
     LLVMValueRef z = mul(cg, a, a);
     LLVMValueRef small = fma3(cg, mul(cg, poly(cg, z, TANH_P, 5), z), a, a);
     /* 1 - 2 / (exp(2a) + 1); tanh(9) rounds to 1 in float, so clamp there. */
     LLVMValueRef ac = sel(cg, cmp(cg, LLVMRealOGT, a, K(cg, 9)), K(cg, 9), a);
-    LLVMValueRef e = ed_math_exp_f32(cg, add(cg, ac, ac));
+    LLVMValueRef e = exp_f32(cg, add(cg, ac, ac));
     LLVMValueRef large = sub(cg, K(cg, 1), quo(cg, K(cg, 2), add(cg, e, K(cg, 1))));
     LLVMValueRef r = sel(cg, cmp(cg, LLVMRealOLT, a, K(cg, 0.625)), small, large);
     return sel(cg, is_nan(cg, x), x, copysign2(cg, r, x));
@@ -241,7 +280,7 @@ static LLVMValueRef erfc_tail(ed_cg *cg, LLVMValueRef a, LLVMValueRef sq_hi, LLV
 
 static LLVMValueRef erf_small(ed_cg *cg, LLVMValueRef x) { return mul(cg, x, poly(cg, mul(cg, x, x), ERF_T, 7)); }
 
-LLVMValueRef ed_math_erf_f32(ed_cg *cg, LLVMValueRef x)
+static LLVMValueRef erf_f32(ed_cg *cg, LLVMValueRef x)
 {
     LLVMValueRef a = fabs1(cg, x);
     /* erfc(4) = 1.5e-8 is below half an ulp of 1: erf is 1 in float from there on. */
@@ -284,20 +323,20 @@ static LLVMValueRef times_sigmoid(ed_cg *cg, LLVMValueRef x, LLVMValueRef z, LLV
     return quo(cg, num, p.den);
 }
 
-LLVMValueRef ed_math_sigmoid_f32(ed_cg *cg, LLVMValueRef x)
+static LLVMValueRef sigmoid_f32(ed_cg *cg, LLVMValueRef x)
 {
     sig_parts p = sigmoid_split(cg, x, NULL);
     return quo(cg, sel(cg, p.neg, p.e, K(cg, 1)), p.den); /* NaN: den is NaN */
 }
 
 /* x sigmoid(x), the interpreter's formula (silu(-inf) = NaN there too). */
-LLVMValueRef ed_math_silu_f32(ed_cg *cg, LLVMValueRef x) { return times_sigmoid(cg, x, x, NULL); }
+static LLVMValueRef silu_f32(ed_cg *cg, LLVMValueRef x) { return times_sigmoid(cg, x, x, NULL); }
 
 /* max(x, 0) + log1p(exp(-|x|)): softplus(x) = x + tiny for large x, exp(x) for very
  * negative x, no overflow. */
-LLVMValueRef ed_math_softplus_f32(ed_cg *cg, LLVMValueRef x)
+static LLVMValueRef softplus_f32(ed_cg *cg, LLVMValueRef x)
 {
-    LLVMValueRef e = ed_math_exp_f32(cg, neg(cg, fabs1(cg, x)));
+    LLVMValueRef e = exp_f32(cg, neg(cg, fabs1(cg, x)));
     LLVMValueRef pos = sel(cg, cmp(cg, LLVMRealOGT, x, K(cg, 0)), x, K(cg, 0));
     LLVMValueRef r = add(cg, pos, log1p_unit(cg, e));
     return sel(cg, is_nan(cg, x), x, r);
@@ -368,7 +407,27 @@ static LLVMValueRef gelu_erf(ed_cg *cg, LLVMValueRef x)
     return sel(cg, is_nan(cg, x), x, r);
 }
 
-LLVMValueRef ed_math_gelu_f32(ed_cg *cg, LLVMValueRef x, bool approx)
+static LLVMValueRef gelu_f32(ed_cg *cg, LLVMValueRef x, bool approx)
 {
     return approx ? gelu_tanh(cg, x) : gelu_erf(cg, x);
+}
+
+/* ---- the ops that have an inline form ------------------------------------------------- */
+
+LLVMValueRef ed_math_f32(ed_cg *cg, const ed_node *n, LLVMValueRef x)
+{
+    if (n->dtype != ED_F32 || n->nin != 1 || n->in[0]->dtype != ED_F32) return NULL;
+    switch (n->op) {
+    case ED_OP_EXP: return exp_f32(cg, x);
+    case ED_OP_EXPM1: return expm1_f32(cg, x);
+    case ED_OP_LOG: return log_f32(cg, x);
+    case ED_OP_LOG1P: return log1p_f32(cg, x);
+    case ED_OP_TANH: return tanh_f32(cg, x);
+    case ED_OP_ERF: return erf_f32(cg, x);
+    case ED_OP_SIGMOID: return sigmoid_f32(cg, x);
+    case ED_OP_SILU: return silu_f32(cg, x);
+    case ED_OP_SOFTPLUS: return softplus_f32(cg, x);
+    case ED_OP_GELU: return gelu_f32(cg, x, n->attr.approx);
+    default: return NULL;
+    }
 }

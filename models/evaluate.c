@@ -1,0 +1,238 @@
+/* The evaluation protocol of `edifice eval`: reference and floor draws, then the
+ * metrics of models/metrics.h on (observation, sample) vectors. */
+#include "models/evaluate.h"
+#include "models/generate.h"
+#include "models/metrics.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_file_spec(const char *spec) { return strchr(spec, ',') || strstr(spec, ".npy"); }
+
+/* Rows perm[from..from+n) of t (f32 [N, ...]) into a new tensor. */
+static ed_tensor *take_rows(const ed_tensor *t, const int64_t *perm, int64_t from, int64_t n)
+{
+    if (!t)
+        return NULL;
+    ed_shape s = t->shape;
+    s.dim[0] = n;
+    ed_tensor *r = ed_tensor_new(t->dtype, s);
+    size_t row = (size_t)(ed_tensor_numel(t) / t->shape.dim[0]) * ed_dtype_size(t->dtype);
+    for (int64_t i = 0; r && i < n; i++)
+        memcpy((char *)r->data + (size_t)i * row, (const char *)t->data + (size_t)perm[from + i] * row, row);
+    return r;
+}
+
+/* Two halves of a file's rows in a seeded random order (Fisher-Yates on a 64-bit LCG). */
+static int split_file(ed_eval_data *e, const char *spec, uint64_t seed)
+{
+    ed_dataset all = {0};
+    if (ed_dataset_open(&all, spec, 1, 0) != ED_OK)
+        return ED_ERR;
+    int64_t rows = ed_dataset_rows(&all), half = rows / 2;
+    if (half < 2) {
+        ed_dataset_free(&all);
+        return ed_fail("%s has %lld rows; a floor needs at least 4", spec, (long long)rows);
+    }
+    if (e->n > half)
+        e->n = half;
+    int64_t *perm = malloc((size_t)rows * sizeof *perm);
+    if (!perm) {
+        ed_dataset_free(&all);
+        return ed_fail("out of memory");
+    }
+    uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
+    for (int64_t i = 0; i < rows; i++)
+        perm[i] = i;
+    for (int64_t i = rows - 1; i > 0; i--) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        int64_t j = (int64_t)((s >> 33) % (uint64_t)(i + 1));
+        int64_t t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+    ed_dataset *a = &e->ref, *b = &e->floor[0];
+    bool has_obs = all.obs != NULL;
+    a->x = take_rows(all.x, perm, 0, e->n), a->obs = take_rows(all.obs, perm, 0, e->n);
+    b->x = take_rows(all.x, perm, half, e->n), b->obs = take_rows(all.obs, perm, half, e->n);
+    e->nfloor = 1;
+    free(perm);
+    ed_dataset_free(&all);
+    if (!a->x || !b->x || (has_obs && (!a->obs || !b->obs)))
+        return ed_fail("out of memory");
+    return ED_OK;
+}
+
+static int check_fit(const ed_eval_data *e, const ed_checkpoint *ck, const char *spec)
+{
+    const ed_gen_model *m = &ck->model;
+    if (ed_dataset_obs_size(&e->ref) == m->obs_size &&
+        ed_shape_numel(ed_dataset_sample_shape(&e->ref)) == ed_shape_numel(m->sample))
+        return ED_OK;
+    return ed_fail("data %s does not fit model %s of %s (observations %lld, sample of %lld values)", spec,
+                   m->def->name, ck->data, (long long)m->obs_size, (long long)ed_shape_numel(m->sample));
+}
+
+int ed_eval_data_open(ed_eval_data *e, const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t seed)
+{
+    *e = (ed_eval_data){.n = n};
+    if (!spec)
+        spec = ck->data;
+    int status = ED_OK;
+    if (is_file_spec(spec)) {
+        status = split_file(e, spec, seed);
+    } else {
+        e->nfloor = ED_EVAL_FLOOR_DRAWS;
+        status = ed_gen_fresh_data(ck, spec, n, seed, 0, &e->ref);
+        for (int k = 0; k < e->nfloor && status == ED_OK; k++)
+            status = ed_gen_fresh_data(ck, spec, n, seed, 1 + (uint64_t)k, &e->floor[k]);
+    }
+    if (status == ED_OK)
+        status = check_fit(e, ck, spec);
+    if (status != ED_OK)
+        ed_eval_data_free(e);
+    return status;
+}
+
+void ed_eval_data_free(ed_eval_data *e)
+{
+    ed_dataset_free(&e->ref);
+    for (int k = 0; k < ED_EVAL_FLOOR_DRAWS; k++)
+        ed_dataset_free(&e->floor[k]);
+    e->nfloor = 0;
+}
+
+/* The points compared: x flattened to [N, D], with the observations in front if any. */
+static ed_tensor *joint(const ed_tensor *obs, const ed_tensor *x)
+{
+    int64_t n = x->shape.dim[0], dx = ed_tensor_numel(x) / n, dobs = obs ? obs->shape.dim[1] : 0;
+    ed_tensor *r = ed_tensor_new(ED_F32, ed_shape2(n, dobs + dx));
+    for (int64_t i = 0; r && i < n; i++) {
+        float *row = (float *)r->data + i * (dobs + dx);
+        if (obs)
+            memcpy(row, (const float *)obs->data + i * dobs, (size_t)dobs * sizeof(float));
+        memcpy(row + dobs, (const float *)x->data + i * dx, (size_t)dx * sizeof(float));
+    }
+    return r;
+}
+
+static int metrics(const ed_tensor *s, const ed_tensor *a, ed_tensor *const *b, int nb, ed_eval_figures *out)
+{
+    ed_swd_opts so = {.projections = 256, .seed = 0, .p = 1};
+    if (ed_mmd_median_bandwidth(a, NULL, &out->bandwidth) != ED_OK || ed_sliced_wasserstein(s, a, &so, &out->swd) != ED_OK ||
+        ed_mmd2_rbf(s, a, out->bandwidth, &out->mmd2) != ED_OK ||
+        ed_mmd2_rbf(b[0], a, out->bandwidth, &out->mmd2_floor) != ED_OK)
+        return ED_ERR;
+    out->swd_floor = 0;
+    for (int k = 0; k < nb; k++) {
+        double f;
+        if (ed_sliced_wasserstein(b[k], a, &so, &f) != ED_OK)
+            return ED_ERR;
+        out->swd_floor += f / nb;
+    }
+    return ED_OK;
+}
+
+int ed_eval_compare(const ed_eval_data *e, const ed_tensor *samples, ed_eval_figures *out)
+{
+    *out = (ed_eval_figures){0};
+    if (!samples || samples->shape.rank < 1 || samples->shape.dim[0] != e->n ||
+        ed_tensor_numel(samples) / e->n != ed_tensor_numel(e->ref.x) / e->n)
+        return ed_fail("the samples must be [%lld, ...] like the data", (long long)e->n);
+    ed_tensor *js = joint(e->ref.obs, samples), *ja = joint(e->ref.obs, e->ref.x), *jb[ED_EVAL_FLOOR_DRAWS] = {0};
+    bool ok = js && ja;
+    for (int k = 0; k < e->nfloor; k++)
+        ok &= (jb[k] = joint(e->floor[k].obs, e->floor[k].x)) != NULL;
+    int status = ok ? metrics(js, ja, jb, e->nfloor, out) : ed_fail("out of memory");
+    ed_tensor_free(js);
+    ed_tensor_free(ja);
+    for (int k = 0; k < ED_EVAL_FLOOR_DRAWS; k++)
+        ed_tensor_free(jb[k]);
+    return status;
+}
+
+/* ---- a family's own figures ---------------------------------------------------------- */
+
+/* The figures' graph for batches of b rows. */
+static ed_graph *figure_graph(const ed_gen_model *m, int64_t b)
+{
+    ed_graph *g = ed_graph_new("eval");
+    if (!g) return NULL;
+    ed_shape xs = m->sample;
+    xs.rank++;
+    for (int i = xs.rank - 1; i > 0; i--) xs.dim[i] = xs.dim[i - 1];
+    xs.dim[0] = b;
+    ed_batch in = {.x = ed_input(g, "x", ED_F32, xs)};
+    if (m->obs_size) in.obs = ed_input(g, "obs", ED_F32, ed_shape2(b, m->obs_size));
+    if (m->classes) in.labels = ed_input(g, "labels", ED_I32, ed_shape1(b));
+    ed_node *figs[ED_MAX_FIGURES] = {0};
+    if (m->def->figure_nodes(g, m, &in, figs) == ED_OK && !ed_graph_error(g))
+        for (int i = 0; i < m->def->nfigures; i++) ed_output(g, m->def->figures[i].name, figs[i]);
+    if (ed_graph_error(g)) {
+        ed_fail("eval %s: %s", m->def->name, ed_graph_error(g));
+        ed_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* Rows [start, start + n) of t (axis 0) as a tensor that borrows t's data. */
+static ed_tensor rows_of(const ed_tensor *t, int64_t start, int64_t n)
+{
+    ed_tensor r = *t;
+    int64_t row = ed_tensor_numel(t) / t->shape.dim[0];
+    r.shape.dim[0] = n;
+    r.data = (char *)t->data + (size_t)(start * row) * ed_dtype_size(t->dtype);
+    r.owns = false;
+    return r;
+}
+
+int ed_eval_model_figures(const ed_gen_model *m, ed_store *st, const ed_dataset *d, const ed_eval_opts *o, double *means)
+{
+    ed_eval_opts opts = o ? *o : (ed_eval_opts){0};
+    if (opts.batch <= 0) opts.batch = 500;
+    int nf = m->def->nfigures;
+    if (nf == 0 || !m->def->figure_nodes) return 0;
+    int64_t rows = ed_dataset_rows(d);
+    if (rows < 1) return ed_fail("eval %s: no rows to evaluate", m->def->name), -1;
+    if ((m->classes > 0 && !d->labels) || (d->obs != NULL) != (m->obs_size > 0))
+        return ed_fail("eval %s: the data's labels or observations do not match the model", m->def->name), -1;
+    double sum[ED_MAX_FIGURES] = {0};
+    ed_graph *g = NULL;
+    ed_program *p = NULL;
+    int64_t built = 0, call = 0;
+    int rc = ED_OK;
+    for (int64_t start = 0; start < rows && rc == ED_OK; start += opts.batch, call++) {
+        int64_t b = rows - start < opts.batch ? rows - start : opts.batch;
+        if (b != built) { /* the first batch, and a smaller last one */
+            ed_program_free(p);
+            ed_graph_free(g);
+            p = NULL;
+            g = figure_graph(m, b);
+            if (g) p = ed_compile(g, st, &(ed_compile_opts){.backend = opts.backend, .seed = opts.seed});
+            if (!p) {
+                rc = ED_ERR;
+                break;
+            }
+            built = b;
+        }
+        ed_program_set_calls(p, (uint64_t)call);
+        ed_tensor x = rows_of(d->x, start, b), obs, lab;
+        ed_feed feeds[3] = {{"x", &x}};
+        int nfeeds = 1;
+        if (d->obs) obs = rows_of(d->obs, start, b), feeds[nfeeds++] = (ed_feed){"obs", &obs};
+        if (m->classes) lab = rows_of(d->labels, start, b), feeds[nfeeds++] = (ed_feed){"labels", &lab};
+        if (ed_run(p, feeds, nfeeds) != ED_OK) {
+            rc = ED_ERR;
+            break;
+        }
+        for (int i = 0; i < nf; i++) {
+            const ed_tensor *f = ed_program_output(p, m->def->figures[i].name);
+            for (int64_t r = 0; r < b; r++) sum[i] += ed_tensor_get(f, r);
+        }
+    }
+    ed_program_free(p);
+    ed_graph_free(g);
+    if (rc != ED_OK) return -1;
+    for (int i = 0; i < nf; i++) means[i] = sum[i] / (double)rows;
+    return nf;
+}

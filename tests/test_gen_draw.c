@@ -1,0 +1,235 @@
+/* Drawing samples from a checkpoint in batches (ed_gen_draw, models/generate.h) and the
+ * evaluation protocol on top (models/evaluate.h): a batch that does not divide n gives
+ * the first n rows of a longer draw, each call is the sampler program run with its call
+ * counter (as `edifice sample` always drew), observations wrap in a short last batch,
+ * and bad requests fail with a message. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "io/npy.h"
+#include "models/evaluate.h"
+#include "models/generate.h"
+#include "support/error_check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TMP ED_BINARY_DIR "/test_gen_draw_tmp"
+
+static int setup(void **state)
+{
+    (void)state;
+    return system("rm -rf '" TMP "' && mkdir -p '" TMP "'") == 0 ? 0 : -1;
+}
+
+/* A checkpoint of a small untrained model of def on data, read back; every param moved
+ * off its initial value so the network's output (zero at first) matters. */
+static void small_checkpoint(const char *def, const char *data, ed_checkpoint *ck)
+{
+    static const ed_option_arg small[] = {{"hidden", "16"}, {"layers", "1"}};
+    char path[512];
+    snprintf(path, sizeof path, TMP "/%s_%s.safetensors", def, data);
+    ed_train_request r = {.def = ed_model_find(def), .options = small, .noptions = 2, .data = data, .n = 200,
+                          .batch = 16, .out = path, .backend = ED_BACKEND_INTERP};
+    ed_train_open_result res;
+    if (ed_trainer_open(&r, &res) != ED_OK) fail_msg("%s", ed_last_error());
+    assert_int_equal(ed_trainer_save(res.trainer, path), ED_OK);
+    ed_trainer_free(res.trainer);
+    if (ed_checkpoint_load(path, ck) != ED_OK) fail_msg("%s", ed_last_error());
+    for (int i = 0; i < ed_store_count(ck->store); i++) {
+        ed_tensor *t = (ed_tensor *)ed_store_tensor(ck->store, i);
+        if (t->dtype != ED_F32) continue;
+        for (int64_t k = 0; k < ed_tensor_numel(t); k++) ((float *)t->data)[k] += 0.05f * (float)((k * 7 + i) % 11 - 5);
+    }
+}
+
+/* Four sampler steps: flow matching's euler, or ddim for the diffusion models. */
+static ed_tensor *draw(ed_checkpoint *ck, int64_t n, int64_t batch, const ed_tensor *obs)
+{
+    ed_tensor *s = NULL;
+    ed_gen_draw_opts o = {.seed = 7, .batch = batch, .sampler = {.steps = 4}};
+    if (strcmp(ck->model.def->name, "flow_matching") != 0) o.sampler.sampler = "ddim";
+    if (ed_gen_draw(&ck->model, ck->store, n, obs, &o, &s) != ED_OK) fail_msg("%s", ed_last_error());
+    assert_int_equal(s->shape.dim[0], n);
+    return s;
+}
+
+/* a's rows equal b's first rows, bit for bit. */
+static void expect_leading_rows(const ed_tensor *a, const ed_tensor *b)
+{
+    size_t row = ed_tensor_bytes(a) / (size_t)a->shape.dim[0];
+    assert_int_equal(row, ed_tensor_bytes(b) / (size_t)b->shape.dim[0]);
+    assert_true(a->shape.dim[0] <= b->shape.dim[0]);
+    for (int64_t i = 0; i < a->shape.dim[0]; i++)
+        if (memcmp((const char *)a->data + i * row, (const char *)b->data + i * row, row) != 0)
+            fail_msg("row %lld differs", (long long)i);
+}
+
+/* The program `edifice sample` built before the draw moved into the library: one
+ * sampler for b samples, called ceil(n / b) times, the rows concatenated. */
+static ed_tensor *draw_by_hand(ed_checkpoint *ck, int64_t n, int64_t b)
+{
+    ed_graph *g = ed_graph_new("sample");
+    ed_gen_sample_opts so = {.steps = 4};
+    ed_node *s = ed_gen_model_sample(g, &ck->model, b, NULL, NULL, &so);
+    if (!s) fail_msg("%s", ed_graph_error(g));
+    ed_output(g, "samples", s);
+    ed_program *p = ed_compile(g, ck->store, &(ed_compile_opts){.seed = 7});
+    if (!p) fail_msg("%s", ed_last_error());
+    ed_shape full = s->shape;
+    full.dim[0] = n;
+    ed_tensor *r = ed_tensor_new(ED_F32, full);
+    size_t row = ed_tensor_bytes(r) / (size_t)n;
+    for (int64_t done = 0; done < n; done += b) {
+        assert_int_equal(ed_run(p, NULL, 0), ED_OK);
+        int64_t rows = n - done < b ? n - done : b;
+        memcpy((char *)r->data + (size_t)done * row, ed_program_output(p, "samples")->data, (size_t)rows * row);
+    }
+    ed_program_free(p);
+    ed_graph_free(g);
+    return r;
+}
+
+static void count_calls(void *ctx, const ed_gen_progress *p)
+{
+    int64_t *seen = ctx;
+    seen[seen[0]++ + 1] = p->done;
+    assert_int_equal(p->n, 300);
+    assert_int_equal(p->batch, 128);
+    assert_int_equal(p->calls, 3);
+}
+
+static void test_batch_not_dividing_n(void **state)
+{
+    (void)state;
+    ed_checkpoint ck;
+    small_checkpoint("flow_matching", "moons", &ck);
+    ed_tensor *a = draw(&ck, 300, 128, NULL);
+    ed_tensor *longer = draw(&ck, 384, 128, NULL), *one = draw(&ck, 128, 128, NULL);
+    expect_leading_rows(a, longer);
+    expect_leading_rows(one, a);
+    ed_tensor *by_hand = draw_by_hand(&ck, 300, 128);
+    expect_leading_rows(a, by_hand);
+    /* Another batch size is another draw (the noise of each call is its own). */
+    ed_tensor *other = draw(&ck, 300, 100, NULL);
+    assert_true(memcmp(a->data, other->data, ed_tensor_bytes(a)) != 0);
+    for (int64_t i = 0; i < ed_tensor_numel(a); i++) assert_true(isfinite(((float *)a->data)[i]));
+
+    int64_t seen[8] = {0};
+    ed_tensor *s = NULL;
+    ed_gen_draw_opts o = {.seed = 7, .batch = 128, .sampler = {.steps = 4}, .progress = count_calls, .progress_ctx = seen};
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 300, NULL, &o, &s), ED_OK);
+    assert_int_equal(seen[0], 4);
+    assert_int_equal(seen[1], 0);
+    assert_int_equal(seen[2], 128);
+    assert_int_equal(seen[3], 256);
+    assert_int_equal(seen[4], 300);
+    expect_leading_rows(s, a);
+    ed_tensor_free(s);
+    ed_tensor_free(a), ed_tensor_free(longer), ed_tensor_free(one), ed_tensor_free(by_hand), ed_tensor_free(other);
+    ed_checkpoint_free(&ck);
+}
+
+/* A conditional model: the short last batch repeats observation rows from the start,
+ * and each sample depends on its own observation row only. */
+static void test_conditional_batches(void **state)
+{
+    (void)state;
+    ed_checkpoint ck;
+    small_checkpoint("ddpm", "demo", &ck);
+    ed_dataset d;
+    assert_int_equal(ed_gen_fresh_data(&ck, "demo", 64, 0, 0, &d), ED_OK);
+    ed_tensor *obs50 = ed_tensor_copy(d.obs);
+    obs50->shape.dim[0] = 50; /* the first 50 rows: row-major */
+    ed_tensor *a = draw(&ck, 50, 16, obs50);
+    ed_tensor *b = draw(&ck, 64, 16, d.obs);
+    expect_leading_rows(a, b);
+    assert_int_equal(a->shape.rank, 3);
+    ed_tensor *c = draw(&ck, 50, 50, obs50); /* one call: other noise */
+    assert_true(memcmp(a->data, c->data, ed_tensor_bytes(a)) != 0);
+
+    ed_tensor *s = NULL;
+    ed_gen_draw_opts o = {.batch = 16};
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 50, NULL, &o, &s), ED_ERR);
+    CHECK_ERROR_HAS("model ddpm needs f32 observations [50, 6]");
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 64, obs50, &o, &s), ED_ERR);
+    CHECK_ERROR_HAS("needs f32 observations [64, 6]");
+    assert_null(s);
+    ed_tensor_free(a), ed_tensor_free(b), ed_tensor_free(c), ed_tensor_free(obs50);
+    ed_dataset_free(&d);
+    ed_checkpoint_free(&ck);
+}
+
+static void test_draw_errors(void **state)
+{
+    (void)state;
+    ed_checkpoint ck;
+    small_checkpoint("flow_matching", "moons", &ck);
+    ed_tensor *s = NULL, *obs = ed_tensor_new(ED_F32, ed_shape2(10, 6));
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 10, obs, NULL, &s), ED_ERR);
+    CHECK_ERROR_HAS("model flow_matching is unconditional; it takes no observations");
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 0, NULL, NULL, &s), ED_ERR);
+    CHECK_ERROR_HAS("the sample count must be in 1..");
+    ed_gen_draw_opts o = {.sampler = {.sampler = "ddim"}};
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 10, NULL, &o, &s), ED_ERR);
+    CHECK_ERROR_HAS("unknown sampler 'ddim' (samplers: euler|midpoint|heun|rk4)");
+    assert_null(s);
+    char name[32];
+    assert_string_equal(ed_gen_sampler_name(&ck.model, NULL, name, sizeof name), "euler");
+    assert_string_equal(ed_gen_sampler_name(&ck.model, &o.sampler, name, sizeof name), "ddim");
+    ed_tensor_free(obs);
+    ed_checkpoint_free(&ck);
+}
+
+/* The evaluation data: fresh draws for a generated set, halves of a file, a fit check. */
+static void test_eval_data(void **state)
+{
+    (void)state;
+    ed_checkpoint ck;
+    small_checkpoint("flow_matching", "moons", &ck);
+    ed_eval_data e;
+    assert_int_equal(ed_eval_data_open(&e, &ck, NULL, 200, 0), ED_OK);
+    assert_int_equal(e.nfloor, ED_EVAL_FLOOR_DRAWS);
+    assert_int_equal(e.n, 200);
+    assert_int_equal(ed_dataset_rows(&e.ref), 200);
+    assert_true(memcmp(e.ref.x->data, e.floor[0].x->data, ed_tensor_bytes(e.ref.x)) != 0);
+    ed_tensor *s = draw(&ck, e.n, 64, NULL);
+    ed_eval_figures f;
+    assert_int_equal(ed_eval_compare(&e, s, &f), ED_OK);
+    assert_true(f.swd > 0 && f.swd_floor > 0 && f.bandwidth > 0 && isfinite(f.mmd2) && isfinite(f.mmd2_floor));
+    /* The floor is the data against itself: an untrained model is further away. */
+    assert_true(f.swd > f.swd_floor);
+    ed_tensor_free(s);
+    ed_eval_data_free(&e);
+
+    /* A file: two halves (n capped at half the rows), one floor draw. */
+    ed_dataset d;
+    assert_int_equal(ed_dataset_open(&d, "moons", 30, 1), ED_OK);
+    const char *npy = TMP "/m.npy";
+    assert_int_equal(ed_npy_write(npy, d.x), ED_OK);
+    ed_dataset_free(&d);
+    assert_int_equal(ed_eval_data_open(&e, &ck, npy, 100, 0), ED_OK);
+    assert_int_equal(e.n, 15);
+    assert_int_equal(e.nfloor, 1);
+    ed_eval_data_free(&e);
+
+    assert_int_equal(ed_eval_data_open(&e, &ck, "demo", 50, 0), ED_ERR);
+    CHECK_ERROR_HAS("data demo does not fit model flow_matching of moons");
+    ed_checkpoint_free(&ck);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_not_dividing_n),
+        cmocka_unit_test(test_conditional_batches),
+        cmocka_unit_test(test_draw_errors),
+        cmocka_unit_test(test_eval_data),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
