@@ -6,8 +6,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-static const char *const activations[] = {"relu", "silu", "gelu", "tanh", NULL};
-static const ed_activation activation_ops[] = {ED_ACT_RELU, ED_ACT_SILU, ED_ACT_GELU, ED_ACT_TANH};
+/* In ed_activation order, so the option's index is the activation itself (as the VAE's). */
+static const char *const activations[] = {"none",    "relu",       "silu",     "gelu", "gelu_tanh", "tanh",
+                                          "sigmoid", "leaky_relu", "softplus", NULL};
 static const char *const updates[] = {"loss", "ema", NULL};
 
 #define VQ(field) offsetof(ed_vqvae_opts, field)
@@ -17,7 +18,7 @@ const ed_option ed_vqvae_options[] = {
     {"embedding_dim", ED_OPTION_INT, VQ(embedding_dim), 16, 1, 4096, NULL, "width E of a code vector", NULL},
     {"encoder_sizes", ED_OPTION_SIZES, VQ(encoder_sizes), 0, 1, 65536, NULL, "hidden widths of the encoder", "256,128"},
     {"decoder_sizes", ED_OPTION_SIZES, VQ(decoder_sizes), 0, 1, 65536, NULL, "hidden widths of the decoder", "128,256"},
-    {"activation", ED_OPTION_ENUM, VQ(activation), 0, 0, 0, activations, "activation of the hidden layers", NULL},
+    {"activation", ED_OPTION_ENUM, VQ(activation), ED_ACT_RELU, 0, 0, activations, "activation of the hidden layers", NULL},
     {"commitment", ED_OPTION_REAL, VQ(commitment), 0.25, 0, 100, NULL, "weight beta of ||z_e - sg(z_q)||^2", NULL},
     {"codebook_update", ED_OPTION_ENUM, VQ(codebook_update), ED_VQ_UPDATE_LOSS, 0, 0, updates, "codebook trained by its loss term or by EMA", NULL},
     {"ema_decay", ED_OPTION_REAL, VQ(ema_decay), 0.99, 0, 0.999999, NULL, "decay of the EMA codebook", NULL},
@@ -45,8 +46,7 @@ static bool valid(ed_graph *g, const ed_vqvae_opts *o)
                       (long long)o->embedding_dim);
         return false;
     }
-    if (o->activation < 0 || o->activation >= (int)(sizeof activation_ops / sizeof activation_ops[0]) ||
-        o->codebook_update < 0 || o->codebook_update >= ED_VQ_UPDATE_COUNT) {
+    if ((unsigned)o->activation >= ED_ACT_COUNT || (unsigned)o->codebook_update >= ED_VQ_UPDATE_COUNT) {
         ed_graph_fail(g, "vqvae: activation %d or codebook_update %d out of range", o->activation, o->codebook_update);
         return false;
     }
@@ -74,7 +74,7 @@ static ed_node *mlp(ed_node *x, const char *name, const ed_sizes *hidden, int64_
     for (int i = 0; i < hidden->n; i++) sizes[i] = hidden->v[i];
     sizes[hidden->n] = out;
     ed_scope_push(x->graph, "vq");
-    ed_node *y = ed_mlp(x, name, sizes, hidden->n + 1, activation_ops[o->activation], false);
+    ed_node *y = ed_mlp(x, name, sizes, hidden->n + 1, (ed_activation)o->activation, false);
     ed_scope_pop(x->graph);
     return y;
 }

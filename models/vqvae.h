@@ -50,7 +50,7 @@ typedef struct {
     int64_t embedding_dim;  /* E [16] */
     ed_sizes encoder_sizes; /* hidden widths [256,128] */
     ed_sizes decoder_sizes; /* hidden widths [128,256] */
-    int activation;         /* index into the option's choices: relu|silu|gelu|tanh [relu] */
+    int activation;         /* an ed_activation, after every hidden layer [relu] */
     double commitment;      /* beta [0.25] */
     int codebook_update;    /* ed_vq_update [loss] */
     double ema_decay;       /* [0.99] */

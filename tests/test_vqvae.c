@@ -11,6 +11,7 @@
 
 #include "backend/backend.h"
 #include "models/train_step.h"
+#include "frontend/nn.h"
 #include "models/vqvae.h"
 #include "passes/autodiff.h"
 
@@ -113,6 +114,7 @@ static void test_defaults(void **state)
     assert_int_equal(o.encoder_sizes.v[1], 128);
     assert_int_equal(o.decoder_sizes.v[0], 128);
     assert_int_equal(o.decoder_sizes.v[1], 256);
+    assert_int_equal(o.activation, ED_ACT_RELU);
     assert_float_equal(o.commitment, 0.25, 0);
     assert_int_equal(o.codebook_update, ED_VQ_UPDATE_LOSS);
     assert_float_equal(o.ema_decay, 0.99, 0);
