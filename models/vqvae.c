@@ -7,8 +7,8 @@
 #include <stdio.h>
 
 /* In ed_activation order, so the option's index is the activation itself (as the VAE's). */
-static const char *const activations[] = {"none",    "relu",       "silu",     "gelu", "gelu_tanh", "tanh",
-                                          "sigmoid", "leaky_relu", "softplus", NULL};
+static const char *const activations[] = {"none", "relu",    "silu",       "gelu",     "gelu_tanh",
+                                          "tanh", "sigmoid", "leaky_relu", "softplus", NULL};
 static const char *const updates[] = {"loss", "ema", NULL};
 
 #define VQ(field) offsetof(ed_vqvae_opts, field)
@@ -18,14 +18,18 @@ const ed_option ed_vqvae_options[] = {
     {"embedding_dim", ED_OPTION_INT, VQ(embedding_dim), 16, 1, 4096, NULL, "width E of a code vector", NULL},
     {"encoder_sizes", ED_OPTION_SIZES, VQ(encoder_sizes), 0, 1, 65536, NULL, "hidden widths of the encoder", "256,128"},
     {"decoder_sizes", ED_OPTION_SIZES, VQ(decoder_sizes), 0, 1, 65536, NULL, "hidden widths of the decoder", "128,256"},
-    {"activation", ED_OPTION_ENUM, VQ(activation), ED_ACT_RELU, 0, 0, activations, "activation of the hidden layers", NULL},
+    {"activation", ED_OPTION_ENUM, VQ(activation), ED_ACT_RELU, 0, 0, activations, "activation of the hidden layers",
+     NULL},
     {"commitment", ED_OPTION_REAL, VQ(commitment), 0.25, 0, 100, NULL, "weight beta of ||z_e - sg(z_q)||^2", NULL},
-    {"codebook_update", ED_OPTION_ENUM, VQ(codebook_update), ED_VQ_UPDATE_LOSS, 0, 0, updates, "codebook trained by its loss term or by EMA", NULL},
+    {"codebook_update", ED_OPTION_ENUM, VQ(codebook_update), ED_VQ_UPDATE_LOSS, 0, 0, updates,
+     "codebook trained by its loss term or by EMA", NULL},
     {"ema_decay", ED_OPTION_REAL, VQ(ema_decay), 0.99, 0, 0.999999, NULL, "decay of the EMA codebook", NULL},
-    {"restart_below", ED_OPTION_REAL, VQ(restart_below), 1, 0, 1e9, NULL, "EMA: restart codes whose EMA count is below this (0: never)", NULL},
+    {"restart_below", ED_OPTION_REAL, VQ(restart_below), 1, 0, 1e9, NULL,
+     "EMA: restart codes whose EMA count is below this (0: never)", NULL},
     {"prior_width", ED_OPTION_INT, VQ(prior_width), 64, 1, 4096, NULL, "width of the prior's transformer", NULL},
     {"prior_layers", ED_OPTION_INT, VQ(prior_layers), 2, 0, 64, NULL, "transformer blocks of the prior", NULL},
-    {"prior_heads", ED_OPTION_INT, VQ(prior_heads), 4, 1, 64, NULL, "attention heads of the prior (divide prior_width)", NULL},
+    {"prior_heads", ED_OPTION_INT, VQ(prior_heads), 4, 1, 64, NULL, "attention heads of the prior (divide prior_width)",
+     NULL},
 };
 #undef VQ
 
@@ -41,9 +45,9 @@ static bool valid(ed_graph *g, const ed_vqvae_opts *o)
 {
     if (ed_graph_error(g)) return false;
     if (o->data_dim < 1 || o->codes < 1 || o->num_embeddings < 1 || o->embedding_dim < 1) {
-        ed_graph_fail(g, "vqvae: data_dim, codes, num_embeddings and embedding_dim must be >= 1 (got %lld, %lld, %lld, %lld)",
-                      (long long)o->data_dim, (long long)o->codes, (long long)o->num_embeddings,
-                      (long long)o->embedding_dim);
+        ed_graph_fail(
+            g, "vqvae: data_dim, codes, num_embeddings and embedding_dim must be >= 1 (got %lld, %lld, %lld, %lld)",
+            (long long)o->data_dim, (long long)o->codes, (long long)o->num_embeddings, (long long)o->embedding_dim);
         return false;
     }
     if ((unsigned)o->activation >= ED_ACT_COUNT || (unsigned)o->codebook_update >= ED_VQ_UPDATE_COUNT) {

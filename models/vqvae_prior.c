@@ -44,8 +44,9 @@ ed_node *ed_vqvae_prior_logits(ed_node *tokens, const ed_vqvae_opts *o)
                              (long long)o->codes);
     }
     if (k < 1 || w < 1 || o->prior_layers < 0 || o->prior_heads < 1 || w % o->prior_heads)
-        return ed_graph_fail(g, "vqvae prior: num_embeddings >= 1, prior_width >= 1, prior_layers >= 0 and "
-                                "prior_heads dividing prior_width needed (got %lld, %lld, %lld, %lld)",
+        return ed_graph_fail(g,
+                             "vqvae prior: num_embeddings >= 1, prior_width >= 1, prior_layers >= 0 and "
+                             "prior_heads dividing prior_width needed (got %lld, %lld, %lld, %lld)",
                              (long long)k, (long long)w, (long long)o->prior_layers, (long long)o->prior_heads);
     int64_t t = tokens->shape.dim[1];
     ed_scope_push(g, "vq");

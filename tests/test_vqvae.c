@@ -230,7 +230,9 @@ static void test_codebook_gradient_and_moves(void **state)
     ed_graph *t = ed_graph_new("train");
     x = ed_input(t, "x", ED_F32, ed_shape2(16, D));
     const char *const groups[] = {"vq.enc.", "vq.dec.", "vq.codebook", NULL};
-    assert_int_equal(ed_train_step(t, ed_vqvae_loss(t, x, &o), &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 1e-2}, .groups = groups}), ED_OK);
+    assert_int_equal(ed_train_step(t, ed_vqvae_loss(t, x, &o),
+                                   &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 1e-2}, .groups = groups}),
+                     ED_OK);
     ed_tensor *before = copy_of(st, "vq.codebook");
     p = compile(t, st, ED_BACKEND_INTERP);
     for (int s = 0; s < 5; s++) run(p, "x", xv);
@@ -378,7 +380,9 @@ static void train(ed_store *st, const ed_vqvae_opts *o, const ed_tensor *data, i
     ed_graph *g = ed_graph_new("train");
     ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(32, D));
     const char *const groups[] = {"vq.enc.", "vq.dec.", "vq.codebook", NULL};
-    assert_int_equal(ed_train_step(g, ed_vqvae_loss(g, x, o), &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 3e-3}, .groups = groups}), ED_OK);
+    assert_int_equal(ed_train_step(g, ed_vqvae_loss(g, x, o),
+                                   &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 3e-3}, .groups = groups}),
+                     ED_OK);
     ed_program *p = compile(g, st, be);
     ed_tensor *xb = ed_tensor_new(ED_F32, ed_shape2(32, D));
     int64_t rows = data->shape.dim[0];
@@ -434,14 +438,17 @@ static void test_prior_learns_structure(void **state)
     ed_node *nll = ed_vqvae_prior_nll_indices(ed_input(g, "idx", ED_I32, ed_shape2(64, 4)), &o);
     ed_output(g, "nll", nll);
     const char *const groups[] = {"vq.prior.", NULL};
-    assert_int_equal(ed_train_step(g, ed_mean(nll, ED_ALL_AXES, false), &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 1e-2}, .groups = groups}), ED_OK);
+    assert_int_equal(ed_train_step(g, ed_mean(nll, ED_ALL_AXES, false),
+                                   &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 1e-2}, .groups = groups}),
+                     ED_OK);
     ed_program *p = compile(g, st, ED_BACKEND_JIT);
     ed_tensor *codes = runs_of_codes(64, 4, 8);
     run(p, "idx", codes);
     double first = ed_tensor_get(ed_program_output(p, "loss"), 0);
     for (int s = 0; s < 150; s++) run(p, "idx", codes);
     double last = ed_tensor_get(ed_program_output(p, "loss"), 0);
-    if (!(first > 7 && last < 2.6)) fail_msg("prior NLL %g nats at the start, %g after 150 steps (log 8 = 2.08)", first, last);
+    if (!(first > 7 && last < 2.6))
+        fail_msg("prior NLL %g nats at the start, %g after 150 steps (log 8 = 2.08)", first, last);
     ed_program_free(p), ed_graph_free(g), ed_tensor_free(codes);
 
     /* Its samples follow the rule: each code is the one before plus 1 (mod 8). */
@@ -480,7 +487,9 @@ static void test_prior_step_freezes_autoencoder(void **state)
     ed_output(g, "nll", ed_vqvae_prior_nll(g, x, &o));
     ed_output(g, "nll_of_codes", ed_vqvae_prior_nll_indices(ed_vqvae_encode_indices(x, &o), &o));
     const char *const groups[] = {"vq.prior.", NULL};
-    assert_int_equal(ed_train_step(g, ed_vqvae_prior_loss(g, x, &o), &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 1e-2}, .groups = groups}), ED_OK);
+    assert_int_equal(ed_train_step(g, ed_vqvae_prior_loss(g, x, &o),
+                                   &(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 1e-2}, .groups = groups}),
+                     ED_OK);
     ed_program *p = compile(g, st, ED_BACKEND_INTERP);
     ed_tensor *enc = copy_of(st, "vq.enc.0.w"), *cb = copy_of(st, "vq.codebook"), *out = copy_of(st, "vq.prior.out.w");
     ed_tensor *xv = patterns(16);
