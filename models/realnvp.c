@@ -269,10 +269,7 @@ static ed_node *model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
                              const ed_gen_sample_opts *so)
 {
     (void)obs, (void)labels;
-    if ((so->sampler && *so->sampler && strcmp(so->sampler, "inverse") != 0) || so->steps || so->has_guidance ||
-        so->has_eta)
-        return ed_graph_fail(g, "sample realnvp: the flow samples through its exact inverse (sampler 'inverse'; "
-                                "no steps, guidance or eta)");
+    if (!ed_gen_model_plain_sampler(g, m, so, "the flow samples through its exact inverse")) return NULL;
     return ed_gen_model_unflatten(m, ed_realnvp_sample(g, n, &m->opts.realnvp));
 }
 

@@ -121,6 +121,15 @@ ed_node *ed_gen_model_flatten(const ed_gen_model *m, ed_node *x)
     return ed_reshape(x, ed_shape2(x->shape.dim[0], ed_gen_model_dim(m)));
 }
 
+bool ed_gen_model_plain_sampler(ed_graph *g, const ed_gen_model *m, const ed_gen_sample_opts *o, const char *how)
+{
+    const char *own = m->def->samplers;
+    if ((!o->sampler || !*o->sampler || strcmp(o->sampler, own) == 0) && !o->steps && !o->has_guidance && !o->has_eta)
+        return true;
+    ed_graph_fail(g, "sample %s: %s (sampler '%s'; no steps, guidance or eta)", m->def->name, how, own);
+    return false;
+}
+
 ed_node *ed_gen_model_unflatten(const ed_gen_model *m, ed_node *flat)
 {
     if (!flat) return NULL;

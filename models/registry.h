@@ -125,6 +125,10 @@ int ed_gen_model_init_data(ed_gen_model *m, const ed_model_def *def, const ed_da
 int64_t ed_gen_model_dim(const ed_gen_model *m);
 ed_node *ed_gen_model_flatten(const ed_gen_model *m, ed_node *x);
 ed_node *ed_gen_model_unflatten(const ed_gen_model *m, ed_node *flat);
+/* For families with one fixed way to sample (def->samplers names it): false, with an error
+ * on g saying how the family samples, when o asks for another sampler, steps, guidance
+ * or eta. */
+bool ed_gen_model_plain_sampler(ed_graph *g, const ed_gen_model *m, const ed_gen_sample_opts *o, const char *how);
 /* Set one option by name from text (see ed_options_set). */
 int ed_gen_model_set(ed_gen_model *m, const char *name, const char *value);
 /* An option's value as text (NULL for an unknown name). */

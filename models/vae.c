@@ -235,10 +235,7 @@ static ed_node *model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
                              const ed_gen_sample_opts *so)
 {
     (void)obs, (void)labels;
-    if ((so->sampler && *so->sampler && strcmp(so->sampler, "prior") != 0) || so->steps || so->has_guidance ||
-        so->has_eta)
-        return ed_graph_fail(
-            g, "sample vae: the decoder's mean at z ~ N(0, I) (sampler 'prior'; no steps, guidance or eta)");
+    if (!ed_gen_model_plain_sampler(g, m, so, "the decoder's mean at z ~ N(0, I)")) return NULL;
     return ed_gen_model_unflatten(m, ed_vae_sample(g, n, &m->opts.vae));
 }
 
