@@ -90,20 +90,23 @@ static ed_node *set_scoped_name(ed_node *n, const char *leaf)
 
 /* ---- activations ------------------------------------------------------------ */
 
-static const char *const act_names[ED_ACT_COUNT] = {
+const char *const ed_activation_names[ED_ACT_COUNT + 1] = {
     [ED_ACT_NONE] = "none",           [ED_ACT_RELU] = "relu",
     [ED_ACT_SILU] = "silu",           [ED_ACT_GELU] = "gelu",
     [ED_ACT_GELU_TANH] = "gelu_tanh", [ED_ACT_TANH] = "tanh",
     [ED_ACT_SIGMOID] = "sigmoid",     [ED_ACT_LEAKY_RELU] = "leaky_relu",
-    [ED_ACT_SOFTPLUS] = "softplus",
+    [ED_ACT_SOFTPLUS] = "softplus",   [ED_ACT_COUNT] = NULL,
 };
 
-const char *ed_activation_name(ed_activation act) { return (unsigned)act < ED_ACT_COUNT ? act_names[act] : "?"; }
+const char *ed_activation_name(ed_activation act)
+{
+    return (unsigned)act < ED_ACT_COUNT ? ed_activation_names[act] : "?";
+}
 
 bool ed_activation_parse(const char *s, ed_activation *out)
 {
     for (int i = 0; s && i < ED_ACT_COUNT; i++) {
-        if (strcmp(s, act_names[i]) == 0) {
+        if (strcmp(s, ed_activation_names[i]) == 0) {
             if (out) *out = (ed_activation)i;
             return true;
         }

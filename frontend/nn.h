@@ -34,6 +34,9 @@ ed_node *ed_activate(ed_node *x, ed_activation act);
 /* "none", "relu", "silu", "gelu", "gelu_tanh", "tanh", "sigmoid", "leaky_relu",
  * "softplus"; "?" for an out-of-range value. */
 const char *ed_activation_name(ed_activation act);
+/* The same names in ed_activation order, NULL-terminated: an enum option's value list
+ * (the option's index is then the activation itself). */
+extern const char *const ed_activation_names[ED_ACT_COUNT + 1];
 /* Returns false (no error set) if s names no activation. */
 bool ed_activation_parse(const char *s, ed_activation *out);
 

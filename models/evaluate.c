@@ -4,6 +4,7 @@
 #include "models/generate.h"
 #include "models/metrics.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,6 +175,26 @@ static ed_tensor rows_of(const ed_tensor *t, int64_t start, int64_t n)
     return r;
 }
 
+/* The counts of a histogram figure, summed over the batches. */
+typedef struct {
+    double *count;
+    int64_t k;
+} histogram;
+
+static int add_counts(histogram *h, const ed_tensor *f)
+{
+    int64_t k = ed_tensor_numel(f);
+    if (!h->count) {
+        h->count = calloc((size_t)k, sizeof *h->count);
+        h->k = k;
+        if (!h->count) return ed_fail("eval: out of memory for %lld counts", (long long)k);
+    }
+    if (k != h->k)
+        return ed_fail("eval: a histogram figure changed size from %lld to %lld", (long long)h->k, (long long)k);
+    for (int64_t j = 0; j < k; j++) h->count[j] += ed_tensor_get(f, j);
+    return ED_OK;
+}
+
 int ed_eval_model_figures(const ed_gen_model *m, ed_store *st, const ed_dataset *d, const ed_eval_opts *o,
                           double *means)
 {
@@ -186,6 +207,7 @@ int ed_eval_model_figures(const ed_gen_model *m, ed_store *st, const ed_dataset 
     if ((m->classes > 0 && !d->labels) || (d->obs != NULL) != (m->obs_size > 0))
         return ed_fail("eval %s: the data's labels or observations do not match the model", m->def->name), -1;
     double sum[ED_MAX_FIGURES] = {0};
+    histogram hist[ED_MAX_FIGURES] = {0};
     ed_graph *g = NULL;
     ed_program *p = NULL;
     int64_t built = 0, call = 0;
@@ -214,14 +236,23 @@ int ed_eval_model_figures(const ed_gen_model *m, ed_store *st, const ed_dataset 
             rc = ED_ERR;
             break;
         }
-        for (int i = 0; i < nf; i++) {
+        for (int i = 0; i < nf && rc == ED_OK; i++) {
             const ed_tensor *f = ed_program_output(p, m->def->figures[i].name);
-            for (int64_t r = 0; r < b; r++) sum[i] += ed_tensor_get(f, r);
+            if (m->def->figures[i].kind == ED_FIGURE_MEAN)
+                for (int64_t r = 0; r < b; r++) sum[i] += ed_tensor_get(f, r);
+            else rc = add_counts(&hist[i], f);
         }
     }
     ed_program_free(p);
     ed_graph_free(g);
-    if (rc != ED_OK) return -1;
-    for (int i = 0; i < nf; i++) means[i] = sum[i] / (double)rows;
-    return nf;
+    for (int i = 0; i < nf && rc == ED_OK; i++) {
+        ed_figure_kind kind = m->def->figures[i].kind;
+        int64_t used;
+        if (kind == ED_FIGURE_MEAN) means[i] = sum[i] / (double)rows;
+        else means[i] = ed_histogram_perplexity(hist[i].count, hist[i].k, &used);
+        if (kind == ED_FIGURE_USED) means[i] = (double)used;
+        if (isnan(means[i])) rc = ED_ERR;
+    }
+    for (int i = 0; i < nf; i++) free(hist[i].count);
+    return rc == ED_OK ? nf : -1;
 }

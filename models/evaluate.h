@@ -38,7 +38,8 @@ typedef struct {
 int ed_eval_compare(const ed_eval_data *e, const ed_tensor *samples, ed_eval_figures *out);
 
 /* A family's own figures (models/registry.h: figures, figure_nodes) over a whole data
- * split: the per-sample figures of every row, averaged. Rows go in order in batches
+ * split: the per-sample figures of every row averaged, or a histogram's perplexity or
+ * count of categories used (ed_figure_kind) summed over every row. Rows go in order in batches
  * (the last one smaller), each batch one program call with its own random draws (seed,
  * call = batch index), so the result is a function of the store, the data and the seed. */
 typedef struct {

@@ -421,3 +421,30 @@ int ed_mmd_median_bandwidth(const ed_tensor *x, const ed_tensor *y, double *sigm
     free(pool.cols);
     return status;
 }
+
+double ed_histogram_perplexity(const double *count, int64_t k, int64_t *used)
+{
+    if (used) *used = 0;
+    double total = 0;
+    for (int64_t j = 0; count && j < k; j++) {
+        if (!(count[j] >= 0) || isinf(count[j])) {
+            ed_fail("perplexity: count %lld is %g, not a finite count", (long long)j, count[j]);
+            return NAN;
+        }
+        total += count[j];
+    }
+    if (!count || k < 1 || total <= 0) {
+        ed_fail("perplexity: needs k >= 1 categories and a nonempty histogram (k = %lld)", (long long)k);
+        return NAN;
+    }
+    double entropy = 0;
+    int64_t distinct = 0;
+    for (int64_t j = 0; j < k; j++) {
+        if (count[j] == 0) continue;
+        double p = count[j] / total;
+        entropy -= p * log(p);
+        distinct++;
+    }
+    if (used) *used = distinct;
+    return exp(entropy);
+}

@@ -53,4 +53,10 @@ int ed_mmd2_rbf(const ed_tensor *x, const ed_tensor *y, double sigma, double *ou
  * An error if that median is 0 (e.g. all points equal). */
 int ed_mmd_median_bandwidth(const ed_tensor *x, const ed_tensor *y, double *sigma);
 
+/* The perplexity exp(H) of a histogram: H is the entropy of count[0..k-1] / sum (the
+ * effective number of categories in use); *used (may be NULL) gets how many counts are
+ * nonzero. NAN with ed_last_error() set for k < 1, a negative or non-finite count, or
+ * an empty histogram. */
+double ed_histogram_perplexity(const double *count, int64_t k, int64_t *used);
+
 #endif

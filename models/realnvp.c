@@ -13,16 +13,13 @@
 
 static const char *const masks[] = {"halves", "parity", "checkerboard", NULL};
 static const char *const scales[] = {"fixed", "learned", NULL};
-/* In ed_activation's order, so the option's index is the enum value. */
-static const char *const activations[] = {"none", "relu",    "silu",       "gelu",     "gelu_tanh",
-                                          "tanh", "sigmoid", "leaky_relu", "softplus", NULL};
-_Static_assert(sizeof activations / sizeof activations[0] == ED_ACT_COUNT + 1, "one name per ed_activation");
 
 #define RN(field) offsetof(ed_realnvp_opts, field)
 const ed_option ed_realnvp_options[] = {
     {"couplings", ED_OPTION_INT, RN(couplings), 4, 1, 256, NULL, "affine coupling layers", NULL},
     {"hidden", ED_OPTION_SIZES, RN(hidden), 0, 1, 65536, NULL, "hidden widths of each coupling's conditioner", "256"},
-    {"activation", ED_OPTION_ENUM, RN(activation), ED_ACT_RELU, 0, 0, activations, "conditioner activation", NULL},
+    {"activation", ED_OPTION_ENUM, RN(activation), ED_ACT_RELU, 0, 0, ed_activation_names, "conditioner activation",
+     NULL},
     {"mask", ED_OPTION_ENUM, RN(mask), ED_RNVP_MASK_HALVES, 0, 0, masks,
      "coupling masks, alternating with their complement (checkerboard: 1-channel images)", NULL},
     {"scale_bound", ED_OPTION_REAL, RN(scale_bound), 1, 1e-3, 100, NULL, "log-scale s = scale_bound * tanh(raw)", NULL},

@@ -16,6 +16,7 @@
 #include "models/flow_matching.h"
 #include "models/realnvp.h"
 #include "models/vae.h"
+#include "models/vqvae.h"
 
 typedef struct ed_gen_model ed_gen_model;
 
@@ -54,10 +55,19 @@ typedef struct {
     double eta;
 } ed_gen_sample_opts;
 
-/* A family's own evaluation figure, computed per test sample and averaged. */
+/* How a figure's node over a batch becomes one number over the whole split. */
+typedef enum {
+    ED_FIGURE_MEAN,       /* node [B]: a figure per sample, averaged over the rows */
+    ED_FIGURE_PERPLEXITY, /* node [K]: counts of K categories in the batch (codes), summed
+                             over the rows; the figure is exp(entropy) of the histogram */
+    ED_FIGURE_USED,       /* node [K]: the same counts; the figure is how many occur */
+} ed_figure_kind;
+
+/* A family's own evaluation figure on a data split. */
 typedef struct {
     const char *name; /* "neg_elbo", "iwae_nll", ... */
     const char *unit; /* "nats/image", "bits/dim" */
+    ed_figure_kind kind;
 } ed_figure_def;
 
 #define ED_MAX_FIGURES 8
@@ -81,7 +91,8 @@ typedef struct {
                        const ed_gen_sample_opts *o);
     const char *samplers; /* the sampler names it accepts, "a|b|c"; NULL: only its own */
 
-    /* Figures [B] per test sample, written into out[0..nfigures-1]; NULL: none. */
+    /* The figures' nodes over a batch (shaped as their kind says), written into
+     * out[0..nfigures-1]; NULL: none. */
     int nfigures;
     ed_figure_def figures[ED_MAX_FIGURES];
     int (*figure_nodes)(ed_graph *g, const ed_gen_model *m, const ed_batch *b, ed_node **out);
@@ -104,12 +115,14 @@ struct ed_gen_model {
         ed_diffusion_opts diffusion;
         ed_realnvp_opts realnvp;
         ed_vae_opts vae;
+        ed_vqvae_opts vqvae;
     } opts;
 };
 
 /* The families defined in their own files. */
 extern const ed_model_def ed_realnvp_model;
 extern const ed_model_def ed_vae_model;
+extern const ed_model_def ed_vqvae_model;
 
 int ed_model_count(void);
 const ed_model_def *ed_model_at(int i);

@@ -283,6 +283,7 @@ int ed_trainer_step_losses(const ed_trainer *t, double *losses)
 }
 
 int64_t ed_trainer_steps_done(const ed_trainer *t) { return t->step; }
+const ed_gen_model *ed_trainer_model(const ed_trainer *t) { return &t->model; }
 const ed_store *ed_trainer_store(const ed_trainer *t) { return t->st; }
 const ed_program *ed_trainer_program(const ed_trainer *t) { return t->p[0]; }
 const ed_dataset *ed_trainer_data(const ed_trainer *t) { return t->d; }

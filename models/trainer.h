@@ -88,6 +88,7 @@ int ed_trainer_step(ed_trainer *t, double *loss);
 int64_t ed_trainer_steps_done(const ed_trainer *t);
 /* The last loss of each of the model's training steps into losses[0..]; returns how many. */
 int ed_trainer_step_losses(const ed_trainer *t, double *losses);
+const ed_gen_model *ed_trainer_model(const ed_trainer *t);
 const ed_store *ed_trainer_store(const ed_trainer *t);
 const ed_program *ed_trainer_program(const ed_trainer *t);
 

@@ -6,9 +6,6 @@
 #include <stddef.h>
 #include <string.h>
 
-/* In ed_activation order, so the option's index is the activation itself. */
-static const char *const activations[] = {"none", "relu",    "silu",       "gelu",     "gelu_tanh",
-                                          "tanh", "sigmoid", "leaky_relu", "softplus", NULL};
 static const char *const likelihoods[] = {"bernoulli", "gaussian", NULL};
 
 #define VAE(field) offsetof(ed_vae_opts, field)
@@ -16,7 +13,8 @@ const ed_option ed_vae_options[] = {
     {"latent", ED_OPTION_INT, VAE(latent), 32, 1, 65536, NULL, "latent dimension", NULL},
     {"encoder", ED_OPTION_SIZES, VAE(encoder), 0, 1, 65536, NULL, "encoder hidden widths", "256,128"},
     {"decoder", ED_OPTION_SIZES, VAE(decoder), 0, 1, 65536, NULL, "decoder hidden widths", "128,256"},
-    {"activation", ED_OPTION_ENUM, VAE(activation), ED_ACT_RELU, 0, 0, activations, "after every hidden layer", NULL},
+    {"activation", ED_OPTION_ENUM, VAE(activation), ED_ACT_RELU, 0, 0, ed_activation_names, "after every hidden layer",
+     NULL},
     {"beta", ED_OPTION_REAL, VAE(beta), 1, 0, 1e6, NULL, "KL weight in the loss (beta-VAE)", NULL},
     {"likelihood", ED_OPTION_ENUM, VAE(likelihood), ED_VAE_BERNOULLI, 0, 0, likelihoods,
      "p(x | z): bernoulli for [0, 1] data, or gaussian", NULL},

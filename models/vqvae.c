@@ -2,13 +2,12 @@
  * codebook's EMA update. The prior over the codes is in vqvae_prior.c. */
 #include "models/vqvae.h"
 #include "frontend/nn.h"
+#include "models/registry.h"
+#include "runtime/error.h"
 
 #include <stddef.h>
 #include <stdio.h>
 
-/* In ed_activation order, so the option's index is the activation itself (as the VAE's). */
-static const char *const activations[] = {"none", "relu",    "silu",       "gelu",     "gelu_tanh",
-                                          "tanh", "sigmoid", "leaky_relu", "softplus", NULL};
 static const char *const updates[] = {"loss", "ema", NULL};
 
 #define VQ(field) offsetof(ed_vqvae_opts, field)
@@ -18,8 +17,8 @@ const ed_option ed_vqvae_options[] = {
     {"embedding_dim", ED_OPTION_INT, VQ(embedding_dim), 16, 1, 4096, NULL, "width E of a code vector", NULL},
     {"encoder_sizes", ED_OPTION_SIZES, VQ(encoder_sizes), 0, 1, 65536, NULL, "hidden widths of the encoder", "256,128"},
     {"decoder_sizes", ED_OPTION_SIZES, VQ(decoder_sizes), 0, 1, 65536, NULL, "hidden widths of the decoder", "128,256"},
-    {"activation", ED_OPTION_ENUM, VQ(activation), ED_ACT_RELU, 0, 0, activations, "activation of the hidden layers",
-     NULL},
+    {"activation", ED_OPTION_ENUM, VQ(activation), ED_ACT_RELU, 0, 0, ed_activation_names,
+     "activation of the hidden layers", NULL},
     {"commitment", ED_OPTION_REAL, VQ(commitment), 0.25, 0, 100, NULL, "weight beta of ||z_e - sg(z_q)||^2", NULL},
     {"codebook_update", ED_OPTION_ENUM, VQ(codebook_update), ED_VQ_UPDATE_LOSS, 0, 0, updates,
      "codebook trained by its loss term or by EMA", NULL},
@@ -229,3 +228,87 @@ ed_node *ed_vqvae_recon_mse(ed_graph *g, ed_node *x, const ed_vqvae_opts *o)
     ed_node *err = ed_square(ed_sub(x, ed_sigmoid(p.logits)));
     return ed_mean(err, ed_axis_bit(err, 1), false);
 }
+
+ed_node *ed_vqvae_code_counts(ed_node *x, const ed_vqvae_opts *o)
+{
+    ed_node *idx = ed_vqvae_encode_indices(x, o);
+    if (!idx) return NULL;
+    ed_node *onehot = ed_one_hot(ed_reshape(idx, ed_shape1(idx->shape.dim[0] * idx->shape.dim[1])), o->num_embeddings,
+                                 ED_F32);
+    return ed_sum(onehot, ed_axis_bit(onehot, 0), false);
+}
+
+/* ---- the registry entry ------------------------------------------------------------- */
+
+static void model_defaults(ed_gen_model *m)
+{
+    ed_vqvae_defaults(&m->opts.vqvae);
+    m->opts.vqvae.data_dim = ed_gen_model_dim(m);
+}
+
+static int model_check(const ed_gen_model *m)
+{
+    const ed_vqvae_opts *o = &m->opts.vqvae;
+    if (m->obs_size) return ed_fail("model vqvae is unconditional: the data have observations");
+    if (!m->unit_range)
+        return ed_fail("model vqvae: its decoder is Bernoulli and needs data in [0, 1]; these data leave it");
+    if (o->prior_width % o->prior_heads != 0)
+        return ed_fail("model vqvae: prior_heads (%lld) must divide prior_width (%lld)", (long long)o->prior_heads,
+                       (long long)o->prior_width);
+    return ED_OK;
+}
+
+static ed_node *train_loss(ed_graph *g, const ed_gen_model *m, const ed_batch *b)
+{
+    return ed_vqvae_loss(g, ed_gen_model_flatten(m, b->x), &m->opts.vqvae);
+}
+
+static ed_node *prior_loss(ed_graph *g, const ed_gen_model *m, const ed_batch *b)
+{
+    return ed_vqvae_prior_loss(g, ed_gen_model_flatten(m, b->x), &m->opts.vqvae);
+}
+
+static ed_node *model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
+                             const ed_gen_sample_opts *so)
+{
+    (void)obs, (void)labels;
+    if (!ed_gen_model_plain_sampler(g, m, so, "codes drawn from the prior, one after another, then decoded"))
+        return NULL;
+    return ed_gen_model_unflatten(m, ed_vqvae_sample(g, n, &m->opts.vqvae));
+}
+
+/* recon_mse per image, the prior's NLL of the codes in nats per image, and the codes'
+ * histogram (usage and perplexity). */
+static int model_figures(ed_graph *g, const ed_gen_model *m, const ed_batch *b, ed_node **out)
+{
+    ed_node *x = ed_gen_model_flatten(m, b->x);
+    out[0] = ed_vqvae_recon_mse(g, x, &m->opts.vqvae);
+    out[1] = ed_vqvae_prior_nll(g, x, &m->opts.vqvae);
+    out[2] = ed_vqvae_code_counts(x, &m->opts.vqvae);
+    out[3] = out[2];
+    return ed_graph_error(g) ? ED_ERR : ED_OK;
+}
+
+/* The autoencoder and its codebook first, then the prior on the (frozen) codes. */
+static const char *const autoencoder_groups[] = {"vq.enc.", "vq.dec.", "vq.codebook", NULL};
+static const char *const prior_groups[] = {"vq.prior.", NULL};
+
+const ed_model_def ed_vqvae_model = {
+    .name = "vqvae",
+    .summary = "VQ-VAE: a learned codebook, and a causal-transformer prior over the codes to sample from",
+    .options = ed_vqvae_options,
+    .noptions = ED_VQVAE_NOPTIONS,
+    .defaults = model_defaults,
+    .check = model_check,
+    .nsteps = 2,
+    .steps = {{.name = "train", .groups = autoencoder_groups, .loss = train_loss},
+              {.name = "prior", .groups = prior_groups, .loss = prior_loss}},
+    .sample = model_sample,
+    .samplers = "prior",
+    .nfigures = 4,
+    .figures = {{"recon_mse", "per pixel"},
+                {"prior_nll", "nats/sample"},
+                {"codes_used", "codes", ED_FIGURE_USED},
+                {"perplexity", "codes", ED_FIGURE_PERPLEXITY}},
+    .figure_nodes = model_figures,
+};

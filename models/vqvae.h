@@ -107,6 +107,8 @@ int ed_vqvae_ema_update(ed_graph *g, const ed_vqvae_pass *p, const ed_vqvae_opts
 ed_node *ed_vqvae_encode_indices(ed_node *x, const ed_vqvae_opts *o);
 /* Images [B, D] in [0, 1] of codes idx i32 [B, G]. */
 ed_node *ed_vqvae_decode_indices(ed_node *idx, const ed_vqvae_opts *o);
+/* How often each code occurs in the codes of x [B, D]: f32 [K], summing to B G. */
+ed_node *ed_vqvae_code_counts(ed_node *x, const ed_vqvae_opts *o);
 /* Per-image reconstruction error [B]: mean over D of (x - decoded)^2, through the codes. */
 ed_node *ed_vqvae_recon_mse(ed_graph *g, ed_node *x, const ed_vqvae_opts *o);
 

@@ -3,6 +3,7 @@
  * perplexity. */
 #include "models/vqvae.h"
 #include "frontend/nn.h"
+#include "models/metrics.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -140,7 +141,7 @@ double ed_vqvae_perplexity(const int32_t *idx, int64_t n, int64_t k, int64_t *us
                 (long long)k);
         return NAN;
     }
-    int64_t *count = calloc((size_t)k, sizeof *count);
+    double *count = calloc((size_t)k, sizeof *count);
     if (!count) {
         ed_fail("vqvae perplexity: out of memory for %lld counts", (long long)k);
         return NAN;
@@ -153,15 +154,7 @@ double ed_vqvae_perplexity(const int32_t *idx, int64_t n, int64_t k, int64_t *us
         }
         count[idx[i]]++;
     }
-    double entropy = 0;
-    int64_t distinct = 0;
-    for (int64_t j = 0; j < k; j++) {
-        if (!count[j]) continue;
-        double p = (double)count[j] / (double)n;
-        entropy -= p * log(p);
-        distinct++;
-    }
+    double ppl = ed_histogram_perplexity(count, k, used);
     free(count);
-    if (used) *used = distinct;
-    return exp(entropy);
+    return ppl;
 }

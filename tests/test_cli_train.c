@@ -104,7 +104,8 @@ static void test_models_lists_defaults(void **state)
     assert_non_null(strstr(r.out, "--ddim_steps       50"));
     assert_null(strstr(r.out, "flow_matching"));
     cli(&r, "models nosuch");
-    assert_one_error_line(&r, "models: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, realnvp)");
+    assert_one_error_line(&r,
+                          "models: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp)");
     cli(&r, "models --help");
     assert_ok(&r);
     assert_non_null(strstr(r.out, "usage: edifice models"));
@@ -280,6 +281,21 @@ static void test_image_families(void **state)
     (void)state;
     train_resume_sample("vae", "--encoder 32 --decoder 32 --latent 4 " CONST, "iwae_nll");
     train_resume_sample("realnvp", "--couplings 2 --hidden 32 " CONST, "bits_per_dim");
+    train_resume_sample("vqvae",
+                        "--encoder_sizes 32 --decoder_sizes 32 --num_embeddings 8 --embedding_dim 4 "
+                        "--prior_width 16 --prior_layers 1 --prior_heads 2 --log vq.csv " CONST,
+                        "perplexity");
+    /* Two training steps: each loss in the progress line and a column of its own in the log. */
+    static result r;
+    cli(&r, "train vqvae --data digits --steps 2 --batch 8 --encoder_sizes 8 --decoder_sizes 8 --num_embeddings 4 "
+            "--embedding_dim 2 --prior_width 8 --prior_layers 0 --prior_heads 1 --out vq2.safetensors --log vq2.csv");
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "step 2/2  train "));
+    assert_non_null(strstr(r.err, "  prior "));
+    char *log = slurp(TMP "/vq2.csv", NULL);
+    assert_non_null(log);
+    assert_true(strncmp(log, "step,train,prior\n1,", 19) == 0);
+    free(log);
 }
 
 static void test_train_errors(void **state)
@@ -291,7 +307,9 @@ static void test_train_errors(void **state)
     cli(&r, "train vae --data moons --steps 5");
     assert_one_error_line(&r, "the Bernoulli likelihood needs data in [0, 1]");
     cli(&r, "train nosuch --data moons");
-    assert_one_error_line(&r, "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, realnvp)");
+    assert_one_error_line(&r, "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp)");
+    cli(&r, "train vqvae --data moons --steps 5");
+    assert_one_error_line(&r, "model vqvae: its decoder is Bernoulli and needs data in [0, 1]");
     cli(&r, "train ddpm");
     assert_one_error_line(&r, "train: --data is required");
     cli(&r, "train ddpm --data spirals");

@@ -81,18 +81,25 @@ int cli_run_and_write(ed_graph *g, const cli_run_args *a, FILE *report);
  * arena A bytes, buffers B bytes (N), peak live P bytes, K in place". */
 void cli_print_stats(const ed_program *p, FILE *f);
 
-/* The training progress line (tools/progress.c): step, loss, steps/s and ETA, redrawn
- * in place on a terminal, else a plain line every `every` steps (0: a tenth of the run). */
+/* The training progress line (tools/progress.c): step, the losses, steps/s and ETA,
+ * redrawn in place on a terminal, else a plain line every `every` steps (0: a tenth of
+ * the run). One loss prints as "loss X"; several (a family with several training steps)
+ * each under its step's name, "train X  prior Y". */
+#define CLI_MAX_LOSSES 4
 typedef struct {
     FILE *f;
     bool tty, drawn;
     int64_t start, total, every;
     double t0, last_draw;
+    int nlosses;
+    const char *names[CLI_MAX_LOSSES];
 } cli_progress;
 void cli_progress_start(cli_progress *p, FILE *f, int64_t start, int64_t total, int64_t every);
-void cli_progress_update(cli_progress *p, int64_t step, double loss);
+/* Name the losses (default: one, "loss"); n is at most CLI_MAX_LOSSES. */
+void cli_progress_losses(cli_progress *p, const char *const *names, int n);
+void cli_progress_update(cli_progress *p, int64_t step, const double *losses);
 /* The last line (and a newline on a terminal); returns the seconds since start. */
-double cli_progress_end(cli_progress *p, int64_t step, double loss);
+double cli_progress_end(cli_progress *p, int64_t step, const double *losses);
 
 int cmd_data(int argc, char **argv);
 int cmd_plot_log(int argc, char **argv);

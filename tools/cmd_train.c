@@ -184,34 +184,51 @@ static const char *shape_str(ed_shape s, char *buf, size_t size)
 /* The training loop proper: returns CLI_OK, CLI_FAIL or 130 (interrupted, saved). */
 static int run_steps(ed_trainer *t, int64_t total, const char *out, const char *log_path, long long every)
 {
+    const ed_model_def *def = ed_trainer_model(t)->def;
+    const char *names[ED_MAX_STEPS];
+    int nloss = def->nsteps;
+    for (int k = 0; k < nloss; k++) names[k] = def->steps[k].name;
     FILE *log = NULL;
     if (log_path && !(log = fopen(log_path, "w"))) return cli_error(CLI_FAIL, "train: cannot write --log %s", log_path);
-    if (log) fputs("step,loss\n", log);
+    if (log) { /* step,loss; a family with several steps: a column per step, by name */
+        fputs("step", log);
+        for (int k = 0; k < nloss; k++) fprintf(log, ",%s", nloss == 1 ? "loss" : names[k]);
+        fputc('\n', log);
+    }
     struct sigaction old_int, old_term;
     stop_requested = 0;
     catch_signals(&old_int, &old_term);
     cli_progress pr;
     int64_t start = ed_trainer_steps_done(t);
-    double loss = NAN;
+    double loss = NAN, losses[ED_MAX_STEPS] = {NAN, NAN, NAN, NAN};
     int rc = CLI_OK;
     cli_progress_start(&pr, stderr, start, total, every);
+    cli_progress_losses(&pr, names, nloss);
     while (ed_trainer_steps_done(t) < total && !stop_requested) {
         if (ed_trainer_step(t, &loss) != ED_OK) {
             rc = cli_error(CLI_FAIL, "train: step %lld: %s", (long long)ed_trainer_steps_done(t) + 1, ed_last_error());
             break;
         }
         int64_t step = ed_trainer_steps_done(t);
-        if (log) fprintf(log, "%lld,%.9g\n", (long long)step, loss);
-        if (!isfinite(loss)) {
+        ed_trainer_step_losses(t, losses);
+        if (log) {
+            fprintf(log, "%lld", (long long)step);
+            for (int k = 0; k < nloss; k++) fprintf(log, ",%.9g", losses[k]);
+            fputc('\n', log);
+        }
+        int bad = -1;
+        for (int k = nloss - 1; k >= 0; k--)
+            if (!isfinite(losses[k])) bad = k;
+        if (bad >= 0) {
             rc = cli_error(CLI_FAIL,
-                           "train: the loss is %g at step %lld; stopping without a checkpoint (try a lower --lr)", loss,
-                           (long long)step);
+                           "train: the %s loss is %g at step %lld; stopping without a checkpoint (try a lower --lr)",
+                           names[bad], losses[bad], (long long)step);
             break;
         }
-        cli_progress_update(&pr, step, loss);
+        cli_progress_update(&pr, step, losses);
     }
     int64_t done = ed_trainer_steps_done(t);
-    double secs = cli_progress_end(&pr, done, loss);
+    double secs = cli_progress_end(&pr, done, losses);
     if (log && fclose(log) != 0 && rc == CLI_OK) rc = cli_error(CLI_FAIL, "train: writing --log %s failed", log_path);
     if (rc == CLI_OK) {
         if (ed_trainer_save(t, out) != ED_OK) {
