@@ -97,6 +97,9 @@ typedef struct {
     ed_figure_def figures[ED_MAX_FIGURES];
     int (*figure_nodes)(ed_graph *g, const ed_gen_model *m, const ed_batch *b, ed_node **out);
 
+    /* Reconstructions [B, sample...] of x [B, sample...] (autoencoders); NULL: none. */
+    ed_node *(*reconstruct)(ed_graph *g, const ed_gen_model *m, ed_node *x);
+
     /* Denoiser families only (the diffusion samplers wrap it): what the network returns,
      * "eps" or "velocity", and the network itself; NULL for other families. */
     const char *pred;

@@ -285,8 +285,34 @@ static void test_image_families(void **state)
                         "--encoder_sizes 32 --decoder_sizes 32 --num_embeddings 8 --embedding_dim 4 "
                         "--prior_width 16 --prior_layers 1 --prior_heads 2 --log vq.csv " CONST,
                         "perplexity");
-    /* Two training steps: each loss in the progress line and a column of its own in the log. */
+    /* Autoencoders reconstruct given images: the first --n rows, in range; others refuse. */
     static result r;
+    for (int k = 0; k < 2; k++) {
+        const char *model = k ? "vqvae" : "vae";
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --reconstruct digits --n 5 --out rec.npy", model,
+                 model);
+        cli(&r, cmd);
+        assert_ok(&r);
+        ed_tensor *t = ed_npy_read(TMP "/rec.npy");
+        if (!t) fail_msg("%s", ed_last_error());
+        assert_int_equal(t->shape.rank, 4);
+        assert_int_equal(t->shape.dim[0], 5);
+        assert_int_equal(t->shape.dim[3], 8);
+        for (int64_t i = 0; i < ed_tensor_numel(t); i++)
+            assert_true(ed_tensor_get(t, i) >= 0 && ed_tensor_get(t, i) <= 1);
+        ed_tensor_free(t);
+        snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --reconstruct digits --out rec.png", model, model);
+        cli(&r, cmd);
+        assert_ok(&r);
+        assert_non_null(strstr(r.out, "50 images above their reconstructions"));
+    }
+    cli(&r, "sample realnvp --ckpt realnvp_a.safetensors --reconstruct digits --out rec.npy");
+    assert_one_error_line(&r, "sample: realnvp cannot reconstruct data (vae and vqvae can)");
+    cli(&r, "sample vae --ckpt vae_a.safetensors --reconstruct moons --out rec.npy");
+    assert_one_error_line(&r, "the data must be f32 [N >= 1, ...] like the model's samples");
+
+    /* Two training steps: each loss in the progress line and a column of its own in the log. */
     cli(&r, "train vqvae --data digits --steps 2 --batch 8 --encoder_sizes 8 --decoder_sizes 8 --num_embeddings 4 "
             "--embedding_dim 2 --prior_width 8 --prior_layers 0 --prior_heads 1 --out vq2.safetensors --log vq2.csv");
     assert_ok(&r);

@@ -100,7 +100,15 @@ static int eval(gen_args *a, const char *spec, long long n, const char *plot)
         printf("%-26s %12.6f %12.6f\n", name, v.mmd2, v.mmd2_floor);
         if (strcmp(spec, "demo") == 0) print_demo(e.ref.obs, s, e.ref.x);
     }
-    if (rc == CLI_OK && plot) rc = plot_over_data("eval", plot, s, e.ref.x);
+    if (rc == CLI_OK && plot) {
+        char caption[1536], name[64];
+        snprintf(caption, sizeof caption,
+                 "%s, step %lld, sampler %s: %lld samples against fresh %s\nsliced W1 %.4g (floor %.4g), MMD^2 %.3g "
+                 "(floor %.3g)",
+                 ck.model.def->name, (long long)ck.step, ed_gen_sampler_name(&ck.model, &a->so, name, sizeof name),
+                 (long long)e.n, spec, v.swd, v.swd_floor, v.mmd2, v.mmd2_floor);
+        rc = plot_over_data("eval", plot, s, e.ref.x, caption);
+    }
     ed_tensor_free(s);
     ed_eval_data_free(&e);
     ed_checkpoint_free(&ck);
