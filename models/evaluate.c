@@ -146,11 +146,7 @@ static ed_graph *figure_graph(const ed_gen_model *m, int64_t b)
 {
     ed_graph *g = ed_graph_new("eval");
     if (!g) return NULL;
-    ed_shape xs = m->sample;
-    xs.rank++;
-    for (int i = xs.rank - 1; i > 0; i--) xs.dim[i] = xs.dim[i - 1];
-    xs.dim[0] = b;
-    ed_batch in = {.x = ed_input(g, "x", ED_F32, xs)};
+    ed_batch in = {.x = ed_input(g, "x", ED_F32, ed_gen_model_batch_shape(m, b))};
     if (m->obs_size) in.obs = ed_input(g, "obs", ED_F32, ed_shape2(b, m->obs_size));
     if (m->classes) in.labels = ed_input(g, "labels", ED_I32, ed_shape1(b));
     ed_node *figs[ED_MAX_FIGURES] = {0};

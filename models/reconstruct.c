@@ -12,11 +12,7 @@ static ed_graph *reconstruct_graph(const ed_gen_model *m, int64_t b)
 {
     ed_graph *g = ed_graph_new("reconstruct");
     if (!g) return NULL;
-    ed_shape xs = m->sample;
-    xs.rank++;
-    for (int i = xs.rank - 1; i > 0; i--) xs.dim[i] = xs.dim[i - 1];
-    xs.dim[0] = b;
-    ed_output(g, "y", m->def->reconstruct(g, m, ed_input(g, "x", ED_F32, xs)));
+    ed_output(g, "y", m->def->reconstruct(g, m, ed_input(g, "x", ED_F32, ed_gen_model_batch_shape(m, b))));
     if (ed_graph_error(g)) {
         ed_fail("reconstruct %s: %s", m->def->name, ed_graph_error(g));
         ed_graph_free(g);

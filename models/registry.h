@@ -139,6 +139,8 @@ int ed_gen_model_init_data(ed_gen_model *m, const ed_model_def *def, const ed_da
 /* The flattened size of one sample, and x [B, sample...] as [B, D] and back: for the
  * families whose networks read flat vectors. */
 int64_t ed_gen_model_dim(const ed_gen_model *m);
+/* [b, sample...]: a batch of b samples. */
+ed_shape ed_gen_model_batch_shape(const ed_gen_model *m, int64_t b);
 ed_node *ed_gen_model_flatten(const ed_gen_model *m, ed_node *x);
 ed_node *ed_gen_model_unflatten(const ed_gen_model *m, ed_node *flat);
 /* For families with one fixed way to sample (def->samplers names it): false, with an error

@@ -80,11 +80,7 @@ static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o, int
     else snprintf(name, sizeof name, "train_%s_%s", m->def->name, m->def->steps[k].name);
     ed_graph *g = ed_graph_new(name);
     if (!g) return NULL;
-    ed_shape xs = m->sample;
-    xs.rank++;
-    for (int i = xs.rank - 1; i > 0; i--) xs.dim[i] = xs.dim[i - 1];
-    xs.dim[0] = o->batch;
-    ed_batch b = {.x = ed_input(g, "x", ED_F32, xs)};
+    ed_batch b = {.x = ed_input(g, "x", ED_F32, ed_gen_model_batch_shape(m, o->batch))};
     if (m->obs_size) b.obs = ed_input(g, "obs", ED_F32, ed_shape2(o->batch, m->obs_size));
     if (m->classes) b.labels = ed_input(g, "labels", ED_I32, ed_shape1(o->batch));
     ed_node *loss = ed_gen_model_step_loss(g, m, k, &b);

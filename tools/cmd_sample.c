@@ -61,6 +61,13 @@ static int write_npy(const char *cmd, const char *path, const ed_tensor *t)
     return CLI_OK;
 }
 
+/* Pixels per image pixel in a grid: images at least 64 pixels on a side. */
+static int image_scale(const ed_gen_model *m)
+{
+    int64_t h = m->sample.rank == 3 ? m->sample.dim[1] : 64;
+    return h < 64 ? (int)(64 / h) : 1;
+}
+
 /* Rows [0, n) of the originals and their reconstructions, interleaved ten to a row. */
 static ed_tensor *pairs(const ed_tensor *x, const ed_tensor *r, int64_t n)
 {
@@ -101,19 +108,14 @@ static int reconstruct(gen_args *a, long long n, const char *out, const char *sp
         if (rc == CLI_OK) {
             x->shape.dim[0] = n; /* the first n rows: the data is row-major */
             int64_t row = ed_tensor_numel(x) / n;
-            if (row == ed_gen_model_dim(m)) { /* flat rows of the right size are images too */
-                x->shape = m->sample;
-                x->shape.rank++;
-                for (int i = x->shape.rank - 1; i > 0; i--) x->shape.dim[i] = x->shape.dim[i - 1];
-                x->shape.dim[0] = n;
-            }
+            if (row == ed_gen_model_dim(m)) /* flat rows of the right size are images too */
+                x->shape = ed_gen_model_batch_shape(m, n);
             if (ed_gen_reconstruct(m, ck.store, x, 0, a->backend, &r) != ED_OK)
                 rc = cli_error(CLI_FAIL, "sample: %s", ed_last_error());
         }
     }
     if (rc == CLI_OK && plot) {
-        int scale = m->sample.rank == 3 && m->sample.dim[1] < 64 ? (int)(64 / m->sample.dim[1]) : 1;
-        if (!(grid = pairs(d.x, r, n)) || ed_plot_image_grid_nchw(out, grid, 10, scale) != ED_OK)
+        if (!(grid = pairs(d.x, r, n)) || ed_plot_image_grid_nchw(out, grid, 10, image_scale(m)) != ED_OK)
             rc = cli_error(CLI_FAIL, "sample: %s", ed_last_error());
         else printf("wrote %s (%lld images above their reconstructions)\n", out, n);
     } else if (rc == CLI_OK) {
@@ -163,9 +165,9 @@ static int sample(gen_args *a, long long n, const char *out, const char *obs_pat
     }
     if (rc == CLI_OK) rc = gen_draw(a, &ck, n, obs, &s);
     if (rc == CLI_OK && plot && images) {
-        /* Images at least 64 pixels on a side, in a square-ish grid. */
-        int scale = (int)(64 / m->sample.dim[1]) > 1 ? (int)(64 / m->sample.dim[1]) : 1;
-        if (ed_plot_image_grid_nchw(out, s, 0, scale) != ED_OK) rc = cli_error(CLI_FAIL, "sample: %s", ed_last_error());
+        /* A square-ish grid. */
+        if (ed_plot_image_grid_nchw(out, s, 0, image_scale(m)) != ED_OK)
+            rc = cli_error(CLI_FAIL, "sample: %s", ed_last_error());
     } else if (rc == CLI_OK && plot) {
         char caption[256], name[64];
         snprintf(caption, sizeof caption, "%s, step %lld, sampler %s: %lld samples%s", m->def->name, (long long)ck.step,
