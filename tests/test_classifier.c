@@ -11,6 +11,7 @@
 
 #include "io/safetensors.h"
 #include "models/classifier.h"
+#include "models/evaluate.h"
 #include "models/metrics.h"
 #include "runtime/error.h"
 #include "support/error_check.h"
@@ -180,11 +181,62 @@ static void test_errors_and_no_cache_folder(void **state)
     setenv("EDIFICE_CACHE", TMP "/cache", 1);
 }
 
+/* eval's image figures through the library: the test split judged as if it were a
+ * class-conditional model's samples drawn for its own labels gives Frechet distance ~0,
+ * the test split's class spread and the classifier's accuracy as label accuracy; the
+ * floor (train rows) is above it; the moons have no such figures. */
+static void test_eval_image_figures(void **state)
+{
+    (void)state;
+    ed_checkpoint ck = {0};
+    snprintf(ck.data, sizeof ck.data, "digits");
+    ck.data_n = 1000; /* the rows of a generated set (moons below) */
+    ed_data_facts facts = ed_dataset_facts(&train);
+    assert_int_equal(ed_gen_model_init_data(&ck.model, &ed_vae_model, &facts), ED_OK);
+    ed_eval_images e;
+    assert_int_equal(ed_eval_images_open(&e, &ck, NULL), 1);
+    assert_true(e.cache.loaded); /* the first test trained the default classifier */
+    assert_true(e.test_accuracy >= 0.94);
+    ed_tensor *labels = ed_eval_images_labels(&e, 300);
+    assert_int_equal(labels->shape.dim[0], 300);
+    assert_memory_equal(labels->data, test.labels->data, 297 * sizeof(int32_t));
+    assert_int_equal(((int32_t *)labels->data)[297], ((int32_t *)test.labels->data)[0]);
+    ed_tensor_free(labels);
+
+    ed_eval_image_figures v;
+    assert_int_equal(ed_eval_images_compare(&e, test.x, test.labels, 0, &v), ED_OK);
+    assert_true(v.n == 297 && v.floor_n == 297);
+    assert_true(fabs(v.frechet) < 1e-6);
+    assert_true(v.frechet_floor > 0.5); /* other writers: measured 4.24 */
+    assert_true(v.label_accuracy == e.test_accuracy);
+    assert_int_equal(v.classes_hit, 10);
+    assert_true(v.class_perplexity > 9.5 && v.floor_perplexity > 9.5 && v.floor_classes_hit == 10);
+    /* Unconditional: no label accuracy; another seed draws other floor rows. */
+    ed_eval_image_figures w;
+    assert_int_equal(ed_eval_images_compare(&e, test.x, NULL, 1, &w), ED_OK);
+    assert_true(isnan(w.label_accuracy));
+    assert_true(w.frechet == v.frechet && w.frechet_floor != v.frechet_floor);
+    /* All samples one blank image: one class, far from the data. */
+    ed_tensor *blank = ed_tensor_new(ED_F32, test.x->shape);
+    assert_int_equal(ed_eval_images_compare(&e, blank, NULL, 0, &w), ED_OK);
+    assert_true(w.classes_hit == 1 && w.class_perplexity == 1 && w.frechet > 10 * v.frechet_floor);
+    ed_tensor *wrong = ed_tensor_new(ED_I32, ed_shape1(5));
+    assert_int_equal(ed_eval_images_compare(&e, blank, wrong, 0, &w), ED_ERR);
+    CHECK_ERROR_HAS("requested labels must be i32 [297]");
+    ed_tensor_free(wrong);
+    ed_tensor_free(blank);
+    ed_eval_images_free(&e);
+
+    assert_int_equal(ed_eval_images_open(&e, &ck, "moons"), 0);
+    CHECK_ERROR_HAS("data moons are not labelled images");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_digits_accuracy_and_cache),
         cmocka_unit_test(test_cache_keys),
+        cmocka_unit_test(test_eval_image_figures),
         cmocka_unit_test(test_errors_and_no_cache_folder),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
