@@ -8,10 +8,12 @@
  * entropy, Adam (lr, betas 0.9, 0.999), `steps` steps of `batch` train rows drawn by the
  * data sets' batch rule (models/dataset.h) with `seed`, Gaussian noise of std
  * input_noise added to the pixels (drawn in the graph): one ed_train_step program on
- * the JIT. The result is a function of the train split and the options. The noise is
- * there for the digits, whose test split's writers are not the train split's: without
- * it the network fits the train split exactly and reaches some 92% on the test split,
- * with it some 95-96% (measured, seeds 0-2; Fashion-MNIST: 86%).
+ * the JIT. The result is a function of the train split and the options (bit for bit at
+ * a fixed BLAS thread count: multi-threaded OpenBLAS may sum in another order; the cache
+ * keeps the first one trained). The noise is there for the digits, whose test split's
+ * writers are not the train split's: without it the network fits the train split
+ * exactly and reaches some 92% on the test split, with it 95-96% (measured, seeds 0-2;
+ * Fashion-MNIST: 86%, seed 0).
  *
  * Cache: DIR/classifier-NAME-FINGERPRINT-SETTINGS.safetensors, where DIR is
  * $EDIFICE_CACHE, else $XDG_CACHE_HOME/edifice, else $HOME/.cache/edifice; NAME is the
