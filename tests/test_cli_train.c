@@ -334,6 +334,23 @@ static void test_image_families(void **state)
     cli(&r, "sample vae --ckpt vae_a.safetensors --reconstruct moons --out rec.npy");
     assert_one_error_line(&r, "the data must be f32 [N >= 1, ...] like the model's samples");
 
+    /* Images without labels, or without a test split, have no classifier figures: said, not an error. */
+    ed_tensor *im = ed_tensor_new(ED_F32, ed_shape3(20, 8, 8)), *lab = ed_tensor_new(ED_I32, ed_shape1(20));
+    for (int64_t i = 0; i < ed_tensor_numel(im); i++) ed_tensor_set(im, i, (double)(i % 7) / 6);
+    for (int64_t i = 0; i < 20; i++) ed_tensor_set(lab, i, (double)(i % 3));
+    assert_int_equal(ed_npy_write(TMP "/im.npy", im), ED_OK);
+    assert_int_equal(ed_npy_write(TMP "/lab.npy", lab), ED_OK);
+    ed_tensor_free(im);
+    ed_tensor_free(lab);
+    cli(&r, "train vae --data im.npy --steps 2 --batch 4 --encoder 8 --decoder 8 --latent 2 --out im.safetensors");
+    assert_ok(&r);
+    cli(&r, "eval vae --ckpt im.safetensors");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "(no classifier figures: data im.npy are not labelled images)"));
+    cli(&r, "eval vae --ckpt im.safetensors --data im.npy,labels=lab.npy");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "(no classifier figures: data im.npy,labels=lab.npy has no test split"));
+
     /* Two training steps: each loss in the progress line and a column of its own in the log. */
     cli(&r, "train vqvae --data digits --steps 2 --batch 8 --encoder_sizes 8 --decoder_sizes 8 --num_embeddings 4 "
             "--embedding_dim 2 --prior_width 8 --prior_layers 0 --prior_heads 1 --out vq2.safetensors --log vq2.csv");
