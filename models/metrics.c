@@ -1,4 +1,5 @@
-/* Sliced Wasserstein distance and RBF-kernel MMD^2 between point sets. */
+/* Sliced Wasserstein distance and RBF-kernel MMD^2 between point sets; histogram and
+ * class-prediction summaries. */
 #include "models/metrics.h"
 #include "runtime/error.h"
 #include "runtime/philox.h"
@@ -447,4 +448,37 @@ double ed_histogram_perplexity(const double *count, int64_t k, int64_t *used)
     }
     if (used) *used = distinct;
     return exp(entropy);
+}
+
+int ed_class_spread(const int32_t *pred, int64_t n, int32_t classes, int64_t *hit, double *perplexity)
+{
+    *hit = 0;
+    *perplexity = NAN;
+    if (!pred || n < 1 || classes < 1)
+        return ed_fail("class spread: needs n >= 1 predictions and classes >= 1 (n = %lld, classes = %d)", (long long)n,
+                       (int)classes);
+    double *count = calloc((size_t)classes, sizeof *count);
+    if (!count) return ed_fail("class spread: out of memory for %d classes", (int)classes);
+    for (int64_t i = 0; i < n; i++) {
+        if (pred[i] < 0 || pred[i] >= classes) {
+            free(count);
+            return ed_fail("class spread: prediction %lld is class %d, not in 0..%d", (long long)i, (int)pred[i],
+                           (int)classes - 1);
+        }
+        count[pred[i]]++;
+    }
+    *perplexity = ed_histogram_perplexity(count, classes, hit);
+    free(count);
+    return ED_OK;
+}
+
+double ed_label_accuracy(const int32_t *pred, const int32_t *requested, int64_t n)
+{
+    if (!pred || !requested || n < 1) {
+        ed_fail("label accuracy: needs n >= 1 predictions and labels (n = %lld)", (long long)n);
+        return NAN;
+    }
+    int64_t right = 0;
+    for (int64_t i = 0; i < n; i++) right += pred[i] == requested[i];
+    return (double)right / (double)n;
 }

@@ -54,7 +54,9 @@ static char *slurp(const char *path, size_t *size)
 static void cli(result *r, const char *args)
 {
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cd '%s' && OPENBLAS_NUM_THREADS=1 '%s' %s >stdout 2>stderr", TMP, ED_CLI, args);
+    /* The feature classifier of eval's image figures is cached in the run's own folder. */
+    snprintf(cmd, sizeof cmd, "cd '%s' && OPENBLAS_NUM_THREADS=1 EDIFICE_CACHE='%s/cache' '%s' %s >stdout 2>stderr",
+             TMP, TMP, ED_CLI, args);
     int rc = system(cmd);
     r->status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
     char *s = slurp(TMP "/stdout", NULL);
@@ -227,8 +229,10 @@ static void test_train_and_resume(void **state)
 
 /* Every family through the one path: train 6 steps straight, or 3 and resume to 6, on
  * the digits; the checkpoints are the same bytes, eval prints the family's figures on
- * the test split, sample writes a grid, and the samples are finite and in [0, 1]. */
-static void train_resume_sample(const char *model, const char *opts, const char *figure)
+ * the test split and the classifier's figures (its classifier `classifier`: trained by
+ * the first eval of the run, loaded from the cache by the others), sample writes a grid,
+ * and the samples are finite and in [0, 1]. */
+static void train_resume_sample(const char *model, const char *opts, const char *figure, const char *classifier)
 {
     static result r;
     char cmd[512];
@@ -258,6 +262,22 @@ static void train_resume_sample(const char *model, const char *opts, const char 
     assert_ok(&r);
     assert_non_null(strstr(r.out, "on the test split of digits, 297 rows"));
     assert_non_null(strstr(r.out, figure));
+    assert_non_null(strstr(r.out, "image figures of 297 samples (sampler "));
+    assert_non_null(strstr(r.out, "against the 297 test images of digits; floor: 297 train images"));
+    if (!strstr(r.err, classifier)) fail_msg("eval should say '%s'; stderr: %s", classifier, r.err);
+    double fd, fd_floor, ppl, ppl_floor;
+    long long hit, hit_floor;
+    const char *at = strstr(r.out, "frechet_distance");
+    assert_non_null(at);
+    assert_int_equal(sscanf(at, "frechet_distance %lf %lf classes_hit %lld %lld class_perplexity %lf %lf", &fd,
+                            &fd_floor, &hit, &hit_floor, &ppl, &ppl_floor),
+                     6);
+    /* 6 training steps are far from the data; the floor (train against test) is near.
+     * The floor's numbers: measured 4.24, 10 classes, perplexity 9.85. */
+    assert_true(fd > fd_floor && fd_floor > 0 && fd_floor < 8);
+    assert_true(hit >= 1 && hit <= 10 && hit_floor == 10);
+    assert_true(ppl >= 1 && ppl <= hit + 1e-9 && ppl_floor > 9.5);
+    assert_null(strstr(r.out, "label_accuracy")); /* unconditional */
     snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --n 16 --out %s.npy", model, model, model);
     cli(&r, cmd);
     assert_ok(&r);
@@ -279,12 +299,14 @@ static void train_resume_sample(const char *model, const char *opts, const char 
 static void test_image_families(void **state)
 {
     (void)state;
-    train_resume_sample("vae", "--encoder 32 --decoder 32 --latent 4 " CONST, "iwae_nll");
-    train_resume_sample("realnvp", "--couplings 2 --hidden 32 " CONST, "bits_per_dim");
+    train_resume_sample("vae", "--encoder 32 --decoder 32 --latent 4 " CONST, "iwae_nll",
+                        "eval: feature classifier trained in");
+    train_resume_sample("realnvp", "--couplings 2 --hidden 32 " CONST, "bits_per_dim",
+                        "eval: feature classifier loaded from " TMP "/cache/classifier-digits-");
     train_resume_sample("vqvae",
                         "--encoder_sizes 32 --decoder_sizes 32 --num_embeddings 8 --embedding_dim 4 "
                         "--prior_width 16 --prior_layers 1 --prior_heads 2 --log vq.csv " CONST,
-                        "perplexity");
+                        "perplexity", "eval: feature classifier loaded from");
     /* Autoencoders reconstruct given images: the first --n rows, in range; others refuse. */
     static result r;
     for (int k = 0; k < 2; k++) {
@@ -311,6 +333,23 @@ static void test_image_families(void **state)
     assert_one_error_line(&r, "sample: realnvp cannot reconstruct data (vae and vqvae can)");
     cli(&r, "sample vae --ckpt vae_a.safetensors --reconstruct moons --out rec.npy");
     assert_one_error_line(&r, "the data must be f32 [N >= 1, ...] like the model's samples");
+
+    /* Images without labels, or without a test split, have no classifier figures: said, not an error. */
+    ed_tensor *im = ed_tensor_new(ED_F32, ed_shape3(20, 8, 8)), *lab = ed_tensor_new(ED_I32, ed_shape1(20));
+    for (int64_t i = 0; i < ed_tensor_numel(im); i++) ed_tensor_set(im, i, (double)(i % 7) / 6);
+    for (int64_t i = 0; i < 20; i++) ed_tensor_set(lab, i, (double)(i % 3));
+    assert_int_equal(ed_npy_write(TMP "/im.npy", im), ED_OK);
+    assert_int_equal(ed_npy_write(TMP "/lab.npy", lab), ED_OK);
+    ed_tensor_free(im);
+    ed_tensor_free(lab);
+    cli(&r, "train vae --data im.npy --steps 2 --batch 4 --encoder 8 --decoder 8 --latent 2 --out im.safetensors");
+    assert_ok(&r);
+    cli(&r, "eval vae --ckpt im.safetensors");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "(no classifier figures: data im.npy are not labelled images)"));
+    cli(&r, "eval vae --ckpt im.safetensors --data im.npy,labels=lab.npy");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "(no classifier figures: data im.npy,labels=lab.npy has no test split"));
 
     /* Two training steps: each loss in the progress line and a column of its own in the log. */
     cli(&r, "train vqvae --data digits --steps 2 --batch 8 --encoder_sizes 8 --decoder_sizes 8 --num_embeddings 4 "

@@ -315,6 +315,28 @@ static void test_mmd_errors(void **state)
     ed_tensor_free(same);
 }
 
+/* ---- class predictions ------------------------------------------------------------- */
+
+static void test_class_spread_and_label_accuracy(void **state)
+{
+    (void)state;
+    int64_t hit;
+    double ppl;
+    /* Shares (1/2, 1/4, 1/4) of 4 classes: entropy 1.5 ln 2, perplexity 2^1.5. */
+    const int32_t pred[] = {0, 0, 1, 2}, want[] = {0, 1, 1, 2};
+    assert_int_equal(ed_class_spread(pred, 4, 4, &hit, &ppl), ED_OK);
+    assert_int_equal(hit, 3);
+    assert_true(fabs(ppl - pow(2, 1.5)) < 1e-12);
+    assert_int_equal(ed_class_spread(pred, 2, 4, &hit, &ppl), ED_OK); /* one class */
+    assert_true(hit == 1 && fabs(ppl - 1) < 1e-15);
+    assert_true(ed_label_accuracy(pred, want, 4) == 0.75);
+    assert_int_equal(ed_class_spread(pred, 4, 2, &hit, &ppl), ED_ERR);
+    CHECK_ERROR_HAS("prediction 3 is class 2, not in 0..1");
+    assert_int_equal(ed_class_spread(pred, 0, 4, &hit, &ppl), ED_ERR);
+    assert_true(isnan(ed_label_accuracy(pred, want, 0)));
+    CHECK_ERROR_HAS("n >= 1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_mmd_same_and_shifted),
         cmocka_unit_test(test_mmd_ten_thousand),
         cmocka_unit_test(test_mmd_errors),
+        cmocka_unit_test(test_class_spread_and_label_accuracy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
