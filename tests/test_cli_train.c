@@ -104,8 +104,9 @@ static void test_models_lists_defaults(void **state)
     assert_non_null(strstr(r.out, "--ddim_steps       50"));
     assert_null(strstr(r.out, "flow_matching"));
     cli(&r, "models nosuch");
-    assert_one_error_line(&r,
-                          "models: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp)");
+    assert_one_error_line(
+        &r,
+        "models: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan)");
     cli(&r, "models --help");
     assert_ok(&r);
     assert_non_null(strstr(r.out, "usage: edifice models"));
@@ -307,7 +308,9 @@ static void test_train_errors(void **state)
     cli(&r, "train vae --data moons --steps 5");
     assert_one_error_line(&r, "the Bernoulli likelihood needs data in [0, 1]");
     cli(&r, "train nosuch --data moons");
-    assert_one_error_line(&r, "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp)");
+    assert_one_error_line(
+        &r,
+        "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan)");
     cli(&r, "train vqvae --data moons --steps 5");
     assert_one_error_line(&r, "model vqvae: its decoder is Bernoulli and needs data in [0, 1]");
     cli(&r, "train ddpm");
