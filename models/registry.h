@@ -14,6 +14,7 @@
 #include "models/dataset.h"
 #include "models/diffusion.h"
 #include "models/flow_matching.h"
+#include "models/gan.h"
 #include "models/realnvp.h"
 #include "models/vae.h"
 #include "models/vqvae.h"
@@ -119,6 +120,7 @@ struct ed_gen_model {
         ed_realnvp_opts realnvp;
         ed_vae_opts vae;
         ed_vqvae_opts vqvae;
+        ed_gan_opts gan;
     } opts;
 };
 
@@ -126,6 +128,9 @@ struct ed_gen_model {
 extern const ed_model_def ed_realnvp_model;
 extern const ed_model_def ed_vae_model;
 extern const ed_model_def ed_vqvae_model;
+extern const ed_model_def ed_gan_model;
+extern const ed_model_def ed_wgan_gp_model;
+extern const ed_model_def ed_cgan_model;
 
 int ed_model_count(void);
 const ed_model_def *ed_model_at(int i);

@@ -319,6 +319,7 @@ int ed_trainer_save(const ed_trainer *t, const char *path)
     rc |= meta_setf(m, "model.obs_size", "%lld", (long long)gm->obs_size);
     if (gm->classes) rc |= meta_setf(m, "model.classes", "%lld", (long long)gm->classes);
     if (gm->levels) rc |= meta_setf(m, "model.levels", "%lld", (long long)gm->levels);
+    rc |= ed_meta_set(m, "model.unit_range", gm->unit_range ? "1" : "0");
     for (int i = 0; i < gm->def->noptions; i++) {
         const char *name = gm->def->options[i].name;
         snprintf(key, sizeof key, "option.%s", name);
@@ -405,6 +406,10 @@ static int parse_meta(const char *path, const ed_meta *m, ed_checkpoint *c)
         return ed_fail("%s: bad model.classes '%s'", path, v);
     if ((v = ed_meta_get(m, "model.levels")) && !parse_i64(v, 2, &facts.levels))
         return ed_fail("%s: bad model.levels '%s'", path, v);
+    /* absent (older checkpoints): in [0, 1], as they were read before it was kept */
+    if ((v = ed_meta_get(m, "model.unit_range")) && !(strcmp(v, "0") == 0 || strcmp(v, "1") == 0))
+        return ed_fail("%s: bad model.unit_range '%s'", path, v);
+    if (v) facts.unit_range = v[0] == '1';
     if (ed_gen_model_init_data(&c->model, def, &facts) != ED_OK) return ED_ERR;
     for (int i = 0; i < def->noptions; i++) {
         char key[128];

@@ -1,6 +1,7 @@
 /* edifice eval: how close a trained model's samples are to its data, next to how close
  * two independent draws of the data are to each other (the floor). */
 #include "models/evaluate.h"
+#include "models/metrics.h"
 #include "models/toy_data.h"
 #include "tools/cli.h"
 #include "tools/gen_args.h"
@@ -20,6 +21,8 @@ static const char usage[] = "usage: edifice eval MODEL --ckpt FILE [--data SPEC]
                             "  sliced Wasserstein-1 (256 directions) and squared MMD with an RBF kernel whose\n"
                             "  bandwidth is the median distance of the data. A conditional model is compared on\n"
                             "  (observation, action chunk) pairs, its chunks drawn for the fresh observations.\n"
+                            "For 8gaussians, also the modes hit (each by at least 1% of the samples within 3\n"
+                            "standard deviations of it) and the share of samples within 3 std of a mode.\n"
                             "For the demonstration set (demo), also the share of chunks that reach the goal\n"
                             "without touching the obstacle, and the left/right balance of the valid ones.\n"
                             "Generated sets are drawn fresh; for .npy data the rows are split into two random\n"
@@ -52,6 +55,23 @@ static void print_demo(const ed_tensor *obs, const ed_tensor *chunks, const ed_t
     double ml = m.left + m.right ? 100.0 * (double)m.left / (double)(m.left + m.right) : 0;
     double dl = d.left + d.right ? 100.0 * (double)d.left / (double)(d.left + d.right) : 0;
     printf("%-26s %5.1f/%4.1f%% %5.1f/%4.1f%%\n", "left/right (passing ones)", ml, 100 - ml, dl, 100 - dl);
+}
+
+/* 8gaussians: how many of its modes the samples reach, and how many samples are near
+ * one, beside the same for the reference draw. */
+static void print_modes(const ed_tensor *samples, const ed_tensor *data)
+{
+    double centers[16];
+    int k = ed_toy_modes(ED_TOY_8GAUSSIANS, centers, 8);
+    double std = ed_toy_default_noise(ED_TOY_8GAUSSIANS);
+    ed_mode_coverage m, d;
+    if (ed_mode_coverage_of(samples, centers, k, std, 0.01, &m) != ED_OK ||
+        ed_mode_coverage_of(data, centers, k, std, 0.01, &d) != ED_OK) {
+        fprintf(stderr, "edifice: eval: %s\n", ed_last_error());
+        return;
+    }
+    printf("%-26s %10d/%d %10d/%d\n", "modes hit (>= 1% each)", m.modes_hit, k, d.modes_hit, k);
+    printf("%-26s %11.1f%% %11.1f%%\n", "within 3 std of a mode", 100 * m.near_share, 100 * d.near_share);
 }
 
 /* The family's own figures on the test split of spec (or, for a set without one, on
@@ -176,6 +196,7 @@ static int eval(gen_args *a, const char *spec, long long n, const char *plot)
         snprintf(name, sizeof name, "MMD^2 (rbf, sigma %.3g)", v.bandwidth);
         printf("%-26s %12.6f %12.6f\n", name, v.mmd2, v.mmd2_floor);
         if (strcmp(spec, "demo") == 0) print_demo(e.ref.obs, s, e.ref.x);
+        if (strcmp(spec, "8gaussians") == 0) print_modes(s, e.ref.x);
     }
     if (rc == CLI_OK && plot) {
         char caption[1536], name[64];
