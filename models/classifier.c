@@ -312,6 +312,27 @@ static int expect_meta(const ed_meta *m, const char *path, const char *key, cons
                    got ? got : "(missing)", want);
 }
 
+/* The file holds exactly the network's params, each of its shape. */
+static int check_params(const ed_store *st, const ed_classifier *c, const char *path)
+{
+    int64_t dim = ed_shape_numel(c->sample), h0 = c->o.hidden[0], h1 = c->o.hidden[1], k = c->classes;
+    const struct {
+        const char *name;
+        ed_shape shape;
+    } want[] = {{"clf.hidden.0.w", ed_shape2(dim, h0)}, {"clf.hidden.0.b", ed_shape1(h0)},
+                {"clf.hidden.1.w", ed_shape2(h0, h1)},  {"clf.hidden.1.b", ed_shape1(h1)},
+                {"clf.out.w", ed_shape2(h1, k)},        {"clf.out.b", ed_shape1(k)}};
+    int n = (int)(sizeof want / sizeof want[0]);
+    if (ed_store_count(st) != n)
+        return ed_fail("%s: holds %d tensors, the classifier has %d params", path, ed_store_count(st), n);
+    for (int i = 0; i < n; i++) {
+        const ed_tensor *t = ed_store_get(st, want[i].name);
+        if (!t || t->dtype != ED_F32 || !ed_shape_eq(t->shape, want[i].shape))
+            return ed_fail("%s: param %s is missing or not of the network's shape", path, want[i].name);
+    }
+    return ED_OK;
+}
+
 int ed_classifier_load(ed_classifier *c, const char *path, const ed_dataset *train, const ed_classifier_opts *o)
 {
     *c = (ed_classifier){.o = ed_classifier_settings(o), .final_loss = NAN};
@@ -331,6 +352,7 @@ int ed_classifier_load(ed_classifier *c, const char *path, const ed_dataset *tra
     if (status == ED_OK) status = expect_meta(m, path, "classifier.sample", want);
     snprintf(want, sizeof want, "%d", (int)c->classes);
     if (status == ED_OK) status = expect_meta(m, path, "classifier.classes", want);
+    if (status == ED_OK) status = check_params(st, c, path);
     const char *loss = ed_meta_get(m, "classifier.final_loss");
     if (loss) c->final_loss = strtod(loss, NULL);
     ed_meta_free(m);

@@ -134,6 +134,15 @@ static void test_cache_keys(void **state)
     assert_int_equal(ed_classifier_open(&b, &train, &other, &info), ED_OK);
     assert_true(info.saved && !info.loaded);
     ed_classifier_free(&b);
+    /* A file of the right settings whose params are not the network's is refused. */
+    ed_classifier partial = a;
+    partial.st = ed_store_new(0);
+    for (int i = 0; i < 5; i++)
+        ed_store_put(partial.st, ed_store_name(a.st, i), ed_tensor_copy(ed_store_tensor(a.st, i)), true);
+    assert_int_equal(ed_classifier_save(&partial, TMP "/partial.safetensors"), ED_OK);
+    ed_store_free(partial.st);
+    assert_int_equal(ed_classifier_load(&b, TMP "/partial.safetensors", &train, &small), ED_ERR);
+    CHECK_ERROR_HAS("holds 5 tensors, the classifier has 6 params");
     /* A damaged file (one flipped byte) is retrained, not used. */
     FILE *f = fopen(p_small, "r+b");
     assert_non_null(f);
