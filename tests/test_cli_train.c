@@ -537,6 +537,10 @@ static void test_sample_and_eval(void **state)
     assert_one_error_line(&r, "unknown sampler 'ddim' (samplers: euler|midpoint|heun|rk4)");
     cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --obs c.obs.npy");
     assert_one_error_line(&r, "flow_matching is unconditional; --obs is not used");
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --label 3");
+    assert_one_error_line(&r, "sample: flow_matching is not class-conditional; --label is not used");
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --label x");
+    assert_one_error_line(&r, "--label wants a whole number");
     cli(&r, "sample ddpm --ckpt dd.safetensors --out x.npy --steps 7");
     assert_one_error_line(&r, "the ddpm sampler runs all 100 steps");
     cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.txt");

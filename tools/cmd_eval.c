@@ -83,7 +83,7 @@ static int eval(gen_args *a, const char *spec, long long n, const char *plot)
     }
     if (ed_eval_data_open(&e, &ck, spec, n < 0 ? 10000 : n, a->seed) != ED_OK)
         rc = cli_error(CLI_FAIL, "eval: %s", ed_last_error());
-    if (rc == CLI_OK) rc = gen_draw(a, &ck, e.n, e.ref.obs, &s);
+    if (rc == CLI_OK) rc = gen_draw(a, &ck, e.n, e.ref.obs, ck.model.classes > 0 ? e.ref.labels : NULL, &s);
     if (rc == CLI_OK && ed_eval_compare(&e, s, &v) != ED_OK) rc = cli_error(CLI_FAIL, "eval: %s", ed_last_error());
     if (rc == CLI_OK) {
         const ed_gen_model *m = &ck.model;

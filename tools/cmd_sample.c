@@ -4,12 +4,13 @@
 #include "tools/cli.h"
 #include "tools/gen_args.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 static const char usage[] =
     "usage: edifice sample MODEL --ckpt FILE [--n N] --out FILE.npy|FILE.png [--no-data] [--obs FILE.npy]\n"
-    "                      [--sampler NAME] [--steps K] [--guidance S] [--eta X] [--seed S]\n"
+    "                      [--label K] [--sampler NAME] [--steps K] [--guidance S] [--eta X] [--seed S]\n"
     "                      [--batch B] [--backend jit|interp]\n"
     "\n"
     "Draws N samples from MODEL's checkpoint. The whole sampler (every step of it) is one\n"
@@ -23,7 +24,10 @@ static const char usage[] =
     "                    every waypoint) over a fresh draw of the training data in grey\n"
     "  --no-data         the plot without the data\n"
     "  --obs FILE.npy    observations [N, O] for a conditional model (default: a fresh\n"
-    "                    draw of the training data's observations)\n";
+    "                    draw of the training data's observations)\n"
+    "  --label K         class-conditional models: every sample of class K (default: one\n"
+    "                    class per row of the grid, row r is class r % classes; the\n"
+    "                    .npy output gets the labels as F.labels.npy)\n";
 
 /* [N, ...] -> [N * rows, cols] points for a scatter plot (cols = the last axis). */
 static ed_tensor *as_points(const ed_tensor *t)
@@ -52,11 +56,28 @@ static int write_npy(const char *cmd, const char *path, const ed_tensor *t)
     return CLI_OK;
 }
 
-static int sample(gen_args *a, long long n, const char *out, const char *obs_path, bool underlay)
+/* The classes to draw for a class-conditional model: label (>= 0) for every sample, or
+ * one class per row of a grid `cols` wide. *out stays NULL for other models. */
+static int class_labels(const ed_gen_model *m, long long label, int64_t n, int64_t cols, ed_tensor **out)
+{
+    *out = NULL;
+    if (m->classes == 0 && label >= 0)
+        return cli_error(CLI_USAGE, "sample: %s is not class-conditional; --label is not used", m->def->name);
+    if (m->classes == 0) return CLI_OK;
+    if (label >= m->classes)
+        return cli_error(CLI_USAGE, "sample: --label %lld is outside the model's classes 0..%lld", label,
+                         (long long)m->classes - 1);
+    *out = label >= 0 ? ed_tensor_new(ED_I32, ed_shape1(n)) : ed_gen_class_rows(n, m->classes, cols);
+    if (!*out) return cli_error(CLI_FAIL, "sample: %s", ed_last_error());
+    for (int64_t i = 0; label >= 0 && i < n; i++) ((int32_t *)(*out)->data)[i] = (int32_t)label;
+    return CLI_OK;
+}
+
+static int sample(gen_args *a, long long n, long long label, const char *out, const char *obs_path, bool underlay)
 {
     ed_checkpoint ck = {0};
     ed_dataset fresh = {0};
-    ed_tensor *obs = NULL, *s = NULL;
+    ed_tensor *obs = NULL, *s = NULL, *labels = NULL;
     int rc = gen_load(a, &ck);
     if (rc != CLI_OK) return rc;
     const ed_gen_model *m = &ck.model;
@@ -87,11 +108,14 @@ static int sample(gen_args *a, long long n, const char *out, const char *obs_pat
         obs = fresh.obs;
         fresh.obs = NULL;
     }
-    if (rc == CLI_OK) rc = gen_draw(a, &ck, n, obs, &s);
+    int cols = (int)ceil(sqrt((double)n)); /* a square-ish grid */
+    if (rc == CLI_OK) rc = class_labels(m, label, n, cols, &labels);
+    if (rc == CLI_OK) rc = gen_draw(a, &ck, n, obs, labels, &s);
     if (rc == CLI_OK && plot && images) {
-        /* Images at least 64 pixels on a side, in a square-ish grid. */
+        /* Images at least 64 pixels on a side. */
         int scale = (int)(64 / m->sample.dim[1]) > 1 ? (int)(64 / m->sample.dim[1]) : 1;
-        if (ed_plot_image_grid_nchw(out, s, 0, scale) != ED_OK) rc = cli_error(CLI_FAIL, "sample: %s", ed_last_error());
+        if (ed_plot_image_grid_nchw(out, s, cols, scale) != ED_OK)
+            rc = cli_error(CLI_FAIL, "sample: %s", ed_last_error());
     } else if (rc == CLI_OK && plot) rc = plot_over_data("sample", out, s, underlay ? fresh.x : NULL);
     else if (rc == CLI_OK) {
         rc = write_npy("sample", out, s);
@@ -100,7 +124,13 @@ static int sample(gen_args *a, long long n, const char *out, const char *obs_pat
             snprintf(path, sizeof path, "%.*s.obs.npy", (int)(strlen(out) - 4), out);
             rc = write_npy("sample", path, obs);
         }
+        if (rc == CLI_OK && labels) {
+            char path[4096];
+            snprintf(path, sizeof path, "%.*s.labels.npy", (int)(strlen(out) - 4), out);
+            rc = write_npy("sample", path, labels);
+        }
     }
+    ed_tensor_free(labels);
     ed_tensor_free(s);
     ed_tensor_free(obs);
     ed_dataset_free(&fresh);
@@ -114,12 +144,14 @@ int cmd_sample(int argc, char **argv)
     int rc;
     if (!gen_start(&a, usage, "edifice sample flow_matching --ckpt F --out x.png", argc, argv, &rc)) return rc;
     const char *out = NULL, *obs = NULL, *v;
-    long long n = -1;
+    long long n = -1, label = -1;
     bool underlay = true;
     for (int i = 2; i < argc && rc == CLI_OK; i++) {
         if (gen_arg(&a, argc, argv, &i, &rc)) continue;
         if (strcmp(argv[i], "--no-data") == 0) underlay = false;
         else if (cli_option(argc, argv, &i, "--n", &v)) rc = gen_parse_count("sample", "--n", v, 1, INT32_MAX, &n);
+        else if (cli_option(argc, argv, &i, "--label", &v))
+            rc = gen_parse_count("sample", "--label", v, 0, INT32_MAX, &label);
         else if (cli_option(argc, argv, &i, "--out", &v)) {
             out = v;
             if (!v || !(cli_ends_with(v, ".npy") || cli_ends_with(v, ".png")))
@@ -130,5 +162,5 @@ int cmd_sample(int argc, char **argv)
         } else rc = cli_error(CLI_USAGE, "sample: unexpected argument '%s' (try edifice sample --help)", argv[i]);
     }
     if (rc == CLI_OK && !out) rc = cli_error(CLI_USAGE, "sample: --out FILE.npy|FILE.png is required");
-    return rc == CLI_OK ? sample(&a, n, out, obs, underlay) : rc;
+    return rc == CLI_OK ? sample(&a, n, label, out, obs, underlay) : rc;
 }
