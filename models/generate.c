@@ -5,10 +5,12 @@
 #include <string.h>
 #include <time.h>
 
-/* What the denoise callback needs: the model, the outer observations and the scale. */
+/* What the denoise callback needs: the model, the outer observations and labels, and
+ * the guidance scale. */
 typedef struct {
     const ed_gen_model *m;
-    ed_node *obs; /* outer graph, or NULL */
+    ed_node *obs;    /* outer graph, or NULL */
+    ed_node *labels; /* outer graph, or NULL */
     double guidance;
 } denoise_ctx;
 
@@ -16,22 +18,25 @@ static ed_node *denoise(ed_graph *body, ed_node *x, const ed_denoise_in *in, voi
 {
     const denoise_ctx *c = p;
     ed_node *cond = c->obs ? ed_loop_capture(in->loop, c->obs) : NULL;
-    ed_node *out = ed_gen_model_denoise(body, c->m, x, in->t, cond);
-    if (!cond || c->guidance == 1) return out;
-    ed_node *null = ed_gen_model_denoise(body, c->m, x, in->t, NULL);
+    ed_node *labels = c->labels ? ed_loop_capture(in->loop, c->labels) : NULL;
+    ed_node *out = ed_gen_model_denoise(body, c->m, x, in->t, cond, labels);
+    if ((!cond && !labels) || c->guidance == 1) return out;
+    /* classifier-free guidance: null + s (cond - null), the null condition and class */
+    ed_node *null = ed_gen_model_denoise(body, c->m, x, in->t, NULL, NULL);
     return ed_add(null, ed_mul(ed_scalar(body, x->dtype, c->guidance), ed_sub(out, null)));
 }
 
-static bool is_fm(const ed_gen_model *m) { return m->def->pred[0] == 'v'; }
-
-const char *ed_gen_model_samplers(const ed_gen_model *m) { return m->def->samplers ? m->def->samplers : ""; }
+const char *ed_gen_model_samplers(const ed_gen_model *m)
+{
+    const char *s = m->def->sampling ? ed_gen_model_sampling(m).samplers : m->def->samplers;
+    return s ? s : "";
+}
 
 static const ed_ode_method fm_methods[ED_FM_SOLVER_COUNT] = {ED_ODE_EULER, ED_ODE_MIDPOINT, ED_ODE_HEUN, ED_ODE_RK4};
 
-static ed_sample_result sample_fm(ed_graph *g, const ed_gen_model *m, const ed_model *model, const ed_sample_spec *spec,
-                                  const char *name, int64_t steps, bool eta)
+static ed_sample_result sample_fm(ed_graph *g, const ed_gen_model *m, const ed_fm_opts *f, const ed_model *model,
+                                  const ed_sample_spec *spec, const char *name, int64_t steps, bool eta)
 {
-    const ed_fm_opts *f = &m->opts.fm;
     ed_ode_opts o = {.process = {.kind = ED_PROC_FLOW, .flow_sigma_min = f->sigma_min},
                      .method = fm_methods[f->solver],
                      .steps = (int)(steps ? steps : f->sample_steps)};
@@ -47,12 +52,12 @@ static ed_sample_result sample_fm(ed_graph *g, const ed_gen_model *m, const ed_m
     return ed_sample_ode(g, model, spec, &o);
 }
 
-static ed_sample_result sample_diffusion(ed_graph *g, const ed_gen_model *m, const ed_model *model,
-                                         const ed_sample_spec *spec, const char *name, int64_t steps,
-                                         const ed_gen_sample_opts *o)
+static ed_sample_result sample_diffusion(ed_graph *g, const ed_gen_model *m, const ed_denoiser_sampling *ds,
+                                         const ed_model *model, const ed_sample_spec *spec, const char *name,
+                                         int64_t steps, const ed_gen_sample_opts *o)
 {
-    const ed_diffusion_opts *d = &m->opts.diffusion;
-    if (!name || !*name) name = strcmp(m->def->name, "ddpm") == 0 ? "ddpm" : "ddim";
+    const ed_diffusion_opts *d = ds->diffusion;
+    if (!name || !*name) name = ds->default_sampler;
     ed_beta_opts beta = ed_diffusion_beta_opts(d);
     if (strcmp(name, "ddpm") == 0) {
         if (steps && steps != d->timesteps) {
@@ -89,23 +94,28 @@ static ed_sample_result sample_diffusion(ed_graph *g, const ed_gen_model *m, con
 ed_node *ed_denoiser_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
                             const ed_gen_sample_opts *o)
 {
-    (void)labels;
     const char *who = m->def->name;
+    ed_denoiser_sampling ds = ed_gen_model_sampling(m);
     if (o->has_eta && o->eta < 0) return ed_graph_fail(g, "sample %s: eta must be >= 0", who);
-    if (o->has_guidance && !obs)
+    if (o->has_guidance && !obs && !labels)
         return ed_graph_fail(g, "sample %s: guidance needs a conditional model (this one has no observations)", who);
     if (o->has_guidance && !(o->guidance >= 0))
         return ed_graph_fail(g, "sample %s: the guidance scale must be >= 0", who);
-    denoise_ctx ctx = {m, obs, o->has_guidance ? o->guidance : is_fm(m) ? m->opts.fm.guidance_scale : 1};
+    denoise_ctx ctx = {m, obs, labels, o->has_guidance ? o->guidance : ds.guidance};
+    if (ctx.guidance != 1 && !ds.guidable)
+        return ed_graph_fail(g,
+                             "sample %s: guidance %g needs a model trained with a null condition "
+                             "(cond_dropout > 0); this one was trained without",
+                             who, ctx.guidance);
     ed_pred pred;
-    if (!ed_pred_parse(m->def->pred, &pred)) return ed_graph_fail(g, "sample %s: unknown prediction", who);
+    if (!ed_pred_parse(ds.pred, &pred)) return ed_graph_fail(g, "sample %s: unknown prediction", who);
     ed_model model = {denoise, &ctx, pred};
     ed_sample_spec spec = {.dtype = ED_F32};
     spec.shape.rank = m->sample.rank + 1;
     spec.shape.dim[0] = n;
     for (int i = 0; i < m->sample.rank; i++) spec.shape.dim[i + 1] = m->sample.dim[i];
-    ed_sample_result r = is_fm(m) ? sample_fm(g, m, &model, &spec, o->sampler, o->steps, o->has_eta)
-                                  : sample_diffusion(g, m, &model, &spec, o->sampler, o->steps, o);
+    ed_sample_result r = ds.fm ? sample_fm(g, m, ds.fm, &model, &spec, o->sampler, o->steps, o->has_eta)
+                               : sample_diffusion(g, m, &ds, &model, &spec, o->sampler, o->steps, o);
     return r.samples;
 }
 
@@ -139,7 +149,9 @@ const char *ed_gen_sampler_name(const ed_gen_model *m, const ed_gen_sample_opts 
 {
     char solver[64];
     if (o && o->sampler && *o->sampler) snprintf(buf, size, "%s", o->sampler);
-    else if (m->def->pred && is_fm(m)) snprintf(buf, size, "%s", ed_gen_model_get(m, "solver", solver, sizeof solver));
+    else if (m->def->denoise && ed_gen_model_sampling(m).fm)
+        snprintf(buf, size, "%s", ed_gen_model_get(m, "solver", solver, sizeof solver));
+    else if (m->def->denoise) snprintf(buf, size, "%s", ed_gen_model_sampling(m).default_sampler);
     else snprintf(buf, size, "%s", m->def->name);
     return buf;
 }

@@ -13,6 +13,7 @@
 #include "frontend/optim.h"
 #include "models/dataset.h"
 #include "models/diffusion.h"
+#include "models/dit.h"
 #include "models/flow_matching.h"
 #include "models/realnvp.h"
 #include "models/vae.h"
@@ -72,6 +73,19 @@ typedef struct {
 
 #define ED_MAX_FIGURES 8
 
+/* How a denoiser family samples: what its network predicts and the process it was
+ * trained on, flow matching's (fm: t in [0, 1], 1 = data) or diffusion's (integer
+ * timesteps), exactly one of the two non-NULL. */
+typedef struct {
+    const char *pred;                   /* "eps" or "velocity" */
+    const char *samplers;               /* the names it accepts, "a|b|c" */
+    const ed_fm_opts *fm;               /* sigma_min, solver, sample_steps */
+    const ed_diffusion_opts *diffusion; /* schedule, ddim_steps, eta, clip_x0 */
+    const char *default_sampler;        /* diffusion: "ddpm" or "ddim" */
+    double guidance;                    /* the scale without --guidance (1: none) */
+    bool guidable;                      /* the null condition was trained: guidance is allowed (else an error) */
+} ed_denoiser_sampling;
+
 typedef struct {
     const char *name;
     const char *summary;
@@ -98,9 +112,13 @@ typedef struct {
     int (*figure_nodes)(ed_graph *g, const ed_gen_model *m, const ed_batch *b, ed_node **out);
 
     /* Denoiser families only (the diffusion samplers wrap it): what the network returns,
-     * "eps" or "velocity", and the network itself; NULL for other families. */
+     * "eps" or "velocity", and the network itself (labels i32 [B] or NULL: the null
+     * class); NULL for other families. */
     const char *pred;
-    ed_node *(*denoise)(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond);
+    ed_node *(*denoise)(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond, ed_node *labels);
+    /* A denoiser family whose prediction and process follow its options (dit) fills s;
+     * NULL: fixed by pred (velocity: m->opts.fm, eps: m->opts.diffusion). */
+    void (*sampling)(const ed_gen_model *m, ed_denoiser_sampling *s);
 } ed_model_def;
 
 struct ed_gen_model {
@@ -116,6 +134,7 @@ struct ed_gen_model {
         ed_realnvp_opts realnvp;
         ed_vae_opts vae;
         ed_vqvae_opts vqvae;
+        ed_dit_opts dit;
     } opts;
 };
 
@@ -123,6 +142,7 @@ struct ed_gen_model {
 extern const ed_model_def ed_realnvp_model;
 extern const ed_model_def ed_vae_model;
 extern const ed_model_def ed_vqvae_model;
+extern const ed_model_def ed_dit_model;
 
 int ed_model_count(void);
 const ed_model_def *ed_model_at(int i);
@@ -159,8 +179,12 @@ int64_t ed_gen_model_step_repeats(const ed_gen_model *m, int k);
 
 /* The network at (x, t) of a denoiser family: x [B, sample...], t [B] or [] (the
  * model's time: the integer timestep for the diffusion models, t in [0, 1] with 1 =
- * data for flow matching), cond [B, obs_size] or NULL (the null condition). Same shape
- * as x. An error on g for a family without a denoiser. */
-ed_node *ed_gen_model_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond);
+ * data for flow matching), cond [B, obs_size] or NULL (the null condition), labels
+ * i32 [B] of a class-conditional model or NULL (the null class). Same shape as x. An
+ * error on g for a family without a denoiser. */
+ed_node *ed_gen_model_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond,
+                              ed_node *labels);
+/* The sampling settings of a denoiser family (see ed_denoiser_sampling). */
+ed_denoiser_sampling ed_gen_model_sampling(const ed_gen_model *m);
 
 #endif
