@@ -98,7 +98,8 @@ ed_node *ed_denoiser_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_no
     ed_denoiser_sampling ds = ed_gen_model_sampling(m);
     if (o->has_eta && o->eta < 0) return ed_graph_fail(g, "sample %s: eta must be >= 0", who);
     if (o->has_guidance && !obs && !labels)
-        return ed_graph_fail(g, "sample %s: guidance needs a conditional model (this one has no observations)", who);
+        return ed_graph_fail(
+            g, "sample %s: guidance needs a conditional model (this one has no observations or labels)", who);
     if (o->has_guidance && !(o->guidance >= 0))
         return ed_graph_fail(g, "sample %s: the guidance scale must be >= 0", who);
     denoise_ctx ctx = {m, obs, labels, o->has_guidance ? o->guidance : ds.guidance};
