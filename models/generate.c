@@ -5,10 +5,12 @@
 #include <string.h>
 #include <time.h>
 
-/* What the denoise callback needs: the model, the outer observations and the scale. */
+/* What the denoise callback needs: the model, the outer observations and labels, and
+ * the guidance scale. */
 typedef struct {
     const ed_gen_model *m;
-    ed_node *obs; /* outer graph, or NULL */
+    ed_node *obs;    /* outer graph, or NULL */
+    ed_node *labels; /* outer graph, or NULL */
     double guidance;
 } denoise_ctx;
 
@@ -16,22 +18,25 @@ static ed_node *denoise(ed_graph *body, ed_node *x, const ed_denoise_in *in, voi
 {
     const denoise_ctx *c = p;
     ed_node *cond = c->obs ? ed_loop_capture(in->loop, c->obs) : NULL;
-    ed_node *out = ed_gen_model_denoise(body, c->m, x, in->t, cond);
-    if (!cond || c->guidance == 1) return out;
-    ed_node *null = ed_gen_model_denoise(body, c->m, x, in->t, NULL);
+    ed_node *labels = c->labels ? ed_loop_capture(in->loop, c->labels) : NULL;
+    ed_node *out = ed_gen_model_denoise(body, c->m, x, in->t, cond, labels);
+    if ((!cond && !labels) || c->guidance == 1) return out;
+    /* classifier-free guidance: null + s (cond - null), the null condition and class */
+    ed_node *null = ed_gen_model_denoise(body, c->m, x, in->t, NULL, NULL);
     return ed_add(null, ed_mul(ed_scalar(body, x->dtype, c->guidance), ed_sub(out, null)));
 }
 
-static bool is_fm(const ed_gen_model *m) { return m->def->pred[0] == 'v'; }
-
-const char *ed_gen_model_samplers(const ed_gen_model *m) { return m->def->samplers ? m->def->samplers : ""; }
+const char *ed_gen_model_samplers(const ed_gen_model *m)
+{
+    const char *s = m->def->sampling ? ed_gen_model_sampling(m).samplers : m->def->samplers;
+    return s ? s : "";
+}
 
 static const ed_ode_method fm_methods[ED_FM_SOLVER_COUNT] = {ED_ODE_EULER, ED_ODE_MIDPOINT, ED_ODE_HEUN, ED_ODE_RK4};
 
-static ed_sample_result sample_fm(ed_graph *g, const ed_gen_model *m, const ed_model *model, const ed_sample_spec *spec,
-                                  const char *name, int64_t steps, bool eta)
+static ed_sample_result sample_fm(ed_graph *g, const ed_gen_model *m, const ed_fm_opts *f, const ed_model *model,
+                                  const ed_sample_spec *spec, const char *name, int64_t steps, bool eta)
 {
-    const ed_fm_opts *f = &m->opts.fm;
     ed_ode_opts o = {.process = {.kind = ED_PROC_FLOW, .flow_sigma_min = f->sigma_min},
                      .method = fm_methods[f->solver],
                      .steps = (int)(steps ? steps : f->sample_steps)};
@@ -47,12 +52,12 @@ static ed_sample_result sample_fm(ed_graph *g, const ed_gen_model *m, const ed_m
     return ed_sample_ode(g, model, spec, &o);
 }
 
-static ed_sample_result sample_diffusion(ed_graph *g, const ed_gen_model *m, const ed_model *model,
-                                         const ed_sample_spec *spec, const char *name, int64_t steps,
-                                         const ed_gen_sample_opts *o)
+static ed_sample_result sample_diffusion(ed_graph *g, const ed_gen_model *m, const ed_denoiser_sampling *ds,
+                                         const ed_model *model, const ed_sample_spec *spec, const char *name,
+                                         int64_t steps, const ed_gen_sample_opts *o)
 {
-    const ed_diffusion_opts *d = &m->opts.diffusion;
-    if (!name || !*name) name = strcmp(m->def->name, "ddpm") == 0 ? "ddpm" : "ddim";
+    const ed_diffusion_opts *d = ds->diffusion;
+    if (!name || !*name) name = ds->default_sampler;
     ed_beta_opts beta = ed_diffusion_beta_opts(d);
     if (strcmp(name, "ddpm") == 0) {
         if (steps && steps != d->timesteps) {
@@ -89,23 +94,29 @@ static ed_sample_result sample_diffusion(ed_graph *g, const ed_gen_model *m, con
 ed_node *ed_denoiser_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
                             const ed_gen_sample_opts *o)
 {
-    (void)labels;
     const char *who = m->def->name;
+    ed_denoiser_sampling ds = ed_gen_model_sampling(m);
     if (o->has_eta && o->eta < 0) return ed_graph_fail(g, "sample %s: eta must be >= 0", who);
-    if (o->has_guidance && !obs)
-        return ed_graph_fail(g, "sample %s: guidance needs a conditional model (this one has no observations)", who);
+    if (o->has_guidance && !obs && !labels)
+        return ed_graph_fail(
+            g, "sample %s: guidance needs a conditional model (this one has no observations or labels)", who);
     if (o->has_guidance && !(o->guidance >= 0))
         return ed_graph_fail(g, "sample %s: the guidance scale must be >= 0", who);
-    denoise_ctx ctx = {m, obs, o->has_guidance ? o->guidance : is_fm(m) ? m->opts.fm.guidance_scale : 1};
+    denoise_ctx ctx = {m, obs, labels, o->has_guidance ? o->guidance : ds.guidance};
+    if (ctx.guidance != 1 && !ds.guidable)
+        return ed_graph_fail(g,
+                             "sample %s: guidance %g needs a model trained with a null condition "
+                             "(cond_dropout > 0); this one was trained without",
+                             who, ctx.guidance);
     ed_pred pred;
-    if (!ed_pred_parse(m->def->pred, &pred)) return ed_graph_fail(g, "sample %s: unknown prediction", who);
+    if (!ed_pred_parse(ds.pred, &pred)) return ed_graph_fail(g, "sample %s: unknown prediction", who);
     ed_model model = {denoise, &ctx, pred};
     ed_sample_spec spec = {.dtype = ED_F32};
     spec.shape.rank = m->sample.rank + 1;
     spec.shape.dim[0] = n;
     for (int i = 0; i < m->sample.rank; i++) spec.shape.dim[i + 1] = m->sample.dim[i];
-    ed_sample_result r = is_fm(m) ? sample_fm(g, m, &model, &spec, o->sampler, o->steps, o->has_eta)
-                                  : sample_diffusion(g, m, &model, &spec, o->sampler, o->steps, o);
+    ed_sample_result r = ds.fm ? sample_fm(g, m, ds.fm, &model, &spec, o->sampler, o->steps, o->has_eta)
+                               : sample_diffusion(g, m, &ds, &model, &spec, o->sampler, o->steps, o);
     return r.samples;
 }
 
@@ -125,6 +136,10 @@ ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
     if (obs && (obs->shape.rank != 2 || obs->shape.dim[0] != n || obs->shape.dim[1] != m->obs_size))
         return ed_graph_fail(g, "sample %s: observations must be [%lld, %lld]", who, (long long)n,
                              (long long)m->obs_size);
+    if ((labels != NULL) != (m->classes > 0))
+        return ed_graph_fail(g, "sample %s: %s", who,
+                             labels ? "labels given to a model that is not class-conditional"
+                                    : "a class-conditional model needs labels");
     if (labels && (labels->dtype != ED_I32 || labels->shape.rank != 1 || labels->shape.dim[0] != n))
         return ed_graph_fail(g, "sample %s: labels must be i32[%lld]", who, (long long)n);
     if (!m->def->sample) return ed_graph_fail(g, "sample %s: this model cannot sample", who);
@@ -140,7 +155,9 @@ const char *ed_gen_sampler_name(const ed_gen_model *m, const ed_gen_sample_opts 
 {
     char solver[64];
     if (o && o->sampler && *o->sampler) snprintf(buf, size, "%s", o->sampler);
-    else if (m->def->pred && is_fm(m)) snprintf(buf, size, "%s", ed_gen_model_get(m, "solver", solver, sizeof solver));
+    else if (m->def->denoise && ed_gen_model_sampling(m).fm)
+        snprintf(buf, size, "%s", ed_gen_model_get(m, "solver", solver, sizeof solver));
+    else if (m->def->denoise) snprintf(buf, size, "%s", ed_gen_model_sampling(m).default_sampler);
     else snprintf(buf, size, "%s", m->def->name);
     return buf;
 }
@@ -172,6 +189,36 @@ static int check_obs(const ed_gen_model *m, int64_t n, const ed_tensor *obs)
     return ED_OK;
 }
 
+static int check_labels(const ed_gen_model *m, int64_t n, const ed_tensor *labels)
+{
+    const char *who = m->def->name;
+    if (m->classes == 0 && labels) return ed_fail("model %s is not class-conditional; it takes no labels", who);
+    if (m->classes == 0) return ED_OK;
+    if (!labels || labels->dtype != ED_I32 || labels->shape.rank != 1 || labels->shape.dim[0] != n)
+        return ed_fail("model %s is class-conditional: it needs labels i32 [%lld] (one class per sample)", who,
+                       (long long)n);
+    const int32_t *l = labels->data;
+    for (int64_t i = 0; i < n; i++)
+        if (l[i] < 0 || l[i] >= m->classes)
+            return ed_fail("model %s: label %d (sample %lld) is outside 0..%lld", who, (int)l[i], (long long)i,
+                           (long long)m->classes - 1);
+    return ED_OK;
+}
+
+ed_tensor *ed_gen_class_rows(int64_t n, int64_t classes, int64_t cols)
+{
+    if (n < 1 || n > INT32_MAX || classes < 1 || classes > INT32_MAX || cols < 1) {
+        ed_fail("class rows: n %lld, classes %lld and cols %lld must be >= 1", (long long)n, (long long)classes,
+                (long long)cols);
+        return NULL;
+    }
+    ed_tensor *t = ed_tensor_new(ED_I32, ed_shape1(n));
+    if (!t) return NULL;
+    int32_t *l = t->data;
+    for (int64_t i = 0; i < n; i++) l[i] = (int32_t)(i / cols % classes);
+    return t;
+}
+
 /* The sampler program for b samples, its graph in *g (outputs "samples"). */
 static ed_program *compile_sampler(const ed_gen_model *m, ed_store *st, int64_t b, const ed_gen_draw_opts *o,
                                    ed_graph **g)
@@ -179,7 +226,8 @@ static ed_program *compile_sampler(const ed_gen_model *m, ed_store *st, int64_t 
     *g = ed_graph_new("sample");
     if (!*g) return NULL;
     ed_node *obs = m->obs_size > 0 ? ed_input(*g, "obs", ED_F32, ed_shape2(b, m->obs_size)) : NULL;
-    ed_node *s = ed_gen_model_sample(*g, m, b, obs, NULL, &o->sampler);
+    ed_node *labels = m->classes > 0 ? ed_input(*g, "labels", ED_I32, ed_shape1(b)) : NULL;
+    ed_node *s = ed_gen_model_sample(*g, m, b, obs, labels, &o->sampler);
     if (s) ed_output(*g, "samples", s);
     if (ed_graph_error(*g)) {
         ed_fail("%s", ed_graph_error(*g));
@@ -194,17 +242,30 @@ static void report(const ed_gen_draw_opts *o, const ed_gen_progress *p)
     if (o->progress) o->progress(o->progress_ctx, p);
 }
 
-/* The calls of a draw into res [n, ...]: call k feeds obs rows k*batch on (wrapping) through ob. */
-static int draw_batches(ed_program *p, const ed_tensor *obs, ed_tensor *ob, ed_tensor *res, ed_gen_progress *pr,
+/* Per-call feeds whose rows follow the samples: row k*batch onwards of the caller's
+ * tensor (wrapping) copied into the program's input. */
+typedef struct {
+    const char *name;
+    const ed_tensor *all; /* [n, ...] from the caller, or NULL */
+    ed_tensor *batch;     /* [batch, ...] fed to each call */
+} row_feed;
+
+/* The calls of a draw into res [n, ...]: call k feeds rows k*batch on of each row feed. */
+static int draw_batches(ed_program *p, row_feed *rf, int nrf, ed_tensor *res, ed_gen_progress *pr,
                         const ed_gen_draw_opts *o)
 {
     double t0 = now_s();
     size_t row = ed_tensor_bytes(res) / (size_t)pr->n;
+    ed_feed feeds[2];
+    int nfeeds = 0;
+    for (int i = 0; i < nrf; i++)
+        if (rf[i].all) feeds[nfeeds++] = (ed_feed){rf[i].name, rf[i].batch};
     for (int64_t done = 0; done < pr->n; done += pr->batch) {
         int64_t rows = pr->n - done < pr->batch ? pr->n - done : pr->batch;
-        if (ob) copy_rows(ob, obs, done, pr->batch); /* a short last batch repeats rows, then drops them */
-        ed_feed f = {"obs", ob};
-        if (ed_run(p, &f, ob ? 1 : 0) != ED_OK) return ED_ERR;
+        /* a short last batch repeats rows, then drops them */
+        for (int i = 0; i < nrf; i++)
+            if (rf[i].all) copy_rows(rf[i].batch, rf[i].all, done, pr->batch);
+        if (ed_run(p, feeds, nfeeds) != ED_OK) return ED_ERR;
         memcpy((char *)res->data + (size_t)done * row, ed_program_output(p, "samples")->data, (size_t)rows * row);
         pr->done = done + rows;
         pr->draw_s = now_s() - t0;
@@ -213,37 +274,47 @@ static int draw_batches(ed_program *p, const ed_tensor *obs, ed_tensor *ob, ed_t
     return ED_OK;
 }
 
-int ed_gen_draw(const ed_gen_model *m, ed_store *st, int64_t n, const ed_tensor *obs, const ed_gen_draw_opts *opts,
-                ed_tensor **out)
+/* A tensor like t with `rows` on the first axis (NULL for NULL t). */
+static ed_tensor *batch_like(const ed_tensor *t, int64_t rows)
+{
+    if (!t) return NULL;
+    ed_shape s = t->shape;
+    s.dim[0] = rows;
+    return ed_tensor_new(t->dtype, s);
+}
+
+int ed_gen_draw(const ed_gen_model *m, ed_store *st, int64_t n, const ed_tensor *obs, const ed_tensor *labels,
+                const ed_gen_draw_opts *opts, ed_tensor **out)
 {
     const ed_gen_draw_opts o = opts ? *opts : (ed_gen_draw_opts){0};
     *out = NULL;
     if (!m || !m->def || !st) return ed_fail("sample: no model or no params");
     if (n < 1 || n > INT32_MAX) return ed_fail("sample %s: the sample count must be in 1..%d", m->def->name, INT32_MAX);
     if (o.batch < 0) return ed_fail("sample %s: the batch must be >= 1", m->def->name);
-    if (check_obs(m, n, obs) != ED_OK) return ED_ERR;
+    if (check_obs(m, n, obs) != ED_OK || check_labels(m, n, labels) != ED_OK) return ED_ERR;
     ed_gen_progress pr = {.n = n, .batch = o.batch ? o.batch : ED_GEN_DEFAULT_BATCH};
     if (pr.batch > n) pr.batch = n;
     pr.calls = (n + pr.batch - 1) / pr.batch;
     double t0 = now_s();
     ed_graph *g = NULL;
     ed_program *p = compile_sampler(m, st, pr.batch, &o, &g);
-    ed_tensor *ob = p && obs ? ed_tensor_new(ED_F32, ed_shape2(pr.batch, m->obs_size)) : NULL;
+    row_feed rf[2] = {{"obs", obs, p ? batch_like(obs, pr.batch) : NULL},
+                      {"labels", labels, p ? batch_like(labels, pr.batch) : NULL}};
     ed_shape full = {.rank = m->sample.rank + 1, .dim = {n}};
     for (int i = 0; i < m->sample.rank; i++) full.dim[i + 1] = m->sample.dim[i];
     ed_tensor *res = p ? ed_tensor_new(ED_F32, full) : NULL;
-    int status = p && res && (!obs || ob) ? ED_OK : ED_ERR;
+    int status = p && res && (!obs || rf[0].batch) && (!labels || rf[1].batch) ? ED_OK : ED_ERR;
     pr.compile_s = now_s() - t0;
     if (status == ED_OK) {
         report(&o, &pr);
-        status = draw_batches(p, obs, ob, res, &pr, &o);
+        status = draw_batches(p, rf, 2, res, &pr, &o);
     }
     if (status == ED_OK) {
         *out = res;
         res = NULL;
     }
     ed_tensor_free(res);
-    ed_tensor_free(ob);
+    for (int i = 0; i < 2; i++) ed_tensor_free(rf[i].batch);
     ed_program_free(p);
     ed_graph_free(g);
     return status;

@@ -67,15 +67,22 @@ typedef struct {
 
 /* n samples f32 [n, sample...] of m with the params in st, into *out (the caller frees
  * it). A conditional model needs obs f32 [n, obs_size]; an unconditional one takes NULL.
+ * A class-conditional model (m->classes > 0) needs labels i32 [n] in 0..classes-1, the
+ * class of each sample; any other model takes NULL.
  *
  * One sampler program for `batch` samples is compiled and called ceil(n / batch) times:
- * call k draws samples k*batch onwards with call counter k, for observation rows
- * k*batch onwards (the last call's rows past n wrap around to row 0 and its samples
+ * call k draws samples k*batch onwards with call counter k, for observation and label
+ * rows k*batch onwards (the last call's rows past n wrap around to row 0 and its samples
  * past n are dropped). So the samples depend on the seed and the batch, not on n: a draw
  * of n is the first n rows of any longer draw with the same seed, batch and leading
- * observations. ED_ERR with the reason in ed_last_error(). */
-int ed_gen_draw(const ed_gen_model *m, ed_store *st, int64_t n, const ed_tensor *obs, const ed_gen_draw_opts *o,
-                ed_tensor **out);
+ * observations and labels. ED_ERR with the reason in ed_last_error(). */
+int ed_gen_draw(const ed_gen_model *m, ed_store *st, int64_t n, const ed_tensor *obs, const ed_tensor *labels,
+                const ed_gen_draw_opts *o, ed_tensor **out);
+
+/* Labels i32 [n] for a grid of images `cols` wide with one class per row: sample i is
+ * class (i / cols) % classes, so grid row r shows class r % classes. NULL with a message
+ * for n < 1, cols < 1 or classes < 1. The caller frees it. */
+ed_tensor *ed_gen_class_rows(int64_t n, int64_t classes, int64_t cols);
 
 /* A fresh draw of n rows of spec for sampling and evaluating ck's model: seeded apart
  * from the training data's seed, by seed (the sampler's) and by k (draws 0 and 1 of a

@@ -14,9 +14,9 @@ static ed_node *fm_loss(ed_graph *g, const ed_gen_model *m, const ed_batch *b)
     return ed_fm_loss(g, b->x, b->obs, &m->opts.fm);
 }
 
-static ed_node *fm_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond)
+static ed_node *fm_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond, ed_node *labels)
 {
-    (void)g;
+    (void)g, (void)labels;
     return ed_fm_velocity(x, t, cond, NULL, &m->opts.fm);
 }
 
@@ -25,9 +25,10 @@ static ed_node *diffusion_loss(ed_graph *g, const ed_gen_model *m, const ed_batc
     return ed_diffusion_loss(g, b->x, b->obs, &m->opts.diffusion);
 }
 
-static ed_node *diffusion_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond)
+static ed_node *diffusion_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond,
+                                  ed_node *labels)
 {
-    (void)g;
+    (void)g, (void)labels;
     return ed_diffusion_eps(x, t, cond, NULL, &m->opts.diffusion);
 }
 
@@ -68,7 +69,7 @@ static const ed_model_def denoiser_models[] = {
 };
 static const ed_model_def *const models[] = {
     &denoiser_models[0], &denoiser_models[1], &denoiser_models[2], &ed_vae_model,  &ed_vqvae_model,
-    &ed_realnvp_model,   &ed_gan_model,       &ed_wgan_gp_model,   &ed_cgan_model,
+    &ed_realnvp_model,   &ed_gan_model,       &ed_wgan_gp_model,   &ed_cgan_model, &ed_dit_model,
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -212,10 +213,30 @@ int64_t ed_gen_model_step_repeats(const ed_gen_model *m, int k)
     return s->repeats ? s->repeats(m) : 1;
 }
 
-ed_node *ed_gen_model_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond)
+ed_node *ed_gen_model_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond,
+                              ed_node *labels)
 {
     if (!m->def->denoise) return ed_graph_fail(g, "model %s has no denoiser", m->def->name);
     if (!check_x(g, m, x)) return NULL;
     ed_gen_model c = with_obs(m);
-    return m->def->denoise(g, &c, x, t, cond);
+    return m->def->denoise(g, &c, x, t, cond, labels);
+}
+
+ed_denoiser_sampling ed_gen_model_sampling(const ed_gen_model *m)
+{
+    ed_denoiser_sampling s = {.guidance = 1, .guidable = true};
+    if (m->def->sampling) {
+        m->def->sampling(m, &s);
+        return s;
+    }
+    s.pred = m->def->pred;
+    s.samplers = m->def->samplers;
+    if (s.pred && s.pred[0] == 'v') {
+        s.fm = &m->opts.fm;
+        s.guidance = m->opts.fm.guidance_scale;
+    } else if (s.pred) {
+        s.diffusion = &m->opts.diffusion;
+        s.default_sampler = strcmp(m->def->name, "ddpm") == 0 ? "ddpm" : "ddim";
+    }
+    return s;
 }

@@ -13,6 +13,7 @@
 #include "frontend/optim.h"
 #include "models/dataset.h"
 #include "models/diffusion.h"
+#include "models/dit.h"
 #include "models/flow_matching.h"
 #include "models/gan.h"
 #include "models/realnvp.h"
@@ -73,6 +74,19 @@ typedef struct {
 
 #define ED_MAX_FIGURES 8
 
+/* How a denoiser family samples: what its network predicts and the process it was
+ * trained on, flow matching's (fm: t in [0, 1], 1 = data) or diffusion's (integer
+ * timesteps), exactly one of the two non-NULL. */
+typedef struct {
+    const char *pred;                   /* "eps" or "velocity" */
+    const char *samplers;               /* the names it accepts, "a|b|c" */
+    const ed_fm_opts *fm;               /* sigma_min, solver, sample_steps */
+    const ed_diffusion_opts *diffusion; /* schedule, ddim_steps, eta, clip_x0 */
+    const char *default_sampler;        /* diffusion: "ddpm" or "ddim" */
+    double guidance;                    /* the scale without --guidance (1: none) */
+    bool guidable;                      /* the null condition was trained: guidance is allowed (else an error) */
+} ed_denoiser_sampling;
+
 typedef struct {
     const char *name;
     const char *summary;
@@ -102,9 +116,13 @@ typedef struct {
     ed_node *(*reconstruct)(ed_graph *g, const ed_gen_model *m, ed_node *x);
 
     /* Denoiser families only (the diffusion samplers wrap it): what the network returns,
-     * "eps" or "velocity", and the network itself; NULL for other families. */
+     * "eps" or "velocity", and the network itself (labels i32 [B] or NULL: the null
+     * class); NULL for other families. */
     const char *pred;
-    ed_node *(*denoise)(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond);
+    ed_node *(*denoise)(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond, ed_node *labels);
+    /* A denoiser family whose prediction and process follow its options (dit) fills s;
+     * NULL: fixed by pred (velocity: m->opts.fm, eps: m->opts.diffusion). */
+    void (*sampling)(const ed_gen_model *m, ed_denoiser_sampling *s);
 } ed_model_def;
 
 struct ed_gen_model {
@@ -121,6 +139,7 @@ struct ed_gen_model {
         ed_vae_opts vae;
         ed_vqvae_opts vqvae;
         ed_gan_opts gan;
+        ed_dit_opts dit;
     } opts;
 };
 
@@ -131,6 +150,7 @@ extern const ed_model_def ed_vqvae_model;
 extern const ed_model_def ed_gan_model;
 extern const ed_model_def ed_wgan_gp_model;
 extern const ed_model_def ed_cgan_model;
+extern const ed_model_def ed_dit_model;
 
 int ed_model_count(void);
 const ed_model_def *ed_model_at(int i);
@@ -169,8 +189,12 @@ int64_t ed_gen_model_step_repeats(const ed_gen_model *m, int k);
 
 /* The network at (x, t) of a denoiser family: x [B, sample...], t [B] or [] (the
  * model's time: the integer timestep for the diffusion models, t in [0, 1] with 1 =
- * data for flow matching), cond [B, obs_size] or NULL (the null condition). Same shape
- * as x. An error on g for a family without a denoiser. */
-ed_node *ed_gen_model_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond);
+ * data for flow matching), cond [B, obs_size] or NULL (the null condition), labels
+ * i32 [B] of a class-conditional model or NULL (the null class). Same shape as x. An
+ * error on g for a family without a denoiser. */
+ed_node *ed_gen_model_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond,
+                              ed_node *labels);
+/* The sampling settings of a denoiser family (see ed_denoiser_sampling). */
+ed_denoiser_sampling ed_gen_model_sampling(const ed_gen_model *m);
 
 #endif

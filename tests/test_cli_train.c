@@ -108,7 +108,8 @@ static void test_models_lists_defaults(void **state)
     cli(&r, "models nosuch");
     assert_one_error_line(
         &r,
-        "models: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan)");
+        "models: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
+        "dit)");
     cli(&r, "models --help");
     assert_ok(&r);
     assert_non_null(strstr(r.out, "usage: edifice models"));
@@ -278,7 +279,8 @@ static void train_resume_sample(const char *model, const char *opts, const char 
     assert_true(fd > fd_floor && fd_floor > 0 && fd_floor < 8);
     assert_true(hit >= 1 && hit <= 10 && hit_floor == 10);
     assert_true(ppl >= 1 && ppl <= hit + 1e-9 && ppl_floor > 9.5);
-    assert_null(strstr(r.out, "label_accuracy")); /* unconditional */
+    if (strcmp(model, "dit") == 0) assert_non_null(strstr(r.out, "label_accuracy")); /* class-conditional */
+    else assert_null(strstr(r.out, "label_accuracy"));
     snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --n 16 --out %s.npy", model, model, model);
     cli(&r, cmd);
     assert_ok(&r);
@@ -297,6 +299,37 @@ static void train_resume_sample(const char *model, const char *opts, const char 
     assert_ok(&r);
 }
 
+static void expect_npy(const char *path, int rank, int64_t d0, int64_t d1, int64_t d2);
+
+/* dit (after train_resume_sample made dit_a): the classes of a draw, one per grid row
+ * or the one asked for, and the errors around labels and guidance. */
+static void test_dit_labels(void)
+{
+    static result r;
+    cli(&r, "sample dit --ckpt dit_a.safetensors --n 20 --out grid.npy");
+    assert_ok(&r);
+    ed_tensor *l = ed_npy_read(TMP "/grid.labels.npy");
+    if (!l) fail_msg("%s", ed_last_error());
+    assert_int_equal(l->shape.dim[0], 20);
+    for (int i = 0; i < 20; i++) assert_int_equal(((int32_t *)l->data)[i], i / 5); /* a 5-wide grid */
+    ed_tensor_free(l);
+    cli(&r, "sample dit --ckpt dit_a.safetensors --n 12 --label 3 --guidance 2 --sampler ddpm --out three.npy");
+    assert_ok(&r);
+    l = ed_npy_read(TMP "/three.labels.npy");
+    for (int i = 0; i < 12; i++) assert_int_equal(((int32_t *)l->data)[i], 3);
+    ed_tensor_free(l);
+    expect_npy(TMP "/three.npy", 4, 12, 1, 8);
+    cli(&r, "sample dit --ckpt dit_a.safetensors --label 10 --out x.npy");
+    assert_one_error_line(&r, "sample: --label 10 is outside the model's classes 0..9");
+    cli(&r, "train dit --data digits --steps 2 --batch 8 --hidden 16 --depth 1 --heads 2 --cond_dropout 0 "
+            "--out nodrop.safetensors");
+    assert_ok(&r);
+    cli(&r, "sample dit --ckpt nodrop.safetensors --label 3 --guidance 2 --out x.npy");
+    assert_one_error_line(&r, "guidance 2 needs a model trained with a null condition (cond_dropout > 0)");
+    cli(&r, "sample dit --ckpt nodrop.safetensors --label 3 --sampler euler --out x.npy");
+    assert_one_error_line(&r, "unknown sampler 'euler' (samplers: ddpm|ddim)");
+}
+
 static void test_image_families(void **state)
 {
     (void)state;
@@ -308,6 +341,9 @@ static void test_image_families(void **state)
                         "--encoder_sizes 32 --decoder_sizes 32 --num_embeddings 8 --embedding_dim 4 "
                         "--prior_width 16 --prior_layers 1 --prior_heads 2 --log vq.csv " CONST,
                         "perplexity", "eval: feature classifier loaded from");
+    train_resume_sample("dit", "--hidden 16 --depth 1 --heads 2 --timesteps 20 --ddim_steps 4 " CONST, "denoise_mse",
+                        "eval: feature classifier loaded from");
+    test_dit_labels();
     /* Autoencoders reconstruct given images: the first --n rows, in range; others refuse. */
     static result r;
     for (int k = 0; k < 2; k++) {
@@ -441,7 +477,8 @@ static void test_train_errors(void **state)
     cli(&r, "train nosuch --data moons");
     assert_one_error_line(
         &r,
-        "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan)");
+        "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
+        "dit)");
     cli(&r, "train vqvae --data moons --steps 5");
     assert_one_error_line(&r, "model vqvae: its decoder is Bernoulli and needs data in [0, 1]");
     cli(&r, "train ddpm");
@@ -671,6 +708,10 @@ static void test_sample_and_eval(void **state)
     assert_one_error_line(&r, "unknown sampler 'ddim' (samplers: euler|midpoint|heun|rk4)");
     cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --obs c.obs.npy");
     assert_one_error_line(&r, "flow_matching is unconditional; --obs is not used");
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --label 3");
+    assert_one_error_line(&r, "sample: flow_matching is not class-conditional; --label is not used");
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --label x");
+    assert_one_error_line(&r, "--label wants a whole number");
     cli(&r, "sample ddpm --ckpt dd.safetensors --out x.npy --steps 7");
     assert_one_error_line(&r, "the ddpm sampler runs all 100 steps");
     cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.txt");

@@ -269,7 +269,7 @@ static void test_cgan_conditions_both(void **state)
     expect_param(g, "disc.0.w", 3 + 4, 5);
     ed_graph_free(g);
     g = ed_graph_new("cgan_sample");
-    assert_non_null(ed_gen_model_sample(g, &m, 6, NULL, NULL, NULL));
+    assert_non_null(ed_gen_model_sample(g, &m, 6, NULL, ed_input(g, "labels", ED_I32, ed_shape1(6)), NULL));
     ed_graph_free(g);
     /* without labels in the data, cgan refuses */
     f.classes = 0;

@@ -60,7 +60,7 @@ static ed_tensor *draw(ed_checkpoint *ck, int64_t n, int64_t batch, const ed_ten
     ed_tensor *s = NULL;
     ed_gen_draw_opts o = {.seed = 7, .batch = batch, .sampler = {.steps = 4}};
     if (strcmp(ck->model.def->name, "flow_matching") != 0) o.sampler.sampler = "ddim";
-    if (ed_gen_draw(&ck->model, ck->store, n, obs, &o, &s) != ED_OK) fail_msg("%s", ed_last_error());
+    if (ed_gen_draw(&ck->model, ck->store, n, obs, NULL, &o, &s) != ED_OK) fail_msg("%s", ed_last_error());
     assert_int_equal(s->shape.dim[0], n);
     return s;
 }
@@ -130,7 +130,7 @@ static void test_batch_not_dividing_n(void **state)
     ed_tensor *s = NULL;
     ed_gen_draw_opts o = {
         .seed = 7, .batch = 128, .sampler = {.steps = 4}, .progress = count_calls, .progress_ctx = seen};
-    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 300, NULL, &o, &s), ED_OK);
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 300, NULL, NULL, &o, &s), ED_OK);
     assert_int_equal(seen[0], 4);
     assert_int_equal(seen[1], 0);
     assert_int_equal(seen[2], 128);
@@ -162,9 +162,9 @@ static void test_conditional_batches(void **state)
 
     ed_tensor *s = NULL;
     ed_gen_draw_opts o = {.batch = 16};
-    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 50, NULL, &o, &s), ED_ERR);
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 50, NULL, NULL, &o, &s), ED_ERR);
     CHECK_ERROR_HAS("model ddpm needs f32 observations [50, 6]");
-    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 64, obs50, &o, &s), ED_ERR);
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 64, obs50, NULL, &o, &s), ED_ERR);
     CHECK_ERROR_HAS("needs f32 observations [64, 6]");
     assert_null(s);
     ed_tensor_free(a), ed_tensor_free(b), ed_tensor_free(c), ed_tensor_free(obs50);
@@ -178,12 +178,12 @@ static void test_draw_errors(void **state)
     ed_checkpoint ck;
     small_checkpoint("flow_matching", "moons", &ck);
     ed_tensor *s = NULL, *obs = ed_tensor_new(ED_F32, ed_shape2(10, 6));
-    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 10, obs, NULL, &s), ED_ERR);
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 10, obs, NULL, NULL, &s), ED_ERR);
     CHECK_ERROR_HAS("model flow_matching is unconditional; it takes no observations");
-    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 0, NULL, NULL, &s), ED_ERR);
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 0, NULL, NULL, NULL, &s), ED_ERR);
     CHECK_ERROR_HAS("the sample count must be in 1..");
     ed_gen_draw_opts o = {.sampler = {.sampler = "ddim"}};
-    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 10, NULL, &o, &s), ED_ERR);
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 10, NULL, NULL, &o, &s), ED_ERR);
     CHECK_ERROR_HAS("unknown sampler 'ddim' (samplers: euler|midpoint|heun|rk4)");
     assert_null(s);
     char name[32];
@@ -191,6 +191,69 @@ static void test_draw_errors(void **state)
     assert_string_equal(ed_gen_sampler_name(&ck.model, &o.sampler, name, sizeof name), "ddim");
     ed_tensor_free(obs);
     ed_checkpoint_free(&ck);
+}
+
+/* A class-conditional stand-in whose sample of class k is (k, k): shows which label
+ * reached each sample. */
+static ed_node *label_echo(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
+                           const ed_gen_sample_opts *o)
+{
+    (void)g, (void)m, (void)obs, (void)o;
+    return ed_broadcast_to(ed_reshape(ed_cast(labels, ED_F32), ed_shape2(n, 1)), ed_shape2(n, 2));
+}
+
+static const ed_model_def label_echo_def = {.name = "label_echo", .uses_labels = true, .sample = label_echo};
+
+/* Labels reach the sampler per batch, wrapping as observations do; bad labels fail. */
+static void test_draw_labels(void **state)
+{
+    (void)state;
+    ed_gen_model m = {.def = &label_echo_def, .sample = ed_shape1(2), .classes = 6};
+    ed_store *st = ed_store_new(0);
+    ed_tensor *labels = ed_tensor_new(ED_I32, ed_shape1(5)), *s = NULL;
+    static const int32_t want[5] = {3, 1, 4, 1, 5};
+    memcpy(labels->data, want, sizeof want);
+    ed_gen_draw_opts o = {.batch = 2, .backend = ED_BACKEND_INTERP}; /* 3 calls, the last one short */
+    assert_int_equal(ed_gen_draw(&m, st, 5, NULL, labels, &o, &s), ED_OK);
+    assert_int_equal(s->shape.dim[0], 5);
+    for (int i = 0; i < 10; i++) assert_float_equal(((float *)s->data)[i], want[i / 2], 0);
+    ed_tensor_free(s);
+    s = NULL;
+
+    assert_int_equal(ed_gen_draw(&m, st, 5, NULL, NULL, &o, &s), ED_ERR);
+    CHECK_ERROR_HAS("model label_echo is class-conditional: it needs labels i32 [5]");
+    assert_int_equal(ed_gen_draw(&m, st, 4, NULL, labels, &o, &s), ED_ERR);
+    CHECK_ERROR_HAS("needs labels i32 [4]");
+    ((int32_t *)labels->data)[2] = 6;
+    assert_int_equal(ed_gen_draw(&m, st, 5, NULL, labels, &o, &s), ED_ERR);
+    CHECK_ERROR_HAS("model label_echo: label 6 (sample 2) is outside 0..5");
+    ((int32_t *)labels->data)[2] = -1;
+    assert_int_equal(ed_gen_draw(&m, st, 5, NULL, labels, &o, &s), ED_ERR);
+    CHECK_ERROR_HAS("label -1 (sample 2) is outside 0..5");
+    assert_null(s);
+
+    ed_checkpoint ck;
+    small_checkpoint("flow_matching", "moons", &ck);
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 5, NULL, labels, &o, &s), ED_ERR);
+    CHECK_ERROR_HAS("model flow_matching is not class-conditional; it takes no labels");
+    ed_checkpoint_free(&ck);
+    ed_tensor_free(labels);
+    ed_store_free(st);
+}
+
+/* The grid layout: row r of a grid `cols` wide is class r % classes. */
+static void test_class_rows(void **state)
+{
+    (void)state;
+    ed_tensor *t = ed_gen_class_rows(23, 3, 4);
+    assert_non_null(t);
+    assert_int_equal(t->shape.dim[0], 23);
+    const int32_t *l = t->data;
+    static const int32_t want[23] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2};
+    for (int i = 0; i < 23; i++) assert_int_equal(l[i], want[i]);
+    ed_tensor_free(t);
+    assert_null(ed_gen_class_rows(10, 0, 4));
+    CHECK_ERROR_HAS("class rows: n 10, classes 0 and cols 4 must be >= 1");
 }
 
 /* The evaluation data: fresh draws for a generated set, halves of a file, a fit check. */
@@ -233,10 +296,9 @@ static void test_eval_data(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_batch_not_dividing_n),
-        cmocka_unit_test(test_conditional_batches),
-        cmocka_unit_test(test_draw_errors),
-        cmocka_unit_test(test_eval_data),
+        cmocka_unit_test(test_batch_not_dividing_n), cmocka_unit_test(test_conditional_batches),
+        cmocka_unit_test(test_draw_errors),          cmocka_unit_test(test_draw_labels),
+        cmocka_unit_test(test_class_rows),           cmocka_unit_test(test_eval_data),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -97,7 +97,7 @@ static void test_option_errors(void **state)
     assert_int_equal(ed_gen_model_set(&m, "time_scale", "0.30000000000000004"), ED_OK);
     expect_opt(&m, "time_scale", "0.30000000000000004");
     assert_null(ed_model_find("nosuch"));
-    assert_non_null(strstr(ed_last_error(), "flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan"));
+    assert_non_null(strstr(ed_last_error(), "flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, dit"));
 }
 
 /* A SIZES option: a list of widths with its default, parse errors and exact round trip. */
@@ -178,9 +178,9 @@ static void test_denoise_interface(void **state)
         ed_node *x = ed_input(g, "x", ED_F32, ed_shape3(5, 8, 2));
         ed_node *obs = ed_input(g, "obs", ED_F32, ed_shape2(5, 6));
         /* t as a scalar (what a sampler's loop gives) and per sample; with and without cond. */
-        ed_node *a = ed_gen_model_denoise(g, &m, x, ed_scalar(g, ED_F32, 3), obs);
-        ed_node *b = ed_gen_model_denoise(g, &m, x, ed_fill(g, ED_F32, ed_shape1(5), 3), obs);
-        ed_node *c = ed_gen_model_denoise(g, &m, x, ed_scalar(g, ED_F32, 3), NULL);
+        ed_node *a = ed_gen_model_denoise(g, &m, x, ed_scalar(g, ED_F32, 3), obs, NULL);
+        ed_node *b = ed_gen_model_denoise(g, &m, x, ed_fill(g, ED_F32, ed_shape1(5), 3), obs, NULL);
+        ed_node *c = ed_gen_model_denoise(g, &m, x, ed_scalar(g, ED_F32, 3), NULL, NULL);
         if (!a || !b || !c) fail_msg("%s", ed_graph_error(g));
         assert_true(ed_shape_eq(a->shape, x->shape));
         ed_output(g, "a", a);
@@ -219,7 +219,7 @@ static void test_denoise_interface(void **state)
         ed_tensor_free(ov);
         /* Shape errors are clear and sticky. */
         ed_node *bad = ed_gen_model_denoise(g, &m, ed_input(g, "x2", ED_F32, ed_shape2(5, 16)), ed_scalar(g, ED_F32, 0),
-                                            NULL);
+                                            NULL, NULL);
         assert_null(bad);
         assert_non_null(strstr(ed_graph_error(g), "the model was built for f32[5,8,2]"));
         ed_graph_free(g);

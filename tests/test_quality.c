@@ -75,7 +75,7 @@ static ed_tensor *sample(ed_checkpoint *ck, const ed_tensor *obs)
 {
     ed_tensor *r = NULL;
     ed_gen_draw_opts o = {.seed = 1, .batch = N};
-    if (ed_gen_draw(&ck->model, ck->store, N, obs, &o, &r) != ED_OK) fail_msg("%s", ed_last_error());
+    if (ed_gen_draw(&ck->model, ck->store, N, obs, NULL, &o, &r) != ED_OK) fail_msg("%s", ed_last_error());
     return r;
 }
 

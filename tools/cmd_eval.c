@@ -100,19 +100,6 @@ static int print_model_figures(gen_args *a, ed_checkpoint *ck, const char *spec)
     return rc;
 }
 
-/* The one class-conditional draw of eval. ed_gen_draw takes no labels yet (the argument
- * is being added on main): when it lands, pass `labels` on to the draw here and drop the
- * refusal; nothing else in eval changes. */
-static int draw_for_labels(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *labels, ed_tensor **out)
-{
-    if (labels)
-        return cli_error(CLI_FAIL,
-                         "eval: %s is class-conditional; drawing for requested labels needs ed_gen_draw's "
-                         "labels argument, which this build lacks",
-                         ck->model.def->name);
-    return gen_draw(a, ck, n, NULL, out);
-}
-
 static void print_image_figures(const ed_eval_image_figures *v, double test_accuracy)
 {
     printf("  %-24s %12s %12s\n", "", "model", "floor");
@@ -143,7 +130,7 @@ static int eval_images(gen_args *a, ed_checkpoint *ck, const char *spec, long lo
     ed_tensor *labels = ck->model.def->uses_labels ? ed_eval_images_labels(&e, count) : NULL, *s = NULL;
     ed_eval_image_figures v;
     int rc = ck->model.def->uses_labels && !labels ? cli_error(CLI_FAIL, "eval: %s", ed_last_error()) : CLI_OK;
-    if (rc == CLI_OK) rc = draw_for_labels(a, ck, count, labels, &s);
+    if (rc == CLI_OK) rc = gen_draw(a, ck, count, NULL, labels, &s);
     if (rc == CLI_OK && ed_eval_images_compare(&e, s, labels, a->seed, &v) != ED_OK)
         rc = cli_error(CLI_FAIL, "eval: %s", ed_last_error());
     if (rc == CLI_OK) {
@@ -180,7 +167,7 @@ static int eval(gen_args *a, const char *spec, long long n, const char *plot)
     }
     if (ed_eval_data_open(&e, &ck, spec, n < 0 ? 10000 : n, a->seed) != ED_OK)
         rc = cli_error(CLI_FAIL, "eval: %s", ed_last_error());
-    if (rc == CLI_OK) rc = gen_draw(a, &ck, e.n, e.ref.obs, &s);
+    if (rc == CLI_OK) rc = gen_draw(a, &ck, e.n, e.ref.obs, ck.model.classes > 0 ? e.ref.labels : NULL, &s);
     if (rc == CLI_OK && ed_eval_compare(&e, s, &v) != ED_OK) rc = cli_error(CLI_FAIL, "eval: %s", ed_last_error());
     if (rc == CLI_OK) {
         const ed_gen_model *m = &ck.model;

@@ -5,13 +5,14 @@
 #include "tools/cli.h"
 #include "tools/gen_args.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 static const char usage[] =
     "usage: edifice sample MODEL --ckpt FILE [--n N] --out FILE.npy|FILE.png [--no-data] [--obs FILE.npy]\n"
     "                      [--reconstruct FILE.npy|DATA]\n"
-    "                      [--sampler NAME] [--steps K] [--guidance S] [--eta X] [--seed S]\n"
+    "                      [--label K] [--sampler NAME] [--steps K] [--guidance S] [--eta X] [--seed S]\n"
     "                      [--batch B] [--backend jit|interp]\n"
     "\n"
     "Draws N samples from MODEL's checkpoint. The whole sampler (every step of it) is one\n"
@@ -26,6 +27,9 @@ static const char usage[] =
     "  --no-data         the plot without the data\n"
     "  --obs FILE.npy    observations [N, O] for a conditional model (default: a fresh\n"
     "                    draw of the training data's observations)\n"
+    "  --label K         class-conditional models: every sample of class K (default: one\n"
+    "                    class per row of the grid, row r is class r % classes; the\n"
+    "                    .npy output gets the labels as F.labels.npy)\n"
     "  --reconstruct X   autoencoders (vae, vqvae): instead of sampling, reconstruct the\n"
     "                    images of X (an .npy file or a data set's name, read as --data\n"
     "                    reads it; --n: its first N rows, default all, or 50 for a PNG).\n"
@@ -128,11 +132,28 @@ static int reconstruct(gen_args *a, long long n, const char *out, const char *sp
     return rc;
 }
 
-static int sample(gen_args *a, long long n, const char *out, const char *obs_path, bool underlay)
+/* The classes to draw for a class-conditional model: label (>= 0) for every sample, or
+ * one class per row of a grid `cols` wide. *out stays NULL for other models. */
+static int class_labels(const ed_gen_model *m, long long label, int64_t n, int64_t cols, ed_tensor **out)
+{
+    *out = NULL;
+    if (m->classes == 0 && label >= 0)
+        return cli_error(CLI_USAGE, "sample: %s is not class-conditional; --label is not used", m->def->name);
+    if (m->classes == 0) return CLI_OK;
+    if (label >= m->classes)
+        return cli_error(CLI_USAGE, "sample: --label %lld is outside the model's classes 0..%lld", label,
+                         (long long)m->classes - 1);
+    *out = label >= 0 ? ed_tensor_new(ED_I32, ed_shape1(n)) : ed_gen_class_rows(n, m->classes, cols);
+    if (!*out) return cli_error(CLI_FAIL, "sample: %s", ed_last_error());
+    for (int64_t i = 0; label >= 0 && i < n; i++) ((int32_t *)(*out)->data)[i] = (int32_t)label;
+    return CLI_OK;
+}
+
+static int sample(gen_args *a, long long n, long long label, const char *out, const char *obs_path, bool underlay)
 {
     ed_checkpoint ck = {0};
     ed_dataset fresh = {0};
-    ed_tensor *obs = NULL, *s = NULL;
+    ed_tensor *obs = NULL, *s = NULL, *labels = NULL;
     int rc = gen_load(a, &ck);
     if (rc != CLI_OK) return rc;
     const ed_gen_model *m = &ck.model;
@@ -163,10 +184,12 @@ static int sample(gen_args *a, long long n, const char *out, const char *obs_pat
         obs = fresh.obs;
         fresh.obs = NULL;
     }
-    if (rc == CLI_OK) rc = gen_draw(a, &ck, n, obs, &s);
+    int cols = (int)ceil(sqrt((double)n)); /* a square-ish grid */
+    if (rc == CLI_OK) rc = class_labels(m, label, n, cols, &labels);
+    if (rc == CLI_OK) rc = gen_draw(a, &ck, n, obs, labels, &s);
     if (rc == CLI_OK && plot && images) {
-        /* A square-ish grid. */
-        if (ed_plot_image_grid_nchw(out, s, 0, image_scale(m)) != ED_OK)
+        /* The grid: one class per row for a class-conditional model, else square-ish. */
+        if (ed_plot_image_grid_nchw(out, s, cols, image_scale(m)) != ED_OK)
             rc = cli_error(CLI_FAIL, "sample: %s", ed_last_error());
     } else if (rc == CLI_OK && plot) {
         char caption[256], name[64];
@@ -180,7 +203,13 @@ static int sample(gen_args *a, long long n, const char *out, const char *obs_pat
             snprintf(path, sizeof path, "%.*s.obs.npy", (int)(strlen(out) - 4), out);
             rc = write_npy("sample", path, obs);
         }
+        if (rc == CLI_OK && labels) {
+            char path[4096];
+            snprintf(path, sizeof path, "%.*s.labels.npy", (int)(strlen(out) - 4), out);
+            rc = write_npy("sample", path, labels);
+        }
     }
+    ed_tensor_free(labels);
     ed_tensor_free(s);
     ed_tensor_free(obs);
     ed_dataset_free(&fresh);
@@ -194,12 +223,14 @@ int cmd_sample(int argc, char **argv)
     int rc;
     if (!gen_start(&a, usage, "edifice sample flow_matching --ckpt F --out x.png", argc, argv, &rc)) return rc;
     const char *out = NULL, *obs = NULL, *recon = NULL, *v;
-    long long n = -1;
+    long long n = -1, label = -1;
     bool underlay = true;
     for (int i = 2; i < argc && rc == CLI_OK; i++) {
         if (gen_arg(&a, argc, argv, &i, &rc)) continue;
         if (strcmp(argv[i], "--no-data") == 0) underlay = false;
         else if (cli_option(argc, argv, &i, "--n", &v)) rc = gen_parse_count("sample", "--n", v, 1, INT32_MAX, &n);
+        else if (cli_option(argc, argv, &i, "--label", &v))
+            rc = gen_parse_count("sample", "--label", v, 0, INT32_MAX, &label);
         else if (cli_option(argc, argv, &i, "--out", &v)) {
             out = v;
             if (!v || !(cli_ends_with(v, ".npy") || cli_ends_with(v, ".png")))
@@ -213,7 +244,8 @@ int cmd_sample(int argc, char **argv)
         } else rc = cli_error(CLI_USAGE, "sample: unexpected argument '%s' (try edifice sample --help)", argv[i]);
     }
     if (rc == CLI_OK && !out) rc = cli_error(CLI_USAGE, "sample: --out FILE.npy|FILE.png is required");
-    if (rc == CLI_OK && recon && obs) rc = cli_error(CLI_USAGE, "sample: --reconstruct takes no --obs");
+    if (rc == CLI_OK && recon && (obs || label >= 0))
+        rc = cli_error(CLI_USAGE, "sample: --reconstruct takes no --obs or --label");
     if (rc == CLI_OK && recon) return reconstruct(&a, n, out, recon);
-    return rc == CLI_OK ? sample(&a, n, out, obs, underlay) : rc;
+    return rc == CLI_OK ? sample(&a, n, label, out, obs, underlay) : rc;
 }

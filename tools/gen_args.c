@@ -121,7 +121,8 @@ static void print_progress(void *ctx, const ed_gen_progress *p)
         fprintf(stderr, "%s: %lld of %lld samples, %.1f s\n", cmd, (long long)p->done, (long long)p->n, p->draw_s);
 }
 
-int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *obs, ed_tensor **out)
+int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *obs, const ed_tensor *labels,
+             ed_tensor **out)
 {
     ed_pass_opts po = cli_pass_opts(&a->passes);
     draw_report report = {a, 0};
@@ -133,7 +134,7 @@ int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *o
                           .pass_opts = &po,
                           .progress = print_progress,
                           .progress_ctx = &report};
-    if (ed_gen_draw(&ck->model, ck->store, n, obs, &o, out) != ED_OK)
+    if (ed_gen_draw(&ck->model, ck->store, n, obs, labels, &o, out) != ED_OK)
         return cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
     fprintf(stderr, "%s: %lld samples of %s (step %lld) in %.2f s (%s)\n", a->cmd, (long long)n, ck->model.def->name,
             (long long)ck->step, report.draw_s, a->backend == ED_BACKEND_INTERP ? "interp" : "jit");

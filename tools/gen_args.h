@@ -36,7 +36,8 @@ int gen_parse_count(const char *cmd, const char *flag, const char *v, long long 
 int gen_load(const gen_args *a, ed_checkpoint *ck);
 
 /* ed_gen_draw with the flags, printing its progress and one timing line on stderr. */
-int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *obs, ed_tensor **out);
+int gen_draw(const gen_args *a, ed_checkpoint *ck, int64_t n, const ed_tensor *obs, const ed_tensor *labels,
+             ed_tensor **out);
 
 /* ed_gen_fresh_data seeded by --seed and k. */
 int gen_fresh_data(const gen_args *a, const ed_checkpoint *ck, const char *spec, int64_t n, uint64_t k, ed_dataset *d);
