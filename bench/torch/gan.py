@@ -97,6 +97,7 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--every", type=int, default=0, help="print the step's losses every K iterations")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -123,11 +124,14 @@ def main():
             opt_d.zero_grad()
             loss.backward()
             opt_d.step()
+        disc_loss = loss.item()
         lf = d(g(torch.randn(a.batch, 128))).squeeze(1)
         loss = -lf.mean() if wgan else F.softplus(-lf).mean()
         opt_g.zero_grad()
         loss.backward()
         opt_g.step()
+        if a.every and (t + 1) % a.every == 0:
+            print(f"step {t + 1} disc {disc_loss:.5f} gen {loss.item():.5f}", flush=True)
     train_s = time.time() - t0
     g.eval()
     with torch.no_grad():
