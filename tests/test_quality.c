@@ -9,7 +9,10 @@
  *   balance of the two sides;
  *   the VAE and RealNVP on the digits at the CLI's defaults (1,000 steps): their own
  *   figures on the 297 test digits below bounds set about 10% above measured runs, and
- *   RealNVP on moons within a stated multiple of the floor, as flow matching is.
+ *   RealNVP on moons within a stated multiple of the floor, as flow matching is;
+ *   the GANs on 8gaussians: the modes hit and the share of samples within 3 std of a mode
+ *   (models/metrics.h), and the standard GAN's losses on moons (its discriminator does
+ *   not win outright).
  *
  * The figures are printed, so a regression shows by how much. */
 #include <setjmp.h>
@@ -211,8 +214,8 @@ static void expect_modes(const recipe *r, int min_hit, double min_near)
 /* The standard GAN on moons at its defaults: the discriminator does not win outright.
  * Over the last 100 iterations its loss stays near the equilibrium 2 log 2 = 1.39 rather
  * than falling to 0, and the generator's near log 2 = 0.69 rather than growing. */
-#define DISC_MIN 0.6 /* measured 0.97 (seed 0): D's loss at equilibrium is 1.39, a D that wins is near 0 */
-#define GEN_MAX 2.5  /* measured 1.32 */
+#define DISC_MIN 0.6 /* measured 0.995 (seed 0): D's loss at equilibrium is 1.39, a D that wins is near 0 */
+#define GEN_MAX 2.5  /* measured 1.237 */
 static void test_gan_losses_on_moons(void **state)
 {
     (void)state;
