@@ -79,7 +79,9 @@ ed_node *ed_gan_gen_loss(ed_graph *g, int64_t batch, ed_node *labels, const ed_g
 ed_node *ed_gan_gradient_penalty(ed_node *real, ed_node *fake, ed_node *labels, const ed_gan_opts *o);
 
 /* n samples [n, D] of G in g (z drawn in the graph); labels i32 [n] for cgan. Build in
- * eval mode for the running statistics (ed_gen_model_sample does). */
+ * eval mode for the running statistics (ed_gen_model_sample does). The registered cgan
+ * sampler, given no labels, draws class i mod classes for sample i: a grid of `classes`
+ * columns shows one class per column. */
 ed_node *ed_gan_sample(ed_graph *g, int64_t n, ed_node *labels, const ed_gan_opts *o);
 
 #endif

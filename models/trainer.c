@@ -89,7 +89,11 @@ static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o, int
                         .groups = m->def->steps[k].groups};
     if (o->lr_schedule == ED_LR_COSINE)
         to.optim.schedule = (ed_schedule){
-            .kind = ED_SCHED_COSINE, .warmup_steps = 1, .total_steps = o->steps, .min_ratio = 0.01};
+            /* the step's own counter runs `repeats` times per iteration (a critic's n_critic) */
+            .kind = ED_SCHED_COSINE,
+            .warmup_steps = 1,
+            .total_steps = o->steps * ed_gen_model_step_repeats(m, k),
+            .min_ratio = 0.01};
     if (m->def->steps[k].optim) m->def->steps[k].optim(m, &to.optim);
     if (ed_graph_error(g) || ed_train_step(g, loss, &to) != ED_OK) {
         ed_fail("%s", ed_graph_error(g));

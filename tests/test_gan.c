@@ -14,6 +14,7 @@
 #include "models/gan.h"
 #include "models/registry.h"
 #include "models/train_step.h"
+#include "models/trainer.h"
 #include "passes/autodiff.h"
 
 #include <math.h>
@@ -278,6 +279,32 @@ static void test_cgan_conditions_both(void **state)
     assert_non_null(strstr(ed_last_error(), "needs class labels"));
 }
 
+/* wgan_gp's critic runs 5 times per iteration, so its cosine schedule spans 5 x steps
+ * of its own counter: after 2 of 4 iterations (its 10th run, counter 9) the lr factor is
+ * 0.01 + 0.99 (1 + cos(pi 8/19)) / 2, not the floor a 4-step span would give. */
+static void test_critic_schedule_spans_its_runs(void **state)
+{
+    (void)state;
+    ed_dataset d;
+    assert_int_equal(ed_dataset_open(&d, "8gaussians", 64, 0), ED_OK);
+    ed_gen_model m;
+    ed_data_facts f = ed_dataset_facts(&d);
+    assert_int_equal(ed_gen_model_init_data(&m, &ed_wgan_gp_model, &f), ED_OK);
+    m.opts.gan.latent = 4;
+    m.opts.gan.gen_sizes = (ed_sizes){1, {8}};
+    m.opts.gan.disc_sizes = (ed_sizes){1, {8}};
+    ed_trainer_opts o = {.batch = 8, .lr = 1e-3, .steps = 4, .lr_schedule = ED_LR_COSINE};
+    ed_trainer *t = ed_trainer_new(&m, &d, &o);
+    if (!t) fail_msg("%s", ed_last_error());
+    double loss;
+    for (int i = 0; i < 2; i++) assert_int_equal(ed_trainer_step(t, &loss), ED_OK);
+    double lr = ed_tensor_get(ed_program_output(ed_trainer_program(t), "lr"), 0);
+    double want = 1e-3 * (0.01 + 0.99 * 0.5 * (1 + cos(3.14159265358979323846 * 8 / 19)));
+    assert_float_equal(lr, want, 1e-6 * want);
+    ed_trainer_free(t);
+    ed_dataset_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_penalty_gradient),
         cmocka_unit_test(test_steps_update_their_groups),
         cmocka_unit_test(test_cgan_conditions_both),
+        cmocka_unit_test(test_critic_schedule_spans_its_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
