@@ -328,138 +328,136 @@ static void test_dit_labels(void)
     assert_one_error_line(&r, "guidance 2 needs a model trained with a null condition (cond_dropout > 0)");
     cli(&r, "sample dit --ckpt nodrop.safetensors --label 3 --sampler euler --out x.npy");
     assert_one_error_line(&r, "unknown sampler 'euler' (samplers: ddpm|ddim)");
-    /* score_sde from the CLI on moons, VP and VE: a run of 6 steps and a run of 3 resumed
+}
+
+/* score_sde from the CLI on moons, VP and VE: a run of 6 steps and a run of 3 resumed
  * to 6 write the same bytes; eval prints the PF-ODE NLL and the sliced Wasserstein line;
  * every sampler draws finite samples of the data's shape. */
-    static void test_score_sde(void **state)
-    {
-        (void)state;
-        static result r;
-        const char *sdes[2] = {"vp", "ve"};
-        char cmd[512];
-        for (int k = 0; k < 2; k++) {
-            const char *sde = sdes[k];
-            snprintf(cmd, sizeof cmd,
-                     "train score_sde --data moons --sde %s --steps 6 " SMALL " " CONST " --out sde_a.safetensors",
-                     sde);
-            cli(&r, cmd);
-            assert_ok(&r);
-            snprintf(cmd, sizeof cmd,
-                     "train score_sde --data moons --sde %s --steps 3 " SMALL " " CONST " --out sde_h.safetensors",
-                     sde);
-            cli(&r, cmd);
-            assert_ok(&r);
-            cli(&r, "train score_sde --resume sde_h.safetensors --steps 6 --out sde_b.safetensors");
-            assert_ok(&r);
-            size_t na, nb;
-            char *fa = slurp(TMP "/sde_a.safetensors", &na), *fb = slurp(TMP "/sde_b.safetensors", &nb);
-            assert_int_equal(na, nb);
-            assert_memory_equal(fa, fb, na);
-            free(fa);
-            free(fb);
-            cli(&r, "eval score_sde --ckpt sde_a.safetensors --n 200 --steps 30");
-            assert_ok(&r);
-            assert_non_null(strstr(r.out, "of moons, 500 rows"));
-            assert_non_null(strstr(r.out, "nll"));
-            assert_non_null(strstr(r.out, "bits_per_dim"));
-            assert_non_null(strstr(r.out, "sampler pc: 200 samples"));
-            assert_non_null(strstr(r.out, "sliced Wasserstein-1"));
-            const char *samplers[3] = {"pc", "em", "ode"};
-            for (int j = 0; j < 3; j++) {
-                snprintf(cmd, sizeof cmd,
-                         "sample score_sde --ckpt sde_a.safetensors --n 64 --sampler %s --steps 30 --out sde.npy",
-                         samplers[j]);
-                cli(&r, cmd);
-                assert_ok(&r);
-                ed_tensor *s = ed_npy_read(TMP "/sde.npy");
-                if (!s) fail_msg("%s", ed_last_error());
-                assert_true(ed_shape_eq(s->shape, ed_shape2(64, 2)));
-                for (int64_t i = 0; i < ed_tensor_numel(s); i++)
-                    if (!isfinite(ed_tensor_get(s, i)))
-                        fail_msg("%s %s: sample %lld is not finite", sde, samplers[j], (long long)i);
-                ed_tensor_free(s);
-            }
-        }
-        cli(&r, "sample score_sde --ckpt sde_a.safetensors --sampler ddim --out sde.npy");
-        assert_one_error_line(&r, "unknown sampler 'ddim' (samplers: pc|em|ode)");
-        /* VP's corrector needs 1 - beta dt > 0: ten steps of t are too coarse for beta = 20. */
-        cli(&r, "train score_sde --data moons --steps 1 " SMALL " --out sde_vp.safetensors");
+static void test_score_sde(void **state)
+{
+    (void)state;
+    static result r;
+    const char *sdes[2] = {"vp", "ve"};
+    char cmd[512];
+    for (int k = 0; k < 2; k++) {
+        const char *sde = sdes[k];
+        snprintf(cmd, sizeof cmd,
+                 "train score_sde --data moons --sde %s --steps 6 " SMALL " " CONST " --out sde_a.safetensors", sde);
+        cli(&r, cmd);
         assert_ok(&r);
-        cli(&r, "sample score_sde --ckpt sde_vp.safetensors --steps 10 --out sde.npy");
-        assert_one_error_line(&r, "too coarse for the VP corrector");
+        snprintf(cmd, sizeof cmd,
+                 "train score_sde --data moons --sde %s --steps 3 " SMALL " " CONST " --out sde_h.safetensors", sde);
+        cli(&r, cmd);
+        assert_ok(&r);
+        cli(&r, "train score_sde --resume sde_h.safetensors --steps 6 --out sde_b.safetensors");
+        assert_ok(&r);
+        size_t na, nb;
+        char *fa = slurp(TMP "/sde_a.safetensors", &na), *fb = slurp(TMP "/sde_b.safetensors", &nb);
+        assert_int_equal(na, nb);
+        assert_memory_equal(fa, fb, na);
+        free(fa);
+        free(fb);
+        cli(&r, "eval score_sde --ckpt sde_a.safetensors --n 200 --steps 30");
+        assert_ok(&r);
+        assert_non_null(strstr(r.out, "of moons, 500 rows"));
+        assert_non_null(strstr(r.out, "nll"));
+        assert_non_null(strstr(r.out, "bits_per_dim"));
+        assert_non_null(strstr(r.out, "sampler pc: 200 samples"));
+        assert_non_null(strstr(r.out, "sliced Wasserstein-1"));
+        const char *samplers[3] = {"pc", "em", "ode"};
+        for (int j = 0; j < 3; j++) {
+            snprintf(cmd, sizeof cmd,
+                     "sample score_sde --ckpt sde_a.safetensors --n 64 --sampler %s --steps 30 --out sde.npy",
+                     samplers[j]);
+            cli(&r, cmd);
+            assert_ok(&r);
+            ed_tensor *s = ed_npy_read(TMP "/sde.npy");
+            if (!s) fail_msg("%s", ed_last_error());
+            assert_true(ed_shape_eq(s->shape, ed_shape2(64, 2)));
+            for (int64_t i = 0; i < ed_tensor_numel(s); i++)
+                if (!isfinite(ed_tensor_get(s, i)))
+                    fail_msg("%s %s: sample %lld is not finite", sde, samplers[j], (long long)i);
+            ed_tensor_free(s);
+        }
     }
+    cli(&r, "sample score_sde --ckpt sde_a.safetensors --sampler ddim --out sde.npy");
+    assert_one_error_line(&r, "unknown sampler 'ddim' (samplers: pc|em|ode)");
+    /* VP's corrector needs 1 - beta dt > 0: ten steps of t are too coarse for beta = 20. */
+    cli(&r, "train score_sde --data moons --steps 2 " SMALL " " CONST " --out sde_vp.safetensors");
+    assert_ok(&r);
+    cli(&r, "sample score_sde --ckpt sde_vp.safetensors --steps 10 --out sde.npy");
+    assert_one_error_line(&r, "too coarse for the VP corrector");
+}
 
-    static void test_image_families(void **state)
-    {
-        (void)state;
-        train_resume_sample("vae", "--encoder 32 --decoder 32 --latent 4 " CONST, "iwae_nll",
-                            "eval: feature classifier trained in");
-        train_resume_sample("realnvp", "--couplings 2 --hidden 32 " CONST, "bits_per_dim",
-                            "eval: feature classifier loaded from " TMP "/cache/classifier-digits-");
-        train_resume_sample("vqvae",
-                            "--encoder_sizes 32 --decoder_sizes 32 --num_embeddings 8 --embedding_dim 4 "
-                            "--prior_width 16 --prior_layers 1 --prior_heads 2 --log vq.csv " CONST,
-                            "perplexity", "eval: feature classifier loaded from");
-        train_resume_sample("dit", "--hidden 16 --depth 1 --heads 2 --timesteps 20 --ddim_steps 4 " CONST,
-                            "denoise_mse", "eval: feature classifier loaded from");
-        test_dit_labels();
-        /* Autoencoders reconstruct given images: the first --n rows, in range; others refuse. */
-        static result r;
-        for (int k = 0; k < 2; k++) {
-            const char *model = k ? "vqvae" : "vae";
-            char cmd[256];
-            snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --reconstruct digits --n 5 --out rec.npy",
-                     model, model);
-            cli(&r, cmd);
-            assert_ok(&r);
-            ed_tensor *t = ed_npy_read(TMP "/rec.npy");
-            if (!t) fail_msg("%s", ed_last_error());
-            assert_int_equal(t->shape.rank, 4);
-            assert_int_equal(t->shape.dim[0], 5);
-            assert_int_equal(t->shape.dim[3], 8);
-            for (int64_t i = 0; i < ed_tensor_numel(t); i++)
-                assert_true(ed_tensor_get(t, i) >= 0 && ed_tensor_get(t, i) <= 1);
-            ed_tensor_free(t);
-            snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --reconstruct digits --out rec.png", model,
-                     model);
-            cli(&r, cmd);
-            assert_ok(&r);
-            assert_non_null(strstr(r.out, "50 images above their reconstructions"));
-        }
-        cli(&r, "sample realnvp --ckpt realnvp_a.safetensors --reconstruct digits --out rec.npy");
-        assert_one_error_line(&r, "sample: realnvp cannot reconstruct data (vae and vqvae can)");
-        cli(&r, "sample vae --ckpt vae_a.safetensors --reconstruct moons --out rec.npy");
-        assert_one_error_line(&r, "the data must be f32 [N >= 1, ...] like the model's samples");
+static void test_image_families(void **state)
+{
+    (void)state;
+    train_resume_sample("vae", "--encoder 32 --decoder 32 --latent 4 " CONST, "iwae_nll",
+                        "eval: feature classifier trained in");
+    train_resume_sample("realnvp", "--couplings 2 --hidden 32 " CONST, "bits_per_dim",
+                        "eval: feature classifier loaded from " TMP "/cache/classifier-digits-");
+    train_resume_sample("vqvae",
+                        "--encoder_sizes 32 --decoder_sizes 32 --num_embeddings 8 --embedding_dim 4 "
+                        "--prior_width 16 --prior_layers 1 --prior_heads 2 --log vq.csv " CONST,
+                        "perplexity", "eval: feature classifier loaded from");
+    train_resume_sample("dit", "--hidden 16 --depth 1 --heads 2 --timesteps 20 --ddim_steps 4 " CONST, "denoise_mse",
+                        "eval: feature classifier loaded from");
+    test_dit_labels();
+    /* Autoencoders reconstruct given images: the first --n rows, in range; others refuse. */
+    static result r;
+    for (int k = 0; k < 2; k++) {
+        const char *model = k ? "vqvae" : "vae";
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --reconstruct digits --n 5 --out rec.npy", model,
+                 model);
+        cli(&r, cmd);
+        assert_ok(&r);
+        ed_tensor *t = ed_npy_read(TMP "/rec.npy");
+        if (!t) fail_msg("%s", ed_last_error());
+        assert_int_equal(t->shape.rank, 4);
+        assert_int_equal(t->shape.dim[0], 5);
+        assert_int_equal(t->shape.dim[3], 8);
+        for (int64_t i = 0; i < ed_tensor_numel(t); i++)
+            assert_true(ed_tensor_get(t, i) >= 0 && ed_tensor_get(t, i) <= 1);
+        ed_tensor_free(t);
+        snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --reconstruct digits --out rec.png", model, model);
+        cli(&r, cmd);
+        assert_ok(&r);
+        assert_non_null(strstr(r.out, "50 images above their reconstructions"));
+    }
+    cli(&r, "sample realnvp --ckpt realnvp_a.safetensors --reconstruct digits --out rec.npy");
+    assert_one_error_line(&r, "sample: realnvp cannot reconstruct data (vae and vqvae can)");
+    cli(&r, "sample vae --ckpt vae_a.safetensors --reconstruct moons --out rec.npy");
+    assert_one_error_line(&r, "the data must be f32 [N >= 1, ...] like the model's samples");
 
-        /* Images without labels, or without a test split, have no classifier figures: said, not an error. */
-        ed_tensor *im = ed_tensor_new(ED_F32, ed_shape3(20, 8, 8)), *lab = ed_tensor_new(ED_I32, ed_shape1(20));
-        for (int64_t i = 0; i < ed_tensor_numel(im); i++) ed_tensor_set(im, i, (double)(i % 7) / 6);
-        for (int64_t i = 0; i < 20; i++) ed_tensor_set(lab, i, (double)(i % 3));
-        assert_int_equal(ed_npy_write(TMP "/im.npy", im), ED_OK);
-        assert_int_equal(ed_npy_write(TMP "/lab.npy", lab), ED_OK);
-        ed_tensor_free(im);
-        ed_tensor_free(lab);
-        cli(&r, "train vae --data im.npy --steps 2 --batch 4 --encoder 8 --decoder 8 --latent 2 --out im.safetensors");
-        assert_ok(&r);
-        cli(&r, "eval vae --ckpt im.safetensors");
-        assert_ok(&r);
-        assert_non_null(strstr(r.out, "(no classifier figures: data im.npy are not labelled images)"));
-        cli(&r, "eval vae --ckpt im.safetensors --data im.npy,labels=lab.npy");
-        assert_ok(&r);
-        assert_non_null(strstr(r.out, "(no classifier figures: data im.npy,labels=lab.npy has no test split"));
+    /* Images without labels, or without a test split, have no classifier figures: said, not an error. */
+    ed_tensor *im = ed_tensor_new(ED_F32, ed_shape3(20, 8, 8)), *lab = ed_tensor_new(ED_I32, ed_shape1(20));
+    for (int64_t i = 0; i < ed_tensor_numel(im); i++) ed_tensor_set(im, i, (double)(i % 7) / 6);
+    for (int64_t i = 0; i < 20; i++) ed_tensor_set(lab, i, (double)(i % 3));
+    assert_int_equal(ed_npy_write(TMP "/im.npy", im), ED_OK);
+    assert_int_equal(ed_npy_write(TMP "/lab.npy", lab), ED_OK);
+    ed_tensor_free(im);
+    ed_tensor_free(lab);
+    cli(&r, "train vae --data im.npy --steps 2 --batch 4 --encoder 8 --decoder 8 --latent 2 --out im.safetensors");
+    assert_ok(&r);
+    cli(&r, "eval vae --ckpt im.safetensors");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "(no classifier figures: data im.npy are not labelled images)"));
+    cli(&r, "eval vae --ckpt im.safetensors --data im.npy,labels=lab.npy");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "(no classifier figures: data im.npy,labels=lab.npy has no test split"));
 
-        /* Two training steps: each loss in the progress line and a column of its own in the log. */
-        cli(&r,
-            "train vqvae --data digits --steps 2 --batch 8 --encoder_sizes 8 --decoder_sizes 8 --num_embeddings 4 "
+    /* Two training steps: each loss in the progress line and a column of its own in the log. */
+    cli(&r, "train vqvae --data digits --steps 2 --batch 8 --encoder_sizes 8 --decoder_sizes 8 --num_embeddings 4 "
             "--embedding_dim 2 --prior_width 8 --prior_layers 0 --prior_heads 1 --out vq2.safetensors --log vq2.csv");
-        assert_ok(&r);
-        assert_non_null(strstr(r.err, "step 2/2  train "));
-        assert_non_null(strstr(r.err, "  prior "));
-        char *log = slurp(TMP "/vq2.csv", NULL);
-        assert_non_null(log);
-        assert_true(strncmp(log, "step,train,prior\n1,", 19) == 0);
-        free(log);
-    }
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "step 2/2  train "));
+    assert_non_null(strstr(r.err, "  prior "));
+    char *log = slurp(TMP "/vq2.csv", NULL);
+    assert_non_null(log);
+    assert_true(strncmp(log, "step,train,prior\n1,", 19) == 0);
+    free(log);
+}
 
 /* The GAN family: two steps (disc repeated n_critic times, then gen), both optimizers'
  * state and the batch-norm running statistics in the checkpoint: 6 iterations straight
@@ -467,399 +465,387 @@ static void test_dit_labels(void)
  * cgan trains on the digits and samples a grid in [0, 1]. */
 #define GAN_SMALL "--latent 8 --generator_sizes 16,16 --discriminator_sizes 16,16 --batch 32 --n 500 " CONST
 
-    static void gan_resume(const char *model)
-    {
-        static result r;
-        char cmd[512];
-        snprintf(cmd, sizeof cmd,
-                 "train %s --data 8gaussians --steps 6 " GAN_SMALL " --out %s_a.safetensors --log %s.csv", model, model,
-                 model);
-        cli(&r, cmd);
-        assert_ok(&r);
-        assert_non_null(strstr(r.err, "  disc "));
-        assert_non_null(strstr(r.err, "  gen "));
-        snprintf(cmd, sizeof cmd, "train %s --data 8gaussians --steps 3 " GAN_SMALL " --out %s_h.safetensors", model,
-                 model);
-        cli(&r, cmd);
-        assert_ok(&r);
-        snprintf(cmd, sizeof cmd, "train %s --resume %s_h.safetensors --steps 6 --out %s_b.safetensors", model, model,
-                 model);
-        cli(&r, cmd);
-        assert_ok(&r);
-        char pa[256], pb[256];
-        snprintf(pa, sizeof pa, TMP "/%s_a.safetensors", model);
-        snprintf(pb, sizeof pb, TMP "/%s_b.safetensors", model);
-        size_t na, nb;
-        char *fa = slurp(pa, &na), *fb = slurp(pb, &nb);
-        assert_int_equal(na, nb);
-        assert_memory_equal(fa, fb, na);
-        assert_non_null(memmem(fa, na, "opt.gen.step", 12));
-        assert_non_null(memmem(fa, na, "gen.bn0.running_var", 19));
-        free(fa);
-        free(fb);
-        snprintf(cmd, sizeof cmd, "eval %s --ckpt %s_a.safetensors --n 500", model, model);
-        cli(&r, cmd);
-        assert_ok(&r);
-        assert_non_null(strstr(r.out, "modes hit (>= 1% each)"));
-        assert_non_null(strstr(r.out, "8/8")); /* the data's own column */
-        assert_non_null(strstr(r.out, "within 3 std of a mode"));
-    }
+static void gan_resume(const char *model)
+{
+    static result r;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "train %s --data 8gaussians --steps 6 " GAN_SMALL " --out %s_a.safetensors --log %s.csv",
+             model, model, model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "  disc "));
+    assert_non_null(strstr(r.err, "  gen "));
+    snprintf(cmd, sizeof cmd, "train %s --data 8gaussians --steps 3 " GAN_SMALL " --out %s_h.safetensors", model,
+             model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    snprintf(cmd, sizeof cmd, "train %s --resume %s_h.safetensors --steps 6 --out %s_b.safetensors", model, model,
+             model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    char pa[256], pb[256];
+    snprintf(pa, sizeof pa, TMP "/%s_a.safetensors", model);
+    snprintf(pb, sizeof pb, TMP "/%s_b.safetensors", model);
+    size_t na, nb;
+    char *fa = slurp(pa, &na), *fb = slurp(pb, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(fa, fb, na);
+    assert_non_null(memmem(fa, na, "opt.gen.step", 12));
+    assert_non_null(memmem(fa, na, "gen.bn0.running_var", 19));
+    free(fa);
+    free(fb);
+    snprintf(cmd, sizeof cmd, "eval %s --ckpt %s_a.safetensors --n 500", model, model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "modes hit (>= 1% each)"));
+    assert_non_null(strstr(r.out, "8/8")); /* the data's own column */
+    assert_non_null(strstr(r.out, "within 3 std of a mode"));
+}
 
-    static void test_gan_families(void **state)
-    {
-        (void)state;
-        gan_resume("gan");
-        gan_resume("wgan_gp");
-        static result r;
-        cli(&r,
-            "train cgan --data digits --steps 2 --latent 8 --generator_sizes 16 --discriminator_sizes 16 --batch 16 "
+static void test_gan_families(void **state)
+{
+    (void)state;
+    gan_resume("gan");
+    gan_resume("wgan_gp");
+    static result r;
+    cli(&r, "train cgan --data digits --steps 2 --latent 8 --generator_sizes 16 --discriminator_sizes 16 --batch 16 "
             "--out cgan.safetensors");
-        assert_ok(&r);
-        cli(&r, "sample cgan --ckpt cgan.safetensors --n 20 --out cgan.npy");
-        assert_ok(&r);
-        ed_tensor *s = ed_npy_read(TMP "/cgan.npy");
-        if (!s) fail_msg("%s", ed_last_error());
-        assert_int_equal(s->shape.dim[0], 20);
-        for (int64_t i = 0; i < ed_tensor_numel(s); i++) {
-            double v = ed_tensor_get(s, i);
-            if (!(v >= 0 && v <= 1)) fail_msg("cgan sample %lld is %g", (long long)i, v);
-        }
-        ed_tensor_free(s);
-        cli(&r, "sample cgan --ckpt cgan.safetensors --out cgan.png");
-        assert_ok(&r);
+    assert_ok(&r);
+    cli(&r, "sample cgan --ckpt cgan.safetensors --n 20 --out cgan.npy");
+    assert_ok(&r);
+    ed_tensor *s = ed_npy_read(TMP "/cgan.npy");
+    if (!s) fail_msg("%s", ed_last_error());
+    assert_int_equal(s->shape.dim[0], 20);
+    for (int64_t i = 0; i < ed_tensor_numel(s); i++) {
+        double v = ed_tensor_get(s, i);
+        if (!(v >= 0 && v <= 1)) fail_msg("cgan sample %lld is %g", (long long)i, v);
     }
+    ed_tensor_free(s);
+    cli(&r, "sample cgan --ckpt cgan.safetensors --out cgan.png");
+    assert_ok(&r);
+}
 
-    static void test_train_errors(void **state)
-    {
-        (void)state;
-        static result r;
-        cli(&r, "train");
-        assert_one_error_line(&r, "train: give the model first");
-        cli(&r, "train vae --data moons --steps 5");
-        assert_one_error_line(&r, "the Bernoulli likelihood needs data in [0, 1]");
-        cli(&r, "train nosuch --data moons");
-        assert_one_error_line(
-            &r,
-            "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
-            "dit, score_sde)");
-        cli(&r, "train vqvae --data moons --steps 5");
-        assert_one_error_line(&r, "model vqvae: its decoder is Bernoulli and needs data in [0, 1]");
-        cli(&r, "train ddpm");
-        assert_one_error_line(&r, "train: --data is required");
-        cli(&r, "train ddpm --data spirals");
-        assert_one_error_line(&r, "train: unknown data 'spirals'");
-        cli(&r, "train ddpm --data missing.npy");
-        assert_one_error_line(&r, "missing.npy");
-        cli(&r, "train ddpm --data moons --hiden 3");
-        assert_one_error_line(&r, "train: '--hiden' is neither a train flag nor an option of ddpm");
-        cli(&r, "train ddpm --data moons --timesteps 0");
-        assert_one_error_line(&r, "train: ddpm: option timesteps: 0 is outside [1, 100000]");
-        cli(&r, "train ddpm --data moons --beta_schedule quadratic");
-        assert_one_error_line(&r, "'quadratic' is not one of linear|cosine");
-        cli(&r, "train ddpm --data moons --hidden 15 --steps 1");
-        assert_one_error_line(&r, "hidden must be even");
-        cli(&r, "train ddpm --data moons --lr -1");
-        assert_one_error_line(&r, "train: --lr wants a finite number > 0, got '-1'");
-        cli(&r, "train ddpm --data moons --steps 0");
-        assert_one_error_line(&r, "train: --steps wants a whole number >= 1, got '0'");
-        cli(&r, "train ddpm --data moons --backend gpu");
-        assert_one_error_line(&r, "train: --backend wants jit or interp, got 'gpu'");
-        cli(&r, "train ddpm --data moons --steps");
-        assert_one_error_line(&r, "train: --steps wants a whole number >= 1, got ''");
-        cli(&r, "train ddpm --data moons --steps 1 " SMALL " --out no/such/dir/x.safetensors");
-        assert_one_error_line(&r, "no/such/dir/x.safetensors");
+static void test_train_errors(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train");
+    assert_one_error_line(&r, "train: give the model first");
+    cli(&r, "train vae --data moons --steps 5");
+    assert_one_error_line(&r, "the Bernoulli likelihood needs data in [0, 1]");
+    cli(&r, "train nosuch --data moons");
+    assert_one_error_line(
+        &r,
+        "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
+        "dit, score_sde)");
+    cli(&r, "train vqvae --data moons --steps 5");
+    assert_one_error_line(&r, "model vqvae: its decoder is Bernoulli and needs data in [0, 1]");
+    cli(&r, "train ddpm");
+    assert_one_error_line(&r, "train: --data is required");
+    cli(&r, "train ddpm --data spirals");
+    assert_one_error_line(&r, "train: unknown data 'spirals'");
+    cli(&r, "train ddpm --data missing.npy");
+    assert_one_error_line(&r, "missing.npy");
+    cli(&r, "train ddpm --data moons --hiden 3");
+    assert_one_error_line(&r, "train: '--hiden' is neither a train flag nor an option of ddpm");
+    cli(&r, "train ddpm --data moons --timesteps 0");
+    assert_one_error_line(&r, "train: ddpm: option timesteps: 0 is outside [1, 100000]");
+    cli(&r, "train ddpm --data moons --beta_schedule quadratic");
+    assert_one_error_line(&r, "'quadratic' is not one of linear|cosine");
+    cli(&r, "train ddpm --data moons --hidden 15 --steps 1");
+    assert_one_error_line(&r, "hidden must be even");
+    cli(&r, "train ddpm --data moons --lr -1");
+    assert_one_error_line(&r, "train: --lr wants a finite number > 0, got '-1'");
+    cli(&r, "train ddpm --data moons --steps 0");
+    assert_one_error_line(&r, "train: --steps wants a whole number >= 1, got '0'");
+    cli(&r, "train ddpm --data moons --backend gpu");
+    assert_one_error_line(&r, "train: --backend wants jit or interp, got 'gpu'");
+    cli(&r, "train ddpm --data moons --steps");
+    assert_one_error_line(&r, "train: --steps wants a whole number >= 1, got ''");
+    cli(&r, "train ddpm --data moons --steps 1 " SMALL " --out no/such/dir/x.safetensors");
+    assert_one_error_line(&r, "no/such/dir/x.safetensors");
 
-        /* Checkpoints: a good one, then the wrong model, a truncated and a bit-flipped copy. */
-        cli(&r, "train flow_matching --data moons --steps 2 " SMALL " --out good.safetensors");
-        assert_ok(&r);
-        cli(&r, "train ddpm --resume good.safetensors --steps 4");
-        assert_one_error_line(&r, "train: good.safetensors is a checkpoint of model flow_matching, not ddpm");
-        cli(&r, "train flow_matching --resume good.safetensors --steps 4 --hidden 32");
-        assert_one_error_line(&r,
-                              "good.safetensors was trained with hidden = 16; a resumed run keeps its model options");
-        cli(&r, "train flow_matching --resume good.safetensors --steps 4 --data circles");
-        assert_one_error_line(&r, "good.safetensors was trained with --data moons");
-        cli(&r, "train flow_matching --resume good.safetensors --steps 4 --seed 9");
-        assert_one_error_line(&r, "was trained with --seed 0");
-        cli(&r, "train flow_matching --resume missing.safetensors");
-        assert_one_error_line(&r, "missing.safetensors");
+    /* Checkpoints: a good one, then the wrong model, a truncated and a bit-flipped copy. */
+    cli(&r, "train flow_matching --data moons --steps 2 " SMALL " --out good.safetensors");
+    assert_ok(&r);
+    cli(&r, "train ddpm --resume good.safetensors --steps 4");
+    assert_one_error_line(&r, "train: good.safetensors is a checkpoint of model flow_matching, not ddpm");
+    cli(&r, "train flow_matching --resume good.safetensors --steps 4 --hidden 32");
+    assert_one_error_line(&r, "good.safetensors was trained with hidden = 16; a resumed run keeps its model options");
+    cli(&r, "train flow_matching --resume good.safetensors --steps 4 --data circles");
+    assert_one_error_line(&r, "good.safetensors was trained with --data moons");
+    cli(&r, "train flow_matching --resume good.safetensors --steps 4 --seed 9");
+    assert_one_error_line(&r, "was trained with --seed 0");
+    cli(&r, "train flow_matching --resume missing.safetensors");
+    assert_one_error_line(&r, "missing.safetensors");
 
-        size_t n;
-        char *bytes = slurp(TMP "/good.safetensors", &n);
-        FILE *f = fopen(TMP "/short.safetensors", "wb");
-        fwrite(bytes, 1, n / 2, f);
-        fclose(f);
-        cli(&r, "train flow_matching --resume short.safetensors --steps 4");
-        assert_one_error_line(&r, "short.safetensors");
-        bytes[n - 5] ^= 0x04;
-        f = fopen(TMP "/flipped.safetensors", "wb");
-        fwrite(bytes, 1, n, f);
-        fclose(f);
-        free(bytes);
-        cli(&r, "train flow_matching --resume flipped.safetensors --steps 4");
-        assert_one_error_line(&r, "flipped.safetensors");
-        assert_non_null(strstr(r.err, "checksum mismatch"));
+    size_t n;
+    char *bytes = slurp(TMP "/good.safetensors", &n);
+    FILE *f = fopen(TMP "/short.safetensors", "wb");
+    fwrite(bytes, 1, n / 2, f);
+    fclose(f);
+    cli(&r, "train flow_matching --resume short.safetensors --steps 4");
+    assert_one_error_line(&r, "short.safetensors");
+    bytes[n - 5] ^= 0x04;
+    f = fopen(TMP "/flipped.safetensors", "wb");
+    fwrite(bytes, 1, n, f);
+    fclose(f);
+    free(bytes);
+    cli(&r, "train flow_matching --resume flipped.safetensors --steps 4");
+    assert_one_error_line(&r, "flipped.safetensors");
+    assert_non_null(strstr(r.err, "checksum mismatch"));
 
-        /* The data file changed under the checkpoint. */
-        cli(&r, "data moons --n 100 --out d.npy");
-        assert_ok(&r);
-        cli(&r, "train ddpm --data d.npy --steps 2 " SMALL " --out d.safetensors");
-        assert_ok(&r);
-        cli(&r, "data moons --n 100 --seed 1 --out d.npy");
-        assert_ok(&r);
-        cli(&r, "train ddpm --resume d.safetensors --steps 4");
-        assert_one_error_line(&r, "the data 'd.npy' is not what the checkpoint was trained on");
+    /* The data file changed under the checkpoint. */
+    cli(&r, "data moons --n 100 --out d.npy");
+    assert_ok(&r);
+    cli(&r, "train ddpm --data d.npy --steps 2 " SMALL " --out d.safetensors");
+    assert_ok(&r);
+    cli(&r, "data moons --n 100 --seed 1 --out d.npy");
+    assert_ok(&r);
+    cli(&r, "train ddpm --resume d.safetensors --steps 4");
+    assert_one_error_line(&r, "the data 'd.npy' is not what the checkpoint was trained on");
 
-        /* A safetensors file that is not a training checkpoint. */
-        ed_store *st = ed_store_new(0);
-        ed_store_put(st, "w", ed_tensor_new(ED_F32, ed_shape1(3)), true);
-        assert_int_equal(ed_safetensors_save(TMP "/plain.safetensors", st, NULL), ED_OK);
-        ed_store_free(st);
-        cli(&r, "train flow_matching --resume plain.safetensors");
-        assert_one_error_line(&r, "plain.safetensors: not an edifice training checkpoint");
+    /* A safetensors file that is not a training checkpoint. */
+    ed_store *st = ed_store_new(0);
+    ed_store_put(st, "w", ed_tensor_new(ED_F32, ed_shape1(3)), true);
+    assert_int_equal(ed_safetensors_save(TMP "/plain.safetensors", st, NULL), ED_OK);
+    ed_store_free(st);
+    cli(&r, "train flow_matching --resume plain.safetensors");
+    assert_one_error_line(&r, "plain.safetensors: not an edifice training checkpoint");
+}
+
+static bool wait_for_lines(const char *path, int lines, double timeout_s)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        char *s = slurp(path, NULL);
+        int k = 0;
+        for (char *p = s; p && *p; p++) k += *p == '\n';
+        free(s);
+        if (k >= lines) return true;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((double)(t.tv_sec - t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - t0.tv_nsec) > timeout_s) return false;
+        usleep(20000);
     }
+}
 
-    static bool wait_for_lines(const char *path, int lines, double timeout_s)
-    {
-        struct timespec t0, t;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        for (;;) {
-            char *s = slurp(path, NULL);
-            int k = 0;
-            for (char *p = s; p && *p; p++) k += *p == '\n';
-            free(s);
-            if (k >= lines) return true;
-            clock_gettime(CLOCK_MONOTONIC, &t);
-            if ((double)(t.tv_sec - t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - t0.tv_nsec) > timeout_s) return false;
-            usleep(20000);
-        }
-    }
-
-    /* Ctrl-C: the run stops after the current step, saves, exits 130; resume finishes it
+/* Ctrl-C: the run stops after the current step, saves, exits 130; resume finishes it
  * and the losses equal an uninterrupted run's. */
-    static void test_sigint_saves(void **state)
-    {
-        (void)state;
-        static result r;
-        unlink(TMP "/int.csv");
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            if (chdir(TMP) != 0) _exit(99);
-            FILE *e = freopen("int.err", "w", stderr);
-            (void)e;
-            setenv("OPENBLAS_NUM_THREADS", "1", 1);
-            execl(ED_CLI, ED_CLI, "train", "ddpm", "--data", "moons", "--steps", "100000", "--hidden", "16", "--layers",
-                  "1", "--batch", "32", "--n", "500", "--lr-schedule", "constant", "--out", "int.safetensors", "--log",
-                  "int.csv", (char *)NULL);
-            _exit(98);
-        }
-        if (!wait_for_lines(TMP "/int.csv", 4, 60)) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            fail_msg("training did not start");
-        }
-        kill(pid, SIGINT);
-        int status;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 130);
-        char *err = slurp(TMP "/int.err", NULL);
-        assert_non_null(strstr(err, "edifice: interrupted at step "));
-        assert_non_null(strstr(err, "checkpoint saved to int.safetensors (continue with --resume int.safetensors)"));
-        int stopped = atoi(strstr(err, "interrupted at step ") + 20);
-        free(err);
-        assert_true(stopped >= 3 && stopped < 100000);
-
-        /* Finish two more steps from the checkpoint; compare with a straight run. */
-        char args[1024];
-        snprintf(args, sizeof args, "train ddpm --resume int.safetensors --steps %d --log int2.csv", stopped + 2);
-        cli(&r, args);
-        assert_ok(&r);
-        snprintf(args, sizeof args,
-                 "train ddpm --data moons --steps %d --hidden 16 --layers 1 --batch 32 --n 500 " CONST
-                 " --out s.safetensors --log s.csv",
-                 stopped + 2);
-        cli(&r, args);
-        assert_ok(&r);
-        char *a = log_from("s.csv", stopped + 1), *b = log_from("int2.csv", stopped + 1);
-        assert_string_equal(a, b);
-        free(a);
-        free(b);
+static void test_sigint_saves(void **state)
+{
+    (void)state;
+    static result r;
+    unlink(TMP "/int.csv");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (chdir(TMP) != 0) _exit(99);
+        FILE *e = freopen("int.err", "w", stderr);
+        (void)e;
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        execl(ED_CLI, ED_CLI, "train", "ddpm", "--data", "moons", "--steps", "100000", "--hidden", "16", "--layers",
+              "1", "--batch", "32", "--n", "500", "--lr-schedule", "constant", "--out", "int.safetensors", "--log",
+              "int.csv", (char *)NULL);
+        _exit(98);
     }
-
-    /* Whether the file's bytes contain s (binary files included). */
-    static bool file_has(const char *path, const char *s)
-    {
-        size_t n, k = strlen(s);
-        char *b = slurp(path, &n);
-        bool found = false;
-        for (size_t i = 0; b && !found && i + k <= n; i++) found = memcmp(b + i, s, k) == 0;
-        free(b);
-        return found;
+    if (!wait_for_lines(TMP "/int.csv", 4, 60)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("training did not start");
     }
+    kill(pid, SIGINT);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 130);
+    char *err = slurp(TMP "/int.err", NULL);
+    assert_non_null(strstr(err, "edifice: interrupted at step "));
+    assert_non_null(strstr(err, "checkpoint saved to int.safetensors (continue with --resume int.safetensors)"));
+    int stopped = atoi(strstr(err, "interrupted at step ") + 20);
+    free(err);
+    assert_true(stopped >= 3 && stopped < 100000);
 
-    static void expect_npy(const char *path, int rank, int64_t d0, int64_t d1, int64_t d2)
-    {
-        ed_tensor *t = ed_npy_read(path);
-        if (!t) fail_msg("%s", ed_last_error());
-        assert_int_equal(t->shape.rank, rank);
-        assert_int_equal(t->shape.dim[0], d0);
-        assert_int_equal(t->shape.dim[1], d1);
-        if (rank > 2) assert_int_equal(t->shape.dim[2], d2);
-        for (int64_t i = 0; i < ed_tensor_numel(t); i++) assert_true(isfinite(((float *)t->data)[i]));
-        ed_tensor_free(t);
-    }
+    /* Finish two more steps from the checkpoint; compare with a straight run. */
+    char args[1024];
+    snprintf(args, sizeof args, "train ddpm --resume int.safetensors --steps %d --log int2.csv", stopped + 2);
+    cli(&r, args);
+    assert_ok(&r);
+    snprintf(args, sizeof args,
+             "train ddpm --data moons --steps %d --hidden 16 --layers 1 --batch 32 --n 500 " CONST
+             " --out s.safetensors --log s.csv",
+             stopped + 2);
+    cli(&r, args);
+    assert_ok(&r);
+    char *a = log_from("s.csv", stopped + 1), *b = log_from("int2.csv", stopped + 1);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+}
 
-    /* sample and eval on a small checkpoint of each kind: files of the right shape, the
+/* Whether the file's bytes contain s (binary files included). */
+static bool file_has(const char *path, const char *s)
+{
+    size_t n, k = strlen(s);
+    char *b = slurp(path, &n);
+    bool found = false;
+    for (size_t i = 0; b && !found && i + k <= n; i++) found = memcmp(b + i, s, k) == 0;
+    free(b);
+    return found;
+}
+
+static void expect_npy(const char *path, int rank, int64_t d0, int64_t d1, int64_t d2)
+{
+    ed_tensor *t = ed_npy_read(path);
+    if (!t) fail_msg("%s", ed_last_error());
+    assert_int_equal(t->shape.rank, rank);
+    assert_int_equal(t->shape.dim[0], d0);
+    assert_int_equal(t->shape.dim[1], d1);
+    if (rank > 2) assert_int_equal(t->shape.dim[2], d2);
+    for (int64_t i = 0; i < ed_tensor_numel(t); i++) assert_true(isfinite(((float *)t->data)[i]));
+    ed_tensor_free(t);
+}
+
+/* sample and eval on a small checkpoint of each kind: files of the right shape, the
  * figures printed, and bad requests refused with one line. */
-    static void test_sample_and_eval(void **state)
-    {
-        (void)state;
-        static result r;
-        cli(&r, "train flow_matching --data moons --steps 20 " SMALL " --out fm.safetensors");
-        assert_ok(&r);
-        cli(&r, "sample flow_matching --ckpt fm.safetensors --n 300 --out s.npy --sampler heun --steps 4 --batch 128");
-        assert_ok(&r);
-        assert_non_null(strstr(r.out, "wrote s.npy"));
-        assert_non_null(strstr(r.err, "300 samples of flow_matching (step 20)"));
-        expect_npy(TMP "/s.npy", 2, 300, 2, 0);
-        cli(&r, "sample flow_matching --ckpt fm.safetensors --n 300 --out s.png");
-        assert_ok(&r);
-        assert_true(access(TMP "/s.png", F_OK) == 0);
-        /* The plot's description (a tEXt chunk) counts the points drawn under the samples. */
-        assert_true(file_has(TMP "/s.png", "under:"));
-        cli(&r, "sample flow_matching --ckpt fm.safetensors --n 300 --out bare.png --no-data");
-        assert_ok(&r);
-        assert_true(file_has(TMP "/bare.png", "points: 300 of 300 drawn"));
-        assert_false(file_has(TMP "/bare.png", "under:"));
-        cli(&r, "eval flow_matching --ckpt fm.safetensors --n 400 --plot e.png");
-        assert_ok(&r);
-        assert_non_null(strstr(r.out, "400 samples against 400 fresh points of moons"));
-        assert_non_null(strstr(r.out, "sliced Wasserstein-1"));
-        assert_non_null(strstr(r.out, "MMD^2 (rbf, sigma"));
-        assert_true(access(TMP "/e.png", F_OK) == 0);
-        /* The same seed draws the same samples; the interpreter agrees with the JIT. */
-        cli(&r,
-            "sample flow_matching --ckpt fm.safetensors --n 300 --out s2.npy --sampler heun --steps 4 --batch 128 --backend interp");
-        assert_ok(&r);
-        ed_tensor *a = ed_npy_read(TMP "/s.npy"), *b = ed_npy_read(TMP "/s2.npy");
-        for (int64_t i = 0; i < ed_tensor_numel(a); i++)
-            assert_float_equal(((float *)a->data)[i], ((float *)b->data)[i], 1e-4);
-        ed_tensor_free(a);
-        ed_tensor_free(b);
+static void test_sample_and_eval(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train flow_matching --data moons --steps 20 " SMALL " --out fm.safetensors");
+    assert_ok(&r);
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --n 300 --out s.npy --sampler heun --steps 4 --batch 128");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "wrote s.npy"));
+    assert_non_null(strstr(r.err, "300 samples of flow_matching (step 20)"));
+    expect_npy(TMP "/s.npy", 2, 300, 2, 0);
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --n 300 --out s.png");
+    assert_ok(&r);
+    assert_true(access(TMP "/s.png", F_OK) == 0);
+    /* The plot's description (a tEXt chunk) counts the points drawn under the samples. */
+    assert_true(file_has(TMP "/s.png", "under:"));
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --n 300 --out bare.png --no-data");
+    assert_ok(&r);
+    assert_true(file_has(TMP "/bare.png", "points: 300 of 300 drawn"));
+    assert_false(file_has(TMP "/bare.png", "under:"));
+    cli(&r, "eval flow_matching --ckpt fm.safetensors --n 400 --plot e.png");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "400 samples against 400 fresh points of moons"));
+    assert_non_null(strstr(r.out, "sliced Wasserstein-1"));
+    assert_non_null(strstr(r.out, "MMD^2 (rbf, sigma"));
+    assert_true(access(TMP "/e.png", F_OK) == 0);
+    /* The same seed draws the same samples; the interpreter agrees with the JIT. */
+    cli(&r,
+        "sample flow_matching --ckpt fm.safetensors --n 300 --out s2.npy --sampler heun --steps 4 --batch 128 --backend interp");
+    assert_ok(&r);
+    ed_tensor *a = ed_npy_read(TMP "/s.npy"), *b = ed_npy_read(TMP "/s2.npy");
+    for (int64_t i = 0; i < ed_tensor_numel(a); i++)
+        assert_float_equal(((float *)a->data)[i], ((float *)b->data)[i], 1e-4);
+    ed_tensor_free(a);
+    ed_tensor_free(b);
 
-        /* Conditional: chunks [n, 8, 2] for fresh observations, written beside them. */
-        cli(&r, "train ddpm --data demo --steps 10 " SMALL " --cond_dropout 0.1 --out dd.safetensors");
-        assert_ok(&r);
-        cli(&r, "sample ddpm --ckpt dd.safetensors --n 50 --out c.npy --sampler ddim --steps 5 --guidance 2");
-        assert_ok(&r);
-        expect_npy(TMP "/c.npy", 3, 50, 8, 2);
-        expect_npy(TMP "/c.obs.npy", 2, 50, 6, 0);
-        cli(&r, "sample ddpm --ckpt dd.safetensors --obs c.obs.npy --n 20 --out c2.npy");
-        assert_ok(&r);
-        expect_npy(TMP "/c2.npy", 3, 20, 8, 2);
-        cli(&r, "eval ddpm --ckpt dd.safetensors --n 100 --sampler ddim --steps 5");
-        assert_ok(&r);
-        assert_non_null(strstr(r.out, "valid chunks"));
-        assert_non_null(strstr(r.out, "left/right"));
+    /* Conditional: chunks [n, 8, 2] for fresh observations, written beside them. */
+    cli(&r, "train ddpm --data demo --steps 10 " SMALL " --cond_dropout 0.1 --out dd.safetensors");
+    assert_ok(&r);
+    cli(&r, "sample ddpm --ckpt dd.safetensors --n 50 --out c.npy --sampler ddim --steps 5 --guidance 2");
+    assert_ok(&r);
+    expect_npy(TMP "/c.npy", 3, 50, 8, 2);
+    expect_npy(TMP "/c.obs.npy", 2, 50, 6, 0);
+    cli(&r, "sample ddpm --ckpt dd.safetensors --obs c.obs.npy --n 20 --out c2.npy");
+    assert_ok(&r);
+    expect_npy(TMP "/c2.npy", 3, 20, 8, 2);
+    cli(&r, "eval ddpm --ckpt dd.safetensors --n 100 --sampler ddim --steps 5");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "valid chunks"));
+    assert_non_null(strstr(r.out, "left/right"));
 
-        cli(&r, "sample flow_matching --out x.npy");
-        assert_one_error_line(&r, "--ckpt FILE is required");
-        cli(&r, "sample ddpm --ckpt fm.safetensors --out x.npy");
-        assert_one_error_line(&r, "fm.safetensors is a checkpoint of model flow_matching, not ddpm");
-        cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --sampler ddim");
-        assert_one_error_line(&r, "unknown sampler 'ddim' (samplers: euler|midpoint|heun|rk4)");
-        cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --obs c.obs.npy");
-        assert_one_error_line(&r, "flow_matching is unconditional; --obs is not used");
-        cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --label 3");
-        assert_one_error_line(&r, "sample: flow_matching is not class-conditional; --label is not used");
-        cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --label x");
-        assert_one_error_line(&r, "--label wants a whole number");
-        cli(&r, "sample ddpm --ckpt dd.safetensors --out x.npy --steps 7");
-        assert_one_error_line(&r, "the ddpm sampler runs all 100 steps");
-        cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.txt");
-        assert_one_error_line(&r, "--out wants FILE.npy or FILE.png");
-        cli(&r, "eval flow_matching --ckpt missing.safetensors");
-        assert_one_error_line(&r, "missing.safetensors");
-        cli(&r, "eval flow_matching --ckpt fm.safetensors --data demo --n 50");
-        assert_one_error_line(&r, "does not fit model flow_matching");
-    }
+    cli(&r, "sample flow_matching --out x.npy");
+    assert_one_error_line(&r, "--ckpt FILE is required");
+    cli(&r, "sample ddpm --ckpt fm.safetensors --out x.npy");
+    assert_one_error_line(&r, "fm.safetensors is a checkpoint of model flow_matching, not ddpm");
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --sampler ddim");
+    assert_one_error_line(&r, "unknown sampler 'ddim' (samplers: euler|midpoint|heun|rk4)");
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --obs c.obs.npy");
+    assert_one_error_line(&r, "flow_matching is unconditional; --obs is not used");
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --label 3");
+    assert_one_error_line(&r, "sample: flow_matching is not class-conditional; --label is not used");
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.npy --label x");
+    assert_one_error_line(&r, "--label wants a whole number");
+    cli(&r, "sample ddpm --ckpt dd.safetensors --out x.npy --steps 7");
+    assert_one_error_line(&r, "the ddpm sampler runs all 100 steps");
+    cli(&r, "sample flow_matching --ckpt fm.safetensors --out x.txt");
+    assert_one_error_line(&r, "--out wants FILE.npy or FILE.png");
+    cli(&r, "eval flow_matching --ckpt missing.safetensors");
+    assert_one_error_line(&r, "missing.safetensors");
+    cli(&r, "eval flow_matching --ckpt fm.safetensors --data demo --n 50");
+    assert_one_error_line(&r, "does not fit model flow_matching");
+}
 
-    /* The pass options reach the compiled step and sampler: stats and printing on stderr,
+/* The pass options reach the compiled step and sampler: stats and printing on stderr,
  * and a run without passes trains bit for bit like the default pipeline (every pass
  * keeps the values exactly). */
-    static void test_pass_options(void **state)
-    {
-        (void)state;
-        static result r;
-        cli(&r, "train flow_matching --data moons --steps 12 " SMALL " --out p1.safetensors --log p1.csv --pass-stats");
-        assert_ok(&r);
-        assert_non_null(strstr(r.err, "pass fuse:"));
-        assert_non_null(strstr(r.err, "pass plan:"));
-        cli(&r, "train flow_matching --data moons --steps 12 " SMALL " --out p2.safetensors --log p2.csv --passes ''");
-        assert_ok(&r);
-        assert_null(strstr(r.err, "pass fuse:"));
-        char *a = slurp(TMP "/p1.csv", NULL), *b = slurp(TMP "/p2.csv", NULL);
-        assert_true(strlen(a) > 12 * 4);
-        assert_string_equal(a, b);
-        free(a);
-        free(b);
-        cli(&r, "sample flow_matching --ckpt p1.safetensors --n 20 --out p.npy --print-after=fuse");
-        assert_ok(&r);
-        assert_non_null(strstr(r.err, "fused"));
-        cli(&r, "eval flow_matching --ckpt p1.safetensors --n 50 --passes simplify,dce --pass-stats");
-        assert_ok(&r);
-        assert_non_null(strstr(r.err, "pass dce:"));
-        assert_null(strstr(r.err, "pass fuse:"));
-        cli(&r, "train flow_matching --data moons --steps 2 " SMALL " --out p3.safetensors --passes simplify,bogus");
-        assert_one_error_line(&r, "unknown pass 'bogus'");
-        cli(&r, "sample flow_matching --ckpt p1.safetensors --out p.npy --print-after");
-        assert_one_error_line(&r, "--print-after needs a pass name");
-    }
+static void test_pass_options(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train flow_matching --data moons --steps 12 " SMALL " --out p1.safetensors --log p1.csv --pass-stats");
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "pass fuse:"));
+    assert_non_null(strstr(r.err, "pass plan:"));
+    cli(&r, "train flow_matching --data moons --steps 12 " SMALL " --out p2.safetensors --log p2.csv --passes ''");
+    assert_ok(&r);
+    assert_null(strstr(r.err, "pass fuse:"));
+    char *a = slurp(TMP "/p1.csv", NULL), *b = slurp(TMP "/p2.csv", NULL);
+    assert_true(strlen(a) > 12 * 4);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    cli(&r, "sample flow_matching --ckpt p1.safetensors --n 20 --out p.npy --print-after=fuse");
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "fused"));
+    cli(&r, "eval flow_matching --ckpt p1.safetensors --n 50 --passes simplify,dce --pass-stats");
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "pass dce:"));
+    assert_null(strstr(r.err, "pass fuse:"));
+    cli(&r, "train flow_matching --data moons --steps 2 " SMALL " --out p3.safetensors --passes simplify,bogus");
+    assert_one_error_line(&r, "unknown pass 'bogus'");
+    cli(&r, "sample flow_matching --ckpt p1.safetensors --out p.npy --print-after");
+    assert_one_error_line(&r, "--print-after needs a pass name");
+}
 
-    static void test_help(void **state)
-    {
-        (void)state;
-        static result r;
-        cli(&r, "train --help");
-        assert_ok(&r);
-        assert_non_null(strstr(r.out, "usage: edifice train MODEL"));
-        assert_non_null(strstr(r.out, "--resume FILE"));
-        assert_non_null(strstr(r.out, "--pass-stats"));
-        cli(&r, "train ddpm --help");
-        assert_ok(&r);
-        cli(&r, "data --help");
-        assert_ok(&r);
-        assert_non_null(strstr(r.out, "usage: edifice data NAME"));
-        cli(&r, "--help");
-        assert_non_null(strstr(r.out, "train MODEL --data"));
-        assert_non_null(strstr(r.out, "models [MODEL]"));
-    }
+static void test_help(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train --help");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "usage: edifice train MODEL"));
+    assert_non_null(strstr(r.out, "--resume FILE"));
+    assert_non_null(strstr(r.out, "--pass-stats"));
+    cli(&r, "train ddpm --help");
+    assert_ok(&r);
+    cli(&r, "data --help");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "usage: edifice data NAME"));
+    cli(&r, "--help");
+    assert_non_null(strstr(r.out, "train MODEL --data"));
+    assert_non_null(strstr(r.out, "models [MODEL]"));
+}
 
-    int main(void)
-    {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_models_lists_defaults),
-            cmocka_unit_test(test_data_writes_npy_and_png),
-            cmocka_unit_test(test_train_and_resume),
-            cmocka_unit_test(test_image_families),
-            cmocka_unit_test(test_gan_families),
-            cmocka_unit_test(test_train_errors),
-            cmocka_unit_test(test_sigint_saves),
-            cmocka_unit_test(test_help),
-            cmocka_unit_test(test_sample_and_eval),
-            cmocka_unit_test(test_pass_options),
-            cmocka_unit_test(test_models_lists_defaults),
-            cmocka_unit_test(test_data_writes_npy_and_png),
-            cmocka_unit_test(test_train_and_resume),
-            cmocka_unit_test(test_image_families),
-            cmocka_unit_test(test_score_sde),
-            cmocka_unit_test(test_train_errors),
-            cmocka_unit_test(test_sigint_saves),
-            cmocka_unit_test(test_help),
-            cmocka_unit_test(test_sample_and_eval),
-            cmocka_unit_test(test_pass_options),
-        };
-        return cmocka_run_group_tests(tests, setup, NULL);
-    }
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_models_lists_defaults),
+        cmocka_unit_test(test_data_writes_npy_and_png),
+        cmocka_unit_test(test_train_and_resume),
+        cmocka_unit_test(test_image_families),
+        cmocka_unit_test(test_score_sde),
+        cmocka_unit_test(test_gan_families),
+        cmocka_unit_test(test_train_errors),
+        cmocka_unit_test(test_sigint_saves),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_sample_and_eval),
+        cmocka_unit_test(test_pass_options),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
