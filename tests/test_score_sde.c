@@ -156,7 +156,7 @@ static double untrained_rms(const char *sde, const char *sampler)
     ed_store *st = ed_store_new(2);
     ed_tensor *s = NULL;
     ed_gen_draw_opts o = {.sampler = {.sampler = sampler, .steps = 40}, .seed = 4};
-    if (ed_gen_draw(&m, st, 2000, NULL, &o, &s) != ED_OK) fail_msg("%s", ed_last_error());
+    if (ed_gen_draw(&m, st, 2000, NULL, NULL, &o, &s) != ED_OK) fail_msg("%s", ed_last_error());
     double s2 = 0;
     for (int64_t i = 0; i < ed_tensor_numel(s); i++) s2 += f32_at(s, i) * f32_at(s, i);
     double rms = sqrt(s2 / (double)ed_tensor_numel(s));
