@@ -3,10 +3,26 @@
 #include <math.h>
 #include <stdio.h>
 
+/* [sin(2 pi W t), cos(2 pi W t)] for t [B] -> [B, hidden], W the fixed random state. */
+static ed_node *fourier_features(ed_node *t, ed_dtype dt, const ed_denoiser_opts *o)
+{
+    ed_graph *g = t->graph;
+    char name[256];
+    snprintf(name, sizeof name, "%s.fourier.w", ed_scope(g));
+    ed_node *w = ed_state(g, name, dt, ed_shape2(1, o->hidden / 2), (ed_init){ED_INIT_NORMAL, o->fourier_scale});
+    ed_node *angle = ed_matmul(ed_reshape(ed_mul_scalar(t, 6.283185307179586), ed_shape2(t->shape.dim[0], 1)), w);
+    ed_node *parts[2] = {ed_sin(angle), ed_cos(angle)};
+    return ed_concat(parts, 2, 1);
+}
+
 /* t [B] or [] -> [B, hidden]. */
 static ed_node *time_embedding(ed_node *t, int64_t batch, ed_dtype dt, const ed_denoiser_opts *o)
 {
     if (t->dtype != dt) t = ed_cast(t, dt);
+    if (o->time_features == ED_TIME_FOURIER) {
+        if (t->shape.rank == 1) return fourier_features(t, dt, o);
+        return ed_broadcast_to(fourier_features(ed_reshape(t, ed_shape1(1)), dt, o), ed_shape2(batch, o->hidden));
+    }
     if (o->time_scale != 1) t = ed_mul_scalar(t, o->time_scale);
     if (t->shape.rank == 0) {
         ed_node *e = ed_timestep_embedding(ed_reshape(t, ed_shape1(1)), o->hidden, o->max_period);

@@ -4,7 +4,8 @@
  *   x [B, ...] -> flatten [B, D]
  *   temb = sinusoidal(t * time_scale) [B, hidden], decreasing frequencies
  *          f_i = max_period^(-i / half) (ed_timestep_embedding; Edifice used increasing
- *          frequencies on t / T here, which we do not copy)
+ *          frequencies on t / T here, which we do not copy), or Gaussian Fourier
+ *          features of t (ed_time_features)
  *   c    = dense(concat(obs * keep, keep)) [B, hidden] when the model is conditional
  *   h    = silu(dense(concat(x, temb, c), hidden))
  *   num_layers x pre-LayerNorm residual blocks: h += dense(silu(dense(LN(h), expansion *
@@ -25,13 +26,21 @@
 
 #include "frontend/nn.h"
 
+/* SINUSOIDAL: ed_timestep_embedding of t * time_scale. FOURIER: Gaussian random
+ * features [sin(2 pi W t), cos(2 pi W t)] (Tancik et al.; Song et al.'s score networks),
+ * W ~ N(0, fourier_scale^2) fixed at init: the state "<name>.fourier.w" [1, hidden / 2],
+ * checkpointed, never trained. */
+typedef enum { ED_TIME_SINUSOIDAL, ED_TIME_FOURIER, ED_TIME_FEATURES_COUNT } ed_time_features;
+
 typedef struct {
-    int64_t hidden;    /* width [256] */
-    int64_t layers;    /* residual blocks [4] */
-    int64_t expansion; /* inner width of a block = expansion * hidden [4] */
-    double time_scale; /* t is multiplied by this before the embedding */
-    double max_period; /* of the sinusoidal embedding [10000] */
-    int64_t obs_size;  /* 0: unconditional; else the width of cond */
+    int64_t hidden;       /* width [256] */
+    int64_t layers;       /* residual blocks [4] */
+    int64_t expansion;    /* inner width of a block = expansion * hidden [4] */
+    double time_scale;    /* t is multiplied by this before the embedding */
+    double max_period;    /* of the sinusoidal embedding [10000] */
+    int64_t obs_size;     /* 0: unconditional; else the width of cond */
+    int time_features;    /* ed_time_features [SINUSOIDAL] */
+    double fourier_scale; /* FOURIER: std of the frequencies [16 in score_sde] */
 } ed_denoiser_opts;
 
 /* x: [B, ...] float; t: [B] or [] (broadcast over the batch), any dtype (cast to x's);

@@ -17,6 +17,7 @@
 #include "models/flow_matching.h"
 #include "models/gan.h"
 #include "models/realnvp.h"
+#include "models/score_sde.h"
 #include "models/vae.h"
 #include "models/vqvae.h"
 
@@ -140,6 +141,7 @@ struct ed_gen_model {
         ed_vqvae_opts vqvae;
         ed_gan_opts gan;
         ed_dit_opts dit;
+        ed_score_sde_opts sde;
     } opts;
 };
 
@@ -151,6 +153,7 @@ extern const ed_model_def ed_gan_model;
 extern const ed_model_def ed_wgan_gp_model;
 extern const ed_model_def ed_cgan_model;
 extern const ed_model_def ed_dit_model;
+extern const ed_model_def ed_score_sde_model;
 
 int ed_model_count(void);
 const ed_model_def *ed_model_at(int i);

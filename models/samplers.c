@@ -564,6 +564,12 @@ ed_sample_result ed_sample_pc(ed_graph *g, const ed_model *m, const ed_sample_sp
     if (!begin(&b, g, m, spec, n, prior_std(&d.sde.process, 1), "pc", &x)) return (ed_sample_result){0};
     sde_host sh;
     if (!sde_host_build(&b, &sh, &d.sde, n)) return finish(&b, NULL);
+    for (int k = 0; k < n; k++) /* VP's a = 1 - beta dt: a grid this coarse has no valid step */
+        if (!(sh.lang_a[k] > 0)) {
+            ed_graph_fail(g, "pc: step %d is too coarse for the VP corrector (1 - beta dt = %g); use more steps", k,
+                          sh.lang_a[k]);
+            return finish(&b, NULL);
+        }
     for (int j = 0; j < nc && x; j++) x = langevin_step(&b, &sh, x, snr);
     return finish(&b, x ? em_step(&b, &sh, x) : NULL);
 }

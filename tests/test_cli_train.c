@@ -109,7 +109,7 @@ static void test_models_lists_defaults(void **state)
     assert_one_error_line(
         &r,
         "models: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
-        "dit)");
+        "dit, score_sde)");
     cli(&r, "models --help");
     assert_ok(&r);
     assert_non_null(strstr(r.out, "usage: edifice models"));
@@ -330,6 +330,65 @@ static void test_dit_labels(void)
     assert_one_error_line(&r, "unknown sampler 'euler' (samplers: ddpm|ddim)");
 }
 
+/* score_sde from the CLI on moons, VP and VE: a run of 6 steps and a run of 3 resumed
+ * to 6 write the same bytes; eval prints the PF-ODE NLL and the sliced Wasserstein line;
+ * every sampler draws finite samples of the data's shape. */
+static void test_score_sde(void **state)
+{
+    (void)state;
+    static result r;
+    const char *sdes[2] = {"vp", "ve"};
+    char cmd[512];
+    for (int k = 0; k < 2; k++) {
+        const char *sde = sdes[k];
+        snprintf(cmd, sizeof cmd,
+                 "train score_sde --data moons --sde %s --steps 6 " SMALL " " CONST " --out sde_a.safetensors", sde);
+        cli(&r, cmd);
+        assert_ok(&r);
+        snprintf(cmd, sizeof cmd,
+                 "train score_sde --data moons --sde %s --steps 3 " SMALL " " CONST " --out sde_h.safetensors", sde);
+        cli(&r, cmd);
+        assert_ok(&r);
+        cli(&r, "train score_sde --resume sde_h.safetensors --steps 6 --out sde_b.safetensors");
+        assert_ok(&r);
+        size_t na, nb;
+        char *fa = slurp(TMP "/sde_a.safetensors", &na), *fb = slurp(TMP "/sde_b.safetensors", &nb);
+        assert_int_equal(na, nb);
+        assert_memory_equal(fa, fb, na);
+        free(fa);
+        free(fb);
+        cli(&r, "eval score_sde --ckpt sde_a.safetensors --n 200 --steps 30");
+        assert_ok(&r);
+        assert_non_null(strstr(r.out, "of moons, 500 rows"));
+        assert_non_null(strstr(r.out, "nll"));
+        assert_non_null(strstr(r.out, "bits_per_dim"));
+        assert_non_null(strstr(r.out, "sampler pc: 200 samples"));
+        assert_non_null(strstr(r.out, "sliced Wasserstein-1"));
+        const char *samplers[3] = {"pc", "em", "ode"};
+        for (int j = 0; j < 3; j++) {
+            snprintf(cmd, sizeof cmd,
+                     "sample score_sde --ckpt sde_a.safetensors --n 64 --sampler %s --steps 30 --out sde.npy",
+                     samplers[j]);
+            cli(&r, cmd);
+            assert_ok(&r);
+            ed_tensor *s = ed_npy_read(TMP "/sde.npy");
+            if (!s) fail_msg("%s", ed_last_error());
+            assert_true(ed_shape_eq(s->shape, ed_shape2(64, 2)));
+            for (int64_t i = 0; i < ed_tensor_numel(s); i++)
+                if (!isfinite(ed_tensor_get(s, i)))
+                    fail_msg("%s %s: sample %lld is not finite", sde, samplers[j], (long long)i);
+            ed_tensor_free(s);
+        }
+    }
+    cli(&r, "sample score_sde --ckpt sde_a.safetensors --sampler ddim --out sde.npy");
+    assert_one_error_line(&r, "unknown sampler 'ddim' (samplers: pc|em|ode)");
+    /* VP's corrector needs 1 - beta dt > 0: ten steps of t are too coarse for beta = 20. */
+    cli(&r, "train score_sde --data moons --steps 2 " SMALL " " CONST " --out sde_vp.safetensors");
+    assert_ok(&r);
+    cli(&r, "sample score_sde --ckpt sde_vp.safetensors --steps 10 --out sde.npy");
+    assert_one_error_line(&r, "too coarse for the VP corrector");
+}
+
 static void test_image_families(void **state)
 {
     (void)state;
@@ -478,7 +537,7 @@ static void test_train_errors(void **state)
     assert_one_error_line(
         &r,
         "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
-        "dit)");
+        "dit, score_sde)");
     cli(&r, "train vqvae --data moons --steps 5");
     assert_one_error_line(&r, "model vqvae: its decoder is Bernoulli and needs data in [0, 1]");
     cli(&r, "train ddpm");
@@ -776,11 +835,17 @@ static void test_help(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_models_lists_defaults), cmocka_unit_test(test_data_writes_npy_and_png),
-        cmocka_unit_test(test_train_and_resume),      cmocka_unit_test(test_image_families),
-        cmocka_unit_test(test_gan_families),          cmocka_unit_test(test_train_errors),
-        cmocka_unit_test(test_sigint_saves),          cmocka_unit_test(test_help),
-        cmocka_unit_test(test_sample_and_eval),       cmocka_unit_test(test_pass_options),
+        cmocka_unit_test(test_models_lists_defaults),
+        cmocka_unit_test(test_data_writes_npy_and_png),
+        cmocka_unit_test(test_train_and_resume),
+        cmocka_unit_test(test_image_families),
+        cmocka_unit_test(test_score_sde),
+        cmocka_unit_test(test_gan_families),
+        cmocka_unit_test(test_train_errors),
+        cmocka_unit_test(test_sigint_saves),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_sample_and_eval),
+        cmocka_unit_test(test_pass_options),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -74,6 +74,18 @@ static void test_defaults_follow_edifice(void **state)
     expect_opt(&m, "guidance_scale", "1");
     assert_string_equal(m.def->pred, "velocity");
     assert_string_equal(ed_model_find("ddpm")->pred, "eps");
+    /* Edifice's ScoreSDE: hidden 256, 4 layers, VP 0.1..20, VE 0.01..50. */
+    assert_int_equal(ed_gen_model_init(&m, ed_model_find("score_sde"), ed_shape1(2), 0), ED_OK);
+    expect_opt(&m, "hidden", "256");
+    expect_opt(&m, "layers", "4");
+    expect_opt(&m, "sde", "vp");
+    expect_opt(&m, "beta_min", "0.1");
+    expect_opt(&m, "beta_max", "20");
+    expect_opt(&m, "sigma_min", "0.01");
+    expect_opt(&m, "sigma_max", "50");
+    expect_opt(&m, "sampler", "pc");
+    expect_opt(&m, "snr", "0.16");
+    assert_null(m.def->pred); /* it samples itself, not through ed_denoiser_sample */
 }
 
 static void test_option_errors(void **state)
@@ -97,7 +109,8 @@ static void test_option_errors(void **state)
     assert_int_equal(ed_gen_model_set(&m, "time_scale", "0.30000000000000004"), ED_OK);
     expect_opt(&m, "time_scale", "0.30000000000000004");
     assert_null(ed_model_find("nosuch"));
-    assert_non_null(strstr(ed_last_error(), "flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, dit"));
+    assert_non_null(
+        strstr(ed_last_error(), "flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, dit, score_sde"));
 }
 
 /* A SIZES option: a list of widths with its default, parse errors and exact round trip. */
@@ -278,6 +291,8 @@ static void test_loss_falls(void **state)
          {"hidden", "64", "layers", "2", "cond_dropout", "0.1"}},
         {"ddpm", "demo", 0.5, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2", "cond_dropout", "0.1"}},
         {"ddim", "moons", 0.85, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2"}},
+        {"score_sde", "moons", 0.85, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2"}},
+        {"score_sde", "moons", 0.85, 300, 128, 2e-3, ED_BACKEND_JIT, {"hidden", "64", "layers", "2", "sde", "ve"}},
     };
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         double first, last;

@@ -84,7 +84,8 @@ bool gen_arg(gen_args *a, int argc, char **argv, int *i, int *rc)
 
 const char gen_usage[] = "  --ckpt FILE       the checkpoint `edifice train MODEL` wrote (required)\n"
                          "  --sampler NAME    flow_matching: euler|midpoint|heun|rk4 (default: the model's\n"
-                         "                    solver option); ddpm, ddim: ddpm|ddim (default: the model's name)\n"
+                         "                    solver option); ddpm, ddim: ddpm|ddim (default: the model's name);\n"
+                         "                    score_sde: pc|em|ode (default: its sampler option, pc)\n"
                          "  --steps K         sampler steps (default: sample_steps, ddim_steps; ddpm runs all T)\n"
                          "  --guidance S      classifier-free guidance scale for a conditional model (1: none)\n"
                          "  --eta X           DDIM noise (0 deterministic, 1 DDPM-like; default the model's)\n"
