@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The learning table of bench/RESULTS.md: `edifice train vae|realnvp --data digits` at the
+# The learning table of bench/RESULTS.md: `edifice train vae|realnvp|vqvae --data digits` at the
 # CLI's defaults, then `edifice eval` on the test digits, for 3 seeds, beside their PyTorch
 # twins (bench/torch/learning.py: same architecture, init, data, loss and budget). Raw output
 # goes to $BUILD/learning-out/; bench/learning_report.py writes the "## Learning" section
@@ -40,7 +40,7 @@ log() {
 }
 
 fail=0
-for model in vae realnvp; do
+for model in vae realnvp vqvae; do
     for s in $SEEDS; do
         ck="$OUT/$model-s$s.safetensors"
         f="$OUT/c-$model-s$s.txt"

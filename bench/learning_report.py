@@ -21,7 +21,12 @@ ROWS = [
     ("vae IWAE NLL, K = 100 (nats)", "vae", "iwae_nll"),
     ("realnvp NLL (nats)", "realnvp", "nll"),
     ("realnvp bits/dim", "realnvp", "bits_per_dim"),
+    ("vqvae recon MSE (per pixel)", "vqvae", "recon_mse"),
+    ("vqvae prior NLL (nats)", "vqvae", "prior_nll"),
+    ("vqvae codes used (of 64)", "vqvae", "codes_used"),
+    ("vqvae code perplexity", "vqvae", "perplexity"),
 ]
+MODELS = ("vae", "realnvp", "vqvae")
 
 
 def read(path):
@@ -66,7 +71,7 @@ def first_line(path):
 
 
 def section(out_dir, command):
-    data = {(side, model): runs(out_dir, side, model) for side in ("c", "torch") for model in ("vae", "realnvp")}
+    data = {(side, model): runs(out_dir, side, model) for side in ("c", "torch") for model in MODELS}
     nseeds = max(len(v) for v in data.values())
     failed = sum(1 for v in data.values() for r in v if r is None)
     lines = [
@@ -75,14 +80,16 @@ def section(out_dir, command):
         f"Written by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
         f"load before `{first_line(os.path.join(out_dir, 'load-before.txt')).split('load average: ')[-1]}`, "
         f"after `{first_line(os.path.join(out_dir, 'load-after.txt')).split('load average: ')[-1]}`. "
-        "`edifice train vae|realnvp --data digits --seed S` at the CLI's defaults (1000 steps of batch 256 "
+        "`edifice train vae|realnvp|vqvae --data digits --seed S` at the CLI's defaults (1000 steps of batch 256 "
         "drawn with replacement from the 1,500 training digits, Adam lr 1e-3 with the cosine schedule down "
         "to lr/100), then `edifice eval` on the 297 test digits; PyTorch: bench/torch/learning.py, the same "
         "architectures, init (glorot-uniform weights, zero biases, zero RealNVP s/t heads), loss, data split "
         "and budget, on one thread. Random streams differ between the two sides. "
         f"Mean ± sd over {nseeds} seeds (0, 1, 2), per test sample, lower is better. vae: neg ELBO with one z "
         "per digit, IWAE bound with K = 100; realnvp: one uniform-dequantisation draw per digit, the bound "
-        "on the 17-level discrete likelihood. Training time: edifice's is the CLI's own `trained N steps in "
+        "on the 17-level discrete likelihood; vqvae: two steps per iteration (autoencoder and codebook, then "
+        "the prior on the codes), recon MSE through the codes, the prior's NLL of the test codes, and "
+        "the test codes' histogram (codes used, perplexity; higher is better for these two). Training time: edifice's is the CLI's own `trained N steps in "
         "X s` (the step loop; the JIT compile before it, about a second, is not counted); PyTorch's is its "
         "step loop (eager). Both on one OpenBLAS thread, on a loaded 2-core machine.",
         "",
@@ -94,7 +101,9 @@ def section(out_dir, command):
         t = [r[fig] for r in data[("torch", model)] if r and fig in r]
         ct = [r["train_seconds"] for r in data[("c", model)] if r and "train_seconds" in r]
         tt = [r["train_seconds"] for r in data[("torch", model)] if r and "train_seconds" in r]
-        digits = 4 if "bits" in label else 2
+        if not c and not t:
+            continue
+        digits = 4 if "bits" in label or "MSE" in label else 1 if "codes used" in label else 2
         lines.append(f"| {label} | {stat(c, digits)} | {stat(t, digits)} | {stat(ct, 1)} | {stat(tt, 1)} |")
     if failed:
         lines += ["", f"{failed} run(s) failed; their raw output is in {out_dir}."]

@@ -83,6 +83,13 @@ static void bind_update(ed_graph *g, ed_node *leaf, ed_node *value)
     if (leaf && value) ed_update(g, leaf->attr.name, value);
 }
 
+/* Adam's beta1 (k = 1) or beta2: as given with exact_betas, else zero means the default. */
+static double beta(const ed_optim_opts *o, int k)
+{
+    double b = k == 1 ? o->beta1 : o->beta2;
+    return o->exact_betas ? b : or_default(b, k == 1 ? 0.9 : 0.999);
+}
+
 /* Step-level scalars in one dtype: learning rate and Adam's bias corrections. */
 typedef struct {
     ed_node *lr, *corr1, *corr2;
@@ -94,7 +101,7 @@ static step_scalars scalars_for(ed_graph *g, ed_node *step, const ed_optim_opts 
     step_scalars s = {.lr = ed_mul(scalar(g, dt, lr), ed_schedule_factor(step, &o->schedule, dt))};
     if (o->kind != ED_OPT_SGD) {
         ed_node *t = ed_cast(ed_add(step, ed_scalar(g, ED_I32, 1)), dt);
-        double b1 = or_default(o->beta1, 0.9), b2 = or_default(o->beta2, 0.999);
+        double b1 = beta(o, 1), b2 = beta(o, 2);
         s.corr1 = ed_sub(scalar(g, dt, 1), ed_pow(scalar(g, dt, b1), t)); /* 1 - beta1^t */
         s.corr2 = ed_sub(scalar(g, dt, 1), ed_pow(scalar(g, dt, b2), t));
     }
@@ -117,7 +124,7 @@ static ed_node *sgd_update(ed_graph *g, ed_node *p, ed_node *grad, const ed_opti
 static ed_node *adam_update(ed_graph *g, ed_node *p, ed_node *grad, const ed_optim_opts *o, const step_scalars *s,
                             const char *prefix)
 {
-    double b1 = or_default(o->beta1, 0.9), b2 = or_default(o->beta2, 0.999), eps = or_default(o->eps, 1e-8);
+    double b1 = beta(o, 1), b2 = beta(o, 2), eps = or_default(o->eps, 1e-8);
     ed_node *m = slot(g, prefix, "m", p), *v = slot(g, prefix, "v", p);
     ed_node *m_new = ed_add(ed_mul_scalar(m, b1), ed_mul_scalar(grad, 1 - b1));
     ed_node *v_new = ed_add(ed_mul_scalar(v, b2), ed_mul_scalar(ed_square(grad), 1 - b2));

@@ -31,6 +31,7 @@ typedef struct {
     double momentum;      /* SGD [0: plain SGD] */
     bool nesterov;        /* SGD with momentum */
     double beta1, beta2;  /* Adam(W) [0.9, 0.999] */
+    bool exact_betas;     /* take beta1, beta2 as given, zeros included (WGAN-GP's 0, 0.9) */
     double eps;           /* Adam(W) [1e-8] */
     double weight_decay;  /* SGD, Adam: L2 added to the gradient; AdamW: decoupled [0] */
     double clip_norm;     /* clip gradients to this global L2 norm [0: off] */

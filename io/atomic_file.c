@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int ed_atomic_open(ed_atomic_file *af, const char *path)
@@ -78,4 +79,24 @@ int ed_atomic_finish(ed_atomic_file *af, int status)
     free(af->tmp);
     af->tmp = NULL;
     return status;
+}
+
+int ed_make_dirs(const char *path)
+{
+    char buf[4096];
+    size_t n = path ? strlen(path) : 0;
+    if (n == 0 || n >= sizeof buf) return ed_fail("cannot create a directory with an empty or too long path");
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return ed_fail("%s: cannot create directory: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return ed_fail("%s: cannot create directory: %s", buf, strerror(errno));
+    struct stat st;
+    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) return ed_fail("%s: not a directory", buf);
+    return ED_OK;
 }

@@ -24,4 +24,8 @@ int ed_atomic_open(ed_atomic_file *af, const char *path);
  * message. */
 int ed_atomic_finish(ed_atomic_file *af, int status);
 
+/* mkdir -p: path and every missing parent (mode 0777 less the umask). ED_OK if path is
+ * a directory afterwards, else ED_ERR with a message naming it. */
+int ed_make_dirs(const char *path);
+
 #endif

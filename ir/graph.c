@@ -310,6 +310,13 @@ void ed_scope_pop(ed_graph *g)
 
 const char *ed_scope(const ed_graph *g) { return g ? g->scope : ""; }
 
+void ed_graph_set_training(ed_graph *g, bool training)
+{
+    if (g) g->eval_mode = !training;
+}
+
+bool ed_graph_training(const ed_graph *g) { return g && !g->eval_mode; }
+
 /* ---- outputs and updates ------------------------------------------------- */
 
 static void bind(ed_graph *g, ed_binding **list, int *n, int *cap, const char *name, ed_node *v, const char *what)

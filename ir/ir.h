@@ -158,6 +158,7 @@ struct ed_graph {
     char *scope;          /* prefix for names of nodes built by nn blocks */
     size_t scope_len[64]; /* length of scope before each push */
     int scope_depth;
+    bool eval_mode;          /* nn blocks build their evaluation form (ed_graph_set_training) */
     struct ed_chunk *chunks; /* arena for nodes, names, data */
     bool failed;
     char error[1024];
@@ -188,6 +189,13 @@ ed_node *ed_set_name(ed_node *n, const char *name);
 void ed_scope_push(ed_graph *g, const char *name);
 void ed_scope_pop(ed_graph *g);
 const char *ed_scope(const ed_graph *g); /* "" at top level */
+
+/* Train/eval mode, a property of the program rather than a runtime branch: nn blocks
+ * that differ (batch norm, dropout) read it while they build, so one graph builder
+ * called once per mode gives two programs. New graphs are in training mode; loop
+ * bodies take their outer graph's mode; clones keep it. */
+void ed_graph_set_training(ed_graph *g, bool training);
+bool ed_graph_training(const ed_graph *g);
 
 /* Outputs and state updates. A NULL node is ignored (the graph has an error already). */
 void ed_output(ed_graph *g, const char *name, ed_node *v);

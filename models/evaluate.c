@@ -3,6 +3,7 @@
 #include "models/evaluate.h"
 #include "models/generate.h"
 #include "models/metrics.h"
+#include "runtime/error.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -23,7 +24,23 @@ static ed_tensor *take_rows(const ed_tensor *t, const int64_t *perm, int64_t fro
     return r;
 }
 
-/* Two halves of a file's rows in a seeded random order (Fisher-Yates on a 64-bit LCG). */
+/* 0..rows-1 in a seeded random order (Fisher-Yates on a 64-bit LCG); NULL if out of memory. */
+static int64_t *shuffled(int64_t rows, uint64_t seed)
+{
+    int64_t *perm = malloc((size_t)rows * sizeof *perm);
+    if (!perm) return NULL;
+    uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
+    for (int64_t i = 0; i < rows; i++) perm[i] = i;
+    for (int64_t i = rows - 1; i > 0; i--) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        int64_t j = (int64_t)((s >> 33) % (uint64_t)(i + 1));
+        int64_t t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+    return perm;
+}
+
+/* Two halves of a file's rows in a seeded random order. */
 static int split_file(ed_eval_data *e, const char *spec, uint64_t seed)
 {
     ed_dataset all = {0};
@@ -34,18 +51,10 @@ static int split_file(ed_eval_data *e, const char *spec, uint64_t seed)
         return ed_fail("%s has %lld rows; a floor needs at least 4", spec, (long long)rows);
     }
     if (e->n > half) e->n = half;
-    int64_t *perm = malloc((size_t)rows * sizeof *perm);
+    int64_t *perm = shuffled(rows, seed);
     if (!perm) {
         ed_dataset_free(&all);
         return ed_fail("out of memory");
-    }
-    uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
-    for (int64_t i = 0; i < rows; i++) perm[i] = i;
-    for (int64_t i = rows - 1; i > 0; i--) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        int64_t j = (int64_t)((s >> 33) % (uint64_t)(i + 1));
-        int64_t t = perm[i];
-        perm[i] = perm[j], perm[j] = t;
     }
     ed_dataset *a = &e->ref, *b = &e->floor[0];
     bool has_obs = all.obs != NULL;
@@ -146,11 +155,7 @@ static ed_graph *figure_graph(const ed_gen_model *m, int64_t b)
 {
     ed_graph *g = ed_graph_new("eval");
     if (!g) return NULL;
-    ed_shape xs = m->sample;
-    xs.rank++;
-    for (int i = xs.rank - 1; i > 0; i--) xs.dim[i] = xs.dim[i - 1];
-    xs.dim[0] = b;
-    ed_batch in = {.x = ed_input(g, "x", ED_F32, xs)};
+    ed_batch in = {.x = ed_input(g, "x", ED_F32, ed_gen_model_batch_shape(m, b))};
     if (m->obs_size) in.obs = ed_input(g, "obs", ED_F32, ed_shape2(b, m->obs_size));
     if (m->classes) in.labels = ed_input(g, "labels", ED_I32, ed_shape1(b));
     ed_node *figs[ED_MAX_FIGURES] = {0};
@@ -255,4 +260,97 @@ int ed_eval_model_figures(const ed_gen_model *m, ed_store *st, const ed_dataset 
     }
     for (int i = 0; i < nf; i++) free(hist[i].count);
     return rc == ED_OK ? nf : -1;
+}
+
+/* ---- images: figures in a classifier's feature space ---------------------------------- */
+
+int ed_eval_images_open(ed_eval_images *e, const ed_checkpoint *ck, const char *spec)
+{
+    *e = (ed_eval_images){.test_accuracy = NAN};
+    if (!spec) spec = ck->data;
+    if (ed_dataset_open_split(&e->train, spec, ck->data_n, ck->data_seed, ED_SPLIT_TRAIN) != ED_OK) return -1;
+    if (!ed_dataset_is_images(&e->train) || !e->train.labels) {
+        ed_eval_images_free(e);
+        ed_fail("data %s are not labelled images", spec);
+        return 0;
+    }
+    if (ed_dataset_open_split(&e->test, spec, ck->data_n, ck->data_seed, ED_SPLIT_TEST) != ED_OK) {
+        ed_eval_images_free(e);
+        return 0;
+    }
+    if (!ed_shape_eq(ed_dataset_sample_shape(&e->test), ck->model.sample)) {
+        ed_eval_images_free(e);
+        ed_fail("data %s do not fit model %s's images", spec, ck->model.def->name);
+        return -1;
+    }
+    ed_tensor *features = NULL, *pred = NULL;
+    int status = ed_classifier_open(&e->clf, &e->train, NULL, &e->cache);
+    if (status == ED_OK) status = ed_classifier_apply(&e->clf, e->test.x, &features, &pred);
+    if (status == ED_OK) status = ed_feature_stats_of(features, &e->test_stats);
+    if (status == ED_OK)
+        e->test_accuracy = ed_label_accuracy(pred->data, e->test.labels->data, ed_dataset_rows(&e->test));
+    ed_tensor_free(features);
+    ed_tensor_free(pred);
+    if (status != ED_OK) ed_eval_images_free(e);
+    return status == ED_OK ? 1 : -1;
+}
+
+void ed_eval_images_free(ed_eval_images *e)
+{
+    ed_dataset_free(&e->train);
+    ed_dataset_free(&e->test);
+    ed_classifier_free(&e->clf);
+    ed_feature_stats_free(&e->test_stats);
+}
+
+ed_tensor *ed_eval_images_labels(const ed_eval_images *e, int64_t n)
+{
+    ed_tensor *t = ed_tensor_new(ED_I32, ed_shape1(n));
+    if (!t) {
+        ed_fail("out of memory for %lld labels", (long long)n);
+        return NULL;
+    }
+    int64_t rows = ed_dataset_rows(&e->test);
+    for (int64_t i = 0; i < n; i++) ((int32_t *)t->data)[i] = ((const int32_t *)e->test.labels->data)[i % rows];
+    return t;
+}
+
+/* Frechet distance of x's features to the test split's, and the spread of x's classes. */
+static int judge(const ed_eval_images *e, const ed_tensor *x, double *fd, int64_t *hit, double *perplexity,
+                 ed_tensor **pred)
+{
+    ed_tensor *features = NULL;
+    ed_feature_stats stats = {0};
+    int status = ed_classifier_apply(&e->clf, x, &features, pred);
+    if (status == ED_OK) status = ed_feature_stats_of(features, &stats);
+    if (status == ED_OK) status = ed_frechet_distance(&stats, &e->test_stats, fd);
+    if (status == ED_OK) status = ed_class_spread((*pred)->data, x->shape.dim[0], e->clf.classes, hit, perplexity);
+    ed_feature_stats_free(&stats);
+    ed_tensor_free(features);
+    return status;
+}
+
+int ed_eval_images_compare(const ed_eval_images *e, const ed_tensor *samples, const ed_tensor *labels, uint64_t seed,
+                           ed_eval_image_figures *out)
+{
+    *out = (ed_eval_image_figures){.label_accuracy = NAN};
+    int64_t n = samples && samples->shape.rank >= 1 ? samples->shape.dim[0] : 0;
+    if (n < 2) return ed_fail("eval: the image figures need at least 2 samples");
+    if (labels && (labels->dtype != ED_I32 || labels->shape.rank != 1 || labels->shape.dim[0] != n))
+        return ed_fail("eval: the requested labels must be i32 [%lld]", (long long)n);
+    int64_t rows = ed_dataset_rows(&e->train);
+    out->n = n;
+    out->floor_n = n < rows ? n : rows;
+    int64_t *perm = shuffled(rows, seed);
+    ed_tensor *floor_x = perm ? take_rows(e->train.x, perm, 0, out->floor_n) : NULL, *pred = NULL, *floor_pred = NULL;
+    free(perm);
+    if (!floor_x) return ed_fail("out of memory");
+    int status = judge(e, samples, &out->frechet, &out->classes_hit, &out->class_perplexity, &pred);
+    if (status == ED_OK)
+        status = judge(e, floor_x, &out->frechet_floor, &out->floor_classes_hit, &out->floor_perplexity, &floor_pred);
+    if (status == ED_OK && labels) out->label_accuracy = ed_label_accuracy(pred->data, labels->data, n);
+    ed_tensor_free(pred);
+    ed_tensor_free(floor_pred);
+    ed_tensor_free(floor_x);
+    return status;
 }

@@ -10,6 +10,8 @@
 #ifndef ED_EVALUATE_H
 #define ED_EVALUATE_H
 
+#include "models/classifier.h"
+#include "models/frechet.h"
 #include "models/trainer.h"
 
 #define ED_EVAL_FLOOR_DRAWS 4
@@ -53,5 +55,44 @@ typedef struct {
  * the model's params (a checkpoint's store). */
 int ed_eval_model_figures(const ed_gen_model *m, ed_store *st, const ed_dataset *d, const ed_eval_opts *o,
                           double *means);
+
+/* ---- images: figures in a classifier's feature space ---------------------------------
+ * For labelled images with a test split (digits, fashion_mnist), samples are judged by
+ * the feature classifier of models/classifier.h (default options, seed 0: one
+ * classifier per data set, trained on its train split and cached): the Frechet distance
+ * of their features to the test split's, beside a floor (as many train rows, drawn by
+ * the eval seed, against the test split); the spread of their predicted classes; and
+ * for a class-conditional model the share predicted as the class each was drawn for,
+ * beside the classifier's own accuracy on the test split. */
+typedef struct {
+    ed_dataset train, test;
+    ed_classifier clf;
+    ed_classifier_cache cache; /* where the classifier came from */
+    ed_feature_stats test_stats;
+    double test_accuracy; /* the classifier's, on the test split */
+} ed_eval_images;
+
+/* For spec (NULL: what ck's model was trained on): 1 when the figures apply (the
+ * classifier loaded or trained now), 0 when they do not (the data have no labels or no
+ * test split; ed_last_error() says which), -1 on an error (ed_last_error()). */
+int ed_eval_images_open(ed_eval_images *e, const ed_checkpoint *ck, const char *spec);
+void ed_eval_images_free(ed_eval_images *e);
+
+/* The labels to draw n class-conditional samples for: the test split's labels in
+ * order, repeated, so the samples' classes are spread as the test split's. i32 [n]. */
+ed_tensor *ed_eval_images_labels(const ed_eval_images *e, int64_t n);
+
+typedef struct {
+    int64_t n, floor_n;                        /* samples; floor rows (n, at most the train split's) */
+    double frechet, frechet_floor;             /* to the test split's features */
+    int64_t classes_hit, floor_classes_hit;    /* classes predicted at least once */
+    double class_perplexity, floor_perplexity; /* exp(entropy) of the predicted classes */
+    double label_accuracy;                     /* predicted == requested; NAN without labels */
+} ed_eval_image_figures;
+
+/* samples f32 [n >= 2, C, H, W] (drawn for labels i32 [n], or NULL for an unconditional
+ * model) against e's test split; the floor's train rows are drawn with seed. */
+int ed_eval_images_compare(const ed_eval_images *e, const ed_tensor *samples, const ed_tensor *labels, uint64_t seed,
+                           ed_eval_image_figures *out);
 
 #endif

@@ -143,7 +143,12 @@ ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
     if (labels && (labels->dtype != ED_I32 || labels->shape.rank != 1 || labels->shape.dim[0] != n))
         return ed_graph_fail(g, "sample %s: labels must be i32[%lld]", who, (long long)n);
     if (!m->def->sample) return ed_graph_fail(g, "sample %s: this model cannot sample", who);
-    return m->def->sample(g, m, n, obs, labels, &d);
+    /* samples come from the eval-mode network (batch norm's running statistics, no dropout) */
+    bool training = ed_graph_training(g);
+    ed_graph_set_training(g, false);
+    ed_node *x = m->def->sample(g, m, n, obs, labels, &d);
+    ed_graph_set_training(g, training);
+    return x;
 }
 
 const char *ed_gen_sampler_name(const ed_gen_model *m, const ed_gen_sample_opts *o, char *buf, size_t size)

@@ -24,7 +24,8 @@
 /* The sampler names a model accepts, "a|b|c" (for help and messages). */
 const char *ed_gen_model_samplers(const ed_gen_model *m);
 
-/* n samples [n, sample...] (f32) in g. obs [n, obs_size] is required for a conditional
+/* n samples [n, sample...] (f32) in g, built in eval mode (ed_graph_set_training; g's
+ * mode is restored after). obs [n, obs_size] is required for a conditional
  * model and must be NULL otherwise. The initial noise and every step's noise are drawn
  * in the graph (the program's seed and call counter). NULL with the reason on the graph
  * for an unknown sampler or a bad option. */

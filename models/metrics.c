@@ -1,4 +1,5 @@
-/* Sliced Wasserstein distance and RBF-kernel MMD^2 between point sets. */
+/* Sliced Wasserstein distance and RBF-kernel MMD^2 between point sets; histogram and
+ * class-prediction summaries. */
 #include "models/metrics.h"
 #include "runtime/error.h"
 #include "runtime/philox.h"
@@ -447,4 +448,79 @@ double ed_histogram_perplexity(const double *count, int64_t k, int64_t *used)
     }
     if (used) *used = distinct;
     return exp(entropy);
+}
+
+int ed_class_spread(const int32_t *pred, int64_t n, int32_t classes, int64_t *hit, double *perplexity)
+{
+    *hit = 0;
+    *perplexity = NAN;
+    if (!pred || n < 1 || classes < 1)
+        return ed_fail("class spread: needs n >= 1 predictions and classes >= 1 (n = %lld, classes = %d)", (long long)n,
+                       (int)classes);
+    double *count = calloc((size_t)classes, sizeof *count);
+    if (!count) return ed_fail("class spread: out of memory for %d classes", (int)classes);
+    for (int64_t i = 0; i < n; i++) {
+        if (pred[i] < 0 || pred[i] >= classes) {
+            free(count);
+            return ed_fail("class spread: prediction %lld is class %d, not in 0..%d", (long long)i, (int)pred[i],
+                           (int)classes - 1);
+        }
+        count[pred[i]]++;
+    }
+    *perplexity = ed_histogram_perplexity(count, classes, hit);
+    free(count);
+    return ED_OK;
+}
+
+double ed_label_accuracy(const int32_t *pred, const int32_t *requested, int64_t n)
+{
+    if (!pred || !requested || n < 1) {
+        ed_fail("label accuracy: needs n >= 1 predictions and labels (n = %lld)", (long long)n);
+        return NAN;
+    }
+    int64_t right = 0;
+    for (int64_t i = 0; i < n; i++) right += pred[i] == requested[i];
+    return (double)right / (double)n;
+}
+
+/* ---- mode coverage ---------------------------------------------------------------- */
+
+int ed_mode_coverage_of(const ed_tensor *x, const double *centers, int k, double std, double min_share,
+                        ed_mode_coverage *out)
+{
+    *out = (ed_mode_coverage){0};
+    if (!x || x->shape.rank != 2 || x->shape.dim[0] < 1 || (x->dtype != ED_F32 && x->dtype != ED_F64))
+        return ed_fail("mode coverage: the samples must be a float [N, D] with N >= 1");
+    if (!centers || k < 1 || k > 1024 || !(std > 0) || isinf(std) || !(min_share >= 0 && min_share <= 1))
+        return ed_fail("mode coverage: needs 1..1024 modes, std > 0 and min_share in [0, 1] (k %d, std %g, share %g)",
+                       k, std, min_share);
+    int64_t n = x->shape.dim[0], d = x->shape.dim[1];
+    int64_t *near = calloc((size_t)k, sizeof *near);
+    if (!near) return ed_fail("mode coverage: out of memory");
+    int64_t total = 0;
+    double radius2 = 9 * std * std;
+    for (int64_t i = 0; i < n; i++) {
+        int best = 0;
+        double best_d2 = INFINITY;
+        for (int c = 0; c < k; c++) {
+            double d2 = 0;
+            for (int64_t j = 0; j < d; j++) {
+                double diff = ed_tensor_get(x, i * d + j) - centers[c * d + j];
+                d2 += diff * diff;
+            }
+            if (d2 < best_d2) best_d2 = d2, best = c;
+            if (!(d2 < INFINITY)) break; /* NaN or inf: refused below */
+        }
+        if (!(best_d2 < INFINITY)) {
+            free(near);
+            return ed_fail("mode coverage: sample %lld is not finite", (long long)i);
+        }
+        if (best_d2 <= radius2) near[best]++, total++;
+    }
+    double need = ceil(min_share * (double)n);
+    if (need < 1) need = 1;
+    for (int c = 0; c < k; c++) out->modes_hit += (double)near[c] >= need;
+    out->near_share = (double)total / (double)n;
+    free(near);
+    return ED_OK;
 }

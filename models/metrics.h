@@ -59,4 +59,26 @@ int ed_mmd_median_bandwidth(const ed_tensor *x, const ed_tensor *y, double *sigm
  * an empty histogram. */
 double ed_histogram_perplexity(const double *count, int64_t k, int64_t *used);
 
+/* The class spread of n >= 1 predicted classes pred[i] in 0..classes-1: how many classes
+ * occur (*hit) and the perplexity of their histogram (*perplexity: classes for a
+ * uniform spread, 1 for a single class). ED_ERR for a class out of range. */
+int ed_class_spread(const int32_t *pred, int64_t n, int32_t classes, int64_t *hit, double *perplexity);
+
+/* The share of the n >= 1 predictions equal to the requested labels: a conditional
+ * model's accuracy as a classifier judges it. NAN with ed_last_error() for n < 1. */
+double ed_label_accuracy(const int32_t *pred, const int32_t *requested, int64_t n);
+/* Mode coverage of samples x [N, D] against k modes centers [k * D] (row-major) of
+ * standard deviation std (the 8 Gaussians' 0.1): each sample goes to its nearest
+ * centre and is near when within 3 std of it (Euclidean). near_share is the share of
+ * near samples; a mode is hit when at least ceil(min_share N) (and at least 1) near
+ * samples went to it, so a stray sample or two does not count as coverage. */
+typedef struct {
+    int modes_hit;
+    double near_share;
+} ed_mode_coverage;
+
+/* N >= 1, 1 <= k <= 1024, std > 0, min_share in [0, 1], finite values. */
+int ed_mode_coverage_of(const ed_tensor *x, const double *centers, int k, double std, double min_share,
+                        ed_mode_coverage *out);
+
 #endif

@@ -68,8 +68,8 @@ static const ed_model_def denoiser_models[] = {
      .denoise = diffusion_denoise},
 };
 static const ed_model_def *const models[] = {
-    &denoiser_models[0], &denoiser_models[1], &denoiser_models[2], &ed_vae_model,
-    &ed_vqvae_model,     &ed_realnvp_model,   &ed_dit_model,
+    &denoiser_models[0], &denoiser_models[1], &denoiser_models[2], &ed_vae_model,  &ed_vqvae_model,
+    &ed_realnvp_model,   &ed_gan_model,       &ed_wgan_gp_model,   &ed_cgan_model, &ed_dit_model,
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -132,14 +132,18 @@ bool ed_gen_model_plain_sampler(ed_graph *g, const ed_gen_model *m, const ed_gen
     return false;
 }
 
-ed_node *ed_gen_model_unflatten(const ed_gen_model *m, ed_node *flat)
+ed_shape ed_gen_model_batch_shape(const ed_gen_model *m, int64_t b)
 {
-    if (!flat) return NULL;
     ed_shape s = m->sample;
     s.rank++;
     for (int i = s.rank - 1; i > 0; i--) s.dim[i] = s.dim[i - 1];
-    s.dim[0] = flat->shape.dim[0];
-    return ed_reshape(flat, s);
+    s.dim[0] = b;
+    return s;
+}
+
+ed_node *ed_gen_model_unflatten(const ed_gen_model *m, ed_node *flat)
+{
+    return flat ? ed_reshape(flat, ed_gen_model_batch_shape(m, flat->shape.dim[0])) : NULL;
 }
 
 int ed_gen_model_set(ed_gen_model *m, const char *name, const char *value)
@@ -177,11 +181,7 @@ static bool check_x(ed_graph *g, const ed_gen_model *m, ed_node *x)
     if (!ok) {
         char have[96], want[96];
         ed_node_type_str(x, have, sizeof have);
-        ed_shape s = m->sample;
-        s.rank++;
-        for (int i = s.rank - 1; i > 0; i--) s.dim[i] = s.dim[i - 1];
-        s.dim[0] = x->shape.rank > 0 ? x->shape.dim[0] : 1;
-        ed_type_str(x->dtype, s, want, sizeof want);
+        ed_type_str(x->dtype, ed_gen_model_batch_shape(m, x->shape.rank > 0 ? x->shape.dim[0] : 1), want, sizeof want);
         ed_graph_fail(g, "model %s: x is %s, the model was built for %s", m->def->name, have, want);
     }
     return ok;

@@ -15,6 +15,7 @@
 #include "models/diffusion.h"
 #include "models/dit.h"
 #include "models/flow_matching.h"
+#include "models/gan.h"
 #include "models/realnvp.h"
 #include "models/vae.h"
 #include "models/vqvae.h"
@@ -111,6 +112,9 @@ typedef struct {
     ed_figure_def figures[ED_MAX_FIGURES];
     int (*figure_nodes)(ed_graph *g, const ed_gen_model *m, const ed_batch *b, ed_node **out);
 
+    /* Reconstructions [B, sample...] of x [B, sample...] (autoencoders); NULL: none. */
+    ed_node *(*reconstruct)(ed_graph *g, const ed_gen_model *m, ed_node *x);
+
     /* Denoiser families only (the diffusion samplers wrap it): what the network returns,
      * "eps" or "velocity", and the network itself (labels i32 [B] or NULL: the null
      * class); NULL for other families. */
@@ -134,6 +138,7 @@ struct ed_gen_model {
         ed_realnvp_opts realnvp;
         ed_vae_opts vae;
         ed_vqvae_opts vqvae;
+        ed_gan_opts gan;
         ed_dit_opts dit;
     } opts;
 };
@@ -142,6 +147,9 @@ struct ed_gen_model {
 extern const ed_model_def ed_realnvp_model;
 extern const ed_model_def ed_vae_model;
 extern const ed_model_def ed_vqvae_model;
+extern const ed_model_def ed_gan_model;
+extern const ed_model_def ed_wgan_gp_model;
+extern const ed_model_def ed_cgan_model;
 extern const ed_model_def ed_dit_model;
 
 int ed_model_count(void);
@@ -156,6 +164,8 @@ int ed_gen_model_init_data(ed_gen_model *m, const ed_model_def *def, const ed_da
 /* The flattened size of one sample, and x [B, sample...] as [B, D] and back: for the
  * families whose networks read flat vectors. */
 int64_t ed_gen_model_dim(const ed_gen_model *m);
+/* [b, sample...]: a batch of b samples. */
+ed_shape ed_gen_model_batch_shape(const ed_gen_model *m, int64_t b);
 ed_node *ed_gen_model_flatten(const ed_gen_model *m, ed_node *x);
 ed_node *ed_gen_model_unflatten(const ed_gen_model *m, ed_node *flat);
 /* For families with one fixed way to sample (def->samplers names it): false, with an error

@@ -499,3 +499,16 @@ int ed_demo_evaluate(const ed_tensor *obs, const ed_tensor *chunks, double goal_
     *out = s;
     return ED_OK;
 }
+
+int ed_toy_modes(ed_toy set, double *centers, int max)
+{
+    if (set != ED_TOY_8GAUSSIANS || max < 8) return 0;
+    placement pl = toy_placement(set);
+    for (int k = 0; k < 8; k++) {
+        double x, y;
+        gaussians_row((k + 0.5) / 8.0, 0, &x, &y);
+        centers[2 * k] = (x - pl.cx) * pl.scale;
+        centers[2 * k + 1] = (y - pl.cy) * pl.scale;
+    }
+    return 8;
+}

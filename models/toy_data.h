@@ -58,6 +58,9 @@ double ed_toy_default_noise(ed_toy set);
 ed_tensor *ed_toy_sample(ed_toy set, int64_t n, uint64_t seed, double noise);
 /* The same, by name. */
 ed_tensor *ed_toy_by_name(const char *name, int64_t n, uint64_t seed, double noise);
+/* A set made of separate modes (8gaussians): their centres into centers[0 .. 2k) (x, y
+ * per mode) and k returned; 0 for a set without modes. max: room for max modes. */
+int ed_toy_modes(ed_toy set, double *centers, int max);
 
 /* Any .npy file holding a 2-D array [N, D] (N, D >= 1) of f32 or f64, as a new f32
  * tensor. Other dtypes or ranks, an empty array, or a value that is not finite in f32

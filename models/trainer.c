@@ -80,11 +80,7 @@ static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o, int
     else snprintf(name, sizeof name, "train_%s_%s", m->def->name, m->def->steps[k].name);
     ed_graph *g = ed_graph_new(name);
     if (!g) return NULL;
-    ed_shape xs = m->sample;
-    xs.rank++;
-    for (int i = xs.rank - 1; i > 0; i--) xs.dim[i] = xs.dim[i - 1];
-    xs.dim[0] = o->batch;
-    ed_batch b = {.x = ed_input(g, "x", ED_F32, xs)};
+    ed_batch b = {.x = ed_input(g, "x", ED_F32, ed_gen_model_batch_shape(m, o->batch))};
     if (m->obs_size) b.obs = ed_input(g, "obs", ED_F32, ed_shape2(o->batch, m->obs_size));
     if (m->classes) b.labels = ed_input(g, "labels", ED_I32, ed_shape1(o->batch));
     ed_node *loss = ed_gen_model_step_loss(g, m, k, &b);
@@ -323,6 +319,7 @@ int ed_trainer_save(const ed_trainer *t, const char *path)
     rc |= meta_setf(m, "model.obs_size", "%lld", (long long)gm->obs_size);
     if (gm->classes) rc |= meta_setf(m, "model.classes", "%lld", (long long)gm->classes);
     if (gm->levels) rc |= meta_setf(m, "model.levels", "%lld", (long long)gm->levels);
+    rc |= ed_meta_set(m, "model.unit_range", gm->unit_range ? "1" : "0");
     for (int i = 0; i < gm->def->noptions; i++) {
         const char *name = gm->def->options[i].name;
         snprintf(key, sizeof key, "option.%s", name);
@@ -409,6 +406,10 @@ static int parse_meta(const char *path, const ed_meta *m, ed_checkpoint *c)
         return ed_fail("%s: bad model.classes '%s'", path, v);
     if ((v = ed_meta_get(m, "model.levels")) && !parse_i64(v, 2, &facts.levels))
         return ed_fail("%s: bad model.levels '%s'", path, v);
+    /* absent (older checkpoints): in [0, 1], as they were read before it was kept */
+    if ((v = ed_meta_get(m, "model.unit_range")) && !(strcmp(v, "0") == 0 || strcmp(v, "1") == 0))
+        return ed_fail("%s: bad model.unit_range '%s'", path, v);
+    if (v) facts.unit_range = v[0] == '1';
     if (ed_gen_model_init_data(&c->model, def, &facts) != ED_OK) return ED_ERR;
     for (int i = 0; i < def->noptions; i++) {
         char key[128];

@@ -12,6 +12,7 @@
  * with this metadata:
  *   "model"                  the registry name
  *   "model.sample_shape"     e.g. "8,2";  "model.obs_size": "6" (0: unconditional)
+ *   "model.unit_range"       "1" when the training data lie in [0, 1], else "0" (absent: 1)
  *   "option.<name>"          every option of the model (reals exactly, %.17g at most)
  *   "data", "data.n", "data.seed"   the data spec and what generated it
  *   "data.fingerprint"       16 hex digits of ed_dataset_fingerprint (resume checks it)

@@ -237,6 +237,12 @@ static ed_node *model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
     return ed_gen_model_unflatten(m, ed_vae_sample(g, n, &m->opts.vae));
 }
 
+static ed_node *model_reconstruct(ed_graph *g, const ed_gen_model *m, ed_node *x)
+{
+    (void)g;
+    return ed_gen_model_unflatten(m, ed_vae_reconstruct(ed_gen_model_flatten(m, x), &m->opts.vae));
+}
+
 /* The negative ELBO (with the model's beta) and the K = 100 importance-weighted bound on
  * -log p(x), both in nats per sample. */
 static int model_figures(ed_graph *g, const ed_gen_model *m, const ed_batch *b, ed_node **out)
@@ -261,4 +267,5 @@ const ed_model_def ed_vae_model = {
     .nfigures = 2,
     .figures = {{"neg_elbo", "nats/sample"}, {"iwae_nll", "nats/sample"}},
     .figure_nodes = model_figures,
+    .reconstruct = model_reconstruct,
 };

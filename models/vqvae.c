@@ -277,6 +277,14 @@ static ed_node *model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
     return ed_gen_model_unflatten(m, ed_vqvae_sample(g, n, &m->opts.vqvae));
 }
 
+static ed_node *model_reconstruct(ed_graph *g, const ed_gen_model *m, ed_node *x)
+{
+    (void)g;
+    const ed_vqvae_opts *o = &m->opts.vqvae;
+    return ed_gen_model_unflatten(m,
+                                  ed_vqvae_decode_indices(ed_vqvae_encode_indices(ed_gen_model_flatten(m, x), o), o));
+}
+
 /* recon_mse per image, the prior's NLL of the codes in nats per image, and the codes'
  * histogram (usage and perplexity). */
 static int model_figures(ed_graph *g, const ed_gen_model *m, const ed_batch *b, ed_node **out)
@@ -311,4 +319,5 @@ const ed_model_def ed_vqvae_model = {
                 {"codes_used", "codes", ED_FIGURE_USED},
                 {"perplexity", "codes", ED_FIGURE_PERPLEXITY}},
     .figure_nodes = model_figures,
+    .reconstruct = model_reconstruct,
 };

@@ -54,7 +54,9 @@ static char *slurp(const char *path, size_t *size)
 static void cli(result *r, const char *args)
 {
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cd '%s' && OPENBLAS_NUM_THREADS=1 '%s' %s >stdout 2>stderr", TMP, ED_CLI, args);
+    /* The feature classifier of eval's image figures is cached in the run's own folder. */
+    snprintf(cmd, sizeof cmd, "cd '%s' && OPENBLAS_NUM_THREADS=1 EDIFICE_CACHE='%s/cache' '%s' %s >stdout 2>stderr",
+             TMP, TMP, ED_CLI, args);
     int rc = system(cmd);
     r->status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
     char *s = slurp(TMP "/stdout", NULL);
@@ -105,7 +107,9 @@ static void test_models_lists_defaults(void **state)
     assert_null(strstr(r.out, "flow_matching"));
     cli(&r, "models nosuch");
     assert_one_error_line(
-        &r, "models: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, dit)");
+        &r,
+        "models: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
+        "dit)");
     cli(&r, "models --help");
     assert_ok(&r);
     assert_non_null(strstr(r.out, "usage: edifice models"));
@@ -227,8 +231,10 @@ static void test_train_and_resume(void **state)
 
 /* Every family through the one path: train 6 steps straight, or 3 and resume to 6, on
  * the digits; the checkpoints are the same bytes, eval prints the family's figures on
- * the test split, sample writes a grid, and the samples are finite and in [0, 1]. */
-static void train_resume_sample(const char *model, const char *opts, const char *figure)
+ * the test split and the classifier's figures (its classifier `classifier`: trained by
+ * the first eval of the run, loaded from the cache by the others), sample writes a grid,
+ * and the samples are finite and in [0, 1]. */
+static void train_resume_sample(const char *model, const char *opts, const char *figure, const char *classifier)
 {
     static result r;
     char cmd[512];
@@ -258,6 +264,23 @@ static void train_resume_sample(const char *model, const char *opts, const char 
     assert_ok(&r);
     assert_non_null(strstr(r.out, "on the test split of digits, 297 rows"));
     assert_non_null(strstr(r.out, figure));
+    assert_non_null(strstr(r.out, "image figures of 297 samples (sampler "));
+    assert_non_null(strstr(r.out, "against the 297 test images of digits; floor: 297 train images"));
+    if (!strstr(r.err, classifier)) fail_msg("eval should say '%s'; stderr: %s", classifier, r.err);
+    double fd, fd_floor, ppl, ppl_floor;
+    long long hit, hit_floor;
+    const char *at = strstr(r.out, "frechet_distance");
+    assert_non_null(at);
+    assert_int_equal(sscanf(at, "frechet_distance %lf %lf classes_hit %lld %lld class_perplexity %lf %lf", &fd,
+                            &fd_floor, &hit, &hit_floor, &ppl, &ppl_floor),
+                     6);
+    /* 6 training steps are far from the data; the floor (train against test) is near.
+     * The floor's numbers: measured 4.24, 10 classes, perplexity 9.85. */
+    assert_true(fd > fd_floor && fd_floor > 0 && fd_floor < 8);
+    assert_true(hit >= 1 && hit <= 10 && hit_floor == 10);
+    assert_true(ppl >= 1 && ppl <= hit + 1e-9 && ppl_floor > 9.5);
+    if (strcmp(model, "dit") == 0) assert_non_null(strstr(r.out, "label_accuracy")); /* class-conditional */
+    else assert_null(strstr(r.out, "label_accuracy"));
     snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --n 16 --out %s.npy", model, model, model);
     cli(&r, cmd);
     assert_ok(&r);
@@ -311,16 +334,62 @@ static void test_dit_labels(void)
 static void test_image_families(void **state)
 {
     (void)state;
-    train_resume_sample("vae", "--encoder 32 --decoder 32 --latent 4 " CONST, "iwae_nll");
-    train_resume_sample("realnvp", "--couplings 2 --hidden 32 " CONST, "bits_per_dim");
+    train_resume_sample("vae", "--encoder 32 --decoder 32 --latent 4 " CONST, "iwae_nll",
+                        "eval: feature classifier trained in");
+    train_resume_sample("realnvp", "--couplings 2 --hidden 32 " CONST, "bits_per_dim",
+                        "eval: feature classifier loaded from " TMP "/cache/classifier-digits-");
     train_resume_sample("vqvae",
                         "--encoder_sizes 32 --decoder_sizes 32 --num_embeddings 8 --embedding_dim 4 "
                         "--prior_width 16 --prior_layers 1 --prior_heads 2 --log vq.csv " CONST,
-                        "perplexity");
-    train_resume_sample("dit", "--hidden 16 --depth 1 --heads 2 --sample_steps 4 " CONST, "denoise_mse");
+                        "perplexity", "eval: feature classifier loaded from");
+    train_resume_sample("dit", "--hidden 16 --depth 1 --heads 2 --sample_steps 4 " CONST, "denoise_mse",
+                        "eval: feature classifier loaded from");
     test_dit_labels();
-    /* Two training steps: each loss in the progress line and a column of its own in the log. */
+    /* Autoencoders reconstruct given images: the first --n rows, in range; others refuse. */
     static result r;
+    for (int k = 0; k < 2; k++) {
+        const char *model = k ? "vqvae" : "vae";
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --reconstruct digits --n 5 --out rec.npy", model,
+                 model);
+        cli(&r, cmd);
+        assert_ok(&r);
+        ed_tensor *t = ed_npy_read(TMP "/rec.npy");
+        if (!t) fail_msg("%s", ed_last_error());
+        assert_int_equal(t->shape.rank, 4);
+        assert_int_equal(t->shape.dim[0], 5);
+        assert_int_equal(t->shape.dim[3], 8);
+        for (int64_t i = 0; i < ed_tensor_numel(t); i++)
+            assert_true(ed_tensor_get(t, i) >= 0 && ed_tensor_get(t, i) <= 1);
+        ed_tensor_free(t);
+        snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --reconstruct digits --out rec.png", model, model);
+        cli(&r, cmd);
+        assert_ok(&r);
+        assert_non_null(strstr(r.out, "50 images above their reconstructions"));
+    }
+    cli(&r, "sample realnvp --ckpt realnvp_a.safetensors --reconstruct digits --out rec.npy");
+    assert_one_error_line(&r, "sample: realnvp cannot reconstruct data (vae and vqvae can)");
+    cli(&r, "sample vae --ckpt vae_a.safetensors --reconstruct moons --out rec.npy");
+    assert_one_error_line(&r, "the data must be f32 [N >= 1, ...] like the model's samples");
+
+    /* Images without labels, or without a test split, have no classifier figures: said, not an error. */
+    ed_tensor *im = ed_tensor_new(ED_F32, ed_shape3(20, 8, 8)), *lab = ed_tensor_new(ED_I32, ed_shape1(20));
+    for (int64_t i = 0; i < ed_tensor_numel(im); i++) ed_tensor_set(im, i, (double)(i % 7) / 6);
+    for (int64_t i = 0; i < 20; i++) ed_tensor_set(lab, i, (double)(i % 3));
+    assert_int_equal(ed_npy_write(TMP "/im.npy", im), ED_OK);
+    assert_int_equal(ed_npy_write(TMP "/lab.npy", lab), ED_OK);
+    ed_tensor_free(im);
+    ed_tensor_free(lab);
+    cli(&r, "train vae --data im.npy --steps 2 --batch 4 --encoder 8 --decoder 8 --latent 2 --out im.safetensors");
+    assert_ok(&r);
+    cli(&r, "eval vae --ckpt im.safetensors");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "(no classifier figures: data im.npy are not labelled images)"));
+    cli(&r, "eval vae --ckpt im.safetensors --data im.npy,labels=lab.npy");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "(no classifier figures: data im.npy,labels=lab.npy has no test split"));
+
+    /* Two training steps: each loss in the progress line and a column of its own in the log. */
     cli(&r, "train vqvae --data digits --steps 2 --batch 8 --encoder_sizes 8 --decoder_sizes 8 --num_embeddings 4 "
             "--embedding_dim 2 --prior_width 8 --prior_layers 0 --prior_heads 1 --out vq2.safetensors --log vq2.csv");
     assert_ok(&r);
@@ -330,6 +399,72 @@ static void test_image_families(void **state)
     assert_non_null(log);
     assert_true(strncmp(log, "step,train,prior\n1,", 19) == 0);
     free(log);
+}
+
+/* The GAN family: two steps (disc repeated n_critic times, then gen), both optimizers'
+ * state and the batch-norm running statistics in the checkpoint: 6 iterations straight
+ * and 3 + resume to 6 are the same bytes; eval prints the mode coverage on 8gaussians;
+ * cgan trains on the digits and samples a grid in [0, 1]. */
+#define GAN_SMALL "--latent 8 --generator_sizes 16,16 --discriminator_sizes 16,16 --batch 32 --n 500 " CONST
+
+static void gan_resume(const char *model)
+{
+    static result r;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "train %s --data 8gaussians --steps 6 " GAN_SMALL " --out %s_a.safetensors --log %s.csv",
+             model, model, model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "  disc "));
+    assert_non_null(strstr(r.err, "  gen "));
+    snprintf(cmd, sizeof cmd, "train %s --data 8gaussians --steps 3 " GAN_SMALL " --out %s_h.safetensors", model,
+             model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    snprintf(cmd, sizeof cmd, "train %s --resume %s_h.safetensors --steps 6 --out %s_b.safetensors", model, model,
+             model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    char pa[256], pb[256];
+    snprintf(pa, sizeof pa, TMP "/%s_a.safetensors", model);
+    snprintf(pb, sizeof pb, TMP "/%s_b.safetensors", model);
+    size_t na, nb;
+    char *fa = slurp(pa, &na), *fb = slurp(pb, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(fa, fb, na);
+    assert_non_null(memmem(fa, na, "opt.gen.step", 12));
+    assert_non_null(memmem(fa, na, "gen.bn0.running_var", 19));
+    free(fa);
+    free(fb);
+    snprintf(cmd, sizeof cmd, "eval %s --ckpt %s_a.safetensors --n 500", model, model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "modes hit (>= 1% each)"));
+    assert_non_null(strstr(r.out, "8/8")); /* the data's own column */
+    assert_non_null(strstr(r.out, "within 3 std of a mode"));
+}
+
+static void test_gan_families(void **state)
+{
+    (void)state;
+    gan_resume("gan");
+    gan_resume("wgan_gp");
+    static result r;
+    cli(&r, "train cgan --data digits --steps 2 --latent 8 --generator_sizes 16 --discriminator_sizes 16 --batch 16 "
+            "--out cgan.safetensors");
+    assert_ok(&r);
+    cli(&r, "sample cgan --ckpt cgan.safetensors --n 20 --out cgan.npy");
+    assert_ok(&r);
+    ed_tensor *s = ed_npy_read(TMP "/cgan.npy");
+    if (!s) fail_msg("%s", ed_last_error());
+    assert_int_equal(s->shape.dim[0], 20);
+    for (int64_t i = 0; i < ed_tensor_numel(s); i++) {
+        double v = ed_tensor_get(s, i);
+        if (!(v >= 0 && v <= 1)) fail_msg("cgan sample %lld is %g", (long long)i, v);
+    }
+    ed_tensor_free(s);
+    cli(&r, "sample cgan --ckpt cgan.safetensors --out cgan.png");
+    assert_ok(&r);
 }
 
 static void test_train_errors(void **state)
@@ -342,7 +477,9 @@ static void test_train_errors(void **state)
     assert_one_error_line(&r, "the Bernoulli likelihood needs data in [0, 1]");
     cli(&r, "train nosuch --data moons");
     assert_one_error_line(
-        &r, "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, dit)");
+        &r,
+        "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
+        "dit)");
     cli(&r, "train vqvae --data moons --steps 5");
     assert_one_error_line(&r, "model vqvae: its decoder is Bernoulli and needs data in [0, 1]");
     cli(&r, "train ddpm");
@@ -640,15 +777,11 @@ static void test_help(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_models_lists_defaults),
-        cmocka_unit_test(test_data_writes_npy_and_png),
-        cmocka_unit_test(test_train_and_resume),
-        cmocka_unit_test(test_image_families),
-        cmocka_unit_test(test_train_errors),
-        cmocka_unit_test(test_sigint_saves),
-        cmocka_unit_test(test_help),
-        cmocka_unit_test(test_sample_and_eval),
-        cmocka_unit_test(test_pass_options),
+        cmocka_unit_test(test_models_lists_defaults), cmocka_unit_test(test_data_writes_npy_and_png),
+        cmocka_unit_test(test_train_and_resume),      cmocka_unit_test(test_image_families),
+        cmocka_unit_test(test_gan_families),          cmocka_unit_test(test_train_errors),
+        cmocka_unit_test(test_sigint_saves),          cmocka_unit_test(test_help),
+        cmocka_unit_test(test_sample_and_eval),       cmocka_unit_test(test_pass_options),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -13,6 +13,7 @@
 #include "backend/backend.h"
 #include "frontend/frontend.h"
 #include "frontend/nn.h"
+#include "frontend/norm.h"
 #include "passes/autodiff.h"
 
 #include <math.h>
@@ -133,7 +134,8 @@ static void check_case(grad_case *c, ed_node *y, double tol, double step, const 
         ed_output(g, name, grads[i]);
     }
     if (ed_graph_error(g)) fail_msg("%s: %s", what, ed_graph_error(g));
-    ed_program *p = ed_compile(g, NULL, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
+    ed_store *st = ed_store_new(0); /* for state a case may hold (batch norm's running statistics) */
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
     if (!p) fail_msg("%s: compile: %s", what, ed_last_error());
 
     ed_tensor *in[MAX_X];
@@ -172,6 +174,7 @@ static void check_case(grad_case *c, ed_node *y, double tol, double step, const 
         ed_tensor_free(analytic[i]);
     }
     ed_program_free(p);
+    ed_store_free(st);
     ed_graph_free(g);
     free(c);
 }
@@ -375,6 +378,12 @@ static void test_params_and_nn_blocks(void **state)
     c = case_new();
     x = xs(c, ed_shape2(3, 5));
     check(c, ed_logsumexp(x, 1, false), "logsumexp");
+    /* batch norm in training: the batch's statistics depend on x, so every row's
+     * gradient reaches every other row of its feature */
+    c = case_new();
+    x = xs(c, ed_shape3(3, 2, 4));
+    gamma = xs(c, ed_shape1(4));
+    check(c, ed_mul(ed_batch_norm(x, "bn", 1e-5, 0.1, false), gamma), "batch_norm (training)");
     covered[ED_OP_PARAM] = true; /* params: see test_param_gradient */
 }
 

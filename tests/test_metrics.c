@@ -315,6 +315,84 @@ static void test_mmd_errors(void **state)
     ed_tensor_free(same);
 }
 
+/* ---- class predictions ------------------------------------------------------------- */
+
+static void test_class_spread_and_label_accuracy(void **state)
+{
+    (void)state;
+    int64_t hit;
+    double ppl;
+    /* Shares (1/2, 1/4, 1/4) of 4 classes: entropy 1.5 ln 2, perplexity 2^1.5. */
+    const int32_t pred[] = {0, 0, 1, 2}, want[] = {0, 1, 1, 2};
+    assert_int_equal(ed_class_spread(pred, 4, 4, &hit, &ppl), ED_OK);
+    assert_int_equal(hit, 3);
+    assert_true(fabs(ppl - pow(2, 1.5)) < 1e-12);
+    assert_int_equal(ed_class_spread(pred, 2, 4, &hit, &ppl), ED_OK); /* one class */
+    assert_true(hit == 1 && fabs(ppl - 1) < 1e-15);
+    assert_true(ed_label_accuracy(pred, want, 4) == 0.75);
+    assert_int_equal(ed_class_spread(pred, 4, 2, &hit, &ppl), ED_ERR);
+    CHECK_ERROR_HAS("prediction 3 is class 2, not in 0..1");
+    assert_int_equal(ed_class_spread(pred, 0, 4, &hit, &ppl), ED_ERR);
+    assert_true(isnan(ed_label_accuracy(pred, want, 0)));
+    CHECK_ERROR_HAS("n >= 1");
+}
+
+/* ---- mode coverage ---------------------------------------------------------------- */
+
+/* Modes at (0, 0) and (10, 0), std 1: 0.5 and 2.9 are near mode 0, 3.1 is not, (10, 2)
+ * is near mode 1, 6 goes to mode 1 (distance 4) but is not near. */
+static void test_mode_coverage_by_hand(void **state)
+{
+    (void)state;
+    const double centers[] = {0, 0, 10, 0};
+    ed_tensor *x = from_values(5, 2, (const double[]){0.5, 0, 2.9, 0, 3.1, 0, 10, 2, 6, 0});
+    ed_mode_coverage c;
+    assert_int_equal(ed_mode_coverage_of(x, centers, 2, 1, 0, &c), ED_OK);
+    assert_int_equal(c.modes_hit, 2);
+    assert_float_equal(c.near_share, 0.6, 1e-15);
+    /* 40% of 5 = 2 near samples needed: only mode 0 has them */
+    assert_int_equal(ed_mode_coverage_of(x, centers, 2, 1, 0.4, &c), ED_OK);
+    assert_int_equal(c.modes_hit, 1);
+    ed_tensor_free(x);
+}
+
+/* The 8 Gaussians themselves: every mode, and within 3 std in 2-D with probability
+ * 1 - exp(-9/2) = 0.98889 (binomial sd over 10000 draws: 0.001). All points on one
+ * centre: one mode. */
+static void test_mode_coverage_of_the_data(void **state)
+{
+    (void)state;
+    double centers[16];
+    assert_int_equal(ed_toy_modes(ED_TOY_8GAUSSIANS, centers, 8), 8);
+    assert_float_equal(centers[0], sqrt(2.0), 1e-15);
+    assert_float_equal(centers[5], sqrt(2.0), 1e-15); /* k = 2: (0, sqrt 2) */
+    assert_int_equal(ed_toy_modes(ED_TOY_MOONS, centers, 8), 0);
+    ed_tensor *x = ed_toy_sample(ED_TOY_8GAUSSIANS, 10000, 3, ED_NOISE_DEFAULT);
+    ed_mode_coverage c;
+    assert_int_equal(ed_mode_coverage_of(x, centers, 8, 0.1, 0.01, &c), ED_OK);
+    assert_int_equal(c.modes_hit, 8);
+    assert_float_equal(c.near_share, 1 - exp(-4.5), 0.005);
+    for (int64_t i = 0; i < 10000; i++) ed_tensor_set(x, 2 * i, centers[6]), ed_tensor_set(x, 2 * i + 1, centers[7]);
+    assert_int_equal(ed_mode_coverage_of(x, centers, 8, 0.1, 0.01, &c), ED_OK);
+    assert_int_equal(c.modes_hit, 1);
+    assert_float_equal(c.near_share, 1, 0);
+    ed_tensor_free(x);
+}
+
+static void test_mode_coverage_errors(void **state)
+{
+    (void)state;
+    const double centers[] = {0, 0};
+    ed_tensor *x = from_values(1, 2, (const double[]){NAN, 0});
+    ed_mode_coverage c;
+    assert_int_equal(ed_mode_coverage_of(x, centers, 1, 1, 0, &c), ED_ERR);
+    assert_non_null(strstr(ed_last_error(), "not finite"));
+    assert_int_equal(ed_mode_coverage_of(x, centers, 1, 0, 0, &c), ED_ERR);
+    assert_int_equal(ed_mode_coverage_of(x, centers, 0, 1, 0, &c), ED_ERR);
+    assert_int_equal(ed_mode_coverage_of(x, centers, 1, 1, 2, &c), ED_ERR);
+    ed_tensor_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +404,10 @@ int main(void)
         cmocka_unit_test(test_mmd_same_and_shifted),
         cmocka_unit_test(test_mmd_ten_thousand),
         cmocka_unit_test(test_mmd_errors),
+        cmocka_unit_test(test_class_spread_and_label_accuracy),
+        cmocka_unit_test(test_mode_coverage_by_hand),
+        cmocka_unit_test(test_mode_coverage_of_the_data),
+        cmocka_unit_test(test_mode_coverage_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,6 +69,18 @@ static void test_adam_three_steps(void **state)
     check_trajectory(&(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 0.1}}, want, 3, 1e-12);
 }
 
+/* betas (0, 0.9) taken exactly (WGAN-GP's), not as "zero means the default"; the
+ * values from the same recursion written out in Python. */
+static void test_adam_exact_betas(void **state)
+{
+    (void)state;
+    const double want[3][2] = {{0.900000001, -1.9000000002},
+                               {0.8111399776837476, -1.801955886746585},
+                               {0.7342114129895958, -1.705843517927261}};
+    check_trajectory(&(ed_train_opts){.optim = {.kind = ED_OPT_ADAM, .lr = 0.1, .beta2 = 0.9, .exact_betas = true}},
+                     want, 3, 1e-12);
+}
+
 static void test_adamw_three_steps(void **state)
 {
     (void)state;
@@ -337,6 +349,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adam_three_steps),
+        cmocka_unit_test(test_adam_exact_betas),
         cmocka_unit_test(test_adamw_three_steps),
         cmocka_unit_test(test_sgd_momentum_three_steps),
         cmocka_unit_test(test_clipping),

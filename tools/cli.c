@@ -1,11 +1,11 @@
 #include "tools/cli.h"
+#include "io/atomic_file.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 int cli_error(int code, const char *fmt, ...)
 {
@@ -51,22 +51,7 @@ bool cli_parse_u64(const char *s, unsigned long long *out)
     return true;
 }
 
-int cli_make_dirs(const char *path)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) return -1;
-    memcpy(buf, path, n + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-    struct stat st;
-    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
-}
+int cli_make_dirs(const char *path) { return ed_make_dirs(path) == ED_OK ? 0 : -1; }
 
 bool cli_opt_level_arg(const char *cmd, int argc, char **argv, int *i, ed_opt_level *level, int *rc)
 {

@@ -21,7 +21,7 @@ bool cli_is_help(const char *arg);
 bool cli_ends_with(const char *s, const char *suffix);
 /* Parse a whole unsigned decimal number. */
 bool cli_parse_u64(const char *s, unsigned long long *out);
-/* mkdir -p */
+/* mkdir -p (io/atomic_file.h: ed_make_dirs) */
 int cli_make_dirs(const char *path);
 
 /* --input bindings read from .npy files; the feeds array is what ed_run takes. */

@@ -44,6 +44,7 @@ int gen_fresh_data(const gen_args *a, const ed_checkpoint *ck, const char *spec,
 
 /* A scatter plot of samples (columns 0 and 1 of the last axis: action chunks plot every
  * waypoint) over data in grey (NULL: none); prints "wrote PATH". */
-int plot_over_data(const char *cmd, const char *path, const ed_tensor *samples, const ed_tensor *data);
+int plot_over_data(const char *cmd, const char *path, const ed_tensor *samples, const ed_tensor *data,
+                   const char *caption);
 
 #endif

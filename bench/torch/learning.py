@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""PyTorch twins of `edifice train vae --data digits` and `edifice train realnvp --data digits`
-at the CLI's defaults, for the learning table of bench/RESULTS.md (bench/learning.sh).
+"""PyTorch twins of `edifice train vae|realnvp|vqvae --data digits` at the CLI's defaults, for the learning table of bench/RESULTS.md (bench/learning.sh).
 
-Same architecture, init, loss, data split and budget as models/vae.c and models/realnvp.c
+Same architecture, init, loss, data split and budget as models/vae.c, models/realnvp.c and
+models/vqvae.c
 with the trainer's defaults (models/trainer.c, frontend/optim.c):
   - data: data/digits.csv.gz, pixels / 16 flattened to 64; train rows 0..1499, test
     1500..1796 (data/README.md);
@@ -16,9 +16,11 @@ Random streams differ from edifice's (philox); only the distributions match.
 
 Eval on the 297 test digits, per sample and averaged, as `edifice eval` does:
   vae: neg_elbo (one z per x) and iwae_nll (K = 100), nats;
-  realnvp: nll (one dequantisation draw per x, minus D log 17), nats, and bits_per_dim.
+  realnvp: nll (one dequantisation draw per x, minus D log 17), nats, and bits_per_dim;
+  vqvae: recon_mse (per pixel, through the codes), prior_nll (nats per image), codes_used
+  and perplexity of the test codes' histogram.
 
-Usage: learning.py vae|realnvp [--seed S] [--steps N] [--threads T]
+Usage: learning.py vae|realnvp|vqvae [--seed S] [--steps N] [--threads T]
 Prints "name value" lines: train_seconds, then the figures.
 """
 import argparse
@@ -154,6 +156,97 @@ class RealNVP(torch.nn.Module):
         return {"nll": nll, "bits_per_dim": nll / (D * math.log(2))}
 
 
+class Block(torch.nn.Module):
+    """models/vqvae_prior.c's pre-LayerNorm causal block: h + attn(LN(h)), h + MLP(LN(h)),
+    the MLP 4x wide with exact GELU; attention q, k, v, o dense layers (frontend/nn.c)."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = torch.nn.LayerNorm(width, eps=1e-5), torch.nn.LayerNorm(width, eps=1e-5)
+        self.q, self.k, self.v, self.o = (dense(width, width) for _ in range(4))
+        self.fc1, self.fc2 = dense(width, 4 * width), dense(4 * width, width)
+
+    def attention(self, x):
+        b, t, w = x.shape
+        split = lambda y: y.view(b, t, self.heads, w // self.heads).transpose(1, 2)
+        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        s = q @ k.transpose(-1, -2) / math.sqrt(w // self.heads)
+        s = s.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+        y = torch.softmax(s, -1) @ v
+        return self.o(y.transpose(1, 2).reshape(b, t, w))
+
+    def forward(self, h):
+        h = h + self.attention(self.ln1(h))
+        return h + self.fc2(F.gelu(self.fc1(self.ln2(h))))
+
+
+class VQVAE(torch.nn.Module):
+    """models/vqvae.c defaults: G = 4 codes of E = 16 per image, K = 64, encoder 256,128,
+    decoder 128,256, ReLU, Bernoulli decoder, commitment 0.25, codebook by its loss term
+    (U(-1/K, 1/K) init); the prior a causal transformer (width 64, 2 blocks, 4 heads,
+    N(0, 0.02) token and position tables, final LayerNorm and a dense head). Two steps per
+    iteration, each with its own batch and its own Adam: the autoencoder and codebook,
+    then the prior on the codes of the (then frozen) encoder."""
+
+    def __init__(self, codes=4, k=64, e=16, width=64, layers=2, heads=4):
+        super().__init__()
+        self.g, self.k, self.e = codes, k, e
+        self.enc = mlp([D, 256, 128, codes * e], activate_last=False)
+        self.dec = mlp([codes * e, 128, 256, D], activate_last=False)
+        self.codebook = torch.nn.Parameter(torch.empty(k, e).uniform_(-1.0 / k, 1.0 / k))
+        self.tok = torch.nn.Parameter(torch.randn(k + 1, width) * 0.02)
+        self.pos = torch.nn.Parameter(torch.randn(codes, width) * 0.02)
+        self.blocks = torch.nn.ModuleList(Block(width, heads) for _ in range(layers))
+        self.ln = torch.nn.LayerNorm(width, eps=1e-5)
+        self.out = dense(width, k)
+
+    def autoencoder_params(self):
+        return list(self.enc.parameters()) + list(self.dec.parameters()) + [self.codebook]
+
+    def prior_params(self):
+        return [self.tok, self.pos, *self.blocks.parameters(), *self.ln.parameters(), *self.out.parameters()]
+
+    def quantize(self, x):
+        z_e = self.enc(x).view(-1, self.g, self.e)
+        dist = (z_e.unsqueeze(2) - self.codebook).square().sum(-1)  # [B, G, K]
+        idx = dist.argmin(-1)
+        return z_e, idx, self.codebook[idx]
+
+    def loss(self, x):
+        z_e, _, z_q = self.quantize(x)
+        logits = self.dec((z_e + (z_q - z_e).detach()).flatten(1))
+        recon = (F.softplus(logits) - x * logits).sum(-1)
+        commit = (z_e - z_q.detach()).square().sum((1, 2))
+        book = (z_e.detach() - z_q).square().sum((1, 2))
+        return (recon + 0.25 * commit + book).mean()
+
+    def prior_nll(self, idx):
+        start = torch.full((idx.shape[0], 1), self.k, dtype=torch.long)
+        h = self.tok[torch.cat([start, idx[:, :-1]], 1)] + self.pos
+        for b in self.blocks:
+            h = b(h)
+        logp = F.log_softmax(self.out(self.ln(h)), -1)
+        return -logp.gather(-1, idx.unsqueeze(-1)).squeeze(-1).sum(-1)
+
+    def prior_loss(self, x):
+        with torch.no_grad():
+            idx = self.quantize(x)[1]
+        return self.prior_nll(idx).mean()
+
+    def figures(self, x):
+        _, idx, z_q = self.quantize(x)
+        mse = (x - torch.sigmoid(self.dec(z_q.flatten(1)))).square().mean(-1).mean().item()
+        count = torch.bincount(idx.flatten(), minlength=self.k).double()
+        p = count[count > 0] / count.sum()
+        return {
+            "recon_mse": mse,
+            "prior_nll": self.prior_nll(idx).mean().item(),
+            "codes_used": float((count > 0).sum()),
+            "perplexity": math.exp(-(p * p.log()).sum().item()),
+        }
+
+
 def lr_factor(t, steps):
     """frontend/optim.c's cosine schedule with warmup_steps 1, min_ratio 0.01."""
     warm = min(1.0, (t + 1) / 1.0)
@@ -163,7 +256,7 @@ def lr_factor(t, steps):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("model", choices=["vae", "realnvp"])
+    ap.add_argument("model", choices=["vae", "realnvp", "vqvae"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=256)
@@ -173,22 +266,28 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     train, test = load_digits()
-    model = VAE() if a.model == "vae" else RealNVP()
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
+    model = {"vae": VAE, "realnvp": RealNVP, "vqvae": VQVAE}[a.model]()
+    # One (loss, Adam) per training step, run in order every iteration on its own batch.
+    if a.model == "vqvae":
+        steps = [(model.loss, model.autoencoder_params()), (model.prior_loss, model.prior_params())]
+    else:
+        steps = [(model.loss, list(model.parameters()))]
+    opts = [torch.optim.Adam(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8) for _, params in steps]
     gen = torch.Generator().manual_seed(a.seed + 1)
 
     start = time.perf_counter()
     for t in range(a.steps):
-        for group in opt.param_groups:
-            group["lr"] = a.lr * lr_factor(t, a.steps)
-        idx = torch.randint(0, train.shape[0], (a.batch,), generator=gen)
-        loss = model.loss(train[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if not math.isfinite(loss.item()):
-            print(f"learning.py: the loss is {loss.item()} at step {t + 1}", file=sys.stderr)
-            return 1
+        for (loss_fn, _), opt in zip(steps, opts):
+            for group in opt.param_groups:
+                group["lr"] = a.lr * lr_factor(t, a.steps)
+            idx = torch.randint(0, train.shape[0], (a.batch,), generator=gen)
+            loss = loss_fn(train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if not math.isfinite(loss.item()):
+                print(f"learning.py: the loss is {loss.item()} at step {t + 1}", file=sys.stderr)
+                return 1
     seconds = time.perf_counter() - start
     print(f"train_seconds {seconds:.3f}")
     print(f"final_loss {loss.item():.6f}")

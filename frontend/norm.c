@@ -1,0 +1,94 @@
+/* Mode-dependent nn blocks: batch norm (batch or running statistics) and dropout. */
+#include "frontend/norm.h"
+
+#include <math.h>
+#include <stdio.h>
+
+/* "scope.leaf" into buf; false (with a graph error) if it does not fit. */
+static bool scoped_name(ed_graph *g, const char *leaf, char *buf, size_t size)
+{
+    const char *scope = ed_scope(g);
+    int n = snprintf(buf, size, "%s%s%s", scope, scope[0] ? "." : "", leaf);
+    if (n < 0 || (size_t)n >= size) {
+        ed_graph_fail(g, "batch_norm: name \"%s.%s\" is too long", scope, leaf);
+        return false;
+    }
+    return true;
+}
+
+static ed_node *leaf(ed_graph *g, ed_op kind, const char *name, ed_dtype dt, ed_shape s, ed_init_kind init)
+{
+    char full[512];
+    if (!scoped_name(g, name, full, sizeof full)) return NULL;
+    ed_init i = {.kind = init};
+    return kind == ED_OP_PARAM ? ed_param(g, full, dt, s, i) : ed_state(g, full, dt, s, i);
+}
+
+/* Bind "scope.leaf" = v. */
+static void update(ed_graph *g, const char *name, ed_node *v)
+{
+    char full[512];
+    if (v && scoped_name(g, name, full, sizeof full)) ed_update(g, full, v);
+}
+
+static ed_node *batch_norm_body(ed_node *x, double eps, double momentum, bool affine)
+{
+    ed_graph *g = x->graph;
+    int r = x->shape.rank;
+    int64_t c = x->shape.dim[r - 1], n = ed_shape_numel(x->shape) / (c ? c : 1);
+    unsigned rows = ED_ALL_AXES & ~ed_axis_bit(x, -1) & ((1u << r) - 1);
+    ed_shape fs = ed_shape1(c);
+    ed_node *mean_r = leaf(g, ED_OP_STATE, "running_mean", x->dtype, fs, ED_INIT_ZEROS);
+    ed_node *var_r = leaf(g, ED_OP_STATE, "running_var", x->dtype, fs, ED_INIT_ONES);
+    ed_node *mean, *var;
+    if (ed_graph_training(g)) {
+        if (n < 2)
+            return ed_graph_fail(g, "batch_norm: training needs at least 2 values per feature, x has %lld (in \"%s\")",
+                                 (long long)n, ed_scope(g));
+        mean = ed_mean(x, rows, false);
+        var = ed_mean(ed_square(ed_sub(x, mean)), rows, false); /* biased: divides by n */
+        ed_node *batch_mean = ed_stop_gradient(mean);
+        ed_node *unbiased = ed_mul_scalar(ed_stop_gradient(var), (double)n / (double)(n - 1));
+        update(g, "running_mean", ed_add(ed_mul_scalar(mean_r, 1 - momentum), ed_mul_scalar(batch_mean, momentum)));
+        update(g, "running_var", ed_add(ed_mul_scalar(var_r, 1 - momentum), ed_mul_scalar(unbiased, momentum)));
+    } else {
+        mean = mean_r, var = var_r;
+    }
+    ed_node *y = ed_mul(ed_sub(x, mean), ed_rsqrt(ed_add_scalar(var, eps)));
+    if (!affine) return y;
+    ed_node *gain = leaf(g, ED_OP_PARAM, "g", x->dtype, fs, ED_INIT_ONES);
+    return ed_add(ed_mul(y, gain), leaf(g, ED_OP_PARAM, "b", x->dtype, fs, ED_INIT_ZEROS));
+}
+
+ed_node *ed_batch_norm(ed_node *x, const char *name, double eps, double momentum, bool affine)
+{
+    if (!x || ed_graph_error(x->graph)) return NULL;
+    ed_graph *g = x->graph;
+    char t[96];
+    ed_node_type_str(x, t, sizeof t);
+    if (!ed_dtype_is_float(x->dtype) || x->shape.rank < 2)
+        return ed_graph_fail(g, "batch_norm: x is %s, needs f32 or f64 of rank >= 2 ([..., C])", t);
+    if (!(eps >= 0 && eps < INFINITY) || !(momentum >= 0 && momentum <= 1))
+        return ed_graph_fail(g, "batch_norm: eps (%g) must be finite and >= 0, momentum (%g) in [0, 1]", eps, momentum);
+    if (!name || !name[0]) return ed_graph_fail(g, "batch_norm: needs a block name");
+    ed_scope_push(g, name);
+    if (ed_graph_error(g)) return NULL;
+    ed_node *y = batch_norm_body(x, eps, momentum, affine);
+    if (y && !y->name) ed_set_name(y, ed_scope(g));
+    ed_scope_pop(g);
+    return y;
+}
+
+ed_node *ed_dropout(ed_node *x, double rate)
+{
+    if (!x || ed_graph_error(x->graph)) return NULL;
+    if (!ed_dtype_is_float(x->dtype)) {
+        char t[96];
+        ed_node_type_str(x, t, sizeof t);
+        return ed_graph_fail(x->graph, "dropout: x is %s, needs f32 or f64", t);
+    }
+    if (!(rate >= 0 && rate < 1)) return ed_graph_fail(x->graph, "dropout: rate must be in [0, 1), got %g", rate);
+    if (rate == 0 || !ed_graph_training(x->graph)) return x;
+    ed_node *keep = ed_bernoulli(x->graph, x->dtype, x->shape, 1 - rate);
+    return ed_mul(x, ed_mul_scalar(keep, 1 / (1 - rate)));
+}

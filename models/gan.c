@@ -1,0 +1,291 @@
+/* GAN, WGAN-GP and conditional GAN: options, the two networks, the steps' losses, and
+ * their registry entries. */
+#include "models/gan.h"
+#include "frontend/nn.h"
+#include "frontend/norm.h"
+#include "models/registry.h"
+#include "passes/autodiff.h"
+#include "runtime/error.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *const outputs[] = {"auto", "sigmoid", "tanh", "none", NULL};
+
+/* The rows both tables share; n_critic and the betas take each family's defaults. */
+#define GO(field) offsetof(ed_gan_opts, field)
+// clang-format off
+#define SHARED_ROWS \
+    {"latent", ED_OPTION_INT, GO(latent), 128, 1, 65536, NULL, "size of the noise z", NULL}, \
+    {"generator_sizes", ED_OPTION_SIZES, GO(gen_sizes), 0, 1, 65536, NULL, "hidden widths of G", "256,512"}, \
+    {"discriminator_sizes", ED_OPTION_SIZES, GO(disc_sizes), 0, 1, 65536, NULL, "hidden widths of D", "512,256"}, \
+    {"activation", ED_OPTION_ENUM, GO(activation), ED_ACT_RELU, 0, 0, ed_activation_names, \
+     "activation of the hidden layers", NULL}, \
+    {"output", ED_OPTION_ENUM, GO(output), ED_GAN_OUT_AUTO, 0, 0, outputs, \
+     "G's output activation (auto: sigmoid for data in [0, 1], else none)", NULL}, \
+    {"dropout", ED_OPTION_REAL, GO(dropout), 0.3, 0, 0.99, NULL, "dropout rate in D (training only)", NULL}, \
+    {"bn_momentum", ED_OPTION_REAL, GO(bn_momentum), 0.1, 0, 1, NULL, "momentum of G's batch-norm running stats", NULL}
+// clang-format on
+
+const ed_option ed_gan_options[ED_GAN_NOPTIONS] = {
+    SHARED_ROWS,
+    {"n_critic", ED_OPTION_INT, GO(n_critic), 1, 1, 100, NULL, "discriminator steps per generator step", NULL},
+    {"beta1", ED_OPTION_REAL, GO(beta1), 0.5, 0, 0.999999, NULL, "Adam beta1 of both steps", NULL},
+    {"beta2", ED_OPTION_REAL, GO(beta2), 0.999, 0, 0.999999, NULL, "Adam beta2 of both steps", NULL},
+};
+
+const ed_option ed_wgan_gp_options[ED_WGAN_GP_NOPTIONS] = {
+    SHARED_ROWS,
+    {"n_critic", ED_OPTION_INT, GO(n_critic), 5, 1, 100, NULL, "critic steps per generator step", NULL},
+    {"beta1", ED_OPTION_REAL, GO(beta1), 0, 0, 0.999999, NULL, "Adam beta1 of both steps", NULL},
+    {"beta2", ED_OPTION_REAL, GO(beta2), 0.9, 0, 0.999999, NULL, "Adam beta2 of both steps", NULL},
+    {"gp_lambda", ED_OPTION_REAL, GO(gp_lambda), 10, 0, 1e6, NULL, "weight of the gradient penalty", NULL},
+};
+#undef SHARED_ROWS
+#undef GO
+
+void ed_gan_defaults(ed_gan_opts *o)
+{
+    *o = (ed_gan_opts){.loss = ED_GAN_STANDARD};
+    ed_options_defaults(ed_gan_options, ED_GAN_NOPTIONS, o);
+}
+
+void ed_wgan_gp_defaults(ed_gan_opts *o)
+{
+    *o = (ed_gan_opts){.loss = ED_GAN_WGAN_GP};
+    ed_options_defaults(ed_wgan_gp_options, ED_WGAN_GP_NOPTIONS, o);
+}
+
+/* ---- the networks ------------------------------------------------------------------ */
+
+static bool valid(ed_graph *g, const ed_gan_opts *o)
+{
+    if (ed_graph_error(g)) return false;
+    if (o->data_dim < 1 || o->latent < 1 || o->classes < 0 || (unsigned)o->activation >= ED_ACT_COUNT ||
+        (unsigned)o->output >= ED_GAN_OUT_COUNT || (unsigned)o->loss >= ED_GAN_COUNT || o->gen_sizes.n < 0 ||
+        o->gen_sizes.n > ED_SIZES_MAX || o->disc_sizes.n < 0 || o->disc_sizes.n > ED_SIZES_MAX) {
+        ed_graph_fail(g, "gan: bad options (data_dim %lld, latent %lld, classes %lld, activation %d, output %d)",
+                      (long long)o->data_dim, (long long)o->latent, (long long)o->classes, o->activation, o->output);
+        return false;
+    }
+    return true;
+}
+
+/* [x, one_hot(labels)] for a conditional model, x itself otherwise. */
+static ed_node *with_label(ed_node *x, ed_node *labels, const ed_gan_opts *o)
+{
+    if (!x || !o->classes) return x;
+    if (!labels) return ed_graph_fail(x->graph, "gan: the conditional model needs labels");
+    ed_node *parts[2] = {x, ed_one_hot(labels, o->classes, x->dtype)};
+    return ed_concat(parts, 2, 1);
+}
+
+static ed_activation output_activation(const ed_gan_opts *o)
+{
+    switch ((ed_gan_output)o->output) {
+    case ED_GAN_OUT_SIGMOID: return ED_ACT_SIGMOID;
+    case ED_GAN_OUT_TANH: return ED_ACT_TANH;
+    case ED_GAN_OUT_NONE: return ED_ACT_NONE;
+    default: return o->unit_range ? ED_ACT_SIGMOID : ED_ACT_NONE;
+    }
+}
+
+ed_node *ed_gan_generate(ed_node *z, ed_node *labels, const ed_gan_opts *o)
+{
+    if (!z || !valid(z->graph, o)) return NULL;
+    ed_graph *g = z->graph;
+    ed_scope_push(g, "gen");
+    ed_node *h = with_label(z, labels, o);
+    for (int i = 0; i < o->gen_sizes.n; i++) {
+        char dense[16], bn[16];
+        snprintf(dense, sizeof dense, "%d", i);
+        snprintf(bn, sizeof bn, "bn%d", i);
+        h = ed_dense(h, dense, o->gen_sizes.v[i], true);
+        h = ed_activate(ed_batch_norm(h, bn, 1e-5, o->bn_momentum, true), (ed_activation)o->activation);
+    }
+    h = ed_activate(ed_dense(h, "out", o->data_dim, true), output_activation(o));
+    ed_scope_pop(g);
+    return h;
+}
+
+ed_node *ed_gan_discriminate(ed_node *x, ed_node *labels, const ed_gan_opts *o)
+{
+    if (!x || !valid(x->graph, o)) return NULL;
+    ed_graph *g = x->graph;
+    ed_scope_push(g, "disc");
+    ed_node *h = with_label(x, labels, o);
+    for (int i = 0; i < o->disc_sizes.n; i++) {
+        char dense[16];
+        snprintf(dense, sizeof dense, "%d", i);
+        h = ed_dropout(ed_activate(ed_dense(h, dense, o->disc_sizes.v[i], true), (ed_activation)o->activation),
+                       o->dropout);
+    }
+    h = ed_dense(h, "out", 1, true);
+    ed_scope_pop(g);
+    return h ? ed_reshape(h, ed_shape1(h->shape.dim[0])) : NULL;
+}
+
+static ed_node *generate_batch(ed_graph *g, int64_t batch, ed_node *labels, const ed_gan_opts *o)
+{
+    if (!valid(g, o)) return NULL;
+    return ed_gan_generate(ed_randn(g, ED_F32, ed_shape2(batch, o->latent)), labels, o);
+}
+
+static ed_node *mean_of(ed_node *v) { return ed_mean(v, ED_ALL_AXES, false); }
+
+ed_node *ed_gan_gradient_penalty(ed_node *real, ed_node *fake, ed_node *labels, const ed_gan_opts *o)
+{
+    if (!real || !fake) return NULL;
+    ed_graph *g = real->graph;
+    int64_t b = real->shape.dim[0];
+    ed_node *e = ed_rand(g, real->dtype, ed_shape2(b, 1), 0, 1);
+    ed_node *mixed = ed_add(ed_mul(e, real), ed_mul(ed_sub(ed_scalar_like(e, 1), e), fake));
+    ed_node *critic = ed_gan_discriminate(mixed, labels, o);
+    /* d sum_j l(x^_j) / d x^: row i is sample i's own gradient, D acting on rows apart */
+    ed_node *grad = critic ? ed_grad1(ed_sum(critic, ED_ALL_AXES, false), mixed) : NULL;
+    if (!grad) return NULL;
+    ed_node *norm = ed_sqrt(ed_add_scalar(ed_sum(ed_square(grad), ed_axis_bit(grad, 1), false), 1e-12));
+    return mean_of(ed_square(ed_add_scalar(norm, -1)));
+}
+
+ed_node *ed_gan_disc_loss(ed_graph *g, ed_node *x, ed_node *labels, const ed_gan_opts *o)
+{
+    if (!x || !valid(g, o)) return NULL;
+    ed_node *fake = generate_batch(g, x->shape.dim[0], labels, o);
+    ed_node *real_l = ed_gan_discriminate(x, labels, o), *fake_l = ed_gan_discriminate(fake, labels, o);
+    if (o->loss == ED_GAN_STANDARD) return ed_add(mean_of(ed_softplus(ed_neg(real_l))), mean_of(ed_softplus(fake_l)));
+    ed_node *w = ed_sub(mean_of(fake_l), mean_of(real_l));
+    if (o->gp_lambda == 0) return w;
+    return ed_add(w, ed_mul_scalar(ed_gan_gradient_penalty(x, fake, labels, o), o->gp_lambda));
+}
+
+ed_node *ed_gan_gen_loss(ed_graph *g, int64_t batch, ed_node *labels, const ed_gan_opts *o)
+{
+    ed_node *fake_l = ed_gan_discriminate(generate_batch(g, batch, labels, o), labels, o);
+    if (!fake_l) return NULL;
+    if (o->loss == ED_GAN_STANDARD) return mean_of(ed_softplus(ed_neg(fake_l)));
+    return ed_neg(mean_of(fake_l));
+}
+
+ed_node *ed_gan_sample(ed_graph *g, int64_t n, ed_node *labels, const ed_gan_opts *o)
+{
+    return generate_batch(g, n, labels, o);
+}
+
+/* ---- the registry entries ---------------------------------------------------------- */
+
+static void set_data(ed_gen_model *m)
+{
+    ed_gan_opts *o = &m->opts.gan;
+    o->data_dim = ed_gen_model_dim(m);
+    o->classes = m->classes;
+    o->unit_range = m->unit_range;
+}
+
+static void gan_defaults(ed_gen_model *m)
+{
+    ed_gan_defaults(&m->opts.gan);
+    set_data(m);
+}
+
+static void wgan_gp_defaults(ed_gen_model *m)
+{
+    ed_wgan_gp_defaults(&m->opts.gan);
+    set_data(m);
+}
+
+static int gan_check(const ed_gen_model *m)
+{
+    if (m->obs_size) return ed_fail("model %s takes no observations: the data have some", m->def->name);
+    if (m->def->uses_labels && m->classes < 1)
+        return ed_fail("model %s needs class labels: the data have none (try --data digits)", m->def->name);
+    return ED_OK;
+}
+
+static ed_node *disc_loss(ed_graph *g, const ed_gen_model *m, const ed_batch *b)
+{
+    return ed_gan_disc_loss(g, ed_gen_model_flatten(m, b->x), b->labels, &m->opts.gan);
+}
+
+static ed_node *gen_loss(ed_graph *g, const ed_gen_model *m, const ed_batch *b)
+{
+    return ed_gan_gen_loss(g, b->x->shape.dim[0], b->labels, &m->opts.gan);
+}
+
+static int64_t critic_repeats(const ed_gen_model *m) { return m->opts.gan.n_critic; }
+
+static void adam_betas(const ed_gen_model *m, ed_optim_opts *o)
+{
+    o->beta1 = m->opts.gan.beta1;
+    o->beta2 = m->opts.gan.beta2;
+    o->exact_betas = true;
+}
+
+/* cgan without labels (a sampler that passes none): class i mod classes for sample i,
+ * so a grid of `classes` columns has one class per column. */
+static ed_node *cycle_labels(ed_graph *g, int64_t n, int64_t classes)
+{
+    double *v = malloc((size_t)n * sizeof *v);
+    if (!v) return ed_graph_fail(g, "gan: out of memory");
+    for (int64_t i = 0; i < n; i++) v[i] = (double)(i % classes);
+    ed_node *labels = ed_const(g, ED_I32, ed_shape1(n), v, n);
+    free(v);
+    return labels;
+}
+
+static ed_node *gan_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
+                           const ed_gen_sample_opts *so)
+{
+    (void)obs;
+    if (!ed_gen_model_plain_sampler(g, m, so, "one pass of the generator on fresh noise")) return NULL;
+    if (m->classes && !labels) labels = cycle_labels(g, n, m->classes);
+    return ed_gen_model_unflatten(m, ed_gan_sample(g, n, m->classes ? labels : NULL, &m->opts.gan));
+}
+
+static const char *const disc_groups[] = {"disc.", NULL};
+static const char *const gen_groups[] = {"gen.", NULL};
+
+#define GAN_STEPS                                                                                                   \
+    .nsteps = 2,                                                                                                    \
+    .steps = {                                                                                                      \
+        {.name = "disc", .groups = disc_groups, .loss = disc_loss, .repeats = critic_repeats, .optim = adam_betas}, \
+        {.name = "gen", .groups = gen_groups, .loss = gen_loss, .optim = adam_betas},                               \
+    }
+
+const ed_model_def ed_gan_model = {
+    .name = "gan",
+    .summary = "GAN: MLP generator with batch norm and a dropout discriminator, non-saturating loss",
+    .options = ed_gan_options,
+    .noptions = ED_GAN_NOPTIONS,
+    .defaults = gan_defaults,
+    .check = gan_check,
+    GAN_STEPS,
+    .sample = gan_sample,
+    .samplers = "generator",
+};
+
+const ed_model_def ed_wgan_gp_model = {
+    .name = "wgan_gp",
+    .summary = "WGAN-GP: the GAN's networks as generator and critic, gradient penalty at interpolates",
+    .options = ed_wgan_gp_options,
+    .noptions = ED_WGAN_GP_NOPTIONS,
+    .defaults = wgan_gp_defaults,
+    .check = gan_check,
+    GAN_STEPS,
+    .sample = gan_sample,
+    .samplers = "generator",
+};
+
+const ed_model_def ed_cgan_model = {
+    .name = "cgan",
+    .summary = "conditional GAN: the class label (one-hot) enters both generator and discriminator",
+    .uses_labels = true,
+    .options = ed_gan_options,
+    .noptions = ED_GAN_NOPTIONS,
+    .defaults = gan_defaults,
+    .check = gan_check,
+    GAN_STEPS,
+    .sample = gan_sample,
+    .samplers = "generator",
+};

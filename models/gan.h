@@ -1,0 +1,85 @@
+/* GANs on flat data x [B, D]: Edifice.Generative.GAN's generator and discriminator,
+ * trained as two compiled steps over one store, "disc" (run n_critic times) then "gen",
+ * each on its own parameter group with its own Adam settings.
+ *
+ * Generator: z ~ N(0, I) [B, latent] (cgan: concatenated with the one-hot label), then
+ * per hidden width dense -> batch norm -> activation, then dense D -> the output
+ * activation. Discriminator: x [B, D] (cgan: with the one-hot label), per hidden width
+ * dense -> activation -> dropout, then dense 1: a raw logit (critic value) per sample.
+ * Batch norm and dropout follow the graph's train/eval mode (frontend/norm.h): the
+ * training steps build in training mode, sampling in eval mode (running statistics).
+ *
+ * Losses, l = D's logits, G(z) the generated batch:
+ *   gan, cgan  disc: mean softplus(-l(x)) + mean softplus(l(G(z)))  (= -log s(l) and
+ *              -log(1 - s(l)), stable on logits); gen: mean softplus(-l(G(z))), the
+ *              non-saturating loss.
+ *   wgan_gp    disc: mean l(G(z)) - mean l(x) + lambda mean_i (|grad_x^ l(x^)_i|_2 - 1)^2
+ *              at x^_i = e_i x_i + (1 - e_i) G(z)_i, e_i ~ U[0, 1); the gradient of the
+ *              sum of the per-sample outputs, so row i is d l(x^_i) / d x^_i (no 1/B),
+ *              by ed_grad inside the step; its norm is sqrt(|.|^2 + 1e-12) so a zero
+ *              gradient has a finite derivative. gen: -mean l(G(z)).
+ *
+ * Choices against Edifice, on purpose:
+ * - The output activation matches the data (output = auto): sigmoid for data in [0, 1]
+ *   (Edifice's default), none for other data (the 2-D sets are unbounded: tanh would
+ *   clip 8gaussians' modes at radius 1.41); sigmoid, tanh and none can be forced.
+ * - The discriminator is conditional too in cgan (Edifice conditions only G).
+ * - Adam betas (0.5, 0.999) for gan and cgan (the usual GAN setting), (0, 0.9) for
+ *   wgan_gp (Gulrajani et al.), n_critic 1 and 5; both steps use the run's lr.
+ *
+ * Names: params "gen.*", "disc.*"; batch norm state "gen.bn<i>.running_mean/var". */
+#ifndef ED_GAN_H
+#define ED_GAN_H
+
+#include "frontend/frontend.h"
+#include "models/options.h"
+
+#include <stdint.h>
+
+typedef enum { ED_GAN_STANDARD, ED_GAN_WGAN_GP, ED_GAN_COUNT } ed_gan_loss;
+typedef enum { ED_GAN_OUT_AUTO, ED_GAN_OUT_SIGMOID, ED_GAN_OUT_TANH, ED_GAN_OUT_NONE, ED_GAN_OUT_COUNT } ed_gan_output;
+
+typedef struct {
+    int64_t data_dim;    /* D, set by the caller (not an option) */
+    int64_t classes;     /* cgan: label classes, set by the caller; 0: unconditional */
+    bool unit_range;     /* the data lie in [0, 1] (output = auto picks sigmoid), set by the caller */
+    ed_gan_loss loss;    /* set by the family, not an option */
+    int64_t latent;      /* [128] */
+    ed_sizes gen_sizes;  /* [256,512] */
+    ed_sizes disc_sizes; /* [512,256] */
+    int activation;      /* an ed_activation, both networks [relu] */
+    int output;          /* ed_gan_output [auto] */
+    double dropout;      /* in the discriminator [0.3] */
+    double bn_momentum;  /* of the generator's batch norm [0.1] */
+    int64_t n_critic;    /* disc steps per gen step [gan 1, wgan_gp 5] */
+    double gp_lambda;    /* wgan_gp's penalty weight [10] */
+    double beta1, beta2; /* Adam, both steps [gan 0.5, 0.999; wgan_gp 0, 0.9] */
+} ed_gan_opts;
+
+#define ED_GAN_NOPTIONS 10
+extern const ed_option ed_gan_options[ED_GAN_NOPTIONS];
+#define ED_WGAN_GP_NOPTIONS 11
+extern const ed_option ed_wgan_gp_options[ED_WGAN_GP_NOPTIONS];
+
+/* The defaults of each family (data_dim, classes, unit_range 0). */
+void ed_gan_defaults(ed_gan_opts *o);
+void ed_wgan_gp_defaults(ed_gan_opts *o);
+
+/* G(z): z [B, latent], labels i32 [B] (cgan) or NULL -> [B, D]. Params "gen.*". */
+ed_node *ed_gan_generate(ed_node *z, ed_node *labels, const ed_gan_opts *o);
+/* D's logits [B] of x [B, D] (with labels i32 [B] for cgan, else NULL). Params "disc.*". */
+ed_node *ed_gan_discriminate(ed_node *x, ed_node *labels, const ed_gan_opts *o);
+
+/* The steps' scalar losses on a real batch x [B, D] (labels as above); z is drawn in the
+ * graph. The discriminator's step builds G too (its batch norm, in training mode, moves
+ * the running statistics as PyTorch's G(z) does in that step). */
+ed_node *ed_gan_disc_loss(ed_graph *g, ed_node *x, ed_node *labels, const ed_gan_opts *o);
+ed_node *ed_gan_gen_loss(ed_graph *g, int64_t batch, ed_node *labels, const ed_gan_opts *o);
+/* wgan_gp's penalty lambda-free: mean over i of (|d sum_j l(x^_j) / d x^_i|_2 - 1)^2. */
+ed_node *ed_gan_gradient_penalty(ed_node *real, ed_node *fake, ed_node *labels, const ed_gan_opts *o);
+
+/* n samples [n, D] of G in g (z drawn in the graph); labels i32 [n] for cgan. Build in
+ * eval mode for the running statistics (ed_gen_model_sample does). */
+ed_node *ed_gan_sample(ed_graph *g, int64_t n, ed_node *labels, const ed_gan_opts *o);
+
+#endif

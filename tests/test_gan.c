@@ -1,0 +1,293 @@
+/* GAN family builders: the networks' params and modes (batch norm state and dropout in
+ * training, neither in the eval-mode sampler), the losses by hand at a zero output
+ * layer, the gradient penalty's gradient against finite differences (second order
+ * inside one graph), each step's updates confined to its group, cgan's labels in both
+ * networks, and batch-1 sampling from the running statistics. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "backend/backend.h"
+#include "models/generate.h"
+#include "models/gan.h"
+#include "models/registry.h"
+#include "models/train_step.h"
+#include "passes/autodiff.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ed_gan_opts small_opts(ed_gan_loss loss, int64_t classes)
+{
+    ed_gan_opts o;
+    if (loss == ED_GAN_STANDARD) ed_gan_defaults(&o);
+    else ed_wgan_gp_defaults(&o);
+    o.data_dim = 3;
+    o.classes = classes;
+    o.latent = 4;
+    o.gen_sizes = (ed_sizes){1, {6}};
+    o.disc_sizes = (ed_sizes){2, {5, 4}};
+    return o;
+}
+
+static ed_program *compile(ed_graph *g, ed_store *st)
+{
+    if (ed_graph_error(g)) fail_msg("%s", ed_graph_error(g));
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
+    if (!p) fail_msg("%s", ed_last_error());
+    return p;
+}
+
+static int count_op(const ed_graph *g, ed_op op)
+{
+    int n = 0;
+    for (int i = 0; i < g->nnodes; i++) n += g->nodes[i]->op == op;
+    return n;
+}
+
+static void expect_param(ed_graph *g, const char *name, int64_t rows, int64_t cols)
+{
+    ed_node *p = ed_graph_leaf(g, ED_OP_PARAM, name);
+    if (!p) fail_msg("no param %s", name);
+    assert_true(ed_shape_eq(p->shape, cols ? ed_shape2(rows, cols) : ed_shape1(rows)));
+}
+
+/* Defaults are Edifice's, the betas and n_critic each family's. */
+static void test_defaults(void **state)
+{
+    (void)state;
+    ed_gan_opts o;
+    ed_gan_defaults(&o);
+    assert_int_equal(o.latent, 128);
+    assert_int_equal(o.gen_sizes.n, 2);
+    assert_int_equal(o.gen_sizes.v[0], 256);
+    assert_int_equal(o.gen_sizes.v[1], 512);
+    assert_int_equal(o.disc_sizes.v[0], 512);
+    assert_int_equal(o.disc_sizes.v[1], 256);
+    assert_float_equal(o.dropout, 0.3, 0);
+    assert_int_equal(o.n_critic, 1);
+    assert_float_equal(o.beta1, 0.5, 0);
+    ed_wgan_gp_defaults(&o);
+    assert_int_equal(o.n_critic, 5);
+    assert_float_equal(o.beta1, 0, 0);
+    assert_float_equal(o.beta2, 0.9, 0);
+    assert_float_equal(o.gp_lambda, 10, 0);
+    assert_int_equal(o.loss, ED_GAN_WGAN_GP);
+}
+
+/* Training graphs: G has batch norm with running-stat updates, D dropout masks. */
+static void test_networks_in_training(void **state)
+{
+    (void)state;
+    ed_gan_opts o = small_opts(ED_GAN_STANDARD, 0);
+    ed_graph *g = ed_graph_new("disc");
+    ed_node *loss = ed_gan_disc_loss(g, ed_input(g, "x", ED_F32, ed_shape2(8, 3)), NULL, &o);
+    assert_non_null(loss);
+    expect_param(g, "gen.0.w", 4, 6);
+    expect_param(g, "gen.bn0.g", 6, 0);
+    expect_param(g, "gen.out.w", 6, 3);
+    expect_param(g, "disc.0.w", 3, 5);
+    expect_param(g, "disc.1.w", 5, 4);
+    expect_param(g, "disc.out.w", 4, 1);
+    assert_non_null(ed_graph_leaf(g, ED_OP_STATE, "gen.bn0.running_mean"));
+    assert_non_null(ed_graph_update(g, "gen.bn0.running_var"));
+    assert_int_equal(count_op(g, ED_OP_BERNOULLI), 4); /* 2 layers x (real, fake) */
+    ed_graph_free(g);
+}
+
+/* The sampler is built in eval mode: no dropout, no batch-norm update; batch 1 runs. */
+static void test_sample_in_eval_mode(void **state)
+{
+    (void)state;
+    ed_gen_model m;
+    assert_int_equal(ed_gen_model_init(&m, &ed_gan_model, ed_shape1(3), 0), ED_OK);
+    m.opts.gan.gen_sizes = (ed_sizes){1, {6}};
+    ed_graph *g = ed_graph_new("sample");
+    ed_node *x = ed_gen_model_sample(g, &m, 1, NULL, NULL, NULL);
+    assert_non_null(x);
+    assert_true(ed_graph_training(g)); /* restored */
+    assert_int_equal(g->nupdates, 0);
+    assert_int_equal(count_op(g, ED_OP_BERNOULLI), 0);
+    ed_output(g, "x", x);
+    ed_store *st = ed_store_new(0);
+    ed_program *p = compile(g, st);
+    assert_int_equal(ed_run(p, NULL, 0), ED_OK);
+    const float *v = ed_program_output(p, "x")->data;
+    for (int i = 0; i < 3; i++) assert_true(isfinite(v[i]));
+    ed_program_free(p);
+    ed_store_free(st);
+    ed_graph_free(g);
+}
+
+/* With D's output layer zero every logit is 0: the standard disc loss is 2 log 2, the
+ * generator's log 2; the critic's is lambda (|0 + 1e-12|^(1/2) - 1)^2. */
+static double loss_at_zero_logits(ed_gan_loss kind, bool disc)
+{
+    ed_gan_opts o = small_opts(kind, 0);
+    ed_graph *g = ed_graph_new("loss");
+    ed_node *loss = disc ? ed_gan_disc_loss(g, ed_input(g, "x", ED_F32, ed_shape2(8, 3)), NULL, &o)
+                         : ed_gan_gen_loss(g, 8, NULL, &o);
+    ed_output(g, "loss", loss);
+    ed_store *st = ed_store_new(0);
+    ed_program *p = compile(g, st);
+    memset(ed_store_get(st, "disc.out.w")->data, 0, 4 * sizeof(float));
+    ed_tensor *x = ed_tensor_new(ED_F32, ed_shape2(8, 3));
+    for (int i = 0; i < 24; i++) ((float *)x->data)[i] = (float)(i % 5) - 2;
+    int rc = disc ? ed_run(p, (ed_feed[]){{"x", x}}, 1) : ed_run(p, NULL, 0);
+    assert_int_equal(rc, ED_OK);
+    double v = *(const float *)ed_program_output(p, "loss")->data;
+    ed_tensor_free(x);
+    ed_program_free(p);
+    ed_store_free(st);
+    ed_graph_free(g);
+    return v;
+}
+
+static void test_losses_by_hand(void **state)
+{
+    (void)state;
+    assert_float_equal(loss_at_zero_logits(ED_GAN_STANDARD, true), 2 * log(2), 1e-6);
+    assert_float_equal(loss_at_zero_logits(ED_GAN_STANDARD, false), log(2), 1e-6);
+    assert_float_equal(loss_at_zero_logits(ED_GAN_WGAN_GP, false), 0, 0);
+    assert_float_equal(loss_at_zero_logits(ED_GAN_WGAN_GP, true), 10 * pow(1 - 1e-6, 2), 1e-5);
+}
+
+/* d penalty / d (D's params, the real batch) from ed_grad against central differences,
+ * in f64 with every random draw (interpolation weights, dropout masks) replayed at call 0. */
+static double penalty_at(ed_program *p, ed_feed *f)
+{
+    ed_program_set_calls(p, 0);
+    assert_int_equal(ed_run(p, f, 2), ED_OK);
+    return *(const double *)ed_program_output(p, "penalty")->data;
+}
+
+static void test_penalty_gradient(void **state)
+{
+    (void)state;
+    ed_gan_opts o = small_opts(ED_GAN_WGAN_GP, 0);
+    o.activation = ED_ACT_SILU; /* smooth: no kinks for the differences to straddle */
+    ed_graph *g = ed_graph_new("gp");
+    ed_node *real = ed_input(g, "real", ED_F64, ed_shape2(5, 3)), *fake = ed_input(g, "fake", ED_F64, ed_shape2(5, 3));
+    ed_node *penalty = ed_gan_gradient_penalty(real, fake, NULL, &o);
+    assert_non_null(penalty);
+    const char *names[] = {"disc.0.w", "disc.0.b", "disc.1.w", "disc.out.w"};
+    ed_node *wrt[5], *grads[5];
+    for (int i = 0; i < 4; i++) wrt[i] = ed_graph_leaf(g, ED_OP_PARAM, names[i]);
+    wrt[4] = real;
+    assert_int_equal(ed_grad(penalty, wrt, 5, grads), ED_OK);
+    ed_output(g, "penalty", penalty);
+    char gname[8];
+    for (int i = 0; i < 5; i++) snprintf(gname, sizeof gname, "g%d", i), ed_output(g, gname, grads[i]);
+    ed_store *st = ed_store_new(5);
+    ed_program *p = compile(g, st);
+    ed_tensor *rt = ed_tensor_new(ED_F64, ed_shape2(5, 3)), *ft = ed_tensor_new(ED_F64, ed_shape2(5, 3));
+    for (int i = 0; i < 15; i++) ((double *)rt->data)[i] = sin(i + 1.0), ((double *)ft->data)[i] = cos(2.0 * i);
+    ed_feed f[2] = {{"real", rt}, {"fake", ft}};
+    assert_true(penalty_at(p, f) > 0);
+    int checked = 0;
+    for (int i = 0; i < 5; i++) {
+        snprintf(gname, sizeof gname, "g%d", i);
+        ed_tensor *analytic = ed_tensor_copy(ed_program_output(p, gname));
+        double *v = i < 4 ? ed_store_get(st, names[i])->data : rt->data;
+        for (int64_t j = 0; j < ed_tensor_numel(analytic); j++) {
+            double keep = v[j], h = 1e-6;
+            v[j] = keep + h;
+            double up = penalty_at(p, f);
+            v[j] = keep - h;
+            double down = penalty_at(p, f);
+            v[j] = keep;
+            double numeric = (up - down) / (2 * h), a = ((const double *)analytic->data)[j];
+            if (fabs(a - numeric) > 1e-6 * fmax(1, fabs(a)))
+                fail_msg("d penalty / d %s[%lld]: analytic %.12g, numeric %.12g", i < 4 ? names[i] : "real",
+                         (long long)j, a, numeric);
+            checked += a != 0;
+        }
+        ed_tensor_free(analytic);
+    }
+    assert_true(checked > 30); /* the gradients are not trivially zero */
+    ed_tensor_free(rt);
+    ed_tensor_free(ft);
+    ed_program_free(p);
+    ed_store_free(st);
+    ed_graph_free(g);
+}
+
+/* Each registered step trains its own group: "disc" updates no gen.* param and "gen" no
+ * disc.* param (the batch-norm state moves in both, as G runs in both). */
+static void test_steps_update_their_groups(void **state)
+{
+    (void)state;
+    const ed_model_def *defs[] = {&ed_gan_model, &ed_wgan_gp_model};
+    for (int d = 0; d < 2; d++) {
+        ed_gen_model m;
+        assert_int_equal(ed_gen_model_init(&m, defs[d], ed_shape1(2), 0), ED_OK);
+        m.opts.gan.gen_sizes = (ed_sizes){1, {8}};
+        m.opts.gan.disc_sizes = (ed_sizes){1, {8}};
+        assert_int_equal(ed_gen_model_step_repeats(&m, 0), d ? 5 : 1);
+        for (int k = 0; k < 2; k++) {
+            ed_graph *g = ed_graph_new("step");
+            ed_batch b = {.x = ed_input(g, "x", ED_F32, ed_shape2(4, 2))};
+            ed_train_opts to = {.optim = {.kind = ED_OPT_ADAM}, .groups = defs[d]->steps[k].groups};
+            defs[d]->steps[k].optim(&m, &to.optim);
+            assert_true(to.optim.exact_betas);
+            assert_int_equal(ed_train_step(g, ed_gen_model_step_loss(g, &m, k, &b), &to), ED_OK);
+            const char *own = k == 0 ? "disc." : "gen.", *other = k == 0 ? "gen." : "disc.";
+            int own_params = 0;
+            for (int i = 0; i < g->nupdates; i++) {
+                const char *name = g->updates[i].name;
+                bool param = ed_graph_leaf(g, ED_OP_PARAM, name) != NULL;
+                if (param && strncmp(name, other, strlen(other)) == 0) fail_msg("step %d updates %s", k, name);
+                own_params += param && strncmp(name, own, strlen(own)) == 0;
+            }
+            assert_int_equal(own_params, k == 0 ? 4 : 6); /* disc: 2 dense; gen: 2 dense + bn */
+            assert_non_null(ed_graph_update(g, "gen.bn0.running_mean"));
+            ed_graph_free(g);
+        }
+    }
+}
+
+/* cgan: the one-hot label widens both networks' first layer; labels are needed; the
+ * sampler without labels cycles through the classes. */
+static void test_cgan_conditions_both(void **state)
+{
+    (void)state;
+    ed_gen_model m;
+    ed_data_facts f = {.sample = ed_shape1(3), .classes = 4};
+    assert_int_equal(ed_gen_model_init_data(&m, &ed_cgan_model, &f), ED_OK);
+    assert_int_equal(m.opts.gan.classes, 4);
+    assert_int_equal(ed_gen_model_check(&m), ED_OK);
+    m.opts.gan.gen_sizes = (ed_sizes){1, {6}};
+    m.opts.gan.disc_sizes = (ed_sizes){1, {5}};
+    ed_graph *g = ed_graph_new("cgan");
+    ed_batch b = {.x = ed_input(g, "x", ED_F32, ed_shape2(4, 3)),
+                  .labels = ed_input(g, "labels", ED_I32, ed_shape1(4))};
+    assert_non_null(ed_gen_model_step_loss(g, &m, 0, &b));
+    expect_param(g, "gen.0.w", 128 + 4, 6);
+    expect_param(g, "disc.0.w", 3 + 4, 5);
+    ed_graph_free(g);
+    g = ed_graph_new("cgan_sample");
+    assert_non_null(ed_gen_model_sample(g, &m, 6, NULL, ed_input(g, "labels", ED_I32, ed_shape1(6)), NULL));
+    ed_graph_free(g);
+    /* without labels in the data, cgan refuses */
+    f.classes = 0;
+    assert_int_equal(ed_gen_model_init_data(&m, &ed_cgan_model, &f), ED_OK);
+    assert_int_equal(ed_gen_model_check(&m), ED_ERR);
+    assert_non_null(strstr(ed_last_error(), "needs class labels"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_networks_in_training),
+        cmocka_unit_test(test_sample_in_eval_mode),
+        cmocka_unit_test(test_losses_by_hand),
+        cmocka_unit_test(test_penalty_gradient),
+        cmocka_unit_test(test_steps_update_their_groups),
+        cmocka_unit_test(test_cgan_conditions_both),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
