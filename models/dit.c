@@ -23,7 +23,7 @@ const ed_option ed_dit_options[] = {
     {"patch", ED_OPTION_INT, DIT(patch), 4, 1, 64, NULL, "patch side in pixels (8x8 images: 2)", NULL},
     {"pos_embed", ED_OPTION_ENUM, DIT(pos_learned), 0, 0, 0, pos_kinds, "position embedding: fixed 2-D or learned",
      NULL},
-    {"objective", ED_OPTION_ENUM, DIT(objective), ED_DIT_DIFFUSION, 0, 0, objectives,
+    {"objective", ED_OPTION_ENUM, DIT(objective), ED_DIT_FLOW, 0, 0, objectives,
      "diffusion (eps, ddpm|ddim) or flow_matching (velocity, ODE solvers)", NULL},
     {"cond_dropout", ED_OPTION_REAL, DIT(cond_dropout), 0.1, 0, 1, NULL,
      "training probability of the null class (CFG; 0 without labels)", NULL},

@@ -9,7 +9,9 @@
  * process (T = 1000 linear betas; t the integer timestep), sampled with ddpm or ddim;
  * flow_matching trains velocity prediction on the linear path (t in [0, 1], 1 = data,
  * scaled by 1000 before the embedding), sampled with euler, midpoint, heun or rk4. The
- * time embedding's sinusoid has 256 frequencies, as DiT's.
+ * time embedding's sinusoid has 256 frequencies, as DiT's. The default is flow matching:
+ * at the default budget on the digits it draws the asked class far more often than the
+ * diffusion objective does (figures: bench/HISTORY.md).
  *
  * Defaults: Edifice's (hidden 256, depth 6, heads 4, MLP ratio 4, patch 4), except the
  * small preset for images of at most 8x8 pixels (the digits): patch 2 (16 tokens),
@@ -31,7 +33,7 @@ typedef struct {
     int64_t mlp_ratio;     /* MLP width / hidden [4] */
     int64_t patch;         /* patch side [4; 8x8 images: 2] */
     int pos_learned;       /* 0: fixed 2-D sin-cos, 1: learned [0] */
-    int objective;         /* ed_dit_objective [diffusion] */
+    int objective;         /* ed_dit_objective [flow_matching] */
     double cond_dropout;   /* [0.1 with labels, 0 without] */
     double guidance_scale; /* default guidance when sampling [1: none] */
     /* The objective's process and sampler settings: diffusion's timesteps, schedule,

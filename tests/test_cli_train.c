@@ -313,7 +313,8 @@ static void test_dit_labels(void)
     assert_int_equal(l->shape.dim[0], 20);
     for (int i = 0; i < 20; i++) assert_int_equal(((int32_t *)l->data)[i], i / 5); /* a 5-wide grid */
     ed_tensor_free(l);
-    cli(&r, "sample dit --ckpt dit_a.safetensors --n 12 --label 3 --guidance 2 --sampler ddpm --out three.npy");
+    cli(&r,
+        "sample dit --ckpt dit_a.safetensors --n 12 --label 3 --guidance 2 --sampler heun --steps 2 --out three.npy");
     assert_ok(&r);
     l = ed_npy_read(TMP "/three.labels.npy");
     for (int i = 0; i < 12; i++) assert_int_equal(((int32_t *)l->data)[i], 3);
@@ -322,7 +323,7 @@ static void test_dit_labels(void)
     cli(&r, "sample dit --ckpt dit_a.safetensors --label 10 --out x.npy");
     assert_one_error_line(&r, "sample: --label 10 is outside the model's classes 0..9");
     cli(&r, "train dit --data digits --steps 2 --batch 8 --hidden 16 --depth 1 --heads 2 --cond_dropout 0 "
-            "--out nodrop.safetensors");
+            "--objective diffusion --timesteps 20 --out nodrop.safetensors");
     assert_ok(&r);
     cli(&r, "sample dit --ckpt nodrop.safetensors --label 3 --guidance 2 --out x.npy");
     assert_one_error_line(&r, "guidance 2 needs a model trained with a null condition (cond_dropout > 0)");
@@ -400,7 +401,7 @@ static void test_image_families(void **state)
                         "--encoder_sizes 32 --decoder_sizes 32 --num_embeddings 8 --embedding_dim 4 "
                         "--prior_width 16 --prior_layers 1 --prior_heads 2 --log vq.csv " CONST,
                         "perplexity", "eval: feature classifier loaded from");
-    train_resume_sample("dit", "--hidden 16 --depth 1 --heads 2 --timesteps 20 --ddim_steps 4 " CONST, "denoise_mse",
+    train_resume_sample("dit", "--hidden 16 --depth 1 --heads 2 --sample_steps 4 " CONST, "denoise_mse",
                         "eval: feature classifier loaded from");
     test_dit_labels();
     /* Autoencoders reconstruct given images: the first --n rows, in range; others refuse. */

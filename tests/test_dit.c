@@ -38,14 +38,16 @@ static void test_defaults_and_checks(void **state)
     expect_opt(&m, "mlp_ratio", "4");
     expect_opt(&m, "patch", "2");
     expect_opt(&m, "cond_dropout", "0.1");
-    expect_opt(&m, "objective", "diffusion");
+    expect_opt(&m, "objective", "flow_matching");
+    expect_opt(&m, "sample_steps", "50");
     expect_opt(&m, "timesteps", "1000");
     expect_opt(&m, "clip_x0", "1");
     assert_int_equal(ed_gen_model_check(&m), ED_OK);
-    assert_string_equal(ed_gen_model_samplers(&m), "ddpm|ddim");
-    assert_int_equal(ed_gen_model_set(&m, "objective", "flow_matching"), ED_OK);
     assert_string_equal(ed_gen_model_samplers(&m), "euler|midpoint|heun|rk4");
     assert_string_equal(ed_gen_model_sampling(&m).pred, "velocity");
+    assert_int_equal(ed_gen_model_set(&m, "objective", "diffusion"), ED_OK);
+    assert_string_equal(ed_gen_model_samplers(&m), "ddpm|ddim");
+    assert_string_equal(ed_gen_model_sampling(&m).pred, "eps");
     assert_int_equal(ed_gen_model_set(&m, "patch", "3"), ED_OK);
     assert_int_equal(ed_gen_model_check(&m), ED_ERR);
     CHECK_ERROR_HAS("dit: the patch 3 must divide the image's 8x8 pixels (--patch)");
@@ -191,6 +193,7 @@ static void test_dit_sampling_errors(void **state)
     assert_int_equal(ed_gen_model_set(&m, "hidden", "16"), ED_OK);
     assert_int_equal(ed_gen_model_set(&m, "depth", "1"), ED_OK);
     assert_int_equal(ed_gen_model_set(&m, "cond_dropout", "0"), ED_OK);
+    assert_int_equal(ed_gen_model_set(&m, "objective", "diffusion"), ED_OK);
     ed_graph *g = ed_graph_new("t");
     ed_node *labels = ed_input(g, "labels", ED_I32, ed_shape1(4));
     ed_gen_sample_opts o = {.has_guidance = true, .guidance = 2};
