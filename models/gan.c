@@ -245,13 +245,7 @@ static ed_node *gan_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_nod
 
 static const char *const disc_groups[] = {"disc.", NULL};
 static const char *const gen_groups[] = {"gen.", NULL};
-
-#define GAN_STEPS                                                                                                   \
-    .nsteps = 2,                                                                                                    \
-    .steps = {                                                                                                      \
-        {.name = "disc", .groups = disc_groups, .loss = disc_loss, .repeats = critic_repeats, .optim = adam_betas}, \
-        {.name = "gen", .groups = gen_groups, .loss = gen_loss, .optim = adam_betas},                               \
-    }
+/* The three entries share their steps: the discriminator (n_critic runs) then the generator. */
 
 const ed_model_def ed_gan_model = {
     .name = "gan",
@@ -260,7 +254,10 @@ const ed_model_def ed_gan_model = {
     .noptions = ED_GAN_NOPTIONS,
     .defaults = gan_defaults,
     .check = gan_check,
-    GAN_STEPS,
+    .nsteps = 2,
+    .steps =
+        {{.name = "disc", .groups = disc_groups, .loss = disc_loss, .repeats = critic_repeats, .optim = adam_betas},
+         {.name = "gen", .groups = gen_groups, .loss = gen_loss, .optim = adam_betas}},
     .sample = gan_sample,
     .samplers = "generator",
 };
@@ -272,7 +269,10 @@ const ed_model_def ed_wgan_gp_model = {
     .noptions = ED_WGAN_GP_NOPTIONS,
     .defaults = wgan_gp_defaults,
     .check = gan_check,
-    GAN_STEPS,
+    .nsteps = 2,
+    .steps =
+        {{.name = "disc", .groups = disc_groups, .loss = disc_loss, .repeats = critic_repeats, .optim = adam_betas},
+         {.name = "gen", .groups = gen_groups, .loss = gen_loss, .optim = adam_betas}},
     .sample = gan_sample,
     .samplers = "generator",
 };
@@ -285,7 +285,10 @@ const ed_model_def ed_cgan_model = {
     .noptions = ED_GAN_NOPTIONS,
     .defaults = gan_defaults,
     .check = gan_check,
-    GAN_STEPS,
+    .nsteps = 2,
+    .steps =
+        {{.name = "disc", .groups = disc_groups, .loss = disc_loss, .repeats = critic_repeats, .optim = adam_betas},
+         {.name = "gen", .groups = gen_groups, .loss = gen_loss, .optim = adam_betas}},
     .sample = gan_sample,
     .samplers = "generator",
 };
