@@ -161,6 +161,21 @@ static void test_data_writes_npy_and_png(void **state)
     assert_one_error_line(&r, "no/such/dir/s.npy");
 }
 
+/* The two files in TMP hold the same bytes. */
+static void expect_same_files(const char *a, const char *b)
+{
+    char pa[512], pb[512];
+    snprintf(pa, sizeof pa, TMP "/%s", a);
+    snprintf(pb, sizeof pb, TMP "/%s", b);
+    size_t na, nb;
+    char *fa = slurp(pa, &na), *fb = slurp(pb, &nb);
+    if (!fa || !fb) fail_msg("cannot read %s or %s", pa, pb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(fa, fb, na);
+    free(fa);
+    free(fb);
+}
+
 /* Lines "step,loss" of a --log file from step `from` on, as one string. */
 static char *log_from(const char *file, int from)
 {
@@ -206,12 +221,7 @@ static void test_train_and_resume(void **state)
     assert_true(strlen(a) > 20);
     free(a);
     free(b);
-    size_t na, nb;
-    char *fa = slurp(TMP "/straight.safetensors", &na), *fb = slurp(TMP "/resumed.safetensors", &nb);
-    assert_int_equal(na, nb);
-    assert_memory_equal(fa, fb, na);
-    free(fa);
-    free(fb);
+    expect_same_files("straight.safetensors", "resumed.safetensors");
 
     /* Resuming a finished run does nothing and says so. */
     cli(&r, "train flow_matching --resume straight.safetensors");
@@ -251,14 +261,9 @@ static void train_resume_sample(const char *model, const char *opts, const char 
     cli(&r, cmd);
     assert_ok(&r);
     char pa[256], pb[256];
-    snprintf(pa, sizeof pa, TMP "/%s_a.safetensors", model);
-    snprintf(pb, sizeof pb, TMP "/%s_b.safetensors", model);
-    size_t na, nb;
-    char *fa = slurp(pa, &na), *fb = slurp(pb, &nb);
-    assert_int_equal(na, nb);
-    assert_memory_equal(fa, fb, na);
-    free(fa);
-    free(fb);
+    snprintf(pa, sizeof pa, "%s_a.safetensors", model);
+    snprintf(pb, sizeof pb, "%s_b.safetensors", model);
+    expect_same_files(pa, pb);
     snprintf(cmd, sizeof cmd, "eval %s --ckpt %s_a.safetensors", model, model);
     cli(&r, cmd);
     assert_ok(&r);
@@ -352,12 +357,7 @@ static void test_score_sde(void **state)
         assert_ok(&r);
         cli(&r, "train score_sde --resume sde_h.safetensors --steps 6 --out sde_b.safetensors");
         assert_ok(&r);
-        size_t na, nb;
-        char *fa = slurp(TMP "/sde_a.safetensors", &na), *fb = slurp(TMP "/sde_b.safetensors", &nb);
-        assert_int_equal(na, nb);
-        assert_memory_equal(fa, fb, na);
-        free(fa);
-        free(fb);
+        expect_same_files("sde_a.safetensors", "sde_b.safetensors");
         cli(&r, "eval score_sde --ckpt sde_a.safetensors --n 200 --steps 30");
         assert_ok(&r);
         assert_non_null(strstr(r.out, "of moons, 500 rows"));
