@@ -2,28 +2,13 @@
 #include "frontend/dit_blocks.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Record "what: message" as the graph's error; returns NULL. */
-static ed_node *dit_fail(ed_graph *g, const char *what, const char *fmt, ...)
-{
-    char text[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    return ed_graph_fail(g, "%s: %s", what, text);
-}
-
-/* The param "<scope>.<name>.<leaf>" (or without the empty scope). */
+/* The param "<scope>.<leaf>" (or "<leaf>" at top level). */
 static ed_node *block_param(ed_graph *g, const char *leaf, ed_dtype dt, ed_shape s, ed_init init)
 {
-    char full[512];
-    const char *scope = ed_scope(g);
-    snprintf(full, sizeof full, "%s%s%s", scope, scope[0] ? "." : "", leaf);
-    return ed_param(g, full, dt, s, init);
+    return ed_scoped_leaf(g, ED_OP_PARAM, leaf, dt, s, init);
 }
 
 /* ---- images as tokens ---------------------------------------------------------------- */
@@ -32,8 +17,8 @@ ed_node *ed_patchify(ed_node *x, int64_t patch)
 {
     if (!x || ed_graph_error(x->graph)) return NULL;
     if (x->shape.rank != 4 || patch < 1 || x->shape.dim[2] % patch || x->shape.dim[3] % patch)
-        return dit_fail(x->graph, "patchify", "x must be [B, C, H, W] with H and W multiples of the patch %lld",
-                        (long long)patch);
+        return ed_nn_fail(x->graph, "patchify", "x must be [B, C, H, W] with H and W multiples of the patch %lld",
+                          (long long)patch);
     int64_t b = x->shape.dim[0], c = x->shape.dim[1], gh = x->shape.dim[2] / patch, gw = x->shape.dim[3] / patch;
     ed_shape s6 = {.rank = 6, .dim = {b, c, gh, patch, gw, patch}};
     static const int perm[6] = {0, 2, 4, 1, 3, 5}; /* [B, gh, gw, C, p, p] */
@@ -46,9 +31,9 @@ ed_node *ed_unpatchify(ed_node *tokens, int64_t patch, int64_t channels, int64_t
     if (patch < 1 || channels < 1 || height % patch || width % patch || height < 1 || width < 1 ||
         tokens->shape.rank != 3 || tokens->shape.dim[1] != (height / patch) * (width / patch) ||
         tokens->shape.dim[2] != channels * patch * patch)
-        return dit_fail(tokens->graph, "unpatchify", "tokens must be [B, %lld, %lld] for the image and patch",
-                        patch > 0 ? (long long)((height / patch) * (width / patch)) : 0,
-                        (long long)(channels * patch * patch));
+        return ed_nn_fail(tokens->graph, "unpatchify", "tokens must be [B, %lld, %lld] for the image and patch",
+                          patch > 0 ? (long long)((height / patch) * (width / patch)) : 0,
+                          (long long)(channels * patch * patch));
     int64_t b = tokens->shape.dim[0], gh = height / patch, gw = width / patch;
     ed_shape s6 = {.rank = 6, .dim = {b, gh, gw, channels, patch, patch}};
     static const int perm[6] = {0, 3, 1, 4, 2, 5}; /* [B, C, gh, p, gw, p] */
@@ -63,8 +48,8 @@ ed_node *ed_pos_embed_2d(ed_graph *g, ed_dtype dt, int64_t grid_h, int64_t grid_
     if (!g || ed_graph_error(g)) return NULL;
     int64_t n = grid_h * grid_w;
     if (grid_h < 1 || grid_w < 1 || dim < 4 || dim % 4 || n * dim > (1 << 24))
-        return dit_fail(g, "pos_embed_2d", "a grid of %lld tokens and a width %lld that is a multiple of 4",
-                        (long long)n, (long long)dim);
+        return ed_nn_fail(g, "pos_embed_2d", "a grid of %lld tokens and a width %lld that is a multiple of 4",
+                          (long long)n, (long long)dim);
     if (learned) return block_param(g, name, dt, ed_shape2(n, dim), (ed_init){ED_INIT_NORMAL, 0.02});
     double *v = malloc((size_t)(n * dim) * sizeof *v);
     if (!v) return ed_graph_fail(g, "pos_embed_2d: out of memory");
@@ -88,8 +73,8 @@ ed_node *ed_label_embedding(ed_node *labels, int64_t classes, int64_t dim, ed_dt
     if (!labels || ed_graph_error(labels->graph)) return NULL;
     ed_graph *g = labels->graph;
     if (labels->dtype != ED_I32 || labels->shape.rank != 1 || classes < 1 || dim < 1 || !ed_dtype_is_float(dt))
-        return dit_fail(g, "label_embedding", "labels must be i32 [B] and classes %lld, dim %lld >= 1",
-                        (long long)classes, (long long)dim);
+        return ed_nn_fail(g, "label_embedding", "labels must be i32 [B] and classes %lld, dim %lld >= 1",
+                          (long long)classes, (long long)dim);
     ed_scope_push(g, name);
     ed_node *table = block_param(g, "table", dt, ed_shape2(classes + 1, dim), (ed_init){ED_INIT_NORMAL, 0.02});
     ed_scope_pop(g);
@@ -101,7 +86,7 @@ ed_node *ed_label_dropout(ed_node *labels, int64_t classes, double p)
     if (!labels || ed_graph_error(labels->graph)) return NULL;
     ed_graph *g = labels->graph;
     if (labels->dtype != ED_I32 || !(p >= 0 && p <= 1))
-        return dit_fail(g, "label_dropout", "labels must be i32 and p in [0, 1], got %g", p);
+        return ed_nn_fail(g, "label_dropout", "labels must be i32 and p in [0, 1], got %g", p);
     if (p == 0) return labels;
     /* labels + drop (classes - labels): the null class where drop is 1 */
     ed_node *drop = ed_cast(ed_bernoulli(g, ED_F32, labels->shape, p), ED_I32);
@@ -150,8 +135,8 @@ static bool check_tokens(const char *what, ed_node *h, ed_node *c)
     if (!h || !c || ed_graph_error(h->graph)) return false;
     if (h->shape.rank != 3 || c->shape.rank != 2 || c->shape.dim[0] != h->shape.dim[0] || c->dtype != h->dtype ||
         !ed_dtype_is_float(h->dtype)) {
-        dit_fail(h->graph, what, "h must be float [B, N, D] and c [B, E] of its dtype (B = %lld, c's B = %lld)",
-                 h->shape.rank ? (long long)h->shape.dim[0] : 0, c->shape.rank ? (long long)c->shape.dim[0] : 0);
+        ed_nn_fail(h->graph, what, "h must be float [B, N, D] and c [B, E] of its dtype (B = %lld, c's B = %lld)",
+                   h->shape.rank ? (long long)h->shape.dim[0] : 0, c->shape.rank ? (long long)c->shape.dim[0] : 0);
         return false;
     }
     return true;

@@ -11,7 +11,7 @@
 /* ---- errors, scopes and names ------------------------------------------------- */
 
 /* Record "what: message (in "scope")" as the graph's error; returns NULL. */
-static ed_node *nn_fail(ed_graph *g, const char *what, const char *fmt, ...)
+ed_node *ed_nn_fail(ed_graph *g, const char *what, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -40,8 +40,8 @@ static bool block_enter(ed_node *x, const char *what, const char *name)
 {
     if (!x || ed_graph_error(x->graph)) return false;
     if (!valid_block_name(name)) {
-        nn_fail(x->graph, what, "bad block name \"%s\" (need non-empty parts separated by single dots)",
-                name ? name : "(null)");
+        ed_nn_fail(x->graph, what, "bad block name \"%s\" (need non-empty parts separated by single dots)",
+                   name ? name : "(null)");
         return false;
     }
     ed_scope_push(x->graph, name);
@@ -71,12 +71,17 @@ static char *scoped(ed_graph *g, const char *leaf)
     return s;
 }
 
-static ed_node *scoped_param(ed_graph *g, const char *leaf, ed_dtype dt, ed_shape s, ed_init_kind kind)
+ed_node *ed_scoped_leaf(ed_graph *g, ed_op kind, const char *leaf, ed_dtype dt, ed_shape s, ed_init init)
 {
     char *name = scoped(g, leaf);
-    ed_node *p = name ? ed_param(g, name, dt, s, (ed_init){.kind = kind}) : NULL;
+    ed_node *p = !name ? NULL : kind == ED_OP_PARAM ? ed_param(g, name, dt, s, init) : ed_state(g, name, dt, s, init);
     free(name);
     return p;
+}
+
+static ed_node *scoped_param(ed_graph *g, const char *leaf, ed_dtype dt, ed_shape s, ed_init_kind kind)
+{
+    return ed_scoped_leaf(g, ED_OP_PARAM, leaf, dt, s, (ed_init){.kind = kind});
 }
 
 static ed_node *set_scoped_name(ed_node *n, const char *leaf)
@@ -130,7 +135,7 @@ ed_node *ed_activate(ed_node *x, ed_activation act)
     case ED_ACT_COUNT: break;
     }
     /* No default above, so -Wswitch flags an activation added without a case. */
-    return nn_fail(x->graph, "activate", "unknown activation %d", (int)act);
+    return ed_nn_fail(x->graph, "activate", "unknown activation %d", (int)act);
 }
 
 /* ---- dense and mlp -------------------------------------------------------------- */
@@ -140,9 +145,9 @@ static ed_node *dense_body(ed_node *x, int64_t units, bool bias)
     ed_graph *g = x->graph;
     char t[96];
     ed_node_type_str(x, t, sizeof t);
-    if (!is_float(x)) return nn_fail(g, "dense", "x is %s, needs f32 or f64", t);
-    if (x->shape.rank < 2) return nn_fail(g, "dense", "x is %s, needs rank >= 2 ([..., in])", t);
-    if (units < 1) return nn_fail(g, "dense", "units must be >= 1, got %lld", (long long)units);
+    if (!is_float(x)) return ed_nn_fail(g, "dense", "x is %s, needs f32 or f64", t);
+    if (x->shape.rank < 2) return ed_nn_fail(g, "dense", "x is %s, needs rank >= 2 ([..., in])", t);
+    if (units < 1) return ed_nn_fail(g, "dense", "units must be >= 1, got %lld", (long long)units);
     int64_t in = x->shape.dim[x->shape.rank - 1];
     ed_node *w = scoped_param(g, "w", x->dtype, ed_shape2(in, units), ED_INIT_GLOROT_UNIFORM);
     ed_node *y;
@@ -171,9 +176,9 @@ ed_node *ed_dense(ed_node *x, const char *name, int64_t units, bool bias)
 static ed_node *mlp_body(ed_node *x, const int64_t *sizes, int n, ed_activation act, bool activate_last)
 {
     ed_graph *g = x->graph;
-    if (!sizes || n < 1) return nn_fail(g, "mlp", "needs at least one layer size, got n = %d", n);
+    if (!sizes || n < 1) return ed_nn_fail(g, "mlp", "needs at least one layer size, got n = %d", n);
     /* Checked up front so a bad activation builds no layers at all. */
-    if ((unsigned)act >= ED_ACT_COUNT) return nn_fail(g, "mlp", "unknown activation %d", (int)act);
+    if ((unsigned)act >= ED_ACT_COUNT) return ed_nn_fail(g, "mlp", "unknown activation %d", (int)act);
     ed_node *h = x;
     for (int i = 0; i < n && h; i++) {
         char layer[32], act_leaf[64];
@@ -199,9 +204,9 @@ static ed_node *layer_norm_body(ed_node *x, double eps, bool affine)
     ed_graph *g = x->graph;
     char t[96];
     ed_node_type_str(x, t, sizeof t);
-    if (!is_float(x)) return nn_fail(g, "layer_norm", "x is %s, needs f32 or f64", t);
-    if (x->shape.rank < 1) return nn_fail(g, "layer_norm", "x is %s, needs rank >= 1", t);
-    if (!(eps >= 0 && eps < INFINITY)) return nn_fail(g, "layer_norm", "eps must be finite and >= 0, got %g", eps);
+    if (!is_float(x)) return ed_nn_fail(g, "layer_norm", "x is %s, needs f32 or f64", t);
+    if (x->shape.rank < 1) return ed_nn_fail(g, "layer_norm", "x is %s, needs rank >= 1", t);
+    if (!(eps >= 0 && eps < INFINITY)) return ed_nn_fail(g, "layer_norm", "eps must be finite and >= 0, got %g", eps);
     unsigned last = ed_axis_bit(x, -1);
     ed_node *d = ed_sub(x, ed_mean(x, last, true));
     ed_node *var = ed_mean(ed_square(d), last, true); /* biased: divides by D */
@@ -227,8 +232,8 @@ static int softmax_axis(ed_node *x, int axis, const char *what)
     char t[96];
     ed_node_type_str(x, t, sizeof t);
     int r = x->shape.rank, a = axis < 0 ? axis + r : axis;
-    if (!is_float(x)) nn_fail(x->graph, what, "x is %s, needs f32 or f64", t);
-    else if (a < 0 || a >= r) nn_fail(x->graph, what, "axis %d is out of range for %s", axis, t);
+    if (!is_float(x)) ed_nn_fail(x->graph, what, "x is %s, needs f32 or f64", t);
+    else if (a < 0 || a >= r) ed_nn_fail(x->graph, what, "axis %d is out of range for %s", axis, t);
     else return a;
     return -1;
 }
@@ -316,12 +321,12 @@ static ed_node *attention_body(ed_node *x, int heads, bool causal)
     ed_graph *g = x->graph;
     char t[96];
     ed_node_type_str(x, t, sizeof t);
-    if (!is_float(x)) return nn_fail(g, "self_attention", "x is %s, needs f32 or f64", t);
-    if (x->shape.rank != 3) return nn_fail(g, "self_attention", "x is %s, needs [B, T, D]", t);
+    if (!is_float(x)) return ed_nn_fail(g, "self_attention", "x is %s, needs f32 or f64", t);
+    if (x->shape.rank != 3) return ed_nn_fail(g, "self_attention", "x is %s, needs [B, T, D]", t);
     int64_t dm = x->shape.dim[2];
     if (heads < 1 || dm % heads)
-        return nn_fail(g, "self_attention", "D = %lld is not divisible by heads = %d (x is %s)", (long long)dm, heads,
-                       t);
+        return ed_nn_fail(g, "self_attention", "D = %lld is not divisible by heads = %d (x is %s)", (long long)dm,
+                          heads, t);
     ed_node *q = split_heads(ed_dense(x, "q", dm, true), heads);
     ed_node *k = split_heads(ed_dense(x, "k", dm, true), heads);
     ed_node *v = split_heads(ed_dense(x, "v", dm, true), heads);
@@ -357,10 +362,10 @@ ed_node *ed_timestep_embedding(ed_node *t, int64_t dim, double max_period)
     char ty[96];
     ed_node_type_str(t, ty, sizeof ty);
     const char *what = "timestep_embedding";
-    if (t->shape.rank != 1) return nn_fail(g, what, "t is %s, needs [B]", ty);
-    if (dim < 2 || dim % 2) return nn_fail(g, what, "dim = %lld must be even and >= 2", (long long)dim);
+    if (t->shape.rank != 1) return ed_nn_fail(g, what, "t is %s, needs [B]", ty);
+    if (dim < 2 || dim % 2) return ed_nn_fail(g, what, "dim = %lld must be even and >= 2", (long long)dim);
     if (!(max_period > 0 && max_period < INFINITY))
-        return nn_fail(g, what, "max_period must be finite and > 0, got %g", max_period);
+        return ed_nn_fail(g, what, "max_period must be finite and > 0, got %g", max_period);
     if (t->dtype == ED_I32) t = ed_cast(t, ED_F32);
     ed_node *f = timestep_freqs(g, t->dtype, dim / 2, max_period);
     ed_node *args = ed_mul(ed_reshape(t, ed_shape2(t->shape.dim[0], 1)), f);

@@ -14,6 +14,15 @@
 
 #include "frontend/frontend.h"
 
+/* ---- for blocks written outside nn.c ------------------------------------------ */
+
+/* Record "what: message (in "scope")" as g's error (without the scope at top level);
+ * returns NULL. */
+ed_node *ed_nn_fail(ed_graph *g, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The param (kind ED_OP_PARAM) or state (ED_OP_STATE) named "<scope>.<leaf>" ("<leaf>" at
+ * top level): a block's own weights or statistics. */
+ed_node *ed_scoped_leaf(ed_graph *g, ed_op kind, const char *leaf, ed_dtype dt, ed_shape s, ed_init init);
+
 /* ---- activations ------------------------------------------------------------ */
 
 typedef enum {

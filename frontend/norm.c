@@ -1,5 +1,6 @@
 /* Mode-dependent nn blocks: batch norm (batch or running statistics) and dropout. */
 #include "frontend/norm.h"
+#include "frontend/nn.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -18,10 +19,7 @@ static bool scoped_name(ed_graph *g, const char *leaf, char *buf, size_t size)
 
 static ed_node *leaf(ed_graph *g, ed_op kind, const char *name, ed_dtype dt, ed_shape s, ed_init_kind init)
 {
-    char full[512];
-    if (!scoped_name(g, name, full, sizeof full)) return NULL;
-    ed_init i = {.kind = init};
-    return kind == ED_OP_PARAM ? ed_param(g, full, dt, s, i) : ed_state(g, full, dt, s, i);
+    return ed_scoped_leaf(g, kind, name, dt, s, (ed_init){.kind = init});
 }
 
 /* Bind "scope.leaf" = v. */
