@@ -237,7 +237,7 @@ static bool rule_slice(ed_op op, ed_node *const *in, int nin, const ed_attrs *a,
         if (b < 0 || b > d || e < b || e > d)
             return fail(msg, size, "axis %d: need 0 <= start <= stop <= %lld, got start=%lld stop=%lld in %s", i,
                         (long long)d, (long long)b, (long long)e, ty(x));
-        s.dim[i] = (e - b + st - 1) / st;
+        s.dim[i] = e == b ? 0 : (e - b - 1) / st + 1; /* no st - 1 to overflow */
     }
     *dt = x->dtype;
     *out = s;
@@ -275,6 +275,9 @@ static bool rule_pad(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, e
         if (a->pad_lo[i] < 0 || a->pad_hi[i] < 0)
             return fail(msg, size, "axis %d: padding must be >= 0 (use slice to crop), got %lld, %lld", i,
                         (long long)a->pad_lo[i], (long long)a->pad_hi[i]);
+        if (a->pad_lo[i] > ED_MAX_NUMEL || a->pad_hi[i] > ED_MAX_NUMEL)
+            return fail(msg, size, "axis %d: padding %lld, %lld is over the limit of 2^40", i, (long long)a->pad_lo[i],
+                        (long long)a->pad_hi[i]);
         s.dim[i] += a->pad_lo[i] + a->pad_hi[i];
     }
     *dt = x->dtype;
@@ -412,7 +415,14 @@ bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype
 {
     rule_fn rule = rule_of(op);
     if (!rule) return fail(msg, msgsize, "no shape rule");
-    return rule(op, in, nin, a, dt, shape, msg, msgsize);
+    if (!rule(op, in, nin, a, dt, shape, msg, msgsize)) return false;
+    for (int i = 0; i < shape->rank; i++)
+        if (shape->dim[i] > ED_MAX_NUMEL)
+            return fail(msg, msgsize, "gives %s: dimension %d is over the limit of 2^40", shape_ty(*dt, *shape), i);
+    int64_t n = ed_shape_numel(*shape);
+    if (n < 0 || n > ED_MAX_NUMEL)
+        return fail(msg, msgsize, "gives %s: over the limit of 2^40 elements", shape_ty(*dt, *shape));
+    return true;
 }
 
 ed_axis_view ed_axis_view_of(ed_shape s, int axis)

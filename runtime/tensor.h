@@ -38,6 +38,10 @@ ed_shape ed_shape3(int64_t d0, int64_t d1, int64_t d2);
 ed_shape ed_shape4(int64_t d0, int64_t d1, int64_t d2, int64_t d3);
 ed_shape ed_shapen(int rank, const int64_t *dims);
 int64_t ed_shape_numel(ed_shape s);
+/* The largest dimension and element count a graph may have: 2^40 elements (4 TiB of
+ * f32) is beyond any machine this runs on, and keeps every byte count and sum of byte
+ * counts the passes form far from int64 overflow. */
+#define ED_MAX_NUMEL ((int64_t)1 << 40)
 bool ed_shape_eq(ed_shape a, ed_shape b);
 /* Row-major strides in elements. */
 void ed_shape_strides(ed_shape s, int64_t strides[ED_MAX_RANK]);

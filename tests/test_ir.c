@@ -465,6 +465,33 @@ static void test_verifier_catches_corruption(void **state)
     ed_graph_free(g);
 }
 
+/* Sizes past 2^40 elements are refused at construction, whichever op forms them, and a
+ * huge slice step or padding does not overflow the rule's own arithmetic. */
+static void test_size_limits(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("g");
+    ed_node *a = in32(g, "a", ed_shape2(1 << 20, 1));
+    ed_node *b = in32(g, "b", ed_shape2(1, (1 << 20) + 1));
+    assert_null(ed_mul(a, b));
+    assert_non_null(strstr(ed_graph_error(g), "over the limit of 2^40 elements"));
+    ed_graph_free(g);
+
+    g = ed_graph_new("g");
+    ed_node *x = in32(g, "x", ed_shape1(5));
+    int64_t lo[1] = {0}, hi[1] = {INT64_MAX}, start[1] = {1}, stop[1] = {5}, step[1] = {INT64_MAX};
+    assert_null(ed_pad(x, lo, hi, 0));
+    assert_non_null(strstr(ed_graph_error(g), "padding 0, 9223372036854775807 is over the limit"));
+    ed_graph_free(g);
+
+    g = ed_graph_new("g");
+    x = in32(g, "x", ed_shape1(5));
+    ed_node *y = ed_slice(x, start, stop, step);
+    assert_non_null(y);
+    assert_int_equal(y->shape.dim[0], 1);
+    ed_graph_free(g);
+}
+
 static void test_shapes_of_good_ops(void **state)
 {
     (void)state;
@@ -506,6 +533,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_op_has_a_row_and_rule),
         cmocka_unit_test(test_shape_error_of_every_op),
+        cmocka_unit_test(test_size_limits),
         cmocka_unit_test(test_errors_are_sticky_and_null_propagates),
         cmocka_unit_test(test_foreign_graph_input),
         cmocka_unit_test(test_scope_in_message),

@@ -511,6 +511,12 @@ static void test_errors_types_and_numbers(void **state)
     assert_parse_error(HEAD "  %1 = input \"z\" : f32[99999999999999999999]\n}",
                        "g.edir:3:24: dimension 99999999999999999999 is out of range 0..9007199254740992");
     assert_parse_error(HEAD "  %1 = input \"z\" : f32[2.5]\n}", "g.edir:3:24: expected a dimension, got '2.5'");
+    /* Sizes past 2^40 elements are refused where they arise, so no byte count overflows. */
+    assert_parse_error(
+        HEAD "  %1 = input \"z\" : f32[9007199254740992,512]\n}",
+        "g.edir:3:8: input: gives f32[9007199254740992,512]: dimension 0 is over the limit of 2^40 (at %1)");
+    assert_parse_error(HEAD "  %1 = input \"z\" : f32[1048576,1048577]\n}",
+                       "g.edir:3:8: input: gives f32[1048576,1048577]: over the limit of 2^40 elements (at %1)");
     assert_parse_error(HEAD "  %1 = const 1.2.3 : f32[]\n}", "g.edir:3:14: bad number '1.2.3'");
     assert_parse_error(HEAD "  %1 = const 1e : f32[]\n}", "g.edir:3:14: bad number '1e'");
     assert_parse_error(HEAD "  %1 = const 0x10 : f32[]\n}", "g.edir:3:14: bad number '0x10'");
