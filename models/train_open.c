@@ -1,9 +1,11 @@
 /* Opening a training run from a request: a fresh run's defaults, and the resume rules
  * (a resumed run keeps its model, data and seed; its schedule may change, with a note). */
+#include "io/atomic_file.h"
 #include "models/trainer.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_ROWS 10000
@@ -85,15 +87,18 @@ static ed_trainer_opts run_opts(const ed_train_request *r, ed_trainer_opts o)
     return o;
 }
 
-/* Fails before training, not after it, when the checkpoint cannot be written. */
-static int check_writable(const char *out)
+/* Fails before training, not after it, when the checkpoint cannot be written; and
+ * never replaces a file other than the checkpoint being resumed unless asked to. */
+static int check_output(const ed_train_request *r, const char *out)
 {
-    char dir[4096];
-    const char *slash = strrchr(out, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else snprintf(dir, sizeof dir, "%.*s", slash == out ? 1 : (int)(slash - out), out);
-    if (access(dir, W_OK) != 0)
-        return ed_fail("cannot write the checkpoint %s: directory '%s' does not exist or is not writable", out, dir);
+    if (ed_atomic_check(out) != ED_OK) {
+        char msg[ED_ERROR_MAX];
+        return ed_fail("cannot write the checkpoint: %s", last_error_copy(msg));
+    }
+    struct stat st;
+    bool is_resumed = r->resume && ed_same_file(r->resume, out);
+    if (!r->force && !is_resumed && stat(out, &st) == 0)
+        return ed_fail("%s exists; give --force to replace it, --resume %s to continue it, or another --out", out, out);
     return ED_OK;
 }
 
@@ -103,7 +108,7 @@ static int output_path(const ed_train_request *r, ed_train_open_result *res)
     int len = out ? snprintf(res->out, sizeof res->out, "%s", out)
                   : snprintf(res->out, sizeof res->out, "%s.safetensors", r->def->name);
     if (len < 0 || (size_t)len >= sizeof res->out) return ed_fail("the output path is too long");
-    return check_writable(res->out);
+    return check_output(r, res->out);
 }
 
 /* What no run can take (the command line never gives these). */

@@ -87,13 +87,17 @@ static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o, int
     state_prefix(m, k, prefix, sizeof prefix);
     ed_train_opts to = {.optim = {.kind = ED_OPT_ADAM, .lr = o->lr, .prefix = prefix},
                         .groups = m->def->steps[k].groups};
-    if (o->lr_schedule == ED_LR_COSINE)
+    if (o->lr_schedule == ED_LR_COSINE) {
+        /* the step's own counter runs `repeats` times per iteration (a critic's n_critic) */
+        int64_t total = o->steps * ed_gen_model_step_repeats(m, k);
         to.optim.schedule = (ed_schedule){
-            /* the step's own counter runs `repeats` times per iteration (a critic's n_critic) */
             .kind = ED_SCHED_COSINE,
-            .warmup_steps = 1,
-            .total_steps = o->steps * ed_gen_model_step_repeats(m, k),
+            /* one step at full lr before the decay, as every checkpoint so far was trained;
+               none when the whole run is one step */
+            .warmup_steps = total > 1 ? 1 : 0,
+            .total_steps = total,
             .min_ratio = 0.01};
+    }
     if (m->def->steps[k].optim) m->def->steps[k].optim(m, &to.optim);
     if (ed_graph_error(g) || ed_train_step(g, loss, &to) != ED_OK) {
         ed_fail("%s", ed_graph_error(g));

@@ -121,6 +121,7 @@ typedef struct {
     const char *resume;   /* a checkpoint of def to continue; NULL: a fresh run */
     const char *out;      /* where the run will be saved [the resumed file, else
                                      "<model>.safetensors"] */
+    bool force;           /* out may replace an existing file other than the resumed one */
     int64_t steps;        /* the run's planned length [1000] */
     int64_t batch;        /* [256] */
     double lr;            /* Adam's learning rate [1e-3] */

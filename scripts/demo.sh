@@ -16,7 +16,7 @@ RECIPE="--hidden 64 --layers 2 --solver rk4 --steps 8000"
 mkdir -p "$OUT"
 echo "== edifice train flow_matching --data moons $RECIPE"
 # shellcheck disable=SC2086 # RECIPE is a list of flags
-"$E" train flow_matching --data moons $RECIPE --out "$OUT/flow_matching.safetensors"
+"$E" train flow_matching --data moons $RECIPE --force --out "$OUT/flow_matching.safetensors"
 echo
 echo "== edifice eval flow_matching --ckpt $OUT/flow_matching.safetensors --plot $OUT/samples.png"
 "$E" eval flow_matching --ckpt "$OUT/flow_matching.safetensors" --plot "$OUT/samples.png" | tee "$OUT/eval.txt"

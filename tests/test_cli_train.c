@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -348,14 +349,16 @@ static void test_score_sde(void **state)
     for (int k = 0; k < 2; k++) {
         const char *sde = sdes[k];
         snprintf(cmd, sizeof cmd,
-                 "train score_sde --data moons --sde %s --steps 6 " SMALL " " CONST " --out sde_a.safetensors", sde);
+                 "train score_sde --data moons --sde %s --steps 6 " SMALL " " CONST " --force --out sde_a.safetensors",
+                 sde);
         cli(&r, cmd);
         assert_ok(&r);
         snprintf(cmd, sizeof cmd,
-                 "train score_sde --data moons --sde %s --steps 3 " SMALL " " CONST " --out sde_h.safetensors", sde);
+                 "train score_sde --data moons --sde %s --steps 3 " SMALL " " CONST " --force --out sde_h.safetensors",
+                 sde);
         cli(&r, cmd);
         assert_ok(&r);
-        cli(&r, "train score_sde --resume sde_h.safetensors --steps 6 --out sde_b.safetensors");
+        cli(&r, "train score_sde --resume sde_h.safetensors --steps 6 --force --out sde_b.safetensors");
         assert_ok(&r);
         expect_same_files("sde_a.safetensors", "sde_b.safetensors");
         cli(&r, "eval score_sde --ckpt sde_a.safetensors --n 200 --steps 30");
@@ -615,6 +618,77 @@ static void test_train_errors(void **state)
     assert_one_error_line(&r, "plain.safetensors: not an edifice training checkpoint");
 }
 
+static bool file_has(const char *path, const char *s);
+
+/* Outputs: checked before the work, never replacing what is not a regular file, never
+ * replacing another run's checkpoint unasked; a log that cannot be written fails first. */
+static void test_outputs(void **state)
+{
+    (void)state;
+    static result r;
+    const char *train = "train flow_matching --data moons --steps 1 " SMALL;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s --out one.safetensors", train);
+    cli(&r, cmd); /* one step: the cosine schedule has no warm-up to fit */
+    assert_ok(&r);
+    cli(&r, cmd);
+    assert_one_error_line(&r, "train: one.safetensors exists; give --force to replace it, --resume one.safetensors to "
+                              "continue it, or another --out");
+    snprintf(cmd, sizeof cmd, "%s --out one.safetensors --force", train);
+    cli(&r, cmd);
+    assert_ok(&r);
+
+    assert_int_equal(system("cd '" TMP "' && rm -f fifo && mkfifo fifo && ln -sf fifo to_fifo && ln -sf "
+                            "one.safetensors to_file && mkdir -p adir"),
+                     0);
+    static const struct {
+        const char *out, *err;
+    } bad[] = {
+        {"fifo", "cannot write the checkpoint: fifo: is a pipe; give a file name"},
+        {"to_fifo", "cannot write the checkpoint: to_fifo: a symlink to"},
+        {"adir", "cannot write the checkpoint: adir: is a directory; give a file name"},
+        {"adir/", "cannot write the checkpoint: adir/: names a directory; give a file name"},
+        {"''", "cannot write the checkpoint: cannot write a file with an empty path"},
+        {"/dev/null", "cannot write the checkpoint: /dev/null: is a device; give a file name"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s --force --out %s", train, bad[i].out);
+        cli(&r, cmd);
+        assert_one_error_line(&r, bad[i].err);
+        assert_null(strstr(r.err, "trained")); /* refused before any step */
+    }
+    struct stat st;
+    assert_int_equal(lstat(TMP "/fifo", &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+
+    /* A symlink to a file: the file is replaced, the link stays. */
+    snprintf(cmd, sizeof cmd, "%s --force --out to_file --seed 3", train);
+    cli(&r, cmd);
+    assert_ok(&r);
+    assert_int_equal(lstat(TMP "/to_file", &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_true(file_has(TMP "/one.safetensors", "\"train.seed\":\"3\""));
+
+    /* A temporary file of a process that died (kill -9 in a save) goes at the next save. */
+    assert_int_equal(system("cd '" TMP "' && sh -c 'echo $$ >dead_pid' && touch one.safetensors.tmp$(cat "
+                            "dead_pid).0 one.safetensors.tmp1.x"),
+                     0);
+    snprintf(cmd, sizeof cmd, "%s --force --out one.safetensors", train);
+    cli(&r, cmd);
+    assert_ok(&r);
+    assert_int_equal(system("cd '" TMP "' && ! ls one.safetensors.tmp$(cat dead_pid).0 2>/dev/null && ls "
+                            "one.safetensors.tmp1.x >/dev/null"),
+                     0);
+
+    /* --log: a full device or a missing directory fails before training. */
+    snprintf(cmd, sizeof cmd, "%s --force --out one.safetensors --log /dev/full", train);
+    cli(&r, cmd);
+    assert_one_error_line(&r, "train: cannot write --log /dev/full: No space left on device");
+    snprintf(cmd, sizeof cmd, "%s --force --out one.safetensors --log no/such/log.csv", train);
+    cli(&r, cmd);
+    assert_one_error_line(&r, "train: cannot write --log no/such/log.csv: No such file or directory");
+}
+
 static bool wait_for_lines(const char *path, int lines, double timeout_s)
 {
     struct timespec t0, t;
@@ -843,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_score_sde),
         cmocka_unit_test(test_gan_families),
         cmocka_unit_test(test_train_errors),
+        cmocka_unit_test(test_outputs),
         cmocka_unit_test(test_sigint_saves),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_sample_and_eval),

@@ -7,43 +7,46 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
-static const char usage[] = "usage: edifice train MODEL --data NAME|FILE.npy|OBS.npy,ACTIONS.npy\n"
-                            "                     [--steps N] [--batch B] [--lr X] [--seed S] [--n ROWS]\n"
-                            "                     [--backend jit|interp] [--out FILE.safetensors] [--resume FILE]\n"
-                            "                     [--lr-schedule cosine|constant] [--log FILE.csv] [--every K]\n"
-                            "                     [--OPTION VALUE ...] [pass options]\n"
-                            "\n"
-                            "Trains MODEL (see `edifice models`) with Adam and writes a checkpoint: the params,\n"
-                            "the optimizer state, the step and the data RNG state, with the model, its options\n"
-                            "and the data named in the metadata. Ctrl-C stops after the current step and saves\n"
-                            "the checkpoint (exit status 130); --resume FILE continues that run exactly as if\n"
-                            "it had not been stopped.\n"
-                            "\n"
-                            "  --data SPEC       a built-in set (moons, circles, swiss_roll, 8gaussians,\n"
-                            "                    checkerboard: 2-D; demo: observation -> 8x2 action chunk), the\n"
-                            "                    images digits (8x8, 1500 train / 297 test) or fashion_mnist\n"
-                            "                    (28x28, 60000 / 10000; package dataset-fashion-mnist), an\n"
-                            "                    .npy array [N, D], images [N, H, W] or [N, C, H, W] (uint8 or\n"
-                            "                    float; X.npy,labels=Y.npy adds labels), or OBS.npy,ACTIONS.npy\n"
-                            "                    pairs [N, O], [N, H, A]\n"
-                            "  --n ROWS          rows generated for a built-in set (default 10000)\n"
-                            "  --steps N         train until step N (default 1000; on --resume, the run's own)\n"
-                            "  --batch B         batch size (default 256)\n"
-                            "  --lr X            Adam learning rate (default 0.001)\n"
-                            "  --lr-schedule S   cosine (default: from lr down to lr/100 at the last step) or\n"
-                            "                    constant\n"
-                            "  --seed S          seeds the params, the noise, the batches and a built-in set (0)\n"
-                            "  --backend B       jit (default) or interp (the reference interpreter)\n"
-                            "  --out FILE        the checkpoint (default MODEL.safetensors; on --resume, FILE)\n"
-                            "  --resume FILE     continue from a checkpoint of MODEL; the data, seed and model\n"
-                            "                    options come from it (giving other values is an error)\n"
-                            "  --log FILE.csv    write step,loss for every step\n"
-                            "  --every K         without a terminal, print progress every K steps (default: a\n"
-                            "                    tenth of the run)\n"
-                            "  --OPTION VALUE    a model option, e.g. --hidden 128 (see `edifice models MODEL`)\n"
-                            "Pass options (how the training step is compiled; not kept in the checkpoint):\n";
+static const char usage[] =
+    "usage: edifice train MODEL --data NAME|FILE.npy|OBS.npy,ACTIONS.npy\n"
+    "                     [--steps N] [--batch B] [--lr X] [--seed S] [--n ROWS]\n"
+    "                     [--backend jit|interp] [--out FILE.safetensors] [--force] [--resume FILE]\n"
+    "                     [--lr-schedule cosine|constant] [--log FILE.csv] [--every K]\n"
+    "                     [--OPTION VALUE ...] [pass options]\n"
+    "\n"
+    "Trains MODEL (see `edifice models`) with Adam and writes a checkpoint: the params,\n"
+    "the optimizer state, the step and the data RNG state, with the model, its options\n"
+    "and the data named in the metadata. Ctrl-C stops after the current step and saves\n"
+    "the checkpoint (exit status 130); --resume FILE continues that run exactly as if\n"
+    "it had not been stopped.\n"
+    "\n"
+    "  --data SPEC       a built-in set (moons, circles, swiss_roll, 8gaussians,\n"
+    "                    checkerboard: 2-D; demo: observation -> 8x2 action chunk), the\n"
+    "                    images digits (8x8, 1500 train / 297 test) or fashion_mnist\n"
+    "                    (28x28, 60000 / 10000; package dataset-fashion-mnist), an\n"
+    "                    .npy array [N, D], images [N, H, W] or [N, C, H, W] (uint8 or\n"
+    "                    float; X.npy,labels=Y.npy adds labels), or OBS.npy,ACTIONS.npy\n"
+    "                    pairs [N, O], [N, H, A]\n"
+    "  --n ROWS          rows generated for a built-in set (default 10000)\n"
+    "  --steps N         train until step N (default 1000; on --resume, the run's own)\n"
+    "  --batch B         batch size (default 256)\n"
+    "  --lr X            Adam learning rate (default 0.001)\n"
+    "  --lr-schedule S   cosine (default: from lr down to lr/100 at the last step) or\n"
+    "                    constant\n"
+    "  --seed S          seeds the params, the noise, the batches and a built-in set (0)\n"
+    "  --backend B       jit (default) or interp (the reference interpreter)\n"
+    "  --out FILE        the checkpoint (default MODEL.safetensors; on --resume, FILE)\n"
+    "  --force           replace an existing --out (other than the checkpoint resumed)\n"
+    "  --resume FILE     continue from a checkpoint of MODEL; the data, seed and model\n"
+    "                    options come from it (giving other values is an error)\n"
+    "  --log FILE.csv    write step,loss for every step\n"
+    "  --every K         without a terminal, print progress every K steps (default: a\n"
+    "                    tenth of the run)\n"
+    "  --OPTION VALUE    a model option, e.g. --hidden 128 (see `edifice models MODEL`)\n"
+    "Pass options (how the training step is compiled; not kept in the checkpoint):\n";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -125,6 +128,8 @@ static int parse_args(train_args *a, int argc, char **argv)
         } else if (cli_option(argc, argv, &i, "--out", &v)) {
             if (!v) rc = cli_error(CLI_USAGE, "train: --out needs a file name");
             r->out = v;
+        } else if (strcmp(argv[i], "--force") == 0) {
+            r->force = true;
         } else if (cli_option(argc, argv, &i, "--resume", &v)) {
             if (!v) rc = cli_error(CLI_USAGE, "train: --resume needs a checkpoint file");
             r->resume = v;
@@ -186,19 +191,12 @@ static const char *shape_str(ed_shape s, char *buf, size_t size)
 }
 
 /* The training loop proper: returns CLI_OK, CLI_FAIL or 130 (interrupted, saved). */
-static int run_steps(ed_trainer *t, int64_t total, const char *out, const char *log_path, long long every)
+static int run_steps(ed_trainer *t, int64_t total, const char *out, FILE *log, const char *log_path, long long every)
 {
     const ed_model_def *def = ed_trainer_model(t)->def;
     const char *names[ED_MAX_STEPS];
     int nloss = def->nsteps;
     for (int k = 0; k < nloss; k++) names[k] = def->steps[k].name;
-    FILE *log = NULL;
-    if (log_path && !(log = fopen(log_path, "w"))) return cli_error(CLI_FAIL, "train: cannot write --log %s", log_path);
-    if (log) { /* step,loss; a family with several steps: a column per step, by name */
-        fputs("step", log);
-        for (int k = 0; k < nloss; k++) fprintf(log, ",%s", nloss == 1 ? "loss" : names[k]);
-        fputc('\n', log);
-    }
     struct sigaction old_int, old_term;
     stop_requested = 0;
     catch_signals(&old_int, &old_term);
@@ -233,7 +231,8 @@ static int run_steps(ed_trainer *t, int64_t total, const char *out, const char *
     }
     int64_t done = ed_trainer_steps_done(t);
     double secs = cli_progress_end(&pr, done, losses);
-    if (log && fclose(log) != 0 && rc == CLI_OK) rc = cli_error(CLI_FAIL, "train: writing --log %s failed", log_path);
+    /* A log that failed on the way costs the log, not the run: the checkpoint is saved. */
+    bool log_failed = log && (ferror(log) | fclose(log)) != 0;
     if (rc == CLI_OK) {
         if (ed_trainer_save(t, out) != ED_OK) {
             rc = cli_error(CLI_FAIL, "train: %s", ed_last_error());
@@ -247,9 +246,32 @@ static int run_steps(ed_trainer *t, int64_t total, const char *out, const char *
                     (long long)(done - start), secs, secs > 0 ? (double)(done - start) / secs : 0.0, out);
         }
     }
+    if (log_failed) rc = cli_error(CLI_FAIL, "train: writing --log %s failed; the log is incomplete", log_path);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     return rc;
+}
+
+/* The --log file with its header (step,loss; a family with several steps: a column per
+ * step, by name), opened and flushed before any work so a full disk or /dev/full fails
+ * now. NULL with the error printed. */
+static FILE *open_log(const ed_model_def *def, const char *path)
+{
+    FILE *log = fopen(path, "w");
+    if (!log) {
+        cli_error(CLI_FAIL, "train: cannot write --log %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    fputs("step", log);
+    for (int k = 0; k < def->nsteps; k++) fprintf(log, ",%s", def->nsteps == 1 ? "loss" : def->steps[k].name);
+    fputc('\n', log);
+    if (fflush(log) != 0) {
+        int e = errno;
+        fclose(log);
+        cli_error(CLI_FAIL, "train: cannot write --log %s: %s", path, strerror(e));
+        return NULL;
+    }
+    return log;
 }
 
 /* One line on what is about to run. */
@@ -277,9 +299,13 @@ static int train(train_args *a)
     ed_pass_opts po = cli_pass_opts(&a->passes);
     a->req.passes = a->passes.pipeline;
     a->req.pass_opts = &po;
+    FILE *log = NULL;
+    if (a->log && !(log = open_log(a->req.def, a->log))) return CLI_FAIL;
     ed_train_open_result run;
-    if (ed_trainer_open(&a->req, &run) != ED_OK)
+    if (ed_trainer_open(&a->req, &run) != ED_OK) {
+        if (log) fclose(log);
         return cli_error(run.bad_request ? CLI_USAGE : CLI_FAIL, "train: %s", ed_last_error());
+    }
     ed_trainer *t = run.trainer;
     const ed_trainer_opts *o = ed_trainer_options(t);
     int rc = CLI_OK;
@@ -294,8 +320,10 @@ static int train(train_args *a)
                     (long long)run.was.batch, run.was.lr, ed_lr_schedule_name(run.was.lr_schedule),
                     (long long)run.was.steps);
         print_run(a, t);
-        rc = run_steps(t, o->steps, run.out, a->log, a->every);
+        rc = run_steps(t, o->steps, run.out, log, a->log, a->every);
+        log = NULL; /* closed by run_steps */
     }
+    if (log) fclose(log);
     ed_trainer_free(t);
     return rc;
 }
