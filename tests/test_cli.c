@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define EXAMPLE ED_SOURCE_DIR "/examples/mlp.edir"
 #define TMP ED_BINARY_DIR "/test_cli_tmp"
@@ -280,6 +281,35 @@ static void test_help_everywhere(void **state)
     assert_non_null(strstr(r.out, "LLVM 19."));
 }
 
+/* What a command prints on stdout is its result: a write that fails (a full disk)
+ * fails the command. */
+static void test_stdout_write_errors(void **state)
+{
+    (void)state;
+    static const char *const cmds[] = {"models", "dump '" EXAMPLE "'", "dump '" EXAMPLE "' --format dot", "models vae"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "'%s' %s >/dev/full 2>'%s/stderr'", ED_CLI, cmds[i], TMP);
+        int rc = system(cmd);
+        assert_true(WIFEXITED(rc));
+        assert_int_equal(WEXITSTATUS(rc), 1);
+        char *err = slurp(TMP "/stderr");
+        assert_non_null(strstr(err, "edifice: writing to standard output failed: No space left on device"));
+        free(err);
+    }
+}
+
+/* Names from a graph reach error messages escaped: a name with ESC and a newline cannot
+ * colour the terminal or forge a second line. */
+static void test_errors_escape_control_bytes(void **state)
+{
+    (void)state;
+    static cli_result r;
+    write_file("esc.edir", "graph @g {\n  %0 = input \"a\\x1b[31m\\nedifice: forged\" : f32[2]\n  out y = %0\n}\n");
+    cli(&r, "run '" TMP "/esc.edir' --out '" TMP "/esc_out'");
+    assert_one_error_line(&r, "input \"a\\x1b[31m\\x0aedifice: forged\" is not fed");
+}
+
 static void test_user_errors(void **state)
 {
     (void)state;
@@ -368,6 +398,8 @@ int main(void)
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_help_everywhere),
         cmocka_unit_test(test_user_errors),
+        cmocka_unit_test(test_stdout_write_errors),
+        cmocka_unit_test(test_errors_escape_control_bytes),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

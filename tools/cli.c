@@ -7,15 +7,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An error is one line on stderr: control bytes in it (from a graph's names, a file
+ * name) are shown escaped, so no name can forge a second line or move the cursor. */
 int cli_error(int code, const char *fmt, ...)
 {
+    char msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    fputs("edifice: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fputs("edifice: ", stderr);
+    for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
+        if (*c < 0x20 || *c == 0x7f) fprintf(stderr, "\\x%02x", *c);
+        else fputc(*c, stderr);
+    }
+    fputc('\n', stderr);
     return code;
+}
+
+int cli_finish_stdout(int rc)
+{
+    errno = 0;
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CLI_OK)
+        return cli_error(CLI_FAIL, "writing to standard output failed%s%s", errno ? ": " : "",
+                         errno ? strerror(errno) : "");
+    return rc;
 }
 
 bool cli_ends_with(const char *s, const char *suffix)

@@ -12,6 +12,9 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 /* Print "edifice: <message>" on stderr; return the given code. */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* rc, or CLI_FAIL with an error when what went to stdout was not all written (a full
+ * disk, a closed pipe): a command's result is never lost silently. */
+int cli_finish_stdout(int rc);
 
 /* Match argv[*i] against --name, taking the value from "--name=V" or the next
  * argument. Returns true on a match; *value is NULL when the value is missing. */

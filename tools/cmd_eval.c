@@ -46,7 +46,7 @@ static void print_demo(const ed_tensor *obs, const ed_tensor *chunks, const ed_t
 {
     ed_demo_stats m, d;
     if (ed_demo_evaluate(obs, chunks, 0, &m) != ED_OK || ed_demo_evaluate(obs, data_chunks, 0, &d) != ED_OK) {
-        fprintf(stderr, "edifice: eval: %s\n", ed_last_error());
+        cli_error(CLI_FAIL, "eval: %s", ed_last_error());
         return;
     }
     printf("%-26s %11.1f%% %11.1f%%\n", "valid chunks", 100 * m.valid_rate, 100 * d.valid_rate);
@@ -67,7 +67,7 @@ static void print_modes(const ed_tensor *samples, const ed_tensor *data)
     ed_mode_coverage m, d;
     if (ed_mode_coverage_of(samples, centers, k, std, 0.01, &m) != ED_OK ||
         ed_mode_coverage_of(data, centers, k, std, 0.01, &d) != ED_OK) {
-        fprintf(stderr, "edifice: eval: %s\n", ed_last_error());
+        cli_error(CLI_FAIL, "eval: %s", ed_last_error());
         return;
     }
     printf("%-26s %10d/%d %10d/%d\n", "modes hit (>= 1% each)", m.modes_hit, k, d.modes_hit, k);

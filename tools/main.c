@@ -33,7 +33,7 @@ static const char usage[] =
     "--print-after-all, --print-after=NAME and --pass-stats (opt takes those too).\n"
     "`edifice COMMAND --help` describes one command.\n";
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2 || cli_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
@@ -58,3 +58,5 @@ int main(int argc, char **argv)
     }
     return cli_error(CLI_USAGE, "unknown command '%s' (try edifice --help)", cmd);
 }
+
+int main(int argc, char **argv) { return cli_finish_stdout(dispatch(argc, argv)); }
