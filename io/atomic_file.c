@@ -102,7 +102,9 @@ int ed_atomic_open(ed_atomic_file *af, const char *path)
         int fd = open(af->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && errno == EEXIST) continue;
         if (fd < 0) {
-            status = ed_fail("%s: cannot create temporary file '%s': %s", path, af->tmp, strerror(errno));
+            const char *slash = strrchr(path, '/');
+            status = ed_fail("%s: cannot write in directory '%.*s': %s", path, slash ? (int)(slash - path) + 1 : 1,
+                             slash ? path : ".", strerror(errno));
             break;
         }
         af->f = fdopen(fd, "wb");

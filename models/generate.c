@@ -187,6 +187,23 @@ static int check_obs(const ed_gen_model *m, int64_t n, const ed_tensor *obs)
                             obs->shape.dim[1] != m->obs_size))
         return ed_fail("model %s needs f32 observations [%lld, %lld]", m->def->name, (long long)n,
                        (long long)m->obs_size);
+    int64_t bad = obs ? ed_tensor_first_nonfinite(obs) : -1;
+    if (bad >= 0)
+        return ed_fail("observation %lld (row %lld, column %lld) is %g; observations must be finite", (long long)bad,
+                       (long long)(bad / m->obs_size), (long long)(bad % m->obs_size), ((const float *)obs->data)[bad]);
+    return ED_OK;
+}
+
+/* A diverged run's params give NaN samples: refused up front, naming the param. */
+static int check_params(const ed_gen_model *m, const ed_store *st)
+{
+    for (int i = 0; i < ed_store_count(st); i++) {
+        int64_t bad = ed_tensor_first_nonfinite(ed_store_tensor(st, i));
+        if (bad >= 0)
+            return ed_fail("model %s: %s holds a non-finite value at element %lld; these params cannot sample "
+                           "(the run that wrote them diverged)",
+                           m->def->name, ed_store_name(st, i), (long long)bad);
+    }
     return ED_OK;
 }
 
@@ -292,7 +309,8 @@ int ed_gen_draw(const ed_gen_model *m, ed_store *st, int64_t n, const ed_tensor 
     if (!m || !m->def || !st) return ed_fail("sample: no model or no params");
     if (n < 1 || n > INT32_MAX) return ed_fail("sample %s: the sample count must be in 1..%d", m->def->name, INT32_MAX);
     if (o.batch < 0) return ed_fail("sample %s: the batch must be >= 1", m->def->name);
-    if (check_obs(m, n, obs) != ED_OK || check_labels(m, n, labels) != ED_OK) return ED_ERR;
+    if (check_params(m, st) != ED_OK || check_obs(m, n, obs) != ED_OK || check_labels(m, n, labels) != ED_OK)
+        return ED_ERR;
     ed_gen_progress pr = {.n = n, .batch = o.batch ? o.batch : ED_GEN_DEFAULT_BATCH};
     if (pr.batch > n) pr.batch = n;
     pr.calls = (n + pr.batch - 1) / pr.batch;
@@ -310,6 +328,11 @@ int ed_gen_draw(const ed_gen_model *m, ed_store *st, int64_t n, const ed_tensor 
         report(&o, &pr);
         status = draw_batches(p, rf, 2, res, &pr, &o);
     }
+    int64_t bad = status == ED_OK ? ed_tensor_first_nonfinite(res) : -1;
+    if (bad >= 0) /* finite params can still overflow (a run at a huge lr): never hand out NaN */
+        status = ed_fail("sample %s: the samples hold non-finite values (the first at sample %lld); the params or the "
+                         "sampler settings do not give usable samples",
+                         m->def->name, (long long)(bad / (ed_tensor_numel(res) / n)));
     if (status == ED_OK) {
         *out = res;
         res = NULL;

@@ -266,3 +266,18 @@ int32_t ed_to_i32(double v)
     if (u >= INT64_C(2147483648)) u -= INT64_C(4294967296);
     return (int32_t)u;
 }
+
+int64_t ed_tensor_first_nonfinite(const ed_tensor *t)
+{
+    int64_t n = ed_tensor_numel(t);
+    if (t->dtype == ED_F32) {
+        const float *v = t->data;
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(v[i])) return i;
+    } else if (t->dtype == ED_F64) {
+        const double *v = t->data;
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(v[i])) return i;
+    }
+    return -1;
+}

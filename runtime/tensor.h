@@ -62,6 +62,9 @@ ed_tensor *ed_tensor_copy(const ed_tensor *src);
 ed_tensor *ed_tensor_wrap(ed_dtype t, ed_shape s, void *data);
 void ed_tensor_free(ed_tensor *t);
 int64_t ed_tensor_numel(const ed_tensor *t);
+/* The index of t's first NaN or infinity, or -1 when every value is finite (and for
+ * integer tensors). */
+int64_t ed_tensor_first_nonfinite(const ed_tensor *t);
 size_t ed_tensor_bytes(const ed_tensor *t);
 
 /* Element access as double, whatever the dtype (slow; for tests and tools). */

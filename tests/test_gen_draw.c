@@ -41,6 +41,7 @@ static void small_checkpoint(const char *def, const char *data, ed_checkpoint *c
                           .n = 200,
                           .batch = 16,
                           .out = path,
+                          .force = true,
                           .backend = ED_BACKEND_INTERP};
     ed_train_open_result res;
     if (ed_trainer_open(&r, &res) != ED_OK) fail_msg("%s", ed_last_error());
@@ -193,6 +194,42 @@ static void test_draw_errors(void **state)
     ed_checkpoint_free(&ck);
 }
 
+/* No draw hands out NaN: non-finite params (a diverged run), observations or samples
+ * (finite params too large to sample with) are refused with a message. */
+static void test_draw_refuses_nonfinite(void **state)
+{
+    (void)state;
+    ed_checkpoint ck;
+    small_checkpoint("ddpm", "demo", &ck);
+    int64_t no = ck.model.obs_size;
+    ed_tensor *s = NULL, *obs = ed_tensor_new(ED_F32, ed_shape2(4, no));
+    ((float *)obs->data)[no + 2] = NAN;
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 4, obs, NULL, NULL, &s), ED_ERR);
+    CHECK_ERROR_HAS("observation " /* row 1, column 2 */);
+    CHECK_ERROR_HAS("(row 1, column 2) is nan; observations must be finite");
+    ((float *)obs->data)[no + 2] = 0;
+
+    ed_tensor *w = NULL;
+    for (int i = 0; i < ed_store_count(ck.store) && !w; i++)
+        if (ed_store_trainable(ck.store, i)) w = (ed_tensor *)ed_store_tensor(ck.store, i);
+    float keep = ((float *)w->data)[0];
+    ((float *)w->data)[0] = INFINITY;
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 4, obs, NULL, NULL, &s), ED_ERR);
+    CHECK_ERROR_HAS("holds a non-finite value at element 0; these params cannot sample");
+    ((float *)w->data)[0] = keep;
+
+    for (int i = 0; i < ed_store_count(ck.store); i++) { /* finite, but far too large */
+        ed_tensor *t = (ed_tensor *)ed_store_tensor(ck.store, i);
+        if (!ed_store_trainable(ck.store, i)) continue;
+        for (int64_t k = 0; k < ed_tensor_numel(t); k++) ((float *)t->data)[k] = 1e30f;
+    }
+    assert_int_equal(ed_gen_draw(&ck.model, ck.store, 4, obs, NULL, NULL, &s), ED_ERR);
+    CHECK_ERROR_HAS("the samples hold non-finite values (the first at sample 0)");
+    assert_null(s);
+    ed_tensor_free(obs);
+    ed_checkpoint_free(&ck);
+}
+
 /* A class-conditional stand-in whose sample of class k is (k, k): shows which label
  * reached each sample. */
 static ed_node *label_echo(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
@@ -296,9 +333,13 @@ static void test_eval_data(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_batch_not_dividing_n), cmocka_unit_test(test_conditional_batches),
-        cmocka_unit_test(test_draw_errors),          cmocka_unit_test(test_draw_labels),
-        cmocka_unit_test(test_class_rows),           cmocka_unit_test(test_eval_data),
+        cmocka_unit_test(test_batch_not_dividing_n),
+        cmocka_unit_test(test_conditional_batches),
+        cmocka_unit_test(test_draw_errors),
+        cmocka_unit_test(test_draw_refuses_nonfinite),
+        cmocka_unit_test(test_draw_labels),
+        cmocka_unit_test(test_class_rows),
+        cmocka_unit_test(test_eval_data),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

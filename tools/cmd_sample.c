@@ -2,6 +2,7 @@
 #include "io/npy.h"
 #include "io/plot.h"
 #include "models/reconstruct.h"
+#include "models/toy_data.h"
 #include "tools/cli.h"
 #include "tools/gen_args.h"
 
@@ -160,11 +161,11 @@ static int sample(gen_args *a, long long n, long long label, const char *out, co
     if (obs_path && m->obs_size == 0)
         rc = cli_error(CLI_USAGE, "sample: %s is unconditional; --obs is not used", m->def->name);
     if (rc == CLI_OK && obs_path) {
-        obs = ed_npy_read(obs_path);
-        if (!obs) rc = cli_error(CLI_FAIL, "sample: %s", ed_last_error());
-        else if (obs->dtype != ED_F32 || obs->shape.rank != 2 || obs->shape.dim[1] != m->obs_size)
-            rc = cli_error(CLI_FAIL, "sample: %s must be an f32 array [N, %lld] of observations", obs_path,
-                           (long long)m->obs_size);
+        obs = ed_data_load_npy(obs_path); /* f32 or f64, at least one row, finite: as train reads data */
+        if (!obs) rc = cli_error(CLI_FAIL, "sample: --obs %s", ed_last_error());
+        else if (obs->shape.dim[1] != m->obs_size)
+            rc = cli_error(CLI_FAIL, "sample: --obs %s has %lld columns; %s takes observations [N, %lld]", obs_path,
+                           (long long)obs->shape.dim[1], m->def->name, (long long)m->obs_size);
         else if (n < 0) n = obs->shape.dim[0];
         else if (n > obs->shape.dim[0])
             rc = cli_error(CLI_USAGE, "sample: --n %lld, but %s has only %lld rows", n, obs_path,
