@@ -74,6 +74,8 @@ static int open_spec(ed_dataset *d, const char *spec, int64_t n, uint64_t seed, 
     if (split != ED_SPLIT_TRAIN) return ed_fail("data %s has no test split (digits and fashion_mnist have one)", spec);
     ed_toy toy;
     const char *comma = strchr(spec, ',');
+    if (comma && (comma == spec || !comma[1] || (strncmp(comma + 1, "labels=", 7) != 0 && strchr(comma + 1, ','))))
+        return ed_fail("data '%s': expected a built-in set, FILE.npy, OBS.npy,ACTIONS.npy or X.npy,labels=Y.npy", spec);
     if (comma) {
         char first[1024];
         size_t k = (size_t)(comma - spec);

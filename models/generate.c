@@ -96,7 +96,9 @@ ed_node *ed_denoiser_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_no
 {
     const char *who = m->def->name;
     ed_denoiser_sampling ds = ed_gen_model_sampling(m);
-    if (o->has_eta && o->eta < 0) return ed_graph_fail(g, "sample %s: eta must be >= 0", who);
+    if (o->has_eta && !(o->eta >= 0 && o->eta <= 1))
+        return ed_graph_fail(g, "sample %s: eta must be in [0, 1] (0: deterministic ddim, 1: ddpm's noise), got %g",
+                             who, o->eta);
     if (o->has_guidance && !obs && !labels)
         return ed_graph_fail(
             g, "sample %s: guidance needs a conditional model (this one has no observations or labels)", who);
@@ -197,14 +199,10 @@ static int check_obs(const ed_gen_model *m, int64_t n, const ed_tensor *obs)
 /* A diverged run's params give NaN samples: refused up front, naming the param. */
 static int check_params(const ed_gen_model *m, const ed_store *st)
 {
-    for (int i = 0; i < ed_store_count(st); i++) {
-        int64_t bad = ed_tensor_first_nonfinite(ed_store_tensor(st, i));
-        if (bad >= 0)
-            return ed_fail("model %s: %s holds a non-finite value at element %lld; these params cannot sample "
-                           "(the run that wrote them diverged)",
-                           m->def->name, ed_store_name(st, i), (long long)bad);
-    }
-    return ED_OK;
+    if (ed_store_check_finite(st) == ED_OK) return ED_OK;
+    char msg[ED_ERROR_MAX];
+    snprintf(msg, sizeof msg, "%s", ed_last_error());
+    return ed_fail("model %s: %s; these params cannot sample (the run that wrote them diverged)", m->def->name, msg);
 }
 
 static int check_labels(const ed_gen_model *m, int64_t n, const ed_tensor *labels)

@@ -3,6 +3,7 @@
 #include "runtime/error.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void fm_defaults(ed_gen_model *m) { ed_fm_defaults(&m->opts.fm); }
@@ -162,7 +163,17 @@ const char *ed_gen_model_get(const ed_gen_model *m, const char *name, char *buf,
     return ed_options_get(m->def->options, m->def->noptions, &m->opts, name, buf, size);
 }
 
-int ed_gen_model_check(const ed_gen_model *m) { return m->def->check ? m->def->check(m) : ED_OK; }
+int ed_gen_model_check(const ed_gen_model *m)
+{
+    /* Dropping the condition needs one: on unconditional data it would train nothing. */
+    char buf[64];
+    const char *drop = ed_gen_model_get(m, "cond_dropout", buf, sizeof buf);
+    if (drop && strtod(drop, NULL) > 0 && m->obs_size == 0 && m->classes == 0)
+        return ed_fail("model %s: cond_dropout %s drops the condition, but the data have none (no observations "
+                       "or labels); leave it at 0",
+                       m->def->name, drop);
+    return m->def->check ? m->def->check(m) : ED_OK;
+}
 
 /* The network's obs_size comes from the data, not from an option. */
 static ed_gen_model with_obs(const ed_gen_model *m)
@@ -235,8 +246,10 @@ ed_denoiser_sampling ed_gen_model_sampling(const ed_gen_model *m)
     if (s.pred && s.pred[0] == 'v') {
         s.fm = &m->opts.fm;
         s.guidance = m->opts.fm.guidance_scale;
+        s.guidable = m->opts.fm.cond_dropout > 0;
     } else if (s.pred) {
         s.diffusion = &m->opts.diffusion;
+        s.guidable = m->opts.diffusion.cond_dropout > 0;
         s.default_sampler = strcmp(m->def->name, "ddpm") == 0 ? "ddpm" : "ddim";
     }
     return s;

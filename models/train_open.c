@@ -129,6 +129,11 @@ static int prepare(const ed_train_request *r, ed_checkpoint *ck, ed_gen_model *m
     if (check_request(r, res) != ED_OK) return ED_ERR;
     if (r->resume) {
         if (ed_checkpoint_load_for(r->resume, r->def, ck) != ED_OK || check_kept(r, ck, m, res) != ED_OK) return ED_ERR;
+        if (ed_store_check_finite(ck->store) != ED_OK) { /* a lower --lr cannot mend these */
+            char msg[ED_ERROR_MAX];
+            return ed_fail("%s: %s; the run diverged before this checkpoint: start again from scratch", r->resume,
+                           last_error_copy(msg));
+        }
         if (ed_dataset_open(d, ck->data, ck->data_n, ck->data_seed) != ED_OK) {
             char msg[ED_ERROR_MAX];
             return ed_fail("%s (the data of %s)", last_error_copy(msg), r->resume);

@@ -297,3 +297,13 @@ const char *ed_store_name(const ed_store *st, int i) { return index_ok(st, i) ? 
 ed_tensor *ed_store_tensor(const ed_store *st, int i) { return index_ok(st, i) ? st->entries[i].tensor : NULL; }
 
 bool ed_store_trainable(const ed_store *st, int i) { return index_ok(st, i) && st->entries[i].trainable; }
+
+int ed_store_check_finite(const ed_store *st)
+{
+    for (int i = 0; i < ed_store_count(st); i++) {
+        int64_t bad = ed_tensor_first_nonfinite(ed_store_tensor(st, i));
+        if (bad >= 0)
+            return ed_fail("%s holds a non-finite value at element %lld", ed_store_name(st, i), (long long)bad);
+    }
+    return ED_OK;
+}

@@ -74,6 +74,9 @@ ed_tensor *ed_store_ensure(ed_store *st, const char *name, ed_dtype dt, ed_shape
 int ed_store_count(const ed_store *st);
 const char *ed_store_name(const ed_store *st, int i);
 ed_tensor *ed_store_tensor(const ed_store *st, int i);
+/* ED_OK when every value is finite; else ED_ERR with "NAME holds a non-finite value at
+ * element K" for the first one. */
+int ed_store_check_finite(const ed_store *st);
 bool ed_store_trainable(const ed_store *st, int i);
 
 #endif

@@ -689,6 +689,45 @@ static void test_outputs(void **state)
     assert_one_error_line(&r, "train: cannot write --log no/such/log.csv: No such file or directory");
 }
 
+/* Requests that used to pass silently or with a misleading message. */
+static void test_refused_requests(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train ddpm --data a,b,c --steps 1");
+    assert_one_error_line(&r,
+                          "data 'a,b,c': expected a built-in set, FILE.npy, OBS.npy,ACTIONS.npy or X.npy,labels=Y.npy");
+    cli(&r, "train ddpm --data , --steps 1");
+    assert_one_error_line(&r, "data ',': expected a built-in set");
+    cli(&r, "train ddpm --data moons --cond_dropout 0.1 --steps 1 " SMALL);
+    assert_one_error_line(&r, "model ddpm: cond_dropout 0.1 drops the condition, but the data have none");
+    cli(&r, "data moons --noise 1e300 --n 10 --out n.npy");
+    assert_one_error_line(&r, "moons: noise must be a finite number up to 1e6, got 1e+300");
+
+    cli(&r, "train ddpm --data demo --steps 2 " SMALL " --force --out plain.safetensors");
+    assert_ok(&r);
+    cli(&r, "sample ddpm --ckpt plain.safetensors --n 4 --guidance 2 --out s.npy");
+    assert_one_error_line(&r, "guidance 2 needs a model trained with a null condition (cond_dropout > 0)");
+    cli(&r, "sample ddpm --ckpt plain.safetensors --n 4 --sampler ddim --eta 2 --out s.npy");
+    assert_one_error_line(&r, "eta must be in [0, 1]");
+
+    /* --obs: f64 as train takes it; no rows, or a NaN, refused. */
+    ed_tensor *obs = ed_tensor_new(ED_F64, ed_shape2(3, 6));
+    assert_int_equal(ed_npy_write(TMP "/obs64.npy", obs), ED_OK);
+    cli(&r, "sample ddpm --ckpt plain.safetensors --obs obs64.npy --out s.npy");
+    assert_ok(&r);
+    ((double *)obs->data)[5] = NAN;
+    assert_int_equal(ed_npy_write(TMP "/obs_nan.npy", obs), ED_OK);
+    cli(&r, "sample ddpm --ckpt plain.safetensors --obs obs_nan.npy --out s.npy");
+    assert_one_error_line(&r, "--obs obs_nan.npy: value nan at [0, 5] is not a finite f32 number");
+    ed_tensor_free(obs);
+    obs = ed_tensor_new(ED_F32, ed_shape2(0, 6));
+    assert_int_equal(ed_npy_write(TMP "/obs0.npy", obs), ED_OK);
+    cli(&r, "sample ddpm --ckpt plain.safetensors --obs obs0.npy --out s.npy");
+    assert_one_error_line(&r, "obs0.npy: expected a non-empty 2-D array [N, D] of f32 or f64");
+    ed_tensor_free(obs);
+}
+
 static bool wait_for_lines(const char *path, int lines, double timeout_s)
 {
     struct timespec t0, t;
@@ -918,6 +957,7 @@ int main(void)
         cmocka_unit_test(test_gan_families),
         cmocka_unit_test(test_train_errors),
         cmocka_unit_test(test_outputs),
+        cmocka_unit_test(test_refused_requests),
         cmocka_unit_test(test_sigint_saves),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_sample_and_eval),
