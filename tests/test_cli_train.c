@@ -12,6 +12,7 @@
 #include "runtime/error.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
+#include "models/trainer.h"
 
 #include <math.h>
 #include <signal.h>
@@ -798,6 +799,54 @@ static void test_sigint_saves(void **state)
 }
 
 /* Whether the file's bytes contain s (binary files included). */
+/* kill -9 at random moments while a run saves after every step: the checkpoint on disk
+ * always loads (the old one or the new one, never a torn one), --resume carries on, and
+ * the temporary files the kills leave are gone after the next save. */
+static void test_kill9_during_saves(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train flow_matching --data moons --steps 2 " SMALL " " CONST " --backend interp --out k9.safetensors");
+    assert_ok(&r);
+    srand(7);
+    int64_t last = 2;
+    for (int kill_no = 0; kill_no < 20; kill_no++) {
+        struct stat before;
+        assert_int_equal(stat(TMP "/k9.safetensors", &before), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            if (chdir(TMP) != 0 || !freopen("/dev/null", "w", stderr)) _exit(99);
+            setenv("OPENBLAS_NUM_THREADS", "1", 1);
+            execl(ED_CLI, ED_CLI, "train", "flow_matching", "--resume", "k9.safetensors", "--steps", "1000000",
+                  "--save-every", "1", "--backend", "interp", (char *)NULL);
+            _exit(98);
+        }
+        /* Wait for the first save of this run (the file replaced), then kill a little later. */
+        struct stat now;
+        for (int i = 0; i < 6000; i++) {
+            if (stat(TMP "/k9.safetensors", &now) == 0 && now.st_ino != before.st_ino) break;
+            usleep(5000);
+        }
+        usleep((useconds_t)(rand() % 20000));
+        kill(pid, SIGKILL);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status));
+        ed_checkpoint ck = {0};
+        if (ed_checkpoint_load(TMP "/k9.safetensors", &ck) != ED_OK) fail_msg("kill %d: %s", kill_no, ed_last_error());
+        assert_true(ck.step > last); /* each run saved at least once before the kill */
+        last = ck.step;
+        ed_checkpoint_free(&ck);
+    }
+    char args[256];
+    snprintf(args, sizeof args, "train flow_matching --resume k9.safetensors --steps %lld --backend interp",
+             (long long)last + 3);
+    cli(&r, args);
+    assert_ok(&r);
+    assert_int_equal(system("cd '" TMP "' && ! ls k9.safetensors.tmp* 2>/dev/null"), 0);
+}
+
 static bool file_has(const char *path, const char *s)
 {
     size_t n, k = strlen(s);
@@ -959,6 +1008,7 @@ int main(void)
         cmocka_unit_test(test_outputs),
         cmocka_unit_test(test_refused_requests),
         cmocka_unit_test(test_sigint_saves),
+        cmocka_unit_test(test_kill9_during_saves),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_sample_and_eval),
         cmocka_unit_test(test_pass_options),

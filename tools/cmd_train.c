@@ -1,6 +1,7 @@
 /* edifice train: train a registered model on a data set, with a progress line, a
  * checkpoint at the end (or on Ctrl-C), and --resume continuing bit for bit. */
 #include "models/trainer.h"
+#include "runtime/store.h"
 #include "tools/cli.h"
 
 #include <math.h>
@@ -15,6 +16,7 @@ static const char usage[] =
     "                     [--steps N] [--batch B] [--lr X] [--seed S] [--n ROWS]\n"
     "                     [--backend jit|interp] [--out FILE.safetensors] [--force] [--resume FILE]\n"
     "                     [--lr-schedule cosine|constant] [--log FILE.csv] [--every K]\n"
+    "                     [--save-every K]\n"
     "                     [--OPTION VALUE ...] [pass options]\n"
     "\n"
     "Trains MODEL (see `edifice models`) with Adam and writes a checkpoint: the params,\n"
@@ -43,6 +45,8 @@ static const char usage[] =
     "  --resume FILE     continue from a checkpoint of MODEL; the data, seed and model\n"
     "                    options come from it (giving other values is an error)\n"
     "  --log FILE.csv    write step,loss for every step\n"
+    "  --save-every K    also save the checkpoint every K steps (each save atomic: a kill\n"
+    "                    at any moment leaves the last complete one)\n"
     "  --every K         without a terminal, print progress every K steps (default: a\n"
     "                    tenth of the run)\n"
     "  --OPTION VALUE    a model option, e.g. --hidden 128 (see `edifice models MODEL`)\n"
@@ -74,6 +78,7 @@ typedef struct {
     ed_train_request req; /* the flags, as the library takes them */
     const char *log;
     long long every;      /* -1: not given */
+    long long save_every; /* 0: save at the end only */
     cli_pass_args passes; /* --passes, --print-after-all, --print-after, --pass-stats */
     ed_option_arg opts[MAX_MODEL_OPTS];
     char opt_name[MAX_MODEL_OPTS][128];
@@ -151,6 +156,8 @@ static int parse_args(train_args *a, int argc, char **argv)
             r->has_seed = true;
         } else if (cli_option(argc, argv, &i, "--every", &v)) {
             rc = parse_count("--every", v, 1, &a->every);
+        } else if (cli_option(argc, argv, &i, "--save-every", &v)) {
+            rc = parse_count("--save-every", v, 1, &a->save_every);
         } else if (cli_option(argc, argv, &i, "--lr", &v)) {
             char *end = NULL;
             r->lr = v ? strtod(v, &end) : NAN;
@@ -191,8 +198,20 @@ static const char *shape_str(ed_shape s, char *buf, size_t size)
 }
 
 /* The training loop proper: returns CLI_OK, CLI_FAIL or 130 (interrupted, saved). */
-static int run_steps(ed_trainer *t, int64_t total, const char *out, FILE *log, const char *log_path, long long every)
+/* Saves the run unless its params went non-finite (a loss can be finite one step
+ * before they do): a poisoned checkpoint is never written. */
+static int save(ed_trainer *t, const char *out)
 {
+    if (ed_store_check_finite(ed_trainer_store(t)) != ED_OK)
+        return cli_error(CLI_FAIL, "train: at step %lld %s; stopping without saving (try a lower --lr)",
+                         (long long)ed_trainer_steps_done(t), ed_last_error());
+    if (ed_trainer_save(t, out) != ED_OK) return cli_error(CLI_FAIL, "train: %s", ed_last_error());
+    return CLI_OK;
+}
+
+static int run_steps(ed_trainer *t, const train_args *a, const char *out, FILE *log)
+{
+    int64_t total = ed_trainer_options(t)->steps;
     const ed_model_def *def = ed_trainer_model(t)->def;
     const char *names[ED_MAX_STEPS];
     int nloss = def->nsteps;
@@ -204,7 +223,7 @@ static int run_steps(ed_trainer *t, int64_t total, const char *out, FILE *log, c
     int64_t start = ed_trainer_steps_done(t);
     double loss = NAN, losses[ED_MAX_STEPS] = {NAN, NAN, NAN, NAN};
     int rc = CLI_OK;
-    cli_progress_start(&pr, stderr, start, total, every);
+    cli_progress_start(&pr, stderr, start, total, a->every);
     cli_progress_losses(&pr, names, nloss);
     while (ed_trainer_steps_done(t) < total && !stop_requested) {
         if (ed_trainer_step(t, &loss) != ED_OK) {
@@ -223,19 +242,19 @@ static int run_steps(ed_trainer *t, int64_t total, const char *out, FILE *log, c
             if (!isfinite(losses[k])) bad = k;
         if (bad >= 0) {
             rc = cli_error(CLI_FAIL,
-                           "train: the %s loss is %g at step %lld; stopping without a checkpoint (try a lower --lr)",
+                           "train: the %s loss is %g at step %lld; stopping without saving (try a lower --lr)",
                            names[bad], losses[bad], (long long)step);
             break;
         }
         cli_progress_update(&pr, step, losses);
+        if (a->save_every > 0 && step % a->save_every == 0 && step < total && (rc = save(t, out)) != CLI_OK) break;
     }
     int64_t done = ed_trainer_steps_done(t);
     double secs = cli_progress_end(&pr, done, losses);
     /* A log that failed on the way costs the log, not the run: the checkpoint is saved. */
     bool log_failed = log && (ferror(log) | fclose(log)) != 0;
     if (rc == CLI_OK) {
-        if (ed_trainer_save(t, out) != ED_OK) {
-            rc = cli_error(CLI_FAIL, "train: %s", ed_last_error());
+        if ((rc = save(t, out)) != CLI_OK) {
         } else if (stop_requested) {
             fprintf(stderr,
                     "edifice: interrupted at step %lld of %lld; checkpoint saved to %s (continue with --resume %s)\n",
@@ -246,7 +265,7 @@ static int run_steps(ed_trainer *t, int64_t total, const char *out, FILE *log, c
                     (long long)(done - start), secs, secs > 0 ? (double)(done - start) / secs : 0.0, out);
         }
     }
-    if (log_failed) rc = cli_error(CLI_FAIL, "train: writing --log %s failed; the log is incomplete", log_path);
+    if (log_failed) rc = cli_error(CLI_FAIL, "train: writing --log %s failed; the log is incomplete", a->log);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     return rc;
@@ -320,7 +339,7 @@ static int train(train_args *a)
                     (long long)run.was.batch, run.was.lr, ed_lr_schedule_name(run.was.lr_schedule),
                     (long long)run.was.steps);
         print_run(a, t);
-        rc = run_steps(t, o->steps, run.out, log, a->log, a->every);
+        rc = run_steps(t, a, run.out, log);
         log = NULL; /* closed by run_steps */
     }
     if (log) fclose(log);
