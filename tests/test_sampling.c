@@ -115,6 +115,7 @@ static void test_guidance(void **state)
 {
     (void)state;
     ed_gen_model m = small_model("flow_matching", ed_shape2(8, 2), 6);
+    ed_gen_model_set(&m, "cond_dropout", "0.1"); /* guidance needs the null condition trained */
     ed_tensor *plain = draw(&m, 16, NULL, ED_BACKEND_JIT);
     ed_tensor *one = draw(&m, 16, &(ed_gen_sample_opts){.has_guidance = true, .guidance = 1}, ED_BACKEND_JIT);
     ed_tensor *three = draw(&m, 16, &(ed_gen_sample_opts){.has_guidance = true, .guidance = 3}, ED_BACKEND_JIT);
