@@ -12,6 +12,16 @@ static int64_t *int_field(void *opts, const ed_option *o) { return (int64_t *)((
 static double *real_field(void *opts, const ed_option *o) { return (double *)((char *)opts + o->offset); }
 static int *enum_field(void *opts, const ed_option *o) { return (int *)((char *)opts + o->offset); }
 static ed_sizes *sizes_field(void *opts, const ed_option *o) { return (ed_sizes *)((char *)opts + o->offset); }
+static ed_path *path_field(void *opts, const ed_option *o) { return (ed_path *)((char *)opts + o->offset); }
+
+/* Any text shorter than ED_PATH_MAX; whether the file exists is checked where it is read. */
+static int set_path(const ed_option *o, const char *value, ed_path *out)
+{
+    if (strlen(value) >= sizeof out->s)
+        return ed_fail("option %s: the path is longer than %d characters", o->name, ED_PATH_MAX - 1);
+    snprintf(out->s, sizeof out->s, "%s", value);
+    return ED_OK;
+}
 
 /* "256,128" into *out; ED_ERR naming the option for a malformed list or a width out of range. */
 static int parse_sizes(const ed_option *o, const char *value, ed_sizes *out)
@@ -56,6 +66,10 @@ void ed_options_defaults(const ed_option *t, int n, void *opts)
             int rc = parse_sizes(o, o->def_text ? o->def_text : "", sizes_field(opts, o));
             assert(rc == ED_OK && "a SIZES option's default must parse");
             (void)rc;
+        } else if (o->kind == ED_OPTION_PATH) {
+            int rc = set_path(o, o->def_text ? o->def_text : "", path_field(opts, o));
+            assert(rc == ED_OK && "a PATH option's default must fit");
+            (void)rc;
         } else *enum_field(opts, o) = (int)o->def;
     }
 }
@@ -97,7 +111,7 @@ static const char *format_value(const ed_option *o, double v, char *buf, size_t 
 
 const char *ed_option_default_str(const ed_option *o, char *buf, size_t size)
 {
-    if (o->kind == ED_OPTION_SIZES) {
+    if (o->kind == ED_OPTION_SIZES || o->kind == ED_OPTION_PATH) {
         snprintf(buf, size, "%s", o->def_text ? o->def_text : "");
         return buf;
     }
@@ -114,6 +128,10 @@ const char *ed_option_range_str(const ed_option *o, char *buf, size_t size)
             if (k < 0 || (size_t)k >= size - len) break;
             len += (size_t)k;
         }
+        return buf;
+    }
+    if (o->kind == ED_OPTION_PATH) {
+        snprintf(buf, size, "a file");
         return buf;
     }
     char a[40], b[40];
@@ -135,6 +153,10 @@ const char *ed_options_get(const ed_option *t, int n, const void *opts, const ch
     if (!o) return NULL;
     void *p = (void *)opts;
     if (o->kind == ED_OPTION_SIZES) return format_sizes(sizes_field(p, o), buf, size);
+    if (o->kind == ED_OPTION_PATH) {
+        snprintf(buf, size, "%s", path_field(p, o)->s);
+        return buf;
+    }
     double v = o->kind == ED_OPTION_INT    ? (double)*int_field(p, o)
                : o->kind == ED_OPTION_REAL ? *real_field(p, o)
                                            : (double)*enum_field(p, o);
@@ -160,6 +182,7 @@ int ed_options_set(const ed_option *t, int n, void *opts, const char *name, cons
         return ed_fail("option %s: '%s' is not one of %s", name, value, range);
     }
     if (o->kind == ED_OPTION_SIZES) return parse_sizes(o, value, sizes_field(opts, o));
+    if (o->kind == ED_OPTION_PATH) return set_path(o, value, path_field(opts, o));
     char *end;
     errno = 0;
     double v;

@@ -71,7 +71,7 @@ static const ed_model_def denoiser_models[] = {
 static const ed_model_def *const models[] = {
     &denoiser_models[0], &denoiser_models[1], &denoiser_models[2], &ed_vae_model,
     &ed_vqvae_model,     &ed_realnvp_model,   &ed_gan_model,       &ed_wgan_gp_model,
-    &ed_cgan_model,      &ed_dit_model,       &ed_score_sde_model,
+    &ed_cgan_model,      &ed_dit_model,       &ed_score_sde_model, &ed_latent_diffusion_model,
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 

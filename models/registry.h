@@ -10,12 +10,14 @@
 #ifndef ED_MODEL_REGISTRY_H
 #define ED_MODEL_REGISTRY_H
 
+#include "backend/backend.h"
 #include "frontend/optim.h"
 #include "models/dataset.h"
 #include "models/diffusion.h"
 #include "models/dit.h"
 #include "models/flow_matching.h"
 #include "models/gan.h"
+#include "models/latent_diffusion.h"
 #include "models/realnvp.h"
 #include "models/score_sde.h"
 #include "models/vae.h"
@@ -88,6 +90,23 @@ typedef struct {
     bool guidable;                      /* the null condition was trained: guidance is allowed (else an error) */
 } ed_denoiser_sampling;
 
+/* A frozen parameter group: another model's trained checkpoint, named by a PATH option
+ * of this model, whose params and state (not its optimizer's "opt.*") join the store
+ * under a name scope when a fresh run starts (ed_frozen_load, models/trainer.h). No step
+ * trains them (the steps name their own groups) and every checkpoint of the run saves
+ * them, so the checkpoint stands alone: resume, sample and eval read the frozen weights
+ * from it, never from the file again (the option keeps the file's name, for the record). */
+typedef struct {
+    const char *option; /* the PATH option naming the checkpoint ("vae"); required */
+    const char *model;  /* the registry name the checkpoint must be of ("vae") */
+    const char *scope;  /* its tensors' names get this scope: "ae" -> "ae.vae.enc.0.w" */
+    /* Takes what m needs of the frozen model (its options) and checks that it fits m's
+     * data; ED_ERR with a message otherwise. */
+    int (*adopt)(ed_gen_model *m, const ed_gen_model *frozen);
+} ed_frozen_def;
+
+#define ED_MAX_FROZEN 2
+
 typedef struct {
     const char *name;
     const char *summary;
@@ -100,6 +119,14 @@ typedef struct {
 
     int nsteps;
     ed_step_def steps[ED_MAX_STEPS];
+
+    /* Frozen groups from other checkpoints (see ed_frozen_def). */
+    int nfrozen;
+    ed_frozen_def frozen[ED_MAX_FROZEN];
+    /* A fresh run only, after the frozen groups are loaded and before the steps are built:
+     * settings computed from the training data (latent diffusion's scale factor) written
+     * into m's options, so checkpoints keep them. NULL: none. */
+    int (*prepare)(ed_gen_model *m, ed_store *st, const ed_dataset *d, uint64_t seed, ed_backend backend);
 
     /* n samples [n, sample...] into g; obs [n, obs_size] for a conditional model, labels
      * i32 [n] for a class-conditional one, else NULL. NULL with the reason on g. */
@@ -142,6 +169,7 @@ struct ed_gen_model {
         ed_gan_opts gan;
         ed_dit_opts dit;
         ed_score_sde_opts sde;
+        ed_latent_opts latent;
     } opts;
 };
 
@@ -154,6 +182,7 @@ extern const ed_model_def ed_wgan_gp_model;
 extern const ed_model_def ed_cgan_model;
 extern const ed_model_def ed_dit_model;
 extern const ed_model_def ed_score_sde_model;
+extern const ed_model_def ed_latent_diffusion_model;
 
 int ed_model_count(void);
 const ed_model_def *ed_model_at(int i);

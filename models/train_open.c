@@ -29,7 +29,7 @@ static int apply_options(const ed_train_request *r, ed_gen_model *m, ed_train_op
 {
     for (int i = 0; i < r->noptions; i++) {
         const char *name = r->options[i].name;
-        char before[64], after[64];
+        char before[ED_OPTION_TEXT_MAX], after[ED_OPTION_TEXT_MAX];
         ed_gen_model_get(m, name, before, sizeof before);
         if (ed_gen_model_set(m, name, r->options[i].value) != ED_OK) return bad_request(res);
         ed_gen_model_get(m, name, after, sizeof after);

@@ -125,7 +125,7 @@ static int check_resumed_store(const ed_trainer *t, int count_before)
                        ed_store_name(t->st, count_before), count - count_before - 1, t->model.def->name);
     for (int i = 0; i < count; i++) {
         const char *name = ed_store_name(t->st, i);
-        if (!has_leaf(t, name))
+        if (!has_leaf(t, name) && !ed_frozen_owns(&t->model, name))
             return ed_fail("the checkpoint holds '%s', which model %s does not use", name, t->model.def->name);
     }
     for (int k = 0; k < t->nsteps; k++) {
@@ -173,13 +173,18 @@ static ed_trainer *make(const ed_gen_model *m, const ed_dataset *d, const ed_tra
     t->loss = NAN;
     bool resumed = st != NULL;
     t->st = st ? st : ed_store_new(o->seed);
+    /* A fresh run reads its frozen groups and the settings it computes from the data
+     * before anything is built; a resumed one has both in its checkpoint. */
+    if (!resumed && (ed_frozen_load(&t->model, t->st) != ED_OK ||
+                     (m->def->prepare && m->def->prepare(&t->model, t->st, d, o->seed, o->backend) != ED_OK)))
+        goto fail;
     int count_before = ed_store_count(t->st);
     t->nsteps = m->def->nsteps;
     for (int k = 0; k < t->nsteps; k++) {
         t->repeats[k] = ed_gen_model_step_repeats(m, k);
         t->runs += t->repeats[k];
         t->losses[k] = NAN;
-        t->g[k] = build_step(m, o, k);
+        t->g[k] = build_step(&t->model, o, k);
         if (!t->g[k]) goto fail;
         /* Step k's seed: the run's seed for the first step (as single-step runs have
          * always drawn), then one more per step so two steps never share a stream. */
@@ -321,7 +326,7 @@ int ed_trainer_save(const ed_trainer *t, const char *path)
     ed_meta *m = ed_meta_new();
     if (!m) return ED_ERR;
     const ed_gen_model *gm = &t->model;
-    char buf[96], key[128];
+    char buf[ED_OPTION_TEXT_MAX], key[128];
     int rc = ed_meta_set(m, "model", gm->def->name);
     rc |= ed_meta_set(m, "model.sample_shape", shape_text(gm->sample, buf, sizeof buf));
     rc |= meta_setf(m, "model.obs_size", "%lld", (long long)gm->obs_size);

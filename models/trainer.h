@@ -100,6 +100,16 @@ int ed_trainer_save(const ed_trainer *t, const char *path);
  * another's (else as ed_checkpoint_load). */
 int ed_checkpoint_load_for(const char *path, const ed_model_def *def, ed_checkpoint *out);
 
+/* ---- frozen parameter groups (models/frozen.c) ------------------------------------------ */
+
+/* Loads each of m's frozen groups (ed_frozen_def) into st: the checkpoint its option
+ * names must be of the group's model and fit m's data (adopt); its params and state go
+ * in under the group's scope, not trainable. ED_ERR naming the option (--vae) for a
+ * missing option, an unreadable file, another model's checkpoint or data that differ. */
+int ed_frozen_load(ed_gen_model *m, ed_store *st);
+/* Whether a store name belongs to one of m's frozen groups. */
+bool ed_frozen_owns(const ed_gen_model *m, const char *name);
+
 /* ---- a training run, fresh or resumed, from one request (models/train_open.c) ------ */
 
 /* A model option as text, as the command line gives it (--hidden 128). */

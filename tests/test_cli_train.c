@@ -111,7 +111,7 @@ static void test_models_lists_defaults(void **state)
     assert_one_error_line(
         &r,
         "models: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
-        "dit, score_sde)");
+        "dit, score_sde, latent_diffusion)");
     cli(&r, "models --help");
     assert_ok(&r);
     assert_non_null(strstr(r.out, "usage: edifice models"));
@@ -286,7 +286,8 @@ static void train_resume_sample(const char *model, const char *opts, const char 
     assert_true(fd > fd_floor && fd_floor > 0 && fd_floor < 8);
     assert_true(hit >= 1 && hit <= 10 && hit_floor == 10);
     assert_true(ppl >= 1 && ppl <= hit + 1e-9 && ppl_floor > 9.5);
-    if (strcmp(model, "dit") == 0) assert_non_null(strstr(r.out, "label_accuracy")); /* class-conditional */
+    if (strcmp(model, "dit") == 0 || strcmp(model, "latent_diffusion") == 0) /* class-conditional */
+        assert_non_null(strstr(r.out, "label_accuracy"));
     else assert_null(strstr(r.out, "label_accuracy"));
     snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_a.safetensors --n 16 --out %s.npy", model, model, model);
     cli(&r, cmd);
@@ -336,6 +337,70 @@ static void test_dit_labels(void)
     assert_one_error_line(&r, "guidance 2 needs a model trained with a null condition (cond_dropout > 0)");
     cli(&r, "sample dit --ckpt nodrop.safetensors --label 3 --sampler euler --out x.npy");
     assert_one_error_line(&r, "unknown sampler 'euler' (samplers: ddpm|ddim)");
+}
+
+/* Every tensor of the VAE checkpoint vae_a is in latent_diffusion_a under "ae.", bit for
+ * bit: the frozen group was never trained, and the checkpoint stands alone. */
+static void expect_frozen_vae(void)
+{
+    ed_meta *mv = NULL, *ml = NULL;
+    ed_store *vae = ed_safetensors_load(TMP "/vae_a.safetensors", &mv);
+    ed_store *ld = ed_safetensors_load(TMP "/latent_diffusion_a.safetensors", &ml);
+    if (!vae || !ld) fail_msg("%s", ed_last_error());
+    assert_string_equal(ed_meta_get(ml, "option.vae"), "vae_a.safetensors");
+    double scale = strtod(ed_meta_get(ml, "option.scale"), NULL);
+    assert_true(scale > 0.05 && scale < 20); /* 1 / std of the latents, computed at the start */
+    int copied = 0;
+    for (int i = 0; i < ed_store_count(vae); i++) {
+        const char *name = ed_store_name(vae, i);
+        if (strncmp(name, "opt.", 4) == 0) continue;
+        char scoped[256];
+        snprintf(scoped, sizeof scoped, "ae.%s", name);
+        const ed_tensor *a = ed_store_tensor(vae, i), *b = ed_store_get(ld, scoped);
+        if (!b) fail_msg("latent_diffusion_a lacks %s", scoped);
+        assert_true(ed_shape_eq(a->shape, b->shape));
+        assert_memory_equal(a->data, b->data, ed_tensor_bytes(a));
+        copied++;
+    }
+    assert_true(copied >= 6);                    /* encoder, mu, log_var, decoder: weights and biases */
+    for (int i = 0; i < ed_store_count(ld); i++) /* no optimizer state for the frozen group */
+        assert_null(strstr(ed_store_name(ld, i), ".ae."));
+    ed_store_free(vae);
+    ed_store_free(ld);
+    ed_meta_free(mv);
+    ed_meta_free(ml);
+}
+
+/* latent_diffusion (after train_resume_sample made latent_diffusion_a from vae_a): the
+ * frozen VAE, a class grid with guidance, and the errors of a bad --vae. */
+static void test_latent_diffusion(void)
+{
+    static result r;
+    expect_frozen_vae();
+    cli(&r, "sample latent_diffusion --ckpt latent_diffusion_a.safetensors --n 6 --label 7 --guidance 2 --sampler "
+            "heun --steps 2 --out seven.npy");
+    assert_ok(&r);
+    expect_npy(TMP "/seven.npy", 4, 6, 1, 8);
+    /* the checkpoint stands alone: the VAE's file is not read again */
+    assert_int_equal(system("mv '" TMP "/vae_a.safetensors' '" TMP "/vae_moved.safetensors'"), 0);
+    cli(&r, "eval latent_diffusion --ckpt latent_diffusion_a.safetensors --steps 2");
+    assert_ok(&r);
+    cli(&r, "train latent_diffusion --resume latent_diffusion_a.safetensors --steps 7 --out ld_more.safetensors");
+    assert_ok(&r);
+    assert_int_equal(system("mv '" TMP "/vae_moved.safetensors' '" TMP "/vae_a.safetensors'"), 0);
+
+    cli(&r, "train latent_diffusion --data digits --steps 2");
+    assert_one_error_line(&r, "model latent_diffusion needs --vae CKPT: a trained vae checkpoint");
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae none.safetensors");
+    assert_one_error_line(&r, "--vae: none.safetensors");
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae dit_a.safetensors");
+    assert_one_error_line(&r, "--vae: dit_a.safetensors is a checkpoint of model dit, not vae");
+    cli(&r, "train vae --data moons --likelihood gaussian --steps 2 --batch 4 --encoder 8 --decoder 8 --latent 2 "
+            "--out vae2d.safetensors");
+    assert_ok(&r);
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae2d.safetensors");
+    assert_one_error_line(&r, "--vae vae2d.safetensors: the VAE was trained on samples f32[2], these data have "
+                              "f32[1,8,8]");
 }
 
 /* score_sde from the CLI on moons, VP and VE: a run of 6 steps and a run of 3 resumed
@@ -408,6 +473,9 @@ static void test_image_families(void **state)
     train_resume_sample("dit", "--hidden 16 --depth 1 --heads 2 --sample_steps 4 " CONST, "denoise_mse",
                         "eval: feature classifier loaded from");
     test_dit_labels();
+    train_resume_sample("latent_diffusion", "--vae vae_a.safetensors --hidden 16 --layers 1 --sample_steps 4 " CONST,
+                        "latent_mse", "eval: feature classifier loaded from");
+    test_latent_diffusion();
     /* Autoencoders reconstruct given images: the first --n rows, in range; others refuse. */
     static result r;
     for (int k = 0; k < 2; k++) {
@@ -542,7 +610,7 @@ static void test_train_errors(void **state)
     assert_one_error_line(
         &r,
         "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
-        "dit, score_sde)");
+        "dit, score_sde, latent_diffusion)");
     cli(&r, "train vqvae --data moons --steps 5");
     assert_one_error_line(&r, "model vqvae: its decoder is Bernoulli and needs data in [0, 1]");
     cli(&r, "train ddpm");

@@ -110,7 +110,8 @@ static void test_option_errors(void **state)
     expect_opt(&m, "time_scale", "0.30000000000000004");
     assert_null(ed_model_find("nosuch"));
     assert_non_null(
-        strstr(ed_last_error(), "flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, dit, score_sde"));
+        strstr(ed_last_error(),
+               "flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, dit, score_sde, latent_diffusion"));
 }
 
 /* A SIZES option: a list of widths with its default, parse errors and exact round trip. */
@@ -144,6 +145,36 @@ static void test_option_sizes(void **state)
     assert_int_equal(ed_options_set(table, 1, &o, "hidden", "1,2,3,4,5,6,7,8,9"), ED_ERR);
     assert_non_null(strstr(ed_last_error(), "at most 8"));
     assert_int_equal(o.hidden.n, 1); /* a failed set leaves the value alone */
+}
+
+/* A PATH option: any text shorter than ED_PATH_MAX, "" by default, read back as given. */
+typedef struct {
+    int64_t k;
+    ed_path file;
+} path_opts;
+
+static void test_option_path(void **state)
+{
+    (void)state;
+    static const ed_option table[] = {
+        {"k", ED_OPTION_INT, offsetof(path_opts, k), 1, 0, 9, NULL, "k", NULL},
+        {"file", ED_OPTION_PATH, offsetof(path_opts, file), 0, 0, 0, NULL, "a checkpoint", ""},
+    };
+    static path_opts o;
+    static char buf[ED_OPTION_TEXT_MAX], long_path[ED_PATH_MAX + 1];
+    ed_options_defaults(table, 2, &o);
+    assert_string_equal(o.file.s, "");
+    assert_string_equal(ed_options_get(table, 2, &o, "file", buf, sizeof buf), "");
+    assert_string_equal(ed_option_range_str(&table[1], buf, sizeof buf), "a file");
+    assert_int_equal(ed_options_set(table, 2, &o, "file", "runs/vae 1.safetensors"), ED_OK);
+    assert_string_equal(ed_options_get(table, 2, &o, "file", buf, sizeof buf), "runs/vae 1.safetensors");
+    memset(long_path, 'a', ED_PATH_MAX);
+    assert_int_equal(ed_options_set(table, 2, &o, "file", long_path), ED_ERR);
+    assert_non_null(strstr(ed_last_error(), "option file: the path is longer than 1023 characters"));
+    assert_string_equal(o.file.s, "runs/vae 1.safetensors"); /* a failed set leaves the value alone */
+    long_path[ED_PATH_MAX - 1] = '\0';
+    assert_int_equal(ed_options_set(table, 2, &o, "file", long_path), ED_OK);
+    assert_string_equal(ed_options_get(table, 2, &o, "file", buf, sizeof buf), long_path);
 }
 
 /* ---- schedules ------------------------------------------------------------------- */
@@ -482,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_defaults_follow_edifice),
         cmocka_unit_test(test_option_errors),
         cmocka_unit_test(test_option_sizes),
+        cmocka_unit_test(test_option_path),
         cmocka_unit_test(test_beta_schedules),
         cmocka_unit_test(test_denoise_interface),
         cmocka_unit_test(test_dataset_errors),

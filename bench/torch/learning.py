@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch twins of `edifice train vae|realnvp|vqvae --data digits` at the CLI's defaults, for the learning table of bench/RESULTS.md (bench/learning.sh).
+"""PyTorch twins of `edifice train vae|realnvp|vqvae|latent_diffusion --data digits`, for the learning table of bench/RESULTS.md (bench/learning.sh).
 
 Same architecture, init, loss, data split and budget as models/vae.c, models/realnvp.c and
 models/vqvae.c
@@ -20,7 +20,17 @@ Eval on the 297 test digits, per sample and averaged, as `edifice eval` does:
   vqvae: recon_mse (per pixel, through the codes), prior_nll (nats per image), codes_used
   and perplexity of the test codes' histogram.
 
-Usage: learning.py vae|realnvp|vqvae [--seed S] [--steps N] [--threads T]
+latent_diffusion (models/latent_diffusion.c, at test_quality's budget): a VAE (latent 8,
+encoder 128, decoder 128) for --vae-steps, then the latent denoiser (models/denoiser.c:
+hidden 128, 2 pre-LN blocks of expansion 4, sinusoidal time embedding of t * 1000, one-hot
+class condition with its keep flag, dropout 0.1, zero output layer) on the VAE's latent
+means times 1 / their std, flow matching (linear path, velocity), for --steps; then 297
+samples for the test labels in order by Euler's method in 20 steps, decoded (sigmoid of
+the logits), judged by edifice's own cached feature classifier (--classifier FILE, the
+safetensors `edifice eval` names) with the Frechet distance of models/frechet.c
+(covariances over n - 1).
+
+Usage: learning.py vae|realnvp|vqvae|latent_diffusion [--seed S] [--steps N] [--threads T]
 Prints "name value" lines: train_seconds, then the figures.
 """
 import argparse
@@ -40,11 +50,14 @@ D = 64
 LEVELS = 17  # digits pixels are 0..16
 
 
-def load_digits():
+def load_digits(labels=False):
     path = os.environ.get("EDIFICE_DIGITS", os.path.join(ROOT, "data", "digits.csv.gz"))
     with gzip.open(path, "rt") as f:
         a = np.loadtxt(f, delimiter=",", dtype=np.float32)
     x = torch.from_numpy(a[:, :D] / 16.0)
+    if labels:
+        y = torch.from_numpy(a[:, D].astype(np.int64))
+        return x[:TRAIN_ROWS].contiguous(), x[TRAIN_ROWS:].contiguous(), y[:TRAIN_ROWS], y[TRAIN_ROWS:]
     return x[:TRAIN_ROWS].contiguous(), x[TRAIN_ROWS:].contiguous()
 
 
@@ -74,13 +87,13 @@ def mlp(sizes, activate_last):
 class VAE(torch.nn.Module):
     """models/vae.c defaults: latent 32, encoder 256,128, decoder 128,256, ReLU, Bernoulli."""
 
-    def __init__(self, latent=32):
+    def __init__(self, latent=32, encoder=(256, 128), decoder=(128, 256)):
         super().__init__()
         self.latent = latent
-        self.enc = mlp([D, 256, 128], activate_last=True)
-        self.mu = dense(128, latent)
-        self.log_var = dense(128, latent)
-        self.dec = mlp([latent, 128, 256, D], activate_last=False)
+        self.enc = mlp([D, *encoder], activate_last=True)
+        self.mu = dense(encoder[-1], latent)
+        self.log_var = dense(encoder[-1], latent)
+        self.dec = mlp([latent, *decoder, D], activate_last=False)
 
     def encode(self, x):
         h = self.enc(x)
@@ -247,6 +260,128 @@ class VQVAE(torch.nn.Module):
         }
 
 
+class Denoiser(torch.nn.Module):
+    """models/denoiser.c with a one-hot class condition (obs_size = classes)."""
+
+    def __init__(self, d, classes, hidden=128, layers=2, expansion=4, time_scale=1000.0, max_period=10000.0):
+        super().__init__()
+        self.hidden, self.time_scale = hidden, time_scale
+        half = hidden // 2
+        self.register_buffer("freqs", torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float64) / half).float())
+        self.cond = dense(classes + 1, hidden)
+        self.inp = dense(d + 2 * hidden, hidden)
+        self.blocks = torch.nn.ModuleList()
+        for _ in range(layers):
+            ln = torch.nn.LayerNorm(hidden, eps=1e-5)
+            self.blocks.append(torch.nn.ModuleList([ln, dense(hidden, expansion * hidden), dense(expansion * hidden, hidden)]))
+        self.out = dense(hidden, d, zero=True)
+
+    def forward(self, x, t, onehot, keep):
+        args = (t * self.time_scale)[:, None] * self.freqs[None, :]
+        temb = torch.cat([torch.sin(args), torch.cos(args)], 1)
+        c = self.cond(torch.cat([onehot * keep, keep], 1))
+        h = F.silu(self.inp(torch.cat([x, temb, c], 1)))
+        for ln, fc1, fc2 in self.blocks:
+            h = h + fc2(F.silu(fc1(ln(h))))
+        return self.out(h)
+
+
+def read_safetensors(path):
+    """name -> float32 array of an edifice safetensors file (little-endian F32 only)."""
+    import json
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, v in header.items():
+        if name == "__metadata__" or v["dtype"] != "F32":
+            continue
+        a, b = v["data_offsets"]
+        out[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(v["shape"])
+    return out
+
+
+def classifier_features(path, x):
+    """models/classifier.c's features (the second relu layer) and predicted classes."""
+    w = {k: torch.from_numpy(v.copy()) for k, v in read_safetensors(path).items()}
+    h = F.relu(x @ w["clf.hidden.0.w"] + w["clf.hidden.0.b"])
+    h = F.relu(h @ w["clf.hidden.1.w"] + w["clf.hidden.1.b"])
+    return h.double().numpy(), (h @ w["clf.out.w"] + w["clf.out.b"]).argmax(1).numpy()
+
+
+def frechet(a, b):
+    """models/frechet.c: |mu_a - mu_b|^2 + tr(Sa + Sb - 2 (Sa^1/2 Sb Sa^1/2)^1/2)."""
+    def sqrt_psd(m):
+        val, vec = np.linalg.eigh(m)
+        return (vec * np.sqrt(np.clip(val, 0, None))) @ vec.T
+    ma, mb = a.mean(0), b.mean(0)
+    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    ra = sqrt_psd(sa)
+    return float(((ma - mb) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.trace(sqrt_psd(ra @ sb @ ra)))
+
+
+def train_steps(loss_fn, params, steps, a, train, gen, labels=None):
+    """The trainer's loop: Adam, the cosine schedule, batches drawn with replacement."""
+    opt = torch.optim.Adam(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
+    for t in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = a.lr * lr_factor(t, steps)
+        idx = torch.randint(0, train.shape[0], (a.batch,), generator=gen)
+        loss = loss_fn(train[idx]) if labels is None else loss_fn(train[idx], labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return loss.item()
+
+
+def latent_diffusion(a):
+    """The latent_diffusion twin (see the module's doc)."""
+    train, test, ytrain, ytest = load_digits(labels=True)
+    classes, drop = 10, 0.1
+    gen = torch.Generator().manual_seed(a.seed + 1)
+    vae = VAE(latent=8, encoder=(128,), decoder=(128,))
+    start = time.perf_counter()
+    train_steps(vae.loss, list(vae.parameters()), a.vae_steps, a, train, gen)
+    print(f"vae_seconds {time.perf_counter() - start:.3f}")
+    with torch.no_grad():
+        mu = vae.encode(train)[0]
+        scale = 1.0 / mu.double().std(unbiased=False).item()
+    net = Denoiser(8, classes)
+
+    def loss_fn(x, y):
+        with torch.no_grad():
+            z1 = vae.encode(x)[0] * scale
+        t = torch.rand(x.shape[0], 1)
+        z0 = torch.randn_like(z1)
+        keep = 1 - torch.bernoulli(torch.full((x.shape[0], 1), drop))
+        u = z1 - z0
+        v = net(z0 + t * u, t[:, 0], F.one_hot(y, classes).float(), keep)
+        return (v - u).square().mean()
+
+    start = time.perf_counter()
+    loss = train_steps(loss_fn, list(net.parameters()), a.steps, a, train, gen, ytrain)
+    print(f"train_seconds {time.perf_counter() - start:.3f}")
+    print(f"final_loss {loss:.6f}")
+    print(f"scale {scale:.6f}")
+    n, k = test.shape[0], 20
+    with torch.no_grad():
+        onehot, keep = F.one_hot(ytest, classes).float(), torch.ones(n, 1)
+        z = torch.randn(n, 8)
+        for i in range(k):
+            z = z + net(z, torch.full((n,), i / k), onehot, keep) / k
+        x = torch.sigmoid(vae.dec(z / scale)).clamp(0, 1)
+    if a.classifier:
+        fs, pred = classifier_features(a.classifier, x)
+        ft, _ = classifier_features(a.classifier, test)
+        print(f"frechet_distance {frechet(fs, ft):.6f}")
+        counts = np.bincount(pred, minlength=classes)
+        print(f"classes_hit {int((counts > 0).sum())}")
+        print(f"label_accuracy {float((pred == ytest.numpy()).mean()):.6f}")
+    return 0
+
+
 def lr_factor(t, steps):
     """frontend/optim.c's cosine schedule with warmup_steps 1, min_ratio 0.01."""
     warm = min(1.0, (t + 1) / 1.0)
@@ -256,15 +391,19 @@ def lr_factor(t, steps):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("model", choices=["vae", "realnvp", "vqvae"])
+    ap.add_argument("model", choices=["vae", "realnvp", "vqvae", "latent_diffusion"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--vae-steps", type=int, default=1000, help="latent_diffusion: the VAE's steps")
+    ap.add_argument("--classifier", help="latent_diffusion: edifice's cached feature classifier (.safetensors)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
+    if a.model == "latent_diffusion":
+        return latent_diffusion(a)
     train, test = load_digits()
     model = {"vae": VAE, "realnvp": RealNVP, "vqvae": VQVAE}[a.model]()
     # One (loss, Adam) per training step, run in order every iteration on its own batch.
