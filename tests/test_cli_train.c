@@ -109,7 +109,7 @@ static void test_models_lists_defaults(void **state)
     assert_one_error_line(
         &r,
         "models: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
-        "dit, score_sde)");
+        "dit, score_sde, consistency)");
     cli(&r, "models --help");
     assert_ok(&r);
     assert_non_null(strstr(r.out, "usage: edifice models"));
@@ -538,7 +538,7 @@ static void test_train_errors(void **state)
     assert_one_error_line(
         &r,
         "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
-        "dit, score_sde)");
+        "dit, score_sde, consistency)");
     cli(&r, "train vqvae --data moons --steps 5");
     assert_one_error_line(&r, "model vqvae: its decoder is Bernoulli and needs data in [0, 1]");
     cli(&r, "train ddpm");

@@ -110,7 +110,8 @@ static void test_option_errors(void **state)
     expect_opt(&m, "time_scale", "0.30000000000000004");
     assert_null(ed_model_find("nosuch"));
     assert_non_null(
-        strstr(ed_last_error(), "flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, dit, score_sde"));
+        strstr(ed_last_error(),
+               "flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, dit, score_sde, consistency"));
 }
 
 /* A SIZES option: a list of widths with its default, parse errors and exact round trip. */
