@@ -289,8 +289,11 @@ static ed_node *model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
                              const ed_gen_sample_opts *so)
 {
     (void)obs, (void)labels;
-    if ((so->sampler && *so->sampler && strcmp(so->sampler, "consistency") != 0) || so->has_guidance || so->has_eta)
-        return ed_graph_fail(g, "sample consistency: sampler 'consistency' with --steps K only (no guidance or eta)");
+    if (so->sampler && *so->sampler && strcmp(so->sampler, "consistency") != 0)
+        return ed_graph_fail(g, "sample consistency: unknown sampler '%s' (samplers: consistency)", so->sampler);
+    if (so->has_guidance || so->has_eta)
+        return ed_graph_fail(g,
+                             "sample consistency: no guidance or eta (an unconditional model sampled with --steps K)");
     return ed_cm_sample(g, n, ed_gen_model_batch_shape(m, n), so->steps, &m->opts.cm);
 }
 
