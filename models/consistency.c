@@ -13,6 +13,8 @@
 #include <string.h>
 
 static const char *const losses[] = {"pseudo_huber", "l2", NULL};
+static const char *const noises[] = {"uniform", "lognormal", NULL};
+static const char *const weightings[] = {"uniform", "inverse", NULL};
 
 #define CM(field) offsetof(ed_cm_opts, field)
 const ed_option ed_cm_options[] = {
@@ -28,12 +30,16 @@ const ed_option ed_cm_options[] = {
     {"rho", ED_OPTION_REAL, CM(rho), 7, 0.1, 100, NULL, "Karras grid exponent", NULL},
     {"sigma_data", ED_OPTION_REAL, CM(sigma_data), 0.5, 1e-6, 1e6, NULL, "data scale of c_skip, c_out, c_in", NULL},
     {"s0", ED_OPTION_INT, CM(s0), 2, 2, 100000, NULL, "CT: grid points at the start", NULL},
-    {"s1", ED_OPTION_INT, CM(s1), 150, 2, 100000, NULL, "CT: grid points - 1 at the end of the schedule", NULL},
+    {"s1", ED_OPTION_INT, CM(s1), 50, 2, 100000, NULL, "CT: grid points - 1 at the end of the schedule", NULL},
     {"schedule_steps", ED_OPTION_INT, CM(schedule_steps), 1000, 1, 100000000, NULL,
      "CT: steps over which the grid grows from s0 to s1 + 1 points (the run's --steps)", NULL},
     {"mu0", ED_OPTION_REAL, CM(mu0), 0.9, 0, 0.999999, NULL, "CT: the target's EMA rate at s0 points", NULL},
     {"loss", ED_OPTION_ENUM, CM(loss), ED_CM_LOSS_PSEUDO_HUBER, 0, 0, losses,
      "distance of the pair: pseudo-Huber or mean squared error", NULL},
+    {"noise", ED_OPTION_ENUM, CM(noise), ED_CM_NOISE_UNIFORM, 0, 0, noises,
+     "CT: the pair's level n, uniform or iCT's lognormal", NULL},
+    {"weighting", ED_OPTION_ENUM, CM(weighting), ED_CM_WEIGHT_UNIFORM, 0, 0, weightings,
+     "CT: lambda = 1 or iCT's 1 / (sigma_{n+1} - sigma_n)", NULL},
     {"sample_steps", ED_OPTION_INT, CM(sample_steps), 1, 1, 1000, NULL,
      "sampling steps (K: the first K of K + 1 Karras points)", NULL},
 };
@@ -131,6 +137,44 @@ static ed_node *grid_table(ed_graph *g, const ed_cm_opts *o, int64_t width)
     return ed_table(g, ED_F32, v, (int)n);
 }
 
+/* Row N: the CDF of iCT's lognormal n over the N - 1 pairs of grid N, 1 past them. */
+static ed_node *lognormal_cdf_table(ed_graph *g, const ed_cm_opts *o, int64_t width)
+{
+    double *v = ed_graph_alloc(g, (size_t)((width + 1) * width) * sizeof *v);
+    if (!v) return ed_graph_fail(g, "consistency: out of memory");
+    const double p_mean = -1.1, p_std = 2.0;
+    for (int64_t row = 0; row <= width; row++) {
+        double total = 0, *r = v + row * width;
+        for (int64_t j = 0; j < width; j++) {
+            double w = 0;
+            if (row >= 2 && j < row - 1) {
+                double a = log(ed_cm_karras_sigma(o, j, row)), b = log(ed_cm_karras_sigma(o, j + 1, row));
+                w = erf((b - p_mean) / (sqrt(2) * p_std)) - erf((a - p_mean) / (sqrt(2) * p_std));
+            }
+            total += w;
+            r[j] = total;
+        }
+        for (int64_t j = 0; j < width; j++) r[j] = row >= 2 && j < row - 1 && total > 0 ? r[j] / total : 1;
+    }
+    return ed_reshape(ed_table(g, ED_F32, v, (int)((width + 1) * width)), ed_shape2(width + 1, width));
+}
+
+/* The pair's lower level n [B] i32 in 0..N-2. */
+static ed_node *draw_level(ed_graph *g, ed_node *grid_n, int64_t batch, int64_t width, const ed_cm_opts *o)
+{
+    ed_node *n;
+    if (o->noise == ED_CM_NOISE_LOGNORMAL) { /* how many CDF values lie below u */
+        ed_node *u = ed_rand(g, ED_F32, ed_shape2(batch, 1), 0, 1);
+        ed_node *cdf = ed_reshape(ed_gather(lognormal_cdf_table(g, o, width), grid_n, 0), ed_shape2(1, width));
+        n = ed_sum(ed_lt(cdf, u), 2u, false);
+    } else { /* floor(u (N - 1)) */
+        ed_node *u = ed_rand(g, ED_F32, ed_shape1(batch), 0, 1);
+        n = ed_cast(ed_mul(u, ed_cast(ed_add_scalar(grid_n, -1), ED_F32)), ED_I32);
+    }
+    /* against u (N - 1) rounding up to N - 1 */
+    return ed_minimum(n, ed_add_scalar(grid_n, -2));
+}
+
 /* The target network reads the state "cm_ema.*": build it as params "cm_ema.*", then
  * replace each by where(first, stop_gradient(online), state) and remove it, so no
  * "cm_ema" param ever reaches the store. */
@@ -166,15 +210,18 @@ static void read_target_state(ed_graph *g, ed_node *first)
     free(dead);
 }
 
-/* The distance of each pair, averaged over the batch. */
-static ed_node *pair_distance(ed_node *a, ed_node *b, const ed_cm_opts *o)
+/* The distance of each pair, weighted by lambda [B] (NULL: 1), averaged over the batch. */
+static ed_node *pair_distance(ed_node *a, ed_node *b, ed_node *lambda, const ed_cm_opts *o)
 {
-    ed_node *d = ed_sub(a, b);
-    if (o->loss == ED_CM_LOSS_L2) return ed_mean(ed_square(d), ED_ALL_AXES, false);
     int64_t batch = a->shape.dim[0], dim = ed_shape_numel(a->shape) / (batch ? batch : 1);
-    double c = 0.00054 * sqrt((double)dim);
-    ed_node *ss = ed_sum(ed_square(ed_reshape(d, ed_shape2(batch, dim))), 2u, false);
-    return ed_mean(ed_add_scalar(ed_sqrt(ed_add_scalar(ss, c * c)), -c), ED_ALL_AXES, false);
+    ed_node *ss = ed_sum(ed_square(ed_reshape(ed_sub(a, b), ed_shape2(batch, dim))), 2u, false);
+    ed_node *per;
+    if (o->loss == ED_CM_LOSS_L2) per = ed_mul_scalar(ss, 1 / (double)dim); /* the mean over elements */
+    else {
+        double c = 0.00054 * sqrt((double)dim);
+        per = ed_add_scalar(ed_sqrt(ed_add_scalar(ss, c * c)), -c);
+    }
+    return ed_mean(lambda ? ed_mul(lambda, per) : per, ED_ALL_AXES, false);
 }
 
 static ed_node *to_model_scale(ed_node *x, const ed_cm_opts *o)
@@ -192,10 +239,7 @@ ed_node *ed_cm_loss(ed_graph *g, ed_node *x, const ed_cm_opts *o)
     ed_node *step = step_counter(g);
     ed_node *first = ed_eq(step, ed_scalar(g, ED_I32, 0));
     ed_node *grid_n = grid_size_at(g, step, o);
-    /* n ~ U{0..N-2}: floor(u (N - 1)), clamped against u (N - 1) rounding up to N - 1 */
-    ed_node *u = ed_rand(g, ED_F32, ed_shape1(batch), 0, 1);
-    ed_node *n = ed_cast(ed_mul(u, ed_cast(ed_add_scalar(grid_n, -1), ED_F32)), ED_I32);
-    n = ed_minimum(n, ed_add_scalar(grid_n, -2));
+    ed_node *n = draw_level(g, grid_n, batch, width, o);
     ed_node *at = ed_add(ed_mul_scalar(grid_n, (double)width), n);
     ed_node *grid = grid_table(g, o, width);
     ed_node *s_lo = ed_gather(grid, at, 0), *s_hi = ed_gather(grid, ed_add_scalar(at, 1), 0);
@@ -205,7 +249,8 @@ ed_node *ed_cm_loss(ed_graph *g, ed_node *x, const ed_cm_opts *o)
     ed_node *target = ed_cm_function(ed_add(x, ed_mul(per_sample(s_lo, x), z)), s_lo, o, TARGET);
     if (ed_graph_error(g)) return NULL;
     read_target_state(g, first);
-    return pair_distance(online, ed_stop_gradient(target), o);
+    ed_node *lambda = o->weighting == ED_CM_WEIGHT_INVERSE ? ed_div(ed_scalar_like(s_hi, 1), ed_sub(s_hi, s_lo)) : NULL;
+    return pair_distance(online, ed_stop_gradient(target), lambda, o);
 }
 
 int ed_cm_target_update(ed_graph *g, const ed_cm_opts *o)

@@ -13,7 +13,7 @@
  * CT (Song et al. 2023, Algorithm 3 with their schedules): at step k (the first training
  * step's counter opt.step, in the graph) the grid has N(k) points
  *   N(k) = ceil(sqrt(k / K ((s1 + 1)^2 - s0^2) + s0^2) - 1) + 1,  K = schedule_steps
- * (s0 2, s1 150; N stays at s1 + 1 after K), the ascending Karras grid
+ * (s0 2, s1 50 (Song et al.: 150, slower to train here); N stays at s1 + 1 after K), the ascending Karras grid
  *   sigma_i = (smin^(1/rho) + i / (N - 1) (smax^(1/rho) - smin^(1/rho)))^rho, i < N.
  * Per sample: n ~ U{0..N-2}, one z, the pair x + sigma_{n+1} z and x + sigma_n z; the
  * loss is d(f_theta(x + sigma_{n+1} z), f_target(x + sigma_n z)) averaged over the batch,
@@ -39,6 +39,12 @@
 #include "models/options.h"
 
 typedef enum { ED_CM_LOSS_PSEUDO_HUBER, ED_CM_LOSS_L2, ED_CM_LOSS_COUNT } ed_cm_distance;
+/* n ~ U{0..N-2}, or iCT's discretized lognormal: p(n) proportional to
+ * erf((log sigma_{n+1} - P_mean) / (sqrt 2 P_std)) - erf((log sigma_n - P_mean) / (sqrt 2 P_std)),
+ * P_mean -1.1, P_std 2 (Song and Dhariwal 2023). */
+typedef enum { ED_CM_NOISE_UNIFORM, ED_CM_NOISE_LOGNORMAL, ED_CM_NOISE_COUNT } ed_cm_noise;
+/* lambda = 1, or iCT's 1 / (sigma_{n+1} - sigma_n). */
+typedef enum { ED_CM_WEIGHT_UNIFORM, ED_CM_WEIGHT_INVERSE, ED_CM_WEIGHT_COUNT } ed_cm_weighting;
 
 typedef struct {
     ed_denoiser_opts net;   /* hidden 256, layers 4, expansion 4, time_scale 1000 */
@@ -46,15 +52,17 @@ typedef struct {
     double sigma_max;       /* [80] */
     double rho;             /* [7] */
     double sigma_data;      /* [0.5] */
-    int64_t s0, s1;         /* grid points at the start and (s1 + 1) at the end of the schedule [2, 150] */
+    int64_t s0, s1;         /* grid points at the start and (s1 + 1) at the end of the schedule [2, 50] */
     int64_t schedule_steps; /* K: the steps over which N grows [1000, the CLI's --steps default] */
     double mu0;             /* the target's EMA rate at N = s0 [0.9] */
     int loss;               /* ed_cm_distance [pseudo_huber] */
+    int noise;              /* ed_cm_noise: how n is drawn [uniform] */
+    int weighting;          /* ed_cm_weighting: lambda(sigma_n) [uniform] */
     int64_t sample_steps;   /* [1] */
     bool unit_range;        /* the data lie in [0, 1] (from the data, not an option) */
 } ed_cm_opts;
 
-#define ED_CM_NOPTIONS 15
+#define ED_CM_NOPTIONS 17
 extern const ed_option ed_cm_options[ED_CM_NOPTIONS];
 
 void ed_cm_defaults(ed_cm_opts *o);
