@@ -69,9 +69,10 @@ static const ed_model_def denoiser_models[] = {
      .denoise = diffusion_denoise},
 };
 static const ed_model_def *const models[] = {
-    &denoiser_models[0], &denoiser_models[1], &denoiser_models[2], &ed_vae_model,
-    &ed_vqvae_model,     &ed_realnvp_model,   &ed_gan_model,       &ed_wgan_gp_model,
-    &ed_cgan_model,      &ed_dit_model,       &ed_score_sde_model, &ed_latent_diffusion_model,
+    &denoiser_models[0],   &denoiser_models[1], &denoiser_models[2], &ed_vae_model,
+    &ed_vqvae_model,       &ed_realnvp_model,   &ed_gan_model,       &ed_wgan_gp_model,
+    &ed_cgan_model,        &ed_dit_model,       &ed_score_sde_model, &ed_latent_diffusion_model,
+    &ed_consistency_model,
 };
 enum { NMODELS = sizeof models / sizeof models[0] };
 
@@ -217,6 +218,16 @@ ed_node *ed_gen_model_step_loss(ed_graph *g, const ed_gen_model *m, int k, const
 ed_node *ed_gen_model_loss(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *obs)
 {
     return ed_gen_model_step_loss(g, m, 0, &(ed_batch){.x = x, .obs = obs});
+}
+
+int ed_gen_model_step_finish(ed_graph *g, const ed_gen_model *m, int k)
+{
+    if (k < 0 || k >= m->def->nsteps) {
+        ed_graph_fail(g, "model %s has no training step %d", m->def->name, k);
+        return ED_ERR;
+    }
+    const ed_step_def *s = &m->def->steps[k];
+    return s->finish ? s->finish(g, m) : ED_OK;
 }
 
 int64_t ed_gen_model_step_repeats(const ed_gen_model *m, int k)

@@ -12,6 +12,7 @@
 
 #include "backend/backend.h"
 #include "frontend/optim.h"
+#include "models/consistency.h"
 #include "models/dataset.h"
 #include "models/diffusion.h"
 #include "models/dit.h"
@@ -46,6 +47,9 @@ typedef struct {
      * lr. The trainer sets the state prefix ("opt." for the first step, "opt.<name>."
      * for the others, so single-step checkpoints keep their names). */
     void (*optim)(const ed_gen_model *m, ed_optim_opts *o);
+    /* After the optimizer has bound its updates: bind updates that read the params' new
+     * values (ed_graph_update), e.g. a target network's EMA; NULL: none. */
+    int (*finish)(ed_graph *g, const ed_gen_model *m);
 } ed_step_def;
 
 #define ED_MAX_STEPS 4
@@ -170,6 +174,7 @@ struct ed_gen_model {
         ed_dit_opts dit;
         ed_score_sde_opts sde;
         ed_latent_opts latent;
+        ed_cm_opts cm;
     } opts;
 };
 
@@ -183,6 +188,7 @@ extern const ed_model_def ed_cgan_model;
 extern const ed_model_def ed_dit_model;
 extern const ed_model_def ed_score_sde_model;
 extern const ed_model_def ed_latent_diffusion_model;
+extern const ed_model_def ed_consistency_model;
 
 int ed_model_count(void);
 const ed_model_def *ed_model_at(int i);
@@ -216,6 +222,9 @@ int ed_gen_model_check(const ed_gen_model *m);
 ed_node *ed_gen_model_step_loss(ed_graph *g, const ed_gen_model *m, int k, const ed_batch *b);
 /* The first step's loss: the whole training loss of a single-step family. */
 ed_node *ed_gen_model_loss(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *obs);
+/* Step k's finish (see ed_step_def), after ed_train_step on its graph; ED_OK when it
+ * has none. */
+int ed_gen_model_step_finish(ed_graph *g, const ed_gen_model *m, int k);
 /* How many times step k runs per iteration. */
 int64_t ed_gen_model_step_repeats(const ed_gen_model *m, int k);
 

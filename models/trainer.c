@@ -99,7 +99,7 @@ static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o, int
             .min_ratio = 0.01};
     }
     if (m->def->steps[k].optim) m->def->steps[k].optim(m, &to.optim);
-    if (ed_graph_error(g) || ed_train_step(g, loss, &to) != ED_OK) {
+    if (ed_graph_error(g) || ed_train_step(g, loss, &to) != ED_OK || ed_gen_model_step_finish(g, m, k) != ED_OK) {
         ed_fail("%s", ed_graph_error(g));
         ed_graph_free(g);
         return NULL;

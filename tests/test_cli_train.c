@@ -111,7 +111,7 @@ static void test_models_lists_defaults(void **state)
     assert_one_error_line(
         &r,
         "models: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
-        "dit, score_sde, latent_diffusion)");
+        "dit, score_sde, latent_diffusion, consistency)");
     cli(&r, "models --help");
     assert_ok(&r);
     assert_non_null(strstr(r.out, "usage: edifice models"));
@@ -459,6 +459,40 @@ static void test_score_sde(void **state)
     assert_one_error_line(&r, "too coarse for the VP corrector");
 }
 
+/* consistency from the CLI on moons: a run of 6 steps and a run of 3 resumed to 6 write
+ * the same bytes (the EMA target state and the schedule's step included); eval prints
+ * the sliced Wasserstein line; one-step and multistep samples are finite and shaped. */
+static void test_consistency(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train consistency --data moons --steps 6 --schedule_steps 6 " SMALL " " CONST " --out cm_a.safetensors");
+    assert_ok(&r);
+    cli(&r, "train consistency --data moons --steps 3 --schedule_steps 6 " SMALL " " CONST " --out cm_h.safetensors");
+    assert_ok(&r);
+    cli(&r, "train consistency --resume cm_h.safetensors --steps 6 --out cm_b.safetensors");
+    assert_ok(&r);
+    expect_same_files("cm_a.safetensors", "cm_b.safetensors");
+    cli(&r, "eval consistency --ckpt cm_a.safetensors --n 200");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "sampler consistency: 200 samples"));
+    assert_non_null(strstr(r.out, "sliced Wasserstein-1"));
+    for (int steps = 1; steps <= 3; steps += 2) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "sample consistency --ckpt cm_a.safetensors --n 64 --steps %d --out cm.npy", steps);
+        cli(&r, cmd);
+        assert_ok(&r);
+        ed_tensor *s = ed_npy_read(TMP "/cm.npy");
+        if (!s) fail_msg("%s", ed_last_error());
+        assert_true(ed_shape_eq(s->shape, ed_shape2(64, 2)));
+        for (int64_t i = 0; i < ed_tensor_numel(s); i++)
+            if (!isfinite(ed_tensor_get(s, i))) fail_msg("%d steps: sample %lld is not finite", steps, (long long)i);
+        ed_tensor_free(s);
+    }
+    cli(&r, "sample consistency --ckpt cm_a.safetensors --sampler euler --out cm.npy");
+    assert_one_error_line(&r, "unknown sampler 'euler' (samplers: consistency)");
+}
+
 static void test_image_families(void **state)
 {
     (void)state;
@@ -610,7 +644,7 @@ static void test_train_errors(void **state)
     assert_one_error_line(
         &r,
         "train: unknown model 'nosuch' (models: flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, "
-        "dit, score_sde, latent_diffusion)");
+        "dit, score_sde, latent_diffusion, consistency)");
     cli(&r, "train vqvae --data moons --steps 5");
     assert_one_error_line(&r, "model vqvae: its decoder is Bernoulli and needs data in [0, 1]");
     cli(&r, "train ddpm");
@@ -1071,6 +1105,7 @@ int main(void)
         cmocka_unit_test(test_train_and_resume),
         cmocka_unit_test(test_image_families),
         cmocka_unit_test(test_score_sde),
+        cmocka_unit_test(test_consistency),
         cmocka_unit_test(test_gan_families),
         cmocka_unit_test(test_train_errors),
         cmocka_unit_test(test_outputs),

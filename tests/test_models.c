@@ -111,7 +111,8 @@ static void test_option_errors(void **state)
     assert_null(ed_model_find("nosuch"));
     assert_non_null(
         strstr(ed_last_error(),
-               "flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, dit, score_sde, latent_diffusion"));
+               "flow_matching, ddpm, ddim, vae, vqvae, realnvp, gan, wgan_gp, cgan, dit, score_sde, latent_diffusion, "
+               "consistency"));
 }
 
 /* A SIZES option: a list of widths with its default, parse errors and exact round trip. */
