@@ -100,6 +100,7 @@ typedef struct {
 
     int nsteps;
     ed_step_def steps[ED_MAX_STEPS];
+    int64_t default_steps; /* a fresh run's length when none is given (the CLI's --steps); 0: 1000 */
 
     /* n samples [n, sample...] into g; obs [n, obs_size] for a conditional model, labels
      * i32 [n] for a class-conditional one, else NULL. NULL with the reason on g. */
