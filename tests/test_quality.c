@@ -311,7 +311,7 @@ static void test_score_sde_ve_moons(void **state)
 
 /* ---- class-conditional DiT on the digits: samples classified as the class asked for ---- */
 
-#define DIT_MIN_GUIDED 0.9 /* measured 1.000 at guidance 2 (seed 0): see test_dit_digits */
+#define DIT_MIN_GUIDED 0.9 /* measured 0.998 at guidance 2 (mean of 3 seeds): test_dit_digits */
 
 /* The share of the test split's labels that samples drawn for them at this guidance
  * are classified as (eval's feature classifier, models/evaluate.h). */
@@ -338,8 +338,9 @@ static void test_dit_digits(void **state)
     /* A budget for the suite: 1000 steps of batch 128, the net 128 wide with 2 blocks on
      * patches of 4x4 (4 tokens), about a minute of CPU (the CLI's default run, 16 tokens
      * and 4 blocks at batch 256, is over 10). Measured with bench/learning.sh (eval's 297
-     * samples for the test labels, seed 0): label accuracy 0.929 unguided, 1.000 at
-     * guidance 2; its PyTorch twin 0.923, 0.997. Here (sampler seed 1): 0.899, 1.000. */
+     * samples for the test labels, seeds 0, 1, 2): label accuracy 0.929, 0.889, 0.906
+     * unguided, 1.000, 0.993, 1.000 at guidance 2 (its PyTorch twin, seed 0: 0.923,
+     * 0.997). Here (sampler seed 1): 0.899, 1.000. */
     const recipe r = {"dit", "digits", {"hidden", "128", "depth", "2", "patch", "4"}, 1000};
     ed_checkpoint ck;
     train_batch(&r, 128, &ck);
