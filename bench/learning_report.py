@@ -27,8 +27,15 @@ ROWS = [
     ("vqvae code perplexity", "vqvae", "perplexity"),
     ("latent_diffusion Frechet distance (classifier features)", "latent_diffusion", "frechet_distance"),
     ("latent_diffusion label accuracy", "latent_diffusion", "label_accuracy"),
+    ("dit denoise MSE (per pixel)", "dit", "denoise_mse"),
+    ("dit label accuracy, unguided", "dit", "label_accuracy_unguided"),
+    ("dit label accuracy, guidance 2", "dit", "label_accuracy_guided"),
+    ("dit Frechet distance, unguided", "dit", "frechet_distance_unguided"),
+    ("dit Frechet distance, guidance 2", "dit", "frechet_distance_guided"),
+    ("score_sde VP moons sliced W1 / floor", "score_sde_vp", "swd_ratio"),
+    ("score_sde VE moons sliced W1 / floor", "score_sde_ve", "swd_ratio"),
 ]
-MODELS = ("vae", "realnvp", "vqvae", "latent_diffusion")
+MODELS = ("vae", "realnvp", "vqvae", "latent_diffusion", "dit", "score_sde_vp", "score_sde_ve")
 
 
 def read(path):
@@ -59,8 +66,8 @@ def stat(values, digits):
     if not values:
         return "failed"
     mean = statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:.{digits}f} (1 run)"
+    if len(values) < 3:
+        return f"{mean:.{digits}f} ({len(values)} run{'s' if len(values) > 1 else ''})"
     return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
@@ -72,9 +79,24 @@ def first_line(path):
         return "?"
 
 
-def section(out_dir, command):
+def earlier_rows(doc):
+    """The table rows of doc's Learning section by their label, to keep for the models a run
+    did not measure."""
+    start = doc.find(HEADING)
+    rows = {}
+    if start < 0:
+        return rows
+    nxt = doc.find("\n## ", start + len(HEADING))
+    for line in doc[start:nxt if nxt >= 0 else len(doc)].splitlines():
+        if line.startswith("| ") and not line.startswith("| figure"):
+            rows[line.split(" | ")[0][2:]] = line
+    return rows
+
+
+def section(out_dir, command, earlier):
     data = {(side, model): runs(out_dir, side, model) for side in ("c", "torch") for model in MODELS}
     nseeds = max(len(v) for v in data.values())
+    seeds = sorted({int(m) for m in re.findall(r"-s(\d+)\.txt", " ".join(os.listdir(out_dir)))})
     failed = sum(1 for v in data.values() for r in v if r is None)
     lines = [
         HEADING,
@@ -87,7 +109,7 @@ def section(out_dir, command):
         "to lr/100), then `edifice eval` on the 297 test digits; PyTorch: bench/torch/learning.py, the same "
         "architectures, init (glorot-uniform weights, zero biases, zero RealNVP s/t heads), loss, data split "
         "and budget, on one thread. Random streams differ between the two sides. "
-        f"Mean ± sd over {nseeds} seeds (0, 1, 2), per test sample, lower is better. vae: neg ELBO with one z "
+        f"Mean ± sd over up to {nseeds} seeds ({', '.join(map(str, seeds))}; a row with fewer says so), per test sample, lower is better. vae: neg ELBO with one z "
         "per digit, IWAE bound with K = 100; realnvp: one uniform-dequantisation draw per digit, the bound "
         "on the 17-level discrete likelihood; vqvae: two steps per iteration (autoencoder and codebook, then "
         "the prior on the codes), recon MSE through the codes, the prior's NLL of the test codes, and "
@@ -101,6 +123,19 @@ def section(out_dir, command):
         "X s` (the step loop; the JIT compile before it, about a second, is not counted); PyTorch's is its "
         "step loop (eager). Both on one OpenBLAS thread, on a loaded 2-core machine.",
         "",
+        "dit: `edifice train dit --data digits` at tests/test_quality.c's budget (the options and steps in "
+        "bench/learning.sh; the CLI's default run is minutes per seed on this machine), then `edifice eval dit` "
+        "unguided and with `--guidance 2`: 297 samples drawn for the test labels (Euler, 50 steps), judged by "
+        "eval's feature classifier (label accuracy: the share classified as asked, higher is better; Frechet "
+        "distance of its features to the test digits'); PyTorch: the same network (patches, sin-cos positions, "
+        "adaLN-Zero blocks zero at init, label table with a null class, label dropout 0.1, flow matching) and "
+        "budget, its samples scored by bench/score_samples with the same classifier. score_sde: `edifice train "
+        "score_sde --sde vp|ve --data moons` at the CLI's defaults (on 2-D data: 8000 steps, denoiser 64 wide "
+        "with 2 blocks), then `edifice eval`: 10,000 samples by the "
+        "predictor-corrector sampler (200 steps, snr 0.16), sliced W1 over its floor (two independent draws of "
+        "the data; 1 is perfect); PyTorch: the same denoiser, loss and sampler, scored by bench/score_samples. "
+        "Rows of models not in the command's run are kept from the run that wrote them.",
+        "",
         "| figure | edifice | PyTorch | edifice train s | PyTorch train s |",
         "|---|---|---|---|---|",
     ]
@@ -110,8 +145,11 @@ def section(out_dir, command):
         ct = [r["train_seconds"] for r in data[("c", model)] if r and "train_seconds" in r]
         tt = [r["train_seconds"] for r in data[("torch", model)] if r and "train_seconds" in r]
         if not c and not t:
+            if label in earlier:
+                lines.append(earlier[label])
             continue
-        digits = 4 if "bits" in label or "MSE" in label else 1 if "codes used" in label else 3 if "accuracy" in label else 2
+        digits = 4 if "bits" in label or "MSE" in label else 1 if "codes used" in label else 2
+        digits = 3 if "accuracy" in label else digits
         lines.append(f"| {label} | {stat(c, digits)} | {stat(t, digits)} | {stat(ct, 1)} | {stat(tt, 1)} |")
     if failed:
         lines += ["", f"{failed} run(s) failed; their raw output is in {out_dir}."]
@@ -140,7 +178,7 @@ def main():
         doc = "# Benchmark results\n"
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        f.write(splice(doc, section(out_dir, command)))
+        f.write(splice(doc, section(out_dir, command, earlier_rows(doc))))
     os.replace(tmp, path)
     return 0
 

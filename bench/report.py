@@ -143,6 +143,8 @@ DEFS = {
     "w1": ("W1 ddpm_mlp_2d", "DDPM training step, MLP 130-256-256-256-2 + time MLP, batch 512, Adam"),
     "w2": ("W2 vae_digits", "VAE training step on the 8x8 digits, 64-256-256-(16,16) / 16-256-256-64, batch 128, Adam"),
     "w3": ("W3 dit_small", "DiT training step, 16 tokens x 128, 4 blocks, 4 heads, adaLN-zero, batch 64, AdamW"),
+    "w3d": ("W3d dit_default", "W3 at the dit model's default size: 16 tokens x 256, 6 blocks, 4 heads, MLP ratio 4, "
+            "batch 64, AdamW"),
     "w5": ("W5 realnvp_2d", "RealNVP training step, 8 affine couplings with 1-128-128-1 nets, batch 512, Adam"),
 }
 
@@ -243,7 +245,7 @@ def passes_section(runs):
            "and runs in both rows; the passes change what it is given.", "",
            "| workload | pipeline | nodes | kernels | arena | buffers | peak live | in place | step median | "
            "steps/s | default / none | command |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for w in ("w1", "w2", "w3", "w5"):
+    for w in ("w1", "w2", "w3", "w3d", "w5"):
         d = first(runs, "c-%s-jit-t1" % w, workload=w)
         n = first(runs, "c-%s-jit-nopasses" % w, workload=w)
         dmed = num(d, "median_ms") if d else None
@@ -449,7 +451,7 @@ def main():
     runs = load(out_dir)
     summary = []
     sections = []
-    for w in ("w1", "w2", "w3", "w5"):
+    for w in ("w1", "w2", "w3", "w3d", "w5"):
         sections += training_section(runs, w, summary)
         if w == "w1":
             sections += w1_extras(runs)

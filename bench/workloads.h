@@ -17,7 +17,7 @@ typedef struct {
     int nbatches;
 } bench_workload;
 
-/* Build workload id ("w1", "w2", "w3", "w5") into *w. Returns 0, or -1 with one line in
+/* Build workload id ("w1", "w2", "w3", "w3d", "w5") into *w. Returns 0, or -1 with one line in
  * ed_last_error() (unknown id, graph error, data file missing). */
 int bench_workload_build(const char *id, bench_workload *w);
 void bench_workload_free(bench_workload *w);
@@ -27,6 +27,7 @@ bool bench_is_training_workload(const char *id);
 int bench_w1_build(bench_workload *w);
 int bench_w2_build(bench_workload *w);
 int bench_w3_build(bench_workload *w);
+int bench_w3d_build(bench_workload *w); /* W3 at the dit model's default size */
 int bench_w5_build(bench_workload *w);
 
 /* The first rows images of data/digits.csv.gz (EDIFICE_DIGITS overrides the path) as

@@ -123,6 +123,7 @@ typedef struct {
 
     int nsteps;
     ed_step_def steps[ED_MAX_STEPS];
+    int64_t default_steps; /* a fresh run's length when none is given (the CLI's --steps); 0: 1000 */
 
     /* Frozen groups from other checkpoints (see ed_frozen_def). */
     int nfrozen;

@@ -32,7 +32,7 @@ typedef enum { ED_SDE_VP, ED_SDE_VE, ED_SDE_COUNT } ed_sde_kind;
 typedef enum { ED_SDE_SAMPLER_PC, ED_SDE_SAMPLER_EM, ED_SDE_SAMPLER_ODE, ED_SDE_SAMPLER_COUNT } ed_sde_sampler;
 
 typedef struct {
-    ed_denoiser_opts net;    /* hidden 256, layers 4, expansion 4; fourier features, scale 16 */
+    ed_denoiser_opts net;    /* hidden 256, layers 4 (2-D data: 64, 2), expansion 4; fourier, scale 16 */
     int sde;                 /* ed_sde_kind [vp] */
     double beta_min;         /* VP [0.1] */
     double beta_max;         /* VP [20] */

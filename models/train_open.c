@@ -156,7 +156,7 @@ static int prepare(const ed_train_request *r, ed_checkpoint *ck, ed_gen_model *m
         ed_trainer_opts defaults = {.batch = ED_TRAIN_DEFAULT_BATCH,
                                     .lr = ED_TRAIN_DEFAULT_LR,
                                     .seed = seed,
-                                    .steps = DEFAULT_STEPS,
+                                    .steps = r->def->default_steps ? r->def->default_steps : DEFAULT_STEPS,
                                     .lr_schedule = ED_LR_COSINE};
         *o = run_opts(r, defaults);
     }

@@ -74,10 +74,15 @@ static void test_defaults_follow_edifice(void **state)
     expect_opt(&m, "guidance_scale", "1");
     assert_string_equal(m.def->pred, "velocity");
     assert_string_equal(ed_model_find("ddpm")->pred, "eps");
-    /* Edifice's ScoreSDE: hidden 256, 4 layers, VP 0.1..20, VE 0.01..50. */
-    assert_int_equal(ed_gen_model_init(&m, ed_model_find("score_sde"), ed_shape1(2), 0), ED_OK);
+    /* Edifice's ScoreSDE: hidden 256, 4 layers, VP 0.1..20, VE 0.01..50; on 2-D data the
+     * small network (64, 2) and 8000 steps by default. */
+    assert_int_equal(ed_gen_model_init(&m, ed_model_find("score_sde"), ed_shape1(64), 0), ED_OK);
     expect_opt(&m, "hidden", "256");
     expect_opt(&m, "layers", "4");
+    assert_int_equal(ed_gen_model_init(&m, ed_model_find("score_sde"), ed_shape1(2), 0), ED_OK);
+    expect_opt(&m, "hidden", "64");
+    expect_opt(&m, "layers", "2");
+    assert_int_equal(m.def->default_steps, 8000);
     expect_opt(&m, "sde", "vp");
     expect_opt(&m, "beta_min", "0.1");
     expect_opt(&m, "beta_max", "20");

@@ -30,7 +30,18 @@ the logits), judged by edifice's own cached feature classifier (--classifier FIL
 safetensors `edifice eval` names) with the Frechet distance of models/frechet.c
 (covariances over n - 1).
 
-Usage: learning.py vae|realnvp|vqvae|latent_diffusion [--seed S] [--steps N] [--threads T]
+
+dit (models/dit.c, flow matching, on the digits as [1, 8, 8] in [-1, 1], labels with the
+null class dropped in at 0.1): denoise_mse on the test digits, then 297 samples drawn for
+the test labels (Euler, 50 steps), unguided and at --guidance, scored by bench/score_samples
+(edifice eval's own classifier, cached under $EDIFICE_CACHE): label_accuracy_* and
+frechet_distance_*.
+
+score_sde_vp, score_sde_ve (models/score_sde.c on 10,000 moons points drawn for the seed,
+--hidden and --layers its denoiser's): 10,000 samples by the predictor-corrector sampler
+(200 steps, snr 0.16), scored by bench/score_samples: swd, swd_floor, swd_ratio.
+
+Usage: learning.py vae|realnvp|vqvae|latent_diffusion|dit|score_sde_vp|score_sde_ve [--seed S] [--steps N] [--threads T] [dit options]
 Prints "name value" lines: train_seconds, then the figures.
 """
 import argparse
@@ -260,7 +271,7 @@ class VQVAE(torch.nn.Module):
         }
 
 
-class Denoiser(torch.nn.Module):
+class LatentDenoiser(torch.nn.Module):
     """models/denoiser.c with a one-hot class condition (obs_size = classes)."""
 
     def __init__(self, d, classes, hidden=128, layers=2, expansion=4, time_scale=1000.0, max_period=10000.0):
@@ -348,7 +359,7 @@ def latent_diffusion(a):
     with torch.no_grad():
         mu = vae.encode(train)[0]
         scale = 1.0 / mu.double().std(unbiased=False).item()
-    net = Denoiser(8, classes)
+    net = LatentDenoiser(8, classes)
 
     def loss_fn(x, y):
         with torch.no_grad():
@@ -382,6 +393,126 @@ def latent_diffusion(a):
     return 0
 
 
+
+# ---- DiT on the digits (models/dit.c, frontend/dit_blocks.c) --------------------------------
+
+
+def load_digit_labels():
+    path = os.environ.get("EDIFICE_DIGITS", os.path.join(ROOT, "data", "digits.csv.gz"))
+    with gzip.open(path, "rt") as f:
+        a = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    y = torch.from_numpy(a[:, D].astype(np.int64))
+    return y[:TRAIN_ROWS].contiguous(), y[TRAIN_ROWS:].contiguous()
+
+
+def pos_embed_2d(gh, gw, dim):
+    """frontend/dit_blocks.c ed_pos_embed_2d: per token [sin(row w), cos(row w), sin(col w),
+    cos(col w)], w_i = 10000^(-i / (dim / 4))."""
+    q = dim // 4
+    w = torch.tensor([10000.0 ** (-i / q) for i in range(q)], dtype=torch.float64)
+    k = torch.arange(gh * gw)
+    row, col = (k // gw).double().unsqueeze(1) * w, (k % gw).double().unsqueeze(1) * w
+    return torch.cat([row.sin(), row.cos(), col.sin(), col.cos()], 1).float()
+
+
+def timestep_embedding(t, dim, max_period=10000.0):
+    """frontend/nn.c ed_timestep_embedding: [sin(t f), cos(t f)], f_i = exp(-ln(P) i / half)."""
+    half = dim // 2
+    f = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float64) / half).float()
+    a = t.unsqueeze(1) * f
+    return torch.cat([a.sin(), a.cos()], 1)
+
+
+def zero_dense(n_in, n_out):
+    return dense(n_in, n_out, zero=True)
+
+
+class DiTBlock(torch.nn.Module):
+    """ed_dit_block: adaLN-Zero (shift, scale, gate for attention and MLP from one
+    zero-initialised dense on silu(c)), LayerNorm eps 1e-6 without affine, q/k/v/o dense
+    attention, MLP with tanh-approximated GELU."""
+
+    def __init__(self, d, heads, mlp_hidden):
+        super().__init__()
+        self.heads = heads
+        self.ada = zero_dense(d, 6 * d)
+        self.q, self.k, self.v, self.o = (dense(d, d) for _ in range(4))
+        self.fc1, self.fc2 = dense(d, mlp_hidden), dense(mlp_hidden, d)
+
+    def attention(self, x):
+        b, t, w = x.shape
+        split = lambda y: y.view(b, t, self.heads, w // self.heads).transpose(1, 2)
+        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        p = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(w // self.heads), -1)
+        return self.o((p @ v).transpose(1, 2).reshape(b, t, w))
+
+    def forward(self, h, sc):
+        d = h.shape[-1]
+        m = self.ada(sc).unsqueeze(1).split(d, -1)
+        ln = lambda x: F.layer_norm(x, (d,), eps=1e-6)
+        h = h + m[2] * self.attention(ln(h) * (1 + m[1]) + m[0])
+        return h + m[5] * self.fc2(F.gelu(self.fc1(ln(h) * (1 + m[4]) + m[3]), approximate="tanh"))
+
+
+class DiT(torch.nn.Module):
+    """models/dit.c with the flow-matching objective: patchify, dense patch embedding plus
+    fixed 2-D sin-cos positions, c = time embedder(1000 t) + label table[y] (the last row
+    the null class, N(0, 0.02)), adaLN-Zero blocks on silu(c), the adaptive final layer
+    (zero), unpatchify. Velocity on x_t = x0 + t (x1 - x0), x0 noise, x1 the data in
+    [-1, 1]; labels dropped to the null class with probability cond_dropout."""
+
+    def __init__(self, hidden=128, depth=4, heads=4, mlp_ratio=4, patch=2, size=8, classes=10, cond_dropout=0.1):
+        super().__init__()
+        self.p, self.size, self.classes, self.cond_dropout = patch, size, classes, cond_dropout
+        g = size // patch
+        self.patch = dense(patch * patch, hidden)
+        self.register_buffer("pos", pos_embed_2d(g, g, hidden))
+        self.t0, self.t1 = dense(256, hidden), dense(hidden, hidden)
+        self.table = torch.nn.Parameter(torch.randn(classes + 1, hidden) * 0.02)
+        self.blocks = torch.nn.ModuleList(DiTBlock(hidden, heads, mlp_ratio * hidden) for _ in range(depth))
+        self.final_ada = zero_dense(hidden, 2 * hidden)
+        self.final = zero_dense(hidden, patch * patch)
+
+    def forward(self, x, t, y):
+        b, p, g = x.shape[0], self.p, self.size // self.p
+        tok = x.view(b, 1, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(b, g * g, p * p)
+        h = self.patch(tok) + self.pos
+        c = self.t1(F.silu(self.t0(timestep_embedding(t * 1000.0, 256)))) + self.table[y]
+        sc = F.silu(c)
+        for blk in self.blocks:
+            h = blk(h, sc)
+        d = h.shape[-1]
+        shift, scale = self.final_ada(sc).unsqueeze(1).split(d, -1)
+        out = self.final(F.layer_norm(h, (d,), eps=1e-6) * (1 + scale) + shift)
+        return out.view(b, g, g, 1, p, p).permute(0, 3, 1, 4, 2, 5).reshape(b, 1, self.size, self.size)
+
+    def image_loss(self, x1, y, dropout):
+        b = x1.shape[0]
+        if dropout > 0:
+            y = torch.where(torch.rand(b) < dropout, torch.full_like(y, self.classes), y)
+        t = torch.rand(b)
+        x0 = torch.randn_like(x1)
+        u = x1 - x0
+        xt = x0 + t.view(b, 1, 1, 1) * u
+        return (self(xt, t, y) - u).square().mean((1, 2, 3))
+
+    @torch.no_grad()
+    def sample(self, y, guidance=1.0, steps=50):
+        """Euler on t = 0 -> 1 in `steps` equal steps, guidance null + s (cond - null);
+        pixels back to [0, 1], clamped."""
+        b = y.shape[0]
+        x = torch.randn(b, 1, self.size, self.size)
+        null = torch.full_like(y, self.classes)
+        for k in range(steps):
+            t = torch.full((b,), k / steps)
+            v = self(x, t, y)
+            if guidance != 1:
+                vn = self(x, t, null)
+                v = vn + guidance * (v - vn)
+            x = x + v / steps
+        return ((x + 1) * 0.5).clamp(0, 1)
+
+
 def lr_factor(t, steps):
     """frontend/optim.c's cosine schedule with warmup_steps 1, min_ratio 0.01."""
     warm = min(1.0, (t + 1) / 1.0)
@@ -389,9 +520,146 @@ def lr_factor(t, steps):
     return warm * (0.01 + 0.99 * 0.5 * (math.cos(math.pi * p) + 1))
 
 
+
+def dit_figures(model, a, test, test_y):
+    """denoise_mse on the test digits (labels kept), then samples drawn for the test labels
+    in order, unguided and at guidance 2, judged by bench/score_samples (edifice eval's
+    classifier and figures) when --scorer is given."""
+    import subprocess
+    import tempfile
+
+    model.eval()
+    x = test.view(-1, 1, 8, 8) * 2 - 1
+    with torch.no_grad():
+        print(f"denoise_mse {model.image_loss(x, test_y, 0.0).mean().item():.6f}")
+    out_dir = a.samples or tempfile.mkdtemp(prefix="learning-dit-")
+    labels_path = os.path.join(out_dir, f"torch-dit-s{a.seed}-labels.npy")
+    np.save(labels_path, test_y.numpy().astype(np.int32))
+    for name, g in (("unguided", 1.0), ("guided", a.guidance)):
+        path = os.path.join(out_dir, f"torch-dit-s{a.seed}-{name}.npy")
+        np.save(path, model.sample(test_y, g, a.sample_steps).numpy().astype(np.float32))
+        if not a.scorer:
+            continue
+        r = subprocess.run([a.scorer, "dit", "digits", str(a.seed), path, labels_path], capture_output=True, text=True)
+        if r.returncode:
+            print(f"learning.py: {a.scorer}: {r.stderr.strip()}", file=sys.stderr)
+            return 1
+        for line in r.stdout.splitlines():
+            key, value = line.split()
+            if key in ("label_accuracy", "frechet_distance"):
+                print(f"{key}_{name} {value}")
+    return 0
+
+
+# ---- score SDE on moons (models/score_sde.c, models/denoiser.c, models/samplers.c) -------
+
+
+class Denoiser(torch.nn.Module):
+    """models/denoiser.c, unconditional: [x, time features] -> dense(hidden) -> silu, then
+    `layers` pre-LayerNorm residual blocks h + fc2(silu(fc1(LN(h)))), then a zero output
+    layer. Time features: Gaussian Fourier [sin(2 pi t W), cos(2 pi t W)], W ~ N(0,
+    scale^2) [hidden / 2], fixed."""
+
+    def __init__(self, d, hidden, layers, expansion=4, fourier_scale=16.0):
+        super().__init__()
+        self.register_buffer("w", torch.randn(hidden // 2) * fourier_scale)
+        self.inp = dense(d + hidden, hidden)
+        self.lns = torch.nn.ModuleList(torch.nn.LayerNorm(hidden, eps=1e-5) for _ in range(layers))
+        self.fc1 = torch.nn.ModuleList(dense(hidden, expansion * hidden) for _ in range(layers))
+        self.fc2 = torch.nn.ModuleList(dense(expansion * hidden, hidden) for _ in range(layers))
+        self.out = dense(hidden, d, zero=True)
+
+    def forward(self, x, t):
+        a = 2 * math.pi * t.unsqueeze(1) * self.w
+        h = F.silu(self.inp(torch.cat([x, a.sin(), a.cos()], 1)))
+        for ln, f1, f2 in zip(self.lns, self.fc1, self.fc2):
+            h = h + f2(F.silu(f1(ln(h))))
+        return self.out(h)
+
+
+class ScoreSDE(torch.nn.Module):
+    """models/score_sde.c on 2-D data: eps prediction (score = -eps / sigma), denoising score
+    matching with lambda = sigma^2 (the eps MSE), t ~ U(1e-5, 1); VP beta 0.1..20, VE sigma
+    0.01..50 with the net fed x / sqrt(1 + sigma^2)."""
+
+    def __init__(self, sde="vp", hidden=256, layers=4, d=2):
+        super().__init__()
+        self.sde = sde
+        self.net = Denoiser(d, hidden, layers)
+        self.b0, self.b1, self.s0, self.s1 = 0.1, 20.0, 0.01, 50.0
+
+    def level(self, t):
+        """(sigma, alpha, f, g2) of the process at t (a tensor or a float)."""
+        t = torch.as_tensor(t, dtype=torch.float64)
+        if self.sde == "ve":
+            lr = math.log(self.s1 / self.s0)
+            sigma = self.s0 * torch.exp(lr * t)
+            return sigma, torch.ones_like(t), torch.zeros_like(t), 2 * sigma * sigma * lr
+        beta = self.b0 + t * (self.b1 - self.b0)
+        la = -0.25 * t * t * (self.b1 - self.b0) - 0.5 * t * self.b0
+        return torch.sqrt(-torch.expm1(2 * la)), torch.exp(la), -0.5 * beta, beta
+
+    def eps(self, x, t):
+        if self.sde == "ve":
+            x = x * torch.rsqrt(self.level(t)[0].float() ** 2 + 1).view(-1, 1)
+        return self.net(x, t)
+
+    def loss(self, x0):
+        b = x0.shape[0]
+        t = torch.rand(b) * (1 - 1e-5) + 1e-5
+        z = torch.randn_like(x0)
+        sigma, alpha, _, _ = self.level(t)
+        xt = alpha.float().view(-1, 1) * x0 + sigma.float().view(-1, 1) * z
+        return (self.eps(xt, t) - z).square().mean()
+
+    @torch.no_grad()
+    def sample_pc(self, n, steps=200, snr=0.16, t_eps=1e-3):
+        """models/samplers.c ed_sample_pc: from t = 1 to t_eps in `steps` equal steps, each a
+        Langevin corrector step then an Euler-Maruyama predictor step at the step's start
+        time (no noise on the last one)."""
+        prior = float(self.level(1.0)[0]) if self.sde == "ve" else 1.0
+        x = torch.randn(n, 2) * prior
+        for k in range(steps):
+            ta = 1 + (t_eps - 1) * k / steps
+            tb = t_eps if k + 1 == steps else 1 + (t_eps - 1) * (k + 1) / steps
+            h = tb - ta
+            sigma, _, f, g2 = (float(v) for v in self.level(ta))
+            t = torch.full((n,), ta)
+            score = -self.eps(x, t) / sigma
+            z = torch.randn_like(x)
+            ratio = snr * z.norm(dim=1).mean() / score.norm(dim=1).mean()
+            e = 2 * (1 - g2 * -h if self.sde == "vp" else 1.0) * ratio * ratio
+            x = x + e * score + torch.sqrt(2 * e) * z
+            out = self.eps(x, t)
+            x = x + h * (f * x + g2 / sigma * out)
+            if k + 1 < steps:
+                x = x + math.sqrt(g2 * -h) * torch.randn_like(x)
+        return x
+
+
+def score_sde_figures(model, a):
+    """10,000 samples by the predictor-corrector sampler, scored by bench/score_samples
+    (edifice eval's sliced Wasserstein against fresh moons, and its floor)."""
+    import subprocess
+    import tempfile
+
+    model.eval()
+    out_dir = a.samples or tempfile.mkdtemp(prefix="learning-sde-")
+    path = os.path.join(out_dir, f"torch-score_sde_{model.sde}-s{a.seed}.npy")
+    np.save(path, model.sample_pc(10000).numpy().astype(np.float32))
+    if not a.scorer:
+        return 0
+    r = subprocess.run([a.scorer, "score_sde", "moons", str(a.seed), path], capture_output=True, text=True)
+    if r.returncode:
+        print(f"learning.py: {a.scorer}: {r.stderr.strip()}", file=sys.stderr)
+        return 1
+    print(r.stdout.strip())
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("model", choices=["vae", "realnvp", "vqvae", "latent_diffusion"])
+    ap.add_argument("model", choices=["vae", "realnvp", "vqvae", "latent_diffusion", "dit", "score_sde_vp", "score_sde_ve"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=256)
@@ -399,18 +667,42 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--vae-steps", type=int, default=1000, help="latent_diffusion: the VAE's steps")
     ap.add_argument("--classifier", help="latent_diffusion: edifice's cached feature classifier (.safetensors)")
+    # dit: the network (models/dit.c's options), sampling, and the scorer of its samples
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--depth", type=int, default=4)
+    ap.add_argument("--layers", type=int, default=4, help="score_sde: residual blocks")
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--patch", type=int, default=2)
+    ap.add_argument("--guidance", type=float, default=2.0)
+    ap.add_argument("--sample-steps", type=int, default=50)
+    ap.add_argument("--samples", help="directory for the dit samples (.npy; default a temporary one)")
+    ap.add_argument("--scorer", help="bench/score_samples binary (BUILD/score_samples)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     if a.model == "latent_diffusion":
         return latent_diffusion(a)
     train, test = load_digits()
-    model = {"vae": VAE, "realnvp": RealNVP, "vqvae": VQVAE}[a.model]()
+    if a.model.startswith("score_sde"):
+        from workloads import moons
+
+        train = torch.tensor(moons(10000, seed=a.seed), dtype=torch.float32)
+        model = ScoreSDE(a.model[-2:], hidden=a.hidden, layers=a.layers)
+        loss_fn = lambda idx: model.loss(train[idx])
+    elif a.model == "dit":
+        train_y, test_y = load_digit_labels()
+        model = DiT(hidden=a.hidden, depth=a.depth, heads=a.heads, patch=a.patch)
+        images = train.view(-1, 1, 8, 8) * 2 - 1
+        loss_fn = lambda idx: model.image_loss(images[idx], train_y[idx], model.cond_dropout).mean()
+    else:
+        model = {"vae": VAE, "realnvp": RealNVP, "vqvae": VQVAE}[a.model]()
+        loss_fn = lambda idx: model.loss(train[idx])
     # One (loss, Adam) per training step, run in order every iteration on its own batch.
     if a.model == "vqvae":
-        steps = [(model.loss, model.autoencoder_params()), (model.prior_loss, model.prior_params())]
+        steps = [(lambda idx: model.loss(train[idx]), model.autoencoder_params()),
+                 (lambda idx: model.prior_loss(train[idx]), model.prior_params())]
     else:
-        steps = [(model.loss, list(model.parameters()))]
+        steps = [(loss_fn, list(model.parameters()))]
     opts = [torch.optim.Adam(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8) for _, params in steps]
     gen = torch.Generator().manual_seed(a.seed + 1)
 
@@ -420,7 +712,7 @@ def main():
             for group in opt.param_groups:
                 group["lr"] = a.lr * lr_factor(t, a.steps)
             idx = torch.randint(0, train.shape[0], (a.batch,), generator=gen)
-            loss = loss_fn(train[idx])
+            loss = loss_fn(idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -430,6 +722,10 @@ def main():
     seconds = time.perf_counter() - start
     print(f"train_seconds {seconds:.3f}")
     print(f"final_loss {loss.item():.6f}")
+    if a.model == "dit":
+        return dit_figures(model, a, test, test_y)
+    if a.model.startswith("score_sde"):
+        return score_sde_figures(model, a)
     with torch.no_grad():
         for name, value in model.figures(test).items():
             print(f"{name} {value:.6f}")

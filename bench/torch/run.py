@@ -4,7 +4,7 @@ them (warm-up, then R repeats of S steps; median, min and max per step).
 
     python3 bench/torch/run.py WORKLOAD [--mode eager|script] [--threads N] [--repeats R] [--steps S] [--no-warmup]
 
-WORKLOAD is w1, w2, w3, w5 (training steps), w4 (the three samplers with the analytic
+WORKLOAD is w1, w2, w3, w3d, w5 (training steps), w4 (the three samplers with the analytic
 denoiser of bench/w4.c, eager only), w4net (the same samplers with the W1 network,
 bench/w4net.c, eager only), w6 (sgemm and an elementwise chain) or w7 (policy latency,
 bench/w7.c, eager only).

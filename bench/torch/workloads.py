@@ -210,7 +210,7 @@ def patchify(x):
     return x.view(b, 4, 2, 4, 2).permute(0, 1, 3, 2, 4).reshape(b, 16, 4)
 
 
-def w3():
+def w3(d=128, blocks=4):
     b = 64
     data = digits(b * 22) * 2 - 1
     batches = [patchify(data[k * b:(k + 1) * b]).contiguous() for k in range(22)]
@@ -224,8 +224,13 @@ def w3():
         opt.step()
         return loss
 
-    model = DiT()
+    model = DiT(d, blocks)
     return model, torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01), step, batches
+
+
+def w3d():
+    """W3 at the dit model's default size: width 256, 6 blocks, 4 heads, MLP ratio 4."""
+    return w3(256, 6)
 
 
 # ---- W5 realnvp_2d -------------------------------------------------------------------
@@ -295,7 +300,7 @@ def w5():
     return model, torch.optim.Adam(model.parameters(), lr=1e-3), step, batches
 
 
-TRAINING = {"w1": w1, "w2": w2, "w3": w3, "w5": w5}
+TRAINING = {"w1": w1, "w2": w2, "w3": w3, "w3d": w3d, "w5": w5}
 
 
 # ---- W4 sampling, analytic-denoiser variant (bench/w4.c) -------------------------------
