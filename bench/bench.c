@@ -14,8 +14,8 @@ static const struct {
     int (*run)(const bench_opts *o);
 } workloads[] = {
     {"w1", NULL}, /* NULL: a training workload, run by bench_train */
-    {"w2", NULL},     {"w3", NULL},     {"w4", bench_w4},     {"w4net", bench_w4net}, {"w5", NULL},
-    {"w6", bench_w6}, {"w7", bench_w7}, {"loop", bench_loop}, {"rng", bench_rng},
+    {"w2", NULL},     {"w3", NULL},     {"w4", bench_w4}, {"w4net", bench_w4net}, {"w5", NULL},
+    {"w6", bench_w6}, {"w7", bench_w7}, {"w8", NULL},     {"loop", bench_loop},   {"rng", bench_rng},
 };
 
 static int usage(void)
@@ -24,6 +24,7 @@ static int usage(void)
         stderr,
         "usage: bench WORKLOAD [--backend jit|interp] [--threads N] [--repeats R] [--steps S] [-O0..-O3] [--passes P] [--no-warmup]\n"
         "  --passes '' compiles without graph passes; --arena inplace|reuse|separate picks the JIT memory plan\n"
+        "       bench judge DATA SAMPLES.npy LABELS.npy [SEED]: images judged by edifice's eval classifier\n"
         "workloads:");
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) fprintf(stderr, " %s", workloads[i].name);
     fprintf(stderr, "\n");
@@ -42,6 +43,7 @@ static bool int_arg(const char *s, int lo, int hi, int *out)
 int main(int argc, char **argv)
 {
     if (argc < 2) return usage();
+    if (!strcmp(argv[1], "judge")) return bench_judge(argc, argv);
     bench_opts o = {.backend = ED_BACKEND_JIT, .threads = 1, .repeats = 5, .steps = 3};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -47,5 +47,8 @@ int bench_w7(const bench_opts *o);
 int bench_loop(const bench_opts *o);
 /* ns per normal of ed_rng_normal, f32 and f64. */
 int bench_rng(const bench_opts *o);
+/* `bench judge DATA SAMPLES.npy LABELS.npy [SEED]` (bench/judge.c): another
+ * program's image samples through edifice's eval classifier. */
+int bench_judge(int argc, char **argv);
 
 #endif

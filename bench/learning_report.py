@@ -4,7 +4,8 @@
     python3 bench/learning_report.py OUT_DIR COMMAND RESULTS_MD
 
 OUT_DIR holds c-MODEL-sS.txt (`edifice train` then `edifice eval`) and torch-MODEL-sS.txt
-(bench/torch/learning.py) per model and seed. The section replaces an earlier one in
+(bench/torch/learning.py, bench/torch/gan.py, with `bench judge` for cgan) per model and
+seed. The section replaces an earlier one in
 RESULTS_MD (from its heading to the next "## " heading), or is appended.
 """
 import glob
@@ -25,8 +26,14 @@ ROWS = [
     ("vqvae prior NLL (nats)", "vqvae", "prior_nll"),
     ("vqvae codes used (of 64)", "vqvae", "codes_used"),
     ("vqvae code perplexity", "vqvae", "perplexity"),
+    ("gan on 8gaussians: modes hit (of 8)", "gan", "modes_hit"),
+    ("gan: share of samples within 3 std of a mode", "gan", "near_share"),
+    ("wgan_gp on 8gaussians: modes hit (of 8)", "wgan_gp", "modes_hit"),
+    ("wgan_gp: share of samples within 3 std of a mode", "wgan_gp", "near_share"),
+    ("cgan on digits: label accuracy", "cgan", "label_accuracy"),
+    ("cgan: Frechet distance (classifier features)", "cgan", "frechet_distance"),
 ]
-MODELS = ("vae", "realnvp", "vqvae")
+MODELS = ("vae", "realnvp", "vqvae", "gan", "wgan_gp", "cgan")
 
 
 def read(path):
@@ -41,6 +48,13 @@ def read(path):
     m = re.search(r"^trained \d+ steps in ([0-9.]+) s", text, re.M)
     if m:
         out["train_seconds"] = float(m.group(1))
+    # `edifice eval` on 8gaussians: "modes hit (>= 1% each)  5/8  8/8", "within 3 std ...  47.4%  98.9%"
+    m = re.search(r"^modes hit \(.*?\)\s+(\d+)/\d+", text, re.M)
+    if m:
+        out["modes_hit"] = float(m.group(1))
+    m = re.search(r"^within 3 std of a mode\s+([0-9.]+)%", text, re.M)
+    if m:
+        out["near_share"] = float(m.group(1)) / 100
     return out
 
 
@@ -59,7 +73,8 @@ def stat(values, digits):
     mean = statistics.fmean(values)
     if len(values) == 1:
         return f"{mean:.{digits}f} (1 run)"
-    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+    tail = "" if len(values) >= 3 else f" ({len(values)} runs)"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}{tail}"
 
 
 def first_line(path):
@@ -72,7 +87,6 @@ def first_line(path):
 
 def section(out_dir, command):
     data = {(side, model): runs(out_dir, side, model) for side in ("c", "torch") for model in MODELS}
-    nseeds = max(len(v) for v in data.values())
     failed = sum(1 for v in data.values() for r in v if r is None)
     lines = [
         HEADING,
@@ -85,11 +99,19 @@ def section(out_dir, command):
         "to lr/100), then `edifice eval` on the 297 test digits; PyTorch: bench/torch/learning.py, the same "
         "architectures, init (glorot-uniform weights, zero biases, zero RealNVP s/t heads), loss, data split "
         "and budget, on one thread. Random streams differ between the two sides. "
-        f"Mean ± sd over {nseeds} seeds (0, 1, 2), per test sample, lower is better. vae: neg ELBO with one z "
+        f"Mean ± sd over the seeds (0, 1, 2; a row's count is said when fewer ran), per test sample, lower is better. vae: neg ELBO with one z "
         "per digit, IWAE bound with K = 100; realnvp: one uniform-dequantisation draw per digit, the bound "
         "on the 17-level discrete likelihood; vqvae: two steps per iteration (autoencoder and codebook, then "
         "the prior on the codes), recon MSE through the codes, the prior's NLL of the test codes, and "
-        "the test codes' histogram (codes used, perplexity; higher is better for these two). Training time: edifice's is the CLI's own `trained N steps in "
+        "the test codes' histogram (codes used, perplexity; higher is better for these two). "
+        "GANs (higher is better but for the Frechet distance): `edifice train gan|wgan_gp --data 8gaussians` at "
+        "their own default budgets (gan 3000, wgan_gp 2000 iterations of n_critic 1 / 5 critic steps and a "
+        "generator step, `edifice models`), then `edifice eval`'s modes hit (each by >= 1% of 10,000 samples "
+        "within 3 std) and share of samples within 3 std of a mode (the data: 8/8, 98.9%); bench/torch/gan.py "
+        "the same from numpy's draws of the data. `edifice train cgan --data digits` (1000 iterations), 297 "
+        "samples for the test labels judged by eval's feature classifier (test accuracy 0.960; Frechet "
+        "distance of its features, floor 4.24); the PyTorch twin's samples go through the same classifier "
+        "(`bench judge`). Training time: edifice's is the CLI's own `trained N steps in "
         "X s` (the step loop; the JIT compile before it, about a second, is not counted); PyTorch's is its "
         "step loop (eager). Both on one OpenBLAS thread, on a loaded 2-core machine.",
         "",
@@ -103,7 +125,8 @@ def section(out_dir, command):
         tt = [r["train_seconds"] for r in data[("torch", model)] if r and "train_seconds" in r]
         if not c and not t:
             continue
-        digits = 4 if "bits" in label or "MSE" in label else 1 if "codes used" in label else 2
+        digits = 4 if "bits" in label or "MSE" in label else 1 if "codes used" in label or "modes" in label else 3 \
+            if "share" in label or "accuracy" in label else 2
         lines.append(f"| {label} | {stat(c, digits)} | {stat(t, digits)} | {stat(ct, 1)} | {stat(tt, 1)} |")
     if failed:
         lines += ["", f"{failed} run(s) failed; their raw output is in {out_dir}."]
