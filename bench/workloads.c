@@ -13,10 +13,8 @@ static const struct {
     const char *id;
     int (*build)(bench_workload *w);
 } table[] = {
-    {"w1", bench_w1_build},
-    {"w2", bench_w2_build},
-    {"w3", bench_w3_build},
-    {"w5", bench_w5_build},
+    {"w1", bench_w1_build}, {"w2", bench_w2_build}, {"w3", bench_w3_build},
+    {"w5", bench_w5_build}, {"w8", bench_w8_build},
 };
 
 bool bench_is_training_workload(const char *id)
