@@ -40,7 +40,7 @@ int bench_judge(int argc, char **argv)
     }
     ed_checkpoint ck = {.data_n = 0, .data_seed = 0};
     snprintf(ck.data, sizeof ck.data, "%s", argv[2]);
-    ed_tensor *raw = ed_npy_read(argv[3]), *labels = ed_npy_read(argv[4]), *s = NULL;
+    ed_tensor *raw = ed_npy_read(argv[3]), *labels = raw ? ed_npy_read(argv[4]) : NULL, *s = NULL;
     uint64_t seed = argc == 6 ? strtoull(argv[5], NULL, 10) : 0;
     ed_dataset d;
     int rc = 1;
