@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The learning table of bench/RESULTS.md: `edifice train vae|realnvp|vqvae --data digits` at the
+# The learning table of bench/RESULTS.md: `edifice train vae|realnvp|vqvae|cgan --data digits`
+# and `edifice train gan|wgan_gp --data 8gaussians` (bench/torch/gan.py the twins) at the
 # CLI's defaults, then `edifice eval` on the test digits, for 3 seeds, beside their PyTorch
 # twins (bench/torch/learning.py: same architecture, init, data, loss and budget); dit on
 # the digits at test_quality's budget (DIT_STEPS, DIT_OPTS), its samples unguided and at
@@ -11,16 +12,17 @@
 # into bench/RESULTS.md in place (bench/run.sh keeps it when it rewrites the rest).
 #
 # Usage: bench/learning.sh [BUILD_DIR]   (default build; the CLI is BUILD_DIR/edifice or
-#        BUILD_DIR/tools/edifice; SEEDS="0 1 2", STEPS=1000 and MODELS="vae realnvp vqvae
-#        latent_diffusion dit score_sde_vp score_sde_ve" by default; a run of some MODELS keeps the other
+#        BUILD_DIR/tools/edifice; SEEDS="0 1 2", STEPS (vae, realnvp, vqvae, the
+#        GANs: each model's own, `edifice models MODEL`) and MODELS="vae realnvp vqvae gan
+#        wgan_gp cgan latent_diffusion dit score_sde_vp score_sde_ve" by default; a run of some MODELS keeps the other
 #        rows of the table as they were)
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 PY=/usr/bin/python3
 SEEDS=${SEEDS:-"0 1 2"}
-STEPS=${STEPS:-1000}
-ALL="vae realnvp vqvae latent_diffusion dit score_sde_vp score_sde_ve"
+STEPS=${STEPS:-}
+ALL="vae realnvp vqvae gan wgan_gp cgan latent_diffusion dit score_sde_vp score_sde_ve"
 MODELS=${MODELS:-$ALL}
 # dit's budget: tests/test_quality.c's test_dit_digits (the CLI's default run is ~15 min).
 DIT_STEPS=${DIT_STEPS:-1000}
@@ -67,6 +69,14 @@ eval_as() {
     return "${PIPESTATUS[0]}"
 }
 
+# steps_of MODEL: STEPS if given, else the model's own default (`edifice models MODEL`).
+steps_of() {
+    [ -n "$STEPS" ] && { echo "$STEPS"; return; }
+    local n
+    n=$("$CLI" models "$1" | sed -n 's/.*trains \([0-9]*\) iterations without --steps.*/\1/p')
+    echo "${n:-1000}"
+}
+
 fail=0
 for model in $MODELS; do
     for s in $SEEDS; do
@@ -85,15 +95,16 @@ for model in $MODELS; do
             ;;
         latent_diffusion)
             # the VAE's run in a file of its own (the table reads one `trained` line per file)
+            n=$(steps_of vae)
             vae="$OUT/ldvae-s$s.safetensors"
-            log "$OUT/ldvae-s$s.txt" "$CLI" train vae --data digits --seed "$s" --steps "$STEPS" --latent 8 \
+            log "$OUT/ldvae-s$s.txt" "$CLI" train vae --data digits --seed "$s" --steps "$n" --latent 8 \
                 --encoder 128 --decoder 128 --out "$vae"
-            log "$f" "$CLI" train latent_diffusion --data digits --seed "$s" --steps $((2 * STEPS)) --vae "$vae" \
+            log "$f" "$CLI" train latent_diffusion --data digits --seed "$s" --steps $((2 * n)) --vae "$vae" \
                 --hidden 128 --layers 2 --out "$ck"
             log "$f" env EDIFICE_CACHE="$OUT/cache" "$CLI" eval latent_diffusion --ckpt "$ck" --seed "$s"
             clf=$(ls "$OUT"/cache/classifier-digits-*.safetensors 2>/dev/null | head -n 1)
-            log "$t" "$PY" bench/torch/learning.py latent_diffusion --seed "$s" --steps $((2 * STEPS)) \
-                --vae-steps "$STEPS" --classifier "$clf" --threads 1
+            log "$t" "$PY" bench/torch/learning.py latent_diffusion --seed "$s" --steps $((2 * n)) \
+                --vae-steps "$n" --classifier "$clf" --threads 1
             ;;
         score_sde_vp | score_sde_ve)
             log "$f" "$CLI" train score_sde --sde "${model#score_sde_}" --data moons --seed "$s" --out "$ck"
@@ -101,10 +112,23 @@ for model in $MODELS; do
             log "$t" "$PY" bench/torch/learning.py "$model" --seed "$s" --steps "$SDE_STEPS" --threads 1 \
                 --hidden "$SDE_HIDDEN" --layers "$SDE_LAYERS" --samples "$OUT" --scorer "$SCORER"
             ;;
-        *)
-            log "$f" "$CLI" train "$model" --data digits --seed "$s" --steps "$STEPS" --out "$ck"
+        gan | wgan_gp)
+            n=$(steps_of "$model")
+            log "$f" "$CLI" train "$model" --data 8gaussians --seed "$s" --steps "$n" --out "$ck"
             log "$f" "$CLI" eval "$model" --ckpt "$ck" --seed "$s"
-            log "$t" "$PY" bench/torch/learning.py "$model" --seed "$s" --steps "$STEPS" --threads 1
+            log "$t" "$PY" bench/torch/gan.py "$model" --seed "$s" --steps "$n" --threads 1
+            ;;
+        cgan)
+            n=$(steps_of cgan)
+            log "$f" "$CLI" train cgan --data digits --seed "$s" --steps "$n" --out "$ck"
+            log "$f" "$CLI" eval cgan --ckpt "$ck" --seed "$s"
+            log "$t" "$PY" bench/torch/gan.py cgan --seed "$s" --steps "$n" --threads 1 --samples "$OUT/torch-cgan-s$s.npy"
+            log "$t" "$SCORER" cgan digits "$s" "$OUT/torch-cgan-s$s.npy" "$OUT/torch-cgan-s$s-labels.npy"
+            ;;
+        *)
+            log "$f" "$CLI" train "$model" --data digits --seed "$s" --steps "$(steps_of "$model")" --out "$ck"
+            log "$f" "$CLI" eval "$model" --ckpt "$ck" --seed "$s"
+            log "$t" "$PY" bench/torch/learning.py "$model" --seed "$s" --steps "$(steps_of "$model")" --threads 1
             ;;
         esac
     done
@@ -115,7 +139,7 @@ grep -l "^EXIT [1-9]" "$OUT"/*.txt >&2 && fail=1
 cmd="bench/learning.sh $BUILD"
 [ "$SEEDS" = "0 1 2" ] || cmd="SEEDS=\"$SEEDS\" $cmd"
 [ "$MODELS" = "$ALL" ] || cmd="MODELS=\"$MODELS\" $cmd"
-[ "$STEPS" = 1000 ] || cmd="STEPS=$STEPS $cmd"
+[ -z "$STEPS" ] || cmd="STEPS=$STEPS $cmd"
 "$PY" bench/learning_report.py "$OUT" "$cmd" bench/RESULTS.md || exit 1
 echo "learning: wrote the Learning section of bench/RESULTS.md" >&2
 exit $fail

@@ -4,7 +4,8 @@
     python3 bench/learning_report.py OUT_DIR COMMAND RESULTS_MD
 
 OUT_DIR holds c-MODEL-sS.txt (`edifice train` then `edifice eval`) and torch-MODEL-sS.txt
-(bench/torch/learning.py) per model and seed. The section replaces an earlier one in
+(bench/torch/learning.py, bench/torch/gan.py; the twins' samples judged by bench/score_samples) per model and
+seed. The section replaces an earlier one in
 RESULTS_MD (from its heading to the next "## " heading), or is appended.
 """
 import glob
@@ -25,6 +26,12 @@ ROWS = [
     ("vqvae prior NLL (nats)", "vqvae", "prior_nll"),
     ("vqvae codes used (of 64)", "vqvae", "codes_used"),
     ("vqvae code perplexity", "vqvae", "perplexity"),
+    ("gan on 8gaussians: modes hit (of 8)", "gan", "modes_hit"),
+    ("gan: share of samples within 3 std of a mode", "gan", "near_share"),
+    ("wgan_gp on 8gaussians: modes hit (of 8)", "wgan_gp", "modes_hit"),
+    ("wgan_gp: share of samples within 3 std of a mode", "wgan_gp", "near_share"),
+    ("cgan on digits: label accuracy", "cgan", "label_accuracy"),
+    ("cgan: Frechet distance (classifier features)", "cgan", "frechet_distance"),
     ("latent_diffusion Frechet distance (classifier features)", "latent_diffusion", "frechet_distance"),
     ("latent_diffusion label accuracy", "latent_diffusion", "label_accuracy"),
     ("dit denoise MSE (per pixel)", "dit", "denoise_mse"),
@@ -35,7 +42,7 @@ ROWS = [
     ("score_sde VP moons sliced W1 / floor", "score_sde_vp", "swd_ratio"),
     ("score_sde VE moons sliced W1 / floor", "score_sde_ve", "swd_ratio"),
 ]
-MODELS = ("vae", "realnvp", "vqvae", "latent_diffusion", "dit", "score_sde_vp", "score_sde_ve")
+MODELS = ("vae", "realnvp", "vqvae", "gan", "wgan_gp", "cgan", "latent_diffusion", "dit", "score_sde_vp", "score_sde_ve")
 
 
 def read(path):
@@ -50,6 +57,13 @@ def read(path):
     m = re.search(r"^trained \d+ steps in ([0-9.]+) s", text, re.M)
     if m:
         out["train_seconds"] = float(m.group(1))
+    # `edifice eval` on 8gaussians: "modes hit (>= 1% each)  5/8  8/8", "within 3 std ...  47.4%  98.9%"
+    m = re.search(r"^modes hit \(.*?\)\s+(\d+)/\d+", text, re.M)
+    if m:
+        out["modes_hit"] = float(m.group(1))
+    m = re.search(r"^within 3 std of a mode\s+([0-9.]+)%", text, re.M)
+    if m:
+        out["near_share"] = float(m.group(1)) / 100
     return out
 
 
@@ -114,6 +128,14 @@ def section(out_dir, command, earlier):
         "on the 17-level discrete likelihood; vqvae: two steps per iteration (autoencoder and codebook, then "
         "the prior on the codes), recon MSE through the codes, the prior's NLL of the test codes, and "
         "the test codes' histogram (codes used, perplexity; higher is better for these two). "
+        "GANs (higher is better but for the Frechet distance): `edifice train gan|wgan_gp --data 8gaussians` at "
+        "their own default budgets (gan 3000, wgan_gp 2000 iterations of n_critic 1 / 5 critic steps and a "
+        "generator step, `edifice models`), then `edifice eval`'s modes hit (each by >= 1% of 10,000 samples "
+        "within 3 std) and share of samples within 3 std of a mode (the data: 8/8, 98.9%); bench/torch/gan.py "
+        "the same from numpy's draws of the data. `edifice train cgan --data digits` (1000 iterations), 297 "
+        "samples for the test labels judged by eval's feature classifier (test accuracy 0.960; Frechet "
+        "distance of its features, floor 4.24); the PyTorch twin's samples go through the same classifier "
+        "(bench/score_samples). "
         "latent_diffusion (test_quality's budget): a VAE (latent 8, widths 128, STEPS steps), then the latent "
         "flow-matching denoiser (hidden 128, 2 blocks, one-hot classes with dropout 0.1) for 2 x STEPS steps "
         "on the VAE's scaled latent means; 297 samples for the test labels (Euler, 20 steps, no guidance), "
@@ -148,8 +170,8 @@ def section(out_dir, command, earlier):
             if label in earlier:
                 lines.append(earlier[label])
             continue
-        digits = 4 if "bits" in label or "MSE" in label else 1 if "codes used" in label else 2
-        digits = 3 if "accuracy" in label else digits
+        digits = 4 if "bits" in label or "MSE" in label else 1 if "codes used" in label or "modes" in label else 3 \
+            if "share" in label or "accuracy" in label else 2
         lines.append(f"| {label} | {stat(c, digits)} | {stat(t, digits)} | {stat(ct, 1)} | {stat(tt, 1)} |")
     if failed:
         lines += ["", f"{failed} run(s) failed; their raw output is in {out_dir}."]

@@ -146,7 +146,10 @@ DEFS = {
     "w3d": ("W3d dit_default", "W3 at the dit model's default size: 16 tokens x 256, 6 blocks, 4 heads, MLP ratio 4, "
             "batch 64, AdamW"),
     "w5": ("W5 realnvp_2d", "RealNVP training step, 8 affine couplings with 1-128-128-1 nets, batch 512, Adam"),
+    "w8": ("W8 wgan_gp_2d", "WGAN-GP iteration at wgan_gp's default networks: a critic step with the gradient "
+           "penalty (second-order autodiff) and a generator step, batch 256, Adam (0, 0.9)"),
 }
+TRAINING = ("w1", "w2", "w3", "w3d", "w5", "w8")
 
 
 def training_section(runs, w, summary):
@@ -245,7 +248,7 @@ def passes_section(runs):
            "and runs in both rows; the passes change what it is given.", "",
            "| workload | pipeline | nodes | kernels | arena | buffers | peak live | in place | step median | "
            "steps/s | default / none | command |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for w in ("w1", "w2", "w3", "w3d", "w5"):
+    for w in TRAINING:
         d = first(runs, "c-%s-jit-t1" % w, workload=w)
         n = first(runs, "c-%s-jit-nopasses" % w, workload=w)
         dmed = num(d, "median_ms") if d else None
@@ -444,14 +447,49 @@ def summary_table(summary):
     return out + [""]
 
 
+def splice(out_dir, runs, path):
+    """Replace (or insert before "## Graph passes") the sections of the training workloads
+    that ran in out_dir (`BENCH_ONLY=... bench/run.sh`), each saying it is a partial run;
+    the rest of the file stays as the last full run wrote it."""
+    with open(path) as fh:
+        doc = fh.read()
+    load = lambda n: open(os.path.join(out_dir, n)).read().strip().split("load average: ")[-1]
+    for w in TRAINING:
+        if not any(k.startswith("c-%s-" % w) for k in runs):
+            continue
+        sec = training_section(runs, w, [])
+        sec[2] += (" From a run of this workload alone (`BENCH_ONLY=%s bench/run.sh`) on %s UTC, load before `%s`, "
+                   "after `%s`; the summary above does not include it until the next full `make bench`." % (
+                       w, datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), load("load-before.txt"),
+                       load("load-after.txt")))
+        text = "\n".join(sec) + "\n"
+        head = "## %s\n" % DEFS[w][0]
+        start = doc.find(head)
+        if start < 0:
+            start = end = doc.find("## Graph passes")
+            if start < 0:
+                start = end = len(doc)
+        else:
+            end = doc.find("\n## ", start + len(head))
+            end = len(doc) if end < 0 else end + 1
+        doc = doc[:start] + text + doc[end:]
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(doc)
+    os.replace(tmp, path)
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[3] == "--splice":
+        splice(sys.argv[1], load(sys.argv[1]), sys.argv[4])
+        return
     if len(sys.argv) != 3:
-        sys.exit("usage: report.py OUT_DIR BUILD_DIR")
+        sys.exit("usage: report.py OUT_DIR BUILD_DIR [--splice RESULTS_MD]")
     out_dir = sys.argv[1]
     runs = load(out_dir)
     summary = []
     sections = []
-    for w in ("w1", "w2", "w3", "w3d", "w5"):
+    for w in TRAINING:
         sections += training_section(runs, w, summary)
         if w == "w1":
             sections += w1_extras(runs)

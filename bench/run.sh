@@ -4,7 +4,9 @@
 # and 2 threads), then write bench/RESULTS.md with bench/report.py. Raw output of every
 # command goes to $BUILD/bench-out/. PyTorch missing is reported, not a failure.
 #
-# Usage: bench/run.sh [BUILD_DIR]   (default build; BENCH_QUICK=1 for a smoke run)
+# Usage: bench/run.sh [BUILD_DIR]   (default build; BENCH_QUICK=1 for a smoke run;
+#        BENCH_ONLY="w8 ..." runs only those training workloads and replaces only their
+#        sections of bench/RESULTS.md, each saying so: a new workload without a full run)
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -50,7 +52,7 @@ run() {
 # Steps per timed repeat, per workload (the same for both sides).
 steps_for() {
     case $1 in
-    w1) echo 10 ;; w2) echo 20 ;; w3 | w3d) echo 3 ;; w5) echo 10 ;; *) echo 3 ;;
+    w1) echo 10 ;; w2) echo 20 ;; w3 | w3d) echo 3 ;; w5) echo 10 ;; w8) echo 3 ;; *) echo 3 ;;
     esac
 }
 
@@ -66,7 +68,7 @@ fi
 
 # Each workload's edifice and PyTorch runs back to back, so a change in the machine's
 # load (other builds) hits both sides of a ratio alike.
-for w in w1 w2 w3 w3d w5; do
+for w in ${BENCH_ONLY:-w1 w2 w3 w3d w5 w8}; do
     s=$(steps_for $w)
     for t in 1 2; do
         run "c-$w-jit-t$t" $t "$B" $w --backend jit --threads $t --repeats $REPEATS --steps $s
@@ -78,6 +80,14 @@ for w in w1 w2 w3 w3d w5; do
         done
     done
 done
+if [ -n "${BENCH_ONLY:-}" ]; then
+    uptime >"$OUT/load-after.txt"
+    echo "$(($(date +%s) - start))" >"$OUT/elapsed.txt"
+    "$PY" bench/report.py "$OUT" "$BUILD" --splice bench/RESULTS.md || exit 1
+    echo "bench: replaced the sections of $BENCH_ONLY in bench/RESULTS.md" >&2
+    ! grep -l "^EXIT [1-9]" "$OUT"/c-*.txt >&2
+    exit
+fi
 for t in 1 2; do
     run "c-w6-t$t" $t "$B" w6 --threads $t --repeats $REPEATS --steps 3
     [ $have_torch = 1 ] && run "torch-w6-t$t" $t "$PY" bench/torch/run.py w6 --threads $t --repeats $REPEATS --steps 3

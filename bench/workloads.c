@@ -14,7 +14,7 @@ static const struct {
     int (*build)(bench_workload *w);
 } table[] = {
     {"w1", bench_w1_build},   {"w2", bench_w2_build}, {"w3", bench_w3_build},
-    {"w3d", bench_w3d_build}, {"w5", bench_w5_build},
+    {"w3d", bench_w3d_build}, {"w5", bench_w5_build}, {"w8", bench_w8_build},
 };
 
 bool bench_is_training_workload(const char *id)

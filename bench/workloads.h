@@ -1,4 +1,4 @@
-/* The training-step workloads of bench/README.md (W1, W2, W3, W5) as graphs plus the
+/* The training-step workloads of bench/README.md (W1, W2, W3, W5, W8) as graphs plus the
  * data batches a step is fed, shared by the driver (bench/train.c) and the tests
  * (tests/test_bench_workloads.c). One program call of a workload's graph is one
  * training step: forward, backward and the optimizer update, with output "loss". */
@@ -17,7 +17,7 @@ typedef struct {
     int nbatches;
 } bench_workload;
 
-/* Build workload id ("w1", "w2", "w3", "w3d", "w5") into *w. Returns 0, or -1 with one line in
+/* Build workload id ("w1", "w2", "w3", "w3d", "w5", "w8") into *w. Returns 0, or -1 with one line in
  * ed_last_error() (unknown id, graph error, data file missing). */
 int bench_workload_build(const char *id, bench_workload *w);
 void bench_workload_free(bench_workload *w);
@@ -29,6 +29,7 @@ int bench_w2_build(bench_workload *w);
 int bench_w3_build(bench_workload *w);
 int bench_w3d_build(bench_workload *w); /* W3 at the dit model's default size */
 int bench_w5_build(bench_workload *w);
+int bench_w8_build(bench_workload *w);
 
 /* The first rows images of data/digits.csv.gz (EDIFICE_DIGITS overrides the path) as
  * f32 [rows, 64], pixels scaled to [0, 1]: the library's reader (models/image_data.h),

@@ -93,6 +93,11 @@ const ed_model_def *ed_model_find(const char *name)
     return NULL;
 }
 
+int64_t ed_model_default_steps(const ed_model_def *def)
+{
+    return def && def->default_steps > 0 ? def->default_steps : ED_DEFAULT_TRAIN_STEPS;
+}
+
 int ed_gen_model_init_data(ed_gen_model *m, const ed_model_def *def, const ed_data_facts *f)
 {
     *m = (ed_gen_model){0};

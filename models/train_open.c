@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #define DEFAULT_ROWS 10000
-#define DEFAULT_STEPS 1000
 
 /* The last error, copied so that it can go into the next message. */
 static const char *last_error_copy(char buf[ED_ERROR_MAX])
@@ -156,7 +155,7 @@ static int prepare(const ed_train_request *r, ed_checkpoint *ck, ed_gen_model *m
         ed_trainer_opts defaults = {.batch = ED_TRAIN_DEFAULT_BATCH,
                                     .lr = ED_TRAIN_DEFAULT_LR,
                                     .seed = seed,
-                                    .steps = r->def->default_steps ? r->def->default_steps : DEFAULT_STEPS,
+                                    .steps = ed_model_default_steps(r->def),
                                     .lr_schedule = ED_LR_COSINE};
         *o = run_opts(r, defaults);
     }

@@ -94,6 +94,34 @@ static void test_fresh_defaults(void **state)
     ed_trainer_free(t);
 }
 
+/* A family with its own budget (the GANs, models/gan.c): a fresh run without steps
+ * plans that many; given steps win. */
+static void test_fresh_family_steps(void **state)
+{
+    (void)state;
+    const ed_option_arg tiny[] = {{"latent", "4"}, {"generator_sizes", "8"}, {"discriminator_sizes", "8"}};
+    const char *names[] = {"gan", "wgan_gp", "vae"};
+    const int64_t want[] = {3000, 2000, 1000};
+    for (int i = 0; i < 3; i++) {
+        ed_train_request r = {.def = ed_model_find(names[i]),
+                              .options = tiny,
+                              .noptions = i < 2 ? 3 : 0,
+                              .data = i < 2 ? "8gaussians" : "digits",
+                              .n = 300,
+                              .backend = ED_BACKEND_INTERP,
+                              .out = TMP "/family.safetensors"};
+        assert_int_equal(ed_model_default_steps(r.def), want[i]);
+        ed_train_open_result res;
+        ed_trainer *t = open_ok(&r, &res);
+        assert_int_equal(ed_trainer_options(t)->steps, want[i]);
+        ed_trainer_free(t);
+        r.steps = 7;
+        t = open_ok(&r, &res);
+        assert_int_equal(ed_trainer_options(t)->steps, 7);
+        ed_trainer_free(t);
+    }
+}
+
 static void test_fresh_errors(void **state)
 {
     (void)state;
@@ -249,8 +277,11 @@ static void test_resume_changed_data(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fresh_defaults),      cmocka_unit_test(test_fresh_errors),
-        cmocka_unit_test(test_resume_rules),        cmocka_unit_test(test_resumed_equals_uninterrupted),
+        cmocka_unit_test(test_fresh_defaults),
+        cmocka_unit_test(test_fresh_family_steps),
+        cmocka_unit_test(test_fresh_errors),
+        cmocka_unit_test(test_resume_rules),
+        cmocka_unit_test(test_resumed_equals_uninterrupted),
         cmocka_unit_test(test_resume_changed_data),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -15,6 +15,7 @@ static void print_model(const ed_model_def *def)
 {
     if (def->pred) printf("%s: %s (the network predicts %s)\n", def->name, def->summary, def->pred);
     else printf("%s: %s\n", def->name, def->summary);
+    if (def->default_steps > 0) printf("  (trains %lld iterations without --steps)\n", (long long)def->default_steps);
     for (int i = 0; i < def->noptions; i++) {
         const ed_option *o = &def->options[i];
         char dflt[64], range[128];

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""PyTorch twins of `edifice train gan|wgan_gp --data 8gaussians` at the CLI's defaults,
-for the learning table (bench/RESULTS.md). Same architecture, init, losses, optimizer and
-budget as models/gan.c with the trainer's defaults (models/trainer.c, frontend/optim.c):
+"""PyTorch twins of `edifice train gan|wgan_gp --data 8gaussians` and `edifice train cgan
+--data digits` at the CLI's defaults, for the learning table (bench/RESULTS.md). Same
+architecture, init, losses, optimizer and budget as models/gan.c with the trainer's
+defaults (models/trainer.c, frontend/optim.c):
   - data: 8 Gaussians at radius sqrt(2), std 0.1, 10,000 rows (models/toy_data.c; drawn
     here with numpy, so the rows differ, the distribution is the same); batches of 256
     drawn uniformly with replacement, a fresh batch for every step run;
@@ -12,16 +13,26 @@ budget as models/gan.c with the trainer's defaults (models/trainer.c, frontend/o
   - gan: D on softplus(-l(x)) + softplus(l(G(z))), G non-saturating softplus(-l(G(z))),
     Adam betas (0.5, 0.999), n_critic 1; wgan_gp: critic l(G(z)) - l(x) + 10 (|grad|_2 -
     1)^2 at random interpolates (create_graph), G -l(G(z)), Adam betas (0, 0.9), n_critic 5;
-  - lr 1e-3 on both, the cosine schedule of frontend/optim.c over the 1000 iterations,
-    each step's own Adam state and step counter.
+  - cgan: the gan above on the digits (data/digits.csv.gz, pixels / 16, the first 1,500
+    rows), the one-hot label concatenated to z and to x, G's output a sigmoid (the
+    pixels lie in [0, 1]); batches of 256 rows with their labels, drawn with replacement;
+  - lr 1e-3 on both, the cosine schedule of frontend/optim.c over the run's iterations
+    (--steps: pass the edifice model's default, `edifice models MODEL`), each step's own
+    Adam state and step counter.
 Eval as `edifice eval` prints it for 8gaussians: 10,000 samples of G in eval mode; modes
 hit (>= 1% of the samples within 3 std of the mode) and the share within 3 std of a mode.
+cgan: G in eval mode draws one sample per test digit (rows 1500.., their labels in
+order, as `edifice eval` does) into --samples FILE.npy (f32 [297, 64]) and FILE's
+labels into FILE-labels.npy (i32); `build/score_samples cgan digits SEED FILE.npy FILE-labels.npy`
+judges them with edifice's own feature classifier (Frechet distance, label accuracy).
 
-Usage: gan.py gan|wgan_gp [--seed S] [--steps N] [--threads T]
-Prints "name value" lines: train_seconds, modes_hit, near_share.
+Usage: gan.py gan|wgan_gp|cgan [--seed S] [--steps N] [--threads T] [--samples FILE.npy]
+Prints "name value" lines: train_seconds, and modes_hit, near_share (8gaussians).
 """
 import argparse
+import gzip
 import math
+import os
 import time
 
 import numpy as np
@@ -47,22 +58,50 @@ def dense(n_in, n_out):
     return lin
 
 
-def generator(latent=128, sizes=(256, 512), out=2):
-    layers, n = [], latent
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TRAIN_ROWS, CLASSES = 1500, 10
+
+
+def load_digits():
+    """(train x, train labels, test x, test labels): pixels / 16 as f32 [N, 64], labels i64."""
+    path = os.environ.get("EDIFICE_DIGITS", os.path.join(ROOT, "data", "digits.csv.gz"))
+    with gzip.open(path, "rt") as f:
+        a = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    x, y = torch.from_numpy(a[:, :64] / 16.0), torch.from_numpy(a[:, 64].astype(np.int64))
+    return x[:TRAIN_ROWS], y[:TRAIN_ROWS], x[TRAIN_ROWS:], y[TRAIN_ROWS:]
+
+
+class Conditioned(torch.nn.Module):
+    """net([x, one_hot(labels)]): the conditional model's input, as with_label in models/gan.c."""
+
+    def __init__(self, net, classes):
+        super().__init__()
+        self.net, self.classes = net, classes
+
+    def forward(self, x, labels=None):
+        if self.classes:
+            x = torch.cat([x, F.one_hot(labels, self.classes).float()], 1)
+        return self.net(x)
+
+
+def generator(latent=128, sizes=(256, 512), out=2, classes=0, sigmoid=False):
+    layers, n = [], latent + classes
     for s in sizes:
         layers += [dense(n, s), torch.nn.BatchNorm1d(s, eps=1e-5, momentum=0.1), torch.nn.ReLU()]
         n = s
     layers.append(dense(n, out))
-    return torch.nn.Sequential(*layers)
+    if sigmoid:
+        layers.append(torch.nn.Sigmoid())
+    return Conditioned(torch.nn.Sequential(*layers), classes)
 
 
-def discriminator(inp=2, sizes=(512, 256), dropout=0.3):
-    layers, n = [], inp
+def discriminator(inp=2, sizes=(512, 256), dropout=0.3, classes=0):
+    layers, n = [], inp + classes
     for s in sizes:
         layers += [dense(n, s), torch.nn.ReLU(), torch.nn.Dropout(dropout)]
         n = s
     layers.append(dense(n, 1))
-    return torch.nn.Sequential(*layers)
+    return Conditioned(torch.nn.Sequential(*layers), classes)
 
 
 def lr_factor(t, steps):
@@ -72,10 +111,10 @@ def lr_factor(t, steps):
     return warm * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def penalty(d, real, fake):
+def penalty(d, real, fake, labels):
     e = torch.rand(real.shape[0], 1)
     mixed = (e * real + (1 - e) * fake).requires_grad_(True)
-    grad, = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)
+    grad, = torch.autograd.grad(d(mixed, labels).sum(), mixed, create_graph=True)
     norm = torch.sqrt(grad.square().sum(1) + 1e-12)
     return ((norm - 1) ** 2).mean()
 
@@ -91,19 +130,26 @@ def coverage(x):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("model", choices=["gan", "wgan_gp"])
+    ap.add_argument("model", choices=["gan", "wgan_gp", "cgan"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--every", type=int, default=0, help="print the step's losses every K iterations")
+    ap.add_argument("--samples", help="cgan: write the test samples to this .npy (labels beside it)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
-    data = torch.from_numpy(eight_gaussians(10000, rng))
-    g, d = generator(), discriminator()
+    cond = a.model == "cgan"
+    if cond:
+        data, data_labels, _, test_labels = load_digits()
+        g = generator(out=64, classes=CLASSES, sigmoid=True)
+        d = discriminator(inp=64, classes=CLASSES)
+    else:
+        data, data_labels = torch.from_numpy(eight_gaussians(10000, rng)), None
+        g, d = generator(), discriminator()
     wgan = a.model == "wgan_gp"
     betas, n_critic = ((0.0, 0.9), 5) if wgan else ((0.5, 0.999), 1)
     opt_d = torch.optim.Adam(d.parameters(), lr=a.lr, betas=betas, eps=1e-8)
@@ -114,18 +160,20 @@ def main():
             for group in o.param_groups:
                 group["lr"] = a.lr * lr_factor(t, a.steps)
         for _ in range(n_critic):
-            real = data[torch.randint(0, len(data), (a.batch,))]
-            fake = g(torch.randn(a.batch, 128))
-            lr_, lf = d(real).squeeze(1), d(fake).squeeze(1)
+            rows = torch.randint(0, len(data), (a.batch,))
+            real, labels = data[rows], data_labels[rows] if cond else None
+            fake = g(torch.randn(a.batch, 128), labels)
+            lr_, lf = d(real, labels).squeeze(1), d(fake, labels).squeeze(1)
             if wgan:
-                loss = lf.mean() - lr_.mean() + 10 * penalty(d, real, fake)
+                loss = lf.mean() - lr_.mean() + 10 * penalty(d, real, fake, labels)
             else:
                 loss = F.softplus(-lr_).mean() + F.softplus(lf).mean()
             opt_d.zero_grad()
             loss.backward()
             opt_d.step()
         disc_loss = loss.item()
-        lf = d(g(torch.randn(a.batch, 128))).squeeze(1)
+        labels = data_labels[torch.randint(0, len(data), (a.batch,))] if cond else None
+        lf = d(g(torch.randn(a.batch, 128), labels), labels).squeeze(1)
         loss = -lf.mean() if wgan else F.softplus(-lf).mean()
         opt_g.zero_grad()
         loss.backward()
@@ -134,10 +182,17 @@ def main():
             print(f"step {t + 1} disc {disc_loss:.5f} gen {loss.item():.5f}", flush=True)
     train_s = time.time() - t0
     g.eval()
+    print(f"train_seconds {train_s:.1f}")
+    if cond:
+        with torch.no_grad():
+            x = g(torch.randn(len(test_labels), 128), test_labels).numpy().astype(np.float32)
+        if a.samples:
+            np.save(a.samples, x)
+            np.save(a.samples[:-4] + "-labels.npy", test_labels.numpy().astype(np.int32))
+        return
     with torch.no_grad():
         x = g(torch.randn(10000, 128)).numpy().astype(np.float64)
     hit, near = coverage(x)
-    print(f"train_seconds {train_s:.1f}")
     print(f"modes_hit {hit}")
     print(f"near_share {near:.4f}")
 

@@ -300,7 +300,72 @@ def w5():
     return model, torch.optim.Adam(model.parameters(), lr=1e-3), step, batches
 
 
-TRAINING = {"w1": w1, "w2": w2, "w3": w3, "w3d": w3d, "w5": w5}
+# ---- W8 wgan_gp_2d (bench/w8.c) -------------------------------------------------------
+
+
+def eight_gaussians(n, seed=0, std=0.1):
+    """8 Gaussians on the circle of radius sqrt(2), as ED_TOY_8GAUSSIANS."""
+    r = np.random.default_rng(seed)
+    k = r.integers(0, 8, n) * (math.pi / 4)
+    return np.stack([np.cos(k), np.sin(k)], 1) * math.sqrt(2) + std * r.standard_normal((n, 2))
+
+
+class WGAN(nn.Module):
+    """edifice's wgan_gp defaults: G 128 -> (dense, BatchNorm1d, ReLU) x (256, 512) -> 2,
+    D 2 -> (dense, ReLU, dropout 0.3) x (512, 256) -> 1."""
+
+    def __init__(self):
+        super().__init__()
+        g, n = [], 128
+        for s in (256, 512):
+            g += [glorot(nn.Linear(n, s)), nn.BatchNorm1d(s, eps=1e-5, momentum=0.1), nn.ReLU()]
+            n = s
+        self.g = nn.Sequential(*g, glorot(nn.Linear(n, 2)))
+        d, n = [], 2
+        for s in (512, 256):
+            d += [glorot(nn.Linear(n, s)), nn.ReLU(), nn.Dropout(0.3)]
+            n = s
+        self.d = nn.Sequential(*d, glorot(nn.Linear(n, 1)))
+
+    def forward(self, z):
+        return self.g(z)
+
+
+def w8():
+    b = 256
+    data = torch.tensor(eight_gaussians(b * 16), dtype=torch.float32)
+    batches = [data[k * b:(k + 1) * b].contiguous() for k in range(16)]
+    model = WGAN()
+    opt_d = torch.optim.Adam(model.d.parameters(), lr=1e-3, betas=(0.0, 0.9))
+    opt_g = torch.optim.Adam(model.g.parameters(), lr=1e-3, betas=(0.0, 0.9))
+
+    def step(model, opt, x):
+        """One G(z) for both steps, as bench/w8.c: the critic step with the penalty
+        (create_graph), then the generator step through a second D pass."""
+        fake = model(torch.randn(b, 128))
+        real_fake = fake.detach()
+        e = torch.rand(b, 1)
+        mixed = (e * x + (1 - e) * real_fake).requires_grad_(True)
+        grad, = torch.autograd.grad(model.d(mixed).sum(), mixed, create_graph=True)
+        gp = ((torch.sqrt(grad.square().sum(1) + 1e-12) - 1) ** 2).mean()
+        loss = model.d(real_fake).mean() - model.d(x).mean() + 10 * gp
+        opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_d.step()
+        for p in model.d.parameters():  # frozen in G's step, as the C side's groups
+            p.requires_grad_(False)
+        gen = -model.d(fake).mean()
+        opt_g.zero_grad(set_to_none=True)
+        gen.backward()
+        opt_g.step()
+        for p in model.d.parameters():
+            p.requires_grad_(True)
+        return loss
+
+    return model, None, step, batches
+
+
+TRAINING = {"w1": w1, "w2": w2, "w3": w3, "w3d": w3d, "w5": w5, "w8": w8}
 
 
 # ---- W4 sampling, analytic-denoiser variant (bench/w4.c) -------------------------------
