@@ -48,7 +48,10 @@ const ed_option ed_ddim_options[] = {
     SCHEDULE_OPTIONS,
     {"ddim_steps", ED_OPTION_INT, D(ddim_steps), 50, 1, 100000, NULL, "DDIM sampling steps", NULL},
     {"eta", ED_OPTION_REAL, D(eta), 0, 0, 1, NULL, "DDIM noise (0 deterministic, 1 DDPM-like)", NULL},
-    {"clip_x0", ED_OPTION_REAL, D(clip_x0), 0, 0, 1e6, NULL, "clamp the predicted x0 to [-c, c] (0: off)", NULL},
+    {"clip_x0", ED_OPTION_REAL, D(clip_x0), -1, -1, 1e6, NULL,
+     "clamp the predicted x0 to [-c, c] (0: off; -1: set at training, off for linear betas, 1.5 max |x| of the "
+     "data for cosine)",
+     NULL},
 };
 #undef NET_OPTIONS
 #undef SCHEDULE_OPTIONS

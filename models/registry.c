@@ -2,6 +2,7 @@
 #include "models/generate.h"
 #include "runtime/error.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,25 @@ static ed_node *diffusion_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x
     return ed_diffusion_eps(x, t, cond, NULL, &m->opts.diffusion);
 }
 
+/* DDIM's x0 = (x - sqrt(1 - abar) eps) / sqrt(abar) multiplies any eps error by
+ * 1 / sqrt(abar), about 2e4 at the cosine schedule's last step (abar ~ 2e-9): unclipped,
+ * its samples on moons land 4e4 x the floor away. clip_x0 = -1 (the default) becomes a
+ * clip at 1.5 x the training data's largest |x| for the cosine schedule (3.6x the floor
+ * in the same run), and off for the linear one, whose abar stays far from 0. */
+static int ddim_prepare(ed_gen_model *m, ed_store *st, const ed_dataset *d, uint64_t seed, ed_backend backend)
+{
+    (void)st, (void)seed, (void)backend;
+    ed_diffusion_opts *o = &m->opts.diffusion;
+    if (o->clip_x0 >= 0) return ED_OK; /* given */
+    o->clip_x0 = 0;
+    if (o->beta_schedule != ED_BETA_COSINE) return ED_OK;
+    const float *x = d->x->data;
+    double big = 0;
+    for (int64_t i = 0; i < ed_tensor_numel(d->x); i++) big = fmax(big, fabs((double)x[i]));
+    o->clip_x0 = big > 0 ? 1.5 * big : 1;
+    return ED_OK;
+}
+
 static const ed_model_def denoiser_models[] = {
     {.name = "flow_matching",
      .summary = "conditional flow matching, linear OT path, velocity prediction, ODE sampling",
@@ -58,6 +78,7 @@ static const ed_model_def denoiser_models[] = {
      .denoise = diffusion_denoise},
     {.name = "ddim",
      .summary = "DDPM-trained denoiser sampled with DDIM (Edifice DDIM: T = 1000, 50 steps, eta 0)",
+     .prepare = ddim_prepare,
      .options = ed_ddim_options,
      .noptions = ED_DDIM_NOPTIONS,
      .defaults = ddim_defaults,
