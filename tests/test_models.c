@@ -64,7 +64,7 @@ static void test_defaults_follow_edifice(void **state)
     expect_opt(&m, "timesteps", "1000");
     expect_opt(&m, "ddim_steps", "50");
     expect_opt(&m, "eta", "0");
-    expect_opt(&m, "clip_x0", "0");
+    expect_opt(&m, "clip_x0", "-1"); /* set at training from the schedule and the data */
     assert_int_equal(ed_gen_model_init(&m, ed_model_find("flow_matching"), ed_shape2(8, 64), 287), ED_OK);
     expect_opt(&m, "hidden", "256");
     expect_opt(&m, "layers", "4");
