@@ -44,11 +44,5 @@ int bench_w8_build(bench_workload *w)
     w->title = "W8 wgan_gp_2d";
     w->g = build_w8();
     w->input = "x";
-    ed_tensor *all = ed_toy_sample(ED_TOY_8GAUSSIANS, (int64_t)BATCH * NBATCHES, 0, ED_NOISE_DEFAULT);
-    if (!all) return -1;
-    w->batches = bench_split_batches(all, BATCH, NBATCHES, ed_shape2(BATCH, 2));
-    ed_tensor_free(all);
-    if (!w->batches) return -1;
-    w->nbatches = NBATCHES;
-    return 0;
+    return bench_toy_batches(w, ED_TOY_8GAUSSIANS, BATCH, NBATCHES);
 }

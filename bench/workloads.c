@@ -3,6 +3,7 @@
 #include "bench/workloads.h"
 #include "frontend/frontend.h"
 #include "models/image_data.h"
+#include "models/toy_data.h"
 #include "runtime/error.h"
 
 #include <math.h>
@@ -126,4 +127,15 @@ ed_node *bench_ddpm_noised(ed_node *x0, int steps, ed_node **t_out, ed_node **ep
     *t_out = t;
     *eps_out = eps;
     return ed_add(ed_mul(a, x0), ed_mul(b, eps));
+}
+
+int bench_toy_batches(bench_workload *w, int set, int64_t b, int n)
+{
+    ed_tensor *all = ed_toy_sample((ed_toy)set, b * n, 0, ED_NOISE_DEFAULT);
+    if (!all) return -1;
+    w->batches = bench_split_batches(all, b, n, ed_shape2(b, 2));
+    ed_tensor_free(all);
+    if (!w->batches) return -1;
+    w->nbatches = n;
+    return 0;
 }

@@ -37,6 +37,9 @@ int bench_w8_build(bench_workload *w);
 ed_tensor *bench_digits_load(int64_t rows);
 /* Cut rows [k*b, (k+1)*b) of x [N, D] into n new tensors reshaped to shape (numel b*D). */
 ed_tensor **bench_split_batches(const ed_tensor *x, int64_t b, int n, ed_shape shape);
+/* w's batches: n batches of b points of a 2-D toy set (models/toy_data.h), seed 0.
+ * Returns 0, or -1 with the reason in ed_last_error(). */
+int bench_toy_batches(bench_workload *w, int set, int64_t b, int n);
 
 /* DDPM forward noising of x0 [B, ...] (f32) with T linear betas 1e-4..0.02: draws
  * t ~ U{0..T-1} [B] and eps ~ N(0, 1) like x0 inside the graph and returns
