@@ -406,7 +406,8 @@ static int adopt_teacher(ed_gen_model *m, const ed_gen_model *teacher)
     ed_cm_opts *o = &m->opts.cm;
     double lowest = o->unit_range ? o->sigma_min / 2 : o->sigma_min; /* in the teacher's scale */
     if (teacher->opts.fm.sigma_min > lowest)
-        return ed_fail("the teacher's sigma_min %g leaves more noise than this model's sigma_min %g",
+        return ed_fail("the teacher's sigma_min %g leaves more noise than this model's lowest level %g "
+                       "(its sigma_min in the teacher's scale)",
                        teacher->opts.fm.sigma_min, lowest);
     o->teacher_fm = teacher->opts.fm;
     return ED_OK;

@@ -496,8 +496,8 @@ static void test_consistency(void **state)
 /* consistency distillation from the CLI: a small flow-matching teacher on moons, then
  * consistency --teacher: 6 steps and 3 resumed to 6 write the same bytes; the teacher's
  * tensors are in the checkpoint bit for bit, which samples and evaluates without the
- * teacher's file; a missing file, a checkpoint of another model and a teacher of other
- * samples are refused. */
+ * teacher's file; a missing file, a checkpoint of another model, a teacher of other
+ * samples and one whose process stops above sigma_min are refused. */
 static void test_consistency_distill(void **state)
 {
     (void)state;
@@ -558,6 +558,10 @@ static void test_consistency_distill(void **state)
     cli(&r, "train consistency --data moons --steps 2 --teacher fm_img.safetensors");
     assert_one_error_line(&r, "--teacher fm_img.safetensors: the teacher was trained on samples f32[1,8,8], these "
                               "data have f32[2]");
+    cli(&r, "train flow_matching --data moons --steps 2 --sigma_min 0.01 " SMALL " --out fm_sm.safetensors");
+    assert_ok(&r);
+    cli(&r, "train consistency --data moons --steps 2 --teacher fm_sm.safetensors");
+    assert_one_error_line(&r, "the teacher's sigma_min 0.01 leaves more noise than this model's lowest level 0.002");
 }
 
 static void test_image_families(void **state)
