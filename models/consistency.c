@@ -15,6 +15,7 @@
 static const char *const losses[] = {"pseudo_huber", "l2", NULL};
 static const char *const noises[] = {"uniform", "lognormal", NULL};
 static const char *const weightings[] = {"uniform", "inverse", NULL};
+static const char *const teacher_solvers[] = {"euler", "heun", NULL};
 
 #define CM(field) offsetof(ed_cm_opts, field)
 const ed_option ed_cm_options[] = {
@@ -42,12 +43,29 @@ const ed_option ed_cm_options[] = {
      "CT: lambda = 1 or iCT's 1 / (sigma_{n+1} - sigma_n)", NULL},
     {"sample_steps", ED_OPTION_INT, CM(sample_steps), 1, 1, 1000, NULL,
      "sampling steps (K: the first K of K + 1 Karras points)", NULL},
+    {"teacher", ED_OPTION_PATH, CM(teacher), 0, 0, 0, NULL,
+     "CD: a trained flow_matching checkpoint (frozen; copied into this one); none: CT", ""},
+    {"teacher_solver", ED_OPTION_ENUM, CM(teacher_solver), ED_CM_TEACHER_HEUN, 0, 0, teacher_solvers,
+     "CD: the teacher's ODE step from sigma_{n+1} to sigma_n", NULL},
+    {"teacher_hidden", ED_OPTION_INT, CM(teacher_fm.net.hidden), 256, 2, 65536, NULL,
+     "the teacher's width (from --teacher)", NULL},
+    {"teacher_layers", ED_OPTION_INT, CM(teacher_fm.net.layers), 4, 0, 64, NULL,
+     "the teacher's blocks (from --teacher)", NULL},
+    {"teacher_expansion", ED_OPTION_INT, CM(teacher_fm.net.expansion), 4, 1, 64, NULL,
+     "the teacher's expansion (from --teacher)", NULL},
+    {"teacher_time_scale", ED_OPTION_REAL, CM(teacher_fm.net.time_scale), 1000, 1e-6, 1e9, NULL,
+     "the teacher's time scale (from --teacher)", NULL},
+    {"teacher_max_period", ED_OPTION_REAL, CM(teacher_fm.net.max_period), 10000, 1, 1e12, NULL,
+     "the teacher's longest period (from --teacher)", NULL},
+    {"teacher_sigma_min", ED_OPTION_REAL, CM(teacher_fm.sigma_min), 0, 0, 0.999, NULL,
+     "the teacher's noise left at t = 1 (from --teacher)", NULL},
 };
 #undef CM
 
 void ed_cm_defaults(ed_cm_opts *o)
 {
     *o = (ed_cm_opts){0};
+    ed_fm_defaults(&o->teacher_fm); /* the fields no option names (unconditional, no guidance) */
     ed_options_defaults(ed_cm_options, ED_CM_NOPTIONS, o);
 }
 
@@ -229,6 +247,46 @@ static ed_node *to_model_scale(ed_node *x, const ed_cm_opts *o)
     return o->unit_range ? ed_add_scalar(ed_mul_scalar(x, 2), -1) : x;
 }
 
+/* ---- consistency distillation ------------------------------------------------------- */
+
+#define TEACHER "teacher"
+
+/* Flow matching (sigma_min s_fm, c = 1 - s_fm) draws x_t = t x1 + (1 - c t) x0 and its
+ * network predicts v = x1 - c x0. Dividing by t: x_t / t = x1 + ((1 - c t) / t) x0, the
+ * VE process x = x1 + sigma z at
+ *   sigma = 1 / t - c,   t = 1 / (sigma + c),   x_t = t x_sigma.
+ * The VE probability-flow ODE is dx/dsigma = (x - x1_hat) / sigma = x0_hat (the noise
+ * estimate), and from x_t = t v + x0 (substitute x1 = v + c x0): x0_hat = x_t - t v, so
+ *   dx_sigma / dsigma = t (x_sigma - v(t x_sigma, t)),   t = 1 / (sigma + c).
+ * (c = 1: x_sigma / (1 + sigma) at t = 1 / (1 + sigma).) The teacher saw the data in its
+ * own scale: for [0, 1] data the model's x = 2 y - 1 and sigma = 2 sigma_y, and the slope
+ * dx/dsigma = dy/dsigma_y is the same number, read at y = (x + 1) / 2, sigma_y = sigma / 2. */
+ed_node *ed_cm_teacher_slope(ed_node *x, ed_node *sigma, const ed_cm_opts *o)
+{
+    if (!x || !sigma) return NULL;
+    ed_graph *g = x->graph;
+    if (sigma->dtype != x->dtype) sigma = ed_cast(sigma, x->dtype);
+    ed_node *y = o->unit_range ? ed_mul_scalar(ed_add_scalar(x, 1), 0.5) : x;
+    ed_node *sy = o->unit_range ? ed_mul_scalar(sigma, 0.5) : sigma;
+    ed_node *t = ed_div(ed_scalar_like(sy, 1), ed_add_scalar(sy, 1 - o->teacher_fm.sigma_min));
+    ed_node *tb = per_sample(t, y);
+    ed_scope_push(g, TEACHER);
+    ed_node *v = ed_fm_velocity(ed_mul(tb, y), t, NULL, NULL, &o->teacher_fm);
+    ed_scope_pop(g);
+    return ed_mul(tb, ed_sub(y, v));
+}
+
+/* x_n from x_{n+1} by one step of the teacher's ODE from s_hi to s_lo (both [B]). */
+static ed_node *teacher_step(ed_node *x_hi, ed_node *s_hi, ed_node *s_lo, const ed_cm_opts *o)
+{
+    ed_node *h = per_sample(ed_sub(s_lo, s_hi), x_hi);
+    ed_node *d = ed_cm_teacher_slope(x_hi, s_hi, o);
+    ed_node *euler = ed_add(x_hi, ed_mul(h, d));
+    if (o->teacher_solver == ED_CM_TEACHER_EULER) return euler;
+    ed_node *d2 = ed_cm_teacher_slope(euler, s_lo, o);
+    return ed_add(x_hi, ed_mul(ed_mul_scalar(h, 0.5), ed_add(d, d2)));
+}
+
 ed_node *ed_cm_loss(ed_graph *g, ed_node *x, const ed_cm_opts *o)
 {
     if (!x || ed_graph_error(g)) return NULL;
@@ -245,8 +303,11 @@ ed_node *ed_cm_loss(ed_graph *g, ed_node *x, const ed_cm_opts *o)
     ed_node *s_lo = ed_gather(grid, at, 0), *s_hi = ed_gather(grid, ed_add_scalar(at, 1), 0);
     if (x->dtype != ED_F32) s_lo = ed_cast(s_lo, x->dtype), s_hi = ed_cast(s_hi, x->dtype);
     ed_node *z = ed_randn(g, x->dtype, x->shape);
-    ed_node *online = ed_cm_function(ed_add(x, ed_mul(per_sample(s_hi, x), z)), s_hi, o, ONLINE);
-    ed_node *target = ed_cm_function(ed_add(x, ed_mul(per_sample(s_lo, x), z)), s_lo, o, TARGET);
+    ed_node *x_hi = ed_add(x, ed_mul(per_sample(s_hi, x), z));
+    ed_node *x_lo = o->teacher.s[0] ? ed_stop_gradient(teacher_step(x_hi, s_hi, s_lo, o))
+                                    : ed_add(x, ed_mul(per_sample(s_lo, x), z));
+    ed_node *online = ed_cm_function(x_hi, s_hi, o, ONLINE);
+    ed_node *target = ed_cm_function(x_lo, s_lo, o, TARGET);
     if (ed_graph_error(g)) return NULL;
     read_target_state(g, first);
     ed_node *lambda = o->weighting == ED_CM_WEIGHT_INVERSE ? ed_div(ed_scalar_like(s_hi, 1), ed_sub(s_hi, s_lo)) : NULL;
@@ -330,6 +391,28 @@ static ed_node *model_loss(ed_graph *g, const ed_gen_model *m, const ed_batch *b
 
 static int model_finish(ed_graph *g, const ed_gen_model *m) { return ed_cm_target_update(g, &m->opts.cm); }
 
+/* CD's teacher: an unconditional flow-matching model of the same samples, whose process
+ * reaches sigma_min (t = 1 / (sigma + c) <= 1 on the whole grid). */
+static int adopt_teacher(ed_gen_model *m, const ed_gen_model *teacher)
+{
+    if (!ed_shape_eq(teacher->sample, m->sample)) {
+        char a[96], b[96];
+        ed_type_str(ED_F32, teacher->sample, a, sizeof a);
+        ed_type_str(ED_F32, m->sample, b, sizeof b);
+        return ed_fail("the teacher was trained on samples %s, these data have %s", a, b);
+    }
+    if (teacher->obs_size || teacher->opts.fm.net.obs_size)
+        return ed_fail("the teacher is conditional; consistency distillation needs an unconditional one");
+    ed_cm_opts *o = &m->opts.cm;
+    double lowest = o->unit_range ? o->sigma_min / 2 : o->sigma_min; /* in the teacher's scale */
+    if (teacher->opts.fm.sigma_min > lowest)
+        return ed_fail("the teacher's sigma_min %g leaves more noise than this model's lowest level %g "
+                       "(its sigma_min in the teacher's scale)",
+                       teacher->opts.fm.sigma_min, lowest);
+    o->teacher_fm = teacher->opts.fm;
+    return ED_OK;
+}
+
 static ed_node *model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
                              const ed_gen_sample_opts *so)
 {
@@ -342,15 +425,21 @@ static ed_node *model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
     return ed_cm_sample(g, n, ed_gen_model_batch_shape(m, n), so->steps, &m->opts.cm);
 }
 
+static const char *const online_group[] = {ONLINE ".", NULL};
+
 const ed_model_def ed_consistency_model = {
     .name = "consistency",
-    .summary = "consistency model (consistency training, EMA target, pseudo-Huber), one-step or multistep sampling",
+    .summary =
+        "consistency model (consistency training, or distillation from --teacher CKPT; EMA target), one-step or multistep sampling",
     .options = ed_cm_options,
     .noptions = ED_CM_NOPTIONS,
     .defaults = model_defaults,
     .check = model_check,
     .nsteps = 1,
-    .steps = {{.name = "train", .loss = model_loss, .finish = model_finish}},
+    .steps = {{.name = "train", .groups = online_group, .loss = model_loss, .finish = model_finish}},
+    .nfrozen = 1,
+    .frozen =
+        {{.option = "teacher", .model = "flow_matching", .scope = TEACHER, .adopt = adopt_teacher, .optional = true}},
     .sample = model_sample,
     .samplers = "consistency",
 };

@@ -28,6 +28,14 @@
  * tables (N(k), mu(k), every grid's sigmas) are computed on the host in double and
  * gathered in the graph.
  *
+ * Consistency distillation (CD, Song et al. 2023, Algorithm 2) with --teacher CKPT, a
+ * trained flow_matching checkpoint loaded as the frozen group "teacher.*" (its options
+ * copied into teacher_*): the same grid, level draw, target and distance as CT, but the
+ * pair is x_{n+1} = x + sigma_{n+1} z and x_n one step (Euler or Heun) of the teacher's
+ * probability-flow ODE from sigma_{n+1} down to sigma_n. Flow matching's path is
+ * x_t = t x1 + (1 - c t) x0 (c = 1 - its sigma_min, t = 1 data), so x_sigma = x_t / t
+ * with sigma = 1 / t - c, and dx_sigma / dsigma = x0_hat = x_t - t v (see teacher_slope).
+ *
  * Sampling: ed_sample_consistency (models/samplers.h) in one compiled call with the
  * online params; steps K: the first K points of the descending Karras grid of K + 1
  * points from sigma_max to sigma_min (K = 1: sigma_max alone). Pixels in [0, 1] are
@@ -36,6 +44,7 @@
 #define ED_CONSISTENCY_H
 
 #include "models/denoiser.h"
+#include "models/flow_matching.h"
 #include "models/options.h"
 
 typedef enum { ED_CM_LOSS_PSEUDO_HUBER, ED_CM_LOSS_L2, ED_CM_LOSS_COUNT } ed_cm_distance;
@@ -45,6 +54,9 @@ typedef enum { ED_CM_LOSS_PSEUDO_HUBER, ED_CM_LOSS_L2, ED_CM_LOSS_COUNT } ed_cm_
 typedef enum { ED_CM_NOISE_UNIFORM, ED_CM_NOISE_LOGNORMAL, ED_CM_NOISE_COUNT } ed_cm_noise;
 /* lambda = 1, or iCT's 1 / (sigma_{n+1} - sigma_n). */
 typedef enum { ED_CM_WEIGHT_UNIFORM, ED_CM_WEIGHT_INVERSE, ED_CM_WEIGHT_COUNT } ed_cm_weighting;
+
+/* The teacher's ODE step in distillation. */
+typedef enum { ED_CM_TEACHER_EULER, ED_CM_TEACHER_HEUN, ED_CM_TEACHER_COUNT } ed_cm_teacher_solver;
 
 typedef struct {
     ed_denoiser_opts net;   /* hidden 256, layers 4, expansion 4, time_scale 1000 */
@@ -59,10 +71,13 @@ typedef struct {
     int noise;              /* ed_cm_noise: how n is drawn [uniform] */
     int weighting;          /* ed_cm_weighting: lambda(sigma_n) [uniform] */
     int64_t sample_steps;   /* [1] */
+    ed_path teacher;        /* CD: a flow_matching checkpoint ("": consistency training) */
+    int teacher_solver;     /* ed_cm_teacher_solver [heun] */
+    ed_fm_opts teacher_fm;  /* the teacher's settings (from --teacher; net, sigma_min) */
     bool unit_range;        /* the data lie in [0, 1] (from the data, not an option) */
 } ed_cm_opts;
 
-#define ED_CM_NOPTIONS 17
+#define ED_CM_NOPTIONS 25
 extern const ed_option ed_cm_options[ED_CM_NOPTIONS];
 
 void ed_cm_defaults(ed_cm_opts *o);
@@ -77,9 +92,14 @@ double ed_cm_ema_rate(const ed_cm_opts *o, int64_t k);
  * name: the network's param prefix ("cm" online). */
 ed_node *ed_cm_function(ed_node *x, ed_node *sigma, const ed_cm_opts *o, const char *name);
 
-/* The CT loss (a scalar) on data x [B, ...] (the model's scale, see above); n, z in the
- * graph; builds the target network over the state "cm_ema.*". */
+/* The CT loss, or CD's when o->teacher is set (the teacher's params "teacher.*" must be
+ * in the store), a scalar, on data x [B, ...] (the data's scale, see above); n, z in
+ * the graph; builds the target network over the state "cm_ema.*". */
 ed_node *ed_cm_loss(ed_graph *g, ed_node *x, const ed_cm_opts *o);
+
+/* The slope dx/dsigma of the teacher's probability-flow ODE at (x, sigma [B]) in the
+ * model's scale (CD; exposed for tests). */
+ed_node *ed_cm_teacher_slope(ed_node *x, ed_node *sigma, const ed_cm_opts *o);
 
 /* After the optimizer has bound its updates (ed_train_step): bind the target's EMA
  * update from the online params' new values. ED_OK, or ED_ERR with the reason on g. */

@@ -29,6 +29,7 @@ static int load_group(ed_gen_model *m, const ed_frozen_def *f, ed_store *st)
     char path[ED_OPTION_TEXT_MAX], msg[ED_ERROR_MAX];
     if (!ed_gen_model_get(m, f->option, path, sizeof path))
         return ed_fail("model %s: its frozen group names no option '%s'", m->def->name, f->option);
+    if (!path[0] && f->optional) return ED_OK;
     if (!path[0])
         return ed_fail("model %s needs --%s CKPT: a trained %s checkpoint (edifice train %s ...)", m->def->name,
                        f->option, f->model, f->model);

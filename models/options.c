@@ -172,7 +172,8 @@ int ed_options_set(const ed_option *t, int n, void *opts, const char *name, cons
     }
     char range[256];
     ed_option_range_str(o, range, sizeof range);
-    if (!value || !*value) return ed_fail("option %s needs a value in %s", name, range);
+    /* A PATH's "" is its default, "not given", so an optional file reads back from a checkpoint. */
+    if (!value || (!*value && o->kind != ED_OPTION_PATH)) return ed_fail("option %s needs a value in %s", name, range);
     if (o->kind == ED_OPTION_ENUM) {
         for (int i = 0; o->choices[i]; i++)
             if (strcmp(o->choices[i], value) == 0) {

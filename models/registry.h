@@ -107,6 +107,7 @@ typedef struct {
     /* Takes what m needs of the frozen model (its options) and checks that it fits m's
      * data; ED_ERR with a message otherwise. */
     int (*adopt)(ed_gen_model *m, const ed_gen_model *frozen);
+    bool optional; /* an empty option loads nothing (consistency: no teacher is CT); else required */
 } ed_frozen_def;
 
 #define ED_MAX_FROZEN 2

@@ -496,6 +496,77 @@ static void test_consistency(void **state)
     assert_one_error_line(&r, "unknown sampler 'euler' (samplers: consistency)");
 }
 
+/* consistency distillation from the CLI: a small flow-matching teacher on moons, then
+ * consistency --teacher: 6 steps and 3 resumed to 6 write the same bytes; the teacher's
+ * tensors are in the checkpoint bit for bit, which samples and evaluates without the
+ * teacher's file; a missing file, a checkpoint of another model, a teacher of other
+ * samples and one whose process stops above sigma_min are refused. */
+static void test_consistency_distill(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train flow_matching --data moons --steps 30 " SMALL " " CONST " --out fm_t.safetensors");
+    assert_ok(&r);
+#define CD "train consistency --data moons --teacher fm_t.safetensors --schedule_steps 6 " SMALL " " CONST
+    cli(&r, CD " --steps 6 --out cd_a.safetensors");
+    assert_ok(&r);
+    cli(&r, CD " --steps 3 --out cd_h.safetensors");
+    assert_ok(&r);
+#undef CD
+    cli(&r, "train consistency --resume cd_h.safetensors --steps 6 --out cd_b.safetensors");
+    assert_ok(&r);
+    expect_same_files("cd_a.safetensors", "cd_b.safetensors");
+    ed_meta *mt = NULL, *mc = NULL;
+    ed_store *fm = ed_safetensors_load(TMP "/fm_t.safetensors", &mt);
+    ed_store *cd = ed_safetensors_load(TMP "/cd_a.safetensors", &mc);
+    if (!fm || !cd) fail_msg("%s", ed_last_error());
+    assert_string_equal(ed_meta_get(mc, "option.teacher"), "fm_t.safetensors");
+    assert_string_equal(ed_meta_get(mc, "option.teacher_hidden"), "16");
+    int copied = 0;
+    for (int i = 0; i < ed_store_count(fm); i++) {
+        const char *name = ed_store_name(fm, i);
+        if (strncmp(name, "opt.", 4) == 0) continue;
+        char scoped[256];
+        snprintf(scoped, sizeof scoped, "teacher.%s", name);
+        const ed_tensor *a = ed_store_tensor(fm, i), *b = ed_store_get(cd, scoped);
+        if (!b) fail_msg("cd_a lacks %s", scoped);
+        assert_memory_equal(a->data, b->data, ed_tensor_bytes(a));
+        copied++;
+    }
+    assert_true(copied >= 8);
+    ed_store_free(fm);
+    ed_store_free(cd);
+    ed_meta_free(mt);
+    ed_meta_free(mc);
+    assert_int_equal(system("mv '" TMP "/fm_t.safetensors' '" TMP "/fm_moved.safetensors'"), 0);
+    cli(&r, "eval consistency --ckpt cd_a.safetensors --n 200 --steps 2");
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "sliced Wasserstein-1"));
+    cli(&r, "sample consistency --ckpt cd_a.safetensors --n 64 --out cd.npy");
+    assert_ok(&r);
+    ed_tensor *s = ed_npy_read(TMP "/cd.npy");
+    if (!s) fail_msg("%s", ed_last_error());
+    assert_true(ed_shape_eq(s->shape, ed_shape2(64, 2)));
+    for (int64_t i = 0; i < ed_tensor_numel(s); i++)
+        if (!isfinite(ed_tensor_get(s, i))) fail_msg("sample %lld is not finite", (long long)i);
+    ed_tensor_free(s);
+    assert_int_equal(system("mv '" TMP "/fm_moved.safetensors' '" TMP "/fm_t.safetensors'"), 0);
+
+    cli(&r, "train consistency --data moons --steps 2 --teacher none.safetensors");
+    assert_one_error_line(&r, "--teacher: none.safetensors");
+    cli(&r, "train consistency --data moons --steps 2 --teacher cd_a.safetensors");
+    assert_one_error_line(&r, "--teacher: cd_a.safetensors is a checkpoint of model consistency, not flow_matching");
+    cli(&r, "train flow_matching --data digits --steps 2 " SMALL " --out fm_img.safetensors");
+    assert_ok(&r);
+    cli(&r, "train consistency --data moons --steps 2 --teacher fm_img.safetensors");
+    assert_one_error_line(&r, "--teacher fm_img.safetensors: the teacher was trained on samples f32[1,8,8], these "
+                              "data have f32[2]");
+    cli(&r, "train flow_matching --data moons --steps 2 --sigma_min 0.01 " SMALL " --out fm_sm.safetensors");
+    assert_ok(&r);
+    cli(&r, "train consistency --data moons --steps 2 --teacher fm_sm.safetensors");
+    assert_one_error_line(&r, "the teacher's sigma_min 0.01 leaves more noise than this model's lowest level 0.002");
+}
+
 static void test_image_families(void **state)
 {
     (void)state;
@@ -1109,6 +1180,7 @@ int main(void)
         cmocka_unit_test(test_image_families),
         cmocka_unit_test(test_score_sde),
         cmocka_unit_test(test_consistency),
+        cmocka_unit_test(test_consistency_distill),
         cmocka_unit_test(test_gan_families),
         cmocka_unit_test(test_train_errors),
         cmocka_unit_test(test_outputs),
