@@ -395,12 +395,6 @@ static int model_finish(ed_graph *g, const ed_gen_model *m) { return ed_cm_targe
  * reaches sigma_min (t = 1 / (sigma + c) <= 1 on the whole grid). */
 static int adopt_teacher(ed_gen_model *m, const ed_gen_model *teacher)
 {
-    if (!ed_shape_eq(teacher->sample, m->sample)) {
-        char a[96], b[96];
-        ed_type_str(ED_F32, teacher->sample, a, sizeof a);
-        ed_type_str(ED_F32, m->sample, b, sizeof b);
-        return ed_fail("the teacher was trained on samples %s, these data have %s", a, b);
-    }
     if (teacher->obs_size || teacher->opts.fm.net.obs_size)
         return ed_fail("the teacher is conditional; consistency distillation needs an unconditional one");
     ed_cm_opts *o = &m->opts.cm;

@@ -40,7 +40,14 @@ static int load_group(ed_gen_model *m, const ed_frozen_def *f, ed_store *st)
         snprintf(msg, sizeof msg, "%s", ed_last_error());
         return ed_fail("--%s: %s", f->option, msg);
     }
-    int status = f->adopt ? f->adopt(m, &ck.model) : ED_OK;
+    int status = ED_OK;
+    if (!ed_shape_eq(ck.model.sample, m->sample)) { /* every frozen model reads these data */
+        char a[96], b[96];
+        status = ed_fail("it was trained on samples %s, these data have %s",
+                         ed_type_str(ED_F32, ck.model.sample, a, sizeof a),
+                         ed_type_str(ED_F32, m->sample, b, sizeof b));
+    }
+    if (status == ED_OK && f->adopt) status = f->adopt(m, &ck.model);
     if (status != ED_OK) {
         snprintf(msg, sizeof msg, "%s", ed_last_error());
         status = ed_fail("--%s %s: %s", f->option, path, msg);

@@ -92,12 +92,6 @@ static ed_latent_opts opts_of(const ed_gen_model *m)
 
 static int adopt_vae(ed_gen_model *m, const ed_gen_model *vae)
 {
-    if (!ed_shape_eq(vae->sample, m->sample)) {
-        char a[96], b[96];
-        ed_type_str(ED_F32, vae->sample, a, sizeof a);
-        ed_type_str(ED_F32, m->sample, b, sizeof b);
-        return ed_fail("the VAE was trained on samples %s, these data have %s", a, b);
-    }
     m->opts.latent.vae = vae->opts.vae;
     return ED_OK;
 }

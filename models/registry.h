@@ -104,8 +104,8 @@ typedef struct {
     const char *option; /* the PATH option naming the checkpoint ("vae"); required */
     const char *model;  /* the registry name the checkpoint must be of ("vae") */
     const char *scope;  /* its tensors' names get this scope: "ae" -> "ae.vae.enc.0.w" */
-    /* Takes what m needs of the frozen model (its options) and checks that it fits m's
-     * data; ED_ERR with a message otherwise. */
+    /* Takes what m needs of the frozen model (its options) and checks what else m needs of
+     * it (frozen.c checks the sample shapes first); ED_ERR with a message otherwise. */
     int (*adopt)(ed_gen_model *m, const ed_gen_model *frozen);
     bool optional; /* an empty option loads nothing (consistency: no teacher is CT); else required */
 } ed_frozen_def;

@@ -402,7 +402,7 @@ static void test_latent_diffusion(void)
             "--out vae2d.safetensors");
     assert_ok(&r);
     cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae2d.safetensors");
-    assert_one_error_line(&r, "--vae vae2d.safetensors: the VAE was trained on samples f32[2], these data have "
+    assert_one_error_line(&r, "--vae vae2d.safetensors: it was trained on samples f32[2], these data have "
                               "f32[1,8,8]");
 }
 
@@ -559,7 +559,7 @@ static void test_consistency_distill(void **state)
     cli(&r, "train flow_matching --data digits --steps 2 " SMALL " --out fm_img.safetensors");
     assert_ok(&r);
     cli(&r, "train consistency --data moons --steps 2 --teacher fm_img.safetensors");
-    assert_one_error_line(&r, "--teacher fm_img.safetensors: the teacher was trained on samples f32[1,8,8], these "
+    assert_one_error_line(&r, "--teacher fm_img.safetensors: it was trained on samples f32[1,8,8], these "
                               "data have f32[2]");
     cli(&r, "train flow_matching --data moons --steps 2 --sigma_min 0.01 " SMALL " --out fm_sm.safetensors");
     assert_ok(&r);
