@@ -212,7 +212,8 @@ void ed_jit_free(ed_jit *j)
     free(j);
 }
 
-ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *offsets, int level)
+ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *offsets, int level,
+                       ed_numerics_fault *numerics)
 {
     pthread_once(&init_once, init_llvm);
     if (level < 0 || level > 3) {
@@ -231,6 +232,7 @@ ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *
     LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
     ed_cg cg;
     cg_init(&cg, LLVMOrcThreadSafeContextGetContext(tsctx), g->name);
+    cg.numerics = numerics;
     int st = lower_module(&cg, g, order, offsets, LLVMOrcLLJITGetTripleString(j->jit),
                           LLVMOrcLLJITGetDataLayoutStr(j->jit), &j->stats);
     LLVMDisposeBuilder(cg.b);

@@ -13,6 +13,7 @@ typedef struct {
     LLVMBuilderRef b;
     LLVMValueRef fn; /* the kernel being emitted */
     LLVMTypeRef i1, i32, i64, f32, f64, ptr, vd;
+    void *numerics; /* an ed_numerics_fault every float kernel output is checked into; NULL: off */
 } ed_cg;
 
 /* One operand of a strided walk: element type, base pointer, offsets in elements. */
