@@ -263,21 +263,23 @@ static int ref(const ed_graph *g, const int *num, const ed_node *x)
     return num[x->id];
 }
 
-static bool print_nodes(ed_strbuf *b, const ed_graph *g, int indent);
+static bool print_nodes(ed_strbuf *b, const ed_graph *g, int indent, bool names);
 
-/* A loop's or fused node's body: `graph @NAME {`, its statements indented one step more, `}`. */
-static bool print_body(ed_strbuf *b, const ed_graph *body, int indent)
+/* A loop's or fused node's body: `graph @NAME {`, its statements indented one step more, `}`.
+ * Without names (ed_node_key): `@_` and no debug names, which do not change what it computes. */
+static bool print_body(ed_strbuf *b, const ed_graph *body, int indent, bool names)
 {
     ed_sb_puts(b, " graph @");
-    if (ed_text_is_bare(body->name)) ed_sb_puts(b, body->name);
+    if (!names) ed_sb_putc(b, '_');
+    else if (ed_text_is_bare(body->name)) ed_sb_puts(b, body->name);
     else ed_text_quote(b, body->name);
     ed_sb_puts(b, " {\n");
-    if (!print_nodes(b, body, indent + 2)) return false;
+    if (!print_nodes(b, body, indent + 2, names)) return false;
     ed_sb_printf(b, "%*s}", indent, "");
     return true;
 }
 
-static bool print_node(ed_strbuf *b, const ed_graph *g, const ed_node *n, const int *num, int indent)
+static bool print_node(ed_strbuf *b, const ed_graph *g, const ed_node *n, const int *num, int indent, bool names)
 {
     const ed_op_info *info = &ed_ops[n->op];
     ed_sb_printf(b, "%*s%%%d = %s", indent, "", num[n->id], info->name);
@@ -290,13 +292,13 @@ static bool print_node(ed_strbuf *b, const ed_graph *g, const ed_node *n, const 
     print_attrs(b, n);
     if (info->attrs & (A_BODY | A_EXPR)) {
         if (!n->attr.body) ed_sb_puts(b, " graph @missing {\n}"); /* the verifier refuses it */
-        else if (!print_body(b, n->attr.body, indent)) return false;
+        else if (!print_body(b, n->attr.body, indent, names)) return false;
     }
     if (!(info->flags & F_TUPLE)) { /* a tuple's own type is storage, not a value */
         char type[160];
         ed_sb_printf(b, " : %s", ed_node_type_str(n, type, sizeof type));
     }
-    if (ed_text_has_debug_name(n->op) && n->name) {
+    if (names && ed_text_has_debug_name(n->op) && n->name) {
         ed_sb_putc(b, ' ');
         ed_text_quote(b, n->name);
     }
@@ -337,13 +339,13 @@ static void print_bindings(ed_strbuf *b, const ed_graph *g, const int *num, int 
 }
 
 /* The statements of g (nodes, then bindings), each line indented by indent spaces. */
-static bool print_nodes(ed_strbuf *b, const ed_graph *g, int indent)
+static bool print_nodes(ed_strbuf *b, const ed_graph *g, int indent, bool names)
 {
     int *num;
     ed_node **order = ed_text_order(g, &num);
     if (!order) return false;
     bool ok = true;
-    for (int i = 0; i < g->nnodes && ok; i++) ok = print_node(b, g, order[i], num, indent);
+    for (int i = 0; i < g->nnodes && ok; i++) ok = print_node(b, g, order[i], num, indent, names);
     print_bindings(b, g, num, indent);
     free(order);
     free(num);
@@ -358,7 +360,7 @@ char *ed_graph_print(const ed_graph *g)
     }
     ed_strbuf b = {0};
     print_header(&b, g);
-    if (!print_nodes(&b, g, 2)) {
+    if (!print_nodes(&b, g, 2, true)) {
         ed_sb_free(&b);
         return NULL;
     }
@@ -366,6 +368,24 @@ char *ed_graph_print(const ed_graph *g)
     if (b.failed) {
         ed_sb_free(&b);
         ed_fail("print: out of memory printing graph @%s", g->name);
+        return NULL;
+    }
+    return b.s;
+}
+
+char *ed_node_key(const ed_node *n)
+{
+    ed_strbuf b = {0};
+    int *num = calloc((size_t)n->graph->nnodes, sizeof *num); /* every value prints as %0 */
+    bool ok = num && print_node(&b, n->graph, n, num, 0, false);
+    free(num);
+    for (int k = 0; ok && k < n->nin; k++) {
+        char type[160];
+        ed_sb_printf(&b, "in%d : %s\n", k, ed_node_type_str(n->in[k], type, sizeof type));
+    }
+    if (!ok || b.failed) {
+        ed_sb_free(&b);
+        ed_fail("print: out of memory");
         return NULL;
     }
     return b.s;

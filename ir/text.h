@@ -43,6 +43,11 @@
 /* The graph as text (malloc'd; free it). NULL and ed_last_error() on failure (out of
  * memory, a cycle). A graph with a sticky error still prints, after a `# error:` line. */
 char *ed_graph_print(const ed_graph *g);
+/* What node n computes as text, malloc'd: its statement with every value numbered %0 and
+ * no debug names (its body's included), then its inputs' types. Two nodes with the same
+ * key compute the same function of their inputs (the JIT shares one kernel between
+ * them). NULL and ed_last_error() when out of memory. */
+char *ed_node_key(const ed_node *n);
 /* Print to f. ED_OK or ED_ERR with a message. */
 int ed_graph_write(const ed_graph *g, FILE *f);
 

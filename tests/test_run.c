@@ -524,6 +524,42 @@ static void test_compile_stats(void **state)
     ed_graph_free(g);
 }
 
+/* Nodes that compute the same function of their inputs share one JIT kernel (ed_node_key):
+ * exp of two f32[3] inputs is one kernel, exp of an f32[4] another, and two random draws
+ * of the same shape differ in their stream, so they are two. Values stay each node's own. */
+static void test_identical_kernels_shared(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("g");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape1(3)), *y = ed_input(g, "y", ED_F32, ed_shape1(3));
+    ed_node *z = ed_input(g, "z", ED_F32, ed_shape1(4));
+    ed_output(g, "a", ed_set_name(ed_exp(x), "one"));
+    ed_output(g, "b", ed_set_name(ed_exp(y), "two")); /* another debug name: still the same kernel */
+    ed_output(g, "c", ed_exp(z));
+    ed_output(g, "r1", ed_rand(g, ED_F32, ed_shape1(3), 0, 1));
+    ed_output(g, "r2", ed_rand(g, ED_F32, ed_shape1(3), 0, 1));
+    ed_program *p = ed_compile(g, NULL, &(ed_compile_opts){.passes = ""});
+    assert_non_null(p);
+    assert_int_equal(ed_program_compile_stats(p).kernels, 4);
+    float xv[3] = {0, 1, -1}, yv[3] = {2, 0.5f, 3}, zv[4] = {1, 2, 3, 4};
+    ed_tensor *xt = ed_tensor_wrap(ED_F32, ed_shape1(3), xv), *yt = ed_tensor_wrap(ED_F32, ed_shape1(3), yv);
+    ed_tensor *zt = ed_tensor_wrap(ED_F32, ed_shape1(4), zv);
+    ed_feed f[] = {{"x", xt}, {"y", yt}, {"z", zt}};
+    assert_int_equal(ed_run(p, f, 3), ED_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_true(fabsf(f32_at(ed_program_output(p, "a"), i) - expf(xv[i])) <= 2e-6f * expf(xv[i]));
+        assert_true(fabsf(f32_at(ed_program_output(p, "b"), i) - expf(yv[i])) <= 2e-6f * expf(yv[i]));
+    }
+    for (int i = 0; i < 4; i++)
+        assert_true(fabsf(f32_at(ed_program_output(p, "c"), i) - expf(zv[i])) <= 2e-6f * expf(zv[i]));
+    assert_memory_not_equal(ed_program_output(p, "r1")->data, ed_program_output(p, "r2")->data, 3 * sizeof(float));
+    ed_tensor_free(xt);
+    ed_tensor_free(yt);
+    ed_tensor_free(zt);
+    ed_program_free(p);
+    ed_graph_free(g);
+}
+
 static void test_graph_errors_refuse_compile(void **state)
 {
     (void)state;
@@ -632,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_jit_arena_and_steady_state),
         cmocka_unit_test(test_jit_outputs_are_stable),
         cmocka_unit_test(test_compile_stats),
+        cmocka_unit_test(test_identical_kernels_shared),
     };
     int failed = cmocka_run_group_tests_name("jit", shared, on_jit, NULL);
     failed += cmocka_run_group_tests_name("interp", shared, on_interp, NULL);

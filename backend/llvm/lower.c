@@ -5,11 +5,13 @@
 
 #include "backend/arena.h"
 #include "backend/llvm/jit.h"
+#include "ir/text.h"
 #include "runtime/error.h"
 #include "runtime/numerics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- helpers ------------------------------------------------------------------- */
 
@@ -179,6 +181,10 @@ LLVMValueRef ed_lower_declare_kernel(ed_cg *cg, const ed_node *n, const char *na
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->vd, params, (unsigned)np, 0));
     free(params);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
+    /* Never inlined into the entry: one entry holding every kernel's loops made the
+     * optimizer's time grow faster than the kernel count. */
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
     for (int k = 0; k <= n->nin; k++)
         if (k == 0 || !offsets || !ed_arena_inplace_input(n, k - 1, offsets))
@@ -227,11 +233,78 @@ static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n, const char *prefix,
     return fn;
 }
 
+/* Kernels already emitted, by what they compute (ed_node_key plus which inputs are read
+ * through the output pointer): a node whose key is here calls that kernel. A DiT's
+ * blocks are the same kernels N times; each is optimized and compiled once. */
+typedef struct {
+    uint64_t hash;
+    char *key; /* NULL: empty slot */
+    LLVMValueRef fn;
+} kernel_slot;
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static char *kernel_key(const ed_node *n, const int64_t *offsets)
+{
+    char *key = ed_node_key(n);
+    if (!key) return NULL;
+    size_t len = strlen(key);
+    char *k = realloc(key, len + (size_t)n->nin + 2);
+    if (!k) {
+        free(key);
+        ed_fail("backend jit: out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < n->nin; i++) k[len++] = offsets && ed_arena_inplace_input(n, i, offsets) ? 'P' : '-';
+    k[len] = '\0';
+    return k;
+}
+
+/* The slot for key: its kernel's, or the empty one it goes in (cap a power of two). */
+static kernel_slot *find_slot(kernel_slot *t, int cap, const char *key, uint64_t h)
+{
+    for (int i = (int)(h & (uint64_t)(cap - 1));; i = (i + 1) & (cap - 1))
+        if (!t[i].key || (t[i].hash == h && strcmp(t[i].key, key) == 0)) return &t[i];
+}
+
 int ed_lower_kernels(ed_cg *cg, const ed_graph *g, const char *prefix, const int64_t *offsets, LLVMValueRef *kern)
 {
-    for (int i = 0; i < g->nnodes; i++)
-        if (has_kernel(g->nodes[i]) && !(kern[i] = emit_kernel(cg, g->nodes[i], prefix, offsets))) return ED_ERR;
-    return ED_OK;
+    int cap = 16;
+    while (cap < 2 * g->nnodes) cap *= 2;
+    kernel_slot *t = alloc_array(cap, sizeof *t);
+    int st = t ? ED_OK : ED_ERR;
+    for (int i = 0; i < g->nnodes && st == ED_OK; i++) {
+        const ed_node *n = g->nodes[i];
+        if (!has_kernel(n)) continue;
+        if (n->op == ED_OP_LOOP) { /* its body is its own program */
+            if (!(kern[i] = emit_kernel(cg, n, prefix, offsets))) st = ED_ERR;
+            continue;
+        }
+        char *key = kernel_key(n, offsets);
+        if (!key) {
+            st = ED_ERR;
+            break;
+        }
+        uint64_t h = fnv1a(key);
+        kernel_slot *s = find_slot(t, cap, key, h);
+        if (s->key) {
+            kern[i] = s->fn;
+            free(key);
+        } else if ((kern[i] = emit_kernel(cg, n, prefix, offsets))) {
+            *s = (kernel_slot){h, key, kern[i]};
+        } else {
+            free(key);
+            st = ED_ERR;
+        }
+    }
+    for (int i = 0; t && i < cap; i++) free(t[i].key);
+    free(t);
+    return st;
 }
 
 static LLVMValueRef host_ptr(ed_cg *cg, const void *p)
