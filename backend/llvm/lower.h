@@ -81,6 +81,8 @@ LLVMValueRef ed_red_acc_array(ed_cg *cg, ed_red_acc *a, int64_t cols);
 /* gather, one_hot, scatter_add (lower_index.c). */
 void ed_lower_index(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+/* The convolution ops as direct loops, the interpreter's bits (lower_conv.c). */
+void ed_lower_conv_direct(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 /* Random ops: args[0] output; seed and call are the kernel's extra i64 parameters. */
 void ed_lower_random(ed_cg *cg, const ed_node *n, LLVMValueRef out, LLVMValueRef seed, LLVMValueRef call);
 
