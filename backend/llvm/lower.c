@@ -194,7 +194,7 @@ static int emit_body(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     case ED_KIND_REDUCE: ed_lower_reduce(cg, n, args); break;
     case ED_KIND_INDEX: ed_lower_index(cg, n, args); break;
     case ED_KIND_MATMUL: return ed_lower_matmul(cg, n, args);
-    case ED_KIND_CONV: ed_lower_conv_direct(cg, n, args); break;
+    case ED_KIND_CONV: ed_lower_conv(cg, n, args); break;
     case ED_KIND_RANDOM:
         ed_lower_random(cg, n, args[0], LLVMGetParam(cg->fn, (unsigned)n->nin + 1),
                         LLVMGetParam(cg->fn, (unsigned)n->nin + 2));

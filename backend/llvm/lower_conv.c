@@ -1,7 +1,9 @@
-/* The convolution ops, direct form: per output element, a sum over a 3-D window of
+/* The convolution ops. Direct form: per output element, a sum over a 3-D window of
  * products of two operands, in the interpreter's order and in double, so the same bits.
  * Terms in the padding are replaced by +0 (a select, no branch): the sum never holds -0,
- * so adding +0 is the interpreter's skip. */
+ * so adding +0 is the interpreter's skip. Gemm form (f32): a call to conv_gemm.c with the
+ * geometry as a constant table and a module-global im2col buffer shared by all. */
+#include "backend/llvm/conv_gemm.h"
 #include "backend/llvm/lower.h"
 #include "ir/conv.h"
 
@@ -75,7 +77,7 @@ static conv_term transpose_term(ed_cg *cg, const ed_conv_geom *g, LLVMValueRef *
     return (conv_term){at4(cg, g->o, g->oh, g->ow, yi), at4(cg, g->cg, g->kh, g->kw, wi), inside};
 }
 
-/* conv2d_weight_grad: out (o, ci, p, q), window (n, i, j); a = dy, b = x. */
+/* conv2d_weight_grad: out (o, ci, p, q), window (n, i, j); a = x, b = dy. */
 static conv_term weight_grad_term(ed_cg *cg, const ed_conv_geom *g, LLVMValueRef *out, LLVMValueRef *win)
 {
     LLVMValueRef inside = NULL;
@@ -84,7 +86,7 @@ static conv_term weight_grad_term(ed_cg *cg, const ed_conv_geom *g, LLVMValueRef
     LLVMValueRef r = in_pos(cg, win[1], out[2], g->sh, g->ph, g->dh, g->h, &inside);
     LLVMValueRef s = in_pos(cg, win[2], out[3], g->sw, g->pw, g->dw, g->w, &inside);
     LLVMValueRef dyi[4] = {win[0], out[0], win[1], win[2]}, xi[4] = {win[0], c, r, s};
-    return (conv_term){at4(cg, g->o, g->oh, g->ow, dyi), at4(cg, g->c, g->h, g->w, xi), inside};
+    return (conv_term){at4(cg, g->c, g->h, g->w, xi), at4(cg, g->o, g->oh, g->ow, dyi), inside};
 }
 
 static LLVMValueRef load_as_double(ed_cg *cg, const ed_node *n, LLVMValueRef base, LLVMValueRef off)
@@ -94,7 +96,7 @@ static LLVMValueRef load_as_double(ed_cg *cg, const ed_node *n, LLVMValueRef bas
     return n->dtype == ED_F64 ? v : LLVMBuildFPExt(cg->b, v, cg->f64, "");
 }
 
-void ed_lower_conv_direct(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
+static void lower_direct(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 {
     LLVMBuilderRef b = cg->b;
     ed_conv_geom g = ed_conv_geom_of(n);
@@ -141,4 +143,69 @@ void ed_lower_conv_direct(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     LLVMValueRef off = at4(cg, out_dims[1], out_dims[2], out_dims[3], oi);
     LLVMBuildStore(b, v, LLVMBuildInBoundsGEP2(b, ed_cg_type(cg, n->dtype), args[0], &off, 1, ""));
     for (int k = 3; k >= 0; k--) ed_loop_close(cg, &ol[k], out_dims[k]);
+}
+
+/* ---- the gemm form ---------------------------------------------------------------- */
+
+/* The im2col buffer stops here (bytes); a larger convolution stays direct. */
+#define GEMM_MAX_SCRATCH ((int64_t)256 << 20)
+
+_Static_assert(sizeof(ed_conv_geom) == 18 * sizeof(int64_t), "ed_conv_geom is read as an i64 table");
+
+static LLVMValueRef geom_table(ed_cg *cg, const ed_conv_geom *g)
+{
+    const int64_t *v = (const int64_t *)g;
+    LLVMValueRef c[18];
+    for (int i = 0; i < 18; i++) c[i] = k64(cg, v[i]);
+    LLVMValueRef init = LLVMConstArray2(cg->i64, c, 18);
+    LLVMValueRef t = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), "conv_geom");
+    LLVMSetInitializer(t, init);
+    LLVMSetGlobalConstant(t, 1);
+    LLVMSetLinkage(t, LLVMPrivateLinkage);
+    return t;
+}
+
+/* The shared buffer, at least bytes long: a zeroed module global, replaced by a larger
+ * one when a later convolution needs more (kernels run one at a time). */
+static LLVMValueRef scratch(ed_cg *cg, int64_t bytes)
+{
+    if (cg->conv_scratch && bytes <= cg->conv_scratch_bytes) return cg->conv_scratch;
+    LLVMTypeRef ty = LLVMArrayType2(LLVMInt8TypeInContext(cg->ctx), (uint64_t)(bytes > 0 ? bytes : 1));
+    LLVMValueRef gv = LLVMAddGlobal(cg->mod, ty, "conv_scratch");
+    LLVMSetInitializer(gv, LLVMConstNull(ty));
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    LLVMSetAlignment(gv, 64);
+    if (cg->conv_scratch) {
+        LLVMReplaceAllUsesWith(cg->conv_scratch, gv);
+        LLVMDeleteGlobal(cg->conv_scratch);
+    }
+    cg->conv_scratch = gv;
+    cg->conv_scratch_bytes = bytes;
+    return gv;
+}
+
+/* Gemm for f32 when asked, or by default when the GEMM's inner dimension (channels per
+ * group times the kernel) and its rows (output channels per group) are large enough for
+ * sgemm to beat the direct loops (measured: bench/HISTORY.md). */
+static bool use_gemm(const ed_cg *cg, const ed_node *n, const ed_conv_geom *g)
+{
+    if (n->dtype != ED_F32 || cg->conv == ED_CONV_DIRECT) return false;
+    if (ed_conv_gemm_scratch(g) * 4 > GEMM_MAX_SCRATCH) return false;
+    if (cg->conv == ED_CONV_GEMM) return true;
+    return g->cg * g->kh * g->kw >= 16 && g->og >= 4;
+}
+
+void ed_lower_conv(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
+{
+    ed_conv_geom g = ed_conv_geom_of(n);
+    if (!use_gemm(cg, n, &g)) {
+        lower_direct(cg, n, args);
+        return;
+    }
+    const char *fn = n->op == ED_OP_CONV2D             ? "ed_conv2d_gemm_f32"
+                     : n->op == ED_OP_CONV_TRANSPOSE2D ? "ed_conv_transpose2d_gemm_f32"
+                                                       : "ed_conv2d_weight_grad_gemm_f32";
+    LLVMTypeRef params[5] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
+    LLVMValueRef call[5] = {args[0], args[1], args[2], geom_table(cg, &g), scratch(cg, ed_conv_gemm_scratch(&g) * 4)};
+    ed_cg_call(cg, fn, cg->vd, params, 5, call);
 }
