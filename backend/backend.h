@@ -50,7 +50,7 @@ typedef struct {
  * lower_conv.c states the rule and bench/HISTORY.md the measurement behind it). The
  * others exist to test and measure each form. */
 typedef enum {
-    ED_CONV_AUTO,   /* = im2col + sgemm for f32 convolutions with enough channels, else direct */
+    ED_CONV_AUTO,   /* = im2col + sgemm for f32 convolutions, direct for f64 and one channel per group */
     ED_CONV_DIRECT, /* loops in double: the interpreter's bits */
     ED_CONV_GEMM,   /* im2col + sgemm (col2im for conv_transpose2d) for every f32 convolution */
 } ed_conv_lowering;

@@ -109,7 +109,8 @@ static void test_gemm_close(void **state)
     }
 }
 
-/* The default picks per op; f64 stays direct whatever is asked. */
+/* The default picks per op (sgemm unless one channel per group); f64 stays direct
+ * whatever is asked. */
 static void test_default_choice(void **state)
 {
     (void)state;
@@ -121,6 +122,11 @@ static void test_default_choice(void **state)
     const conv_case small = {{4, {2, 1, 28, 28}}, {4, {8, 1, 3, 3}}, {.padding = {1, 1}}};
     g = case_graph(&small, ED_F32);
     compare(g, ED_CONV_AUTO, false, check_tensors_close, 1e-5, "default, a first layer");
+    ed_graph_free(g);
+    /* one channel per group (pooling) stays direct: the interpreter's bits */
+    const conv_case pool = {{4, {6, 1, 14, 14}}, {4, {1, 1, 2, 2}}, {.stride = {2, 2}}};
+    g = case_graph(&pool, ED_F32);
+    compare(g, ED_CONV_AUTO, true, check_tensors_agree, 0, "default, pooling");
     ed_graph_free(g);
     g = case_graph(&cases[7], ED_F64);
     compare(g, ED_CONV_GEMM, true, check_tensors_agree, 0, "gemm asked, f64");

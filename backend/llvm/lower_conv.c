@@ -184,15 +184,17 @@ static LLVMValueRef scratch(ed_cg *cg, int64_t bytes)
     return gv;
 }
 
-/* Gemm for f32 when asked, or by default when the GEMM's inner dimension (channels per
- * group times the kernel) and its rows (output channels per group) are large enough for
- * sgemm to beat the direct loops (measured: bench/HISTORY.md). */
+/* Gemm for f32 when asked, and by default unless each group has one input and one
+ * output channel (pooling, depthwise): measured on one core (bench/HISTORY.md, "conv
+ * layers"), sgemm is 10-35x faster than the direct loops from 1 -> 8 channels at 28x28
+ * up to 64 -> 64 at 14x14, and they tie at 1 -> 1, where direct wins pooling's 2x2
+ * windows by 2-5x (one sgemm call per image costs more than the sum). */
 static bool use_gemm(const ed_cg *cg, const ed_node *n, const ed_conv_geom *g)
 {
     if (n->dtype != ED_F32 || cg->conv == ED_CONV_DIRECT) return false;
     if (ed_conv_gemm_scratch(g) * 4 > GEMM_MAX_SCRATCH) return false;
     if (cg->conv == ED_CONV_GEMM) return true;
-    return g->cg * g->kh * g->kw >= 16 && g->og >= 4;
+    return g->cg * g->og > 1;
 }
 
 void ed_lower_conv(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
