@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "frontend/loop.h"
 #include "frontend/nn.h"
 #include "passes/autodiff.h"
 #include "passes/pass.h"
@@ -133,6 +134,30 @@ static void test_default_choice(void **state)
     ed_graph_free(g);
 }
 
+/* A sampler's shape: convolutions inside a loop body (two of them sharing the gemm
+ * buffer, one transposed), five trips, each form against the interpreter. */
+static void test_in_a_loop(void **state)
+{
+    (void)state;
+    rng_seed(4);
+    ed_graph *g = ed_graph_new("loop");
+    ed_node *x0 = ed_input(g, "x", ED_F32, ed_shape4(2, 4, 8, 8));
+    ed_node *w0 = ed_input(g, "w", ED_F32, ed_shape4(8, 4, 3, 3));
+    ed_loop_builder *b = ed_loop_begin(g, 5);
+    ed_node *x = ed_loop_carried(b, x0), *w = ed_loop_capture(b, w0);
+    ed_conv_opts down = {.stride = {2, 2}, .padding = {1, 1}}, up = down;
+    up.output_padding[0] = up.output_padding[1] = 1;
+    ed_node *h = ed_tanh(ed_conv2d(x, w, &down));
+    ed_node *next = ed_add(x, ed_mul_scalar(ed_conv_transpose2d(h, w, &up), 0.1));
+    ed_node *loop = ed_loop_end(b, &next, 1, &h, 1);
+    ed_output(g, "x", ed_loop_result(loop, 0));
+    ed_output(g, "h", ed_loop_result(loop, 1));
+    if (ed_graph_error(g)) fail_msg("%s", ed_graph_error(g));
+    compare(g, ED_CONV_DIRECT, false, check_tensors_close, 1e-5, "loop, direct"); /* tanh: f32 polynomial */
+    compare(g, ED_CONV_GEMM, false, check_tensors_close, 1e-4, "loop, gemm");
+    ed_graph_free(g);
+}
+
 /* ---- random convolutional graphs through the passes ---------------------------------- */
 
 /* A small conv net drawn from the seed: convolutions (any of the odd settings), bias,
@@ -226,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_direct_bit_identical),
         cmocka_unit_test(test_gemm_close),
         cmocka_unit_test(test_default_choice),
+        cmocka_unit_test(test_in_a_loop),
         cmocka_unit_test(test_random_graphs_through_passes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
