@@ -410,6 +410,13 @@ static void test_convolutions(void **state)
         snprintf(what, sizeof what, "conv2d_weight_grad case %zu", i);
         check(c, ed_conv2d_weight_grad(x, dy, cases[i].w.dim[2], cases[i].w.dim[3], &o), what);
     }
+    /* second order: the gradient of a conv net's input gradient goes through the VJPs of
+     * conv_transpose2d and conv2d_weight_grad */
+    grad_case *c2 = case_new();
+    ed_node *x2 = xs(c2, ed_shape4(1, 2, 5, 4)), *w2 = xs(c2, ed_shape4(4, 1, 3, 2));
+    ed_conv_opts o2 = {.stride = {2, 1}, .padding = {1, 1}, .groups = 2};
+    ed_node *inner = ed_sum(ed_square(ed_tanh(ed_conv2d(x2, w2, &o2))), ED_ALL_AXES, false);
+    check(c2, ed_grad1(inner, x2), "conv2d input gradient, differentiated again");
     /* pooling, upsampling and group norm, compositions differentiated through their parts */
     grad_case *c = case_new();
     check(c, ed_avg_pool2d(xs(c, ed_shape4(2, 3, 5, 4)), 3, 2, &(ed_conv_opts){.stride = {2, 1}, .padding = {1, 1}}),
