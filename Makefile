@@ -2,9 +2,10 @@
 # configure, build, then run the main job or the whole test suite.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-fast asan bench clean
+.PHONY: all deps build demo test test-fast asan fuzz bench clean
 
 all: build
 
@@ -24,8 +25,9 @@ bench: deps
 	@./bench/run.sh $(BUILD)
 
 # The whole suite: the normal build, then again under AddressSanitizer + UBSan (all but
-# the slow learning test, test_quality, which runs once, in the normal build).
-test: test-fast asan
+# the slow learning test, test_quality, which runs once, in the normal build), then each
+# fuzz target for EDIFICE_FUZZ_SECONDS (tests/fuzz/README.md).
+test: test-fast asan fuzz
 
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -36,5 +38,13 @@ asan: deps
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS) -E '^test_quality$$'
 
+# The fuzz targets with libFuzzer, ASan and UBSan (clang-19), each fuzzed for a short time.
+fuzz: deps
+	@CC=clang-19 cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 -DEDIFICE_SANITIZE=ON \
+		-DEDIFICE_FUZZ=ON >$(FUZZ_BUILD).configure.log 2>&1 || { cat $(FUZZ_BUILD).configure.log; exit 1; }
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_targets
+	@cd $(FUZZ_BUILD) && ctest --output-on-failure -j$(JOBS) -R '^fuzz/'
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(BUILD).configure.log $(ASAN_BUILD).configure.log
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BUILD).configure.log $(ASAN_BUILD).configure.log \
+		$(FUZZ_BUILD).configure.log

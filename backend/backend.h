@@ -64,6 +64,9 @@ typedef struct {
     const char *passes;      /* graph passes run on a copy of the graph: NULL for
                                ED_DEFAULT_PIPELINE, "" for none (passes/pass.h) */
     ed_pass_opts *pass_opts; /* NULL, or verification, printing and stats for the passes */
+    bool check_numerics;     /* every float value checked as it is computed: a call that makes a
+                                NaN or an infinity fails naming the node (runtime/numerics.h);
+                                also on when EDIFICE_CHECK_NUMERICS=1 */
 } ed_compile_opts;
 
 /* What compiling cost. The JIT fills every field; the interpreter compiles nothing

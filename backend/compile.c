@@ -5,7 +5,10 @@
 #include "interp/interp.h"
 #include "backend/llvm/jit.h"
 #include "backend/program.h"
+#include "ir/text.h"
+#include "runtime/numerics.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +57,7 @@ static int resolve_opts(const ed_compile_opts *opts, ed_compile_opts *o)
     if (o->backend != ED_BACKEND_INTERP && o->backend != ED_BACKEND_JIT)
         return ed_fail("compile: unknown backend %d", (int)o->backend);
     if (o->arena == ED_ARENA_DEFAULT) o->arena = ED_ARENA_INPLACE;
+    if (ed_numerics_env()) o->check_numerics = true;
     if (o->arena < ED_ARENA_INPLACE || o->arena > ED_ARENA_SEPARATE)
         return ed_fail("compile: unknown arena mode %d", (int)o->arena);
     if (o->conv < ED_CONV_AUTO || o->conv > ED_CONV_GEMM)
@@ -175,7 +179,8 @@ static int compile_jit(ed_program *p, const int64_t *offsets)
 {
     if (fill_consts(p->graph, p->arena, offsets) != ED_OK) return ED_ERR;
     if (!(p->ptrs = zalloc(p->nnodes, sizeof *p->ptrs))) return ed_fail("compile: out of memory");
-    p->jit = ed_jit_compile(p->graph, p->order, offsets, (int)p->opts.opt_level - ED_OPT_O0, p->opts.conv);
+    p->jit = ed_jit_compile(p->graph, p->order, offsets, (int)p->opts.opt_level - ED_OPT_O0,
+                            p->opts.check_numerics ? &p->fault : NULL, p->opts.conv);
     if (!p->jit) return ED_ERR;
     ed_jit_stats js = ed_jit_get_stats(p->jit);
     p->stats = (ed_compile_stats){.lower_ms = js.lower_ms,
@@ -187,12 +192,35 @@ static int compile_jit(ed_program *p, const int64_t *offsets)
     return ED_OK;
 }
 
+/* pipeline without its "fuse" entries into buf: under check_numerics every op is its own
+ * kernel, so the node a fault names is one op of the graph the user wrote. */
+static const char *without_fuse(const char *pipeline, char *buf, size_t size)
+{
+    const char *s = pipeline ? pipeline : ED_DEFAULT_PIPELINE;
+    size_t len = 0;
+    buf[0] = '\0';
+    while (*s) {
+        size_t n = strcspn(s, ","), a = 0, b = n;
+        while (a < b && s[a] == ' ') a++;
+        while (b > a && s[b - 1] == ' ') b--;
+        if (!(b - a == 4 && strncmp(s + a, "fuse", 4) == 0) && len + (b - a) + 2 <= size) {
+            if (len) buf[len++] = ',';
+            memcpy(buf + len, s + a, b - a);
+            buf[len += b - a] = '\0';
+        }
+        s += n + (s[n] == ',');
+    }
+    return buf;
+}
+
 /* The caller's graph stays as it is: the passes rewrite a copy, which is compiled. */
 static ed_graph *copy_and_run_passes(const ed_graph *src, const ed_compile_opts *o)
 {
     if (ed_pipeline_check(o->passes) != ED_OK) return NULL;
+    char buf[1024];
+    const char *pipeline = o->check_numerics ? without_fuse(o->passes, buf, sizeof buf) : o->passes;
     ed_graph *g = ed_graph_clone(src);
-    if (g && ed_pass_run(g, o->passes, o->pass_opts) != ED_OK) {
+    if (g && ed_pass_run(g, pipeline, o->pass_opts) != ED_OK) {
         ed_graph_free(g);
         return NULL;
     }
@@ -367,6 +395,8 @@ static int run_interp(ed_program *p)
         if (!out) continue; /* a bound leaf: its value is already in place */
         for (int k = 0; k < n->nin; k++) p->args[k] = p->value[n->in[k]->id];
         ed_interp_eval(n, p->args, out, &ctx);
+        if (p->opts.check_numerics && n->op != ED_OP_LOOP && (out->dtype == ED_F32 || out->dtype == ED_F64))
+            ed_numerics_check(&p->fault, out->data, ed_tensor_numel(out), out->dtype == ED_F64, n);
     }
     return status;
 }
@@ -399,12 +429,31 @@ static void finish(ed_program *p)
     }
 }
 
+/* The node that made the call's first non-finite value, as the program's graph prints it. */
+static int numerics_fail(const ed_program *p)
+{
+    const ed_node *n = p->fault.node;
+    int *num = NULL; /* %N as `edifice dump` prints the graph */
+    ed_node **order = ed_text_order(n->graph, &num);
+    int id = order && num ? num[n->id] : n->id;
+    free(order);
+    free(num);
+    char type[96];
+    const char *what = isnan(p->fault.value) ? "nan" : p->fault.value > 0 ? "inf" : "-inf";
+    return ed_fail("check-numerics: %s at element %lld of %%%d = %s%s%s%s : %s in graph @%s (the first non-finite "
+                   "value of the call; no update was written)",
+                   what, (long long)p->fault.index, id, ed_op_name(n->op), n->name ? " \"" : "", n->name ? n->name : "",
+                   n->name ? "\"" : "", ed_node_type_str(n, type, sizeof type), n->graph->name);
+}
+
 int ed_run(ed_program *p, const ed_feed *feeds, int nfeeds)
 {
     if (!p) return ed_fail("run: no program (NULL)");
     if (bind_inputs(p, feeds, nfeeds) != ED_OK || bind_store(p) != ED_OK) return ED_ERR;
+    p->fault = (ed_numerics_fault){0};
     if (p->jit) run_jit(p);
     else if (run_interp(p) != ED_OK) return ED_ERR; /* no update written, the call does not count */
+    if (p->fault.node) return numerics_fail(p);     /* likewise */
     finish(p);
     p->calls++;
     return ED_OK;

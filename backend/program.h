@@ -14,6 +14,7 @@
 #define ED_PROGRAM_H
 
 #include "backend/backend.h"
+#include "runtime/numerics.h"
 
 typedef struct {
     const char *name; /* graph-owned */
@@ -58,8 +59,9 @@ struct ed_program {
     ed_tensor **upd_stage;      /* per update: staging copy when the value is a bound leaf,
                                    so every read of old values precedes every write */
 
-    struct ed_jit *jit; /* ED_BACKEND_JIT: the compiled entry function's engine */
-    void *arena;        /* ED_BACKEND_JIT: every computed node's buffer, one allocation */
+    ed_numerics_fault fault; /* check_numerics: the first non-finite value of the call */
+    struct ed_jit *jit;      /* ED_BACKEND_JIT: the compiled entry function's engine */
+    void *arena;             /* ED_BACKEND_JIT: every computed node's buffer, one allocation */
     size_t arena_bytes;
     void **ptrs; /* ED_BACKEND_JIT: by node id, the data pointer of an input, param
                                 or state for this call (the values table of ed_entry) */

@@ -237,6 +237,6 @@ const ed_model_def ed_score_sde_model = {
     .sample = model_sample,
     .samplers = "pc|em|ode",
     .nfigures = 2,
-    .figures = {{"nll", "nats/sample"}, {"bits_per_dim", "bits/dim"}},
+    .figures = {{"nll", "nats/sample", ED_FIGURE_MEAN}, {"bits_per_dim", "bits/dim", ED_FIGURE_MEAN}},
     .figure_nodes = model_figures,
 };

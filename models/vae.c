@@ -265,7 +265,7 @@ const ed_model_def ed_vae_model = {
     .sample = model_sample,
     .samplers = "prior",
     .nfigures = 2,
-    .figures = {{"neg_elbo", "nats/sample"}, {"iwae_nll", "nats/sample"}},
+    .figures = {{"neg_elbo", "nats/sample", ED_FIGURE_MEAN}, {"iwae_nll", "nats/sample", ED_FIGURE_MEAN}},
     .figure_nodes = model_figures,
     .reconstruct = model_reconstruct,
 };

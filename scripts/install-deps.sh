@@ -1,10 +1,11 @@
 #!/bin/sh
 # Install the Debian 12 packages edifice needs, and only those that are missing.
-# dataset-fashion-mnist is the `--data fashion_mnist` set (data/README.md).
+# dataset-fashion-mnist is the `--data fashion_mnist` set (data/README.md); clang-19 and
+# libclang-rt-19-dev build the fuzz targets (libFuzzer, tests/fuzz/README.md).
 # Idempotent: prints nothing and touches nothing when everything is present.
 set -eu
 
-PACKAGES="cmake make gcc pkg-config clang-format-19 llvm-19-dev libopenblas-dev libcmocka-dev libpng-dev zlib1g-dev dataset-fashion-mnist"
+PACKAGES="cmake make gcc pkg-config clang-format-19 clang-19 libclang-rt-19-dev llvm-19-dev libopenblas-dev libcmocka-dev libpng-dev zlib1g-dev dataset-fashion-mnist"
 
 missing=""
 for p in $PACKAGES; do

@@ -1,4 +1,5 @@
 /* edifice plot-log: a training log (train --log F.csv) as a PNG line chart. */
+#include "io/csv_log.h"
 #include "io/plot.h"
 #include "tools/cli.h"
 
@@ -21,83 +22,6 @@ static const char usage[] = "usage: edifice plot-log LOG.csv --out FILE.png [--s
                             "                 values)\n"
                             "  --width W      default 720; --height H default 450 (64..8192)\n";
 
-#define MAX_COLUMNS 8
-
-typedef struct {
-    int ncol;
-    char names[MAX_COLUMNS][64];
-    double *v[MAX_COLUMNS]; /* rows values each */
-    int64_t rows, cap;
-} csv_log;
-
-static void log_free(csv_log *l)
-{
-    for (int k = 0; k < l->ncol; k++) free(l->v[k]);
-}
-
-static int parse_header(csv_log *l, char *line, const char *path)
-{
-    line[strcspn(line, "\r\n")] = '\0';
-    for (char *tok = strtok(line, ","); tok; tok = strtok(NULL, ",")) {
-        if (l->ncol == MAX_COLUMNS)
-            return cli_error(CLI_FAIL, "plot-log: %s has more than %d columns", path, MAX_COLUMNS);
-        snprintf(l->names[l->ncol++], sizeof l->names[0], "%s", tok);
-    }
-    if (l->ncol < 2)
-        return cli_error(CLI_FAIL, "plot-log: %s: the header must name at least two columns (e.g. step,loss)", path);
-    return CLI_OK;
-}
-
-static int parse_row(csv_log *l, char *line, const char *path, long lineno)
-{
-    if (l->rows == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 1024;
-        for (int k = 0; k < l->ncol; k++) {
-            double *p = realloc(l->v[k], sizeof(double) * (size_t)l->cap);
-            if (!p) return cli_error(CLI_FAIL, "plot-log: out of memory");
-            l->v[k] = p;
-        }
-    }
-    char *p = line;
-    for (int k = 0; k < l->ncol; k++) {
-        char *end = p;
-        double v = strtod(p, &end);
-        if (end == p && (*p == ',' || *p == '\0' || *p == '\n' || *p == '\r')) v = NAN; /* empty field */
-        else if (end == p || (*end != ',' && *end != '\0' && *end != '\n' && *end != '\r'))
-            return cli_error(CLI_FAIL, "plot-log: %s line %ld column %d (%s): not a number", path, lineno, k + 1,
-                             l->names[k]);
-        l->v[k][l->rows] = v;
-        if (k + 1 < l->ncol && *end != ',')
-            return cli_error(CLI_FAIL, "plot-log: %s line %ld has %d fields, the header names %d", path, lineno, k + 1,
-                             l->ncol);
-        p = end + 1;
-    }
-    if (p[-1] == ',')
-        return cli_error(CLI_FAIL, "plot-log: %s line %ld has more fields than the header names", path, lineno);
-    l->rows++;
-    return CLI_OK;
-}
-
-static int read_log(const char *path, csv_log *l)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return cli_error(CLI_FAIL, "plot-log: cannot open %s: %s", path, strerror(errno));
-    char line[4096];
-    long lineno = 0;
-    int rc = CLI_OK;
-    while (rc == CLI_OK && fgets(line, sizeof line, f)) {
-        lineno++;
-        if (!strchr(line, '\n') && !feof(f))
-            rc = cli_error(CLI_FAIL, "plot-log: %s line %ld is too long", path, lineno);
-        else if (lineno == 1) rc = parse_header(l, line, path);
-        else if (line[strspn(line, " \r\n")] != '\0') rc = parse_row(l, line, path, lineno);
-    }
-    if (rc == CLI_OK && lineno == 0) rc = cli_error(CLI_FAIL, "plot-log: %s is empty", path);
-    if (rc == CLI_OK && l->rows == 0) rc = cli_error(CLI_FAIL, "plot-log: %s has a header but no rows", path);
-    fclose(f);
-    return rc;
-}
-
 /* Running mean over the last k finite values (fewer at the start). */
 static double *running_mean(const double *v, int64_t n, int64_t k)
 {
@@ -116,11 +40,12 @@ static double *running_mean(const double *v, int64_t n, int64_t k)
 static const uint32_t dark[] = {0x1f77b4, 0xd62728, 0x2ca02c, 0x9467bd, 0xff7f0e, 0x8c564b, 0x17becf};
 static const uint32_t light[] = {0xaecde6, 0xf0b0b0, 0xb2dfb0, 0xd4c4e6, 0xffd0a8, 0xd6bfb8, 0xaee6ee};
 
-static int plot(const csv_log *l, const char *out, int64_t smooth, const char *caption, int w, int h, const char *path)
+static int plot(const ed_csv_log *l, const char *out, int64_t smooth, const char *caption, int w, int h,
+                const char *path)
 {
-    ed_series s[2 * (MAX_COLUMNS - 1)];
-    double *means[MAX_COLUMNS] = {0};
-    char names[MAX_COLUMNS][96];
+    ed_series s[2 * (ED_CSV_LOG_MAX_COLUMNS - 1)];
+    double *means[ED_CSV_LOG_MAX_COLUMNS] = {0};
+    char names[ED_CSV_LOG_MAX_COLUMNS][96];
     int n = 0, rc = CLI_OK;
     for (int k = 1; k < l->ncol; k++) {
         if (smooth <= 1) {
@@ -145,7 +70,7 @@ static int plot(const csv_log *l, const char *out, int64_t smooth, const char *c
     ed_line_opts o = {.width = w, .height = h, .caption = caption};
     if (rc == CLI_OK && ed_plot_lines(out, l->v[0], l->rows, s, n, &o) != ED_OK)
         rc = cli_error(CLI_FAIL, "plot-log: %s", ed_last_error());
-    for (int k = 0; k < MAX_COLUMNS; k++) free(means[k]);
+    for (int k = 0; k < ED_CSV_LOG_MAX_COLUMNS; k++) free(means[k]);
     return rc;
 }
 
@@ -189,13 +114,13 @@ int cmd_plot_log(int argc, char **argv)
     }
     if (!path) return cli_error(CLI_USAGE, "plot-log: give a log file (try edifice plot-log --help)");
     if (!out || !cli_ends_with(out, ".png")) return cli_error(CLI_USAGE, "plot-log: --out FILE.png is required");
-    csv_log l = {0};
-    int rc = read_log(path, &l);
+    ed_csv_log l;
+    int rc = ed_csv_log_read(path, &l) == ED_OK ? CLI_OK : cli_error(CLI_FAIL, "plot-log: %s", ed_last_error());
     if (rc == CLI_OK) {
         int64_t k = smooth > 0 ? smooth : (l.rows / 50 > 1 ? l.rows / 50 : 1);
         rc = plot(&l, out, k, caption, (int)w, (int)h, path);
     }
-    log_free(&l);
+    ed_csv_log_free(&l);
     if (rc == CLI_OK) printf("wrote %s\n", out);
     return rc;
 }

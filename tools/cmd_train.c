@@ -228,7 +228,8 @@ static int run_steps(ed_trainer *t, const train_args *a, const char *out, FILE *
     cli_progress_losses(&pr, names, nloss);
     while (ed_trainer_steps_done(t) < total && !stop_requested) {
         if (ed_trainer_step(t, &loss) != ED_OK) {
-            rc = cli_error(CLI_FAIL, "train: step %lld: %s", (long long)ed_trainer_steps_done(t) + 1, ed_last_error());
+            rc = cli_error(CLI_FAIL, "train: step %lld: %s; stopping without saving",
+                           (long long)ed_trainer_steps_done(t) + 1, ed_last_error());
             break;
         }
         int64_t step = ed_trainer_steps_done(t);

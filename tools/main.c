@@ -3,6 +3,7 @@
 #include "tools/cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
@@ -31,6 +32,8 @@ static const char usage[] =
     "run, grad, train, sample and eval also take --backend jit|interp (default jit); run and grad\n"
     "take -O0..-O3 (default -O2), --stats, and the pass options --passes LIST,\n"
     "--print-after-all, --print-after=NAME and --pass-stats (opt takes those too).\n"
+    "--check-numerics (any command, anywhere on the line) checks every value as it is computed and\n"
+    "fails naming the first op that made a NaN or an infinity (slow; the passes do not fuse).\n"
     "`edifice COMMAND --help` describes one command.\n";
 
 static int dispatch(int argc, char **argv)
@@ -59,4 +62,22 @@ static int dispatch(int argc, char **argv)
     return cli_error(CLI_USAGE, "unknown command '%s' (try edifice --help)", cmd);
 }
 
-int main(int argc, char **argv) { return cli_finish_stdout(dispatch(argc, argv)); }
+/* --check-numerics, anywhere on the line, for every command that compiles: the programs
+ * check each value as it is computed (backend/backend.h). Taken out before the command
+ * parses its flags; the library reads it as EDIFICE_CHECK_NUMERICS. */
+static int take_check_numerics(int argc, char **argv)
+{
+    int n = 0;
+    for (int i = 0; i < argc; i++)
+        if (i == 0 || strcmp(argv[i], "--check-numerics") != 0) argv[n++] = argv[i];
+    if (n < argc && setenv("EDIFICE_CHECK_NUMERICS", "1", 1) != 0) return -1;
+    argv[n] = NULL;
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    argc = take_check_numerics(argc, argv);
+    if (argc < 0) return cli_finish_stdout(cli_error(CLI_FAIL, "--check-numerics: cannot set the environment"));
+    return cli_finish_stdout(dispatch(argc, argv));
+}

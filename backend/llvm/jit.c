@@ -217,7 +217,7 @@ void ed_jit_free(ed_jit *j)
 }
 
 ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *offsets, int level,
-                       ed_conv_lowering conv)
+                       ed_numerics_fault *numerics, ed_conv_lowering conv)
 {
     pthread_once(&init_once, init_llvm);
     if (level < 0 || level > 3) {
@@ -236,6 +236,7 @@ ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *
     LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
     ed_cg cg;
     cg_init(&cg, LLVMOrcThreadSafeContextGetContext(tsctx), g->name);
+    cg.numerics = numerics;
     cg.conv = conv;
     int st = lower_module(&cg, g, order, offsets, LLVMOrcLLJITGetTripleString(j->jit),
                           LLVMOrcLLJITGetDataLayoutStr(j->jit), &j->stats);

@@ -6,6 +6,7 @@
 #include "backend/arena.h"
 #include "backend/llvm/jit.h"
 #include "runtime/error.h"
+#include "runtime/numerics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,24 @@ int ed_lower_kernels(ed_cg *cg, const ed_graph *g, const char *prefix, const int
     return ED_OK;
 }
 
+static LLVMValueRef host_ptr(ed_cg *cg, const void *p)
+{
+    return LLVMConstIntToPtr(ed_cg_i64(cg, (int64_t)(uintptr_t)p), cg->ptr);
+}
+
+/* --check-numerics: ed_numerics_check(fault, value, numel, is_f64, node) after the kernel.
+ * The function, the fault record and the node are addresses in this process, baked in as
+ * constants (the program that holds them outlives its code). */
+static void emit_numerics_check(ed_cg *cg, const ed_node *n, LLVMValueRef value)
+{
+    if ((n->dtype != ED_F32 && n->dtype != ED_F64) || n->op == ED_OP_LOOP) return; /* its gets are checked */
+    LLVMTypeRef params[] = {cg->ptr, cg->ptr, cg->i64, cg->i32, cg->ptr};
+    LLVMTypeRef ft = LLVMFunctionType(cg->vd, params, 5, 0);
+    LLVMValueRef args[] = {host_ptr(cg, cg->numerics), value, ed_cg_i64(cg, ed_shape_numel(n->shape)),
+                           LLVMConstInt(cg->i32, n->dtype == ED_F64, 0), host_ptr(cg, n)};
+    LLVMBuildCall2(cg->b, ft, host_ptr(cg, (const void *)(uintptr_t)ed_numerics_check), args, 5, "");
+}
+
 int ed_lower_calls(ed_cg *cg, const ed_graph *g, ed_node *const *order, const LLVMValueRef *kern,
                    const LLVMValueRef *vals, LLVMValueRef seed, LLVMValueRef call)
 {
@@ -251,6 +270,7 @@ int ed_lower_calls(ed_cg *cg, const ed_graph *g, ed_node *const *order, const LL
         args[n->nin + 1] = seed;
         args[n->nin + 2] = call;
         LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(k), k, args, (unsigned)n->nin + 3, "");
+        if (cg->numerics) emit_numerics_check(cg, n, vals[n->id]);
     }
     free(args);
     return ED_OK;

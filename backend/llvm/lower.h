@@ -14,6 +14,7 @@ typedef struct {
     LLVMBuilderRef b;
     LLVMValueRef fn; /* the kernel being emitted */
     LLVMTypeRef i1, i32, i64, f32, f64, ptr, vd;
+    void *numerics;            /* an ed_numerics_fault every float kernel output is checked into; NULL: off */
     ed_conv_lowering conv;     /* the convolutions' form (lower_conv.c) */
     LLVMValueRef conv_scratch; /* the im2col buffer all gemm convolutions share, or NULL */
     int64_t conv_scratch_bytes;
