@@ -46,11 +46,21 @@ typedef struct {
     int inplace;          /* nodes that write over an input */
 } ed_arena_stats;
 
+/* How the JIT lowers the convolution ops. Zero is the default: by size (backend/llvm/
+ * lower_conv.c states the rule and bench/HISTORY.md the measurement behind it). The
+ * others exist to test and measure each form. */
+typedef enum {
+    ED_CONV_AUTO,   /* = im2col + sgemm for f32 convolutions, direct for f64 and one channel per group */
+    ED_CONV_DIRECT, /* loops in double: the interpreter's bits */
+    ED_CONV_GEMM,   /* im2col + sgemm (col2im for conv_transpose2d) for every f32 convolution */
+} ed_conv_lowering;
+
 typedef struct {
     ed_backend backend;
     uint64_t seed;           /* seed of the random ops' streams */
     ed_arena_mode arena;     /* JIT only: the memory plan */
     ed_opt_level opt_level;  /* JIT only */
+    ed_conv_lowering conv;   /* JIT only: the convolutions' form */
     const char *passes;      /* graph passes run on a copy of the graph: NULL for
                                ED_DEFAULT_PIPELINE, "" for none (passes/pass.h) */
     ed_pass_opts *pass_opts; /* NULL, or verification, printing and stats for the passes */

@@ -60,6 +60,8 @@ static int resolve_opts(const ed_compile_opts *opts, ed_compile_opts *o)
     if (ed_numerics_env()) o->check_numerics = true;
     if (o->arena < ED_ARENA_INPLACE || o->arena > ED_ARENA_SEPARATE)
         return ed_fail("compile: unknown arena mode %d", (int)o->arena);
+    if (o->conv < ED_CONV_AUTO || o->conv > ED_CONV_GEMM)
+        return ed_fail("compile: unknown convolution lowering %d", (int)o->conv);
     if (o->opt_level < ED_OPT_O0 || o->opt_level > ED_OPT_O3)
         return ed_fail("compile: unknown opt level %d (ED_OPT_O0..ED_OPT_O3, or 0 for the default)", (int)o->opt_level);
     return ED_OK;
@@ -178,7 +180,7 @@ static int compile_jit(ed_program *p, const int64_t *offsets)
     if (fill_consts(p->graph, p->arena, offsets) != ED_OK) return ED_ERR;
     if (!(p->ptrs = zalloc(p->nnodes, sizeof *p->ptrs))) return ed_fail("compile: out of memory");
     p->jit = ed_jit_compile(p->graph, p->order, offsets, (int)p->opts.opt_level - ED_OPT_O0,
-                            p->opts.check_numerics ? &p->fault : NULL);
+                            p->opts.check_numerics ? &p->fault : NULL, p->opts.conv);
     if (!p->jit) return ED_ERR;
     ed_jit_stats js = ed_jit_get_stats(p->jit);
     p->stats = (ed_compile_stats){.lower_ms = js.lower_ms,

@@ -119,6 +119,33 @@ ed_node *ed_scatter_add(ed_node *base, ed_node *idx, ed_node *updates, int axis)
 ed_node *ed_matmul(ed_node *a, ed_node *b);
 ed_node *ed_matmul_t(ed_node *a, ed_node *b, bool transpose_a, bool transpose_b);
 
+/* ---- convolutions (NCHW; ir/conv.h states the rule) ---------------------------- */
+
+/* Per spatial axis (h, w). The zero value of a field is its default: stride 1, padding
+ * 0, dilation 1, groups 1, output_padding 0 (conv_transpose2d only). NULL: all defaults. */
+typedef struct {
+    int64_t stride[2], padding[2], dilation[2];
+    int64_t groups;
+    int64_t output_padding[2];
+} ed_conv_opts;
+
+/* x [N,C,H,W], w [O,C/groups,KH,KW] -> [N,O,OH,OW], OH = (H + 2 ph - dh (KH-1) - 1) / sh + 1. */
+ed_node *ed_conv2d(ed_node *x, ed_node *w, const ed_conv_opts *o);
+/* The adjoint of conv2d in x (its input gradient), PyTorch's conv_transpose2d: y [N,O,H,W],
+ * w [O,C/groups,KH,KW] -> [N,C,(H-1) sh - 2 ph + dh (KH-1) + 1 + output_padding, ...]. */
+ed_node *ed_conv_transpose2d(ed_node *y, ed_node *w, const ed_conv_opts *o);
+/* The adjoint of conv2d in w (its weight gradient): x [N,C,H,W], dy [N,O,OH,OW] ->
+ * [O,C/groups,kh,kw]. */
+ed_node *ed_conv2d_weight_grad(ed_node *x, ed_node *dy, int64_t kh, int64_t kw, const ed_conv_opts *o);
+/* Average over kh x kw windows of x [N,C,H,W] (stride, padding: stride and padding of
+ * o, NULL: stride = kernel, no padding), zeros in the padding counted: every window
+ * divides by kh kw (PyTorch's count_include_pad=True). A conv2d with a ones kernel per
+ * channel, then the division. */
+ed_node *ed_avg_pool2d(ed_node *x, int64_t kh, int64_t kw, const ed_conv_opts *o);
+/* Nearest-neighbour upsampling of x [N,C,H,W] by whole factors: [N,C,H sh,W sw], each
+ * pixel repeated (a reshape, broadcast_to and reshape, so it fuses into its reader). */
+ed_node *ed_upsample_nearest2d(ed_node *x, int64_t sh, int64_t sw);
+
 /* ---- random (Philox streams; a new stream per node) ----------------------------- */
 
 ed_node *ed_rand(ed_graph *g, ed_dtype dt, ed_shape shape, double lo, double hi);

@@ -223,6 +223,46 @@ ed_node *ed_layer_norm(ed_node *x, const char *name, double eps, bool affine)
     return block_leave(x->graph, layer_norm_body(x, eps, affine));
 }
 
+/* Per (sample, group) mean and biased variance, each as a mean over H, W per channel
+ * ([N,C,1,1], one pass over x) then over the group's channels (a tiny [N,G,C/G] view),
+ * read back per channel. x is never reshaped (a copy in the JIT): three passes over it,
+ * mean, variance and the normalization with the affine map, one fused kernel each. */
+static ed_node *per_group(ed_node *per_channel, int64_t groups)
+{
+    ed_shape s = per_channel->shape;
+    ed_shape grouped = ed_shape3(s.dim[0], groups, s.dim[1] / groups);
+    ed_node *m = ed_mean(ed_reshape(per_channel, grouped), 4, true);
+    return ed_reshape(ed_broadcast_to(m, grouped), s);
+}
+
+static ed_node *group_norm_body(ed_node *x, int64_t groups, double eps, bool affine)
+{
+    ed_graph *g = x->graph;
+    char t[96];
+    ed_node_type_str(x, t, sizeof t);
+    if (!is_float(x)) return ed_nn_fail(g, "group_norm", "x is %s, needs f32 or f64", t);
+    if (x->shape.rank != 4) return ed_nn_fail(g, "group_norm", "x is %s, needs rank 4 [N,C,H,W]", t);
+    int64_t ch = x->shape.dim[1];
+    if (groups < 1 || ch % groups)
+        return ed_nn_fail(g, "group_norm", "groups %lld must be >= 1 and divide the %lld channels of %s",
+                          (long long)groups, (long long)ch, t);
+    if (!(eps >= 0 && eps < INFINITY)) return ed_nn_fail(g, "group_norm", "eps must be finite and >= 0, got %g", eps);
+    unsigned hw = 4 | 8;
+    ed_node *d = ed_sub(x, per_group(ed_mean(x, hw, true), groups));
+    ed_node *var = per_group(ed_mean(ed_square(d), hw, true), groups); /* biased: divides by C/G*H*W */
+    ed_node *y = ed_mul(d, ed_rsqrt(ed_add_scalar(var, eps)));
+    if (!affine) return y;
+    ed_node *gain = ed_reshape(scoped_param(g, "g", x->dtype, ed_shape1(ch), ED_INIT_ONES), ed_shape3(ch, 1, 1));
+    ed_node *bias = ed_reshape(scoped_param(g, "b", x->dtype, ed_shape1(ch), ED_INIT_ZEROS), ed_shape3(ch, 1, 1));
+    return ed_add(ed_mul(y, gain), bias);
+}
+
+ed_node *ed_group_norm(ed_node *x, const char *name, int64_t groups, double eps, bool affine)
+{
+    if (!block_enter(x, "group_norm", name)) return NULL;
+    return block_leave(x->graph, group_norm_body(x, groups, eps, affine));
+}
+
 /* ---- softmax family ------------------------------------------------------------------ */
 
 /* Normalize axis for x (float, rank >= 1); -1 with a graph error naming `what` if bad. */

@@ -64,6 +64,12 @@ ed_node *ed_mlp(ed_node *x, const char *name, const int64_t *sizes, int n, ed_ac
  * (x - mean) / sqrt(var + eps), then * name.g (ones) + name.b (zeros) when affine. */
 ed_node *ed_layer_norm(ed_node *x, const char *name, double eps, bool affine);
 
+/* Group normalization of x [N,C,H,W]: the channels in `groups` groups, each (sample, group)
+ * normalized by its mean and biased variance over its C/groups*H*W values, then
+ * * name.g [C] (ones) + name.b [C] (zeros) per channel when affine (PyTorch's GroupNorm;
+ * its default eps 1e-5). A composition of reshapes, reductions and elementwise ops. */
+ed_node *ed_group_norm(ed_node *x, const char *name, int64_t groups, double eps, bool affine);
+
 /* Multi-head self-attention on x [B, T, D], D divisible by heads: dense q, k, v
  * (name.q, name.k, name.v, with bias), scores q k^T / sqrt(D / heads) per head, future
  * positions masked to -1e9 when causal, softmax over keys, then dense name.o. */

@@ -36,6 +36,11 @@ ED_KERNEL(ed_k_one_hot);
 /* matmul.c */
 ED_KERNEL(ed_k_matmul);
 
+/* conv.c */
+ED_KERNEL(ed_k_conv2d);
+ED_KERNEL(ed_k_conv_transpose2d);
+ED_KERNEL(ed_k_conv2d_weight_grad);
+
 /* leaves.c: constants, bound leaves, random streams */
 ED_KERNEL(ed_k_const);
 ED_KERNEL(ed_k_bound_leaf);

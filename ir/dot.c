@@ -47,6 +47,12 @@ static void node_label(ed_strbuf *label, const ed_node *n, int num)
     }
     if (n->op == ED_OP_LOOP) ed_sb_printf(label, " x%lld", (long long)n->attr.trips);
     if (n->op == ED_OP_GET) ed_sb_printf(label, " %d", n->attr.index);
+    if (ed_ops[n->op].attrs & A_CONV) {
+        const ed_attrs *a = &n->attr;
+        ed_sb_printf(label, " s%lldx%lld p%lldx%lld d%lldx%lld g%lld", (long long)a->stride[0], (long long)a->stride[1],
+                     (long long)a->padding[0], (long long)a->padding[1], (long long)a->dilation[0],
+                     (long long)a->dilation[1], (long long)a->groups);
+    }
     if (n->op == ED_OP_CONST && n->attr.ndata == 1 && n->attr.data)
         ed_sb_printf(label, " %s", ed_text_number(n->attr.data[0], n->dtype, text));
     if (!(ed_ops[n->op].flags & F_TUPLE)) ed_sb_printf(label, "\n%s", ed_node_type_str(n, text, sizeof text));

@@ -30,6 +30,7 @@ typedef enum {
     ED_KIND_MOVE,
     ED_KIND_INDEX,
     ED_KIND_MATMUL,
+    ED_KIND_CONV,
     ED_KIND_RANDOM,
     ED_KIND_CONTROL,
     ED_KIND_FUSED,
@@ -76,6 +77,9 @@ enum {
     A_BODY = 1 << 14,   /* body, trips, ncarried: loop */
     A_INDEX = 1 << 15,  /* index: get */
     A_EXPR = 1 << 16,   /* body: fused (the expression, a graph printed after the inputs) */
+    A_CONV = 1 << 17,   /* stride, padding, dilation, groups: convolutions */
+    A_OUTPAD = 1 << 18, /* out_pad: conv_transpose2d's output_padding */
+    A_KERNEL = 1 << 19, /* kernel: conv2d_weight_grad's kernel size */
 };
 
 /* A fused node reads at most this many inputs (kernels walk them all at once). */
@@ -127,6 +131,11 @@ typedef struct ed_attrs {
     int64_t trips;         /* loop: iteration count (static, 0..INT32_MAX) */
     int ncarried;          /* loop: how many inputs are carried (the rest are captured) */
     int index;             /* get: which result of the tuple */
+    /* convolutions, per spatial axis (h, w): */
+    int64_t stride[2], padding[2], dilation[2];
+    int64_t groups;
+    int64_t out_pad[2]; /* conv_transpose2d: extra rows/columns at the end, < stride */
+    int64_t kernel[2];  /* conv2d_weight_grad: KH, KW of the weight it gives */
 } ed_attrs;
 
 struct ed_node {

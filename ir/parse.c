@@ -535,6 +535,12 @@ static bool read_key_value(parser *p, stmt *st, ed_text_key key)
         if (!read_int(p, 0, INT_MAX, "an index", &v)) return false;
         a->index = (int)v;
         return true;
+    case ED_KEY_STRIDE: return read_int_list(p, -MAX_INT, MAX_INT, "a stride", a->stride, n, NULL);
+    case ED_KEY_PADDING: return read_int_list(p, -MAX_INT, MAX_INT, "an amount", a->padding, n, NULL);
+    case ED_KEY_DILATION: return read_int_list(p, -MAX_INT, MAX_INT, "a dilation", a->dilation, n, NULL);
+    case ED_KEY_GROUPS: return read_int(p, -MAX_INT, MAX_INT, "a group count", &a->groups);
+    case ED_KEY_OUT_PAD: return read_int_list(p, -MAX_INT, MAX_INT, "an amount", a->out_pad, n, NULL);
+    case ED_KEY_KERNEL: return read_int_list(p, -MAX_INT, MAX_INT, "a size", a->kernel, n, NULL);
     case ED_KEY_COUNT: break;
     }
     return false;
@@ -693,6 +699,13 @@ static bool check_list_lengths(parser *p, const stmt *st)
             return fail_at(p, st->key_at[k], "%s has %d entries but the input is %s (rank %d)", ed_text_keys[k].name,
                            st->count[k], ed_node_type_str(x, t, sizeof t), x->shape.rank);
         }
+    }
+    /* Convolution attributes give one entry per spatial axis (h, w). */
+    static const ed_text_key pairs[] = {ED_KEY_STRIDE, ED_KEY_PADDING, ED_KEY_DILATION, ED_KEY_OUT_PAD, ED_KEY_KERNEL};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        ed_text_key k = pairs[i];
+        if (st->seen[k] && st->count[k] != 2)
+            return fail_at(p, st->key_at[k], "%s has %d entries, needs 2 (h, w)", ed_text_keys[k].name, st->count[k]);
     }
     return true;
 }

@@ -9,18 +9,35 @@
 #include <string.h>
 
 const ed_text_key_info ed_text_keys[ED_KEY_COUNT] = {
-    [ED_KEY_INIT] = {"init", A_INIT, false},    [ED_KEY_SCALE] = {"scale", A_INIT, false},
-    [ED_KEY_AXES] = {"axes", A_AXES, false},    [ED_KEY_KEEPDIMS] = {"keepdims", A_AXES, false},
-    [ED_KEY_AXIS] = {"axis", A_AXIS, false},    [ED_KEY_PERM] = {"perm", A_PERM, false},
-    [ED_KEY_START] = {"start", A_SLICE, false}, [ED_KEY_STOP] = {"stop", A_SLICE, false},
-    [ED_KEY_STEP] = {"step", A_SLICE, false},   [ED_KEY_PAD_LO] = {"lo", A_PAD, false},
-    [ED_KEY_PAD_HI] = {"hi", A_PAD, false},     [ED_KEY_PAD_VALUE] = {"value", A_PAD, false},
-    [ED_KEY_ALPHA] = {"alpha", A_ALPHA, false}, [ED_KEY_APPROX] = {"approx", A_APPROX, false},
-    [ED_KEY_LO] = {"lo", A_RANGE, false},       [ED_KEY_HI] = {"hi", A_RANGE, false},
-    [ED_KEY_P] = {"p", A_PROB, false},          [ED_KEY_STREAM] = {"stream", A_STREAM, false},
-    [ED_KEY_TA] = {"ta", A_TRANS, true},        [ED_KEY_TB] = {"tb", A_TRANS, true},
-    [ED_KEY_TRIPS] = {"trips", A_BODY, false},  [ED_KEY_NCARRIED] = {"ncarried", A_BODY, false},
+    [ED_KEY_INIT] = {"init", A_INIT, false},
+    [ED_KEY_SCALE] = {"scale", A_INIT, false},
+    [ED_KEY_AXES] = {"axes", A_AXES, false},
+    [ED_KEY_KEEPDIMS] = {"keepdims", A_AXES, false},
+    [ED_KEY_AXIS] = {"axis", A_AXIS, false},
+    [ED_KEY_PERM] = {"perm", A_PERM, false},
+    [ED_KEY_START] = {"start", A_SLICE, false},
+    [ED_KEY_STOP] = {"stop", A_SLICE, false},
+    [ED_KEY_STEP] = {"step", A_SLICE, false},
+    [ED_KEY_PAD_LO] = {"lo", A_PAD, false},
+    [ED_KEY_PAD_HI] = {"hi", A_PAD, false},
+    [ED_KEY_PAD_VALUE] = {"value", A_PAD, false},
+    [ED_KEY_ALPHA] = {"alpha", A_ALPHA, false},
+    [ED_KEY_APPROX] = {"approx", A_APPROX, false},
+    [ED_KEY_LO] = {"lo", A_RANGE, false},
+    [ED_KEY_HI] = {"hi", A_RANGE, false},
+    [ED_KEY_P] = {"p", A_PROB, false},
+    [ED_KEY_STREAM] = {"stream", A_STREAM, false},
+    [ED_KEY_TA] = {"ta", A_TRANS, true},
+    [ED_KEY_TB] = {"tb", A_TRANS, true},
+    [ED_KEY_TRIPS] = {"trips", A_BODY, false},
+    [ED_KEY_NCARRIED] = {"ncarried", A_BODY, false},
     [ED_KEY_INDEX] = {"index", A_INDEX, false},
+    [ED_KEY_STRIDE] = {"stride", A_CONV, false},
+    [ED_KEY_PADDING] = {"padding", A_CONV, false},
+    [ED_KEY_DILATION] = {"dilation", A_CONV, false},
+    [ED_KEY_GROUPS] = {"groups", A_CONV, false},
+    [ED_KEY_OUT_PAD] = {"output_padding", A_OUTPAD, false},
+    [ED_KEY_KERNEL] = {"kernel", A_KERNEL, false},
 };
 
 /* ---- string buffers ------------------------------------------------------------ */
@@ -231,6 +248,12 @@ static void print_key_value(ed_strbuf *b, ed_text_key key, const ed_node *n)
     case ED_KEY_TRIPS: ed_sb_printf(b, "%lld", (long long)a->trips); break;
     case ED_KEY_NCARRIED: ed_sb_printf(b, "%d", a->ncarried); break;
     case ED_KEY_INDEX: ed_sb_printf(b, "%d", a->index); break;
+    case ED_KEY_STRIDE: print_ints(b, a->stride, 2); break;
+    case ED_KEY_PADDING: print_ints(b, a->padding, 2); break;
+    case ED_KEY_DILATION: print_ints(b, a->dilation, 2); break;
+    case ED_KEY_GROUPS: ed_sb_printf(b, "%lld", (long long)a->groups); break;
+    case ED_KEY_OUT_PAD: print_ints(b, a->out_pad, 2); break;
+    case ED_KEY_KERNEL: print_ints(b, a->kernel, 2); break;
     case ED_KEY_COUNT: break;
     }
 }

@@ -2,6 +2,7 @@
  * Each rule checks its inputs and attributes and writes the output type, or writes a
  * message and fails.
  * Constructors, the text parser and the verifier all go through ed_infer. */
+#include "ir/conv.h"
 #include "ir/ir.h"
 
 #include <math.h>
@@ -396,6 +397,9 @@ static const rule_fn own_rules[ED_OP_COUNT] = {
     [ED_OP_ONE_HOT] = rule_one_hot,
     [ED_OP_SCATTER_ADD] = rule_scatter_add,
     [ED_OP_MATMUL] = rule_matmul,
+    [ED_OP_CONV2D] = ed_conv_rule,
+    [ED_OP_CONV_TRANSPOSE2D] = ed_conv_rule,
+    [ED_OP_CONV2D_WEIGHT_GRAD] = ed_conv_rule,
     [ED_OP_LOOP] = ed_loop_rule,
     [ED_OP_GET] = ed_get_rule,
     [ED_OP_FUSED] = ed_fused_rule,

@@ -116,6 +116,12 @@ typedef enum {
     ED_KEY_TRIPS,
     ED_KEY_NCARRIED,
     ED_KEY_INDEX,
+    ED_KEY_STRIDE,
+    ED_KEY_PADDING,
+    ED_KEY_DILATION,
+    ED_KEY_GROUPS,
+    ED_KEY_OUT_PAD,
+    ED_KEY_KERNEL,
     ED_KEY_COUNT
 } ed_text_key;
 

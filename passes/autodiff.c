@@ -286,6 +286,61 @@ static void vjp_matmul(ed_node *y, ed_node *gy, const bool *need, ed_node **gin)
     if (need[1]) gin[1] = tb ? ed_matmul_t(gy, a, true, ta) : ed_matmul_t(a, gy, !ta, false);
 }
 
+/* ---- convolutions -------------------------------------------------------------
+ *
+ * The three ops are one bilinear map B(x, w) = y = conv2d(x, w) seen from each side:
+ * conv_transpose2d(dy, w) = B's adjoint in x, conv2d_weight_grad(x, dy) = its adjoint in
+ * w. So each op's gradients are the other two, and the family is closed under autodiff. */
+
+static ed_conv_opts conv_opts_of(const ed_node *y, int64_t out_pad_h, int64_t out_pad_w)
+{
+    const ed_attrs *a = &y->attr;
+    return (ed_conv_opts){.stride = {a->stride[0], a->stride[1]},
+                          .padding = {a->padding[0], a->padding[1]},
+                          .dilation = {a->dilation[0], a->dilation[1]},
+                          .groups = a->groups,
+                          .output_padding = {out_pad_h, out_pad_w}};
+}
+
+/* conv_transpose2d's output_padding that gives back x's height and width: the rows and
+ * columns the forward conv2d's stride left unread. */
+static ed_conv_opts input_grad_opts(const ed_node *y, ed_shape x, int64_t kh, int64_t kw)
+{
+    const ed_attrs *a = &y->attr;
+    int64_t k[2] = {kh, kw}, extra[2];
+    for (int i = 0; i < 2; i++)
+        extra[i] = (x.dim[2 + i] + 2 * a->padding[i] - a->dilation[i] * (k[i] - 1) - 1) % a->stride[i];
+    return conv_opts_of(y, extra[0], extra[1]);
+}
+
+/* y = conv2d(x, w) */
+static void vjp_conv2d(ed_node *y, ed_node *gy, const bool *need, ed_node **gin)
+{
+    ed_node *x = y->in[0], *w = y->in[1];
+    int64_t kh = w->shape.dim[2], kw = w->shape.dim[3];
+    ed_conv_opts o = input_grad_opts(y, x->shape, kh, kw);
+    if (need[0]) gin[0] = ed_conv_transpose2d(gy, w, &o);
+    if (need[1]) gin[1] = ed_conv2d_weight_grad(x, gy, kh, kw, &o);
+}
+
+/* x = conv_transpose2d(t, w): t plays conv2d's output, x its input. */
+static void vjp_conv_transpose2d(ed_node *y, ed_node *gy, const bool *need, ed_node **gin)
+{
+    ed_node *t = y->in[0], *w = y->in[1];
+    ed_conv_opts o = conv_opts_of(y, 0, 0);
+    if (need[0]) gin[0] = ed_conv2d(gy, w, &o);
+    if (need[1]) gin[1] = ed_conv2d_weight_grad(gy, t, w->shape.dim[2], w->shape.dim[3], &o);
+}
+
+/* gw = conv2d_weight_grad(x, dy) */
+static void vjp_conv2d_weight_grad(ed_node *y, ed_node *gy, const bool *need, ed_node **gin)
+{
+    ed_node *x = y->in[0];
+    ed_conv_opts o = input_grad_opts(y, x->shape, y->attr.kernel[0], y->attr.kernel[1]);
+    if (need[0]) gin[0] = ed_conv_transpose2d(y->in[1], gy, &o);
+    if (need[1]) gin[1] = ed_conv2d(x, gy, &o);
+}
+
 static void vjp_leaf(ed_node *y, ed_node *gy, const bool *need, ed_node **gin)
 {
     (void)y, (void)gy, (void)need, (void)gin;
@@ -314,6 +369,9 @@ static const vjp_fn vjps[ED_OP_COUNT] = {
     [ED_OP_GATHER] = vjp_gather,
     [ED_OP_SCATTER_ADD] = vjp_scatter_add,
     [ED_OP_MATMUL] = vjp_matmul,
+    [ED_OP_CONV2D] = vjp_conv2d,
+    [ED_OP_CONV_TRANSPOSE2D] = vjp_conv_transpose2d,
+    [ED_OP_CONV2D_WEIGHT_GRAD] = vjp_conv2d_weight_grad,
 };
 
 /* Unary elementwise ops need no entry above: their rule is their case in vjp_unary. */

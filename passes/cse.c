@@ -71,6 +71,11 @@ static bool same_attrs(const ed_node *a, const ed_node *b)
     if ((s & A_PROB) && !same_double(x->p, y->p)) return false;
     if ((s & A_STREAM) && x->stream != y->stream) return false;
     if ((s & A_TRANS) && (x->ta != y->ta || x->tb != y->tb)) return false;
+    if ((s & A_CONV) && !(same_i64s(x->stride, y->stride, 2) && same_i64s(x->padding, y->padding, 2) &&
+                          same_i64s(x->dilation, y->dilation, 2) && x->groups == y->groups))
+        return false;
+    if ((s & A_OUTPAD) && !same_i64s(x->out_pad, y->out_pad, 2)) return false;
+    if ((s & A_KERNEL) && !same_i64s(x->kernel, y->kernel, 2)) return false;
     return true;
 }
 

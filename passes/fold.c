@@ -7,6 +7,7 @@
  * This is the one place a pass uses backend code: the interpreter's kernels, which
  * depend only on ir/ and runtime/. */
 #include "interp/interp.h"
+#include "ir/conv.h"
 #include "passes/pass.h"
 #include "runtime/error.h"
 
@@ -18,11 +19,23 @@ enum {
     FOLD_KEEP = 1 << 14, /* largest non-splat constant made (elements) */
 };
 
+/* Largest convolution evaluated (multiply-adds): a small result may still sum a huge
+ * window, and the interpreter's kernel is plain loops. */
+#define FOLD_CONV_WORK 6.7e7
+
+static bool too_much_work(const ed_node *n)
+{
+    if (ed_ops[n->op].kind != ED_KIND_CONV) return false;
+    ed_conv_geom g = ed_conv_geom_of(n);
+    double macs = (double)g.n * (double)g.o * (double)g.oh * (double)g.ow * (double)g.cg * (double)g.kh * (double)g.kw;
+    return macs > FOLD_CONV_WORK;
+}
+
 static bool foldable(const ed_node *n)
 {
     if (!ed_pass_op_is_known(n->op) || n->nin == 0) return false; /* leaves and random ops */
     if (ed_ops[n->op].kind == ED_KIND_RANDOM) return false;
-    if (ed_shape_numel(n->shape) > FOLD_EVAL) return false;
+    if (ed_shape_numel(n->shape) > FOLD_EVAL || too_much_work(n)) return false;
     for (int k = 0; k < n->nin; k++)
         if (n->in[k]->op != ED_OP_CONST) return false;
     return true;

@@ -3,8 +3,9 @@
 
 #include <stdlib.h>
 
-/* The attribute groups passes know how to compare and copy (A_NAME .. A_TRANS). */
-#define KNOWN_ATTRS ((unsigned)((A_TRANS << 1) - 1))
+/* The attribute groups passes know how to compare and copy (A_NAME .. A_TRANS, and the
+ * convolutions'). */
+#define KNOWN_ATTRS ((unsigned)(((A_TRANS << 1) - 1) | A_CONV | A_OUTPAD | A_KERNEL))
 
 bool ed_pass_op_is_known(ed_op op)
 {
@@ -17,6 +18,7 @@ bool ed_pass_op_is_known(ed_op op)
     case ED_KIND_MOVE:
     case ED_KIND_INDEX:
     case ED_KIND_MATMUL:
+    case ED_KIND_CONV:
     case ED_KIND_RANDOM: return true;
     default: return false;
     }

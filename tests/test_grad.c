@@ -365,6 +365,69 @@ static void test_matmul(void **state)
     }
 }
 
+/* The odd convolution shapes: stride 2, padding 1, dilation 2, groups 2, 1x1, a kernel
+ * larger than the input with padding, and all at once; each op of the family alone
+ * (conv_transpose2d with output_padding where the stride allows it). */
+static void test_convolutions(void **state)
+{
+    (void)state;
+    rng_state = 20;
+    const struct {
+        ed_shape x, w;
+        ed_conv_opts o;
+    } cases[] = {
+        {ed_shape4(2, 3, 7, 6), ed_shape4(4, 3, 3, 3), {.stride = {2, 2}}},
+        {ed_shape4(1, 2, 5, 5), ed_shape4(3, 2, 3, 3), {.padding = {1, 1}}},
+        {ed_shape4(1, 2, 7, 6), ed_shape4(2, 2, 2, 3), {.dilation = {2, 2}, .padding = {1, 0}}},
+        {ed_shape4(2, 4, 5, 4), ed_shape4(6, 2, 3, 2), {.groups = 2, .stride = {1, 2}}},
+        {ed_shape4(2, 3, 4, 5), ed_shape4(5, 3, 1, 1), {.groups = 1}},
+        {ed_shape4(1, 2, 2, 3), ed_shape4(2, 2, 4, 4), {.padding = {2, 1}}},
+        {ed_shape4(1, 3, 8, 9),
+         ed_shape4(3, 1, 3, 2),
+         {.stride = {2, 3}, .dilation = {2, 1}, .padding = {1, 2}, .groups = 3}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char what[48];
+        ed_conv_opts o = cases[i].o;
+        grad_case *c = case_new();
+        ed_node *x = xs(c, cases[i].x), *w = xs(c, cases[i].w);
+        ed_node *y = ed_conv2d(x, w, &o);
+        snprintf(what, sizeof what, "conv2d case %zu", i);
+        ed_shape ys = y ? y->shape : ed_shape0();
+        check(c, y, what);
+
+        for (int k = 0; k < 2; k++) o.output_padding[k] = o.stride[k] > 1 ? 1 : 0;
+        c = case_new();
+        ed_node *t = xs(c, ys);
+        w = xs(c, cases[i].w);
+        snprintf(what, sizeof what, "conv_transpose2d case %zu", i);
+        check(c, ed_conv_transpose2d(t, w, &o), what);
+        o.output_padding[0] = o.output_padding[1] = 0;
+
+        c = case_new();
+        x = xs(c, cases[i].x);
+        ed_node *dy = xs(c, ys);
+        snprintf(what, sizeof what, "conv2d_weight_grad case %zu", i);
+        check(c, ed_conv2d_weight_grad(x, dy, cases[i].w.dim[2], cases[i].w.dim[3], &o), what);
+    }
+    /* second order: the gradient of a conv net's input gradient goes through the VJPs of
+     * conv_transpose2d and conv2d_weight_grad */
+    grad_case *c2 = case_new();
+    ed_node *x2 = xs(c2, ed_shape4(1, 2, 5, 4)), *w2 = xs(c2, ed_shape4(4, 1, 3, 2));
+    ed_conv_opts o2 = {.stride = {2, 1}, .padding = {1, 1}, .groups = 2};
+    ed_node *inner = ed_sum(ed_square(ed_tanh(ed_conv2d(x2, w2, &o2))), ED_ALL_AXES, false);
+    check(c2, ed_grad1(inner, x2), "conv2d input gradient, differentiated again");
+    /* pooling, upsampling and group norm, compositions differentiated through their parts */
+    grad_case *c = case_new();
+    check(c, ed_avg_pool2d(xs(c, ed_shape4(2, 3, 5, 4)), 3, 2, &(ed_conv_opts){.stride = {2, 1}, .padding = {1, 1}}),
+          "avg_pool2d");
+    c = case_new();
+    check(c, ed_upsample_nearest2d(xs(c, ed_shape4(2, 2, 3, 2)), 2, 3), "upsample_nearest2d");
+    c = case_new();
+    ed_node *x = xs(c, ed_shape4(2, 6, 3, 2));
+    check(c, ed_group_norm(x, "gn", 3, 1e-5, true), "group_norm");
+}
+
 static void test_params_and_nn_blocks(void **state)
 {
     (void)state;
@@ -571,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_movement),
         cmocka_unit_test(test_indexing),
         cmocka_unit_test(test_matmul),
+        cmocka_unit_test(test_convolutions),
         cmocka_unit_test(test_params_and_nn_blocks),
         cmocka_unit_test(test_param_gradient),
         cmocka_unit_test(test_every_differentiable_op_is_checked),

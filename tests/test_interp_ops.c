@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "frontend/nn.h"
 #include "interp/interp.h"
 #include "runtime/philox.h"
 #include "support/interp_check.h"
@@ -798,12 +799,108 @@ static void test_rand_f64(void **state)
     ed_program_free(p);
 }
 
+/* ---- convolutions ------------------------------------------------------------------- */
+
+static ed_node *iota33(ed_dtype dt) { return CST(g, dt, ed_shape4(1, 1, 3, 3), 1, 2, 3, 4, 5, 6, 7, 8, 9); }
+
+static void test_conv2d(void **state)
+{
+    (void)state;
+    ed_node *x = iota33(ED_F32), *diag = CST(g, ED_F32, ed_shape4(1, 1, 2, 2), 1, 0, 0, 1);
+    ed_node *ones = ed_fill(g, ED_F32, ed_shape4(1, 1, 2, 2), 1);
+    /* x[i,j] + x[i+1,j+1] */
+    CHECK(ed_conv2d(x, diag, NULL), ED_F32, ed_shape4(1, 1, 2, 2), EXACT, 6, 8, 12, 14);
+    /* stride 2, padding 1: windows {-1,0} and {1,2} per axis, the padding adding nothing */
+    ed_conv_opts s2p1 = {.stride = {2, 2}, .padding = {1, 1}};
+    CHECK(ed_conv2d(x, ones, &s2p1), ED_F32, ed_shape4(1, 1, 2, 2), EXACT, 1, 5, 11, 28);
+    /* dilation 2: the four corners */
+    CHECK(ed_conv2d(x, ones, &(ed_conv_opts){.dilation = {2, 2}}), ED_F32, ed_shape4(1, 1, 1, 1), EXACT, 20);
+    /* a kernel larger than the input, which padding makes fit: 5x5 over 3x3 padded by 1 */
+    ed_node *big = ed_fill(g, ED_F64, ed_shape4(1, 1, 5, 5), 1);
+    CHECK(ed_conv2d(iota33(ED_F64), big, &(ed_conv_opts){.padding = {1, 1}}), ED_F64, ed_shape4(1, 1, 1, 1), EXACT, 45);
+    /* groups 2: each output channel reads its own input channel */
+    ed_node *x2 = CST(g, ED_F32, ed_shape4(1, 2, 1, 1), 2, 3);
+    ed_node *w2 = CST(g, ED_F32, ed_shape4(2, 1, 1, 1), 10, 100);
+    CHECK(ed_conv2d(x2, w2, &(ed_conv_opts){.groups = 2}), ED_F32, ed_shape4(1, 2, 1, 1), EXACT, 20, 300);
+    /* groups 1, 1x1: every output channel mixes both inputs */
+    ed_node *w21 = CST(g, ED_F32, ed_shape4(2, 2, 1, 1), 1, 10, 100, 1000);
+    CHECK(ed_conv2d(x2, w21, NULL), ED_F32, ed_shape4(1, 2, 1, 1), EXACT, 32, 3200);
+    /* a batch of two: the second image is the first times -1 */
+    ed_node *xb = CST(g, ED_F32, ed_shape4(2, 1, 1, 3), 1, 2, 3, -1, -2, -3);
+    ed_node *w13 = CST(g, ED_F32, ed_shape4(1, 1, 1, 2), 1, -1);
+    CHECK(ed_conv2d(xb, w13, NULL), ED_F32, ed_shape4(2, 1, 1, 2), EXACT, -1, -1, 1, 1);
+}
+
+static void test_conv_transpose2d(void **state)
+{
+    (void)state;
+    ed_node *y = CST(g, ED_F32, ed_shape4(1, 1, 2, 2), 1, 2, 3, 4);
+    ed_node *ones = ed_fill(g, ED_F32, ed_shape4(1, 1, 2, 2), 1);
+    /* stride 2: each value spread over its own 2x2 block */
+    CHECK(ed_conv_transpose2d(y, ones, &(ed_conv_opts){.stride = {2, 2}}), ED_F32, ed_shape4(1, 1, 4, 4), EXACT, 1, 1,
+          2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4);
+    /* stride 1: overlapping blocks add */
+    CHECK(ed_conv_transpose2d(y, ones, NULL), ED_F32, ed_shape4(1, 1, 3, 3), EXACT, 1, 3, 2, 4, 10, 6, 3, 7, 4);
+    /* output_padding adds a last row (and no column): nothing reaches it */
+    CHECK(ed_conv_transpose2d(y, ones, &(ed_conv_opts){.stride = {2, 2}, .output_padding = {1, 0}}), ED_F32,
+          ed_shape4(1, 1, 5, 4), EXACT, 1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4, 0, 0, 0, 0);
+    /* padding 1 crops the border of the stride-1 result */
+    CHECK(ed_conv_transpose2d(y, ed_fill(g, ED_F32, ed_shape4(1, 1, 3, 3), 1), &(ed_conv_opts){.padding = {1, 1}}),
+          ED_F32, ed_shape4(1, 1, 2, 2), EXACT, 10, 10, 10, 10);
+    /* groups 2 with two output channels per group: w [2,2,1,1] */
+    ed_node *y2 = CST(g, ED_F32, ed_shape4(1, 2, 1, 1), 2, 3);
+    ed_node *w = CST(g, ED_F32, ed_shape4(2, 2, 1, 1), 1, 10, 100, 1000);
+    CHECK(ed_conv_transpose2d(y2, w, &(ed_conv_opts){.groups = 2}), ED_F32, ed_shape4(1, 4, 1, 1), EXACT, 2, 20, 300,
+          3000);
+}
+
+static void test_conv2d_weight_grad(void **state)
+{
+    (void)state;
+    ed_node *x = iota33(ED_F32), *dy = ed_fill(g, ED_F32, ed_shape4(1, 1, 2, 2), 1);
+    /* dw[p,q] = the 2x2 window of x at (p,q) summed */
+    CHECK(ed_conv2d_weight_grad(x, dy, 2, 2, NULL), ED_F32, ed_shape4(1, 1, 2, 2), EXACT, 12, 16, 24, 28);
+    /* stride 2, padding 1 (dy of conv2d's 2x2 output): dw[p,q] sums x at rows 2i-1+p, cols 2j-1+q */
+    ed_node *d = CST(g, ED_F32, ed_shape4(1, 1, 2, 2), 1, 10, 100, 1000);
+    CHECK(ed_conv2d_weight_grad(x, d, 2, 2, &(ed_conv_opts){.stride = {2, 2}, .padding = {1, 1}}), ED_F32,
+          ed_shape4(1, 1, 2, 2), EXACT, 5000, 6400, 8020, 9731);
+}
+
+static void test_pool_upsample_group_norm(void **state)
+{
+    (void)state;
+    ed_node *x = CST(g, ED_F32, ed_shape4(1, 1, 4, 4), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    CHECK(ed_avg_pool2d(x, 2, 2, NULL), ED_F32, ed_shape4(1, 1, 2, 2), EXACT, 3.5, 5.5, 11.5, 13.5);
+    /* padding counted: each window divides by 4 (count_include_pad) */
+    CHECK(ed_avg_pool2d(iota33(ED_F32), 2, 2, &(ed_conv_opts){.padding = {1, 1}}), ED_F32, ed_shape4(1, 1, 2, 2), EXACT,
+          0.25, 1.25, 2.75, 7);
+    /* overlapping windows (stride 1) per channel of a [1,2,2,2] */
+    ed_node *x2 = CST(g, ED_F64, ed_shape4(1, 2, 2, 2), 1, 2, 3, 4, -4, -8, 0, 0);
+    CHECK(ed_avg_pool2d(x2, 1, 2, &(ed_conv_opts){.stride = {1, 1}}), ED_F64, ed_shape4(1, 2, 2, 1), EXACT, 1.5, 3.5,
+          -6, 0);
+    ed_node *u = CST(g, ED_F32, ed_shape4(1, 1, 2, 2), 1, 2, 3, 4);
+    CHECK(ed_upsample_nearest2d(u, 2, 2), ED_F32, ed_shape4(1, 1, 4, 4), EXACT, 1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3,
+          3, 4, 4);
+    CHECK(ed_upsample_nearest2d(u, 1, 3), ED_F32, ed_shape4(1, 1, 2, 6), EXACT, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4);
+    /* group norm, eps 0: groups {1,3} (mean 2, var 1) and {5,9} (mean 7, var 4) */
+    ed_node *gx = CST(g, ED_F64, ed_shape4(1, 2, 1, 2), 1, 3, 5, 9);
+    CHECK(ed_group_norm(gx, "gn2", 2, 0, false), ED_F64, ed_shape4(1, 2, 1, 2), EXACT, -1, 1, -1, 1);
+    /* one group of {1,3,5,9}: mean 4.5, var 35/4 */
+    double sd = sqrt(35.0 / 4);
+    CHECK(ed_group_norm(gx, "gn1", 1, 0, false), ED_F64, ed_shape4(1, 2, 1, 2), F64TOL, -3.5 / sd, -1.5 / sd, 0.5 / sd,
+          4.5 / sd);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_every_op_has_a_kernel),
+        T(test_conv2d),
+        T(test_conv_transpose2d),
+        T(test_conv2d_weight_grad),
+        T(test_pool_upsample_group_norm),
         T(test_every_elementwise_op_has_scalar_semantics),
         T(test_binary_arith_f32),
         T(test_binary_f64),

@@ -125,6 +125,47 @@ static ed_node *bad_scatter(ed_graph *g)
 {
     return ed_scatter_add(in32(g, "x", ed_shape2(4, 3)), ini(g, "i", ed_shape1(2)), in32(g, "u", ed_shape2(2, 4)), 0);
 }
+static ed_node *x4(ed_graph *g, int64_t n, int64_t c, int64_t h, int64_t w)
+{
+    return in32(g, "x4", ed_shape4(n, c, h, w));
+}
+static ed_node *w4(ed_graph *g, int64_t o, int64_t c, int64_t h, int64_t w)
+{
+    return in32(g, "w4", ed_shape4(o, c, h, w));
+}
+static ed_node *bad_conv_fit(ed_graph *g)
+{
+    return ed_conv2d(x4(g, 1, 2, 3, 3), w4(g, 4, 2, 3, 3), &(ed_conv_opts){.dilation = {2, 1}});
+}
+static ed_node *bad_conv_groups(ed_graph *g)
+{
+    return ed_conv2d(x4(g, 1, 3, 5, 5), w4(g, 4, 1, 3, 3), &(ed_conv_opts){.groups = 2});
+}
+static ed_node *bad_conv_channels(ed_graph *g)
+{
+    return ed_conv2d(x4(g, 1, 4, 5, 5), w4(g, 4, 4, 3, 3), &(ed_conv_opts){.groups = 2});
+}
+static ed_node *bad_conv_rank(ed_graph *g)
+{
+    return ed_conv2d(in32(g, "x", ed_shape3(1, 5, 5)), w4(g, 4, 1, 3, 3), NULL);
+}
+static ed_node *bad_conv_stride(ed_graph *g)
+{
+    return ed_conv2d(x4(g, 1, 1, 5, 5), w4(g, 1, 1, 3, 3), &(ed_conv_opts){.stride = {-1, 1}});
+}
+static ed_node *bad_conv_t_outpad(ed_graph *g)
+{
+    return ed_conv_transpose2d(x4(g, 1, 2, 3, 3), w4(g, 2, 1, 3, 3),
+                               &(ed_conv_opts){.stride = {2, 1}, .output_padding = {1, 1}});
+}
+static ed_node *bad_conv_t_channels(ed_graph *g)
+{
+    return ed_conv_transpose2d(x4(g, 1, 2, 3, 3), w4(g, 3, 1, 3, 3), NULL);
+}
+static ed_node *bad_conv_wgrad(ed_graph *g)
+{
+    return ed_conv2d_weight_grad(x4(g, 2, 2, 5, 5), in32(g, "dy", ed_shape4(2, 3, 4, 4)), 3, 3, NULL);
+}
 static ed_node *bad_matmul(ed_graph *g)
 {
     return ed_matmul(in32(g, "a", ed_shape2(32, 64)), in32(g, "b", ed_shape2(128, 10)));
@@ -229,6 +270,19 @@ static const bad_case bad_cases[] = {
     {ED_OP_MATMUL, bad_matmul, "matmul: inner dimensions differ: f32[32,64] x f32[128,10] (at %2)"},
     {ED_OP_MATMUL, bad_matmul_batch, "matmul: batch dimensions do not broadcast: f32[2,3,4] x f32[5,4,2]"},
     {ED_OP_MATMUL, bad_matmul_rank, "matmul: operands need rank >= 2"},
+    {ED_OP_CONV2D, bad_conv_fit,
+     "conv2d: the kernel 3x3 with dilation [2, 1] spans 5x3, more than the input f32[1,2,3,3] padded by [0, 0]"},
+    {ED_OP_CONV2D, bad_conv_groups, "conv2d: groups 2 does not divide the 3 input channels of f32[1,3,5,5]"},
+    {ED_OP_CONV2D, bad_conv_channels,
+     "conv2d: weight f32[4,4,3,3] needs dim 1 = input channels / groups = 2 (input f32[1,4,5,5], groups 2)"},
+    {ED_OP_CONV2D, bad_conv_rank, "conv2d: needs x and w of rank 4, got f32[1,5,5] and f32[4,1,3,3]"},
+    {ED_OP_CONV2D, bad_conv_stride, "conv2d: stride must be in [1, 2^20], got [-1, 1]"},
+    {ED_OP_CONV_TRANSPOSE2D, bad_conv_t_outpad,
+     "conv_transpose2d: output_padding must be in [0, stride), got [1, 1] with stride [2, 1]"},
+    {ED_OP_CONV_TRANSPOSE2D, bad_conv_t_channels,
+     "conv_transpose2d: weight f32[3,1,3,3] needs dim 0 = the input's 2 channels (input f32[1,2,3,3])"},
+    {ED_OP_CONV2D_WEIGHT_GRAD, bad_conv_wgrad,
+     "conv2d_weight_grad: dy f32[2,3,4,4] is not conv2d's output for f32[2,2,5,5] with kernel 3x3 (3x3)"},
     {ED_OP_RAND, bad_rand, "rand: needs a float dtype, got i32"},
     {ED_OP_RANDN, bad_randn, "randn: bad shape"},
     {ED_OP_RANDINT, bad_randint, "randint: needs integers lo < hi within i32, got lo=5 hi=5"},

@@ -14,6 +14,7 @@
 
 #include "backend/program.h"
 #include "ir/text.h"
+#include "passes/autodiff.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -451,6 +452,47 @@ static void test_jit_arena_and_steady_state(void **state)
     ed_graph_free(g);
 }
 
+/* The gemm convolutions share a scratch buffer the module holds: a training step through
+ * conv2d, its input gradient and its weight gradient allocates nothing per call either. */
+static void test_jit_conv_steady_state(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("conv_step");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape4(2, 3, 9, 9));
+    ed_node *w1 = ed_param(g, "w1", ED_F32, ed_shape4(8, 3, 3, 3), (ed_init){ED_INIT_KAIMING_NORMAL, 0});
+    ed_node *w2 = ed_param(g, "w2", ED_F32, ed_shape4(8, 8, 3, 3), (ed_init){ED_INIT_KAIMING_NORMAL, 0});
+    ed_conv_opts o = {.stride = {2, 2}, .padding = {1, 1}};
+    ed_node *h = ed_relu(ed_conv2d(x, w1, &o));
+    ed_node *loss = ed_mean(ed_square(ed_conv2d(h, w2, &o)), ED_ALL_AXES, false);
+    ed_node *wrt[2] = {w1, w2}, *grads[2];
+    assert_int_equal(ed_grad(loss, wrt, 2, grads), ED_OK);
+    ed_update(g, "w1", ed_sub(w1, ed_mul_scalar(grads[0], 0.1)));
+    ed_update(g, "w2", ed_sub(w2, ed_mul_scalar(grads[1], 0.1)));
+    ed_output(g, "loss", loss);
+    ed_store *st = ed_store_new(1);
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.conv = ED_CONV_GEMM});
+    assert_non_null(p);
+    ed_tensor *xt = ed_tensor_new(ED_F32, x->shape);
+    for (int64_t i = 0; i < ed_tensor_numel(xt); i++) ed_tensor_set(xt, i, (double)(i % 7) - 3);
+    ed_feed feed = {"x", xt};
+    assert_int_equal(ed_run(p, &feed, 1), ED_OK); /* warm-up */
+    float first = f32_at(ed_program_output(p, "loss"), 0);
+#ifdef COUNTS_ALLOCS
+    long before = allocs;
+#endif
+    int rc1 = ed_run(p, &feed, 1), rc2 = ed_run(p, &feed, 1);
+#ifdef COUNTS_ALLOCS
+    assert_int_equal(allocs - before, 0);
+#endif
+    assert_int_equal(rc1, ED_OK);
+    assert_int_equal(rc2, ED_OK);
+    assert_true(f32_at(ed_program_output(p, "loss"), 0) < first); /* the steps descend */
+    ed_tensor_free(xt);
+    ed_program_free(p);
+    ed_store_free(st);
+    ed_graph_free(g);
+}
+
 /* Stable outputs: the same feeds give bit-identical outputs, call after call. */
 static void test_jit_outputs_are_stable(void **state)
 {
@@ -666,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_graph_errors_refuse_compile),
         cmocka_unit_test(test_opt_levels_match_the_interpreter),
         cmocka_unit_test(test_jit_arena_and_steady_state),
+        cmocka_unit_test(test_jit_conv_steady_state),
         cmocka_unit_test(test_jit_outputs_are_stable),
         cmocka_unit_test(test_compile_stats),
         cmocka_unit_test(test_identical_kernels_shared),

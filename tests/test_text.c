@@ -122,6 +122,18 @@ static ed_node *build_op(ed_graph *g, ed_op op)
     case ED_OP_MATMUL:
         return ed_matmul_t(ed_input(g, "a", ED_F32, ed_shape2(3, 2)), ed_input(g, "b", ED_F32, ed_shape2(4, 3)), true,
                            true);
+    case ED_OP_CONV2D:
+        return ed_conv2d(ed_input(g, "img", ED_F32, ed_shape4(2, 4, 7, 6)),
+                         ed_input(g, "k", ED_F32, ed_shape4(6, 2, 3, 2)),
+                         &(ed_conv_opts){.stride = {2, 1}, .padding = {1, 0}, .dilation = {1, 2}, .groups = 2});
+    case ED_OP_CONV_TRANSPOSE2D:
+        return ed_conv_transpose2d(ed_input(g, "img_t", ED_F32, ed_shape4(2, 4, 3, 3)),
+                                   ed_input(g, "k_t", ED_F32, ed_shape4(4, 3, 3, 2)),
+                                   &(ed_conv_opts){.stride = {2, 3}, .padding = {1, 0}, .output_padding = {1, 2}});
+    case ED_OP_CONV2D_WEIGHT_GRAD:
+        return ed_conv2d_weight_grad(
+            ed_input(g, "img64", ED_F64, ed_shape4(2, 4, 7, 6)), ed_input(g, "dy", ED_F64, ed_shape4(2, 6, 4, 4)), 3, 2,
+            &(ed_conv_opts){.stride = {2, 1}, .padding = {1, 0}, .dilation = {1, 2}, .groups = 2});
     case ED_OP_RAND: return ed_rand(g, ED_F32, ed_shape2(2, 3), -1, 3);
     case ED_OP_RANDN: return ed_randn(g, ED_F64, ed_shape1(4));
     case ED_OP_RANDINT: return ed_randint(g, ed_shape1(5), 3, 17);
@@ -232,6 +244,54 @@ static void test_golden_mlp(void **state)
     ed_graph *back = round_trip(g);
     ed_graph_free(back);
     ed_graph_free(g);
+}
+
+/* The convolution attributes: printed in full, read back, and their errors. */
+static void test_golden_conv(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("conv");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape4(2, 4, 7, 6)), *w = ed_input(g, "w", ED_F32, ed_shape4(6, 2, 3, 2));
+    ed_conv_opts o = {.stride = {2, 1}, .padding = {1, 0}, .dilation = {1, 2}, .groups = 2};
+    ed_node *y = ed_conv2d(x, w, &o);
+    o.output_padding[0] = 1;
+    ed_output(g, "y", y);
+    ed_output(g, "xt", ed_conv_transpose2d(y, w, &o));
+    ed_output(g, "dw", ed_conv2d_weight_grad(x, y, 3, 2, &o));
+    const char *want =
+        "graph @conv {\n"
+        "  %0 = input \"x\" : f32[2,4,7,6]\n"
+        "  %1 = input \"w\" : f32[6,2,3,2]\n"
+        "  %2 = conv2d %0, %1 {stride=[2, 1], padding=[1, 0], dilation=[1, 2], groups=2} : f32[2,6,4,4]\n"
+        "  %3 = conv_transpose2d %2, %1 {stride=[2, 1], padding=[1, 0], dilation=[1, 2], groups=2, "
+        "output_padding=[1, 0]} : f32[2,4,8,6]\n"
+        "  %4 = conv2d_weight_grad %0, %2 {stride=[2, 1], padding=[1, 0], dilation=[1, 2], groups=2, "
+        "kernel=[3, 2]} : f32[6,2,3,2]\n"
+        "  out y = %2\n"
+        "  out xt = %3\n"
+        "  out dw = %4\n"
+        "}\n";
+    assert_print(g, want);
+    ed_graph_free(round_trip(g));
+    char *dot = ed_graph_dot(g);
+    assert_non_null(strstr(dot, "%2 conv2d s2x1 p1x0 d1x2 g2\\nf32[2,6,4,4]"));
+    free(dot);
+    ed_graph_free(g);
+#define CONV_HEAD "graph @g {\n  %0 = input \"x\" : f32[1,2,5,5]\n  %1 = input \"w\" : f32[2,2,3,3]\n"
+    assert_parse_error(CONV_HEAD "  %2 = conv2d %0, %1 {stride=[1], padding=[0, 0], dilation=[1, 1], groups=1} : "
+                                 "f32[1,2,3,3]\n}",
+                       "g.edir:4:23: stride has 1 entries, needs 2 (h, w)");
+    assert_parse_error(CONV_HEAD
+                       "  %2 = conv2d %0, %1 {stride=[1, 1], padding=[0, 0], dilation=[1, 1]} : f32[1,2,3,3]\n}",
+                       "g.edir:4:71: missing attribute 'groups' for conv2d");
+    assert_parse_error(
+        CONV_HEAD "  %2 = conv2d %0, %1 {stride=[1, 1], padding=[0, 0], dilation=[1, 1], groups=1, "
+                  "kernel=[3, 3]} : f32[1,2,3,3]\n}",
+        "g.edir:4:81: unknown attribute 'kernel' for conv2d (expected stride, padding, dilation, groups)");
+    assert_parse_error(CONV_HEAD "  %2 = conv2d %0, %1 {stride=[1, 1], padding=[0, 0], dilation=[0, 1], groups=1} : "
+                                 "f32[1,2,3,3]\n}",
+                       "g.edir:4:8: conv2d: dilation must be in [1, 2^20], got [0, 1] (at %2)");
+#undef CONV_HEAD
 }
 
 /* After replace_all_uses creation order is no longer topological; the printer
@@ -775,6 +835,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_mlp),
+        cmocka_unit_test(test_golden_conv),
         cmocka_unit_test(test_golden_renumbered),
         cmocka_unit_test(test_golden_numbers_and_names),
         cmocka_unit_test(test_failed_graph_prints_its_error),

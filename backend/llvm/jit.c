@@ -7,6 +7,7 @@
 #include "backend/llvm/jit.h"
 
 #include "backend/arena.h"
+#include "backend/llvm/conv_gemm.h"
 #include "backend/llvm/lower.h"
 #include "runtime/error.h"
 #include "runtime/philox.h"
@@ -155,6 +156,9 @@ static int define_symbols(LLVMOrcLLJITRef jit)
         {"memcpy", (void *)memcpy},
         {"cblas_sgemm", (void *)cblas_sgemm},
         {"cblas_dgemm", (void *)cblas_dgemm},
+        {"ed_conv2d_gemm_f32", (void *)ed_conv2d_gemm_f32},
+        {"ed_conv_transpose2d_gemm_f32", (void *)ed_conv_transpose2d_gemm_f32},
+        {"ed_conv2d_weight_grad_gemm_f32", (void *)ed_conv2d_weight_grad_gemm_f32},
         {"ed_to_i32", (void *)ed_to_i32},
         {"ed_rng_uniform", (void *)ed_rng_uniform},
         {"ed_rng_normal", (void *)ed_rng_normal},
@@ -213,7 +217,7 @@ void ed_jit_free(ed_jit *j)
 }
 
 ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *offsets, int level,
-                       ed_numerics_fault *numerics)
+                       ed_numerics_fault *numerics, ed_conv_lowering conv)
 {
     pthread_once(&init_once, init_llvm);
     if (level < 0 || level > 3) {
@@ -233,6 +237,7 @@ ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *
     ed_cg cg;
     cg_init(&cg, LLVMOrcThreadSafeContextGetContext(tsctx), g->name);
     cg.numerics = numerics;
+    cg.conv = conv;
     int st = lower_module(&cg, g, order, offsets, LLVMOrcLLJITGetTripleString(j->jit),
                           LLVMOrcLLJITGetDataLayoutStr(j->jit), &j->stats);
     LLVMDisposeBuilder(cg.b);

@@ -9,6 +9,7 @@
 #ifndef ED_LLVM_JIT_H
 #define ED_LLVM_JIT_H
 
+#include "backend/backend.h"
 #include "ir/ir.h"
 #include "runtime/numerics.h"
 
@@ -33,9 +34,10 @@ int ed_jit_check(const ed_graph *g);
  * g in the given topological order, with the arena offsets of ed_arena_plan. The
  * code-generation level follows level too (O0 = CodeGenLevelNone ... O3 = Aggressive).
  * With numerics, every float kernel output is checked into it as the program runs
- * (runtime/numerics.h; it must outlive the code). NULL with ed_last_error() on failure. */
+ * (runtime/numerics.h; it must outlive the code). conv: the convolutions' form. NULL
+ * with ed_last_error() on failure. */
 ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *offsets, int level,
-                       ed_numerics_fault *numerics);
+                       ed_numerics_fault *numerics, ed_conv_lowering conv);
 ed_jit_entry ed_jit_entry_fn(const ed_jit *j);
 ed_jit_stats ed_jit_get_stats(const ed_jit *j);
 /* Milliseconds spent building, optimizing and code-generating, in total. */

@@ -138,6 +138,7 @@ bool ed_jit_has_lowering(ed_op op)
     case ED_KIND_MOVE: return ed_lower_move_ok(op);
     case ED_KIND_INDEX: return ed_lower_index_ok(op);
     case ED_KIND_MATMUL: return true;
+    case ED_KIND_CONV: return true;
     case ED_KIND_RANDOM: return true;
     case ED_KIND_CONTROL: return op == ED_OP_LOOP || op == ED_OP_GET;
     case ED_KIND_FUSED: return op == ED_OP_FUSED;
@@ -200,6 +201,7 @@ static int emit_body(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     case ED_KIND_REDUCE: ed_lower_reduce(cg, n, args); break;
     case ED_KIND_INDEX: ed_lower_index(cg, n, args); break;
     case ED_KIND_MATMUL: return ed_lower_matmul(cg, n, args);
+    case ED_KIND_CONV: ed_lower_conv(cg, n, args); break;
     case ED_KIND_RANDOM:
         ed_lower_random(cg, n, args[0], LLVMGetParam(cg->fn, (unsigned)n->nin + 1),
                         LLVMGetParam(cg->fn, (unsigned)n->nin + 2));

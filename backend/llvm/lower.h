@@ -3,6 +3,7 @@
 #ifndef ED_LLVM_LOWER_H
 #define ED_LLVM_LOWER_H
 
+#include "backend/backend.h"
 #include "ir/ir.h"
 
 #include <llvm-c/Core.h>
@@ -13,7 +14,10 @@ typedef struct {
     LLVMBuilderRef b;
     LLVMValueRef fn; /* the kernel being emitted */
     LLVMTypeRef i1, i32, i64, f32, f64, ptr, vd;
-    void *numerics; /* an ed_numerics_fault every float kernel output is checked into; NULL: off */
+    void *numerics;            /* an ed_numerics_fault every float kernel output is checked into; NULL: off */
+    ed_conv_lowering conv;     /* the convolutions' form (lower_conv.c) */
+    LLVMValueRef conv_scratch; /* the im2col buffer all gemm convolutions share, or NULL */
+    int64_t conv_scratch_bytes;
 } ed_cg;
 
 /* One operand of a strided walk: element type, base pointer, offsets in elements. */
@@ -82,6 +86,9 @@ LLVMValueRef ed_red_acc_array(ed_cg *cg, ed_red_acc *a, int64_t cols);
 /* gather, one_hot, scatter_add (lower_index.c). */
 void ed_lower_index(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+/* The convolution ops (lower_conv.c): direct loops (the interpreter's bits) or calls to
+ * the im2col + sgemm kernels of conv_gemm.c, by cg->conv and size. */
+void ed_lower_conv(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 /* Random ops: args[0] output; seed and call are the kernel's extra i64 parameters. */
 void ed_lower_random(ed_cg *cg, const ed_node *n, LLVMValueRef out, LLVMValueRef seed, LLVMValueRef call);
 
