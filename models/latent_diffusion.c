@@ -103,10 +103,50 @@ static void latent_defaults(ed_gen_model *m)
     if (m->classes == 0) o->fm.cond_dropout = 0;
 }
 
+/* Options of one denoiser or one objective (-1: any), so one given for another is an
+ * error rather than a silent no-op. */
+static const struct {
+    const char *name;
+    int denoiser, objective;
+} narrow_options[] = {
+    {"heads", ED_LATENT_DIT, -1},
+    {"latent_patch", ED_LATENT_DIT, -1},
+    {"time_scale", ED_LATENT_MLP, ED_DIT_FLOW},
+    {"sigma_min", -1, ED_DIT_FLOW},
+    {"solver", -1, ED_DIT_FLOW},
+    {"sample_steps", -1, ED_DIT_FLOW},
+    {"timesteps", -1, ED_DIT_DIFFUSION},
+    {"beta_schedule", -1, ED_DIT_DIFFUSION},
+    {"beta_start", -1, ED_DIT_DIFFUSION},
+    {"beta_end", -1, ED_DIT_DIFFUSION},
+    {"ddim_steps", -1, ED_DIT_DIFFUSION},
+    {"eta", -1, ED_DIT_DIFFUSION},
+    {"clip_x0", -1, ED_DIT_DIFFUSION},
+};
+
+static int check_narrow_options(const ed_gen_model *m)
+{
+    const ed_latent_opts *o = &m->opts.latent;
+    for (size_t i = 0; i < sizeof narrow_options / sizeof *narrow_options; i++) {
+        int den = narrow_options[i].denoiser, obj = narrow_options[i].objective;
+        if (!ed_gen_model_was_set(m, narrow_options[i].name) ||
+            ((den < 0 || den == o->denoiser) && (obj < 0 || obj == o->objective)))
+            continue;
+        char want[96] = "";
+        if (den >= 0) snprintf(want, sizeof want, "--denoiser %s", denoisers[den]);
+        if (obj >= 0)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s--objective %s", den >= 0 ? " with " : "",
+                     objectives[obj]);
+        return ed_fail("latent_diffusion: --%s applies to %s only", narrow_options[i].name, want);
+    }
+    return ED_OK;
+}
+
 static int latent_check(const ed_gen_model *m)
 {
     const ed_latent_opts *o = &m->opts.latent;
     if (m->obs_size > 0) return ed_fail("latent_diffusion: observations are not supported (class labels are)");
+    if (check_narrow_options(m) != ED_OK) return ED_ERR;
     if (o->denoiser == ED_LATENT_DIT && o->fm.net.hidden % o->heads)
         return ed_fail("latent_diffusion: heads %lld must divide hidden %lld", (long long)o->heads,
                        (long long)o->fm.net.hidden);

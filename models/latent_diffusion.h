@@ -11,7 +11,9 @@
  * "dit.*"); hidden, layers and expansion are its width, depth and MLP ratio. The
  * objective (option `objective`): flow_matching, velocity on the linear path, sampled by
  * the ODE solvers; or diffusion, epsilon on the DDPM process (1000 linear betas), sampled
- * with ddpm or ddim (clip_x0 off: the latents are not bounded).
+ * with ddpm or ddim (clip_x0 off: the latents are not bounded). An option of another
+ * denoiser or objective (--heads with the MLP, --ddim_steps with flow matching, ...)
+ * given for a fresh run is an error, not a silent no-op.
  *
  * The VAE is another run's checkpoint (`edifice train vae`), named by the option `vae`
  * and loaded as a frozen parameter group (ed_frozen_def, models/registry.h): its

@@ -441,6 +441,16 @@ static void test_latent_variants(void)
     assert_one_error_line(&r, "--vae vae_a.safetensors: --latent_patch 3 must divide the VAE's latent 4");
     cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae_a.safetensors --denoiser dit --hidden 18");
     assert_one_error_line(&r, "latent_diffusion: heads 4 must divide hidden 18");
+    /* an option of another denoiser or objective is an error, not a silent no-op */
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae_a.safetensors --latent_patch 2");
+    assert_one_error_line(&r, "latent_diffusion: --latent_patch applies to --denoiser dit only");
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae_a.safetensors --denoiser dit --time_scale 10");
+    assert_one_error_line(&r, "--time_scale applies to --denoiser mlp with --objective flow_matching only");
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae_a.safetensors --ddim_steps 10");
+    assert_one_error_line(&r, "--ddim_steps applies to --objective diffusion only");
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae_a.safetensors --objective diffusion "
+            "--sample_steps 10");
+    assert_one_error_line(&r, "--sample_steps applies to --objective flow_matching only");
 }
 
 /* latent_diffusion (after train_resume_sample made latent_diffusion_a from vae_a): the
