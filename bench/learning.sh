@@ -101,10 +101,9 @@ for model in $MODELS; do
                 --encoder 128 --decoder 128 --out "$vae"
             log "$f" "$CLI" train latent_diffusion --data digits --seed "$s" --steps $((2 * n)) --vae "$vae" \
                 --hidden 128 --layers 2 --out "$ck"
-            log "$f" env EDIFICE_CACHE="$OUT/cache" "$CLI" eval latent_diffusion --ckpt "$ck" --seed "$s"
-            clf=$(ls "$OUT"/cache/classifier-digits-*.safetensors 2>/dev/null | head -n 1)
+            log "$f" "$CLI" eval latent_diffusion --ckpt "$ck" --seed "$s"
             log "$t" "$PY" bench/torch/learning.py latent_diffusion --seed "$s" --steps $((2 * n)) \
-                --vae-steps "$n" --classifier "$clf" --threads 1
+                --vae-steps "$n" --threads 1 --samples "$OUT" --scorer "$SCORER"
             ;;
         score_sde_vp | score_sde_ve)
             log "$f" "$CLI" train score_sde --sde "${model#score_sde_}" --data moons --seed "$s" --out "$ck"

@@ -139,7 +139,7 @@ def section(out_dir, command, earlier):
         "latent_diffusion (test_quality's budget): a VAE (latent 8, widths 128, STEPS steps), then the latent "
         "flow-matching denoiser (hidden 128, 2 blocks, one-hot classes with dropout 0.1) for 2 x STEPS steps "
         "on the VAE's scaled latent means; 297 samples for the test labels (Euler, 20 steps, no guidance), "
-        "judged by edifice's cached feature classifier (both sides): Frechet distance of its features to the "
+        "judged by eval's feature classifier (PyTorch's samples through bench/score_samples): Frechet distance of its features to the "
         "test digits' (the floor, train against test, is 4.24), and the share classified as the label asked "
         "for (higher is better); its training time is the denoiser's only. Training time: edifice's is the CLI's own `trained N steps in "
         "X s` (the step loop; the JIT compile before it, about a second, is not counted); PyTorch's is its "

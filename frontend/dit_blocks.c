@@ -42,6 +42,33 @@ ed_node *ed_unpatchify(ed_node *tokens, int64_t patch, int64_t channels, int64_t
 
 /* ---- embeddings ------------------------------------------------------------------------ */
 
+/* sin(pos w_i) for i < half, then cos(pos w_i), w_i = 10000^(-i / half): 2 half values. */
+static void sincos_features(double *out, double pos, int64_t half)
+{
+    for (int64_t i = 0; i < half; i++) {
+        double w = pow(10000.0, -(double)i / (double)half);
+        out[i] = sin(pos * w);
+        out[half + i] = cos(pos * w);
+    }
+}
+
+/* The const [n, dim] of features from row k's positions: sin-cos of pos[a] in the a-th of
+ * `axes` equal column blocks (dim a multiple of 2 axes). */
+static ed_node *sincos_table(ed_graph *g, ed_dtype dt, int64_t n, int64_t dim, int axes, int64_t grid_w)
+{
+    double *v = malloc((size_t)(n * dim) * sizeof *v);
+    if (!v) return ed_graph_fail(g, "pos_embed: out of memory");
+    int64_t block = dim / axes;
+    for (int64_t k = 0; k < n; k++) {
+        double pos[2] = {(double)(k / grid_w), (double)(k % grid_w)}; /* row, column */
+        for (int a = 0; a < axes; a++)
+            sincos_features(v + k * dim + a * block, axes == 1 ? (double)k : pos[a], block / 2);
+    }
+    ed_node *e = ed_const(g, dt, ed_shape2(n, dim), v, n * dim);
+    free(v);
+    return e;
+}
+
 ed_node *ed_pos_embed_2d(ed_graph *g, ed_dtype dt, int64_t grid_h, int64_t grid_w, int64_t dim, bool learned,
                          const char *name)
 {
@@ -51,21 +78,16 @@ ed_node *ed_pos_embed_2d(ed_graph *g, ed_dtype dt, int64_t grid_h, int64_t grid_
         return ed_nn_fail(g, "pos_embed_2d", "a grid of %lld tokens and a width %lld that is a multiple of 4",
                           (long long)n, (long long)dim);
     if (learned) return block_param(g, name, dt, ed_shape2(n, dim), (ed_init){ED_INIT_NORMAL, 0.02});
-    double *v = malloc((size_t)(n * dim) * sizeof *v);
-    if (!v) return ed_graph_fail(g, "pos_embed_2d: out of memory");
-    int64_t quarter = dim / 4;
-    for (int64_t k = 0; k < n; k++) {
-        double pos[2] = {(double)(k / grid_w), (double)(k % grid_w)}; /* row, column */
-        for (int half = 0; half < 2; half++)
-            for (int64_t i = 0; i < quarter; i++) {
-                double w = pow(10000.0, -(double)i / (double)quarter);
-                v[k * dim + half * 2 * quarter + i] = sin(pos[half] * w);
-                v[k * dim + half * 2 * quarter + quarter + i] = cos(pos[half] * w);
-            }
-    }
-    ed_node *e = ed_const(g, dt, ed_shape2(n, dim), v, n * dim);
-    free(v);
-    return e;
+    return sincos_table(g, dt, n, dim, 2, grid_w);
+}
+
+ed_node *ed_pos_embed_1d(ed_graph *g, ed_dtype dt, int64_t n, int64_t dim, bool learned, const char *name)
+{
+    if (!g || ed_graph_error(g)) return NULL;
+    if (n < 1 || dim < 2 || dim % 2 || n * dim > (1 << 24))
+        return ed_nn_fail(g, "pos_embed_1d", "%lld tokens and an even width %lld", (long long)n, (long long)dim);
+    if (learned) return block_param(g, name, dt, ed_shape2(n, dim), (ed_init){ED_INIT_NORMAL, 0.02});
+    return sincos_table(g, dt, n, dim, 1, 1);
 }
 
 ed_node *ed_label_embedding(ed_node *labels, int64_t classes, int64_t dim, ed_dtype dt, const char *name)

@@ -1,5 +1,5 @@
 /* The blocks of a Diffusion Transformer (Peebles and Xie 2023), made of nn.h's blocks:
- * patches of an image as tokens and back, 2-D position embeddings, a class-label table
+ * patches of an image as tokens and back, 2-D (and 1-D) position embeddings, a class-label table
  * with a null class for classifier-free guidance, the adaLN-Zero transformer block and
  * the adaptive final layer. Parameters are named by scope as in nn.h; errors are sticky.
  *
@@ -28,6 +28,10 @@ ed_node *ed_unpatchify(ed_node *tokens, int64_t patch, int64_t channels, int64_t
  * Learned: the param "<scope>.<name>" drawn from N(0, 0.02^2). */
 ed_node *ed_pos_embed_2d(ed_graph *g, ed_dtype dt, int64_t grid_h, int64_t grid_w, int64_t dim, bool learned,
                          const char *name);
+/* Position embeddings [n, dim] for a sequence of n tokens (a latent vector's pieces):
+ * fixed, row k is sin(k w_i) for i < dim / 2 then cos(k w_i), w_i = 10000^(-i / (dim / 2))
+ * (dim even); learned as ed_pos_embed_2d's. */
+ed_node *ed_pos_embed_1d(ed_graph *g, ed_dtype dt, int64_t n, int64_t dim, bool learned, const char *name);
 
 /* Class labels i32 [B] in 0..classes -> [B, dim] rows of the table "<scope>.<name>.table"
  * [classes + 1, dim] (N(0, 0.02^2)); label `classes` is the null class, the condition

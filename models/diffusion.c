@@ -103,7 +103,7 @@ ed_node *ed_diffusion_eps(ed_node *x, ed_node *t, ed_node *cond, ed_node *keep, 
     return ed_denoiser(x, t, cond, keep, &o->net, "ddpm");
 }
 
-ed_node *ed_diffusion_loss(ed_graph *g, ed_node *x0, ed_node *obs, const ed_diffusion_opts *o)
+ed_node *ed_diffusion_sample_loss(ed_graph *g, ed_node *x0, ed_node *obs, const ed_diffusion_opts *o)
 {
     if (!x0 || ed_graph_error(g)) return NULL;
     int64_t T = o->timesteps, batch = x0->shape.dim[0];
@@ -131,5 +131,12 @@ ed_node *ed_diffusion_loss(ed_graph *g, ed_node *x0, ed_node *obs, const ed_diff
     free(abar);
     ed_node *xt = ed_add(ed_mul(a, x0), ed_mul(b, eps));
     ed_node *pred = ed_diffusion_eps(xt, t, obs, keep, o);
-    return ed_mean(ed_square(ed_sub(pred, eps)), ED_ALL_AXES, false);
+    unsigned per_sample_axes = 0;
+    for (int i = 1; i < x0->shape.rank; i++) per_sample_axes |= 1u << i;
+    return ed_mean(ed_square(ed_sub(pred, eps)), per_sample_axes, false);
+}
+
+ed_node *ed_diffusion_loss(ed_graph *g, ed_node *x0, ed_node *obs, const ed_diffusion_opts *o)
+{
+    return ed_mean(ed_diffusion_sample_loss(g, x0, obs, o), ED_ALL_AXES, false);
 }

@@ -54,5 +54,7 @@ ed_node *ed_diffusion_eps(ed_node *x, ed_node *t, ed_node *cond, ed_node *keep, 
 
 /* The training loss for data x0 [B, ...] and obs [B, O] (NULL when unconditional). */
 ed_node *ed_diffusion_loss(ed_graph *g, ed_node *x0, ed_node *obs, const ed_diffusion_opts *o);
+/* The same per sample [B] (its mean is the loss): a held-out figure. */
+ed_node *ed_diffusion_sample_loss(ed_graph *g, ed_node *x0, ed_node *obs, const ed_diffusion_opts *o);
 
 #endif

@@ -69,14 +69,39 @@ int ed_dit_check(const ed_dit_opts *o, int rank, const int64_t *s)
 enum { FREQ_DIM = 256 };       /* the time embedding's sinusoid, as DiT's */
 #define FLOW_TIME_SCALE 1000.0 /* t in [0, 1] spread over the sinusoid's periods, as flow_matching */
 
+/* x as tokens [B, N, F] with their positions [N, hidden]: an image's patches, or a
+ * vector's runs of `patch` values. */
+static ed_node *to_tokens(ed_node *x, const ed_dit_opts *o, ed_node **pos)
+{
+    ed_graph *g = x->graph;
+    int64_t b = x->shape.dim[0], p = o->patch;
+    if (x->shape.rank == 2) {
+        int64_t n = x->shape.dim[1] / p;
+        *pos = ed_pos_embed_1d(g, x->dtype, n, o->hidden, o->pos_learned, "pos");
+        return ed_reshape(x, ed_shape3(b, n, p));
+    }
+    *pos = ed_pos_embed_2d(g, x->dtype, x->shape.dim[2] / p, x->shape.dim[3] / p, o->hidden, o->pos_learned, "pos");
+    return ed_patchify(x, p);
+}
+
+/* The inverse of to_tokens: out [B, N, F] in x's shape. */
+static ed_node *from_tokens(ed_node *out, const ed_node *x, const ed_dit_opts *o)
+{
+    if (x->shape.rank == 2) return ed_reshape(out, x->shape);
+    return ed_unpatchify(out, o->patch, x->shape.dim[1], x->shape.dim[2], x->shape.dim[3]);
+}
+
 ed_node *ed_dit_net(ed_node *x, ed_node *t, ed_node *labels, int64_t classes, const ed_dit_opts *o)
 {
     if (!x || !t) return NULL;
     ed_graph *g = x->graph;
     if (ed_graph_error(g)) return NULL;
-    if (x->shape.rank != 4 || !ed_dtype_is_float(x->dtype))
-        return ed_graph_fail(g, "dit: x must be a float batch of images [B, C, H, W]");
-    int64_t b = x->shape.dim[0], ch = x->shape.dim[1], h = x->shape.dim[2], w = x->shape.dim[3], p = o->patch;
+    if ((x->shape.rank != 4 && x->shape.rank != 2) || !ed_dtype_is_float(x->dtype))
+        return ed_graph_fail(g, "dit: x must be a float batch of images [B, C, H, W] or of vectors [B, L]");
+    if (x->shape.rank == 2 && (o->patch < 1 || x->shape.dim[1] % o->patch))
+        return ed_graph_fail(g, "dit: the patch %lld must divide the vectors' length %lld", (long long)o->patch,
+                             (long long)x->shape.dim[1]);
+    int64_t b = x->shape.dim[0];
     if (t->shape.rank > 1 || (t->shape.rank == 1 && t->shape.dim[0] != b))
         return ed_graph_fail(g, "dit: t must be [] or [%lld]", (long long)b);
     if (classes == 0 && labels) return ed_graph_fail(g, "dit: labels given to an unconditional model");
@@ -85,8 +110,8 @@ ed_node *ed_dit_net(ed_node *x, ed_node *t, ed_node *labels, int64_t classes, co
     if (t->shape.rank == 0) t = ed_broadcast_to(ed_reshape(t, ed_shape1(1)), ed_shape1(b));
 
     ed_scope_push(g, "dit");
-    ed_node *tokens = ed_dense(ed_patchify(x, p), "patch", o->hidden, true);
-    tokens = ed_add(tokens, ed_pos_embed_2d(g, x->dtype, h / p, w / p, o->hidden, o->pos_learned, "pos"));
+    ed_node *pos = NULL, *pieces = to_tokens(x, o, &pos);
+    ed_node *tokens = ed_add(ed_dense(pieces, "patch", o->hidden, true), pos);
     ed_node *c = ed_dit_time_embedding(t, FREQ_DIM, o->hidden, "temb");
     if (classes > 0) {
         if (!labels) labels = ed_fill(g, ED_I32, ed_shape1(b), (double)classes); /* the null class */
@@ -98,16 +123,27 @@ ed_node *ed_dit_net(ed_node *x, ed_node *t, ed_node *labels, int64_t classes, co
         snprintf(name, sizeof name, "block%lld", (long long)i);
         tokens = ed_dit_block(tokens, sc, (int)o->heads, o->mlp_ratio * o->hidden, name);
     }
-    ed_node *out = ed_unpatchify(ed_dit_final_layer(tokens, sc, ch * p * p, "final"), p, ch, h, w);
+    int64_t features = pieces ? pieces->shape.dim[2] : 1;
+    ed_node *out = from_tokens(ed_dit_final_layer(tokens, sc, features, "final"), x, o);
     ed_scope_pop(g);
     return out;
 }
 
-/* The axes of one image in [B, C, H, W]: a loss per image. */
-#define PER_IMAGE ((1u << 1) | (1u << 2) | (1u << 3))
+/* [B] -> [B, 1, ...] of x's rank, to scale each sample. */
+static ed_node *per_sample(ed_node *v, const ed_node *x)
+{
+    ed_shape s = x->shape;
+    for (int i = 1; i < s.rank; i++) s.dim[i] = 1;
+    return ed_reshape(v, s);
+}
 
-/* [B] -> [B, 1, 1, 1] to scale each image. */
-static ed_node *per_image(ed_node *v) { return ed_reshape(v, ed_shape4(v->shape.dim[0], 1, 1, 1)); }
+/* The mean of (pred - target)^2 over each sample's elements. [B] */
+static ed_node *sample_mse(ed_node *pred, ed_node *target)
+{
+    unsigned axes = 0;
+    for (int i = 1; i < target->shape.rank; i++) axes |= 1u << i;
+    return ed_mean(ed_square(ed_sub(pred, target)), axes, false);
+}
 
 /* x_t = sqrt(abar_t) x + sqrt(1 - abar_t) eps for t ~ U{0..T-1}: the eps regression. */
 static ed_node *diffusion_loss(ed_graph *g, ed_node *x, ed_node *labels, int64_t classes, const ed_dit_opts *o)
@@ -124,12 +160,11 @@ static ed_node *diffusion_loss(ed_graph *g, ed_node *x, ed_node *labels, int64_t
     for (int64_t i = 0; i < T; i++) s1[i] = sqrt(abar[i]), s2[i] = sqrt(1 - abar[i]);
     ed_node *t = ed_randint(g, ed_shape1(b), 0, T);
     ed_node *eps = ed_randn(g, x->dtype, x->shape);
-    ed_node *a = per_image(ed_gather(ed_const(g, x->dtype, ed_shape1(T), s1, T), t, 0));
-    ed_node *s = per_image(ed_gather(ed_const(g, x->dtype, ed_shape1(T), s2, T), t, 0));
+    ed_node *a = per_sample(ed_gather(ed_const(g, x->dtype, ed_shape1(T), s1, T), t, 0), x);
+    ed_node *s = per_sample(ed_gather(ed_const(g, x->dtype, ed_shape1(T), s2, T), t, 0), x);
     free(abar);
     ed_node *xt = ed_add(ed_mul(a, x), ed_mul(s, eps));
-    ed_node *pred = ed_dit_net(xt, t, labels, classes, o);
-    return ed_mean(ed_square(ed_sub(pred, eps)), PER_IMAGE, false);
+    return sample_mse(ed_dit_net(xt, t, labels, classes, o), eps);
 }
 
 /* x_t = x0 + t (x1 - c x0) with c = 1 - sigma_min, x0 noise, x1 data; target x1 - c x0. */
@@ -139,15 +174,15 @@ static ed_node *flow_loss(ed_graph *g, ed_node *x1, ed_node *labels, int64_t cla
     ed_node *t = ed_rand(g, x1->dtype, ed_shape1(b), 0, 1);
     ed_node *x0 = ed_randn(g, x1->dtype, x1->shape);
     ed_node *u = ed_sub(x1, ed_mul_scalar(x0, 1 - o->fm.sigma_min));
-    ed_node *xt = ed_add(x0, ed_mul(per_image(t), u));
-    ed_node *v = ed_dit_net(xt, t, labels, classes, o);
-    return ed_mean(ed_square(ed_sub(v, u)), PER_IMAGE, false);
+    ed_node *xt = ed_add(x0, ed_mul(per_sample(t, x1), u));
+    return sample_mse(ed_dit_net(xt, t, labels, classes, o), u);
 }
 
 ed_node *ed_dit_image_loss(ed_graph *g, ed_node *x, ed_node *labels, int64_t classes, const ed_dit_opts *o)
 {
     if (!x || ed_graph_error(g)) return NULL;
-    if (x->shape.rank != 4) return ed_graph_fail(g, "dit: x must be images [B, C, H, W]");
+    if (x->shape.rank != 4 && x->shape.rank != 2)
+        return ed_graph_fail(g, "dit: x must be images [B, C, H, W] or vectors [B, L]");
     if (labels) labels = ed_label_dropout(labels, classes, o->cond_dropout);
     return o->objective == ED_DIT_FLOW ? flow_loss(g, x, labels, classes, o) : diffusion_loss(g, x, labels, classes, o);
 }

@@ -53,14 +53,16 @@ void ed_dit_defaults(ed_dit_opts *o, int64_t height, int64_t width, int64_t clas
  * heads divide hidden, ...). */
 int ed_dit_check(const ed_dit_opts *o, int rank, const int64_t *sample);
 
-/* The network at (x, t): x [B, C, H, W], t [B] or [] (the timestep, or t in [0, 1]),
+/* The network at (x, t): x [B, C, H, W] (patch x patch patches, 2-D positions) or
+ * [B, L] (L / patch tokens of patch consecutive values, 1-D positions: latent_diffusion's
+ * latents), t [B] or [] (the timestep, or t in [0, 1]),
  * labels i32 [B] in 0..classes (classes: the null class) or NULL (every row the null
  * class; classes 0: unconditional, labels must be NULL). Returns x's shape. */
 ed_node *ed_dit_net(ed_node *x, ed_node *t, ed_node *labels, int64_t classes, const ed_dit_opts *o);
 
-/* The training loss: x [B, C, H, W] (in the network's range, [-1, 1] for pixels), labels
- * i32 [B] or NULL. Draws t, the noise and the label dropout in the graph. The mean
- * squared error per image [B], and its mean. */
+/* The training loss: x [B, C, H, W] (in the network's range, [-1, 1] for pixels) or
+ * [B, L], labels i32 [B] or NULL. Draws t, the noise and the label dropout in the graph.
+ * The mean squared error per sample [B], and its mean. */
 ed_node *ed_dit_image_loss(ed_graph *g, ed_node *x, ed_node *labels, int64_t classes, const ed_dit_opts *o);
 ed_node *ed_dit_loss(ed_graph *g, ed_node *x, ed_node *labels, int64_t classes, const ed_dit_opts *o);
 

@@ -43,7 +43,7 @@ static ed_node *per_sample(ed_node *v, const ed_node *x)
     return ed_reshape(v, s);
 }
 
-ed_node *ed_fm_loss(ed_graph *g, ed_node *x1, ed_node *obs, const ed_fm_opts *o)
+ed_node *ed_fm_sample_loss(ed_graph *g, ed_node *x1, ed_node *obs, const ed_fm_opts *o)
 {
     if (!x1 || ed_graph_error(g)) return NULL;
     int64_t batch = x1->shape.dim[0];
@@ -58,5 +58,12 @@ ed_node *ed_fm_loss(ed_graph *g, ed_node *x1, ed_node *obs, const ed_fm_opts *o)
     ed_node *u = ed_sub(x1, ed_mul_scalar(x0, c));
     ed_node *xt = ed_add(x0, ed_mul(tb, u));
     ed_node *v = ed_fm_velocity(xt, t, obs, keep, o);
-    return ed_mean(ed_square(ed_sub(v, u)), ED_ALL_AXES, false);
+    unsigned per_sample_axes = 0;
+    for (int i = 1; i < x1->shape.rank; i++) per_sample_axes |= 1u << i;
+    return ed_mean(ed_square(ed_sub(v, u)), per_sample_axes, false);
+}
+
+ed_node *ed_fm_loss(ed_graph *g, ed_node *x1, ed_node *obs, const ed_fm_opts *o)
+{
+    return ed_mean(ed_fm_sample_loss(g, x1, obs, o), ED_ALL_AXES, false);
 }

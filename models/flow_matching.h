@@ -48,5 +48,7 @@ ed_node *ed_fm_velocity(ed_node *x, ed_node *t, ed_node *cond, ed_node *keep, co
 /* The training loss (a scalar) for data x1 [B, ...] and observations obs [B, O] (NULL
  * when o->net.obs_size is 0). Draws t, the noise and the dropout mask in the graph. */
 ed_node *ed_fm_loss(ed_graph *g, ed_node *x1, ed_node *obs, const ed_fm_opts *o);
+/* The same per sample [B] (its mean is the loss): a held-out figure. */
+ed_node *ed_fm_sample_loss(ed_graph *g, ed_node *x1, ed_node *obs, const ed_fm_opts *o);
 
 #endif

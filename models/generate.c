@@ -159,7 +159,7 @@ const char *ed_gen_sampler_name(const ed_gen_model *m, const ed_gen_sample_opts 
     if (o && o->sampler && *o->sampler) snprintf(buf, size, "%s", o->sampler);
     else if ((m->def->denoise || m->def->sampling) && ed_gen_model_sampling(m).fm)
         snprintf(buf, size, "%s", ed_gen_model_get(m, "solver", solver, sizeof solver));
-    else if (m->def->denoise) snprintf(buf, size, "%s", ed_gen_model_sampling(m).default_sampler);
+    else if (m->def->denoise || m->def->sampling) snprintf(buf, size, "%s", ed_gen_model_sampling(m).default_sampler);
     else if (ed_gen_model_get(m, "sampler", solver, sizeof solver)) snprintf(buf, size, "%s", solver); /* score_sde */
     else snprintf(buf, size, "%s", m->def->name);
     return buf;

@@ -182,7 +182,17 @@ int ed_gen_model_set(ed_gen_model *m, const char *name, const char *value)
         snprintf(msg, sizeof msg, "%s", ed_last_error());
         return ed_fail("%s: %s", m->def->name, msg);
     }
+    const ed_option *o = ed_option_find(m->def->options, m->def->noptions, name);
+    ptrdiff_t i = o - m->def->options;
+    if (i < 64) m->set_options |= UINT64_C(1) << i;
     return ED_OK;
+}
+
+bool ed_gen_model_was_set(const ed_gen_model *m, const char *name)
+{
+    const ed_option *o = ed_option_find(m->def->options, m->def->noptions, name);
+    ptrdiff_t i = o ? o - m->def->options : 64;
+    return i < 64 && (m->set_options >> i & 1);
 }
 
 const char *ed_gen_model_get(const ed_gen_model *m, const char *name, char *buf, size_t size)

@@ -168,6 +168,9 @@ struct ed_gen_model {
     int64_t classes;  /* 0: no labels */
     int64_t levels;   /* integer pixels with this many levels (17 for digits); 0: continuous */
     bool unit_range;  /* the training data lie in [0, 1] */
+    /* Bit i: options[i] was set by name (ed_gen_model_set: by hand, or from a checkpoint)
+     * rather than left at its default; what a frozen group's adopt checks against. */
+    uint64_t set_options;
     union {
         ed_fm_opts fm;
         ed_diffusion_opts diffusion;
@@ -217,8 +220,10 @@ ed_node *ed_gen_model_unflatten(const ed_gen_model *m, ed_node *flat);
  * on g saying how the family samples, when o asks for another sampler, steps, guidance
  * or eta. */
 bool ed_gen_model_plain_sampler(ed_graph *g, const ed_gen_model *m, const ed_gen_sample_opts *o, const char *how);
-/* Set one option by name from text (see ed_options_set). */
+/* Set one option by name from text (see ed_options_set), recorded in m->set_options. */
 int ed_gen_model_set(ed_gen_model *m, const char *name, const char *value);
+/* Whether the option was set by name since the defaults (false for an unknown name). */
+bool ed_gen_model_was_set(const ed_gen_model *m, const char *name);
 /* An option's value as text (NULL for an unknown name). */
 const char *ed_gen_model_get(const ed_gen_model *m, const char *name, char *buf, size_t size);
 /* The family's own check of the data's shapes (after the options are set). */

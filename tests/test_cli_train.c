@@ -374,6 +374,85 @@ static void expect_frozen_vae(void)
     ed_meta_free(ml);
 }
 
+/* latent_diffusion with the options opts (a denoiser, an objective) over vae_a: 6 steps
+ * straight or 3 resumed to 6 write the same bytes, eval prints the latent figure and the
+ * label accuracy, and a guided draw of one class with `sample_opts` is in range. */
+static void latent_variant(const char *name, const char *opts, const char *sample_opts)
+{
+    static result r;
+    char cmd[768], a[96], b[96];
+    const char *common = "train latent_diffusion --data digits --batch 32 --vae vae_a.safetensors";
+    snprintf(cmd, sizeof cmd, "%s --steps 6 %s " CONST " --out %s_a.safetensors", common, opts, name);
+    cli(&r, cmd);
+    assert_ok(&r);
+    snprintf(cmd, sizeof cmd, "%s --steps 3 %s " CONST " --out %s_h.safetensors", common, opts, name);
+    cli(&r, cmd);
+    assert_ok(&r);
+    snprintf(cmd, sizeof cmd, "train latent_diffusion --resume %s_h.safetensors --steps 6 --out %s_b.safetensors", name,
+             name);
+    cli(&r, cmd);
+    assert_ok(&r);
+    snprintf(a, sizeof a, "%s_a.safetensors", name);
+    snprintf(b, sizeof b, "%s_b.safetensors", name);
+    expect_same_files(a, b);
+    snprintf(cmd, sizeof cmd, "eval latent_diffusion --ckpt %s_a.safetensors --n 64", name);
+    cli(&r, cmd);
+    assert_ok(&r);
+    assert_non_null(strstr(r.out, "latent_mse"));
+    assert_non_null(strstr(r.out, "label_accuracy"));
+    snprintf(cmd, sizeof cmd,
+             "sample latent_diffusion --ckpt %s_a.safetensors --n 5 --label 2 --guidance 2 %s --out %s.npy", name,
+             sample_opts, name);
+    cli(&r, cmd);
+    assert_ok(&r);
+    snprintf(a, sizeof a, TMP "/%s.npy", name);
+    expect_npy(a, 4, 5, 1, 8);
+    ed_tensor *s = ed_npy_read(a);
+    if (!s) fail_msg("%s", ed_last_error());
+    for (int64_t i = 0; i < ed_tensor_numel(s); i++) {
+        double v = ed_tensor_get(s, i);
+        if (!(v >= 0 && v <= 1)) fail_msg("%s sample %lld is %g", name, (long long)i, v);
+    }
+    ed_tensor_free(s);
+}
+
+/* The DiT denoiser on latent runs and the diffusion objective (over vae_a, latent 4), and
+ * what does not fit them. */
+static void test_latent_variants(void)
+{
+    static result r;
+    latent_variant("ld_dit", "--denoiser dit --hidden 16 --layers 1 --heads 2 --latent_patch 2 --sample_steps 4", "");
+    latent_variant("ld_eps", "--objective diffusion --hidden 16 --layers 1 --ddim_steps 4", "--sampler ddim");
+    latent_variant("ld_dit_eps",
+                   "--denoiser dit --objective diffusion --hidden 16 --layers 1 --heads 2 --latent_patch 4",
+                   "--steps 3");
+    ed_meta *meta = NULL; /* the DiT's params, 2 tokens of 2 values; none of the MLP's */
+    ed_store *st = ed_safetensors_load(TMP "/ld_dit_a.safetensors", &meta);
+    if (!st) fail_msg("%s", ed_last_error());
+    const ed_tensor *patch = ed_store_get(st, "dit.patch.w");
+    assert_non_null(patch);
+    assert_true(ed_shape_eq(patch->shape, ed_shape2(2, 16)));
+    assert_null(ed_store_get(st, "fm.in.w"));
+    ed_store_free(st);
+    ed_meta_free(meta);
+    cli(&r, "sample latent_diffusion --ckpt ld_eps_a.safetensors --n 2 --sampler euler --out x.npy");
+    assert_one_error_line(&r, "unknown sampler 'euler' (samplers: ddpm|ddim)");
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae_a.safetensors --denoiser dit --latent_patch 3");
+    assert_one_error_line(&r, "--vae vae_a.safetensors: --latent_patch 3 must divide the VAE's latent 4");
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae_a.safetensors --denoiser dit --hidden 18");
+    assert_one_error_line(&r, "latent_diffusion: heads 4 must divide hidden 18");
+    /* an option of another denoiser or objective is an error, not a silent no-op */
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae_a.safetensors --latent_patch 2");
+    assert_one_error_line(&r, "latent_diffusion: --latent_patch applies to --denoiser dit only");
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae_a.safetensors --denoiser dit --time_scale 10");
+    assert_one_error_line(&r, "--time_scale applies to --denoiser mlp with --objective flow_matching only");
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae_a.safetensors --ddim_steps 10");
+    assert_one_error_line(&r, "--ddim_steps applies to --objective diffusion only");
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae_a.safetensors --objective diffusion "
+            "--sample_steps 10");
+    assert_one_error_line(&r, "--sample_steps applies to --objective flow_matching only");
+}
+
 /* latent_diffusion (after train_resume_sample made latent_diffusion_a from vae_a): the
  * frozen VAE, a class grid with guidance, and the errors of a bad --vae. */
 static void test_latent_diffusion(void)
@@ -404,6 +483,17 @@ static void test_latent_diffusion(void)
     cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae2d.safetensors");
     assert_one_error_line(&r, "--vae vae2d.safetensors: it was trained on samples f32[2], these data have "
                               "f32[1,8,8]");
+    /* the VAE's options come from its checkpoint: one given too must agree with it */
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae_a.safetensors --vae_latent 5");
+    assert_one_error_line(&r, "--vae vae_a.safetensors: --vae_latent 5 was given but the VAE has latent 4 (leave "
+                              "--vae_latent out: it is read from the VAE)");
+    cli(&r, "train latent_diffusion --data digits --steps 2 --vae vae_a.safetensors --vae_encoder 32 --vae_decoder 32 "
+            "--vae_likelihood gaussian");
+    assert_one_error_line(&r, "--vae_likelihood gaussian was given but the VAE has likelihood bernoulli");
+    cli(&r, "train latent_diffusion --data digits --steps 1 --batch 8 --hidden 8 --layers 0 --vae vae_a.safetensors "
+            "--vae_latent 4 --vae_encoder 32 --vae_activation relu --out ld_same.safetensors");
+    assert_ok(&r); /* equal values are fine */
+    test_latent_variants();
 }
 
 /* score_sde from the CLI on moons, VP and VE: a run of 6 steps and a run of 3 resumed

@@ -113,6 +113,41 @@ static void test_net_zero_start_and_label(void **state)
     ed_graph_free(g);
 }
 
+/* On vectors [B, L] (latent_diffusion's latents): L / patch tokens of patch values with
+ * 1-D positions, the output zero at the start and L wide; a patch not dividing L is an
+ * error on the graph. */
+static void test_net_on_vectors(void **state)
+{
+    (void)state;
+    ed_dit_opts o;
+    ed_dit_defaults(&o, 8, 8, 10);
+    o.hidden = 16, o.depth = 1, o.heads = 2, o.patch = 3;
+    ed_graph *g = ed_graph_new("t");
+    ed_node *x = ed_randn(g, ED_F32, ed_shape2(4, 6));
+    ed_node *y = ed_dit_net(x, ed_fill(g, ED_F32, ed_shape1(4), 0.5), NULL, 10, &o);
+    assert_true(ed_shape_eq(y->shape, x->shape));
+    ed_output(g, "y", ed_max(ed_abs(y), ED_ALL_AXES, false));
+    if (ed_graph_error(g)) fail_msg("%s", ed_graph_error(g));
+    ed_node *patch = ed_graph_leaf(g, ED_OP_PARAM, "dit.patch.w");
+    assert_true(ed_shape_eq(patch->shape, ed_shape2(3, 16))); /* 2 tokens of 3 values */
+    assert_true(ed_shape_eq(ed_graph_leaf(g, ED_OP_PARAM, "dit.final.linear.w")->shape, ed_shape2(16, 3)));
+    ed_store *st = ed_store_new(1);
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_INTERP});
+    assert_non_null(p);
+    assert_int_equal(ed_run(p, NULL, 0), ED_OK);
+    assert_float_equal(ed_tensor_get(ed_program_output(p, "y"), 0), 0, 0);
+    ed_program_free(p);
+    ed_store_free(st);
+    ed_graph_free(g);
+    g = ed_graph_new("t");
+    o.patch = 4;
+    assert_null(ed_dit_net(ed_randn(g, ED_F32, ed_shape2(4, 6)), ed_fill(g, ED_F32, ed_shape1(4), 0.5), NULL, 10, &o));
+    assert_non_null(ed_graph_error(g));
+    if (!strstr(ed_graph_error(g), "dit: the patch 4 must divide the vectors' length 6"))
+        fail_msg("graph error: %s", ed_graph_error(g));
+    ed_graph_free(g);
+}
+
 /* ---- guidance by hand ------------------------------------------------------------------ */
 
 /* A velocity "network" v(x, y) = -x + a_y with a_y = 2 y + 1 for a label and 0.5 for the
@@ -229,9 +264,8 @@ static void test_dit_sampling_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_and_checks),
-        cmocka_unit_test(test_net_zero_start_and_label),
-        cmocka_unit_test(test_guidance_by_hand),
+        cmocka_unit_test(test_defaults_and_checks), cmocka_unit_test(test_net_zero_start_and_label),
+        cmocka_unit_test(test_net_on_vectors),      cmocka_unit_test(test_guidance_by_hand),
         cmocka_unit_test(test_dit_sampling_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -112,6 +112,23 @@ static void test_pos_embed(void **state)
     ed_graph_free(g);
 }
 
+/* 1-D: token k's row is sin(k w_i), then cos(k w_i), w_i = 10000^(-i / (dim / 2)). */
+static void test_pos_embed_1d(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("t");
+    ed_node *e = ed_pos_embed_1d(g, ED_F32, 3, 2, false, "pos"); /* one frequency, 1 */
+    CHECK(e, ED_F32, ed_shape2(3, 2), 1e-7, 0, 1, sin(1.0), cos(1.0), sin(2.0), cos(2.0));
+    ed_node *e4 = ed_slice_axis(ed_pos_embed_1d(g, ED_F32, 3, 4, false, "pos"), 0, 2, 3); /* 1 and 1/100 */
+    CHECK(e4, ED_F32, ed_shape2(1, 4), 1e-7, sin(2.0), sin(0.02), cos(2.0), cos(0.02));
+    ed_node *learned = ed_pos_embed_1d(g, ED_F32, 3, 4, true, "pos");
+    assert_int_equal(learned->op, ED_OP_PARAM);
+    assert_true(ed_shape_eq(learned->shape, ed_shape2(3, 4)));
+    assert_null(ed_pos_embed_1d(g, ED_F32, 3, 5, false, "pos"));
+    CHECK_GRAPH_ERROR_HAS(g, "pos_embed_1d: 3 tokens and an even width 5");
+    ed_graph_free(g);
+}
+
 static void test_label_embedding(void **state)
 {
     (void)state;
@@ -207,9 +224,9 @@ static void test_adaln_zero_identity(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_patchify_values),     cmocka_unit_test(test_patchify_round_trip),
-        cmocka_unit_test(test_pos_embed),           cmocka_unit_test(test_label_embedding),
-        cmocka_unit_test(test_adaln_zero_identity),
+        cmocka_unit_test(test_patchify_values), cmocka_unit_test(test_patchify_round_trip),
+        cmocka_unit_test(test_pos_embed),       cmocka_unit_test(test_pos_embed_1d),
+        cmocka_unit_test(test_label_embedding), cmocka_unit_test(test_adaln_zero_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

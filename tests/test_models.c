@@ -107,7 +107,13 @@ static void test_option_errors(void **state)
     assert_non_null(strstr(ed_last_error(), "outside [0, 0.999]"));
     assert_int_equal(ed_gen_model_set(&m, "solver", "dopri5"), ED_ERR);
     assert_non_null(strstr(ed_last_error(), "euler|midpoint|heun|rk4"));
+    assert_false(ed_gen_model_was_set(&m, "sigma_min")); /* a failed set is not recorded */
     assert_int_equal(ed_gen_model_set(&m, "sigma_min", "0.1"), ED_OK);
+    assert_true(ed_gen_model_was_set(&m, "sigma_min"));
+    assert_false(ed_gen_model_was_set(&m, "layers"));
+    assert_false(ed_gen_model_was_set(&m, "nosuch"));
+    for (int i = 0; i < ed_model_count(); i++) /* set_options has a bit per option */
+        assert_true(ed_model_at(i)->noptions <= 64);
     /* Reals print so they read back exactly. */
     assert_int_equal(ed_gen_model_set(&m, "cond_dropout", "0.1"), ED_OK);
     expect_opt(&m, "cond_dropout", "0.1");

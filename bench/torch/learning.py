@@ -26,9 +26,8 @@ hidden 128, 2 pre-LN blocks of expansion 4, sinusoidal time embedding of t * 100
 class condition with its keep flag, dropout 0.1, zero output layer) on the VAE's latent
 means times 1 / their std, flow matching (linear path, velocity), for --steps; then 297
 samples for the test labels in order by Euler's method in 20 steps, decoded (sigmoid of
-the logits), judged by edifice's own cached feature classifier (--classifier FILE, the
-safetensors `edifice eval` names) with the Frechet distance of models/frechet.c
-(covariances over n - 1).
+the logits), scored by bench/score_samples as dit's (--scorer; edifice eval's own
+classifier): frechet_distance, classes_hit, label_accuracy.
 
 
 dit (models/dit.c, flow matching, on the digits as [1, 8, 8] in [-1, 1], labels with the
@@ -297,40 +296,23 @@ class LatentDenoiser(torch.nn.Module):
         return self.out(h)
 
 
-def read_safetensors(path):
-    """name -> float32 array of an edifice safetensors file (little-endian F32 only)."""
-    import json
-    import struct
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, v in header.items():
-        if name == "__metadata__" or v["dtype"] != "F32":
-            continue
-        a, b = v["data_offsets"]
-        out[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(v["shape"])
-    return out
+def scorer_lines(a, args):
+    """bench/score_samples ARGS (edifice eval's own classifier and figures, so both sides are
+    judged by the same code): its "name value" lines, or None (the error printed)."""
+    import subprocess
+
+    r = subprocess.run([a.scorer, *args], capture_output=True, text=True)
+    if r.returncode:
+        print(f"learning.py: {a.scorer}: {r.stderr.strip()}", file=sys.stderr)
+        return None
+    return [line.split() for line in r.stdout.splitlines()]
 
 
-def classifier_features(path, x):
-    """models/classifier.c's features (the second relu layer) and predicted classes."""
-    w = {k: torch.from_numpy(v.copy()) for k, v in read_safetensors(path).items()}
-    h = F.relu(x @ w["clf.hidden.0.w"] + w["clf.hidden.0.b"])
-    h = F.relu(h @ w["clf.hidden.1.w"] + w["clf.hidden.1.b"])
-    return h.double().numpy(), (h @ w["clf.out.w"] + w["clf.out.b"]).argmax(1).numpy()
+def sample_dir(a, model):
+    """Where the samples go: --samples, else a temporary directory."""
+    import tempfile
 
-
-def frechet(a, b):
-    """models/frechet.c: |mu_a - mu_b|^2 + tr(Sa + Sb - 2 (Sa^1/2 Sb Sa^1/2)^1/2)."""
-    def sqrt_psd(m):
-        val, vec = np.linalg.eigh(m)
-        return (vec * np.sqrt(np.clip(val, 0, None))) @ vec.T
-    ma, mb = a.mean(0), b.mean(0)
-    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    ra = sqrt_psd(sa)
-    return float(((ma - mb) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.trace(sqrt_psd(ra @ sb @ ra)))
+    return a.samples or tempfile.mkdtemp(prefix=f"learning-{model}-")
 
 
 def train_steps(loss_fn, params, steps, a, train, gen, labels=None):
@@ -383,13 +365,19 @@ def latent_diffusion(a):
         for i in range(k):
             z = z + net(z, torch.full((n,), i / k), onehot, keep) / k
         x = torch.sigmoid(vae.dec(z / scale)).clamp(0, 1)
-    if a.classifier:
-        fs, pred = classifier_features(a.classifier, x)
-        ft, _ = classifier_features(a.classifier, test)
-        print(f"frechet_distance {frechet(fs, ft):.6f}")
-        counts = np.bincount(pred, minlength=classes)
-        print(f"classes_hit {int((counts > 0).sum())}")
-        print(f"label_accuracy {float((pred == ytest.numpy()).mean()):.6f}")
+    out_dir = sample_dir(a, "latent_diffusion")
+    path = os.path.join(out_dir, f"torch-latent_diffusion-s{a.seed}.npy")
+    labels_path = os.path.join(out_dir, f"torch-latent_diffusion-s{a.seed}-labels.npy")
+    np.save(path, x.view(-1, 1, 8, 8).numpy().astype(np.float32))
+    np.save(labels_path, ytest.numpy().astype(np.int32))
+    if not a.scorer:
+        return 0
+    lines = scorer_lines(a, ["latent_diffusion", "digits", str(a.seed), path, labels_path])
+    if lines is None:
+        return 1
+    for key, value in lines:
+        if key in ("frechet_distance", "classes_hit", "label_accuracy"):
+            print(f"{key} {value}")
     return 0
 
 
@@ -525,14 +513,11 @@ def dit_figures(model, a, test, test_y):
     """denoise_mse on the test digits (labels kept), then samples drawn for the test labels
     in order, unguided and at guidance 2, judged by bench/score_samples (edifice eval's
     classifier and figures) when --scorer is given."""
-    import subprocess
-    import tempfile
-
     model.eval()
     x = test.view(-1, 1, 8, 8) * 2 - 1
     with torch.no_grad():
         print(f"denoise_mse {model.image_loss(x, test_y, 0.0).mean().item():.6f}")
-    out_dir = a.samples or tempfile.mkdtemp(prefix="learning-dit-")
+    out_dir = sample_dir(a, "dit")
     labels_path = os.path.join(out_dir, f"torch-dit-s{a.seed}-labels.npy")
     np.save(labels_path, test_y.numpy().astype(np.int32))
     for name, g in (("unguided", 1.0), ("guided", a.guidance)):
@@ -540,12 +525,10 @@ def dit_figures(model, a, test, test_y):
         np.save(path, model.sample(test_y, g, a.sample_steps).numpy().astype(np.float32))
         if not a.scorer:
             continue
-        r = subprocess.run([a.scorer, "dit", "digits", str(a.seed), path, labels_path], capture_output=True, text=True)
-        if r.returncode:
-            print(f"learning.py: {a.scorer}: {r.stderr.strip()}", file=sys.stderr)
+        lines = scorer_lines(a, ["dit", "digits", str(a.seed), path, labels_path])
+        if lines is None:
             return 1
-        for line in r.stdout.splitlines():
-            key, value = line.split()
+        for key, value in lines:
             if key in ("label_accuracy", "frechet_distance"):
                 print(f"{key}_{name} {value}")
     return 0
@@ -640,20 +623,16 @@ class ScoreSDE(torch.nn.Module):
 def score_sde_figures(model, a):
     """10,000 samples by the predictor-corrector sampler, scored by bench/score_samples
     (edifice eval's sliced Wasserstein against fresh moons, and its floor)."""
-    import subprocess
-    import tempfile
-
     model.eval()
-    out_dir = a.samples or tempfile.mkdtemp(prefix="learning-sde-")
-    path = os.path.join(out_dir, f"torch-score_sde_{model.sde}-s{a.seed}.npy")
+    path = os.path.join(sample_dir(a, "score_sde"), f"torch-score_sde_{model.sde}-s{a.seed}.npy")
     np.save(path, model.sample_pc(10000).numpy().astype(np.float32))
     if not a.scorer:
         return 0
-    r = subprocess.run([a.scorer, "score_sde", "moons", str(a.seed), path], capture_output=True, text=True)
-    if r.returncode:
-        print(f"learning.py: {a.scorer}: {r.stderr.strip()}", file=sys.stderr)
+    lines = scorer_lines(a, ["score_sde", "moons", str(a.seed), path])
+    if lines is None:
         return 1
-    print(r.stdout.strip())
+    for key, value in lines:
+        print(f"{key} {value}")
     return 0
 
 
@@ -666,7 +645,6 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--vae-steps", type=int, default=1000, help="latent_diffusion: the VAE's steps")
-    ap.add_argument("--classifier", help="latent_diffusion: edifice's cached feature classifier (.safetensors)")
     # dit: the network (models/dit.c's options), sampling, and the scorer of its samples
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--depth", type=int, default=4)
@@ -675,7 +653,7 @@ def main():
     ap.add_argument("--patch", type=int, default=2)
     ap.add_argument("--guidance", type=float, default=2.0)
     ap.add_argument("--sample-steps", type=int, default=50)
-    ap.add_argument("--samples", help="directory for the dit samples (.npy; default a temporary one)")
+    ap.add_argument("--samples", help="directory for the samples scored (.npy; default a temporary one)")
     ap.add_argument("--scorer", help="bench/score_samples binary (BUILD/score_samples)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
