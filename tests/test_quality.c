@@ -303,7 +303,8 @@ static void test_wgan_gp_8gaussians(void **state)
      * (both networks 128,128, gp_lambda 0.1, beta1 0.5, no dropout). Measured by `edifice
      * train wgan_gp --data 8gaussians --seed S` then `edifice eval` (one OpenBLAS thread):
      * 8/8 modes for seeds 0, 1, 2 with 76.8%, 74.8%, 68.6% of the samples within 3 std
-     * (mean 73.4%); the issue's defaults with these widths: 6/8, 21.7%. About 55 s of CPU. */
+     * (mean 73.4%); this case: 8/8, 76.5% in 61 s of CPU. The issue's defaults with these
+     * widths: 6/8, 21.7% (bench/HISTORY.md). */
     const recipe r = {"wgan_gp", "8gaussians", {NULL}, 4000};
     expect_modes(&r, 8, 0.55);
 }
