@@ -1,5 +1,6 @@
-/* W8 wgan_gp_2d (bench/README.md): one WGAN-GP iteration at `edifice train wgan_gp`'s
- * default networks on 8gaussians, as one program: a critic step with its gradient
+/* W8 wgan_gp_2d (bench/README.md): one WGAN-GP iteration at wgan_gp's table defaults
+ * (the networks it takes on images; on 2-D data `edifice train` now defaults to 128,128
+ * networks, lambda 0.1, beta1 0.5, no dropout) on 8gaussians, as one program: a critic step with its gradient
  * penalty (a gradient inside the loss, so the step differentiates twice) and a generator
  * step. G: z [256, 128] -> (dense, batch norm, ReLU) x (256, 512) -> dense 2; D: (dense,
  * ReLU, dropout 0.3) x (512, 256) -> dense 1; the models/gan.h builders. One G(z) feeds

@@ -26,6 +26,9 @@
  * - The discriminator is conditional too in cgan (Edifice conditions only G).
  * - Adam betas (0.5, 0.999) for gan and cgan (the usual GAN setting), (0, 0.9) for
  *   wgan_gp (Gulrajani et al.), n_critic 1 and 5; both steps use the run's lr.
+ * - wgan_gp on low-dimensional data (a vector of at most 16 numbers: the 2-D sets) takes
+ *   the paper's toy settings instead: gp_lambda 0.1, beta1 0.5, no dropout in the critic,
+ *   and both networks 128,128 (the registry entry's defaults; options still override).
  *
  * Names: params "gen.*", "disc.*"; batch norm state "gen.bn<i>.running_mean/var". */
 #ifndef ED_GAN_H
@@ -49,10 +52,10 @@ typedef struct {
     ed_sizes disc_sizes; /* [512,256] */
     int activation;      /* an ed_activation, both networks [relu] */
     int output;          /* ed_gan_output [auto] */
-    double dropout;      /* in the discriminator [0.3] */
+    double dropout;      /* in the discriminator [0.3; wgan_gp on 2-D data 0] */
     double bn_momentum;  /* of the generator's batch norm [0.1] */
     int64_t n_critic;    /* disc steps per gen step [gan 1, wgan_gp 5] */
-    double gp_lambda;    /* wgan_gp's penalty weight [10] */
+    double gp_lambda;    /* wgan_gp's penalty weight [10; on 2-D data 0.1] */
     double beta1, beta2; /* Adam, both steps [gan 0.5, 0.999; wgan_gp 0, 0.9] */
 } ed_gan_opts;
 

@@ -109,7 +109,7 @@ static void test_models_lists_defaults(void **state)
     assert_null(strstr(r.out, "flow_matching"));
     cli(&r, "models wgan_gp");
     assert_ok(&r);
-    assert_non_null(strstr(r.out, "(trains 2000 iterations without --steps)"));
+    assert_non_null(strstr(r.out, "(trains 4000 iterations without --steps)"));
     cli(&r, "models nosuch");
     assert_one_error_line(
         &r,

@@ -79,6 +79,37 @@ static void test_defaults(void **state)
     assert_int_equal(o.loss, ED_GAN_WGAN_GP);
 }
 
+/* wgan_gp's registry entry: the toy settings on 2-D data, the table's defaults on the
+ * digits (64 numbers); gan keeps its own on both. */
+static void test_wgan_gp_low_dimensional_defaults(void **state)
+{
+    (void)state;
+    ed_gen_model m;
+    assert_int_equal(ed_gen_model_init(&m, &ed_wgan_gp_model, ed_shape1(2), 0), ED_OK);
+    assert_int_equal(m.opts.gan.gen_sizes.n, 2);
+    assert_int_equal(m.opts.gan.gen_sizes.v[0], 128);
+    assert_int_equal(m.opts.gan.gen_sizes.v[1], 128);
+    assert_int_equal(m.opts.gan.disc_sizes.v[0], 128);
+    assert_int_equal(m.opts.gan.disc_sizes.v[1], 128);
+    assert_float_equal(m.opts.gan.gp_lambda, 0.1, 0);
+    assert_float_equal(m.opts.gan.beta1, 0.5, 0);
+    assert_float_equal(m.opts.gan.beta2, 0.9, 0);
+    assert_float_equal(m.opts.gan.dropout, 0, 0);
+    assert_int_equal(m.opts.gan.n_critic, 5);
+    assert_int_equal(ed_gen_model_set(&m, "gp_lambda", "10"), ED_OK); /* an option still overrides */
+    assert_float_equal(m.opts.gan.gp_lambda, 10, 0);
+    assert_int_equal(ed_gen_model_init(&m, &ed_wgan_gp_model, ed_shape1(64), 0), ED_OK);
+    assert_int_equal(m.opts.gan.gen_sizes.v[1], 512);
+    assert_int_equal(m.opts.gan.disc_sizes.v[0], 512);
+    assert_float_equal(m.opts.gan.gp_lambda, 10, 0);
+    assert_float_equal(m.opts.gan.beta1, 0, 0);
+    assert_float_equal(m.opts.gan.dropout, 0.3, 0);
+    assert_int_equal(ed_gen_model_init(&m, &ed_gan_model, ed_shape1(2), 0), ED_OK);
+    assert_int_equal(m.opts.gan.gen_sizes.v[1], 512);
+    assert_float_equal(m.opts.gan.dropout, 0.3, 0);
+    assert_int_equal(ed_model_default_steps(&ed_wgan_gp_model), 4000);
+}
+
 /* Training graphs: G has batch norm with running-stat updates, D dropout masks. */
 static void test_networks_in_training(void **state)
 {
@@ -309,6 +340,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_wgan_gp_low_dimensional_defaults),
         cmocka_unit_test(test_networks_in_training),
         cmocka_unit_test(test_sample_in_eval_mode),
         cmocka_unit_test(test_losses_by_hand),

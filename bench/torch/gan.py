@@ -11,8 +11,10 @@ defaults (models/trainer.c, frontend/optim.c):
     dropout 0.3] x (512, 256) -> dense 1 (a logit); dense: glorot-uniform weights, zero
     biases, batch-norm gain 1, bias 0;
   - gan: D on softplus(-l(x)) + softplus(l(G(z))), G non-saturating softplus(-l(G(z))),
-    Adam betas (0.5, 0.999), n_critic 1; wgan_gp: critic l(G(z)) - l(x) + 10 (|grad|_2 -
-    1)^2 at random interpolates (create_graph), G -l(G(z)), Adam betas (0, 0.9), n_critic 5;
+    Adam betas (0.5, 0.999), n_critic 1; wgan_gp: critic l(G(z)) - l(x) + lambda (|grad|_2
+    - 1)^2 at random interpolates (create_graph), G -l(G(z)), n_critic 5, with edifice's
+    settings for 2-D data (the WGAN-GP paper's toy ones): lambda 0.1, Adam betas (0.5,
+    0.9), no dropout in the critic, both networks (128, 128);
   - cgan: the gan above on the digits (data/digits.csv.gz, pixels / 16, the first 1,500
     rows), the one-hot label concatenated to z and to x, G's output a sigmoid (the
     pixels lie in [0, 1]); batches of 256 rows with their labels, drawn with replacement;
@@ -149,9 +151,12 @@ def main():
         d = discriminator(inp=64, classes=CLASSES)
     else:
         data, data_labels = torch.from_numpy(eight_gaussians(10000, rng)), None
-        g, d = generator(), discriminator()
+        if a.model == "wgan_gp":
+            g, d = generator(sizes=(128, 128)), discriminator(sizes=(128, 128), dropout=0.0)
+        else:
+            g, d = generator(), discriminator()
     wgan = a.model == "wgan_gp"
-    betas, n_critic = ((0.0, 0.9), 5) if wgan else ((0.5, 0.999), 1)
+    betas, n_critic, gp_lambda = ((0.5, 0.9), 5, 0.1) if wgan else ((0.5, 0.999), 1, 0.0)
     opt_d = torch.optim.Adam(d.parameters(), lr=a.lr, betas=betas, eps=1e-8)
     opt_g = torch.optim.Adam(g.parameters(), lr=a.lr, betas=betas, eps=1e-8)
     t0 = time.time()
@@ -165,7 +170,7 @@ def main():
             fake = g(torch.randn(a.batch, 128), labels)
             lr_, lf = d(real, labels).squeeze(1), d(fake, labels).squeeze(1)
             if wgan:
-                loss = lf.mean() - lr_.mean() + 10 * penalty(d, real, fake, labels)
+                loss = lf.mean() - lr_.mean() + gp_lambda * penalty(d, real, fake, labels)
             else:
                 loss = F.softplus(-lr_).mean() + F.softplus(lf).mean()
             opt_d.zero_grad()
