@@ -2,34 +2,17 @@
  * says which (input, kernel, attributes) make a valid convolution; the other two ops
  * state theirs by the forward conv2d they are the adjoints of. */
 #include "ir/conv.h"
+#include "ir/rule.h"
 
 #include <stdarg.h>
 #include <stdio.h>
-
-static bool fail(char *msg, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool fail(char *msg, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, size, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
-static const char *ty(const ed_node *n)
-{
-    static _Thread_local char bufs[3][96];
-    static _Thread_local int next;
-    char *b = bufs[next++ % 3];
-    return ed_node_type_str(n, b, sizeof bufs[0]);
-}
 
 static bool check_pair(const int64_t *v, int64_t lo, const char *name, char *msg, size_t size)
 {
     for (int i = 0; i < 2; i++)
         if (v[i] < lo || v[i] > ED_CONV_MAX_ATTR)
-            return fail(msg, size, "%s must be in [%lld, 2^20], got [%lld, %lld]", name, (long long)lo, (long long)v[0],
-                        (long long)v[1]);
+            return ed_rule_fail(msg, size, "%s must be in [%lld, 2^20], got [%lld, %lld]", name, (long long)lo,
+                                (long long)v[0], (long long)v[1]);
     return true;
 }
 
@@ -39,15 +22,15 @@ static bool check_attrs(ed_op op, const ed_attrs *a, char *msg, size_t size)
         !check_pair(a->dilation, 1, "dilation", msg, size))
         return false;
     if (a->groups < 1 || a->groups > ED_CONV_MAX_ATTR)
-        return fail(msg, size, "groups must be in [1, 2^20], got %lld", (long long)a->groups);
+        return ed_rule_fail(msg, size, "groups must be in [1, 2^20], got %lld", (long long)a->groups);
     if (op == ED_OP_CONV2D_WEIGHT_GRAD && !check_pair(a->kernel, 1, "kernel", msg, size)) return false;
     if (op == ED_OP_CONV_TRANSPOSE2D) {
         for (int i = 0; i < 2; i++)
             if (a->out_pad[i] < 0 || a->out_pad[i] >= a->stride[i])
-                return fail(msg, size,
-                            "output_padding must be in [0, stride), got [%lld, %lld] with stride [%lld, %lld]",
-                            (long long)a->out_pad[0], (long long)a->out_pad[1], (long long)a->stride[0],
-                            (long long)a->stride[1]);
+                return ed_rule_fail(msg, size,
+                                    "output_padding must be in [0, stride), got [%lld, %lld] with stride [%lld, %lld]",
+                                    (long long)a->out_pad[0], (long long)a->out_pad[1], (long long)a->stride[0],
+                                    (long long)a->stride[1]);
     }
     return true;
 }
@@ -57,10 +40,12 @@ static bool check_operands(ed_op op, const ed_node *x, const ed_node *y, const c
                            size_t size)
 {
     if (x->shape.rank != 4 || y->shape.rank != 4)
-        return fail(msg, size, "needs %s and %s of rank 4, got %s and %s", xs, ys, ty(x), ty(y));
-    if (x->dtype != y->dtype) return fail(msg, size, "dtypes differ: %s and %s", ty(x), ty(y));
+        return ed_rule_fail(msg, size, "needs %s and %s of rank 4, got %s and %s", xs, ys, ed_rule_type(x),
+                            ed_rule_type(y));
+    if (x->dtype != y->dtype)
+        return ed_rule_fail(msg, size, "dtypes differ: %s and %s", ed_rule_type(x), ed_rule_type(y));
     if ((ed_ops[op].flags & F_FLOAT) && !ed_dtype_is_float(x->dtype))
-        return fail(msg, size, "needs a float dtype, got %s (use cast)", ty(x));
+        return ed_rule_fail(msg, size, "needs a float dtype, got %s (use cast)", ed_rule_type(x));
     return true;
 }
 
@@ -79,20 +64,21 @@ static bool forward_out(const ed_node *x, int64_t kh, int64_t kw, const ed_attrs
     *oh = conv_out(x->shape.dim[2], kh, a->stride[0], a->padding[0], a->dilation[0]);
     *ow = conv_out(x->shape.dim[3], kw, a->stride[1], a->padding[1], a->dilation[1]);
     if (*oh < 0 || *ow < 0)
-        return fail(msg, size,
-                    "the kernel %lldx%lld with dilation [%lld, %lld] spans %lldx%lld, more than the input %s padded by "
-                    "[%lld, %lld]",
-                    (long long)kh, (long long)kw, (long long)a->dilation[0], (long long)a->dilation[1],
-                    (long long)(a->dilation[0] * (kh - 1) + 1), (long long)(a->dilation[1] * (kw - 1) + 1), ty(x),
-                    (long long)a->padding[0], (long long)a->padding[1]);
+        return ed_rule_fail(
+            msg, size,
+            "the kernel %lldx%lld with dilation [%lld, %lld] spans %lldx%lld, more than the input %s padded by "
+            "[%lld, %lld]",
+            (long long)kh, (long long)kw, (long long)a->dilation[0], (long long)a->dilation[1],
+            (long long)(a->dilation[0] * (kh - 1) + 1), (long long)(a->dilation[1] * (kw - 1) + 1), ed_rule_type(x),
+            (long long)a->padding[0], (long long)a->padding[1]);
     return true;
 }
 
 static bool check_groups(int64_t channels, const char *what, const ed_node *v, int64_t groups, char *msg, size_t size)
 {
     if (channels % groups)
-        return fail(msg, size, "groups %lld does not divide the %lld %s channels of %s", (long long)groups,
-                    (long long)channels, what, ty(v));
+        return ed_rule_fail(msg, size, "groups %lld does not divide the %lld %s channels of %s", (long long)groups,
+                            (long long)channels, what, ed_rule_type(v));
     return true;
 }
 
@@ -103,9 +89,9 @@ static bool rule_conv2d(const ed_node *x, const ed_node *w, const ed_attrs *a, e
     if (!check_groups(c, "input", x, a->groups, msg, size) || !check_groups(o, "output", w, a->groups, msg, size))
         return false;
     if (w->shape.dim[1] != c / a->groups)
-        return fail(msg, size, "weight %s needs dim 1 = input channels / groups = %lld (input %s, groups %lld)", ty(w),
-                    (long long)(c / a->groups), ty(x), (long long)a->groups);
-    if (kh < 1 || kw < 1) return fail(msg, size, "weight %s has an empty kernel", ty(w));
+        return ed_rule_fail(msg, size, "weight %s needs dim 1 = input channels / groups = %lld (input %s, groups %lld)",
+                            ed_rule_type(w), (long long)(c / a->groups), ed_rule_type(x), (long long)a->groups);
+    if (kh < 1 || kw < 1) return ed_rule_fail(msg, size, "weight %s has an empty kernel", ed_rule_type(w));
     if (!forward_out(x, kh, kw, a, &oh, &ow, msg, size)) return false;
     *out = ed_shape4(x->shape.dim[0], o, oh, ow);
     return true;
@@ -118,11 +104,12 @@ static bool rule_conv_transpose(const ed_node *y, const ed_node *w, const ed_att
 {
     int64_t o = y->shape.dim[1], kh = w->shape.dim[2], kw = w->shape.dim[3];
     if (w->shape.dim[0] != o)
-        return fail(msg, size, "weight %s needs dim 0 = the input's %lld channels (input %s)", ty(w), (long long)o,
-                    ty(y));
+        return ed_rule_fail(msg, size, "weight %s needs dim 0 = the input's %lld channels (input %s)", ed_rule_type(w),
+                            (long long)o, ed_rule_type(y));
     if (!check_groups(o, "input", y, a->groups, msg, size)) return false;
-    if (kh < 1 || kw < 1) return fail(msg, size, "weight %s has an empty kernel", ty(w));
-    if (y->shape.dim[2] < 1 || y->shape.dim[3] < 1) return fail(msg, size, "input %s has no rows or columns", ty(y));
+    if (kh < 1 || kw < 1) return ed_rule_fail(msg, size, "weight %s has an empty kernel", ed_rule_type(w));
+    if (y->shape.dim[2] < 1 || y->shape.dim[3] < 1)
+        return ed_rule_fail(msg, size, "input %s has no rows or columns", ed_rule_type(y));
     int64_t hw[2];
     for (int i = 0; i < 2; i++) {
         int64_t k = w->shape.dim[2 + i];
@@ -130,8 +117,9 @@ static bool rule_conv_transpose(const ed_node *y, const ed_node *w, const ed_att
                 a->out_pad[i];
     }
     if (hw[0] < 1 || hw[1] < 1)
-        return fail(msg, size, "padding [%lld, %lld] leaves an output of %lldx%lld for input %s",
-                    (long long)a->padding[0], (long long)a->padding[1], (long long)hw[0], (long long)hw[1], ty(y));
+        return ed_rule_fail(msg, size, "padding [%lld, %lld] leaves an output of %lldx%lld for input %s",
+                            (long long)a->padding[0], (long long)a->padding[1], (long long)hw[0], (long long)hw[1],
+                            ed_rule_type(y));
     *out = ed_shape4(y->shape.dim[0], w->shape.dim[1] * a->groups, hw[0], hw[1]);
     return true;
 }
@@ -142,13 +130,15 @@ static bool rule_weight_grad(const ed_node *x, const ed_node *dy, const ed_attrs
                              size_t size)
 {
     int64_t c = x->shape.dim[1], o = dy->shape.dim[1], oh, ow;
-    if (x->shape.dim[0] != dy->shape.dim[0]) return fail(msg, size, "batch sizes differ: %s and %s", ty(x), ty(dy));
+    if (x->shape.dim[0] != dy->shape.dim[0])
+        return ed_rule_fail(msg, size, "batch sizes differ: %s and %s", ed_rule_type(x), ed_rule_type(dy));
     if (!check_groups(c, "input", x, a->groups, msg, size) || !check_groups(o, "output", dy, a->groups, msg, size))
         return false;
     if (!forward_out(x, a->kernel[0], a->kernel[1], a, &oh, &ow, msg, size)) return false;
     if (dy->shape.dim[2] != oh || dy->shape.dim[3] != ow)
-        return fail(msg, size, "dy %s is not conv2d's output for %s with kernel %lldx%lld (%lldx%lld)", ty(dy), ty(x),
-                    (long long)a->kernel[0], (long long)a->kernel[1], (long long)oh, (long long)ow);
+        return ed_rule_fail(msg, size, "dy %s is not conv2d's output for %s with kernel %lldx%lld (%lldx%lld)",
+                            ed_rule_type(dy), ed_rule_type(x), (long long)a->kernel[0], (long long)a->kernel[1],
+                            (long long)oh, (long long)ow);
     *out = ed_shape4(o, c / a->groups, a->kernel[0], a->kernel[1]);
     return true;
 }

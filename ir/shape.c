@@ -4,16 +4,13 @@
  * Constructors, the text parser and the verifier all go through ed_infer. */
 #include "ir/conv.h"
 #include "ir/ir.h"
+#include "ir/rule.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 
-typedef bool (*rule_fn)(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
-                        char *msg, size_t size);
-
-static bool fail(char *msg, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool fail(char *msg, size_t size, const char *fmt, ...)
+bool ed_rule_fail(char *msg, size_t size, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -22,14 +19,16 @@ static bool fail(char *msg, size_t size, const char *fmt, ...)
     return false;
 }
 
-/* "f32[2,3]" of an input, in a rotating set of buffers so one message can show several. */
-static const char *ty(const ed_node *n)
+const char *ed_rule_type(const ed_node *n)
 {
     static _Thread_local char bufs[4][96];
     static _Thread_local int next;
     char *b = bufs[next++ & 3];
     return ed_node_type_str(n, b, sizeof bufs[0]);
 }
+
+typedef bool (*rule_fn)(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out,
+                        char *msg, size_t size);
 
 static const char *shape_ty(ed_dtype dt, ed_shape s)
 {
@@ -52,7 +51,7 @@ static bool valid_dtype(ed_dtype t) { return (unsigned)t < ED_DTYPE_COUNT; }
 static bool check_float(ed_op op, const ed_node *x, char *msg, size_t size)
 {
     if ((ed_ops[op].flags & F_FLOAT) && !ed_dtype_is_float(x->dtype))
-        return fail(msg, size, "needs a float dtype, got %s (use cast)", ty(x));
+        return ed_rule_fail(msg, size, "needs a float dtype, got %s (use cast)", ed_rule_type(x));
     return true;
 }
 
@@ -75,30 +74,33 @@ static bool rule_typed_leaf(ed_op op, ed_node *const *in, int nin, const ed_attr
                             char *msg, size_t size)
 {
     (void)in, (void)nin;
-    if (!valid_dtype(a->dtype)) return fail(msg, size, "bad dtype %d", (int)a->dtype);
+    if (!valid_dtype(a->dtype)) return ed_rule_fail(msg, size, "bad dtype %d", (int)a->dtype);
     if (!valid_shape(a->shape))
-        return fail(msg, size, "bad shape (rank %d; rank must be 0..%d and dims >= 0)", a->shape.rank, ED_MAX_RANK);
+        return ed_rule_fail(msg, size, "bad shape (rank %d; rank must be 0..%d and dims >= 0)", a->shape.rank,
+                            ED_MAX_RANK);
     if ((ed_ops[op].flags & F_FLOAT) && !ed_dtype_is_float(a->dtype))
-        return fail(msg, size, "needs a float dtype, got %s", ed_dtype_name(a->dtype));
+        return ed_rule_fail(msg, size, "needs a float dtype, got %s", ed_dtype_name(a->dtype));
     if (op == ED_OP_CONST) {
         int64_t n = ed_shape_numel(a->shape);
         if (a->ndata != 1 && a->ndata != n)
-            return fail(msg, size, "has %lld values for %s (give 1 value or %lld)", (long long)a->ndata,
-                        shape_ty(a->dtype, a->shape), (long long)n);
-        if (!a->data) return fail(msg, size, "has no values");
+            return ed_rule_fail(msg, size, "has %lld values for %s (give 1 value or %lld)", (long long)a->ndata,
+                                shape_ty(a->dtype, a->shape), (long long)n);
+        if (!a->data) return ed_rule_fail(msg, size, "has no values");
     }
     if ((op == ED_OP_PARAM || op == ED_OP_STATE) && (unsigned)a->init.kind >= ED_INIT_COUNT)
-        return fail(msg, size, "bad initializer %d", (int)a->init.kind);
+        return ed_rule_fail(msg, size, "bad initializer %d", (int)a->init.kind);
     if ((op == ED_OP_PARAM) && !ed_dtype_is_float(a->dtype))
-        return fail(msg, size, "trainable params must be float, got %s", ed_dtype_name(a->dtype));
-    if (op == ED_OP_RAND && !(a->lo <= a->hi)) return fail(msg, size, "needs lo <= hi, got lo=%g hi=%g", a->lo, a->hi);
+        return ed_rule_fail(msg, size, "trainable params must be float, got %s", ed_dtype_name(a->dtype));
+    if (op == ED_OP_RAND && !(a->lo <= a->hi))
+        return ed_rule_fail(msg, size, "needs lo <= hi, got lo=%g hi=%g", a->lo, a->hi);
     if (op == ED_OP_RANDINT) {
-        if (a->dtype != ED_I32) return fail(msg, size, "gives i32, not %s", ed_dtype_name(a->dtype));
+        if (a->dtype != ED_I32) return ed_rule_fail(msg, size, "gives i32, not %s", ed_dtype_name(a->dtype));
         if (!(a->lo < a->hi) || a->lo != floor(a->lo) || a->hi != floor(a->hi) || a->lo < INT32_MIN ||
             a->hi > (double)INT32_MAX + 1)
-            return fail(msg, size, "needs integers lo < hi within i32, got lo=%g hi=%g", a->lo, a->hi);
+            return ed_rule_fail(msg, size, "needs integers lo < hi within i32, got lo=%g hi=%g", a->lo, a->hi);
     }
-    if (op == ED_OP_BERNOULLI && !(a->p >= 0 && a->p <= 1)) return fail(msg, size, "needs 0 <= p <= 1, got p=%g", a->p);
+    if (op == ED_OP_BERNOULLI && !(a->p >= 0 && a->p <= 1))
+        return ed_rule_fail(msg, size, "needs 0 <= p <= 1, got p=%g", a->p);
     *dt = a->dtype;
     *out = a->shape;
     return true;
@@ -111,9 +113,10 @@ static bool rule_binary(ed_op op, ed_node *const *in, int nin, const ed_attrs *a
 {
     (void)nin, (void)a;
     const ed_node *x = in[0], *y = in[1];
-    if (x->dtype != y->dtype) return fail(msg, size, "dtypes differ: %s vs %s (use cast)", ty(x), ty(y));
+    if (x->dtype != y->dtype)
+        return ed_rule_fail(msg, size, "dtypes differ: %s vs %s (use cast)", ed_rule_type(x), ed_rule_type(y));
     if (!ed_broadcast_shapes(x->shape, y->shape, out))
-        return fail(msg, size, "shapes do not broadcast: %s vs %s", ty(x), ty(y));
+        return ed_rule_fail(msg, size, "shapes do not broadcast: %s vs %s", ed_rule_type(x), ed_rule_type(y));
     if (!check_float(op, x, msg, size)) return false;
     *dt = ed_ops[op].rule == ED_RULE_COMPARE ? ED_I32 : x->dtype;
     return true;
@@ -124,11 +127,14 @@ static bool rule_where(ed_op op, ed_node *const *in, int nin, const ed_attrs *a,
 {
     (void)op, (void)nin, (void)a;
     const ed_node *c = in[0], *x = in[1], *y = in[2];
-    if (c->dtype != ED_I32) return fail(msg, size, "condition must be i32 (a comparison), got %s", ty(c));
-    if (x->dtype != y->dtype) return fail(msg, size, "dtypes differ: %s vs %s", ty(x), ty(y));
+    if (c->dtype != ED_I32)
+        return ed_rule_fail(msg, size, "condition must be i32 (a comparison), got %s", ed_rule_type(c));
+    if (x->dtype != y->dtype)
+        return ed_rule_fail(msg, size, "dtypes differ: %s vs %s", ed_rule_type(x), ed_rule_type(y));
     ed_shape s;
     if (!ed_broadcast_shapes(c->shape, x->shape, &s) || !ed_broadcast_shapes(s, y->shape, out))
-        return fail(msg, size, "shapes do not broadcast: %s, %s, %s", ty(c), ty(x), ty(y));
+        return ed_rule_fail(msg, size, "shapes do not broadcast: %s, %s, %s", ed_rule_type(c), ed_rule_type(x),
+                            ed_rule_type(y));
     *dt = x->dtype;
     return true;
 }
@@ -138,9 +144,10 @@ static bool rule_unary(ed_op op, ed_node *const *in, int nin, const ed_attrs *a,
 {
     (void)nin;
     if (!check_float(op, in[0], msg, size)) return false;
-    if (op == ED_OP_CLAMP && !(a->lo <= a->hi)) return fail(msg, size, "needs lo <= hi, got lo=%g hi=%g", a->lo, a->hi);
+    if (op == ED_OP_CLAMP && !(a->lo <= a->hi))
+        return ed_rule_fail(msg, size, "needs lo <= hi, got lo=%g hi=%g", a->lo, a->hi);
     if (op == ED_OP_GELU && a->approx != 0 && a->approx != 1)
-        return fail(msg, size, "approx must be 0 (erf) or 1 (tanh), got %d", a->approx);
+        return ed_rule_fail(msg, size, "approx must be 0 (erf) or 1 (tanh), got %d", a->approx);
     *dt = in[0]->dtype;
     *out = in[0]->shape;
     return true;
@@ -150,7 +157,7 @@ static bool rule_cast(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, 
                       size_t size)
 {
     (void)op, (void)nin;
-    if (!valid_dtype(a->dtype)) return fail(msg, size, "bad target dtype %d", (int)a->dtype);
+    if (!valid_dtype(a->dtype)) return ed_rule_fail(msg, size, "bad target dtype %d", (int)a->dtype);
     *dt = a->dtype;
     *out = in[0]->shape;
     return true;
@@ -165,13 +172,14 @@ static bool rule_reduce(ed_op op, ed_node *const *in, int nin, const ed_attrs *a
     const ed_node *x = in[0];
     if (!check_float(op, x, msg, size)) return false;
     if (a->axes >> x->shape.rank)
-        return fail(msg, size, "axes mask 0x%x names an axis beyond rank %d of %s", a->axes, x->shape.rank, ty(x));
+        return ed_rule_fail(msg, size, "axes mask 0x%x names an axis beyond rank %d of %s", a->axes, x->shape.rank,
+                            ed_rule_type(x));
     bool picks = op == ED_OP_MAX || op == ED_OP_MIN || op == ED_OP_ARGMAX || op == ED_OP_ARGMIN;
     ed_shape s = {0};
     for (int i = 0; i < x->shape.rank; i++) {
         bool reduced = a->axes >> i & 1;
         if (reduced && picks && x->shape.dim[i] == 0)
-            return fail(msg, size, "reduces axis %d of size 0 in %s (no element to pick)", i, ty(x));
+            return ed_rule_fail(msg, size, "reduces axis %d of size 0 in %s (no element to pick)", i, ed_rule_type(x));
         if (!reduced) s.dim[s.rank++] = x->shape.dim[i];
         else if (a->keepdims) s.dim[s.rank++] = 1;
     }
@@ -186,9 +194,10 @@ static bool rule_reshape(ed_op op, ed_node *const *in, int nin, const ed_attrs *
                          char *msg, size_t size)
 {
     (void)op, (void)nin;
-    if (!valid_shape(a->shape)) return fail(msg, size, "bad target shape");
+    if (!valid_shape(a->shape)) return ed_rule_fail(msg, size, "bad target shape");
     if (ed_shape_numel(a->shape) != ed_shape_numel(in[0]->shape))
-        return fail(msg, size, "element counts differ: %s to %s", ty(in[0]), shape_ty(in[0]->dtype, a->shape));
+        return ed_rule_fail(msg, size, "element counts differ: %s to %s", ed_rule_type(in[0]),
+                            shape_ty(in[0]->dtype, a->shape));
     *dt = in[0]->dtype;
     *out = a->shape;
     return true;
@@ -201,7 +210,7 @@ static bool rule_broadcast_to(ed_op op, ed_node *const *in, int nin, const ed_at
     const ed_node *x = in[0];
     ed_shape t = a->shape, r;
     if (!valid_shape(t) || x->shape.rank > t.rank || !ed_broadcast_shapes(x->shape, t, &r) || !ed_shape_eq(r, t))
-        return fail(msg, size, "cannot broadcast %s to %s", ty(x), shape_ty(x->dtype, t));
+        return ed_rule_fail(msg, size, "cannot broadcast %s to %s", ed_rule_type(x), shape_ty(x->dtype, t));
     *dt = x->dtype;
     *out = t;
     return true;
@@ -217,7 +226,7 @@ static bool rule_transpose(ed_op op, ed_node *const *in, int nin, const ed_attrs
     for (int i = 0; i < s.rank; i++) {
         int p = a->perm[i];
         if (p < 0 || p >= s.rank || seen[p])
-            return fail(msg, size, "perm is not a permutation of 0..%d for %s", s.rank - 1, ty(x));
+            return ed_rule_fail(msg, size, "perm is not a permutation of 0..%d for %s", s.rank - 1, ed_rule_type(x));
         seen[p] = true;
         s.dim[i] = x->shape.dim[p];
     }
@@ -234,10 +243,10 @@ static bool rule_slice(ed_op op, ed_node *const *in, int nin, const ed_attrs *a,
     ed_shape s = {.rank = x->shape.rank};
     for (int i = 0; i < s.rank; i++) {
         int64_t d = x->shape.dim[i], b = a->start[i], e = a->stop[i], st = a->step[i];
-        if (st < 1) return fail(msg, size, "axis %d: step must be >= 1, got %lld", i, (long long)st);
+        if (st < 1) return ed_rule_fail(msg, size, "axis %d: step must be >= 1, got %lld", i, (long long)st);
         if (b < 0 || b > d || e < b || e > d)
-            return fail(msg, size, "axis %d: need 0 <= start <= stop <= %lld, got start=%lld stop=%lld in %s", i,
-                        (long long)d, (long long)b, (long long)e, ty(x));
+            return ed_rule_fail(msg, size, "axis %d: need 0 <= start <= stop <= %lld, got start=%lld stop=%lld in %s",
+                                i, (long long)d, (long long)b, (long long)e, ed_rule_type(x));
         s.dim[i] = e == b ? 0 : (e - b - 1) / st + 1; /* no st - 1 to overflow */
     }
     *dt = x->dtype;
@@ -251,14 +260,18 @@ static bool rule_concat(ed_op op, ed_node *const *in, int nin, const ed_attrs *a
     (void)op;
     const ed_node *x = in[0];
     int ax = a->axis;
-    if (ax < 0 || ax >= x->shape.rank) return fail(msg, size, "axis %d out of range for %s", ax, ty(x));
+    if (ax < 0 || ax >= x->shape.rank)
+        return ed_rule_fail(msg, size, "axis %d out of range for %s", ax, ed_rule_type(x));
     ed_shape s = x->shape;
     for (int k = 1; k < nin; k++) {
         const ed_node *y = in[k];
-        if (y->dtype != x->dtype) return fail(msg, size, "dtypes differ: %s vs %s", ty(x), ty(y));
+        if (y->dtype != x->dtype)
+            return ed_rule_fail(msg, size, "dtypes differ: %s vs %s", ed_rule_type(x), ed_rule_type(y));
         bool ok = y->shape.rank == x->shape.rank;
         for (int i = 0; ok && i < s.rank; i++) ok = i == ax || y->shape.dim[i] == x->shape.dim[i];
-        if (!ok) return fail(msg, size, "shapes differ off axis %d: %s vs %s (input %d)", ax, ty(x), ty(y), k + 1);
+        if (!ok)
+            return ed_rule_fail(msg, size, "shapes differ off axis %d: %s vs %s (input %d)", ax, ed_rule_type(x),
+                                ed_rule_type(y), k + 1);
         s.dim[ax] += y->shape.dim[ax];
     }
     *dt = x->dtype;
@@ -274,11 +287,11 @@ static bool rule_pad(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, e
     ed_shape s = x->shape;
     for (int i = 0; i < s.rank; i++) {
         if (a->pad_lo[i] < 0 || a->pad_hi[i] < 0)
-            return fail(msg, size, "axis %d: padding must be >= 0 (use slice to crop), got %lld, %lld", i,
-                        (long long)a->pad_lo[i], (long long)a->pad_hi[i]);
+            return ed_rule_fail(msg, size, "axis %d: padding must be >= 0 (use slice to crop), got %lld, %lld", i,
+                                (long long)a->pad_lo[i], (long long)a->pad_hi[i]);
         if (a->pad_lo[i] > ED_MAX_NUMEL || a->pad_hi[i] > ED_MAX_NUMEL)
-            return fail(msg, size, "axis %d: padding %lld, %lld is over the limit of 2^40", i, (long long)a->pad_lo[i],
-                        (long long)a->pad_hi[i]);
+            return ed_rule_fail(msg, size, "axis %d: padding %lld, %lld is over the limit of 2^40", i,
+                                (long long)a->pad_lo[i], (long long)a->pad_hi[i]);
         s.dim[i] += a->pad_lo[i] + a->pad_hi[i];
     }
     *dt = x->dtype;
@@ -291,11 +304,13 @@ static bool rule_pad(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, e
 /* x.shape[:axis] + idx.shape + x.shape[axis+1:] */
 static bool take_shape(const ed_node *x, const ed_node *idx, int axis, ed_shape *s, char *msg, size_t size)
 {
-    if (axis < 0 || axis >= x->shape.rank) return fail(msg, size, "axis %d out of range for %s", axis, ty(x));
-    if (idx->dtype != ED_I32) return fail(msg, size, "indices must be i32, got %s", ty(idx));
+    if (axis < 0 || axis >= x->shape.rank)
+        return ed_rule_fail(msg, size, "axis %d out of range for %s", axis, ed_rule_type(x));
+    if (idx->dtype != ED_I32) return ed_rule_fail(msg, size, "indices must be i32, got %s", ed_rule_type(idx));
     int rank = x->shape.rank - 1 + idx->shape.rank;
     if (rank > ED_MAX_RANK)
-        return fail(msg, size, "result rank %d exceeds %d: %s indexed by %s", rank, ED_MAX_RANK, ty(x), ty(idx));
+        return ed_rule_fail(msg, size, "result rank %d exceeds %d: %s indexed by %s", rank, ED_MAX_RANK,
+                            ed_rule_type(x), ed_rule_type(idx));
     s->rank = 0;
     for (int i = 0; i < axis; i++) s->dim[s->rank++] = x->shape.dim[i];
     for (int i = 0; i < idx->shape.rank; i++) s->dim[s->rank++] = idx->shape.dim[i];
@@ -309,7 +324,7 @@ static bool rule_gather(ed_op op, ed_node *const *in, int nin, const ed_attrs *a
     (void)op, (void)nin;
     if (!take_shape(in[0], in[1], a->axis, out, msg, size)) return false;
     if (in[0]->shape.dim[a->axis] == 0 && ed_shape_numel(*out) > 0)
-        return fail(msg, size, "gathers from axis %d of size 0 in %s", a->axis, ty(in[0]));
+        return ed_rule_fail(msg, size, "gathers from axis %d of size 0 in %s", a->axis, ed_rule_type(in[0]));
     *dt = in[0]->dtype;
     return true;
 }
@@ -321,10 +336,11 @@ static bool rule_scatter_add(ed_op op, ed_node *const *in, int nin, const ed_att
     const ed_node *base = in[0], *idx = in[1], *upd = in[2];
     ed_shape want;
     if (!take_shape(base, idx, a->axis, &want, msg, size)) return false;
-    if (upd->dtype != base->dtype) return fail(msg, size, "dtypes differ: %s vs %s", ty(base), ty(upd));
+    if (upd->dtype != base->dtype)
+        return ed_rule_fail(msg, size, "dtypes differ: %s vs %s", ed_rule_type(base), ed_rule_type(upd));
     if (!ed_shape_eq(want, upd->shape))
-        return fail(msg, size, "updates are %s but %s indexed by %s on axis %d needs %s", ty(upd), ty(base), ty(idx),
-                    a->axis, shape_ty(base->dtype, want));
+        return ed_rule_fail(msg, size, "updates are %s but %s indexed by %s on axis %d needs %s", ed_rule_type(upd),
+                            ed_rule_type(base), ed_rule_type(idx), a->axis, shape_ty(base->dtype, want));
     *dt = base->dtype;
     *out = base->shape;
     return true;
@@ -335,14 +351,14 @@ static bool rule_one_hot(ed_op op, ed_node *const *in, int nin, const ed_attrs *
 {
     (void)op, (void)nin;
     const ed_node *idx = in[0];
-    if (idx->dtype != ED_I32) return fail(msg, size, "indices must be i32, got %s", ty(idx));
-    if (!valid_dtype(a->dtype)) return fail(msg, size, "bad dtype");
+    if (idx->dtype != ED_I32) return ed_rule_fail(msg, size, "indices must be i32, got %s", ed_rule_type(idx));
+    if (!valid_dtype(a->dtype)) return ed_rule_fail(msg, size, "bad dtype");
     ed_shape t = a->shape;
     bool ok = valid_shape(t) && t.rank == idx->shape.rank + 1;
     for (int i = 0; ok && i < idx->shape.rank; i++) ok = t.dim[i] == idx->shape.dim[i];
     if (!ok)
-        return fail(msg, size, "result %s must be the indices' shape %s plus one depth axis", shape_ty(a->dtype, t),
-                    ty(idx));
+        return ed_rule_fail(msg, size, "result %s must be the indices' shape %s plus one depth axis",
+                            shape_ty(a->dtype, t), ed_rule_type(idx));
     *dt = a->dtype;
     *out = t;
     return true;
@@ -356,20 +372,22 @@ static bool rule_matmul(ed_op op, ed_node *const *in, int nin, const ed_attrs *a
     (void)nin;
     const ed_node *x = in[0], *y = in[1];
     if (x->shape.rank < 2 || y->shape.rank < 2)
-        return fail(msg, size, "operands need rank >= 2 (reshape vectors to [1,k] or [k,1]): %s x %s", ty(x), ty(y));
-    if (x->dtype != y->dtype) return fail(msg, size, "dtypes differ: %s x %s", ty(x), ty(y));
+        return ed_rule_fail(msg, size, "operands need rank >= 2 (reshape vectors to [1,k] or [k,1]): %s x %s",
+                            ed_rule_type(x), ed_rule_type(y));
+    if (x->dtype != y->dtype)
+        return ed_rule_fail(msg, size, "dtypes differ: %s x %s", ed_rule_type(x), ed_rule_type(y));
     if (!check_float(op, x, msg, size)) return false;
     int rx = x->shape.rank, ry = y->shape.rank;
     int64_t m = x->shape.dim[rx - (a->ta ? 1 : 2)], kx = x->shape.dim[rx - (a->ta ? 2 : 1)];
     int64_t ky = y->shape.dim[ry - (a->tb ? 1 : 2)], n = y->shape.dim[ry - (a->tb ? 2 : 1)];
     if (kx != ky)
-        return fail(msg, size, "inner dimensions differ: %s%s x %s%s", ty(x), a->ta ? "^T" : "", ty(y),
-                    a->tb ? "^T" : "");
+        return ed_rule_fail(msg, size, "inner dimensions differ: %s%s x %s%s", ed_rule_type(x), a->ta ? "^T" : "",
+                            ed_rule_type(y), a->tb ? "^T" : "");
     ed_shape bx = {.rank = rx - 2}, by = {.rank = ry - 2}, b;
     for (int i = 0; i < rx - 2; i++) bx.dim[i] = x->shape.dim[i];
     for (int i = 0; i < ry - 2; i++) by.dim[i] = y->shape.dim[i];
     if (!ed_broadcast_shapes(bx, by, &b))
-        return fail(msg, size, "batch dimensions do not broadcast: %s x %s", ty(x), ty(y));
+        return ed_rule_fail(msg, size, "batch dimensions do not broadcast: %s x %s", ed_rule_type(x), ed_rule_type(y));
     b.dim[b.rank++] = m;
     b.dim[b.rank++] = n;
     *dt = x->dtype;
@@ -418,14 +436,15 @@ bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype
               size_t msgsize)
 {
     rule_fn rule = rule_of(op);
-    if (!rule) return fail(msg, msgsize, "no shape rule");
+    if (!rule) return ed_rule_fail(msg, msgsize, "no shape rule");
     if (!rule(op, in, nin, a, dt, shape, msg, msgsize)) return false;
     for (int i = 0; i < shape->rank; i++)
         if (shape->dim[i] > ED_MAX_NUMEL)
-            return fail(msg, msgsize, "gives %s: dimension %d is over the limit of 2^40", shape_ty(*dt, *shape), i);
+            return ed_rule_fail(msg, msgsize, "gives %s: dimension %d is over the limit of 2^40", shape_ty(*dt, *shape),
+                                i);
     int64_t n = ed_shape_numel(*shape);
     if (n < 0 || n > ED_MAX_NUMEL)
-        return fail(msg, msgsize, "gives %s: over the limit of 2^40 elements", shape_ty(*dt, *shape));
+        return ed_rule_fail(msg, msgsize, "gives %s: over the limit of 2^40 elements", shape_ty(*dt, *shape));
     return true;
 }
 
