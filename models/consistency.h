@@ -65,26 +65,31 @@ typedef struct {
     double rho;             /* [7] */
     double sigma_data;      /* [0.5] */
     int64_t s0, s1;         /* grid points at the start and (s1 + 1) at the end of the schedule [2, 50] */
-    int64_t schedule_steps; /* K: the steps over which N grows [1000, the CLI's --steps default] */
+    int64_t schedule_steps; /* K: the steps over which N grows [0: the run's steps, set by the trainer] */
     double mu0;             /* the target's EMA rate at N = s0 [0.9] */
     int loss;               /* ed_cm_distance [pseudo_huber] */
     int noise;              /* ed_cm_noise: how n is drawn [uniform] */
     int weighting;          /* ed_cm_weighting: lambda(sigma_n) [uniform] */
     int64_t sample_steps;   /* [1] */
     ed_path teacher;        /* CD: a flow_matching checkpoint ("": consistency training) */
+    int64_t cd_grid;        /* CD: a fixed grid of this many points [18]; 0: s0, s1, mu0 as CT */
+    double cd_mu;           /* CD: the EMA rate on the fixed grid [0.95] */
     int teacher_solver;     /* ed_cm_teacher_solver [heun] */
     ed_fm_opts teacher_fm;  /* the teacher's settings (from --teacher; net, sigma_min) */
     bool unit_range;        /* the data lie in [0, 1] (from the data, not an option) */
 } ed_cm_opts;
 
-#define ED_CM_NOPTIONS 25
+#define ED_CM_NOPTIONS 27
 extern const ed_option ed_cm_options[ED_CM_NOPTIONS];
 
 void ed_cm_defaults(ed_cm_opts *o);
 
 /* Karras grid point i of n ascending (i = 0: sigma_min, i = n - 1: sigma_max, both exact). */
 double ed_cm_karras_sigma(const ed_cm_opts *o, int64_t i, int64_t n);
-/* The schedule at step k: grid points N(k) and the target's EMA rate mu(k). */
+/* CD on its fixed grid (a teacher and cd_grid > 0): N(k) = cd_grid, mu(k) = cd_mu. */
+bool ed_cm_fixed_grid(const ed_cm_opts *o);
+/* The schedule at step k: grid points N(k) and the target's EMA rate mu(k) (with
+ * schedule_steps 0, not yet the run's, the schedule's end). */
 int64_t ed_cm_grid_size(const ed_cm_opts *o, int64_t k);
 double ed_cm_ema_rate(const ed_cm_opts *o, int64_t k);
 
