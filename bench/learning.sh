@@ -117,7 +117,7 @@ for model in $MODELS; do
         consistency)
             log "$f" "$CLI" train consistency --data moons --seed "$s" --out "$ck"
             log "$f" eval_as "" "$CLI" eval consistency --ckpt "$ck" --seed "$s"
-            log "$f" eval_as _2 "$CLI" eval consistency --ckpt "$ck" --seed "$s" --steps 2
+            log "$f" eval_as _two "$CLI" eval consistency --ckpt "$ck" --seed "$s" --steps 2
             log "$t" "$PY" bench/torch/consistency.py --seed "$s" --steps "$(steps_of consistency)" --threads 1 \
                 --samples "$OUT" --scorer "$SCORER"
             ;;

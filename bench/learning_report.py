@@ -42,7 +42,7 @@ ROWS = [
     ("score_sde VP moons sliced W1 / floor", "score_sde_vp", "swd_ratio"),
     ("score_sde VE moons sliced W1 / floor", "score_sde_ve", "swd_ratio"),
     ("consistency moons sliced W1 / floor, one step", "consistency", "swd_ratio"),
-    ("consistency moons sliced W1 / floor, two steps", "consistency", "swd_ratio_2"),
+    ("consistency moons sliced W1 / floor, two steps", "consistency", "swd_ratio_two"),
 ]
 MODELS = ("vae", "realnvp", "vqvae", "gan", "wgan_gp", "cgan", "latent_diffusion", "dit", "score_sde_vp", "score_sde_ve",
           "consistency")

@@ -31,7 +31,7 @@ bench/score_samples (--scorer), edifice eval's sliced Wasserstein-1 and its floo
 Usage: consistency.py [--seed S] [--steps N] [--threads T] [--samples DIR] [--scorer BIN]
                       [--hidden H --layers L --time-scale T --s0 --s1 --mu0 --noise --weighting --loss]
 Prints "name value" lines: train_seconds, final_loss, then swd, swd_floor, swd_ratio for
-one step and swd_2, swd_floor_2, swd_ratio_2 for two.
+one step and swd_two, swd_floor_two, swd_ratio_two for two.
 """
 import argparse
 import math
@@ -221,7 +221,7 @@ def main():
     print(f"final_loss {loss.item():.6f}")
     net.eval()
     out_dir = a.samples or tempfile.mkdtemp(prefix="learning-cm-")
-    for steps, suffix in ((1, ""), (2, "_2")):
+    for steps, suffix in ((1, ""), (2, "_two")):
         path = os.path.join(out_dir, f"torch-consistency-s{a.seed}-k{steps}.npy")
         np.save(path, sample(net, 10000, steps).numpy().astype(np.float32))
         if a.scorer and score(a, path, suffix):
