@@ -49,7 +49,9 @@ const ed_option ed_cm_options[] = {
     {"teacher", ED_OPTION_PATH, CM(teacher), 0, 0, 0, NULL,
      "CD: a trained flow_matching checkpoint (frozen; copied into this one); none: CT", ""},
     {"cd_grid", ED_OPTION_INT, CM(cd_grid), 18, 0, 100000, NULL,
-     "CD: points of the fixed grid from step 0 (Song et al.'s 18); 0: CT's growing grid (s0, s1, mu0)", NULL},
+     "CD: points of the fixed grid from step 0, uniform levels and weights (Song et al.'s 18); 0: CT's grid and "
+     "draws (s0, s1, mu0, noise, weighting)",
+     NULL},
     {"cd_mu", ED_OPTION_REAL, CM(cd_mu), 0.95, 0, 0.999999, NULL, "CD: the target's EMA rate on the fixed grid", NULL},
     {"teacher_solver", ED_OPTION_ENUM, CM(teacher_solver), ED_CM_TEACHER_HEUN, 0, 0, teacher_solvers,
      "CD: the teacher's ODE step from sigma_{n+1} to sigma_n", NULL},
@@ -211,7 +213,9 @@ static ed_node *lognormal_cdf_table(ed_graph *g, const ed_cm_opts *o, int64_t wi
 static ed_node *draw_level(ed_graph *g, ed_node *grid_n, int64_t batch, int64_t width, const ed_cm_opts *o)
 {
     ed_node *n;
-    if (o->noise == ED_CM_NOISE_LOGNORMAL) { /* how many CDF values lie below u */
+    /* CD's fixed grid is Song et al.'s CD: uniform levels (the lognormal draw starves its
+     * top levels, and one step from sigma_max with them: bench/HISTORY.md) */
+    if (o->noise == ED_CM_NOISE_LOGNORMAL && !ed_cm_fixed_grid(o)) { /* how many CDF values lie below u */
         ed_node *u = ed_rand(g, ED_F32, ed_shape2(batch, 1), 0, 1);
         ed_node *cdf = ed_reshape(ed_gather(lognormal_cdf_table(g, o, width), grid_n, 0), ed_shape2(1, width));
         n = ed_sum(ed_lt(cdf, u), 2u, false);
@@ -343,7 +347,8 @@ ed_node *ed_cm_loss(ed_graph *g, ed_node *x, const ed_cm_opts *o)
     ed_node *target = ed_cm_function(x_lo, s_lo, o, TARGET);
     if (ed_graph_error(g)) return NULL;
     read_target_state(g, first);
-    ed_node *lambda = o->weighting == ED_CM_WEIGHT_INVERSE ? ed_div(ed_scalar_like(s_hi, 1), ed_sub(s_hi, s_lo)) : NULL;
+    bool inverse = o->weighting == ED_CM_WEIGHT_INVERSE && !ed_cm_fixed_grid(o); /* CD's fixed grid: lambda 1 */
+    ed_node *lambda = inverse ? ed_div(ed_scalar_like(s_hi, 1), ed_sub(s_hi, s_lo)) : NULL;
     return pair_distance(online, ed_stop_gradient(target), lambda, o);
 }
 
@@ -431,11 +436,12 @@ static int model_check(const ed_gen_model *m)
     if (o->cd_grid == 1) return ed_fail("model consistency: cd_grid must be 0 (CT's growing grid) or at least 2");
     ed_cm_opts d;
     ed_cm_defaults(&d);
-    bool ct_set = o->s0 != d.s0 || o->s1 != d.s1 || o->mu0 != d.mu0;
+    bool ct_set = o->s0 != d.s0 || o->s1 != d.s1 || o->mu0 != d.mu0 || o->noise != d.noise ||
+                  o->weighting != d.weighting;
     if (ed_cm_fixed_grid(o) && ct_set)
-        return ed_fail("model consistency: s0, s1 and mu0 shape CT's growing grid; with --teacher "
-                       "the grid is fixed (cd_grid %lld points, cd_mu %g): give --cd_grid 0 to distil on the "
-                       "growing grid",
+        return ed_fail("model consistency: s0, s1, mu0, noise and weighting shape CT's training; with --teacher "
+                       "the grid is fixed (cd_grid %lld points, cd_mu %g, uniform levels and weights): give "
+                       "--cd_grid 0 to distil with them",
                        (long long)o->cd_grid, o->cd_mu);
     if (!o->teacher.s[0] && (o->cd_grid != d.cd_grid || o->cd_mu != d.cd_mu))
         return ed_fail("model consistency: cd_grid and cd_mu are for distillation (--teacher CKPT)");

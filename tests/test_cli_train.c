@@ -562,8 +562,9 @@ static void test_consistency_distill(void **state)
     assert_int_equal(system("mv '" TMP "/fm_moved.safetensors' '" TMP "/fm_t.safetensors'"), 0);
 
     cli(&r, "train consistency --data moons --steps 2 --teacher fm_t.safetensors --s1 30");
-    assert_one_error_line(&r, "model consistency: s0, s1 and mu0 shape CT's growing grid; with --teacher the grid is "
-                              "fixed (cd_grid 18 points, cd_mu 0.95): give --cd_grid 0 to distil on the growing grid");
+    assert_one_error_line(&r, "model consistency: s0, s1, mu0, noise and weighting shape CT's training; with "
+                              "--teacher the grid is fixed (cd_grid 18 points, cd_mu 0.95, uniform levels and "
+                              "weights): give --cd_grid 0 to distil with them");
     cli(&r, "train consistency --data moons --steps 2 --teacher none.safetensors");
     assert_one_error_line(&r, "--teacher: none.safetensors");
     cli(&r, "train consistency --data moons --steps 2 --teacher cd_a.safetensors");
