@@ -17,8 +17,9 @@
  *   digits (eval's feature classifier); the score SDE (VP and VE) on moons as flow matching is;
  *   latent diffusion on the digits over a VAE trained first: the classifier-feature
  *   Frechet distance of its samples to the test split (models/evaluate.h); the
- *   consistency model on moons in one step and in two, and distilled from a flow-matching
- *   teacher in one step; the class-conditional DiT on the digits: the share of its
+ *   consistency model on moons in one step and in two at the CLI's defaults, distilled from
+ *   a flow-matching teacher, and on the digits (Frechet distance, one step against two); the
+ *   class-conditional DiT on the digits: the share of its
  *   samples, drawn for the test labels with guidance 2, that eval's feature classifier
  *   reads as the class asked for.
  *
