@@ -6,7 +6,8 @@
 # the digits at test_quality's budget (DIT_STEPS, DIT_OPTS), its samples unguided and at
 # guidance 2; latent_diffusion at test_quality's budget (a VAE of latent 8 for STEPS in a
 # file of its own, the latent denoiser for 2 x STEPS); score_sde (VP and VE) on moons at the CLI's defaults (8000 steps of the small
-# network on 2-D data; the twins with the same). The twins' samples are
+# network on 2-D data; the twins with the same); consistency (consistency training) on moons at the
+# CLI's defaults, sampled in one step and in two (bench/torch/consistency.py the twin). The twins' samples are
 # judged by BUILD/score_samples, edifice eval's own classifier and metrics. Raw output
 # goes to $BUILD/learning-out/; bench/learning_report.py writes the "## Learning" section
 # into bench/RESULTS.md in place (bench/run.sh keeps it when it rewrites the rest).
@@ -14,7 +15,7 @@
 # Usage: bench/learning.sh [BUILD_DIR]   (default build; the CLI is BUILD_DIR/edifice or
 #        BUILD_DIR/tools/edifice; SEEDS="0 1 2", STEPS (vae, realnvp, vqvae, the
 #        GANs: each model's own, `edifice models MODEL`) and MODELS="vae realnvp vqvae gan
-#        wgan_gp cgan latent_diffusion dit score_sde_vp score_sde_ve" by default; a run of some MODELS keeps the other
+#        wgan_gp cgan latent_diffusion dit score_sde_vp score_sde_ve consistency" by default; a run of some MODELS keeps the other
 #        rows of the table as they were)
 set -u
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ BUILD=${1:-build}
 PY=/usr/bin/python3
 SEEDS=${SEEDS:-"0 1 2"}
 STEPS=${STEPS:-}
-ALL="vae realnvp vqvae gan wgan_gp cgan latent_diffusion dit score_sde_vp score_sde_ve"
+ALL="vae realnvp vqvae gan wgan_gp cgan latent_diffusion dit score_sde_vp score_sde_ve consistency"
 MODELS=${MODELS:-$ALL}
 # dit's budget: tests/test_quality.c's test_dit_digits (the CLI's default run is ~15 min).
 DIT_STEPS=${DIT_STEPS:-1000}
@@ -58,12 +59,13 @@ log() {
 }
 
 # eval_as SUFFIX COMMAND...: the command's figure lines renamed NAME_SUFFIX (two evals of
-# one checkpoint in one file), sliced W1 as swd and swd_floor.
+# one checkpoint in one file), sliced W1 as swd and swd_floor (with the suffix too).
 eval_as() {
     local suffix=$1
     shift
     "$@" | awk -v sfx="$suffix" '
-        /^sliced Wasserstein-1/ { print; print "swd " $3; print "swd_floor " $4; print "swd_ratio " $3 / $4; next }
+        /^sliced Wasserstein-1/ {
+            print; print "swd" sfx " " $3; print "swd_floor" sfx " " $4; print "swd_ratio" sfx " " $3 / $4; next }
         /^ *(label_accuracy|frechet_distance) / { print $1 sfx " " $2; next }
         { print }'
     return "${PIPESTATUS[0]}"
@@ -110,6 +112,13 @@ for model in $MODELS; do
             log "$f" eval_as "" "$CLI" eval score_sde --ckpt "$ck" --seed "$s"
             log "$t" "$PY" bench/torch/learning.py "$model" --seed "$s" --steps "$SDE_STEPS" --threads 1 \
                 --hidden "$SDE_HIDDEN" --layers "$SDE_LAYERS" --samples "$OUT" --scorer "$SCORER"
+            ;;
+        consistency)
+            log "$f" "$CLI" train consistency --data moons --seed "$s" --out "$ck"
+            log "$f" eval_as "" "$CLI" eval consistency --ckpt "$ck" --seed "$s"
+            log "$f" eval_as _two "$CLI" eval consistency --ckpt "$ck" --seed "$s" --steps 2
+            log "$t" "$PY" bench/torch/consistency.py --seed "$s" --steps "$(steps_of consistency)" --threads 1 \
+                --samples "$OUT" --scorer "$SCORER"
             ;;
         gan | wgan_gp)
             n=$(steps_of "$model")

@@ -41,8 +41,11 @@ ROWS = [
     ("dit Frechet distance, guidance 2", "dit", "frechet_distance_guided"),
     ("score_sde VP moons sliced W1 / floor", "score_sde_vp", "swd_ratio"),
     ("score_sde VE moons sliced W1 / floor", "score_sde_ve", "swd_ratio"),
+    ("consistency moons sliced W1 / floor, one step", "consistency", "swd_ratio"),
+    ("consistency moons sliced W1 / floor, two steps", "consistency", "swd_ratio_two"),
 ]
-MODELS = ("vae", "realnvp", "vqvae", "gan", "wgan_gp", "cgan", "latent_diffusion", "dit", "score_sde_vp", "score_sde_ve")
+MODELS = ("vae", "realnvp", "vqvae", "gan", "wgan_gp", "cgan", "latent_diffusion", "dit", "score_sde_vp", "score_sde_ve",
+          "consistency")
 
 
 def read(path):
@@ -157,6 +160,11 @@ def section(out_dir, command, earlier):
         "with 2 blocks), then `edifice eval`: 10,000 samples by the "
         "predictor-corrector sampler (200 steps, snr 0.16), sliced W1 over its floor (two independent draws of "
         "the data; 1 is perfect); PyTorch: the same denoiser, loss and sampler, scored by bench/score_samples. "
+        "consistency: `edifice train consistency --data moons` at the CLI's defaults (consistency training; on "
+        "2-D data the small network and 8000 steps, `edifice models consistency`), then `edifice eval` in one "
+        "step and with `--steps 2` (10,000 samples, sliced W1 over its floor); PyTorch: bench/torch/consistency.py, "
+        "the same network, parameterization, schedule, loss, EMA target, budget and sampler, scored by "
+        "bench/score_samples. "
         "Rows of models not in the command's run are kept from the run that wrote them.",
         "",
         "| figure | edifice | PyTorch | edifice train s | PyTorch train s |",

@@ -19,11 +19,13 @@ static const char *const teacher_solvers[] = {"euler", "heun", NULL};
 
 #define CM(field) offsetof(ed_cm_opts, field)
 const ed_option ed_cm_options[] = {
-    {"hidden", ED_OPTION_INT, CM(net.hidden), 256, 2, 65536, NULL, "width of the network (even)", NULL},
-    {"layers", ED_OPTION_INT, CM(net.layers), 4, 0, 64, NULL, "pre-LayerNorm residual MLP blocks", NULL},
+    {"hidden", ED_OPTION_INT, CM(net.hidden), 256, 2, 65536, NULL,
+     "width of the network (even; low-dimensional data: 64)", NULL},
+    {"layers", ED_OPTION_INT, CM(net.layers), 4, 0, 64, NULL, "pre-LayerNorm residual MLP blocks (low-dimensional: 2)",
+     NULL},
     {"expansion", ED_OPTION_INT, CM(net.expansion), 4, 1, 64, NULL, "block inner width / hidden", NULL},
-    {"time_scale", ED_OPTION_REAL, CM(net.time_scale), 1000, 1e-6, 1e9, NULL,
-     "log(sigma) / 4 is scaled by this before the sinusoidal embedding", NULL},
+    {"time_scale", ED_OPTION_REAL, CM(net.time_scale), 10, 1e-6, 1e9, NULL,
+     "log(sigma) / 4 is scaled by this before the sinusoidal embedding (1000 aliases between levels)", NULL},
     {"max_period", ED_OPTION_REAL, CM(net.max_period), 10000, 1, 1e12, NULL, "longest period of the time embedding",
      NULL},
     {"sigma_min", ED_OPTION_REAL, CM(sigma_min), 0.002, 1e-6, 1e3, NULL, "the boundary: f(x, sigma_min) = x", NULL},
@@ -32,19 +34,25 @@ const ed_option ed_cm_options[] = {
     {"sigma_data", ED_OPTION_REAL, CM(sigma_data), 0.5, 1e-6, 1e6, NULL, "data scale of c_skip, c_out, c_in", NULL},
     {"s0", ED_OPTION_INT, CM(s0), 2, 2, 100000, NULL, "CT: grid points at the start", NULL},
     {"s1", ED_OPTION_INT, CM(s1), 50, 2, 100000, NULL, "CT: grid points - 1 at the end of the schedule", NULL},
-    {"schedule_steps", ED_OPTION_INT, CM(schedule_steps), 1000, 1, 100000000, NULL,
-     "CT: steps over which the grid grows from s0 to s1 + 1 points (the run's --steps)", NULL},
-    {"mu0", ED_OPTION_REAL, CM(mu0), 0.9, 0, 0.999999, NULL, "CT: the target's EMA rate at s0 points", NULL},
+    {"schedule_steps", ED_OPTION_INT, CM(schedule_steps), 0, 0, 100000000, NULL,
+     "CT: steps over which the grid grows from s0 to s1 + 1 points (0: the run's --steps)", NULL},
+    {"mu0", ED_OPTION_REAL, CM(mu0), 0, 0, 0.999999, NULL,
+     "CT: the target's EMA rate at s0 points (iCT's 0: the online params; Song et al.'s 0.9)", NULL},
     {"loss", ED_OPTION_ENUM, CM(loss), ED_CM_LOSS_PSEUDO_HUBER, 0, 0, losses,
      "distance of the pair: pseudo-Huber or mean squared error", NULL},
-    {"noise", ED_OPTION_ENUM, CM(noise), ED_CM_NOISE_UNIFORM, 0, 0, noises,
+    {"noise", ED_OPTION_ENUM, CM(noise), ED_CM_NOISE_LOGNORMAL, 0, 0, noises,
      "CT: the pair's level n, uniform or iCT's lognormal", NULL},
-    {"weighting", ED_OPTION_ENUM, CM(weighting), ED_CM_WEIGHT_UNIFORM, 0, 0, weightings,
+    {"weighting", ED_OPTION_ENUM, CM(weighting), ED_CM_WEIGHT_INVERSE, 0, 0, weightings,
      "CT: lambda = 1 or iCT's 1 / (sigma_{n+1} - sigma_n)", NULL},
     {"sample_steps", ED_OPTION_INT, CM(sample_steps), 1, 1, 1000, NULL,
      "sampling steps (K: the first K of K + 1 Karras points)", NULL},
     {"teacher", ED_OPTION_PATH, CM(teacher), 0, 0, 0, NULL,
      "CD: a trained flow_matching checkpoint (frozen; copied into this one); none: CT", ""},
+    {"cd_grid", ED_OPTION_INT, CM(cd_grid), 18, 0, 100000, NULL,
+     "CD: points of the fixed grid from step 0, uniform levels and weights (Song et al.'s 18); 0: CT's grid and "
+     "draws (s0, s1, mu0, noise, weighting)",
+     NULL},
+    {"cd_mu", ED_OPTION_REAL, CM(cd_mu), 0.95, 0, 0.999999, NULL, "CD: the target's EMA rate on the fixed grid", NULL},
     {"teacher_solver", ED_OPTION_ENUM, CM(teacher_solver), ED_CM_TEACHER_HEUN, 0, 0, teacher_solvers,
      "CD: the teacher's ODE step from sigma_{n+1} to sigma_n", NULL},
     {"teacher_hidden", ED_OPTION_INT, CM(teacher_fm.net.hidden), 256, 2, 65536, NULL,
@@ -77,18 +85,42 @@ double ed_cm_karras_sigma(const ed_cm_opts *o, int64_t i, int64_t n)
     return pow(lo + (double)i / (double)(n - 1) * (hi - lo), o->rho);
 }
 
+bool ed_cm_fixed_grid(const ed_cm_opts *o) { return o->teacher.s[0] && o->cd_grid > 0; }
+
+/* The schedule's ends: CD's fixed grid is CT's schedule with s0 = s1 + 1 = cd_grid. */
+static void schedule_ends(const ed_cm_opts *o, int64_t *s0, int64_t *s1, double *mu0)
+{
+    bool fixed = ed_cm_fixed_grid(o);
+    *s0 = fixed ? o->cd_grid : o->s0;
+    *s1 = fixed ? o->cd_grid - 1 : o->s1;
+    *mu0 = fixed ? o->cd_mu : o->mu0;
+}
+
 int64_t ed_cm_grid_size(const ed_cm_opts *o, int64_t k)
 {
-    if (k > o->schedule_steps) k = o->schedule_steps;
-    double s0 = (double)o->s0, s1 = (double)o->s1;
-    double r = sqrt((double)k / (double)o->schedule_steps * ((s1 + 1) * (s1 + 1) - s0 * s0) + s0 * s0);
+    int64_t s0i, s1i;
+    double mu0;
+    schedule_ends(o, &s0i, &s1i, &mu0);
+    double s0 = (double)s0i, s1 = (double)s1i;
+    /* schedule_steps 0 (not yet the run's): the end of the schedule */
+    double done = o->schedule_steps < 1 || k >= o->schedule_steps ? 1 : (double)k / (double)o->schedule_steps;
+    double r = sqrt(done * ((s1 + 1) * (s1 + 1) - s0 * s0) + s0 * s0);
     return (int64_t)ceil(r - 1) + 1;
 }
 
 double ed_cm_ema_rate(const ed_cm_opts *o, int64_t k)
 {
-    return exp((double)o->s0 * log(o->mu0) / (double)ed_cm_grid_size(o, k));
+    int64_t s0, s1;
+    double mu0;
+    schedule_ends(o, &s0, &s1, &mu0);
+    return exp((double)s0 * log(mu0) / (double)ed_cm_grid_size(o, k));
 }
+
+/* Steps whose N(k) differ: the schedule's, or 1 for the fixed grid. */
+static int schedule_table_size(const ed_cm_opts *o) { return ed_cm_fixed_grid(o) ? 1 : (int)o->schedule_steps + 1; }
+
+/* The largest grid's points: the grid table's width. */
+static int64_t grid_width(const ed_cm_opts *o) { return ed_cm_fixed_grid(o) ? o->cd_grid : o->s1 + 1; }
 
 /* [B] or [] -> broadcastable against x [B, ...]. */
 static ed_node *per_sample(ed_node *v, const ed_node *x)
@@ -127,7 +159,7 @@ static ed_node *step_counter(ed_graph *g)
 /* N(k) (i32) and mu(k) for k = 0..K as tables gathered at the step (clamped past K). */
 static ed_node *grid_size_at(ed_graph *g, ed_node *step, const ed_cm_opts *o)
 {
-    int n = (int)o->schedule_steps + 1;
+    int n = schedule_table_size(o);
     double *v = ed_graph_alloc(g, (size_t)n * sizeof *v);
     if (!v) return ed_graph_fail(g, "consistency: out of memory");
     for (int k = 0; k < n; k++) v[k] = (double)ed_cm_grid_size(o, k);
@@ -136,7 +168,7 @@ static ed_node *grid_size_at(ed_graph *g, ed_node *step, const ed_cm_opts *o)
 
 static ed_node *ema_rate_at(ed_graph *g, ed_node *step, const ed_cm_opts *o)
 {
-    int n = (int)o->schedule_steps + 1;
+    int n = schedule_table_size(o);
     double *v = ed_graph_alloc(g, (size_t)n * sizeof *v);
     if (!v) return ed_graph_fail(g, "consistency: out of memory");
     for (int k = 0; k < n; k++) v[k] = ed_cm_ema_rate(o, k);
@@ -181,7 +213,9 @@ static ed_node *lognormal_cdf_table(ed_graph *g, const ed_cm_opts *o, int64_t wi
 static ed_node *draw_level(ed_graph *g, ed_node *grid_n, int64_t batch, int64_t width, const ed_cm_opts *o)
 {
     ed_node *n;
-    if (o->noise == ED_CM_NOISE_LOGNORMAL) { /* how many CDF values lie below u */
+    /* CD's fixed grid is Song et al.'s CD: uniform levels (the lognormal draw starves its
+     * top levels, and one step from sigma_max with them: bench/HISTORY.md) */
+    if (o->noise == ED_CM_NOISE_LOGNORMAL && !ed_cm_fixed_grid(o)) { /* how many CDF values lie below u */
         ed_node *u = ed_rand(g, ED_F32, ed_shape2(batch, 1), 0, 1);
         ed_node *cdf = ed_reshape(ed_gather(lognormal_cdf_table(g, o, width), grid_n, 0), ed_shape2(1, width));
         n = ed_sum(ed_lt(cdf, u), 2u, false);
@@ -292,8 +326,11 @@ ed_node *ed_cm_loss(ed_graph *g, ed_node *x, const ed_cm_opts *o)
     if (!x || ed_graph_error(g)) return NULL;
     if (o->s1 + 1 < o->s0 || !(o->sigma_min < o->sigma_max))
         return ed_graph_fail(g, "consistency: needs s1 + 1 >= s0 and sigma_min < sigma_max");
+    if (!ed_cm_fixed_grid(o) && o->schedule_steps < 1)
+        return ed_graph_fail(g, "consistency: schedule_steps is 0 (the run's steps, which the trainer sets); give it "
+                                "to build the loss alone");
     x = to_model_scale(x, o);
-    int64_t batch = x->shape.dim[0], width = o->s1 + 1;
+    int64_t batch = x->shape.dim[0], width = grid_width(o);
     ed_node *step = step_counter(g);
     ed_node *first = ed_eq(step, ed_scalar(g, ED_I32, 0));
     ed_node *grid_n = grid_size_at(g, step, o);
@@ -310,7 +347,8 @@ ed_node *ed_cm_loss(ed_graph *g, ed_node *x, const ed_cm_opts *o)
     ed_node *target = ed_cm_function(x_lo, s_lo, o, TARGET);
     if (ed_graph_error(g)) return NULL;
     read_target_state(g, first);
-    ed_node *lambda = o->weighting == ED_CM_WEIGHT_INVERSE ? ed_div(ed_scalar_like(s_hi, 1), ed_sub(s_hi, s_lo)) : NULL;
+    bool inverse = o->weighting == ED_CM_WEIGHT_INVERSE && !ed_cm_fixed_grid(o); /* CD's fixed grid: lambda 1 */
+    ed_node *lambda = inverse ? ed_div(ed_scalar_like(s_hi, 1), ed_sub(s_hi, s_lo)) : NULL;
     return pair_distance(online, ed_stop_gradient(target), lambda, o);
 }
 
@@ -356,7 +394,13 @@ ed_node *ed_cm_sample(ed_graph *g, int64_t n, ed_shape shape, int64_t steps, con
         return ed_graph_fail(g, "sample consistency: steps must be in [1, 1000], got %lld", (long long)k);
     double *sigmas = ed_graph_alloc(g, (size_t)k * sizeof *sigmas);
     if (!sigmas) return ed_graph_fail(g, "sample consistency: out of memory");
-    for (int64_t i = 0; i < k; i++) sigmas[i] = ed_cm_karras_sigma(o, k - i, k + 1); /* descending, no sigma_min */
+    /* descending, no sigma_min; on CD's fixed grid the nearest of its points (it was
+     * trained at those levels only, and between them its time features alias) */
+    int64_t points = o->cd_grid;
+    for (int64_t i = 0; i < k; i++)
+        sigmas[i] = ed_cm_fixed_grid(o)
+                        ? ed_cm_karras_sigma(o, llround((double)(k - i) * (double)(points - 1) / (double)k), points)
+                        : ed_cm_karras_sigma(o, k - i, k + 1);
     ed_model model = {consistency_fn, (void *)o, ED_PRED_X0};
     shape.dim[0] = n;
     ed_sample_spec spec = {.shape = shape, .dtype = ED_F32};
@@ -368,10 +412,17 @@ ed_node *ed_cm_sample(ed_graph *g, int64_t n, ed_shape shape, int64_t steps, con
 
 /* ---- the registry entry ------------------------------------------------------------- */
 
+/* Vectors of at most this many numbers (the 2-D sets) get the small network, as
+ * score_sde's: with the 8000-step default run it samples moons in one step nearer the
+ * floor than flow matching's defaults do in 20 (bench/HISTORY.md). */
+#define SMALL_DATA_DIM 16
+
 static void model_defaults(ed_gen_model *m)
 {
     ed_cm_defaults(&m->opts.cm);
     m->opts.cm.unit_range = m->unit_range;
+    if (m->sample.rank == 1 && m->sample.dim[0] <= SMALL_DATA_DIM)
+        m->opts.cm.net.hidden = 64, m->opts.cm.net.layers = 2;
 }
 
 static int model_check(const ed_gen_model *m)
@@ -380,7 +431,20 @@ static int model_check(const ed_gen_model *m)
     if (m->obs_size) return ed_fail("model consistency is unconditional: the data have observations");
     if (!(o->sigma_min < o->sigma_max)) return ed_fail("model consistency: sigma_min must be below sigma_max");
     if (o->s1 + 1 < o->s0) return ed_fail("model consistency: s1 + 1 must be at least s0");
-    if ((o->s1 + 2) * (o->s1 + 1) > 1 << 26) return ed_fail("model consistency: s1 is too large for the grid table");
+    if ((o->s1 + 2) * (o->s1 + 1) > 1 << 26 || (o->cd_grid + 1) * o->cd_grid > 1 << 26)
+        return ed_fail("model consistency: s1 or cd_grid is too large for the grid table");
+    if (o->cd_grid == 1) return ed_fail("model consistency: cd_grid must be 0 (CT's growing grid) or at least 2");
+    ed_cm_opts d;
+    ed_cm_defaults(&d);
+    bool ct_set = o->s0 != d.s0 || o->s1 != d.s1 || o->mu0 != d.mu0 || o->noise != d.noise ||
+                  o->weighting != d.weighting;
+    if (ed_cm_fixed_grid(o) && ct_set)
+        return ed_fail("model consistency: s0, s1, mu0, noise and weighting shape CT's training; with --teacher "
+                       "the grid is fixed (cd_grid %lld points, cd_mu %g, uniform levels and weights): give "
+                       "--cd_grid 0 to distil with them",
+                       (long long)o->cd_grid, o->cd_mu);
+    if (!o->teacher.s[0] && (o->cd_grid != d.cd_grid || o->cd_mu != d.cd_mu))
+        return ed_fail("model consistency: cd_grid and cd_mu are for distillation (--teacher CKPT)");
     return ED_OK;
 }
 
@@ -431,6 +495,8 @@ const ed_model_def ed_consistency_model = {
     .check = model_check,
     .nsteps = 1,
     .steps = {{.name = "train", .groups = online_group, .loss = model_loss, .finish = model_finish}},
+    .default_steps = 8000,
+    .run_steps_option = "schedule_steps",
     .nfrozen = 1,
     .frozen =
         {{.option = "teacher", .model = "flow_matching", .scope = TEACHER, .adopt = adopt_teacher, .optional = true}},

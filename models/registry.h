@@ -127,6 +127,9 @@ typedef struct {
     /* Iterations of a fresh run without --steps; 0: the trainer's 1000. For a family
      * whose default run needs more (the GANs on 8gaussians, score_sde: bench/HISTORY.md). */
     int64_t default_steps;
+    /* An INT option that a fresh run sets to its own planned steps when it is 0
+     * (consistency's schedule_steps: the grid grows over the whole run); NULL: none. */
+    const char *run_steps_option;
 
     /* Frozen groups from other checkpoints (see ed_frozen_def). */
     int nfrozen;

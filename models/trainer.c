@@ -152,6 +152,23 @@ static int check_opts(const ed_trainer_opts *o)
     return ED_OK;
 }
 
+/* A fresh run's run_steps_option left at 0 becomes its planned steps, so the checkpoint
+ * keeps the number the steps were built with (a resumed run keeps it as it was). */
+static int follow_run_steps(ed_gen_model *m, const ed_trainer_opts *o)
+{
+    const char *name = m->def->run_steps_option;
+    char buf[64];
+    if (!name) return ED_OK;
+    const char *v = ed_gen_model_get(m, name, buf, sizeof buf);
+    if (!v) return ED_ERR;
+    if (strcmp(v, "0") != 0) return ED_OK;
+    if (o->steps < 1)
+        return ed_fail("model %s: %s 0 follows the run's planned steps, and this run has none (give --%s N)",
+                       m->def->name, name, name);
+    snprintf(buf, sizeof buf, "%lld", (long long)o->steps);
+    return ed_gen_model_set(m, name, buf);
+}
+
 /* st: NULL for a fresh run, else a checkpoint's store (taken over, freed on failure). */
 static ed_trainer *make(const ed_gen_model *m, const ed_dataset *d, const ed_trainer_opts *o, ed_store *st,
                         int64_t step)
@@ -175,7 +192,7 @@ static ed_trainer *make(const ed_gen_model *m, const ed_dataset *d, const ed_tra
     t->st = st ? st : ed_store_new(o->seed);
     /* A fresh run reads its frozen groups and the settings it computes from the data
      * before anything is built; a resumed one has both in its checkpoint. */
-    if (!resumed && (ed_frozen_load(&t->model, t->st) != ED_OK ||
+    if (!resumed && (follow_run_steps(&t->model, o) != ED_OK || ed_frozen_load(&t->model, t->st) != ED_OK ||
                      (m->def->prepare && m->def->prepare(&t->model, t->st, d, o->seed, o->backend) != ED_OK)))
         goto fail;
     int count_before = ed_store_count(t->st);

@@ -584,6 +584,15 @@ static void test_consistency(void **state)
     }
     cli(&r, "sample consistency --ckpt cm_a.safetensors --sampler euler --out cm.npy");
     assert_one_error_line(&r, "unknown sampler 'euler' (samplers: consistency)");
+    /* schedule_steps left at 0: the run's --steps, kept in the checkpoint */
+    cli(&r, "train consistency --data moons --steps 4 " SMALL " --out cm_d.safetensors");
+    assert_ok(&r);
+    ed_meta *m = NULL;
+    ed_store *st = ed_safetensors_load(TMP "/cm_d.safetensors", &m);
+    if (!st) fail_msg("%s", ed_last_error());
+    assert_string_equal(ed_meta_get(m, "option.schedule_steps"), "4");
+    ed_store_free(st);
+    ed_meta_free(m);
 }
 
 /* consistency distillation from the CLI: a small flow-matching teacher on moons, then
@@ -642,6 +651,10 @@ static void test_consistency_distill(void **state)
     ed_tensor_free(s);
     assert_int_equal(system("mv '" TMP "/fm_moved.safetensors' '" TMP "/fm_t.safetensors'"), 0);
 
+    cli(&r, "train consistency --data moons --steps 2 --teacher fm_t.safetensors --s1 30");
+    assert_one_error_line(&r, "model consistency: s0, s1, mu0, noise and weighting shape CT's training; with "
+                              "--teacher the grid is fixed (cd_grid 18 points, cd_mu 0.95, uniform levels and "
+                              "weights): give --cd_grid 0 to distil with them");
     cli(&r, "train consistency --data moons --steps 2 --teacher none.safetensors");
     assert_one_error_line(&r, "--teacher: none.safetensors");
     cli(&r, "train consistency --data moons --steps 2 --teacher cd_a.safetensors");
