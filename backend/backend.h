@@ -69,8 +69,9 @@ typedef struct {
                                 also on when EDIFICE_CHECK_NUMERICS=1 */
 } ed_compile_opts;
 
-/* What compiling cost. The JIT fills every field; the interpreter compiles nothing
- * (times 0, arena 0) and reports one kernel per computed node, like the JIT. */
+/* What compiling cost. The JIT fills every field (kernels: distinct kernel functions;
+ * nodes that compute the same thing share one); the interpreter compiles nothing (times
+ * 0, arena 0) and reports one kernel per computed node. */
 typedef struct {
     double lower_ms;       /* building the LLVM IR */
     double optimize_ms;    /* the LLVM pass pipeline */
