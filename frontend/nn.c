@@ -263,6 +263,51 @@ ed_node *ed_group_norm(ed_node *x, const char *name, int64_t groups, double eps,
     return block_leave(x->graph, group_norm_body(x, groups, eps, affine));
 }
 
+/* ---- convolution layers ---------------------------------------------------------- */
+
+/* w [O, C/groups, k, k] (conv2d) or [C_in, C_out/groups, k, k] (transposed), glorot
+ * uniform with PyTorch's fans for that layout (fan_in = dim 1 k^2, fan_out = dim 0 k^2)
+ * as a plain uniform bound, since the store's own fans read the last two axes as
+ * [in, out] (the dense layout); b zeros. The init is Axon's conv default. */
+static ed_node *conv_weight(ed_graph *g, ed_dtype dt, int64_t d0, int64_t d1, int64_t k)
+{
+    double bound = sqrt(6.0 / ((double)(d0 + d1) * (double)(k * k)));
+    return ed_scoped_leaf(g, ED_OP_PARAM, "w", dt, ed_shape4(d0, d1, k, k), (ed_init){ED_INIT_UNIFORM, bound});
+}
+
+static ed_node *conv_layer_body(ed_node *x, int64_t out_ch, int64_t k, const ed_conv_opts *o, bool bias,
+                                bool transposed)
+{
+    ed_graph *g = x->graph;
+    const char *what = transposed ? "conv_transpose2d_layer" : "conv2d_layer";
+    char t[96];
+    ed_node_type_str(x, t, sizeof t);
+    if (!is_float(x)) return ed_nn_fail(g, what, "x is %s, needs f32 or f64", t);
+    if (x->shape.rank != 4) return ed_nn_fail(g, what, "x is %s, needs rank 4 [N,C,H,W]", t);
+    int64_t groups = o && o->groups ? o->groups : 1, in_ch = x->shape.dim[1];
+    if (out_ch < 1 || k < 1 || groups < 1 || in_ch % groups || out_ch % groups)
+        return ed_nn_fail(g, what, "out channels %lld and kernel %lld must be >= 1, groups %lld must divide %lld and %lld",
+                          (long long)out_ch, (long long)k, (long long)groups, (long long)in_ch, (long long)out_ch);
+    ed_node *y = transposed ? ed_conv_transpose2d(x, conv_weight(g, x->dtype, in_ch, out_ch / groups, k), o)
+                            : ed_conv2d(x, conv_weight(g, x->dtype, out_ch, in_ch / groups, k), o);
+    if (!bias) return y;
+    ed_node *b = scoped_param(g, "b", x->dtype, ed_shape1(out_ch), ED_INIT_ZEROS);
+    return ed_add(y, ed_reshape(b, ed_shape3(out_ch, 1, 1)));
+}
+
+ed_node *ed_conv2d_layer(ed_node *x, const char *name, int64_t out_ch, int64_t k, const ed_conv_opts *o, bool bias)
+{
+    if (!block_enter(x, "conv2d_layer", name)) return NULL;
+    return block_leave(x->graph, conv_layer_body(x, out_ch, k, o, bias, false));
+}
+
+ed_node *ed_conv_transpose2d_layer(ed_node *x, const char *name, int64_t out_ch, int64_t k, const ed_conv_opts *o,
+                                   bool bias)
+{
+    if (!block_enter(x, "conv_transpose2d_layer", name)) return NULL;
+    return block_leave(x->graph, conv_layer_body(x, out_ch, k, o, bias, true));
+}
+
 /* ---- softmax family ------------------------------------------------------------------ */
 
 /* Normalize axis for x (float, rank >= 1); -1 with a graph error naming `what` if bad. */

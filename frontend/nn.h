@@ -70,6 +70,15 @@ ed_node *ed_layer_norm(ed_node *x, const char *name, double eps, bool affine);
  * its default eps 1e-5). A composition of reshapes, reductions and elementwise ops. */
 ed_node *ed_group_norm(ed_node *x, const char *name, int64_t groups, double eps, bool affine);
 
+/* Convolution layers on x [N,C,H,W] with a square k x k kernel (o: stride, padding,
+ * dilation, groups; NULL: defaults): name.w [out_ch, C/groups, k, k] for conv2d,
+ * [C, out_ch/groups, k, k] for conv_transpose2d (PyTorch's layouts), glorot uniform with
+ * PyTorch's fans (fan_in = w dim 1 k^2, fan_out = w dim 0 k^2); name.b [out_ch] zeros,
+ * added per channel. */
+ed_node *ed_conv2d_layer(ed_node *x, const char *name, int64_t out_ch, int64_t k, const ed_conv_opts *o, bool bias);
+ed_node *ed_conv_transpose2d_layer(ed_node *x, const char *name, int64_t out_ch, int64_t k, const ed_conv_opts *o,
+                                   bool bias);
+
 /* Multi-head self-attention on x [B, T, D], D divisible by heads: dense q, k, v
  * (name.q, name.k, name.v, with bias), scores q k^T / sqrt(D / heads) per head, future
  * positions masked to -1e9 when causal, softmax over keys, then dense name.o. */

@@ -322,6 +322,62 @@ static void test_dense_values_rank3(void **state)
 
 /* ---- mlp ------------------------------------------------------------------------------------ */
 
+static void test_conv_layer_params(void **state)
+{
+    (void)state;
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape4(2, 3, 7, 7));
+    ed_conv_opts down = {.stride = {2, 2}, .padding = {1, 1}};
+    ed_node *y = ed_conv2d_layer(x, "enc.c1", 8, 3, &down, true);
+    assert_shape(y, ED_F32, ed_shape4(2, 8, 4, 4));
+    assert_param("enc.c1.w", ED_F32, ed_shape4(8, 3, 3, 3), ED_INIT_UNIFORM);
+    assert_param("enc.c1.b", ED_F32, ed_shape1(8), ED_INIT_ZEROS);
+    /* glorot with PyTorch's fans: fan_in 3*9, fan_out 8*9. */
+    ed_node *w = ed_graph_leaf(g, ED_OP_PARAM, "enc.c1.w");
+    assert_float_equal(w->attr.init.scale, sqrt(6.0 / (27 + 72)), 1e-12);
+    assert_string_equal(y->name, "enc.c1");
+    /* Transposed: [C_in, C_out, k, k], 4 -> 8 with output_padding 1 (4 -> 7 without). */
+    ed_conv_opts up = {.stride = {2, 2}, .padding = {1, 1}, .output_padding = {1, 1}};
+    ed_node *z = ed_conv_transpose2d_layer(y, "dec.t1", 5, 3, &up, false);
+    assert_shape(z, ED_F32, ed_shape4(2, 5, 8, 8));
+    assert_param("dec.t1.w", ED_F32, ed_shape4(8, 5, 3, 3), ED_INIT_UNIFORM);
+    assert_null(ed_graph_leaf(g, ED_OP_PARAM, "dec.t1.b"));
+    /* Groups: w [O, C/groups, k, k]. */
+    ed_node *q = ed_conv2d_layer(y, "grp", 4, 1, &(ed_conv_opts){.groups = 2}, true);
+    assert_shape(q, ED_F32, ed_shape4(2, 4, 4, 4));
+    assert_param("grp.w", ED_F32, ed_shape4(4, 4, 1, 1), ED_INIT_UNIFORM);
+    assert_null(ed_graph_error(g));
+}
+
+static void test_conv_layer_errors(void **state)
+{
+    (void)state;
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(2, 3));
+    assert_null(ed_conv2d_layer(x, "c", 4, 3, NULL, true));
+    assert_error_has("conv2d_layer");
+    assert_error_has("rank 4");
+    ed_graph_free(g);
+    g = ed_graph_new("nn");
+    ed_node *y = ed_input(g, "y", ED_F32, ed_shape4(1, 3, 5, 5));
+    assert_null(ed_conv_transpose2d_layer(y, "t", 4, 3, &(ed_conv_opts){.groups = 2}, true));
+    assert_error_has("groups 2 must divide 3");
+}
+
+static void test_conv_layer_values(void **state)
+{
+    (void)state;
+    /* 1x1 kernel: per pixel, y_o = sum_c w[o,c] x_c + b_o. */
+    ed_node *x = CST(g, ED_F32, ed_shape4(1, 2, 1, 2), 1, 2, 3, 4);
+    ed_node *y = ed_conv2d_layer(x, "c", 2, 1, NULL, true);
+    ed_store *st = ed_store_new(0);
+    PUT(st, "c.w", ED_F32, ed_shape4(2, 2, 1, 1), 1, 1, 2, -1);
+    PUT(st, "c.b", ED_F32, ed_shape1(2), 0.5, -1);
+    ed_tensor *t = run_y(st, y);
+    /* channels x0 = [1, 2], x1 = [3, 4]: y0 = x0 + x1 + 0.5, y1 = 2 x0 - x1 - 1 */
+    EXPECT(t, F32TOL, 4.5, 6.5, -2, -1);
+    ed_tensor_free(t);
+    ed_store_free(st);
+}
+
 static void test_mlp_structure(void **state)
 {
     (void)state;
@@ -756,6 +812,9 @@ int main(void)
         T(test_dense_i32_and_conflict),
         T(test_dense_values),
         T(test_dense_values_rank3),
+        T(test_conv_layer_params),
+        T(test_conv_layer_errors),
+        T(test_conv_layer_values),
         T(test_mlp_structure),
         T(test_mlp_errors),
         T(test_mlp_values),
