@@ -51,7 +51,7 @@ typedef struct {
 } ed_pass;
 
 /* The pipeline ed_compile runs when none is given. */
-#define ED_DEFAULT_PIPELINE "simplify,fold,cse,dce,fuse,plan"
+#define ED_DEFAULT_PIPELINE "simplify,fold,cse,hoist,dce,fuse,plan"
 
 /* The passes known by name: the built-in table, then any registered ones. */
 int ed_pass_count(void);
@@ -110,6 +110,7 @@ void ed_pass_stats_print(const ed_pass_stats *st, FILE *f);
 int ed_pass_simplify(ed_graph *g, ed_pass_stats *st);
 int ed_pass_fold(ed_graph *g, ed_pass_stats *st);
 int ed_pass_cse(ed_graph *g, ed_pass_stats *st);
+int ed_pass_hoist(ed_graph *g, ed_pass_stats *st);
 int ed_pass_dce(ed_graph *g, ed_pass_stats *st);
 /* fuse (passes/fuse.c): elementwise chains into fused nodes. After ed_grad only. */
 int ed_pass_fuse(ed_graph *g, ed_pass_stats *st);

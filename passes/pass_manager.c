@@ -14,6 +14,7 @@ static const ed_pass builtin[] = {
      "algebraic identities, reshape/transpose chains, transposes into matmul flags, broadcasts into consumers"},
     {"fold", ed_pass_fold, "evaluate nodes whose inputs are all constants (interpreter kernels, size-limited)"},
     {"cse", ed_pass_cse, "merge nodes with the same op, inputs, attributes and type"},
+    {"hoist", ed_pass_hoist, "move loop-invariant body nodes out of their loop (computed once, captured)"},
     {"dce", ed_pass_dce, "remove nodes no output or update depends on"},
     {"fuse", ed_pass_fuse, "elementwise chains (broadcasts, splat consts) into one fused kernel each; after autodiff"},
     {"plan", ed_pass_plan, "reorder nodes so that fewer bytes are alive at once (the arena follows this order)"},

@@ -90,7 +90,7 @@ static void test_opt_passes_and_hooks(void **state)
 
     cli(&r, "opt '" TMP "/s.edir' --print-after-all --pass-stats");
     assert_int_equal(r.status, 0);
-    assert_int_equal(count(r.err, "# after "), 6);
+    assert_int_equal(count(r.err, "# after "), 7);
     assert_non_null(strstr(r.err, "# after simplify\ngraph @s {"));
     assert_non_null(strstr(r.err, "pass simplify: "));
     assert_non_null(strstr(r.err, "pass dce: "));
@@ -159,7 +159,7 @@ static void test_run_and_grad_flags(void **state)
     cli(&r, "run '" TMP "/s.edir' --input x='" TMP "/x.npy' --out '" TMP "/o1' --pass-stats --print-after=dce");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "y: f32[2,3] -> "));
-    assert_int_equal(count(r.err, "pass "), 6);
+    assert_int_equal(count(r.err, "pass "), 7);
     assert_non_null(strstr(r.err, "# after dce\ngraph @s {"));
     ed_tensor *a = ed_npy_read(TMP "/o1/y.npy");
     cli(&r, "run '" TMP "/s.edir' --input x='" TMP "/x.npy' --out '" TMP "/o2' --passes '' --backend interp");
@@ -174,7 +174,7 @@ static void test_run_and_grad_flags(void **state)
 
     cli(&r, "grad '" EXAMPLE "' --loss mean --wrt x --input x='" TMP "/x4.npy' --out '" TMP "/g' --print-after-all");
     assert_int_equal(r.status, 0);
-    assert_int_equal(count(r.err, "# after "), 6);
+    assert_int_equal(count(r.err, "# after "), 7);
     assert_non_null(strstr(r.out, "out grad.x = ")); /* the printed graph is the one before the passes */
 }
 

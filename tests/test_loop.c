@@ -917,6 +917,59 @@ static ed_graph *first_body(const ed_graph *g)
     return NULL;
 }
 
+/* A conditioned sampler's shape: the observation projection tanh(obs @ w_obs + b) and a
+ * value stacked per trip read only captured values; the step reads the index, the
+ * carried x and a draw. hoist moves the projection out of the loop. */
+static ed_graph *conditioned_sampler_graph(void)
+{
+    enum { T = 12 };
+    ed_graph *g = ed_graph_new("conditioned_sampler");
+    ed_node *obs = ed_param(g, "obs", ED_F32, ed_shape2(3, 7), (ed_init){ED_INIT_NORMAL, 1});
+    ed_node *wo = ed_param(g, "w_obs", ED_F32, ed_shape2(7, 6), (ed_init){ED_INIT_NORMAL, 0.5});
+    ed_node *bo = ed_param(g, "b_obs", ED_F32, ed_shape1(6), (ed_init){ED_INIT_NORMAL, 0.1});
+    ed_node *w = ed_param(g, "w", ED_F32, ed_shape2(6, 6), (ed_init){ED_INIT_NORMAL, 0.5});
+    ed_loop_builder *b = ed_loop_begin(g, T);
+    ed_graph *body = ed_loop_body(b);
+    ed_node *x = ed_loop_carried(b, ed_randn(g, ED_F32, ed_shape2(3, 6)));
+    ed_node *proj = ed_tanh(ed_add(ed_matmul(ed_loop_capture(b, obs), ed_loop_capture(b, wo)), ed_loop_capture(b, bo)));
+    ed_node *t = ed_mul_scalar(ed_cast(ed_loop_index(b), ED_F32), 0.1);
+    ed_node *eps = ed_tanh(ed_add(ed_matmul(x, ed_loop_capture(b, w)), ed_mul(proj, t)));
+    ed_node *x1 = ed_add(ed_sub(x, ed_mul_scalar(eps, 0.2)), ed_mul_scalar(ed_randn(body, ED_F32, ed_shape2(3, 6)), 0.05));
+    ed_node *stacked[1] = {ed_sum(proj, ED_ALL_AXES, false)};
+    ed_node *loop = ed_loop_end(b, &x1, 1, stacked, 1);
+    ed_output(g, "x", ed_loop_result(loop, 0));
+    ed_output(g, "proj_sum", ed_loop_result(loop, 1));
+    assert_null(ed_graph_error(g));
+    return g;
+}
+
+/* hoist keeps the bits: with and without it, on each backend, over two calls (so two
+ * seeds of the loop's draws); and the projection's matmul and tanh leave the body. */
+static void test_hoist_keeps_values(void **state)
+{
+    (void)state;
+    const program_kind jit_no_hoist = {ED_BACKEND_JIT, "simplify,fold,cse,dce,fuse,plan"},
+                       interp_no_hoist = {ED_BACKEND_INTERP, "simplify,fold,cse,dce,fuse,plan"};
+    ed_graph *g = conditioned_sampler_graph();
+    assert_programs_agree(g, JIT_PASSES, jit_no_hoist, 21, 2, 0);
+    assert_programs_agree(g, INTERP_PASSES, interp_no_hoist, 21, 2, 0);
+    assert_programs_agree(g, INTERP_RAW, JIT_PASSES, 21, 2, 2e-5);
+    ed_graph *copy = ed_graph_clone(g);
+    assert_non_null(copy);
+    ed_pass_stats st;
+    if (ed_pass_run_one(copy, "hoist", &st) != ED_OK) fail_msg("hoist: %s", ed_last_error());
+    const ed_graph *before = first_body(g), *after = first_body(copy);
+    assert_int_equal(count_op(before, ED_OP_MATMUL), 2);
+    assert_int_equal(count_op(after, ED_OP_MATMUL), 1);
+    assert_int_equal(count_op(after, ED_OP_TANH), 1);
+    assert_int_equal(count_op(copy, ED_OP_MATMUL), 1);
+    /* The projection and its sum cross: two more captured inputs. */
+    assert_int_equal(ed_loop_body_ninputs(after), ed_loop_body_ninputs(before) + 2);
+    assert_true(st.rewrites >= 4);
+    ed_graph_free(copy);
+    ed_graph_free(g);
+}
+
 /* The default pipeline fuses inside bodies, nested ones included: every body has
  * fewer nodes and at least one fused node, and keeps its inputs (names, types, order)
  * and its outputs' types. */
@@ -1119,6 +1172,7 @@ int main(void)
         cmocka_unit_test(test_jit_parsed_nested_graph),
         cmocka_unit_test(test_passes_in_bodies_keep_values),
         cmocka_unit_test(test_passes_fuse_bodies),
+        cmocka_unit_test(test_hoist_keeps_values),
         cmocka_unit_test(test_passes_in_body_by_hand),
         cmocka_unit_test(test_pass_changing_a_body_interface_fails),
     };

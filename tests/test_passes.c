@@ -107,7 +107,7 @@ static void test_pipeline_strings(void **state)
     assert_int_equal(ed_pipeline_check("cse,cse,dce"), ED_OK);
     assert_int_equal(ed_pipeline_check("simplify,vectorize"), ED_ERR);
     CHECK_ERROR_HAS(
-        "unknown pass 'vectorize' in pipeline 'simplify,vectorize' (known: simplify, fold, cse, dce, fuse, plan");
+        "unknown pass 'vectorize' in pipeline 'simplify,vectorize' (known: simplify, fold, cse, hoist, dce, fuse, plan");
     assert_int_equal(ed_pipeline_check("cse,,dce"), ED_ERR);
     CHECK_ERROR_HAS("empty pass name");
     assert_int_equal(ed_pipeline_check("cse,"), ED_ERR);
@@ -199,8 +199,8 @@ static void test_hooks_and_stats(void **state)
     assert_non_null(strstr(buf, "# after cse\ngraph @g {"));
     assert_null(strstr(buf, "# after simplify"));
     assert_null(strstr(buf + 1, "# after"));
-    /* stats: six passes in order with their node counts */
-    assert_int_equal(o.nstats, 6);
+    /* stats: seven passes in order with their node counts */
+    assert_int_equal(o.nstats, 7);
     assert_string_equal(st[0].name, "simplify");
     assert_int_equal(st[0].nodes_before, 7);
     assert_int_equal(st[0].nodes_after, 5); /* mul x, 1 and its const gone; the dead exp stays (dce's job) */
@@ -208,10 +208,12 @@ static void test_hooks_and_stats(void **state)
     assert_string_equal(st[2].name, "cse");
     assert_int_equal(st[2].rewrites, 1);
     assert_int_equal(st[2].nodes_after, 4);
-    assert_string_equal(st[3].name, "dce");
-    assert_int_equal(st[3].nodes_after, 3); /* x, neg, add */
-    assert_string_equal(st[4].name, "fuse");
-    assert_int_equal(st[4].nodes_after, 2); /* x, fused neg and add */
+    assert_string_equal(st[3].name, "hoist");
+    assert_int_equal(st[3].rewrites, 0); /* no loop */
+    assert_string_equal(st[4].name, "dce");
+    assert_int_equal(st[4].nodes_after, 3); /* x, neg, add */
+    assert_string_equal(st[5].name, "fuse");
+    assert_int_equal(st[5].nodes_after, 2); /* x, fused neg and add */
     assert_int_equal(g->nnodes, 2);
     for (int i = 0; i < 4; i++) assert_true(st[i].ms >= 0);
     assert_non_null(strstr(sbuf, "pass simplify: "));
