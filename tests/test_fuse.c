@@ -84,13 +84,16 @@ static ed_graph *parse(const char *text)
     return g;
 }
 
-/* A copy of g after the default pipeline, verified after every pass. */
+/* A copy of g after the default pipeline, verified after every pass. On a failure the
+ * input graph is printed, to reproduce it with `edifice opt`. */
 static ed_graph *passed(const ed_graph *g)
 {
     ed_graph *h = ed_graph_clone(g);
     assert_non_null(h);
     if (ed_pass_run(h, NULL, &(ed_pass_opts){.verify = ED_VERIFY_ON}) != ED_OK) {
-        char *t = ed_graph_print(g); fprintf(stderr, "%s\n", t); free(t);
+        char *text = ed_graph_print(g);
+        fprintf(stderr, "%s\n", text ? text : "");
+        free(text);
         fail_msg("passes: %s", ed_last_error());
     }
     return h;
