@@ -286,7 +286,8 @@ static ed_node *conv_layer_body(ed_node *x, int64_t out_ch, int64_t k, const ed_
     if (x->shape.rank != 4) return ed_nn_fail(g, what, "x is %s, needs rank 4 [N,C,H,W]", t);
     int64_t groups = o && o->groups ? o->groups : 1, in_ch = x->shape.dim[1];
     if (out_ch < 1 || k < 1 || groups < 1 || in_ch % groups || out_ch % groups)
-        return ed_nn_fail(g, what, "out channels %lld and kernel %lld must be >= 1, groups %lld must divide %lld and %lld",
+        return ed_nn_fail(g, what,
+                          "out channels %lld and kernel %lld must be >= 1, groups %lld must divide %lld and %lld",
                           (long long)out_ch, (long long)k, (long long)groups, (long long)in_ch, (long long)out_ch);
     ed_node *y = transposed ? ed_conv_transpose2d(x, conv_weight(g, x->dtype, in_ch, out_ch / groups, k), o)
                             : ed_conv2d(x, conv_weight(g, x->dtype, out_ch, in_ch / groups, k), o);

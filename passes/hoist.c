@@ -56,7 +56,8 @@ static ed_node *new_captured(ed_graph *body, const ed_node *loop, const ed_node 
         snprintf(name, sizeof name, "captured%d", k);
         if (!ed_graph_leaf(body, ED_OP_INPUT, name)) break;
     }
-    return ed_node_new(body, ED_OP_INPUT, NULL, 0, &(ed_attrs){.name = name, .dtype = like->dtype, .shape = like->shape});
+    return ed_node_new(body, ED_OP_INPUT, NULL, 0,
+                       &(ed_attrs){.name = name, .dtype = like->dtype, .shape = like->shape});
 }
 
 /* Renumber body with its input leaves first, in their order, as loop bodies are laid

@@ -934,7 +934,8 @@ static ed_graph *conditioned_sampler_graph(void)
     ed_node *proj = ed_tanh(ed_add(ed_matmul(ed_loop_capture(b, obs), ed_loop_capture(b, wo)), ed_loop_capture(b, bo)));
     ed_node *t = ed_mul_scalar(ed_cast(ed_loop_index(b), ED_F32), 0.1);
     ed_node *eps = ed_tanh(ed_add(ed_matmul(x, ed_loop_capture(b, w)), ed_mul(proj, t)));
-    ed_node *x1 = ed_add(ed_sub(x, ed_mul_scalar(eps, 0.2)), ed_mul_scalar(ed_randn(body, ED_F32, ed_shape2(3, 6)), 0.05));
+    ed_node *x1 = ed_add(ed_sub(x, ed_mul_scalar(eps, 0.2)),
+                         ed_mul_scalar(ed_randn(body, ED_F32, ed_shape2(3, 6)), 0.05));
     ed_node *stacked[1] = {ed_sum(proj, ED_ALL_AXES, false)};
     ed_node *loop = ed_loop_end(b, &x1, 1, stacked, 1);
     ed_output(g, "x", ed_loop_result(loop, 0));
