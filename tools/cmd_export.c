@@ -71,9 +71,9 @@ static int check_args(const char *cmd, const export_args *x)
     return CLI_OK;
 }
 
-static int finish(const char *cmd, const ed_program *p, const export_args *x)
+static int finish(const ed_program *p, const export_args *x)
 {
-    if (ed_export_program(p, &x->eo) != ED_OK) return cli_error(CLI_FAIL, "%s: %s", cmd, ed_last_error());
+    if (ed_export_program(p, &x->eo) != ED_OK) return cli_error(CLI_FAIL, "%s", ed_last_error());
     printf("wrote %s.o and %s.h\n", x->eo.out, x->eo.out);
     return CLI_OK;
 }
@@ -109,7 +109,7 @@ int cmd_export(int argc, char **argv)
              a.def->name, (long long)ck.step, (long long)a.batch, a.def->name, a.ckpt, (long long)a.batch,
              (long long)a.batch);
     x.eo.about = about;
-    rc = p ? finish("export", p, &x) : cli_error(CLI_FAIL, "export: %s", ed_last_error());
+    rc = p ? finish(p, &x) : cli_error(CLI_FAIL, "export: %s", ed_last_error());
     ed_program_free(p);
     ed_graph_free(g);
     ed_checkpoint_free(&ck);
@@ -158,7 +158,7 @@ int cmd_export_graph(int argc, char **argv)
     snprintf(about, sizeof about, " * edifice export-graph %s: graph @%s, -O%d, params %s.\n", path, g ? g->name : "?",
              level, params ? params : "from their initializers");
     x.eo.about = about;
-    rc = p ? finish("export-graph", p, &x) : cli_error(CLI_FAIL, "export-graph: %s", ed_last_error());
+    rc = p ? finish(p, &x) : cli_error(CLI_FAIL, "export-graph: %s", ed_last_error());
     ed_program_free(p);
     ed_store_free(st);
     ed_graph_free(g);
