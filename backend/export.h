@@ -28,6 +28,7 @@ typedef struct {
     const char *target_cpu; /* NULL: the host CPU and its features (bit-identical to the JIT) */
     const char *triple;     /* NULL: the host's; another architecture is an error */
     bool sample_fn;         /* also NAME_sample */
+    bool no_blas;           /* GEMMs by runtime/gemm_ref.c's loops: no OpenBLAS (and not its bits) */
     const char *about;      /* lines for the header's top comment (what was exported, how), or NULL */
 } ed_export_opts;
 

@@ -84,7 +84,7 @@ int ed_export_write_header(const ed_program *p, const ed_export_opts *o, const c
     if (o->about) fprintf(f, " *\n%s", o->about);
     fprintf(f,
             " *\n"
-            " * Link: cc prog.c %s.o -lopenblas -lm   (the object needs only libc, libm and OpenBLAS;\n"
+            " * Link: cc prog.c %s.o%s -lm   (the object needs only libc, libm%s;\n"
             " *       its symbols from them: %s)\n"
             " * Code for %s, CPU %s%s.\n"
             " *\n"
@@ -96,8 +96,9 @@ int ed_export_write_header(const ed_program *p, const ed_export_opts *o, const c
             " * seed and call: the random draws of call number `call` (0, 1, ...) under `seed` are\n"
             " * those of the (call+1)-th run of the edifice program compiled with that seed. All\n"
             " * functions return 0. Outputs are written whole; inputs are not modified. */\n",
-            base, needs && *needs ? needs : "none", triple, cpu, o->target_cpu ? "" : " (the exporting host's)", NAME,
-            name, name);
+            base, o->no_blas ? "" : " -lopenblas", o->no_blas ? " (no BLAS: --no-blas)" : " and OpenBLAS",
+            needs && *needs ? needs : "none", triple, cpu, o->target_cpu ? "" : " (the exporting host's)", NAME, name,
+            name);
     fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
             NAME, NAME);
     for (int i = 0; i < p->ninputs; i++) port(f, NAME, "input", p->inputs[i]->attr.name, p->inputs[i]);

@@ -128,6 +128,29 @@ static void test_policy_bits(void **state)
     ed_tensor_free(s);
 }
 
+/* --no-blas: linked without OpenBLAS (-lm only), within float rounding of the CLI. */
+static void test_no_blas(void **state)
+{
+    (void)state;
+    if (!have_cc()) skip();
+    assert_int_equal(sh("mkdir -p nb"), 0);
+    cli_ok("export ddpm --ckpt ck.safetensors --out nb/policy --no-blas");
+    cli_ok("data demo --n 2 --seed 6 --out nb/d.npy");
+    cli_ok("sample ddpm --ckpt ck.safetensors --obs nb/d.obs.npy --n 2 --batch 1 --seed 3 --out nb/s.npy");
+    assert_int_equal(sh("nm -u nb/policy.o | grep -c cblas >nb/cblas.txt; test \"$(cat nb/cblas.txt)\" = 0"), 0);
+    ed_tensor *obs = npy("nb/d.obs.npy"), *s = npy("nb/s.npy");
+    write_raw("nb/obs.raw", obs);
+    assert_int_equal(sh("cc -std=c17 -Inb -o nb/calls '%s/tests/export/calls.c' nb/policy.o -lm && "
+                        "./nb/calls 3 2 nb/obs.raw nb/out.raw",
+                        ED_SOURCE_DIR),
+                     0);
+    float got[2 * 16];
+    assert_int_equal(read_raw("nb/out.raw", got, sizeof got), sizeof got);
+    for (int i = 0; i < 2 * 16; i++) assert_float_equal(got[i], ((float *)s->data)[i], 1e-4);
+    ed_tensor_free(obs);
+    ed_tensor_free(s);
+}
+
 /* export-graph: examples/mlp.edir's outputs equal `edifice run` with the same init seed. */
 static void test_graph_bits(void **state)
 {
@@ -183,6 +206,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_bits),
+        cmocka_unit_test(test_no_blas),
         cmocka_unit_test(test_graph_bits),
         cmocka_unit_test(test_unsupported_fail_clearly),
     };

@@ -28,11 +28,14 @@ static const char usage[] =
     "                    this machine's CPU; bit-identity with the CLI holds on the default)\n"
     "  --target TRIPLE   only this machine's architecture is supported (an error otherwise)\n"
     "  --name ID         the C prefix of the functions (default: PATH's file name)\n"
+    "  --no-blas         matrix products by plain loops inside the object: link without\n"
+    "                    -lopenblas (slower on large layers; no longer the CLI's bits)\n"
     "  --seed            not taken: the seed is an argument of NAME_sample\n";
 
 static const char graph_usage[] =
     "usage: edifice export-graph FILE.edir --out PATH [--params FILE.safetensors] [--init-seed N]\n"
     "                            [-O0|-O1|-O2|-O3] [--target-cpu CPU] [--target TRIPLE] [--name ID]\n"
+    "                            [--no-blas]\n"
     "\n"
     "Writes PATH.o and PATH.h: the graph as one C function\n"
     "  int NAME_run(inputs..., outputs..., uint64_t seed, uint64_t call)\n"
@@ -55,6 +58,7 @@ static bool export_arg(const char *cmd, export_args *x, int argc, char **argv, i
     else if (cli_option(argc, argv, i, "--target", &v)) x->eo.triple = v;
     else if (cli_option(argc, argv, i, "--name", &v)) x->eo.name = v;
     else if (cli_option(argc, argv, i, "--weights", &v)) x->weights = v;
+    else if (strcmp(argv[*i], "--no-blas") == 0) return x->eo.no_blas = true;
     else return false;
     if (!v || !*v) *rc = cli_error(CLI_USAGE, "%s: %s needs a value", cmd, argv[*i]);
     return true;

@@ -243,6 +243,22 @@ static int link_runtime(exporter *e)
     return ED_OK;
 }
 
+/* --no-blas: every call of cblas_sgemm/dgemm (matmul kernels, conv_gemm.c) goes to
+ * runtime/gemm_ref.c's function of the same signature. */
+static int replace_blas(exporter *e)
+{
+    const char *blas[2] = {"cblas_sgemm", "cblas_dgemm"}, *ref[2] = {"ed_ref_sgemm", "ed_ref_dgemm"};
+    for (int i = 0; i < 2; i++) {
+        LLVMValueRef decl = LLVMGetNamedFunction(e->cg.mod, blas[i]), def = LLVMGetNamedFunction(e->cg.mod, ref[i]);
+        if (!decl) continue;
+        if (!def || LLVMIsDeclaration(def) || !LLVMIsDeclaration(decl))
+            return ed_fail("export: internal error, no %s in the runtime bitcode", ref[i]);
+        LLVMReplaceAllUsesWith(decl, def);
+        LLVMDeleteFunction(decl);
+    }
+    return ED_OK;
+}
+
 /* Everything but NAME_* becomes internal, then unused code goes. */
 static int internalize(exporter *e, LLVMTargetMachineRef tm)
 {
@@ -353,6 +369,7 @@ static int build(exporter *e, const ed_export_opts *o, LLVMTargetMachineRef tm, 
         st = ed_fail("export: out of memory");
     if (st == ED_OK && o->sample_fn) st = build_sample(e, run);
     if (st == ED_OK) st = link_runtime(e);
+    if (st == ED_OK && o->no_blas) st = replace_blas(e);
     if (st == ED_OK) st = internalize(e, tm);
     if (st == ED_OK) st = external_symbols(e, needs, sizeof needs);
     char *vmsg = NULL;
