@@ -33,6 +33,7 @@ typedef struct {
 } ed_export_opts;
 
 /* Write p (compiled with the JIT backend, without updates) as o->out.o and o->out.h.
+ * Export before the first ed_run: the arena's nonzero bytes are baked in as its consts.
  * ED_ERR with the reason in ed_last_error(). */
 int ed_export_program(const ed_program *p, const ed_export_opts *o);
 

@@ -68,12 +68,6 @@ static int bake_leaves(exporter *e)
     return ED_OK;
 }
 
-static LLVMTypeRef fn_type(exporter *e, LLVMTypeRef ret, LLVMTypeRef *params, int np)
-{
-    (void)e;
-    return LLVMFunctionType(ret, params, (unsigned)np, 0);
-}
-
 static LLVMValueRef add_fn(exporter *e, const char *suffix, LLVMTypeRef ft)
 {
     char *n = fmt_name(e->name, suffix);
@@ -92,7 +86,7 @@ static LLVMValueRef build_init(exporter *e)
 {
     ed_cg *cg = &e->cg;
     LLVMTypeRef pt[1] = {cg->ptr};
-    LLVMValueRef f = add_fn(e, "_init", fn_type(e, cg->vd, pt, 1));
+    LLVMValueRef f = add_fn(e, "_init", LLVMFunctionType(cg->vd, pt, 1, 0));
     if (!f) return NULL;
     LLVMValueRef ws = LLVMGetParam(f, 0);
     size_t bytes = e->p->arena_bytes;
@@ -125,7 +119,7 @@ static LLVMValueRef build_call(exporter *e)
     LLVMTypeRef *pt = malloc((size_t)np * sizeof *pt);
     if (!pt) return NULL;
     for (int i = 0; i < np; i++) pt[i] = i < np - 2 ? cg->ptr : cg->i64;
-    LLVMValueRef f = add_fn(e, "_call", fn_type(e, cg->i32, pt, np));
+    LLVMValueRef f = add_fn(e, "_call", LLVMFunctionType(cg->i32, pt, (unsigned)np, 0));
     free(pt);
     if (!f) return NULL;
     LLVMValueRef ws = LLVMGetParam(f, 0);
@@ -169,7 +163,7 @@ static LLVMValueRef build_run(exporter *e, LLVMValueRef init, LLVMValueRef call)
         return NULL;
     }
     for (int i = 0; i < np; i++) pt[i] = i < np - 2 ? cg->ptr : cg->i64;
-    LLVMValueRef f = add_fn(e, "_run", fn_type(e, cg->i32, pt, np));
+    LLVMValueRef f = add_fn(e, "_run", LLVMFunctionType(cg->i32, pt, (unsigned)np, 0));
     free(pt);
     if (!f) {
         free(args);
@@ -212,7 +206,7 @@ static int build_sample(exporter *e, LLVMValueRef run)
     LLVMValueRef f = NULL;
     if (pt && args) {
         for (int i = 0; i < np; i++) pt[i] = i == p->ninputs ? cg->i64 : cg->ptr;
-        f = add_fn(e, "_sample", fn_type(e, cg->i32, pt, np));
+        f = add_fn(e, "_sample", LLVMFunctionType(cg->i32, pt, (unsigned)np, 0));
     }
     if (f) {
         int k = 0;
