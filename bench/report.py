@@ -447,6 +447,41 @@ def summary_table(summary):
     return out + [""]
 
 
+def export_section(runs):
+    """Exported policy (bench/export.sh): start-up to the first chunk and per-chunk latency
+    of the object `edifice export` wrote, against `edifice sample` and PyTorch eager."""
+    r = runs.get("export-policy")
+    if not r:
+        return []
+    text = "\n".join(r["lines"])
+    med = lambda xs: sorted(xs)[len(xs) // 2] if xs else None
+    num = lambda pat: [float(x) for x in re.findall(pat, text)]
+    wall = {k: re.search(r"%s:\s+median ([0-9.]+) ms \(min ([0-9.]+), max ([0-9.]+)\)" % k, text)
+            for k in ("exported policy_demo", "edifice sample --n 1", "pytorch eager twin")}
+    ex_first, ex_chunk = med(num(r"export first_chunk_ms=([0-9.]+)")), med(num(r"export first_chunk_ms=[0-9.]+ per_chunk median_ms=([0-9.]+)"))
+    cli_chunk = med([1e3 * x / 200 for x in num(r"edifice sample: 200 chunks in ([0-9.]+) s")])
+    th_first, th_chunk = med(num(r"torch first_chunk_ms=([0-9.]+)")), med(num(r"torch first_chunk_ms=[0-9.]+ \(after import[^)]*\) per_chunk median_ms=([0-9.]+)"))
+    w = lambda m: "%s ms (%s..%s)" % m.groups() if m else "n/a"
+    f = lambda x: "%.1f ms" % x if x is not None else "n/a"
+    build = re.search(r"export: ([0-9]+) ms to write policy.o \(([0-9]+) bytes\)", text)
+    out = ["## Exported policy: start-up and per-chunk latency", "",
+           "`edifice train ddpm --data demo --steps 300` (hidden 256, 4 blocks; observation 6, chunk 8 x 2, DDPM 100 "
+           "steps), batch 1, 1 thread. Exported: `edifice export ddpm` then `cc examples/policy_demo.c policy.o "
+           "-lopenblas -lm` (start-up) and bench/export_latency.c (per chunk, in process). CLI: `edifice sample ... "
+           "--n 1` per process (checkpoint load and JIT compile included); per chunk: 200 batches of one in one "
+           "process, the mean. PyTorch: bench/torch/policy_startup.py, the W7 network at the demo's sizes "
+           "(random weights), eager, no grad. Load before `%s`." % r["load"], "",
+           "| | exported object | edifice sample | PyTorch eager |", "|---|---|---|---|",
+           "| one process, one chunk (wall, median of runs) | %s | %s | %s |" % (
+               w(wall["exported policy_demo"]), w(wall["edifice sample --n 1"]), w(wall["pytorch eager twin"])),
+           "| in process: start to first chunk | %s | | %s (after the interpreter started) |" % (f(ex_first), f(th_first)),
+           "| per chunk (median of runs) | %s | %s | %s |" % (f(ex_chunk), f(cli_chunk), f(th_chunk)), ""]
+    if build:
+        out += ["`edifice export` wrote the %s-byte object (weights included) in %s ms." % (build.group(2), build.group(1)), ""]
+    out += ["Command: `%s`" % r["cmd"], ""]
+    return out
+
+
 def splice(out_dir, runs, path):
     """Replace (or insert before "## Graph passes") the sections of the training workloads
     that ran in out_dir (`BENCH_ONLY=... bench/run.sh`), each saying it is a partial run;
@@ -473,6 +508,17 @@ def splice(out_dir, runs, path):
             end = doc.find("\n## ", start + len(head))
             end = len(doc) if end < 0 else end + 1
         doc = doc[:start] + text + doc[end:]
+    sec = export_section(runs)
+    if sec:  # `bench/run.sh` with BENCH_ONLY=export
+        head = sec[0] + "\n"
+        start = doc.find(head)
+        if start < 0:
+            start = end = doc.find("## W6 kernels")
+            start = end = len(doc) if start < 0 else start
+        else:
+            end = doc.find("\n## ", start + len(head))
+            end = len(doc) if end < 0 else end + 1
+        doc = doc[:start] + "\n".join(sec) + "\n" + doc[end:]
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
         fh.write(doc)
@@ -493,7 +539,7 @@ def main():
         sections += training_section(runs, w, summary)
         if w == "w1":
             sections += w1_extras(runs)
-    sections += passes_section(runs) + w4_section(runs) + w4net_section(runs) + w7_section(runs) + w6_section(runs) + loop_section(runs)
+    sections += passes_section(runs) + w4_section(runs) + w4net_section(runs) + w7_section(runs) + export_section(runs) + w6_section(runs) + loop_section(runs)
     doc = ["# Benchmark results", "",
            "Written by `make bench` (bench/run.sh, bench/report.py) on %s UTC. Do not edit by hand: re-run it. "
            "Workload definitions: bench/README.md. Earlier hand-recorded figures and their analysis: "

@@ -6,7 +6,8 @@
 #
 # Usage: bench/run.sh [BUILD_DIR]   (default build; BENCH_QUICK=1 for a smoke run;
 #        BENCH_ONLY="w8 ..." runs only those training workloads and replaces only their
-#        sections of bench/RESULTS.md, each saying so: a new workload without a full run)
+#        sections of bench/RESULTS.md, each saying so: a new workload without a full run;
+#        BENCH_ONLY=export the exported-policy section alone)
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -22,7 +23,7 @@ fi
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$BUILD.configure.log" 2>&1 \
     || { cat "$BUILD.configure.log"; exit 1; }
-cmake --build "$BUILD" -j2 --target bench || exit 1
+cmake --build "$BUILD" -j2 --target bench edifice_cli || exit 1
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -69,6 +70,7 @@ fi
 # Each workload's edifice and PyTorch runs back to back, so a change in the machine's
 # load (other builds) hits both sides of a ratio alike.
 for w in ${BENCH_ONLY:-w1 w2 w3 w3d w5 w8}; do
+    [ "$w" = export ] && continue
     s=$(steps_for $w)
     for t in 1 2; do
         run "c-$w-jit-t$t" $t "$B" $w --backend jit --threads $t --repeats $REPEATS --steps $s
@@ -80,6 +82,11 @@ for w in ${BENCH_ONLY:-w1 w2 w3 w3d w5 w8}; do
         done
     done
 done
+# An exported policy against `edifice sample` and PyTorch (bench/export.sh; BENCH_ONLY=export
+# runs it alone).
+case " ${BENCH_ONLY:-export} " in
+*" export "*) run "export-policy" 1 bash bench/export.sh "$BUILD" $REPEATS ;;
+esac
 if [ -n "${BENCH_ONLY:-}" ]; then
     uptime >"$OUT/load-after.txt"
     echo "$(($(date +%s) - start))" >"$OUT/elapsed.txt"

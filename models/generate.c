@@ -235,6 +235,23 @@ ed_tensor *ed_gen_class_rows(int64_t n, int64_t classes, int64_t cols)
     return t;
 }
 
+static ed_program *compile_sampler(const ed_gen_model *m, ed_store *st, int64_t b, const ed_gen_draw_opts *o,
+                                   ed_graph **g);
+
+ed_program *ed_gen_compile(const ed_gen_model *m, ed_store *st, int64_t batch, const ed_gen_draw_opts *o, ed_graph **g)
+{
+    *g = NULL;
+    if (!m || !m->def || !st) {
+        ed_fail("sample: no model or no params");
+        return NULL;
+    }
+    if (batch < 1 || batch > INT32_MAX) {
+        ed_fail("sample %s: the batch must be in 1..%d", m->def->name, INT32_MAX);
+        return NULL;
+    }
+    return check_params(m, st) == ED_OK ? compile_sampler(m, st, batch, o, g) : NULL;
+}
+
 /* The sampler program for b samples, its graph in *g (outputs "samples"). */
 static ed_program *compile_sampler(const ed_gen_model *m, ed_store *st, int64_t b, const ed_gen_draw_opts *o,
                                    ed_graph **g)

@@ -79,6 +79,12 @@ typedef struct {
 int ed_gen_draw(const ed_gen_model *m, ed_store *st, int64_t n, const ed_tensor *obs, const ed_tensor *labels,
                 const ed_gen_draw_opts *o, ed_tensor **out);
 
+/* The program ed_gen_draw calls: m's whole sampler for `batch` samples with o's options
+ * and seed (o->batch is not read), graph in *g (free both; input "obs" f32 [batch,
+ * obs_size] for a conditional model, "labels" i32 [batch] for a class-conditional one;
+ * output "samples"). Its call k is ed_gen_draw's call k. NULL with ed_last_error(). */
+ed_program *ed_gen_compile(const ed_gen_model *m, ed_store *st, int64_t batch, const ed_gen_draw_opts *o, ed_graph **g);
+
 /* Labels i32 [n] for a grid of images `cols` wide with one class per row: sample i is
  * class (i / cols) % classes, so grid row r shows class r % classes. NULL with a message
  * for n < 1, cols < 1 or classes < 1. The caller frees it. */

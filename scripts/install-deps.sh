@@ -1,7 +1,9 @@
 #!/bin/sh
 # Install the Debian 12 packages edifice needs, and only those that are missing.
-# dataset-fashion-mnist is the `--data fashion_mnist` set (data/README.md); clang-19 and
-# libclang-rt-19-dev build the fuzz targets (libFuzzer, tests/fuzz/README.md).
+# dataset-fashion-mnist is the `--data fashion_mnist` set (data/README.md); clang-19 is a
+# build dependency (it compiles the runtime helpers to the bitcode `edifice export` links
+# into its objects) and, with libclang-rt-19-dev, builds the fuzz targets (libFuzzer,
+# tests/fuzz/README.md).
 # Idempotent: prints nothing and touches nothing when everything is present.
 set -eu
 

@@ -22,6 +22,11 @@ static const char usage[] =
     "        --resume FILE]                 train a model, write a checkpoint (Ctrl-C saves)\n"
     "  sample MODEL --ckpt FILE --n N --out FILE.npy|FILE.png [--sampler NAME --steps K]\n"
     "                                       draw samples from a checkpoint (one compiled call)\n"
+    "  export MODEL --ckpt FILE --out PATH [--batch B --sampler NAME --steps K --target-cpu CPU]\n"
+    "                                       the sampler as PATH.o + PATH.h for a C program\n"
+    "                                       (cc prog.c PATH.o -lopenblas -lm; no LLVM needed)\n"
+    "  export-graph FILE.edir --out PATH [--params FILE]\n"
+    "                                       any graph as PATH.o + PATH.h\n"
     "  eval MODEL --ckpt FILE [--data NAME] sliced Wasserstein and MMD against fresh data,\n"
     "                                       beside the data-against-data floor\n"
     "  models [MODEL]                       list the models and their options with defaults\n"
@@ -49,6 +54,8 @@ static int dispatch(int argc, char **argv)
     if (strcmp(cmd, "opt") == 0) return cmd_opt(argc - 1, argv + 1);
     if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
     if (strcmp(cmd, "sample") == 0) return cmd_sample(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0) return cmd_export(argc - 1, argv + 1);
+    if (strcmp(cmd, "export-graph") == 0) return cmd_export_graph(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
     if (strcmp(cmd, "models") == 0) return cmd_models(argc - 1, argv + 1);
     if (strcmp(cmd, "data") == 0) return cmd_data(argc - 1, argv + 1);

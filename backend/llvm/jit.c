@@ -59,28 +59,35 @@ static int fail_llvm(const char *what, LLVMErrorRef err)
 
 /* The optimizer needs the host CPU and features, or nothing vectorizes past SSE.
  * level 0..3 picks the code generator's effort. */
-static LLVMTargetMachineRef host_tm(int level)
+static LLVMTargetMachineRef host_tm(int level) { return ed_llvm_target_machine(level, NULL, NULL); }
+
+LLVMTargetMachineRef ed_llvm_target_machine(int level, const char *triple_in, const char *cpu_in)
 {
     static const LLVMCodeGenOptLevel cg_level[4] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess, LLVMCodeGenLevelDefault,
                                                     LLVMCodeGenLevelAggressive};
-    char *triple = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
+    pthread_once(&init_once, init_llvm);
+    char *triple = triple_in ? NULL : LLVMGetDefaultTargetTriple();
+    char *cpu = cpu_in ? NULL : LLVMGetHostCPUName(), *feat = cpu_in ? NULL : LLVMGetHostCPUFeatures();
+    const char *tr = triple_in ? triple_in : triple;
     char *err = NULL;
     LLVMTargetRef target;
     LLVMTargetMachineRef tm = NULL;
-    if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-        ed_fail("backend jit: no target for %s: %s", triple, err);
+    if (LLVMGetTargetFromTriple(tr, &target, &err)) {
+        ed_fail("backend jit: no target for %s: %s", tr, err);
         LLVMDisposeMessage(err);
     } else {
-        tm = LLVMCreateTargetMachine(target, triple, cpu, feat, cg_level[level], LLVMRelocPIC, LLVMCodeModelSmall);
-        if (!tm) ed_fail("backend jit: cannot create a target machine for %s", cpu);
+        /* another CPU: its own default features (the host's may not exist there) */
+        tm = LLVMCreateTargetMachine(target, tr, cpu_in ? cpu_in : cpu, cpu_in ? "" : feat, cg_level[level],
+                                     LLVMRelocPIC, LLVMCodeModelSmall);
+        if (!tm) ed_fail("backend jit: cannot create a target machine for %s", cpu_in ? cpu_in : cpu);
     }
-    LLVMDisposeMessage(triple);
-    LLVMDisposeMessage(cpu);
-    LLVMDisposeMessage(feat);
+    if (triple) LLVMDisposeMessage(triple);
+    if (cpu) LLVMDisposeMessage(cpu);
+    if (feat) LLVMDisposeMessage(feat);
     return tm;
 }
 
-static void cg_init(ed_cg *cg, LLVMContextRef ctx, const char *name)
+void ed_cg_init(ed_cg *cg, LLVMContextRef ctx, const char *name)
 {
     *cg = (ed_cg){.ctx = ctx};
     cg->mod = LLVMModuleCreateWithNameInContext(name, ctx);
@@ -104,8 +111,8 @@ static int count_kernels(LLVMModuleRef m)
 }
 
 /* Lower g into cg->mod and verify it; times the work into st. */
-static int lower_module(ed_cg *cg, const ed_graph *g, ed_node *const *order, const int64_t *offsets, const char *triple,
-                        const char *layout, ed_jit_stats *st)
+int ed_llvm_lower_module(ed_cg *cg, const ed_graph *g, ed_node *const *order, const int64_t *offsets,
+                         const char *triple, const char *layout, ed_jit_stats *st)
 {
     double t0 = now_ms();
     LLVMSetTarget(cg->mod, triple);
@@ -124,7 +131,7 @@ static int lower_module(ed_cg *cg, const ed_graph *g, ed_node *const *order, con
 }
 
 /* default<O{level}> with tm, the host TM at the same level. */
-static int optimize_module(LLVMModuleRef m, LLVMTargetMachineRef tm, int level, ed_jit_stats *st)
+int ed_llvm_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int level, ed_jit_stats *st)
 {
     double t0 = now_ms();
     char pipeline[16];
@@ -235,15 +242,15 @@ ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *
 
     LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
     ed_cg cg;
-    cg_init(&cg, LLVMOrcThreadSafeContextGetContext(tsctx), g->name);
+    ed_cg_init(&cg, LLVMOrcThreadSafeContextGetContext(tsctx), g->name);
     cg.numerics = numerics;
     cg.conv = conv;
-    int st = lower_module(&cg, g, order, offsets, LLVMOrcLLJITGetTripleString(j->jit),
-                          LLVMOrcLLJITGetDataLayoutStr(j->jit), &j->stats);
+    int st = ed_llvm_lower_module(&cg, g, order, offsets, LLVMOrcLLJITGetTripleString(j->jit),
+                                  LLVMOrcLLJITGetDataLayoutStr(j->jit), &j->stats);
     LLVMDisposeBuilder(cg.b);
     LLVMTargetMachineRef tm = st == ED_OK ? host_tm(level) : NULL;
     if (tm) {
-        st = optimize_module(cg.mod, tm, level, &j->stats);
+        st = ed_llvm_optimize(cg.mod, tm, level, &j->stats);
         LLVMDisposeTargetMachine(tm);
     }
     if (st != ED_OK || !tm) {
@@ -328,11 +335,11 @@ static char *dump_graph(const ed_graph *g, ed_node *const *order, const int64_t 
     char *layout = LLVMCopyStringRepOfTargetData(td);
     LLVMContextRef ctx = LLVMContextCreate();
     ed_cg cg;
-    cg_init(&cg, ctx, g->name);
+    ed_cg_init(&cg, ctx, g->name);
     ed_jit_stats st;
     char *text = NULL;
-    if (lower_module(&cg, g, order, offsets, triple, layout, &st) == ED_OK &&
-        optimize_module(cg.mod, tm, level, &st) == ED_OK)
+    if (ed_llvm_lower_module(&cg, g, order, offsets, triple, layout, &st) == ED_OK &&
+        ed_llvm_optimize(cg.mod, tm, level, &st) == ED_OK)
         text = module_text(cg.mod, tm, kind);
     LLVMDisposeBuilder(cg.b);
     LLVMDisposeModule(cg.mod);

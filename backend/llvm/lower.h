@@ -6,7 +6,10 @@
 #include "backend/backend.h"
 #include "ir/ir.h"
 
+#include "backend/llvm/jit.h"
+
 #include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
 
 typedef struct {
     LLVMContextRef ctx;
@@ -122,5 +125,18 @@ bool ed_lower_index_ok(ed_op op);
 /* Build the whole module (kernels + ed_entry) into cg->mod. offsets[id] is node id's
  * byte offset in the arena, or -1 for a leaf bound through the values table. */
 int ed_lower_program(ed_cg *cg, const ed_graph *g, ed_node *const *order, const int64_t *offsets);
+
+/* ---- shared by jit.c and export.c ---- */
+/* The target machine at code-generation level 0..3: triple NULL for the host's, cpu NULL
+ * for the host CPU with its features (what the JIT uses), else that CPU with its default
+ * features. NULL with ed_last_error(). Initializes LLVM's native target. */
+LLVMTargetMachineRef ed_llvm_target_machine(int level, const char *triple, const char *cpu);
+/* A fresh code generator in ctx building module name. */
+void ed_cg_init(ed_cg *cg, LLVMContextRef ctx, const char *name);
+/* Lower g into cg->mod for triple and layout, and verify it (times into st). */
+int ed_llvm_lower_module(ed_cg *cg, const ed_graph *g, ed_node *const *order, const int64_t *offsets,
+                         const char *triple, const char *layout, ed_jit_stats *st);
+/* default<O{level}> with tm (times into st). */
+int ed_llvm_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int level, ed_jit_stats *st);
 
 #endif
