@@ -219,6 +219,9 @@ int64_t ed_gen_model_dim(const ed_gen_model *m);
 ed_shape ed_gen_model_batch_shape(const ed_gen_model *m, int64_t b);
 ed_node *ed_gen_model_flatten(const ed_gen_model *m, ed_node *x);
 ed_node *ed_gen_model_unflatten(const ed_gen_model *m, ed_node *flat);
+/* One sample as an image: chw gets [C, H, W] for samples [C, H, W], [1, H, W] for [H, W];
+ * false (chw zeros) for other shapes. For the convolutional networks. */
+bool ed_gen_model_image(const ed_gen_model *m, int64_t chw[3]);
 /* For families with one fixed way to sample (def->samplers names it): false, with an error
  * on g saying how the family samples, when o asks for another sampler, steps, guidance
  * or eta. */
