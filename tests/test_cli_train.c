@@ -857,8 +857,9 @@ static void test_conv_arch(void **state)
     static result r;
     cli(&r, "sample vae --ckpt conv_vae_a.safetensors --reconstruct digits --n 3 --out conv_rec.npy");
     assert_ok(&r);
-    cli(&r, "train wgan_gp --arch conv --channels 4 --data digits --steps 1 --batch 8 --n_critic 2 --out conv_w.safetensors");
+    cli(&r, "train wgan_gp --arch conv --channels 4 --data digits --steps 1 --n_critic 2 --out conv_w.safetensors");
     assert_ok(&r);
+    assert_non_null(strstr(r.err, "batch 64, lr 0.0002 (cosine)")); /* DCGAN's own defaults */
     cli(&r, "train cgan --arch conv --channels 4,8 --data digits --steps 1 --batch 8 --out conv_c.safetensors");
     assert_ok(&r);
     cli(&r, "sample cgan --ckpt conv_c.safetensors --n 10 --out conv_c.png");
