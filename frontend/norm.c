@@ -65,7 +65,8 @@ static ed_node *batch_norm_body(ed_node *x, int axis, double eps, double momentu
     ed_node *y = ed_mul(ed_sub(x, along(mean, x, axis)), along(ed_rsqrt(ed_add_scalar(var, eps)), x, axis));
     if (!affine) return y;
     ed_node *gain = leaf(g, ED_OP_PARAM, "g", x->dtype, fs, ED_INIT_ONES);
-    return ed_add(ed_mul(y, along(gain, x, axis)), along(leaf(g, ED_OP_PARAM, "b", x->dtype, fs, ED_INIT_ZEROS), x, axis));
+    return ed_add(ed_mul(y, along(gain, x, axis)),
+                  along(leaf(g, ED_OP_PARAM, "b", x->dtype, fs, ED_INIT_ZEROS), x, axis));
 }
 
 static ed_node *batch_norm(ed_node *x, int axis, const char *name, double eps, double momentum, bool affine)

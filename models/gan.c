@@ -313,8 +313,8 @@ static int gan_check(const ed_gen_model *m)
             if (strcmp(op->name, "generator_sizes") && strcmp(op->name, "discriminator_sizes")) continue;
             ed_option_default_str(op, def, sizeof def);
             if (strcmp(ed_gen_model_get(m, op->name, has, sizeof has), def) != 0)
-                return ed_fail("model %s --arch conv: --%s is the mlp's widths (set --channels instead)",
-                               m->def->name, op->name);
+                return ed_fail("model %s --arch conv: --%s is the mlp's widths (set --channels instead)", m->def->name,
+                               op->name);
         }
     }
     return ED_OK;

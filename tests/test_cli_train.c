@@ -818,8 +818,10 @@ static void conv_round_trip(const char *model, const char *opts, const char *fig
     static result r;
     char cmd[512];
     for (int k = 0; k < 2; k++) {
-        snprintf(cmd, sizeof cmd, "train %s --arch conv --channels 4,8 --data digits --steps %d --batch 16 %s " CONST
-                 " --out conv_%s_%c.safetensors", model, k ? 2 : 4, opts, model, k ? 'h' : 'a');
+        snprintf(cmd, sizeof cmd,
+                 "train %s --arch conv --channels 4,8 --data digits --steps %d --batch 16 %s " CONST
+                 " --out conv_%s_%c.safetensors",
+                 model, k ? 2 : 4, opts, model, k ? 'h' : 'a');
         cli(&r, cmd);
         assert_ok(&r);
     }
@@ -845,7 +847,8 @@ static void conv_round_trip(const char *model, const char *opts, const char *fig
     if (!t) fail_msg("%s", ed_last_error());
     assert_true(ed_shape_eq(t->shape, ed_shape4(12, 1, 8, 8)));
     for (int64_t i = 0; i < ed_tensor_numel(t); i++)
-        if (!(ed_tensor_get(t, i) >= 0 && ed_tensor_get(t, i) <= 1)) fail_msg("%s sample %lld out of [0, 1]", model, (long long)i);
+        if (!(ed_tensor_get(t, i) >= 0 && ed_tensor_get(t, i) <= 1))
+            fail_msg("%s sample %lld out of [0, 1]", model, (long long)i);
     ed_tensor_free(t);
 }
 

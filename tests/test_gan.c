@@ -340,7 +340,8 @@ static void expect_shape(ed_graph *g, ed_op kind, const char *name, ed_shape wan
 {
     ed_node *p = ed_graph_leaf(g, kind, name);
     if (!p) fail_msg("no param or state %s", name);
-    if (!ed_shape_eq(p->shape, want)) fail_msg("%s: rank %d, dim 0 %lld", name, p->shape.rank, (long long)p->shape.dim[0]);
+    if (!ed_shape_eq(p->shape, want))
+        fail_msg("%s: rank %d, dim 0 %lld", name, p->shape.rank, (long long)p->shape.dim[0]);
 }
 
 /* DCGAN (arch conv) on 8x8 images with 3 classes: G's and D's params named and shaped as
@@ -358,7 +359,8 @@ static void test_conv_networks(void **state)
     assert_int_equal(ed_gen_model_set(&m, "latent", "5"), ED_OK);
     assert_int_equal(ed_gen_model_check(&m), ED_OK);
     ed_graph *g = ed_graph_new("dcgan_disc");
-    ed_batch b = {.x = ed_input(g, "x", ED_F32, ed_shape4(6, 1, 8, 8)), .labels = ed_input(g, "labels", ED_I32, ed_shape1(6))};
+    ed_batch b = {.x = ed_input(g, "x", ED_F32, ed_shape4(6, 1, 8, 8)),
+                  .labels = ed_input(g, "labels", ED_I32, ed_shape1(6))};
     ed_output(g, "loss", ed_gen_model_step_loss(g, &m, 0, &b));
     if (ed_graph_error(g)) fail_msg("%s", ed_graph_error(g));
     expect_shape(g, ED_OP_PARAM, "gen.fc.w", ed_shape2(5 + 3, 8 * 2 * 2));

@@ -252,9 +252,13 @@ static void test_mode_travels(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_batch_norm_training_by_hand), cmocka_unit_test(test_batch_norm_eval_batch_1),
-        cmocka_unit_test(test_batch_norm_errors), cmocka_unit_test(test_batch_norm2d_per_channel),           cmocka_unit_test(test_dropout),
-        cmocka_unit_test(test_jit_against_interp),          cmocka_unit_test(test_mode_travels),
+        cmocka_unit_test(test_batch_norm_training_by_hand),
+        cmocka_unit_test(test_batch_norm_eval_batch_1),
+        cmocka_unit_test(test_batch_norm_errors),
+        cmocka_unit_test(test_batch_norm2d_per_channel),
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_jit_against_interp),
+        cmocka_unit_test(test_mode_travels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

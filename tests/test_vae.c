@@ -548,7 +548,8 @@ static void expect_leaf(ed_graph *g, const char *name, ed_shape want)
 {
     ed_node *n = ed_graph_leaf(g, ED_OP_PARAM, name);
     if (!n) fail_msg("no param %s", name);
-    if (!ed_shape_eq(n->shape, want)) fail_msg("%s has rank %d, dim 0 %lld", name, n->shape.rank, (long long)n->shape.dim[0]);
+    if (!ed_shape_eq(n->shape, want))
+        fail_msg("%s has rank %d, dim 0 %lld", name, n->shape.rank, (long long)n->shape.dim[0]);
 }
 
 /* The params named and shaped as vae.h says (PyTorch's layouts), the mlp widths unused,
@@ -600,9 +601,9 @@ static void test_conv_gradients(void **state)
     (void)state;
     enum { B = 3, NLAT = 2 };
     ed_vae_opts o = conv_opts(NLAT, 2, 3);
-    static const char *const names[] = {"vae.enc.conv0.w", "vae.enc.conv0.b", "vae.enc.conv1.w", "vae.enc.conv1.b",
-                                        "vae.enc.mu.w",    "vae.enc.log_var.w", "vae.dec.fc.w",  "vae.dec.fc.b",
-                                        "vae.dec.up0.w",   "vae.dec.up0.b",   "vae.dec.up1.w",   "vae.dec.up1.b"};
+    static const char *const names[] = {"vae.enc.conv0.w", "vae.enc.conv0.b",   "vae.enc.conv1.w", "vae.enc.conv1.b",
+                                        "vae.enc.mu.w",    "vae.enc.log_var.w", "vae.dec.fc.w",    "vae.dec.fc.b",
+                                        "vae.dec.up0.w",   "vae.dec.up0.b",     "vae.dec.up1.w",   "vae.dec.up1.b"};
     enum { NP = sizeof names / sizeof names[0] };
     ed_graph *g = ed_graph_new("conv_grad");
     ed_node *x = ed_input(g, "x", ED_F64, ed_shape2(B, D));
