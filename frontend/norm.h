@@ -17,6 +17,9 @@
  * Then * name.g (ones) + name.b (zeros) when affine. PyTorch's defaults: eps 1e-5,
  * momentum 0.1. */
 ed_node *ed_batch_norm(ed_node *x, const char *name, double eps, double momentum, bool affine);
+/* The same per channel of x [N, C, ...] (axis 1), over N and the spatial axes: PyTorch's
+ * BatchNorm2d on [N, C, H, W]. State and params are [C], named as above. */
+ed_node *ed_batch_norm2d(ed_node *x, const char *name, double eps, double momentum, bool affine);
 
 /* Training: x * m / (1 - rate) with m ~ Bernoulli(1 - rate) per element, drawn in the
  * graph; eval, or rate 0: x itself. rate in [0, 1). */

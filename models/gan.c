@@ -10,8 +10,10 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *const outputs[] = {"auto", "sigmoid", "tanh", "none", NULL};
+static const char *const archs[] = {"mlp", "conv", NULL};
 
 /* The two tables differ in the defaults and notes of the widths, dropout, n_critic, the
  * betas and gp_lambda. */
@@ -31,6 +33,9 @@ const ed_option ed_gan_options[ED_GAN_NOPTIONS] = {
     {"n_critic", ED_OPTION_INT, GO(n_critic), 1, 1, 100, NULL, "discriminator steps per generator step", NULL},
     {"beta1", ED_OPTION_REAL, GO(beta1), 0.5, 0, 0.999999, NULL, "Adam beta1 of both steps", NULL},
     {"beta2", ED_OPTION_REAL, GO(beta2), 0.999, 0, 0.999999, NULL, "Adam beta2 of both steps", NULL},
+    {"arch", ED_OPTION_ENUM, GO(arch), ED_GAN_MLP, 0, 0, archs,
+     "mlp, or conv: DCGAN on images (a run then defaults to batch 64, lr 2e-4)", NULL},
+    {"channels", ED_OPTION_SIZES, GO(channels), 0, 1, 4096, NULL, "conv: D's channels (G's reversed)", "32,64"},
 };
 
 /* wgan_gp on data of at most SMALL_DIM numbers (the 2-D sets) takes the toy settings of
@@ -58,6 +63,9 @@ const ed_option ed_wgan_gp_options[ED_WGAN_GP_NOPTIONS] = {
     {"beta2", ED_OPTION_REAL, GO(beta2), 0.9, 0, 0.999999, NULL, "Adam beta2 of both steps", NULL},
     {"gp_lambda", ED_OPTION_REAL, GO(gp_lambda), 10, 0, 1e6, NULL, "weight of the gradient penalty" SMALL_NOTE "0.1)",
      NULL},
+    {"arch", ED_OPTION_ENUM, GO(arch), ED_GAN_MLP, 0, 0, archs,
+     "mlp, or conv: DCGAN on images (a run then defaults to batch 64, lr 2e-4)", NULL},
+    {"channels", ED_OPTION_SIZES, GO(channels), 0, 1, 4096, NULL, "conv: D's channels (G's reversed)", "32,64"},
 };
 #undef SMALL_NOTE
 #undef ACTIVATION_HELP
@@ -89,6 +97,24 @@ static bool valid(ed_graph *g, const ed_gan_opts *o)
                       (long long)o->data_dim, (long long)o->latent, (long long)o->classes, o->activation, o->output);
         return false;
     }
+    if ((unsigned)o->arch >= ED_GAN_ARCH_COUNT) {
+        ed_graph_fail(g, "gan: arch %d is out of range", o->arch);
+        return false;
+    }
+    if (o->arch == ED_GAN_CONV) {
+        const int64_t *im = o->image;
+        int n = o->channels.n;
+        if (n < 1 || n > ED_SIZES_MAX || im[0] < 1 || im[1] < 1 || im[2] < 1 || im[0] * im[1] * im[2] != o->data_dim) {
+            ed_graph_fail(g, "gan --arch conv: needs 1 to %d channels and an image [C, H, W] of data_dim %lld numbers",
+                          ED_SIZES_MAX, (long long)o->data_dim);
+            return false;
+        }
+        if (im[1] % (1 << n) || im[2] % (1 << n)) {
+            ed_graph_fail(g, "gan --arch conv: %d stride-2 layers need H and W divisible by %d; the image is %lldx%lld",
+                          n, 1 << n, (long long)im[1], (long long)im[2]);
+            return false;
+        }
+    }
     return true;
 }
 
@@ -111,12 +137,53 @@ static ed_activation output_activation(const ed_gan_opts *o)
     }
 }
 
+/* 4x4 kernels, stride 2, padding 1: a side halves (conv) or doubles (transposed). */
+static const ed_conv_opts halve = {.stride = {2, 2}, .padding = {1, 1}};
+
+/* DCGAN's G from h [B, latent (+ classes)] in scope "gen": -> [B, D]. */
+static ed_node *conv_generate(ed_node *h, const ed_gan_opts *o)
+{
+    ed_activation act = (ed_activation)o->activation;
+    int n = o->channels.n;
+    int64_t b = h->shape.dim[0], top = o->channels.v[n - 1], h0 = o->image[1] >> n, w0 = o->image[2] >> n;
+    h = ed_dense(h, "fc", top * h0 * w0, true);
+    h = ed_activate(ed_batch_norm(h, "bn_fc", 1e-5, o->bn_momentum, true), act);
+    h = h ? ed_reshape(h, ed_shape4(b, top, h0, w0)) : NULL;
+    for (int i = n - 1; i >= 0; i--) {
+        char up[16], bn[16];
+        snprintf(up, sizeof up, "up%d", n - 1 - i);
+        snprintf(bn, sizeof bn, "bn%d", n - 1 - i);
+        h = ed_conv_transpose2d_layer(h, up, i ? o->channels.v[i - 1] : o->image[0], 4, &halve, true);
+        if (i) h = ed_activate(ed_batch_norm2d(h, bn, 1e-5, o->bn_momentum, true), act);
+    }
+    h = ed_activate(h, output_activation(o));
+    return h ? ed_reshape(h, ed_shape2(b, o->data_dim)) : NULL;
+}
+
+/* DCGAN's D from x [B, D] in scope "disc": the flattened features of the last conv. */
+static ed_node *conv_features(ed_node *x, const ed_gan_opts *o)
+{
+    int64_t b = x->shape.dim[0];
+    ed_node *h = ed_reshape(x, ed_shape4(b, o->image[0], o->image[1], o->image[2]));
+    for (int i = 0; i < o->channels.n; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "conv%d", i);
+        h = ed_dropout(ed_leaky_relu(ed_conv2d_layer(h, name, o->channels.v[i], 4, &halve, true), 0.2), o->dropout);
+    }
+    return h ? ed_reshape(h, ed_shape2(b, ed_shape_numel(h->shape) / b)) : NULL;
+}
+
 ed_node *ed_gan_generate(ed_node *z, ed_node *labels, const ed_gan_opts *o)
 {
     if (!z || !valid(z->graph, o)) return NULL;
     ed_graph *g = z->graph;
     ed_scope_push(g, "gen");
     ed_node *h = with_label(z, labels, o);
+    if (o->arch == ED_GAN_CONV) {
+        h = h ? conv_generate(h, o) : NULL;
+        ed_scope_pop(g);
+        return h;
+    }
     for (int i = 0; i < o->gen_sizes.n; i++) {
         char dense[16], bn[16];
         snprintf(dense, sizeof dense, "%d", i);
@@ -134,8 +201,9 @@ ed_node *ed_gan_discriminate(ed_node *x, ed_node *labels, const ed_gan_opts *o)
     if (!x || !valid(x->graph, o)) return NULL;
     ed_graph *g = x->graph;
     ed_scope_push(g, "disc");
+    if (o->arch == ED_GAN_CONV) x = conv_features(x, o);
     ed_node *h = with_label(x, labels, o);
-    for (int i = 0; i < o->disc_sizes.n; i++) {
+    for (int i = 0; o->arch == ED_GAN_MLP && i < o->disc_sizes.n; i++) {
         char dense[16];
         snprintf(dense, sizeof dense, "%d", i);
         h = ed_dropout(ed_activate(ed_dense(h, dense, o->disc_sizes.v[i], true), (ed_activation)o->activation),
@@ -201,6 +269,7 @@ static void set_data(ed_gen_model *m)
     o->data_dim = ed_gen_model_dim(m);
     o->classes = m->classes;
     o->unit_range = m->unit_range;
+    ed_gen_model_image(m, o->image);
 }
 
 static void gan_defaults(ed_gen_model *m)
@@ -227,6 +296,27 @@ static int gan_check(const ed_gen_model *m)
     if (m->obs_size) return ed_fail("model %s takes no observations: the data have some", m->def->name);
     if (m->def->uses_labels && m->classes < 1)
         return ed_fail("model %s needs class labels: the data have none (try --data digits)", m->def->name);
+    const ed_gan_opts *o = &m->opts.gan;
+    if (o->arch == ED_GAN_CONV) {
+        int64_t chw[3];
+        if (!ed_gen_model_image(m, chw))
+            return ed_fail("model %s --arch conv needs images ([H, W] or [C, H, W] samples); these data are not",
+                           m->def->name);
+        int n = o->channels.n;
+        if (chw[1] % (1 << n) || chw[2] % (1 << n))
+            return ed_fail("model %s --arch conv: %d stride-2 layers (--channels) need H and W divisible by %d; the "
+                           "images are %lldx%lld",
+                           m->def->name, n, 1 << n, (long long)chw[1], (long long)chw[2]);
+        for (int i = 0; i < m->def->noptions; i++) {
+            const ed_option *op = &m->def->options[i];
+            char has[64], def[64];
+            if (strcmp(op->name, "generator_sizes") && strcmp(op->name, "discriminator_sizes")) continue;
+            ed_option_default_str(op, def, sizeof def);
+            if (strcmp(ed_gen_model_get(m, op->name, has, sizeof has), def) != 0)
+                return ed_fail("model %s --arch conv: --%s is the mlp's widths (set --channels instead)", m->def->name,
+                               op->name);
+        }
+    }
     return ED_OK;
 }
 
@@ -247,6 +337,15 @@ static void adam_betas(const ed_gen_model *m, ed_optim_opts *o)
     o->beta1 = m->opts.gan.beta1;
     o->beta2 = m->opts.gan.beta2;
     o->exact_betas = true;
+}
+
+/* DCGAN's own settings (Radford et al.: Adam 2e-4, batch 128; 64 here, for the step
+ * time on 2 cores) for a fresh run of --arch conv; the MLP keeps the trainer's. */
+static void run_defaults(const ed_gen_model *m, int64_t *batch, double *lr)
+{
+    if (m->opts.gan.arch != ED_GAN_CONV) return;
+    *batch = 64;
+    *lr = 2e-4;
 }
 
 /* cgan without labels (a sampler that passes none): class i mod classes for sample i,
@@ -294,6 +393,7 @@ const ed_model_def ed_gan_model = {
         {{.name = "disc", .groups = disc_groups, .loss = disc_loss, .repeats = critic_repeats, .optim = adam_betas},
          {.name = "gen", .groups = gen_groups, .loss = gen_loss, .optim = adam_betas}},
     .default_steps = GAN_STEPS,
+    .run_defaults = run_defaults,
     .sample = gan_sample,
     .samplers = "generator",
 };
@@ -310,6 +410,7 @@ const ed_model_def ed_wgan_gp_model = {
         {{.name = "disc", .groups = disc_groups, .loss = disc_loss, .repeats = critic_repeats, .optim = adam_betas},
          {.name = "gen", .groups = gen_groups, .loss = gen_loss, .optim = adam_betas}},
     .default_steps = WGAN_GP_STEPS,
+    .run_defaults = run_defaults,
     .sample = gan_sample,
     .samplers = "generator",
 };
@@ -326,6 +427,7 @@ const ed_model_def ed_cgan_model = {
     .steps =
         {{.name = "disc", .groups = disc_groups, .loss = disc_loss, .repeats = critic_repeats, .optim = adam_betas},
          {.name = "gen", .groups = gen_groups, .loss = gen_loss, .optim = adam_betas}},
+    .run_defaults = run_defaults,
     .sample = gan_sample,
     .samplers = "generator",
 };

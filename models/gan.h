@@ -30,7 +30,19 @@
  *   the paper's toy settings instead: gp_lambda 0.1, beta1 0.5, no dropout in the critic,
  *   and both networks 128,128 (the registry entry's defaults; options still override).
  *
- * Names: params "gen.*", "disc.*"; batch norm state "gen.bn<i>.running_mean/var". */
+ * arch conv (DCGAN, Radford et al., on images [C, H, W] kept flat [B, D] outside):
+ * G: z (cgan: with the one-hot label) -> dense to [channels[n-1], H / 2^n, W / 2^n] ->
+ * batch norm -> activation, then per channel entry from the last a 4x4 stride-2
+ * transposed convolution (padding 1, doubling H and W) to the entry before it -> 2-D batch
+ * norm (per channel) -> activation, the last one to C channels -> the output activation.
+ * D: per channel entry a 4x4 stride-2 convolution -> leaky ReLU 0.2 -> dropout, then
+ * (cgan: with the one-hot label) dense 1 on the flattened features. D has no batch norm:
+ * each step runs D on the real and the fake batch apart (one batch norm per name and
+ * graph), and WGAN-GP's critic must have none anyway. 28x28 with channels 32,64:
+ * G 7x7x64 -> 14x14x32 -> 28x28x1, D 28 -> 14x14x32 -> 7x7x64.
+ *
+ * Names: params "gen.*", "disc.*"; batch norm state "gen.bn<i>.running_mean/var"
+ * (conv: "gen.fc", "gen.bn_fc", "gen.up<i>", "gen.bn<i>"; "disc.conv<i>", "disc.out"). */
 #ifndef ED_GAN_H
 #define ED_GAN_H
 
@@ -40,6 +52,7 @@
 #include <stdint.h>
 
 typedef enum { ED_GAN_STANDARD, ED_GAN_WGAN_GP, ED_GAN_COUNT } ed_gan_loss;
+typedef enum { ED_GAN_MLP, ED_GAN_CONV, ED_GAN_ARCH_COUNT } ed_gan_arch;
 typedef enum { ED_GAN_OUT_AUTO, ED_GAN_OUT_SIGMOID, ED_GAN_OUT_TANH, ED_GAN_OUT_NONE, ED_GAN_OUT_COUNT } ed_gan_output;
 
 typedef struct {
@@ -57,11 +70,14 @@ typedef struct {
     int64_t n_critic;    /* disc steps per gen step [gan 1, wgan_gp 5] */
     double gp_lambda;    /* wgan_gp's penalty weight [10; on 2-D data 0.1] */
     double beta1, beta2; /* Adam, both steps [gan 0.5, 0.999; wgan_gp 0, 0.9] */
+    int arch;            /* ed_gan_arch [mlp] */
+    ed_sizes channels;   /* conv: D's channels, G's reversed [32,64] */
+    int64_t image[3];    /* conv: one sample as [C, H, W], set by the caller */
 } ed_gan_opts;
 
-#define ED_GAN_NOPTIONS 10
+#define ED_GAN_NOPTIONS 12
 extern const ed_option ed_gan_options[ED_GAN_NOPTIONS];
-#define ED_WGAN_GP_NOPTIONS 11
+#define ED_WGAN_GP_NOPTIONS 13
 extern const ed_option ed_wgan_gp_options[ED_WGAN_GP_NOPTIONS];
 
 /* The defaults of each family (data_dim, classes, unit_range 0). */

@@ -189,6 +189,10 @@ static const char *const vae_options[] = {"latent", "encoder", "decoder", "activ
 /* The VAE's architecture from its checkpoint; a vae_* option given too must agree. */
 static int adopt_vae(ed_gen_model *m, const ed_gen_model *vae)
 {
+    /* The vae_* options below rebuild an MLP VAE only. */
+    if (vae->opts.vae.arch != ED_VAE_MLP)
+        return ed_fail("latent_diffusion: a vae trained with --arch conv is not implemented as the frozen "
+                       "autoencoder (train the vae with --arch mlp)");
     for (size_t i = 0; i < sizeof vae_options / sizeof *vae_options; i++) {
         char name[32], given[ED_OPTION_TEXT_MAX], has[ED_OPTION_TEXT_MAX];
         snprintf(name, sizeof name, "vae_%s", vae_options[i]);

@@ -152,6 +152,17 @@ ed_node *ed_gen_model_flatten(const ed_gen_model *m, ed_node *x)
     return ed_reshape(x, ed_shape2(x->shape.dim[0], ed_gen_model_dim(m)));
 }
 
+bool ed_gen_model_image(const ed_gen_model *m, int64_t chw[3])
+{
+    const ed_shape *s = &m->sample;
+    chw[0] = chw[1] = chw[2] = 0;
+    if (s->rank != 2 && s->rank != 3) return false;
+    chw[0] = s->rank == 3 ? s->dim[0] : 1;
+    chw[1] = s->dim[s->rank - 2];
+    chw[2] = s->dim[s->rank - 1];
+    return true;
+}
+
 bool ed_gen_model_plain_sampler(ed_graph *g, const ed_gen_model *m, const ed_gen_sample_opts *o, const char *how)
 {
     const char *own = m->def->samplers;

@@ -127,6 +127,9 @@ typedef struct {
     /* Iterations of a fresh run without --steps; 0: the trainer's 1000. For a family
      * whose default run needs more (the GANs on 8gaussians, score_sde: bench/HISTORY.md). */
     int64_t default_steps;
+    /* A fresh run's batch and lr without --batch and --lr, for these options (they come in
+     * at the trainer's 256 and 1e-3); NULL: those. The DCGAN's 64 and 2e-4. */
+    void (*run_defaults)(const ed_gen_model *m, int64_t *batch, double *lr);
     /* An INT option that a fresh run sets to its own planned steps when it is 0
      * (consistency's schedule_steps: the grid grows over the whole run); NULL: none. */
     const char *run_steps_option;
@@ -219,6 +222,9 @@ int64_t ed_gen_model_dim(const ed_gen_model *m);
 ed_shape ed_gen_model_batch_shape(const ed_gen_model *m, int64_t b);
 ed_node *ed_gen_model_flatten(const ed_gen_model *m, ed_node *x);
 ed_node *ed_gen_model_unflatten(const ed_gen_model *m, ed_node *flat);
+/* One sample as an image: chw gets [C, H, W] for samples [C, H, W], [1, H, W] for [H, W];
+ * false (chw zeros) for other shapes. For the convolutional networks. */
+bool ed_gen_model_image(const ed_gen_model *m, int64_t chw[3]);
 /* For families with one fixed way to sample (def->samplers names it): false, with an error
  * on g saying how the family samples, when o asks for another sampler, steps, guidance
  * or eta. */

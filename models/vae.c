@@ -4,9 +4,11 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const likelihoods[] = {"bernoulli", "gaussian", NULL};
+static const char *const archs[] = {"mlp", "conv", NULL};
 
 #define VAE(field) offsetof(ed_vae_opts, field)
 const ed_option ed_vae_options[] = {
@@ -20,6 +22,10 @@ const ed_option ed_vae_options[] = {
      "p(x | z): bernoulli for [0, 1] data, or gaussian", NULL},
     {"gaussian_sigma", ED_OPTION_REAL, VAE(gaussian_sigma), 0.1, 1e-6, 1e6, NULL,
      "fixed std of the gaussian likelihood", NULL},
+    {"arch", ED_OPTION_ENUM, VAE(arch), ED_VAE_MLP, 0, 0, archs,
+     "mlp, or conv: stride-2 convolutions on images, transposed ones back", NULL},
+    {"channels", ED_OPTION_SIZES, VAE(channels), 0, 1, 4096, NULL, "conv: channels of the encoder's convolutions",
+     "32,64"},
 };
 #undef VAE
 
@@ -48,7 +54,64 @@ static bool check_opts(ed_graph *g, const ed_vae_opts *o)
         ed_graph_fail(g, "vae: gaussian_sigma must be > 0, got %g", o->gaussian_sigma);
         return false;
     }
+    if ((unsigned)o->arch >= ED_VAE_ARCH_COUNT) {
+        ed_graph_fail(g, "vae: arch %d is out of range", o->arch);
+        return false;
+    }
+    if (o->arch == ED_VAE_CONV) {
+        const int64_t *im = o->image;
+        int n = o->channels.n;
+        if (n < 1 || n > ED_SIZES_MAX || im[0] < 1 || im[1] < 1 || im[2] < 1 || im[0] * im[1] * im[2] != o->data_dim) {
+            ed_graph_fail(g, "vae --arch conv: needs 1 to %d channels and an image [C, H, W] of data_dim %lld numbers",
+                          ED_SIZES_MAX, (long long)o->data_dim);
+            return false;
+        }
+        if (im[1] % (1 << n) || im[2] % (1 << n)) {
+            ed_graph_fail(g, "vae --arch conv: %d stride-2 layers need H and W divisible by %d; the image is %lldx%lld",
+                          n, 1 << n, (long long)im[1], (long long)im[2]);
+            return false;
+        }
+    }
     return true;
+}
+
+/* ---- the convolutional networks ----------------------------------------------------- */
+
+/* 4x4 kernels, stride 2, padding 1: a side halves (conv) or doubles (transposed). */
+static const ed_conv_opts halve = {.stride = {2, 2}, .padding = {1, 1}};
+
+/* x [B, D] -> the flattened features [B, F] of the last convolution. */
+static ed_node *conv_features(ed_node *x, const ed_vae_opts *o)
+{
+    int64_t b = x->shape.dim[0];
+    ed_node *h = ed_reshape(x, ed_shape4(b, o->image[0], o->image[1], o->image[2]));
+    for (int i = 0; i < o->channels.n; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "conv%d", i);
+        h = ed_activate(ed_conv2d_layer(h, name, o->channels.v[i], 4, &halve, true), (ed_activation)o->activation);
+    }
+    return h ? ed_reshape(h, ed_shape2(b, ed_shape_numel(h->shape) / b)) : NULL;
+}
+
+/* z [..., latent] -> [..., D]: the leading axes become one batch axis for the convolutions. */
+static ed_node *conv_decode(ed_node *z, const ed_vae_opts *o)
+{
+    int n = o->channels.n;
+    int64_t rows = ed_shape_numel(z->shape) / o->latent, top = o->channels.v[n - 1];
+    int64_t h0 = o->image[1] >> n, w0 = o->image[2] >> n;
+    ed_node *h = ed_reshape(z, ed_shape2(rows, o->latent));
+    h = ed_activate(ed_dense(h, "fc", top * h0 * w0, true), (ed_activation)o->activation);
+    h = h ? ed_reshape(h, ed_shape4(rows, top, h0, w0)) : NULL;
+    for (int i = n - 1; i >= 0; i--) {
+        char name[16];
+        snprintf(name, sizeof name, "up%d", n - 1 - i);
+        h = ed_conv_transpose2d_layer(h, name, i ? o->channels.v[i - 1] : o->image[0], 4, &halve, true);
+        if (i) h = ed_activate(h, (ed_activation)o->activation);
+    }
+    if (!h) return NULL;
+    ed_shape s = z->shape;
+    s.dim[s.rank - 1] = o->data_dim;
+    return ed_reshape(h, s);
 }
 
 /* x must be a float [B, D] batch. */
@@ -88,7 +151,13 @@ ed_node *ed_vae_encode(ed_node *x, const ed_vae_opts *o, ed_node **log_var)
     ed_graph *g = x->graph;
     ed_scope_push(g, "vae");
     ed_node *h = x;
-    if (o->encoder.n > 0) h = ed_mlp(x, "enc", o->encoder.v, o->encoder.n, (ed_activation)o->activation, true);
+    if (o->arch == ED_VAE_CONV) {
+        ed_scope_push(g, "enc");
+        h = conv_features(x, o);
+        ed_scope_pop(g);
+    } else if (o->encoder.n > 0) {
+        h = ed_mlp(x, "enc", o->encoder.v, o->encoder.n, (ed_activation)o->activation, true);
+    }
     ed_scope_push(g, "enc");
     ed_node *mu = ed_dense(h, "mu", o->latent, true);
     *log_var = ed_dense(h, "log_var", o->latent, true);
@@ -110,7 +179,14 @@ ed_node *ed_vae_decode(ed_node *z, const ed_vae_opts *o)
     for (int i = 0; i < o->decoder.n; i++) sizes[i] = o->decoder.v[i];
     sizes[o->decoder.n] = o->data_dim;
     ed_scope_push(z->graph, "vae");
-    ed_node *out = ed_mlp(z, "dec", sizes, o->decoder.n + 1, (ed_activation)o->activation, false);
+    ed_node *out;
+    if (o->arch == ED_VAE_CONV) {
+        ed_scope_push(z->graph, "dec");
+        out = conv_decode(z, o);
+        ed_scope_pop(z->graph);
+    } else {
+        out = ed_mlp(z, "dec", sizes, o->decoder.n + 1, (ed_activation)o->activation, false);
+    }
     ed_scope_pop(z->graph);
     return out;
 }
@@ -213,11 +289,30 @@ static void model_defaults(ed_gen_model *m)
 {
     ed_vae_defaults(&m->opts.vae);
     m->opts.vae.data_dim = ed_gen_model_dim(m);
+    ed_gen_model_image(m, m->opts.vae.image);
 }
 
 static int model_check(const ed_gen_model *m)
 {
     if (m->obs_size) return ed_fail("model vae is unconditional: the data have observations");
+    if (m->opts.vae.arch == ED_VAE_CONV) {
+        int64_t chw[3];
+        if (!ed_gen_model_image(m, chw))
+            return ed_fail("model vae --arch conv needs images ([H, W] or [C, H, W] samples); these data are not");
+        for (int i = 0; i < ED_VAE_NOPTIONS; i++) {
+            const ed_option *op = &ed_vae_options[i];
+            char has[64], def[64];
+            if (strcmp(op->name, "encoder") && strcmp(op->name, "decoder")) continue;
+            ed_option_default_str(op, def, sizeof def);
+            if (strcmp(ed_gen_model_get(m, op->name, has, sizeof has), def) != 0)
+                return ed_fail("model vae --arch conv: --%s is the mlp's widths (set --channels instead)", op->name);
+        }
+        int n = m->opts.vae.channels.n;
+        if (chw[1] % (1 << n) || chw[2] % (1 << n))
+            return ed_fail("model vae --arch conv: %d stride-2 layers (--channels) need H and W divisible by %d; the "
+                           "images are %lldx%lld",
+                           n, 1 << n, (long long)chw[1], (long long)chw[2]);
+    }
     if (m->opts.vae.likelihood == ED_VAE_BERNOULLI && !m->unit_range)
         return ed_fail("model vae: the Bernoulli likelihood needs data in [0, 1]; these data leave it "
                        "(use --likelihood gaussian)");

@@ -10,7 +10,17 @@
  * reconstruction). log_var is not clamped, as in Edifice.
  *
  * Params: "vae.enc.0", "vae.enc.1", ... (hidden layers), "vae.enc.mu", "vae.enc.log_var";
- * "vae.dec.0", ..., "vae.dec.<n>" (the last one linear, to D). Each has .w and .b. */
+ * "vae.dec.0", ..., "vae.dec.<n>" (the last one linear, to D). Each has .w and .b.
+ *
+ * arch conv (images [C, H, W], flattened to D outside as for the MLP): the encoder is one
+ * 4x4 stride-2 convolution per entry of channels (padding 1: each halves H and W; 28 ->
+ * 14 -> 7 for 32,64), each followed by the activation, then the mu and log_var heads as
+ * dense layers on the flattened features; the decoder mirrors it: a dense layer (with the
+ * activation) to [channels[n-1], H / 2^n, W / 2^n], then 4x4 stride-2 transposed
+ * convolutions back through the channels to C at H x W, the last one without activation.
+ * The encoder and decoder widths play no part. Params: "vae.enc.conv0", "vae.enc.conv1",
+ * ..., "vae.enc.mu", "vae.enc.log_var"; "vae.dec.fc", "vae.dec.up0", ..., "vae.dec.up<n-1>"
+ * (the last one to C channels). */
 #ifndef ED_VAE_H
 #define ED_VAE_H
 
@@ -18,6 +28,7 @@
 #include "models/options.h"
 
 typedef enum { ED_VAE_BERNOULLI, ED_VAE_GAUSSIAN, ED_VAE_LIKELIHOOD_COUNT } ed_vae_likelihood;
+typedef enum { ED_VAE_MLP, ED_VAE_CONV, ED_VAE_ARCH_COUNT } ed_vae_arch;
 
 typedef struct {
     int64_t latent;        /* [32] */
@@ -27,10 +38,13 @@ typedef struct {
     double beta;           /* KL weight in the loss [1] */
     int likelihood;        /* ed_vae_likelihood [bernoulli] */
     double gaussian_sigma; /* fixed decoder std of the Gaussian likelihood [0.1] */
+    int arch;              /* ed_vae_arch [mlp] */
+    ed_sizes channels;     /* conv: channels of the stride-2 convolutions [32,64] */
     int64_t data_dim;      /* D, set by the caller (not an option) */
+    int64_t image[3];      /* conv: one sample as [C, H, W], C H W = D; set by the caller */
 } ed_vae_opts;
 
-#define ED_VAE_NOPTIONS 7
+#define ED_VAE_NOPTIONS 9
 extern const ed_option ed_vae_options[ED_VAE_NOPTIONS];
 
 /* Every option at its default; data_dim 0. */

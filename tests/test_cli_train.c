@@ -809,6 +809,74 @@ static void test_gan_families(void **state)
     assert_ok(&r);
 }
 
+/* --arch conv from the command line on the digits (8x8, channels 4,8: 8 -> 4 -> 2): the
+ * conv VAE and DCGAN train, resume to the same bytes, eval with their figures and the
+ * image ones, and sample in [0, 1]; wgan_gp and cgan take the same networks; data that
+ * are not images, or whose sides do not halve enough, are refused in one line. */
+static void conv_round_trip(const char *model, const char *opts, const char *figure)
+{
+    static result r;
+    char cmd[512];
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "train %s --arch conv --channels 4,8 --data digits --steps %d --batch 16 %s " CONST
+                 " --out conv_%s_%c.safetensors",
+                 model, k ? 2 : 4, opts, model, k ? 'h' : 'a');
+        cli(&r, cmd);
+        assert_ok(&r);
+    }
+    snprintf(cmd, sizeof cmd, "train %s --resume conv_%s_h.safetensors --steps 4 --out conv_%s_b.safetensors", model,
+             model, model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    char pa[256], pb[256];
+    snprintf(pa, sizeof pa, "conv_%s_a.safetensors", model);
+    snprintf(pb, sizeof pb, "conv_%s_b.safetensors", model);
+    expect_same_files(pa, pb);
+    snprintf(cmd, sizeof cmd, "eval %s --ckpt conv_%s_a.safetensors --n 64", model, model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    if (figure) assert_non_null(strstr(r.out, figure));
+    assert_non_null(strstr(r.out, "image figures of 64 samples"));
+    assert_non_null(strstr(r.out, "frechet_distance"));
+    snprintf(cmd, sizeof cmd, "sample %s --ckpt conv_%s_a.safetensors --n 12 --out conv_%s.npy", model, model, model);
+    cli(&r, cmd);
+    assert_ok(&r);
+    snprintf(pa, sizeof pa, TMP "/conv_%s.npy", model);
+    ed_tensor *t = ed_npy_read(pa);
+    if (!t) fail_msg("%s", ed_last_error());
+    assert_true(ed_shape_eq(t->shape, ed_shape4(12, 1, 8, 8)));
+    for (int64_t i = 0; i < ed_tensor_numel(t); i++)
+        if (!(ed_tensor_get(t, i) >= 0 && ed_tensor_get(t, i) <= 1))
+            fail_msg("%s sample %lld out of [0, 1]", model, (long long)i);
+    ed_tensor_free(t);
+}
+
+static void test_conv_arch(void **state)
+{
+    (void)state;
+    conv_round_trip("vae", "--latent 4", "iwae_nll");
+    conv_round_trip("gan", "--latent 8", NULL);
+    static result r;
+    cli(&r, "sample vae --ckpt conv_vae_a.safetensors --reconstruct digits --n 3 --out conv_rec.npy");
+    assert_ok(&r);
+    cli(&r, "train wgan_gp --arch conv --channels 4 --data digits --steps 1 --n_critic 2 --out conv_w.safetensors");
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "batch 64, lr 0.0002 (cosine)")); /* DCGAN's own defaults */
+    cli(&r, "train cgan --arch conv --channels 4,8 --data digits --steps 1 --batch 8 --out conv_c.safetensors");
+    assert_ok(&r);
+    cli(&r, "sample cgan --ckpt conv_c.safetensors --n 10 --out conv_c.png");
+    assert_ok(&r);
+    cli(&r, "train vae --arch conv --data moons --steps 1 --out conv_bad.safetensors");
+    assert_one_error_line(&r, "model vae --arch conv needs images");
+    cli(&r, "train gan --arch conv --channels 4,4,4,4 --data digits --steps 1 --out conv_bad.safetensors");
+    assert_one_error_line(&r, "4 stride-2 layers (--channels) need H and W divisible by 16; the images are 8x8");
+    cli(&r, "train vae --arch conv --encoder 64 --data digits --steps 1 --out conv_bad.safetensors");
+    assert_one_error_line(&r, "--encoder is the mlp's widths (set --channels instead)");
+    cli(&r, "train latent_diffusion --vae conv_vae_a.safetensors --data digits --steps 1 --out conv_bad.safetensors");
+    assert_one_error_line(&r, "a vae trained with --arch conv is not implemented as the frozen autoencoder");
+}
+
 static void test_train_errors(void **state)
 {
     (void)state;
@@ -1285,6 +1353,7 @@ int main(void)
         cmocka_unit_test(test_consistency),
         cmocka_unit_test(test_consistency_distill),
         cmocka_unit_test(test_gan_families),
+        cmocka_unit_test(test_conv_arch),
         cmocka_unit_test(test_train_errors),
         cmocka_unit_test(test_outputs),
         cmocka_unit_test(test_refused_requests),

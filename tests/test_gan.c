@@ -336,6 +336,107 @@ static void test_critic_schedule_spans_its_runs(void **state)
     ed_dataset_free(&d);
 }
 
+static void expect_shape(ed_graph *g, ed_op kind, const char *name, ed_shape want)
+{
+    ed_node *p = ed_graph_leaf(g, kind, name);
+    if (!p) fail_msg("no param or state %s", name);
+    if (!ed_shape_eq(p->shape, want))
+        fail_msg("%s: rank %d, dim 0 %lld", name, p->shape.rank, (long long)p->shape.dim[0]);
+}
+
+/* DCGAN (arch conv) on 8x8 images with 3 classes: G's and D's params named and shaped as
+ * gan.h says, G's 2-D batch norm per channel with its updates, D's dropout after each
+ * convolution; both steps and the eval-mode sampler run (interpreter) with samples in
+ * [0, 1] (sigmoid), and the critic's gradient penalty builds through the convolutions. */
+static void test_conv_networks(void **state)
+{
+    (void)state;
+    ed_gen_model m;
+    ed_data_facts f = {.sample = ed_shape3(1, 8, 8), .classes = 3, .unit_range = true};
+    assert_int_equal(ed_gen_model_init_data(&m, &ed_cgan_model, &f), ED_OK);
+    assert_int_equal(ed_gen_model_set(&m, "arch", "conv"), ED_OK);
+    assert_int_equal(ed_gen_model_set(&m, "channels", "4,8"), ED_OK);
+    assert_int_equal(ed_gen_model_set(&m, "latent", "5"), ED_OK);
+    assert_int_equal(ed_gen_model_check(&m), ED_OK);
+    ed_graph *g = ed_graph_new("dcgan_disc");
+    ed_batch b = {.x = ed_input(g, "x", ED_F32, ed_shape4(6, 1, 8, 8)),
+                  .labels = ed_input(g, "labels", ED_I32, ed_shape1(6))};
+    ed_output(g, "loss", ed_gen_model_step_loss(g, &m, 0, &b));
+    if (ed_graph_error(g)) fail_msg("%s", ed_graph_error(g));
+    expect_shape(g, ED_OP_PARAM, "gen.fc.w", ed_shape2(5 + 3, 8 * 2 * 2));
+    expect_shape(g, ED_OP_PARAM, "gen.bn_fc.g", ed_shape1(8 * 2 * 2));
+    expect_shape(g, ED_OP_PARAM, "gen.up0.w", ed_shape4(8, 4, 4, 4));
+    expect_shape(g, ED_OP_PARAM, "gen.bn0.g", ed_shape1(4));
+    expect_shape(g, ED_OP_STATE, "gen.bn0.running_var", ed_shape1(4));
+    expect_shape(g, ED_OP_PARAM, "gen.up1.w", ed_shape4(4, 1, 4, 4));
+    expect_shape(g, ED_OP_PARAM, "disc.conv0.w", ed_shape4(4, 1, 4, 4));
+    expect_shape(g, ED_OP_PARAM, "disc.conv1.w", ed_shape4(8, 4, 4, 4));
+    expect_shape(g, ED_OP_PARAM, "disc.out.w", ed_shape2(8 * 2 * 2 + 3, 1));
+    assert_null(ed_graph_leaf(g, ED_OP_PARAM, "gen.0.w"));
+    assert_null(ed_graph_leaf(g, ED_OP_PARAM, "disc.0.w"));
+    assert_non_null(ed_graph_update(g, "gen.bn0.running_mean"));
+    assert_int_equal(count_op(g, ED_OP_BERNOULLI), 4); /* 2 convolutions x (real, fake) */
+    ed_store *st = ed_store_new(1);
+    ed_program *p = compile(g, st);
+    ed_tensor *x = ed_tensor_new(ED_F32, ed_shape4(6, 1, 8, 8)), *lab = ed_tensor_new(ED_I32, ed_shape1(6));
+    for (int i = 0; i < 6 * 64; i++) ((float *)x->data)[i] = (float)((i * 7) % 11) / 10;
+    for (int i = 0; i < 6; i++) ((int32_t *)lab->data)[i] = i % 3;
+    assert_int_equal(ed_run(p, (ed_feed[]){{"x", x}, {"labels", lab}}, 2), ED_OK);
+    double loss = *(const float *)ed_program_output(p, "loss")->data;
+    assert_true(loss > 0.5 && loss < 3); /* near 2 log 2 at the start */
+    ed_program_free(p);
+    ed_graph_free(g);
+
+    g = ed_graph_new("dcgan_sample");
+    ed_node *classes = ed_const(g, ED_I32, ed_shape1(4), (const double[]){0, 1, 2, 0}, 4);
+    ed_node *xs = ed_gen_model_sample(g, &m, 4, NULL, classes, NULL);
+    if (!xs) fail_msg("%s", ed_graph_error(g) ? ed_graph_error(g) : ed_last_error());
+    assert_true(ed_shape_eq(xs->shape, ed_shape4(4, 1, 8, 8)));
+    assert_int_equal(g->nupdates, 0);
+    ed_output(g, "x", xs);
+    p = compile(g, st);
+    assert_int_equal(ed_run(p, NULL, 0), ED_OK);
+    const float *v = ed_program_output(p, "x")->data;
+    for (int i = 0; i < 4 * 64; i++) assert_true(v[i] >= 0 && v[i] <= 1);
+    ed_program_free(p);
+    ed_graph_free(g);
+    ed_store_free(st);
+    ed_tensor_free(x);
+    ed_tensor_free(lab);
+
+    /* wgan_gp: the penalty's gradient (differentiated again by the step) goes through the
+     * convolutions' input gradients */
+    f.classes = 0;
+    assert_int_equal(ed_gen_model_init_data(&m, &ed_wgan_gp_model, &f), ED_OK);
+    assert_int_equal(ed_gen_model_set(&m, "arch", "conv"), ED_OK);
+    g = ed_graph_new("dcgan_critic");
+    b = (ed_batch){.x = ed_input(g, "x", ED_F32, ed_shape4(6, 1, 8, 8))};
+    assert_non_null(ed_gen_model_step_loss(g, &m, 0, &b));
+    /* G's two transposed convolutions, and D's two input gradients in the penalty */
+    assert_int_equal(count_op(g, ED_OP_CONV_TRANSPOSE2D), 4);
+    ed_graph_free(g);
+}
+
+/* arch conv wants images whose sides halve once per channel entry, and not the mlp widths. */
+static void test_conv_errors(void **state)
+{
+    (void)state;
+    ed_gen_model m;
+    assert_int_equal(ed_gen_model_init(&m, &ed_gan_model, ed_shape1(3), 0), ED_OK);
+    assert_int_equal(ed_gen_model_set(&m, "arch", "conv"), ED_OK);
+    assert_int_equal(ed_gen_model_check(&m), ED_ERR);
+    assert_non_null(strstr(ed_last_error(), "model gan --arch conv needs images"));
+    assert_int_equal(ed_gen_model_init(&m, &ed_gan_model, ed_shape3(1, 6, 6), 0), ED_OK);
+    assert_int_equal(ed_gen_model_set(&m, "arch", "conv"), ED_OK);
+    assert_int_equal(ed_gen_model_check(&m), ED_ERR);
+    assert_non_null(strstr(ed_last_error(), "need H and W divisible by 4; the images are 6x6"));
+    assert_int_equal(ed_gen_model_set(&m, "channels", "8"), ED_OK);
+    assert_int_equal(ed_gen_model_check(&m), ED_OK);
+    assert_int_equal(ed_gen_model_set(&m, "generator_sizes", "64"), ED_OK);
+    assert_int_equal(ed_gen_model_check(&m), ED_ERR);
+    assert_non_null(strstr(ed_last_error(), "--generator_sizes is the mlp's widths"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +449,8 @@ int main(void)
         cmocka_unit_test(test_steps_update_their_groups),
         cmocka_unit_test(test_cgan_conditions_both),
         cmocka_unit_test(test_critic_schedule_spans_its_runs),
+        cmocka_unit_test(test_conv_networks),
+        cmocka_unit_test(test_conv_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

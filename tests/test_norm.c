@@ -102,6 +102,50 @@ static void test_batch_norm_eval_batch_1(void **state)
     ed_graph_free(g);
 }
 
+/* BatchNorm2d: x [2, 2, 1, 2] (N, C, H, W) normalized per channel over N, H and W.
+ * Channel 0 holds 1, 2 (sample 0) and 3, 6 (sample 1): the column 0 of the test above;
+ * channel 1 holds 0, 0 and 4, 4: its column 1. The same figures must come out, in NCHW
+ * order, in training and then in eval from the running statistics. */
+static void test_batch_norm2d_per_channel(void **state)
+{
+    (void)state;
+    for (int training = 1; training >= 0; training--) {
+        ed_graph *g = ed_graph_new("bn2d");
+        ed_graph_set_training(g, training);
+        ed_node *x = ed_input(g, "x", ED_F64, ed_shape4(2, 2, 1, 2));
+        ed_output(g, "y", ed_batch_norm2d(x, "bn", 0, 0.1, true));
+        assert_null(ed_graph_error(g));
+        assert_int_equal(ed_graph_leaf(g, ED_OP_PARAM, "bn.g")->shape.dim[0], 2);
+        assert_int_equal(g->nupdates, training ? 2 : 0);
+        ed_store *st = ed_store_new(0);
+        if (!training) {
+            put(st, "bn.running_mean", ed_shape1(2), (const double[]){3, 2});
+            put(st, "bn.running_var", ed_shape1(2), (const double[]){3.5, 4});
+            put(st, "bn.g", ed_shape1(2), (const double[]){1, 2});
+            put(st, "bn.b", ed_shape1(2), (const double[]){0, 0.5});
+        }
+        ed_program *p = compile_with(g, st, training ? ED_BACKEND_JIT : ED_BACKEND_INTERP, 0);
+        ed_tensor *xt = tensor_of(ED_F64, ed_shape4(2, 2, 1, 2), (const double[]){1, 2, 0, 0, 3, 6, 4, 4});
+        run_ok(p, &(ed_feed){"x", xt}, 1);
+        double s = sqrt(3.5), k = training ? 1 : 2, c = training ? 0 : 0.5;
+        expect_values(out(p, "y"), (const double[]){-2 / s, -1 / s, -k + c, -k + c, 0, 3 / s, k + c, k + c}, 8, 1e-12,
+                      "y");
+        if (training) {
+            expect_values(ed_store_get(st, "bn.running_mean"), (const double[]){0.3, 0.2}, 2, 1e-12, "running_mean");
+            expect_values(ed_store_get(st, "bn.running_var"), (const double[]){0.9 + 1.4 / 3, 0.9 + 1.6 / 3}, 2, 1e-12,
+                          "running_var");
+        }
+        ed_tensor_free(xt);
+        ed_program_free(p);
+        ed_store_free(st);
+        ed_graph_free(g);
+    }
+    ed_graph *g = ed_graph_new("bn2d_rank");
+    assert_null(ed_batch_norm2d(ed_input(g, "x", ED_F64, ed_shape2(4, 2)), "bn", 0, 0.1, true));
+    assert_non_null(strstr(ed_graph_error(g), "batch_norm2d: x is"));
+    ed_graph_free(g);
+}
+
 static void test_batch_norm_errors(void **state)
 {
     (void)state;
@@ -208,9 +252,13 @@ static void test_mode_travels(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_batch_norm_training_by_hand), cmocka_unit_test(test_batch_norm_eval_batch_1),
-        cmocka_unit_test(test_batch_norm_errors),           cmocka_unit_test(test_dropout),
-        cmocka_unit_test(test_jit_against_interp),          cmocka_unit_test(test_mode_travels),
+        cmocka_unit_test(test_batch_norm_training_by_hand),
+        cmocka_unit_test(test_batch_norm_eval_batch_1),
+        cmocka_unit_test(test_batch_norm_errors),
+        cmocka_unit_test(test_batch_norm2d_per_channel),
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_jit_against_interp),
+        cmocka_unit_test(test_mode_travels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "models/train_step.h"
+#include "passes/autodiff.h"
 #include "models/vae.h"
 #include "support/run_check.h"
 
@@ -531,6 +532,129 @@ static void test_errors(void **state)
     expect_graph_error(g, ed_vae_sample(g, 0, &o), "n must be >= 1");
 }
 
+/* ---- arch conv ------------------------------------------------------------------------ */
+
+/* A conv VAE on 8x8 one-channel images: channels 4,8 take 8 -> 4 -> 2. */
+static ed_vae_opts conv_opts(int64_t latent, int64_t c0, int64_t c1)
+{
+    ed_vae_opts o = small_opts(latent, 8);
+    o.arch = ED_VAE_CONV;
+    o.channels = (ed_sizes){2, {c0, c1}};
+    o.image[0] = 1, o.image[1] = SIDE, o.image[2] = SIDE;
+    return o;
+}
+
+static void expect_leaf(ed_graph *g, const char *name, ed_shape want)
+{
+    ed_node *n = ed_graph_leaf(g, ED_OP_PARAM, name);
+    if (!n) fail_msg("no param %s", name);
+    if (!ed_shape_eq(n->shape, want))
+        fail_msg("%s has rank %d, dim 0 %lld", name, n->shape.rank, (long long)n->shape.dim[0]);
+}
+
+/* The params named and shaped as vae.h says (PyTorch's layouts), the mlp widths unused,
+ * and the outputs of every entry point shaped as the MLP's. */
+static void test_conv_shapes_and_names(void **state)
+{
+    (void)state;
+    ed_vae_opts o = conv_opts(3, 4, 8);
+    ed_graph *g = ed_graph_new("conv_shapes");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(5, D));
+    ed_node *log_var, *mu = ed_vae_encode(x, &o, &log_var);
+    ed_node *iwae = ed_vae_iwae(g, x, 7, &o);
+    ed_node *rec = ed_vae_reconstruct(x, &o);
+    graph_ok(g);
+    assert_true(ed_shape_eq(mu->shape, ed_shape2(5, 3)) && ed_shape_eq(log_var->shape, ed_shape2(5, 3)));
+    assert_true(ed_shape_eq(iwae->shape, ed_shape1(5)));
+    assert_true(ed_shape_eq(rec->shape, ed_shape2(5, D)));
+    ed_node *z = ed_input(g, "z", ED_F32, ed_shape3(7, 5, 3));
+    assert_true(ed_shape_eq(ed_vae_decode(z, &o)->shape, ed_shape3(7, 5, D)));
+    expect_leaf(g, "vae.enc.conv0.w", ed_shape4(4, 1, 4, 4));
+    expect_leaf(g, "vae.enc.conv0.b", ed_shape1(4));
+    expect_leaf(g, "vae.enc.conv1.w", ed_shape4(8, 4, 4, 4));
+    expect_leaf(g, "vae.enc.mu.w", ed_shape2(8 * 2 * 2, 3));
+    expect_leaf(g, "vae.enc.log_var.w", ed_shape2(8 * 2 * 2, 3));
+    expect_leaf(g, "vae.dec.fc.w", ed_shape2(3, 8 * 2 * 2));
+    expect_leaf(g, "vae.dec.up0.w", ed_shape4(8, 4, 4, 4));
+    expect_leaf(g, "vae.dec.up1.w", ed_shape4(4, 1, 4, 4));
+    expect_leaf(g, "vae.dec.up1.b", ed_shape1(1));
+    assert_null(ed_graph_leaf(g, ED_OP_PARAM, "vae.enc.0.w"));
+    assert_null(ed_graph_leaf(g, ED_OP_PARAM, "vae.dec.0.w"));
+    ed_graph_free(g);
+
+    /* 8x8 cannot take 4 halvings; C H W must be D */
+    ed_vae_opts bad = o;
+    bad.channels = (ed_sizes){4, {2, 2, 2, 2}};
+    g = ed_graph_new("conv_e1");
+    expect_graph_error(g, ed_vae_sample(g, 2, &bad), "4 stride-2 layers need H and W divisible by 16");
+    bad = o;
+    bad.image[0] = 2;
+    g = ed_graph_new("conv_e2");
+    expect_graph_error(g, ed_vae_sample(g, 2, &bad), "an image [C, H, W] of data_dim 64 numbers");
+}
+
+/* f64, eps given: the gradient of the mean negative ELBO in every conv VAE param,
+ * the JIT against the interpreter, and the interpreter's against central differences
+ * in a few weights of the first convolution and of the last transposed one. */
+static void test_conv_gradients(void **state)
+{
+    (void)state;
+    enum { B = 3, NLAT = 2 };
+    ed_vae_opts o = conv_opts(NLAT, 2, 3);
+    static const char *const names[] = {"vae.enc.conv0.w", "vae.enc.conv0.b",   "vae.enc.conv1.w", "vae.enc.conv1.b",
+                                        "vae.enc.mu.w",    "vae.enc.log_var.w", "vae.dec.fc.w",    "vae.dec.fc.b",
+                                        "vae.dec.up0.w",   "vae.dec.up0.b",     "vae.dec.up1.w",   "vae.dec.up1.b"};
+    enum { NP = sizeof names / sizeof names[0] };
+    ed_graph *g = ed_graph_new("conv_grad");
+    ed_node *x = ed_input(g, "x", ED_F64, ed_shape2(B, D));
+    ed_node *eps = ed_input(g, "eps", ED_F64, ed_shape2(B, NLAT));
+    ed_node *loss = ed_mean(ed_vae_neg_elbo_eps(x, eps, &o), ED_ALL_AXES, false);
+    ed_output(g, "loss", loss);
+    for (int i = 0; i < NP; i++) {
+        ed_node *w = ed_graph_leaf(g, ED_OP_PARAM, names[i]);
+        if (!w) fail_msg("no param %s", names[i]);
+        ed_output(g, names[i], ed_grad1(loss, w));
+    }
+    graph_ok(g);
+    rng_seed(21);
+    ed_tensor *xt = bars(B, ED_F64);
+    ed_tensor *et = ed_tensor_new(ED_F64, ed_shape2(B, NLAT));
+    for (int64_t i = 0; i < B * NLAT; i++) ed_tensor_set(et, i, (pick(2001) - 1000) / 1000.0);
+    ed_feed feeds[] = {{"x", xt}, {"eps", et}};
+    ed_store *si = ed_store_new(5), *sj = ed_store_new(5);
+    ed_program *pi = compile_with(g, si, ED_BACKEND_INTERP, 0), *pj = compile_with(g, sj, ED_BACKEND_JIT, 0);
+    run_ok(pi, feeds, 2);
+    run_ok(pj, feeds, 2);
+    for (int i = 0; i < NP; i++) check_tensors_close(out(pi, names[i]), out(pj, names[i]), 1e-9, "jit grad", names[i]);
+    /* central differences on the interpreter, h = 1e-5 */
+    static const char *const probe[] = {"vae.enc.conv0.w", "vae.dec.up1.w"};
+    for (int k = 0; k < 2; k++) {
+        ed_tensor *w = ed_store_get(si, probe[k]);
+        ed_tensor *grad = ed_tensor_copy(out(pi, probe[k]));
+        for (int64_t j = 0; j < ed_tensor_numel(w); j += 5) {
+            double w0 = ed_tensor_get(w, j), h = 1e-5;
+            ed_tensor_set(w, j, w0 + h);
+            run_ok(pi, feeds, 2);
+            double up = ed_tensor_get(out(pi, "loss"), 0);
+            ed_tensor_set(w, j, w0 - h);
+            run_ok(pi, feeds, 2);
+            double down = ed_tensor_get(out(pi, "loss"), 0);
+            ed_tensor_set(w, j, w0);
+            double fd = (up - down) / (2 * h), an = ed_tensor_get(grad, j);
+            if (!(fabs(fd - an) <= 1e-6 * (1 + fabs(an))))
+                fail_msg("%s[%lld]: analytic %.12g, central difference %.12g", probe[k], (long long)j, an, fd);
+        }
+        ed_tensor_free(grad);
+    }
+    ed_program_free(pi);
+    ed_program_free(pj);
+    ed_store_free(si);
+    ed_store_free(sj);
+    ed_graph_free(g);
+    ed_tensor_free(xt);
+    ed_tensor_free(et);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +671,8 @@ int main(void)
         cmocka_unit_test(test_gaussian_sample_and_deterministic_reconstruction),
         cmocka_unit_test(test_backends_agree),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_conv_shapes_and_names),
+        cmocka_unit_test(test_conv_gradients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
