@@ -134,7 +134,7 @@ static void test_dead_rank_ends_the_run(void **state)
     (void)state;
     static cli_result r;
     double t0 = now_s();
-    two(&r, "-x EDIFICE_TEST_RANK_FAULT=1:5:exit", RUN " --steps 40 --mpi-timeout 20 --out " TMP "/dead.safetensors");
+    two(&r, "-x EDIFICE_TEST_RANK_FAULT=1:5:exit", RUN " --steps 40 --mpi-timeout 5 --out " TMP "/dead.safetensors");
     double secs = now_s() - t0;
     print_message("a dead rank: exit %d after %.1f s\n", r.status, secs);
     assert_true(r.status != 0);
