@@ -24,7 +24,7 @@
 
 /* Adam divides each gradient by its running RMS, so a rounding difference of the
  * gradient sums (2 ranks sum in another order) moves a param by at most ~lr per step in
- * the worst case; measured differences stay far below this bound (README.md). */
+ * the worst case; measured differences stay far below this bound (bench/RESULTS.md). */
 #define PARAM_TOL 2e-4
 
 static double now_s(void)
