@@ -3,9 +3,10 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+MPI_BUILD ?= build-mpi
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-fast asan fuzz bench clean
+.PHONY: all deps build demo test test-fast asan fuzz test-mpi bench clean
 
 all: build
 
@@ -45,6 +46,16 @@ fuzz: deps
 	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_targets
 	@cd $(FUZZ_BUILD) && ctest --output-on-failure -j$(JOBS) -R '^fuzz/'
 
+# Data-parallel training (tests/mpi/README.md): Open MPI installed, an EDIFICE_MPI build with
+# only what the MPI tests need, run with mpirun -np 2 --oversubscribe. Open MPI refuses to
+# run as root unless both variables say yes; CI runs as root in a throwaway container.
+test-mpi:
+	@EDIFICE_MPI=1 ./scripts/install-deps.sh
+	@cmake -S . -B $(MPI_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDIFICE_MPI=ON >$(MPI_BUILD).configure.log 2>&1 \
+		|| { cat $(MPI_BUILD).configure.log; exit 1; }
+	@cmake --build $(MPI_BUILD) -j$(JOBS) --target mpi_tests
+	@cd $(MPI_BUILD) && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ctest --output-on-failure -L '^mpi$$'
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BUILD).configure.log $(ASAN_BUILD).configure.log \
-		$(FUZZ_BUILD).configure.log
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(MPI_BUILD) $(BUILD).configure.log $(ASAN_BUILD).configure.log \
+		$(FUZZ_BUILD).configure.log $(MPI_BUILD).configure.log

@@ -3,6 +3,7 @@
  * it prints, with the command, in bench/RESULTS.md. */
 #include "bench/bench.h"
 #include "bench/workloads.h"
+#include "runtime/comm.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -74,9 +75,18 @@ int main(int argc, char **argv)
         i++;
     }
     openblas_set_num_threads(o.threads);
-    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
+    /* Under mpirun (an EDIFICE_MPI build) W1 and W3 run data parallel; rank 0 reports. */
+    if (ed_comm_launched() && ed_comm_init() != ED_OK) {
+        fprintf(stderr, "bench: %s\n", ed_last_error());
+        return 1;
+    }
+    if (ed_comm_rank() != 0 && !freopen("/dev/null", "w", stdout)) return 1;
+    int rc = -1;
+    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0] && rc < 0; i++)
         if (!strcmp(argv[1], workloads[i].name))
-            return workloads[i].run ? workloads[i].run(&o) : bench_train(&o, workloads[i].name);
+            rc = workloads[i].run ? workloads[i].run(&o) : bench_train(&o, workloads[i].name);
+    ed_comm_finalize();
+    if (rc >= 0) return rc;
     fprintf(stderr, "bench: unknown workload %s\n", argv[1]);
     return usage();
 }

@@ -122,8 +122,9 @@ run "c-loop-interp" 1 "$B" loop --backend interp --steps 1 --repeats $REPEATS
 
 uptime >"$OUT/load-after.txt"
 echo "$(($(date +%s) - start))" >"$OUT/elapsed.txt"
-# The Learning section is bench/learning.sh's (minutes of training): kept as it was.
-[ -f bench/RESULTS.md ] && awk '/^## /{on = /^## Learning/} on' bench/RESULTS.md >"$OUT/learning-section.md"
+# The Learning section is bench/learning.sh's (minutes of training) and the Data parallel one
+# bench/mpi.sh's (an EDIFICE_MPI build): kept as they were.
+[ -f bench/RESULTS.md ] && awk '/^## /{on = /^## (Learning|Data parallel)/} on' bench/RESULTS.md >"$OUT/learning-section.md"
 "$PY" bench/report.py "$OUT" "$BUILD" >bench/RESULTS.md.tmp \
     && { [ ! -s "$OUT/learning-section.md" ] || { printf '\n'; cat "$OUT/learning-section.md"; } >>bench/RESULTS.md.tmp; } \
     && mv bench/RESULTS.md.tmp bench/RESULTS.md \

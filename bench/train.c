@@ -4,6 +4,7 @@
  * `RESULT key=value ...` line that bench/report.py reads. */
 #include "bench/bench.h"
 #include "bench/workloads.h"
+#include "runtime/comm.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -50,8 +51,13 @@ int bench_train(const bench_opts *o, const char *id)
     train_call call = {.p = p, .w = &w, .feed = {w.input, NULL}};
     bench_stat s;
     int rc = 1;
+    /* the share of the timed calls (warm-up included) rank 0 spent in collectives */
+    ed_comm_reset_seconds();
+    t0 = bench_now();
+    bool timed = p && bench_time(o, train_step, &call, &s);
+    double comm_share = timed ? ed_comm_seconds() / (bench_now() - t0) : 0;
     if (!p) fprintf(stderr, "bench %s: %s\n", id, ed_last_error());
-    else if (bench_time(o, train_step, &call, &s)) {
+    else if (timed) {
         double flops = bench_matmul_flops(w.g);
         double sgemm = bench_sgemm_flops(256);
         double roof = sgemm > 0 ? flops / sgemm : 0;
@@ -63,6 +69,9 @@ int bench_train(const bench_opts *o, const char *id)
                w.title, bench_backend_name(o->backend), o->threads, w.g->nnodes, nodes_after, compile_s, 1e3 * s.median,
                1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, 1.0 / s.median, flops / 1e6, flops / s.median / 1e9,
                sgemm / 1e9, 1e3 * roof, 100 * roof / s.median, call.first_loss, call.last_loss);
+        if (ed_comm_size() > 1)
+            printf("%s data parallel: %d ranks of %lld rows, %.1f%% of the timed steps in allreduce (rank 0)\n",
+                   w.title, ed_comm_size(), (long long)w.batches[0]->shape.dim[0], 100 * comm_share);
         printf("%s compile split: lower=%.1fms optimize=%.1fms codegen=%.1fms kernels=%d arena=%zu bytes\n", w.title,
                cs.lower_ms, cs.optimize_ms, cs.codegen_ms, cs.kernels, cs.arena_bytes);
         printf("%s memory: arena=%lld buffers=%lld (%d) peak=%lld bytes, %d in place\n", w.title,
@@ -72,12 +81,12 @@ int bench_train(const bench_opts *o, const char *id)
             "RESULT workload=%s backend=%s threads=%d opt=%d passes=%s nodes=%d nodes_after=%d kernels=%d "
             "arena_bytes=%zu buffer_bytes=%lld peak_bytes=%lld inplace=%d compile_s=%.4f lower_ms=%.2f optimize_ms=%.2f codegen_ms=%.2f median_ms=%.4f "
             "min_ms=%.4f max_ms=%.4f repeats=%d steps=%d mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f "
-            "loss_first=%.6g loss_last=%.6g\n",
+            "loss_first=%.6g loss_last=%.6g ranks=%d comm_share=%.4f\n",
             id, bench_backend_name(o->backend), o->threads, opt, o->passes && !*o->passes ? "none" : "default",
             w.g->nnodes, nodes_after, cs.kernels, cs.arena_bytes, (long long)cs.memory.buffer_bytes,
             (long long)cs.memory.peak_bytes, cs.memory.inplace, compile_s, cs.lower_ms, cs.optimize_ms, cs.codegen_ms,
             1e3 * s.median, 1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, flops / 1e6, sgemm / 1e9, 1e3 * roof,
-            call.first_loss, call.last_loss);
+            call.first_loss, call.last_loss, ed_comm_size(), comm_share);
         rc = isfinite(call.last_loss) ? 0 : 1;
         if (rc) fprintf(stderr, "bench %s: the loss is not finite\n", id);
     }

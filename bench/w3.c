@@ -26,7 +26,7 @@ enum { BATCH = 64, PATCH_PIX = 4, HEADS = 4, T = 1000, NBATCHES = 22 };
 static ed_graph *build_w3(const char *name, int64_t width, int blocks)
 {
     ed_graph *g = ed_graph_new(name);
-    ed_node *x = ed_input(g, "x", ED_F32, ed_shape4(BATCH, 1, 8, 8));
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape4(bench_local_batch(BATCH), 1, 8, 8));
     ed_node *x0 = ed_patchify(ed_add_scalar(ed_mul_scalar(x, 2.0), -1.0), 2);
     ed_node *t, *eps;
     ed_node *xt = bench_ddpm_noised(x0, T, &t, &eps);
@@ -40,7 +40,9 @@ static ed_graph *build_w3(const char *name, int64_t width, int blocks)
     }
     ed_node *out = ed_dit_final_layer(h, sc, PATCH_PIX, "final");
     ed_node *loss = ed_mean(ed_square(ed_sub(out, eps)), ED_ALL_AXES, false);
-    ed_train_step(g, loss, &(ed_train_opts){.optim = {.kind = ED_OPT_ADAMW, .lr = 1e-4, .weight_decay = 0.01}});
+    ed_train_step(g, loss,
+                  &(ed_train_opts){.optim = {.kind = ED_OPT_ADAMW, .lr = 1e-4, .weight_decay = 0.01},
+                                   .allreduce_bucket = bench_allreduce_bucket()});
     return g;
 }
 
@@ -52,7 +54,10 @@ static int build(bench_workload *w, const char *id, const char *title, const cha
     w->input = "x";
     ed_tensor *all = bench_digits_load((int64_t)BATCH * NBATCHES);
     if (!all) return -1;
-    w->batches = bench_split_batches(all, BATCH, NBATCHES, ed_shape4(BATCH, 1, 8, 8));
+    /* on several ranks, batches of each rank's share (the same rows on every rank: a
+       timing workload, not a training run) */
+    int64_t local = bench_local_batch(BATCH);
+    w->batches = bench_split_batches(all, local, NBATCHES, ed_shape4(local, 1, 8, 8));
     ed_tensor_free(all);
     if (!w->batches) return -1;
     w->nbatches = NBATCHES;

@@ -4,11 +4,17 @@
 #include "frontend/frontend.h"
 #include "models/image_data.h"
 #include "models/toy_data.h"
+#include "models/trainer.h"
+#include "runtime/comm.h"
 #include "runtime/error.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+int64_t bench_local_batch(int64_t batch) { return batch / ed_comm_size(); }
+
+int64_t bench_allreduce_bucket(void) { return ed_comm_size() > 1 ? ED_TRAIN_DEFAULT_BUCKET : 0; }
 
 static const struct {
     const char *id;

@@ -31,6 +31,12 @@ int bench_w3d_build(bench_workload *w); /* W3 at the dit model's default size */
 int bench_w5_build(bench_workload *w);
 int bench_w8_build(bench_workload *w);
 
+/* Data parallel (W1 and W3 under mpirun in an EDIFICE_MPI build, runtime/comm.h): each
+ * rank's share of a workload's global batch, and the allreduce bucket its training step
+ * averages gradients with (0 on one rank: the step as it always was). */
+int64_t bench_local_batch(int64_t batch);
+int64_t bench_allreduce_bucket(void);
+
 /* The first rows images of data/digits.csv.gz (EDIFICE_DIGITS overrides the path) as
  * f32 [rows, 64], pixels scaled to [0, 1]: the library's reader (models/image_data.h),
  * flattened. NULL with ed_last_error() on failure. */

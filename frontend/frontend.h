@@ -64,6 +64,9 @@ ed_node *ed_sign(ed_node *x);
 ed_node *ed_clamp(ed_node *x, double lo, double hi);
 ed_node *ed_cast(ed_node *x, ed_dtype dt);
 ed_node *ed_stop_gradient(ed_node *x);
+/* x summed (mean: averaged) over the ranks of a data-parallel run (runtime/comm.h);
+ * the identity with one rank. */
+ed_node *ed_allreduce(ed_node *x, bool mean);
 /* One kernel for an elementwise expression over in[0..nin): body is a graph of
  * elementwise ops, broadcast_to, splat consts and at most one sum, mean, max or min
  * (its operand accumulated per group, then an epilogue or a row; ir.h, "fused

@@ -111,6 +111,7 @@ ed_node *ed_sin(ed_node *x) { return op1(ED_OP_SIN, x, NULL); }
 ed_node *ed_cos(ed_node *x) { return op1(ED_OP_COS, x, NULL); }
 ed_node *ed_sign(ed_node *x) { return op1(ED_OP_SIGN, x, NULL); }
 ed_node *ed_stop_gradient(ed_node *x) { return op1(ED_OP_STOP_GRADIENT, x, NULL); }
+ed_node *ed_allreduce(ed_node *x, bool mean) { return op1(mean ? ED_OP_ALLREDUCE_MEAN : ED_OP_ALLREDUCE_SUM, x, NULL); }
 
 ed_node *ed_fused(ed_node *const *in, int nin, ed_graph *body)
 {

@@ -49,6 +49,9 @@ ED_KERNEL(ed_k_randn);
 ED_KERNEL(ed_k_randint);
 ED_KERNEL(ed_k_bernoulli);
 
+/* collective.c */
+ED_KERNEL(ed_k_allreduce);
+
 /* loop.c */
 ED_KERNEL(ed_k_loop);
 ED_KERNEL(ed_k_get);

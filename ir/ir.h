@@ -34,6 +34,7 @@ typedef enum {
     ED_KIND_RANDOM,
     ED_KIND_CONTROL,
     ED_KIND_FUSED,
+    ED_KIND_COLLECTIVE,
 } ed_op_kind;
 
 /* The class of an op's shape rule (ops.def); OWN: a rule of its own. */

@@ -83,6 +83,7 @@ static ed_trainer_opts run_opts(const ed_train_request *r, ed_trainer_opts o)
     o.backend = r->backend;
     o.passes = r->passes;
     o.pass_opts = r->pass_opts;
+    o.bucket = r->bucket;
     return o;
 }
 

@@ -24,6 +24,37 @@ static void output_once(ed_graph *g, const char *name, ed_node *v)
     if (!ed_graph_output(g, name)) ed_output(g, name, v);
 }
 
+/* Gradients first..last-1 as one flat vector, averaged over the ranks, cut back. */
+static void average_bucket(ed_node **grads, int first, int last, ed_node **flat)
+{
+    for (int i = first; i < last; i++)
+        flat[i - first] = ed_reshape(grads[i], ed_shape1(ed_shape_numel(grads[i]->shape)));
+    ed_node *cat = last - first == 1 ? flat[0] : ed_concat(flat, last - first, 0);
+    ed_node *avg = ed_allreduce(cat, true);
+    int64_t at = 0;
+    for (int i = first; i < last; i++) {
+        int64_t size = ed_shape_numel(grads[i]->shape);
+        ed_node *part = last - first == 1 ? avg : ed_slice_axis(avg, 0, at, at + size);
+        grads[i] = ed_reshape(part, grads[i]->shape);
+        at += size;
+    }
+}
+
+/* Buckets in param order, each of one dtype and at most `bucket` values (a gradient
+ * larger than that alone), so small tensors do not pay a call each. */
+static void average_over_ranks(ed_node **grads, int n, int64_t bucket, ed_node **scratch)
+{
+    for (int first = 0, last; first < n; first = last) {
+        int64_t size = ed_shape_numel(grads[first]->shape);
+        for (last = first + 1; last < n && grads[last]->dtype == grads[first]->dtype; last++) {
+            int64_t next = ed_shape_numel(grads[last]->shape);
+            if (size + next > bucket) break;
+            size += next;
+        }
+        average_bucket(grads, first, last, scratch);
+    }
+}
+
 int ed_train_step(ed_graph *g, ed_node *loss, const ed_train_opts *opts)
 {
     if (!g || !loss || ed_graph_error(g)) return ED_ERR;
@@ -49,6 +80,10 @@ int ed_train_step(ed_graph *g, ed_node *loss, const ed_train_opts *opts)
         if (trained(g->nodes[i], o.groups)) params[k++] = g->nodes[i];
 
     if (ed_grad(loss, params, n, grads) == ED_OK) {
+        if (o.allreduce_bucket > 0) {
+            average_over_ranks(grads, n, o.allreduce_bucket, clipped);
+            loss = ed_allreduce(loss, true);
+        }
         ed_node *norm;
         ed_optim_opts optim = o.optim;
         if (optim.clip_norm > 0) {

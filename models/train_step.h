@@ -12,6 +12,11 @@ typedef struct {
      * (NULL-terminated), e.g. {"gen.", NULL}. NULL: every param of the graph. The others
      * are frozen for this step: read as values, not differentiated, no optimizer state. */
     const char *const *groups;
+    /* > 0: a data-parallel step (runtime/comm.h): the gradients are averaged over the
+     * ranks before clipping and the optimizer, in allreduce calls of at most this many
+     * values each (several small gradients share one call), and the "loss" output is the
+     * mean over the ranks. 0: this process's gradients alone. */
+    int64_t allreduce_bucket;
 } ed_train_opts;
 
 /* Differentiate loss (a float scalar) with respect to the params of opts->groups, clip

@@ -1,6 +1,8 @@
 #include "models/trainer.h"
 #include "models/train_step.h"
+#include "models/data_parallel.h"
 #include "io/safetensors.h"
+#include "runtime/comm.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,7 +27,12 @@ struct ed_trainer {
     double losses[ED_MAX_STEPS];
     ed_dataset own_data; /* d points here once the trainer owns its data */
     ed_store *st;
+    /* Data parallel (runtime/comm.h): this rank of `world`; each program reads `local`
+     * = batch / world rows, this rank's slice of the global batch drawn into xg, og, lg. */
+    int rank, world;
+    int64_t local;
     ed_tensor *xb, *ob, *lb;
+    ed_tensor *xg, *og, *lg;
     int64_t step;
     double loss;
 };
@@ -73,20 +80,49 @@ static void state_prefix(const ed_gen_model *m, int k, char *buf, size_t size)
     else snprintf(buf, size, "opt.%s.", m->def->steps[k].name);
 }
 
-static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o, int k)
+/* Step k's inputs for a batch of b rows and its loss on them. */
+static ed_node *step_loss(ed_graph *g, const ed_gen_model *m, int k, int64_t b)
+{
+    ed_batch in = {.x = ed_input(g, "x", ED_F32, ed_gen_model_batch_shape(m, b))};
+    if (m->obs_size) in.obs = ed_input(g, "obs", ED_F32, ed_shape2(b, m->obs_size));
+    if (m->classes) in.labels = ed_input(g, "labels", ED_I32, ed_shape1(b));
+    return ed_gen_model_step_loss(g, m, k, &in);
+}
+
+/* On one of several ranks, the step's per-row draws become this rank's rows of the
+ * whole batch's (models/data_parallel.h), told apart on a probe built for 2 * local. */
+static int split_draws(ed_graph *g, const ed_gen_model *m, int k, int64_t local, int rank, int world)
+{
+    if (world <= 1) return ED_OK;
+    ed_graph *probe = ed_graph_new("probe");
+    if (!probe) {
+        ed_graph_fail(g, "out of memory");
+        return ED_ERR;
+    }
+    if (!step_loss(probe, m, k, 2 * local)) {
+        ed_graph_fail(g, "data parallel: %s", ed_graph_error(probe));
+        ed_graph_free(probe);
+        return ED_ERR;
+    }
+    int rc = ed_dp_split_draws(g, probe, local, rank, world);
+    ed_graph_free(probe);
+    return rc;
+}
+
+static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o, int k, int rank, int world)
 {
     char name[128], prefix[64];
     if (k == 0) snprintf(name, sizeof name, "train_%s", m->def->name);
     else snprintf(name, sizeof name, "train_%s_%s", m->def->name, m->def->steps[k].name);
     ed_graph *g = ed_graph_new(name);
     if (!g) return NULL;
-    ed_batch b = {.x = ed_input(g, "x", ED_F32, ed_gen_model_batch_shape(m, o->batch))};
-    if (m->obs_size) b.obs = ed_input(g, "obs", ED_F32, ed_shape2(o->batch, m->obs_size));
-    if (m->classes) b.labels = ed_input(g, "labels", ED_I32, ed_shape1(o->batch));
-    ed_node *loss = ed_gen_model_step_loss(g, m, k, &b);
+    int64_t local = o->batch / world;
+    ed_node *loss = step_loss(g, m, k, local);
+    if (loss) split_draws(g, m, k, local, rank, world);
     state_prefix(m, k, prefix, sizeof prefix);
     ed_train_opts to = {.optim = {.kind = ED_OPT_ADAM, .lr = o->lr, .prefix = prefix},
-                        .groups = m->def->steps[k].groups};
+                        .groups = m->def->steps[k].groups,
+                        .allreduce_bucket = world > 1 ? (o->bucket > 0 ? o->bucket : ED_TRAIN_DEFAULT_BUCKET) : 0};
     if (o->lr_schedule == ED_LR_COSINE) {
         /* the step's own counter runs `repeats` times per iteration (a critic's n_critic) */
         int64_t total = o->steps * ed_gen_model_step_repeats(m, k);
@@ -140,10 +176,14 @@ static int check_resumed_store(const ed_trainer *t, int count_before)
     return ED_OK;
 }
 
-static int check_opts(const ed_trainer_opts *o)
+static int check_opts(const ed_trainer_opts *o, int world)
 {
     if (!(o->batch >= 1 && o->batch <= (INT64_C(1) << 24)))
         return ed_fail("the batch size must be in [1, 16777216], got %lld", (long long)o->batch);
+    if (o->batch % world != 0)
+        return ed_fail("the batch %lld does not split evenly over %d ranks: give a multiple of %d", (long long)o->batch,
+                       world, world);
+    if (o->bucket < 0) return ed_fail("the allreduce bucket must be >= 0 values, got %lld", (long long)o->bucket);
     if (!(o->lr > 0 && isfinite(o->lr))) return ed_fail("the learning rate must be finite and > 0, got %g", o->lr);
     if ((unsigned)o->lr_schedule >= ED_LR_COUNT)
         return ed_fail("unknown learning-rate schedule %d", (int)o->lr_schedule);
@@ -173,7 +213,7 @@ static int follow_run_steps(ed_gen_model *m, const ed_trainer_opts *o)
 static ed_trainer *make(const ed_gen_model *m, const ed_dataset *d, const ed_trainer_opts *o, ed_store *st,
                         int64_t step)
 {
-    if (check_opts(o) != ED_OK || check_fit(m, d) != ED_OK) {
+    if (check_opts(o, ed_comm_size()) != ED_OK || check_fit(m, d) != ED_OK) {
         ed_store_free(st);
         return NULL;
     }
@@ -188,6 +228,9 @@ static ed_trainer *make(const ed_gen_model *m, const ed_dataset *d, const ed_tra
     t->d = d;
     t->step = step;
     t->loss = NAN;
+    t->rank = ed_comm_rank();
+    t->world = ed_comm_size();
+    t->local = o->batch / t->world;
     bool resumed = st != NULL;
     t->st = st ? st : ed_store_new(o->seed);
     /* A fresh run reads its frozen groups and the settings it computes from the data
@@ -201,7 +244,7 @@ static ed_trainer *make(const ed_gen_model *m, const ed_dataset *d, const ed_tra
         t->repeats[k] = ed_gen_model_step_repeats(m, k);
         t->runs += t->repeats[k];
         t->losses[k] = NAN;
-        t->g[k] = build_step(&t->model, o, k);
+        t->g[k] = build_step(&t->model, o, k, t->rank, t->world);
         if (!t->g[k]) goto fail;
         /* Step k's seed: the run's seed for the first step (as single-step runs have
          * always drawn), then one more per step so two steps never share a stream. */
@@ -213,11 +256,15 @@ static ed_trainer *make(const ed_gen_model *m, const ed_dataset *d, const ed_tra
         ed_program_set_calls(t->p[k], (uint64_t)(step * t->repeats[k]));
     }
     if (resumed && check_resumed_store(t, count_before) != ED_OK) goto fail;
-    const ed_node *x = ed_graph_leaf(t->g[0], ED_OP_INPUT, "x");
-    t->xb = ed_tensor_new(ED_F32, x->shape);
-    if (m->obs_size) t->ob = ed_tensor_new(ED_F32, ed_shape2(o->batch, m->obs_size));
-    if (m->classes) t->lb = ed_tensor_new(ED_I32, ed_shape1(o->batch));
-    if (!t->xb || (m->obs_size && !t->ob)) {
+    t->xb = ed_tensor_new(ED_F32, ed_gen_model_batch_shape(m, t->local));
+    if (m->obs_size) t->ob = ed_tensor_new(ED_F32, ed_shape2(t->local, m->obs_size));
+    if (m->classes) t->lb = ed_tensor_new(ED_I32, ed_shape1(t->local));
+    bool split = t->world > 1;
+    if (split) t->xg = ed_tensor_new(ED_F32, ed_gen_model_batch_shape(m, o->batch));
+    if (split && m->obs_size) t->og = ed_tensor_new(ED_F32, ed_shape2(o->batch, m->obs_size));
+    if (split && m->classes) t->lg = ed_tensor_new(ED_I32, ed_shape1(o->batch));
+    if (!t->xb || (m->obs_size && !t->ob) || (m->classes && !t->lb) || (split && !t->xg) ||
+        (split && m->obs_size && !t->og) || (split && m->classes && !t->lg)) {
         ed_fail("out of memory");
         goto fail;
     }
@@ -268,6 +315,9 @@ void ed_trainer_free(ed_trainer *t)
     ed_tensor_free(t->xb);
     ed_tensor_free(t->ob);
     ed_tensor_free(t->lb);
+    ed_tensor_free(t->xg);
+    ed_tensor_free(t->og);
+    ed_tensor_free(t->lg);
     ed_dataset_free(&t->own_data);
     free(t);
 }
@@ -281,13 +331,34 @@ int ed_trainer_take_data(ed_trainer *t, ed_dataset *d)
     return ED_OK;
 }
 
+/* Rows [rank * local, (rank + 1) * local) of the global batch's rows in a tensor of them. */
+static void copy_rows(ed_tensor *mine, const ed_tensor *all, int rank)
+{
+    size_t bytes = ed_tensor_bytes(mine);
+    memcpy(mine->data, (const char *)all->data + (size_t)rank * bytes, bytes);
+}
+
+/* Batch k into xb, ob, lb: the whole batch, or on one of several ranks its slice of it
+ * (the whole batch is drawn, so the ranks' rows are the one-process batch exactly). */
+static int draw_batch(ed_trainer *t, uint64_t k)
+{
+    bool split = t->world > 1;
+    ed_tensor *x = split ? t->xg : t->xb, *o = split ? t->og : t->ob, *l = split ? t->lg : t->lb;
+    if (ed_dataset_batch(t->d, t->o.seed, k, x, o) != ED_OK) return ED_ERR;
+    if (l && ed_dataset_batch_labels(t->d, t->o.seed, k, l) != ED_OK) return ED_ERR;
+    if (!split) return ED_OK;
+    copy_rows(t->xb, t->xg, t->rank);
+    if (t->ob) copy_rows(t->ob, t->og, t->rank);
+    if (t->lb) copy_rows(t->lb, t->lg, t->rank);
+    return ED_OK;
+}
+
 int ed_trainer_step(ed_trainer *t, double *loss)
 {
     int64_t batch = t->step * t->runs;
     for (int k = 0; k < t->nsteps; k++) {
         for (int64_t r = 0; r < t->repeats[k]; r++, batch++) {
-            if (ed_dataset_batch(t->d, t->o.seed, (uint64_t)batch, t->xb, t->ob) != ED_OK) return ED_ERR;
-            if (t->lb && ed_dataset_batch_labels(t->d, t->o.seed, (uint64_t)batch, t->lb) != ED_OK) return ED_ERR;
+            if (draw_batch(t, (uint64_t)batch) != ED_OK) return ED_ERR;
             ed_feed feeds[3] = {{"x", t->xb}};
             int nfeeds = 1;
             if (t->ob) feeds[nfeeds++] = (ed_feed){"obs", t->ob};

@@ -49,9 +49,15 @@ typedef struct {
      * and statistics [NULL]. */
     const char *passes;
     ed_pass_opts *pass_opts;
+    /* Data parallel, when runtime/comm.h has several ranks (not kept either: a run resumes
+     * on any number of ranks): batch is the global batch, each rank trains on batch /
+     * ranks rows of it, gradients averaged in allreduce calls of at most `bucket` values
+     * [0: ED_TRAIN_DEFAULT_BUCKET]. */
+    int64_t bucket;
 } ed_trainer_opts;
 
 #define ED_TRAIN_DEFAULT_BATCH 256
+#define ED_TRAIN_DEFAULT_BUCKET (INT64_C(1) << 20)
 #define ED_TRAIN_DEFAULT_LR 1e-3
 
 /* What a checkpoint holds. */
@@ -141,6 +147,7 @@ typedef struct {
     ed_backend backend;
     const char *passes;
     ed_pass_opts *pass_opts;
+    int64_t bucket; /* values per allreduce call on several ranks [ED_TRAIN_DEFAULT_BUCKET] */
 } ed_train_request;
 
 /* What ed_trainer_open decided, for the caller to report. */

@@ -341,6 +341,13 @@ static void vjp_conv2d_weight_grad(ed_node *y, ed_node *gy, const bool *need, ed
     if (need[1]) gin[1] = ed_conv2d(x, gy, &o);
 }
 
+/* Each rank's value reaches every rank's result once (over n ranks, 1/n of it for the
+ * mean), so the gradient is the same collective of the incoming gradients. */
+static void vjp_allreduce(ed_node *y, ed_node *gy, const bool *need, ed_node **gin)
+{
+    if (need[0]) gin[0] = ed_allreduce(gy, y->op == ED_OP_ALLREDUCE_MEAN);
+}
+
 static void vjp_leaf(ed_node *y, ed_node *gy, const bool *need, ed_node **gin)
 {
     (void)y, (void)gy, (void)need, (void)gin;
@@ -372,6 +379,8 @@ static const vjp_fn vjps[ED_OP_COUNT] = {
     [ED_OP_CONV2D] = vjp_conv2d,
     [ED_OP_CONV_TRANSPOSE2D] = vjp_conv_transpose2d,
     [ED_OP_CONV2D_WEIGHT_GRAD] = vjp_conv2d_weight_grad,
+    [ED_OP_ALLREDUCE_SUM] = vjp_allreduce,
+    [ED_OP_ALLREDUCE_MEAN] = vjp_allreduce,
 };
 
 /* Unary elementwise ops need no entry above: their rule is their case in vjp_unary. */

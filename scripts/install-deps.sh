@@ -3,11 +3,15 @@
 # dataset-fashion-mnist is the `--data fashion_mnist` set (data/README.md); clang-19 is a
 # build dependency (it compiles the runtime helpers to the bitcode `edifice export` links
 # into its objects) and, with libclang-rt-19-dev, builds the fuzz targets (libFuzzer,
-# tests/fuzz/README.md).
+# tests/fuzz/README.md); Open MPI only when asked (EDIFICE_MPI=1).
 # Idempotent: prints nothing and touches nothing when everything is present.
 set -eu
 
 PACKAGES="cmake make gcc pkg-config clang-format-19 clang-19 libclang-rt-19-dev llvm-19-dev libopenblas-dev libcmocka-dev libpng-dev zlib1g-dev dataset-fashion-mnist"
+# EDIFICE_MPI=1: Open MPI too, for the data-parallel build (cmake -DEDIFICE_MPI=ON).
+if [ "${EDIFICE_MPI:-0}" = 1 ]; then
+    PACKAGES="$PACKAGES libopenmpi-dev openmpi-bin"
+fi
 
 missing=""
 for p in $PACKAGES; do

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "runtime/comm.h"
 #include "runtime/error.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
@@ -1038,6 +1039,27 @@ static void test_outputs(void **state)
 }
 
 /* Requests that used to pass silently or with a misleading message. */
+/* Without EDIFICE_MPI the data-parallel flags and an mpirun launch are refused, not
+ * ignored (each rank would train alone); an MPI build tests them in tests/mpi. */
+static void test_mpi_flags_need_an_mpi_build(void **state)
+{
+    (void)state;
+    if (ed_comm_built_with_mpi()) skip();
+    static result r;
+    cli(&r, "train ddpm --data moons --steps 1 --mpi-timeout 5");
+    assert_int_equal(r.status, 2);
+    assert_one_error_line(&r, "--mpi-timeout and --allreduce-bucket need a build with MPI (cmake -DEDIFICE_MPI=ON");
+    cli(&r, "train ddpm --data moons --steps 1 --allreduce-bucket 100");
+    assert_one_error_line(&r, "need a build with MPI");
+    cli(&r, "train ddpm --data moons --steps 1 --mpi-timeout -1");
+    assert_one_error_line(&r, "--mpi-timeout wants seconds in [0, 1e6], got '-1'");
+    setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
+    cli(&r, "train ddpm --data moons --steps 1");
+    unsetenv("OMPI_COMM_WORLD_SIZE");
+    assert_int_equal(r.status, 2);
+    assert_one_error_line(&r, "started by mpirun on 2 ranks, but this edifice is built without MPI");
+}
+
 static void test_refused_requests(void **state)
 {
     (void)state;
@@ -1357,6 +1379,7 @@ int main(void)
         cmocka_unit_test(test_train_errors),
         cmocka_unit_test(test_outputs),
         cmocka_unit_test(test_refused_requests),
+        cmocka_unit_test(test_mpi_flags_need_an_mpi_build),
         cmocka_unit_test(test_sigint_saves),
         cmocka_unit_test(test_kill9_during_saves),
         cmocka_unit_test(test_help),

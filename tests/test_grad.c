@@ -235,6 +235,9 @@ static ed_node *gelu_tanh(ed_node *x) { return ed_gelu(x, true); }
 static ed_node *leaky(ed_node *x) { return ed_leaky_relu(x, 0.2); }
 static ed_node *clamp(ed_node *x) { return ed_clamp(x, -0.7, 0.9); }
 static ed_node *cast_f64(ed_node *x) { return ed_cast(x, ED_F64); }
+/* One process is one rank: both collectives are the identity, and so their gradients. */
+static ed_node *allreduce_sum(ed_node *x) { return ed_allreduce(x, false); }
+static ed_node *allreduce_mean(ed_node *x) { return ed_allreduce(x, true); }
 
 static void test_unary_ops(void **state)
 {
@@ -246,17 +249,30 @@ static void test_unary_ops(void **state)
         double lo, hi;
         bool away;
     } cases[] = {
-        {ed_neg, "neg", -2, 2, false},          {ed_abs, "abs", 0.1, 2, true},
-        {ed_exp, "exp", -2, 2, false},          {ed_log, "log", 0.2, 3, false},
-        {ed_log1p, "log1p", -0.5, 2, false},    {ed_expm1, "expm1", -2, 2, false},
-        {ed_sqrt, "sqrt", 0.2, 3, false},       {ed_rsqrt, "rsqrt", 0.2, 3, false},
-        {ed_square, "square", -2, 2, false},    {ed_tanh, "tanh", -2, 2, false},
-        {ed_sigmoid, "sigmoid", -4, 4, false},  {ed_relu, "relu", 0.1, 2, true},
-        {leaky, "leaky_relu", 0.1, 2, true},    {gelu_erf, "gelu erf", -3, 3, false},
-        {gelu_tanh, "gelu tanh", -3, 3, false}, {ed_erf, "erf", -2, 2, false},
-        {ed_silu, "silu", -4, 4, false},        {ed_softplus, "softplus", -4, 4, false},
-        {ed_sin, "sin", -3, 3, false},          {ed_cos, "cos", -3, 3, false},
-        {ed_sign, "sign", 0.1, 2, true},        {cast_f64, "cast f64->f64", -2, 2, false},
+        {ed_neg, "neg", -2, 2, false},
+        {ed_abs, "abs", 0.1, 2, true},
+        {ed_exp, "exp", -2, 2, false},
+        {ed_log, "log", 0.2, 3, false},
+        {ed_log1p, "log1p", -0.5, 2, false},
+        {ed_expm1, "expm1", -2, 2, false},
+        {ed_sqrt, "sqrt", 0.2, 3, false},
+        {ed_rsqrt, "rsqrt", 0.2, 3, false},
+        {ed_square, "square", -2, 2, false},
+        {ed_tanh, "tanh", -2, 2, false},
+        {ed_sigmoid, "sigmoid", -4, 4, false},
+        {ed_relu, "relu", 0.1, 2, true},
+        {leaky, "leaky_relu", 0.1, 2, true},
+        {gelu_erf, "gelu erf", -3, 3, false},
+        {gelu_tanh, "gelu tanh", -3, 3, false},
+        {ed_erf, "erf", -2, 2, false},
+        {ed_silu, "silu", -4, 4, false},
+        {ed_softplus, "softplus", -4, 4, false},
+        {ed_sin, "sin", -3, 3, false},
+        {ed_cos, "cos", -3, 3, false},
+        {ed_sign, "sign", 0.1, 2, true},
+        {cast_f64, "cast f64->f64", -2, 2, false},
+        {allreduce_sum, "allreduce_sum", -2, 2, false},
+        {allreduce_mean, "allreduce_mean", -2, 2, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         grad_case *c = case_new();

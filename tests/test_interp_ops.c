@@ -648,6 +648,15 @@ static void test_matmul_f64(void **state)
     CHECK(ed_matmul_t(a, a, true, false), ED_F64, ed_shape2(2, 2), F64TOL, 0.01, 0.02, 0.02, 0.04);
 }
 
+/* ---- collectives: one process is one rank, so the sum and the mean are the value ---- */
+
+static void test_allreduce_one_rank(void **state)
+{
+    (void)state;
+    CHECK(ed_allreduce(iota23(ED_F32), false), ED_F32, ed_shape2(2, 3), EXACT, 0, 1, 2, 3, 4, 5);
+    CHECK(ed_allreduce(CST(g, ED_F64, ed_shape1(2), 0.1, -3), true), ED_F64, ed_shape1(2), EXACT, 0.1, -3);
+}
+
 /* ---- constants ------------------------------------------------------------------------ */
 
 static void test_const(void **state)
@@ -940,6 +949,7 @@ int main(void)
         T(test_matmul_batched),
         T(test_matmul_f64),
         T(test_const),
+        T(test_allreduce_one_rank),
         T(test_rand_streams),
         T(test_randn),
         T(test_randint),

@@ -67,6 +67,8 @@ static ed_node *bad_where(ed_graph *g)
 #define BAD_FLOAT_UNARY(fn) \
     static ed_node *bad_##fn(ed_graph *g) { return ed_##fn(ini(g, "i", ed_shape1(3))); }
 BAD_FLOAT_UNARY(exp)
+static ed_node *bad_allreduce_sum(ed_graph *g) { return ed_allreduce(ini(g, "i", ed_shape1(3)), false); }
+static ed_node *bad_allreduce_mean(ed_graph *g) { return ed_allreduce(ini(g, "i", ed_shape1(3)), true); }
 BAD_FLOAT_UNARY(expm1)
 BAD_FLOAT_UNARY(log)
 BAD_FLOAT_UNARY(log1p)
@@ -232,6 +234,8 @@ static const bad_case bad_cases[] = {
     {ED_OP_EQ, bad_eq, "eq: shapes do not broadcast"},
     {ED_OP_WHERE, bad_where, "where: condition must be i32 (a comparison), got f32[3]"},
     {ED_OP_EXP, bad_exp, "exp: needs a float dtype, got i32[3] (use cast)"},
+    {ED_OP_ALLREDUCE_SUM, bad_allreduce_sum, "allreduce_sum: needs a float dtype, got i32[3]"},
+    {ED_OP_ALLREDUCE_MEAN, bad_allreduce_mean, "allreduce_mean: needs a float dtype, got i32[3]"},
     {ED_OP_EXPM1, bad_expm1, "expm1: needs a float dtype"},
     {ED_OP_LOG, bad_log, "log: needs a float dtype"},
     {ED_OP_LOG1P, bad_log1p, "log1p: needs a float dtype"},

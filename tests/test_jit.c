@@ -587,6 +587,24 @@ static void test_concat_many_inputs(void **state)
     }
 }
 
+/* One process is one rank: allreduce is a copy on both backends, in place (its input
+ * dies there) or not, f32 and f64. The 2-rank values are tests/mpi's. */
+static void test_allreduce_one_rank(void **state)
+{
+    (void)state;
+    static const ed_dtype dts[] = {ED_F32, ED_F64};
+    for (int d = 0; d < 2; d++) {
+        ed_graph *g = ed_graph_new("allreduce");
+        ed_node *x = input(g, dts[d], ed_shape2(3, 5), true);
+        ed_output(g, "kept", ed_allreduce(x, false));
+        ed_output(g, "in_place", ed_allreduce(ed_neg(x), true));
+        ed_output(g, "x", x);
+        compare_backends_bits(g);
+        free_feeds();
+        ed_graph_free(g);
+    }
+}
+
 /* gather's gradient is a scatter_add into zeros; repeated indices accumulate and
  * out-of-range ones land on the clamped row. */
 static void test_gather_gradient(void **state)
@@ -848,6 +866,7 @@ int main(void)
         cmocka_unit_test_setup(test_scatter_add_every_axis, reset),
         cmocka_unit_test_setup(test_scatter_add_order, reset),
         cmocka_unit_test_setup(test_concat_many_inputs, reset),
+        cmocka_unit_test_setup(test_allreduce_one_rank, reset),
         cmocka_unit_test_setup(test_gather_gradient, reset),
         cmocka_unit_test_setup(test_matmul, reset),
         cmocka_unit_test_setup(test_random_ops_bit_identical, reset),

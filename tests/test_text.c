@@ -138,6 +138,8 @@ static ed_node *build_op(ed_graph *g, ed_op op)
     case ED_OP_RANDN: return ed_randn(g, ED_F64, ed_shape1(4));
     case ED_OP_RANDINT: return ed_randint(g, ed_shape1(5), 3, 17);
     case ED_OP_BERNOULLI: return ed_bernoulli(g, ED_F32, ed_shape1(2), 0.25);
+    case ED_OP_ALLREDUCE_SUM: return ed_allreduce(X(g), false);
+    case ED_OP_ALLREDUCE_MEAN: return ed_allreduce(X(g), true);
     case ED_OP_LOOP: return build_loop(g);
     case ED_OP_GET: return ed_loop_result(build_loop(g), 0);
     case ED_OP_FUSED: return build_fused(g);

@@ -11,6 +11,7 @@
 #include "frontend/nn.h"
 #include "frontend/optim.h"
 #include "ir/text.h"
+#include "models/data_parallel.h"
 #include "models/train_step.h"
 
 #include <math.h>
@@ -345,6 +346,53 @@ static void test_bad_options(void **state)
     ed_graph_free(g);
 }
 
+/* ---- data parallel without MPI: the split of a step's random draws ---------------- */
+
+/* x [b, 3] plus per-row noise, per-row times, and one draw of 4 values for the batch. */
+static ed_graph *draws_graph(int64_t b)
+{
+    ed_graph *g = ed_graph_new("draws");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(b, 3));
+    ed_output(g, "noise", ed_add(x, ed_randn(g, ED_F32, ed_shape2(b, 3))));
+    ed_output(g, "t", ed_randint(g, ed_shape1(b), 0, 1000));
+    ed_output(g, "shared", ed_randn(g, ED_F32, ed_shape1(4)));
+    return g;
+}
+
+static ed_program *run_draws(ed_graph *g, int64_t b)
+{
+    ed_program *p = ed_compile(g, NULL, &(ed_compile_opts){.seed = 5});
+    assert_non_null(p);
+    ed_tensor *x = ed_tensor_new(ED_F32, ed_shape2(b, 3));
+    assert_int_equal(ed_run(p, &(ed_feed){"x", x}, 1), ED_OK);
+    ed_tensor_free(x);
+    return p;
+}
+
+/* Rank r of 2 draws rows [4r, 4r + 4) of one process's draws for the batch of 8, bit for
+ * bit; the draw of 4 values, whose size the batch does not set (though it equals the
+ * local batch), stays whole. */
+static void test_data_parallel_draws_are_the_batch_rows(void **state)
+{
+    (void)state;
+    ed_graph *whole = draws_graph(8), *probe = draws_graph(8);
+    ed_program *one = run_draws(whole, 8);
+    for (int rank = 0; rank < 2; rank++) {
+        ed_graph *g = draws_graph(4);
+        assert_int_equal(ed_dp_split_draws(g, probe, 4, rank, 2), ED_OK);
+        ed_program *p = run_draws(g, 4);
+        const ed_tensor *noise = ed_program_output(p, "noise"), *t = ed_program_output(p, "t");
+        assert_memory_equal(noise->data, (const float *)ed_program_output(one, "noise")->data + 12 * rank, 12 * 4);
+        assert_memory_equal(t->data, (const int32_t *)ed_program_output(one, "t")->data + 4 * rank, 4 * 4);
+        assert_memory_equal(ed_program_output(p, "shared")->data, ed_program_output(one, "shared")->data, 4 * 4);
+        ed_program_free(p);
+        ed_graph_free(g);
+    }
+    ed_program_free(one);
+    ed_graph_free(whole);
+    ed_graph_free(probe);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_mlp_learns_xor),
         cmocka_unit_test(test_train_step_text_round_trip),
         cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_data_parallel_draws_are_the_batch_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

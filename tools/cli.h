@@ -97,6 +97,7 @@ typedef struct {
     int nlosses;
     const char *names[CLI_MAX_LOSSES];
 } cli_progress;
+/* f NULL: print nothing (only the time is kept). */
 void cli_progress_start(cli_progress *p, FILE *f, int64_t start, int64_t total, int64_t every);
 /* Name the losses (default: one, "loss"); n is at most CLI_MAX_LOSSES. */
 void cli_progress_losses(cli_progress *p, const char *const *names, int n);

@@ -1,6 +1,7 @@
 /* edifice train: train a registered model on a data set, with a progress line, a
  * checkpoint at the end (or on Ctrl-C), and --resume continuing bit for bit. */
 #include "models/trainer.h"
+#include "runtime/comm.h"
 #include "runtime/store.h"
 #include "tools/cli.h"
 
@@ -16,7 +17,7 @@ static const char usage[] =
     "                     [--steps N] [--batch B] [--lr X] [--seed S] [--n ROWS]\n"
     "                     [--backend jit|interp] [--out FILE.safetensors] [--force] [--resume FILE]\n"
     "                     [--lr-schedule cosine|constant] [--log FILE.csv] [--every K]\n"
-    "                     [--save-every K]\n"
+    "                     [--save-every K] [--mpi-timeout SECONDS] [--allreduce-bucket N]\n"
     "                     [--OPTION VALUE ...] [pass options]\n"
     "\n"
     "Trains MODEL (see `edifice models`) with Adam and writes a checkpoint: the params,\n"
@@ -52,6 +53,13 @@ static const char usage[] =
     "  --every K         without a terminal, print progress every K steps (default: a\n"
     "                    tenth of the run)\n"
     "  --OPTION VALUE    a model option, e.g. --hidden 128 (see `edifice models MODEL`)\n"
+    "Data parallel (a build with EDIFICE_MPI, started as mpirun -np R edifice train ...):\n"
+    "each rank trains on B/R rows of the batch B, gradients averaged; rank 0 prints,\n"
+    "logs and saves; --resume works on any number of ranks.\n"
+    "  --mpi-timeout S   give up (exit 1) when the other ranks do not answer within S\n"
+    "                    seconds: a rank died or hangs (default 300; 0: wait forever)\n"
+    "  --allreduce-bucket N  gradients averaged in calls of at most N values (default\n"
+    "                    1048576)\n"
     "Pass options (how the training step is compiled; not kept in the checkpoint):\n";
 
 static volatile sig_atomic_t stop_requested;
@@ -81,6 +89,8 @@ typedef struct {
     const char *log;
     long long every;      /* -1: not given */
     long long save_every; /* 0: save at the end only */
+    bool mpi_flag;        /* --mpi-timeout or --allreduce-bucket given */
+    double mpi_timeout;   /* -1: not given */
     cli_pass_args passes; /* --passes, --print-after-all, --print-after, --pass-stats */
     ed_option_arg opts[MAX_MODEL_OPTS];
     char opt_name[MAX_MODEL_OPTS][128];
@@ -160,6 +170,16 @@ static int parse_args(train_args *a, int argc, char **argv)
             rc = parse_count("--every", v, 1, &a->every);
         } else if (cli_option(argc, argv, &i, "--save-every", &v)) {
             rc = parse_count("--save-every", v, 1, &a->save_every);
+        } else if (cli_option(argc, argv, &i, "--mpi-timeout", &v)) {
+            char *end = NULL;
+            a->mpi_timeout = v ? strtod(v, &end) : NAN;
+            a->mpi_flag = true;
+            if (!v || *end || end == v || !(a->mpi_timeout >= 0 && a->mpi_timeout <= 1e6))
+                rc = cli_error(CLI_USAGE, "train: --mpi-timeout wants seconds in [0, 1e6], got '%s'", v ? v : "");
+        } else if (cli_option(argc, argv, &i, "--allreduce-bucket", &v)) {
+            rc = parse_count("--allreduce-bucket", v, 1, &k);
+            r->bucket = k;
+            a->mpi_flag = true;
         } else if (cli_option(argc, argv, &i, "--lr", &v)) {
             char *end = NULL;
             r->lr = v ? strtod(v, &end) : NAN;
@@ -211,8 +231,34 @@ static int save(ed_trainer *t, const char *out)
     return CLI_OK;
 }
 
+/* On several ranks a stop (Ctrl-C, SIGTERM) is agreed on, so every rank stops after
+ * the same step and none waits alone in the next step's allreduce. */
+static bool stop_agreed(void)
+{
+    if (ed_comm_size() == 1) return stop_requested;
+    double any = stop_requested ? 1 : 0;
+    ed_comm_allreduce(&any, &any, 1, 1, 0);
+    return any > 0;
+}
+
+/* A test hook (tests/mpi/): EDIFICE_TEST_RANK_FAULT=RANK:STEP:exit|stop makes that rank,
+ * before that step, exit at once (a crash) or stop itself (a hang), so the tests can
+ * watch the other ranks give up rather than wait forever. */
+static void rank_fault(int64_t step)
+{
+    const char *spec = getenv("EDIFICE_TEST_RANK_FAULT");
+    int rank;
+    long long at;
+    char what[8];
+    if (!spec || sscanf(spec, "%d:%lld:%7s", &rank, &at, what) != 3 || rank != ed_comm_rank() || at != step) return;
+    fprintf(stderr, "edifice: rank %d: EDIFICE_TEST_RANK_FAULT: %s before step %lld\n", rank, what, at);
+    if (strcmp(what, "stop") == 0) raise(SIGSTOP);
+    else _exit(3);
+}
+
 static int run_steps(ed_trainer *t, const train_args *a, const char *out, FILE *log)
 {
+    bool lead = ed_comm_rank() == 0; /* prints and saves; the other ranks only train */
     int64_t total = ed_trainer_options(t)->steps;
     const ed_model_def *def = ed_trainer_model(t)->def;
     const char *names[ED_MAX_STEPS];
@@ -225,9 +271,12 @@ static int run_steps(ed_trainer *t, const train_args *a, const char *out, FILE *
     int64_t start = ed_trainer_steps_done(t);
     double loss = NAN, losses[ED_MAX_STEPS] = {NAN, NAN, NAN, NAN};
     int rc = CLI_OK;
-    cli_progress_start(&pr, stderr, start, total, a->every);
+    cli_progress_start(&pr, lead ? stderr : NULL, start, total, a->every);
     cli_progress_losses(&pr, names, nloss);
-    while (ed_trainer_steps_done(t) < total && !stop_requested) {
+    ed_comm_reset_seconds();
+    bool stop = false;
+    while (ed_trainer_steps_done(t) < total && !(stop = stop_agreed())) {
+        rank_fault(ed_trainer_steps_done(t) + 1);
         if (ed_trainer_step(t, &loss) != ED_OK) {
             rc = cli_error(CLI_FAIL, "train: step %lld: %s; stopping without saving",
                            (long long)ed_trainer_steps_done(t) + 1, ed_last_error());
@@ -250,15 +299,18 @@ static int run_steps(ed_trainer *t, const train_args *a, const char *out, FILE *
             break;
         }
         cli_progress_update(&pr, step, losses);
-        if (a->save_every > 0 && step % a->save_every == 0 && step < total && (rc = save(t, out)) != CLI_OK) break;
+        if (lead && a->save_every > 0 && step % a->save_every == 0 && step < total && (rc = save(t, out)) != CLI_OK)
+            break;
     }
     int64_t done = ed_trainer_steps_done(t);
     double secs = cli_progress_end(&pr, done, losses);
     /* A log that failed on the way costs the log, not the run: the checkpoint is saved. */
     bool log_failed = log && (ferror(log) | fclose(log)) != 0;
-    if (rc == CLI_OK) {
+    if (rc == CLI_OK && !lead) {
+        if (stop) rc = 130;
+    } else if (rc == CLI_OK) {
         if ((rc = save(t, out)) != CLI_OK) {
-        } else if (stop_requested) {
+        } else if (stop) {
             fprintf(stderr,
                     "edifice: interrupted at step %lld of %lld; checkpoint saved to %s (continue with --resume %s)\n",
                     (long long)done, (long long)total, out, out);
@@ -266,6 +318,9 @@ static int run_steps(ed_trainer *t, const train_args *a, const char *out, FILE *
         } else {
             fprintf(stderr, "trained %lld steps in %.1f s (%.1f steps/s); checkpoint saved to %s\n",
                     (long long)(done - start), secs, secs > 0 ? (double)(done - start) / secs : 0.0, out);
+            if (ed_comm_size() > 1)
+                fprintf(stderr, "data parallel over %d ranks: rank 0 spent %.2f s (%.1f%%) in collectives\n",
+                        ed_comm_size(), ed_comm_seconds(), secs > 0 ? 100 * ed_comm_seconds() / secs : 0.0);
         }
     }
     if (log_failed) rc = cli_error(CLI_FAIL, "train: writing --log %s failed; the log is incomplete", a->log);
@@ -312,6 +367,8 @@ static void print_run(const train_args *a, const ed_trainer *t)
             interp ? "interp" : "jit");
     if (!interp) fprintf(stderr, " (compiled in %.0f ms)", cs.lower_ms + cs.optimize_ms + cs.codegen_ms);
     if (a->req.resume) fprintf(stderr, ", from step %lld", (long long)ed_trainer_steps_done(t));
+    if (ed_comm_size() > 1)
+        fprintf(stderr, ", %d ranks of %lld rows", ed_comm_size(), (long long)(o->batch / ed_comm_size()));
     fputc('\n', stderr);
 }
 
@@ -321,8 +378,9 @@ static int train(train_args *a)
     ed_pass_opts po = cli_pass_opts(&a->passes);
     a->req.passes = a->passes.pipeline;
     a->req.pass_opts = &po;
+    bool lead = ed_comm_rank() == 0;
     FILE *log = NULL;
-    if (a->log && !(log = open_log(a->req.def, a->log))) return CLI_FAIL;
+    if (lead && a->log && !(log = open_log(a->req.def, a->log))) return CLI_FAIL;
     ed_train_open_result run;
     if (ed_trainer_open(&a->req, &run) != ED_OK) {
         if (log) fclose(log);
@@ -332,21 +390,52 @@ static int train(train_args *a)
     const ed_trainer_opts *o = ed_trainer_options(t);
     int rc = CLI_OK;
     if (run.resumed && ed_trainer_steps_done(t) >= o->steps) {
-        fprintf(stderr, "edifice: %s is already at step %lld of %lld; nothing to do (give --steps N above it)\n",
-                a->req.resume, (long long)ed_trainer_steps_done(t), (long long)o->steps);
+        if (lead)
+            fprintf(stderr, "edifice: %s is already at step %lld of %lld; nothing to do (give --steps N above it)\n",
+                    a->req.resume, (long long)ed_trainer_steps_done(t), (long long)o->steps);
     } else {
-        if (run.diverges)
+        if (run.diverges && lead)
             fprintf(stderr,
                     "edifice: note: --batch/--lr/--lr-schedule (or --steps, which ends the cosine) differ from the "
                     "checkpoint's (%lld, %g, %s, %lld): the run continues, but not as the interrupted one would have\n",
                     (long long)run.was.batch, run.was.lr, ed_lr_schedule_name(run.was.lr_schedule),
                     (long long)run.was.steps);
-        print_run(a, t);
+        if (lead) print_run(a, t);
         rc = run_steps(t, a, run.out, log);
         log = NULL; /* closed by run_steps */
     }
     if (log) fclose(log);
     ed_trainer_free(t);
+    return rc;
+}
+
+/* mpirun's environment names the ranks; without EDIFICE_MPI each would train alone. */
+static int world_size_from_env(void)
+{
+    const char *v = getenv("OMPI_COMM_WORLD_SIZE");
+    return v ? atoi(v) : 1;
+}
+
+/* MPI starts here when mpirun started this process (an MPI build), and ends after the
+ * run; MPI-only flags in a build without MPI are refused. */
+static int train_on_ranks(train_args *a)
+{
+    if (!ed_comm_built_with_mpi()) {
+        if (a->mpi_flag)
+            return cli_error(CLI_USAGE, "train: --mpi-timeout and --allreduce-bucket need a build with MPI "
+                                        "(cmake -DEDIFICE_MPI=ON; README.md, \"Data-parallel training\")");
+        if (world_size_from_env() > 1)
+            return cli_error(CLI_USAGE,
+                             "train: started by mpirun on %d ranks, but this edifice is built without MPI "
+                             "(cmake -DEDIFICE_MPI=ON): each rank would train alone",
+                             world_size_from_env());
+        return train(a);
+    }
+    if (!ed_comm_launched()) return train(a);
+    if (a->mpi_timeout >= 0) ed_comm_set_timeout(a->mpi_timeout);
+    if (ed_comm_init() != ED_OK) return cli_error(CLI_FAIL, "train: %s", ed_last_error());
+    int rc = train(a);
+    ed_comm_finalize();
     return rc;
 }
 
@@ -367,9 +456,9 @@ int cmd_train(int argc, char **argv)
         return cli_error(
             CLI_USAGE,
             "train: give the model first, e.g. edifice train flow_matching --data moons (see edifice models)");
-    train_args a = {.every = -1};
+    train_args a = {.every = -1, .mpi_timeout = -1};
     a.req.def = ed_model_find(argv[1]);
     if (!a.req.def) return cli_error(CLI_USAGE, "train: %s", ed_last_error());
     int rc = parse_args(&a, argc, argv);
-    return rc == CLI_OK ? train(&a) : rc;
+    return rc == CLI_OK ? train_on_ranks(&a) : rc;
 }

@@ -16,7 +16,7 @@ static double now_s(void)
 void cli_progress_start(cli_progress *p, FILE *f, int64_t start, int64_t total, int64_t every)
 {
     *p = (cli_progress){.f = f,
-                        .tty = isatty(fileno(f)) == 1,
+                        .tty = f && isatty(fileno(f)) == 1,
                         .start = start,
                         .total = total,
                         .every = every,
@@ -46,6 +46,7 @@ static void format_eta(double s, char *buf, size_t size)
 
 static void draw(cli_progress *p, int64_t step, const double *losses, double t)
 {
+    if (!p->f) return; /* quiet: a rank other than 0 */
     double elapsed = t - p->t0, rate = elapsed > 0 ? (double)(step - p->start) / elapsed : 0;
     char eta[32];
     format_eta(rate > 0 ? (double)(p->total - step) / rate : -1, eta, sizeof eta);

@@ -9,6 +9,7 @@
 #include "backend/arena.h"
 #include "backend/llvm/conv_gemm.h"
 #include "backend/llvm/lower.h"
+#include "runtime/comm.h"
 #include "runtime/error.h"
 #include "runtime/philox.h"
 
@@ -173,6 +174,7 @@ static int define_symbols(LLVMOrcLLJITRef jit)
         {"ed_rng_bernoulli", (void *)ed_rng_bernoulli},
         {"ed_rng_loop_seed", (void *)ed_rng_loop_seed},
         {"ed_scalar_eval3", (void *)ed_scalar_eval3},
+        {"ed_comm_allreduce", (void *)ed_comm_allreduce},
     };
     enum { N = sizeof syms / sizeof syms[0] };
     LLVMOrcCSymbolMapPair pairs[N];

@@ -142,6 +142,7 @@ bool ed_jit_has_lowering(ed_op op)
     case ED_KIND_RANDOM: return true;
     case ED_KIND_CONTROL: return op == ED_OP_LOOP || op == ED_OP_GET;
     case ED_KIND_FUSED: return op == ED_OP_FUSED;
+    case ED_KIND_COLLECTIVE: return true;
     default: return false;
     }
 }
@@ -208,6 +209,7 @@ static int emit_body(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
         break;
     case ED_KIND_CONTROL: ed_lower_get(cg, n, args); break; /* loops have their own emitter */
     case ED_KIND_FUSED: ed_lower_fused(cg, n, args); break;
+    case ED_KIND_COLLECTIVE: ed_lower_collective(cg, n, args); break;
     default: break;
     }
     return ED_OK;

@@ -92,6 +92,8 @@ int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 /* The convolution ops (lower_conv.c): direct loops (the interpreter's bits) or calls to
  * the im2col + sgemm kernels of conv_gemm.c, by cg->conv and size. */
 void ed_lower_conv(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+/* allreduce_sum, allreduce_mean (lower_collective.c): runtime/comm.h's allreduce. */
+void ed_lower_collective(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 /* Random ops: args[0] output; seed and call are the kernel's extra i64 parameters. */
 void ed_lower_random(ed_cg *cg, const ed_node *n, LLVMValueRef out, LLVMValueRef seed, LLVMValueRef call);
 
