@@ -27,8 +27,9 @@ bench: deps
 
 # The whole suite: the normal build, then again under AddressSanitizer + UBSan (all but
 # the slow learning test, test_quality, which runs once, in the normal build), then each
-# fuzz target for EDIFICE_FUZZ_SECONDS (tests/fuzz/README.md).
-test: test-fast asan fuzz
+# fuzz target for EDIFICE_FUZZ_SECONDS (tests/fuzz/README.md), then the data-parallel
+# tests on 2 ranks (Open MPI; about 4 minutes, most of it the MPI build).
+test: test-fast asan fuzz test-mpi
 
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
