@@ -33,8 +33,8 @@ typedef struct {
     double clip_x0;     /* clamp the predicted x0 to [-c, c]; 0 = off [0] */
 } ed_diffusion_opts;
 
-#define ED_DDPM_NOPTIONS 10
-#define ED_DDIM_NOPTIONS 13
+#define ED_DDPM_NOPTIONS 16
+#define ED_DDIM_NOPTIONS 19
 extern const ed_option ed_ddpm_options[ED_DDPM_NOPTIONS];
 extern const ed_option ed_ddim_options[ED_DDIM_NOPTIONS];
 

@@ -1,5 +1,6 @@
 #include "models/registry.h"
 #include "models/generate.h"
+#include "models/unet.h"
 #include "runtime/error.h"
 
 #include <math.h>
@@ -34,6 +35,18 @@ static ed_node *diffusion_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x
     return ed_diffusion_eps(x, t, cond, NULL, &m->opts.diffusion);
 }
 
+/* The U-Net reads [C, H, W] images; the MLP any shape. */
+static int fm_check(const ed_gen_model *m)
+{
+    return m->opts.fm.net.arch == ED_ARCH_CONV ? ed_unet_check(&m->opts.fm.net.unet, m->sample, m->def->name) : ED_OK;
+}
+
+static int diffusion_check(const ed_gen_model *m)
+{
+    const ed_denoiser_opts *o = &m->opts.diffusion.net;
+    return o->arch == ED_ARCH_CONV ? ed_unet_check(&o->unet, m->sample, m->def->name) : ED_OK;
+}
+
 /* DDIM's x0 = (x - sqrt(1 - abar) eps) / sqrt(abar) multiplies any eps error by
  * 1 / sqrt(abar), about 2e4 at the cosine schedule's last step (abar ~ 2e-9): unclipped,
  * its samples on moons land 4e4 x the floor away. clip_x0 = -1 (the default) becomes a
@@ -59,6 +72,7 @@ static const ed_model_def denoiser_models[] = {
      .options = ed_fm_options,
      .noptions = ED_FM_NOPTIONS,
      .defaults = fm_defaults,
+     .check = fm_check,
      .nsteps = 1,
      .steps = {{.name = "train", .loss = fm_loss}},
      .sample = ed_denoiser_sample,
@@ -70,6 +84,7 @@ static const ed_model_def denoiser_models[] = {
      .options = ed_ddpm_options,
      .noptions = ED_DDPM_NOPTIONS,
      .defaults = ddpm_defaults,
+     .check = diffusion_check,
      .nsteps = 1,
      .steps = {{.name = "train", .loss = diffusion_loss}},
      .sample = ed_denoiser_sample,
@@ -82,6 +97,7 @@ static const ed_model_def denoiser_models[] = {
      .options = ed_ddim_options,
      .noptions = ED_DDIM_NOPTIONS,
      .defaults = ddim_defaults,
+     .check = diffusion_check,
      .nsteps = 1,
      .steps = {{.name = "train", .loss = diffusion_loss}},
      .sample = ed_denoiser_sample,
