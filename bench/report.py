@@ -148,8 +148,10 @@ DEFS = {
     "w5": ("W5 realnvp_2d", "RealNVP training step, 8 affine couplings with 1-128-128-1 nets, batch 512, Adam"),
     "w8": ("W8 wgan_gp_2d", "WGAN-GP iteration at wgan_gp's default networks: a critic step with the gradient "
            "penalty (second-order autodiff) and a generator step, batch 256, Adam (0, 0.9)"),
+    "w9_unet": ("W9 unet_fashion", "DDPM training step of the ddpm --arch conv U-Net (C 16, mults 1,2,2, group norm) "
+                "on Fashion-MNIST 28x28, batch 64, Adam; FLOPs count the convolutions"),
 }
-TRAINING = ("w1", "w2", "w3", "w3d", "w5", "w8")
+TRAINING = ("w1", "w2", "w3", "w3d", "w5", "w8", "w9_unet")
 
 
 def training_section(runs, w, summary):

@@ -365,7 +365,114 @@ def w8():
     return model, None, step, batches
 
 
-TRAINING = {"w1": w1, "w2": w2, "w3": w3, "w3d": w3d, "w5": w5, "w8": w8}
+# ---- W9 conv training steps (bench/w9.c) -----------------------------------------------
+#
+# w9_unet: the ddpm model's --arch conv U-Net at its defaults (models/unet.h): C 16, mults
+# 1,2,2, one residual block per level, GroupNorm(8, eps 1e-5), no attention, zero output
+# conv; convs glorot-uniform with PyTorch's fans (xavier_uniform_), biases zero; T = 100
+# linear betas; Fashion-MNIST in [0, 1], the first 1024 training images as 16 batches of 64.
+
+
+def conv3(i, o, stride=1):
+    return glorot(nn.Conv2d(i, o, 3, stride=stride, padding=1))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin, cout, temb, groups):
+        super().__init__()
+        self.gn1 = nn.GroupNorm(groups, cin)
+        self.conv1 = conv3(cin, cout)
+        self.temb = glorot(nn.Linear(temb, cout))
+        self.gn2 = nn.GroupNorm(groups, cout)
+        self.conv2 = conv3(cout, cout)
+        self.skip = glorot(nn.Conv2d(cin, cout, 1)) if cin != cout else None
+
+    def forward(self, h, tact):
+        u = self.conv1(F.silu(self.gn1(h))) + self.temb(tact)[:, :, None, None]
+        u = self.conv2(F.silu(self.gn2(u)))
+        return (self.skip(h) if self.skip is not None else h) + u
+
+
+class UNet(nn.Module):
+    def __init__(self, cin=1, c=16, mults=(1, 2, 2), blocks=1, groups=8):
+        super().__init__()
+        self.c = c
+        self.fc1 = glorot(nn.Linear(c, 4 * c))
+        self.fc2 = glorot(nn.Linear(4 * c, 4 * c))
+        self.inc = conv3(cin, c)
+        widths = [c * m for m in mults]
+        self.down = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        h = c
+        for i, w in enumerate(widths):
+            for _ in range(blocks):
+                self.down.append(ResBlock(h, w, 4 * c, groups))
+                h = w
+            self.downs.append(conv3(w, w, 2) if i < len(widths) - 1 else nn.Identity())
+        self.mid = ResBlock(h, h, 4 * c, groups)
+        self.up = nn.ModuleList()
+        self.ups = nn.ModuleList()
+        for i in reversed(range(len(widths))):
+            for _ in range(blocks):
+                self.up.append(ResBlock(h + widths[i], widths[i], 4 * c, groups))
+                h = widths[i]
+            self.ups.append(conv3(h, widths[i - 1]) if i > 0 else nn.Identity())
+            if i > 0:
+                h = widths[i - 1]
+        self.out_gn = nn.GroupNorm(groups, c)
+        self.out = nn.Conv2d(c, cin, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.levels, self.blocks = len(widths), blocks
+
+    def forward(self, x, t):
+        tact = F.silu(self.fc2(F.silu(self.fc1(timestep_embedding(t, self.c)))))
+        h = self.inc(x)
+        skips = []
+        k = 0
+        for i in range(self.levels):
+            for _ in range(self.blocks):
+                h = self.down[k](h, tact)
+                k += 1
+                skips.append(h)
+            h = self.downs[i](h)
+        h = self.mid(h, tact)
+        k = 0
+        for j in range(self.levels):
+            for _ in range(self.blocks):
+                h = self.up[k](torch.cat([h, skips.pop()], 1), tact)
+                k += 1
+            if j < self.levels - 1:
+                h = self.ups[j](F.interpolate(h, scale_factor=2, mode="nearest"))
+        return self.out(F.silu(self.out_gn(h)))
+
+
+def fashion_mnist(rows):
+    d = os.environ.get("EDIFICE_FASHION_MNIST") or "/usr/share/datasets/fashion-mnist"
+    with gzip.open(os.path.join(d, "train-images-idx3-ubyte.gz"), "rb") as f:
+        a = np.frombuffer(f.read(), dtype=np.uint8, offset=16)[:rows * 784]
+    return torch.from_numpy(a.astype(np.float32).reshape(rows, 1, 28, 28) / 255.0)
+
+
+def w9_unet():
+    b, n = 64, 16
+    data = fashion_mnist(b * n)
+    batches = [data[k * b:(k + 1) * b].contiguous() for k in range(n)]
+    s1, s2 = ddpm_tables(100)
+
+    def step(model, opt, x0):
+        xt, t, eps = ddpm_noised(x0, s1, s2, 100)
+        loss = F.mse_loss(model(xt, t), eps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    model = UNet()
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3), step, batches
+
+
+TRAINING = {"w1": w1, "w2": w2, "w3": w3, "w3d": w3d, "w5": w5, "w8": w8, "w9_unet": w9_unet}
 
 
 # ---- W4 sampling, analytic-denoiser variant (bench/w4.c) -------------------------------
