@@ -206,8 +206,8 @@ def training_section(runs, w, summary):
             if c:
                 rates.append("%s GFLOP/s at %d thread%s, roofline %.3f ms" % (
                     f(num(c, "sgemm_gflops"), "%.1f"), t, "s" if t > 1 else "", num(c, "roofline_ms")))
-        out += ["", "Matmul work %.1f MFLOP per step (counted from the graph: 2mnk over every matmul, forward "
-                "and backward; the optimizer has none). Roofline: that work at the 256^3 sgemm rate measured in the "
+        out += ["", "Matmul work %.1f MFLOP per step (counted from the graph: 2mnk over every matmul, and 2 x "
+                "the multiply-adds of every convolution, forward and backward; the optimizer has none). Roofline: that work at the 256^3 sgemm rate measured in the "
                 "same process (%s); the roofline share is it over the row's step time. \"edifice / this\" is this "
                 "row's step time over the edifice JIT's at the same thread count: above 1, edifice is faster. "
                 "Load: the 1-minute load average when the command started (the previous command counts in it; 2 or "
