@@ -8,6 +8,7 @@ input tensors the steps cycle through.
 import gzip
 import math
 import os
+from typing import List
 
 import numpy as np
 import torch
@@ -385,12 +386,21 @@ class ResBlock(nn.Module):
         self.temb = glorot(nn.Linear(temb, cout))
         self.gn2 = nn.GroupNorm(groups, cout)
         self.conv2 = conv3(cout, cout)
-        self.skip = glorot(nn.Conv2d(cin, cout, 1)) if cin != cout else None
+        self.skip = glorot(nn.Conv2d(cin, cout, 1)) if cin != cout else nn.Identity()
 
     def forward(self, h, tact):
         u = self.conv1(F.silu(self.gn1(h))) + self.temb(tact)[:, :, None, None]
         u = self.conv2(F.silu(self.gn2(u)))
-        return (self.skip(h) if self.skip is not None else h) + u
+        return self.skip(h) + u
+
+
+class Level(nn.Module):
+    """One resolution: its residual blocks, then the resampling (Identity at the end)."""
+
+    def __init__(self, blocks, resample):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.resample = resample
 
 
 class UNet(nn.Module):
@@ -401,49 +411,48 @@ class UNet(nn.Module):
         self.fc2 = glorot(nn.Linear(4 * c, 4 * c))
         self.inc = conv3(cin, c)
         widths = [c * m for m in mults]
-        self.down = nn.ModuleList()
-        self.downs = nn.ModuleList()
+        down = []
         h = c
         for i, w in enumerate(widths):
+            bl = []
             for _ in range(blocks):
-                self.down.append(ResBlock(h, w, 4 * c, groups))
+                bl.append(ResBlock(h, w, 4 * c, groups))
                 h = w
-            self.downs.append(conv3(w, w, 2) if i < len(widths) - 1 else nn.Identity())
+            down.append(Level(bl, conv3(w, w, 2) if i < len(widths) - 1 else nn.Identity()))
+        self.down = nn.ModuleList(down)
         self.mid = ResBlock(h, h, 4 * c, groups)
-        self.up = nn.ModuleList()
-        self.ups = nn.ModuleList()
+        up = []
         for i in reversed(range(len(widths))):
+            bl = []
             for _ in range(blocks):
-                self.up.append(ResBlock(h + widths[i], widths[i], 4 * c, groups))
+                bl.append(ResBlock(h + widths[i], widths[i], 4 * c, groups))
                 h = widths[i]
-            self.ups.append(conv3(h, widths[i - 1]) if i > 0 else nn.Identity())
             if i > 0:
+                up.append(Level(bl, nn.Sequential(nn.Upsample(scale_factor=2.0, mode="nearest"),
+                                                  conv3(h, widths[i - 1]))))
                 h = widths[i - 1]
+            else:
+                up.append(Level(bl, nn.Identity()))
+        self.up = nn.ModuleList(up)
         self.out_gn = nn.GroupNorm(groups, c)
         self.out = nn.Conv2d(c, cin, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
-        self.levels, self.blocks = len(widths), blocks
 
     def forward(self, x, t):
         tact = F.silu(self.fc2(F.silu(self.fc1(timestep_embedding(t, self.c)))))
         h = self.inc(x)
-        skips = []
-        k = 0
-        for i in range(self.levels):
-            for _ in range(self.blocks):
-                h = self.down[k](h, tact)
-                k += 1
+        skips: List[torch.Tensor] = []
+        for level in self.down:
+            for blk in level.blocks:
+                h = blk(h, tact)
                 skips.append(h)
-            h = self.downs[i](h)
+            h = level.resample(h)
         h = self.mid(h, tact)
-        k = 0
-        for j in range(self.levels):
-            for _ in range(self.blocks):
-                h = self.up[k](torch.cat([h, skips.pop()], 1), tact)
-                k += 1
-            if j < self.levels - 1:
-                h = self.ups[j](F.interpolate(h, scale_factor=2, mode="nearest"))
+        for level in self.up:
+            for blk in level.blocks:
+                h = blk(torch.cat([h, skips.pop()], 1), tact)
+            h = level.resample(h)
         return self.out(F.silu(self.out_gn(h)))
 
 
