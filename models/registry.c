@@ -66,6 +66,19 @@ static int ddim_prepare(ed_gen_model *m, ed_store *st, const ed_dataset *d, uint
     return ED_OK;
 }
 
+/* ddpm's linear schedule (Edifice's T = 100, 1e-4..0.02, kept for the MLP) ends at alpha_bar
+ * 0.37: a third of the signal is left where the sampler starts from pure noise, and U-Net
+ * samples on Fashion-MNIST came out as speckle (bench/HISTORY.md). A fresh run of the U-Net
+ * takes the cosine schedule (alpha_bar ~ 0 at T) unless --beta_schedule was given; the
+ * checkpoint keeps the choice. */
+static int ddpm_prepare(ed_gen_model *m, ed_store *st, const ed_dataset *d, uint64_t seed, ed_backend backend)
+{
+    (void)st, (void)d, (void)seed, (void)backend;
+    if (m->opts.diffusion.net.arch == ED_ARCH_CONV && !ed_gen_model_was_set(m, "beta_schedule"))
+        m->opts.diffusion.beta_schedule = ED_DIFF_BETA_COSINE;
+    return ED_OK;
+}
+
 static const ed_model_def denoiser_models[] = {
     {.name = "flow_matching",
      .summary = "conditional flow matching, linear OT path, velocity prediction, ODE sampling",
@@ -85,6 +98,7 @@ static const ed_model_def denoiser_models[] = {
      .noptions = ED_DDPM_NOPTIONS,
      .defaults = ddpm_defaults,
      .check = diffusion_check,
+     .prepare = ddpm_prepare,
      .nsteps = 1,
      .steps = {{.name = "train", .loss = diffusion_loss}},
      .sample = ed_denoiser_sample,

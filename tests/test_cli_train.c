@@ -1301,6 +1301,20 @@ static void test_conv_denoisers(void **state)
         assert_ok(&r);
         assert_non_null(strstr(r.out, "frechet_distance"));
     }
+    /* ddpm's U-Net takes the cosine schedule unless one is given; the checkpoint keeps it. */
+    cli(&r, "train ddpm --data digits --steps 1 --arch conv --channels 8 --groups 4 --beta_schedule linear "
+            "--out lin.safetensors");
+    assert_ok(&r);
+    ed_meta *mc = NULL, *ml = NULL;
+    ed_store *sc = ed_safetensors_load(TMP "/ddpm_c.safetensors", &mc);
+    ed_store *sl = ed_safetensors_load(TMP "/lin.safetensors", &ml);
+    if (!sc || !sl) fail_msg("%s", ed_last_error());
+    assert_string_equal(ed_meta_get(mc, "option.beta_schedule"), "cosine");
+    assert_string_equal(ed_meta_get(ml, "option.beta_schedule"), "linear");
+    ed_store_free(sc);
+    ed_store_free(sl);
+    ed_meta_free(mc);
+    ed_meta_free(ml);
     cli(&r, "train ddpm --data moons --steps 1 --arch conv --out x.safetensors");
     assert_one_error_line(&r, "ddpm: arch conv needs image samples [C, H, W], got rank 1");
     cli(&r, "train flow_matching --data digits --steps 1 --arch conv --mults 1,1,1,1,1 --out x.safetensors");
