@@ -10,7 +10,9 @@
  * through the standard sinusoidal embedding; Edifice's increasing frequencies on t / T
  * are not copied. cond_dropout trains the null condition as in flow matching.
  *
- * The beta tables come from models/schedules.h (ed_diffusion_beta_opts maps the options). */
+ * The beta tables come from models/schedules.h (ed_diffusion_beta_opts maps the options).
+ * A fresh ddpm run with --arch conv (the U-Net, models/unet.h) sets beta_start 1e-3 and
+ * beta_end 0.2 when neither T nor the schedule was given (models/registry.c: ddpm_prepare). */
 #ifndef ED_DIFFUSION_H
 #define ED_DIFFUSION_H
 
