@@ -148,8 +148,10 @@ DEFS = {
     "w5": ("W5 realnvp_2d", "RealNVP training step, 8 affine couplings with 1-128-128-1 nets, batch 512, Adam"),
     "w8": ("W8 wgan_gp_2d", "WGAN-GP iteration at wgan_gp's default networks: a critic step with the gradient "
            "penalty (second-order autodiff) and a generator step, batch 256, Adam (0, 0.9)"),
+    "w9_unet": ("W9 unet_fashion", "DDPM training step of the ddpm --arch conv U-Net (C 16, mults 1,2,2, group norm) "
+                "on Fashion-MNIST 28x28, batch 64, Adam; FLOPs count the convolutions"),
 }
-TRAINING = ("w1", "w2", "w3", "w3d", "w5", "w8")
+TRAINING = ("w1", "w2", "w3", "w3d", "w5", "w8", "w9_unet")
 
 
 def training_section(runs, w, summary):
@@ -204,8 +206,8 @@ def training_section(runs, w, summary):
             if c:
                 rates.append("%s GFLOP/s at %d thread%s, roofline %.3f ms" % (
                     f(num(c, "sgemm_gflops"), "%.1f"), t, "s" if t > 1 else "", num(c, "roofline_ms")))
-        out += ["", "Matmul work %.1f MFLOP per step (counted from the graph: 2mnk over every matmul, forward "
-                "and backward; the optimizer has none). Roofline: that work at the 256^3 sgemm rate measured in the "
+        out += ["", "Matmul work %.1f MFLOP per step (counted from the graph: 2mnk over every matmul, and 2 x "
+                "the multiply-adds of every convolution, forward and backward; the optimizer has none). Roofline: that work at the 256^3 sgemm rate measured in the "
                 "same process (%s); the roofline share is it over the row's step time. \"edifice / this\" is this "
                 "row's step time over the edifice JIT's at the same thread count: above 1, edifice is faster. "
                 "Load: the 1-minute load average when the command started (the previous command counts in it; 2 or "

@@ -53,7 +53,7 @@ run() {
 # Steps per timed repeat, per workload (the same for both sides).
 steps_for() {
     case $1 in
-    w1) echo 10 ;; w2) echo 20 ;; w3 | w3d) echo 3 ;; w5) echo 10 ;; w8) echo 3 ;; *) echo 3 ;;
+    w1) echo 10 ;; w2) echo 20 ;; w3 | w3d) echo 3 ;; w5) echo 10 ;; w8) echo 3 ;; w9_unet) echo 2 ;; *) echo 3 ;;
     esac
 }
 
@@ -69,7 +69,7 @@ fi
 
 # Each workload's edifice and PyTorch runs back to back, so a change in the machine's
 # load (other builds) hits both sides of a ratio alike.
-for w in ${BENCH_ONLY:-w1 w2 w3 w3d w5 w8}; do
+for w in ${BENCH_ONLY:-w1 w2 w3 w3d w5 w8 w9_unet}; do
     [ "$w" = export ] && continue
     s=$(steps_for $w)
     for t in 1 2; do

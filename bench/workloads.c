@@ -2,6 +2,7 @@
  * and matmul FLOP counting. */
 #include "bench/workloads.h"
 #include "frontend/frontend.h"
+#include "ir/conv.h"
 #include "models/image_data.h"
 #include "models/toy_data.h"
 #include "models/trainer.h"
@@ -20,8 +21,8 @@ static const struct {
     const char *id;
     int (*build)(bench_workload *w);
 } table[] = {
-    {"w1", bench_w1_build},   {"w2", bench_w2_build}, {"w3", bench_w3_build},
-    {"w3d", bench_w3d_build}, {"w5", bench_w5_build}, {"w8", bench_w8_build},
+    {"w1", bench_w1_build}, {"w2", bench_w2_build}, {"w3", bench_w3_build},           {"w3d", bench_w3d_build},
+    {"w5", bench_w5_build}, {"w8", bench_w8_build}, {"w9_unet", bench_w9_unet_build},
 };
 
 bool bench_is_training_workload(const char *id)
@@ -98,6 +99,11 @@ double bench_matmul_flops(const ed_graph *g)
     for (int i = 0; i < g->nnodes; i++) {
         const ed_node *n = g->nodes[i];
         if (n->op == ED_OP_LOOP) f += (double)n->attr.trips * bench_matmul_flops(n->attr.body);
+        if (n->op == ED_OP_CONV2D || n->op == ED_OP_CONV_TRANSPOSE2D || n->op == ED_OP_CONV2D_WEIGHT_GRAD) {
+            ed_conv_geom c = ed_conv_geom_of(n); /* the forward conv's geometry, whichever side */
+            f += 2.0 * (double)(c.n * c.o * c.oh * c.ow) * (double)(c.cg * c.kh * c.kw);
+            continue;
+        }
         if (n->op != ED_OP_MATMUL) continue;
         const ed_shape a = n->in[0]->shape;
         double k = (double)a.dim[a.rank - (n->attr.ta ? 2 : 1)];

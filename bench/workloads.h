@@ -17,7 +17,7 @@ typedef struct {
     int nbatches;
 } bench_workload;
 
-/* Build workload id ("w1", "w2", "w3", "w3d", "w5", "w8") into *w. Returns 0, or -1 with one line in
+/* Build workload id ("w1", "w2", "w3", "w3d", "w5", "w8", "w9_unet") into *w. Returns 0, or -1 with one line in
  * ed_last_error() (unknown id, graph error, data file missing). */
 int bench_workload_build(const char *id, bench_workload *w);
 void bench_workload_free(bench_workload *w);
@@ -30,6 +30,7 @@ int bench_w3_build(bench_workload *w);
 int bench_w3d_build(bench_workload *w); /* W3 at the dit model's default size */
 int bench_w5_build(bench_workload *w);
 int bench_w8_build(bench_workload *w);
+int bench_w9_unet_build(bench_workload *w); /* bench/w9.c */
 
 /* Data parallel (W1 and W3 under mpirun in an EDIFICE_MPI build, runtime/comm.h): each
  * rank's share of a workload's global batch, and the allreduce bucket its training step
@@ -52,8 +53,9 @@ int bench_toy_batches(bench_workload *w, int set, int64_t b, int n);
  * x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps. */
 ed_node *bench_ddpm_noised(ed_node *x0, int T, ed_node **t, ed_node **eps);
 
-/* 2mnk summed over every matmul node of g, a loop's body counted once per trip: the
- * FLOPs that dominate a step or a sampler call. */
+/* 2mnk summed over every matmul node of g, and 2 x (multiply-adds) over every convolution
+ * node (conv2d, its input and weight gradients: 2 N O OH OW C/groups KH KW each), a loop's
+ * body counted once per trip: the FLOPs that dominate a step or a sampler call. */
 double bench_matmul_flops(const ed_graph *g);
 
 #endif

@@ -1,4 +1,5 @@
 #include "models/denoiser.h"
+#include "models/unet.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -42,8 +43,11 @@ static ed_node *condition(ed_graph *g, ed_node *cond, ed_node *keep, int64_t bat
     return ed_concat(parts, 2, 1);
 }
 
+const char *const ed_denoiser_arch_names[ED_ARCH_COUNT + 1] = {"mlp", "conv", NULL};
+
 ed_node *ed_denoiser(ed_node *x, ed_node *t, ed_node *cond, ed_node *keep, const ed_denoiser_opts *o, const char *name)
 {
+    if (o->arch == ED_ARCH_CONV) return ed_unet(x, t, cond, keep, o, name);
     if (!x || !t) return NULL;
     ed_graph *g = x->graph;
     if (ed_graph_error(g)) return NULL;

@@ -25,6 +25,7 @@
 #define ED_DENOISER_H
 
 #include "frontend/nn.h"
+#include "models/options.h"
 
 /* SINUSOIDAL: ed_timestep_embedding of t * time_scale. FOURIER: Gaussian random
  * features [sin(2 pi W t), cos(2 pi W t)] (Tancik et al.; Song et al.'s score networks),
@@ -32,7 +33,23 @@
  * checkpointed, never trained. */
 typedef enum { ED_TIME_SINUSOIDAL, ED_TIME_FOURIER, ED_TIME_FEATURES_COUNT } ed_time_features;
 
+/* The network: the residual MLP above (the default everywhere) or the convolutional
+ * U-Net of models/unet.h (image samples [C, H, W]). */
+typedef enum { ED_ARCH_MLP, ED_ARCH_CONV, ED_ARCH_COUNT } ed_denoiser_arch;
+extern const char *const ed_denoiser_arch_names[ED_ARCH_COUNT + 1];
+
+/* The U-Net's own settings (arch conv); models/unet.h describes the network. */
 typedef struct {
+    int64_t channels;  /* base width C [16] */
+    ed_sizes mults;    /* per resolution: its width is C * mult; levels = mults.n [1,2,2] */
+    int64_t blocks;    /* residual blocks per resolution [1] */
+    int64_t attention; /* 1: self-attention at the lowest resolution [0] */
+    int64_t groups;    /* group norm groups [8] */
+} ed_unet_opts;
+
+typedef struct {
+    int arch;             /* ed_denoiser_arch [mlp] */
+    ed_unet_opts unet;    /* arch conv */
     int64_t hidden;       /* width [256] */
     int64_t layers;       /* residual blocks [4] */
     int64_t expansion;    /* inner width of a block = expansion * hidden [4] */
@@ -43,7 +60,8 @@ typedef struct {
     double fourier_scale; /* FOURIER: std of the frequencies [16 in score_sde] */
 } ed_denoiser_opts;
 
-/* x: [B, ...] float; t: [B] or [] (broadcast over the batch), any dtype (cast to x's);
+/* arch mlp: the network above; arch conv: ed_unet (models/unet.h), same arguments.
+ * x: [B, ...] float; t: [B] or [] (broadcast over the batch), any dtype (cast to x's);
  * cond: [B, obs_size] or NULL (the null condition when obs_size > 0; must be NULL when
  * obs_size is 0); keep: [B, 1] of x's dtype or NULL (all ones). Returns x's shape, or
  * NULL with the reason on the graph. */

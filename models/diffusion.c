@@ -1,4 +1,5 @@
 #include "models/diffusion.h"
+#include "models/unet.h"
 #include "runtime/error.h"
 
 #include <math.h>
@@ -27,6 +28,42 @@ static const char *const schedules[] = {"linear", "cosine", NULL};
             NULL                                                                                                       \
     }
 
+#define CONV_OPTIONS                                                                                                     \
+    {"arch",                                                                                                             \
+     ED_OPTION_ENUM,                                                                                                     \
+     D(net.arch),                                                                                                        \
+     ED_ARCH_MLP,                                                                                                        \
+     0,                                                                                                                  \
+     0,                                                                                                                  \
+     ed_denoiser_arch_names,                                                                                             \
+     "denoiser network: mlp (residual MLP) or conv (U-Net on [C, H, W] images, models/unet.h)",                          \
+     NULL},                                                                                                              \
+        {"channels", ED_OPTION_INT, D(net.unet.channels), 16, 2, 4096, NULL, "conv: base width C (even)", NULL},         \
+        {"mults",                                                                                                        \
+         ED_OPTION_SIZES,                                                                                                \
+         D(net.unet.mults),                                                                                              \
+         0,                                                                                                              \
+         1,                                                                                                              \
+         64,                                                                                                             \
+         NULL,                                                                                                           \
+         "conv: width multiplier per resolution (one level each, halving H and W)",                                      \
+         "1,2,2"},                                                                                                       \
+        {"blocks", ED_OPTION_INT, D(net.unet.blocks), 1, 1, ED_UNET_MAX_BLOCKS, NULL, "conv: residual blocks per level", \
+         NULL},                                                                                                          \
+        {"attention",                                                                                                    \
+         ED_OPTION_INT,                                                                                                  \
+         D(net.unet.attention),                                                                                          \
+         0,                                                                                                              \
+         0,                                                                                                              \
+         1,                                                                                                              \
+         NULL,                                                                                                           \
+         "conv: 1 adds self-attention at the lowest resolution",                                                         \
+         NULL},                                                                                                          \
+    {                                                                                                                    \
+        "groups", ED_OPTION_INT, D(net.unet.groups), 8, 1, 4096, NULL, "conv: group norm groups (divide every width)",   \
+            NULL                                                                                                         \
+    }
+
 #define SCHEDULE_OPTIONS                                                                                               \
     {"beta_schedule", ED_OPTION_ENUM, D(beta_schedule), ED_DIFF_BETA_LINEAR, 0, 0, schedules, "noise schedule", NULL}, \
         {"beta_start", ED_OPTION_REAL, D(beta_start), 1e-4, 1e-8, 0.5, NULL, "first beta (linear)", NULL},             \
@@ -38,12 +75,14 @@ static const char *const schedules[] = {"linear", "cosine", NULL};
 
 const ed_option ed_ddpm_options[] = {
     NET_OPTIONS,
+    CONV_OPTIONS,
     {"timesteps", ED_OPTION_INT, D(timesteps), 100, 1, 100000, NULL, "diffusion steps T", NULL},
     SCHEDULE_OPTIONS,
 };
 
 const ed_option ed_ddim_options[] = {
     NET_OPTIONS,
+    CONV_OPTIONS,
     {"timesteps", ED_OPTION_INT, D(timesteps), 1000, 1, 100000, NULL, "diffusion steps T", NULL},
     SCHEDULE_OPTIONS,
     {"ddim_steps", ED_OPTION_INT, D(ddim_steps), 50, 1, 100000, NULL, "DDIM sampling steps", NULL},
@@ -54,6 +93,7 @@ const ed_option ed_ddim_options[] = {
      NULL},
 };
 #undef NET_OPTIONS
+#undef CONV_OPTIONS
 #undef SCHEDULE_OPTIONS
 #undef D
 

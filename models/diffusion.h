@@ -10,7 +10,9 @@
  * through the standard sinusoidal embedding; Edifice's increasing frequencies on t / T
  * are not copied. cond_dropout trains the null condition as in flow matching.
  *
- * The beta tables come from models/schedules.h (ed_diffusion_beta_opts maps the options). */
+ * The beta tables come from models/schedules.h (ed_diffusion_beta_opts maps the options).
+ * A fresh ddpm run with --arch conv (the U-Net, models/unet.h) sets beta_start 1e-3 and
+ * beta_end 0.2 when neither T nor the schedule was given (models/registry.c: ddpm_prepare). */
 #ifndef ED_DIFFUSION_H
 #define ED_DIFFUSION_H
 
@@ -33,8 +35,8 @@ typedef struct {
     double clip_x0;     /* clamp the predicted x0 to [-c, c]; 0 = off [0] */
 } ed_diffusion_opts;
 
-#define ED_DDPM_NOPTIONS 10
-#define ED_DDIM_NOPTIONS 13
+#define ED_DDPM_NOPTIONS 16
+#define ED_DDIM_NOPTIONS 19
 extern const ed_option ed_ddpm_options[ED_DDPM_NOPTIONS];
 extern const ed_option ed_ddim_options[ED_DDIM_NOPTIONS];
 

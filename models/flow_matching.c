@@ -1,4 +1,5 @@
 #include "models/flow_matching.h"
+#include "models/unet.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -13,6 +14,17 @@ const ed_option ed_fm_options[] = {
     {"time_scale", ED_OPTION_REAL, FM(net.time_scale), 1000, 1e-6, 1e9, NULL,
      "t is scaled by this before the sinusoidal embedding", NULL},
     {"max_period", ED_OPTION_REAL, FM(net.max_period), 10000, 1, 1e12, NULL, "longest period of the time embedding",
+     NULL},
+    {"arch", ED_OPTION_ENUM, FM(net.arch), ED_ARCH_MLP, 0, 0, ed_denoiser_arch_names,
+     "denoiser network: mlp (residual MLP) or conv (U-Net on [C, H, W] images, models/unet.h)", NULL},
+    {"channels", ED_OPTION_INT, FM(net.unet.channels), 16, 2, 4096, NULL, "conv: base width C (even)", NULL},
+    {"mults", ED_OPTION_SIZES, FM(net.unet.mults), 0, 1, 64, NULL,
+     "conv: width multiplier per resolution (one level each, halving H and W)", "1,2,2"},
+    {"blocks", ED_OPTION_INT, FM(net.unet.blocks), 1, 1, ED_UNET_MAX_BLOCKS, NULL, "conv: residual blocks per level",
+     NULL},
+    {"attention", ED_OPTION_INT, FM(net.unet.attention), 0, 0, 1, NULL,
+     "conv: 1 adds self-attention at the lowest resolution", NULL},
+    {"groups", ED_OPTION_INT, FM(net.unet.groups), 8, 1, 4096, NULL, "conv: group norm groups (divide every width)",
      NULL},
     {"sigma_min", ED_OPTION_REAL, FM(sigma_min), 0, 0, 0.999, NULL, "noise left at t = 1 (0: rectified flow)", NULL},
     {"cond_dropout", ED_OPTION_REAL, FM(cond_dropout), 0, 0, 1, NULL,

@@ -35,7 +35,7 @@ typedef struct {
 
 /* The table's length is checked against this by the compiler (the definition is
  * unsized, so a different count is a conflicting declaration). */
-#define ED_FM_NOPTIONS 10
+#define ED_FM_NOPTIONS 16
 extern const ed_option ed_fm_options[ED_FM_NOPTIONS];
 
 /* Every option at its default; net.obs_size 0. */

@@ -515,7 +515,9 @@ static int parse_meta(const char *path, const ed_meta *m, ed_checkpoint *c)
     for (int i = 0; i < def->noptions; i++) {
         char key[128];
         snprintf(key, sizeof key, "option.%s", def->options[i].name);
-        if (!(v = need(m, path, key))) return ED_ERR;
+        /* An option added after the checkpoint was written keeps its default, which
+         * builds the network it was trained with (arch mlp and its unused conv fields). */
+        if (!(v = ed_meta_get(m, key))) continue;
         if (ed_gen_model_set(&c->model, def->options[i].name, v) != ED_OK) {
             char msg[ED_ERROR_MAX];
             snprintf(msg, sizeof msg, "%s", ed_last_error());

@@ -1345,6 +1345,75 @@ static void test_pass_options(void **state)
     assert_one_error_line(&r, "--print-after needs a pass name");
 }
 
+/* The U-Net denoiser (--arch conv) of ddpm and flow_matching on the 8x8 digits: a run and
+ * its half resumed are the same bytes (the checkpoint keeps the arch and its options, so
+ * resume, sample and eval rebuild the U-Net), samples are images in range, eval prints the
+ * image figures, and data the U-Net cannot read are refused with one line. */
+#define CONV_SMALL "--arch conv --channels 8 --groups 4 --batch 16 " CONST
+static void test_conv_denoisers(void **state)
+{
+    (void)state;
+    static result r;
+    const char *models[2] = {"ddpm", "flow_matching"};
+    for (int k = 0; k < 2; k++) {
+        const char *m = models[k], *extra = k ? "--sample_steps 4" : "--timesteps 10";
+        char cmd[512], pa[256], pb[256];
+        snprintf(cmd, sizeof cmd, "train %s --data digits --steps 4 %s %s --out %s_c.safetensors", m, CONV_SMALL, extra,
+                 m);
+        cli(&r, cmd);
+        assert_ok(&r);
+        snprintf(cmd, sizeof cmd, "train %s --data digits --steps 2 %s %s --out %s_ch.safetensors", m, CONV_SMALL,
+                 extra, m);
+        cli(&r, cmd);
+        assert_ok(&r);
+        snprintf(cmd, sizeof cmd, "train %s --resume %s_ch.safetensors --steps 4 --out %s_cr.safetensors", m, m, m);
+        cli(&r, cmd);
+        assert_ok(&r);
+        snprintf(pa, sizeof pa, "%s_c.safetensors", m);
+        snprintf(pb, sizeof pb, "%s_cr.safetensors", m);
+        expect_same_files(pa, pb);
+        snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_c.safetensors --n 9 --out %s_c.npy", m, m, m);
+        cli(&r, cmd);
+        assert_ok(&r);
+        snprintf(pa, sizeof pa, TMP "/%s_c.npy", m);
+        ed_tensor *s = ed_npy_read(pa);
+        if (!s) fail_msg("%s", ed_last_error());
+        assert_int_equal(s->shape.rank, 4);
+        assert_int_equal(s->shape.dim[0], 9);
+        assert_int_equal(s->shape.dim[3], 8);
+        for (int64_t i = 0; i < ed_tensor_numel(s); i++) assert_true(isfinite(ed_tensor_get(s, i)));
+        ed_tensor_free(s);
+        snprintf(cmd, sizeof cmd, "sample %s --ckpt %s_c.safetensors --n 16 --out %s_c.png", m, m, m);
+        cli(&r, cmd);
+        assert_ok(&r);
+        snprintf(cmd, sizeof cmd, "eval %s --ckpt %s_c.safetensors --n 64", m, m);
+        cli(&r, cmd);
+        assert_ok(&r);
+        assert_non_null(strstr(r.out, "frechet_distance"));
+    }
+    /* ddpm's U-Net takes betas 1e-3..0.2 unless the schedule or T is given (ddpm_c gave T);
+     * the checkpoint keeps them. */
+    cli(&r, "train ddpm --data digits --steps 1 --arch conv --channels 8 --groups 4 --out lin.safetensors");
+    assert_ok(&r);
+    ed_meta *mc = NULL, *ml = NULL;
+    ed_store *sc = ed_safetensors_load(TMP "/ddpm_c.safetensors", &mc);
+    ed_store *sl = ed_safetensors_load(TMP "/lin.safetensors", &ml);
+    if (!sc || !sl) fail_msg("%s", ed_last_error());
+    assert_string_equal(ed_meta_get(mc, "option.beta_end"), "0.02");
+    assert_string_equal(ed_meta_get(ml, "option.beta_end"), "0.2");
+    assert_string_equal(ed_meta_get(ml, "option.beta_start"), "0.001");
+    ed_store_free(sc);
+    ed_store_free(sl);
+    ed_meta_free(mc);
+    ed_meta_free(ml);
+    cli(&r, "train ddpm --data moons --steps 1 --arch conv --out x.safetensors");
+    assert_one_error_line(&r, "ddpm: arch conv needs image samples [C, H, W], got rank 1");
+    cli(&r, "train flow_matching --data digits --steps 1 --arch conv --mults 1,1,1,1,1 --out x.safetensors");
+    assert_one_error_line(&r, "needs H and W divisible by 16, the images are 8x8");
+    cli(&r, "train ddpm --data digits --steps 1 --arch conv --channels 12 --groups 8 --out x.safetensors");
+    assert_one_error_line(&r, "groups 8 must divide channels 12");
+}
+
 static void test_help(void **state)
 {
     (void)state;
@@ -1371,6 +1440,7 @@ int main(void)
         cmocka_unit_test(test_data_writes_npy_and_png),
         cmocka_unit_test(test_train_and_resume),
         cmocka_unit_test(test_image_families),
+        cmocka_unit_test(test_conv_denoisers),
         cmocka_unit_test(test_score_sde),
         cmocka_unit_test(test_consistency),
         cmocka_unit_test(test_consistency_distill),

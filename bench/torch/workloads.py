@@ -8,6 +8,7 @@ input tensors the steps cycle through.
 import gzip
 import math
 import os
+from typing import List
 
 import numpy as np
 import torch
@@ -365,7 +366,122 @@ def w8():
     return model, None, step, batches
 
 
-TRAINING = {"w1": w1, "w2": w2, "w3": w3, "w3d": w3d, "w5": w5, "w8": w8}
+# ---- W9 conv training steps (bench/w9.c) -----------------------------------------------
+#
+# w9_unet: the ddpm model's --arch conv U-Net at its defaults (models/unet.h): C 16, mults
+# 1,2,2, one residual block per level, GroupNorm(8, eps 1e-5), no attention, zero output
+# conv; convs glorot-uniform with PyTorch's fans (xavier_uniform_), biases zero; T = 100
+# linear betas; Fashion-MNIST in [0, 1], the first 1024 training images as 16 batches of 64.
+
+
+def conv3(i, o, stride=1):
+    return glorot(nn.Conv2d(i, o, 3, stride=stride, padding=1))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin, cout, temb, groups):
+        super().__init__()
+        self.gn1 = nn.GroupNorm(groups, cin)
+        self.conv1 = conv3(cin, cout)
+        self.temb = glorot(nn.Linear(temb, cout))
+        self.gn2 = nn.GroupNorm(groups, cout)
+        self.conv2 = conv3(cout, cout)
+        self.skip = glorot(nn.Conv2d(cin, cout, 1)) if cin != cout else nn.Identity()
+
+    def forward(self, h, tact):
+        u = self.conv1(F.silu(self.gn1(h))) + self.temb(tact)[:, :, None, None]
+        u = self.conv2(F.silu(self.gn2(u)))
+        return self.skip(h) + u
+
+
+class Level(nn.Module):
+    """One resolution: its residual blocks, then the resampling (Identity at the end)."""
+
+    def __init__(self, blocks, resample):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.resample = resample
+
+
+class UNet(nn.Module):
+    def __init__(self, cin=1, c=16, mults=(1, 2, 2), blocks=1, groups=8):
+        super().__init__()
+        self.c = c
+        self.fc1 = glorot(nn.Linear(c, 4 * c))
+        self.fc2 = glorot(nn.Linear(4 * c, 4 * c))
+        self.inc = conv3(cin, c)
+        widths = [c * m for m in mults]
+        down = []
+        h = c
+        for i, w in enumerate(widths):
+            bl = []
+            for _ in range(blocks):
+                bl.append(ResBlock(h, w, 4 * c, groups))
+                h = w
+            down.append(Level(bl, conv3(w, w, 2) if i < len(widths) - 1 else nn.Identity()))
+        self.down = nn.ModuleList(down)
+        self.mid = ResBlock(h, h, 4 * c, groups)
+        up = []
+        for i in reversed(range(len(widths))):
+            bl = []
+            for _ in range(blocks):
+                bl.append(ResBlock(h + widths[i], widths[i], 4 * c, groups))
+                h = widths[i]
+            if i > 0:
+                up.append(Level(bl, nn.Sequential(nn.Upsample(scale_factor=2.0, mode="nearest"),
+                                                  conv3(h, widths[i - 1]))))
+                h = widths[i - 1]
+            else:
+                up.append(Level(bl, nn.Identity()))
+        self.up = nn.ModuleList(up)
+        self.out_gn = nn.GroupNorm(groups, c)
+        self.out = nn.Conv2d(c, cin, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x, t):
+        tact = F.silu(self.fc2(F.silu(self.fc1(timestep_embedding(t, self.c)))))
+        h = self.inc(x)
+        skips: List[torch.Tensor] = []
+        for level in self.down:
+            for blk in level.blocks:
+                h = blk(h, tact)
+                skips.append(h)
+            h = level.resample(h)
+        h = self.mid(h, tact)
+        for level in self.up:
+            for blk in level.blocks:
+                h = blk(torch.cat([h, skips.pop()], 1), tact)
+            h = level.resample(h)
+        return self.out(F.silu(self.out_gn(h)))
+
+
+def fashion_mnist(rows):
+    d = os.environ.get("EDIFICE_FASHION_MNIST") or "/usr/share/datasets/fashion-mnist"
+    with gzip.open(os.path.join(d, "train-images-idx3-ubyte.gz"), "rb") as f:
+        a = np.frombuffer(f.read(), dtype=np.uint8, offset=16)[:rows * 784]
+    return torch.from_numpy(a.astype(np.float32).reshape(rows, 1, 28, 28) / 255.0)
+
+
+def w9_unet():
+    b, n = 64, 16
+    data = fashion_mnist(b * n)
+    batches = [data[k * b:(k + 1) * b].contiguous() for k in range(n)]
+    s1, s2 = ddpm_tables(100)
+
+    def step(model, opt, x0):
+        xt, t, eps = ddpm_noised(x0, s1, s2, 100)
+        loss = F.mse_loss(model(xt, t), eps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    model = UNet()
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3), step, batches
+
+
+TRAINING = {"w1": w1, "w2": w2, "w3": w3, "w3d": w3d, "w5": w5, "w8": w8, "w9_unet": w9_unet}
 
 
 # ---- W4 sampling, analytic-denoiser variant (bench/w4.c) -------------------------------
