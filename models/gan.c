@@ -3,6 +3,7 @@
 #include "models/gan.h"
 #include "frontend/nn.h"
 #include "frontend/norm.h"
+#include "models/conv_image.h"
 #include "models/registry.h"
 #include "passes/autodiff.h"
 #include "runtime/error.h"
@@ -101,20 +102,8 @@ static bool valid(ed_graph *g, const ed_gan_opts *o)
         ed_graph_fail(g, "gan: arch %d is out of range", o->arch);
         return false;
     }
-    if (o->arch == ED_GAN_CONV) {
-        const int64_t *im = o->image;
-        int n = o->channels.n;
-        if (n < 1 || n > ED_SIZES_MAX || im[0] < 1 || im[1] < 1 || im[2] < 1 || im[0] * im[1] * im[2] != o->data_dim) {
-            ed_graph_fail(g, "gan --arch conv: needs 1 to %d channels and an image [C, H, W] of data_dim %lld numbers",
-                          ED_SIZES_MAX, (long long)o->data_dim);
-            return false;
-        }
-        if (im[1] % (1 << n) || im[2] % (1 << n)) {
-            ed_graph_fail(g, "gan --arch conv: %d stride-2 layers need H and W divisible by %d; the image is %lldx%lld",
-                          n, 1 << n, (long long)im[1], (long long)im[2]);
-            return false;
-        }
-    }
+    if (o->arch == ED_GAN_CONV)
+        return ed_conv_image_check(g, "gan --arch conv", o->image, o->data_dim, o->channels.n, ED_SIZES_MAX);
     return true;
 }
 
