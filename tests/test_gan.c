@@ -69,7 +69,7 @@ static void test_defaults(void **state)
     assert_int_equal(o.disc_sizes.v[0], 512);
     assert_int_equal(o.disc_sizes.v[1], 256);
     assert_float_equal(o.dropout, -1, 0); /* auto: 0.3 in the MLP's D, none in DCGAN's */
-    assert_int_equal(o.init, ED_GAN_INIT_AUTO);
+    assert_int_equal(o.init, ED_GAN_INIT_GLOROT);
     assert_int_equal(o.n_critic, 1);
     assert_float_equal(o.beta1, 0.5, 0);
     ed_wgan_gp_defaults(&o);
@@ -128,7 +128,8 @@ static void test_networks_in_training(void **state)
     assert_non_null(ed_graph_leaf(g, ED_OP_STATE, "gen.bn0.running_mean"));
     assert_non_null(ed_graph_update(g, "gen.bn0.running_var"));
     assert_int_equal(count_op(g, ED_OP_BERNOULLI), 4); /* 2 layers x (real, fake) */
-    assert_int_equal(ed_graph_leaf(g, ED_OP_PARAM, "gen.0.w")->attr.init.kind, ED_INIT_GLOROT_UNIFORM); /* init auto */
+    assert_int_equal(ed_graph_leaf(g, ED_OP_PARAM, "gen.0.w")->attr.init.kind,
+                     ED_INIT_GLOROT_UNIFORM); /* init glorot */
     ed_graph_free(g);
     o.init = ED_GAN_INIT_DCGAN;
     g = ed_graph_new("disc_dcgan_init");
@@ -352,7 +353,7 @@ static void expect_shape(ed_graph *g, ed_op kind, const char *name, ed_shape wan
 }
 
 /* DCGAN (arch conv) on 8x8 images with 3 classes: G's and D's params named and shaped as
- * gan.h says, with DCGAN's N(0, 0.02) weights, G's 2-D batch norm per channel with its
+ * gan.h says (--init dcgan: N(0, 0.02) weights), G's 2-D batch norm per channel with its
  * updates, D's dropout after each convolution only when asked; both steps and the eval-mode sampler run (interpreter) with samples in
  * [0, 1] (sigmoid), and the critic's gradient penalty builds through the convolutions. */
 static void test_conv_networks(void **state)
@@ -381,7 +382,15 @@ static void test_conv_networks(void **state)
     expect_shape(g, ED_OP_PARAM, "disc.out.w", ed_shape2(8 * 2 * 2 + 3, 1));
     assert_null(ed_graph_leaf(g, ED_OP_PARAM, "gen.0.w"));
     assert_null(ed_graph_leaf(g, ED_OP_PARAM, "disc.0.w"));
-    /* init auto on conv: DCGAN's N(0, 0.02) for every weight, biases and gains kept */
+    assert_int_equal(ed_graph_leaf(g, ED_OP_PARAM, "disc.conv0.w")->attr.init.kind, ED_INIT_UNIFORM); /* glorot */
+    ed_graph_free(g);
+    /* --init dcgan: N(0, 0.02) for every weight, biases and gains kept */
+    assert_int_equal(ed_gen_model_set(&m, "init", "dcgan"), ED_OK);
+    g = ed_graph_new("dcgan_init");
+    b = (ed_batch){.x = ed_input(g, "x", ED_F32, ed_shape4(6, 1, 8, 8)),
+                   .labels = ed_input(g, "labels", ED_I32, ed_shape1(6))};
+    ed_output(g, "loss", ed_gen_model_step_loss(g, &m, 0, &b));
+    if (ed_graph_error(g)) fail_msg("%s", ed_graph_error(g));
     const char *const weights[] = {"gen.fc.w", "gen.up0.w", "gen.up1.w", "disc.conv0.w", "disc.conv1.w", "disc.out.w"};
     for (int i = 0; i < 6; i++) {
         ed_init in = ed_graph_leaf(g, ED_OP_PARAM, weights[i])->attr.init;
