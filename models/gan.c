@@ -15,6 +15,7 @@
 
 static const char *const outputs[] = {"auto", "sigmoid", "tanh", "none", NULL};
 static const char *const archs[] = {"mlp", "conv", NULL};
+static const char *const inits[] = {"glorot", "dcgan", NULL};
 
 /* The two tables differ in the defaults and notes of the widths, dropout, n_critic, the
  * betas and gp_lambda. */
@@ -22,6 +23,7 @@ static const char *const archs[] = {"mlp", "conv", NULL};
 #define ACTIVATION_HELP "activation of the hidden layers"
 #define OUTPUT_HELP "G's output activation (auto: sigmoid for data in [0, 1], else none)"
 #define BN_HELP "momentum of G's batch-norm running stats"
+#define INIT_HELP "weights: glorot (uniform) or dcgan (N(0, 0.02))"
 
 const ed_option ed_gan_options[ED_GAN_NOPTIONS] = {
     {"latent", ED_OPTION_INT, GO(latent), 128, 1, 65536, NULL, "size of the noise z", NULL},
@@ -29,7 +31,8 @@ const ed_option ed_gan_options[ED_GAN_NOPTIONS] = {
     {"discriminator_sizes", ED_OPTION_SIZES, GO(disc_sizes), 0, 1, 65536, NULL, "hidden widths of D", "512,256"},
     {"activation", ED_OPTION_ENUM, GO(activation), ED_ACT_RELU, 0, 0, ed_activation_names, ACTIVATION_HELP, NULL},
     {"output", ED_OPTION_ENUM, GO(output), ED_GAN_OUT_AUTO, 0, 0, outputs, OUTPUT_HELP, NULL},
-    {"dropout", ED_OPTION_REAL, GO(dropout), 0.3, 0, 0.99, NULL, "dropout rate in D (training only)", NULL},
+    {"dropout", ED_OPTION_REAL, GO(dropout), -1, -1, 0.99, NULL,
+     "dropout rate in D, training only (-1: 0.3, or 0 for --arch conv as DCGAN's D)", NULL},
     {"bn_momentum", ED_OPTION_REAL, GO(bn_momentum), 0.1, 0, 1, NULL, BN_HELP, NULL},
     {"n_critic", ED_OPTION_INT, GO(n_critic), 1, 1, 100, NULL, "discriminator steps per generator step", NULL},
     {"beta1", ED_OPTION_REAL, GO(beta1), 0.5, 0, 0.999999, NULL, "Adam beta1 of both steps", NULL},
@@ -37,6 +40,7 @@ const ed_option ed_gan_options[ED_GAN_NOPTIONS] = {
     {"arch", ED_OPTION_ENUM, GO(arch), ED_GAN_MLP, 0, 0, archs,
      "mlp, or conv: DCGAN on images (a run then defaults to batch 64, lr 2e-4)", NULL},
     {"channels", ED_OPTION_SIZES, GO(channels), 0, 1, 4096, NULL, "conv: D's channels (G's reversed)", "32,64"},
+    {"init", ED_OPTION_ENUM, GO(init), ED_GAN_INIT_GLOROT, 0, 0, inits, INIT_HELP, NULL},
 };
 
 /* wgan_gp on data of at most SMALL_DIM numbers (the 2-D sets) takes the toy settings of
@@ -67,11 +71,13 @@ const ed_option ed_wgan_gp_options[ED_WGAN_GP_NOPTIONS] = {
     {"arch", ED_OPTION_ENUM, GO(arch), ED_GAN_MLP, 0, 0, archs,
      "mlp, or conv: DCGAN on images (a run then defaults to batch 64, lr 2e-4)", NULL},
     {"channels", ED_OPTION_SIZES, GO(channels), 0, 1, 4096, NULL, "conv: D's channels (G's reversed)", "32,64"},
+    {"init", ED_OPTION_ENUM, GO(init), ED_GAN_INIT_GLOROT, 0, 0, inits, INIT_HELP, NULL},
 };
 #undef SMALL_NOTE
 #undef ACTIVATION_HELP
 #undef OUTPUT_HELP
 #undef BN_HELP
+#undef INIT_HELP
 #undef GO
 
 void ed_gan_defaults(ed_gan_opts *o)
@@ -98,8 +104,8 @@ static bool valid(ed_graph *g, const ed_gan_opts *o)
                       (long long)o->data_dim, (long long)o->latent, (long long)o->classes, o->activation, o->output);
         return false;
     }
-    if ((unsigned)o->arch >= ED_GAN_ARCH_COUNT) {
-        ed_graph_fail(g, "gan: arch %d is out of range", o->arch);
+    if ((unsigned)o->arch >= ED_GAN_ARCH_COUNT || (unsigned)o->init >= ED_GAN_INIT_COUNT) {
+        ed_graph_fail(g, "gan: arch %d or init %d is out of range", o->arch, o->init);
         return false;
     }
     if (o->arch == ED_GAN_CONV)
@@ -124,6 +130,14 @@ static ed_activation output_activation(const ed_gan_opts *o)
     case ED_GAN_OUT_NONE: return ED_ACT_NONE;
     default: return o->unit_range ? ED_ACT_SIGMOID : ED_ACT_NONE;
     }
+}
+
+/* D's dropout: a negative rate (the gan table's default) is 0.3 for the MLP and none for
+ * DCGAN's D, as Radford et al.'s (Frechet 46.6 against 49.8 with 0.3: bench/HISTORY.md). */
+static double disc_dropout(const ed_gan_opts *o)
+{
+    if (o->dropout >= 0) return o->dropout;
+    return o->arch == ED_GAN_CONV ? 0 : 0.3;
 }
 
 /* 4x4 kernels, stride 2, padding 1: a side halves (conv) or doubles (transposed). */
@@ -157,20 +171,36 @@ static ed_node *conv_features(ed_node *x, const ed_gan_opts *o)
     for (int i = 0; i < o->channels.n; i++) {
         char name[16];
         snprintf(name, sizeof name, "conv%d", i);
-        h = ed_dropout(ed_leaky_relu(ed_conv2d_layer(h, name, o->channels.v[i], 4, &halve, true), 0.2), o->dropout);
+        h = ed_dropout(ed_leaky_relu(ed_conv2d_layer(h, name, o->channels.v[i], 4, &halve, true), 0.2),
+                       disc_dropout(o));
     }
     return h ? ed_reshape(h, ed_shape2(b, ed_shape_numel(h->shape) / b)) : NULL;
+}
+
+/* DCGAN's init (Radford et al.): every weight ("*.w") made since node `first` drawn from
+ * N(0, 0.02) instead of the layers' glorot; biases and batch-norm gains keep theirs. One
+ * leaf per name, so D's second call finds its weights already set. */
+static void dcgan_init(ed_graph *g, int first, const ed_gan_opts *o)
+{
+    bool dcgan = o->init == ED_GAN_INIT_DCGAN;
+    for (int i = first; dcgan && !ed_graph_error(g) && i < g->nnodes; i++) {
+        ed_node *n = g->nodes[i];
+        size_t len = n->op == ED_OP_PARAM && n->attr.name ? strlen(n->attr.name) : 0;
+        if (len > 2 && strcmp(n->attr.name + len - 2, ".w") == 0) n->attr.init = (ed_init){ED_INIT_NORMAL, 0.02};
+    }
 }
 
 ed_node *ed_gan_generate(ed_node *z, ed_node *labels, const ed_gan_opts *o)
 {
     if (!z || !valid(z->graph, o)) return NULL;
     ed_graph *g = z->graph;
+    int first = g->nnodes;
     ed_scope_push(g, "gen");
     ed_node *h = with_label(z, labels, o);
     if (o->arch == ED_GAN_CONV) {
         h = h ? conv_generate(h, o) : NULL;
         ed_scope_pop(g);
+        dcgan_init(g, first, o);
         return h;
     }
     for (int i = 0; i < o->gen_sizes.n; i++) {
@@ -182,6 +212,7 @@ ed_node *ed_gan_generate(ed_node *z, ed_node *labels, const ed_gan_opts *o)
     }
     h = ed_activate(ed_dense(h, "out", o->data_dim, true), output_activation(o));
     ed_scope_pop(g);
+    dcgan_init(g, first, o);
     return h;
 }
 
@@ -189,6 +220,7 @@ ed_node *ed_gan_discriminate(ed_node *x, ed_node *labels, const ed_gan_opts *o)
 {
     if (!x || !valid(x->graph, o)) return NULL;
     ed_graph *g = x->graph;
+    int first = g->nnodes;
     ed_scope_push(g, "disc");
     if (o->arch == ED_GAN_CONV) x = conv_features(x, o);
     ed_node *h = with_label(x, labels, o);
@@ -196,10 +228,11 @@ ed_node *ed_gan_discriminate(ed_node *x, ed_node *labels, const ed_gan_opts *o)
         char dense[16];
         snprintf(dense, sizeof dense, "%d", i);
         h = ed_dropout(ed_activate(ed_dense(h, dense, o->disc_sizes.v[i], true), (ed_activation)o->activation),
-                       o->dropout);
+                       disc_dropout(o));
     }
     h = ed_dense(h, "out", 1, true);
     ed_scope_pop(g);
+    dcgan_init(g, first, o);
     return h ? ed_reshape(h, ed_shape1(h->shape.dim[0])) : NULL;
 }
 

@@ -35,11 +35,15 @@
  * batch norm -> activation, then per channel entry from the last a 4x4 stride-2
  * transposed convolution (padding 1, doubling H and W) to the entry before it -> 2-D batch
  * norm (per channel) -> activation, the last one to C channels -> the output activation.
- * D: per channel entry a 4x4 stride-2 convolution -> leaky ReLU 0.2 -> dropout, then
+ * D: per channel entry a 4x4 stride-2 convolution -> leaky ReLU 0.2 (-> dropout only if
+ * --dropout is given: DCGAN's D has none), then
  * (cgan: with the one-hot label) dense 1 on the flattened features. D has no batch norm:
  * each step runs D on the real and the fake batch apart (one batch norm per name and
  * graph), and WGAN-GP's critic must have none anyway. 28x28 with channels 32,64:
- * G 7x7x64 -> 14x14x32 -> 28x28x1, D 28 -> 14x14x32 -> 7x7x64.
+ * G 7x7x64 -> 14x14x32 -> 28x28x1, D 28 -> 14x14x32 -> 7x7x64. --init dcgan draws
+ * every weight (dense ones too) from DCGAN's N(0, 0.02) instead of the layers' glorot
+ * uniform (the default: on Fashion-MNIST the N(0, 0.02) run was worse, bench/HISTORY.md);
+ * biases zeros, batch-norm gains ones either way.
  *
  * Names: params "gen.*", "disc.*"; batch norm state "gen.bn<i>.running_mean/var"
  * (conv: "gen.fc", "gen.bn_fc", "gen.up<i>", "gen.bn<i>"; "disc.conv<i>", "disc.out"). */
@@ -53,6 +57,7 @@
 
 typedef enum { ED_GAN_STANDARD, ED_GAN_WGAN_GP, ED_GAN_COUNT } ed_gan_loss;
 typedef enum { ED_GAN_MLP, ED_GAN_CONV, ED_GAN_ARCH_COUNT } ed_gan_arch;
+typedef enum { ED_GAN_INIT_GLOROT, ED_GAN_INIT_DCGAN, ED_GAN_INIT_COUNT } ed_gan_init;
 typedef enum { ED_GAN_OUT_AUTO, ED_GAN_OUT_SIGMOID, ED_GAN_OUT_TANH, ED_GAN_OUT_NONE, ED_GAN_OUT_COUNT } ed_gan_output;
 
 typedef struct {
@@ -65,19 +70,20 @@ typedef struct {
     ed_sizes disc_sizes; /* [512,256] */
     int activation;      /* an ed_activation, both networks [relu] */
     int output;          /* ed_gan_output [auto] */
-    double dropout;      /* in the discriminator [0.3; wgan_gp on 2-D data 0] */
+    double dropout;      /* in D [gan -1: 0.3, conv 0; wgan_gp 0.3, on 2-D data 0] */
     double bn_momentum;  /* of the generator's batch norm [0.1] */
     int64_t n_critic;    /* disc steps per gen step [gan 1, wgan_gp 5] */
     double gp_lambda;    /* wgan_gp's penalty weight [10; on 2-D data 0.1] */
     double beta1, beta2; /* Adam, both steps [gan 0.5, 0.999; wgan_gp 0, 0.9] */
     int arch;            /* ed_gan_arch [mlp] */
     ed_sizes channels;   /* conv: D's channels, G's reversed [32,64] */
+    int init;            /* ed_gan_init of the weights [glorot] */
     int64_t image[3];    /* conv: one sample as [C, H, W], set by the caller */
 } ed_gan_opts;
 
-#define ED_GAN_NOPTIONS 12
+#define ED_GAN_NOPTIONS 13
 extern const ed_option ed_gan_options[ED_GAN_NOPTIONS];
-#define ED_WGAN_GP_NOPTIONS 13
+#define ED_WGAN_GP_NOPTIONS 14
 extern const ed_option ed_wgan_gp_options[ED_WGAN_GP_NOPTIONS];
 
 /* The defaults of each family (data_dim, classes, unit_range 0). */

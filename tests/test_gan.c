@@ -68,7 +68,8 @@ static void test_defaults(void **state)
     assert_int_equal(o.gen_sizes.v[1], 512);
     assert_int_equal(o.disc_sizes.v[0], 512);
     assert_int_equal(o.disc_sizes.v[1], 256);
-    assert_float_equal(o.dropout, 0.3, 0);
+    assert_float_equal(o.dropout, -1, 0); /* auto: 0.3 in the MLP's D, none in DCGAN's */
+    assert_int_equal(o.init, ED_GAN_INIT_GLOROT);
     assert_int_equal(o.n_critic, 1);
     assert_float_equal(o.beta1, 0.5, 0);
     ed_wgan_gp_defaults(&o);
@@ -106,7 +107,7 @@ static void test_wgan_gp_low_dimensional_defaults(void **state)
     assert_float_equal(m.opts.gan.dropout, 0.3, 0);
     assert_int_equal(ed_gen_model_init(&m, &ed_gan_model, ed_shape1(2), 0), ED_OK);
     assert_int_equal(m.opts.gan.gen_sizes.v[1], 512);
-    assert_float_equal(m.opts.gan.dropout, 0.3, 0);
+    assert_float_equal(m.opts.gan.dropout, -1, 0);
     assert_int_equal(ed_model_default_steps(&ed_wgan_gp_model), 4000);
 }
 
@@ -127,6 +128,13 @@ static void test_networks_in_training(void **state)
     assert_non_null(ed_graph_leaf(g, ED_OP_STATE, "gen.bn0.running_mean"));
     assert_non_null(ed_graph_update(g, "gen.bn0.running_var"));
     assert_int_equal(count_op(g, ED_OP_BERNOULLI), 4); /* 2 layers x (real, fake) */
+    assert_int_equal(ed_graph_leaf(g, ED_OP_PARAM, "gen.0.w")->attr.init.kind,
+                     ED_INIT_GLOROT_UNIFORM); /* init glorot */
+    ed_graph_free(g);
+    o.init = ED_GAN_INIT_DCGAN;
+    g = ed_graph_new("disc_dcgan_init");
+    assert_non_null(ed_gan_disc_loss(g, ed_input(g, "x", ED_F32, ed_shape2(8, 3)), NULL, &o));
+    assert_int_equal(ed_graph_leaf(g, ED_OP_PARAM, "disc.1.w")->attr.init.kind, ED_INIT_NORMAL);
     ed_graph_free(g);
 }
 
@@ -345,8 +353,8 @@ static void expect_shape(ed_graph *g, ed_op kind, const char *name, ed_shape wan
 }
 
 /* DCGAN (arch conv) on 8x8 images with 3 classes: G's and D's params named and shaped as
- * gan.h says, G's 2-D batch norm per channel with its updates, D's dropout after each
- * convolution; both steps and the eval-mode sampler run (interpreter) with samples in
+ * gan.h says (--init dcgan: N(0, 0.02) weights), G's 2-D batch norm per channel with its
+ * updates, D's dropout after each convolution only when asked; both steps and the eval-mode sampler run (interpreter) with samples in
  * [0, 1] (sigmoid), and the critic's gradient penalty builds through the convolutions. */
 static void test_conv_networks(void **state)
 {
@@ -374,8 +382,24 @@ static void test_conv_networks(void **state)
     expect_shape(g, ED_OP_PARAM, "disc.out.w", ed_shape2(8 * 2 * 2 + 3, 1));
     assert_null(ed_graph_leaf(g, ED_OP_PARAM, "gen.0.w"));
     assert_null(ed_graph_leaf(g, ED_OP_PARAM, "disc.0.w"));
+    assert_int_equal(ed_graph_leaf(g, ED_OP_PARAM, "disc.conv0.w")->attr.init.kind, ED_INIT_UNIFORM); /* glorot */
+    ed_graph_free(g);
+    /* --init dcgan: N(0, 0.02) for every weight, biases and gains kept */
+    assert_int_equal(ed_gen_model_set(&m, "init", "dcgan"), ED_OK);
+    g = ed_graph_new("dcgan_init");
+    b = (ed_batch){.x = ed_input(g, "x", ED_F32, ed_shape4(6, 1, 8, 8)),
+                   .labels = ed_input(g, "labels", ED_I32, ed_shape1(6))};
+    ed_output(g, "loss", ed_gen_model_step_loss(g, &m, 0, &b));
+    if (ed_graph_error(g)) fail_msg("%s", ed_graph_error(g));
+    const char *const weights[] = {"gen.fc.w", "gen.up0.w", "gen.up1.w", "disc.conv0.w", "disc.conv1.w", "disc.out.w"};
+    for (int i = 0; i < 6; i++) {
+        ed_init in = ed_graph_leaf(g, ED_OP_PARAM, weights[i])->attr.init;
+        if (in.kind != ED_INIT_NORMAL || in.scale != 0.02) fail_msg("%s: init %s", weights[i], ed_init_name(in.kind));
+    }
+    assert_int_equal(ed_graph_leaf(g, ED_OP_PARAM, "gen.bn0.g")->attr.init.kind, ED_INIT_ONES);
+    assert_int_equal(ed_graph_leaf(g, ED_OP_PARAM, "disc.conv0.b")->attr.init.kind, ED_INIT_ZEROS);
     assert_non_null(ed_graph_update(g, "gen.bn0.running_mean"));
-    assert_int_equal(count_op(g, ED_OP_BERNOULLI), 4); /* 2 convolutions x (real, fake) */
+    assert_int_equal(count_op(g, ED_OP_BERNOULLI), 0); /* DCGAN's D: no dropout unless asked */
     ed_store *st = ed_store_new(1);
     ed_program *p = compile(g, st);
     ed_tensor *x = ed_tensor_new(ED_F32, ed_shape4(6, 1, 8, 8)), *lab = ed_tensor_new(ED_I32, ed_shape1(6));
@@ -403,6 +427,15 @@ static void test_conv_networks(void **state)
     ed_store_free(st);
     ed_tensor_free(x);
     ed_tensor_free(lab);
+
+    /* --dropout given: a mask after each convolution */
+    assert_int_equal(ed_gen_model_set(&m, "dropout", "0.3"), ED_OK);
+    g = ed_graph_new("dcgan_dropout");
+    b = (ed_batch){.x = ed_input(g, "x", ED_F32, ed_shape4(6, 1, 8, 8)),
+                   .labels = ed_input(g, "labels", ED_I32, ed_shape1(6))};
+    assert_non_null(ed_gen_model_step_loss(g, &m, 0, &b));
+    assert_int_equal(count_op(g, ED_OP_BERNOULLI), 4); /* 2 convolutions x (real, fake) */
+    ed_graph_free(g);
 
     /* wgan_gp: the penalty's gradient (differentiated again by the step) goes through the
      * convolutions' input gradients */
