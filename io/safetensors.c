@@ -663,6 +663,12 @@ static int parse_seed(const char *path, const char *s, uint64_t *seed)
     return j.p == j.end ? ED_OK : ed_json_fail(&j, "only digits");
 }
 
+static bool is_known_key(const char *k)
+{
+    return strcmp(k, KEY_FORMAT) == 0 || strcmp(k, KEY_SEED) == 0 || strcmp(k, KEY_TRAINABLE) == 0 ||
+           strcmp(k, KEY_CRC) == 0;
+}
+
 /* Whether any metadata key starts with "edifice.". */
 static bool has_reserved_key(const ed_meta *m)
 {
@@ -678,6 +684,14 @@ static int check_reserved(header_info *h, const int *by_name_idx, uint64_t *seed
 {
     *seed = 0;
     if (!has_reserved_key(h->meta)) return ED_OK; /* a file from another tool */
+    for (int i = 0; i < h->meta->count; i++) {
+        /* An unknown one would pass into the caller's metadata, which no save accepts back. */
+        const char *k = h->meta->keys[i];
+        if (strncmp(k, RESERVED_PREFIX, strlen(RESERVED_PREFIX)) == 0 && !is_known_key(k))
+            return ed_fail("%s: unknown reserved metadata key '%s' (this edifice reads format 1: " KEY_FORMAT
+                           ", " KEY_SEED ", " KEY_TRAINABLE ", " KEY_CRC ")",
+                           h->path, k);
+    }
     const char *crc = ed_meta_get(h->meta, KEY_CRC);
     if (!crc) return ed_fail("%s: corrupt: an edifice checkpoint without its " KEY_CRC " checksum", h->path);
     bool hex = h->crc_len == 8 && strlen(crc) == 8;
@@ -814,9 +828,7 @@ static int user_meta(const header_info *h, ed_meta **meta)
     if (!*meta) return ED_ERR;
     for (int i = 0; i < h->meta->count; i++) {
         const char *k = h->meta->keys[i];
-        if (strcmp(k, KEY_FORMAT) == 0 || strcmp(k, KEY_SEED) == 0 || strcmp(k, KEY_TRAINABLE) == 0 ||
-            strcmp(k, KEY_CRC) == 0)
-            continue;
+        if (is_known_key(k)) continue;
         if (ed_meta_set(*meta, k, h->meta->values[i]) != ED_OK) {
             ed_meta_free(*meta);
             *meta = NULL;
