@@ -94,7 +94,7 @@ static int read_digits_rows(gzFile f, const char *path, float **px, int32_t **la
         lineno++;
         if (blank(line)) continue;
         if (*rows == cap) {
-            cap = cap ? 2 * cap : 2048;
+            cap = cap ? 2 * cap : 64; /* small first: a 512 KB buffer per read made the fuzzer mmap */
             float *p = realloc(*px, sizeof(float) * 64 * (size_t)cap);
             if (p) *px = p;
             int32_t *l = realloc(*lab, sizeof(int32_t) * (size_t)cap);
