@@ -3,7 +3,7 @@
 # (`distinct`: pad by one then tanh, so no two nodes share a kernel) or all one shape
 # (`same`: identical kernels, compiled once), without graph passes, at -O2. Each graph
 # is compiled cold (an empty object cache) then warm (the entry just stored), one process
-# each: `edifice run --stats`. Usage: bench/compile_series.sh BUILD_DIR [SIZES...]
+# each: `edifice run --stats`. Usage: [KINDS="distinct same"] bench/compile_series.sh BUILD_DIR [SIZES...]
 set -eu
 build=${1:?usage: compile_series.sh BUILD_DIR [SIZES...]}
 shift
@@ -22,7 +22,7 @@ chain() { # KIND N: the graph on stdout
 }
 echo "| chain | nodes | kernels | cold lower | cold optimize | cold codegen | cold total | warm total (lower + load) |"
 echo "|---|---|---|---|---|---|---|---|"
-for kind in distinct same; do
+for kind in ${KINDS:-distinct same}; do
     for n in $sizes; do
         chain "$kind" "$n" > "$work/g.edir"
         rm -rf "$work/cache"

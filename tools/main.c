@@ -39,6 +39,8 @@ static const char usage[] =
     "--print-after-all, --print-after=NAME and --pass-stats (opt takes those too).\n"
     "--check-numerics (any command, anywhere on the line) checks every value as it is computed and\n"
     "fails naming the first op that made a NaN or an infinity (slow; the passes do not fuse).\n"
+    "--no-cache (any command, anywhere on the line; or EDIFICE_NO_CACHE=1) compiles without the JIT's\n"
+    "object cache ($EDIFICE_CACHE_DIR, else ~/.cache/edifice/jit; README.md).\n"
     "`edifice COMMAND --help` describes one command.\n";
 
 static int dispatch(int argc, char **argv)
