@@ -2,7 +2,6 @@
  * bytes (little-endian), the SHA-256 of the first 24 bytes and of everything after the
  * checksum, then the key text and the object. A reader accepts only an entry of exactly
  * that size whose checksum and key both match. */
-#define _POSIX_C_SOURCE 200809L
 #include "backend/llvm/obj_cache.h"
 
 #include "backend/llvm/sha256.h"
