@@ -231,6 +231,25 @@ static void test_off_by_option_and_env(void **state)
     ed_graph_free(g);
 }
 
+/* A folder that cannot be made (a file is in the way): the program still compiles and
+ * runs; the stats say the object was not stored. */
+static void test_unwritable_folder_still_compiles(void **state)
+{
+    (void)state;
+    const char *dir = fresh_cache("blocked");
+    char file[600];
+    snprintf(file, sizeof file, "%s/not_a_folder", dir);
+    write_file_in(dir, "not_a_folder", "x");
+    setenv("EDIFICE_CACHE_DIR", file, 1);
+    ed_graph *g = small_net();
+    compiled a = compile_net(g, ED_BACKEND_JIT, false);
+    assert_string_equal(cache_of(&a), "not stored");
+    compiled b = compile_net(g, ED_BACKEND_JIT, true);
+    check_same(g, &b, &a, 0, "uncached against not stored");
+    compiled_free(&a), compiled_free(&b);
+    ed_graph_free(g);
+}
+
 /* Numerics checks bake this process's addresses in: such programs are never cached. */
 static void test_numerics_not_cached(void **state)
 {
@@ -392,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_other_program_other_entry),
         cmocka_unit_test(test_corrupt_entry_recompiles),
         cmocka_unit_test(test_off_by_option_and_env),
+        cmocka_unit_test(test_unwritable_folder_still_compiles),
         cmocka_unit_test(test_numerics_not_cached),
         cmocka_unit_test(test_cli_two_processes),
     };
