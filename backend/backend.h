@@ -67,6 +67,8 @@ typedef struct {
     bool check_numerics;     /* every float value checked as it is computed: a call that makes a
                                 NaN or an infinity fails naming the node (runtime/numerics.h);
                                 also on when EDIFICE_CHECK_NUMERICS=1 */
+    bool no_cache;           /* JIT: neither read nor write the on-disk object cache (also off when
+                                EDIFICE_NO_CACHE=1; folder and size bound: backend/llvm/obj_cache.h) */
 } ed_compile_opts;
 
 /* What compiling cost. The JIT fills every field (kernels: distinct kernel functions;
@@ -77,6 +79,7 @@ typedef struct {
     double optimize_ms;    /* the LLVM pass pipeline */
     double codegen_ms;     /* machine code (ORC compiles on the first lookup) */
     int kernels;           /* kernel functions lowered */
+    const char *cache;     /* JIT object cache: "off", "hit", "stored" or "not stored"; NULL: interp */
     size_t arena_bytes;    /* the one buffer holding every computed node's value (JIT) */
     ed_arena_stats memory; /* the memory plan along the program's order; the interpreter
                               reports what the JIT's default plan would be (arena_bytes 0) */

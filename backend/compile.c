@@ -173,6 +173,8 @@ static int fill_consts(const ed_graph *g, char *base, const int64_t *offsets)
     return ED_OK;
 }
 
+static const char *const cache_names[] = {"off", "hit", "stored", "not stored"};
+
 /* Consts never change and their buffers are the program's: fill them once here, then
  * let LLVM compile the rest with the arena offsets baked in. */
 static int compile_jit(ed_program *p, const int64_t *offsets)
@@ -180,13 +182,14 @@ static int compile_jit(ed_program *p, const int64_t *offsets)
     if (fill_consts(p->graph, p->arena, offsets) != ED_OK) return ED_ERR;
     if (!(p->ptrs = zalloc(p->nnodes, sizeof *p->ptrs))) return ed_fail("compile: out of memory");
     p->jit = ed_jit_compile(p->graph, p->order, offsets, (int)p->opts.opt_level - ED_OPT_O0,
-                            p->opts.check_numerics ? &p->fault : NULL, p->opts.conv);
+                            p->opts.check_numerics ? &p->fault : NULL, p->opts.conv, !p->opts.no_cache);
     if (!p->jit) return ED_ERR;
     ed_jit_stats js = ed_jit_get_stats(p->jit);
     p->stats = (ed_compile_stats){.lower_ms = js.lower_ms,
                                   .optimize_ms = js.optimize_ms,
                                   .codegen_ms = js.codegen_ms,
                                   .kernels = js.kernels,
+                                  .cache = cache_names[js.cache],
                                   .arena_bytes = p->arena_bytes,
                                   .memory = p->stats.memory};
     return ED_OK;

@@ -238,6 +238,37 @@ def w1_extras(runs):
 
 
 
+def compile_section(runs):
+    """Cold (an empty object cache: bench.c's fresh folder) and warm (the same compile
+    again in the process, the entry just stored) per training workload, then the
+    kernels-vs-compile-time series of bench/compile_series.sh."""
+    out = ["## JIT compile: cold and warm (object cache)", "",
+           "Cold: the first compile of the run, into an empty object cache (optimizer and code generator run, "
+           "the object is stored). Warm: the same graph compiled again right after, as a second process would "
+           "(the object loaded; the graph passes and lowering still run). JIT = lower + LLVM passes + codegen "
+           "(or load); total = all of ed_compile, graph passes and memory plan included. From the 1-thread JIT "
+           "runs of the workload sections.", "",
+           "| workload | kernels | cold JIT | cold: lower / passes / codegen | cold total | warm JIT | warm total |",
+           "|---|---|---|---|---|---|---|"]
+    for w in TRAINING:
+        r = first(runs, "c-%s-jit-t1" % w, workload=w)
+        if not r or "warm_jit_ms" not in r:
+            continue
+        jit = num(r, "lower_ms") + num(r, "optimize_ms") + num(r, "codegen_ms")
+        out.append("| %s | %s | %.0f ms | %.0f / %.0f / %.0f ms | %.2f s | %.0f ms (%s) | %.2f s |" % (
+            DEFS[w][0], r.get("kernels", "?"), jit, num(r, "lower_ms"), num(r, "optimize_ms"), num(r, "codegen_ms"),
+            num(r, "compile_s"), num(r, "warm_jit_ms"), r.get("warm_cache", "?"), num(r, "warm_compile_s")))
+    series = runs.get("compile-series")
+    out += ["", "### Compile time against kernels (tanh chains, no graph passes, -O2, cold then warm)", ""]
+    if series and not series["exit"]:
+        out += [ln for ln in series["lines"] if ln.startswith("|")]
+        out += ["", cmd(runs, "compile-series") + ". `distinct`: no two nodes share a kernel; `same`: every tanh "
+                "is one kernel (the randn source the other)."]
+    else:
+        out.append(status(runs, "compile-series"))
+    return out + [""]
+
+
 def passes_section(runs):
     """Each training step with the default pipeline against the same step without graph
     passes (`--passes ''`), JIT at 1 thread, run back to back."""
@@ -541,7 +572,7 @@ def main():
         sections += training_section(runs, w, summary)
         if w == "w1":
             sections += w1_extras(runs)
-    sections += passes_section(runs) + w4_section(runs) + w4net_section(runs) + w7_section(runs) + export_section(runs) + w6_section(runs) + loop_section(runs)
+    sections += compile_section(runs) + passes_section(runs) + w4_section(runs) + w4net_section(runs) + w7_section(runs) + export_section(runs) + w6_section(runs) + loop_section(runs)
     doc = ["# Benchmark results", "",
            "Written by `make bench` (bench/run.sh, bench/report.py) on %s UTC. Do not edit by hand: re-run it. "
            "Workload definitions: bench/README.md. Earlier hand-recorded figures and their analysis: "

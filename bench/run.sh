@@ -118,6 +118,7 @@ for o in 0 1 3; do
     run "c-w1-jit-O$o" 1 "$B" w1 -O$o --threads 1 --repeats $REPEATS --steps 10
 done
 run "c-loop-jit" 1 "$B" loop --backend jit --steps 1 --repeats $REPEATS
+run "compile-series" 1 sh bench/compile_series.sh "$BUILD"
 run "c-loop-interp" 1 "$B" loop --backend interp --steps 1 --repeats $REPEATS
 
 uptime >"$OUT/load-after.txt"

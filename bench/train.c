@@ -47,6 +47,17 @@ int bench_train(const bench_opts *o, const char *id)
         &(ed_compile_opts){
             .backend = o->backend, .opt_level = o->opt, .passes = o->passes, .arena = o->arena, .pass_opts = &po});
     double compile_s = bench_now() - t0;
+    /* the same compile again: with the object cache on, what a second process pays */
+    ed_store *st_warm = ed_store_new(0);
+    t0 = bench_now();
+    ed_program *warm = p ? ed_compile(w.g, st_warm,
+                                      &(ed_compile_opts){.backend = o->backend, .opt_level = o->opt,
+                                                         .passes = o->passes, .arena = o->arena})
+                         : NULL;
+    double warm_s = bench_now() - t0;
+    ed_compile_stats ws = warm ? ed_program_compile_stats(warm) : (ed_compile_stats){0};
+    ed_program_free(warm);
+    ed_store_free(st_warm);
     int nodes_after = po.nstats ? ps[po.nstats - 1].nodes_after : w.g->nnodes;
     train_call call = {.p = p, .w = &w, .feed = {w.input, NULL}};
     bench_stat s;
@@ -72,8 +83,12 @@ int bench_train(const bench_opts *o, const char *id)
         if (ed_comm_size() > 1)
             printf("%s data parallel: %d ranks of %lld rows, %.1f%% of the timed steps in allreduce (rank 0)\n",
                    w.title, ed_comm_size(), (long long)w.batches[0]->shape.dim[0], 100 * comm_share);
-        printf("%s compile split: lower=%.1fms optimize=%.1fms codegen=%.1fms kernels=%d arena=%zu bytes\n", w.title,
-               cs.lower_ms, cs.optimize_ms, cs.codegen_ms, cs.kernels, cs.arena_bytes);
+        printf("%s compile split: lower=%.1fms optimize=%.1fms codegen=%.1fms kernels=%d arena=%zu bytes cache=%s\n",
+               w.title, cs.lower_ms, cs.optimize_ms, cs.codegen_ms, cs.kernels, cs.arena_bytes,
+               cs.cache ? cs.cache : "none");
+        printf("%s second compile: %.3fs (JIT %.1fms: lower=%.1fms optimize=%.1fms codegen=%.1fms) cache=%s\n", w.title,
+               warm_s, ws.lower_ms + ws.optimize_ms + ws.codegen_ms, ws.lower_ms, ws.optimize_ms, ws.codegen_ms,
+               ws.cache ? ws.cache : "none");
         printf("%s memory: arena=%lld buffers=%lld (%d) peak=%lld bytes, %d in place\n", w.title,
                (long long)cs.memory.arena_bytes, (long long)cs.memory.buffer_bytes, cs.memory.buffers,
                (long long)cs.memory.peak_bytes, cs.memory.inplace);
@@ -81,12 +96,14 @@ int bench_train(const bench_opts *o, const char *id)
             "RESULT workload=%s backend=%s threads=%d opt=%d passes=%s nodes=%d nodes_after=%d kernels=%d "
             "arena_bytes=%zu buffer_bytes=%lld peak_bytes=%lld inplace=%d compile_s=%.4f lower_ms=%.2f optimize_ms=%.2f codegen_ms=%.2f median_ms=%.4f "
             "min_ms=%.4f max_ms=%.4f repeats=%d steps=%d mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f "
-            "loss_first=%.6g loss_last=%.6g ranks=%d comm_share=%.4f\n",
+            "loss_first=%.6g loss_last=%.6g ranks=%d comm_share=%.4f cache=%s warm_compile_s=%.4f warm_jit_ms=%.2f "
+            "warm_cache=%s\n",
             id, bench_backend_name(o->backend), o->threads, opt, o->passes && !*o->passes ? "none" : "default",
             w.g->nnodes, nodes_after, cs.kernels, cs.arena_bytes, (long long)cs.memory.buffer_bytes,
             (long long)cs.memory.peak_bytes, cs.memory.inplace, compile_s, cs.lower_ms, cs.optimize_ms, cs.codegen_ms,
             1e3 * s.median, 1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, flops / 1e6, sgemm / 1e9, 1e3 * roof,
-            call.first_loss, call.last_loss, ed_comm_size(), comm_share);
+            call.first_loss, call.last_loss, ed_comm_size(), comm_share, cs.cache ? cs.cache : "none", warm_s,
+            ws.lower_ms + ws.optimize_ms + ws.codegen_ms, ws.cache ? ws.cache : "none");
         rc = isfinite(call.last_loss) ? 0 : 1;
         if (rc) fprintf(stderr, "bench %s: the loss is not finite\n", id);
     }

@@ -228,12 +228,13 @@ static void test_stats(void **state)
 {
     (void)state;
     static cli_result r;
-    cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/s' --stats");
+    /* --no-cache: the optimizer runs (a cached object skips it) */
+    cli(&r, "run '" EXAMPLE "' --input x='" TMP "/x.npy' --out '" TMP "/s' --stats --no-cache");
     if (r.status != 0) fail_msg("run --stats failed: %s", r.err);
     double lower, opt, cg;
     int kernels, end = 0;
-    int got = sscanf(r.err, "compile: lower %lf ms, optimize %lf ms, codegen %lf ms, %d kernels\n%n", &lower, &opt, &cg,
-                     &kernels, &end);
+    int got = sscanf(r.err, "compile: lower %lf ms, optimize %lf ms, codegen %lf ms, %d kernels, cache off\n%n", &lower,
+                     &opt, &cg, &kernels, &end);
     if (got != 4 || end == 0) fail_msg("no stats line on stderr: %s", r.err);
     /* 3 matmuls, 2 fused bias add + tanh of the same shape (one kernel), the last bias add, 1 mean */
     assert_int_equal(kernels, 6);

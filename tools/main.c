@@ -39,6 +39,8 @@ static const char usage[] =
     "--print-after-all, --print-after=NAME and --pass-stats (opt takes those too).\n"
     "--check-numerics (any command, anywhere on the line) checks every value as it is computed and\n"
     "fails naming the first op that made a NaN or an infinity (slow; the passes do not fuse).\n"
+    "--no-cache (any command, anywhere on the line; or EDIFICE_NO_CACHE=1) compiles without the JIT's\n"
+    "object cache ($EDIFICE_CACHE_DIR, else ~/.cache/edifice/jit; README.md).\n"
     "`edifice COMMAND --help` describes one command.\n";
 
 static int dispatch(int argc, char **argv)
@@ -69,22 +71,25 @@ static int dispatch(int argc, char **argv)
     return cli_error(CLI_USAGE, "unknown command '%s' (try edifice --help)", cmd);
 }
 
-/* --check-numerics, anywhere on the line, for every command that compiles: the programs
- * check each value as it is computed (backend/backend.h). Taken out before the command
- * parses its flags; the library reads it as EDIFICE_CHECK_NUMERICS. */
-static int take_check_numerics(int argc, char **argv)
+/* A flag taken anywhere on the line, for every command that compiles, before the command
+ * parses its own: the library reads it as the environment variable env = "1".
+ * --check-numerics: the programs check each value as it is computed (backend/backend.h);
+ * --no-cache: the JIT neither reads nor writes its object cache. */
+static int take_global_flag(int argc, char **argv, const char *flag, const char *env)
 {
     int n = 0;
     for (int i = 0; i < argc; i++)
-        if (i == 0 || strcmp(argv[i], "--check-numerics") != 0) argv[n++] = argv[i];
-    if (n < argc && setenv("EDIFICE_CHECK_NUMERICS", "1", 1) != 0) return -1;
+        if (i == 0 || strcmp(argv[i], flag) != 0) argv[n++] = argv[i];
+    if (n < argc && setenv(env, "1", 1) != 0) return -1;
     argv[n] = NULL;
     return n;
 }
 
 int main(int argc, char **argv)
 {
-    argc = take_check_numerics(argc, argv);
+    argc = take_global_flag(argc, argv, "--check-numerics", "EDIFICE_CHECK_NUMERICS");
     if (argc < 0) return cli_finish_stdout(cli_error(CLI_FAIL, "--check-numerics: cannot set the environment"));
+    argc = take_global_flag(argc, argv, "--no-cache", "EDIFICE_NO_CACHE");
+    if (argc < 0) return cli_finish_stdout(cli_error(CLI_FAIL, "--no-cache: cannot set the environment"));
     return cli_finish_stdout(dispatch(argc, argv));
 }

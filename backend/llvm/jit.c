@@ -9,12 +9,14 @@
 #include "backend/arena.h"
 #include "backend/llvm/conv_gemm.h"
 #include "backend/llvm/lower.h"
+#include "backend/llvm/obj_cache.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
 #include "runtime/philox.h"
 
 #include <cblas.h>
 #include <llvm-c/Analysis.h>
+#include <llvm-c/BitWriter.h>
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
@@ -225,8 +227,78 @@ void ed_jit_free(ed_jit *j)
     free(j);
 }
 
+/* The object code of the optimized module m, as the LLJIT would generate it (the same
+ * host TargetMachine at level). NULL with ed_last_error(). */
+static LLVMMemoryBufferRef emit_object(LLVMModuleRef m, int level)
+{
+    LLVMTargetMachineRef tm = host_tm(level);
+    if (!tm) return NULL;
+    char *msg = NULL;
+    LLVMMemoryBufferRef buf = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMObjectFile, &msg, &buf)) {
+        ed_fail("backend jit: emitting the object: %s", msg ? msg : "unknown error");
+        LLVMDisposeMessage(msg);
+        buf = NULL;
+    }
+    LLVMDisposeTargetMachine(tm);
+    return buf;
+}
+
+/* The cache key of the lowered module m: its bitcode is what the program compiles from. */
+static char *module_key(LLVMModuleRef m, int level)
+{
+    LLVMMemoryBufferRef bc = LLVMWriteBitcodeToMemoryBuffer(m);
+    char *key = bc ? ed_obj_cache_key(LLVMGetBufferStart(bc), LLVMGetBufferSize(bc), level) : NULL;
+    if (bc) LLVMDisposeMemoryBuffer(bc);
+    if (!key) ed_fail("backend jit: out of memory");
+    return key;
+}
+
+/* Hand the object in buf (taken) to the JIT. */
+static int add_object(ed_jit *j, LLVMMemoryBufferRef buf)
+{
+    LLVMErrorRef err = LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), buf);
+    return err ? fail_llvm("adding the object", err) : ED_OK;
+}
+
+/* Optimize mod, then either hand it to the LLJIT as IR (no cache) or emit its object,
+ * store it under key and add that: a cold and a warm run load the same bytes. Takes mod
+ * and tsctx. */
+static int compile_module(ed_jit *j, LLVMModuleRef mod, LLVMOrcThreadSafeContextRef tsctx, int level,
+                          const char *dir, const char *key)
+{
+    LLVMTargetMachineRef tm = host_tm(level);
+    int st = tm ? ed_llvm_optimize(mod, tm, level, &j->stats) : ED_ERR;
+    if (tm) LLVMDisposeTargetMachine(tm);
+    double t0 = now_ms();
+    if (st == ED_OK && key) {
+        LLVMMemoryBufferRef obj = emit_object(mod, level);
+        LLVMDisposeModule(mod);
+        LLVMOrcDisposeThreadSafeContext(tsctx);
+        if (!obj) return ED_ERR;
+        j->stats.cache = ed_obj_cache_store(dir, key, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj),
+                                            ed_obj_cache_max_bytes()) == ED_OK
+                             ? ED_JIT_CACHE_STORED
+                             : ED_JIT_CACHE_NOT_STORED;
+        st = add_object(j, obj);
+    } else if (st == ED_OK) {
+        LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsctx); /* takes mod */
+        LLVMOrcDisposeThreadSafeContext(tsctx);                                     /* the TSM keeps it alive */
+        LLVMErrorRef err = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
+        if (err) {
+            LLVMOrcDisposeThreadSafeModule(tsm);
+            st = fail_llvm("adding the module", err);
+        }
+    } else {
+        LLVMDisposeModule(mod);
+        LLVMOrcDisposeThreadSafeContext(tsctx);
+    }
+    j->stats.codegen_ms += now_ms() - t0;
+    return st;
+}
+
 ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *offsets, int level,
-                       ed_numerics_fault *numerics, ed_conv_lowering conv)
+                       ed_numerics_fault *numerics, ed_conv_lowering conv, bool cache)
 {
     pthread_once(&init_once, init_llvm);
     if (level < 0 || level > 3) {
@@ -240,7 +312,7 @@ ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *
     }
     double t0 = now_ms();
     if (!(j->jit = new_lljit(level))) goto fail;
-    double jit_ms = now_ms() - t0;
+    j->stats.codegen_ms = now_ms() - t0;
 
     LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
     ed_cg cg;
@@ -250,32 +322,38 @@ ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *
     int st = ed_llvm_lower_module(&cg, g, order, offsets, LLVMOrcLLJITGetTripleString(j->jit),
                                   LLVMOrcLLJITGetDataLayoutStr(j->jit), &j->stats);
     LLVMDisposeBuilder(cg.b);
-    LLVMTargetMachineRef tm = st == ED_OK ? host_tm(level) : NULL;
-    if (tm) {
-        st = ed_llvm_optimize(cg.mod, tm, level, &j->stats);
-        LLVMDisposeTargetMachine(tm);
-    }
-    if (st != ED_OK || !tm) {
+    /* Numerics checks bake this process's addresses into the code: never cached. */
+    char *dir = st == ED_OK && cache && !numerics && !ed_obj_cache_env_off() ? ed_obj_cache_dir() : NULL;
+    char *key = NULL;
+    if (dir && !(key = module_key(cg.mod, level))) st = ED_ERR;
+    void *obj = NULL;
+    size_t obj_len = 0;
+    t0 = now_ms();
+    if (key && ed_obj_cache_load(dir, key, &obj, &obj_len)) {
         LLVMDisposeModule(cg.mod);
         LLVMOrcDisposeThreadSafeContext(tsctx);
-        goto fail;
+        j->stats.cache = ED_JIT_CACHE_HIT;
+        st = add_object(j, LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, obj_len, "ed_cached_object"));
+        free(obj);
+        j->stats.codegen_ms += now_ms() - t0;
+    } else if (st == ED_OK) {
+        st = compile_module(j, cg.mod, tsctx, level, dir, key);
+    } else {
+        LLVMDisposeModule(cg.mod);
+        LLVMOrcDisposeThreadSafeContext(tsctx);
     }
+    free(dir);
+    free(key);
+    if (st != ED_OK) goto fail;
     t0 = now_ms();
-    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(cg.mod, tsctx); /* takes mod */
-    LLVMOrcDisposeThreadSafeContext(tsctx);                                           /* the TSM keeps it alive */
-    LLVMErrorRef err = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
-    if (err) {
-        LLVMOrcDisposeThreadSafeModule(tsm);
-        fail_llvm("adding the module", err);
-        goto fail;
-    }
     LLVMOrcExecutorAddress addr = 0;
-    if ((err = LLVMOrcLLJITLookup(j->jit, &addr, "ed_entry"))) { /* compiles the module */
+    LLVMErrorRef err;
+    if ((err = LLVMOrcLLJITLookup(j->jit, &addr, "ed_entry"))) { /* compiles or links the module */
         fail_llvm("code generation", err);
         goto fail;
     }
     j->entry = (ed_jit_entry)(uintptr_t)addr;
-    j->stats.codegen_ms = jit_ms + (now_ms() - t0);
+    j->stats.codegen_ms += now_ms() - t0;
     return j;
 fail:
     ed_jit_free(j);

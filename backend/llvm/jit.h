@@ -20,9 +20,18 @@ typedef struct ed_jit ed_jit;
 typedef void (*ed_jit_entry)(void *arena, void *const *values, uint64_t seed, uint64_t call);
 
 /* Milliseconds per phase of ed_jit_compile; codegen includes creating the LLJIT. */
+/* What the object cache did for one compile. */
+typedef enum {
+    ED_JIT_CACHE_OFF,        /* not asked, EDIFICE_NO_CACHE, no cache folder, or numerics checks */
+    ED_JIT_CACHE_HIT,        /* the object came from the cache: no optimization, no codegen */
+    ED_JIT_CACHE_STORED,     /* compiled, and the object stored */
+    ED_JIT_CACHE_NOT_STORED, /* compiled; storing failed (ed_last_error() says why), the program works */
+} ed_jit_cache;
+
 typedef struct {
-    double lower_ms, optimize_ms, codegen_ms;
+    double lower_ms, optimize_ms, codegen_ms; /* codegen: or loading and linking a cached object */
     int kernels; /* kernel functions in the module before optimization */
+    ed_jit_cache cache;
 } ed_jit_stats;
 
 /* True when op has a lowering (leaves included). */
@@ -34,10 +43,11 @@ int ed_jit_check(const ed_graph *g);
  * g in the given topological order, with the arena offsets of ed_arena_plan. The
  * code-generation level follows level too (O0 = CodeGenLevelNone ... O3 = Aggressive).
  * With numerics, every float kernel output is checked into it as the program runs
- * (runtime/numerics.h; it must outlive the code). conv: the convolutions' form. NULL
- * with ed_last_error() on failure. */
+ * (runtime/numerics.h; it must outlive the code). conv: the convolutions' form. cache:
+ * look the object up in, and store it into, the on-disk cache (obj_cache.h) unless
+ * EDIFICE_NO_CACHE is set or numerics is on. NULL with ed_last_error() on failure. */
 ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *offsets, int level,
-                       ed_numerics_fault *numerics, ed_conv_lowering conv);
+                       ed_numerics_fault *numerics, ed_conv_lowering conv, bool cache);
 ed_jit_entry ed_jit_entry_fn(const ed_jit *j);
 ed_jit_stats ed_jit_get_stats(const ed_jit *j);
 /* Milliseconds spent building, optimizing and code-generating, in total. */

@@ -1,0 +1,419 @@
+/* The JIT's on-disk object cache (backend/llvm/obj_cache.h): a warm compile loads the
+ * cold one's object and gives the same bits (and the interpreter's); a flipped byte or a
+ * truncated entry is recompiled and replaced; the option and EDIFICE_NO_CACHE turn it
+ * off; two processes compiling at once; eviction past the bound; SHA-256 vectors.
+ * Every test uses its own folder under the build tree (EDIFICE_CACHE_DIR). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "support/cli_run.h"
+#include "support/run_check.h"
+
+#include "backend/llvm/obj_cache.h"
+#include "backend/llvm/sha256.h"
+#include "io/npy.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TMP ED_BINARY_DIR "/test_kcache_tmp"
+
+/* A fresh, empty cache folder TMP/name, set as EDIFICE_CACHE_DIR. */
+static const char *fresh_cache(const char *name)
+{
+    static char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", TMP, name);
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    setenv("EDIFICE_CACHE_DIR", dir, 1);
+    unsetenv("EDIFICE_NO_CACHE");
+    return dir;
+}
+
+/* The only entry in dir (the test's folder holds one program's), malloc'd path. */
+static char *only_entry(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    char *path = NULL;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strstr(e->d_name, ".edobj") && !strstr(e->d_name, ".tmp")) {
+            free(path);
+            path = malloc(strlen(dir) + strlen(e->d_name) + 2);
+            sprintf(path, "%s/%s", dir, e->d_name);
+            n++;
+        }
+    closedir(d);
+    assert_int_equal(n, 1);
+    return path;
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += strstr(e->d_name, ".edobj") != NULL;
+    closedir(d);
+    return n;
+}
+
+/* exp, tanh, a sum and a matmul: inline polynomials, a reduction and a BLAS call. */
+static ed_graph *small_net(void)
+{
+    ed_graph *g = ed_graph_new("kcache");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(8, 16));
+    ed_node *w = ed_param(g, "w", ED_F32, ed_shape2(16, 4), (ed_init){ED_INIT_GLOROT_UNIFORM, 0});
+    ed_node *h = ed_tanh(ed_matmul(ed_exp(x), w));
+    ed_output(g, "h", h);
+    ed_output(g, "s", ed_sum(ed_relu(h), 1u << 1, false));
+    return g;
+}
+
+typedef struct {
+    ed_program *p;
+    ed_store *st;
+} compiled;
+
+static compiled compile_net(const ed_graph *g, ed_backend be, bool no_cache)
+{
+    compiled c = {.st = ed_store_new(3)};
+    c.p = ed_compile(g, c.st, &(ed_compile_opts){.backend = be, .no_cache = no_cache});
+    if (!c.p) fail_msg("compile: %s", ed_last_error());
+    return c;
+}
+
+static void compiled_free(compiled *c)
+{
+    ed_program_free(c->p);
+    ed_store_free(c->st);
+}
+
+static const char *cache_of(const compiled *c) { return ed_program_compile_stats(c->p).cache; }
+
+/* Runs a and b on the same feeds and compares their outputs with tol. */
+static void check_same(const ed_graph *g, compiled *a, compiled *b, double tol, const char *what)
+{
+    rng_seed(7);
+    random_feeds fd;
+    random_feeds_make(g, -1, 1, &fd);
+    run_ok(a->p, fd.f, fd.n);
+    run_ok(b->p, fd.f, fd.n);
+    check_tensors_agree(out(a->p, "h"), out(b->p, "h"), tol, what, "h");
+    check_tensors_agree(out(a->p, "s"), out(b->p, "s"), tol, what, "s");
+    random_feeds_free(&fd);
+}
+
+static void test_cold_warm_same_bits(void **state)
+{
+    (void)state;
+    fresh_cache("warm");
+    ed_graph *g = small_net();
+    compiled cold = compile_net(g, ED_BACKEND_JIT, false);
+    assert_string_equal(cache_of(&cold), "stored");
+    compiled warm = compile_net(g, ED_BACKEND_JIT, false);
+    assert_string_equal(cache_of(&warm), "hit");
+    assert_true(ed_program_compile_stats(warm.p).optimize_ms == 0);
+    compiled uncached = compile_net(g, ED_BACKEND_JIT, true);
+    assert_string_equal(cache_of(&uncached), "off");
+    compiled oracle = compile_net(g, ED_BACKEND_INTERP, false);
+    check_same(g, &cold, &warm, 0, "cold against warm");
+    check_same(g, &cold, &uncached, 0, "cached against --no-cache");
+    check_same(g, &oracle, &warm, 2e-6, "interp against warm");
+    compiled_free(&cold), compiled_free(&warm), compiled_free(&uncached), compiled_free(&oracle);
+    ed_graph_free(g);
+}
+
+/* Another program (other shapes) is its own entry, never the first one's object. */
+static void test_other_program_other_entry(void **state)
+{
+    (void)state;
+    const char *dir = fresh_cache("other");
+    ed_graph *g = small_net();
+    compiled a = compile_net(g, ED_BACKEND_JIT, false);
+    ed_graph *g2 = ed_graph_new("kcache");
+    ed_node *x = ed_input(g2, "x", ED_F32, ed_shape2(8, 17));
+    ed_output(g2, "h", ed_tanh(x));
+    ed_output(g2, "s", ed_sum(x, 1u << 1, false));
+    compiled b = compile_net(g2, ED_BACKEND_JIT, false);
+    assert_string_equal(cache_of(&b), "stored");
+    assert_int_equal(count_entries(dir), 2);
+    compiled_free(&a), compiled_free(&b);
+    ed_graph_free(g), ed_graph_free(g2);
+}
+
+static void rewrite(const char *path, long at, int flip, long truncate_to)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    if (flip) {
+        fseek(f, at, SEEK_SET);
+        int c = fgetc(f);
+        fseek(f, at, SEEK_SET);
+        fputc(c ^ flip, f);
+    }
+    fclose(f);
+    if (truncate_to >= 0) assert_int_equal(truncate(path, truncate_to), 0);
+}
+
+/* Each damage: the next compile recompiles ("stored"), runs right, and leaves a good
+ * entry (the one after hits). */
+static void test_corrupt_entry_recompiles(void **state)
+{
+    (void)state;
+    const char *dir = fresh_cache("corrupt");
+    ed_graph *g = small_net();
+    compiled first = compile_net(g, ED_BACKEND_JIT, false);
+    char *path = only_entry(dir);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    long size = (long)sb.st_size;
+    struct {
+        long at;
+        int flip;
+        long truncate_to;
+    } damage[] = {
+        {0, 0x01, -1},         /* magic */
+        {13, 0x01, -1},        /* key length */
+        {30, 0x80, -1},        /* checksum */
+        {60, 0x20, -1},        /* key text */
+        {size / 2, 0x04, -1},  /* the object */
+        {size - 1, 0x01, -1},  /* its last byte */
+        {0, 0, size - 1},      /* truncated by one */
+        {0, 0, 40},            /* inside the header */
+        {0, 0, 0},             /* empty */
+    };
+    for (size_t i = 0; i < sizeof damage / sizeof damage[0]; i++) {
+        rewrite(path, damage[i].at, damage[i].flip, damage[i].truncate_to);
+        compiled again = compile_net(g, ED_BACKEND_JIT, false);
+        if (strcmp(cache_of(&again), "stored") != 0) fail_msg("damage %zu: cache %s", i, cache_of(&again));
+        check_same(g, &first, &again, 0, "first against recompiled");
+        compiled_free(&again);
+        compiled warm = compile_net(g, ED_BACKEND_JIT, false);
+        if (strcmp(cache_of(&warm), "hit") != 0) fail_msg("damage %zu: replaced entry not a hit", i);
+        compiled_free(&warm);
+    }
+    free(path);
+    compiled_free(&first);
+    ed_graph_free(g);
+}
+
+static void test_off_by_option_and_env(void **state)
+{
+    (void)state;
+    const char *dir = fresh_cache("off");
+    ed_graph *g = small_net();
+    compiled a = compile_net(g, ED_BACKEND_JIT, true);
+    assert_string_equal(cache_of(&a), "off");
+    assert_int_equal(count_entries(dir), 0);
+    setenv("EDIFICE_NO_CACHE", "1", 1);
+    compiled b = compile_net(g, ED_BACKEND_JIT, false);
+    assert_string_equal(cache_of(&b), "off");
+    assert_int_equal(count_entries(dir), 0);
+    setenv("EDIFICE_NO_CACHE", "0", 1); /* "0" means on */
+    compiled c = compile_net(g, ED_BACKEND_JIT, false);
+    assert_string_equal(cache_of(&c), "stored");
+    assert_int_equal(count_entries(dir), 1);
+    unsetenv("EDIFICE_NO_CACHE");
+    compiled_free(&a), compiled_free(&b), compiled_free(&c);
+    ed_graph_free(g);
+}
+
+/* A folder that cannot be made (a file is in the way): the program still compiles and
+ * runs; the stats say the object was not stored. */
+static void test_unwritable_folder_still_compiles(void **state)
+{
+    (void)state;
+    const char *dir = fresh_cache("blocked");
+    char file[600];
+    snprintf(file, sizeof file, "%s/not_a_folder", dir);
+    write_file_in(dir, "not_a_folder", "x");
+    setenv("EDIFICE_CACHE_DIR", file, 1);
+    ed_graph *g = small_net();
+    compiled a = compile_net(g, ED_BACKEND_JIT, false);
+    assert_string_equal(cache_of(&a), "not stored");
+    compiled b = compile_net(g, ED_BACKEND_JIT, true);
+    check_same(g, &b, &a, 0, "uncached against not stored");
+    compiled_free(&a), compiled_free(&b);
+    ed_graph_free(g);
+}
+
+/* Numerics checks bake this process's addresses in: such programs are never cached. */
+static void test_numerics_not_cached(void **state)
+{
+    (void)state;
+    const char *dir = fresh_cache("numerics");
+    ed_graph *g = small_net();
+    ed_store *st = ed_store_new(3);
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.check_numerics = true});
+    assert_non_null(p);
+    assert_string_equal(ed_program_compile_stats(p).cache, "off");
+    assert_int_equal(count_entries(dir), 0);
+    ed_program_free(p);
+    ed_store_free(st);
+    ed_graph_free(g);
+}
+
+static const char chain_edir[] = "graph @chain {\n"
+                                 "  %x = input \"x\" : f32[64]\n"
+                                 "  %a = exp %x : f32[64]\n"
+                                 "  %b = tanh %a : f32[64]\n"
+                                 "  %s = sum %b {axes=[0], keepdims=false} : f32[]\n"
+                                 "  out y = %b\n"
+                                 "  out s = %s\n"
+                                 "}\n";
+
+/* The CLI: --no-cache writes nothing; two processes compiling the same program into an
+ * empty cache both succeed with the same outputs, and one whole entry stays. */
+static void test_cli_two_processes(void **state)
+{
+    (void)state;
+    const char *dir = fresh_cache("cli");
+    write_file_in(TMP, "chain.edir", chain_edir);
+    ed_tensor *x = ed_tensor_new(ED_F32, ed_shape1(64));
+    for (int i = 0; i < 64; i++) ((float *)x->data)[i] = (float)(i - 32) / 16;
+    assert_int_equal(ed_npy_write(TMP "/x.npy", x), ED_OK);
+    ed_tensor_free(x);
+    cli_result r;
+    for (int round = 0; round < 3; round++) {
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd,
+                 "rm -rf '%s'/*; cd '%s' && for k in 1 2; do ('%s' run chain.edir --input x=x.npy --out o$k --stats "
+                 "2>err$k >/dev/null; echo $? > rc$k) & done; wait; test \"$(cat rc1 rc2)\" = \"$(printf '0\\n0')\" && "
+                 "cmp o1/y.npy o2/y.npy && cmp o1/s.npy o2/s.npy",
+                 dir, TMP, ED_CLI);
+        if (system(cmd) != 0) fail_msg("round %d: two processes disagree or failed (see %s/err1, err2)", round, TMP);
+        assert_int_equal(count_entries(dir), 1);
+    }
+    cli_run(ED_CLI, TMP, &r, "run '" TMP "/chain.edir' --input x='" TMP "/x.npy' --out '" TMP "/o3' --stats");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "cache hit"));
+    char rmcmd[600];
+    snprintf(rmcmd, sizeof rmcmd, "rm -rf '%s'/*", dir);
+    assert_int_equal(system(rmcmd), 0);
+    cli_run(ED_CLI, TMP, &r, "run '" TMP "/chain.edir' --input x='" TMP "/x.npy' --out '" TMP "/o4' --no-cache --stats");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "cache off"));
+    assert_int_equal(count_entries(dir), 0);
+}
+
+/* Least recently used entries go first once the folder is past the bound. */
+static void test_eviction(void **state)
+{
+    (void)state;
+    const char *dir = fresh_cache("evict");
+    static uint8_t obj[1000];
+    memset(obj, 0x5a, sizeof obj);
+    const char *keys[3] = {"key one\n", "key two\n", "key three\n"};
+    for (int i = 0; i < 2; i++) assert_int_equal(ed_obj_cache_store(dir, keys[i], obj, sizeof obj, 1 << 20), ED_OK);
+    assert_int_equal(count_entries(dir), 2);
+    /* make "key one" the most recently used, "key two" the oldest */
+    char path[512];
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    void *got;
+    size_t len;
+    struct timespec old[2] = {{1000, 0}, {1000, 0}};
+    for (struct dirent *e; (e = readdir(d));)
+        if (strstr(e->d_name, ".edobj")) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+        }
+    closedir(d);
+    assert_true(ed_obj_cache_load(dir, keys[0], &got, &len)); /* marks it used now */
+    assert_int_equal(len, sizeof obj);
+    assert_memory_equal(got, obj, sizeof obj);
+    free(got);
+    /* three entries of ~1.1 KB against a bound of two */
+    assert_int_equal(ed_obj_cache_store(dir, keys[2], obj, sizeof obj, 2300), ED_OK);
+    assert_int_equal(count_entries(dir), 2);
+    assert_true(ed_obj_cache_load(dir, keys[0], &got, &len));
+    free(got);
+    assert_true(ed_obj_cache_load(dir, keys[2], &got, &len));
+    free(got);
+    assert_false(ed_obj_cache_load(dir, keys[1], &got, &len));
+}
+
+/* The parser takes only an entry for exactly its key. */
+static void test_parse_key_must_match(void **state)
+{
+    (void)state;
+    const char *dir = fresh_cache("parse");
+    static const uint8_t obj[5] = {1, 2, 3, 4, 5};
+    assert_int_equal(ed_obj_cache_store(dir, "the key\n", obj, sizeof obj, 1 << 20), ED_OK);
+    void *got;
+    size_t len;
+    assert_true(ed_obj_cache_load(dir, "the key\n", &got, &len));
+    free(got);
+    char *path = only_entry(dir);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t buf[256];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    const uint8_t *o;
+    assert_true(ed_obj_cache_parse(buf, n, "the key\n", &o, &len));
+    assert_int_equal(len, 5);
+    assert_memory_equal(o, obj, 5);
+    assert_false(ed_obj_cache_parse(buf, n, "the kez\n", &o, &len));
+    assert_false(ed_obj_cache_parse(buf, n, "the key", &o, &len));
+    assert_false(ed_obj_cache_parse(buf, n - 1, "the key\n", &o, &len));
+    free(path);
+}
+
+static void test_sha256_vectors(void **state)
+{
+    (void)state;
+    char hex[65];
+    ed_sha256_hex("", 0, hex);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    ed_sha256_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"; /* 56 bytes: two blocks of padding */
+    ed_sha256_hex(two, strlen(two), hex);
+    assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    /* fed in pieces of every size the same as at once */
+    static char big[1000];
+    memset(big, 'a', sizeof big);
+    char whole[65];
+    ed_sha256_hex(big, sizeof big, whole);
+    for (size_t step = 1; step < 130; step += 7) {
+        ed_sha256 s;
+        uint8_t d[32];
+        ed_sha256_init(&s);
+        for (size_t at = 0; at < sizeof big; at += step) ed_sha256_add(&s, big + at, at + step <= sizeof big ? step : sizeof big - at);
+        ed_sha256_done(&s, d);
+        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        assert_string_equal(hex, whole);
+    }
+}
+
+int main(void)
+{
+    mkdir(TMP, 0777);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_parse_key_must_match),
+        cmocka_unit_test(test_eviction),
+        cmocka_unit_test(test_cold_warm_same_bits),
+        cmocka_unit_test(test_other_program_other_entry),
+        cmocka_unit_test(test_corrupt_entry_recompiles),
+        cmocka_unit_test(test_off_by_option_and_env),
+        cmocka_unit_test(test_unwritable_folder_still_compiles),
+        cmocka_unit_test(test_numerics_not_cached),
+        cmocka_unit_test(test_cli_two_processes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
