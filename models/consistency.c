@@ -461,6 +461,9 @@ static int adopt_teacher(ed_gen_model *m, const ed_gen_model *teacher)
 {
     if (teacher->obs_size || teacher->opts.fm.net.obs_size)
         return ed_fail("the teacher is conditional; consistency distillation needs an unconditional one");
+    if (teacher->opts.fm.signed_range == 1)
+        return ed_fail("a teacher trained on [-1, 1] pixels (signed_range 1, the flow_matching --arch conv default) is "
+                       "not implemented for distillation: train it with --signed_range 0");
     ed_cm_opts *o = &m->opts.cm;
     double lowest = o->unit_range ? o->sigma_min / 2 : o->sigma_min; /* in the teacher's scale */
     if (teacher->opts.fm.sigma_min > lowest)

@@ -73,11 +73,23 @@ static const char *const schedules[] = {"linear", "cosine", NULL};
             "training probability of the null condition (CFG)", NULL                                                   \
     }
 
+#define SIGNED_RANGE_OPTION                                                                                            \
+    {                                                                                                                  \
+        "signed_range", ED_OPTION_INT, D(signed_range), -1, -1, 1, NULL,                                               \
+            "1: images in [0, 1] are trained and sampled as [-1, 1] (-1: set at training, 1 for --arch conv on such " \
+            "data; 0 in checkpoints written before the option)",                                                       \
+            NULL                                                                                                       \
+    }
+
 const ed_option ed_ddpm_options[] = {
     NET_OPTIONS,
     CONV_OPTIONS,
     {"timesteps", ED_OPTION_INT, D(timesteps), 100, 1, 100000, NULL, "diffusion steps T", NULL},
     SCHEDULE_OPTIONS,
+    SIGNED_RANGE_OPTION,
+    {"clip_x0", ED_OPTION_REAL, D(clip_x0), -1, -1, 1e6, NULL,
+     "clamp the predicted x0 to [-c, c] when sampling (0: off; -1: set at training, 1 with signed_range 1, else off)",
+     NULL},
 };
 
 const ed_option ed_ddim_options[] = {
@@ -85,16 +97,18 @@ const ed_option ed_ddim_options[] = {
     CONV_OPTIONS,
     {"timesteps", ED_OPTION_INT, D(timesteps), 1000, 1, 100000, NULL, "diffusion steps T", NULL},
     SCHEDULE_OPTIONS,
+    SIGNED_RANGE_OPTION,
     {"ddim_steps", ED_OPTION_INT, D(ddim_steps), 50, 1, 100000, NULL, "DDIM sampling steps", NULL},
     {"eta", ED_OPTION_REAL, D(eta), 0, 0, 1, NULL, "DDIM noise (0 deterministic, 1 DDPM-like)", NULL},
     {"clip_x0", ED_OPTION_REAL, D(clip_x0), -1, -1, 1e6, NULL,
-     "clamp the predicted x0 to [-c, c] (0: off; -1: set at training, off for linear betas, 1.5 max |x| of the "
-     "data for cosine)",
+     "clamp the predicted x0 to [-c, c] (0: off; -1: set at training, 1 with signed_range 1, else off for linear "
+     "betas, 1.5 max |x| of the data for cosine)",
      NULL},
 };
 #undef NET_OPTIONS
 #undef CONV_OPTIONS
 #undef SCHEDULE_OPTIONS
+#undef SIGNED_RANGE_OPTION
 #undef D
 
 void ed_ddpm_defaults(ed_diffusion_opts *o)

@@ -12,7 +12,8 @@
  *
  * The beta tables come from models/schedules.h (ed_diffusion_beta_opts maps the options).
  * A fresh ddpm run with --arch conv (the U-Net, models/unet.h) sets beta_start 1e-3 and
- * beta_end 0.2 when neither T nor the schedule was given (models/registry.c: ddpm_prepare). */
+ * beta_end 0.2 when neither T nor the schedule was given (models/registry.c: ddpm_prepare).
+ * signed_range is applied by the registry entries, not here: the loss takes x0 as given. */
 #ifndef ED_DIFFUSION_H
 #define ED_DIFFUSION_H
 
@@ -29,14 +30,15 @@ typedef struct {
     double beta_start;    /* linear [1e-4] */
     double beta_end;      /* linear [0.02] */
     double cond_dropout;  /* probability of the null condition in training [0] */
+    int64_t signed_range; /* 1: [0, 1] images trained and sampled as [-1, 1]; -1: set at training [-1] */
     /* Sampling with DDIM (only in the "ddim" model's options). */
     int64_t ddim_steps; /* [50] */
     double eta;         /* [0: deterministic] */
-    double clip_x0;     /* clamp the predicted x0 to [-c, c]; 0 = off [0] */
+    double clip_x0;     /* clamp the predicted x0 to [-c, c]; 0 = off; -1: set at training [-1] */
 } ed_diffusion_opts;
 
-#define ED_DDPM_NOPTIONS 16
-#define ED_DDIM_NOPTIONS 19
+#define ED_DDPM_NOPTIONS 18
+#define ED_DDIM_NOPTIONS 20
 extern const ed_option ed_ddpm_options[ED_DDPM_NOPTIONS];
 extern const ed_option ed_ddim_options[ED_DDIM_NOPTIONS];
 

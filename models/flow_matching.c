@@ -33,6 +33,10 @@ const ed_option ed_fm_options[] = {
     {"sample_steps", ED_OPTION_INT, FM(sample_steps), 20, 1, 100000, NULL, "ODE steps for sampling", NULL},
     {"guidance_scale", ED_OPTION_REAL, FM(guidance_scale), 1, 0, 100, NULL, "classifier-free guidance scale (1: none)",
      NULL},
+    {"signed_range", ED_OPTION_INT, FM(signed_range), -1, -1, 1, NULL,
+     "1: images in [0, 1] are trained and sampled as [-1, 1] (-1: set at training, 1 for --arch conv on such data; 0 "
+     "in checkpoints written before the option)",
+     NULL},
 };
 #undef FM
 

@@ -31,11 +31,12 @@ typedef struct {
     int solver;            /* ed_fm_solver, for sampling [euler] */
     int64_t sample_steps;  /* ODE steps [20] */
     double guidance_scale; /* v_null + s (v_cond - v_null) when sampling [1: none] */
+    int64_t signed_range;  /* 1: [0, 1] images trained and sampled as [-1, 1]; -1: set at training [-1] */
 } ed_fm_opts;
 
 /* The table's length is checked against this by the compiler (the definition is
  * unsized, so a different count is a conflicting declaration). */
-#define ED_FM_NOPTIONS 16
+#define ED_FM_NOPTIONS 17
 extern const ed_option ed_fm_options[ED_FM_NOPTIONS];
 
 /* Every option at its default; net.obs_size 0. */

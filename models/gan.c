@@ -363,8 +363,9 @@ static void adam_betas(const ed_gen_model *m, ed_optim_opts *o)
 
 /* DCGAN's own settings (Radford et al.: Adam 2e-4, batch 128; 64 here, for the step
  * time on 2 cores) for a fresh run of --arch conv; the MLP keeps the trainer's. */
-static void run_defaults(const ed_gen_model *m, int64_t *batch, double *lr)
+static void run_defaults(const ed_gen_model *m, int64_t *steps, int64_t *batch, double *lr)
 {
+    (void)steps;
     if (m->opts.gan.arch != ED_GAN_CONV) return;
     *batch = 64;
     *lr = 2e-4;

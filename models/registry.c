@@ -12,9 +12,50 @@ static void fm_defaults(ed_gen_model *m) { ed_fm_defaults(&m->opts.fm); }
 static void ddpm_defaults(ed_gen_model *m) { ed_ddpm_defaults(&m->opts.diffusion); }
 static void ddim_defaults(ed_gen_model *m) { ed_ddim_defaults(&m->opts.diffusion); }
 
+/* signed_range 1: the network sees pixels scaled from [0, 1] to [-1, 1], the scale of its
+ * N(0, 1) prior; the samples come back to [0, 1], clamped. -1 (a checkpoint written before
+ * the option) trains and samples the pixels as they are. */
+static ed_node *to_model(ed_node *x, int64_t signed_range)
+{
+    return signed_range == 1 ? ed_add_scalar(ed_mul_scalar(x, 2), -1) : x;
+}
+
+static ed_node *from_model(ed_node *x, int64_t signed_range)
+{
+    return x && signed_range == 1 ? ed_clamp(ed_mul_scalar(ed_add_scalar(x, 1), 0.5), 0, 1) : x;
+}
+
+/* A fresh run's signed_range: 1 for the U-Net on data in [0, 1] unless given. */
+static int64_t pick_signed_range(const ed_gen_model *m, int64_t given, int arch)
+{
+    if (given >= 0) return given;
+    return arch == ED_ARCH_CONV && m->unit_range ? 1 : 0;
+}
+
+static int check_signed_range(const ed_gen_model *m, int64_t signed_range)
+{
+    if (signed_range == 1 && !m->unit_range)
+        return ed_fail("%s: signed_range 1 needs data in [0, 1]", m->def->name);
+    return ED_OK;
+}
+
 static ed_node *fm_loss(ed_graph *g, const ed_gen_model *m, const ed_batch *b)
 {
-    return ed_fm_loss(g, b->x, b->obs, &m->opts.fm);
+    return ed_fm_loss(g, to_model(b->x, m->opts.fm.signed_range), b->obs, &m->opts.fm);
+}
+
+static ed_node *fm_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
+                          const ed_gen_sample_opts *o)
+{
+    return from_model(ed_denoiser_sample(g, m, n, obs, labels, o), m->opts.fm.signed_range);
+}
+
+static int fm_prepare(ed_gen_model *m, ed_store *st, const ed_dataset *d, uint64_t seed, ed_backend backend)
+{
+    (void)st, (void)d, (void)seed, (void)backend;
+    ed_fm_opts *o = &m->opts.fm;
+    o->signed_range = pick_signed_range(m, o->signed_range, o->net.arch);
+    return ED_OK;
 }
 
 static ed_node *fm_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond, ed_node *labels)
@@ -25,7 +66,23 @@ static ed_node *fm_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_no
 
 static ed_node *diffusion_loss(ed_graph *g, const ed_gen_model *m, const ed_batch *b)
 {
-    return ed_diffusion_loss(g, b->x, b->obs, &m->opts.diffusion);
+    const ed_diffusion_opts *o = &m->opts.diffusion;
+    return ed_diffusion_loss(g, to_model(b->x, o->signed_range), b->obs, o);
+}
+
+static ed_node *diffusion_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
+                                 const ed_gen_sample_opts *o)
+{
+    return from_model(ed_denoiser_sample(g, m, n, obs, labels, o), m->opts.diffusion.signed_range);
+}
+
+/* Both diffusion models' fresh-run range: signed pixels are clipped to their range [-1, 1]
+ * at sampling unless clip_x0 was given. */
+static void prepare_signed_range(ed_gen_model *m)
+{
+    ed_diffusion_opts *o = &m->opts.diffusion;
+    o->signed_range = pick_signed_range(m, o->signed_range, o->net.arch);
+    if (o->signed_range == 1 && o->clip_x0 < 0) o->clip_x0 = 1;
 }
 
 static ed_node *diffusion_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x, ed_node *t, ed_node *cond,
@@ -38,12 +95,14 @@ static ed_node *diffusion_denoise(ed_graph *g, const ed_gen_model *m, ed_node *x
 /* The U-Net reads [C, H, W] images; the MLP any shape. */
 static int fm_check(const ed_gen_model *m)
 {
+    if (check_signed_range(m, m->opts.fm.signed_range) != ED_OK) return ED_ERR;
     return m->opts.fm.net.arch == ED_ARCH_CONV ? ed_unet_check(&m->opts.fm.net.unet, m->sample, m->def->name) : ED_OK;
 }
 
 static int diffusion_check(const ed_gen_model *m)
 {
     const ed_denoiser_opts *o = &m->opts.diffusion.net;
+    if (check_signed_range(m, m->opts.diffusion.signed_range) != ED_OK) return ED_ERR;
     return o->arch == ED_ARCH_CONV ? ed_unet_check(&o->unet, m->sample, m->def->name) : ED_OK;
 }
 
@@ -56,7 +115,8 @@ static int ddim_prepare(ed_gen_model *m, ed_store *st, const ed_dataset *d, uint
 {
     (void)st, (void)seed, (void)backend;
     ed_diffusion_opts *o = &m->opts.diffusion;
-    if (o->clip_x0 >= 0) return ED_OK; /* given */
+    prepare_signed_range(m);
+    if (o->clip_x0 >= 0) return ED_OK; /* given, or the signed range's */
     o->clip_x0 = 0;
     if (o->beta_schedule != ED_BETA_COSINE) return ED_OK;
     const float *x = d->x->data;
@@ -76,6 +136,8 @@ static int ddpm_prepare(ed_gen_model *m, ed_store *st, const ed_dataset *d, uint
 {
     (void)st, (void)d, (void)seed, (void)backend;
     ed_diffusion_opts *o = &m->opts.diffusion;
+    prepare_signed_range(m);
+    if (o->clip_x0 < 0) o->clip_x0 = 0;
     if (o->net.arch != ED_ARCH_CONV || ed_gen_model_was_set(m, "timesteps") ||
         ed_gen_model_was_set(m, "beta_schedule") || ed_gen_model_was_set(m, "beta_start") ||
         ed_gen_model_was_set(m, "beta_end"))
@@ -85,6 +147,17 @@ static int ddpm_prepare(ed_gen_model *m, ed_store *st, const ed_dataset *d, uint
     return ED_OK;
 }
 
+/* The U-Net's fresh run without --steps and --batch: 600 steps at batch 64, about 0.7 s of
+ * CPU each on Fashion-MNIST (one thread), so the default run fits some 7 minutes of one
+ * core; recognisable clothing by then (bench/RESULTS.md). The MLP keeps the trainer's. */
+static void ddpm_run_defaults(const ed_gen_model *m, int64_t *steps, int64_t *batch, double *lr)
+{
+    (void)lr;
+    if (m->opts.diffusion.net.arch != ED_ARCH_CONV) return;
+    *steps = 600;
+    *batch = 64;
+}
+
 static const ed_model_def denoiser_models[] = {
     {.name = "flow_matching",
      .summary = "conditional flow matching, linear OT path, velocity prediction, ODE sampling",
@@ -92,9 +165,10 @@ static const ed_model_def denoiser_models[] = {
      .noptions = ED_FM_NOPTIONS,
      .defaults = fm_defaults,
      .check = fm_check,
+     .prepare = fm_prepare,
      .nsteps = 1,
      .steps = {{.name = "train", .loss = fm_loss}},
-     .sample = ed_denoiser_sample,
+     .sample = fm_sample,
      .samplers = "euler|midpoint|heun|rk4",
      .pred = "velocity",
      .denoise = fm_denoise},
@@ -105,9 +179,10 @@ static const ed_model_def denoiser_models[] = {
      .defaults = ddpm_defaults,
      .check = diffusion_check,
      .prepare = ddpm_prepare,
+     .run_defaults = ddpm_run_defaults,
      .nsteps = 1,
      .steps = {{.name = "train", .loss = diffusion_loss}},
-     .sample = ed_denoiser_sample,
+     .sample = diffusion_sample,
      .samplers = "ddpm|ddim",
      .pred = "eps",
      .denoise = diffusion_denoise},
@@ -120,7 +195,7 @@ static const ed_model_def denoiser_models[] = {
      .check = diffusion_check,
      .nsteps = 1,
      .steps = {{.name = "train", .loss = diffusion_loss}},
-     .sample = ed_denoiser_sample,
+     .sample = diffusion_sample,
      .samplers = "ddpm|ddim",
      .pred = "eps",
      .denoise = diffusion_denoise},

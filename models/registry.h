@@ -127,9 +127,10 @@ typedef struct {
     /* Iterations of a fresh run without --steps; 0: the trainer's 1000. For a family
      * whose default run needs more (the GANs on 8gaussians, score_sde: bench/HISTORY.md). */
     int64_t default_steps;
-    /* A fresh run's batch and lr without --batch and --lr, for these options (they come in
-     * at the trainer's 256 and 1e-3); NULL: those. The DCGAN's 64 and 2e-4. */
-    void (*run_defaults)(const ed_gen_model *m, int64_t *batch, double *lr);
+    /* A fresh run's steps, batch and lr without --steps, --batch and --lr, for these options
+     * (they come in at default_steps, the trainer's 256 and 1e-3); NULL: those. The DCGAN's
+     * 64 and 2e-4, the U-Net denoisers' steps and batch. */
+    void (*run_defaults)(const ed_gen_model *m, int64_t *steps, int64_t *batch, double *lr);
     /* An INT option that a fresh run sets to its own planned steps when it is 0
      * (consistency's schedule_steps: the grid grows over the whole run); NULL: none. */
     const char *run_steps_option;

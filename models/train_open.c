@@ -158,7 +158,7 @@ static int prepare(const ed_train_request *r, ed_checkpoint *ck, ed_gen_model *m
                                     .seed = seed,
                                     .steps = ed_model_default_steps(r->def),
                                     .lr_schedule = ED_LR_COSINE};
-        if (m->def->run_defaults) m->def->run_defaults(m, &defaults.batch, &defaults.lr);
+        if (m->def->run_defaults) m->def->run_defaults(m, &defaults.steps, &defaults.batch, &defaults.lr);
         *o = run_opts(r, defaults);
     }
     return output_path(r, res);

@@ -1414,6 +1414,75 @@ static void test_conv_denoisers(void **state)
     assert_one_error_line(&r, "groups 8 must divide channels 12");
 }
 
+/* How many values of an .npy file lie outside [0, 1] (all must be finite). */
+static int64_t outside_unit(const char *path)
+{
+    ed_tensor *s = ed_npy_read(path);
+    if (!s) fail_msg("%s", ed_last_error());
+    int64_t n = 0;
+    for (int64_t i = 0; i < ed_tensor_numel(s); i++) {
+        double v = ed_tensor_get(s, i);
+        assert_true(isfinite(v));
+        n += v < 0 || v > 1;
+    }
+    ed_tensor_free(s);
+    return n;
+}
+
+/* The U-Net trains on [0, 1] images scaled to [-1, 1] (signed_range 1, the checkpoint says
+ * so, and clip_x0 1 for ddpm) and its samples come back inside [0, 1]; a checkpoint written
+ * before the option (no signed_range, no clip_x0 in its metadata) samples as one with both
+ * at 0, the pixels as they are; the MLP keeps 0, and 1 on data outside [0, 1] is refused. */
+static void test_conv_signed_range(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train ddpm --data digits --steps 2 --timesteps 10 " CONV_SMALL " --out sr.safetensors");
+    assert_ok(&r);
+    cli(&r, "train ddpm --data digits --steps 2 --timesteps 10 " CONV_SMALL
+            " --signed_range 0 --clip_x0 0 --out sr0.safetensors");
+    assert_ok(&r);
+    cli(&r, "train ddpm --data digits --steps 1 --timesteps 10 --hidden 8 --layers 0 --out srm.safetensors");
+    assert_ok(&r);
+    cli(&r, "train flow_matching --data digits --steps 1 --sample_steps 2 " CONV_SMALL " --out srf.safetensors");
+    assert_ok(&r);
+    const char *files[4] = {"sr", "sr0", "srm", "srf"}, *want[4][2] = {{"1", "1"}, {"0", "0"}, {"0", "0"}, {"1", NULL}};
+    for (int k = 0; k < 4; k++) {
+        char path[256];
+        snprintf(path, sizeof path, TMP "/%s.safetensors", files[k]);
+        ed_meta *meta = NULL;
+        ed_store *st = ed_safetensors_load(path, &meta);
+        if (!st) fail_msg("%s", ed_last_error());
+        assert_string_equal(ed_meta_get(meta, "option.signed_range"), want[k][0]);
+        if (want[k][1]) assert_string_equal(ed_meta_get(meta, "option.clip_x0"), want[k][1]);
+        if (k == 1) { /* sr0 without the two options: a checkpoint from before them */
+            ed_meta *old = ed_meta_new();
+            for (int i = 0; i < ed_meta_count(meta); i++)
+                if (strcmp(ed_meta_key(meta, i), "option.signed_range") && strcmp(ed_meta_key(meta, i), "option.clip_x0"))
+                    assert_int_equal(ed_meta_set(old, ed_meta_key(meta, i), ed_meta_value(meta, i)), ED_OK);
+            assert_int_equal(ed_safetensors_save(TMP "/sr_old.safetensors", st, old), ED_OK);
+            ed_meta_free(old);
+        }
+        ed_store_free(st);
+        ed_meta_free(meta);
+    }
+    cli(&r, "sample ddpm --ckpt sr.safetensors --n 16 --out sr.npy");
+    assert_ok(&r);
+    assert_int_equal(outside_unit(TMP "/sr.npy"), 0);
+    cli(&r, "sample flow_matching --ckpt srf.safetensors --n 16 --out srf.npy");
+    assert_ok(&r);
+    assert_int_equal(outside_unit(TMP "/srf.npy"), 0);
+    /* two steps of training leave the unscaled sampler's output far outside [0, 1] */
+    cli(&r, "sample ddpm --ckpt sr0.safetensors --n 16 --out sr0.npy");
+    assert_ok(&r);
+    assert_true(outside_unit(TMP "/sr0.npy") > 100);
+    cli(&r, "sample ddpm --ckpt sr_old.safetensors --n 16 --out sr_old.npy");
+    assert_ok(&r);
+    expect_same_files("sr0.npy", "sr_old.npy");
+    cli(&r, "train ddpm --data moons --steps 1 --signed_range 1 --out x.safetensors");
+    assert_one_error_line(&r, "ddpm: signed_range 1 needs data in [0, 1]");
+}
+
 static void test_help(void **state)
 {
     (void)state;
@@ -1441,6 +1510,7 @@ int main(void)
         cmocka_unit_test(test_train_and_resume),
         cmocka_unit_test(test_image_families),
         cmocka_unit_test(test_conv_denoisers),
+        cmocka_unit_test(test_conv_signed_range),
         cmocka_unit_test(test_score_sde),
         cmocka_unit_test(test_consistency),
         cmocka_unit_test(test_consistency_distill),

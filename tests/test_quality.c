@@ -366,10 +366,11 @@ static void test_cgan_digits(void **state)
 /* Flow matching with the U-Net (--arch conv --mults 1,2: widths 16 and 32 at 8 and 4 pixels)
  * on the digits, 400 steps at batch 64, 20 Euler steps: the Frechet distance of eval's
  * classifier features to the test split. Measured with `edifice train flow_matching --data
- * digits --arch conv --mults 1,2 --steps 400 --batch 64 --seed S` then `edifice eval`:
- * seeds 0, 1, 2 gave 9.88, 8.40 and 9.63 (floor 4.24; after 6 steps: 85.5), each about 16 s of
- * CPU to train (one OpenBLAS thread); this case's own draw 10.79 in 18 s of CPU.
- * The bound is some 40% above the worst seed. */
+ * digits --arch conv --mults 1,2 --steps 400 --batch 64 --seed S` then `edifice eval`, the
+ * pixels scaled to [-1, 1] (signed_range 1, the U-Net's default since branch unetq): seeds 0,
+ * 1, 2 gave 10.24, 9.70 and 8.81 (floor 4.24; on [0, 1] pixels before: 9.88, 8.40, 9.63),
+ * each 22-32 s of CPU to train at load 11 (one OpenBLAS thread). The bound is some 37% above
+ * the worst seed. */
 #define CONV_FM_MAX_FRECHET 14.0
 static void test_conv_flow_matching_digits(void **state)
 {
