@@ -1,4 +1,4 @@
-/* The f32 convolution ops as im2col + sgemm, per image and group: C functions that JIT
+/* The f32 convolution ops as im2col + sgemm, per chunk of images and group: C functions that JIT
  * code calls (backend/llvm/lower_conv.c), with the geometry of ir/conv.h and a scratch
  * buffer of ed_conv_gemm_scratch floats. Sums run in float in BLAS's order: the
  * interpreter's values within rounding, and a padded term is a multiplied zero (so an
@@ -8,7 +8,10 @@
 
 #include "ir/conv.h"
 
-/* Floats of scratch the kernels need for g: one image-group's columns, cg kh kw x oh ow. */
+/* Images per sgemm for g (1 unless its output planes are small). */
+int64_t ed_conv_gemm_chunk(const ed_conv_geom *g);
+/* Floats of scratch the kernels need for g: one chunk's columns, cg kh kw x chunk oh ow,
+ * then its outputs, og x chunk oh ow. */
 int64_t ed_conv_gemm_scratch(const ed_conv_geom *g);
 
 void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col);
