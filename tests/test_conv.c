@@ -40,6 +40,10 @@ static const conv_case cases[] = {
      * batch 21 ends with a chunk of one; 132 pixels make chunks of one, 1x1 reads x as is */
     {{4, {21, 4, 10, 10}}, {4, {6, 2, 3, 3}}, {.padding = {1, 1}, .groups = 2}},
     {{4, {2, 3, 12, 11}}, {4, {4, 3, 1, 1}}, {.groups = 1}},
+    /* as wide out as in at stride 1, so im2col copies runs of rows: dilated, and a kernel
+     * larger than the input */
+    {{4, {3, 2, 5, 6}}, {4, {3, 2, 3, 3}}, {.dilation = {2, 2}, .padding = {2, 2}}},
+    {{4, {1, 2, 2, 2}}, {4, {2, 2, 5, 5}}, {.padding = {2, 2}}},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 

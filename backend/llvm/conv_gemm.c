@@ -48,23 +48,52 @@ static void inside_cols(const ed_conv_geom *g, int64_t q, int64_t *j0, int64_t *
     if (*j0 > *j1) *j0 = *j1;
 }
 
+/* The output rows [*i0, *i1) whose input row i sh - ph + p dh is inside [0, h). */
+static void inside_rows(const ed_conv_geom *g, int64_t p, int64_t *i0, int64_t *i1)
+{
+    ed_conv_geom t = *g; /* the column rule with rows for columns */
+    t.w = g->h, t.ow = g->oh, t.sw = g->sh, t.pw = g->ph, t.dw = g->dh;
+    inside_cols(&t, p, i0, i1);
+}
+
+/* One row of columns when stride is 1 and rows are as wide in and out: output rows
+ * [i0, i1) read input rows r0 .. as one run of memory, so one copy, then the columns
+ * outside [j0, j1) (which read a neighbouring row, or before or after the plane) zeroed. */
+static void im2col_rows(float *dst, const float *plane, int64_t start, const ed_conv_geom *g, int64_t i0, int64_t i1,
+                        int64_t j0, int64_t j1)
+{
+    int64_t len = (i1 - i0) * g->ow, lo = start < 0 ? -start : 0, end = g->h * g->w - start;
+    int64_t hi = len < end ? len : end;
+    if (hi > lo) memcpy(dst + lo, plane + start + lo, (size_t)(hi - lo) * sizeof *dst);
+    for (int64_t i = 0; i < i1 - i0; i++) {
+        float *row = dst + i * g->ow;
+        for (int64_t j = 0; j < j0; j++) row[j] = 0;
+        for (int64_t j = j1; j < g->ow; j++) row[j] = 0;
+    }
+}
+
 /* One image's columns: row (ci, p, q) at col + ((ci kh + p) kw + q) ld. */
 static void im2col(float *col, int64_t ld, const float *x, const ed_conv_geom *g)
 {
+    bool runs = g->sh == 1 && g->sw == 1 && g->w == g->ow;
     for (int64_t ci = 0; ci < g->cg; ci++)
         for (int64_t p = 0; p < g->kh; p++)
             for (int64_t q = 0; q < g->kw; q++) {
                 float *row = col + ((ci * g->kh + p) * g->kw + q) * ld;
-                int64_t j0, j1, off = q * g->dw - g->pw;
+                int64_t i0, i1, j0, j1, off = q * g->dw - g->pw;
+                inside_rows(g, p, &i0, &i1);
                 inside_cols(g, q, &j0, &j1);
-                for (int64_t i = 0; i < g->oh; i++) {
-                    int64_t r = i * g->sh - g->ph + p * g->dh;
+                memset(row, 0, (size_t)(i0 * g->ow) * sizeof *row);
+                memset(row + i1 * g->ow, 0, (size_t)((g->oh - i1) * g->ow) * sizeof *row);
+                const float *plane = x + ci * g->h * g->w;
+                if (runs) {
+                    int64_t r0 = i0 - g->ph + p * g->dh;
+                    im2col_rows(row + i0 * g->ow, plane, r0 * g->w + off, g, i0, i1, j0, j1);
+                    continue;
+                }
+                for (int64_t i = i0; i < i1; i++) {
+                    const float *src = plane + (i * g->sh - g->ph + p * g->dh) * g->w;
                     float *dst = row + i * g->ow;
-                    if (r < 0 || r >= g->h) {
-                        memset(dst, 0, (size_t)g->ow * sizeof *dst);
-                        continue;
-                    }
-                    const float *src = x + (ci * g->h + r) * g->w;
                     for (int64_t j = 0; j < j0; j++) dst[j] = 0;
                     if (g->sw == 1) memcpy(dst + j0, src + off + j0, (size_t)(j1 - j0) * sizeof *dst);
                     else
