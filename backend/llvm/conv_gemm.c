@@ -8,14 +8,15 @@
 #include <cblas.h>
 #include <string.h>
 
-/* Planes smaller than BATCH_PLANE pixels go to sgemm CHUNK_COLS columns at a time (a
- * 7x7 layer, 41 images per call); larger ones one image at a time, whose columns stay in
- * cache. Measured on the U-Net's layers (bench/HISTORY.md, "conv chunks"): equal at one
- * thread, 2x faster at two on 7x7, no gain on 14x14 or 28x28. */
+/* With more than one BLAS thread, planes smaller than BATCH_PLANE pixels go to sgemm
+ * CHUNK_COLS columns at a time (a 7x7 layer, 41 images per call), so that the call is
+ * wide enough to split; otherwise one image at a time, whose columns stay in cache.
+ * Measured (bench/HISTORY.md, "conv chunks"): 2x faster at two threads on a 7x7 layer,
+ * 20-30% slower at one on the conv VAE and DCGAN steps. */
 #define BATCH_PLANE 128
 #define CHUNK_COLS 2048
 
-int64_t ed_conv_gemm_chunk(const ed_conv_geom *g)
+int64_t ed_conv_gemm_chunk_max(const ed_conv_geom *g)
 {
     int64_t plane = g->oh * g->ow;
     if (plane <= 0 || plane >= BATCH_PLANE || g->n <= 1) return 1;
@@ -23,10 +24,16 @@ int64_t ed_conv_gemm_chunk(const ed_conv_geom *g)
     return nb < g->n ? nb : g->n;
 }
 
-/* The columns, then the chunk's outputs as og x nb oh ow. */
+/* Images per sgemm in this call: BLAS's thread count can change between calls. */
+static int64_t chunk_of(const ed_conv_geom *g)
+{
+    return openblas_get_num_threads() > 1 ? ed_conv_gemm_chunk_max(g) : 1;
+}
+
+/* The columns, then the chunk's outputs as og x nb oh ow, for the largest chunk. */
 int64_t ed_conv_gemm_scratch(const ed_conv_geom *g)
 {
-    return (g->cg * g->kh * g->kw + g->og) * ed_conv_gemm_chunk(g) * g->oh * g->ow;
+    return (g->cg * g->kh * g->kw + g->og) * ed_conv_gemm_chunk_max(g) * g->oh * g->ow;
 }
 
 static bool is_pointwise(const ed_conv_geom *g)
@@ -159,7 +166,7 @@ static const float *columns(float *col, const float *x, const ed_conv_geom *g, i
 
 void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col)
 {
-    int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, chunk = ed_conv_gemm_chunk(g);
+    int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, chunk = chunk_of(g);
     if (k == 0) { /* an empty sum: BLAS may not touch C */
         memset(y, 0, (size_t)(g->n * g->o * plane) * sizeof *y);
         return;
@@ -179,7 +186,7 @@ void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_
 
 void ed_conv_transpose2d_gemm_f32(float *x, const float *y, const float *w, const ed_conv_geom *g, float *col)
 {
-    int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, image = g->h * g->w, chunk = ed_conv_gemm_chunk(g);
+    int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, image = g->h * g->w, chunk = chunk_of(g);
     if (g->og == 0 || k == 0 || plane == 0) {
         memset(x, 0, (size_t)(g->n * g->c * image) * sizeof *x);
         return;
@@ -203,7 +210,7 @@ void ed_conv_transpose2d_gemm_f32(float *x, const float *y, const float *w, cons
 
 void ed_conv2d_weight_grad_gemm_f32(float *dw, const float *x, const float *dy, const ed_conv_geom *g, float *col)
 {
-    int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, chunk = ed_conv_gemm_chunk(g);
+    int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, chunk = chunk_of(g);
     memset(dw, 0, (size_t)(g->o * k) * sizeof *dw);
     if (plane == 0 || g->og == 0 || k == 0) return;
     float *dys = col + k * chunk * plane;

@@ -8,10 +8,11 @@
 
 #include "ir/conv.h"
 
-/* Images per sgemm for g (1 unless its output planes are small). */
-int64_t ed_conv_gemm_chunk(const ed_conv_geom *g);
-/* Floats of scratch the kernels need for g: one chunk's columns, cg kh kw x chunk oh ow,
- * then its outputs, og x chunk oh ow. */
+/* The most images one sgemm takes for g (1 unless its output planes are small; a
+ * call takes this many only with more than one BLAS thread). */
+int64_t ed_conv_gemm_chunk_max(const ed_conv_geom *g);
+/* Floats of scratch the kernels need for g: the largest chunk's columns, cg kh kw x chunk
+ * oh ow, then its outputs, og x chunk oh ow. */
 int64_t ed_conv_gemm_scratch(const ed_conv_geom *g);
 
 void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col);
