@@ -24,6 +24,7 @@ typedef struct {
 } bench_stat;
 
 double bench_now(void);
+double bench_cpu_now(void);
 /* Time fn(ud) `steps` times per repeat after one warm-up call (none with no_warmup);
  * per-call seconds. fn returns false to stop with its error already printed. */
 bool bench_time(const bench_opts *o, bool (*fn)(void *ud), void *ud, bench_stat *out);

@@ -65,7 +65,10 @@ int bench_train(const bench_opts *o, const char *id)
     /* the share of the timed calls (warm-up included) rank 0 spent in collectives */
     ed_comm_reset_seconds();
     t0 = bench_now();
+    double cpu0 = bench_cpu_now();
     bool timed = p && bench_time(o, train_step, &call, &s);
+    /* CPU seconds of the process per step, the warm-up step included */
+    double cpu_step = (bench_cpu_now() - cpu0) / (o->repeats * o->steps + !o->no_warmup);
     double comm_share = timed ? ed_comm_seconds() / (bench_now() - t0) : 0;
     if (!p) fprintf(stderr, "bench %s: %s\n", id, ed_last_error());
     else if (timed) {
@@ -97,13 +100,13 @@ int bench_train(const bench_opts *o, const char *id)
             "arena_bytes=%zu buffer_bytes=%lld peak_bytes=%lld inplace=%d compile_s=%.4f lower_ms=%.2f optimize_ms=%.2f codegen_ms=%.2f median_ms=%.4f "
             "min_ms=%.4f max_ms=%.4f repeats=%d steps=%d mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f "
             "loss_first=%.6g loss_last=%.6g ranks=%d comm_share=%.4f cache=%s warm_compile_s=%.4f warm_jit_ms=%.2f "
-            "warm_cache=%s\n",
+            "warm_cache=%s cpu_ms=%.4f\n",
             id, bench_backend_name(o->backend), o->threads, opt, o->passes && !*o->passes ? "none" : "default",
             w.g->nnodes, nodes_after, cs.kernels, cs.arena_bytes, (long long)cs.memory.buffer_bytes,
             (long long)cs.memory.peak_bytes, cs.memory.inplace, compile_s, cs.lower_ms, cs.optimize_ms, cs.codegen_ms,
             1e3 * s.median, 1e3 * s.min, 1e3 * s.max, o->repeats, o->steps, flops / 1e6, sgemm / 1e9, 1e3 * roof,
             call.first_loss, call.last_loss, ed_comm_size(), comm_share, cs.cache ? cs.cache : "none", warm_s,
-            ws.lower_ms + ws.optimize_ms + ws.codegen_ms, ws.cache ? ws.cache : "none");
+            ws.lower_ms + ws.optimize_ms + ws.codegen_ms, ws.cache ? ws.cache : "none", 1e3 * cpu_step);
         rc = isfinite(call.last_loss) ? 0 : 1;
         if (rc) fprintf(stderr, "bench %s: the loss is not finite\n", id);
     }

@@ -20,7 +20,8 @@
 #include <string.h>
 
 /* The odd shapes of the issue: stride 2, padding 1, dilation 2, groups 2, 1x1, a kernel
- * larger than the input with padding, and all of them at once. */
+ * larger than the input with padding, all of them at once, and batches the gemm form
+ * splits into chunks. */
 typedef struct {
     ed_shape x, w;
     ed_conv_opts o;
@@ -35,6 +36,14 @@ static const conv_case cases[] = {
     {{4, {1, 2, 2, 3}}, {4, {2, 2, 4, 4}}, {.padding = {2, 1}}},
     {{4, {1, 3, 8, 9}}, {4, {3, 1, 3, 2}}, {.stride = {2, 3}, .dilation = {2, 1}, .padding = {1, 2}, .groups = 3}},
     {{4, {3, 8, 13, 11}}, {4, {16, 4, 3, 3}}, {.stride = {2, 1}, .padding = {1, 1}, .groups = 2}},
+    /* gemm chunks of images (backend/llvm/conv_gemm.c): 100 pixels make chunks of 20, so
+     * batch 21 ends with a chunk of one; 132 pixels make chunks of one, 1x1 reads x as is */
+    {{4, {21, 4, 10, 10}}, {4, {6, 2, 3, 3}}, {.padding = {1, 1}, .groups = 2}},
+    {{4, {2, 3, 12, 11}}, {4, {4, 3, 1, 1}}, {.groups = 1}},
+    /* as wide out as in at stride 1, so im2col copies runs of rows: dilated, and a kernel
+     * larger than the input */
+    {{4, {3, 2, 5, 6}}, {4, {3, 2, 3, 3}}, {.dilation = {2, 2}, .padding = {2, 2}}},
+    {{4, {1, 2, 2, 2}}, {4, {2, 2, 5, 5}}, {.padding = {2, 2}}},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 

@@ -1,4 +1,4 @@
-/* The f32 convolution ops as im2col + sgemm, per image and group: C functions that JIT
+/* The f32 convolution ops as im2col + sgemm, per chunk of images and group: C functions that JIT
  * code calls (backend/llvm/lower_conv.c), with the geometry of ir/conv.h and a scratch
  * buffer of ed_conv_gemm_scratch floats. Sums run in float in BLAS's order: the
  * interpreter's values within rounding, and a padded term is a multiplied zero (so an
@@ -8,7 +8,11 @@
 
 #include "ir/conv.h"
 
-/* Floats of scratch the kernels need for g: one image-group's columns, cg kh kw x oh ow. */
+/* The most images one sgemm takes for g (1 unless its output planes are small; a
+ * call takes this many only with more than one BLAS thread). */
+int64_t ed_conv_gemm_chunk_max(const ed_conv_geom *g);
+/* Floats of scratch the kernels need for g: the largest chunk's columns, cg kh kw x chunk
+ * oh ow, then its outputs, og x chunk oh ow. */
 int64_t ed_conv_gemm_scratch(const ed_conv_geom *g);
 
 void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col);

@@ -193,7 +193,8 @@ static bool use_gemm(const ed_cg *cg, const ed_node *n, const ed_conv_geom *g)
 {
     if (n->dtype != ED_F32 || cg->conv == ED_CONV_DIRECT) return false;
     /* in double: a product of sizes below 2^40 each may not fit an int64 */
-    double bytes = 4.0 * (double)g->cg * (double)g->kh * (double)g->kw * (double)g->oh * (double)g->ow;
+    double cols = (double)g->oh * (double)g->ow * (double)ed_conv_gemm_chunk_max(g);
+    double bytes = 4.0 * ((double)g->cg * (double)g->kh * (double)g->kw + (double)g->og) * cols;
     if (bytes > (double)GEMM_MAX_SCRATCH) return false;
     if (cg->conv == ED_CONV_GEMM) return true;
     return g->cg * g->og > 1;

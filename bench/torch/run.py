@@ -65,14 +65,17 @@ def train(args):
         state["k"] += 1
         state["losses"].append(step(model, opt, b).item())
 
+    cpu0 = time.process_time()
     med, lo, hi = timed(one, args.repeats, args.steps, warmup)
+    cpu_step = (time.process_time() - cpu0) / (args.repeats * args.steps + warmup)  # CPU s per step, warm-up in
     losses = state["losses"]
     print("torch %s %s threads=%d step median=%.3fms min=%.3fms max=%.3fms (%d repeats x %d steps) steps/s=%.1f "
           "loss %.4f -> %.4f" % (args.workload, args.mode, args.threads, 1e3 * med, 1e3 * lo, 1e3 * hi, args.repeats,
                                  args.steps, 1 / med, losses[0], losses[-1]))
     result(workload=args.workload, mode=args.mode, threads=args.threads, status="ok", median_ms="%.4f" % (1e3 * med),
            min_ms="%.4f" % (1e3 * lo), max_ms="%.4f" % (1e3 * hi), repeats=args.repeats, steps=args.steps,
-           script_s="%.4f" % compile_s, loss_first="%.6g" % losses[0], loss_last="%.6g" % losses[-1])
+           script_s="%.4f" % compile_s, loss_first="%.6g" % losses[0], loss_last="%.6g" % losses[-1],
+           cpu_ms="%.4f" % (1e3 * cpu_step))
     return 0
 
 
