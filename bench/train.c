@@ -50,9 +50,10 @@ int bench_train(const bench_opts *o, const char *id)
     /* the same compile again: with the object cache on, what a second process pays */
     ed_store *st_warm = ed_store_new(0);
     t0 = bench_now();
-    ed_program *warm = p ? ed_compile(w.g, st_warm,
-                                      &(ed_compile_opts){.backend = o->backend, .opt_level = o->opt,
-                                                         .passes = o->passes, .arena = o->arena})
+    ed_program *warm = p ? ed_compile(
+                               w.g, st_warm,
+                               &(ed_compile_opts){
+                                   .backend = o->backend, .opt_level = o->opt, .passes = o->passes, .arena = o->arena})
                          : NULL;
     double warm_s = bench_now() - t0;
     ed_compile_stats ws = warm ? ed_program_compile_stats(warm) : (ed_compile_stats){0};

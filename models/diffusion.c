@@ -73,13 +73,17 @@ static const char *const schedules[] = {"linear", "cosine", NULL};
             "training probability of the null condition (CFG)", NULL                                                   \
     }
 
-#define SIGNED_RANGE_OPTION                                                                                            \
-    {                                                                                                                  \
-        "signed_range", ED_OPTION_INT, D(signed_range), -1, -1, 1, NULL,                                               \
-            "1: images in [0, 1] are trained and sampled as [-1, 1] (-1: set at training, 1 for --arch conv on such " \
-            "data; 0 in checkpoints written before the option)",                                                       \
-            NULL                                                                                                       \
-    }
+#define SIGNED_RANGE_OPTION                                                                                    \
+    {"signed_range",                                                                                           \
+     ED_OPTION_INT,                                                                                            \
+     D(signed_range),                                                                                          \
+     -1,                                                                                                       \
+     -1,                                                                                                       \
+     1,                                                                                                        \
+     NULL,                                                                                                     \
+     "1: images in [0, 1] are trained and sampled as [-1, 1] (-1: set at training, 1 for --arch conv on such " \
+     "data; 0 in checkpoints written before the option)",                                                      \
+     NULL}
 
 const ed_option ed_ddpm_options[] = {
     NET_OPTIONS,

@@ -34,8 +34,7 @@ static int64_t pick_signed_range(const ed_gen_model *m, int64_t given, int arch)
 
 static int check_signed_range(const ed_gen_model *m, int64_t signed_range)
 {
-    if (signed_range == 1 && !m->unit_range)
-        return ed_fail("%s: signed_range 1 needs data in [0, 1]", m->def->name);
+    if (signed_range == 1 && !m->unit_range) return ed_fail("%s: signed_range 1 needs data in [0, 1]", m->def->name);
     return ED_OK;
 }
 

@@ -1458,7 +1458,8 @@ static void test_conv_signed_range(void **state)
         if (k == 1) { /* sr0 without the two options: a checkpoint from before them */
             ed_meta *old = ed_meta_new();
             for (int i = 0; i < ed_meta_count(meta); i++)
-                if (strcmp(ed_meta_key(meta, i), "option.signed_range") && strcmp(ed_meta_key(meta, i), "option.clip_x0"))
+                if (strcmp(ed_meta_key(meta, i), "option.signed_range") &&
+                    strcmp(ed_meta_key(meta, i), "option.clip_x0"))
                     assert_int_equal(ed_meta_set(old, ed_meta_key(meta, i), ed_meta_value(meta, i)), ED_OK);
             assert_int_equal(ed_safetensors_save(TMP "/sr_old.safetensors", st, old), ED_OK);
             ed_meta_free(old);

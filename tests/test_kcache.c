@@ -185,15 +185,15 @@ static void test_corrupt_entry_recompiles(void **state)
         int flip;
         long truncate_to;
     } damage[] = {
-        {0, 0x01, -1},         /* magic */
-        {13, 0x01, -1},        /* key length */
-        {30, 0x80, -1},        /* checksum */
-        {60, 0x20, -1},        /* key text */
-        {size / 2, 0x04, -1},  /* the object */
-        {size - 1, 0x01, -1},  /* its last byte */
-        {0, 0, size - 1},      /* truncated by one */
-        {0, 0, 40},            /* inside the header */
-        {0, 0, 0},             /* empty */
+        {0, 0x01, -1},        /* magic */
+        {13, 0x01, -1},       /* key length */
+        {30, 0x80, -1},       /* checksum */
+        {60, 0x20, -1},       /* key text */
+        {size / 2, 0x04, -1}, /* the object */
+        {size - 1, 0x01, -1}, /* its last byte */
+        {0, 0, size - 1},     /* truncated by one */
+        {0, 0, 40},           /* inside the header */
+        {0, 0, 0},            /* empty */
     };
     for (size_t i = 0; i < sizeof damage / sizeof damage[0]; i++) {
         rewrite(path, damage[i].at, damage[i].flip, damage[i].truncate_to);
@@ -303,7 +303,8 @@ static void test_cli_two_processes(void **state)
     char rmcmd[600];
     snprintf(rmcmd, sizeof rmcmd, "rm -rf '%s'/*", dir);
     assert_int_equal(system(rmcmd), 0);
-    cli_run(ED_CLI, TMP, &r, "run '" TMP "/chain.edir' --input x='" TMP "/x.npy' --out '" TMP "/o4' --no-cache --stats");
+    cli_run(ED_CLI, TMP, &r,
+            "run '" TMP "/chain.edir' --input x='" TMP "/x.npy' --out '" TMP "/o4' --no-cache --stats");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.err, "cache off"));
     assert_int_equal(count_entries(dir), 0);
@@ -393,7 +394,8 @@ static void test_sha256_vectors(void **state)
         ed_sha256 s;
         uint8_t d[32];
         ed_sha256_init(&s);
-        for (size_t at = 0; at < sizeof big; at += step) ed_sha256_add(&s, big + at, at + step <= sizeof big ? step : sizeof big - at);
+        for (size_t at = 0; at < sizeof big; at += step)
+            ed_sha256_add(&s, big + at, at + step <= sizeof big ? step : sizeof big - at);
         ed_sha256_done(&s, d);
         for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
         assert_string_equal(hex, whole);

@@ -160,7 +160,8 @@ static const float *columns(float *col, const float *x, const ed_conv_geom *g, i
 {
     int64_t plane = g->oh * g->ow, image = g->h * g->w;
     if (nb == 1 && is_pointwise(g)) return x + (b0 * g->c + grp * g->cg) * image;
-    for (int64_t b = 0; b < nb; b++) im2col(col + b * plane, nb * plane, x + ((b0 + b) * g->c + grp * g->cg) * image, g);
+    for (int64_t b = 0; b < nb; b++)
+        im2col(col + b * plane, nb * plane, x + ((b0 + b) * g->c + grp * g->cg) * image, g);
     return col;
 }
 

@@ -264,8 +264,8 @@ static int add_object(ed_jit *j, LLVMMemoryBufferRef buf)
 /* Optimize mod, then either hand it to the LLJIT as IR (no cache) or emit its object,
  * store it under key and add that: a cold and a warm run load the same bytes. Takes mod
  * and tsctx. */
-static int compile_module(ed_jit *j, LLVMModuleRef mod, LLVMOrcThreadSafeContextRef tsctx, int level,
-                          const char *dir, const char *key)
+static int compile_module(ed_jit *j, LLVMModuleRef mod, LLVMOrcThreadSafeContextRef tsctx, int level, const char *dir,
+                          const char *key)
 {
     LLVMTargetMachineRef tm = host_tm(level);
     int st = tm ? ed_llvm_optimize(mod, tm, level, &j->stats) : ED_ERR;
@@ -283,7 +283,7 @@ static int compile_module(ed_jit *j, LLVMModuleRef mod, LLVMOrcThreadSafeContext
         st = add_object(j, obj);
     } else if (st == ED_OK) {
         LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsctx); /* takes mod */
-        LLVMOrcDisposeThreadSafeContext(tsctx);                                     /* the TSM keeps it alive */
+        LLVMOrcDisposeThreadSafeContext(tsctx);                                        /* the TSM keeps it alive */
         LLVMErrorRef err = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
         if (err) {
             LLVMOrcDisposeThreadSafeModule(tsm);

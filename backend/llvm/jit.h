@@ -30,7 +30,7 @@ typedef enum {
 
 typedef struct {
     double lower_ms, optimize_ms, codegen_ms; /* codegen: or loading and linking a cached object */
-    int kernels; /* kernel functions in the module before optimization */
+    int kernels;                              /* kernel functions in the module before optimization */
     ed_jit_cache cache;
 } ed_jit_stats;
 

@@ -56,7 +56,8 @@ char *ed_obj_cache_key(const char *ir, size_t ir_len, int level)
     const char *fmt = "edifice object cache %d\nllvm %u.%u.%u\ncpu %s\nfeatures %s\nopt %d\nir %s %zu\n";
     int n = snprintf(NULL, 0, fmt, ED_OBJ_CACHE_FORMAT, major, minor, patch, cpu, feat, level, ir_hash, ir_len);
     char *key = n > 0 ? malloc((size_t)n + 1) : NULL;
-    if (key) snprintf(key, (size_t)n + 1, fmt, ED_OBJ_CACHE_FORMAT, major, minor, patch, cpu, feat, level, ir_hash, ir_len);
+    if (key)
+        snprintf(key, (size_t)n + 1, fmt, ED_OBJ_CACHE_FORMAT, major, minor, patch, cpu, feat, level, ir_hash, ir_len);
     LLVMDisposeMessage(cpu);
     LLVMDisposeMessage(feat);
     return key;

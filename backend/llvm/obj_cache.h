@@ -26,8 +26,7 @@ char *ed_obj_cache_key(const char *ir, size_t ir_len, int level);
 
 /* An entry's bytes checked against key: the object's span inside data, or false when
  * data is not a whole, intact entry for exactly this key. Reads nothing outside data. */
-bool ed_obj_cache_parse(const uint8_t *data, size_t size, const char *key, const uint8_t **obj,
-                        size_t *obj_len);
+bool ed_obj_cache_parse(const uint8_t *data, size_t size, const char *key, const uint8_t **obj, size_t *obj_len);
 
 /* The object stored under key in dir (malloc'd into *obj), or false: no entry, or one
  * that does not parse (left for the store that follows to replace). A hit marks the
