@@ -371,6 +371,14 @@ static void test_parse_key_must_match(void **state)
     assert_false(ed_obj_cache_parse(buf, n, "the kez\n", &o, &len));
     assert_false(ed_obj_cache_parse(buf, n, "the key", &o, &len));
     assert_false(ed_obj_cache_parse(buf, n - 1, "the key\n", &o, &len));
+    /* Cut inside the key, with an object length that equals the wrapped remainder (the
+     * fuzzer's find): refused without reading past the end. */
+    uint8_t *cut = malloc(56 + 7); /* the 56-byte prefix and 7 of the key's 8 bytes */
+    assert_non_null(cut);
+    memcpy(cut, buf, 56 + 7);
+    memset(cut + 16, 0xff, 8);
+    assert_false(ed_obj_cache_parse(cut, 56 + 7, "the key\n", &o, &len));
+    free(cut);
     free(path);
 }
 

@@ -93,7 +93,8 @@ bool ed_obj_cache_parse(const uint8_t *data, size_t size, const char *key, const
     if (get_le(data + 8, 4) != ED_OBJ_CACHE_FORMAT) return false;
     uint64_t klen = get_le(data + 12, 4), olen = get_le(data + 16, 8);
     size_t want = strlen(key);
-    if (klen != want || olen == 0 || olen > size - PREFIX - klen || size - PREFIX - klen != olen) return false;
+    /* klen first: size - PREFIX - klen must not wrap (a huge olen could then match it). */
+    if (klen != want || klen > size - PREFIX || olen == 0 || size - PREFIX - klen != olen) return false;
     if (memcmp(data + PREFIX, key, want) != 0) return false;
     uint8_t sum[SUM];
     entry_sum(data, data + PREFIX, want, data + PREFIX + want, (size_t)olen, sum);
