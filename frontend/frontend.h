@@ -62,6 +62,10 @@ ed_node *ed_sin(ed_node *x);
 ed_node *ed_cos(ed_node *x);
 ed_node *ed_sign(ed_node *x);
 ed_node *ed_clamp(ed_node *x, double lo, double hi);
+/* Pixels in [0, 1] to the [-1, 1] scale of a diffusion prior (2x - 1), and back, clamped to
+ * [0, 1]: the one place the image models take the scale from. */
+ed_node *ed_pixels_to_signed(ed_node *x);
+ed_node *ed_signed_to_pixels(ed_node *x);
 ed_node *ed_cast(ed_node *x, ed_dtype dt);
 ed_node *ed_stop_gradient(ed_node *x);
 /* x summed (mean: averaged) over the ranks of a data-parallel run (runtime/comm.h);

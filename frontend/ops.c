@@ -130,6 +130,10 @@ ed_node *ed_gelu(ed_node *x, bool tanh_approx)
 
 ed_node *ed_clamp(ed_node *x, double lo, double hi) { return op1(ED_OP_CLAMP, x, &(ed_attrs){.lo = lo, .hi = hi}); }
 
+ed_node *ed_pixels_to_signed(ed_node *x) { return ed_add_scalar(ed_mul_scalar(x, 2), -1); }
+
+ed_node *ed_signed_to_pixels(ed_node *x) { return ed_clamp(ed_mul_scalar(ed_add_scalar(x, 1), 0.5), 0, 1); }
+
 ed_node *ed_cast(ed_node *x, ed_dtype dt)
 {
     return op1(ED_OP_CAST, x, &(ed_attrs){.dtype = dt, .shape = x ? x->shape : ed_shape0()});

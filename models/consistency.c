@@ -276,10 +276,7 @@ static ed_node *pair_distance(ed_node *a, ed_node *b, ed_node *lambda, const ed_
     return ed_mean(lambda ? ed_mul(lambda, per) : per, ED_ALL_AXES, false);
 }
 
-static ed_node *to_model_scale(ed_node *x, const ed_cm_opts *o)
-{
-    return o->unit_range ? ed_add_scalar(ed_mul_scalar(x, 2), -1) : x;
-}
+static ed_node *to_model_scale(ed_node *x, const ed_cm_opts *o) { return o->unit_range ? ed_pixels_to_signed(x) : x; }
 
 /* ---- consistency distillation ------------------------------------------------------- */
 
@@ -407,7 +404,7 @@ ed_node *ed_cm_sample(ed_graph *g, int64_t n, ed_shape shape, int64_t steps, con
     ed_consistency_opts so = {.steps = (int)k, .sigmas = sigmas, .sigma_max = o->sigma_max, .sigma_min = o->sigma_min};
     ed_sample_result r = ed_sample_consistency(g, &model, &spec, &so);
     if (!r.samples || !o->unit_range) return r.samples;
-    return ed_clamp(ed_mul_scalar(ed_add_scalar(r.samples, 1), 0.5), 0, 1);
+    return ed_signed_to_pixels(r.samples);
 }
 
 /* ---- the registry entry ------------------------------------------------------------- */

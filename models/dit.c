@@ -207,12 +207,9 @@ static int dit_check(const ed_gen_model *m)
     return ed_dit_check(&m->opts.dit, m->sample.rank, m->sample.dim);
 }
 
-/* The network works on pixels scaled from [0, 1] to [-1, 1]. */
-static ed_node *to_model(ed_node *x) { return ed_add_scalar(ed_mul_scalar(x, 2), -1); }
-
 static ed_node *dit_train_loss(ed_graph *g, const ed_gen_model *m, const ed_batch *b)
 {
-    return ed_dit_loss(g, to_model(b->x), b->labels, m->classes, &m->opts.dit);
+    return ed_dit_loss(g, ed_pixels_to_signed(b->x), b->labels, m->classes, &m->opts.dit);
 }
 
 /* The test loss per image, labels never dropped. */
@@ -220,7 +217,7 @@ static int dit_figures(ed_graph *g, const ed_gen_model *m, const ed_batch *b, ed
 {
     ed_dit_opts o = m->opts.dit;
     o.cond_dropout = 0;
-    out[0] = ed_dit_image_loss(g, to_model(b->x), b->labels, m->classes, &o);
+    out[0] = ed_dit_image_loss(g, ed_pixels_to_signed(b->x), b->labels, m->classes, &o);
     return out[0] ? ED_OK : ED_ERR;
 }
 
@@ -243,12 +240,12 @@ static void dit_sampling(const ed_gen_model *m, ed_denoiser_sampling *s)
                                 .guidable = m->classes > 0 && o->cond_dropout > 0};
 }
 
-/* The samplers' output mapped back to pixels in [0, 1]. */
+/* The network works on pixels scaled to [-1, 1]; its samples come back to [0, 1]. */
 static ed_node *dit_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_node *obs, ed_node *labels,
                            const ed_gen_sample_opts *o)
 {
     ed_node *s = ed_denoiser_sample(g, m, n, obs, labels, o);
-    return s ? ed_clamp(ed_mul_scalar(ed_add_scalar(s, 1), 0.5), 0, 1) : NULL;
+    return s ? ed_signed_to_pixels(s) : NULL;
 }
 
 const ed_model_def ed_dit_model = {

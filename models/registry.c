@@ -15,14 +15,11 @@ static void ddim_defaults(ed_gen_model *m) { ed_ddim_defaults(&m->opts.diffusion
 /* signed_range 1: the network sees pixels scaled from [0, 1] to [-1, 1], the scale of its
  * N(0, 1) prior; the samples come back to [0, 1], clamped. -1 (a checkpoint written before
  * the option) trains and samples the pixels as they are. */
-static ed_node *to_model(ed_node *x, int64_t signed_range)
-{
-    return signed_range == 1 ? ed_add_scalar(ed_mul_scalar(x, 2), -1) : x;
-}
+static ed_node *to_model(ed_node *x, int64_t signed_range) { return signed_range == 1 ? ed_pixels_to_signed(x) : x; }
 
 static ed_node *from_model(ed_node *x, int64_t signed_range)
 {
-    return x && signed_range == 1 ? ed_clamp(ed_mul_scalar(ed_add_scalar(x, 1), 0.5), 0, 1) : x;
+    return x && signed_range == 1 ? ed_signed_to_pixels(x) : x;
 }
 
 /* A fresh run's signed_range: 1 for the U-Net on data in [0, 1] unless given. */
