@@ -185,11 +185,67 @@ void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_
     }
 }
 
+/* At stride 1 the input gradient is itself a convolution: dy convolved with the kernel
+ * flipped in both axes, its in and out channels swapped, padded by d (k - 1) - p. That is
+ * im2col row copies and one sgemm, where col2im would scatter-add every column row (W9:
+ * col2im was 12% of a U-Net step). Not when the padding exceeds the kernel's reach, which
+ * would pad negatively. */
+static bool flips(const ed_conv_geom *g)
+{
+    return g->sh == 1 && g->sw == 1 && !is_pointwise(g) && g->ph <= g->dh * (g->kh - 1) &&
+           g->pw <= g->dw * (g->kw - 1);
+}
+
+/* The convolution whose output is x: dy [n, o, oh, ow] in, x [n, c, h, w] out. */
+static ed_conv_geom flipped_geom(const ed_conv_geom *g)
+{
+    ed_conv_geom f = *g;
+    f.c = g->o, f.h = g->oh, f.w = g->ow, f.cg = g->og;
+    f.o = g->c, f.oh = g->h, f.ow = g->w, f.og = g->cg;
+    f.ph = g->dh * (g->kh - 1) - g->ph, f.pw = g->dw * (g->kw - 1) - g->pw;
+    return f;
+}
+
+/* Floats of the flipped kernel, rounded up to a cache line so that the columns after it
+ * stay aligned. */
+static int64_t flipped_kernel_floats(const ed_conv_geom *g)
+{
+    return (g->o * g->cg * g->kh * g->kw + 15) / 16 * 16;
+}
+
+int64_t ed_conv_transpose_gemm_scratch(const ed_conv_geom *g)
+{
+    int64_t own = ed_conv_gemm_scratch(g);
+    if (!flips(g)) return own;
+    ed_conv_geom f = flipped_geom(g);
+    int64_t flipped = flipped_kernel_floats(g) + ed_conv_gemm_scratch(&f);
+    return flipped > own ? flipped : own;
+}
+
+/* wf [grp, ci, oi, p, q] = w [grp, oi, ci, kh - 1 - p, kw - 1 - q]. */
+static void flip_kernel(float *wf, const float *w, const ed_conv_geom *g)
+{
+    int64_t taps = g->kh * g->kw;
+    for (int64_t grp = 0; grp < g->groups; grp++)
+        for (int64_t ci = 0; ci < g->cg; ci++)
+            for (int64_t oi = 0; oi < g->og; oi++) {
+                const float *src = w + ((grp * g->og + oi) * g->cg + ci) * taps;
+                float *dst = wf + ((grp * g->cg + ci) * g->og + oi) * taps;
+                for (int64_t t = 0; t < taps; t++) dst[t] = src[taps - 1 - t];
+            }
+}
+
 void ed_conv_transpose2d_gemm_f32(float *x, const float *y, const float *w, const ed_conv_geom *g, float *col)
 {
     int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, image = g->h * g->w, chunk = chunk_of(g);
     if (g->og == 0 || k == 0 || plane == 0) {
         memset(x, 0, (size_t)(g->n * g->c * image) * sizeof *x);
+        return;
+    }
+    if (flips(g)) {
+        ed_conv_geom f = flipped_geom(g);
+        flip_kernel(col, w, g);
+        ed_conv2d_gemm_f32(x, y, col, &f, col + flipped_kernel_floats(g));
         return;
     }
     float *dys = col + k * chunk * plane;
