@@ -72,6 +72,7 @@ static void im2col_rows(float *dst, const float *plane, int64_t start, const ed_
     int64_t len = (i1 - i0) * g->ow, lo = start < 0 ? -start : 0, end = g->h * g->w - start;
     int64_t hi = len < end ? len : end;
     if (hi > lo) memcpy(dst + lo, plane + start + lo, (size_t)(hi - lo) * sizeof *dst);
+    if (j0 == 0 && j1 == g->ow) return;
     for (int64_t i = 0; i < i1 - i0; i++) {
         float *row = dst + i * g->ow;
         for (int64_t j = 0; j < j0; j++) row[j] = 0;
@@ -79,20 +80,24 @@ static void im2col_rows(float *dst, const float *plane, int64_t start, const ed_
     }
 }
 
-/* One image's columns: row (ci, p, q) at col + ((ci kh + p) kw + q) ld. */
+/* One image's columns: row (ci, p, q) at col + ((ci kh + p) kw + q) ld. The bounds of a
+ * window position are the same for every channel, so they are found once per (p, q)
+ * (their divisions cost as much as a small plane's copy). */
 static void im2col(float *col, int64_t ld, const float *x, const ed_conv_geom *g)
 {
     bool runs = g->sh == 1 && g->sw == 1 && g->w == g->ow;
-    for (int64_t ci = 0; ci < g->cg; ci++)
-        for (int64_t p = 0; p < g->kh; p++)
-            for (int64_t q = 0; q < g->kw; q++) {
-                float *row = col + ((ci * g->kh + p) * g->kw + q) * ld;
-                int64_t i0, i1, j0, j1, off = q * g->dw - g->pw;
-                inside_rows(g, p, &i0, &i1);
-                inside_cols(g, q, &j0, &j1);
-                memset(row, 0, (size_t)(i0 * g->ow) * sizeof *row);
-                memset(row + i1 * g->ow, 0, (size_t)((g->oh - i1) * g->ow) * sizeof *row);
-                const float *plane = x + ci * g->h * g->w;
+    int64_t taps = g->kh * g->kw, image = g->h * g->w;
+    for (int64_t p = 0; p < g->kh; p++) {
+        int64_t i0, i1;
+        inside_rows(g, p, &i0, &i1);
+        for (int64_t q = 0; q < g->kw; q++) {
+            int64_t j0, j1, off = q * g->dw - g->pw;
+            inside_cols(g, q, &j0, &j1);
+            for (int64_t ci = 0; ci < g->cg; ci++) {
+                float *row = col + (ci * taps + p * g->kw + q) * ld;
+                if (i0 > 0) memset(row, 0, (size_t)(i0 * g->ow) * sizeof *row);
+                if (i1 < g->oh) memset(row + i1 * g->ow, 0, (size_t)((g->oh - i1) * g->ow) * sizeof *row);
+                const float *plane = x + ci * image;
                 if (runs) {
                     int64_t r0 = i0 - g->ph + p * g->dh;
                     im2col_rows(row + i0 * g->ow, plane, r0 * g->w + off, g, i0, i1, j0, j1);
@@ -108,6 +113,8 @@ static void im2col(float *col, int64_t ld, const float *x, const ed_conv_geom *g
                     for (int64_t j = j1; j < g->ow; j++) dst[j] = 0;
                 }
             }
+        }
+    }
 }
 
 /* x = the columns put back where im2col read them, summed (x holds cg channels of
