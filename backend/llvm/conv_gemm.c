@@ -72,12 +72,11 @@ static void im2col_rows(float *dst, const float *plane, int64_t start, const ed_
     int64_t len = (i1 - i0) * g->ow, lo = start < 0 ? -start : 0, end = g->h * g->w - start;
     int64_t hi = len < end ? len : end;
     if (hi > lo) memcpy(dst + lo, plane + start + lo, (size_t)(hi - lo) * sizeof *dst);
-    if (j0 == 0 && j1 == g->ow) return;
-    for (int64_t i = 0; i < i1 - i0; i++) {
-        float *row = dst + i * g->ow;
-        for (int64_t j = 0; j < j0; j++) row[j] = 0;
-        for (int64_t j = j1; j < g->ow; j++) row[j] = 0;
-    }
+    /* column by column: a row's few edge zeros would each be a memset call */
+    for (int64_t j = 0; j < j0; j++)
+        for (int64_t i = 0; i < i1 - i0; i++) dst[i * g->ow + j] = 0;
+    for (int64_t j = j1; j < g->ow; j++)
+        for (int64_t i = 0; i < i1 - i0; i++) dst[i * g->ow + j] = 0;
 }
 
 /* One image's columns: row (ci, p, q) at col + ((ci kh + p) kw + q) ld. The bounds of a
@@ -106,12 +105,14 @@ static void im2col(float *col, int64_t ld, const float *x, const ed_conv_geom *g
                 for (int64_t i = i0; i < i1; i++) {
                     const float *src = plane + (i * g->sh - g->ph + p * g->dh) * g->w;
                     float *dst = row + i * g->ow;
-                    for (int64_t j = 0; j < j0; j++) dst[j] = 0;
                     if (g->sw == 1) memcpy(dst + j0, src + off + j0, (size_t)(j1 - j0) * sizeof *dst);
                     else
                         for (int64_t j = j0; j < j1; j++) dst[j] = src[off + j * g->sw];
-                    for (int64_t j = j1; j < g->ow; j++) dst[j] = 0;
                 }
+                for (int64_t j = 0; j < j0; j++) /* edge zeros column by column, as above */
+                    for (int64_t i = i0; i < i1; i++) row[i * g->ow + j] = 0;
+                for (int64_t j = j1; j < g->ow; j++)
+                    for (int64_t i = i0; i < i1; i++) row[i * g->ow + j] = 0;
             }
         }
     }
