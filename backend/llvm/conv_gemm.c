@@ -1,8 +1,8 @@
 /* im2col + sgemm over a chunk of images: the columns of one group for nb images are the
  * cg kh kw x nb oh ow matrix col[(ci, p, q)][(b, i, j)] = x[b, ci, i sh - ph + p dh,
- * j sw - pw + q dw] (0 outside); conv2d is W_g col, its input gradient col2im(W_g^T dy_g),
- * its weight gradient the sum over chunks of dy_g col^T, where dy_g is the chunk's outputs
- * gathered as og x nb oh ow. One chunk is one sgemm wide enough for BLAS and its threads. */
+ * j sw - pw + q dw] (0 outside); conv2d is W_g col, its input gradient col2im(W_g^T dy_g)
+ * (at stride 1 a conv2d of dy with the flipped kernel instead), its weight gradient the
+ * sum over chunks of dy_g col^T, where dy_g is the chunk's outputs gathered as og x nb oh ow. One chunk is one sgemm wide enough for BLAS and its threads. */
 #include "backend/llvm/conv_gemm.h"
 
 #include <cblas.h>
@@ -200,8 +200,7 @@ void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_
  * would pad negatively. */
 static bool flips(const ed_conv_geom *g)
 {
-    return g->sh == 1 && g->sw == 1 && !is_pointwise(g) && g->ph <= g->dh * (g->kh - 1) &&
-           g->pw <= g->dw * (g->kw - 1);
+    return g->sh == 1 && g->sw == 1 && !is_pointwise(g) && g->ph <= g->dh * (g->kh - 1) && g->pw <= g->dw * (g->kw - 1);
 }
 
 /* The convolution whose output is x: dy [n, o, oh, ow] in, x [n, c, h, w] out. */
@@ -216,10 +215,7 @@ static ed_conv_geom flipped_geom(const ed_conv_geom *g)
 
 /* Floats of the flipped kernel, rounded up to a cache line so that the columns after it
  * stay aligned. */
-static int64_t flipped_kernel_floats(const ed_conv_geom *g)
-{
-    return (g->o * g->cg * g->kh * g->kw + 15) / 16 * 16;
-}
+static int64_t flipped_kernel_floats(const ed_conv_geom *g) { return (g->o * g->cg * g->kh * g->kw + 15) / 16 * 16; }
 
 int64_t ed_conv_transpose_gemm_scratch(const ed_conv_geom *g)
 {

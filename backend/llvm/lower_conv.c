@@ -198,7 +198,8 @@ static bool use_gemm(const ed_cg *cg, const ed_node *n, const ed_conv_geom *g)
     if (n->op == ED_OP_CONV_TRANSPOSE2D) { /* or as a conv2d of dy (conv_gemm.c), the larger */
         double taps = (double)g->kh * (double)g->kw, fcols = (double)g->h * (double)g->w;
         if (fcols < 128) fcols = 2048; /* at most a chunk's columns */
-        double fbytes = 4.0 * (((double)g->og * taps + (double)g->cg) * fcols + (double)g->o * (double)g->cg * taps + 16);
+        double fbytes = 4.0 *
+                        (((double)g->og * taps + (double)g->cg) * fcols + (double)g->o * (double)g->cg * taps + 16);
         if (fbytes > bytes) bytes = fbytes;
     }
     if (bytes > (double)GEMM_MAX_SCRATCH) return false;
