@@ -44,6 +44,12 @@ static const conv_case cases[] = {
      * larger than the input */
     {{4, {3, 2, 5, 6}}, {4, {3, 2, 3, 3}}, {.dilation = {2, 2}, .padding = {2, 2}}},
     {{4, {1, 2, 2, 2}}, {4, {2, 2, 5, 5}}, {.padding = {2, 2}}},
+    /* conv_transpose2d at stride 1 runs as a conv2d with the flipped kernel: padded apart
+     * per axis (3 and 0 after the flip), a 1-row kernel, and padding past the kernel's
+     * reach, which keeps col2im */
+    {{4, {3, 4, 9, 8}}, {4, {6, 2, 3, 3}}, {.dilation = {2, 1}, .padding = {1, 2}, .groups = 2}},
+    {{4, {1, 3, 5, 7}}, {4, {2, 3, 1, 3}}, {.padding = {0, 1}}},
+    {{4, {3, 4, 6, 5}}, {4, {4, 2, 3, 3}}, {.padding = {3, 1}, .groups = 2}},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 

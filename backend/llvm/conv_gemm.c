@@ -1,8 +1,8 @@
 /* im2col + sgemm over a chunk of images: the columns of one group for nb images are the
  * cg kh kw x nb oh ow matrix col[(ci, p, q)][(b, i, j)] = x[b, ci, i sh - ph + p dh,
- * j sw - pw + q dw] (0 outside); conv2d is W_g col, its input gradient col2im(W_g^T dy_g),
- * its weight gradient the sum over chunks of dy_g col^T, where dy_g is the chunk's outputs
- * gathered as og x nb oh ow. One chunk is one sgemm wide enough for BLAS and its threads. */
+ * j sw - pw + q dw] (0 outside); conv2d is W_g col, its input gradient col2im(W_g^T dy_g)
+ * (at stride 1 a conv2d of dy with the flipped kernel instead), its weight gradient the
+ * sum over chunks of dy_g col^T, where dy_g is the chunk's outputs gathered as og x nb oh ow. One chunk is one sgemm wide enough for BLAS and its threads. */
 #include "backend/llvm/conv_gemm.h"
 
 #include <cblas.h>
@@ -72,27 +72,31 @@ static void im2col_rows(float *dst, const float *plane, int64_t start, const ed_
     int64_t len = (i1 - i0) * g->ow, lo = start < 0 ? -start : 0, end = g->h * g->w - start;
     int64_t hi = len < end ? len : end;
     if (hi > lo) memcpy(dst + lo, plane + start + lo, (size_t)(hi - lo) * sizeof *dst);
-    for (int64_t i = 0; i < i1 - i0; i++) {
-        float *row = dst + i * g->ow;
-        for (int64_t j = 0; j < j0; j++) row[j] = 0;
-        for (int64_t j = j1; j < g->ow; j++) row[j] = 0;
-    }
+    /* column by column: a row's few edge zeros would each be a memset call */
+    for (int64_t j = 0; j < j0; j++)
+        for (int64_t i = 0; i < i1 - i0; i++) dst[i * g->ow + j] = 0;
+    for (int64_t j = j1; j < g->ow; j++)
+        for (int64_t i = 0; i < i1 - i0; i++) dst[i * g->ow + j] = 0;
 }
 
-/* One image's columns: row (ci, p, q) at col + ((ci kh + p) kw + q) ld. */
+/* One image's columns: row (ci, p, q) at col + ((ci kh + p) kw + q) ld. The bounds of a
+ * window position are the same for every channel, so they are found once per (p, q)
+ * (their divisions cost as much as a small plane's copy). */
 static void im2col(float *col, int64_t ld, const float *x, const ed_conv_geom *g)
 {
     bool runs = g->sh == 1 && g->sw == 1 && g->w == g->ow;
-    for (int64_t ci = 0; ci < g->cg; ci++)
-        for (int64_t p = 0; p < g->kh; p++)
-            for (int64_t q = 0; q < g->kw; q++) {
-                float *row = col + ((ci * g->kh + p) * g->kw + q) * ld;
-                int64_t i0, i1, j0, j1, off = q * g->dw - g->pw;
-                inside_rows(g, p, &i0, &i1);
-                inside_cols(g, q, &j0, &j1);
-                memset(row, 0, (size_t)(i0 * g->ow) * sizeof *row);
-                memset(row + i1 * g->ow, 0, (size_t)((g->oh - i1) * g->ow) * sizeof *row);
-                const float *plane = x + ci * g->h * g->w;
+    int64_t taps = g->kh * g->kw, image = g->h * g->w;
+    for (int64_t p = 0; p < g->kh; p++) {
+        int64_t i0, i1;
+        inside_rows(g, p, &i0, &i1);
+        for (int64_t q = 0; q < g->kw; q++) {
+            int64_t j0, j1, off = q * g->dw - g->pw;
+            inside_cols(g, q, &j0, &j1);
+            for (int64_t ci = 0; ci < g->cg; ci++) {
+                float *row = col + (ci * taps + p * g->kw + q) * ld;
+                if (i0 > 0) memset(row, 0, (size_t)(i0 * g->ow) * sizeof *row);
+                if (i1 < g->oh) memset(row + i1 * g->ow, 0, (size_t)((g->oh - i1) * g->ow) * sizeof *row);
+                const float *plane = x + ci * image;
                 if (runs) {
                     int64_t r0 = i0 - g->ph + p * g->dh;
                     im2col_rows(row + i0 * g->ow, plane, r0 * g->w + off, g, i0, i1, j0, j1);
@@ -101,13 +105,17 @@ static void im2col(float *col, int64_t ld, const float *x, const ed_conv_geom *g
                 for (int64_t i = i0; i < i1; i++) {
                     const float *src = plane + (i * g->sh - g->ph + p * g->dh) * g->w;
                     float *dst = row + i * g->ow;
-                    for (int64_t j = 0; j < j0; j++) dst[j] = 0;
                     if (g->sw == 1) memcpy(dst + j0, src + off + j0, (size_t)(j1 - j0) * sizeof *dst);
                     else
                         for (int64_t j = j0; j < j1; j++) dst[j] = src[off + j * g->sw];
-                    for (int64_t j = j1; j < g->ow; j++) dst[j] = 0;
                 }
+                for (int64_t j = 0; j < j0; j++) /* edge zeros column by column, as above */
+                    for (int64_t i = i0; i < i1; i++) row[i * g->ow + j] = 0;
+                for (int64_t j = j1; j < g->ow; j++)
+                    for (int64_t i = i0; i < i1; i++) row[i * g->ow + j] = 0;
             }
+        }
+    }
 }
 
 /* x = the columns put back where im2col read them, summed (x holds cg channels of
@@ -185,11 +193,63 @@ void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_
     }
 }
 
+/* At stride 1 the input gradient is itself a convolution: dy convolved with the kernel
+ * flipped in both axes, its in and out channels swapped, padded by d (k - 1) - p. That is
+ * im2col row copies and one sgemm, where col2im would scatter-add every column row (W9:
+ * col2im was 12% of a U-Net step). Not when the padding exceeds the kernel's reach, which
+ * would pad negatively. */
+static bool flips(const ed_conv_geom *g)
+{
+    return g->sh == 1 && g->sw == 1 && !is_pointwise(g) && g->ph <= g->dh * (g->kh - 1) && g->pw <= g->dw * (g->kw - 1);
+}
+
+/* The convolution whose output is x: dy [n, o, oh, ow] in, x [n, c, h, w] out. */
+static ed_conv_geom flipped_geom(const ed_conv_geom *g)
+{
+    ed_conv_geom f = *g;
+    f.c = g->o, f.h = g->oh, f.w = g->ow, f.cg = g->og;
+    f.o = g->c, f.oh = g->h, f.ow = g->w, f.og = g->cg;
+    f.ph = g->dh * (g->kh - 1) - g->ph, f.pw = g->dw * (g->kw - 1) - g->pw;
+    return f;
+}
+
+/* Floats of the flipped kernel, rounded up to a cache line so that the columns after it
+ * stay aligned. */
+static int64_t flipped_kernel_floats(const ed_conv_geom *g) { return (g->o * g->cg * g->kh * g->kw + 15) / 16 * 16; }
+
+int64_t ed_conv_transpose_gemm_scratch(const ed_conv_geom *g)
+{
+    int64_t own = ed_conv_gemm_scratch(g);
+    if (!flips(g)) return own;
+    ed_conv_geom f = flipped_geom(g);
+    int64_t flipped = flipped_kernel_floats(g) + ed_conv_gemm_scratch(&f);
+    return flipped > own ? flipped : own;
+}
+
+/* wf [grp, ci, oi, p, q] = w [grp, oi, ci, kh - 1 - p, kw - 1 - q]. */
+static void flip_kernel(float *wf, const float *w, const ed_conv_geom *g)
+{
+    int64_t taps = g->kh * g->kw;
+    for (int64_t grp = 0; grp < g->groups; grp++)
+        for (int64_t ci = 0; ci < g->cg; ci++)
+            for (int64_t oi = 0; oi < g->og; oi++) {
+                const float *src = w + ((grp * g->og + oi) * g->cg + ci) * taps;
+                float *dst = wf + ((grp * g->cg + ci) * g->og + oi) * taps;
+                for (int64_t t = 0; t < taps; t++) dst[t] = src[taps - 1 - t];
+            }
+}
+
 void ed_conv_transpose2d_gemm_f32(float *x, const float *y, const float *w, const ed_conv_geom *g, float *col)
 {
     int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, image = g->h * g->w, chunk = chunk_of(g);
     if (g->og == 0 || k == 0 || plane == 0) {
         memset(x, 0, (size_t)(g->n * g->c * image) * sizeof *x);
+        return;
+    }
+    if (flips(g)) {
+        ed_conv_geom f = flipped_geom(g);
+        flip_kernel(col, w, g);
+        ed_conv2d_gemm_f32(x, y, col, &f, col + flipped_kernel_floats(g));
         return;
     }
     float *dys = col + k * chunk * plane;

@@ -15,6 +15,10 @@ int64_t ed_conv_gemm_chunk_max(const ed_conv_geom *g);
  * oh ow, then its outputs, og x chunk oh ow. */
 int64_t ed_conv_gemm_scratch(const ed_conv_geom *g);
 
+/* The same for the conv_transpose2d op, which at stride 1 runs as a conv2d of dy with the
+ * flipped kernel (the kernel copy, then that conv2d's columns). */
+int64_t ed_conv_transpose_gemm_scratch(const ed_conv_geom *g);
+
 void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col);
 void ed_conv_transpose2d_gemm_f32(float *x, const float *y, const float *w, const ed_conv_geom *g, float *col);
 void ed_conv2d_weight_grad_gemm_f32(float *dw, const float *x, const float *dy, const ed_conv_geom *g, float *col);

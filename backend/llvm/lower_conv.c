@@ -195,6 +195,13 @@ static bool use_gemm(const ed_cg *cg, const ed_node *n, const ed_conv_geom *g)
     /* in double: a product of sizes below 2^40 each may not fit an int64 */
     double cols = (double)g->oh * (double)g->ow * (double)ed_conv_gemm_chunk_max(g);
     double bytes = 4.0 * ((double)g->cg * (double)g->kh * (double)g->kw + (double)g->og) * cols;
+    if (n->op == ED_OP_CONV_TRANSPOSE2D) { /* or as a conv2d of dy (conv_gemm.c), the larger */
+        double taps = (double)g->kh * (double)g->kw, fcols = (double)g->h * (double)g->w;
+        if (fcols < 128) fcols = 2048; /* at most a chunk's columns */
+        double fbytes = 4.0 *
+                        (((double)g->og * taps + (double)g->cg) * fcols + (double)g->o * (double)g->cg * taps + 16);
+        if (fbytes > bytes) bytes = fbytes;
+    }
     if (bytes > (double)GEMM_MAX_SCRATCH) return false;
     if (cg->conv == ED_CONV_GEMM) return true;
     return g->cg * g->og > 1;
@@ -210,7 +217,8 @@ void ed_lower_conv(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     const char *fn = n->op == ED_OP_CONV2D             ? "ed_conv2d_gemm_f32"
                      : n->op == ED_OP_CONV_TRANSPOSE2D ? "ed_conv_transpose2d_gemm_f32"
                                                        : "ed_conv2d_weight_grad_gemm_f32";
+    int64_t floats = n->op == ED_OP_CONV_TRANSPOSE2D ? ed_conv_transpose_gemm_scratch(&g) : ed_conv_gemm_scratch(&g);
     LLVMTypeRef params[5] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
-    LLVMValueRef call[5] = {args[0], args[1], args[2], geom_table(cg, &g), scratch(cg, ed_conv_gemm_scratch(&g) * 4)};
+    LLVMValueRef call[5] = {args[0], args[1], args[2], geom_table(cg, &g), scratch(cg, floats * 4)};
     ed_cg_call(cg, fn, cg->vd, params, 5, call);
 }
