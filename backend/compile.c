@@ -220,8 +220,8 @@ static int compile_jit(ed_program *p, const int64_t *offsets, ed_compile_cache *
         kernels = ed_jit_get_stats(p->jit).kernels;
         if (cc->key) {
             if (!cc->text) cc->text = ed_graph_print(p->graph); /* a failed load of a hit */
-            ed_jit_set_cache(p->jit, ed_compile_cache_store(cc, p->jit, kernels, p->nnodes, offsets,
-                                                            &p->stats.memory, (int64_t)p->arena_bytes));
+            ed_jit_set_cache(p->jit, ed_compile_cache_store(cc, p->jit, kernels, p->nnodes, offsets, &p->stats.memory,
+                                                            (int64_t)p->arena_bytes));
         }
     }
     ed_jit_stats js = ed_jit_get_stats(p->jit);

@@ -126,8 +126,9 @@ ed_jit_cache ed_compile_cache_store(ed_compile_cache *c, const ed_jit *j, int ke
         ed_fail("compile: out of memory");
         return ED_JIT_CACHE_NOT_STORED;
     }
-    int64_t head[PLAN_HEAD] = {arena_bytes,     stats->arena_bytes, stats->buffer_bytes, stats->peak_bytes,
-                               stats->buffers, stats->inplace,     nnodes};
+    int64_t head[PLAN_HEAD] = {
+        arena_bytes, stats->arena_bytes, stats->buffer_bytes, stats->peak_bytes, stats->buffers, stats->inplace,
+        nnodes};
     memcpy(plan, head, sizeof head);
     memcpy(plan + PLAN_HEAD, offsets, (size_t)nnodes * sizeof *offsets);
     ed_obj_record r = {.text = c->text,

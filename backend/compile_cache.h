@@ -13,12 +13,12 @@
 #include "backend/llvm/obj_cache.h"
 
 typedef struct {
-    char *dir, *key;     /* NULL: the cache is off for this compile */
-    void *payload;       /* a hit's entry payload; rec points into it */
+    char *dir, *key; /* NULL: the cache is off for this compile */
+    void *payload;   /* a hit's entry payload; rec points into it */
     size_t payload_len;
     ed_obj_record rec;
-    bool hit;            /* rec is a whole record whose graph parsed */
-    char *text;          /* a miss: the canonical text of the passes' graph, for the store */
+    bool hit;   /* rec is a whole record whose graph parsed */
+    char *text; /* a miss: the canonical text of the passes' graph, for the store */
 } ed_compile_cache;
 
 /* Decide whether o's compile uses the cache (the JIT, no_cache unset, EDIFICE_NO_CACHE

@@ -139,7 +139,6 @@ static void test_cold_warm_same_bits(void **state)
     ed_graph_free(g);
 }
 
-
 /* A sampler-like loop: x carried over 6 steps, noise drawn inside, a param captured. */
 static ed_graph *loop_net(void)
 {
@@ -291,8 +290,14 @@ static void test_record_pack_unpack(void **state)
     (void)state;
     static const char o1[] = "object one", o2[] = "2";
     int64_t plan[3] = {1, -1, 7};
-    ed_obj_record r = {.text = "graph @g {\n}\n", .text_len = 13, .plan = plan, .plan_len = sizeof plan,
-                       .kernels = 5, .nobj = 2, .obj = {o1, o2}, .obj_len = {sizeof o1, sizeof o2}};
+    ed_obj_record r = {.text = "graph @g {\n}\n",
+                       .text_len = 13,
+                       .plan = plan,
+                       .plan_len = sizeof plan,
+                       .kernels = 5,
+                       .nobj = 2,
+                       .obj = {o1, o2},
+                       .obj_len = {sizeof o1, sizeof o2}};
     void *buf;
     size_t len;
     assert_int_equal(ed_obj_record_pack(&r, &buf, &len), ED_OK);

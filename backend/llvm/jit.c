@@ -314,8 +314,8 @@ typedef struct {
     LLVMMemoryBufferRef bitcode; /* the whole lowered program, shared read-only */
     int level, part;
     int nfn;
-    char *const *names; /* the module's functions, in order */
-    const int *owner;   /* by function index: the part that defines it */
+    char *const *names;      /* the module's functions, in order */
+    const int *owner;        /* by function index: the part that defines it */
     LLVMMemoryBufferRef obj; /* out */
     double optimize_ms, codegen_ms;
     char error[ED_ERROR_MAX];

@@ -112,7 +112,8 @@ char *ed_obj_cache_key(const char *src, size_t src_len, int level)
     ed_sha256_hex(src, src_len, src_hash);
     const char *build = ed_obj_cache_build_id();
     const char *fmt = "edifice object cache %d\nbuild %s\nllvm %u.%u.%u\ncpu %s\nfeatures %s\nopt %d\nsource %s %zu\n";
-    int n = snprintf(NULL, 0, fmt, ED_OBJ_CACHE_FORMAT, build, major, minor, patch, cpu, feat, level, src_hash, src_len);
+    int n = snprintf(NULL, 0, fmt, ED_OBJ_CACHE_FORMAT, build, major, minor, patch, cpu, feat, level, src_hash,
+                     src_len);
     char *key = n > 0 ? malloc((size_t)n + 1) : NULL;
     if (key)
         snprintf(key, (size_t)n + 1, fmt, ED_OBJ_CACHE_FORMAT, build, major, minor, patch, cpu, feat, level, src_hash,
@@ -302,7 +303,8 @@ int64_t ed_obj_cache_max_bytes(void)
 /* A record: u64 text bytes, the text, u64 plan bytes, the plan, u32 kernels, u32 objects, then per object u64 bytes and the bytes. */
 int ed_obj_record_pack(const ed_obj_record *r, void **out, size_t *out_len)
 {
-    if (r->nobj < 1 || r->nobj > ED_OBJ_CACHE_MAX_OBJECTS) return ed_fail("object cache: %d objects in a record", r->nobj);
+    if (r->nobj < 1 || r->nobj > ED_OBJ_CACHE_MAX_OBJECTS)
+        return ed_fail("object cache: %d objects in a record", r->nobj);
     size_t n = 8 + r->text_len + 8 + r->plan_len + 8;
     for (int i = 0; i < r->nobj; i++) n += 8 + r->obj_len[i];
     uint8_t *p = malloc(n);
