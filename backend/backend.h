@@ -69,6 +69,8 @@ typedef struct {
                                 also on when EDIFICE_CHECK_NUMERICS=1 */
     bool no_cache;           /* JIT: neither read nor write the on-disk object cache (also off when
                                 EDIFICE_NO_CACHE=1; folder and size bound: backend/llvm/obj_cache.h) */
+    int compile_threads;     /* JIT: modules optimized and code-generated in parallel; 0: EDIFICE_COMPILE_THREADS,
+                                else the online CPUs (at most 8). The code's results do not depend on it */
 } ed_compile_opts;
 
 /* What compiling cost. The JIT fills every field (kernels: distinct kernel functions;
@@ -80,6 +82,9 @@ typedef struct {
     double codegen_ms;     /* machine code (ORC compiles on the first lookup) */
     int kernels;           /* kernel functions lowered */
     const char *cache;     /* JIT object cache: "off", "hit", "stored" or "not stored"; NULL: interp */
+    bool passes_skipped;   /* a cache hit: the graph passes, the lowering and LLVM did not run (the
+                              graph the passes made came from the cache entry) */
+    int parts;             /* JIT: modules compiled in parallel (or loaded from the cache) */
     size_t arena_bytes;    /* the one buffer holding every computed node's value (JIT) */
     ed_arena_stats memory; /* the memory plan along the program's order; the interpreter
                               reports what the JIT's default plan would be (arena_bytes 0) */

@@ -2,6 +2,7 @@
  * updates, and the output accessors. The program layout is in backend/program.h. */
 #include "backend/backend.h"
 #include "backend/arena.h"
+#include "backend/compile_cache.h"
 #include "interp/interp.h"
 #include "backend/llvm/jit.h"
 #include "backend/program.h"
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* ---- compile ------------------------------------------------------------------ */
 
@@ -84,14 +86,35 @@ static int check_graph(const ed_graph *g, const ed_store *st, ed_backend backend
     return ED_OK;
 }
 
-/* The memory plan along the program's order. The JIT allocates its one arena by it;
- * the interpreter (one allocation per node) only reports its figures. */
-static int plan_memory(ed_program *p, int64_t *offsets, bool jit)
+/* bytes of zeroed memory for the arena (freed by ed_aligned_free). A large arena asks for
+ * transparent huge pages: zeroing 124 MB in 4 KB pages (W9) cost ~0.6 s of page faults on
+ * this host, most of a warm compile. */
+static void *arena_alloc(size_t bytes)
 {
-    int64_t bytes = ed_arena_plan_mode(p->graph, p->order, p->opts.arena, offsets, &p->stats.memory);
+    enum { HUGE = 2 << 20 };
+    if (bytes < 2 * (size_t)HUGE) return ed_aligned_alloc(bytes);
+    size_t rounded = (bytes + HUGE - 1) / HUGE * HUGE;
+    void *p = rounded >= bytes ? aligned_alloc(HUGE, rounded) : NULL;
+    if (!p) {
+        ed_fail("out of memory: cannot allocate %zu bytes", bytes);
+        return NULL;
+    }
+    madvise(p, rounded, MADV_HUGEPAGE); /* advice: without it, 4 KB pages */
+    memset(p, 0, rounded);
+    return p;
+}
+
+/* The memory plan along the program's order (a cache hit: the plan stored with it, which
+ * planning again would reproduce). The JIT allocates its one arena by it; the interpreter
+ * (one allocation per node) only reports its figures. */
+static int plan_memory(ed_program *p, int64_t *offsets, bool jit, const ed_compile_cache *cc)
+{
+    int64_t bytes;
+    if (!ed_compile_cache_plan(cc, p->nnodes, offsets, &p->stats.memory, &bytes)) /* a hit: the stored plan */
+        bytes = ed_arena_plan_mode(p->graph, p->order, p->opts.arena, offsets, &p->stats.memory);
     if (bytes < 0) return ED_ERR;
     if (!jit) return ED_OK;
-    if (!(p->arena = ed_aligned_alloc((size_t)bytes))) return ED_ERR; /* zero-filled */
+    if (!(p->arena = arena_alloc((size_t)bytes))) return ED_ERR; /* zero-filled */
     p->arena_bytes = (size_t)bytes;
     return ED_OK;
 }
@@ -176,20 +199,39 @@ static int fill_consts(const ed_graph *g, char *base, const int64_t *offsets)
 static const char *const cache_names[] = {"off", "hit", "stored", "not stored"};
 
 /* Consts never change and their buffers are the program's: fill them once here, then
- * let LLVM compile the rest with the arena offsets baked in. */
-static int compile_jit(ed_program *p, const int64_t *offsets)
+ * load the cached objects (a hit), or let LLVM compile the rest with the arena offsets
+ * baked in and store its objects (a miss with the cache on). */
+static int compile_jit(ed_program *p, const int64_t *offsets, ed_compile_cache *cc)
 {
     if (fill_consts(p->graph, p->arena, offsets) != ED_OK) return ED_ERR;
     if (!(p->ptrs = zalloc(p->nnodes, sizeof *p->ptrs))) return ed_fail("compile: out of memory");
-    p->jit = ed_jit_compile(p->graph, p->order, offsets, (int)p->opts.opt_level - ED_OPT_O0,
-                            p->opts.check_numerics ? &p->fault : NULL, p->opts.conv, !p->opts.no_cache);
-    if (!p->jit) return ED_ERR;
+    int level = (int)p->opts.opt_level - ED_OPT_O0;
+    int kernels = 0;
+    if (cc->hit) {
+        p->jit = ed_jit_load(cc->rec.obj, cc->rec.obj_len, cc->rec.nobj, level);
+        kernels = cc->rec.kernels;
+        if (!p->jit) cc->hit = false; /* the graph is the canonical one: compile it as a miss would */
+    }
+    if (!p->jit) {
+        int threads = p->opts.compile_threads > 0 ? p->opts.compile_threads : ed_jit_default_threads();
+        p->jit = ed_jit_compile(p->graph, p->order, offsets, level, p->opts.check_numerics ? &p->fault : NULL,
+                                p->opts.conv, threads, cc->key != NULL);
+        if (!p->jit) return ED_ERR;
+        kernels = ed_jit_get_stats(p->jit).kernels;
+        if (cc->key) {
+            if (!cc->text) cc->text = ed_graph_print(p->graph); /* a failed load of a hit */
+            ed_jit_set_cache(p->jit, ed_compile_cache_store(cc, p->jit, kernels, p->nnodes, offsets, &p->stats.memory,
+                                                            (int64_t)p->arena_bytes));
+        }
+    }
     ed_jit_stats js = ed_jit_get_stats(p->jit);
     p->stats = (ed_compile_stats){.lower_ms = js.lower_ms,
                                   .optimize_ms = js.optimize_ms,
                                   .codegen_ms = js.codegen_ms,
-                                  .kernels = js.kernels,
+                                  .kernels = kernels,
                                   .cache = cache_names[js.cache],
+                                  .passes_skipped = cc->hit,
+                                  .parts = js.parts,
                                   .arena_bytes = p->arena_bytes,
                                   .memory = p->stats.memory};
     return ED_OK;
@@ -233,16 +275,24 @@ static ed_graph *copy_and_run_passes(const ed_graph *src, const ed_compile_opts 
 ed_program *ed_compile(const ed_graph *src, ed_store *st, const ed_compile_opts *opts)
 {
     ed_compile_opts o;
-    if (resolve_opts(opts, &o) != ED_OK || check_graph(src, st, o.backend) != ED_OK) return NULL;
-    ed_graph *g = copy_and_run_passes(src, &o);
+    ed_compile_cache cc;
+    if (resolve_opts(opts, &o) != ED_OK || check_graph(src, st, o.backend) != ED_OK ||
+        ed_compile_cache_begin(&cc, src, &o) != ED_OK)
+        return NULL;
+    /* a hit: the graph the passes made, as the cache holds it; a miss: the passes, then
+     * the same canonical form */
+    ed_graph *g = ed_compile_cache_lookup(&cc, &o);
+    if (!g) g = ed_compile_cache_canonical(&cc, copy_and_run_passes(src, &o));
     if (!g || check_graph(g, st, o.backend) != ED_OK) {
         ed_graph_free(g);
+        ed_compile_cache_free(&cc);
         return NULL;
     }
 
     ed_program *p = calloc(1, sizeof *p);
     if (!p) {
         ed_graph_free(g);
+        ed_compile_cache_free(&cc);
         ed_fail("compile: out of memory");
         return NULL;
     }
@@ -275,17 +325,19 @@ ed_program *ed_compile(const ed_graph *src, ed_store *st, const ed_compile_opts 
         goto fail;
     }
     bool jit = o.backend == ED_BACKEND_JIT;
-    if (plan_memory(p, offsets, jit) != ED_OK) goto fail;
+    if (plan_memory(p, offsets, jit, &cc) != ED_OK) goto fail;
     if (bind_nodes(p, offsets) != ED_OK || bind_outputs_and_updates(p) != ED_OK) goto fail;
     if (!(p->args = zalloc(p->maxin, sizeof *p->args))) {
         ed_fail("compile: out of memory");
         goto fail;
     }
-    if (jit && compile_jit(p, offsets) != ED_OK) goto fail;
+    if (jit && compile_jit(p, offsets, &cc) != ED_OK) goto fail;
     free(offsets);
+    ed_compile_cache_free(&cc);
     return p;
 fail:
     free(offsets);
+    ed_compile_cache_free(&cc);
     ed_program_free(p);
     return NULL;
 }

@@ -244,8 +244,9 @@ def compile_section(runs):
     kernels-vs-compile-time series of bench/compile_series.sh."""
     out = ["## JIT compile: cold and warm (object cache)", "",
            "Cold: the first compile of the run, into an empty object cache (optimizer and code generator run, "
-           "the object is stored). Warm: the same graph compiled again right after, as a second process would "
-           "(the object loaded; the graph passes and lowering still run). JIT = lower + LLVM passes + codegen "
+           "the objects are stored; LLVM runs on EDIFICE_COMPILE_THREADS threads, default the online CPUs). Warm: the "
+           "same graph compiled again right after, as a second process would (a hit: the graph the passes made, its "
+           "memory plan and the objects come from the entry; no graph pass, lowering or LLVM). JIT = lower + LLVM passes + codegen "
            "(or load); total = all of ed_compile, graph passes and memory plan included. From the 1-thread JIT "
            "runs of the workload sections.", "",
            "| workload | kernels | cold JIT | cold: lower / passes / codegen | cold total | warm JIT | warm total |",

@@ -15,6 +15,9 @@
 
 #include "backend/llvm/obj_cache.h"
 #include "backend/llvm/sha256.h"
+#include "frontend/loop.h"
+#include "passes/autodiff.h"
+#include "frontend/optim.h"
 #include "io/npy.h"
 
 #include <dirent.h>
@@ -134,6 +137,189 @@ static void test_cold_warm_same_bits(void **state)
     check_same(g, &oracle, &warm, 2e-6, "interp against warm");
     compiled_free(&cold), compiled_free(&warm), compiled_free(&uncached), compiled_free(&oracle);
     ed_graph_free(g);
+}
+
+/* A sampler-like loop: x carried over 6 steps, noise drawn inside, a param captured. */
+static ed_graph *loop_net(void)
+{
+    ed_graph *g = ed_graph_new("kcache_loop");
+    ed_node *x0 = ed_input(g, "x", ED_F32, ed_shape2(4, 8));
+    ed_node *w = ed_param(g, "w", ED_F32, ed_shape2(8, 8), (ed_init){ED_INIT_GLOROT_UNIFORM, 0});
+    ed_loop_builder *b = ed_loop_begin(g, 6);
+    ed_node *x = ed_loop_carried(b, x0);
+    ed_node *wb = ed_loop_capture(b, w);
+    ed_graph *body = ed_loop_body(b);
+    ed_node *next = ed_add(ed_tanh(ed_matmul(x, wb)), ed_mul(ed_randn(body, ED_F32, ed_shape2(4, 8)), x));
+    ed_node *loop = ed_loop_end(b, &next, 1, &next, 1);
+    ed_output(g, "h", ed_loop_result(loop, 0));
+    ed_output(g, "s", ed_sum(ed_loop_result(loop, 1), 1u << 0, false));
+    return g;
+}
+
+/* A training step: a two-layer net, a squared error, Adam (state: moments and step). */
+static ed_graph *train_net(void)
+{
+    ed_graph *g = ed_graph_new("kcache_train");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(16, 8));
+    ed_node *w1 = ed_param(g, "w1", ED_F32, ed_shape2(8, 16), (ed_init){ED_INIT_GLOROT_UNIFORM, 0});
+    ed_node *w2 = ed_param(g, "w2", ED_F32, ed_shape2(16, 8), (ed_init){ED_INIT_GLOROT_UNIFORM, 0});
+    ed_node *h = ed_matmul(ed_tanh(ed_matmul(x, w1)), w2);
+    ed_node *loss = ed_mean(ed_square(ed_sub(h, ed_exp(x))), 3u, false);
+    ed_node *params[2] = {w1, w2}, *grads[2];
+    assert_int_equal(ed_grad(loss, params, 2, grads), ED_OK);
+    assert_non_null(ed_optimizer_step(g, params, grads, 2, &(ed_optim_opts){.kind = ED_OPT_ADAM, .lr = 1e-2}));
+    ed_output(g, "h", h);
+    ed_output(g, "s", loss);
+    return g;
+}
+
+static compiled compile_threads(const ed_graph *g, ed_backend be, bool no_cache, int threads)
+{
+    compiled c = {.st = ed_store_new(3)};
+    c.p = ed_compile(g, c.st, &(ed_compile_opts){.backend = be, .no_cache = no_cache, .compile_threads = threads});
+    if (!c.p) fail_msg("compile: %s", ed_last_error());
+    return c;
+}
+
+/* Three calls of a and b on the same feeds: every output, then every store entry the
+ * graph names (params and state after the updates) compared with tol. */
+static void check_calls(const ed_graph *g, compiled *a, compiled *b, double tol, const char *what)
+{
+    rng_seed(11);
+    random_feeds fd;
+    random_feeds_make(g, -1, 1, &fd);
+    for (int call = 0; call < 3; call++) {
+        run_ok(a->p, fd.f, fd.n);
+        run_ok(b->p, fd.f, fd.n);
+        for (int i = 0; i < ed_program_num_outputs(a->p); i++)
+            check_tensors_agree(ed_program_output_at(a->p, i), ed_program_output_at(b->p, i), tol, what,
+                                ed_program_output_name(a->p, i));
+    }
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *n = g->nodes[i];
+        if (n->op != ED_OP_PARAM && n->op != ED_OP_STATE) continue;
+        check_tensors_agree(ed_store_get(a->st, n->attr.name), ed_store_get(b->st, n->attr.name), tol, what,
+                            n->attr.name);
+    }
+    random_feeds_free(&fd);
+}
+
+/* A hit runs no graph pass, no lowering, no LLVM: the graph the passes made, its memory
+ * plan and the objects come from the entry; the program gives the cold one's bits, and
+ * the uncached one's, on a plain net, a sampler loop and a training step with state. */
+static void test_warm_skips_passes(void **state)
+{
+    (void)state;
+    ed_graph *(*make[])(void) = {small_net, loop_net, train_net};
+    for (size_t k = 0; k < sizeof make / sizeof make[0]; k++) {
+        fresh_cache("skip");
+        ed_graph *g = make[k]();
+        compiled cold = compile_net(g, ED_BACKEND_JIT, false);
+        ed_compile_stats cs = ed_program_compile_stats(cold.p);
+        assert_string_equal(cs.cache, "stored");
+        assert_false(cs.passes_skipped);
+        compiled warm = compile_net(g, ED_BACKEND_JIT, false);
+        ed_compile_stats ws = ed_program_compile_stats(warm.p);
+        assert_string_equal(ws.cache, "hit");
+        assert_true(ws.passes_skipped);
+        assert_true(ws.lower_ms == 0 && ws.optimize_ms == 0);
+        assert_int_equal(ws.kernels, cs.kernels);
+        assert_int_equal(ws.parts, cs.parts);
+        assert_int_equal(ws.arena_bytes, cs.arena_bytes);
+        assert_int_equal(ws.memory.peak_bytes, cs.memory.peak_bytes);
+        check_calls(g, &cold, &warm, 0, "cold against warm");
+        compiled uncached = compile_net(g, ED_BACKEND_JIT, true);
+        assert_false(ed_program_compile_stats(uncached.p).passes_skipped);
+        compiled again = compile_net(g, ED_BACKEND_JIT, false);
+        assert_true(ed_program_compile_stats(again.p).passes_skipped);
+        check_calls(g, &uncached, &again, 0, "uncached against warm");
+        compiled_free(&cold), compiled_free(&warm), compiled_free(&uncached), compiled_free(&again);
+        ed_graph_free(g);
+    }
+}
+
+/* Printing or statistics of the passes need them to run: such a compile does not read
+ * the cache (it still stores). */
+static void test_pass_output_runs_passes(void **state)
+{
+    (void)state;
+    fresh_cache("passout");
+    ed_graph *g = small_net();
+    compiled cold = compile_net(g, ED_BACKEND_JIT, false);
+    ed_pass_stats ps[16];
+    ed_pass_opts po = {.stats = ps, .stats_cap = 16};
+    ed_store *st = ed_store_new(3);
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.pass_opts = &po});
+    assert_non_null(p);
+    assert_false(ed_program_compile_stats(p).passes_skipped);
+    assert_true(po.nstats > 0);
+    ed_program_free(p);
+    ed_store_free(st);
+    compiled_free(&cold);
+    ed_graph_free(g);
+}
+
+/* 1, 2 and 3 compile threads (modules compiled apart and linked) agree with the
+ * interpreter, and with each other bit for bit; the stats say how many parts ran. */
+static void test_compile_threads_agree(void **state)
+{
+    (void)state;
+    ed_graph *(*make[])(void) = {small_net, loop_net, train_net};
+    for (size_t k = 0; k < sizeof make / sizeof make[0]; k++) {
+        ed_graph *g = make[k]();
+        for (int t = 2; t <= 3; t++) {
+            compiled one = compile_threads(g, ED_BACKEND_JIT, true, 1);
+            assert_int_equal(ed_program_compile_stats(one.p).parts, 1);
+            compiled many = compile_threads(g, ED_BACKEND_JIT, true, t);
+            int kernels = ed_program_compile_stats(many.p).kernels;
+            assert_int_equal(ed_program_compile_stats(many.p).parts, kernels < t ? kernels : t);
+            check_calls(g, &one, &many, 0, "1 against several compile threads");
+            compiled_free(&one), compiled_free(&many);
+        }
+        compiled oracle = compile_threads(g, ED_BACKEND_INTERP, true, 0);
+        compiled two = compile_threads(g, ED_BACKEND_JIT, true, 2);
+        check_calls(g, &oracle, &two, 2e-5, "interp against 2 compile threads");
+        compiled_free(&two), compiled_free(&oracle);
+        ed_graph_free(g);
+    }
+}
+
+/* A program record reads back whole; every shorter or longer byte string is refused. */
+static void test_record_pack_unpack(void **state)
+{
+    (void)state;
+    static const char o1[] = "object one", o2[] = "2";
+    int64_t plan[3] = {1, -1, 7};
+    ed_obj_record r = {.text = "graph @g {\n}\n",
+                       .text_len = 13,
+                       .plan = plan,
+                       .plan_len = sizeof plan,
+                       .kernels = 5,
+                       .nobj = 2,
+                       .obj = {o1, o2},
+                       .obj_len = {sizeof o1, sizeof o2}};
+    void *buf;
+    size_t len;
+    assert_int_equal(ed_obj_record_pack(&r, &buf, &len), ED_OK);
+    ed_obj_record back;
+    assert_true(ed_obj_record_unpack(buf, len, &back));
+    assert_int_equal(back.text_len, 13);
+    assert_memory_equal(back.text, r.text, 13);
+    assert_int_equal(back.plan_len, sizeof plan);
+    assert_memory_equal(back.plan, plan, sizeof plan);
+    assert_int_equal(back.kernels, 5);
+    assert_int_equal(back.nobj, 2);
+    assert_memory_equal(back.obj[0], o1, sizeof o1);
+    assert_int_equal(back.obj_len[1], sizeof o2);
+    for (size_t cut = 0; cut < len; cut++) assert_false(ed_obj_record_unpack(buf, cut, &back));
+    uint8_t *longer = malloc(len + 1);
+    memcpy(longer, buf, len);
+    longer[len] = 0;
+    assert_false(ed_obj_record_unpack(longer, len + 1, &back));
+    free(longer);
+    free(buf);
+    r.nobj = 0;
+    assert_int_equal(ed_obj_record_pack(&r, &buf, &len), ED_ERR);
 }
 
 /* Another program (other shapes) is its own entry, never the first one's object. */
@@ -424,6 +610,10 @@ int main(void)
         cmocka_unit_test(test_unwritable_folder_still_compiles),
         cmocka_unit_test(test_numerics_not_cached),
         cmocka_unit_test(test_cli_two_processes),
+        cmocka_unit_test(test_warm_skips_passes),
+        cmocka_unit_test(test_pass_output_runs_passes),
+        cmocka_unit_test(test_compile_threads_agree),
+        cmocka_unit_test(test_record_pack_unpack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

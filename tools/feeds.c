@@ -136,8 +136,10 @@ void cli_print_stats(const ed_program *p, FILE *f)
     if (ed_program_backend(p) == ED_BACKEND_INTERP)
         fprintf(f, "compile: interp, nothing to compile, %d kernels\n", s.kernels);
     else
-        fprintf(f, "compile: lower %.2f ms, optimize %.2f ms, codegen %.2f ms, %d kernels, cache %s\n", s.lower_ms,
-                s.optimize_ms, s.codegen_ms, s.kernels, s.cache);
+        fprintf(f, "compile: lower %.2f ms, optimize %.2f ms, codegen %.2f ms, %d kernels, cache %s\n%s", s.lower_ms,
+                s.optimize_ms, s.codegen_ms, s.kernels, s.cache,
+                s.passes_skipped ? "compile: graph passes, lowering and LLVM skipped (the cache entry holds them)\n"
+                                 : "");
     const ed_arena_stats *m = &s.memory;
     fprintf(f, "memory: arena %lld bytes%s, buffers %lld bytes (%d), peak live %lld bytes, %d in place\n",
             (long long)m->arena_bytes,

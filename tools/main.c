@@ -41,6 +41,7 @@ static const char usage[] =
     "fails naming the first op that made a NaN or an infinity (slow; the passes do not fuse).\n"
     "--no-cache (any command, anywhere on the line; or EDIFICE_NO_CACHE=1) compiles without the JIT's\n"
     "object cache ($EDIFICE_CACHE_DIR, else ~/.cache/edifice/jit; README.md).\n"
+    "EDIFICE_COMPILE_THREADS=N: threads of a cold JIT compile (default: the online CPUs, at most 8).\n"
     "`edifice COMMAND --help` describes one command.\n";
 
 static int dispatch(int argc, char **argv)

@@ -9,13 +9,13 @@
 #include "backend/arena.h"
 #include "backend/llvm/conv_gemm.h"
 #include "backend/llvm/lower.h"
-#include "backend/llvm/obj_cache.h"
 #include "runtime/comm.h"
 #include "runtime/error.h"
 #include "runtime/philox.h"
 
 #include <cblas.h>
 #include <llvm-c/Analysis.h>
+#include <llvm-c/BitReader.h>
 #include <llvm-c/BitWriter.h>
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
@@ -29,14 +29,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct ed_jit {
     LLVMOrcLLJITRef jit;
     ed_jit_entry entry;
     ed_jit_stats stats;
+    int nobj; /* the objects the JIT runs, kept when they were emitted here */
+    void *obj[ED_JIT_MAX_OBJECTS];
+    size_t obj_len[ED_JIT_MAX_OBJECTS];
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static char *copy_text(const char *s, size_t n);
 
 static void init_llvm(void)
 {
@@ -224,6 +230,7 @@ void ed_jit_free(ed_jit *j)
         LLVMErrorRef err = LLVMOrcDisposeLLJIT(j->jit);
         if (err) LLVMConsumeError(err);
     }
+    for (int i = 0; i < j->nobj; i++) free(j->obj[i]);
     free(j);
 }
 
@@ -244,43 +251,46 @@ static LLVMMemoryBufferRef emit_object(LLVMModuleRef m, int level)
     return buf;
 }
 
-/* The cache key of the lowered module m: its bitcode is what the program compiles from. */
-static char *module_key(LLVMModuleRef m, int level)
+/* Hand a copy of the object bytes to the JIT. */
+static int add_object(ed_jit *j, const void *obj, size_t len)
 {
-    LLVMMemoryBufferRef bc = LLVMWriteBitcodeToMemoryBuffer(m);
-    char *key = bc ? ed_obj_cache_key(LLVMGetBufferStart(bc), LLVMGetBufferSize(bc), level) : NULL;
-    if (bc) LLVMDisposeMemoryBuffer(bc);
-    if (!key) ed_fail("backend jit: out of memory");
-    return key;
-}
-
-/* Hand the object in buf (taken) to the JIT. */
-static int add_object(ed_jit *j, LLVMMemoryBufferRef buf)
-{
-    LLVMErrorRef err = LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), buf);
+    LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, len, "ed_object");
+    LLVMErrorRef err = LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), buf); /* takes buf */
     return err ? fail_llvm("adding the object", err) : ED_OK;
 }
 
-/* Optimize mod, then either hand it to the LLJIT as IR (no cache) or emit its object,
- * store it under key and add that: a cold and a warm run load the same bytes. Takes mod
- * and tsctx. */
-static int compile_module(ed_jit *j, LLVMModuleRef mod, LLVMOrcThreadSafeContextRef tsctx, int level, const char *dir,
-                          const char *key)
+/* Keep the object's bytes in j (for the cache) and add them to the JIT. */
+static int keep_and_add(ed_jit *j, LLVMMemoryBufferRef buf)
+{
+    size_t len = LLVMGetBufferSize(buf);
+    void *copy = j->nobj < ED_JIT_MAX_OBJECTS ? malloc(len ? len : 1) : NULL;
+    if (!copy) {
+        LLVMDisposeMemoryBuffer(buf);
+        return ed_fail("backend jit: out of memory");
+    }
+    memcpy(copy, LLVMGetBufferStart(buf), len);
+    LLVMDisposeMemoryBuffer(buf);
+    j->obj[j->nobj] = copy;
+    j->obj_len[j->nobj++] = len;
+    return add_object(j, copy, len);
+}
+
+/* ---- one module on the calling thread --------------------------------------------- */
+
+/* Optimize mod, then either hand it to the LLJIT as IR (codegen at the lookup) or, with
+ * emit, generate its object here and add that: the bytes ed_jit_objects hands to the
+ * cache are the bytes that run. Takes mod and tsctx. */
+static int compile_module(ed_jit *j, LLVMModuleRef mod, LLVMOrcThreadSafeContextRef tsctx, int level, bool emit)
 {
     LLVMTargetMachineRef tm = host_tm(level);
     int st = tm ? ed_llvm_optimize(mod, tm, level, &j->stats) : ED_ERR;
     if (tm) LLVMDisposeTargetMachine(tm);
     double t0 = now_ms();
-    if (st == ED_OK && key) {
+    if (st == ED_OK && emit) {
         LLVMMemoryBufferRef obj = emit_object(mod, level);
         LLVMDisposeModule(mod);
         LLVMOrcDisposeThreadSafeContext(tsctx);
-        if (!obj) return ED_ERR;
-        j->stats.cache = ed_obj_cache_store(dir, key, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj),
-                                            ed_obj_cache_max_bytes()) == ED_OK
-                             ? ED_JIT_CACHE_STORED
-                             : ED_JIT_CACHE_NOT_STORED;
-        st = add_object(j, obj);
+        st = obj ? keep_and_add(j, obj) : ED_ERR;
     } else if (st == ED_OK) {
         LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsctx); /* takes mod */
         LLVMOrcDisposeThreadSafeContext(tsctx);                                        /* the TSM keeps it alive */
@@ -297,8 +307,185 @@ static int compile_module(ed_jit *j, LLVMModuleRef mod, LLVMOrcThreadSafeContext
     return st;
 }
 
-ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *offsets, int level,
-                       ed_numerics_fault *numerics, ed_conv_lowering conv, bool cache)
+/* ---- several modules on several threads ------------------------------------------- */
+
+/* One part of a split program: which functions it defines, and what became of it. */
+typedef struct {
+    LLVMMemoryBufferRef bitcode; /* the whole lowered program, shared read-only */
+    int level, part;
+    int nfn;
+    char *const *names;      /* the module's functions, in order */
+    const int *owner;        /* by function index: the part that defines it */
+    LLVMMemoryBufferRef obj; /* out */
+    double optimize_ms, codegen_ms;
+    char error[ED_ERROR_MAX];
+} split_part;
+
+/* f (defined in m) becomes a declaration of the same name and type. */
+static void drop_body(LLVMModuleRef m, LLVMValueRef f)
+{
+    size_t len;
+    const char *name = LLVMGetValueName2(f, &len);
+    char *keep = copy_text(name, len);
+    LLVMValueRef decl = LLVMAddFunction(m, "", LLVMGlobalGetValueType(f));
+    LLVMReplaceAllUsesWith(f, decl);
+    LLVMDeleteFunction(f);
+    if (keep) LLVMSetValueName2(decl, keep, len);
+    free(keep);
+}
+
+/* In a private context: parse the program, keep only this part's functions and mutable
+ * globals (part 0 defines those), optimize, emit. */
+static void *compile_part(void *arg)
+{
+    split_part *sp = arg;
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef m = NULL;
+    LLVMTargetMachineRef tm = NULL;
+    if (LLVMParseBitcodeInContext2(ctx, sp->bitcode, &m)) {
+        snprintf(sp->error, sizeof sp->error, "backend jit: internal error, the split module does not read back");
+        goto done;
+    }
+    int i = 0;
+    for (LLVMValueRef f = LLVMGetFirstFunction(m), next; f; f = next, i++) {
+        next = LLVMGetNextFunction(f);
+        if (LLVMIsDeclaration(f)) continue;
+        const char *name = LLVMGetValueName2(f, &(size_t){0});
+        int k = i < sp->nfn && strcmp(sp->names[i], name) == 0 ? i : 0;
+        while (k < sp->nfn && strcmp(sp->names[k], name) != 0) k++; /* the order did not survive: search */
+        if (k == sp->nfn) {
+            snprintf(sp->error, sizeof sp->error, "backend jit: internal error, function %s lost in the split", name);
+            goto done;
+        }
+        if (sp->owner[k] != sp->part) drop_body(m, f);
+    }
+    for (LLVMValueRef g = LLVMGetFirstGlobal(m); g; g = LLVMGetNextGlobal(g))
+        if (sp->part != 0 && !LLVMIsDeclaration(g) && !LLVMIsGlobalConstant(g)) LLVMSetInitializer(g, NULL);
+    ed_jit_stats st = {0};
+    double t0 = now_ms();
+    if (!(tm = host_tm(sp->level)) || ed_llvm_optimize(m, tm, sp->level, &st) != ED_OK) {
+        snprintf(sp->error, sizeof sp->error, "%s", ed_last_error());
+        goto done;
+    }
+    sp->optimize_ms = now_ms() - t0;
+    t0 = now_ms();
+    if (!(sp->obj = emit_object(m, sp->level))) snprintf(sp->error, sizeof sp->error, "%s", ed_last_error());
+    sp->codegen_ms = now_ms() - t0;
+done:
+    if (tm) LLVMDisposeTargetMachine(tm);
+    if (m) LLVMDisposeModule(m);
+    LLVMContextDispose(ctx);
+    return NULL;
+}
+
+/* Instructions in f: the weight that balances the parts. */
+static int64_t fn_size(LLVMValueRef f)
+{
+    int64_t n = 0;
+    for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb; bb = LLVMGetNextBasicBlock(bb))
+        for (LLVMValueRef in = LLVMGetFirstInstruction(bb); in; in = LLVMGetNextInstruction(in)) n++;
+    return n;
+}
+
+/* Split mod into nparts modules (the entry and the mutable globals in part 0; kernels,
+ * largest first, to the lightest part), optimize and emit them on nparts threads, and
+ * add their objects. Kernels become external so the parts link to each other. Takes mod
+ * and tsctx. */
+static int compile_split(ed_jit *j, LLVMModuleRef mod, LLVMOrcThreadSafeContextRef tsctx, int level, int nparts)
+{
+    int nfn = 0;
+    for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f)) nfn++;
+    int *owner = calloc((size_t)nfn + 1, sizeof *owner), *by_size = calloc((size_t)nfn + 1, sizeof *by_size);
+    char **names = calloc((size_t)nfn + 1, sizeof *names);
+    int64_t *size = calloc((size_t)nfn + 1, sizeof *size), load[ED_JIT_MAX_OBJECTS] = {0};
+    split_part parts[ED_JIT_MAX_OBJECTS];
+    pthread_t tid[ED_JIT_MAX_OBJECTS];
+    bool started[ED_JIT_MAX_OBJECTS] = {0};
+    int st = ED_OK;
+    double t0 = now_ms();
+    if (!owner || !by_size || !size || !names) st = ed_fail("backend jit: out of memory");
+    int i = 0;
+    for (LLVMValueRef f = LLVMGetFirstFunction(mod); st == ED_OK && f; f = LLVMGetNextFunction(f), i++) {
+        by_size[i] = i;
+        size_t len;
+        const char *name = LLVMGetValueName2(f, &len);
+        if (!(names[i] = copy_text(name, len))) st = ED_ERR;
+        if (LLVMIsDeclaration(f)) continue;
+        size[i] = fn_size(f);
+        if (strcmp(LLVMGetValueName2(f, &(size_t){0}), "ed_entry") == 0) load[0] += size[i], size[i] = -1;
+        else LLVMSetLinkage(f, LLVMExternalLinkage);
+    }
+    for (LLVMValueRef g = LLVMGetFirstGlobal(mod); st == ED_OK && g; g = LLVMGetNextGlobal(g))
+        if (!LLVMIsDeclaration(g) && !LLVMIsGlobalConstant(g)) LLVMSetLinkage(g, LLVMExternalLinkage);
+    /* largest first onto the lightest part; the entry (size -1) stays in part 0 */
+    for (int a = 1; a < nfn; a++)
+        for (int b = a; b > 0 && size[by_size[b]] > size[by_size[b - 1]]; b--) {
+            int t = by_size[b];
+            by_size[b] = by_size[b - 1];
+            by_size[b - 1] = t;
+        }
+    for (int k = 0; k < nfn; k++) {
+        int f = by_size[k], best = 0;
+        if (size[f] <= 0) continue;
+        for (int p = 1; p < nparts; p++)
+            if (load[p] < load[best]) best = p;
+        owner[f] = best;
+        load[best] += size[f];
+    }
+    LLVMMemoryBufferRef bc = st == ED_OK ? LLVMWriteBitcodeToMemoryBuffer(mod) : NULL;
+    LLVMDisposeModule(mod);
+    LLVMOrcDisposeThreadSafeContext(tsctx);
+    if (st == ED_OK && !bc) st = ed_fail("backend jit: out of memory");
+    j->stats.codegen_ms += now_ms() - t0; /* the split itself */
+    t0 = now_ms();
+    for (int p = 0; st == ED_OK && p < nparts; p++) {
+        parts[p] = (split_part){.bitcode = bc, .level = level, .part = p, .nfn = nfn, .names = names, .owner = owner};
+        if (p > 0) started[p] = pthread_create(&tid[p], NULL, compile_part, &parts[p]) == 0;
+    }
+    if (st == ED_OK) {
+        for (int p = 1; p < nparts; p++)
+            if (!started[p]) compile_part(&parts[p]); /* no thread: do it here */
+        compile_part(&parts[0]);
+    }
+    double opt_max = 0;
+    for (int p = 1; p < nparts; p++)
+        if (started[p]) pthread_join(tid[p], NULL);
+    for (int p = 0; st == ED_OK && p < nparts; p++) {
+        if (parts[p].optimize_ms > opt_max) opt_max = parts[p].optimize_ms;
+        if (parts[p].error[0]) st = ed_fail("%s", parts[p].error);
+    }
+    /* wall clock: the slowest part's optimizer, and the rest of the parallel time as codegen */
+    j->stats.optimize_ms = opt_max;
+    j->stats.codegen_ms += now_ms() - t0 - opt_max;
+    for (int p = 0; st == ED_OK && p < nparts; p++) {
+        st = keep_and_add(j, parts[p].obj);
+        parts[p].obj = NULL;
+    }
+    for (int p = 0; p < nparts && bc; p++)
+        if (parts[p].obj) LLVMDisposeMemoryBuffer(parts[p].obj);
+    if (bc) LLVMDisposeMemoryBuffer(bc);
+    for (int k = 0; names && k < nfn; k++) free(names[k]);
+    free(names);
+    free(owner);
+    free(by_size);
+    free(size);
+    return st;
+}
+
+/* The entry's address (the lookup compiles or links what was added). */
+static int find_entry(ed_jit *j)
+{
+    double t0 = now_ms();
+    LLVMOrcExecutorAddress addr = 0;
+    LLVMErrorRef err;
+    if ((err = LLVMOrcLLJITLookup(j->jit, &addr, "ed_entry"))) return fail_llvm("code generation", err);
+    j->entry = (ed_jit_entry)(uintptr_t)addr;
+    j->stats.codegen_ms += now_ms() - t0;
+    return ED_OK;
+}
+
+/* A new ed_jit with its LLJIT, or NULL. */
+static ed_jit *new_jit(int level)
 {
     pthread_once(&init_once, init_llvm);
     if (level < 0 || level > 3) {
@@ -311,9 +498,29 @@ ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *
         return NULL;
     }
     double t0 = now_ms();
-    if (!(j->jit = new_lljit(level))) goto fail;
+    if (!(j->jit = new_lljit(level))) {
+        ed_jit_free(j);
+        return NULL;
+    }
     j->stats.codegen_ms = now_ms() - t0;
+    return j;
+}
 
+int ed_jit_default_threads(void)
+{
+    const char *v = getenv("EDIFICE_COMPILE_THREADS");
+    char *end;
+    long n = v && *v ? strtol(v, &end, 10) : 0;
+    if (v && *v && !*end && n >= 1) return n > ED_JIT_MAX_OBJECTS ? ED_JIT_MAX_OBJECTS : (int)n;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
+}
+
+ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *offsets, int level,
+                       ed_numerics_fault *numerics, ed_conv_lowering conv, int threads, bool keep_objects)
+{
+    ed_jit *j = new_jit(level);
+    if (!j) return NULL;
     LLVMOrcThreadSafeContextRef tsctx = LLVMOrcCreateNewThreadSafeContext();
     ed_cg cg;
     ed_cg_init(&cg, LLVMOrcThreadSafeContextGetContext(tsctx), g->name);
@@ -322,42 +529,50 @@ ed_jit *ed_jit_compile(const ed_graph *g, ed_node *const *order, const int64_t *
     int st = ed_llvm_lower_module(&cg, g, order, offsets, LLVMOrcLLJITGetTripleString(j->jit),
                                   LLVMOrcLLJITGetDataLayoutStr(j->jit), &j->stats);
     LLVMDisposeBuilder(cg.b);
-    /* Numerics checks bake this process's addresses into the code: never cached. */
-    char *dir = st == ED_OK && cache && !numerics && !ed_obj_cache_env_off() ? ed_obj_cache_dir() : NULL;
-    char *key = NULL;
-    if (dir && !(key = module_key(cg.mod, level))) st = ED_ERR;
-    void *obj = NULL;
-    size_t obj_len = 0;
-    t0 = now_ms();
-    if (key && ed_obj_cache_load(dir, key, &obj, &obj_len)) {
+    /* no more parts than kernels (+ the entry's part) */
+    int nparts = threads < 1 ? 1 : threads > ED_JIT_MAX_OBJECTS ? ED_JIT_MAX_OBJECTS : threads;
+    if (nparts > j->stats.kernels) nparts = j->stats.kernels > 1 ? j->stats.kernels : 1;
+    j->stats.parts = nparts;
+    if (st != ED_OK) {
         LLVMDisposeModule(cg.mod);
         LLVMOrcDisposeThreadSafeContext(tsctx);
-        j->stats.cache = ED_JIT_CACHE_HIT;
-        st = add_object(j, LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, obj_len, "ed_cached_object"));
-        free(obj);
-        j->stats.codegen_ms += now_ms() - t0;
-    } else if (st == ED_OK) {
-        st = compile_module(j, cg.mod, tsctx, level, dir, key);
-    } else {
-        LLVMDisposeModule(cg.mod);
-        LLVMOrcDisposeThreadSafeContext(tsctx);
+    } else if (nparts > 1) st = compile_split(j, cg.mod, tsctx, level, nparts);
+    else st = compile_module(j, cg.mod, tsctx, level, keep_objects);
+    if (st != ED_OK || find_entry(j) != ED_OK) {
+        ed_jit_free(j);
+        return NULL;
     }
-    free(dir);
-    free(key);
-    if (st != ED_OK) goto fail;
-    t0 = now_ms();
-    LLVMOrcExecutorAddress addr = 0;
-    LLVMErrorRef err;
-    if ((err = LLVMOrcLLJITLookup(j->jit, &addr, "ed_entry"))) { /* compiles or links the module */
-        fail_llvm("code generation", err);
-        goto fail;
-    }
-    j->entry = (ed_jit_entry)(uintptr_t)addr;
-    j->stats.codegen_ms += now_ms() - t0;
     return j;
-fail:
-    ed_jit_free(j);
-    return NULL;
+}
+
+ed_jit *ed_jit_load(const void *const *obj, const size_t *len, int n, int level)
+{
+    ed_jit *j = new_jit(level);
+    if (!j) return NULL;
+    double t0 = now_ms();
+    j->stats.cache = ED_JIT_CACHE_HIT;
+    j->stats.parts = n;
+    int st = ED_OK;
+    for (int i = 0; i < n && st == ED_OK; i++) st = add_object(j, obj[i], len[i]);
+    j->stats.codegen_ms += now_ms() - t0;
+    if (st != ED_OK || find_entry(j) != ED_OK) {
+        ed_jit_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+int ed_jit_objects(const ed_jit *j, const void *const **obj, const size_t **len)
+{
+    if (!j || !j->nobj) return 0;
+    *obj = (const void *const *)j->obj;
+    *len = j->obj_len;
+    return j->nobj;
+}
+
+void ed_jit_set_cache(ed_jit *j, ed_jit_cache c)
+{
+    if (j) j->stats.cache = c;
 }
 
 ed_jit_entry ed_jit_entry_fn(const ed_jit *j) { return j ? j->entry : NULL; }

@@ -10,7 +10,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
 #include <stdio.h>
@@ -47,17 +50,74 @@ char *ed_obj_cache_dir(void)
     return NULL;
 }
 
-char *ed_obj_cache_key(const char *ir, size_t ir_len, int level)
+static char build_id[128];
+static pthread_once_t build_once = PTHREAD_ONCE_INIT;
+
+/* The GNU build ID note of the loaded object that holds this function. */
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    uintptr_t self = (uintptr_t)data;
+    bool mine = false;
+    for (int i = 0; i < info->dlpi_phnum && !mine; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t at = info->dlpi_addr + ph->p_vaddr;
+        mine = ph->p_type == PT_LOAD && self >= at && self < at + ph->p_memsz;
+    }
+    if (!mine) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE) continue;
+        const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while (p + 12 <= end) {
+            uint32_t namesz, descsz, type;
+            memcpy(&namesz, p, 4), memcpy(&descsz, p + 4, 4), memcpy(&type, p + 8, 4);
+            const uint8_t *name = p + 12, *desc = name + ((namesz + 3) & ~3u);
+            if (desc + descsz > end) break;
+            if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(name, "GNU", 4) == 0 && descsz > 0 &&
+                descsz * 2 < sizeof build_id) {
+                for (uint32_t k = 0; k < descsz; k++) snprintf(build_id + 2 * k, 3, "%02x", desc[k]);
+                return 1;
+            }
+            p = desc + ((descsz + 3) & ~3u);
+        }
+    }
+    return 1;
+}
+
+static void init_build_id(void)
+{
+    void *self = (void *)(uintptr_t)init_build_id;
+    dl_iterate_phdr(find_build_id, self);
+    if (build_id[0]) return;
+    Dl_info info;
+    struct stat st;
+    if (dladdr(self, &info) && info.dli_fname && stat(info.dli_fname, &st) == 0)
+        snprintf(build_id, sizeof build_id, "file %lld %lld.%09ld %llu", (long long)st.st_size,
+                 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (unsigned long long)st.st_ino);
+    else snprintf(build_id, sizeof build_id, "unknown %s %s", __DATE__, __TIME__);
+}
+
+const char *ed_obj_cache_build_id(void)
+{
+    pthread_once(&build_once, init_build_id);
+    return build_id;
+}
+
+char *ed_obj_cache_key(const char *src, size_t src_len, int level)
 {
     unsigned major, minor, patch;
     LLVMGetVersion(&major, &minor, &patch);
-    char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures(), ir_hash[65];
-    ed_sha256_hex(ir, ir_len, ir_hash);
-    const char *fmt = "edifice object cache %d\nllvm %u.%u.%u\ncpu %s\nfeatures %s\nopt %d\nir %s %zu\n";
-    int n = snprintf(NULL, 0, fmt, ED_OBJ_CACHE_FORMAT, major, minor, patch, cpu, feat, level, ir_hash, ir_len);
+    char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures(), src_hash[65];
+    ed_sha256_hex(src, src_len, src_hash);
+    const char *build = ed_obj_cache_build_id();
+    const char *fmt = "edifice object cache %d\nbuild %s\nllvm %u.%u.%u\ncpu %s\nfeatures %s\nopt %d\nsource %s %zu\n";
+    int n = snprintf(NULL, 0, fmt, ED_OBJ_CACHE_FORMAT, build, major, minor, patch, cpu, feat, level, src_hash,
+                     src_len);
     char *key = n > 0 ? malloc((size_t)n + 1) : NULL;
     if (key)
-        snprintf(key, (size_t)n + 1, fmt, ED_OBJ_CACHE_FORMAT, major, minor, patch, cpu, feat, level, ir_hash, ir_len);
+        snprintf(key, (size_t)n + 1, fmt, ED_OBJ_CACHE_FORMAT, build, major, minor, patch, cpu, feat, level, src_hash,
+                 src_len);
     LLVMDisposeMessage(cpu);
     LLVMDisposeMessage(feat);
     return key;
@@ -238,4 +298,65 @@ int64_t ed_obj_cache_max_bytes(void)
     char *end;
     long long mb = v ? strtoll(v, &end, 10) : 0;
     return v && *v && !*end && mb > 0 && mb < (1ll << 40) ? mb << 20 : ED_OBJ_CACHE_MAX_BYTES;
+}
+
+/* A record: u64 text bytes, the text, u64 plan bytes, the plan, u32 kernels, u32 objects, then per object u64 bytes and the bytes. */
+int ed_obj_record_pack(const ed_obj_record *r, void **out, size_t *out_len)
+{
+    if (r->nobj < 1 || r->nobj > ED_OBJ_CACHE_MAX_OBJECTS)
+        return ed_fail("object cache: %d objects in a record", r->nobj);
+    size_t n = 8 + r->text_len + 8 + r->plan_len + 8;
+    for (int i = 0; i < r->nobj; i++) n += 8 + r->obj_len[i];
+    uint8_t *p = malloc(n);
+    if (!p) return ed_fail("object cache: out of memory");
+    size_t at = 0;
+    put_le(p, r->text_len, 8);
+    memcpy(p + 8, r->text, r->text_len);
+    at = 8 + r->text_len;
+    put_le(p + at, r->plan_len, 8);
+    if (r->plan_len) memcpy(p + at + 8, r->plan, r->plan_len);
+    at += 8 + r->plan_len;
+    put_le(p + at, (uint64_t)(uint32_t)r->kernels, 4);
+    put_le(p + at + 4, (uint64_t)r->nobj, 4);
+    at += 8;
+    for (int i = 0; i < r->nobj; i++) {
+        put_le(p + at, r->obj_len[i], 8);
+        memcpy(p + at + 8, r->obj[i], r->obj_len[i]);
+        at += 8 + r->obj_len[i];
+    }
+    *out = p;
+    *out_len = n;
+    return ED_OK;
+}
+
+bool ed_obj_record_unpack(const void *data, size_t size, ed_obj_record *r)
+{
+    const uint8_t *p = data;
+    *r = (ed_obj_record){0};
+    if (size < 24) return false;
+    uint64_t tl = get_le(p, 8);
+    if (tl > size - 24) return false;
+    r->text = (const char *)p + 8;
+    r->text_len = (size_t)tl;
+    size_t at = 8 + (size_t)tl;
+    uint64_t pl = get_le(p + at, 8);
+    if (pl > size - at - 16) return false;
+    r->plan = p + at + 8;
+    r->plan_len = (size_t)pl;
+    at += 8 + (size_t)pl;
+    r->kernels = (int)(get_le(p + at, 4) & 0x7fffffff);
+    uint64_t nobj = get_le(p + at + 4, 4);
+    at += 8;
+    if (nobj < 1 || nobj > ED_OBJ_CACHE_MAX_OBJECTS) return false;
+    for (uint64_t i = 0; i < nobj; i++) {
+        if (size - at < 8) return false;
+        uint64_t len = get_le(p + at, 8);
+        at += 8;
+        if (len == 0 || len > size - at) return false;
+        r->obj[i] = p + at;
+        r->obj_len[i] = (size_t)len;
+        at += (size_t)len;
+    }
+    r->nobj = (int)nobj;
+    return at == size;
 }
