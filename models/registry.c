@@ -159,6 +159,7 @@ static void ddpm_run_defaults(const ed_gen_model *m, int64_t *steps, int64_t *ba
 
 static const ed_model_def denoiser_models[] = {
     {.name = "flow_matching",
+     .ema_option = "ema_decay",
      .summary = "conditional flow matching, linear OT path, velocity prediction, ODE sampling",
      .options = ed_fm_options,
      .noptions = ED_FM_NOPTIONS,
@@ -172,6 +173,7 @@ static const ed_model_def denoiser_models[] = {
      .pred = "velocity",
      .denoise = fm_denoise},
     {.name = "ddpm",
+     .ema_option = "ema_decay",
      .summary = "DDPM, epsilon prediction, ancestral sampling (Edifice Diffusion: T = 100)",
      .options = ed_ddpm_options,
      .noptions = ED_DDPM_NOPTIONS,
@@ -186,6 +188,7 @@ static const ed_model_def denoiser_models[] = {
      .pred = "eps",
      .denoise = diffusion_denoise},
     {.name = "ddim",
+     .ema_option = "ema_decay",
      .summary = "DDPM-trained denoiser sampled with DDIM (Edifice DDIM: T = 1000, 50 steps, eta 0)",
      .prepare = ddim_prepare,
      .options = ed_ddim_options,
@@ -319,6 +322,13 @@ bool ed_gen_model_was_set(const ed_gen_model *m, const char *name)
 const char *ed_gen_model_get(const ed_gen_model *m, const char *name, char *buf, size_t size)
 {
     return ed_options_get(m->def->options, m->def->noptions, &m->opts, name, buf, size);
+}
+
+double ed_gen_model_ema_decay(const ed_gen_model *m)
+{
+    char buf[64];
+    const char *v = m->def->ema_option ? ed_gen_model_get(m, m->def->ema_option, buf, sizeof buf) : NULL;
+    return v ? strtod(v, NULL) : 0;
 }
 
 int ed_gen_model_check(const ed_gen_model *m)
