@@ -137,6 +137,9 @@ static int ddpm_prepare(ed_gen_model *m, ed_store *st, const ed_dataset *d, uint
     ed_diffusion_opts *o = &m->opts.diffusion;
     prepare_signed_range(m);
     if (o->clip_x0 < 0) o->clip_x0 = 0;
+    /* The U-Net samples from an EMA of its weights unless ema_decay is given (the figures
+     * with and without: bench/RESULTS.md). */
+    if (o->net.arch == ED_ARCH_CONV && !ed_gen_model_was_set(m, "ema_decay")) o->ema_decay = 0.999;
     if (o->net.arch != ED_ARCH_CONV || ed_gen_model_was_set(m, "timesteps") ||
         ed_gen_model_was_set(m, "beta_schedule") || ed_gen_model_was_set(m, "beta_start") ||
         ed_gen_model_was_set(m, "beta_end"))
