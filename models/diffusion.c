@@ -73,8 +73,16 @@ static const char *const schedules[] = {"linear", "cosine", NULL};
             "training probability of the null condition (CFG)", NULL                                                   \
     }
 
-#define EMA_OPTION \
-    {"ema_decay", ED_OPTION_REAL, D(ema_decay), 0, 0, 0.999999, NULL, "decay of an EMA of the weights, which sample and eval use (0: off; it ramps up as min(d, (1 + n) / (10 + n)) at step n)", NULL}
+#define EMA_OPTION                                                                                 \
+    {"ema_decay",                                                                                  \
+     ED_OPTION_REAL,                                                                               \
+     D(ema_decay),                                                                                 \
+     0,                                                                                            \
+     0,                                                                                            \
+     0.999999,                                                                                     \
+     NULL,                                                                                         \
+     "EMA of the weights, which sample uses (0: off; decay min(d, (1 + n) / (10 + n)) at step n)", \
+     NULL}
 
 #define SIGNED_RANGE_OPTION                                                                                    \
     {"signed_range",                                                                                           \

@@ -439,13 +439,10 @@ static ed_trainer *ema_trainer(const ed_dataset *d, const char *decay)
     set(&m, "hidden", "16");
     set(&m, "layers", "1");
     if (decay) set(&m, "ema_decay", decay);
-    ed_trainer *t = ed_trainer_new(&m, d,
-                                   &(ed_trainer_opts){.batch = 32,
-                                                      .lr = 1e-2,
-                                                      .seed = 3,
-                                                      .backend = ED_BACKEND_INTERP,
-                                                      .steps = 6,
-                                                      .lr_schedule = ED_LR_COSINE});
+    ed_trainer *t = ed_trainer_new(
+        &m, d,
+        &(ed_trainer_opts){
+            .batch = 32, .lr = 1e-2, .seed = 3, .backend = ED_BACKEND_INTERP, .steps = 6, .lr_schedule = ED_LR_COSINE});
     if (!t) fail_msg("%s", ed_last_error());
     return t;
 }

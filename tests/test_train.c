@@ -271,8 +271,9 @@ static void test_ema_warmup(void **state)
             assert_float_equal(ema[1], want[1], 1e-15);
         }
         /* 0.99: 0.25 (2/11 x1 + 9/11 x2) + 0.75 x3, written out once */
-        if (k == 0) assert_float_equal(((const double *)ed_store_get(st, "opt.ema.x")->data)[0],
-                                       0.25 * (2.0 / 11 * 0.9 + 9.0 / 11 * 0.82) + 0.75 * 0.756, 1e-15);
+        if (k == 0)
+            assert_float_equal(((const double *)ed_store_get(st, "opt.ema.x")->data)[0],
+                               0.25 * (2.0 / 11 * 0.9 + 9.0 / 11 * 0.82) + 0.75 * 0.756, 1e-15);
         ed_program_free(p);
         ed_store_free(st);
         ed_graph_free(g);
