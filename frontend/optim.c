@@ -182,8 +182,15 @@ ed_node *ed_optimizer_step(ed_graph *g, ed_node *const *params, ed_node *const *
     return ed_graph_error(g) ? NULL : lr_first;
 }
 
-int ed_ema(ed_graph *g, const char *const *names, ed_node *const *values, int n, double decay, ed_node *step,
-           const char *prefix)
+/* The decay at this step, of dtype dt: min(decay, (1 + step) / (10 + step)). */
+static ed_node *warm_decay(ed_graph *g, ed_node *step, double decay, ed_dtype dt)
+{
+    ed_node *s = ed_cast(step, dt);
+    return ed_minimum(ed_scalar(g, dt, decay), ed_div(ed_add_scalar(s, 1), ed_add_scalar(s, 10)));
+}
+
+int ed_ema(ed_graph *g, const char *const *names, ed_node *const *values, int n, double decay, bool warmup,
+           ed_node *step, const char *prefix)
 {
     if (!g || ed_graph_error(g) || !step) return -1;
     if (!(decay >= 0 && decay <= 1)) {
@@ -198,7 +205,13 @@ int ed_ema(ed_graph *g, const char *const *names, ed_node *const *values, int n,
         char name[512];
         snprintf(name, sizeof name, "%sema.%s", pre, names[i]);
         ed_node *ema = ed_state(g, name, v->dtype, v->shape, (ed_init){ED_INIT_ZEROS, 0});
-        ed_node *avg = ed_add(ed_mul_scalar(ema, decay), ed_mul_scalar(v, 1 - decay));
+        ed_node *avg;
+        if (warmup) {
+            ed_node *d = warm_decay(g, step, decay, v->dtype);
+            avg = ed_add(ed_mul(ema, d), ed_mul(v, ed_sub(ed_scalar(g, v->dtype, 1), d)));
+        } else {
+            avg = ed_add(ed_mul_scalar(ema, decay), ed_mul_scalar(v, 1 - decay));
+        }
         bind_update(g, ema, ed_where(first, v, avg));
     }
     return ed_graph_error(g) ? -1 : 0;

@@ -73,6 +73,17 @@ static const char *const schedules[] = {"linear", "cosine", NULL};
             "training probability of the null condition (CFG)", NULL                                                   \
     }
 
+#define EMA_OPTION                                                                                 \
+    {"ema_decay",                                                                                  \
+     ED_OPTION_REAL,                                                                               \
+     D(ema_decay),                                                                                 \
+     0,                                                                                            \
+     0,                                                                                            \
+     0.999999,                                                                                     \
+     NULL,                                                                                         \
+     "EMA of the weights, which sample uses (0: off; decay min(d, (1 + n) / (10 + n)) at step n)", \
+     NULL}
+
 #define SIGNED_RANGE_OPTION                                                                                    \
     {"signed_range",                                                                                           \
      ED_OPTION_INT,                                                                                            \
@@ -94,6 +105,7 @@ const ed_option ed_ddpm_options[] = {
     {"clip_x0", ED_OPTION_REAL, D(clip_x0), -1, -1, 1e6, NULL,
      "clamp the predicted x0 to [-c, c] when sampling (0: off; -1: set at training, 1 with signed_range 1, else off)",
      NULL},
+    EMA_OPTION,
 };
 
 const ed_option ed_ddim_options[] = {
@@ -108,11 +120,13 @@ const ed_option ed_ddim_options[] = {
      "clamp the predicted x0 to [-c, c] (0: off; -1: set at training, 1 with signed_range 1, else off for linear "
      "betas, 1.5 max |x| of the data for cosine)",
      NULL},
+    EMA_OPTION,
 };
 #undef NET_OPTIONS
 #undef CONV_OPTIONS
 #undef SCHEDULE_OPTIONS
 #undef SIGNED_RANGE_OPTION
+#undef EMA_OPTION
 #undef D
 
 void ed_ddpm_defaults(ed_diffusion_opts *o)

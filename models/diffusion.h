@@ -35,10 +35,11 @@ typedef struct {
     int64_t ddim_steps; /* [50] */
     double eta;         /* [0: deterministic] */
     double clip_x0;     /* clamp the predicted x0 to [-c, c]; 0 = off; -1: set at training [-1] */
+    double ema_decay;   /* EMA of the weights, sampled from (models/registry.h: ema_option) [0: off] */
 } ed_diffusion_opts;
 
-#define ED_DDPM_NOPTIONS 18
-#define ED_DDIM_NOPTIONS 20
+#define ED_DDPM_NOPTIONS 19
+#define ED_DDIM_NOPTIONS 21
 extern const ed_option ed_ddpm_options[ED_DDPM_NOPTIONS];
 extern const ed_option ed_ddim_options[ED_DDIM_NOPTIONS];
 

@@ -37,6 +37,8 @@ const ed_option ed_fm_options[] = {
      "1: images in [0, 1] are trained and sampled as [-1, 1] (-1: set at training, 1 for --arch conv on such data; 0 "
      "in checkpoints written before the option)",
      NULL},
+    {"ema_decay", ED_OPTION_REAL, FM(ema_decay), 0, 0, 0.999999, NULL,
+     "EMA of the weights, which sample uses (0: off; decay min(d, (1 + n) / (10 + n)) at step n)", NULL},
 };
 #undef FM
 

@@ -32,11 +32,12 @@ typedef struct {
     int64_t sample_steps;  /* ODE steps [20] */
     double guidance_scale; /* v_null + s (v_cond - v_null) when sampling [1: none] */
     int64_t signed_range;  /* 1: [0, 1] images trained and sampled as [-1, 1]; -1: set at training [-1] */
+    double ema_decay;      /* EMA of the weights, sampled from (models/registry.h: ema_option) [0: off] */
 } ed_fm_opts;
 
 /* The table's length is checked against this by the compiler (the definition is
  * unsized, so a different count is a conflicting declaration). */
-#define ED_FM_NOPTIONS 17
+#define ED_FM_NOPTIONS 18
 extern const ed_option ed_fm_options[ED_FM_NOPTIONS];
 
 /* Every option at its default; net.obs_size 0. */

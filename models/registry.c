@@ -134,6 +134,9 @@ static int ddpm_prepare(ed_gen_model *m, ed_store *st, const ed_dataset *d, uint
     ed_diffusion_opts *o = &m->opts.diffusion;
     prepare_signed_range(m);
     if (o->clip_x0 < 0) o->clip_x0 = 0;
+    /* The U-Net samples from an EMA of its weights unless ema_decay is given (the figures
+     * with and without: bench/RESULTS.md). */
+    if (o->net.arch == ED_ARCH_CONV && !ed_gen_model_was_set(m, "ema_decay")) o->ema_decay = 0.999;
     if (o->net.arch != ED_ARCH_CONV || ed_gen_model_was_set(m, "timesteps") ||
         ed_gen_model_was_set(m, "beta_schedule") || ed_gen_model_was_set(m, "beta_start") ||
         ed_gen_model_was_set(m, "beta_end"))
@@ -143,19 +146,20 @@ static int ddpm_prepare(ed_gen_model *m, ed_store *st, const ed_dataset *d, uint
     return ED_OK;
 }
 
-/* The U-Net's fresh run without --steps and --batch: 600 steps at batch 64, about 0.7 s of
- * CPU each on Fashion-MNIST (one thread), so the default run fits some 7 minutes of one
- * core; recognisable clothing by then (bench/RESULTS.md). The MLP keeps the trainer's. */
+/* The U-Net's fresh run without --steps and --batch: 1200 steps at batch 64, some 0.3-0.55 s
+ * of CPU each on Fashion-MNIST (one thread), so the default run fits minutes of one core
+ * (bench/RESULTS.md has the figures against 600). The MLP keeps the trainer's. */
 static void ddpm_run_defaults(const ed_gen_model *m, int64_t *steps, int64_t *batch, double *lr)
 {
     (void)lr;
     if (m->opts.diffusion.net.arch != ED_ARCH_CONV) return;
-    *steps = 600;
+    *steps = 1200;
     *batch = 64;
 }
 
 static const ed_model_def denoiser_models[] = {
     {.name = "flow_matching",
+     .ema_option = "ema_decay",
      .summary = "conditional flow matching, linear OT path, velocity prediction, ODE sampling",
      .options = ed_fm_options,
      .noptions = ED_FM_NOPTIONS,
@@ -169,6 +173,7 @@ static const ed_model_def denoiser_models[] = {
      .pred = "velocity",
      .denoise = fm_denoise},
     {.name = "ddpm",
+     .ema_option = "ema_decay",
      .summary = "DDPM, epsilon prediction, ancestral sampling (Edifice Diffusion: T = 100)",
      .options = ed_ddpm_options,
      .noptions = ED_DDPM_NOPTIONS,
@@ -183,6 +188,7 @@ static const ed_model_def denoiser_models[] = {
      .pred = "eps",
      .denoise = diffusion_denoise},
     {.name = "ddim",
+     .ema_option = "ema_decay",
      .summary = "DDPM-trained denoiser sampled with DDIM (Edifice DDIM: T = 1000, 50 steps, eta 0)",
      .prepare = ddim_prepare,
      .options = ed_ddim_options,
@@ -316,6 +322,13 @@ bool ed_gen_model_was_set(const ed_gen_model *m, const char *name)
 const char *ed_gen_model_get(const ed_gen_model *m, const char *name, char *buf, size_t size)
 {
     return ed_options_get(m->def->options, m->def->noptions, &m->opts, name, buf, size);
+}
+
+double ed_gen_model_ema_decay(const ed_gen_model *m)
+{
+    char buf[64];
+    const char *v = m->def->ema_option ? ed_gen_model_get(m, m->def->ema_option, buf, sizeof buf) : NULL;
+    return v ? strtod(v, NULL) : 0;
 }
 
 int ed_gen_model_check(const ed_gen_model *m)

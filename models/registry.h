@@ -134,6 +134,10 @@ typedef struct {
     /* An INT option that a fresh run sets to its own planned steps when it is 0
      * (consistency's schedule_steps: the grid grows over the whole run); NULL: none. */
     const char *run_steps_option;
+    /* A REAL option in [0, 1) holding the decay of an EMA of the weights, kept as training
+     * state beside the optimizer's and sampled from when present (ed_checkpoint_use_ema);
+     * 0 turns it off. NULL: the family keeps none. */
+    const char *ema_option;
 
     /* Frozen groups from other checkpoints (see ed_frozen_def). */
     int nfrozen;
@@ -238,6 +242,8 @@ bool ed_gen_model_was_set(const ed_gen_model *m, const char *name);
 const char *ed_gen_model_get(const ed_gen_model *m, const char *name, char *buf, size_t size);
 /* The family's own check of the data's shapes (after the options are set). */
 int ed_gen_model_check(const ed_gen_model *m);
+/* The decay of the weights' EMA (def->ema_option's value); 0 when off or the family has none. */
+double ed_gen_model_ema_decay(const ed_gen_model *m);
 
 /* Step k's scalar loss on a batch. x [B, sample...], obs [B, obs_size] (NULL when
  * unconditional); the random draws (t, noise, dropout) are in the graph. */

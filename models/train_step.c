@@ -104,7 +104,7 @@ int ed_train_step(ed_graph *g, ed_node *loss, const ed_train_opts *opts)
             const char *prefix = optim.prefix ? optim.prefix : "opt.";
             char step_name[256];
             snprintf(step_name, sizeof step_name, "%sstep", prefix);
-            ed_ema(g, names, grads, n, o.ema_decay, ed_graph_leaf(g, ED_OP_STATE, step_name), prefix);
+            ed_ema(g, names, grads, n, o.ema_decay, o.ema_warmup, ed_graph_leaf(g, ED_OP_STATE, step_name), prefix);
         }
         output_once(g, "loss", loss);
         output_once(g, "grad_norm", norm);

@@ -8,6 +8,7 @@
 typedef struct {
     ed_optim_opts optim;
     double ema_decay; /* > 0: keep an EMA of every param in "<prefix>ema.<param>" */
+    bool ema_warmup;  /* the EMA's decay ramps up to ema_decay (frontend/optim.h: ed_ema) */
     /* The params this step trains: those whose names start with one of these prefixes
      * (NULL-terminated), e.g. {"gen.", NULL}. NULL: every param of the graph. The others
      * are frozen for this step: read as values, not differentiated, no optimizer state. */

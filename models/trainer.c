@@ -135,6 +135,8 @@ static ed_graph *build_step(const ed_gen_model *m, const ed_trainer_opts *o, int
             .min_ratio = 0.01};
     }
     if (m->def->steps[k].optim) m->def->steps[k].optim(m, &to.optim);
+    to.ema_decay = ed_gen_model_ema_decay(m);
+    to.ema_warmup = true;
     if (ed_graph_error(g) || ed_train_step(g, loss, &to) != ED_OK || ed_gen_model_step_finish(g, m, k) != ED_OK) {
         ed_fail("%s", ed_graph_error(g));
         ed_graph_free(g);
@@ -591,6 +593,27 @@ int ed_checkpoint_load_for(const char *path, const ed_model_def *def, ed_checkpo
     ed_fail("%s is a checkpoint of model %s, not %s", path, out->model.def->name, def->name);
     ed_checkpoint_free(out);
     return ED_ERR;
+}
+
+int ed_checkpoint_use_ema(ed_checkpoint *c)
+{
+    if (!c->store) return ed_fail("the checkpoint has no store");
+    int swapped = 0;
+    for (int k = 0; k < c->model.def->nsteps; k++) {
+        char prefix[64], key[600];
+        state_prefix(&c->model, k, prefix, sizeof prefix);
+        for (int i = 0; i < ed_store_count(c->store); i++) {
+            ed_tensor *w = ed_store_tensor(c->store, i);
+            snprintf(key, sizeof key, "%sema.%s", prefix, ed_store_name(c->store, i));
+            const ed_tensor *avg = ed_store_get(c->store, key);
+            if (!avg) continue;
+            if (avg->dtype != w->dtype || !ed_shape_eq(avg->shape, w->shape))
+                return ed_fail("the checkpoint's '%s' does not have the type of '%s'", key, ed_store_name(c->store, i));
+            memcpy(w->data, avg->data, ed_tensor_bytes(w));
+            swapped++;
+        }
+    }
+    return swapped;
 }
 
 void ed_checkpoint_free(ed_checkpoint *c)

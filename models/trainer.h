@@ -77,6 +77,11 @@ typedef struct {
  * missing or malformed metadata, an unknown model or option). */
 int ed_checkpoint_load(const char *path, ed_checkpoint *out);
 void ed_checkpoint_free(ed_checkpoint *c);
+/* For sampling: every param that has an EMA in the store ("<step prefix>ema.<param>",
+ * kept when the model's ema_option was on) takes the EMA's value. Returns how many did
+ * (0: a checkpoint without EMA, left as it was), or ED_ERR. Not for resuming: the run
+ * goes on from the raw weights. */
+int ed_checkpoint_use_ema(ed_checkpoint *c);
 
 typedef struct ed_trainer ed_trainer;
 

@@ -14,6 +14,7 @@
 #include "io/npy.h"
 #include "io/safetensors.h"
 #include "models/trainer.h"
+#include "models/generate.h"
 
 #include <math.h>
 #include <signal.h>
@@ -1414,6 +1415,63 @@ static void test_conv_denoisers(void **state)
     assert_one_error_line(&r, "groups 8 must divide channels 12");
 }
 
+/* samples (an .npy in TMP) equal, bit for bit, 6 samples drawn in the library from ck's store
+ * with sample's defaults on the interpreter. */
+static bool drawn_as(const char *samples, ed_checkpoint *ck)
+{
+    char path[512];
+    snprintf(path, sizeof path, TMP "/%s", samples);
+    ed_tensor *want = ed_npy_read(path), *got = NULL;
+    if (!want) fail_msg("%s", ed_last_error());
+    if (ed_gen_draw(&ck->model, ck->store, 6, NULL, NULL, &(ed_gen_draw_opts){.backend = ED_BACKEND_INTERP}, &got) !=
+        ED_OK)
+        fail_msg("%s", ed_last_error());
+    bool same = ed_tensor_bytes(want) == ed_tensor_bytes(got) &&
+                memcmp(want->data, got->data, ed_tensor_bytes(got)) == 0;
+    ed_tensor_free(want);
+    ed_tensor_free(got);
+    return same;
+}
+
+/* The U-Net ddpm keeps an EMA of its weights by default (ema_decay 0.999 in the checkpoint)
+ * and sample draws from it: the samples are the library's draw with the EMA in place of
+ * the weights, and --raw-weights those of the weights themselves; with --ema_decay 0 there
+ * is none and both flags give the same samples. */
+static void test_sample_uses_ema(void **state)
+{
+    (void)state;
+    static result r;
+    cli(&r, "train ddpm --data digits --steps 3 --timesteps 10 " CONV_SMALL " --out ema.safetensors");
+    assert_ok(&r);
+    cli(&r, "sample ddpm --ckpt ema.safetensors --n 6 --backend interp --out ema.npy");
+    assert_ok(&r);
+    assert_non_null(strstr(r.err, "the EMA of the weights (decay 0.999"));
+    cli(&r, "sample ddpm --ckpt ema.safetensors --n 6 --backend interp --raw-weights --out raw.npy");
+    assert_ok(&r);
+    assert_null(strstr(r.err, "EMA"));
+    ed_checkpoint ck;
+    if (ed_checkpoint_load(TMP "/ema.safetensors", &ck) != ED_OK) fail_msg("%s", ed_last_error());
+    assert_float_equal(ck.model.opts.diffusion.ema_decay, 0.999, 0);
+    assert_true(drawn_as("raw.npy", &ck));
+    assert_false(drawn_as("ema.npy", &ck));
+    assert_true(ed_checkpoint_use_ema(&ck) > 0);
+    assert_true(drawn_as("ema.npy", &ck));
+    ed_checkpoint_free(&ck);
+
+    cli(&r, "train ddpm --data digits --steps 3 --timesteps 10 --ema_decay 0 " CONV_SMALL " --out no_ema.safetensors");
+    assert_ok(&r);
+    cli(&r, "sample ddpm --ckpt no_ema.safetensors --n 6 --backend interp --out no_ema.npy");
+    assert_ok(&r);
+    assert_null(strstr(r.err, "EMA"));
+    cli(&r, "sample ddpm --ckpt no_ema.safetensors --n 6 --backend interp --raw-weights --out no_ema_raw.npy");
+    assert_ok(&r);
+    expect_same_files("no_ema.npy", "no_ema_raw.npy");
+    /* Same seed, same steps: the weights trained are the same with or without their EMA. */
+    expect_same_files("raw.npy", "no_ema.npy");
+    cli(&r, "train ddpm --data digits --steps 1 --ema_decay 1 " CONV_SMALL " --out x.safetensors");
+    assert_one_error_line(&r, "ema_decay");
+}
+
 /* How many values of an .npy file lie outside [0, 1] (all must be finite). */
 static int64_t outside_unit(const char *path)
 {
@@ -1512,6 +1570,7 @@ int main(void)
         cmocka_unit_test(test_image_families),
         cmocka_unit_test(test_conv_denoisers),
         cmocka_unit_test(test_conv_signed_range),
+        cmocka_unit_test(test_sample_uses_ema),
         cmocka_unit_test(test_score_sde),
         cmocka_unit_test(test_consistency),
         cmocka_unit_test(test_consistency_distill),

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "models/trainer.h"
+#include "models/generate.h"
 #include "io/safetensors.h"
 
 #include <math.h>
@@ -430,6 +431,144 @@ static void test_resume_bit_identical_jit(void **state)
     resume_case(ED_BACKEND_JIT);
 }
 
+/* ---- the EMA of the weights (ema_decay) ---------------------------------------------- */
+
+static ed_trainer *ema_trainer(const ed_dataset *d, const char *decay)
+{
+    ed_gen_model m = make_model("ddpm", d);
+    set(&m, "hidden", "16");
+    set(&m, "layers", "1");
+    if (decay) set(&m, "ema_decay", decay);
+    ed_trainer *t = ed_trainer_new(
+        &m, d,
+        &(ed_trainer_opts){
+            .batch = 32, .lr = 1e-2, .seed = 3, .backend = ED_BACKEND_INTERP, .steps = 6, .lr_schedule = ED_LR_COSINE});
+    if (!t) fail_msg("%s", ed_last_error());
+    return t;
+}
+
+static void run_steps(ed_trainer *t, int n)
+{
+    for (int i = 0; i < n; i++) assert_int_equal(ed_trainer_step(t, NULL), ED_OK);
+}
+
+/* 4 samples of ddpm with the params in st (seed 5, the model's own sampler). */
+static ed_tensor *ddpm_draw(const ed_gen_model *m, ed_store *st)
+{
+    ed_tensor *s = NULL;
+    if (ed_gen_draw(m, st, 4, NULL, NULL, &(ed_gen_draw_opts){.seed = 5, .backend = ED_BACKEND_INTERP}, &s) != ED_OK)
+        fail_msg("%s", ed_last_error());
+    return s;
+}
+
+static bool same_tensor(const ed_tensor *a, const ed_tensor *b)
+{
+    return ed_tensor_bytes(a) == ed_tensor_bytes(b) && memcmp(a->data, b->data, ed_tensor_bytes(a)) == 0;
+}
+
+/* The EMA is training state: the checkpoint keeps the option and every opt.ema.* tensor,
+ * a run resumed from it ends with the store (EMA included) of the run never stopped, and
+ * ed_checkpoint_use_ema puts each param's EMA in its place for sampling. */
+static void test_ema_checkpoint_and_resume(void **state)
+{
+    (void)state;
+    ed_dataset d;
+    assert_int_equal(ed_dataset_open(&d, "moons", 300, 1), ED_OK);
+    ed_trainer *a = ema_trainer(&d, "0.9");
+    run_steps(a, 6);
+    ed_trainer *b = ema_trainer(&d, "0.9");
+    run_steps(b, 3);
+    const char *path = TMP "/ema.safetensors";
+    assert_int_equal(ed_trainer_save(b, path), ED_OK);
+    ed_checkpoint ck;
+    if (ed_checkpoint_load(path, &ck) != ED_OK) fail_msg("%s", ed_last_error());
+    assert_float_equal(ck.model.opts.diffusion.ema_decay, 0.9, 0);
+    assert_true(same_store(ed_trainer_store(b), ck.store));
+    const ed_tensor *w = ed_store_get(ck.store, "ddpm.in.w"), *avg = ed_store_get(ck.store, "opt.ema.ddpm.in.w");
+    assert_non_null(avg);
+    assert_false(same_tensor(w, avg)); /* three steps apart from the weights */
+    ed_trainer_opts o = ck.train;
+    o.backend = ED_BACKEND_INTERP; /* not kept in checkpoints */
+    ed_trainer *c = ed_trainer_resume(&ck, &d, &o);
+    if (!c) fail_msg("%s", ed_last_error());
+    run_steps(c, 3);
+    assert_true(same_store(ed_trainer_store(a), ed_trainer_store(c)));
+    ed_checkpoint_free(&ck);
+
+    /* Sampling: every param (and only params) takes its EMA; the samples change. */
+    if (ed_checkpoint_load(path, &ck) != ED_OK) fail_msg("%s", ed_last_error());
+    ed_tensor *raw = ddpm_draw(&ck.model, ck.store);
+    int params = 0, swapped = ed_checkpoint_use_ema(&ck);
+    for (int i = 0; i < ed_store_count(ck.store); i++) {
+        const char *name = ed_store_name(ck.store, i);
+        if (strncmp(name, "ddpm.", 5) != 0) continue;
+        char key[256];
+        snprintf(key, sizeof key, "opt.ema.%s", name);
+        assert_true(same_tensor(ed_store_tensor(ck.store, i), ed_store_get(ck.store, key)));
+        params++;
+    }
+    assert_true(params > 4);
+    assert_int_equal(swapped, params);
+    ed_tensor *ema = ddpm_draw(&ck.model, ck.store);
+    assert_false(same_tensor(raw, ema));
+    ed_tensor_free(raw);
+    ed_tensor_free(ema);
+    ed_checkpoint_free(&ck);
+    ed_trainer_free(a);
+    ed_trainer_free(b);
+    ed_trainer_free(c);
+    ed_dataset_free(&d);
+}
+
+/* A checkpoint without EMA (ema_decay 0, or written before the option: no option.ema_decay
+ * in its metadata) loads, resumes and samples as before: no opt.ema.* state, and
+ * ed_checkpoint_use_ema leaves the store as it is. */
+static void test_checkpoint_without_ema(void **state)
+{
+    (void)state;
+    ed_dataset d;
+    assert_int_equal(ed_dataset_open(&d, "moons", 300, 1), ED_OK);
+    ed_trainer *t = ema_trainer(&d, NULL);
+    run_steps(t, 2);
+    const char *path = TMP "/no_ema.safetensors", *old = TMP "/before_ema.safetensors";
+    assert_int_equal(ed_trainer_save(t, path), ED_OK);
+    for (int i = 0; i < ed_store_count(ed_trainer_store(t)); i++)
+        assert_null(strstr(ed_store_name(ed_trainer_store(t), i), "ema."));
+    /* The same file as an older edifice wrote it. */
+    ed_meta *meta = NULL, *before = ed_meta_new();
+    ed_store *st = ed_safetensors_load(path, &meta);
+    if (!st) fail_msg("%s", ed_last_error());
+    assert_string_equal(ed_meta_get(meta, "option.ema_decay"), "0");
+    for (int i = 0; i < ed_meta_count(meta); i++)
+        if (strcmp(ed_meta_key(meta, i), "option.ema_decay") != 0)
+            assert_int_equal(ed_meta_set(before, ed_meta_key(meta, i), ed_meta_value(meta, i)), ED_OK);
+    assert_int_equal(ed_safetensors_save(old, st, before), ED_OK);
+    ed_store_free(st);
+    ed_meta_free(meta);
+    ed_meta_free(before);
+
+    ed_checkpoint now, then;
+    if (ed_checkpoint_load(path, &now) != ED_OK || ed_checkpoint_load(old, &then) != ED_OK)
+        fail_msg("%s", ed_last_error());
+    assert_float_equal(then.model.opts.diffusion.ema_decay, 0, 0);
+    assert_int_equal(ed_checkpoint_use_ema(&then), 0);
+    assert_true(same_store(now.store, then.store));
+    ed_tensor *a = ddpm_draw(&now.model, now.store), *b = ddpm_draw(&then.model, then.store);
+    assert_true(same_tensor(a, b));
+    ed_tensor_free(a);
+    ed_tensor_free(b);
+    ed_trainer_opts o = then.train;
+    o.backend = ED_BACKEND_INTERP;
+    ed_trainer *r = ed_trainer_resume(&then, &d, &o);
+    if (!r) fail_msg("%s", ed_last_error());
+    run_steps(r, 1);
+    ed_trainer_free(r);
+    ed_checkpoint_free(&now);
+    ed_checkpoint_free(&then);
+    ed_trainer_free(t);
+    ed_dataset_free(&d);
+}
+
 /* ---- bad checkpoints ---------------------------------------------------------------- */
 
 static void write_bytes(const char *path, const unsigned char *b, size_t n)
@@ -532,6 +671,8 @@ int main(void)
         cmocka_unit_test(test_resume_bit_identical_interp),
         cmocka_unit_test(test_resume_bit_identical_jit),
         cmocka_unit_test(test_bad_checkpoints),
+        cmocka_unit_test(test_ema_checkpoint_and_resume),
+        cmocka_unit_test(test_checkpoint_without_ema),
         cmocka_unit_test(test_loss_falls),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -245,6 +245,41 @@ static void test_ema(void **state)
     ed_graph_free(g);
 }
 
+/* The warm-up EMA over 3 steps by hand: SGD lr 0.1 gives x1 = [0.9, -1.5], x2 = [0.82,
+ * -1.1], x3 = [0.756, -0.78]; the EMA starts at x1, then d_n = min(decay, (1 + n) / (10 +
+ * n)): 2/11 and 3/12 at steps 1 and 2 when decay is 0.99, the decay itself (0.2) at step
+ * 2 when it is lower, so both sides of the min are taken. */
+static void test_ema_warmup(void **state)
+{
+    (void)state;
+    static const double xs[3][2] = {{0.9, -1.5}, {0.82, -1.1}, {0.756, -0.78}};
+    static const double decays[2] = {0.99, 0.2};
+    for (int k = 0; k < 2; k++) {
+        ed_graph *g = quadratic(NULL);
+        ed_train_opts o = {.optim = {.kind = ED_OPT_SGD, .lr = 0.1}, .ema_decay = decays[k], .ema_warmup = true};
+        assert_int_equal(ed_train_step(g, ed_graph_output(g, "loss"), &o), ED_OK);
+        ed_store *st = store_with_x();
+        ed_program *p = ed_compile(g, st, NULL);
+        assert_non_null(p);
+        double want[2] = {xs[0][0], xs[0][1]};
+        for (int n = 0; n < 3; n++) {
+            assert_int_equal(ed_run(p, NULL, 0), ED_OK);
+            double d = fmin(decays[k], (1.0 + n) / (10.0 + n));
+            for (int i = 0; i < 2 && n > 0; i++) want[i] = d * want[i] + (1 - d) * xs[n][i];
+            const double *ema = ed_store_get(st, "opt.ema.x")->data;
+            assert_float_equal(ema[0], want[0], 1e-15);
+            assert_float_equal(ema[1], want[1], 1e-15);
+        }
+        /* 0.99: 0.25 (2/11 x1 + 9/11 x2) + 0.75 x3, written out once */
+        if (k == 0)
+            assert_float_equal(((const double *)ed_store_get(st, "opt.ema.x")->data)[0],
+                               0.25 * (2.0 / 11 * 0.9 + 9.0 / 11 * 0.82) + 0.75 * 0.756, 1e-15);
+        ed_program_free(p);
+        ed_store_free(st);
+        ed_graph_free(g);
+    }
+}
+
 /* XOR with a 2-16-1 tanh MLP, Adam, on the interpreter: the loss must fall below 0.01. */
 static void test_mlp_learns_xor(void **state)
 {
@@ -405,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_groups_freeze_the_rest),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_ema),
+        cmocka_unit_test(test_ema_warmup),
         cmocka_unit_test(test_mlp_learns_xor),
         cmocka_unit_test(test_train_step_text_round_trip),
         cmocka_unit_test(test_bad_options),

@@ -76,6 +76,8 @@ bool gen_arg(gen_args *a, int argc, char **argv, int *i, int *rc)
         if (v && strcmp(v, "jit") == 0) a->backend = ED_BACKEND_JIT;
         else if (v && strcmp(v, "interp") == 0) a->backend = ED_BACKEND_INTERP;
         else *rc = cli_error(CLI_USAGE, "%s: --backend wants jit or interp, got '%s'", a->cmd, v ? v : "");
+    } else if (strcmp(argv[*i], "--raw-weights") == 0) {
+        a->raw_weights = true;
     } else if (!cli_pass_arg(a->cmd, &a->passes, argc, argv, i, rc)) {
         return false;
     }
@@ -91,7 +93,9 @@ const char gen_usage[] = "  --ckpt FILE       the checkpoint `edifice train MODE
                          "  --eta X           DDIM noise (0 deterministic, 1 DDPM-like; default the model's)\n"
                          "  --seed S          seeds the sampler's noise and any fresh data drawn (default 0)\n"
                          "  --batch B         samples per compiled call (default 10000)\n"
-                         "  --backend B       jit (default) or interp (the reference interpreter)\n";
+                         "  --backend B       jit (default) or interp (the reference interpreter)\n"
+                         "  --raw-weights     the trained weights, not the EMA of them that a checkpoint\n"
+                         "                    trained with ema_decay > 0 keeps (and is sampled from)\n";
 
 int gen_load(const gen_args *a, ed_checkpoint *ck)
 {
@@ -100,6 +104,16 @@ int gen_load(const gen_args *a, ed_checkpoint *ck)
                          a->def->name);
     if (ed_checkpoint_load_for(a->ckpt, a->def, ck) != ED_OK)
         return cli_error(CLI_FAIL, "%s: %s", a->cmd, ed_last_error());
+    if (a->raw_weights) return CLI_OK;
+    int swapped = ed_checkpoint_use_ema(ck);
+    if (swapped < 0) {
+        int rc = cli_error(CLI_FAIL, "%s: %s: %s", a->cmd, a->ckpt, ed_last_error());
+        ed_checkpoint_free(ck);
+        return rc;
+    }
+    if (swapped > 0)
+        fprintf(stderr, "%s: the EMA of the weights (decay %g, %d tensors); --raw-weights for the trained ones\n",
+                a->cmd, ed_gen_model_ema_decay(&ck->model), swapped);
     return CLI_OK;
 }
 

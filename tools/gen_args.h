@@ -16,6 +16,7 @@ typedef struct {
     int64_t batch;         /* --batch: samples per call [10000] */
     ed_backend backend;    /* --backend */
     cli_pass_args passes;  /* --passes, --print-after-all, --print-after, --pass-stats */
+    bool raw_weights;      /* --raw-weights: the trained weights, not their EMA */
 } gen_args;
 
 /* The usage lines of the flags gen_arg takes. */
@@ -32,7 +33,8 @@ bool gen_arg(gen_args *a, int argc, char **argv, int *i, int *rc);
 /* A whole number in lo..hi for flag, else a usage error naming cmd. */
 int gen_parse_count(const char *cmd, const char *flag, const char *v, long long lo, long long hi, long long *out);
 
-/* Load a->ckpt, which must be a checkpoint of a->def. A CLI_* code. */
+/* Load a->ckpt, which must be a checkpoint of a->def, with the EMA of its weights in
+ * place of them when it keeps one (unless --raw-weights). A CLI_* code. */
 int gen_load(const gen_args *a, ed_checkpoint *ck);
 
 /* ed_gen_draw with the flags, printing its progress and one timing line on stderr. */
