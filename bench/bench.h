@@ -35,6 +35,10 @@ double bench_peak_flops(void);
 /* Measured cblas_sgemm rate at n^3 with OpenBLAS's current thread count, in FLOP/s
  * (median of 5 repeats after a warm-up): the rate a workload's roofline time uses. */
 double bench_sgemm_flops(int n);
+/* Streaming read rate of one core over a buffer of `bytes` (summed 8 bytes at a time,
+ * median of 7 repeats of 20 passes after a warm-up), in bytes/s: the memory limit a
+ * batch-1 sampler step meets when it reads that many weight bytes. */
+double bench_read_bandwidth(size_t bytes);
 
 /* A training workload of bench/workloads.h (w1, w2, w3, w5): compile, time steps,
  * report compile time, step time, FLOPs per step and the roofline share. */

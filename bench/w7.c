@@ -35,16 +35,23 @@ static int run_one(const bench_opts *o, const char *what, ed_graph *g, ed_sample
     bench_sampler b;
     int rc = bench_sampler_run(o, name, g, r, "actions", r.iterations, &(ed_feed){"obs", obs}, 1, &b);
     if (!rc) {
+        /* The memory limit: the step's weight bytes at this process's streaming read rate
+         * over a buffer of that size (measured now, beside the timing). */
+        double bw = bench_read_bandwidth((size_t)b.step_weight_bytes);
+        double step_us = 1e6 * b.s.median / b.iterations, limit_us = bw > 0 ? 1e6 * b.step_weight_bytes / bw : 0;
         printf("W7 %s backend=%s steps=%d body=%d nodes (%d after passes) kernels=%d compile=%.3fs per chunk "
                "median=%.3fms min=%.3fms max=%.3fms (%d repeats x %d chunks) per step=%.1fus\n",
                what, bench_backend_name(o->backend), b.iterations, b.body, b.body_after, b.cs.kernels, b.compile_s,
-               1e3 * b.s.median, 1e3 * b.s.min, 1e3 * b.s.max, o->repeats, o->steps, 1e6 * b.s.median / b.iterations);
+               1e3 * b.s.median, 1e3 * b.s.min, 1e3 * b.s.max, o->repeats, o->steps, step_us);
+        printf("W7 %s weights per step=%.2fMB read bandwidth=%.1fGB/s memory limit per step=%.1fus share=%.0f%%\n",
+               what, b.step_weight_bytes / 1e6, bw / 1e9, limit_us, step_us > 0 ? 100 * limit_us / step_us : 0.0);
         printf("RESULT workload=w7 sampler=%s backend=%s iterations=%d compile_s=%.4f median_ms=%.4f min_ms=%.4f "
                "max_ms=%.4f repeats=%d mflop=%.3f sgemm_gflops=%.2f roofline_ms=%.4f kernels=%d body_after=%d "
-               "arena_bytes=%zu\n",
+               "arena_bytes=%zu step_weight_mb=%.3f read_gbs=%.2f limit_us=%.2f limit_share=%.3f\n",
                what, bench_backend_name(o->backend), b.iterations, b.compile_s, 1e3 * b.s.median, 1e3 * b.s.min,
                1e3 * b.s.max, o->repeats, b.flops / 1e6, b.sgemm / 1e9, b.sgemm > 0 ? 1e3 * b.flops / b.sgemm : 0.0,
-               b.cs.kernels, b.body_after, b.cs.arena_bytes);
+               b.cs.kernels, b.body_after, b.cs.arena_bytes, b.step_weight_bytes / 1e6, bw / 1e9, limit_us,
+               step_us > 0 ? limit_us / step_us : 0.0);
     }
     bench_sampler_free(&b, g);
     return rc;
