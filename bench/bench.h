@@ -49,6 +49,8 @@ int bench_w4net(const bench_opts *o);
 int bench_w6(const bench_opts *o);
 /* W7 policy latency (bench/w7.c). */
 int bench_w7(const bench_opts *o);
+/* The GEMV kernel against sgemm at 1, 2, 4, 8 rows (bench/gemv.c). */
+int bench_gemv(const bench_opts *o);
 int bench_loop(const bench_opts *o);
 /* ns per normal of ed_rng_normal, f32 and f64. */
 int bench_rng(const bench_opts *o);

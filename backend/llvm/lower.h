@@ -91,7 +91,7 @@ void ed_lower_index(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 /* The GEMV form of a small-batch f32 matmul (lower_gemv.c): W = the right operand, not
  * transposed, one matrix (batch dims all 1), at most ed_gemv_max_rows() result rows. */
-#define ED_GEMV_MAX_ROWS 4
+#define ED_GEMV_MAX_ROWS 8
 int ed_gemv_max_rows(void); /* ED_GEMV_MAX_ROWS, or EDIFICE_GEMV_ROWS (0: never) */
 bool ed_gemv_applies(const ed_node *n);
 void ed_lower_gemv(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
