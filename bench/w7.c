@@ -30,7 +30,7 @@ static ed_node *policy_net(ed_graph *body, ed_node *x, const ed_denoise_in *in, 
 
 static int run_one(const bench_opts *o, const char *what, ed_graph *g, ed_sample_result r, const ed_tensor *obs)
 {
-    char name[64];
+    char name[96];
     snprintf(name, sizeof name, "w7 %s", what);
     bench_sampler b;
     int rc = bench_sampler_run(o, name, g, r, "actions", r.iterations, &(ed_feed){"obs", obs}, 1, &b);
@@ -57,30 +57,38 @@ static int run_one(const bench_opts *o, const char *what, ed_graph *g, ed_sample
     return rc;
 }
 
+/* One W7 row: sampler 0 ddpm-100, 1 ddim-10, 2 fm-euler-20, with the dense weights in wdt. */
+static int run_sampler(const bench_opts *o, int sampler, ed_dtype wdt, const ed_tensor *obs)
+{
+    static const char *const names[] = {"ddpm-100", "ddim-10", "fm-euler-20"};
+    const ed_sample_spec spec = {.shape = ed_shape3(1, HORIZON, ACTION)};
+    ed_graph *g = ed_graph_new(sampler == 0 ? "w7_ddpm" : sampler == 1 ? "w7_ddim" : "w7_fm");
+    ed_graph_set_weight_dtype(g, wdt); /* 16-bit: params "...w.bf16" from their initializers */
+    w7_ctx c = {ed_input(g, "obs", ED_F32, ed_shape2(1, OBS)), sampler == 2 ? 1000 : 1};
+    ed_model model = {policy_net, &c, sampler == 2 ? ED_PRED_VELOCITY : ED_PRED_EPS};
+    ed_sample_result r =
+        sampler == 0 ? ed_sample_ddpm(g, &model, &spec, &(ed_ddpm_opts){.beta = {.steps = 100}})
+        : sampler == 1
+            ? ed_sample_ddim(g, &model, &spec, &(ed_ddim_opts){.steps = 10})
+            : ed_sample_ode(g, &model, &spec,
+                            &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_EULER, .steps = 20});
+    char what[64];
+    snprintf(what, sizeof what, "%s%s%s", names[sampler], wdt == ED_F32 ? "" : "-", wdt == ED_F32 ? "" : ed_dtype_name(wdt));
+    return run_one(o, what, g, r, obs);
+}
+
 int bench_w7(const bench_opts *o)
 {
-    const ed_sample_spec spec = {.shape = ed_shape3(1, HORIZON, ACTION)};
     ed_tensor *obs = ed_tensor_new(ED_F32, ed_shape2(1, OBS));
     if (!obs) return 1;
     for (int i = 0; i < OBS; i++) ((float *)obs->data)[i] = (float)((i % 17) - 8) / 8.0f;
     int rc = 0;
-    ed_graph *g = ed_graph_new("w7_ddpm");
-    w7_ctx c = {ed_input(g, "obs", ED_F32, ed_shape2(1, OBS)), 1};
-    rc |= run_one(
-        o, "ddpm-100", g,
-        ed_sample_ddpm(g, &(ed_model){policy_net, &c, ED_PRED_EPS}, &spec, &(ed_ddpm_opts){.beta = {.steps = 100}}),
-        obs);
-    g = ed_graph_new("w7_ddim");
-    c = (w7_ctx){ed_input(g, "obs", ED_F32, ed_shape2(1, OBS)), 1};
-    rc |= run_one(o, "ddim-10", g,
-                  ed_sample_ddim(g, &(ed_model){policy_net, &c, ED_PRED_EPS}, &spec, &(ed_ddim_opts){.steps = 10}),
-                  obs);
-    g = ed_graph_new("w7_fm");
-    c = (w7_ctx){ed_input(g, "obs", ED_F32, ed_shape2(1, OBS)), 1000};
-    rc |= run_one(o, "fm-euler-20", g,
-                  ed_sample_ode(g, &(ed_model){policy_net, &c, ED_PRED_VELOCITY}, &spec,
-                                &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_EULER, .steps = 20}),
-                  obs);
+    for (int s = 0; s < 3; s++) rc |= run_sampler(o, s, ED_F32, obs);
+    /* 16-bit weights: the interpreter widens the same way, but at its speed one row is enough */
+    for (int s = 0; s < (o->backend == ED_BACKEND_INTERP ? 1 : 2); s++) {
+        rc |= run_sampler(o, s, ED_BF16, obs);
+        rc |= run_sampler(o, s, ED_F16, obs);
+    }
     ed_tensor_free(obs);
     return rc;
 }

@@ -27,21 +27,27 @@ int ed_gemv_max_rows(void)
     return ED_GEMV_MAX_ROWS;
 }
 
+bool ed_gemv_one_matrix(const ed_node *n)
+{
+    for (int i = 0; i < n->shape.rank - 2; i++)
+        if (n->shape.dim[i] != 1) return false;
+    return true;
+}
+
 bool ed_gemv_applies(const ed_node *n)
 {
     const ed_shape os = n->shape;
-    if (n->dtype != ED_F32 || n->attr.tb || os.rank < 2) return false;
-    /* One matrix: every batch dim of the result is 1. */
-    for (int i = 0; i < os.rank - 2; i++)
-        if (os.dim[i] != 1) return false;
+    if (n->dtype != ED_F32 || n->attr.tb || os.rank < 2 || !ed_gemv_one_matrix(n)) return false;
     int64_t m = os.dim[os.rank - 2];
-    return m >= 1 && m <= ed_gemv_max_rows() && os.dim[os.rank - 1] > 0;
+    /* 16-bit weights have no sgemm: every row count takes this kernel. */
+    return ed_dtype_is_16bit(n->in[1]->dtype) || (m >= 1 && m <= ed_gemv_max_rows());
 }
 
 typedef struct {
     LLVMValueRef x, w, c;  /* operand pointers */
     int64_t m, n, k;       /* result [m, n], k the summed dim */
     bool ta;               /* x stored [k, m] */
+    ed_dtype wt;           /* W's dtype: f32, or bf16 / f16 widened as it is loaded */
 } gemv;
 
 static LLVMValueRef gep(ed_cg *cg, LLVMTypeRef ty, LLVMValueRef p, LLVMValueRef i)
@@ -57,6 +63,28 @@ static LLVMValueRef splat(ed_cg *cg, LLVMValueRef s, unsigned width)
     return LLVMBuildShuffleVector(cg->b, v, LLVMGetPoison(vt), zero, "");
 }
 
+/* width elements of W from element `at`, as f32: bf16 is f32's upper half (a shift),
+ * f16 LLVM's fpext from half (F16C's vcvtph2ps on this host). */
+static LLVMValueRef load_w(ed_cg *cg, const gemv *g, LLVMValueRef at, unsigned width)
+{
+    LLVMTypeRef vt = LLVMVectorType(cg->f32, width);
+    if (g->wt == ED_F32) {
+        LLVMValueRef v = LLVMBuildLoad2(cg->b, vt, gep(cg, cg->f32, g->w, at), "");
+        LLVMSetAlignment(v, 4);
+        return v;
+    }
+    LLVMTypeRef i16 = LLVMInt16TypeInContext(cg->ctx), ht = LLVMVectorType(i16, width);
+    LLVMValueRef h = LLVMBuildLoad2(cg->b, ht, gep(cg, i16, g->w, at), "");
+    LLVMSetAlignment(h, 2);
+    if (g->wt == ED_F16)
+        return LLVMBuildFPExt(cg->b, LLVMBuildBitCast(cg->b, h, LLVMVectorType(LLVMHalfTypeInContext(cg->ctx), width), ""),
+                              vt, "");
+    LLVMValueRef sixteen[VW];
+    for (unsigned i = 0; i < width; i++) sixteen[i] = LLVMConstInt(cg->i32, 16, 0);
+    LLVMValueRef wide = LLVMBuildZExt(cg->b, h, LLVMVectorType(cg->i32, width), "");
+    return LLVMBuildBitCast(cg->b, LLVMBuildShl(cg->b, wide, LLVMConstVector(sixteen, width), ""), vt, "");
+}
+
 static LLVMValueRef fmuladd(ed_cg *cg, LLVMTypeRef vt, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
 {
     const char *name = "llvm.fmuladd";
@@ -69,14 +97,17 @@ static LLVMValueRef fmuladd(ed_cg *cg, LLVMTypeRef vt, LLVMValueRef a, LLVMValue
 /* One panel: rows r0..r0+rows-1 of the result, columns j .. j + nvec * width - 1 (j an
  * i64 value), adding W's rows k0 .. k0 + kcount - 1 (k0 an i64 value) in order to what
  * the result holds. */
-static void emit_panel(ed_cg *cg, const gemv *g, int64_t r0, int rows, int nvec, unsigned width, LLVMValueRef j,
+static void emit_panel(ed_cg *cg, const gemv *g, LLVMValueRef r0, int rows, int nvec, unsigned width, LLVMValueRef j,
                        LLVMValueRef k0, int64_t kcount)
 {
     LLVMTypeRef vt = LLVMVectorType(cg->f32, width);
     LLVMValueRef acc[MAX_BLOCK_ROWS][8], cptr[MAX_BLOCK_ROWS][8];
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < nvec; v++) {
-            LLVMValueRef at = LLVMBuildNSWAdd(cg->b, j, ed_cg_i64(cg, (r0 + r) * g->n + (int64_t)v * width), "");
+            LLVMValueRef row = LLVMBuildNSWAdd(cg->b, r0, ed_cg_i64(cg, r), "");
+            LLVMValueRef at = LLVMBuildNSWAdd(cg->b, LLVMBuildNSWMul(cg->b, row, ed_cg_i64(cg, g->n), ""),
+                                              ed_cg_i64(cg, (int64_t)v * width), "");
+            at = LLVMBuildNSWAdd(cg->b, at, j, "");
             cptr[r][v] = gep(cg, cg->f32, g->c, at);
             acc[r][v] = ed_cg_alloca(cg, vt); /* promoted to registers by SROA */
             LLVMValueRef c = LLVMBuildLoad2(cg->b, vt, cptr[r][v], "");
@@ -89,14 +120,12 @@ static void emit_panel(ed_cg *cg, const gemv *g, int64_t r0, int rows, int nvec,
     LLVMValueRef wv[8];
     for (int v = 0; v < nvec; v++) {
         LLVMValueRef at = LLVMBuildNSWAdd(cg->b, wrow, ed_cg_i64(cg, (int64_t)v * width), "");
-        wv[v] = LLVMBuildLoad2(cg->b, vt, gep(cg, cg->f32, g->w, at), "");
-        LLVMSetAlignment(wv[v], 4);
+        wv[v] = load_w(cg, g, at, width);
     }
     for (int r = 0; r < rows; r++) {
-        int64_t row = r0 + r;
-        LLVMValueRef xi = g->ta ? LLVMBuildNSWAdd(cg->b, LLVMBuildNSWMul(cg->b, p, ed_cg_i64(cg, g->m), ""),
-                                                  ed_cg_i64(cg, row), "")
-                                : LLVMBuildNSWAdd(cg->b, ed_cg_i64(cg, row * g->k), p, "");
+        LLVMValueRef row = LLVMBuildNSWAdd(cg->b, r0, ed_cg_i64(cg, r), "");
+        LLVMValueRef xi = g->ta ? LLVMBuildNSWAdd(cg->b, LLVMBuildNSWMul(cg->b, p, ed_cg_i64(cg, g->m), ""), row, "")
+                                : LLVMBuildNSWAdd(cg->b, LLVMBuildNSWMul(cg->b, row, ed_cg_i64(cg, g->k), ""), p, "");
         LLVMValueRef xs = splat(cg, LLVMBuildLoad2(cg->b, cg->f32, gep(cg, cg->f32, g->x, xi), ""), width);
         for (int v = 0; v < nvec; v++) {
             LLVMValueRef a = LLVMBuildLoad2(cg->b, vt, acc[r][v], "");
@@ -114,7 +143,7 @@ static void emit_panel(ed_cg *cg, const gemv *g, int64_t r0, int rows, int nvec,
 /* W's rows k0 .. k0 + kcount - 1 into result rows r0..: full panels in a loop, then the
  * leftover whole vectors as one narrower panel, then the last n % 8 columns one float
  * wide. A block of KBLOCK rows of W is read as KBLOCK sequential streams. */
-static void emit_kblock(ed_cg *cg, const gemv *g, int64_t r0, int rows, LLVMValueRef k0, int64_t kcount)
+static void emit_kblock(ed_cg *cg, const gemv *g, LLVMValueRef r0, int rows, LLVMValueRef k0, int64_t kcount)
 {
     int nvec = panel_vectors[rows];
     int64_t panel = (int64_t)nvec * VW, full = g->n / panel, done = full * panel;
@@ -130,7 +159,7 @@ static void emit_kblock(ed_cg *cg, const gemv *g, int64_t r0, int rows, LLVMValu
 }
 
 /* Result rows r0..r0+rows-1: W's rows in blocks of KBLOCK, then the rest. */
-static void emit_rows(ed_cg *cg, const gemv *g, int64_t r0, int rows)
+static void emit_rows(ed_cg *cg, const gemv *g, LLVMValueRef r0, int rows)
 {
     int64_t blocks = g->k / KBLOCK, rest = g->k % KBLOCK;
     if (blocks > 0) {
@@ -145,12 +174,16 @@ void ed_lower_gemv(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 {
     const ed_shape os = n->shape, as = n->in[0]->shape;
     gemv g = {.x = args[1], .w = args[2], .c = args[0], .m = os.dim[os.rank - 2], .n = os.dim[os.rank - 1],
-              .k = as.dim[as.rank - (n->attr.ta ? 2 : 1)], .ta = n->attr.ta};
+              .k = as.dim[as.rank - (n->attr.ta ? 2 : 1)], .ta = n->attr.ta, .wt = n->in[1]->dtype};
     /* The panels add into the result, which starts at zero (also k = 0's empty sum). */
     LLVMBuildMemSet(cg->b, g.c, LLVMConstInt(LLVMInt8TypeInContext(cg->ctx), 0, 0), ed_cg_i64(cg, g.m * g.n * 4), 4);
     if (g.k == 0) return;
-    for (int64_t r0 = 0; r0 < g.m; r0 += MAX_BLOCK_ROWS) {
-        int rows = g.m - r0 < MAX_BLOCK_ROWS ? (int)(g.m - r0) : MAX_BLOCK_ROWS;
-        emit_rows(cg, &g, r0, rows);
+    /* Blocks of MAX_BLOCK_ROWS rows in a loop (16-bit weights take any batch), then the rest. */
+    int64_t blocks = g.m / MAX_BLOCK_ROWS, rest = g.m % MAX_BLOCK_ROWS;
+    if (blocks > 0) {
+        ed_loop l = ed_loop_open(cg);
+        emit_rows(cg, &g, LLVMBuildNSWMul(cg->b, l.i, ed_cg_i64(cg, MAX_BLOCK_ROWS), ""), MAX_BLOCK_ROWS);
+        ed_loop_close(cg, &l, blocks);
     }
+    if (rest > 0) emit_rows(cg, &g, ed_cg_i64(cg, blocks * MAX_BLOCK_ROWS), (int)rest);
 }

@@ -38,6 +38,9 @@ int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
         ed_lower_gemv(cg, n, args);
         return ED_OK;
     }
+    if (ed_dtype_is_16bit(n->in[1]->dtype)) /* the GEMV takes one matrix; no scratch widening yet */
+        return ed_fail("backend jit: a batched matmul of a %s weight is not implemented (16-bit weights, issue 21)",
+                       ed_dtype_name(n->in[1]->dtype));
     if (k == 0) { /* an empty sum: BLAS may not touch C, so zero it here */
         LLVMBuildMemSet(b, args[0], LLVMConstInt(LLVMInt8TypeInContext(cg->ctx), 0, 0),
                         ed_cg_i64(cg, m * nn * (int64_t)es), 64);
