@@ -102,8 +102,8 @@ const char gen_usage[] = "  --ckpt FILE       the checkpoint `edifice train MODE
                          "  --eta X           DDIM noise (0 deterministic, 1 DDPM-like; default the model's)\n"
                          "  --weights W       f32 (default), bf16 or f16: the dense layers' weights kept\n"
                          "                    16-bit while sampling (rounded from the checkpoint's f32, widened\n"
-                         "                    in the matmul; compute stays f32). Samples move by up to about\n"
-                         "                    1e-2 (bf16) or 1e-3 (f16) of their scale (docs/ARCHITECTURE.md)\n"
+                         "                    in the matmul; compute stays f32). Samples stay within 3e-3\n"
+                         "                    (bf16) or 5e-4 (f16) times 1 + the largest |sample| of the f32 ones\n"
                          "  --seed S          seeds the sampler's noise and any fresh data drawn (default 0)\n"
                          "  --batch B         samples per compiled call (default 10000)\n"
                          "  --backend B       jit (default) or interp (the reference interpreter)\n";
