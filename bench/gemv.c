@@ -59,9 +59,10 @@ int bench_gemv(const bench_opts *o)
         double bytes, gemv = time_chain(o, rows[r], "64", &bytes), sgemm = time_chain(o, rows[r], "0", &bytes);
         double bw = bench_read_bandwidth((size_t)bytes);
         if (gemv < 0 || sgemm < 0) return 1;
-        printf("GEMV rows=%lld gemv=%.1fus sgemm=%.1fus sgemm/gemv=%.2f read limit=%.1fus (%.1fGB/s) gemv share=%.0f%%\n",
-               (long long)rows[r], 1e6 * gemv, 1e6 * sgemm, sgemm / gemv, 1e6 * bytes / bw, bw / 1e9,
-               100 * bytes / bw / gemv);
+        printf(
+            "GEMV rows=%lld gemv=%.1fus sgemm=%.1fus sgemm/gemv=%.2f read limit=%.1fus (%.1fGB/s) gemv share=%.0f%%\n",
+            (long long)rows[r], 1e6 * gemv, 1e6 * sgemm, sgemm / gemv, 1e6 * bytes / bw, bw / 1e9,
+            100 * bytes / bw / gemv);
         printf("RESULT workload=gemv rows=%lld gemv_us=%.2f sgemm_us=%.2f limit_us=%.2f read_gbs=%.2f\n",
                (long long)rows[r], 1e6 * gemv, 1e6 * sgemm, 1e6 * bytes / bw, bw / 1e9);
     }

@@ -66,14 +66,15 @@ static int run_sampler(const bench_opts *o, int sampler, ed_dtype wdt, const ed_
     ed_graph_set_weight_dtype(g, wdt); /* 16-bit: params "...w.bf16" from their initializers */
     w7_ctx c = {ed_input(g, "obs", ED_F32, ed_shape2(1, OBS)), sampler == 2 ? 1000 : 1};
     ed_model model = {policy_net, &c, sampler == 2 ? ED_PRED_VELOCITY : ED_PRED_EPS};
-    ed_sample_result r =
-        sampler == 0 ? ed_sample_ddpm(g, &model, &spec, &(ed_ddpm_opts){.beta = {.steps = 100}})
-        : sampler == 1
-            ? ed_sample_ddim(g, &model, &spec, &(ed_ddim_opts){.steps = 10})
-            : ed_sample_ode(g, &model, &spec,
-                            &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_EULER, .steps = 20});
+    ed_sample_result r = sampler == 0   ? ed_sample_ddpm(g, &model, &spec, &(ed_ddpm_opts){.beta = {.steps = 100}})
+                         : sampler == 1 ? ed_sample_ddim(g, &model, &spec, &(ed_ddim_opts){.steps = 10})
+                                        : ed_sample_ode(g, &model, &spec,
+                                                        &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW},
+                                                                       .method = ED_ODE_EULER,
+                                                                       .steps = 20});
     char what[64];
-    snprintf(what, sizeof what, "%s%s%s", names[sampler], wdt == ED_F32 ? "" : "-", wdt == ED_F32 ? "" : ed_dtype_name(wdt));
+    snprintf(what, sizeof what, "%s%s%s", names[sampler], wdt == ED_F32 ? "" : "-",
+             wdt == ED_F32 ? "" : ed_dtype_name(wdt));
     return run_one(o, what, g, r, obs);
 }
 

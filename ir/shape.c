@@ -446,8 +446,9 @@ bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype
      * only matmul's right operand reads them (widening to f32). */
     for (int i = 0; i < nin; i++)
         if (in[i] && ed_dtype_is_16bit(in[i]->dtype) && op != ED_OP_LOOP && !(op == ED_OP_MATMUL && i == 1))
-            return ed_rule_fail(msg, msgsize, "input %d is %s, a storage-only type (only matmul's right operand reads it)",
-                                i + 1, ed_rule_type(in[i]));
+            return ed_rule_fail(msg, msgsize,
+                                "input %d is %s, a storage-only type (only matmul's right operand reads it)", i + 1,
+                                ed_rule_type(in[i]));
     if ((ed_ops[op].flags & F_TYPED) && ed_dtype_is_16bit(a->dtype) && op != ED_OP_PARAM && op != ED_OP_INPUT)
         return ed_rule_fail(msg, msgsize, "%s is a storage-only type: only a param or an input holds it",
                             ed_dtype_name(a->dtype));

@@ -85,7 +85,8 @@ ed_node *ed_denoiser(ed_node *x, ed_node *t, ed_node *cond, ed_node *keep, const
     char wname[256], bname[256];
     /* sampling with 16-bit weights: "out.w.bf16", a copy of "out.w" like ed_dense's */
     ed_dtype wdt = x->dtype == ED_F32 ? ed_graph_weight_dtype(g) : x->dtype;
-    snprintf(wname, sizeof wname, "%s.out.w%s%s", ed_scope(g), wdt == x->dtype ? "" : ".", wdt == x->dtype ? "" : ed_dtype_name(wdt));
+    snprintf(wname, sizeof wname, "%s.out.w%s%s", ed_scope(g), wdt == x->dtype ? "" : ".",
+             wdt == x->dtype ? "" : ed_dtype_name(wdt));
     snprintf(bname, sizeof bname, "%s.out.b", ed_scope(g));
     ed_node *w = ed_param(g, wname, wdt, ed_shape2(o->hidden, d), (ed_init){ED_INIT_ZEROS, 0});
     ed_node *b = ed_param(g, bname, x->dtype, ed_shape1(d), (ed_init){ED_INIT_ZEROS, 0});

@@ -440,8 +440,10 @@ int ed_grad(ed_node *loss, ed_node *const *wrt, int n, ed_node **grads)
             return ED_ERR;
         }
         if (ed_dtype_is_16bit(wrt[i]->dtype)) {
-            ed_graph_fail(g, "grad: wrt[%d] (%%%d) is %s: training with 16-bit weights is not implemented (they are "
-                          "for sampling; train in f32)", i, wrt[i]->id, ed_node_type_str(wrt[i], t, sizeof t));
+            ed_graph_fail(g,
+                          "grad: wrt[%d] (%%%d) is %s: training with 16-bit weights is not implemented (they are "
+                          "for sampling; train in f32)",
+                          i, wrt[i]->id, ed_node_type_str(wrt[i], t, sizeof t));
             return ED_ERR;
         }
         if (!ed_dtype_is_float(wrt[i]->dtype)) {

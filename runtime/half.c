@@ -22,7 +22,7 @@ uint16_t ed_f32_to_bf16(float v)
 {
     uint32_t u = bits_of(v);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* NaN: keep it quiet */
-    u += 0x7fffu + ((u >> 16) & 1);                                             /* to nearest, ties to even */
+    u += 0x7fffu + ((u >> 16) & 1);                                           /* to nearest, ties to even */
     return (uint16_t)(u >> 16);
 }
 
@@ -32,9 +32,9 @@ uint16_t ed_f32_to_f16(float v)
 {
     uint32_t u = bits_of(v), sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
     if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu)); /* NaN, quiet */
-    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* >= 65520 rounds to infinity */
-    if (a >= 0x38800000u) {                                   /* normal: 2^-14 and up */
-        uint32_t r = a - 0x38000000u;                         /* rebias the exponent 127 -> 15 */
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);                       /* >= 65520 rounds to infinity */
+    if (a >= 0x38800000u) {                                                        /* normal: 2^-14 and up */
+        uint32_t r = a - 0x38000000u;                                              /* rebias the exponent 127 -> 15 */
         r += 0xfffu + ((r >> 13) & 1);
         return (uint16_t)(sign | (r >> 13));
     }

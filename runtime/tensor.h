@@ -52,7 +52,7 @@ const char *ed_dtype_name(ed_dtype t); /* "f32", "i32", "f64", "bf16", "f16" */
 bool ed_dtype_parse(const char *s, ed_dtype *out);
 size_t ed_dtype_size(ed_dtype t);
 bool ed_dtype_is_float(ed_dtype t); /* f32, f64: the computing float types */
-bool ed_dtype_is_16bit(ed_dtype t);  /* bf16, f16: storage only */
+bool ed_dtype_is_16bit(ed_dtype t); /* bf16, f16: storage only */
 
 /* Writes e.g. "f32[512,2]" or "i32[]" into buf; returns buf. */
 char *ed_type_str(ed_dtype t, ed_shape s, char *buf, size_t n);

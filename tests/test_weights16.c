@@ -60,15 +60,15 @@ static void test_f16_rounding(void **state)
     assert_int_equal(ed_f32_to_f16(65519.0f), 0x7bff);
     assert_int_equal(ed_f32_to_f16(65520.0f), 0x7c00); /* the tie above the largest rounds to infinity */
     assert_int_equal(ed_f32_to_f16(-1e10f), 0xfc00);
-    assert_int_equal(ed_f32_to_f16(1.0f + 0x1p-11f), 0x3c00);              /* tie, even below */
-    assert_int_equal(ed_f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);          /* tie, even above */
-    assert_int_equal(ed_f32_to_f16(0x1p-14f), 0x0400);                     /* smallest normal */
-    assert_int_equal(ed_f32_to_f16(0x1p-24f), 0x0001);                     /* smallest subnormal */
-    assert_int_equal(ed_f32_to_f16(0x1p-25f), 0x0000);                     /* tie, to even zero */
-    assert_int_equal(ed_f32_to_f16(0x1.8p-25f), 0x0001);                   /* above the tie */
-    assert_int_equal(ed_f32_to_f16(3 * 0x1p-25f), 0x0002);                 /* 1.5 units: tie, up to even */
-    assert_int_equal(ed_f32_to_f16(-0x1p-30f), 0x8000);                    /* underflow keeps the sign */
-    assert_int_equal(ed_f32_to_f16(0x1p-14f - 0x1p-25f), 0x0400);          /* rounds up into the normals */
+    assert_int_equal(ed_f32_to_f16(1.0f + 0x1p-11f), 0x3c00);     /* tie, even below */
+    assert_int_equal(ed_f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02); /* tie, even above */
+    assert_int_equal(ed_f32_to_f16(0x1p-14f), 0x0400);            /* smallest normal */
+    assert_int_equal(ed_f32_to_f16(0x1p-24f), 0x0001);            /* smallest subnormal */
+    assert_int_equal(ed_f32_to_f16(0x1p-25f), 0x0000);            /* tie, to even zero */
+    assert_int_equal(ed_f32_to_f16(0x1.8p-25f), 0x0001);          /* above the tie */
+    assert_int_equal(ed_f32_to_f16(3 * 0x1p-25f), 0x0002);        /* 1.5 units: tie, up to even */
+    assert_int_equal(ed_f32_to_f16(-0x1p-30f), 0x8000);           /* underflow keeps the sign */
+    assert_int_equal(ed_f32_to_f16(0x1p-14f - 0x1p-25f), 0x0400); /* rounds up into the normals */
     assert_true(ed_f16_to_f32(0x0001) == 0x1p-24f);
     assert_true(ed_f16_to_f32(0x83ff) == -1023 * 0x1p-24f);
     assert_true(isinf(ed_f16_to_f32(0x7c00)));
@@ -157,8 +157,15 @@ static void test_samples_with_16bit_weights_within_tolerance(void **state)
     assert_int_equal(system("rm -rf '" TMP "' && mkdir -p '" TMP "'"), 0);
     static const ed_option_arg opts[] = {{"hidden", "64"}, {"layers", "2"}};
     const char *path = TMP "/ddpm.safetensors";
-    ed_train_request r = {.def = ed_model_find("ddpm"), .options = opts, .noptions = 2, .data = "moons", .n = 200,
-                          .batch = 16, .out = path, .force = true, .backend = ED_BACKEND_INTERP};
+    ed_train_request r = {.def = ed_model_find("ddpm"),
+                          .options = opts,
+                          .noptions = 2,
+                          .data = "moons",
+                          .n = 200,
+                          .batch = 16,
+                          .out = path,
+                          .force = true,
+                          .backend = ED_BACKEND_INTERP};
     ed_train_open_result res;
     if (ed_trainer_open(&r, &res) != ED_OK) fail_msg("%s", ed_last_error());
     assert_int_equal(ed_trainer_save(res.trainer, path), ED_OK);
@@ -175,7 +182,8 @@ static void test_samples_with_16bit_weights_within_tolerance(void **state)
         ed_tensor *s[3] = {0};
         static const ed_dtype dts[3] = {ED_F32, ED_BF16, ED_F16};
         for (int d = 0; d < 3; d++) {
-            ed_gen_draw_opts o = {.seed = seed, .batch = 64, .sampler = {.sampler = "ddim", .steps = 10, .weights = dts[d]}};
+            ed_gen_draw_opts o = {
+                .seed = seed, .batch = 64, .sampler = {.sampler = "ddim", .steps = 10, .weights = dts[d]}};
             if (ed_gen_draw(&ck.model, ck.store, 64, NULL, NULL, &o, &s[d]) != ED_OK) fail_msg("%s", ed_last_error());
         }
         /* the f32 weights are still there, unchanged, beside their 16-bit copies */
@@ -188,8 +196,8 @@ static void test_samples_with_16bit_weights_within_tolerance(void **state)
             for (int d = 1; d < 3; d++) diff[d] = fmax(diff[d], fabs(((float *)s[d]->data)[i] - v));
         }
         printf("seed %llu ddim-10 samples: max |x| %.3g, max |bf16 - f32| %.3g (%.2g of 1 + max |x|), "
-               "max |f16 - f32| %.3g (%.2g)\n", (unsigned long long)seed, scale, diff[1], diff[1] / (1 + scale), diff[2],
-               diff[2] / (1 + scale));
+               "max |f16 - f32| %.3g (%.2g)\n",
+               (unsigned long long)seed, scale, diff[1], diff[1] / (1 + scale), diff[2], diff[2] / (1 + scale));
         assert_true(diff[1] > 0 && diff[2] > 0);        /* the weights did change */
         assert_true(diff[1] <= BF16_TOL * (1 + scale)); /* the tolerance docs/ARCHITECTURE.md states */
         assert_true(diff[2] <= F16_TOL * (1 + scale));

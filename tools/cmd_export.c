@@ -76,7 +76,8 @@ static int check_args(const char *cmd, const export_args *x, ed_dtype *weights)
     if (rc == CLI_OK && dt != ED_F32 && !weights)
         return cli_error(CLI_USAGE,
                          "%s: --weights %s is not implemented for a graph file (its params keep their own dtypes); "
-                         "export MODEL takes it", cmd, x->weights);
+                         "export MODEL takes it",
+                         cmd, x->weights);
     if (rc == CLI_OK && weights) *weights = dt;
     return rc;
 }

@@ -44,10 +44,10 @@ bool ed_gemv_applies(const ed_node *n)
 }
 
 typedef struct {
-    LLVMValueRef x, w, c;  /* operand pointers */
-    int64_t m, n, k;       /* result [m, n], k the summed dim */
-    bool ta;               /* x stored [k, m] */
-    ed_dtype wt;           /* W's dtype: f32, or bf16 / f16 widened as it is loaded */
+    LLVMValueRef x, w, c; /* operand pointers */
+    int64_t m, n, k;      /* result [m, n], k the summed dim */
+    bool ta;              /* x stored [k, m] */
+    ed_dtype wt;          /* W's dtype: f32, or bf16 / f16 widened as it is loaded */
 } gemv;
 
 static LLVMValueRef gep(ed_cg *cg, LLVMTypeRef ty, LLVMValueRef p, LLVMValueRef i)
@@ -77,8 +77,8 @@ static LLVMValueRef load_w(ed_cg *cg, const gemv *g, LLVMValueRef at, unsigned w
     LLVMValueRef h = LLVMBuildLoad2(cg->b, ht, gep(cg, i16, g->w, at), "");
     LLVMSetAlignment(h, 2);
     if (g->wt == ED_F16)
-        return LLVMBuildFPExt(cg->b, LLVMBuildBitCast(cg->b, h, LLVMVectorType(LLVMHalfTypeInContext(cg->ctx), width), ""),
-                              vt, "");
+        return LLVMBuildFPExt(
+            cg->b, LLVMBuildBitCast(cg->b, h, LLVMVectorType(LLVMHalfTypeInContext(cg->ctx), width), ""), vt, "");
     LLVMValueRef sixteen[VW];
     for (unsigned i = 0; i < width; i++) sixteen[i] = LLVMConstInt(cg->i32, 16, 0);
     LLVMValueRef wide = LLVMBuildZExt(cg->b, h, LLVMVectorType(cg->i32, width), "");
@@ -173,8 +173,14 @@ static void emit_rows(ed_cg *cg, const gemv *g, LLVMValueRef r0, int rows)
 void ed_lower_gemv(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 {
     const ed_shape os = n->shape, as = n->in[0]->shape;
-    gemv g = {.x = args[1], .w = args[2], .c = args[0], .m = os.dim[os.rank - 2], .n = os.dim[os.rank - 1],
-              .k = as.dim[as.rank - (n->attr.ta ? 2 : 1)], .ta = n->attr.ta, .wt = n->in[1]->dtype};
+    gemv g = {.x = args[1],
+              .w = args[2],
+              .c = args[0],
+              .m = os.dim[os.rank - 2],
+              .n = os.dim[os.rank - 1],
+              .k = as.dim[as.rank - (n->attr.ta ? 2 : 1)],
+              .ta = n->attr.ta,
+              .wt = n->in[1]->dtype};
     /* The panels add into the result, which starts at zero (also k = 0's empty sum). */
     LLVMBuildMemSet(cg->b, g.c, LLVMConstInt(LLVMInt8TypeInContext(cg->ctx), 0, 0), ed_cg_i64(cg, g.m * g.n * 4), 4);
     if (g.k == 0) return;
