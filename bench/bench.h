@@ -35,6 +35,10 @@ double bench_peak_flops(void);
 /* Measured cblas_sgemm rate at n^3 with OpenBLAS's current thread count, in FLOP/s
  * (median of 5 repeats after a warm-up): the rate a workload's roofline time uses. */
 double bench_sgemm_flops(int n);
+/* Streaming read rate of one core over a buffer of `bytes` (summed 8 bytes at a time,
+ * median of 7 repeats of 20 passes after a warm-up), in bytes/s: the memory limit a
+ * batch-1 sampler step meets when it reads that many weight bytes. */
+double bench_read_bandwidth(size_t bytes);
 
 /* A training workload of bench/workloads.h (w1, w2, w3, w5): compile, time steps,
  * report compile time, step time, FLOPs per step and the roofline share. */
@@ -45,6 +49,8 @@ int bench_w4net(const bench_opts *o);
 int bench_w6(const bench_opts *o);
 /* W7 policy latency (bench/w7.c). */
 int bench_w7(const bench_opts *o);
+/* The GEMV kernel against sgemm at 1, 2, 4, 8 rows (bench/gemv.c). */
+int bench_gemv(const bench_opts *o);
 int bench_loop(const bench_opts *o);
 /* ns per normal of ed_rng_normal, f32 and f64. */
 int bench_rng(const bench_opts *o);

@@ -1,5 +1,6 @@
 /* Timing helpers for the benchmark driver. */
 #include "bench/bench.h"
+#include "runtime/tensor.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -124,5 +125,45 @@ double bench_sgemm_flops(int n)
     free(p.a);
     free(p.b);
     free(p.c);
+    return rate;
+}
+
+typedef struct {
+    const uint64_t *buf;
+    size_t words;
+    uint64_t sink;
+} stream_probe;
+
+/* 32-byte loads or-ed into four registers: the loads, not the arithmetic, bound it (the
+ * widest loads this host has, as the GEMV kernels use). */
+__attribute__((target("avx2"))) static bool stream_step(void *ud)
+{
+    stream_probe *p = ud;
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+    const __m256i *v = (const __m256i *)p->buf;
+    for (size_t i = 0; i + 4 <= p->words / 4; i += 4) {
+        s0 = _mm256_or_si256(s0, _mm256_load_si256(v + i));
+        s1 = _mm256_or_si256(s1, _mm256_load_si256(v + i + 1));
+        s2 = _mm256_or_si256(s2, _mm256_load_si256(v + i + 2));
+        s3 = _mm256_or_si256(s3, _mm256_load_si256(v + i + 3));
+    }
+    __m256i s = _mm256_or_si256(_mm256_or_si256(s0, s1), _mm256_or_si256(s2, s3));
+    p->sink += (uint64_t)_mm256_extract_epi64(s, 0);
+    return true;
+}
+
+double bench_read_bandwidth(size_t bytes)
+{
+    stream_probe p = {.words = bytes / 8};
+    uint64_t *buf = ed_aligned_alloc(p.words * 8 + 64);
+    double rate = 0;
+    if (buf) {
+        for (size_t i = 0; i < p.words; i++) buf[i] = i * 0x9E3779B97F4A7C15ull;
+        p.buf = buf;
+        bench_opts o = {.repeats = 7, .steps = 20};
+        bench_stat s;
+        if (bench_time(&o, stream_step, &p, &s)) rate = (double)(p.words * 8) / s.median;
+    }
+    ed_aligned_free(buf);
     return rate;
 }

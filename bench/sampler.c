@@ -14,11 +14,26 @@ static int body_nodes(const ed_graph *g)
     return n;
 }
 
-/* Loop body nodes after the pipeline ed_compile runs, on a copy. */
-static int body_nodes_after(const ed_graph *g, const char *passes)
+/* Bytes of the right operands of matmuls in loop bodies that the body captures (the
+ * weights; what the hoist pass moved before the loop is read once per call, not counted). */
+static double loop_weight_bytes(const ed_graph *g, bool in_body)
+{
+    double bytes = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *n = g->nodes[i];
+        if (n->op == ED_OP_LOOP) bytes += loop_weight_bytes(n->attr.body, true);
+        if (in_body && n->op == ED_OP_MATMUL && n->in[1]->op == ED_OP_INPUT)
+            bytes += (double)ed_shape_numel(n->in[1]->shape) * (double)ed_dtype_size(n->in[1]->dtype);
+    }
+    return bytes;
+}
+
+/* Loop body nodes after the pipeline ed_compile runs, on a copy, and the weight bytes a trip reads. */
+static int body_nodes_after(const ed_graph *g, const char *passes, double *weight_bytes)
 {
     ed_graph *copy = ed_graph_clone(g);
     int n = copy && ed_pass_run(copy, passes, NULL) == ED_OK ? body_nodes(copy) : -1;
+    *weight_bytes = n >= 0 ? loop_weight_bytes(copy, false) : 0;
     ed_graph_free(copy);
     return n;
 }
@@ -49,7 +64,7 @@ int bench_sampler_run(const bench_opts *o, const char *name, ed_graph *g, ed_sam
     ed_output(g, out, r.samples);
     b->iterations = r.iterations;
     b->body = r.loop->attr.body->nnodes;
-    b->body_after = body_nodes_after(g, o->passes);
+    b->body_after = body_nodes_after(g, o->passes, &b->step_weight_bytes);
     /* Matmul work of one full call (an interpreter graph may run fewer trips), counted
      * before the passes, and the roofline at this process's sgemm rate (JIT runs). */
     b->flops = bench_matmul_flops(g) / r.iterations * full;

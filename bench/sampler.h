@@ -14,6 +14,7 @@ typedef struct {
     double flops;         /* matmul FLOPs of one full call, before the passes */
     double sgemm;         /* 256^3 sgemm FLOP/s of this process (0 on the interpreter) */
     double compile_s;
+    double step_weight_bytes; /* bytes of the matmul weights each loop trip reads (after the passes) */
     ed_compile_stats cs;
     bench_stat s; /* seconds per call */
 } bench_sampler;

@@ -45,6 +45,7 @@ ed_loop_builder *ed_loop_begin(ed_graph *outer, int64_t trips)
     b->outer = outer;
     b->body->parent = outer; /* adopted by ed_loop_end; known now for error messages */
     b->body->eval_mode = outer->eval_mode;
+    b->body->weight_dtype = outer->weight_dtype;
     b->trips = trips;
     if (trips < 0 || trips > INT32_MAX)
         ed_graph_fail(outer, "loop: trips must be 0..%d (the index is i32), got %lld", INT32_MAX, (long long)trips);

@@ -149,7 +149,10 @@ static ed_node *dense_body(ed_node *x, int64_t units, bool bias)
     if (x->shape.rank < 2) return ed_nn_fail(g, "dense", "x is %s, needs rank >= 2 ([..., in])", t);
     if (units < 1) return ed_nn_fail(g, "dense", "units must be >= 1, got %lld", (long long)units);
     int64_t in = x->shape.dim[x->shape.rank - 1];
-    ed_node *w = scoped_param(g, "w", x->dtype, ed_shape2(in, units), ED_INIT_GLOROT_UNIFORM);
+    /* 16-bit for sampling: a param of its own name, the f32 weight's copy (models/generate.c) */
+    ed_dtype wdt = x->dtype == ED_F32 ? ed_graph_weight_dtype(g) : x->dtype;
+    const char *wname = wdt == ED_BF16 ? "w.bf16" : wdt == ED_F16 ? "w.f16" : "w";
+    ed_node *w = scoped_param(g, wname, wdt, ed_shape2(in, units), ED_INIT_GLOROT_UNIFORM);
     ed_node *y;
     if (x->shape.rank == 2) {
         y = ed_matmul(x, w);

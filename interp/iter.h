@@ -3,6 +3,7 @@
 #ifndef ED_INTERP_ITER_H
 #define ED_INTERP_ITER_H
 
+#include "runtime/half.h"
 #include "runtime/tensor.h"
 
 #include <stdint.h>
@@ -14,6 +15,8 @@ static inline double interp_get(const ed_tensor *t, int64_t i)
     switch (t->dtype) {
     case ED_F32: return ((const float *)t->data)[i];
     case ED_I32: return ((const int32_t *)t->data)[i];
+    case ED_BF16: return ed_bf16_to_f32(((const uint16_t *)t->data)[i]); /* widened as it is read */
+    case ED_F16: return ed_f16_to_f32(((const uint16_t *)t->data)[i]);
     default: return ((const double *)t->data)[i];
     }
 }

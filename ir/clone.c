@@ -14,7 +14,7 @@ ed_graph *ed_graph_clone(const ed_graph *g)
         return NULL;
     }
     ed_graph *c = ed_graph_new(g->name);
-    if (c) c->eval_mode = g->eval_mode;
+    if (c) c->eval_mode = g->eval_mode, c->weight_dtype = g->weight_dtype;
     ed_node **order = ed_graph_topo(g); /* inputs before users, even after replace_all_uses */
     ed_node **map = calloc((size_t)g->nnodes + 1, sizeof *map);
     ed_node **ins = NULL;

@@ -317,6 +317,15 @@ void ed_graph_set_training(ed_graph *g, bool training)
 
 bool ed_graph_training(const ed_graph *g) { return g && !g->eval_mode; }
 
+bool ed_graph_set_weight_dtype(ed_graph *g, ed_dtype dt)
+{
+    if (!g || (dt != ED_F32 && !ed_dtype_is_16bit(dt))) return false;
+    g->weight_dtype = dt;
+    return true;
+}
+
+ed_dtype ed_graph_weight_dtype(const ed_graph *g) { return g ? g->weight_dtype : ED_F32; }
+
 /* ---- outputs and updates ------------------------------------------------- */
 
 static void bind(ed_graph *g, ed_binding **list, int *n, int *cap, const char *name, ed_node *v, const char *what)

@@ -169,6 +169,7 @@ struct ed_graph {
     size_t scope_len[64]; /* length of scope before each push */
     int scope_depth;
     bool eval_mode;          /* nn blocks build their evaluation form (ed_graph_set_training) */
+    ed_dtype weight_dtype;   /* dense layers' weights on f32 inputs: f32, or bf16/f16 (ed_graph_set_weight_dtype) */
     struct ed_chunk *chunks; /* arena for nodes, names, data */
     bool failed;
     char error[1024];
@@ -206,6 +207,12 @@ const char *ed_scope(const ed_graph *g); /* "" at top level */
  * bodies take their outer graph's mode; clones keep it. */
 void ed_graph_set_training(ed_graph *g, bool training);
 bool ed_graph_training(const ed_graph *g);
+/* The storage type of the weights ed_dense builds on f32 inputs, set like the mode: f32
+ * (new graphs), or bf16 / f16 for sampling (the matmul widens them as it reads them;
+ * training such a graph fails in grad). Loop bodies take their outer graph's; clones
+ * keep it. False for any other dtype. */
+bool ed_graph_set_weight_dtype(ed_graph *g, ed_dtype dt);
+ed_dtype ed_graph_weight_dtype(const ed_graph *g);
 
 /* Outputs and state updates. A NULL node is ignored (the graph has an error already). */
 void ed_output(ed_graph *g, const char *name, ed_node *v);

@@ -667,7 +667,7 @@ static bool read_type(parser *p, ed_dtype *dt, ed_shape *s)
     if (!ed_dtype_parse(w, dt)) {
         char tok[48];
         excerpt(p, start, tok, sizeof tok);
-        return fail_at(p, start, "bad dtype '%s' (expected f32, i32 or f64)", tok);
+        return fail_at(p, start, "bad dtype '%s' (expected f32, i32, f64, bf16 or f16)", tok);
     }
     *s = (ed_shape){0};
     if (!expect(p, '[', "'[' and the shape after the dtype")) return false;

@@ -89,7 +89,7 @@ static bool rule_typed_leaf(ed_op op, ed_node *const *in, int nin, const ed_attr
     }
     if ((op == ED_OP_PARAM || op == ED_OP_STATE) && (unsigned)a->init.kind >= ED_INIT_COUNT)
         return ed_rule_fail(msg, size, "bad initializer %d", (int)a->init.kind);
-    if ((op == ED_OP_PARAM) && !ed_dtype_is_float(a->dtype))
+    if (op == ED_OP_PARAM && !ed_dtype_is_float(a->dtype) && !ed_dtype_is_16bit(a->dtype))
         return ed_rule_fail(msg, size, "trainable params must be float, got %s", ed_dtype_name(a->dtype));
     if (op == ED_OP_RAND && !(a->lo <= a->hi))
         return ed_rule_fail(msg, size, "needs lo <= hi, got lo=%g hi=%g", a->lo, a->hi);
@@ -374,7 +374,12 @@ static bool rule_matmul(ed_op op, ed_node *const *in, int nin, const ed_attrs *a
     if (x->shape.rank < 2 || y->shape.rank < 2)
         return ed_rule_fail(msg, size, "operands need rank >= 2 (reshape vectors to [1,k] or [k,1]): %s x %s",
                             ed_rule_type(x), ed_rule_type(y));
-    if (x->dtype != y->dtype)
+    /* A 16-bit right operand (a weight kept bf16/f16) is widened to f32 as it is read. */
+    bool widened = ed_dtype_is_16bit(y->dtype) && x->dtype == ED_F32;
+    if (widened && a->tb)
+        return ed_rule_fail(msg, size, "a 16-bit right operand transposed (tb) is not implemented: %s x %s^T",
+                            ed_rule_type(x), ed_rule_type(y));
+    if (x->dtype != y->dtype && !widened)
         return ed_rule_fail(msg, size, "dtypes differ: %s x %s", ed_rule_type(x), ed_rule_type(y));
     if (!check_float(op, x, msg, size)) return false;
     int rx = x->shape.rank, ry = y->shape.rank;
@@ -437,6 +442,16 @@ bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype
 {
     rule_fn rule = rule_of(op);
     if (!rule) return ed_rule_fail(msg, msgsize, "no shape rule");
+    /* bf16 and f16 are storage: a param or input holds them, a loop captures them, and
+     * only matmul's right operand reads them (widening to f32). */
+    for (int i = 0; i < nin; i++)
+        if (in[i] && ed_dtype_is_16bit(in[i]->dtype) && op != ED_OP_LOOP && !(op == ED_OP_MATMUL && i == 1))
+            return ed_rule_fail(msg, msgsize,
+                                "input %d is %s, a storage-only type (only matmul's right operand reads it)", i + 1,
+                                ed_rule_type(in[i]));
+    if ((ed_ops[op].flags & F_TYPED) && ed_dtype_is_16bit(a->dtype) && op != ED_OP_PARAM && op != ED_OP_INPUT)
+        return ed_rule_fail(msg, msgsize, "%s is a storage-only type: only a param or an input holds it",
+                            ed_dtype_name(a->dtype));
     if (!rule(op, in, nin, a, dt, shape, msg, msgsize)) return false;
     for (int i = 0; i < shape->rank; i++)
         if (shape->dim[i] > ED_MAX_NUMEL)

@@ -2,6 +2,7 @@
 #include "models/samplers.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -147,9 +148,13 @@ ed_node *ed_gen_model_sample(ed_graph *g, const ed_gen_model *m, int64_t n, ed_n
     if (!m->def->sample) return ed_graph_fail(g, "sample %s: this model cannot sample", who);
     /* samples come from the eval-mode network (batch norm's running statistics, no dropout) */
     bool training = ed_graph_training(g);
+    ed_dtype weights = ed_graph_weight_dtype(g);
+    if (!ed_graph_set_weight_dtype(g, d.weights))
+        return ed_graph_fail(g, "sample %s: weights must be f32, bf16 or f16, got %s", who, ed_dtype_name(d.weights));
     ed_graph_set_training(g, false);
     ed_node *x = m->def->sample(g, m, n, obs, labels, &d);
     ed_graph_set_training(g, training);
+    ed_graph_set_weight_dtype(g, weights);
     return x;
 }
 
@@ -252,6 +257,32 @@ ed_program *ed_gen_compile(const ed_gen_model *m, ed_store *st, int64_t batch, c
     return check_params(m, st) == ED_OK ? compile_sampler(m, st, batch, o, g) : NULL;
 }
 
+/* Each 16-bit param "X.bf16" / "X.f16" of g gets the store's f32 "X" rounded (replaced on
+ * every compile, so it follows the f32 weights); the f32 entries stay as they are. */
+static int narrow_weights(const ed_graph *g, ed_store *st)
+{
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *p = g->nodes[i];
+        if (p->op != ED_OP_PARAM || !ed_dtype_is_16bit(p->dtype)) continue;
+        const char *name = p->attr.name, *dot = strrchr(name, '.');
+        if (!dot) return ed_fail("sample: 16-bit weight \"%s\" has no f32 source name", name);
+        char *src = strndup(name, (size_t)(dot - name));
+        ed_tensor *w = src ? ed_store_get(st, src) : NULL;
+        if (!w || w->dtype != ED_F32 || !ed_shape_eq(w->shape, p->shape)) {
+            char t[96];
+            ed_type_str(ED_F32, p->shape, t, sizeof t);
+            ed_fail("sample: %s weights need the param \"%s\" as %s in the checkpoint", ed_dtype_name(p->dtype),
+                    src ? src : name, t);
+            free(src);
+            return ED_ERR;
+        }
+        free(src);
+        ed_tensor *h = ed_tensor_convert(w, p->dtype);
+        if (!h || ed_store_put(st, name, h, false) != ED_OK) return ED_ERR;
+    }
+    return ED_OK;
+}
+
 /* The sampler program for b samples, its graph in *g (outputs "samples"). */
 static ed_program *compile_sampler(const ed_gen_model *m, ed_store *st, int64_t b, const ed_gen_draw_opts *o,
                                    ed_graph **g)
@@ -266,6 +297,7 @@ static ed_program *compile_sampler(const ed_gen_model *m, ed_store *st, int64_t 
         ed_fail("%s", ed_graph_error(*g));
         return NULL;
     }
+    if (narrow_weights(*g, st) != ED_OK) return NULL;
     ed_compile_opts co = {.backend = o->backend, .seed = o->seed, .passes = o->passes, .pass_opts = o->pass_opts};
     return ed_compile(*g, st, &co);
 }

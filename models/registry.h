@@ -62,6 +62,11 @@ typedef struct {
     double guidance;
     bool has_eta; /* eta below is set (else the model's own) */
     double eta;
+    /* The dense layers' weights while sampling: f32 (0, the default), or bf16 / f16
+     * (ED_BF16, ED_F16): params "<layer>.w.bf16" / ".w.f16" of the store's f32 "<layer>.w"
+     * rounded to nearest even when the sampler is compiled (ed_gen_compile), kept 16-bit
+     * in memory and widened to f32 in the matmul; everything else computes in f32. */
+    ed_dtype weights;
 } ed_gen_sample_opts;
 
 /* How a figure's node over a batch becomes one number over the whole split. */

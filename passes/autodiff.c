@@ -439,6 +439,13 @@ int ed_grad(ed_node *loss, ed_node *const *wrt, int n, ed_node **grads)
             ed_graph_fail(g, "grad: wrt[%d] is %s", i, wrt[i] ? "a node of another graph" : "NULL");
             return ED_ERR;
         }
+        if (ed_dtype_is_16bit(wrt[i]->dtype)) {
+            ed_graph_fail(g,
+                          "grad: wrt[%d] (%%%d) is %s: training with 16-bit weights is not implemented (they are "
+                          "for sampling; train in f32)",
+                          i, wrt[i]->id, ed_node_type_str(wrt[i], t, sizeof t));
+            return ED_ERR;
+        }
         if (!ed_dtype_is_float(wrt[i]->dtype)) {
             ed_graph_fail(g, "grad: wrt[%d] (%%%d) is %s; gradients exist only for float values", i, wrt[i]->id,
                           ed_node_type_str(wrt[i], t, sizeof t));

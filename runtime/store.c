@@ -104,9 +104,21 @@ static int check_init(const ed_tensor *t, ed_init init, const char *name)
     return ED_OK;
 }
 
+/* A 16-bit tensor gets its f32 values (the same draws), rounded to nearest even. */
+static int fill_16bit(ed_tensor *t, ed_init init, uint64_t seed, const char *name)
+{
+    ed_tensor *wide = ed_tensor_new(ED_F32, t->shape);
+    if (!wide) return ed_fail("init: \"%s\": out of memory", name);
+    int rc = ed_init_fill(wide, init, seed, name);
+    for (int64_t i = 0; rc == ED_OK && i < ed_tensor_numel(t); i++) ed_tensor_set(t, i, ((float *)wide->data)[i]);
+    ed_tensor_free(wide);
+    return rc;
+}
+
 int ed_init_fill(ed_tensor *t, ed_init init, uint64_t seed, const char *name)
 {
     name = name ? name : "";
+    if (t && ed_dtype_is_16bit(t->dtype)) return fill_16bit(t, init, seed, name);
     if (check_init(t, init, name) != ED_OK) return ED_ERR;
     int64_t n = ed_tensor_numel(t);
     if (n <= 0) return ED_OK;

@@ -1,5 +1,6 @@
 /* Tensors: shapes, dtypes, aligned buffers and element access. */
 #include "runtime/tensor.h"
+#include "runtime/half.h"
 #include "runtime/error.h"
 
 #include <math.h>
@@ -83,6 +84,8 @@ const char *ed_dtype_name(ed_dtype t)
     case ED_F32: return "f32";
     case ED_I32: return "i32";
     case ED_F64: return "f64";
+    case ED_BF16: return "bf16";
+    case ED_F16: return "f16";
     default: return "?";
     }
 }
@@ -105,11 +108,14 @@ size_t ed_dtype_size(ed_dtype t)
     case ED_F32: return 4;
     case ED_I32: return 4;
     case ED_F64: return 8;
+    case ED_BF16:
+    case ED_F16: return 2;
     default: return 0;
     }
 }
 
 bool ed_dtype_is_float(ed_dtype t) { return t == ED_F32 || t == ED_F64; }
+bool ed_dtype_is_16bit(ed_dtype t) { return t == ED_BF16 || t == ED_F16; }
 
 /* Truncation is safe: snprintf always terminates, and a cut-off type string in a
  * message is better than none. */
@@ -205,6 +211,18 @@ ed_tensor *ed_tensor_copy(const ed_tensor *src)
     return x;
 }
 
+ed_tensor *ed_tensor_convert(const ed_tensor *src, ed_dtype dt)
+{
+    bool ok_src = ed_dtype_is_float(src->dtype) || ed_dtype_is_16bit(src->dtype);
+    if (!ok_src || !(ed_dtype_is_float(dt) || ed_dtype_is_16bit(dt))) {
+        ed_fail("tensor: no conversion from %s to %s", ed_dtype_name(src->dtype), ed_dtype_name(dt));
+        return NULL;
+    }
+    ed_tensor *t = ed_tensor_new(dt, src->shape);
+    for (int64_t i = 0; t && i < ed_tensor_numel(t); i++) ed_tensor_set(t, i, ed_tensor_get(src, i));
+    return t;
+}
+
 ed_tensor *ed_tensor_wrap(ed_dtype t, ed_shape s, void *data)
 {
     size_t bytes;
@@ -239,6 +257,8 @@ double ed_tensor_get(const ed_tensor *t, int64_t i)
     case ED_F32: return ((const float *)t->data)[i];
     case ED_I32: return ((const int32_t *)t->data)[i];
     case ED_F64: return ((const double *)t->data)[i];
+    case ED_BF16: return ed_bf16_to_f32(((const uint16_t *)t->data)[i]);
+    case ED_F16: return ed_f16_to_f32(((const uint16_t *)t->data)[i]);
     default: return NAN;
     }
 }
@@ -249,6 +269,8 @@ void ed_tensor_set(ed_tensor *t, int64_t i, double v)
     case ED_F32: ((float *)t->data)[i] = (float)v; break;
     case ED_I32: ((int32_t *)t->data)[i] = ed_to_i32(v); break;
     case ED_F64: ((double *)t->data)[i] = v; break;
+    case ED_BF16: ((uint16_t *)t->data)[i] = ed_f32_to_bf16((float)v); break;
+    case ED_F16: ((uint16_t *)t->data)[i] = ed_f32_to_f16((float)v); break;
     default: break;
     }
 }

@@ -13,7 +13,9 @@
 typedef enum {
     ED_F32,
     ED_I32,
-    ED_F64, /* interpreter only: gradient checks in double precision */
+    ED_F64,  /* interpreter only: gradient checks in double precision */
+    ED_BF16, /* storage only (runtime/half.h): a weight a matmul widens to f32 as it reads */
+    ED_F16,  /* the same, IEEE half */
     ED_DTYPE_COUNT
 } ed_dtype;
 
@@ -46,10 +48,11 @@ bool ed_shape_eq(ed_shape a, ed_shape b);
 /* Row-major strides in elements. */
 void ed_shape_strides(ed_shape s, int64_t strides[ED_MAX_RANK]);
 
-const char *ed_dtype_name(ed_dtype t); /* "f32", "i32", "f64" */
+const char *ed_dtype_name(ed_dtype t); /* "f32", "i32", "f64", "bf16", "f16" */
 bool ed_dtype_parse(const char *s, ed_dtype *out);
 size_t ed_dtype_size(ed_dtype t);
-bool ed_dtype_is_float(ed_dtype t);
+bool ed_dtype_is_float(ed_dtype t); /* f32, f64: the computing float types */
+bool ed_dtype_is_16bit(ed_dtype t); /* bf16, f16: storage only */
 
 /* Writes e.g. "f32[512,2]" or "i32[]" into buf; returns buf. */
 char *ed_type_str(ed_dtype t, ed_shape s, char *buf, size_t n);
@@ -58,6 +61,9 @@ char *ed_type_str(ed_dtype t, ed_shape s, char *buf, size_t n);
  * New tensors are zero-filled. */
 ed_tensor *ed_tensor_new(ed_dtype t, ed_shape s);
 ed_tensor *ed_tensor_copy(const ed_tensor *src);
+/* A copy of a float tensor in another float or 16-bit dtype (f32 -> bf16/f16 rounds to
+ * nearest even, runtime/half.h). NULL with a message for an integer dtype. */
+ed_tensor *ed_tensor_convert(const ed_tensor *src, ed_dtype dt);
 /* Wrap caller memory without taking ownership. */
 ed_tensor *ed_tensor_wrap(ed_dtype t, ed_shape s, void *data);
 void ed_tensor_free(ed_tensor *t);

@@ -902,6 +902,8 @@ static void test_train_errors(void **state)
     assert_one_error_line(&r, "missing.npy");
     cli(&r, "train ddpm --data moons --hiden 3");
     assert_one_error_line(&r, "train: '--hiden' is neither a train flag nor an option of ddpm");
+    cli(&r, "train ddpm --data moons --weights bf16");
+    assert_one_error_line(&r, "training with them is not implemented");
     cli(&r, "train ddpm --data moons --timesteps 0");
     assert_one_error_line(&r, "train: ddpm: option timesteps: 0 is outside [1, 100000]");
     cli(&r, "train ddpm --data moons --beta_schedule quadratic");

@@ -133,6 +133,36 @@ static void test_policy_bits(void **state)
     ed_tensor_free(s);
 }
 
+/* --weights bf16: the object holds the dense weights 16-bit (smaller than the f32
+ * one) and gives `edifice sample --weights bf16`'s samples bit for bit. */
+static void test_policy_bf16_bits(void **state)
+{
+    (void)state;
+    need_cc();
+    assert_int_equal(sh("mkdir -p h"), 0);
+    cli_ok("export ddpm --ckpt ck.safetensors --out h/policy --weights bf16");
+    cli_ok("export ddpm --ckpt ck.safetensors --out h/policy32");
+    cli_ok("data demo --n 3 --seed 5 --out h/d.npy");
+    cli_ok("sample ddpm --ckpt ck.safetensors --obs h/d.obs.npy --n 3 --batch 1 --seed 7 --weights bf16 "
+           "--out h/s.npy");
+    cli_ok("sample ddpm --ckpt ck.safetensors --obs h/d.obs.npy --n 3 --batch 1 --seed 7 --out h/s32.npy");
+    assert_int_equal(sh("test $(stat -c %%s h/policy.o) -lt $(stat -c %%s h/policy32.o)"), 0);
+    ed_tensor *obs = npy("h/d.obs.npy"), *s = npy("h/s.npy"), *s32 = npy("h/s32.npy");
+    write_raw("h/obs.raw", obs);
+    assert_int_equal(sh("cc -std=c17 -Ih -o h/calls '%s/tests/export/calls.c' h/policy.o -lopenblas -lm && "
+                        "./h/calls 7 3 h/obs.raw h/out.raw",
+                        ED_SOURCE_DIR),
+                     0);
+    float got[3 * 16];
+    assert_int_equal(ed_tensor_bytes(s), sizeof got);
+    assert_int_equal(read_raw("h/out.raw", got, sizeof got), sizeof got);
+    assert_memory_equal(got, s->data, sizeof got);
+    assert_true(memcmp(got, s32->data, sizeof got) != 0); /* the weights did change */
+    ed_tensor_free(obs);
+    ed_tensor_free(s);
+    ed_tensor_free(s32);
+}
+
 /* --no-blas: linked without OpenBLAS (-lm only), within float rounding of the CLI. */
 static void test_no_blas(void **state)
 {
@@ -191,8 +221,9 @@ static void expect_error(const char *args, int status, const char *want)
 static void test_unsupported_fail_clearly(void **state)
 {
     (void)state;
-    expect_error("export ddpm --ckpt ck.safetensors --out p16 --weights f16", 2,
-                 "--weights f16 is not implemented yet");
+    expect_error("export-graph '" ED_SOURCE_DIR "/examples/mlp.edir' --out g16 --weights f16", 2,
+                 "--weights f16 is not implemented for a graph file");
+    expect_error("export ddpm --ckpt ck.safetensors --out p8 --weights f8", 2, "--weights wants f32, bf16 or f16");
     expect_error("export ddpm --ckpt ck.safetensors --out pa --target aarch64-unknown-linux-gnu", 1,
                  "target triple 'aarch64-unknown-linux-gnu' is not supported");
     expect_error("export ddpm --ckpt ck.safetensors --out ps --seed 3", 2, "the seed is an argument");
@@ -211,6 +242,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_bits),
+        cmocka_unit_test(test_policy_bf16_bits),
         cmocka_unit_test(test_no_blas),
         cmocka_unit_test(test_graph_bits),
         cmocka_unit_test(test_unsupported_fail_clearly),

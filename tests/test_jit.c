@@ -664,6 +664,49 @@ static void test_matmul(void **state)
         }
 }
 
+/* The GEMV kernel (backend/llvm/lower_gemv.c) on every row count 1..8 (the crossover
+ * raised to 8 so each takes it), n and k not multiples of the 8-wide vector, x plain and
+ * transposed; a transposed weight keeps sgemm and must agree as well. */
+static void test_matmul_gemv_odd_shapes(void **state)
+{
+    (void)state;
+    setenv("EDIFICE_GEMV_ROWS", "8", 1);
+    static const int64_t ns[] = {1, 7, 9, 63, 65, 100, 257}, ks[] = {1, 5, 17, 300};
+    for (int64_t m = 1; m <= 8; m++)
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+            for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+                int64_t n = ns[ni], k = ks[ki];
+                bool ta = (m + ni + ki) % 2 == 1, tb = (m + ni + ki) % 7 == 3;
+                ed_graph *g = ed_graph_new("gemv");
+                ed_node *a = input(g, ED_F32, ta ? ed_shape2(k, m) : ed_shape2(m, k), false);
+                ed_node *b = input(g, ED_F32, tb ? ed_shape2(n, k) : ed_shape2(k, n), false);
+                ed_output(g, "y", ed_matmul_t(a, b, ta, tb));
+                compare_backends(g, 1e-5, 1);
+                free_feeds();
+                ed_graph_free(g);
+            }
+    unsetenv("EDIFICE_GEMV_ROWS");
+}
+
+/* At batch 1 the matmul is the JIT's own vector loop, not a call to sgemm; at 64 rows
+ * it stays sgemm. */
+static void test_matmul_gemv_is_chosen_by_rows(void **state)
+{
+    (void)state;
+    for (int big = 0; big < 2; big++) {
+        ed_graph *g = ed_graph_new("gemv_ir");
+        ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(big ? 64 : 1, 256));
+        ed_node *w = ed_input(g, "w", ED_F32, ed_shape2(256, 1024));
+        ed_output(g, "y", ed_matmul(x, w));
+        char *ir = ed_jit_dump_ir(g);
+        assert_non_null(ir);
+        assert_int_equal(strstr(ir, "cblas_sgemm") != NULL, big);
+        if (!big) assert_non_null(strstr(ir, "<8 x float>"));
+        free(ir);
+        ed_graph_free(g);
+    }
+}
+
 /* ---- random ops, consts ------------------------------------------------------------ */
 
 static void test_random_ops_bit_identical(void **state)
@@ -869,6 +912,8 @@ int main(void)
         cmocka_unit_test_setup(test_allreduce_one_rank, reset),
         cmocka_unit_test_setup(test_gather_gradient, reset),
         cmocka_unit_test_setup(test_matmul, reset),
+        cmocka_unit_test_setup(test_matmul_gemv_odd_shapes, reset),
+        cmocka_unit_test_setup(test_matmul_gemv_is_chosen_by_rows, reset),
         cmocka_unit_test_setup(test_random_ops_bit_identical, reset),
         cmocka_unit_test_setup(test_random_graphs, reset),
         cmocka_unit_test_setup(test_mlp_forward, reset),

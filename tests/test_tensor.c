@@ -50,8 +50,8 @@ static void test_shapes(void **state)
 static void test_dtypes(void **state)
 {
     (void)state;
-    const char *names[] = {"f32", "i32", "f64"};
-    const size_t sizes[] = {4, 4, 8};
+    const char *names[] = {"f32", "i32", "f64", "bf16", "f16"};
+    const size_t sizes[] = {4, 4, 8, 2, 2};
     for (int t = 0; t < ED_DTYPE_COUNT; t++) {
         ed_dtype parsed = ED_DTYPE_COUNT;
         assert_string_equal(ed_dtype_name((ed_dtype)t), names[t]);
@@ -60,7 +60,9 @@ static void test_dtypes(void **state)
         assert_int_equal(ed_dtype_size((ed_dtype)t), sizes[t]);
     }
     ed_dtype dt;
-    assert_false(ed_dtype_parse("f16", &dt));
+    assert_false(ed_dtype_parse("f8", &dt));
+    assert_true(ed_dtype_is_16bit(ED_BF16) && ed_dtype_is_16bit(ED_F16) && !ed_dtype_is_16bit(ED_F32));
+    assert_false(ed_dtype_is_float(ED_BF16));
     assert_false(ed_dtype_parse("", &dt));
     assert_false(ed_dtype_parse(NULL, &dt));
     assert_false(ed_dtype_parse("F32", &dt));

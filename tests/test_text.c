@@ -561,7 +561,8 @@ static void test_errors_types_and_numbers(void **state)
                        "g.edir:3:44: type annotation f32[4,8] does not match the inferred f32[4]");
     assert_parse_error(HEAD "  %1 = cast %0 : i32[4]\n}",
                        "g.edir:3:18: type annotation i32[4] does not match the inferred i32[4,8]");
-    assert_parse_error(HEAD "  %1 = relu %0 : f16[4,8]\n}", "g.edir:3:18: bad dtype 'f16' (expected f32, i32 or f64)");
+    assert_parse_error(HEAD "  %1 = relu %0 : f8[4,8]\n}",
+                       "g.edir:3:18: bad dtype 'f8' (expected f32, i32, f64, bf16 or f16)");
     assert_parse_error(HEAD "  %1 = relu %0 : [4,8]\n}", "g.edir:3:18: expected a type such as f32[4,8], got '['");
     assert_parse_error(HEAD "  %1 = relu %0 : f32 4\n}",
                        "g.edir:3:22: expected '[' and the shape after the dtype, got '4'");

@@ -11,7 +11,7 @@
 
 static const char usage[] =
     "usage: edifice export MODEL --ckpt FILE --out PATH [--batch B] [--sampler NAME] [--steps K]\n"
-    "                      [--guidance S] [--eta X] [--weights f32] [--target-cpu CPU] [--target TRIPLE]\n"
+    "                      [--guidance S] [--eta X] [--weights f32|bf16|f16] [--target-cpu CPU] [--target TRIPLE]\n"
     "                      [--name ID]\n"
     "\n"
     "Writes PATH.o and PATH.h: MODEL's whole sampler for the checkpoint as one C function,\n"
@@ -23,7 +23,8 @@ static const char usage[] =
     "\n"
     "  --out PATH        the files PATH.o and PATH.h; NAME is PATH's file name (or --name)\n"
     "  --batch B         samples per call (default 1: one observation, one chunk)\n"
-    "  --weights f32     the weights' type in the object (f16 and bf16: not implemented yet)\n"
+    "  --weights W       the dense layers' weights in the object: f32 (default), or bf16 / f16\n"
+    "                    (half the bytes; the same samples as `edifice sample --weights W`)\n"
     "  --target-cpu CPU  code for another CPU of this architecture, e.g. x86-64-v3 (default:\n"
     "                    this machine's CPU; bit-identity with the CLI holds on the default)\n"
     "  --target TRIPLE   only this machine's architecture is supported (an error otherwise)\n"
@@ -64,15 +65,21 @@ static bool export_arg(const char *cmd, export_args *x, int argc, char **argv, i
     return true;
 }
 
-static int check_args(const char *cmd, const export_args *x)
+/* weights: where --weights goes (export: the sampler's options), NULL for export-graph,
+ * which exports a graph's own dtypes. */
+static int check_args(const char *cmd, const export_args *x, ed_dtype *weights)
 {
     if (!x->eo.out) return cli_error(CLI_USAGE, "%s: --out PATH is required (writes PATH.o and PATH.h)", cmd);
-    if (x->weights && (strcmp(x->weights, "f16") == 0 || strcmp(x->weights, "bf16") == 0))
-        return cli_error(CLI_USAGE, "%s: --weights %s is not implemented yet (16-bit weights, issue 21); use f32", cmd,
-                         x->weights);
-    if (x->weights && strcmp(x->weights, "f32") != 0)
-        return cli_error(CLI_USAGE, "%s: --weights wants f32, got '%s'", cmd, x->weights);
-    return CLI_OK;
+    if (!x->weights) return CLI_OK;
+    ed_dtype dt = ED_F32;
+    int rc = gen_parse_weights(cmd, x->weights, &dt);
+    if (rc == CLI_OK && dt != ED_F32 && !weights)
+        return cli_error(CLI_USAGE,
+                         "%s: --weights %s is not implemented for a graph file (its params keep their own dtypes); "
+                         "export MODEL takes it",
+                         cmd, x->weights);
+    if (rc == CLI_OK && weights) *weights = dt;
+    return rc;
 }
 
 static int finish(const ed_program *p, const export_args *x)
@@ -96,7 +103,7 @@ int cmd_export(int argc, char **argv)
         else if (!export_arg("export", &x, argc, argv, &i, &rc) && !gen_arg(&a, argc, argv, &i, &rc))
             rc = cli_error(CLI_USAGE, "export: unexpected argument '%s' (try edifice export --help)", argv[i]);
     }
-    if (rc == CLI_OK) rc = check_args("export", &x);
+    if (rc == CLI_OK) rc = check_args("export", &x, &a.so.weights);
     ed_checkpoint ck = {0};
     if (rc == CLI_OK) rc = gen_load(&a, &ck);
     if (rc != CLI_OK) return rc;
@@ -148,7 +155,7 @@ int cmd_export_graph(int argc, char **argv)
         }
     }
     if (rc == CLI_OK && !path) rc = cli_error(CLI_USAGE, "export-graph: no graph file given");
-    if (rc == CLI_OK) rc = check_args("export-graph", &x);
+    if (rc == CLI_OK) rc = check_args("export-graph", &x, NULL);
     if (rc != CLI_OK) return rc;
     ed_graph *g = ed_graph_read_file(path);
     ed_store *st = g ? ed_store_new(seed) : NULL;

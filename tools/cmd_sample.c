@@ -14,7 +14,7 @@ static const char usage[] =
     "usage: edifice sample MODEL --ckpt FILE [--n N] --out FILE.npy|FILE.png [--no-data] [--obs FILE.npy]\n"
     "                      [--reconstruct FILE.npy|DATA]\n"
     "                      [--label K] [--sampler NAME] [--steps K] [--guidance S] [--eta X] [--seed S]\n"
-    "                      [--batch B] [--backend jit|interp]\n"
+    "                      [--batch B] [--backend jit|interp] [--weights f32|bf16|f16]\n"
     "\n"
     "Draws N samples from MODEL's checkpoint. The whole sampler (every step of it) is one\n"
     "compiled call per batch.\n"

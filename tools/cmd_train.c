@@ -112,6 +112,9 @@ static int model_option(train_args *a, int argc, char **argv, int *i)
     const ed_model_def *def = a->req.def;
     if (strncmp(arg, "--", 2) != 0 || !arg[2])
         return cli_error(CLI_USAGE, "train: unexpected argument '%s' (try edifice train --help)", arg);
+    if (strcmp(arg, "--weights") == 0 || strncmp(arg, "--weights=", 10) == 0) /* sample's and export's flag */
+        return cli_error(CLI_USAGE, "train: 16-bit weights are for sampling (sample/export --weights); training with "
+                                    "them is not implemented");
     if (a->req.noptions == MAX_MODEL_OPTS) return cli_error(CLI_USAGE, "train: too many model options");
     char *name = a->opt_name[a->req.noptions];
     const char *eq = strchr(arg + 2, '='), *value;

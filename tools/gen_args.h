@@ -11,7 +11,7 @@ typedef struct {
     const char *cmd;         /* "sample", "eval": for messages */
     const ed_model_def *def; /* the model named on the command line */
     const char *ckpt;
-    ed_gen_sample_opts so; /* --sampler, --steps, --guidance, --eta */
+    ed_gen_sample_opts so; /* --sampler, --steps, --guidance, --eta, --weights */
     uint64_t seed;         /* --seed: the program's seed */
     int64_t batch;         /* --batch: samples per call [10000] */
     ed_backend backend;    /* --backend */
@@ -31,6 +31,8 @@ bool gen_start(gen_args *a, const char *usage, const char *example, int argc, ch
 /* Take argv[*i] if it is one of the shared flags (a bad value sets *rc). */
 bool gen_arg(gen_args *a, int argc, char **argv, int *i, int *rc);
 /* A whole number in lo..hi for flag, else a usage error naming cmd. */
+/* --weights: f32, bf16 or f16 into *out. */
+int gen_parse_weights(const char *cmd, const char *v, ed_dtype *out);
 int gen_parse_count(const char *cmd, const char *flag, const char *v, long long lo, long long hi, long long *out);
 
 /* Load a->ckpt, which must be a checkpoint of a->def, with the EMA of its weights in

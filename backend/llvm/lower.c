@@ -15,7 +15,11 @@
 
 /* ---- helpers ------------------------------------------------------------------- */
 
-LLVMTypeRef ed_cg_type(ed_cg *cg, ed_dtype dt) { return dt == ED_F32 ? cg->f32 : dt == ED_I32 ? cg->i32 : cg->f64; }
+LLVMTypeRef ed_cg_type(ed_cg *cg, ed_dtype dt)
+{
+    if (ed_dtype_is_16bit(dt)) return LLVMInt16TypeInContext(cg->ctx); /* storage: the GEMV widens it */
+    return dt == ED_F32 ? cg->f32 : dt == ED_I32 ? cg->i32 : cg->f64;
+}
 
 LLVMValueRef ed_cg_i64(ed_cg *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
 

@@ -89,6 +89,13 @@ LLVMValueRef ed_red_acc_array(ed_cg *cg, ed_red_acc *a, int64_t cols);
 /* gather, one_hot, scatter_add (lower_index.c). */
 void ed_lower_index(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+/* The GEMV form of a small-batch f32 matmul (lower_gemv.c): W = the right operand, not
+ * transposed, one matrix (batch dims all 1), at most ed_gemv_max_rows() result rows. */
+#define ED_GEMV_MAX_ROWS 8
+int ed_gemv_max_rows(void);                /* ED_GEMV_MAX_ROWS, or EDIFICE_GEMV_ROWS (0: never) */
+bool ed_gemv_applies(const ed_node *n);    /* also every matmul of a 16-bit weight */
+bool ed_gemv_one_matrix(const ed_node *n); /* the result's batch dims are all 1 */
+void ed_lower_gemv(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 /* The convolution ops (lower_conv.c): direct loops (the interpreter's bits) or calls to
  * the im2col + sgemm kernels of conv_gemm.c, by cg->conv and size. */
 void ed_lower_conv(ed_cg *cg, const ed_node *n, LLVMValueRef *args);

@@ -1,5 +1,5 @@
 /* matmul as calls to OpenBLAS (row-major cblas_sgemm, cblas_dgemm for f64), one per
- * batch element. Batch offsets of a and b (numpy-broadcast batch dims) are computed
+ * batch element, or a GEMV kernel of our own for a few rows (lower_gemv.c). Batch offsets of a and b (numpy-broadcast batch dims) are computed
  * here and baked in as constant tables. */
 #include "interp/iter.h"
 #include "backend/llvm/lower.h"
@@ -34,6 +34,13 @@ int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     LLVMTypeRef ety = ed_cg_type(cg, n->dtype);
     size_t es = f32 ? 4 : 8;
     if (m * nn == 0) return ED_OK;
+    if (ed_gemv_applies(n)) {
+        ed_lower_gemv(cg, n, args);
+        return ED_OK;
+    }
+    if (ed_dtype_is_16bit(n->in[1]->dtype)) /* the GEMV takes one matrix; no scratch widening yet */
+        return ed_fail("backend jit: a batched matmul of a %s weight is not implemented (16-bit weights, issue 21)",
+                       ed_dtype_name(n->in[1]->dtype));
     if (k == 0) { /* an empty sum: BLAS may not touch C, so zero it here */
         LLVMBuildMemSet(b, args[0], LLVMConstInt(LLVMInt8TypeInContext(cg->ctx), 0, 0),
                         ed_cg_i64(cg, m * nn * (int64_t)es), 64);

@@ -4,7 +4,7 @@
 
 typedef struct {
     int status; /* the exit status, -1 if the CLI did not exit normally */
-    char out[65536];
+    char out[262144];
     char err[65536];
 } cli_result;
 
