@@ -13,6 +13,7 @@
 #include "models/evaluate.h"
 #include "models/generate.h"
 #include "support/error_check.h"
+#include "support/small_checkpoint.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -27,32 +28,13 @@ static int setup(void **state)
     return system("rm -rf '" TMP "' && mkdir -p '" TMP "'") == 0 ? 0 : -1;
 }
 
-/* A checkpoint of a small untrained model of def on data, read back; every param moved
- * off its initial value so the network's output (zero at first) matters. */
-static void small_checkpoint(const char *def, const char *data, ed_checkpoint *ck)
+/* A small untrained model of def on data (tests/support/small_checkpoint.h). */
+static void small_ckpt(const char *def, const char *data, ed_checkpoint *ck)
 {
     static const ed_option_arg small[] = {{"hidden", "16"}, {"layers", "1"}};
     char path[512];
     snprintf(path, sizeof path, TMP "/%s_%s.safetensors", def, data);
-    ed_train_request r = {.def = ed_model_find(def),
-                          .options = small,
-                          .noptions = 2,
-                          .data = data,
-                          .n = 200,
-                          .batch = 16,
-                          .out = path,
-                          .force = true,
-                          .backend = ED_BACKEND_INTERP};
-    ed_train_open_result res;
-    if (ed_trainer_open(&r, &res) != ED_OK) fail_msg("%s", ed_last_error());
-    assert_int_equal(ed_trainer_save(res.trainer, path), ED_OK);
-    ed_trainer_free(res.trainer);
-    if (ed_checkpoint_load(path, ck) != ED_OK) fail_msg("%s", ed_last_error());
-    for (int i = 0; i < ed_store_count(ck->store); i++) {
-        ed_tensor *t = (ed_tensor *)ed_store_tensor(ck->store, i);
-        if (t->dtype != ED_F32) continue;
-        for (int64_t k = 0; k < ed_tensor_numel(t); k++) ((float *)t->data)[k] += 0.05f * (float)((k * 7 + i) % 11 - 5);
-    }
+    small_checkpoint(def, data, small, 2, path, ck);
 }
 
 /* Four sampler steps: flow matching's euler, or ddim for the diffusion models. */
@@ -115,7 +97,7 @@ static void test_batch_not_dividing_n(void **state)
 {
     (void)state;
     ed_checkpoint ck;
-    small_checkpoint("flow_matching", "moons", &ck);
+    small_ckpt("flow_matching", "moons", &ck);
     ed_tensor *a = draw(&ck, 300, 128, NULL);
     ed_tensor *longer = draw(&ck, 384, 128, NULL), *one = draw(&ck, 128, 128, NULL);
     expect_leading_rows(a, longer);
@@ -149,7 +131,7 @@ static void test_conditional_batches(void **state)
 {
     (void)state;
     ed_checkpoint ck;
-    small_checkpoint("ddpm", "demo", &ck);
+    small_ckpt("ddpm", "demo", &ck);
     ed_dataset d;
     assert_int_equal(ed_gen_fresh_data(&ck, "demo", 64, 0, 0, &d), ED_OK);
     ed_tensor *obs50 = ed_tensor_copy(d.obs);
@@ -177,7 +159,7 @@ static void test_draw_errors(void **state)
 {
     (void)state;
     ed_checkpoint ck;
-    small_checkpoint("flow_matching", "moons", &ck);
+    small_ckpt("flow_matching", "moons", &ck);
     ed_tensor *s = NULL, *obs = ed_tensor_new(ED_F32, ed_shape2(10, 6));
     assert_int_equal(ed_gen_draw(&ck.model, ck.store, 10, obs, NULL, NULL, &s), ED_ERR);
     CHECK_ERROR_HAS("model flow_matching is unconditional; it takes no observations");
@@ -200,7 +182,7 @@ static void test_draw_refuses_nonfinite(void **state)
 {
     (void)state;
     ed_checkpoint ck;
-    small_checkpoint("ddpm", "demo", &ck);
+    small_ckpt("ddpm", "demo", &ck);
     int64_t no = ck.model.obs_size;
     ed_tensor *s = NULL, *obs = ed_tensor_new(ED_F32, ed_shape2(4, no));
     ((float *)obs->data)[no + 2] = NAN;
@@ -270,7 +252,7 @@ static void test_draw_labels(void **state)
     assert_null(s);
 
     ed_checkpoint ck;
-    small_checkpoint("flow_matching", "moons", &ck);
+    small_ckpt("flow_matching", "moons", &ck);
     assert_int_equal(ed_gen_draw(&ck.model, ck.store, 5, NULL, labels, &o, &s), ED_ERR);
     CHECK_ERROR_HAS("model flow_matching is not class-conditional; it takes no labels");
     ed_checkpoint_free(&ck);
@@ -298,7 +280,7 @@ static void test_eval_data(void **state)
 {
     (void)state;
     ed_checkpoint ck;
-    small_checkpoint("flow_matching", "moons", &ck);
+    small_ckpt("flow_matching", "moons", &ck);
     ed_eval_data e;
     assert_int_equal(ed_eval_data_open(&e, &ck, NULL, 200, 0), ED_OK);
     assert_int_equal(e.nfloor, ED_EVAL_FLOOR_DRAWS);
