@@ -539,7 +539,8 @@ static int check_writable(const char *path, const ed_tensor *t)
     if (check_host(path) != ED_OK) return ED_ERR;
     if (!t) return ed_fail("%s: cannot write a NULL tensor", path);
     if (t->dtype != ED_F32 && t->dtype != ED_I32 && t->dtype != ED_F64)
-        return ed_fail("%s: cannot write dtype %d", path, (int)t->dtype);
+        return ed_fail("%s: cannot write dtype %s (.npy files hold f32, i32 and f64; widen 16-bit weights first)", path,
+                       ed_dtype_name(t->dtype));
     if (ed_shape_numel(t->shape) < 0) return ed_fail("%s: cannot write a tensor with an invalid shape", path);
     if (!t->data && ed_tensor_bytes(t)) return ed_fail("%s: tensor has no data", path);
     return ED_OK;
