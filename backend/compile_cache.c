@@ -2,6 +2,7 @@
  * store. */
 #include "backend/compile_cache.h"
 
+#include "backend/llvm/lower.h"
 #include "ir/text.h"
 #include "runtime/error.h"
 #include "runtime/numerics.h"
@@ -17,10 +18,12 @@ static char *source_text(const ed_graph *src, const ed_compile_opts *o, size_t *
     char *graph = ed_graph_print(src);
     if (!graph) return NULL;
     const char *pipeline = o->passes ? o->passes : ED_DEFAULT_PIPELINE;
-    const char *fmt = "arena %d\nconv %d\npasses \"%s\"\n%s";
-    int n = snprintf(NULL, 0, fmt, (int)o->arena, (int)o->conv, pipeline, graph);
+    /* EDIFICE_GEMV_ROWS changes which kernel a small matmul lowers to */
+    const char *fmt = "arena %d\nconv %d\ngemv %d\npasses \"%s\"\n%s";
+    int gemv = ed_gemv_max_rows();
+    int n = snprintf(NULL, 0, fmt, (int)o->arena, (int)o->conv, gemv, pipeline, graph);
     char *s = n > 0 ? malloc((size_t)n + 1) : NULL;
-    if (s) snprintf(s, (size_t)n + 1, fmt, (int)o->arena, (int)o->conv, pipeline, graph);
+    if (s) snprintf(s, (size_t)n + 1, fmt, (int)o->arena, (int)o->conv, gemv, pipeline, graph);
     else ed_fail("compile: out of memory");
     free(graph);
     *len = s ? (size_t)n : 0;

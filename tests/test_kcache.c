@@ -323,6 +323,28 @@ static void test_record_pack_unpack(void **state)
 }
 
 /* Another program (other shapes) is its own entry, never the first one's object. */
+/* The GEMV crossover (EDIFICE_GEMV_ROWS) shapes the code of a small matmul: another
+ * value is another entry, never the first one's objects. */
+static void test_gemv_rows_other_entry(void **state)
+{
+    (void)state;
+    const char *dir = fresh_cache("gemv");
+    ed_graph *g = small_net(); /* 8 rows: the GEMV at the default crossover */
+    compiled a = compile_net(g, ED_BACKEND_JIT, false);
+    setenv("EDIFICE_GEMV_ROWS", "0", 1);
+    compiled b = compile_net(g, ED_BACKEND_JIT, false);
+    assert_string_equal(cache_of(&b), "stored");
+    compiled c = compile_net(g, ED_BACKEND_JIT, false);
+    assert_string_equal(cache_of(&c), "hit");
+    unsetenv("EDIFICE_GEMV_ROWS");
+    compiled d = compile_net(g, ED_BACKEND_JIT, false);
+    assert_string_equal(cache_of(&d), "hit");
+    assert_int_equal(count_entries(dir), 2);
+    check_same(g, &a, &b, 1e-5, "gemv vs sgemm");
+    compiled_free(&a), compiled_free(&b), compiled_free(&c), compiled_free(&d);
+    ed_graph_free(g);
+}
+
 static void test_other_program_other_entry(void **state)
 {
     (void)state;
@@ -605,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_eviction),
         cmocka_unit_test(test_cold_warm_same_bits),
         cmocka_unit_test(test_other_program_other_entry),
+        cmocka_unit_test(test_gemv_rows_other_entry),
         cmocka_unit_test(test_corrupt_entry_recompiles),
         cmocka_unit_test(test_off_by_option_and_env),
         cmocka_unit_test(test_unwritable_folder_still_compiles),
