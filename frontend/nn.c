@@ -140,6 +140,14 @@ ed_node *ed_activate(ed_node *x, ed_activation act)
 
 /* ---- dense and mlp -------------------------------------------------------------- */
 
+ed_dtype ed_matmul_weight_name(const ed_graph *g, ed_dtype x, const char *base, char *name, size_t cap)
+{
+    ed_dtype dt = x == ED_F32 ? ed_graph_weight_dtype(g) : x;
+    if (dt == x) snprintf(name, cap, "%s", base);
+    else snprintf(name, cap, "%s.%s", base, ed_dtype_name(dt));
+    return dt;
+}
+
 static ed_node *dense_body(ed_node *x, int64_t units, bool bias)
 {
     ed_graph *g = x->graph;
@@ -149,9 +157,8 @@ static ed_node *dense_body(ed_node *x, int64_t units, bool bias)
     if (x->shape.rank < 2) return ed_nn_fail(g, "dense", "x is %s, needs rank >= 2 ([..., in])", t);
     if (units < 1) return ed_nn_fail(g, "dense", "units must be >= 1, got %lld", (long long)units);
     int64_t in = x->shape.dim[x->shape.rank - 1];
-    /* 16-bit for sampling: a param of its own name, the f32 weight's copy (models/generate.c) */
-    ed_dtype wdt = x->dtype == ED_F32 ? ed_graph_weight_dtype(g) : x->dtype;
-    const char *wname = wdt == ED_BF16 ? "w.bf16" : wdt == ED_F16 ? "w.f16" : "w";
+    char wname[16];
+    ed_dtype wdt = ed_matmul_weight_name(g, x->dtype, "w", wname, sizeof wname);
     ed_node *w = scoped_param(g, wname, wdt, ed_shape2(in, units), ED_INIT_GLOROT_UNIFORM);
     ed_node *y;
     if (x->shape.rank == 2) {

@@ -55,6 +55,10 @@ bool ed_activation_parse(const char *s, ed_activation *out);
  * default), b: zeros. Rank > 2: the leading dims are flattened into one [rows, in]
  * matmul and reshaped back (one sgemm for the forward pass and for each gradient). */
 ed_node *ed_dense(ed_node *x, const char *name, int64_t units, bool bias);
+/* The dtype and name of a matmul weight on inputs of dtype x: x and base, or, while g builds
+ * with 16-bit weights (ed_graph_set_weight_dtype) on f32 inputs, bf16/f16 and "base.bf16" /
+ * "base.f16": the copy models/generate.c fills from the f32 param "base". */
+ed_dtype ed_matmul_weight_name(const ed_graph *g, ed_dtype x, const char *base, char *name, size_t cap);
 
 /* n dense layers of sizes[0..n) named name.0 .. name.(n-1), each with a bias and followed
  * by act, except the last unless activate_last. */

@@ -83,10 +83,8 @@ ed_node *ed_denoiser(ed_node *x, ed_node *t, ed_node *cond, ed_node *keep, const
     /* The output layer starts at zero, so the first prediction is 0 and the first
      * loss is the target's variance rather than that plus a random network's output. */
     char wname[256], bname[256];
-    /* sampling with 16-bit weights: "out.w.bf16", a copy of "out.w" like ed_dense's */
-    ed_dtype wdt = x->dtype == ED_F32 ? ed_graph_weight_dtype(g) : x->dtype;
-    snprintf(wname, sizeof wname, "%s.out.w%s%s", ed_scope(g), wdt == x->dtype ? "" : ".",
-             wdt == x->dtype ? "" : ed_dtype_name(wdt));
+    snprintf(bname, sizeof bname, "%s.out.w", ed_scope(g)); /* 16-bit for sampling: a copy, as ed_dense's */
+    ed_dtype wdt = ed_matmul_weight_name(g, x->dtype, bname, wname, sizeof wname);
     snprintf(bname, sizeof bname, "%s.out.b", ed_scope(g));
     ed_node *w = ed_param(g, wname, wdt, ed_shape2(o->hidden, d), (ed_init){ED_INIT_ZEROS, 0});
     ed_node *b = ed_param(g, bname, x->dtype, ed_shape1(d), (ed_init){ED_INIT_ZEROS, 0});
