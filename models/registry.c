@@ -51,6 +51,8 @@ static int fm_prepare(ed_gen_model *m, ed_store *st, const ed_dataset *d, uint64
     (void)st, (void)d, (void)seed, (void)backend;
     ed_fm_opts *o = &m->opts.fm;
     o->signed_range = pick_signed_range(m, o->signed_range, o->net.arch);
+    /* As ddpm's U-Net: samples from an EMA of the weights unless ema_decay is given. */
+    if (o->net.arch == ED_ARCH_CONV && !ed_gen_model_was_set(m, "ema_decay")) o->ema_decay = 0.999;
     return ED_OK;
 }
 
@@ -149,12 +151,23 @@ static int ddpm_prepare(ed_gen_model *m, ed_store *st, const ed_dataset *d, uint
 /* The U-Net's fresh run without --steps and --batch: 1200 steps at batch 64, some 0.3-0.55 s
  * of CPU each on Fashion-MNIST (one thread), so the default run fits minutes of one core
  * (bench/RESULTS.md has the figures against 600). The MLP keeps the trainer's. */
+static void unet_run_defaults(int arch, int64_t *steps, int64_t *batch)
+{
+    if (arch != ED_ARCH_CONV) return;
+    *steps = 1200;
+    *batch = 64;
+}
+
 static void ddpm_run_defaults(const ed_gen_model *m, int64_t *steps, int64_t *batch, double *lr)
 {
     (void)lr;
-    if (m->opts.diffusion.net.arch != ED_ARCH_CONV) return;
-    *steps = 1200;
-    *batch = 64;
+    unet_run_defaults(m->opts.diffusion.net.arch, steps, batch);
+}
+
+static void fm_run_defaults(const ed_gen_model *m, int64_t *steps, int64_t *batch, double *lr)
+{
+    (void)lr;
+    unet_run_defaults(m->opts.fm.net.arch, steps, batch);
 }
 
 static const ed_model_def denoiser_models[] = {
@@ -166,6 +179,7 @@ static const ed_model_def denoiser_models[] = {
      .defaults = fm_defaults,
      .check = fm_check,
      .prepare = fm_prepare,
+     .run_defaults = fm_run_defaults,
      .nsteps = 1,
      .steps = {{.name = "train", .loss = fm_loss}},
      .sample = fm_sample,

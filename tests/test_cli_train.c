@@ -1420,6 +1420,13 @@ static void test_conv_denoisers(void **state)
     ed_store *sl = ed_safetensors_load(TMP "/lin.safetensors", &ml);
     if (!sc || !sl) fail_msg("%s", ed_last_error());
     assert_string_equal(ed_meta_get(mc, "option.beta_end"), "0.02");
+    ed_meta *mf = NULL; /* both U-Nets sample from an EMA of their weights by default */
+    ed_store *sf = ed_safetensors_load(TMP "/flow_matching_c.safetensors", &mf);
+    if (!sf) fail_msg("%s", ed_last_error());
+    assert_string_equal(ed_meta_get(mf, "option.ema_decay"), "0.999");
+    assert_string_equal(ed_meta_get(mc, "option.ema_decay"), "0.999");
+    ed_store_free(sf);
+    ed_meta_free(mf);
     assert_string_equal(ed_meta_get(ml, "option.beta_end"), "0.2");
     assert_string_equal(ed_meta_get(ml, "option.beta_start"), "0.001");
     ed_store_free(sc);

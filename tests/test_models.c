@@ -466,6 +466,29 @@ static bool same_tensor(const ed_tensor *a, const ed_tensor *b)
     return ed_tensor_bytes(a) == ed_tensor_bytes(b) && memcmp(a->data, b->data, ed_tensor_bytes(a)) == 0;
 }
 
+/* The U-Net's fresh run (ddpm's and flow_matching's) without --steps and --batch: 1200
+ * steps at batch 64; the MLP keeps the trainer's defaults. */
+static void test_unet_run_defaults(void **state)
+{
+    (void)state;
+    ed_dataset d;
+    if (ed_dataset_open(&d, "digits", 0, 0) != ED_OK) fail_msg("%s", ed_last_error());
+    const char *names[2] = {"ddpm", "flow_matching"};
+    for (int k = 0; k < 2; k++)
+        for (int conv = 0; conv < 2; conv++) {
+            ed_gen_model m = make_model(names[k], &d);
+            if (conv) set(&m, "arch", "conv");
+            int64_t steps = 1000, batch = 256;
+            double lr = 1e-3;
+            assert_non_null(m.def->run_defaults);
+            m.def->run_defaults(&m, &steps, &batch, &lr);
+            assert_int_equal(steps, conv ? 1200 : 1000);
+            assert_int_equal(batch, conv ? 64 : 256);
+            assert_true(lr == 1e-3);
+        }
+    ed_dataset_free(&d);
+}
+
 /* The EMA is training state: the checkpoint keeps the option and every opt.ema.* tensor,
  * a run resumed from it ends with the store (EMA included) of the run never stopped, and
  * ed_checkpoint_use_ema puts each param's EMA in its place for sampling. */
@@ -671,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_resume_bit_identical_interp),
         cmocka_unit_test(test_resume_bit_identical_jit),
         cmocka_unit_test(test_bad_checkpoints),
+        cmocka_unit_test(test_unet_run_defaults),
         cmocka_unit_test(test_ema_checkpoint_and_resume),
         cmocka_unit_test(test_checkpoint_without_ema),
         cmocka_unit_test(test_loss_falls),
