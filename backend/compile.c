@@ -17,6 +17,8 @@
 
 /* ---- compile ------------------------------------------------------------------ */
 
+static void arena_free(void *arena, size_t bytes);
+
 void ed_program_free(ed_program *p)
 {
     if (!p) return;
@@ -39,7 +41,7 @@ void ed_program_free(ed_program *p)
     free(p->upd_target);
     free(p->upd_stage);
     ed_jit_free(p->jit);
-    ed_aligned_free(p->arena); /* after the views in owned are gone */
+    arena_free(p->arena, p->arena_bytes); /* after the views in owned are gone */
     free(p->ptrs);
     ed_graph_free(p->copy);
     free(p);
@@ -86,22 +88,41 @@ static int check_graph(const ed_graph *g, const ed_store *st, ed_backend backend
     return ED_OK;
 }
 
-/* bytes of zeroed memory for the arena (freed by ed_aligned_free). A large arena asks for
- * transparent huge pages: zeroing 124 MB in 4 KB pages (W9) cost ~0.6 s of page faults on
- * this host, most of a warm compile. */
+/* The arena comes straight from mmap: fresh anonymous pages read as zero, so nothing
+ * is written here and each page is faulted in by the first call that touches it (a
+ * memset here was most of a warm compile: W9's arena is 124 MB). A large arena is 2 MB
+ * aligned and asks for transparent huge pages. */
+enum { ARENA_HUGE = 2 << 20, ARENA_PAGE = 4096 };
+
+static bool arena_is_huge(size_t bytes) { return bytes >= 2 * (size_t)ARENA_HUGE; }
+
+/* The mapped length for bytes (at least a page), or 0 when that overflows. */
+static size_t arena_mapped_bytes(size_t bytes)
+{
+    size_t unit = arena_is_huge(bytes) ? ARENA_HUGE : ARENA_PAGE;
+    if (bytes > SIZE_MAX - 2 * unit) return 0;
+    return bytes ? (bytes + unit - 1) / unit * unit : unit;
+}
+
 static void *arena_alloc(size_t bytes)
 {
-    enum { HUGE = 2 << 20 };
-    if (bytes < 2 * (size_t)HUGE) return ed_aligned_alloc(bytes);
-    size_t rounded = (bytes + HUGE - 1) / HUGE * HUGE;
-    void *p = rounded >= bytes ? aligned_alloc(HUGE, rounded) : NULL;
-    if (!p) {
+    size_t len = arena_mapped_bytes(bytes), slack = arena_is_huge(bytes) ? ARENA_HUGE : 0;
+    char *map = len ? mmap(NULL, len + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : MAP_FAILED;
+    if (map == MAP_FAILED) {
         ed_fail("out of memory: cannot allocate %zu bytes", bytes);
         return NULL;
     }
-    madvise(p, rounded, MADV_HUGEPAGE); /* advice: without it, 4 KB pages */
-    memset(p, 0, rounded);
+    /* keep the aligned len bytes inside the mapping, unmap the slack on both sides */
+    char *p = slack ? (char *)(((uintptr_t)map + slack - 1) / slack * slack) : map;
+    if (p > map) munmap(map, (size_t)(p - map));
+    if (map + len + slack > p + len) munmap(p + len, (size_t)(map + len + slack - (p + len)));
+    if (slack) madvise(p, len, MADV_HUGEPAGE); /* advice: without it, 4 KB pages */
     return p;
+}
+
+static void arena_free(void *arena, size_t bytes)
+{
+    if (arena) munmap(arena, arena_mapped_bytes(bytes));
 }
 
 /* The memory plan along the program's order (a cache hit: the plan stored with it, which

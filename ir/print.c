@@ -76,16 +76,28 @@ void ed_sb_puts(ed_strbuf *b, const char *s) { ed_sb_put(b, s, strlen(s)); }
 
 void ed_sb_putc(ed_strbuf *b, char c) { ed_sb_put(b, &c, 1); }
 
+/* Formats straight into the spare room; only what does not fit is formatted twice (the
+ * printer calls this for every node, so a measuring pass each time doubled its cost). */
 void ed_sb_printf(ed_strbuf *b, const char *fmt, ...)
 {
+    if (!sb_reserve(b, 64)) return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
-    if (n < 0 || !sb_reserve(b, (size_t)n)) return;
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if (n < 0) {
+        b->s[b->len] = '\0';
+        return;
+    }
+    if ((size_t)n >= b->cap - b->len) {
+        if (!sb_reserve(b, (size_t)n)) {
+            b->s[b->len] = '\0';
+            return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
 }
 

@@ -452,6 +452,42 @@ static void test_jit_arena_and_steady_state(void **state)
     ed_graph_free(g);
 }
 
+/* A large arena (mapped, 2 MB aligned, never memset) reads as zero before its first call,
+ * even where a freed program's arena held values, and runs like the interpreter. */
+static void test_jit_large_arena_reads_zero(void **state)
+{
+    (void)state;
+    enum { N = 1100000 }; /* 4.4 MB of f32: the huge-page path */
+    ed_graph *g = ed_graph_parse("graph @big {\n"
+                                 "  %x = input \"x\" : f32[1100000]\n"
+                                 "  %y = mul %x, %x : f32[1100000]\n"
+                                 "  %z = add %y, %x : f32[1100000]\n"
+                                 "  out z = %z\n"
+                                 "}\n",
+                                 "big");
+    assert_non_null(g);
+    ed_tensor *x = ed_tensor_new(ED_F32, ed_shape1(N));
+    for (int i = 0; i < N; i++) ((float *)x->data)[i] = (float)(i % 97) / 8 + 1;
+    ed_feed feed = {"x", x};
+    ed_program *want = compile_with(g, NULL, ED_BACKEND_INTERP, 0);
+    run_ok(want, &feed, 1);
+    for (int round = 0; round < 2; round++) {
+        ed_program *p = compile_with(g, NULL, ED_BACKEND_JIT, 0);
+        assert_true(p->arena_bytes >= (4 << 20));
+        assert_int_equal((uintptr_t)p->arena % (2 << 20), 0);
+        const unsigned char *a = p->arena;
+        size_t nonzero = 0;
+        for (size_t i = 0; i < p->arena_bytes; i++) nonzero += a[i] != 0;
+        assert_int_equal(nonzero, 0); /* round 1: after round 0's arena was filled and freed */
+        run_ok(p, &feed, 1);
+        check_tensors_agree(out(want, "z"), out(p, "z"), 0, "large arena", "z");
+        ed_program_free(p);
+    }
+    ed_program_free(want);
+    ed_tensor_free(x);
+    ed_graph_free(g);
+}
+
 /* The gemm convolutions share a scratch buffer the module holds: a training step through
  * conv2d, its input gradient and its weight gradient allocates nothing per call either. */
 static void test_jit_conv_steady_state(void **state)
@@ -708,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_graph_errors_refuse_compile),
         cmocka_unit_test(test_opt_levels_match_the_interpreter),
         cmocka_unit_test(test_jit_arena_and_steady_state),
+        cmocka_unit_test(test_jit_large_arena_reads_zero),
         cmocka_unit_test(test_jit_conv_steady_state),
         cmocka_unit_test(test_jit_outputs_are_stable),
         cmocka_unit_test(test_compile_stats),

@@ -375,6 +375,27 @@ static void test_failed_graph_prints_its_error(void **state)
     ed_graph_free(g);
 }
 
+/* ed_sb_printf formats into the spare room and grows only for what does not fit: short
+ * and long pieces (past any spare room) land whole, in order, NUL-terminated. */
+static void test_strbuf_printf_grows(void **state)
+{
+    (void)state;
+    char want[4096] = "", piece[512];
+    memset(piece, 'a', 300);
+    piece[300] = '\0';
+    ed_strbuf b = {0};
+    for (int i = 0; i < 40; i++) {
+        const char *tail = i % 7 == 3 ? piece : "";
+        ed_sb_printf(&b, "%d:%s;", i, tail);
+        size_t at = strlen(want);
+        snprintf(want + at, sizeof want - at, "%d:%s;", i, tail);
+    }
+    assert_false(b.failed);
+    assert_int_equal(b.len, strlen(want));
+    assert_string_equal(b.s, want);
+    ed_sb_free(&b);
+}
+
 static void test_cycle_and_null(void **state)
 {
     (void)state;
@@ -843,6 +864,7 @@ int main(void)
         cmocka_unit_test(test_golden_numbers_and_names),
         cmocka_unit_test(test_failed_graph_prints_its_error),
         cmocka_unit_test(test_cycle_and_null),
+        cmocka_unit_test(test_strbuf_printf_grows),
         cmocka_unit_test(test_round_trip_every_op),
         cmocka_unit_test(test_round_trip_all_ops_in_one_graph),
         cmocka_unit_test(test_parse_free_form),
