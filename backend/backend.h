@@ -103,6 +103,14 @@ typedef struct ed_program ed_program;
  * passes, so g itself is never changed; g (ed_run refuses it once it has changed)
  * and the store must outlive the program. */
 ed_program *ed_compile(const ed_graph *g, ed_store *st, const ed_compile_opts *opts);
+
+/* Threads programs run on, the caller included (n <= 0: EDIFICE_THREADS, else the online
+   CPUs): the thread pool's (runtime/pool.h), which splits large kernels and sgemms, and
+   OpenBLAS's (one while the pool splits sgemms; n with EDIFICE_SPLIT_GEMM=0). */
+void ed_set_threads(int n);
+/* What ed_compile does once if ed_set_threads was never called: OpenBLAS to one thread
+   when the pool splits sgemms. */
+void ed_threads_default(void);
 void ed_program_free(ed_program *p);
 
 /* One call. Every input of the graph must be fed once, with its exact dtype and shape.

@@ -297,6 +297,7 @@ ed_program *ed_compile(const ed_graph *src, ed_store *st, const ed_compile_opts 
 {
     ed_compile_opts o;
     ed_compile_cache cc;
+    ed_threads_default();
     if (resolve_opts(opts, &o) != ED_OK || check_graph(src, st, o.backend) != ED_OK ||
         ed_compile_cache_begin(&cc, src, &o) != ED_OK)
         return NULL;

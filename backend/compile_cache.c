@@ -18,12 +18,13 @@ static char *source_text(const ed_graph *src, const ed_compile_opts *o, size_t *
     char *graph = ed_graph_print(src);
     if (!graph) return NULL;
     const char *pipeline = o->passes ? o->passes : ED_DEFAULT_PIPELINE;
-    /* EDIFICE_GEMV_ROWS changes which kernel a small matmul lowers to */
-    const char *fmt = "arena %d\nconv %d\ngemv %d\npasses \"%s\"\n%s";
-    int gemv = ed_gemv_max_rows();
-    int n = snprintf(NULL, 0, fmt, (int)o->arena, (int)o->conv, gemv, pipeline, graph);
+    /* EDIFICE_GEMV_ROWS changes which kernel a small matmul lowers to, EDIFICE_SPLIT_WORK
+       and EDIFICE_SPLIT_GEMM which kernels call the thread pool */
+    const char *fmt = "arena %d\nconv %d\ngemv %d\nsplit %d %d\npasses \"%s\"\n%s";
+    int gemv = ed_gemv_max_rows(), split = ed_split_min_work(), split_gemm = ed_split_gemm_on();
+    int n = snprintf(NULL, 0, fmt, (int)o->arena, (int)o->conv, gemv, split, split_gemm, pipeline, graph);
     char *s = n > 0 ? malloc((size_t)n + 1) : NULL;
-    if (s) snprintf(s, (size_t)n + 1, fmt, (int)o->arena, (int)o->conv, gemv, pipeline, graph);
+    if (s) snprintf(s, (size_t)n + 1, fmt, (int)o->arena, (int)o->conv, gemv, split, split_gemm, pipeline, graph);
     else ed_fail("compile: out of memory");
     free(graph);
     *len = s ? (size_t)n : 0;

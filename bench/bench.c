@@ -101,7 +101,7 @@ int main(int argc, char **argv)
         }
         i++;
     }
-    openblas_set_num_threads(o.threads);
+    ed_set_threads(o.threads); /* the pool and OpenBLAS */
     /* Under mpirun (an EDIFICE_MPI build) W1 and W3 run data parallel; rank 0 reports. */
     if (ed_comm_launched() && ed_comm_init() != ED_OK) {
         fprintf(stderr, "bench: %s\n", ed_last_error());

@@ -55,7 +55,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    openblas_set_num_threads(bo.threads);
+    ed_set_threads(bo.threads); /* the pool and OpenBLAS */
     ed_dataset d = {0};
     ed_gen_model m;
     if (ed_dataset_open(&d, "fashion_mnist", 0, 0) != ED_OK) {

@@ -16,6 +16,8 @@
 #include "models/samplers.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 enum { NPTS = 10000, TEMB = 32 };
 
@@ -58,6 +60,13 @@ static int run_one(const bench_opts *o, const char *what, int full, ed_graph *g,
     return rc;
 }
 
+/* W4NET_ONLY=NAME runs one sampler (the three take ~4 minutes at one thread). */
+static bool wanted(const char *name)
+{
+    const char *only = getenv("W4NET_ONLY");
+    return !only || !*only || strcmp(only, name) == 0;
+}
+
 int bench_w4net(const bench_opts *o)
 {
     static const double one = 1, thousand = 1000;
@@ -66,15 +75,24 @@ int bench_w4net(const bench_opts *o)
     const ed_model eps_model = {w1_net, (void *)&one, ED_PRED_EPS};
     const ed_model flow_model = {w1_net, (void *)&thousand, ED_PRED_VELOCITY};
     int rc = 0;
-    ed_graph *g = ed_graph_new("w4net_ddpm");
-    rc |= run_one(o, "ddpm-1000", 1000, g,
-                  ed_sample_ddpm(g, &eps_model, &spec, &(ed_ddpm_opts){.beta = {.steps = few ? 2 : 1000}}));
-    g = ed_graph_new("w4net_ddim");
-    rc |= run_one(o, "ddim-50", 50, g, ed_sample_ddim(g, &eps_model, &spec, &(ed_ddim_opts){.steps = few ? 2 : 50}));
-    g = ed_graph_new("w4net_fm");
-    rc |= run_one(
-        o, "fm-rk4-20", 20, g,
-        ed_sample_ode(g, &flow_model, &spec,
-                      &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_RK4, .steps = few ? 1 : 20}));
+    ed_graph *g;
+    if (wanted("ddpm-1000")) {
+        g = ed_graph_new("w4net_ddpm");
+        rc |= run_one(o, "ddpm-1000", 1000, g,
+                      ed_sample_ddpm(g, &eps_model, &spec, &(ed_ddpm_opts){.beta = {.steps = few ? 2 : 1000}}));
+    }
+    if (wanted("ddim-50")) {
+        g = ed_graph_new("w4net_ddim");
+        rc |= run_one(o, "ddim-50", 50, g,
+                      ed_sample_ddim(g, &eps_model, &spec, &(ed_ddim_opts){.steps = few ? 2 : 50}));
+    }
+    if (wanted("fm-rk4-20")) {
+        g = ed_graph_new("w4net_fm");
+        rc |= run_one(
+            o, "fm-rk4-20", 20, g,
+            ed_sample_ode(
+                g, &flow_model, &spec,
+                &(ed_ode_opts){.process = {.kind = ED_PROC_FLOW}, .method = ED_ODE_RK4, .steps = few ? 1 : 20}));
+    }
     return rc;
 }

@@ -1,4 +1,5 @@
 /* edifice: dump and run graphs, and train generative models, from the command line. */
+#include "backend/backend.h"
 #include "backend/llvm/llvm_info.h"
 #include "tools/cli.h"
 
@@ -42,6 +43,7 @@ static const char usage[] =
     "--no-cache (any command, anywhere on the line; or EDIFICE_NO_CACHE=1) compiles without the JIT's\n"
     "object cache ($EDIFICE_CACHE_DIR, else ~/.cache/edifice/jit; README.md).\n"
     "EDIFICE_COMPILE_THREADS=N: threads of a cold JIT compile (default: the online CPUs, at most 8).\n"
+    "EDIFICE_THREADS=N: threads programs run on, OpenBLAS's included (default: the online CPUs, at most 64).\n"
     "`edifice COMMAND --help` describes one command.\n";
 
 static int dispatch(int argc, char **argv)
@@ -92,5 +94,6 @@ int main(int argc, char **argv)
     if (argc < 0) return cli_finish_stdout(cli_error(CLI_FAIL, "--check-numerics: cannot set the environment"));
     argc = take_global_flag(argc, argv, "--no-cache", "EDIFICE_NO_CACHE");
     if (argc < 0) return cli_finish_stdout(cli_error(CLI_FAIL, "--no-cache: cannot set the environment"));
+    ed_set_threads(0); /* EDIFICE_THREADS, else the online CPUs */
     return cli_finish_stdout(dispatch(argc, argv));
 }

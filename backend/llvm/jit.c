@@ -12,6 +12,7 @@
 #include "runtime/comm.h"
 #include "runtime/error.h"
 #include "runtime/philox.h"
+#include "runtime/pool.h"
 
 #include <cblas.h>
 #include <llvm-c/Analysis.h>
@@ -183,6 +184,8 @@ static int define_symbols(LLVMOrcLLJITRef jit)
         {"ed_rng_loop_seed", (void *)ed_rng_loop_seed},
         {"ed_scalar_eval3", (void *)ed_scalar_eval3},
         {"ed_comm_allreduce", (void *)ed_comm_allreduce},
+        {"ed_pool_run", (void *)ed_pool_run},
+        {"ed_pool_threads", (void *)ed_pool_threads},
     };
     enum { N = sizeof syms / sizeof syms[0] };
     LLVMOrcCSymbolMapPair pairs[N];

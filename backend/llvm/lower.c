@@ -44,10 +44,13 @@ LLVMValueRef ed_cg_alloca(ed_cg *cg, LLVMTypeRef ty)
     return a;
 }
 
-ed_loop ed_loop_open(ed_cg *cg)
+ed_loop ed_loop_open(ed_cg *cg) { return ed_loop_open_at(cg, ed_cg_i64(cg, 0)); }
+
+ed_loop ed_loop_open_at(ed_cg *cg, LLVMValueRef start)
 {
     ed_loop l;
     l.pre = LLVMGetInsertBlock(cg->b);
+    l.start = start;
     l.body = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "loop");
     LLVMBuildBr(cg->b, l.body);
     LLVMPositionBuilderAtEnd(cg->b, l.body);
@@ -56,14 +59,16 @@ ed_loop ed_loop_open(ed_cg *cg)
 }
 
 /* Do-while form: callers only open loops with n > 0 (empty kernels emit nothing). */
-void ed_loop_close(ed_cg *cg, ed_loop *l, int64_t n)
+void ed_loop_close(ed_cg *cg, ed_loop *l, int64_t n) { ed_loop_close_at(cg, l, ed_cg_i64(cg, n)); }
+
+void ed_loop_close_at(ed_cg *cg, ed_loop *l, LLVMValueRef end)
 {
     LLVMValueRef next = LLVMBuildNUWAdd(cg->b, l->i, ed_cg_i64(cg, 1), "");
-    LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSLT, next, ed_cg_i64(cg, n), "");
+    LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSLT, next, end, "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
     LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "done");
     LLVMBuildCondBr(cg->b, more, l->body, exit);
-    LLVMValueRef vals[2] = {ed_cg_i64(cg, 0), next};
+    LLVMValueRef vals[2] = {l->start, next};
     LLVMBasicBlockRef from[2] = {l->pre, latch};
     LLVMAddIncoming(l->i, vals, from, 2);
     LLVMPositionBuilderAtEnd(cg->b, exit);
@@ -104,6 +109,55 @@ static walk_shape collapse(ed_shape s, const ed_lop *ops, int nops)
 }
 
 static void walk_level(ed_cg *cg, const walk_shape *w, int a, const ed_lop *ops, LLVMValueRef *off, ed_walk_body body,
+                       void *ud);
+
+/* Elements per unit of a split one-axis walk: blocks of a constant count keep the loop
+   that vectorizes free of a run-time remainder. */
+#define SPLIT_BLOCK 256
+
+/* Elements [first + j * count, ...) for j in 0..count-1 of a one-axis walk, if cond. */
+static void walk_run(ed_cg *cg, const walk_shape *w, const ed_lop *ops, LLVMValueRef *off, ed_walk_body body, void *ud,
+                     LLVMValueRef cond, LLVMValueRef first, int64_t count, LLVMValueRef blocks_end)
+{
+    LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "run");
+    LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "after");
+    LLVMBuildCondBr(cg->b, cond, run, after);
+    LLVMPositionBuilderAtEnd(cg->b, run);
+    ed_loop outer = {0};
+    if (blocks_end) outer = ed_loop_open_at(cg, first);
+    LLVMValueRef start = blocks_end ? LLVMBuildNSWMul(cg->b, outer.i, ed_cg_i64(cg, count), "") : first;
+    ed_loop l = ed_loop_open(cg);
+    LLVMValueRef i = LLVMBuildNSWAdd(cg->b, start, l.i, "");
+    LLVMValueRef inner[ED_WALK_MAX_OPS];
+    for (int k = 0; k < w->nops; k++)
+        inner[k] = LLVMBuildNSWAdd(cg->b, off[k], LLVMBuildNSWMul(cg->b, i, ed_cg_i64(cg, w->stride[k][0]), ""), "");
+    walk_level(cg, w, 1, ops, inner, body, ud);
+    ed_loop_close(cg, &l, count);
+    if (blocks_end) ed_loop_close_at(cg, &outer, blocks_end);
+    LLVMBuildBr(cg->b, after);
+    LLVMPositionBuilderAtEnd(cg->b, after);
+}
+
+/* A split kernel's one-axis walk over blocks [begin, end) of SPLIT_BLOCK elements: the
+   whole blocks, then the last, short one in the chunk that holds it. */
+static void walk_blocks(ed_cg *cg, const walk_shape *w, const ed_lop *ops, LLVMValueRef *off, ed_walk_body body,
+                        void *ud)
+{
+    const ed_split *sp = cg->split;
+    int64_t whole = w->dim[0] / SPLIT_BLOCK, tail = w->dim[0] % SPLIT_BLOCK;
+    if (whole > 0) {
+        LLVMValueRef over = LLVMBuildICmp(cg->b, LLVMIntSGT, sp->end, ed_cg_i64(cg, whole), "");
+        LLVMValueRef end = LLVMBuildSelect(cg->b, over, ed_cg_i64(cg, whole), sp->end, "");
+        LLVMValueRef any = LLVMBuildICmp(cg->b, LLVMIntSLT, sp->begin, end, "");
+        walk_run(cg, w, ops, off, body, ud, any, sp->begin, SPLIT_BLOCK, end);
+    }
+    if (tail > 0) {
+        LLVMValueRef last = LLVMBuildICmp(cg->b, LLVMIntSGT, sp->end, ed_cg_i64(cg, whole), "");
+        walk_run(cg, w, ops, off, body, ud, last, ed_cg_i64(cg, whole * SPLIT_BLOCK), tail, NULL);
+    }
+}
+
+static void walk_level(ed_cg *cg, const walk_shape *w, int a, const ed_lop *ops, LLVMValueRef *off, ed_walk_body body,
                        void *ud)
 {
     if (a == w->rank) {
@@ -112,14 +166,22 @@ static void walk_level(ed_cg *cg, const walk_shape *w, int a, const ed_lop *ops,
         body(cg, ptrs, ud);
         return;
     }
-    ed_loop l = ed_loop_open(cg);
+    /* A split kernel's first walk covers [begin, end) of its first axis (lower_split.c). */
+    ed_split *sp = cg->split;
+    bool ranged = a == 0 && sp && sp->depth == 1 && sp->walks == 1;
+    if (ranged && w->rank == 1 && sp->blocks) {
+        walk_blocks(cg, w, ops, off, body, ud);
+        return;
+    }
+    ed_loop l = ranged ? ed_loop_open_at(cg, sp->begin) : ed_loop_open(cg);
     LLVMValueRef inner[ED_WALK_MAX_OPS];
     for (int k = 0; k < w->nops; k++) {
         LLVMValueRef step = LLVMBuildNSWMul(cg->b, l.i, ed_cg_i64(cg, w->stride[k][a]), "");
         inner[k] = LLVMBuildNSWAdd(cg->b, off[k], step, "");
     }
     walk_level(cg, w, a + 1, ops, inner, body, ud);
-    ed_loop_close(cg, &l, w->dim[a]);
+    if (ranged) ed_loop_close_at(cg, &l, sp->end);
+    else ed_loop_close(cg, &l, w->dim[a]);
 }
 
 void ed_lower_walk(ed_cg *cg, ed_shape shape, ed_lop *ops, int nops, ed_walk_body body, void *ud)
@@ -128,7 +190,12 @@ void ed_lower_walk(ed_cg *cg, ed_shape shape, ed_lop *ops, int nops, ed_walk_bod
     walk_shape w = collapse(shape, ops, nops);
     LLVMValueRef off[ED_WALK_MAX_OPS];
     for (int k = 0; k < nops; k++) off[k] = ed_cg_i64(cg, ops[k].base);
+    ed_split *sp = cg->split;
+    if (sp && sp->depth == 0 && ++sp->walks == 1)
+        sp->extent = w.rank == 1 && sp->blocks ? (w.dim[0] + SPLIT_BLOCK - 1) / SPLIT_BLOCK : w.rank ? w.dim[0] : 1;
+    if (sp) sp->depth++;
     walk_level(cg, &w, 0, ops, off, body, ud);
+    if (sp) sp->depth--;
 }
 
 /* ---- support table --------------------------------------------------------------- */
@@ -180,7 +247,12 @@ static void *alloc_array(int n, size_t size)
  * the kernel reads it through the output pointer instead (emit_kernel). */
 LLVMValueRef ed_lower_declare_kernel(ed_cg *cg, const ed_node *n, const char *name, const int64_t *offsets)
 {
-    int np = n->nin + 3;
+    return ed_lower_declare_kernel_n(cg, n, name, offsets, 0);
+}
+
+LLVMValueRef ed_lower_declare_kernel_n(ed_cg *cg, const ed_node *n, const char *name, const int64_t *offsets, int extra)
+{
+    int np = n->nin + 3 + extra;
     LLVMTypeRef *params = alloc_array(np, sizeof *params);
     if (!params) return NULL;
     for (int k = 0; k < np; k++) params[k] = k <= n->nin ? cg->ptr : cg->i64;
@@ -198,7 +270,7 @@ LLVMValueRef ed_lower_declare_kernel(ed_cg *cg, const ed_node *n, const char *na
     return fn;
 }
 
-static int emit_body(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
+int ed_lower_body(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 {
     switch (ed_ops[n->op].kind) {
     case ED_KIND_ELEM: ed_lower_elem(cg, n, args); break;
@@ -227,14 +299,17 @@ static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n, const char *prefix,
     char name[256];
     snprintf(name, sizeof name, "%.200sk%d_%s", prefix, n->id, ed_op_name(n->op));
     if (n->op == ED_OP_LOOP) return ed_lower_loop(cg, n, name);
-    LLVMValueRef fn = ed_lower_declare_kernel(cg, n, name, offsets);
+    bool split;
+    LLVMValueRef fn = ed_lower_split_kernel(cg, n, name, offsets, &split);
+    if (fn || split) return fn;
+    fn = ed_lower_declare_kernel(cg, n, name, offsets);
     LLVMValueRef *args = fn ? alloc_array(n->nin + 1, sizeof *args) : NULL;
     if (!args) return NULL;
     cg->fn = fn;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
     for (int k = 0; k <= n->nin; k++)
         args[k] = LLVMGetParam(fn, k > 0 && ed_arena_inplace_input(n, k - 1, offsets) ? 0 : (unsigned)k);
-    int st = emit_body(cg, n, args);
+    int st = ed_lower_body(cg, n, args);
     free(args);
     if (st != ED_OK) return NULL;
     LLVMBuildRetVoid(cg->b);

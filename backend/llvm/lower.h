@@ -11,6 +11,17 @@
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
 
+/* A kernel being emitted over a range [begin, end) of its first walk's first axis
+ * (lower_split.c): the walk counts the walks it opens and records that axis's extent. */
+typedef struct {
+    LLVMValueRef begin, end; /* the kernel's last two parameters */
+    bool blocks;             /* a one-axis walk splits in blocks of elements (not groups) */
+    int depth;               /* walks open */
+    int walks;               /* walks opened at depth 0: a split kernel has exactly one */
+    int64_t extent;          /* the first axis of the first walk (after collapsing) */
+    int64_t grain;           /* a matmul's: blocks per chunk at least */
+} ed_split;
+
 typedef struct {
     LLVMContextRef ctx;
     LLVMModuleRef mod;
@@ -21,6 +32,7 @@ typedef struct {
     ed_conv_lowering conv;     /* the convolutions' form (lower_conv.c) */
     LLVMValueRef conv_scratch; /* the im2col buffer all gemm convolutions share, or NULL */
     int64_t conv_scratch_bytes;
+    ed_split *split; /* NULL: kernels cover their whole output */
 } ed_cg;
 
 /* One operand of a strided walk: element type, base pointer, offsets in elements. */
@@ -46,10 +58,13 @@ void ed_lower_walk(ed_cg *cg, ed_shape shape, ed_lop *ops, int nops, ed_walk_bod
  * with the same n jumps back and leaves the builder after the loop. */
 typedef struct {
     LLVMBasicBlockRef body, pre;
-    LLVMValueRef i;
+    LLVMValueRef i, start;
 } ed_loop;
 ed_loop ed_loop_open(ed_cg *cg);
 void ed_loop_close(ed_cg *cg, ed_loop *l, int64_t n);
+/* i = start..end-1 with run-time bounds, start < end. */
+ed_loop ed_loop_open_at(ed_cg *cg, LLVMValueRef start);
+void ed_loop_close_at(ed_cg *cg, ed_loop *l, LLVMValueRef end);
 
 LLVMTypeRef ed_cg_type(ed_cg *cg, ed_dtype dt);
 LLVMValueRef ed_cg_i64(ed_cg *cg, int64_t v);
@@ -118,6 +133,9 @@ LLVMValueRef ed_lower_loop(ed_cg *cg, const ed_node *n, const char *name);
 /* Shared by lower.c and lower_loop.c. */
 /* offsets: the memory plan of n's graph (in-place inputs lose noalias), or NULL. */
 LLVMValueRef ed_lower_declare_kernel(ed_cg *cg, const ed_node *n, const char *name, const int64_t *offsets);
+/* The same with `extra` i64 parameters after call (a range kernel's begin and end). */
+LLVMValueRef ed_lower_declare_kernel_n(ed_cg *cg, const ed_node *n, const char *name, const int64_t *offsets,
+                                       int extra);
 /* kern[id] = the kernel of each computed node of g (names start with prefix); offsets
  * is g's memory plan (ed_arena_plan), which says which inputs are written in place. */
 int ed_lower_kernels(ed_cg *cg, const ed_graph *g, const char *prefix, const int64_t *offsets, LLVMValueRef *kern);
@@ -130,6 +148,18 @@ LLVMValueRef ed_cg_byte_gep(ed_cg *cg, LLVMValueRef base, int64_t off);
 bool ed_lower_elem_ok(ed_op op);
 bool ed_lower_move_ok(ed_op op);
 bool ed_lower_index_ok(ed_op op);
+
+/* The body of computed node n's kernel at the builder (emit_kernel's switch). */
+int ed_lower_body(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+/* Node n's kernel as a call of the thread pool (lower_split.c) over a range kernel, when n
+ * is large and its outputs split into independent ranges; else NULL with *split false
+ * (emit it whole). NULL with *split true: failed, ed_last_error() says why. */
+int ed_split_min_work(void); /* SPLIT_MIN_WORK, or EDIFICE_SPLIT_WORK (0: never) */
+/* Is matmul n split over the pool: sgemm/dgemm calls on row or column blocks, or on
+   batch ranges, each with OpenBLAS at one thread (lower_matmul.c)? */
+bool ed_split_gemm_applies(const ed_node *n);
+bool ed_split_gemm_on(void); /* EDIFICE_SPLIT_GEMM=0: OpenBLAS's own threads instead */
+LLVMValueRef ed_lower_split_kernel(ed_cg *cg, const ed_node *n, const char *name, const int64_t *offsets, bool *split);
 
 /* Build the whole module (kernels + ed_entry) into cg->mod. offsets[id] is node id's
  * byte offset in the arena, or -1 for a leaf bound through the values table. */

@@ -7,6 +7,7 @@
 
 #include <cblas.h>
 #include <stdlib.h>
+#include <string.h>
 
 static LLVMValueRef offsets_table(ed_cg *cg, const int64_t *v, int64_t n)
 {
@@ -20,6 +21,27 @@ static LLVMValueRef offsets_table(ed_cg *cg, const int64_t *v, int64_t n)
     LLVMSetGlobalConstant(g, 1);
     LLVMSetLinkage(g, LLVMPrivateLinkage);
     return g;
+}
+
+/* A split matmul's unit is a block of this many rows (or columns) of the result: a
+   multiple of every sgemm micro-tile, so only the last block has a ragged edge. */
+#define GEMM_SPLIT_BLOCK 32
+/* Multiply-adds per chunk below which a split is not worth a worker. */
+#define GEMM_SPLIT_MIN_MACS (1 << 18)
+
+bool ed_split_gemm_on(void)
+{
+    const char *env = getenv("EDIFICE_SPLIT_GEMM");
+    return !(env && strcmp(env, "0") == 0);
+}
+
+bool ed_split_gemm_applies(const ed_node *n)
+{
+    if (!ed_split_gemm_on()) return false;
+    const ed_shape as = n->in[0]->shape, os = n->shape;
+    int64_t k = as.dim[as.rank - (n->attr.ta ? 2 : 1)];
+    int64_t macs = ed_shape_numel(os) * k;
+    return macs >= 2 * GEMM_SPLIT_MIN_MACS && !ed_gemv_applies(n) && !ed_dtype_is_16bit(n->in[1]->dtype);
 }
 
 int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
@@ -66,19 +88,47 @@ int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     LLVMTypeRef bi = sizeof(blasint) == 8 ? cg->i64 : cg->i32;
 #define BI(v) LLVMConstInt(bi, (unsigned long long)(v), 0)
     LLVMTypeRef params[14] = {cg->i32, cg->i32, cg->i32, bi, bi, bi, ety, cg->ptr, bi, cg->ptr, bi, ety, cg->ptr, bi};
-    LLVMValueRef A, B, C;
+    LLVMValueRef A, B, C, M = BI(m), N = BI(nn);
     ed_loop l = {0};
+    ed_split *sp = cg->split;
     if (nbatch == 1) {
         A = LLVMBuildInBoundsGEP2(b, ety, args[1], (LLVMValueRef[]){ed_cg_i64(cg, offs[0])}, 1, "");
         B = LLVMBuildInBoundsGEP2(b, ety, args[2], (LLVMValueRef[]){ed_cg_i64(cg, offs[1])}, 1, "");
         C = args[0];
+        if (sp) { /* blocks [begin, end) of the result's rows (a's) or columns (b's), the larger */
+            bool rows = m >= nn;
+            int64_t len = rows ? m : nn;
+            sp->walks = 1;
+            sp->extent = (len + GEMM_SPLIT_BLOCK - 1) / GEMM_SPLIT_BLOCK;
+            int64_t block_macs = GEMM_SPLIT_BLOCK * (rows ? nn : m) * k;
+            sp->grain = (GEMM_SPLIT_MIN_MACS + block_macs - 1) / block_macs;
+            LLVMValueRef first = LLVMBuildMul(b, sp->begin, ed_cg_i64(cg, GEMM_SPLIT_BLOCK), "");
+            LLVMValueRef last = LLVMBuildMul(b, sp->end, ed_cg_i64(cg, GEMM_SPLIT_BLOCK), "");
+            LLVMValueRef over = LLVMBuildICmp(b, LLVMIntSGT, last, ed_cg_i64(cg, len), "");
+            last = LLVMBuildSelect(b, over, ed_cg_i64(cg, len), last, "");
+            LLVMValueRef count = LLVMBuildIntCast2(b, LLVMBuildSub(b, last, first, ""), bi, 1, "");
+            /* row r of a is at r * a_cols, or column r at r when a is transposed; likewise b */
+            LLVMValueRef step = ed_cg_i64(cg, rows ? (n->attr.ta ? 1 : a_cols) : (n->attr.tb ? b_cols : 1));
+            LLVMValueRef at = LLVMBuildMul(b, first, step, "");
+            if (rows) A = LLVMBuildInBoundsGEP2(b, ety, A, &at, 1, "");
+            else B = LLVMBuildInBoundsGEP2(b, ety, B, &at, 1, "");
+            LLVMValueRef c_at = rows ? LLVMBuildMul(b, first, ed_cg_i64(cg, nn), "") : first;
+            C = LLVMBuildInBoundsGEP2(b, ety, C, &c_at, 1, "");
+            if (rows) M = count;
+            else N = count;
+        }
     } else {
         LLVMValueRef tab = offsets_table(cg, offs, 2 * nbatch);
         if (!tab) {
             free(offs);
             return ed_fail("backend jit: out of memory");
         }
-        l = ed_loop_open(cg);
+        if (sp) { /* matrices [begin, end) of the batch */
+            sp->walks = 1;
+            sp->extent = nbatch;
+            sp->grain = (GEMM_SPLIT_MIN_MACS + m * nn * k - 1) / (m * nn * k);
+        }
+        l = sp ? ed_loop_open_at(cg, sp->begin) : ed_loop_open(cg);
         LLVMValueRef ia = LLVMBuildInBoundsGEP2(b, cg->i64, tab, &l.i, 1, "");
         LLVMValueRef ib = LLVMBuildInBoundsGEP2(b, cg->i64, ia, (LLVMValueRef[]){ed_cg_i64(cg, nbatch)}, 1, "");
         LLVMValueRef oa = LLVMBuildLoad2(b, cg->i64, ia, ""), ob = LLVMBuildLoad2(b, cg->i64, ib, "");
@@ -91,8 +141,8 @@ int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     LLVMValueRef cargs[14] = {LLVMConstInt(cg->i32, CblasRowMajor, 0),
                               LLVMConstInt(cg->i32, n->attr.ta ? CblasTrans : CblasNoTrans, 0),
                               LLVMConstInt(cg->i32, n->attr.tb ? CblasTrans : CblasNoTrans, 0),
-                              BI(m),
-                              BI(nn),
+                              M,
+                              N,
                               BI(k),
                               LLVMConstReal(ety, 1.0),
                               A,
@@ -104,6 +154,7 @@ int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
                               BI(nn)};
 #undef BI
     ed_cg_call(cg, f32 ? "cblas_sgemm" : "cblas_dgemm", cg->vd, params, 14, cargs);
-    if (nbatch != 1) ed_loop_close(cg, &l, nbatch);
+    if (nbatch != 1 && sp) ed_loop_close_at(cg, &l, sp->end);
+    else if (nbatch != 1) ed_loop_close(cg, &l, nbatch);
     return ED_OK;
 }
