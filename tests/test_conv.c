@@ -50,6 +50,14 @@ static const conv_case cases[] = {
     {{4, {3, 4, 9, 8}}, {4, {6, 2, 3, 3}}, {.dilation = {2, 1}, .padding = {1, 2}, .groups = 2}},
     {{4, {1, 3, 5, 7}}, {4, {2, 3, 1, 3}}, {.padding = {0, 1}}},
     {{4, {3, 4, 6, 5}}, {4, {4, 2, 3, 3}}, {.padding = {3, 1}, .groups = 2}},
+    /* stride 1 with fewer outputs than inputs on planes of 512+ pixels runs one sgemm per
+     * tap over padded planes (conv2d and its weight gradient; conv_transpose2d when the
+     * flipped kernel has fewer outputs): unpadded, dilated and grouped, a 1-row kernel */
+    {{4, {2, 6, 23, 25}}, {4, {2, 6, 3, 3}}, {.padding = {1, 1}}},
+    {{4, {1, 8, 24, 27}}, {4, {2, 4, 3, 3}}, {.dilation = {2, 1}, .padding = {2, 1}, .groups = 2}},
+    {{4, {2, 5, 26, 24}}, {4, {3, 5, 1, 3}}, {.padding = {0, 1}}},
+    {{4, {1, 4, 26, 26}}, {4, {2, 4, 3, 3}}, {.groups = 1}},
+    {{4, {1, 2, 25, 23}}, {4, {5, 2, 3, 3}}, {.dilation = {1, 2}, .padding = {1, 2}}},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 

@@ -2,7 +2,9 @@
  * cg kh kw x nb oh ow matrix col[(ci, p, q)][(b, i, j)] = x[b, ci, i sh - ph + p dh,
  * j sw - pw + q dw] (0 outside); conv2d is W_g col, its input gradient col2im(W_g^T dy_g)
  * (at stride 1 a conv2d of dy with the flipped kernel instead), its weight gradient the
- * sum over chunks of dy_g col^T, where dy_g is the chunk's outputs gathered as og x nb oh ow. One chunk is one sgemm wide enough for BLAS and its threads. */
+ * sum over chunks of dy_g col^T, where dy_g is the chunk's outputs gathered as og x nb oh ow. One chunk is one sgemm wide enough for BLAS and its threads.
+ * Stride 1 with fewer outputs than inputs on large planes skips im2col: one sgemm per
+ * kernel tap over the once-padded input (below, "shifted taps"). */
 #include "backend/llvm/conv_gemm.h"
 
 #include <cblas.h>
@@ -30,10 +32,15 @@ static int64_t chunk_of(const ed_conv_geom *g)
     return openblas_get_num_threads() > 1 ? ed_conv_gemm_chunk_max(g) : 1;
 }
 
-/* The columns, then the chunk's outputs as og x nb oh ow, for the largest chunk. */
+static int64_t shift_scratch(const ed_conv_geom *g);
+
+/* The columns, then the chunk's outputs as og x nb oh ow, for the largest chunk (or the
+ * shifted form's pieces, if larger). */
 int64_t ed_conv_gemm_scratch(const ed_conv_geom *g)
 {
-    return (g->cg * g->kh * g->kw + g->og) * ed_conv_gemm_chunk_max(g) * g->oh * g->ow;
+    int64_t im2col = (g->cg * g->kh * g->kw + g->og) * ed_conv_gemm_chunk_max(g) * g->oh * g->ow;
+    int64_t shifted = shift_scratch(g);
+    return shifted > im2col ? shifted : im2col;
 }
 
 static bool is_pointwise(const ed_conv_geom *g)
@@ -173,11 +180,98 @@ static const float *columns(float *col, const float *x, const ed_conv_geom *g, i
     return col;
 }
 
+/* ---- stride 1 as one sgemm per tap ----------------------------------------------------
+ * With the input padded once into planes hp x wp (wp = w + 2 pw), tap (p, q) of a stride-1
+ * convolution reads, for the output pixel at row i and column j, the padded pixel
+ * (i + p dh) wp + j + q dw: one run of oh wp floats per channel from offset p dh wp + q dw,
+ * channels a plane apart. So the taps are og x cg by cg x oh wp sgemms summed with beta 1,
+ * straight from the padded planes with no im2col; the wp - ow extra columns per output row
+ * read past the row (or into the next channel) and are dropped when the rows are copied
+ * out. Measured (bench/HISTORY.md, "shifted taps"): 15-22% faster than im2col for fewer
+ * outputs than inputs on 28x28 planes (48 -> 16, 32 -> 16), where im2col's columns are
+ * large and its sgemm narrow; slower at 14x14 and 7x7 and for more outputs than inputs,
+ * where each tap's sum over only cg channels costs more than the copy it saves. */
+#define SHIFT_MIN_PLANE 512
+
+static bool shifts(const ed_conv_geom *g)
+{
+    return g->sh == 1 && g->sw == 1 && !is_pointwise(g) && g->og < g->cg && g->oh * g->ow >= SHIFT_MIN_PLANE;
+}
+
+typedef struct {
+    int64_t wp, plane, taps; /* padded row and plane, kh kw */
+    int64_t weights, input;  /* float offsets of the per-tap weights and the padded planes */
+    int64_t out, total;      /* of the og x oh wp outputs, and the floats of it all */
+} shift_layout;
+
+/* Each piece starts on a cache line. */
+static int64_t line_up(int64_t floats) { return (floats + 15) / 16 * 16; }
+
+static shift_layout shift_layout_of(const ed_conv_geom *g)
+{
+    shift_layout s;
+    s.wp = g->w + 2 * g->pw;
+    s.plane = (g->h + 2 * g->ph) * s.wp;
+    s.taps = g->kh * g->kw;
+    s.weights = 0;
+    s.input = line_up(s.taps * g->o * g->cg);
+    /* the last tap reads (kw - 1) dw floats past the last plane, in the dropped columns */
+    s.out = s.input + line_up(g->cg * s.plane + (g->kw - 1) * g->dw);
+    s.total = s.out + g->og * g->oh * s.wp;
+    return s;
+}
+
+/* The cg channels of one image and group into the interior of the padded planes. */
+static void pad_channels(float *padded, const float *xg, const ed_conv_geom *g, const shift_layout *s)
+{
+    for (int64_t ci = 0; ci < g->cg; ci++)
+        for (int64_t r = 0; r < g->h; r++)
+            memcpy(padded + ci * s->plane + (r + g->ph) * s->wp + g->pw, xg + (ci * g->h + r) * g->w,
+                   (size_t)g->w * sizeof *padded);
+}
+
+static void conv2d_shifted(float *y, const float *x, const float *w, const ed_conv_geom *g, float *scratch)
+{
+    shift_layout s = shift_layout_of(g);
+    float *wt = scratch + s.weights, *padded = scratch + s.input, *out = scratch + s.out;
+    int64_t image = g->h * g->w, plane = g->oh * g->ow, ncols = g->oh * s.wp;
+    /* wt [grp, tap, oi, ci] = w [grp og + oi, ci, tap]: each tap's weights as an og x cg matrix */
+    for (int64_t grp = 0; grp < g->groups; grp++)
+        for (int64_t t = 0; t < s.taps; t++)
+            for (int64_t oi = 0; oi < g->og; oi++)
+                for (int64_t ci = 0; ci < g->cg; ci++)
+                    wt[((grp * s.taps + t) * g->og + oi) * g->cg + ci] =
+                        w[((grp * g->og + oi) * g->cg + ci) * s.taps + t];
+    /* the borders stay zero: every image writes the same interior */
+    memset(padded, 0, (size_t)(s.out - s.input) * sizeof *padded);
+    for (int64_t b = 0; b < g->n; b++)
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            pad_channels(padded, x + (b * g->c + grp * g->cg) * image, g, &s);
+            for (int64_t t = 0; t < s.taps; t++) {
+                int64_t p = t / g->kw, q = t % g->kw;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)g->og, (blasint)ncols, (blasint)g->cg,
+                            1.0f, wt + (grp * s.taps + t) * g->og * g->cg, (blasint)g->cg,
+                            padded + p * g->dh * s.wp + q * g->dw, (blasint)s.plane, t ? 1.0f : 0.0f, out,
+                            (blasint)ncols);
+            }
+            float *yg = y + (b * g->o + grp * g->og) * plane;
+            for (int64_t oi = 0; oi < g->og; oi++)
+                for (int64_t i = 0; i < g->oh; i++)
+                    memcpy(yg + oi * plane + i * g->ow, out + oi * ncols + i * s.wp, (size_t)g->ow * sizeof *yg);
+        }
+}
+
+static int64_t shift_scratch(const ed_conv_geom *g) { return shifts(g) ? shift_layout_of(g).total : 0; }
+
 void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col)
 {
     int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, chunk = chunk_of(g);
     if (k == 0) { /* an empty sum: BLAS may not touch C */
         memset(y, 0, (size_t)(g->n * g->o * plane) * sizeof *y);
+        return;
+    }
+    if (chunk == 1 && shifts(g)) {
+        conv2d_shifted(y, x, w, g, col);
         return;
     }
     float *out = col + k * chunk * plane;
@@ -269,9 +363,45 @@ void ed_conv_transpose2d_gemm_f32(float *x, const float *y, const float *w, cons
     }
 }
 
+/* The weight gradient tap by tap: dw_t += dy' X_t^T per image, dy' being dy's rows widened
+ * to wp with zeros in the extra columns (so the columns read past a row add nothing). */
+static void weight_grad_shifted(float *dw, const float *x, const float *dy, const ed_conv_geom *g, float *scratch)
+{
+    shift_layout s = shift_layout_of(g);
+    float *dwt = scratch + s.weights, *padded = scratch + s.input, *dyw = scratch + s.out;
+    int64_t image = g->h * g->w, plane = g->oh * g->ow, ncols = g->oh * s.wp;
+    memset(dwt, 0, (size_t)(s.taps * g->o * g->cg) * sizeof *dwt);
+    memset(padded, 0, (size_t)(s.out - s.input) * sizeof *padded);
+    memset(dyw, 0, (size_t)(g->og * ncols) * sizeof *dyw);
+    for (int64_t b = 0; b < g->n; b++)
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            pad_channels(padded, x + (b * g->c + grp * g->cg) * image, g, &s);
+            const float *dyg = dy + (b * g->o + grp * g->og) * plane;
+            for (int64_t oi = 0; oi < g->og; oi++)
+                for (int64_t i = 0; i < g->oh; i++)
+                    memcpy(dyw + oi * ncols + i * s.wp, dyg + oi * plane + i * g->ow, (size_t)g->ow * sizeof *dyw);
+            for (int64_t t = 0; t < s.taps; t++) {
+                int64_t p = t / g->kw, q = t % g->kw;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)g->og, (blasint)g->cg, (blasint)ncols,
+                            1.0f, dyw, (blasint)ncols, padded + p * g->dh * s.wp + q * g->dw, (blasint)s.plane, 1.0f,
+                            dwt + (grp * s.taps + t) * g->og * g->cg, (blasint)g->cg);
+            }
+        }
+    for (int64_t grp = 0; grp < g->groups; grp++)
+        for (int64_t t = 0; t < s.taps; t++)
+            for (int64_t oi = 0; oi < g->og; oi++)
+                for (int64_t ci = 0; ci < g->cg; ci++)
+                    dw[((grp * g->og + oi) * g->cg + ci) * s.taps + t] =
+                        dwt[((grp * s.taps + t) * g->og + oi) * g->cg + ci];
+}
+
 void ed_conv2d_weight_grad_gemm_f32(float *dw, const float *x, const float *dy, const ed_conv_geom *g, float *col)
 {
     int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, chunk = chunk_of(g);
+    if (plane > 0 && k > 0 && chunk == 1 && shifts(g)) {
+        weight_grad_shifted(dw, x, dy, g, col);
+        return;
+    }
     memset(dw, 0, (size_t)(g->o * k) * sizeof *dw);
     if (plane == 0 || g->og == 0 || k == 0) return;
     float *dys = col + k * chunk * plane;
