@@ -16,6 +16,7 @@ static const char *const likelihoods[] = {"bernoulli", "gaussian", NULL};
 static const char *const denoisers[] = {"mlp", "dit", NULL};
 static const char *const objectives[] = {"diffusion", "flow_matching", NULL}; /* as dit's */
 static const char *const schedules[] = {"linear", "cosine", NULL};
+static const char *const vae_archs[] = {"mlp", "conv", NULL}; /* as vae's */
 
 #define LD(field) offsetof(ed_latent_opts, field)
 const ed_option ed_latent_options[] = {
@@ -67,6 +68,10 @@ const ed_option ed_latent_options[] = {
      "the VAE's activation (from --vae)", NULL},
     {"vae_likelihood", ED_OPTION_ENUM, LD(vae.likelihood), ED_VAE_BERNOULLI, 0, 0, likelihoods,
      "the VAE's likelihood (from --vae)", NULL},
+    {"vae_arch", ED_OPTION_ENUM, LD(vae.arch), ED_VAE_MLP, 0, 0, vae_archs, "the VAE's architecture (from --vae)",
+     NULL},
+    {"vae_channels", ED_OPTION_SIZES, LD(vae.channels), 0, 1, 4096, NULL, "the conv VAE's channels (from --vae)",
+     "32,64"},
 };
 #undef LD
 
@@ -160,6 +165,7 @@ static ed_latent_opts opts_of(const ed_gen_model *m)
 {
     ed_latent_opts o = m->opts.latent;
     o.vae.data_dim = ed_gen_model_dim(m);
+    ed_gen_model_image(m, o.vae.image); /* the conv VAE's [C, H, W]; checked in latent_check */
     o.fm.net.obs_size = m->classes;
     o.diffusion.net = o.fm.net;
     o.diffusion.net.time_scale = 1;
@@ -184,15 +190,12 @@ static ed_dit_opts dit_opts_of(const ed_latent_opts *o)
 }
 
 /* The VAE's architecture options: vae_<name> here is <name> there. */
-static const char *const vae_options[] = {"latent", "encoder", "decoder", "activation", "likelihood"};
+static const char *const vae_options[] = {"latent",     "encoder", "decoder", "activation",
+                                          "likelihood", "arch",    "channels"};
 
 /* The VAE's architecture from its checkpoint; a vae_* option given too must agree. */
 static int adopt_vae(ed_gen_model *m, const ed_gen_model *vae)
 {
-    /* The vae_* options below rebuild an MLP VAE only. */
-    if (vae->opts.vae.arch != ED_VAE_MLP)
-        return ed_fail("latent_diffusion: a vae trained with --arch conv is not implemented as the frozen "
-                       "autoencoder (train the vae with --arch mlp)");
     for (size_t i = 0; i < sizeof vae_options / sizeof *vae_options; i++) {
         char name[32], given[ED_OPTION_TEXT_MAX], has[ED_OPTION_TEXT_MAX];
         snprintf(name, sizeof name, "vae_%s", vae_options[i]);

@@ -20,7 +20,8 @@
  * tensors join the store under the scope "ae" ("ae.vae.enc.0.w", ...), no step trains
  * them, and every latent_diffusion checkpoint carries them, so it stands alone. The
  * VAE's architecture options are copied from its checkpoint into vae_latent,
- * vae_encoder, vae_decoder, vae_activation and vae_likelihood; a value given for one of
+ * vae_encoder, vae_decoder, vae_activation, vae_likelihood, vae_arch and vae_channels
+ * (an MLP or a convolutional VAE: the latent is a vector either way); a value given for one of
  * them must equal the checkpoint's (else an error naming both). The scale factor,
  * option `scale`, is 1 / std of the latent means of the training data (at most the first
  * 10,000 rows, over every latent element), computed when a fresh run starts unless
@@ -51,7 +52,7 @@ typedef struct {
     int64_t latent_patch; /* dit: latent values per token [2] */
 } ed_latent_opts;
 
-#define ED_LATENT_NOPTIONS 27
+#define ED_LATENT_NOPTIONS 29
 extern const ed_option ed_latent_options[ED_LATENT_NOPTIONS];
 
 /* The name scope of the frozen VAE's tensors. */

@@ -376,14 +376,15 @@ static void expect_frozen_vae(void)
     ed_meta_free(ml);
 }
 
-/* latent_diffusion with the options opts (a denoiser, an objective) over vae_a: 6 steps
- * straight or 3 resumed to 6 write the same bytes, eval prints the latent figure and the
- * label accuracy, and a guided draw of one class with `sample_opts` is in range. */
-static void latent_variant(const char *name, const char *opts, const char *sample_opts)
+/* latent_diffusion with the options opts (a denoiser, an objective) over the VAE
+ * checkpoint vae: 6 steps straight or 3 resumed to 6 write the same bytes, eval prints
+ * the latent figure and the label accuracy, and a guided draw of one class with
+ * `sample_opts` is in range. */
+static void latent_variant_over(const char *vae, const char *name, const char *opts, const char *sample_opts)
 {
     static result r;
-    char cmd[768], a[96], b[96];
-    const char *common = "train latent_diffusion --data digits --batch 32 --vae vae_a.safetensors";
+    char cmd[768], a[96], b[96], common[160];
+    snprintf(common, sizeof common, "train latent_diffusion --data digits --batch 32 --vae %s", vae);
     snprintf(cmd, sizeof cmd, "%s --steps 6 %s " CONST " --out %s_a.safetensors", common, opts, name);
     cli(&r, cmd);
     assert_ok(&r);
@@ -416,6 +417,11 @@ static void latent_variant(const char *name, const char *opts, const char *sampl
         if (!(v >= 0 && v <= 1)) fail_msg("%s sample %lld is %g", name, (long long)i, v);
     }
     ed_tensor_free(s);
+}
+
+static void latent_variant(const char *name, const char *opts, const char *sample_opts)
+{
+    latent_variant_over("vae_a.safetensors", name, opts, sample_opts);
 }
 
 /* The DiT denoiser on latent runs and the diffusion objective (over vae_a, latent 4), and
@@ -875,8 +881,19 @@ static void test_conv_arch(void **state)
     assert_one_error_line(&r, "4 stride-2 layers (--channels) need H and W divisible by 16; the images are 8x8");
     cli(&r, "train vae --arch conv --encoder 64 --data digits --steps 1 --out conv_bad.safetensors");
     assert_one_error_line(&r, "--encoder is the mlp's widths (set --channels instead)");
-    cli(&r, "train latent_diffusion --vae conv_vae_a.safetensors --data digits --steps 1 --out conv_bad.safetensors");
-    assert_one_error_line(&r, "a vae trained with --arch conv is not implemented as the frozen autoencoder");
+    /* Latent diffusion over the conv VAE (latent 4): its architecture rides in the
+     * checkpoint's vae_arch and vae_channels, so sampling rebuilds the conv decoder. */
+    latent_variant_over("conv_vae_a.safetensors", "ld_conv", "--hidden 16 --layers 1 --sample_steps 4", "");
+    ed_meta *meta = NULL;
+    ed_store *st = ed_safetensors_load(TMP "/ld_conv_a.safetensors", &meta);
+    if (!st) fail_msg("%s", ed_last_error());
+    assert_string_equal(ed_meta_get(meta, "option.vae_arch"), "conv");
+    assert_non_null(ed_store_get(st, "ae.vae.enc.conv0.w"));
+    ed_store_free(st);
+    ed_meta_free(meta);
+    cli(&r, "train latent_diffusion --vae conv_vae_a.safetensors --vae_arch mlp --data digits --steps 1 --out "
+            "conv_bad.safetensors");
+    assert_one_error_line(&r, "--vae_arch mlp was given but the VAE has arch conv");
 }
 
 static void test_train_errors(void **state)
