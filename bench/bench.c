@@ -4,6 +4,7 @@
 #include "bench/bench.h"
 #include "bench/workloads.h"
 #include "runtime/comm.h"
+#include "runtime/pool.h"
 
 #include <cblas.h>
 #include <dirent.h>
@@ -102,6 +103,7 @@ int main(int argc, char **argv)
         i++;
     }
     openblas_set_num_threads(o.threads);
+    ed_pool_set_threads(o.threads); /* the convolutions' images (backend/llvm/conv_gemm.c) */
     /* Under mpirun (an EDIFICE_MPI build) W1 and W3 run data parallel; rank 0 reports. */
     if (ed_comm_launched() && ed_comm_init() != ED_OK) {
         fprintf(stderr, "bench: %s\n", ed_last_error());
