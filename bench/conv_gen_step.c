@@ -9,6 +9,7 @@
 #include "models/registry.h"
 #include "models/trainer.h"
 #include "runtime/error.h"
+#include "runtime/pool.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -56,6 +57,7 @@ int main(int argc, char **argv)
         }
     }
     openblas_set_num_threads(bo.threads);
+    ed_pool_set_threads(bo.threads); /* the convolutions' images (backend/llvm/conv_gemm.c) */
     ed_dataset d = {0};
     ed_gen_model m;
     if (ed_dataset_open(&d, "fashion_mnist", 0, 0) != ED_OK) {
