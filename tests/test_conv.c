@@ -13,6 +13,9 @@
 #include "frontend/nn.h"
 #include "passes/autodiff.h"
 #include "passes/pass.h"
+#include "runtime/pool.h"
+
+#include <cblas.h>
 #include "support/run_check.h"
 
 #include <math.h>
@@ -50,6 +53,14 @@ static const conv_case cases[] = {
     {{4, {3, 4, 9, 8}}, {4, {6, 2, 3, 3}}, {.dilation = {2, 1}, .padding = {1, 2}, .groups = 2}},
     {{4, {1, 3, 5, 7}}, {4, {2, 3, 1, 3}}, {.padding = {0, 1}}},
     {{4, {3, 4, 6, 5}}, {4, {4, 2, 3, 3}}, {.padding = {3, 1}, .groups = 2}},
+    /* stride 1 with fewer outputs than inputs on planes of 512+ pixels runs one sgemm per
+     * tap over padded planes (conv2d and its weight gradient; conv_transpose2d when the
+     * flipped kernel has fewer outputs): unpadded, dilated and grouped, a 1-row kernel */
+    {{4, {2, 6, 23, 25}}, {4, {2, 6, 3, 3}}, {.padding = {1, 1}}},
+    {{4, {1, 8, 24, 27}}, {4, {2, 4, 3, 3}}, {.dilation = {2, 1}, .padding = {2, 1}, .groups = 2}},
+    {{4, {2, 5, 26, 24}}, {4, {3, 5, 1, 3}}, {.padding = {0, 1}}},
+    {{4, {1, 4, 26, 26}}, {4, {2, 4, 3, 3}}, {.groups = 1}},
+    {{4, {1, 2, 25, 23}}, {4, {5, 2, 3, 3}}, {.dilation = {1, 2}, .padding = {1, 2}}},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 
@@ -123,6 +134,42 @@ static void test_gemm_close(void **state)
         compare(g, ED_CONV_GEMM, false, check_tensors_close, 1e-5, what);
         ed_graph_free(g);
     }
+}
+
+/* The gemm form spreads a call's images over the thread pool in a fixed number of parts
+ * (backend/llvm/conv_gemm.c), OpenBLAS at one thread inside: 1, 2 and 3 threads give the
+ * same bits, the weight gradient's partial sums included, on every case (batches 1 to
+ * 21). OpenBLAS at one thread outside too, as bench runs it: with more BLAS threads and
+ * one pool thread, small planes go to sgemm in chunks of images, summed otherwise. */
+static void test_threads_same_bits(void **state)
+{
+    (void)state;
+    rng_seed(5);
+    int blas = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    static const int threads[] = {1, 2, 3};
+    for (int c = 0; c < NCASES; c++) {
+        ed_graph *g = case_graph(&cases[c], ED_F32);
+        char what[64];
+        snprintf(what, sizeof what, "threads, case %d", c);
+        ed_compile_opts opts[3];
+        for (int k = 0; k < 3; k++) opts[k] = (ed_compile_opts){.backend = ED_BACKEND_JIT, .conv = ED_CONV_GEMM};
+        program_set ps;
+        programs_compile(&ps, g, opts, 3, what);
+        random_feeds fd;
+        random_feeds_make(g, -2, 2, &fd);
+        for (int k = 0; k < 3; k++) {
+            ed_pool_set_threads(threads[k]);
+            if (ed_run(ps.p[k], fd.f, fd.n) != ED_OK) fail_msg("%s: run %d: %s", what, k, ed_last_error());
+        }
+        programs_check_outputs(&ps, 0, 1, check_tensors_agree, 0, what, 0);
+        programs_check_outputs(&ps, 0, 2, check_tensors_agree, 0, what, 0);
+        random_feeds_free(&fd);
+        programs_free(&ps);
+        ed_graph_free(g);
+    }
+    ed_pool_set_threads(0);
+    openblas_set_num_threads(blas);
 }
 
 /* The default picks per op (sgemm unless one channel per group); f64 stays direct
@@ -265,6 +312,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_direct_bit_identical),
         cmocka_unit_test(test_gemm_close),
+        cmocka_unit_test(test_threads_same_bits),
         cmocka_unit_test(test_default_choice),
         cmocka_unit_test(test_in_a_loop),
         cmocka_unit_test(test_random_graphs_through_passes),

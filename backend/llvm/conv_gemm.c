@@ -2,8 +2,12 @@
  * cg kh kw x nb oh ow matrix col[(ci, p, q)][(b, i, j)] = x[b, ci, i sh - ph + p dh,
  * j sw - pw + q dw] (0 outside); conv2d is W_g col, its input gradient col2im(W_g^T dy_g)
  * (at stride 1 a conv2d of dy with the flipped kernel instead), its weight gradient the
- * sum over chunks of dy_g col^T, where dy_g is the chunk's outputs gathered as og x nb oh ow. One chunk is one sgemm wide enough for BLAS and its threads. */
+ * sum over chunks of dy_g col^T, where dy_g is the chunk's outputs gathered as og x nb oh ow. One chunk is one sgemm wide enough for BLAS and its threads.
+ * Stride 1 with fewer outputs than inputs on large planes skips im2col: one sgemm per
+ * kernel tap over the once-padded input (below, "shifted taps"). */
 #include "backend/llvm/conv_gemm.h"
+
+#include "runtime/pool.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -28,12 +32,6 @@ int64_t ed_conv_gemm_chunk_max(const ed_conv_geom *g)
 static int64_t chunk_of(const ed_conv_geom *g)
 {
     return openblas_get_num_threads() > 1 ? ed_conv_gemm_chunk_max(g) : 1;
-}
-
-/* The columns, then the chunk's outputs as og x nb oh ow, for the largest chunk. */
-int64_t ed_conv_gemm_scratch(const ed_conv_geom *g)
-{
-    return (g->cg * g->kh * g->kw + g->og) * ed_conv_gemm_chunk_max(g) * g->oh * g->ow;
 }
 
 static bool is_pointwise(const ed_conv_geom *g)
@@ -173,24 +171,249 @@ static const float *columns(float *col, const float *x, const ed_conv_geom *g, i
     return col;
 }
 
-void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col)
+/* ---- stride 1 as one sgemm per tap ----------------------------------------------------
+ * With the input padded once into planes hp x wp (wp = w + 2 pw), tap (p, q) of a stride-1
+ * convolution reads, for the output pixel at row i and column j, the padded pixel
+ * (i + p dh) wp + j + q dw: one run of oh wp floats per channel from offset p dh wp + q dw,
+ * channels a plane apart. So the taps are og x cg by cg x oh wp sgemms summed with beta 1,
+ * straight from the padded planes with no im2col; the wp - ow extra columns per output row
+ * read past the row (or into the next channel) and are dropped when the rows are copied
+ * out. Measured (bench/HISTORY.md, "shifted taps"): 15-22% faster than im2col for fewer
+ * outputs than inputs on 28x28 planes (48 -> 16, 32 -> 16), where im2col's columns are
+ * large and its sgemm narrow; slower at 14x14 and 7x7 and for more outputs than inputs,
+ * where each tap's sum over only cg channels costs more than the copy it saves. */
+#define SHIFT_MIN_PLANE 512
+
+static bool shifts(const ed_conv_geom *g)
+{
+    return g->sh == 1 && g->sw == 1 && !is_pointwise(g) && g->og < g->cg && g->oh * g->ow >= SHIFT_MIN_PLANE;
+}
+
+typedef struct {
+    int64_t wp, plane, taps; /* padded row and plane, kh kw */
+    int64_t weights, input;  /* float offsets of the per-tap weights and the padded planes */
+    int64_t out, total;      /* of the og x oh wp outputs, and the floats of it all */
+} shift_layout;
+
+/* Each piece starts on a cache line. */
+static int64_t line_up(int64_t floats) { return (floats + 15) / 16 * 16; }
+
+static shift_layout shift_layout_of(const ed_conv_geom *g)
+{
+    shift_layout s;
+    s.wp = g->w + 2 * g->pw;
+    s.plane = (g->h + 2 * g->ph) * s.wp;
+    s.taps = g->kh * g->kw;
+    s.weights = 0;
+    s.input = line_up(s.taps * g->o * g->cg);
+    /* the last tap reads (kw - 1) dw floats past the last plane, in the dropped columns */
+    s.out = s.input + line_up(g->cg * s.plane + (g->kw - 1) * g->dw);
+    s.total = s.out + g->og * g->oh * s.wp;
+    return s;
+}
+
+/* The cg channels of one image and group into the interior of the padded planes. */
+static void pad_channels(float *padded, const float *xg, const ed_conv_geom *g, const shift_layout *s)
+{
+    for (int64_t ci = 0; ci < g->cg; ci++)
+        for (int64_t r = 0; r < g->h; r++)
+            memcpy(padded + ci * s->plane + (r + g->ph) * s->wp + g->pw, xg + (ci * g->h + r) * g->w,
+                   (size_t)g->w * sizeof *padded);
+}
+
+static void conv2d_shifted(float *y, const float *x, const float *w, const ed_conv_geom *g, float *scratch, int64_t b0,
+                           int64_t b1)
+{
+    shift_layout s = shift_layout_of(g);
+    float *wt = scratch + s.weights, *padded = scratch + s.input, *out = scratch + s.out;
+    int64_t image = g->h * g->w, plane = g->oh * g->ow, ncols = g->oh * s.wp;
+    /* wt [grp, tap, oi, ci] = w [grp og + oi, ci, tap]: each tap's weights as an og x cg matrix */
+    for (int64_t grp = 0; grp < g->groups; grp++)
+        for (int64_t t = 0; t < s.taps; t++)
+            for (int64_t oi = 0; oi < g->og; oi++)
+                for (int64_t ci = 0; ci < g->cg; ci++)
+                    wt[((grp * s.taps + t) * g->og + oi) * g->cg + ci] =
+                        w[((grp * g->og + oi) * g->cg + ci) * s.taps + t];
+    /* the borders stay zero: every image writes the same interior */
+    memset(padded, 0, (size_t)(s.out - s.input) * sizeof *padded);
+    for (int64_t b = b0; b < b1; b++)
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            pad_channels(padded, x + (b * g->c + grp * g->cg) * image, g, &s);
+            for (int64_t t = 0; t < s.taps; t++) {
+                int64_t p = t / g->kw, q = t % g->kw;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)g->og, (blasint)ncols, (blasint)g->cg,
+                            1.0f, wt + (grp * s.taps + t) * g->og * g->cg, (blasint)g->cg,
+                            padded + p * g->dh * s.wp + q * g->dw, (blasint)s.plane, t ? 1.0f : 0.0f, out,
+                            (blasint)ncols);
+            }
+            float *yg = y + (b * g->o + grp * g->og) * plane;
+            for (int64_t oi = 0; oi < g->og; oi++)
+                for (int64_t i = 0; i < g->oh; i++)
+                    memcpy(yg + oi * plane + i * g->ow, out + oi * ncols + i * s.wp, (size_t)g->ow * sizeof *yg);
+        }
+}
+
+/* The weight gradient tap by tap: dw_t += dy' X_t^T per image, dy' being dy's rows widened
+ * to wp with zeros in the extra columns (so the columns read past a row add nothing). */
+static void weight_grad_shifted(float *dw, const float *x, const float *dy, const ed_conv_geom *g, float *scratch,
+                                int64_t b0, int64_t b1)
+{
+    shift_layout s = shift_layout_of(g);
+    float *dwt = scratch + s.weights, *padded = scratch + s.input, *dyw = scratch + s.out;
+    int64_t image = g->h * g->w, plane = g->oh * g->ow, ncols = g->oh * s.wp;
+    memset(dwt, 0, (size_t)(s.taps * g->o * g->cg) * sizeof *dwt);
+    memset(padded, 0, (size_t)(s.out - s.input) * sizeof *padded);
+    memset(dyw, 0, (size_t)(g->og * ncols) * sizeof *dyw);
+    for (int64_t b = b0; b < b1; b++)
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            pad_channels(padded, x + (b * g->c + grp * g->cg) * image, g, &s);
+            const float *dyg = dy + (b * g->o + grp * g->og) * plane;
+            for (int64_t oi = 0; oi < g->og; oi++)
+                for (int64_t i = 0; i < g->oh; i++)
+                    memcpy(dyw + oi * ncols + i * s.wp, dyg + oi * plane + i * g->ow, (size_t)g->ow * sizeof *dyw);
+            for (int64_t t = 0; t < s.taps; t++) {
+                int64_t p = t / g->kw, q = t % g->kw;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)g->og, (blasint)g->cg, (blasint)ncols,
+                            1.0f, dyw, (blasint)ncols, padded + p * g->dh * s.wp + q * g->dw, (blasint)s.plane, 1.0f,
+                            dwt + (grp * s.taps + t) * g->og * g->cg, (blasint)g->cg);
+            }
+        }
+    for (int64_t grp = 0; grp < g->groups; grp++)
+        for (int64_t t = 0; t < s.taps; t++)
+            for (int64_t oi = 0; oi < g->og; oi++)
+                for (int64_t ci = 0; ci < g->cg; ci++)
+                    dw[((grp * g->og + oi) * g->cg + ci) * s.taps + t] =
+                        dwt[((grp * s.taps + t) * g->og + oi) * g->cg + ci];
+}
+
+/* ---- one op over a range of images ------------------------------------------------- */
+
+/* Floats of one part's scratch: the larger of the two forms', on a cache line. */
+static int64_t part_floats(const ed_conv_geom *g)
+{
+    int64_t im2col = (g->cg * g->kh * g->kw + g->og) * ed_conv_gemm_chunk_max(g) * g->oh * g->ow;
+    int64_t shifted = shifts(g) ? shift_layout_of(g).total : 0;
+    return line_up(shifted > im2col ? shifted : im2col);
+}
+
+/* y of images [b0, b1). */
+static void conv2d_images(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col, int64_t b0,
+                          int64_t b1)
 {
     int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, chunk = chunk_of(g);
+    if (chunk == 1 && shifts(g)) {
+        conv2d_shifted(y, x, w, g, col, b0, b1);
+        return;
+    }
+    float *out = col + k * chunk * plane;
+    for (int64_t c0 = b0; c0 < b1; c0 += chunk) {
+        int64_t nb = b1 - c0 < chunk ? b1 - c0 : chunk, ncols = nb * plane;
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            const float *cols = columns(col, x, g, c0, nb, grp);
+            float *dst = nb == 1 ? y + (c0 * g->o + grp * g->og) * plane : out;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)g->og, (blasint)ncols, (blasint)k, 1.0f,
+                        w + grp * g->og * k, (blasint)k, cols, (blasint)ncols, 0.0f, dst, (blasint)ncols);
+            if (nb > 1) scatter_outputs(y, out, g, c0, nb, grp);
+        }
+    }
+}
+
+/* x of images [b0, b1) as col2im(W^T dy). */
+static void transpose_images(float *x, const float *y, const float *w, const ed_conv_geom *g, float *col, int64_t b0,
+                             int64_t b1)
+{
+    int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, image = g->h * g->w, chunk = chunk_of(g);
+    float *dys = col + k * chunk * plane;
+    for (int64_t c0 = b0; c0 < b1; c0 += chunk) {
+        int64_t nb = b1 - c0 < chunk ? b1 - c0 : chunk, ncols = nb * plane;
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            const float *dy = y + (c0 * g->o + grp * g->og) * plane;
+            if (nb > 1) gather_outputs(dys, y, g, c0, nb, grp), dy = dys;
+            bool direct = nb == 1 && is_pointwise(g); /* the columns are x itself */
+            float *xg = x + (c0 * g->c + grp * g->cg) * image;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)k, (blasint)ncols, (blasint)g->og, 1.0f,
+                        w + grp * g->og * k, (blasint)k, dy, (blasint)ncols, 0.0f, direct ? xg : col, (blasint)ncols);
+            if (direct) continue;
+            for (int64_t b = 0; b < nb; b++)
+                col2im(x + ((c0 + b) * g->c + grp * g->cg) * image, col + b * plane, ncols, g);
+        }
+    }
+}
+
+/* dw = the sum over images [b0, b1) of dy_b col_b^T. */
+static void weight_grad_images(float *dw, const float *x, const float *dy, const ed_conv_geom *g, float *col,
+                               int64_t b0, int64_t b1)
+{
+    int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, chunk = chunk_of(g);
+    if (chunk == 1 && shifts(g)) {
+        weight_grad_shifted(dw, x, dy, g, col, b0, b1);
+        return;
+    }
+    memset(dw, 0, (size_t)(g->o * k) * sizeof *dw);
+    float *dys = col + k * chunk * plane;
+    for (int64_t c0 = b0; c0 < b1; c0 += chunk) {
+        int64_t nb = b1 - c0 < chunk ? b1 - c0 : chunk, ncols = nb * plane;
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            const float *dyg = dy + (c0 * g->o + grp * g->og) * plane;
+            if (nb > 1) gather_outputs(dys, dy, g, c0, nb, grp), dyg = dys;
+            const float *cols = columns(col, x, g, c0, nb, grp);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)g->og, (blasint)k, (blasint)ncols, 1.0f, dyg,
+                        (blasint)ncols, cols, (blasint)ncols, 1.0f, dw + grp * g->og * k, (blasint)k);
+        }
+    }
+}
+
+/* ---- the images of a call in parts over the thread pool ------------------------------
+ * Part p takes images [p n / P, (p + 1) n / P) with its own scratch (P = ED_CONV_GEMM_PARTS,
+ * a constant, not the thread count), so the parts run on the pool's threads in any order,
+ * OpenBLAS at one thread inside each. The weight gradient sums each part's images into the
+ * part's own partial and then adds the partials in part order: the same bits at any
+ * thread count. */
+
+typedef void (*images_fn)(float *out, const float *a, const float *b, const ed_conv_geom *g, float *scratch, int64_t b0,
+                          int64_t b1);
+
+typedef struct {
+    images_fn fn;
+    float *out;
+    const float *a, *b;
+    const ed_conv_geom *g;
+    float *scratch;
+    int64_t part_floats; /* scratch per part */
+    int64_t out_floats;  /* out per part: 0 when the parts write disjoint images of one out */
+} parts_job;
+
+static void run_parts(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    const parts_job *j = ctx;
+    (void)worker; /* a part's scratch is its own, whichever thread runs it */
+    for (int64_t p = begin; p < end; p++)
+        j->fn(j->out + p * j->out_floats, j->a, j->b, j->g, j->scratch + p * j->part_floats,
+              p * j->g->n / ED_CONV_GEMM_PARTS, (p + 1) * j->g->n / ED_CONV_GEMM_PARTS);
+}
+
+static void over_parts(parts_job *j)
+{
+    if (ed_pool_threads() <= 1 || j->g->n <= 1) {
+        run_parts(j, 0, ED_CONV_GEMM_PARTS, 0);
+        return;
+    }
+    int blas = openblas_get_num_threads();
+    if (blas > 1) openblas_set_num_threads(1);
+    ed_pool_run(ED_CONV_GEMM_PARTS, 1, run_parts, j);
+    if (blas > 1) openblas_set_num_threads(blas);
+}
+
+int64_t ed_conv_gemm_scratch(const ed_conv_geom *g) { return ED_CONV_GEMM_PARTS * part_floats(g); }
+
+void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col)
+{
+    int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow;
     if (k == 0) { /* an empty sum: BLAS may not touch C */
         memset(y, 0, (size_t)(g->n * g->o * plane) * sizeof *y);
         return;
     }
-    float *out = col + k * chunk * plane;
-    for (int64_t b0 = 0; b0 < g->n; b0 += chunk) {
-        int64_t nb = g->n - b0 < chunk ? g->n - b0 : chunk, ncols = nb * plane;
-        for (int64_t grp = 0; grp < g->groups; grp++) {
-            const float *cols = columns(col, x, g, b0, nb, grp);
-            float *dst = nb == 1 ? y + (b0 * g->o + grp * g->og) * plane : out;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)g->og, (blasint)ncols, (blasint)k, 1.0f,
-                        w + grp * g->og * k, (blasint)k, cols, (blasint)ncols, 0.0f, dst, (blasint)ncols);
-            if (nb > 1) scatter_outputs(y, out, g, b0, nb, grp);
-        }
-    }
+    over_parts(&(parts_job){conv2d_images, y, x, w, g, col, part_floats(g), 0});
 }
 
 /* At stride 1 the input gradient is itself a convolution: dy convolved with the kernel
@@ -213,17 +436,14 @@ static ed_conv_geom flipped_geom(const ed_conv_geom *g)
     return f;
 }
 
-/* Floats of the flipped kernel, rounded up to a cache line so that the columns after it
- * stay aligned. */
-static int64_t flipped_kernel_floats(const ed_conv_geom *g) { return (g->o * g->cg * g->kh * g->kw + 15) / 16 * 16; }
+/* Floats of the flipped kernel, on a cache line so that the parts after it stay aligned. */
+static int64_t flipped_kernel_floats(const ed_conv_geom *g) { return line_up(g->o * g->cg * g->kh * g->kw); }
 
 int64_t ed_conv_transpose_gemm_scratch(const ed_conv_geom *g)
 {
-    int64_t own = ed_conv_gemm_scratch(g);
-    if (!flips(g)) return own;
+    if (!flips(g)) return ed_conv_gemm_scratch(g);
     ed_conv_geom f = flipped_geom(g);
-    int64_t flipped = flipped_kernel_floats(g) + ed_conv_gemm_scratch(&f);
-    return flipped > own ? flipped : own;
+    return flipped_kernel_floats(g) + ed_conv_gemm_scratch(&f);
 }
 
 /* wf [grp, ci, oi, p, q] = w [grp, oi, ci, kh - 1 - p, kw - 1 - q]. */
@@ -241,7 +461,7 @@ static void flip_kernel(float *wf, const float *w, const ed_conv_geom *g)
 
 void ed_conv_transpose2d_gemm_f32(float *x, const float *y, const float *w, const ed_conv_geom *g, float *col)
 {
-    int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, image = g->h * g->w, chunk = chunk_of(g);
+    int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, image = g->h * g->w;
     if (g->og == 0 || k == 0 || plane == 0) {
         memset(x, 0, (size_t)(g->n * g->c * image) * sizeof *x);
         return;
@@ -252,37 +472,23 @@ void ed_conv_transpose2d_gemm_f32(float *x, const float *y, const float *w, cons
         ed_conv2d_gemm_f32(x, y, col, &f, col + flipped_kernel_floats(g));
         return;
     }
-    float *dys = col + k * chunk * plane;
-    for (int64_t b0 = 0; b0 < g->n; b0 += chunk) {
-        int64_t nb = g->n - b0 < chunk ? g->n - b0 : chunk, ncols = nb * plane;
-        for (int64_t grp = 0; grp < g->groups; grp++) {
-            const float *dy = y + (b0 * g->o + grp * g->og) * plane;
-            if (nb > 1) gather_outputs(dys, y, g, b0, nb, grp), dy = dys;
-            bool direct = nb == 1 && is_pointwise(g); /* the columns are x itself */
-            float *xg = x + (b0 * g->c + grp * g->cg) * image;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)k, (blasint)ncols, (blasint)g->og, 1.0f,
-                        w + grp * g->og * k, (blasint)k, dy, (blasint)ncols, 0.0f, direct ? xg : col, (blasint)ncols);
-            if (direct) continue;
-            for (int64_t b = 0; b < nb; b++)
-                col2im(x + ((b0 + b) * g->c + grp * g->cg) * image, col + b * plane, ncols, g);
-        }
-    }
+    over_parts(&(parts_job){transpose_images, x, y, w, g, col, part_floats(g), 0});
+}
+
+/* The parts' scratch, then their partial sums. */
+int64_t ed_conv_weight_grad_gemm_scratch(const ed_conv_geom *g)
+{
+    return ED_CONV_GEMM_PARTS * (part_floats(g) + line_up(g->o * g->cg * g->kh * g->kw));
 }
 
 void ed_conv2d_weight_grad_gemm_f32(float *dw, const float *x, const float *dy, const ed_conv_geom *g, float *col)
 {
-    int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, chunk = chunk_of(g);
-    memset(dw, 0, (size_t)(g->o * k) * sizeof *dw);
+    int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, size = g->o * k;
+    memset(dw, 0, (size_t)size * sizeof *dw);
     if (plane == 0 || g->og == 0 || k == 0) return;
-    float *dys = col + k * chunk * plane;
-    for (int64_t b0 = 0; b0 < g->n; b0 += chunk) {
-        int64_t nb = g->n - b0 < chunk ? g->n - b0 : chunk, ncols = nb * plane;
-        for (int64_t grp = 0; grp < g->groups; grp++) {
-            const float *dyg = dy + (b0 * g->o + grp * g->og) * plane;
-            if (nb > 1) gather_outputs(dys, dy, g, b0, nb, grp), dyg = dys;
-            const float *cols = columns(col, x, g, b0, nb, grp);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)g->og, (blasint)k, (blasint)ncols, 1.0f, dyg,
-                        (blasint)ncols, cols, (blasint)ncols, 1.0f, dw + grp * g->og * k, (blasint)k);
-        }
-    }
+    int64_t part = part_floats(g), stride = line_up(size);
+    float *partials = col + ED_CONV_GEMM_PARTS * part;
+    over_parts(&(parts_job){weight_grad_images, partials, x, dy, g, col, part, stride});
+    for (int64_t p = 0; p < ED_CONV_GEMM_PARTS; p++)
+        for (int64_t i = 0; i < size; i++) dw[i] += partials[p * stride + i];
 }

@@ -11,13 +11,20 @@
 /* The most images one sgemm takes for g (1 unless its output planes are small; a
  * call takes this many only with more than one BLAS thread). */
 int64_t ed_conv_gemm_chunk_max(const ed_conv_geom *g);
-/* Floats of scratch the kernels need for g: the largest chunk's columns, cg kh kw x chunk
- * oh ow, then its outputs, og x chunk oh ow. */
+/* A call's images go to this many parts, each with its own scratch, run on the thread pool
+ * (runtime/pool.h); a constant, so that sums over parts do not depend on the thread count. */
+#define ED_CONV_GEMM_PARTS 4
+
+/* Floats of scratch the conv2d kernel needs for g: per part, the largest chunk's columns,
+ * cg kh kw x chunk oh ow, then its outputs, og x chunk oh ow (or the shifted form's). */
 int64_t ed_conv_gemm_scratch(const ed_conv_geom *g);
 
 /* The same for the conv_transpose2d op, which at stride 1 runs as a conv2d of dy with the
- * flipped kernel (the kernel copy, then that conv2d's columns). */
+ * flipped kernel (the kernel copy, then that conv2d's parts). */
 int64_t ed_conv_transpose_gemm_scratch(const ed_conv_geom *g);
+
+/* The same for conv2d_weight_grad: the parts' scratch, then each part's partial sum. */
+int64_t ed_conv_weight_grad_gemm_scratch(const ed_conv_geom *g);
 
 void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col);
 void ed_conv_transpose2d_gemm_f32(float *x, const float *y, const float *w, const ed_conv_geom *g, float *col);

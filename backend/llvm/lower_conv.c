@@ -202,7 +202,7 @@ static bool use_gemm(const ed_cg *cg, const ed_node *n, const ed_conv_geom *g)
                         (((double)g->og * taps + (double)g->cg) * fcols + (double)g->o * (double)g->cg * taps + 16);
         if (fbytes > bytes) bytes = fbytes;
     }
-    if (bytes > (double)GEMM_MAX_SCRATCH) return false;
+    if (bytes * ED_CONV_GEMM_PARTS > (double)GEMM_MAX_SCRATCH) return false; /* a scratch per part */
     if (cg->conv == ED_CONV_GEMM) return true;
     return g->cg * g->og > 1;
 }
@@ -217,7 +217,9 @@ void ed_lower_conv(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     const char *fn = n->op == ED_OP_CONV2D             ? "ed_conv2d_gemm_f32"
                      : n->op == ED_OP_CONV_TRANSPOSE2D ? "ed_conv_transpose2d_gemm_f32"
                                                        : "ed_conv2d_weight_grad_gemm_f32";
-    int64_t floats = n->op == ED_OP_CONV_TRANSPOSE2D ? ed_conv_transpose_gemm_scratch(&g) : ed_conv_gemm_scratch(&g);
+    int64_t floats = n->op == ED_OP_CONV_TRANSPOSE2D ? ed_conv_transpose_gemm_scratch(&g)
+                     : n->op == ED_OP_CONV2D         ? ed_conv_gemm_scratch(&g)
+                                                     : ed_conv_weight_grad_gemm_scratch(&g);
     LLVMTypeRef params[5] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
     LLVMValueRef call[5] = {args[0], args[1], args[2], geom_table(cg, &g), scratch(cg, floats * 4)};
     ed_cg_call(cg, fn, cg->vd, params, 5, call);
