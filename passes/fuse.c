@@ -28,6 +28,9 @@
  * reading mm), a cheap chain into a reduction that reads it. After grouping, a
  * broadcast still read by several nodes gets a copy per later reader (split_broadcasts).
  *
+ * Last, a small matmul read only by a chain of its shape becomes the chain's producer
+ * (fuse_matmul.c).
+ *
  * Autodiff does not know fused nodes (ed_grad refuses them): fuse runs after ed_grad,
  * as in ed_compile's default pipeline. The pass manager runs fuse in loop bodies. */
 #include "frontend/frontend.h"
@@ -617,5 +620,6 @@ int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
     free(map), free(repl);
     fuser_free(&f);
     if (rc == ED_OK) rc = split_broadcasts(g);
+    if (rc == ED_OK) rc = ed_fuse_matmul_producers(g, st);
     return rc;
 }
