@@ -14,16 +14,30 @@ static int body_nodes(const ed_graph *g)
     return n;
 }
 
+/* The right operand of matmul n, or of the producer matmul of fused node n; else NULL. */
+static const ed_node *matmul_weight(const ed_node *n)
+{
+    if (n->op == ED_OP_MATMUL) return n->in[1];
+    const ed_node *mm = n->op == ED_OP_FUSED ? ed_fused_matmul(n->attr.body) : NULL;
+    if (!mm) return NULL;
+    for (int i = 0, k = 0; i < n->attr.body->nnodes; i++)
+        if (n->attr.body->nodes[i]->op == ED_OP_INPUT) {
+            if (n->attr.body->nodes[i] == mm->in[1]) return n->in[k];
+            k++;
+        }
+    return NULL;
+}
+
 /* Bytes of the right operands of matmuls in loop bodies that the body captures (the
  * weights; what the hoist pass moved before the loop is read once per call, not counted). */
 static double loop_weight_bytes(const ed_graph *g, bool in_body)
 {
     double bytes = 0;
     for (int i = 0; i < g->nnodes; i++) {
-        const ed_node *n = g->nodes[i];
+        const ed_node *n = g->nodes[i], *w = matmul_weight(n);
         if (n->op == ED_OP_LOOP) bytes += loop_weight_bytes(n->attr.body, true);
-        if (in_body && n->op == ED_OP_MATMUL && n->in[1]->op == ED_OP_INPUT)
-            bytes += (double)ed_shape_numel(n->in[1]->shape) * (double)ed_dtype_size(n->in[1]->dtype);
+        if (in_body && w && w->op == ED_OP_INPUT)
+            bytes += (double)ed_shape_numel(w->shape) * (double)ed_dtype_size(w->dtype);
     }
     return bytes;
 }

@@ -104,10 +104,11 @@ double bench_matmul_flops(const ed_graph *g)
             f += 2.0 * (double)(c.n * c.o * c.oh * c.ow) * (double)(c.cg * c.kh * c.kw);
             continue;
         }
-        if (n->op != ED_OP_MATMUL) continue;
-        const ed_shape a = n->in[0]->shape;
-        double k = (double)a.dim[a.rank - (n->attr.ta ? 2 : 1)];
-        f += 2.0 * k * (double)ed_shape_numel(n->shape);
+        const ed_node *mm = n->op == ED_OP_FUSED ? ed_fused_matmul(n->attr.body) : n; /* a fused producer too */
+        if (!mm || mm->op != ED_OP_MATMUL) continue;
+        const ed_shape a = mm->in[0]->shape;
+        double k = (double)a.dim[a.rank - (mm->attr.ta ? 2 : 1)];
+        f += 2.0 * k * (double)ed_shape_numel(mm->shape);
     }
     return f;
 }

@@ -20,6 +20,7 @@ typedef struct {
     const ed_tensor *const *in;
     int input_of[ED_FUSED_MAX_NODES]; /* body input id -> the node's input number */
     double v[ED_FUSED_MAX_NODES];
+    double product; /* the producer matmul's value at the element */
 } evaluator;
 
 static void eval_init(evaluator *e, const ed_graph *body, const ed_tensor *const *in)
@@ -42,6 +43,8 @@ static void eval(evaluator *e, const bool *want, const int64_t *off)
             e->v[i] = b->attr.data[0];
         } else if (b->op == ED_OP_BROADCAST_TO) {
             e->v[i] = e->v[b->in[0]->id]; /* read at the phase's index already */
+        } else if (b->op == ED_OP_MATMUL) {
+            e->v[i] = e->product;
         } else {
             for (int k = 0; k < b->nin; k++) x[k] = e->v[b->in[k]->id];
             e->v[i] = ed_scalar_round(ed_scalar_eval(b->op, x, &b->attr, b->dtype), b->dtype);
@@ -60,6 +63,32 @@ static void elementwise(const ed_node *n, const ed_tensor *const *in, ed_tensor 
     for (int k = 0; k < n->nin; k++) ed_iter_bcast_strides(it.stride[k], in[k]->shape, out->shape);
     for (int64_t i = 0; i < total; i++, ed_iter_next(&it)) {
         eval(&e, NULL, it.off);
+        interp_set(out, i, e.v[body->outputs[0].node->id]);
+    }
+}
+
+/* A producer matmul: the product into out by the matmul kernel, then the rest per
+ * element reading the product there (the inputs only it reads are not walked). */
+static void with_matmul(const ed_node *n, const ed_node *mm, const ed_tensor *const *in, ed_tensor *out,
+                        const ed_interp_ctx *ctx)
+{
+    const ed_graph *body = n->attr.body;
+    evaluator e;
+    eval_init(&e, body, in);
+    const ed_tensor *operands[2] = {in[e.input_of[mm->in[0]->id]], in[e.input_of[mm->in[1]->id]]};
+    ed_k_matmul(mm, operands, out, ctx);
+    bool each[ED_FUSED_MAX_NODES];
+    ed_fused_per_element(body, each);
+    int64_t total = ed_shape_numel(out->shape);
+    ed_iter it;
+    ed_iter_init(&it, out->shape, n->nin);
+    for (int i = 0; i < body->nnodes; i++) {
+        int k = e.input_of[i];
+        if (k >= 0 && each[i]) ed_iter_bcast_strides(it.stride[k], in[k]->shape, out->shape);
+    }
+    for (int64_t i = 0; i < total; i++, ed_iter_next(&it)) {
+        e.product = interp_get(out, i);
+        eval(&e, each, it.off);
         interp_set(out, i, e.v[body->outputs[0].node->id]);
     }
 }
@@ -145,8 +174,9 @@ static void reduction(const ed_node *n, const ed_tensor *const *in, ed_tensor *o
 
 ED_KERNEL(ed_k_fused)
 {
-    (void)ctx;
     assert(n->attr.body->nnodes <= ED_FUSED_MAX_NODES && n->nin <= ED_FUSED_MAX_INPUTS);
-    if (ed_fused_reduction(n->attr.body)) reduction(n, in, out);
+    const ed_node *mm = ed_fused_matmul(n->attr.body);
+    if (mm) with_matmul(n, mm, in, out, ctx);
+    else if (ed_fused_reduction(n->attr.body)) reduction(n, in, out);
     else elementwise(n, in, out);
 }

@@ -8,7 +8,15 @@
 bool ed_fused_body_op(const ed_node *n)
 {
     if (n->op == ED_OP_CONST) return n->attr.ndata == 1; /* a splat: one value, folded into the code */
-    return ed_ops[n->op].kind == ED_KIND_ELEM || n->op == ED_OP_BROADCAST_TO || (ed_ops[n->op].flags & F_FUSABLE_RED);
+    return ed_ops[n->op].kind == ED_KIND_ELEM || n->op == ED_OP_BROADCAST_TO || n->op == ED_OP_MATMUL ||
+           (ed_ops[n->op].flags & F_FUSABLE_RED);
+}
+
+const ed_node *ed_fused_matmul(const ed_graph *body)
+{
+    for (int i = 0; body && i < body->nnodes; i++)
+        if (body->nodes[i]->op == ED_OP_MATMUL) return body->nodes[i];
+    return NULL;
 }
 
 const ed_node *ed_fused_reduction(const ed_graph *body)
@@ -80,7 +88,9 @@ bool ed_fused_inplace_ok(const ed_node *n)
 {
     /* An epilogue result (one element per group) is written while later groups still
      * read inputs of its shape at other indices. A row kernel writes element e of a
-     * group after reading element e, and reads nothing of other groups. */
+     * group after reading element e, and reads nothing of other groups. A product reads
+     * whole rows and columns of its operands while it is written. */
+    if (ed_fused_matmul(n->attr.body)) return false;
     return !ed_fused_reduction(n->attr.body) || ed_fused_row_kernel(n);
 }
 
@@ -111,12 +121,28 @@ bool ed_reduction_reads_back(const ed_node *r)
     return true;
 }
 
+/* Is body node x read by mm alone (a matmul operand, of its own shape)? */
+static bool only_matmul_reads(const ed_graph *body, const ed_node *x, const ed_node *mm)
+{
+    if (!mm || (mm->in[0] != x && mm->in[1] != x)) return false;
+    for (int i = x->id + 1; i < body->nnodes; i++)
+        for (int k = 0; k < body->nodes[i]->nin; k++)
+            if (body->nodes[i] != mm && body->nodes[i]->in[k] == x) return false;
+    return true;
+}
+
+void ed_fused_per_element(const ed_graph *body, bool *each)
+{
+    const ed_node *mm = ed_fused_matmul(body);
+    for (int i = 0; i < body->nnodes; i++) each[i] = !only_matmul_reads(body, body->nodes[i], mm);
+}
+
 /* With a reduction r: phase 1 (r's operand and what it reads) broadcasts to r's input
  * shape D; the result is r's shape or D; everything else broadcasts to the result. */
 static bool check_shapes(const ed_graph *body, char *msg, size_t size)
 {
     char t1[96], t2[96];
-    const ed_node *y = body->outputs[0].node, *r = ed_fused_reduction(body);
+    const ed_node *y = body->outputs[0].node, *r = ed_fused_reduction(body), *mm = ed_fused_matmul(body);
     bool p1[ED_FUSED_MAX_NODES], p2[ED_FUSED_MAX_NODES];
     ed_fused_phases(body, p1, p2);
     if (r) {
@@ -143,6 +169,7 @@ static bool check_shapes(const ed_graph *body, char *msg, size_t size)
     }
     for (int i = 0; i < body->nnodes; i++) {
         const ed_node *n = body->nodes[i];
+        if (only_matmul_reads(body, n, mm)) continue; /* of the matmul's operand shapes */
         if (p1[i] && !broadcasts_to(n->shape, r->in[0]->shape))
             return ed_body_fail(msg, size, "body value %%%d is %s, which does not broadcast to the reduced operand %s",
                                 n->id, ed_node_type_str(n, t1, sizeof t1), ed_node_type_str(r->in[0], t2, sizeof t2));
@@ -150,6 +177,30 @@ static bool check_shapes(const ed_graph *body, char *msg, size_t size)
             return ed_body_fail(msg, size, "body value %%%d is %s, which does not broadcast to the result %s", n->id,
                                 ed_node_type_str(n, t1, sizeof t1), ed_node_type_str(y, t2, sizeof t2));
     }
+    return true;
+}
+
+/* A producer matmul: the only one, no reduction beside it, both operands body inputs,
+ * one matrix of the result's shape (every later value is read per element of it). */
+static bool check_matmul(const ed_graph *body, const ed_node *mm, char *msg, size_t size)
+{
+    char t1[96], t2[96];
+    const ed_node *y = body->outputs[0].node;
+    for (int i = mm->id + 1; i < body->nnodes; i++)
+        if (body->nodes[i]->op == ED_OP_MATMUL)
+            return ed_body_fail(msg, size, "body @%s has two matmuls (%%%d and %%%d), at most one", body->name, mm->id,
+                                i);
+    if (ed_fused_reduction(body))
+        return ed_body_fail(msg, size, "body @%s has a matmul and a reduction, at most one of them", body->name);
+    if (mm->in[0]->op != ED_OP_INPUT || mm->in[1]->op != ED_OP_INPUT)
+        return ed_body_fail(msg, size, "body @%s's matmul %%%d must read two body inputs", body->name, mm->id);
+    for (int a = 0; a < mm->shape.rank - 2; a++)
+        if (mm->shape.dim[a] != 1)
+            return ed_body_fail(msg, size, "body @%s's matmul %%%d is %s: one matrix only (batch dims of size 1)",
+                                body->name, mm->id, ed_node_type_str(mm, t1, sizeof t1));
+    if (!ed_shape_eq(mm->shape, y->shape))
+        return ed_body_fail(msg, size, "body @%s's matmul %%%d is %s, not of the result's shape %s", body->name, mm->id,
+                            ed_node_type_str(mm, t1, sizeof t1), ed_node_type_str(y, t2, sizeof t2));
     return true;
 }
 
@@ -184,9 +235,11 @@ static bool check_body(const ed_graph *body, ed_node *const *in, int nin, char *
         if (n->op != ED_OP_INPUT && !ed_fused_body_op(n))
             return ed_body_fail(msg, size,
                                 "body @%s has %s (%%%d): only elementwise ops, broadcast_to, splat consts and one "
-                                "sum, mean, max or min",
+                                "sum, mean, max or min, or one matmul",
                                 body->name, ed_op_name(n->op), n->id);
     }
+    const ed_node *mm = ed_fused_matmul(body);
+    if (mm && !check_matmul(body, mm, msg, size)) return false;
     return check_shapes(body, msg, size);
 }
 

@@ -88,6 +88,10 @@ enum {
 /* ... and its body has at most this many nodes, in topological creation order, so
  * kernels keep one value per body node on the stack. */
 #define ED_FUSED_MAX_NODES 64
+/* A matmul of at most this many result rows (one matrix, W not transposed) is a small
+ * one: the JIT streams W once as a GEMV (backend/llvm/lower_gemv.c), and the fuse pass
+ * makes it the producer of the fused chain that reads it (ir.h, fused expressions). */
+#define ED_GEMV_MAX_ROWS 8
 
 typedef struct {
     const char *name;
@@ -332,11 +336,20 @@ bool ed_get_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dt
  * they are read per element of D through broadcasting, and r, read back, is each
  * element's own group's (ed_reduction_reads_back). Those computed from r and splat
  * consts alone are the same for every element of a group, so a backend may evaluate
- * them once per group (same inputs, same rounding: the same bits). */
+ * them once per group (same inputs, same rounding: the same bits).
+ *
+ * Or a body may hold one matmul of two body inputs (its producer), of the result's
+ * shape and one matrix, and no reduction: the product is computed whole, then the rest
+ * per result element reading the product at that element (a bias and an activation
+ * after a small matmul, in its kernel). */
 bool ed_fused_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
                    size_t size);
 /* May node n be a body node of a fused expression (besides its inputs)? */
 bool ed_fused_body_op(const ed_node *n);
+/* The body's matmul (its producer), or NULL. */
+const ed_node *ed_fused_matmul(const ed_graph *body);
+/* By body id: evaluated per result element (all but the operands only the matmul reads). */
+void ed_fused_per_element(const ed_graph *body, bool *each);
 /* The body's reduction, or NULL (an elementwise expression). */
 const ed_node *ed_fused_reduction(const ed_graph *body);
 /* What each phase evaluates, by body id: phase1 = the reduction's operand and the values

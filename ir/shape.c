@@ -443,9 +443,11 @@ bool ed_infer(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype
     rule_fn rule = rule_of(op);
     if (!rule) return ed_rule_fail(msg, msgsize, "no shape rule");
     /* bf16 and f16 are storage: a param or input holds them, a loop captures them, and
-     * only matmul's right operand reads them (widening to f32). */
+     * only matmul's right operand reads them (widening to f32; in a fused body too,
+     * whose own nodes are checked so). */
     for (int i = 0; i < nin; i++)
-        if (in[i] && ed_dtype_is_16bit(in[i]->dtype) && op != ED_OP_LOOP && !(op == ED_OP_MATMUL && i == 1))
+        if (in[i] && ed_dtype_is_16bit(in[i]->dtype) && op != ED_OP_LOOP && op != ED_OP_FUSED &&
+            !(op == ED_OP_MATMUL && i == 1))
             return ed_rule_fail(msg, msgsize,
                                 "input %d is %s, a storage-only type (only matmul's right operand reads it)", i + 1,
                                 ed_rule_type(in[i]));

@@ -284,7 +284,7 @@ int ed_lower_body(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
                         LLVMGetParam(cg->fn, (unsigned)n->nin + 2));
         break;
     case ED_KIND_CONTROL: ed_lower_get(cg, n, args); break; /* loops have their own emitter */
-    case ED_KIND_FUSED: ed_lower_fused(cg, n, args); break;
+    case ED_KIND_FUSED: return ed_lower_fused(cg, n, args);
     case ED_KIND_COLLECTIVE: ed_lower_collective(cg, n, args); break;
     default: break;
     }

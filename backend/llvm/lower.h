@@ -78,7 +78,7 @@ void ed_lower_elem(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
  * (each of its input's type): what ed_lower_elem stores. */
 LLVMValueRef ed_lower_elem_value(ed_cg *cg, const ed_node *n, LLVMValueRef *x);
 /* A fused node: one walk over the result evaluating the body per element (lower_fused.c). */
-void ed_lower_fused(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+int ed_lower_fused(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 void ed_lower_move(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 void ed_lower_reduce(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 /* The accumulator of reduction n (lower_reduce.c), for a walk over its groups: init
@@ -106,8 +106,7 @@ void ed_lower_index(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 int ed_lower_matmul(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 /* The GEMV form of a small-batch f32 matmul (lower_gemv.c): W = the right operand, not
  * transposed, one matrix (batch dims all 1), at most ed_gemv_max_rows() result rows. */
-#define ED_GEMV_MAX_ROWS 8
-int ed_gemv_max_rows(void);                /* ED_GEMV_MAX_ROWS, or EDIFICE_GEMV_ROWS (0: never) */
+int ed_gemv_max_rows(void);                /* ED_GEMV_MAX_ROWS (ir.h), or EDIFICE_GEMV_ROWS (0: never) */
 bool ed_gemv_applies(const ed_node *n);    /* also every matmul of a 16-bit weight */
 bool ed_gemv_one_matrix(const ed_node *n); /* the result's batch dims are all 1 */
 void ed_lower_gemv(ed_cg *cg, const ed_node *n, LLVMValueRef *args);

@@ -29,7 +29,7 @@ static LLVMValueRef splat(ed_cg *cg, const ed_node *c)
 }
 
 /* Evaluate the body nodes with want[] set (all if NULL) into v; input number k is
- * loaded from ptr[k]. */
+ * loaded from ptr[k], a producer matmul's value is the caller's v[its id]. */
 static void eval(ed_cg *cg, const ed_graph *body, const bool *want, LLVMValueRef *ptr, LLVMValueRef *v)
 {
     LLVMValueRef x[3];
@@ -39,7 +39,7 @@ static void eval(ed_cg *cg, const ed_graph *body, const bool *want, LLVMValueRef
         if (b->op == ED_OP_INPUT) {
             if (!skip) v[i] = LLVMBuildLoad2(cg->b, ed_cg_type(cg, b->dtype), ptr[k], "");
             k++;
-        } else if (skip) {
+        } else if (skip || b->op == ED_OP_MATMUL) {
             continue;
         } else if (b->op == ED_OP_CONST) {
             v[i] = splat(cg, b);
@@ -74,6 +74,56 @@ static void lower_elementwise(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
         ed_iter_bcast_strides(ops[k + 1].stride, n->in[k]->shape, n->shape);
     }
     ed_lower_walk(cg, n->shape, ops, n->nin + 1, fused_body, (void *)n);
+}
+
+/* ---- with a producer matmul --------------------------------------------------------- */
+
+typedef struct {
+    const ed_node *n, *mm;
+    bool each[ED_FUSED_MAX_NODES];
+} product_walk;
+
+static void product_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
+{
+    const product_walk *p = ud;
+    const ed_graph *body = p->n->attr.body;
+    LLVMValueRef v[ED_FUSED_MAX_NODES];
+    v[p->mm->id] = LLVMBuildLoad2(cg->b, ed_cg_type(cg, p->mm->dtype), ptrs[0], "");
+    eval(cg, body, p->each, ptrs + 1, v);
+    LLVMBuildStore(cg->b, v[body->outputs[0].node->id], ptrs[0]);
+}
+
+/* The product into the result (GEMV or sgemm, as the matmul alone would be), then the
+ * rest of the body per element over it in place: the result of a small matmul is a
+ * few KB, still in L1, and the chain costs no kernel call or buffer of its own. */
+static int lower_with_matmul(ed_cg *cg, const ed_node *n, const ed_node *mm, LLVMValueRef *args)
+{
+    const ed_graph *body = n->attr.body;
+    LLVMValueRef mm_args[3] = {args[0], NULL, NULL};
+    for (int i = 0, k = 0; i < body->nnodes; i++) {
+        if (body->nodes[i]->op != ED_OP_INPUT) continue;
+        if (body->nodes[i] == mm->in[0]) mm_args[1] = args[k + 1];
+        if (body->nodes[i] == mm->in[1]) mm_args[2] = args[k + 1];
+        k++;
+    }
+    int rc = ed_lower_matmul(cg, mm, mm_args);
+    if (rc != ED_OK) return rc;
+    product_walk p = {.n = n, .mm = mm};
+    ed_fused_per_element(body, p.each);
+    assert(n->nin + 1 <= ED_WALK_MAX_OPS);
+    ed_lop ops[ED_WALK_MAX_OPS] = {{0}};
+    ops[0].ty = ed_cg_type(cg, n->dtype);
+    ops[0].ptr = args[0];
+    ed_shape_strides(n->shape, ops[0].stride);
+    for (int i = 0, k = 0; i < body->nnodes; i++) {
+        if (body->nodes[i]->op != ED_OP_INPUT) continue;
+        ops[k + 1].ty = ed_cg_type(cg, n->in[k]->dtype);
+        ops[k + 1].ptr = args[k + 1];
+        if (p.each[i]) ed_iter_bcast_strides(ops[k + 1].stride, n->in[k]->shape, n->shape);
+        k++;
+    }
+    ed_lower_walk(cg, n->shape, ops, n->nin + 1, product_body, &p);
+    return ED_OK;
 }
 
 /* ---- with a reduction -------------------------------------------------------------- */
@@ -323,9 +373,12 @@ static void lower_reduction(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     ed_lower_walk(cg, kept, outer, nouter, group_body, f);
 }
 
-void ed_lower_fused(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
+int ed_lower_fused(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 {
     assert(n->attr.body->nnodes <= ED_FUSED_MAX_NODES && n->nin <= ED_FUSED_MAX_INPUTS);
+    const ed_node *mm = ed_fused_matmul(n->attr.body);
+    if (mm) return lower_with_matmul(cg, n, mm, args);
     if (ed_fused_reduction(n->attr.body)) lower_reduction(cg, n, args);
     else lower_elementwise(cg, n, args);
+    return ED_OK;
 }

@@ -85,6 +85,36 @@ static LLVMValueRef load_w(ed_cg *cg, const gemv *g, LLVMValueRef at, unsigned w
     return LLVMBuildBitCast(cg->b, LLVMBuildShl(cg->b, wide, LLVMConstVector(sixteen, width), ""), vt, "");
 }
 
+/* bf16 W in panels of 8-wide vectors is read as pairs: 16 values loaded as 8 32-bit
+ * words, each word's high half an odd column's f32 (the low half masked off) and its low
+ * half, shifted up, an even column's: no shuffle per load, where widening 8 at a time
+ * takes one (vpmovzxwd) per vector. The pair's sums stay in even, odd column order
+ * until the panel stores them. */
+static bool bf16_pairs(const gemv *g, unsigned width) { return g->wt == ED_BF16 && width == VW; }
+
+static void load_bf16_pair(ed_cg *cg, const gemv *g, LLVMValueRef at, LLVMValueRef *even, LLVMValueRef *odd)
+{
+    LLVMTypeRef i16 = LLVMInt16TypeInContext(cg->ctx), wt = LLVMVectorType(cg->i32, VW);
+    LLVMTypeRef vt = LLVMVectorType(cg->f32, VW);
+    LLVMValueRef w = LLVMBuildLoad2(cg->b, wt, gep(cg, i16, g->w, at), "");
+    LLVMSetAlignment(w, 2);
+    LLVMValueRef sixteen[VW], high[VW];
+    for (int i = 0; i < VW; i++)
+        sixteen[i] = LLVMConstInt(cg->i32, 16, 0), high[i] = LLVMConstInt(cg->i32, 0xffff0000u, 0);
+    *even = LLVMBuildBitCast(cg->b, LLVMBuildShl(cg->b, w, LLVMConstVector(sixteen, VW), ""), vt, "");
+    *odd = LLVMBuildBitCast(cg->b, LLVMBuildAnd(cg->b, w, LLVMConstVector(high, VW), ""), vt, "");
+}
+
+/* The lanes of a, b (2 * VW in all) at lane(i) for i < VW. */
+static LLVMValueRef pick(ed_cg *cg, LLVMValueRef a, LLVMValueRef b, int (*lane)(int, int), int half)
+{
+    LLVMValueRef mask[VW];
+    for (int i = 0; i < VW; i++) mask[i] = LLVMConstInt(cg->i32, (unsigned long long)lane(i, half), 0);
+    return LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(mask, VW), "");
+}
+static int every_other(int i, int odd) { return 2 * i + odd; }                           /* c0, c1 -> even or odd */
+static int interleaved(int i, int upper) { return upper * VW / 2 + i / 2 + i % 2 * VW; } /* even, odd -> c0 or c1 */
+
 static LLVMValueRef fmuladd(ed_cg *cg, LLVMTypeRef vt, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
 {
     const char *name = "llvm.fmuladd";
@@ -114,13 +144,21 @@ static void emit_panel(ed_cg *cg, const gemv *g, LLVMValueRef r0, int rows, int 
             LLVMSetAlignment(c, 4);
             LLVMBuildStore(cg->b, c, acc[r][v]);
         }
+    for (int r = 0; r < rows; r++) /* a bf16 pair's sums in even, odd column order */
+        for (int v = 0; v + 1 < nvec && bf16_pairs(g, width); v += 2) {
+            LLVMValueRef c0 = LLVMBuildLoad2(cg->b, vt, acc[r][v], ""),
+                         c1 = LLVMBuildLoad2(cg->b, vt, acc[r][v + 1], "");
+            LLVMBuildStore(cg->b, pick(cg, c0, c1, every_other, 0), acc[r][v]);
+            LLVMBuildStore(cg->b, pick(cg, c0, c1, every_other, 1), acc[r][v + 1]);
+        }
     ed_loop l = ed_loop_open(cg);
     LLVMValueRef p = LLVMBuildNSWAdd(cg->b, k0, l.i, "");
     LLVMValueRef wrow = LLVMBuildNSWAdd(cg->b, LLVMBuildNSWMul(cg->b, p, ed_cg_i64(cg, g->n), ""), j, "");
     LLVMValueRef wv[8];
     for (int v = 0; v < nvec; v++) {
         LLVMValueRef at = LLVMBuildNSWAdd(cg->b, wrow, ed_cg_i64(cg, (int64_t)v * width), "");
-        wv[v] = load_w(cg, g, at, width);
+        if (v + 1 < nvec && bf16_pairs(g, width)) load_bf16_pair(cg, g, at, &wv[v], &wv[v + 1]), v++;
+        else wv[v] = load_w(cg, g, at, width);
     }
     for (int r = 0; r < rows; r++) {
         LLVMValueRef row = LLVMBuildNSWAdd(cg->b, r0, ed_cg_i64(cg, r), "");
@@ -133,6 +171,12 @@ static void emit_panel(ed_cg *cg, const gemv *g, LLVMValueRef r0, int rows, int 
         }
     }
     ed_loop_close(cg, &l, kcount);
+    for (int r = 0; r < rows; r++) /* back to column order */
+        for (int v = 0; v + 1 < nvec && bf16_pairs(g, width); v += 2) {
+            LLVMValueRef e = LLVMBuildLoad2(cg->b, vt, acc[r][v], ""), o = LLVMBuildLoad2(cg->b, vt, acc[r][v + 1], "");
+            LLVMBuildStore(cg->b, pick(cg, e, o, interleaved, 0), acc[r][v]);
+            LLVMBuildStore(cg->b, pick(cg, e, o, interleaved, 1), acc[r][v + 1]);
+        }
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < nvec; v++) {
             LLVMValueRef st = LLVMBuildStore(cg->b, LLVMBuildLoad2(cg->b, vt, acc[r][v], ""), cptr[r][v]);
