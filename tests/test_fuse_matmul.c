@@ -121,6 +121,27 @@ static void test_fused_dense_with_sgemm_product(void **state)
     ed_graph_free(g);
 }
 
+/* A fused GEMV large enough for the thread pool's split (W of 512 x 300: far above
+ * lower_split's work threshold) at 2 threads: its kernel must run whole (the GEMV writes
+ * every element before the chain reads them), so the values are those of 1 thread. */
+static void test_fused_dense_on_two_threads(void **state)
+{
+    (void)state;
+    ed_graph *g = dense(4, 512, 300, ED_F32, ACT_SILU);
+    ed_tensor *x = filled(ed_shape2(4, 512), 9);
+    ed_feed feed = {"x", x};
+    ed_tensor *want = run(g, ED_BACKEND_INTERP, "", &feed, 1);
+    ed_set_threads(1);
+    ed_tensor *one = run(g, ED_BACKEND_JIT, NULL, &feed, 1);
+    ed_set_threads(2);
+    ed_tensor *two = run(g, ED_BACKEND_JIT, NULL, &feed, 1);
+    ed_set_threads(1);
+    compare(want, one, 1e-5, "1 thread");
+    compare(one, two, 0, "2 threads against 1");
+    ed_tensor_free(want), ed_tensor_free(one), ed_tensor_free(two), ed_tensor_free(x);
+    ed_graph_free(g);
+}
+
 /* How many nodes of op are in g's top level (not in bodies). */
 static int count_op(const ed_graph *g, ed_op op)
 {
@@ -187,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fused_dense_matches_unfused_interp),
         cmocka_unit_test(test_fused_dense_with_sgemm_product),
+        cmocka_unit_test(test_fused_dense_on_two_threads),
         cmocka_unit_test(test_fused_dense_printed_ir),
         cmocka_unit_test(test_fused_matmul_rule),
     };
