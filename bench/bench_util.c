@@ -1,5 +1,6 @@
 /* Timing helpers for the benchmark driver. */
 #include "bench/bench.h"
+#include "runtime/pool.h"
 #include "runtime/tensor.h"
 
 #include <cblas.h>
@@ -105,8 +106,13 @@ static bool probe_step(void *ud)
     return true;
 }
 
+/* The rate at the program's thread count: OpenBLAS's own threads for the probe, since
+ * ed_set_threads leaves OpenBLAS at one thread while the pool splits the sgemms (a
+ * 2-thread roofline from a 1-thread probe overstated the share ~2x). */
 double bench_sgemm_flops(int n)
 {
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(ed_pool_threads());
     size_t nn = (size_t)n * (size_t)n;
     sgemm_probe p = {n, malloc(nn * sizeof(float)), malloc(nn * sizeof(float)), malloc(nn * sizeof(float))};
     double rate = 0;
@@ -125,6 +131,7 @@ double bench_sgemm_flops(int n)
     free(p.a);
     free(p.b);
     free(p.c);
+    openblas_set_num_threads(blas_threads);
     return rate;
 }
 
