@@ -65,6 +65,7 @@ static struct {
           .done_cv = PTHREAD_COND_INITIALIZER};
 
 static atomic_int wanted_threads; /* 0: not resolved yet */
+static atomic_int_fast64_t parallel_runs;
 static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 
 /* -1 outside a task; else the worker index the current task runs as. */
@@ -257,6 +258,7 @@ void ed_pool_run(int64_t n, int64_t grain, ed_pool_task fn, void *ctx)
         return;
     }
     if (size_pool(threads) < threads && chunks > (int64_t)pool.started + 1) chunks = pool.started + 1;
+    atomic_fetch_add(&parallel_runs, 1);
     pool.fn = fn;
     pool.ctx = ctx;
     pool.n = n;
@@ -281,3 +283,5 @@ void ed_pool_run(int64_t n, int64_t grain, ed_pool_task fn, void *ctx)
     }
     pthread_mutex_unlock(&pool.run_lock);
 }
+
+int64_t ed_pool_parallel_runs(void) { return (int64_t)atomic_load(&parallel_runs); }

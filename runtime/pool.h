@@ -23,5 +23,8 @@ void ed_pool_set_threads(int n);
    runs inline as fn(ctx, 0, n, w), w being 0 or the calling task's worker index.
    n <= 0 calls nothing. */
 void ed_pool_run(int64_t n, int64_t grain, ed_pool_task fn, void *ctx);
+/* Runs of ed_pool_run so far that went over the pool in 2 or more chunks (not inline):
+   how a test sees that a split kernel really spread. */
+int64_t ed_pool_parallel_runs(void);
 
 #endif

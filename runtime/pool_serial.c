@@ -13,4 +13,6 @@ void ed_pool_run(int64_t n, int64_t grain, ed_pool_task fn, void *ctx)
     (void)grain;
     if (n > 0) fn(ctx, 0, n, 0);
 }
+
+int64_t ed_pool_parallel_runs(void) { return 0; }
 #endif

@@ -239,6 +239,33 @@ static void test_training_steps(void **state)
     ed_graph_free(g);
 }
 
+/* A split sgemm whose block count is odd (333 rows: 11 blocks of 32) really runs in 2
+ * chunks on 2 threads: the per-thread grain rounded up once made it one chunk, inline
+ * (W4's 10,000-row sgemms: 313 blocks, grain 157, one thread). */
+static void test_odd_split_spreads(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("odd");
+    ed_node *a = ed_input(g, "a", ED_F32, ed_shape2(333, 77));
+    ed_output(g, "y", ed_matmul(a, ed_input(g, "b", ED_F32, ed_shape2(77, 129))));
+    ed_tensor *ta = ed_tensor_new(ED_F32, ed_shape2(333, 77)), *tb = ed_tensor_new(ED_F32, ed_shape2(77, 129));
+    assert_non_null(ta);
+    assert_non_null(tb);
+    ed_store *st = ed_store_new(1);
+    ed_set_threads(2);
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_JIT, .passes = ""});
+    if (!p) fail_msg("%s", ed_last_error());
+    int64_t before = ed_pool_parallel_runs();
+    assert_int_equal(ed_run(p, (ed_feed[]){{"a", ta}, {"b", tb}}, 2), ED_OK);
+    assert_true(ed_pool_parallel_runs() > before);
+    ed_set_threads(1);
+    ed_program_free(p);
+    ed_store_free(st);
+    ed_tensor_free(ta);
+    ed_tensor_free(tb);
+    ed_graph_free(g);
+}
+
 /* Small kernels stay whole; EDIFICE_SPLIT_WORK=0 and EDIFICE_SPLIT_GEMM=0 turn splitting off. */
 static void test_split_choice(void **state)
 {
@@ -269,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_elementwise_odd_shapes), cmocka_unit_test(test_reductions_every_axis),
         cmocka_unit_test(test_fused_chains),           cmocka_unit_test(test_matmul_split),
         cmocka_unit_test(test_training_steps),         cmocka_unit_test(test_split_choice),
+        cmocka_unit_test(test_odd_split_spreads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -100,8 +100,9 @@ static LLVMValueRef emit_caller(ed_cg *cg, const ed_node *n, const char *name, c
     if (per_thread) {
         LLVMValueRef t = ed_cg_call(cg, "ed_pool_threads", cg->i32, NULL, 0, NULL);
         t = LLVMBuildSExt(cg->b, t, cg->i64, "");
-        LLVMValueRef even = LLVMBuildSDiv(
-            cg->b, LLVMBuildAdd(cg->b, ed_cg_i64(cg, extent), LLVMBuildSub(cg->b, t, ed_cg_i64(cg, 1), ""), ""), t, "");
+        /* extent / t rounded down: the pool makes n / grain chunks, so rounding up gave an
+           odd extent one chunk (313 row blocks, grain 157: W4's sgemms ran on one thread). */
+        LLVMValueRef even = LLVMBuildSDiv(cg->b, ed_cg_i64(cg, extent), t, "");
         g = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, even, g, ""), even, g, "");
     }
     LLVMTypeRef rp[4] = {cg->i64, cg->i64, cg->ptr, cg->ptr};
