@@ -50,7 +50,7 @@ static int usage(void)
 {
     fprintf(
         stderr,
-        "usage: bench WORKLOAD [--backend jit|interp] [--threads N] [--repeats R] [--steps S] [-O0..-O3] [--passes P] [--no-warmup]\n"
+        "usage: bench WORKLOAD [--backend jit|interp] [--threads N] [--repeats R] [--steps S] [-O0..-O3] [--passes P] [--no-warmup] [--dump-ir FILE]\n"
         "  --passes '' compiles without graph passes; --arena inplace|reuse|separate picks the JIT memory plan\n"
         "workloads:");
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) fprintf(stderr, " %s", workloads[i].name);
@@ -89,6 +89,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--repeats") && v) ok = int_arg(v, 1, 100, &o.repeats);
         else if (!strcmp(a, "--steps") && v) ok = int_arg(v, 1, 1000000, &o.steps);
         else if (!strcmp(a, "--passes") && v) o.passes = v;
+        else if (!strcmp(a, "--dump-ir") && v) o.dump_ir = v;
         else if (!strcmp(a, "--arena") && v) {
             ok = !strcmp(v, "inplace") || !strcmp(v, "reuse") || !strcmp(v, "separate");
             o.arena = !strcmp(v, "separate") ? ED_ARENA_SEPARATE

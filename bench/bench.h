@@ -16,6 +16,8 @@ typedef struct {
     const char *passes;  /* graph pass pipeline; NULL for the default, "" for none */
     ed_arena_mode arena; /* --arena: the JIT's memory plan (default: in place) */
     bool no_warmup;      /* --no-warmup: time from the first call (calls of a minute) */
+    const char *dump_ir; /* --dump-ir FILE: the training step's graph after the passes,
+                          * whose node ids name the JIT's kernels (k<id>_<op>) in a profile */
 } bench_opts;
 
 /* Median, min and max of one figure over the repeats, in seconds. */

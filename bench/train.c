@@ -4,7 +4,10 @@
  * `RESULT key=value ...` line that bench/report.py reads. */
 #include "bench/bench.h"
 #include "bench/workloads.h"
+#include "ir/text.h"
+#include "passes/pass.h"
 #include "runtime/comm.h"
+#include "runtime/error.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -31,11 +34,29 @@ static bool train_step(void *ud)
     return true;
 }
 
+/* The step's graph as the passes leave it, printed to path. */
+static int dump_ir(const ed_graph *g, const char *passes, const char *path)
+{
+    ed_graph *c = ed_graph_clone(g);
+    char *text = c && ed_pass_run(c, passes, NULL) == ED_OK ? ed_graph_print(c) : NULL;
+    FILE *f = text ? fopen(path, "w") : NULL;
+    int rc = f && fputs(text, f) >= 0 ? 0 : 1;
+    if (f && fclose(f)) rc = 1;
+    if (rc) fprintf(stderr, "bench: --dump-ir %s: %s\n", path, text ? "cannot write" : ed_last_error());
+    free(text);
+    ed_graph_free(c);
+    return rc;
+}
+
 int bench_train(const bench_opts *o, const char *id)
 {
     bench_workload w;
     if (bench_workload_build(id, &w)) {
         fprintf(stderr, "bench %s: %s\n", id, ed_last_error());
+        return 1;
+    }
+    if (o->dump_ir && dump_ir(w.g, o->passes, o->dump_ir)) {
+        bench_workload_free(&w);
         return 1;
     }
     ed_store *st = ed_store_new(0);

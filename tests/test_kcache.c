@@ -284,6 +284,40 @@ static void test_compile_threads_agree(void **state)
     }
 }
 
+/* EDIFICE_PERF=1 links the objects through RuntimeDyld with LLVM's perf listener
+ * (bench/profile.sh): the same bits as the default linker, compiled here (on two
+ * threads) and loaded from the cache, and a jitdump file in JITDUMPDIR. */
+static void test_perf_listener_same_bits(void **state)
+{
+    (void)state;
+    fresh_cache("perf");
+    char dir[512], cmd[1200];
+    snprintf(dir, sizeof dir, "%s/jitdump", TMP);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    setenv("JITDUMPDIR", dir, 1);
+    ed_graph *(*make[])(void) = {small_net, loop_net, train_net};
+    for (size_t k = 0; k < sizeof make / sizeof make[0]; k++) {
+        ed_graph *g = make[k]();
+        /* two plain programs: the loop draws noise by call number, so each is compared
+           with a program at the same call */
+        compiled plain = compile_threads(g, ED_BACKEND_JIT, true, 1);
+        compiled plain2 = compile_threads(g, ED_BACKEND_JIT, true, 1);
+        setenv("EDIFICE_PERF", "1", 1);
+        compiled cold = compile_threads(g, ED_BACKEND_JIT, false, 2);
+        compiled warm = compile_threads(g, ED_BACKEND_JIT, false, 2);
+        unsetenv("EDIFICE_PERF");
+        assert_string_equal(cache_of(&warm), "hit");
+        check_calls(g, &plain, &cold, 0, "default linker against the perf listener's");
+        check_calls(g, &plain2, &warm, 0, "default linker against the perf listener's, cached");
+        compiled_free(&plain), compiled_free(&plain2), compiled_free(&cold), compiled_free(&warm);
+        ed_graph_free(g);
+    }
+    snprintf(cmd, sizeof cmd, "find '%s' -name 'jit-*.dump' | grep -q .", dir);
+    assert_int_equal(system(cmd), 0);
+    unsetenv("JITDUMPDIR");
+}
+
 /* A program record reads back whole; every shorter or longer byte string is refused. */
 static void test_record_pack_unpack(void **state)
 {
@@ -636,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_warm_skips_passes),
         cmocka_unit_test(test_pass_output_runs_passes),
         cmocka_unit_test(test_compile_threads_agree),
+        cmocka_unit_test(test_perf_listener_same_bits),
         cmocka_unit_test(test_record_pack_unpack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

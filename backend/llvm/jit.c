@@ -19,8 +19,10 @@
 #include <llvm-c/BitReader.h>
 #include <llvm-c/BitWriter.h>
 #include <llvm-c/Error.h>
+#include <llvm-c/ExecutionEngine.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
+#include <llvm-c/OrcEE.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
@@ -203,6 +205,24 @@ static int define_symbols(LLVMOrcLLJITRef jit)
     return ED_OK;
 }
 
+/* EDIFICE_PERF=1: objects are linked by RuntimeDyld with LLVM's perf listener, which
+ * writes a jitdump file ($JITDUMPDIR or ~/.debug/jit) that `perf inject --jit` turns
+ * into kernel names in a profile (bench/README.md, "Profiling JIT code"). */
+static LLVMOrcObjectLayerRef perf_layer(void *ctx, LLVMOrcExecutionSessionRef es, const char *triple)
+{
+    (void)ctx, (void)triple;
+    LLVMOrcObjectLayerRef layer = LLVMOrcCreateRTDyldObjectLinkingLayerWithSectionMemoryManager(es);
+    LLVMJITEventListenerRef perf = LLVMCreatePerfJITEventListener(); /* LLVM's, never freed */
+    if (perf) LLVMOrcRTDyldObjectLinkingLayerRegisterJITEventListener(layer, perf);
+    return layer;
+}
+
+static bool perf_wanted(void)
+{
+    const char *v = getenv("EDIFICE_PERF");
+    return v && *v && strcmp(v, "0");
+}
+
 /* The JIT's target machine is built from host_tm(level), so the JIT generates code
  * for exactly what the optimizer tuned for and the assembly dump shows. */
 static LLVMOrcLLJITRef new_lljit(int level)
@@ -212,6 +232,7 @@ static LLVMOrcLLJITRef new_lljit(int level)
     LLVMOrcJITTargetMachineBuilderRef jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm); /* takes tm */
     LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
     LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb); /* takes jtmb */
+    if (perf_wanted()) LLVMOrcLLJITBuilderSetObjectLinkingLayerCreator(builder, perf_layer, NULL);
     LLVMOrcLLJITRef jit;
     LLVMErrorRef err;
     if ((err = LLVMOrcCreateLLJIT(&jit, builder))) { /* takes the builder */
