@@ -41,16 +41,23 @@ typedef struct {
 } buffer;
 
 typedef struct {
-    int n;        /* nodes in the order; position n means "after the call" */
-    int *pos;     /* by id: position in the order */
-    int *last;    /* by id: last position reading the value (its own if none) */
-    bool *pinned; /* by id: alive to the end (bound to out or update) */
-    int *buf;     /* by id: its buffer, -1 if not held */
+    int n;          /* nodes in the order; position n means "after the call" */
+    bool *in_store; /* by id: an update written straight into its store tensor */
+    int *pos;       /* by id: position in the order */
+    int *last;      /* by id: last position reading the value (its own if none) */
+    bool *pinned;   /* by id: alive to the end (bound to out or update) */
+    int *buf;       /* by id: its buffer, -1 if not held */
     buffer *bufs;
     int nbufs;
 } plan;
 
-static void plan_free(plan *p) { free(p->pos), free(p->last), free(p->pinned), free(p->buf), free(p->bufs); }
+static void plan_free(plan *p)
+{
+    free(p->in_store), free(p->pos), free(p->last), free(p->pinned), free(p->buf), free(p->bufs);
+}
+
+/* Does the plan give n bytes of the arena? */
+static bool held(const plan *p, const ed_node *n) { return ed_arena_holds(n) && !p->in_store[n->id]; }
 
 /* Positions, last reads and the values that must survive the call. */
 static int liveness(const ed_graph *g, ed_node *const *order, plan *p)
@@ -62,7 +69,9 @@ static int liveness(const ed_graph *g, ed_node *const *order, plan *p)
     p->pinned = calloc((size_t)n + 1, sizeof *p->pinned);
     p->buf = calloc((size_t)n + 1, sizeof *p->buf);
     p->bufs = calloc((size_t)n + 1, sizeof *p->bufs);
-    if (!p->pos || !p->last || !p->pinned || !p->buf || !p->bufs) return ed_fail("compile: out of memory");
+    p->in_store = calloc((size_t)n + 1, sizeof *p->in_store);
+    if (!p->in_store || !p->pos || !p->last || !p->pinned || !p->buf || !p->bufs)
+        return ed_fail("compile: out of memory");
     for (int i = 0; i < n; i++) p->pos[order[i]->id] = p->last[order[i]->id] = i;
     for (int i = 0; i < n; i++)
         for (int k = 0; k < order[i]->nin; k++) {
@@ -82,7 +91,7 @@ static int inplace_source(const plan *p, const ed_node *n)
     if (n->op == ED_OP_FUSED && !ed_fused_inplace_ok(n)) return -1;
     for (int k = 0; k < n->nin; k++) {
         const ed_node *x = n->in[k];
-        if (!ed_arena_holds(x) || x->op == ED_OP_CONST || p->pinned[x->id]) continue;
+        if (!held(p, x) || x->op == ED_OP_CONST || p->pinned[x->id]) continue;
         if (x->dtype != n->dtype || !ed_shape_eq(x->shape, n->shape)) continue;
         if (p->last[x->id] != p->pos[n->id] || p->buf[x->id] < 0) continue;
         return k;
@@ -96,7 +105,7 @@ static int make_buffers(ed_node *const *order, ed_arena_mode mode, plan *p, ed_a
     for (int i = 0; i < p->n; i++) p->buf[order[i]->id] = -1;
     for (int i = 0; i < p->n; i++) {
         const ed_node *n = order[i];
-        if (!ed_arena_holds(n)) continue;
+        if (!held(p, n)) continue;
         int64_t bytes = ed_arena_node_bytes(n);
         if (bytes < 0 || bytes > LIMIT) return too_big(n);
         st->buffer_bytes += aligned(bytes);
@@ -184,15 +193,69 @@ static int64_t peak(const plan *p)
     return most;
 }
 
+/* ---- updates written into the store ------------------------------------------------ */
+
+const ed_node *ed_arena_update_target(const ed_node *u)
+{
+    const ed_graph *g = u->graph;
+    const ed_binding *b = NULL;
+    for (int i = 0; i < g->nupdates; i++)
+        if (g->updates[i].node == u) {
+            if (b) return NULL; /* the value of two updates */
+            b = &g->updates[i];
+        }
+    if (!b) return NULL;
+    const ed_node *t = ed_graph_leaf(g, ED_OP_PARAM, b->name); /* as ed_update looks it up */
+    return t ? t : ed_graph_leaf(g, ED_OP_STATE, b->name);
+}
+
+/* Can update value u be written into its target's store tensor while the call runs? When
+ * nothing reads the target's old value after u: every other reader runs before u, the
+ * target is neither an output nor another update's value (both read after the call),
+ * and u reads it only element by element (an in-place kernel) or not at all. Not a
+ * loop, whose slot holds scratch after its results. */
+static bool writes_store(const plan *p, const ed_node *u)
+{
+    const ed_graph *g = u->graph;
+    const ed_node *t = ed_arena_holds(u) && u->op != ED_OP_LOOP && u->op != ED_OP_CONST ? ed_arena_update_target(u)
+                                                                                        : NULL;
+    if (!t || t->dtype != u->dtype || !ed_shape_eq(t->shape, u->shape)) return false;
+    for (int i = 0; i < g->noutputs; i++)
+        if (g->outputs[i].node == u || g->outputs[i].node == t) return false;
+    for (int i = 0; i < g->nupdates; i++)
+        if (g->updates[i].node == t) return false;
+    bool elementwise = (ed_ops[u->op].flags & F_INPLACE) && (u->op != ED_OP_FUSED || ed_fused_inplace_ok(u));
+    for (int i = 0; i < g->nnodes; i++) {
+        const ed_node *r = g->nodes[i];
+        for (int k = 0; k < r->nin; k++)
+            if (r->in[k] == t && (r == u ? !elementwise : p->pos[r->id] > p->pos[u->id])) return false;
+    }
+    return true;
+}
+
 int64_t ed_arena_plan_mode(const ed_graph *g, ed_node *const *order, ed_arena_mode mode, int64_t *offsets,
                            ed_arena_stats *stats)
+{
+    return ed_arena_plan_program(g, order, mode, false, offsets, stats);
+}
+
+int64_t ed_arena_plan_program(const ed_graph *g, ed_node *const *order, ed_arena_mode mode, bool updates_in_store,
+                              int64_t *offsets, ed_arena_stats *stats)
 {
     if (mode == ED_ARENA_DEFAULT) mode = ED_ARENA_INPLACE;
     ed_arena_stats st = {0};
     plan p = {0};
     for (int i = 0; i < g->nnodes; i++) offsets[i] = -1;
     int64_t top = -1;
-    if (liveness(g, order, &p) != ED_OK || make_buffers(order, mode, &p, &st) != ED_OK) goto done;
+    if (liveness(g, order, &p) != ED_OK) goto done;
+    for (int i = 0; updates_in_store && mode == ED_ARENA_INPLACE && i < g->nupdates; i++) {
+        const ed_node *u = g->updates[i].node;
+        if (!p.in_store[u->id] && writes_store(&p, u)) {
+            p.in_store[u->id] = true;
+            st.in_store++;
+        }
+    }
+    if (make_buffers(order, mode, &p, &st) != ED_OK) goto done;
     st.peak_bytes = peak(&p);
     if (mode == ED_ARENA_SEPARATE) {
         st.inplace = 0;
@@ -201,7 +264,7 @@ int64_t ed_arena_plan_mode(const ed_graph *g, ed_node *const *order, ed_arena_mo
     }
     if ((top = place(&p)) < 0) goto done;
     for (int i = 0; i < g->nnodes; i++)
-        if (p.buf[i] >= 0) offsets[i] = p.bufs[p.buf[i]].off;
+        offsets[i] = p.in_store[i] ? ED_ARENA_IN_STORE : p.buf[i] >= 0 ? p.bufs[p.buf[i]].off : -1;
 done:
     plan_free(&p);
     st.arena_bytes = top;
@@ -217,7 +280,8 @@ int64_t ed_arena_plan(const ed_graph *g, ed_node *const *order, int64_t *offsets
 bool ed_arena_inplace_input(const ed_node *n, int k, const int64_t *offsets)
 {
     const ed_node *x = n->in[k];
-    return (ed_ops[n->op].flags & F_INPLACE) && (n->op != ED_OP_FUSED || ed_fused_inplace_ok(n)) &&
-           offsets[n->id] >= 0 && offsets[x->id] == offsets[n->id] && x->dtype == n->dtype &&
-           ed_shape_eq(x->shape, n->shape);
+    bool same = offsets[n->id] >= 0 ? offsets[x->id] == offsets[n->id]
+                                    : offsets[n->id] == ED_ARENA_IN_STORE && x == ed_arena_update_target(n);
+    return (ed_ops[n->op].flags & F_INPLACE) && (n->op != ED_OP_FUSED || ed_fused_inplace_ok(n)) && same &&
+           x->dtype == n->dtype && ed_shape_eq(x->shape, n->shape);
 }

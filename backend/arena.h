@@ -7,7 +7,8 @@
  *   - liveness: a buffer lives from the node that writes it to its last reader in the
  *     order; consts (filled once at compile time) live for the whole program, and the
  *     values bound to `out` and `update` live to the end of the call (outputs stay
- *     valid after it, updates are copied into the store after every kernel ran);
+ *     valid after it, updates are copied into the store after every kernel ran,
+ *     unless written there directly: ed_arena_plan_program);
  *   - in-place: an F_INPLACE node of the same dtype and shape as an input that dies at
  *     that node writes over that input's buffer (never a const, leaf or bound value).
  *     Only elementwise kernels have the flag: they read element i of each input
@@ -35,10 +36,25 @@ bool ed_arena_holds(const ed_node *n);
  * ED_ARENA_SEPARATE gives every buffer its own slot, in order (no reuse). */
 int64_t ed_arena_plan_mode(const ed_graph *g, ed_node *const *order, ed_arena_mode mode, int64_t *offsets,
                            ed_arena_stats *stats);
+/* As ed_arena_plan_mode, and with updates_in_store (JIT programs that are not checking
+ * numerics) in the in-place mode, an update whose target's old value nothing reads
+ * after it (arena.c, writes_store) gets no arena bytes: its offset is ED_ARENA_IN_STORE,
+ * and the JIT writes it through the pointer table (like a bound leaf's) into the
+ * target's store tensor, which it then reads in place; compile.c sets the pointer at
+ * each call and has nothing to copy after it. W3's copies of every param and Adam
+ * moment after each step were 7% of its time (bench/HISTORY.md). */
+#define ED_ARENA_IN_STORE (-2)
+int64_t ed_arena_plan_program(const ed_graph *g, ed_node *const *order, ed_arena_mode mode, bool updates_in_store,
+                              int64_t *offsets, ed_arena_stats *stats);
+/* The param or state that update value u is written to (the one binding u is the value
+ * of), else NULL. */
+const ed_node *ed_arena_update_target(const ed_node *u);
+
 /* ed_arena_plan_mode with the default mode (reuse and in-place), no stats. */
 int64_t ed_arena_plan(const ed_graph *g, ed_node *const *order, int64_t *offsets);
 
-/* Does node n write over its input k (the same bytes, by the plan in offsets)? */
+/* Does node n write over its input k (the same bytes, by the plan in offsets: one
+ * arena buffer, or n written into the store tensor of its input k)? */
 bool ed_arena_inplace_input(const ed_node *n, int k, const int64_t *offsets);
 
 /* Bytes node n needs in the arena: its value, and for a loop also the scratch its

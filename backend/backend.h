@@ -44,6 +44,7 @@ typedef struct {
     int64_t peak_bytes;   /* the most bytes alive at once along the order: no layout does better */
     int buffers;          /* buffers planned */
     int inplace;          /* nodes that write over an input */
+    int in_store;         /* updates the JIT writes straight into the store (backend/arena.h) */
 } ed_arena_stats;
 
 /* How the JIT lowers the convolution ops. Zero is the default: by size (backend/llvm/

@@ -40,6 +40,7 @@ void ed_program_free(ed_program *p)
     free(p->updates);
     free(p->upd_target);
     free(p->upd_stage);
+    free(p->upd_direct);
     ed_jit_free(p->jit);
     arena_free(p->arena, p->arena_bytes); /* after the views in owned are gone */
     free(p->ptrs);
@@ -132,7 +133,8 @@ static int plan_memory(ed_program *p, int64_t *offsets, bool jit, const ed_compi
 {
     int64_t bytes;
     if (!ed_compile_cache_plan(cc, p->nnodes, offsets, &p->stats.memory, &bytes)) /* a hit: the stored plan */
-        bytes = ed_arena_plan_mode(p->graph, p->order, p->opts.arena, offsets, &p->stats.memory);
+        bytes = ed_arena_plan_program(p->graph, p->order, p->opts.arena, jit && !p->opts.check_numerics, offsets,
+                                      &p->stats.memory);
     if (bytes < 0) return ED_ERR;
     if (!jit) return ED_OK;
     if (!(p->arena = arena_alloc((size_t)bytes))) return ED_ERR; /* zero-filled */
@@ -157,6 +159,8 @@ static int bind_nodes(ed_program *p, const int64_t *offsets)
             if (!t) return ED_ERR; /* the store names both types */
             p->bound[n->id] = t;
             p->stored[p->nstored++] = n;
+        } else if (offsets[n->id] == ED_ARENA_IN_STORE) { /* its value is bound at each call */
+            p->stats.kernels++;
         } else {
             p->owned[n->id] = p->arena ? ed_tensor_wrap(n->dtype, n->shape, (char *)p->arena + offsets[n->id])
                                        : ed_tensor_new(n->dtype, n->shape);
@@ -176,9 +180,10 @@ static int copy_if_bound_leaf(const ed_node *n, ed_tensor **copy)
     return *copy ? ED_OK : ED_ERR;
 }
 
-static int bind_outputs_and_updates(ed_program *p)
+static int bind_outputs_and_updates(ed_program *p, const int64_t *offsets)
 {
     const ed_graph *g = p->graph;
+    p->stats.memory.in_store = 0; /* counted here, for a plan from the cache too */
     for (int i = 0; i < p->noutputs; i++) {
         p->outputs[i] = (ed_program_binding){g->outputs[i].name, g->outputs[i].node};
         if (copy_if_bound_leaf(g->outputs[i].node, &p->out_copy[i]) != ED_OK) return ED_ERR;
@@ -189,6 +194,8 @@ static int bind_outputs_and_updates(ed_program *p)
         /* Same lookup as ed_update: a param of that name, else a state (verified). */
         const ed_node *t = ed_graph_leaf(g, ED_OP_PARAM, b->name);
         p->upd_target[i] = t ? t : ed_graph_leaf(g, ED_OP_STATE, b->name);
+        p->upd_direct[i] = offsets[b->node->id] == ED_ARENA_IN_STORE;
+        p->stats.memory.in_store += p->upd_direct[i];
         if (copy_if_bound_leaf(b->node, &p->upd_stage[i]) != ED_OK) return ED_ERR;
     }
     return ED_OK;
@@ -339,16 +346,17 @@ ed_program *ed_compile(const ed_graph *src, ed_store *st, const ed_compile_opts 
     p->updates = zalloc(p->nupdates, sizeof *p->updates);
     p->upd_target = zalloc(p->nupdates, sizeof *p->upd_target);
     p->upd_stage = zalloc(p->nupdates, sizeof *p->upd_stage);
+    p->upd_direct = zalloc(p->nupdates, sizeof *p->upd_direct);
     int64_t *offsets = zalloc(n, sizeof *offsets); /* only needed while compiling */
     bool ok = p->order && p->owned && p->value && p->bound && p->inputs && p->fed && p->stage && p->stored &&
-              p->outputs && p->out_copy && p->updates && p->upd_target && p->upd_stage && offsets;
+              p->outputs && p->out_copy && p->updates && p->upd_target && p->upd_stage && p->upd_direct && offsets;
     if (!ok) {
         ed_fail("compile: out of memory");
         goto fail;
     }
     bool jit = o.backend == ED_BACKEND_JIT;
     if (plan_memory(p, offsets, jit, &cc) != ED_OK) goto fail;
-    if (bind_nodes(p, offsets) != ED_OK || bind_outputs_and_updates(p) != ED_OK) goto fail;
+    if (bind_nodes(p, offsets) != ED_OK || bind_outputs_and_updates(p, offsets) != ED_OK) goto fail;
     if (!(p->args = zalloc(p->maxin, sizeof *p->args))) {
         ed_fail("compile: out of memory");
         goto fail;
@@ -406,7 +414,8 @@ static bool overlap(const ed_tensor *t, const ed_tensor *u)
 }
 
 /* Memory a call writes before it has read every input: the arena holds every
- * computed node's buffer (one check), else each has its own. */
+ * computed node's buffer (one check), else each has its own; and the store tensors of
+ * the updates it writes during the call. */
 static bool overlaps_program(const ed_program *p, const ed_tensor *t)
 {
     if (p->arena && overlap_range(t, p->arena, p->arena_bytes)) return true;
@@ -414,6 +423,8 @@ static bool overlaps_program(const ed_program *p, const ed_tensor *t)
         if (overlap(t, p->owned[i])) return true;
     for (int i = 0; i < p->noutputs; i++)
         if (overlap(t, p->out_copy[i])) return true;
+    for (int i = 0; i < p->nupdates; i++)
+        if (p->upd_direct[i] && overlap(t, p->bound[p->upd_target[i]->id])) return true;
     return false;
 }
 
@@ -457,6 +468,8 @@ static int bind_store(ed_program *p)
         p->bound[n->id] = t;
         p->value[n->id] = t;
     }
+    for (int i = 0; i < p->nupdates; i++)
+        if (p->upd_direct[i]) p->value[p->updates[i].node->id] = p->bound[p->upd_target[i]->id];
     return ED_OK;
 }
 
@@ -478,11 +491,14 @@ static int run_interp(ed_program *p)
     return status;
 }
 
-/* Computed nodes are at fixed places in the arena; only bound leaves move per call. */
+/* Computed nodes are at fixed places in the arena; only bound leaves, and the updates
+ * written into their store tensors, move per call. */
 static void run_jit(ed_program *p)
 {
     for (int i = 0; i < p->ninputs; i++) p->ptrs[p->inputs[i]->id] = p->value[p->inputs[i]->id]->data;
     for (int i = 0; i < p->nstored; i++) p->ptrs[p->stored[i]->id] = p->value[p->stored[i]->id]->data;
+    for (int i = 0; i < p->nupdates; i++)
+        if (p->upd_direct[i]) p->ptrs[p->updates[i].node->id] = p->value[p->updates[i].node->id]->data;
     ed_jit_entry_fn(p->jit)(p->arena, p->ptrs, p->opts.seed, p->calls);
 }
 
@@ -526,7 +542,8 @@ static int numerics_fail(const ed_program *p)
 int ed_run(ed_program *p, const ed_feed *feeds, int nfeeds)
 {
     if (!p) return ed_fail("run: no program (NULL)");
-    if (bind_inputs(p, feeds, nfeeds) != ED_OK || bind_store(p) != ED_OK) return ED_ERR;
+    /* the store first: a feed that overlaps a tensor the call writes is staged */
+    if (bind_store(p) != ED_OK || bind_inputs(p, feeds, nfeeds) != ED_OK) return ED_ERR;
     p->fault = (ed_numerics_fault){0};
     if (p->jit) run_jit(p);
     else if (run_interp(p) != ED_OK) return ED_ERR; /* no update written, the call does not count */

@@ -58,13 +58,16 @@ struct ed_program {
     const ed_node **upd_target; /* per update: the param or state it writes */
     ed_tensor **upd_stage;      /* per update: staging copy when the value is a bound leaf,
                                    so every read of old values precedes every write */
+    bool *upd_direct;           /* per update: the JIT writes it into the target's store
+                                   tensor during the call (ED_ARENA_IN_STORE) */
 
     ed_numerics_fault fault; /* check_numerics: the first non-finite value of the call */
     struct ed_jit *jit;      /* ED_BACKEND_JIT: the compiled entry function's engine */
     void *arena;             /* ED_BACKEND_JIT: every computed node's buffer, one allocation */
     size_t arena_bytes;
     void **ptrs; /* ED_BACKEND_JIT: by node id, the data pointer of an input, param
-                                or state for this call (the values table of ed_entry) */
+                                or state for this call (the values table of ed_entry), and
+                                of an update written into the store */
 };
 
 #endif

@@ -114,9 +114,9 @@ int bench_train(const bench_opts *o, const char *id)
         printf("%s second compile: %.3fs (JIT %.1fms: lower=%.1fms optimize=%.1fms codegen=%.1fms) cache=%s\n", w.title,
                warm_s, ws.lower_ms + ws.optimize_ms + ws.codegen_ms, ws.lower_ms, ws.optimize_ms, ws.codegen_ms,
                ws.cache ? ws.cache : "none");
-        printf("%s memory: arena=%lld buffers=%lld (%d) peak=%lld bytes, %d in place\n", w.title,
-               (long long)cs.memory.arena_bytes, (long long)cs.memory.buffer_bytes, cs.memory.buffers,
-               (long long)cs.memory.peak_bytes, cs.memory.inplace);
+        printf("%s memory: arena=%lld buffers=%lld (%d) peak=%lld bytes, %d in place, %d updates into the store\n",
+               w.title, (long long)cs.memory.arena_bytes, (long long)cs.memory.buffer_bytes, cs.memory.buffers,
+               (long long)cs.memory.peak_bytes, cs.memory.inplace, cs.memory.in_store);
         printf(
             "RESULT workload=%s backend=%s threads=%d opt=%d passes=%s nodes=%d nodes_after=%d kernels=%d "
             "arena_bytes=%zu buffer_bytes=%lld peak_bytes=%lld inplace=%d compile_s=%.4f lower_ms=%.2f optimize_ms=%.2f codegen_ms=%.2f median_ms=%.4f "
