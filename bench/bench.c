@@ -41,9 +41,9 @@ static const struct {
     int (*run)(const bench_opts *o);
 } workloads[] = {
     {"w1", NULL}, /* NULL: a training workload, run by bench_train */
-    {"w2", NULL},         {"w3", NULL},       {"w3d", NULL},        {"w4", bench_w4}, {"w4net", bench_w4net},
-    {"w5", NULL},         {"w6", bench_w6},   {"w7", bench_w7},     {"w8", NULL},     {"w9_unet", NULL},
-    {"loop", bench_loop}, {"rng", bench_rng}, {"gemv", bench_gemv},
+    {"w2", NULL},        {"w3", NULL},         {"w3d", NULL},      {"w4", bench_w4},     {"w4net", bench_w4net},
+    {"w5", NULL},        {"w6", bench_w6},     {"w7", bench_w7},   {"w8", NULL},         {"w9_unet", NULL},
+    {"w10_dcgan", NULL}, {"loop", bench_loop}, {"rng", bench_rng}, {"gemv", bench_gemv},
 };
 
 static int usage(void)

@@ -150,8 +150,15 @@ DEFS = {
            "penalty (second-order autodiff) and a generator step, batch 256, Adam (0, 0.9)"),
     "w9_unet": ("W9 unet_fashion", "DDPM training step of the ddpm --arch conv U-Net (C 16, mults 1,2,2, group norm) "
                 "on Fashion-MNIST 28x28, batch 64, Adam; FLOPs count the convolutions"),
+    "w10_dcgan": ("W10 dcgan_fashion", "DCGAN iteration of gan --arch conv (channels 32,64): a discriminator step and "
+                  "a generator step, non-saturating loss, on Fashion-MNIST 28x28, batch 64, Adam 2e-4 (0.5, 0.999); "
+                  "FLOPs count the convolutions"),
 }
-TRAINING = ("w1", "w2", "w3", "w3d", "w5", "w8", "w9_unet")
+TRAINING = ("w1", "w2", "w3", "w3d", "w5", "w8", "w9_unet", "w10_dcgan")
+# Issue 21's target: 2 threads at least this many times as fast as 1 on these rows.
+BOTH_CORES_TARGET = 1.7
+TARGETED = ("w1", "w3", "w4net")
+W4NET_SAMPLERS = ("ddpm-1000", "ddim-50", "fm-rk4-20")
 
 
 def training_section(runs, w, summary):
@@ -481,6 +488,53 @@ def summary_table(summary):
     return out + [""]
 
 
+def both_cores_section(runs):
+    """Each workload's 2-thread time against its 1-thread time from the same run: the
+    training steps' JIT medians (and PyTorch's), and W4net's one call per sampler."""
+    out = ["## Both cores", "",
+           "Speedup of 2 threads over 1 = the 1-thread median over the 2-thread median, same run (above 1: the "
+           "second core helps); \"fastest repeats\" divides the minimum repeat times instead, which a busy machine "
+           "disturbs less. Target (issue 21): at least %.1fx on W1, W3 and the W4net samplers. W4net is one call "
+           "per sampler at each thread count, no warm-up (bench/README.md), and PyTorch runs it at 1 thread only. "
+           "Load: the 1-minute load average when the 2-thread command started." % BOTH_CORES_TARGET, "",
+           "| workload | edifice 1 thread | edifice 2 threads | edifice 2 vs 1 | fastest repeats | PyTorch eager 2 vs 1 "
+           "| TorchScript 2 vs 1 | target | load |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def pair(n1, n2, **match):
+        r1, r2 = first(runs, n1, **match), first(runs, n2, **match)
+        m1, m2 = (num(r, "median_ms") if r else None for r in (r1, r2))
+        lo1, lo2 = (num(r, "min_ms") if r else None for r in (r1, r2))
+        return r1, r2, m1, m2, (m1 / m2 if m1 and m2 else None), (lo1 / lo2 if lo1 and lo2 else None)
+
+    def target(w, x):
+        if w not in TARGETED:
+            return ""
+        if x is None:
+            return "%.1fx: no figure" % BOTH_CORES_TARGET
+        return "%.1fx: %s" % (BOTH_CORES_TARGET, "met" if x >= BOTH_CORES_TARGET else "not met")
+
+    met, missed, unknown = [], [], []
+    rows = [(w, DEFS[w][0], "c-%s-jit-t1" % w, "c-%s-jit-t2" % w, {"workload": w}) for w in TRAINING]
+    rows += [("w4net", "W4net %s" % smp, "c-w4net-jit", "c-w4net-jit-t2", {"sampler": smp}) for smp in W4NET_SAMPLERS]
+    for w, label, n1, n2, match in rows:
+        _, _, m1, m2, x, xlo = pair(n1, n2, **match)
+        torch = []
+        for mode in ("eager", "script"):
+            tx = pair("torch-%s-%s-t1" % (w, mode), "torch-%s-%s-t2" % (w, mode), **match)[4]
+            torch.append("%.2fx" % tx if tx else "n/a")
+        ms = lambda m, n: "%.3f ms" % m if m else status(runs, n)
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            label, ms(m1, n1), ms(m2, n2), "%.2fx" % x if x else "n/a", "%.2fx" % xlo if xlo else "n/a", torch[0],
+            torch[1], target(w, x), runs[n2]["load"] if n2 in runs else ""))
+        if w in TARGETED:
+            (unknown if x is None else met if x >= BOTH_CORES_TARGET else missed).append(
+                label if w == "w4net" else label.split(" ", 1)[0])
+    out += ["", "Target %.1fx met on: %s; not met on: %s%s." % (
+        BOTH_CORES_TARGET, ", ".join(met) or "none", ", ".join(missed) or "none",
+        "; no figure for: " + ", ".join(unknown) if unknown else "")]
+    return out + [""]
+
+
 def export_section(runs):
     """Exported policy (bench/export.sh): start-up to the first chunk and per-chunk latency
     of the object `edifice export` wrote, against `edifice sample` and PyTorch eager."""
@@ -592,7 +646,7 @@ def main():
     if "torch-missing" in runs or not any(k.startswith("torch-") for k in runs):
         doc += ["**PyTorch is not installed** for /usr/bin/python3 (`apt-get install python3-torch "
                 "python3-numpy`), so this run has the C side only.", ""]
-    doc += summary_table(summary) + sections
+    doc += summary_table(summary) + both_cores_section(runs) + sections
     sys.stdout.write("\n".join(doc))
 
 

@@ -53,7 +53,8 @@ run() {
 # Steps per timed repeat, per workload (the same for both sides).
 steps_for() {
     case $1 in
-    w1) echo 10 ;; w2) echo 20 ;; w3 | w3d) echo 3 ;; w5) echo 10 ;; w8) echo 3 ;; w9_unet) echo 2 ;; *) echo 3 ;;
+    w1) echo 10 ;; w2) echo 20 ;; w3 | w3d) echo 3 ;; w5) echo 10 ;; w8) echo 3 ;; w9_unet) echo 2 ;; w10_dcgan) echo 3 ;;
+    *) echo 3 ;;
     esac
 }
 
@@ -69,7 +70,7 @@ fi
 
 # Each workload's edifice and PyTorch runs back to back, so a change in the machine's
 # load (other builds) hits both sides of a ratio alike.
-for w in ${BENCH_ONLY:-w1 w2 w3 w3d w5 w8 w9_unet}; do
+for w in ${BENCH_ONLY:-w1 w2 w3 w3d w5 w8 w9_unet w10_dcgan}; do
     [ "$w" = export ] && continue
     s=$(steps_for $w)
     for t in 1 2; do
@@ -104,7 +105,9 @@ run "c-w4-jit" 1 "$B" w4 --backend jit --threads 1 --repeats $REPEATS --steps 1
 run "c-w4-interp" 1 "$B" w4 --backend interp --threads 1 --repeats $REPEATS --steps 1
 # W4 with the W1 network: a DDPM call is a minute (JIT) to minutes (PyTorch), so one
 # call each without a warm-up; the interpreter samples fewer iterations (bench/w4net.c).
+# The JIT also at 2 threads, for the "Both cores" table (PyTorch's would add minutes).
 run "c-w4net-jit" 1 "$B" w4net --backend jit --threads 1 --repeats 1 --steps 1 --no-warmup
+run "c-w4net-jit-t2" 2 "$B" w4net --backend jit --threads 2 --repeats 1 --steps 1 --no-warmup
 [ $have_torch = 1 ] && run "torch-w4net-t1" 1 "$PY" bench/torch/run.py w4net --threads 1 --repeats 1 --steps 1 --no-warmup
 run "c-w4net-interp" 1 "$B" w4net --backend interp --threads 1 --repeats 1 --steps 1 --no-warmup
 run "c-w7-jit" 1 "$B" w7 --backend jit --threads 1 --repeats $REPEATS --steps 5

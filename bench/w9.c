@@ -1,19 +1,13 @@
-/* W9 conv training steps (bench/README.md), one table entry each; "w9_unet" here, a
- * DCGAN step may join as another entry of this file.
- *
- * w9_unet: one DDPM training step of the ddpm model's --arch conv U-Net at its defaults
- * (models/unet.h: C 16, mults 1,2,2, one residual block per level, group norm 8, no
- * attention; T = 100 linear betas 1e-4..0.02) on Fashion-MNIST 28x28 in [0, 1], batch
- * 64: t, eps and x_t drawn inside the step, eps MSE, Adam lr 1e-3. The first 1024 training
- * images as 16 batches of 64 in turn. */
+/* W9 w9_unet (bench/README.md; the DCGAN step is W10, bench/w10.c): one DDPM training step
+ * of the ddpm model's --arch conv U-Net at its defaults (models/unet.h: C 16, mults 1,2,2,
+ * one residual block per level, group norm 8, no attention; T = 100 linear betas
+ * 1e-4..0.02) on Fashion-MNIST 28x28 in [0, 1], batch 64: t, eps and x_t drawn inside the
+ * step, eps MSE, Adam lr 1e-3. The first 1024 training images as 16 batches of 64 in turn. */
 #include "bench/workloads.h"
 #include "frontend/frontend.h"
 #include "models/diffusion.h"
-#include "models/image_data.h"
 #include "models/train_step.h"
 #include "runtime/error.h"
-
-#include <string.h>
 
 enum { BATCH = 64, NBATCHES = 16 };
 
@@ -32,28 +26,11 @@ static ed_graph *build_unet(void)
     return g;
 }
 
-/* The first NBATCHES * BATCH Fashion-MNIST training images, BATCH at a time. */
-static int fashion_batches(bench_workload *w)
-{
-    ed_images all;
-    if (ed_fashion_mnist_load(ED_SPLIT_TRAIN, &all) != ED_OK) return -1;
-    int64_t d = 28 * 28;
-    ed_tensor *flat = ed_tensor_new(ED_F32, ed_shape2(NBATCHES * BATCH, d));
-    if (flat) memcpy(flat->data, all.x->data, sizeof(float) * (size_t)(NBATCHES * BATCH * d));
-    ed_images_free(&all);
-    if (!flat) return ed_fail("w9: out of memory");
-    w->batches = bench_split_batches(flat, BATCH, NBATCHES, ed_shape4(BATCH, 1, 28, 28));
-    ed_tensor_free(flat);
-    if (!w->batches) return -1;
-    w->nbatches = NBATCHES;
-    return 0;
-}
-
 int bench_w9_unet_build(bench_workload *w)
 {
     w->id = "w9_unet";
     w->title = "W9 unet_fashion";
     w->g = build_unet();
     w->input = "x";
-    return fashion_batches(w);
+    return bench_fashion_batches(w, BATCH, NBATCHES, ed_shape4(BATCH, 1, 28, 28));
 }

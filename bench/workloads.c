@@ -1,5 +1,5 @@
-/* The workload table and what the workloads share: the digits loader, batch cutting,
- * and matmul FLOP counting. */
+/* The workload table and what the workloads share: the digits and Fashion-MNIST loaders,
+ * batch cutting, and matmul FLOP counting. */
 #include "bench/workloads.h"
 #include "frontend/frontend.h"
 #include "ir/conv.h"
@@ -21,8 +21,10 @@ static const struct {
     const char *id;
     int (*build)(bench_workload *w);
 } table[] = {
-    {"w1", bench_w1_build}, {"w2", bench_w2_build}, {"w3", bench_w3_build},           {"w3d", bench_w3d_build},
-    {"w5", bench_w5_build}, {"w8", bench_w8_build}, {"w9_unet", bench_w9_unet_build},
+    {"w1", bench_w1_build},           {"w2", bench_w2_build},
+    {"w3", bench_w3_build},           {"w3d", bench_w3d_build},
+    {"w5", bench_w5_build},           {"w8", bench_w8_build},
+    {"w9_unet", bench_w9_unet_build}, {"w10_dcgan", bench_w10_dcgan_build},
 };
 
 bool bench_is_training_workload(const char *id)
@@ -140,6 +142,22 @@ ed_node *bench_ddpm_noised(ed_node *x0, int steps, ed_node **t_out, ed_node **ep
     *t_out = t;
     *eps_out = eps;
     return ed_add(ed_mul(a, x0), ed_mul(b, eps));
+}
+
+int bench_fashion_batches(bench_workload *w, int64_t b, int n, ed_shape shape)
+{
+    ed_images all;
+    if (ed_fashion_mnist_load(ED_SPLIT_TRAIN, &all) != ED_OK) return -1;
+    int64_t d = ed_shape_numel(all.x->shape) / all.x->shape.dim[0];
+    ed_tensor *flat = n * b <= all.x->shape.dim[0] ? ed_tensor_new(ED_F32, ed_shape2(n * b, d)) : NULL;
+    if (flat) memcpy(flat->data, all.x->data, sizeof(float) * (size_t)(n * b * d));
+    ed_images_free(&all);
+    if (!flat) return ed_fail("fashion_mnist: cannot take %d batches of %lld images", n, (long long)b);
+    w->batches = bench_split_batches(flat, b, n, shape);
+    ed_tensor_free(flat);
+    if (!w->batches) return -1;
+    w->nbatches = n;
+    return 0;
 }
 
 int bench_toy_batches(bench_workload *w, int set, int64_t b, int n)

@@ -1,7 +1,8 @@
 /* The benchmark's training workloads (bench/workloads.h) run cheaply: each builds,
  * compiles on the JIT at -O0 (fast to compile) and trains a few steps with a finite loss
- * that goes down; W2 matches the interpreter on its first step; the digits loader reads
- * the shipped file and reports a missing one; the FLOP counter counts 2mnk. No timing. */
+ * that goes down (the GANs W8 and W10: both steps run); W2 matches the interpreter on its
+ * first step; the digits loader reads the shipped file and reports a missing one; the FLOP
+ * counter counts 2mnk and W10's convolutions. No timing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -75,17 +76,16 @@ static void w5_trains(void **state)
     trains("w5", 12);
 }
 
-/* W8's critic loss need not fall (a WGAN's is a distance estimate against a moving
- * generator): its steps run with finite losses, and both steps' optimizers ran every
- * call (each Adam counter at the number of calls). */
-static void w8_runs_both_steps(void **state)
+/* A GAN workload's losses need not fall (each network's is measured against a moving
+ * opponent): its steps run with finite losses, and both steps' optimizers ran every call
+ * (each Adam counter at the number of calls). */
+static void runs_both_steps(const char *id)
 {
-    (void)state;
     bench_workload w;
-    assert_int_equal(bench_workload_build("w8", &w), 0);
+    assert_int_equal(bench_workload_build(id, &w), 0);
     ed_store *st = ed_store_new(0);
     ed_program *p = ed_compile(w.g, st, &(ed_compile_opts){.opt_level = ED_OPT_O0});
-    if (!p) fprintf(stderr, "w8: %s\n", ed_last_error());
+    if (!p) fprintf(stderr, "%s: %s\n", id, ed_last_error());
     assert_non_null(p);
     for (int k = 0; k < 4; k++) {
         ed_feed f = {w.input, w.batches[k % w.nbatches]};
@@ -101,6 +101,28 @@ static void w8_runs_both_steps(void **state)
     }
     ed_program_free(p);
     ed_store_free(st);
+    bench_workload_free(&w);
+}
+
+static void w8_runs_both_steps(void **state)
+{
+    (void)state;
+    runs_both_steps("w8");
+}
+
+/* W10 on real Fashion-MNIST batches: both steps run, and its FLOPs are those counted by
+ * hand in bench/w10.c (every conv of G and D forward, D's step's weight and input
+ * gradients, G's step's through D). */
+static void w10_runs_both_steps(void **state)
+{
+    (void)state;
+    runs_both_steps("w10_dcgan");
+    bench_workload w;
+    assert_int_equal(bench_workload_build("w10_dcgan", &w), 0);
+    assert_int_equal(w.batches[0]->shape.dim[0], 64);
+    assert_int_equal(w.batches[0]->shape.dim[1], 784);
+    fprintf(stderr, "w10_dcgan: %.0f FLOPs per iteration\n", bench_matmul_flops(w.g));
+    assert_true(bench_matmul_flops(w.g) == 2482307072.0);
     bench_workload_free(&w);
 }
 
@@ -170,11 +192,17 @@ static void matmul_flops(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(matmul_flops),        cmocka_unit_test(digits_load),
-        cmocka_unit_test(digits_missing_file), cmocka_unit_test(unknown_workload),
-        cmocka_unit_test(w1_trains),           cmocka_unit_test(w2_trains),
-        cmocka_unit_test(w3_trains),           cmocka_unit_test(w5_trains),
-        cmocka_unit_test(w8_runs_both_steps),  cmocka_unit_test(w2_jit_matches_interp),
+        cmocka_unit_test(matmul_flops),
+        cmocka_unit_test(digits_load),
+        cmocka_unit_test(digits_missing_file),
+        cmocka_unit_test(unknown_workload),
+        cmocka_unit_test(w1_trains),
+        cmocka_unit_test(w2_trains),
+        cmocka_unit_test(w3_trains),
+        cmocka_unit_test(w5_trains),
+        cmocka_unit_test(w8_runs_both_steps),
+        cmocka_unit_test(w10_runs_both_steps),
+        cmocka_unit_test(w2_jit_matches_interp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

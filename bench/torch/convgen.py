@@ -7,11 +7,10 @@ Same networks as models/vae.c and models/gan.c at their defaults, channels 32,64
     Linear(32,3136) ReLU -> [64,7,7] -> ConvTranspose2d(64,32,4,2,1) ReLU ->
     ConvTranspose2d(32,1,4,2,1) logits; loss mean over the batch of BCE-with-logits
     summed over pixels + KL; Adam lr 1e-3; batch 256.
-  - DCGAN: G z(128) -> Linear(128,3136) BatchNorm1d ReLU -> [64,7,7] ->
-    ConvTranspose2d(64,32,4,2,1) BatchNorm2d ReLU -> ConvTranspose2d(32,1,4,2,1) sigmoid;
-    D Conv2d(1,32,4,2,1) LeakyReLU(0.2) Dropout(0.3) -> Conv2d(32,64,4,2,1) LeakyReLU(0.2)
-    Dropout(0.3) -> Linear(3136,1); the disc step then the gen step (fresh z for each, as
-    edifice's two programs), non-saturating loss, Adam(2e-4, betas 0.5, 0.999); batch 64.
+  - DCGAN: bench/torch/workloads.py's DCGAN (W10's networks: channels 32,64, no dropout in
+    D, as `gan --arch conv` defaults); the disc step then the gen step (fresh z for each,
+    as edifice's two programs; D frozen in the gen step), non-saturating loss,
+    Adam(2e-4, betas 0.5, 0.999); batch 64.
 The data are random [0, 1] pixels of the right shape (the timing does not depend on
 them; edifice draws real Fashion-MNIST batches, a gather it pays and this does not).
 Prints the wall-clock median and the process CPU seconds per iteration.
@@ -19,12 +18,17 @@ Prints the wall-clock median and the process CPU seconds per iteration.
 Usage: convgen.py vae|gan [--threads T] [--repeats R] [--steps S]
 """
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import workloads  # noqa: E402
 
 
 def vae_nets():
@@ -48,26 +52,21 @@ def vae_step(nets, opt, x):
     opt.step()
 
 
-def gan_nets():
-    g = nn.Sequential(nn.Linear(128, 3136), nn.BatchNorm1d(3136), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
-                      nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),
-                      nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Sigmoid())
-    d = nn.Sequential(nn.Conv2d(1, 32, 4, 2, 1), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-                      nn.Conv2d(32, 64, 4, 2, 1), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Flatten(), nn.Linear(3136, 1))
-    return g, d
-
-
-def gan_step(g, d, opt_g, opt_d, x):
+def gan_step(model, opt_g, opt_d, x):
     b = x.shape[0]
-    fake = g(torch.randn(b, 128))
-    loss_d = F.softplus(-d(x)).mean() + F.softplus(d(fake.detach())).mean()
+    fake = model(torch.randn(b, 128))
+    loss_d = F.softplus(-model.d(x)).mean() + F.softplus(model.d(fake.detach())).mean()
     opt_d.zero_grad()
     loss_d.backward()
     opt_d.step()
-    loss_g = F.softplus(-d(g(torch.randn(b, 128)))).mean()
+    for p in model.d.parameters():  # the gen step trains G's params alone
+        p.requires_grad_(False)
+    loss_g = F.softplus(-model.d(model(torch.randn(b, 128)))).mean()
     opt_g.zero_grad()
     loss_g.backward()
     opt_g.step()
+    for p in model.d.parameters():
+        p.requires_grad_(True)
 
 
 def main():
@@ -86,10 +85,11 @@ def main():
         opt = torch.optim.Adam(nets.parameters(), lr=1e-3)
         step = lambda: vae_step(nets, opt, x)
     else:
-        g, d = gan_nets()
-        opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        step = lambda: gan_step(g, d, opt_g, opt_d, x)
+        model = workloads.DCGAN()
+        opt_g = torch.optim.Adam(model.g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(model.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        x = x.view(batch, 784)  # the networks take flat images, as edifice's
+        step = lambda: gan_step(model, opt_g, opt_d, x)
     step()  # warm-up
     walls = []
     cpu0 = time.process_time()

@@ -481,7 +481,64 @@ def w9_unet():
     return model, torch.optim.Adam(model.parameters(), lr=1e-3), step, batches
 
 
-TRAINING = {"w1": w1, "w2": w2, "w3": w3, "w3d": w3d, "w5": w5, "w8": w8, "w9_unet": w9_unet}
+# ---- W10 dcgan_fashion (bench/w10.c) ---------------------------------------------------
+#
+# `edifice train gan --arch conv` at its defaults (models/gan.h): channels 32,64, latent 128,
+# glorot-uniform weights (xavier_uniform_), zero biases, no dropout in D; also the networks
+# of bench/torch/convgen.py (the trainer's two-program iteration).
+
+
+class DCGAN(nn.Module):
+    """G z(128) -> Linear(128, 3136) BatchNorm1d ReLU -> [64, 7, 7] -> ConvTranspose2d(64, 32,
+    4, 2, 1) BatchNorm2d ReLU -> ConvTranspose2d(32, 1, 4, 2, 1) sigmoid -> [B, 784];
+    D [B, 784] -> [1, 28, 28] -> Conv2d(1, 32, 4, 2, 1) LeakyReLU(0.2) -> Conv2d(32, 64, 4, 2,
+    1) LeakyReLU(0.2) -> Linear(3136, 1), a logit per sample."""
+
+    def __init__(self, latent=128):
+        super().__init__()
+        self.latent = latent
+        self.g = nn.Sequential(glorot(nn.Linear(latent, 3136)), nn.BatchNorm1d(3136), nn.ReLU(),
+                               nn.Unflatten(1, (64, 7, 7)), glorot(nn.ConvTranspose2d(64, 32, 4, 2, 1)),
+                               nn.BatchNorm2d(32), nn.ReLU(), glorot(nn.ConvTranspose2d(32, 1, 4, 2, 1)), nn.Sigmoid(),
+                               nn.Flatten())
+        self.d = nn.Sequential(nn.Unflatten(1, (1, 28, 28)), glorot(nn.Conv2d(1, 32, 4, 2, 1)), nn.LeakyReLU(0.2),
+                               glorot(nn.Conv2d(32, 64, 4, 2, 1)), nn.LeakyReLU(0.2), nn.Flatten(),
+                               glorot(nn.Linear(3136, 1)))
+
+    def forward(self, z):
+        return self.g(z)
+
+
+def w10_dcgan():
+    b, n = 64, 16
+    data = fashion_mnist(b * n).view(b * n, 784)
+    batches = [data[k * b:(k + 1) * b].contiguous() for k in range(n)]
+    model = DCGAN()
+    opt_d = torch.optim.Adam(model.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(model.g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+
+    def step(model, opt, x):
+        """One G(z) for both steps, as bench/w10.c: D's step on x and the detached fake,
+        then G's non-saturating step through a second D pass, D frozen."""
+        fake = model(torch.randn(b, 128))
+        loss = F.softplus(-model.d(x)).mean() + F.softplus(model.d(fake.detach())).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_d.step()
+        for p in model.d.parameters():  # frozen in G's step, as the C side's groups
+            p.requires_grad_(False)
+        gen = F.softplus(-model.d(fake)).mean()
+        opt_g.zero_grad(set_to_none=True)
+        gen.backward()
+        opt_g.step()
+        for p in model.d.parameters():
+            p.requires_grad_(True)
+        return loss
+
+    return model, None, step, batches
+
+
+TRAINING = {"w1": w1, "w2": w2, "w3": w3, "w3d": w3d, "w5": w5, "w8": w8, "w9_unet": w9_unet, "w10_dcgan": w10_dcgan}
 
 
 # ---- W4 sampling, analytic-denoiser variant (bench/w4.c) -------------------------------
