@@ -101,13 +101,14 @@ double bench_matmul_flops(const ed_graph *g)
     for (int i = 0; i < g->nnodes; i++) {
         const ed_node *n = g->nodes[i];
         if (n->op == ED_OP_LOOP) f += (double)n->attr.trips * bench_matmul_flops(n->attr.body);
-        if (n->op == ED_OP_CONV2D || n->op == ED_OP_CONV_TRANSPOSE2D || n->op == ED_OP_CONV2D_WEIGHT_GRAD) {
-            ed_conv_geom c = ed_conv_geom_of(n); /* the forward conv's geometry, whichever side */
+        const ed_node *mm = n->op == ED_OP_FUSED ? ed_fused_producer(n->attr.body) : n; /* a fused producer too */
+        if (!mm) continue;
+        if (mm->op == ED_OP_CONV2D || mm->op == ED_OP_CONV_TRANSPOSE2D || mm->op == ED_OP_CONV2D_WEIGHT_GRAD) {
+            ed_conv_geom c = ed_conv_geom_of(mm); /* the forward conv's geometry, whichever side */
             f += 2.0 * (double)(c.n * c.o * c.oh * c.ow) * (double)(c.cg * c.kh * c.kw);
             continue;
         }
-        const ed_node *mm = n->op == ED_OP_FUSED ? ed_fused_matmul(n->attr.body) : n; /* a fused producer too */
-        if (!mm || mm->op != ED_OP_MATMUL) continue;
+        if (mm->op != ED_OP_MATMUL) continue;
         const ed_shape a = mm->in[0]->shape;
         double k = (double)a.dim[a.rank - (mm->attr.ta ? 2 : 1)];
         f += 2.0 * k * (double)ed_shape_numel(mm->shape);

@@ -20,7 +20,7 @@ typedef struct {
     const ed_tensor *const *in;
     int input_of[ED_FUSED_MAX_NODES]; /* body input id -> the node's input number */
     double v[ED_FUSED_MAX_NODES];
-    double product; /* the producer matmul's value at the element */
+    double product; /* the producer's value at the element */
 } evaluator;
 
 static void eval_init(evaluator *e, const ed_graph *body, const ed_tensor *const *in)
@@ -43,7 +43,7 @@ static void eval(evaluator *e, const bool *want, const int64_t *off)
             e->v[i] = b->attr.data[0];
         } else if (b->op == ED_OP_BROADCAST_TO) {
             e->v[i] = e->v[b->in[0]->id]; /* read at the phase's index already */
-        } else if (b->op == ED_OP_MATMUL) {
+        } else if (ed_fused_producer_op(b->op)) {
             e->v[i] = e->product;
         } else {
             for (int k = 0; k < b->nin; k++) x[k] = e->v[b->in[k]->id];
@@ -67,16 +67,19 @@ static void elementwise(const ed_node *n, const ed_tensor *const *in, ed_tensor 
     }
 }
 
-/* A producer matmul: the product into out by the matmul kernel, then the rest per
- * element reading the product there (the inputs only it reads are not walked). */
-static void with_matmul(const ed_node *n, const ed_node *mm, const ed_tensor *const *in, ed_tensor *out,
-                        const ed_interp_ctx *ctx)
+/* A producer: the product into out by the matmul or convolution kernel (the unfused
+ * node's values), then the rest per element reading the product there (the inputs only
+ * it reads are not walked). */
+static void with_producer(const ed_node *n, const ed_node *mm, const ed_tensor *const *in, ed_tensor *out,
+                          const ed_interp_ctx *ctx)
 {
     const ed_graph *body = n->attr.body;
     evaluator e;
     eval_init(&e, body, in);
     const ed_tensor *operands[2] = {in[e.input_of[mm->in[0]->id]], in[e.input_of[mm->in[1]->id]]};
-    ed_k_matmul(mm, operands, out, ctx);
+    if (mm->op == ED_OP_MATMUL) ed_k_matmul(mm, operands, out, ctx);
+    else if (mm->op == ED_OP_CONV2D) ed_k_conv2d(mm, operands, out, ctx);
+    else ed_k_conv_transpose2d(mm, operands, out, ctx);
     bool each[ED_FUSED_MAX_NODES];
     ed_fused_per_element(body, each);
     int64_t total = ed_shape_numel(out->shape);
@@ -175,8 +178,8 @@ static void reduction(const ed_node *n, const ed_tensor *const *in, ed_tensor *o
 ED_KERNEL(ed_k_fused)
 {
     assert(n->attr.body->nnodes <= ED_FUSED_MAX_NODES && n->nin <= ED_FUSED_MAX_INPUTS);
-    const ed_node *mm = ed_fused_matmul(n->attr.body);
-    if (mm) with_matmul(n, mm, in, out, ctx);
+    const ed_node *mm = ed_fused_producer(n->attr.body);
+    if (mm) with_producer(n, mm, in, out, ctx);
     else if (ed_fused_reduction(n->attr.body)) reduction(n, in, out);
     else elementwise(n, in, out);
 }

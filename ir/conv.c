@@ -188,3 +188,5 @@ ed_conv_geom ed_conv_geom_of(const ed_node *n)
     g.og = g.o / g.groups;
     return g;
 }
+
+bool ed_conv_gemm_default(const ed_conv_geom *g) { return g->cg * g->og > 1; }

@@ -23,6 +23,11 @@ typedef struct {
 /* The geometry of convolution node n (one of the three ops). */
 ed_conv_geom ed_conv_geom_of(const ed_node *n);
 
+/* Does a backend run g as im2col + sgemm by default (f32): unless each group has one input
+ * and one output channel (pooling, depthwise; bench/HISTORY.md, "conv layers")? The fuse
+ * pass asks it too: a chain after such a conv runs in the conv's pass. */
+bool ed_conv_gemm_default(const ed_conv_geom *g);
+
 /* Shape rules of the three ops (ir/shape.c's table). */
 bool ed_conv_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
                   size_t size);

@@ -8,8 +8,17 @@
 bool ed_fused_body_op(const ed_node *n)
 {
     if (n->op == ED_OP_CONST) return n->attr.ndata == 1; /* a splat: one value, folded into the code */
-    return ed_ops[n->op].kind == ED_KIND_ELEM || n->op == ED_OP_BROADCAST_TO || n->op == ED_OP_MATMUL ||
+    return ed_ops[n->op].kind == ED_KIND_ELEM || n->op == ED_OP_BROADCAST_TO || ed_fused_producer_op(n->op) ||
            (ed_ops[n->op].flags & F_FUSABLE_RED);
+}
+
+bool ed_fused_producer_op(ed_op op) { return op == ED_OP_MATMUL || op == ED_OP_CONV2D || op == ED_OP_CONV_TRANSPOSE2D; }
+
+const ed_node *ed_fused_producer(const ed_graph *body)
+{
+    for (int i = 0; body && i < body->nnodes; i++)
+        if (ed_fused_producer_op(body->nodes[i]->op)) return body->nodes[i];
+    return NULL;
 }
 
 const ed_node *ed_fused_matmul(const ed_graph *body)
@@ -90,7 +99,7 @@ bool ed_fused_inplace_ok(const ed_node *n)
      * read inputs of its shape at other indices. A row kernel writes element e of a
      * group after reading element e, and reads nothing of other groups. A product reads
      * whole rows and columns of its operands while it is written. */
-    if (ed_fused_matmul(n->attr.body)) return false;
+    if (ed_fused_producer(n->attr.body)) return false;
     return !ed_fused_reduction(n->attr.body) || ed_fused_row_kernel(n);
 }
 
@@ -121,7 +130,7 @@ bool ed_reduction_reads_back(const ed_node *r)
     return true;
 }
 
-/* Is body node x read by mm alone (a matmul operand, of its own shape)? */
+/* Is body node x read by producer mm alone (its operand, of its own shape)? */
 static bool only_matmul_reads(const ed_graph *body, const ed_node *x, const ed_node *mm)
 {
     if (!mm || (mm->in[0] != x && mm->in[1] != x)) return false;
@@ -133,7 +142,7 @@ static bool only_matmul_reads(const ed_graph *body, const ed_node *x, const ed_n
 
 void ed_fused_per_element(const ed_graph *body, bool *each)
 {
-    const ed_node *mm = ed_fused_matmul(body);
+    const ed_node *mm = ed_fused_producer(body);
     for (int i = 0; i < body->nnodes; i++) each[i] = !only_matmul_reads(body, body->nodes[i], mm);
 }
 
@@ -142,7 +151,7 @@ void ed_fused_per_element(const ed_graph *body, bool *each)
 static bool check_shapes(const ed_graph *body, char *msg, size_t size)
 {
     char t1[96], t2[96];
-    const ed_node *y = body->outputs[0].node, *r = ed_fused_reduction(body), *mm = ed_fused_matmul(body);
+    const ed_node *y = body->outputs[0].node, *r = ed_fused_reduction(body), *mm = ed_fused_producer(body);
     bool p1[ED_FUSED_MAX_NODES], p2[ED_FUSED_MAX_NODES];
     ed_fused_phases(body, p1, p2);
     if (r) {
@@ -169,7 +178,7 @@ static bool check_shapes(const ed_graph *body, char *msg, size_t size)
     }
     for (int i = 0; i < body->nnodes; i++) {
         const ed_node *n = body->nodes[i];
-        if (only_matmul_reads(body, n, mm)) continue; /* of the matmul's operand shapes */
+        if (only_matmul_reads(body, n, mm)) continue; /* of the producer's operand shapes */
         if (p1[i] && !broadcasts_to(n->shape, r->in[0]->shape))
             return ed_body_fail(msg, size, "body value %%%d is %s, which does not broadcast to the reduced operand %s",
                                 n->id, ed_node_type_str(n, t1, sizeof t1), ed_node_type_str(r->in[0], t2, sizeof t2));
@@ -180,27 +189,29 @@ static bool check_shapes(const ed_graph *body, char *msg, size_t size)
     return true;
 }
 
-/* A producer matmul: the only one, no reduction beside it, both operands body inputs,
- * one matrix of the result's shape (every later value is read per element of it). */
-static bool check_matmul(const ed_graph *body, const ed_node *mm, char *msg, size_t size)
+/* A producer (matmul or convolution): the only one, no reduction beside it, both
+ * operands body inputs, of the result's shape (every later value is read per element of
+ * it); a matmul one matrix. */
+static bool check_producer(const ed_graph *body, const ed_node *mm, char *msg, size_t size)
 {
     char t1[96], t2[96];
     const ed_node *y = body->outputs[0].node;
+    const char *what = ed_op_name(mm->op);
     for (int i = mm->id + 1; i < body->nnodes; i++)
-        if (body->nodes[i]->op == ED_OP_MATMUL)
-            return ed_body_fail(msg, size, "body @%s has two matmuls (%%%d and %%%d), at most one", body->name, mm->id,
-                                i);
+        if (ed_fused_producer_op(body->nodes[i]->op))
+            return ed_body_fail(msg, size, "body @%s has two matmuls or convs (%%%d and %%%d), at most one", body->name,
+                                mm->id, i);
     if (ed_fused_reduction(body))
-        return ed_body_fail(msg, size, "body @%s has a matmul and a reduction, at most one of them", body->name);
+        return ed_body_fail(msg, size, "body @%s has a %s and a reduction, at most one of them", body->name, what);
     if (mm->in[0]->op != ED_OP_INPUT || mm->in[1]->op != ED_OP_INPUT)
-        return ed_body_fail(msg, size, "body @%s's matmul %%%d must read two body inputs", body->name, mm->id);
-    for (int a = 0; a < mm->shape.rank - 2; a++)
+        return ed_body_fail(msg, size, "body @%s's %s %%%d must read two body inputs", body->name, what, mm->id);
+    for (int a = 0; mm->op == ED_OP_MATMUL && a < mm->shape.rank - 2; a++)
         if (mm->shape.dim[a] != 1)
             return ed_body_fail(msg, size, "body @%s's matmul %%%d is %s: one matrix only (batch dims of size 1)",
                                 body->name, mm->id, ed_node_type_str(mm, t1, sizeof t1));
     if (!ed_shape_eq(mm->shape, y->shape))
-        return ed_body_fail(msg, size, "body @%s's matmul %%%d is %s, not of the result's shape %s", body->name, mm->id,
-                            ed_node_type_str(mm, t1, sizeof t1), ed_node_type_str(y, t2, sizeof t2));
+        return ed_body_fail(msg, size, "body @%s's %s %%%d is %s, not of the result's shape %s", body->name, what,
+                            mm->id, ed_node_type_str(mm, t1, sizeof t1), ed_node_type_str(y, t2, sizeof t2));
     return true;
 }
 
@@ -235,11 +246,11 @@ static bool check_body(const ed_graph *body, ed_node *const *in, int nin, char *
         if (n->op != ED_OP_INPUT && !ed_fused_body_op(n))
             return ed_body_fail(msg, size,
                                 "body @%s has %s (%%%d): only elementwise ops, broadcast_to, splat consts and one "
-                                "sum, mean, max or min, or one matmul",
+                                "sum, mean, max or min, or one matmul or conv",
                                 body->name, ed_op_name(n->op), n->id);
     }
-    const ed_node *mm = ed_fused_matmul(body);
-    if (mm && !check_matmul(body, mm, msg, size)) return false;
+    const ed_node *mm = ed_fused_producer(body);
+    if (mm && !check_producer(body, mm, msg, size)) return false;
     return check_shapes(body, msg, size);
 }
 

@@ -338,16 +338,20 @@ bool ed_get_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dt
  * consts alone are the same for every element of a group, so a backend may evaluate
  * them once per group (same inputs, same rounding: the same bits).
  *
- * Or a body may hold one matmul of two body inputs (its producer), of the result's
- * shape and one matrix, and no reduction: the product is computed whole, then the rest
- * per result element reading the product at that element (a bias and an activation
- * after a small matmul, in its kernel). */
+ * Or a body may hold one producer of two body inputs, of the result's shape, and no
+ * reduction: a matmul (one matrix) or a conv2d / conv_transpose2d. The product is
+ * computed whole (a backend may apply the rest per image of a convolution as soon as
+ * that image is written), then the rest per result element reading the product at that
+ * element (a bias and an activation after a small matmul or a conv, in its kernel). */
 bool ed_fused_rule(ed_op op, ed_node *const *in, int nin, const ed_attrs *a, ed_dtype *dt, ed_shape *out, char *msg,
                    size_t size);
 /* May node n be a body node of a fused expression (besides its inputs)? */
 bool ed_fused_body_op(const ed_node *n);
 /* The body's matmul (its producer), or NULL. */
 const ed_node *ed_fused_matmul(const ed_graph *body);
+/* The body's producer (a matmul, conv2d or conv_transpose2d), or NULL. */
+const ed_node *ed_fused_producer(const ed_graph *body);
+bool ed_fused_producer_op(ed_op op);
 /* By body id: evaluated per result element (all but the operands only the matmul reads). */
 void ed_fused_per_element(const ed_graph *body, bool *each);
 /* The body's reduction, or NULL (an elementwise expression). */

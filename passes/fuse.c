@@ -28,8 +28,8 @@
  * reading mm), a cheap chain into a reduction that reads it. After grouping, a
  * broadcast still read by several nodes gets a copy per later reader (split_broadcasts).
  *
- * Then a small matmul read only by a chain of its shape becomes the chain's producer
- * (fuse_matmul.c), before split_broadcasts.
+ * Then a small matmul or a gemm convolution read only by a chain of its shape becomes
+ * the chain's producer (fuse_matmul.c), before split_broadcasts.
  *
  * Autodiff does not know fused nodes (ed_grad refuses them): fuse runs after ed_grad,
  * as in ed_compile's default pipeline. The pass manager runs fuse in loop bodies. */
@@ -620,7 +620,7 @@ int ed_pass_fuse(ed_graph *g, ed_pass_stats *st)
     free(map), free(repl);
     fuser_free(&f);
     /* producers before the split: removing nodes renumbers, the split places copies */
-    if (rc == ED_OK) rc = ed_fuse_matmul_producers(g, st);
+    if (rc == ED_OK) rc = ed_fuse_producers(g, st);
     if (rc == ED_OK) rc = split_broadcasts(g);
     return rc;
 }

@@ -1,8 +1,11 @@
 /* The last step of the `fuse` pass: a small matmul (ED_GEMV_MAX_ROWS rows at most, or a
- * 16-bit weight) whose only reader is an elementwise chain of its shape becomes that
- * chain's producer, one fused node act(x @ W + b) (ir.h, "fused expressions"): at batch
- * 1 the chain's own kernel call and pass over the product cost as much as its math. */
+ * 16-bit weight) or a gemm convolution whose only reader is an elementwise chain of its
+ * shape becomes that chain's producer, one fused node act(x @ W + b) or act(conv(x, W) + b)
+ * (ir.h, "fused expressions"): at batch 1 the chain's own kernel call and pass over the
+ * product cost as much as its math; after a conv the chain runs per image while it is
+ * in cache (backend/llvm/lower_fused.c). */
 #include "frontend/frontend.h"
+#include "ir/conv.h"
 #include "passes/pass.h"
 #include "runtime/error.h"
 
@@ -21,6 +24,19 @@ static bool small_matmul(const ed_node *m)
     return ed_dtype_is_16bit(m->in[1]->dtype) || s.dim[s.rank - 2] <= ED_GEMV_MAX_ROWS;
 }
 
+/* The forward convolutions the JIT runs as im2col + sgemm by default (f32 operands, not
+ * depthwise): its sgemm calls take the chain as an epilogue. The direct form would run
+ * the chain after the whole conv, so those stay apart. */
+static bool gemm_conv(const ed_node *c)
+{
+    if (c->op != ED_OP_CONV2D && c->op != ED_OP_CONV_TRANSPOSE2D) return false;
+    if (c->dtype != ED_F32 || c->in[0]->dtype != ED_F32 || c->in[1]->dtype != ED_F32) return false;
+    ed_conv_geom g = ed_conv_geom_of(c);
+    return ed_conv_gemm_default(&g);
+}
+
+static bool producer(const ed_node *m) { return small_matmul(m) || gemm_conv(m); }
+
 /* A chain that may take a producer: an elementwise node, or a fused one without a
  * reduction or a producer, with room for one more input and two more body nodes. */
 static bool chain(const ed_node *f)
@@ -28,7 +44,7 @@ static bool chain(const ed_node *f)
     if (ed_ops[f->op].kind == ED_KIND_ELEM) return f->nin + 1 <= ED_FUSED_MAX_INPUTS;
     if (f->op != ED_OP_FUSED) return false;
     const ed_graph *body = f->attr.body;
-    return !ed_fused_reduction(body) && !ed_fused_matmul(body) && f->nin + 1 <= ED_FUSED_MAX_INPUTS &&
+    return !ed_fused_reduction(body) && !ed_fused_producer(body) && f->nin + 1 <= ED_FUSED_MAX_INPUTS &&
            body->nnodes + 2 <= ED_FUSED_MAX_NODES;
 }
 
@@ -63,7 +79,7 @@ static ed_node *absorb(ed_node *f, int k_mm)
         if (k == k_mm) {
             ed_node *a = body_input(body, mm->in[0], &count), *w = body_input(body, mm->in[1], &count);
             ext[next++] = mm->in[0], ext[next++] = mm->in[1];
-            in_of[k] = ed_node_new(body, ED_OP_MATMUL, (ed_node *[]){a, w}, 2, &mm->attr);
+            in_of[k] = ed_node_new(body, mm->op, (ed_node *[]){a, w}, 2, &mm->attr);
         } else {
             ext[next++] = f->in[k];
             in_of[k] = body_input(body, f->in[k], &count);
@@ -103,7 +119,7 @@ static int live_uses(const ed_uses *u, const bool *live, const ed_node *mm)
     return c;
 }
 
-int ed_fuse_matmul_producers(ed_graph *g, ed_pass_stats *st)
+int ed_fuse_producers(ed_graph *g, ed_pass_stats *st)
 {
     int n = g->nnodes, rc = ED_OK;
     ed_uses *u = ed_uses_build(g);
@@ -119,7 +135,7 @@ int ed_fuse_matmul_producers(ed_graph *g, ed_pass_stats *st)
         int k = -1;
         for (int j = 0; j < f->nin && k < 0; j++) {
             const ed_node *mm = f->in[j];
-            if (small_matmul(mm) && mm->id < n && !pinned[mm->id] && live_uses(u, live, mm) == 1 &&
+            if (producer(mm) && mm->id < n && !pinned[mm->id] && live_uses(u, live, mm) == 1 &&
                 ed_shape_eq(mm->shape, f->shape) && product_input(f, mm) == j)
                 k = j;
         }

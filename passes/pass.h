@@ -115,9 +115,10 @@ int ed_pass_dce(ed_graph *g, ed_pass_stats *st);
 /* fuse (passes/fuse.c): elementwise chains into fused nodes. After ed_grad only. */
 int ed_pass_fuse(ed_graph *g, ed_pass_stats *st);
 /* fuse's last step (passes/fuse_matmul.c): a small matmul (at most ED_GEMV_MAX_ROWS
- * rows, or a 16-bit weight; one matrix) read only by an elementwise chain of its shape
- * becomes the producer in that chain's fused node. */
-int ed_fuse_matmul_producers(ed_graph *g, ed_pass_stats *st);
+ * rows, or a 16-bit weight; one matrix) or an f32 conv2d / conv_transpose2d of the gemm
+ * form (ed_conv_gemm_default) read only by an elementwise chain of its shape becomes the
+ * producer in that chain's fused node. */
+int ed_fuse_producers(ed_graph *g, ed_pass_stats *st);
 /* plan (passes/plan.c): reorder the nodes (and those of fused bodies) into
  * ed_plan_order's order; the manager applies it to loop bodies. */
 int ed_pass_plan(ed_graph *g, ed_pass_stats *st);

@@ -171,6 +171,17 @@ static const float *columns(float *col, const float *x, const ed_conv_geom *g, i
     return col;
 }
 
+/* The caller's epilogue over finished output images. */
+typedef struct {
+    ed_conv_epilogue fn;
+    void *ctx;
+} epilogue;
+
+static void finish(const epilogue *e, int64_t b0, int64_t b1)
+{
+    if (e->fn && b1 > b0) e->fn(e->ctx, b0, b1);
+}
+
 /* ---- stride 1 as one sgemm per tap ----------------------------------------------------
  * With the input padded once into planes hp x wp (wp = w + 2 pw), tap (p, q) of a stride-1
  * convolution reads, for the output pixel at row i and column j, the padded pixel
@@ -222,7 +233,7 @@ static void pad_channels(float *padded, const float *xg, const ed_conv_geom *g, 
 }
 
 static void conv2d_shifted(float *y, const float *x, const float *w, const ed_conv_geom *g, float *scratch, int64_t b0,
-                           int64_t b1)
+                           int64_t b1, const epilogue *epi)
 {
     shift_layout s = shift_layout_of(g);
     float *wt = scratch + s.weights, *padded = scratch + s.input, *out = scratch + s.out;
@@ -250,6 +261,7 @@ static void conv2d_shifted(float *y, const float *x, const float *w, const ed_co
             for (int64_t oi = 0; oi < g->og; oi++)
                 for (int64_t i = 0; i < g->oh; i++)
                     memcpy(yg + oi * plane + i * g->ow, out + oi * ncols + i * s.wp, (size_t)g->ow * sizeof *yg);
+            if (grp == g->groups - 1) finish(epi, b, b + 1);
         }
 }
 
@@ -296,13 +308,13 @@ static int64_t part_floats(const ed_conv_geom *g)
     return line_up(shifted > im2col ? shifted : im2col);
 }
 
-/* y of images [b0, b1). */
+/* y of images [b0, b1), each chunk's then finished. */
 static void conv2d_images(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col, int64_t b0,
-                          int64_t b1)
+                          int64_t b1, const epilogue *epi)
 {
     int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, chunk = chunk_of(g);
     if (chunk == 1 && shifts(g)) {
-        conv2d_shifted(y, x, w, g, col, b0, b1);
+        conv2d_shifted(y, x, w, g, col, b0, b1, epi);
         return;
     }
     float *out = col + k * chunk * plane;
@@ -315,12 +327,13 @@ static void conv2d_images(float *y, const float *x, const float *w, const ed_con
                         w + grp * g->og * k, (blasint)k, cols, (blasint)ncols, 0.0f, dst, (blasint)ncols);
             if (nb > 1) scatter_outputs(y, out, g, c0, nb, grp);
         }
+        finish(epi, c0, c0 + nb);
     }
 }
 
-/* x of images [b0, b1) as col2im(W^T dy). */
+/* x of images [b0, b1) as col2im(W^T dy), each chunk's then finished. */
 static void transpose_images(float *x, const float *y, const float *w, const ed_conv_geom *g, float *col, int64_t b0,
-                             int64_t b1)
+                             int64_t b1, const epilogue *epi)
 {
     int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, image = g->h * g->w, chunk = chunk_of(g);
     float *dys = col + k * chunk * plane;
@@ -337,13 +350,15 @@ static void transpose_images(float *x, const float *y, const float *w, const ed_
             for (int64_t b = 0; b < nb; b++)
                 col2im(x + ((c0 + b) * g->c + grp * g->cg) * image, col + b * plane, ncols, g);
         }
+        finish(epi, c0, c0 + nb);
     }
 }
 
 /* dw = the sum over images [b0, b1) of dy_b col_b^T. */
 static void weight_grad_images(float *dw, const float *x, const float *dy, const ed_conv_geom *g, float *col,
-                               int64_t b0, int64_t b1)
+                               int64_t b0, int64_t b1, const epilogue *epi)
 {
+    (void)epi; /* a sum over images: nothing is finished before the end */
     int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, chunk = chunk_of(g);
     if (chunk == 1 && shifts(g)) {
         weight_grad_shifted(dw, x, dy, g, col, b0, b1);
@@ -371,7 +386,7 @@ static void weight_grad_images(float *dw, const float *x, const float *dy, const
  * thread count. */
 
 typedef void (*images_fn)(float *out, const float *a, const float *b, const ed_conv_geom *g, float *scratch, int64_t b0,
-                          int64_t b1);
+                          int64_t b1, const epilogue *epi);
 
 typedef struct {
     images_fn fn;
@@ -381,6 +396,7 @@ typedef struct {
     float *scratch;
     int64_t part_floats; /* scratch per part */
     int64_t out_floats;  /* out per part: 0 when the parts write disjoint images of one out */
+    epilogue epi;
 } parts_job;
 
 static void run_parts(void *ctx, int64_t begin, int64_t end, int worker)
@@ -389,7 +405,7 @@ static void run_parts(void *ctx, int64_t begin, int64_t end, int worker)
     (void)worker; /* a part's scratch is its own, whichever thread runs it */
     for (int64_t p = begin; p < end; p++)
         j->fn(j->out + p * j->out_floats, j->a, j->b, j->g, j->scratch + p * j->part_floats,
-              p * j->g->n / ED_CONV_GEMM_PARTS, (p + 1) * j->g->n / ED_CONV_GEMM_PARTS);
+              p * j->g->n / ED_CONV_GEMM_PARTS, (p + 1) * j->g->n / ED_CONV_GEMM_PARTS, &j->epi);
 }
 
 static void over_parts(parts_job *j)
@@ -406,14 +422,16 @@ static void over_parts(parts_job *j)
 
 int64_t ed_conv_gemm_scratch(const ed_conv_geom *g) { return ED_CONV_GEMM_PARTS * part_floats(g); }
 
-void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col)
+void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col,
+                        ed_conv_epilogue epi, void *epi_ctx)
 {
     int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow;
     if (k == 0) { /* an empty sum: BLAS may not touch C */
         memset(y, 0, (size_t)(g->n * g->o * plane) * sizeof *y);
+        finish(&(epilogue){epi, epi_ctx}, 0, g->n);
         return;
     }
-    over_parts(&(parts_job){conv2d_images, y, x, w, g, col, part_floats(g), 0});
+    over_parts(&(parts_job){conv2d_images, y, x, w, g, col, part_floats(g), 0, {epi, epi_ctx}});
 }
 
 /* At stride 1 the input gradient is itself a convolution: dy convolved with the kernel
@@ -459,20 +477,22 @@ static void flip_kernel(float *wf, const float *w, const ed_conv_geom *g)
             }
 }
 
-void ed_conv_transpose2d_gemm_f32(float *x, const float *y, const float *w, const ed_conv_geom *g, float *col)
+void ed_conv_transpose2d_gemm_f32(float *x, const float *y, const float *w, const ed_conv_geom *g, float *col,
+                                  ed_conv_epilogue epi, void *epi_ctx)
 {
     int64_t k = g->cg * g->kh * g->kw, plane = g->oh * g->ow, image = g->h * g->w;
     if (g->og == 0 || k == 0 || plane == 0) {
         memset(x, 0, (size_t)(g->n * g->c * image) * sizeof *x);
+        finish(&(epilogue){epi, epi_ctx}, 0, g->n);
         return;
     }
-    if (flips(g)) {
+    if (flips(g)) { /* the same images, so the epilogue follows */
         ed_conv_geom f = flipped_geom(g);
         flip_kernel(col, w, g);
-        ed_conv2d_gemm_f32(x, y, col, &f, col + flipped_kernel_floats(g));
+        ed_conv2d_gemm_f32(x, y, col, &f, col + flipped_kernel_floats(g), epi, epi_ctx);
         return;
     }
-    over_parts(&(parts_job){transpose_images, x, y, w, g, col, part_floats(g), 0});
+    over_parts(&(parts_job){transpose_images, x, y, w, g, col, part_floats(g), 0, {epi, epi_ctx}});
 }
 
 /* The parts' scratch, then their partial sums. */
@@ -488,7 +508,7 @@ void ed_conv2d_weight_grad_gemm_f32(float *dw, const float *x, const float *dy, 
     if (plane == 0 || g->og == 0 || k == 0) return;
     int64_t part = part_floats(g), stride = line_up(size);
     float *partials = col + ED_CONV_GEMM_PARTS * part;
-    over_parts(&(parts_job){weight_grad_images, partials, x, dy, g, col, part, stride});
+    over_parts(&(parts_job){weight_grad_images, partials, x, dy, g, col, part, stride, {NULL, NULL}});
     for (int64_t p = 0; p < ED_CONV_GEMM_PARTS; p++)
         for (int64_t i = 0; i < size; i++) dw[i] += partials[p * stride + i];
 }

@@ -26,8 +26,16 @@ int64_t ed_conv_transpose_gemm_scratch(const ed_conv_geom *g);
 /* The same for conv2d_weight_grad: the parts' scratch, then each part's partial sum. */
 int64_t ed_conv_weight_grad_gemm_scratch(const ed_conv_geom *g);
 
-void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col);
-void ed_conv_transpose2d_gemm_f32(float *x, const float *y, const float *w, const ed_conv_geom *g, float *col);
+/* The forward ops call epi(epi_ctx, b0, b1) (when not NULL) on output images [b0, b1) as
+ * soon as they are written, on the thread that wrote them, while they are in cache: a
+ * fused chain after the conv (backend/llvm/lower_fused.c). Every image once, in order
+ * within a part. */
+typedef void (*ed_conv_epilogue)(void *epi_ctx, int64_t b0, int64_t b1);
+
+void ed_conv2d_gemm_f32(float *y, const float *x, const float *w, const ed_conv_geom *g, float *col,
+                        ed_conv_epilogue epi, void *epi_ctx);
+void ed_conv_transpose2d_gemm_f32(float *x, const float *y, const float *w, const ed_conv_geom *g, float *col,
+                                  ed_conv_epilogue epi, void *epi_ctx);
 void ed_conv2d_weight_grad_gemm_f32(float *dw, const float *x, const float *dy, const ed_conv_geom *g, float *col);
 
 #endif

@@ -113,6 +113,10 @@ void ed_lower_gemv(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 /* The convolution ops (lower_conv.c): direct loops (the interpreter's bits) or calls to
  * the im2col + sgemm kernels of conv_gemm.c, by cg->conv and size. */
 void ed_lower_conv(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
+/* Does conv n lower to the gemm form (a call to conv_gemm.c)? Then ed_lower_conv_then
+ * passes epi(epi_ctx, b0, b1) to the forward ops' call (conv_gemm.h's epilogue). */
+bool ed_conv_lowers_to_gemm(const ed_cg *cg, const ed_node *n);
+void ed_lower_conv_then(ed_cg *cg, const ed_node *n, LLVMValueRef *args, LLVMValueRef epi, LLVMValueRef epi_ctx);
 /* allreduce_sum, allreduce_mean (lower_collective.c): runtime/comm.h's allreduce. */
 void ed_lower_collective(ed_cg *cg, const ed_node *n, LLVMValueRef *args);
 /* Random ops: args[0] output; seed and call are the kernel's extra i64 parameters. */

@@ -185,10 +185,10 @@ static LLVMValueRef scratch(ed_cg *cg, int64_t bytes)
 }
 
 /* Gemm for f32 when asked, and by default unless each group has one input and one
- * output channel (pooling, depthwise): measured on one core (bench/HISTORY.md, "conv
- * layers"), sgemm is 10-35x faster than the direct loops from 1 -> 8 channels at 28x28
- * up to 64 -> 64 at 14x14, and they tie at 1 -> 1, where direct wins pooling's 2x2
- * windows by 2-5x (one sgemm call per image costs more than the sum). */
+ * output channel (pooling, depthwise, ed_conv_gemm_default): measured on one core
+ * (bench/HISTORY.md, "conv layers"), sgemm is 10-35x faster than the direct loops from
+ * 1 -> 8 channels at 28x28 up to 64 -> 64 at 14x14, and they tie at 1 -> 1, where direct
+ * wins pooling's 2x2 windows by 2-5x (one sgemm call per image costs more than the sum). */
 static bool use_gemm(const ed_cg *cg, const ed_node *n, const ed_conv_geom *g)
 {
     if (n->dtype != ED_F32 || cg->conv == ED_CONV_DIRECT) return false;
@@ -204,10 +204,16 @@ static bool use_gemm(const ed_cg *cg, const ed_node *n, const ed_conv_geom *g)
     }
     if (bytes * ED_CONV_GEMM_PARTS > (double)GEMM_MAX_SCRATCH) return false; /* a scratch per part */
     if (cg->conv == ED_CONV_GEMM) return true;
-    return g->cg * g->og > 1;
+    return ed_conv_gemm_default(g);
 }
 
-void ed_lower_conv(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
+bool ed_conv_lowers_to_gemm(const ed_cg *cg, const ed_node *n)
+{
+    ed_conv_geom g = ed_conv_geom_of(n);
+    return use_gemm(cg, n, &g);
+}
+
+void ed_lower_conv_then(ed_cg *cg, const ed_node *n, LLVMValueRef *args, LLVMValueRef epi, LLVMValueRef epi_ctx)
 {
     ed_conv_geom g = ed_conv_geom_of(n);
     if (!use_gemm(cg, n, &g)) {
@@ -220,7 +226,17 @@ void ed_lower_conv(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     int64_t floats = n->op == ED_OP_CONV_TRANSPOSE2D ? ed_conv_transpose_gemm_scratch(&g)
                      : n->op == ED_OP_CONV2D         ? ed_conv_gemm_scratch(&g)
                                                      : ed_conv_weight_grad_gemm_scratch(&g);
-    LLVMTypeRef params[5] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
-    LLVMValueRef call[5] = {args[0], args[1], args[2], geom_table(cg, &g), scratch(cg, floats * 4)};
-    ed_cg_call(cg, fn, cg->vd, params, 5, call);
+    LLVMValueRef null = LLVMConstPointerNull(cg->ptr);
+    LLVMTypeRef params[7] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
+    LLVMValueRef call[7] = {args[0],
+                            args[1],
+                            args[2],
+                            geom_table(cg, &g),
+                            scratch(cg, floats * 4),
+                            epi ? epi : null,
+                            epi_ctx ? epi_ctx : null};
+    /* the forward ops take an epilogue (conv_gemm.h), the weight gradient none */
+    ed_cg_call(cg, fn, cg->vd, params, n->op == ED_OP_CONV2D_WEIGHT_GRAD ? 5 : 7, call);
 }
+
+void ed_lower_conv(ed_cg *cg, const ed_node *n, LLVMValueRef *args) { ed_lower_conv_then(cg, n, args, NULL, NULL); }

@@ -19,6 +19,7 @@
 #include "backend/llvm/lower.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 static LLVMValueRef splat(ed_cg *cg, const ed_node *c)
@@ -29,7 +30,7 @@ static LLVMValueRef splat(ed_cg *cg, const ed_node *c)
 }
 
 /* Evaluate the body nodes with want[] set (all if NULL) into v; input number k is
- * loaded from ptr[k], a producer matmul's value is the caller's v[its id]. */
+ * loaded from ptr[k], a producer's value is the caller's v[its id]. */
 static void eval(ed_cg *cg, const ed_graph *body, const bool *want, LLVMValueRef *ptr, LLVMValueRef *v)
 {
     LLVMValueRef x[3];
@@ -39,7 +40,7 @@ static void eval(ed_cg *cg, const ed_graph *body, const bool *want, LLVMValueRef
         if (b->op == ED_OP_INPUT) {
             if (!skip) v[i] = LLVMBuildLoad2(cg->b, ed_cg_type(cg, b->dtype), ptr[k], "");
             k++;
-        } else if (skip || b->op == ED_OP_MATMUL) {
+        } else if (skip || ed_fused_producer_op(b->op)) {
             continue;
         } else if (b->op == ED_OP_CONST) {
             v[i] = splat(cg, b);
@@ -76,7 +77,7 @@ static void lower_elementwise(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     ed_lower_walk(cg, n->shape, ops, n->nin + 1, fused_body, (void *)n);
 }
 
-/* ---- with a producer matmul --------------------------------------------------------- */
+/* ---- with a producer (a matmul or a convolution) ------------------------------------ */
 
 typedef struct {
     const ed_node *n, *mm;
@@ -93,10 +94,86 @@ static void product_body(ed_cg *cg, LLVMValueRef *ptrs, void *ud)
     LLVMBuildStore(cg->b, v[body->outputs[0].node->id], ptrs[0]);
 }
 
-/* The product into the result (GEMV or sgemm, as the matmul alone would be), then the
+/* The walk's operands: the result (it holds the product), then the inputs, those only
+ * the producer reads not walked (stride 0). ptr[k]: the pointer of operand k. */
+static void product_ops(ed_cg *cg, const product_walk *p, const LLVMValueRef *ptr, ed_lop *ops)
+{
+    const ed_node *n = p->n;
+    const ed_graph *body = n->attr.body;
+    assert(n->nin + 1 <= ED_WALK_MAX_OPS);
+    memset(ops, 0, (size_t)(n->nin + 1) * sizeof *ops);
+    ops[0].ty = ed_cg_type(cg, n->dtype);
+    ops[0].ptr = ptr[0];
+    ed_shape_strides(n->shape, ops[0].stride);
+    for (int i = 0, k = 0; i < body->nnodes; i++) {
+        if (body->nodes[i]->op != ED_OP_INPUT) continue;
+        ops[k + 1].ty = ed_cg_type(cg, n->in[k]->dtype);
+        ops[k + 1].ptr = ptr[k + 1];
+        if (p->each[i]) ed_iter_bcast_strides(ops[k + 1].stride, n->in[k]->shape, n->shape);
+        k++;
+    }
+}
+
+/* KERNEL_epi(ctx, b0, b1) (conv_gemm.h's epilogue): the chain over result images [b0,
+ * b1), one walk per image; ctx holds the kernel's output and input pointers. Emitted
+ * beside the kernel being emitted, which the builder returns to. */
+static LLVMValueRef emit_epilogue(ed_cg *cg, const product_walk *p)
+{
+    const ed_node *n = p->n;
+    size_t len;
+    const char *kernel = LLVMGetValueName2(cg->fn, &len);
+    char name[300];
+    snprintf(name, sizeof name, "%.*s_epi", (int)len, kernel);
+    LLVMTypeRef tp[3] = {cg->ptr, cg->i64, cg->i64};
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->vd, tp, 3, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    LLVMValueRef kernel_fn = cg->fn;
+    LLVMBasicBlockRef kernel_at = LLVMGetInsertBlock(cg->b);
+    ed_split *split = cg->split;
+    cg->fn = fn, cg->split = NULL;
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMValueRef ptr[ED_WALK_MAX_OPS];
+    for (int k = 0; k <= n->nin; k++) {
+        LLVMValueRef at = ed_cg_i64(cg, k);
+        ptr[k] = LLVMBuildLoad2(cg->b, cg->ptr, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, LLVMGetParam(fn, 0), &at, 1, ""),
+                                "");
+    }
+    ed_lop ops[ED_WALK_MAX_OPS], image[ED_WALK_MAX_OPS];
+    product_ops(cg, p, ptr, ops);
+    ed_shape one = n->shape;
+    one.dim[0] = 1;
+    ed_loop l = ed_loop_open_at(cg, LLVMGetParam(fn, 1));
+    for (int k = 0; k <= n->nin; k++) {
+        image[k] = ops[k];
+        LLVMValueRef off = LLVMBuildNSWMul(cg->b, l.i, ed_cg_i64(cg, ops[k].stride[0]), "");
+        image[k].ptr = LLVMBuildInBoundsGEP2(cg->b, ops[k].ty, ops[k].ptr, &off, 1, "");
+    }
+    ed_lower_walk(cg, one, image, n->nin + 1, product_body, (void *)p);
+    ed_loop_close_at(cg, &l, LLVMGetParam(fn, 2));
+    LLVMBuildRetVoid(cg->b);
+    cg->fn = kernel_fn, cg->split = split;
+    LLVMPositionBuilderAtEnd(cg->b, kernel_at);
+    return fn;
+}
+
+/* A gemm convolution hands the chain to conv_gemm.c as its epilogue: each image gets it
+ * right after its sgemm, on the same thread, while it is in cache. */
+static void lower_conv_epilogue(ed_cg *cg, const product_walk *p, LLVMValueRef *args, LLVMValueRef *conv_args)
+{
+    const ed_node *n = p->n;
+    LLVMValueRef epi = emit_epilogue(cg, p);
+    LLVMValueRef ctx = ed_cg_alloca(cg, LLVMArrayType2(cg->ptr, (uint64_t)n->nin + 1));
+    for (int k = 0; k <= n->nin; k++) {
+        LLVMValueRef at = ed_cg_i64(cg, k);
+        LLVMBuildStore(cg->b, args[k], LLVMBuildInBoundsGEP2(cg->b, cg->ptr, ctx, &at, 1, ""));
+    }
+    ed_lower_conv_then(cg, p->mm, conv_args, epi, ctx);
+}
+
+/* The product into the result (GEMV or sgemm, as the producer alone would be), then the
  * rest of the body per element over it in place: the result of a small matmul is a
  * few KB, still in L1, and the chain costs no kernel call or buffer of its own. */
-static int lower_with_matmul(ed_cg *cg, const ed_node *n, const ed_node *mm, LLVMValueRef *args)
+static int lower_with_producer(ed_cg *cg, const ed_node *n, const ed_node *mm, LLVMValueRef *args)
 {
     const ed_graph *body = n->attr.body;
     LLVMValueRef mm_args[3] = {args[0], NULL, NULL};
@@ -106,22 +183,20 @@ static int lower_with_matmul(ed_cg *cg, const ed_node *n, const ed_node *mm, LLV
         if (body->nodes[i] == mm->in[1]) mm_args[2] = args[k + 1];
         k++;
     }
-    int rc = ed_lower_matmul(cg, mm, mm_args);
-    if (rc != ED_OK) return rc;
     product_walk p = {.n = n, .mm = mm};
     ed_fused_per_element(body, p.each);
-    assert(n->nin + 1 <= ED_WALK_MAX_OPS);
-    ed_lop ops[ED_WALK_MAX_OPS] = {{0}};
-    ops[0].ty = ed_cg_type(cg, n->dtype);
-    ops[0].ptr = args[0];
-    ed_shape_strides(n->shape, ops[0].stride);
-    for (int i = 0, k = 0; i < body->nnodes; i++) {
-        if (body->nodes[i]->op != ED_OP_INPUT) continue;
-        ops[k + 1].ty = ed_cg_type(cg, n->in[k]->dtype);
-        ops[k + 1].ptr = args[k + 1];
-        if (p.each[i]) ed_iter_bcast_strides(ops[k + 1].stride, n->in[k]->shape, n->shape);
-        k++;
+    if (mm->op != ED_OP_MATMUL && ed_conv_lowers_to_gemm(cg, mm)) {
+        lower_conv_epilogue(cg, &p, args, mm_args);
+        return ED_OK;
     }
+    if (mm->op == ED_OP_MATMUL) {
+        int rc = ed_lower_matmul(cg, mm, mm_args);
+        if (rc != ED_OK) return rc;
+    } else {
+        ed_lower_conv(cg, mm, mm_args); /* the direct loops: the chain after the whole */
+    }
+    ed_lop ops[ED_WALK_MAX_OPS];
+    product_ops(cg, &p, args, ops);
     ed_lower_walk(cg, n->shape, ops, n->nin + 1, product_body, &p);
     return ED_OK;
 }
@@ -376,8 +451,8 @@ static void lower_reduction(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 int ed_lower_fused(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
 {
     assert(n->attr.body->nnodes <= ED_FUSED_MAX_NODES && n->nin <= ED_FUSED_MAX_INPUTS);
-    const ed_node *mm = ed_fused_matmul(n->attr.body);
-    if (mm) return lower_with_matmul(cg, n, mm, args);
+    const ed_node *mm = ed_fused_producer(n->attr.body);
+    if (mm) return lower_with_producer(cg, n, mm, args);
     if (ed_fused_reduction(n->attr.body)) lower_reduction(cg, n, args);
     else lower_elementwise(cg, n, args);
     return ED_OK;

@@ -35,8 +35,8 @@ static bool kind_splits(const ed_node *n)
     case ED_KIND_MOVE: return n->op != ED_OP_PAD && n->op != ED_OP_CONCAT;
     case ED_KIND_REDUCE: return !ed_red_leading(n, &rows, &cols); /* one accumulator array */
     case ED_KIND_FUSED: {
-        /* A small matmul's product is written whole before its chain reads it. */
-        if (ed_fused_matmul(n->attr.body)) return false;
+        /* A producer's product is written whole (or per image) before its chain reads it. */
+        if (ed_fused_producer(n->attr.body)) return false;
         const ed_node *r = ed_fused_reduction(n->attr.body);
         return !r || ed_fused_row_kernel(n) || !ed_red_leading(r, &rows, &cols);
     }
