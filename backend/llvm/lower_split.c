@@ -33,7 +33,7 @@ static bool kind_splits(const ed_node *n)
     switch (ed_ops[n->op].kind) {
     case ED_KIND_ELEM: return true;
     case ED_KIND_MOVE: return n->op != ED_OP_PAD && n->op != ED_OP_CONCAT;
-    case ED_KIND_REDUCE: return !ed_red_leading(n, &rows, &cols); /* one accumulator array */
+    case ED_KIND_REDUCE: return true; /* a leading sum splits over its output columns */
     case ED_KIND_FUSED: {
         /* A small matmul's product is written whole before its chain reads it. */
         if (ed_fused_matmul(n->attr.body)) return false;
@@ -118,6 +118,8 @@ LLVMValueRef ed_lower_split_kernel(ed_cg *cg, const ed_node *n, const char *name
     int64_t min_work = ed_split_min_work(), work = work_of(n);
     bool gemm = ed_ops[n->op].kind == ED_KIND_MATMUL;
     if (gemm ? !ed_split_gemm_applies(n) : min_work <= 0 || !kind_splits(n) || work < 2 * min_work) return NULL;
+    int64_t rows, cols;
+    bool leading = ed_ops[n->op].kind == ED_KIND_REDUCE && ed_red_leading(n, &rows, &cols);
 
     char part[300];
     snprintf(part, sizeof part, "%s_range", name);
@@ -153,5 +155,6 @@ LLVMValueRef ed_lower_split_kernel(ed_cg *cg, const ed_node *n, const char *name
     snprintf(part, sizeof part, "%s_task", name);
     LLVMValueRef task = emit_task(cg, n, range, part);
     if (!task) return (ed_fail("backend jit: out of memory"), NULL);
-    return emit_caller(cg, n, name, offsets, task, sp.extent, grain, gemm);
+    /* A leading sum reads every row for its columns: one contiguous share a thread. */
+    return emit_caller(cg, n, name, offsets, task, sp.extent, grain, gemm || leading);
 }
