@@ -3,7 +3,8 @@
  * split sgemms), and against the interpreter, on sizes the chunks do not divide:
  * elementwise ops with broadcasting, reductions over leading, middle and trailing axes,
  * fused chains, matmuls split by rows, columns and batch, Adam training steps, random
- * draws (whole Philox blocks per chunk) and leading-axis sums (split over columns). */
+ * draws (whole Philox blocks per chunk), leading-axis sums (split over columns) and
+ * concats (every input's walk over the same rows). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -337,6 +338,41 @@ static void test_leading_sums(void **state)
     ed_graph_free(g);
 }
 
+/* Concat along inner axes splits over rows: each chunk copies its rows of every input
+ * (W4's [10000, 2] | [10000, 128] input of the first layer). Along axis 0 with inputs of
+ * different lengths the walks' ranges differ: it stays whole. */
+static void test_concat_split(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("concat");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(10007, 3));
+    ed_node *t = ed_input(g, "t", ED_F32, ed_shape2(1, 129));
+    ed_node *a = ed_input(g, "a", ED_F64, ed_shape3(41, 37, 23)), *b = ed_input(g, "b", ED_F64, ed_shape3(41, 37, 1));
+    ed_node *c = ed_input(g, "c", ED_F64, ed_shape3(41, 5, 23));
+    ed_node *u = ed_input(g, "u", ED_I32, ed_shape2(30011, 3)), *v = ed_input(g, "v", ED_I32, ed_shape2(30011, 3));
+    ed_node *w = ed_input(g, "w", ED_I32, ed_shape2(7, 3));
+    ed_output(g, "rows", ed_concat((ed_node *[]){x, ed_broadcast_to(t, ed_shape2(10007, 129))}, 2, 1));
+    ed_output(g, "last", ed_concat((ed_node *[]){a, b, a}, 3, 2));
+    ed_output(g, "middle", ed_concat((ed_node *[]){a, c}, 2, 1));
+    ed_output(g, "first_same", ed_concat((ed_node *[]){u, v}, 2, 0));
+    ed_output(g, "first_other", ed_concat((ed_node *[]){u, w}, 2, 0));
+    assert_true(split_kernels(g, "") >= 4);
+    check_threads(g, "", 0, 1, true);
+    ed_graph_free(g);
+
+    g = ed_graph_new("concat_rows");
+    x = ed_input(g, "x", ED_F32, ed_shape2(10000, 2));
+    t = ed_input(g, "t", ED_F32, ed_shape2(10000, 128));
+    ed_output(g, "h", ed_concat((ed_node *[]){x, t}, 2, 1));
+    ed_tensor *tx = ed_tensor_new(ED_F32, ed_shape2(10000, 2)), *tt = ed_tensor_new(ED_F32, ed_shape2(10000, 128));
+    assert_non_null(tx);
+    assert_non_null(tt);
+    assert_int_equal(parallel_runs_of(g, (ed_feed[]){{"x", tx}, {"t", tt}}, 2), 1);
+    ed_tensor_free(tx);
+    ed_tensor_free(tt);
+    ed_graph_free(g);
+}
+
 /* Small kernels stay whole; EDIFICE_SPLIT_WORK=0 and EDIFICE_SPLIT_GEMM=0 turn splitting off. */
 static void test_split_choice(void **state)
 {
@@ -368,7 +404,7 @@ int main(void)
         cmocka_unit_test(test_fused_chains),           cmocka_unit_test(test_matmul_split),
         cmocka_unit_test(test_training_steps),         cmocka_unit_test(test_split_choice),
         cmocka_unit_test(test_odd_split_spreads),      cmocka_unit_test(test_random_draws),
-        cmocka_unit_test(test_leading_sums),
+        cmocka_unit_test(test_leading_sums),           cmocka_unit_test(test_concat_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

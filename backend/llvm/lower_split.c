@@ -25,15 +25,16 @@ int ed_split_min_work(void)
     return SPLIT_MIN_WORK;
 }
 
-/* Kinds whose lowering is one walk writing only the outputs its first axis indexes. The
-   walk count is checked after emission as well (ed_split.walks). */
+/* Kinds whose lowering is one walk writing only the outputs its first axis indexes, or
+   (concat) one such walk per input, all over the same first axis. The walks are checked
+   after emission as well (ed_split.walks, .mismatch). */
 static bool kind_splits(const ed_node *n)
 {
     int64_t rows, cols;
     switch (ed_ops[n->op].kind) {
     case ED_KIND_ELEM: return true;
-    case ED_KIND_MOVE: return n->op != ED_OP_PAD && n->op != ED_OP_CONCAT;
-    case ED_KIND_REDUCE: return true; /* a leading sum splits over its output columns */
+    case ED_KIND_MOVE: return n->op != ED_OP_PAD; /* concat: a walk per input, each over the range */
+    case ED_KIND_REDUCE: return true;             /* a leading sum splits over its output columns */
     case ED_KIND_FUSED: {
         /* A small matmul's product is written whole before its chain reads it. */
         if (ed_fused_matmul(n->attr.body)) return false;
@@ -131,7 +132,8 @@ LLVMValueRef ed_lower_split_kernel(ed_cg *cg, const ed_node *n, const char *name
     }
     ed_split sp = {.begin = LLVMGetParam(range, (unsigned)n->nin + 3),
                    .end = LLVMGetParam(range, (unsigned)n->nin + 4),
-                   .blocks = !is_reduction(n)};
+                   .blocks = !is_reduction(n) && n->op != ED_OP_CONCAT,
+                   .every_walk = n->op == ED_OP_CONCAT};
     cg->fn = range;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, range, "entry"));
     for (int k = 0; k <= n->nin; k++) /* in place: read through the output pointer (emit_kernel) */
@@ -147,7 +149,7 @@ LLVMValueRef ed_lower_split_kernel(ed_cg *cg, const ed_node *n, const char *name
     LLVMBuildRetVoid(cg->b);
     /* grain: items of the split axis per chunk, so that a chunk has at least min_work */
     int64_t grain = gemm ? sp.grain : (min_work * sp.extent + work - 1) / work;
-    if (sp.walks != 1 || sp.extent < 2 || grain < 1 || sp.extent / grain < 2) {
+    if ((sp.every_walk ? sp.mismatch : sp.walks != 1) || sp.extent < 2 || grain < 1 || sp.extent / grain < 2) {
         LLVMDeleteFunction(range);
         return NULL;
     }
