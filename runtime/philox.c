@@ -2,6 +2,7 @@
 #include "runtime/philox.h"
 
 #include "runtime/normal_f32.h"
+#include "runtime/pool.h"
 
 #include <math.h>
 #include <string.h>
@@ -67,11 +68,15 @@ static double unit_double(uint32_t bits) { return (double)(bits >> 8) * INV_2_24
 /* Exact in float too: a 24-bit integer times a power of two. */
 static float unit_float(uint32_t bits) { return (float)(bits >> 8) * (float)INV_2_24; }
 
-static void uniform_f32(float *y, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double lo, double hi)
+/* The functions below write elements [first, n) of the stream, first a multiple of 4: a
+   range of whole blocks, so a split draw has the same bits as the whole one. */
+
+static void uniform_f32(float *y, int64_t first, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double lo,
+                        double hi)
 {
     const float flo = (float)lo, span = (float)hi - flo;
     uint32_t b[4];
-    for (int64_t base = 0; base < n; base += 4) {
+    for (int64_t base = first; base < n; base += 4) {
         ed_rng_block(seed, call, stream, block_of(base), b);
         for (int lane = 0; lane < lanes_in_block(n, base); lane++) {
             /* Two roundings, never one FMA: ISO C mode (-std=c17) keeps GCC from
@@ -82,11 +87,12 @@ static void uniform_f32(float *y, int64_t n, uint64_t seed, uint64_t call, uint3
     }
 }
 
-static void uniform_f64(double *y, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double lo, double hi)
+static void uniform_f64(double *y, int64_t first, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double lo,
+                        double hi)
 {
     const double span = hi - lo;
     uint32_t b[4];
-    for (int64_t base = 0; base < n; base += 4) {
+    for (int64_t base = first; base < n; base += 4) {
         ed_rng_block(seed, call, stream, block_of(base), b);
         for (int lane = 0; lane < lanes_in_block(n, base); lane++) {
             double scaled = span * unit_double(b[lane]);
@@ -95,11 +101,17 @@ static void uniform_f64(double *y, int64_t n, uint64_t seed, uint64_t call, uint
     }
 }
 
+static void uniform_range(void *out, ed_dtype dt, int64_t first, int64_t n, uint64_t seed, uint64_t call,
+                          uint32_t stream, double lo, double hi)
+{
+    if (dt == ED_F32) uniform_f32(out, first, n, seed, call, stream, lo, hi);
+    else if (dt == ED_F64) uniform_f64(out, first, n, seed, call, stream, lo, hi);
+}
+
 void ed_rng_uniform(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double lo,
                     double hi)
 {
-    if (dt == ED_F32) uniform_f32(out, n, seed, call, stream, lo, hi);
-    else if (dt == ED_F64) uniform_f64(out, n, seed, call, stream, lo, hi);
+    uniform_range(out, dt, 0, n, seed, call, stream, lo, hi);
 }
 
 /* The four f64 normals of one block; see philox.h. */
@@ -159,11 +171,11 @@ static void philox_group(uint64_t seed, uint64_t call, uint32_t stream, uint32_t
 /* f32: the words of up to CHUNK_BLOCKS blocks, then the float Box-Muller over them. */
 enum { CHUNK_BLOCKS = 64 };
 
-static void normal_f32(float *y, int64_t n, uint64_t seed, uint64_t call, uint32_t stream)
+static void normal_f32(float *y, int64_t first, int64_t n, uint64_t seed, uint64_t call, uint32_t stream)
 {
     uint32_t w[4 * CHUNK_BLOCKS];
     float z[4 * CHUNK_BLOCKS];
-    for (int64_t base = 0; base < n; base += 4 * CHUNK_BLOCKS) {
+    for (int64_t base = first; base < n; base += 4 * CHUNK_BLOCKS) {
         int64_t count = n - base < 4 * CHUNK_BLOCKS ? n - base : 4 * CHUNK_BLOCKS;
         int blocks = (int)((count + 3) / 4);
         for (int k = 0; k < blocks; k += GROUP) /* may run past n: unused words */
@@ -177,32 +189,39 @@ static void normal_f32(float *y, int64_t n, uint64_t seed, uint64_t call, uint32
     }
 }
 
-void ed_rng_normal(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream)
+static void normal_range(void *out, ed_dtype dt, int64_t first, int64_t n, uint64_t seed, uint64_t call,
+                         uint32_t stream)
 {
     if (dt == ED_F32) {
-        normal_f32(out, n, seed, call, stream);
+        normal_f32(out, first, n, seed, call, stream);
         return;
     }
     if (dt != ED_F64) return;
     uint32_t b[4];
     double z[4];
     double *y = out;
-    for (int64_t base = 0; base < n; base += 4) {
+    for (int64_t base = first; base < n; base += 4) {
         ed_rng_block(seed, call, stream, block_of(base), b);
         box_muller_block(b, z);
         for (int lane = 0; lane < lanes_in_block(n, base); lane++) y[base + lane] = z[lane];
     }
 }
 
-void ed_rng_randint(int32_t *out, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, int64_t lo, int64_t hi)
+void ed_rng_normal(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream)
+{
+    normal_range(out, dt, 0, n, seed, call, stream);
+}
+
+static void randint_range(int32_t *out, int64_t first, int64_t n, uint64_t seed, uint64_t call, uint32_t stream,
+                          int64_t lo, int64_t hi)
 {
     if (hi <= lo) {
-        for (int64_t i = 0; i < n; i++) out[i] = (int32_t)lo;
+        for (int64_t i = first; i < n; i++) out[i] = (int32_t)lo;
         return;
     }
     const uint64_t span = (uint64_t)hi - (uint64_t)lo;
     uint32_t b[4];
-    for (int64_t base = 0; base < n; base += 4) {
+    for (int64_t base = first; base < n; base += 4) {
         ed_rng_block(seed, call, stream, block_of(base), b);
         for (int lane = 0; lane < lanes_in_block(n, base); lane++) {
             uint64_t offset = ((uint64_t)b[lane] * span) >> 32;
@@ -211,11 +230,17 @@ void ed_rng_randint(int32_t *out, int64_t n, uint64_t seed, uint64_t call, uint3
     }
 }
 
-void ed_rng_bernoulli(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double p)
+void ed_rng_randint(int32_t *out, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, int64_t lo, int64_t hi)
+{
+    randint_range(out, 0, n, seed, call, stream, lo, hi);
+}
+
+static void bernoulli_range(void *out, ed_dtype dt, int64_t first, int64_t n, uint64_t seed, uint64_t call,
+                            uint32_t stream, double p)
 {
     if (dt != ED_F32 && dt != ED_F64 && dt != ED_I32) return;
     uint32_t b[4];
-    for (int64_t base = 0; base < n; base += 4) {
+    for (int64_t base = first; base < n; base += 4) {
         ed_rng_block(seed, call, stream, block_of(base), b);
         for (int lane = 0; lane < lanes_in_block(n, base); lane++) {
             int hit = unit_double(b[lane]) < p;
@@ -225,4 +250,43 @@ void ed_rng_bernoulli(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t
             else ((int32_t *)out)[i] = hit;
         }
     }
+}
+
+void ed_rng_bernoulli(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double p)
+{
+    bernoulli_range(out, dt, 0, n, seed, call, stream, p);
+}
+
+typedef struct {
+    ed_rng_kind kind;
+    void *out;
+    ed_dtype dt;
+    int64_t n;
+    uint64_t seed, call;
+    uint32_t stream;
+    double a, b;
+} pool_draw;
+
+/* The pool's task: blocks [begin, end) of the draw. */
+static void draw_blocks(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    (void)worker;
+    const pool_draw *d = ctx;
+    int64_t first = 4 * begin, last = 4 * end < d->n ? 4 * end : d->n;
+    switch (d->kind) {
+    case ED_RNG_UNIFORM: uniform_range(d->out, d->dt, first, last, d->seed, d->call, d->stream, d->a, d->b); break;
+    case ED_RNG_NORMAL: normal_range(d->out, d->dt, first, last, d->seed, d->call, d->stream); break;
+    case ED_RNG_BERNOULLI: bernoulli_range(d->out, d->dt, first, last, d->seed, d->call, d->stream, d->a); break;
+    case ED_RNG_RANDINT:
+        randint_range(d->out, first, last, d->seed, d->call, d->stream, (int64_t)d->a, (int64_t)d->b);
+        break;
+    }
+}
+
+void ed_rng_pool(void *out, ed_rng_kind kind, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream,
+                 double a, double b)
+{
+    if (n <= 0) return;
+    pool_draw d = {kind, out, dt, n, seed, call, stream, a, b};
+    ed_pool_run((n + 3) / 4, ED_RNG_SPLIT_MIN / 4, draw_blocks, &d);
 }

@@ -85,4 +85,13 @@ void ed_rng_randint(int32_t *out, int64_t n, uint64_t seed, uint64_t call, uint3
 /* dt: ED_F32, ED_F64 or ED_I32. 1 with probability p, else 0. */
 void ed_rng_bernoulli(void *out, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream, double p);
 
+/* The draws above as one call over the thread pool (runtime/pool.h), in ranges of whole
+ * blocks of at least ED_RNG_SPLIT_MIN elements: the same bits as the serial call at any
+ * thread count. (a, b) is (lo, hi) for uniform and randint (integers, exact in double),
+ * (p, 0) for bernoulli, unused for normal; randint's dt is ED_I32. */
+typedef enum { ED_RNG_UNIFORM, ED_RNG_NORMAL, ED_RNG_BERNOULLI, ED_RNG_RANDINT } ed_rng_kind;
+#define ED_RNG_SPLIT_MIN 8192
+void ed_rng_pool(void *out, ed_rng_kind kind, ed_dtype dt, int64_t n, uint64_t seed, uint64_t call, uint32_t stream,
+                 double a, double b);
+
 #endif

@@ -2,7 +2,9 @@
  * at 1, 2 and 3 pool threads, its outputs and store bit for bit the same at each (but for
  * split sgemms), and against the interpreter, on sizes the chunks do not divide:
  * elementwise ops with broadcasting, reductions over leading, middle and trailing axes,
- * fused chains, matmuls split by rows, columns and batch, and Adam training steps. */
+ * fused chains, matmuls split by rows, columns and batch, Adam training steps, random
+ * draws (whole Philox blocks per chunk), leading-axis sums (split over columns) and
+ * concats (every input's walk over the same rows). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -266,6 +268,111 @@ static void test_odd_split_spreads(void **state)
     ed_graph_free(g);
 }
 
+/* Runs of the pool while g (no inputs; passes "") runs once at 2 threads. */
+static int64_t parallel_runs_of(ed_graph *g, const ed_feed *feeds, int nfeeds)
+{
+    ed_store *st = ed_store_new(1);
+    ed_set_threads(2);
+    ed_program *p = ed_compile(g, st, &(ed_compile_opts){.backend = ED_BACKEND_JIT, .passes = ""});
+    if (!p) fail_msg("%s", ed_last_error());
+    int64_t before = ed_pool_parallel_runs();
+    assert_int_equal(ed_run(p, feeds, nfeeds), ED_OK);
+    int64_t runs = ed_pool_parallel_runs() - before;
+    ed_set_threads(1);
+    ed_program_free(p);
+    ed_store_free(st);
+    return runs;
+}
+
+/* Every random op and dtype at sizes that end mid-block and mid-chunk: the interpreter's
+ * exact bits at 1, 2 and 3 threads, over two calls (the call counter moves). */
+static void test_random_draws(void **state)
+{
+    (void)state;
+    static const int64_t sizes[] = {1, 7, 65537, 1000003};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        ed_graph *g = ed_graph_new("draws");
+        ed_shape s = ed_shape1(sizes[k]);
+        ed_output(g, "uniform32", ed_rand(g, ED_F32, s, -1.5, 2.5));
+        ed_output(g, "uniform64", ed_rand(g, ED_F64, s, 0, 1));
+        ed_output(g, "normal32", ed_randn(g, ED_F32, s));
+        ed_output(g, "normal64", ed_randn(g, ED_F64, s));
+        ed_output(g, "int", ed_randint(g, s, -3, 1000));
+        ed_output(g, "coin32", ed_bernoulli(g, ED_F32, s, 0.3));
+        ed_output(g, "coin_int", ed_bernoulli(g, ED_I32, s, 0.7));
+        check_threads(g, "", 0, 2, true);
+        if (sizes[k] >= 65537) assert_int_equal(parallel_runs_of(g, NULL, 0), 7);
+        ed_graph_free(g);
+    }
+}
+
+/* Sums and means over leading axes (the interchanged kernel) split over their columns:
+ * the interpreter's exact values, the same bits at any thread count. */
+static void test_leading_sums(void **state)
+{
+    (void)state;
+    static const ed_dtype dts[] = {ED_F32, ED_F64, ED_I32};
+    for (int d = 0; d < 3; d++) {
+        ed_graph *g = ed_graph_new("leading");
+        ed_node *tall = ed_input(g, "tall", dts[d], ed_shape2(65537, 33));
+        ed_node *wide = ed_input(g, "wide", dts[d], ed_shape2(7, 16381));
+        ed_node *deep = ed_input(g, "deep", dts[d], ed_shape3(1001, 3, 67));
+        ed_node *one = ed_input(g, "one", dts[d], ed_shape2(1, 9999));
+        ed_output(g, "tall", ed_sum(tall, 1, false));
+        ed_output(g, "wide", ed_sum(wide, 1, true));
+        ed_output(g, "deep", dts[d] == ED_I32 ? ed_sum(deep, 1, false) : ed_mean(deep, 1, false));
+        ed_output(g, "deep01", ed_sum(deep, 3, false));
+        ed_output(g, "one", ed_sum(one, 1, false));
+        if (dts[d] != ED_I32) ed_output(g, "tall_mean", ed_mean(tall, 1, true)); /* means are float only */
+        assert_true(split_kernels(g, "") >= 3);
+        check_threads(g, "", 0, 1, true);
+        ed_graph_free(g);
+    }
+    ed_graph *g = ed_graph_new("bias_grad");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(10000, 256));
+    ed_output(g, "y", ed_sum(x, 1, false));
+    ed_tensor *tx = ed_tensor_new(ED_F32, ed_shape2(10000, 256));
+    assert_non_null(tx);
+    assert_int_equal(parallel_runs_of(g, (ed_feed[]){{"x", tx}}, 1), 1);
+    ed_tensor_free(tx);
+    ed_graph_free(g);
+}
+
+/* Concat along inner axes splits over rows: each chunk copies its rows of every input
+ * (W4's [10000, 2] | [10000, 128] input of the first layer). Along axis 0 with inputs of
+ * different lengths the walks' ranges differ: it stays whole. */
+static void test_concat_split(void **state)
+{
+    (void)state;
+    ed_graph *g = ed_graph_new("concat");
+    ed_node *x = ed_input(g, "x", ED_F32, ed_shape2(10007, 3));
+    ed_node *t = ed_input(g, "t", ED_F32, ed_shape2(1, 129));
+    ed_node *a = ed_input(g, "a", ED_F64, ed_shape3(41, 37, 23)), *b = ed_input(g, "b", ED_F64, ed_shape3(41, 37, 1));
+    ed_node *c = ed_input(g, "c", ED_F64, ed_shape3(41, 5, 23));
+    ed_node *u = ed_input(g, "u", ED_I32, ed_shape2(30011, 3)), *v = ed_input(g, "v", ED_I32, ed_shape2(30011, 3));
+    ed_node *w = ed_input(g, "w", ED_I32, ed_shape2(7, 3));
+    ed_output(g, "rows", ed_concat((ed_node *[]){x, ed_broadcast_to(t, ed_shape2(10007, 129))}, 2, 1));
+    ed_output(g, "last", ed_concat((ed_node *[]){a, b, a}, 3, 2));
+    ed_output(g, "middle", ed_concat((ed_node *[]){a, c}, 2, 1));
+    ed_output(g, "first_same", ed_concat((ed_node *[]){u, v}, 2, 0));
+    ed_output(g, "first_other", ed_concat((ed_node *[]){u, w}, 2, 0));
+    assert_true(split_kernels(g, "") >= 4);
+    check_threads(g, "", 0, 1, true);
+    ed_graph_free(g);
+
+    g = ed_graph_new("concat_rows");
+    x = ed_input(g, "x", ED_F32, ed_shape2(10000, 2));
+    t = ed_input(g, "t", ED_F32, ed_shape2(10000, 128));
+    ed_output(g, "h", ed_concat((ed_node *[]){x, t}, 2, 1));
+    ed_tensor *tx = ed_tensor_new(ED_F32, ed_shape2(10000, 2)), *tt = ed_tensor_new(ED_F32, ed_shape2(10000, 128));
+    assert_non_null(tx);
+    assert_non_null(tt);
+    assert_int_equal(parallel_runs_of(g, (ed_feed[]){{"x", tx}, {"t", tt}}, 2), 1);
+    ed_tensor_free(tx);
+    ed_tensor_free(tt);
+    ed_graph_free(g);
+}
+
 /* Small kernels stay whole; EDIFICE_SPLIT_WORK=0 and EDIFICE_SPLIT_GEMM=0 turn splitting off. */
 static void test_split_choice(void **state)
 {
@@ -296,7 +403,8 @@ int main(void)
         cmocka_unit_test(test_elementwise_odd_shapes), cmocka_unit_test(test_reductions_every_axis),
         cmocka_unit_test(test_fused_chains),           cmocka_unit_test(test_matmul_split),
         cmocka_unit_test(test_training_steps),         cmocka_unit_test(test_split_choice),
-        cmocka_unit_test(test_odd_split_spreads),
+        cmocka_unit_test(test_odd_split_spreads),      cmocka_unit_test(test_random_draws),
+        cmocka_unit_test(test_leading_sums),           cmocka_unit_test(test_concat_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -183,6 +183,7 @@ static int define_symbols(LLVMOrcLLJITRef jit)
         {"ed_rng_normal", (void *)ed_rng_normal},
         {"ed_rng_randint", (void *)ed_rng_randint},
         {"ed_rng_bernoulli", (void *)ed_rng_bernoulli},
+        {"ed_rng_pool", (void *)ed_rng_pool},
         {"ed_rng_loop_seed", (void *)ed_rng_loop_seed},
         {"ed_scalar_eval3", (void *)ed_scalar_eval3},
         {"ed_comm_allreduce", (void *)ed_comm_allreduce},

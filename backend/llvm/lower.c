@@ -168,7 +168,7 @@ static void walk_level(ed_cg *cg, const walk_shape *w, int a, const ed_lop *ops,
     }
     /* A split kernel's first walk covers [begin, end) of its first axis (lower_split.c). */
     ed_split *sp = cg->split;
-    bool ranged = a == 0 && sp && sp->depth == 1 && sp->walks == 1;
+    bool ranged = a == 0 && sp && sp->depth == 1 && (sp->walks == 1 || sp->every_walk);
     if (ranged && w->rank == 1 && sp->blocks) {
         walk_blocks(cg, w, ops, off, body, ud);
         return;
@@ -191,8 +191,11 @@ void ed_lower_walk(ed_cg *cg, ed_shape shape, ed_lop *ops, int nops, ed_walk_bod
     LLVMValueRef off[ED_WALK_MAX_OPS];
     for (int k = 0; k < nops; k++) off[k] = ed_cg_i64(cg, ops[k].base);
     ed_split *sp = cg->split;
-    if (sp && sp->depth == 0 && ++sp->walks == 1)
-        sp->extent = w.rank == 1 && sp->blocks ? (w.dim[0] + SPLIT_BLOCK - 1) / SPLIT_BLOCK : w.rank ? w.dim[0] : 1;
+    if (sp && sp->depth == 0) {
+        int64_t extent = w.rank == 1 && sp->blocks ? (w.dim[0] + SPLIT_BLOCK - 1) / SPLIT_BLOCK : w.rank ? w.dim[0] : 1;
+        if (++sp->walks == 1) sp->extent = extent;
+        else if (extent != sp->extent) sp->mismatch = true;
+    }
     if (sp) sp->depth++;
     walk_level(cg, &w, 0, ops, off, body, ud);
     if (sp) sp->depth--;

@@ -19,6 +19,8 @@ typedef struct {
     int depth;               /* walks open */
     int walks;               /* walks opened at depth 0: a split kernel has exactly one */
     int64_t extent;          /* the first axis of the first walk (after collapsing) */
+    bool every_walk;         /* every walk at depth 0 covers [begin, end) (concat's inputs) */
+    bool mismatch;           /* every_walk, but some walk's first axis differs from extent */
     int64_t grain;           /* a matmul's: blocks per chunk at least */
 } ed_split;
 

@@ -160,9 +160,15 @@ static void acc_at(ed_cg *cg, ed_red_acc *a, LLVMTypeRef ty, LLVMValueRef accs, 
     a->acc = LLVMBuildInBoundsGEP2(cg->b, ty, accs, &c, 1, "");
 }
 
+/* Columns per unit of a split leading sum: a 64-byte line of f32, so chunks do not share
+   lines of the output or of the rows they read. */
+#define LEADING_BLOCK 16
+
 /* Zero the accumulators; for each row r, for each c: acc[c] += x[r * cols + c]; then
  * out[c] = result(acc[c]): ed_red_acc's own add and result on each element, so the
- * same operations as the strided walk. */
+ * same operations as the strided walk. A split kernel (lower_split.c) does this for its
+ * columns [first, last), blocks [begin, end) of LEADING_BLOCK: each output's rows in the
+ * same order, so the same bits. */
 static void lower_leading(ed_cg *cg, const ed_node *n, LLVMValueRef *args, int64_t rows, int64_t cols)
 {
     LLVMBuilderRef b = cg->b;
@@ -170,22 +176,34 @@ static void lower_leading(ed_cg *cg, const ed_node *n, LLVMValueRef *args, int64
     LLVMTypeRef acc_ty = ed_red_acc_type(cg, n);
     LLVMTypeRef in_ty = ed_cg_type(cg, n->in[0]->dtype);
     LLVMValueRef accs = ed_red_acc_array(cg, &a, cols);
+    ed_split *sp = cg->split;
+    LLVMValueRef first = NULL, last = NULL;
+    if (sp) {
+        sp->walks++;
+        sp->extent = (cols + LEADING_BLOCK - 1) / LEADING_BLOCK;
+        first = LLVMBuildNSWMul(b, sp->begin, ed_cg_i64(cg, LEADING_BLOCK), "");
+        last = LLVMBuildNSWMul(b, sp->end, ed_cg_i64(cg, LEADING_BLOCK), "");
+        LLVMValueRef over = LLVMBuildICmp(b, LLVMIntSGT, last, ed_cg_i64(cg, cols), "");
+        last = LLVMBuildSelect(b, over, ed_cg_i64(cg, cols), last, "");
+    }
 
     ed_loop r = ed_loop_open(cg);
     LLVMValueRef row = LLVMBuildNSWMul(b, r.i, ed_cg_i64(cg, cols), "");
-    ed_loop c = ed_loop_open(cg);
+    ed_loop c = sp ? ed_loop_open_at(cg, first) : ed_loop_open(cg);
     LLVMValueRef at = LLVMBuildNSWAdd(b, row, c.i, "");
     LLVMValueRef v = LLVMBuildLoad2(b, in_ty, LLVMBuildInBoundsGEP2(b, in_ty, args[1], &at, 1, ""), "");
     acc_at(cg, &a, acc_ty, accs, c.i);
     ed_red_acc_add(cg, &a, v);
-    ed_loop_close(cg, &c, cols);
+    if (sp) ed_loop_close_at(cg, &c, last);
+    else ed_loop_close(cg, &c, cols);
     ed_loop_close(cg, &r, rows);
 
-    c = ed_loop_open(cg);
+    c = sp ? ed_loop_open_at(cg, first) : ed_loop_open(cg);
     acc_at(cg, &a, acc_ty, accs, c.i);
     LLVMValueRef res = ed_red_acc_result(cg, &a, rows);
     LLVMBuildStore(b, res, LLVMBuildInBoundsGEP2(b, ed_cg_type(cg, n->dtype), args[0], &c.i, 1, ""));
-    ed_loop_close(cg, &c, cols);
+    if (sp) ed_loop_close_at(cg, &c, last);
+    else ed_loop_close(cg, &c, cols);
 }
 
 void ed_lower_reduce(ed_cg *cg, const ed_node *n, LLVMValueRef *args)

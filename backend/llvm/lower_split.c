@@ -25,15 +25,16 @@ int ed_split_min_work(void)
     return SPLIT_MIN_WORK;
 }
 
-/* Kinds whose lowering is one walk writing only the outputs its first axis indexes. The
-   walk count is checked after emission as well (ed_split.walks). */
+/* Kinds whose lowering is one walk writing only the outputs its first axis indexes, or
+   (concat) one such walk per input, all over the same first axis. The walks are checked
+   after emission as well (ed_split.walks, .mismatch). */
 static bool kind_splits(const ed_node *n)
 {
     int64_t rows, cols;
     switch (ed_ops[n->op].kind) {
     case ED_KIND_ELEM: return true;
-    case ED_KIND_MOVE: return n->op != ED_OP_PAD && n->op != ED_OP_CONCAT;
-    case ED_KIND_REDUCE: return !ed_red_leading(n, &rows, &cols); /* one accumulator array */
+    case ED_KIND_MOVE: return n->op != ED_OP_PAD; /* concat: a walk per input, each over the range */
+    case ED_KIND_REDUCE: return true;             /* a leading sum splits over its output columns */
     case ED_KIND_FUSED: {
         /* A producer's product is written whole (or per image) before its chain reads it. */
         if (ed_fused_producer(n->attr.body)) return false;
@@ -118,6 +119,8 @@ LLVMValueRef ed_lower_split_kernel(ed_cg *cg, const ed_node *n, const char *name
     int64_t min_work = ed_split_min_work(), work = work_of(n);
     bool gemm = ed_ops[n->op].kind == ED_KIND_MATMUL;
     if (gemm ? !ed_split_gemm_applies(n) : min_work <= 0 || !kind_splits(n) || work < 2 * min_work) return NULL;
+    int64_t rows, cols;
+    bool leading = ed_ops[n->op].kind == ED_KIND_REDUCE && ed_red_leading(n, &rows, &cols);
 
     char part[300];
     snprintf(part, sizeof part, "%s_range", name);
@@ -129,7 +132,8 @@ LLVMValueRef ed_lower_split_kernel(ed_cg *cg, const ed_node *n, const char *name
     }
     ed_split sp = {.begin = LLVMGetParam(range, (unsigned)n->nin + 3),
                    .end = LLVMGetParam(range, (unsigned)n->nin + 4),
-                   .blocks = !is_reduction(n)};
+                   .blocks = !is_reduction(n) && n->op != ED_OP_CONCAT,
+                   .every_walk = n->op == ED_OP_CONCAT};
     cg->fn = range;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, range, "entry"));
     for (int k = 0; k <= n->nin; k++) /* in place: read through the output pointer (emit_kernel) */
@@ -145,7 +149,7 @@ LLVMValueRef ed_lower_split_kernel(ed_cg *cg, const ed_node *n, const char *name
     LLVMBuildRetVoid(cg->b);
     /* grain: items of the split axis per chunk, so that a chunk has at least min_work */
     int64_t grain = gemm ? sp.grain : (min_work * sp.extent + work - 1) / work;
-    if (sp.walks != 1 || sp.extent < 2 || grain < 1 || sp.extent / grain < 2) {
+    if ((sp.every_walk ? sp.mismatch : sp.walks != 1) || sp.extent < 2 || grain < 1 || sp.extent / grain < 2) {
         LLVMDeleteFunction(range);
         return NULL;
     }
@@ -153,5 +157,6 @@ LLVMValueRef ed_lower_split_kernel(ed_cg *cg, const ed_node *n, const char *name
     snprintf(part, sizeof part, "%s_task", name);
     LLVMValueRef task = emit_task(cg, n, range, part);
     if (!task) return (ed_fail("backend jit: out of memory"), NULL);
-    return emit_caller(cg, n, name, offsets, task, sp.extent, grain, gemm);
+    /* A leading sum reads every row for its columns: one contiguous share a thread. */
+    return emit_caller(cg, n, name, offsets, task, sp.extent, grain, gemm || leading);
 }
