@@ -12,6 +12,7 @@
 #include "runtime/pool.h"
 #include "support/run_check.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,40 @@ static void test_odd_lengths_against_interp(void **state)
     ed_graph_free(g);
 }
 
+/* tanh of length n through the object cache: its cache result ("hit", "stored"), and the
+   values checked against tanhf. */
+static const char *cached_tanh(int64_t n)
+{
+    ed_graph *g = ed_graph_new("g");
+    ed_output(g, "y", ed_tanh(ed_input(g, "x", ED_F32, ed_shape1(n))));
+    ed_program *p = ed_compile(g, NULL, &(ed_compile_opts){.backend = ED_BACKEND_JIT, .passes = ""});
+    if (!p) fail_msg("compile: %s", ed_last_error());
+    ed_tensor *x = ed_tensor_new(ED_F32, ed_shape1(n));
+    for (int64_t i = 0; i < n; i++) ((float *)x->data)[i] = (float)i / 4 - 1;
+    run_ok(p, (ed_feed[]){{"x", x}}, 1);
+    for (int64_t i = 0; i < n; i++) assert_true(values_close(tanh((float)i / 4 - 1), f32_at(out(p, "y"), i), 2e-6));
+    const char *c = ed_program_compile_stats(p).cache;
+    ed_tensor_free(x);
+    ed_program_free(p);
+    ed_graph_free(g);
+    return c;
+}
+
+/* The lengths live in the entry's calls, so a program's cache key must still hold them: the
+   graph as built does. */
+static void test_cache_key_keeps_length(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        system("rm -rf '" ED_BINARY_DIR "/test_jit_flat_tmp' && mkdir -p '" ED_BINARY_DIR "/test_jit_flat_tmp'"), 0);
+    setenv("EDIFICE_CACHE_DIR", ED_BINARY_DIR "/test_jit_flat_tmp", 1);
+    unsetenv("EDIFICE_NO_CACHE");
+    assert_string_equal(cached_tanh(7), "stored");
+    assert_string_equal(cached_tanh(9), "stored");
+    assert_string_equal(cached_tanh(7), "hit");
+    assert_string_equal(cached_tanh(9), "hit");
+}
+
 int main(void)
 {
     rng_seed(1);
@@ -125,6 +160,7 @@ int main(void)
         cmocka_unit_test(test_lengths_share_one_kernel),
         cmocka_unit_test(test_fused_lengths_share),
         cmocka_unit_test(test_odd_lengths_against_interp),
+        cmocka_unit_test(test_cache_key_keeps_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
