@@ -298,23 +298,41 @@ static int ref(const ed_graph *g, const int *num, const ed_node *x)
     return num[x->id];
 }
 
-static bool print_nodes(ed_strbuf *b, const ed_graph *g, int indent, bool names);
+/* How statements print: with debug names (the graph's text) or without (a key); flat:
+ * NULL, or a shape whose types print as `f32[*]` (ed_node_key_flat). */
+typedef struct {
+    bool names;
+    const ed_shape *flat;
+} print_mode;
+
+static bool print_nodes(ed_strbuf *b, const ed_graph *g, int indent, const print_mode *m);
+
+/* n's type, `f32[*]` when its shape is the flat one. */
+static const char *type_str(const ed_node *n, const print_mode *m, char *buf, size_t size)
+{
+    if (m->flat && ed_shape_eq(n->shape, *m->flat)) {
+        snprintf(buf, size, "%s[*]", ed_dtype_name(n->dtype));
+        return buf;
+    }
+    return ed_node_type_str(n, buf, size);
+}
 
 /* A loop's or fused node's body: `graph @NAME {`, its statements indented one step more, `}`.
  * Without names (ed_node_key): `@_` and no debug names, which do not change what it computes. */
-static bool print_body(ed_strbuf *b, const ed_graph *body, int indent, bool names)
+static bool print_body(ed_strbuf *b, const ed_graph *body, int indent, const print_mode *m)
 {
     ed_sb_puts(b, " graph @");
-    if (!names) ed_sb_putc(b, '_');
+    if (!m->names) ed_sb_putc(b, '_');
     else if (ed_text_is_bare(body->name)) ed_sb_puts(b, body->name);
     else ed_text_quote(b, body->name);
     ed_sb_puts(b, " {\n");
-    if (!print_nodes(b, body, indent + 2, names)) return false;
+    if (!print_nodes(b, body, indent + 2, m)) return false;
     ed_sb_printf(b, "%*s}", indent, "");
     return true;
 }
 
-static bool print_node(ed_strbuf *b, const ed_graph *g, const ed_node *n, const int *num, int indent, bool names)
+static bool print_node(ed_strbuf *b, const ed_graph *g, const ed_node *n, const int *num, int indent,
+                       const print_mode *m)
 {
     const ed_op_info *info = &ed_ops[n->op];
     ed_sb_printf(b, "%*s%%%d = %s", indent, "", num[n->id], info->name);
@@ -327,13 +345,13 @@ static bool print_node(ed_strbuf *b, const ed_graph *g, const ed_node *n, const 
     print_attrs(b, n);
     if (info->attrs & (A_BODY | A_EXPR)) {
         if (!n->attr.body) ed_sb_puts(b, " graph @missing {\n}"); /* the verifier refuses it */
-        else if (!print_body(b, n->attr.body, indent, names)) return false;
+        else if (!print_body(b, n->attr.body, indent, m)) return false;
     }
     if (!(info->flags & F_TUPLE)) { /* a tuple's own type is storage, not a value */
         char type[160];
-        ed_sb_printf(b, " : %s", ed_node_type_str(n, type, sizeof type));
+        ed_sb_printf(b, " : %s", type_str(n, m, type, sizeof type));
     }
-    if (names && ed_text_has_debug_name(n->op) && n->name) {
+    if (m->names && ed_text_has_debug_name(n->op) && n->name) {
         ed_sb_putc(b, ' ');
         ed_text_quote(b, n->name);
     }
@@ -374,13 +392,13 @@ static void print_bindings(ed_strbuf *b, const ed_graph *g, const int *num, int 
 }
 
 /* The statements of g (nodes, then bindings), each line indented by indent spaces. */
-static bool print_nodes(ed_strbuf *b, const ed_graph *g, int indent, bool names)
+static bool print_nodes(ed_strbuf *b, const ed_graph *g, int indent, const print_mode *m)
 {
     int *num;
     ed_node **order = ed_text_order(g, &num);
     if (!order) return false;
     bool ok = true;
-    for (int i = 0; i < g->nnodes && ok; i++) ok = print_node(b, g, order[i], num, indent, names);
+    for (int i = 0; i < g->nnodes && ok; i++) ok = print_node(b, g, order[i], num, indent, m);
     print_bindings(b, g, num, indent);
     free(order);
     free(num);
@@ -395,7 +413,7 @@ char *ed_graph_print(const ed_graph *g)
     }
     ed_strbuf b = {0};
     print_header(&b, g);
-    if (!print_nodes(&b, g, 2, true)) {
+    if (!print_nodes(&b, g, 2, &(print_mode){.names = true})) {
         ed_sb_free(&b);
         return NULL;
     }
@@ -408,15 +426,15 @@ char *ed_graph_print(const ed_graph *g)
     return b.s;
 }
 
-char *ed_node_key(const ed_node *n)
+static char *node_key(const ed_node *n, const print_mode *m)
 {
     ed_strbuf b = {0};
     int *num = calloc((size_t)n->graph->nnodes, sizeof *num); /* every value prints as %0 */
-    bool ok = num && print_node(&b, n->graph, n, num, 0, false);
+    bool ok = num && print_node(&b, n->graph, n, num, 0, m);
     free(num);
     for (int k = 0; ok && k < n->nin; k++) {
         char type[160];
-        ed_sb_printf(&b, "in%d : %s\n", k, ed_node_type_str(n->in[k], type, sizeof type));
+        ed_sb_printf(&b, "in%d : %s\n", k, type_str(n->in[k], m, type, sizeof type));
     }
     if (!ok || b.failed) {
         ed_sb_free(&b);
@@ -425,6 +443,10 @@ char *ed_node_key(const ed_node *n)
     }
     return b.s;
 }
+
+char *ed_node_key(const ed_node *n) { return node_key(n, &(print_mode){0}); }
+
+char *ed_node_key_flat(const ed_node *n) { return node_key(n, &(print_mode){.flat = &n->shape}); }
 
 int ed_graph_write(const ed_graph *g, FILE *f)
 {

@@ -48,6 +48,10 @@ char *ed_graph_print(const ed_graph *g);
  * key compute the same function of their inputs (the JIT shares one kernel between
  * them). NULL and ed_last_error() when out of memory. */
 char *ed_node_key(const ed_node *n);
+/* The same with every type of n's own shape written `f32[*]` (its body's and inputs'
+ * included): what a kernel taking its length at run time computes (the JIT's flat
+ * elementwise kernels); other shapes print in full. */
+char *ed_node_key_flat(const ed_node *n);
 /* Print to f. ED_OK or ED_ERR with a message. */
 int ed_graph_write(const ed_graph *g, FILE *f);
 

@@ -187,6 +187,10 @@ static void walk_level(ed_cg *cg, const walk_shape *w, int a, const ed_lop *ops,
 void ed_lower_walk(ed_cg *cg, ed_shape shape, ed_lop *ops, int nops, ed_walk_body body, void *ud)
 {
     if (ed_shape_numel(shape) == 0) return;
+    if (cg->flat) {
+        ed_lower_flat_walk(cg, ops, nops, body, ud);
+        return;
+    }
     walk_shape w = collapse(shape, ops, nops);
     LLVMValueRef off[ED_WALK_MAX_OPS];
     for (int k = 0; k < nops; k++) off[k] = ed_cg_i64(cg, ops[k].base);
@@ -294,13 +298,19 @@ int ed_lower_body(ed_cg *cg, const ed_node *n, LLVMValueRef *args)
     return ED_OK;
 }
 
-/* The kernel of computed node n, named prefix + "k<id>_<op>". An input written over in
+/* The kernel name of computed node n: prefix + "k<id>_<op>" + suffix. */
+static void kernel_name(char *name, size_t size, const ed_node *n, const char *prefix, const char *suffix)
+{
+    snprintf(name, size, "%.200sk%d_%s%s", prefix, n->id, ed_op_name(n->op), suffix);
+}
+
+/* The kernel of computed node n. An input written over in
  * place is read through the output pointer: one base pointer for both, so LLVM sees
  * that element i is read before it is written and vectorizes without overlap checks. */
 static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n, const char *prefix, const int64_t *offsets)
 {
     char name[256];
-    snprintf(name, sizeof name, "%.200sk%d_%s", prefix, n->id, ed_op_name(n->op));
+    kernel_name(name, sizeof name, n, prefix, "");
     if (n->op == ED_OP_LOOP) return ed_lower_loop(cg, n, name);
     bool split;
     LLVMValueRef fn = ed_lower_split_kernel(cg, n, name, offsets, &split);
@@ -321,12 +331,22 @@ static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n, const char *prefix,
 
 /* Kernels already emitted, by what they compute (ed_node_key plus which inputs are read
  * through the output pointer): a node whose key is here calls that kernel. A DiT's
- * blocks are the same kernels N times; each is optimized and compiled once. */
+ * blocks are the same kernels N times; each is optimized and compiled once. A flat
+ * node's key leaves its length out (ed_node_key_flat): a chain of tanh of every length
+ * is one kernel. */
 typedef struct {
     uint64_t hash;
     char *key; /* NULL: empty slot */
     LLVMValueRef fn;
 } kernel_slot;
+
+typedef struct {
+    kernel_slot *slot;
+    int cap; /* a power of two */
+} kernel_table;
+
+/* The forms a node's kernel takes: whole (emit_kernel), flat, or flat on the pool. */
+typedef enum { FORM_WHOLE, FORM_FLAT, FORM_POOL } kernel_form;
 
 static uint64_t fnv1a(const char *s)
 {
@@ -335,61 +355,84 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-static char *kernel_key(const ed_node *n, const int64_t *offsets)
+static char *kernel_key(const ed_node *n, const int64_t *offsets, kernel_form form)
 {
-    char *key = ed_node_key(n);
+    char *key = form == FORM_WHOLE ? ed_node_key(n) : ed_node_key_flat(n);
     if (!key) return NULL;
     size_t len = strlen(key);
-    char *k = realloc(key, len + (size_t)n->nin + 2);
+    char *k = realloc(key, len + (size_t)n->nin + 3);
     if (!k) {
         free(key);
         ed_fail("backend jit: out of memory");
         return NULL;
     }
     for (int i = 0; i < n->nin; i++) k[len++] = offsets && ed_arena_inplace_input(n, i, offsets) ? 'P' : '-';
+    k[len++] = "WFP"[form];
     k[len] = '\0';
     return k;
 }
 
-/* The slot for key: its kernel's, or the empty one it goes in (cap a power of two). */
-static kernel_slot *find_slot(kernel_slot *t, int cap, const char *key, uint64_t h)
+/* The slot for key: its kernel's, or the empty one it goes in. */
+static kernel_slot *find_slot(const kernel_table *t, const char *key, uint64_t h)
 {
-    for (int i = (int)(h & (uint64_t)(cap - 1));; i = (i + 1) & (cap - 1))
-        if (!t[i].key || (t[i].hash == h && strcmp(t[i].key, key) == 0)) return &t[i];
+    for (int i = (int)(h & (uint64_t)(t->cap - 1));; i = (i + 1) & (t->cap - 1))
+        if (!t->slot[i].key || (t->slot[i].hash == h && strcmp(t->slot[i].key, key) == 0)) return &t->slot[i];
+}
+
+static LLVMValueRef emit_form(ed_cg *cg, const kernel_table *t, const ed_node *n, const char *prefix,
+                              const int64_t *offsets, kernel_form form);
+
+/* Node n's kernel in form: the one already emitted for its key, else a new one. */
+static LLVMValueRef shared_kernel(ed_cg *cg, const kernel_table *t, const ed_node *n, const char *prefix,
+                                  const int64_t *offsets, kernel_form form)
+{
+    char *key = kernel_key(n, offsets, form);
+    if (!key) return NULL;
+    uint64_t h = fnv1a(key);
+    kernel_slot *s = find_slot(t, key, h);
+    if (s->key) {
+        free(key);
+        return s->fn;
+    }
+    LLVMValueRef fn = emit_form(cg, t, n, prefix, offsets, form);
+    s = find_slot(t, key, h); /* the pool form put its flat kernel in the table */
+    if (fn) *s = (kernel_slot){h, key, fn};
+    else free(key);
+    return fn;
+}
+
+static LLVMValueRef emit_form(ed_cg *cg, const kernel_table *t, const ed_node *n, const char *prefix,
+                              const int64_t *offsets, kernel_form form)
+{
+    if (form == FORM_WHOLE) return emit_kernel(cg, n, prefix, offsets);
+    char name[256];
+    if (form == FORM_FLAT) {
+        kernel_name(name, sizeof name, n, prefix, "");
+        return ed_lower_flat_kernel(cg, n, name, offsets);
+    }
+    LLVMValueRef flat = shared_kernel(cg, t, n, prefix, offsets, FORM_FLAT);
+    kernel_name(name, sizeof name, n, prefix, "_pool");
+    return flat ? ed_lower_flat_pool(cg, n, name, offsets, flat) : NULL;
 }
 
 int ed_lower_kernels(ed_cg *cg, const ed_graph *g, const char *prefix, const int64_t *offsets, LLVMValueRef *kern)
 {
-    int cap = 16;
-    while (cap < 2 * g->nnodes) cap *= 2;
-    kernel_slot *t = alloc_array(cap, sizeof *t);
-    int st = t ? ED_OK : ED_ERR;
+    kernel_table t = {.cap = 16};
+    while (t.cap < 4 * g->nnodes) t.cap *= 2; /* a pooled flat node takes two slots */
+    t.slot = alloc_array(t.cap, sizeof *t.slot);
+    int st = t.slot ? ED_OK : ED_ERR;
     for (int i = 0; i < g->nnodes && st == ED_OK; i++) {
         const ed_node *n = g->nodes[i];
         if (!has_kernel(n)) continue;
-        if (n->op == ED_OP_LOOP) { /* its body is its own program */
-            if (!(kern[i] = emit_kernel(cg, n, prefix, offsets))) st = ED_ERR;
-            continue;
-        }
-        char *key = kernel_key(n, offsets);
-        if (!key) {
-            st = ED_ERR;
-            break;
-        }
-        uint64_t h = fnv1a(key);
-        kernel_slot *s = find_slot(t, cap, key, h);
-        if (s->key) {
-            kern[i] = s->fn;
-            free(key);
-        } else if ((kern[i] = emit_kernel(cg, n, prefix, offsets))) {
-            *s = (kernel_slot){h, key, kern[i]};
-        } else {
-            free(key);
-            st = ED_ERR;
-        }
+        if (n->op == ED_OP_LOOP) /* its body is its own program */
+            kern[i] = emit_kernel(cg, n, prefix, offsets);
+        else if (ed_flat_applies(n))
+            kern[i] = shared_kernel(cg, &t, n, prefix, offsets, ed_flat_pooled(n) ? FORM_POOL : FORM_FLAT);
+        else kern[i] = shared_kernel(cg, &t, n, prefix, offsets, FORM_WHOLE);
+        if (!kern[i]) st = ED_ERR;
     }
-    for (int i = 0; t && i < cap; i++) free(t[i].key);
-    free(t);
+    for (int i = 0; t.slot && i < t.cap; i++) free(t.slot[i].key);
+    free(t.slot);
     return st;
 }
 
@@ -416,7 +459,7 @@ int ed_lower_calls(ed_cg *cg, const ed_graph *g, ed_node *const *order, const LL
 {
     int maxin = 0;
     for (int i = 0; i < g->nnodes; i++) maxin = g->nodes[i]->nin > maxin ? g->nodes[i]->nin : maxin;
-    LLVMValueRef *args = alloc_array(maxin + 3, sizeof *args);
+    LLVMValueRef *args = alloc_array(maxin + 5, sizeof *args);
     if (!args) return ED_ERR;
     for (int i = 0; i < g->nnodes; i++) {
         const ed_node *n = order[i];
@@ -426,7 +469,11 @@ int ed_lower_calls(ed_cg *cg, const ed_graph *g, ed_node *const *order, const LL
         for (int j = 0; j < n->nin; j++) args[j + 1] = vals[n->in[j]->id];
         args[n->nin + 1] = seed;
         args[n->nin + 2] = call;
-        LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(k), k, args, (unsigned)n->nin + 3, "");
+        /* a flat kernel (two more parameters) does elements [0, numel) */
+        unsigned na = LLVMCountParams(k);
+        args[n->nin + 3] = ed_cg_i64(cg, 0);
+        args[n->nin + 4] = ed_cg_i64(cg, ed_shape_numel(n->shape));
+        LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(k), k, args, na, "");
         if (cg->numerics) emit_numerics_check(cg, n, vals[n->id]);
     }
     free(args);

@@ -11,6 +11,10 @@
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
 
+/* Operands of one walk: a fused node's output and its inputs, twice for a fused
+ * reduction's epilogue (read at the group and at the result). */
+#define ED_WALK_MAX_OPS 32
+
 /* A kernel being emitted over a range [begin, end) of its first walk's first axis
  * (lower_split.c): the walk counts the walks it opens and records that axis's extent. */
 typedef struct {
@@ -24,6 +28,13 @@ typedef struct {
     int64_t grain;           /* a matmul's: blocks per chunk at least */
 } ed_split;
 
+/* A flat kernel's walk (lower_flat.c): elements [begin, end) of a contiguous result, walk
+ * operand k read at the element's index (full[k]) or at 0 (one element, broadcast). */
+typedef struct {
+    LLVMValueRef begin, end; /* the kernel's last two parameters */
+    bool full[ED_WALK_MAX_OPS];
+} ed_flat;
+
 typedef struct {
     LLVMContextRef ctx;
     LLVMModuleRef mod;
@@ -35,6 +46,7 @@ typedef struct {
     LLVMValueRef conv_scratch; /* the im2col buffer all gemm convolutions share, or NULL */
     int64_t conv_scratch_bytes;
     ed_split *split; /* NULL: kernels cover their whole output */
+    ed_flat *flat;   /* NULL: walks have constant extents */
 } ed_cg;
 
 /* One operand of a strided walk: element type, base pointer, offsets in elements. */
@@ -47,10 +59,6 @@ typedef struct {
 
 /* Called once per element with each operand's element pointer (operand 0 is written). */
 typedef void (*ed_walk_body)(ed_cg *cg, LLVMValueRef *elem_ptrs, void *ud);
-
-/* Operands of one walk: a fused node's output and its inputs, twice for a fused
- * reduction's epilogue (read at the group and at the result). */
-#define ED_WALK_MAX_OPS 32
 
 /* Loop over shape in C order (size-1 axes dropped, contiguous axes merged so dense
  * operands get one flat, vectorizable loop). */
@@ -165,6 +173,20 @@ int ed_split_min_work(void); /* SPLIT_MIN_WORK, or EDIFICE_SPLIT_WORK (0: never)
 bool ed_split_gemm_applies(const ed_node *n);
 bool ed_split_gemm_on(void); /* EDIFICE_SPLIT_GEMM=0: OpenBLAS's own threads instead */
 LLVMValueRef ed_lower_split_kernel(ed_cg *cg, const ed_node *n, const char *name, const int64_t *offsets, bool *split);
+
+/* Flat kernels (lower_flat.c). Does node n get one: elementwise or fused elementwise (no
+ * matmul, no reduction), every input of n's shape or of one element? */
+bool ed_flat_applies(const ed_node *n);
+/* Is flat node n large enough to run on the pool (lower_split.c's rule)? */
+bool ed_flat_pooled(const ed_node *n);
+/* NAME(out, in..., seed, call, begin, end): elements [begin, end) of n's kind of node, for
+ * any length (ed_node_key_flat). Callers pass begin 0 and end the element count. */
+LLVMValueRef ed_lower_flat_kernel(ed_cg *cg, const ed_node *n, const char *name, const int64_t *offsets);
+/* NAME with the same parameters, calling the flat kernel on the pool in blocks. */
+LLVMValueRef ed_lower_flat_pool(ed_cg *cg, const ed_node *n, const char *name, const int64_t *offsets,
+                                LLVMValueRef flat);
+/* ed_lower_walk under cg->flat: one loop over [begin, end), no constant extent. */
+void ed_lower_flat_walk(ed_cg *cg, const ed_lop *ops, int nops, ed_walk_body body, void *ud);
 
 /* Build the whole module (kernels + ed_entry) into cg->mod. offsets[id] is node id's
  * byte offset in the arena, or -1 for a leaf bound through the values table. */
