@@ -13,6 +13,7 @@
 #include "frontend/frontend.h"
 #include "ir/text.h"
 #include "passes/pass.h"
+#include "support/fuse_check.h"
 #include "runtime/pool.h"
 
 #include <cblas.h>
@@ -82,37 +83,6 @@ static ed_graph *layer(const conv_case *c, act a, ed_dtype dt)
     return g;
 }
 
-static ed_tensor *filled(ed_shape s, int salt)
-{
-    ed_tensor *t = ed_tensor_new(ED_F32, s);
-    for (int64_t i = 0; i < ed_tensor_numel(t); i++)
-        ((float *)t->data)[i] = (float)(((i + salt) * 37 % 23) - 11) / 7.0f;
-    return t;
-}
-
-/* y of g on backend be with the passes given (NULL: the default pipeline, which fuses). */
-static ed_tensor *run(const ed_graph *g, ed_backend be, const char *passes, const ed_feed *feeds, int nfeeds)
-{
-    ed_store *s = ed_store_new(3);
-    ed_program *p = ed_compile(g, s, &(ed_compile_opts){.backend = be, .passes = passes});
-    if (!p) fail_msg("compile: %s", ed_last_error());
-    assert_int_equal(ed_run(p, feeds, nfeeds), ED_OK);
-    ed_tensor *y = ed_tensor_copy(ed_program_output(p, "y"));
-    ed_program_free(p);
-    ed_store_free(s);
-    return y;
-}
-
-static void compare(const ed_tensor *want, const ed_tensor *have, double tol, const char *what)
-{
-    assert_true(ed_shape_eq(want->shape, have->shape));
-    for (int64_t i = 0; i < ed_tensor_numel(want); i++) {
-        double w = ed_tensor_get(want, i), h = ed_tensor_get(have, i);
-        bool ok = tol == 0 ? w == h || (isnan(w) && isnan(h)) : fabs(w - h) <= tol * (1 + fabs(w));
-        if (!ok) fail_msg("%s: element %lld: want %.9g, got %.9g", what, (long long)i, w, h);
-    }
-}
-
 /* Top-level fused nodes of g whose body holds a conv. */
 static int fused_convs(const ed_graph *g)
 {
@@ -153,16 +123,16 @@ static void test_fused_conv_matches_unfused(void **state)
             snprintf(what, sizeof what, "case %d %s", c, act_names[a]);
             expect_fused(g, 1, what);
             const ed_node *y = g->outputs[0].node;
-            ed_tensor *x = filled(cases[c].x, c), *r = filled(y->shape, c + 1);
+            ed_tensor *x = fuse_filled(cases[c].x, c), *r = fuse_filled(y->shape, c + 1);
             ed_feed feeds[2] = {{"x", x}, {"r", r}};
             int nf = a == ACT_RESIDUAL ? 2 : 1;
-            ed_tensor *want = run(g, ED_BACKEND_INTERP, "", feeds, nf);
-            ed_tensor *interp = run(g, ED_BACKEND_INTERP, NULL, feeds, nf);
-            ed_tensor *jit_unfused = run(g, ED_BACKEND_JIT, "", feeds, nf);
-            ed_tensor *jit = run(g, ED_BACKEND_JIT, NULL, feeds, nf);
-            compare(want, interp, 0, what);
-            compare(jit_unfused, jit, 0, what);
-            compare(want, jit, 1e-4, what); /* float sums in BLAS's order, inline f32 math */
+            ed_tensor *want = fuse_run(g, ED_BACKEND_INTERP, "", feeds, nf);
+            ed_tensor *interp = fuse_run(g, ED_BACKEND_INTERP, NULL, feeds, nf);
+            ed_tensor *jit_unfused = fuse_run(g, ED_BACKEND_JIT, "", feeds, nf);
+            ed_tensor *jit = fuse_run(g, ED_BACKEND_JIT, NULL, feeds, nf);
+            fuse_compare(want, interp, 0, what);
+            fuse_compare(jit_unfused, jit, 0, what);
+            fuse_compare(want, jit, 1e-4, what); /* float sums in BLAS's order, inline f32 math */
             ed_tensor_free(want), ed_tensor_free(interp), ed_tensor_free(jit_unfused), ed_tensor_free(jit);
             ed_tensor_free(x), ed_tensor_free(r);
             ed_graph_free(g);
@@ -181,7 +151,7 @@ static void test_fused_conv_threads_same_bits(void **state)
         act a = c % 2 ? ACT_RESIDUAL : ACT_SILU;
         ed_graph *g = layer(&cases[c], a, ED_F32);
         const ed_node *y = g->outputs[0].node;
-        ed_tensor *x = filled(cases[c].x, c), *r = filled(y->shape, c + 1);
+        ed_tensor *x = fuse_filled(cases[c].x, c), *r = fuse_filled(y->shape, c + 1);
         ed_feed feeds[2] = {{"x", x}, {"r", r}};
         ed_store *s = ed_store_new(3);
         ed_program *p = ed_compile(g, s, &(ed_compile_opts){.backend = ED_BACKEND_JIT});
@@ -194,9 +164,9 @@ static void test_fused_conv_threads_same_bits(void **state)
         }
         char what[64];
         snprintf(what, sizeof what, "case %d, 2 threads against 1", c);
-        compare(out[0], out[1], 0, what);
+        fuse_compare(out[0], out[1], 0, what);
         snprintf(what, sizeof what, "case %d, 3 threads against 1", c);
-        compare(out[0], out[2], 0, what);
+        fuse_compare(out[0], out[2], 0, what);
         for (int t = 0; t < 3; t++) ed_tensor_free(out[t]);
         ed_program_free(p);
         ed_store_free(s);

@@ -12,6 +12,7 @@
 #include "frontend/frontend.h"
 #include "ir/text.h"
 #include "passes/pass.h"
+#include "support/fuse_check.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -42,37 +43,6 @@ static ed_graph *dense(int64_t m, int64_t k, int64_t n, ed_dtype wdt, act a)
     return g;
 }
 
-static ed_tensor *filled(ed_shape s, int salt)
-{
-    ed_tensor *t = ed_tensor_new(ED_F32, s);
-    for (int64_t i = 0; i < ed_tensor_numel(t); i++)
-        ((float *)t->data)[i] = (float)(((i + salt) * 37 % 23) - 11) / 7.0f;
-    return t;
-}
-
-/* y of g on backend be with the passes given (NULL: the default pipeline, which fuses). */
-static ed_tensor *run(const ed_graph *g, ed_backend be, const char *passes, const ed_feed *feeds, int nfeeds)
-{
-    ed_store *s = ed_store_new(3);
-    ed_program *p = ed_compile(g, s, &(ed_compile_opts){.backend = be, .passes = passes});
-    if (!p) fail_msg("compile: %s", ed_last_error());
-    assert_int_equal(ed_run(p, feeds, nfeeds), ED_OK);
-    ed_tensor *y = ed_tensor_copy(ed_program_output(p, "y"));
-    ed_program_free(p);
-    ed_store_free(s);
-    return y;
-}
-
-static void compare(const ed_tensor *want, const ed_tensor *have, double tol, const char *what)
-{
-    assert_true(ed_shape_eq(want->shape, have->shape));
-    for (int64_t i = 0; i < ed_tensor_numel(want); i++) {
-        double w = ed_tensor_get(want, i), h = ed_tensor_get(have, i);
-        bool ok = tol == 0 ? w == h : fabs(w - h) <= tol * (1 + fabs(w));
-        if (!ok) fail_msg("%s: element %lld: unfused interp %.9g, got %.9g", what, (long long)i, w, h);
-    }
-}
-
 /* Every row count 1..8, n and k not multiples of 8, each activation, f32/bf16/f16 W:
  * the fused kernel (JIT and interpreter) against the interpreter's unfused graph. The
  * interpreter's fused node stores what the unfused nodes stored: the same bits. */
@@ -88,17 +58,17 @@ static void test_fused_dense_matches_unfused_interp(void **state)
                 int64_t k = ks[(m + s) % 4], n = ns[(c * 3 + s) % 5];
                 act a = (act)(c % ACT_COUNT);
                 ed_graph *g = dense(m, k, n, wdts[d], a);
-                ed_tensor *x = filled(ed_shape2(m, k), c), *x0 = filled(ed_shape2(m, n), c + 1);
+                ed_tensor *x = fuse_filled(ed_shape2(m, k), c), *x0 = fuse_filled(ed_shape2(m, n), c + 1);
                 ed_feed feeds[2] = {{"x", x}, {"x0", x0}};
                 int nf = a == ACT_RESIDUAL ? 2 : 1;
                 char what[128];
                 snprintf(what, sizeof what, "m=%lld k=%lld n=%lld %s %s", (long long)m, (long long)k, (long long)n,
                          ed_dtype_name(wdts[d]), act_names[a]);
-                ed_tensor *want = run(g, ED_BACKEND_INTERP, "", feeds, nf);
-                ed_tensor *interp = run(g, ED_BACKEND_INTERP, NULL, feeds, nf);
-                ed_tensor *jit = run(g, ED_BACKEND_JIT, NULL, feeds, nf);
-                compare(want, interp, 0, what);
-                compare(want, jit, 1e-5, what); /* float sums and the inline f32 math */
+                ed_tensor *want = fuse_run(g, ED_BACKEND_INTERP, "", feeds, nf);
+                ed_tensor *interp = fuse_run(g, ED_BACKEND_INTERP, NULL, feeds, nf);
+                ed_tensor *jit = fuse_run(g, ED_BACKEND_JIT, NULL, feeds, nf);
+                fuse_compare(want, interp, 0, what);
+                fuse_compare(want, jit, 1e-5, what); /* float sums and the inline f32 math */
                 ed_tensor_free(want), ed_tensor_free(interp), ed_tensor_free(jit);
                 ed_tensor_free(x), ed_tensor_free(x0);
                 ed_graph_free(g);
@@ -112,10 +82,10 @@ static void test_fused_dense_with_sgemm_product(void **state)
     (void)state;
     setenv("EDIFICE_GEMV_ROWS", "0", 1);
     ed_graph *g = dense(3, 17, 65, ED_F32, ACT_SILU);
-    ed_tensor *x = filled(ed_shape2(3, 17), 5);
+    ed_tensor *x = fuse_filled(ed_shape2(3, 17), 5);
     ed_feed feed = {"x", x};
-    ed_tensor *want = run(g, ED_BACKEND_INTERP, "", &feed, 1), *jit = run(g, ED_BACKEND_JIT, NULL, &feed, 1);
-    compare(want, jit, 1e-5, "sgemm product");
+    ed_tensor *want = fuse_run(g, ED_BACKEND_INTERP, "", &feed, 1), *jit = fuse_run(g, ED_BACKEND_JIT, NULL, &feed, 1);
+    fuse_compare(want, jit, 1e-5, "sgemm product");
     unsetenv("EDIFICE_GEMV_ROWS");
     ed_tensor_free(want), ed_tensor_free(jit), ed_tensor_free(x);
     ed_graph_free(g);
@@ -128,16 +98,16 @@ static void test_fused_dense_on_two_threads(void **state)
 {
     (void)state;
     ed_graph *g = dense(4, 512, 300, ED_F32, ACT_SILU);
-    ed_tensor *x = filled(ed_shape2(4, 512), 9);
+    ed_tensor *x = fuse_filled(ed_shape2(4, 512), 9);
     ed_feed feed = {"x", x};
-    ed_tensor *want = run(g, ED_BACKEND_INTERP, "", &feed, 1);
+    ed_tensor *want = fuse_run(g, ED_BACKEND_INTERP, "", &feed, 1);
     ed_set_threads(1);
-    ed_tensor *one = run(g, ED_BACKEND_JIT, NULL, &feed, 1);
+    ed_tensor *one = fuse_run(g, ED_BACKEND_JIT, NULL, &feed, 1);
     ed_set_threads(2);
-    ed_tensor *two = run(g, ED_BACKEND_JIT, NULL, &feed, 1);
+    ed_tensor *two = fuse_run(g, ED_BACKEND_JIT, NULL, &feed, 1);
     ed_set_threads(1);
-    compare(want, one, 1e-5, "1 thread");
-    compare(one, two, 0, "2 threads against 1");
+    fuse_compare(want, one, 1e-5, "1 thread");
+    fuse_compare(one, two, 0, "2 threads against 1");
     ed_tensor_free(want), ed_tensor_free(one), ed_tensor_free(two), ed_tensor_free(x);
     ed_graph_free(g);
 }

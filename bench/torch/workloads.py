@@ -332,6 +332,21 @@ class WGAN(nn.Module):
         return self.g(z)
 
 
+def gan_updates(model, opt_d, opt_g, d_loss, g_loss):
+    """D's step on d_loss, then G's on g_loss() with D frozen (as the C side's groups)."""
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    for p in model.d.parameters():
+        p.requires_grad_(False)
+    gen = g_loss()
+    opt_g.zero_grad(set_to_none=True)
+    gen.backward()
+    opt_g.step()
+    for p in model.d.parameters():
+        p.requires_grad_(True)
+
+
 def w8():
     b = 256
     data = torch.tensor(eight_gaussians(b * 16), dtype=torch.float32)
@@ -350,17 +365,7 @@ def w8():
         grad, = torch.autograd.grad(model.d(mixed).sum(), mixed, create_graph=True)
         gp = ((torch.sqrt(grad.square().sum(1) + 1e-12) - 1) ** 2).mean()
         loss = model.d(real_fake).mean() - model.d(x).mean() + 10 * gp
-        opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_d.step()
-        for p in model.d.parameters():  # frozen in G's step, as the C side's groups
-            p.requires_grad_(False)
-        gen = -model.d(fake).mean()
-        opt_g.zero_grad(set_to_none=True)
-        gen.backward()
-        opt_g.step()
-        for p in model.d.parameters():
-            p.requires_grad_(True)
+        gan_updates(model, opt_d, opt_g, loss, lambda: -model.d(fake).mean())
         return loss
 
     return model, None, step, batches
@@ -522,17 +527,7 @@ def w10_dcgan():
         then G's non-saturating step through a second D pass, D frozen."""
         fake = model(torch.randn(b, 128))
         loss = F.softplus(-model.d(x)).mean() + F.softplus(model.d(fake.detach())).mean()
-        opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_d.step()
-        for p in model.d.parameters():  # frozen in G's step, as the C side's groups
-            p.requires_grad_(False)
-        gen = F.softplus(-model.d(fake)).mean()
-        opt_g.zero_grad(set_to_none=True)
-        gen.backward()
-        opt_g.step()
-        for p in model.d.parameters():
-            p.requires_grad_(True)
+        gan_updates(model, opt_d, opt_g, loss, lambda: F.softplus(-model.d(fake)).mean())
         return loss
 
     return model, None, step, batches
