@@ -304,9 +304,21 @@ static void kernel_name(char *name, size_t size, const ed_node *n, const char *p
     snprintf(name, size, "%.200sk%d_%s%s", prefix, n->id, ed_op_name(n->op), suffix);
 }
 
-/* The kernel of computed node n. An input written over in
- * place is read through the output pointer: one base pointer for both, so LLVM sees
- * that element i is read before it is written and vectorizes without overlap checks. */
+int ed_lower_define_kernel(ed_cg *cg, const ed_node *n, LLVMValueRef fn, const int64_t *offsets)
+{
+    LLVMValueRef *args = alloc_array(n->nin + 1, sizeof *args);
+    if (!args) return ED_ERR;
+    cg->fn = fn;
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    for (int k = 0; k <= n->nin; k++)
+        args[k] = LLVMGetParam(fn, k > 0 && ed_arena_inplace_input(n, k - 1, offsets) ? 0 : (unsigned)k);
+    int st = ed_lower_body(cg, n, args);
+    free(args);
+    if (st == ED_OK) LLVMBuildRetVoid(cg->b);
+    return st;
+}
+
+/* The kernel of computed node n (ed_lower_define_kernel). */
 static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n, const char *prefix, const int64_t *offsets)
 {
     char name[256];
@@ -316,17 +328,7 @@ static LLVMValueRef emit_kernel(ed_cg *cg, const ed_node *n, const char *prefix,
     LLVMValueRef fn = ed_lower_split_kernel(cg, n, name, offsets, &split);
     if (fn || split) return fn;
     fn = ed_lower_declare_kernel(cg, n, name, offsets);
-    LLVMValueRef *args = fn ? alloc_array(n->nin + 1, sizeof *args) : NULL;
-    if (!args) return NULL;
-    cg->fn = fn;
-    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
-    for (int k = 0; k <= n->nin; k++)
-        args[k] = LLVMGetParam(fn, k > 0 && ed_arena_inplace_input(n, k - 1, offsets) ? 0 : (unsigned)k);
-    int st = ed_lower_body(cg, n, args);
-    free(args);
-    if (st != ED_OK) return NULL;
-    LLVMBuildRetVoid(cg->b);
-    return fn;
+    return fn && ed_lower_define_kernel(cg, n, fn, offsets) == ED_OK ? fn : NULL;
 }
 
 /* Kernels already emitted, by what they compute (ed_node_key plus which inputs are read

@@ -149,6 +149,11 @@ LLVMValueRef ed_lower_declare_kernel(ed_cg *cg, const ed_node *n, const char *na
 /* The same with `extra` i64 parameters after call (a range kernel's begin and end). */
 LLVMValueRef ed_lower_declare_kernel_n(ed_cg *cg, const ed_node *n, const char *name, const int64_t *offsets,
                                        int extra);
+/* fn's body (fn from ed_lower_declare_kernel_n): node n over fn's parameters, an input
+ * written over in place read through the output pointer (one base pointer for both, so
+ * LLVM sees element i read before it is written and vectorizes without overlap checks),
+ * then ret. cg->split or cg->flat, when set, shape the walks. */
+int ed_lower_define_kernel(ed_cg *cg, const ed_node *n, LLVMValueRef fn, const int64_t *offsets);
 /* kern[id] = the kernel of each computed node of g (names start with prefix); offsets
  * is g's memory plan (ed_arena_plan), which says which inputs are written in place. */
 int ed_lower_kernels(ed_cg *cg, const ed_graph *g, const char *prefix, const int64_t *offsets, LLVMValueRef *kern);

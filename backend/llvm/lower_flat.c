@@ -73,22 +73,14 @@ void ed_lower_flat_walk(ed_cg *cg, const ed_lop *ops, int nops, ed_walk_body bod
 LLVMValueRef ed_lower_flat_kernel(ed_cg *cg, const ed_node *n, const char *name, const int64_t *offsets)
 {
     LLVMValueRef fn = ed_lower_declare_kernel_n(cg, n, name, offsets, 2);
-    LLVMValueRef *args = fn ? calloc((size_t)n->nin + 1, sizeof *args) : NULL;
-    if (!args) return fn ? (ed_fail("backend jit: out of memory"), NULL) : NULL;
+    if (!fn) return NULL;
     ed_flat f = {.begin = LLVMGetParam(fn, (unsigned)n->nin + 3), .end = LLVMGetParam(fn, (unsigned)n->nin + 4)};
     f.full[0] = true; /* the walk's operand 0 is the result, k + 1 input k (elem and fused) */
     for (int k = 0; k < n->nin; k++) f.full[k + 1] = full_input(n, k);
-    cg->fn = fn;
-    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
-    for (int k = 0; k <= n->nin; k++) /* in place: read through the output pointer (emit_kernel) */
-        args[k] = LLVMGetParam(fn, k > 0 && ed_arena_inplace_input(n, k - 1, offsets) ? 0 : (unsigned)k);
     cg->flat = &f;
-    int st = ed_lower_body(cg, n, args);
+    int st = ed_lower_define_kernel(cg, n, fn, offsets);
     cg->flat = NULL;
-    free(args);
-    if (st != ED_OK) return NULL;
-    LLVMBuildRetVoid(cg->b);
-    return fn;
+    return st == ED_OK ? fn : NULL;
 }
 
 /* NAME_task(ptr ctx, i64 first, i64 last, i32 worker): ctx holds the kernel's nin + 5

@@ -125,28 +125,21 @@ LLVMValueRef ed_lower_split_kernel(ed_cg *cg, const ed_node *n, const char *name
     char part[300];
     snprintf(part, sizeof part, "%s_range", name);
     LLVMValueRef range = ed_lower_declare_kernel_n(cg, n, part, offsets, 2);
-    LLVMValueRef *args = range ? calloc((size_t)n->nin + 1, sizeof *args) : NULL;
-    if (!args) {
+    if (!range) {
         *split = true;
-        return range ? (ed_fail("backend jit: out of memory"), NULL) : NULL;
+        return NULL;
     }
     ed_split sp = {.begin = LLVMGetParam(range, (unsigned)n->nin + 3),
                    .end = LLVMGetParam(range, (unsigned)n->nin + 4),
                    .blocks = !is_reduction(n) && n->op != ED_OP_CONCAT,
                    .every_walk = n->op == ED_OP_CONCAT};
-    cg->fn = range;
-    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, range, "entry"));
-    for (int k = 0; k <= n->nin; k++) /* in place: read through the output pointer (emit_kernel) */
-        args[k] = LLVMGetParam(range, k > 0 && ed_arena_inplace_input(n, k - 1, offsets) ? 0 : (unsigned)k);
     cg->split = &sp;
-    int st = ed_lower_body(cg, n, args);
+    int st = ed_lower_define_kernel(cg, n, range, offsets);
     cg->split = NULL;
-    free(args);
     if (st != ED_OK) {
         *split = true;
         return NULL;
     }
-    LLVMBuildRetVoid(cg->b);
     /* grain: items of the split axis per chunk, so that a chunk has at least min_work */
     int64_t grain = gemm ? sp.grain : (min_work * sp.extent + work - 1) / work;
     if ((sp.every_walk ? sp.mismatch : sp.walks != 1) || sp.extent < 2 || grain < 1 || sp.extent / grain < 2) {
